@@ -1,0 +1,51 @@
+# streamt: the developer's commands.  `make test` is what CI runs (.ci/run).
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: test test-fast lint pyz bench services-up services-down services-status clean example
+
+$(VPY): requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements-test.txt
+	touch $(VPY)
+
+## test: the whole suite; fetches and starts the real services it needs (Kafka, Connect, Flink)
+test: $(VPY)
+	$(VPY) -m pytest -ra $(PYTEST_ARGS) tests
+
+## test-fast: the unit tests only (no services)
+test-fast: $(VPY)
+	$(VPY) -m pytest -ra -m "not services" $(PYTEST_ARGS) tests
+
+## lint: streamt.py must run on CPython 3.6 (vermin) and pass the linter
+lint: $(VPY)
+	$(VENV)/bin/vermin -q -t=3.6- --violations --no-tips streamt.py build_zipapp.py
+	$(VENV)/bin/ruff check streamt.py build_zipapp.py tests
+
+## pyz: dist/streamt.pyz, reproducibly
+pyz:
+	$(PYTHON) build_zipapp.py
+
+## example: build the bundled example project for the dev environment into dist/shop-dev/
+example:
+	$(PYTHON) streamt.py build -p examples/shop -e dev -o dist/shop-dev --force
+
+## bench: speed and memory (see tests/bench/)
+bench: $(VPY)
+	$(VPY) tests/bench/run.py
+
+## services-up / services-down / services-status: the real services of the test suite
+services-up: $(VPY)
+	$(VPY) -m tests.services up
+
+services-down: $(VPY)
+	$(VPY) -m tests.services down
+
+services-status: $(VPY)
+	$(VPY) -m tests.services status
+
+clean:
+	rm -rf dist build .pytest_cache .hypothesis .ruff_cache

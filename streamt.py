@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""streamt: build and deploy streaming pipelines (Kafka, Schema Registry, Flink SQL,
+Kafka Connect, Conduktor Gateway) from a YAML + SQL project.
+
+One file, standard library only, CPython 3.6 to 3.13.  The file is organised in
+banner-separated sections in data-flow order; a section uses only the sections above it:
+
+    errors & output . yaml . project . sql . validate . compile . artifact .
+    clients (http, kafka wire) . targets . plan & deploy . cli
+
+Run ``python3 streamt.py --help`` (or ``python3 streamt.pyz --help``).
+"""
+
+import sys
+
+if sys.version_info < (3, 6):  # keep this guard parseable by old interpreters
+    sys.stderr.write("streamt needs Python 3.6 or newer\n")
+    sys.exit(1)
+
+import collections
+import datetime
+import hashlib
+import json
+import os
+import re
+import string
+
+# Heavier modules (argparse, ssl, socket, tarfile, gzip, lzma, zipfile, urllib.request,
+# http.client, hmac, base64, difflib, uuid, ...) are imported inside the functions that
+# use them: `streamt --version` must start within 3x a bare interpreter.
+
+__version__ = "0.1.0"
+__all__ = []  # filled by the sections: public names only
+
+
+###############################################################################
+# Errors & output #############################################################
+###############################################################################
+#
+# Every failure a user can meet is a StreamtError with an exit code from the
+# table below, a message saying what went wrong, where (file:line for project
+# files) and, when we know it, a hint saying what to do.
+
+EXIT_OK = 0
+EXIT_FAILURE = 1       # failure not listed below
+EXIT_USAGE = 2         # bad command line
+EXIT_INVALID = 3       # the project is invalid
+EXIT_INTEGRITY = 4     # artifact integrity or signature failure
+EXIT_REFUSED = 5       # environment mismatch, protected env, destructive change, wrong cluster
+EXIT_DRIFT = 6         # live state no longer matches the artifact's snapshot
+EXIT_PARTIAL = 7       # partial deploy
+EXIT_CHANGES = 8       # changes pending (only with --detailed-exitcode)
+
+
+class Location(object):
+    """Where something is written: a file, a 1-based line and column (both optional)."""
+
+    __slots__ = ("file", "line", "col")
+
+    def __init__(self, file=None, line=None, col=None):
+        self.file, self.line, self.col = file, line, col
+
+    def __str__(self):
+        out = self.file or "<input>"
+        if self.line:
+            out += ":%d" % self.line
+            if self.col:
+                out += ":%d" % self.col
+        return out
+
+    def __repr__(self):
+        return "Location(%r, %r, %r)" % (self.file, self.line, self.col)
+
+    def __eq__(self, other):
+        return isinstance(other, Location) and (self.file, self.line, self.col) == (
+            other.file, other.line, other.col)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash((self.file, self.line, self.col))
+
+
+class StreamtError(Exception):
+    """Base of every error streamt reports to a user (never shown as a traceback)."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message, hint=None, location=None, details=None):
+        Exception.__init__(self, message)
+        self.message = message
+        self.hint = hint
+        self.location = location
+        self.details = list(details or [])
+
+    def render(self):
+        """The text shown to a user: location, message, details, hint."""
+        head = self.message
+        if self.location is not None:
+            head = "%s: %s" % (self.location, head)
+        lines = [head]
+        lines.extend("  " + d for d in self.details)
+        if self.hint:
+            lines.append("hint: " + self.hint)
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.render()
+
+
+class UsageError(StreamtError):
+    exit_code = EXIT_USAGE
+
+
+class ProjectError(StreamtError):
+    """The project cannot be loaded or is invalid."""
+    exit_code = EXIT_INVALID
+
+
+class IntegrityError(StreamtError):
+    """An artifact is damaged, incomplete, hostile, or its signature does not verify."""
+    exit_code = EXIT_INTEGRITY
+
+
+class RefusedError(StreamtError):
+    """streamt refuses to go on: environment mismatch, protected env, destructive change."""
+    exit_code = EXIT_REFUSED
+
+
+class DriftError(StreamtError):
+    exit_code = EXIT_DRIFT
+
+
+class PartialDeployError(StreamtError):
+    exit_code = EXIT_PARTIAL
+
+
+class ServiceError(StreamtError):
+    """A service (Kafka, Flink, Connect, Schema Registry, Gateway) failed or is unreachable."""
+    exit_code = EXIT_FAILURE
+
+
+__all__ += ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INVALID", "EXIT_INTEGRITY",
+            "EXIT_REFUSED", "EXIT_DRIFT", "EXIT_PARTIAL", "EXIT_CHANGES", "Location",
+            "StreamtError", "UsageError", "ProjectError", "IntegrityError", "RefusedError",
+            "DriftError", "PartialDeployError", "ServiceError", "canonical_json",
+            "Output"]
+
+
+def canonical_json(obj):
+    """Canonical JSON text: sorted keys, UTF-8 (no escaping), 2-space indent, final newline."""
+    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False,
+                      separators=(",", ": ")) + "\n"
+
+
+class Output(object):
+    """Where results (stdout) and diagnostics/progress (stderr) go.
+
+    Colour only when the stream is a TTY and NO_COLOR is not set."""
+
+    COLORS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
+
+    def __init__(self, out=None, err=None, environ=None):
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+        env = os.environ if environ is None else environ
+        self.no_color = "NO_COLOR" in env
+
+    def _colored(self, stream, text, color):
+        if color and not self.no_color and getattr(stream, "isatty", lambda: False)():
+            return "\033[%sm%s\033[0m" % (self.COLORS[color], text)
+        return text
+
+    def result(self, text="", color=None):
+        """A line of the command's result, on stdout."""
+        self.out.write(self._colored(self.out, text, color) + "\n")
+
+    def info(self, text="", color=None):
+        """A line of progress or diagnostics, on stderr."""
+        self.err.write(self._colored(self.err, text, color) + "\n")
+
+    def warn(self, text):
+        self.info("warning: " + text, "yellow")
+
+    def error(self, text):
+        self.info("error: " + text, "red")
+
+# (end of errors & output)
+
+
+###############################################################################
+# YAML ########################################################################
+###############################################################################
+#
+# A YAML loader that means what PyYAML's safe_load means (see vendor-notes.md).
+
+# (end of yaml)
+
+
+###############################################################################
+# Project #####################################################################
+###############################################################################
+#
+# Finding and loading a project: stream_project.yml, split files, environments,
+# .env files and ${VAR} references.
+
+# (end of project)
+
+
+###############################################################################
+# SQL #########################################################################
+###############################################################################
+#
+# A Flink SQL tokenizer, template calls ({{ source() }} / {{ ref() }}), quoting,
+# materialization inference and column type inference.
+
+# (end of sql)
+
+
+###############################################################################
+# Validate ####################################################################
+###############################################################################
+
+# (end of validate)
+
+
+###############################################################################
+# Compile #####################################################################
+###############################################################################
+#
+# A project to its desired state: topics, schemas, Flink jobs, connectors,
+# Gateway resources (docs/internals.md describes the shapes).
+
+# (end of compile)
+
+
+###############################################################################
+# Artifact ####################################################################
+###############################################################################
+#
+# Build, read, verify, inspect and diff artifacts; Ed25519/SSHSIG signatures.
+
+# (end of artifact)
+
+
+###############################################################################
+# Clients: HTTP ###############################################################
+###############################################################################
+
+# (end of clients: http)
+
+
+###############################################################################
+# Clients: Kafka wire protocol ################################################
+###############################################################################
+
+# (end of clients: kafka)
+
+
+###############################################################################
+# Targets #####################################################################
+###############################################################################
+#
+# One per service, same shape: observe the live state, diff, apply.
+
+# (end of targets)
+
+
+###############################################################################
+# Plan & deploy ###############################################################
+###############################################################################
+
+# (end of plan & deploy)
+
+
+###############################################################################
+# CLI #########################################################################
+###############################################################################
+#
+# Each command registers itself with @command; main() builds the parser from
+# the registry, runs the command, and turns StreamtError into its exit code.
+
+_COMMANDS = []
+
+
+def command(name, help, description=None, epilog=None):
+    """Register a sub-command.  The decorated function is ``f(parser)`` that adds the
+    command's arguments and returns the handler ``run(args, output) -> exit code``."""
+    def register(setup):
+        _COMMANDS.append((name, help, description, epilog, setup))
+        return setup
+    return register
+
+
+# -- cli: validate, envs, lineage ----------------------------------------------
+
+# (end of cli: validate)
+
+# -- cli: build, artifact ------------------------------------------------------
+
+# (end of cli: build)
+
+# -- cli: deploy, plan, apply, status ------------------------------------------
+
+# (end of cli: deploy)
+
+# -- cli: init -----------------------------------------------------------------
+
+# (end of cli: init)
+
+
+def build_parser():
+    import argparse
+
+    class _ArgumentParser(argparse.ArgumentParser):
+        def error(self, message):
+            raise UsageError("%s: %s" % (self.prog, message),
+                             hint="run '%s --help' for usage" % self.prog)
+
+    parser = _ArgumentParser(
+        prog="streamt",
+        description="Build and deploy streaming pipelines from a YAML + SQL project.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version="streamt %s (Python %s)" % (__version__, sys.version.split()[0]))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+    for name, help_text, description, epilog, setup in _COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=description or help_text,
+                           epilog=epilog, formatter_class=fmt)
+        p.set_defaults(_run=setup(p))
+    return parser
+
+
+def main(argv=None, output=None):
+    """Run streamt; returns the exit code (never raises for user errors)."""
+    output = output or Output()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "_run", None):
+            parser.print_help(output.err)
+            return EXIT_USAGE
+        code = args._run(args, output)
+        return EXIT_OK if code is None else code
+    except StreamtError as e:
+        output.error(e.render())
+        return e.exit_code
+    except SystemExit as e:  # --help, --version
+        return e.code if isinstance(e.code, int) else EXIT_OK
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.modules.setdefault("streamt", sys.modules[__name__])
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The real services of the test suite (see tests/services/README.md)."""

@@ -1,0 +1,1 @@
+"""Session-scoped pytest fixtures that start the real services on demand."""
