@@ -241,6 +241,12 @@ class Output(object):
 #
 # Build, read, verify, inspect and diff artifacts; Ed25519/SSHSIG signatures.
 
+# -- artifact: signatures (Ed25519, OpenSSH keys, SSHSIG, allowed_signers) ------
+
+# (end of artifact: signatures)
+
+# -- artifact: build, read, verify, inspect, diff -------------------------------
+
 # (end of artifact)
 
 
