@@ -313,6 +313,186 @@ def command(name, help, description=None, epilog=None):
 
 # -- cli: init -----------------------------------------------------------------
 
+_INIT_FILES = [
+    ("stream_project.yml", """\
+# The project: what it is called and the defaults of its topics.
+# Reference: https://github.com/conduktor/streamt (same file format).
+project:
+  name: {name}
+  version: "0.1.0"
+  description: A starter streamt project
+
+defaults:
+  topic:
+    partitions: 3
+    replication_factor: 1
+
+rules:
+  topics:
+    naming_pattern: "{name_re}\\\\.[a-z0-9_.]+"
+  models:
+    require_description: true
+"""),
+    ("sources/events.yml", """\
+# Sources: topics written by someone else, described so that models can read them.
+sources:
+  - name: events
+    description: Raw events from the applications
+    topic: {name}.events.v1
+    columns:
+      - name: event_id
+        type: STRING
+      - name: user_id
+        type: STRING
+      - name: event_type
+        type: STRING
+      - name: event_time
+        type: TIMESTAMP(3)
+    event_time:
+      column: event_time
+      watermark:
+        max_out_of_orderness_ms: 5000
+"""),
+    ("models/events_clean.yml", """\
+# Models: SQL over sources and other models; each becomes a Flink job and a topic.
+models:
+  - name: events_clean
+    description: Events with a user, ready for consumers
+    materialized: flink
+    sql: |
+      SELECT event_id, user_id, event_type, event_time
+      FROM {{{{ source("events") }}}}
+      WHERE user_id IS NOT NULL
+    advanced:
+      topic:
+        name: {name}.events.clean.v1
+"""),
+    ("models/events_archive.yml", """\
+# A sink: a Kafka Connect connector that writes a model's topic somewhere else.
+models:
+  - name: events_archive
+    description: Clean events appended to a file
+    from:
+      - ref: events_clean
+    sink:
+      connector: org.apache.kafka.connect.file.FileStreamSinkConnector
+      config:
+        file: ${{ARCHIVE_FILE}}
+        tasks.max: "1"
+"""),
+    ("environments/dev.yml", """\
+# The dev environment: local services. ${{VAR}} references are resolved from the
+# process environment, .env.dev and .env (in that order) when you deploy.
+environment:
+  name: dev
+  description: Local services
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{CONNECT_URL}}
+"""),
+    ("environments/prod.yml", """\
+# The prod environment: protected (deploy needs --confirm), no destructive change.
+# Secrets stay ${{VAR}} references in the artifact; set them on the deploying machine.
+environment:
+  name: prod
+  description: Production
+  protected: true
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+    security_protocol: SASL_SSL
+    sasl_mechanism: SCRAM-SHA-512
+    sasl_username: ${{KAFKA_USERNAME}}
+    sasl_password: ${{KAFKA_PASSWORD}}
+  flink:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{CONNECT_URL}}
+
+safety:
+  allow_destructive: false
+"""),
+    (".env", """\
+# Values for the dev environment (local, not secret). Real environment variables win.
+KAFKA_BOOTSTRAP=127.0.0.1:9092
+FLINK_REST_URL=http://127.0.0.1:8081
+FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8083
+CONNECT_URL=http://127.0.0.1:8084
+ARCHIVE_FILE=/tmp/{name}-events.txt
+"""),
+    (".env.example", """\
+# What the prod environment needs at deploy time. Copy to .env.prod on the deploying
+# machine (never commit it) or export the variables there.
+KAFKA_BOOTSTRAP=
+KAFKA_USERNAME=
+KAFKA_PASSWORD=
+FLINK_REST_URL=
+FLINK_SQL_GATEWAY_URL=
+CONNECT_URL=
+ARCHIVE_FILE=
+"""),
+    (".gitignore", """\
+.env.*
+!.env.example
+dist/
+"""),
+]
+
+
+@command("init", help="create a small working multi-environment project",
+         epilog="example:\n  streamt init my-pipeline\n  streamt validate -p my-pipeline -e dev")
+def _cli_init(p):
+    p.add_argument("directory", nargs="?", default=".",
+                   help="where to create the project (default: the current directory)")
+    p.add_argument("--name", help="project name (default: the directory's name)")
+
+    def run(args, output):
+        root = os.path.abspath(args.directory)
+        raw = args.name or os.path.basename(root.rstrip(os.sep)) or "pipeline"
+        name = re.sub(r"[^a-z0-9_]+", "_", raw.lower()).strip("_") or "pipeline"
+        if not re.match(r"[a-z]", name):
+            name = "p_" + name
+        existing = [rel for rel, _ in _INIT_FILES if os.path.exists(os.path.join(root, rel))]
+        if existing:
+            raise UsageError("%s already has %s" % (root, ", ".join(sorted(existing))),
+                             hint="choose an empty directory: streamt init NEW_DIR")
+        for rel, text in _INIT_FILES:
+            path = os.path.join(root, rel)
+            d = os.path.dirname(path)
+            if not os.path.isdir(d):
+                os.makedirs(d)
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text.format(name=name, name_re=name))  # [a-z0-9_]: no regex escaping
+        where = args.directory
+        output.result("Created project '%s' in %s" % (name, where))
+        output.result("")
+        output.result("Next steps:")
+        output.result("  streamt validate -p %s -e dev" % where)
+        output.result("  streamt build -p %s -e dev -o %s/dist/dev" % (where, where))
+        output.result("  streamt artifact inspect %s/dist/dev" % where)
+        return EXIT_OK
+    return run
+
 # (end of cli: init)
 
 
