@@ -549,3 +549,307 @@ def test_tls_against_a_silent_listener_times_out_in_the_handshake():
             admin.list_topics()
     finally:
         server.close()
+
+
+# =====================================================================================
+# Integration: Apache Kafka (the `kafka` fixture) and Tansu (the `tansu` fixture)
+# =====================================================================================
+
+# The highest non-flexible version of each API: run the suite once with these to cover the
+# classic encoding on a real broker (Kafka 4.x still accepts them).
+CLASSIC = {"ApiVersions": 2, "Metadata": 8, "CreateTopics": 4, "DeleteTopics": 3,
+           "DescribeConfigs": 3, "AlterConfigs": 1, "IncrementalAlterConfigs": 0,
+           "CreatePartitions": 1, "SaslAuthenticate": 1}
+
+LISTENERS = [("PLAINTEXT", None), ("SASL_PLAINTEXT", "SCRAM-SHA-512"),
+             ("SASL_SSL", "PLAIN"), ("SSL", None)]
+
+
+def _name(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
+
+
+def _admin(runtime, classic=False, **kw):
+    admin = KafkaAdmin(runtime, timeout=20, **kw)
+    if classic:
+        admin.version_caps = dict(CLASSIC)
+    return admin
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("listener, mechanism", LISTENERS)
+def test_kafka_topic_lifecycle(kafka, listener, mechanism):
+    _lifecycle(kafka, kafka.runtime(listener, mechanism), classic=False)
+
+
+@pytest.mark.services
+def test_kafka_topic_lifecycle_classic_versions(kafka):
+    _lifecycle(kafka, kafka.runtime("SASL_PLAINTEXT", "SCRAM-SHA-256"), classic=True)
+
+
+def _lifecycle(kafka, runtime, classic):
+    admin = _admin(runtime, classic)
+    try:
+        info = admin.cluster()
+        assert info["cluster_id"] == kafka.cluster_id
+        assert [b["node_id"] for b in info["brokers"]] == [1]
+        assert info["controller_id"] == 1
+        conn = admin._any()
+        if classic:
+            assert conn.version("CreateTopics") == 4 and conn.version("Metadata") == 8
+        else:
+            assert conn.version("CreateTopics") >= 5  # flexible on Kafka 4
+
+        a, b = _name("life-a"), _name("life-b")
+        topics = [{"name": a, "partitions": 3, "replication_factor": 1,
+                   "config": {"retention.ms": "3600000", "cleanup.policy": "compact"}},
+                  {"name": b, "partitions": 1, "replication_factor": 1, "config": {}}]
+
+        # validate-only: the broker checks, nothing is created
+        assert admin.create_topics(topics, validate_only=True) == {a: None, b: None}
+        assert admin.describe_topics([a, b]) == {}
+        bad = admin.create_topics([{"name": _name("rf"), "partitions": 1,
+                                    "replication_factor": 3, "config": {}}],
+                                  validate_only=True)
+        err = list(bad.values())[0]
+        assert err.name == "INVALID_REPLICATION_FACTOR"
+        assert "the cluster has 1 broker(s)" in err.render()
+
+        assert admin.create_topics(topics) == {a: None, b: None}
+        again = admin.create_topics(topics[:1])[a]
+        assert again.name == "TOPIC_ALREADY_EXISTS" and again.code == 36
+        assert a in again.render()
+
+        assert {a, b} <= set(admin.list_topics())
+        assert admin.describe_topics([a, b, _name("missing")]) == {
+            a: {"partitions": 3, "replication_factor": 1},
+            b: {"partitions": 1, "replication_factor": 1}}
+
+        configs = admin.describe_configs([a, b])
+        assert configs[a]["retention.ms"]["value"] == "3600000"
+        assert configs[a]["retention.ms"]["source"] == "TOPIC"
+        assert configs[a]["retention.ms"]["is_default"] is False
+        # defaults are reported as such, not mistaken for settings
+        assert configs[b]["cleanup.policy"]["source"] in ("DEFAULT", "BROKER")
+        assert configs[b]["segment.bytes"]["is_default"] is True
+        assert not [k for k, c in configs[b].items() if c["source"] == "TOPIC"]
+
+        # incremental alter: set one key, reset another; validate-only changes nothing
+        assert admin.alter_configs({a: {"retention.ms": "7200000"}}, validate_only=True) == {a: None}
+        assert admin.describe_configs([a])[a]["retention.ms"]["value"] == "3600000"
+        assert admin.alter_configs({a: {"retention.ms": "7200000", "cleanup.policy": None}}) == \
+            {a: None}
+        now = admin.describe_configs([a])[a]
+        assert now["retention.ms"]["value"] == "7200000" and now["retention.ms"]["source"] == "TOPIC"
+        assert now["cleanup.policy"]["source"] != "TOPIC"
+        bad = admin.alter_configs({a: {"retention.ms": "soon"}})[a]
+        assert bad.name == "INVALID_CONFIG" and "retention.ms" in bad.render()
+
+        # partitions: validate-only, then for real; decreasing is refused
+        assert admin.create_partitions({a: 5}, validate_only=True) == {a: None}
+        assert admin.describe_topics([a])[a]["partitions"] == 3
+        assert admin.create_partitions({a: 5}) == {a: None}
+        assert admin.describe_topics([a])[a]["partitions"] == 5
+        assert admin.create_partitions({a: 2})[a].name == "INVALID_PARTITIONS"
+
+        assert admin.delete_topics([a, b]) == {a: None, b: None}
+        assert admin.describe_topics([a, b]) == {}
+        gone = admin.delete_topics([a])[a]
+        assert gone.name == "UNKNOWN_TOPIC_OR_PARTITION"
+    finally:
+        admin.close()
+
+
+@pytest.mark.services
+def test_kafka_legacy_alter_configs_keeps_the_other_settings(kafka):
+    """AlterConfigs replaces a topic's whole dynamic config: the fallback must send the full set."""
+    admin = _admin(kafka.runtime(), incremental_alter=False)
+    t = _name("legacy")
+    try:
+        assert admin.create_topics([{"name": t, "partitions": 1, "replication_factor": 1,
+                                     "config": {"retention.ms": "3600000",
+                                                "max.message.bytes": "200000"}}]) == {t: None}
+        before = admin.requests_sent
+        assert admin.alter_configs({t: {"retention.ms": "60000", "cleanup.policy": "compact"}}) \
+            == {t: None}
+        # the legacy path: one DescribeConfigs + one AlterConfigs (+ metadata/connection set-up)
+        assert admin.requests_sent - before <= 4
+        c = admin.describe_configs([t])[t]
+        assert c["retention.ms"]["value"] == "60000"
+        assert c["cleanup.policy"]["value"] == "compact"
+        assert c["max.message.bytes"]["value"] == "200000"      # kept, not wiped
+        assert c["max.message.bytes"]["source"] == "TOPIC"
+        assert admin.alter_configs({t: {"max.message.bytes": None}}) == {t: None}
+        c = admin.describe_configs([t])[t]
+        assert c["max.message.bytes"]["source"] != "TOPIC"
+        assert c["retention.ms"]["value"] == "60000"
+        assert admin.alter_configs({t: {"retention.ms": "120000"}}, validate_only=True) == {t: None}
+        assert admin.describe_configs([t])[t]["retention.ms"]["value"] == "60000"
+    finally:
+        admin.delete_topics([t])
+        admin.close()
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("listener, mechanism", [("SASL_PLAINTEXT", "SCRAM-SHA-512"),
+                                                 ("SASL_PLAINTEXT", "SCRAM-SHA-256"),
+                                                 ("SASL_SSL", "PLAIN")])
+def test_kafka_wrong_password_is_reported_plainly(kafka, listener, mechanism):
+    rt = dict(kafka.runtime(listener, mechanism), sasl_password="not-the-password")
+    with pytest.raises(KafkaError) as info:
+        _admin(rt).list_topics()
+    text = info.value.render()
+    user = kafka.users[mechanism][0]
+    assert "SASL %s authentication as user %r" % (mechanism, user) in text
+    assert "failed" in text
+    assert "sasl_password" in text          # the hint says what to check
+    assert "not-the-password" not in text   # never echo a secret
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("listener", ["SSL", "SASL_SSL"])
+def test_kafka_unknown_ca_is_reported_plainly(kafka, listener, tmp_path):
+    rt = dict(kafka.runtime(listener))
+    rt.pop("ssl_cafile")   # the system trust store does not know the test CA
+    with pytest.raises(KafkaError) as info:
+        _admin(rt).list_topics()
+    text = info.value.render()
+    assert "TLS: the certificate of Kafka broker %s is not trusted" % rt["bootstrap_servers"] in text
+    assert "ssl_cafile" in text
+    assert info.value.name == "TLS_VERIFY"
+
+
+@pytest.mark.services
+def test_kafka_wrong_security_protocol_is_not_a_traceback(kafka):
+    # PLAINTEXT client against the TLS listener, and TLS against the plaintext listener
+    rt = {"bootstrap_servers": kafka.listeners["SSL"], "security_protocol": "PLAINTEXT"}
+    with pytest.raises(KafkaError) as info:
+        _admin(rt, ).list_topics()
+    assert "security_protocol" in info.value.render()
+    rt = {"bootstrap_servers": kafka.bootstrap, "security_protocol": "SSL",
+          "ssl_cafile": kafka.ca_file}
+    with pytest.raises(KafkaError) as info:
+        KafkaAdmin(rt, timeout=5).list_topics()
+    assert "TLS" in info.value.render()
+
+
+@pytest.mark.services
+def test_kafka_bootstrap_falls_back_to_the_next_server(kafka):
+    dead = _free_port()
+    rt = dict(kafka.runtime(), bootstrap_servers="127.0.0.1:%d,%s" % (dead, kafka.bootstrap))
+    assert _admin(rt).cluster()["cluster_id"] == kafka.cluster_id
+
+
+@pytest.mark.services
+def test_kafka_request_count_does_not_grow_with_topics(kafka):
+    counts = {}
+    for n in (3, 30):
+        admin = _admin(kafka.runtime())
+        names = [_name("count") for _ in range(n)]
+        admin.cluster()
+        start = admin.requests_sent
+        res = admin.create_topics([{"name": x, "partitions": 1, "replication_factor": 1,
+                                    "config": {"retention.ms": "60000"}} for x in names])
+        assert all(v is None for v in res.values())
+        assert len(admin.describe_topics(names)) == n
+        assert len(admin.describe_configs(names)) == n
+        counts[n] = admin.requests_sent - start
+        admin.delete_topics(names)
+        admin.close()
+    assert counts[3] == counts[30] == 3
+
+
+# -- Tansu ----------------------------------------------------------------------------
+
+@pytest.mark.services
+def test_tansu_topic_lifecycle(tansu):
+    admin = _admin(tansu.runtime())
+    try:
+        assert admin.cluster()["cluster_id"] == tansu.cluster_id
+        a = _name("tansu")
+        assert admin.create_topics([{"name": a, "partitions": 2, "replication_factor": 1,
+                                     "config": {"retention.ms": "3600000"}}]) == {a: None}
+        assert admin.create_topics([{"name": a, "partitions": 2, "replication_factor": 1}])[a] \
+            .name == "TOPIC_ALREADY_EXISTS"
+        assert a in admin.list_topics()
+        assert admin.describe_topics([a, _name("missing")]) == {
+            a: {"partitions": 2, "replication_factor": 1}}
+        c = admin.describe_configs([a])[a]
+        # Tansu reports only the values set on the topic, all as DEFAULT_CONFIG: we read
+        # them as topic settings (that is what they are)
+        assert c["retention.ms"] == {"value": "3600000", "source": "TOPIC", "is_default": False,
+                                     "sensitive": False, "read_only": False}
+        assert admin.alter_configs({a: {"retention.ms": "60000", "cleanup.policy": "compact"}}) \
+            == {a: None}
+        assert admin.alter_configs({a: {"cleanup.policy": None}}) == {a: None}
+        c = admin.describe_configs([a])[a]
+        assert c["retention.ms"]["value"] == "60000" and "cleanup.policy" not in c
+
+        # Tansu lacks CreatePartitions and AlterConfigs: a clear error, nothing sent
+        with pytest.raises(KafkaError, match="does not support adding partitions"):
+            admin.create_partitions({a: 4})
+        legacy = _admin(tansu.runtime(), incremental_alter=False)
+        with pytest.raises(KafkaError, match="does not support changing topic configs"):
+            legacy.alter_configs({a: {"retention.ms": "1"}})
+        legacy.close()
+        # Tansu ignores validate_only: refuse instead of creating/changing for real
+        v = _name("tansu-validate")
+        with pytest.raises(KafkaError) as info:
+            admin.create_topics([{"name": v, "partitions": 1, "replication_factor": 1}],
+                                validate_only=True)
+        assert info.value.name == "VALIDATE_ONLY_IGNORED"
+        assert admin.describe_topics([v]) == {}
+        with pytest.raises(KafkaError, match="ignores validate_only"):
+            admin.alter_configs({a: {"retention.ms": "1"}}, validate_only=True)
+        assert admin.describe_configs([a])[a]["retention.ms"]["value"] == "60000"
+
+        assert admin.delete_topics([a]) == {a: None}
+        assert admin.describe_topics([a]) == {}
+        assert admin.delete_topics([a])[a].name == "UNKNOWN_TOPIC_OR_PARTITION"
+    finally:
+        admin.close()
+
+
+@pytest.mark.services
+def test_tansu_classic_versions(tansu):
+    admin = _admin(tansu.runtime(), classic=True)
+    t = _name("tansu-classic")
+    try:
+        assert admin.create_topics([{"name": t, "partitions": 1, "replication_factor": 1,
+                                     "config": {"retention.ms": "1000"}}]) == {t: None}
+        assert admin.describe_configs([t])[t]["retention.ms"]["value"] == "1000"
+        assert admin.alter_configs({t: {"retention.ms": "2000"}}) == {t: None}
+        assert admin.describe_configs([t])[t]["retention.ms"]["value"] == "2000"
+        assert admin.delete_topics([t]) == {t: None}
+    finally:
+        admin.close()
+
+
+PY36_SCRIPT = r"""
+import sys, streamt
+admin = streamt.KafkaAdmin({"bootstrap_servers": sys.argv[1]})
+name = sys.argv[2]
+assert admin.create_topics([{"name": name, "partitions": 2, "replication_factor": 1,
+                             "config": {"retention.ms": "1000"}}]) == {name: None}
+print(admin.describe_topics([name])[name]["partitions"],
+      admin.describe_configs([name])[name]["retention.ms"]["value"],
+      admin.delete_topics([name])[name])
+"""
+
+
+@pytest.mark.services
+def test_python36_against_a_broker(tansu):
+    import os
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    py36 = os.path.expanduser("~/.pyenv/versions/3.6.15/bin/python")
+    try:
+        pyenv_root = subprocess.check_output(["pyenv", "root"]).decode().strip()
+        py36 = os.path.join(pyenv_root, "versions", "3.6.15", "bin", "python")
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    if not os.path.exists(py36):
+        pytest.skip("no Python 3.6 interpreter here (pyenv versions/3.6.15)")
+    out = subprocess.check_output([py36, "-c", PY36_SCRIPT, tansu.bootstrap, _name("py36")],
+                                  cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert out.decode().split() == ["2", "1000", "None"]
