@@ -861,7 +861,7 @@ def _sshsig_check_key_type(sig):
             hint="sign with the plain ed25519 key and list it in allowed_signers")
     if key_type != "ssh-ed25519":
         raise IntegrityError(
-            "the signature was made with a %s key; streamt verifies ed25519 signatures only"
+            "the signature was made with an %s key; streamt verifies ed25519 signatures only"
             % key_type,
             hint="sign with an ed25519 key: ssh-keygen -t ed25519 -N '' -f KEY")
 
