@@ -675,7 +675,8 @@ def _text_of(value, error, what):
         try:
             return bytes(value).decode("ascii")
         except UnicodeDecodeError:
-            raise error("%s is not text (binary data where armored text was expected)" % what)
+            raise error("%s is not text (binary data where armored text was expected)"
+                        % what) from None
     if not isinstance(value, str):
         raise error("%s is missing" % what)
     return value
@@ -689,7 +690,7 @@ def _b64decode(text, error, what):
     try:
         return binascii.a2b_base64(text)
     except (binascii.Error, ValueError):
-        raise error("%s: invalid base64" % what)
+        raise error("%s: invalid base64" % what) from None
 
 
 def _armor(blob, begin, end):
@@ -897,7 +898,7 @@ def _parse_allowed_signers(text, source_name="allowed_signers"):
                 rest, UsageError, "allowed_signers key")
         except UsageError as e:
             raise UsageError(e.message, location=loc,
-                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
+                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...") from None
         entry = {"line": number, "principals": principals, "key_type": key_type,
                  "key_blob": blob}
         entry.update(options)
@@ -1002,14 +1003,14 @@ def _as_parse_time(value, name, loc):
     try:
         moment = datetime.datetime(*fields)
     except ValueError:
-        raise bad
+        raise bad from None
     if utc:
         seconds = (moment - datetime.datetime(1970, 1, 1)).total_seconds()
     else:
         try:
             seconds = time.mktime(moment.timetuple())
         except (OverflowError, ValueError):
-            raise bad
+            raise bad from None
     seconds = int(seconds)
     if seconds == 0:  # OpenSSH reads 0 as "not set" and refuses it
         raise bad
