@@ -260,7 +260,7 @@ class Output(object):
 #              principal=None, now=None, allowed_signers_name="allowed_signers") -> dict
 #       Checks the signature and that an allowed_signers line trusts its key for
 #       `principal` (any principal when None), `namespace` and time `now` (POSIX
-#       seconds; default: the clock).  Returns {"principal", "fingerprint",
+#       seconds or a datetime; default: the clock).  Returns {"principal", "fingerprint",
 #       "key_type", "namespace", "hash", "line"}.  Every refusal is an IntegrityError
 #       (exit 4) saying which check failed; a malformed allowed_signers line is a
 #       UsageError with its file:line.
@@ -330,10 +330,13 @@ def ssh_verify(data, signature_text, allowed_signers_text, namespace=SSHSIG_NAME
             "the signature does not match the signed data (key %s)" % fingerprint,
             hint="the data changed after it was signed, or the signature belongs to "
                  "another file; rebuild and sign again")
-    when = time.time() if now is None else now
+    if now is None:
+        now = time.time()
+    elif isinstance(now, datetime.datetime):
+        now = now.timestamp()  # naive: local time, as OpenSSH reads allowed_signers times
     entries = _parse_allowed_signers(allowed_signers_text, allowed_signers_name)
     match = _allowed_signers_match(entries, sig["key_blob"], fingerprint, principal,
-                                   namespace, when, allowed_signers_name)
+                                   namespace, now, allowed_signers_name)
     return {"principal": principal if principal is not None else match["principals"],
             "fingerprint": fingerprint, "key_type": sig["key_type"],
             "namespace": sig["namespace"], "hash": sig["hash"], "line": match["line"]}
@@ -1018,9 +1021,34 @@ def _as_parse_time(value, name, loc):
 
 
 def _match_pattern(value, pattern):
-    """OpenSSH match_pattern: `*` any run, `?` one character, the rest literal."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.match(r"(?s)\A" + regex + r"\Z", value) is not None
+    """OpenSSH match_pattern: `*` any run, `?` one character, the rest literal.
+
+    A set of pattern positions is advanced character by character (linear time, no
+    backtracking however many `*` a pattern has); an empty pattern matches only ""."""
+    size = len(pattern)
+
+    def closure(states):
+        out = set()
+        for i in states:
+            out.add(i)
+            while i < size and pattern[i] == "*":
+                i += 1
+                out.add(i)
+        return out
+
+    states = closure({0})
+    for ch in value:
+        following = set()
+        for i in states:
+            if i < size:
+                if pattern[i] == "*":
+                    following.add(i)
+                elif pattern[i] == "?" or pattern[i] == ch:
+                    following.add(i + 1)
+        states = closure(following)
+        if not states:
+            return False
+    return size in states
 
 
 def _match_pattern_list(value, patterns):
@@ -1036,7 +1064,8 @@ def _match_pattern_list(value, patterns):
 
 
 def _as_format_time(seconds):
-    return datetime.datetime.utcfromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace, now, name):

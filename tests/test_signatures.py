@@ -624,3 +624,49 @@ def test_find_principals_agrees_with_ssh_keygen(ssh_keygen, fresh_key, tmp_path)
     restricted = 'ops@example.com namespaces="file" ' + streamt.ssh_public_key_line(key)
     with pytest.raises(IntegrityError):
         streamt.ssh_verify(b"m", sig, restricted)
+
+
+# ---- small pieces ------------------------------------------------------------------
+
+@pytest.mark.parametrize("value,pattern,ok", [
+    ("", "", True), ("a", "", False), ("", "*", True), ("abc", "a*c", True),
+    ("abc", "a?c", True), ("ac", "a?c", False), ("a.c", "a.c", True), ("abc", "a.c", False),
+    ("a" * 200 + "b", "*a" * 40 + "*c", False),   # many stars, linear time
+    ("a" * 200 + "b", "*a" * 40 + "*b", True),
+])
+def test_match_pattern(value, pattern, ok):
+    assert streamt._match_pattern(value, pattern) is ok
+
+
+def test_now_may_be_a_datetime():
+    allowed = 'ci@example.com valid-before="20260101Z" %s\n' % PUB
+    aware = datetime.datetime(2025, 12, 31, 23, 59, tzinfo=datetime.timezone.utc)
+    assert verify(allowed, now=aware)["line"] == 1
+    with pytest.raises(IntegrityError):
+        verify(allowed, now=aware + datetime.timedelta(minutes=2))
+
+
+# ---- Ed25519 against OpenSSL (an independent implementation) -----------------------
+
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")
+@settings(max_examples=25, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.binary(min_size=1, max_size=300))  # openssl 3.0: no empty input
+def test_ed25519_matches_openssl(tmp_path_factory, seed, message):
+    tmp = tmp_path_factory.mktemp("openssl")
+    key, msg = tmp / "key.der", tmp / "msg"
+    # PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410): fixed 16-byte prefix.
+    key.write_bytes(bytes.fromhex("302e020100300506032b657004220420") + seed)
+    msg.write_bytes(message)
+    code, _o, err = _run([OPENSSL, "pkey", "-inform", "DER", "-in", str(key), "-pubout",
+                          "-outform", "DER", "-out", str(tmp / "pub.der")])
+    assert code == 0, err
+    assert (tmp / "pub.der").read_bytes()[-32:] == streamt.ed25519_public_key(seed)
+    p = subprocess.Popen([OPENSSL, "pkeyutl", "-sign", "-rawin", "-inkey", str(key),
+                          "-keyform", "DER", "-in", str(msg)], stdout=subprocess.PIPE)
+    theirs = p.communicate()[0]
+    assert p.returncode == 0
+    assert streamt.ed25519_sign(seed, message) == theirs
+    assert streamt.ed25519_verify(streamt.ed25519_public_key(seed), message, theirs)
