@@ -420,10 +420,13 @@ def ed25519_verify(public_key, message, signature):
 
 _ED_P = 2 ** 255 - 19
 _ED_L = 2 ** 252 + 27742317777372353535851937790883648493
-_ED_D = -121665 * pow(121666, _ED_P - 2, _ED_P) % _ED_P
-_ED_D2 = 2 * _ED_D % _ED_P
-_ED_SQRT_M1 = pow(2, (_ED_P - 1) // 4, _ED_P)
-_ED_BY = 4 * pow(5, _ED_P - 2, _ED_P) % _ED_P
+# d = -121665/121666, 2d, sqrt(-1) = 2^((p-1)/4) and the base point's y = 4/5 (mod p),
+# written out: computing them costs ~1 ms of every start-up (three modular
+# exponentiations); tests/test_signatures_rfc8032.py recomputes them from the definitions.
+_ED_D = 37095705934669439343138083508754565189542113879843219016388785533085940283555  # d
+_ED_D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161  # 2d
+_ED_SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
+_ED_BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960  # 4/5
 _ED_IDENTITY = (0, 1, 1, 0)
 _ED_BASE_TABLE = []  # filled by _ed_base_table() on first use
 

@@ -75,6 +75,15 @@ L = 2 ** 252 + 27742317777372353535851937790883648493
 P = 2 ** 255 - 19
 
 
+def test_curve_constants_follow_from_their_definitions():
+    assert streamt._ED_P == P and streamt._ED_L == L
+    assert streamt._ED_D == -121665 * pow(121666, P - 2, P) % P
+    assert streamt._ED_D2 == 2 * streamt._ED_D % P
+    assert streamt._ED_SQRT_M1 == pow(2, (P - 1) // 4, P)
+    assert streamt._ED_SQRT_M1 ** 2 % P == P - 1
+    assert streamt._ED_BY == 4 * pow(5, P - 2, P) % P
+
+
 def _vectors():
     for name, sk, pk, msg, sig in RFC8032_VECTORS:
         yield name, bytes.fromhex(sk), bytes.fromhex(pk), bytes.fromhex(msg), bytes.fromhex(sig)
