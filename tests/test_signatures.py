@@ -583,13 +583,26 @@ ORACLE_CASES = [
      "dev@example.com"),
     ('dev@example.com cert-authority {pub}', "dev@example.com"),
     ("# dev@example.com {pub}\nops@example.com {pub}", "dev@example.com"),
+    # local times (the test runs in Asia/Tokyo, UTC+9): 09:00 local = 00:00 UTC
+    ('dev@example.com valid-before="202606010900" {pub}', "dev@example.com"),
+    ('dev@example.com valid-after="20260601090001" {pub}', "dev@example.com"),
 ]
+
+
+@pytest.fixture
+def tokyo_time(monkeypatch):
+    """Run in UTC+9 (ssh-keygen inherits TZ), so local-time bounds differ from UTC ones."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.mark.parametrize("line,principal", ORACLE_CASES)
 @pytest.mark.parametrize("verify_time", ["20260601Z", "20260601000001Z"])
-def test_allowed_signers_agree_with_ssh_keygen(ssh_keygen, fresh_key, tmp_path, line,
-                                               principal, verify_time):
+def test_allowed_signers_agree_with_ssh_keygen(ssh_keygen, fresh_key, tmp_path, tokyo_time,
+                                               line, principal, verify_time):
     with open(fresh_key) as f:
         key = f.read()
     data = b"manifest"
