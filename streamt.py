@@ -883,6 +883,8 @@ def _parse_allowed_signers(text, source_name="allowed_signers"):
     "valid_before", "key_type", "key_blob"}]; times are POSIX seconds or None.
     UsageError (with file:line) for a malformed line."""
     text = _text_of(text, UsageError, source_name)
+    if text.startswith("\ufeff"):  # a byte-order mark left by a Windows editor
+        text = text[1:]
     entries = []
     for number, line in enumerate(text.splitlines(), 1):
         rest = line.strip()
@@ -890,6 +892,11 @@ def _parse_allowed_signers(text, source_name="allowed_signers"):
             continue
         loc = Location(source_name, number)
         principals, rest = _as_principals_token(rest, loc)
+        if _as_looks_like_key(principals):
+            raise UsageError("allowed_signers line starts with a key, not with principals",
+                             location=loc,
+                             hint="put who may sign in front of the key, e.g. "
+                                  "'ci@example.com %s AAAA...'" % principals)
         if not rest:
             raise UsageError("allowed_signers line has no key", location=loc,
                              hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
@@ -1081,6 +1088,10 @@ def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace,
                                % (e["line"], e["principals"], principal))
             continue
         if e["key_blob"] != key_blob:
+            if e["cert_authority"]:
+                reasons.append("line %d trusts a certificate authority; streamt does not "
+                               "support SSH certificates (list the signer's own key)"
+                               % e["line"])
             continue
         if e["cert_authority"]:
             reasons.append("line %d trusts this key as a cert-authority only; streamt does "
@@ -1101,13 +1112,18 @@ def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace,
             continue
         return e
     who = "" if principal is None else " for principal %r" % principal
+    if reasons and all("certificate authority" in r for r in reasons):
+        raise IntegrityError("the signing key %s is not in %s%s" % (fingerprint, name, who),
+                             details=reasons,
+                             hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the "
+                                  "signer's public key to %s" % name)
     if reasons:
         raise IntegrityError("the signing key %s is not trusted%s by %s"
                              % (fingerprint, who, name), details=reasons,
                              hint="ask the owner of %s to add or renew the key" % name)
     raise IntegrityError("the signing key %s is not in %s%s" % (fingerprint, name, who),
                          hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the signer's "
-                              "public key (streamt prints it when signing) to %s" % name)
+                              "public key (`ssh-keygen -y -f KEY` prints it) to %s" % name)
 
 # (end of artifact: signatures)
 

@@ -372,6 +372,31 @@ def test_cert_authority_is_refused_with_an_explanation():
     assert "cert-authority" in text and "certificates" in text
 
 
+def test_crlf_and_byte_order_mark_are_tolerated():
+    assert verify("\ufeffci@example.com " + PUB + "\r\n# end\r\n")["line"] == 1
+
+
+def test_a_certificate_authority_line_is_explained_when_the_key_is_unknown():
+    other = "ssh-ed25519 " + base64.b64encode(
+        _ssh_string(b"ssh-ed25519") + _ssh_string(streamt.ed25519_public_key(bytes(32)))
+    ).decode()
+    text = refused("*@example.com cert-authority %s\n" % other, "ci@example.com")
+    assert "is not in allowed_signers" in text
+    assert "line 1 trusts a certificate authority" in text and "certificates" in text
+
+
+def test_a_signature_by_a_certificate_is_refused_as_unsupported():
+    blob = _sig_blob(SIG)
+    cert_type = b"ssh-ed25519-cert-v01@openssh.com"
+    key_len = int.from_bytes(blob[10:14], "big")
+    key_blob = blob[14:14 + key_len].replace(_ssh_string(b"ssh-ed25519"),
+                                             _ssh_string(cert_type), 1)
+    forged = blob[:10] + _ssh_string(key_blob) + blob[14 + key_len:]
+    with pytest.raises(IntegrityError) as e:
+        verify(ALLOWED, sig=_armor(forged))
+    assert "certificate" in e.value.message and cert_type.decode() in e.value.message
+
+
 def test_option_keywords_are_case_insensitive():
     assert verify('ci@example.com NAMESPACES="streamt" %s\n' % PUB)["line"] == 1
 
@@ -388,6 +413,7 @@ def test_option_keywords_are_case_insensitive():
     ("ci@example.com ssh-ed25519 AAAA", "ed25519"),
     ("ci@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==", "ed25519"),
     ("ci@example.com ssh-rsa " + PUB.split()[1], "says 'ssh-rsa'"),
+    (PUB, "starts with a key"),
 ])
 def test_malformed_allowed_signers_lines_are_located_usage_errors(line, needle):
     text = "# header\n" + (line % PUB if "%s" in line else line) + "\n"
