@@ -1210,6 +1210,323 @@ class _DotenvParser(object):
 #
 # A Flink SQL tokenizer, template calls ({{ source() }} / {{ ref() }}), quoting,
 # materialization inference and column type inference.
+#
+# Everything here works on *tokens*: a string literal or a comment can never be
+# mistaken for SQL, and a name or value we write into SQL goes through
+# quote_ident()/quote_string() so that it can never end a statement.
+
+__all__ += ["SqlError", "Token", "sql_tokens", "template_calls", "render_sql",
+            "quote_ident", "quote_string", "split_statements", "infer_materialization",
+            "is_keyword", "significant_tokens", "token_value", "is_stateful"]
+
+
+class SqlError(ProjectError):
+    """SQL (or a template call in it) that streamt cannot read."""
+
+
+# A token: kind, its exact text, 1-based line and column, and its [start, end)
+# offsets in the text.  Kinds:
+#   ident    a bare word (keyword or name)         qident   `back-quoted`  (value: unquoted)
+#   dqident  "double-quoted"                       string   'single-quoted' (value: unquoted)
+#   number   12, 1.5, .5, 1e3                      op       operators and punctuation
+#   comment  -- ...  or  /* ... */                 template {{ ... }}
+#   block    {% ... %} or {# ... #} (never supported: reported by template_calls)
+Token = collections.namedtuple("Token", "kind text line col start end")
+
+# Multi-character operators first: the tokenizer takes the longest match.
+_SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
+
+
+def sql_tokens(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out).
+
+    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
+    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
+    comment or template raises SqlError with the line and column where it starts.
+    With ``comments=False`` comment tokens are dropped."""
+    out = []
+    i, n = 0, len(text)
+    line, line_start = 1, 0
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+            line_start = i + 1
+            i += 1
+            continue
+        if c.isspace():
+            i += 1
+            continue
+        start, col, tline = i, i - line_start + 1, line
+        two = text[i:i + 2]
+        if two == "--":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            kind = "comment"
+        elif two == "/*":
+            j = text.find("*/", i + 2)
+            if j < 0:
+                raise SqlError("unterminated /* comment", location=Location(None, tline, col),
+                               hint="close the comment with */")
+            j += 2
+            kind = "comment"
+        elif two in ("{{", "{%", "{#"):
+            close = {"{{": "}}", "{%": "%}", "{#": "#}"}[two]
+            j = _template_end(text, i + 2, close)
+            if j < 0:
+                raise SqlError("unterminated template %s ... %s" % (two, close),
+                               location=Location(None, tline, col),
+                               hint="close it with %s" % close)
+            kind = "template" if two == "{{" else "block"
+        elif c in "'`\"":
+            j = i + 1
+            while True:
+                k = text.find(c, j)
+                if k < 0:
+                    what = {"'": "string literal", "`": "quoted identifier",
+                            '"': "double-quoted identifier"}[c]
+                    raise SqlError("unterminated %s" % what, location=Location(None, tline, col),
+                                   hint="close it with %s (write %s%s for the character itself)"
+                                   % (c, c, c))
+                if text[k + 1:k + 2] == c:  # doubled quote: the character itself
+                    j = k + 2
+                    continue
+                j = k + 1
+                break
+            kind = {"'": "string", "`": "qident", '"': "dqident"}[c]
+        elif c.isdigit() or (c == "." and text[i + 1:i + 2].isdigit()):
+            m = _NUMBER_RE.match(text, i)
+            j = m.end()
+            kind = "number"
+        elif c.isalpha() or c == "_" or c == "$":
+            j = i + 1
+            while j < n and (text[j].isalnum() or text[j] in "_$"):
+                j += 1
+            kind = "ident"
+        else:
+            j = i + 1
+            for op in _SQL_OPERATORS:
+                if text.startswith(op, i):
+                    j = i + len(op)
+                    break
+            kind = "op"
+        tok_text = text[start:j]
+        if kind != "comment" or comments:
+            out.append(Token(kind, tok_text, tline, col, start, j))
+        # keep the line count right across multi-line tokens
+        nl = tok_text.count("\n")
+        if nl:
+            line += nl
+            line_start = start + tok_text.rfind("\n") + 1
+        i = j
+    return out
+
+
+def significant_tokens(text_or_tokens):
+    """The tokens without comments."""
+    toks = sql_tokens(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
+    return [t for t in toks if t.kind != "comment"]
+
+
+def is_keyword(tok, *words):
+    """True if ``tok`` is a bare word equal (case-insensitively) to one of ``words``."""
+    return tok is not None and tok.kind == "ident" and tok.text.upper() in words
+
+
+def token_value(tok):
+    """The value of a token: a quoted identifier or string without its quotes."""
+    if tok.kind in ("qident", "string", "dqident"):
+        q = tok.text[0]
+        return tok.text[1:-1].replace(q + q, q)
+    return tok.text
+
+
+def template_calls(sql):
+    """``[(kind, name, line, col)]`` of the template calls of ``sql`` in order.
+
+    ``kind`` is ``"source"`` or ``"ref"`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``
+    (whitespace tolerant, single or double quotes).  Anything else inside ``{{ }}``,
+    and every ``{% %}`` / ``{# #}``, is returned with kind ``"unsupported"`` and its
+    text as the name, so that validation reports it (it is never passed through).
+    An unreadable SQL text raises SqlError."""
+    out = []
+    for tok in sql_tokens(sql):
+        if tok.kind == "template":
+            call = _parse_template_call(tok.text)
+            if call:
+                out.append((call[0], call[1], tok.line, tok.col))
+            else:
+                out.append(("unsupported", tok.text, tok.line, tok.col))
+        elif tok.kind == "block":
+            out.append(("unsupported", tok.text, tok.line, tok.col))
+    return out
+
+
+def render_sql(sql, resolver):
+    """``sql`` with every template call replaced by ``quote_ident(resolver(kind, name))``.
+
+    Comments are kept.  An unsupported template raises SqlError (validation reports it
+    with its location first)."""
+    out, pos = [], 0
+    for tok in sql_tokens(sql):
+        if tok.kind not in ("template", "block"):
+            continue
+        call = _parse_template_call(tok.text) if tok.kind == "template" else None
+        if not call:
+            raise SqlError("unsupported template %s" % tok.text,
+                           location=Location(None, tok.line, tok.col),
+                           hint='only {{ source("name") }} and {{ ref("name") }} are supported')
+        out.append(sql[pos:tok.start])
+        out.append(quote_ident(resolver(call[0], call[1])))
+        pos = tok.end
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+def quote_ident(name):
+    """A back-quoted Flink SQL identifier (back-quotes doubled)."""
+    return "`" + str(name).replace("`", "``") + "`"
+
+
+def quote_string(value):
+    """A single-quoted Flink SQL string literal (quotes doubled).
+
+    Flink string literals have no backslash escapes, so nothing else can end them."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def split_statements(text):
+    """The statements of a SQL script: split on ``;`` outside strings, quoted names and
+    comments.  Comments before a statement are dropped; empty statements are left out.
+    Each statement is returned without its ``;``."""
+    out = []
+    first = None  # first significant token of the current statement
+    for tok in sql_tokens(text):
+        if tok.kind == "comment":
+            continue
+        if tok.kind == "op" and tok.text == ";":
+            if first is not None:
+                out.append(text[first.start:tok.start].rstrip())
+            first = None
+            continue
+        if first is None:
+            first = tok
+    if first is not None:
+        out.append(text[first.start:].rstrip())
+    return out
+
+
+# Words that make a query stateful (Flink keeps state for them), checked as
+# `WORD (` for functions.
+_WINDOW_TVFS = ("TUMBLE", "HOP", "SESSION", "CUMULATE")
+_STATEFUL_FUNCS = ("ROW_NUMBER", "LAG", "LEAD", "RANK", "DENSE_RANK", "FIRST_VALUE",
+                   "LAST_VALUE", "NTH_VALUE", "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT",
+                   "LISTAGG", "ML_PREDICT", "ML_EVALUATE", "ARRAY_AGG", "STDDEV_POP",
+                   "STDDEV_SAMP", "VAR_POP", "VAR_SAMP") + _WINDOW_TVFS
+MATERIALIZATIONS = ("topic", "virtual_topic", "flink", "sink")
+
+
+def infer_materialization(model, project=None):
+    """``(declared, effective)`` materialization of a model (reference §1.8).
+
+    ``declared`` is the explicit ``materialized`` or the inferred type; ``effective`` is
+    what compile builds: an inferred ``virtual_topic`` without a Conduktor Gateway in the
+    runtime (and without ``gateway.virtual_topic``) is compiled as a Flink job (validation
+    reports AMBIGUOUS_MATERIALIZATION).  The SQL is judged on tokens: words inside
+    strings, quoted names and comments do not count.  Unreadable SQL counts as ``flink``
+    (validation reports the SQL error)."""
+    explicit = model.get("materialized")
+    if explicit:
+        return explicit, explicit
+    sql = model.get("sql")
+    gateway = model.get("gateway") or {}
+    if model.get("from") and not sql:
+        return "sink", "sink"
+    if isinstance(gateway, dict) and gateway.get("virtual_topic"):
+        return "virtual_topic", "virtual_topic"
+    if not sql:
+        return "topic", "topic"
+    try:
+        toks = significant_tokens(sql)
+    except SqlError:
+        return "flink", "flink"
+    if is_stateful(toks):
+        return "flink", "flink"
+    if _is_plain_select_star(toks):
+        return "topic", "topic"
+    if _has_gateway(project):
+        return "virtual_topic", "virtual_topic"
+    return "virtual_topic", "flink"
+
+
+def is_stateful(tokens):
+    """True if the query (tokens) needs Flink state: windows, GROUP BY, joins, DISTINCT,
+    ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions."""
+    toks = [t for t in tokens if t.kind != "comment"]
+    for i, t in enumerate(toks):
+        if t.kind != "ident":
+            continue
+        w = t.text.upper()
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        if w in ("JOIN", "OVER", "MATCH_RECOGNIZE"):
+            return True
+        if w in ("GROUP", "ORDER") and is_keyword(nxt, "BY"):
+            return True
+        if w == "SELECT" and is_keyword(nxt, "DISTINCT"):
+            return True
+        if w in _STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and nxt.text == "(":
+            return True
+    return False
+
+
+def _is_plain_select_star(toks):
+    if len(toks) < 4 or not (is_keyword(toks[0], "SELECT") and toks[1].text == "*"
+                             and is_keyword(toks[2], "FROM")):
+        return False
+    return not any(is_keyword(t, "WHERE", "LIMIT") for t in toks)
+
+
+def _has_gateway(project):
+    runtime = getattr(project, "runtime", None) or {}
+    conduktor = runtime.get("conduktor") if isinstance(runtime, dict) else None
+    return bool(isinstance(conduktor, dict) and conduktor.get("gateway"))
+
+
+_NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_TEMPLATE_CALL_RE = re.compile(
+    r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
+
+
+def _template_end(text, i, close):
+    """Offset just after the ``close`` of a template opened before ``i`` (quotes inside
+    the template are skipped), or -1."""
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c in "'\"":
+            k = i + 1
+            while k < n and text[k] != c:
+                k += 2 if text[k] == "\\" else 1
+            i = k + 1
+            continue
+        if text.startswith(close, i):
+            return i + len(close)
+        i += 1
+    return -1
+
+
+def _parse_template_call(template_text):
+    """``(kind, name)`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``, else None."""
+    m = _TEMPLATE_CALL_RE.match(template_text[2:-2])
+    if not m:
+        return None
+    raw = m.group(2) if m.group(2) is not None else m.group(3)
+    name = re.sub(r"\\(.)", r"\1", raw)
+    if not name:
+        return None
+    return m.group(1), name
 
 # (end of sql)
 
