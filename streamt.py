@@ -1534,6 +1534,957 @@ def _parse_template_call(template_text):
 ###############################################################################
 # Validate ####################################################################
 ###############################################################################
+#
+# Every check of the original streamt (same codes, reference section 4) plus
+# the ones it missed: all cycles, cross-type name clashes, Kafka topic names,
+# names safe as identifiers and file names, sink inputs, cluster names,
+# topics.required_config, governance on defaults and on stateless models compiled
+# to Flink, a fully anchored naming_pattern (re.fullmatch: the original's re.match
+# let "shop.x; anything" pass "^shop\.[a-z.]+"), unsupported templates, schema
+# definitions that do not parse, positive partitions and replication factors,
+# event-time columns, watermark strategies, state TTLs, connector configuration.
+#
+# Every diagnostic carries the file:line of what it is about.
+
+def validate_project(project, check_env=True):
+    """All diagnostics of a loaded project, sorted by (file, line, code): the load
+    warnings, the checks below and -- with ``check_env`` -- the ``${VAR}``
+    references the environment does not set (check_variables).  The project is
+    valid when no diagnostic has level "error"."""
+    v = _Validator(project)
+    v.run()
+    diags = list(project.diagnostics) + v.diags
+    if check_env:
+        diags.extend(check_variables(project))
+    return sorted(diags, key=Diagnostic.sort_key)
+
+
+def check_variables(project, values=None):
+    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (runtime and
+    model/source/test/exposure configuration; SQL and descriptions are not templates)
+    that ``values`` (default ``project.variables``) does not set, located at its first
+    reference and naming every file that uses it."""
+    values = project.variables if values is None else values
+    refs = collections.OrderedDict()
+    for name, loc in _var_refs(project):
+        refs.setdefault(name, []).append(loc)
+    out = []
+    for name in sorted(refs):
+        if name in values:
+            continue
+        locs = sorted(refs[name], key=lambda l: (l.file or "", l.line or 0))
+        files = sorted(set(l.file for l in locs if l.file))
+        hint = "set %s in the environment or in %s" % (
+            name, ".env.%s" % project.env if project.multi_env else ".env")
+        out.append(Diagnostic(
+            "error", "ENV_VAR_NOT_SET",
+            "Environment variable %s is not set (used in %s)" % (name, ", ".join(files)),
+            locs[0], hint + "; or run 'streamt validate --no-env-check' to skip this check"))
+    return out
+
+
+def is_valid(diagnostics, strict=False):
+    """True when no diagnostic is an error (with ``strict``, no warning either)."""
+    return not any(d.is_error or strict for d in diagnostics)
+
+
+def name_problem(name, what="name"):
+    """Why ``name`` cannot be used as an identifier and a file name, or None.
+
+    Names become Flink table names, file names in artifacts, connector names and
+    Schema Registry subjects: refuse path separators, '..', a leading dot, quotes,
+    back-quotes, whitespace, control characters, and more than 200 characters."""
+    if not isinstance(name, str) or not name:
+        return "the %s is empty" % what
+    if len(name) > 200:
+        return "the %s is longer than 200 characters" % what
+    if name.startswith("."):
+        return "the %s starts with a dot" % what
+    for c in name:
+        if ord(c) < 32 or ord(c) == 127:
+            return "the %s contains a control character" % what
+        if c in "/\\":
+            return "the %s contains a path separator %r" % (what, c)
+        if c in "'\"`":
+            return "the %s contains a quote character %s" % (what, c)
+        if c.isspace():
+            return "the %s contains whitespace" % what
+        if c in "${}*?<>|:;,":
+            return "the %s contains the character %r" % (what, c)
+    return None
+
+
+def topic_problem(topic):
+    """Why ``topic`` is not a legal Kafka topic name, or None (a name holding a
+    ``${VAR}`` reference is judged once substituted)."""
+    if not isinstance(topic, str) or not topic:
+        return "the topic name is empty"
+    if "${" in topic:
+        return None
+    if topic in (".", ".."):
+        return "'.' and '..' are not topic names"
+    if len(topic) > 249:
+        return "a topic name has at most 249 characters (this one has %d)" % len(topic)
+    bad = sorted(set(c for c in topic if not _TOPIC_CHAR_RE.match(c)))
+    if bad:
+        return "a topic name uses only letters, digits, '.', '_' and '-' (found %s)" % (
+            ", ".join(repr(c) for c in bad))
+    return None
+
+
+__all__ += ["validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
+            "effective_topic"]
+
+
+def effective_topic(model, project):
+    """``{"name", "partitions", "replication_factor", "config"}`` of a model's output topic:
+    ``advanced.topic`` over ``defaults.topic`` over ``defaults.models.topic`` over 1/1
+    (the original took the first defaults object whole; we merge per field)."""
+    adv = _get_path(model, ("advanced", "topic")) or {}
+    d1 = _get_path(project.defaults, ("topic",)) or {}
+    d2 = _get_path(project.defaults, ("models", "topic")) or {}
+    out = {"name": adv.get("name") or model.get("name")}
+    for k in ("partitions", "replication_factor"):
+        v = adv.get(k)
+        if v is None:
+            v = d1.get(k) if d1.get(k) is not None else d2.get(k)
+        out[k] = 1 if v is None else v
+    config = {}
+    for layer in (d2.get("config"), d1.get("config"), adv.get("config")):
+        if isinstance(layer, dict):
+            config.update(layer)
+    out["config"] = config
+    return out
+
+
+_TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
+_CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
+_WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
+_TEST_TYPES = ("schema", "sample", "continuous")
+_EXPOSURE_TYPES = ("application", "dashboard", "ml_training", "ml_inference", "api")
+_EXPOSURE_ROLES = ("producer", "consumer", "both")
+_ACCESS = ("private", "protected", "public")
+_SCHEMA_FORMATS = ("avro", "json", "protobuf")
+_ON_UPGRADE = ("savepoint", "stateless", "refuse")
+
+
+def _var_refs(project):
+    """(name, Location) of every ${VAR} reference that must be set for a deploy."""
+    out = []
+
+    def walk(node, loc, skip):
+        if isinstance(node, str):
+            for m in _VAR_RE.finditer(node):
+                if m.group(2):
+                    out.append((m.group(2), loc))
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if k in skip:
+                    continue
+                walk(v, _key_loc(node, k, loc), ())
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, _item_loc(node, i, loc), ())
+    walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
+    for kind in _KINDS:
+        for item in getattr(project, kind):
+            walk(item, _loc(item), ("sql", "description", "name"))
+    walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
+    return out
+
+
+def _sql_line_loc(model, line, col):
+    """The file location of line/col of a model's SQL: a block scalar (``sql: |``)
+    starts on the line after the key; a one-line SQL is on the key's line."""
+    kloc = _key_loc(model, "sql", _loc(model))
+    if kloc is None:
+        return None
+    sql = model.get("sql") or ""
+    if "\n" in sql.rstrip("\n"):
+        return Location(kloc.file, (kloc.line or 0) + line, None)
+    return Location(kloc.file, kloc.line, None)
+
+
+class _Validator(object):
+    def __init__(self, project):
+        self.p = project
+        self.diags = []
+        rt = project.runtime if isinstance(project.runtime, dict) else {}
+        self.rt = rt
+        self.flink = rt.get("flink") if isinstance(rt.get("flink"), dict) else None
+        self.connect = rt.get("connect") if isinstance(rt.get("connect"), dict) else None
+        conduktor = rt.get("conduktor") if isinstance(rt.get("conduktor"), dict) else {}
+        self.gateway = bool(conduktor.get("gateway"))
+        self.sources = {}
+        self.models = {}
+        for s in project.sources:
+            if isinstance(s.get("name"), str):
+                self.sources.setdefault(s["name"], s)
+        for m in project.models:
+            if isinstance(m.get("name"), str):
+                self.models.setdefault(m["name"], m)
+        self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
+        self.mat = {}     # model name -> (declared, effective)
+
+    def add(self, level, code, message, loc=None, suggestion=None):
+        self.diags.append(Diagnostic(level, code, message, loc, suggestion))
+
+    def err(self, code, message, loc=None, suggestion=None):
+        self.add("error", code, message, loc, suggestion)
+
+    def warn(self, code, message, loc=None, suggestion=None):
+        self.add("warning", code, message, loc, suggestion)
+
+    def run(self):
+        self.check_runtime()
+        self.check_names()
+        for s in self.p.sources:
+            self.check_source(s)
+        for m in self.p.models:
+            self.check_model(m)
+        for t in self.p.tests:
+            self.check_test(t)
+        for e in self.p.exposures:
+            self.check_exposure(e)
+        self.check_cycles()
+        self.check_rules()
+
+    # -- runtime ---------------------------------------------------------------
+    def runtime_loc(self, node=None, key=None):
+        base = Location(self.p.env_file or self.p.project_file)
+        node = self.rt if node is None else node
+        return _key_loc(node, key, _loc(node, base)) if key else _loc(node, base)
+
+    def check_runtime(self):
+        kafka = self.rt.get("kafka")
+        if not isinstance(kafka, dict) or not kafka.get("bootstrap_servers"):
+            self.err("MISSING_BOOTSTRAP_SERVERS",
+                     "runtime.kafka.bootstrap_servers is required",
+                     self.runtime_loc(kafka if isinstance(kafka, dict) else None),
+                     "add:\n    kafka:\n      bootstrap_servers: host:9092")
+        sr = self.rt.get("schema_registry")
+        if isinstance(sr, dict) and not sr.get("url"):
+            self.err("MISSING_RUNTIME_FIELD", "runtime.schema_registry.url is required when "
+                     "schema_registry is configured", self.runtime_loc(sr))
+        for kind, block in (("flink", self.flink), ("connect", self.connect)):
+            if block is None:
+                continue
+            clusters = block.get("clusters") if isinstance(block.get("clusters"), dict) else {}
+            default = block.get("default")
+            if default is not None and default not in clusters:
+                self.err("UNKNOWN_CLUSTER",
+                         "runtime.%s.default is '%s', which is not a cluster of runtime.%s.clusters"
+                         % (kind, default, kind), self.runtime_loc(block, "default"),
+                         _suggest(default, clusters) or "clusters: %s" % (", ".join(sorted(clusters)) or "none"))
+            for cname in sorted(clusters):
+                c = clusters[cname]
+                prob = name_problem(cname, "cluster name")
+                if prob:
+                    self.err("INVALID_NAME", "%s cluster '%s': %s" % (kind, cname, prob),
+                             self.runtime_loc(clusters, cname))
+                if kind == "connect" and isinstance(c, dict) and not c.get("rest_url"):
+                    self.err("MISSING_RUNTIME_FIELD",
+                             "connect cluster '%s' needs a rest_url" % cname,
+                             self.runtime_loc(clusters, cname))
+                if kind == "flink" and isinstance(c, dict) and not (
+                        c.get("sql_gateway_url") or c.get("type") == "confluent"):
+                    self.warn("MISSING_RUNTIME_FIELD",
+                              "flink cluster '%s' has no sql_gateway_url: its jobs cannot be "
+                              "submitted" % cname, self.runtime_loc(clusters, cname),
+                              "add sql_gateway_url: http://host:8083")
+
+    def cluster_names(self, kind):
+        block = self.flink if kind == "flink" else self.connect
+        if not block or not isinstance(block.get("clusters"), dict):
+            return []
+        return sorted(block["clusters"])
+
+    def check_cluster_ref(self, kind, value, loc, what):
+        if value is None:
+            return
+        names = self.cluster_names(kind)
+        if value not in names:
+            self.err("UNKNOWN_CLUSTER",
+                     "%s uses %s cluster '%s', which runtime.%s.clusters does not define"
+                     % (what, kind, value, kind), loc,
+                     _suggest(value, names) or "defined: %s" % (", ".join(names) or "none"))
+
+    # -- names -----------------------------------------------------------------
+    def check_names(self):
+        seen = {}
+        for kind in _KINDS:
+            noun = _KIND_NOUN[kind]
+            names = {}
+            for i, item in enumerate(getattr(self.p, kind)):
+                name = item.get("name")
+                loc = _key_loc(item, "name", _loc(item))
+                if name is None:
+                    self.err("MISSING_NAME", "a %s has no name" % noun, _loc(item),
+                             "add 'name: <%s name>'" % noun)
+                    continue
+                prob = name_problem(name, "%s name" % noun)
+                if prob:
+                    self.err("INVALID_NAME", "%s name %r cannot be used: %s" % (noun, name, prob),
+                             loc, "use letters, digits, '_', '-' and '.', e.g. orders_clean")
+                if name in names:
+                    self.err("DUPLICATE_%s" % noun.upper(),
+                             "Duplicate %s name '%s': the %s name '%s' is defined more than once "
+                             "(first at %s)" % (noun, name, noun, name, names[name]), loc,
+                             "rename or remove one of them")
+                else:
+                    names[name] = loc
+                if kind in ("sources", "models"):
+                    other = seen.get(name)
+                    if other and other[0] != kind:
+                        self.err("NAME_CLASH",
+                                 "'%s' is both a source and a model (the source is at %s): "
+                                 "source() and ref() would name the same table" % (name, other[1]),
+                                 loc, "rename the model or the source")
+                    seen.setdefault(name, (kind, loc))
+
+    # -- sources ---------------------------------------------------------------
+    def check_source(self, s):
+        name = s.get("name")
+        loc = _loc(s)
+        topic = s.get("topic")
+        if not topic:
+            self.err("MISSING_TOPIC", "Source '%s' missing required field 'topic'" % name,
+                     _key_loc(s, "topic", loc), "add 'topic: <kafka topic name>'")
+        else:
+            prob = topic_problem(topic)
+            if prob:
+                self.err("INVALID_TOPIC_NAME", "source '%s': topic %r is not a legal Kafka "
+                         "topic name: %s" % (name, topic, prob), _key_loc(s, "topic", loc))
+        columns = self.check_columns(s, "source '%s'" % name)
+        schema = s.get("schema")
+        if isinstance(schema, dict):
+            self.check_schema(s, schema)
+        et = s.get("event_time")
+        if isinstance(et, dict):
+            eloc = _loc(et, _key_loc(s, "event_time", loc))
+            col = et.get("column")
+            if not col:
+                self.err("EVENT_TIME_COLUMN_NOT_FOUND",
+                         "source '%s': event_time needs a column" % name, eloc)
+            elif col not in columns:
+                self.err("EVENT_TIME_COLUMN_NOT_FOUND",
+                         "source '%s': event_time column '%s' is not a declared column" % (name, col),
+                         _key_loc(et, "column", eloc),
+                         _suggest(col, columns) or "declare it under columns: with a TIMESTAMP type")
+            wm = et.get("watermark")
+            if isinstance(wm, dict):
+                strat = wm.get("strategy")
+                if strat is not None and strat not in _WATERMARKS:
+                    self.err("INVALID_WATERMARK_STRATEGY",
+                             "source '%s': unknown watermark strategy '%s'" % (name, strat),
+                             _key_loc(wm, "strategy", eloc),
+                             _suggest(strat, _WATERMARKS) or "use one of: %s" % ", ".join(_WATERMARKS))
+                delay = wm.get("max_out_of_orderness_ms")
+                if isinstance(delay, int) and delay < 0:
+                    self.err("INVALID_WATERMARK_STRATEGY",
+                             "source '%s': max_out_of_orderness_ms must not be negative" % name,
+                             _key_loc(wm, "max_out_of_orderness_ms", eloc))
+        if "cluster" in s:
+            pass  # metadata (the original never used it either)
+
+    def check_columns(self, item, what):
+        names = []
+        cols = item.get("columns")
+        if not isinstance(cols, list):
+            return names
+        for i, c in enumerate(cols):
+            if not isinstance(c, dict):
+                continue
+            cloc = _item_loc(cols, i, _loc(item))
+            cname = c.get("name")
+            if not cname:
+                self.err("MISSING_NAME", "%s: a column has no name" % what, cloc)
+                continue
+            names.append(cname)
+            if any(ord(ch) < 32 for ch in str(cname)):
+                self.err("INVALID_NAME", "%s: column name %r contains a control character"
+                         % (what, cname), cloc)
+            cl = c.get("classification")
+            if cl is not None and cl not in _CLASSIFICATIONS:
+                self.err("INVALID_CLASSIFICATION",
+                         "%s: column '%s' has unknown classification '%s'" % (what, cname, cl),
+                         _key_loc(c, "classification", cloc),
+                         _suggest(cl, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
+        return names
+
+    def check_schema(self, s, schema):
+        name = s.get("name")
+        sloc = _loc(schema, _key_loc(s, "schema", _loc(s)))
+        fmt = schema.get("format") or "avro"
+        if str(fmt).lower() not in _SCHEMA_FORMATS:
+            self.err("INVALID_SCHEMA_FORMAT", "source '%s': unknown schema format '%s'" % (name, fmt),
+                     _key_loc(schema, "format", sloc), "use one of: avro, json, protobuf")
+            return
+        fmt = str(fmt).lower()
+        subject = schema.get("subject")
+        if subject is not None:
+            prob = name_problem(subject, "subject")
+            if prob:
+                self.err("INVALID_NAME", "source '%s': subject %r cannot be used: %s"
+                         % (name, subject, prob), _key_loc(schema, "subject", sloc))
+        definition = schema.get("definition")
+        if not definition:
+            return
+        dloc = _key_loc(schema, "definition", sloc)
+        if fmt in ("avro", "json"):
+            try:
+                doc = json.loads(definition)
+            except ValueError as e:
+                self.err("INVALID_SCHEMA", "source '%s': the %s schema definition is not valid "
+                         "JSON: %s" % (name, fmt, e), dloc,
+                         "write the schema as JSON text under 'definition: |'")
+                return
+            if fmt == "avro" and not isinstance(doc, (dict, list, str)):
+                self.err("INVALID_SCHEMA", "source '%s': an Avro schema is a JSON object, "
+                         "array or type name" % name, dloc)
+            elif fmt == "avro" and isinstance(doc, dict) and "type" not in doc:
+                self.err("INVALID_SCHEMA", "source '%s': the Avro schema has no 'type'" % name, dloc)
+            elif fmt == "json" and not isinstance(doc, (dict, bool)):
+                self.err("INVALID_SCHEMA", "source '%s': a JSON Schema is an object" % name, dloc)
+        else:
+            prob = _protobuf_problem(definition)
+            if prob:
+                self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
+                         "parse: %s" % (name, prob), dloc)
+
+    # -- models ----------------------------------------------------------------
+    def check_model(self, m):
+        name = m.get("name")
+        loc = _loc(m)
+        what = "model '%s'" % name
+        self.check_columns(m, what)
+        explicit = m.get("materialized")
+        if explicit is not None and explicit not in MATERIALIZATIONS:
+            self.err("INVALID_MATERIALIZATION", "Model '%s': unknown materialization '%s'"
+                     % (name, explicit), _key_loc(m, "materialized", loc),
+                     _suggest(explicit, MATERIALIZATIONS) or "use one of: %s" % ", ".join(MATERIALIZATIONS))
+            return
+        access = m.get("access")
+        if access is not None and access not in _ACCESS:
+            self.err("INVALID_ACCESS", "Model '%s': unknown access '%s'" % (name, access),
+                     _key_loc(m, "access", loc), "use one of: private, protected, public")
+        declared, effective = infer_materialization(m, self.p)
+        self.mat[name] = (declared, effective)
+        self.check_from(m)
+        sql = m.get("sql")
+        if sql:
+            self.check_sql(m, sql)
+        # materialization-dependent checks (codes 4-8 of the original)
+        gw_vt = _get_path(m, ("gateway", "virtual_topic"))
+        if declared == "virtual_topic" and not self.gateway and gw_vt:
+            self.err("GATEWAY_REQUIRED", "Gateway configuration required for '%s'" % name,
+                     _key_loc(m, "gateway", loc),
+                     "add runtime.conduktor.gateway (admin_url, proxy_bootstrap), or remove "
+                     "gateway.virtual_topic to run the model on Flink")
+        elif declared == "virtual_topic" and not self.gateway and not explicit:
+            if self.flink:
+                self.warn("AMBIGUOUS_MATERIALIZATION",
+                          "Model '%s' has stateless SQL that could use either Gateway or Flink. "
+                          "No Gateway is configured, so Flink will be used." % name,
+                          _key_loc(m, "sql", loc),
+                          "say so explicitly: 'materialized: flink' (a Flink job), or "
+                          "'materialized: virtual_topic' with a Conduktor Gateway")
+            else:
+                self.err("NO_PROCESSING_RUNTIME",
+                         "Model '%s' has SQL transformations but no processing runtime is "
+                         "configured" % name, _key_loc(m, "sql", loc),
+                         "add runtime.flink (clusters and default) or runtime.conduktor.gateway")
+        if declared == "sink":
+            sink = m.get("sink")
+            if not isinstance(sink, dict) or not sink.get("connector"):
+                self.err("MISSING_SINK_CONFIG", "Sink configuration required for '%s'" % name,
+                         _key_loc(m, "sink", loc),
+                         "add:\n    sink:\n      connector: <connector class>\n      config: {...}")
+            if not m.get("from"):
+                self.err("MISSING_SINK_INPUT", "Sink '%s' has no 'from' input" % name, loc,
+                         "add:\n    from:\n      - ref: <model>")
+            if not self.connect:
+                self.err("CONNECT_REQUIRED", "Kafka Connect configuration required for sink '%s'"
+                         % name, _key_loc(m, "sink", loc),
+                         "add runtime.connect (clusters and default)")
+        if effective == "flink" and not self.flink and (declared == "flink"):
+            self.err("FLINK_REQUIRED", "Flink configuration required for '%s'" % name,
+                     _key_loc(m, "sql", loc) if sql else loc,
+                     "add runtime.flink with a cluster and 'default'")
+        adv = m.get("advanced") if isinstance(m.get("advanced"), dict) else {}
+        fl = adv.get("flink") if isinstance(adv.get("flink"), dict) else {}
+        ttl = fl.get("state_ttl_ms")
+        if isinstance(ttl, int) and not isinstance(ttl, bool):
+            tloc = _key_loc(fl, "state_ttl_ms", loc)
+            if ttl <= 0:
+                self.err("INVALID_STATE_TTL", "Invalid state TTL for model '%s': %d is invalid: "
+                         "must be a positive number" % (name, ttl), tloc,
+                         "remove state_ttl_ms to keep state forever, or give milliseconds > 0")
+            elif ttl < 1000:
+                self.warn("STATE_TTL_TOO_SHORT", "State TTL of %dms for model '%s' is very short"
+                          % (ttl, name), tloc, "state_ttl_ms is in milliseconds: 3600000 is an hour")
+        par = fl.get("parallelism")
+        if isinstance(par, int) and par < 1:
+            self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
+                     _key_loc(fl, "parallelism", loc))
+        ou = fl.get("on_upgrade")
+        if ou is not None and ou not in _ON_UPGRADE:
+            self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
+                     _key_loc(fl, "on_upgrade", loc), "use one of: %s" % ", ".join(_ON_UPGRADE))
+        self.check_cluster_ref("flink", adv.get("flink_cluster"),
+                               _key_loc(adv, "flink_cluster", loc), what)
+        self.check_cluster_ref("connect", adv.get("connect_cluster"),
+                               _key_loc(adv, "connect_cluster", loc), what)
+        # output topic
+        topic = adv.get("topic") if isinstance(adv.get("topic"), dict) else {}
+        tloc = _loc(topic, _key_loc(adv, "topic", loc))
+        for k, code in (("partitions", "INVALID_PARTITIONS"),
+                        ("replication_factor", "INVALID_REPLICATION_FACTOR")):
+            v = topic.get(k)
+            if isinstance(v, int) and v < 1:
+                self.err(code, "model '%s': %s must be a positive integer, got %d" % (name, k, v),
+                         _key_loc(topic, k, tloc), "give a number of at least 1, or leave it "
+                         "out to use defaults.topic")
+        if effective in ("topic", "flink"):
+            tname = topic.get("name") or name
+            prob = topic_problem(tname)
+            if prob:
+                self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
+                         "topic name: %s" % (name, tname, prob),
+                         _key_loc(topic, "name", loc) if topic.get("name") else
+                         _key_loc(m, "name", loc), "set advanced.topic.name to a legal name")
+        # security
+        policies = _get_path(m, ("security", "policies"))
+        # masks are compiled into Flink SQL and Connect transforms; RBAC (allow/deny)
+        # and masks of virtual topics need the Gateway
+        kinds = set()
+        for pol in policies or []:
+            if isinstance(pol, dict):
+                kinds.update(set(pol) & set(["mask", "allow", "deny"]))
+        if effective in ("flink", "sink"):
+            kinds.discard("mask")
+        if kinds and not self.gateway:
+            self.warn("SECURITY_POLICIES_NOT_ENFORCED",
+                      "Model '%s' has security policies (masking/RBAC) that require Conduktor "
+                      "Gateway to enforce" % name, _key_loc(m, "security", loc),
+                      "add runtime.conduktor.gateway, or mask in the SQL")
+        cls = _get_path(m, ("security", "classification"))
+        if isinstance(cls, dict):
+            for col, c in sorted(cls.items()):
+                if c not in _CLASSIFICATIONS:
+                    self.err("INVALID_CLASSIFICATION",
+                             "model '%s': column '%s' has unknown classification '%s'" % (name, col, c),
+                             _key_loc(cls, col, loc),
+                             _suggest(c, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
+
+    def check_from(self, m):
+        name = m.get("name")
+        frm = m.get("from")
+        if not isinstance(frm, list):
+            return
+        for i, ref in enumerate(frm):
+            rloc = _item_loc(frm, i, _loc(m))
+            if not isinstance(ref, dict) or len([k for k in ("source", "ref") if ref.get(k)]) != 1:
+                self.err("INVALID_FROM", "model '%s': each 'from' entry is either '- source: <name>' "
+                         "or '- ref: <model>'" % name, rloc)
+                continue
+            if ref.get("source"):
+                self.ref_exists("source", ref["source"], rloc, "Model '%s' declares source '%s' "
+                                "in 'from'" % (name, ref["source"]))
+            else:
+                self.ref_exists("ref", ref["ref"], rloc, "Model '%s' declares model '%s' in 'from'"
+                                % (name, ref["ref"]))
+
+    def ref_exists(self, kind, target, loc, context, code=None):
+        pool = self.sources if kind == "source" else self.models
+        if target in pool:
+            return True
+        noun = "Source" if kind == "source" else "Model"
+        code = code or ("SOURCE_NOT_FOUND" if kind == "source" else "MODEL_NOT_FOUND")
+        other = self.models if kind == "source" else self.sources
+        hint = _suggest(target, pool)
+        if not hint and target in other:
+            hint = "'%s' is a %s: use %s(\"%s\")" % (
+                target, "model" if kind == "source" else "source",
+                "ref" if kind == "source" else "source", target)
+        if not hint:
+            hint = "defined %ss: %s" % (noun.lower(), ", ".join(sorted(pool)[:5]) or "none")
+        self.err(code, "%s '%s' not found: %s, which is not defined" % (noun, target, context),
+                 loc, hint)
+        return False
+
+    def check_sql(self, m, sql):
+        name = m.get("name")
+        try:
+            calls = template_calls(sql)
+            toks = significant_tokens(sql)
+        except SqlError as e:
+            el = e.location or Location()
+            self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
+                     "model '%s': %s" % (name, e.message), _sql_line_loc(m, el.line or 1, el.col),
+                     e.hint)
+            return
+        bad = False
+        for kind, target, line, col in calls:
+            if kind == "unsupported":
+                bad = True
+                self.err("UNSUPPORTED_TEMPLATE",
+                         "model '%s': unsupported template %s" % (name, target[:60]),
+                         _sql_line_loc(m, line, col),
+                         'streamt templates are only {{ source("name") }} and {{ ref("name") }} '
+                         "(no Jinja: no {% if %}, var(), env() or config()); use environments "
+                         "and ${VAR} in configuration for what differs between them")
+        if bad:
+            return
+        self.calls[name] = calls
+        if not any(is_keyword(t, "FROM") for t in toks):
+            self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
+                     "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
+                     'read from a source or a model: FROM {{ source("orders") }}')
+        used = set()
+        for kind, target, line, col in calls:
+            used.add((kind, target))
+            self.ref_exists(kind, target, _sql_line_loc(m, line, col),
+                            "model '%s' uses %s(\"%s\") in its SQL" % (name, kind, target))
+        frm = m.get("from") if isinstance(m.get("from"), list) else []
+        for i, ref in enumerate(frm):
+            if not isinstance(ref, dict):
+                continue
+            for kind, code in (("source", "UNUSED_FROM_SOURCE"), ("ref", "UNUSED_FROM_REF")):
+                t = ref.get(kind)
+                if t and (kind, t) not in used:
+                    self.warn(code, "%s '%s' declared in 'from' but not used in the SQL of '%s'"
+                              % ("Source" if kind == "source" else "Model", t, name),
+                              _item_loc(frm, i, _loc(m)),
+                              "remove it from 'from', or use {{ %s(\"%s\") }} in the SQL" % (kind, t))
+        # ML_PREDICT / ML_EVALUATE
+        for i, t in enumerate(toks):
+            if t.kind == "ident" and t.text.upper() in ("ML_PREDICT", "ML_EVALUATE") and \
+                    i + 1 < len(toks) and toks[i + 1].text == "(":
+                fn = t.text.upper()
+                confluent = any(isinstance(c, dict) and c.get("type") == "confluent"
+                                for c in ((self.flink or {}).get("clusters") or {}).values())
+                if not confluent:
+                    self.err("CONFLUENT_FLINK_REQUIRED", "Confluent Flink required for '%s' in '%s'"
+                             % (fn, name), _sql_line_loc(m, t.line, t.col),
+                             "add a flink cluster with 'type: confluent'")
+                else:
+                    arg = _ml_model_arg(toks[i + 2:])
+                    outs = m.get("ml_outputs") if isinstance(m.get("ml_outputs"), dict) else {}
+                    if arg and arg not in outs:
+                        self.warn("ML_PREDICT_OPAQUE_OUTPUT",
+                                  "Model '%s' uses %s with '%s' but no ml_outputs declaration found"
+                                  % (name, fn, arg), _sql_line_loc(m, t.line, t.col),
+                                  "declare ml_outputs.%s.columns so that the output is typed" % arg)
+        # access
+        group = m.get("group")
+        for kind, target, line, col in calls:
+            if kind != "ref" or target not in self.models:
+                continue
+            tm = self.models[target]
+            if (tm.get("access") or "private") == "private" and tm.get("group") and \
+                    tm.get("group") != group:
+                self.err("ACCESS_DENIED", "Access denied: '%s' cannot reference '%s' (private to "
+                         "group '%s')" % (name, target, tm.get("group")), _sql_line_loc(m, line, col),
+                         "set 'access: protected' or 'public' on '%s', or put both in one group"
+                         % target)
+
+    # -- tests and exposures ---------------------------------------------------
+    def check_test(self, t):
+        name = t.get("name")
+        loc = _loc(t)
+        target = t.get("model")
+        if not target:
+            self.err("MISSING_FIELD", "test '%s' needs 'model: <model or source>'" % name, loc)
+        elif target not in self.models and target not in self.sources:
+            self.err("TEST_MODEL_NOT_FOUND", "Model '%s' not found for test '%s'" % (target, name),
+                     _key_loc(t, "model", loc),
+                     _suggest(target, list(self.models) + list(self.sources)) or
+                     "a test names a model or a source")
+        ttype = t.get("type")
+        if ttype not in _TEST_TYPES:
+            self.err("INVALID_TEST_TYPE", "test '%s': type must be one of %s, got %r"
+                     % (name, ", ".join(_TEST_TYPES), ttype), _key_loc(t, "type", loc),
+                     _suggest(ttype, _TEST_TYPES) if isinstance(ttype, str) else None)
+        if ttype == "continuous" and not self.flink:
+            self.err("CONTINUOUS_TEST_REQUIRES_FLINK", "Flink required for continuous test '%s'"
+                     % name, _key_loc(t, "type", loc), "add runtime.flink")
+        if t.get("sample_size") is not None and ttype != "sample":
+            self.warn("SAMPLE_SIZE_IGNORED", "sample_size of test '%s' is ignored: it is not a "
+                      "sample test" % name, _key_loc(t, "sample_size", loc), "remove sample_size")
+        self.check_cluster_ref("flink", t.get("flink_cluster"), _key_loc(t, "flink_cluster", loc),
+                               "test '%s'" % name)
+        of = t.get("on_failure") if isinstance(t.get("on_failure"), dict) else {}
+        sev = of.get("severity")
+        if sev is not None and sev not in ("error", "warning"):
+            self.err("INVALID_SEVERITY", "test '%s': on_failure.severity is error or warning" % name,
+                     _key_loc(of, "severity", loc))
+        actions = of.get("actions") if isinstance(of.get("actions"), list) else []
+        for i, a in enumerate(actions):
+            dlq = a.get("dlq") if isinstance(a, dict) else None
+            if isinstance(dlq, dict) and dlq.get("model") and dlq["model"] not in self.models:
+                self.err("DLQ_MODEL_NOT_FOUND", "DLQ model '%s' not found in test '%s'"
+                         % (dlq["model"], name), _item_loc(actions, i, loc),
+                         _suggest(dlq["model"], self.models))
+
+    def check_exposure(self, e):
+        name = e.get("name")
+        loc = _loc(e)
+        et = e.get("type")
+        if et not in _EXPOSURE_TYPES:
+            self.err("INVALID_EXPOSURE_TYPE", "exposure '%s': type must be one of %s, got %r"
+                     % (name, ", ".join(_EXPOSURE_TYPES), et), _key_loc(e, "type", loc))
+        role = e.get("role")
+        if role is not None and role not in _EXPOSURE_ROLES:
+            self.err("INVALID_EXPOSURE_TYPE", "exposure '%s': role must be one of %s, got %r"
+                     % (name, ", ".join(_EXPOSURE_ROLES), role), _key_loc(e, "role", loc))
+        if e.get("sla"):
+            self.warn("SLA_NOT_ENFORCED", "Exposure '%s' has SLA configuration. SLAs are "
+                      "metadata-only: streamt does not monitor them" % name,
+                      _key_loc(e, "sla", loc), "monitor them with your alerting")
+        for field in ("produces", "consumes", "depends_on"):
+            refs = e.get(field) if isinstance(e.get(field), list) else []
+            for i, ref in enumerate(refs):
+                rloc = _item_loc(refs, i, loc)
+                if not isinstance(ref, dict):
+                    continue
+                for kind in ("source", "ref"):
+                    target = ref.get(kind)
+                    if not target:
+                        continue
+                    if field == "depends_on":
+                        code = "EXPOSURE_DEPENDENCY_NOT_FOUND"
+                    else:
+                        code = "EXPOSURE_SOURCE_NOT_FOUND" if kind == "source" else "EXPOSURE_MODEL_NOT_FOUND"
+                    self.ref_exists(kind, target, rloc, "exposure '%s' lists it in '%s'"
+                                    % (name, field), code)
+
+    # -- cycles ----------------------------------------------------------------
+    def check_cycles(self):
+        graph = {}
+        for name, m in self.models.items():
+            deps = set()
+            for kind, target, _l, _c in self.calls.get(name, []):
+                if kind == "ref" and target in self.models:
+                    deps.add(target)
+            frm = m.get("from") if isinstance(m.get("from"), list) else []
+            for ref in frm:
+                if isinstance(ref, dict) and ref.get("ref") in self.models:
+                    deps.add(ref["ref"])
+            graph[name] = sorted(deps)
+        for cycle in _cycles(graph):
+            first = self.models[cycle[0]]
+            self.err("CYCLE_DETECTED", "Circular dependency detected: %s"
+                     % " -> ".join(cycle + [cycle[0]]), _key_loc(first, "name", _loc(first)),
+                     "a model cannot depend on itself, directly or through other models: "
+                     "remove one of these references")
+
+    # -- governance rules ------------------------------------------------------
+    def check_rules(self):
+        rules = self.p.rules or {}
+        pf = Location(self.p.project_file)
+
+        def rule_loc(section, key):
+            sec = rules.get(section) if isinstance(rules.get(section), dict) else {}
+            return _key_loc(sec, key, _loc(sec, pf))
+
+        topics = rules.get("topics") if isinstance(rules.get("topics"), dict) else {}
+        models_r = rules.get("models") if isinstance(rules.get("models"), dict) else {}
+        sources_r = rules.get("sources") if isinstance(rules.get("sources"), dict) else {}
+        security = rules.get("security") if isinstance(rules.get("security"), dict) else {}
+        pattern = None
+        if topics.get("naming_pattern"):
+            try:
+                pattern = re.compile(topics["naming_pattern"])
+            except re.error as e:
+                self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
+                         "expression: %s" % e, rule_loc("topics", "naming_pattern"))
+        for m in self.p.models:
+            name = m.get("name")
+            if name not in self.mat:
+                continue
+            loc = _loc(m)
+            declared, effective = self.mat[name]
+            if effective in ("topic", "flink"):
+                t = effective_topic(m, self.p)
+                tloc = _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
+                    _key_loc(m, "name", loc)
+                for key, op, code, label in (
+                        ("min_partitions", "ge", "RULE_MIN_PARTITIONS", "partitions"),
+                        ("max_partitions", "le", "RULE_MAX_PARTITIONS", "partitions"),
+                        ("min_replication_factor", "ge", "RULE_MIN_REPLICATION", "replication_factor"),
+                        ("max_replication_factor", "le", "RULE_MAX_REPLICATION", "replication_factor")):
+                    limit = topics.get(key)
+                    val = t[label]
+                    if not isinstance(limit, int) or not isinstance(val, int):
+                        continue
+                    if (op == "ge" and val < limit) or (op == "le" and val > limit):
+                        self.err(code, "Model '%s' violates rule 'topics.%s': expected %s %d, got %d"
+                                 % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc,
+                                 "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
+                if pattern is not None and isinstance(t["name"], str) and \
+                        not pattern.fullmatch(t["name"]):
+                    self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
+                             % (t["name"], topics["naming_pattern"]), tloc,
+                             "the whole name must match (the original only anchored the start)")
+                for pre in topics.get("forbidden_prefixes") or []:
+                    if isinstance(t["name"], str) and t["name"].startswith(pre):
+                        self.err("RULE_FORBIDDEN_PREFIX", "Topic name '%s' has forbidden prefix '%s'"
+                                 % (t["name"], pre), tloc)
+                req = topics.get("required_config")
+                if isinstance(req, dict):
+                    for k in sorted(req):
+                        want = req[k]
+                        have = t["config"].get(k)
+                        if have is None:
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                     tloc, "set advanced.topic.config.%s (or defaults.topic.config)" % k)
+                        elif want is not None and str(want).lower() != str(have).lower():
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' has %s=%s, "
+                                     "rules.topics.required_config wants %s" % (t["name"], name, k, have, want),
+                                     tloc)
+                elif isinstance(req, list):
+                    for k in req:
+                        if t["config"].get(k) is None:
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                     tloc, "set advanced.topic.config.%s" % k)
+            for key, code, field in (("require_description", "RULE_REQUIRE_DESCRIPTION", "description"),
+                                     ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
+                if models_r.get(key) and not m.get(field):
+                    self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
+                             "add '%s: ...' (rules.models.%s)" % (field, key))
+            ntests = len([t for t in self.p.tests if t.get("model") == name])
+            if models_r.get("require_tests") and ntests == 0:
+                self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
+                         "add a test with 'model: %s' (rules.models.require_tests)" % name)
+            mt = models_r.get("min_tests")
+            if isinstance(mt, int) and ntests < mt:
+                self.err("RULE_MIN_TESTS", "Model '%s' has %d tests, rules.models.min_tests is %d"
+                         % (name, ntests, mt), loc)
+            md = models_r.get("max_dependencies")
+            if isinstance(md, int) and name in self.calls:
+                n = len(self.calls[name])
+                if n > md:
+                    self.err("RULE_MAX_DEPENDENCIES", "Model '%s' has %d dependencies, max allowed "
+                             "is %d" % (name, n, md), _key_loc(m, "sql", loc))
+            allowed = models_r.get("allowed_materializations")
+            if isinstance(allowed, list) and declared not in allowed:
+                self.err("RULE_ALLOWED_MATERIALIZATION", "Model '%s' is materialized as %s, "
+                         "rules.models.allowed_materializations allows %s"
+                         % (name, declared, ", ".join(allowed)), loc)
+        masked = set()
+        for m in self.p.models:
+            for pol in _get_path(m, ("security", "policies")) or []:
+                mask = pol.get("mask") if isinstance(pol, dict) else None
+                if isinstance(mask, dict) and mask.get("column"):
+                    masked.add(mask["column"])
+        allowed_cls = security.get("allowed_classifications")
+        for s in self.p.sources:
+            name = s.get("name")
+            loc = _loc(s)
+            for key, code, field in (("require_schema", "RULE_REQUIRE_SCHEMA", "schema"),
+                                     ("require_freshness", "RULE_REQUIRE_FRESHNESS", "freshness"),
+                                     ("require_columns", "RULE_REQUIRE_COLUMNS", "columns"),
+                                     ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
+                if sources_r.get(key) and not s.get(field):
+                    self.err(code, "Source '%s' missing required field '%s'" % (name, field), loc,
+                             "add '%s:' (rules.sources.%s)" % (field, key))
+            cols = s.get("columns") if isinstance(s.get("columns"), list) else []
+            for i, c in enumerate(cols):
+                if not isinstance(c, dict):
+                    continue
+                cloc = _item_loc(cols, i, loc)
+                cl = c.get("classification")
+                if security.get("require_classification") and not cl:
+                    self.err("RULE_REQUIRE_CLASSIFICATION", "Column '%s' in source '%s' missing "
+                             "required classification" % (c.get("name"), name), cloc,
+                             "add 'classification: public|internal|confidential|sensitive|highly_sensitive'")
+                if isinstance(allowed_cls, list) and cl and cl not in allowed_cls:
+                    self.err("RULE_ALLOWED_CLASSIFICATION", "Column '%s' in source '%s' is classified "
+                             "%s, not one of %s" % (c.get("name"), name, cl, ", ".join(allowed_cls)), cloc)
+                if security.get("sensitive_columns_require_masking") and \
+                        cl in ("sensitive", "highly_sensitive") and c.get("name") not in masked:
+                    self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified as %s "
+                             "has no masking policy" % (c.get("name"), name, cl), cloc,
+                             "add a model policy '- mask: {column: %s, method: hash}'" % c.get("name"))
+        if security.get("sensitive_columns_require_masking"):
+            for m in self.p.models:
+                cls = _get_path(m, ("security", "classification"))
+                if not isinstance(cls, dict):
+                    continue
+                for col in sorted(cls):
+                    if cls[col] in ("sensitive", "highly_sensitive") and col not in masked:
+                        self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified "
+                                 "as %s has no masking policy" % (col, m.get("name"), cls[col]),
+                                 _key_loc(cls, col, _loc(m)))
+
+
+def _cycles(graph, limit=100):
+    """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
+    at its smallest node, in sorted order; at most ``limit`` of them."""
+    out = []
+    nodes = sorted(graph)
+    for start in nodes:
+        # depth-first paths from `start` through nodes greater than `start` only, so that
+        # every cycle is found exactly once (from its smallest node)
+        stack = [(start, iter(graph.get(start, [])))]
+        path = [start]
+        on_path = set([start])
+        while stack and len(out) < limit:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                on_path.discard(path.pop())
+                continue
+            if nxt == start:
+                out.append(list(path))
+            elif nxt > start and nxt not in on_path and nxt in graph:
+                stack.append((nxt, iter(graph.get(nxt, []))))
+                path.append(nxt)
+                on_path.add(nxt)
+    return out
+
+
+def _ml_model_arg(toks):
+    """The model name given to ML_PREDICT(TABLE x, 'Model', ...): the first string or
+    name after the first comma."""
+    depth = 0
+    for i, t in enumerate(toks):
+        if t.text == "(":
+            depth += 1
+        elif t.text == ")":
+            if depth == 0:
+                return None
+            depth -= 1
+        elif t.text == "," and depth == 0:
+            for u in toks[i + 1:]:
+                if u.kind in ("string", "qident", "dqident", "ident"):
+                    return token_value(u)
+                return None
+    return None
+
+
+def _protobuf_problem(text):
+    """A rough sanity check of a .proto text: braces balance, it declares a message."""
+    depth = 0
+    for c in re.sub(r'//[^\n]*|/\*.*?\*/|"(?:[^"\\]|\\.)*"', "", text, flags=re.S):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                return "a '}' closes nothing"
+    if depth:
+        return "%d '{' never closed" % depth
+    if not re.search(r"\bmessage\s+\w+\s*\{", text):
+        return "no 'message Name { ... }' found"
+    m = re.search(r'\bsyntax\s*=\s*"([^"]*)"', text)
+    if m and m.group(1) not in ("proto2", "proto3"):
+        return "unknown syntax %r" % m.group(1)
+    return None
 
 # (end of validate)
 
