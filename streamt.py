@@ -1633,7 +1633,7 @@ def topic_problem(topic):
 
 
 __all__ += ["validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
-            "effective_topic"]
+            "effective_topic", "lineage_graph"]
 
 
 def effective_topic(model, project):
@@ -2421,6 +2421,67 @@ class _Validator(object):
                                  _key_loc(cls, col, _loc(m)))
 
 
+def lineage_graph(project):
+    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
+    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
+    source.  Unknown names are left out (validation reports them).  Node keys are
+    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
+    nodes, edges = {}, set()
+    for s in project.sources:
+        if isinstance(s.get("name"), str):
+            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
+                                            "materialized": None}
+    for m in project.models:
+        if isinstance(m.get("name"), str):
+            try:
+                declared = infer_materialization(m, project)[0]
+            except Exception:  # lineage never fails on a broken model
+                declared = None
+            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
+                                           "materialized": declared}
+    for e in project.exposures:
+        if isinstance(e.get("name"), str):
+            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
+                                              "materialized": None}
+
+    def key(kind, name):
+        k = ("source:" if kind == "source" else "model:") + str(name)
+        return k if k in nodes else None
+
+    for m in project.models:
+        me = key("ref", m.get("name"))
+        if me is None:
+            continue
+        refs = []
+        try:
+            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
+                    if k in ("source", "ref")]
+        except SqlError:
+            pass
+        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
+            if isinstance(ref, dict):
+                for k in ("source", "ref"):
+                    if ref.get(k):
+                        refs.append((k, ref[k]))
+        for k, n in refs:
+            up = key(k, n)
+            if up:
+                edges.add((up, me))
+    for e in project.exposures:
+        me = "exposure:%s" % e.get("name")
+        if me not in nodes:
+            continue
+        for field in ("consumes", "depends_on", "produces"):
+            for ref in e.get(field) if isinstance(e.get(field), list) else []:
+                if not isinstance(ref, dict):
+                    continue
+                for k in ("source", "ref"):
+                    other = key(k, ref.get(k)) if ref.get(k) else None
+                    if other:
+                        edges.add((me, other) if field == "produces" else (other, me))
+    return {"nodes": nodes, "edges": sorted(edges)}
+
 def _cycles(graph, limit=100):
     """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
     at its smallest node, in sorted order; at most ``limit`` of them."""
@@ -2564,6 +2625,358 @@ def command(name, help, description=None, epilog=None):
 
 
 # -- cli: validate, envs, lineage ----------------------------------------------
+
+def _add_project_arg(p):
+    p.add_argument("-p", "--project-dir", metavar="DIR", default=None,
+                   help="the project directory (default: $STREAMT_PROJECT_DIR or the "
+                        "current directory)")
+
+
+def _project_dir(args):
+    return args.project_dir or os.environ.get("STREAMT_PROJECT_DIR") or "."
+
+
+def _load_diagnostics(error):
+    """The diagnostics of a ProjectError raised by load_project."""
+    diags = getattr(error, "diagnostics", None)
+    if diags:
+        return list(diags)
+    return [Diagnostic("error", "PROJECT_ERROR", error.message, error.location, error.hint)]
+
+
+def _validate_one(root, env, strict, check_env):
+    """(project or None, environment name, sorted diagnostics) of one environment."""
+    try:
+        project = load_project(root, env=env, strict=False)
+    except UsageError:
+        raise
+    except ProjectError as e:
+        return None, env, sorted(_load_diagnostics(e), key=Diagnostic.sort_key)
+    diags = validate_project(project, check_env=check_env)
+    if strict:
+        diags = [d if d.is_error else Diagnostic("error", d.code, d.message + " (--strict)",
+                                                 d.location, d.suggestion) for d in diags]
+    return project, project.env, diags
+
+
+def _validate_report(project, env, diags, root):
+    """The JSON document of one validated environment::
+
+        {"project": name or null, "environment": name or null, "valid": bool,
+         "diagnostics": [{"level": "error"|"warning", "code", "message", "file", "line",
+                          "column", "suggestion"}],
+         "summary": {"errors", "warnings", "sources", "models", "tests", "exposures"}}
+
+    ``file`` is relative to the project directory; ``line``/``column`` are 1-based or
+    null.  Diagnostics are sorted by file, line, code.  The document is stable: keys
+    are only ever added."""
+    errors = len([d for d in diags if d.is_error])
+    summary = {"errors": errors, "warnings": len(diags) - errors}
+    for kind in _KINDS:
+        summary[kind] = len(getattr(project, kind)) if project else 0
+    return {"project": project.name if project else None, "environment": env,
+            "valid": errors == 0, "diagnostics": [d.to_dict() for d in diags],
+            "summary": summary}
+
+
+def _plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+@command("validate", help="check a project: files, references, rules, environment variables",
+         epilog="""examples:
+  streamt validate -p examples/shop -e dev
+  streamt validate --all-envs --strict
+  streamt validate -e prod --no-env-check --format json > report.json
+
+exit codes: 0 valid (warnings allowed), 3 invalid, 2 usage error.
+--format json prints {"project", "environment", "valid", "diagnostics": [{"level",
+"code", "message", "file", "line", "column", "suggestion"}], "summary"} on stdout
+(with --all-envs: {"valid", "environments": [one such document per environment]}).""")
+def _cmd_validate(p):
+    _add_project_arg(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    g.add_argument("--all-envs", action="store_true", help="validate every environment")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--no-env-check", action="store_true",
+                   help="do not require the ${VAR}s of the environment to be set")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text for people (stderr + stdout), json for CI (stdout)")
+
+    def run(args, out):
+        root = _project_dir(args)
+        if args.all_envs:
+            if not os.path.isdir(os.path.join(root, "environments")):
+                raise UsageError("--all-envs requires multi-environment mode",
+                                 hint="create an environments/ directory with environment files, "
+                                      "or run without --all-envs")
+            envs = list_environments(root)
+            if not envs:
+                raise ProjectError("No environment files found in environments/ directory",
+                                   hint="add environment files like environments/dev.yml")
+        else:
+            envs = [args.env]
+        results = [_validate_one(root, e, args.strict, not args.no_env_check) for e in envs]
+        valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
+        if args.format == "json":
+            docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
+            doc = {"valid": valid, "environments": docs} if args.all_envs else docs[0]
+            out.out.write(canonical_json(doc))
+            return EXIT_OK if valid else EXIT_INVALID
+        for pr, e, diags in results:
+            label = "Project '%s' (%s)" % (pr.name if pr else root, e or "?")
+            if args.all_envs:
+                out.info("--- environment %s ---" % e)
+            for d in diags:
+                loc = ("%s: " % d.location) if d.location is not None and d.location.file else ""
+                line = "%s%s [%s]" % (loc, d.message, d.code)
+                if d.suggestion:
+                    line += "\n  hint: " + d.suggestion.replace("\n", "\n  ")
+                if d.is_error:
+                    out.error(line)
+                else:
+                    out.warn(line)
+            errors = len([d for d in diags if d.is_error])
+            warnings = len(diags) - errors
+            if errors:
+                out.info("%s is invalid: %s, %s" % (label, _plural(errors, "error"),
+                                                    _plural(warnings, "warning")), "red")
+                continue
+            out.result("%s is valid" % label, "green")
+            out.result("  %s, %s, %s, %s; %s" % (
+                _plural(len(pr.sources), "source"), _plural(len(pr.models), "model"),
+                _plural(len(pr.tests), "test"), _plural(len(pr.exposures), "exposure"),
+                _plural(warnings, "warning")))
+        if args.all_envs:
+            bad = [e for _p, e, diags in results if any(d.is_error for d in diags)]
+            if bad:
+                out.info("%d of %d environments are invalid: %s" % (len(bad), len(envs), ", ".join(bad)),
+                         "red")
+            else:
+                out.result("All %d environments are valid" % len(envs), "green")
+        if not valid:
+            out.info("hint: fix the errors above (file:line), then run 'streamt validate' again")
+        return EXIT_OK if valid else EXIT_INVALID
+    return run
+
+
+@command("envs", help="list the environments of a project, or show one",
+         epilog="""examples:
+  streamt envs list -p examples/shop
+  streamt envs show prod -p examples/shop
+
+'show' prints the environment's runtime as written: ${VAR} references stay as they
+are, and secret-like values (password, api_key, ...) are masked.""")
+def _cmd_envs(p):
+    sub = p.add_subparsers(dest="envs_command", metavar="SUBCOMMAND")
+    pl = sub.add_parser("list", help="the environments, their description and protection",
+                        epilog="example:\n  streamt envs list -p examples/shop",
+                        formatter_class=p.formatter_class)
+    _add_project_arg(pl)
+    ps = sub.add_parser("show", help="one environment: runtime (secrets masked) and safety",
+                        epilog="example:\n  streamt envs show prod -p examples/shop",
+                        formatter_class=p.formatter_class)
+    ps.add_argument("name", help="the environment name")
+    _add_project_arg(ps)
+
+    def run(args, out):
+        if not getattr(args, "envs_command", None):
+            raise UsageError("streamt envs: say 'list' or 'show NAME'",
+                             hint="run 'streamt envs --help'")
+        root = _project_dir(args)
+        if not os.path.isfile(os.path.join(root, "stream_project.yml")) and \
+                not os.path.isfile(os.path.join(root, "stream_project.yaml")):
+            raise ProjectError("No stream_project.yml found in %s" % os.path.abspath(root),
+                               hint="pass the project directory with -p DIR")
+        if args.envs_command == "list":
+            if not os.path.isdir(os.path.join(root, "environments")):
+                out.result("No environments configured (single-environment mode)")
+                return EXIT_OK
+            for name in list_environments(root):
+                try:
+                    info = read_environment(root, name)
+                except StreamtError as e:
+                    out.result("%-12s (cannot be read: %s)" % (name, e.message))
+                    continue
+                line = "%-12s %s" % (name, info["description"] or "")
+                if info["protected"]:
+                    line = line.rstrip() + " [protected]"
+                out.result(line.rstrip())
+            return EXIT_OK
+        info = read_environment(root, args.name)
+        out.result("Environment: %s" % info["name"])
+        out.result("Description: %s" % (info["description"] or ""))
+        out.result("Protected: %s" % ("yes" if info["protected"] else "no"))
+        out.result("File: %s" % info["file"])
+        out.result("Runtime:")
+        for line in _yaml_lines(mask_secrets(info["runtime"]), 1):
+            out.result(line)
+        out.result("Safety:")
+        for line in _yaml_lines(info["safety"], 1):
+            out.result(line)
+        for d in info["diagnostics"]:
+            out.warn("%s: %s [%s]" % (d.location, d.message, d.code))
+        return EXIT_OK
+    return run
+
+
+@command("lineage", help="show how data flows: sources, models, exposures",
+         epilog="""examples:
+  streamt lineage -p examples/shop -e dev
+  streamt lineage -e dev -m orders_clean --format mermaid > lineage.mmd
+
+Text lists every node in dependency order with its upstreams; json gives
+{"project", "environment", "nodes": [{"name", "type", "materialized", "upstream",
+"downstream"}], "edges": [{"from", "to"}]}; mermaid a flowchart for docs.""")
+def _cmd_lineage(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-m", "--model", help="only what feeds this model and what it feeds")
+    p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
+
+    def run(args, out):
+        project = load_project(_project_dir(args), env=args.env)
+        g = lineage_graph(project)
+        nodes, edges = g["nodes"], g["edges"]
+        if args.model:
+            focus = "model:" + args.model
+            if focus not in nodes:
+                names = [n["name"] for n in nodes.values() if n["type"] == "model"]
+                raise UsageError("Model '%s' not found" % args.model,
+                                 hint=_suggest(args.model, names) or
+                                 "models: %s" % (", ".join(sorted(names)) or "none"))
+            keep = set([focus]) | _reach(focus, edges, 0) | _reach(focus, edges, 1)
+            nodes = dict((k, v) for k, v in nodes.items() if k in keep)
+            edges = [e for e in edges if e[0] in keep and e[1] in keep]
+        order = _topo_order(nodes, edges)
+        ups = dict((k, sorted(a for a, b in edges if b == k)) for k in nodes)
+        downs = dict((k, sorted(b for a, b in edges if a == k)) for k in nodes)
+
+        def label(k):
+            n = nodes[k]
+            return "%s (%s%s)" % (n["name"], n["type"],
+                                  ":" + n["materialized"] if n["materialized"] else "")
+        if args.format == "json":
+            doc = {"project": project.name, "environment": project.env,
+                   "nodes": [dict(nodes[k], upstream=[nodes[u]["name"] for u in ups[k]],
+                                  downstream=[nodes[d]["name"] for d in downs[k]]) for k in order],
+                   "edges": [{"from": nodes[a]["name"], "to": nodes[b]["name"]} for a, b in edges]}
+            out.out.write(canonical_json(doc))
+            return EXIT_OK
+        if args.format == "mermaid":
+            ids = dict((k, "n%d" % i) for i, k in enumerate(order))
+            out.result("flowchart LR")
+            for k in order:
+                text = label(k).replace('"', "#quot;")
+                shape = ('[("%s")]' if nodes[k]["type"] == "source" else
+                         '(["%s"])' if nodes[k]["type"] == "exposure" else '["%s"]') % text
+                out.result("    %s%s" % (ids[k], shape))
+            for a, b in edges:
+                out.result("    %s --> %s" % (ids[a], ids[b]))
+            return EXIT_OK
+        if not order:
+            out.result("(the project has no sources, models or exposures)")
+        depth = {}
+        for k in order:
+            depth[k] = max([depth[u] + 1 for u in ups[k] if u in depth] or [0])
+            line = "    " * depth[k] + label(k)
+            if ups[k]:
+                line += "  <- " + ", ".join(nodes[u]["name"] for u in ups[k])
+            out.result(line)
+        return EXIT_OK
+    return run
+
+
+def _reach(start, edges, direction):
+    """Nodes reachable from ``start`` following edges forwards (0) or backwards (1)."""
+    seen, todo = set(), [start]
+    while todo:
+        k = todo.pop()
+        for e in edges:
+            if e[direction] == k and e[1 - direction] not in seen:
+                seen.add(e[1 - direction])
+                todo.append(e[1 - direction])
+    seen.discard(start)
+    return seen
+
+
+def _topo_order(nodes, edges):
+    """Nodes in dependency order, ties broken by (type, name); nodes in a cycle last."""
+    rank = {"source": 0, "model": 1, "exposure": 2}
+
+    def key(k):
+        return (rank.get(nodes[k]["type"], 3), nodes[k]["name"])
+    indeg = dict((k, 0) for k in nodes)
+    for a, b in edges:
+        indeg[b] += 1
+    ready = sorted((k for k in nodes if indeg[k] == 0), key=key)
+    order = []
+    while ready:
+        k = ready.pop(0)
+        order.append(k)
+        for a, b in edges:
+            if a == k:
+                indeg[b] -= 1
+                if indeg[b] == 0:
+                    ready.append(b)
+        ready.sort(key=key)
+    order.extend(sorted((k for k in nodes if k not in order), key=key))
+    return order
+
+
+_PLAIN_SCALAR_RE = re.compile(r"^[A-Za-z0-9_./:@${}*+-][A-Za-z0-9_./:@${} ,*+=-]*$")
+
+
+def _yaml_lines(obj, level):
+    """YAML-looking lines of plain data (mappings in their order, lists, scalars)."""
+    pad = "  " * level
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)) and v:
+                out.append("%s%s:" % (pad, k))
+                out.extend(_yaml_lines(v, level + 1))
+            else:
+                out.append("%s%s: %s" % (pad, k, _yaml_scalar(v)))
+    elif isinstance(obj, list):
+        for v in obj:
+            if isinstance(v, (dict, list)) and v:
+                sub = _yaml_lines(v, level + 1)
+                out.append("%s- %s" % (pad, sub[0].strip()))
+                out.extend(sub[1:])
+            else:
+                out.append("%s- %s" % (pad, _yaml_scalar(v)))
+    else:
+        out.append(pad + _yaml_scalar(obj))
+    return out
+
+
+def _yaml_scalar(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, dict):
+        return "{}"
+    if isinstance(v, list):
+        return "[]"
+    s = str(v)
+    if _PLAIN_SCALAR_RE.match(s) and s.strip() == s and s.lower() not in (
+            "true", "false", "yes", "no", "null", "on", "off", "~") and not _looks_number(s) \
+            and not s.startswith(("*", "&", "!", "-", "{")):
+        return s
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _looks_number(s):
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
 
 # (end of cli: validate)
 
