@@ -2125,14 +2125,16 @@ def _read_yaml(root, rel, diags, errors):
         errors.append(Diagnostic("error", "YAML_ERROR", "%s is not UTF-8 text (%s)" % (rel, e),
                                  Location(rel), "save the file as UTF-8"))
         return None
+    warnings = []
     try:
-        data = yaml_load_located(text, rel)  # noqa: F821 -- defined in the YAML section
-    except ProjectError as e:  # YamlError
+        data = yaml_load_located(text, rel, warnings)
+    except YamlError as e:
         errors.append(Diagnostic("error", "YAML_ERROR", e.message,
                                  e.location or Location(rel), e.hint))
         return None
-    for w in getattr(data, "warnings", None) or []:  # e.g. duplicate keys, if the loader says
-        diags.append(w if isinstance(w, Diagnostic) else Diagnostic("warning", "YAML_WARNING", str(w), Location(rel)))
+    for wloc, wmsg in warnings:  # duplicate keys
+        diags.append(Diagnostic("warning", "DUPLICATE_KEY", wmsg, wloc,
+                                "remove one of them: only the last one counts"))
     if data is None:
         return _SynthMap(Location(rel, 1))
     return data
