@@ -2323,7 +2323,7 @@ class _Loader(object):
                     self.diags.append(Diagnostic(
                         "warning", "DUPLICATE_PROJECT_FILE",
                         "both stream_project.yml and stream_project.yaml exist; "
-                        "stream_project.yaml is ignored", Location(fn), "delete one of them"))
+                        "stream_project.yaml is ignored", Location(fn, 1), "delete one of them"))
                 else:
                     pfile = fn
         if pfile is None:
@@ -3008,6 +3008,107 @@ def _parse_template_call(template_text):
 #
 # Every diagnostic carries the file:line of what it is about.
 
+# Every diagnostic code, its level and what it means (README "Validation codes").
+# The first block are the original's codes (same meaning); the rest are new.
+DIAGNOSTIC_CODES = collections.OrderedDict([
+    ("DUPLICATE_SOURCE", ("error", "two sources have the same name")),
+    ("DUPLICATE_MODEL", ("error", "two models have the same name")),
+    ("DUPLICATE_TEST", ("error", "two tests have the same name")),
+    ("DUPLICATE_EXPOSURE", ("error", "two exposures have the same name")),
+    ("MISSING_TOPIC", ("error", "a source has no topic")),
+    ("SQL_NO_FROM", ("error", "a model's SQL reads from nothing")),
+    ("GATEWAY_REQUIRED", ("error", "gateway.virtual_topic without runtime.conduktor.gateway")),
+    ("AMBIGUOUS_MATERIALIZATION", ("warning", "stateless SQL without a Gateway runs on Flink")),
+    ("NO_PROCESSING_RUNTIME", ("error", "SQL to run but neither Flink nor a Gateway")),
+    ("MISSING_SINK_CONFIG", ("error", "a sink without sink.connector")),
+    ("FLINK_REQUIRED", ("error", "a Flink model without runtime.flink")),
+    ("INVALID_STATE_TTL", ("error", "state_ttl_ms is not positive")),
+    ("STATE_TTL_TOO_SHORT", ("warning", "state_ttl_ms below one second")),
+    ("JINJA_SYNTAX_ERROR", ("error", "a template is not closed")),
+    ("SOURCE_NOT_FOUND", ("error", "source() or from names an undefined source")),
+    ("MODEL_NOT_FOUND", ("error", "ref() or from names an undefined model")),
+    ("UNUSED_FROM_SOURCE", ("warning", "a 'from' source the SQL does not use")),
+    ("UNUSED_FROM_REF", ("warning", "a 'from' model the SQL does not use")),
+    ("CONFLUENT_FLINK_REQUIRED", ("error", "ML_PREDICT/ML_EVALUATE without a confluent cluster")),
+    ("ML_PREDICT_OPAQUE_OUTPUT", ("warning", "ML_PREDICT output without ml_outputs")),
+    ("SECURITY_POLICIES_NOT_ENFORCED", ("warning", "policies only a Gateway could enforce")),
+    ("ACCESS_DENIED", ("error", "ref() to a private model of another group")),
+    ("TEST_MODEL_NOT_FOUND", ("error", "a test names an undefined model or source")),
+    ("CONTINUOUS_TEST_REQUIRES_FLINK", ("error", "a continuous test without runtime.flink")),
+    ("SAMPLE_SIZE_IGNORED", ("warning", "sample_size on a test that is not a sample test")),
+    ("DLQ_MODEL_NOT_FOUND", ("error", "on_failure dlq names an undefined model")),
+    ("SLA_NOT_ENFORCED", ("warning", "an exposure SLA is metadata only")),
+    ("EXPOSURE_SOURCE_NOT_FOUND", ("error", "an exposure produces/consumes an undefined source")),
+    ("EXPOSURE_MODEL_NOT_FOUND", ("error", "an exposure produces/consumes an undefined model")),
+    ("EXPOSURE_DEPENDENCY_NOT_FOUND", ("error", "an exposure depends on an undefined name")),
+    ("CYCLE_DETECTED", ("error", "models depend on each other in a cycle (each cycle once)")),
+    ("RULE_MIN_PARTITIONS", ("error", "rules.topics.min_partitions (defaults included)")),
+    ("RULE_MAX_PARTITIONS", ("error", "rules.topics.max_partitions (defaults included)")),
+    ("RULE_MIN_REPLICATION", ("error", "rules.topics.min_replication_factor")),
+    ("RULE_NAMING_PATTERN", ("error", "rules.topics.naming_pattern (whole name must match)")),
+    ("RULE_FORBIDDEN_PREFIX", ("error", "rules.topics.forbidden_prefixes")),
+    ("RULE_REQUIRE_DESCRIPTION", ("error", "rules.models.require_description")),
+    ("RULE_REQUIRE_OWNER", ("error", "rules.models.require_owner / rules.sources.require_owner")),
+    ("RULE_REQUIRE_TESTS", ("error", "rules.models.require_tests")),
+    ("RULE_MAX_DEPENDENCIES", ("error", "rules.models.max_dependencies")),
+    ("RULE_REQUIRE_SCHEMA", ("error", "rules.sources.require_schema")),
+    ("RULE_REQUIRE_FRESHNESS", ("error", "rules.sources.require_freshness")),
+    ("RULE_REQUIRE_CLASSIFICATION", ("error", "rules.security.require_classification")),
+    ("RULE_SENSITIVE_REQUIRES_MASKING", ("error", "a sensitive column no policy masks")),
+    # new in this implementation
+    ("YAML_ERROR", ("error", "a file is not valid YAML (or not UTF-8)")),
+    ("FILE_UNREADABLE", ("error", "a project file cannot be read")),
+    ("DUPLICATE_KEY", ("warning", "a YAML mapping has the same key twice")),
+    ("DUPLICATE_PROJECT_FILE", ("warning", "both stream_project.yml and .yaml exist")),
+    ("UNKNOWN_KEY", ("warning", "a key streamt does not know (ignored), with a suggestion")),
+    ("DEPRECATED_KEY", ("warning", "a legacy spelling, normalised (topic: -> advanced.topic)")),
+    ("CONFLICTING_KEYS", ("error", "a legacy spelling and its new form both given")),
+    ("INVALID_TYPE", ("error", "a value of the wrong type (e.g. from: as a string)")),
+    ("MISSING_PROJECT", ("error", "stream_project.yml has no project: section")),
+    ("MISSING_FIELD", ("error", "a required field is missing (project.name, test model)")),
+    ("MISSING_RUNTIME", ("error", "no runtime: (project file, or environment file)")),
+    ("RUNTIME_IGNORED", ("warning", "runtime: in stream_project.yml with environments/")),
+    ("STREAMT_ENV_IGNORED", ("warning", "STREAMT_ENV set for a single-environment project")),
+    ("ENV_NAME_MISMATCH", ("error", "environment.name differs from the file name")),
+    ("ENV_VAR_NOT_SET", ("error", "a ${VAR} the environment does not set")),
+    ("PROJECT_ERROR", ("error", "the project cannot be loaded (no project file, ...)")),
+    ("MISSING_BOOTSTRAP_SERVERS", ("error", "runtime.kafka.bootstrap_servers is missing")),
+    ("MISSING_RUNTIME_FIELD", ("error", "a runtime block lacks its URL")),
+    ("MISSING_SQL_GATEWAY", ("warning", "a Flink cluster without sql_gateway_url")),
+    ("UNKNOWN_CLUSTER", ("error", "a flink/connect cluster name that is not defined")),
+    ("MISSING_NAME", ("error", "a source, model, test, exposure or column without name")),
+    ("INVALID_NAME", ("error", "a name unsafe as identifier or file name")),
+    ("NAME_CLASH", ("error", "a source and a model with the same name")),
+    ("INVALID_TOPIC_NAME", ("error", "not a legal Kafka topic name")),
+    ("EVENT_TIME_COLUMN_NOT_FOUND", ("error", "event_time.column is not a declared column")),
+    ("INVALID_WATERMARK_STRATEGY", ("error", "unknown watermark strategy or negative delay")),
+    ("INVALID_CLASSIFICATION", ("error", "unknown column classification")),
+    ("INVALID_SCHEMA_FORMAT", ("error", "schema.format is not avro, json or protobuf")),
+    ("INVALID_SCHEMA", ("error", "a schema definition that does not parse")),
+    ("INVALID_MATERIALIZATION", ("error", "unknown materialized: value")),
+    ("INVALID_ACCESS", ("error", "access is not private, protected or public")),
+    ("MISSING_SINK_INPUT", ("error", "a sink without from")),
+    ("CONNECT_REQUIRED", ("error", "a sink without runtime.connect")),
+    ("INVALID_PARALLELISM", ("error", "advanced.flink.parallelism below 1")),
+    ("INVALID_ON_UPGRADE", ("error", "advanced.flink.on_upgrade is not savepoint/stateless/refuse")),
+    ("INVALID_PARTITIONS", ("error", "partitions is not a positive integer")),
+    ("INVALID_REPLICATION_FACTOR", ("error", "replication_factor is not a positive integer")),
+    ("INVALID_FROM", ("error", "a from entry that is not exactly one source/ref")),
+    ("SQL_SYNTAX_ERROR", ("error", "unterminated string, quoted name or comment in SQL")),
+    ("UNSUPPORTED_TEMPLATE", ("error", "a template other than source()/ref() (no Jinja)")),
+    ("INVALID_TEST_TYPE", ("error", "a test type other than schema/sample/continuous")),
+    ("INVALID_SEVERITY", ("error", "on_failure.severity other than error/warning")),
+    ("INVALID_EXPOSURE_TYPE", ("error", "unknown exposure type or role")),
+    ("INVALID_RULE", ("error", "a governance rule that cannot be used (bad regex)")),
+    ("RULE_MAX_REPLICATION", ("error", "rules.topics.max_replication_factor")),
+    ("RULE_REQUIRED_CONFIG", ("error", "rules.topics.required_config")),
+    ("RULE_MIN_TESTS", ("error", "rules.models.min_tests")),
+    ("RULE_ALLOWED_MATERIALIZATION", ("error", "rules.models.allowed_materializations")),
+    ("RULE_REQUIRE_COLUMNS", ("error", "rules.sources.require_columns")),
+    ("RULE_ALLOWED_CLASSIFICATION", ("error", "rules.security.allowed_classifications")),
+])
+
+
 def validate_project(project, check_env=True):
     """All diagnostics of a loaded project, sorted by (file, line, code): the load
     warnings, the checks below and -- with ``check_env`` -- the ``${VAR}``
@@ -3094,7 +3195,7 @@ def topic_problem(topic):
     return None
 
 
-__all__ += ["validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
+__all__ += ["DIAGNOSTIC_CODES", "validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
             "effective_topic", "lineage_graph"]
 
 
@@ -3155,16 +3256,39 @@ def _var_refs(project):
     return out
 
 
-def _sql_line_loc(model, line, col):
+def _sql_line_loc(root, model, line, col):
     """The file location of line/col of a model's SQL: a block scalar (``sql: |``)
-    starts on the line after the key; a one-line SQL is on the key's line."""
+    starts on the line after the key; a one-line SQL is on the key's line (column
+    unknown: quoting and folding move it)."""
     kloc = _key_loc(model, "sql", _loc(model))
-    if kloc is None:
-        return None
-    sql = model.get("sql") or ""
-    if "\n" in sql.rstrip("\n"):
-        return Location(kloc.file, (kloc.line or 0) + line, None)
+    if kloc is None or not kloc.line:
+        return kloc
+    if _is_block_scalar(root, kloc):
+        return Location(kloc.file, kloc.line + line, None)
     return Location(kloc.file, kloc.line, None)
+
+
+_BLOCK_CACHE = {}
+
+
+def _is_block_scalar(root, kloc):
+    """True when the value of the key at ``kloc`` is written as ``|`` or ``>`` block."""
+    if not root or not kloc.file:
+        return False
+    path = os.path.join(root, kloc.file)
+    lines = _BLOCK_CACHE.get(path)
+    if lines is None:
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().decode("utf-8-sig", "replace").splitlines()
+        except (IOError, OSError):
+            lines = []
+        if len(_BLOCK_CACHE) > 256:
+            _BLOCK_CACHE.clear()
+        _BLOCK_CACHE[path] = lines
+    if kloc.line > len(lines):
+        return False
+    return bool(re.search(r":\s*[|>][-+0-9]*\s*(#.*)?$", lines[kloc.line - 1]))
 
 
 class _Validator(object):
@@ -3250,7 +3374,7 @@ class _Validator(object):
                              self.runtime_loc(clusters, cname))
                 if kind == "flink" and isinstance(c, dict) and not (
                         c.get("sql_gateway_url") or c.get("type") == "confluent"):
-                    self.warn("MISSING_RUNTIME_FIELD",
+                    self.warn("MISSING_SQL_GATEWAY",
                               "flink cluster '%s' has no sql_gateway_url: its jobs cannot be "
                               "submitted" % cname, self.runtime_loc(clusters, cname),
                               "add sql_gateway_url: http://host:8083")
@@ -3583,7 +3707,7 @@ class _Validator(object):
         except SqlError as e:
             el = e.location or Location()
             self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
-                     "model '%s': %s" % (name, e.message), _sql_line_loc(m, el.line or 1, el.col),
+                     "model '%s': %s" % (name, e.message), _sql_line_loc(self.p.root, m, el.line or 1, el.col),
                      e.hint)
             return
         bad = False
@@ -3592,7 +3716,7 @@ class _Validator(object):
                 bad = True
                 self.err("UNSUPPORTED_TEMPLATE",
                          "model '%s': unsupported template %s" % (name, target[:60]),
-                         _sql_line_loc(m, line, col),
+                         _sql_line_loc(self.p.root, m, line, col),
                          'streamt templates are only {{ source("name") }} and {{ ref("name") }} '
                          "(no Jinja: no {% if %}, var(), env() or config()); use environments "
                          "and ${VAR} in configuration for what differs between them")
@@ -3606,7 +3730,7 @@ class _Validator(object):
         used = set()
         for kind, target, line, col in calls:
             used.add((kind, target))
-            self.ref_exists(kind, target, _sql_line_loc(m, line, col),
+            self.ref_exists(kind, target, _sql_line_loc(self.p.root, m, line, col),
                             "model '%s' uses %s(\"%s\") in its SQL" % (name, kind, target))
         frm = m.get("from") if isinstance(m.get("from"), list) else []
         for i, ref in enumerate(frm):
@@ -3628,7 +3752,7 @@ class _Validator(object):
                                 for c in ((self.flink or {}).get("clusters") or {}).values())
                 if not confluent:
                     self.err("CONFLUENT_FLINK_REQUIRED", "Confluent Flink required for '%s' in '%s'"
-                             % (fn, name), _sql_line_loc(m, t.line, t.col),
+                             % (fn, name), _sql_line_loc(self.p.root, m, t.line, t.col),
                              "add a flink cluster with 'type: confluent'")
                 else:
                     arg = _ml_model_arg(toks[i + 2:])
@@ -3636,7 +3760,7 @@ class _Validator(object):
                     if arg and arg not in outs:
                         self.warn("ML_PREDICT_OPAQUE_OUTPUT",
                                   "Model '%s' uses %s with '%s' but no ml_outputs declaration found"
-                                  % (name, fn, arg), _sql_line_loc(m, t.line, t.col),
+                                  % (name, fn, arg), _sql_line_loc(self.p.root, m, t.line, t.col),
                                   "declare ml_outputs.%s.columns so that the output is typed" % arg)
         # access
         group = m.get("group")
@@ -3647,7 +3771,7 @@ class _Validator(object):
             if (tm.get("access") or "private") == "private" and tm.get("group") and \
                     tm.get("group") != group:
                 self.err("ACCESS_DENIED", "Access denied: '%s' cannot reference '%s' (private to "
-                         "group '%s')" % (name, target, tm.get("group")), _sql_line_loc(m, line, col),
+                         "group '%s')" % (name, target, tm.get("group")), _sql_line_loc(self.p.root, m, line, col),
                          "set 'access: protected' or 'public' on '%s', or put both in one group"
                          % target)
 
