@@ -6691,31 +6691,29 @@ class Artifact(object):
 
 
 def find_refs(obj):
-    """Sorted names of the ${VAR} / $VAR references in every string of `obj`."""
-    names = set()
-    for text in _strings_in(obj):
-        for m in _REF_RE.finditer(text):
-            name = m.group("braced") or m.group("named")
-            if name:
-                names.add(name)
-    return sorted(names)
+    """Sorted names of the ${VAR} references in the strings of `obj` (find_vars)."""
+    return find_vars(obj)
 
 
 def resolve_refs(obj, values):
-    """A copy of `obj` with every reference replaced from `values`; all missing names at once."""
-    missing = sorted(n for n in find_refs(obj) if n not in values)
+    """A copy of `obj` (a desired state) with every ${VAR} replaced from `values`,
+    for `build --resolve-secrets`; all missing names are reported at once.
+
+    `$$` stays `$$`, and a `$` inside a value is written `$$`: deploy substitutes the
+    artifact as usual and gets exactly the value (never a second round of expansion)."""
+    missing = [n for n in find_vars(obj) if n not in values]
     if missing:
         raise StreamtError(
-            "%d variable%s needed to resolve the secrets %s not set: %s" % (
-                len(missing), "" if len(missing) == 1 else "s",
-                "is" if len(missing) == 1 else "are", ", ".join(missing)),
-            hint="set them in the environment (or the project's .env files) and build again")
+            "cannot resolve the secrets: %d variable%s not set: %s" % (
+                len(missing), "" if len(missing) == 1 else "s", ", ".join(missing)),
+            hint="set them in the environment (or the project's .env files) and build "
+                 "again; nothing was written")
 
     def sub(m):
-        if m.group("escaped") is not None:
-            return m.group(0)  # `$$` stays: deploy turns it into `$`, as it does today
-        return str(values[m.group("braced") or m.group("named")])
-    return _map_strings(obj, lambda s: _REF_RE.sub(sub, s))
+        if m.group(1):
+            return m.group(0)
+        return str(values[m.group(2)]).replace("$", "$$")
+    return _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
 
 
 def artifact_file_name(name, ext=""):
@@ -7118,8 +7116,6 @@ _SAFE_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
 _RESERVED_NAMES = frozenset(["con", "prn", "aux", "nul"] +
                             ["com%d" % i for i in range(10)] + ["lpt%d" % i for i in range(10)])
 _UNCHECKED_FILES = frozenset(["manifest.json", "SHA256SUMS", ARTIFACT_SIGNATURE])
-_REF_RE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[_a-zA-Z][_a-zA-Z0-9]*)\}|"
-                     r"(?P<named>[_a-zA-Z][_a-zA-Z0-9]*))")
 _MISSING = object()
 _COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jobs",
                     "flink_jobs": "flink_jobs", "connectors": "connectors", "gateway": "gateway"}
@@ -7130,27 +7126,11 @@ _SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|jaas|priv
                             r"|access[._-]?key|key[._-]?password|\.key$|^key$)", re.I)
 
 
-def _strings_in(obj):
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            for s in _strings_in(k):
-                yield s
-            for s in _strings_in(v):
-                yield s
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            for s in _strings_in(v):
-                yield s
-
-
 def _map_strings(obj, fn):
     if isinstance(obj, str):
         return fn(obj)
     if isinstance(obj, dict):
-        return dict((fn(k) if isinstance(k, str) else k, _map_strings(v, fn))
-                    for k, v in obj.items())
+        return dict((k, _map_strings(v, fn)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
         return [_map_strings(v, fn) for v in obj]
     return obj
@@ -7706,14 +7686,14 @@ def _flatten(obj, prefix=""):
     return out
 
 
-def _is_secret_key(key):
+def _artifact_secret_key(key):
     return bool(_SECRET_KEY_RE.search(str(key)))
 
 
 def _redact_value(key, value):
-    if value is None or not _is_secret_key(key):
+    if value is None or not _artifact_secret_key(key):
         return value
-    if isinstance(value, str) and _REF_RE.fullmatch(value.strip()):
+    if isinstance(value, str) and _only_refs(value.strip()):
         return value  # a ${VAR} reference is not a secret
     return "<redacted>"
 
@@ -8565,6 +8545,309 @@ def _looks_number(s):
 # (end of cli: validate)
 
 # -- cli: build, artifact ------------------------------------------------------
+
+def _signing_key_text(args):
+    path = args.sign_key or os.environ.get("STREAMT_SIGNING_KEY_FILE") or None
+    if not path:
+        return None, None
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8"), path
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError("cannot read the signing key %s: %s" % (
+            path, getattr(e, "strerror", None) or e),
+            hint="give an OpenSSH ed25519 private key with --sign-key or "
+                 "STREAMT_SIGNING_KEY_FILE")
+
+
+def _component_counts(desired):
+    labels = (("topics", "topic"), ("schemas", "schema"), ("flink_jobs", "Flink job"),
+              ("connectors", "connector"), ("gateway", "gateway resource"))
+    return ", ".join(_plural(len(desired.get(k) or []), w) for k, w in labels)
+
+
+@command("build", help="build a deterministic, self-contained artifact of one environment",
+         description="Validate and compile the project for one environment and write the "
+                     "result as an artifact: a directory, a .tar.gz/.tgz, a .tar.xz, a .tar, "
+                     "or '-' (tar.gz on stdout).  Needs no network and no secrets.",
+         epilog="""examples:
+  streamt build -p examples/shop -e dev -o dist/shop-dev
+  streamt build -e prod -o shop-prod.tar.gz --sign-key ~/.ssh/streamt_ed25519
+  SOURCE_DATE_EPOCH=0 streamt build -e dev -o - | sha256sum
+
+The build time is SOURCE_DATE_EPOCH, else the time of the git commit, else 0: the same
+commit gives the same bytes.  ${VAR} references stay references unless
+--resolve-secrets (then every referenced variable must be set; the files are 0600).
+exit codes: 0 built, 1 failure (existing output, missing variables), 2 usage,
+3 invalid project (nothing written).""")
+def _cmd_build(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="a directory, NAME.tar.gz, NAME.tgz, NAME.tar.xz, NAME.tar or '-'")
+    p.add_argument("--resolve-secrets", action="store_true",
+                   help="write the values of the ${VAR}s into the artifact (it then holds "
+                        "secrets: handle it like a password)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--sign-key", metavar="FILE",
+                   help="sign manifest.json with this OpenSSH ed25519 private key "
+                        "(default: $STREAMT_SIGNING_KEY_FILE)")
+    p.add_argument("--with-state", action="store_true",
+                   help="also record a snapshot of the live state under state/ (needs "
+                        "access to the services)")
+
+    def run(args, out):
+        root = _project_dir(args)
+        env = args.env or os.environ.get("STREAMT_ENV") or None
+        key_text, key_path = _signing_key_text(args)
+        project, env_name, diags = _validate_one(root, env, False, False)
+        for d in diags:
+            (out.error if d.is_error else out.warn)(d.render())
+        errors = [d for d in diags if d.is_error]
+        if errors or project is None:
+            raise ProjectError("the project is invalid (%s): nothing was built"
+                               % _plural(len(errors), "error"),
+                               hint="fix the errors above; `streamt validate` lists them too")
+        warnings = []
+        desired = compile_project(project, warnings=warnings)
+        for w in warnings:
+            out.warn(w.render() if hasattr(w, "render") else str(w))
+        git = git_info(project.root, files=project.files)
+        epoch = source_date_epoch(os.environ, git)
+        git_record = None if git is None else dict(
+            (k, git[k]) for k in ("commit", "branch", "dirty"))
+        if args.resolve_secrets:
+            desired = resolve_refs(desired, project.variables)
+        state = None
+        if args.with_state:
+            observe = globals().get("observe_state")
+            if observe is None:
+                raise UsageError("--with-state is not available in this build of streamt")
+            state = observe(desired, project)
+        signer = None
+        if key_text is not None:
+            ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
+
+            def signer(data):
+                return ssh_sign(data, key_text, namespace=SSHSIG_NAMESPACE)
+        files, digest = write_artifact(
+            desired, args.output, project_name=project.name, project_version=project.version,
+            git=git_record, build_epoch=epoch, secrets_resolved=args.resolve_secrets,
+            state=state, signer=signer, force=args.force)
+        if args.resolve_secrets:
+            out.info("WARNING: %s CONTAINS SECRETS (--resolve-secrets): its files are "
+                     "readable by you only; handle and delete it like a password"
+                     % ("the artifact" if args.output == "-" else args.output), "red")
+        where = "stdout" if args.output == "-" else args.output
+        label = "commit %s%s" % (git["commit"][:12], " (dirty)" if git.get("dirty") else "") \
+            if git else "no git"
+        summary = "built %s: %s (environment %s, %s)" % (
+            where, _component_counts(desired), env_name, label)
+        if key_path:
+            summary += ", signed"
+        if args.output == "-":
+            out.info(summary)
+        else:
+            out.result(summary)
+            if digest:
+                out.info("sha256 %s  %s" % (digest, args.output))
+        return EXIT_OK
+    return run
+
+
+@command("artifact", help="inspect, verify or compare built artifacts",
+         description="Read artifacts (a directory or a .tar.gz/.tgz/.tar.xz/.tar, in memory: "
+                     "nothing is extracted or written).",
+         epilog="""examples:
+  streamt artifact inspect dist/shop-dev
+  streamt artifact inspect dist/shop-dev --component flink
+  streamt artifact verify shop-prod.tar.gz --allowed-signers allowed_signers --require-signature
+  streamt artifact diff old.tar.gz new.tar.gz --detailed-exitcode
+
+exit codes: 0 ok, 4 integrity or signature failure (every problem listed), 2 usage,
+8 differences found (diff --detailed-exitcode).""")
+def _cmd_artifact(p):
+    sub = p.add_subparsers(dest="artifact_command", metavar="SUBCOMMAND")
+    pi = sub.add_parser("inspect", help="summary and contents of an artifact")
+    pi.add_argument("path", metavar="PATH")
+    pi.add_argument("--component", choices=("topics", "schemas", "flink", "connectors",
+                                            "gateway"),
+                    help="list one component in full (flink: the SQL)")
+    pi.add_argument("--format", choices=("text", "json"), default="text")
+    pv = sub.add_parser("verify", help="check checksums, files and signature")
+    pv.add_argument("path", metavar="PATH")
+    pv.add_argument("--allowed-signers", metavar="FILE",
+                    help="an ssh allowed_signers file: the signature must verify against it")
+    pv.add_argument("--require-signature", action="store_true",
+                    help="fail when the artifact is not signed")
+    pv.add_argument("--format", choices=("text", "json"), default="text")
+    pd = sub.add_parser("diff", help="what changed between two artifacts")
+    pd.add_argument("old", metavar="A")
+    pd.add_argument("new", metavar="B")
+    pd.add_argument("--format", choices=("text", "json"), default="text")
+    pd.add_argument("--detailed-exitcode", action="store_true",
+                    help="exit 8 when there are differences")
+
+    def run(args, out):
+        which = getattr(args, "artifact_command", None)
+        if which == "inspect":
+            return _artifact_inspect(args, out)
+        if which == "verify":
+            return _artifact_verify(args, out)
+        if which == "diff":
+            return _artifact_diff(args, out)
+        p.print_help(out.err)
+        return EXIT_USAGE
+    return run
+
+
+def _artifact_inspect(args, out):
+    art = read_artifact(args.path)
+    doc = inspect_artifact(art, args.component)
+    if art.problems:
+        doc["problems"] = list(art.problems)
+    if args.format == "json":
+        out.out.write(canonical_json(doc))
+        return EXIT_OK
+    for problem in art.problems:
+        out.warn(problem)
+    project = doc["project"] or {}
+    git = doc["git"]
+    if git:
+        state = {True: "dirty", False: "clean", None: "dirty: unknown"}[git.get("dirty")]
+        git_text = "%s on %s (%s)" % (git.get("commit"), git.get("branch") or "detached HEAD",
+                                      state)
+    else:
+        git_text = "none (not built from a git repository)"
+    if doc["secrets_resolved"]:
+        secrets = "RESOLVED: this artifact contains secrets"
+    elif doc["required_env"]:
+        secrets = "references; deploy needs " + ", ".join(doc["required_env"])
+    else:
+        secrets = "none referenced"
+    sig = doc["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif "error" in sig:
+        sig_text = "unreadable (%s)" % sig["error"]
+    else:
+        sig_text = "signed with %s %s (not verified here: use `artifact verify " \
+                   "--allowed-signers`)" % (sig["key_type"], sig["fingerprint"])
+    gen = doc["generator"] or {}
+    rows = [("artifact", "%s (%s, %d files)" % (doc["path"], doc["kind"], doc["files"])),
+            ("project", "%s %s" % (project.get("name"), project.get("version") or "")),
+            ("environment", doc["environment"]),
+            ("format", "%s (built by %s %s)" % (doc["format"], gen.get("name"),
+                                                gen.get("version"))),
+            ("built", doc["build_time"]), ("git", git_text), ("secrets", secrets),
+            ("signature", sig_text)]
+    for k, v in rows:
+        out.result("%-12s %s" % (k, v))
+    counts = doc["counts"]
+    out.result("%-12s %s" % ("contents", ", ".join(
+        "%d %s" % (counts[k], _KIND_LABEL[k] + ("s" if counts[k] != 1 and k != "gateway"
+                                                 else "")) for k in ARTIFACT_KINDS)))
+    if args.component is None:
+        for kind in ARTIFACT_KINDS:
+            names = doc["components"][kind]
+            if names:
+                out.result("")
+                out.result("%s (%d)" % (kind.replace("_", " "), len(names)))
+                for line in _inspect_lines(kind, art.desired or {}):
+                    out.result("  " + line)
+        return EXIT_OK
+    kind = _COMPONENT_KINDS[args.component]
+    out.result("")
+    items = doc["items"]
+    out.result("%s (%d)" % (kind.replace("_", " "), len(items)))
+    if kind == "flink_jobs":
+        for job in items:
+            out.result("")
+            out.result("-- %s  (cluster %s, on upgrade %s, %s)" % (
+                job.get("name"), job.get("cluster"), job.get("on_upgrade"),
+                job.get("fingerprint")))
+            for line in (job.get("sql") or "").rstrip("\n").split("\n"):
+                out.result(line)
+    elif kind == "schemas":
+        for s in items:
+            out.result("")
+            out.result("%s (%s, compatibility %s)" % (s.get("subject"), s.get("schema_type"),
+                                                       s.get("compatibility") or "default"))
+            out.result(s.get("schema") or "")
+    else:
+        for item in items:
+            out.result(canonical_json(item).rstrip("\n"))
+    return EXIT_OK
+
+
+def _inspect_lines(kind, desired):
+    items = desired.get(kind) or []
+    if kind == "topics":
+        for t in items:
+            cfg = " ".join("%s=%s" % (k, _redact_value(k, v))
+                           for k, v in sorted((t.get("config") or {}).items()))
+            yield "%s  partitions=%s replication=%s%s" % (
+                t["name"], t.get("partitions"), t.get("replication_factor"),
+                ("  " + cfg) if cfg else "")
+    elif kind == "schemas":
+        for s in items:
+            yield "%s  %s" % (s["subject"], s.get("schema_type"))
+    elif kind == "flink_jobs":
+        for j in items:
+            yield "%s  cluster=%s on_upgrade=%s %d lines of SQL" % (
+                j["name"], j.get("cluster"), j.get("on_upgrade"),
+                len((j.get("sql") or "").splitlines()))
+    elif kind == "connectors":
+        for c in items:
+            cls = (c.get("config") or {}).get("connector.class", "?")
+            yield "%s  cluster=%s %s" % (c["name"], c.get("cluster"), cls)
+    else:
+        for g in items:
+            yield _gateway_name(g)
+
+
+def _artifact_verify(args, out):
+    art = read_artifact(args.path)
+    report = verify_artifact(art, allowed_signers=args.allowed_signers,
+                             require_signature=args.require_signature)
+    if args.format == "json":
+        out.out.write(canonical_json({"ok": True, "path": args.path, "files": report["files"],
+                                      "signature": report["signature"]}))
+        return EXIT_OK
+    sig = report["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif sig.get("verified"):
+        principal = sig.get("principal")
+        if isinstance(principal, (list, tuple)):
+            principal = ", ".join(principal)
+        sig_text = "signature verified: %s (%s %s)" % (principal, sig["key_type"],
+                                                       sig["fingerprint"])
+    else:
+        sig_text = "signed with %s %s, NOT verified (give --allowed-signers)" % (
+            sig["key_type"], sig["fingerprint"])
+    out.result("OK %s: %d files match the manifest; %s" % (args.path, report["files"],
+                                                          sig_text), "green")
+    return EXIT_OK
+
+
+def _artifact_diff(args, out):
+    old = read_artifact(args.old)
+    new = read_artifact(args.new)
+    changes = diff_artifacts(old, new)
+    if args.format == "json":
+        out.out.write(canonical_json({"old": args.old, "new": args.new, "changes": changes}))
+    else:
+        ma, mb = old.manifest, new.manifest
+        for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
+            if ma.get(key) != mb.get(key):
+                out.result("# %s: %s -> %s" % (key, _show(ma.get(key)), _show(mb.get(key))))
+        for line in render_diff(changes):
+            out.result(line)
+    if args.detailed_exitcode and changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
 
 # (end of cli: build)
 
