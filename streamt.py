@@ -6831,6 +6831,1519 @@ def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace,
 # (end of artifact: signatures)
 
 # -- artifact: build, read, verify, inspect, diff -------------------------------
+#
+# An artifact is the desired state of one environment written as plain files, so
+# that it can be reviewed, archived, signed, copied to a bastion and deployed
+# there with no project sources and no network (docs/artifact-format.md):
+#
+#     manifest.json        what, from where, when; sha256 of every other file;
+#                          `resources` maps each resource to its file + metadata
+#     SHA256SUMS           the same digests for `sha256sum -c` (plus manifest.json)
+#     manifest.json.sig    optional SSHSIG signature of manifest.json
+#     environment.json     the environment's name, protection, safety and runtime
+#     topics/ schemas/ flink/ connectors/ gateway/virtual_topics.json   the resources
+#     state/               optional snapshot of the live state (build --with-state)
+#
+# Everything written is a pure function of the desired state and a few recorded
+# inputs (git metadata, the source date): same commit, same bytes, on any machine.
+
+ARTIFACT_FORMAT_VERSION = "1.0.0"
+ARTIFACT_KINDS = ("topics", "schemas", "flink_jobs", "connectors", "gateway")
+ARTIFACT_SIGNATURE = "manifest.json.sig"
+
+# Limits when reading an artifact we did not write (a hostile tarball must not
+# exhaust memory): per member, in total (uncompressed), and the number of members.
+ARTIFACT_MAX_MEMBER = 64 * 1024 * 1024
+ARTIFACT_MAX_TOTAL = 512 * 1024 * 1024
+ARTIFACT_MAX_MEMBERS = 20000
+
+__all__ += ["ARTIFACT_FORMAT_VERSION", "ARTIFACT_KINDS", "ARTIFACT_SIGNATURE", "Artifact",
+            "render_artifact", "write_artifact", "read_artifact", "verify_artifact",
+            "inspect_artifact", "diff_artifacts", "render_diff", "artifact_file_name",
+            "git_info", "source_date_epoch", "deterministic_tar", "find_refs",
+            "resolve_refs"]
+
+
+class Artifact(object):
+    """An artifact read into memory (see read_artifact).
+
+    `files` maps every path (posix, relative) to its bytes, `manifest` is the parsed
+    manifest.json, `desired` the desired state rebuilt from the files (None when the
+    artifact is too damaged for that), `state` the optional snapshot {name: data},
+    `signature` the text of manifest.json.sig or None, `problems` what was found
+    wrong while reading (verify_artifact reports them with the rest)."""
+
+    def __init__(self, path, kind, files):
+        self.path = path
+        self.kind = kind  # "directory", "tar", "tar.gz", "tar.xz"
+        self.files = files
+        self.manifest = None
+        self.desired = None
+        self.state = None
+        self.signature = None
+        self.problems = []
+
+    @property
+    def environment(self):
+        return (self.manifest or {}).get("environment")
+
+    @property
+    def secrets_resolved(self):
+        return bool((self.manifest or {}).get("secrets_resolved"))
+
+    @property
+    def manifest_bytes(self):
+        return self.files.get("manifest.json")
+
+    def __repr__(self):
+        return "<Artifact %s (%s), %d files>" % (self.path, self.kind, len(self.files))
+
+
+def find_refs(obj):
+    """Sorted names of the ${VAR} references in the strings of `obj` (find_vars)."""
+    return find_vars(obj)
+
+
+def resolve_refs(obj, values):
+    """A copy of `obj` (a desired state) with every ${VAR} replaced from `values`,
+    for `build --resolve-secrets`; all missing names are reported at once.
+
+    `$$` stays `$$`, and a `$` inside a value is written `$$`: deploy substitutes the
+    artifact as usual and gets exactly the value (never a second round of expansion)."""
+    missing = [n for n in find_vars(obj) if n not in values]
+    if missing:
+        raise StreamtError(
+            "cannot resolve the secrets: %d variable%s not set: %s" % (
+                len(missing), "" if len(missing) == 1 else "s", ", ".join(missing)),
+            hint="set them in the environment (or the project's .env files) and build "
+                 "again; nothing was written")
+
+    def sub(m):
+        if m.group(1):
+            return m.group(0)
+        return str(values[m.group(2)]).replace("$", "$$")
+    return _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+
+
+def artifact_file_name(name, ext=""):
+    """A file name for a resource called `name`: safe on every file system.
+
+    `[A-Za-z0-9._-]` are kept, anything else is written `%XX` (UTF-8 bytes, upper-case
+    hex) so the name can be read back; a leading or trailing dot, Windows device
+    names (CON, NUL, COM1, ...) and the empty name are escaped too. Names longer than
+    80 characters are cut and suffixed with `~` and a digest (the manifest still maps
+    every resource to its file)."""
+    out = []
+    last = len(name) - 1
+    for i, ch in enumerate(name):
+        if ch in _SAFE_NAME_CHARS and not (ch == "." and (i == 0 or i == last)):
+            out.append(ch)
+        else:
+            out.append("".join("%%%02X" % b for b in ch.encode("utf-8", "surrogatepass")))
+    text = "".join(out) or "%"
+    stem = text.split(".", 1)[0].lower()
+    if stem in _RESERVED_NAMES:
+        text = "%%%02X" % ord(text[0]) + text[1:]
+    if len(text) > 80:
+        cut = text[:70]
+        pct = cut.rfind("%", len(cut) - 2)
+        if pct != -1:
+            cut = cut[:pct]
+        text = cut + "~" + _digest_of_name(name)
+    return text + ext
+
+
+def render_artifact(desired, project_name=None, project_version=None, git=None,
+                    build_epoch=0, secrets_resolved=False, state=None, signer=None):
+    """Every file of the artifact of `desired`: {path: bytes}, manifest and SHA256SUMS included.
+
+    `signer`, when given, is ``f(manifest_bytes) -> signature text``."""
+    desired = desired or {}
+    files = {}
+    resources = {}
+    components = {}
+    unknown = sorted(k for k in desired if k not in ARTIFACT_KINDS and k != "environment")
+    if unknown:
+        raise StreamtError("the desired state has parts the artifact format does not know: %s"
+                           % ", ".join(unknown),
+                           hint="this is a bug in streamt: compile and artifact disagree")
+    for kind in ARTIFACT_KINDS[:4]:
+        spec = _KIND_FILES[kind]
+        items = sorted(desired.get(kind) or [], key=lambda it: it[spec["key"]])
+        used = {}
+        seen = set()
+        entries = []
+        for item in items:
+            key = item[spec["key"]]
+            if key in seen:
+                raise StreamtError("two %s are both called %r" % (kind, key),
+                                   hint="this is a bug in streamt: compile produced duplicates")
+            ext = spec["ext"](item) if callable(spec["ext"]) else spec["ext"]
+            seen.add(key)
+            path = _unique_path(spec["dir"], key, ext, used)
+            content, meta = spec["split"](item)
+            files[path] = content
+            entries.append({"name": key, "file": path, "meta": meta})
+        resources[kind] = entries
+        components[kind] = [e["name"] for e in entries]
+    gateway = list(desired.get("gateway") or [])
+    files["gateway/virtual_topics.json"] = _json_bytes(gateway)
+    resources["gateway"] = {"file": "gateway/virtual_topics.json"}
+    components["gateway"] = [_gateway_name(g) for g in gateway]
+    environment = desired.get("environment") or {}
+    files["environment.json"] = _json_bytes(environment)
+    resources["environment"] = {"file": "environment.json"}
+    state_files = []
+    for name in sorted(state or {}):
+        path = "state/" + artifact_file_name(name, ".json")
+        files[path] = _json_bytes(state[name])
+        state_files.append({"name": name, "file": path})
+    if state is not None:
+        resources["state"] = state_files
+    checksums = dict((p, "sha256:" + hashlib.sha256(b).hexdigest()) for p, b in files.items())
+    manifest = {
+        "version": ARTIFACT_FORMAT_VERSION,
+        "generator": {"name": "streamt", "version": __version__},
+        "build_time": _iso_utc(build_epoch),
+        "source_date_epoch": int(build_epoch),
+        "project": {"name": project_name, "version": project_version},
+        "environment": environment.get("name"),
+        "git": git,
+        "checksums": checksums,
+        "components": components,
+        "secrets_resolved": bool(secrets_resolved),
+        "required_env": [] if secrets_resolved else find_refs(desired),
+        "resources": resources,
+    }
+    mbytes = _json_bytes(manifest)
+    files["manifest.json"] = mbytes
+    sums = dict(checksums)
+    sums["manifest.json"] = "sha256:" + hashlib.sha256(mbytes).hexdigest()
+    files["SHA256SUMS"] = "".join("%s  %s\n" % (sums[p][7:], p)
+                                  for p in sorted(sums)).encode("ascii")
+    if signer is not None:
+        sig = signer(mbytes)
+        files[ARTIFACT_SIGNATURE] = sig.encode("ascii") if isinstance(sig, str) else sig
+    return files
+
+
+def write_artifact(desired, out, project_name=None, project_version=None, git=None,
+                   build_epoch=0, secrets_resolved=False, state=None, signer=None,
+                   force=False, stdout=None):
+    """Render the artifact of `desired` and write it to `out` atomically.
+
+    `out` is a directory (absent or empty unless `force`), a `.tar.gz`/`.tgz`/`.tar.xz`/
+    `.tar` file, or "-" (a tar.gz on `stdout`, default sys.stdout's binary buffer).
+    Returns (files, digest of the written tarball or None)."""
+    files = render_artifact(desired, project_name, project_version, git, build_epoch,
+                            secrets_resolved, state, signer)
+    fmode, dmode = (0o600, 0o700) if secrets_resolved else (0o644, 0o755)
+    kind = _output_kind(out)
+    if kind == "stdout":
+        data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), "tar.gz")
+        stream = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
+        stream.write(data)
+        stream.flush()
+        return files, hashlib.sha256(data).hexdigest()
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    if not os.path.isdir(parent):
+        try:
+            os.makedirs(parent)
+        except OSError as e:
+            raise StreamtError("cannot create %s: %s" % (parent, e.strerror or e))
+    exists = os.path.lexists(out)
+    if exists and not force:
+        if kind != "directory" or not os.path.isdir(out) or os.listdir(out):
+            raise StreamtError("%s already exists" % out,
+                               hint="choose another output, or pass --force to replace it")
+    if kind == "directory":
+        if exists and not os.path.isdir(out) and not force:
+            raise StreamtError("%s exists and is not a directory" % out)
+        _write_directory(files, out, build_epoch, fmode, dmode)
+        return files, None
+    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
+    if exists and os.path.isdir(out) and not os.path.islink(out):
+        raise StreamtError("%s is a directory" % out,
+                           hint="remove it, or choose a file name for the tarball")
+    _atomic_write(out, data, fmode)
+    return files, hashlib.sha256(data).hexdigest()
+
+
+def read_artifact(path):
+    """Read an artifact (directory or tarball) into memory, without extracting anything.
+
+    Hostile content (absolute or `..` paths, links, devices, duplicates, oversized or
+    too many members, non-UTF-8 names) is refused with an IntegrityError listing every
+    problem. A damaged but harmless artifact is returned with `problems` set."""
+    if path == "-":
+        stream = getattr(sys.stdin, "buffer", sys.stdin)
+        files, kind = _read_archive_bytes(_read_limited(stream, "<stdin>"), "<stdin>")
+    elif os.path.isdir(path):
+        files, kind = _read_directory(path), "directory"
+    elif os.path.exists(path):
+        with open(path, "rb") as f:
+            files, kind = _read_archive_bytes(_read_limited(f, path), path)
+    else:
+        raise IntegrityError("%s: no such artifact" % path,
+                             hint="give the directory or tarball written by `streamt build`")
+    art = Artifact(path, kind, files)
+    _load_artifact(art)
+    return art
+
+
+def verify_artifact(artifact, allowed_signers=None, require_signature=False,
+                    allowed_signers_name=None):
+    """Check an artifact: manifest, checksums, no missing or unlisted files, SHA256SUMS,
+    resources, and (with `allowed_signers`, the text or path of an allowed_signers file)
+    the signature. Raises IntegrityError listing EVERY problem; returns a report
+    {"files": n, "signature": None | info, "signed": bool} when all is well."""
+    if isinstance(artifact, str):
+        artifact = read_artifact(artifact)
+    problems = list(artifact.problems)
+    files = artifact.files
+    manifest = artifact.manifest
+    if isinstance(manifest, dict):
+        checksums = manifest.get("checksums")
+        if not isinstance(checksums, dict):
+            problems.append("manifest.json: no `checksums` mapping")
+            checksums = {}
+        for name in sorted(checksums):
+            want = checksums[name]
+            if not _safe_member_name(name):
+                problems.append("manifest.json lists an unsafe path: %r" % name)
+            elif name in _UNCHECKED_FILES:
+                problems.append("manifest.json must not list %s in its checksums" % name)
+            elif name not in files:
+                problems.append("%s: listed in the manifest but missing" % name)
+            elif not isinstance(want, str) or \
+                    want != "sha256:" + hashlib.sha256(files[name]).hexdigest():
+                problems.append("%s: checksum mismatch (the file was changed after the build)"
+                                % name)
+        for name in sorted(files):
+            if name not in checksums and name not in _UNCHECKED_FILES:
+                problems.append("%s: not listed in the manifest" % name)
+        problems.extend(_check_sha256sums(files, checksums))
+    signed = artifact.signature is not None
+    info = None
+    if signed:
+        try:
+            info = ssh_signature_info(artifact.signature)
+        except StreamtError as e:
+            problems.append("%s: unreadable signature: %s" % (ARTIFACT_SIGNATURE, e.message))
+    if allowed_signers is not None:
+        text, label = _allowed_signers_text(allowed_signers, allowed_signers_name)
+        if not signed:
+            problems.append("the artifact is not signed, but allowed signers were given")
+        elif info is not None and artifact.manifest_bytes is not None:
+            try:
+                result = ssh_verify(artifact.manifest_bytes, artifact.signature, text,
+                                    namespace=SSHSIG_NAMESPACE, allowed_signers_name=label)
+                info = dict(info)
+                info["verified"] = True
+                info["principal"] = result.get("principal")
+            except StreamtError as e:
+                problems.append("signature: " + e.message)
+    elif require_signature:
+        if not signed:
+            problems.append("the artifact is not signed and a signature is required")
+        else:
+            problems.append("a signature is required but no allowed signers were given to "
+                            "check it against")
+    if problems:
+        raise IntegrityError(
+            "%s: the artifact failed verification (%d problem%s)" % (
+                artifact.path, len(problems), "" if len(problems) == 1 else "s"),
+            details=problems,
+            hint="rebuild the artifact with `streamt build`, and copy it again")
+    return {"files": len(files), "signed": signed, "signature": info}
+
+
+def inspect_artifact(artifact, component=None):
+    """A JSON-able summary of an artifact (the data behind `streamt artifact inspect`)."""
+    m = artifact.manifest or {}
+    desired = artifact.desired or {}
+    sig = None
+    if artifact.signature is not None:
+        try:
+            sig = ssh_signature_info(artifact.signature)
+        except StreamtError as e:
+            sig = {"error": e.message}
+    summary = {
+        "path": artifact.path, "kind": artifact.kind,
+        "format": m.get("version"), "generator": m.get("generator"),
+        "project": m.get("project"), "environment": m.get("environment"),
+        "git": m.get("git"), "build_time": m.get("build_time"),
+        "secrets_resolved": bool(m.get("secrets_resolved")),
+        "required_env": m.get("required_env") or [],
+        "signature": sig,
+        "counts": dict((k, len(desired.get(k) or [])) for k in ARTIFACT_KINDS),
+        "files": len(artifact.files),
+    }
+    if component is not None:
+        kind = _COMPONENT_KINDS.get(component, component)
+        if kind not in ARTIFACT_KINDS:
+            raise UsageError("unknown component %r" % component,
+                             hint="one of: %s" % ", ".join(sorted(_COMPONENT_KINDS)))
+        summary["component"] = component
+        summary["items"] = desired.get(kind) or []
+    else:
+        summary["components"] = dict((k, _names(desired, k)) for k in ARTIFACT_KINDS)
+    if artifact.secrets_resolved:
+        summary = _redact(summary)
+    return summary
+
+
+def diff_artifacts(old, new):
+    """What changed from artifact `old` to artifact `new` (Artifacts or desired states).
+
+    Returns a sorted list of {"kind", "name", "change": "added"|"removed"|"changed",
+    "changes": [{"key", "old", "new"}], "sql": {...} for Flink jobs}; secret-looking
+    values are redacted."""
+    a = old.desired if isinstance(old, Artifact) else old
+    b = new.desired if isinstance(new, Artifact) else new
+    if a is None or b is None:
+        raise IntegrityError("cannot diff an artifact whose resources cannot be read",
+                             hint="run `streamt artifact verify` on it")
+    out = []
+    for kind in ARTIFACT_KINDS + ("environment",):
+        if kind == "environment":
+            ma = {"environment": a.get("environment") or {}}
+            mb = {"environment": b.get("environment") or {}}
+        else:
+            ma = _keyed(a.get(kind) or [], kind)
+            mb = _keyed(b.get(kind) or [], kind)
+        for name in sorted(set(ma) | set(mb)):
+            if name not in mb:
+                out.append({"kind": kind, "name": name, "change": "removed", "changes": []})
+            elif name not in ma:
+                out.append({"kind": kind, "name": name, "change": "added", "changes": []})
+            elif ma[name] != mb[name]:
+                entry = {"kind": kind, "name": name, "change": "changed", "changes": []}
+                fa, fb = _flatten(ma[name]), _flatten(mb[name])
+                for key in sorted(set(fa) | set(fb)):
+                    if key == "sql" and kind == "flink_jobs":
+                        continue
+                    if fa.get(key, _MISSING) != fb.get(key, _MISSING):
+                        entry["changes"].append({
+                            "key": key, "old": _redact_value(key, fa.get(key)),
+                            "new": _redact_value(key, fb.get(key))})
+                if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
+                    entry["sql"] = _sql_diff(ma[name].get("sql") or "",
+                                             mb[name].get("sql") or "", name)
+                out.append(entry)
+    return out
+
+
+def render_diff(changes):
+    """The text of `streamt artifact diff`."""
+    if not changes:
+        return ["no differences"]
+    lines = []
+    sign = {"added": "+", "removed": "-", "changed": "~"}
+    for c in changes:
+        lines.append("%s %s %s (%s)" % (sign[c["change"]], _KIND_LABEL.get(c["kind"], c["kind"]),
+                                        c["name"], c["change"]))
+        for ch in c["changes"]:
+            lines.append("    %s: %s -> %s" % (ch["key"], _show(ch["old"]), _show(ch["new"])))
+        if "sql" in c:
+            s = c["sql"]
+            lines.append("    sql: +%d -%d lines" % (s["added"], s["removed"]))
+            lines.extend("      " + line for line in s["diff"])
+    counts = collections.Counter(c["change"] for c in changes)
+    lines.append("%d added, %d changed, %d removed" % (
+        counts["added"], counts["changed"], counts["removed"]))
+    return lines
+
+
+def source_date_epoch(environ=None, git=None):
+    """The build time: SOURCE_DATE_EPOCH, else the commit time, else 0 (never the clock)."""
+    env = os.environ if environ is None else environ
+    value = env.get("SOURCE_DATE_EPOCH")
+    if value not in (None, ""):
+        if not value.strip().isdigit():
+            raise UsageError("SOURCE_DATE_EPOCH must be a whole number of seconds, not %r"
+                             % value, hint="e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")
+        return int(value.strip())
+    if git and git.get("time") is not None:
+        return int(git["time"])
+    return 0
+
+
+def deterministic_tar(files, mtime=0, file_mode=0o644, dir_mode=0o755):
+    """An uncompressed ustar archive of `files` ({posix path: bytes}), byte-identical on
+    every Python: entries sorted (each directory before its contents), the given mtime,
+    uid/gid 0, no owner names, fixed modes, padded to 10240-byte records like GNU tar.
+
+    Written by hand rather than with tarfile, whose header details changed between
+    Python versions (e.g. 3.8's default format); tarfile and GNU tar read it."""
+    dirs = set()
+    for p in files:
+        parts = p.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    entries = [(d.split("/"), d + "/", None) for d in dirs]
+    entries += [(p.split("/"), p, files[p]) for p in files]
+    entries.sort(key=lambda e: (e[0], e[2] is not None))
+    chunks = []
+    for _parts, name, data in entries:
+        if data is None:
+            chunks.append(_ustar_header(name, 0, mtime, dir_mode, b"5"))
+        else:
+            chunks.append(_ustar_header(name, len(data), mtime, file_mode, b"0"))
+            chunks.append(data)
+            if len(data) % 512:
+                chunks.append(b"\0" * (512 - len(data) % 512))
+    chunks.append(b"\0" * 1024)
+    size = sum(len(c) for c in chunks)
+    if size % 10240:
+        chunks.append(b"\0" * (10240 - size % 10240))
+    return b"".join(chunks)
+
+
+def git_info(path, files=None, use_binary=None):
+    """Git metadata of the project at `path`: {"commit", "branch", "dirty", "time"} or None
+    outside a repository.
+
+    `dirty` is True when a tracked file under `path` differs from HEAD (staged or not) or
+    one of `files` (the project files the build read, relative to `path`) is untracked;
+    None when it cannot be told. Uses the `git` binary when there is one (use_binary=None),
+    else reads `.git` directly; both give the same answer."""
+    if use_binary is None:
+        import shutil
+        use_binary = shutil.which("git") is not None
+    if use_binary:
+        info = _git_info_binary(path, files)
+        if info is not False:
+            return info
+    return _git_info_python(path, files)
+
+
+# -- helpers: naming, rendering ------------------------------------------------------
+
+_SAFE_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+_RESERVED_NAMES = frozenset(["con", "prn", "aux", "nul"] +
+                            ["com%d" % i for i in range(10)] + ["lpt%d" % i for i in range(10)])
+_UNCHECKED_FILES = frozenset(["manifest.json", "SHA256SUMS", ARTIFACT_SIGNATURE])
+_MISSING = object()
+_COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jobs",
+                    "flink_jobs": "flink_jobs", "connectors": "connectors", "gateway": "gateway"}
+_KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job",
+               "connectors": "connector", "gateway": "gateway", "environment": "environment"}
+_SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
+_SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
+                            r"|access[._-]?key|key[._-]?password|\.key$|^key$)", re.I)
+
+
+def _map_strings(obj, fn):
+    if isinstance(obj, str):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return dict((k, _map_strings(v, fn)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [_map_strings(v, fn) for v in obj]
+    return obj
+
+
+def _unescape_file_name(text):
+    """The resource name of an escaped file name (without its extension); inverse of
+    artifact_file_name for names it did not have to shorten."""
+    if text == "%":
+        return ""
+    return _unquote_pct(text)
+
+
+def _unquote_pct(text):
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == "%":
+            out.append(int(text[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.extend(text[i].encode("ascii"))
+            i += 1
+    return out.decode("utf-8", "surrogatepass")
+
+
+def _digest_of_name(name):
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _unique_path(directory, key, ext, used):
+    """directory/file for `key`, unique in `used` even on case-insensitive file systems."""
+    base = artifact_file_name(key)
+    candidate = base
+    n = 0
+    while (candidate + ext).lower() in used:
+        n += 1
+        candidate = "%s~%s" % (base, _digest_of_name(key) if n == 1 else
+                               "%s%d" % (_digest_of_name(key), n))
+    used[(candidate + ext).lower()] = key
+    return "%s/%s%s" % (directory, candidate, ext)
+
+
+def _split_topic(item):
+    return _json_bytes(item), {}
+
+
+def _split_schema(item):
+    meta = dict((k, v) for k, v in item.items() if k not in ("schema", "subject"))
+    return _text_bytes(item.get("schema", "")), meta
+
+
+def _split_flink(item):
+    meta = dict((k, v) for k, v in item.items() if k not in ("sql", "name"))
+    return _text_bytes(item.get("sql", "")), meta
+
+
+def _split_connector(item):
+    meta = dict((k, v) for k, v in item.items() if k not in ("name", "config"))
+    return _json_bytes({"name": item["name"], "config": item.get("config") or {}}), meta
+
+
+_KIND_FILES = {
+    "topics": {"dir": "topics", "key": "name", "ext": ".json", "split": _split_topic},
+    "schemas": {"dir": "schemas", "key": "subject",
+                "ext": lambda it: _SCHEMA_EXT.get(it.get("schema_type") or "AVRO", ".txt"),
+                "split": _split_schema},
+    "flink_jobs": {"dir": "flink", "key": "name", "ext": ".sql", "split": _split_flink},
+    "connectors": {"dir": "connectors", "key": "name", "ext": ".json",
+                   "split": _split_connector},
+}
+
+
+def _json_bytes(obj):
+    return canonical_json(obj).encode("utf-8")
+
+
+def _text_bytes(text):
+    return text.encode("utf-8")
+
+
+def _gateway_name(g):
+    meta = g.get("metadata") or {}
+    name = meta.get("name", "?")
+    if meta.get("vCluster"):
+        name = "%s/%s" % (meta["vCluster"], name)
+    return "%s/%s" % (g.get("kind", "?"), name)
+
+
+def _iso_utc(epoch):
+    when = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(epoch))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ustar_header(name, size, mtime, mode, typeflag):
+    raw = name.encode("utf-8")
+    prefix = b""
+    if len(raw) > 100:
+        cut = raw.rfind(b"/", 0, 156)
+        if cut <= 0 or len(raw) - cut - 1 > 100:
+            raise StreamtError("path too long for the artifact: %s" % name)
+        prefix, raw = raw[:cut], raw[cut + 1:]
+
+    def octal(value, width):
+        return ("%0*o" % (width - 1, value)).encode("ascii") + b"\0"
+    fields = [
+        raw.ljust(100, b"\0"), octal(mode, 8), octal(0, 8), octal(0, 8), octal(size, 12),
+        octal(mtime, 12), b" " * 8, typeflag, b"\0" * 100, b"ustar\x00", b"00",
+        b"\0" * 32, b"\0" * 32, octal(0, 8), octal(0, 8), prefix.ljust(155, b"\0"),
+        b"\0" * 12]
+    header = bytearray(b"".join(fields))
+    header[148:156] = ("%06o" % sum(header)).encode("ascii") + b"\0 "
+    return bytes(header)
+
+
+def _compress(tar, kind):
+    import io
+    if kind == "tar":
+        return tar
+    if kind == "tar.xz":
+        import lzma
+        return lzma.compress(tar, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+    import gzip
+    buf = io.BytesIO()
+    # mtime=0 and no file name in the header: the same tar gives the same .tar.gz
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0, filename="") as gz:
+        gz.write(tar)
+    return buf.getvalue()
+
+
+def _output_kind(out):
+    if out == "-":
+        return "stdout"
+    low = out.lower()
+    if low.endswith(".tar.gz") or low.endswith(".tgz"):
+        return "tar.gz"
+    if low.endswith(".tar.xz") or low.endswith(".txz"):
+        return "tar.xz"
+    if low.endswith(".tar"):
+        return "tar"
+    return "directory"
+
+
+def _atomic_write(path, data, mode):
+    import tempfile
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path),
+                               prefix="." + os.path.basename(path) + ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _write_directory(files, out, mtime, fmode, dmode):
+    import shutil
+    import tempfile
+    parent = os.path.dirname(out)
+    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".")
+    try:
+        made = set([""])
+        for path in sorted(files):
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in made:
+                    os.mkdir(os.path.join(tmp, *d.split("/")))
+                    made.add(d)
+            target = os.path.join(tmp, *parts)
+            with open(target, "wb") as f:
+                f.write(files[path])
+            os.chmod(target, fmode)
+            os.utime(target, (mtime, mtime))
+        for d in sorted(made, key=len, reverse=True):
+            target = os.path.join(tmp, *d.split("/")) if d else tmp
+            os.chmod(target, dmode)
+            os.utime(target, (mtime, mtime))
+        old = None
+        if os.path.lexists(out):
+            if os.path.isdir(out) and not os.path.islink(out) and not os.listdir(out):
+                os.rmdir(out)
+            else:  # --force: move the old one aside, put the new one in, then drop the old
+                old = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".old.")
+                os.rename(out, os.path.join(old, "x"))
+        os.rename(tmp, out)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _remove_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# -- helpers: reading ---------------------------------------------------------------
+
+def _read_limited(stream, label):
+    data = stream.read(ARTIFACT_MAX_TOTAL + 1)
+    if len(data) > ARTIFACT_MAX_TOTAL:
+        raise IntegrityError("%s: larger than %d MiB, refused" % (
+            label, ARTIFACT_MAX_TOTAL // (1024 * 1024)))
+    return data
+
+
+def _decompress_limited(data, kind, label):
+    """Decompress without ever holding more than the size limit (gzip/xz bombs)."""
+    import zlib
+    limit = ARTIFACT_MAX_TOTAL
+    try:
+        if kind == "tar.gz":
+            out = []
+            total = 0
+            rest = data
+            while rest:
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                chunk = d.decompress(rest, limit + 1 - total)
+                while True:
+                    out.append(chunk)
+                    total += len(chunk)
+                    if total > limit:
+                        raise _TooBig()
+                    if d.eof or not d.unconsumed_tail:
+                        break
+                    chunk = d.decompress(d.unconsumed_tail, limit + 1 - total)
+                if not d.eof:
+                    raise IntegrityError("%s: truncated gzip data" % label)
+                rest = d.unused_data.lstrip(b"\0")  # concatenated members, like gzip(1)
+            return b"".join(out)
+        import lzma
+        d = lzma.LZMADecompressor()
+        out = d.decompress(data, max_length=limit + 1)
+        if len(out) > limit or not d.needs_input and not d.eof:
+            raise _TooBig()
+        if not d.eof:
+            raise IntegrityError("%s: truncated xz data" % label)
+        return out
+    except _TooBig:
+        raise IntegrityError("%s: decompresses to more than %d MiB, refused" % (
+            label, limit // (1024 * 1024)))
+    except (zlib.error, EOFError, OSError, ValueError) as e:
+        if isinstance(e, StreamtError):
+            raise
+        raise IntegrityError("%s: corrupt compressed data: %s" % (label, e))
+    except Exception as e:  # lzma.LZMAError
+        if isinstance(e, StreamtError):
+            raise
+        raise IntegrityError("%s: corrupt compressed data: %s" % (label, e))
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _read_archive_bytes(data, label):
+    import io
+    import tarfile
+    if data[:2] == b"\x1f\x8b":
+        kind = "tar.gz"
+    elif data[:6] == b"\xfd7zXZ\x00":
+        kind = "tar.xz"
+    else:
+        kind = "tar"
+    raw = data if kind == "tar" else _decompress_limited(data, kind, label)
+    problems = []
+    files = {}
+    dirs = set()
+    try:
+        tf = tarfile.open(fileobj=io.BytesIO(raw), mode="r:", encoding="utf-8",
+                          errors="surrogateescape")
+    except (tarfile.TarError, EOFError) as e:
+        raise IntegrityError("%s: not an artifact tarball (%s)" % (label, e),
+                             hint="give a directory, .tar.gz, .tar.xz or .tar written by "
+                                  "`streamt build`")
+    count = 0
+    total = 0
+    try:
+        while True:
+            try:
+                member = tf.next()
+            except (tarfile.TarError, EOFError, ValueError) as e:
+                problems.append("corrupt tar data after %d members: %s" % (count, e))
+                break
+            if member is None:
+                break
+            count += 1
+            if count > ARTIFACT_MAX_MEMBERS:
+                problems.append("more than %d members" % ARTIFACT_MAX_MEMBERS)
+                break
+            name = member.name
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append("%s: member name is not UTF-8" % shown)
+                continue
+            clean = name[:-1] if member.isdir() and name.endswith("/") else name
+            if clean.startswith("./"):
+                clean = clean[2:]
+            if not _safe_member_name(clean):
+                problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
+                continue
+            if member.issym() or member.islnk():
+                problems.append("%s: links are not allowed (-> %s)" % (shown, member.linkname))
+                continue
+            if member.isdir():
+                if clean in files:
+                    problems.append("%s: both a file and a directory" % shown)
+                dirs.add(clean)
+                continue
+            if not member.isreg():
+                problems.append("%s: special files (devices, fifos, ...) are not allowed" % shown)
+                continue
+            if member.size > ARTIFACT_MAX_MEMBER:
+                problems.append("%s: %d bytes, larger than the %d MiB limit" % (
+                    shown, member.size, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
+                continue
+            total += member.size
+            if total > ARTIFACT_MAX_TOTAL:
+                problems.append("members total more than %d MiB" % (
+                    ARTIFACT_MAX_TOTAL // (1024 * 1024)))
+                break
+            if clean in files or clean in dirs:
+                problems.append("%s: duplicate member" % shown)
+                continue
+            f = tf.extractfile(member)
+            files[clean] = f.read() if f is not None else b""
+    finally:
+        tf.close()
+    for name in files:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in files:
+                problems.append("%s: both a file and a directory" % "/".join(parts[:i]))
+    if problems:
+        raise IntegrityError("%s: refused, the archive is not a safe artifact" % label,
+                             details=sorted(set(problems)),
+                             hint="only build output of `streamt build` is accepted; "
+                                  "nothing was written")
+    return files, kind
+
+
+def _safe_member_name(name):
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
+        return False
+    if "\0" in name or ":" in name.split("/")[0]:
+        return False
+    return all(seg not in ("", ".", "..") for seg in name.split("/"))
+
+
+def _read_directory(root):
+    import stat
+    files = {}
+    problems = []
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel = os.path.relpath(dirpath, root)
+        rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        for d in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, d)):
+                problems.append("%s%s: links are not allowed" % (rel, d))
+                dirnames.remove(d)
+        dirnames.sort()
+        for fn in sorted(filenames):
+            full = os.path.join(dirpath, fn)
+            name = rel + fn
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append("%s: file name is not UTF-8" % name.encode(
+                    "utf-8", "backslashreplace").decode("utf-8"))
+                continue
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                problems.append("%s: links are not allowed" % name)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                problems.append("%s: special files (devices, fifos, ...) are not allowed" % name)
+                continue
+            if st.st_size > ARTIFACT_MAX_MEMBER:
+                problems.append("%s: larger than the %d MiB limit" % (
+                    name, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
+                continue
+            total += st.st_size
+            if total > ARTIFACT_MAX_TOTAL or len(files) >= ARTIFACT_MAX_MEMBERS:
+                problems.append("the directory holds more than an artifact can")
+                break
+            with open(full, "rb") as f:
+                files[name] = f.read()
+    if problems:
+        raise IntegrityError("%s: refused, the directory is not a safe artifact" % root,
+                             details=problems)
+    return files
+
+
+def _load_artifact(art):
+    """Parse manifest.json and rebuild the desired state; record what is wrong."""
+    files = art.files
+    if "manifest.json" not in files:
+        raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
+                             hint="give the directory or tarball written by `streamt build`")
+    try:
+        manifest = json.loads(files["manifest.json"].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
+    if not isinstance(manifest, dict):
+        raise IntegrityError("%s: manifest.json is not a JSON object" % art.path)
+    version = str(manifest.get("version", ""))
+    if version.split(".")[0] != ARTIFACT_FORMAT_VERSION.split(".")[0]:
+        raise IntegrityError(
+            "%s: artifact format %r is not supported (this streamt reads %s.x)" % (
+                art.path, version, ARTIFACT_FORMAT_VERSION.split(".")[0]),
+            hint="use the streamt version that built it (see manifest.json `generator`)")
+    art.manifest = manifest
+    if ARTIFACT_SIGNATURE in files:
+        try:
+            art.signature = files[ARTIFACT_SIGNATURE].decode("ascii")
+        except UnicodeDecodeError:
+            art.problems.append("%s: not an ASCII-armored signature" % ARTIFACT_SIGNATURE)
+    problems = art.problems
+    resources = manifest.get("resources")
+    if not isinstance(resources, dict):
+        problems.append("manifest.json: no `resources` mapping")
+        return
+    desired = {}
+    for kind in ARTIFACT_KINDS[:4]:
+        spec = _KIND_FILES[kind]
+        items = []
+        for entry in resources.get(kind) or []:
+            data = _entry_file(entry, files, problems)
+            if data is None:
+                continue
+            try:
+                if kind in ("topics", "connectors"):
+                    item = json.loads(data.decode("utf-8"))
+                    if kind == "connectors":
+                        item.update(entry.get("meta") or {})
+                else:
+                    item = dict(entry.get("meta") or {})
+                    item["schema" if kind == "schemas" else "sql"] = data.decode("utf-8")
+                item[spec["key"]] = entry["name"]
+            except (ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as e:
+                problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+                continue
+            items.append(item)
+        desired[kind] = items
+    for kind, default in (("gateway", []), ("environment", {})):
+        entry = resources.get(kind)
+        data = _entry_file(entry, files, problems) if entry is not None else None
+        value = default
+        if data is not None:
+            try:
+                value = json.loads(data.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+        desired[kind] = value
+    if "state" in resources:
+        art.state = {}
+        for entry in resources.get("state") or []:
+            data = _entry_file(entry, files, problems)
+            if data is not None:
+                try:
+                    art.state[entry["name"]] = json.loads(data.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError) as e:
+                    problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+    if not problems:
+        art.desired = desired
+
+
+def _entry_file(entry, files, problems):
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        problems.append("manifest.json: malformed resource entry %r" % (entry,))
+        return None
+    if entry["file"] not in files:
+        problems.append("%s: named in the manifest's resources but missing" % entry["file"])
+        return None
+    return files[entry["file"]]
+
+
+def _check_sha256sums(files, checksums):
+    problems = []
+    if "SHA256SUMS" not in files:
+        return ["SHA256SUMS: missing"]
+    want = dict((p, v[7:]) for p, v in checksums.items() if isinstance(v, str))
+    if "manifest.json" in files:
+        want["manifest.json"] = hashlib.sha256(files["manifest.json"]).hexdigest()
+    seen = {}
+    try:
+        text = files["SHA256SUMS"].decode("utf-8")
+    except UnicodeDecodeError:
+        return ["SHA256SUMS: not UTF-8 text"]
+    for n, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"^([0-9a-f]{64}) [ *](.+)$", line)
+        if not m:
+            problems.append("SHA256SUMS line %d: not `<sha256>  <path>`" % n)
+            continue
+        seen[m.group(2)] = m.group(1)
+    for p in sorted(set(want) | set(seen)):
+        if p not in seen:
+            problems.append("SHA256SUMS: %s is missing" % p)
+        elif p not in want:
+            problems.append("SHA256SUMS: lists %s, which the manifest does not" % p)
+        elif seen[p] != want[p]:
+            problems.append("SHA256SUMS: the digest of %s disagrees with the manifest" % p)
+    return problems
+
+
+def _allowed_signers_text(value, label):
+    if "\n" not in value and " " not in value.strip() and os.path.isfile(value):
+        try:
+            with open(value, "rb") as f:
+                return f.read().decode("utf-8"), label or value
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError("cannot read the allowed signers file %s: %s" % (value, e))
+    return value, label or "allowed_signers"
+
+
+# -- helpers: inspect and diff ---------------------------------------------------------
+
+def _names(desired, kind):
+    if kind == "gateway":
+        return [_gateway_name(g) for g in desired.get(kind) or []]
+    key = "subject" if kind == "schemas" else "name"
+    return [it.get(key) for it in desired.get(kind) or []]
+
+
+def _keyed(items, kind):
+    out = {}
+    for it in items:
+        if kind == "gateway":
+            out[_gateway_name(it)] = it
+        else:
+            out[it.get("subject" if kind == "schemas" else "name")] = it
+    return out
+
+
+def _flatten(obj, prefix=""):
+    out = {}
+    if isinstance(obj, dict) and obj:
+        for k in obj:
+            out.update(_flatten(obj[k], "%s%s%s" % (prefix, "." if prefix else "", k)))
+    else:
+        out[prefix or "."] = obj
+    return out
+
+
+def _artifact_secret_key(key):
+    return bool(_SECRET_KEY_RE.search(str(key)))
+
+
+def _redact_value(key, value):
+    if value is None or not _artifact_secret_key(key):
+        return value
+    if isinstance(value, str) and _only_refs(value.strip()):
+        return value  # a ${VAR} reference is not a secret
+    return "<redacted>"
+
+
+def _redact(obj, key=""):
+    if isinstance(obj, dict):
+        return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
+    if isinstance(obj, list):
+        return [_redact(v, key) for v in obj]
+    return _redact_value(key, obj) if key else obj
+
+
+def _show(value):
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _sql_diff(a, b, name):
+    import difflib
+    diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "a/flink/%s.sql" % name,
+                                     "b/flink/%s.sql" % name, n=1, lineterm=""))
+    added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+    return {"added": added, "removed": removed, "diff": diff[2:]}
+
+
+# -- helpers: git --------------------------------------------------------------------
+
+def _git_info_binary(path, files):
+    """git metadata through the git binary; False when git cannot answer (then we read .git)."""
+    import subprocess
+    env = dict(os.environ)
+    env.update({"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"})
+    env.pop("GIT_DIR", None)
+    env.pop("GIT_WORK_TREE", None)
+
+    def git(*args):
+        p = subprocess.Popen(["git", "-c", "core.quotepath=off"] + list(args), cwd=path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        out, _err = p.communicate()
+        return p.returncode, out
+
+    try:
+        rc, out = git("rev-parse", "--is-inside-work-tree")
+    except OSError:
+        return False
+    if rc != 0:
+        # Outside a repository, or git refuses it ("dubious ownership"): let the reader decide.
+        return False
+    rc, out = git("rev-parse", "--verify", "-q", "HEAD")
+    if rc != 0:
+        return None  # a repository without commits: nothing to record
+    commit = out.decode("ascii").strip()
+    rc, out = git("symbolic-ref", "-q", "HEAD")
+    branch = None
+    if rc == 0:
+        ref = out.decode("utf-8", "replace").strip()
+        branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
+    rc, out = git("show", "-s", "--format=%ct", "HEAD")
+    time_ = int(out.decode("ascii").strip()) if rc == 0 and out.strip() else None
+    dirty = None
+    rc, status = git("status", "--porcelain", "-z", "--untracked-files=no", "--", ".")
+    rc2, tracked = git("ls-files", "-z", "--", ".")
+    if rc == 0 and rc2 == 0:
+        dirty = bool(status.strip(b"\0"))
+        if not dirty and files:
+            names = set(t.decode("utf-8", "surrogateescape") for t in tracked.split(b"\0") if t)
+            dirty = any(f.replace(os.sep, "/") not in names for f in files
+                        if not _is_env_file(f))
+    return {"commit": commit, "branch": branch, "dirty": dirty, "time": time_}
+
+
+def _git_info_python(path, files):
+    """git metadata read from .git directly (no git binary): HEAD, refs, packed refs,
+    worktrees, loose and packed objects, the index."""
+    path = os.path.abspath(path)
+    top = path
+    while True:
+        dotgit = os.path.join(top, ".git")
+        if os.path.exists(dotgit):
+            break
+        up = os.path.dirname(top)
+        if up == top:
+            return None
+        top = up
+    try:
+        repo = _GitRepo(top, dotgit)
+        commit = repo.head_commit()
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    if commit is None:
+        return None
+    try:
+        time_ = repo.commit_time(commit)
+    except (OSError, ValueError, KeyError, IndexError):
+        time_ = None
+    try:
+        prefix = os.path.relpath(path, top).replace(os.sep, "/")
+        dirty = repo.dirty(commit, "" if prefix == "." else prefix + "/", files)
+    except (OSError, ValueError, KeyError, IndexError, _GitUnknown):
+        dirty = None
+    return {"commit": commit, "branch": repo.branch, "dirty": dirty, "time": time_}
+
+
+def _is_env_file(path):
+    # .env files only feed ${VAR} values, which an artifact keeps as references (unless
+    # --resolve-secrets, which records secrets_resolved): being untracked is their norm.
+    return os.path.basename(path).startswith(".env")
+
+
+class _GitUnknown(Exception):
+    """The .git reader met something it does not understand: `dirty` cannot be told."""
+
+
+class _GitRepo(object):
+
+    def __init__(self, top, dotgit):
+        self.top = top
+        if os.path.isdir(dotgit):
+            self.gitdir = dotgit
+        else:
+            with open(dotgit, "r") as f:
+                line = f.read().strip()
+            if not line.startswith("gitdir:"):
+                raise ValueError("not a gitdir file")
+            self.gitdir = os.path.normpath(os.path.join(top, line[len("gitdir:"):].strip()))
+        self.common = self.gitdir
+        cd = os.path.join(self.gitdir, "commondir")
+        if os.path.isfile(cd):
+            with open(cd, "r") as f:
+                self.common = os.path.normpath(os.path.join(self.gitdir, f.read().strip()))
+        self.branch = None
+        self._packs = None
+
+    def _read(self, *parts):
+        with open(os.path.join(*parts), "rb") as f:
+            return f.read()
+
+    def resolve_ref(self, ref, depth=0):
+        if depth > 10:
+            raise ValueError("symbolic ref loop")
+        for base in (self.gitdir, self.common):
+            p = os.path.join(base, *ref.split("/"))
+            if os.path.isfile(p):
+                text = self._read(p).decode("utf-8").strip()
+                if text.startswith("ref:"):
+                    return self.resolve_ref(text[4:].strip(), depth + 1)
+                return text
+        packed = os.path.join(self.common, "packed-refs")
+        if os.path.isfile(packed):
+            for line in self._read(packed).decode("utf-8").splitlines():
+                if line.startswith("#") or line.startswith("^"):
+                    continue
+                parts = line.split(" ", 1)
+                if len(parts) == 2 and parts[1] == ref:
+                    return parts[0]
+        return None
+
+    def head_commit(self):
+        text = self._read(self.gitdir, "HEAD").decode("utf-8").strip()
+        if text.startswith("ref:"):
+            ref = text[4:].strip()
+            self.branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
+            return self.resolve_ref(ref)
+        return text
+
+    # objects
+
+    def object(self, sha):
+        """(type, bytes) of an object, loose or packed."""
+        import zlib
+        p = os.path.join(self.common, "objects", sha[:2], sha[2:])
+        if os.path.isfile(p):
+            raw = zlib.decompress(self._read(p))
+            head, _, body = raw.partition(b"\0")
+            kind = head.split(b" ")[0].decode("ascii")
+            return kind, body
+        for idx, pack in self._pack_list():
+            off = self._pack_offset(idx, sha)
+            if off is not None:
+                return self._pack_object(pack, off)
+        raise _GitUnknown("object %s not found" % sha)
+
+    def _pack_list(self):
+        if self._packs is None:
+            self._packs = []
+            d = os.path.join(self.common, "objects", "pack")
+            if os.path.isdir(d):
+                for fn in sorted(os.listdir(d)):
+                    if fn.endswith(".idx"):
+                        self._packs.append((self._read(d, fn),
+                                            os.path.join(d, fn[:-4] + ".pack")))
+        return self._packs
+
+    def _pack_offset(self, idx, sha):
+        import bisect
+        import struct
+        if idx[:4] != b"\377tOc" or struct.unpack(">I", idx[4:8])[0] != 2:
+            raise _GitUnknown("unsupported pack index")
+        want = bytes.fromhex(sha)
+        fan = struct.unpack(">256I", idx[8:8 + 1024])
+        n = fan[255]
+        lo = fan[want[0] - 1] if want[0] else 0
+        hi = fan[want[0]]
+        base = 8 + 1024
+
+        class _Names(object):
+            def __getitem__(self, i):
+                return idx[base + 20 * i:base + 20 * i + 20]
+
+            def __len__(self):
+                return n
+        i = bisect.bisect_left(_Names(), want, lo, hi)
+        if i >= hi or idx[base + 20 * i:base + 20 * i + 20] != want:
+            return None
+        offs = base + 20 * n + 4 * n
+        off = struct.unpack(">I", idx[offs + 4 * i:offs + 4 * i + 4])[0]
+        if off & 0x80000000:
+            large = offs + 4 * n + 8 * (off & 0x7fffffff)
+            off = struct.unpack(">Q", idx[large:large + 8])[0]
+        return off
+
+    def _pack_object(self, pack, off, depth=0):
+        import zlib
+        if depth > 50:
+            raise _GitUnknown("delta chain too long")
+        with open(pack, "rb") as f:
+            f.seek(off)
+            head = f.read(64)
+            c = head[0]
+            kind = (c >> 4) & 7
+            i = 1
+            while c & 0x80:
+                c = head[i]
+                i += 1
+            base_off = base_sha = None
+            if kind == 6:  # OFS_DELTA
+                c = head[i]
+                i += 1
+                rel = c & 0x7f
+                while c & 0x80:
+                    c = head[i]
+                    i += 1
+                    rel = ((rel + 1) << 7) | (c & 0x7f)
+                base_off = off - rel
+            elif kind == 7:  # REF_DELTA
+                base_sha = head[i:i + 20].hex()
+                i += 20
+            f.seek(off + i)
+            d = zlib.decompressobj()
+            chunks = []
+            while not d.eof:
+                block = f.read(65536)
+                if not block:
+                    break
+                chunks.append(d.decompress(block))
+            body = b"".join(chunks)
+        names = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+        if kind in names:
+            return names[kind], body
+        if base_off is not None:
+            bkind, bbody = self._pack_object(pack, base_off, depth + 1)
+        elif base_sha is not None:
+            bkind, bbody = self.object(base_sha)
+        else:
+            raise _GitUnknown("unknown pack object type %d" % kind)
+        return bkind, _apply_delta(bbody, body)
+
+    def commit_time(self, sha):
+        kind, body = self.object(sha)
+        for line in body.split(b"\n"):
+            if line.startswith(b"committer "):
+                return int(line.rsplit(b" ", 2)[1])
+            if not line:
+                break
+        return None
+
+    def tree_files(self, sha, prefix, out, want_prefix):
+        """{path: (mode, sha)} of the blobs under `want_prefix` in tree `sha`."""
+        kind, body = self.object(sha)
+        i = 0
+        while i < len(body):
+            sp = body.index(b" ", i)
+            nul = body.index(b"\0", sp)
+            mode = int(body[i:sp], 8)
+            name = body[sp + 1:nul].decode("utf-8", "surrogateescape")
+            child = body[nul + 1:nul + 21].hex()
+            i = nul + 21
+            path = prefix + name
+            if mode == 0o40000:
+                if want_prefix.startswith(path + "/") or (path + "/").startswith(want_prefix):
+                    self.tree_files(child, path + "/", out, want_prefix)
+            elif path.startswith(want_prefix) and mode != 0o160000:
+                out[path] = (mode, child)
+        return out
+
+    def dirty(self, commit, prefix, files):
+        entries = _read_git_index(os.path.join(self.gitdir, "index"))
+        index_mtime = os.stat(os.path.join(self.gitdir, "index")).st_mtime
+        kind, body = self.object(commit)
+        tree = body.split(b"\n", 1)[0].split(b" ")[1].decode("ascii")
+        head = self.tree_files(tree, "", {}, prefix)
+        tracked = {}
+        for e in entries:
+            if not e["path"].startswith(prefix) or e["mode"] == 0o160000:
+                continue
+            if e["stage"] or e["intent_to_add"]:
+                return True  # a merge conflict or `git add -N`: not what HEAD holds
+            tracked[e["path"]] = e
+        if set(tracked) != set(head):
+            return True
+        for p, e in sorted(tracked.items()):
+            if head[p] != (e["mode"], e["sha"]):
+                return True  # staged change
+            if e["skip_worktree"]:
+                continue
+            full = os.path.join(self.top, *p.split("/"))
+            try:
+                st = os.lstat(full)
+            except OSError:
+                return True  # deleted in the working tree
+            import stat as _stat
+            if _stat.S_ISLNK(st.st_mode):
+                actual_mode = 0o120000
+            else:
+                actual_mode = 0o100755 if st.st_mode & 0o100 else 0o100644
+            if actual_mode != e["mode"]:
+                return True
+            if st.st_size % (1 << 32) != e["size"]:
+                return True
+            same_stat = (int(st.st_mtime) % (1 << 32) == e["mtime_s"] and
+                         (st.st_mtime_ns % 1000000000) == e["mtime_ns"])
+            racy = st.st_mtime >= index_mtime
+            if same_stat and not racy:
+                continue
+            if _stat.S_ISLNK(st.st_mode):
+                data = os.readlink(full).encode("utf-8", "surrogateescape")
+            else:
+                with open(full, "rb") as f:
+                    data = f.read()
+            if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() != e["sha"]:
+                return True
+        for f in files or []:
+            if not _is_env_file(f) and prefix + f.replace(os.sep, "/") not in tracked:
+                return True
+        return False
+
+
+def _apply_delta(base, delta):
+    def varint(i):
+        shift = value = 0
+        while True:
+            c = delta[i]
+            i += 1
+            value |= (c & 0x7f) << shift
+            shift += 7
+            if not c & 0x80:
+                return value, i
+    _src, i = varint(0)
+    size, i = varint(i)
+    out = bytearray()
+    while i < len(delta):
+        c = delta[i]
+        i += 1
+        if c & 0x80:
+            off = ln = 0
+            for bit in range(4):
+                if c & (1 << bit):
+                    off |= delta[i] << (8 * bit)
+                    i += 1
+            for bit in range(3):
+                if c & (0x10 << bit):
+                    ln |= delta[i] << (8 * bit)
+                    i += 1
+            out += base[off:off + (ln or 0x10000)]
+        elif c:
+            out += delta[i:i + c]
+            i += c
+        else:
+            raise _GitUnknown("bad delta opcode")
+    if len(out) != size:
+        raise _GitUnknown("delta size mismatch")
+    return bytes(out)
+
+
+def _read_git_index(path):
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"DIRC":
+        raise _GitUnknown("not a git index")
+    version, count = struct.unpack(">II", data[4:12])
+    if version not in (2, 3, 4):
+        raise _GitUnknown("index version %d" % version)
+    i = 12
+    entries = []
+    prev = b""
+    for _ in range(count):
+        start = i
+        (_cs, _cn, ms, mns, _dev, _ino, mode, _uid, _gid, size) = struct.unpack(
+            ">10I", data[i:i + 40])
+        sha = data[i + 40:i + 60].hex()
+        flags = struct.unpack(">H", data[i + 60:i + 62])[0]
+        i += 62
+        ext = 0
+        if flags & 0x4000:
+            if version < 3:
+                raise _GitUnknown("extended flag in a v2 index")
+            ext = struct.unpack(">H", data[i:i + 2])[0]
+            i += 2
+        if version == 4:
+            strip = shift = 0
+            while True:
+                c = data[i]
+                i += 1
+                if shift == 0:
+                    strip = c & 0x7f
+                else:
+                    strip = ((strip + 1) << 7) | (c & 0x7f)
+                shift += 7
+                if not c & 0x80:
+                    break
+            nul = data.index(b"\0", i)
+            name = prev[:len(prev) - strip] + data[i:nul]
+            i = nul + 1
+        else:
+            nul = data.index(b"\0", i)
+            name = data[i:nul]
+            i = start + ((i - start + len(name) + 8) // 8) * 8
+        prev = name
+        if mode & 0o170000 == 0o040000:
+            raise _GitUnknown("sparse index")
+        entries.append({"path": name.decode("utf-8", "surrogateescape"), "mode": mode,
+                        "sha": sha, "size": size, "mtime_s": ms, "mtime_ns": mns,
+                        "stage": (flags >> 12) & 3, "skip_worktree": bool(ext & 0x4000),
+                        "intent_to_add": bool(ext & 0x2000)})
+    return entries
+
 
 # (end of artifact)
 
@@ -8609,6 +10122,309 @@ def _looks_number(s):
 # (end of cli: validate)
 
 # -- cli: build, artifact ------------------------------------------------------
+
+def _signing_key_text(args):
+    path = args.sign_key or os.environ.get("STREAMT_SIGNING_KEY_FILE") or None
+    if not path:
+        return None, None
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8"), path
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError("cannot read the signing key %s: %s" % (
+            path, getattr(e, "strerror", None) or e),
+            hint="give an OpenSSH ed25519 private key with --sign-key or "
+                 "STREAMT_SIGNING_KEY_FILE")
+
+
+def _component_counts(desired):
+    labels = (("topics", "topic"), ("schemas", "schema"), ("flink_jobs", "Flink job"),
+              ("connectors", "connector"), ("gateway", "gateway resource"))
+    return ", ".join(_plural(len(desired.get(k) or []), w) for k, w in labels)
+
+
+@command("build", help="build a deterministic, self-contained artifact of one environment",
+         description="Validate and compile the project for one environment and write the "
+                     "result as an artifact: a directory, a .tar.gz/.tgz, a .tar.xz, a .tar, "
+                     "or '-' (tar.gz on stdout).  Needs no network and no secrets.",
+         epilog="""examples:
+  streamt build -p examples/shop -e dev -o dist/shop-dev
+  streamt build -e prod -o shop-prod.tar.gz --sign-key ~/.ssh/streamt_ed25519
+  SOURCE_DATE_EPOCH=0 streamt build -e dev -o - | sha256sum
+
+The build time is SOURCE_DATE_EPOCH, else the time of the git commit, else 0: the same
+commit gives the same bytes.  ${VAR} references stay references unless
+--resolve-secrets (then every referenced variable must be set; the files are 0600).
+exit codes: 0 built, 1 failure (existing output, missing variables), 2 usage,
+3 invalid project (nothing written).""")
+def _cmd_build(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="a directory, NAME.tar.gz, NAME.tgz, NAME.tar.xz, NAME.tar or '-'")
+    p.add_argument("--resolve-secrets", action="store_true",
+                   help="write the values of the ${VAR}s into the artifact (it then holds "
+                        "secrets: handle it like a password)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--sign-key", metavar="FILE",
+                   help="sign manifest.json with this OpenSSH ed25519 private key "
+                        "(default: $STREAMT_SIGNING_KEY_FILE)")
+    p.add_argument("--with-state", action="store_true",
+                   help="also record a snapshot of the live state under state/ (needs "
+                        "access to the services)")
+
+    def run(args, out):
+        root = _project_dir(args)
+        env = args.env or os.environ.get("STREAMT_ENV") or None
+        key_text, key_path = _signing_key_text(args)
+        project, env_name, diags = _validate_one(root, env, False, False)
+        for d in diags:
+            (out.error if d.is_error else out.warn)(d.render())
+        errors = [d for d in diags if d.is_error]
+        if errors or project is None:
+            raise ProjectError("the project is invalid (%s): nothing was built"
+                               % _plural(len(errors), "error"),
+                               hint="fix the errors above; `streamt validate` lists them too")
+        warnings = []
+        desired = compile_project(project, warnings=warnings)
+        for w in warnings:
+            out.warn(w.render() if hasattr(w, "render") else str(w))
+        git = git_info(project.root, files=project.files)
+        epoch = source_date_epoch(os.environ, git)
+        git_record = None if git is None else dict(
+            (k, git[k]) for k in ("commit", "branch", "dirty"))
+        if args.resolve_secrets:
+            desired = resolve_refs(desired, project.variables)
+        state = None
+        if args.with_state:
+            observe = globals().get("observe_state")
+            if observe is None:
+                raise UsageError("--with-state is not available in this build of streamt")
+            state = observe(desired, project)
+        signer = None
+        if key_text is not None:
+            ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
+
+            def signer(data):
+                return ssh_sign(data, key_text, namespace=SSHSIG_NAMESPACE)
+        files, digest = write_artifact(
+            desired, args.output, project_name=project.name, project_version=project.version,
+            git=git_record, build_epoch=epoch, secrets_resolved=args.resolve_secrets,
+            state=state, signer=signer, force=args.force)
+        if args.resolve_secrets:
+            out.info("WARNING: %s CONTAINS SECRETS (--resolve-secrets): its files are "
+                     "readable by you only; handle and delete it like a password"
+                     % ("the artifact" if args.output == "-" else args.output), "red")
+        where = "stdout" if args.output == "-" else args.output
+        label = "commit %s%s" % (git["commit"][:12], " (dirty)" if git.get("dirty") else "") \
+            if git else "no git"
+        summary = "built %s: %s (environment %s, %s)" % (
+            where, _component_counts(desired), env_name, label)
+        if key_path:
+            summary += ", signed"
+        if args.output == "-":
+            out.info(summary)
+        else:
+            out.result(summary)
+            if digest:
+                out.info("sha256 %s  %s" % (digest, args.output))
+        return EXIT_OK
+    return run
+
+
+@command("artifact", help="inspect, verify or compare built artifacts",
+         description="Read artifacts (a directory or a .tar.gz/.tgz/.tar.xz/.tar, in memory: "
+                     "nothing is extracted or written).",
+         epilog="""examples:
+  streamt artifact inspect dist/shop-dev
+  streamt artifact inspect dist/shop-dev --component flink
+  streamt artifact verify shop-prod.tar.gz --allowed-signers allowed_signers --require-signature
+  streamt artifact diff old.tar.gz new.tar.gz --detailed-exitcode
+
+exit codes: 0 ok, 4 integrity or signature failure (every problem listed), 2 usage,
+8 differences found (diff --detailed-exitcode).""")
+def _cmd_artifact(p):
+    sub = p.add_subparsers(dest="artifact_command", metavar="SUBCOMMAND")
+    pi = sub.add_parser("inspect", help="summary and contents of an artifact")
+    pi.add_argument("path", metavar="PATH")
+    pi.add_argument("--component", choices=("topics", "schemas", "flink", "connectors",
+                                            "gateway"),
+                    help="list one component in full (flink: the SQL)")
+    pi.add_argument("--format", choices=("text", "json"), default="text")
+    pv = sub.add_parser("verify", help="check checksums, files and signature")
+    pv.add_argument("path", metavar="PATH")
+    pv.add_argument("--allowed-signers", metavar="FILE",
+                    help="an ssh allowed_signers file: the signature must verify against it")
+    pv.add_argument("--require-signature", action="store_true",
+                    help="fail when the artifact is not signed")
+    pv.add_argument("--format", choices=("text", "json"), default="text")
+    pd = sub.add_parser("diff", help="what changed between two artifacts")
+    pd.add_argument("old", metavar="A")
+    pd.add_argument("new", metavar="B")
+    pd.add_argument("--format", choices=("text", "json"), default="text")
+    pd.add_argument("--detailed-exitcode", action="store_true",
+                    help="exit 8 when there are differences")
+
+    def run(args, out):
+        which = getattr(args, "artifact_command", None)
+        if which == "inspect":
+            return _artifact_inspect(args, out)
+        if which == "verify":
+            return _artifact_verify(args, out)
+        if which == "diff":
+            return _artifact_diff(args, out)
+        p.print_help(out.err)
+        return EXIT_USAGE
+    return run
+
+
+def _artifact_inspect(args, out):
+    art = read_artifact(args.path)
+    doc = inspect_artifact(art, args.component)
+    if art.problems:
+        doc["problems"] = list(art.problems)
+    if args.format == "json":
+        out.out.write(canonical_json(doc))
+        return EXIT_OK
+    for problem in art.problems:
+        out.warn(problem)
+    project = doc["project"] or {}
+    git = doc["git"]
+    if git:
+        state = {True: "dirty", False: "clean", None: "dirty: unknown"}[git.get("dirty")]
+        git_text = "%s on %s (%s)" % (git.get("commit"), git.get("branch") or "detached HEAD",
+                                      state)
+    else:
+        git_text = "none (not built from a git repository)"
+    if doc["secrets_resolved"]:
+        secrets = "RESOLVED: this artifact contains secrets"
+    elif doc["required_env"]:
+        secrets = "references; deploy needs " + ", ".join(doc["required_env"])
+    else:
+        secrets = "none referenced"
+    sig = doc["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif "error" in sig:
+        sig_text = "unreadable (%s)" % sig["error"]
+    else:
+        sig_text = "signed with %s %s (not verified here: use `artifact verify " \
+                   "--allowed-signers`)" % (sig["key_type"], sig["fingerprint"])
+    gen = doc["generator"] or {}
+    rows = [("artifact", "%s (%s, %d files)" % (doc["path"], doc["kind"], doc["files"])),
+            ("project", "%s %s" % (project.get("name"), project.get("version") or "")),
+            ("environment", doc["environment"]),
+            ("format", "%s (built by %s %s)" % (doc["format"], gen.get("name"),
+                                                gen.get("version"))),
+            ("built", doc["build_time"]), ("git", git_text), ("secrets", secrets),
+            ("signature", sig_text)]
+    for k, v in rows:
+        out.result("%-12s %s" % (k, v))
+    counts = doc["counts"]
+    out.result("%-12s %s" % ("contents", ", ".join(
+        "%d %s" % (counts[k], _KIND_LABEL[k] + ("s" if counts[k] != 1 and k != "gateway"
+                                                 else "")) for k in ARTIFACT_KINDS)))
+    if args.component is None:
+        for kind in ARTIFACT_KINDS:
+            names = doc["components"][kind]
+            if names:
+                out.result("")
+                out.result("%s (%d)" % (kind.replace("_", " "), len(names)))
+                for line in _inspect_lines(kind, art.desired or {}):
+                    out.result("  " + line)
+        return EXIT_OK
+    kind = _COMPONENT_KINDS[args.component]
+    out.result("")
+    items = doc["items"]
+    out.result("%s (%d)" % (kind.replace("_", " "), len(items)))
+    if kind == "flink_jobs":
+        for job in items:
+            out.result("")
+            out.result("-- %s  (cluster %s, on upgrade %s, %s)" % (
+                job.get("name"), job.get("cluster"), job.get("on_upgrade"),
+                job.get("fingerprint")))
+            for line in (job.get("sql") or "").rstrip("\n").split("\n"):
+                out.result(line)
+    elif kind == "schemas":
+        for s in items:
+            out.result("")
+            out.result("%s (%s, compatibility %s)" % (s.get("subject"), s.get("schema_type"),
+                                                       s.get("compatibility") or "default"))
+            out.result(s.get("schema") or "")
+    else:
+        for item in items:
+            out.result(canonical_json(item).rstrip("\n"))
+    return EXIT_OK
+
+
+def _inspect_lines(kind, desired):
+    items = desired.get(kind) or []
+    if kind == "topics":
+        for t in items:
+            cfg = " ".join("%s=%s" % (k, _redact_value(k, v))
+                           for k, v in sorted((t.get("config") or {}).items()))
+            yield "%s  partitions=%s replication=%s%s" % (
+                t["name"], t.get("partitions"), t.get("replication_factor"),
+                ("  " + cfg) if cfg else "")
+    elif kind == "schemas":
+        for s in items:
+            yield "%s  %s" % (s["subject"], s.get("schema_type"))
+    elif kind == "flink_jobs":
+        for j in items:
+            yield "%s  cluster=%s on_upgrade=%s %d lines of SQL" % (
+                j["name"], j.get("cluster"), j.get("on_upgrade"),
+                len((j.get("sql") or "").splitlines()))
+    elif kind == "connectors":
+        for c in items:
+            cls = (c.get("config") or {}).get("connector.class", "?")
+            yield "%s  cluster=%s %s" % (c["name"], c.get("cluster"), cls)
+    else:
+        for g in items:
+            yield _gateway_name(g)
+
+
+def _artifact_verify(args, out):
+    art = read_artifact(args.path)
+    report = verify_artifact(art, allowed_signers=args.allowed_signers,
+                             require_signature=args.require_signature)
+    if args.format == "json":
+        out.out.write(canonical_json({"ok": True, "path": args.path, "files": report["files"],
+                                      "signature": report["signature"]}))
+        return EXIT_OK
+    sig = report["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif sig.get("verified"):
+        principal = sig.get("principal")
+        if isinstance(principal, (list, tuple)):
+            principal = ", ".join(principal)
+        sig_text = "signature verified: %s (%s %s)" % (principal, sig["key_type"],
+                                                       sig["fingerprint"])
+    else:
+        sig_text = "signed with %s %s, NOT verified (give --allowed-signers)" % (
+            sig["key_type"], sig["fingerprint"])
+    out.result("OK %s: %d files match the manifest; %s" % (args.path, report["files"],
+                                                          sig_text), "green")
+    return EXIT_OK
+
+
+def _artifact_diff(args, out):
+    old = read_artifact(args.old)
+    new = read_artifact(args.new)
+    changes = diff_artifacts(old, new)
+    if args.format == "json":
+        out.out.write(canonical_json({"old": args.old, "new": args.new, "changes": changes}))
+    else:
+        ma, mb = old.manifest, new.manifest
+        for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
+            if ma.get(key) != mb.get(key):
+                out.result("# %s: %s -> %s" % (key, _show(ma.get(key)), _show(mb.get(key))))
+        for line in render_diff(changes):
+            out.result(line)
+    if args.detailed_exitcode and changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
 
 # (end of cli: build)
 
