@@ -204,6 +204,1002 @@ class Output(object):
 #
 # Finding and loading a project: stream_project.yml, split files, environments,
 # .env files and ${VAR} references.
+#
+# load_project() reads the files of the original streamt's format (see
+# /work/shared/reference/streamt-format.md section 1) with these deliberate
+# differences: split directories are read recursively in sorted order, unknown
+# keys are warnings with a suggestion (not silently ignored), legacy spellings
+# are normalised with a deprecation warning, wrong types are located errors,
+# and .env files are parsed here and never written into os.environ.
+
+ENV_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
+
+# Names whose values `envs show` masks.  Matched exactly (lower-case), not as a
+# substring: the original masked `keystore_type` because it contains "key".
+SECRET_KEYS = frozenset([
+    "password", "passwd", "secret", "token", "api_key", "api_secret", "apikey", "key",
+    "sasl_password", "ssl_password", "ssl_key_password", "private_key", "client_secret",
+    "access_token", "auth_token", "bearer_token", "credentials", "credential",
+    "secret_key", "access_key", "key_password", "keystore_password", "truststore_password",
+    "basic_auth_user_info", "sasl.jaas.config", "connection.password",
+])
+
+
+class Diagnostic(object):
+    """One finding about a project: ``level`` ("error"/"warning"), ``code``
+    (e.g. ``MODEL_NOT_FOUND``), ``message``, ``location`` (a Location or None)
+    and ``suggestion`` (what to do, or None)."""
+
+    __slots__ = ("level", "code", "message", "location", "suggestion")
+
+    def __init__(self, level, code, message, location=None, suggestion=None):
+        self.level, self.code, self.message = level, code, message
+        self.location, self.suggestion = location, suggestion
+
+    @property
+    def is_error(self):
+        return self.level == "error"
+
+    def sort_key(self):
+        loc = self.location or Location()
+        return (loc.file or "", loc.line or 0, loc.col or 0, self.code, self.message)
+
+    def to_dict(self):
+        loc = self.location or Location()
+        return {"level": self.level, "code": self.code, "message": self.message,
+                "file": loc.file, "line": loc.line, "column": loc.col,
+                "suggestion": self.suggestion}
+
+    def render(self):
+        head = "%s: %s [%s]" % (self.level, self.message, self.code)
+        if self.location is not None and self.location.file:
+            head = "%s: %s" % (self.location, head)
+        if self.suggestion:
+            head += "\n  hint: " + self.suggestion
+        return head
+
+    def __repr__(self):
+        return "Diagnostic(%r, %r, %r, %r)" % (self.level, self.code, self.message, self.location)
+
+
+class Project(object):
+    """A loaded project (docs/internals.md, "project").  Plain attributes:
+
+    root, name, version, description, env, multi_env, environments (all names),
+    environment, runtime, defaults, rules, sources, models, tests, exposures,
+    variables, diagnostics (load warnings), files (relative, sorted),
+    project_file and env_file (relative paths)."""
+
+    def __init__(self, **kw):
+        self.root = self.name = self.version = self.description = None
+        self.env = "default"
+        self.multi_env = False
+        self.environments = []
+        self.environment = {}
+        self.runtime = {}
+        self.defaults, self.rules = {}, {}
+        self.sources, self.models, self.tests, self.exposures = [], [], [], []
+        self.variables = {}
+        self.diagnostics = []
+        self.files = []
+        self.project_file = self.env_file = None
+        self.__dict__.update(kw)
+
+    def source(self, name):
+        for s in self.sources:
+            if s.get("name") == name:
+                return s
+        return None
+
+    def model(self, name):
+        for m in self.models:
+            if m.get("name") == name:
+                return m
+        return None
+
+    def __repr__(self):
+        return "<Project %r env=%r>" % (self.name, self.env)
+
+
+def load_project(root, env=None, environ=None, strict=False):
+    """Load the project in directory ``root`` for environment ``env``.
+
+    ``env`` falls back to ``environ["STREAMT_ENV"]`` (``environ`` defaults to
+    os.environ, which is only read).  Raises ProjectError (exit 3) for a project
+    that cannot be loaded -- its ``diagnostics`` attribute then lists every
+    located error found -- and UsageError (exit 2) for a bad environment choice.
+    With ``strict``, load warnings (unknown keys, deprecated spellings) are
+    errors too."""
+    environ = dict(os.environ if environ is None else environ)
+    loader = _Loader(root, environ)
+    return loader.load(env, strict)
+
+
+def list_environments(root):
+    """Sorted environment names of the project at ``root`` ([] in single-env mode)."""
+    return sorted(_env_files(os.path.abspath(root)))
+
+
+def read_environment(root, name):
+    """The environment file ``name`` of the project at ``root``, read on its own:
+    ``{"name", "description", "protected", "safety", "runtime", "file", "diagnostics"}``.
+    Raises UsageError for an unknown or ill-formed name, ProjectError for a bad file."""
+    root = os.path.abspath(root)
+    files = _env_files(root)
+    if not os.path.isdir(os.path.join(root, "environments")):
+        raise UsageError("No environments configured (single-environment mode)",
+                         hint="create environments/<name>.yml files to use environments")
+    _check_env_name(name, files)
+    diags = []
+    errors = []
+    info = _read_env_file(root, files[name], name, diags, errors)
+    if errors:
+        _raise_errors(errors, diags)
+    info["diagnostics"] = diags
+    return info
+
+
+_VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+
+
+def find_vars(obj):
+    """The sorted list of ``${NAME}`` references in the strings of ``obj``
+    (mappings, sequences, strings; ``$$`` is an escaped dollar, not a reference)."""
+    names = set()
+    for text in _strings(obj):
+        for m in _VAR_RE.finditer(text):
+            if m.group(2):
+                names.add(m.group(2))
+    return sorted(names)
+
+
+def substitute(obj, values):
+    """A copy of ``obj`` with every ``${NAME}`` replaced by ``values[NAME]`` and
+    ``$$`` by ``$``.  Mappings become dicts, sequences lists.  Raises ProjectError
+    naming *all* missing variables at once.  Set-but-empty counts as set."""
+    missing = sorted(n for n in find_vars(obj) if n not in values)
+    if missing:
+        raise ProjectError(
+            "Environment variable%s not set: %s" % ("s" if len(missing) > 1 else "",
+                                                   ", ".join(missing)),
+            hint="set %s in the environment, in .env or in .env.<env>"
+                 % ("them" if len(missing) > 1 else "it"))
+    return _subst(obj, values)
+
+
+def parse_dotenv(text, filename=".env", lookup=None):
+    """Parse the text of a .env file into an ordered dict.
+
+    Understood: blank lines, ``# comments`` (whole line, or after whitespace in
+    an unquoted value), ``export KEY=value``, unquoted values (trimmed), single
+    quotes (literal), double quotes (escapes ``\\n \\t \\r \\" \\\\ \\$``, may
+    span lines), and ``${X}`` / ``${X:-default}`` interpolation in unquoted and
+    double-quoted values, resolved from ``lookup(name)`` (or None) then from
+    earlier keys of this file; an unknown name gives "".  Anything else is a
+    ProjectError pointing at file:line."""
+    return _DotenvParser(text, filename, lookup).parse()
+
+
+__all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_environment",
+            "find_vars", "substitute", "parse_dotenv", "mask_secrets", "ENV_NAME_RE",
+            "SECRET_KEYS", "PROJECT_SCHEMA", "ENV_FILE_SCHEMA"]
+
+
+def mask_secrets(obj):
+    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS,
+    exact lower-case match, or ending in ``_password``/``_secret``/``_token``) are
+    ``****`` -- unless the value is only a ``${VAR}`` reference, shown as written."""
+    if isinstance(obj, dict):
+        out = collections.OrderedDict()
+        for k, v in obj.items():
+            if isinstance(v, str) and _is_secret_key(k) and not _only_refs(v):
+                out[k] = "****"
+            else:
+                out[k] = mask_secrets(v)
+        return out
+    if isinstance(obj, list):
+        return [mask_secrets(v) for v in obj]
+    return obj
+
+
+# -- the schema of known keys ----------------------------------------------------
+#
+# One description, used both to warn about unknown keys (with a suggestion) and to
+# report wrong types with their location.  A schema node is
+#   "str" | "int" | "num" | "bool" | "scalar" | "any"   a leaf
+#   {key: node, ...}                                     a mapping with these keys
+#   ("list", node)                                       a sequence of node
+#   ("mapof", node)                                      a mapping of any keys to node
+# Non-string leaves also accept a string holding a ${VAR} reference.
+
+_COLUMN = {"name": "str", "type": "str", "description": "str", "classification": "str",
+           "proctime": "bool", "tags": ("list", "str"), "nullable": "bool"}
+_TOPIC = {"name": "str", "partitions": "int", "replication_factor": "int",
+          "config": ("mapof", "scalar")}
+_FLINK_OPTS = {"parallelism": "int", "checkpoint_interval_ms": "int", "state_backend": "str",
+               "state_ttl_ms": "int", "on_upgrade": "str"}
+_SINK = {"connector": "str", "config": ("mapof", "scalar")}
+_REFS = ("list", {"source": "str", "ref": "str"})
+_STRS = ("list", "str")
+
+_RUNTIME = {
+    "kafka": {"bootstrap_servers": "str", "bootstrap_servers_internal": "str",
+              "security_protocol": "str", "sasl_mechanism": "str", "sasl_username": "str",
+              "sasl_password": "str", "ssl_cafile": "str", "ssl_certfile": "str",
+              "ssl_keyfile": "str", "ssl_check_hostname": "bool"},
+    "schema_registry": {"url": "str", "username": "str", "password": "str"},
+    "flink": {"default": "str",
+              "clusters": ("mapof", {"type": "str", "rest_url": "str", "sql_gateway_url": "str",
+                                     "version": "str", "environment": "str", "api_key": "str",
+                                     "api_secret": "str"})},
+    "connect": {"default": "str", "clusters": ("mapof", {"rest_url": "str"})},
+    "conduktor": {"gateway": {"admin_url": "str", "proxy_bootstrap": "str", "username": "str",
+                              "password": "str", "virtual_cluster": "str"},
+                  "console": {"url": "str", "api_key": "str"}},
+}
+
+_SOURCE = {
+    "name": "str", "topic": "str", "description": "str", "owner": "str", "cluster": "str",
+    "tags": _STRS,
+    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "str",
+               "compatibility": "str"},
+    "columns": ("list", _COLUMN),
+    "freshness": {"max_lag_seconds": "int", "warn_after_seconds": "int"},
+    "event_time": {"column": "str", "allowed_lateness_ms": "int",
+                   "watermark": {"strategy": "str", "max_out_of_orderness_ms": "int"}},
+}
+
+_MODEL = {
+    "name": "str", "description": "str", "owner": "str", "group": "str", "tags": _STRS,
+    "sql": "str", "from": _REFS, "key": "str", "columns": ("list", _COLUMN),
+    "security": {"classification": ("mapof", "str"), "policies": ("list", ("mapof", "any"))},
+    "sink": _SINK,
+    "gateway": {"virtual_topic": {"name": "str", "compression": "str"}},
+    "ml_outputs": ("mapof", {"columns": ("list", _COLUMN), "description": "str"}),
+    "advanced": {"flink": _FLINK_OPTS, "topic": _TOPIC, "flink_cluster": "str",
+                 "connect_cluster": "str"},
+    "materialized": "str", "access": "str", "version": "int",
+}
+
+_TEST = {
+    "name": "str", "model": "str", "type": "str", "description": "str",
+    "assertions": ("list", ("mapof", "any")), "sample_size": "int", "flink_cluster": "str",
+    "on_failure": {"severity": "str", "actions": ("list", ("mapof", "any"))},
+}
+
+_EXPOSURE = {
+    "name": "str", "type": "str", "role": "str", "description": "str", "owner": "str",
+    "url": "str", "repo": "str", "language": "str", "tool": "str",
+    "produces": _REFS, "consumes": _REFS, "depends_on": _REFS, "consumer_group": "str",
+    "sla": {"availability": "num", "max_produce_latency_ms": "num",
+            "max_end_to_end_latency_ms": "num", "max_lag_messages": "num",
+            "max_error_rate": "num", "max_lag_minutes": "num"},
+    "contracts": {"schema": "any", "compatibility": "str"},
+    "access": {"roles": _STRS, "purpose": "str"},
+    "freshness": "any", "schedule": "str", "data_requirements": "any",
+}
+
+_TOPIC_DEFAULTS = {"partitions": "int", "replication_factor": "int",
+                   "config": ("mapof", "scalar")}
+
+PROJECT_SCHEMA = {
+    "project": {"name": "str", "version": "scalar", "description": "str"},
+    "runtime": _RUNTIME,
+    "defaults": {"topic": _TOPIC_DEFAULTS,
+                 "models": {"cluster": "str", "topic": _TOPIC_DEFAULTS},
+                 "tests": {"flink_cluster": "str"}},
+    "rules": {
+        "topics": {"min_partitions": "int", "max_partitions": "int",
+                   "min_replication_factor": "int", "max_replication_factor": "int",
+                   "naming_pattern": "str", "forbidden_prefixes": _STRS,
+                   "required_config": "any"},
+        "models": {"require_description": "bool", "require_owner": "bool",
+                   "require_tests": "bool", "max_dependencies": "int", "min_tests": "int",
+                   "allowed_materializations": _STRS},
+        "sources": {"require_schema": "bool", "require_freshness": "bool",
+                    "require_columns": "bool", "require_owner": "bool"},
+        "security": {"require_classification": "bool",
+                     "sensitive_columns_require_masking": "bool",
+                     "allowed_classifications": _STRS},
+    },
+    "sources": ("list", _SOURCE),
+    "models": ("list", _MODEL),
+    "tests": ("list", _TEST),
+    "exposures": ("list", _EXPOSURE),
+}
+
+ENV_FILE_SCHEMA = {
+    "environment": {"name": "str", "description": "str", "protected": "bool"},
+    "runtime": _RUNTIME,
+    "safety": {"confirm_apply": "bool", "allow_destructive": "bool",
+               "require_signature": "bool"},
+}
+
+# Legacy spellings of the original (README flat format, docs): (kind, old path,
+# new path).  The value moves to the new place, with a deprecation warning.
+_ALIASES = [
+    ("models", ("topic",), ("advanced", "topic")),
+    ("models", ("flink",), ("advanced", "flink")),
+    ("models", ("flink_cluster",), ("advanced", "flink_cluster")),
+    ("models", ("connect_cluster",), ("advanced", "connect_cluster")),
+    ("models", ("connector",), ("sink",)),
+    ("models", ("advanced", "connector"), ("sink",)),
+    ("sources", ("advanced", "event_time"), ("event_time",)),
+]
+
+_KINDS = ("sources", "models", "tests", "exposures")
+_KIND_NOUN = {"sources": "source", "models": "model", "tests": "test", "exposures": "exposure"}
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "num": "a number", "bool": "true or false",
+               "scalar": "a string, number or boolean", "list": "a list", "mapof": "a mapping",
+               "map": "a mapping"}
+
+
+# -- helpers --------------------------------------------------------------------
+
+class _SynthMap(dict):
+    """A mapping streamt made up (e.g. ``advanced:`` for a legacy ``topic:``), with
+    the same location interface as the YAML loader's maps."""
+
+    def __init__(self, loc, key_locs=None):
+        dict.__init__(self)
+        self.loc = loc
+        self._key_locs = dict(key_locs or {})
+
+    def key_loc(self, key):
+        return self._key_locs.get(key, self.loc)
+
+
+def _loc(node, default=None):
+    return getattr(node, "loc", None) or default
+
+
+def _key_loc(mapping, key, default=None):
+    f = getattr(mapping, "key_loc", None)
+    if f is not None:
+        try:
+            return f(key)
+        except Exception:
+            pass
+    return _loc(mapping, default)
+
+
+def _item_loc(seq, i, default=None):
+    f = getattr(seq, "item_loc", None)
+    if f is not None:
+        try:
+            return f(i)
+        except Exception:
+            pass
+    return _loc(seq, default)
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            for s in _strings(v):
+                yield s
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            for s in _strings(v):
+                yield s
+
+
+def _subst(obj, values):
+    if isinstance(obj, str):
+        def repl(m):
+            return "$" if m.group(1) else str(values[m.group(2)])
+        return _VAR_RE.sub(repl, obj)
+    if isinstance(obj, dict):
+        return dict((k, _subst(v, values)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [_subst(v, values) for v in obj]
+    return obj
+
+
+def _only_refs(text):
+    return bool(text) and not _VAR_RE.sub("", text).strip() and "${" in text
+
+
+def _is_secret_key(key):
+    k = str(key).lower()
+    return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token", ".password"))
+
+
+def _suggest(word, choices):
+    import difflib
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return ("did you mean '%s'?" % close[0]) if close else None
+
+
+def _raise_errors(errors, diags):
+    errors = sorted(errors, key=Diagnostic.sort_key)
+    first = errors[0]
+    more = ["%s: %s" % (d.location, d.message) if d.location else d.message for d in errors[1:]]
+    e = ProjectError(first.message, hint=first.suggestion, location=first.location,
+                     details=more)
+    e.diagnostics = sorted(errors + [d for d in diags if not d.is_error], key=Diagnostic.sort_key)
+    raise e
+
+
+def _env_files(root):
+    """{name: relative path} of the environment files (.yml preferred over .yaml)."""
+    d = os.path.join(root, "environments")
+    out = {}
+    if not os.path.isdir(d):
+        return out
+    for fn in sorted(os.listdir(d)):
+        stem, ext = os.path.splitext(fn)
+        if ext in (".yml", ".yaml") and not fn.startswith(".") and os.path.isfile(os.path.join(d, fn)):
+            if stem not in out or ext == ".yml":
+                out[stem] = "environments/" + fn
+    return out
+
+
+def _check_env_name(name, files):
+    if not ENV_NAME_RE.match(name or "") or len(name) > 64:
+        raise UsageError(
+            "Invalid environment name %r: environment names contain only letters, digits "
+            "and hyphens, and start with a letter or digit" % (name,),
+            hint="available: %s" % (", ".join(sorted(files)) or "none"))
+    if name not in files:
+        raise UsageError(
+            "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
+            hint="create environments/%s.yml, or pick one of the available environments" % name)
+
+
+def _read_yaml(root, rel, diags, errors):
+    """The located YAML of root/rel ({} for an empty file), or None after a YamlError."""
+    path = os.path.join(root, rel)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except (IOError, OSError) as e:
+        errors.append(Diagnostic("error", "FILE_UNREADABLE", "cannot read %s: %s" % (rel, e),
+                                 Location(rel)))
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        errors.append(Diagnostic("error", "YAML_ERROR", "%s is not UTF-8 text (%s)" % (rel, e),
+                                 Location(rel), "save the file as UTF-8"))
+        return None
+    try:
+        data = yaml_load_located(text, rel)  # noqa: F821 -- defined in the YAML section
+    except ProjectError as e:  # YamlError
+        errors.append(Diagnostic("error", "YAML_ERROR", e.message,
+                                 e.location or Location(rel), e.hint))
+        return None
+    for w in getattr(data, "warnings", None) or []:  # e.g. duplicate keys, if the loader says
+        diags.append(w if isinstance(w, Diagnostic) else Diagnostic("warning", "YAML_WARNING", str(w), Location(rel)))
+    if data is None:
+        return _SynthMap(Location(rel, 1))
+    return data
+
+
+def _check(node, schema, path, what, diags, errors, default_loc):
+    """Check ``node`` against ``schema`` (see above); warn about unknown keys and
+    collect located type errors.  Removes keys whose value is null (written but
+    empty means absent).  ``path`` is the dotted path of ``node`` for messages."""
+    loc = _loc(node, default_loc)
+    if isinstance(schema, str):
+        if _leaf_ok(node, schema):
+            return True
+        _type_error(node, schema, path, what, loc, errors)
+        return False
+    if isinstance(schema, tuple):
+        kind, child = schema
+        if kind == "list":
+            if not isinstance(node, list):
+                _type_error(node, "list", path, what, loc, errors)
+                return False
+            for i, item in enumerate(node):
+                if item is None:
+                    continue
+                _check(item, child, "%s[%d]" % (path, i), what, diags, errors,
+                       _item_loc(node, i, loc))
+            return True
+        if not isinstance(node, dict):  # mapof
+            _type_error(node, "mapof", path, what, loc, errors)
+            return False
+        for k in list(node):
+            if node[k] is None and child != "any":
+                continue
+            _check(node[k], child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
+                   _key_loc(node, k, loc))
+        return True
+    if not isinstance(node, dict):
+        _type_error(node, "map", path, what, loc, errors)
+        return False
+    for k in list(node):
+        kpath = "%s.%s" % (path, k) if path else str(k)
+        kloc = _key_loc(node, k, loc)
+        if k not in schema:
+            where = ("%s of %s" % (path, what) if path else what) if what else (path or "the file")
+            diags.append(Diagnostic(
+                "warning", "UNKNOWN_KEY", "unknown key '%s' in %s is ignored" % (k, where),
+                kloc, _suggest(k, [x for x in schema if isinstance(x, str)])
+                or "known keys here: %s" % ", ".join(sorted(schema))))
+            continue
+        if node[k] is None:
+            del node[k]
+            continue
+        _check(node[k], schema[k], kpath, what, diags, errors, kloc)
+    return True
+
+
+def _leaf_ok(value, kind):
+    if kind == "any":
+        return True
+    if isinstance(value, str) and kind != "str" and "${" in value:
+        return True  # a ${VAR} reference, checked once substituted
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "num":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "scalar":
+        return isinstance(value, (str, int, float, bool))
+    return False
+
+
+def _describe(value):
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "the string %r" % (value if len(value) < 40 else value[:37] + "...")
+    if isinstance(value, (int, float)):
+        return "the number %r" % (value,)
+    return type(value).__name__
+
+
+def _type_error(value, kind, path, what, loc, errors):
+    key = path.rsplit(".", 1)[-1] if path else "value"
+    where = ("'%s' of %s" % (path, what)) if what else "'%s'" % path
+    msg = "%s must be %s, got %s" % (where, _TYPE_WORDS.get(kind, kind), _describe(value))
+    hint = None
+    if key in ("from", "produces", "consumes", "depends_on") and isinstance(value, str):
+        hint = ("'%s' is a list of references; write it as:\n    %s:\n      - ref: %s   "
+                "(or '- source: %s' for a source)" % (key, key, value, value))
+    elif kind == "int" and isinstance(value, str):
+        hint = "write a number without quotes, e.g. %s: 3" % key
+    elif kind == "str" and isinstance(value, (int, float, bool)):
+        hint = "quote it: %s: \"%s\"" % (key, value)
+    elif kind == "list" and isinstance(value, (str, dict)):
+        hint = "write it as a YAML list, one '- ' item per line"
+    errors.append(Diagnostic("error", "INVALID_TYPE", msg, loc, hint))
+
+
+def _get_path(m, path):
+    for p in path:
+        if not isinstance(m, dict) or p not in m:
+            return None
+        m = m[p]
+    return m
+
+
+def _normalise_aliases(kind, item, what, diags, errors):
+    for akind, old, new in _ALIASES:
+        if akind != kind:
+            continue
+        parent = _get_path(item, old[:-1]) if len(old) > 1 else item
+        if not isinstance(parent, dict) or old[-1] not in parent:
+            continue
+        value = parent[old[-1]]
+        loc = _key_loc(parent, old[-1], _loc(item))
+        if old == ("connector",) or old == ("advanced", "connector"):
+            value = _connector_to_sink(value)
+        if _get_path(item, new) is not None:
+            errors.append(Diagnostic(
+                "error", "CONFLICTING_KEYS",
+                "%s has both '%s' (legacy) and '%s'" % (what, ".".join(old), ".".join(new)),
+                loc, "remove '%s'" % ".".join(old)))
+            continue
+        del parent[old[-1]]
+        if isinstance(parent, dict) and not parent and parent is not item:
+            # e.g. an 'advanced:' that only held the legacy key
+            gp = _get_path(item, old[:-2]) if len(old) > 2 else item
+            if isinstance(gp, dict) and gp.get(old[-2]) is parent:
+                del gp[old[-2]]
+        target = item
+        for p in new[:-1]:
+            if not isinstance(target.get(p), dict):
+                target[p] = _SynthMap(loc)
+                if isinstance(target, _SynthMap):
+                    target._key_locs[p] = loc
+            target = target[p]
+        target[new[-1]] = value
+        if isinstance(target, _SynthMap):
+            target._key_locs[new[-1]] = loc
+        diags.append(Diagnostic(
+            "warning", "DEPRECATED_KEY",
+            "'%s' in %s is a legacy spelling of '%s'" % (".".join(old), what, ".".join(new)),
+            loc, "write it as '%s'" % ".".join(new)))
+
+
+def _connector_to_sink(value):
+    """The original's model-level ``connector: {type, config}`` became ``sink:
+    {connector: <type>, config}``."""
+    if not isinstance(value, dict):
+        return value
+    out = _SynthMap(_loc(value), getattr(value, "_key_locs", None))
+    for k, v in value.items():
+        out["connector" if k == "type" else k] = v
+        out._key_locs["connector" if k == "type" else k] = _key_loc(value, k, _loc(value))
+    return out
+
+
+class _Loader(object):
+    def __init__(self, root, environ):
+        self.root = os.path.abspath(root)
+        self.environ = environ
+        self.diags = []
+        self.errors = []
+        self.files = []
+
+    def yaml(self, rel):
+        self.files.append(rel)
+        return _read_yaml(self.root, rel, self.diags, self.errors)
+
+    def load(self, env, strict):
+        root = self.root
+        if not os.path.isdir(root):
+            raise ProjectError("Project directory not found: %s" % root,
+                               hint="pass the project directory with -p DIR")
+        pfile = None
+        for fn in ("stream_project.yml", "stream_project.yaml"):
+            if os.path.isfile(os.path.join(root, fn)):
+                if pfile:
+                    self.diags.append(Diagnostic(
+                        "warning", "DUPLICATE_PROJECT_FILE",
+                        "both stream_project.yml and stream_project.yaml exist; "
+                        "stream_project.yaml is ignored", Location(fn), "delete one of them"))
+                else:
+                    pfile = fn
+        if pfile is None:
+            raise ProjectError("No stream_project.yml found in %s" % root,
+                               hint="pass the project directory with -p DIR, or create "
+                                    "stream_project.yml (see examples/shop)")
+        env_files = _env_files(root)
+        multi = os.path.isdir(os.path.join(root, "environments"))
+        env = self.select_env(env, multi, env_files)
+
+        p = Project(root=root, multi_env=multi, env=env, environments=sorted(env_files),
+                    project_file=pfile)
+        data = self.yaml(pfile)
+        if data is not None and not isinstance(data, dict):
+            self.errors.append(Diagnostic("error", "INVALID_TYPE",
+                                          "%s must be a mapping of sections (project:, runtime:, "
+                                          "models:, ...)" % pfile, _loc(data, Location(pfile, 1))))
+            data = None
+        if data is not None:
+            self.project_file(p, pfile, data)
+            self.split_files(p)
+        p.environment = {"name": env, "description": None, "protected": False,
+                         "safety": {"confirm_apply": False, "allow_destructive": True,
+                                    "require_signature": False}}
+        if multi:
+            if data is not None and data.get("runtime") is not None:
+                self.diags.append(Diagnostic(
+                    "warning", "RUNTIME_IGNORED",
+                    "runtime: in %s is ignored in multi-environment mode" % pfile,
+                    _key_loc(data, "runtime", Location(pfile)),
+                    "move it to environments/<env>.yml, where each environment has its own"))
+            p.env_file = env_files[env]
+            info = _read_env_file(root, p.env_file, env, self.diags, self.errors)
+            self.files.append(p.env_file)
+            p.runtime = info["runtime"]
+            p.environment = dict((k, info[k]) for k in ("name", "description", "protected", "safety"))
+        elif data is not None:
+            if data.get("runtime") is None:
+                self.errors.append(Diagnostic(
+                    "error", "MISSING_RUNTIME", "Missing 'runtime' section in %s" % pfile,
+                    Location(pfile, 1), "add a runtime: section with at least "
+                    "kafka.bootstrap_servers, or create environments/<env>.yml files"))
+            elif isinstance(data.get("runtime"), dict):
+                p.runtime = data["runtime"]
+        if self.errors:
+            _raise_errors(self.errors, self.diags)
+        p.variables = self.variables(p, env, multi)
+        if strict:
+            warns = [d for d in self.diags if not d.is_error]
+            if warns:
+                _raise_errors([Diagnostic("error", d.code, d.message, d.location, d.suggestion)
+                               for d in warns], [])
+        p.diagnostics = sorted(self.diags, key=Diagnostic.sort_key)
+        p.files = sorted(set(self.files))
+        return p
+
+    def select_env(self, env, multi, env_files):
+        from_var = self.environ.get("STREAMT_ENV") or None
+        if not multi:
+            if env:
+                raise UsageError(
+                    "No environments configured. Remove --env or create an environments/ directory",
+                    hint="this project has no environments/ directory: run the command "
+                         "without -e/--env")
+            if from_var:
+                self.diags.append(Diagnostic(
+                    "warning", "STREAMT_ENV_IGNORED",
+                    "STREAMT_ENV='%s' ignored in single-environment mode" % from_var, None,
+                    "unset STREAMT_ENV, or create environments/%s.yml" % from_var))
+            return "default"
+        if not env_files:
+            raise ProjectError(
+                "No environment files found in environments/ directory",
+                hint="add environment files like environments/dev.yml, or remove the empty "
+                     "environments/ directory", location=Location("environments"))
+        env = env or from_var
+        if not env:
+            raise UsageError("No environment selected. Available: %s" % ", ".join(sorted(env_files)),
+                             hint="pass -e/--env NAME or set STREAMT_ENV")
+        _check_env_name(env, env_files)
+        return env
+
+    def project_file(self, p, pfile, data):
+        _check(data, PROJECT_SCHEMA, "", pfile, self.diags, self.errors, Location(pfile, 1))
+        proj = data.get("project")
+        if not isinstance(proj, dict):
+            if proj is None:
+                self.errors.append(Diagnostic(
+                    "error", "MISSING_PROJECT", "Missing 'project' section in %s" % pfile,
+                    Location(pfile, 1), "add:\n    project:\n      name: my_project"))
+            proj = {}
+        elif not proj.get("name"):
+            self.errors.append(Diagnostic(
+                "error", "MISSING_FIELD", "project.name is required", _loc(proj, Location(pfile)),
+                "add 'name: <project name>' under project:"))
+        p.name = proj.get("name") if isinstance(proj.get("name"), str) else None
+        v = proj.get("version")
+        p.version = None if v is None else str(v)
+        p.description = proj.get("description")
+        for key in ("defaults", "rules"):
+            setattr(p, key, data.get(key) if isinstance(data.get(key), dict) else {})
+        for kind in _KINDS:
+            self.items(p, kind, data.get(kind), pfile)
+
+    def items(self, p, kind, seq, rel):
+        if seq is None:
+            return
+        if not isinstance(seq, list):
+            return  # the schema check reported it
+        target = getattr(p, kind)
+        for i, item in enumerate(seq):
+            loc = _item_loc(seq, i, Location(rel))
+            if not isinstance(item, dict):
+                if item is not None:
+                    self.errors.append(Diagnostic(
+                        "error", "INVALID_TYPE",
+                        "each entry of %s: must be a mapping (name: ..., ...), got %s"
+                        % (kind, _describe(item)), loc))
+                continue
+            name = item.get("name")
+            what = "%s '%s'" % (_KIND_NOUN[kind], name) if isinstance(name, str) else \
+                "%s #%d of %s" % (_KIND_NOUN[kind], i + 1, rel)
+            if kind in ("models", "sources"):
+                _normalise_aliases(kind, item, what, self.diags, self.errors)
+            schema = {"sources": _SOURCE, "models": _MODEL, "tests": _TEST,
+                      "exposures": _EXPOSURE}[kind]
+            _check(item, schema, "", what, self.diags, self.errors, loc)
+            target.append(item)
+
+    def split_files(self, p):
+        for kind in _KINDS:
+            base = os.path.join(self.root, kind)
+            if not os.path.isdir(base):
+                continue
+            found = []
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for fn in filenames:
+                    if fn.endswith((".yml", ".yaml")) and not fn.startswith("."):
+                        rel = os.path.relpath(os.path.join(dirpath, fn), self.root)
+                        found.append(rel.replace(os.sep, "/"))
+            for rel in sorted(found):
+                data = self.yaml(rel)
+                if data is None:
+                    continue
+                if not isinstance(data, dict):
+                    self.errors.append(Diagnostic(
+                        "error", "INVALID_TYPE", "%s must be a mapping with a '%s:' list" % (rel, kind),
+                        _loc(data, Location(rel, 1))))
+                    continue
+                for k in data:
+                    if k != kind:
+                        self.diags.append(Diagnostic(
+                            "warning", "UNKNOWN_KEY",
+                            "unknown key '%s' in %s is ignored (files under %s/ hold a '%s:' list)"
+                            % (k, rel, kind, kind), _key_loc(data, k, Location(rel)),
+                            _suggest(k, [kind]) or "move it to stream_project.yml"))
+                seq = data.get(kind)
+                if seq is not None and not isinstance(seq, list):
+                    _type_error(seq, "list", kind, rel, _key_loc(data, kind, Location(rel)),
+                                self.errors)
+                    continue
+                self.items(p, kind, seq, rel)
+
+    def variables(self, p, env, multi):
+        values = collections.OrderedDict()
+        lookup = self.environ.get
+        names = [".env"] + ([".env." + env] if multi else [])
+        for fn in names:
+            path = os.path.join(self.root, fn)
+            if not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8-sig")
+            except (IOError, OSError, UnicodeDecodeError) as e:
+                raise ProjectError("cannot read %s: %s" % (fn, e), location=Location(fn))
+            prev = dict(values)
+
+            def chained(name, prev=prev):
+                v = lookup(name)
+                return v if v is not None else prev.get(name)
+            values.update(parse_dotenv(text, fn, chained))
+            self.files.append(fn)
+        referenced = set(find_vars([p.runtime, p.sources, p.models, p.tests, p.exposures,
+                                    p.defaults]))
+        out = {}
+        for k, v in values.items():
+            out[k] = v
+        for k in referenced | set(out):
+            if k in self.environ:
+                out[k] = self.environ[k]
+        return out
+
+
+def _read_env_file(root, rel, name, diags, errors):
+    data = _read_yaml(root, rel, diags, errors)
+    info = {"name": name, "description": None, "protected": False, "runtime": {},
+            "safety": {"confirm_apply": False, "allow_destructive": True,
+                       "require_signature": False}, "file": rel}
+    if data is None:
+        return info
+    if not isinstance(data, dict):
+        errors.append(Diagnostic("error", "INVALID_TYPE",
+                                 "%s must be a mapping (environment:, runtime:, safety:)" % rel,
+                                 _loc(data, Location(rel, 1))))
+        return info
+    _check(data, ENV_FILE_SCHEMA, "", rel, diags, errors, Location(rel, 1))
+    envsec = data.get("environment") if isinstance(data.get("environment"), dict) else {}
+    declared = envsec.get("name")
+    if declared is not None and declared != name:
+        errors.append(Diagnostic(
+            "error", "ENV_NAME_MISMATCH",
+            "Environment name mismatch: file is '%s' but environment.name is '%s'. They must match."
+            % (rel.rsplit("/", 1)[-1], declared), _key_loc(envsec, "name", Location(rel)),
+            "rename the file to environments/%s.yml or set 'name: %s'" % (declared, name)))
+    info["description"] = envsec.get("description")
+    protected = envsec.get("protected", False)
+    info["protected"] = protected if isinstance(protected, bool) else False
+    runtime = data.get("runtime")
+    if not runtime or not isinstance(runtime, dict):
+        errors.append(Diagnostic(
+            "error", "MISSING_RUNTIME", "Missing 'runtime' section in environment file '%s'" % rel,
+            Location(rel, 1), "add a runtime: section with at least kafka.bootstrap_servers"))
+    else:
+        info["runtime"] = runtime
+    safety = data.get("safety") if isinstance(data.get("safety"), dict) else {}
+    s = info["safety"]
+    s["confirm_apply"] = info["protected"]
+    for k in ("confirm_apply", "allow_destructive", "require_signature"):
+        if isinstance(safety.get(k), bool):
+            s[k] = safety[k]
+    return info
+
+
+class _DotenvParser(object):
+    _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+    _INTERP = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+    _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$", "'": "'"}
+
+    def __init__(self, text, filename, lookup):
+        self.text = text.replace("\r\n", "\n").replace("\r", "\n")
+        self.filename = filename
+        self.lookup = lookup or (lambda name: None)
+        self.values = collections.OrderedDict()
+
+    def fail(self, line, msg, hint=None):
+        raise ProjectError(msg,
+                           hint=hint or "write KEY=value, KEY=\"value\" or KEY='value'; "
+                                        "'#' starts a comment",
+                           location=Location(self.filename, line))
+
+    def interpolate(self, value):
+        def repl(m):
+            v = self.lookup(m.group(1))
+            if v is None:
+                v = self.values.get(m.group(1))
+            if (v is None or v == "") and m.group(2) is not None:
+                v = m.group(2)
+            return v or ""
+        return self._INTERP.sub(repl, value)
+
+    def parse(self):
+        text, n = self.text, len(self.text)
+        pos, line = 0, 1
+        ws = " \t"
+        while pos < n:
+            eol = text.find("\n", pos)
+            if eol < 0:
+                eol = n
+            i = pos
+            while i < eol and text[i] in ws:
+                i += 1
+            if i == eol or text[i] == "#":
+                pos, line = eol + 1, line + 1
+                continue
+            start_line = line
+            if text.startswith("export", i) and i + 6 < eol and text[i + 6] in ws:
+                i += 6
+                while i < eol and text[i] in ws:
+                    i += 1
+            m = self._KEY.match(text, i, eol)
+            if not m:
+                self.fail(line, "malformed line in %s: expected KEY=value" % self.filename)
+            key = m.group(0)
+            i = m.end()
+            while i < eol and text[i] in ws:
+                i += 1
+            if i >= eol or text[i] != "=":
+                self.fail(line, "malformed line in %s: '%s' has no '='" % (self.filename, key))
+            i += 1
+            while i < eol and text[i] in ws:
+                i += 1
+            if i < eol and text[i] in ("'", '"'):
+                q = text[i]
+                i += 1
+                pieces, raw = [], []
+                while True:
+                    if i >= n:
+                        self.fail(start_line, "unterminated %s quote in %s for %s"
+                                  % ("double" if q == '"' else "single", self.filename, key),
+                                  "close the quote")
+                    c = text[i]
+                    if c == q:
+                        i += 1
+                        break
+                    if c == "\\" and q == '"' and i + 1 < n and text[i + 1] in self._ESCAPES:
+                        pieces.append(self.interpolate("".join(raw)))
+                        raw = []
+                        pieces.append(self._ESCAPES[text[i + 1]])
+                        i += 2
+                        continue
+                    if c == "\n":
+                        line += 1
+                    raw.append(c)
+                    i += 1
+                chunk = "".join(raw)
+                pieces.append(self.interpolate(chunk) if q == '"' else chunk)
+                value = "".join(pieces)
+                eol = text.find("\n", i)
+                if eol < 0:
+                    eol = n
+                tail = text[i:eol].strip()
+                if tail and not tail.startswith("#"):
+                    self.fail(line, "unexpected text after the closing quote of %s in %s"
+                              % (key, self.filename))
+            else:
+                value = text[i:eol]
+                cut = re.search(r"[ \t]#", value)
+                if cut:
+                    value = value[:cut.start()]
+                value = value.strip()
+                if value.startswith("#"):
+                    value = ""
+                value = self.interpolate(value)
+            pos, line = eol + 1, line + 1
+            self.values[key] = value
+        return self.values
 
 # (end of project)
 
@@ -214,6 +1210,323 @@ class Output(object):
 #
 # A Flink SQL tokenizer, template calls ({{ source() }} / {{ ref() }}), quoting,
 # materialization inference and column type inference.
+#
+# Everything here works on *tokens*: a string literal or a comment can never be
+# mistaken for SQL, and a name or value we write into SQL goes through
+# quote_ident()/quote_string() so that it can never end a statement.
+
+__all__ += ["SqlError", "Token", "sql_tokens", "template_calls", "render_sql",
+            "quote_ident", "quote_string", "split_statements", "infer_materialization",
+            "is_keyword", "significant_tokens", "token_value", "is_stateful"]
+
+
+class SqlError(ProjectError):
+    """SQL (or a template call in it) that streamt cannot read."""
+
+
+# A token: kind, its exact text, 1-based line and column, and its [start, end)
+# offsets in the text.  Kinds:
+#   ident    a bare word (keyword or name)         qident   `back-quoted`  (value: unquoted)
+#   dqident  "double-quoted"                       string   'single-quoted' (value: unquoted)
+#   number   12, 1.5, .5, 1e3                      op       operators and punctuation
+#   comment  -- ...  or  /* ... */                 template {{ ... }}
+#   block    {% ... %} or {# ... #} (never supported: reported by template_calls)
+Token = collections.namedtuple("Token", "kind text line col start end")
+
+# Multi-character operators first: the tokenizer takes the longest match.
+_SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
+
+
+def sql_tokens(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out).
+
+    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
+    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
+    comment or template raises SqlError with the line and column where it starts.
+    With ``comments=False`` comment tokens are dropped."""
+    out = []
+    i, n = 0, len(text)
+    line, line_start = 1, 0
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+            line_start = i + 1
+            i += 1
+            continue
+        if c.isspace():
+            i += 1
+            continue
+        start, col, tline = i, i - line_start + 1, line
+        two = text[i:i + 2]
+        if two == "--":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            kind = "comment"
+        elif two == "/*":
+            j = text.find("*/", i + 2)
+            if j < 0:
+                raise SqlError("unterminated /* comment", location=Location(None, tline, col),
+                               hint="close the comment with */")
+            j += 2
+            kind = "comment"
+        elif two in ("{{", "{%", "{#"):
+            close = {"{{": "}}", "{%": "%}", "{#": "#}"}[two]
+            j = _template_end(text, i + 2, close)
+            if j < 0:
+                raise SqlError("unterminated template %s ... %s" % (two, close),
+                               location=Location(None, tline, col),
+                               hint="close it with %s" % close)
+            kind = "template" if two == "{{" else "block"
+        elif c in "'`\"":
+            j = i + 1
+            while True:
+                k = text.find(c, j)
+                if k < 0:
+                    what = {"'": "string literal", "`": "quoted identifier",
+                            '"': "double-quoted identifier"}[c]
+                    raise SqlError("unterminated %s" % what, location=Location(None, tline, col),
+                                   hint="close it with %s (write %s%s for the character itself)"
+                                   % (c, c, c))
+                if text[k + 1:k + 2] == c:  # doubled quote: the character itself
+                    j = k + 2
+                    continue
+                j = k + 1
+                break
+            kind = {"'": "string", "`": "qident", '"': "dqident"}[c]
+        elif c.isdigit() or (c == "." and text[i + 1:i + 2].isdigit()):
+            m = _NUMBER_RE.match(text, i)
+            j = m.end()
+            kind = "number"
+        elif c.isalpha() or c == "_" or c == "$":
+            j = i + 1
+            while j < n and (text[j].isalnum() or text[j] in "_$"):
+                j += 1
+            kind = "ident"
+        else:
+            j = i + 1
+            for op in _SQL_OPERATORS:
+                if text.startswith(op, i):
+                    j = i + len(op)
+                    break
+            kind = "op"
+        tok_text = text[start:j]
+        if kind != "comment" or comments:
+            out.append(Token(kind, tok_text, tline, col, start, j))
+        # keep the line count right across multi-line tokens
+        nl = tok_text.count("\n")
+        if nl:
+            line += nl
+            line_start = start + tok_text.rfind("\n") + 1
+        i = j
+    return out
+
+
+def significant_tokens(text_or_tokens):
+    """The tokens without comments."""
+    toks = sql_tokens(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
+    return [t for t in toks if t.kind != "comment"]
+
+
+def is_keyword(tok, *words):
+    """True if ``tok`` is a bare word equal (case-insensitively) to one of ``words``."""
+    return tok is not None and tok.kind == "ident" and tok.text.upper() in words
+
+
+def token_value(tok):
+    """The value of a token: a quoted identifier or string without its quotes."""
+    if tok.kind in ("qident", "string", "dqident"):
+        q = tok.text[0]
+        return tok.text[1:-1].replace(q + q, q)
+    return tok.text
+
+
+def template_calls(sql):
+    """``[(kind, name, line, col)]`` of the template calls of ``sql`` in order.
+
+    ``kind`` is ``"source"`` or ``"ref"`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``
+    (whitespace tolerant, single or double quotes).  Anything else inside ``{{ }}``,
+    and every ``{% %}`` / ``{# #}``, is returned with kind ``"unsupported"`` and its
+    text as the name, so that validation reports it (it is never passed through).
+    An unreadable SQL text raises SqlError."""
+    out = []
+    for tok in sql_tokens(sql):
+        if tok.kind == "template":
+            call = _parse_template_call(tok.text)
+            if call:
+                out.append((call[0], call[1], tok.line, tok.col))
+            else:
+                out.append(("unsupported", tok.text, tok.line, tok.col))
+        elif tok.kind == "block":
+            out.append(("unsupported", tok.text, tok.line, tok.col))
+    return out
+
+
+def render_sql(sql, resolver):
+    """``sql`` with every template call replaced by ``quote_ident(resolver(kind, name))``.
+
+    Comments are kept.  An unsupported template raises SqlError (validation reports it
+    with its location first)."""
+    out, pos = [], 0
+    for tok in sql_tokens(sql):
+        if tok.kind not in ("template", "block"):
+            continue
+        call = _parse_template_call(tok.text) if tok.kind == "template" else None
+        if not call:
+            raise SqlError("unsupported template %s" % tok.text,
+                           location=Location(None, tok.line, tok.col),
+                           hint='only {{ source("name") }} and {{ ref("name") }} are supported')
+        out.append(sql[pos:tok.start])
+        out.append(quote_ident(resolver(call[0], call[1])))
+        pos = tok.end
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+def quote_ident(name):
+    """A back-quoted Flink SQL identifier (back-quotes doubled)."""
+    return "`" + str(name).replace("`", "``") + "`"
+
+
+def quote_string(value):
+    """A single-quoted Flink SQL string literal (quotes doubled).
+
+    Flink string literals have no backslash escapes, so nothing else can end them."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def split_statements(text):
+    """The statements of a SQL script: split on ``;`` outside strings, quoted names and
+    comments.  Comments before a statement are dropped; empty statements are left out.
+    Each statement is returned without its ``;``."""
+    out = []
+    first = None  # first significant token of the current statement
+    for tok in sql_tokens(text):
+        if tok.kind == "comment":
+            continue
+        if tok.kind == "op" and tok.text == ";":
+            if first is not None:
+                out.append(text[first.start:tok.start].rstrip())
+            first = None
+            continue
+        if first is None:
+            first = tok
+    if first is not None:
+        out.append(text[first.start:].rstrip())
+    return out
+
+
+# Words that make a query stateful (Flink keeps state for them), checked as
+# `WORD (` for functions.
+_WINDOW_TVFS = ("TUMBLE", "HOP", "SESSION", "CUMULATE")
+_STATEFUL_FUNCS = ("ROW_NUMBER", "LAG", "LEAD", "RANK", "DENSE_RANK", "FIRST_VALUE",
+                   "LAST_VALUE", "NTH_VALUE", "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT",
+                   "LISTAGG", "ML_PREDICT", "ML_EVALUATE", "ARRAY_AGG", "STDDEV_POP",
+                   "STDDEV_SAMP", "VAR_POP", "VAR_SAMP") + _WINDOW_TVFS
+MATERIALIZATIONS = ("topic", "virtual_topic", "flink", "sink")
+
+
+def infer_materialization(model, project=None):
+    """``(declared, effective)`` materialization of a model (reference §1.8).
+
+    ``declared`` is the explicit ``materialized`` or the inferred type; ``effective`` is
+    what compile builds: an inferred ``virtual_topic`` without a Conduktor Gateway in the
+    runtime (and without ``gateway.virtual_topic``) is compiled as a Flink job (validation
+    reports AMBIGUOUS_MATERIALIZATION).  The SQL is judged on tokens: words inside
+    strings, quoted names and comments do not count.  Unreadable SQL counts as ``flink``
+    (validation reports the SQL error)."""
+    explicit = model.get("materialized")
+    if explicit:
+        return explicit, explicit
+    sql = model.get("sql")
+    gateway = model.get("gateway") or {}
+    if model.get("from") and not sql:
+        return "sink", "sink"
+    if isinstance(gateway, dict) and gateway.get("virtual_topic"):
+        return "virtual_topic", "virtual_topic"
+    if not sql:
+        return "topic", "topic"
+    try:
+        toks = significant_tokens(sql)
+    except SqlError:
+        return "flink", "flink"
+    if is_stateful(toks):
+        return "flink", "flink"
+    if _is_plain_select_star(toks):
+        return "topic", "topic"
+    if _has_gateway(project):
+        return "virtual_topic", "virtual_topic"
+    return "virtual_topic", "flink"
+
+
+def is_stateful(tokens):
+    """True if the query (tokens) needs Flink state: windows, GROUP BY, joins, DISTINCT,
+    ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions."""
+    toks = [t for t in tokens if t.kind != "comment"]
+    for i, t in enumerate(toks):
+        if t.kind != "ident":
+            continue
+        w = t.text.upper()
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        if w in ("JOIN", "OVER", "MATCH_RECOGNIZE"):
+            return True
+        if w in ("GROUP", "ORDER") and is_keyword(nxt, "BY"):
+            return True
+        if w == "SELECT" and is_keyword(nxt, "DISTINCT"):
+            return True
+        if w in _STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and nxt.text == "(":
+            return True
+    return False
+
+
+def _is_plain_select_star(toks):
+    if len(toks) < 4 or not (is_keyword(toks[0], "SELECT") and toks[1].text == "*"
+                             and is_keyword(toks[2], "FROM")):
+        return False
+    return not any(is_keyword(t, "WHERE", "LIMIT") for t in toks)
+
+
+def _has_gateway(project):
+    runtime = getattr(project, "runtime", None) or {}
+    conduktor = runtime.get("conduktor") if isinstance(runtime, dict) else None
+    return bool(isinstance(conduktor, dict) and conduktor.get("gateway"))
+
+
+_NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_TEMPLATE_CALL_RE = re.compile(
+    r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
+
+
+def _template_end(text, i, close):
+    """Offset just after the ``close`` of a template opened before ``i`` (quotes inside
+    the template are skipped), or -1."""
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c in "'\"":
+            k = i + 1
+            while k < n and text[k] != c:
+                k += 2 if text[k] == "\\" else 1
+            i = k + 1
+            continue
+        if text.startswith(close, i):
+            return i + len(close)
+        i += 1
+    return -1
+
+
+def _parse_template_call(template_text):
+    """``(kind, name)`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``, else None."""
+    m = _TEMPLATE_CALL_RE.match(template_text[2:-2])
+    if not m:
+        return None
+    raw = m.group(2) if m.group(2) is not None else m.group(3)
+    name = re.sub(r"\\(.)", r"\1", raw)
+    if not name:
+        return None
+    return m.group(1), name
 
 # (end of sql)
 
@@ -221,6 +1534,957 @@ class Output(object):
 ###############################################################################
 # Validate ####################################################################
 ###############################################################################
+#
+# Every check of the original streamt (same codes, reference section 4) plus
+# the ones it missed: all cycles, cross-type name clashes, Kafka topic names,
+# names safe as identifiers and file names, sink inputs, cluster names,
+# topics.required_config, governance on defaults and on stateless models compiled
+# to Flink, a fully anchored naming_pattern (re.fullmatch: the original's re.match
+# let "shop.x; anything" pass "^shop\.[a-z.]+"), unsupported templates, schema
+# definitions that do not parse, positive partitions and replication factors,
+# event-time columns, watermark strategies, state TTLs, connector configuration.
+#
+# Every diagnostic carries the file:line of what it is about.
+
+def validate_project(project, check_env=True):
+    """All diagnostics of a loaded project, sorted by (file, line, code): the load
+    warnings, the checks below and -- with ``check_env`` -- the ``${VAR}``
+    references the environment does not set (check_variables).  The project is
+    valid when no diagnostic has level "error"."""
+    v = _Validator(project)
+    v.run()
+    diags = list(project.diagnostics) + v.diags
+    if check_env:
+        diags.extend(check_variables(project))
+    return sorted(diags, key=Diagnostic.sort_key)
+
+
+def check_variables(project, values=None):
+    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (runtime and
+    model/source/test/exposure configuration; SQL and descriptions are not templates)
+    that ``values`` (default ``project.variables``) does not set, located at its first
+    reference and naming every file that uses it."""
+    values = project.variables if values is None else values
+    refs = collections.OrderedDict()
+    for name, loc in _var_refs(project):
+        refs.setdefault(name, []).append(loc)
+    out = []
+    for name in sorted(refs):
+        if name in values:
+            continue
+        locs = sorted(refs[name], key=lambda l: (l.file or "", l.line or 0))
+        files = sorted(set(l.file for l in locs if l.file))
+        hint = "set %s in the environment or in %s" % (
+            name, ".env.%s" % project.env if project.multi_env else ".env")
+        out.append(Diagnostic(
+            "error", "ENV_VAR_NOT_SET",
+            "Environment variable %s is not set (used in %s)" % (name, ", ".join(files)),
+            locs[0], hint + "; or run 'streamt validate --no-env-check' to skip this check"))
+    return out
+
+
+def is_valid(diagnostics, strict=False):
+    """True when no diagnostic is an error (with ``strict``, no warning either)."""
+    return not any(d.is_error or strict for d in diagnostics)
+
+
+def name_problem(name, what="name"):
+    """Why ``name`` cannot be used as an identifier and a file name, or None.
+
+    Names become Flink table names, file names in artifacts, connector names and
+    Schema Registry subjects: refuse path separators, '..', a leading dot, quotes,
+    back-quotes, whitespace, control characters, and more than 200 characters."""
+    if not isinstance(name, str) or not name:
+        return "the %s is empty" % what
+    if len(name) > 200:
+        return "the %s is longer than 200 characters" % what
+    if name.startswith("."):
+        return "the %s starts with a dot" % what
+    for c in name:
+        if ord(c) < 32 or ord(c) == 127:
+            return "the %s contains a control character" % what
+        if c in "/\\":
+            return "the %s contains a path separator %r" % (what, c)
+        if c in "'\"`":
+            return "the %s contains a quote character %s" % (what, c)
+        if c.isspace():
+            return "the %s contains whitespace" % what
+        if c in "${}*?<>|:;,":
+            return "the %s contains the character %r" % (what, c)
+    return None
+
+
+def topic_problem(topic):
+    """Why ``topic`` is not a legal Kafka topic name, or None (a name holding a
+    ``${VAR}`` reference is judged once substituted)."""
+    if not isinstance(topic, str) or not topic:
+        return "the topic name is empty"
+    if "${" in topic:
+        return None
+    if topic in (".", ".."):
+        return "'.' and '..' are not topic names"
+    if len(topic) > 249:
+        return "a topic name has at most 249 characters (this one has %d)" % len(topic)
+    bad = sorted(set(c for c in topic if not _TOPIC_CHAR_RE.match(c)))
+    if bad:
+        return "a topic name uses only letters, digits, '.', '_' and '-' (found %s)" % (
+            ", ".join(repr(c) for c in bad))
+    return None
+
+
+__all__ += ["validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
+            "effective_topic"]
+
+
+def effective_topic(model, project):
+    """``{"name", "partitions", "replication_factor", "config"}`` of a model's output topic:
+    ``advanced.topic`` over ``defaults.topic`` over ``defaults.models.topic`` over 1/1
+    (the original took the first defaults object whole; we merge per field)."""
+    adv = _get_path(model, ("advanced", "topic")) or {}
+    d1 = _get_path(project.defaults, ("topic",)) or {}
+    d2 = _get_path(project.defaults, ("models", "topic")) or {}
+    out = {"name": adv.get("name") or model.get("name")}
+    for k in ("partitions", "replication_factor"):
+        v = adv.get(k)
+        if v is None:
+            v = d1.get(k) if d1.get(k) is not None else d2.get(k)
+        out[k] = 1 if v is None else v
+    config = {}
+    for layer in (d2.get("config"), d1.get("config"), adv.get("config")):
+        if isinstance(layer, dict):
+            config.update(layer)
+    out["config"] = config
+    return out
+
+
+_TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
+_CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
+_WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
+_TEST_TYPES = ("schema", "sample", "continuous")
+_EXPOSURE_TYPES = ("application", "dashboard", "ml_training", "ml_inference", "api")
+_EXPOSURE_ROLES = ("producer", "consumer", "both")
+_ACCESS = ("private", "protected", "public")
+_SCHEMA_FORMATS = ("avro", "json", "protobuf")
+_ON_UPGRADE = ("savepoint", "stateless", "refuse")
+
+
+def _var_refs(project):
+    """(name, Location) of every ${VAR} reference that must be set for a deploy."""
+    out = []
+
+    def walk(node, loc, skip):
+        if isinstance(node, str):
+            for m in _VAR_RE.finditer(node):
+                if m.group(2):
+                    out.append((m.group(2), loc))
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if k in skip:
+                    continue
+                walk(v, _key_loc(node, k, loc), ())
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, _item_loc(node, i, loc), ())
+    walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
+    for kind in _KINDS:
+        for item in getattr(project, kind):
+            walk(item, _loc(item), ("sql", "description", "name"))
+    walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
+    return out
+
+
+def _sql_line_loc(model, line, col):
+    """The file location of line/col of a model's SQL: a block scalar (``sql: |``)
+    starts on the line after the key; a one-line SQL is on the key's line."""
+    kloc = _key_loc(model, "sql", _loc(model))
+    if kloc is None:
+        return None
+    sql = model.get("sql") or ""
+    if "\n" in sql.rstrip("\n"):
+        return Location(kloc.file, (kloc.line or 0) + line, None)
+    return Location(kloc.file, kloc.line, None)
+
+
+class _Validator(object):
+    def __init__(self, project):
+        self.p = project
+        self.diags = []
+        rt = project.runtime if isinstance(project.runtime, dict) else {}
+        self.rt = rt
+        self.flink = rt.get("flink") if isinstance(rt.get("flink"), dict) else None
+        self.connect = rt.get("connect") if isinstance(rt.get("connect"), dict) else None
+        conduktor = rt.get("conduktor") if isinstance(rt.get("conduktor"), dict) else {}
+        self.gateway = bool(conduktor.get("gateway"))
+        self.sources = {}
+        self.models = {}
+        for s in project.sources:
+            if isinstance(s.get("name"), str):
+                self.sources.setdefault(s["name"], s)
+        for m in project.models:
+            if isinstance(m.get("name"), str):
+                self.models.setdefault(m["name"], m)
+        self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
+        self.mat = {}     # model name -> (declared, effective)
+
+    def add(self, level, code, message, loc=None, suggestion=None):
+        self.diags.append(Diagnostic(level, code, message, loc, suggestion))
+
+    def err(self, code, message, loc=None, suggestion=None):
+        self.add("error", code, message, loc, suggestion)
+
+    def warn(self, code, message, loc=None, suggestion=None):
+        self.add("warning", code, message, loc, suggestion)
+
+    def run(self):
+        self.check_runtime()
+        self.check_names()
+        for s in self.p.sources:
+            self.check_source(s)
+        for m in self.p.models:
+            self.check_model(m)
+        for t in self.p.tests:
+            self.check_test(t)
+        for e in self.p.exposures:
+            self.check_exposure(e)
+        self.check_cycles()
+        self.check_rules()
+
+    # -- runtime ---------------------------------------------------------------
+    def runtime_loc(self, node=None, key=None):
+        base = Location(self.p.env_file or self.p.project_file)
+        node = self.rt if node is None else node
+        return _key_loc(node, key, _loc(node, base)) if key else _loc(node, base)
+
+    def check_runtime(self):
+        kafka = self.rt.get("kafka")
+        if not isinstance(kafka, dict) or not kafka.get("bootstrap_servers"):
+            self.err("MISSING_BOOTSTRAP_SERVERS",
+                     "runtime.kafka.bootstrap_servers is required",
+                     self.runtime_loc(kafka if isinstance(kafka, dict) else None),
+                     "add:\n    kafka:\n      bootstrap_servers: host:9092")
+        sr = self.rt.get("schema_registry")
+        if isinstance(sr, dict) and not sr.get("url"):
+            self.err("MISSING_RUNTIME_FIELD", "runtime.schema_registry.url is required when "
+                     "schema_registry is configured", self.runtime_loc(sr))
+        for kind, block in (("flink", self.flink), ("connect", self.connect)):
+            if block is None:
+                continue
+            clusters = block.get("clusters") if isinstance(block.get("clusters"), dict) else {}
+            default = block.get("default")
+            if default is not None and default not in clusters:
+                self.err("UNKNOWN_CLUSTER",
+                         "runtime.%s.default is '%s', which is not a cluster of runtime.%s.clusters"
+                         % (kind, default, kind), self.runtime_loc(block, "default"),
+                         _suggest(default, clusters) or "clusters: %s" % (", ".join(sorted(clusters)) or "none"))
+            for cname in sorted(clusters):
+                c = clusters[cname]
+                prob = name_problem(cname, "cluster name")
+                if prob:
+                    self.err("INVALID_NAME", "%s cluster '%s': %s" % (kind, cname, prob),
+                             self.runtime_loc(clusters, cname))
+                if kind == "connect" and isinstance(c, dict) and not c.get("rest_url"):
+                    self.err("MISSING_RUNTIME_FIELD",
+                             "connect cluster '%s' needs a rest_url" % cname,
+                             self.runtime_loc(clusters, cname))
+                if kind == "flink" and isinstance(c, dict) and not (
+                        c.get("sql_gateway_url") or c.get("type") == "confluent"):
+                    self.warn("MISSING_RUNTIME_FIELD",
+                              "flink cluster '%s' has no sql_gateway_url: its jobs cannot be "
+                              "submitted" % cname, self.runtime_loc(clusters, cname),
+                              "add sql_gateway_url: http://host:8083")
+
+    def cluster_names(self, kind):
+        block = self.flink if kind == "flink" else self.connect
+        if not block or not isinstance(block.get("clusters"), dict):
+            return []
+        return sorted(block["clusters"])
+
+    def check_cluster_ref(self, kind, value, loc, what):
+        if value is None:
+            return
+        names = self.cluster_names(kind)
+        if value not in names:
+            self.err("UNKNOWN_CLUSTER",
+                     "%s uses %s cluster '%s', which runtime.%s.clusters does not define"
+                     % (what, kind, value, kind), loc,
+                     _suggest(value, names) or "defined: %s" % (", ".join(names) or "none"))
+
+    # -- names -----------------------------------------------------------------
+    def check_names(self):
+        seen = {}
+        for kind in _KINDS:
+            noun = _KIND_NOUN[kind]
+            names = {}
+            for i, item in enumerate(getattr(self.p, kind)):
+                name = item.get("name")
+                loc = _key_loc(item, "name", _loc(item))
+                if name is None:
+                    self.err("MISSING_NAME", "a %s has no name" % noun, _loc(item),
+                             "add 'name: <%s name>'" % noun)
+                    continue
+                prob = name_problem(name, "%s name" % noun)
+                if prob:
+                    self.err("INVALID_NAME", "%s name %r cannot be used: %s" % (noun, name, prob),
+                             loc, "use letters, digits, '_', '-' and '.', e.g. orders_clean")
+                if name in names:
+                    self.err("DUPLICATE_%s" % noun.upper(),
+                             "Duplicate %s name '%s': the %s name '%s' is defined more than once "
+                             "(first at %s)" % (noun, name, noun, name, names[name]), loc,
+                             "rename or remove one of them")
+                else:
+                    names[name] = loc
+                if kind in ("sources", "models"):
+                    other = seen.get(name)
+                    if other and other[0] != kind:
+                        self.err("NAME_CLASH",
+                                 "'%s' is both a source and a model (the source is at %s): "
+                                 "source() and ref() would name the same table" % (name, other[1]),
+                                 loc, "rename the model or the source")
+                    seen.setdefault(name, (kind, loc))
+
+    # -- sources ---------------------------------------------------------------
+    def check_source(self, s):
+        name = s.get("name")
+        loc = _loc(s)
+        topic = s.get("topic")
+        if not topic:
+            self.err("MISSING_TOPIC", "Source '%s' missing required field 'topic'" % name,
+                     _key_loc(s, "topic", loc), "add 'topic: <kafka topic name>'")
+        else:
+            prob = topic_problem(topic)
+            if prob:
+                self.err("INVALID_TOPIC_NAME", "source '%s': topic %r is not a legal Kafka "
+                         "topic name: %s" % (name, topic, prob), _key_loc(s, "topic", loc))
+        columns = self.check_columns(s, "source '%s'" % name)
+        schema = s.get("schema")
+        if isinstance(schema, dict):
+            self.check_schema(s, schema)
+        et = s.get("event_time")
+        if isinstance(et, dict):
+            eloc = _loc(et, _key_loc(s, "event_time", loc))
+            col = et.get("column")
+            if not col:
+                self.err("EVENT_TIME_COLUMN_NOT_FOUND",
+                         "source '%s': event_time needs a column" % name, eloc)
+            elif col not in columns:
+                self.err("EVENT_TIME_COLUMN_NOT_FOUND",
+                         "source '%s': event_time column '%s' is not a declared column" % (name, col),
+                         _key_loc(et, "column", eloc),
+                         _suggest(col, columns) or "declare it under columns: with a TIMESTAMP type")
+            wm = et.get("watermark")
+            if isinstance(wm, dict):
+                strat = wm.get("strategy")
+                if strat is not None and strat not in _WATERMARKS:
+                    self.err("INVALID_WATERMARK_STRATEGY",
+                             "source '%s': unknown watermark strategy '%s'" % (name, strat),
+                             _key_loc(wm, "strategy", eloc),
+                             _suggest(strat, _WATERMARKS) or "use one of: %s" % ", ".join(_WATERMARKS))
+                delay = wm.get("max_out_of_orderness_ms")
+                if isinstance(delay, int) and delay < 0:
+                    self.err("INVALID_WATERMARK_STRATEGY",
+                             "source '%s': max_out_of_orderness_ms must not be negative" % name,
+                             _key_loc(wm, "max_out_of_orderness_ms", eloc))
+        if "cluster" in s:
+            pass  # metadata (the original never used it either)
+
+    def check_columns(self, item, what):
+        names = []
+        cols = item.get("columns")
+        if not isinstance(cols, list):
+            return names
+        for i, c in enumerate(cols):
+            if not isinstance(c, dict):
+                continue
+            cloc = _item_loc(cols, i, _loc(item))
+            cname = c.get("name")
+            if not cname:
+                self.err("MISSING_NAME", "%s: a column has no name" % what, cloc)
+                continue
+            names.append(cname)
+            if any(ord(ch) < 32 for ch in str(cname)):
+                self.err("INVALID_NAME", "%s: column name %r contains a control character"
+                         % (what, cname), cloc)
+            cl = c.get("classification")
+            if cl is not None and cl not in _CLASSIFICATIONS:
+                self.err("INVALID_CLASSIFICATION",
+                         "%s: column '%s' has unknown classification '%s'" % (what, cname, cl),
+                         _key_loc(c, "classification", cloc),
+                         _suggest(cl, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
+        return names
+
+    def check_schema(self, s, schema):
+        name = s.get("name")
+        sloc = _loc(schema, _key_loc(s, "schema", _loc(s)))
+        fmt = schema.get("format") or "avro"
+        if str(fmt).lower() not in _SCHEMA_FORMATS:
+            self.err("INVALID_SCHEMA_FORMAT", "source '%s': unknown schema format '%s'" % (name, fmt),
+                     _key_loc(schema, "format", sloc), "use one of: avro, json, protobuf")
+            return
+        fmt = str(fmt).lower()
+        subject = schema.get("subject")
+        if subject is not None:
+            prob = name_problem(subject, "subject")
+            if prob:
+                self.err("INVALID_NAME", "source '%s': subject %r cannot be used: %s"
+                         % (name, subject, prob), _key_loc(schema, "subject", sloc))
+        definition = schema.get("definition")
+        if not definition:
+            return
+        dloc = _key_loc(schema, "definition", sloc)
+        if fmt in ("avro", "json"):
+            try:
+                doc = json.loads(definition)
+            except ValueError as e:
+                self.err("INVALID_SCHEMA", "source '%s': the %s schema definition is not valid "
+                         "JSON: %s" % (name, fmt, e), dloc,
+                         "write the schema as JSON text under 'definition: |'")
+                return
+            if fmt == "avro" and not isinstance(doc, (dict, list, str)):
+                self.err("INVALID_SCHEMA", "source '%s': an Avro schema is a JSON object, "
+                         "array or type name" % name, dloc)
+            elif fmt == "avro" and isinstance(doc, dict) and "type" not in doc:
+                self.err("INVALID_SCHEMA", "source '%s': the Avro schema has no 'type'" % name, dloc)
+            elif fmt == "json" and not isinstance(doc, (dict, bool)):
+                self.err("INVALID_SCHEMA", "source '%s': a JSON Schema is an object" % name, dloc)
+        else:
+            prob = _protobuf_problem(definition)
+            if prob:
+                self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
+                         "parse: %s" % (name, prob), dloc)
+
+    # -- models ----------------------------------------------------------------
+    def check_model(self, m):
+        name = m.get("name")
+        loc = _loc(m)
+        what = "model '%s'" % name
+        self.check_columns(m, what)
+        explicit = m.get("materialized")
+        if explicit is not None and explicit not in MATERIALIZATIONS:
+            self.err("INVALID_MATERIALIZATION", "Model '%s': unknown materialization '%s'"
+                     % (name, explicit), _key_loc(m, "materialized", loc),
+                     _suggest(explicit, MATERIALIZATIONS) or "use one of: %s" % ", ".join(MATERIALIZATIONS))
+            return
+        access = m.get("access")
+        if access is not None and access not in _ACCESS:
+            self.err("INVALID_ACCESS", "Model '%s': unknown access '%s'" % (name, access),
+                     _key_loc(m, "access", loc), "use one of: private, protected, public")
+        declared, effective = infer_materialization(m, self.p)
+        self.mat[name] = (declared, effective)
+        self.check_from(m)
+        sql = m.get("sql")
+        if sql:
+            self.check_sql(m, sql)
+        # materialization-dependent checks (codes 4-8 of the original)
+        gw_vt = _get_path(m, ("gateway", "virtual_topic"))
+        if declared == "virtual_topic" and not self.gateway and gw_vt:
+            self.err("GATEWAY_REQUIRED", "Gateway configuration required for '%s'" % name,
+                     _key_loc(m, "gateway", loc),
+                     "add runtime.conduktor.gateway (admin_url, proxy_bootstrap), or remove "
+                     "gateway.virtual_topic to run the model on Flink")
+        elif declared == "virtual_topic" and not self.gateway and not explicit:
+            if self.flink:
+                self.warn("AMBIGUOUS_MATERIALIZATION",
+                          "Model '%s' has stateless SQL that could use either Gateway or Flink. "
+                          "No Gateway is configured, so Flink will be used." % name,
+                          _key_loc(m, "sql", loc),
+                          "say so explicitly: 'materialized: flink' (a Flink job), or "
+                          "'materialized: virtual_topic' with a Conduktor Gateway")
+            else:
+                self.err("NO_PROCESSING_RUNTIME",
+                         "Model '%s' has SQL transformations but no processing runtime is "
+                         "configured" % name, _key_loc(m, "sql", loc),
+                         "add runtime.flink (clusters and default) or runtime.conduktor.gateway")
+        if declared == "sink":
+            sink = m.get("sink")
+            if not isinstance(sink, dict) or not sink.get("connector"):
+                self.err("MISSING_SINK_CONFIG", "Sink configuration required for '%s'" % name,
+                         _key_loc(m, "sink", loc),
+                         "add:\n    sink:\n      connector: <connector class>\n      config: {...}")
+            if not m.get("from"):
+                self.err("MISSING_SINK_INPUT", "Sink '%s' has no 'from' input" % name, loc,
+                         "add:\n    from:\n      - ref: <model>")
+            if not self.connect:
+                self.err("CONNECT_REQUIRED", "Kafka Connect configuration required for sink '%s'"
+                         % name, _key_loc(m, "sink", loc),
+                         "add runtime.connect (clusters and default)")
+        if effective == "flink" and not self.flink and (declared == "flink"):
+            self.err("FLINK_REQUIRED", "Flink configuration required for '%s'" % name,
+                     _key_loc(m, "sql", loc) if sql else loc,
+                     "add runtime.flink with a cluster and 'default'")
+        adv = m.get("advanced") if isinstance(m.get("advanced"), dict) else {}
+        fl = adv.get("flink") if isinstance(adv.get("flink"), dict) else {}
+        ttl = fl.get("state_ttl_ms")
+        if isinstance(ttl, int) and not isinstance(ttl, bool):
+            tloc = _key_loc(fl, "state_ttl_ms", loc)
+            if ttl <= 0:
+                self.err("INVALID_STATE_TTL", "Invalid state TTL for model '%s': %d is invalid: "
+                         "must be a positive number" % (name, ttl), tloc,
+                         "remove state_ttl_ms to keep state forever, or give milliseconds > 0")
+            elif ttl < 1000:
+                self.warn("STATE_TTL_TOO_SHORT", "State TTL of %dms for model '%s' is very short"
+                          % (ttl, name), tloc, "state_ttl_ms is in milliseconds: 3600000 is an hour")
+        par = fl.get("parallelism")
+        if isinstance(par, int) and par < 1:
+            self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
+                     _key_loc(fl, "parallelism", loc))
+        ou = fl.get("on_upgrade")
+        if ou is not None and ou not in _ON_UPGRADE:
+            self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
+                     _key_loc(fl, "on_upgrade", loc), "use one of: %s" % ", ".join(_ON_UPGRADE))
+        self.check_cluster_ref("flink", adv.get("flink_cluster"),
+                               _key_loc(adv, "flink_cluster", loc), what)
+        self.check_cluster_ref("connect", adv.get("connect_cluster"),
+                               _key_loc(adv, "connect_cluster", loc), what)
+        # output topic
+        topic = adv.get("topic") if isinstance(adv.get("topic"), dict) else {}
+        tloc = _loc(topic, _key_loc(adv, "topic", loc))
+        for k, code in (("partitions", "INVALID_PARTITIONS"),
+                        ("replication_factor", "INVALID_REPLICATION_FACTOR")):
+            v = topic.get(k)
+            if isinstance(v, int) and v < 1:
+                self.err(code, "model '%s': %s must be a positive integer, got %d" % (name, k, v),
+                         _key_loc(topic, k, tloc), "give a number of at least 1, or leave it "
+                         "out to use defaults.topic")
+        if effective in ("topic", "flink"):
+            tname = topic.get("name") or name
+            prob = topic_problem(tname)
+            if prob:
+                self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
+                         "topic name: %s" % (name, tname, prob),
+                         _key_loc(topic, "name", loc) if topic.get("name") else
+                         _key_loc(m, "name", loc), "set advanced.topic.name to a legal name")
+        # security
+        policies = _get_path(m, ("security", "policies"))
+        # masks are compiled into Flink SQL and Connect transforms; RBAC (allow/deny)
+        # and masks of virtual topics need the Gateway
+        kinds = set()
+        for pol in policies or []:
+            if isinstance(pol, dict):
+                kinds.update(set(pol) & set(["mask", "allow", "deny"]))
+        if effective in ("flink", "sink"):
+            kinds.discard("mask")
+        if kinds and not self.gateway:
+            self.warn("SECURITY_POLICIES_NOT_ENFORCED",
+                      "Model '%s' has security policies (masking/RBAC) that require Conduktor "
+                      "Gateway to enforce" % name, _key_loc(m, "security", loc),
+                      "add runtime.conduktor.gateway, or mask in the SQL")
+        cls = _get_path(m, ("security", "classification"))
+        if isinstance(cls, dict):
+            for col, c in sorted(cls.items()):
+                if c not in _CLASSIFICATIONS:
+                    self.err("INVALID_CLASSIFICATION",
+                             "model '%s': column '%s' has unknown classification '%s'" % (name, col, c),
+                             _key_loc(cls, col, loc),
+                             _suggest(c, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
+
+    def check_from(self, m):
+        name = m.get("name")
+        frm = m.get("from")
+        if not isinstance(frm, list):
+            return
+        for i, ref in enumerate(frm):
+            rloc = _item_loc(frm, i, _loc(m))
+            if not isinstance(ref, dict) or len([k for k in ("source", "ref") if ref.get(k)]) != 1:
+                self.err("INVALID_FROM", "model '%s': each 'from' entry is either '- source: <name>' "
+                         "or '- ref: <model>'" % name, rloc)
+                continue
+            if ref.get("source"):
+                self.ref_exists("source", ref["source"], rloc, "Model '%s' declares source '%s' "
+                                "in 'from'" % (name, ref["source"]))
+            else:
+                self.ref_exists("ref", ref["ref"], rloc, "Model '%s' declares model '%s' in 'from'"
+                                % (name, ref["ref"]))
+
+    def ref_exists(self, kind, target, loc, context, code=None):
+        pool = self.sources if kind == "source" else self.models
+        if target in pool:
+            return True
+        noun = "Source" if kind == "source" else "Model"
+        code = code or ("SOURCE_NOT_FOUND" if kind == "source" else "MODEL_NOT_FOUND")
+        other = self.models if kind == "source" else self.sources
+        hint = _suggest(target, pool)
+        if not hint and target in other:
+            hint = "'%s' is a %s: use %s(\"%s\")" % (
+                target, "model" if kind == "source" else "source",
+                "ref" if kind == "source" else "source", target)
+        if not hint:
+            hint = "defined %ss: %s" % (noun.lower(), ", ".join(sorted(pool)[:5]) or "none")
+        self.err(code, "%s '%s' not found: %s, which is not defined" % (noun, target, context),
+                 loc, hint)
+        return False
+
+    def check_sql(self, m, sql):
+        name = m.get("name")
+        try:
+            calls = template_calls(sql)
+            toks = significant_tokens(sql)
+        except SqlError as e:
+            el = e.location or Location()
+            self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
+                     "model '%s': %s" % (name, e.message), _sql_line_loc(m, el.line or 1, el.col),
+                     e.hint)
+            return
+        bad = False
+        for kind, target, line, col in calls:
+            if kind == "unsupported":
+                bad = True
+                self.err("UNSUPPORTED_TEMPLATE",
+                         "model '%s': unsupported template %s" % (name, target[:60]),
+                         _sql_line_loc(m, line, col),
+                         'streamt templates are only {{ source("name") }} and {{ ref("name") }} '
+                         "(no Jinja: no {% if %}, var(), env() or config()); use environments "
+                         "and ${VAR} in configuration for what differs between them")
+        if bad:
+            return
+        self.calls[name] = calls
+        if not any(is_keyword(t, "FROM") for t in toks):
+            self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
+                     "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
+                     'read from a source or a model: FROM {{ source("orders") }}')
+        used = set()
+        for kind, target, line, col in calls:
+            used.add((kind, target))
+            self.ref_exists(kind, target, _sql_line_loc(m, line, col),
+                            "model '%s' uses %s(\"%s\") in its SQL" % (name, kind, target))
+        frm = m.get("from") if isinstance(m.get("from"), list) else []
+        for i, ref in enumerate(frm):
+            if not isinstance(ref, dict):
+                continue
+            for kind, code in (("source", "UNUSED_FROM_SOURCE"), ("ref", "UNUSED_FROM_REF")):
+                t = ref.get(kind)
+                if t and (kind, t) not in used:
+                    self.warn(code, "%s '%s' declared in 'from' but not used in the SQL of '%s'"
+                              % ("Source" if kind == "source" else "Model", t, name),
+                              _item_loc(frm, i, _loc(m)),
+                              "remove it from 'from', or use {{ %s(\"%s\") }} in the SQL" % (kind, t))
+        # ML_PREDICT / ML_EVALUATE
+        for i, t in enumerate(toks):
+            if t.kind == "ident" and t.text.upper() in ("ML_PREDICT", "ML_EVALUATE") and \
+                    i + 1 < len(toks) and toks[i + 1].text == "(":
+                fn = t.text.upper()
+                confluent = any(isinstance(c, dict) and c.get("type") == "confluent"
+                                for c in ((self.flink or {}).get("clusters") or {}).values())
+                if not confluent:
+                    self.err("CONFLUENT_FLINK_REQUIRED", "Confluent Flink required for '%s' in '%s'"
+                             % (fn, name), _sql_line_loc(m, t.line, t.col),
+                             "add a flink cluster with 'type: confluent'")
+                else:
+                    arg = _ml_model_arg(toks[i + 2:])
+                    outs = m.get("ml_outputs") if isinstance(m.get("ml_outputs"), dict) else {}
+                    if arg and arg not in outs:
+                        self.warn("ML_PREDICT_OPAQUE_OUTPUT",
+                                  "Model '%s' uses %s with '%s' but no ml_outputs declaration found"
+                                  % (name, fn, arg), _sql_line_loc(m, t.line, t.col),
+                                  "declare ml_outputs.%s.columns so that the output is typed" % arg)
+        # access
+        group = m.get("group")
+        for kind, target, line, col in calls:
+            if kind != "ref" or target not in self.models:
+                continue
+            tm = self.models[target]
+            if (tm.get("access") or "private") == "private" and tm.get("group") and \
+                    tm.get("group") != group:
+                self.err("ACCESS_DENIED", "Access denied: '%s' cannot reference '%s' (private to "
+                         "group '%s')" % (name, target, tm.get("group")), _sql_line_loc(m, line, col),
+                         "set 'access: protected' or 'public' on '%s', or put both in one group"
+                         % target)
+
+    # -- tests and exposures ---------------------------------------------------
+    def check_test(self, t):
+        name = t.get("name")
+        loc = _loc(t)
+        target = t.get("model")
+        if not target:
+            self.err("MISSING_FIELD", "test '%s' needs 'model: <model or source>'" % name, loc)
+        elif target not in self.models and target not in self.sources:
+            self.err("TEST_MODEL_NOT_FOUND", "Model '%s' not found for test '%s'" % (target, name),
+                     _key_loc(t, "model", loc),
+                     _suggest(target, list(self.models) + list(self.sources)) or
+                     "a test names a model or a source")
+        ttype = t.get("type")
+        if ttype not in _TEST_TYPES:
+            self.err("INVALID_TEST_TYPE", "test '%s': type must be one of %s, got %r"
+                     % (name, ", ".join(_TEST_TYPES), ttype), _key_loc(t, "type", loc),
+                     _suggest(ttype, _TEST_TYPES) if isinstance(ttype, str) else None)
+        if ttype == "continuous" and not self.flink:
+            self.err("CONTINUOUS_TEST_REQUIRES_FLINK", "Flink required for continuous test '%s'"
+                     % name, _key_loc(t, "type", loc), "add runtime.flink")
+        if t.get("sample_size") is not None and ttype != "sample":
+            self.warn("SAMPLE_SIZE_IGNORED", "sample_size of test '%s' is ignored: it is not a "
+                      "sample test" % name, _key_loc(t, "sample_size", loc), "remove sample_size")
+        self.check_cluster_ref("flink", t.get("flink_cluster"), _key_loc(t, "flink_cluster", loc),
+                               "test '%s'" % name)
+        of = t.get("on_failure") if isinstance(t.get("on_failure"), dict) else {}
+        sev = of.get("severity")
+        if sev is not None and sev not in ("error", "warning"):
+            self.err("INVALID_SEVERITY", "test '%s': on_failure.severity is error or warning" % name,
+                     _key_loc(of, "severity", loc))
+        actions = of.get("actions") if isinstance(of.get("actions"), list) else []
+        for i, a in enumerate(actions):
+            dlq = a.get("dlq") if isinstance(a, dict) else None
+            if isinstance(dlq, dict) and dlq.get("model") and dlq["model"] not in self.models:
+                self.err("DLQ_MODEL_NOT_FOUND", "DLQ model '%s' not found in test '%s'"
+                         % (dlq["model"], name), _item_loc(actions, i, loc),
+                         _suggest(dlq["model"], self.models))
+
+    def check_exposure(self, e):
+        name = e.get("name")
+        loc = _loc(e)
+        et = e.get("type")
+        if et not in _EXPOSURE_TYPES:
+            self.err("INVALID_EXPOSURE_TYPE", "exposure '%s': type must be one of %s, got %r"
+                     % (name, ", ".join(_EXPOSURE_TYPES), et), _key_loc(e, "type", loc))
+        role = e.get("role")
+        if role is not None and role not in _EXPOSURE_ROLES:
+            self.err("INVALID_EXPOSURE_TYPE", "exposure '%s': role must be one of %s, got %r"
+                     % (name, ", ".join(_EXPOSURE_ROLES), role), _key_loc(e, "role", loc))
+        if e.get("sla"):
+            self.warn("SLA_NOT_ENFORCED", "Exposure '%s' has SLA configuration. SLAs are "
+                      "metadata-only: streamt does not monitor them" % name,
+                      _key_loc(e, "sla", loc), "monitor them with your alerting")
+        for field in ("produces", "consumes", "depends_on"):
+            refs = e.get(field) if isinstance(e.get(field), list) else []
+            for i, ref in enumerate(refs):
+                rloc = _item_loc(refs, i, loc)
+                if not isinstance(ref, dict):
+                    continue
+                for kind in ("source", "ref"):
+                    target = ref.get(kind)
+                    if not target:
+                        continue
+                    if field == "depends_on":
+                        code = "EXPOSURE_DEPENDENCY_NOT_FOUND"
+                    else:
+                        code = "EXPOSURE_SOURCE_NOT_FOUND" if kind == "source" else "EXPOSURE_MODEL_NOT_FOUND"
+                    self.ref_exists(kind, target, rloc, "exposure '%s' lists it in '%s'"
+                                    % (name, field), code)
+
+    # -- cycles ----------------------------------------------------------------
+    def check_cycles(self):
+        graph = {}
+        for name, m in self.models.items():
+            deps = set()
+            for kind, target, _l, _c in self.calls.get(name, []):
+                if kind == "ref" and target in self.models:
+                    deps.add(target)
+            frm = m.get("from") if isinstance(m.get("from"), list) else []
+            for ref in frm:
+                if isinstance(ref, dict) and ref.get("ref") in self.models:
+                    deps.add(ref["ref"])
+            graph[name] = sorted(deps)
+        for cycle in _cycles(graph):
+            first = self.models[cycle[0]]
+            self.err("CYCLE_DETECTED", "Circular dependency detected: %s"
+                     % " -> ".join(cycle + [cycle[0]]), _key_loc(first, "name", _loc(first)),
+                     "a model cannot depend on itself, directly or through other models: "
+                     "remove one of these references")
+
+    # -- governance rules ------------------------------------------------------
+    def check_rules(self):
+        rules = self.p.rules or {}
+        pf = Location(self.p.project_file)
+
+        def rule_loc(section, key):
+            sec = rules.get(section) if isinstance(rules.get(section), dict) else {}
+            return _key_loc(sec, key, _loc(sec, pf))
+
+        topics = rules.get("topics") if isinstance(rules.get("topics"), dict) else {}
+        models_r = rules.get("models") if isinstance(rules.get("models"), dict) else {}
+        sources_r = rules.get("sources") if isinstance(rules.get("sources"), dict) else {}
+        security = rules.get("security") if isinstance(rules.get("security"), dict) else {}
+        pattern = None
+        if topics.get("naming_pattern"):
+            try:
+                pattern = re.compile(topics["naming_pattern"])
+            except re.error as e:
+                self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
+                         "expression: %s" % e, rule_loc("topics", "naming_pattern"))
+        for m in self.p.models:
+            name = m.get("name")
+            if name not in self.mat:
+                continue
+            loc = _loc(m)
+            declared, effective = self.mat[name]
+            if effective in ("topic", "flink"):
+                t = effective_topic(m, self.p)
+                tloc = _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
+                    _key_loc(m, "name", loc)
+                for key, op, code, label in (
+                        ("min_partitions", "ge", "RULE_MIN_PARTITIONS", "partitions"),
+                        ("max_partitions", "le", "RULE_MAX_PARTITIONS", "partitions"),
+                        ("min_replication_factor", "ge", "RULE_MIN_REPLICATION", "replication_factor"),
+                        ("max_replication_factor", "le", "RULE_MAX_REPLICATION", "replication_factor")):
+                    limit = topics.get(key)
+                    val = t[label]
+                    if not isinstance(limit, int) or not isinstance(val, int):
+                        continue
+                    if (op == "ge" and val < limit) or (op == "le" and val > limit):
+                        self.err(code, "Model '%s' violates rule 'topics.%s': expected %s %d, got %d"
+                                 % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc,
+                                 "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
+                if pattern is not None and isinstance(t["name"], str) and \
+                        not pattern.fullmatch(t["name"]):
+                    self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
+                             % (t["name"], topics["naming_pattern"]), tloc,
+                             "the whole name must match (the original only anchored the start)")
+                for pre in topics.get("forbidden_prefixes") or []:
+                    if isinstance(t["name"], str) and t["name"].startswith(pre):
+                        self.err("RULE_FORBIDDEN_PREFIX", "Topic name '%s' has forbidden prefix '%s'"
+                                 % (t["name"], pre), tloc)
+                req = topics.get("required_config")
+                if isinstance(req, dict):
+                    for k in sorted(req):
+                        want = req[k]
+                        have = t["config"].get(k)
+                        if have is None:
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                     tloc, "set advanced.topic.config.%s (or defaults.topic.config)" % k)
+                        elif want is not None and str(want).lower() != str(have).lower():
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' has %s=%s, "
+                                     "rules.topics.required_config wants %s" % (t["name"], name, k, have, want),
+                                     tloc)
+                elif isinstance(req, list):
+                    for k in req:
+                        if t["config"].get(k) is None:
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                     tloc, "set advanced.topic.config.%s" % k)
+            for key, code, field in (("require_description", "RULE_REQUIRE_DESCRIPTION", "description"),
+                                     ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
+                if models_r.get(key) and not m.get(field):
+                    self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
+                             "add '%s: ...' (rules.models.%s)" % (field, key))
+            ntests = len([t for t in self.p.tests if t.get("model") == name])
+            if models_r.get("require_tests") and ntests == 0:
+                self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
+                         "add a test with 'model: %s' (rules.models.require_tests)" % name)
+            mt = models_r.get("min_tests")
+            if isinstance(mt, int) and ntests < mt:
+                self.err("RULE_MIN_TESTS", "Model '%s' has %d tests, rules.models.min_tests is %d"
+                         % (name, ntests, mt), loc)
+            md = models_r.get("max_dependencies")
+            if isinstance(md, int) and name in self.calls:
+                n = len(self.calls[name])
+                if n > md:
+                    self.err("RULE_MAX_DEPENDENCIES", "Model '%s' has %d dependencies, max allowed "
+                             "is %d" % (name, n, md), _key_loc(m, "sql", loc))
+            allowed = models_r.get("allowed_materializations")
+            if isinstance(allowed, list) and declared not in allowed:
+                self.err("RULE_ALLOWED_MATERIALIZATION", "Model '%s' is materialized as %s, "
+                         "rules.models.allowed_materializations allows %s"
+                         % (name, declared, ", ".join(allowed)), loc)
+        masked = set()
+        for m in self.p.models:
+            for pol in _get_path(m, ("security", "policies")) or []:
+                mask = pol.get("mask") if isinstance(pol, dict) else None
+                if isinstance(mask, dict) and mask.get("column"):
+                    masked.add(mask["column"])
+        allowed_cls = security.get("allowed_classifications")
+        for s in self.p.sources:
+            name = s.get("name")
+            loc = _loc(s)
+            for key, code, field in (("require_schema", "RULE_REQUIRE_SCHEMA", "schema"),
+                                     ("require_freshness", "RULE_REQUIRE_FRESHNESS", "freshness"),
+                                     ("require_columns", "RULE_REQUIRE_COLUMNS", "columns"),
+                                     ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
+                if sources_r.get(key) and not s.get(field):
+                    self.err(code, "Source '%s' missing required field '%s'" % (name, field), loc,
+                             "add '%s:' (rules.sources.%s)" % (field, key))
+            cols = s.get("columns") if isinstance(s.get("columns"), list) else []
+            for i, c in enumerate(cols):
+                if not isinstance(c, dict):
+                    continue
+                cloc = _item_loc(cols, i, loc)
+                cl = c.get("classification")
+                if security.get("require_classification") and not cl:
+                    self.err("RULE_REQUIRE_CLASSIFICATION", "Column '%s' in source '%s' missing "
+                             "required classification" % (c.get("name"), name), cloc,
+                             "add 'classification: public|internal|confidential|sensitive|highly_sensitive'")
+                if isinstance(allowed_cls, list) and cl and cl not in allowed_cls:
+                    self.err("RULE_ALLOWED_CLASSIFICATION", "Column '%s' in source '%s' is classified "
+                             "%s, not one of %s" % (c.get("name"), name, cl, ", ".join(allowed_cls)), cloc)
+                if security.get("sensitive_columns_require_masking") and \
+                        cl in ("sensitive", "highly_sensitive") and c.get("name") not in masked:
+                    self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified as %s "
+                             "has no masking policy" % (c.get("name"), name, cl), cloc,
+                             "add a model policy '- mask: {column: %s, method: hash}'" % c.get("name"))
+        if security.get("sensitive_columns_require_masking"):
+            for m in self.p.models:
+                cls = _get_path(m, ("security", "classification"))
+                if not isinstance(cls, dict):
+                    continue
+                for col in sorted(cls):
+                    if cls[col] in ("sensitive", "highly_sensitive") and col not in masked:
+                        self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified "
+                                 "as %s has no masking policy" % (col, m.get("name"), cls[col]),
+                                 _key_loc(cls, col, _loc(m)))
+
+
+def _cycles(graph, limit=100):
+    """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
+    at its smallest node, in sorted order; at most ``limit`` of them."""
+    out = []
+    nodes = sorted(graph)
+    for start in nodes:
+        # depth-first paths from `start` through nodes greater than `start` only, so that
+        # every cycle is found exactly once (from its smallest node)
+        stack = [(start, iter(graph.get(start, [])))]
+        path = [start]
+        on_path = set([start])
+        while stack and len(out) < limit:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                on_path.discard(path.pop())
+                continue
+            if nxt == start:
+                out.append(list(path))
+            elif nxt > start and nxt not in on_path and nxt in graph:
+                stack.append((nxt, iter(graph.get(nxt, []))))
+                path.append(nxt)
+                on_path.add(nxt)
+    return out
+
+
+def _ml_model_arg(toks):
+    """The model name given to ML_PREDICT(TABLE x, 'Model', ...): the first string or
+    name after the first comma."""
+    depth = 0
+    for i, t in enumerate(toks):
+        if t.text == "(":
+            depth += 1
+        elif t.text == ")":
+            if depth == 0:
+                return None
+            depth -= 1
+        elif t.text == "," and depth == 0:
+            for u in toks[i + 1:]:
+                if u.kind in ("string", "qident", "dqident", "ident"):
+                    return token_value(u)
+                return None
+    return None
+
+
+def _protobuf_problem(text):
+    """A rough sanity check of a .proto text: braces balance, it declares a message."""
+    depth = 0
+    for c in re.sub(r'//[^\n]*|/\*.*?\*/|"(?:[^"\\]|\\.)*"', "", text, flags=re.S):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                return "a '}' closes nothing"
+    if depth:
+        return "%d '{' never closed" % depth
+    if not re.search(r"\bmessage\s+\w+\s*\{", text):
+        return "no 'message Name { ... }' found"
+    m = re.search(r'\bsyntax\s*=\s*"([^"]*)"', text)
+    if m and m.group(1) not in ("proto2", "proto3"):
+        return "unknown syntax %r" % m.group(1)
+    return None
 
 # (end of validate)
 
