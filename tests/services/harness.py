@@ -866,3 +866,127 @@ def _start_connect(run, kafka, cp, plugin_path, timeout):
     run.endpoints["connect"] = svc.describe()
     run.save()
     return svc
+
+
+# --------------------------------------------------------------------------------------------
+# Flink: JobManager + TaskManager + SQL Gateway + Kafka SQL connector
+# --------------------------------------------------------------------------------------------
+
+class FlinkService(object):
+    def __init__(self, rest_url, gateway_url, kafka_bootstrap, savepoint_dir, procs_, home, conf_dir):
+        self.rest_url, self.gateway_url = rest_url, gateway_url
+        self.kafka_bootstrap, self.savepoint_dir = kafka_bootstrap, savepoint_dir
+        self._procs, self.home, self.conf_dir = procs_, home, conf_dir
+
+    def procs(self):
+        return list(self._procs)
+
+    def describe(self):
+        return {"rest_url": self.rest_url, "gateway_url": self.gateway_url, "kafka_bootstrap": self.kafka_bootstrap,
+                "savepoint_dir": self.savepoint_dir, "pids": [p.pid for p in self._procs]}
+
+
+def flink_home():
+    """The Flink distribution in the cache: lib/, bin/, conf/ from the PyPI wheels (never
+    pip-installed), opt/ with only the SQL Gateway jar, the Kafka SQL connector in lib/."""
+    files = ensure_files("flink-%s/" % FLINK_VERSION)
+    home = os.path.join(cache_dir(), "flink-%s" % FLINK_VERSION)
+    wheels = sorted(f for f in files if f.endswith(".whl"))
+    stamp = os.path.join(home, ".unpacked")
+    want = "\n".join(os.path.basename(w) for w in wheels)
+    with _cache_lock():
+        if os.path.exists(stamp) and open(stamp).read() == want:
+            return home
+        for sub in ("bin", "conf"):
+            shutil.rmtree(os.path.join(home, sub), ignore_errors=True)
+        for jar in glob.glob(os.path.join(home, "lib", "*.jar")):
+            if "flink-sql-connector-kafka" not in jar:
+                os.remove(jar)
+        for whl in wheels:
+            with zipfile.ZipFile(whl) as z:
+                for info in z.infolist():
+                    name = info.filename
+                    if not name.startswith(("pyflink/lib/", "pyflink/bin/", "pyflink/conf/")) or name.endswith("/"):
+                        continue
+                    dest = os.path.join(home, name[len("pyflink/"):])
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    with z.open(info) as src, open(dest, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                    if name.startswith("pyflink/bin/") and name.endswith(".sh"):
+                        os.chmod(dest, 0o755)
+        with open(stamp, "w") as f:
+            f.write(want)
+    return home
+
+
+def _flink_java_opts(home):
+    """The Java 17 --add-opens list that the wheel's config.yaml carries under env.java.opts.all."""
+    with open(os.path.join(home, "conf", "config.yaml")) as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "opts:" and i > 0 and "java" in lines[i - 1]:
+            for nxt in lines[i + 1:i + 6]:
+                if nxt.strip().startswith("all:"):
+                    return nxt.split("all:", 1)[1].strip()
+    for line in lines:
+        if line.strip().startswith("all:") and "--add-opens" in line:
+            return line.split("all:", 1)[1].strip()
+    raise ServiceError("no env.java.opts.all in %s/conf/config.yaml" % home)
+
+
+def start_flink(run, kafka, timeout=120):
+    home = flink_home()
+    return with_port_retries(lambda: _start_flink(run, kafka, home, timeout))
+
+
+def _start_flink(run, kafka, home, timeout):
+    d = tempfile.mkdtemp(prefix="flink-", dir=run.dir)
+    conf_dir, log_dir, pid_dir = os.path.join(d, "conf"), os.path.join(d, "log"), os.path.join(d, "pids")
+    savepoints, tmp = os.path.join(d, "savepoints"), os.path.join(d, "tmp")
+    for x in (conf_dir, log_dir, pid_dir, savepoints, tmp):
+        os.makedirs(x)
+    for f in glob.glob(os.path.join(home, "conf", "log4j*.properties")) + glob.glob(os.path.join(home, "conf", "logback*")):
+        shutil.copy(f, conf_dir)
+    rest, rpc, gw = free_ports(3)
+    conf = {
+        "env.java.opts.all": _flink_java_opts(home),
+        "jobmanager.rpc.address": "localhost", "jobmanager.rpc.port": rpc, "jobmanager.bind-host": "localhost",
+        "jobmanager.memory.process.size": "768m",
+        "taskmanager.bind-host": "localhost", "taskmanager.host": "localhost",
+        "taskmanager.numberOfTaskSlots": 4, "taskmanager.memory.process.size": "1024m",
+        "parallelism.default": 1,
+        "cluster.registration.error-delay": 1000,
+        "rest.address": "localhost", "rest.bind-address": "localhost", "rest.port": rest,
+        "sql-gateway.endpoint.rest.address": "localhost", "sql-gateway.endpoint.rest.bind-address": "localhost",
+        "sql-gateway.endpoint.rest.port": gw,
+        "execution.checkpointing.savepoint-dir": "file://" + savepoints,
+        "io.tmp.dirs": tmp, "web.tmpdir": tmp,
+    }
+    with open(os.path.join(conf_dir, "config.yaml"), "w") as f:
+        for k, v in conf.items():
+            f.write("%s: %s\n" % (k, v))
+    env = {"FLINK_HOME": home, "FLINK_CONF_DIR": conf_dir, "FLINK_LOG_DIR": log_dir, "FLINK_PID_DIR": pid_dir,
+           "JAVA_HOME": os.path.dirname(os.path.dirname(os.path.realpath(java())))}
+    bin_dir = os.path.join(home, "bin")
+    jm = run.spawn("flink-jobmanager", [os.path.join(bin_dir, "jobmanager.sh"), "start-foreground"], env=env, cwd=d,
+                   log=os.path.join(d, "jobmanager.out"))
+    tm = run.spawn("flink-taskmanager", [os.path.join(bin_dir, "taskmanager.sh"), "start-foreground"], env=env, cwd=d,
+                   log=os.path.join(d, "taskmanager.out"))
+    procs_ = [jm, tm]
+    rest_url, gw_url = "http://127.0.0.1:%d" % rest, "http://127.0.0.1:%d" % gw
+    try:
+        wait_until("flink cluster", lambda: http_json(rest_url + "/overview")["taskmanagers"] >= 1, procs_, timeout,
+                   interval=0.25)
+        gwp = run.spawn("flink-sql-gateway", [os.path.join(bin_dir, "sql-gateway.sh"), "start-foreground"], env=env,
+                        cwd=d, log=os.path.join(d, "sql-gateway.out"))
+        procs_.append(gwp)
+        wait_until("flink sql gateway", lambda: http_json(gw_url + "/v1/info").get("productName"), procs_, timeout,
+                   interval=0.25)
+    except ServiceError:
+        for p in reversed(procs_):
+            run.stop_proc(p)
+        raise
+    svc = FlinkService(rest_url, gw_url, kafka.bootstrap, savepoints, procs_, home, conf_dir)
+    run.endpoints["flink"] = svc.describe()
+    run.save()
+    return svc
