@@ -5501,71 +5501,27 @@ def drift_between(before, now):
     return out
 
 
-_VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
-
-
 def resolve_variables(obj, values):
-    """A copy of obj with ${NAME} replaced from `values` ($$ is a literal $).  Every
-    missing name is reported at once (exit 1)."""
-    missing = set()
-
-    def sub(s):
-        def rep(m):
-            if m.group(1):
-                return "$"
-            name = m.group(2)
-            if name not in values:
-                missing.add(name)
-                return m.group(0)
-            return values[name]
-        return _VAR_RE.sub(rep, s)
-
-    def walk(o):
-        if isinstance(o, str):
-            return sub(o)
-        if isinstance(o, dict):
-            return dict((walk(k), walk(v)) for k, v in o.items())
-        if isinstance(o, list):
-            return [walk(v) for v in o]
-        return o
-
-    out = walk(obj)
-    if missing:
-        names = sorted(missing)
-        raise StreamtError("environment variable%s not set: %s"
-                           % ("s" if len(names) > 1 else "", ", ".join(names)),
-                           hint="export them, or pass --env-file with NAME=value lines")
-    return out
+    """A copy of obj with ${NAME} replaced from `values` ($$ is a literal $), with the
+    project section's rules.  Every missing name is reported at once (exit 1)."""
+    try:
+        return substitute(obj, values)
+    except ProjectError as e:
+        raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
+                                           "lines")
 
 
 def read_env_file(path):
-    """NAME=value lines (`export` prefix, quotes, # comments), like a .env file."""
+    """The NAME=value lines of an --env-file (the .env rules of the project section)."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (IOError, OSError) as e:
         raise UsageError("cannot read the env file %s: %s" % (path, e.strerror or e))
-    out = {}
-    for no, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if not s or s.startswith("#"):
-            continue
-        if s.startswith("export "):
-            s = s[7:].lstrip()
-        m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$", s)
-        if not m:
-            raise UsageError("%s:%d: expected NAME=value" % (path, no))
-        name, value = m.group(1), m.group(2)
-        if value[:1] in ("'", '"'):
-            q = value[0]
-            end = value.find(q, 1)
-            if end < 0:
-                raise UsageError("%s:%d: unterminated quote" % (path, no))
-            value = value[1:end]
-        else:
-            value = re.sub(r"\s+#.*$", "", value).strip()
-        out[name] = value
-    return out
+    try:
+        return dict(parse_dotenv(text, path))
+    except ProjectError as e:
+        raise UsageError(e.message, hint=e.hint)
 
 
 def _secret_values(values):
@@ -5604,6 +5560,285 @@ def command(name, help, description=None, epilog=None):
 # (end of cli: build)
 
 # -- cli: deploy, plan, apply, status ------------------------------------------
+
+#
+# deploy ARTIFACT · plan -p DIR · apply -p DIR · status (ARTIFACT | -p DIR).
+# Nothing touches the network before the plan step: the artifact is verified, the
+# environment checked, protected environments confirmed and every ${VAR} resolved
+# first; only then are the targets contacted.
+
+_ALLOW_DELETE_KINDS = ("topics", "schemas", "flink_jobs", "connectors", "gateway", "all")
+
+
+def _add_common_deploy_args(p, with_apply=True):
+    p.add_argument("-e", "--env", help="environment (must match the artifact's)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="output format (json: see docs/internals.md, 'deploy JSON')")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 0 when nothing changes, 8 when changes are pending")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="NAME=value lines for ${VAR}s (the process environment wins)")
+    p.add_argument("--allow-delete", default="", metavar="KINDS",
+                   help="delete orphans of these kinds (comma-separated: %s); the "
+                        "environment must allow destructive changes" % ", ".join(_ALLOW_DELETE_KINDS))
+    p.add_argument("--prune-config", action="store_true",
+                   help="reset topic config keys the project no longer sets")
+    if with_apply:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--confirm", action="store_true", help="apply the changes")
+        g.add_argument("--dry-run", action="store_true",
+                       help="plan and run the services' own checks, change nothing")
+
+
+@command("deploy", help="deploy an artifact to its environment",
+         description="Verify an artifact, plan against the live services and apply it "
+                     "(--confirm) or only check it (--dry-run).")
+def _cli_deploy(p):
+    p.add_argument("artifact", help="artifact directory or tarball")
+    _add_common_deploy_args(p)
+    p.add_argument("--check-drift", action="store_true",
+                   help="refuse (exit 6) when the live state moved since the artifact's "
+                        "state/ snapshot")
+    p.add_argument("--allowed-signers", metavar="FILE", help="OpenSSH allowed_signers file")
+    p.add_argument("--require-signature", action="store_true",
+                   help="refuse an artifact without a valid signature")
+    return lambda args, output: _run_deploy(args, output, "deploy")
+
+
+@command("plan", help="show what apply would change (reads the live services)")
+def _cli_plan(p):
+    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    _add_common_deploy_args(p, with_apply=False)
+    return lambda args, output: _run_deploy(args, output, "plan")
+
+
+@command("apply", help="compile a project and deploy it (--confirm or --dry-run)")
+def _cli_apply(p):
+    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    _add_common_deploy_args(p)
+    return lambda args, output: _run_deploy(args, output, "apply")
+
+
+@command("status", help="what is live vs what the artifact or project wants (read-only)")
+def _cli_status(p):
+    p.add_argument("artifact", nargs="?", help="artifact directory or tarball")
+    p.add_argument("-p", "--project-dir", help="project directory (instead of an artifact)")
+    p.add_argument("-e", "--env", help="environment")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE")
+    return lambda args, output: _run_deploy(args, output, "status")
+
+
+def _run_deploy(args, output, cmd):
+    progress = output.info
+    report = {"format_version": 1, "command": cmd, "project": None, "environment": None,
+              "contacts": [], "kafka_cluster_id": None, "plan": None,
+              "validation_errors": [], "drift": [], "result": None}
+    json_out = args.format == "json"
+    try:
+        return _deploy_steps(args, output, cmd, report, progress)
+    except StreamtError as e:
+        if json_out:
+            rep = getattr(e, "report", None)
+            report["result"] = rep or {"status": "refused" if e.exit_code in (
+                EXIT_REFUSED, EXIT_DRIFT, EXIT_INTEGRITY) else "failed",
+                "applied": [], "not_applied": [], "failed": None, "error": e.message}
+            output.result(canonical_json(report).rstrip("\n"))
+        raise
+
+
+def _deploy_steps(args, output, cmd, report, progress):
+    # 1. the source: an artifact (verified) or a project (loaded, validated, compiled)
+    snapshot = None
+    if cmd in ("plan", "apply") or (cmd == "status" and args.project_dir):
+        if cmd == "status" and args.artifact:
+            raise UsageError("status: give an artifact or -p DIR, not both")
+        src = _desired_from_project(args.project_dir or ".", args.env, progress)
+        project_name, env_name, desired, values = src
+    else:
+        if not getattr(args, "artifact", None):
+            raise UsageError("%s: give an artifact (or -p DIR -e ENV)" % cmd)
+        art = _open_verified_artifact(args, progress)
+        project_name, desired, snapshot = art["project"], art["desired"], art["state"]
+        env_name = art["environment"]
+        # 2. the environment named on the command line must be the artifact's
+        if args.env and args.env != env_name:
+            raise RefusedError("environment mismatch: the artifact was built for %r, not %r"
+                               % (env_name, args.env),
+                               hint="build an artifact for %s (a build is environment-specific)"
+                                    % args.env)
+        values = {}
+    report["project"], report["environment"] = project_name, env_name
+    environment = desired.get("environment") or {}
+    safety = environment.get("safety") or {}
+    applying = cmd in ("deploy", "apply") and not args.dry_run
+    if cmd in ("deploy", "apply") and not args.confirm and not args.dry_run:
+        if environment.get("protected") or safety.get("confirm_apply"):
+            if not _confirm_on_tty(env_name, output):
+                raise RefusedError("%r is a protected environment: --confirm is required"
+                                   % env_name,
+                                   hint="review the plan with --dry-run, then re-run with "
+                                        "--confirm")
+        elif not sys.stdin.isatty():
+            raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd)
+        elif not _confirm_on_tty(env_name, output):
+            raise RefusedError("not confirmed")
+    # 3. ${VAR}s: --env-file lines, then the process environment (highest)
+    for f in getattr(args, "env_file", []) or []:
+        values.update(read_env_file(f))
+    values.update(os.environ)
+    desired = resolve_variables(desired, values)
+    runtime = (desired.get("environment") or {}).get("runtime") or {}
+    policy = PlanPolicy(project_name, _parse_allow_delete(getattr(args, "allow_delete", "")),
+                        getattr(args, "prune_config", False), _secret_values(values))
+    targets = make_targets(desired, runtime)
+    # 4. what will be contacted (hosts only)
+    names = {"schema": "Schema Registry", "topic": "Kafka", "flink_job": "Flink",
+             "connector": "Kafka Connect", "gateway": "Conduktor Gateway"}
+    for kind in APPLY_ORDER:
+        if kind in targets:
+            hosts = targets[kind].hosts()
+            report["contacts"].append({"service": names[kind], "hosts": hosts})
+            progress("will contact %s: %s" % (names[kind], ", ".join(hosts)))
+    try:
+        return _plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy,
+                               targets, snapshot, safety, env_name, applying)
+    finally:
+        if "topic" in targets:
+            targets["topic"].close()
+
+
+def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy, targets,
+                    snapshot, safety, env_name, applying):
+    json_out = args.format == "json"
+    # 5. observe, drift, plan
+    if getattr(args, "check_drift", False):
+        if snapshot is None:
+            raise DriftError("--check-drift: the artifact has no state/ snapshot",
+                             hint="build it with --with-state")
+        now = observe_state(desired, runtime, policy.project, targets=targets)
+        report["drift"] = drift_between(snapshot, now)
+        if report["drift"]:
+            raise DriftError("the live state changed since the artifact was built",
+                             details=report["drift"][:50],
+                             hint="rebuild the artifact (or review the change) and deploy again")
+        progress("no drift since the build")
+    plan = plan_deploy(desired, runtime, policy, targets=targets, progress=progress)
+    report["kafka_cluster_id"] = plan.cluster_id
+    report["plan"] = plan.to_json()
+    if plan.cluster_id:
+        progress("Kafka cluster id: %s" % plan.cluster_id)
+    if not json_out:
+        output.result(plan.render(verbose=(cmd == "status")))
+    if cmd == "status":
+        report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                            "applied": [], "not_applied": [], "failed": None}
+        if json_out:
+            output.result(canonical_json(report).rstrip("\n"))
+        return EXIT_OK
+    if plan.refused:
+        raise RefusedError("the plan contains changes streamt refuses to make",
+                           details=["%s: %s" % (c.ref, c.refused) for c in plan.refused])
+    if plan.destructive and safety.get("allow_destructive") is False:
+        raise RefusedError("environment %r does not allow destructive changes, and the plan "
+                           "contains some" % env_name,
+                           details=["would %s %s" % (c.action if c.action == "delete" else
+                                                     "reset config of", c.ref)
+                                    for c in plan.destructive],
+                           hint="drop --allow-delete/--prune-config, or change "
+                                "safety.allow_destructive for this environment")
+    if not applying:
+        if cmd != "plan" and plan.pending:
+            progress("running the services' own checks (dry run)")
+            errors = []
+            for kind in APPLY_ORDER:
+                mine = [c for c in plan.pending if c.kind == kind]
+                if mine:
+                    errors.extend(plan.targets[kind].validate(mine))
+            report["validation_errors"] = errors
+            if errors:
+                raise RefusedError("the services reject %d change(s)" % len(errors),
+                                   details=errors)
+        report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                            "applied": [], "not_applied": [c.ref for c in plan.pending],
+                            "failed": None}
+        if json_out:
+            output.result(canonical_json(report).rstrip("\n"))
+        if args.detailed_exitcode and plan.pending:
+            return EXIT_CHANGES
+        return EXIT_OK
+    # 7. apply
+    result = apply_plan(plan, progress=progress)
+    report["result"] = result
+    if json_out:
+        output.result(canonical_json(report).rstrip("\n"))
+    else:
+        output.result("Applied %d change(s)." % len(result["applied"]) if result["applied"]
+                      else "No changes.")
+    if args.detailed_exitcode and result["applied"]:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _parse_allow_delete(text):
+    kinds = [k.strip() for k in (text or "").split(",") if k.strip()]
+    for k in kinds:
+        if k not in _ALLOW_DELETE_KINDS:
+            raise UsageError("--allow-delete: unknown kind %r (one of %s)"
+                             % (k, ", ".join(_ALLOW_DELETE_KINDS)))
+    return kinds
+
+
+def _confirm_on_tty(env_name, output):
+    if not (sys.stdin.isatty() and output.err.isatty()):
+        return False
+    output.err.write("Type '%s' to confirm: " % env_name)
+    output.err.flush()
+    try:
+        answer = sys.stdin.readline().strip()
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer == env_name
+
+
+def _desired_from_project(root, env, progress):
+    """load, validate, compile in memory: (project name, env name, desired, variables)."""
+    project = load_project(root, env=env)
+    diags = validate_project(project, check_env=False)
+    errors = [d for d in diags if d.is_error()]
+    if errors:
+        raise ProjectError("the project is invalid (%d error%s)"
+                           % (len(errors), "" if len(errors) == 1 else "s"),
+                           details=[d.render() for d in errors],
+                           hint="run 'streamt validate' for the details")
+    desired = compile_project(project)
+    progress("compiled %s for %s" % (project.name, project.env))
+    return project.name, project.env, desired, dict(project.variables)
+
+
+def _open_verified_artifact(args, progress):
+    """read + verify (checksums, file list, safe paths, signature policy): exit 4 on
+    failure.  Returns {"project", "environment", "desired", "state"}."""
+    art = read_artifact(args.artifact)
+    env = (art.desired.get("environment") or {})
+    need_sig = bool(args.require_signature or args.allowed_signers or
+                    (env.get("safety") or {}).get("require_signature"))
+    allowed = None
+    if args.allowed_signers:
+        try:
+            with open(args.allowed_signers, encoding="utf-8") as f:
+                allowed = f.read()
+        except (IOError, OSError) as e:
+            raise UsageError("cannot read %s: %s" % (args.allowed_signers, e.strerror or e))
+    elif need_sig:
+        raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
+                             hint="the environment's safety.require_signature (or "
+                                  "--require-signature) asks for a verified signature")
+    verify_artifact(art, allowed_signers=allowed, require_signature=need_sig)
+    progress("artifact verified: %s" % args.artifact)
+    return {"project": (art.manifest.get("project") or {}).get("name"),
+            "environment": art.manifest.get("environment") or env.get("name"),
+            "desired": art.desired, "state": getattr(art, "state", None)}
 
 # (end of cli: deploy)
 
