@@ -4903,9 +4903,12 @@ class FlinkTarget(object):
         resp = cl["rest"].request("GET", "/jobs/%s/checkpoints" % _quote(jid), expect=(200, 404))
         if resp.status == 404:
             return None
-        obj = resp.json() or {}
-        sp = ((obj.get("latest") or {}).get("savepoint") or {})
-        return sp.get("external_path") or None
+        latest = (resp.json() or {}).get("latest") or {}
+        # the newest of the last savepoint and the last retained checkpoint
+        found = [(x.get("latest_ack_timestamp") or 0, x.get("external_path"))
+                 for x in (latest.get("savepoint"), latest.get("completed"))
+                 if x and x.get("external_path") and not x.get("discarded")]
+        return max(found)[1] if found else None
 
     def _submit(self, cl, job, savepoint):
         """Run the job's SQL in a fresh session; wait (bounded) until the job runs."""
