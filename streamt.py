@@ -11820,25 +11820,21 @@ def _open_verified_artifact(args, progress):
     """read + verify (checksums, file list, safe paths, signature policy): exit 4 on
     failure.  Returns {"project", "environment", "desired", "state"}."""
     art = read_artifact(args.artifact)
-    env = (art.desired.get("environment") or {})
+    env = (art.desired or {}).get("environment") or {}
     need_sig = bool(args.require_signature or args.allowed_signers or
                     (env.get("safety") or {}).get("require_signature"))
-    allowed = None
-    if args.allowed_signers:
-        try:
-            with open(args.allowed_signers, encoding="utf-8") as f:
-                allowed = f.read()
-        except (IOError, OSError) as e:
-            raise UsageError("cannot read %s: %s" % (args.allowed_signers, e.strerror or e))
-    elif need_sig:
+    if need_sig and not args.allowed_signers:
+        verify_artifact(art)  # integrity problems first, they say more
         raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
                              hint="the environment's safety.require_signature (or "
                                   "--require-signature) asks for a verified signature")
-    verify_artifact(art, allowed_signers=allowed, require_signature=need_sig)
-    progress("artifact verified: %s" % args.artifact)
-    return {"project": (art.manifest.get("project") or {}).get("name"),
-            "environment": art.manifest.get("environment") or env.get("name"),
-            "desired": art.desired, "state": getattr(art, "state", None)}
+    verify_artifact(art, allowed_signers=args.allowed_signers, require_signature=need_sig)
+    progress("artifact verified: %s%s" % (args.artifact, " (signature verified)" if need_sig
+                                          else ""))
+    return {"project": ((art.manifest or {}).get("project") or {}).get("name"),
+            "environment": art.environment or env.get("name"),
+            "desired": art.desired, "state": art.state}
+
 
 # (end of cli: deploy)
 
