@@ -18,7 +18,9 @@ def streamt_invocations(text):
     text = re.sub(r"\\\n\s*", " ", text)
     found = []
     for line in text.splitlines():
-        m = re.search(r"(?:streamt\.pyz?|\$streamt|^\s*streamt)\s+([a-z].*)$", line)
+        if line.strip().startswith("#"):
+            continue
+        m = re.search(r"(?:python3?\s+\S*streamt\.pyz?|\$streamt|^\s*(?:- )?streamt)\s+([a-z].*)$", line)
         if not m:
             continue
         rest = m.group(1)
