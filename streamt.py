@@ -6815,18 +6815,21 @@ def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace,
             continue
         return e
     who = "" if principal is None else " for principal %r" % principal
-    if reasons and all("certificate authority" in r for r in reasons):
-        raise IntegrityError("the signing key %s is not in %s%s" % (fingerprint, name, who),
-                             details=reasons,
+    # The reasons go into the message itself (callers may show only the message); with
+    # several, the first is in the message and all of them are in the details.
+    why = ": " + reasons[0] if reasons else ""
+    more = list(reasons) if len(reasons) > 1 else []
+    if len(reasons) > 1:
+        why += " (and %d more)" % (len(reasons) - 1)
+    if not reasons or all("certificate authority" in r for r in reasons):
+        raise IntegrityError("the signing key %s is not in %s%s%s"
+                             % (fingerprint, name, who, why), details=more,
                              hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the "
-                                  "signer's public key to %s" % name)
-    if reasons:
-        raise IntegrityError("the signing key %s is not trusted%s by %s"
-                             % (fingerprint, who, name), details=reasons,
-                             hint="ask the owner of %s to add or renew the key" % name)
-    raise IntegrityError("the signing key %s is not in %s%s" % (fingerprint, name, who),
-                         hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the signer's "
-                              "public key (`ssh-keygen -y -f KEY` prints it) to %s" % name)
+                                  "signer's public key (`ssh-keygen -y -f KEY` prints it) "
+                                  "to %s" % name)
+    raise IntegrityError("the signing key %s is not trusted%s by %s%s"
+                         % (fingerprint, who, name, why), details=more,
+                         hint="ask the owner of %s to add or renew the key" % name)
 
 # (end of artifact: signatures)
 

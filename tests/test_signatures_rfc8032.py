@@ -1,4 +1,5 @@
-"""Ed25519 against RFC 8032 section 7.1 (TEST 1, 2, 3, 1024, SHA(abc)) and strictness cases.
+"""Ed25519 against RFC 8032 section 7.1 (TEST 1, 2, 3, 1024, SHA(abc)) and strictness cases,
+plus an SSHSIG round trip on the committed ssh-keygen corpus.
 
 Standard library only (no pytest import), so that tests/run_rfc8032.py can run this file
 on the bastion's oldest interpreter (CPython 3.6) where pytest is not installed.
@@ -171,6 +172,33 @@ def test_wrong_lengths_are_refused_not_raised():
     assert not streamt.ed25519_verify(pk[:31], msg, sig)
     assert not streamt.ed25519_verify(pk, msg, sig[:63])
     assert not streamt.ed25519_verify(pk, msg, sig + b"\x00")
+
+
+# ---- SSHSIG on the committed ssh-keygen corpus (stdlib only, so it also runs on 3.6) ---
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "sshsig")
+
+
+def _corpus(name, mode="r"):
+    with open(os.path.join(CORPUS, name), mode) as f:
+        return f.read()
+
+
+def test_sshsig_corpus_round_trip():
+    data, key = _corpus("manifest.json", "rb"), _corpus("test_key")
+    allowed = "ci@example.com " + _corpus("test_key.pub")
+    # ssh-keygen -Y sign made manifest.json.sig: our signature must be the same bytes
+    assert streamt.ssh_sign(data, key) == _corpus("manifest.json.sig")
+    for name, hash_alg in (("manifest.json.sig", "sha512"),
+                           ("manifest.json.sha256.sig", "sha256")):
+        result = streamt.ssh_verify(data, _corpus(name), allowed, principal="ci@example.com")
+        assert result["hash"] == hash_alg and result["line"] == 1
+    try:
+        streamt.ssh_verify(data + b" ", _corpus("manifest.json.sig"), allowed)
+    except streamt.IntegrityError as e:
+        assert "does not match" in e.message
+    else:
+        raise AssertionError("a changed manifest was accepted")
 
 
 if __name__ == "__main__":
