@@ -411,7 +411,8 @@ _Y_PLAIN_FLOW = re.compile(
 _Y_NOT_PLAIN_START = u"\0 \t\n\u2028\u2029-?:,[]{}#&*!|>'\"%@`"
 _Y_SPACES = re.compile(" *")
 _Y_PLAIN_GAP = re.compile(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
-_Y_SKIP = re.compile(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])* *(?:#[^\0\n\u2028\u2029]*)?")
+_Y_SKIP = re.compile(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])*"
+                     u" *(?:#[^\0\n\u2028\u2029]*)?")
 _Y_ANCHOR_NAME = re.compile("[0-9A-Za-z_-]+")
 _Y_URI = re.compile(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
 _Y_SINGLE_RUN = re.compile(u"[^'\0 \t\n\u2028\u2029]*")
@@ -1567,7 +1568,9 @@ class _YamlParser(object):
             if tok[0] == _T_KEY:      # [ ? a : b ] or [ a: b ]: a one-pair mapping
                 self.p += 1
                 k = toks[self.p]
-                key = None if k[0] in (_T_VALUE, _T_FENTRY, _T_FSEQ_END) else self.node(False, False)
+                key = None
+                if k[0] not in (_T_VALUE, _T_FENTRY, _T_FSEQ_END):
+                    key = self.node(False, False)
                 v = toks[self.p]
                 value = None
                 if v[0] == _T_VALUE:
@@ -1601,7 +1604,9 @@ class _YamlParser(object):
             if tok[0] == _T_KEY:
                 self.p += 1
                 k = toks[self.p]
-                key = None if k[0] in (_T_VALUE, _T_FENTRY, _T_FMAP_END) else self.node(False, False)
+                key = None
+                if k[0] not in (_T_VALUE, _T_FENTRY, _T_FMAP_END):
+                    key = self.node(False, False)
                 v = toks[self.p]
                 value = None
                 if v[0] == _T_VALUE:
