@@ -40,7 +40,7 @@ def _up(out):
         out.write("FAILED: %s\n" % e)
         run.stop()
         return 1
-    run.detached = True  # leave the processes running after this command exits
+    run.detached = True  # leave the processes running after this command exits (`down` stops them)
     env = harness.dev_env(kafka, sr, flink, connect)
     run.endpoints["env"] = env
     run.endpoints["timings_s"] = dict(timings, total=round(time.time() - t0, 1))
@@ -83,7 +83,7 @@ def main(argv):
     if cmd == "up":
         return _up(out)
     if cmd == "down":
-        harness.down(out)
+        harness.down(out, everything="--all" in argv[1:])
         return 0
     if cmd == "status":
         return _status(out)

@@ -339,7 +339,8 @@ class Run:
         return os.path.join(STATE_DIR, self.name + ".json")
 
     def save(self):
-        state = {"run": self.name, "dir": self.dir, "marker": self.marker,
+        state = {"run": self.name, "dir": self.dir, "marker": self.marker, "owner": os.getpid(),
+                 "detached": self.detached,
                  "processes": [{"name": p.name, "pid": p.pid, "log": p.log} for p in self.procs],
                  "endpoints": self.endpoints}
         tmp = self.state_file + ".tmp"
@@ -418,14 +419,24 @@ def _carries_marker(pid, marker):
         return False
 
 
-def down(out=sys.stdout):
-    """Kill the processes recorded by every run under .services/ (only if still ours)."""
+def down(out=sys.stdout, runs=None, everything=False):
+    """Kill the processes recorded under .services/ (only those still carrying the run's marker).
+
+    By default: detached runs (`up`) and runs whose owner (a pytest session) has died; a live
+    pytest session's services are left to it unless `everything`.  `runs` limits to given names."""
     n = 0
     for path in sorted(glob.glob(os.path.join(STATE_DIR, "*.json"))):
         try:
             with open(path) as f:
                 state = json.load(f)
         except (OSError, ValueError):
+            continue
+        if runs is not None and state.get("run") not in runs:
+            continue
+        owner = state.get("owner")
+        owner_alive = owner and owner != os.getpid() and os.path.exists("/proc/%d" % owner)
+        if owner_alive and not state.get("detached") and not everything:
+            out.write("run %s belongs to the live process %d: left alone (use --all)\n" % (state["run"], owner))
             continue
         for p in reversed(state.get("processes", [])):
             pid = p["pid"]
@@ -627,7 +638,7 @@ def _kafka_cluster_id():
             return cid
 
 
-def start_kafka(run, timeout=90):
+def start_kafka(run, timeout=180):
     libs = ensure_files("kafka-%s/libs/" % KAFKA_VERSION)
     cp = os.path.dirname(libs[0]) + "/*"
     return with_port_retries(lambda: _start_kafka(run, cp, timeout))
@@ -809,7 +820,7 @@ class ConnectService:
         return {"url": self.url, "work_dir": self.work_dir, "kafka": self.kafka.bootstrap, "pid": self.proc.pid}
 
 
-def start_connect(run, kafka, timeout=120):
+def start_connect(run, kafka, timeout=180):
     libs = ensure_files("kafka-%s/libs/" % KAFKA_VERSION)
     (plugin,) = ensure_files("connect-plugins-%s/" % KAFKA_VERSION)
     cp = os.path.dirname(libs[0]) + "/*"
@@ -937,7 +948,7 @@ def _flink_java_opts(home):
     raise ServiceError("no env.java.opts.all in %s/conf/config.yaml" % home)
 
 
-def start_flink(run, kafka, timeout=120):
+def start_flink(run, kafka, timeout=240):
     home = flink_home()
     return with_port_retries(lambda: _start_flink(run, kafka, home, timeout))
 
