@@ -324,6 +324,7 @@ class Run:
         self.detached = detached
         self.procs = []
         self.endpoints = {}
+        self.closed = False
         self._lock = threading.Lock()
         _prune_old_runs()
         if os.path.isdir(self.dir):
@@ -353,6 +354,8 @@ class Run:
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env["STREAMT_SERVICES_RUN"] = self.name
+        if self.closed:
+            raise ServiceError("run %s is stopping: not starting %s" % (self.name, name))
         with open(log, "ab") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                      env=full_env, cwd=cwd or self.dir, start_new_session=True)
@@ -370,6 +373,7 @@ class Run:
             self.save()
 
     def stop(self):
+        self.closed = True
         for proc in reversed(list(self.procs)):
             self.stop_proc(proc)
         with _RUNS_LOCK:
@@ -963,7 +967,8 @@ def _start_flink(run, kafka, home, timeout):
         shutil.copy(f, conf_dir)
     rest, rpc, gw = free_ports(3)
     conf = {
-        "env.java.opts.all": _flink_java_opts(home),
+        # C1 only and the serial GC: faster JVM start-up and fewer threads on 2 cores
+        "env.java.opts.all": _flink_java_opts(home) + " -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
         "jobmanager.rpc.address": "localhost", "jobmanager.rpc.port": rpc, "jobmanager.bind-host": "localhost",
         "jobmanager.memory.process.size": "768m",
         "taskmanager.bind-host": "localhost", "taskmanager.host": "localhost",
@@ -999,7 +1004,7 @@ def _start_flink(run, kafka, home, timeout):
         for p in reversed(procs_):
             run.stop_proc(p)
         raise
-    svc = FlinkService(rest_url, gw_url, kafka.bootstrap, savepoints, procs_, home, conf_dir)
+    svc = FlinkService(rest_url, gw_url, kafka.bootstrap if kafka else None, savepoints, procs_, home, conf_dir)
     run.endpoints["flink"] = svc.describe()
     run.save()
     return svc

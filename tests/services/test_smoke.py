@@ -509,10 +509,10 @@ def test_services_env_points_at_the_services(services_env, kafka, schema_registr
 _CHILD = """
 import sys, time
 from tests.services import harness
-run = harness.Run(sys.argv[1])
+run = harness.Run()
 svc = harness.start_tansu(run)
-print(svc.proc.pid, run.marker, flush=True)
-if sys.argv[2] == "detach":
+print(svc.proc.pid, run.name, run.marker, flush=True)
+if sys.argv[1] == "detach":
     run.detached = True
     run.save()
     sys.exit(0)
@@ -520,27 +520,26 @@ time.sleep(120)
 """
 
 
-def _child(name, mode):
+def _child(mode):
     import os
     import subprocess
     import sys
 
     from tests.services.harness import ROOT
 
-    p = subprocess.Popen([sys.executable, "-c", _CHILD, name, mode], cwd=ROOT, stdout=subprocess.PIPE,
+    p = subprocess.Popen([sys.executable, "-c", _CHILD, mode], cwd=ROOT, stdout=subprocess.PIPE,
                          env=dict(os.environ, PYTHONPATH=ROOT))
-    pid, marker = p.stdout.readline().split()
-    return p, int(pid), marker.decode()
+    pid, name, marker = p.stdout.readline().decode().split()
+    return p, int(pid), name, marker
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
 def test_a_stopped_run_leaves_no_process_behind(signame):
     import signal
-    import uuid
 
     from tests.services.harness import _carries_marker
 
-    p, pid, marker = _child("sig-" + uuid.uuid4().hex[:6], "wait")
+    p, pid, _, marker = _child("wait")
     assert _carries_marker(pid, marker)
     p.send_signal(getattr(signal, signame))
     p.wait(30)
@@ -549,12 +548,10 @@ def test_a_stopped_run_leaves_no_process_behind(signame):
 
 def test_down_stops_the_recorded_processes_of_a_detached_run():
     import io
-    import uuid
 
     from tests.services import harness
 
-    name = "detached-" + uuid.uuid4().hex[:6]
-    p, pid, marker = _child(name, "detach")
+    p, pid, name, marker = _child("detach")
     assert p.wait(30) == 0
     assert harness._carries_marker(pid, marker)  # still running after its starter exited
     out = io.StringIO()
