@@ -300,8 +300,9 @@ def _install_handlers():
 
 
 class Proc:
-    def __init__(self, name, popen, log):
+    def __init__(self, name, popen, log, stop_timeout=10.0):
         self.name, self.popen, self.log = name, popen, log
+        self.stop_timeout = stop_timeout  # SIGTERM grace before SIGKILL
 
     @property
     def pid(self):
@@ -349,7 +350,7 @@ class Run:
             json.dump(state, f, indent=2, sort_keys=True)
         os.replace(tmp, self.state_file)
 
-    def spawn(self, name, argv, env=None, cwd=None, log=None):
+    def spawn(self, name, argv, env=None, cwd=None, log=None, stop_timeout=10.0):
         log = log or os.path.join(self.dir, name + ".log")
         full_env = dict(os.environ)
         full_env.update(env or {})
@@ -359,13 +360,14 @@ class Run:
         with open(log, "ab") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                      env=full_env, cwd=cwd or self.dir, start_new_session=True)
-        proc = Proc(name, popen, log)
+        proc = Proc(name, popen, log, stop_timeout)
         with self._lock:
             self.procs.append(proc)
             self.save()
         return proc
 
-    def stop_proc(self, proc, timeout=10.0):
+    def stop_proc(self, proc, timeout=None):
+        timeout = proc.stop_timeout if timeout is None else timeout
         _kill_group(proc.pid, timeout, lambda: proc.popen.poll() is not None)
         with self._lock:
             if proc in self.procs:
@@ -792,7 +794,7 @@ def _start_tansu(run, binary, timeout):
     # the process is alive and that the broker answering is ours (same cluster id).
     proc = run.spawn("tansu-%d" % port, [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
                                          "--storage-engine", "memory://tansu/", "--cluster-id", cluster_id],
-                     env={"NO_COLOR": "1"})
+                     env={"NO_COLOR": "1"}, stop_timeout=1.0)  # memory store: nothing to drain
 
     def ready():
         api_versions("127.0.0.1", port)
@@ -1027,7 +1029,7 @@ def _start_fake(run, name, module, username, password, probe, timeout=20):
         (port,) = free_ports(1)
         argv = [sys.executable, "-m", module, "--port", str(port), "--username", username, "--password", password]
         env = {"PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        proc = run.spawn("%s-%d" % (name, port), argv, env=env, cwd=ROOT)
+        proc = run.spawn("%s-%d" % (name, port), argv, env=env, cwd=ROOT, stop_timeout=2.0)
         url = "http://127.0.0.1:%d" % port
         try:
             wait_until(name, lambda: http_json(url + probe, auth=(username, password)) is not None, [proc], timeout,

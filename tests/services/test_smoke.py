@@ -146,6 +146,7 @@ def _gateway_error(base):
 
 def test_flink_sql_job_moves_rows_from_kafka_to_kafka(flink, kafka):
     import json
+    import os
     import time
 
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -188,11 +189,23 @@ def test_flink_sql_job_moves_rows_from_kafka_to_kafka(flink, kafka):
         jobs = http_json(flink.rest_url + "/jobs/overview")["jobs"]
         assert [j["state"] for j in jobs if j["jid"] == job_id] == ["RUNNING"]
         assert [j["name"] for j in jobs if j["jid"] == job_id] == ["smoke-kafka-to-kafka"]
+        # stop with a savepoint into the fixture's savepoint directory
+        trigger = http_json("%s/jobs/%s/stop" % (flink.rest_url, job_id), "POST",
+                            {"targetDirectory": "file://" + flink.savepoint_dir, "drain": False})
+        deadline = time.time() + 60
+        while True:
+            sp = http_json("%s/jobs/%s/savepoints/%s" % (flink.rest_url, job_id, trigger["request-id"]))
+            if sp["status"]["id"] == "COMPLETED":
+                break
+            assert time.time() < deadline, sp
+            time.sleep(0.3)
+        location = sp["operation"]["location"]  # "file:/dir/savepoint-..." or "file:///dir/..."
+        path = "/" + location.split(":", 1)[1].lstrip("/")
+        assert path.startswith(flink.savepoint_dir + "/savepoint-") and os.path.isdir(path), location
+        job_id = None
     finally:
-        http_json("%s/jobs/%s?mode=cancel" % (flink.rest_url, job_id), "PATCH")
-        deadline = time.time() + 30
-        while time.time() < deadline and http_json("%s/jobs/%s" % (flink.rest_url, job_id))["state"] != "CANCELED":
-            time.sleep(0.2)
+        if job_id:
+            http_json("%s/jobs/%s?mode=cancel" % (flink.rest_url, job_id), "PATCH")
 
 
 # ---- the Schema Registry fake ------------------------------------------------------------------
