@@ -194,6 +194,1502 @@ class Output(object):
 ###############################################################################
 #
 # A YAML loader that means what PyYAML's safe_load means (see vendor-notes.md).
+#
+# Project files were read by the original tool with PyYAML's ``safe_load`` (YAML 1.1
+# rules), so a file must mean exactly the same here: ``yes`` is True, ``010`` is 8,
+# ``1:30`` is 90, a tab where PyYAML refuses one is refused, and so on.  The loader has
+# the same three stages as PyYAML, but each is lean:
+#
+#   _YamlScanner  text -> list of tokens.  It follows PyYAML's scanner rule for rule
+#                 (simple keys, indentation stack, the same characters accepted where),
+#                 because that is what decides which files are accepted; but it runs on
+#                 indexes into one string, scans runs of characters with regular
+#                 expressions and lines with str.find, and produces all tokens at once.
+#   _YamlParser   tokens -> Python values, by recursive descent (depth-limited), building
+#                 dicts and lists directly (no events, no node graph), resolving plain
+#                 scalars with PyYAML's YAML 1.1 regular expressions.
+#
+# Deliberate differences from PyYAML (all refusals, with a clear YamlError): custom and
+# Python tags, !!set/!!omap/!!pairs, recursive aliases, more than one document, nesting
+# deeper than _YAML_MAX_DEPTH and alias expansion beyond _YAML_MAX_EXPANSION.
+
+
+class YamlError(ProjectError):
+    """A YAML file cannot be read: says where (file:line:col) and shows the line."""
+
+
+class YamlMap(dict):
+    """A mapping read from YAML; equal to the plain dict, and knows where it was written.
+
+    ``loc`` is the Location of the mapping, ``key_loc(key)`` the Location of one key
+    (falls back to the mapping's own)."""
+
+    _src = None
+    _pos = None
+    _kpos = None
+
+    @property
+    def loc(self):
+        if self._src is None:
+            return Location()
+        return self._src.location(self._pos)
+
+    def key_loc(self, key):
+        pos = self._kpos.get(key) if self._kpos else None
+        if pos is None or self._src is None:
+            return self.loc
+        return self._src.location(pos)
+
+
+class YamlSeq(list):
+    """A sequence read from YAML; equal to the plain list, and knows where it was written.
+
+    ``loc`` is the Location of the sequence, ``item_loc(i)`` the Location of item i."""
+
+    _src = None
+    _pos = None
+    _ipos = None
+
+    @property
+    def loc(self):
+        if self._src is None:
+            return Location()
+        return self._src.location(self._pos)
+
+    def item_loc(self, index):
+        ipos = self._ipos
+        if self._src is None or not ipos or not -len(ipos) <= index < len(ipos):
+            return self.loc
+        return self._src.location(ipos[index])
+
+
+def yaml_load(text, source_name=None, warnings=None):
+    """Parse one YAML document into plain Python values, as ``yaml.safe_load`` would.
+
+    ``text`` is a str (or UTF-8/UTF-16 bytes).  An empty document gives None.  Every
+    problem raises YamlError; ``warnings`` (a list) receives ``(Location, message)``
+    for duplicate keys."""
+    return _yaml_run(text, source_name, warnings, False)
+
+
+def yaml_load_located(text, source_name=None, warnings=None):
+    """Like yaml_load, but mappings are YamlMap and sequences YamlSeq (with locations)."""
+    return _yaml_run(text, source_name, warnings, True)
+
+
+__all__ += ["YamlError", "YamlMap", "YamlSeq", "yaml_load", "yaml_load_located"]
+
+
+# -- limits ---------------------------------------------------------------------
+
+_YAML_MAX_DEPTH = 200             # nested collections; PyYAML itself dies near ~330
+_YAML_MAX_EXPANSION = 1000000     # nodes reachable through aliases (billion laughs)
+_YAML_MAX_KEY_SPAN = 1024         # YAML's limit on the length of an implicit key
+
+
+# -- source text and locations --------------------------------------------------
+
+class _YamlSource(object):
+    """The (line-break normalised) text of a source; turns indexes into Locations."""
+
+    def __init__(self, name, text):
+        self.name = name
+        self.text = text
+        self._starts = None
+
+    def _line_starts(self):
+        if self._starts is None:
+            starts = [0]
+            find = self.text.find
+            i = find("\n")
+            while i >= 0:
+                starts.append(i + 1)
+                i = find("\n", i + 1)
+            self._starts = starts
+        return self._starts
+
+    def line_col(self, pos):
+        import bisect
+        starts = self._line_starts()
+        n = bisect.bisect_right(starts, pos) - 1
+        return n + 1, pos - starts[n] + 1
+
+    def location(self, pos):
+        if pos is None:
+            return Location(self.name)
+        line, col = self.line_col(pos)
+        return Location(self.name, line, col)
+
+    def error(self, message, pos, hint=None):
+        """A YamlError at index ``pos`` showing the offending line and a caret."""
+        line, col = self.line_col(pos)
+        text = self.text
+        start = text.rfind("\n", 0, pos) + 1 if pos > 0 else 0
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        shown = text[start:end].rstrip("\0")
+        if len(shown) > 200:      # long lines: show a window around the column
+            lo = max(0, col - 100)
+            shown, col = shown[lo:lo + 200], col - lo
+        caret = "".join("\t" if c == "\t" else " " for c in shown[:col - 1]) + "^"
+        return YamlError(message, hint=hint, location=Location(self.name, line, col),
+                         details=[shown, caret])
+
+
+def _yaml_run(text, source_name, warnings, located):
+    if isinstance(text, bytes):
+        text = _yaml_decode(text, source_name)
+    elif not isinstance(text, str):
+        raise TypeError("yaml_load() needs str or bytes, not %s" % type(text).__name__)
+    src = _YamlSource(source_name, text)
+    bad = _YAML_NONPRINTABLE.search(text)
+    if bad:
+        raise src.error("unacceptable character #x%04x: control characters are not allowed"
+                        % ord(bad.group()), bad.start(),
+                        hint="remove the character or write it as an escape in a "
+                             "double-quoted string")
+    if "\r" in text or "\x85" in text:
+        # every break PyYAML folds to "\n" becomes "\n" (indexes shift only on such lines)
+        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x85", "\n")
+        src = _YamlSource(source_name, text)
+    # The token list and the values are many small objects and no cycles: the cyclic
+    # garbage collector would only rescan them again and again (a third of the time).
+    import gc
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        tokens = _YamlScanner(text, src).scan()
+        return _YamlParser(tokens, src, warnings, located).parse()
+    except RecursionError:
+        raise YamlError("the document is nested too deeply to be read",
+                        location=Location(source_name))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _yaml_decode(data, source_name):
+    try:
+        if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+            return data.decode("utf-16")
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise YamlError("the file is not valid UTF-8 or UTF-16 (byte %d)" % e.start,
+                        location=Location(source_name),
+                        hint="save the file as UTF-8")
+
+
+_YAML_NONPRINTABLE = re.compile(
+    u"[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+# -- scanner --------------------------------------------------------------------
+#
+# Tokens are tuples (kind, index, value, style).  The rules below are PyYAML's
+# scanner's (itself following the YAML 1.1 spec), written over indexes.
+
+(_T_STREAM_END, _T_DIRECTIVE, _T_DOC_START, _T_DOC_END, _T_BSEQ, _T_BMAP, _T_BEND,
+ _T_FSEQ, _T_FSEQ_END, _T_FMAP, _T_FMAP_END, _T_BENTRY, _T_FENTRY, _T_KEY, _T_VALUE,
+ _T_ALIAS, _T_ANCHOR, _T_TAG, _T_SCALAR) = range(19)
+
+_YAML_TOKEN_NAMES = {
+    _T_STREAM_END: "the end of the file", _T_DIRECTIVE: "a directive",
+    _T_DOC_START: "'---'", _T_DOC_END: "'...'", _T_BSEQ: "a block sequence",
+    _T_BMAP: "a block mapping", _T_BEND: "the end of a block", _T_FSEQ: "'['",
+    _T_FSEQ_END: "']'", _T_FMAP: "'{'", _T_FMAP_END: "'}'", _T_BENTRY: "'-'",
+    _T_FENTRY: "','", _T_KEY: "a key", _T_VALUE: "':'", _T_ALIAS: "an alias",
+    _T_ANCHOR: "an anchor", _T_TAG: "a tag", _T_SCALAR: "a scalar"}
+
+_Y_WS_END = u"\0 \t\n\u2028\u2029"          # what may follow '-', '?', ':', '---'
+_Y_BREAKS = u"\n\u2028\u2029"
+_Y_PLAIN_BLOCK = re.compile(
+    u"[^\0 \t\n\u2028\u2029:]*(?::(?![\0 \t\n\u2028\u2029])[^\0 \t\n\u2028\u2029:]*)*")
+_Y_PLAIN_FLOW = re.compile(
+    u"[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*"
+    u"(?::(?![\0 \t\n\u2028\u2029,\\[\\]{}])[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*)*")
+_Y_NOT_PLAIN_START = u"\0 \t\n\u2028\u2029-?:,[]{}#&*!|>'\"%@`"
+_Y_SPACES = re.compile(" *")
+_Y_PLAIN_GAP = re.compile(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
+_Y_SKIP = re.compile(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])* *(?:#[^\0\n\u2028\u2029]*)?")
+_Y_ANCHOR_NAME = re.compile("[0-9A-Za-z_-]+")
+_Y_URI = re.compile(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
+_Y_SINGLE_RUN = re.compile(u"[^'\0 \t\n\u2028\u2029]*")
+_Y_DOUBLE_RUN = re.compile(u"[^\"\\\\\0 \t\n\u2028\u2029]*")
+_Y_HEX = re.compile("[0-9A-Fa-f]*")
+_Y_ESCAPES = {
+    "0": "\0", "a": "\x07", "b": "\x08", "t": "\t", "\t": "\t", "n": "\n", "v": "\x0b",
+    "f": "\x0c", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "\\": "\\", "/": "/",
+    "N": u"\x85", "_": u"\xa0", "L": u"\u2028", "P": u"\u2029"}
+_Y_ESCAPE_HEX = {"x": 2, "u": 4, "U": 8}
+_Y_TAB_HINT = ("YAML does not allow tabs for indentation or between items; "
+               "use spaces")
+
+
+def _yaml_first_break(s, start, end):
+    found = [k for k in (s.find("\n", start, end), s.find(u"\u2028", start, end),
+                         s.find(u"\u2029", start, end)) if k >= 0]
+    return min(found) if found else -1
+
+
+class _YamlScanner(object):
+
+    def __init__(self, text, src):
+        self.s = text + "\0"
+        self.src = src
+        self.i = 0
+        self.ls = 0              # index where the current line starts: column = i - ls
+        self.flow = 0            # depth of [ ] and { }
+        self.indent = -1         # current block indentation column
+        self.indents = []
+        self.allow_key = True    # may a simple key start here?
+        self.keys = {}           # flow level -> (token number, required, index, ls, column)
+        self.toks = []
+        self.ubrk = u"\u2028" in text or u"\u2029" in text
+
+    def fail(self, message, pos=None, hint=None):
+        return self.src.error(message, self.i if pos is None else pos, hint)
+
+    # -- main loop
+
+    def scan(self):
+        s = self.s
+        toks = self.toks
+        append = toks.append
+        if s[0] == u"\ufeff":
+            self.i = self.ls = 1
+        plain_start = _Y_NOT_PLAIN_START
+        run_block = _Y_PLAIN_BLOCK.match
+        ws_end = _Y_WS_END
+        while True:
+            self.skip_to_token()
+            if self.keys:
+                self.stale_keys()
+            i = self.i
+            col = i - self.ls
+            if not self.flow and self.indent > col:
+                self.unwind(col)
+            ch = s[i]
+            if ch not in plain_start and not (
+                    ch == "." and col == 0 and s.startswith("...", i) and s[i + 3] in ws_end):
+                if not self.flow and self.allow_key and not self.keys:
+                    # Fast path for the most common line shape, `key: ...`: a one-run plain
+                    # key followed by ': '.  It makes exactly the tokens the general path
+                    # (save_key, plain, value) would make, without the bookkeeping.
+                    e = run_block(s, i).end()
+                    if s[e] == ":" and s[e + 1] in ws_end and e - i <= _YAML_MAX_KEY_SPAN:
+                        if self.indent < col:
+                            self.indents.append(self.indent)
+                            self.indent = col
+                            append((_T_BMAP, i, None, None))
+                        append((_T_KEY, i, None, None))
+                        append((_T_SCALAR, i, s[i:e], None))
+                        append((_T_VALUE, e, None, None))
+                        self.allow_key = False
+                        self.i = e + 1
+                        continue
+                self.plain()
+                continue
+            if ch == "\0":
+                if not self.flow:
+                    self.unwind(-1)
+                self.remove_key()
+                self.allow_key = False
+                self.keys = {}
+                append((_T_STREAM_END, i, None, None))
+                return toks
+            nxt = s[i + 1]
+            if ch == "-" and nxt in ws_end:
+                if col == 0 and s.startswith("---", i) and s[i + 3] in ws_end:
+                    self.doc_marker(_T_DOC_START)
+                else:
+                    self.block_entry()
+            elif ch == ":" and (self.flow or nxt in ws_end):
+                self.value()
+            elif ch == "-" and col == 0 and s.startswith("---", i) and s[i + 3] in ws_end:
+                self.doc_marker(_T_DOC_START)
+            elif ch == "." and col == 0 and s.startswith("...", i) and s[i + 3] in ws_end:
+                self.doc_marker(_T_DOC_END)
+            elif ch in "[{":
+                self.save_key()
+                self.flow += 1
+                self.allow_key = True
+                append((_T_FSEQ if ch == "[" else _T_FMAP, i, None, None))
+                self.i = i + 1
+            elif ch in "]}":
+                self.remove_key()
+                if not self.flow:
+                    raise self.fail("found %r without a matching opening bracket" % ch)
+                self.flow -= 1
+                self.allow_key = False
+                append((_T_FSEQ_END if ch == "]" else _T_FMAP_END, i, None, None))
+                self.i = i + 1
+            elif ch == ",":
+                self.allow_key = True
+                self.remove_key()
+                append((_T_FENTRY, i, None, None))
+                self.i = i + 1
+            elif ch == "?" and (self.flow or nxt in ws_end):
+                if not self.flow:
+                    if not self.allow_key:
+                        raise self.fail("mapping keys are not allowed here")
+                    if self.add_indent(col):
+                        append((_T_BMAP, i, None, None))
+                self.allow_key = not self.flow
+                self.remove_key()
+                append((_T_KEY, i, None, None))
+                self.i = i + 1
+            elif ch == "*" or ch == "&":
+                self.save_key()
+                self.allow_key = False
+                self.anchor(ch)
+            elif ch == "!":
+                self.save_key()
+                self.allow_key = False
+                self.tag()
+            elif (ch == "|" or ch == ">") and not self.flow:
+                self.allow_key = True
+                self.remove_key()
+                self.block_scalar(ch)
+            elif ch == "'" or ch == '"':
+                self.save_key()
+                self.allow_key = False
+                self.quoted(ch)
+            elif ch == "%" and col == 0:
+                if not self.flow:
+                    self.unwind(-1)
+                self.remove_key()
+                self.allow_key = False
+                self.directive()
+            elif nxt not in ws_end and (ch == "-" or (not self.flow and ch in "?:")):
+                self.plain()
+            elif ch == "\t":
+                raise self.fail("found a tab character where a token should start",
+                                hint=_Y_TAB_HINT)
+            else:
+                raise self.fail("found character %r that cannot start any token" % ch,
+                                hint="quote the value if it should be text")
+
+    def skip_to_token(self):
+        s = self.s
+        i = self.i
+        e = _Y_SKIP.match(s, i).end()
+        if e != i:
+            if self.ubrk:
+                last = max(s.rfind("\n", i, e), s.rfind(u"\u2028", i, e),
+                           s.rfind(u"\u2029", i, e))
+            else:
+                last = s.rfind("\n", i, e)
+            if last >= 0:
+                self.ls = last + 1
+                if not self.flow:
+                    self.allow_key = True
+            self.i = e
+
+    # -- simple keys and indentation
+
+    def stale_keys(self):
+        for level, key in list(self.keys.items()):
+            if key[3] != self.ls or self.i - key[2] > _YAML_MAX_KEY_SPAN:
+                if key[1]:
+                    raise self.fail("could not find the ':' expected after this key",
+                                    key[2], hint="a key and its ':' must be on one line")
+                del self.keys[level]
+
+    def save_key(self):
+        if self.allow_key:
+            col = self.i - self.ls
+            required = not self.flow and self.indent == col
+            self.remove_key()
+            self.keys[self.flow] = (len(self.toks), required, self.i, self.ls, col)
+
+    def remove_key(self):
+        key = self.keys.pop(self.flow, None)
+        if key is not None and key[1]:
+            raise self.fail("could not find the ':' expected after this key", key[2],
+                            hint="a key and its ':' must be on one line")
+
+    def unwind(self, col):
+        append = self.toks.append
+        while self.indent > col:
+            self.indent = self.indents.pop()
+            append((_T_BEND, self.i, None, None))
+
+    def add_indent(self, col):
+        if self.indent < col:
+            self.indents.append(self.indent)
+            self.indent = col
+            return True
+        return False
+
+    # -- indicators
+
+    def doc_marker(self, kind):
+        self.unwind(-1)
+        self.remove_key()
+        self.allow_key = False
+        self.toks.append((kind, self.i, None, None))
+        self.i += 3
+
+    def block_entry(self):
+        i = self.i
+        if not self.flow:
+            if not self.allow_key:
+                raise self.fail("sequence entries are not allowed here",
+                                hint="a '- ' item must start its own line")
+            if self.add_indent(i - self.ls):
+                self.toks.append((_T_BSEQ, i, None, None))
+        self.allow_key = True
+        self.remove_key()
+        self.toks.append((_T_BENTRY, i, None, None))
+        self.i = i + 1
+
+    def value(self):
+        i = self.i
+        toks = self.toks
+        key = self.keys.pop(self.flow, None)
+        if key is not None:
+            toks.insert(key[0], (_T_KEY, key[2], None, None))
+            if not self.flow and self.add_indent(key[4]):
+                toks.insert(key[0], (_T_BMAP, key[2], None, None))
+            self.allow_key = False
+        else:
+            if not self.flow:
+                if not self.allow_key:
+                    raise self.fail("mapping values are not allowed here",
+                                    hint="quote the value if it contains ': '")
+                if self.add_indent(i - self.ls):
+                    toks.append((_T_BMAP, i, None, None))
+            self.allow_key = not self.flow
+        toks.append((_T_VALUE, i, None, None))
+        self.i = i + 1
+
+    def anchor(self, ch):
+        s = self.s
+        start = self.i
+        what = "an alias" if ch == "*" else "an anchor"
+        m = _Y_ANCHOR_NAME.match(s, start + 1)
+        if not m:
+            raise self.fail("expected the name of %s after %r" % (what, ch), start + 1)
+        e = m.end()
+        if s[e] not in u"\0 \t\n\u2028\u2029?:,]}%@`":
+            raise self.fail("unexpected character %r in the name of %s" % (s[e], what), e)
+        self.toks.append((_T_ALIAS if ch == "*" else _T_ANCHOR, start, m.group(), None))
+        self.i = e
+
+    def tag(self):
+        s = self.s
+        start = self.i
+        ch = s[start + 1]
+        if ch == "<":
+            self.i = start + 2
+            handle, suffix = None, self.tag_uri()
+            if s[self.i] != ">":
+                raise self.fail("expected '>' to close the tag")
+            self.i += 1
+        elif ch in _Y_WS_END:
+            handle, suffix = None, "!"
+            self.i = start + 1
+        else:
+            j = start + 1
+            while s[j] not in u"\0 \n\u2028\u2029" and s[j] != "!":
+                j += 1
+            if s[j] == "!":
+                m = _Y_ANCHOR_NAME.match(s, start + 1)
+                e = m.end() if m else start + 1
+                if s[e] != "!":
+                    raise self.fail("expected '!' to end the tag handle", e)
+                handle = s[start:e + 1]
+                self.i = e + 1
+            else:
+                handle = "!"
+                self.i = start + 1
+            suffix = self.tag_uri()
+        if s[self.i] not in u"\0 \n\u2028\u2029":
+            raise self.fail("expected a space after the tag, but found %r" % s[self.i])
+        self.toks.append((_T_TAG, start, (handle, suffix), None))
+
+    def tag_uri(self):
+        m = _Y_URI.match(self.s, self.i)
+        if not m:
+            raise self.fail("expected a tag (URI characters), but found %r" % self.s[self.i])
+        text = m.group()
+        self.i = m.end()
+        if "%" in text:
+            out = bytearray()
+            k = 0
+            while k < len(text):
+                if text[k] == "%":
+                    try:
+                        out.append(int(text[k + 1:k + 3], 16))
+                    except ValueError:
+                        raise self.fail("bad %-escape in a tag")
+                    if not re.match("[0-9A-Fa-f]{2}$", text[k + 1:k + 3]):
+                        raise self.fail("bad %-escape in a tag")
+                    k += 3
+                else:
+                    out.extend(text[k].encode("ascii"))
+                    k += 1
+            try:
+                text = out.decode("utf-8")
+            except UnicodeDecodeError:
+                raise self.fail("a %-escape in a tag is not UTF-8")
+        return text
+
+    def directive(self):
+        s = self.s
+        start = self.i
+        m = _Y_ANCHOR_NAME.match(s, start + 1)
+        if not m or s[m.end()] not in u"\0 \n\u2028\u2029":
+            raise self.fail("expected a directive name after '%'", start + 1)
+        name = m.group()
+        self.i = m.end()
+        value = None
+        if name == "YAML":
+            m = re.compile("( *)([0-9]+)\\.([0-9]+)").match(s, self.i)
+            if not m or s[m.end()] not in u"\0 \n\u2028\u2029":
+                raise self.fail("expected a version like '%YAML 1.1'")
+            value = (int(m.group(2)), int(m.group(3)))
+            self.i = m.end()
+        elif name == "TAG":
+            self.i = _Y_SPACES.match(s, self.i).end()
+            m = re.compile("!(?:[0-9A-Za-z_-]*!)?").match(s, self.i)
+            if not m or s[m.end()] != " ":
+                raise self.fail("expected a tag handle like '!e!' followed by a space")
+            handle = m.group()
+            self.i = _Y_SPACES.match(s, m.end()).end()
+            prefix = self.tag_uri()
+            if s[self.i] not in u"\0 \n\u2028\u2029":
+                raise self.fail("expected a space or the end of the line")
+            value = (handle, prefix)
+        else:
+            while s[self.i] not in u"\0\n\u2028\u2029":
+                self.i += 1
+        # the rest of the line may hold spaces and a comment only
+        i = _Y_SPACES.match(s, self.i).end()
+        if s[i] == "#":
+            while s[i] not in u"\0\n\u2028\u2029":
+                i += 1
+        if s[i] not in u"\0\n\u2028\u2029":
+            raise self.fail("expected a comment or the end of the line", i)
+        if s[i] != "\0":
+            i += 1
+            self.ls = i
+        self.i = i
+        self.toks.append((_T_DIRECTIVE, start, (name, value), None))
+
+    # -- scalars
+
+    def plain(self):
+        s = self.s
+        self.save_key()
+        self.allow_key = False
+        start = i = self.i
+        flow = self.flow
+        rx = _Y_PLAIN_FLOW if flow else _Y_PLAIN_BLOCK
+        indent = self.indent + 1
+        chunks = []
+        spaces = None
+        gap = _Y_PLAIN_GAP.match
+        ubrk = self.ubrk
+        while True:
+            if s[i] == "#":
+                break
+            e = rx.match(s, i).end()
+            if e == i:
+                break
+            self.allow_key = False
+            if spaces:
+                chunks.extend(spaces)
+            chunks.append(s[i:e])
+            # the spaces (and line breaks, and blank lines) after this run
+            i = gap(s, e).end()
+            if i == e:
+                break
+            b = s.find("\n", e, i) if not ubrk else _yaml_first_break(s, e, i)
+            if b < 0:
+                spaces = [s[e:i]]
+            else:
+                self.allow_key = True
+                line_break = s[b]
+                if ubrk:
+                    breaks = [c for c in s[b + 1:i] if c != " "]
+                    self.ls = max(s.rfind("\n", b, i), s.rfind(u"\u2028", b, i),
+                                  s.rfind(u"\u2029", b, i)) + 1
+                else:
+                    breaks = ["\n"] * s.count("\n", b + 1, i)
+                    self.ls = s.rfind("\n", b, i) + 1
+                if i == self.ls and (s.startswith("---", i) or s.startswith("...", i)) \
+                        and s[i + 3] in _Y_WS_END:
+                    break       # a document marker ends the scalar
+                if line_break != "\n":
+                    spaces = [line_break]
+                elif not breaks:
+                    spaces = [" "]
+                else:
+                    spaces = []
+                spaces.extend(breaks)
+            if s[i] == "#" or (not flow and i - self.ls < indent):
+                break
+        self.i = i
+        value = chunks[0] if len(chunks) == 1 else "".join(chunks)
+        self.toks.append((_T_SCALAR, start, value, None))
+
+    def quoted(self, quote):
+        s = self.s
+        start = i = self.i + 1
+        double = quote == '"'
+        run = _Y_DOUBLE_RUN if double else _Y_SINGLE_RUN
+        chunks = []
+        while True:
+            # non-spaces
+            while True:
+                e = run.match(s, i).end()
+                if e != i:
+                    chunks.append(s[i:e])
+                    i = e
+                ch = s[i]
+                if not double and ch == "'" and s[i + 1] == "'":
+                    chunks.append("'")
+                    i += 2
+                elif double and ch == "\\":
+                    i += 1
+                    ch = s[i]
+                    if ch in _Y_ESCAPES:
+                        chunks.append(_Y_ESCAPES[ch])
+                        i += 1
+                    elif ch in _Y_ESCAPE_HEX:
+                        n = _Y_ESCAPE_HEX[ch]
+                        digits = s[i + 1:i + 1 + n]
+                        if len(_Y_HEX.match(digits).group()) != n:
+                            raise self.fail("expected an escape of %d hexadecimal digits "
+                                            "after '\\%s'" % (n, ch), i + 1)
+                        code = int(digits, 16)
+                        if code > 0x10FFFF:
+                            raise self.fail("escape '\\%s%s' is beyond Unicode" % (ch, digits), i)
+                        chunks.append(chr(code))
+                        i += 1 + n
+                    elif ch in _Y_BREAKS:
+                        i += 1
+                        self.ls = i
+                        i = self.quoted_breaks(i, chunks, start)
+                    else:
+                        raise self.fail("unknown escape character %r in a double-quoted "
+                                        "string" % ch, i,
+                                        hint="write a backslash as '\\\\'")
+                else:
+                    break
+            if s[i] == quote:
+                break
+            # spaces and line breaks
+            j = i
+            while s[j] == " " or s[j] == "\t":
+                j += 1
+            ch = s[j]
+            if ch == "\0":
+                raise self.fail("this quoted string is not closed before the end of the "
+                                "file", start - 1)
+            if ch in _Y_BREAKS:
+                i = j + 1
+                self.ls = i
+                breaks = []
+                i = self.quoted_breaks(i, breaks, start)
+                if ch != "\n":
+                    chunks.append(ch)
+                elif not breaks:
+                    chunks.append(" ")
+                chunks.extend(breaks)
+            else:
+                chunks.append(s[i:j])
+                i = j
+        self.i = i + 1
+        self.toks.append((_T_SCALAR, start - 1, "".join(chunks), quote))
+
+    def quoted_breaks(self, i, chunks, start):
+        s = self.s
+        while True:
+            if (s.startswith("---", i) or s.startswith("...", i)) and s[i + 3] in _Y_WS_END:
+                raise self.fail("found a document separator inside a quoted string "
+                                "(started at line %d)" % self.src.line_col(start)[0], i)
+            while s[i] == " " or s[i] == "\t":
+                i += 1
+            ch = s[i]
+            if ch in _Y_BREAKS:
+                chunks.append(ch)
+                i += 1
+                self.ls = i
+            else:
+                return i
+
+    def block_scalar(self, style):
+        s = self.s
+        start = self.i
+        i = start + 1
+        folded = style == ">"
+        chomping = increment = None
+        ch = s[i]
+        if ch in "+-":
+            chomping = ch == "+"
+            i += 1
+            ch = s[i]
+            if ch in "0123456789":
+                increment = int(ch)
+                i += 1
+        elif ch in "0123456789":
+            increment = int(ch)
+            i += 1
+            ch = s[i]
+            if ch in "+-":
+                chomping = ch == "+"
+                i += 1
+        if increment == 0:
+            raise self.fail("the indentation indicator of a block scalar must be 1-9, "
+                            "not 0", i - 1)
+        if s[i] not in u"\0 \n\u2028\u2029":
+            raise self.fail("expected a chomping (+ -) or indentation (1-9) indicator, "
+                            "but found %r" % s[i], i,
+                            hint=_Y_TAB_HINT if s[i] == "\t" else None)
+        while s[i] == " ":
+            i += 1
+        if s[i] == "#":
+            while s[i] not in u"\0\n\u2028\u2029":
+                i += 1
+        if s[i] not in u"\0\n\u2028\u2029":
+            raise self.fail("expected a comment or a line break after the block scalar "
+                            "header, but found %r" % s[i], i)
+        ls = self.ls
+        if s[i] != "\0":
+            i += 1
+            ls = i
+        min_indent = max(self.indent + 1, 1)
+        breaks = []
+        if increment is None:
+            max_indent = 0
+            while True:
+                ch = s[i]
+                if ch == " ":
+                    i += 1
+                    if i - ls > max_indent:
+                        max_indent = i - ls
+                elif ch in _Y_BREAKS:
+                    breaks.append(ch)
+                    i += 1
+                    ls = i
+                else:
+                    break
+            indent = max(min_indent, max_indent)
+        else:
+            indent = min_indent + increment - 1
+            i, ls = self._block_breaks(i, ls, indent, breaks)
+        chunks = []
+        line_break = ""
+        ubrk = self.ubrk
+        while i - ls == indent and s[i] != "\0":
+            chunks.extend(breaks)
+            leading_non_space = s[i] not in " \t"
+            if ubrk:
+                e = re.compile(u"[\0\n\u2028\u2029]").search(s, i).start()
+            else:
+                e = s.find("\n", i)
+                if e < 0:
+                    e = len(s) - 1
+            chunks.append(s[i:e])
+            i = e
+            ch = s[i]
+            if ch == "\0":
+                line_break = ""
+            else:
+                line_break = ch
+                i += 1
+                ls = i
+            breaks = []
+            i, ls = self._block_breaks(i, ls, indent, breaks)
+            if i - ls == indent and s[i] != "\0":
+                if folded and line_break == "\n" and leading_non_space and s[i] not in " \t":
+                    if not breaks:
+                        chunks.append(" ")
+                else:
+                    chunks.append(line_break)
+            else:
+                break
+        if chomping is not False:
+            chunks.append(line_break)
+        if chomping is True:
+            chunks.extend(breaks)
+        self.i = i
+        self.ls = ls
+        self.toks.append((_T_SCALAR, start, "".join(chunks), style))
+
+    def _block_breaks(self, i, ls, indent, breaks):
+        s = self.s
+        while i - ls < indent and s[i] == " ":
+            i += 1
+        while s[i] in _Y_BREAKS and s[i] != "\0":
+            breaks.append(s[i])
+            i += 1
+            ls = i
+            while i - ls < indent and s[i] == " ":
+                i += 1
+        return i, ls
+
+
+# -- parser and constructor ------------------------------------------------------
+
+_Y_MERGE = object()     # the plain key '<<'
+_Y_VALUE = object()     # the plain scalar '=' (PyYAML: a str as a key, an error elsewhere)
+
+_Y_BOOL = {"yes": True, "Yes": True, "YES": True, "no": False, "No": False, "NO": False,
+           "true": True, "True": True, "TRUE": True, "false": False, "False": False,
+           "FALSE": False, "on": True, "On": True, "ON": True, "off": False, "Off": False,
+           "OFF": False}
+_Y_NULL = ("~", "null", "Null", "NULL", "")
+_Y_FLOAT = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
+    r"|[-+]?\.(?:inf|Inf|INF)"
+    r"|\.(?:nan|NaN|NAN))$")
+_Y_INT = re.compile(
+    r"^(?:[-+]?0b[0-1_]+"
+    r"|[-+]?0[0-7_]+"
+    r"|[-+]?(?:0|[1-9][0-9_]*)"
+    r"|[-+]?0x[0-9a-fA-F_]+"
+    r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$")
+_Y_TIMESTAMP_IMPLICIT = re.compile(
+    r"^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+    r"|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?"
+    r"(?:[Tt]|[ \t]+)[0-9][0-9]?"
+    r":[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?"
+    r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$")
+_Y_TIMESTAMP = re.compile(
+    r"^([0-9][0-9][0-9][0-9])-([0-9][0-9]?)-([0-9][0-9]?)"
+    r"(?:(?:[Tt]|[ \t]+)([0-9][0-9]?):([0-9][0-9]):([0-9][0-9])"
+    r"(?:\.([0-9]*))?"
+    r"(?:[ \t]*(Z|([-+])([0-9][0-9]?)(?::([0-9][0-9]))?))?)?$")
+_Y_INF = float("inf")
+_Y_NAN = _Y_INF - _Y_INF    # one NaN object, as PyYAML (so that .nan keys collide alike)
+_Y_YAML_TAG = "tag:yaml.org,2002:"
+
+
+def _yaml_int(text):
+    value = text.replace("_", "")
+    sign = 1
+    if value[0] == "-":
+        sign = -1
+    if value[0] in "+-":
+        value = value[1:]
+    if value == "0":
+        return 0
+    if value.startswith("0b"):
+        return sign * int(value[2:], 2)
+    if value.startswith("0x"):
+        return sign * int(value[2:], 16)
+    if value[0] == "0":
+        return sign * int(value, 8)
+    if ":" in value:
+        total = 0
+        base = 1
+        for part in reversed(value.split(":")):
+            total += int(part) * base
+            base *= 60
+        return sign * total
+    return sign * int(value)
+
+
+def _yaml_float(text):
+    value = text.replace("_", "").lower()
+    sign = 1
+    if value[0] == "-":
+        sign = -1
+    if value[0] in "+-":
+        value = value[1:]
+    if value == ".inf":
+        return sign * _Y_INF
+    if value == ".nan":
+        return _Y_NAN
+    if ":" in value:
+        total = 0.0
+        base = 1
+        for part in reversed(value.split(":")):
+            total += float(part) * base
+            base *= 60
+        return sign * total
+    return sign * float(value)
+
+
+def _yaml_timestamp(text):
+    m = _Y_TIMESTAMP.match(text)
+    if m is None:
+        raise ValueError("not a timestamp")
+    year, month, day, hour, minute, second, fraction, tz, sign, tzh, tzm = m.groups()
+    if not hour:
+        return datetime.date(int(year), int(month), int(day))
+    micro = 0
+    if fraction:
+        micro = int(fraction[:6].ljust(6, "0"))
+    tzinfo = None
+    if sign:
+        delta = datetime.timedelta(hours=int(tzh), minutes=int(tzm or 0))
+        if sign == "-":
+            delta = -delta
+        tzinfo = datetime.timezone(delta)
+    elif tz:
+        tzinfo = datetime.timezone.utc
+    return datetime.datetime(int(year), int(month), int(day), int(hour), int(minute),
+                             int(second), micro, tzinfo=tzinfo)
+
+
+class _YamlBadScalar(Exception):
+    """A plain scalar looks like a number or a date but is not one (e.g. 2024-13-01)."""
+
+
+def _yaml_resolve(text):
+    """The value of a plain scalar under PyYAML's (YAML 1.1) implicit resolvers."""
+    try:
+        return _yaml_resolve_plain(text)
+    except (ValueError, OverflowError) as e:
+        raise _YamlBadScalar(str(e))
+
+
+def _yaml_resolve_plain(text):
+    if not text:
+        return None
+    c = text[0]
+    if c in "yYnNtTfFoO":
+        value = _Y_BOOL.get(text)
+        if value is not None:
+            return value
+        if text in _Y_NULL:
+            return None
+        return text
+    if c in "0123456789":
+        if _Y_FLOAT.match(text):
+            return _yaml_float(text)
+        if _Y_INT.match(text):
+            return _yaml_int(text)
+        if _Y_TIMESTAMP_IMPLICIT.match(text):
+            return _yaml_timestamp(text)
+        return text
+    if c in "-+.":
+        if _Y_FLOAT.match(text):
+            return _yaml_float(text)
+        if c != "." and _Y_INT.match(text):
+            return _yaml_int(text)
+        return text
+    if c == "~" and text == "~":
+        return None
+    if c == "<" and text == "<<":
+        return _Y_MERGE
+    if c == "=" and text == "=":
+        return _Y_VALUE
+    return text
+
+
+_Y_SCALAR_TAGS = {
+    "str": lambda text: text,
+    "null": lambda text: None,
+    "bool": lambda text: _Y_BOOL[text.lower()],
+    "int": _yaml_int,
+    "float": _yaml_float,
+    "timestamp": _yaml_timestamp,
+}
+
+
+class _YamlParser(object):
+
+    def __init__(self, tokens, src, warnings, located):
+        self.toks = tokens
+        self.p = 0
+        self.src = src
+        self.warnings = warnings
+        self.located = located
+        self.anchors = {}        # name -> (value, expanded size)
+        self.building = set()   # anchors whose node is being parsed
+        self.expanded = 0
+        self.depth = 0
+        self.handles = {"!": "!", "!!": _Y_YAML_TAG}
+
+    def fail(self, message, pos, hint=None):
+        return self.src.error(message, pos, hint)
+
+    def unexpected(self, what):
+        tok = self.toks[self.p]
+        return self.fail("%s, but found %s" % (what, _YAML_TOKEN_NAMES[tok[0]]), tok[1])
+
+    # -- stream and documents
+
+    def parse(self):
+        try:
+            result = self.stream()
+        except _YamlBadScalar as e:
+            tok = self.toks[self.p - 1]
+            raise self.fail("%r looks like a number or a date but is not a valid one (%s)"
+                            % (tok[2], e), tok[1], hint="quote it if it is meant as text")
+        return self.item(result, 0)
+
+    def stream(self):
+        toks = self.toks
+        documents = 0
+        result = None
+        if toks[0][0] not in (_T_DIRECTIVE, _T_DOC_START, _T_STREAM_END):
+            result = self.node(True, False)
+            documents = 1
+            if toks[self.p][0] == _T_DOC_END:
+                self.p += 1
+        while True:
+            while toks[self.p][0] == _T_DOC_END:
+                self.p += 1
+            tok = toks[self.p]
+            if tok[0] == _T_STREAM_END:
+                return result
+            self.directives()
+            tok = toks[self.p]
+            if tok[0] != _T_DOC_START:
+                raise self.unexpected("expected '---' (a new document) or the end of the file")
+            if documents:
+                raise self.fail("a second document ('---') in the same file is not supported",
+                                tok[1], hint="keep one document per file")
+            self.p += 1
+            documents = 1
+            if toks[self.p][0] in (_T_DIRECTIVE, _T_DOC_START, _T_DOC_END, _T_STREAM_END):
+                result = None
+            else:
+                result = self.node(True, False)
+            if toks[self.p][0] == _T_DOC_END:
+                self.p += 1
+
+    def directives(self):
+        toks = self.toks
+        version = None
+        self.handles = {}
+        while toks[self.p][0] == _T_DIRECTIVE:
+            tok = toks[self.p]
+            name, value = tok[2]
+            if name == "YAML":
+                if version is not None:
+                    raise self.fail("found a second %YAML directive", tok[1])
+                if value[0] != 1:
+                    raise self.fail("this document needs YAML %d.%d; only YAML 1.x is "
+                                    "supported" % value, tok[1])
+                version = value
+            elif name == "TAG":
+                if value[0] in self.handles:
+                    raise self.fail("duplicate tag handle %r" % value[0], tok[1])
+                self.handles[value[0]] = value[1]
+            self.p += 1
+        self.handles.setdefault("!", "!")
+        self.handles.setdefault("!!", _Y_YAML_TAG)
+
+    # -- nodes
+
+    def node(self, block, indentless):
+        toks = self.toks
+        tok = toks[self.p]
+        kind = tok[0]
+        if kind == _T_SCALAR:        # the common case first
+            self.p += 1
+            if tok[3] is None:
+                return _yaml_resolve(tok[2])
+            return tok[2]
+        if kind == _T_ALIAS:
+            self.p += 1
+            return self.alias(tok)
+        start = tok[1]
+        anchor = tag = None
+        tag_pos = None
+        if kind == _T_ANCHOR:
+            anchor = tok
+            self.p += 1
+            if toks[self.p][0] == _T_TAG:
+                tag, tag_pos = toks[self.p][2], toks[self.p][1]
+                self.p += 1
+        elif kind == _T_TAG:
+            tag, tag_pos = tok[2], tok[1]
+            self.p += 1
+            if toks[self.p][0] == _T_ANCHOR:
+                anchor = toks[self.p]
+                self.p += 1
+        if tag is not None:
+            tag = self.full_tag(tag, tag_pos)
+        if anchor is not None:
+            name = anchor[2]
+            if name in self.anchors or name in self.building:
+                raise self.fail("the anchor &%s is defined twice" % name, anchor[1],
+                                hint="give each anchor its own name")
+            self.building.add(name)
+            first, before = self.p, self.expanded
+        tok = toks[self.p]
+        kind = tok[0]
+        self.depth += 1
+        if self.depth > _YAML_MAX_DEPTH:
+            raise self.fail("collections are nested more than %d levels deep"
+                            % _YAML_MAX_DEPTH, tok[1])
+        if indentless and kind == _T_BENTRY:
+            value = self.indentless_sequence()
+        elif kind == _T_SCALAR:
+            self.p += 1
+            value = self.scalar(tok, tag, tag_pos)
+            tag = None
+        elif kind == _T_FSEQ:
+            value = self.flow_sequence()
+        elif kind == _T_FMAP:
+            value = self.flow_mapping()
+        elif block and kind == _T_BSEQ:
+            value = self.block_sequence()
+        elif block and kind == _T_BMAP:
+            value = self.block_mapping()
+        elif anchor is not None or tag is not None:
+            value = self.scalar((_T_SCALAR, start, "", None), tag, tag_pos)
+            tag = None
+        else:
+            raise self.unexpected("expected a value")
+        self.depth -= 1
+        if tag is not None:
+            value = self.tag_collection(value, tag, tag_pos)
+        if anchor is not None:
+            self.building.discard(name)
+            size = (self.p - first) + (self.expanded - before)
+            self.anchors[name] = (value, size)
+        return value
+
+    def alias(self, tok):
+        name = tok[2]
+        found = self.anchors.get(name)
+        if found is None:
+            if name in self.building:
+                raise self.fail("the alias *%s is inside the node it refers to; recursive "
+                                "structures are not supported" % name, tok[1])
+            raise self.fail("the alias *%s refers to no anchor (&%s) defined before it"
+                            % (name, name), tok[1])
+        self.expanded += found[1]
+        if self.expanded > _YAML_MAX_EXPANSION:
+            raise self.fail("aliases expand this document to more than %d nodes"
+                            % _YAML_MAX_EXPANSION, tok[1],
+                            hint="this looks like an alias bomb; reduce the use of aliases")
+        return found[0]
+
+    def full_tag(self, tag, pos):
+        handle, suffix = tag
+        if handle is None:
+            return suffix
+        if handle not in self.handles:
+            raise self.fail("undefined tag handle %r" % handle, pos)
+        return self.handles[handle] + suffix
+
+    def scalar(self, tok, tag, tag_pos):
+        text = tok[2]
+        if tag is None:
+            if tok[3] is None:
+                return _yaml_resolve(text)
+            return text
+        if tag == "!":
+            return _yaml_resolve(text)
+        name = tag[len(_Y_YAML_TAG):] if tag.startswith(_Y_YAML_TAG) else None
+        conv = _Y_SCALAR_TAGS.get(name)
+        if conv is not None:
+            try:
+                return conv(text)
+            except (ValueError, KeyError, IndexError, OverflowError):
+                raise self.fail("%r is not a valid !!%s" % (text, name), tok[1])
+        if name == "binary":
+            import base64
+            import binascii
+            try:
+                return base64.decodebytes(text.encode("ascii"))
+            except (UnicodeEncodeError, binascii.Error):
+                raise self.fail("%r is not valid base64 for !!binary" % text, tok[1])
+        if name in ("map", "seq"):
+            raise self.fail("!!%s on a scalar: expected a %s" % (
+                name, "mapping" if name == "map" else "sequence"), tag_pos)
+        raise self.unsupported_tag(tag, tag_pos)
+
+    def tag_collection(self, value, tag, pos):
+        if tag == "!":
+            return value
+        if tag == _Y_YAML_TAG + "map":
+            if isinstance(value, dict):
+                return value
+            raise self.fail("!!map on a sequence: expected a mapping", pos)
+        if tag == _Y_YAML_TAG + "seq":
+            if isinstance(value, list):
+                return value
+            raise self.fail("!!seq on a mapping: expected a sequence", pos)
+        name = tag[len(_Y_YAML_TAG):] if tag.startswith(_Y_YAML_TAG) else None
+        if name in _Y_SCALAR_TAGS or name == "binary":
+            raise self.fail("!!%s on a collection: expected a scalar" % name, pos)
+        raise self.unsupported_tag(tag, pos)
+
+    def unsupported_tag(self, tag, pos):
+        shown = "!!" + tag[len(_Y_YAML_TAG):] if tag.startswith(_Y_YAML_TAG) else tag
+        return self.fail("the tag %s is not supported" % shown, pos,
+                         hint="streamt reads plain YAML data: strings, numbers, booleans, "
+                              "null, dates, lists and mappings (standard tags !!str, "
+                              "!!int, !!float, !!bool, !!null, !!timestamp, !!binary, "
+                              "!!seq, !!map)")
+
+    # -- collections
+
+    def new_map(self, pos):
+        if self.located:
+            m = YamlMap()
+            m._src, m._pos, m._kpos = self.src, pos, {}
+            return m
+        return {}
+
+    def new_seq(self, pos):
+        if self.located:
+            s = YamlSeq()
+            s._src, s._pos, s._ipos = self.src, pos, []
+            return s
+        return []
+
+    def block_sequence(self):
+        toks = self.toks
+        pos = toks[self.p][1]
+        self.p += 1
+        seq = self.new_seq(pos)
+        ipos = seq._ipos if self.located else None
+        append = seq.append
+        while True:
+            tok = toks[self.p]
+            if tok[0] == _T_BENTRY:
+                self.p += 1
+                tok = toks[self.p]
+                kind = tok[0]
+                if ipos is not None:
+                    ipos.append(tok[1])
+                if kind == _T_SCALAR:
+                    self.p += 1
+                    if tok[3] is None:
+                        value = _yaml_resolve(tok[2])
+                        if value is _Y_MERGE or value is _Y_VALUE:
+                            self.item(value, tok[1])
+                        append(value)
+                    else:
+                        append(tok[2])
+                elif kind == _T_BENTRY or kind == _T_BEND:
+                    append(None)
+                else:
+                    append(self.item(self.node(True, False), tok[1]))
+            elif tok[0] == _T_BEND:
+                self.p += 1
+                return seq
+            else:
+                raise self.unexpected("expected a '- ' item or the end of the list")
+
+    def indentless_sequence(self):
+        toks = self.toks
+        seq = self.new_seq(toks[self.p][1])
+        ipos = seq._ipos if self.located else None
+        while toks[self.p][0] == _T_BENTRY:
+            self.p += 1
+            tok = toks[self.p]
+            if ipos is not None:
+                ipos.append(tok[1])
+            if tok[0] in (_T_BENTRY, _T_KEY, _T_VALUE, _T_BEND):
+                seq.append(None)
+            else:
+                seq.append(self.item(self.node(True, False), tok[1]))
+        return seq
+
+    def item(self, value, pos):
+        if value is _Y_MERGE or value is _Y_VALUE:
+            raise self.fail("%r can only be a mapping key here; quote it to mean the text"
+                            % ("<<" if value is _Y_MERGE else "="), pos)
+        return value
+
+    def block_mapping(self):
+        toks = self.toks
+        pos = toks[self.p][1]
+        self.p += 1
+        pairs = []
+        while True:
+            tok = toks[self.p]
+            kind = tok[0]
+            if kind == _T_KEY:
+                self.p += 1
+                tok = toks[self.p]
+                kpos = tok[1]
+                kind = tok[0]
+                if kind == _T_SCALAR:
+                    self.p += 1
+                    key = _yaml_resolve(tok[2]) if tok[3] is None else tok[2]
+                elif kind == _T_KEY or kind == _T_VALUE or kind == _T_BEND:
+                    key = None
+                else:
+                    key = self.node(True, True)
+                tok = toks[self.p]
+                if tok[0] == _T_VALUE:
+                    self.p += 1
+                    tok = toks[self.p]
+                    kind = tok[0]
+                    if kind == _T_SCALAR:
+                        self.p += 1
+                        value = _yaml_resolve(tok[2]) if tok[3] is None else tok[2]
+                    elif kind == _T_KEY or kind == _T_VALUE or kind == _T_BEND:
+                        value = None
+                    else:
+                        value = self.node(True, True)
+                    vpos = tok[1]
+                else:
+                    value = None
+                    vpos = tok[1]
+                pairs.append((key, value, kpos, vpos))
+            elif kind == _T_BEND:
+                self.p += 1
+                return self.mapping(pairs, pos)
+            else:
+                raise self.unexpected("expected a key or the end of the mapping "
+                                      "(check the indentation)")
+
+    def flow_sequence(self):
+        toks = self.toks
+        pos = toks[self.p][1]
+        self.p += 1
+        seq = self.new_seq(pos)
+        ipos = seq._ipos if self.located else None
+        first = True
+        while True:
+            tok = toks[self.p]
+            if tok[0] == _T_FSEQ_END:
+                self.p += 1
+                return seq
+            if not first:
+                if tok[0] != _T_FENTRY:
+                    raise self.unexpected("expected ',' or ']'")
+                self.p += 1
+                tok = toks[self.p]
+                if tok[0] == _T_FSEQ_END:
+                    continue
+            first = False
+            if ipos is not None:
+                ipos.append(tok[1])
+            if tok[0] == _T_KEY:      # [ ? a : b ] or [ a: b ]: a one-pair mapping
+                self.p += 1
+                k = toks[self.p]
+                key = None if k[0] in (_T_VALUE, _T_FENTRY, _T_FSEQ_END) else self.node(False, False)
+                v = toks[self.p]
+                value = None
+                if v[0] == _T_VALUE:
+                    self.p += 1
+                    v = toks[self.p]
+                    if v[0] not in (_T_FENTRY, _T_FSEQ_END):
+                        value = self.node(False, False)
+                seq.append(self.mapping([(key, value, k[1], v[1])], tok[1]))
+            else:
+                seq.append(self.item(self.node(False, False), tok[1]))
+
+    def flow_mapping(self):
+        toks = self.toks
+        pos = toks[self.p][1]
+        self.p += 1
+        pairs = []
+        first = True
+        while True:
+            tok = toks[self.p]
+            if tok[0] == _T_FMAP_END:
+                self.p += 1
+                return self.mapping(pairs, pos)
+            if not first:
+                if tok[0] != _T_FENTRY:
+                    raise self.unexpected("expected ',' or '}'")
+                self.p += 1
+                tok = toks[self.p]
+                if tok[0] == _T_FMAP_END:
+                    continue
+            first = False
+            if tok[0] == _T_KEY:
+                self.p += 1
+                k = toks[self.p]
+                key = None if k[0] in (_T_VALUE, _T_FENTRY, _T_FMAP_END) else self.node(False, False)
+                v = toks[self.p]
+                value = None
+                if v[0] == _T_VALUE:
+                    self.p += 1
+                    v = toks[self.p]
+                    if v[0] not in (_T_FENTRY, _T_FMAP_END):
+                        value = self.node(False, False)
+                pairs.append((key, value, k[1], v[1]))
+            else:
+                key = self.node(False, False)
+                pairs.append((key, None, tok[1], toks[self.p][1]))
+
+    def mapping(self, pairs, pos):
+        """Build a mapping from (key, value, key index, value index), PyYAML's way:
+        merge keys first (own keys win, earlier merges win), last duplicate wins."""
+        m = self.new_map(pos)
+        kposs = m._kpos if self.located else {}
+        merges = None
+        for key, value, kpos, vpos in pairs:
+            if key is _Y_MERGE:
+                if merges is None:
+                    merges = []
+                if isinstance(value, dict):
+                    merges.append(value)
+                elif isinstance(value, list):
+                    # in a list of mappings, the first one that has a key wins
+                    first_wins = self.new_map(vpos)
+                    fk = first_wins._kpos if self.located else None
+                    for sub in value:
+                        if not isinstance(sub, dict):
+                            raise self.fail("a merge key ('<<') takes a mapping or a list of "
+                                            "mappings; this list holds a %s"
+                                            % _yaml_kind(sub), vpos)
+                        sk = getattr(sub, "_kpos", None) or {}
+                        for k, v in sub.items():
+                            if k not in first_wins:
+                                first_wins[k] = v
+                                if fk is not None and k in sk:
+                                    fk[k] = sk[k]
+                    merges.append(first_wins)
+                else:
+                    raise self.fail("a merge key ('<<') takes a mapping or a list of "
+                                    "mappings, not a %s" % _yaml_kind(value), vpos)
+                continue
+            if key is _Y_VALUE:
+                key = "="
+            if value is _Y_MERGE or value is _Y_VALUE:
+                self.item(value, vpos)
+            if isinstance(key, (dict, list)):
+                raise self.fail("a %s used as a mapping key is not supported"
+                                % _yaml_kind(key), kpos,
+                                hint="keys must be strings, numbers, booleans, null or dates")
+            try:
+                seen = key in m
+            except TypeError:
+                raise self.fail("this key cannot be used as a mapping key", kpos)
+            if seen and self.warnings is not None:
+                line = self.src.line_col(kposs[key])[0]
+                self.warnings.append((self.src.location(kpos),
+                                      "duplicate key %r (first at line %d); the last one wins"
+                                      % (key, line)))
+            m[key] = value
+            if not seen:
+                kposs[key] = kpos
+        if merges:
+            merged = self.new_map(pos)
+            mk = merged._kpos if self.located else None
+            for src in merges:
+                merged.update(src)
+                if mk is not None:
+                    sk = getattr(src, "_kpos", None) or {}
+                    for k in src:
+                        if k not in mk and k in sk:
+                            mk[k] = sk[k]
+            merged.update(m)
+            if mk is not None:
+                for k, p in kposs.items():
+                    mk[k] = p
+            return merged
+        return m
+
+
+def _yaml_kind(value):
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    return "scalar"
 
 # (end of yaml)
 
@@ -204,6 +1700,1004 @@ class Output(object):
 #
 # Finding and loading a project: stream_project.yml, split files, environments,
 # .env files and ${VAR} references.
+#
+# load_project() reads the files of the original streamt's format (see
+# /work/shared/reference/streamt-format.md section 1) with these deliberate
+# differences: split directories are read recursively in sorted order, unknown
+# keys are warnings with a suggestion (not silently ignored), legacy spellings
+# are normalised with a deprecation warning, wrong types are located errors,
+# and .env files are parsed here and never written into os.environ.
+
+ENV_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
+
+# Names whose values `envs show` masks.  Matched exactly (lower-case), not as a
+# substring: the original masked `keystore_type` because it contains "key".
+SECRET_KEYS = frozenset([
+    "password", "passwd", "secret", "token", "api_key", "api_secret", "apikey", "key",
+    "sasl_password", "ssl_password", "ssl_key_password", "private_key", "client_secret",
+    "access_token", "auth_token", "bearer_token", "credentials", "credential",
+    "secret_key", "access_key", "key_password", "keystore_password", "truststore_password",
+    "basic_auth_user_info", "sasl.jaas.config", "connection.password",
+])
+
+
+class Diagnostic(object):
+    """One finding about a project: ``level`` ("error"/"warning"), ``code``
+    (e.g. ``MODEL_NOT_FOUND``), ``message``, ``location`` (a Location or None)
+    and ``suggestion`` (what to do, or None)."""
+
+    __slots__ = ("level", "code", "message", "location", "suggestion")
+
+    def __init__(self, level, code, message, location=None, suggestion=None):
+        self.level, self.code, self.message = level, code, message
+        self.location, self.suggestion = location, suggestion
+
+    @property
+    def is_error(self):
+        return self.level == "error"
+
+    def sort_key(self):
+        loc = self.location or Location()
+        return (loc.file or "", loc.line or 0, loc.col or 0, self.code, self.message)
+
+    def to_dict(self):
+        loc = self.location or Location()
+        return {"level": self.level, "code": self.code, "message": self.message,
+                "file": loc.file, "line": loc.line, "column": loc.col,
+                "suggestion": self.suggestion}
+
+    def render(self):
+        head = "%s: %s [%s]" % (self.level, self.message, self.code)
+        if self.location is not None and self.location.file:
+            head = "%s: %s" % (self.location, head)
+        if self.suggestion:
+            head += "\n  hint: " + self.suggestion
+        return head
+
+    def __repr__(self):
+        return "Diagnostic(%r, %r, %r, %r)" % (self.level, self.code, self.message, self.location)
+
+
+class Project(object):
+    """A loaded project (docs/internals.md, "project").  Plain attributes:
+
+    root, name, version, description, env, multi_env, environments (all names),
+    environment, runtime, defaults, rules, sources, models, tests, exposures,
+    variables, diagnostics (load warnings), files (relative, sorted),
+    project_file and env_file (relative paths)."""
+
+    def __init__(self, **kw):
+        self.root = self.name = self.version = self.description = None
+        self.env = "default"
+        self.multi_env = False
+        self.environments = []
+        self.environment = {}
+        self.runtime = {}
+        self.defaults, self.rules = {}, {}
+        self.sources, self.models, self.tests, self.exposures = [], [], [], []
+        self.variables = {}
+        self.diagnostics = []
+        self.files = []
+        self.project_file = self.env_file = None
+        self.__dict__.update(kw)
+
+    def source(self, name):
+        for s in self.sources:
+            if s.get("name") == name:
+                return s
+        return None
+
+    def model(self, name):
+        for m in self.models:
+            if m.get("name") == name:
+                return m
+        return None
+
+    def __repr__(self):
+        return "<Project %r env=%r>" % (self.name, self.env)
+
+
+def load_project(root, env=None, environ=None, strict=False):
+    """Load the project in directory ``root`` for environment ``env``.
+
+    ``env`` falls back to ``environ["STREAMT_ENV"]`` (``environ`` defaults to
+    os.environ, which is only read).  Raises ProjectError (exit 3) for a project
+    that cannot be loaded -- its ``diagnostics`` attribute then lists every
+    located error found -- and UsageError (exit 2) for a bad environment choice.
+    With ``strict``, load warnings (unknown keys, deprecated spellings) are
+    errors too."""
+    environ = dict(os.environ if environ is None else environ)
+    loader = _Loader(root, environ)
+    return loader.load(env, strict)
+
+
+def list_environments(root):
+    """Sorted environment names of the project at ``root`` ([] in single-env mode)."""
+    return sorted(_env_files(os.path.abspath(root)))
+
+
+def read_environment(root, name):
+    """The environment file ``name`` of the project at ``root``, read on its own:
+    ``{"name", "description", "protected", "safety", "runtime", "file", "diagnostics"}``.
+    Raises UsageError for an unknown or ill-formed name, ProjectError for a bad file."""
+    root = os.path.abspath(root)
+    files = _env_files(root)
+    if not os.path.isdir(os.path.join(root, "environments")):
+        raise UsageError("No environments configured (single-environment mode)",
+                         hint="create environments/<name>.yml files to use environments")
+    _check_env_name(name, files)
+    diags = []
+    errors = []
+    info = _read_env_file(root, files[name], name, diags, errors)
+    if errors:
+        _raise_errors(errors, diags)
+    info["diagnostics"] = diags
+    return info
+
+
+_VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+
+
+def find_vars(obj):
+    """The sorted list of ``${NAME}`` references in the strings of ``obj``
+    (mappings, sequences, strings; ``$$`` is an escaped dollar, not a reference)."""
+    names = set()
+    for text in _strings(obj):
+        for m in _VAR_RE.finditer(text):
+            if m.group(2):
+                names.add(m.group(2))
+    return sorted(names)
+
+
+def substitute(obj, values):
+    """A copy of ``obj`` with every ``${NAME}`` replaced by ``values[NAME]`` and
+    ``$$`` by ``$``.  Mappings become dicts, sequences lists.  Raises ProjectError
+    naming *all* missing variables at once.  Set-but-empty counts as set."""
+    missing = sorted(n for n in find_vars(obj) if n not in values)
+    if missing:
+        raise ProjectError(
+            "Environment variable%s not set: %s" % ("s" if len(missing) > 1 else "",
+                                                   ", ".join(missing)),
+            hint="set %s in the environment, in .env or in .env.<env>"
+                 % ("them" if len(missing) > 1 else "it"))
+    return _subst(obj, values)
+
+
+def parse_dotenv(text, filename=".env", lookup=None):
+    """Parse the text of a .env file into an ordered dict.
+
+    Understood: blank lines, ``# comments`` (whole line, or after whitespace in
+    an unquoted value), ``export KEY=value``, unquoted values (trimmed), single
+    quotes (literal), double quotes (escapes ``\\n \\t \\r \\" \\\\ \\$``, may
+    span lines), and ``${X}`` / ``${X:-default}`` interpolation in unquoted and
+    double-quoted values, resolved from ``lookup(name)`` (or None) then from
+    earlier keys of this file; an unknown name gives "".  Anything else is a
+    ProjectError pointing at file:line."""
+    return _DotenvParser(text, filename, lookup).parse()
+
+
+__all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_environment",
+            "find_vars", "substitute", "parse_dotenv", "mask_secrets", "ENV_NAME_RE",
+            "SECRET_KEYS", "PROJECT_SCHEMA", "ENV_FILE_SCHEMA"]
+
+
+def mask_secrets(obj):
+    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS,
+    exact lower-case match, or ending in ``_password``/``_secret``/``_token``) are
+    ``****`` -- unless the value is only a ``${VAR}`` reference, shown as written."""
+    if isinstance(obj, dict):
+        out = collections.OrderedDict()
+        for k, v in obj.items():
+            if isinstance(v, str) and _is_secret_key(k) and not _only_refs(v):
+                out[k] = "****"
+            else:
+                out[k] = mask_secrets(v)
+        return out
+    if isinstance(obj, list):
+        return [mask_secrets(v) for v in obj]
+    return obj
+
+
+# -- the schema of known keys ----------------------------------------------------
+#
+# One description, used both to warn about unknown keys (with a suggestion) and to
+# report wrong types with their location.  A schema node is
+#   "str" | "int" | "num" | "bool" | "scalar" | "any"   a leaf
+#   {key: node, ...}                                     a mapping with these keys
+#   ("list", node)                                       a sequence of node
+#   ("mapof", node)                                      a mapping of any keys to node
+# Non-string leaves also accept a string holding a ${VAR} reference.
+
+_COLUMN = {"name": "str", "type": "str", "description": "str", "classification": "str",
+           "proctime": "bool", "tags": ("list", "str"), "nullable": "bool"}
+_TOPIC = {"name": "str", "partitions": "int", "replication_factor": "int",
+          "config": ("mapof", "scalar")}
+_FLINK_OPTS = {"parallelism": "int", "checkpoint_interval_ms": "int", "state_backend": "str",
+               "state_ttl_ms": "int", "on_upgrade": "str"}
+_SINK = {"connector": "str", "config": ("mapof", "scalar")}
+_REFS = ("list", {"source": "str", "ref": "str"})
+_STRS = ("list", "str")
+
+_RUNTIME = {
+    "kafka": {"bootstrap_servers": "str", "bootstrap_servers_internal": "str",
+              "security_protocol": "str", "sasl_mechanism": "str", "sasl_username": "str",
+              "sasl_password": "str", "ssl_cafile": "str", "ssl_certfile": "str",
+              "ssl_keyfile": "str", "ssl_check_hostname": "bool"},
+    "schema_registry": {"url": "str", "username": "str", "password": "str"},
+    "flink": {"default": "str",
+              "clusters": ("mapof", {"type": "str", "rest_url": "str", "sql_gateway_url": "str",
+                                     "version": "str", "environment": "str", "api_key": "str",
+                                     "api_secret": "str"})},
+    "connect": {"default": "str", "clusters": ("mapof", {"rest_url": "str"})},
+    "conduktor": {"gateway": {"admin_url": "str", "proxy_bootstrap": "str", "username": "str",
+                              "password": "str", "virtual_cluster": "str"},
+                  "console": {"url": "str", "api_key": "str"}},
+}
+
+_SOURCE = {
+    "name": "str", "topic": "str", "description": "str", "owner": "str", "cluster": "str",
+    "tags": _STRS,
+    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "str",
+               "compatibility": "str"},
+    "columns": ("list", _COLUMN),
+    "freshness": {"max_lag_seconds": "int", "warn_after_seconds": "int"},
+    "event_time": {"column": "str", "allowed_lateness_ms": "int",
+                   "watermark": {"strategy": "str", "max_out_of_orderness_ms": "int"}},
+}
+
+_MODEL = {
+    "name": "str", "description": "str", "owner": "str", "group": "str", "tags": _STRS,
+    "sql": "str", "from": _REFS, "key": "str", "columns": ("list", _COLUMN),
+    "security": {"classification": ("mapof", "str"), "policies": ("list", ("mapof", "any"))},
+    "sink": _SINK,
+    "gateway": {"virtual_topic": {"name": "str", "compression": "str"}},
+    "ml_outputs": ("mapof", {"columns": ("list", _COLUMN), "description": "str"}),
+    "advanced": {"flink": _FLINK_OPTS, "topic": _TOPIC, "flink_cluster": "str",
+                 "connect_cluster": "str"},
+    "materialized": "str", "access": "str", "version": "int",
+}
+
+_TEST = {
+    "name": "str", "model": "str", "type": "str", "description": "str",
+    "assertions": ("list", ("mapof", "any")), "sample_size": "int", "flink_cluster": "str",
+    "on_failure": {"severity": "str", "actions": ("list", ("mapof", "any"))},
+}
+
+_EXPOSURE = {
+    "name": "str", "type": "str", "role": "str", "description": "str", "owner": "str",
+    "url": "str", "repo": "str", "language": "str", "tool": "str",
+    "produces": _REFS, "consumes": _REFS, "depends_on": _REFS, "consumer_group": "str",
+    "sla": {"availability": "num", "max_produce_latency_ms": "num",
+            "max_end_to_end_latency_ms": "num", "max_lag_messages": "num",
+            "max_error_rate": "num", "max_lag_minutes": "num"},
+    "contracts": {"schema": "any", "compatibility": "str"},
+    "access": {"roles": _STRS, "purpose": "str"},
+    "freshness": "any", "schedule": "str", "data_requirements": "any",
+}
+
+_TOPIC_DEFAULTS = {"partitions": "int", "replication_factor": "int",
+                   "config": ("mapof", "scalar")}
+
+PROJECT_SCHEMA = {
+    "project": {"name": "str", "version": "scalar", "description": "str"},
+    "runtime": _RUNTIME,
+    "defaults": {"topic": _TOPIC_DEFAULTS,
+                 "models": {"cluster": "str", "topic": _TOPIC_DEFAULTS},
+                 "tests": {"flink_cluster": "str"}},
+    "rules": {
+        "topics": {"min_partitions": "int", "max_partitions": "int",
+                   "min_replication_factor": "int", "max_replication_factor": "int",
+                   "naming_pattern": "str", "forbidden_prefixes": _STRS,
+                   "required_config": "any"},
+        "models": {"require_description": "bool", "require_owner": "bool",
+                   "require_tests": "bool", "max_dependencies": "int", "min_tests": "int",
+                   "allowed_materializations": _STRS},
+        "sources": {"require_schema": "bool", "require_freshness": "bool",
+                    "require_columns": "bool", "require_owner": "bool"},
+        "security": {"require_classification": "bool",
+                     "sensitive_columns_require_masking": "bool",
+                     "allowed_classifications": _STRS},
+    },
+    "sources": ("list", _SOURCE),
+    "models": ("list", _MODEL),
+    "tests": ("list", _TEST),
+    "exposures": ("list", _EXPOSURE),
+}
+
+ENV_FILE_SCHEMA = {
+    "environment": {"name": "str", "description": "str", "protected": "bool"},
+    "runtime": _RUNTIME,
+    "safety": {"confirm_apply": "bool", "allow_destructive": "bool",
+               "require_signature": "bool"},
+}
+
+# Legacy spellings of the original (README flat format, docs): (kind, old path,
+# new path).  The value moves to the new place, with a deprecation warning.
+_ALIASES = [
+    ("models", ("topic",), ("advanced", "topic")),
+    ("models", ("flink",), ("advanced", "flink")),
+    ("models", ("flink_cluster",), ("advanced", "flink_cluster")),
+    ("models", ("connect_cluster",), ("advanced", "connect_cluster")),
+    ("models", ("connector",), ("sink",)),
+    ("models", ("advanced", "connector"), ("sink",)),
+    ("sources", ("advanced", "event_time"), ("event_time",)),
+]
+
+_KINDS = ("sources", "models", "tests", "exposures")
+_KIND_NOUN = {"sources": "source", "models": "model", "tests": "test", "exposures": "exposure"}
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "num": "a number", "bool": "true or false",
+               "scalar": "a string, number or boolean", "list": "a list", "mapof": "a mapping",
+               "map": "a mapping"}
+
+
+# -- helpers --------------------------------------------------------------------
+
+class _SynthMap(dict):
+    """A mapping streamt made up (e.g. ``advanced:`` for a legacy ``topic:``), with
+    the same location interface as the YAML loader's maps."""
+
+    def __init__(self, loc, key_locs=None):
+        dict.__init__(self)
+        self.loc = loc
+        self._key_locs = dict(key_locs or {})
+
+    def key_loc(self, key):
+        return self._key_locs.get(key, self.loc)
+
+
+def _loc(node, default=None):
+    return getattr(node, "loc", None) or default
+
+
+def _key_loc(mapping, key, default=None):
+    f = getattr(mapping, "key_loc", None)
+    if f is not None:
+        try:
+            return f(key)
+        except Exception:
+            pass
+    return _loc(mapping, default)
+
+
+def _item_loc(seq, i, default=None):
+    f = getattr(seq, "item_loc", None)
+    if f is not None:
+        try:
+            return f(i)
+        except Exception:
+            pass
+    return _loc(seq, default)
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            for s in _strings(v):
+                yield s
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            for s in _strings(v):
+                yield s
+
+
+def _subst(obj, values):
+    if isinstance(obj, str):
+        def repl(m):
+            return "$" if m.group(1) else str(values[m.group(2)])
+        return _VAR_RE.sub(repl, obj)
+    if isinstance(obj, dict):
+        return dict((k, _subst(v, values)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [_subst(v, values) for v in obj]
+    return obj
+
+
+def _only_refs(text):
+    return bool(text) and not _VAR_RE.sub("", text).strip() and "${" in text
+
+
+def _is_secret_key(key):
+    k = str(key).lower()
+    return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token", ".password"))
+
+
+def _suggest(word, choices):
+    import difflib
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return ("did you mean '%s'?" % close[0]) if close else None
+
+
+def _raise_errors(errors, diags):
+    errors = sorted(errors, key=Diagnostic.sort_key)
+    first = errors[0]
+    more = ["%s: %s" % (d.location, d.message) if d.location else d.message for d in errors[1:]]
+    e = ProjectError(first.message, hint=first.suggestion, location=first.location,
+                     details=more)
+    e.diagnostics = sorted(errors + [d for d in diags if not d.is_error], key=Diagnostic.sort_key)
+    raise e
+
+
+def _env_files(root):
+    """{name: relative path} of the environment files (.yml preferred over .yaml)."""
+    d = os.path.join(root, "environments")
+    out = {}
+    if not os.path.isdir(d):
+        return out
+    for fn in sorted(os.listdir(d)):
+        stem, ext = os.path.splitext(fn)
+        if ext in (".yml", ".yaml") and not fn.startswith(".") and os.path.isfile(os.path.join(d, fn)):
+            if stem not in out or ext == ".yml":
+                out[stem] = "environments/" + fn
+    return out
+
+
+def _check_env_name(name, files):
+    if not ENV_NAME_RE.match(name or "") or len(name) > 64:
+        raise UsageError(
+            "Invalid environment name %r: environment names contain only letters, digits "
+            "and hyphens, and start with a letter or digit" % (name,),
+            hint="available: %s" % (", ".join(sorted(files)) or "none"))
+    if name not in files:
+        raise UsageError(
+            "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
+            hint="create environments/%s.yml, or pick one of the available environments" % name)
+
+
+def _read_yaml(root, rel, diags, errors):
+    """The located YAML of root/rel ({} for an empty file), or None after a YamlError."""
+    path = os.path.join(root, rel)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except (IOError, OSError) as e:
+        errors.append(Diagnostic("error", "FILE_UNREADABLE", "cannot read %s: %s" % (rel, e),
+                                 Location(rel)))
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        errors.append(Diagnostic("error", "YAML_ERROR", "%s is not UTF-8 text (%s)" % (rel, e),
+                                 Location(rel), "save the file as UTF-8"))
+        return None
+    warnings = []
+    try:
+        data = yaml_load_located(text, rel, warnings)
+    except YamlError as e:
+        errors.append(Diagnostic("error", "YAML_ERROR", e.message,
+                                 e.location or Location(rel), e.hint))
+        return None
+    for wloc, wmsg in warnings:  # duplicate keys
+        diags.append(Diagnostic("warning", "DUPLICATE_KEY", wmsg, wloc,
+                                "remove one of them: only the last one counts"))
+    if data is None:
+        return _SynthMap(Location(rel, 1))
+    return data
+
+
+def _check(node, schema, path, what, diags, errors, default_loc):
+    """Check ``node`` against ``schema`` (see above); warn about unknown keys and
+    collect located type errors.  Removes keys whose value is null (written but
+    empty means absent).  ``path`` is the dotted path of ``node`` for messages."""
+    loc = _loc(node, default_loc)
+    if isinstance(schema, str):
+        if _leaf_ok(node, schema):
+            return True
+        _type_error(node, schema, path, what, loc, errors)
+        return False
+    if isinstance(schema, tuple):
+        kind, child = schema
+        if kind == "list":
+            if not isinstance(node, list):
+                _type_error(node, "list", path, what, loc, errors)
+                return False
+            for i, item in enumerate(node):
+                if item is None:
+                    continue
+                _check(item, child, "%s[%d]" % (path, i), what, diags, errors,
+                       _item_loc(node, i, loc))
+            return True
+        if not isinstance(node, dict):  # mapof
+            _type_error(node, "mapof", path, what, loc, errors)
+            return False
+        for k in list(node):
+            if node[k] is None and child != "any":
+                continue
+            _check(node[k], child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
+                   _key_loc(node, k, loc))
+        return True
+    if not isinstance(node, dict):
+        _type_error(node, "map", path, what, loc, errors)
+        return False
+    for k in list(node):
+        kpath = "%s.%s" % (path, k) if path else str(k)
+        kloc = _key_loc(node, k, loc)
+        if k not in schema:
+            where = ("%s of %s" % (path, what) if path else what) if what else (path or "the file")
+            diags.append(Diagnostic(
+                "warning", "UNKNOWN_KEY", "unknown key '%s' in %s is ignored" % (k, where),
+                kloc, _suggest(k, [x for x in schema if isinstance(x, str)])
+                or "known keys here: %s" % ", ".join(sorted(schema))))
+            continue
+        if node[k] is None:
+            del node[k]
+            continue
+        _check(node[k], schema[k], kpath, what, diags, errors, kloc)
+    return True
+
+
+def _leaf_ok(value, kind):
+    if kind == "any":
+        return True
+    if isinstance(value, str) and kind != "str" and "${" in value:
+        return True  # a ${VAR} reference, checked once substituted
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "num":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "scalar":
+        return isinstance(value, (str, int, float, bool))
+    return False
+
+
+def _describe(value):
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "the string %r" % (value if len(value) < 40 else value[:37] + "...")
+    if isinstance(value, (int, float)):
+        return "the number %r" % (value,)
+    return type(value).__name__
+
+
+def _type_error(value, kind, path, what, loc, errors):
+    key = path.rsplit(".", 1)[-1] if path else "value"
+    where = ("'%s' of %s" % (path, what)) if what else "'%s'" % path
+    msg = "%s must be %s, got %s" % (where, _TYPE_WORDS.get(kind, kind), _describe(value))
+    hint = None
+    if key in ("from", "produces", "consumes", "depends_on") and isinstance(value, str):
+        hint = ("'%s' is a list of references; write it as:\n    %s:\n      - ref: %s   "
+                "(or '- source: %s' for a source)" % (key, key, value, value))
+    elif kind == "int" and isinstance(value, str):
+        hint = "write a number without quotes, e.g. %s: 3" % key
+    elif kind == "str" and isinstance(value, (int, float, bool)):
+        hint = "quote it: %s: \"%s\"" % (key, value)
+    elif kind == "list" and isinstance(value, (str, dict)):
+        hint = "write it as a YAML list, one '- ' item per line"
+    errors.append(Diagnostic("error", "INVALID_TYPE", msg, loc, hint))
+
+
+def _get_path(m, path):
+    for p in path:
+        if not isinstance(m, dict) or p not in m:
+            return None
+        m = m[p]
+    return m
+
+
+def _normalise_aliases(kind, item, what, diags, errors):
+    for akind, old, new in _ALIASES:
+        if akind != kind:
+            continue
+        parent = _get_path(item, old[:-1]) if len(old) > 1 else item
+        if not isinstance(parent, dict) or old[-1] not in parent:
+            continue
+        value = parent[old[-1]]
+        loc = _key_loc(parent, old[-1], _loc(item))
+        if old == ("connector",) or old == ("advanced", "connector"):
+            value = _connector_to_sink(value)
+        if _get_path(item, new) is not None:
+            errors.append(Diagnostic(
+                "error", "CONFLICTING_KEYS",
+                "%s has both '%s' (legacy) and '%s'" % (what, ".".join(old), ".".join(new)),
+                loc, "remove '%s'" % ".".join(old)))
+            continue
+        del parent[old[-1]]
+        if isinstance(parent, dict) and not parent and parent is not item:
+            # e.g. an 'advanced:' that only held the legacy key
+            gp = _get_path(item, old[:-2]) if len(old) > 2 else item
+            if isinstance(gp, dict) and gp.get(old[-2]) is parent:
+                del gp[old[-2]]
+        target = item
+        for p in new[:-1]:
+            if not isinstance(target.get(p), dict):
+                target[p] = _SynthMap(loc)
+                if isinstance(target, _SynthMap):
+                    target._key_locs[p] = loc
+            target = target[p]
+        target[new[-1]] = value
+        if isinstance(target, _SynthMap):
+            target._key_locs[new[-1]] = loc
+        diags.append(Diagnostic(
+            "warning", "DEPRECATED_KEY",
+            "'%s' in %s is a legacy spelling of '%s'" % (".".join(old), what, ".".join(new)),
+            loc, "write it as '%s'" % ".".join(new)))
+
+
+def _connector_to_sink(value):
+    """The original's model-level ``connector: {type, config}`` became ``sink:
+    {connector: <type>, config}``."""
+    if not isinstance(value, dict):
+        return value
+    out = _SynthMap(_loc(value), getattr(value, "_key_locs", None))
+    for k, v in value.items():
+        out["connector" if k == "type" else k] = v
+        out._key_locs["connector" if k == "type" else k] = _key_loc(value, k, _loc(value))
+    return out
+
+
+class _Loader(object):
+    def __init__(self, root, environ):
+        self.root = os.path.abspath(root)
+        self.environ = environ
+        self.diags = []
+        self.errors = []
+        self.files = []
+
+    def yaml(self, rel):
+        self.files.append(rel)
+        return _read_yaml(self.root, rel, self.diags, self.errors)
+
+    def load(self, env, strict):
+        root = self.root
+        if not os.path.isdir(root):
+            raise ProjectError("Project directory not found: %s" % root,
+                               hint="pass the project directory with -p DIR")
+        pfile = None
+        for fn in ("stream_project.yml", "stream_project.yaml"):
+            if os.path.isfile(os.path.join(root, fn)):
+                if pfile:
+                    self.diags.append(Diagnostic(
+                        "warning", "DUPLICATE_PROJECT_FILE",
+                        "both stream_project.yml and stream_project.yaml exist; "
+                        "stream_project.yaml is ignored", Location(fn, 1), "delete one of them"))
+                else:
+                    pfile = fn
+        if pfile is None:
+            raise ProjectError("No stream_project.yml found in %s" % root,
+                               hint="pass the project directory with -p DIR, or create "
+                                    "stream_project.yml (see examples/shop)")
+        env_files = _env_files(root)
+        multi = os.path.isdir(os.path.join(root, "environments"))
+        env = self.select_env(env, multi, env_files)
+
+        p = Project(root=root, multi_env=multi, env=env, environments=sorted(env_files),
+                    project_file=pfile)
+        data = self.yaml(pfile)
+        if data is not None and not isinstance(data, dict):
+            self.errors.append(Diagnostic("error", "INVALID_TYPE",
+                                          "%s must be a mapping of sections (project:, runtime:, "
+                                          "models:, ...)" % pfile, _loc(data, Location(pfile, 1))))
+            data = None
+        if data is not None:
+            self.project_file(p, pfile, data)
+            self.split_files(p)
+        p.environment = {"name": env, "description": None, "protected": False,
+                         "safety": {"confirm_apply": False, "allow_destructive": True,
+                                    "require_signature": False}}
+        if multi:
+            if data is not None and data.get("runtime") is not None:
+                self.diags.append(Diagnostic(
+                    "warning", "RUNTIME_IGNORED",
+                    "runtime: in %s is ignored in multi-environment mode" % pfile,
+                    _key_loc(data, "runtime", Location(pfile)),
+                    "move it to environments/<env>.yml, where each environment has its own"))
+            p.env_file = env_files[env]
+            info = _read_env_file(root, p.env_file, env, self.diags, self.errors)
+            self.files.append(p.env_file)
+            p.runtime = info["runtime"]
+            p.environment = dict((k, info[k]) for k in ("name", "description", "protected", "safety"))
+        elif data is not None:
+            if data.get("runtime") is None:
+                self.errors.append(Diagnostic(
+                    "error", "MISSING_RUNTIME", "Missing 'runtime' section in %s" % pfile,
+                    Location(pfile, 1), "add a runtime: section with at least "
+                    "kafka.bootstrap_servers, or create environments/<env>.yml files"))
+            elif isinstance(data.get("runtime"), dict):
+                p.runtime = data["runtime"]
+        if self.errors:
+            _raise_errors(self.errors, self.diags)
+        p.variables = self.variables(p, env, multi)
+        if strict:
+            warns = [d for d in self.diags if not d.is_error]
+            if warns:
+                _raise_errors([Diagnostic("error", d.code, d.message, d.location, d.suggestion)
+                               for d in warns], [])
+        p.diagnostics = sorted(self.diags, key=Diagnostic.sort_key)
+        p.files = sorted(set(self.files))
+        return p
+
+    def select_env(self, env, multi, env_files):
+        from_var = self.environ.get("STREAMT_ENV") or None
+        if not multi:
+            if env:
+                raise UsageError(
+                    "No environments configured. Remove --env or create an environments/ directory",
+                    hint="this project has no environments/ directory: run the command "
+                         "without -e/--env")
+            if from_var:
+                self.diags.append(Diagnostic(
+                    "warning", "STREAMT_ENV_IGNORED",
+                    "STREAMT_ENV='%s' ignored in single-environment mode" % from_var, None,
+                    "unset STREAMT_ENV, or create environments/%s.yml" % from_var))
+            return "default"
+        if not env_files:
+            raise ProjectError(
+                "No environment files found in environments/ directory",
+                hint="add environment files like environments/dev.yml, or remove the empty "
+                     "environments/ directory", location=Location("environments"))
+        env = env or from_var
+        if not env:
+            raise UsageError("No environment selected. Available: %s" % ", ".join(sorted(env_files)),
+                             hint="pass -e/--env NAME or set STREAMT_ENV")
+        _check_env_name(env, env_files)
+        return env
+
+    def project_file(self, p, pfile, data):
+        _check(data, PROJECT_SCHEMA, "", pfile, self.diags, self.errors, Location(pfile, 1))
+        proj = data.get("project")
+        if not isinstance(proj, dict):
+            if proj is None:
+                self.errors.append(Diagnostic(
+                    "error", "MISSING_PROJECT", "Missing 'project' section in %s" % pfile,
+                    Location(pfile, 1), "add:\n    project:\n      name: my_project"))
+            proj = {}
+        elif not proj.get("name"):
+            self.errors.append(Diagnostic(
+                "error", "MISSING_FIELD", "project.name is required", _loc(proj, Location(pfile)),
+                "add 'name: <project name>' under project:"))
+        p.name = proj.get("name") if isinstance(proj.get("name"), str) else None
+        v = proj.get("version")
+        p.version = None if v is None else str(v)
+        p.description = proj.get("description")
+        for key in ("defaults", "rules"):
+            setattr(p, key, data.get(key) if isinstance(data.get(key), dict) else {})
+        for kind in _KINDS:
+            self.items(p, kind, data.get(kind), pfile)
+
+    def items(self, p, kind, seq, rel):
+        if seq is None:
+            return
+        if not isinstance(seq, list):
+            return  # the schema check reported it
+        target = getattr(p, kind)
+        for i, item in enumerate(seq):
+            loc = _item_loc(seq, i, Location(rel))
+            if not isinstance(item, dict):
+                if item is not None:
+                    self.errors.append(Diagnostic(
+                        "error", "INVALID_TYPE",
+                        "each entry of %s: must be a mapping (name: ..., ...), got %s"
+                        % (kind, _describe(item)), loc))
+                continue
+            name = item.get("name")
+            what = "%s '%s'" % (_KIND_NOUN[kind], name) if isinstance(name, str) else \
+                "%s #%d of %s" % (_KIND_NOUN[kind], i + 1, rel)
+            if kind in ("models", "sources"):
+                _normalise_aliases(kind, item, what, self.diags, self.errors)
+            schema = {"sources": _SOURCE, "models": _MODEL, "tests": _TEST,
+                      "exposures": _EXPOSURE}[kind]
+            _check(item, schema, "", what, self.diags, self.errors, loc)
+            target.append(item)
+
+    def split_files(self, p):
+        for kind in _KINDS:
+            base = os.path.join(self.root, kind)
+            if not os.path.isdir(base):
+                continue
+            found = []
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for fn in filenames:
+                    if fn.endswith((".yml", ".yaml")) and not fn.startswith("."):
+                        rel = os.path.relpath(os.path.join(dirpath, fn), self.root)
+                        found.append(rel.replace(os.sep, "/"))
+            for rel in sorted(found):
+                data = self.yaml(rel)
+                if data is None:
+                    continue
+                if not isinstance(data, dict):
+                    self.errors.append(Diagnostic(
+                        "error", "INVALID_TYPE", "%s must be a mapping with a '%s:' list" % (rel, kind),
+                        _loc(data, Location(rel, 1))))
+                    continue
+                for k in data:
+                    if k != kind:
+                        self.diags.append(Diagnostic(
+                            "warning", "UNKNOWN_KEY",
+                            "unknown key '%s' in %s is ignored (files under %s/ hold a '%s:' list)"
+                            % (k, rel, kind, kind), _key_loc(data, k, Location(rel)),
+                            _suggest(k, [kind]) or "move it to stream_project.yml"))
+                seq = data.get(kind)
+                if seq is not None and not isinstance(seq, list):
+                    _type_error(seq, "list", kind, rel, _key_loc(data, kind, Location(rel)),
+                                self.errors)
+                    continue
+                self.items(p, kind, seq, rel)
+
+    def variables(self, p, env, multi):
+        values = collections.OrderedDict()
+        lookup = self.environ.get
+        names = [".env"] + ([".env." + env] if multi else [])
+        for fn in names:
+            path = os.path.join(self.root, fn)
+            if not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8-sig")
+            except (IOError, OSError, UnicodeDecodeError) as e:
+                raise ProjectError("cannot read %s: %s" % (fn, e), location=Location(fn))
+            prev = dict(values)
+
+            def chained(name, prev=prev):
+                v = lookup(name)
+                return v if v is not None else prev.get(name)
+            values.update(parse_dotenv(text, fn, chained))
+            self.files.append(fn)
+        referenced = set(find_vars([p.runtime, p.sources, p.models, p.tests, p.exposures,
+                                    p.defaults]))
+        out = {}
+        for k, v in values.items():
+            out[k] = v
+        for k in referenced | set(out):
+            if k in self.environ:
+                out[k] = self.environ[k]
+        return out
+
+
+def _read_env_file(root, rel, name, diags, errors):
+    data = _read_yaml(root, rel, diags, errors)
+    info = {"name": name, "description": None, "protected": False, "runtime": {},
+            "safety": {"confirm_apply": False, "allow_destructive": True,
+                       "require_signature": False}, "file": rel}
+    if data is None:
+        return info
+    if not isinstance(data, dict):
+        errors.append(Diagnostic("error", "INVALID_TYPE",
+                                 "%s must be a mapping (environment:, runtime:, safety:)" % rel,
+                                 _loc(data, Location(rel, 1))))
+        return info
+    _check(data, ENV_FILE_SCHEMA, "", rel, diags, errors, Location(rel, 1))
+    envsec = data.get("environment") if isinstance(data.get("environment"), dict) else {}
+    declared = envsec.get("name")
+    if declared is not None and declared != name:
+        errors.append(Diagnostic(
+            "error", "ENV_NAME_MISMATCH",
+            "Environment name mismatch: file is '%s' but environment.name is '%s'. They must match."
+            % (rel.rsplit("/", 1)[-1], declared), _key_loc(envsec, "name", Location(rel)),
+            "rename the file to environments/%s.yml or set 'name: %s'" % (declared, name)))
+    info["description"] = envsec.get("description")
+    protected = envsec.get("protected", False)
+    info["protected"] = protected if isinstance(protected, bool) else False
+    runtime = data.get("runtime")
+    if not runtime or not isinstance(runtime, dict):
+        errors.append(Diagnostic(
+            "error", "MISSING_RUNTIME", "Missing 'runtime' section in environment file '%s'" % rel,
+            Location(rel, 1), "add a runtime: section with at least kafka.bootstrap_servers"))
+    else:
+        info["runtime"] = runtime
+    safety = data.get("safety") if isinstance(data.get("safety"), dict) else {}
+    s = info["safety"]
+    s["confirm_apply"] = info["protected"]
+    for k in ("confirm_apply", "allow_destructive", "require_signature"):
+        if isinstance(safety.get(k), bool):
+            s[k] = safety[k]
+    return info
+
+
+class _DotenvParser(object):
+    _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+    _INTERP = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+    _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$", "'": "'"}
+
+    def __init__(self, text, filename, lookup):
+        self.text = text.replace("\r\n", "\n").replace("\r", "\n")
+        self.filename = filename
+        self.lookup = lookup or (lambda name: None)
+        self.values = collections.OrderedDict()
+
+    def fail(self, line, msg, hint=None):
+        raise ProjectError(msg,
+                           hint=hint or "write KEY=value, KEY=\"value\" or KEY='value'; "
+                                        "'#' starts a comment",
+                           location=Location(self.filename, line))
+
+    def interpolate(self, value):
+        def repl(m):
+            v = self.lookup(m.group(1))
+            if v is None:
+                v = self.values.get(m.group(1))
+            if (v is None or v == "") and m.group(2) is not None:
+                v = m.group(2)
+            return v or ""
+        return self._INTERP.sub(repl, value)
+
+    def parse(self):
+        text, n = self.text, len(self.text)
+        pos, line = 0, 1
+        ws = " \t"
+        while pos < n:
+            eol = text.find("\n", pos)
+            if eol < 0:
+                eol = n
+            i = pos
+            while i < eol and text[i] in ws:
+                i += 1
+            if i == eol or text[i] == "#":
+                pos, line = eol + 1, line + 1
+                continue
+            start_line = line
+            if text.startswith("export", i) and i + 6 < eol and text[i + 6] in ws:
+                i += 6
+                while i < eol and text[i] in ws:
+                    i += 1
+            m = self._KEY.match(text, i, eol)
+            if not m:
+                self.fail(line, "malformed line in %s: expected KEY=value" % self.filename)
+            key = m.group(0)
+            i = m.end()
+            while i < eol and text[i] in ws:
+                i += 1
+            if i >= eol or text[i] != "=":
+                self.fail(line, "malformed line in %s: '%s' has no '='" % (self.filename, key))
+            i += 1
+            while i < eol and text[i] in ws:
+                i += 1
+            if i < eol and text[i] in ("'", '"'):
+                q = text[i]
+                i += 1
+                pieces, raw = [], []
+                while True:
+                    if i >= n:
+                        self.fail(start_line, "unterminated %s quote in %s for %s"
+                                  % ("double" if q == '"' else "single", self.filename, key),
+                                  "close the quote")
+                    c = text[i]
+                    if c == q:
+                        i += 1
+                        break
+                    if c == "\\" and q == '"' and i + 1 < n and text[i + 1] in self._ESCAPES:
+                        pieces.append(self.interpolate("".join(raw)))
+                        raw = []
+                        pieces.append(self._ESCAPES[text[i + 1]])
+                        i += 2
+                        continue
+                    if c == "\n":
+                        line += 1
+                    raw.append(c)
+                    i += 1
+                chunk = "".join(raw)
+                pieces.append(self.interpolate(chunk) if q == '"' else chunk)
+                value = "".join(pieces)
+                eol = text.find("\n", i)
+                if eol < 0:
+                    eol = n
+                tail = text[i:eol].strip()
+                if tail and not tail.startswith("#"):
+                    self.fail(line, "unexpected text after the closing quote of %s in %s"
+                              % (key, self.filename))
+            else:
+                value = text[i:eol]
+                cut = re.search(r"[ \t]#", value)
+                if cut:
+                    value = value[:cut.start()]
+                value = value.strip()
+                if value.startswith("#"):
+                    value = ""
+                value = self.interpolate(value)
+            pos, line = eol + 1, line + 1
+            self.values[key] = value
+        return self.values
 
 # (end of project)
 
@@ -214,6 +2708,966 @@ class Output(object):
 #
 # A Flink SQL tokenizer, template calls ({{ source() }} / {{ ref() }}), quoting,
 # materialization inference and column type inference.
+#
+# Everything here works on *tokens*: a string literal or a comment can never be
+# mistaken for SQL, and a name or value we write into SQL goes through
+# quote_ident()/quote_string() so that it can never end a statement.
+
+__all__ += ["SqlError", "Token", "sql_tokens", "template_calls", "render_sql",
+            "quote_ident", "quote_string", "split_statements", "infer_materialization",
+            "is_keyword", "significant_tokens", "token_value", "is_stateful"]
+
+
+class SqlError(ProjectError):
+    """SQL (or a template call in it) that streamt cannot read."""
+
+
+# A token: kind, its exact text, 1-based line and column, and its [start, end)
+# offsets in the text.  Kinds:
+#   ident    a bare word (keyword or name)         qident   `back-quoted`  (value: unquoted)
+#   dqident  "double-quoted"                       string   'single-quoted' (value: unquoted)
+#   number   12, 1.5, .5, 1e3                      op       operators and punctuation
+#   comment  -- ...  or  /* ... */                 template {{ ... }}
+#   block    {% ... %} or {# ... #} (never supported: reported by template_calls)
+Token = collections.namedtuple("Token", "kind text line col start end")
+
+# Multi-character operators first: the tokenizer takes the longest match.
+_SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
+
+
+def sql_tokens(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out).
+
+    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
+    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
+    comment or template raises SqlError with the line and column where it starts.
+    With ``comments=False`` comment tokens are dropped."""
+    out = []
+    i, n = 0, len(text)
+    line, line_start = 1, 0
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+            line_start = i + 1
+            i += 1
+            continue
+        if c.isspace():
+            i += 1
+            continue
+        start, col, tline = i, i - line_start + 1, line
+        two = text[i:i + 2]
+        if two == "--":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            kind = "comment"
+        elif two == "/*":
+            j = text.find("*/", i + 2)
+            if j < 0:
+                raise SqlError("unterminated /* comment", location=Location(None, tline, col),
+                               hint="close the comment with */")
+            j += 2
+            kind = "comment"
+        elif two in ("{{", "{%", "{#"):
+            close = {"{{": "}}", "{%": "%}", "{#": "#}"}[two]
+            j = _template_end(text, i + 2, close)
+            if j < 0:
+                raise SqlError("unterminated template %s ... %s" % (two, close),
+                               location=Location(None, tline, col),
+                               hint="close it with %s" % close)
+            kind = "template" if two == "{{" else "block"
+        elif c in "'`\"":
+            j = i + 1
+            while True:
+                k = text.find(c, j)
+                if k < 0:
+                    what = {"'": "string literal", "`": "quoted identifier",
+                            '"': "double-quoted identifier"}[c]
+                    raise SqlError("unterminated %s" % what, location=Location(None, tline, col),
+                                   hint="close it with %s (write %s%s for the character itself)"
+                                   % (c, c, c))
+                if text[k + 1:k + 2] == c:  # doubled quote: the character itself
+                    j = k + 2
+                    continue
+                j = k + 1
+                break
+            kind = {"'": "string", "`": "qident", '"': "dqident"}[c]
+        elif c.isdigit() or (c == "." and text[i + 1:i + 2].isdigit()):
+            m = _NUMBER_RE.match(text, i)
+            j = m.end()
+            kind = "number"
+        elif c.isalpha() or c == "_" or c == "$":
+            j = i + 1
+            while j < n and (text[j].isalnum() or text[j] in "_$"):
+                j += 1
+            kind = "ident"
+        else:
+            j = i + 1
+            for op in _SQL_OPERATORS:
+                if text.startswith(op, i):
+                    j = i + len(op)
+                    break
+            kind = "op"
+        tok_text = text[start:j]
+        if kind != "comment" or comments:
+            out.append(Token(kind, tok_text, tline, col, start, j))
+        # keep the line count right across multi-line tokens
+        nl = tok_text.count("\n")
+        if nl:
+            line += nl
+            line_start = start + tok_text.rfind("\n") + 1
+        i = j
+    return out
+
+
+def significant_tokens(text_or_tokens):
+    """The tokens without comments."""
+    toks = sql_tokens(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
+    return [t for t in toks if t.kind != "comment"]
+
+
+def is_keyword(tok, *words):
+    """True if ``tok`` is a bare word equal (case-insensitively) to one of ``words``."""
+    return tok is not None and tok.kind == "ident" and tok.text.upper() in words
+
+
+def token_value(tok):
+    """The value of a token: a quoted identifier or string without its quotes."""
+    if tok.kind in ("qident", "string", "dqident"):
+        q = tok.text[0]
+        return tok.text[1:-1].replace(q + q, q)
+    return tok.text
+
+
+def template_calls(sql):
+    """``[(kind, name, line, col)]`` of the template calls of ``sql`` in order.
+
+    ``kind`` is ``"source"`` or ``"ref"`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``
+    (whitespace tolerant, single or double quotes).  Anything else inside ``{{ }}``,
+    and every ``{% %}`` / ``{# #}``, is returned with kind ``"unsupported"`` and its
+    text as the name, so that validation reports it (it is never passed through).
+    An unreadable SQL text raises SqlError."""
+    out = []
+    for tok in sql_tokens(sql):
+        if tok.kind == "template":
+            call = _parse_template_call(tok.text)
+            if call:
+                out.append((call[0], call[1], tok.line, tok.col))
+            else:
+                out.append(("unsupported", tok.text, tok.line, tok.col))
+        elif tok.kind == "block":
+            out.append(("unsupported", tok.text, tok.line, tok.col))
+    return out
+
+
+def render_sql(sql, resolver):
+    """``sql`` with every template call replaced by ``quote_ident(resolver(kind, name))``.
+
+    Comments are kept.  An unsupported template raises SqlError (validation reports it
+    with its location first)."""
+    out, pos = [], 0
+    for tok in sql_tokens(sql):
+        if tok.kind not in ("template", "block"):
+            continue
+        call = _parse_template_call(tok.text) if tok.kind == "template" else None
+        if not call:
+            raise SqlError("unsupported template %s" % tok.text,
+                           location=Location(None, tok.line, tok.col),
+                           hint='only {{ source("name") }} and {{ ref("name") }} are supported')
+        out.append(sql[pos:tok.start])
+        out.append(quote_ident(resolver(call[0], call[1])))
+        pos = tok.end
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+def quote_ident(name):
+    """A back-quoted Flink SQL identifier (back-quotes doubled)."""
+    return "`" + str(name).replace("`", "``") + "`"
+
+
+def quote_string(value):
+    """A single-quoted Flink SQL string literal (quotes doubled).
+
+    Flink string literals have no backslash escapes, so nothing else can end them."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def split_statements(text):
+    """The statements of a SQL script: split on ``;`` outside strings, quoted names and
+    comments.  Comments before a statement are dropped; empty statements are left out.
+    Each statement is returned without its ``;``."""
+    out = []
+    first = None  # first significant token of the current statement
+    for tok in sql_tokens(text):
+        if tok.kind == "comment":
+            continue
+        if tok.kind == "op" and tok.text == ";":
+            if first is not None:
+                out.append(text[first.start:tok.start].rstrip())
+            first = None
+            continue
+        if first is None:
+            first = tok
+    if first is not None:
+        out.append(text[first.start:].rstrip())
+    return out
+
+
+# Words that make a query stateful (Flink keeps state for them), checked as
+# `WORD (` for functions.
+_WINDOW_TVFS = ("TUMBLE", "HOP", "SESSION", "CUMULATE")
+_STATEFUL_FUNCS = ("ROW_NUMBER", "LAG", "LEAD", "RANK", "DENSE_RANK", "FIRST_VALUE",
+                   "LAST_VALUE", "NTH_VALUE", "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT",
+                   "LISTAGG", "ML_PREDICT", "ML_EVALUATE", "ARRAY_AGG", "STDDEV_POP",
+                   "STDDEV_SAMP", "VAR_POP", "VAR_SAMP") + _WINDOW_TVFS
+MATERIALIZATIONS = ("topic", "virtual_topic", "flink", "sink")
+
+
+def infer_materialization(model, project=None):
+    """``(declared, effective)`` materialization of a model (reference §1.8).
+
+    ``declared`` is the explicit ``materialized`` or the inferred type; ``effective`` is
+    what compile builds: an inferred ``virtual_topic`` without a Conduktor Gateway in the
+    runtime (and without ``gateway.virtual_topic``) is compiled as a Flink job (validation
+    reports AMBIGUOUS_MATERIALIZATION).  The SQL is judged on tokens: words inside
+    strings, quoted names and comments do not count.  Unreadable SQL counts as ``flink``
+    (validation reports the SQL error)."""
+    explicit = model.get("materialized")
+    if explicit:
+        return explicit, explicit
+    sql = model.get("sql")
+    gateway = model.get("gateway") or {}
+    if model.get("from") and not sql:
+        return "sink", "sink"
+    if isinstance(gateway, dict) and gateway.get("virtual_topic"):
+        return "virtual_topic", "virtual_topic"
+    if not sql:
+        return "topic", "topic"
+    try:
+        toks = significant_tokens(sql)
+    except SqlError:
+        return "flink", "flink"
+    if is_stateful(toks):
+        return "flink", "flink"
+    if _is_plain_select_star(toks):
+        return "topic", "topic"
+    if _has_gateway(project):
+        return "virtual_topic", "virtual_topic"
+    return "virtual_topic", "flink"
+
+
+def is_stateful(tokens):
+    """True if the query (tokens) needs Flink state: windows, GROUP BY, joins, DISTINCT,
+    ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions."""
+    toks = [t for t in tokens if t.kind != "comment"]
+    for i, t in enumerate(toks):
+        if t.kind != "ident":
+            continue
+        w = t.text.upper()
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        if w in ("JOIN", "OVER", "MATCH_RECOGNIZE"):
+            return True
+        if w in ("GROUP", "ORDER") and is_keyword(nxt, "BY"):
+            return True
+        if w == "SELECT" and is_keyword(nxt, "DISTINCT"):
+            return True
+        if w in _STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and nxt.text == "(":
+            return True
+    return False
+
+
+def _is_plain_select_star(toks):
+    if len(toks) < 4 or not (is_keyword(toks[0], "SELECT") and toks[1].text == "*"
+                             and is_keyword(toks[2], "FROM")):
+        return False
+    return not any(is_keyword(t, "WHERE", "LIMIT") for t in toks)
+
+
+def _has_gateway(project):
+    runtime = getattr(project, "runtime", None) or {}
+    conduktor = runtime.get("conduktor") if isinstance(runtime, dict) else None
+    return bool(isinstance(conduktor, dict) and conduktor.get("gateway"))
+
+
+_NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_TEMPLATE_CALL_RE = re.compile(
+    r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
+
+
+def _template_end(text, i, close):
+    """Offset just after the ``close`` of a template opened before ``i`` (quotes inside
+    the template are skipped), or -1."""
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c in "'\"":
+            k = i + 1
+            while k < n and text[k] != c:
+                k += 2 if text[k] == "\\" else 1
+            i = k + 1
+            continue
+        if text.startswith(close, i):
+            return i + len(close)
+        i += 1
+    return -1
+
+
+def _parse_template_call(template_text):
+    """``(kind, name)`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``, else None."""
+    m = _TEMPLATE_CALL_RE.match(template_text[2:-2])
+    if not m:
+        return None
+    raw = m.group(2) if m.group(2) is not None else m.group(3)
+    name = re.sub(r"\\(.)", r"\1", raw)
+    if not name:
+        return None
+    return m.group(1), name
+
+
+# -- sql: types and column inference -------------------------------------------
+#
+# The compiler writes a CREATE TABLE for every job's sink, so it must know the
+# columns and types a SELECT produces.  analyze_query() reads the top-level SELECT
+# on tokens with a small recursive-descent expression typer (Flink's typing rules,
+# simplified; see _FUNC_TYPES).  What it cannot type is reported and becomes STRING
+# (the compiler then casts it explicitly so that the INSERT is still valid).
+
+__all__ += ["Column", "QueryInfo", "normalize_type", "analyze_query"]
+
+
+class Column(object):
+    """An output column: name, Flink type text, and ``rowtime``: the watermark delay in
+    milliseconds when the column is an event-time attribute (else None)."""
+
+    __slots__ = ("name", "type", "rowtime", "proctime")
+
+    def __init__(self, name, type, rowtime=None, proctime=False):
+        self.name, self.type, self.rowtime, self.proctime = name, type, rowtime, proctime
+
+    def __repr__(self):
+        return "Column(%r, %r%s)" % (self.name, self.type,
+                                     ", rowtime=%r" % self.rowtime if self.rowtime is not None
+                                     else "")
+
+    def __eq__(self, other):
+        return isinstance(other, Column) and (self.name, self.type, self.rowtime) == (
+            other.name, other.type, other.rowtime)
+
+    def __ne__(self, other):
+        return not self == other
+
+
+class QueryInfo(object):
+    """What analyze_query() found out about a query.
+
+    ``columns`` – [Column] of the result; ``untyped`` – names typed STRING by default;
+    ``items`` – [(output name, start, end)] offsets of each select item in the text
+    (``None`` name for a ``*``), ``star`` – [(start, end, [Column])] of ``*`` items;
+    ``updating`` – True if the result is an updating (changelog) stream; ``key`` –
+    the output columns that identify a row of an updating result (may be empty);
+    ``windowed`` – True for a window aggregation; ``warnings`` – [str]."""
+
+    def __init__(self):
+        self.columns, self.untyped, self.items, self.star = [], [], [], []
+        self.updating, self.key, self.windowed, self.warnings = False, [], False, []
+        self.exprs = []  # [(name, start, expr_end, has_alias)] of the non-* items
+
+
+def normalize_type(text):
+    """A Flink SQL type written canonically (``decimal(10,2)`` → ``DECIMAL(10, 2)``).
+
+    Only type syntax is accepted – words, numbers, back-quoted field names and
+    ``( ) < > ,`` – so a type can never end a statement or a column list early.
+    Raises SqlError otherwise."""
+    text = str(text)
+    try:
+        toks = significant_tokens(text)
+    except SqlError as e:
+        raise SqlError("invalid SQL type %r: %s" % (text, e.message))
+    depth = 0
+    for t in toks:
+        ok = t.kind in ("ident", "number", "qident") or (
+            t.kind == "op" and t.text in ("(", ")", "<", ">", ","))
+        if not ok:
+            raise SqlError("invalid SQL type %r: unexpected %r" % (text, t.text),
+                           hint="write a Flink SQL type such as STRING, BIGINT, "
+                                "DECIMAL(10, 2), TIMESTAMP(3) or ARRAY<STRING>")
+        if t.text in ("(", "<"):
+            depth += 1
+        elif t.text in (")", ">"):
+            depth -= 1
+            if depth < 0:
+                break
+    if not toks or depth != 0 or toks[0].kind != "ident":
+        raise SqlError("invalid SQL type %r" % text,
+                       hint="write a Flink SQL type such as STRING, BIGINT, DECIMAL(10, 2)")
+    return _join_type_tokens(toks)
+
+
+def analyze_query(sql, relation):
+    """Analyze the top-level SELECT of ``sql`` (templates not rendered).
+
+    ``relation(kind, name)`` gives the input a template call stands for:
+    ``(columns, updating, key)`` or None when unknown.  Returns a QueryInfo."""
+    info = QueryInfo()
+    toks = significant_tokens(sql)
+    _analyze(toks, relation, info)
+    return info
+
+
+# Type families, for promotion and aggregate rules.
+_INT_TYPES = ("TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT")
+_NUMERIC_RANK = {"TINYINT": 1, "SMALLINT": 2, "INT": 3, "INTEGER": 3, "BIGINT": 4,
+                 "DECIMAL": 5, "NUMERIC": 5, "DEC": 5, "FLOAT": 6, "REAL": 6, "DOUBLE": 7}
+_STRING_TYPES = ("STRING", "VARCHAR", "CHAR", "CHARACTER")
+_WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
+_CLAUSE_WORDS = ("FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "WINDOW", "UNION",
+                 "EXCEPT", "INTERSECT", "QUALIFY", "OFFSET", "FETCH", "MINUS")
+_JOIN_WORDS = ("JOIN", "LEFT", "RIGHT", "FULL", "INNER", "CROSS", "OUTER", "ON", "USING",
+               "NATURAL", "LATERAL", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "UNION",
+               "FOR", "MATCH_RECOGNIZE", "WINDOW", "AS")
+
+# Functions: a fixed result type, or a rule name handled in _call_type.
+_FUNC_TYPES = {}
+for _names, _t in (
+        ("COUNT ROW_NUMBER RANK DENSE_RANK NTILE UNIX_TIMESTAMP YEAR MONTH DAY HOUR MINUTE "
+         "SECOND QUARTER WEEK DAYOFWEEK DAYOFMONTH DAYOFYEAR EXTRACT", "BIGINT"),
+        ("CHAR_LENGTH CHARACTER_LENGTH POSITION LOCATE INSTR ASCII CARDINALITY ARRAY_POSITION "
+         "TIMESTAMPDIFF HASH_CODE BIT_LENGTH OCTET_LENGTH", "INT"),
+        ("UPPER LOWER TRIM LTRIM RTRIM BTRIM CONCAT CONCAT_WS SUBSTRING SUBSTR REPLACE "
+         "REGEXP_REPLACE REGEXP_EXTRACT INITCAP LPAD RPAD REPEAT REVERSE SPLIT_INDEX MD5 SHA1 "
+         "SHA224 SHA256 SHA384 SHA512 SHA2 TO_BASE64 FROM_BASE64 DATE_FORMAT JSON_VALUE "
+         "JSON_QUERY JSON_STRING JSON_OBJECT JSON_ARRAY JSON_OBJECTAGG JSON_ARRAYAGG UUID CHR "
+         "LEFT RIGHT OVERLAY TRANSLATE LISTAGG HEX FROM_UNIXTIME CONVERT_TZ URL_DECODE "
+         "URL_ENCODE PARSE_URL PRINTF ELT TYPEOF", "STRING"),
+        ("JSON_EXISTS REGEXP ARRAY_CONTAINS IS_ALPHA IS_DECIMAL IS_DIGIT", "BOOLEAN"),
+        ("RAND POWER POW SQRT EXP LN LOG LOG10 LOG2 SIN COS TAN COT ASIN ACOS ATAN ATAN2 SINH "
+         "COSH TANH DEGREES RADIANS PI E STDDEV_POP STDDEV_SAMP VAR_POP VAR_SAMP STDDEV VARIANCE",
+         "DOUBLE"),
+        ("TO_TIMESTAMP TUMBLE_START TUMBLE_END HOP_START HOP_END SESSION_START SESSION_END "
+         "CUMULATE_START CUMULATE_END LOCALTIMESTAMP", "TIMESTAMP(3)"),
+        ("TO_TIMESTAMP_LTZ NOW CURRENT_TIMESTAMP PROCTIME CURRENT_ROW_TIMESTAMP",
+         "TIMESTAMP_LTZ(3)"),
+        ("TO_DATE CURRENT_DATE", "DATE"),
+        ("CURRENT_TIME LOCALTIME", "TIME(0)"),
+        ("MIN MAX FIRST_VALUE LAST_VALUE LAG LEAD NTH_VALUE ANY_VALUE ABS ROUND FLOOR CEIL "
+         "CEILING TRUNCATE MOD SIGN", "@first"),
+        ("COALESCE IFNULL NVL GREATEST LEAST", "@merge"),
+        ("NULLIF", "@first"),
+        ("IF", "@if"),
+        ("SUM", "@sum"),
+        ("AVG", "@avg"),
+        ("TUMBLE_ROWTIME HOP_ROWTIME SESSION_ROWTIME", "@rowtime"),
+        ("TIMESTAMPADD", "@third"),
+        ("COLLECT", "@multiset"),
+        ("ARRAY_AGG", "@array")):
+    for _n in _names.split():
+        _FUNC_TYPES[_n] = _t
+# Words typed without parentheses.
+_NILADIC = ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME", "LOCALTIMESTAMP",
+            "LOCALTIME", "CURRENT_ROW_TIMESTAMP")
+
+
+def _join_type_tokens(toks):
+    out = []
+    prev = None
+    for t in toks:
+        text = t.text if t.kind == "qident" else t.text.upper()
+        if prev is not None and not (text in (",", ")", "(", "<", ">") or prev in ("(", "<")):
+            out.append(" ")
+        out.append(text)
+        prev = text
+    return "".join(out)
+
+
+def _base(type_text):
+    """The base name of a type: ``DECIMAL(10, 2)`` → ``DECIMAL``."""
+    if not type_text:
+        return None
+    return re.split(r"[\s(<]", type_text, 1)[0].upper()
+
+
+def _depth_split(toks, sep=","):
+    """Split tokens on ``sep`` at parenthesis/bracket depth 0."""
+    parts, cur, depth = [], [], 0
+    for t in toks:
+        if _opens(t):
+            depth += 1
+        elif _closes(t):
+            depth -= 1
+        if depth == 0 and t.kind == "op" and t.text == sep:
+            parts.append(cur)
+            cur = []
+        else:
+            cur.append(t)
+    parts.append(cur)
+    return parts
+
+
+def _top_level(toks):
+    """Indices of the tokens at depth 0."""
+    out, depth = [], 0
+    for i, t in enumerate(toks):
+        if _closes(t):
+            depth -= 1
+        if depth == 0:
+            out.append(i)
+        if _opens(t):
+            depth += 1
+    return out
+
+
+def _opens(t):
+    return (t.kind == "op" and t.text in ("(", "[")) or is_keyword(t, "CASE")
+
+
+def _closes(t):
+    return (t.kind == "op" and t.text in (")", "]")) or is_keyword(t, "END")
+
+
+def _matching(toks, i):
+    """Index of the parenthesis closing the one at ``i``."""
+    depth = 0
+    for j in range(i, len(toks)):
+        if _opens(toks[j]):
+            depth += 1
+        elif _closes(toks[j]):
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(toks) - 1
+
+
+def _ident_name(tok):
+    if tok.kind == "ident":
+        return tok.text
+    if tok.kind in ("qident", "dqident"):
+        return token_value(tok)
+    return None
+
+
+class _Scope(object):
+    """Columns visible in a FROM clause: by name and by ``alias.name``."""
+
+    def __init__(self):
+        self.columns = []          # [(alias, Column)]
+        self.updating = False
+        self.keys = []             # key column names of updating inputs
+        self.known = True          # False if some input's columns are unknown
+        self.windowed = False
+
+    def lookup(self, name, qualifier=None):
+        lname = name.lower()
+        for alias, col in self.columns:
+            if col.name.lower() == lname and (qualifier is None or (
+                    alias is not None and alias.lower() == qualifier.lower())):
+                return col
+        return None
+
+    def expand(self, qualifier=None):
+        seen, out = set(), []
+        for alias, col in self.columns:
+            if qualifier is not None and (alias or "").lower() != qualifier.lower():
+                continue
+            if col.name.lower() in seen:
+                continue
+            seen.add(col.name.lower())
+            out.append(col)
+        return out
+
+
+def _analyze(toks, relation, info):
+    """Fill ``info`` from the query ``toks`` (significant tokens); returns the scope."""
+    level = _top_level(toks)
+    sel = next((i for i in level if is_keyword(toks[i], "SELECT")), None)
+    if sel is None:
+        info.warnings.append("no SELECT found: the result columns are unknown")
+        return _Scope()
+    clause = {}
+    for i in level:
+        if i <= sel:
+            continue
+        w = toks[i].text.upper() if toks[i].kind == "ident" else None
+        if w in _CLAUSE_WORDS and w not in clause:
+            if w in ("GROUP", "ORDER") and not is_keyword(toks[i + 1] if i + 1 < len(toks)
+                                                          else None, "BY"):
+                continue
+            clause[w] = i
+    ends = sorted(clause.values()) + [len(toks)]
+
+    def span(word):
+        if word not in clause:
+            return []
+        start = clause[word]
+        end = min(e for e in ends if e > start)
+        return toks[start + 1:end]
+
+    if "UNION" in clause or "EXCEPT" in clause or "INTERSECT" in clause:
+        # the first SELECT names the result; the parts after it are not read
+        cut = min(clause[w] for w in ("UNION", "EXCEPT", "INTERSECT") if w in clause)
+        ends = [e for e in ends if e <= cut]
+        toks = toks[:cut]
+    scope = _from_scope(span("FROM"), relation, info)
+    select_start = sel + 1
+    distinct = False
+    if select_start < len(toks) and is_keyword(toks[select_start], "DISTINCT", "ALL"):
+        distinct = toks[select_start].text.upper() == "DISTINCT"
+        select_start += 1
+    select_end = clause.get("FROM", len(toks))
+    items = _depth_split(toks[select_start:select_end])
+    names_seen = set()
+    group = [g for g in _depth_split(span("GROUP")[1:]) if g] if "GROUP" in clause else []
+    group_cols = set()
+    for g in group:
+        ref = _column_ref(g)
+        if ref:
+            group_cols.add(ref[1].lower())
+    windowed = scope.windowed and bool(group_cols & set(_WINDOW_COLUMNS))
+    legacy_window = any(is_keyword(t, "TUMBLE", "HOP", "SESSION") for g in group for t in g[:1])
+    aggregated = bool(group) or any(_has_aggregate(item) for item in items)
+    for n, item in enumerate(items):
+        if not item:
+            continue
+        start, end = item[0].start, item[-1].end
+        if len(item) == 1 and item[0].text == "*" or (
+                len(item) == 3 and item[1].text == "." and item[2].text == "*"):
+            qual = _ident_name(item[0]) if len(item) == 3 else None
+            cols = scope.expand(qual)
+            if not scope.known or not cols:
+                info.warnings.append("SELECT %s: the columns of the input are unknown"
+                                     % "".join(t.text for t in item))
+            info.star.append((start, end, cols))
+            info.items.append((None, start, end))
+            for c in cols:
+                info.columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
+            continue
+        expr, alias = _split_alias(item)
+        name = alias
+        ref = _column_ref(expr)
+        if name is None and ref:
+            name = ref[1]
+        if name is None:
+            name = "EXPR$%d" % n
+            info.warnings.append("select item %d (%s) has no name: it is written as `%s`; "
+                                 "give it an alias with AS" % (n + 1, _snippet(expr), name))
+        if name.lower() in names_seen:
+            info.warnings.append("duplicate result column %r" % name)
+        names_seen.add(name.lower())
+        rowtime = None
+        if ref:
+            col = scope.lookup(ref[1], ref[0])
+            typ = col.type if col else None
+            if col is not None and col.rowtime is not None and (
+                    not aggregated or ref[1].lower() == "window_time"):
+                rowtime = col.rowtime
+            if col is None and scope.known:
+                info.warnings.append("column %r is not a column of the input" % ref[1])
+        else:
+            typ = _expr_type(expr, scope)
+            if typ == "@rowtime":
+                typ, rowtime = "TIMESTAMP(3)", 0
+        if not typ or typ in ("NULL", "INTERVAL"):
+            info.untyped.append(name)
+            info.warnings.append("cannot infer the type of %r (%s): written as STRING"
+                                 % (name, _snippet(expr)))
+            typ = "STRING"
+        info.columns.append(Column(name, typ, rowtime))
+        info.items.append((name, start, end))
+        info.exprs.append((name, start, expr[-1].end if expr else end, alias is not None))
+    # updating or append-only result, and its key
+    info.windowed = windowed or legacy_window
+    outer_join = any(is_keyword(t, "LEFT", "RIGHT", "FULL") for t in span("FROM")
+                     if t.kind == "ident") and any(is_keyword(t, "JOIN") for t in span("FROM"))
+    top_n = any(is_keyword(t, "ROW_NUMBER", "RANK", "DENSE_RANK") for t in toks)
+    if aggregated and not info.windowed:
+        info.updating = True
+        info.key = _key_from_group(items, group_cols)
+    elif distinct:
+        info.updating = True
+        info.key = [c.name for c in info.columns]
+    elif scope.updating or outer_join or (top_n and not info.windowed):
+        info.updating = True
+        info.key = [k for k in scope.keys if any(c.name == k for c in info.columns)]
+    if info.updating and not info.key:
+        info.key = [c.name for c in info.columns]
+        info.warnings.append("the result is updating but no key could be derived: "
+                             "every column is used as the key")
+    return scope
+
+
+def _key_from_group(items, group_cols):
+    """Output names of the select items that are GROUP BY columns."""
+    out = []
+    for item in items:
+        if not item:
+            continue
+        expr, alias = _split_alias(item)
+        ref = _column_ref(expr)
+        if ref and ref[1].lower() in group_cols:
+            out.append(alias or ref[1])
+    return out
+
+
+def _snippet(toks, limit=40):
+    text = " ".join(t.text for t in toks)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _split_alias(item):
+    """``(expr tokens, alias or None)`` of a select item."""
+    if len(item) >= 3 and is_keyword(item[-2], "AS") and item[-1].kind in (
+            "ident", "qident", "dqident"):
+        return item[:-2], _ident_name(item[-1])
+    if len(item) >= 2 and item[-1].kind in ("ident", "qident") and (
+            item[-2].kind in ("ident", "qident", "number", "string") or item[-2].text == ")"):
+        if item[-1].kind == "qident" or not is_keyword(item[-1], "END", "NULL", "TRUE",
+                                                       "FALSE"):
+            if not (len(item) == 2 and is_keyword(item[0], "DISTINCT", "INTERVAL")):
+                return item[:-1], _ident_name(item[-1])
+    return item, None
+
+
+def _column_ref(expr):
+    """``(qualifier, name)`` when ``expr`` is a plain column reference."""
+    if len(expr) == 1 and expr[0].kind in ("ident", "qident") and not is_keyword(
+            expr[0], "NULL", "TRUE", "FALSE", *_NILADIC):
+        return None, _ident_name(expr[0])
+    if len(expr) == 3 and expr[1].text == "." and all(
+            t.kind in ("ident", "qident") for t in (expr[0], expr[2])):
+        return _ident_name(expr[0]), _ident_name(expr[2])
+    return None
+
+
+def _has_aggregate(toks):
+    for i, t in enumerate(toks[:-1]):
+        if is_keyword(t, "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT", "LISTAGG",
+                      "ARRAY_AGG", "STDDEV_POP", "STDDEV_SAMP", "VAR_POP", "VAR_SAMP",
+                      "JSON_OBJECTAGG", "JSON_ARRAYAGG") and toks[i + 1].text == "(":
+            # ... OVER (...) is an analytic function, not a GROUP BY aggregate
+            close = _matching(toks, i + 1)
+            if close + 1 < len(toks) and is_keyword(toks[close + 1], "OVER"):
+                continue
+            return True
+    return False
+
+
+def _from_scope(toks, relation, info):
+    """The scope of a FROM clause: every input's columns under its alias."""
+    scope = _Scope()
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        cols = None
+        if t.kind == "template":
+            call = _parse_template_call(t.text)
+            rel = relation(call[0], call[1]) if call else None
+            if rel is None:
+                scope.known = False
+                cols = []
+            else:
+                cols, upd, key = rel
+                scope.updating = scope.updating or upd
+                scope.keys.extend(key or [])
+            default_alias = call[1] if call else None
+            j = i + 1
+        elif t.kind == "op" and t.text == "(" and i + 1 < len(toks) and is_keyword(
+                toks[i + 1], "SELECT", "WITH"):
+            close = _matching(toks, i)
+            sub = QueryInfo()
+            _analyze(toks[i + 1:close], relation, sub)
+            info.warnings.extend(sub.warnings)
+            cols = sub.columns
+            scope.updating = scope.updating or sub.updating
+            scope.keys.extend(sub.key)
+            default_alias = None
+            j = close + 1
+        else:
+            if is_keyword(t, *_WINDOW_TVFS) and i + 1 < len(toks) and toks[i + 1].text == "(":
+                scope.windowed = True
+            i += 1
+            continue
+        alias = default_alias
+        while j < len(toks) and toks[j].text == ")":
+            j += 1  # TABLE(TUMBLE(TABLE x, ...)) : the alias comes after the closing parens
+        if j < len(toks) and is_keyword(toks[j], "AS"):
+            j += 1
+        if j < len(toks) and toks[j].kind in ("ident", "qident") and not is_keyword(
+                toks[j], *_JOIN_WORDS):
+            alias = _ident_name(toks[j])
+        for c in cols:
+            scope.columns.append((alias, c))
+        i += 1
+    if scope.windowed:
+        rt = [c.rowtime for _a, c in scope.columns if c.rowtime is not None]
+        delay = rt[0] if rt else 0
+        for name in _WINDOW_COLUMNS:
+            if scope.lookup(name) is None:
+                scope.columns.append((None, Column(name, "TIMESTAMP(3)",
+                                                   delay if name == "window_time" else None)))
+    return scope
+
+
+def _merge_types(types):
+    types = [t for t in types if t and t not in ("NULL", "@rowtime")]
+    if not types:
+        return None
+    first = types[0]
+    if all(t == first for t in types):
+        return first
+    bases = [_base(t) for t in types]
+    if all(b in _NUMERIC_RANK for b in bases):
+        best = max(zip(bases, types), key=lambda bt: _NUMERIC_RANK[bt[0]])
+        if best[0] in ("DECIMAL", "NUMERIC", "DEC"):
+            decs = [t for b, t in zip(bases, types) if b == best[0]]
+            return decs[0] if all(d == decs[0] for d in decs) else "DECIMAL(38, 18)"
+        return best[1]
+    if all(b in _STRING_TYPES for b in bases):
+        return "STRING"
+    if all(b in ("TIMESTAMP", "TIMESTAMP_LTZ") for b in bases):
+        return first
+    return None
+
+
+def _expr_type(toks, scope):
+    """The Flink type of an expression (tokens), or None if unknown."""
+    while toks and toks[0].text == "(" and _matching(toks, 0) == len(toks) - 1:
+        if len(toks) > 1 and is_keyword(toks[1], "SELECT"):
+            return None
+        toks = toks[1:-1]
+    if not toks:
+        return None
+    if is_keyword(toks[0], "CASE") and _matching(toks, 0) == len(toks) - 1:
+        inner = toks[1:-1]
+        level = _top_level(inner)
+        branches = []
+        for i in level:
+            if is_keyword(inner[i], "THEN", "ELSE"):
+                nxt = [j for j in level if j > i and is_keyword(inner[j], "WHEN", "ELSE")]
+                branches.append(_expr_type(inner[i + 1:nxt[0] if nxt else len(inner)], scope))
+        return _merge_types(branches)
+    level = _top_level(toks)
+    words = [(i, toks[i].text.upper()) for i in level if toks[i].kind == "ident"]
+    ops = [(i, toks[i].text) for i in level if toks[i].kind == "op"]
+    wordset = set(w for _i, w in words)
+    # boolean operators and predicates
+    if wordset & {"OR", "AND", "NOT", "IS", "IN", "LIKE", "BETWEEN", "SIMILAR", "EXISTS"}:
+        return "BOOLEAN"
+    if any(op in ("=", "<>", "!=", "<", ">", "<=", ">=") for _i, op in ops):
+        return "BOOLEAN"
+    if any(op == "||" for _i, op in ops):
+        return "STRING"
+    # binary + - (rightmost at depth 0, not unary)
+    for prec in (("+", "-"), ("*", "/", "%")):
+        for i, op in reversed(ops):
+            if op in prec and i > 0 and not (toks[i - 1].kind == "op" and toks[i - 1].text
+                                             not in (")", "]")):
+                left = _expr_type(toks[:i], scope)
+                right = _expr_type(toks[i + 1:], scope)
+                if _base(left) in ("TIMESTAMP", "TIMESTAMP_LTZ", "DATE") and op in "+-":
+                    return left
+                if _base(left) == "INTERVAL":
+                    return right
+                merged = _merge_types([left, right])
+                if op == "/" and _base(merged) in _INT_TYPES:
+                    return merged
+                return merged if _base(merged) in _NUMERIC_RANK else None
+    if toks[0].text in ("-", "+") and len(toks) > 1:
+        return _expr_type(toks[1:], scope)
+    t0 = toks[0]
+    if len(toks) == 1:
+        if t0.kind == "number":
+            if re.search(r"[eE]", t0.text):
+                return "DOUBLE"
+            if "." in t0.text:
+                return "DOUBLE"
+            return "INT" if int(t0.text) <= 2147483647 else "BIGINT"
+        if t0.kind == "string":
+            return "STRING"
+        if is_keyword(t0, "TRUE", "FALSE", "UNKNOWN"):
+            return "BOOLEAN"
+        if is_keyword(t0, "NULL"):
+            return "NULL"
+        if is_keyword(t0, *_NILADIC):
+            return _FUNC_TYPES[t0.text.upper()]
+    ref = _column_ref(toks)
+    if ref:
+        col = scope.lookup(ref[1], ref[0])
+        return col.type if col else None
+    if is_keyword(t0, "INTERVAL"):
+        return "INTERVAL"
+    if is_keyword(t0, "TIMESTAMP") and len(toks) == 2 and toks[1].kind == "string":
+        return "TIMESTAMP(3)"
+    if is_keyword(t0, "DATE") and len(toks) == 2 and toks[1].kind == "string":
+        return "DATE"
+    if t0.kind in ("ident", "qident") and len(toks) >= 3 and toks[1].text == "(" and \
+            _matching(toks, 1) == len(toks) - 1:
+        return _call_type(t0.text.upper() if t0.kind == "ident" else "", toks[2:-1], scope)
+    if t0.kind in ("ident", "qident") and len(toks) >= 4 and toks[1].text == "(" and \
+            is_keyword(toks[_matching(toks, 1) + 1] if _matching(toks, 1) + 1 < len(toks)
+                       else None, "OVER"):
+        return _call_type(t0.text.upper(), toks[2:_matching(toks, 1)], scope)
+    if is_keyword(t0, "ARRAY") and len(toks) > 2 and toks[1].text == "[":
+        inner = _merge_types([_expr_type(a, scope) for a in _depth_split(toks[2:-1])])
+        return "ARRAY<%s>" % inner if inner else None
+    if is_keyword(t0, "MAP") and len(toks) > 2 and toks[1].text == "[":
+        parts = _depth_split(toks[2:-1])
+        k = _merge_types([_expr_type(a, scope) for a in parts[0::2]])
+        v = _merge_types([_expr_type(a, scope) for a in parts[1::2]])
+        return "MAP<%s, %s>" % (k, v) if k and v else None
+    return None
+
+
+def _call_type(name, args_toks, scope):
+    if name in ("CAST", "TRY_CAST"):
+        level = _top_level(args_toks)
+        as_i = [i for i in level if is_keyword(args_toks[i], "AS")]
+        if not as_i:
+            return None
+        try:
+            return normalize_type(" ".join(t.text for t in args_toks[as_i[-1] + 1:]))
+        except SqlError:
+            return None
+    args = [a for a in _depth_split(args_toks) if a]
+    if args and is_keyword(args[0][0], "DISTINCT", "ALL"):
+        args[0] = args[0][1:]
+    rule = _FUNC_TYPES.get(name)
+    if rule is None:
+        return None
+    if not rule.startswith("@"):
+        return rule
+    types = [_expr_type(a, scope) for a in args]
+    first = types[0] if types else None
+    if rule == "@first":
+        return first
+    if rule == "@merge":
+        return _merge_types(types)
+    if rule == "@if":
+        return _merge_types(types[1:])
+    if rule == "@third":
+        return types[2] if len(types) > 2 else None
+    if rule == "@rowtime":
+        return "@rowtime"
+    if rule == "@sum":
+        b = _base(first)
+        if b in _INT_TYPES:
+            return "BIGINT"
+        if b in ("DECIMAL", "NUMERIC", "DEC"):
+            m = re.search(r",\s*(\d+)", first)
+            return "DECIMAL(38, %s)" % (m.group(1) if m else "0")
+        return "DOUBLE"
+    if rule == "@avg":
+        b = _base(first)
+        if b in ("DECIMAL", "NUMERIC", "DEC"):
+            return None  # Flink widens the scale; cast it to say what you want
+        return "DOUBLE"
+    if rule == "@multiset":
+        return "MULTISET<%s>" % first if first else None
+    if rule == "@array":
+        return "ARRAY<%s>" % first if first else None
+    return None
 
 # (end of sql)
 
@@ -221,6 +3675,1142 @@ class Output(object):
 ###############################################################################
 # Validate ####################################################################
 ###############################################################################
+#
+# Every check of the original streamt (same codes, reference section 4) plus
+# the ones it missed: all cycles, cross-type name clashes, Kafka topic names,
+# names safe as identifiers and file names, sink inputs, cluster names,
+# topics.required_config, governance on defaults and on stateless models compiled
+# to Flink, a fully anchored naming_pattern (re.fullmatch: the original's re.match
+# let "shop.x; anything" pass "^shop\.[a-z.]+"), unsupported templates, schema
+# definitions that do not parse, positive partitions and replication factors,
+# event-time columns, watermark strategies, state TTLs, connector configuration.
+#
+# Every diagnostic carries the file:line of what it is about.
+
+# Every diagnostic code, its level and what it means (README "Validation codes").
+# The first block are the original's codes (same meaning); the rest are new.
+DIAGNOSTIC_CODES = collections.OrderedDict([
+    ("DUPLICATE_SOURCE", ("error", "two sources have the same name")),
+    ("DUPLICATE_MODEL", ("error", "two models have the same name")),
+    ("DUPLICATE_TEST", ("error", "two tests have the same name")),
+    ("DUPLICATE_EXPOSURE", ("error", "two exposures have the same name")),
+    ("MISSING_TOPIC", ("error", "a source has no topic")),
+    ("SQL_NO_FROM", ("error", "a model's SQL reads from nothing")),
+    ("GATEWAY_REQUIRED", ("error", "gateway.virtual_topic without runtime.conduktor.gateway")),
+    ("AMBIGUOUS_MATERIALIZATION", ("warning", "stateless SQL without a Gateway runs on Flink")),
+    ("NO_PROCESSING_RUNTIME", ("error", "SQL to run but neither Flink nor a Gateway")),
+    ("MISSING_SINK_CONFIG", ("error", "a sink without sink.connector")),
+    ("FLINK_REQUIRED", ("error", "a Flink model without runtime.flink")),
+    ("INVALID_STATE_TTL", ("error", "state_ttl_ms is not positive")),
+    ("STATE_TTL_TOO_SHORT", ("warning", "state_ttl_ms below one second")),
+    ("JINJA_SYNTAX_ERROR", ("error", "a template is not closed")),
+    ("SOURCE_NOT_FOUND", ("error", "source() or from names an undefined source")),
+    ("MODEL_NOT_FOUND", ("error", "ref() or from names an undefined model")),
+    ("UNUSED_FROM_SOURCE", ("warning", "a 'from' source the SQL does not use")),
+    ("UNUSED_FROM_REF", ("warning", "a 'from' model the SQL does not use")),
+    ("CONFLUENT_FLINK_REQUIRED", ("error", "ML_PREDICT/ML_EVALUATE without a confluent cluster")),
+    ("ML_PREDICT_OPAQUE_OUTPUT", ("warning", "ML_PREDICT output without ml_outputs")),
+    ("SECURITY_POLICIES_NOT_ENFORCED", ("warning", "policies only a Gateway could enforce")),
+    ("ACCESS_DENIED", ("error", "ref() to a private model of another group")),
+    ("TEST_MODEL_NOT_FOUND", ("error", "a test names an undefined model or source")),
+    ("CONTINUOUS_TEST_REQUIRES_FLINK", ("error", "a continuous test without runtime.flink")),
+    ("SAMPLE_SIZE_IGNORED", ("warning", "sample_size on a test that is not a sample test")),
+    ("DLQ_MODEL_NOT_FOUND", ("error", "on_failure dlq names an undefined model")),
+    ("SLA_NOT_ENFORCED", ("warning", "an exposure SLA is metadata only")),
+    ("EXPOSURE_SOURCE_NOT_FOUND", ("error", "an exposure produces/consumes an undefined source")),
+    ("EXPOSURE_MODEL_NOT_FOUND", ("error", "an exposure produces/consumes an undefined model")),
+    ("EXPOSURE_DEPENDENCY_NOT_FOUND", ("error", "an exposure depends on an undefined name")),
+    ("CYCLE_DETECTED", ("error", "models depend on each other in a cycle (each cycle once)")),
+    ("RULE_MIN_PARTITIONS", ("error", "rules.topics.min_partitions (defaults included)")),
+    ("RULE_MAX_PARTITIONS", ("error", "rules.topics.max_partitions (defaults included)")),
+    ("RULE_MIN_REPLICATION", ("error", "rules.topics.min_replication_factor")),
+    ("RULE_NAMING_PATTERN", ("error", "rules.topics.naming_pattern (whole name must match)")),
+    ("RULE_FORBIDDEN_PREFIX", ("error", "rules.topics.forbidden_prefixes")),
+    ("RULE_REQUIRE_DESCRIPTION", ("error", "rules.models.require_description")),
+    ("RULE_REQUIRE_OWNER", ("error", "rules.models.require_owner / rules.sources.require_owner")),
+    ("RULE_REQUIRE_TESTS", ("error", "rules.models.require_tests")),
+    ("RULE_MAX_DEPENDENCIES", ("error", "rules.models.max_dependencies")),
+    ("RULE_REQUIRE_SCHEMA", ("error", "rules.sources.require_schema")),
+    ("RULE_REQUIRE_FRESHNESS", ("error", "rules.sources.require_freshness")),
+    ("RULE_REQUIRE_CLASSIFICATION", ("error", "rules.security.require_classification")),
+    ("RULE_SENSITIVE_REQUIRES_MASKING", ("error", "a sensitive column no policy masks")),
+    # new in this implementation
+    ("YAML_ERROR", ("error", "a file is not valid YAML (or not UTF-8)")),
+    ("FILE_UNREADABLE", ("error", "a project file cannot be read")),
+    ("DUPLICATE_KEY", ("warning", "a YAML mapping has the same key twice")),
+    ("DUPLICATE_PROJECT_FILE", ("warning", "both stream_project.yml and .yaml exist")),
+    ("UNKNOWN_KEY", ("warning", "a key streamt does not know (ignored), with a suggestion")),
+    ("DEPRECATED_KEY", ("warning", "a legacy spelling, normalised (topic: -> advanced.topic)")),
+    ("CONFLICTING_KEYS", ("error", "a legacy spelling and its new form both given")),
+    ("INVALID_TYPE", ("error", "a value of the wrong type (e.g. from: as a string)")),
+    ("MISSING_PROJECT", ("error", "stream_project.yml has no project: section")),
+    ("MISSING_FIELD", ("error", "a required field is missing (project.name, test model)")),
+    ("MISSING_RUNTIME", ("error", "no runtime: (project file, or environment file)")),
+    ("RUNTIME_IGNORED", ("warning", "runtime: in stream_project.yml with environments/")),
+    ("STREAMT_ENV_IGNORED", ("warning", "STREAMT_ENV set for a single-environment project")),
+    ("ENV_NAME_MISMATCH", ("error", "environment.name differs from the file name")),
+    ("ENV_VAR_NOT_SET", ("error", "a ${VAR} the environment does not set")),
+    ("PROJECT_ERROR", ("error", "the project cannot be loaded (no project file, ...)")),
+    ("MISSING_BOOTSTRAP_SERVERS", ("error", "runtime.kafka.bootstrap_servers is missing")),
+    ("MISSING_RUNTIME_FIELD", ("error", "a runtime block lacks its URL")),
+    ("MISSING_SQL_GATEWAY", ("warning", "a Flink cluster without sql_gateway_url")),
+    ("UNKNOWN_CLUSTER", ("error", "a flink/connect cluster name that is not defined")),
+    ("MISSING_NAME", ("error", "a source, model, test, exposure or column without name")),
+    ("INVALID_NAME", ("error", "a name unsafe as identifier or file name")),
+    ("NAME_CLASH", ("error", "a source and a model with the same name")),
+    ("INVALID_TOPIC_NAME", ("error", "not a legal Kafka topic name")),
+    ("EVENT_TIME_COLUMN_NOT_FOUND", ("error", "event_time.column is not a declared column")),
+    ("INVALID_WATERMARK_STRATEGY", ("error", "unknown watermark strategy or negative delay")),
+    ("INVALID_CLASSIFICATION", ("error", "unknown column classification")),
+    ("INVALID_SCHEMA_FORMAT", ("error", "schema.format is not avro, json or protobuf")),
+    ("INVALID_SCHEMA", ("error", "a schema definition that does not parse")),
+    ("INVALID_MATERIALIZATION", ("error", "unknown materialized: value")),
+    ("INVALID_ACCESS", ("error", "access is not private, protected or public")),
+    ("MISSING_SINK_INPUT", ("error", "a sink without from")),
+    ("CONNECT_REQUIRED", ("error", "a sink without runtime.connect")),
+    ("INVALID_PARALLELISM", ("error", "advanced.flink.parallelism below 1")),
+    ("INVALID_ON_UPGRADE", ("error", "advanced.flink.on_upgrade is not savepoint/stateless/refuse")),
+    ("INVALID_PARTITIONS", ("error", "partitions is not a positive integer")),
+    ("INVALID_REPLICATION_FACTOR", ("error", "replication_factor is not a positive integer")),
+    ("INVALID_FROM", ("error", "a from entry that is not exactly one source/ref")),
+    ("SQL_SYNTAX_ERROR", ("error", "unterminated string, quoted name or comment in SQL")),
+    ("UNSUPPORTED_TEMPLATE", ("error", "a template other than source()/ref() (no Jinja)")),
+    ("INVALID_TEST_TYPE", ("error", "a test type other than schema/sample/continuous")),
+    ("INVALID_SEVERITY", ("error", "on_failure.severity other than error/warning")),
+    ("INVALID_EXPOSURE_TYPE", ("error", "unknown exposure type or role")),
+    ("INVALID_RULE", ("error", "a governance rule that cannot be used (bad regex)")),
+    ("RULE_MAX_REPLICATION", ("error", "rules.topics.max_replication_factor")),
+    ("RULE_REQUIRED_CONFIG", ("error", "rules.topics.required_config")),
+    ("RULE_MIN_TESTS", ("error", "rules.models.min_tests")),
+    ("RULE_ALLOWED_MATERIALIZATION", ("error", "rules.models.allowed_materializations")),
+    ("RULE_REQUIRE_COLUMNS", ("error", "rules.sources.require_columns")),
+    ("RULE_ALLOWED_CLASSIFICATION", ("error", "rules.security.allowed_classifications")),
+])
+
+
+def validate_project(project, check_env=True):
+    """All diagnostics of a loaded project, sorted by (file, line, code): the load
+    warnings, the checks below and -- with ``check_env`` -- the ``${VAR}``
+    references the environment does not set (check_variables).  The project is
+    valid when no diagnostic has level "error"."""
+    v = _Validator(project)
+    v.run()
+    diags = list(project.diagnostics) + v.diags
+    if check_env:
+        diags.extend(check_variables(project))
+    return sorted(diags, key=Diagnostic.sort_key)
+
+
+def check_variables(project, values=None):
+    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (runtime and
+    model/source/test/exposure configuration; SQL and descriptions are not templates)
+    that ``values`` (default ``project.variables``) does not set, located at its first
+    reference and naming every file that uses it."""
+    values = project.variables if values is None else values
+    refs = collections.OrderedDict()
+    for name, loc in _var_refs(project):
+        refs.setdefault(name, []).append(loc)
+    out = []
+    for name in sorted(refs):
+        if name in values:
+            continue
+        locs = sorted(refs[name], key=lambda l: (l.file or "", l.line or 0))
+        files = sorted(set(l.file for l in locs if l.file))
+        hint = "set %s in the environment or in %s" % (
+            name, ".env.%s" % project.env if project.multi_env else ".env")
+        out.append(Diagnostic(
+            "error", "ENV_VAR_NOT_SET",
+            "Environment variable %s is not set (used in %s)" % (name, ", ".join(files)),
+            locs[0], hint + "; or run 'streamt validate --no-env-check' to skip this check"))
+    return out
+
+
+def is_valid(diagnostics, strict=False):
+    """True when no diagnostic is an error (with ``strict``, no warning either)."""
+    return not any(d.is_error or strict for d in diagnostics)
+
+
+def name_problem(name, what="name"):
+    """Why ``name`` cannot be used as an identifier and a file name, or None.
+
+    Names become Flink table names, file names in artifacts, connector names and
+    Schema Registry subjects: refuse path separators, '..', a leading dot, quotes,
+    back-quotes, whitespace, control characters, and more than 200 characters."""
+    if not isinstance(name, str) or not name:
+        return "the %s is empty" % what
+    if len(name) > 200:
+        return "the %s is longer than 200 characters" % what
+    if name.startswith("."):
+        return "the %s starts with a dot" % what
+    for c in name:
+        if ord(c) < 32 or ord(c) == 127:
+            return "the %s contains a control character" % what
+        if c in "/\\":
+            return "the %s contains a path separator %r" % (what, c)
+        if c in "'\"`":
+            return "the %s contains a quote character %s" % (what, c)
+        if c.isspace():
+            return "the %s contains whitespace" % what
+        if c in "${}*?<>|:;,":
+            return "the %s contains the character %r" % (what, c)
+    return None
+
+
+def topic_problem(topic):
+    """Why ``topic`` is not a legal Kafka topic name, or None (a name holding a
+    ``${VAR}`` reference is judged once substituted)."""
+    if not isinstance(topic, str) or not topic:
+        return "the topic name is empty"
+    if "${" in topic:
+        return None
+    if topic in (".", ".."):
+        return "'.' and '..' are not topic names"
+    if len(topic) > 249:
+        return "a topic name has at most 249 characters (this one has %d)" % len(topic)
+    bad = sorted(set(c for c in topic if not _TOPIC_CHAR_RE.match(c)))
+    if bad:
+        return "a topic name uses only letters, digits, '.', '_' and '-' (found %s)" % (
+            ", ".join(repr(c) for c in bad))
+    return None
+
+
+__all__ += ["DIAGNOSTIC_CODES", "validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
+            "effective_topic", "lineage_graph"]
+
+
+def effective_topic(model, project):
+    """``{"name", "partitions", "replication_factor", "config"}`` of a model's output topic:
+    ``advanced.topic`` over ``defaults.topic`` over ``defaults.models.topic`` over 1/1
+    (the original took the first defaults object whole; we merge per field)."""
+    adv = _get_path(model, ("advanced", "topic")) or {}
+    d1 = _get_path(project.defaults, ("topic",)) or {}
+    d2 = _get_path(project.defaults, ("models", "topic")) or {}
+    out = {"name": adv.get("name") or model.get("name")}
+    for k in ("partitions", "replication_factor"):
+        v = adv.get(k)
+        if v is None:
+            v = d1.get(k) if d1.get(k) is not None else d2.get(k)
+        out[k] = 1 if v is None else v
+    config = {}
+    for layer in (d2.get("config"), d1.get("config"), adv.get("config")):
+        if isinstance(layer, dict):
+            config.update(layer)
+    out["config"] = config
+    return out
+
+
+_TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
+_CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
+_WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
+_TEST_TYPES = ("schema", "sample", "continuous")
+_EXPOSURE_TYPES = ("application", "dashboard", "ml_training", "ml_inference", "api")
+_EXPOSURE_ROLES = ("producer", "consumer", "both")
+_ACCESS = ("private", "protected", "public")
+_SCHEMA_FORMATS = ("avro", "json", "protobuf")
+_ON_UPGRADE = ("savepoint", "stateless", "refuse")
+
+
+def _var_refs(project):
+    """(name, Location) of every ${VAR} reference that must be set for a deploy."""
+    out = []
+
+    def walk(node, loc, skip):
+        if isinstance(node, str):
+            for m in _VAR_RE.finditer(node):
+                if m.group(2):
+                    out.append((m.group(2), loc))
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if k in skip:
+                    continue
+                walk(v, _key_loc(node, k, loc), ())
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, _item_loc(node, i, loc), ())
+    walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
+    for kind in _KINDS:
+        for item in getattr(project, kind):
+            walk(item, _loc(item), ("sql", "description", "name"))
+    walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
+    return out
+
+
+def _sql_line_loc(root, model, line, col):
+    """The file location of line/col of a model's SQL: a block scalar (``sql: |``)
+    starts on the line after the key; a one-line SQL is on the key's line (column
+    unknown: quoting and folding move it)."""
+    kloc = _key_loc(model, "sql", _loc(model))
+    if kloc is None or not kloc.line:
+        return kloc
+    if _is_block_scalar(root, kloc):
+        return Location(kloc.file, kloc.line + line, None)
+    return Location(kloc.file, kloc.line, None)
+
+
+_BLOCK_CACHE = {}
+
+
+def _is_block_scalar(root, kloc):
+    """True when the value of the key at ``kloc`` is written as ``|`` or ``>`` block."""
+    if not root or not kloc.file:
+        return False
+    path = os.path.join(root, kloc.file)
+    lines = _BLOCK_CACHE.get(path)
+    if lines is None:
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().decode("utf-8-sig", "replace").splitlines()
+        except (IOError, OSError):
+            lines = []
+        if len(_BLOCK_CACHE) > 256:
+            _BLOCK_CACHE.clear()
+        _BLOCK_CACHE[path] = lines
+    if kloc.line > len(lines):
+        return False
+    return bool(re.search(r":\s*[|>][-+0-9]*\s*(#.*)?$", lines[kloc.line - 1]))
+
+
+class _Validator(object):
+    def __init__(self, project):
+        self.p = project
+        self.diags = []
+        rt = project.runtime if isinstance(project.runtime, dict) else {}
+        self.rt = rt
+        self.flink = rt.get("flink") if isinstance(rt.get("flink"), dict) else None
+        self.connect = rt.get("connect") if isinstance(rt.get("connect"), dict) else None
+        conduktor = rt.get("conduktor") if isinstance(rt.get("conduktor"), dict) else {}
+        self.gateway = bool(conduktor.get("gateway"))
+        self.sources = {}
+        self.models = {}
+        for s in project.sources:
+            if isinstance(s.get("name"), str):
+                self.sources.setdefault(s["name"], s)
+        for m in project.models:
+            if isinstance(m.get("name"), str):
+                self.models.setdefault(m["name"], m)
+        self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
+        self.mat = {}     # model name -> (declared, effective)
+
+    def add(self, level, code, message, loc=None, suggestion=None):
+        self.diags.append(Diagnostic(level, code, message, loc, suggestion))
+
+    def err(self, code, message, loc=None, suggestion=None):
+        self.add("error", code, message, loc, suggestion)
+
+    def warn(self, code, message, loc=None, suggestion=None):
+        self.add("warning", code, message, loc, suggestion)
+
+    def run(self):
+        self.check_runtime()
+        self.check_names()
+        for s in self.p.sources:
+            self.check_source(s)
+        for m in self.p.models:
+            self.check_model(m)
+        for t in self.p.tests:
+            self.check_test(t)
+        for e in self.p.exposures:
+            self.check_exposure(e)
+        self.check_cycles()
+        self.check_rules()
+
+    # -- runtime ---------------------------------------------------------------
+    def runtime_loc(self, node=None, key=None):
+        base = Location(self.p.env_file or self.p.project_file)
+        node = self.rt if node is None else node
+        return _key_loc(node, key, _loc(node, base)) if key else _loc(node, base)
+
+    def check_runtime(self):
+        kafka = self.rt.get("kafka")
+        if not isinstance(kafka, dict) or not kafka.get("bootstrap_servers"):
+            self.err("MISSING_BOOTSTRAP_SERVERS",
+                     "runtime.kafka.bootstrap_servers is required",
+                     self.runtime_loc(kafka if isinstance(kafka, dict) else None),
+                     "add:\n    kafka:\n      bootstrap_servers: host:9092")
+        sr = self.rt.get("schema_registry")
+        if isinstance(sr, dict) and not sr.get("url"):
+            self.err("MISSING_RUNTIME_FIELD", "runtime.schema_registry.url is required when "
+                     "schema_registry is configured", self.runtime_loc(sr))
+        for kind, block in (("flink", self.flink), ("connect", self.connect)):
+            if block is None:
+                continue
+            clusters = block.get("clusters") if isinstance(block.get("clusters"), dict) else {}
+            default = block.get("default")
+            if default is not None and default not in clusters:
+                self.err("UNKNOWN_CLUSTER",
+                         "runtime.%s.default is '%s', which is not a cluster of runtime.%s.clusters"
+                         % (kind, default, kind), self.runtime_loc(block, "default"),
+                         _suggest(default, clusters) or "clusters: %s" % (", ".join(sorted(clusters)) or "none"))
+            for cname in sorted(clusters):
+                c = clusters[cname]
+                prob = name_problem(cname, "cluster name")
+                if prob:
+                    self.err("INVALID_NAME", "%s cluster '%s': %s" % (kind, cname, prob),
+                             self.runtime_loc(clusters, cname))
+                if kind == "connect" and isinstance(c, dict) and not c.get("rest_url"):
+                    self.err("MISSING_RUNTIME_FIELD",
+                             "connect cluster '%s' needs a rest_url" % cname,
+                             self.runtime_loc(clusters, cname))
+                if kind == "flink" and isinstance(c, dict) and not (
+                        c.get("sql_gateway_url") or c.get("type") == "confluent"):
+                    self.warn("MISSING_SQL_GATEWAY",
+                              "flink cluster '%s' has no sql_gateway_url: its jobs cannot be "
+                              "submitted" % cname, self.runtime_loc(clusters, cname),
+                              "add sql_gateway_url: http://host:8083")
+
+    def cluster_names(self, kind):
+        block = self.flink if kind == "flink" else self.connect
+        if not block or not isinstance(block.get("clusters"), dict):
+            return []
+        return sorted(block["clusters"])
+
+    def check_cluster_ref(self, kind, value, loc, what):
+        if value is None:
+            return
+        names = self.cluster_names(kind)
+        if value not in names:
+            self.err("UNKNOWN_CLUSTER",
+                     "%s uses %s cluster '%s', which runtime.%s.clusters does not define"
+                     % (what, kind, value, kind), loc,
+                     _suggest(value, names) or "defined: %s" % (", ".join(names) or "none"))
+
+    # -- names -----------------------------------------------------------------
+    def check_names(self):
+        seen = {}
+        for kind in _KINDS:
+            noun = _KIND_NOUN[kind]
+            names = {}
+            for i, item in enumerate(getattr(self.p, kind)):
+                name = item.get("name")
+                loc = _key_loc(item, "name", _loc(item))
+                if name is None:
+                    self.err("MISSING_NAME", "a %s has no name" % noun, _loc(item),
+                             "add 'name: <%s name>'" % noun)
+                    continue
+                prob = name_problem(name, "%s name" % noun)
+                if prob:
+                    self.err("INVALID_NAME", "%s name %r cannot be used: %s" % (noun, name, prob),
+                             loc, "use letters, digits, '_', '-' and '.', e.g. orders_clean")
+                if name in names:
+                    self.err("DUPLICATE_%s" % noun.upper(),
+                             "Duplicate %s name '%s': the %s name '%s' is defined more than once "
+                             "(first at %s)" % (noun, name, noun, name, names[name]), loc,
+                             "rename or remove one of them")
+                else:
+                    names[name] = loc
+                if kind in ("sources", "models"):
+                    other = seen.get(name)
+                    if other and other[0] != kind:
+                        self.err("NAME_CLASH",
+                                 "'%s' is both a source and a model (the source is at %s): "
+                                 "source() and ref() would name the same table" % (name, other[1]),
+                                 loc, "rename the model or the source")
+                    seen.setdefault(name, (kind, loc))
+
+    # -- sources ---------------------------------------------------------------
+    def check_source(self, s):
+        name = s.get("name")
+        loc = _loc(s)
+        topic = s.get("topic")
+        if not topic:
+            self.err("MISSING_TOPIC", "Source '%s' missing required field 'topic'" % name,
+                     _key_loc(s, "topic", loc), "add 'topic: <kafka topic name>'")
+        else:
+            prob = topic_problem(topic)
+            if prob:
+                self.err("INVALID_TOPIC_NAME", "source '%s': topic %r is not a legal Kafka "
+                         "topic name: %s" % (name, topic, prob), _key_loc(s, "topic", loc))
+        columns = self.check_columns(s, "source '%s'" % name)
+        schema = s.get("schema")
+        if isinstance(schema, dict):
+            self.check_schema(s, schema)
+        et = s.get("event_time")
+        if isinstance(et, dict):
+            eloc = _loc(et, _key_loc(s, "event_time", loc))
+            col = et.get("column")
+            if not col:
+                self.err("EVENT_TIME_COLUMN_NOT_FOUND",
+                         "source '%s': event_time needs a column" % name, eloc)
+            elif col not in columns:
+                self.err("EVENT_TIME_COLUMN_NOT_FOUND",
+                         "source '%s': event_time column '%s' is not a declared column" % (name, col),
+                         _key_loc(et, "column", eloc),
+                         _suggest(col, columns) or "declare it under columns: with a TIMESTAMP type")
+            wm = et.get("watermark")
+            if isinstance(wm, dict):
+                strat = wm.get("strategy")
+                if strat is not None and strat not in _WATERMARKS:
+                    self.err("INVALID_WATERMARK_STRATEGY",
+                             "source '%s': unknown watermark strategy '%s'" % (name, strat),
+                             _key_loc(wm, "strategy", eloc),
+                             _suggest(strat, _WATERMARKS) or "use one of: %s" % ", ".join(_WATERMARKS))
+                delay = wm.get("max_out_of_orderness_ms")
+                if isinstance(delay, int) and delay < 0:
+                    self.err("INVALID_WATERMARK_STRATEGY",
+                             "source '%s': max_out_of_orderness_ms must not be negative" % name,
+                             _key_loc(wm, "max_out_of_orderness_ms", eloc))
+        if "cluster" in s:
+            pass  # metadata (the original never used it either)
+
+    def check_columns(self, item, what):
+        names = []
+        cols = item.get("columns")
+        if not isinstance(cols, list):
+            return names
+        for i, c in enumerate(cols):
+            if not isinstance(c, dict):
+                continue
+            cloc = _item_loc(cols, i, _loc(item))
+            cname = c.get("name")
+            if not cname:
+                self.err("MISSING_NAME", "%s: a column has no name" % what, cloc)
+                continue
+            names.append(cname)
+            if any(ord(ch) < 32 for ch in str(cname)):
+                self.err("INVALID_NAME", "%s: column name %r contains a control character"
+                         % (what, cname), cloc)
+            cl = c.get("classification")
+            if cl is not None and cl not in _CLASSIFICATIONS:
+                self.err("INVALID_CLASSIFICATION",
+                         "%s: column '%s' has unknown classification '%s'" % (what, cname, cl),
+                         _key_loc(c, "classification", cloc),
+                         _suggest(cl, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
+        return names
+
+    def check_schema(self, s, schema):
+        name = s.get("name")
+        sloc = _loc(schema, _key_loc(s, "schema", _loc(s)))
+        fmt = schema.get("format") or "avro"
+        if str(fmt).lower() not in _SCHEMA_FORMATS:
+            self.err("INVALID_SCHEMA_FORMAT", "source '%s': unknown schema format '%s'" % (name, fmt),
+                     _key_loc(schema, "format", sloc), "use one of: avro, json, protobuf")
+            return
+        fmt = str(fmt).lower()
+        subject = schema.get("subject")
+        if subject is not None:
+            prob = name_problem(subject, "subject")
+            if prob:
+                self.err("INVALID_NAME", "source '%s': subject %r cannot be used: %s"
+                         % (name, subject, prob), _key_loc(schema, "subject", sloc))
+        definition = schema.get("definition")
+        if not definition:
+            return
+        dloc = _key_loc(schema, "definition", sloc)
+        if fmt in ("avro", "json"):
+            try:
+                doc = json.loads(definition)
+            except ValueError as e:
+                self.err("INVALID_SCHEMA", "source '%s': the %s schema definition is not valid "
+                         "JSON: %s" % (name, fmt, e), dloc,
+                         "write the schema as JSON text under 'definition: |'")
+                return
+            if fmt == "avro" and not isinstance(doc, (dict, list, str)):
+                self.err("INVALID_SCHEMA", "source '%s': an Avro schema is a JSON object, "
+                         "array or type name" % name, dloc)
+            elif fmt == "avro" and isinstance(doc, dict) and "type" not in doc:
+                self.err("INVALID_SCHEMA", "source '%s': the Avro schema has no 'type'" % name, dloc)
+            elif fmt == "json" and not isinstance(doc, (dict, bool)):
+                self.err("INVALID_SCHEMA", "source '%s': a JSON Schema is an object" % name, dloc)
+        else:
+            prob = _protobuf_problem(definition)
+            if prob:
+                self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
+                         "parse: %s" % (name, prob), dloc)
+
+    # -- models ----------------------------------------------------------------
+    def check_model(self, m):
+        name = m.get("name")
+        loc = _loc(m)
+        what = "model '%s'" % name
+        self.check_columns(m, what)
+        explicit = m.get("materialized")
+        if explicit is not None and explicit not in MATERIALIZATIONS:
+            self.err("INVALID_MATERIALIZATION", "Model '%s': unknown materialization '%s'"
+                     % (name, explicit), _key_loc(m, "materialized", loc),
+                     _suggest(explicit, MATERIALIZATIONS) or "use one of: %s" % ", ".join(MATERIALIZATIONS))
+            return
+        access = m.get("access")
+        if access is not None and access not in _ACCESS:
+            self.err("INVALID_ACCESS", "Model '%s': unknown access '%s'" % (name, access),
+                     _key_loc(m, "access", loc), "use one of: private, protected, public")
+        declared, effective = infer_materialization(m, self.p)
+        self.mat[name] = (declared, effective)
+        self.check_from(m)
+        sql = m.get("sql")
+        if sql:
+            self.check_sql(m, sql)
+        # materialization-dependent checks (codes 4-8 of the original)
+        gw_vt = _get_path(m, ("gateway", "virtual_topic"))
+        if declared == "virtual_topic" and not self.gateway and gw_vt:
+            self.err("GATEWAY_REQUIRED", "Gateway configuration required for '%s'" % name,
+                     _key_loc(m, "gateway", loc),
+                     "add runtime.conduktor.gateway (admin_url, proxy_bootstrap), or remove "
+                     "gateway.virtual_topic to run the model on Flink")
+        elif declared == "virtual_topic" and not self.gateway and not explicit:
+            if self.flink:
+                self.warn("AMBIGUOUS_MATERIALIZATION",
+                          "Model '%s' has stateless SQL that could use either Gateway or Flink. "
+                          "No Gateway is configured, so Flink will be used." % name,
+                          _key_loc(m, "sql", loc),
+                          "say so explicitly: 'materialized: flink' (a Flink job), or "
+                          "'materialized: virtual_topic' with a Conduktor Gateway")
+            else:
+                self.err("NO_PROCESSING_RUNTIME",
+                         "Model '%s' has SQL transformations but no processing runtime is "
+                         "configured" % name, _key_loc(m, "sql", loc),
+                         "add runtime.flink (clusters and default) or runtime.conduktor.gateway")
+        if declared == "sink":
+            sink = m.get("sink")
+            if not isinstance(sink, dict) or not sink.get("connector"):
+                self.err("MISSING_SINK_CONFIG", "Sink configuration required for '%s'" % name,
+                         _key_loc(m, "sink", loc),
+                         "add:\n    sink:\n      connector: <connector class>\n      config: {...}")
+            if not m.get("from"):
+                self.err("MISSING_SINK_INPUT", "Sink '%s' has no 'from' input" % name, loc,
+                         "add:\n    from:\n      - ref: <model>")
+            if not self.connect:
+                self.err("CONNECT_REQUIRED", "Kafka Connect configuration required for sink '%s'"
+                         % name, _key_loc(m, "sink", loc),
+                         "add runtime.connect (clusters and default)")
+        if effective == "flink" and not self.flink and (declared == "flink"):
+            self.err("FLINK_REQUIRED", "Flink configuration required for '%s'" % name,
+                     _key_loc(m, "sql", loc) if sql else loc,
+                     "add runtime.flink with a cluster and 'default'")
+        adv = m.get("advanced") if isinstance(m.get("advanced"), dict) else {}
+        fl = adv.get("flink") if isinstance(adv.get("flink"), dict) else {}
+        ttl = fl.get("state_ttl_ms")
+        if isinstance(ttl, int) and not isinstance(ttl, bool):
+            tloc = _key_loc(fl, "state_ttl_ms", loc)
+            if ttl <= 0:
+                self.err("INVALID_STATE_TTL", "Invalid state TTL for model '%s': %d is invalid: "
+                         "must be a positive number" % (name, ttl), tloc,
+                         "remove state_ttl_ms to keep state forever, or give milliseconds > 0")
+            elif ttl < 1000:
+                self.warn("STATE_TTL_TOO_SHORT", "State TTL of %dms for model '%s' is very short"
+                          % (ttl, name), tloc, "state_ttl_ms is in milliseconds: 3600000 is an hour")
+        par = fl.get("parallelism")
+        if isinstance(par, int) and par < 1:
+            self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
+                     _key_loc(fl, "parallelism", loc))
+        ou = fl.get("on_upgrade")
+        if ou is not None and ou not in _ON_UPGRADE:
+            self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
+                     _key_loc(fl, "on_upgrade", loc), "use one of: %s" % ", ".join(_ON_UPGRADE))
+        self.check_cluster_ref("flink", adv.get("flink_cluster"),
+                               _key_loc(adv, "flink_cluster", loc), what)
+        self.check_cluster_ref("connect", adv.get("connect_cluster"),
+                               _key_loc(adv, "connect_cluster", loc), what)
+        # output topic
+        topic = adv.get("topic") if isinstance(adv.get("topic"), dict) else {}
+        tloc = _loc(topic, _key_loc(adv, "topic", loc))
+        for k, code in (("partitions", "INVALID_PARTITIONS"),
+                        ("replication_factor", "INVALID_REPLICATION_FACTOR")):
+            v = topic.get(k)
+            if isinstance(v, int) and v < 1:
+                self.err(code, "model '%s': %s must be a positive integer, got %d" % (name, k, v),
+                         _key_loc(topic, k, tloc), "give a number of at least 1, or leave it "
+                         "out to use defaults.topic")
+        if effective in ("topic", "flink"):
+            tname = topic.get("name") or name
+            prob = topic_problem(tname)
+            if prob:
+                self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
+                         "topic name: %s" % (name, tname, prob),
+                         _key_loc(topic, "name", loc) if topic.get("name") else
+                         _key_loc(m, "name", loc), "set advanced.topic.name to a legal name")
+        # security
+        policies = _get_path(m, ("security", "policies"))
+        # masks are compiled into Flink SQL and Connect transforms; RBAC (allow/deny)
+        # and masks of virtual topics need the Gateway
+        kinds = set()
+        for pol in policies or []:
+            if isinstance(pol, dict):
+                kinds.update(set(pol) & set(["mask", "allow", "deny"]))
+        if effective in ("flink", "sink"):
+            kinds.discard("mask")
+        if kinds and not self.gateway:
+            self.warn("SECURITY_POLICIES_NOT_ENFORCED",
+                      "Model '%s' has security policies (masking/RBAC) that require Conduktor "
+                      "Gateway to enforce" % name, _key_loc(m, "security", loc),
+                      "add runtime.conduktor.gateway, or mask in the SQL")
+        cls = _get_path(m, ("security", "classification"))
+        if isinstance(cls, dict):
+            for col, c in sorted(cls.items()):
+                if c not in _CLASSIFICATIONS:
+                    self.err("INVALID_CLASSIFICATION",
+                             "model '%s': column '%s' has unknown classification '%s'" % (name, col, c),
+                             _key_loc(cls, col, loc),
+                             _suggest(c, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
+
+    def check_from(self, m):
+        name = m.get("name")
+        frm = m.get("from")
+        if not isinstance(frm, list):
+            return
+        for i, ref in enumerate(frm):
+            rloc = _item_loc(frm, i, _loc(m))
+            if not isinstance(ref, dict) or len([k for k in ("source", "ref") if ref.get(k)]) != 1:
+                self.err("INVALID_FROM", "model '%s': each 'from' entry is either '- source: <name>' "
+                         "or '- ref: <model>'" % name, rloc)
+                continue
+            if ref.get("source"):
+                self.ref_exists("source", ref["source"], rloc, "Model '%s' declares source '%s' "
+                                "in 'from'" % (name, ref["source"]))
+            else:
+                self.ref_exists("ref", ref["ref"], rloc, "Model '%s' declares model '%s' in 'from'"
+                                % (name, ref["ref"]))
+
+    def ref_exists(self, kind, target, loc, context, code=None):
+        pool = self.sources if kind == "source" else self.models
+        if target in pool:
+            return True
+        noun = "Source" if kind == "source" else "Model"
+        code = code or ("SOURCE_NOT_FOUND" if kind == "source" else "MODEL_NOT_FOUND")
+        other = self.models if kind == "source" else self.sources
+        hint = _suggest(target, pool)
+        if not hint and target in other:
+            hint = "'%s' is a %s: use %s(\"%s\")" % (
+                target, "model" if kind == "source" else "source",
+                "ref" if kind == "source" else "source", target)
+        if not hint:
+            hint = "defined %ss: %s" % (noun.lower(), ", ".join(sorted(pool)[:5]) or "none")
+        self.err(code, "%s '%s' not found: %s, which is not defined" % (noun, target, context),
+                 loc, hint)
+        return False
+
+    def check_sql(self, m, sql):
+        name = m.get("name")
+        try:
+            calls = template_calls(sql)
+            toks = significant_tokens(sql)
+        except SqlError as e:
+            el = e.location or Location()
+            self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
+                     "model '%s': %s" % (name, e.message), _sql_line_loc(self.p.root, m, el.line or 1, el.col),
+                     e.hint)
+            return
+        bad = False
+        for kind, target, line, col in calls:
+            if kind == "unsupported":
+                bad = True
+                self.err("UNSUPPORTED_TEMPLATE",
+                         "model '%s': unsupported template %s" % (name, target[:60]),
+                         _sql_line_loc(self.p.root, m, line, col),
+                         'streamt templates are only {{ source("name") }} and {{ ref("name") }} '
+                         "(no Jinja: no {% if %}, var(), env() or config()); use environments "
+                         "and ${VAR} in configuration for what differs between them")
+        if bad:
+            return
+        self.calls[name] = calls
+        if not any(is_keyword(t, "FROM") for t in toks):
+            self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
+                     "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
+                     'read from a source or a model: FROM {{ source("orders") }}')
+        used = set()
+        for kind, target, line, col in calls:
+            used.add((kind, target))
+            self.ref_exists(kind, target, _sql_line_loc(self.p.root, m, line, col),
+                            "model '%s' uses %s(\"%s\") in its SQL" % (name, kind, target))
+        frm = m.get("from") if isinstance(m.get("from"), list) else []
+        for i, ref in enumerate(frm):
+            if not isinstance(ref, dict):
+                continue
+            for kind, code in (("source", "UNUSED_FROM_SOURCE"), ("ref", "UNUSED_FROM_REF")):
+                t = ref.get(kind)
+                if t and (kind, t) not in used:
+                    self.warn(code, "%s '%s' declared in 'from' but not used in the SQL of '%s'"
+                              % ("Source" if kind == "source" else "Model", t, name),
+                              _item_loc(frm, i, _loc(m)),
+                              "remove it from 'from', or use {{ %s(\"%s\") }} in the SQL" % (kind, t))
+        # ML_PREDICT / ML_EVALUATE
+        for i, t in enumerate(toks):
+            if t.kind == "ident" and t.text.upper() in ("ML_PREDICT", "ML_EVALUATE") and \
+                    i + 1 < len(toks) and toks[i + 1].text == "(":
+                fn = t.text.upper()
+                confluent = any(isinstance(c, dict) and c.get("type") == "confluent"
+                                for c in ((self.flink or {}).get("clusters") or {}).values())
+                if not confluent:
+                    self.err("CONFLUENT_FLINK_REQUIRED", "Confluent Flink required for '%s' in '%s'"
+                             % (fn, name), _sql_line_loc(self.p.root, m, t.line, t.col),
+                             "add a flink cluster with 'type: confluent'")
+                else:
+                    arg = _ml_model_arg(toks[i + 2:])
+                    outs = m.get("ml_outputs") if isinstance(m.get("ml_outputs"), dict) else {}
+                    if arg and arg not in outs:
+                        self.warn("ML_PREDICT_OPAQUE_OUTPUT",
+                                  "Model '%s' uses %s with '%s' but no ml_outputs declaration found"
+                                  % (name, fn, arg), _sql_line_loc(self.p.root, m, t.line, t.col),
+                                  "declare ml_outputs.%s.columns so that the output is typed" % arg)
+        # access
+        group = m.get("group")
+        for kind, target, line, col in calls:
+            if kind != "ref" or target not in self.models:
+                continue
+            tm = self.models[target]
+            if (tm.get("access") or "private") == "private" and tm.get("group") and \
+                    tm.get("group") != group:
+                self.err("ACCESS_DENIED", "Access denied: '%s' cannot reference '%s' (private to "
+                         "group '%s')" % (name, target, tm.get("group")), _sql_line_loc(self.p.root, m, line, col),
+                         "set 'access: protected' or 'public' on '%s', or put both in one group"
+                         % target)
+
+    # -- tests and exposures ---------------------------------------------------
+    def check_test(self, t):
+        name = t.get("name")
+        loc = _loc(t)
+        target = t.get("model")
+        if not target:
+            self.err("MISSING_FIELD", "test '%s' needs 'model: <model or source>'" % name, loc)
+        elif target not in self.models and target not in self.sources:
+            self.err("TEST_MODEL_NOT_FOUND", "Model '%s' not found for test '%s'" % (target, name),
+                     _key_loc(t, "model", loc),
+                     _suggest(target, list(self.models) + list(self.sources)) or
+                     "a test names a model or a source")
+        ttype = t.get("type")
+        if ttype not in _TEST_TYPES:
+            self.err("INVALID_TEST_TYPE", "test '%s': type must be one of %s, got %r"
+                     % (name, ", ".join(_TEST_TYPES), ttype), _key_loc(t, "type", loc),
+                     _suggest(ttype, _TEST_TYPES) if isinstance(ttype, str) else None)
+        if ttype == "continuous" and not self.flink:
+            self.err("CONTINUOUS_TEST_REQUIRES_FLINK", "Flink required for continuous test '%s'"
+                     % name, _key_loc(t, "type", loc), "add runtime.flink")
+        if t.get("sample_size") is not None and ttype != "sample":
+            self.warn("SAMPLE_SIZE_IGNORED", "sample_size of test '%s' is ignored: it is not a "
+                      "sample test" % name, _key_loc(t, "sample_size", loc), "remove sample_size")
+        self.check_cluster_ref("flink", t.get("flink_cluster"), _key_loc(t, "flink_cluster", loc),
+                               "test '%s'" % name)
+        of = t.get("on_failure") if isinstance(t.get("on_failure"), dict) else {}
+        sev = of.get("severity")
+        if sev is not None and sev not in ("error", "warning"):
+            self.err("INVALID_SEVERITY", "test '%s': on_failure.severity is error or warning" % name,
+                     _key_loc(of, "severity", loc))
+        actions = of.get("actions") if isinstance(of.get("actions"), list) else []
+        for i, a in enumerate(actions):
+            dlq = a.get("dlq") if isinstance(a, dict) else None
+            if isinstance(dlq, dict) and dlq.get("model") and dlq["model"] not in self.models:
+                self.err("DLQ_MODEL_NOT_FOUND", "DLQ model '%s' not found in test '%s'"
+                         % (dlq["model"], name), _item_loc(actions, i, loc),
+                         _suggest(dlq["model"], self.models))
+
+    def check_exposure(self, e):
+        name = e.get("name")
+        loc = _loc(e)
+        et = e.get("type")
+        if et not in _EXPOSURE_TYPES:
+            self.err("INVALID_EXPOSURE_TYPE", "exposure '%s': type must be one of %s, got %r"
+                     % (name, ", ".join(_EXPOSURE_TYPES), et), _key_loc(e, "type", loc))
+        role = e.get("role")
+        if role is not None and role not in _EXPOSURE_ROLES:
+            self.err("INVALID_EXPOSURE_TYPE", "exposure '%s': role must be one of %s, got %r"
+                     % (name, ", ".join(_EXPOSURE_ROLES), role), _key_loc(e, "role", loc))
+        if e.get("sla"):
+            self.warn("SLA_NOT_ENFORCED", "Exposure '%s' has SLA configuration. SLAs are "
+                      "metadata-only: streamt does not monitor them" % name,
+                      _key_loc(e, "sla", loc), "monitor them with your alerting")
+        for field in ("produces", "consumes", "depends_on"):
+            refs = e.get(field) if isinstance(e.get(field), list) else []
+            for i, ref in enumerate(refs):
+                rloc = _item_loc(refs, i, loc)
+                if not isinstance(ref, dict):
+                    continue
+                for kind in ("source", "ref"):
+                    target = ref.get(kind)
+                    if not target:
+                        continue
+                    if field == "depends_on":
+                        code = "EXPOSURE_DEPENDENCY_NOT_FOUND"
+                    else:
+                        code = "EXPOSURE_SOURCE_NOT_FOUND" if kind == "source" else "EXPOSURE_MODEL_NOT_FOUND"
+                    self.ref_exists(kind, target, rloc, "exposure '%s' lists it in '%s'"
+                                    % (name, field), code)
+
+    # -- cycles ----------------------------------------------------------------
+    def check_cycles(self):
+        graph = {}
+        for name, m in self.models.items():
+            deps = set()
+            for kind, target, _l, _c in self.calls.get(name, []):
+                if kind == "ref" and target in self.models:
+                    deps.add(target)
+            frm = m.get("from") if isinstance(m.get("from"), list) else []
+            for ref in frm:
+                if isinstance(ref, dict) and ref.get("ref") in self.models:
+                    deps.add(ref["ref"])
+            graph[name] = sorted(deps)
+        for cycle in _cycles(graph):
+            first = self.models[cycle[0]]
+            self.err("CYCLE_DETECTED", "Circular dependency detected: %s"
+                     % " -> ".join(cycle + [cycle[0]]), _key_loc(first, "name", _loc(first)),
+                     "a model cannot depend on itself, directly or through other models: "
+                     "remove one of these references")
+
+    # -- governance rules ------------------------------------------------------
+    def check_rules(self):
+        rules = self.p.rules or {}
+        pf = Location(self.p.project_file)
+
+        def rule_loc(section, key):
+            sec = rules.get(section) if isinstance(rules.get(section), dict) else {}
+            return _key_loc(sec, key, _loc(sec, pf))
+
+        topics = rules.get("topics") if isinstance(rules.get("topics"), dict) else {}
+        models_r = rules.get("models") if isinstance(rules.get("models"), dict) else {}
+        sources_r = rules.get("sources") if isinstance(rules.get("sources"), dict) else {}
+        security = rules.get("security") if isinstance(rules.get("security"), dict) else {}
+        pattern = None
+        if topics.get("naming_pattern"):
+            try:
+                pattern = re.compile(topics["naming_pattern"])
+            except re.error as e:
+                self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
+                         "expression: %s" % e, rule_loc("topics", "naming_pattern"))
+        for m in self.p.models:
+            name = m.get("name")
+            if name not in self.mat:
+                continue
+            loc = _loc(m)
+            declared, effective = self.mat[name]
+            if effective in ("topic", "flink"):
+                t = effective_topic(m, self.p)
+                tloc = _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
+                    _key_loc(m, "name", loc)
+                for key, op, code, label in (
+                        ("min_partitions", "ge", "RULE_MIN_PARTITIONS", "partitions"),
+                        ("max_partitions", "le", "RULE_MAX_PARTITIONS", "partitions"),
+                        ("min_replication_factor", "ge", "RULE_MIN_REPLICATION", "replication_factor"),
+                        ("max_replication_factor", "le", "RULE_MAX_REPLICATION", "replication_factor")):
+                    limit = topics.get(key)
+                    val = t[label]
+                    if not isinstance(limit, int) or not isinstance(val, int):
+                        continue
+                    if (op == "ge" and val < limit) or (op == "le" and val > limit):
+                        self.err(code, "Model '%s' violates rule 'topics.%s': expected %s %d, got %d"
+                                 % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc,
+                                 "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
+                if pattern is not None and isinstance(t["name"], str) and \
+                        not pattern.fullmatch(t["name"]):
+                    self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
+                             % (t["name"], topics["naming_pattern"]), tloc,
+                             "the whole name must match (the original only anchored the start)")
+                for pre in topics.get("forbidden_prefixes") or []:
+                    if isinstance(t["name"], str) and t["name"].startswith(pre):
+                        self.err("RULE_FORBIDDEN_PREFIX", "Topic name '%s' has forbidden prefix '%s'"
+                                 % (t["name"], pre), tloc)
+                req = topics.get("required_config")
+                if isinstance(req, dict):
+                    for k in sorted(req):
+                        want = req[k]
+                        have = t["config"].get(k)
+                        if have is None:
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                     tloc, "set advanced.topic.config.%s (or defaults.topic.config)" % k)
+                        elif want is not None and str(want).lower() != str(have).lower():
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' has %s=%s, "
+                                     "rules.topics.required_config wants %s" % (t["name"], name, k, have, want),
+                                     tloc)
+                elif isinstance(req, list):
+                    for k in req:
+                        if t["config"].get(k) is None:
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                     tloc, "set advanced.topic.config.%s" % k)
+            for key, code, field in (("require_description", "RULE_REQUIRE_DESCRIPTION", "description"),
+                                     ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
+                if models_r.get(key) and not m.get(field):
+                    self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
+                             "add '%s: ...' (rules.models.%s)" % (field, key))
+            ntests = len([t for t in self.p.tests if t.get("model") == name])
+            if models_r.get("require_tests") and ntests == 0:
+                self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
+                         "add a test with 'model: %s' (rules.models.require_tests)" % name)
+            mt = models_r.get("min_tests")
+            if isinstance(mt, int) and ntests < mt:
+                self.err("RULE_MIN_TESTS", "Model '%s' has %d tests, rules.models.min_tests is %d"
+                         % (name, ntests, mt), loc)
+            md = models_r.get("max_dependencies")
+            if isinstance(md, int) and name in self.calls:
+                n = len(self.calls[name])
+                if n > md:
+                    self.err("RULE_MAX_DEPENDENCIES", "Model '%s' has %d dependencies, max allowed "
+                             "is %d" % (name, n, md), _key_loc(m, "sql", loc))
+            allowed = models_r.get("allowed_materializations")
+            if isinstance(allowed, list) and declared not in allowed:
+                self.err("RULE_ALLOWED_MATERIALIZATION", "Model '%s' is materialized as %s, "
+                         "rules.models.allowed_materializations allows %s"
+                         % (name, declared, ", ".join(allowed)), loc)
+        masked = set()
+        for m in self.p.models:
+            for pol in _get_path(m, ("security", "policies")) or []:
+                mask = pol.get("mask") if isinstance(pol, dict) else None
+                if isinstance(mask, dict) and mask.get("column"):
+                    masked.add(mask["column"])
+        allowed_cls = security.get("allowed_classifications")
+        for s in self.p.sources:
+            name = s.get("name")
+            loc = _loc(s)
+            for key, code, field in (("require_schema", "RULE_REQUIRE_SCHEMA", "schema"),
+                                     ("require_freshness", "RULE_REQUIRE_FRESHNESS", "freshness"),
+                                     ("require_columns", "RULE_REQUIRE_COLUMNS", "columns"),
+                                     ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
+                if sources_r.get(key) and not s.get(field):
+                    self.err(code, "Source '%s' missing required field '%s'" % (name, field), loc,
+                             "add '%s:' (rules.sources.%s)" % (field, key))
+            cols = s.get("columns") if isinstance(s.get("columns"), list) else []
+            for i, c in enumerate(cols):
+                if not isinstance(c, dict):
+                    continue
+                cloc = _item_loc(cols, i, loc)
+                cl = c.get("classification")
+                if security.get("require_classification") and not cl:
+                    self.err("RULE_REQUIRE_CLASSIFICATION", "Column '%s' in source '%s' missing "
+                             "required classification" % (c.get("name"), name), cloc,
+                             "add 'classification: public|internal|confidential|sensitive|highly_sensitive'")
+                if isinstance(allowed_cls, list) and cl and cl not in allowed_cls:
+                    self.err("RULE_ALLOWED_CLASSIFICATION", "Column '%s' in source '%s' is classified "
+                             "%s, not one of %s" % (c.get("name"), name, cl, ", ".join(allowed_cls)), cloc)
+                if security.get("sensitive_columns_require_masking") and \
+                        cl in ("sensitive", "highly_sensitive") and c.get("name") not in masked:
+                    self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified as %s "
+                             "has no masking policy" % (c.get("name"), name, cl), cloc,
+                             "add a model policy '- mask: {column: %s, method: hash}'" % c.get("name"))
+        if security.get("sensitive_columns_require_masking"):
+            for m in self.p.models:
+                cls = _get_path(m, ("security", "classification"))
+                if not isinstance(cls, dict):
+                    continue
+                for col in sorted(cls):
+                    if cls[col] in ("sensitive", "highly_sensitive") and col not in masked:
+                        self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified "
+                                 "as %s has no masking policy" % (col, m.get("name"), cls[col]),
+                                 _key_loc(cls, col, _loc(m)))
+
+
+def lineage_graph(project):
+    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
+    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
+    source.  Unknown names are left out (validation reports them).  Node keys are
+    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
+    nodes, edges = {}, set()
+    for s in project.sources:
+        if isinstance(s.get("name"), str):
+            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
+                                            "materialized": None}
+    for m in project.models:
+        if isinstance(m.get("name"), str):
+            try:
+                declared = infer_materialization(m, project)[0]
+            except Exception:  # lineage never fails on a broken model
+                declared = None
+            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
+                                           "materialized": declared}
+    for e in project.exposures:
+        if isinstance(e.get("name"), str):
+            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
+                                              "materialized": None}
+
+    def key(kind, name):
+        k = ("source:" if kind == "source" else "model:") + str(name)
+        return k if k in nodes else None
+
+    for m in project.models:
+        me = key("ref", m.get("name"))
+        if me is None:
+            continue
+        refs = []
+        try:
+            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
+                    if k in ("source", "ref")]
+        except SqlError:
+            pass
+        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
+            if isinstance(ref, dict):
+                for k in ("source", "ref"):
+                    if ref.get(k):
+                        refs.append((k, ref[k]))
+        for k, n in refs:
+            up = key(k, n)
+            if up:
+                edges.add((up, me))
+    for e in project.exposures:
+        me = "exposure:%s" % e.get("name")
+        if me not in nodes:
+            continue
+        for field in ("consumes", "depends_on", "produces"):
+            for ref in e.get(field) if isinstance(e.get(field), list) else []:
+                if not isinstance(ref, dict):
+                    continue
+                for k in ("source", "ref"):
+                    other = key(k, ref.get(k)) if ref.get(k) else None
+                    if other:
+                        edges.add((me, other) if field == "produces" else (other, me))
+    return {"nodes": nodes, "edges": sorted(edges)}
+
+def _cycles(graph, limit=100):
+    """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
+    at its smallest node, in sorted order; at most ``limit`` of them."""
+    out = []
+    nodes = sorted(graph)
+    for start in nodes:
+        # depth-first paths from `start` through nodes greater than `start` only, so that
+        # every cycle is found exactly once (from its smallest node)
+        stack = [(start, iter(graph.get(start, [])))]
+        path = [start]
+        on_path = set([start])
+        while stack and len(out) < limit:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                on_path.discard(path.pop())
+                continue
+            if nxt == start:
+                out.append(list(path))
+            elif nxt > start and nxt not in on_path and nxt in graph:
+                stack.append((nxt, iter(graph.get(nxt, []))))
+                path.append(nxt)
+                on_path.add(nxt)
+    return out
+
+
+def _ml_model_arg(toks):
+    """The model name given to ML_PREDICT(TABLE x, 'Model', ...): the first string or
+    name after the first comma."""
+    depth = 0
+    for i, t in enumerate(toks):
+        if t.text == "(":
+            depth += 1
+        elif t.text == ")":
+            if depth == 0:
+                return None
+            depth -= 1
+        elif t.text == "," and depth == 0:
+            for u in toks[i + 1:]:
+                if u.kind in ("string", "qident", "dqident", "ident"):
+                    return token_value(u)
+                return None
+    return None
+
+
+def _protobuf_problem(text):
+    """A rough sanity check of a .proto text: braces balance, it declares a message."""
+    depth = 0
+    for c in re.sub(r'//[^\n]*|/\*.*?\*/|"(?:[^"\\]|\\.)*"', "", text, flags=re.S):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                return "a '}' closes nothing"
+    if depth:
+        return "%d '{' never closed" % depth
+    if not re.search(r"\bmessage\s+\w+\s*\{", text):
+        return "no 'message Name { ... }' found"
+    m = re.search(r'\bsyntax\s*=\s*"([^"]*)"', text)
+    if m and m.group(1) not in ("proto2", "proto3"):
+        return "unknown syntax %r" % m.group(1)
+    return None
 
 # (end of validate)
 
@@ -232,6 +4822,1119 @@ class Output(object):
 # A project to its desired state: topics, schemas, Flink jobs, connectors,
 # Gateway resources (docs/internals.md describes the shapes).
 
+__all__ += ["CompileError", "compile_project", "parse_schema_definition", "model_topic_name",
+            "flink_duration", "kafka_config_value", "jaas_config"]
+
+
+class CompileError(ProjectError):
+    """The project cannot be compiled (validation reports most causes first)."""
+
+
+def compile_project(project, warnings=None):
+    """The desired state of ``project`` (a Project from load_project), as described in
+    docs/internals.md: topics, schemas, flink_jobs, connectors, gateway, environment.
+
+    Every list is sorted by its key; nothing depends on the clock or on hash order.
+    ``${VAR}`` references stay references.  Warnings (untyped columns, masks that do
+    not apply, ...) are appended to ``warnings`` when a list is given."""
+    compiler = _Compiler(project)
+    state = compiler.run()
+    if warnings is not None:
+        warnings.extend(compiler.warnings)
+    return state
+
+
+def parse_schema_definition(fmt, definition):
+    """``(schema_type, normalised text)`` of a source's ``schema.definition``.
+
+    AVRO and JSON definitions must parse as JSON; they are written as canonical JSON
+    (sorted keys, no spaces).  PROTOBUF text is kept with line ends normalised and
+    trailing spaces removed.  Raises SchemaError (a ProjectError) when the definition
+    does not parse or the format is unknown."""
+    schema_type = _schema_type(fmt)
+    text = definition if isinstance(definition, str) else None
+    if schema_type == "PROTOBUF":
+        if text is None:
+            raise SchemaError("a Protobuf schema definition must be text")
+        lines = [ln.rstrip() for ln in text.replace("\r\n", "\n").split("\n")]
+        out = "\n".join(lines).strip("\n")
+        if not out:
+            raise SchemaError("the Protobuf schema definition is empty")
+        return schema_type, out + "\n"
+    if text is None:
+        obj = definition  # a definition written as YAML rather than JSON text
+    else:
+        try:
+            obj = json.loads(text)
+        except ValueError as e:
+            raise SchemaError("the %s schema definition is not valid JSON: %s" % (schema_type, e),
+                              hint="write the definition as JSON text (a YAML block "
+                                   "scalar `definition: |` keeps it as written)")
+    if schema_type == "AVRO":
+        _check_avro(obj)
+    elif not isinstance(obj, (dict, bool)):
+        raise SchemaError("a JSON Schema must be an object")
+    return schema_type, json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"),
+                                   ensure_ascii=False)
+
+
+class SchemaError(CompileError):
+    """A schema definition that does not parse."""
+
+
+__all__ += ["SchemaError"]
+
+
+def model_topic_name(model, effective=None):
+    """The Kafka topic a model writes (``advanced.topic.name`` or its name); for a
+    virtual topic, ``gateway.virtual_topic.name`` first."""
+    if effective == "virtual_topic":
+        vt = _get(model, "gateway", "virtual_topic")
+        if isinstance(vt, dict) and vt.get("name"):
+            return str(vt["name"])
+    name = _get(model, "advanced", "topic", "name")
+    return str(name) if name else str(model.get("name"))
+
+
+def flink_duration(ms):
+    """A Flink duration for ``ms`` milliseconds in the largest exact unit: ``168 h``,
+    ``10 min``, ``5 s``, ``5500 ms``."""
+    ms = int(ms)
+    for unit, size in (("h", 3600000), ("min", 60000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return "%d %s" % (ms // size, unit)
+    return "%d ms" % ms
+
+
+def kafka_config_value(value):
+    """A topic/connector config value in Kafka's string form: ``true`` (not ``True``),
+    integers in decimal, lists comma-separated."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(kafka_config_value(v) for v in value)
+    if value is None:
+        raise CompileError("a config value is empty (null)",
+                           hint="write a value, or remove the key")
+    return str(value)
+
+
+def jaas_config(mechanism, username, password):
+    """The ``sasl.jaas.config`` of a Kafka client for PLAIN or SCRAM-SHA-*.
+
+    Values are written as JAAS quoted strings (``\\`` and ``"`` escaped); ``${VAR}``
+    references stay as written."""
+    mech = (mechanism or "").upper()
+    if mech == "PLAIN":
+        module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    elif mech.startswith("SCRAM-"):
+        module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    else:
+        raise CompileError("unsupported SASL mechanism %r" % mechanism,
+                           hint="use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+
+    def q(v):
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "%s required username=%s password=%s;" % (module, q(username or ""), q(password or ""))
+
+
+# -- compile: helpers ------------------------------------------------------------
+
+_CONNECTOR_ALIASES = {
+    "snowflake-sink": "com.snowflake.kafka.connector.SnowflakeSinkConnector",
+    "jdbc-sink": "io.confluent.connect.jdbc.JdbcSinkConnector",
+    "s3-sink": "io.confluent.connect.s3.S3SinkConnector",
+    "elasticsearch-sink": "io.confluent.connect.elasticsearch.ElasticsearchSinkConnector",
+    "bigquery-sink": "com.wepay.kafka.connect.bigquery.BigQuerySinkConnector",
+}
+_STARTUP_MODES = {"earliest": "earliest-offset", "latest": "latest-offset",
+                  "earliest-offset": "earliest-offset", "latest-offset": "latest-offset",
+                  "group-offsets": "group-offsets", "group": "group-offsets"}
+_MASK_METHODS = ("hash", "sha256", "md5", "redact", "partial", "null")
+_TEST_FAILURES_TOPIC = "_streamt_test_failures"
+# Words that would make custom_sql more than a condition.
+_STATEMENT_WORDS = ("INSERT", "CREATE", "DROP", "ALTER", "SET", "RESET", "EXECUTE", "DELETE",
+                    "UPDATE", "USE", "LOAD", "UNLOAD", "TRUNCATE", "GRANT", "REVOKE", "SHOW",
+                    "DESCRIBE", "EXPLAIN", "BEGIN", "ADD", "REMOVE", "STOP", "CALL", "ANALYZE",
+                    "UNION", "EXCEPT", "INTERSECT", "MERGE")
+
+
+def _get(obj, *path):
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _plain(obj):
+    """Plain dicts/lists (YamlMap/YamlSeq → dict/list), keys as strings."""
+    if isinstance(obj, dict):
+        return dict((str(k), _plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _schema_type(fmt):
+    t = str(fmt or "avro").strip().upper()
+    if t not in ("AVRO", "JSON", "PROTOBUF"):
+        raise SchemaError("unknown schema format %r" % fmt, hint="use avro, json or protobuf")
+    return t
+
+
+def _check_avro(obj):
+    if isinstance(obj, str):
+        return
+    if isinstance(obj, list):
+        for o in obj:
+            _check_avro(o)
+        return
+    if not isinstance(obj, dict) or "type" not in obj:
+        raise SchemaError("an Avro schema must be a type name, a union or an object "
+                          "with a \"type\"")
+    if obj["type"] in ("record", "error"):
+        if not isinstance(obj.get("name"), str) or not isinstance(obj.get("fields"), list):
+            raise SchemaError("an Avro record needs a \"name\" and a \"fields\" list")
+        for f in obj["fields"]:
+            if not isinstance(f, dict) or not isinstance(f.get("name"), str) or "type" not in f:
+                raise SchemaError("every field of Avro record %r needs a \"name\" and a "
+                                  "\"type\"" % obj["name"])
+            _check_avro(f["type"])
+    elif obj["type"] in ("array",):
+        _check_avro(obj.get("items", "null"))
+    elif obj["type"] in ("map",):
+        _check_avro(obj.get("values", "null"))
+
+
+def _avro_type(flink_type):
+    """The Avro type of a Flink type (generated schemas)."""
+    b = _base(flink_type)
+    t = flink_type.upper()
+    if b in ("STRING", "VARCHAR", "CHAR", "CHARACTER"):
+        return "string"
+    if b == "BOOLEAN":
+        return "boolean"
+    if b in ("TINYINT", "SMALLINT", "INT", "INTEGER"):
+        return "int"
+    if b == "BIGINT":
+        return "long"
+    if b in ("FLOAT", "REAL"):
+        return "float"
+    if b == "DOUBLE":
+        return "double"
+    if b in ("DECIMAL", "NUMERIC", "DEC"):
+        m = re.match(r"\w+\s*\(\s*(\d+)\s*(?:,\s*(\d+))?", t)
+        p, sc = (int(m.group(1)), int(m.group(2) or 0)) if m else (10, 0)
+        return {"type": "bytes", "logicalType": "decimal", "precision": p, "scale": sc}
+    if b == "DATE":
+        return {"type": "int", "logicalType": "date"}
+    if b == "TIME":
+        return {"type": "int", "logicalType": "time-millis"}
+    if b in ("TIMESTAMP", "TIMESTAMP_LTZ"):
+        m = re.match(r"\w+\s*\(\s*(\d+)", t)
+        micros = m and int(m.group(1)) > 3
+        ltz = b == "TIMESTAMP_LTZ" or "LOCAL TIME ZONE" in t
+        logical = ("timestamp-micros" if micros else "timestamp-millis") if ltz else (
+            "local-timestamp-micros" if micros else "local-timestamp-millis")
+        return {"type": "long", "logicalType": logical}
+    if b in ("BYTES", "VARBINARY", "BINARY"):
+        return "bytes"
+    if b == "ARRAY":
+        inner = t[t.index("<") + 1:t.rindex(">")] if "<" in t else "STRING"
+        return {"type": "array", "items": ["null", _avro_type(inner)]}
+    if b == "MAP":
+        inner = t[t.index("<") + 1:t.rindex(">")] if "<" in t else "STRING, STRING"
+        value = _depth_split(significant_tokens(inner))[-1]
+        return {"type": "map", "values": ["null", _avro_type(_join_type_tokens(value))]}
+    return "string"
+
+
+def _json_schema_type(flink_type):
+    b = _base(flink_type)
+    if b in _INT_TYPES:
+        return "integer"
+    if b in _NUMERIC_RANK:
+        return "number"
+    if b == "BOOLEAN":
+        return "boolean"
+    if b == "ARRAY":
+        return "array"
+    if b in ("MAP", "ROW"):
+        return "object"
+    return "string"
+
+
+def _watermark_interval(ms):
+    """``INTERVAL '1.5' SECOND``: exact milliseconds (never truncated)."""
+    ms = int(ms)
+    if ms % 1000 == 0:
+        return "INTERVAL '%d' SECOND" % (ms // 1000)
+    return "INTERVAL '%d.%03d' SECOND" % (ms // 1000, ms % 1000)
+
+
+def _comment(text):
+    """Text safe inside a ``--`` comment: no line breaks or control characters."""
+    return "".join(c if c.isprintable() else "\\x%02x" % ord(c) if ord(c) < 256
+                   else "\\u%04x" % ord(c) for c in str(text))
+
+
+class _Relation(object):
+    """What a job needs to read a source or a model's output: topic, columns, whether
+    it is an updating (upsert) stream and its key, the value format."""
+
+    def __init__(self, kind, name, topic, columns, updating=False, key=(), fmt="json",
+                 raw=False, view=None):
+        self.kind, self.name, self.topic = kind, name, topic
+        self.columns, self.updating, self.key = columns, updating, list(key)
+        self.fmt, self.raw, self.view = fmt, raw, view
+
+
+class _Compiler(object):
+
+    def __init__(self, project):
+        self.project = project
+        self.name = str(getattr(project, "name", None) or "project")
+        self.env = str(getattr(project, "env", None) or "default")
+        self.runtime = getattr(project, "runtime", None) or {}
+        self.defaults = getattr(project, "defaults", None) or {}
+        self.sources = dict((str(s.get("name")), s) for s in getattr(project, "sources", []) or [])
+        self.models = dict((str(m.get("name")), m) for m in getattr(project, "models", []) or [])
+        self.tests = list(getattr(project, "tests", []) or [])
+        self.warnings = []
+        self._outputs = {}
+        self._busy = set()
+
+    def warn(self, what, name, message):
+        self.warnings.append("%s '%s': %s" % (what, name, message))
+
+    # -- materialization and outputs ---------------------------------------------
+
+    def effective(self, model):
+        return infer_materialization(model, self.project)[1]
+
+    def source_relation(self, name):
+        src = self.sources.get(name)
+        if src is None:
+            return None
+        cols = []
+        et = src.get("event_time") if isinstance(src.get("event_time"), dict) else {}
+        et_col = et.get("column")
+        delay = None
+        if et_col:
+            wm = et.get("watermark") if isinstance(et.get("watermark"), dict) else {}
+            strategy = str(wm.get("strategy") or "bounded_out_of_orderness")
+            if strategy.startswith("monoton") or strategy == "ascending":
+                delay = 0
+            else:
+                delay = int(wm.get("max_out_of_orderness_ms") or 5000)
+        for c in src.get("columns") or []:
+            cname = str(c.get("name"))
+            if c.get("proctime"):
+                cols.append(Column(cname, "TIMESTAMP_LTZ(3)", proctime=True))
+                continue
+            ctype = c.get("type")
+            try:
+                ctype = normalize_type(ctype) if ctype else "STRING"
+            except SqlError as e:
+                raise CompileError("source '%s', column '%s': %s" % (name, cname, e.message),
+                                   hint=e.hint)
+            if cname == et_col:
+                if _base(ctype) not in ("TIMESTAMP", "TIMESTAMP_LTZ"):
+                    self.warn("source", name, "event-time column %r is declared %s; it is "
+                              "read as TIMESTAMP(3)" % (cname, ctype))
+                    ctype = "TIMESTAMP(3)"
+                cols.append(Column(cname, ctype, delay))
+            else:
+                cols.append(Column(cname, ctype))
+        if et_col and not any(c.name == et_col for c in cols):
+            cols.append(Column(str(et_col), "TIMESTAMP(3)", delay))
+        fmt = "json"
+        sformat = str(_get(src, "schema", "format") or "").lower()
+        if sformat == "avro" and _get(self.runtime, "schema_registry", "url"):
+            fmt = "avro-confluent"
+        raw = not cols
+        if raw:
+            self.warn("source", name, "no columns declared: read as one raw STRING column "
+                      "`_raw`")
+            cols = [Column("_raw", "STRING")]
+            fmt = "raw"
+        return _Relation("source", name, str(src.get("topic") or name), cols, fmt=fmt, raw=raw)
+
+    def model_relation(self, name):
+        """The output of model ``name`` as an input of another job (memoized)."""
+        if name in self._outputs:
+            return self._outputs[name]
+        model = self.models.get(name)
+        if model is None:
+            return None
+        if name in self._busy:
+            raise CompileError("circular dependency through model '%s'" % name,
+                               hint="validate the project: it reports the cycle")
+        self._busy.add(name)
+        try:
+            rel = self._model_relation(model)
+        finally:
+            self._busy.discard(name)
+        self._outputs[name] = rel
+        return rel
+
+    def _model_relation(self, model):
+        name = str(model.get("name"))
+        eff = self.effective(model)
+        if eff == "sink":
+            return None
+        topic = model_topic_name(model, eff)
+        sql = model.get("sql")
+        if not sql:
+            cols = []
+            for c in model.get("columns") or []:
+                if isinstance(c, dict) and c.get("name"):
+                    cols.append(Column(str(c["name"]), normalize_type(c.get("type") or "STRING")))
+            if cols:
+                return _Relation("model", name, topic, cols)
+            self.warn("model", name, "no SQL and no columns: read as one raw STRING column "
+                      "`_raw`")
+            return _Relation("model", name, topic, [Column("_raw", "STRING")], fmt="raw",
+                             raw=True)
+        info = self.analyze(model)
+        cols = self.masked_columns(model, info)
+        rel = _Relation("model", name, topic, cols, info.updating, info.key)
+        if eff == "virtual_topic":
+            rel.view = model  # read through its definition (the topic is virtual)
+        return rel
+
+    def relation(self, kind, name):
+        return self.source_relation(name) if kind == "source" else self.model_relation(name)
+
+    def analyze(self, model):
+        def rel(kind, name):
+            r = self.relation(kind, name)
+            return None if r is None else (r.columns, r.updating, r.key)
+        info = analyze_query(model.get("sql"), rel)
+        return info
+
+    def masks(self, model):
+        out = []
+        for p in _get(model, "security", "policies") or []:
+            m = p.get("mask") if isinstance(p, dict) else None
+            if isinstance(m, dict) and m.get("column"):
+                method = str(m.get("method") or "hash").lower()
+                if method not in _MASK_METHODS:
+                    raise CompileError("model '%s': unknown mask method %r for column %r"
+                                       % (model.get("name"), method, m.get("column")),
+                                       hint="use one of: " + ", ".join(_MASK_METHODS))
+                out.append((str(m["column"]), method))
+        return out
+
+    def masked_columns(self, model, info):
+        masks = dict((c.lower(), m) for c, m in self.masks(model))
+        out = []
+        for c in info.columns:
+            m = masks.get(c.name.lower())
+            if m is None:
+                out.append(c)
+            elif m == "null":
+                out.append(Column(c.name, c.type))
+            else:
+                out.append(Column(c.name, "STRING"))
+        return out
+
+    # -- run -------------------------------------------------------------------------
+
+    def run(self):
+        topics, jobs, connectors, gateway = [], [], [], []
+        for name in sorted(self.models):
+            model = self.models[name]
+            eff = self.effective(model)
+            if eff in ("topic", "flink"):
+                topics.append(self.topic(model))
+                if model.get("sql"):
+                    jobs.append(self.model_job(model))
+            elif eff == "sink":
+                connectors.append(self.connector(model))
+            elif eff == "virtual_topic":
+                gateway.extend(self.gateway_resources(model))
+        for test in self.tests:
+            if str(test.get("type")) == "continuous":
+                job = self.test_job(test)
+                if job is not None:
+                    jobs.append(job)
+        for what, items, key in (("topic", topics, "name"), ("Flink job", jobs, "name"),
+                                 ("connector", connectors, "name")):
+            seen = {}
+            for it in items:
+                if it[key] in seen:
+                    raise CompileError("two resources write the %s %r" % (what, it[key]),
+                                       hint="give each model its own advanced.topic.name / "
+                                            "name")
+                seen[it[key]] = it
+        env = getattr(self.project, "environment", None) or {}
+        safety = env.get("safety") or {}
+        return {
+            "topics": sorted(topics, key=lambda t: t["name"]),
+            "schemas": sorted(self.schemas(), key=lambda s: s["subject"]),
+            "flink_jobs": sorted(jobs, key=lambda j: j["name"]),
+            "connectors": sorted(connectors, key=lambda c: c["name"]),
+            "gateway": sorted(gateway, key=lambda g: (g["kind"], g["metadata"]["name"])),
+            "environment": {
+                "name": str(env.get("name") or self.env),
+                "protected": bool(env.get("protected", False)),
+                "safety": _plain(safety),
+                "runtime": _plain(self.runtime),
+            },
+        }
+
+    # -- topics and schemas -------------------------------------------------------
+
+    def topic(self, model):
+        adv = _get(model, "advanced", "topic") or {}
+        d = self.defaults.get("topic") if isinstance(self.defaults.get("topic"), dict) else None
+        if d is None:
+            d = _get(self.defaults, "models", "topic") or {}
+        partitions = adv.get("partitions") or d.get("partitions") or 1
+        rf = adv.get("replication_factor") or d.get("replication_factor") or 1
+        config = {}
+        for k, v in sorted((adv.get("config") or {}).items()):
+            try:
+                config[str(k)] = kafka_config_value(v)
+            except CompileError as e:
+                raise CompileError("model '%s', topic config %r: %s" % (model.get("name"), k,
+                                                                        e.message), hint=e.hint)
+        eff = self.effective(model)
+        if model.get("sql") and "cleanup.policy" not in config:
+            info = self.analyze(model)
+            if info.updating:
+                # an upsert topic keeps the latest row per key
+                config["cleanup.policy"] = "compact"
+        return {"name": model_topic_name(model, eff), "partitions": int(partitions),
+                "replication_factor": int(rf), "config": config, "model": str(model.get("name"))}
+
+    def schemas(self):
+        out = []
+        for name in sorted(self.sources):
+            src = self.sources[name]
+            schema = src.get("schema")
+            if not isinstance(schema, dict):
+                continue
+            topic = str(src.get("topic") or name)
+            subject = str(schema.get("subject") or topic + "-value")
+            definition = schema.get("definition")
+            try:
+                if definition:
+                    stype, text = parse_schema_definition(schema.get("format"), definition)
+                else:
+                    stype, text = self.generated_schema(src, schema)
+            except SchemaError as e:
+                raise SchemaError("source '%s': %s" % (name, e.message), hint=e.hint,
+                                  location=getattr(src, "loc", None))
+            if text is None:
+                continue
+            compat = schema.get("compatibility")
+            out.append({"subject": subject, "schema_type": stype, "schema": text,
+                        "compatibility": str(compat).upper() if compat else None,
+                        "source": name})
+        return out
+
+    def generated_schema(self, src, schema):
+        """A schema generated from the source's columns (no definition written):
+        AVRO → a record of nullable fields; JSON → an object schema; PROTOBUF → none."""
+        stype = _schema_type(schema.get("format"))
+        cols = [c for c in src.get("columns") or [] if not c.get("proctime")]
+        name = str(src.get("name"))
+        if not cols:
+            return stype, None
+        if stype == "PROTOBUF":
+            self.warn("source", name, "no Protobuf definition: no schema is registered")
+            return stype, None
+        if stype == "AVRO":
+            fields = []
+            for c in cols:
+                f = {"name": re.sub(r"[^A-Za-z0-9_]", "_", str(c.get("name"))),
+                     "type": ["null", _avro_type(normalize_type(c.get("type") or "STRING"))],
+                     "default": None}
+                if c.get("description"):
+                    f["doc"] = str(c["description"])
+                fields.append(f)
+            rec = re.sub(r"[^A-Za-z0-9_]", "_", name)
+            if not re.match(r"[A-Za-z_]", rec):
+                rec = "_" + rec
+            obj = {"type": "record", "name": rec, "namespace": "streamt", "fields": fields}
+        else:
+            props = {}
+            for c in cols:
+                props[str(c.get("name"))] = {
+                    "type": [_json_schema_type(normalize_type(c.get("type") or "STRING")),
+                             "null"]}
+            obj = {"$schema": "http://json-schema.org/draft-07/schema#", "title": name,
+                   "type": "object", "properties": props}
+        return stype, json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    # -- Flink jobs ------------------------------------------------------------------
+
+    def kafka_properties(self):
+        kafka = self.runtime.get("kafka") or {}
+        props = {}
+        bootstrap = kafka.get("bootstrap_servers_internal") or kafka.get("bootstrap_servers")
+        if bootstrap:
+            props["properties.bootstrap.servers"] = str(bootstrap)
+        proto = kafka.get("security_protocol")
+        if proto:
+            props["properties.security.protocol"] = str(proto).upper()
+        mech = kafka.get("sasl_mechanism")
+        if mech:
+            props["properties.sasl.mechanism"] = str(mech).upper()
+            props["properties.sasl.jaas.config"] = jaas_config(
+                mech, kafka.get("sasl_username"), kafka.get("sasl_password"))
+        if kafka.get("ssl_cafile"):
+            props["properties.ssl.truststore.type"] = "PEM"
+            props["properties.ssl.truststore.location"] = str(kafka["ssl_cafile"])
+        if kafka.get("ssl_certfile") and kafka.get("ssl_keyfile"):
+            self.warnings.append("runtime.kafka: ssl_certfile/ssl_keyfile (mutual TLS) are "
+                                 "not passed to Flink; configure a keystore on the cluster")
+        if kafka.get("ssl_check_hostname") is False:
+            props["properties.ssl.endpoint.identification.algorithm"] = ""
+        return props
+
+    def format_options(self, fmt, prefix="value."):
+        out = {prefix + "format": fmt}
+        if fmt == "avro-confluent":
+            sr = self.runtime.get("schema_registry") or {}
+            out[prefix + "avro-confluent.url"] = str(sr.get("url"))
+            if sr.get("username") and sr.get("password"):
+                out[prefix + "avro-confluent.basic-auth.credentials-source"] = "USER_INFO"
+                out[prefix + "avro-confluent.basic-auth.user-info"] = "%s:%s" % (
+                    sr["username"], sr["password"])
+        return out
+
+    def table_ddl(self, table, rel, sink=False, startup=None, group_id=None, upsert=None,
+                  watermark=True, fmt=None):
+        """CREATE TEMPORARY TABLE for reading (or, with sink=True, writing) ``rel``."""
+        fmt = fmt or rel.fmt
+        key = list(upsert if upsert is not None else (rel.key if rel.updating else []))
+        lines = []
+        for c in rel.columns:
+            if c.proctime and not sink:
+                lines.append("%s AS PROCTIME()" % quote_ident(c.name))
+            else:
+                lines.append("%s %s" % (quote_ident(c.name), c.type))
+        if watermark and not sink:
+            rt = [c for c in rel.columns if c.rowtime is not None and not c.proctime]
+            if rt:
+                c = rt[0]
+                if c.rowtime:
+                    lines.append("WATERMARK FOR %s AS %s - %s" % (
+                        quote_ident(c.name), quote_ident(c.name), _watermark_interval(c.rowtime)))
+                else:
+                    lines.append("WATERMARK FOR %s AS %s" % (quote_ident(c.name),
+                                                            quote_ident(c.name)))
+        if key:
+            lines.append("PRIMARY KEY (%s) NOT ENFORCED" % ", ".join(quote_ident(k) for k in key))
+        opts = {"topic": rel.topic}
+        opts.update(self.kafka_properties())
+        if key:
+            connector = "upsert-kafka"
+            opts.update(self.format_options("json", "key."))
+            opts.update(self.format_options(fmt))
+            if fmt != "json":
+                opts["value.fields-include"] = "ALL"
+        else:
+            connector = "kafka"
+            opts.update(self.format_options(fmt))
+            if not sink:
+                opts["scan.startup.mode"] = startup or "earliest-offset"
+        if not sink and group_id:
+            opts["properties.group.id"] = group_id
+        with_lines = ["  %s = %s" % (quote_string("connector"), quote_string(connector))]
+        with_lines += ["  %s = %s" % (quote_string(k), quote_string(v))
+                       for k, v in sorted(opts.items())]
+        return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
+            quote_ident(table), ",\n  ".join(lines), ",\n".join(with_lines))
+
+    def model_job(self, model):
+        name = str(model.get("name"))
+        flink = _get(model, "advanced", "flink") or {}
+        pipeline = "streamt.%s.%s" % (self.name, name)
+        startup = self.startup_mode(model, flink)
+        statements = self.settings(model, pipeline, flink)
+        tables = _TableNames()
+        inputs = self.input_tables(model, tables, statements, startup, pipeline)
+        info = self.analyze(model)
+        for w in info.warnings:
+            self.warn("model", name, w)
+        rel = self.model_relation(name)
+        sink_rel = _Relation("model", name, model_topic_name(model, self.effective(model)),
+                             rel.columns, rel.updating, rel.key)
+        sink = tables.name(("sink", name), name + "__sink")
+        statements.append(self.table_ddl(sink, sink_rel, sink=True))
+        select = self.select_text(model, info, inputs)
+        statements.append("INSERT INTO %s\n%s" % (quote_ident(sink), select))
+        return self.job(name, name, "model", model, pipeline, flink, statements)
+
+    def startup_mode(self, model, flink):
+        mode = flink.get("startup_mode") or flink.get("scan_startup_mode")
+        if not mode:
+            return "earliest-offset"
+        m = _STARTUP_MODES.get(str(mode).lower())
+        if m is None:
+            raise CompileError("model '%s': unknown advanced.flink.startup_mode %r"
+                               % (model.get("name"), mode),
+                               hint="use earliest, latest or group-offsets")
+        return m
+
+    def settings(self, owner, pipeline, flink):
+        sets = [("pipeline.name", pipeline)]
+        extra = []
+        if flink.get("parallelism"):
+            extra.append(("parallelism.default", str(int(flink["parallelism"]))))
+        if flink.get("checkpoint_interval_ms"):
+            extra.append(("execution.checkpointing.interval",
+                          flink_duration(flink["checkpoint_interval_ms"])))
+        if flink.get("state_ttl_ms"):
+            extra.append(("table.exec.state.ttl", flink_duration(flink["state_ttl_ms"])))
+        if flink.get("state_backend"):
+            backend = str(flink["state_backend"]).lower()
+            backend = {"rocksdb": "rocksdb", "hashmap": "hashmap", "memory": "hashmap",
+                       "filesystem": "hashmap", "heap": "hashmap"}.get(backend, backend)
+            extra.append(("state.backend.type", backend))
+        if flink.get("idle_timeout_ms"):
+            extra.append(("table.exec.source.idle-timeout",
+                          flink_duration(flink["idle_timeout_ms"])))
+        sets.extend(sorted(extra))
+        return ["SET %s = %s" % (quote_string(k), quote_string(v)) for k, v in sets]
+
+    def input_tables(self, model, tables, statements, startup, group_id):
+        """Add the CREATE statements of every input of ``model``; returns
+        {(kind, name): table name}."""
+        mapping = {}
+        for kind, ref, _line, _col in template_calls(model.get("sql") or ""):
+            if kind == "unsupported":
+                raise CompileError("model '%s': unsupported template %s" % (model.get("name"),
+                                                                             ref),
+                                   hint='use {{ source("name") }} or {{ ref("name") }}')
+            if (kind, ref) in mapping:
+                continue
+            rel = self.relation(kind, ref)
+            if rel is None:
+                raise CompileError("model '%s': %s '%s' is not defined or has no output topic"
+                                   % (model.get("name"), kind, ref),
+                                   hint="validate the project")
+            table = tables.name((kind, ref), ref)
+            if rel.view is not None:
+                inner = self.input_tables(rel.view, tables, statements, startup, group_id)
+                vinfo = self.analyze(rel.view)
+                statements.append("CREATE TEMPORARY VIEW %s AS\n%s" % (
+                    quote_ident(table), self.select_text(rel.view, vinfo, inner)))
+            else:
+                statements.append(self.table_ddl(table, rel, startup=startup,
+                                                 group_id=group_id))
+            mapping[(kind, ref)] = table
+        return mapping
+
+    def select_text(self, model, info, inputs):
+        """The model's SQL with template calls replaced by table names, masks applied to
+        the select list and untyped or unnamed items given a type and a name."""
+        sql = model.get("sql")
+        repl = []
+        for tok in sql_tokens(sql):
+            if tok.kind == "template":
+                call = _parse_template_call(tok.text)
+                repl.append((tok.start, tok.end, quote_ident(inputs[call])))
+        masks = dict((c.lower(), m) for c, m in self.masks(model))
+        types = dict((c.name, c.type) for c in info.columns)
+        applied = set()
+        for start, end, cols in info.star:
+            if not any(c.name.lower() in masks for c in cols):
+                continue
+            qual = sql[start:end][:-1]  # "t." or ""
+            parts = []
+            for c in cols:
+                ref = qual + quote_ident(c.name)
+                m = masks.get(c.name.lower())
+                if m:
+                    applied.add(c.name.lower())
+                    parts.append("%s AS %s" % (_mask_expr(m, ref, c.type), quote_ident(c.name)))
+                else:
+                    parts.append(ref)
+            repl.append((start, end, ", ".join(parts)))
+        for name, start, expr_end, has_alias in info.exprs:
+            expr = sql[start:expr_end]
+            m = masks.get(name.lower())
+            if m:
+                applied.add(name.lower())
+                repl.append((start, _item_end(info, start),
+                             "%s AS %s" % (_mask_expr(m, expr, types.get(name, "STRING")),
+                                           quote_ident(name))))
+            elif name in info.untyped:
+                repl.append((start, _item_end(info, start),
+                             "CAST(%s AS STRING) AS %s" % (expr, quote_ident(name))))
+            elif not has_alias and name.startswith("EXPR$") and not _is_ref(sql, start,
+                                                                              expr_end):
+                repl.append((expr_end, expr_end, " AS %s" % quote_ident(name)))
+        for col, _m in self.masks(model):
+            if col.lower() not in applied:
+                if info.star and any(not cols for _s, _e, cols in info.star):
+                    raise CompileError("model '%s': cannot mask column %r: the columns of "
+                                       "SELECT * are unknown" % (model.get("name"), col),
+                                       hint="list the columns in the SELECT")
+                self.warn("model", model.get("name"), "masked column %r is not in the "
+                          "result" % col)
+        out, pos = [], 0
+        for start, end, text in sorted(repl):
+            if start < pos:
+                continue  # overlapping (a template inside a masked item): already replaced
+            out.append(sql[pos:start])
+            out.append(text)
+            pos = end
+        out.append(sql[pos:])
+        text = "".join(out).strip()
+        # a trailing ';' would end the INSERT early; a trailing comment would hide ours
+        toks = sql_tokens(text)
+        while toks and toks[-1].kind == "op" and toks[-1].text == ";":
+            text = text[:toks[-1].start].rstrip()
+            toks = sql_tokens(text)
+        if any(t.kind == "op" and t.text == ";" for t in toks):
+            raise CompileError("model '%s': the SQL holds more than one statement"
+                               % model.get("name"),
+                               hint="a model is one SELECT; remove the ';'")
+        if toks and toks[-1].kind == "comment" and toks[-1].text.startswith("--"):
+            text += "\n"
+        return text
+
+    def job(self, name, owner, kind, spec, pipeline, flink, statements):
+        on_upgrade = str(flink.get("on_upgrade") or "savepoint").lower()
+        if on_upgrade not in ("savepoint", "stateless", "refuse"):
+            raise CompileError("%s '%s': unknown advanced.flink.on_upgrade %r"
+                               % ("model" if kind == "model" else "test", owner, on_upgrade),
+                               hint="use savepoint, stateless or refuse")
+        body = ";\n\n".join(statements) + ";\n"
+        fingerprint = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+        cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
+                   or _get(self.runtime, "flink", "default"))
+        header = ["-- Generated by streamt %s" % __version__,
+                  "-- Project: %s" % _comment(self.name),
+                  ("-- Model: %s" if kind == "model" else "-- Test: %s") % _comment(owner),
+                  "-- Environment: %s" % _comment(self.env),
+                  "-- Pipeline: %s" % _comment(pipeline),
+                  "-- On upgrade: %s" % on_upgrade,
+                  "-- Fingerprint: %s" % fingerprint]
+        return {"name": name, "model": owner, "kind": kind,
+                "cluster": str(cluster) if cluster else None, "pipeline_name": pipeline,
+                "fingerprint": fingerprint, "on_upgrade": on_upgrade,
+                "sql": "\n".join(header) + "\n\n" + body}
+
+    # -- continuous tests -----------------------------------------------------------
+
+    def test_job(self, test):
+        tname = str(test.get("name"))
+        target = str(test.get("model"))
+        rel = self.model_relation(target) if target in self.models else \
+            self.source_relation(target)
+        if rel is None:
+            raise CompileError("test '%s': %r is neither a model with an output topic nor "
+                               "a source" % (tname, target), hint="validate the project")
+        flink = test.get("flink") if isinstance(test.get("flink"), dict) else {}
+        pipeline = "streamt.%s.test.%s" % (self.name, tname)
+        statements = self.settings(test, pipeline, flink)
+        cols = dict((c.name.lower(), c) for c in rel.columns)
+        conds = []
+        for a in test.get("assertions") or []:
+            if not isinstance(a, dict):
+                continue
+            for kind, spec in sorted(a.items()):
+                conds.extend(self.test_conditions(tname, kind, spec or {}, cols, rel))
+        if not conds:
+            self.warn("test", tname, "no assertion applies: no Flink job is generated")
+            return None
+        src_table = "test_source"
+        # the test reads the topic as an append stream (the changes of an upsert topic)
+        src = _Relation(rel.kind, rel.name, rel.topic, rel.columns, fmt=rel.fmt)
+        statements.append(self.table_ddl(src_table, src, startup="latest-offset",
+                                         group_id=pipeline, watermark=False))
+        failures = _Relation("test", tname, _TEST_FAILURES_TOPIC, [
+            Column("test_name", "STRING"), Column("violation_type", "STRING"),
+            Column("violation_details", "STRING"), Column("record", "STRING"),
+            Column("detected_at", "TIMESTAMP_LTZ(3)")])
+        statements.append(self.table_ddl("test_failures", failures, sink=True, fmt="json"))
+        selects = []
+        for vtype, detail, cond in conds:
+            selects.append(
+                "SELECT %s AS `test_name`, %s AS `violation_type`, CAST(%s AS STRING) AS "
+                "`violation_details`, CAST(NULL AS STRING) AS `record`, CURRENT_TIMESTAMP AS "
+                "`detected_at`\nFROM %s\nWHERE %s" % (
+                    quote_string(tname), quote_string(vtype), detail, quote_ident(src_table),
+                    cond))
+        statements.append("INSERT INTO `test_failures`\n" + "\nUNION ALL\n".join(selects))
+        return self.job("test_" + tname, tname, "test", test, pipeline, flink, statements)
+
+    def test_conditions(self, tname, kind, spec, cols, rel):
+        def col(c):
+            if c is None or str(c).lower() not in cols:
+                self.warn("test", tname, "%s: column %r is not a column of %r: skipped"
+                          % (kind, c, rel.name))
+                return None
+            return quote_ident(cols[str(c).lower()].name)
+        out = []
+        if kind == "not_null":
+            for c in spec.get("columns") or ([spec.get("column")] if spec.get("column") else []):
+                q = col(c)
+                if q:
+                    out.append(("not_null:%s" % c, q, "%s IS NULL" % q))
+        elif kind == "accepted_values":
+            q = col(spec.get("column"))
+            values = spec.get("values") or []
+            if q and values:
+                # compared as text: values are written as string literals whatever their type
+                out.append(("accepted_values:%s" % spec.get("column"), q,
+                            "CAST(%s AS STRING) NOT IN (%s)" % (
+                                q, ", ".join(quote_string(kafka_config_value(v))
+                                             for v in values))))
+        elif kind == "range":
+            q = col(spec.get("column"))
+            if q:
+                for bound, op in (("min", "<"), ("max", ">")):
+                    v = spec.get(bound)
+                    if v is None:
+                        continue
+                    if isinstance(v, bool) or not isinstance(v, (int, float)):
+                        raise CompileError("test '%s': range %s must be a number, not %r"
+                                           % (tname, bound, v))
+                    out.append(("range_%s:%s" % (bound, spec.get("column")), q,
+                                "CAST(%s AS DOUBLE) %s %s" % (q, op, repr(float(v)) if
+                                                              isinstance(v, float) else v)))
+        elif kind == "accepted_types":
+            for c, t in sorted((spec.get("types") or {}).items()):
+                q = col(c)
+                ft = _ACCEPTED_TYPES.get(str(t).lower())
+                if q and ft:
+                    out.append(("accepted_types:%s" % c, q, "TRY_CAST(CAST(%s AS STRING) AS %s) "
+                                "IS NULL AND %s IS NOT NULL" % (q, ft, q)))
+                elif q:
+                    self.warn("test", tname, "accepted_types: unknown type %r: skipped" % t)
+        elif kind == "custom_sql":
+            where = spec.get("where")
+            if not where:
+                return out
+            cond = _check_condition(tname, str(where))
+            detail = spec.get("detail_column")
+            q = col(detail) if detail else quote_ident(next(iter(
+                c.name for c in rel.columns)))
+            if q:
+                out.append(("custom_sql:%s" % (spec.get("name") or "custom"), q,
+                            "(\n%s\n)" % cond))
+        else:
+            self.warn("test", tname, "assertion %r is not checked by a continuous test" % kind)
+        return out
+
+    # -- connectors and gateway ---------------------------------------------------------
+
+    def input_topics(self, model):
+        topics, fmts = [], []
+        refs = []
+        if model.get("sql"):
+            refs = [(k, n) for k, n, _l, _c in template_calls(model["sql"]) if k != "unsupported"]
+        else:
+            for item in model.get("from") or []:
+                if isinstance(item, dict):
+                    if item.get("source"):
+                        refs.append(("source", str(item["source"])))
+                    elif item.get("ref"):
+                        refs.append(("ref", str(item["ref"])))
+        for kind, name in refs:
+            rel = self.relation(kind, name)
+            if rel is None:
+                raise CompileError("model '%s': %s '%s' is not defined or has no topic"
+                                   % (model.get("name"), kind, name),
+                                   hint="validate the project")
+            if rel.topic not in topics:
+                topics.append(rel.topic)
+                fmts.append(rel.fmt)
+        return topics, fmts
+
+    def connector(self, model):
+        name = str(model.get("name"))
+        sink = model.get("sink") or {}
+        cls = str(sink.get("connector") or sink.get("type") or "")
+        if not cls:
+            raise CompileError("model '%s': the sink has no connector class" % name,
+                               hint="set sink.connector")
+        topics, fmts = self.input_topics(model)
+        if not topics:
+            raise CompileError("model '%s': the sink reads no topic" % name,
+                               hint="add from: [{ref: model}] or from: [{source: name}]")
+        config = {"name": name, "connector.class": _CONNECTOR_ALIASES.get(cls, cls),
+                  "topics": ",".join(topics)}
+        user = dict((str(k), kafka_config_value(v)) for k, v in (sink.get("config") or {}).items())
+        for k in ("name", "topics", "connector.class"):
+            if k in user and user[k] != config[k]:
+                self.warn("model", name, "sink config %r is set by streamt (%r)" % (k, config[k]))
+                user.pop(k)
+        # the data written by Flink: schemaless JSON, keys as strings
+        if "avro-confluent" in fmts:
+            sr = self.runtime.get("schema_registry") or {}
+            conv = {"value.converter": "io.confluent.connect.avro.AvroConverter",
+                    "value.converter.schema.registry.url": str(sr.get("url"))}
+        else:
+            conv = {"value.converter": "org.apache.kafka.connect.json.JsonConverter",
+                    "value.converter.schemas.enable": "false"}
+        conv["key.converter"] = "org.apache.kafka.connect.storage.StringConverter"
+        if "value.converter" in user:
+            conv = dict((k, v) for k, v in conv.items() if not k.startswith("value.converter"))
+        if "key.converter" in user:
+            conv.pop("key.converter", None)
+        config.update(conv)
+        config.update(user)
+        masks = self.masks(model)
+        if masks:
+            names = [t.strip() for t in config.get("transforms", "").split(",") if t.strip()]
+            for i, (col, _m) in enumerate(masks):
+                t = "streamt_mask%d" % i
+                names.append(t)
+                config["transforms.%s.type" % t] = "org.apache.kafka.connect.transforms.MaskField$Value"
+                config["transforms.%s.fields" % t] = col
+            config["transforms"] = ",".join(names)
+        cluster = _get(model, "advanced", "connect_cluster") or _get(self.runtime, "connect",
+                                                                      "default")
+        return {"name": name, "cluster": str(cluster) if cluster else None,
+                "config": dict(sorted(config.items()))}
+
+    def gateway_resources(self, model):
+        name = str(model.get("name"))
+        vtopic = model_topic_name(model, "virtual_topic")
+        topics, _fmts = self.input_topics(model)
+        if not topics:
+            raise CompileError("model '%s': a virtual topic needs a physical topic to read"
+                               % name, hint='read it with {{ source("x") }} or {{ ref("x") }}')
+        physical = topics[0]
+        vcluster = _get(self.runtime, "conduktor", "gateway", "virtual_cluster")
+        out = []
+        sql = model.get("sql") or "SELECT * FROM x"
+        toks = significant_tokens(sql)
+        if _is_plain_select_star(toks):
+            meta = {"name": vtopic}
+            if vcluster:
+                meta["vCluster"] = str(vcluster)
+            out.append({"apiVersion": "gateway/v2", "kind": "AliasTopic", "metadata": meta,
+                        "spec": {"physicalName": physical}})
+        else:
+            parts = []
+            for t in toks:
+                if t.kind == "template":
+                    call = _parse_template_call(t.text)
+                    rel = self.relation(*call)
+                    parts.append('"%s"' % rel.topic.replace('"', '""'))
+                else:
+                    parts.append(t.text)
+            statement = " ".join(parts).replace(" , ", ", ").replace(" ,", ",")
+            out.append(self._interceptor(
+                "streamt-%s-virtual-sql" % name, vcluster,
+                "io.conduktor.gateway.interceptor.VirtualSqlTopicPlugin",
+                {"virtualTopic": vtopic, "statement": statement}))
+        masks = self.masks(model)
+        if masks:
+            policies = [{"name": "mask_%s" % col, "rule": {"type": "MASK_ALL",
+                                                          "maskingChar": "*"},
+                         "fields": [col]} for col, _m in masks]
+            out.append(self._interceptor(
+                "streamt-%s-mask" % name, vcluster,
+                "io.conduktor.gateway.interceptor.FieldLevelDataMaskingPlugin",
+                {"topic": "^%s$" % re.escape(vtopic), "policies": policies}))
+        return out
+
+    @staticmethod
+    def _interceptor(name, vcluster, plugin, config):
+        meta = {"name": name}
+        if vcluster:
+            meta["scope"] = {"vCluster": str(vcluster)}
+        return {"apiVersion": "gateway/v2", "kind": "Interceptor", "metadata": meta,
+                "spec": {"pluginClass": plugin, "priority": 100, "config": config}}
+
+
+_ACCEPTED_TYPES = {"string": "STRING", "str": "STRING", "text": "STRING", "number": "DOUBLE",
+                   "numeric": "DOUBLE", "double": "DOUBLE", "float": "DOUBLE", "int": "INT",
+                   "integer": "INT", "bigint": "BIGINT", "long": "BIGINT", "bool": "BOOLEAN",
+                   "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)",
+                   "datetime": "TIMESTAMP(3)", "date": "DATE", "time": "TIME"}
+
+
+class _TableNames(object):
+    """Unique table names within one job."""
+
+    def __init__(self):
+        self.used = {}
+
+    def name(self, key, wanted):
+        if key in self.used:
+            return self.used[key]
+        taken = set(self.used.values())
+        name, i = wanted, 2
+        while name.lower() in set(t.lower() for t in taken):
+            name = "%s__%d" % (wanted, i)
+            i += 1
+        self.used[key] = name
+        return name
+
+
+def _item_end(info, start):
+    for _name, s, e in info.items:
+        if s == start:
+            return e
+    raise AssertionError("no select item at %d" % start)
+
+
+def _is_ref(sql, start, end):
+    return _column_ref(significant_tokens(sql[start:end])) is not None
+
+
+def _mask_expr(method, expr, typ):
+    s = "CAST(%s AS STRING)" % expr
+    if method in ("hash", "sha256"):
+        return "SHA256(%s)" % s
+    if method == "md5":
+        return "MD5(%s)" % s
+    if method == "redact":
+        return "'***'"
+    if method == "partial":
+        return ("CONCAT(REPEAT('*', GREATEST(CHAR_LENGTH(%s) - 4, 0)), "
+                "SUBSTR(%s, GREATEST(CHAR_LENGTH(%s) - 3, 1)))" % (s, s, s))
+    if method == "null":
+        return "CAST(NULL AS %s)" % typ
+    raise AssertionError(method)
+
+
+def _check_condition(tname, where):
+    """User SQL of a custom_sql assertion: one boolean condition, nothing more."""
+    try:
+        toks = sql_tokens(where)
+    except SqlError as e:
+        raise CompileError("test '%s': custom_sql where: %s" % (tname, e.message), hint=e.hint)
+    depth = 0
+    for t in toks:
+        bad = None
+        if t.kind == "op" and t.text == ";":
+            bad = "';'"
+        elif t.kind in ("template", "block"):
+            bad = "a template"
+        elif is_keyword(t, *_STATEMENT_WORDS):
+            bad = "the keyword %s" % t.text.upper()
+        elif t.kind == "op" and t.text == "(":
+            depth += 1
+        elif t.kind == "op" and t.text == ")":
+            depth -= 1
+            if depth < 0:
+                bad = "an unbalanced ')'"
+        if bad:
+            raise CompileError("test '%s': custom_sql where may not contain %s" % (tname, bad),
+                               location=Location(None, t.line, t.col),
+                               hint="write one condition, e.g. amount > 0 AND status <> 'x'")
+    if depth:
+        raise CompileError("test '%s': custom_sql where has an unclosed '('" % tname)
+    return where.strip()
+
 # (end of compile)
 
 
@@ -242,10 +5945,2408 @@ class Output(object):
 # Build, read, verify, inspect and diff artifacts; Ed25519/SSHSIG signatures.
 
 # -- artifact: signatures (Ed25519, OpenSSH keys, SSHSIG, allowed_signers) ------
+#
+# streamt signs an artifact's manifest.json (which holds every file's checksum) in
+# OpenSSH's SSHSIG format, so that `ssh-keygen -Y verify` accepts our signatures and
+# we accept `ssh-keygen -Y sign -n streamt` ones -- with no library and no ssh-keygen
+# on the bastion.  References: RFC 8032 (Ed25519), OpenSSH's PROTOCOL.sshsig,
+# PROTOCOL.key and the ALLOWED SIGNERS section of ssh-keygen(1).
+#
+# Public API (every failure is a StreamtError, never a traceback):
+#
+#   ssh_sign(data, private_key_text, namespace="streamt") -> str
+#       The armored signature ("-----BEGIN SSH SIGNATURE-----" ...) of `data` (bytes;
+#       str is UTF-8 encoded) made with an unencrypted OpenSSH ed25519 private key.
+#       Byte-for-byte what `ssh-keygen -Y sign -n streamt -f key` writes (Ed25519 is
+#       deterministic).  A bad key file is a UsageError (exit 2).
+#   ssh_verify(data, signature_text, allowed_signers_text, namespace="streamt",
+#              principal=None, now=None, allowed_signers_name="allowed_signers") -> dict
+#       Checks the signature and that an allowed_signers line trusts its key for
+#       `principal` (any principal when None), `namespace` and time `now` (POSIX
+#       seconds or a datetime; default: the clock).  Returns {"principal", "fingerprint",
+#       "key_type", "namespace", "hash", "line"}.  Every refusal is an IntegrityError
+#       (exit 4) saying which check failed; a malformed allowed_signers line is a
+#       UsageError with its file:line.
+#   ssh_signature_info(signature_text) -> dict
+#       Who signed, without a trust decision (for `artifact inspect`):
+#       {"key_type", "fingerprint", "public_key" (an authorized_keys line),
+#        "namespace", "hash", "version"}.  IntegrityError when malformed.
+#   ssh_public_key_line(private_key_text) -> str
+#       "ssh-ed25519 AAAA... comment" for a private key (what `ssh-keygen -y` prints);
+#       put it, prefixed with a principal, into allowed_signers.
+#   ssh_fingerprint(public_key) -> "SHA256:..." as `ssh-keygen -l` prints it
+#       (`public_key`: a key line "ssh-ed25519 AAAA..." or the raw key blob).
+#   ed25519_public_key(seed), ed25519_sign(seed, message), ed25519_verify(pub, message,
+#       signature) -> bool: the raw RFC 8032 primitives (32-byte seed and key,
+#       64-byte signature).
+#
+# Signing here is plain Python integer arithmetic: it is NOT constant-time, so sign on
+# a machine you control (a CI runner), never on a host shared with untrusted users.
+# Verification handles only public data and has no such concern.
+
+SSHSIG_NAMESPACE = "streamt"
+
+__all__ += ["SSHSIG_NAMESPACE", "ssh_sign", "ssh_verify", "ssh_signature_info",
+            "ssh_public_key_line", "ssh_fingerprint", "ed25519_public_key",
+            "ed25519_sign", "ed25519_verify"]
+
+
+def ssh_sign(data, private_key_text, namespace=SSHSIG_NAMESPACE):
+    """Sign `data` like `ssh-keygen -Y sign -n <namespace>`: returns the armored SSHSIG text."""
+    data = _sig_bytes(data)
+    if not namespace:
+        raise UsageError("the signature namespace must not be empty")
+    seed, pub, _comment = _parse_openssh_private_key(private_key_text)
+    key_blob = _ssh_string(b"ssh-ed25519") + _ssh_string(pub)
+    hash_alg = "sha512"  # what ssh-keygen uses by default
+    signed = _sshsig_signed_data(namespace, hash_alg, hashlib.sha512(data).digest())
+    raw = ed25519_sign(seed, signed, _public=pub)
+    blob = b"".join([
+        _SSHSIG_MAGIC, _u32(_SSHSIG_VERSION), _ssh_string(key_blob),
+        _ssh_string(namespace.encode("utf-8")), _ssh_string(b""),
+        _ssh_string(hash_alg.encode("ascii")),
+        _ssh_string(_ssh_string(b"ssh-ed25519") + _ssh_string(raw))])
+    return _armor(blob, _SSHSIG_BEGIN, _SSHSIG_END)
+
+
+def ssh_verify(data, signature_text, allowed_signers_text, namespace=SSHSIG_NAMESPACE,
+               principal=None, now=None, allowed_signers_name="allowed_signers"):
+    """Verify an SSHSIG signature of `data` and decide trust from an allowed_signers file.
+
+    Like `ssh-keygen -Y verify -n <namespace> -f <allowed_signers> -I <principal>`; with
+    principal=None, any principal listed for the key will do (like -Y find-principals).
+    Returns {"principal", "fingerprint", "key_type", "namespace", "hash", "line"}."""
+    import time
+    data = _sig_bytes(data)
+    sig = _parse_sshsig(signature_text)
+    fingerprint = ssh_fingerprint(sig["key_blob"])
+    if sig["namespace"] != namespace:
+        raise IntegrityError(
+            "the signature was made for namespace %r, not %r" % (sig["namespace"], namespace),
+            hint="sign with `streamt build --sign-key` or `ssh-keygen -Y sign -n %s`"
+                 % namespace)
+    _sshsig_check_key_type(sig)
+    digest = hashlib.new(sig["hash"], data).digest()
+    signed = _sshsig_signed_data(namespace, sig["hash"], digest)
+    if not ed25519_verify(sig["public"], signed, sig["signature"]):
+        raise IntegrityError(
+            "the signature does not match the signed data (key %s)" % fingerprint,
+            hint="the data changed after it was signed, or the signature belongs to "
+                 "another file; rebuild and sign again")
+    if now is None:
+        now = time.time()
+    elif isinstance(now, datetime.datetime):
+        now = now.timestamp()  # naive: local time, as OpenSSH reads allowed_signers times
+    entries = _parse_allowed_signers(allowed_signers_text, allowed_signers_name)
+    match = _allowed_signers_match(entries, sig["key_blob"], fingerprint, principal,
+                                   namespace, now, allowed_signers_name)
+    return {"principal": principal if principal is not None else match["principals"],
+            "fingerprint": fingerprint, "key_type": sig["key_type"],
+            "namespace": sig["namespace"], "hash": sig["hash"], "line": match["line"]}
+
+
+def ssh_signature_info(signature_text):
+    """Parse an armored SSHSIG signature and say who made it (no trust decision)."""
+    import binascii
+    sig = _parse_sshsig(signature_text)
+    b64 = binascii.b2a_base64(sig["key_blob"]).decode("ascii").strip()
+    return {"key_type": sig["key_type"], "fingerprint": ssh_fingerprint(sig["key_blob"]),
+            "public_key": "%s %s" % (sig["key_type"], b64), "namespace": sig["namespace"],
+            "hash": sig["hash"], "version": sig["version"]}
+
+
+def ssh_public_key_line(private_key_text):
+    """The public key line ("ssh-ed25519 AAAA... comment") of an OpenSSH private key."""
+    import binascii
+    _seed, pub, comment = _parse_openssh_private_key(private_key_text)
+    blob = _ssh_string(b"ssh-ed25519") + _ssh_string(pub)
+    line = "ssh-ed25519 " + binascii.b2a_base64(blob).decode("ascii").strip()
+    return line + (" " + comment if comment else "")
+
+
+def ssh_fingerprint(public_key):
+    """SHA256 fingerprint as `ssh-keygen -l` prints it: "SHA256:<base64, no padding>".
+
+    `public_key` is a key blob (bytes) or a public key line ("ssh-ed25519 AAAA... c")."""
+    import binascii
+    if isinstance(public_key, str):
+        public_key = _parse_public_key_line(public_key)[1]
+    digest = hashlib.sha256(public_key).digest()
+    return "SHA256:" + binascii.b2a_base64(digest).decode("ascii").strip().rstrip("=")
+
+
+# ---- Ed25519 (RFC 8032) ----------------------------------------------------------
+#
+# Points live in extended twisted-Edwards coordinates (X, Y, Z, T) with x = X/Z,
+# y = Y/Z, x*y = T/Z, so additions need no field inversion.  [s]B uses a table of
+# j*16^i*B (j = 1..8, i = 0..63) built on first use, with signed radix-16 digits:
+# 64 additions and no doublings.  Verification computes [S]B - [k]A with the same
+# digits for A (4 doublings per digit) and compares the encoding with R, like
+# OpenSSH/ref10 (the "cofactorless" equation).
+
+def ed25519_public_key(seed):
+    """The 32-byte public key of a 32-byte Ed25519 seed (the RFC's "private key")."""
+    a, _prefix = _ed_expand(seed)
+    return _ed_encode(_ed_base_mult(a))
+
+
+def ed25519_sign(seed, message, _public=None):
+    """The 64-byte RFC 8032 signature of `message` (bytes) with a 32-byte seed."""
+    a, prefix = _ed_expand(seed)
+    pub = _public if _public is not None else _ed_encode(_ed_base_mult(a))
+    r = int.from_bytes(hashlib.sha512(prefix + message).digest(), "little") % _ED_L
+    r_enc = _ed_encode(_ed_base_mult(r))
+    k = int.from_bytes(hashlib.sha512(r_enc + pub + message).digest(), "little") % _ED_L
+    s = (r + k * a) % _ED_L
+    return r_enc + s.to_bytes(32, "little")
+
+
+def ed25519_verify(public_key, message, signature):
+    """True when `signature` is a valid Ed25519 signature of `message` by `public_key`.
+
+    Strict: the key must be a canonical encoding of a point of large order (small-order
+    and identity keys are refused), S must be < L, R must be canonical."""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    point = _ed_decode(public_key)
+    if point is None or _ed_is_small_order(point):
+        return False
+    s = int.from_bytes(signature[32:], "little")
+    if s >= _ED_L:
+        return False
+    r_enc = signature[:32]
+    k = int.from_bytes(hashlib.sha512(r_enc + public_key + message).digest(),
+                       "little") % _ED_L
+    check = _ed_double_scalar_mult(s, k, point)  # [s]B - [k]A
+    return _ed_encode(check) == r_enc
+
+
+_ED_P = 2 ** 255 - 19
+_ED_L = 2 ** 252 + 27742317777372353535851937790883648493
+# d = -121665/121666, 2d, sqrt(-1) = 2^((p-1)/4) and the base point's y = 4/5 (mod p),
+# written out: computing them costs ~1 ms of every start-up (three modular
+# exponentiations); tests/test_signatures_rfc8032.py recomputes them from the definitions.
+_ED_D = 37095705934669439343138083508754565189542113879843219016388785533085940283555  # d
+_ED_D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161  # 2d
+_ED_SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
+_ED_BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960  # 4/5
+_ED_IDENTITY = (0, 1, 1, 0)
+_ED_BASE_TABLE = []  # filled by _ed_base_table() on first use
+
+
+def _ed_expand(seed):
+    if not isinstance(seed, bytes) or len(seed) != 32:
+        raise UsageError("an Ed25519 seed (private key) is 32 bytes")
+    h = hashlib.sha512(seed).digest()
+    a = int.from_bytes(h[:32], "little")
+    a = (a & ((1 << 254) - 8)) | (1 << 254)  # clamp: multiple of 8, bit 254 set
+    return a, h[32:]
+
+
+def _ed_recover_x(y, sign):
+    """x for y on the curve with the given low bit, or None (RFC 8032 5.1.3)."""
+    p = _ED_P
+    yy = y * y % p
+    u = (yy - 1) % p
+    v = (_ED_D * yy + 1) % p
+    v3 = v * v % p * v % p
+    x = u * v3 % p * pow(u * v3 % p * v3 % p * v % p, (p - 5) // 8, p) % p
+    vxx = v * x % p * x % p
+    if vxx == u:
+        pass
+    elif vxx == (-u) % p:
+        x = x * _ED_SQRT_M1 % p
+    else:
+        return None
+    if x == 0 and sign:
+        return None  # "-0" is not a canonical encoding
+    if x & 1 != sign:
+        x = p - x
+    return x
+
+
+def _ed_decode(enc):
+    """A point from its 32-byte encoding, or None if the encoding is not canonical."""
+    n = int.from_bytes(enc, "little")
+    y, sign = n & ((1 << 255) - 1), n >> 255
+    if y >= _ED_P:
+        return None
+    x = _ed_recover_x(y, sign)
+    if x is None:
+        return None
+    return (x, y, 1, x * y % _ED_P)
+
+
+def _ed_encode(pt):
+    x, y, z, _t = pt
+    zi = pow(z, _ED_P - 2, _ED_P)
+    x, y = x * zi % _ED_P, y * zi % _ED_P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def _ed_add(p1, p2):
+    """Sum of two extended points (RFC 8032 5.1.4, 'add-2008-hwcd-3')."""
+    p = _ED_P
+    x1, y1, z1, t1 = p1
+    x2, y2, z2, t2 = p2
+    a = (y1 - x1) * (y2 - x2) % p
+    b = (y1 + x1) * (y2 + x2) % p
+    c = t1 * _ED_D2 % p * t2 % p
+    d = 2 * z1 * z2 % p
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def _ed_add_cached(p1, c2):
+    """p1 + q where c2 = (Y-X, Y+X, 2dT, 2Z) of q (precomputed, saves multiplications)."""
+    p = _ED_P
+    x1, y1, z1, t1 = p1
+    ymx, ypx, t2d, z2 = c2
+    a = (y1 - x1) * ymx % p
+    b = (y1 + x1) * ypx % p
+    c = t1 * t2d % p
+    d = z1 * z2 % p
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def _ed_double(p1):
+    """2*p1 ('dbl-2008-hwcd'); T of the input is not used."""
+    p = _ED_P
+    x1, y1, z1, _t = p1
+    a = x1 * x1 % p
+    b = y1 * y1 % p
+    c = 2 * z1 * z1 % p
+    h = a + b
+    e = h - (x1 + y1) * (x1 + y1) % p
+    g = a - b
+    f = c + g
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def _ed_cached(pt):
+    x, y, z, t = pt
+    return ((y - x) % _ED_P, (y + x) % _ED_P, t * _ED_D2 % _ED_P, 2 * z % _ED_P)
+
+
+def _ed_neg_cached(c):
+    return (c[1], c[0], (-c[2]) % _ED_P, c[3])
+
+
+def _ed_radix16(s):
+    """Signed radix-16 digits (-8..8) of 0 <= s < 2^253, least significant first."""
+    digits = [(s >> (4 * i)) & 15 for i in range(64)]
+    for i in range(63):
+        carry = (digits[i] + 8) >> 4
+        digits[i] -= carry << 4
+        digits[i + 1] += carry
+    return digits
+
+
+def _ed_base_table():
+    if not _ED_BASE_TABLE:
+        x = _ed_recover_x(_ED_BY, 0)
+        point = (x, _ED_BY, 1, x * _ED_BY % _ED_P)
+        table = []
+        for _i in range(64):
+            row, multiple = [], point
+            for _j in range(8):  # row[j-1] = j * 16^i * B
+                row.append(_ed_cached(multiple))
+                multiple = _ed_add(multiple, point)
+            table.append(row)
+            for _k in range(4):
+                point = _ed_double(point)
+        _ED_BASE_TABLE[:] = table
+    return _ED_BASE_TABLE
+
+
+def _ed_base_mult(s):
+    """[s]B."""
+    table = _ed_base_table()
+    acc = _ED_IDENTITY
+    for i, digit in enumerate(_ed_radix16(s % _ED_L)):
+        if digit > 0:
+            acc = _ed_add_cached(acc, table[i][digit - 1])
+        elif digit < 0:
+            acc = _ed_add_cached(acc, _ed_neg_cached(table[i][-digit - 1]))
+    return acc
+
+
+def _ed_double_scalar_mult(s, k, point):
+    """[s]B - [k]point, s and k reduced mod L (variable time: public data only)."""
+    neg = []  # neg[j-1] = -(j * point), cached
+    multiple = point
+    for _j in range(8):
+        neg.append(_ed_neg_cached(_ed_cached(multiple)))
+        multiple = _ed_add(multiple, point)
+    acc = _ED_IDENTITY
+    for digit in reversed(_ed_radix16(k)):
+        if acc is not _ED_IDENTITY:
+            acc = _ed_double(_ed_double(_ed_double(_ed_double(acc))))
+        if digit > 0:
+            acc = _ed_add_cached(acc, neg[digit - 1])
+        elif digit < 0:
+            acc = _ed_add_cached(acc, _ed_neg_cached(neg[-digit - 1]))
+    table = _ed_base_table()
+    for i, digit in enumerate(_ed_radix16(s)):
+        if digit > 0:
+            acc = _ed_add_cached(acc, table[i][digit - 1])
+        elif digit < 0:
+            acc = _ed_add_cached(acc, _ed_neg_cached(table[i][-digit - 1]))
+    return acc
+
+
+def _ed_is_small_order(pt):
+    """True for the 8 points of order dividing 8 (the identity among them)."""
+    x, y, z, _t = _ed_double(_ed_double(_ed_double(pt)))
+    return x % _ED_P == 0 and (y - z) % _ED_P == 0
+
+
+# ---- SSH wire format, armor, keys ------------------------------------------------
+
+_SSHSIG_MAGIC = b"SSHSIG"
+_SSHSIG_VERSION = 1
+_SSHSIG_BEGIN = "-----BEGIN SSH SIGNATURE-----"
+_SSHSIG_END = "-----END SSH SIGNATURE-----"
+_OPENSSH_KEY_BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----"
+_OPENSSH_KEY_END = "-----END OPENSSH PRIVATE KEY-----"
+_OPENSSH_KEY_MAGIC = b"openssh-key-v1\x00"
+_SIG_TEXT_LIMIT = 1 << 20  # an armored signature is ~300 bytes; refuse megabytes
+_SIG_CERT_SUFFIX = "-cert-v01@openssh.com"
+_B64_RE = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
+
+
+class _SshReader(object):
+    """Reads SSH wire values (RFC 4251 uint32 / string) from bytes.
+
+    A length field is checked against the bytes that are really there before any
+    slicing, so a hostile length cannot cause a large allocation."""
+
+    def __init__(self, data, error, what):
+        self.data, self.pos, self.error, self.what = data, 0, error, what
+
+    def fail(self, message):
+        raise self.error("%s: %s" % (self.what, message))
+
+    def u32(self, field):
+        if len(self.data) - self.pos < 4:
+            self.fail("truncated (reading %s)" % field)
+        value = int.from_bytes(self.data[self.pos:self.pos + 4], "big")
+        self.pos += 4
+        return value
+
+    def string(self, field):
+        n = self.u32(field)
+        if n > len(self.data) - self.pos:
+            self.fail("%s claims %d bytes but only %d remain"
+                      % (field, n, len(self.data) - self.pos))
+        value = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return value
+
+    def text(self, field):
+        raw = self.string(field)
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.fail("%s is not UTF-8 text" % field)
+        if "\x00" in value:
+            self.fail("%s contains a NUL character" % field)
+        return value
+
+    def rest(self):
+        return self.data[self.pos:]
+
+    def done(self, field):
+        if self.pos != len(self.data):
+            self.fail("%d unexpected bytes after %s" % (len(self.data) - self.pos, field))
+
+
+def _u32(n):
+    return n.to_bytes(4, "big")
+
+
+def _ssh_string(b):
+    return _u32(len(b)) + b
+
+
+def _sig_bytes(data):
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError("data to sign or verify must be bytes")
+
+
+def _text_of(value, error, what):
+    """str from str or bytes (ASCII armor); anything else is `error`."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("ascii")
+        except UnicodeDecodeError:
+            raise error("%s is not text (binary data where armored text was expected)"
+                        % what) from None
+    if not isinstance(value, str):
+        raise error("%s is missing" % what)
+    return value
+
+
+def _b64decode(text, error, what):
+    import binascii
+    text = "".join(text.split())
+    if len(text) % 4 or not _B64_RE.match(text):
+        raise error("%s: invalid base64" % what)
+    try:
+        return binascii.a2b_base64(text)
+    except (binascii.Error, ValueError):
+        raise error("%s: invalid base64" % what) from None
+
+
+def _armor(blob, begin, end):
+    """PEM-like armor with 70-character lines, as ssh-keygen writes it."""
+    import binascii
+    b64 = binascii.b2a_base64(blob).decode("ascii").strip()
+    lines = [begin] + [b64[i:i + 70] for i in range(0, len(b64), 70)] + [end]
+    return "\n".join(lines) + "\n"
+
+
+def _dearmor(text, begin, end, error, what):
+    """The bytes between `begin` and `end` lines (CRLF tolerated, like OpenSSH)."""
+    text = text.replace("\r\n", "\n").strip()
+    if not text.startswith(begin + "\n") and text != begin:
+        raise error("%s: missing %r header" % (what, begin))
+    if not text.endswith("\n" + end):
+        raise error("%s: missing %r footer" % (what, end))
+    return _b64decode(text[len(begin):-len(end)], error, what)
+
+
+def _parse_public_key_line(line, error=UsageError, what="public key"):
+    """(key_type, blob, comment) of "ssh-ed25519 AAAA... comment"."""
+    parts = line.strip().split(None, 2)
+    if len(parts) < 2:
+        raise error("%s: expected 'KEYTYPE BASE64 [COMMENT]'" % what)
+    key_type, blob = parts[0], _b64decode(parts[1], error, what)
+    reader = _SshReader(blob, error, what)
+    inner = reader.string("key type")
+    if inner != key_type.encode("utf-8", "replace"):
+        raise error("%s: the line says %r but the key inside is %r"
+                    % (what, key_type, inner.decode("utf-8", "replace")))
+    if key_type == "ssh-ed25519":
+        if len(reader.string("ed25519 public key")) != 32:
+            raise error("%s: an ssh-ed25519 key is 32 bytes" % what)
+        reader.done("the key")
+    return key_type, blob, parts[2] if len(parts) > 2 else ""
+
+
+def _parse_openssh_private_key(text):
+    """(seed, public, comment) of an unencrypted OpenSSH ed25519 private key file text.
+
+    PROTOCOL.key: "openssh-key-v1\\0", cipher, kdf, kdf options, number of keys, public
+    key blobs, then the (here unencrypted) private section: two equal check integers,
+    the key (type, public, seed||public, comment), padding 1, 2, 3, ...  UsageError for
+    anything else."""
+    what = "private key"
+    text = _text_of(text, UsageError, what)
+    stripped = text.strip()
+    if re.match(r"-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----", stripped):
+        raise UsageError(
+            "%s: PEM/PKCS#8 keys are not supported, only OpenSSH ed25519 keys" % what,
+            hint="create one with: ssh-keygen -t ed25519 -N '' -f streamt-signing-key")
+    if stripped.startswith(("ssh-", "ecdsa-", "sk-")):
+        raise UsageError("%s: this is a public key line, not a private key" % what,
+                         hint="pass the private key file (the one without .pub)")
+    blob = _dearmor(text, _OPENSSH_KEY_BEGIN, _OPENSSH_KEY_END, UsageError, what)
+    if not blob.startswith(_OPENSSH_KEY_MAGIC):
+        raise UsageError("%s: not an openssh-key-v1 key" % what)
+    r = _SshReader(blob[len(_OPENSSH_KEY_MAGIC):], UsageError, what)
+    cipher = r.string("cipher name")
+    kdf = r.string("kdf name")
+    r.string("kdf options")
+    if cipher != b"none" or kdf != b"none":
+        raise UsageError(
+            "%s is encrypted with a passphrase (%s); streamt cannot ask for passphrases"
+            % (what, cipher.decode("ascii", "replace")),
+            hint="decrypt a copy, keep it where only the signing job can read it: "
+                 "cp KEY KEY.plain && ssh-keygen -p -N '' -f KEY.plain")
+    if r.u32("number of keys") != 1:
+        raise UsageError("%s: the file must hold exactly one key" % what)
+    public_blob = r.string("public key")
+    private = _SshReader(r.string("private section"), UsageError, what)
+    r.done("the private section")
+    check1, check2 = private.u32("check integer"), private.u32("check integer")
+    if check1 != check2:
+        raise UsageError("%s: the check integers differ (corrupt, or wrongly decrypted)"
+                         % what)
+    key_type = private.text("key type")
+    if key_type != "ssh-ed25519":
+        raise UsageError(
+            "%s: %s keys are not supported, streamt signs with ed25519 keys only" % (
+                what, key_type),
+            hint="create one with: ssh-keygen -t ed25519 -N '' -f streamt-signing-key")
+    pub = private.string("public key")
+    secret = private.string("secret key")
+    comment = private.text("comment")
+    padding = private.rest()
+    if len(pub) != 32 or len(secret) != 64 or secret[32:] != pub:
+        raise UsageError("%s: malformed ed25519 key (bad key lengths)" % what)
+    if public_blob != _ssh_string(b"ssh-ed25519") + _ssh_string(pub):
+        raise UsageError("%s: the public and private parts do not belong together" % what)
+    if padding != bytes(range(1, len(padding) + 1)) or len(padding) >= 8:
+        raise UsageError("%s: bad padding after the key (corrupt file)" % what)
+    seed = secret[:32]
+    if ed25519_public_key(seed) != pub:
+        raise UsageError("%s: the public key does not match the secret key (corrupt file)"
+                         % what)
+    return seed, pub, comment
+
+
+# ---- SSHSIG ------------------------------------------------------------------------
+
+def _sshsig_signed_data(namespace, hash_alg, digest):
+    """What the key really signs (PROTOCOL.sshsig): magic, namespace, reserved, hash, H(m)."""
+    return b"".join([_SSHSIG_MAGIC, _ssh_string(namespace.encode("utf-8")), _ssh_string(b""),
+                     _ssh_string(hash_alg.encode("ascii")), _ssh_string(digest)])
+
+
+def _parse_sshsig(signature_text):
+    """The fields of an armored SSHSIG signature; IntegrityError when malformed."""
+    what = "signature"
+    text = _text_of(signature_text, IntegrityError, what)
+    if len(text) > _SIG_TEXT_LIMIT:
+        raise IntegrityError("%s: %d bytes, far too large for an SSH signature"
+                             % (what, len(text)))
+    if not text.strip():
+        raise IntegrityError("%s: the signature file is empty" % what)
+    blob = _dearmor(text, _SSHSIG_BEGIN, _SSHSIG_END, IntegrityError, what)
+    r = _SshReader(blob, IntegrityError, what)
+    if blob[:6] != _SSHSIG_MAGIC:
+        raise IntegrityError("%s: not an SSHSIG blob (bad magic)" % what)
+    r.pos = 6
+    version = r.u32("version")
+    if version != _SSHSIG_VERSION:
+        raise IntegrityError("%s: unsupported SSHSIG version %d (expected 1)" % (what, version))
+    key_blob = r.string("public key")
+    namespace = r.text("namespace")
+    reserved = r.string("reserved")
+    hash_alg = r.text("hash algorithm")
+    sig_blob = r.string("signature")
+    r.done("the signature")
+    if reserved:
+        raise IntegrityError("%s: the reserved field is not empty" % what)
+    if not namespace:
+        raise IntegrityError("%s: empty namespace" % what)
+    if hash_alg not in ("sha256", "sha512"):
+        raise IntegrityError("%s: unsupported hash algorithm %r (sha256 or sha512)"
+                             % (what, hash_alg))
+    kr = _SshReader(key_blob, IntegrityError, what + " key")
+    key_type = kr.text("key type")
+    public = None
+    if key_type == "ssh-ed25519":
+        public = kr.string("ed25519 key")
+        kr.done("the key")
+        if len(public) != 32:
+            raise IntegrityError("%s: an ed25519 public key is 32 bytes, not %d"
+                                 % (what, len(public)))
+    sr = _SshReader(sig_blob, IntegrityError, what)
+    sig_type = sr.text("signature type")
+    raw = sr.string("signature bytes")
+    sr.done("the signature bytes")
+    if key_type == "ssh-ed25519":
+        if sig_type != "ssh-ed25519":
+            raise IntegrityError("%s: an ed25519 key with a %r signature" % (what, sig_type))
+        if len(raw) != 64:
+            raise IntegrityError("%s: an ed25519 signature is 64 bytes, not %d"
+                                 % (what, len(raw)))
+    return {"version": version, "key_blob": key_blob, "key_type": key_type,
+            "public": public, "namespace": namespace, "hash": hash_alg,
+            "sig_type": sig_type, "signature": raw}
+
+
+def _sshsig_check_key_type(sig):
+    key_type = sig["key_type"]
+    if key_type.endswith(_SIG_CERT_SUFFIX):
+        raise IntegrityError(
+            "the signature was made with an SSH certificate (%s); streamt does not "
+            "support certificates" % key_type,
+            hint="sign with the plain ed25519 key and list it in allowed_signers")
+    if key_type != "ssh-ed25519":
+        raise IntegrityError(
+            "the signature was made with an %s key; streamt verifies ed25519 signatures only"
+            % key_type,
+            hint="sign with an ed25519 key: ssh-keygen -t ed25519 -N '' -f KEY")
+
+
+# ---- allowed_signers ------------------------------------------------------------
+
+def _parse_allowed_signers(text, source_name="allowed_signers"):
+    """Entries of an allowed_signers file (ssh-keygen(1), ALLOWED SIGNERS).
+
+    Each non-comment line: principals [options] keytype base64 [comment].  Returns
+    [{"line", "principals", "cert_authority", "namespaces", "valid_after",
+    "valid_before", "key_type", "key_blob"}]; times are POSIX seconds or None.
+    UsageError (with file:line) for a malformed line."""
+    text = _text_of(text, UsageError, source_name)
+    if text.startswith("\ufeff"):  # a byte-order mark left by a Windows editor
+        text = text[1:]
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        rest = line.strip()
+        if not rest or rest.startswith("#"):
+            continue
+        loc = Location(source_name, number)
+        principals, rest = _as_principals_token(rest, loc)
+        if _as_looks_like_key(principals):
+            raise UsageError("allowed_signers line starts with a key, not with principals",
+                             location=loc,
+                             hint="put who may sign in front of the key, e.g. "
+                                  "'ci@example.com %s AAAA...'" % principals)
+        if not rest:
+            raise UsageError("allowed_signers line has no key", location=loc,
+                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
+        options = {"cert_authority": False, "namespaces": None,
+                   "valid_after": None, "valid_before": None}
+        first = rest.split(None, 1)[0]
+        if not _as_looks_like_key(first):
+            opts, rest = _as_options_token(rest, loc)
+            _as_parse_options(opts, options, loc)
+        try:
+            key_type, blob, _comment = _parse_public_key_line(
+                rest, UsageError, "allowed_signers key")
+        except UsageError as e:
+            raise UsageError(e.message, location=loc,
+                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...") from None
+        entry = {"line": number, "principals": principals, "key_type": key_type,
+                 "key_blob": blob}
+        entry.update(options)
+        entries.append(entry)
+    return entries
+
+
+def _as_looks_like_key(word):
+    return word in ("ssh-ed25519", "ssh-rsa", "ssh-dss") or word.startswith(
+        ("ecdsa-sha2-", "sk-", "ssh-ed25519-", "ssh-rsa-", "ssh-ed448"))
+
+
+def _as_principals_token(rest, loc):
+    """The principals field: up to whitespace, or a "double-quoted" string."""
+    if rest.startswith('"'):
+        end = rest.find('"', 1)
+        if end < 0:
+            raise UsageError("allowed_signers: unterminated quoted principals", location=loc)
+        return rest[1:end], rest[end + 1:].lstrip()
+    parts = rest.split(None, 1)
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def _as_options_token(rest, loc):
+    """The options field: up to the first whitespace outside double quotes."""
+    quoted = False
+    for i, ch in enumerate(rest):
+        if ch == '"':
+            quoted = not quoted
+        elif ch in " \t" and not quoted:
+            return rest[:i], rest[i:].lstrip()
+    if quoted:
+        raise UsageError("allowed_signers: unterminated quote in options", location=loc)
+    raise UsageError("allowed_signers line has options but no key", location=loc,
+                     hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
+
+
+def _as_parse_options(opts, options, loc):
+    """cert-authority, namespaces="...", valid-after="...", valid-before="..." (values
+    must be double-quoted, as OpenSSH requires; keywords are case-insensitive)."""
+    pos = 0
+    while pos < len(opts):
+        lower = opts[pos:].lower()
+        if lower.startswith("cert-authority"):
+            options["cert_authority"] = True
+            pos += len("cert-authority")
+        else:
+            for name in ("namespaces", "valid-after", "valid-before"):
+                if lower.startswith(name + "="):
+                    break
+            else:
+                raise UsageError("allowed_signers: unknown option %r"
+                                 % opts[pos:].split(",", 1)[0], location=loc,
+                                 hint="known options: cert-authority, namespaces=\"...\", "
+                                      "valid-after=\"...\", valid-before=\"...\"")
+            key = name.replace("-", "_")
+            pos += len(name) + 1
+            if not opts.startswith('"', pos):
+                raise UsageError("allowed_signers: the value of %s must be in double quotes"
+                                 % name, location=loc,
+                                 hint='e.g. %s="%s"' % (name, "streamt" if key ==
+                                                         "namespaces" else "20260101Z"))
+            end = opts.find('"', pos + 1)
+            if end < 0:
+                raise UsageError("allowed_signers: missing end quote in %s" % name,
+                                 location=loc)
+            value = opts[pos + 1:end]
+            pos = end + 1
+            if options[key] is not None:
+                raise UsageError("allowed_signers: multiple %s options" % name, location=loc)
+            options[key] = value if key == "namespaces" else _as_parse_time(value, name, loc)
+        if pos < len(opts):
+            if opts[pos] != ",":
+                raise UsageError("allowed_signers: malformed options %r" % opts, location=loc)
+            pos += 1
+            if pos == len(opts):
+                raise UsageError("allowed_signers: options end with a comma", location=loc)
+    if (options["valid_after"] is not None and options["valid_before"] is not None
+            and options["valid_before"] <= options["valid_after"]):
+        raise UsageError("allowed_signers: valid-before is not after valid-after",
+                         location=loc)
+
+
+def _as_parse_time(value, name, loc):
+    """YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z] (also a "UTC" suffix) to POSIX seconds.
+
+    Without Z the time is local, as OpenSSH reads it (mktime)."""
+    import time
+    utc = False
+    digits = value
+    if len(digits) > 1 and digits[-1:] in ("Z", "z"):
+        utc, digits = True, digits[:-1]
+    elif len(digits) > 3 and digits[-3:].upper() == "UTC":
+        utc, digits = True, digits[:-3]
+    bad = UsageError("allowed_signers: invalid %s time %r" % (name, value), location=loc,
+                     hint="use YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z] (Z: UTC, else local time)")
+    if len(digits) not in (8, 12, 14) or not re.match(r"\A[0-9]+\Z", digits):
+        raise bad
+    fields = [int(digits[0:4]), int(digits[4:6]), int(digits[6:8])]
+    fields += [int(digits[i:i + 2]) for i in range(8, len(digits), 2)]
+    fields += [0] * (6 - len(fields))
+    try:
+        moment = datetime.datetime(*fields)
+    except ValueError:
+        raise bad from None
+    if utc:
+        seconds = (moment - datetime.datetime(1970, 1, 1)).total_seconds()
+    else:
+        try:
+            seconds = time.mktime(moment.timetuple())
+        except (OverflowError, ValueError):
+            raise bad from None
+    seconds = int(seconds)
+    if seconds == 0:  # OpenSSH reads 0 as "not set" and refuses it
+        raise bad
+    return seconds
+
+
+def _match_pattern(value, pattern):
+    """OpenSSH match_pattern: `*` any run, `?` one character, the rest literal.
+
+    A set of pattern positions is advanced character by character (linear time, no
+    backtracking however many `*` a pattern has); an empty pattern matches only ""."""
+    size = len(pattern)
+
+    def closure(states):
+        out = set()
+        for i in states:
+            out.add(i)
+            while i < size and pattern[i] == "*":
+                i += 1
+                out.add(i)
+        return out
+
+    states = closure({0})
+    for ch in value:
+        following = set()
+        for i in states:
+            if i < size:
+                if pattern[i] == "*":
+                    following.add(i)
+                elif pattern[i] == "?" or pattern[i] == ch:
+                    following.add(i + 1)
+        states = closure(following)
+        if not states:
+            return False
+    return size in states
+
+
+def _match_pattern_list(value, patterns):
+    """OpenSSH match_pattern_list: True if a pattern matches and no !negated one does."""
+    positive = False
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        if _match_pattern(value, pattern[1:] if negated else pattern):
+            if negated:
+                return False
+            positive = True
+    return positive
+
+
+def _as_format_time(seconds):
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace, now, name):
+    """The first entry that trusts key_blob for principal/namespace/now (as ssh-keygen)."""
+    reasons = []
+    for e in entries:
+        if principal is not None and not _match_pattern_list(principal, e["principals"]):
+            if e["key_blob"] == key_blob and not e["cert_authority"]:
+                reasons.append("line %d lists this key for %r, not for %r"
+                               % (e["line"], e["principals"], principal))
+            continue
+        if e["key_blob"] != key_blob:
+            if e["cert_authority"]:
+                reasons.append("line %d trusts a certificate authority; streamt does not "
+                               "support SSH certificates (list the signer's own key)"
+                               % e["line"])
+            continue
+        if e["cert_authority"]:
+            reasons.append("line %d trusts this key as a cert-authority only; streamt does "
+                           "not support SSH certificates (list the key without "
+                           "cert-authority)" % e["line"])
+            continue
+        if e["namespaces"] is not None and not _match_pattern_list(namespace, e["namespaces"]):
+            reasons.append("line %d allows this key only for namespaces %r, not %r"
+                           % (e["line"], e["namespaces"], namespace))
+            continue
+        if e["valid_after"] is not None and now < e["valid_after"]:
+            reasons.append("line %d: the key is not valid before %s"
+                           % (e["line"], _as_format_time(e["valid_after"])))
+            continue
+        if e["valid_before"] is not None and now > e["valid_before"]:
+            reasons.append("line %d: the key expired at %s"
+                           % (e["line"], _as_format_time(e["valid_before"])))
+            continue
+        return e
+    who = "" if principal is None else " for principal %r" % principal
+    # The reasons go into the message itself (callers may show only the message); with
+    # several, the first is in the message and all of them are in the details.
+    why = ": " + reasons[0] if reasons else ""
+    more = list(reasons) if len(reasons) > 1 else []
+    if len(reasons) > 1:
+        why += " (and %d more)" % (len(reasons) - 1)
+    if not reasons or all("certificate authority" in r for r in reasons):
+        raise IntegrityError("the signing key %s is not in %s%s%s"
+                             % (fingerprint, name, who, why), details=more,
+                             hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the "
+                                  "signer's public key (`ssh-keygen -y -f KEY` prints it) "
+                                  "to %s" % name)
+    raise IntegrityError("the signing key %s is not trusted%s by %s%s"
+                         % (fingerprint, who, name, why), details=more,
+                         hint="ask the owner of %s to add or renew the key" % name)
 
 # (end of artifact: signatures)
 
 # -- artifact: build, read, verify, inspect, diff -------------------------------
+#
+# An artifact is the desired state of one environment written as plain files, so
+# that it can be reviewed, archived, signed, copied to a bastion and deployed
+# there with no project sources and no network (docs/artifact-format.md):
+#
+#     manifest.json        what, from where, when; sha256 of every other file;
+#                          `resources` maps each resource to its file + metadata
+#     SHA256SUMS           the same digests for `sha256sum -c` (plus manifest.json)
+#     manifest.json.sig    optional SSHSIG signature of manifest.json
+#     environment.json     the environment's name, protection, safety and runtime
+#     topics/ schemas/ flink/ connectors/ gateway/virtual_topics.json   the resources
+#     state/               optional snapshot of the live state (build --with-state)
+#
+# Everything written is a pure function of the desired state and a few recorded
+# inputs (git metadata, the source date): same commit, same bytes, on any machine.
+
+ARTIFACT_FORMAT_VERSION = "1.0.0"
+ARTIFACT_KINDS = ("topics", "schemas", "flink_jobs", "connectors", "gateway")
+ARTIFACT_SIGNATURE = "manifest.json.sig"
+
+# Limits when reading an artifact we did not write (a hostile tarball must not
+# exhaust memory): per member, in total (uncompressed), and the number of members.
+ARTIFACT_MAX_MEMBER = 64 * 1024 * 1024
+ARTIFACT_MAX_TOTAL = 512 * 1024 * 1024
+ARTIFACT_MAX_MEMBERS = 20000
+
+__all__ += ["ARTIFACT_FORMAT_VERSION", "ARTIFACT_KINDS", "ARTIFACT_SIGNATURE", "Artifact",
+            "render_artifact", "write_artifact", "read_artifact", "verify_artifact",
+            "inspect_artifact", "diff_artifacts", "render_diff", "artifact_file_name",
+            "git_info", "source_date_epoch", "deterministic_tar", "find_refs",
+            "resolve_refs"]
+
+
+class Artifact(object):
+    """An artifact read into memory (see read_artifact).
+
+    `files` maps every path (posix, relative) to its bytes, `manifest` is the parsed
+    manifest.json, `desired` the desired state rebuilt from the files (None when the
+    artifact is too damaged for that), `state` the optional snapshot {name: data},
+    `signature` the text of manifest.json.sig or None, `problems` what was found
+    wrong while reading (verify_artifact reports them with the rest)."""
+
+    def __init__(self, path, kind, files):
+        self.path = path
+        self.kind = kind  # "directory", "tar", "tar.gz", "tar.xz"
+        self.files = files
+        self.manifest = None
+        self.desired = None
+        self.state = None
+        self.signature = None
+        self.problems = []
+
+    @property
+    def environment(self):
+        return (self.manifest or {}).get("environment")
+
+    @property
+    def secrets_resolved(self):
+        return bool((self.manifest or {}).get("secrets_resolved"))
+
+    @property
+    def manifest_bytes(self):
+        return self.files.get("manifest.json")
+
+    def __repr__(self):
+        return "<Artifact %s (%s), %d files>" % (self.path, self.kind, len(self.files))
+
+
+def find_refs(obj):
+    """Sorted names of the ${VAR} references in the strings of `obj` (find_vars)."""
+    return find_vars(obj)
+
+
+def resolve_refs(obj, values):
+    """A copy of `obj` (a desired state) with every ${VAR} replaced from `values`,
+    for `build --resolve-secrets`; all missing names are reported at once.
+
+    `$$` stays `$$`, and a `$` inside a value is written `$$`: deploy substitutes the
+    artifact as usual and gets exactly the value (never a second round of expansion)."""
+    missing = [n for n in find_vars(obj) if n not in values]
+    if missing:
+        raise StreamtError(
+            "cannot resolve the secrets: %d variable%s not set: %s" % (
+                len(missing), "" if len(missing) == 1 else "s", ", ".join(missing)),
+            hint="set them in the environment (or the project's .env files) and build "
+                 "again; nothing was written")
+
+    def sub(m):
+        if m.group(1):
+            return m.group(0)
+        return str(values[m.group(2)]).replace("$", "$$")
+    return _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+
+
+def artifact_file_name(name, ext=""):
+    """A file name for a resource called `name`: safe on every file system.
+
+    `[A-Za-z0-9._-]` are kept, anything else is written `%XX` (UTF-8 bytes, upper-case
+    hex) so the name can be read back; a leading or trailing dot, Windows device
+    names (CON, NUL, COM1, ...) and the empty name are escaped too. Names longer than
+    80 characters are cut and suffixed with `~` and a digest (the manifest still maps
+    every resource to its file)."""
+    out = []
+    last = len(name) - 1
+    for i, ch in enumerate(name):
+        if ch in _SAFE_NAME_CHARS and not (ch == "." and (i == 0 or i == last)):
+            out.append(ch)
+        else:
+            out.append("".join("%%%02X" % b for b in ch.encode("utf-8", "surrogatepass")))
+    text = "".join(out) or "%"
+    stem = text.split(".", 1)[0].lower()
+    if stem in _RESERVED_NAMES:
+        text = "%%%02X" % ord(text[0]) + text[1:]
+    if len(text) > 80:
+        cut = text[:70]
+        pct = cut.rfind("%", len(cut) - 2)
+        if pct != -1:
+            cut = cut[:pct]
+        text = cut + "~" + _digest_of_name(name)
+    return text + ext
+
+
+def render_artifact(desired, project_name=None, project_version=None, git=None,
+                    build_epoch=0, secrets_resolved=False, state=None, signer=None):
+    """Every file of the artifact of `desired`: {path: bytes}, manifest and SHA256SUMS included.
+
+    `signer`, when given, is ``f(manifest_bytes) -> signature text``."""
+    desired = desired or {}
+    files = {}
+    resources = {}
+    components = {}
+    unknown = sorted(k for k in desired if k not in ARTIFACT_KINDS and k != "environment")
+    if unknown:
+        raise StreamtError("the desired state has parts the artifact format does not know: %s"
+                           % ", ".join(unknown),
+                           hint="this is a bug in streamt: compile and artifact disagree")
+    for kind in ARTIFACT_KINDS[:4]:
+        spec = _KIND_FILES[kind]
+        items = sorted(desired.get(kind) or [], key=lambda it: it[spec["key"]])
+        used = {}
+        seen = set()
+        entries = []
+        for item in items:
+            key = item[spec["key"]]
+            if key in seen:
+                raise StreamtError("two %s are both called %r" % (kind, key),
+                                   hint="this is a bug in streamt: compile produced duplicates")
+            ext = spec["ext"](item) if callable(spec["ext"]) else spec["ext"]
+            seen.add(key)
+            path = _unique_path(spec["dir"], key, ext, used)
+            content, meta = spec["split"](item)
+            files[path] = content
+            entries.append({"name": key, "file": path, "meta": meta})
+        resources[kind] = entries
+        components[kind] = [e["name"] for e in entries]
+    gateway = list(desired.get("gateway") or [])
+    files["gateway/virtual_topics.json"] = _json_bytes(gateway)
+    resources["gateway"] = {"file": "gateway/virtual_topics.json"}
+    components["gateway"] = [_gateway_name(g) for g in gateway]
+    environment = desired.get("environment") or {}
+    files["environment.json"] = _json_bytes(environment)
+    resources["environment"] = {"file": "environment.json"}
+    state_files = []
+    for name in sorted(state or {}):
+        path = "state/" + artifact_file_name(name, ".json")
+        files[path] = _json_bytes(state[name])
+        state_files.append({"name": name, "file": path})
+    if state is not None:
+        resources["state"] = state_files
+    checksums = dict((p, "sha256:" + hashlib.sha256(b).hexdigest()) for p, b in files.items())
+    manifest = {
+        "version": ARTIFACT_FORMAT_VERSION,
+        "generator": {"name": "streamt", "version": __version__},
+        "build_time": _iso_utc(build_epoch),
+        "source_date_epoch": int(build_epoch),
+        "project": {"name": project_name, "version": project_version},
+        "environment": environment.get("name"),
+        "git": git,
+        "checksums": checksums,
+        "components": components,
+        "secrets_resolved": bool(secrets_resolved),
+        "required_env": [] if secrets_resolved else find_refs(desired),
+        "resources": resources,
+    }
+    mbytes = _json_bytes(manifest)
+    files["manifest.json"] = mbytes
+    sums = dict(checksums)
+    sums["manifest.json"] = "sha256:" + hashlib.sha256(mbytes).hexdigest()
+    files["SHA256SUMS"] = "".join("%s  %s\n" % (sums[p][7:], p)
+                                  for p in sorted(sums)).encode("ascii")
+    if signer is not None:
+        sig = signer(mbytes)
+        files[ARTIFACT_SIGNATURE] = sig.encode("ascii") if isinstance(sig, str) else sig
+    return files
+
+
+def write_artifact(desired, out, project_name=None, project_version=None, git=None,
+                   build_epoch=0, secrets_resolved=False, state=None, signer=None,
+                   force=False, stdout=None):
+    """Render the artifact of `desired` and write it to `out` atomically.
+
+    `out` is a directory (absent or empty unless `force`), a `.tar.gz`/`.tgz`/`.tar.xz`/
+    `.tar` file, or "-" (a tar.gz on `stdout`, default sys.stdout's binary buffer).
+    Returns (files, digest of the written tarball or None)."""
+    files = render_artifact(desired, project_name, project_version, git, build_epoch,
+                            secrets_resolved, state, signer)
+    fmode, dmode = (0o600, 0o700) if secrets_resolved else (0o644, 0o755)
+    kind = _output_kind(out)
+    if kind == "stdout":
+        data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), "tar.gz")
+        stream = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
+        stream.write(data)
+        stream.flush()
+        return files, hashlib.sha256(data).hexdigest()
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    if not os.path.isdir(parent):
+        try:
+            os.makedirs(parent)
+        except OSError as e:
+            raise StreamtError("cannot create %s: %s" % (parent, e.strerror or e))
+    exists = os.path.lexists(out)
+    if exists and not force:
+        if kind != "directory" or not os.path.isdir(out) or os.listdir(out):
+            raise StreamtError("%s already exists" % out,
+                               hint="choose another output, or pass --force to replace it")
+    if kind == "directory":
+        if exists and not os.path.isdir(out) and not force:
+            raise StreamtError("%s exists and is not a directory" % out)
+        _write_directory(files, out, build_epoch, fmode, dmode)
+        return files, None
+    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
+    if exists and os.path.isdir(out) and not os.path.islink(out):
+        raise StreamtError("%s is a directory" % out,
+                           hint="remove it, or choose a file name for the tarball")
+    _atomic_write(out, data, fmode)
+    return files, hashlib.sha256(data).hexdigest()
+
+
+def read_artifact(path):
+    """Read an artifact (directory or tarball) into memory, without extracting anything.
+
+    Hostile content (absolute or `..` paths, links, devices, duplicates, oversized or
+    too many members, non-UTF-8 names) is refused with an IntegrityError listing every
+    problem. A damaged but harmless artifact is returned with `problems` set."""
+    if path == "-":
+        stream = getattr(sys.stdin, "buffer", sys.stdin)
+        files, kind = _read_archive_bytes(_read_limited(stream, "<stdin>"), "<stdin>")
+    elif os.path.isdir(path):
+        files, kind = _read_directory(path), "directory"
+    elif os.path.exists(path):
+        with open(path, "rb") as f:
+            files, kind = _read_archive_bytes(_read_limited(f, path), path)
+    else:
+        raise IntegrityError("%s: no such artifact" % path,
+                             hint="give the directory or tarball written by `streamt build`")
+    art = Artifact(path, kind, files)
+    _load_artifact(art)
+    return art
+
+
+def verify_artifact(artifact, allowed_signers=None, require_signature=False,
+                    allowed_signers_name=None):
+    """Check an artifact: manifest, checksums, no missing or unlisted files, SHA256SUMS,
+    resources, and (with `allowed_signers`, the text or path of an allowed_signers file)
+    the signature. Raises IntegrityError listing EVERY problem; returns a report
+    {"files": n, "signature": None | info, "signed": bool} when all is well."""
+    if isinstance(artifact, str):
+        artifact = read_artifact(artifact)
+    problems = list(artifact.problems)
+    files = artifact.files
+    manifest = artifact.manifest
+    if isinstance(manifest, dict):
+        checksums = manifest.get("checksums")
+        if not isinstance(checksums, dict):
+            problems.append("manifest.json: no `checksums` mapping")
+            checksums = {}
+        for name in sorted(checksums):
+            want = checksums[name]
+            if not _safe_member_name(name):
+                problems.append("manifest.json lists an unsafe path: %r" % name)
+            elif name in _UNCHECKED_FILES:
+                problems.append("manifest.json must not list %s in its checksums" % name)
+            elif name not in files:
+                problems.append("%s: listed in the manifest but missing" % name)
+            elif not isinstance(want, str) or \
+                    want != "sha256:" + hashlib.sha256(files[name]).hexdigest():
+                problems.append("%s: checksum mismatch (the file was changed after the build)"
+                                % name)
+        for name in sorted(files):
+            if name not in checksums and name not in _UNCHECKED_FILES:
+                problems.append("%s: not listed in the manifest" % name)
+        problems.extend(_check_sha256sums(files, checksums))
+    signed = artifact.signature is not None
+    info = None
+    if signed:
+        try:
+            info = ssh_signature_info(artifact.signature)
+        except StreamtError as e:
+            problems.append("%s: unreadable signature: %s" % (ARTIFACT_SIGNATURE, e.message))
+    if allowed_signers is not None:
+        text, label = _allowed_signers_text(allowed_signers, allowed_signers_name)
+        if not signed:
+            problems.append("the artifact is not signed, but allowed signers were given")
+        elif info is not None and artifact.manifest_bytes is not None:
+            try:
+                result = ssh_verify(artifact.manifest_bytes, artifact.signature, text,
+                                    namespace=SSHSIG_NAMESPACE, allowed_signers_name=label)
+                info = dict(info)
+                info["verified"] = True
+                info["principal"] = result.get("principal")
+            except StreamtError as e:
+                problems.append("signature: " + e.message)
+    elif require_signature:
+        if not signed:
+            problems.append("the artifact is not signed and a signature is required")
+        else:
+            problems.append("a signature is required but no allowed signers were given to "
+                            "check it against")
+    if problems:
+        raise IntegrityError(
+            "%s: the artifact failed verification (%d problem%s)" % (
+                artifact.path, len(problems), "" if len(problems) == 1 else "s"),
+            details=problems,
+            hint="rebuild the artifact with `streamt build`, and copy it again")
+    return {"files": len(files), "signed": signed, "signature": info}
+
+
+def inspect_artifact(artifact, component=None):
+    """A JSON-able summary of an artifact (the data behind `streamt artifact inspect`)."""
+    m = artifact.manifest or {}
+    desired = artifact.desired or {}
+    sig = None
+    if artifact.signature is not None:
+        try:
+            sig = ssh_signature_info(artifact.signature)
+        except StreamtError as e:
+            sig = {"error": e.message}
+    summary = {
+        "path": artifact.path, "kind": artifact.kind,
+        "format": m.get("version"), "generator": m.get("generator"),
+        "project": m.get("project"), "environment": m.get("environment"),
+        "git": m.get("git"), "build_time": m.get("build_time"),
+        "secrets_resolved": bool(m.get("secrets_resolved")),
+        "required_env": m.get("required_env") or [],
+        "signature": sig,
+        "counts": dict((k, len(desired.get(k) or [])) for k in ARTIFACT_KINDS),
+        "files": len(artifact.files),
+    }
+    if component is not None:
+        kind = _COMPONENT_KINDS.get(component, component)
+        if kind not in ARTIFACT_KINDS:
+            raise UsageError("unknown component %r" % component,
+                             hint="one of: %s" % ", ".join(sorted(_COMPONENT_KINDS)))
+        summary["component"] = component
+        summary["items"] = desired.get(kind) or []
+    else:
+        summary["components"] = dict((k, _names(desired, k)) for k in ARTIFACT_KINDS)
+    if artifact.secrets_resolved:
+        summary = _redact(summary)
+    return summary
+
+
+def diff_artifacts(old, new):
+    """What changed from artifact `old` to artifact `new` (Artifacts or desired states).
+
+    Returns a sorted list of {"kind", "name", "change": "added"|"removed"|"changed",
+    "changes": [{"key", "old", "new"}], "sql": {...} for Flink jobs}; secret-looking
+    values are redacted."""
+    a = old.desired if isinstance(old, Artifact) else old
+    b = new.desired if isinstance(new, Artifact) else new
+    if a is None or b is None:
+        raise IntegrityError("cannot diff an artifact whose resources cannot be read",
+                             hint="run `streamt artifact verify` on it")
+    out = []
+    for kind in ARTIFACT_KINDS + ("environment",):
+        if kind == "environment":
+            ma = {"environment": a.get("environment") or {}}
+            mb = {"environment": b.get("environment") or {}}
+        else:
+            ma = _keyed(a.get(kind) or [], kind)
+            mb = _keyed(b.get(kind) or [], kind)
+        for name in sorted(set(ma) | set(mb)):
+            if name not in mb:
+                out.append({"kind": kind, "name": name, "change": "removed", "changes": []})
+            elif name not in ma:
+                out.append({"kind": kind, "name": name, "change": "added", "changes": []})
+            elif ma[name] != mb[name]:
+                entry = {"kind": kind, "name": name, "change": "changed", "changes": []}
+                fa, fb = _flatten(ma[name]), _flatten(mb[name])
+                for key in sorted(set(fa) | set(fb)):
+                    if key == "sql" and kind == "flink_jobs":
+                        continue
+                    if fa.get(key, _MISSING) != fb.get(key, _MISSING):
+                        entry["changes"].append({
+                            "key": key, "old": _redact_value(key, fa.get(key)),
+                            "new": _redact_value(key, fb.get(key))})
+                if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
+                    entry["sql"] = _sql_diff(ma[name].get("sql") or "",
+                                             mb[name].get("sql") or "", name)
+                out.append(entry)
+    return out
+
+
+def render_diff(changes):
+    """The text of `streamt artifact diff`."""
+    if not changes:
+        return ["no differences"]
+    lines = []
+    sign = {"added": "+", "removed": "-", "changed": "~"}
+    for c in changes:
+        lines.append("%s %s %s (%s)" % (sign[c["change"]], _KIND_LABEL.get(c["kind"], c["kind"]),
+                                        c["name"], c["change"]))
+        for ch in c["changes"]:
+            lines.append("    %s: %s -> %s" % (ch["key"], _show(ch["old"]), _show(ch["new"])))
+        if "sql" in c:
+            s = c["sql"]
+            lines.append("    sql: +%d -%d lines" % (s["added"], s["removed"]))
+            lines.extend("      " + line for line in s["diff"])
+    counts = collections.Counter(c["change"] for c in changes)
+    lines.append("%d added, %d changed, %d removed" % (
+        counts["added"], counts["changed"], counts["removed"]))
+    return lines
+
+
+def source_date_epoch(environ=None, git=None):
+    """The build time: SOURCE_DATE_EPOCH, else the commit time, else 0 (never the clock)."""
+    env = os.environ if environ is None else environ
+    value = env.get("SOURCE_DATE_EPOCH")
+    if value not in (None, ""):
+        if not value.strip().isdigit():
+            raise UsageError("SOURCE_DATE_EPOCH must be a whole number of seconds, not %r"
+                             % value, hint="e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")
+        return int(value.strip())
+    if git and git.get("time") is not None:
+        return int(git["time"])
+    return 0
+
+
+def deterministic_tar(files, mtime=0, file_mode=0o644, dir_mode=0o755):
+    """An uncompressed ustar archive of `files` ({posix path: bytes}), byte-identical on
+    every Python: entries sorted (each directory before its contents), the given mtime,
+    uid/gid 0, no owner names, fixed modes, padded to 10240-byte records like GNU tar.
+
+    Written by hand rather than with tarfile, whose header details changed between
+    Python versions (e.g. 3.8's default format); tarfile and GNU tar read it."""
+    dirs = set()
+    for p in files:
+        parts = p.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    entries = [(d.split("/"), d + "/", None) for d in dirs]
+    entries += [(p.split("/"), p, files[p]) for p in files]
+    entries.sort(key=lambda e: (e[0], e[2] is not None))
+    chunks = []
+    for _parts, name, data in entries:
+        if data is None:
+            chunks.append(_ustar_header(name, 0, mtime, dir_mode, b"5"))
+        else:
+            chunks.append(_ustar_header(name, len(data), mtime, file_mode, b"0"))
+            chunks.append(data)
+            if len(data) % 512:
+                chunks.append(b"\0" * (512 - len(data) % 512))
+    chunks.append(b"\0" * 1024)
+    size = sum(len(c) for c in chunks)
+    if size % 10240:
+        chunks.append(b"\0" * (10240 - size % 10240))
+    return b"".join(chunks)
+
+
+def git_info(path, files=None, use_binary=None):
+    """Git metadata of the project at `path`: {"commit", "branch", "dirty", "time"} or None
+    outside a repository.
+
+    `dirty` is True when a tracked file under `path` differs from HEAD (staged or not) or
+    one of `files` (the project files the build read, relative to `path`) is untracked;
+    None when it cannot be told. Uses the `git` binary when there is one (use_binary=None),
+    else reads `.git` directly; both give the same answer."""
+    if use_binary is None:
+        import shutil
+        use_binary = shutil.which("git") is not None
+    if use_binary:
+        info = _git_info_binary(path, files)
+        if info is not False:
+            return info
+    return _git_info_python(path, files)
+
+
+# -- helpers: naming, rendering ------------------------------------------------------
+
+_SAFE_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+_RESERVED_NAMES = frozenset(["con", "prn", "aux", "nul"] +
+                            ["com%d" % i for i in range(10)] + ["lpt%d" % i for i in range(10)])
+_UNCHECKED_FILES = frozenset(["manifest.json", "SHA256SUMS", ARTIFACT_SIGNATURE])
+_MISSING = object()
+_COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jobs",
+                    "flink_jobs": "flink_jobs", "connectors": "connectors", "gateway": "gateway"}
+_KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job",
+               "connectors": "connector", "gateway": "gateway", "environment": "environment"}
+_SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
+_SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
+                            r"|access[._-]?key|key[._-]?password|\.key$|^key$)", re.I)
+
+
+def _map_strings(obj, fn):
+    if isinstance(obj, str):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return dict((k, _map_strings(v, fn)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [_map_strings(v, fn) for v in obj]
+    return obj
+
+
+def _unescape_file_name(text):
+    """The resource name of an escaped file name (without its extension); inverse of
+    artifact_file_name for names it did not have to shorten."""
+    if text == "%":
+        return ""
+    return _unquote_pct(text)
+
+
+def _unquote_pct(text):
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == "%":
+            out.append(int(text[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.extend(text[i].encode("ascii"))
+            i += 1
+    return out.decode("utf-8", "surrogatepass")
+
+
+def _digest_of_name(name):
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _unique_path(directory, key, ext, used):
+    """directory/file for `key`, unique in `used` even on case-insensitive file systems."""
+    base = artifact_file_name(key)
+    candidate = base
+    n = 0
+    while (candidate + ext).lower() in used:
+        n += 1
+        candidate = "%s~%s" % (base, _digest_of_name(key) if n == 1 else
+                               "%s%d" % (_digest_of_name(key), n))
+    used[(candidate + ext).lower()] = key
+    return "%s/%s%s" % (directory, candidate, ext)
+
+
+def _split_topic(item):
+    return _json_bytes(item), {}
+
+
+def _split_schema(item):
+    meta = dict((k, v) for k, v in item.items() if k not in ("schema", "subject"))
+    return _text_bytes(item.get("schema", "")), meta
+
+
+def _split_flink(item):
+    meta = dict((k, v) for k, v in item.items() if k not in ("sql", "name"))
+    return _text_bytes(item.get("sql", "")), meta
+
+
+def _split_connector(item):
+    meta = dict((k, v) for k, v in item.items() if k not in ("name", "config"))
+    return _json_bytes({"name": item["name"], "config": item.get("config") or {}}), meta
+
+
+_KIND_FILES = {
+    "topics": {"dir": "topics", "key": "name", "ext": ".json", "split": _split_topic},
+    "schemas": {"dir": "schemas", "key": "subject",
+                "ext": lambda it: _SCHEMA_EXT.get(it.get("schema_type") or "AVRO", ".txt"),
+                "split": _split_schema},
+    "flink_jobs": {"dir": "flink", "key": "name", "ext": ".sql", "split": _split_flink},
+    "connectors": {"dir": "connectors", "key": "name", "ext": ".json",
+                   "split": _split_connector},
+}
+
+
+def _json_bytes(obj):
+    return canonical_json(obj).encode("utf-8")
+
+
+def _text_bytes(text):
+    return text.encode("utf-8")
+
+
+def _gateway_name(g):
+    meta = g.get("metadata") or {}
+    name = meta.get("name", "?")
+    if meta.get("vCluster"):
+        name = "%s/%s" % (meta["vCluster"], name)
+    return "%s/%s" % (g.get("kind", "?"), name)
+
+
+def _iso_utc(epoch):
+    when = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(epoch))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ustar_header(name, size, mtime, mode, typeflag):
+    raw = name.encode("utf-8")
+    prefix = b""
+    if len(raw) > 100:
+        cut = raw.rfind(b"/", 0, 156)
+        if cut <= 0 or len(raw) - cut - 1 > 100:
+            raise StreamtError("path too long for the artifact: %s" % name)
+        prefix, raw = raw[:cut], raw[cut + 1:]
+
+    def octal(value, width):
+        return ("%0*o" % (width - 1, value)).encode("ascii") + b"\0"
+    fields = [
+        raw.ljust(100, b"\0"), octal(mode, 8), octal(0, 8), octal(0, 8), octal(size, 12),
+        octal(mtime, 12), b" " * 8, typeflag, b"\0" * 100, b"ustar\x00", b"00",
+        b"\0" * 32, b"\0" * 32, octal(0, 8), octal(0, 8), prefix.ljust(155, b"\0"),
+        b"\0" * 12]
+    header = bytearray(b"".join(fields))
+    header[148:156] = ("%06o" % sum(header)).encode("ascii") + b"\0 "
+    return bytes(header)
+
+
+def _compress(tar, kind):
+    import io
+    if kind == "tar":
+        return tar
+    if kind == "tar.xz":
+        import lzma
+        return lzma.compress(tar, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+    import gzip
+    buf = io.BytesIO()
+    # mtime=0 and no file name in the header: the same tar gives the same .tar.gz
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0, filename="") as gz:
+        gz.write(tar)
+    return buf.getvalue()
+
+
+def _output_kind(out):
+    if out == "-":
+        return "stdout"
+    low = out.lower()
+    if low.endswith(".tar.gz") or low.endswith(".tgz"):
+        return "tar.gz"
+    if low.endswith(".tar.xz") or low.endswith(".txz"):
+        return "tar.xz"
+    if low.endswith(".tar"):
+        return "tar"
+    return "directory"
+
+
+def _atomic_write(path, data, mode):
+    import tempfile
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path),
+                               prefix="." + os.path.basename(path) + ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _write_directory(files, out, mtime, fmode, dmode):
+    import shutil
+    import tempfile
+    parent = os.path.dirname(out)
+    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".")
+    try:
+        made = set([""])
+        for path in sorted(files):
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in made:
+                    os.mkdir(os.path.join(tmp, *d.split("/")))
+                    made.add(d)
+            target = os.path.join(tmp, *parts)
+            with open(target, "wb") as f:
+                f.write(files[path])
+            os.chmod(target, fmode)
+            os.utime(target, (mtime, mtime))
+        for d in sorted(made, key=len, reverse=True):
+            target = os.path.join(tmp, *d.split("/")) if d else tmp
+            os.chmod(target, dmode)
+            os.utime(target, (mtime, mtime))
+        old = None
+        if os.path.lexists(out):
+            if os.path.isdir(out) and not os.path.islink(out) and not os.listdir(out):
+                os.rmdir(out)
+            else:  # --force: move the old one aside, put the new one in, then drop the old
+                old = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".old.")
+                os.rename(out, os.path.join(old, "x"))
+        os.rename(tmp, out)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _remove_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# -- helpers: reading ---------------------------------------------------------------
+
+def _read_limited(stream, label):
+    data = stream.read(ARTIFACT_MAX_TOTAL + 1)
+    if len(data) > ARTIFACT_MAX_TOTAL:
+        raise IntegrityError("%s: larger than %d MiB, refused" % (
+            label, ARTIFACT_MAX_TOTAL // (1024 * 1024)))
+    return data
+
+
+def _decompress_limited(data, kind, label):
+    """Decompress without ever holding more than the size limit (gzip/xz bombs)."""
+    import zlib
+    limit = ARTIFACT_MAX_TOTAL
+    try:
+        if kind == "tar.gz":
+            out = []
+            total = 0
+            rest = data
+            while rest:
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                chunk = d.decompress(rest, limit + 1 - total)
+                while True:
+                    out.append(chunk)
+                    total += len(chunk)
+                    if total > limit:
+                        raise _TooBig()
+                    if d.eof or not d.unconsumed_tail:
+                        break
+                    chunk = d.decompress(d.unconsumed_tail, limit + 1 - total)
+                if not d.eof:
+                    raise IntegrityError("%s: truncated gzip data" % label)
+                rest = d.unused_data.lstrip(b"\0")  # concatenated members, like gzip(1)
+            return b"".join(out)
+        import lzma
+        d = lzma.LZMADecompressor()
+        out = d.decompress(data, max_length=limit + 1)
+        if len(out) > limit or not d.needs_input and not d.eof:
+            raise _TooBig()
+        if not d.eof:
+            raise IntegrityError("%s: truncated xz data" % label)
+        return out
+    except _TooBig:
+        raise IntegrityError("%s: decompresses to more than %d MiB, refused" % (
+            label, limit // (1024 * 1024)))
+    except (zlib.error, EOFError, OSError, ValueError) as e:
+        if isinstance(e, StreamtError):
+            raise
+        raise IntegrityError("%s: corrupt compressed data: %s" % (label, e))
+    except Exception as e:  # lzma.LZMAError
+        if isinstance(e, StreamtError):
+            raise
+        raise IntegrityError("%s: corrupt compressed data: %s" % (label, e))
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _read_archive_bytes(data, label):
+    import io
+    import tarfile
+    if data[:2] == b"\x1f\x8b":
+        kind = "tar.gz"
+    elif data[:6] == b"\xfd7zXZ\x00":
+        kind = "tar.xz"
+    else:
+        kind = "tar"
+    raw = data if kind == "tar" else _decompress_limited(data, kind, label)
+    problems = []
+    files = {}
+    dirs = set()
+    try:
+        tf = tarfile.open(fileobj=io.BytesIO(raw), mode="r:", encoding="utf-8",
+                          errors="surrogateescape")
+    except (tarfile.TarError, EOFError) as e:
+        raise IntegrityError("%s: not an artifact tarball (%s)" % (label, e),
+                             hint="give a directory, .tar.gz, .tar.xz or .tar written by "
+                                  "`streamt build`")
+    count = 0
+    total = 0
+    try:
+        while True:
+            try:
+                member = tf.next()
+            except (tarfile.TarError, EOFError, ValueError) as e:
+                problems.append("corrupt tar data after %d members: %s" % (count, e))
+                break
+            if member is None:
+                break
+            count += 1
+            if count > ARTIFACT_MAX_MEMBERS:
+                problems.append("more than %d members" % ARTIFACT_MAX_MEMBERS)
+                break
+            name = member.name
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append("%s: member name is not UTF-8" % shown)
+                continue
+            clean = name[:-1] if member.isdir() and name.endswith("/") else name
+            if clean.startswith("./"):
+                clean = clean[2:]
+            if not _safe_member_name(clean):
+                problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
+                continue
+            if member.issym() or member.islnk():
+                problems.append("%s: links are not allowed (-> %s)" % (shown, member.linkname))
+                continue
+            if member.isdir():
+                if clean in files:
+                    problems.append("%s: both a file and a directory" % shown)
+                dirs.add(clean)
+                continue
+            if not member.isreg():
+                problems.append("%s: special files (devices, fifos, ...) are not allowed" % shown)
+                continue
+            if member.size > ARTIFACT_MAX_MEMBER:
+                problems.append("%s: %d bytes, larger than the %d MiB limit" % (
+                    shown, member.size, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
+                continue
+            total += member.size
+            if total > ARTIFACT_MAX_TOTAL:
+                problems.append("members total more than %d MiB" % (
+                    ARTIFACT_MAX_TOTAL // (1024 * 1024)))
+                break
+            if clean in files or clean in dirs:
+                problems.append("%s: duplicate member" % shown)
+                continue
+            f = tf.extractfile(member)
+            files[clean] = f.read() if f is not None else b""
+    finally:
+        tf.close()
+    for name in files:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in files:
+                problems.append("%s: both a file and a directory" % "/".join(parts[:i]))
+    if problems:
+        raise IntegrityError("%s: refused, the archive is not a safe artifact" % label,
+                             details=sorted(set(problems)),
+                             hint="only build output of `streamt build` is accepted; "
+                                  "nothing was written")
+    return files, kind
+
+
+def _safe_member_name(name):
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
+        return False
+    if "\0" in name or ":" in name.split("/")[0]:
+        return False
+    return all(seg not in ("", ".", "..") for seg in name.split("/"))
+
+
+def _read_directory(root):
+    import stat
+    files = {}
+    problems = []
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel = os.path.relpath(dirpath, root)
+        rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        for d in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, d)):
+                problems.append("%s%s: links are not allowed" % (rel, d))
+                dirnames.remove(d)
+        dirnames.sort()
+        for fn in sorted(filenames):
+            full = os.path.join(dirpath, fn)
+            name = rel + fn
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append("%s: file name is not UTF-8" % name.encode(
+                    "utf-8", "backslashreplace").decode("utf-8"))
+                continue
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                problems.append("%s: links are not allowed" % name)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                problems.append("%s: special files (devices, fifos, ...) are not allowed" % name)
+                continue
+            if st.st_size > ARTIFACT_MAX_MEMBER:
+                problems.append("%s: larger than the %d MiB limit" % (
+                    name, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
+                continue
+            total += st.st_size
+            if total > ARTIFACT_MAX_TOTAL or len(files) >= ARTIFACT_MAX_MEMBERS:
+                problems.append("the directory holds more than an artifact can")
+                break
+            with open(full, "rb") as f:
+                files[name] = f.read()
+    if problems:
+        raise IntegrityError("%s: refused, the directory is not a safe artifact" % root,
+                             details=problems)
+    return files
+
+
+def _load_artifact(art):
+    """Parse manifest.json and rebuild the desired state; record what is wrong."""
+    files = art.files
+    if "manifest.json" not in files:
+        raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
+                             hint="give the directory or tarball written by `streamt build`")
+    try:
+        manifest = json.loads(files["manifest.json"].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
+    if not isinstance(manifest, dict):
+        raise IntegrityError("%s: manifest.json is not a JSON object" % art.path)
+    version = str(manifest.get("version", ""))
+    if version.split(".")[0] != ARTIFACT_FORMAT_VERSION.split(".")[0]:
+        raise IntegrityError(
+            "%s: artifact format %r is not supported (this streamt reads %s.x)" % (
+                art.path, version, ARTIFACT_FORMAT_VERSION.split(".")[0]),
+            hint="use the streamt version that built it (see manifest.json `generator`)")
+    art.manifest = manifest
+    if ARTIFACT_SIGNATURE in files:
+        try:
+            art.signature = files[ARTIFACT_SIGNATURE].decode("ascii")
+        except UnicodeDecodeError:
+            art.problems.append("%s: not an ASCII-armored signature" % ARTIFACT_SIGNATURE)
+    problems = art.problems
+    resources = manifest.get("resources")
+    if not isinstance(resources, dict):
+        problems.append("manifest.json: no `resources` mapping")
+        return
+    desired = {}
+    for kind in ARTIFACT_KINDS[:4]:
+        spec = _KIND_FILES[kind]
+        items = []
+        for entry in resources.get(kind) or []:
+            data = _entry_file(entry, files, problems)
+            if data is None:
+                continue
+            try:
+                if kind in ("topics", "connectors"):
+                    item = json.loads(data.decode("utf-8"))
+                    if kind == "connectors":
+                        item.update(entry.get("meta") or {})
+                else:
+                    item = dict(entry.get("meta") or {})
+                    item["schema" if kind == "schemas" else "sql"] = data.decode("utf-8")
+                item[spec["key"]] = entry["name"]
+            except (ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as e:
+                problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+                continue
+            items.append(item)
+        desired[kind] = items
+    for kind, default in (("gateway", []), ("environment", {})):
+        entry = resources.get(kind)
+        data = _entry_file(entry, files, problems) if entry is not None else None
+        value = default
+        if data is not None:
+            try:
+                value = json.loads(data.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+        desired[kind] = value
+    if "state" in resources:
+        art.state = {}
+        for entry in resources.get("state") or []:
+            data = _entry_file(entry, files, problems)
+            if data is not None:
+                try:
+                    art.state[entry["name"]] = json.loads(data.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError) as e:
+                    problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+    if not problems:
+        art.desired = desired
+
+
+def _entry_file(entry, files, problems):
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        problems.append("manifest.json: malformed resource entry %r" % (entry,))
+        return None
+    if entry["file"] not in files:
+        problems.append("%s: named in the manifest's resources but missing" % entry["file"])
+        return None
+    return files[entry["file"]]
+
+
+def _check_sha256sums(files, checksums):
+    problems = []
+    if "SHA256SUMS" not in files:
+        return ["SHA256SUMS: missing"]
+    want = dict((p, v[7:]) for p, v in checksums.items() if isinstance(v, str))
+    if "manifest.json" in files:
+        want["manifest.json"] = hashlib.sha256(files["manifest.json"]).hexdigest()
+    seen = {}
+    try:
+        text = files["SHA256SUMS"].decode("utf-8")
+    except UnicodeDecodeError:
+        return ["SHA256SUMS: not UTF-8 text"]
+    for n, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"^([0-9a-f]{64}) [ *](.+)$", line)
+        if not m:
+            problems.append("SHA256SUMS line %d: not `<sha256>  <path>`" % n)
+            continue
+        seen[m.group(2)] = m.group(1)
+    for p in sorted(set(want) | set(seen)):
+        if p not in seen:
+            problems.append("SHA256SUMS: %s is missing" % p)
+        elif p not in want:
+            problems.append("SHA256SUMS: lists %s, which the manifest does not" % p)
+        elif seen[p] != want[p]:
+            problems.append("SHA256SUMS: the digest of %s disagrees with the manifest" % p)
+    return problems
+
+
+def _allowed_signers_text(value, label):
+    if "\n" not in value and " " not in value.strip() and os.path.isfile(value):
+        try:
+            with open(value, "rb") as f:
+                return f.read().decode("utf-8"), label or value
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError("cannot read the allowed signers file %s: %s" % (value, e))
+    return value, label or "allowed_signers"
+
+
+# -- helpers: inspect and diff ---------------------------------------------------------
+
+def _names(desired, kind):
+    if kind == "gateway":
+        return [_gateway_name(g) for g in desired.get(kind) or []]
+    key = "subject" if kind == "schemas" else "name"
+    return [it.get(key) for it in desired.get(kind) or []]
+
+
+def _keyed(items, kind):
+    out = {}
+    for it in items:
+        if kind == "gateway":
+            out[_gateway_name(it)] = it
+        else:
+            out[it.get("subject" if kind == "schemas" else "name")] = it
+    return out
+
+
+def _flatten(obj, prefix=""):
+    out = {}
+    if isinstance(obj, dict) and obj:
+        for k in obj:
+            out.update(_flatten(obj[k], "%s%s%s" % (prefix, "." if prefix else "", k)))
+    else:
+        out[prefix or "."] = obj
+    return out
+
+
+def _artifact_secret_key(key):
+    return bool(_SECRET_KEY_RE.search(str(key)))
+
+
+def _redact_value(key, value):
+    if value is None or not _artifact_secret_key(key):
+        return value
+    if isinstance(value, str) and _only_refs(value.strip()):
+        return value  # a ${VAR} reference is not a secret
+    return "<redacted>"
+
+
+def _redact(obj, key=""):
+    if isinstance(obj, dict):
+        return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
+    if isinstance(obj, list):
+        return [_redact(v, key) for v in obj]
+    return _redact_value(key, obj) if key else obj
+
+
+def _show(value):
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _sql_diff(a, b, name):
+    import difflib
+    diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "a/flink/%s.sql" % name,
+                                     "b/flink/%s.sql" % name, n=1, lineterm=""))
+    added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+    return {"added": added, "removed": removed, "diff": diff[2:]}
+
+
+# -- helpers: git --------------------------------------------------------------------
+
+def _git_info_binary(path, files):
+    """git metadata through the git binary; False when git cannot answer (then we read .git)."""
+    import subprocess
+    env = dict(os.environ)
+    env.update({"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"})
+    env.pop("GIT_DIR", None)
+    env.pop("GIT_WORK_TREE", None)
+
+    def git(*args):
+        p = subprocess.Popen(["git", "-c", "core.quotepath=off"] + list(args), cwd=path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        out, _err = p.communicate()
+        return p.returncode, out
+
+    try:
+        rc, out = git("rev-parse", "--is-inside-work-tree")
+    except OSError:
+        return False
+    if rc != 0:
+        # Outside a repository, or git refuses it ("dubious ownership"): let the reader decide.
+        return False
+    rc, out = git("rev-parse", "--verify", "-q", "HEAD")
+    if rc != 0:
+        return None  # a repository without commits: nothing to record
+    commit = out.decode("ascii").strip()
+    rc, out = git("symbolic-ref", "-q", "HEAD")
+    branch = None
+    if rc == 0:
+        ref = out.decode("utf-8", "replace").strip()
+        branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
+    rc, out = git("show", "-s", "--format=%ct", "HEAD")
+    time_ = int(out.decode("ascii").strip()) if rc == 0 and out.strip() else None
+    dirty = None
+    rc, status = git("status", "--porcelain", "-z", "--untracked-files=no", "--", ".")
+    rc2, tracked = git("ls-files", "-z", "--", ".")
+    if rc == 0 and rc2 == 0:
+        dirty = bool(status.strip(b"\0"))
+        if not dirty and files:
+            names = set(t.decode("utf-8", "surrogateescape") for t in tracked.split(b"\0") if t)
+            dirty = any(f.replace(os.sep, "/") not in names for f in files
+                        if not _is_env_file(f))
+    return {"commit": commit, "branch": branch, "dirty": dirty, "time": time_}
+
+
+def _git_info_python(path, files):
+    """git metadata read from .git directly (no git binary): HEAD, refs, packed refs,
+    worktrees, loose and packed objects, the index."""
+    path = os.path.abspath(path)
+    top = path
+    while True:
+        dotgit = os.path.join(top, ".git")
+        if os.path.exists(dotgit):
+            break
+        up = os.path.dirname(top)
+        if up == top:
+            return None
+        top = up
+    try:
+        repo = _GitRepo(top, dotgit)
+        commit = repo.head_commit()
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    if commit is None:
+        return None
+    try:
+        time_ = repo.commit_time(commit)
+    except (OSError, ValueError, KeyError, IndexError):
+        time_ = None
+    try:
+        prefix = os.path.relpath(path, top).replace(os.sep, "/")
+        dirty = repo.dirty(commit, "" if prefix == "." else prefix + "/", files)
+    except (OSError, ValueError, KeyError, IndexError, _GitUnknown):
+        dirty = None
+    return {"commit": commit, "branch": repo.branch, "dirty": dirty, "time": time_}
+
+
+def _is_env_file(path):
+    # .env files only feed ${VAR} values, which an artifact keeps as references (unless
+    # --resolve-secrets, which records secrets_resolved): being untracked is their norm.
+    return os.path.basename(path).startswith(".env")
+
+
+class _GitUnknown(Exception):
+    """The .git reader met something it does not understand: `dirty` cannot be told."""
+
+
+class _GitRepo(object):
+
+    def __init__(self, top, dotgit):
+        self.top = top
+        if os.path.isdir(dotgit):
+            self.gitdir = dotgit
+        else:
+            with open(dotgit, "r") as f:
+                line = f.read().strip()
+            if not line.startswith("gitdir:"):
+                raise ValueError("not a gitdir file")
+            self.gitdir = os.path.normpath(os.path.join(top, line[len("gitdir:"):].strip()))
+        self.common = self.gitdir
+        cd = os.path.join(self.gitdir, "commondir")
+        if os.path.isfile(cd):
+            with open(cd, "r") as f:
+                self.common = os.path.normpath(os.path.join(self.gitdir, f.read().strip()))
+        self.branch = None
+        self._packs = None
+
+    def _read(self, *parts):
+        with open(os.path.join(*parts), "rb") as f:
+            return f.read()
+
+    def resolve_ref(self, ref, depth=0):
+        if depth > 10:
+            raise ValueError("symbolic ref loop")
+        for base in (self.gitdir, self.common):
+            p = os.path.join(base, *ref.split("/"))
+            if os.path.isfile(p):
+                text = self._read(p).decode("utf-8").strip()
+                if text.startswith("ref:"):
+                    return self.resolve_ref(text[4:].strip(), depth + 1)
+                return text
+        packed = os.path.join(self.common, "packed-refs")
+        if os.path.isfile(packed):
+            for line in self._read(packed).decode("utf-8").splitlines():
+                if line.startswith("#") or line.startswith("^"):
+                    continue
+                parts = line.split(" ", 1)
+                if len(parts) == 2 and parts[1] == ref:
+                    return parts[0]
+        return None
+
+    def head_commit(self):
+        text = self._read(self.gitdir, "HEAD").decode("utf-8").strip()
+        if text.startswith("ref:"):
+            ref = text[4:].strip()
+            self.branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
+            return self.resolve_ref(ref)
+        return text
+
+    # objects
+
+    def object(self, sha):
+        """(type, bytes) of an object, loose or packed."""
+        import zlib
+        p = os.path.join(self.common, "objects", sha[:2], sha[2:])
+        if os.path.isfile(p):
+            raw = zlib.decompress(self._read(p))
+            head, _, body = raw.partition(b"\0")
+            kind = head.split(b" ")[0].decode("ascii")
+            return kind, body
+        for idx, pack in self._pack_list():
+            off = self._pack_offset(idx, sha)
+            if off is not None:
+                return self._pack_object(pack, off)
+        raise _GitUnknown("object %s not found" % sha)
+
+    def _pack_list(self):
+        if self._packs is None:
+            self._packs = []
+            d = os.path.join(self.common, "objects", "pack")
+            if os.path.isdir(d):
+                for fn in sorted(os.listdir(d)):
+                    if fn.endswith(".idx"):
+                        self._packs.append((self._read(d, fn),
+                                            os.path.join(d, fn[:-4] + ".pack")))
+        return self._packs
+
+    def _pack_offset(self, idx, sha):
+        import bisect
+        import struct
+        if idx[:4] != b"\377tOc" or struct.unpack(">I", idx[4:8])[0] != 2:
+            raise _GitUnknown("unsupported pack index")
+        want = bytes.fromhex(sha)
+        fan = struct.unpack(">256I", idx[8:8 + 1024])
+        n = fan[255]
+        lo = fan[want[0] - 1] if want[0] else 0
+        hi = fan[want[0]]
+        base = 8 + 1024
+
+        class _Names(object):
+            def __getitem__(self, i):
+                return idx[base + 20 * i:base + 20 * i + 20]
+
+            def __len__(self):
+                return n
+        i = bisect.bisect_left(_Names(), want, lo, hi)
+        if i >= hi or idx[base + 20 * i:base + 20 * i + 20] != want:
+            return None
+        offs = base + 20 * n + 4 * n
+        off = struct.unpack(">I", idx[offs + 4 * i:offs + 4 * i + 4])[0]
+        if off & 0x80000000:
+            large = offs + 4 * n + 8 * (off & 0x7fffffff)
+            off = struct.unpack(">Q", idx[large:large + 8])[0]
+        return off
+
+    def _pack_object(self, pack, off, depth=0):
+        import zlib
+        if depth > 50:
+            raise _GitUnknown("delta chain too long")
+        with open(pack, "rb") as f:
+            f.seek(off)
+            head = f.read(64)
+            c = head[0]
+            kind = (c >> 4) & 7
+            i = 1
+            while c & 0x80:
+                c = head[i]
+                i += 1
+            base_off = base_sha = None
+            if kind == 6:  # OFS_DELTA
+                c = head[i]
+                i += 1
+                rel = c & 0x7f
+                while c & 0x80:
+                    c = head[i]
+                    i += 1
+                    rel = ((rel + 1) << 7) | (c & 0x7f)
+                base_off = off - rel
+            elif kind == 7:  # REF_DELTA
+                base_sha = head[i:i + 20].hex()
+                i += 20
+            f.seek(off + i)
+            d = zlib.decompressobj()
+            chunks = []
+            while not d.eof:
+                block = f.read(65536)
+                if not block:
+                    break
+                chunks.append(d.decompress(block))
+            body = b"".join(chunks)
+        names = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+        if kind in names:
+            return names[kind], body
+        if base_off is not None:
+            bkind, bbody = self._pack_object(pack, base_off, depth + 1)
+        elif base_sha is not None:
+            bkind, bbody = self.object(base_sha)
+        else:
+            raise _GitUnknown("unknown pack object type %d" % kind)
+        return bkind, _apply_delta(bbody, body)
+
+    def commit_time(self, sha):
+        kind, body = self.object(sha)
+        for line in body.split(b"\n"):
+            if line.startswith(b"committer "):
+                return int(line.rsplit(b" ", 2)[1])
+            if not line:
+                break
+        return None
+
+    def tree_files(self, sha, prefix, out, want_prefix):
+        """{path: (mode, sha)} of the blobs under `want_prefix` in tree `sha`."""
+        kind, body = self.object(sha)
+        i = 0
+        while i < len(body):
+            sp = body.index(b" ", i)
+            nul = body.index(b"\0", sp)
+            mode = int(body[i:sp], 8)
+            name = body[sp + 1:nul].decode("utf-8", "surrogateescape")
+            child = body[nul + 1:nul + 21].hex()
+            i = nul + 21
+            path = prefix + name
+            if mode == 0o40000:
+                if want_prefix.startswith(path + "/") or (path + "/").startswith(want_prefix):
+                    self.tree_files(child, path + "/", out, want_prefix)
+            elif path.startswith(want_prefix) and mode != 0o160000:
+                out[path] = (mode, child)
+        return out
+
+    def dirty(self, commit, prefix, files):
+        entries = _read_git_index(os.path.join(self.gitdir, "index"))
+        index_mtime = os.stat(os.path.join(self.gitdir, "index")).st_mtime
+        kind, body = self.object(commit)
+        tree = body.split(b"\n", 1)[0].split(b" ")[1].decode("ascii")
+        head = self.tree_files(tree, "", {}, prefix)
+        tracked = {}
+        for e in entries:
+            if not e["path"].startswith(prefix) or e["mode"] == 0o160000:
+                continue
+            if e["stage"] or e["intent_to_add"]:
+                return True  # a merge conflict or `git add -N`: not what HEAD holds
+            tracked[e["path"]] = e
+        if set(tracked) != set(head):
+            return True
+        for p, e in sorted(tracked.items()):
+            if head[p] != (e["mode"], e["sha"]):
+                return True  # staged change
+            if e["skip_worktree"]:
+                continue
+            full = os.path.join(self.top, *p.split("/"))
+            try:
+                st = os.lstat(full)
+            except OSError:
+                return True  # deleted in the working tree
+            import stat as _stat
+            if _stat.S_ISLNK(st.st_mode):
+                actual_mode = 0o120000
+            else:
+                actual_mode = 0o100755 if st.st_mode & 0o100 else 0o100644
+            if actual_mode != e["mode"]:
+                return True
+            if st.st_size % (1 << 32) != e["size"]:
+                return True
+            same_stat = (int(st.st_mtime) % (1 << 32) == e["mtime_s"] and
+                         (st.st_mtime_ns % 1000000000) == e["mtime_ns"])
+            racy = st.st_mtime >= index_mtime
+            if same_stat and not racy:
+                continue
+            if _stat.S_ISLNK(st.st_mode):
+                data = os.readlink(full).encode("utf-8", "surrogateescape")
+            else:
+                with open(full, "rb") as f:
+                    data = f.read()
+            if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() != e["sha"]:
+                return True
+        for f in files or []:
+            if not _is_env_file(f) and prefix + f.replace(os.sep, "/") not in tracked:
+                return True
+        return False
+
+
+def _apply_delta(base, delta):
+    def varint(i):
+        shift = value = 0
+        while True:
+            c = delta[i]
+            i += 1
+            value |= (c & 0x7f) << shift
+            shift += 7
+            if not c & 0x80:
+                return value, i
+    _src, i = varint(0)
+    size, i = varint(i)
+    out = bytearray()
+    while i < len(delta):
+        c = delta[i]
+        i += 1
+        if c & 0x80:
+            off = ln = 0
+            for bit in range(4):
+                if c & (1 << bit):
+                    off |= delta[i] << (8 * bit)
+                    i += 1
+            for bit in range(3):
+                if c & (0x10 << bit):
+                    ln |= delta[i] << (8 * bit)
+                    i += 1
+            out += base[off:off + (ln or 0x10000)]
+        elif c:
+            out += delta[i:i + c]
+            i += c
+        else:
+            raise _GitUnknown("bad delta opcode")
+    if len(out) != size:
+        raise _GitUnknown("delta size mismatch")
+    return bytes(out)
+
+
+def _read_git_index(path):
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"DIRC":
+        raise _GitUnknown("not a git index")
+    version, count = struct.unpack(">II", data[4:12])
+    if version not in (2, 3, 4):
+        raise _GitUnknown("index version %d" % version)
+    i = 12
+    entries = []
+    prev = b""
+    for _ in range(count):
+        start = i
+        (_cs, _cn, ms, mns, _dev, _ino, mode, _uid, _gid, size) = struct.unpack(
+            ">10I", data[i:i + 40])
+        sha = data[i + 40:i + 60].hex()
+        flags = struct.unpack(">H", data[i + 60:i + 62])[0]
+        i += 62
+        ext = 0
+        if flags & 0x4000:
+            if version < 3:
+                raise _GitUnknown("extended flag in a v2 index")
+            ext = struct.unpack(">H", data[i:i + 2])[0]
+            i += 2
+        if version == 4:
+            strip = shift = 0
+            while True:
+                c = data[i]
+                i += 1
+                if shift == 0:
+                    strip = c & 0x7f
+                else:
+                    strip = ((strip + 1) << 7) | (c & 0x7f)
+                shift += 7
+                if not c & 0x80:
+                    break
+            nul = data.index(b"\0", i)
+            name = prev[:len(prev) - strip] + data[i:nul]
+            i = nul + 1
+        else:
+            nul = data.index(b"\0", i)
+            name = data[i:nul]
+            i = start + ((i - start + len(name) + 8) // 8) * 8
+        prev = name
+        if mode & 0o170000 == 0o040000:
+            raise _GitUnknown("sparse index")
+        entries.append({"path": name.decode("utf-8", "surrogateescape"), "mode": mode,
+                        "sha": sha, "size": size, "mtime_s": ms, "mtime_ns": mns,
+                        "stage": (flags >> 12) & 3, "skip_worktree": bool(ext & 0x4000),
+                        "intent_to_add": bool(ext & 0x2000)})
+    return entries
+
 
 # (end of artifact)
 
@@ -254,12 +8355,1666 @@ class Output(object):
 # Clients: HTTP ###############################################################
 ###############################################################################
 
+#
+# One small client for the five REST APIs streamt talks to (Schema Registry, Kafka
+# Connect, Flink REST, Flink SQL Gateway, Conduktor Gateway).  urllib only:
+#
+# - TLS verification is always on; a per-service CA file (`ssl_cafile` in the
+#   runtime block) is added to the trust store, never replaces verification.
+# - Proxies come from the environment (http_proxy, https_proxy, no_proxy):
+#   urllib's default ProxyHandler does that, and we keep it.
+# - Bounded retries with exponential backoff on connection errors, 5xx and 429
+#   (Retry-After honoured, capped).  A request that may have reached the server
+#   (a timeout, a 5xx) is retried only when it is idempotent: GET/PUT/DELETE, or a
+#   POST the caller marks `idempotent=True`.  Submitting a Flink statement twice
+#   would start two jobs, so those POSTs are never retried once sent.
+# - Every response's status is checked against what the caller expects, and the
+#   service's own error message (Connect/SR `message`, Flink `errors[]` root cause)
+#   goes into the error, never a Java stack trace.
+# - `requests_sent` and `mutations` count calls (tests assert "a second deploy
+#   makes zero mutating calls").
+
+__all__ += ["HttpClient", "HttpResponse", "HttpError", "flink_root_cause"]
+
+
+class HttpError(ServiceError):
+    """An HTTP call failed: unreachable service, unexpected status or response shape."""
+
+    def __init__(self, message, status=None, body=None, hint=None, details=None):
+        ServiceError.__init__(self, message, hint=hint, details=details)
+        self.status = status
+        self.body = body
+
+
+class HttpResponse(object):
+    """A response: `status`, `headers` (lower-case keys), `data` (bytes), `json()`."""
+
+    def __init__(self, status, headers, data, url, method):
+        self.status, self.headers, self.data = status, headers, data
+        self.url, self.method = url, method
+
+    @property
+    def text(self):
+        return self.data.decode("utf-8", "replace")
+
+    def json(self):
+        if not self.data.strip():
+            return None
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            raise HttpError("%s %s: the response is not JSON (HTTP %d): %s"
+                            % (self.method, _redact_url(self.url), self.status,
+                               _first_line(self.text)[:200]), status=self.status)
+
+
+def flink_root_cause(text):
+    """The most useful line of a Java exception text: the last 'Caused by:' message
+    (the root cause), else the first line.  Flink wraps SQL errors in 3-5 layers."""
+    causes = re.findall(r"Caused by: ([^\n]+)", text or "")
+    line = causes[-1] if causes else _first_line(text or "")
+    line = line.strip()
+    # "org.apache.flink.table.api.ValidationException: Object 'x' not found" ->
+    # keep the short class name, it says what kind of error it is
+    m = re.match(r"^((?:[a-z_$][\w$]*\.)+)([A-Z][\w$]*(?:Exception|Error)): ?(.*)$", line)
+    if m:
+        line = "%s: %s" % (m.group(2), m.group(3)) if m.group(3) else m.group(2)
+    return line
+
+
+class HttpClient(object):
+    """A JSON-over-HTTP client for one service.
+
+    `base_url`: "https://host:port/prefix".  `service`: the name used in errors
+    ("Schema Registry", "Kafka Connect", ...).  Auth: `username`/`password` (basic)
+    or `token` (bearer).  `cafile`: extra CA certificates (PEM) to trust.
+    `timeout` per attempt, `retries` extra attempts, `backoff` first delay (doubles).
+    `sleep` is injectable so that tests of the retry logic do not wait."""
+
+    def __init__(self, base_url, service="HTTP", username=None, password=None, token=None,
+                 cafile=None, timeout=10.0, retries=3, backoff=0.5, headers=None, sleep=None):
+        if not base_url or not re.match(r"^https?://[^/\s]+", str(base_url)):
+            raise UsageError("%s: invalid URL %r" % (service, base_url),
+                             hint="use http://host:port or https://host:port")
+        self.base_url = str(base_url).rstrip("/")
+        self.service = service
+        self.username, self.password, self.token = username, password, token
+        self.cafile = cafile
+        self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
+        self.headers = dict(headers or {})
+        self._sleep = sleep
+        self._opener = None
+        self.requests_sent = 0
+        self.mutations = 0
+        self.calls = []          # (method, path) of every call, for reports and tests
+
+    @property
+    def host(self):
+        """host:port of the service (what the deploy prints as "will contact")."""
+        return re.sub(r"^https?://(?:[^@/]*@)?([^/]+).*$", r"\1", self.base_url)
+
+    def _get_opener(self):
+        if self._opener is None:
+            import urllib.request
+            handlers = []
+            if self.base_url.startswith("https:"):
+                import ssl
+                try:
+                    ctx = ssl.create_default_context(cafile=self.cafile)
+                except (IOError, OSError, ssl.SSLError) as e:
+                    raise UsageError("%s: cannot read the CA file %r: %s"
+                                     % (self.service, self.cafile, e),
+                                     hint="ssl_cafile must be a PEM file of CA certificates")
+                handlers.append(urllib.request.HTTPSHandler(context=ctx))
+            # build_opener adds ProxyHandler() (environment proxies, no_proxy) itself
+            self._opener = urllib.request.build_opener(*handlers)
+        return self._opener
+
+    def request(self, method, path, body=None, query=None, expect=(200,), idempotent=None,
+                mutating=None, retry_conflict=False, content_type="application/json",
+                timeout=None):
+        """Send one request (with retries), check the status is in `expect`, return the
+        HttpResponse.  `body` is JSON-encoded unless it is bytes."""
+        import urllib.request
+        import urllib.error
+        import socket
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+        if mutating is None:
+            mutating = method not in ("GET", "HEAD", "OPTIONS")
+        url = self.base_url + path
+        if query:
+            url += ("&" if "?" in url else "?") + _urlencode(query)
+        headers = {"Accept": "application/json"}
+        headers.update(self.headers)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = content_type
+        auth = self._auth_header()
+        if auth:
+            headers["Authorization"] = auth
+        attempt, delay = 0, self.backoff
+        while True:
+            attempt += 1
+            req = urllib.request.Request(url, data=data, headers=headers, method=method)
+            self.requests_sent += 1
+            self.calls.append((method, path))
+            if mutating:
+                self.mutations += 1
+            retry_reason = None
+            try:
+                resp = self._get_opener().open(req, timeout=timeout or self.timeout)
+                try:
+                    status, payload = resp.getcode(), resp.read()
+                    rheaders = dict((k.lower(), v) for k, v in resp.headers.items())
+                finally:
+                    resp.close()
+            except urllib.error.HTTPError as e:
+                status = e.code
+                try:
+                    payload = e.read()
+                except Exception:
+                    payload = b""
+                rheaders = dict((k.lower(), v) for k, v in (e.headers or {}).items())
+            except (urllib.error.URLError, socket.timeout, OSError) as e:
+                reason = getattr(e, "reason", e)
+                # refused / unresolvable: the request never reached the server
+                never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+                if attempt <= self.retries and (idempotent or never_sent):
+                    self._wait(delay)
+                    delay *= 2
+                    continue
+                if isinstance(reason, Exception) and "CERTIFICATE_VERIFY_FAILED" in str(reason):
+                    raise HttpError("%s at %s: TLS certificate verification failed: %s"
+                                    % (self.service, self.host, reason),
+                                    hint="set ssl_cafile in the runtime block to the CA "
+                                         "that signed the service's certificate")
+                raise HttpError("%s at %s is unreachable: %s (%s %s, %d attempt%s)"
+                                % (self.service, self.host, reason, method, path, attempt,
+                                   "" if attempt == 1 else "s"),
+                                hint="check the URL in the environment's runtime block, "
+                                     "the network, and proxy variables (no_proxy)")
+            if status in expect:
+                return HttpResponse(status, rheaders, payload, url, method)
+            if status == 429 or status >= 500:
+                retry_reason = status
+            if status == 409 and retry_conflict:
+                retry_reason = status
+            if retry_reason and attempt <= self.retries and (idempotent or status in (429, 409)):
+                wait = delay
+                ra = rheaders.get("retry-after", "")
+                if ra.isdigit():
+                    wait = min(float(ra), 30.0)
+                self._wait(wait)
+                delay *= 2
+                continue
+            raise self._error(method, path, status, payload)
+
+    def get_json(self, path, query=None, expect=(200,), shape=None):
+        """GET and return the decoded JSON; `shape` (dict or list) checks its type."""
+        resp = self.request("GET", path, query=query, expect=expect)
+        return self.check_shape(resp, shape)
+
+    def check_shape(self, resp, shape, keys=()):
+        """The JSON of `resp`, checked to be of type `shape` and to hold `keys`."""
+        obj = resp.json()
+        if shape is not None and not isinstance(obj, shape):
+            raise HttpError("%s: unexpected response to %s %s: expected a JSON %s, got %s"
+                            % (self.service, resp.method, _redact_url(resp.url),
+                               "object" if shape is dict else "array",
+                               _first_line(resp.text)[:200]),
+                            status=resp.status,
+                            hint="is this URL really the %s API?" % self.service)
+        for k in keys:
+            if not isinstance(obj, dict) or k not in obj:
+                raise HttpError("%s: unexpected response to %s %s: no %r in %s"
+                                % (self.service, resp.method, _redact_url(resp.url), k,
+                                   _first_line(resp.text)[:200]), status=resp.status)
+        return obj
+
+    def _auth_header(self):
+        if self.token:
+            return "Bearer " + self.token
+        if self.username is not None and self.password is not None:
+            import base64
+            raw = ("%s:%s" % (self.username, self.password)).encode("utf-8")
+            return "Basic " + base64.b64encode(raw).decode("ascii")
+        return None
+
+    def _wait(self, seconds):
+        if self._sleep is not None:
+            self._sleep(seconds)
+        else:
+            import time
+            time.sleep(seconds)
+
+    def _error(self, method, path, status, payload):
+        text = payload.decode("utf-8", "replace") if payload else ""
+        msg = _service_message(text)
+        hint = None
+        if status in (401, 403):
+            hint = "check the credentials of %s in the environment's runtime block" % self.service
+        elif status == 404:
+            hint = "check the URL of %s (and the API version it serves)" % self.service
+        return HttpError("%s: %s %s failed with HTTP %d%s"
+                         % (self.service, method, path, status, (": " + msg) if msg else ""),
+                         status=status, body=text, hint=hint)
+
+
+def _service_message(text):
+    """The error message in a service's error body (Connect, SR, Flink, Gateway)."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return _first_line(text)[:300]
+    if isinstance(obj, dict):
+        if isinstance(obj.get("errors"), list) and obj["errors"]:
+            texts = [e if isinstance(e, str) else json.dumps(e) for e in obj["errors"]]
+            useful = [t for t in texts if t != "Internal server error."] or texts
+            return flink_root_cause("\n".join(useful))
+        for key in ("message", "error", "title", "detail"):
+            if isinstance(obj.get(key), str):
+                return _first_line(obj[key])[:300]
+    return _first_line(text)[:300]
+
+
+def _first_line(text):
+    text = (text or "").strip()
+    return text.split("\n", 1)[0].strip()
+
+
+def _redact_url(url):
+    return re.sub(r"//[^@/]*@", "//", url)
+
+
+def _quote(segment):
+    """URL-encode one path segment (subject names contain '/', ':' ...)."""
+    import urllib.parse
+    return urllib.parse.quote(str(segment), safe="")
+
+
+def _urlencode(query):
+    import urllib.parse
+    if isinstance(query, dict):
+        query = sorted(query.items())
+    return urllib.parse.urlencode(query)
+
 # (end of clients: http)
 
 
 ###############################################################################
 # Clients: Kafka wire protocol ################################################
 ###############################################################################
+#
+# streamt talks to Kafka itself: a bastion has no pip, so there is no librdkafka and
+# no kafka-python.  This section is a small admin client over the Kafka wire
+# protocol (socket, struct, ssl, hashlib, hmac) -- just the requests a deployment
+# needs: Metadata, CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs,
+# IncrementalAlterConfigs (with the legacy AlterConfigs as a fallback), and the
+# ApiVersions / SaslHandshake / SaslAuthenticate requests that open a connection.
+#
+# Layers, bottom up:
+#   * _KWriter/_KReader      primitive types, both the classic encoding and the
+#                            "flexible" one (compact lengths, tagged fields);
+#   * _KAFKA_APIS            the message layouts, written down from the upstream
+#                            message definitions (clients/src/main/resources/common/
+#                            message/*.json in apache/kafka) as field lists with the
+#                            versions each field exists in;
+#   * _KafkaConnection       one TCP(+TLS) connection: ApiVersions negotiation, SASL
+#                            (PLAIN, SCRAM-SHA-256/512), framing, correlation ids,
+#                            timeouts, errors a user can read;
+#   * KafkaAdmin             the operations (docs/internals.md, "clients -> targets"),
+#                            every one a constant number of requests, whatever the
+#                            number of topics.
+#
+# Kafka-compatible brokers are not all complete (Tansu, for one, closes the connection
+# on requests it does not know and ignores validate_only); the client checks what the
+# broker advertises before sending and says so plainly when something is missing.
+
+__all__ += ["KafkaAdmin", "KafkaError", "KAFKA_ERRORS", "kafka_error_name"]
+
+
+# Every error code of the protocol (apache/kafka, Errors.java), by number.
+KAFKA_ERRORS = {
+    -1: "UNKNOWN_SERVER_ERROR", 0: "NONE", 1: "OFFSET_OUT_OF_RANGE", 2: "CORRUPT_MESSAGE",
+    3: "UNKNOWN_TOPIC_OR_PARTITION", 4: "INVALID_FETCH_SIZE", 5: "LEADER_NOT_AVAILABLE",
+    6: "NOT_LEADER_OR_FOLLOWER", 7: "REQUEST_TIMED_OUT", 8: "BROKER_NOT_AVAILABLE",
+    9: "REPLICA_NOT_AVAILABLE", 10: "MESSAGE_TOO_LARGE", 11: "STALE_CONTROLLER_EPOCH",
+    12: "OFFSET_METADATA_TOO_LARGE", 13: "NETWORK_EXCEPTION", 14: "COORDINATOR_LOAD_IN_PROGRESS",
+    15: "COORDINATOR_NOT_AVAILABLE", 16: "NOT_COORDINATOR", 17: "INVALID_TOPIC_EXCEPTION",
+    18: "RECORD_LIST_TOO_LARGE", 19: "NOT_ENOUGH_REPLICAS", 20: "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+    21: "INVALID_REQUIRED_ACKS", 22: "ILLEGAL_GENERATION", 23: "INCONSISTENT_GROUP_PROTOCOL",
+    24: "INVALID_GROUP_ID", 25: "UNKNOWN_MEMBER_ID", 26: "INVALID_SESSION_TIMEOUT",
+    27: "REBALANCE_IN_PROGRESS", 28: "INVALID_COMMIT_OFFSET_SIZE", 29: "TOPIC_AUTHORIZATION_FAILED",
+    30: "GROUP_AUTHORIZATION_FAILED", 31: "CLUSTER_AUTHORIZATION_FAILED", 32: "INVALID_TIMESTAMP",
+    33: "UNSUPPORTED_SASL_MECHANISM", 34: "ILLEGAL_SASL_STATE", 35: "UNSUPPORTED_VERSION",
+    36: "TOPIC_ALREADY_EXISTS", 37: "INVALID_PARTITIONS", 38: "INVALID_REPLICATION_FACTOR",
+    39: "INVALID_REPLICA_ASSIGNMENT", 40: "INVALID_CONFIG", 41: "NOT_CONTROLLER",
+    42: "INVALID_REQUEST", 43: "UNSUPPORTED_FOR_MESSAGE_FORMAT", 44: "POLICY_VIOLATION",
+    45: "OUT_OF_ORDER_SEQUENCE_NUMBER", 46: "DUPLICATE_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH",
+    48: "INVALID_TXN_STATE", 49: "INVALID_PRODUCER_ID_MAPPING", 50: "INVALID_TRANSACTION_TIMEOUT",
+    51: "CONCURRENT_TRANSACTIONS", 52: "TRANSACTION_COORDINATOR_FENCED",
+    53: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", 54: "SECURITY_DISABLED",
+    55: "OPERATION_NOT_ATTEMPTED", 56: "KAFKA_STORAGE_ERROR", 57: "LOG_DIR_NOT_FOUND",
+    58: "SASL_AUTHENTICATION_FAILED", 59: "UNKNOWN_PRODUCER_ID", 60: "REASSIGNMENT_IN_PROGRESS",
+    61: "DELEGATION_TOKEN_AUTH_DISABLED", 62: "DELEGATION_TOKEN_NOT_FOUND",
+    63: "DELEGATION_TOKEN_OWNER_MISMATCH", 64: "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED",
+    65: "DELEGATION_TOKEN_AUTHORIZATION_FAILED", 66: "DELEGATION_TOKEN_EXPIRED",
+    67: "INVALID_PRINCIPAL_TYPE", 68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND",
+    70: "FETCH_SESSION_ID_NOT_FOUND", 71: "INVALID_FETCH_SESSION_EPOCH", 72: "LISTENER_NOT_FOUND",
+    73: "TOPIC_DELETION_DISABLED", 74: "FENCED_LEADER_EPOCH", 75: "UNKNOWN_LEADER_EPOCH",
+    76: "UNSUPPORTED_COMPRESSION_TYPE", 77: "STALE_BROKER_EPOCH", 78: "OFFSET_NOT_AVAILABLE",
+    79: "MEMBER_ID_REQUIRED", 80: "PREFERRED_LEADER_NOT_AVAILABLE", 81: "GROUP_MAX_SIZE_REACHED",
+    82: "FENCED_INSTANCE_ID", 83: "ELIGIBLE_LEADERS_NOT_AVAILABLE", 84: "ELECTION_NOT_NEEDED",
+    85: "NO_REASSIGNMENT_IN_PROGRESS", 86: "GROUP_SUBSCRIBED_TO_TOPIC", 87: "INVALID_RECORD",
+    88: "UNSTABLE_OFFSET_COMMIT", 89: "THROTTLING_QUOTA_EXCEEDED", 90: "PRODUCER_FENCED",
+    91: "RESOURCE_NOT_FOUND", 92: "DUPLICATE_RESOURCE", 93: "UNACCEPTABLE_CREDENTIAL",
+    94: "INCONSISTENT_VOTER_SET", 95: "INVALID_UPDATE_VERSION", 96: "FEATURE_UPDATE_FAILED",
+    97: "PRINCIPAL_DESERIALIZATION_FAILURE", 98: "SNAPSHOT_NOT_FOUND", 99: "POSITION_OUT_OF_RANGE",
+    100: "UNKNOWN_TOPIC_ID", 101: "DUPLICATE_BROKER_REGISTRATION", 102: "BROKER_ID_NOT_REGISTERED",
+    103: "INCONSISTENT_TOPIC_ID", 104: "INCONSISTENT_CLUSTER_ID", 105: "TRANSACTIONAL_ID_NOT_FOUND",
+    106: "FETCH_SESSION_TOPIC_ID_ERROR", 107: "INELIGIBLE_REPLICA", 108: "NEW_LEADER_ELECTED",
+    109: "OFFSET_MOVED_TO_TIERED_STORAGE", 110: "FENCED_MEMBER_EPOCH", 111: "UNRELEASED_INSTANCE_ID",
+    112: "UNSUPPORTED_ASSIGNOR", 113: "STALE_MEMBER_EPOCH", 114: "MISMATCHED_ENDPOINT_TYPE",
+    115: "UNSUPPORTED_ENDPOINT_TYPE", 116: "UNKNOWN_CONTROLLER_ID", 117: "UNKNOWN_SUBSCRIPTION_ID",
+    118: "TELEMETRY_TOO_LARGE", 119: "INVALID_REGISTRATION", 120: "TRANSACTION_ABORTABLE",
+    121: "INVALID_RECORD_STATE", 122: "SHARE_SESSION_NOT_FOUND", 123: "INVALID_SHARE_SESSION_EPOCH",
+    124: "FENCED_STATE_EPOCH", 125: "INVALID_VOTER_KEY", 126: "DUPLICATE_VOTER",
+    127: "VOTER_NOT_FOUND", 128: "INVALID_REGULAR_EXPRESSION", 129: "REBOOTSTRAP_REQUIRED",
+    130: "STREAMS_INVALID_TOPOLOGY", 131: "STREAMS_INVALID_TOPOLOGY_EPOCH",
+    132: "STREAMS_TOPOLOGY_FENCED", 133: "SHARE_SESSION_LIMIT_REACHED",
+}
+
+
+def kafka_error_name(code):
+    """The protocol name of a Kafka error code (``UNKNOWN_ERROR_<n>`` for codes newer than us)."""
+    return KAFKA_ERRORS.get(code, "UNKNOWN_ERROR_%d" % code)
+
+
+class KafkaError(ServiceError):
+    """A Kafka broker refused or failed a request, or could not be reached.
+
+    ``code`` is the protocol error code (None for failures below the protocol: network,
+    TLS, a broker lacking an API), ``name`` its protocol name (``TOPIC_ALREADY_EXISTS``),
+    ``broker_message`` what the broker said, if anything."""
+
+    def __init__(self, message, code=None, name=None, hint=None, broker_message=None,
+                 details=None):
+        ServiceError.__init__(self, message, hint=hint, details=details)
+        self.code = code
+        self.name = name if name is not None else (
+            kafka_error_name(code) if code is not None else None)
+        self.broker_message = broker_message
+
+    def __repr__(self):
+        return "KafkaError(%r, code=%r, name=%r)" % (self.message, self.code, self.name)
+
+
+class KafkaAdmin(object):
+    """Administration of one Kafka cluster over the wire protocol.
+
+    ``config`` is the resolved ``runtime.kafka`` mapping of an environment
+    (``bootstrap_servers``, ``security_protocol``, ``sasl_mechanism``, ``sasl_username``,
+    ``sasl_password``, ``ssl_cafile``, ``ssl_certfile``, ``ssl_keyfile``,
+    ``ssl_check_hostname``).  ``timeout`` (seconds) bounds connecting and every request.
+    Nothing is sent before the first call.  ``requests_sent`` counts the requests written
+    to the wire (connection set-up included).
+
+    ``incremental_alter`` may be set to False to force the legacy AlterConfigs path
+    (the one used with brokers older than 2.3)."""
+
+    # Errors worth another try, after refreshing metadata: the controller moved, a
+    # leader is being elected, the broker was busy or throttled us.
+    RETRIABLE = frozenset([5, 6, 7, 8, 9, 13, 14, 15, 16, 19, 20, 41, 56, 74, 75, 89, 116, 129])
+
+    def __init__(self, config, timeout=10.0, retries=4, backoff=0.2, client_id="streamt",
+                 incremental_alter=True):
+        self.settings = _kafka_settings(config)
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.client_id = client_id
+        self.incremental_alter = incremental_alter
+        self.requests_sent = 0
+        self._conns = {}          # node id (or "bootstrap") -> _KafkaConnection
+        self._meta = None         # last metadata: brokers, controller, cluster id
+
+    # -- connections and metadata ---------------------------------------------
+
+    def close(self):
+        """Close every connection (the admin may be used again: it reconnects)."""
+        for conn in list(self._conns.values()):
+            conn.close()
+        self._conns = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def cluster(self):
+        """``{"cluster_id", "controller_id", "brokers": [{"node_id", "host", "port", "rack"}]}``."""
+        meta = self._metadata([])
+        brokers = [dict(node_id=b["node_id"], host=b["host"], port=b["port"], rack=b["rack"])
+                   for b in sorted(meta["brokers"], key=lambda b: b["node_id"])]
+        return {"cluster_id": meta["cluster_id"], "controller_id": meta["controller_id"],
+                "brokers": brokers}
+
+    def list_topics(self, include_internal=False):
+        """Sorted names of the topics this principal may see."""
+        meta = self._metadata(None)
+        return sorted(t["name"] for t in meta["topics"]
+                      if t["error_code"] == 0 and (include_internal or not t["is_internal"]))
+
+    def describe_topics(self, names):
+        """``{name: {"partitions", "replication_factor"}}`` for the names that exist (one request)."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        out = {}
+        todo = names
+        for attempt in range(self.retries + 1):
+            meta = self._metadata(todo)
+            again = []
+            for t in meta["topics"]:
+                code = t["error_code"]
+                if t["name"] not in todo:
+                    continue  # a broker answering topics=[] with all topics (Tansu)
+                if code == 0:
+                    parts = t["partitions"]
+                    rf = max([len(p["replica_nodes"]) for p in parts] or [0])
+                    out[t["name"]] = {"partitions": len(parts), "replication_factor": rf}
+                elif code in (3, 100):
+                    continue
+                elif code in self.RETRIABLE and attempt < self.retries:
+                    again.append(t["name"])
+                else:
+                    raise self._error(code, None, "cannot describe topic '%s'" % t["name"],
+                                      topic=t["name"], operation="DESCRIBE")
+            if not again:
+                break
+            todo = again
+            self._sleep(attempt)
+        return out
+
+    def create_topics(self, topics, validate_only=False):
+        """Create ``[{"name", "partitions", "replication_factor", "config"}]`` in one request.
+
+        Returns ``{name: None or KafkaError}``.  With ``validate_only`` the broker only
+        checks the request; a broker that creates the topics anyway is reported."""
+        topics = sorted(topics, key=lambda t: t["name"])
+        if not topics:
+            return {}
+        conn = self._controller()
+        version = conn.version("CreateTopics")
+        if validate_only:
+            self._refuse_unfaithful_validate(conn, "creating topics")
+        body = {"topics": [], "timeout_ms": int(self.timeout * 1000),
+                "validate_only": bool(validate_only)}
+        for t in topics:
+            partitions = t.get("partitions")
+            rf = t.get("replication_factor")
+            if (partitions is None or rf is None) and version < 4:
+                raise KafkaError(
+                    "topic '%s': the broker (CreateTopics v%d) needs explicit partitions and "
+                    "replication_factor" % (t["name"], version), hint="set both on the topic")
+            body["topics"].append({
+                "name": t["name"],
+                "num_partitions": -1 if partitions is None else int(partitions),
+                "replication_factor": -1 if rf is None else int(rf),
+                "assignments": [],
+                "configs": [{"name": k, "value": _kafka_str(v)}
+                            for k, v in sorted((t.get("config") or {}).items())]})
+        results = self._batched("CreateTopics", body, "topics", "topics", "name",
+                                lambda r: (r["error_code"], r.get("error_message")))
+        out = {}
+        for t in topics:
+            code, msg = results.get(t["name"], (0, None))
+            out[t["name"]] = None if code == 0 else self._error(
+                code, msg, "cannot create topic '%s'" % t["name"], topic=t["name"],
+                operation="CREATE", topic_spec=t)
+        if validate_only:
+            self._check_validate_only([n for n in sorted(out) if out[n] is None])
+        return out
+
+    def delete_topics(self, names):
+        """Delete topics (one request); ``{name: None or KafkaError}``."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        body = {"topic_names": names, "timeout_ms": int(self.timeout * 1000)}
+        results = self._batched("DeleteTopics", body, "topic_names", "responses", "name",
+                                lambda r: (r["error_code"], r.get("error_message")),
+                                key_of_item=lambda n: n)
+        out = {}
+        for n in names:
+            code, msg = results.get(n, (0, None))
+            out[n] = None if code == 0 else self._error(
+                code, msg, "cannot delete topic '%s'" % n, topic=n, operation="DELETE")
+        return out
+
+    def create_partitions(self, counts, validate_only=False):
+        """Raise partition counts: ``counts = {name: new_total}`` (one request)."""
+        if not counts:
+            return {}
+        conn = self._controller()
+        self._require(conn, "CreatePartitions", "adding partitions")
+        if validate_only:
+            self._refuse_unfaithful_validate(conn, "adding partitions")
+        body = {"topics": [{"name": n, "count": int(c), "assignments": None}
+                           for n, c in sorted(counts.items())],
+                "timeout_ms": int(self.timeout * 1000), "validate_only": bool(validate_only)}
+        results = self._batched("CreatePartitions", body, "topics", "results", "name",
+                                lambda r: (r["error_code"], r.get("error_message")))
+        out = {}
+        for n in sorted(counts):
+            code, msg = results.get(n, (0, None))
+            out[n] = None if code == 0 else self._error(
+                code, msg, "cannot add partitions to topic '%s'" % n, topic=n, operation="ALTER")
+        return out
+
+    def describe_configs(self, names):
+        """Every config of the topics, with its source (one request, all keys).
+
+        ``{name: {key: {"value", "source", "is_default", "sensitive", "read_only"}}}``;
+        ``source`` is ``TOPIC`` for a value set on the topic, ``BROKER`` for a value the
+        brokers' configuration gives, ``DEFAULT`` for Kafka's built-in default (others:
+        ``BROKER_LOGGER``, ``CLIENT_METRICS``, ``GROUP``, ``UNKNOWN``).  Unknown topics
+        are absent."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        conn = self._any()
+        self._require(conn, "DescribeConfigs", "reading topic configs")
+        # configuration_keys is always null (= all keys): Tansu drops the connection on a
+        # non-empty list, and one answer with everything is what `plan` needs anyway.
+        body = {"resources": [{"resource_type": _RESOURCE_TOPIC, "resource_name": n,
+                               "configuration_keys": None} for n in names],
+                "include_synonyms": True, "include_documentation": False}
+        resp = self._call(conn, "DescribeConfigs", body)
+        # A broker that does not implement AlterConfigs is not Apache Kafka (every Kafka
+        # since 0.11 has it): Tansu is one, and it reports every value it returns as
+        # DEFAULT_CONFIG although it only returns the values set on the topic.
+        only_set_values = not conn.advertises("AlterConfigs")
+        out = {}
+        for r in resp["results"]:
+            code = r["error_code"]
+            name = r["resource_name"]
+            if code == 3:
+                continue
+            if code != 0:
+                raise self._error(code, r.get("error_message"),
+                                  "cannot read the configs of topic '%s'" % name,
+                                  topic=name, operation="DESCRIBE_CONFIGS")
+            configs = {}
+            for c in r["configs"]:
+                if "config_source" in c:
+                    source = _CONFIG_SOURCES.get(c["config_source"], "UNKNOWN")
+                else:  # v0 only had is_default
+                    source = "DEFAULT" if c.get("is_default") else "TOPIC"
+                if only_set_values:
+                    source = "TOPIC"
+                configs[c["name"]] = {
+                    "value": None if c["is_sensitive"] else c["value"],
+                    "source": source, "is_default": source == "DEFAULT",
+                    "sensitive": bool(c["is_sensitive"]), "read_only": bool(c["read_only"])}
+            out[name] = configs
+        return out
+
+    def alter_configs(self, changes, validate_only=False):
+        """Change topic configs: ``changes = {name: {key: value or None}}`` (None resets).
+
+        IncrementalAlterConfigs when the broker has it (2.3+); otherwise the legacy
+        AlterConfigs, which replaces the whole dynamic config of a topic -- so the current
+        topic-level values are read first and sent back with the changes applied.
+        Returns ``{name: None or KafkaError}``."""
+        changes = dict((n, dict(c)) for n, c in changes.items() if c)
+        if not changes:
+            return {}
+        conn = self._controller()
+        names = sorted(changes)
+        if self.incremental_alter and conn.supports("IncrementalAlterConfigs"):
+            if validate_only:
+                self._refuse_unfaithful_validate(conn, "changing topic configs")
+            body = {"resources": [], "validate_only": bool(validate_only)}
+            for n in names:
+                body["resources"].append({
+                    "resource_type": _RESOURCE_TOPIC, "resource_name": n,
+                    "configs": [{"name": k, "config_operation": 1 if v is None else 0,
+                                 "value": _kafka_str(v)} for k, v in sorted(changes[n].items())]})
+            api = "IncrementalAlterConfigs"
+        else:
+            self._require(conn, "AlterConfigs", "changing topic configs")
+            current = self.describe_configs(names)
+            body = {"resources": [], "validate_only": bool(validate_only)}
+            for n in names:
+                desired = dict((k, c["value"]) for k, c in current.get(n, {}).items()
+                               if c["source"] == "TOPIC")
+                for k, v in changes[n].items():
+                    if v is None:
+                        desired.pop(k, None)
+                    else:
+                        desired[k] = _kafka_str(v)
+                hidden = [k for k, c in current.get(n, {}).items()
+                          if c["source"] == "TOPIC" and c["sensitive"] and k not in changes[n]]
+                if hidden:
+                    raise KafkaError(
+                        "cannot change the configs of topic '%s' with AlterConfigs: it would "
+                        "erase the sensitive value(s) %s that the broker does not show"
+                        % (n, ", ".join(sorted(hidden))),
+                        hint="this broker lacks IncrementalAlterConfigs (Kafka < 2.3); "
+                             "give the sensitive values explicitly")
+                body["resources"].append({
+                    "resource_type": _RESOURCE_TOPIC, "resource_name": n,
+                    "configs": [{"name": k, "value": v} for k, v in sorted(desired.items())]})
+            api = "AlterConfigs"
+        results = self._batched(api, body, "resources", "responses", "resource_name",
+                                lambda r: (r["error_code"], r.get("error_message")),
+                                key_of_item=lambda r: r["resource_name"])
+        out = {}
+        for n in names:
+            code, msg = results.get(n, (0, None))
+            out[n] = None if code == 0 else self._error(
+                code, msg, "cannot change the configs of topic '%s'" % n, topic=n,
+                operation="ALTER_CONFIGS")
+        return out
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _sleep(self, attempt):
+        import time
+        time.sleep(min(self.backoff * (2 ** attempt), 2.0))
+
+    def _connect(self, host, port):
+        key = (host, int(port))
+        conn = self._conns.get(key)
+        if conn is not None and conn.sock is not None:
+            return conn
+        conn = _KafkaConnection(self, host, int(port))
+        conn.open()
+        self._conns[key] = conn
+        return conn
+
+    def _any(self):
+        """A connection to some broker: an open one, else the first bootstrap server that answers."""
+        for conn in self._conns.values():
+            if conn.sock is not None:
+                return conn
+        failures = []
+        for host, port in self.settings["bootstrap"]:
+            try:
+                return self._connect(host, port)
+            except KafkaError as e:
+                if e.code is not None or e.name in ("SASL", "TLS_VERIFY", "UNSUPPORTED"):
+                    raise  # the broker answered: another one would say the same
+                failures.append(e)
+        if len(failures) == 1:
+            raise failures[0]
+        raise KafkaError(
+            "cannot reach any Kafka bootstrap server (%s)" % ", ".join(
+                "%s:%d" % hp for hp in self.settings["bootstrap"]),
+            details=[f.message for f in failures],
+            hint=failures[-1].hint if failures else None)
+
+    def _metadata(self, topics):
+        """One Metadata request; topics None = all topics, [] = none (brokers and controller only)."""
+        conn = self._any()
+        body = {"topics": None if topics is None else [{"name": n, "topic_id": None}
+                                                        for n in topics],
+                "allow_auto_topic_creation": False,
+                "include_cluster_authorized_operations": False,
+                "include_topic_authorized_operations": False}
+        meta = self._call(conn, "Metadata", body)
+        self._meta = meta
+        return meta
+
+    def _controller(self):
+        """The connection writes go to: the controller named by Metadata (as the Java admin
+        does; on KRaft clusters that is a broker that forwards to the quorum)."""
+        meta = self._meta if self._meta is not None else self._metadata([])
+        for b in meta["brokers"]:
+            if b["node_id"] == meta["controller_id"]:
+                try:
+                    return self._connect(b["host"], b["port"])
+                except KafkaError as e:
+                    if e.code is not None:
+                        raise
+                    break  # advertised address unreachable from here: try through any broker
+        return self._any()
+
+    def _call(self, conn, api, body):
+        """Send one request; on a broken connection reconnect once and resend."""
+        try:
+            return conn.request(api, body)
+        except _KafkaDropped:
+            conn.close()
+            raise KafkaError(
+                "the Kafka broker at %s closed the connection in answer to %s v%d"
+                % (conn.address, api, conn.version(api)),
+                name="UNSUPPORTED",
+                hint="the broker does not support this request (a Kafka-compatible broker "
+                     "with gaps?) or dropped it; see the broker's log")
+
+    def _batched(self, api, body, items_key, results_key, name_key, extract,
+                 key_of_item=lambda item: item["name"]):
+        """Send a batched write to the controller, retrying the items whose error is retriable.
+
+        Returns ``{name: (error_code, error_message)}``."""
+        items = list(body[items_key])
+        results = {}
+        for attempt in range(self.retries + 1):
+            conn = self._controller()
+            self._require(conn, api, None)
+            resp = self._call(conn, api, dict(body, **{items_key: items}))
+            retry = []
+            for r in resp[results_key]:
+                code, msg = extract(r)
+                results[r[name_key]] = (code, msg)
+                if code in self.RETRIABLE:
+                    retry.append(r[name_key])
+            if not retry or attempt == self.retries:
+                break
+            items = [i for i in items if key_of_item(i) in retry]
+            self._meta = None  # the controller may have moved
+            self._sleep(attempt)
+        return results
+
+    def _require(self, conn, api, purpose):
+        if not conn.supports(api):
+            what = purpose or api
+            raise KafkaError(
+                "the Kafka broker at %s does not support %s (no %s request in the versions "
+                "streamt speaks)" % (conn.address, what, api),
+                name="UNSUPPORTED",
+                hint=_API_HINTS.get(api, "use a broker that implements %s" % api))
+
+    def _refuse_unfaithful_validate(self, conn, what):
+        # Brokers that do not implement the legacy AlterConfigs (Tansu) are also the ones
+        # known to ignore validate_only and apply the change: refuse rather than apply.
+        if not conn.advertises("AlterConfigs"):
+            raise KafkaError(
+                "the broker at %s would apply a validate-only request for real (it is a "
+                "Kafka-compatible broker that ignores validate_only): not %s" % (conn.address, what),
+                name="VALIDATE_ONLY_IGNORED",
+                hint="validate against Apache Kafka, or run without validate-only")
+
+    def _check_validate_only(self, names):
+        """After a validate-only CreateTopics: did the broker create the topics anyway?"""
+        if not names:
+            return
+        created = sorted(self.describe_topics(names))
+        if created:
+            raise KafkaError(
+                "the Kafka broker ignored validate_only and really created topic(s) %s"
+                % ", ".join(created), name="VALIDATE_ONLY_IGNORED",
+                hint="this broker is not a faithful Kafka (Tansu ignores validate_only); "
+                     "delete the topics if they are unwanted and validate against Apache Kafka")
+
+    def _principal(self):
+        s = self.settings
+        if s["sasl"]:
+            return "User:%s" % s["sasl_username"]
+        if s["tls"] and s["ssl_certfile"]:
+            return "the principal of the TLS client certificate (%s)" % s["ssl_certfile"]
+        return "User:ANONYMOUS"
+
+    def _error(self, code, broker_message, what, topic=None, operation=None, topic_spec=None):
+        """A KafkaError for a per-resource error code, with the broker's words and a hint."""
+        name = kafka_error_name(code)
+        said = broker_message if broker_message and broker_message not in (
+            "No error.", "") else None
+        message = "%s: %s" % (what, name)
+        if said:
+            message += ": " + said
+        hint = _KAFKA_HINTS.get(code)
+        if code == 38:
+            count = len((self._meta or {}).get("brokers") or [])
+            if count:
+                hint = ("the cluster has %d broker(s): replication_factor must be between 1 "
+                        "and %d" % (count, count))
+        elif code in (29, 31):
+            resource = "Topic:%s" % topic if code == 29 and topic else "Cluster:kafka-cluster"
+            hint = "grant %s the %s operation on %s (kafka-acls --add --allow-principal %s)" % (
+                self._principal(), operation or "required", resource, self._principal())
+        elif code == 37 and topic_spec is not None:
+            hint = "partitions must be at least 1 (got %r)" % topic_spec.get("partitions")
+        return KafkaError(message, code=code, hint=hint, broker_message=broker_message)
+
+
+# -- kafka: settings, hints -----------------------------------------------------
+
+_RESOURCE_TOPIC = 2
+
+_CONFIG_SOURCES = {0: "UNKNOWN", 1: "TOPIC", 2: "BROKER", 3: "BROKER", 4: "BROKER",
+                   5: "DEFAULT", 6: "BROKER_LOGGER", 7: "CLIENT_METRICS", 8: "GROUP"}
+
+_KAFKA_HINTS = {
+    3: "the topic does not exist (check the name, or whether it was deleted)",
+    7: "the broker did not finish in time; the operation may still complete -- re-run "
+       "`streamt plan` to see the state",
+    17: "topic names are 1-249 characters of letters, digits, '.', '_' and '-' "
+        "(and not '.' or '..')",
+    33: "the broker does not enable this SASL mechanism; pick one it lists",
+    35: "the broker and streamt share no version of this request",
+    36: "the topic exists already; `streamt plan` shows how it differs from the project",
+    37: "partitions must be at least 1, and can only be increased",
+    39: "the replica assignment names brokers that do not exist",
+    40: "check the config key and value against the Kafka topic configuration reference",
+    41: "the controller moved during the request; re-run",
+    42: "the broker rejected the request as malformed; its log says why",
+    44: "a create/alter policy on the brokers refused it; ask the cluster's administrators",
+    58: "check sasl_username, sasl_password and sasl_mechanism",
+    73: "the brokers run with delete.topic.enable=false",
+    89: "the cluster throttles topic operations for this principal; wait and retry",
+}
+
+_API_HINTS = {
+    "CreatePartitions": "the broker cannot add partitions (Tansu does not implement "
+                        "CreatePartitions; Apache Kafka >= 1.0 does)",
+    "AlterConfigs": "the broker implements neither IncrementalAlterConfigs nor AlterConfigs",
+    "IncrementalAlterConfigs": "the broker predates Kafka 2.3",
+    "DescribeConfigs": "the broker cannot report topic configs (Apache Kafka >= 0.11 can)",
+}
+
+
+def _kafka_str(value):
+    """A config value as Kafka wants it: a string (booleans lower-case), None kept."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _kafka_bool(value, default):
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise KafkaError("ssl_check_hostname must be true or false, not %r" % (value,))
+
+
+def _kafka_settings(config):
+    """Check and normalise a runtime.kafka mapping (errors say which key is wrong)."""
+    config = dict(config or {})
+    servers = config.get("bootstrap_servers")
+    if isinstance(servers, str):
+        servers = [s for s in re.split(r"[,\s]+", servers) if s]
+    if not servers:
+        raise KafkaError("runtime.kafka.bootstrap_servers is missing",
+                         hint="give host:port[,host:port...] of one or more brokers")
+    bootstrap = []
+    for s in servers:
+        s = str(s).strip()
+        if "://" in s:  # PLAINTEXT://host:port, as in broker listener syntax
+            s = s.split("://", 1)[1]
+        m = re.match(r"^\[([^\]]+)\]:(\d+)$", s) or re.match(r"^([^:]+):(\d+)$", s)
+        if not m:
+            raise KafkaError("runtime.kafka.bootstrap_servers: %r is not host:port" % s,
+                             hint="for example broker1.example.com:9092")
+        bootstrap.append((m.group(1), int(m.group(2))))
+    protocol = str(config.get("security_protocol") or "PLAINTEXT").upper()
+    if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise KafkaError("runtime.kafka.security_protocol: unknown value %r" % protocol,
+                         hint="one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    sasl = protocol.startswith("SASL_")
+    mechanism = str(config.get("sasl_mechanism") or ("PLAIN" if sasl else "")).upper()
+    if sasl:
+        if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise KafkaError(
+                "runtime.kafka.sasl_mechanism: %r is not supported" % mechanism,
+                hint="streamt speaks PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (no GSSAPI/"
+                     "Kerberos, OAUTHBEARER or AWS_MSK_IAM)")
+        if not config.get("sasl_username") or config.get("sasl_password") is None:
+            raise KafkaError("runtime.kafka: %s needs sasl_username and sasl_password" % protocol)
+    return {
+        "bootstrap": bootstrap, "protocol": protocol, "tls": protocol.endswith("SSL"),
+        "sasl": sasl, "mechanism": mechanism,
+        "sasl_username": config.get("sasl_username"),
+        "sasl_password": config.get("sasl_password"),
+        "ssl_cafile": config.get("ssl_cafile") or None,
+        "ssl_certfile": config.get("ssl_certfile") or None,
+        "ssl_keyfile": config.get("ssl_keyfile") or None,
+        "ssl_check_hostname": _kafka_bool(config.get("ssl_check_hostname"), True),
+    }
+
+
+# -- kafka: one connection --------------------------------------------------------
+
+class _KafkaDropped(Exception):
+    """The broker closed the connection before answering."""
+
+
+class _KafkaConnection(object):
+    """One connection to one broker: TLS, ApiVersions, SASL, then requests in turn."""
+
+    def __init__(self, admin, host, port):
+        self.admin = admin
+        self.settings = admin.settings
+        self.host, self.port = host, port
+        self.address = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+        self.sock = None
+        self.broker_versions = {}   # api key -> (min, max) advertised by the broker
+        self.versions = {}          # api name -> version we use on this connection
+        self._correlation = 0
+
+    # -- versions ---------------------------------------------------------------
+
+    def advertises(self, api):
+        return _KAFKA_APIS[api][0] in self.broker_versions
+
+    def supports(self, api):
+        return api in self.versions
+
+    def version(self, api):
+        if api in self.versions:
+            return self.versions[api]
+        key, ours = _KAFKA_APIS[api][0], _KAFKA_APIS[api][1]
+        if key in self.broker_versions:
+            lo, hi = self.broker_versions[key]
+            raise KafkaError(
+                "the Kafka broker at %s speaks %s versions %d-%d and streamt versions %d-%d: "
+                "no version in common" % (self.address, api, lo, hi, ours[0], ours[-1]),
+                code=35, hint="streamt supports Apache Kafka 1.0 to 4.x and compatible brokers")
+        raise KafkaError("the Kafka broker at %s does not support %s" % (self.address, api),
+                         name="UNSUPPORTED", hint=_API_HINTS.get(api))
+
+    def _choose_versions(self, advertised):
+        self.broker_versions = dict(advertised)
+        caps = getattr(self.admin, "version_caps", None) or {}
+        self.versions = {}
+        for api, spec in _KAFKA_APIS.items():
+            if spec[0] not in advertised:
+                continue
+            lo, hi = advertised[spec[0]]
+            common = [v for v in spec[1] if lo <= v <= hi and v <= caps.get(api, v)]
+            if common:
+                self.versions[api] = max(common)
+
+    # -- life cycle -------------------------------------------------------------
+
+    def open(self):
+        import socket
+        timeout = self.admin.timeout
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout)
+        except socket.timeout:
+            raise KafkaError(
+                "timed out after %gs connecting to Kafka broker %s" % (timeout, self.address),
+                name="TIMEOUT", hint="check the address and port; a firewall may be dropping "
+                                     "the connection")
+        except socket.gaierror as e:
+            raise KafkaError("cannot resolve the Kafka broker host %r: %s" % (self.host, e.strerror),
+                             name="UNREACHABLE", hint="check runtime.kafka.bootstrap_servers "
+                                                      "(and the brokers' advertised.listeners)")
+        except (OSError, IOError) as e:
+            raise KafkaError(
+                "cannot connect to Kafka broker %s: %s" % (self.address, e.strerror or e),
+                name="UNREACHABLE", hint="check that the broker is running and reachable "
+                                         "from this host (runtime.kafka.bootstrap_servers)")
+        if self.settings["tls"]:
+            sock = self._wrap_tls(sock)
+        self.sock = sock
+        try:
+            self._negotiate()
+            if self.settings["sasl"]:
+                self._authenticate()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except (OSError, IOError):
+                pass
+            self.sock = None
+
+    def _wrap_tls(self, sock):
+        import socket
+        import ssl
+        s = self.settings
+        try:
+            ctx = ssl.create_default_context(cafile=s["ssl_cafile"])
+            if s["ssl_certfile"]:
+                ctx.load_cert_chain(s["ssl_certfile"], s["ssl_keyfile"])
+        except (IOError, OSError, ssl.SSLError) as e:
+            sock.close()
+            raise KafkaError("cannot load the TLS files of runtime.kafka (ssl_cafile=%s, "
+                             "ssl_certfile=%s, ssl_keyfile=%s): %s"
+                             % (s["ssl_cafile"], s["ssl_certfile"], s["ssl_keyfile"], e),
+                             name="TLS", hint="give PEM files readable by this user")
+        ctx.check_hostname = s["ssl_check_hostname"]
+        try:
+            return ctx.wrap_socket(sock, server_hostname=self.host)
+        except socket.timeout:
+            sock.close()
+            raise KafkaError("timed out during the TLS handshake with Kafka broker %s"
+                             % self.address, name="TIMEOUT",
+                             hint="is this a TLS listener? (security_protocol %s)"
+                                  % s["protocol"])
+        except (ssl.SSLError, ssl.CertificateError, OSError, IOError) as e:
+            sock.close()
+            text = str(e)
+            if isinstance(e, ssl.CertificateError) or "CERTIFICATE_VERIFY_FAILED" in text:
+                raise KafkaError(
+                    "TLS: the certificate of Kafka broker %s is not trusted: %s"
+                    % (self.address, getattr(e, "verify_message", None) or text),
+                    name="TLS_VERIFY",
+                    hint="set runtime.kafka.ssl_cafile to the CA certificate (PEM) that signed "
+                         "the broker's certificate; for a name mismatch, connect with the "
+                         "name in the certificate")
+            raise KafkaError("TLS handshake with Kafka broker %s failed: %s" % (self.address, text),
+                             name="TLS", hint="is this a TLS listener? security_protocol is %s"
+                                              % s["protocol"])
+
+    # -- set-up: ApiVersions and SASL -------------------------------------------
+
+    def _negotiate(self):
+        """ApiVersions: v3 first; a broker that does not know v3 answers UNSUPPORTED_VERSION in
+        the v0 layout with its own ranges (or none before Kafka 2.4: then ask again with v0)."""
+        body = {"client_software_name": "streamt", "client_software_version": __version__}
+        try:
+            resp = self.request("ApiVersions", body, version=3)
+            if resp["error_code"] == 35 and not resp["api_keys"]:
+                resp = self.request("ApiVersions", body, version=0)
+        except _KafkaDropped:
+            raise KafkaError(
+                "the Kafka broker at %s closed the connection in answer to ApiVersions"
+                % self.address, name="UNREACHABLE",
+                hint="is this a Kafka listener, and does security_protocol (%s) match it?"
+                     % self.settings["protocol"])
+        if resp["error_code"] not in (0, 35):
+            raise KafkaError("the Kafka broker at %s refused ApiVersions: %s"
+                             % (self.address, kafka_error_name(resp["error_code"])),
+                             code=resp["error_code"])
+        self._choose_versions(dict((k["api_key"], (k["min_version"], k["max_version"]))
+                                   for k in resp["api_keys"]))
+        for api in ("Metadata",):
+            self.version(api)  # refuse clearly when there is nothing in common
+
+    def _authenticate(self):
+        s = self.settings
+        mech, user = s["mechanism"], s["sasl_username"]
+        self.version("SaslHandshake")
+        self.version("SaslAuthenticate")
+        try:
+            resp = self.request("SaslHandshake", {"mechanism": mech})
+            if resp["error_code"] == 33:
+                raise KafkaError(
+                    "the Kafka broker at %s does not enable SASL mechanism %s (it offers: %s)"
+                    % (self.address, mech, ", ".join(resp["mechanisms"]) or "none"), code=33,
+                    hint="set runtime.kafka.sasl_mechanism to one the broker offers")
+            if resp["error_code"] != 0:
+                raise KafkaError(
+                    "SASL handshake with Kafka broker %s failed: %s (is this listener SASL?)"
+                    % (self.address, kafka_error_name(resp["error_code"])),
+                    code=resp["error_code"], hint="check security_protocol (%s) against the "
+                                                  "broker's listener" % s["protocol"])
+            password = s["sasl_password"]
+            if mech == "PLAIN":
+                token = b"\0" + user.encode("utf-8") + b"\0" + password.encode("utf-8")
+                self._sasl_step(token)
+            else:
+                scram = _Scram(mech, user, password)
+                server_first = self._sasl_step(scram.first())
+                server_final = self._sasl_step(scram.final(server_first))
+                scram.verify(server_final)
+        except _KafkaDropped:
+            raise KafkaError(
+                "the Kafka broker at %s closed the connection during SASL %s authentication "
+                "as user %r" % (self.address, mech, user), name="SASL",
+                hint="check the credentials, sasl_mechanism and that this listener is %s"
+                     % s["protocol"])
+        except _ScramError as e:
+            raise KafkaError("SASL %s authentication as user %r at Kafka broker %s failed: %s"
+                             % (mech, user, self.address, e), code=58,
+                             hint=_KAFKA_HINTS[58])
+
+    def _sasl_step(self, token):
+        resp = self.request("SaslAuthenticate", {"auth_bytes": token})
+        if resp["error_code"] != 0:
+            s = self.settings
+            raise KafkaError(
+                "SASL %s authentication as user %r at Kafka broker %s failed: %s"
+                % (s["mechanism"], s["sasl_username"], self.address,
+                   resp.get("error_message") or kafka_error_name(resp["error_code"])),
+                code=resp["error_code"], broker_message=resp.get("error_message"),
+                hint="check sasl_username and sasl_password (and that the user exists for "
+                     "%s)" % s["mechanism"])
+        return resp["auth_bytes"] or b""
+
+    # -- requests ---------------------------------------------------------------
+
+    def request(self, api, body, version=None):
+        """Send one request and return its decoded response (a dict)."""
+        import socket
+        import ssl
+        import struct
+        import time
+        key, _ours, flex_from, req_schema, resp_schema = _KAFKA_APIS[api]
+        v = self.version(api) if version is None else version
+        flexible = v >= flex_from
+        self._correlation = (self._correlation + 1) & 0x7FFFFFFF
+        corr = self._correlation
+        frame = _kafka_encode_request(key, v, corr, self.admin.client_id, flexible,
+                                      req_schema, body)
+        timeout = self.admin.timeout
+        deadline = time.time() + timeout
+        try:
+            self.sock.settimeout(timeout)
+            self.sock.sendall(frame)
+            self.admin.requests_sent += 1
+            size = struct.unpack(">i", self._read(4, deadline))[0]
+            if size < 4 or size > 256 * 1024 * 1024:
+                raise KafkaError(
+                    "the broker at %s answered %s with something that is not the Kafka "
+                    "protocol" % (self.address, api), name="PROTOCOL",
+                    hint="is this listener TLS or SASL? security_protocol is %s"
+                         % self.settings["protocol"])
+            data = self._read(size, deadline)
+        except socket.timeout:
+            self.close()
+            raise KafkaError("timed out after %gs waiting for Kafka broker %s to answer %s"
+                             % (timeout, self.address, api), name="TIMEOUT",
+                             hint="the broker is overloaded or unreachable; raise the timeout "
+                                  "or check the broker")
+        except (ssl.SSLError, ConnectionError, OSError, IOError) as e:
+            self.close()
+            if isinstance(e, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+                raise _KafkaDropped()
+            raise KafkaError("connection to Kafka broker %s failed during %s: %s"
+                             % (self.address, api, e), name="UNREACHABLE")
+        except _KafkaDropped:
+            self.close()
+            raise
+        except KafkaError:
+            self.close()
+            raise
+        # ApiVersions answers always use header v0, so that any client can read them; an
+        # UNSUPPORTED_VERSION answer to ApiVersions comes in the v0 layout, whatever we asked.
+        flexible_header = flexible and api != "ApiVersions"
+        try:
+            if api == "ApiVersions" and struct.unpack_from(">ih", data)[1] == 35:
+                resp, got = {"error_code": 35, "api_keys": _kafka_decode_versions_v0(data)}, \
+                    struct.unpack_from(">i", data)[0]
+            else:
+                resp, got = _kafka_decode_response(data, v, flexible, flexible_header, resp_schema)
+        except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
+            self.close()
+            raise KafkaError("cannot decode the %s v%d answer of Kafka broker %s: %s"
+                             % (api, v, self.address, e), name="PROTOCOL")
+        if got != corr:
+            self.close()
+            raise KafkaError("Kafka broker %s answered request %d with correlation id %d"
+                             % (self.address, corr, got), name="PROTOCOL",
+                             hint="a proxy in between may be mixing connections")
+        return resp
+
+    def _read(self, n, deadline):
+        import socket
+        import time
+        chunks = []
+        while n > 0:
+            left = deadline - time.time()
+            if left <= 0:
+                raise socket.timeout()
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(min(n, 1 << 20))
+            if not chunk:
+                raise _KafkaDropped()
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+
+def _kafka_decode_versions_v0(data):
+    """The api_keys of an ApiVersions answer in the v0 layout (how a broker answers a
+    version of ApiVersions it does not know)."""
+    r = _KReader(data, 4)
+    r.int16()
+    return [{"api_key": r.int16(), "min_version": r.int16(), "max_version": r.int16()}
+            for _ in range(max(r.int32(), 0))]
+
+
+# -- kafka: SCRAM (RFC 5802, RFC 7677) ---------------------------------------------
+
+class _ScramError(Exception):
+    pass
+
+
+class _Scram(object):
+    """The client side of a SCRAM exchange (no channel binding, as Kafka does)."""
+
+    HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512", "SCRAM-SHA-1": "sha1"}
+
+    def __init__(self, mechanism, username, password, nonce=None):
+        import base64
+        import os as _os
+        self.hash = self.HASHES[mechanism]
+        self.password = password.encode("utf-8")
+        self.nonce = nonce or base64.b64encode(_os.urandom(24)).decode("ascii")
+        name = username.replace("=", "=3D").replace(",", "=2C")
+        self.client_first_bare = "n=%s,r=%s" % (name, self.nonce)
+        self.server_signature = None
+
+    def _hmac(self, key, msg):
+        import hmac
+        return hmac.new(key, msg, getattr(hashlib, self.hash)).digest()
+
+    def first(self):
+        return ("n,," + self.client_first_bare).encode("utf-8")
+
+    def final(self, server_first):
+        import base64
+        server_first = server_first.decode("utf-8")
+        attrs = _scram_attrs(server_first)
+        if "e" in attrs:
+            raise _ScramError("the broker said: " + attrs["e"])
+        try:
+            nonce, salt, iterations = attrs["r"], base64.b64decode(attrs["s"]), int(attrs["i"])
+        except (KeyError, ValueError, TypeError):
+            raise _ScramError("malformed server-first message %r" % server_first)
+        if not nonce.startswith(self.nonce) or iterations < 1:
+            raise _ScramError("the server's nonce does not extend ours")
+        salted = hashlib.pbkdf2_hmac(self.hash, self.password, salt, iterations)
+        client_key = self._hmac(salted, b"Client Key")
+        stored_key = getattr(hashlib, self.hash)(client_key).digest()
+        without_proof = "c=biws,r=" + nonce
+        auth_message = ",".join([self.client_first_bare, server_first, without_proof])
+        signature = self._hmac(stored_key, auth_message.encode("utf-8"))
+        proof = bytes(bytearray(a ^ b for a, b in zip(bytearray(client_key), bytearray(signature))))
+        self.server_signature = self._hmac(self._hmac(salted, b"Server Key"),
+                                           auth_message.encode("utf-8"))
+        return (without_proof + ",p=" + base64.b64encode(proof).decode("ascii")).encode("utf-8")
+
+    def verify(self, server_final):
+        import base64
+        import hmac
+        attrs = _scram_attrs(server_final.decode("utf-8"))
+        if "e" in attrs:
+            raise _ScramError("the broker said: " + attrs["e"])
+        if "v" not in attrs or not hmac.compare_digest(
+                base64.b64decode(attrs["v"]), self.server_signature or b""):
+            raise _ScramError("the broker's SCRAM signature is wrong: it does not know the "
+                              "password (not the broker you think?)")
+
+
+def _scram_attrs(message):
+    out = {}
+    for part in message.split(","):
+        if len(part) >= 2 and part[1] == "=":
+            out[part[0]] = part[2:]
+    return out
+
+
+# -- kafka: encoding ---------------------------------------------------------------
+#
+# Two encodings share the same types.  The classic one: strings with an int16 length
+# (-1 = null), bytes and arrays with an int32 length (-1 = null).  The "flexible" one
+# (KIP-482, from the version in each message's flexibleVersions): lengths as unsigned
+# varints of length+1 (0 = null), and a block of tagged fields (a varint count, then
+# tag, size, bytes) at the end of every structure and of the request/response header.
+# We send no tagged fields and skip those we receive.
+
+class _KWriter(object):
+    def __init__(self, flexible):
+        self.flexible = flexible
+        self.parts = []
+
+    def raw(self, fmt, value):
+        import struct
+        self.parts.append(struct.pack(fmt, value))
+
+    def uvarint(self, n):
+        out = bytearray()
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            if n:
+                out.append(b | 0x80)
+            else:
+                out.append(b)
+                break
+        self.parts.append(bytes(out))
+
+    def length(self, n, classic_fmt):
+        """An array/string/bytes length; None = null."""
+        if self.flexible:
+            self.uvarint(0 if n is None else n + 1)
+        else:
+            self.raw(classic_fmt, -1 if n is None else n)
+
+    def string(self, value, classic=False):
+        if value is None:
+            data = None
+        else:
+            data = value.encode("utf-8")
+        if classic:
+            self.raw(">h", -1 if data is None else len(data))
+        else:
+            self.length(None if data is None else len(data), ">h")
+        if data:
+            self.parts.append(data)
+
+    def bytes(self, value):
+        self.length(None if value is None else len(value), ">i")
+        if value:
+            self.parts.append(bytes(value))
+
+    def tags(self):
+        if self.flexible:
+            self.uvarint(0)
+
+    def getvalue(self):
+        return b"".join(self.parts)
+
+
+class _KReader(object):
+    def __init__(self, data, pos=0):
+        self.data = data
+        self.pos = pos
+
+    def raw(self, fmt, size):
+        import struct
+        value = struct.unpack_from(fmt, self.data, self.pos)[0]
+        self.pos += size
+        return value
+
+    def int8(self):
+        return self.raw(">b", 1)
+
+    def int16(self):
+        return self.raw(">h", 2)
+
+    def int32(self):
+        return self.raw(">i", 4)
+
+    def uvarint(self):
+        shift = value = 0
+        while True:
+            b = self.raw(">B", 1)
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint too long")
+
+    def length(self, flexible, classic_fmt, size):
+        if flexible:
+            return self.uvarint() - 1
+        return self.raw(classic_fmt, size)
+
+    def take(self, n):
+        if n < 0 or self.pos + n > len(self.data):
+            raise ValueError("length %d runs past the end of the message" % n)
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def string(self, flexible):
+        n = self.length(flexible, ">h", 2)
+        return None if n < 0 else self.take(n).decode("utf-8")
+
+    def bytes(self, flexible):
+        n = self.length(flexible, ">i", 4)
+        return None if n < 0 else bytes(self.take(n))
+
+    def skip_tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()                 # tag
+            self.take(self.uvarint())      # size, then the value we do not need
+
+
+_KAFKA_PRIMITIVES = {"int8": (">b", 1), "int16": (">h", 2), "int32": (">i", 4),
+                     "int64": (">q", 8), "bool": (">?", 1)}
+
+
+def _kafka_fields(fields, version):
+    return [f for f in fields if f[2] <= version <= f[3]]
+
+
+def _kafka_write(w, fields, version, obj):
+    for name, ftype, _lo, _hi in _kafka_fields(fields, version):
+        _kafka_write_value(w, ftype, version, obj.get(name))
+    w.tags()
+
+
+def _kafka_write_value(w, ftype, version, value):
+    if isinstance(ftype, tuple):          # ("[]", element type or field list)
+        elem = ftype[1]
+        w.length(None if value is None else len(value), ">i")
+        for item in value or ():
+            if isinstance(elem, list):
+                _kafka_write(w, elem, version, item)
+            else:
+                _kafka_write_value(w, elem, version, item)
+    elif ftype in _KAFKA_PRIMITIVES:
+        w.raw(_KAFKA_PRIMITIVES[ftype][0], value or 0)
+    elif ftype == "string":
+        w.string(value)
+    elif ftype == "bytes":
+        w.bytes(value)
+    elif ftype == "uuid":
+        w.parts.append(bytes(bytearray.fromhex(value)) if value else b"\0" * 16)
+    else:  # pragma: no cover - a typo in _KAFKA_APIS
+        raise ValueError("unknown field type %r" % (ftype,))
+
+
+def _kafka_read(r, fields, version, flexible):
+    out = {}
+    for name, ftype, _lo, _hi in _kafka_fields(fields, version):
+        out[name] = _kafka_read_value(r, ftype, version, flexible)
+    if flexible:
+        r.skip_tags()
+    return out
+
+
+def _kafka_read_value(r, ftype, version, flexible):
+    if isinstance(ftype, tuple):
+        n = r.length(flexible, ">i", 4)
+        if n < 0:
+            return None
+        elem = ftype[1]
+        if isinstance(elem, list):
+            return [_kafka_read(r, elem, version, flexible) for _ in range(n)]
+        return [_kafka_read_value(r, elem, version, flexible) for _ in range(n)]
+    if ftype in _KAFKA_PRIMITIVES:
+        fmt, size = _KAFKA_PRIMITIVES[ftype]
+        return r.raw(fmt, size)
+    if ftype == "string":
+        return r.string(flexible)
+    if ftype == "bytes":
+        return r.bytes(flexible)
+    if ftype == "uuid":
+        raw = bytes(r.take(16))
+        return None if raw == b"\0" * 16 else _hex(raw)
+    raise ValueError("unknown field type %r" % (ftype,))
+
+
+def _hex(data):
+    return "".join("%02x" % b for b in bytearray(data))
+
+
+def _kafka_encode_request(api_key, version, correlation_id, client_id, flexible, fields, body):
+    """A complete request frame: size, header (v1, or v2 when flexible), body."""
+    w = _KWriter(flexible)
+    w.raw(">h", api_key)
+    w.raw(">h", version)
+    w.raw(">i", correlation_id)
+    w.string(client_id, classic=True)   # the client id keeps its classic encoding in header v2
+    w.tags()
+    _kafka_write(w, fields, version, body)
+    payload = w.getvalue()
+    return _kafka_size(payload) + payload
+
+
+def _kafka_size(payload):
+    import struct
+    return struct.pack(">i", len(payload))
+
+
+def _kafka_decode_response(data, version, flexible, flexible_header, fields):
+    """``(body, correlation_id)`` of a response frame without its size prefix."""
+    r = _KReader(data)
+    correlation_id = r.int32()
+    if flexible_header:
+        r.skip_tags()
+    body = _kafka_read(r, fields, version, flexible)
+    return body, correlation_id
+
+
+# -- kafka: the messages -------------------------------------------------------------
+#
+# Written from apache/kafka clients/src/main/resources/common/message/<Name>{Request,
+# Response}.json.  A field is (name, type, first version, last version); a type is a
+# primitive name or ("[]", element) where element is a primitive or a field list.
+# Each API: (api key, versions streamt speaks, first flexible version, request, response).
+# The version used on a connection is the highest one both sides speak.
+
+_N = 999  # "and later"
+
+
+def _F(name, ftype, lo=0, hi=_N):
+    return (name, ftype, lo, hi)
+
+
+def _A(elem):
+    return ("[]", elem)
+
+
+_KAFKA_APIS = {
+    "ApiVersions": (18, (0, 1, 2, 3), 3, [
+        _F("client_software_name", "string", 3),
+        _F("client_software_version", "string", 3),
+    ], [
+        _F("error_code", "int16"),
+        _F("api_keys", _A([_F("api_key", "int16"), _F("min_version", "int16"),
+                           _F("max_version", "int16")])),
+        _F("throttle_time_ms", "int32", 1),
+    ]),
+    "Metadata": (3, tuple(range(4, 13)), 9, [
+        _F("topics", _A([_F("topic_id", "uuid", 10), _F("name", "string")])),
+        _F("allow_auto_topic_creation", "bool", 4),
+        _F("include_cluster_authorized_operations", "bool", 8, 10),
+        _F("include_topic_authorized_operations", "bool", 8),
+    ], [
+        _F("throttle_time_ms", "int32", 3),
+        _F("brokers", _A([_F("node_id", "int32"), _F("host", "string"), _F("port", "int32"),
+                          _F("rack", "string", 1)])),
+        _F("cluster_id", "string", 2),
+        _F("controller_id", "int32", 1),
+        _F("topics", _A([
+            _F("error_code", "int16"), _F("name", "string"), _F("topic_id", "uuid", 10),
+            _F("is_internal", "bool", 1),
+            _F("partitions", _A([
+                _F("error_code", "int16"), _F("partition_index", "int32"),
+                _F("leader_id", "int32"), _F("leader_epoch", "int32", 7),
+                _F("replica_nodes", _A("int32")), _F("isr_nodes", _A("int32")),
+                _F("offline_replicas", _A("int32"), 5)])),
+            _F("topic_authorized_operations", "int32", 8)])),
+        _F("cluster_authorized_operations", "int32", 8, 10),
+    ]),
+    "CreateTopics": (19, (2, 3, 4, 5, 6, 7), 5, [
+        _F("topics", _A([
+            _F("name", "string"), _F("num_partitions", "int32"),
+            _F("replication_factor", "int16"),
+            _F("assignments", _A([_F("partition_index", "int32"),
+                                  _F("broker_ids", _A("int32"))])),
+            _F("configs", _A([_F("name", "string"), _F("value", "string")]))])),
+        _F("timeout_ms", "int32"),
+        _F("validate_only", "bool", 1),
+    ], [
+        _F("throttle_time_ms", "int32", 2),
+        _F("topics", _A([
+            _F("name", "string"), _F("topic_id", "uuid", 7), _F("error_code", "int16"),
+            _F("error_message", "string", 1),
+            _F("num_partitions", "int32", 5), _F("replication_factor", "int16", 5),
+            _F("configs", _A([_F("name", "string"), _F("value", "string"),
+                              _F("read_only", "bool"), _F("config_source", "int8"),
+                              _F("is_sensitive", "bool")]), 5)])),
+    ]),
+    "DeleteTopics": (20, (1, 2, 3, 4, 5), 4, [
+        _F("topic_names", _A("string"), 0, 5),
+        _F("timeout_ms", "int32"),
+    ], [
+        _F("throttle_time_ms", "int32", 1),
+        _F("responses", _A([_F("name", "string"), _F("error_code", "int16"),
+                            _F("error_message", "string", 5)])),
+    ]),
+    "DescribeConfigs": (32, (1, 2, 3, 4), 4, [
+        _F("resources", _A([_F("resource_type", "int8"), _F("resource_name", "string"),
+                            _F("configuration_keys", _A("string"))])),
+        _F("include_synonyms", "bool", 1),
+        _F("include_documentation", "bool", 3),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("results", _A([
+            _F("error_code", "int16"), _F("error_message", "string"),
+            _F("resource_type", "int8"), _F("resource_name", "string"),
+            _F("configs", _A([
+                _F("name", "string"), _F("value", "string"), _F("read_only", "bool"),
+                _F("is_default", "bool", 0, 0), _F("config_source", "int8", 1),
+                _F("is_sensitive", "bool"),
+                _F("synonyms", _A([_F("name", "string"), _F("value", "string"),
+                                   _F("source", "int8")]), 1),
+                _F("config_type", "int8", 3), _F("documentation", "string", 3)]))])),
+    ]),
+    "AlterConfigs": (33, (0, 1, 2), 2, [
+        _F("resources", _A([_F("resource_type", "int8"), _F("resource_name", "string"),
+                            _F("configs", _A([_F("name", "string"), _F("value", "string")]))])),
+        _F("validate_only", "bool"),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("responses", _A([_F("error_code", "int16"), _F("error_message", "string"),
+                            _F("resource_type", "int8"), _F("resource_name", "string")])),
+    ]),
+    "IncrementalAlterConfigs": (44, (0, 1), 1, [
+        _F("resources", _A([_F("resource_type", "int8"), _F("resource_name", "string"),
+                            _F("configs", _A([_F("name", "string"),
+                                              _F("config_operation", "int8"),
+                                              _F("value", "string")]))])),
+        _F("validate_only", "bool"),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("responses", _A([_F("error_code", "int16"), _F("error_message", "string"),
+                            _F("resource_type", "int8"), _F("resource_name", "string")])),
+    ]),
+    "CreatePartitions": (37, (0, 1, 2, 3), 2, [
+        _F("topics", _A([_F("name", "string"), _F("count", "int32"),
+                         _F("assignments", _A([_F("broker_ids", _A("int32"))]))])),
+        _F("timeout_ms", "int32"),
+        _F("validate_only", "bool"),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("results", _A([_F("name", "string"), _F("error_code", "int16"),
+                          _F("error_message", "string")])),
+    ]),
+    "SaslHandshake": (17, (1,), _N, [
+        _F("mechanism", "string"),
+    ], [
+        _F("error_code", "int16"),
+        _F("mechanisms", _A("string")),
+    ]),
+    "SaslAuthenticate": (36, (0, 1, 2), 2, [
+        _F("auth_bytes", "bytes"),
+    ], [
+        _F("error_code", "int16"),
+        _F("error_message", "string"),
+        _F("auth_bytes", "bytes"),
+        _F("session_lifetime_ms", "int64", 1),
+    ]),
+}
 
 # (end of clients: kafka)
 
@@ -270,12 +10025,1349 @@ class Output(object):
 #
 # One per service, same shape: observe the live state, diff, apply.
 
+#
+# Every target has the same shape:
+#
+#   target.hosts()                      -> ["host:port", ...] it will contact (no secrets)
+#   target.observe(items)               -> the live state of what `items` describe
+#   target.plan(items, live, policy)    -> [Change]  (create/update/unchanged/orphan/delete)
+#   target.validate(changes)            -> [error text]  the service's own dry-run checks
+#   target.apply(changes, done)         -> applies in order, calls done(change) after each
+#   target.snapshot(items, live)        -> canonical, redacted live state (drift check)
+#
+# `items` are the desired-state lists of docs/internals.md, with ${VAR}s resolved.
+#
+# Which live resources are "managed by this project" (orphan scope), per service:
+#
+# - Flink jobs: the job name streamt gives a job is
+#   "<pipeline_name> [streamt project=<project> fp=<16 hex of the fingerprint>]".
+#   Jobs carrying another project's marker, or none, are never touched.
+# - Connectors: streamt adds "streamt.project": "<project>" to every connector's
+#   config (Connect keeps unknown keys); only connectors with our value are ours.
+# - Topics and subjects carry no marker in Kafka or Schema Registry, so the rule is
+#   by name: a topic is ours when its name starts with "<project>." (subjects:
+#   "<ours>-key" / "<ours>-value").  Deleting one also needs --allow-delete topics
+#   (or schemas) and an environment that allows destructive changes.
+# - Gateway interceptors and alias topics: names starting with "<project>-",
+#   "<project>_" or "<project>.".
+
+__all__ += ["Change", "KafkaTarget", "SchemaRegistryTarget", "FlinkTarget", "ConnectTarget",
+            "GatewayTarget", "PlanPolicy", "redact_value", "FLINK_JOB_MARKER"]
+
+FLINK_JOB_MARKER = " [streamt project=%s fp=%s]"
+_FLINK_MARKER_RE = re.compile(r"^(.*) \[streamt project=(\S+) fp=([0-9a-f]+)\]$")
+_FLINK_ACTIVE = ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING", "RECONCILING",
+                 "FAILING", "CANCELLING", "SUSPENDED")
+_SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|api[._-]?key|"
+                            r"private[._-]?key|jaas|keystore\.key|truststore\.password)", re.I)
+REDACTED = "<redacted>"
+
+
+class PlanPolicy(object):
+    """What the user allows: `allow_delete` (set of kinds: topics, schemas, flink_jobs,
+    connectors, gateway; "all"), `prune_config` (reset topic config keys the project no
+    longer sets), `project` (the name used for the ownership markers)."""
+
+    def __init__(self, project, allow_delete=(), prune_config=False, secrets=()):
+        self.project = project or "streamt"
+        self.allow_delete = set(allow_delete or ())
+        self.prune_config = bool(prune_config)
+        self.secrets = set(s for s in secrets if s and len(s) >= 4)
+
+    def may_delete(self, kind):
+        return "all" in self.allow_delete or kind in self.allow_delete
+
+
+class Change(object):
+    """One resource of a plan.
+
+    `kind` (topic, schema, flink_job, connector, gateway), `name`, `action`
+    (create, update, unchanged, orphan, delete), `changes` {key: (old, new)} already
+    redacted for display, `notes` [str], `refused` (a reason, or None),
+    `destructive` (deletes and config resets).  `desired`/`live`/`data` are for the
+    target's apply and never printed."""
+
+    def __init__(self, kind, name, action, changes=None, notes=None, refused=None,
+                 destructive=False, desired=None, live=None, data=None, cluster=None):
+        self.kind, self.name, self.action = kind, name, action
+        self.changes = changes or {}
+        self.notes = list(notes or [])
+        self.refused = refused
+        self.destructive = destructive
+        self.desired, self.live, self.data = desired, live, dict(data or {})
+        self.cluster = cluster
+
+    @property
+    def mutating(self):
+        return self.action in ("create", "update", "delete") and not self.refused
+
+    @property
+    def ref(self):
+        return "%s:%s" % (self.kind, self.name)
+
+    def to_json(self):
+        return {"kind": self.kind, "name": self.name, "action": self.action,
+                "changes": dict((k, {"old": v[0], "new": v[1]})
+                                for k, v in sorted(self.changes.items())),
+                "notes": list(self.notes), "refused": self.refused,
+                "destructive": bool(self.destructive)}
+
+    def __repr__(self):
+        return "Change(%s %s %s)" % (self.action, self.kind, self.name)
+
+
+def redact_value(key, value, secrets=()):
+    """A value fit for display: secret-looking keys and known secret values hidden."""
+    if value is None:
+        return None
+    if _SECRET_KEY_RE.search(str(key)):
+        return REDACTED
+    if isinstance(value, str):
+        for s in secrets:
+            if s in value:
+                value = value.replace(s, REDACTED)
+    return value
+
+
+def _owned_name(name, project):
+    return any(name.startswith(project + sep) for sep in ".-_")
+
+
+def _kafka_str(value):
+    """A config value as Kafka prints it: booleans lower-case, numbers plain."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return ",".join(_kafka_str(v) for v in value)
+    return str(value)
+
+
+def _cluster_block(runtime, section, cluster, what):
+    """runtime[section].clusters[cluster or default] with a clear error."""
+    block = runtime.get(section) or {}
+    clusters = block.get("clusters") or {}
+    name = cluster or block.get("default")
+    if not name and len(clusters) == 1:
+        name = list(clusters)[0]
+    if name not in clusters:
+        raise UsageError("%s cluster %r is not defined in runtime.%s.clusters (defined: %s)"
+                         % (what, name, section, ", ".join(sorted(clusters)) or "none"),
+                         hint="add it to the environment's runtime block or set "
+                              "runtime.%s.default" % section)
+    return name, clusters[name]
+
+
+def _http_for(block, url_key, service, **kw):
+    url = block.get(url_key)
+    if not url:
+        raise UsageError("%s: %s is not set in the runtime block" % (service, url_key),
+                         hint="add %s to the environment's runtime block" % url_key)
+    return HttpClient(url, service=service, username=block.get("username"),
+                      password=block.get("password"),
+                      token=block.get("token") or block.get("bearer_token"),
+                      cafile=block.get("ssl_cafile"),
+                      timeout=float(block.get("timeout", 10.0)), **kw)
+
+
+def _changes_of(old, new, policy, prefix=""):
+    """{key: (old, new)} for keys whose values differ, redacted."""
+    out = {}
+    for k in sorted(set(old) | set(new)):
+        if old.get(k) != new.get(k):
+            out[prefix + k] = (redact_value(k, old.get(k), policy.secrets),
+                               redact_value(k, new.get(k), policy.secrets))
+    return out
+
+
+# -- Kafka -----------------------------------------------------------------------
+
+class KafkaTarget(object):
+    """Topics through KafkaAdmin: batched create, partitions only up, replication factor
+    never changed, managed config keys set (only keys whose source is the topic count
+    as set), keys the project stopped managing listed (reset with --prune-config)."""
+
+    kind = "topic"
+    delete_kind = "topics"
+
+    def __init__(self, runtime, admin=None):
+        self.config = dict(runtime.get("kafka") or {})
+        if not self.config.get("bootstrap_servers") and admin is None:
+            raise UsageError("runtime.kafka.bootstrap_servers is not set",
+                             hint="add it to the environment's runtime block")
+        self._admin = admin
+        self.cluster_id = None
+
+    def hosts(self):
+        return sorted(set(h.strip() for h in
+                          str(self.config.get("bootstrap_servers", "")).split(",") if h.strip()))
+
+    @property
+    def admin(self):
+        if self._admin is None:
+            self._admin = KafkaAdmin(self.config)
+        return self._admin
+
+    def close(self):
+        if self._admin is not None:
+            self._admin.close()
+
+    def observe(self, items, policy):
+        admin = self.admin
+        cluster = admin.cluster()
+        self.cluster_id = cluster.get("cluster_id")
+        names = set(admin.list_topics())
+        wanted = set(t["name"] for t in items)
+        existing = sorted(n for n in wanted if n in names)
+        orphans = sorted(n for n in names - wanted if _owned_name(n, policy.project))
+        desc = admin.describe_topics(existing + orphans) if (existing or orphans) else {}
+        configs = admin.describe_configs(existing) if existing else {}
+        topics = {}
+        for n in existing + orphans:
+            if n not in desc:
+                continue
+            entry = {"partitions": desc[n]["partitions"],
+                     "replication_factor": desc[n]["replication_factor"],
+                     "overrides": {}, "effective": {}, "sensitive": set()}
+            for key, c in sorted((configs.get(n) or {}).items()):
+                entry["effective"][key] = c.get("value")
+                if c.get("sensitive"):
+                    entry["sensitive"].add(key)
+                if c.get("source") in ("TOPIC", "DYNAMIC_TOPIC_CONFIG") and not c.get("is_default"):
+                    entry["overrides"][key] = c.get("value")
+            topics[n] = entry
+        return {"cluster_id": self.cluster_id, "topics": topics, "orphans": orphans}
+
+    def plan(self, items, live, policy):
+        return plan_topics(items, live, policy)
+
+    def validate(self, changes):
+        errors = []
+        admin = self.admin
+        creates = [c.desired for c in changes if c.action == "create" and not c.refused]
+        if creates:
+            for name, err in sorted(admin.create_topics(
+                    [_topic_request(t) for t in creates], validate_only=True).items()):
+                if err is not None:
+                    errors.append("topic %s: %s" % (name, err))
+        parts = dict((c.name, c.data["partitions"]) for c in changes
+                     if c.action == "update" and "partitions" in c.data and not c.refused)
+        if parts:
+            res = admin.create_partitions(parts, validate_only=True) or {}
+            errors.extend("topic %s: %s" % (n, e) for n, e in sorted(res.items()) if e)
+        alters = dict((c.name, c.data["config"]) for c in changes
+                      if c.action == "update" and c.data.get("config") and not c.refused)
+        if alters:
+            res = admin.alter_configs(alters, validate_only=True) or {}
+            errors.extend("topic %s: %s" % (n, e) for n, e in sorted(res.items()) if e)
+        return errors
+
+    def apply(self, changes, done):
+        admin = self.admin
+        creates = [c for c in changes if c.action == "create"]
+        if creates:
+            # one batched request; a topic that exists already (a killed earlier run)
+            # is fine: the next plan compares it like any other
+            res = admin.create_topics([_topic_request(c.desired) for c in creates])
+            failed = []
+            for c in creates:
+                err = (res or {}).get(c.name)
+                if err is None or getattr(err, "name", "") == "TOPIC_ALREADY_EXISTS":
+                    done(c)
+                else:
+                    failed.append("%s: %s" % (c.name, err))
+            if failed:
+                raise ServiceError("Kafka refused to create topic(s): " + "; ".join(failed))
+        for c in changes:
+            if c.action == "update":
+                if "partitions" in c.data:
+                    _check_kafka_result(admin.create_partitions({c.name: c.data["partitions"]}),
+                                        "increase the partitions of")
+                if c.data.get("config"):
+                    _check_kafka_result(admin.alter_configs({c.name: c.data["config"]}),
+                                        "change the config of")
+                done(c)
+            elif c.action == "delete":
+                _check_kafka_result(admin.delete_topics([c.name]), "delete")
+                done(c)
+
+    def snapshot(self, items, live):
+        out = {}
+        for n, t in sorted(live["topics"].items()):
+            if n in live.get("orphans", ()):
+                continue
+            out[n] = {"partitions": t["partitions"], "replication_factor": t["replication_factor"],
+                      "config": dict((k, REDACTED if k in t["sensitive"] else v)
+                                     for k, v in sorted(t["overrides"].items()))}
+        return {"cluster_id": live.get("cluster_id"), "topics": out}
+
+
+def _topic_request(t):
+    return {"name": t["name"], "partitions": int(t["partitions"]),
+            "replication_factor": int(t["replication_factor"]),
+            "config": dict((k, _kafka_str(v)) for k, v in sorted((t.get("config") or {}).items()))}
+
+
+def _check_kafka_result(res, what):
+    errs = ["%s: %s" % (n, e) for n, e in sorted((res or {}).items()) if e is not None]
+    if errs:
+        raise ServiceError("Kafka refused to %s topic(s): %s" % (what, "; ".join(errs)))
+
+
+def plan_topics(items, live, policy):
+    """The topic part of a plan (pure: desired items + observed live state)."""
+    out = []
+    topics = live.get("topics", {})
+    for t in sorted(items, key=lambda x: x["name"]):
+        name = t["name"]
+        want_cfg = dict((k, _kafka_str(v)) for k, v in (t.get("config") or {}).items())
+        cur = topics.get(name)
+        if cur is None:
+            ch = {"partitions": (None, int(t["partitions"])),
+                  "replication_factor": (None, int(t["replication_factor"]))}
+            for k, v in sorted(want_cfg.items()):
+                ch["config." + k] = (None, redact_value(k, v, policy.secrets))
+            out.append(Change("topic", name, "create", ch, desired=t))
+            continue
+        ch, notes, data, refused = {}, [], {}, []
+        if int(t["partitions"]) < cur["partitions"]:
+            refused.append("partitions %d -> %d: Kafka cannot remove partitions (recreate "
+                           "the topic under a new name)" % (cur["partitions"], int(t["partitions"])))
+        elif int(t["partitions"]) > cur["partitions"]:
+            ch["partitions"] = (cur["partitions"], int(t["partitions"]))
+            data["partitions"] = int(t["partitions"])
+        if int(t["replication_factor"]) != cur["replication_factor"]:
+            refused.append("replication_factor %d -> %d: streamt does not reassign replicas "
+                           "(use kafka-reassign-partitions)"
+                           % (cur["replication_factor"], int(t["replication_factor"])))
+        cfg = {}
+        for k, v in sorted(want_cfg.items()):
+            old = cur["overrides"].get(k)
+            if old != v or k not in cur["overrides"]:
+                shown_old = old if k in cur["overrides"] else None
+                ch["config." + k] = (redact_value(k, shown_old, policy.secrets),
+                                     redact_value(k, v, policy.secrets))
+                cfg[k] = v
+        stale = sorted(k for k in cur["overrides"] if k not in want_cfg)
+        destructive = False
+        for k in stale:
+            shown = redact_value(k, cur["overrides"][k], policy.secrets)
+            if policy.prune_config:
+                ch["config." + k] = (shown, None)
+                cfg[k] = None
+                destructive = True
+            else:
+                notes.append("config %s=%s is set on the topic but not managed by the project "
+                             "(left alone; --prune-config resets it)" % (k, shown))
+        if cfg:
+            data["config"] = cfg
+        action = "update" if (ch or refused) else "unchanged"
+        out.append(Change("topic", name, action, ch, notes=notes,
+                          refused="; ".join(refused) or None, destructive=destructive,
+                          desired=t, live=cur, data=data))
+    for name in live.get("orphans", ()):
+        out.append(_orphan_change("topic", name, "topics", policy))
+    return out
+
+
+def _orphan_change(kind, name, delete_kind, policy, data=None, cluster=None):
+    if policy.may_delete(delete_kind):
+        return Change(kind, name, "delete", {}, destructive=True, data=data, cluster=cluster,
+                      notes=["exists live, absent from the artifact: deleted (--allow-delete %s)"
+                             % delete_kind])
+    return Change(kind, name, "orphan", {}, data=data, cluster=cluster,
+                  notes=["exists live, absent from the artifact (kept; --allow-delete %s "
+                         "deletes it)" % delete_kind])
+
+
+# -- Schema Registry -------------------------------------------------------------
+
+class SchemaRegistryTarget(object):
+    """Subjects: identical schema (canonical form) -> unchanged; a new version is checked
+    for compatibility at plan time; the subject's compatibility level is managed."""
+
+    kind = "schema"
+    CT = "application/vnd.schemaregistry.v1+json"
+
+    def __init__(self, runtime, http=None):
+        block = runtime.get("schema_registry") or {}
+        self.http = http or _http_for(block, "url", "Schema Registry",
+                                      headers={"Accept": self.CT})
+
+    def hosts(self):
+        return [self.http.host]
+
+    def observe(self, items, policy):
+        live = {"subjects": {}, "orphans": []}
+        all_subjects = self.http.check_shape(self.http.request("GET", "/subjects"), list)
+        have = set(all_subjects)
+        wanted = set(s["subject"] for s in items)
+        for s in sorted(wanted & have):
+            q = "/subjects/%s/versions/latest" % _quote(s)
+            resp = self.http.request("GET", q, expect=(200, 404))
+            if resp.status == 404:
+                continue
+            v = self.http.check_shape(resp, dict, keys=("schema",))
+            resp = self.http.request("GET", "/config/%s" % _quote(s), expect=(200, 404))
+            level = None
+            if resp.status == 200:
+                level = (resp.json() or {}).get("compatibilityLevel")
+            live["subjects"][s] = {"version": v.get("version"), "id": v.get("id"),
+                                   "schema": v["schema"],
+                                   "schema_type": v.get("schemaType") or "AVRO",
+                                   "compatibility": level}
+        for s in sorted(have - wanted):
+            base = re.sub(r"-(key|value)$", "", s)
+            if base != s and _owned_name(base, policy.project):
+                live["orphans"].append(s)
+        return live
+
+    def plan(self, items, live, policy):
+        out = []
+        for s in sorted(items, key=lambda x: x["subject"]):
+            name = s["subject"]
+            cur = live["subjects"].get(name)
+            stype = (s.get("schema_type") or "AVRO").upper()
+            if cur is None:
+                ch = {"schema_type": (None, stype)}
+                if s.get("compatibility"):
+                    ch["compatibility"] = (None, s["compatibility"])
+                out.append(Change("schema", name, "create", ch, desired=s))
+                continue
+            ch, refused, data = {}, None, {}
+            if canonical_schema(s["schema"], stype) != canonical_schema(cur["schema"],
+                                                                        cur["schema_type"]):
+                ch["version"] = (cur["version"], "new")
+                data["register"] = True
+                ok, messages = self.check_compatibility(name, s)
+                if not ok:
+                    refused = "incompatible with version %s: %s" % (
+                        cur["version"], "; ".join(messages) or "Schema Registry says incompatible")
+            if s.get("compatibility") and s["compatibility"] != cur["compatibility"]:
+                ch["compatibility"] = (cur["compatibility"], s["compatibility"])
+                data["compatibility"] = s["compatibility"]
+            out.append(Change("schema", name, "update" if ch else "unchanged", ch,
+                              refused=refused, desired=s, live=cur, data=data))
+        for name in live["orphans"]:
+            out.append(_orphan_change("schema", name, "schemas", policy))
+        return out
+
+    def check_compatibility(self, subject, s):
+        resp = self.http.request(
+            "POST", "/compatibility/subjects/%s/versions/latest" % _quote(subject),
+            body=self._body(s), query={"verbose": "true"}, expect=(200, 404),
+            content_type=self.CT, idempotent=True, mutating=False)
+        if resp.status == 404:
+            return True, []
+        obj = self.http.check_shape(resp, dict, keys=("is_compatible",))
+        return bool(obj["is_compatible"]), [str(m) for m in obj.get("messages") or []]
+
+    def validate(self, changes):
+        return []  # compatibility was checked while planning
+
+    def apply(self, changes, done):
+        for c in changes:
+            if c.action in ("create", "update"):
+                level = c.desired.get("compatibility")
+                if level and (c.live is None or c.live.get("compatibility") != level):
+                    self.http.request("PUT", "/config/%s" % _quote(c.name),
+                                      body={"compatibility": level}, content_type=self.CT)
+                if c.action == "create" or c.data.get("register"):
+                    resp = self.http.request(
+                        "POST", "/subjects/%s/versions" % _quote(c.name), body=self._body(c.desired),
+                        content_type=self.CT, idempotent=True)  # SR: same schema -> same id
+                    self.http.check_shape(resp, dict, keys=("id",))
+                done(c)
+            elif c.action == "delete":
+                self.http.request("DELETE", "/subjects/%s" % _quote(c.name), expect=(200, 404))
+                self.http.request("DELETE", "/subjects/%s" % _quote(c.name),
+                                  query={"permanent": "true"}, expect=(200, 404))
+                done(c)
+
+    def snapshot(self, items, live):
+        return dict((n, {"version": v["version"], "schema_type": v["schema_type"],
+                         "schema": canonical_schema(v["schema"], v["schema_type"]),
+                         "compatibility": v["compatibility"]})
+                    for n, v in sorted(live["subjects"].items()))
+
+    @staticmethod
+    def _body(s):
+        body = {"schema": s["schema"] if isinstance(s["schema"], str) else json.dumps(s["schema"])}
+        stype = (s.get("schema_type") or "AVRO").upper()
+        if stype != "AVRO":
+            body["schemaType"] = stype
+        if s.get("references"):
+            body["references"] = s["references"]
+        return body
+
+
+def canonical_schema(schema, schema_type="AVRO"):
+    """A schema's comparable form: JSON (Avro, JSON Schema) re-serialised with sorted
+    keys and no spaces; Protobuf with whitespace collapsed."""
+    if not isinstance(schema, str):
+        schema = json.dumps(schema)
+    if (schema_type or "AVRO").upper() in ("AVRO", "JSON"):
+        try:
+            return json.dumps(json.loads(schema), sort_keys=True, separators=(",", ":"))
+        except ValueError:
+            pass
+    return " ".join(schema.split())
+
+__all__ += ["canonical_schema", "plan_topics"]
+
+
+# -- Flink -----------------------------------------------------------------------
+
+class FlinkTarget(object):
+    """Flink SQL jobs: found in Flink REST by the name streamt gives them; submitted
+    through the SQL Gateway, each in its own session (closed afterwards) so that SET
+    and CREATE TABLE of one job never leak into the next.
+
+    Same fingerprint and active -> unchanged.  Changed -> per on_upgrade: `savepoint`
+    (stop with a savepoint, resubmit from it), `stateless` (cancel, resubmit),
+    `refuse` (refused at plan time).  Not active (FAILED, CANCELED, FINISHED, absent) ->
+    resubmitted, from the newest savepoint of the last run when there is one (so a
+    deploy killed between "stop" and "submit" resumes with its state).  Extra active
+    copies of one job are cancelled: never two running copies."""
+
+    kind = "flink_job"
+    POLL = 0.5
+
+    def __init__(self, runtime, clusters_used, sleep=None, wait_timeout=120.0):
+        self.runtime = runtime
+        self.clusters = {}
+        for name in sorted(set(clusters_used)):
+            cname, block = _cluster_block(runtime, "flink", name, "Flink")
+            self.clusters[name] = {
+                "name": cname, "block": block,
+                "rest": _http_for(block, "rest_url", "Flink REST"),
+                "gateway": _http_for(block, "sql_gateway_url", "Flink SQL Gateway",
+                                     retries=2)}
+        self._sleep = sleep
+        self.wait_timeout = wait_timeout
+
+    def http_clients(self):
+        return [c[k] for _, c in sorted(self.clusters.items()) for k in ("rest", "gateway")]
+
+    def hosts(self):
+        return sorted(set(h.host for h in self.http_clients()))
+
+    def observe(self, items, policy):
+        live = {}
+        for key, c in sorted(self.clusters.items()):
+            obj = c["rest"].check_shape(c["rest"].request("GET", "/jobs/overview"), dict,
+                                        keys=("jobs",))
+            jobs = []
+            for j in obj["jobs"]:
+                m = _FLINK_MARKER_RE.match(j.get("name") or "")
+                if not m or m.group(2) != policy.project:
+                    continue
+                jobs.append({"id": j.get("jid"), "pipeline_name": m.group(1),
+                             "fp": m.group(3), "state": j.get("state"),
+                             "start": j.get("start-time") or 0, "end": j.get("end-time") or 0})
+            jobs.sort(key=lambda j: (j["pipeline_name"], j["start"], j["id"]))
+            live[key] = jobs
+        return {"jobs": live}
+
+    def plan(self, items, live, policy):
+        out = []
+        wanted = set()
+        for j in sorted(items, key=lambda x: x["name"]):
+            cl = j.get("cluster")
+            wanted.add((cl, j["pipeline_name"]))
+            jobs = [x for x in live["jobs"].get(cl, []) if x["pipeline_name"] == j["pipeline_name"]]
+            active = [x for x in jobs if x["state"] in _FLINK_ACTIVE]
+            fp = _short_fp(j["fingerprint"])
+            data = {"cancel": [], "stop": None}
+            notes, ch, refused = [], {}, None
+            same = [x for x in active if x["fp"] == fp and x["state"] != "CANCELLING"]
+            if same:
+                keep = same[-1]
+                data["cancel"] = [x["id"] for x in active if x is not keep]
+                if not data["cancel"]:
+                    out.append(Change("flink_job", j["name"], "unchanged", {}, desired=j,
+                                      cluster=cl, live=keep,
+                                      notes=["job %s %s" % (keep["id"], keep["state"])]))
+                    continue
+                ch["copies"] = (len(active), 1)
+                notes.append("cancels %d extra cop%s of the job"
+                             % (len(data["cancel"]), "y" if len(data["cancel"]) == 1 else "ies"))
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
+                                  cluster=cl, live=keep, data=data))
+                continue
+            mode = j.get("on_upgrade") or "savepoint"
+            if active:
+                cur = active[-1]
+                ch["fingerprint"] = (cur["fp"], fp)
+                if mode == "refuse":
+                    refused = ("the SQL changed and on_upgrade is 'refuse' (job %s is %s)"
+                               % (cur["id"], cur["state"]))
+                elif mode == "stateless":
+                    data["cancel"] = [x["id"] for x in active]
+                    notes.append("cancel job %s and resubmit without state (on_upgrade: "
+                                 "stateless)" % cur["id"])
+                else:
+                    data["stop"] = cur["id"]
+                    data["cancel"] = [x["id"] for x in active if x is not cur]
+                    notes.append("stop job %s with a savepoint and resubmit from it" % cur["id"])
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes,
+                                  refused=refused, desired=j, cluster=cl, live=cur, data=data))
+                continue
+            last = jobs[-1] if jobs else None
+            if last is not None:
+                data["restore_from"] = last["id"] if mode == "savepoint" else None
+                ch["state"] = (last["state"], "RUNNING")
+                notes.append("resubmit (last run %s is %s)" % (last["id"], last["state"]))
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
+                                  cluster=cl, live=last, data=data))
+            else:
+                out.append(Change("flink_job", j["name"], "create",
+                                  {"fingerprint": (None, fp)}, desired=j, cluster=cl, data=data))
+        for cl, jobs in sorted(live["jobs"].items()):
+            for pn in sorted(set(x["pipeline_name"] for x in jobs)):
+                active = [x for x in jobs if x["pipeline_name"] == pn and x["state"] in _FLINK_ACTIVE]
+                if (cl, pn) in wanted or not active:
+                    continue
+                out.append(_orphan_change("flink_job", pn, "flink_jobs", policy, cluster=cl,
+                                          data={"cancel": [x["id"] for x in active]}))
+        return out
+
+    def validate(self, changes):
+        return []  # the SQL Gateway has no dry run for INSERT jobs; build-time checks did that
+
+    def apply(self, changes, done):
+        for c in changes:
+            if not c.mutating:
+                continue
+            cl = self.clusters[c.cluster]
+            if c.action == "delete":
+                for jid in c.data.get("cancel", []):
+                    self._cancel(cl, jid)
+                done(c)
+                continue
+            savepoint = None
+            if c.data.get("stop"):
+                savepoint = self._stop_with_savepoint(cl, c.data["stop"])
+            elif c.data.get("restore_from"):
+                savepoint = self._latest_savepoint(cl, c.data["restore_from"])
+            for jid in c.data.get("cancel", []):
+                self._cancel(cl, jid)
+            if c.action == "update" and not c.data.get("stop") and not c.data.get("restore_from") \
+                    and c.live is not None and c.live.get("fp") == _short_fp(c.desired["fingerprint"]) \
+                    and c.live.get("state") in _FLINK_ACTIVE:
+                done(c)       # only extra copies were cancelled
+                continue
+            self._submit(cl, c.desired, savepoint)
+            done(c)
+
+    def snapshot(self, items, live):
+        out = {}
+        for cl, jobs in sorted(live["jobs"].items()):
+            for x in jobs:
+                if x["state"] in _FLINK_ACTIVE:
+                    out.setdefault(x["pipeline_name"], []).append(
+                        {"fingerprint": x["fp"], "state": x["state"]})
+        return out
+
+    # -- helpers
+
+    def _wait(self, seconds):
+        if self._sleep:
+            self._sleep(seconds)
+        else:
+            import time
+            time.sleep(seconds)
+
+    def _deadline(self):
+        import time
+        return time.time() + self.wait_timeout
+
+    @staticmethod
+    def _now():
+        import time
+        return time.time()
+
+    def _cancel(self, cl, jid):
+        cl["rest"].request("PATCH", "/jobs/%s" % _quote(jid), query={"mode": "cancel"},
+                           expect=(200, 202, 404))
+        self._wait_state(cl, jid, ("CANCELED", "FINISHED", "FAILED"), "cancel")
+
+    def _wait_state(self, cl, jid, states, what):
+        end = self._deadline()
+        while True:
+            resp = cl["rest"].request("GET", "/jobs/%s" % _quote(jid), expect=(200, 404))
+            if resp.status == 404:
+                return None
+            state = cl["rest"].check_shape(resp, dict, keys=("state",))["state"]
+            if state in states:
+                return state
+            if self._now() > end:
+                raise ServiceError("Flink job %s did not %s within %ds (state %s)"
+                                   % (jid, what, self.wait_timeout, state))
+            self._wait(self.POLL)
+
+    def _stop_with_savepoint(self, cl, jid):
+        body = {"drain": False}
+        target = cl["block"].get("savepoint_dir")
+        if target:
+            body["targetDirectory"] = target
+        resp = cl["rest"].request("POST", "/jobs/%s/stop" % _quote(jid), body=body,
+                                  expect=(200, 202))
+        trig = cl["rest"].check_shape(resp, dict, keys=("request-id",))["request-id"]
+        end = self._deadline()
+        while True:
+            obj = cl["rest"].get_json("/jobs/%s/savepoints/%s" % (_quote(jid), _quote(trig)),
+                                      shape=dict)
+            status = (obj.get("status") or {}).get("id")
+            if status == "COMPLETED":
+                op = obj.get("operation") or {}
+                if op.get("failure-cause"):
+                    cause = op["failure-cause"]
+                    raise ServiceError("Flink could not stop job %s with a savepoint: %s"
+                                       % (jid, flink_root_cause(cause.get("stack-trace") or
+                                                                cause.get("class") or str(cause))),
+                                       hint="set savepoint_dir in the Flink cluster's runtime "
+                                            "block (or state.savepoints.dir on the cluster)")
+                self._wait_state(cl, jid, ("FINISHED", "CANCELED", "FAILED"), "stop")
+                return op.get("location")
+            if self._now() > end:
+                raise ServiceError("Flink: the savepoint of job %s did not complete within %ds"
+                                   % (jid, self.wait_timeout))
+            self._wait(self.POLL)
+
+    def _latest_savepoint(self, cl, jid):
+        resp = cl["rest"].request("GET", "/jobs/%s/checkpoints" % _quote(jid), expect=(200, 404))
+        if resp.status == 404:
+            return None
+        latest = (resp.json() or {}).get("latest") or {}
+        # the newest of the last savepoint and the last retained checkpoint
+        found = [(x.get("latest_ack_timestamp") or 0, x.get("external_path"))
+                 for x in (latest.get("savepoint"), latest.get("completed"))
+                 if x and x.get("external_path") and not x.get("discarded")]
+        return max(found)[1] if found else None
+
+    def _submit(self, cl, job, savepoint):
+        """Run the job's SQL in a fresh session; wait (bounded) until the job runs."""
+        gw = cl["gateway"]
+        props = {"pipeline.name": job["pipeline_name"] + FLINK_JOB_MARKER % (
+            _project_of(self), _short_fp(job["fingerprint"]))}
+        if savepoint:
+            props["execution.savepoint.path"] = savepoint
+            # SQL changed: operators that no longer exist must not block the restore
+            props["execution.savepoint.ignore-unclaimed-state"] = "true"
+        resp = gw.request("POST", "/v1/sessions", body={"properties": props,
+                                                        "sessionName": job["name"]},
+                          idempotent=False)
+        session = gw.check_shape(resp, dict, keys=("sessionHandle",))["sessionHandle"]
+        job_id = None
+        try:
+            for stmt in _sql_statements(job["sql"]):
+                if _sets_key(stmt, "pipeline.name") or _sets_key(stmt, "execution.savepoint.path"):
+                    continue   # streamt owns these two (identity, restore)
+                jid = self._run_statement(gw, session, stmt, job["name"])
+                job_id = jid or job_id
+        finally:
+            try:
+                gw.request("DELETE", "/v1/sessions/%s" % _quote(session), expect=(200, 404))
+            except StreamtError:
+                pass
+        if job_id:
+            self._wait_state(cl, job_id, ("RUNNING", "FINISHED"), "start")
+        return job_id
+
+    def _run_statement(self, gw, session, stmt, job_name):
+        base = "/v1/sessions/%s" % _quote(session)
+        resp = gw.request("POST", base + "/statements", body={"statement": stmt},
+                          idempotent=False)
+        op = gw.check_shape(resp, dict, keys=("operationHandle",))["operationHandle"]
+        opbase = base + "/operations/%s" % _quote(op)
+        end = self._deadline()
+        while True:
+            st = gw.get_json(opbase + "/status", shape=dict).get("status")
+            if st in ("FINISHED", "ERROR", "CANCELED", "CLOSED", "TIMEOUT"):
+                break
+            if self._now() > end:
+                raise ServiceError("Flink SQL Gateway: statement of job %s still %s after %ds"
+                                   % (job_name, st, self.wait_timeout),
+                                   details=[_shorten(stmt)])
+            self._wait(self.POLL)
+        resp = gw.request("GET", opbase + "/result/0", query={"rowFormat": "JSON"},
+                          expect=(200, 400, 500))
+        if st != "FINISHED" or resp.status != 200:
+            msg = _service_message(resp.text) if resp.status != 200 else st
+            raise ServiceError("Flink rejected a statement of job %s: %s" % (job_name, msg),
+                               details=["statement: " + _shorten(stmt)],
+                               hint="fix the model's SQL; `streamt build` shows the full file")
+        obj = resp.json() or {}
+        return obj.get("jobID")
+
+
+def _short_fp(fp):
+    return re.sub(r"^sha256:", "", fp or "")[:16]
+
+
+def _project_of(target):
+    return getattr(target, "project", None) or "streamt"
+
+
+def _sets_key(stmt, key):
+    return re.match(r"^\s*SET\s+'%s'\s*=" % re.escape(key), stmt, re.I) is not None
+
+
+def _shorten(stmt, n=300):
+    s = " ".join(stmt.split())
+    return s if len(s) <= n else s[:n] + " ..."
+
+
+def _sql_statements(sql):
+    """The statements of a Flink SQL file (the SQL section's splitter when present)."""
+    splitter = globals().get("split_statements")
+    if splitter is not None:
+        return [s for s in splitter(sql) if s.strip()]
+    return _split_sql_fallback(sql)
+
+
+def _split_sql_fallback(sql):
+    """Split on ';' outside quotes and comments; drop comment-only pieces."""
+    out, cur, i, n = [], [], 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in "'`\"":
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            cur.append(sql[i:j + 1])
+            i = j + 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+            i = j
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        elif ch == ";":
+            out.append("".join(cur))
+            cur = []
+            i += 1
+        else:
+            cur.append(ch)
+            i += 1
+    out.append("".join(cur))
+    return [s.strip() for s in out if s.strip()]
+
+
+# -- Kafka Connect ---------------------------------------------------------------
+
+class ConnectTarget(object):
+    """Connectors: configs compared key by key (streamt adds "streamt.project" as its
+    ownership marker); PUT /connectors/{name}/config when different (409 during a
+    rebalance is retried); after a change, wait (bounded) for RUNNING and report failed
+    tasks with the first line of their trace."""
+
+    kind = "connector"
+    MARKER = "streamt.project"
+    POLL = 0.5
+
+    def __init__(self, runtime, clusters_used, sleep=None, wait_timeout=60.0):
+        self.clusters = {}
+        for name in sorted(set(clusters_used)):
+            cname, block = _cluster_block(runtime, "connect", name, "Kafka Connect")
+            self.clusters[name] = _http_for(block, "rest_url", "Kafka Connect")
+        self._sleep = sleep
+        self.wait_timeout = wait_timeout
+
+    def http_clients(self):
+        return [h for _, h in sorted(self.clusters.items())]
+
+    def hosts(self):
+        return sorted(set(h.host for h in self.http_clients()))
+
+    def desired_config(self, item, policy):
+        cfg = dict((k, _kafka_str(v)) for k, v in (item.get("config") or {}).items())
+        cfg["name"] = item["name"]
+        cfg[self.MARKER] = policy.project
+        return cfg
+
+    def observe(self, items, policy):
+        live = {}
+        for key, http in sorted(self.clusters.items()):
+            resp = http.request("GET", "/connectors", query=[("expand", "info"), ("expand", "status")])
+            obj = resp.json()
+            conns = {}
+            if isinstance(obj, list):      # an old Connect without ?expand
+                for n in obj:
+                    cfg = http.get_json("/connectors/%s/config" % _quote(n), shape=dict)
+                    st = http.request("GET", "/connectors/%s/status" % _quote(n), expect=(200, 404))
+                    conns[n] = {"config": cfg, "status": st.json() if st.status == 200 else {}}
+            elif isinstance(obj, dict):
+                for n, v in obj.items():
+                    conns[n] = {"config": ((v or {}).get("info") or {}).get("config") or {},
+                                "status": (v or {}).get("status") or {}}
+            else:
+                http.check_shape(resp, dict)
+            live[key] = conns
+        return {"connectors": live}
+
+    def plan(self, items, live, policy):
+        out, wanted = [], set()
+        for c in sorted(items, key=lambda x: x["name"]):
+            cl = c.get("cluster")
+            wanted.add((cl, c["name"]))
+            want = self.desired_config(c, policy)
+            cur = live["connectors"].get(cl, {}).get(c["name"])
+            if cur is None:
+                ch = dict((k, (None, redact_value(k, v, policy.secrets)))
+                          for k, v in sorted(want.items()))
+                out.append(Change("connector", c["name"], "create", ch, desired=c, cluster=cl,
+                                  data={"config": want}))
+                continue
+            ch = _changes_of(cur["config"], want, policy)
+            state = ((cur["status"] or {}).get("connector") or {}).get("state")
+            failed = [t for t in (cur["status"] or {}).get("tasks") or [] if t.get("state") == "FAILED"]
+            notes, data = [], {"config": want}
+            if not ch and (state == "FAILED" or failed):
+                data["restart"] = True
+                ch["state"] = (state if state == "FAILED" else "tasks FAILED", "RUNNING")
+                notes.append("restart the connector and its failed tasks")
+            out.append(Change("connector", c["name"], "update" if ch else "unchanged", ch,
+                              notes=notes, desired=c, live=cur, cluster=cl, data=data))
+        for cl, conns in sorted(live["connectors"].items()):
+            for n, cur in sorted(conns.items()):
+                if (cl, n) not in wanted and cur["config"].get(self.MARKER) == policy.project:
+                    out.append(_orphan_change("connector", n, "connectors", policy, cluster=cl))
+        return out
+
+    def validate(self, changes):
+        errors = []
+        for c in changes:
+            if c.action not in ("create", "update") or c.refused:
+                continue
+            http = self.clusters[c.cluster]
+            cfg = c.data["config"]
+            cls = cfg.get("connector.class", "")
+            resp = http.request("PUT", "/connector-plugins/%s/config/validate"
+                                % _quote(cls.rsplit(".", 1)[-1]), body=cfg, mutating=False)
+            obj = http.check_shape(resp, dict, keys=("error_count",))
+            if obj["error_count"]:
+                for item in obj.get("configs") or []:
+                    v = item.get("value") or {}
+                    for e in v.get("errors") or []:
+                        errors.append("connector %s: %s: %s" % (c.name, v.get("name"), e))
+        return errors
+
+    def apply(self, changes, done):
+        for c in changes:
+            if not c.mutating:
+                continue
+            http = self.clusters[c.cluster]
+            if c.action == "delete":
+                http.request("DELETE", "/connectors/%s" % _quote(c.name), expect=(200, 204, 404),
+                             retry_conflict=True)
+                done(c)
+                continue
+            if c.data.get("restart") and not (set(c.changes) - {"state"}):
+                http.request("POST", "/connectors/%s/restart" % _quote(c.name),
+                             query={"includeTasks": "true", "onlyFailed": "true"},
+                             expect=(200, 202, 204), retry_conflict=True, idempotent=True)
+            else:
+                http.request("PUT", "/connectors/%s/config" % _quote(c.name),
+                             body=c.data["config"], expect=(200, 201), retry_conflict=True)
+            self._wait_running(http, c.name)
+            done(c)
+
+    def _wait_running(self, http, name):
+        import time
+        end = time.time() + self.wait_timeout
+        while True:
+            resp = http.request("GET", "/connectors/%s/status" % _quote(name), expect=(200, 404))
+            st = resp.json() if resp.status == 200 else {}
+            state = ((st or {}).get("connector") or {}).get("state")
+            tasks = (st or {}).get("tasks") or []
+            failed = [t for t in tasks if t.get("state") == "FAILED"]
+            if state == "FAILED" or failed:
+                details = []
+                if state == "FAILED":
+                    details.append("connector: " + _first_line(
+                        (st.get("connector") or {}).get("trace") or "FAILED"))
+                for t in failed:
+                    details.append("task %s: %s" % (t.get("id"), _first_line(t.get("trace") or "FAILED")))
+                raise ServiceError("Kafka Connect: connector %s failed" % name, details=details,
+                                   hint="GET /connectors/%s/status on the Connect worker shows "
+                                        "the full traces" % name)
+            if state == "RUNNING" and tasks and all(t.get("state") == "RUNNING" for t in tasks):
+                return
+            if time.time() > end:
+                raise ServiceError("Kafka Connect: connector %s not RUNNING after %ds (state %s)"
+                                   % (name, self.wait_timeout, state))
+            if self._sleep:
+                self._sleep(self.POLL)
+            else:
+                time.sleep(self.POLL)
+
+    def snapshot(self, items, live):
+        out = {}
+        for cl, conns in sorted(live["connectors"].items()):
+            for n, cur in sorted(conns.items()):
+                out[n] = {"config": dict((k, redact_value(k, v)) for k, v in sorted(cur["config"].items())),
+                          "state": ((cur["status"] or {}).get("connector") or {}).get("state")}
+        return out
+
+
+# -- Conduktor Gateway -----------------------------------------------------------
+
+class GatewayTarget(object):
+    """Gateway v2 Interceptors and AliasTopics, each identified by (kind, name, scope).
+    Upsert with PUT (dry run: ?dryMode=true); deletes send the scope."""
+
+    kind = "gateway"
+    PATHS = {"Interceptor": "/gateway/v2/interceptor", "AliasTopic": "/gateway/v2/alias-topic"}
+
+    def __init__(self, runtime):
+        block = ((runtime.get("conduktor") or {}).get("gateway")) or {}
+        self.http = _http_for(block, "admin_url", "Conduktor Gateway")
+        self.vcluster = block.get("virtual_cluster")
+
+    def hosts(self):
+        return [self.http.host]
+
+    @staticmethod
+    def key(res):
+        md = res.get("metadata") or {}
+        scope = md.get("scope") or {}
+        if res.get("kind") == "AliasTopic":
+            scope = {"vCluster": md.get("vCluster") or "passthrough"}
+        scope = dict((k, v) for k, v in sorted(scope.items()) if v is not None)
+        label = md.get("name", "")
+        if scope:
+            label += " (%s)" % ", ".join("%s=%s" % kv for kv in sorted(scope.items()))
+        return res.get("kind"), md.get("name"), json.dumps(scope, sort_keys=True), label
+
+    def observe(self, items, policy):
+        live = {}
+        for kind, path in sorted(self.PATHS.items()):
+            for res in self.http.check_shape(self.http.request("GET", path), list):
+                k = self.key(res)
+                live[k[:3]] = res
+        return {"resources": live}
+
+    def plan(self, items, live, policy):
+        out, wanted = [], set()
+        for res in sorted(items, key=lambda r: self.key(r)[:3]):
+            k = self.key(res)
+            wanted.add(k[:3])
+            name = "%s %s" % (k[0], k[3])
+            cur = live["resources"].get(k[:3])
+            want = _flatten(res.get("spec") or {}, "spec.")
+            if cur is None:
+                ch = dict((kk, (None, redact_value(kk, v, policy.secrets))) for kk, v in want.items())
+                out.append(Change("gateway", name, "create", ch, desired=res))
+                continue
+            ch = _changes_of(_flatten(cur.get("spec") or {}, "spec."), want, policy)
+            out.append(Change("gateway", name, "update" if ch else "unchanged", ch,
+                              desired=res, live=cur))
+        for k, cur in sorted(live["resources"].items()):
+            if k not in wanted and _owned_name(k[1] or "", policy.project):
+                out.append(_orphan_change("gateway", "%s %s" % (k[0], self.key(cur)[3]),
+                                          "gateway", policy, data={"resource": cur}))
+        return out
+
+    def validate(self, changes):
+        errors = []
+        for c in changes:
+            if c.action in ("create", "update") and not c.refused:
+                try:
+                    self.http.request("PUT", self.PATHS[c.desired["kind"]], body=c.desired,
+                                      query={"dryMode": "true"}, expect=(200, 201),
+                                      mutating=False)
+                except HttpError as e:
+                    errors.append("%s: %s" % (c.name, e.message))
+        return errors
+
+    def apply(self, changes, done):
+        for c in changes:
+            if c.action in ("create", "update") and not c.refused:
+                self.http.request("PUT", self.PATHS[c.desired["kind"]], body=c.desired,
+                                  expect=(200, 201))
+                done(c)
+            elif c.action == "delete":
+                res = c.data["resource"]
+                md = res.get("metadata") or {}
+                if res.get("kind") == "Interceptor":
+                    self.http.request("DELETE", "%s/%s" % (self.PATHS["Interceptor"],
+                                                           _quote(md.get("name"))),
+                                      body=md.get("scope") or {}, expect=(200, 204, 404))
+                else:
+                    self.http.request("DELETE", self.PATHS["AliasTopic"],
+                                      body={"name": md.get("name"),
+                                            "vCluster": md.get("vCluster") or "passthrough"},
+                                      expect=(200, 204, 404))
+                done(c)
+
+    def snapshot(self, items, live):
+        return dict(("%s %s" % (k[0], self.key(v)[3]), v.get("spec"))
+                    for k, v in sorted(live["resources"].items()))
+
+
+def _flatten(obj, prefix=""):
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values (compared whole)."""
+    out = {}
+    for k, v in sorted(obj.items()):
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
 # (end of targets)
 
 
 ###############################################################################
 # Plan & deploy ###############################################################
 ###############################################################################
+
+#
+# From a desired state (docs/internals.md) and a runtime to a plan, and from a plan to
+# live services.  Apply order: schemas -> topics -> Flink jobs -> connectors -> gateway,
+# stopping at the first failure with a report of what was and was not applied.  A plan
+# is recomputed from the live state on every run, so re-running converges.
+#
+# JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
+# new keys may be added, existing ones never change meaning:
+#
+#   {"format_version": 1,
+#    "command": "deploy" | "plan" | "apply" | "status",
+#    "project": str, "environment": str,
+#    "contacts": [{"service": str, "hosts": [str]}],
+#    "kafka_cluster_id": str | null,
+#    "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
+#                         "delete": n, "refused": n},
+#             "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
+#                          "name": str,
+#                          "action": "create"|"update"|"unchanged"|"orphan"|"delete",
+#                          "changes": {key: {"old": v, "new": v}},  # secrets redacted
+#                          "notes": [str], "refused": str | null, "destructive": bool}]},
+#    "validation_errors": [str],                 # --dry-run: the services' own checks
+#    "drift": [str],                             # --check-drift findings
+#    "result": {"status": "no-changes" | "pending" | "applied" | "partial" | "refused",
+#               "applied": ["kind:name"], "not_applied": ["kind:name"],
+#               "failed": {"resource": "kind:name", "error": str} | null}}
+#
+# Changes are sorted by apply order, then by kind and name.
+
+__all__ += ["Plan", "plan_deploy", "apply_plan", "observe_state", "resolve_variables",
+            "read_env_file", "drift_between", "APPLY_ORDER", "make_targets"]
+
+APPLY_ORDER = ("schema", "topic", "flink_job", "connector", "gateway")
+_DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs",
+                "connector": "connectors", "gateway": "gateway"}
+
+
+class Plan(object):
+    """The changes, the targets that computed them, and what was observed."""
+
+    def __init__(self, changes, targets, live, policy, cluster_id=None):
+        self.changes, self.targets, self.live = changes, targets, live
+        self.policy, self.cluster_id = policy, cluster_id
+
+    @property
+    def pending(self):
+        return [c for c in self.changes if c.mutating]
+
+    @property
+    def refused(self):
+        return [c for c in self.changes if c.refused]
+
+    @property
+    def destructive(self):
+        return [c for c in self.changes if c.destructive and c.mutating]
+
+    def summary(self):
+        s = dict((k, 0) for k in ("create", "update", "unchanged", "orphan", "delete", "refused"))
+        for c in self.changes:
+            s[c.action] += 1
+            if c.refused:
+                s["refused"] += 1
+        return s
+
+    def to_json(self):
+        return {"summary": self.summary(), "changes": [c.to_json() for c in self.changes]}
+
+    def render(self, verbose=False):
+        """The human plan: one block per resource that changes (all with verbose)."""
+        lines = []
+        sym = {"create": "+", "update": "~", "delete": "-", "orphan": "?", "unchanged": "="}
+        for c in self.changes:
+            if c.action == "unchanged" and not verbose:
+                continue
+            head = "%s %s %s" % (sym[c.action], c.kind, c.name)
+            if c.action == "orphan":
+                head += " (orphan)"
+            if c.refused:
+                head += "  REFUSED: " + c.refused
+            lines.append(head)
+            for k, (old, new) in sorted(c.changes.items()):
+                if c.action == "create":
+                    lines.append("    %s: %s" % (k, _show(new)))
+                else:
+                    lines.append("    %s: %s -> %s" % (k, _show(old), _show(new)))
+            for n in c.notes:
+                lines.append("    # " + n)
+        s = self.summary()
+        lines.append("Plan: %d to create, %d to update, %d to delete, %d unchanged, %d orphan(s)%s"
+                     % (s["create"], s["update"], s["delete"], s["unchanged"], s["orphan"],
+                        (", %d refused" % s["refused"]) if s["refused"] else ""))
+        return "\n".join(lines)
+
+
+def _show(v):
+    if v is None:
+        return "(unset)"
+    if isinstance(v, str):
+        return v if len(v) <= 120 else v[:117] + "..."
+    return json.dumps(v, sort_keys=True)
+
+
+def make_targets(desired, runtime):
+    """One target per kind present in the desired state (built without any I/O)."""
+    targets = {}
+    if desired.get("schemas"):
+        targets["schema"] = SchemaRegistryTarget(runtime)
+    if desired.get("topics") or runtime.get("kafka"):
+        if desired.get("topics"):
+            targets["topic"] = KafkaTarget(runtime)
+    if desired.get("flink_jobs"):
+        targets["flink_job"] = FlinkTarget(runtime, [j.get("cluster") for j in desired["flink_jobs"]])
+    if desired.get("connectors"):
+        targets["connector"] = ConnectTarget(runtime, [c.get("cluster") for c in desired["connectors"]])
+    if desired.get("gateway"):
+        targets["gateway"] = GatewayTarget(runtime)
+    return targets
+
+
+def plan_deploy(desired, runtime, policy, targets=None, progress=None):
+    """Observe each service and compute the plan (no mutating call is made)."""
+    progress = progress or (lambda msg: None)
+    targets = targets if targets is not None else make_targets(desired, runtime)
+    changes, live, cluster_id = [], {}, None
+    for kind in APPLY_ORDER:
+        t = targets.get(kind)
+        if t is None:
+            continue
+        t.project = policy.project
+        items = desired.get(_DESIRED_KEY[kind]) or []
+        progress("observing %s (%s)" % (_DESIRED_KEY[kind], ", ".join(t.hosts())))
+        live[kind] = t.observe(items, policy)
+        if kind == "topic":
+            cluster_id = live[kind].get("cluster_id")
+        changes.extend(t.plan(items, live[kind], policy))
+    return Plan(changes, targets, live, policy, cluster_id)
+
+
+def apply_plan(plan, progress=None):
+    """Apply the pending changes in order; stop at the first failure.
+
+    Returns {"status", "applied", "not_applied", "failed"} (see the JSON shape above);
+    on failure raises PartialDeployError with that report in `.report`."""
+    progress = progress or (lambda msg: None)
+    applied = []
+    pending = plan.pending
+    for kind in APPLY_ORDER:
+        mine = [c for c in pending if c.kind == kind]
+        if not mine:
+            continue
+
+        def done(change):
+            applied.append(change.ref)
+            progress("applied %s %s" % (change.action, change.ref))
+
+        try:
+            plan.targets[kind].apply(mine, done)
+        except StreamtError as e:
+            failed = next((c.ref for c in mine if c.ref not in applied), mine[0].ref)
+            not_applied = [c.ref for c in pending if c.ref not in applied]
+            report = {"status": "partial", "applied": applied, "not_applied": not_applied,
+                      "failed": {"resource": failed, "error": e.message}}
+            err = PartialDeployError(
+                "deploy stopped at %s: %s" % (failed, e.message),
+                details=(list(e.details) + ["applied: %s" % (", ".join(applied) or "nothing")]
+                         + ["not applied: %s" % ", ".join(not_applied)]),
+                hint=e.hint or "fix the cause and run the same command again: "
+                               "what was applied is recognised as unchanged")
+            err.report = report
+            raise err
+    return {"status": "applied" if pending else "no-changes", "applied": applied,
+            "not_applied": [], "failed": None}
+
+
+def observe_state(desired, runtime, project=None, targets=None):
+    """The live state of what `desired` describes, canonical and redacted, for
+    `build --with-state` (stored under state/) and `deploy --check-drift`."""
+    policy = PlanPolicy(project)
+    targets = targets if targets is not None else make_targets(desired, runtime)
+    out = {}
+    for kind in APPLY_ORDER:
+        t = targets.get(kind)
+        if t is None:
+            continue
+        t.project = policy.project
+        items = desired.get(_DESIRED_KEY[kind]) or []
+        out[_DESIRED_KEY[kind]] = t.snapshot(items, t.observe(items, policy))
+    return json.loads(canonical_json(out))
+
+
+def drift_between(before, now):
+    """What changed between two observe_state() snapshots, as sorted lines."""
+    out = []
+
+    def walk(a, b, path):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                p = path + [str(k)]
+                if k not in a:
+                    out.append("%s: appeared (%s)" % (".".join(p), _show(b[k])))
+                elif k not in b:
+                    out.append("%s: disappeared (was %s)" % (".".join(p), _show(a[k])))
+                else:
+                    walk(a[k], b[k], p)
+        elif a != b:
+            out.append("%s: %s -> %s" % (".".join(path), _show(a), _show(b)))
+    walk(before, now, [])
+    return out
+
+
+def resolve_variables(obj, values):
+    """A copy of obj with ${NAME} replaced from `values` ($$ is a literal $), with the
+    project section's rules.  Every missing name is reported at once (exit 1)."""
+    try:
+        return substitute(obj, values)
+    except ProjectError as e:
+        raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
+                                           "lines")
+
+
+def read_env_file(path):
+    """The NAME=value lines of an --env-file (the .env rules of the project section)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (IOError, OSError) as e:
+        raise UsageError("cannot read the env file %s: %s" % (path, e.strerror or e))
+    try:
+        return dict(parse_dotenv(text, path))
+    except ProjectError as e:
+        raise UsageError(e.message, hint=e.hint)
+
+
+def _secret_values(values):
+    """Values of variables whose names look secret: redacted wherever they appear."""
+    return set(v for k, v in values.items()
+               if _SECRET_KEY_RE.search(k) and isinstance(v, str) and len(v) >= 4)
 
 # (end of plan & deploy)
 
@@ -301,17 +11393,1127 @@ def command(name, help, description=None, epilog=None):
 
 # -- cli: validate, envs, lineage ----------------------------------------------
 
+def _add_project_arg(p):
+    p.add_argument("-p", "--project-dir", metavar="DIR", default=None,
+                   help="the project directory (default: $STREAMT_PROJECT_DIR or the "
+                        "current directory)")
+
+
+def _project_dir(args):
+    return args.project_dir or os.environ.get("STREAMT_PROJECT_DIR") or "."
+
+
+def _load_diagnostics(error):
+    """The diagnostics of a ProjectError raised by load_project."""
+    diags = getattr(error, "diagnostics", None)
+    if diags:
+        return list(diags)
+    return [Diagnostic("error", "PROJECT_ERROR", error.message, error.location, error.hint)]
+
+
+def _validate_one(root, env, strict, check_env):
+    """(project or None, environment name, sorted diagnostics) of one environment."""
+    try:
+        project = load_project(root, env=env, strict=False)
+    except UsageError:
+        raise
+    except ProjectError as e:
+        return None, env, sorted(_load_diagnostics(e), key=Diagnostic.sort_key)
+    diags = validate_project(project, check_env=check_env)
+    if strict:
+        diags = [d if d.is_error else Diagnostic("error", d.code, d.message + " (--strict)",
+                                                 d.location, d.suggestion) for d in diags]
+    return project, project.env, diags
+
+
+def _validate_report(project, env, diags, root):
+    """The JSON document of one validated environment::
+
+        {"project": name or null, "environment": name or null, "valid": bool,
+         "diagnostics": [{"level": "error"|"warning", "code", "message", "file", "line",
+                          "column", "suggestion"}],
+         "summary": {"errors", "warnings", "sources", "models", "tests", "exposures"}}
+
+    ``file`` is relative to the project directory; ``line``/``column`` are 1-based or
+    null.  Diagnostics are sorted by file, line, code.  The document is stable: keys
+    are only ever added."""
+    errors = len([d for d in diags if d.is_error])
+    summary = {"errors": errors, "warnings": len(diags) - errors}
+    for kind in _KINDS:
+        summary[kind] = len(getattr(project, kind)) if project else 0
+    return {"project": project.name if project else None, "environment": env,
+            "valid": errors == 0, "diagnostics": [d.to_dict() for d in diags],
+            "summary": summary}
+
+
+def _plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+@command("validate", help="check a project: files, references, rules, environment variables",
+         epilog="""examples:
+  streamt validate -p examples/shop -e dev
+  streamt validate --all-envs --strict
+  streamt validate -e prod --no-env-check --format json > report.json
+
+exit codes: 0 valid (warnings allowed), 3 invalid, 2 usage error.
+--format json prints {"project", "environment", "valid", "diagnostics": [{"level",
+"code", "message", "file", "line", "column", "suggestion"}], "summary"} on stdout
+(with --all-envs: {"valid", "environments": [one such document per environment]}).""")
+def _cmd_validate(p):
+    _add_project_arg(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    g.add_argument("--all-envs", action="store_true", help="validate every environment")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--no-env-check", action="store_true",
+                   help="do not require the ${VAR}s of the environment to be set")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text for people (stderr + stdout), json for CI (stdout)")
+
+    def run(args, out):
+        root = _project_dir(args)
+        if args.all_envs:
+            if not os.path.isdir(os.path.join(root, "environments")):
+                raise UsageError("--all-envs requires multi-environment mode",
+                                 hint="create an environments/ directory with environment files, "
+                                      "or run without --all-envs")
+            envs = list_environments(root)
+            if not envs:
+                raise ProjectError("No environment files found in environments/ directory",
+                                   hint="add environment files like environments/dev.yml")
+        else:
+            envs = [args.env]
+        results = [_validate_one(root, e, args.strict, not args.no_env_check) for e in envs]
+        valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
+        if args.format == "json":
+            docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
+            doc = {"valid": valid, "environments": docs} if args.all_envs else docs[0]
+            out.out.write(canonical_json(doc))
+            return EXIT_OK if valid else EXIT_INVALID
+        for pr, e, diags in results:
+            label = "Project '%s' (%s)" % (pr.name if pr else root, e or "?")
+            if args.all_envs:
+                out.info("--- environment %s ---" % e)
+            for d in diags:
+                loc = ("%s: " % d.location) if d.location is not None and d.location.file else ""
+                line = "%s%s [%s]" % (loc, d.message, d.code)
+                if d.suggestion:
+                    line += "\n  hint: " + d.suggestion.replace("\n", "\n  ")
+                if d.is_error:
+                    out.error(line)
+                else:
+                    out.warn(line)
+            errors = len([d for d in diags if d.is_error])
+            warnings = len(diags) - errors
+            if errors:
+                out.info("%s is invalid: %s, %s" % (label, _plural(errors, "error"),
+                                                    _plural(warnings, "warning")), "red")
+                continue
+            out.result("%s is valid" % label, "green")
+            out.result("  %s, %s, %s, %s; %s" % (
+                _plural(len(pr.sources), "source"), _plural(len(pr.models), "model"),
+                _plural(len(pr.tests), "test"), _plural(len(pr.exposures), "exposure"),
+                _plural(warnings, "warning")))
+        if args.all_envs:
+            bad = [e for _p, e, diags in results if any(d.is_error for d in diags)]
+            if bad:
+                out.info("%d of %d environments are invalid: %s" % (len(bad), len(envs), ", ".join(bad)),
+                         "red")
+            else:
+                out.result("All %d environments are valid" % len(envs), "green")
+        if not valid:
+            out.info("hint: fix the errors above (file:line), then run 'streamt validate' again")
+        return EXIT_OK if valid else EXIT_INVALID
+    return run
+
+
+@command("envs", help="list the environments of a project, or show one",
+         epilog="""examples:
+  streamt envs list -p examples/shop
+  streamt envs show prod -p examples/shop
+
+'show' prints the environment's runtime as written: ${VAR} references stay as they
+are, and secret-like values (password, api_key, ...) are masked.""")
+def _cmd_envs(p):
+    sub = p.add_subparsers(dest="envs_command", metavar="SUBCOMMAND")
+    pl = sub.add_parser("list", help="the environments, their description and protection",
+                        epilog="example:\n  streamt envs list -p examples/shop",
+                        formatter_class=p.formatter_class)
+    _add_project_arg(pl)
+    ps = sub.add_parser("show", help="one environment: runtime (secrets masked) and safety",
+                        epilog="example:\n  streamt envs show prod -p examples/shop",
+                        formatter_class=p.formatter_class)
+    ps.add_argument("name", help="the environment name")
+    _add_project_arg(ps)
+
+    def run(args, out):
+        if not getattr(args, "envs_command", None):
+            raise UsageError("streamt envs: say 'list' or 'show NAME'",
+                             hint="run 'streamt envs --help'")
+        root = _project_dir(args)
+        if not os.path.isfile(os.path.join(root, "stream_project.yml")) and \
+                not os.path.isfile(os.path.join(root, "stream_project.yaml")):
+            raise ProjectError("No stream_project.yml found in %s" % os.path.abspath(root),
+                               hint="pass the project directory with -p DIR")
+        if args.envs_command == "list":
+            if not os.path.isdir(os.path.join(root, "environments")):
+                out.result("No environments configured (single-environment mode)")
+                return EXIT_OK
+            for name in list_environments(root):
+                try:
+                    info = read_environment(root, name)
+                except StreamtError as e:
+                    out.result("%-12s (cannot be read: %s)" % (name, e.message))
+                    continue
+                line = "%-12s %s" % (name, info["description"] or "")
+                if info["protected"]:
+                    line = line.rstrip() + " [protected]"
+                out.result(line.rstrip())
+            return EXIT_OK
+        info = read_environment(root, args.name)
+        out.result("Environment: %s" % info["name"])
+        out.result("Description: %s" % (info["description"] or ""))
+        out.result("Protected: %s" % ("yes" if info["protected"] else "no"))
+        out.result("File: %s" % info["file"])
+        out.result("Runtime:")
+        for line in _yaml_lines(mask_secrets(info["runtime"]), 1):
+            out.result(line)
+        out.result("Safety:")
+        for line in _yaml_lines(info["safety"], 1):
+            out.result(line)
+        for d in info["diagnostics"]:
+            out.warn("%s: %s [%s]" % (d.location, d.message, d.code))
+        return EXIT_OK
+    return run
+
+
+@command("lineage", help="show how data flows: sources, models, exposures",
+         epilog="""examples:
+  streamt lineage -p examples/shop -e dev
+  streamt lineage -e dev -m orders_clean --format mermaid > lineage.mmd
+
+Text lists every node in dependency order with its upstreams; json gives
+{"project", "environment", "nodes": [{"name", "type", "materialized", "upstream",
+"downstream"}], "edges": [{"from", "to"}]}; mermaid a flowchart for docs.""")
+def _cmd_lineage(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-m", "--model", help="only what feeds this model and what it feeds")
+    p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
+
+    def run(args, out):
+        project = load_project(_project_dir(args), env=args.env)
+        g = lineage_graph(project)
+        nodes, edges = g["nodes"], g["edges"]
+        if args.model:
+            focus = "model:" + args.model
+            if focus not in nodes:
+                names = [n["name"] for n in nodes.values() if n["type"] == "model"]
+                raise UsageError("Model '%s' not found" % args.model,
+                                 hint=_suggest(args.model, names) or
+                                 "models: %s" % (", ".join(sorted(names)) or "none"))
+            keep = set([focus]) | _reach(focus, edges, 0) | _reach(focus, edges, 1)
+            nodes = dict((k, v) for k, v in nodes.items() if k in keep)
+            edges = [e for e in edges if e[0] in keep and e[1] in keep]
+        order = _topo_order(nodes, edges)
+        ups = dict((k, sorted(a for a, b in edges if b == k)) for k in nodes)
+        downs = dict((k, sorted(b for a, b in edges if a == k)) for k in nodes)
+
+        def label(k):
+            n = nodes[k]
+            return "%s (%s%s)" % (n["name"], n["type"],
+                                  ":" + n["materialized"] if n["materialized"] else "")
+        if args.format == "json":
+            doc = {"project": project.name, "environment": project.env,
+                   "nodes": [dict(nodes[k], upstream=[nodes[u]["name"] for u in ups[k]],
+                                  downstream=[nodes[d]["name"] for d in downs[k]]) for k in order],
+                   "edges": [{"from": nodes[a]["name"], "to": nodes[b]["name"]} for a, b in edges]}
+            out.out.write(canonical_json(doc))
+            return EXIT_OK
+        if args.format == "mermaid":
+            ids = dict((k, "n%d" % i) for i, k in enumerate(order))
+            out.result("flowchart LR")
+            for k in order:
+                text = label(k).replace('"', "#quot;")
+                shape = ('[("%s")]' if nodes[k]["type"] == "source" else
+                         '(["%s"])' if nodes[k]["type"] == "exposure" else '["%s"]') % text
+                out.result("    %s%s" % (ids[k], shape))
+            for a, b in edges:
+                out.result("    %s --> %s" % (ids[a], ids[b]))
+            return EXIT_OK
+        if not order:
+            out.result("(the project has no sources, models or exposures)")
+        depth = {}
+        for k in order:
+            depth[k] = max([depth[u] + 1 for u in ups[k] if u in depth] or [0])
+            line = "    " * depth[k] + label(k)
+            if ups[k]:
+                line += "  <- " + ", ".join(nodes[u]["name"] for u in ups[k])
+            out.result(line)
+        return EXIT_OK
+    return run
+
+
+def _reach(start, edges, direction):
+    """Nodes reachable from ``start`` following edges forwards (0) or backwards (1)."""
+    seen, todo = set(), [start]
+    while todo:
+        k = todo.pop()
+        for e in edges:
+            if e[direction] == k and e[1 - direction] not in seen:
+                seen.add(e[1 - direction])
+                todo.append(e[1 - direction])
+    seen.discard(start)
+    return seen
+
+
+def _topo_order(nodes, edges):
+    """Nodes in dependency order, ties broken by (type, name); nodes in a cycle last."""
+    rank = {"source": 0, "model": 1, "exposure": 2}
+
+    def key(k):
+        return (rank.get(nodes[k]["type"], 3), nodes[k]["name"])
+    indeg = dict((k, 0) for k in nodes)
+    for a, b in edges:
+        indeg[b] += 1
+    ready = sorted((k for k in nodes if indeg[k] == 0), key=key)
+    order = []
+    while ready:
+        k = ready.pop(0)
+        order.append(k)
+        for a, b in edges:
+            if a == k:
+                indeg[b] -= 1
+                if indeg[b] == 0:
+                    ready.append(b)
+        ready.sort(key=key)
+    order.extend(sorted((k for k in nodes if k not in order), key=key))
+    return order
+
+
+_PLAIN_SCALAR_RE = re.compile(r"^[A-Za-z0-9_./:@${}*+-][A-Za-z0-9_./:@${} ,*+=-]*$")
+
+
+def _yaml_lines(obj, level):
+    """YAML-looking lines of plain data (mappings in their order, lists, scalars)."""
+    pad = "  " * level
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)) and v:
+                out.append("%s%s:" % (pad, k))
+                out.extend(_yaml_lines(v, level + 1))
+            else:
+                out.append("%s%s: %s" % (pad, k, _yaml_scalar(v)))
+    elif isinstance(obj, list):
+        for v in obj:
+            if isinstance(v, (dict, list)) and v:
+                sub = _yaml_lines(v, level + 1)
+                out.append("%s- %s" % (pad, sub[0].strip()))
+                out.extend(sub[1:])
+            else:
+                out.append("%s- %s" % (pad, _yaml_scalar(v)))
+    else:
+        out.append(pad + _yaml_scalar(obj))
+    return out
+
+
+def _yaml_scalar(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, dict):
+        return "{}"
+    if isinstance(v, list):
+        return "[]"
+    s = str(v)
+    if _PLAIN_SCALAR_RE.match(s) and s.strip() == s and s.lower() not in (
+            "true", "false", "yes", "no", "null", "on", "off", "~") and not _looks_number(s) \
+            and not s.startswith(("*", "&", "!", "-", "{")):
+        return s
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _looks_number(s):
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
 # (end of cli: validate)
 
 # -- cli: build, artifact ------------------------------------------------------
+
+def _signing_key_text(args):
+    path = args.sign_key or os.environ.get("STREAMT_SIGNING_KEY_FILE") or None
+    if not path:
+        return None, None
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8"), path
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError("cannot read the signing key %s: %s" % (
+            path, getattr(e, "strerror", None) or e),
+            hint="give an OpenSSH ed25519 private key with --sign-key or "
+                 "STREAMT_SIGNING_KEY_FILE")
+
+
+def _component_counts(desired):
+    labels = (("topics", "topic"), ("schemas", "schema"), ("flink_jobs", "Flink job"),
+              ("connectors", "connector"), ("gateway", "gateway resource"))
+    return ", ".join(_plural(len(desired.get(k) or []), w) for k, w in labels)
+
+
+@command("build", help="build a deterministic, self-contained artifact of one environment",
+         description="Validate and compile the project for one environment and write the "
+                     "result as an artifact: a directory, a .tar.gz/.tgz, a .tar.xz, a .tar, "
+                     "or '-' (tar.gz on stdout).  Needs no network and no secrets.",
+         epilog="""examples:
+  streamt build -p examples/shop -e dev -o dist/shop-dev
+  streamt build -e prod -o shop-prod.tar.gz --sign-key ~/.ssh/streamt_ed25519
+  SOURCE_DATE_EPOCH=0 streamt build -e dev -o - | sha256sum
+
+The build time is SOURCE_DATE_EPOCH, else the time of the git commit, else 0: the same
+commit gives the same bytes.  ${VAR} references stay references unless
+--resolve-secrets (then every referenced variable must be set; the files are 0600).
+exit codes: 0 built, 1 failure (existing output, missing variables), 2 usage,
+3 invalid project (nothing written).""")
+def _cmd_build(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="a directory, NAME.tar.gz, NAME.tgz, NAME.tar.xz, NAME.tar or '-'")
+    p.add_argument("--resolve-secrets", action="store_true",
+                   help="write the values of the ${VAR}s into the artifact (it then holds "
+                        "secrets: handle it like a password)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--sign-key", metavar="FILE",
+                   help="sign manifest.json with this OpenSSH ed25519 private key "
+                        "(default: $STREAMT_SIGNING_KEY_FILE)")
+    p.add_argument("--with-state", action="store_true",
+                   help="also record a snapshot of the live state under state/ (needs "
+                        "access to the services)")
+
+    def run(args, out):
+        root = _project_dir(args)
+        env = args.env or os.environ.get("STREAMT_ENV") or None
+        key_text, key_path = _signing_key_text(args)
+        project, env_name, diags = _validate_one(root, env, False, False)
+        for d in diags:
+            (out.error if d.is_error else out.warn)(d.render())
+        errors = [d for d in diags if d.is_error]
+        if errors or project is None:
+            raise ProjectError("the project is invalid (%s): nothing was built"
+                               % _plural(len(errors), "error"),
+                               hint="fix the errors above; `streamt validate` lists them too")
+        warnings = []
+        desired = compile_project(project, warnings=warnings)
+        for w in warnings:
+            out.warn(w.render() if hasattr(w, "render") else str(w))
+        git = git_info(project.root, files=project.files)
+        epoch = source_date_epoch(os.environ, git)
+        git_record = None if git is None else dict(
+            (k, git[k]) for k in ("commit", "branch", "dirty"))
+        if args.resolve_secrets:
+            desired = resolve_refs(desired, project.variables)
+        state = None
+        if args.with_state:
+            observe = globals().get("observe_state")
+            if observe is None:
+                raise UsageError("--with-state is not available in this build of streamt")
+            state = observe(desired, project)
+        signer = None
+        if key_text is not None:
+            ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
+
+            def signer(data):
+                return ssh_sign(data, key_text, namespace=SSHSIG_NAMESPACE)
+        files, digest = write_artifact(
+            desired, args.output, project_name=project.name, project_version=project.version,
+            git=git_record, build_epoch=epoch, secrets_resolved=args.resolve_secrets,
+            state=state, signer=signer, force=args.force)
+        if args.resolve_secrets:
+            out.info("WARNING: %s CONTAINS SECRETS (--resolve-secrets): its files are "
+                     "readable by you only; handle and delete it like a password"
+                     % ("the artifact" if args.output == "-" else args.output), "red")
+        where = "stdout" if args.output == "-" else args.output
+        label = "commit %s%s" % (git["commit"][:12], " (dirty)" if git.get("dirty") else "") \
+            if git else "no git"
+        summary = "built %s: %s (environment %s, %s)" % (
+            where, _component_counts(desired), env_name, label)
+        if key_path:
+            summary += ", signed"
+        if args.output == "-":
+            out.info(summary)
+        else:
+            out.result(summary)
+            if digest:
+                out.info("sha256 %s  %s" % (digest, args.output))
+        return EXIT_OK
+    return run
+
+
+@command("artifact", help="inspect, verify or compare built artifacts",
+         description="Read artifacts (a directory or a .tar.gz/.tgz/.tar.xz/.tar, in memory: "
+                     "nothing is extracted or written).",
+         epilog="""examples:
+  streamt artifact inspect dist/shop-dev
+  streamt artifact inspect dist/shop-dev --component flink
+  streamt artifact verify shop-prod.tar.gz --allowed-signers allowed_signers --require-signature
+  streamt artifact diff old.tar.gz new.tar.gz --detailed-exitcode
+
+exit codes: 0 ok, 4 integrity or signature failure (every problem listed), 2 usage,
+8 differences found (diff --detailed-exitcode).""")
+def _cmd_artifact(p):
+    sub = p.add_subparsers(dest="artifact_command", metavar="SUBCOMMAND")
+    pi = sub.add_parser("inspect", help="summary and contents of an artifact")
+    pi.add_argument("path", metavar="PATH")
+    pi.add_argument("--component", choices=("topics", "schemas", "flink", "connectors",
+                                            "gateway"),
+                    help="list one component in full (flink: the SQL)")
+    pi.add_argument("--format", choices=("text", "json"), default="text")
+    pv = sub.add_parser("verify", help="check checksums, files and signature")
+    pv.add_argument("path", metavar="PATH")
+    pv.add_argument("--allowed-signers", metavar="FILE",
+                    help="an ssh allowed_signers file: the signature must verify against it")
+    pv.add_argument("--require-signature", action="store_true",
+                    help="fail when the artifact is not signed")
+    pv.add_argument("--format", choices=("text", "json"), default="text")
+    pd = sub.add_parser("diff", help="what changed between two artifacts")
+    pd.add_argument("old", metavar="A")
+    pd.add_argument("new", metavar="B")
+    pd.add_argument("--format", choices=("text", "json"), default="text")
+    pd.add_argument("--detailed-exitcode", action="store_true",
+                    help="exit 8 when there are differences")
+
+    def run(args, out):
+        which = getattr(args, "artifact_command", None)
+        if which == "inspect":
+            return _artifact_inspect(args, out)
+        if which == "verify":
+            return _artifact_verify(args, out)
+        if which == "diff":
+            return _artifact_diff(args, out)
+        p.print_help(out.err)
+        return EXIT_USAGE
+    return run
+
+
+def _artifact_inspect(args, out):
+    art = read_artifact(args.path)
+    doc = inspect_artifact(art, args.component)
+    if art.problems:
+        doc["problems"] = list(art.problems)
+    if args.format == "json":
+        out.out.write(canonical_json(doc))
+        return EXIT_OK
+    for problem in art.problems:
+        out.warn(problem)
+    project = doc["project"] or {}
+    git = doc["git"]
+    if git:
+        state = {True: "dirty", False: "clean", None: "dirty: unknown"}[git.get("dirty")]
+        git_text = "%s on %s (%s)" % (git.get("commit"), git.get("branch") or "detached HEAD",
+                                      state)
+    else:
+        git_text = "none (not built from a git repository)"
+    if doc["secrets_resolved"]:
+        secrets = "RESOLVED: this artifact contains secrets"
+    elif doc["required_env"]:
+        secrets = "references; deploy needs " + ", ".join(doc["required_env"])
+    else:
+        secrets = "none referenced"
+    sig = doc["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif "error" in sig:
+        sig_text = "unreadable (%s)" % sig["error"]
+    else:
+        sig_text = "signed with %s %s (not verified here: use `artifact verify " \
+                   "--allowed-signers`)" % (sig["key_type"], sig["fingerprint"])
+    gen = doc["generator"] or {}
+    rows = [("artifact", "%s (%s, %d files)" % (doc["path"], doc["kind"], doc["files"])),
+            ("project", "%s %s" % (project.get("name"), project.get("version") or "")),
+            ("environment", doc["environment"]),
+            ("format", "%s (built by %s %s)" % (doc["format"], gen.get("name"),
+                                                gen.get("version"))),
+            ("built", doc["build_time"]), ("git", git_text), ("secrets", secrets),
+            ("signature", sig_text)]
+    for k, v in rows:
+        out.result("%-12s %s" % (k, v))
+    counts = doc["counts"]
+    out.result("%-12s %s" % ("contents", ", ".join(
+        "%d %s" % (counts[k], _KIND_LABEL[k] + ("s" if counts[k] != 1 and k != "gateway"
+                                                 else "")) for k in ARTIFACT_KINDS)))
+    if args.component is None:
+        for kind in ARTIFACT_KINDS:
+            names = doc["components"][kind]
+            if names:
+                out.result("")
+                out.result("%s (%d)" % (kind.replace("_", " "), len(names)))
+                for line in _inspect_lines(kind, art.desired or {}):
+                    out.result("  " + line)
+        return EXIT_OK
+    kind = _COMPONENT_KINDS[args.component]
+    out.result("")
+    items = doc["items"]
+    out.result("%s (%d)" % (kind.replace("_", " "), len(items)))
+    if kind == "flink_jobs":
+        for job in items:
+            out.result("")
+            out.result("-- %s  (cluster %s, on upgrade %s, %s)" % (
+                job.get("name"), job.get("cluster"), job.get("on_upgrade"),
+                job.get("fingerprint")))
+            for line in (job.get("sql") or "").rstrip("\n").split("\n"):
+                out.result(line)
+    elif kind == "schemas":
+        for s in items:
+            out.result("")
+            out.result("%s (%s, compatibility %s)" % (s.get("subject"), s.get("schema_type"),
+                                                       s.get("compatibility") or "default"))
+            out.result(s.get("schema") or "")
+    else:
+        for item in items:
+            out.result(canonical_json(item).rstrip("\n"))
+    return EXIT_OK
+
+
+def _inspect_lines(kind, desired):
+    items = desired.get(kind) or []
+    if kind == "topics":
+        for t in items:
+            cfg = " ".join("%s=%s" % (k, _redact_value(k, v))
+                           for k, v in sorted((t.get("config") or {}).items()))
+            yield "%s  partitions=%s replication=%s%s" % (
+                t["name"], t.get("partitions"), t.get("replication_factor"),
+                ("  " + cfg) if cfg else "")
+    elif kind == "schemas":
+        for s in items:
+            yield "%s  %s" % (s["subject"], s.get("schema_type"))
+    elif kind == "flink_jobs":
+        for j in items:
+            yield "%s  cluster=%s on_upgrade=%s %d lines of SQL" % (
+                j["name"], j.get("cluster"), j.get("on_upgrade"),
+                len((j.get("sql") or "").splitlines()))
+    elif kind == "connectors":
+        for c in items:
+            cls = (c.get("config") or {}).get("connector.class", "?")
+            yield "%s  cluster=%s %s" % (c["name"], c.get("cluster"), cls)
+    else:
+        for g in items:
+            yield _gateway_name(g)
+
+
+def _artifact_verify(args, out):
+    art = read_artifact(args.path)
+    report = verify_artifact(art, allowed_signers=args.allowed_signers,
+                             require_signature=args.require_signature)
+    if args.format == "json":
+        out.out.write(canonical_json({"ok": True, "path": args.path, "files": report["files"],
+                                      "signature": report["signature"]}))
+        return EXIT_OK
+    sig = report["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif sig.get("verified"):
+        principal = sig.get("principal")
+        if isinstance(principal, (list, tuple)):
+            principal = ", ".join(principal)
+        sig_text = "signature verified: %s (%s %s)" % (principal, sig["key_type"],
+                                                       sig["fingerprint"])
+    else:
+        sig_text = "signed with %s %s, NOT verified (give --allowed-signers)" % (
+            sig["key_type"], sig["fingerprint"])
+    out.result("OK %s: %d files match the manifest; %s" % (args.path, report["files"],
+                                                          sig_text), "green")
+    return EXIT_OK
+
+
+def _artifact_diff(args, out):
+    old = read_artifact(args.old)
+    new = read_artifact(args.new)
+    changes = diff_artifacts(old, new)
+    if args.format == "json":
+        out.out.write(canonical_json({"old": args.old, "new": args.new, "changes": changes}))
+    else:
+        ma, mb = old.manifest, new.manifest
+        for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
+            if ma.get(key) != mb.get(key):
+                out.result("# %s: %s -> %s" % (key, _show(ma.get(key)), _show(mb.get(key))))
+        for line in render_diff(changes):
+            out.result(line)
+    if args.detailed_exitcode and changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
 
 # (end of cli: build)
 
 # -- cli: deploy, plan, apply, status ------------------------------------------
 
+#
+# deploy ARTIFACT · plan -p DIR · apply -p DIR · status (ARTIFACT | -p DIR).
+# Nothing touches the network before the plan step: the artifact is verified, the
+# environment checked, protected environments confirmed and every ${VAR} resolved
+# first; only then are the targets contacted.
+
+_ALLOW_DELETE_KINDS = ("topics", "schemas", "flink_jobs", "connectors", "gateway", "all")
+
+
+def _add_common_deploy_args(p, with_apply=True):
+    p.add_argument("-e", "--env", help="environment (must match the artifact's)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="output format (json: see docs/internals.md, 'deploy JSON')")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 0 when nothing changes, 8 when changes are pending")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="NAME=value lines for ${VAR}s (the process environment wins)")
+    p.add_argument("--allow-delete", default="", metavar="KINDS",
+                   help="delete orphans of these kinds (comma-separated: %s); the "
+                        "environment must allow destructive changes" % ", ".join(_ALLOW_DELETE_KINDS))
+    p.add_argument("--prune-config", action="store_true",
+                   help="reset topic config keys the project no longer sets")
+    if with_apply:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--confirm", action="store_true", help="apply the changes")
+        g.add_argument("--dry-run", action="store_true",
+                       help="plan and run the services' own checks, change nothing")
+
+
+@command("deploy", help="deploy an artifact to its environment",
+         description="Verify an artifact, plan against the live services and apply it "
+                     "(--confirm) or only check it (--dry-run).")
+def _cli_deploy(p):
+    p.add_argument("artifact", help="artifact directory or tarball")
+    _add_common_deploy_args(p)
+    p.add_argument("--check-drift", action="store_true",
+                   help="refuse (exit 6) when the live state moved since the artifact's "
+                        "state/ snapshot")
+    p.add_argument("--allowed-signers", metavar="FILE", help="OpenSSH allowed_signers file")
+    p.add_argument("--require-signature", action="store_true",
+                   help="refuse an artifact without a valid signature")
+    return lambda args, output: _run_deploy(args, output, "deploy")
+
+
+@command("plan", help="show what apply would change (reads the live services)")
+def _cli_plan(p):
+    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    _add_common_deploy_args(p, with_apply=False)
+    return lambda args, output: _run_deploy(args, output, "plan")
+
+
+@command("apply", help="compile a project and deploy it (--confirm or --dry-run)")
+def _cli_apply(p):
+    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    _add_common_deploy_args(p)
+    return lambda args, output: _run_deploy(args, output, "apply")
+
+
+@command("status", help="what is live vs what the artifact or project wants (read-only)")
+def _cli_status(p):
+    p.add_argument("artifact", nargs="?", help="artifact directory or tarball")
+    p.add_argument("-p", "--project-dir", help="project directory (instead of an artifact)")
+    p.add_argument("-e", "--env", help="environment")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE")
+    return lambda args, output: _run_deploy(args, output, "status")
+
+
+def _run_deploy(args, output, cmd):
+    progress = output.info
+    report = {"format_version": 1, "command": cmd, "project": None, "environment": None,
+              "contacts": [], "kafka_cluster_id": None, "plan": None,
+              "validation_errors": [], "drift": [], "result": None}
+    json_out = args.format == "json"
+    try:
+        return _deploy_steps(args, output, cmd, report, progress)
+    except StreamtError as e:
+        if json_out:
+            rep = getattr(e, "report", None)
+            report["result"] = rep or {"status": "refused" if e.exit_code in (
+                EXIT_REFUSED, EXIT_DRIFT, EXIT_INTEGRITY) else "failed",
+                "applied": [], "not_applied": [], "failed": None, "error": e.message}
+            output.result(canonical_json(report).rstrip("\n"))
+        raise
+
+
+def _deploy_steps(args, output, cmd, report, progress):
+    # 1. the source: an artifact (verified) or a project (loaded, validated, compiled)
+    snapshot = None
+    if cmd in ("plan", "apply") or (cmd == "status" and args.project_dir):
+        if cmd == "status" and args.artifact:
+            raise UsageError("status: give an artifact or -p DIR, not both")
+        src = _desired_from_project(args.project_dir or ".", args.env, progress)
+        project_name, env_name, desired, values = src
+    else:
+        if not getattr(args, "artifact", None):
+            raise UsageError("%s: give an artifact (or -p DIR -e ENV)" % cmd)
+        art = _open_verified_artifact(args, progress)
+        project_name, desired, snapshot = art["project"], art["desired"], art["state"]
+        env_name = art["environment"]
+        # 2. the environment named on the command line must be the artifact's
+        if args.env and args.env != env_name:
+            raise RefusedError("environment mismatch: the artifact was built for %r, not %r"
+                               % (env_name, args.env),
+                               hint="build an artifact for %s (a build is environment-specific)"
+                                    % args.env)
+        values = {}
+    report["project"], report["environment"] = project_name, env_name
+    environment = desired.get("environment") or {}
+    safety = environment.get("safety") or {}
+    applying = cmd in ("deploy", "apply") and not args.dry_run
+    if cmd in ("deploy", "apply") and not args.confirm and not args.dry_run:
+        if environment.get("protected") or safety.get("confirm_apply"):
+            if not _confirm_on_tty(env_name, output):
+                raise RefusedError("%r is a protected environment: --confirm is required"
+                                   % env_name,
+                                   hint="review the plan with --dry-run, then re-run with "
+                                        "--confirm")
+        elif not sys.stdin.isatty():
+            raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd)
+        elif not _confirm_on_tty(env_name, output):
+            raise RefusedError("not confirmed")
+    # 3. ${VAR}s: --env-file lines, then the process environment (highest)
+    for f in getattr(args, "env_file", []) or []:
+        values.update(read_env_file(f))
+    values.update(os.environ)
+    desired = resolve_variables(desired, values)
+    runtime = (desired.get("environment") or {}).get("runtime") or {}
+    policy = PlanPolicy(project_name, _parse_allow_delete(getattr(args, "allow_delete", "")),
+                        getattr(args, "prune_config", False), _secret_values(values))
+    targets = make_targets(desired, runtime)
+    # 4. what will be contacted (hosts only)
+    names = {"schema": "Schema Registry", "topic": "Kafka", "flink_job": "Flink",
+             "connector": "Kafka Connect", "gateway": "Conduktor Gateway"}
+    for kind in APPLY_ORDER:
+        if kind in targets:
+            hosts = targets[kind].hosts()
+            report["contacts"].append({"service": names[kind], "hosts": hosts})
+            progress("will contact %s: %s" % (names[kind], ", ".join(hosts)))
+    try:
+        return _plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy,
+                               targets, snapshot, safety, env_name, applying)
+    finally:
+        if "topic" in targets:
+            targets["topic"].close()
+
+
+def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy, targets,
+                    snapshot, safety, env_name, applying):
+    json_out = args.format == "json"
+    # 5. observe, drift, plan
+    if getattr(args, "check_drift", False):
+        if snapshot is None:
+            raise DriftError("--check-drift: the artifact has no state/ snapshot",
+                             hint="build it with --with-state")
+        now = observe_state(desired, runtime, policy.project, targets=targets)
+        report["drift"] = drift_between(snapshot, now)
+        if report["drift"]:
+            raise DriftError("the live state changed since the artifact was built",
+                             details=report["drift"][:50],
+                             hint="rebuild the artifact (or review the change) and deploy again")
+        progress("no drift since the build")
+    plan = plan_deploy(desired, runtime, policy, targets=targets, progress=progress)
+    report["kafka_cluster_id"] = plan.cluster_id
+    report["plan"] = plan.to_json()
+    if plan.cluster_id:
+        progress("Kafka cluster id: %s" % plan.cluster_id)
+    if not json_out:
+        output.result(plan.render(verbose=(cmd == "status")))
+    if cmd == "status":
+        report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                            "applied": [], "not_applied": [], "failed": None}
+        if json_out:
+            output.result(canonical_json(report).rstrip("\n"))
+        return EXIT_OK
+    if plan.refused:
+        raise RefusedError("the plan contains changes streamt refuses to make",
+                           details=["%s: %s" % (c.ref, c.refused) for c in plan.refused])
+    if plan.destructive and safety.get("allow_destructive") is False:
+        raise RefusedError("environment %r does not allow destructive changes, and the plan "
+                           "contains some" % env_name,
+                           details=["would %s %s" % (c.action if c.action == "delete" else
+                                                     "reset config of", c.ref)
+                                    for c in plan.destructive],
+                           hint="drop --allow-delete/--prune-config, or change "
+                                "safety.allow_destructive for this environment")
+    if not applying:
+        if cmd != "plan" and plan.pending:
+            progress("running the services' own checks (dry run)")
+            errors = []
+            for kind in APPLY_ORDER:
+                mine = [c for c in plan.pending if c.kind == kind]
+                if mine:
+                    errors.extend(plan.targets[kind].validate(mine))
+            report["validation_errors"] = errors
+            if errors:
+                raise RefusedError("the services reject %d change(s)" % len(errors),
+                                   details=errors)
+        report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                            "applied": [], "not_applied": [c.ref for c in plan.pending],
+                            "failed": None}
+        if json_out:
+            output.result(canonical_json(report).rstrip("\n"))
+        if args.detailed_exitcode and plan.pending:
+            return EXIT_CHANGES
+        return EXIT_OK
+    # 7. apply
+    result = apply_plan(plan, progress=progress)
+    report["result"] = result
+    if json_out:
+        output.result(canonical_json(report).rstrip("\n"))
+    else:
+        output.result("Applied %d change(s)." % len(result["applied"]) if result["applied"]
+                      else "No changes.")
+    if args.detailed_exitcode and result["applied"]:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _parse_allow_delete(text):
+    kinds = [k.strip() for k in (text or "").split(",") if k.strip()]
+    for k in kinds:
+        if k not in _ALLOW_DELETE_KINDS:
+            raise UsageError("--allow-delete: unknown kind %r (one of %s)"
+                             % (k, ", ".join(_ALLOW_DELETE_KINDS)))
+    return kinds
+
+
+def _confirm_on_tty(env_name, output):
+    if not (sys.stdin.isatty() and output.err.isatty()):
+        return False
+    output.err.write("Type '%s' to confirm: " % env_name)
+    output.err.flush()
+    try:
+        answer = sys.stdin.readline().strip()
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer == env_name
+
+
+def _desired_from_project(root, env, progress):
+    """load, validate, compile in memory: (project name, env name, desired, variables)."""
+    project = load_project(root, env=env)
+    diags = validate_project(project, check_env=False)
+    errors = [d for d in diags if d.is_error()]
+    if errors:
+        raise ProjectError("the project is invalid (%d error%s)"
+                           % (len(errors), "" if len(errors) == 1 else "s"),
+                           details=[d.render() for d in errors],
+                           hint="run 'streamt validate' for the details")
+    desired = compile_project(project)
+    progress("compiled %s for %s" % (project.name, project.env))
+    return project.name, project.env, desired, dict(project.variables)
+
+
+def _open_verified_artifact(args, progress):
+    """read + verify (checksums, file list, safe paths, signature policy): exit 4 on
+    failure.  Returns {"project", "environment", "desired", "state"}."""
+    art = read_artifact(args.artifact)
+    env = (art.desired or {}).get("environment") or {}
+    need_sig = bool(args.require_signature or args.allowed_signers or
+                    (env.get("safety") or {}).get("require_signature"))
+    if need_sig and not args.allowed_signers:
+        verify_artifact(art)  # integrity problems first, they say more
+        raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
+                             hint="the environment's safety.require_signature (or "
+                                  "--require-signature) asks for a verified signature")
+    verify_artifact(art, allowed_signers=args.allowed_signers, require_signature=need_sig)
+    progress("artifact verified: %s%s" % (args.artifact, " (signature verified)" if need_sig
+                                          else ""))
+    return {"project": ((art.manifest or {}).get("project") or {}).get("name"),
+            "environment": art.environment or env.get("name"),
+            "desired": art.desired, "state": art.state}
+
+
 # (end of cli: deploy)
 
 # -- cli: init -----------------------------------------------------------------
+
+_INIT_FILES = [
+    ("stream_project.yml", """\
+# The project: what it is called and the defaults of its topics.
+# Reference: https://github.com/conduktor/streamt (same file format).
+project:
+  name: {name}
+  version: "0.1.0"
+  description: A starter streamt project
+
+defaults:
+  topic:
+    partitions: 3
+    replication_factor: 1
+
+rules:
+  topics:
+    naming_pattern: "{name_re}\\\\.[a-z0-9_.]+"
+  models:
+    require_description: true
+"""),
+    ("sources/events.yml", """\
+# Sources: topics written by someone else, described so that models can read them.
+sources:
+  - name: events
+    description: Raw events from the applications
+    topic: {name}.events.v1
+    columns:
+      - name: event_id
+        type: STRING
+      - name: user_id
+        type: STRING
+      - name: event_type
+        type: STRING
+      - name: event_time
+        type: TIMESTAMP(3)
+    event_time:
+      column: event_time
+      watermark:
+        max_out_of_orderness_ms: 5000
+"""),
+    ("models/events_clean.yml", """\
+# Models: SQL over sources and other models; each becomes a Flink job and a topic.
+models:
+  - name: events_clean
+    description: Events with a user, ready for consumers
+    materialized: flink
+    sql: |
+      SELECT event_id, user_id, event_type, event_time
+      FROM {{{{ source("events") }}}}
+      WHERE user_id IS NOT NULL
+    advanced:
+      topic:
+        name: {name}.events.clean.v1
+"""),
+    ("models/events_archive.yml", """\
+# A sink: a Kafka Connect connector that writes a model's topic somewhere else.
+models:
+  - name: events_archive
+    description: Clean events appended to a file
+    from:
+      - ref: events_clean
+    sink:
+      connector: org.apache.kafka.connect.file.FileStreamSinkConnector
+      config:
+        file: ${{ARCHIVE_FILE}}
+        tasks.max: "1"
+"""),
+    ("environments/dev.yml", """\
+# The dev environment: local services. ${{VAR}} references are resolved from the
+# process environment, .env.dev and .env (in that order) when you deploy.
+environment:
+  name: dev
+  description: Local services
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{CONNECT_URL}}
+"""),
+    ("environments/prod.yml", """\
+# The prod environment: protected (deploy needs --confirm), no destructive change.
+# Secrets stay ${{VAR}} references in the artifact; set them on the deploying machine.
+environment:
+  name: prod
+  description: Production
+  protected: true
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+    security_protocol: SASL_SSL
+    sasl_mechanism: SCRAM-SHA-512
+    sasl_username: ${{KAFKA_USERNAME}}
+    sasl_password: ${{KAFKA_PASSWORD}}
+  flink:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{CONNECT_URL}}
+
+safety:
+  allow_destructive: false
+"""),
+    (".env", """\
+# Values for the dev environment (local, not secret). Real environment variables win.
+KAFKA_BOOTSTRAP=127.0.0.1:9092
+FLINK_REST_URL=http://127.0.0.1:8081
+FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8083
+CONNECT_URL=http://127.0.0.1:8084
+ARCHIVE_FILE=/tmp/{name}-events.txt
+"""),
+    (".env.example", """\
+# What the prod environment needs at deploy time. Copy to .env.prod on the deploying
+# machine (never commit it) or export the variables there.
+KAFKA_BOOTSTRAP=
+KAFKA_USERNAME=
+KAFKA_PASSWORD=
+FLINK_REST_URL=
+FLINK_SQL_GATEWAY_URL=
+CONNECT_URL=
+ARCHIVE_FILE=
+"""),
+    (".gitignore", """\
+.env.*
+!.env.example
+dist/
+"""),
+]
+
+
+@command("init", help="create a small working multi-environment project",
+         epilog="example:\n  streamt init my-pipeline\n  streamt validate -p my-pipeline -e dev")
+def _cli_init(p):
+    p.add_argument("directory", nargs="?", default=".",
+                   help="where to create the project (default: the current directory)")
+    p.add_argument("--name", help="project name (default: the directory's name)")
+
+    def run(args, output):
+        root = os.path.abspath(args.directory)
+        raw = args.name or os.path.basename(root.rstrip(os.sep)) or "pipeline"
+        name = re.sub(r"[^a-z0-9_]+", "_", raw.lower()).strip("_") or "pipeline"
+        if not re.match(r"[a-z]", name):
+            name = "p_" + name
+        existing = [rel for rel, _ in _INIT_FILES if os.path.exists(os.path.join(root, rel))]
+        if existing:
+            raise UsageError("%s already has %s" % (root, ", ".join(sorted(existing))),
+                             hint="choose an empty directory: streamt init NEW_DIR")
+        for rel, text in _INIT_FILES:
+            path = os.path.join(root, rel)
+            d = os.path.dirname(path)
+            if not os.path.isdir(d):
+                os.makedirs(d)
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text.format(name=name, name_re=name))  # [a-z0-9_]: no regex escaping
+        where = args.directory
+        output.result("Created project '%s' in %s" % (name, where))
+        output.result("")
+        output.result("Next steps:")
+        output.result("  streamt validate -p %s -e dev" % where)
+        output.result("  streamt build -p %s -e dev -o %s/dist/dev" % (where, where))
+        output.result("  streamt artifact inspect %s/dist/dev" % where)
+        return EXIT_OK
+    return run
 
 # (end of cli: init)
 
