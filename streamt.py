@@ -373,7 +373,8 @@ class KafkaAdmin(object):
     ``sasl_password``, ``ssl_cafile``, ``ssl_certfile``, ``ssl_keyfile``,
     ``ssl_check_hostname``).  ``timeout`` (seconds) bounds connecting and every request.
     Nothing is sent before the first call.  ``requests_sent`` counts the requests written
-    to the wire (connection set-up included).
+    to the wire (connection set-up included); ``requests_waiting`` how many of them only
+    re-read topics this admin wrote and the broker answering had not caught up with yet.
 
     ``incremental_alter`` may be set to False to force the legacy AlterConfigs path
     (the one used with brokers older than 2.3)."""
@@ -391,8 +392,14 @@ class KafkaAdmin(object):
         self.client_id = client_id
         self.incremental_alter = incremental_alter
         self.requests_sent = 0
-        self._conns = {}          # node id (or "bootstrap") -> _KafkaConnection
+        self.requests_waiting = 0   # of which re-reads waiting for the brokers to catch up
+        self._conns = {}          # (host, port) -> _KafkaConnection
         self._meta = None         # last metadata: brokers, controller, cluster id
+        # Read-your-writes: brokers learn of a change made through the controller a little
+        # later, so a topic created (deleted, grown) here may still look missing (present,
+        # smaller) for a moment.  Reads retry briefly for the names written by this admin.
+        self._expect = {}             # topic -> "present" | "absent"
+        self._expect_partitions = {}  # topic -> partition count asked for
 
     # -- connections and metadata ---------------------------------------------
 
@@ -429,28 +436,36 @@ class KafkaAdmin(object):
             return {}
         out = {}
         todo = names
-        for attempt in range(self.retries + 1):
+        attempt, deadline = 0, self._clock() + self.timeout
+        while True:
             meta = self._metadata(todo)
+            can_wait = self._clock() < deadline
             again = []
             for t in meta["topics"]:
-                code = t["error_code"]
-                if t["name"] not in todo:
+                code, name = t["error_code"], t["name"]
+                if name not in todo:
                     continue  # a broker answering topics=[] with all topics (Tansu)
                 if code == 0:
                     parts = t["partitions"]
+                    if can_wait and (self._expect.get(name) == "absent" or
+                                     len(parts) < self._expect_partitions.get(name, 0)):
+                        again.append(name)
+                        continue
                     rf = max([len(p["replica_nodes"]) for p in parts] or [0])
-                    out[t["name"]] = {"partitions": len(parts), "replication_factor": rf}
+                    out[name] = {"partitions": len(parts), "replication_factor": rf}
                 elif code in (3, 100):
-                    continue
+                    if can_wait and self._expect.get(name) == "present":
+                        again.append(name)
                 elif code in self.RETRIABLE and attempt < self.retries:
-                    again.append(t["name"])
+                    again.append(name)
                 else:
-                    raise self._error(code, None, "cannot describe topic '%s'" % t["name"],
-                                      topic=t["name"], operation="DESCRIBE")
+                    raise self._error(code, None, "cannot describe topic '%s'" % name,
+                                      topic=name, operation="DESCRIBE")
             if not again:
                 break
             todo = again
-            self._sleep(attempt)
+            self._settle(attempt)
+            attempt += 1
         return out
 
     def create_topics(self, topics, validate_only=False):
@@ -491,6 +506,11 @@ class KafkaAdmin(object):
                 operation="CREATE", topic_spec=t)
         if validate_only:
             self._check_validate_only([n for n in sorted(out) if out[n] is None])
+        else:
+            for t in topics:
+                if out[t["name"]] is None:
+                    self._expect[t["name"]] = "present"
+                    self._expect_partitions.pop(t["name"], None)
         return out
 
     def delete_topics(self, names):
@@ -507,6 +527,9 @@ class KafkaAdmin(object):
             code, msg = results.get(n, (0, None))
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot delete topic '%s'" % n, topic=n, operation="DELETE")
+            if code == 0:
+                self._expect[n] = "absent"
+                self._expect_partitions.pop(n, None)
         return out
 
     def create_partitions(self, counts, validate_only=False):
@@ -527,6 +550,8 @@ class KafkaAdmin(object):
             code, msg = results.get(n, (0, None))
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot add partitions to topic '%s'" % n, topic=n, operation="ALTER")
+            if code == 0 and not validate_only:
+                self._expect_partitions[n] = int(counts[n])
         return out
 
     def describe_configs(self, names):
@@ -548,6 +573,19 @@ class KafkaAdmin(object):
                                "configuration_keys": None} for n in names],
                 "include_synonyms": True, "include_documentation": False}
         resp = self._call(conn, "DescribeConfigs", body)
+        attempt, deadline = 0, self._clock() + self.timeout
+        while self._clock() < deadline:
+            # a topic this admin just created may not have reached this broker yet
+            late = [r["resource_name"] for r in resp["results"] if r["error_code"] == 3
+                    and self._expect.get(r["resource_name"]) == "present"]
+            if not late:
+                break
+            attempt += 1
+            self._settle(attempt)
+            body["resources"] = [x for x in body["resources"] if x["resource_name"] in late]
+            done = [r for r in resp["results"] if r["resource_name"] not in late]
+            resp = self._call(conn, "DescribeConfigs", body)
+            resp["results"] = done + resp["results"]
         # A broker that does not implement AlterConfigs is not Apache Kafka (every Kafka
         # since 0.11 has it): Tansu is one, and it reports every value it returns as
         # DEFAULT_CONFIG although it only returns the values set on the topic.
@@ -641,6 +679,15 @@ class KafkaAdmin(object):
         import time
         time.sleep(min(self.backoff * (2 ** attempt), 2.0))
 
+    def _clock(self):
+        import time
+        return time.time()
+
+    def _settle(self, attempt):
+        import time
+        self.requests_waiting += 1   # the next request only re-reads what is not there yet
+        time.sleep(min(0.05 * (2 ** attempt), 1.0))
+
     def _connect(self, host, port):
         key = (host, int(port))
         conn = self._conns.get(key)
@@ -704,12 +751,15 @@ class KafkaAdmin(object):
             return conn.request(api, body)
         except _KafkaDropped:
             conn.close()
+            s = self.settings
+            hint = ("the broker rejects this request although it advertises it (a "
+                    "Kafka-compatible broker with gaps?); its log says why")
+            if not s["sasl"]:
+                hint = ("if this listener requires authentication, set security_protocol "
+                        "(now %s) and the sasl_* keys; otherwise %s" % (s["protocol"], hint))
             raise KafkaError(
                 "the Kafka broker at %s closed the connection in answer to %s v%d"
-                % (conn.address, api, conn.version(api)),
-                name="UNSUPPORTED",
-                hint="the broker does not support this request (a Kafka-compatible broker "
-                     "with gaps?) or dropped it; see the broker's log")
+                % (conn.address, api, conn.version(api)), name="UNSUPPORTED", hint=hint)
 
     def _batched(self, api, body, items_key, results_key, name_key, extract,
                  key_of_item=lambda item: item["name"]):
