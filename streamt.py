@@ -400,6 +400,7 @@ class KafkaAdmin(object):
         # smaller) for a moment.  Reads retry briefly for the names written by this admin.
         self._expect = {}             # topic -> "present" | "absent"
         self._expect_partitions = {}  # topic -> partition count asked for
+        self._expect_configs = {}     # topic -> {key: value, or None for reset}
 
     # -- connections and metadata ---------------------------------------------
 
@@ -451,11 +452,16 @@ class KafkaAdmin(object):
                                      len(parts) < self._expect_partitions.get(name, 0)):
                         again.append(name)
                         continue
+                    if self._expect.get(name) == "present":
+                        del self._expect[name]   # seen: no more waiting for it
+                    self._expect_partitions.pop(name, None)
                     rf = max([len(p["replica_nodes"]) for p in parts] or [0])
                     out[name] = {"partitions": len(parts), "replication_factor": rf}
                 elif code in (3, 100):
                     if can_wait and self._expect.get(name) == "present":
                         again.append(name)
+                    elif self._expect.get(name) == "absent":
+                        del self._expect[name]
                 elif code in self.RETRIABLE and attempt < self.retries:
                     again.append(name)
                 else:
@@ -511,6 +517,8 @@ class KafkaAdmin(object):
                 if out[t["name"]] is None:
                     self._expect[t["name"]] = "present"
                     self._expect_partitions.pop(t["name"], None)
+                    self._expect_configs[t["name"]] = dict(
+                        (k, _kafka_str(v)) for k, v in (t.get("config") or {}).items())
         return out
 
     def delete_topics(self, names):
@@ -530,6 +538,7 @@ class KafkaAdmin(object):
             if code == 0:
                 self._expect[n] = "absent"
                 self._expect_partitions.pop(n, None)
+                self._expect_configs.pop(n, None)
         return out
 
     def create_partitions(self, counts, validate_only=False):
@@ -573,11 +582,15 @@ class KafkaAdmin(object):
                                "configuration_keys": None} for n in names],
                 "include_synonyms": True, "include_documentation": False}
         resp = self._call(conn, "DescribeConfigs", body)
+        # A broker that does not implement AlterConfigs is not Apache Kafka (every Kafka
+        # since 0.11 has it): Tansu is one, and it reports every value it returns as
+        # DEFAULT_CONFIG although it only returns the values set on the topic.
+        only_set_values = not conn.advertises("AlterConfigs")
         attempt, deadline = 0, self._clock() + self.timeout
         while self._clock() < deadline:
-            # a topic this admin just created may not have reached this broker yet
-            late = [r["resource_name"] for r in resp["results"] if r["error_code"] == 3
-                    and self._expect.get(r["resource_name"]) == "present"]
+            # what this admin just created or changed may not have reached this broker yet
+            late = [r["resource_name"] for r in resp["results"]
+                    if not self._configs_caught_up(r, only_set_values)]
             if not late:
                 break
             attempt += 1
@@ -586,10 +599,6 @@ class KafkaAdmin(object):
             done = [r for r in resp["results"] if r["resource_name"] not in late]
             resp = self._call(conn, "DescribeConfigs", body)
             resp["results"] = done + resp["results"]
-        # A broker that does not implement AlterConfigs is not Apache Kafka (every Kafka
-        # since 0.11 has it): Tansu is one, and it reports every value it returns as
-        # DEFAULT_CONFIG although it only returns the values set on the topic.
-        only_set_values = not conn.advertises("AlterConfigs")
         out = {}
         for r in resp["results"]:
             code = r["error_code"]
@@ -671,6 +680,9 @@ class KafkaAdmin(object):
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot change the configs of topic '%s'" % n, topic=n,
                 operation="ALTER_CONFIGS")
+            if code == 0 and not validate_only:
+                expected = self._expect_configs.setdefault(n, {})
+                expected.update((k, _kafka_str(v)) for k, v in changes[n].items())
         return out
 
     # -- plumbing ---------------------------------------------------------------
@@ -803,6 +815,28 @@ class KafkaAdmin(object):
                 "Kafka-compatible broker that ignores validate_only): not %s" % (conn.address, what),
                 name="VALIDATE_ONLY_IGNORED",
                 hint="validate against Apache Kafka, or run without validate-only")
+
+    def _configs_caught_up(self, result, only_set_values):
+        """Does a DescribeConfigs result show the topic and config values written here?"""
+        name = result["resource_name"]
+        if result["error_code"] == 3:
+            return self._expect.get(name) != "present"
+        if result["error_code"] != 0:
+            return True
+        wanted = self._expect_configs.get(name)
+        if not wanted:
+            return True
+        seen = dict((c["name"], c) for c in result["configs"])
+        for key, value in wanted.items():
+            c = seen.get(key)
+            if value is None:
+                set_here = c is not None and (only_set_values or c.get("config_source") == 1)
+                if set_here:
+                    return False
+            elif c is None or (not c["is_sensitive"] and c["value"] != value):
+                return False
+        del self._expect_configs[name]
+        return True
 
     def _check_validate_only(self, names):
         """After a validate-only CreateTopics: did the broker create the topics anyway?"""

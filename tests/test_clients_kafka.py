@@ -827,30 +827,52 @@ def test_tansu_classic_versions(tansu):
 
 
 PY36_SCRIPT = r"""
-import sys, streamt
-admin = streamt.KafkaAdmin({"bootstrap_servers": sys.argv[1]})
-name = sys.argv[2]
-assert admin.create_topics([{"name": name, "partitions": 2, "replication_factor": 1,
-                             "config": {"retention.ms": "1000"}}]) == {name: None}
-print(admin.describe_topics([name])[name]["partitions"],
-      admin.describe_configs([name])[name]["retention.ms"]["value"],
-      admin.delete_topics([name])[name])
+import json, sys, streamt
+runtime, name = json.loads(sys.argv[1]), sys.argv[2]
+admin = streamt.KafkaAdmin(runtime, timeout=20)
+try:
+    assert admin.create_topics([{"name": name, "partitions": 2, "replication_factor": 1,
+                                 "config": {"retention.ms": "1000"}}]) == {name: None}
+    print(admin.describe_topics([name])[name]["partitions"],
+          admin.describe_configs([name])[name]["retention.ms"]["value"],
+          admin.delete_topics([name])[name])
+except streamt.KafkaError as e:
+    print("KafkaError:", e.render())
 """
 
 
-@pytest.mark.services
-def test_python36_against_a_broker(tansu):
+def _python36():
+    import os
+    import subprocess
+    try:
+        root = subprocess.check_output(["pyenv", "root"]).decode().strip()
+    except (OSError, subprocess.CalledProcessError):
+        root = os.path.expanduser("~/.pyenv")
+    py36 = os.path.join(root, "versions", "3.6.15", "bin", "python")
+    if not os.path.exists(py36):
+        pytest.skip("no Python 3.6 interpreter here (pyenv versions/3.6.15)")
+    return py36
+
+
+def _run36(runtime):
+    import json
     import os
     import subprocess
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    py36 = os.path.expanduser("~/.pyenv/versions/3.6.15/bin/python")
-    try:
-        pyenv_root = subprocess.check_output(["pyenv", "root"]).decode().strip()
-        py36 = os.path.join(pyenv_root, "versions", "3.6.15", "bin", "python")
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    if not os.path.exists(py36):
-        pytest.skip("no Python 3.6 interpreter here (pyenv versions/3.6.15)")
-    out = subprocess.check_output([py36, "-c", PY36_SCRIPT, tansu.bootstrap, _name("py36")],
-                                  cwd=root, env=dict(os.environ, PYTHONPATH=root))
-    assert out.decode().split() == ["2", "1000", "None"]
+    out = subprocess.check_output([_python36(), "-c", PY36_SCRIPT, json.dumps(runtime),
+                                   _name("py36")], cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    return out.decode()
+
+
+@pytest.mark.services
+def test_python36_against_tansu(tansu):
+    assert _run36(tansu.runtime()).split() == ["2", "1000", "None"]
+
+
+@pytest.mark.services
+def test_python36_against_kafka_tls_and_scram(kafka):
+    assert _run36(kafka.runtime("SASL_SSL", "SCRAM-SHA-256")).split() == ["2", "1000", "None"]
+    rt = dict(kafka.runtime("SSL"))
+    rt.pop("ssl_cafile")
+    out = _run36(rt)
+    assert "KafkaError: TLS: the certificate of Kafka broker" in out and "not trusted" in out
