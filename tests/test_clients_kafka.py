@@ -876,3 +876,65 @@ def test_python36_against_kafka_tls_and_scram(kafka):
     rt.pop("ssl_cafile")
     out = _run36(rt)
     assert "KafkaError: TLS: the certificate of Kafka broker" in out and "not trusted" in out
+
+
+# -- ApiVersions against an old broker (none runs here: a scripted one) --------------------
+
+class _OldBroker(object):
+    """Answers ApiVersions like a Kafka that knows versions 0-2 only: an unknown version gets
+    UNSUPPORTED_VERSION in the v0 layout, with its ranges (Kafka >= 2.4) or without them
+    (older brokers, then the client must ask again with v0)."""
+
+    RANGES = [(18, 0, 2), (3, 0, 7), (19, 0, 3), (20, 0, 3), (32, 0, 2), (33, 0, 1),
+              (37, 0, 1)]
+
+    def __init__(self, with_ranges):
+        self.with_ranges = with_ranges
+        self.seen = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        t = threading.Thread(target=self._serve)
+        t.daemon = True
+        t.start()
+
+    def _serve(self):
+        conn, _ = self.sock.accept()
+        try:
+            while True:
+                head = conn.recv(4)
+                if len(head) < 4:
+                    return
+                size = struct.unpack(">i", head)[0]
+                data = b""
+                while len(data) < size:
+                    data += conn.recv(size - len(data))
+                key, version, corr = struct.unpack_from(">hhi", data)
+                self.seen.append((key, version))
+                ranges = b"".join(struct.pack(">hhh", *r) for r in self.RANGES)
+                if version > 2:
+                    body = struct.pack(">ih", corr, 35) + (
+                        struct.pack(">i", len(self.RANGES)) + ranges if self.with_ranges
+                        else struct.pack(">i", 0))
+                else:
+                    body = struct.pack(">ihi", corr, 0, len(self.RANGES)) + ranges
+                    if version >= 1:
+                        body += struct.pack(">i", 0)
+                conn.sendall(struct.pack(">i", len(body)) + body)
+        finally:
+            conn.close()
+            self.sock.close()
+
+
+@pytest.mark.parametrize("with_ranges", [True, False])
+def test_api_versions_fallback_for_old_brokers(with_ranges):
+    broker = _OldBroker(with_ranges)
+    admin = KafkaAdmin({"bootstrap_servers": "127.0.0.1:%d" % broker.port}, timeout=5)
+    conn = admin._any()
+    assert broker.seen[0] == (18, 3)
+    assert broker.seen[1:] == ([] if with_ranges else [(18, 0)])
+    assert conn.versions["Metadata"] == 7 and conn.versions["CreateTopics"] == 3
+    assert conn.versions["DescribeConfigs"] == 2 and conn.versions["AlterConfigs"] == 1
+    assert not conn.supports("IncrementalAlterConfigs")
+    admin.close()
