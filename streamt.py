@@ -351,7 +351,11 @@ class KafkaError(ServiceError):
 
     ``code`` is the protocol error code (None for failures below the protocol: network,
     TLS, a broker lacking an API), ``name`` its protocol name (``TOPIC_ALREADY_EXISTS``),
-    ``broker_message`` what the broker said, if anything."""
+    ``broker_message`` what the broker said, if anything.  Failures without a code carry
+    one of these names: ``UNREACHABLE``, ``TIMEOUT``, ``TLS``, ``TLS_VERIFY``, ``SASL``,
+    ``PROTOCOL``, ``UNSUPPORTED`` (the broker lacks the API or dropped the request) and
+    ``VALIDATE_ONLY_IGNORED`` (the broker would apply, or applied, a validate-only request);
+    settings errors have neither code nor name."""
 
     def __init__(self, message, code=None, name=None, hint=None, broker_message=None,
                  details=None):
@@ -391,6 +395,7 @@ class KafkaAdmin(object):
         self.backoff = float(backoff)
         self.client_id = client_id
         self.incremental_alter = incremental_alter
+        self.version_caps = {}      # {api name: highest version to use} (tests: classic versions)
         self.requests_sent = 0
         self.requests_waiting = 0   # of which re-reads waiting for the brokers to catch up
         self._conns = {}          # (host, port) -> _KafkaConnection
@@ -506,7 +511,7 @@ class KafkaAdmin(object):
                                 lambda r: (r["error_code"], r.get("error_message")))
         out = {}
         for t in topics:
-            code, msg = results.get(t["name"], (0, None))
+            code, msg = results.get(t["name"], _KAFKA_NO_ANSWER)
             out[t["name"]] = None if code == 0 else self._error(
                 code, msg, "cannot create topic '%s'" % t["name"], topic=t["name"],
                 operation="CREATE", topic_spec=t)
@@ -532,7 +537,7 @@ class KafkaAdmin(object):
                                 key_of_item=lambda n: n)
         out = {}
         for n in names:
-            code, msg = results.get(n, (0, None))
+            code, msg = results.get(n, _KAFKA_NO_ANSWER)
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot delete topic '%s'" % n, topic=n, operation="DELETE")
             if code == 0:
@@ -556,7 +561,7 @@ class KafkaAdmin(object):
                                 lambda r: (r["error_code"], r.get("error_message")))
         out = {}
         for n in sorted(counts):
-            code, msg = results.get(n, (0, None))
+            code, msg = results.get(n, _KAFKA_NO_ANSWER)
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot add partitions to topic '%s'" % n, topic=n, operation="ALTER")
             if code == 0 and not validate_only:
@@ -676,7 +681,7 @@ class KafkaAdmin(object):
                                 key_of_item=lambda r: r["resource_name"])
         out = {}
         for n in names:
-            code, msg = results.get(n, (0, None))
+            code, msg = results.get(n, _KAFKA_NO_ANSWER)
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot change the configs of topic '%s'" % n, topic=n,
                 operation="ALTER_CONFIGS")
@@ -885,6 +890,9 @@ class KafkaAdmin(object):
 
 _RESOURCE_TOPIC = 2
 
+# What a batched answer that does not mention one of the topics asked about counts as.
+_KAFKA_NO_ANSWER = (-1, "the broker's answer does not mention this topic")
+
 _CONFIG_SOURCES = {0: "UNKNOWN", 1: "TOPIC", 2: "BROKER", 3: "BROKER", 4: "BROKER",
                    5: "DEFAULT", 6: "BROKER_LOGGER", 7: "CLIENT_METRICS", 8: "GROUP"}
 
@@ -1026,7 +1034,7 @@ class _KafkaConnection(object):
 
     def _choose_versions(self, advertised):
         self.broker_versions = dict(advertised)
-        caps = getattr(self.admin, "version_caps", None) or {}
+        caps = self.admin.version_caps
         self.versions = {}
         for api, spec in _KAFKA_APIS.items():
             if spec[0] not in advertised:
