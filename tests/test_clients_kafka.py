@@ -938,3 +938,135 @@ def test_api_versions_fallback_for_old_brokers(with_ranges):
     assert conn.versions["DescribeConfigs"] == 2 and conn.versions["AlterConfigs"] == 1
     assert not conn.supports("IncrementalAlterConfigs")
     admin.close()
+
+
+def test_unreadable_tls_files_are_named():
+    server = _SilentServer()
+    try:
+        admin = KafkaAdmin({"bootstrap_servers": "127.0.0.1:%d" % server.port,
+                            "security_protocol": "SSL", "ssl_cafile": "/nonexistent/ca.pem"},
+                           timeout=2)
+        with pytest.raises(KafkaError) as info:
+            admin.list_topics()
+        assert "cannot load the TLS files" in info.value.render()
+        assert "/nonexistent/ca.pem" in info.value.render()
+    finally:
+        server.close()
+
+
+# -- controller routing and retries (two scripted brokers) ---------------------------------
+
+def _s(text):
+    data = text.encode()
+    return struct.pack(">h", len(data)) + data
+
+
+class _ScriptedBroker(object):
+    """A broker speaking ApiVersions 0-2, Metadata 0-7 and CreateTopics 0-3 (classic
+    encoding), answering from a script: metadata from a shared function, CreateTopics with
+    the next error code of its list."""
+
+    def __init__(self, node_id, metadata, create_errors, on_create=None):
+        self.node_id, self.metadata, self.create_errors = node_id, metadata, list(create_errors)
+        self.on_create = on_create
+        self.seen = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(5)
+        self.port = self.sock.getsockname()[1]
+        t = threading.Thread(target=self._accept)
+        t.daemon = True
+        t.start()
+
+    def _accept(self):
+        try:
+            while True:
+                conn, _ = self.sock.accept()
+                t = threading.Thread(target=self._serve, args=(conn,))
+                t.daemon = True
+                t.start()
+        except OSError:
+            pass
+
+    def _serve(self, conn):
+        try:
+            while True:
+                head = conn.recv(4)
+                if len(head) < 4:
+                    return
+                size = struct.unpack(">i", head)[0]
+                data = b""
+                while len(data) < size:
+                    data += conn.recv(size - len(data))
+                key, version, corr = struct.unpack_from(">hhi", data)
+                self.seen.append(key)
+                if key == 18 and version > 2:
+                    ranges = [(18, 0, 2), (3, 0, 7), (19, 0, 3)]
+                    body = struct.pack(">hi", 35, 3) + b"".join(struct.pack(">hhh", *r)
+                                                                for r in ranges)
+                elif key == 3:
+                    body = self.metadata()
+                elif key == 19:
+                    code = self.create_errors.pop(0)
+                    if self.on_create:
+                        self.on_create()
+                    body = struct.pack(">ii", 0, 1) + _s("t") + struct.pack(">hh", code, -1)
+                else:
+                    return
+                conn.sendall(struct.pack(">ii", len(body) + 4, corr) + body)
+        finally:
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_writes_go_to_the_controller_and_follow_it_when_it_moves():
+    state = {"controller": 2}
+    brokers = {}
+
+    def metadata():   # Metadata v7: both brokers, the current controller, no topics
+        out = struct.pack(">ii", 0, 2)
+        for node in (1, 2):
+            out += struct.pack(">i", node) + _s("127.0.0.1") + \
+                struct.pack(">ih", brokers[node].port, -1)
+        return out + _s("scripted") + struct.pack(">ii", state["controller"], 0)
+
+    def move():
+        state["controller"] = 1
+
+    brokers[1] = _ScriptedBroker(1, metadata, [0])
+    # node 2 answers NOT_CONTROLLER: the controller has just moved to node 1
+    brokers[2] = _ScriptedBroker(2, metadata, [41], on_create=move)
+    try:
+        admin = KafkaAdmin({"bootstrap_servers": "127.0.0.1:%d" % brokers[1].port},
+                           timeout=5, backoff=0.01)
+        assert admin.cluster() == {"cluster_id": "scripted", "controller_id": 2, "brokers": [
+            {"node_id": 1, "host": "127.0.0.1", "port": brokers[1].port, "rack": None},
+            {"node_id": 2, "host": "127.0.0.1", "port": brokers[2].port, "rack": None}]}
+        # the first CreateTopics goes to node 2, which says NOT_CONTROLLER; after a
+        # Metadata refresh the retry goes to node 1
+        res = admin.create_topics([{"name": "t", "partitions": 1, "replication_factor": 1}])
+        assert res == {"t": None}
+        assert brokers[2].seen.count(19) == 1 and brokers[1].seen.count(19) == 1
+        admin.close()
+    finally:
+        brokers[1].close()
+        brokers[2].close()
+
+
+def test_retriable_errors_are_retried_then_reported():
+    def metadata():
+        return (struct.pack(">ii", 0, 1) + struct.pack(">i", 1) + _s("127.0.0.1") +
+                struct.pack(">ih", broker.port, -1) + _s("c") + struct.pack(">ii", 1, 0))
+    broker = _ScriptedBroker(1, metadata, [7, 7, 7])   # REQUEST_TIMED_OUT every time
+    try:
+        admin = KafkaAdmin({"bootstrap_servers": "127.0.0.1:%d" % broker.port}, timeout=5,
+                           retries=2, backoff=0.01)
+        err = admin.create_topics([{"name": "t", "partitions": 1, "replication_factor": 1}])["t"]
+        assert err.name == "REQUEST_TIMED_OUT"
+        assert "may still complete" in err.render()
+        assert broker.seen.count(19) == 3   # the first try and two retries
+        admin.close()
+    finally:
+        broker.close()
