@@ -491,7 +491,7 @@ class KafkaAdmin(object):
         version = conn.version("CreateTopics")
         if validate_only:
             self._refuse_unfaithful_validate(conn, "creating topics")
-        body = {"topics": [], "timeout_ms": int(self.timeout * 1000),
+        body = {"topics": [], "timeout_ms": self._server_timeout_ms(),
                 "validate_only": bool(validate_only)}
         for t in topics:
             partitions = t.get("partitions")
@@ -531,7 +531,7 @@ class KafkaAdmin(object):
         names = sorted(set(names))
         if not names:
             return {}
-        body = {"topic_names": names, "timeout_ms": int(self.timeout * 1000)}
+        body = {"topic_names": names, "timeout_ms": self._server_timeout_ms()}
         results = self._batched("DeleteTopics", body, "topic_names", "responses", "name",
                                 lambda r: (r["error_code"], r.get("error_message")),
                                 key_of_item=lambda n: n)
@@ -556,7 +556,7 @@ class KafkaAdmin(object):
             self._refuse_unfaithful_validate(conn, "adding partitions")
         body = {"topics": [{"name": n, "count": int(c), "assignments": None}
                            for n, c in sorted(counts.items())],
-                "timeout_ms": int(self.timeout * 1000), "validate_only": bool(validate_only)}
+                "timeout_ms": self._server_timeout_ms(), "validate_only": bool(validate_only)}
         results = self._batched("CreatePartitions", body, "topics", "results", "name",
                                 lambda r: (r["error_code"], r.get("error_message")))
         out = {}
@@ -696,6 +696,11 @@ class KafkaAdmin(object):
         import time
         time.sleep(min(self.backoff * (2 ** attempt), 2.0))
 
+    def _server_timeout_ms(self):
+        """How long the broker may take on a write: less than we wait for its answer, so that
+        a slow operation comes back as REQUEST_TIMED_OUT rather than a client time-out."""
+        return max(100, int(self.timeout * 900))
+
     def _clock(self):
         import time
         return time.time()
@@ -793,7 +798,9 @@ class KafkaAdmin(object):
             for r in resp[results_key]:
                 code, msg = extract(r)
                 results[r[name_key]] = (code, msg)
-                if code in self.RETRIABLE:
+                # REQUEST_TIMED_OUT on a write means "may still complete": a retry would
+                # answer TOPIC_ALREADY_EXISTS (or UNKNOWN_TOPIC) and hide what happened
+                if code in self.RETRIABLE and code != 7:
                     retry.append(r[name_key])
             if not retry or attempt == self.retries:
                 break

@@ -1059,14 +1059,19 @@ def test_retriable_errors_are_retried_then_reported():
     def metadata():
         return (struct.pack(">ii", 0, 1) + struct.pack(">i", 1) + _s("127.0.0.1") +
                 struct.pack(">ih", broker.port, -1) + _s("c") + struct.pack(">ii", 1, 0))
-    broker = _ScriptedBroker(1, metadata, [7, 7, 7])   # REQUEST_TIMED_OUT every time
+    # throttled three times, then a time-out (which is not retried: the creation may still
+    # complete, and a second try would only say TOPIC_ALREADY_EXISTS)
+    broker = _ScriptedBroker(1, metadata, [89, 89, 89, 7])
     try:
         admin = KafkaAdmin({"bootstrap_servers": "127.0.0.1:%d" % broker.port}, timeout=5,
                            retries=2, backoff=0.01)
-        err = admin.create_topics([{"name": "t", "partitions": 1, "replication_factor": 1}])["t"]
-        assert err.name == "REQUEST_TIMED_OUT"
-        assert "may still complete" in err.render()
+        topic = {"name": "t", "partitions": 1, "replication_factor": 1}
+        err = admin.create_topics([topic])["t"]
+        assert err.name == "THROTTLING_QUOTA_EXCEEDED" and "throttles" in err.render()
         assert broker.seen.count(19) == 3   # the first try and two retries
+        err = admin.create_topics([topic])["t"]
+        assert err.name == "REQUEST_TIMED_OUT" and "may still complete" in err.render()
+        assert broker.seen.count(19) == 4
         admin.close()
     finally:
         broker.close()
