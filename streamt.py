@@ -431,9 +431,21 @@ class KafkaAdmin(object):
 
     def list_topics(self, include_internal=False):
         """Sorted names of the topics this principal may see."""
-        meta = self._metadata(None)
-        return sorted(t["name"] for t in meta["topics"]
-                      if t["error_code"] == 0 and (include_internal or not t["is_internal"]))
+        attempt, deadline = 0, self._clock() + self.timeout
+        while True:
+            meta = self._metadata(None)
+            names = set(t["name"] for t in meta["topics"]
+                        if t["error_code"] == 0 and (include_internal or not t["is_internal"]))
+            behind = [n for n, state in self._expect.items()
+                      if (state == "present") != (n in names)]
+            if not behind or self._clock() >= deadline:
+                break
+            self._settle(attempt)
+            attempt += 1
+        for n in list(self._expect):
+            if (self._expect[n] == "present") == (n in names):
+                del self._expect[n]   # seen as written: no more waiting for it
+        return sorted(names)
 
     def describe_topics(self, names):
         """``{name: {"partitions", "replication_factor"}}`` for the names that exist (one request)."""
