@@ -2407,7 +2407,11 @@ class _Loader(object):
         return env
 
     def project_file(self, p, pfile, data):
-        _check(data, PROJECT_SCHEMA, "", pfile, self.diags, self.errors, Location(pfile, 1))
+        # the items of sources/models/tests/exposures are checked one by one in items()
+        top = dict(PROJECT_SCHEMA)
+        for kind in _KINDS:
+            top[kind] = ("list", "any")
+        _check(data, top, "", pfile, self.diags, self.errors, Location(pfile, 1))
         proj = data.get("project")
         if not isinstance(proj, dict):
             if proj is None:
