@@ -4554,6 +4554,8 @@ def _yaml_scalar(v):
     if isinstance(v, list):
         return "[]"
     s = str(v)
+    if s == "****":  # a masked secret reads better bare (it is not meant to be parsed)
+        return s
     if _PLAIN_SCALAR_RE.match(s) and s.strip() == s and s.lower() not in (
             "true", "false", "yes", "no", "null", "on", "off", "~") and not _looks_number(s) \
             and not s.startswith(("*", "&", "!", "-", "{")):
