@@ -3337,6 +3337,7 @@ class _Validator(object):
         for e in self.p.exposures:
             self.check_exposure(e)
         self.check_cycles()
+        self.check_defaults()
         self.check_rules()
 
     # -- runtime ---------------------------------------------------------------
@@ -3870,6 +3871,24 @@ class _Validator(object):
                      "remove one of these references")
 
     # -- governance rules ------------------------------------------------------
+    def check_defaults(self):
+        for path in (("topic",), ("models", "topic")):
+            d = _get_path(self.p.defaults, path)
+            if not isinstance(d, dict):
+                continue
+            for k, code in (("partitions", "INVALID_PARTITIONS"),
+                            ("replication_factor", "INVALID_REPLICATION_FACTOR")):
+                v = d.get(k)
+                if isinstance(v, int) and v < 1:
+                    self.err(code, "defaults.%s.%s must be a positive integer, got %d"
+                             % (".".join(path), k, v),
+                             _key_loc(d, k, _loc(d, Location(self.p.project_file))),
+                             "give a number of at least 1")
+        self.check_cluster_ref("flink", _get_path(self.p.defaults, ("tests", "flink_cluster")),
+                               _key_loc(_get_path(self.p.defaults, ("tests",)) or {},
+                                        "flink_cluster", Location(self.p.project_file)),
+                               "defaults.tests")
+
     def check_rules(self):
         rules = self.p.rules or {}
         pf = Location(self.p.project_file)

@@ -222,3 +222,44 @@ def test_safe_names_pass(name):
                                       ("a/b", False), ("${TOPIC}", True), ("é", False)])
 def test_kafka_topic_names(topic, ok):
     assert (streamt.topic_problem(topic) is None) == ok
+
+
+# -- robustness: any project file gives diagnostics or a ProjectError, never a crash ---
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_KEYS = ["name", "sql", "from", "topic", "ref", "source", "advanced", "flink", "sink",
+         "connector", "config", "materialized", "partitions", "gateway", "virtual_topic",
+         "security", "policies", "mask", "column", "columns", "event_time", "watermark",
+         "strategy", "schema", "definition", "format", "type", "model", "on_failure",
+         "actions", "dlq", "consumes", "produces", "depends_on", "sla", "access", "group",
+         "state_ttl_ms", "flink_cluster", "clusters", "default", "x"]
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 300), st.sampled_from(
+    ["orders", "m", "SELECT * FROM {{ source(\"orders\") }}", "{{ ref('m') }}", "{% if %}",
+     "flink", "sink", "topic", "virtual_topic", "../x", "${VAR}", "", "a b", "{", "continuous"]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4)),
+    max_leaves=12)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources=st.lists(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=5), max_size=2),
+       models=st.lists(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=6), max_size=3),
+       tests=st.lists(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=4), max_size=2),
+       runtime=st.dictionaries(st.sampled_from(["kafka", "flink", "connect", "conduktor", "x"]),
+                               _VALUES, max_size=3))
+def test_arbitrary_projects_never_crash(tmp_path_factory, sources, models, tests, runtime):
+    import json
+    root = str(tmp_path_factory.mktemp("fuzz"))
+    doc = {"project": {"name": "fuzz"}, "runtime": runtime, "sources": sources,
+           "models": models, "tests": tests}
+    with open(os.path.join(root, "stream_project.yml"), "w") as f:
+        f.write(json.dumps(doc))  # JSON is YAML
+    try:
+        p = streamt.load_project(root, environ={})
+    except streamt.ProjectError as e:
+        assert e.diagnostics or e.location or e.message
+        return
+    for d in streamt.validate_project(p):
+        assert d.code in streamt.DIAGNOSTIC_CODES
+    streamt.lineage_graph(p)
