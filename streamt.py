@@ -521,13 +521,16 @@ def _template_end(text, i, close):
     return -1
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+
+
 def _parse_template_call(template_text):
     """``(kind, name)`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``, else None."""
     m = _TEMPLATE_CALL_RE.match(template_text[2:-2])
     if not m:
         return None
     raw = m.group(2) if m.group(2) is not None else m.group(3)
-    name = re.sub(r"\\(.)", r"\1", raw)
+    name = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw)
     if not name:
         return None
     return m.group(1), name
@@ -848,6 +851,7 @@ def _analyze(toks, relation, info):
             info.star.append((start, end, cols))
             info.items.append((None, start, end))
             for c in cols:
+                names_seen.add(c.name.lower())
                 info.columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
             continue
         expr, alias = _split_alias(item)
@@ -1488,6 +1492,11 @@ class _Compiler(object):
         return infer_materialization(model, self.project)[1]
 
     def source_relation(self, name):
+        if ("source", name) not in self._outputs:
+            self._outputs[("source", name)] = self._source_relation(name)
+        return self._outputs[("source", name)]
+
+    def _source_relation(self, name):
         src = self.sources.get(name)
         if src is None:
             return None
@@ -1964,9 +1973,11 @@ class _Compiler(object):
         text = "".join(out).strip()
         # a trailing ';' would end the INSERT early; a trailing comment would hide ours
         toks = sql_tokens(text)
-        while toks and toks[-1].kind == "op" and toks[-1].text == ";":
-            text = text[:toks[-1].start].rstrip()
+        sig = [t for t in toks if t.kind != "comment"]
+        while sig and sig[-1].kind == "op" and sig[-1].text == ";":
+            text = text[:sig[-1].start].rstrip()
             toks = sql_tokens(text)
+            sig = [t for t in toks if t.kind != "comment"]
         if any(t.kind == "op" and t.text == ";" for t in toks):
             raise CompileError("model '%s': the SQL holds more than one statement"
                                % model.get("name"),
