@@ -1918,7 +1918,8 @@ _COLUMN = {"name": "str", "type": "str", "description": "str", "classification":
 _TOPIC = {"name": "str", "partitions": "int", "replication_factor": "int",
           "config": ("mapof", "scalar")}
 _FLINK_OPTS = {"parallelism": "int", "checkpoint_interval_ms": "int", "state_backend": "str",
-               "state_ttl_ms": "int", "on_upgrade": "str"}
+               "state_ttl_ms": "int", "on_upgrade": "str", "startup_mode": "str",
+               "scan_startup_mode": "str", "idle_timeout_ms": "int"}
 _SINK = {"connector": "str", "config": ("mapof", "scalar")}
 _REFS = ("list", {"source": "str", "ref": "str"})
 _STRS = ("list", "str")
@@ -1942,7 +1943,7 @@ _RUNTIME = {
 _SOURCE = {
     "name": "str", "topic": "str", "description": "str", "owner": "str", "cluster": "str",
     "tags": _STRS,
-    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "str",
+    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "any",
                "compatibility": "str"},
     "columns": ("list", _COLUMN),
     "freshness": {"max_lag_seconds": "int", "warn_after_seconds": "int"},
@@ -1966,6 +1967,7 @@ _TEST = {
     "name": "str", "model": "str", "type": "str", "description": "str",
     "assertions": ("list", ("mapof", "any")), "sample_size": "int", "flink_cluster": "str",
     "on_failure": {"severity": "str", "actions": ("list", ("mapof", "any"))},
+    "flink": _FLINK_OPTS,
 }
 
 _EXPOSURE = {
@@ -3798,6 +3800,11 @@ DIAGNOSTIC_CODES = collections.OrderedDict([
     ("RULE_ALLOWED_MATERIALIZATION", ("error", "rules.models.allowed_materializations")),
     ("RULE_REQUIRE_COLUMNS", ("error", "rules.sources.require_columns")),
     ("RULE_ALLOWED_CLASSIFICATION", ("error", "rules.security.allowed_classifications")),
+    ("INVALID_MASK_METHOD", ("error", "a mask method compile does not know")),
+    ("INVALID_STARTUP_MODE", ("error", "advanced.flink.startup_mode is not earliest/latest/group")),
+    ("DUPLICATE_TOPIC", ("error", "two models write the same Kafka topic")),
+    ("SQL_MULTIPLE_STATEMENTS", ("error", "a model's SQL holds more than one statement")),
+    ("INVALID_SASL_MECHANISM", ("error", "sasl_mechanism other than PLAIN/SCRAM-SHA-256/-512")),
 ])
 
 
@@ -3921,6 +3928,10 @@ _EXPOSURE_ROLES = ("producer", "consumer", "both")
 _ACCESS = ("private", "protected", "public")
 _SCHEMA_FORMATS = ("avro", "json", "protobuf")
 _ON_UPGRADE = ("savepoint", "stateless", "refuse")
+_MASK_METHODS_KNOWN = ("hash", "sha256", "md5", "redact", "partial", "null")
+_STARTUP_MODES_KNOWN = ("earliest", "latest", "earliest-offset", "latest-offset", "group-offsets",
+                        "group")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _var_refs(project):
@@ -4002,6 +4013,7 @@ class _Validator(object):
             if isinstance(m.get("name"), str):
                 self.models.setdefault(m["name"], m)
         self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
+        self.topics = {}  # output topic -> (model name, location)
         self.mat = {}     # model name -> (declared, effective)
 
     def add(self, level, code, message, loc=None, suggestion=None):
@@ -4041,6 +4053,11 @@ class _Validator(object):
                      "runtime.kafka.bootstrap_servers is required",
                      self.runtime_loc(kafka if isinstance(kafka, dict) else None),
                      "add:\n    kafka:\n      bootstrap_servers: host:9092")
+        mech = kafka.get("sasl_mechanism") if isinstance(kafka, dict) else None
+        if isinstance(mech, str) and "${" not in mech and mech.upper() not in _SASL_MECHANISMS:
+            self.err("INVALID_SASL_MECHANISM", "runtime.kafka.sasl_mechanism '%s' is not supported"
+                     % mech, self.runtime_loc(kafka, "sasl_mechanism"),
+                     "use one of: %s" % ", ".join(_SASL_MECHANISMS))
         sr = self.rt.get("schema_registry")
         if isinstance(sr, dict) and not sr.get("url"):
             self.err("MISSING_RUNTIME_FIELD", "runtime.schema_registry.url is required when "
@@ -4210,9 +4227,14 @@ class _Validator(object):
         if not definition:
             return
         dloc = _key_loc(schema, "definition", sloc)
+        if fmt == "protobuf" and not isinstance(definition, str):
+            self.err("INVALID_SCHEMA", "source '%s': a protobuf definition is text" % name, dloc,
+                     "write it under 'definition: |'")
+            return
         if fmt in ("avro", "json"):
             try:
-                doc = json.loads(definition)
+                # a definition written as YAML (not JSON text) is taken as it is
+                doc = definition if not isinstance(definition, str) else json.loads(definition)
             except ValueError as e:
                 self.err("INVALID_SCHEMA", "source '%s': the %s schema definition is not valid "
                          "JSON: %s" % (name, fmt, e), dloc,
@@ -4306,6 +4328,20 @@ class _Validator(object):
         if isinstance(par, int) and par < 1:
             self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
                      _key_loc(fl, "parallelism", loc))
+        for k in ("startup_mode", "scan_startup_mode"):
+            sm = fl.get(k)
+            if sm is not None and str(sm).lower() not in _STARTUP_MODES_KNOWN:
+                self.err("INVALID_STARTUP_MODE", "model '%s': unknown advanced.flink.%s '%s'"
+                         % (name, k, sm), _key_loc(fl, k, loc),
+                         "use earliest, latest or group-offsets")
+        for pol in policies_list(m):
+            mask = pol.get("mask")
+            if isinstance(mask, dict) and mask.get("method") is not None and \
+                    str(mask["method"]).lower() not in _MASK_METHODS_KNOWN:
+                self.err("INVALID_MASK_METHOD", "model '%s': unknown mask method '%s'"
+                         % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, loc)),
+                         _suggest(mask["method"], _MASK_METHODS_KNOWN) or
+                         "use one of: %s" % ", ".join(_MASK_METHODS_KNOWN))
         ou = fl.get("on_upgrade")
         if ou is not None and ou not in _ON_UPGRADE:
             self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
@@ -4326,6 +4362,13 @@ class _Validator(object):
                          "out to use defaults.topic")
         if effective in ("topic", "flink"):
             tname = topic.get("name") or name
+            tkloc = _key_loc(topic, "name", loc) if topic.get("name") else _key_loc(m, "name", loc)
+            other = self.topics.get(tname)
+            if other is not None and other[0] != name:
+                self.err("DUPLICATE_TOPIC", "models '%s' and '%s' both write topic '%s' (the "
+                         "first at %s)" % (other[0], name, tname, other[1]), tkloc,
+                         "give each model its own advanced.topic.name")
+            self.topics.setdefault(tname, (name, tkloc))
             prob = topic_problem(tname)
             if prob:
                 self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
@@ -4416,6 +4459,14 @@ class _Validator(object):
         if bad:
             return
         self.calls[name] = calls
+        body = list(toks)
+        while body and body[-1].kind == "op" and body[-1].text == ";":
+            body.pop()
+        semi = [t for t in body if t.kind == "op" and t.text == ";"]
+        if semi:
+            self.err("SQL_MULTIPLE_STATEMENTS", "model '%s': the SQL holds more than one "
+                     "statement" % name, _sql_line_loc(self.p.root, m, semi[0].line, semi[0].col),
+                     "a model is one SELECT; split the others into models of their own")
         if not any(is_keyword(t, "FROM") for t in toks):
             self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
                      "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
@@ -4778,6 +4829,12 @@ def lineage_graph(project):
                     if other:
                         edges.add((me, other) if field == "produces" else (other, me))
     return {"nodes": nodes, "edges": sorted(edges)}
+
+def policies_list(model):
+    """The mapping entries of a model's security.policies."""
+    pols = _get_path(model, ("security", "policies"))
+    return [p for p in pols if isinstance(p, dict)] if isinstance(pols, list) else []
+
 
 def _cycles(graph, limit=100):
     """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
