@@ -4640,6 +4640,7 @@ class _Validator(object):
         models_r = rules.get("models") if isinstance(rules.get("models"), dict) else {}
         sources_r = rules.get("sources") if isinstance(rules.get("sources"), dict) else {}
         security = rules.get("security") if isinstance(rules.get("security"), dict) else {}
+        tests_per_model = collections.Counter(t.get("model") for t in self.p.tests)
         pattern = None
         if topics.get("naming_pattern"):
             try:
@@ -4703,7 +4704,7 @@ class _Validator(object):
                 if models_r.get(key) and not m.get(field):
                     self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
                              "add '%s: ...' (rules.models.%s)" % (field, key))
-            ntests = len([t for t in self.p.tests if t.get("model") == name])
+            ntests = tests_per_model.get(name, 0)
             if models_r.get("require_tests") and ntests == 0:
                 self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
                          "add a test with 'model: %s' (rules.models.require_tests)" % name)
@@ -4836,18 +4837,29 @@ def policies_list(model):
     return [p for p in pols if isinstance(p, dict)] if isinstance(pols, list) else []
 
 
-def _cycles(graph, limit=100):
-    """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
-    at its smallest node, in sorted order; at most ``limit`` of them."""
+def _cycles(graph, limit=100, budget=200000):
+    """The elementary cycles of ``graph`` ({node: [successors]}), each once, written
+    from its smallest node, in sorted order.  At most ``limit`` cycles and about
+    ``budget`` search steps: the number of cycles can grow exponentially, and a report
+    of the first hundred says enough.  Every strongly connected component yields at
+    least one cycle, whatever the budget."""
+    comp = _components(graph)
     out = []
-    nodes = sorted(graph)
-    for start in nodes:
-        # depth-first paths from `start` through nodes greater than `start` only, so that
-        # every cycle is found exactly once (from its smallest node)
+    steps = 0
+    for start in sorted(graph):
+        c = comp[start]
+        if len(out) >= limit:
+            break
+        # depth-first paths from `start` through greater nodes of its component only,
+        # so that each cycle is found exactly once (from its smallest node)
         stack = [(start, iter(graph.get(start, [])))]
         path = [start]
         on_path = set([start])
+        found_here = False
         while stack and len(out) < limit:
+            steps += 1
+            if steps > budget and (found_here or not _in_cycle(start, graph, comp)):
+                break
             node, it = stack[-1]
             nxt = next(it, None)
             if nxt is None:
@@ -4856,11 +4868,54 @@ def _cycles(graph, limit=100):
                 continue
             if nxt == start:
                 out.append(list(path))
-            elif nxt > start and nxt not in on_path and nxt in graph:
+                found_here = True
+            elif nxt > start and nxt not in on_path and comp.get(nxt) == c:
                 stack.append((nxt, iter(graph.get(nxt, []))))
                 path.append(nxt)
                 on_path.add(nxt)
     return out
+
+
+def _in_cycle(node, graph, comp):
+    return node in graph.get(node, ()) or any(
+        comp.get(n) == comp[node] for n in graph if n != node)
+
+
+def _components(graph):
+    """{node: component id} of the strongly connected components (Kosaraju, iterative)."""
+    order, seen = [], set()
+    for root in sorted(graph):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(graph.get(root, [])))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                order.append(node)
+            elif nxt in graph and nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, iter(graph.get(nxt, []))))
+    reverse = dict((n, []) for n in graph)
+    for n in graph:
+        for m in graph[n]:
+            if m in reverse:
+                reverse[m].append(n)
+    comp = {}
+    for root in reversed(order):
+        if root in comp:
+            continue
+        comp[root] = root
+        todo = [root]
+        while todo:
+            n = todo.pop()
+            for m in reverse[n]:
+                if m not in comp:
+                    comp[m] = root
+                    todo.append(m)
+    return comp
 
 
 def _ml_model_arg(toks):
