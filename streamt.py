@@ -2307,6 +2307,7 @@ def _normalise_aliases(kind, item, what, diags, errors):
                 "error", "CONFLICTING_KEYS",
                 "%s has both '%s' (legacy) and '%s'" % (what, ".".join(old), ".".join(new)),
                 loc, "remove '%s'" % ".".join(old)))
+            del parent[old[-1]]  # reported once, not again as an unknown key
             continue
         del parent[old[-1]]
         if isinstance(parent, dict) and not parent and parent is not item:
@@ -3822,10 +3823,10 @@ def validate_project(project, check_env=True):
 
 
 def check_variables(project, values=None):
-    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (runtime and
-    model/source/test/exposure configuration; SQL and descriptions are not templates)
-    that ``values`` (default ``project.variables``) does not set, located at its first
-    reference and naming every file that uses it."""
+    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (any string of
+    the runtime, defaults, sources, models, tests, exposures -- docs/internals.md) that
+    ``values`` (default ``project.variables``) does not set, located at its first
+    reference and naming every file that uses it.  ``$${X}`` is an escaped literal."""
     values = project.variables if values is None else values
     refs = collections.OrderedDict()
     for name, loc in _var_refs(project):
@@ -3954,7 +3955,7 @@ def _var_refs(project):
     walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
     for kind in _KINDS:
         for item in getattr(project, kind):
-            walk(item, _loc(item), ("sql", "description", "name"))
+            walk(item, _loc(item), ())
     walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
     return out
 
@@ -6254,7 +6255,10 @@ def _cmd_validate(p):
             out.out.write(canonical_json(doc))
             return EXIT_OK if valid else EXIT_INVALID
         for pr, e, diags in results:
-            label = "Project '%s' (%s)" % (pr.name if pr else root, e or "?")
+            if pr is not None:
+                label = "Project '%s' (%s)" % (pr.name, pr.env)
+            else:
+                label = "The project in %s%s" % (root, " (%s)" % e if e else "")
             if args.all_envs:
                 out.info("--- environment %s ---" % e)
             for d in diags:
