@@ -1718,11 +1718,14 @@ ENV_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
 # Names whose values `envs show` masks.  Matched exactly (lower-case), not as a
 # substring: the original masked `keystore_type` because it contains "key".
 SECRET_KEYS = frozenset([
-    "password", "passwd", "secret", "token", "api_key", "api_secret", "apikey", "key",
-    "sasl_password", "ssl_password", "ssl_key_password", "private_key", "client_secret",
-    "access_token", "auth_token", "bearer_token", "credentials", "credential",
-    "secret_key", "access_key", "key_password", "keystore_password", "truststore_password",
-    "basic_auth_user_info", "sasl.jaas.config", "connection.password",
+    "password", "passwd", "pass", "secret", "token", "api_key", "api_secret", "apikey",
+    "key", "sasl_password", "ssl_password", "ssl_key_password", "ssl_keystore_password",
+    "ssl_truststore_password", "private_key", "client_secret", "access_token",
+    "auth_token", "bearer_token", "refresh_token", "credentials", "credential",
+    "secret_key", "access_key", "secret_access_key", "key_password", "keystore_password",
+    "truststore_password", "basic_auth_user_info", "basic.auth.user.info",
+    "sasl.jaas.config", "connection.password", "ssl.key.password",
+    "ssl.keystore.password", "ssl.truststore.password", "aws.secret.access.key",
 ])
 
 
@@ -1887,9 +1890,9 @@ __all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_
 
 
 def mask_secrets(obj):
-    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS,
-    exact lower-case match, or ending in ``_password``/``_secret``/``_token``) are
-    ``****`` -- unless the value is only a ``${VAR}`` reference, shown as written."""
+    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS, an
+    exact lower-case match: ``keystore_type`` is not a secret) are ``****`` -- unless
+    the value is only a ``${VAR}`` reference, shown as written."""
     if isinstance(obj, dict):
         out = collections.OrderedDict()
         for k, v in obj.items():
@@ -2106,8 +2109,7 @@ def _only_refs(text):
 
 
 def _is_secret_key(key):
-    k = str(key).lower()
-    return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token", ".password"))
+    return str(key).lower() in SECRET_KEYS
 
 
 def _suggest(word, choices):
@@ -2302,6 +2304,11 @@ def _normalise_aliases(kind, item, what, diags, errors):
         loc = _key_loc(parent, old[-1], _loc(item))
         if old == ("connector",) or old == ("advanced", "connector"):
             value = _connector_to_sink(value)
+        elif old == ("topic",) and isinstance(value, str):
+            # the flat format's `topic: name.v1` is the topic's name
+            named = _SynthMap(loc, {"name": loc})
+            named["name"] = value
+            value = named
         if _get_path(item, new) is not None:
             errors.append(Diagnostic(
                 "error", "CONFLICTING_KEYS",

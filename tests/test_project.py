@@ -110,6 +110,14 @@ def test_strict_makes_load_warnings_errors(tmp_path):
     assert "governance" in e.value.message and e.value.location.line == 2
 
 
+def test_legacy_topic_string_is_the_topic_name(tmp_path):
+    root = write(tmp_path, {"stream_project.yml": "project: {name: p}\n" + RUNTIME +
+                            "models:\n  - name: m\n    sql: SELECT * FROM t\n    topic: m.v1\n"})
+    p = streamt.load_project(root, environ={})
+    assert p.models[0]["advanced"] == {"topic": {"name": "m.v1"}}
+    assert [d.code for d in p.diagnostics] == ["DEPRECATED_KEY"]
+
+
 def test_legacy_spellings_become_advanced_with_deprecation_warning(tmp_path):
     root = write(tmp_path, {"stream_project.yml": "project: {name: p}\n" + RUNTIME + """
 models:
