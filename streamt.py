@@ -3927,6 +3927,67 @@ def effective_topic(model, project):
     return out
 
 
+def lineage_graph(project):
+    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
+    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
+    source.  Unknown names are left out (validation reports them).  Node keys are
+    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
+    nodes, edges = {}, set()
+    for s in project.sources:
+        if isinstance(s.get("name"), str):
+            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
+                                            "materialized": None}
+    for m in project.models:
+        if isinstance(m.get("name"), str):
+            try:
+                declared = infer_materialization(m, project)[0]
+            except Exception:  # lineage never fails on a broken model
+                declared = None
+            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
+                                           "materialized": declared}
+    for e in project.exposures:
+        if isinstance(e.get("name"), str):
+            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
+                                              "materialized": None}
+
+    def key(kind, name):
+        k = ("source:" if kind == "source" else "model:") + str(name)
+        return k if k in nodes else None
+
+    for m in project.models:
+        me = key("ref", m.get("name"))
+        if me is None:
+            continue
+        refs = []
+        try:
+            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
+                    if k in ("source", "ref")]
+        except SqlError:
+            pass
+        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
+            if isinstance(ref, dict):
+                for k in ("source", "ref"):
+                    if ref.get(k):
+                        refs.append((k, ref[k]))
+        for k, n in refs:
+            up = key(k, n)
+            if up:
+                edges.add((up, me))
+    for e in project.exposures:
+        me = "exposure:%s" % e.get("name")
+        if me not in nodes:
+            continue
+        for field in ("consumes", "depends_on", "produces"):
+            for ref in e.get(field) if isinstance(e.get(field), list) else []:
+                if not isinstance(ref, dict):
+                    continue
+                for k in ("source", "ref"):
+                    other = key(k, ref.get(k)) if ref.get(k) else None
+                    if other:
+                        edges.add((me, other) if field == "produces" else (other, me))
+    return {"nodes": nodes, "edges": sorted(edges)}
+
 _TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
 _CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
 _WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
@@ -4342,7 +4403,7 @@ class _Validator(object):
                 self.err("INVALID_STARTUP_MODE", "model '%s': unknown advanced.flink.%s '%s'"
                          % (name, k, sm), _key_loc(fl, k, loc),
                          "use earliest, latest or group-offsets")
-        for pol in policies_list(m):
+        for pol in _policies(m):
             mask = pol.get("mask")
             if isinstance(mask, dict) and mask.get("method") is not None and \
                     str(mask["method"]).lower() not in _MASK_METHODS_KNOWN:
@@ -4778,68 +4839,7 @@ class _Validator(object):
                                  _key_loc(cls, col, _loc(m)))
 
 
-def lineage_graph(project):
-    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
-    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
-    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
-    source.  Unknown names are left out (validation reports them).  Node keys are
-    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
-    nodes, edges = {}, set()
-    for s in project.sources:
-        if isinstance(s.get("name"), str):
-            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
-                                            "materialized": None}
-    for m in project.models:
-        if isinstance(m.get("name"), str):
-            try:
-                declared = infer_materialization(m, project)[0]
-            except Exception:  # lineage never fails on a broken model
-                declared = None
-            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
-                                           "materialized": declared}
-    for e in project.exposures:
-        if isinstance(e.get("name"), str):
-            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
-                                              "materialized": None}
-
-    def key(kind, name):
-        k = ("source:" if kind == "source" else "model:") + str(name)
-        return k if k in nodes else None
-
-    for m in project.models:
-        me = key("ref", m.get("name"))
-        if me is None:
-            continue
-        refs = []
-        try:
-            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
-                    if k in ("source", "ref")]
-        except SqlError:
-            pass
-        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
-            if isinstance(ref, dict):
-                for k in ("source", "ref"):
-                    if ref.get(k):
-                        refs.append((k, ref[k]))
-        for k, n in refs:
-            up = key(k, n)
-            if up:
-                edges.add((up, me))
-    for e in project.exposures:
-        me = "exposure:%s" % e.get("name")
-        if me not in nodes:
-            continue
-        for field in ("consumes", "depends_on", "produces"):
-            for ref in e.get(field) if isinstance(e.get(field), list) else []:
-                if not isinstance(ref, dict):
-                    continue
-                for k in ("source", "ref"):
-                    other = key(k, ref.get(k)) if ref.get(k) else None
-                    if other:
-                        edges.add((me, other) if field == "produces" else (other, me))
-    return {"nodes": nodes, "edges": sorted(edges)}
-
-def policies_list(model):
+def _policies(model):
     """The mapping entries of a model's security.policies."""
     pols = _get_path(model, ("security", "policies"))
     return [p for p in pols if isinstance(p, dict)] if isinstance(pols, list) else []
