@@ -9,6 +9,8 @@ import re
 import shutil
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import streamt
 
@@ -237,7 +239,6 @@ def test_kafka_topic_names(topic, ok):
 
 # -- robustness: any project file gives diagnostics or a ProjectError, never a crash ---
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 _KEYS = ["name", "sql", "from", "topic", "ref", "source", "advanced", "flink", "sink",
          "connector", "config", "materialized", "partitions", "gateway", "virtual_topic",
