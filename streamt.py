@@ -1755,11 +1755,13 @@ class Diagnostic(object):
                 "suggestion": self.suggestion}
 
     def render(self):
-        head = "%s: %s [%s]" % (self.level, self.message, self.code)
+        """``file:line:col: message [CODE]`` and an indented hint line: the text
+        `streamt validate` prints after its ``error:``/``warning:`` prefix."""
+        head = "%s [%s]" % (self.message, self.code)
         if self.location is not None and self.location.file:
             head = "%s: %s" % (self.location, head)
         if self.suggestion:
-            head += "\n  hint: " + self.suggestion
+            head += "\n  hint: " + self.suggestion.replace("\n", "\n  ")
         return head
 
     def __repr__(self):
@@ -1843,6 +1845,8 @@ def read_environment(root, name):
     return info
 
 
+# group 1: an escaped dollar ($$), group 2: the name of a ${NAME} (the artifact
+# section's resolve_refs uses this pattern too: keep its groups)
 _VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
@@ -6182,7 +6186,9 @@ def _load_diagnostics(error):
 
 
 def _validate_one(root, env, strict, check_env):
-    """(project or None, environment name, sorted diagnostics) of one environment."""
+    """(project or None, environment name, sorted diagnostics) of one environment.
+
+    Also used by `build` (cli: build): keep this signature."""
     try:
         project = load_project(root, env=env, strict=False)
     except UsageError:
@@ -6269,14 +6275,7 @@ def _cmd_validate(p):
             if args.all_envs:
                 out.info("--- environment %s ---" % e)
             for d in diags:
-                loc = ("%s: " % d.location) if d.location is not None and d.location.file else ""
-                line = "%s%s [%s]" % (loc, d.message, d.code)
-                if d.suggestion:
-                    line += "\n  hint: " + d.suggestion.replace("\n", "\n  ")
-                if d.is_error:
-                    out.error(line)
-                else:
-                    out.warn(line)
+                (out.error if d.is_error else out.warn)(d.render())
             errors = len([d for d in diags if d.is_error])
             warnings = len(diags) - errors
             if errors:
