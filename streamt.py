@@ -2215,8 +2215,6 @@ def _check(node, schema, path, what, diags, errors, default_loc):
             _type_error(node, "mapof", path, what, loc, errors)
             return False
         for k in list(node):
-            if node[k] is None and child != "any":
-                continue
             _check(node[k], child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
                    _key_loc(node, k, loc))
         return True
@@ -2259,6 +2257,8 @@ def _leaf_ok(value, kind):
 
 
 def _describe(value):
+    if value is None:
+        return "nothing (null)"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, dict):
@@ -2286,6 +2286,8 @@ def _type_error(value, kind, path, what, loc, errors):
         hint = "quote it: %s: \"%s\"" % (key, value)
     elif kind == "list" and isinstance(value, (str, dict)):
         hint = "write it as a YAML list, one '- ' item per line"
+    elif value is None:
+        hint = "write a value, or remove the key"
     errors.append(Diagnostic("error", "INVALID_TYPE", msg, loc, hint))
 
 

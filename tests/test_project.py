@@ -158,6 +158,8 @@ sources:
      11, ["partitions", "integer", "'three'"]),
     ("  - name: m\n    tags: finance\n", 8, ["tags", "list"]),
     ("  - name: 12\n", 7, ["name", "string"]),
+    ("  - name: m\n    sql: SELECT 1 FROM t\n    advanced:\n      topic:\n        config:\n"
+     "          retention.ms:\n", 12, ["retention.ms", "null", "write a value"]),
 ])
 def test_wrong_types_are_located_errors(tmp_path, snippet, line, words):
     root = write(tmp_path, {"stream_project.yml": "project: {name: p}\n" + RUNTIME + "models:\n" + snippet})
