@@ -6275,7 +6275,7 @@ def _cmd_validate(p):
             else:
                 label = "The project in %s%s" % (root, " (%s)" % e if e else "")
             if args.all_envs:
-                out.info("--- environment %s ---" % e)
+                out.result("--- environment %s ---" % e)
             for d in diags:
                 (out.error if d.is_error else out.warn)(d.render())
             errors = len([d for d in diags if d.is_error])
