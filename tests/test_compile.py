@@ -590,3 +590,47 @@ def test_acceptance_project_compiles_without_untyped_columns():
     assert len(state["flink_jobs"]) == 13
     untyped = [w for w in warnings if "cannot infer" in w]
     assert len(untyped) == 1 and "'w'" in untyped[0], warnings
+
+
+# -- every supported interpreter gives the same output ---------------------------------------
+
+_COMPILE_FROM_JSON = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import streamt
+class P(object):
+    pass
+p = P()
+for k, v in json.load(sys.stdin).items():
+    setattr(p, k, v)
+w = []
+sys.stdout.write(streamt.canonical_json({"state": streamt.compile_project(p, w), "warnings": w}))
+"""
+
+
+def _interpreters():
+    import glob
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    out = []
+    for v in ("3.6", "3.13"):
+        found = sorted(glob.glob(os.path.join(root, "versions", v + ".*", "bin", "python")))
+        if found:
+            out.append(found[-1])
+    return out
+
+
+@pytest.mark.parametrize("root,env", [(SHOP, "dev"), (SHOP, "prod"), (ACCEPTANCE, None)])
+def test_old_and_new_pythons_compile_identically(root, env):
+    pythons = _interpreters()
+    if not pythons:
+        pytest.skip("no pyenv interpreters 3.6/3.13 on this machine")
+    p = load_yaml_project(root, env)
+    data = json.dumps(dict((k, getattr(p, k)) for k in (
+        "name", "env", "runtime", "sources", "models", "tests", "defaults", "environment")))
+    outs = {}
+    for py in [sys.executable] + pythons:
+        r = subprocess.run([py, "-c", _COMPILE_FROM_JSON, ROOT], input=data.encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert r.returncode == 0, r.stderr.decode()
+        outs[py] = r.stdout
+    assert len(set(outs.values())) == 1, list(outs)
