@@ -37,8 +37,20 @@ def http(method, url, body=None, timeout=30):
             text = r.read().decode()
     except urllib.error.HTTPError as e:
         text = e.read().decode(errors="replace")
-        raise AssertionError("%s %s -> HTTP %d: %s" % (method, url, e.code, text[:3000]))
+        raise AssertionError("%s %s -> HTTP %d: %s" % (method, url, e.code, _causes(text)))
     return json.loads(text) if text.strip() else {}
+
+
+def _causes(text):
+    """The exception lines of a Java stack trace (no 'at ...' frames)."""
+    try:
+        text = "\n".join(json.loads(text).get("errors", [text]))
+    except ValueError:
+        pass
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and not ln.strip().startswith(("at ", "..."))]
+    causes = [ln for ln in lines if "Exception" in ln or "Error" in ln]
+    return "\n".join(causes[-6:] or lines[:20])[:4000]
 
 
 class Gateway(object):
@@ -255,7 +267,7 @@ def test_window_over_a_ref_and_upsert_totals_give_the_right_rows(kafka, acceptan
         assert sorted(v["amount"] for _k, v in clean) == [1, 2, 3, 5, 7, 10]
 
         def windows(rs):
-            return dict(((v["window_start"], v["user_id"]), (v["total"], v["n"], v["max_price"]))
+            return dict(((v["w_start"], v["user_id"]), (v["total"], v["n"], v["max_price"]))
                         for _k, v in rs)
         rows = consume(kafka.bootstrap, "acc.clicks.per_window",
                        lambda rs: len(windows(rs)) >= 3)
@@ -264,7 +276,7 @@ def test_window_over_a_ref_and_upsert_totals_give_the_right_rows(kafka, acceptan
             ("2024-01-01 00:00:00", "b"): (8, 2, 19.5),
             ("2024-01-01 00:00:10", "a"): (10, 1, 9.99),
         }
-        assert all(v["window_end"] for _k, v in rows)
+        assert all(v["w_end"] and v["wt"] for _k, v in rows)
 
         # upsert totals: the latest value of each key
         def latest(rs):
