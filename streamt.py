@@ -194,6 +194,1507 @@ class Output(object):
 ###############################################################################
 #
 # A YAML loader that means what PyYAML's safe_load means (see vendor-notes.md).
+#
+# Project files were read by the original tool with PyYAML's ``safe_load`` (YAML 1.1
+# rules), so a file must mean exactly the same here: ``yes`` is True, ``010`` is 8,
+# ``1:30`` is 90, a tab where PyYAML refuses one is refused, and so on.  The loader has
+# the same three stages as PyYAML, but each is lean:
+#
+#   _YamlScanner  text -> list of tokens.  It follows PyYAML's scanner rule for rule
+#                 (simple keys, indentation stack, the same characters accepted where),
+#                 because that is what decides which files are accepted; but it runs on
+#                 indexes into one string, scans runs of characters with regular
+#                 expressions and lines with str.find, and produces all tokens at once.
+#   _YamlParser   tokens -> Python values, by recursive descent (depth-limited), building
+#                 dicts and lists directly (no events, no node graph), resolving plain
+#                 scalars with PyYAML's YAML 1.1 regular expressions.
+#
+# Deliberate differences from PyYAML (all refusals, with a clear YamlError): custom and
+# Python tags, !!set/!!omap/!!pairs, recursive aliases, more than one document, nesting
+# deeper than _YAML_MAX_DEPTH and alias expansion beyond _YAML_MAX_EXPANSION.
+
+
+class YamlError(ProjectError):
+    """A YAML file cannot be read: says where (file:line:col) and shows the line."""
+
+
+class YamlMap(dict):
+    """A mapping read from YAML; equal to the plain dict, and knows where it was written.
+
+    ``loc`` is the Location of the mapping, ``key_loc(key)`` the Location of one key
+    (falls back to the mapping's own)."""
+
+    _src = None
+    _pos = None
+    _kpos = None
+
+    @property
+    def loc(self):
+        if self._src is None:
+            return Location()
+        return self._src.location(self._pos)
+
+    def key_loc(self, key):
+        pos = self._kpos.get(key) if self._kpos else None
+        if pos is None or self._src is None:
+            return self.loc
+        return self._src.location(pos)
+
+
+class YamlSeq(list):
+    """A sequence read from YAML; equal to the plain list, and knows where it was written.
+
+    ``loc`` is the Location of the sequence, ``item_loc(i)`` the Location of item i."""
+
+    _src = None
+    _pos = None
+    _ipos = None
+
+    @property
+    def loc(self):
+        if self._src is None:
+            return Location()
+        return self._src.location(self._pos)
+
+    def item_loc(self, index):
+        ipos = self._ipos
+        if self._src is None or not ipos or not -len(ipos) <= index < len(ipos):
+            return self.loc
+        return self._src.location(ipos[index])
+
+
+def yaml_load(text, source_name=None, warnings=None):
+    """Parse one YAML document into plain Python values, as ``yaml.safe_load`` would.
+
+    ``text`` is a str (or UTF-8/UTF-16 bytes).  An empty document gives None.  Every
+    problem raises YamlError; ``warnings`` (a list) receives ``(Location, message)``
+    for duplicate keys."""
+    return _yaml_run(text, source_name, warnings, False)
+
+
+def yaml_load_located(text, source_name=None, warnings=None):
+    """Like yaml_load, but mappings are YamlMap and sequences YamlSeq (with locations)."""
+    return _yaml_run(text, source_name, warnings, True)
+
+
+__all__ += ["YamlError", "YamlMap", "YamlSeq", "yaml_load", "yaml_load_located"]
+
+
+# -- limits ---------------------------------------------------------------------
+
+_YAML_MAX_DEPTH = 200             # nested collections; PyYAML itself dies near ~330
+_YAML_MAX_EXPANSION = 1000000     # nodes reachable through aliases (billion laughs)
+_YAML_MAX_KEY_SPAN = 1024         # YAML's limit on the length of an implicit key
+
+
+# -- source text and locations --------------------------------------------------
+
+class _YamlSource(object):
+    """The (line-break normalised) text of a source; turns indexes into Locations."""
+
+    def __init__(self, name, text):
+        self.name = name
+        self.text = text
+        self._starts = None
+
+    def _line_starts(self):
+        if self._starts is None:
+            starts = [0]
+            find = self.text.find
+            i = find("\n")
+            while i >= 0:
+                starts.append(i + 1)
+                i = find("\n", i + 1)
+            self._starts = starts
+        return self._starts
+
+    def line_col(self, pos):
+        import bisect
+        starts = self._line_starts()
+        n = bisect.bisect_right(starts, pos) - 1
+        return n + 1, pos - starts[n] + 1
+
+    def location(self, pos):
+        if pos is None:
+            return Location(self.name)
+        line, col = self.line_col(pos)
+        return Location(self.name, line, col)
+
+    def error(self, message, pos, hint=None):
+        """A YamlError at index ``pos`` showing the offending line and a caret."""
+        line, col = self.line_col(pos)
+        text = self.text
+        start = text.rfind("\n", 0, pos) + 1 if pos > 0 else 0
+        end = text.find("\n", start)
+        if end < 0:
+            end = len(text)
+        shown = text[start:end].rstrip("\0")
+        if len(shown) > 200:      # long lines: show a window around the column
+            lo = max(0, col - 100)
+            shown, col = shown[lo:lo + 200], col - lo
+        caret = "".join("\t" if c == "\t" else " " for c in shown[:col - 1]) + "^"
+        return YamlError(message, hint=hint, location=Location(self.name, line, col),
+                         details=[shown, caret])
+
+
+def _yaml_run(text, source_name, warnings, located):
+    if isinstance(text, bytes):
+        text = _yaml_decode(text, source_name)
+    elif not isinstance(text, str):
+        raise TypeError("yaml_load() needs str or bytes, not %s" % type(text).__name__)
+    src = _YamlSource(source_name, text)
+    bad = _YAML_NONPRINTABLE.search(text)
+    if bad:
+        raise src.error("unacceptable character #x%04x: control characters are not allowed"
+                        % ord(bad.group()), bad.start(),
+                        hint="remove the character or write it as an escape in a "
+                             "double-quoted string")
+    if "\r" in text or "\x85" in text:
+        # every break PyYAML folds to "\n" becomes "\n" (indexes shift only on such lines)
+        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x85", "\n")
+        src = _YamlSource(source_name, text)
+    # The token list and the values are many small objects and no cycles: the cyclic
+    # garbage collector would only rescan them again and again (a third of the time).
+    import gc
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        tokens = _YamlScanner(text, src).scan()
+        return _YamlParser(tokens, src, warnings, located).parse()
+    except RecursionError:
+        raise YamlError("the document is nested too deeply to be read",
+                        location=Location(source_name))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _yaml_decode(data, source_name):
+    try:
+        if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+            return data.decode("utf-16")
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise YamlError("the file is not valid UTF-8 or UTF-16 (byte %d)" % e.start,
+                        location=Location(source_name),
+                        hint="save the file as UTF-8")
+
+
+_YAML_NONPRINTABLE = re.compile(
+    u"[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+# -- scanner --------------------------------------------------------------------
+#
+# Tokens are tuples (kind, index, value, style).  The rules below are PyYAML's
+# scanner's (itself following the YAML 1.1 spec), written over indexes.
+
+(_T_STREAM_END, _T_DIRECTIVE, _T_DOC_START, _T_DOC_END, _T_BSEQ, _T_BMAP, _T_BEND,
+ _T_FSEQ, _T_FSEQ_END, _T_FMAP, _T_FMAP_END, _T_BENTRY, _T_FENTRY, _T_KEY, _T_VALUE,
+ _T_ALIAS, _T_ANCHOR, _T_TAG, _T_SCALAR) = range(19)
+
+_YAML_TOKEN_NAMES = {
+    _T_STREAM_END: "the end of the file", _T_DIRECTIVE: "a directive",
+    _T_DOC_START: "'---'", _T_DOC_END: "'...'", _T_BSEQ: "a block sequence",
+    _T_BMAP: "a block mapping", _T_BEND: "the end of a block", _T_FSEQ: "'['",
+    _T_FSEQ_END: "']'", _T_FMAP: "'{'", _T_FMAP_END: "'}'", _T_BENTRY: "'-'",
+    _T_FENTRY: "','", _T_KEY: "a key", _T_VALUE: "':'", _T_ALIAS: "an alias",
+    _T_ANCHOR: "an anchor", _T_TAG: "a tag", _T_SCALAR: "a scalar"}
+
+_Y_WS_END = u"\0 \t\n\u2028\u2029"          # what may follow '-', '?', ':', '---'
+_Y_BREAKS = u"\n\u2028\u2029"
+_Y_PLAIN_BLOCK = re.compile(
+    u"[^\0 \t\n\u2028\u2029:]*(?::(?![\0 \t\n\u2028\u2029])[^\0 \t\n\u2028\u2029:]*)*")
+_Y_PLAIN_FLOW = re.compile(
+    u"[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*"
+    u"(?::(?![\0 \t\n\u2028\u2029,\\[\\]{}])[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*)*")
+_Y_NOT_PLAIN_START = u"\0 \t\n\u2028\u2029-?:,[]{}#&*!|>'\"%@`"
+_Y_SPACES = re.compile(" *")
+_Y_PLAIN_GAP = re.compile(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
+_Y_SKIP = re.compile(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])*"
+                     u" *(?:#[^\0\n\u2028\u2029]*)?")
+_Y_ANCHOR_NAME = re.compile("[0-9A-Za-z_-]+")
+_Y_URI = re.compile(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
+_Y_SINGLE_RUN = re.compile(u"[^'\0 \t\n\u2028\u2029]*")
+_Y_DOUBLE_RUN = re.compile(u"[^\"\\\\\0 \t\n\u2028\u2029]*")
+_Y_HEX = re.compile("[0-9A-Fa-f]*")
+_Y_ESCAPES = {
+    "0": "\0", "a": "\x07", "b": "\x08", "t": "\t", "\t": "\t", "n": "\n", "v": "\x0b",
+    "f": "\x0c", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "\\": "\\", "/": "/",
+    "N": u"\x85", "_": u"\xa0", "L": u"\u2028", "P": u"\u2029"}
+_Y_ESCAPE_HEX = {"x": 2, "u": 4, "U": 8}
+_Y_TAB_HINT = ("YAML does not allow tabs for indentation or between items; "
+               "use spaces")
+
+
+def _yaml_first_break(s, start, end):
+    found = [k for k in (s.find("\n", start, end), s.find(u"\u2028", start, end),
+                         s.find(u"\u2029", start, end)) if k >= 0]
+    return min(found) if found else -1
+
+
+class _YamlScanner(object):
+
+    def __init__(self, text, src):
+        self.s = text + "\0"
+        self.src = src
+        self.i = 0
+        self.ls = 0              # index where the current line starts: column = i - ls
+        self.flow = 0            # depth of [ ] and { }
+        self.indent = -1         # current block indentation column
+        self.indents = []
+        self.allow_key = True    # may a simple key start here?
+        self.keys = {}           # flow level -> (token number, required, index, ls, column)
+        self.toks = []
+        self.ubrk = u"\u2028" in text or u"\u2029" in text
+
+    def fail(self, message, pos=None, hint=None):
+        return self.src.error(message, self.i if pos is None else pos, hint)
+
+    # -- main loop
+
+    def scan(self):
+        s = self.s
+        toks = self.toks
+        append = toks.append
+        if s[0] == u"\ufeff":
+            self.i = self.ls = 1
+        plain_start = _Y_NOT_PLAIN_START
+        run_block = _Y_PLAIN_BLOCK.match
+        ws_end = _Y_WS_END
+        while True:
+            self.skip_to_token()
+            if self.keys:
+                self.stale_keys()
+            i = self.i
+            col = i - self.ls
+            if not self.flow and self.indent > col:
+                self.unwind(col)
+            ch = s[i]
+            if ch not in plain_start and not (
+                    ch == "." and col == 0 and s.startswith("...", i) and s[i + 3] in ws_end):
+                if not self.flow and self.allow_key and not self.keys:
+                    # Fast path for the most common line shape, `key: ...`: a one-run plain
+                    # key followed by ': '.  It makes exactly the tokens the general path
+                    # (save_key, plain, value) would make, without the bookkeeping.
+                    e = run_block(s, i).end()
+                    if s[e] == ":" and s[e + 1] in ws_end and e - i <= _YAML_MAX_KEY_SPAN:
+                        if self.indent < col:
+                            self.indents.append(self.indent)
+                            self.indent = col
+                            append((_T_BMAP, i, None, None))
+                        append((_T_KEY, i, None, None))
+                        append((_T_SCALAR, i, s[i:e], None))
+                        append((_T_VALUE, e, None, None))
+                        self.allow_key = False
+                        self.i = e + 1
+                        continue
+                self.plain()
+                continue
+            if ch == "\0":
+                if not self.flow:
+                    self.unwind(-1)
+                self.remove_key()
+                self.allow_key = False
+                self.keys = {}
+                append((_T_STREAM_END, i, None, None))
+                return toks
+            nxt = s[i + 1]
+            if ch == "-" and nxt in ws_end:
+                if col == 0 and s.startswith("---", i) and s[i + 3] in ws_end:
+                    self.doc_marker(_T_DOC_START)
+                else:
+                    self.block_entry()
+            elif ch == ":" and (self.flow or nxt in ws_end):
+                self.value()
+            elif ch == "-" and col == 0 and s.startswith("---", i) and s[i + 3] in ws_end:
+                self.doc_marker(_T_DOC_START)
+            elif ch == "." and col == 0 and s.startswith("...", i) and s[i + 3] in ws_end:
+                self.doc_marker(_T_DOC_END)
+            elif ch in "[{":
+                self.save_key()
+                self.flow += 1
+                self.allow_key = True
+                append((_T_FSEQ if ch == "[" else _T_FMAP, i, None, None))
+                self.i = i + 1
+            elif ch in "]}":
+                self.remove_key()
+                if not self.flow:
+                    raise self.fail("found %r without a matching opening bracket" % ch)
+                self.flow -= 1
+                self.allow_key = False
+                append((_T_FSEQ_END if ch == "]" else _T_FMAP_END, i, None, None))
+                self.i = i + 1
+            elif ch == ",":
+                self.allow_key = True
+                self.remove_key()
+                append((_T_FENTRY, i, None, None))
+                self.i = i + 1
+            elif ch == "?" and (self.flow or nxt in ws_end):
+                if not self.flow:
+                    if not self.allow_key:
+                        raise self.fail("mapping keys are not allowed here")
+                    if self.add_indent(col):
+                        append((_T_BMAP, i, None, None))
+                self.allow_key = not self.flow
+                self.remove_key()
+                append((_T_KEY, i, None, None))
+                self.i = i + 1
+            elif ch == "*" or ch == "&":
+                self.save_key()
+                self.allow_key = False
+                self.anchor(ch)
+            elif ch == "!":
+                self.save_key()
+                self.allow_key = False
+                self.tag()
+            elif (ch == "|" or ch == ">") and not self.flow:
+                self.allow_key = True
+                self.remove_key()
+                self.block_scalar(ch)
+            elif ch == "'" or ch == '"':
+                self.save_key()
+                self.allow_key = False
+                self.quoted(ch)
+            elif ch == "%" and col == 0:
+                if not self.flow:
+                    self.unwind(-1)
+                self.remove_key()
+                self.allow_key = False
+                self.directive()
+            elif nxt not in ws_end and (ch == "-" or (not self.flow and ch in "?:")):
+                self.plain()
+            elif ch == "\t":
+                raise self.fail("found a tab character where a token should start",
+                                hint=_Y_TAB_HINT)
+            else:
+                raise self.fail("found character %r that cannot start any token" % ch,
+                                hint="quote the value if it should be text")
+
+    def skip_to_token(self):
+        s = self.s
+        i = self.i
+        e = _Y_SKIP.match(s, i).end()
+        if e != i:
+            if self.ubrk:
+                last = max(s.rfind("\n", i, e), s.rfind(u"\u2028", i, e),
+                           s.rfind(u"\u2029", i, e))
+            else:
+                last = s.rfind("\n", i, e)
+            if last >= 0:
+                self.ls = last + 1
+                if not self.flow:
+                    self.allow_key = True
+            self.i = e
+
+    # -- simple keys and indentation
+
+    def stale_keys(self):
+        for level, key in list(self.keys.items()):
+            if key[3] != self.ls or self.i - key[2] > _YAML_MAX_KEY_SPAN:
+                if key[1]:
+                    raise self.fail("could not find the ':' expected after this key",
+                                    key[2], hint="a key and its ':' must be on one line")
+                del self.keys[level]
+
+    def save_key(self):
+        if self.allow_key:
+            col = self.i - self.ls
+            required = not self.flow and self.indent == col
+            self.remove_key()
+            self.keys[self.flow] = (len(self.toks), required, self.i, self.ls, col)
+
+    def remove_key(self):
+        key = self.keys.pop(self.flow, None)
+        if key is not None and key[1]:
+            raise self.fail("could not find the ':' expected after this key", key[2],
+                            hint="a key and its ':' must be on one line")
+
+    def unwind(self, col):
+        append = self.toks.append
+        while self.indent > col:
+            self.indent = self.indents.pop()
+            append((_T_BEND, self.i, None, None))
+
+    def add_indent(self, col):
+        if self.indent < col:
+            self.indents.append(self.indent)
+            self.indent = col
+            return True
+        return False
+
+    # -- indicators
+
+    def doc_marker(self, kind):
+        self.unwind(-1)
+        self.remove_key()
+        self.allow_key = False
+        self.toks.append((kind, self.i, None, None))
+        self.i += 3
+
+    def block_entry(self):
+        i = self.i
+        if not self.flow:
+            if not self.allow_key:
+                raise self.fail("sequence entries are not allowed here",
+                                hint="a '- ' item must start its own line")
+            if self.add_indent(i - self.ls):
+                self.toks.append((_T_BSEQ, i, None, None))
+        self.allow_key = True
+        self.remove_key()
+        self.toks.append((_T_BENTRY, i, None, None))
+        self.i = i + 1
+
+    def value(self):
+        i = self.i
+        toks = self.toks
+        key = self.keys.pop(self.flow, None)
+        if key is not None:
+            toks.insert(key[0], (_T_KEY, key[2], None, None))
+            if not self.flow and self.add_indent(key[4]):
+                toks.insert(key[0], (_T_BMAP, key[2], None, None))
+            self.allow_key = False
+        else:
+            if not self.flow:
+                if not self.allow_key:
+                    raise self.fail("mapping values are not allowed here",
+                                    hint="quote the value if it contains ': '")
+                if self.add_indent(i - self.ls):
+                    toks.append((_T_BMAP, i, None, None))
+            self.allow_key = not self.flow
+        toks.append((_T_VALUE, i, None, None))
+        self.i = i + 1
+
+    def anchor(self, ch):
+        s = self.s
+        start = self.i
+        what = "an alias" if ch == "*" else "an anchor"
+        m = _Y_ANCHOR_NAME.match(s, start + 1)
+        if not m:
+            raise self.fail("expected the name of %s after %r" % (what, ch), start + 1)
+        e = m.end()
+        if s[e] not in u"\0 \t\n\u2028\u2029?:,]}%@`":
+            raise self.fail("unexpected character %r in the name of %s" % (s[e], what), e)
+        self.toks.append((_T_ALIAS if ch == "*" else _T_ANCHOR, start, m.group(), None))
+        self.i = e
+
+    def tag(self):
+        s = self.s
+        start = self.i
+        ch = s[start + 1]
+        if ch == "<":
+            self.i = start + 2
+            handle, suffix = None, self.tag_uri()
+            if s[self.i] != ">":
+                raise self.fail("expected '>' to close the tag")
+            self.i += 1
+        elif ch in _Y_WS_END:
+            handle, suffix = None, "!"
+            self.i = start + 1
+        else:
+            j = start + 1
+            while s[j] not in u"\0 \n\u2028\u2029" and s[j] != "!":
+                j += 1
+            if s[j] == "!":
+                m = _Y_ANCHOR_NAME.match(s, start + 1)
+                e = m.end() if m else start + 1
+                if s[e] != "!":
+                    raise self.fail("expected '!' to end the tag handle", e)
+                handle = s[start:e + 1]
+                self.i = e + 1
+            else:
+                handle = "!"
+                self.i = start + 1
+            suffix = self.tag_uri()
+        if s[self.i] not in u"\0 \n\u2028\u2029":
+            raise self.fail("expected a space after the tag, but found %r" % s[self.i])
+        self.toks.append((_T_TAG, start, (handle, suffix), None))
+
+    def tag_uri(self):
+        m = _Y_URI.match(self.s, self.i)
+        if not m:
+            raise self.fail("expected a tag (URI characters), but found %r" % self.s[self.i])
+        text = m.group()
+        self.i = m.end()
+        if "%" in text:
+            out = bytearray()
+            k = 0
+            while k < len(text):
+                if text[k] == "%":
+                    try:
+                        out.append(int(text[k + 1:k + 3], 16))
+                    except ValueError:
+                        raise self.fail("bad %-escape in a tag")
+                    if not re.match("[0-9A-Fa-f]{2}$", text[k + 1:k + 3]):
+                        raise self.fail("bad %-escape in a tag")
+                    k += 3
+                else:
+                    out.extend(text[k].encode("ascii"))
+                    k += 1
+            try:
+                text = out.decode("utf-8")
+            except UnicodeDecodeError:
+                raise self.fail("a %-escape in a tag is not UTF-8")
+        return text
+
+    def directive(self):
+        s = self.s
+        start = self.i
+        m = _Y_ANCHOR_NAME.match(s, start + 1)
+        if not m or s[m.end()] not in u"\0 \n\u2028\u2029":
+            raise self.fail("expected a directive name after '%'", start + 1)
+        name = m.group()
+        self.i = m.end()
+        value = None
+        if name == "YAML":
+            m = re.compile("( *)([0-9]+)\\.([0-9]+)").match(s, self.i)
+            if not m or s[m.end()] not in u"\0 \n\u2028\u2029":
+                raise self.fail("expected a version like '%YAML 1.1'")
+            value = (int(m.group(2)), int(m.group(3)))
+            self.i = m.end()
+        elif name == "TAG":
+            self.i = _Y_SPACES.match(s, self.i).end()
+            m = re.compile("!(?:[0-9A-Za-z_-]*!)?").match(s, self.i)
+            if not m or s[m.end()] != " ":
+                raise self.fail("expected a tag handle like '!e!' followed by a space")
+            handle = m.group()
+            self.i = _Y_SPACES.match(s, m.end()).end()
+            prefix = self.tag_uri()
+            if s[self.i] not in u"\0 \n\u2028\u2029":
+                raise self.fail("expected a space or the end of the line")
+            value = (handle, prefix)
+        else:
+            while s[self.i] not in u"\0\n\u2028\u2029":
+                self.i += 1
+        # the rest of the line may hold spaces and a comment only
+        i = _Y_SPACES.match(s, self.i).end()
+        if s[i] == "#":
+            while s[i] not in u"\0\n\u2028\u2029":
+                i += 1
+        if s[i] not in u"\0\n\u2028\u2029":
+            raise self.fail("expected a comment or the end of the line", i)
+        if s[i] != "\0":
+            i += 1
+            self.ls = i
+        self.i = i
+        self.toks.append((_T_DIRECTIVE, start, (name, value), None))
+
+    # -- scalars
+
+    def plain(self):
+        s = self.s
+        self.save_key()
+        self.allow_key = False
+        start = i = self.i
+        flow = self.flow
+        rx = _Y_PLAIN_FLOW if flow else _Y_PLAIN_BLOCK
+        indent = self.indent + 1
+        chunks = []
+        spaces = None
+        gap = _Y_PLAIN_GAP.match
+        ubrk = self.ubrk
+        while True:
+            if s[i] == "#":
+                break
+            e = rx.match(s, i).end()
+            if e == i:
+                break
+            self.allow_key = False
+            if spaces:
+                chunks.extend(spaces)
+            chunks.append(s[i:e])
+            # the spaces (and line breaks, and blank lines) after this run
+            i = gap(s, e).end()
+            if i == e:
+                break
+            b = s.find("\n", e, i) if not ubrk else _yaml_first_break(s, e, i)
+            if b < 0:
+                spaces = [s[e:i]]
+            else:
+                self.allow_key = True
+                line_break = s[b]
+                if ubrk:
+                    breaks = [c for c in s[b + 1:i] if c != " "]
+                    self.ls = max(s.rfind("\n", b, i), s.rfind(u"\u2028", b, i),
+                                  s.rfind(u"\u2029", b, i)) + 1
+                else:
+                    breaks = ["\n"] * s.count("\n", b + 1, i)
+                    self.ls = s.rfind("\n", b, i) + 1
+                if i == self.ls and (s.startswith("---", i) or s.startswith("...", i)) \
+                        and s[i + 3] in _Y_WS_END:
+                    break       # a document marker ends the scalar
+                if line_break != "\n":
+                    spaces = [line_break]
+                elif not breaks:
+                    spaces = [" "]
+                else:
+                    spaces = []
+                spaces.extend(breaks)
+            if s[i] == "#" or (not flow and i - self.ls < indent):
+                break
+        self.i = i
+        value = chunks[0] if len(chunks) == 1 else "".join(chunks)
+        self.toks.append((_T_SCALAR, start, value, None))
+
+    def quoted(self, quote):
+        s = self.s
+        start = i = self.i + 1
+        double = quote == '"'
+        run = _Y_DOUBLE_RUN if double else _Y_SINGLE_RUN
+        chunks = []
+        while True:
+            # non-spaces
+            while True:
+                e = run.match(s, i).end()
+                if e != i:
+                    chunks.append(s[i:e])
+                    i = e
+                ch = s[i]
+                if not double and ch == "'" and s[i + 1] == "'":
+                    chunks.append("'")
+                    i += 2
+                elif double and ch == "\\":
+                    i += 1
+                    ch = s[i]
+                    if ch in _Y_ESCAPES:
+                        chunks.append(_Y_ESCAPES[ch])
+                        i += 1
+                    elif ch in _Y_ESCAPE_HEX:
+                        n = _Y_ESCAPE_HEX[ch]
+                        digits = s[i + 1:i + 1 + n]
+                        if len(_Y_HEX.match(digits).group()) != n:
+                            raise self.fail("expected an escape of %d hexadecimal digits "
+                                            "after '\\%s'" % (n, ch), i + 1)
+                        code = int(digits, 16)
+                        if code > 0x10FFFF:
+                            raise self.fail("escape '\\%s%s' is beyond Unicode" % (ch, digits), i)
+                        chunks.append(chr(code))
+                        i += 1 + n
+                    elif ch in _Y_BREAKS:
+                        i += 1
+                        self.ls = i
+                        i = self.quoted_breaks(i, chunks, start)
+                    else:
+                        raise self.fail("unknown escape character %r in a double-quoted "
+                                        "string" % ch, i,
+                                        hint="write a backslash as '\\\\'")
+                else:
+                    break
+            if s[i] == quote:
+                break
+            # spaces and line breaks
+            j = i
+            while s[j] == " " or s[j] == "\t":
+                j += 1
+            ch = s[j]
+            if ch == "\0":
+                raise self.fail("this quoted string is not closed before the end of the "
+                                "file", start - 1)
+            if ch in _Y_BREAKS:
+                i = j + 1
+                self.ls = i
+                breaks = []
+                i = self.quoted_breaks(i, breaks, start)
+                if ch != "\n":
+                    chunks.append(ch)
+                elif not breaks:
+                    chunks.append(" ")
+                chunks.extend(breaks)
+            else:
+                chunks.append(s[i:j])
+                i = j
+        self.i = i + 1
+        self.toks.append((_T_SCALAR, start - 1, "".join(chunks), quote))
+
+    def quoted_breaks(self, i, chunks, start):
+        s = self.s
+        while True:
+            if (s.startswith("---", i) or s.startswith("...", i)) and s[i + 3] in _Y_WS_END:
+                raise self.fail("found a document separator inside a quoted string "
+                                "(started at line %d)" % self.src.line_col(start)[0], i)
+            while s[i] == " " or s[i] == "\t":
+                i += 1
+            ch = s[i]
+            if ch in _Y_BREAKS:
+                chunks.append(ch)
+                i += 1
+                self.ls = i
+            else:
+                return i
+
+    def block_scalar(self, style):
+        s = self.s
+        start = self.i
+        i = start + 1
+        folded = style == ">"
+        chomping = increment = None
+        ch = s[i]
+        if ch in "+-":
+            chomping = ch == "+"
+            i += 1
+            ch = s[i]
+            if ch in "0123456789":
+                increment = int(ch)
+                i += 1
+        elif ch in "0123456789":
+            increment = int(ch)
+            i += 1
+            ch = s[i]
+            if ch in "+-":
+                chomping = ch == "+"
+                i += 1
+        if increment == 0:
+            raise self.fail("the indentation indicator of a block scalar must be 1-9, "
+                            "not 0", i - 1)
+        if s[i] not in u"\0 \n\u2028\u2029":
+            raise self.fail("expected a chomping (+ -) or indentation (1-9) indicator, "
+                            "but found %r" % s[i], i,
+                            hint=_Y_TAB_HINT if s[i] == "\t" else None)
+        while s[i] == " ":
+            i += 1
+        if s[i] == "#":
+            while s[i] not in u"\0\n\u2028\u2029":
+                i += 1
+        if s[i] not in u"\0\n\u2028\u2029":
+            raise self.fail("expected a comment or a line break after the block scalar "
+                            "header, but found %r" % s[i], i)
+        ls = self.ls
+        if s[i] != "\0":
+            i += 1
+            ls = i
+        min_indent = max(self.indent + 1, 1)
+        breaks = []
+        if increment is None:
+            max_indent = 0
+            while True:
+                ch = s[i]
+                if ch == " ":
+                    i += 1
+                    if i - ls > max_indent:
+                        max_indent = i - ls
+                elif ch in _Y_BREAKS:
+                    breaks.append(ch)
+                    i += 1
+                    ls = i
+                else:
+                    break
+            indent = max(min_indent, max_indent)
+        else:
+            indent = min_indent + increment - 1
+            i, ls = self._block_breaks(i, ls, indent, breaks)
+        chunks = []
+        line_break = ""
+        ubrk = self.ubrk
+        while i - ls == indent and s[i] != "\0":
+            chunks.extend(breaks)
+            leading_non_space = s[i] not in " \t"
+            if ubrk:
+                e = re.compile(u"[\0\n\u2028\u2029]").search(s, i).start()
+            else:
+                e = s.find("\n", i)
+                if e < 0:
+                    e = len(s) - 1
+            chunks.append(s[i:e])
+            i = e
+            ch = s[i]
+            if ch == "\0":
+                line_break = ""
+            else:
+                line_break = ch
+                i += 1
+                ls = i
+            breaks = []
+            i, ls = self._block_breaks(i, ls, indent, breaks)
+            if i - ls == indent and s[i] != "\0":
+                if folded and line_break == "\n" and leading_non_space and s[i] not in " \t":
+                    if not breaks:
+                        chunks.append(" ")
+                else:
+                    chunks.append(line_break)
+            else:
+                break
+        if chomping is not False:
+            chunks.append(line_break)
+        if chomping is True:
+            chunks.extend(breaks)
+        self.i = i
+        self.ls = ls
+        self.toks.append((_T_SCALAR, start, "".join(chunks), style))
+
+    def _block_breaks(self, i, ls, indent, breaks):
+        s = self.s
+        while i - ls < indent and s[i] == " ":
+            i += 1
+        while s[i] in _Y_BREAKS and s[i] != "\0":
+            breaks.append(s[i])
+            i += 1
+            ls = i
+            while i - ls < indent and s[i] == " ":
+                i += 1
+        return i, ls
+
+
+# -- parser and constructor ------------------------------------------------------
+
+_Y_MERGE = object()     # the plain key '<<'
+_Y_VALUE = object()     # the plain scalar '=' (PyYAML: a str as a key, an error elsewhere)
+
+_Y_BOOL = {"yes": True, "Yes": True, "YES": True, "no": False, "No": False, "NO": False,
+           "true": True, "True": True, "TRUE": True, "false": False, "False": False,
+           "FALSE": False, "on": True, "On": True, "ON": True, "off": False, "Off": False,
+           "OFF": False}
+_Y_NULL = ("~", "null", "Null", "NULL", "")
+_Y_FLOAT = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
+    r"|[-+]?\.(?:inf|Inf|INF)"
+    r"|\.(?:nan|NaN|NAN))$")
+_Y_INT = re.compile(
+    r"^(?:[-+]?0b[0-1_]+"
+    r"|[-+]?0[0-7_]+"
+    r"|[-+]?(?:0|[1-9][0-9_]*)"
+    r"|[-+]?0x[0-9a-fA-F_]+"
+    r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$")
+_Y_TIMESTAMP_IMPLICIT = re.compile(
+    r"^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+    r"|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?"
+    r"(?:[Tt]|[ \t]+)[0-9][0-9]?"
+    r":[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?"
+    r"(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$")
+_Y_TIMESTAMP = re.compile(
+    r"^([0-9][0-9][0-9][0-9])-([0-9][0-9]?)-([0-9][0-9]?)"
+    r"(?:(?:[Tt]|[ \t]+)([0-9][0-9]?):([0-9][0-9]):([0-9][0-9])"
+    r"(?:\.([0-9]*))?"
+    r"(?:[ \t]*(Z|([-+])([0-9][0-9]?)(?::([0-9][0-9]))?))?)?$")
+_Y_INF = float("inf")
+_Y_NAN = _Y_INF - _Y_INF    # one NaN object, as PyYAML (so that .nan keys collide alike)
+_Y_YAML_TAG = "tag:yaml.org,2002:"
+
+
+def _yaml_int(text):
+    value = text.replace("_", "")
+    sign = 1
+    if value[0] == "-":
+        sign = -1
+    if value[0] in "+-":
+        value = value[1:]
+    if value == "0":
+        return 0
+    if value.startswith("0b"):
+        return sign * int(value[2:], 2)
+    if value.startswith("0x"):
+        return sign * int(value[2:], 16)
+    if value[0] == "0":
+        return sign * int(value, 8)
+    if ":" in value:
+        total = 0
+        base = 1
+        for part in reversed(value.split(":")):
+            total += int(part) * base
+            base *= 60
+        return sign * total
+    return sign * int(value)
+
+
+def _yaml_float(text):
+    value = text.replace("_", "").lower()
+    sign = 1
+    if value[0] == "-":
+        sign = -1
+    if value[0] in "+-":
+        value = value[1:]
+    if value == ".inf":
+        return sign * _Y_INF
+    if value == ".nan":
+        return _Y_NAN
+    if ":" in value:
+        total = 0.0
+        base = 1
+        for part in reversed(value.split(":")):
+            total += float(part) * base
+            base *= 60
+        return sign * total
+    return sign * float(value)
+
+
+def _yaml_timestamp(text):
+    m = _Y_TIMESTAMP.match(text)
+    if m is None:
+        raise ValueError("not a timestamp")
+    year, month, day, hour, minute, second, fraction, tz, sign, tzh, tzm = m.groups()
+    if not hour:
+        return datetime.date(int(year), int(month), int(day))
+    micro = 0
+    if fraction:
+        micro = int(fraction[:6].ljust(6, "0"))
+    tzinfo = None
+    if sign:
+        delta = datetime.timedelta(hours=int(tzh), minutes=int(tzm or 0))
+        if sign == "-":
+            delta = -delta
+        tzinfo = datetime.timezone(delta)
+    elif tz:
+        tzinfo = datetime.timezone.utc
+    return datetime.datetime(int(year), int(month), int(day), int(hour), int(minute),
+                             int(second), micro, tzinfo=tzinfo)
+
+
+class _YamlBadScalar(Exception):
+    """A plain scalar looks like a number or a date but is not one (e.g. 2024-13-01)."""
+
+
+def _yaml_resolve(text):
+    """The value of a plain scalar under PyYAML's (YAML 1.1) implicit resolvers."""
+    try:
+        return _yaml_resolve_plain(text)
+    except (ValueError, OverflowError) as e:
+        raise _YamlBadScalar(str(e))
+
+
+def _yaml_resolve_plain(text):
+    if not text:
+        return None
+    c = text[0]
+    if c in "yYnNtTfFoO":
+        value = _Y_BOOL.get(text)
+        if value is not None:
+            return value
+        if text in _Y_NULL:
+            return None
+        return text
+    if c in "0123456789":
+        if _Y_FLOAT.match(text):
+            return _yaml_float(text)
+        if _Y_INT.match(text):
+            return _yaml_int(text)
+        if _Y_TIMESTAMP_IMPLICIT.match(text):
+            return _yaml_timestamp(text)
+        return text
+    if c in "-+.":
+        if _Y_FLOAT.match(text):
+            return _yaml_float(text)
+        if c != "." and _Y_INT.match(text):
+            return _yaml_int(text)
+        return text
+    if c == "~" and text == "~":
+        return None
+    if c == "<" and text == "<<":
+        return _Y_MERGE
+    if c == "=" and text == "=":
+        return _Y_VALUE
+    return text
+
+
+_Y_SCALAR_TAGS = {
+    "str": lambda text: text,
+    "null": lambda text: None,
+    "bool": lambda text: _Y_BOOL[text.lower()],
+    "int": _yaml_int,
+    "float": _yaml_float,
+    "timestamp": _yaml_timestamp,
+}
+
+
+class _YamlParser(object):
+
+    def __init__(self, tokens, src, warnings, located):
+        self.toks = tokens
+        self.p = 0
+        self.src = src
+        self.warnings = warnings
+        self.located = located
+        self.anchors = {}        # name -> (value, expanded size)
+        self.building = set()   # anchors whose node is being parsed
+        self.expanded = 0
+        self.depth = 0
+        self.handles = {"!": "!", "!!": _Y_YAML_TAG}
+
+    def fail(self, message, pos, hint=None):
+        return self.src.error(message, pos, hint)
+
+    def unexpected(self, what):
+        tok = self.toks[self.p]
+        return self.fail("%s, but found %s" % (what, _YAML_TOKEN_NAMES[tok[0]]), tok[1])
+
+    # -- stream and documents
+
+    def parse(self):
+        try:
+            result = self.stream()
+        except _YamlBadScalar as e:
+            tok = self.toks[self.p - 1]
+            raise self.fail("%r looks like a number or a date but is not a valid one (%s)"
+                            % (tok[2], e), tok[1], hint="quote it if it is meant as text")
+        return self.item(result, 0)
+
+    def stream(self):
+        toks = self.toks
+        documents = 0
+        result = None
+        if toks[0][0] not in (_T_DIRECTIVE, _T_DOC_START, _T_STREAM_END):
+            result = self.node(True, False)
+            documents = 1
+            if toks[self.p][0] == _T_DOC_END:
+                self.p += 1
+        while True:
+            while toks[self.p][0] == _T_DOC_END:
+                self.p += 1
+            tok = toks[self.p]
+            if tok[0] == _T_STREAM_END:
+                return result
+            self.directives()
+            tok = toks[self.p]
+            if tok[0] != _T_DOC_START:
+                raise self.unexpected("expected '---' (a new document) or the end of the file")
+            if documents:
+                raise self.fail("a second document ('---') in the same file is not supported",
+                                tok[1], hint="keep one document per file")
+            self.p += 1
+            documents = 1
+            if toks[self.p][0] in (_T_DIRECTIVE, _T_DOC_START, _T_DOC_END, _T_STREAM_END):
+                result = None
+            else:
+                result = self.node(True, False)
+            if toks[self.p][0] == _T_DOC_END:
+                self.p += 1
+
+    def directives(self):
+        toks = self.toks
+        version = None
+        self.handles = {}
+        while toks[self.p][0] == _T_DIRECTIVE:
+            tok = toks[self.p]
+            name, value = tok[2]
+            if name == "YAML":
+                if version is not None:
+                    raise self.fail("found a second %YAML directive", tok[1])
+                if value[0] != 1:
+                    raise self.fail("this document needs YAML %d.%d; only YAML 1.x is "
+                                    "supported" % value, tok[1])
+                version = value
+            elif name == "TAG":
+                if value[0] in self.handles:
+                    raise self.fail("duplicate tag handle %r" % value[0], tok[1])
+                self.handles[value[0]] = value[1]
+            self.p += 1
+        self.handles.setdefault("!", "!")
+        self.handles.setdefault("!!", _Y_YAML_TAG)
+
+    # -- nodes
+
+    def node(self, block, indentless):
+        toks = self.toks
+        tok = toks[self.p]
+        kind = tok[0]
+        if kind == _T_SCALAR:        # the common case first
+            self.p += 1
+            if tok[3] is None:
+                return _yaml_resolve(tok[2])
+            return tok[2]
+        if kind == _T_ALIAS:
+            self.p += 1
+            return self.alias(tok)
+        start = tok[1]
+        anchor = tag = None
+        tag_pos = None
+        if kind == _T_ANCHOR:
+            anchor = tok
+            self.p += 1
+            if toks[self.p][0] == _T_TAG:
+                tag, tag_pos = toks[self.p][2], toks[self.p][1]
+                self.p += 1
+        elif kind == _T_TAG:
+            tag, tag_pos = tok[2], tok[1]
+            self.p += 1
+            if toks[self.p][0] == _T_ANCHOR:
+                anchor = toks[self.p]
+                self.p += 1
+        if tag is not None:
+            tag = self.full_tag(tag, tag_pos)
+        if anchor is not None:
+            name = anchor[2]
+            if name in self.anchors or name in self.building:
+                raise self.fail("the anchor &%s is defined twice" % name, anchor[1],
+                                hint="give each anchor its own name")
+            self.building.add(name)
+            first, before = self.p, self.expanded
+        tok = toks[self.p]
+        kind = tok[0]
+        self.depth += 1
+        if self.depth > _YAML_MAX_DEPTH:
+            raise self.fail("collections are nested more than %d levels deep"
+                            % _YAML_MAX_DEPTH, tok[1])
+        if indentless and kind == _T_BENTRY:
+            value = self.indentless_sequence()
+        elif kind == _T_SCALAR:
+            self.p += 1
+            value = self.scalar(tok, tag, tag_pos)
+            tag = None
+        elif kind == _T_FSEQ:
+            value = self.flow_sequence()
+        elif kind == _T_FMAP:
+            value = self.flow_mapping()
+        elif block and kind == _T_BSEQ:
+            value = self.block_sequence()
+        elif block and kind == _T_BMAP:
+            value = self.block_mapping()
+        elif anchor is not None or tag is not None:
+            value = self.scalar((_T_SCALAR, start, "", None), tag, tag_pos)
+            tag = None
+        else:
+            raise self.unexpected("expected a value")
+        self.depth -= 1
+        if tag is not None:
+            value = self.tag_collection(value, tag, tag_pos)
+        if anchor is not None:
+            self.building.discard(name)
+            size = (self.p - first) + (self.expanded - before)
+            self.anchors[name] = (value, size)
+        return value
+
+    def alias(self, tok):
+        name = tok[2]
+        found = self.anchors.get(name)
+        if found is None:
+            if name in self.building:
+                raise self.fail("the alias *%s is inside the node it refers to; recursive "
+                                "structures are not supported" % name, tok[1])
+            raise self.fail("the alias *%s refers to no anchor (&%s) defined before it"
+                            % (name, name), tok[1])
+        self.expanded += found[1]
+        if self.expanded > _YAML_MAX_EXPANSION:
+            raise self.fail("aliases expand this document to more than %d nodes"
+                            % _YAML_MAX_EXPANSION, tok[1],
+                            hint="this looks like an alias bomb; reduce the use of aliases")
+        return found[0]
+
+    def full_tag(self, tag, pos):
+        handle, suffix = tag
+        if handle is None:
+            return suffix
+        if handle not in self.handles:
+            raise self.fail("undefined tag handle %r" % handle, pos)
+        return self.handles[handle] + suffix
+
+    def scalar(self, tok, tag, tag_pos):
+        text = tok[2]
+        if tag is None:
+            if tok[3] is None:
+                return _yaml_resolve(text)
+            return text
+        if tag == "!":
+            return _yaml_resolve(text)
+        name = tag[len(_Y_YAML_TAG):] if tag.startswith(_Y_YAML_TAG) else None
+        conv = _Y_SCALAR_TAGS.get(name)
+        if conv is not None:
+            try:
+                return conv(text)
+            except (ValueError, KeyError, IndexError, OverflowError):
+                raise self.fail("%r is not a valid !!%s" % (text, name), tok[1])
+        if name == "binary":
+            import base64
+            import binascii
+            try:
+                return base64.decodebytes(text.encode("ascii"))
+            except (UnicodeEncodeError, binascii.Error):
+                raise self.fail("%r is not valid base64 for !!binary" % text, tok[1])
+        if name in ("map", "seq"):
+            raise self.fail("!!%s on a scalar: expected a %s" % (
+                name, "mapping" if name == "map" else "sequence"), tag_pos)
+        raise self.unsupported_tag(tag, tag_pos)
+
+    def tag_collection(self, value, tag, pos):
+        if tag == "!":
+            return value
+        if tag == _Y_YAML_TAG + "map":
+            if isinstance(value, dict):
+                return value
+            raise self.fail("!!map on a sequence: expected a mapping", pos)
+        if tag == _Y_YAML_TAG + "seq":
+            if isinstance(value, list):
+                return value
+            raise self.fail("!!seq on a mapping: expected a sequence", pos)
+        name = tag[len(_Y_YAML_TAG):] if tag.startswith(_Y_YAML_TAG) else None
+        if name in _Y_SCALAR_TAGS or name == "binary":
+            raise self.fail("!!%s on a collection: expected a scalar" % name, pos)
+        raise self.unsupported_tag(tag, pos)
+
+    def unsupported_tag(self, tag, pos):
+        shown = "!!" + tag[len(_Y_YAML_TAG):] if tag.startswith(_Y_YAML_TAG) else tag
+        return self.fail("the tag %s is not supported" % shown, pos,
+                         hint="streamt reads plain YAML data: strings, numbers, booleans, "
+                              "null, dates, lists and mappings (standard tags !!str, "
+                              "!!int, !!float, !!bool, !!null, !!timestamp, !!binary, "
+                              "!!seq, !!map)")
+
+    # -- collections
+
+    def new_map(self, pos):
+        if self.located:
+            m = YamlMap()
+            m._src, m._pos, m._kpos = self.src, pos, {}
+            return m
+        return {}
+
+    def new_seq(self, pos):
+        if self.located:
+            s = YamlSeq()
+            s._src, s._pos, s._ipos = self.src, pos, []
+            return s
+        return []
+
+    def block_sequence(self):
+        toks = self.toks
+        pos = toks[self.p][1]
+        self.p += 1
+        seq = self.new_seq(pos)
+        ipos = seq._ipos if self.located else None
+        append = seq.append
+        while True:
+            tok = toks[self.p]
+            if tok[0] == _T_BENTRY:
+                self.p += 1
+                tok = toks[self.p]
+                kind = tok[0]
+                if ipos is not None:
+                    ipos.append(tok[1])
+                if kind == _T_SCALAR:
+                    self.p += 1
+                    if tok[3] is None:
+                        value = _yaml_resolve(tok[2])
+                        if value is _Y_MERGE or value is _Y_VALUE:
+                            self.item(value, tok[1])
+                        append(value)
+                    else:
+                        append(tok[2])
+                elif kind == _T_BENTRY or kind == _T_BEND:
+                    append(None)
+                else:
+                    append(self.item(self.node(True, False), tok[1]))
+            elif tok[0] == _T_BEND:
+                self.p += 1
+                return seq
+            else:
+                raise self.unexpected("expected a '- ' item or the end of the list")
+
+    def indentless_sequence(self):
+        toks = self.toks
+        seq = self.new_seq(toks[self.p][1])
+        ipos = seq._ipos if self.located else None
+        while toks[self.p][0] == _T_BENTRY:
+            self.p += 1
+            tok = toks[self.p]
+            if ipos is not None:
+                ipos.append(tok[1])
+            if tok[0] in (_T_BENTRY, _T_KEY, _T_VALUE, _T_BEND):
+                seq.append(None)
+            else:
+                seq.append(self.item(self.node(True, False), tok[1]))
+        return seq
+
+    def item(self, value, pos):
+        if value is _Y_MERGE or value is _Y_VALUE:
+            raise self.fail("%r can only be a mapping key here; quote it to mean the text"
+                            % ("<<" if value is _Y_MERGE else "="), pos)
+        return value
+
+    def block_mapping(self):
+        toks = self.toks
+        pos = toks[self.p][1]
+        self.p += 1
+        pairs = []
+        while True:
+            tok = toks[self.p]
+            kind = tok[0]
+            if kind == _T_KEY:
+                self.p += 1
+                tok = toks[self.p]
+                kpos = tok[1]
+                kind = tok[0]
+                if kind == _T_SCALAR:
+                    self.p += 1
+                    key = _yaml_resolve(tok[2]) if tok[3] is None else tok[2]
+                elif kind == _T_KEY or kind == _T_VALUE or kind == _T_BEND:
+                    key = None
+                else:
+                    key = self.node(True, True)
+                tok = toks[self.p]
+                if tok[0] == _T_VALUE:
+                    self.p += 1
+                    tok = toks[self.p]
+                    kind = tok[0]
+                    if kind == _T_SCALAR:
+                        self.p += 1
+                        value = _yaml_resolve(tok[2]) if tok[3] is None else tok[2]
+                    elif kind == _T_KEY or kind == _T_VALUE or kind == _T_BEND:
+                        value = None
+                    else:
+                        value = self.node(True, True)
+                    vpos = tok[1]
+                else:
+                    value = None
+                    vpos = tok[1]
+                pairs.append((key, value, kpos, vpos))
+            elif kind == _T_BEND:
+                self.p += 1
+                return self.mapping(pairs, pos)
+            else:
+                raise self.unexpected("expected a key or the end of the mapping "
+                                      "(check the indentation)")
+
+    def flow_sequence(self):
+        toks = self.toks
+        pos = toks[self.p][1]
+        self.p += 1
+        seq = self.new_seq(pos)
+        ipos = seq._ipos if self.located else None
+        first = True
+        while True:
+            tok = toks[self.p]
+            if tok[0] == _T_FSEQ_END:
+                self.p += 1
+                return seq
+            if not first:
+                if tok[0] != _T_FENTRY:
+                    raise self.unexpected("expected ',' or ']'")
+                self.p += 1
+                tok = toks[self.p]
+                if tok[0] == _T_FSEQ_END:
+                    continue
+            first = False
+            if ipos is not None:
+                ipos.append(tok[1])
+            if tok[0] == _T_KEY:      # [ ? a : b ] or [ a: b ]: a one-pair mapping
+                self.p += 1
+                k = toks[self.p]
+                key = None
+                if k[0] not in (_T_VALUE, _T_FENTRY, _T_FSEQ_END):
+                    key = self.node(False, False)
+                v = toks[self.p]
+                value = None
+                if v[0] == _T_VALUE:
+                    self.p += 1
+                    v = toks[self.p]
+                    if v[0] not in (_T_FENTRY, _T_FSEQ_END):
+                        value = self.node(False, False)
+                seq.append(self.mapping([(key, value, k[1], v[1])], tok[1]))
+            else:
+                seq.append(self.item(self.node(False, False), tok[1]))
+
+    def flow_mapping(self):
+        toks = self.toks
+        pos = toks[self.p][1]
+        self.p += 1
+        pairs = []
+        first = True
+        while True:
+            tok = toks[self.p]
+            if tok[0] == _T_FMAP_END:
+                self.p += 1
+                return self.mapping(pairs, pos)
+            if not first:
+                if tok[0] != _T_FENTRY:
+                    raise self.unexpected("expected ',' or '}'")
+                self.p += 1
+                tok = toks[self.p]
+                if tok[0] == _T_FMAP_END:
+                    continue
+            first = False
+            if tok[0] == _T_KEY:
+                self.p += 1
+                k = toks[self.p]
+                key = None
+                if k[0] not in (_T_VALUE, _T_FENTRY, _T_FMAP_END):
+                    key = self.node(False, False)
+                v = toks[self.p]
+                value = None
+                if v[0] == _T_VALUE:
+                    self.p += 1
+                    v = toks[self.p]
+                    if v[0] not in (_T_FENTRY, _T_FMAP_END):
+                        value = self.node(False, False)
+                pairs.append((key, value, k[1], v[1]))
+            else:
+                key = self.node(False, False)
+                pairs.append((key, None, tok[1], toks[self.p][1]))
+
+    def mapping(self, pairs, pos):
+        """Build a mapping from (key, value, key index, value index), PyYAML's way:
+        merge keys first (own keys win, earlier merges win), last duplicate wins."""
+        m = self.new_map(pos)
+        kposs = m._kpos if self.located else {}
+        merges = None
+        for key, value, kpos, vpos in pairs:
+            if key is _Y_MERGE:
+                if merges is None:
+                    merges = []
+                if isinstance(value, dict):
+                    merges.append(value)
+                elif isinstance(value, list):
+                    # in a list of mappings, the first one that has a key wins
+                    first_wins = self.new_map(vpos)
+                    fk = first_wins._kpos if self.located else None
+                    for sub in value:
+                        if not isinstance(sub, dict):
+                            raise self.fail("a merge key ('<<') takes a mapping or a list of "
+                                            "mappings; this list holds a %s"
+                                            % _yaml_kind(sub), vpos)
+                        sk = getattr(sub, "_kpos", None) or {}
+                        for k, v in sub.items():
+                            if k not in first_wins:
+                                first_wins[k] = v
+                                if fk is not None and k in sk:
+                                    fk[k] = sk[k]
+                    merges.append(first_wins)
+                else:
+                    raise self.fail("a merge key ('<<') takes a mapping or a list of "
+                                    "mappings, not a %s" % _yaml_kind(value), vpos)
+                continue
+            if key is _Y_VALUE:
+                key = "="
+            if value is _Y_MERGE or value is _Y_VALUE:
+                self.item(value, vpos)
+            if isinstance(key, (dict, list)):
+                raise self.fail("a %s used as a mapping key is not supported"
+                                % _yaml_kind(key), kpos,
+                                hint="keys must be strings, numbers, booleans, null or dates")
+            try:
+                seen = key in m
+            except TypeError:
+                raise self.fail("this key cannot be used as a mapping key", kpos)
+            if seen and self.warnings is not None:
+                line = self.src.line_col(kposs[key])[0]
+                self.warnings.append((self.src.location(kpos),
+                                      "duplicate key %r (first at line %d); the last one wins"
+                                      % (key, line)))
+            m[key] = value
+            if not seen:
+                kposs[key] = kpos
+        if merges:
+            merged = self.new_map(pos)
+            mk = merged._kpos if self.located else None
+            for src in merges:
+                merged.update(src)
+                if mk is not None:
+                    sk = getattr(src, "_kpos", None) or {}
+                    for k in src:
+                        if k not in mk and k in sk:
+                            mk[k] = sk[k]
+            merged.update(m)
+            if mk is not None:
+                for k, p in kposs.items():
+                    mk[k] = p
+            return merged
+        return m
+
+
+def _yaml_kind(value):
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    return "scalar"
 
 # (end of yaml)
 
@@ -204,6 +1705,1008 @@ class Output(object):
 #
 # Finding and loading a project: stream_project.yml, split files, environments,
 # .env files and ${VAR} references.
+#
+# load_project() reads the files of the original streamt's format (see
+# /work/shared/reference/streamt-format.md section 1) with these deliberate
+# differences: split directories are read recursively in sorted order, unknown
+# keys are warnings with a suggestion (not silently ignored), legacy spellings
+# are normalised with a deprecation warning, wrong types are located errors,
+# and .env files are parsed here and never written into os.environ.
+
+ENV_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
+
+# Names whose values `envs show` masks.  Matched exactly (lower-case), not as a
+# substring: the original masked `keystore_type` because it contains "key".
+SECRET_KEYS = frozenset([
+    "password", "passwd", "secret", "token", "api_key", "api_secret", "apikey", "key",
+    "sasl_password", "ssl_password", "ssl_key_password", "private_key", "client_secret",
+    "access_token", "auth_token", "bearer_token", "credentials", "credential",
+    "secret_key", "access_key", "key_password", "keystore_password", "truststore_password",
+    "basic_auth_user_info", "sasl.jaas.config", "connection.password",
+])
+
+
+class Diagnostic(object):
+    """One finding about a project: ``level`` ("error"/"warning"), ``code``
+    (e.g. ``MODEL_NOT_FOUND``), ``message``, ``location`` (a Location or None)
+    and ``suggestion`` (what to do, or None)."""
+
+    __slots__ = ("level", "code", "message", "location", "suggestion")
+
+    def __init__(self, level, code, message, location=None, suggestion=None):
+        self.level, self.code, self.message = level, code, message
+        self.location, self.suggestion = location, suggestion
+
+    @property
+    def is_error(self):
+        return self.level == "error"
+
+    def sort_key(self):
+        loc = self.location or Location()
+        return (loc.file or "", loc.line or 0, loc.col or 0, self.code, self.message)
+
+    def to_dict(self):
+        loc = self.location or Location()
+        return {"level": self.level, "code": self.code, "message": self.message,
+                "file": loc.file, "line": loc.line, "column": loc.col,
+                "suggestion": self.suggestion}
+
+    def render(self):
+        head = "%s: %s [%s]" % (self.level, self.message, self.code)
+        if self.location is not None and self.location.file:
+            head = "%s: %s" % (self.location, head)
+        if self.suggestion:
+            head += "\n  hint: " + self.suggestion
+        return head
+
+    def __repr__(self):
+        return "Diagnostic(%r, %r, %r, %r)" % (self.level, self.code, self.message, self.location)
+
+
+class Project(object):
+    """A loaded project (docs/internals.md, "project").  Plain attributes:
+
+    root, name, version, description, env, multi_env, environments (all names),
+    environment, runtime, defaults, rules, sources, models, tests, exposures,
+    variables, diagnostics (load warnings), files (relative, sorted),
+    project_file and env_file (relative paths)."""
+
+    def __init__(self, **kw):
+        self.root = self.name = self.version = self.description = None
+        self.env = "default"
+        self.multi_env = False
+        self.environments = []
+        self.environment = {}
+        self.runtime = {}
+        self.defaults, self.rules = {}, {}
+        self.sources, self.models, self.tests, self.exposures = [], [], [], []
+        self.variables = {}
+        self.diagnostics = []
+        self.files = []
+        self.project_file = self.env_file = None
+        self.__dict__.update(kw)
+
+    def source(self, name):
+        for s in self.sources:
+            if s.get("name") == name:
+                return s
+        return None
+
+    def model(self, name):
+        for m in self.models:
+            if m.get("name") == name:
+                return m
+        return None
+
+    def __repr__(self):
+        return "<Project %r env=%r>" % (self.name, self.env)
+
+
+def load_project(root, env=None, environ=None, strict=False):
+    """Load the project in directory ``root`` for environment ``env``.
+
+    ``env`` falls back to ``environ["STREAMT_ENV"]`` (``environ`` defaults to
+    os.environ, which is only read).  Raises ProjectError (exit 3) for a project
+    that cannot be loaded -- its ``diagnostics`` attribute then lists every
+    located error found -- and UsageError (exit 2) for a bad environment choice.
+    With ``strict``, load warnings (unknown keys, deprecated spellings) are
+    errors too."""
+    environ = dict(os.environ if environ is None else environ)
+    loader = _Loader(root, environ)
+    return loader.load(env, strict)
+
+
+def list_environments(root):
+    """Sorted environment names of the project at ``root`` ([] in single-env mode)."""
+    return sorted(_env_files(os.path.abspath(root)))
+
+
+def read_environment(root, name):
+    """The environment file ``name`` of the project at ``root``, read on its own:
+    ``{"name", "description", "protected", "safety", "runtime", "file", "diagnostics"}``.
+    Raises UsageError for an unknown or ill-formed name, ProjectError for a bad file."""
+    root = os.path.abspath(root)
+    files = _env_files(root)
+    if not os.path.isdir(os.path.join(root, "environments")):
+        raise UsageError("No environments configured (single-environment mode)",
+                         hint="create environments/<name>.yml files to use environments")
+    _check_env_name(name, files)
+    diags = []
+    errors = []
+    info = _read_env_file(root, files[name], name, diags, errors)
+    if errors:
+        _raise_errors(errors, diags)
+    info["diagnostics"] = diags
+    return info
+
+
+_VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+
+
+def find_vars(obj):
+    """The sorted list of ``${NAME}`` references in the strings of ``obj``
+    (mappings, sequences, strings; ``$$`` is an escaped dollar, not a reference)."""
+    names = set()
+    for text in _strings(obj):
+        for m in _VAR_RE.finditer(text):
+            if m.group(2):
+                names.add(m.group(2))
+    return sorted(names)
+
+
+def substitute(obj, values):
+    """A copy of ``obj`` with every ``${NAME}`` replaced by ``values[NAME]`` and
+    ``$$`` by ``$``.  Mappings become dicts, sequences lists.  Raises ProjectError
+    naming *all* missing variables at once.  Set-but-empty counts as set."""
+    missing = sorted(n for n in find_vars(obj) if n not in values)
+    if missing:
+        raise ProjectError(
+            "Environment variable%s not set: %s" % ("s" if len(missing) > 1 else "",
+                                                   ", ".join(missing)),
+            hint="set %s in the environment, in .env or in .env.<env>"
+                 % ("them" if len(missing) > 1 else "it"))
+    return _subst(obj, values)
+
+
+def parse_dotenv(text, filename=".env", lookup=None):
+    """Parse the text of a .env file into an ordered dict.
+
+    Understood: blank lines, ``# comments`` (whole line, or after whitespace in
+    an unquoted value), ``export KEY=value``, unquoted values (trimmed), single
+    quotes (literal), double quotes (escapes ``\\n \\t \\r \\" \\\\ \\$``, may
+    span lines), and ``${X}`` / ``${X:-default}`` interpolation in unquoted and
+    double-quoted values, resolved from ``lookup(name)`` (or None) then from
+    earlier keys of this file; an unknown name gives "".  Anything else is a
+    ProjectError pointing at file:line."""
+    return _DotenvParser(text, filename, lookup).parse()
+
+
+__all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_environment",
+            "find_vars", "substitute", "parse_dotenv", "mask_secrets", "ENV_NAME_RE",
+            "SECRET_KEYS", "PROJECT_SCHEMA", "ENV_FILE_SCHEMA"]
+
+
+def mask_secrets(obj):
+    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS,
+    exact lower-case match, or ending in ``_password``/``_secret``/``_token``) are
+    ``****`` -- unless the value is only a ``${VAR}`` reference, shown as written."""
+    if isinstance(obj, dict):
+        out = collections.OrderedDict()
+        for k, v in obj.items():
+            if isinstance(v, str) and _is_secret_key(k) and not _only_refs(v):
+                out[k] = "****"
+            else:
+                out[k] = mask_secrets(v)
+        return out
+    if isinstance(obj, list):
+        return [mask_secrets(v) for v in obj]
+    return obj
+
+
+# -- the schema of known keys ----------------------------------------------------
+#
+# One description, used both to warn about unknown keys (with a suggestion) and to
+# report wrong types with their location.  A schema node is
+#   "str" | "int" | "num" | "bool" | "scalar" | "any"   a leaf
+#   {key: node, ...}                                     a mapping with these keys
+#   ("list", node)                                       a sequence of node
+#   ("mapof", node)                                      a mapping of any keys to node
+# Non-string leaves also accept a string holding a ${VAR} reference.
+
+_COLUMN = {"name": "str", "type": "str", "description": "str", "classification": "str",
+           "proctime": "bool", "tags": ("list", "str"), "nullable": "bool"}
+_TOPIC = {"name": "str", "partitions": "int", "replication_factor": "int",
+          "config": ("mapof", "scalar")}
+_FLINK_OPTS = {"parallelism": "int", "checkpoint_interval_ms": "int", "state_backend": "str",
+               "state_ttl_ms": "int", "on_upgrade": "str"}
+_SINK = {"connector": "str", "config": ("mapof", "scalar")}
+_REFS = ("list", {"source": "str", "ref": "str"})
+_STRS = ("list", "str")
+
+_RUNTIME = {
+    "kafka": {"bootstrap_servers": "str", "bootstrap_servers_internal": "str",
+              "security_protocol": "str", "sasl_mechanism": "str", "sasl_username": "str",
+              "sasl_password": "str", "ssl_cafile": "str", "ssl_certfile": "str",
+              "ssl_keyfile": "str", "ssl_check_hostname": "bool"},
+    "schema_registry": {"url": "str", "username": "str", "password": "str"},
+    "flink": {"default": "str",
+              "clusters": ("mapof", {"type": "str", "rest_url": "str", "sql_gateway_url": "str",
+                                     "version": "str", "environment": "str", "api_key": "str",
+                                     "api_secret": "str"})},
+    "connect": {"default": "str", "clusters": ("mapof", {"rest_url": "str"})},
+    "conduktor": {"gateway": {"admin_url": "str", "proxy_bootstrap": "str", "username": "str",
+                              "password": "str", "virtual_cluster": "str"},
+                  "console": {"url": "str", "api_key": "str"}},
+}
+
+_SOURCE = {
+    "name": "str", "topic": "str", "description": "str", "owner": "str", "cluster": "str",
+    "tags": _STRS,
+    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "str",
+               "compatibility": "str"},
+    "columns": ("list", _COLUMN),
+    "freshness": {"max_lag_seconds": "int", "warn_after_seconds": "int"},
+    "event_time": {"column": "str", "allowed_lateness_ms": "int",
+                   "watermark": {"strategy": "str", "max_out_of_orderness_ms": "int"}},
+}
+
+_MODEL = {
+    "name": "str", "description": "str", "owner": "str", "group": "str", "tags": _STRS,
+    "sql": "str", "from": _REFS, "key": "str", "columns": ("list", _COLUMN),
+    "security": {"classification": ("mapof", "str"), "policies": ("list", ("mapof", "any"))},
+    "sink": _SINK,
+    "gateway": {"virtual_topic": {"name": "str", "compression": "str"}},
+    "ml_outputs": ("mapof", {"columns": ("list", _COLUMN), "description": "str"}),
+    "advanced": {"flink": _FLINK_OPTS, "topic": _TOPIC, "flink_cluster": "str",
+                 "connect_cluster": "str"},
+    "materialized": "str", "access": "str", "version": "int",
+}
+
+_TEST = {
+    "name": "str", "model": "str", "type": "str", "description": "str",
+    "assertions": ("list", ("mapof", "any")), "sample_size": "int", "flink_cluster": "str",
+    "on_failure": {"severity": "str", "actions": ("list", ("mapof", "any"))},
+}
+
+_EXPOSURE = {
+    "name": "str", "type": "str", "role": "str", "description": "str", "owner": "str",
+    "url": "str", "repo": "str", "language": "str", "tool": "str",
+    "produces": _REFS, "consumes": _REFS, "depends_on": _REFS, "consumer_group": "str",
+    "sla": {"availability": "num", "max_produce_latency_ms": "num",
+            "max_end_to_end_latency_ms": "num", "max_lag_messages": "num",
+            "max_error_rate": "num", "max_lag_minutes": "num"},
+    "contracts": {"schema": "any", "compatibility": "str"},
+    "access": {"roles": _STRS, "purpose": "str"},
+    "freshness": "any", "schedule": "str", "data_requirements": "any",
+}
+
+_TOPIC_DEFAULTS = {"partitions": "int", "replication_factor": "int",
+                   "config": ("mapof", "scalar")}
+
+PROJECT_SCHEMA = {
+    "project": {"name": "str", "version": "scalar", "description": "str"},
+    "runtime": _RUNTIME,
+    "defaults": {"topic": _TOPIC_DEFAULTS,
+                 "models": {"cluster": "str", "topic": _TOPIC_DEFAULTS},
+                 "tests": {"flink_cluster": "str"}},
+    "rules": {
+        "topics": {"min_partitions": "int", "max_partitions": "int",
+                   "min_replication_factor": "int", "max_replication_factor": "int",
+                   "naming_pattern": "str", "forbidden_prefixes": _STRS,
+                   "required_config": "any"},
+        "models": {"require_description": "bool", "require_owner": "bool",
+                   "require_tests": "bool", "max_dependencies": "int", "min_tests": "int",
+                   "allowed_materializations": _STRS},
+        "sources": {"require_schema": "bool", "require_freshness": "bool",
+                    "require_columns": "bool", "require_owner": "bool"},
+        "security": {"require_classification": "bool",
+                     "sensitive_columns_require_masking": "bool",
+                     "allowed_classifications": _STRS},
+    },
+    "sources": ("list", _SOURCE),
+    "models": ("list", _MODEL),
+    "tests": ("list", _TEST),
+    "exposures": ("list", _EXPOSURE),
+}
+
+ENV_FILE_SCHEMA = {
+    "environment": {"name": "str", "description": "str", "protected": "bool"},
+    "runtime": _RUNTIME,
+    "safety": {"confirm_apply": "bool", "allow_destructive": "bool",
+               "require_signature": "bool"},
+}
+
+# Legacy spellings of the original (README flat format, docs): (kind, old path,
+# new path).  The value moves to the new place, with a deprecation warning.
+_ALIASES = [
+    ("models", ("topic",), ("advanced", "topic")),
+    ("models", ("flink",), ("advanced", "flink")),
+    ("models", ("flink_cluster",), ("advanced", "flink_cluster")),
+    ("models", ("connect_cluster",), ("advanced", "connect_cluster")),
+    ("models", ("connector",), ("sink",)),
+    ("models", ("advanced", "connector"), ("sink",)),
+    ("sources", ("advanced", "event_time"), ("event_time",)),
+]
+
+_KINDS = ("sources", "models", "tests", "exposures")
+_KIND_NOUN = {"sources": "source", "models": "model", "tests": "test", "exposures": "exposure"}
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "num": "a number", "bool": "true or false",
+               "scalar": "a string, number or boolean", "list": "a list", "mapof": "a mapping",
+               "map": "a mapping"}
+
+
+# -- helpers --------------------------------------------------------------------
+
+class _SynthMap(dict):
+    """A mapping streamt made up (e.g. ``advanced:`` for a legacy ``topic:``), with
+    the same location interface as the YAML loader's maps."""
+
+    def __init__(self, loc, key_locs=None):
+        dict.__init__(self)
+        self.loc = loc
+        self._key_locs = dict(key_locs or {})
+
+    def key_loc(self, key):
+        return self._key_locs.get(key, self.loc)
+
+
+def _loc(node, default=None):
+    return getattr(node, "loc", None) or default
+
+
+def _key_loc(mapping, key, default=None):
+    f = getattr(mapping, "key_loc", None)
+    if f is not None:
+        try:
+            return f(key)
+        except Exception:
+            pass
+    return _loc(mapping, default)
+
+
+def _item_loc(seq, i, default=None):
+    f = getattr(seq, "item_loc", None)
+    if f is not None:
+        try:
+            return f(i)
+        except Exception:
+            pass
+    return _loc(seq, default)
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            for s in _strings(v):
+                yield s
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            for s in _strings(v):
+                yield s
+
+
+def _subst(obj, values):
+    if isinstance(obj, str):
+        def repl(m):
+            return "$" if m.group(1) else str(values[m.group(2)])
+        return _VAR_RE.sub(repl, obj)
+    if isinstance(obj, dict):
+        return dict((k, _subst(v, values)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [_subst(v, values) for v in obj]
+    return obj
+
+
+def _only_refs(text):
+    return bool(text) and not _VAR_RE.sub("", text).strip() and "${" in text
+
+
+def _is_secret_key(key):
+    k = str(key).lower()
+    return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token", ".password"))
+
+
+def _suggest(word, choices):
+    import difflib
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return ("did you mean '%s'?" % close[0]) if close else None
+
+
+def _raise_errors(errors, diags):
+    errors = sorted(errors, key=Diagnostic.sort_key)
+    first = errors[0]
+    more = ["%s: %s" % (d.location, d.message) if d.location else d.message for d in errors[1:]]
+    e = ProjectError(first.message, hint=first.suggestion, location=first.location,
+                     details=more)
+    e.diagnostics = sorted(errors + [d for d in diags if not d.is_error], key=Diagnostic.sort_key)
+    raise e
+
+
+def _env_files(root):
+    """{name: relative path} of the environment files (.yml preferred over .yaml)."""
+    d = os.path.join(root, "environments")
+    out = {}
+    if not os.path.isdir(d):
+        return out
+    for fn in sorted(os.listdir(d)):
+        stem, ext = os.path.splitext(fn)
+        if ext in (".yml", ".yaml") and not fn.startswith(".") and os.path.isfile(os.path.join(d, fn)):
+            if stem not in out or ext == ".yml":
+                out[stem] = "environments/" + fn
+    return out
+
+
+def _check_env_name(name, files):
+    if not ENV_NAME_RE.match(name or "") or len(name) > 64:
+        raise UsageError(
+            "Invalid environment name %r: environment names contain only letters, digits "
+            "and hyphens, and start with a letter or digit" % (name,),
+            hint="available: %s" % (", ".join(sorted(files)) or "none"))
+    if name not in files:
+        raise UsageError(
+            "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
+            hint="create environments/%s.yml, or pick one of the available environments" % name)
+
+
+def _read_yaml(root, rel, diags, errors):
+    """The located YAML of root/rel ({} for an empty file), or None after a YamlError."""
+    path = os.path.join(root, rel)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except (IOError, OSError) as e:
+        errors.append(Diagnostic("error", "FILE_UNREADABLE", "cannot read %s: %s" % (rel, e),
+                                 Location(rel)))
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        errors.append(Diagnostic("error", "YAML_ERROR", "%s is not UTF-8 text (%s)" % (rel, e),
+                                 Location(rel), "save the file as UTF-8"))
+        return None
+    warnings = []
+    try:
+        data = yaml_load_located(text, rel, warnings)
+    except YamlError as e:
+        errors.append(Diagnostic("error", "YAML_ERROR", e.message,
+                                 e.location or Location(rel), e.hint))
+        return None
+    for wloc, wmsg in warnings:  # duplicate keys
+        diags.append(Diagnostic("warning", "DUPLICATE_KEY", wmsg, wloc,
+                                "remove one of them: only the last one counts"))
+    if data is None:
+        return _SynthMap(Location(rel, 1))
+    return data
+
+
+def _check(node, schema, path, what, diags, errors, default_loc):
+    """Check ``node`` against ``schema`` (see above); warn about unknown keys and
+    collect located type errors.  Removes keys whose value is null (written but
+    empty means absent).  ``path`` is the dotted path of ``node`` for messages."""
+    loc = _loc(node, default_loc)
+    if isinstance(schema, str):
+        if _leaf_ok(node, schema):
+            return True
+        _type_error(node, schema, path, what, loc, errors)
+        return False
+    if isinstance(schema, tuple):
+        kind, child = schema
+        if kind == "list":
+            if not isinstance(node, list):
+                _type_error(node, "list", path, what, loc, errors)
+                return False
+            for i, item in enumerate(node):
+                if item is None:
+                    continue
+                _check(item, child, "%s[%d]" % (path, i), what, diags, errors,
+                       _item_loc(node, i, loc))
+            return True
+        if not isinstance(node, dict):  # mapof
+            _type_error(node, "mapof", path, what, loc, errors)
+            return False
+        for k in list(node):
+            if node[k] is None and child != "any":
+                continue
+            _check(node[k], child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
+                   _key_loc(node, k, loc))
+        return True
+    if not isinstance(node, dict):
+        _type_error(node, "map", path, what, loc, errors)
+        return False
+    for k in list(node):
+        kpath = "%s.%s" % (path, k) if path else str(k)
+        kloc = _key_loc(node, k, loc)
+        if k not in schema:
+            where = ("%s of %s" % (path, what) if path else what) if what else (path or "the file")
+            diags.append(Diagnostic(
+                "warning", "UNKNOWN_KEY", "unknown key '%s' in %s is ignored" % (k, where),
+                kloc, _suggest(k, [x for x in schema if isinstance(x, str)])
+                or "known keys here: %s" % ", ".join(sorted(schema))))
+            continue
+        if node[k] is None:
+            del node[k]
+            continue
+        _check(node[k], schema[k], kpath, what, diags, errors, kloc)
+    return True
+
+
+def _leaf_ok(value, kind):
+    if kind == "any":
+        return True
+    if isinstance(value, str) and kind != "str" and "${" in value:
+        return True  # a ${VAR} reference, checked once substituted
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "num":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "scalar":
+        return isinstance(value, (str, int, float, bool))
+    return False
+
+
+def _describe(value):
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "the string %r" % (value if len(value) < 40 else value[:37] + "...")
+    if isinstance(value, (int, float)):
+        return "the number %r" % (value,)
+    return type(value).__name__
+
+
+def _type_error(value, kind, path, what, loc, errors):
+    key = path.rsplit(".", 1)[-1] if path else "value"
+    where = ("'%s' of %s" % (path, what)) if what else "'%s'" % path
+    msg = "%s must be %s, got %s" % (where, _TYPE_WORDS.get(kind, kind), _describe(value))
+    hint = None
+    if key in ("from", "produces", "consumes", "depends_on") and isinstance(value, str):
+        hint = ("'%s' is a list of references; write it as:\n    %s:\n      - ref: %s   "
+                "(or '- source: %s' for a source)" % (key, key, value, value))
+    elif kind == "int" and isinstance(value, str):
+        hint = "write a number without quotes, e.g. %s: 3" % key
+    elif kind == "str" and isinstance(value, (int, float, bool)):
+        hint = "quote it: %s: \"%s\"" % (key, value)
+    elif kind == "list" and isinstance(value, (str, dict)):
+        hint = "write it as a YAML list, one '- ' item per line"
+    errors.append(Diagnostic("error", "INVALID_TYPE", msg, loc, hint))
+
+
+def _get_path(m, path):
+    for p in path:
+        if not isinstance(m, dict) or p not in m:
+            return None
+        m = m[p]
+    return m
+
+
+def _normalise_aliases(kind, item, what, diags, errors):
+    for akind, old, new in _ALIASES:
+        if akind != kind:
+            continue
+        parent = _get_path(item, old[:-1]) if len(old) > 1 else item
+        if not isinstance(parent, dict) or old[-1] not in parent:
+            continue
+        value = parent[old[-1]]
+        loc = _key_loc(parent, old[-1], _loc(item))
+        if old == ("connector",) or old == ("advanced", "connector"):
+            value = _connector_to_sink(value)
+        if _get_path(item, new) is not None:
+            errors.append(Diagnostic(
+                "error", "CONFLICTING_KEYS",
+                "%s has both '%s' (legacy) and '%s'" % (what, ".".join(old), ".".join(new)),
+                loc, "remove '%s'" % ".".join(old)))
+            continue
+        del parent[old[-1]]
+        if isinstance(parent, dict) and not parent and parent is not item:
+            # e.g. an 'advanced:' that only held the legacy key
+            gp = _get_path(item, old[:-2]) if len(old) > 2 else item
+            if isinstance(gp, dict) and gp.get(old[-2]) is parent:
+                del gp[old[-2]]
+        target = item
+        for p in new[:-1]:
+            if not isinstance(target.get(p), dict):
+                target[p] = _SynthMap(loc)
+                if isinstance(target, _SynthMap):
+                    target._key_locs[p] = loc
+            target = target[p]
+        target[new[-1]] = value
+        if isinstance(target, _SynthMap):
+            target._key_locs[new[-1]] = loc
+        diags.append(Diagnostic(
+            "warning", "DEPRECATED_KEY",
+            "'%s' in %s is a legacy spelling of '%s'" % (".".join(old), what, ".".join(new)),
+            loc, "write it as '%s'" % ".".join(new)))
+
+
+def _connector_to_sink(value):
+    """The original's model-level ``connector: {type, config}`` became ``sink:
+    {connector: <type>, config}``."""
+    if not isinstance(value, dict):
+        return value
+    out = _SynthMap(_loc(value), getattr(value, "_key_locs", None))
+    for k, v in value.items():
+        out["connector" if k == "type" else k] = v
+        out._key_locs["connector" if k == "type" else k] = _key_loc(value, k, _loc(value))
+    return out
+
+
+class _Loader(object):
+    def __init__(self, root, environ):
+        self.root = os.path.abspath(root)
+        self.environ = environ
+        self.diags = []
+        self.errors = []
+        self.files = []
+
+    def yaml(self, rel):
+        self.files.append(rel)
+        return _read_yaml(self.root, rel, self.diags, self.errors)
+
+    def load(self, env, strict):
+        root = self.root
+        if not os.path.isdir(root):
+            raise ProjectError("Project directory not found: %s" % root,
+                               hint="pass the project directory with -p DIR")
+        pfile = None
+        for fn in ("stream_project.yml", "stream_project.yaml"):
+            if os.path.isfile(os.path.join(root, fn)):
+                if pfile:
+                    self.diags.append(Diagnostic(
+                        "warning", "DUPLICATE_PROJECT_FILE",
+                        "both stream_project.yml and stream_project.yaml exist; "
+                        "stream_project.yaml is ignored", Location(fn, 1), "delete one of them"))
+                else:
+                    pfile = fn
+        if pfile is None:
+            raise ProjectError("No stream_project.yml found in %s" % root,
+                               hint="pass the project directory with -p DIR, or create "
+                                    "stream_project.yml (see examples/shop)")
+        env_files = _env_files(root)
+        multi = os.path.isdir(os.path.join(root, "environments"))
+        env = self.select_env(env, multi, env_files)
+
+        p = Project(root=root, multi_env=multi, env=env, environments=sorted(env_files),
+                    project_file=pfile)
+        data = self.yaml(pfile)
+        if data is not None and not isinstance(data, dict):
+            self.errors.append(Diagnostic("error", "INVALID_TYPE",
+                                          "%s must be a mapping of sections (project:, runtime:, "
+                                          "models:, ...)" % pfile, _loc(data, Location(pfile, 1))))
+            data = None
+        if data is not None:
+            self.project_file(p, pfile, data)
+            self.split_files(p)
+        p.environment = {"name": env, "description": None, "protected": False,
+                         "safety": {"confirm_apply": False, "allow_destructive": True,
+                                    "require_signature": False}}
+        if multi:
+            if data is not None and data.get("runtime") is not None:
+                self.diags.append(Diagnostic(
+                    "warning", "RUNTIME_IGNORED",
+                    "runtime: in %s is ignored in multi-environment mode" % pfile,
+                    _key_loc(data, "runtime", Location(pfile)),
+                    "move it to environments/<env>.yml, where each environment has its own"))
+            p.env_file = env_files[env]
+            info = _read_env_file(root, p.env_file, env, self.diags, self.errors)
+            self.files.append(p.env_file)
+            p.runtime = info["runtime"]
+            p.environment = dict((k, info[k]) for k in ("name", "description", "protected", "safety"))
+        elif data is not None:
+            if data.get("runtime") is None:
+                self.errors.append(Diagnostic(
+                    "error", "MISSING_RUNTIME", "Missing 'runtime' section in %s" % pfile,
+                    Location(pfile, 1), "add a runtime: section with at least "
+                    "kafka.bootstrap_servers, or create environments/<env>.yml files"))
+            elif isinstance(data.get("runtime"), dict):
+                p.runtime = data["runtime"]
+        if self.errors:
+            _raise_errors(self.errors, self.diags)
+        p.variables = self.variables(p, env, multi)
+        if strict:
+            warns = [d for d in self.diags if not d.is_error]
+            if warns:
+                _raise_errors([Diagnostic("error", d.code, d.message, d.location, d.suggestion)
+                               for d in warns], [])
+        p.diagnostics = sorted(self.diags, key=Diagnostic.sort_key)
+        p.files = sorted(set(self.files))
+        return p
+
+    def select_env(self, env, multi, env_files):
+        from_var = self.environ.get("STREAMT_ENV") or None
+        if not multi:
+            if env:
+                raise UsageError(
+                    "No environments configured. Remove --env or create an environments/ directory",
+                    hint="this project has no environments/ directory: run the command "
+                         "without -e/--env")
+            if from_var:
+                self.diags.append(Diagnostic(
+                    "warning", "STREAMT_ENV_IGNORED",
+                    "STREAMT_ENV='%s' ignored in single-environment mode" % from_var, None,
+                    "unset STREAMT_ENV, or create environments/%s.yml" % from_var))
+            return "default"
+        if not env_files:
+            raise ProjectError(
+                "No environment files found in environments/ directory",
+                hint="add environment files like environments/dev.yml, or remove the empty "
+                     "environments/ directory", location=Location("environments"))
+        env = env or from_var
+        if not env:
+            raise UsageError("No environment selected. Available: %s" % ", ".join(sorted(env_files)),
+                             hint="pass -e/--env NAME or set STREAMT_ENV")
+        _check_env_name(env, env_files)
+        return env
+
+    def project_file(self, p, pfile, data):
+        # the items of sources/models/tests/exposures are checked one by one in items()
+        top = dict(PROJECT_SCHEMA)
+        for kind in _KINDS:
+            top[kind] = ("list", "any")
+        _check(data, top, "", pfile, self.diags, self.errors, Location(pfile, 1))
+        proj = data.get("project")
+        if not isinstance(proj, dict):
+            if proj is None:
+                self.errors.append(Diagnostic(
+                    "error", "MISSING_PROJECT", "Missing 'project' section in %s" % pfile,
+                    Location(pfile, 1), "add:\n    project:\n      name: my_project"))
+            proj = {}
+        elif not proj.get("name"):
+            self.errors.append(Diagnostic(
+                "error", "MISSING_FIELD", "project.name is required", _loc(proj, Location(pfile)),
+                "add 'name: <project name>' under project:"))
+        p.name = proj.get("name") if isinstance(proj.get("name"), str) else None
+        v = proj.get("version")
+        p.version = None if v is None else str(v)
+        p.description = proj.get("description")
+        for key in ("defaults", "rules"):
+            setattr(p, key, data.get(key) if isinstance(data.get(key), dict) else {})
+        for kind in _KINDS:
+            self.items(p, kind, data.get(kind), pfile)
+
+    def items(self, p, kind, seq, rel):
+        if seq is None:
+            return
+        if not isinstance(seq, list):
+            return  # the schema check reported it
+        target = getattr(p, kind)
+        for i, item in enumerate(seq):
+            loc = _item_loc(seq, i, Location(rel))
+            if not isinstance(item, dict):
+                if item is not None:
+                    self.errors.append(Diagnostic(
+                        "error", "INVALID_TYPE",
+                        "each entry of %s: must be a mapping (name: ..., ...), got %s"
+                        % (kind, _describe(item)), loc))
+                continue
+            name = item.get("name")
+            what = "%s '%s'" % (_KIND_NOUN[kind], name) if isinstance(name, str) else \
+                "%s #%d of %s" % (_KIND_NOUN[kind], i + 1, rel)
+            if kind in ("models", "sources"):
+                _normalise_aliases(kind, item, what, self.diags, self.errors)
+            schema = {"sources": _SOURCE, "models": _MODEL, "tests": _TEST,
+                      "exposures": _EXPOSURE}[kind]
+            _check(item, schema, "", what, self.diags, self.errors, loc)
+            target.append(item)
+
+    def split_files(self, p):
+        for kind in _KINDS:
+            base = os.path.join(self.root, kind)
+            if not os.path.isdir(base):
+                continue
+            found = []
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for fn in filenames:
+                    if fn.endswith((".yml", ".yaml")) and not fn.startswith("."):
+                        rel = os.path.relpath(os.path.join(dirpath, fn), self.root)
+                        found.append(rel.replace(os.sep, "/"))
+            for rel in sorted(found):
+                data = self.yaml(rel)
+                if data is None:
+                    continue
+                if not isinstance(data, dict):
+                    self.errors.append(Diagnostic(
+                        "error", "INVALID_TYPE", "%s must be a mapping with a '%s:' list" % (rel, kind),
+                        _loc(data, Location(rel, 1))))
+                    continue
+                for k in data:
+                    if k != kind:
+                        self.diags.append(Diagnostic(
+                            "warning", "UNKNOWN_KEY",
+                            "unknown key '%s' in %s is ignored (files under %s/ hold a '%s:' list)"
+                            % (k, rel, kind, kind), _key_loc(data, k, Location(rel)),
+                            _suggest(k, [kind]) or "move it to stream_project.yml"))
+                seq = data.get(kind)
+                if seq is not None and not isinstance(seq, list):
+                    _type_error(seq, "list", kind, rel, _key_loc(data, kind, Location(rel)),
+                                self.errors)
+                    continue
+                self.items(p, kind, seq, rel)
+
+    def variables(self, p, env, multi):
+        values = collections.OrderedDict()
+        lookup = self.environ.get
+        names = [".env"] + ([".env." + env] if multi else [])
+        for fn in names:
+            path = os.path.join(self.root, fn)
+            if not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8-sig")
+            except (IOError, OSError, UnicodeDecodeError) as e:
+                raise ProjectError("cannot read %s: %s" % (fn, e), location=Location(fn))
+            prev = dict(values)
+
+            def chained(name, prev=prev):
+                v = lookup(name)
+                return v if v is not None else prev.get(name)
+            values.update(parse_dotenv(text, fn, chained))
+            self.files.append(fn)
+        referenced = set(find_vars([p.runtime, p.sources, p.models, p.tests, p.exposures,
+                                    p.defaults]))
+        out = {}
+        for k, v in values.items():
+            out[k] = v
+        for k in referenced | set(out):
+            if k in self.environ:
+                out[k] = self.environ[k]
+        return out
+
+
+def _read_env_file(root, rel, name, diags, errors):
+    data = _read_yaml(root, rel, diags, errors)
+    info = {"name": name, "description": None, "protected": False, "runtime": {},
+            "safety": {"confirm_apply": False, "allow_destructive": True,
+                       "require_signature": False}, "file": rel}
+    if data is None:
+        return info
+    if not isinstance(data, dict):
+        errors.append(Diagnostic("error", "INVALID_TYPE",
+                                 "%s must be a mapping (environment:, runtime:, safety:)" % rel,
+                                 _loc(data, Location(rel, 1))))
+        return info
+    _check(data, ENV_FILE_SCHEMA, "", rel, diags, errors, Location(rel, 1))
+    envsec = data.get("environment") if isinstance(data.get("environment"), dict) else {}
+    declared = envsec.get("name")
+    if declared is not None and declared != name:
+        errors.append(Diagnostic(
+            "error", "ENV_NAME_MISMATCH",
+            "Environment name mismatch: file is '%s' but environment.name is '%s'. They must match."
+            % (rel.rsplit("/", 1)[-1], declared), _key_loc(envsec, "name", Location(rel)),
+            "rename the file to environments/%s.yml or set 'name: %s'" % (declared, name)))
+    info["description"] = envsec.get("description")
+    protected = envsec.get("protected", False)
+    info["protected"] = protected if isinstance(protected, bool) else False
+    runtime = data.get("runtime")
+    if not runtime or not isinstance(runtime, dict):
+        errors.append(Diagnostic(
+            "error", "MISSING_RUNTIME", "Missing 'runtime' section in environment file '%s'" % rel,
+            Location(rel, 1), "add a runtime: section with at least kafka.bootstrap_servers"))
+    else:
+        info["runtime"] = runtime
+    safety = data.get("safety") if isinstance(data.get("safety"), dict) else {}
+    s = info["safety"]
+    s["confirm_apply"] = info["protected"]
+    for k in ("confirm_apply", "allow_destructive", "require_signature"):
+        if isinstance(safety.get(k), bool):
+            s[k] = safety[k]
+    return info
+
+
+class _DotenvParser(object):
+    _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+    _INTERP = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+    _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$", "'": "'"}
+
+    def __init__(self, text, filename, lookup):
+        self.text = text.replace("\r\n", "\n").replace("\r", "\n")
+        self.filename = filename
+        self.lookup = lookup or (lambda name: None)
+        self.values = collections.OrderedDict()
+
+    def fail(self, line, msg, hint=None):
+        raise ProjectError(msg,
+                           hint=hint or "write KEY=value, KEY=\"value\" or KEY='value'; "
+                                        "'#' starts a comment",
+                           location=Location(self.filename, line))
+
+    def interpolate(self, value):
+        def repl(m):
+            v = self.lookup(m.group(1))
+            if v is None:
+                v = self.values.get(m.group(1))
+            if (v is None or v == "") and m.group(2) is not None:
+                v = m.group(2)
+            return v or ""
+        return self._INTERP.sub(repl, value)
+
+    def parse(self):
+        text, n = self.text, len(self.text)
+        pos, line = 0, 1
+        ws = " \t"
+        while pos < n:
+            eol = text.find("\n", pos)
+            if eol < 0:
+                eol = n
+            i = pos
+            while i < eol and text[i] in ws:
+                i += 1
+            if i == eol or text[i] == "#":
+                pos, line = eol + 1, line + 1
+                continue
+            start_line = line
+            if text.startswith("export", i) and i + 6 < eol and text[i + 6] in ws:
+                i += 6
+                while i < eol and text[i] in ws:
+                    i += 1
+            m = self._KEY.match(text, i, eol)
+            if not m:
+                self.fail(line, "malformed line in %s: expected KEY=value" % self.filename)
+            key = m.group(0)
+            i = m.end()
+            while i < eol and text[i] in ws:
+                i += 1
+            if i >= eol or text[i] != "=":
+                self.fail(line, "malformed line in %s: '%s' has no '='" % (self.filename, key))
+            i += 1
+            while i < eol and text[i] in ws:
+                i += 1
+            if i < eol and text[i] in ("'", '"'):
+                q = text[i]
+                i += 1
+                pieces, raw = [], []
+                while True:
+                    if i >= n:
+                        self.fail(start_line, "unterminated %s quote in %s for %s"
+                                  % ("double" if q == '"' else "single", self.filename, key),
+                                  "close the quote")
+                    c = text[i]
+                    if c == q:
+                        i += 1
+                        break
+                    if c == "\\" and q == '"' and i + 1 < n and text[i + 1] in self._ESCAPES:
+                        pieces.append(self.interpolate("".join(raw)))
+                        raw = []
+                        pieces.append(self._ESCAPES[text[i + 1]])
+                        i += 2
+                        continue
+                    if c == "\n":
+                        line += 1
+                    raw.append(c)
+                    i += 1
+                chunk = "".join(raw)
+                pieces.append(self.interpolate(chunk) if q == '"' else chunk)
+                value = "".join(pieces)
+                eol = text.find("\n", i)
+                if eol < 0:
+                    eol = n
+                tail = text[i:eol].strip()
+                if tail and not tail.startswith("#"):
+                    self.fail(line, "unexpected text after the closing quote of %s in %s"
+                              % (key, self.filename))
+            else:
+                value = text[i:eol]
+                cut = re.search(r"[ \t]#", value)
+                if cut:
+                    value = value[:cut.start()]
+                value = value.strip()
+                if value.startswith("#"):
+                    value = ""
+                value = self.interpolate(value)
+            pos, line = eol + 1, line + 1
+            self.values[key] = value
+        return self.values
 
 # (end of project)
 
@@ -1185,6 +3688,1161 @@ def _call_type(name, args_toks, scope):
 ###############################################################################
 # Validate ####################################################################
 ###############################################################################
+#
+# Every check of the original streamt (same codes, reference section 4) plus
+# the ones it missed: all cycles, cross-type name clashes, Kafka topic names,
+# names safe as identifiers and file names, sink inputs, cluster names,
+# topics.required_config, governance on defaults and on stateless models compiled
+# to Flink, a fully anchored naming_pattern (re.fullmatch: the original's re.match
+# let "shop.x; anything" pass "^shop\.[a-z.]+"), unsupported templates, schema
+# definitions that do not parse, positive partitions and replication factors,
+# event-time columns, watermark strategies, state TTLs, connector configuration.
+#
+# Every diagnostic carries the file:line of what it is about.
+
+# Every diagnostic code, its level and what it means (README "Validation codes").
+# The first block are the original's codes (same meaning); the rest are new.
+DIAGNOSTIC_CODES = collections.OrderedDict([
+    ("DUPLICATE_SOURCE", ("error", "two sources have the same name")),
+    ("DUPLICATE_MODEL", ("error", "two models have the same name")),
+    ("DUPLICATE_TEST", ("error", "two tests have the same name")),
+    ("DUPLICATE_EXPOSURE", ("error", "two exposures have the same name")),
+    ("MISSING_TOPIC", ("error", "a source has no topic")),
+    ("SQL_NO_FROM", ("error", "a model's SQL reads from nothing")),
+    ("GATEWAY_REQUIRED", ("error", "gateway.virtual_topic without runtime.conduktor.gateway")),
+    ("AMBIGUOUS_MATERIALIZATION", ("warning", "stateless SQL without a Gateway runs on Flink")),
+    ("NO_PROCESSING_RUNTIME", ("error", "SQL to run but neither Flink nor a Gateway")),
+    ("MISSING_SINK_CONFIG", ("error", "a sink without sink.connector")),
+    ("FLINK_REQUIRED", ("error", "a Flink model without runtime.flink")),
+    ("INVALID_STATE_TTL", ("error", "state_ttl_ms is not positive")),
+    ("STATE_TTL_TOO_SHORT", ("warning", "state_ttl_ms below one second")),
+    ("JINJA_SYNTAX_ERROR", ("error", "a template is not closed")),
+    ("SOURCE_NOT_FOUND", ("error", "source() or from names an undefined source")),
+    ("MODEL_NOT_FOUND", ("error", "ref() or from names an undefined model")),
+    ("UNUSED_FROM_SOURCE", ("warning", "a 'from' source the SQL does not use")),
+    ("UNUSED_FROM_REF", ("warning", "a 'from' model the SQL does not use")),
+    ("CONFLUENT_FLINK_REQUIRED", ("error", "ML_PREDICT/ML_EVALUATE without a confluent cluster")),
+    ("ML_PREDICT_OPAQUE_OUTPUT", ("warning", "ML_PREDICT output without ml_outputs")),
+    ("SECURITY_POLICIES_NOT_ENFORCED", ("warning", "policies only a Gateway could enforce")),
+    ("ACCESS_DENIED", ("error", "ref() to a private model of another group")),
+    ("TEST_MODEL_NOT_FOUND", ("error", "a test names an undefined model or source")),
+    ("CONTINUOUS_TEST_REQUIRES_FLINK", ("error", "a continuous test without runtime.flink")),
+    ("SAMPLE_SIZE_IGNORED", ("warning", "sample_size on a test that is not a sample test")),
+    ("DLQ_MODEL_NOT_FOUND", ("error", "on_failure dlq names an undefined model")),
+    ("SLA_NOT_ENFORCED", ("warning", "an exposure SLA is metadata only")),
+    ("EXPOSURE_SOURCE_NOT_FOUND", ("error", "an exposure produces/consumes an undefined source")),
+    ("EXPOSURE_MODEL_NOT_FOUND", ("error", "an exposure produces/consumes an undefined model")),
+    ("EXPOSURE_DEPENDENCY_NOT_FOUND", ("error", "an exposure depends on an undefined name")),
+    ("CYCLE_DETECTED", ("error", "models depend on each other in a cycle (each cycle once)")),
+    ("RULE_MIN_PARTITIONS", ("error", "rules.topics.min_partitions (defaults included)")),
+    ("RULE_MAX_PARTITIONS", ("error", "rules.topics.max_partitions (defaults included)")),
+    ("RULE_MIN_REPLICATION", ("error", "rules.topics.min_replication_factor")),
+    ("RULE_NAMING_PATTERN", ("error", "rules.topics.naming_pattern (whole name must match)")),
+    ("RULE_FORBIDDEN_PREFIX", ("error", "rules.topics.forbidden_prefixes")),
+    ("RULE_REQUIRE_DESCRIPTION", ("error", "rules.models.require_description")),
+    ("RULE_REQUIRE_OWNER", ("error", "rules.models.require_owner / rules.sources.require_owner")),
+    ("RULE_REQUIRE_TESTS", ("error", "rules.models.require_tests")),
+    ("RULE_MAX_DEPENDENCIES", ("error", "rules.models.max_dependencies")),
+    ("RULE_REQUIRE_SCHEMA", ("error", "rules.sources.require_schema")),
+    ("RULE_REQUIRE_FRESHNESS", ("error", "rules.sources.require_freshness")),
+    ("RULE_REQUIRE_CLASSIFICATION", ("error", "rules.security.require_classification")),
+    ("RULE_SENSITIVE_REQUIRES_MASKING", ("error", "a sensitive column no policy masks")),
+    # new in this implementation
+    ("YAML_ERROR", ("error", "a file is not valid YAML (or not UTF-8)")),
+    ("FILE_UNREADABLE", ("error", "a project file cannot be read")),
+    ("DUPLICATE_KEY", ("warning", "a YAML mapping has the same key twice")),
+    ("DUPLICATE_PROJECT_FILE", ("warning", "both stream_project.yml and .yaml exist")),
+    ("UNKNOWN_KEY", ("warning", "a key streamt does not know (ignored), with a suggestion")),
+    ("DEPRECATED_KEY", ("warning", "a legacy spelling, normalised (topic: -> advanced.topic)")),
+    ("CONFLICTING_KEYS", ("error", "a legacy spelling and its new form both given")),
+    ("INVALID_TYPE", ("error", "a value of the wrong type (e.g. from: as a string)")),
+    ("MISSING_PROJECT", ("error", "stream_project.yml has no project: section")),
+    ("MISSING_FIELD", ("error", "a required field is missing (project.name, test model)")),
+    ("MISSING_RUNTIME", ("error", "no runtime: (project file, or environment file)")),
+    ("RUNTIME_IGNORED", ("warning", "runtime: in stream_project.yml with environments/")),
+    ("STREAMT_ENV_IGNORED", ("warning", "STREAMT_ENV set for a single-environment project")),
+    ("ENV_NAME_MISMATCH", ("error", "environment.name differs from the file name")),
+    ("ENV_VAR_NOT_SET", ("error", "a ${VAR} the environment does not set")),
+    ("PROJECT_ERROR", ("error", "the project cannot be loaded (no project file, ...)")),
+    ("MISSING_BOOTSTRAP_SERVERS", ("error", "runtime.kafka.bootstrap_servers is missing")),
+    ("MISSING_RUNTIME_FIELD", ("error", "a runtime block lacks its URL")),
+    ("MISSING_SQL_GATEWAY", ("warning", "a Flink cluster without sql_gateway_url")),
+    ("UNKNOWN_CLUSTER", ("error", "a flink/connect cluster name that is not defined")),
+    ("MISSING_NAME", ("error", "a source, model, test, exposure or column without name")),
+    ("INVALID_NAME", ("error", "a name unsafe as identifier or file name")),
+    ("NAME_CLASH", ("error", "a source and a model with the same name")),
+    ("INVALID_TOPIC_NAME", ("error", "not a legal Kafka topic name")),
+    ("EVENT_TIME_COLUMN_NOT_FOUND", ("error", "event_time.column is not a declared column")),
+    ("INVALID_WATERMARK_STRATEGY", ("error", "unknown watermark strategy or negative delay")),
+    ("INVALID_CLASSIFICATION", ("error", "unknown column classification")),
+    ("INVALID_SCHEMA_FORMAT", ("error", "schema.format is not avro, json or protobuf")),
+    ("INVALID_SCHEMA", ("error", "a schema definition that does not parse")),
+    ("INVALID_MATERIALIZATION", ("error", "unknown materialized: value")),
+    ("INVALID_ACCESS", ("error", "access is not private, protected or public")),
+    ("MISSING_SINK_INPUT", ("error", "a sink without from")),
+    ("CONNECT_REQUIRED", ("error", "a sink without runtime.connect")),
+    ("INVALID_PARALLELISM", ("error", "advanced.flink.parallelism below 1")),
+    ("INVALID_ON_UPGRADE", ("error", "advanced.flink.on_upgrade is not savepoint/stateless/refuse")),
+    ("INVALID_PARTITIONS", ("error", "partitions is not a positive integer")),
+    ("INVALID_REPLICATION_FACTOR", ("error", "replication_factor is not a positive integer")),
+    ("INVALID_FROM", ("error", "a from entry that is not exactly one source/ref")),
+    ("SQL_SYNTAX_ERROR", ("error", "unterminated string, quoted name or comment in SQL")),
+    ("UNSUPPORTED_TEMPLATE", ("error", "a template other than source()/ref() (no Jinja)")),
+    ("INVALID_TEST_TYPE", ("error", "a test type other than schema/sample/continuous")),
+    ("INVALID_SEVERITY", ("error", "on_failure.severity other than error/warning")),
+    ("INVALID_EXPOSURE_TYPE", ("error", "unknown exposure type or role")),
+    ("INVALID_RULE", ("error", "a governance rule that cannot be used (bad regex)")),
+    ("RULE_MAX_REPLICATION", ("error", "rules.topics.max_replication_factor")),
+    ("RULE_REQUIRED_CONFIG", ("error", "rules.topics.required_config")),
+    ("RULE_MIN_TESTS", ("error", "rules.models.min_tests")),
+    ("RULE_ALLOWED_MATERIALIZATION", ("error", "rules.models.allowed_materializations")),
+    ("RULE_REQUIRE_COLUMNS", ("error", "rules.sources.require_columns")),
+    ("RULE_ALLOWED_CLASSIFICATION", ("error", "rules.security.allowed_classifications")),
+])
+
+
+def validate_project(project, check_env=True):
+    """All diagnostics of a loaded project, sorted by (file, line, code): the load
+    warnings, the checks below and -- with ``check_env`` -- the ``${VAR}``
+    references the environment does not set (check_variables).  The project is
+    valid when no diagnostic has level "error"."""
+    v = _Validator(project)
+    v.run()
+    diags = list(project.diagnostics) + v.diags
+    if check_env:
+        diags.extend(check_variables(project))
+    return sorted(diags, key=Diagnostic.sort_key)
+
+
+def check_variables(project, values=None):
+    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (runtime and
+    model/source/test/exposure configuration; SQL and descriptions are not templates)
+    that ``values`` (default ``project.variables``) does not set, located at its first
+    reference and naming every file that uses it."""
+    values = project.variables if values is None else values
+    refs = collections.OrderedDict()
+    for name, loc in _var_refs(project):
+        refs.setdefault(name, []).append(loc)
+    out = []
+    for name in sorted(refs):
+        if name in values:
+            continue
+        locs = sorted(refs[name], key=lambda l: (l.file or "", l.line or 0))
+        files = sorted(set(l.file for l in locs if l.file))
+        hint = "set %s in the environment or in %s" % (
+            name, ".env.%s" % project.env if project.multi_env else ".env")
+        out.append(Diagnostic(
+            "error", "ENV_VAR_NOT_SET",
+            "Environment variable %s is not set (used in %s)" % (name, ", ".join(files)),
+            locs[0], hint + "; or run 'streamt validate --no-env-check' to skip this check"))
+    return out
+
+
+def is_valid(diagnostics, strict=False):
+    """True when no diagnostic is an error (with ``strict``, no warning either)."""
+    return not any(d.is_error or strict for d in diagnostics)
+
+
+def name_problem(name, what="name"):
+    """Why ``name`` cannot be used as an identifier and a file name, or None.
+
+    Names become Flink table names, file names in artifacts, connector names and
+    Schema Registry subjects: refuse path separators, '..', a leading dot, quotes,
+    back-quotes, whitespace, control characters, and more than 200 characters."""
+    if not isinstance(name, str) or not name:
+        return "the %s is empty" % what
+    if len(name) > 200:
+        return "the %s is longer than 200 characters" % what
+    if name.startswith("."):
+        return "the %s starts with a dot" % what
+    for c in name:
+        if ord(c) < 32 or ord(c) == 127:
+            return "the %s contains a control character" % what
+        if c in "/\\":
+            return "the %s contains a path separator %r" % (what, c)
+        if c in "'\"`":
+            return "the %s contains a quote character %s" % (what, c)
+        if c.isspace():
+            return "the %s contains whitespace" % what
+        if c in "${}*?<>|:;,":
+            return "the %s contains the character %r" % (what, c)
+    return None
+
+
+def topic_problem(topic):
+    """Why ``topic`` is not a legal Kafka topic name, or None (a name holding a
+    ``${VAR}`` reference is judged once substituted)."""
+    if not isinstance(topic, str) or not topic:
+        return "the topic name is empty"
+    if "${" in topic:
+        return None
+    if topic in (".", ".."):
+        return "'.' and '..' are not topic names"
+    if len(topic) > 249:
+        return "a topic name has at most 249 characters (this one has %d)" % len(topic)
+    bad = sorted(set(c for c in topic if not _TOPIC_CHAR_RE.match(c)))
+    if bad:
+        return "a topic name uses only letters, digits, '.', '_' and '-' (found %s)" % (
+            ", ".join(repr(c) for c in bad))
+    return None
+
+
+__all__ += ["DIAGNOSTIC_CODES", "validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
+            "effective_topic", "lineage_graph"]
+
+
+def effective_topic(model, project):
+    """``{"name", "partitions", "replication_factor", "config"}`` of a model's output topic:
+    ``advanced.topic`` over ``defaults.topic`` over ``defaults.models.topic`` over 1/1
+    (the original took the first defaults object whole; we merge per field)."""
+    adv = _get_path(model, ("advanced", "topic")) or {}
+    d1 = _get_path(project.defaults, ("topic",)) or {}
+    d2 = _get_path(project.defaults, ("models", "topic")) or {}
+    out = {"name": adv.get("name") or model.get("name")}
+    for k in ("partitions", "replication_factor"):
+        v = adv.get(k)
+        if v is None:
+            v = d1.get(k) if d1.get(k) is not None else d2.get(k)
+        out[k] = 1 if v is None else v
+    config = {}
+    for layer in (d2.get("config"), d1.get("config"), adv.get("config")):
+        if isinstance(layer, dict):
+            config.update(layer)
+    out["config"] = config
+    return out
+
+
+_TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
+_CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
+_WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
+_TEST_TYPES = ("schema", "sample", "continuous")
+_EXPOSURE_TYPES = ("application", "dashboard", "ml_training", "ml_inference", "api")
+_EXPOSURE_ROLES = ("producer", "consumer", "both")
+_ACCESS = ("private", "protected", "public")
+_SCHEMA_FORMATS = ("avro", "json", "protobuf")
+_ON_UPGRADE = ("savepoint", "stateless", "refuse")
+
+
+def _var_refs(project):
+    """(name, Location) of every ${VAR} reference that must be set for a deploy."""
+    out = []
+
+    def walk(node, loc, skip):
+        if isinstance(node, str):
+            for m in _VAR_RE.finditer(node):
+                if m.group(2):
+                    out.append((m.group(2), loc))
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if k in skip:
+                    continue
+                walk(v, _key_loc(node, k, loc), ())
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, _item_loc(node, i, loc), ())
+    walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
+    for kind in _KINDS:
+        for item in getattr(project, kind):
+            walk(item, _loc(item), ("sql", "description", "name"))
+    walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
+    return out
+
+
+def _sql_line_loc(root, model, line, col):
+    """The file location of line/col of a model's SQL: a block scalar (``sql: |``)
+    starts on the line after the key; a one-line SQL is on the key's line (column
+    unknown: quoting and folding move it)."""
+    kloc = _key_loc(model, "sql", _loc(model))
+    if kloc is None or not kloc.line:
+        return kloc
+    if _is_block_scalar(root, kloc):
+        return Location(kloc.file, kloc.line + line, None)
+    return Location(kloc.file, kloc.line, None)
+
+
+_BLOCK_CACHE = {}
+
+
+def _is_block_scalar(root, kloc):
+    """True when the value of the key at ``kloc`` is written as ``|`` or ``>`` block."""
+    if not root or not kloc.file:
+        return False
+    path = os.path.join(root, kloc.file)
+    lines = _BLOCK_CACHE.get(path)
+    if lines is None:
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().decode("utf-8-sig", "replace").splitlines()
+        except (IOError, OSError):
+            lines = []
+        if len(_BLOCK_CACHE) > 256:
+            _BLOCK_CACHE.clear()
+        _BLOCK_CACHE[path] = lines
+    if kloc.line > len(lines):
+        return False
+    return bool(re.search(r":\s*[|>][-+0-9]*\s*(#.*)?$", lines[kloc.line - 1]))
+
+
+class _Validator(object):
+    def __init__(self, project):
+        self.p = project
+        self.diags = []
+        rt = project.runtime if isinstance(project.runtime, dict) else {}
+        self.rt = rt
+        self.flink = rt.get("flink") if isinstance(rt.get("flink"), dict) else None
+        self.connect = rt.get("connect") if isinstance(rt.get("connect"), dict) else None
+        conduktor = rt.get("conduktor") if isinstance(rt.get("conduktor"), dict) else {}
+        self.gateway = bool(conduktor.get("gateway"))
+        self.sources = {}
+        self.models = {}
+        for s in project.sources:
+            if isinstance(s.get("name"), str):
+                self.sources.setdefault(s["name"], s)
+        for m in project.models:
+            if isinstance(m.get("name"), str):
+                self.models.setdefault(m["name"], m)
+        self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
+        self.mat = {}     # model name -> (declared, effective)
+
+    def add(self, level, code, message, loc=None, suggestion=None):
+        self.diags.append(Diagnostic(level, code, message, loc, suggestion))
+
+    def err(self, code, message, loc=None, suggestion=None):
+        self.add("error", code, message, loc, suggestion)
+
+    def warn(self, code, message, loc=None, suggestion=None):
+        self.add("warning", code, message, loc, suggestion)
+
+    def run(self):
+        self.check_runtime()
+        self.check_names()
+        for s in self.p.sources:
+            self.check_source(s)
+        for m in self.p.models:
+            self.check_model(m)
+        for t in self.p.tests:
+            self.check_test(t)
+        for e in self.p.exposures:
+            self.check_exposure(e)
+        self.check_cycles()
+        self.check_defaults()
+        self.check_rules()
+
+    # -- runtime ---------------------------------------------------------------
+    def runtime_loc(self, node=None, key=None):
+        base = Location(self.p.env_file or self.p.project_file)
+        node = self.rt if node is None else node
+        return _key_loc(node, key, _loc(node, base)) if key else _loc(node, base)
+
+    def check_runtime(self):
+        kafka = self.rt.get("kafka")
+        if not isinstance(kafka, dict) or not kafka.get("bootstrap_servers"):
+            self.err("MISSING_BOOTSTRAP_SERVERS",
+                     "runtime.kafka.bootstrap_servers is required",
+                     self.runtime_loc(kafka if isinstance(kafka, dict) else None),
+                     "add:\n    kafka:\n      bootstrap_servers: host:9092")
+        sr = self.rt.get("schema_registry")
+        if isinstance(sr, dict) and not sr.get("url"):
+            self.err("MISSING_RUNTIME_FIELD", "runtime.schema_registry.url is required when "
+                     "schema_registry is configured", self.runtime_loc(sr))
+        for kind, block in (("flink", self.flink), ("connect", self.connect)):
+            if block is None:
+                continue
+            clusters = block.get("clusters") if isinstance(block.get("clusters"), dict) else {}
+            default = block.get("default")
+            if default is not None and default not in clusters:
+                self.err("UNKNOWN_CLUSTER",
+                         "runtime.%s.default is '%s', which is not a cluster of runtime.%s.clusters"
+                         % (kind, default, kind), self.runtime_loc(block, "default"),
+                         _suggest(default, clusters) or "clusters: %s" % (", ".join(sorted(clusters)) or "none"))
+            for cname in sorted(clusters):
+                c = clusters[cname]
+                prob = name_problem(cname, "cluster name")
+                if prob:
+                    self.err("INVALID_NAME", "%s cluster '%s': %s" % (kind, cname, prob),
+                             self.runtime_loc(clusters, cname))
+                if kind == "connect" and isinstance(c, dict) and not c.get("rest_url"):
+                    self.err("MISSING_RUNTIME_FIELD",
+                             "connect cluster '%s' needs a rest_url" % cname,
+                             self.runtime_loc(clusters, cname))
+                if kind == "flink" and isinstance(c, dict) and not (
+                        c.get("sql_gateway_url") or c.get("type") == "confluent"):
+                    self.warn("MISSING_SQL_GATEWAY",
+                              "flink cluster '%s' has no sql_gateway_url: its jobs cannot be "
+                              "submitted" % cname, self.runtime_loc(clusters, cname),
+                              "add sql_gateway_url: http://host:8083")
+
+    def cluster_names(self, kind):
+        block = self.flink if kind == "flink" else self.connect
+        if not block or not isinstance(block.get("clusters"), dict):
+            return []
+        return sorted(block["clusters"])
+
+    def check_cluster_ref(self, kind, value, loc, what):
+        if value is None:
+            return
+        names = self.cluster_names(kind)
+        if value not in names:
+            self.err("UNKNOWN_CLUSTER",
+                     "%s uses %s cluster '%s', which runtime.%s.clusters does not define"
+                     % (what, kind, value, kind), loc,
+                     _suggest(value, names) or "defined: %s" % (", ".join(names) or "none"))
+
+    # -- names -----------------------------------------------------------------
+    def check_names(self):
+        seen = {}
+        for kind in _KINDS:
+            noun = _KIND_NOUN[kind]
+            names = {}
+            for i, item in enumerate(getattr(self.p, kind)):
+                name = item.get("name")
+                loc = _key_loc(item, "name", _loc(item))
+                if name is None:
+                    self.err("MISSING_NAME", "a %s has no name" % noun, _loc(item),
+                             "add 'name: <%s name>'" % noun)
+                    continue
+                prob = name_problem(name, "%s name" % noun)
+                if prob:
+                    self.err("INVALID_NAME", "%s name %r cannot be used: %s" % (noun, name, prob),
+                             loc, "use letters, digits, '_', '-' and '.', e.g. orders_clean")
+                if name in names:
+                    self.err("DUPLICATE_%s" % noun.upper(),
+                             "Duplicate %s name '%s': the %s name '%s' is defined more than once "
+                             "(first at %s)" % (noun, name, noun, name, names[name]), loc,
+                             "rename or remove one of them")
+                else:
+                    names[name] = loc
+                if kind in ("sources", "models"):
+                    other = seen.get(name)
+                    if other and other[0] != kind:
+                        self.err("NAME_CLASH",
+                                 "'%s' is both a source and a model (the source is at %s): "
+                                 "source() and ref() would name the same table" % (name, other[1]),
+                                 loc, "rename the model or the source")
+                    seen.setdefault(name, (kind, loc))
+
+    # -- sources ---------------------------------------------------------------
+    def check_source(self, s):
+        name = s.get("name")
+        loc = _loc(s)
+        topic = s.get("topic")
+        if not topic:
+            self.err("MISSING_TOPIC", "Source '%s' missing required field 'topic'" % name,
+                     _key_loc(s, "topic", loc), "add 'topic: <kafka topic name>'")
+        else:
+            prob = topic_problem(topic)
+            if prob:
+                self.err("INVALID_TOPIC_NAME", "source '%s': topic %r is not a legal Kafka "
+                         "topic name: %s" % (name, topic, prob), _key_loc(s, "topic", loc))
+        columns = self.check_columns(s, "source '%s'" % name)
+        schema = s.get("schema")
+        if isinstance(schema, dict):
+            self.check_schema(s, schema)
+        et = s.get("event_time")
+        if isinstance(et, dict):
+            eloc = _loc(et, _key_loc(s, "event_time", loc))
+            col = et.get("column")
+            if not col:
+                self.err("EVENT_TIME_COLUMN_NOT_FOUND",
+                         "source '%s': event_time needs a column" % name, eloc)
+            elif col not in columns:
+                self.err("EVENT_TIME_COLUMN_NOT_FOUND",
+                         "source '%s': event_time column '%s' is not a declared column" % (name, col),
+                         _key_loc(et, "column", eloc),
+                         _suggest(col, columns) or "declare it under columns: with a TIMESTAMP type")
+            wm = et.get("watermark")
+            if isinstance(wm, dict):
+                strat = wm.get("strategy")
+                if strat is not None and strat not in _WATERMARKS:
+                    self.err("INVALID_WATERMARK_STRATEGY",
+                             "source '%s': unknown watermark strategy '%s'" % (name, strat),
+                             _key_loc(wm, "strategy", eloc),
+                             _suggest(strat, _WATERMARKS) or "use one of: %s" % ", ".join(_WATERMARKS))
+                delay = wm.get("max_out_of_orderness_ms")
+                if isinstance(delay, int) and delay < 0:
+                    self.err("INVALID_WATERMARK_STRATEGY",
+                             "source '%s': max_out_of_orderness_ms must not be negative" % name,
+                             _key_loc(wm, "max_out_of_orderness_ms", eloc))
+        if "cluster" in s:
+            pass  # metadata (the original never used it either)
+
+    def check_columns(self, item, what):
+        names = []
+        cols = item.get("columns")
+        if not isinstance(cols, list):
+            return names
+        for i, c in enumerate(cols):
+            if not isinstance(c, dict):
+                continue
+            cloc = _item_loc(cols, i, _loc(item))
+            cname = c.get("name")
+            if not cname:
+                self.err("MISSING_NAME", "%s: a column has no name" % what, cloc)
+                continue
+            names.append(cname)
+            if any(ord(ch) < 32 for ch in str(cname)):
+                self.err("INVALID_NAME", "%s: column name %r contains a control character"
+                         % (what, cname), cloc)
+            cl = c.get("classification")
+            if cl is not None and cl not in _CLASSIFICATIONS:
+                self.err("INVALID_CLASSIFICATION",
+                         "%s: column '%s' has unknown classification '%s'" % (what, cname, cl),
+                         _key_loc(c, "classification", cloc),
+                         _suggest(cl, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
+        return names
+
+    def check_schema(self, s, schema):
+        name = s.get("name")
+        sloc = _loc(schema, _key_loc(s, "schema", _loc(s)))
+        fmt = schema.get("format") or "avro"
+        if str(fmt).lower() not in _SCHEMA_FORMATS:
+            self.err("INVALID_SCHEMA_FORMAT", "source '%s': unknown schema format '%s'" % (name, fmt),
+                     _key_loc(schema, "format", sloc), "use one of: avro, json, protobuf")
+            return
+        fmt = str(fmt).lower()
+        subject = schema.get("subject")
+        if subject is not None:
+            prob = name_problem(subject, "subject")
+            if prob:
+                self.err("INVALID_NAME", "source '%s': subject %r cannot be used: %s"
+                         % (name, subject, prob), _key_loc(schema, "subject", sloc))
+        definition = schema.get("definition")
+        if not definition:
+            return
+        dloc = _key_loc(schema, "definition", sloc)
+        if fmt in ("avro", "json"):
+            try:
+                doc = json.loads(definition)
+            except ValueError as e:
+                self.err("INVALID_SCHEMA", "source '%s': the %s schema definition is not valid "
+                         "JSON: %s" % (name, fmt, e), dloc,
+                         "write the schema as JSON text under 'definition: |'")
+                return
+            if fmt == "avro" and not isinstance(doc, (dict, list, str)):
+                self.err("INVALID_SCHEMA", "source '%s': an Avro schema is a JSON object, "
+                         "array or type name" % name, dloc)
+            elif fmt == "avro" and isinstance(doc, dict) and "type" not in doc:
+                self.err("INVALID_SCHEMA", "source '%s': the Avro schema has no 'type'" % name, dloc)
+            elif fmt == "json" and not isinstance(doc, (dict, bool)):
+                self.err("INVALID_SCHEMA", "source '%s': a JSON Schema is an object" % name, dloc)
+        else:
+            prob = _protobuf_problem(definition)
+            if prob:
+                self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
+                         "parse: %s" % (name, prob), dloc)
+
+    # -- models ----------------------------------------------------------------
+    def check_model(self, m):
+        name = m.get("name")
+        loc = _loc(m)
+        what = "model '%s'" % name
+        self.check_columns(m, what)
+        explicit = m.get("materialized")
+        if explicit is not None and explicit not in MATERIALIZATIONS:
+            self.err("INVALID_MATERIALIZATION", "Model '%s': unknown materialization '%s'"
+                     % (name, explicit), _key_loc(m, "materialized", loc),
+                     _suggest(explicit, MATERIALIZATIONS) or "use one of: %s" % ", ".join(MATERIALIZATIONS))
+            return
+        access = m.get("access")
+        if access is not None and access not in _ACCESS:
+            self.err("INVALID_ACCESS", "Model '%s': unknown access '%s'" % (name, access),
+                     _key_loc(m, "access", loc), "use one of: private, protected, public")
+        declared, effective = infer_materialization(m, self.p)
+        self.mat[name] = (declared, effective)
+        self.check_from(m)
+        sql = m.get("sql")
+        if sql:
+            self.check_sql(m, sql)
+        # materialization-dependent checks (codes 4-8 of the original)
+        gw_vt = _get_path(m, ("gateway", "virtual_topic"))
+        if declared == "virtual_topic" and not self.gateway and gw_vt:
+            self.err("GATEWAY_REQUIRED", "Gateway configuration required for '%s'" % name,
+                     _key_loc(m, "gateway", loc),
+                     "add runtime.conduktor.gateway (admin_url, proxy_bootstrap), or remove "
+                     "gateway.virtual_topic to run the model on Flink")
+        elif declared == "virtual_topic" and not self.gateway and not explicit:
+            if self.flink:
+                self.warn("AMBIGUOUS_MATERIALIZATION",
+                          "Model '%s' has stateless SQL that could use either Gateway or Flink. "
+                          "No Gateway is configured, so Flink will be used." % name,
+                          _key_loc(m, "sql", loc),
+                          "say so explicitly: 'materialized: flink' (a Flink job), or "
+                          "'materialized: virtual_topic' with a Conduktor Gateway")
+            else:
+                self.err("NO_PROCESSING_RUNTIME",
+                         "Model '%s' has SQL transformations but no processing runtime is "
+                         "configured" % name, _key_loc(m, "sql", loc),
+                         "add runtime.flink (clusters and default) or runtime.conduktor.gateway")
+        if declared == "sink":
+            sink = m.get("sink")
+            if not isinstance(sink, dict) or not sink.get("connector"):
+                self.err("MISSING_SINK_CONFIG", "Sink configuration required for '%s'" % name,
+                         _key_loc(m, "sink", loc),
+                         "add:\n    sink:\n      connector: <connector class>\n      config: {...}")
+            if not m.get("from"):
+                self.err("MISSING_SINK_INPUT", "Sink '%s' has no 'from' input" % name, loc,
+                         "add:\n    from:\n      - ref: <model>")
+            if not self.connect:
+                self.err("CONNECT_REQUIRED", "Kafka Connect configuration required for sink '%s'"
+                         % name, _key_loc(m, "sink", loc),
+                         "add runtime.connect (clusters and default)")
+        if effective == "flink" and not self.flink and (declared == "flink"):
+            self.err("FLINK_REQUIRED", "Flink configuration required for '%s'" % name,
+                     _key_loc(m, "sql", loc) if sql else loc,
+                     "add runtime.flink with a cluster and 'default'")
+        adv = m.get("advanced") if isinstance(m.get("advanced"), dict) else {}
+        fl = adv.get("flink") if isinstance(adv.get("flink"), dict) else {}
+        ttl = fl.get("state_ttl_ms")
+        if isinstance(ttl, int) and not isinstance(ttl, bool):
+            tloc = _key_loc(fl, "state_ttl_ms", loc)
+            if ttl <= 0:
+                self.err("INVALID_STATE_TTL", "Invalid state TTL for model '%s': %d is invalid: "
+                         "must be a positive number" % (name, ttl), tloc,
+                         "remove state_ttl_ms to keep state forever, or give milliseconds > 0")
+            elif ttl < 1000:
+                self.warn("STATE_TTL_TOO_SHORT", "State TTL of %dms for model '%s' is very short"
+                          % (ttl, name), tloc, "state_ttl_ms is in milliseconds: 3600000 is an hour")
+        par = fl.get("parallelism")
+        if isinstance(par, int) and par < 1:
+            self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
+                     _key_loc(fl, "parallelism", loc))
+        ou = fl.get("on_upgrade")
+        if ou is not None and ou not in _ON_UPGRADE:
+            self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
+                     _key_loc(fl, "on_upgrade", loc), "use one of: %s" % ", ".join(_ON_UPGRADE))
+        self.check_cluster_ref("flink", adv.get("flink_cluster"),
+                               _key_loc(adv, "flink_cluster", loc), what)
+        self.check_cluster_ref("connect", adv.get("connect_cluster"),
+                               _key_loc(adv, "connect_cluster", loc), what)
+        # output topic
+        topic = adv.get("topic") if isinstance(adv.get("topic"), dict) else {}
+        tloc = _loc(topic, _key_loc(adv, "topic", loc))
+        for k, code in (("partitions", "INVALID_PARTITIONS"),
+                        ("replication_factor", "INVALID_REPLICATION_FACTOR")):
+            v = topic.get(k)
+            if isinstance(v, int) and v < 1:
+                self.err(code, "model '%s': %s must be a positive integer, got %d" % (name, k, v),
+                         _key_loc(topic, k, tloc), "give a number of at least 1, or leave it "
+                         "out to use defaults.topic")
+        if effective in ("topic", "flink"):
+            tname = topic.get("name") or name
+            prob = topic_problem(tname)
+            if prob:
+                self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
+                         "topic name: %s" % (name, tname, prob),
+                         _key_loc(topic, "name", loc) if topic.get("name") else
+                         _key_loc(m, "name", loc), "set advanced.topic.name to a legal name")
+        # security
+        policies = _get_path(m, ("security", "policies"))
+        # masks are compiled into Flink SQL and Connect transforms; RBAC (allow/deny)
+        # and masks of virtual topics need the Gateway
+        kinds = set()
+        for pol in policies or []:
+            if isinstance(pol, dict):
+                kinds.update(set(pol) & set(["mask", "allow", "deny"]))
+        if effective in ("flink", "sink"):
+            kinds.discard("mask")
+        if kinds and not self.gateway:
+            self.warn("SECURITY_POLICIES_NOT_ENFORCED",
+                      "Model '%s' has security policies (masking/RBAC) that require Conduktor "
+                      "Gateway to enforce" % name, _key_loc(m, "security", loc),
+                      "add runtime.conduktor.gateway, or mask in the SQL")
+        cls = _get_path(m, ("security", "classification"))
+        if isinstance(cls, dict):
+            for col, c in sorted(cls.items()):
+                if c not in _CLASSIFICATIONS:
+                    self.err("INVALID_CLASSIFICATION",
+                             "model '%s': column '%s' has unknown classification '%s'" % (name, col, c),
+                             _key_loc(cls, col, loc),
+                             _suggest(c, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
+
+    def check_from(self, m):
+        name = m.get("name")
+        frm = m.get("from")
+        if not isinstance(frm, list):
+            return
+        for i, ref in enumerate(frm):
+            rloc = _item_loc(frm, i, _loc(m))
+            if not isinstance(ref, dict) or len([k for k in ("source", "ref") if ref.get(k)]) != 1:
+                self.err("INVALID_FROM", "model '%s': each 'from' entry is either '- source: <name>' "
+                         "or '- ref: <model>'" % name, rloc)
+                continue
+            if ref.get("source"):
+                self.ref_exists("source", ref["source"], rloc, "Model '%s' declares source '%s' "
+                                "in 'from'" % (name, ref["source"]))
+            else:
+                self.ref_exists("ref", ref["ref"], rloc, "Model '%s' declares model '%s' in 'from'"
+                                % (name, ref["ref"]))
+
+    def ref_exists(self, kind, target, loc, context, code=None):
+        pool = self.sources if kind == "source" else self.models
+        if target in pool:
+            return True
+        noun = "Source" if kind == "source" else "Model"
+        code = code or ("SOURCE_NOT_FOUND" if kind == "source" else "MODEL_NOT_FOUND")
+        other = self.models if kind == "source" else self.sources
+        hint = _suggest(target, pool)
+        if not hint and target in other:
+            hint = "'%s' is a %s: use %s(\"%s\")" % (
+                target, "model" if kind == "source" else "source",
+                "ref" if kind == "source" else "source", target)
+        if not hint:
+            hint = "defined %ss: %s" % (noun.lower(), ", ".join(sorted(pool)[:5]) or "none")
+        self.err(code, "%s '%s' not found: %s, which is not defined" % (noun, target, context),
+                 loc, hint)
+        return False
+
+    def check_sql(self, m, sql):
+        name = m.get("name")
+        try:
+            calls = template_calls(sql)
+            toks = significant_tokens(sql)
+        except SqlError as e:
+            el = e.location or Location()
+            self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
+                     "model '%s': %s" % (name, e.message), _sql_line_loc(self.p.root, m, el.line or 1, el.col),
+                     e.hint)
+            return
+        bad = False
+        for kind, target, line, col in calls:
+            if kind == "unsupported":
+                bad = True
+                self.err("UNSUPPORTED_TEMPLATE",
+                         "model '%s': unsupported template %s" % (name, target[:60]),
+                         _sql_line_loc(self.p.root, m, line, col),
+                         'streamt templates are only {{ source("name") }} and {{ ref("name") }} '
+                         "(no Jinja: no {% if %}, var(), env() or config()); use environments "
+                         "and ${VAR} in configuration for what differs between them")
+        if bad:
+            return
+        self.calls[name] = calls
+        if not any(is_keyword(t, "FROM") for t in toks):
+            self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
+                     "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
+                     'read from a source or a model: FROM {{ source("orders") }}')
+        used = set()
+        for kind, target, line, col in calls:
+            used.add((kind, target))
+            self.ref_exists(kind, target, _sql_line_loc(self.p.root, m, line, col),
+                            "model '%s' uses %s(\"%s\") in its SQL" % (name, kind, target))
+        frm = m.get("from") if isinstance(m.get("from"), list) else []
+        for i, ref in enumerate(frm):
+            if not isinstance(ref, dict):
+                continue
+            for kind, code in (("source", "UNUSED_FROM_SOURCE"), ("ref", "UNUSED_FROM_REF")):
+                t = ref.get(kind)
+                if t and (kind, t) not in used:
+                    self.warn(code, "%s '%s' declared in 'from' but not used in the SQL of '%s'"
+                              % ("Source" if kind == "source" else "Model", t, name),
+                              _item_loc(frm, i, _loc(m)),
+                              "remove it from 'from', or use {{ %s(\"%s\") }} in the SQL" % (kind, t))
+        # ML_PREDICT / ML_EVALUATE
+        for i, t in enumerate(toks):
+            if t.kind == "ident" and t.text.upper() in ("ML_PREDICT", "ML_EVALUATE") and \
+                    i + 1 < len(toks) and toks[i + 1].text == "(":
+                fn = t.text.upper()
+                confluent = any(isinstance(c, dict) and c.get("type") == "confluent"
+                                for c in ((self.flink or {}).get("clusters") or {}).values())
+                if not confluent:
+                    self.err("CONFLUENT_FLINK_REQUIRED", "Confluent Flink required for '%s' in '%s'"
+                             % (fn, name), _sql_line_loc(self.p.root, m, t.line, t.col),
+                             "add a flink cluster with 'type: confluent'")
+                else:
+                    arg = _ml_model_arg(toks[i + 2:])
+                    outs = m.get("ml_outputs") if isinstance(m.get("ml_outputs"), dict) else {}
+                    if arg and arg not in outs:
+                        self.warn("ML_PREDICT_OPAQUE_OUTPUT",
+                                  "Model '%s' uses %s with '%s' but no ml_outputs declaration found"
+                                  % (name, fn, arg), _sql_line_loc(self.p.root, m, t.line, t.col),
+                                  "declare ml_outputs.%s.columns so that the output is typed" % arg)
+        # access
+        group = m.get("group")
+        for kind, target, line, col in calls:
+            if kind != "ref" or target not in self.models:
+                continue
+            tm = self.models[target]
+            if (tm.get("access") or "private") == "private" and tm.get("group") and \
+                    tm.get("group") != group:
+                self.err("ACCESS_DENIED", "Access denied: '%s' cannot reference '%s' (private to "
+                         "group '%s')" % (name, target, tm.get("group")), _sql_line_loc(self.p.root, m, line, col),
+                         "set 'access: protected' or 'public' on '%s', or put both in one group"
+                         % target)
+
+    # -- tests and exposures ---------------------------------------------------
+    def check_test(self, t):
+        name = t.get("name")
+        loc = _loc(t)
+        target = t.get("model")
+        if not target:
+            self.err("MISSING_FIELD", "test '%s' needs 'model: <model or source>'" % name, loc)
+        elif target not in self.models and target not in self.sources:
+            self.err("TEST_MODEL_NOT_FOUND", "Model '%s' not found for test '%s'" % (target, name),
+                     _key_loc(t, "model", loc),
+                     _suggest(target, list(self.models) + list(self.sources)) or
+                     "a test names a model or a source")
+        ttype = t.get("type")
+        if ttype not in _TEST_TYPES:
+            self.err("INVALID_TEST_TYPE", "test '%s': type must be one of %s, got %r"
+                     % (name, ", ".join(_TEST_TYPES), ttype), _key_loc(t, "type", loc),
+                     _suggest(ttype, _TEST_TYPES) if isinstance(ttype, str) else None)
+        if ttype == "continuous" and not self.flink:
+            self.err("CONTINUOUS_TEST_REQUIRES_FLINK", "Flink required for continuous test '%s'"
+                     % name, _key_loc(t, "type", loc), "add runtime.flink")
+        if t.get("sample_size") is not None and ttype != "sample":
+            self.warn("SAMPLE_SIZE_IGNORED", "sample_size of test '%s' is ignored: it is not a "
+                      "sample test" % name, _key_loc(t, "sample_size", loc), "remove sample_size")
+        self.check_cluster_ref("flink", t.get("flink_cluster"), _key_loc(t, "flink_cluster", loc),
+                               "test '%s'" % name)
+        of = t.get("on_failure") if isinstance(t.get("on_failure"), dict) else {}
+        sev = of.get("severity")
+        if sev is not None and sev not in ("error", "warning"):
+            self.err("INVALID_SEVERITY", "test '%s': on_failure.severity is error or warning" % name,
+                     _key_loc(of, "severity", loc))
+        actions = of.get("actions") if isinstance(of.get("actions"), list) else []
+        for i, a in enumerate(actions):
+            dlq = a.get("dlq") if isinstance(a, dict) else None
+            if isinstance(dlq, dict) and dlq.get("model") and dlq["model"] not in self.models:
+                self.err("DLQ_MODEL_NOT_FOUND", "DLQ model '%s' not found in test '%s'"
+                         % (dlq["model"], name), _item_loc(actions, i, loc),
+                         _suggest(dlq["model"], self.models))
+
+    def check_exposure(self, e):
+        name = e.get("name")
+        loc = _loc(e)
+        et = e.get("type")
+        if et not in _EXPOSURE_TYPES:
+            self.err("INVALID_EXPOSURE_TYPE", "exposure '%s': type must be one of %s, got %r"
+                     % (name, ", ".join(_EXPOSURE_TYPES), et), _key_loc(e, "type", loc))
+        role = e.get("role")
+        if role is not None and role not in _EXPOSURE_ROLES:
+            self.err("INVALID_EXPOSURE_TYPE", "exposure '%s': role must be one of %s, got %r"
+                     % (name, ", ".join(_EXPOSURE_ROLES), role), _key_loc(e, "role", loc))
+        if e.get("sla"):
+            self.warn("SLA_NOT_ENFORCED", "Exposure '%s' has SLA configuration. SLAs are "
+                      "metadata-only: streamt does not monitor them" % name,
+                      _key_loc(e, "sla", loc), "monitor them with your alerting")
+        for field in ("produces", "consumes", "depends_on"):
+            refs = e.get(field) if isinstance(e.get(field), list) else []
+            for i, ref in enumerate(refs):
+                rloc = _item_loc(refs, i, loc)
+                if not isinstance(ref, dict):
+                    continue
+                for kind in ("source", "ref"):
+                    target = ref.get(kind)
+                    if not target:
+                        continue
+                    if field == "depends_on":
+                        code = "EXPOSURE_DEPENDENCY_NOT_FOUND"
+                    else:
+                        code = "EXPOSURE_SOURCE_NOT_FOUND" if kind == "source" else "EXPOSURE_MODEL_NOT_FOUND"
+                    self.ref_exists(kind, target, rloc, "exposure '%s' lists it in '%s'"
+                                    % (name, field), code)
+
+    # -- cycles ----------------------------------------------------------------
+    def check_cycles(self):
+        graph = {}
+        for name, m in self.models.items():
+            deps = set()
+            for kind, target, _l, _c in self.calls.get(name, []):
+                if kind == "ref" and target in self.models:
+                    deps.add(target)
+            frm = m.get("from") if isinstance(m.get("from"), list) else []
+            for ref in frm:
+                if isinstance(ref, dict) and ref.get("ref") in self.models:
+                    deps.add(ref["ref"])
+            graph[name] = sorted(deps)
+        for cycle in _cycles(graph):
+            first = self.models[cycle[0]]
+            self.err("CYCLE_DETECTED", "Circular dependency detected: %s"
+                     % " -> ".join(cycle + [cycle[0]]), _key_loc(first, "name", _loc(first)),
+                     "a model cannot depend on itself, directly or through other models: "
+                     "remove one of these references")
+
+    # -- governance rules ------------------------------------------------------
+    def check_defaults(self):
+        for path in (("topic",), ("models", "topic")):
+            d = _get_path(self.p.defaults, path)
+            if not isinstance(d, dict):
+                continue
+            for k, code in (("partitions", "INVALID_PARTITIONS"),
+                            ("replication_factor", "INVALID_REPLICATION_FACTOR")):
+                v = d.get(k)
+                if isinstance(v, int) and v < 1:
+                    self.err(code, "defaults.%s.%s must be a positive integer, got %d"
+                             % (".".join(path), k, v),
+                             _key_loc(d, k, _loc(d, Location(self.p.project_file))),
+                             "give a number of at least 1")
+        self.check_cluster_ref("flink", _get_path(self.p.defaults, ("tests", "flink_cluster")),
+                               _key_loc(_get_path(self.p.defaults, ("tests",)) or {},
+                                        "flink_cluster", Location(self.p.project_file)),
+                               "defaults.tests")
+
+    def check_rules(self):
+        rules = self.p.rules or {}
+        pf = Location(self.p.project_file)
+
+        def rule_loc(section, key):
+            sec = rules.get(section) if isinstance(rules.get(section), dict) else {}
+            return _key_loc(sec, key, _loc(sec, pf))
+
+        topics = rules.get("topics") if isinstance(rules.get("topics"), dict) else {}
+        models_r = rules.get("models") if isinstance(rules.get("models"), dict) else {}
+        sources_r = rules.get("sources") if isinstance(rules.get("sources"), dict) else {}
+        security = rules.get("security") if isinstance(rules.get("security"), dict) else {}
+        pattern = None
+        if topics.get("naming_pattern"):
+            try:
+                pattern = re.compile(topics["naming_pattern"])
+            except re.error as e:
+                self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
+                         "expression: %s" % e, rule_loc("topics", "naming_pattern"))
+        for m in self.p.models:
+            name = m.get("name")
+            if name not in self.mat:
+                continue
+            loc = _loc(m)
+            declared, effective = self.mat[name]
+            if effective in ("topic", "flink"):
+                t = effective_topic(m, self.p)
+                tloc = _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
+                    _key_loc(m, "name", loc)
+                for key, op, code, label in (
+                        ("min_partitions", "ge", "RULE_MIN_PARTITIONS", "partitions"),
+                        ("max_partitions", "le", "RULE_MAX_PARTITIONS", "partitions"),
+                        ("min_replication_factor", "ge", "RULE_MIN_REPLICATION", "replication_factor"),
+                        ("max_replication_factor", "le", "RULE_MAX_REPLICATION", "replication_factor")):
+                    limit = topics.get(key)
+                    val = t[label]
+                    if not isinstance(limit, int) or not isinstance(val, int):
+                        continue
+                    if (op == "ge" and val < limit) or (op == "le" and val > limit):
+                        self.err(code, "Model '%s' violates rule 'topics.%s': expected %s %d, got %d"
+                                 % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc,
+                                 "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
+                if pattern is not None and isinstance(t["name"], str) and \
+                        not pattern.fullmatch(t["name"]):
+                    self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
+                             % (t["name"], topics["naming_pattern"]), tloc,
+                             "the whole name must match (the original only anchored the start)")
+                for pre in topics.get("forbidden_prefixes") or []:
+                    if isinstance(t["name"], str) and t["name"].startswith(pre):
+                        self.err("RULE_FORBIDDEN_PREFIX", "Topic name '%s' has forbidden prefix '%s'"
+                                 % (t["name"], pre), tloc)
+                req = topics.get("required_config")
+                if isinstance(req, dict):
+                    for k in sorted(req):
+                        want = req[k]
+                        have = t["config"].get(k)
+                        if have is None:
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                     tloc, "set advanced.topic.config.%s (or defaults.topic.config)" % k)
+                        elif want is not None and str(want).lower() != str(have).lower():
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' has %s=%s, "
+                                     "rules.topics.required_config wants %s" % (t["name"], name, k, have, want),
+                                     tloc)
+                elif isinstance(req, list):
+                    for k in req:
+                        if t["config"].get(k) is None:
+                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                     tloc, "set advanced.topic.config.%s" % k)
+            for key, code, field in (("require_description", "RULE_REQUIRE_DESCRIPTION", "description"),
+                                     ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
+                if models_r.get(key) and not m.get(field):
+                    self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
+                             "add '%s: ...' (rules.models.%s)" % (field, key))
+            ntests = len([t for t in self.p.tests if t.get("model") == name])
+            if models_r.get("require_tests") and ntests == 0:
+                self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
+                         "add a test with 'model: %s' (rules.models.require_tests)" % name)
+            mt = models_r.get("min_tests")
+            if isinstance(mt, int) and ntests < mt:
+                self.err("RULE_MIN_TESTS", "Model '%s' has %d tests, rules.models.min_tests is %d"
+                         % (name, ntests, mt), loc)
+            md = models_r.get("max_dependencies")
+            if isinstance(md, int) and name in self.calls:
+                n = len(self.calls[name])
+                if n > md:
+                    self.err("RULE_MAX_DEPENDENCIES", "Model '%s' has %d dependencies, max allowed "
+                             "is %d" % (name, n, md), _key_loc(m, "sql", loc))
+            allowed = models_r.get("allowed_materializations")
+            if isinstance(allowed, list) and declared not in allowed:
+                self.err("RULE_ALLOWED_MATERIALIZATION", "Model '%s' is materialized as %s, "
+                         "rules.models.allowed_materializations allows %s"
+                         % (name, declared, ", ".join(allowed)), loc)
+        masked = set()
+        for m in self.p.models:
+            for pol in _get_path(m, ("security", "policies")) or []:
+                mask = pol.get("mask") if isinstance(pol, dict) else None
+                if isinstance(mask, dict) and mask.get("column"):
+                    masked.add(mask["column"])
+        allowed_cls = security.get("allowed_classifications")
+        for s in self.p.sources:
+            name = s.get("name")
+            loc = _loc(s)
+            for key, code, field in (("require_schema", "RULE_REQUIRE_SCHEMA", "schema"),
+                                     ("require_freshness", "RULE_REQUIRE_FRESHNESS", "freshness"),
+                                     ("require_columns", "RULE_REQUIRE_COLUMNS", "columns"),
+                                     ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
+                if sources_r.get(key) and not s.get(field):
+                    self.err(code, "Source '%s' missing required field '%s'" % (name, field), loc,
+                             "add '%s:' (rules.sources.%s)" % (field, key))
+            cols = s.get("columns") if isinstance(s.get("columns"), list) else []
+            for i, c in enumerate(cols):
+                if not isinstance(c, dict):
+                    continue
+                cloc = _item_loc(cols, i, loc)
+                cl = c.get("classification")
+                if security.get("require_classification") and not cl:
+                    self.err("RULE_REQUIRE_CLASSIFICATION", "Column '%s' in source '%s' missing "
+                             "required classification" % (c.get("name"), name), cloc,
+                             "add 'classification: public|internal|confidential|sensitive|highly_sensitive'")
+                if isinstance(allowed_cls, list) and cl and cl not in allowed_cls:
+                    self.err("RULE_ALLOWED_CLASSIFICATION", "Column '%s' in source '%s' is classified "
+                             "%s, not one of %s" % (c.get("name"), name, cl, ", ".join(allowed_cls)), cloc)
+                if security.get("sensitive_columns_require_masking") and \
+                        cl in ("sensitive", "highly_sensitive") and c.get("name") not in masked:
+                    self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified as %s "
+                             "has no masking policy" % (c.get("name"), name, cl), cloc,
+                             "add a model policy '- mask: {column: %s, method: hash}'" % c.get("name"))
+        if security.get("sensitive_columns_require_masking"):
+            for m in self.p.models:
+                cls = _get_path(m, ("security", "classification"))
+                if not isinstance(cls, dict):
+                    continue
+                for col in sorted(cls):
+                    if cls[col] in ("sensitive", "highly_sensitive") and col not in masked:
+                        self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified "
+                                 "as %s has no masking policy" % (col, m.get("name"), cls[col]),
+                                 _key_loc(cls, col, _loc(m)))
+
+
+def lineage_graph(project):
+    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
+    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
+    source.  Unknown names are left out (validation reports them).  Node keys are
+    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
+    nodes, edges = {}, set()
+    for s in project.sources:
+        if isinstance(s.get("name"), str):
+            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
+                                            "materialized": None}
+    for m in project.models:
+        if isinstance(m.get("name"), str):
+            try:
+                declared = infer_materialization(m, project)[0]
+            except Exception:  # lineage never fails on a broken model
+                declared = None
+            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
+                                           "materialized": declared}
+    for e in project.exposures:
+        if isinstance(e.get("name"), str):
+            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
+                                              "materialized": None}
+
+    def key(kind, name):
+        k = ("source:" if kind == "source" else "model:") + str(name)
+        return k if k in nodes else None
+
+    for m in project.models:
+        me = key("ref", m.get("name"))
+        if me is None:
+            continue
+        refs = []
+        try:
+            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
+                    if k in ("source", "ref")]
+        except SqlError:
+            pass
+        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
+            if isinstance(ref, dict):
+                for k in ("source", "ref"):
+                    if ref.get(k):
+                        refs.append((k, ref[k]))
+        for k, n in refs:
+            up = key(k, n)
+            if up:
+                edges.add((up, me))
+    for e in project.exposures:
+        me = "exposure:%s" % e.get("name")
+        if me not in nodes:
+            continue
+        for field in ("consumes", "depends_on", "produces"):
+            for ref in e.get(field) if isinstance(e.get(field), list) else []:
+                if not isinstance(ref, dict):
+                    continue
+                for k in ("source", "ref"):
+                    other = key(k, ref.get(k)) if ref.get(k) else None
+                    if other:
+                        edges.add((me, other) if field == "produces" else (other, me))
+    return {"nodes": nodes, "edges": sorted(edges)}
+
+def _cycles(graph, limit=100):
+    """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
+    at its smallest node, in sorted order; at most ``limit`` of them."""
+    out = []
+    nodes = sorted(graph)
+    for start in nodes:
+        # depth-first paths from `start` through nodes greater than `start` only, so that
+        # every cycle is found exactly once (from its smallest node)
+        stack = [(start, iter(graph.get(start, [])))]
+        path = [start]
+        on_path = set([start])
+        while stack and len(out) < limit:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                on_path.discard(path.pop())
+                continue
+            if nxt == start:
+                out.append(list(path))
+            elif nxt > start and nxt not in on_path and nxt in graph:
+                stack.append((nxt, iter(graph.get(nxt, []))))
+                path.append(nxt)
+                on_path.add(nxt)
+    return out
+
+
+def _ml_model_arg(toks):
+    """The model name given to ML_PREDICT(TABLE x, 'Model', ...): the first string or
+    name after the first comma."""
+    depth = 0
+    for i, t in enumerate(toks):
+        if t.text == "(":
+            depth += 1
+        elif t.text == ")":
+            if depth == 0:
+                return None
+            depth -= 1
+        elif t.text == "," and depth == 0:
+            for u in toks[i + 1:]:
+                if u.kind in ("string", "qident", "dqident", "ident"):
+                    return token_value(u)
+                return None
+    return None
+
+
+def _protobuf_problem(text):
+    """A rough sanity check of a .proto text: braces balance, it declares a message."""
+    depth = 0
+    for c in re.sub(r'//[^\n]*|/\*.*?\*/|"(?:[^"\\]|\\.)*"', "", text, flags=re.S):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth < 0:
+                return "a '}' closes nothing"
+    if depth:
+        return "%d '{' never closed" % depth
+    if not re.search(r"\bmessage\s+\w+\s*\{", text):
+        return "no 'message Name { ... }' found"
+    m = re.search(r'\bsyntax\s*=\s*"([^"]*)"', text)
+    if m and m.group(1) not in ("proto2", "proto3"):
+        return "unknown syntax %r" % m.group(1)
+    return None
 
 # (end of validate)
 
@@ -2384,6 +6042,360 @@ def command(name, help, description=None, epilog=None):
 
 
 # -- cli: validate, envs, lineage ----------------------------------------------
+
+def _add_project_arg(p):
+    p.add_argument("-p", "--project-dir", metavar="DIR", default=None,
+                   help="the project directory (default: $STREAMT_PROJECT_DIR or the "
+                        "current directory)")
+
+
+def _project_dir(args):
+    return args.project_dir or os.environ.get("STREAMT_PROJECT_DIR") or "."
+
+
+def _load_diagnostics(error):
+    """The diagnostics of a ProjectError raised by load_project."""
+    diags = getattr(error, "diagnostics", None)
+    if diags:
+        return list(diags)
+    return [Diagnostic("error", "PROJECT_ERROR", error.message, error.location, error.hint)]
+
+
+def _validate_one(root, env, strict, check_env):
+    """(project or None, environment name, sorted diagnostics) of one environment."""
+    try:
+        project = load_project(root, env=env, strict=False)
+    except UsageError:
+        raise
+    except ProjectError as e:
+        return None, env, sorted(_load_diagnostics(e), key=Diagnostic.sort_key)
+    diags = validate_project(project, check_env=check_env)
+    if strict:
+        diags = [d if d.is_error else Diagnostic("error", d.code, d.message + " (--strict)",
+                                                 d.location, d.suggestion) for d in diags]
+    return project, project.env, diags
+
+
+def _validate_report(project, env, diags, root):
+    """The JSON document of one validated environment::
+
+        {"project": name or null, "environment": name or null, "valid": bool,
+         "diagnostics": [{"level": "error"|"warning", "code", "message", "file", "line",
+                          "column", "suggestion"}],
+         "summary": {"errors", "warnings", "sources", "models", "tests", "exposures"}}
+
+    ``file`` is relative to the project directory; ``line``/``column`` are 1-based or
+    null.  Diagnostics are sorted by file, line, code.  The document is stable: keys
+    are only ever added."""
+    errors = len([d for d in diags if d.is_error])
+    summary = {"errors": errors, "warnings": len(diags) - errors}
+    for kind in _KINDS:
+        summary[kind] = len(getattr(project, kind)) if project else 0
+    return {"project": project.name if project else None, "environment": env,
+            "valid": errors == 0, "diagnostics": [d.to_dict() for d in diags],
+            "summary": summary}
+
+
+def _plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+@command("validate", help="check a project: files, references, rules, environment variables",
+         epilog="""examples:
+  streamt validate -p examples/shop -e dev
+  streamt validate --all-envs --strict
+  streamt validate -e prod --no-env-check --format json > report.json
+
+exit codes: 0 valid (warnings allowed), 3 invalid, 2 usage error.
+--format json prints {"project", "environment", "valid", "diagnostics": [{"level",
+"code", "message", "file", "line", "column", "suggestion"}], "summary"} on stdout
+(with --all-envs: {"valid", "environments": [one such document per environment]}).""")
+def _cmd_validate(p):
+    _add_project_arg(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    g.add_argument("--all-envs", action="store_true", help="validate every environment")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--no-env-check", action="store_true",
+                   help="do not require the ${VAR}s of the environment to be set")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text for people (stderr + stdout), json for CI (stdout)")
+
+    def run(args, out):
+        root = _project_dir(args)
+        if args.all_envs:
+            if not os.path.isdir(os.path.join(root, "environments")):
+                raise UsageError("--all-envs requires multi-environment mode",
+                                 hint="create an environments/ directory with environment files, "
+                                      "or run without --all-envs")
+            envs = list_environments(root)
+            if not envs:
+                raise ProjectError("No environment files found in environments/ directory",
+                                   hint="add environment files like environments/dev.yml")
+        else:
+            envs = [args.env]
+        results = [_validate_one(root, e, args.strict, not args.no_env_check) for e in envs]
+        valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
+        if args.format == "json":
+            docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
+            doc = {"valid": valid, "environments": docs} if args.all_envs else docs[0]
+            out.out.write(canonical_json(doc))
+            return EXIT_OK if valid else EXIT_INVALID
+        for pr, e, diags in results:
+            label = "Project '%s' (%s)" % (pr.name if pr else root, e or "?")
+            if args.all_envs:
+                out.info("--- environment %s ---" % e)
+            for d in diags:
+                loc = ("%s: " % d.location) if d.location is not None and d.location.file else ""
+                line = "%s%s [%s]" % (loc, d.message, d.code)
+                if d.suggestion:
+                    line += "\n  hint: " + d.suggestion.replace("\n", "\n  ")
+                if d.is_error:
+                    out.error(line)
+                else:
+                    out.warn(line)
+            errors = len([d for d in diags if d.is_error])
+            warnings = len(diags) - errors
+            if errors:
+                out.info("%s is invalid: %s, %s" % (label, _plural(errors, "error"),
+                                                    _plural(warnings, "warning")), "red")
+                continue
+            out.result("%s is valid" % label, "green")
+            out.result("  %s, %s, %s, %s; %s" % (
+                _plural(len(pr.sources), "source"), _plural(len(pr.models), "model"),
+                _plural(len(pr.tests), "test"), _plural(len(pr.exposures), "exposure"),
+                _plural(warnings, "warning")))
+        if args.all_envs:
+            bad = [e for _p, e, diags in results if any(d.is_error for d in diags)]
+            if bad:
+                out.info("%d of %d environments are invalid: %s" % (len(bad), len(envs), ", ".join(bad)),
+                         "red")
+            else:
+                out.result("All %d environments are valid" % len(envs), "green")
+        if not valid:
+            out.info("hint: fix the errors above (file:line), then run 'streamt validate' again")
+        return EXIT_OK if valid else EXIT_INVALID
+    return run
+
+
+@command("envs", help="list the environments of a project, or show one",
+         epilog="""examples:
+  streamt envs list -p examples/shop
+  streamt envs show prod -p examples/shop
+
+'show' prints the environment's runtime as written: ${VAR} references stay as they
+are, and secret-like values (password, api_key, ...) are masked.""")
+def _cmd_envs(p):
+    sub = p.add_subparsers(dest="envs_command", metavar="SUBCOMMAND")
+    pl = sub.add_parser("list", help="the environments, their description and protection",
+                        epilog="example:\n  streamt envs list -p examples/shop",
+                        formatter_class=p.formatter_class)
+    _add_project_arg(pl)
+    ps = sub.add_parser("show", help="one environment: runtime (secrets masked) and safety",
+                        epilog="example:\n  streamt envs show prod -p examples/shop",
+                        formatter_class=p.formatter_class)
+    ps.add_argument("name", help="the environment name")
+    _add_project_arg(ps)
+
+    def run(args, out):
+        if not getattr(args, "envs_command", None):
+            raise UsageError("streamt envs: say 'list' or 'show NAME'",
+                             hint="run 'streamt envs --help'")
+        root = _project_dir(args)
+        if not os.path.isfile(os.path.join(root, "stream_project.yml")) and \
+                not os.path.isfile(os.path.join(root, "stream_project.yaml")):
+            raise ProjectError("No stream_project.yml found in %s" % os.path.abspath(root),
+                               hint="pass the project directory with -p DIR")
+        if args.envs_command == "list":
+            if not os.path.isdir(os.path.join(root, "environments")):
+                out.result("No environments configured (single-environment mode)")
+                return EXIT_OK
+            for name in list_environments(root):
+                try:
+                    info = read_environment(root, name)
+                except StreamtError as e:
+                    out.result("%-12s (cannot be read: %s)" % (name, e.message))
+                    continue
+                line = "%-12s %s" % (name, info["description"] or "")
+                if info["protected"]:
+                    line = line.rstrip() + " [protected]"
+                out.result(line.rstrip())
+            return EXIT_OK
+        info = read_environment(root, args.name)
+        out.result("Environment: %s" % info["name"])
+        out.result("Description: %s" % (info["description"] or ""))
+        out.result("Protected: %s" % ("yes" if info["protected"] else "no"))
+        out.result("File: %s" % info["file"])
+        out.result("Runtime:")
+        for line in _yaml_lines(mask_secrets(info["runtime"]), 1):
+            out.result(line)
+        out.result("Safety:")
+        for line in _yaml_lines(info["safety"], 1):
+            out.result(line)
+        for d in info["diagnostics"]:
+            out.warn("%s: %s [%s]" % (d.location, d.message, d.code))
+        return EXIT_OK
+    return run
+
+
+@command("lineage", help="show how data flows: sources, models, exposures",
+         epilog="""examples:
+  streamt lineage -p examples/shop -e dev
+  streamt lineage -e dev -m orders_clean --format mermaid > lineage.mmd
+
+Text lists every node in dependency order with its upstreams; json gives
+{"project", "environment", "nodes": [{"name", "type", "materialized", "upstream",
+"downstream"}], "edges": [{"from", "to"}]}; mermaid a flowchart for docs.""")
+def _cmd_lineage(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-m", "--model", help="only what feeds this model and what it feeds")
+    p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
+
+    def run(args, out):
+        project = load_project(_project_dir(args), env=args.env)
+        g = lineage_graph(project)
+        nodes, edges = g["nodes"], g["edges"]
+        if args.model:
+            focus = "model:" + args.model
+            if focus not in nodes:
+                names = [n["name"] for n in nodes.values() if n["type"] == "model"]
+                raise UsageError("Model '%s' not found" % args.model,
+                                 hint=_suggest(args.model, names) or
+                                 "models: %s" % (", ".join(sorted(names)) or "none"))
+            keep = set([focus]) | _reach(focus, edges, 0) | _reach(focus, edges, 1)
+            nodes = dict((k, v) for k, v in nodes.items() if k in keep)
+            edges = [e for e in edges if e[0] in keep and e[1] in keep]
+        order = _topo_order(nodes, edges)
+        ups = dict((k, sorted(a for a, b in edges if b == k)) for k in nodes)
+        downs = dict((k, sorted(b for a, b in edges if a == k)) for k in nodes)
+
+        def label(k):
+            n = nodes[k]
+            return "%s (%s%s)" % (n["name"], n["type"],
+                                  ":" + n["materialized"] if n["materialized"] else "")
+        if args.format == "json":
+            doc = {"project": project.name, "environment": project.env,
+                   "nodes": [dict(nodes[k], upstream=[nodes[u]["name"] for u in ups[k]],
+                                  downstream=[nodes[d]["name"] for d in downs[k]]) for k in order],
+                   "edges": [{"from": nodes[a]["name"], "to": nodes[b]["name"]} for a, b in edges]}
+            out.out.write(canonical_json(doc))
+            return EXIT_OK
+        if args.format == "mermaid":
+            ids = dict((k, "n%d" % i) for i, k in enumerate(order))
+            out.result("flowchart LR")
+            for k in order:
+                text = label(k).replace('"', "#quot;")
+                shape = ('[("%s")]' if nodes[k]["type"] == "source" else
+                         '(["%s"])' if nodes[k]["type"] == "exposure" else '["%s"]') % text
+                out.result("    %s%s" % (ids[k], shape))
+            for a, b in edges:
+                out.result("    %s --> %s" % (ids[a], ids[b]))
+            return EXIT_OK
+        if not order:
+            out.result("(the project has no sources, models or exposures)")
+        depth = {}
+        for k in order:
+            depth[k] = max([depth[u] + 1 for u in ups[k] if u in depth] or [0])
+            line = "    " * depth[k] + label(k)
+            if ups[k]:
+                line += "  <- " + ", ".join(nodes[u]["name"] for u in ups[k])
+            out.result(line)
+        return EXIT_OK
+    return run
+
+
+def _reach(start, edges, direction):
+    """Nodes reachable from ``start`` following edges forwards (0) or backwards (1)."""
+    seen, todo = set(), [start]
+    while todo:
+        k = todo.pop()
+        for e in edges:
+            if e[direction] == k and e[1 - direction] not in seen:
+                seen.add(e[1 - direction])
+                todo.append(e[1 - direction])
+    seen.discard(start)
+    return seen
+
+
+def _topo_order(nodes, edges):
+    """Nodes in dependency order, ties broken by (type, name); nodes in a cycle last."""
+    rank = {"source": 0, "model": 1, "exposure": 2}
+
+    def key(k):
+        return (rank.get(nodes[k]["type"], 3), nodes[k]["name"])
+    indeg = dict((k, 0) for k in nodes)
+    for a, b in edges:
+        indeg[b] += 1
+    ready = sorted((k for k in nodes if indeg[k] == 0), key=key)
+    order = []
+    while ready:
+        k = ready.pop(0)
+        order.append(k)
+        for a, b in edges:
+            if a == k:
+                indeg[b] -= 1
+                if indeg[b] == 0:
+                    ready.append(b)
+        ready.sort(key=key)
+    order.extend(sorted((k for k in nodes if k not in order), key=key))
+    return order
+
+
+_PLAIN_SCALAR_RE = re.compile(r"^[A-Za-z0-9_./:@${}*+-][A-Za-z0-9_./:@${} ,*+=-]*$")
+
+
+def _yaml_lines(obj, level):
+    """YAML-looking lines of plain data (mappings in their order, lists, scalars)."""
+    pad = "  " * level
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (dict, list)) and v:
+                out.append("%s%s:" % (pad, k))
+                out.extend(_yaml_lines(v, level + 1))
+            else:
+                out.append("%s%s: %s" % (pad, k, _yaml_scalar(v)))
+    elif isinstance(obj, list):
+        for v in obj:
+            if isinstance(v, (dict, list)) and v:
+                sub = _yaml_lines(v, level + 1)
+                out.append("%s- %s" % (pad, sub[0].strip()))
+                out.extend(sub[1:])
+            else:
+                out.append("%s- %s" % (pad, _yaml_scalar(v)))
+    else:
+        out.append(pad + _yaml_scalar(obj))
+    return out
+
+
+def _yaml_scalar(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, dict):
+        return "{}"
+    if isinstance(v, list):
+        return "[]"
+    s = str(v)
+    if s == "****":  # a masked secret reads better bare (it is not meant to be parsed)
+        return s
+    if _PLAIN_SCALAR_RE.match(s) and s.strip() == s and s.lower() not in (
+            "true", "false", "yes", "no", "null", "on", "off", "~") and not _looks_number(s) \
+            and not s.startswith(("*", "&", "!", "-", "{")):
+        return s
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _looks_number(s):
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
 
 # (end of cli: validate)
 
