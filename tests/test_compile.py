@@ -9,11 +9,16 @@ import pytest
 import streamt
 from streamt import (Column, CompileError, SchemaError, analyze_query, compile_project,
                      parse_schema_definition, split_statements, sql_tokens, token_value)
-from tests._projects import FakeProject, load_yaml_project
+from tests._projects import FakeProject
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOP = os.path.join(ROOT, "examples", "shop")
 ACCEPTANCE = os.path.join(ROOT, "tests", "projects", "acceptance")
+
+
+def load_project(root, env=None):
+    """The project as the CLI loads it (``${VAR}`` references kept)."""
+    return streamt.load_project(root, env=env)
 
 CLICKS = {"name": "clicks", "topic": "clicks.v1", "columns": [
     {"name": "user_id", "type": "STRING"}, {"name": "amount", "type": "INT"},
@@ -58,7 +63,7 @@ def options(ddl):
 @pytest.fixture(scope="module")
 def shop():
     warnings = []
-    state = compile_project(load_yaml_project(SHOP, "dev"), warnings)
+    state = compile_project(load_project(SHOP, "dev"), warnings)
     return state, warnings
 
 
@@ -154,7 +159,7 @@ def test_shop_environment(shop):
 
 
 def test_prod_uses_sasl_from_the_runtime():
-    state = compile_project(load_yaml_project(SHOP, "prod"))
+    state = compile_project(load_project(SHOP, "prod"))
     opts = options(create_table(job(state, "customer_totals"), "orders_clean"))
     assert opts["properties.security.protocol"] == "SASL_SSL"
     assert opts["properties.sasl.mechanism"] == "SCRAM-SHA-512"
@@ -166,7 +171,7 @@ def test_prod_uses_sasl_from_the_runtime():
 
 def test_output_is_deterministic_across_hash_seeds():
     code = ("import sys; sys.path.insert(0, %r); import streamt; "
-            "from tests._projects import load_yaml_project as l; "
+            "l = lambda r, e: streamt.load_project(r, env=e); "
             "sys.stdout.write(streamt.canonical_json(streamt.compile_project(l(%r, 'dev'))))"
             % (ROOT, SHOP))
     outs = set()
@@ -586,7 +591,7 @@ def test_subquery_in_from():
 
 def test_acceptance_project_compiles_without_untyped_columns():
     warnings = []
-    state = compile_project(load_yaml_project(ACCEPTANCE), warnings)
+    state = compile_project(load_project(ACCEPTANCE), warnings)
     assert len(state["flink_jobs"]) == 13
     untyped = [w for w in warnings if "cannot infer" in w]
     assert len(untyped) == 1 and "'w'" in untyped[0], warnings
@@ -624,7 +629,7 @@ def test_old_and_new_pythons_compile_identically(root, env):
     pythons = _interpreters()
     if not pythons:
         pytest.skip("no pyenv interpreters 3.6/3.13 on this machine")
-    p = load_yaml_project(root, env)
+    p = load_project(root, env)
     data = json.dumps(dict((k, getattr(p, k)) for k in (
         "name", "env", "runtime", "sources", "models", "tests", "defaults", "environment")))
     outs = {}

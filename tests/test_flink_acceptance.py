@@ -17,12 +17,17 @@ import uuid
 import pytest
 
 import streamt
-from tests._projects import load_yaml_project
+
 
 pytestmark = pytest.mark.services
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACCEPTANCE = os.path.join(ROOT, "tests", "projects", "acceptance")
+
+
+def load_project(root, env=None):
+    """The project as the CLI loads it (``${VAR}`` references kept)."""
+    return streamt.load_project(root, env=env)
 SHOP = os.path.join(ROOT, "examples", "shop")
 
 
@@ -188,7 +193,7 @@ def project_topics(project, state):
 def acceptance(kafka, flink):
     env = {"KAFKA_BOOTSTRAP": flink.kafka_bootstrap, "FLINK_REST_URL": flink.rest_url,
            "FLINK_SQL_GATEWAY_URL": flink.gateway_url}
-    project = load_yaml_project(ACCEPTANCE)
+    project = load_project(ACCEPTANCE)
     warnings = []
     state = streamt.compile_project(project, warnings)
     create_topics(kafka.bootstrap, project_topics(project, state))
@@ -221,7 +226,7 @@ def test_every_job_of_the_acceptance_project_runs(acceptance):
 def test_every_job_of_the_shop_example_runs(kafka, flink, services_env):
     env = dict(services_env)
     env["KAFKA_BOOTSTRAP"] = flink.kafka_bootstrap
-    project = load_yaml_project(SHOP, "dev")
+    project = load_project(SHOP, "dev")
     state = streamt.compile_project(project)
     create_topics(kafka.bootstrap, project_topics(project, state))
     gw = Gateway(flink)
