@@ -295,3 +295,34 @@ def test_window_over_a_ref_and_upsert_totals_give_the_right_rows(kafka, acceptan
     finally:
         for job_id in started:
             gw.cancel(job_id)
+
+
+@pytest.mark.parametrize("listener,mechanism", [("SASL_SSL", "SCRAM-SHA-512"),
+                                                ("SASL_PLAINTEXT", "PLAIN"), ("SSL", None)])
+def test_jobs_use_the_runtime_security_settings(kafka, flink, listener, mechanism):
+    """The job reads and writes Kafka through a secured listener with the runtime's
+    credentials (JAAS config, CA file); records go in and out through PLAINTEXT."""
+    from tests._projects import FakeProject
+    tag = listener.lower().replace("_", "-")
+    runtime = {"kafka": kafka.runtime(listener, mechanism), "flink": {"default": "local"}}
+    src = {"name": "events", "topic": "sec.%s.in" % tag,
+           "columns": [{"name": "id", "type": "INT"}, {"name": "who", "type": "STRING"}]}
+    model = {"name": "copy", "sql": "SELECT id, UPPER(who) AS who FROM {{ source('events') }} "
+                                    "WHERE id > 0",
+             "advanced": {"topic": {"name": "sec.%s.out" % tag}}}
+    state = streamt.compile_project(FakeProject(name="sec", runtime=runtime, sources=[src],
+                                                models=[model]))
+    (job,) = state["flink_jobs"]
+    if mechanism:
+        assert "properties.sasl.jaas.config" in job["sql"]
+    create_topics(kafka.bootstrap, [src["topic"], "sec.%s.out" % tag])
+    gw = Gateway(flink)
+    job_id = gw.submit(job["sql"], {})
+    try:
+        gw.wait_running(job_id, stay=0)
+        produce(kafka.bootstrap, src["topic"], [{"id": 1, "who": "ann"}, {"id": -1, "who": "x"},
+                                                {"id": 2, "who": "bob"}])
+        rows = consume(kafka.bootstrap, "sec.%s.out" % tag, lambda rs: len(rs) >= 2)
+        assert [v for _k, v in rows] == [{"id": 1, "who": "ANN"}, {"id": 2, "who": "BOB"}]
+    finally:
+        gw.cancel(job_id)
