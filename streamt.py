@@ -2767,6 +2767,9 @@ def sql_tokens(text, comments=True):
     ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
     comment or template raises SqlError with the line and column where it starts.
     With ``comments=False`` comment tokens are dropped."""
+    if not isinstance(text, str):
+        raise SqlError("SQL must be text, not %s" % type(text).__name__,
+                       hint="write the SQL as a YAML string (e.g. a `sql: |` block)")
     out = []
     i, n = 0, len(text)
     line, line_start = 1, 0
@@ -2972,7 +2975,7 @@ def infer_materialization(model, project=None):
     if not sql:
         return "topic", "topic"
     try:
-        toks = significant_tokens(sql)
+        toks = significant_tokens(sql_tokens(sql))
     except SqlError:
         return "flink", "flink"
     if is_stateful(toks):

@@ -9,11 +9,16 @@ import pytest
 import streamt
 from streamt import (Column, CompileError, SchemaError, analyze_query, compile_project,
                      parse_schema_definition, split_statements, sql_tokens, token_value)
-from tests._projects import FakeProject, load_yaml_project
+from tests._projects import FakeProject
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOP = os.path.join(ROOT, "examples", "shop")
 ACCEPTANCE = os.path.join(ROOT, "tests", "projects", "acceptance")
+
+
+def load_project(root, env=None):
+    """The project as the CLI loads it (``${VAR}`` references kept)."""
+    return streamt.load_project(root, env=env)
 
 CLICKS = {"name": "clicks", "topic": "clicks.v1", "columns": [
     {"name": "user_id", "type": "STRING"}, {"name": "amount", "type": "INT"},
@@ -58,7 +63,7 @@ def options(ddl):
 @pytest.fixture(scope="module")
 def shop():
     warnings = []
-    state = compile_project(load_yaml_project(SHOP, "dev"), warnings)
+    state = compile_project(load_project(SHOP, "dev"), warnings)
     return state, warnings
 
 
@@ -154,7 +159,7 @@ def test_shop_environment(shop):
 
 
 def test_prod_uses_sasl_from_the_runtime():
-    state = compile_project(load_yaml_project(SHOP, "prod"))
+    state = compile_project(load_project(SHOP, "prod"))
     opts = options(create_table(job(state, "customer_totals"), "orders_clean"))
     assert opts["properties.security.protocol"] == "SASL_SSL"
     assert opts["properties.sasl.mechanism"] == "SCRAM-SHA-512"
@@ -166,7 +171,7 @@ def test_prod_uses_sasl_from_the_runtime():
 
 def test_output_is_deterministic_across_hash_seeds():
     code = ("import sys; sys.path.insert(0, %r); import streamt; "
-            "from tests._projects import load_yaml_project as l; "
+            "l = lambda r, e: streamt.load_project(r, env=e); "
             "sys.stdout.write(streamt.canonical_json(streamt.compile_project(l(%r, 'dev'))))"
             % (ROOT, SHOP))
     outs = set()
@@ -586,7 +591,45 @@ def test_subquery_in_from():
 
 def test_acceptance_project_compiles_without_untyped_columns():
     warnings = []
-    state = compile_project(load_yaml_project(ACCEPTANCE), warnings)
+    state = compile_project(load_project(ACCEPTANCE), warnings)
     assert len(state["flink_jobs"]) == 13
     untyped = [w for w in warnings if "cannot infer" in w]
     assert len(untyped) == 1 and "'w'" in untyped[0], warnings
+
+
+# -- every supported interpreter gives the same output ---------------------------------------
+
+_COMPILE = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import streamt
+p = streamt.load_project(sys.argv[2], env=sys.argv[3] or None)
+w = []
+sys.stdout.write(streamt.canonical_json({"state": streamt.compile_project(p, w), "warnings": w}))
+"""
+
+
+def _interpreters():
+    import glob
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    out = []
+    for v in ("3.6", "3.13"):
+        found = sorted(glob.glob(os.path.join(root, "versions", v + ".*", "bin", "python")))
+        if found:
+            out.append(found[-1])
+    return out
+
+
+@pytest.mark.parametrize("root,env", [(SHOP, "dev"), (SHOP, "prod"), (ACCEPTANCE, None)])
+def test_old_and_new_pythons_compile_identically(root, env):
+    pythons = _interpreters()
+    if not pythons:
+        pytest.skip("no pyenv interpreters 3.6/3.13 on this machine")
+    outs = {}
+    for py in [sys.executable] + pythons:
+        r = subprocess.run([py, "-c", _COMPILE, ROOT, root, env or ""],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        assert r.returncode == 0, r.stderr.decode()
+        outs[py] = r.stdout
+    assert len(set(outs.values())) == 1, list(outs)
+    assert b'"flink_jobs"' in outs[sys.executable]

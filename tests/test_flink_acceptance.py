@@ -17,12 +17,17 @@ import uuid
 import pytest
 
 import streamt
-from tests._projects import load_yaml_project
+
 
 pytestmark = pytest.mark.services
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACCEPTANCE = os.path.join(ROOT, "tests", "projects", "acceptance")
+
+
+def load_project(root, env=None):
+    """The project as the CLI loads it (``${VAR}`` references kept)."""
+    return streamt.load_project(root, env=env)
 SHOP = os.path.join(ROOT, "examples", "shop")
 
 
@@ -37,8 +42,20 @@ def http(method, url, body=None, timeout=30):
             text = r.read().decode()
     except urllib.error.HTTPError as e:
         text = e.read().decode(errors="replace")
-        raise AssertionError("%s %s -> HTTP %d: %s" % (method, url, e.code, text[:3000]))
+        raise AssertionError("%s %s -> HTTP %d: %s" % (method, url, e.code, _causes(text)))
     return json.loads(text) if text.strip() else {}
+
+
+def _causes(text):
+    """The exception lines of a Java stack trace (no 'at ...' frames)."""
+    try:
+        text = "\n".join(json.loads(text).get("errors", [text]))
+    except ValueError:
+        pass
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and not ln.strip().startswith(("at ", "..."))]
+    causes = [ln for ln in lines if "Exception" in ln or "Error" in ln]
+    return "\n".join(causes[-6:] or lines[:20])[:4000]
 
 
 class Gateway(object):
@@ -176,7 +193,7 @@ def project_topics(project, state):
 def acceptance(kafka, flink):
     env = {"KAFKA_BOOTSTRAP": flink.kafka_bootstrap, "FLINK_REST_URL": flink.rest_url,
            "FLINK_SQL_GATEWAY_URL": flink.gateway_url}
-    project = load_yaml_project(ACCEPTANCE)
+    project = load_project(ACCEPTANCE)
     warnings = []
     state = streamt.compile_project(project, warnings)
     create_topics(kafka.bootstrap, project_topics(project, state))
@@ -209,7 +226,7 @@ def test_every_job_of_the_acceptance_project_runs(acceptance):
 def test_every_job_of_the_shop_example_runs(kafka, flink, services_env):
     env = dict(services_env)
     env["KAFKA_BOOTSTRAP"] = flink.kafka_bootstrap
-    project = load_yaml_project(SHOP, "dev")
+    project = load_project(SHOP, "dev")
     state = streamt.compile_project(project)
     create_topics(kafka.bootstrap, project_topics(project, state))
     gw = Gateway(flink)
@@ -255,7 +272,7 @@ def test_window_over_a_ref_and_upsert_totals_give_the_right_rows(kafka, acceptan
         assert sorted(v["amount"] for _k, v in clean) == [1, 2, 3, 5, 7, 10]
 
         def windows(rs):
-            return dict(((v["window_start"], v["user_id"]), (v["total"], v["n"], v["max_price"]))
+            return dict(((v["w_start"], v["user_id"]), (v["total"], v["n"], v["max_price"]))
                         for _k, v in rs)
         rows = consume(kafka.bootstrap, "acc.clicks.per_window",
                        lambda rs: len(windows(rs)) >= 3)
@@ -264,7 +281,7 @@ def test_window_over_a_ref_and_upsert_totals_give_the_right_rows(kafka, acceptan
             ("2024-01-01 00:00:00", "b"): (8, 2, 19.5),
             ("2024-01-01 00:00:10", "a"): (10, 1, 9.99),
         }
-        assert all(v["window_end"] for _k, v in rows)
+        assert all(v["w_end"] and v["wt"] for _k, v in rows)
 
         # upsert totals: the latest value of each key
         def latest(rs):
@@ -278,3 +295,34 @@ def test_window_over_a_ref_and_upsert_totals_give_the_right_rows(kafka, acceptan
     finally:
         for job_id in started:
             gw.cancel(job_id)
+
+
+@pytest.mark.parametrize("listener,mechanism", [("SASL_SSL", "SCRAM-SHA-512"),
+                                                ("SASL_PLAINTEXT", "PLAIN"), ("SSL", None)])
+def test_jobs_use_the_runtime_security_settings(kafka, flink, listener, mechanism):
+    """The job reads and writes Kafka through a secured listener with the runtime's
+    credentials (JAAS config, CA file); records go in and out through PLAINTEXT."""
+    from tests._projects import FakeProject
+    tag = listener.lower().replace("_", "-")
+    runtime = {"kafka": kafka.runtime(listener, mechanism), "flink": {"default": "local"}}
+    src = {"name": "events", "topic": "sec.%s.in" % tag,
+           "columns": [{"name": "id", "type": "INT"}, {"name": "who", "type": "STRING"}]}
+    model = {"name": "copy", "sql": "SELECT id, UPPER(who) AS who FROM {{ source('events') }} "
+                                    "WHERE id > 0",
+             "advanced": {"topic": {"name": "sec.%s.out" % tag}}}
+    state = streamt.compile_project(FakeProject(name="sec", runtime=runtime, sources=[src],
+                                                models=[model]))
+    (job,) = state["flink_jobs"]
+    if mechanism:
+        assert "properties.sasl.jaas.config" in job["sql"]
+    create_topics(kafka.bootstrap, [src["topic"], "sec.%s.out" % tag])
+    gw = Gateway(flink)
+    job_id = gw.submit(job["sql"], {})
+    try:
+        gw.wait_running(job_id, stay=0)
+        produce(kafka.bootstrap, src["topic"], [{"id": 1, "who": "ann"}, {"id": -1, "who": "x"},
+                                                {"id": 2, "who": "bob"}])
+        rows = consume(kafka.bootstrap, "sec.%s.out" % tag, lambda rs: len(rs) >= 2)
+        assert [v for _k, v in rows] == [{"id": 1, "who": "ANN"}, {"id": 2, "who": "BOB"}]
+    finally:
+        gw.cancel(job_id)
