@@ -1718,11 +1718,14 @@ ENV_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
 # Names whose values `envs show` masks.  Matched exactly (lower-case), not as a
 # substring: the original masked `keystore_type` because it contains "key".
 SECRET_KEYS = frozenset([
-    "password", "passwd", "secret", "token", "api_key", "api_secret", "apikey", "key",
-    "sasl_password", "ssl_password", "ssl_key_password", "private_key", "client_secret",
-    "access_token", "auth_token", "bearer_token", "credentials", "credential",
-    "secret_key", "access_key", "key_password", "keystore_password", "truststore_password",
-    "basic_auth_user_info", "sasl.jaas.config", "connection.password",
+    "password", "passwd", "pass", "secret", "token", "api_key", "api_secret", "apikey",
+    "key", "sasl_password", "ssl_password", "ssl_key_password", "ssl_keystore_password",
+    "ssl_truststore_password", "private_key", "client_secret", "access_token",
+    "auth_token", "bearer_token", "refresh_token", "credentials", "credential",
+    "secret_key", "access_key", "secret_access_key", "key_password", "keystore_password",
+    "truststore_password", "basic_auth_user_info", "basic.auth.user.info",
+    "sasl.jaas.config", "connection.password", "ssl.key.password",
+    "ssl.keystore.password", "ssl.truststore.password", "aws.secret.access.key",
 ])
 
 
@@ -1752,11 +1755,13 @@ class Diagnostic(object):
                 "suggestion": self.suggestion}
 
     def render(self):
-        head = "%s: %s [%s]" % (self.level, self.message, self.code)
+        """``file:line:col: message [CODE]`` and an indented hint line: the text
+        `streamt validate` prints after its ``error:``/``warning:`` prefix."""
+        head = "%s [%s]" % (self.message, self.code)
         if self.location is not None and self.location.file:
             head = "%s: %s" % (self.location, head)
         if self.suggestion:
-            head += "\n  hint: " + self.suggestion
+            head += "\n  hint: " + self.suggestion.replace("\n", "\n  ")
         return head
 
     def __repr__(self):
@@ -1840,6 +1845,8 @@ def read_environment(root, name):
     return info
 
 
+# group 1: an escaped dollar ($$), group 2: the name of a ${NAME} (the artifact
+# section's resolve_refs uses this pattern too: keep its groups)
 _VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
@@ -1887,9 +1894,9 @@ __all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_
 
 
 def mask_secrets(obj):
-    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS,
-    exact lower-case match, or ending in ``_password``/``_secret``/``_token``) are
-    ``****`` -- unless the value is only a ``${VAR}`` reference, shown as written."""
+    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS, an
+    exact lower-case match: ``keystore_type`` is not a secret) are ``****`` -- unless
+    the value is only a ``${VAR}`` reference, shown as written."""
     if isinstance(obj, dict):
         out = collections.OrderedDict()
         for k, v in obj.items():
@@ -1918,7 +1925,8 @@ _COLUMN = {"name": "str", "type": "str", "description": "str", "classification":
 _TOPIC = {"name": "str", "partitions": "int", "replication_factor": "int",
           "config": ("mapof", "scalar")}
 _FLINK_OPTS = {"parallelism": "int", "checkpoint_interval_ms": "int", "state_backend": "str",
-               "state_ttl_ms": "int", "on_upgrade": "str"}
+               "state_ttl_ms": "int", "on_upgrade": "str", "startup_mode": "str",
+               "scan_startup_mode": "str", "idle_timeout_ms": "int"}
 _SINK = {"connector": "str", "config": ("mapof", "scalar")}
 _REFS = ("list", {"source": "str", "ref": "str"})
 _STRS = ("list", "str")
@@ -1942,7 +1950,7 @@ _RUNTIME = {
 _SOURCE = {
     "name": "str", "topic": "str", "description": "str", "owner": "str", "cluster": "str",
     "tags": _STRS,
-    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "str",
+    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "any",
                "compatibility": "str"},
     "columns": ("list", _COLUMN),
     "freshness": {"max_lag_seconds": "int", "warn_after_seconds": "int"},
@@ -1966,6 +1974,7 @@ _TEST = {
     "name": "str", "model": "str", "type": "str", "description": "str",
     "assertions": ("list", ("mapof", "any")), "sample_size": "int", "flink_cluster": "str",
     "on_failure": {"severity": "str", "actions": ("list", ("mapof", "any"))},
+    "flink": _FLINK_OPTS,
 }
 
 _EXPOSURE = {
@@ -2104,8 +2113,7 @@ def _only_refs(text):
 
 
 def _is_secret_key(key):
-    k = str(key).lower()
-    return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token", ".password"))
+    return str(key).lower() in SECRET_KEYS
 
 
 def _suggest(word, choices):
@@ -2207,8 +2215,6 @@ def _check(node, schema, path, what, diags, errors, default_loc):
             _type_error(node, "mapof", path, what, loc, errors)
             return False
         for k in list(node):
-            if node[k] is None and child != "any":
-                continue
             _check(node[k], child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
                    _key_loc(node, k, loc))
         return True
@@ -2251,6 +2257,8 @@ def _leaf_ok(value, kind):
 
 
 def _describe(value):
+    if value is None:
+        return "nothing (null)"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, dict):
@@ -2278,6 +2286,8 @@ def _type_error(value, kind, path, what, loc, errors):
         hint = "quote it: %s: \"%s\"" % (key, value)
     elif kind == "list" and isinstance(value, (str, dict)):
         hint = "write it as a YAML list, one '- ' item per line"
+    elif value is None:
+        hint = "write a value, or remove the key"
     errors.append(Diagnostic("error", "INVALID_TYPE", msg, loc, hint))
 
 
@@ -2300,11 +2310,17 @@ def _normalise_aliases(kind, item, what, diags, errors):
         loc = _key_loc(parent, old[-1], _loc(item))
         if old == ("connector",) or old == ("advanced", "connector"):
             value = _connector_to_sink(value)
+        elif old == ("topic",) and isinstance(value, str):
+            # the flat format's `topic: name.v1` is the topic's name
+            named = _SynthMap(loc, {"name": loc})
+            named["name"] = value
+            value = named
         if _get_path(item, new) is not None:
             errors.append(Diagnostic(
                 "error", "CONFLICTING_KEYS",
                 "%s has both '%s' (legacy) and '%s'" % (what, ".".join(old), ".".join(new)),
                 loc, "remove '%s'" % ".".join(old)))
+            del parent[old[-1]]  # reported once, not again as an unknown key
             continue
         del parent[old[-1]]
         if isinstance(parent, dict) and not parent and parent is not item:
@@ -2448,7 +2464,11 @@ class _Loader(object):
         return env
 
     def project_file(self, p, pfile, data):
-        _check(data, PROJECT_SCHEMA, "", pfile, self.diags, self.errors, Location(pfile, 1))
+        # the items of sources/models/tests/exposures are checked one by one in items()
+        top = dict(PROJECT_SCHEMA)
+        for kind in _KINDS:
+            top[kind] = ("list", "any")
+        _check(data, top, "", pfile, self.diags, self.errors, Location(pfile, 1))
         proj = data.get("project")
         if not isinstance(proj, dict):
             if proj is None:
@@ -2747,6 +2767,9 @@ def sql_tokens(text, comments=True):
     ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
     comment or template raises SqlError with the line and column where it starts.
     With ``comments=False`` comment tokens are dropped."""
+    if not isinstance(text, str):
+        raise SqlError("SQL must be text, not %s" % type(text).__name__,
+                       hint="write the SQL as a YAML string (e.g. a `sql: |` block)")
     out = []
     i, n = 0, len(text)
     line, line_start = 1, 0
@@ -2952,7 +2975,7 @@ def infer_materialization(model, project=None):
     if not sql:
         return "topic", "topic"
     try:
-        toks = significant_tokens(sql)
+        toks = significant_tokens(sql_tokens(sql))
     except SqlError:
         return "flink", "flink"
     if is_stateful(toks):
@@ -3020,13 +3043,16 @@ def _template_end(text, i, close):
     return -1
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+
+
 def _parse_template_call(template_text):
     """``(kind, name)`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``, else None."""
     m = _TEMPLATE_CALL_RE.match(template_text[2:-2])
     if not m:
         return None
     raw = m.group(2) if m.group(2) is not None else m.group(3)
-    name = re.sub(r"\\(.)", r"\1", raw)
+    name = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw)
     if not name:
         return None
     return m.group(1), name
@@ -3347,6 +3373,7 @@ def _analyze(toks, relation, info):
             info.star.append((start, end, cols))
             info.items.append((None, start, end))
             for c in cols:
+                names_seen.add(c.name.lower())
                 info.columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
             continue
         expr, alias = _split_alias(item)
@@ -3790,6 +3817,11 @@ DIAGNOSTIC_CODES = collections.OrderedDict([
     ("RULE_ALLOWED_MATERIALIZATION", ("error", "rules.models.allowed_materializations")),
     ("RULE_REQUIRE_COLUMNS", ("error", "rules.sources.require_columns")),
     ("RULE_ALLOWED_CLASSIFICATION", ("error", "rules.security.allowed_classifications")),
+    ("INVALID_MASK_METHOD", ("error", "a mask method compile does not know")),
+    ("INVALID_STARTUP_MODE", ("error", "advanced.flink.startup_mode is not earliest/latest/group")),
+    ("DUPLICATE_TOPIC", ("error", "two models write the same Kafka topic")),
+    ("SQL_MULTIPLE_STATEMENTS", ("error", "a model's SQL holds more than one statement")),
+    ("INVALID_SASL_MECHANISM", ("error", "sasl_mechanism other than PLAIN/SCRAM-SHA-256/-512")),
 ])
 
 
@@ -3807,10 +3839,10 @@ def validate_project(project, check_env=True):
 
 
 def check_variables(project, values=None):
-    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (runtime and
-    model/source/test/exposure configuration; SQL and descriptions are not templates)
-    that ``values`` (default ``project.variables``) does not set, located at its first
-    reference and naming every file that uses it."""
+    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (any string of
+    the runtime, defaults, sources, models, tests, exposures -- docs/internals.md) that
+    ``values`` (default ``project.variables``) does not set, located at its first
+    reference and naming every file that uses it.  ``$${X}`` is an escaped literal."""
     values = project.variables if values is None else values
     refs = collections.OrderedDict()
     for name, loc in _var_refs(project):
@@ -3904,6 +3936,67 @@ def effective_topic(model, project):
     return out
 
 
+def lineage_graph(project):
+    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
+    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
+    source.  Unknown names are left out (validation reports them).  Node keys are
+    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
+    nodes, edges = {}, set()
+    for s in project.sources:
+        if isinstance(s.get("name"), str):
+            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
+                                            "materialized": None}
+    for m in project.models:
+        if isinstance(m.get("name"), str):
+            try:
+                declared = infer_materialization(m, project)[0]
+            except Exception:  # lineage never fails on a broken model
+                declared = None
+            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
+                                           "materialized": declared}
+    for e in project.exposures:
+        if isinstance(e.get("name"), str):
+            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
+                                              "materialized": None}
+
+    def key(kind, name):
+        k = ("source:" if kind == "source" else "model:") + str(name)
+        return k if k in nodes else None
+
+    for m in project.models:
+        me = key("ref", m.get("name"))
+        if me is None:
+            continue
+        refs = []
+        try:
+            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
+                    if k in ("source", "ref")]
+        except SqlError:
+            pass
+        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
+            if isinstance(ref, dict):
+                for k in ("source", "ref"):
+                    if ref.get(k):
+                        refs.append((k, ref[k]))
+        for k, n in refs:
+            up = key(k, n)
+            if up:
+                edges.add((up, me))
+    for e in project.exposures:
+        me = "exposure:%s" % e.get("name")
+        if me not in nodes:
+            continue
+        for field in ("consumes", "depends_on", "produces"):
+            for ref in e.get(field) if isinstance(e.get(field), list) else []:
+                if not isinstance(ref, dict):
+                    continue
+                for k in ("source", "ref"):
+                    other = key(k, ref.get(k)) if ref.get(k) else None
+                    if other:
+                        edges.add((me, other) if field == "produces" else (other, me))
+    return {"nodes": nodes, "edges": sorted(edges)}
+
 _TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
 _CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
 _WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
@@ -3913,6 +4006,10 @@ _EXPOSURE_ROLES = ("producer", "consumer", "both")
 _ACCESS = ("private", "protected", "public")
 _SCHEMA_FORMATS = ("avro", "json", "protobuf")
 _ON_UPGRADE = ("savepoint", "stateless", "refuse")
+_MASK_METHODS_KNOWN = ("hash", "sha256", "md5", "redact", "partial", "null")
+_STARTUP_MODES_KNOWN = ("earliest", "latest", "earliest-offset", "latest-offset", "group-offsets",
+                        "group")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _var_refs(project):
@@ -3935,7 +4032,7 @@ def _var_refs(project):
     walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
     for kind in _KINDS:
         for item in getattr(project, kind):
-            walk(item, _loc(item), ("sql", "description", "name"))
+            walk(item, _loc(item), ())
     walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
     return out
 
@@ -3994,6 +4091,7 @@ class _Validator(object):
             if isinstance(m.get("name"), str):
                 self.models.setdefault(m["name"], m)
         self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
+        self.topics = {}  # output topic -> (model name, location)
         self.mat = {}     # model name -> (declared, effective)
 
     def add(self, level, code, message, loc=None, suggestion=None):
@@ -4017,6 +4115,7 @@ class _Validator(object):
         for e in self.p.exposures:
             self.check_exposure(e)
         self.check_cycles()
+        self.check_defaults()
         self.check_rules()
 
     # -- runtime ---------------------------------------------------------------
@@ -4032,6 +4131,11 @@ class _Validator(object):
                      "runtime.kafka.bootstrap_servers is required",
                      self.runtime_loc(kafka if isinstance(kafka, dict) else None),
                      "add:\n    kafka:\n      bootstrap_servers: host:9092")
+        mech = kafka.get("sasl_mechanism") if isinstance(kafka, dict) else None
+        if isinstance(mech, str) and "${" not in mech and mech.upper() not in _SASL_MECHANISMS:
+            self.err("INVALID_SASL_MECHANISM", "runtime.kafka.sasl_mechanism '%s' is not supported"
+                     % mech, self.runtime_loc(kafka, "sasl_mechanism"),
+                     "use one of: %s" % ", ".join(_SASL_MECHANISMS))
         sr = self.rt.get("schema_registry")
         if isinstance(sr, dict) and not sr.get("url"):
             self.err("MISSING_RUNTIME_FIELD", "runtime.schema_registry.url is required when "
@@ -4201,9 +4305,14 @@ class _Validator(object):
         if not definition:
             return
         dloc = _key_loc(schema, "definition", sloc)
+        if fmt == "protobuf" and not isinstance(definition, str):
+            self.err("INVALID_SCHEMA", "source '%s': a protobuf definition is text" % name, dloc,
+                     "write it under 'definition: |'")
+            return
         if fmt in ("avro", "json"):
             try:
-                doc = json.loads(definition)
+                # a definition written as YAML (not JSON text) is taken as it is
+                doc = definition if not isinstance(definition, str) else json.loads(definition)
             except ValueError as e:
                 self.err("INVALID_SCHEMA", "source '%s': the %s schema definition is not valid "
                          "JSON: %s" % (name, fmt, e), dloc,
@@ -4297,6 +4406,20 @@ class _Validator(object):
         if isinstance(par, int) and par < 1:
             self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
                      _key_loc(fl, "parallelism", loc))
+        for k in ("startup_mode", "scan_startup_mode"):
+            sm = fl.get(k)
+            if sm is not None and str(sm).lower() not in _STARTUP_MODES_KNOWN:
+                self.err("INVALID_STARTUP_MODE", "model '%s': unknown advanced.flink.%s '%s'"
+                         % (name, k, sm), _key_loc(fl, k, loc),
+                         "use earliest, latest or group-offsets")
+        for pol in _policies(m):
+            mask = pol.get("mask")
+            if isinstance(mask, dict) and mask.get("method") is not None and \
+                    str(mask["method"]).lower() not in _MASK_METHODS_KNOWN:
+                self.err("INVALID_MASK_METHOD", "model '%s': unknown mask method '%s'"
+                         % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, loc)),
+                         _suggest(mask["method"], _MASK_METHODS_KNOWN) or
+                         "use one of: %s" % ", ".join(_MASK_METHODS_KNOWN))
         ou = fl.get("on_upgrade")
         if ou is not None and ou not in _ON_UPGRADE:
             self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
@@ -4317,6 +4440,13 @@ class _Validator(object):
                          "out to use defaults.topic")
         if effective in ("topic", "flink"):
             tname = topic.get("name") or name
+            tkloc = _key_loc(topic, "name", loc) if topic.get("name") else _key_loc(m, "name", loc)
+            other = self.topics.get(tname)
+            if other is not None and other[0] != name:
+                self.err("DUPLICATE_TOPIC", "models '%s' and '%s' both write topic '%s' (the "
+                         "first at %s)" % (other[0], name, tname, other[1]), tkloc,
+                         "give each model its own advanced.topic.name")
+            self.topics.setdefault(tname, (name, tkloc))
             prob = topic_problem(tname)
             if prob:
                 self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
@@ -4407,6 +4537,14 @@ class _Validator(object):
         if bad:
             return
         self.calls[name] = calls
+        body = list(toks)
+        while body and body[-1].kind == "op" and body[-1].text == ";":
+            body.pop()
+        semi = [t for t in body if t.kind == "op" and t.text == ";"]
+        if semi:
+            self.err("SQL_MULTIPLE_STATEMENTS", "model '%s': the SQL holds more than one "
+                     "statement" % name, _sql_line_loc(self.p.root, m, semi[0].line, semi[0].col),
+                     "a model is one SELECT; split the others into models of their own")
         if not any(is_keyword(t, "FROM") for t in toks):
             self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
                      "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
@@ -4550,6 +4688,24 @@ class _Validator(object):
                      "remove one of these references")
 
     # -- governance rules ------------------------------------------------------
+    def check_defaults(self):
+        for path in (("topic",), ("models", "topic")):
+            d = _get_path(self.p.defaults, path)
+            if not isinstance(d, dict):
+                continue
+            for k, code in (("partitions", "INVALID_PARTITIONS"),
+                            ("replication_factor", "INVALID_REPLICATION_FACTOR")):
+                v = d.get(k)
+                if isinstance(v, int) and v < 1:
+                    self.err(code, "defaults.%s.%s must be a positive integer, got %d"
+                             % (".".join(path), k, v),
+                             _key_loc(d, k, _loc(d, Location(self.p.project_file))),
+                             "give a number of at least 1")
+        self.check_cluster_ref("flink", _get_path(self.p.defaults, ("tests", "flink_cluster")),
+                               _key_loc(_get_path(self.p.defaults, ("tests",)) or {},
+                                        "flink_cluster", Location(self.p.project_file)),
+                               "defaults.tests")
+
     def check_rules(self):
         rules = self.p.rules or {}
         pf = Location(self.p.project_file)
@@ -4562,6 +4718,7 @@ class _Validator(object):
         models_r = rules.get("models") if isinstance(rules.get("models"), dict) else {}
         sources_r = rules.get("sources") if isinstance(rules.get("sources"), dict) else {}
         security = rules.get("security") if isinstance(rules.get("security"), dict) else {}
+        tests_per_model = collections.Counter(t.get("model") for t in self.p.tests)
         pattern = None
         if topics.get("naming_pattern"):
             try:
@@ -4625,7 +4782,7 @@ class _Validator(object):
                 if models_r.get(key) and not m.get(field):
                     self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
                              "add '%s: ...' (rules.models.%s)" % (field, key))
-            ntests = len([t for t in self.p.tests if t.get("model") == name])
+            ntests = tests_per_model.get(name, 0)
             if models_r.get("require_tests") and ntests == 0:
                 self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
                          "add a test with 'model: %s' (rules.models.require_tests)" % name)
@@ -4691,79 +4848,35 @@ class _Validator(object):
                                  _key_loc(cls, col, _loc(m)))
 
 
-def lineage_graph(project):
-    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
-    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
-    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
-    source.  Unknown names are left out (validation reports them).  Node keys are
-    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
-    nodes, edges = {}, set()
-    for s in project.sources:
-        if isinstance(s.get("name"), str):
-            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
-                                            "materialized": None}
-    for m in project.models:
-        if isinstance(m.get("name"), str):
-            try:
-                declared = infer_materialization(m, project)[0]
-            except Exception:  # lineage never fails on a broken model
-                declared = None
-            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
-                                           "materialized": declared}
-    for e in project.exposures:
-        if isinstance(e.get("name"), str):
-            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
-                                              "materialized": None}
+def _policies(model):
+    """The mapping entries of a model's security.policies."""
+    pols = _get_path(model, ("security", "policies"))
+    return [p for p in pols if isinstance(p, dict)] if isinstance(pols, list) else []
 
-    def key(kind, name):
-        k = ("source:" if kind == "source" else "model:") + str(name)
-        return k if k in nodes else None
 
-    for m in project.models:
-        me = key("ref", m.get("name"))
-        if me is None:
-            continue
-        refs = []
-        try:
-            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
-                    if k in ("source", "ref")]
-        except SqlError:
-            pass
-        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
-            if isinstance(ref, dict):
-                for k in ("source", "ref"):
-                    if ref.get(k):
-                        refs.append((k, ref[k]))
-        for k, n in refs:
-            up = key(k, n)
-            if up:
-                edges.add((up, me))
-    for e in project.exposures:
-        me = "exposure:%s" % e.get("name")
-        if me not in nodes:
-            continue
-        for field in ("consumes", "depends_on", "produces"):
-            for ref in e.get(field) if isinstance(e.get(field), list) else []:
-                if not isinstance(ref, dict):
-                    continue
-                for k in ("source", "ref"):
-                    other = key(k, ref.get(k)) if ref.get(k) else None
-                    if other:
-                        edges.add((me, other) if field == "produces" else (other, me))
-    return {"nodes": nodes, "edges": sorted(edges)}
-
-def _cycles(graph, limit=100):
-    """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
-    at its smallest node, in sorted order; at most ``limit`` of them."""
+def _cycles(graph, limit=100, budget=200000):
+    """The elementary cycles of ``graph`` ({node: [successors]}), each once, written
+    from its smallest node, in sorted order.  At most ``limit`` cycles and about
+    ``budget`` search steps: the number of cycles can grow exponentially, and a report
+    of the first hundred says enough.  Every strongly connected component yields at
+    least one cycle, whatever the budget."""
+    comp = _components(graph)
     out = []
-    nodes = sorted(graph)
-    for start in nodes:
-        # depth-first paths from `start` through nodes greater than `start` only, so that
-        # every cycle is found exactly once (from its smallest node)
+    steps = 0
+    for start in sorted(graph):
+        c = comp[start]
+        if len(out) >= limit:
+            break
+        # depth-first paths from `start` through greater nodes of its component only,
+        # so that each cycle is found exactly once (from its smallest node)
         stack = [(start, iter(graph.get(start, [])))]
         path = [start]
         on_path = set([start])
+        found_here = False
         while stack and len(out) < limit:
+            steps += 1
+            if steps > budget and (found_here or not _in_cycle(start, graph, comp)):
+                break
             node, it = stack[-1]
             nxt = next(it, None)
             if nxt is None:
@@ -4772,11 +4885,54 @@ def _cycles(graph, limit=100):
                 continue
             if nxt == start:
                 out.append(list(path))
-            elif nxt > start and nxt not in on_path and nxt in graph:
+                found_here = True
+            elif nxt > start and nxt not in on_path and comp.get(nxt) == c:
                 stack.append((nxt, iter(graph.get(nxt, []))))
                 path.append(nxt)
                 on_path.add(nxt)
     return out
+
+
+def _in_cycle(node, graph, comp):
+    return node in graph.get(node, ()) or any(
+        comp.get(n) == comp[node] for n in graph if n != node)
+
+
+def _components(graph):
+    """{node: component id} of the strongly connected components (Kosaraju, iterative)."""
+    order, seen = [], set()
+    for root in sorted(graph):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(graph.get(root, [])))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                order.append(node)
+            elif nxt in graph and nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, iter(graph.get(nxt, []))))
+    reverse = dict((n, []) for n in graph)
+    for n in graph:
+        for m in graph[n]:
+            if m in reverse:
+                reverse[m].append(n)
+    comp = {}
+    for root in reversed(order):
+        if root in comp:
+            continue
+        comp[root] = root
+        todo = [root]
+        while todo:
+            n = todo.pop()
+            for m in reverse[n]:
+                if m not in comp:
+                    comp[m] = root
+                    todo.append(m)
+    return comp
 
 
 def _ml_model_arg(toks):
@@ -5123,6 +5279,11 @@ class _Compiler(object):
         return infer_materialization(model, self.project)[1]
 
     def source_relation(self, name):
+        if ("source", name) not in self._outputs:
+            self._outputs[("source", name)] = self._source_relation(name)
+        return self._outputs[("source", name)]
+
+    def _source_relation(self, name):
         src = self.sources.get(name)
         if src is None:
             return None
@@ -5599,9 +5760,11 @@ class _Compiler(object):
         text = "".join(out).strip()
         # a trailing ';' would end the INSERT early; a trailing comment would hide ours
         toks = sql_tokens(text)
-        while toks and toks[-1].kind == "op" and toks[-1].text == ";":
-            text = text[:toks[-1].start].rstrip()
+        sig = [t for t in toks if t.kind != "comment"]
+        while sig and sig[-1].kind == "op" and sig[-1].text == ";":
+            text = text[:sig[-1].start].rstrip()
             toks = sql_tokens(text)
+            sig = [t for t in toks if t.kind != "comment"]
         if any(t.kind == "op" and t.text == ";" for t in toks):
             raise CompileError("model '%s': the SQL holds more than one statement"
                                % model.get("name"),
@@ -11528,7 +11691,9 @@ def _load_diagnostics(error):
 
 
 def _validate_one(root, env, strict, check_env):
-    """(project or None, environment name, sorted diagnostics) of one environment."""
+    """(project or None, environment name, sorted diagnostics) of one environment.
+
+    Also used by `build` (cli: build): keep this signature."""
     try:
         project = load_project(root, env=env, strict=False)
     except UsageError:
@@ -11608,18 +11773,14 @@ def _cmd_validate(p):
             out.out.write(canonical_json(doc))
             return EXIT_OK if valid else EXIT_INVALID
         for pr, e, diags in results:
-            label = "Project '%s' (%s)" % (pr.name if pr else root, e or "?")
+            if pr is not None:
+                label = "Project '%s' (%s)" % (pr.name, pr.env)
+            else:
+                label = "The project in %s%s" % (root, " (%s)" % e if e else "")
             if args.all_envs:
-                out.info("--- environment %s ---" % e)
+                out.result("--- environment %s ---" % e)
             for d in diags:
-                loc = ("%s: " % d.location) if d.location is not None and d.location.file else ""
-                line = "%s%s [%s]" % (loc, d.message, d.code)
-                if d.suggestion:
-                    line += "\n  hint: " + d.suggestion.replace("\n", "\n  ")
-                if d.is_error:
-                    out.error(line)
-                else:
-                    out.warn(line)
+                (out.error if d.is_error else out.warn)(d.render())
             errors = len([d for d in diags if d.is_error])
             warnings = len(diags) - errors
             if errors:
@@ -11847,6 +12008,8 @@ def _yaml_scalar(v):
     if isinstance(v, list):
         return "[]"
     s = str(v)
+    if s == "****":  # a masked secret reads better bare (it is not meant to be parsed)
+        return s
     if _PLAIN_SCALAR_RE.match(s) and s.strip() == s and s.lower() not in (
             "true", "false", "yes", "no", "null", "on", "off", "~") and not _looks_number(s) \
             and not s.startswith(("*", "&", "!", "-", "{")):
