@@ -7502,8 +7502,8 @@ _COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jo
 _KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job",
                "connectors": "connector", "gateway": "gateway", "environment": "environment"}
 _SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
-_SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
-                            r"|access[._-]?key|key[._-]?password|\.key$|^key$)", re.I)
+_SECRET_KEY_PATTERN = (r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
+                       r"|access[._-]?key|key[._-]?password|\.key$|^key$)")
 
 
 def _map_strings(obj, fn):
@@ -8067,7 +8067,8 @@ def _flatten(obj, prefix=""):
 
 
 def _artifact_secret_key(key):
-    return bool(_SECRET_KEY_RE.search(str(key)))
+    # re caches compiled patterns: compiling lazily keeps the import (start-up) cheap
+    return bool(re.search(_SECRET_KEY_PATTERN, str(key), re.I))
 
 
 def _redact_value(key, value):
