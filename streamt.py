@@ -8244,7 +8244,15 @@ class HttpClient(object):
         if not base_url or not re.match(r"^https?://[^/\s]+", str(base_url)):
             raise UsageError("%s: invalid URL %r" % (service, base_url),
                              hint="use http://host:port or https://host:port")
-        self.base_url = str(base_url).rstrip("/")
+        base_url = str(base_url).rstrip("/")
+        m = re.match(r"^(https?://)([^@/]*)@(.*)$", base_url)
+        if m:  # http://user:password@host -> basic auth, never in the URL we print
+            import urllib.parse
+            user, _, pw = m.group(2).partition(":")
+            username = username or urllib.parse.unquote(user)
+            password = password or urllib.parse.unquote(pw)
+            base_url = m.group(1) + m.group(3)
+        self.base_url = base_url
         self.service = service
         self.username, self.password, self.token = username, password, token
         self.cafile = cafile
@@ -9852,10 +9860,13 @@ _KAFKA_APIS = {
 #   Jobs carrying another project's marker, or none, are never touched.
 # - Connectors: streamt adds "streamt.project": "<project>" to every connector's
 #   config (Connect keeps unknown keys); only connectors with our value are ours.
-# - Topics and subjects carry no marker in Kafka or Schema Registry, so the rule is
-#   by name: a topic is ours when its name starts with "<project>." (subjects:
-#   "<ours>-key" / "<ours>-value").  Deleting one also needs --allow-delete topics
-#   (or schemas) and an environment that allows destructive changes.
+# - Topics and subjects: Kafka and Schema Registry have no place for an ownership
+#   marker, and a name rule would catch the project's own *source* topics (which
+#   the artifact does not list: streamt reads them, it does not own them) and other
+#   teams' topics.  So topics and subjects are never reported as orphans, and
+#   --allow-delete topics/schemas has nothing to delete; removing one is a
+#   deliberate act outside streamt.  (Their Flink jobs and connectors, which do
+#   carry a marker, are reported.)
 # - Gateway interceptors and alias topics: names starting with "<project>-",
 #   "<project>_" or "<project>.".
 
@@ -10028,7 +10039,7 @@ class KafkaTarget(object):
         names = set(admin.list_topics())
         wanted = set(t["name"] for t in items)
         existing = sorted(n for n in wanted if n in names)
-        orphans = sorted(n for n in names - wanted if _owned_name(n, policy.project))
+        orphans = []  # see "managed by this project" above: no marker on topics
         desc = admin.describe_topics(existing + orphans) if (existing or orphans) else {}
         configs = admin.describe_configs(existing) if existing else {}
         topics = {}
@@ -10087,6 +10098,7 @@ class KafkaTarget(object):
                     failed.append("%s: %s" % (c.name, err))
             if failed:
                 raise ServiceError("Kafka refused to create topic(s): " + "; ".join(failed))
+            self._wait_visible([c.name for c in creates])
         for c in changes:
             if c.action == "update":
                 if "partitions" in c.data:
@@ -10099,6 +10111,20 @@ class KafkaTarget(object):
             elif c.action == "delete":
                 _check_kafka_result(admin.delete_topics([c.name]), "delete")
                 done(c)
+
+    def _wait_visible(self, names, timeout=30.0):
+        """Wait until new topics show in the metadata (the next step, Flink, needs them,
+        and a re-plan right after must see them)."""
+        import time
+        end = time.time() + timeout
+        while True:
+            missing = set(names) - set(self.admin.describe_topics(names))
+            if not missing:
+                return
+            if time.time() > end:
+                raise ServiceError("Kafka: topic(s) created but still not visible after %ds: %s"
+                                   % (timeout, ", ".join(sorted(missing))))
+            time.sleep(0.2)
 
     def snapshot(self, items, live):
         out = {}
@@ -10225,11 +10251,7 @@ class SchemaRegistryTarget(object):
                                    "schema": v["schema"],
                                    "schema_type": v.get("schemaType") or "AVRO",
                                    "compatibility": level}
-        for s in sorted(have - wanted):
-            base = re.sub(r"-(key|value)$", "", s)
-            if base != s and _owned_name(base, policy.project):
-                live["orphans"].append(s)
-        return live
+        return live  # no orphans: subjects carry no ownership marker (see above)
 
     def plan(self, items, live, policy):
         out = []
