@@ -10546,6 +10546,7 @@ class FlinkTarget(object):
                                   expect=(200, 202))
         trig = cl["rest"].check_shape(resp, dict, keys=("request-id",))["request-id"]
         end = self._deadline()
+        attempts = 0
         while True:
             obj = cl["rest"].get_json("/jobs/%s/savepoints/%s" % (_quote(jid), _quote(trig)),
                                       shape=dict)
@@ -10554,11 +10555,23 @@ class FlinkTarget(object):
                 op = obj.get("operation") or {}
                 if op.get("failure-cause"):
                     cause = op["failure-cause"]
+                    text = flink_root_cause(cause.get("stack-trace") or cause.get("class")
+                                            or str(cause))
+                    if "not all required tasks are currently running" in text.lower() \
+                            and attempts < 20:
+                        attempts += 1   # tasks still deploying (a restart): try again
+                        self._wait(self.POLL * 2)
+                        resp = cl["rest"].request("POST", "/jobs/%s/stop" % _quote(jid),
+                                                  body=body, expect=(200, 202))
+                        trig = cl["rest"].check_shape(resp, dict,
+                                                      keys=("request-id",))["request-id"]
+                        continue
+                    hint = None
+                    if "directory" in text.lower() or "savepoints.dir" in text:
+                        hint = ("set savepoint_dir in the Flink cluster's runtime block (or "
+                                "state.savepoints.dir on the cluster)")
                     raise ServiceError("Flink could not stop job %s with a savepoint: %s"
-                                       % (jid, flink_root_cause(cause.get("stack-trace") or
-                                                                cause.get("class") or str(cause))),
-                                       hint="set savepoint_dir in the Flink cluster's runtime "
-                                            "block (or state.savepoints.dir on the cluster)")
+                                       % (jid, text), hint=hint)
                 self._wait_state(cl, jid, ("FINISHED", "CANCELED", "FAILED"), "stop")
                 return op.get("location")
             if self._now() > end:
@@ -10603,8 +10616,37 @@ class FlinkTarget(object):
             except StreamtError:
                 pass
         if job_id:
-            self._wait_state(cl, job_id, ("RUNNING", "FINISHED"), "start")
+            self._wait_tasks_running(cl, job_id)
         return job_id
+
+    def _wait_tasks_running(self, cl, jid):
+        """Wait until the job and all its tasks run: a job reported RUNNING whose tasks
+        are still being deployed cannot take a savepoint yet (and may still fail)."""
+        end = self._deadline()
+        while True:
+            obj = cl["rest"].get_json("/jobs/%s" % _quote(jid), shape=dict)
+            state = obj.get("state")
+            vertices = obj.get("vertices") or []
+            if state in ("FAILED", "CANCELED"):
+                raise ServiceError("Flink job %s is %s right after submission%s"
+                                   % (jid, state, self._exception_of(cl, jid)))
+            if state == "FINISHED" or (state == "RUNNING" and vertices and all(
+                    v.get("status") in ("RUNNING", "FINISHED") for v in vertices)):
+                return state
+            if self._now() > end:
+                raise ServiceError("Flink job %s did not start within %ds (state %s)"
+                                   % (jid, self.wait_timeout, state))
+            self._wait(self.POLL)
+
+    def _exception_of(self, cl, jid):
+        try:
+            obj = cl["rest"].get_json("/jobs/%s/exceptions" % _quote(jid), shape=dict)
+        except StreamtError:
+            return ""
+        entries = ((obj.get("exceptionHistory") or {}).get("entries")) or []
+        if entries:
+            return ": " + flink_root_cause(entries[0].get("stacktrace") or "")
+        return ""
 
     def _run_statement(self, gw, session, stmt, job_name):
         base = "/v1/sessions/%s" % _quote(session)
