@@ -8430,7 +8430,7 @@ def _service_message(text):
             texts = [e if isinstance(e, str) else json.dumps(e) for e in obj["errors"]]
             useful = [t for t in texts if t != "Internal server error."] or texts
             return flink_root_cause("\n".join(useful))
-        for key in ("message", "error", "title", "detail"):
+        for key in ("message", "msg", "error", "detail", "title"):
             if isinstance(obj.get(key), str):
                 return _first_line(obj[key])[:300]
     return _first_line(text)[:300]
