@@ -10017,6 +10017,7 @@ class KafkaTarget(object):
                              hint="add it to the environment's runtime block")
         self._admin = admin
         self.cluster_id = None
+        self.mutations = 0  # create/alter/delete requests sent (validate_only ones excluded)
 
     def hosts(self):
         return sorted(set(h.strip() for h in
@@ -10088,6 +10089,7 @@ class KafkaTarget(object):
         if creates:
             # one batched request; a topic that exists already (a killed earlier run)
             # is fine: the next plan compares it like any other
+            self.mutations += 1
             res = admin.create_topics([_topic_request(c.desired) for c in creates])
             failed = []
             for c in creates:
@@ -10102,13 +10104,16 @@ class KafkaTarget(object):
         for c in changes:
             if c.action == "update":
                 if "partitions" in c.data:
+                    self.mutations += 1
                     _check_kafka_result(admin.create_partitions({c.name: c.data["partitions"]}),
                                         "increase the partitions of")
                 if c.data.get("config"):
+                    self.mutations += 1
                     _check_kafka_result(admin.alter_configs({c.name: c.data["config"]}),
                                         "change the config of")
                 done(c)
             elif c.action == "delete":
+                self.mutations += 1
                 _check_kafka_result(admin.delete_topics([c.name]), "delete")
                 done(c)
 
@@ -11028,12 +11033,13 @@ def _flatten(obj, prefix=""):
 #    "drift": [str],                             # --check-drift findings
 #    "result": {"status": "no-changes" | "pending" | "applied" | "partial" | "refused",
 #               "applied": ["kind:name"], "not_applied": ["kind:name"],
-#               "failed": {"resource": "kind:name", "error": str} | null}}
+#               "failed": {"resource": "kind:name", "error": str} | null,
+#               "mutating_calls": n}}   # requests that changed something (0 = none)
 #
 # Changes are sorted by apply order, then by kind and name.
 
 __all__ += ["Plan", "plan_deploy", "apply_plan", "observe_state", "resolve_variables",
-            "read_env_file", "drift_between", "APPLY_ORDER", "make_targets"]
+            "read_env_file", "drift_between", "APPLY_ORDER", "make_targets", "mutating_calls"]
 
 APPLY_ORDER = ("schema", "topic", "flink_job", "connector", "gateway")
 _DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs",
@@ -11120,6 +11126,17 @@ def make_targets(desired, runtime):
     if desired.get("gateway"):
         targets["gateway"] = GatewayTarget(runtime)
     return targets
+
+
+def mutating_calls(targets):
+    """How many mutating requests the targets sent (HTTP POST/PUT/PATCH/DELETE that
+    change something, Kafka create/alter/delete): 0 on a deploy with nothing to do."""
+    n = 0
+    for t in targets.values():
+        n += getattr(t, "mutations", 0)
+        clients = t.http_clients() if hasattr(t, "http_clients") else [getattr(t, "http")]
+        n += sum(h.mutations for h in clients)
+    return n
 
 
 def plan_deploy(desired, runtime, policy, targets=None, progress=None):
@@ -11796,7 +11813,8 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
         output.result(plan.render(verbose=(cmd == "status")))
     if cmd == "status":
         report["result"] = {"status": "pending" if plan.pending else "no-changes",
-                            "applied": [], "not_applied": [], "failed": None}
+                            "applied": [], "not_applied": [], "failed": None,
+                            "mutating_calls": mutating_calls(targets)}
         if json_out:
             output.result(canonical_json(report).rstrip("\n"))
         return EXIT_OK
@@ -11825,14 +11843,19 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
                                    details=errors)
         report["result"] = {"status": "pending" if plan.pending else "no-changes",
                             "applied": [], "not_applied": [c.ref for c in plan.pending],
-                            "failed": None}
+                            "failed": None, "mutating_calls": mutating_calls(targets)}
         if json_out:
             output.result(canonical_json(report).rstrip("\n"))
         if args.detailed_exitcode and plan.pending:
             return EXIT_CHANGES
         return EXIT_OK
     # 7. apply
-    result = apply_plan(plan, progress=progress)
+    try:
+        result = apply_plan(plan, progress=progress)
+    except PartialDeployError as e:
+        e.report["mutating_calls"] = mutating_calls(targets)
+        raise
+    result["mutating_calls"] = mutating_calls(targets)
     report["result"] = result
     if json_out:
         output.result(canonical_json(report).rstrip("\n"))
