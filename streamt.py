@@ -8605,7 +8605,15 @@ class HttpClient(object):
         if not base_url or not re.match(r"^https?://[^/\s]+", str(base_url)):
             raise UsageError("%s: invalid URL %r" % (service, base_url),
                              hint="use http://host:port or https://host:port")
-        self.base_url = str(base_url).rstrip("/")
+        base_url = str(base_url).rstrip("/")
+        m = re.match(r"^(https?://)([^@/]*)@(.*)$", base_url)
+        if m:  # http://user:password@host -> basic auth, never in the URL we print
+            import urllib.parse
+            user, _, pw = m.group(2).partition(":")
+            username = username or urllib.parse.unquote(user)
+            password = password or urllib.parse.unquote(pw)
+            base_url = m.group(1) + m.group(3)
+        self.base_url = base_url
         self.service = service
         self.username, self.password, self.token = username, password, token
         self.cafile = cafile
@@ -8783,7 +8791,7 @@ def _service_message(text):
             texts = [e if isinstance(e, str) else json.dumps(e) for e in obj["errors"]]
             useful = [t for t in texts if t != "Internal server error."] or texts
             return flink_root_cause("\n".join(useful))
-        for key in ("message", "error", "title", "detail"):
+        for key in ("message", "msg", "error", "detail", "title"):
             if isinstance(obj.get(key), str):
                 return _first_line(obj[key])[:300]
     return _first_line(text)[:300]
@@ -10324,10 +10332,13 @@ _KAFKA_APIS = {
 #   Jobs carrying another project's marker, or none, are never touched.
 # - Connectors: streamt adds "streamt.project": "<project>" to every connector's
 #   config (Connect keeps unknown keys); only connectors with our value are ours.
-# - Topics and subjects carry no marker in Kafka or Schema Registry, so the rule is
-#   by name: a topic is ours when its name starts with "<project>." (subjects:
-#   "<ours>-key" / "<ours>-value").  Deleting one also needs --allow-delete topics
-#   (or schemas) and an environment that allows destructive changes.
+# - Topics and subjects: Kafka and Schema Registry have no place for an ownership
+#   marker, and a name rule would catch the project's own *source* topics (which
+#   the artifact does not list: streamt reads them, it does not own them) and other
+#   teams' topics.  So topics and subjects are never reported as orphans, and
+#   --allow-delete topics/schemas has nothing to delete; removing one is a
+#   deliberate act outside streamt.  (Their Flink jobs and connectors, which do
+#   carry a marker, are reported.)
 # - Gateway interceptors and alias topics: names starting with "<project>-",
 #   "<project>_" or "<project>.".
 
@@ -10478,6 +10489,7 @@ class KafkaTarget(object):
                              hint="add it to the environment's runtime block")
         self._admin = admin
         self.cluster_id = None
+        self.mutations = 0  # create/alter/delete requests sent (validate_only ones excluded)
 
     def hosts(self):
         return sorted(set(h.strip() for h in
@@ -10500,7 +10512,7 @@ class KafkaTarget(object):
         names = set(admin.list_topics())
         wanted = set(t["name"] for t in items)
         existing = sorted(n for n in wanted if n in names)
-        orphans = sorted(n for n in names - wanted if _owned_name(n, policy.project))
+        orphans = []  # see "managed by this project" above: no marker on topics
         desc = admin.describe_topics(existing + orphans) if (existing or orphans) else {}
         configs = admin.describe_configs(existing) if existing else {}
         topics = {}
@@ -10549,6 +10561,7 @@ class KafkaTarget(object):
         if creates:
             # one batched request; a topic that exists already (a killed earlier run)
             # is fine: the next plan compares it like any other
+            self.mutations += 1
             res = admin.create_topics([_topic_request(c.desired) for c in creates])
             failed = []
             for c in creates:
@@ -10559,18 +10572,36 @@ class KafkaTarget(object):
                     failed.append("%s: %s" % (c.name, err))
             if failed:
                 raise ServiceError("Kafka refused to create topic(s): " + "; ".join(failed))
+            self._wait_visible([c.name for c in creates])
         for c in changes:
             if c.action == "update":
                 if "partitions" in c.data:
+                    self.mutations += 1
                     _check_kafka_result(admin.create_partitions({c.name: c.data["partitions"]}),
                                         "increase the partitions of")
                 if c.data.get("config"):
+                    self.mutations += 1
                     _check_kafka_result(admin.alter_configs({c.name: c.data["config"]}),
                                         "change the config of")
                 done(c)
             elif c.action == "delete":
+                self.mutations += 1
                 _check_kafka_result(admin.delete_topics([c.name]), "delete")
                 done(c)
+
+    def _wait_visible(self, names, timeout=30.0):
+        """Wait until new topics show in the metadata (the next step, Flink, needs them,
+        and a re-plan right after must see them)."""
+        import time
+        end = time.time() + timeout
+        while True:
+            missing = set(names) - set(self.admin.describe_topics(names))
+            if not missing:
+                return
+            if time.time() > end:
+                raise ServiceError("Kafka: topic(s) created but still not visible after %ds: %s"
+                                   % (timeout, ", ".join(sorted(missing))))
+            time.sleep(0.2)
 
     def snapshot(self, items, live):
         out = {}
@@ -10697,11 +10728,7 @@ class SchemaRegistryTarget(object):
                                    "schema": v["schema"],
                                    "schema_type": v.get("schemaType") or "AVRO",
                                    "compatibility": level}
-        for s in sorted(have - wanted):
-            base = re.sub(r"-(key|value)$", "", s)
-            if base != s and _owned_name(base, policy.project):
-                live["orphans"].append(s)
-        return live
+        return live  # no orphans: subjects carry no ownership marker (see above)
 
     def plan(self, items, live, policy):
         out = []
@@ -10996,6 +11023,7 @@ class FlinkTarget(object):
                                   expect=(200, 202))
         trig = cl["rest"].check_shape(resp, dict, keys=("request-id",))["request-id"]
         end = self._deadline()
+        attempts = 0
         while True:
             obj = cl["rest"].get_json("/jobs/%s/savepoints/%s" % (_quote(jid), _quote(trig)),
                                       shape=dict)
@@ -11004,11 +11032,23 @@ class FlinkTarget(object):
                 op = obj.get("operation") or {}
                 if op.get("failure-cause"):
                     cause = op["failure-cause"]
+                    text = flink_root_cause(cause.get("stack-trace") or cause.get("class")
+                                            or str(cause))
+                    if "not all required tasks are currently running" in text.lower() \
+                            and attempts < 20:
+                        attempts += 1   # tasks still deploying (a restart): try again
+                        self._wait(self.POLL * 2)
+                        resp = cl["rest"].request("POST", "/jobs/%s/stop" % _quote(jid),
+                                                  body=body, expect=(200, 202))
+                        trig = cl["rest"].check_shape(resp, dict,
+                                                      keys=("request-id",))["request-id"]
+                        continue
+                    hint = None
+                    if "directory" in text.lower() or "savepoints.dir" in text:
+                        hint = ("set savepoint_dir in the Flink cluster's runtime block (or "
+                                "state.savepoints.dir on the cluster)")
                     raise ServiceError("Flink could not stop job %s with a savepoint: %s"
-                                       % (jid, flink_root_cause(cause.get("stack-trace") or
-                                                                cause.get("class") or str(cause))),
-                                       hint="set savepoint_dir in the Flink cluster's runtime "
-                                            "block (or state.savepoints.dir on the cluster)")
+                                       % (jid, text), hint=hint)
                 self._wait_state(cl, jid, ("FINISHED", "CANCELED", "FAILED"), "stop")
                 return op.get("location")
             if self._now() > end:
@@ -11053,8 +11093,37 @@ class FlinkTarget(object):
             except StreamtError:
                 pass
         if job_id:
-            self._wait_state(cl, job_id, ("RUNNING", "FINISHED"), "start")
+            self._wait_tasks_running(cl, job_id)
         return job_id
+
+    def _wait_tasks_running(self, cl, jid):
+        """Wait until the job and all its tasks run: a job reported RUNNING whose tasks
+        are still being deployed cannot take a savepoint yet (and may still fail)."""
+        end = self._deadline()
+        while True:
+            obj = cl["rest"].get_json("/jobs/%s" % _quote(jid), shape=dict)
+            state = obj.get("state")
+            vertices = obj.get("vertices") or []
+            if state in ("FAILED", "CANCELED"):
+                raise ServiceError("Flink job %s is %s right after submission%s"
+                                   % (jid, state, self._exception_of(cl, jid)))
+            if state == "FINISHED" or (state == "RUNNING" and vertices and all(
+                    v.get("status") in ("RUNNING", "FINISHED") for v in vertices)):
+                return state
+            if self._now() > end:
+                raise ServiceError("Flink job %s did not start within %ds (state %s)"
+                                   % (jid, self.wait_timeout, state))
+            self._wait(self.POLL)
+
+    def _exception_of(self, cl, jid):
+        try:
+            obj = cl["rest"].get_json("/jobs/%s/exceptions" % _quote(jid), shape=dict)
+        except StreamtError:
+            return ""
+        entries = ((obj.get("exceptionHistory") or {}).get("entries")) or []
+        if entries:
+            return ": " + flink_root_cause(entries[0].get("stacktrace") or "")
+        return ""
 
     def _run_statement(self, gw, session, stmt, job_name):
         base = "/v1/sessions/%s" % _quote(session)
@@ -11436,12 +11505,13 @@ def _flatten(obj, prefix=""):
 #    "drift": [str],                             # --check-drift findings
 #    "result": {"status": "no-changes" | "pending" | "applied" | "partial" | "refused",
 #               "applied": ["kind:name"], "not_applied": ["kind:name"],
-#               "failed": {"resource": "kind:name", "error": str} | null}}
+#               "failed": {"resource": "kind:name", "error": str} | null,
+#               "mutating_calls": n}}   # requests that changed something (0 = none)
 #
 # Changes are sorted by apply order, then by kind and name.
 
 __all__ += ["Plan", "plan_deploy", "apply_plan", "observe_state", "resolve_variables",
-            "read_env_file", "drift_between", "APPLY_ORDER", "make_targets"]
+            "read_env_file", "drift_between", "APPLY_ORDER", "make_targets", "mutating_calls"]
 
 APPLY_ORDER = ("schema", "topic", "flink_job", "connector", "gateway")
 _DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs",
@@ -11528,6 +11598,17 @@ def make_targets(desired, runtime):
     if desired.get("gateway"):
         targets["gateway"] = GatewayTarget(runtime)
     return targets
+
+
+def mutating_calls(targets):
+    """How many mutating requests the targets sent (HTTP POST/PUT/PATCH/DELETE that
+    change something, Kafka create/alter/delete): 0 on a deploy with nothing to do."""
+    n = 0
+    for t in targets.values():
+        n += getattr(t, "mutations", 0)
+        clients = t.http_clients() if hasattr(t, "http_clients") else [getattr(t, "http")]
+        n += sum(h.mutations for h in clients)
+    return n
 
 
 def plan_deploy(desired, runtime, policy, targets=None, progress=None):
@@ -12507,7 +12588,8 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
         output.result(plan.render(verbose=(cmd == "status")))
     if cmd == "status":
         report["result"] = {"status": "pending" if plan.pending else "no-changes",
-                            "applied": [], "not_applied": [], "failed": None}
+                            "applied": [], "not_applied": [], "failed": None,
+                            "mutating_calls": mutating_calls(targets)}
         if json_out:
             output.result(canonical_json(report).rstrip("\n"))
         return EXIT_OK
@@ -12536,14 +12618,19 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
                                    details=errors)
         report["result"] = {"status": "pending" if plan.pending else "no-changes",
                             "applied": [], "not_applied": [c.ref for c in plan.pending],
-                            "failed": None}
+                            "failed": None, "mutating_calls": mutating_calls(targets)}
         if json_out:
             output.result(canonical_json(report).rstrip("\n"))
         if args.detailed_exitcode and plan.pending:
             return EXIT_CHANGES
         return EXIT_OK
     # 7. apply
-    result = apply_plan(plan, progress=progress)
+    try:
+        result = apply_plan(plan, progress=progress)
+    except PartialDeployError as e:
+        e.report["mutating_calls"] = mutating_calls(targets)
+        raise
+    result["mutating_calls"] = mutating_calls(targets)
     report["result"] = result
     if json_out:
         output.result(canonical_json(report).rstrip("\n"))
