@@ -586,3 +586,19 @@ def test_down_stops_the_recorded_processes_of_a_detached_run():
     harness.down(out, runs=[name])
     assert not harness._carries_marker(pid, marker)
     assert "stopped tansu" in out.getvalue()
+
+
+def test_a_new_run_reaps_the_services_of_a_killed_session():
+    import signal
+
+    from tests.services import harness
+
+    p, pid, name, marker = _child("wait")
+    p.send_signal(signal.SIGKILL)  # no atexit, no handler: its Tansu is orphaned
+    p.wait(30)
+    assert harness._carries_marker(pid, marker)
+    run = harness.Run()
+    try:
+        assert not harness._carries_marker(pid, marker)
+    finally:
+        run.stop()
