@@ -327,6 +327,9 @@ class Run:
         self.endpoints = {}
         self.closed = False
         self._lock = threading.Lock()
+        if os.path.isdir(STATE_DIR):
+            # services left by a session that was killed (e.g. SIGKILL at a CI timeout)
+            down(out=_Sink(), orphans_only=True)
         _prune_old_runs()
         if os.path.isdir(self.dir):
             shutil.rmtree(self.dir)
@@ -385,6 +388,12 @@ class Run:
             os.remove(self.state_file)
 
 
+class _Sink(object):
+    def write(self, text):
+        if text.startswith("stopped"):
+            sys.stderr.write("services harness: " + text)
+
+
 def _prune_old_runs():
     """Remove the directories (logs, data) of earlier pytest runs whose process has ended and
     whose state file is gone (a state file means `down` still has something to stop)."""
@@ -425,11 +434,12 @@ def _carries_marker(pid, marker):
         return False
 
 
-def down(out=sys.stdout, runs=None, everything=False):
+def down(out=sys.stdout, runs=None, everything=False, orphans_only=False):
     """Kill the processes recorded under .services/ (only those still carrying the run's marker).
 
     By default: detached runs (`up`) and runs whose owner (a pytest session) has died; a live
-    pytest session's services are left to it unless `everything`.  `runs` limits to given names."""
+    pytest session's services are left to it unless `everything`.  `runs` limits to given names;
+    `orphans_only` leaves detached runs alone too (used when a new run starts)."""
     n = 0
     for path in sorted(glob.glob(os.path.join(STATE_DIR, "*.json"))):
         try:
@@ -441,6 +451,10 @@ def down(out=sys.stdout, runs=None, everything=False):
             continue
         owner = state.get("owner")
         owner_alive = owner and owner != os.getpid() and os.path.exists("/proc/%d" % owner)
+        if owner == os.getpid() and runs is None:
+            continue  # this process's own runs stop through Run.stop()
+        if orphans_only and (owner_alive or state.get("detached")):
+            continue
         if owner_alive and not state.get("detached") and not everything:
             out.write("run %s belongs to the live process %d: left alone (use --all)\n" % (state["run"], owner))
             continue
@@ -448,9 +462,10 @@ def down(out=sys.stdout, runs=None, everything=False):
             pid = p["pid"]
             if _carries_marker(pid, state["marker"]):
                 _kill_group(pid, 10.0, lambda pid=pid, m=state["marker"]: not _carries_marker(pid, m))
-                out.write("stopped %s (pid %d)\n" % (p["name"], pid))
+                out.write("stopped %s (pid %d) of run %s\n" % (p["name"], pid, state["run"]))
                 n += 1
-        os.remove(path)
+        with contextlib.suppress(OSError):
+            os.remove(path)
     out.write("%d process(es) stopped\n" % n)
 
 

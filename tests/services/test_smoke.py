@@ -586,3 +586,43 @@ def test_down_stops_the_recorded_processes_of_a_detached_run():
     harness.down(out, runs=[name])
     assert not harness._carries_marker(pid, marker)
     assert "stopped tansu" in out.getvalue()
+
+
+def test_a_new_run_reaps_the_services_of_a_killed_session():
+    import signal
+
+    from tests.services import harness
+
+    p, pid, name, marker = _child("wait")
+    p.send_signal(signal.SIGKILL)  # no atexit, no handler: its Tansu is orphaned
+    p.wait(30)
+    assert harness._carries_marker(pid, marker)
+    run = harness.Run()
+    try:
+        assert not harness._carries_marker(pid, marker)
+    finally:
+        run.stop()
+
+
+def test_kafka_certificate_verifies_on_every_supported_python(kafka):
+    """streamt runs on CPython 3.6-3.13; 3.13 verifies certificates strictly (VERIFY_X509_STRICT)."""
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    def version(path):
+        return tuple(int(x) for x in path.split(os.sep)[-3].split(".")[:2] if x.isdigit())
+
+    pythons = [p for p in glob.glob(os.path.join(root, "versions", "3.*", "bin", "python")) if version(p) >= (3, 6)]
+    pythons = sorted(pythons) or [sys.executable]
+    host, port = kafka.listeners["SSL"].rsplit(":", 1)
+    code = ("import ssl, socket, sys; c = ssl.create_default_context(cafile=sys.argv[1]); "
+            "s = c.wrap_socket(socket.create_connection((sys.argv[2], int(sys.argv[3])), 5), server_hostname=sys.argv[4]); "
+            "print(s.version())")
+    for py in pythons:
+        for name in ("localhost", "127.0.0.1"):
+            r = subprocess.run([py, "-c", code, kafka.ca_file, host, port, name], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, check=False)
+            assert r.returncode == 0 and b"TLS" in r.stdout, (py, name, r.stdout.decode(errors="replace"))
