@@ -4330,6 +4330,17 @@ class _Validator(object):
             if prob:
                 self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
                          "parse: %s" % (name, prob), dloc)
+                return
+        # compile's own reading of the definition (docs/internals.md: validation reports
+        # what it refuses, e.g. an Avro record without fields), looked up at run time
+        # because the Compile section comes after this one
+        parse = globals().get("parse_schema_definition")
+        if parse is not None and not any(d.code == "INVALID_SCHEMA" and d.location == dloc
+                                         for d in self.diags):
+            try:
+                parse(fmt, definition)
+            except ProjectError as e:
+                self.err("INVALID_SCHEMA", "source '%s': %s" % (name, e.message), dloc, e.hint)
 
     # -- models ----------------------------------------------------------------
     def check_model(self, m):
