@@ -2148,10 +2148,14 @@ def _env_files(root):
 
 def _check_env_name(name, files):
     if not ENV_NAME_RE.match(name or "") or len(name) > 64:
+        valid = [n for n in sorted(files) if ENV_NAME_RE.match(n)]
+        hint = "available: %s" % (", ".join(valid) or "none")
+        if name in files:
+            hint = "rename %s (e.g. to environments/%s.yml); %s" % (
+                files[name], re.sub(r"[^a-zA-Z0-9-]", "-", name).strip("-") or "env", hint)
         raise UsageError(
             "Invalid environment name %r: environment names contain only letters, digits "
-            "and hyphens, and start with a letter or digit" % (name,),
-            hint="available: %s" % (", ".join(sorted(files)) or "none"))
+            "and hyphens, and start with a letter or digit" % (name,), hint=hint)
     if name not in files:
         raise UsageError(
             "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
@@ -6276,7 +6280,17 @@ def _cmd_validate(p):
                                    hint="add environment files like environments/dev.yml")
         else:
             envs = [args.env]
-        results = [_validate_one(root, e, args.strict, not args.no_env_check) for e in envs]
+        results = []
+        for e in envs:
+            try:
+                results.append(_validate_one(root, e, args.strict, not args.no_env_check))
+            except UsageError as err:
+                if not args.all_envs:
+                    raise
+                # e.g. environments/my_env.yml: a file whose name is no environment name
+                results.append((None, e, [Diagnostic("error", "PROJECT_ERROR", err.message,
+                                                     Location("environments/%s.yml" % e),
+                                                     err.hint)]))
         valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
         if args.format == "json":
             docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
