@@ -315,3 +315,10 @@ def test_old_and_new_pythons_report_identically():
         outs.add(out)
     assert len(outs) == 1
     assert b"ACCESS_DENIED" in outs.pop()
+
+
+def test_docs_list_every_code_with_its_level():
+    with open(os.path.join(ROOT, "docs", "validation.md")) as f:
+        text = f.read()
+    for code, (level, _meaning) in streamt.DIAGNOSTIC_CODES.items():
+        assert "| `%s` | %s |" % (code, level) in text, code
