@@ -6401,7 +6401,8 @@ Text lists every node in dependency order with its upstreams; json gives
 def _cmd_lineage(p):
     _add_project_arg(p)
     p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
-    p.add_argument("-m", "--model", help="only what feeds this model and what it feeds")
+    p.add_argument("-m", "--model", help="only what feeds this model (or source) and what it "
+                                         "feeds")
     p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
 
     def run(args, out):
@@ -6410,6 +6411,8 @@ def _cmd_lineage(p):
         nodes, edges = g["nodes"], g["edges"]
         if args.model:
             focus = "model:" + args.model
+            if focus not in nodes and "source:" + args.model in nodes:
+                focus = "source:" + args.model
             if focus not in nodes:
                 names = [n["name"] for n in nodes.values() if n["type"] == "model"]
                 raise UsageError("Model '%s' not found" % args.model,
