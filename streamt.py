@@ -2148,10 +2148,14 @@ def _env_files(root):
 
 def _check_env_name(name, files):
     if not ENV_NAME_RE.match(name or "") or len(name) > 64:
+        valid = [n for n in sorted(files) if ENV_NAME_RE.match(n)]
+        hint = "available: %s" % (", ".join(valid) or "none")
+        if name in files:
+            hint = "rename %s (e.g. to environments/%s.yml); %s" % (
+                files[name], re.sub(r"[^a-zA-Z0-9-]", "-", name).strip("-") or "env", hint)
         raise UsageError(
             "Invalid environment name %r: environment names contain only letters, digits "
-            "and hyphens, and start with a letter or digit" % (name,),
-            hint="available: %s" % (", ".join(sorted(files)) or "none"))
+            "and hyphens, and start with a letter or digit" % (name,), hint=hint)
     if name not in files:
         raise UsageError(
             "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
@@ -4330,6 +4334,17 @@ class _Validator(object):
             if prob:
                 self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
                          "parse: %s" % (name, prob), dloc)
+                return
+        # compile's own reading of the definition (docs/internals.md: validation reports
+        # what it refuses, e.g. an Avro record without fields), looked up at run time
+        # because the Compile section comes after this one
+        parse = globals().get("parse_schema_definition")
+        if parse is not None and not any(d.code == "INVALID_SCHEMA" and d.location == dloc
+                                         for d in self.diags):
+            try:
+                parse(fmt, definition)
+            except ProjectError as e:
+                self.err("INVALID_SCHEMA", "source '%s': %s" % (name, e.message), dloc, e.hint)
 
     # -- models ----------------------------------------------------------------
     def check_model(self, m):
@@ -11847,7 +11862,17 @@ def _cmd_validate(p):
                                    hint="add environment files like environments/dev.yml")
         else:
             envs = [args.env]
-        results = [_validate_one(root, e, args.strict, not args.no_env_check) for e in envs]
+        results = []
+        for e in envs:
+            try:
+                results.append(_validate_one(root, e, args.strict, not args.no_env_check))
+            except UsageError as err:
+                if not args.all_envs:
+                    raise
+                # e.g. environments/my_env.yml: a file whose name is no environment name
+                results.append((None, e, [Diagnostic("error", "PROJECT_ERROR", err.message,
+                                                     Location("environments/%s.yml" % e),
+                                                     err.hint)]))
         valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
         if args.format == "json":
             docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
@@ -11958,7 +11983,8 @@ Text lists every node in dependency order with its upstreams; json gives
 def _cmd_lineage(p):
     _add_project_arg(p)
     p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
-    p.add_argument("-m", "--model", help="only what feeds this model and what it feeds")
+    p.add_argument("-m", "--model", help="only what feeds this model (or source) and what it "
+                                         "feeds")
     p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
 
     def run(args, out):
@@ -11967,6 +11993,8 @@ def _cmd_lineage(p):
         nodes, edges = g["nodes"], g["edges"]
         if args.model:
             focus = "model:" + args.model
+            if focus not in nodes and "source:" + args.model in nodes:
+                focus = "source:" + args.model
             if focus not in nodes:
                 names = [n["name"] for n in nodes.values() if n["type"] == "model"]
                 raise UsageError("Model '%s' not found" % args.model,

@@ -229,3 +229,16 @@ def test_lineage_text_json_mermaid():
     assert "orders_clean" in r.stdout_text and "finance_dashboard" in r.stdout_text
     r = run("lineage", "-p", SHOP, "-e", "dev", "-m", "orders_cleen")
     assert r.returncode == 2 and "orders_clean" in r.stderr_text
+
+
+def test_all_envs_reports_an_environment_file_with_a_bad_name(tmp_path):
+    root = str(tmp_path / "p")
+    shutil.copytree(os.path.join(PROJECTS, "valid", "multi_env"), root)
+    shutil.copy(os.path.join(root, "environments", "dev.yml"),
+                os.path.join(root, "environments", "my_env.yml"))
+    r = run("validate", "-p", root, "--all-envs", "--no-env-check")
+    assert r.returncode == 3
+    assert "Invalid environment name 'my_env'" in r.stderr_text
+    assert "rename environments/my_env.yml (e.g. to environments/my-env.yml)" in r.stderr_text
+    assert "Project 'multi' (dev) is valid" in r.stdout_text
+    assert "Project 'multi' (prod) is valid" in r.stdout_text
