@@ -3433,17 +3433,25 @@ def _snippet(toks, limit=40):
 
 
 def _split_alias(item):
-    """``(expr tokens, alias or None)`` of a select item."""
+    """``(expr tokens, alias or None)`` of a select item (``expr AS a`` or ``expr a``)."""
     if len(item) >= 3 and is_keyword(item[-2], "AS") and item[-1].kind in (
             "ident", "qident", "dqident"):
         return item[:-2], _ident_name(item[-1])
-    if len(item) >= 2 and item[-1].kind in ("ident", "qident") and (
-            item[-2].kind in ("ident", "qident", "number", "string") or item[-2].text == ")"):
-        if item[-1].kind == "qident" or not is_keyword(item[-1], "END", "NULL", "TRUE",
-                                                       "FALSE"):
-            if not (len(item) == 2 and is_keyword(item[0], "DISTINCT", "INTERVAL")):
-                return item[:-1], _ident_name(item[-1])
+    if len(item) >= 2 and item[-1].kind in ("ident", "qident"):
+        last, before = item[-1], item[-2]
+        if last.kind == "ident" and last.text.upper() in _NOT_ALIASES:
+            return item, None
+        if before.kind in ("number", "string", "qident") or before.text in (")", "]") or (
+                before.kind == "ident" and before.text.upper() not in _NOT_ALIASES):
+            return item[:-1], _ident_name(last)
     return item, None
+
+
+# Words that end an expression or take an operand: never a bare alias.
+_NOT_ALIASES = frozenset(
+    "END NULL TRUE FALSE UNKNOWN NOT AND OR IS IN LIKE BETWEEN SIMILAR CASE WHEN THEN ELSE "
+    "INTERVAL DATE TIME TIMESTAMP DISTINCT ALL YEAR MONTH DAY HOUR MINUTE SECOND WEEK QUARTER "
+    "MILLISECOND MICROSECOND NANOSECOND TO ESCAPE EXISTS".split())
 
 
 def _column_ref(expr):

@@ -650,3 +650,12 @@ def test_jaas_module_can_be_unshaded_per_cluster():
         "org.apache.kafka.common.security.plain.PlainLoginModule")
     with pytest.raises(CompileError):
         streamt.jaas_config("GSSAPI", "a", "b")
+
+
+def test_bare_aliases_and_expressions_ending_in_keywords():
+    cols, _info = types_of("SELECT NOT (i = 1), t + INTERVAL '1' HOUR, i ii, CAST(i AS INT) c, "
+                           "TIMESTAMP '2024-01-01 00:00:00', s IS NOT NULL, "
+                           "CASE WHEN i > 0 THEN 1 END FROM {{ ref('a') }}")
+    assert cols == [("EXPR$0", "BOOLEAN"), ("EXPR$1", "TIMESTAMP(3)"), ("ii", "INT"),
+                    ("c", "INT"), ("EXPR$4", "TIMESTAMP(3)"), ("EXPR$5", "BOOLEAN"),
+                    ("EXPR$6", "INT")]
