@@ -3453,17 +3453,25 @@ def _snippet(toks, limit=40):
 
 
 def _split_alias(item):
-    """``(expr tokens, alias or None)`` of a select item."""
+    """``(expr tokens, alias or None)`` of a select item (``expr AS a`` or ``expr a``)."""
     if len(item) >= 3 and is_keyword(item[-2], "AS") and item[-1].kind in (
             "ident", "qident", "dqident"):
         return item[:-2], _ident_name(item[-1])
-    if len(item) >= 2 and item[-1].kind in ("ident", "qident") and (
-            item[-2].kind in ("ident", "qident", "number", "string") or item[-2].text == ")"):
-        if item[-1].kind == "qident" or not is_keyword(item[-1], "END", "NULL", "TRUE",
-                                                       "FALSE"):
-            if not (len(item) == 2 and is_keyword(item[0], "DISTINCT", "INTERVAL")):
-                return item[:-1], _ident_name(item[-1])
+    if len(item) >= 2 and item[-1].kind in ("ident", "qident"):
+        last, before = item[-1], item[-2]
+        if last.kind == "ident" and last.text.upper() in _NOT_ALIASES:
+            return item, None
+        if before.kind in ("number", "string", "qident") or before.text in (")", "]") or (
+                before.kind == "ident" and before.text.upper() not in _NOT_ALIASES):
+            return item[:-1], _ident_name(last)
     return item, None
+
+
+# Words that end an expression or take an operand: never a bare alias.
+_NOT_ALIASES = frozenset(
+    "END NULL TRUE FALSE UNKNOWN NOT AND OR IS IN LIKE BETWEEN SIMILAR CASE WHEN THEN ELSE "
+    "INTERVAL DATE TIME TIMESTAMP DISTINCT ALL YEAR MONTH DAY HOUR MINUTE SECOND WEEK QUARTER "
+    "MILLISECOND MICROSECOND NANOSECOND TO ESCAPE EXISTS".split())
 
 
 def _column_ref(expr):
@@ -5099,16 +5107,18 @@ def kafka_config_value(value):
     return str(value)
 
 
-def jaas_config(mechanism, username, password):
+def jaas_config(mechanism, username, password, shaded=False):
     """The ``sasl.jaas.config`` of a Kafka client for PLAIN or SCRAM-SHA-*.
 
     Values are written as JAAS quoted strings (``\\`` and ``"`` escaped); ``${VAR}``
-    references stay as written."""
+    references stay as written.  ``shaded=True`` names the login module as relocated
+    inside Flink's ``flink-sql-connector-kafka`` jar (the only name it can load)."""
     mech = (mechanism or "").upper()
+    prefix = _FLINK_KAFKA_SHADE if shaded else ""
     if mech == "PLAIN":
-        module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        module = prefix + "org.apache.kafka.common.security.plain.PlainLoginModule"
     elif mech.startswith("SCRAM-"):
-        module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        module = prefix + "org.apache.kafka.common.security.scram.ScramLoginModule"
     else:
         raise CompileError("unsupported SASL mechanism %r" % mechanism,
                            hint="use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
@@ -5130,6 +5140,10 @@ _CONNECTOR_ALIASES = {
 _STARTUP_MODES = {"earliest": "earliest-offset", "latest": "latest-offset",
                   "earliest-offset": "earliest-offset", "latest-offset": "latest-offset",
                   "group-offsets": "group-offsets", "group": "group-offsets"}
+# flink-sql-connector-kafka relocates the Kafka client classes under this package; a
+# JAAS config must name the login module with it.  A cluster that uses the plain
+# flink-connector-kafka + kafka-clients jars sets `kafka_connector_shaded: false`.
+_FLINK_KAFKA_SHADE = "org.apache.flink.kafka.shaded."
 _MASK_METHODS = ("hash", "sha256", "md5", "redact", "partial", "null")
 _TEST_FAILURES_TOPIC = "_streamt_test_failures"
 # Words that would make custom_sql more than a condition.
@@ -5284,6 +5298,7 @@ class _Compiler(object):
         self.warnings = []
         self._outputs = {}
         self._busy = set()
+        self._cluster = None  # the Flink cluster of the job being built
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -5557,8 +5572,10 @@ class _Compiler(object):
 
     # -- Flink jobs ------------------------------------------------------------------
 
-    def kafka_properties(self):
+    def kafka_properties(self, cluster=None):
         kafka = self.runtime.get("kafka") or {}
+        shaded = _get(self.runtime, "flink", "clusters", cluster or "", "kafka_connector_shaded")
+        shaded = True if shaded is None else shaded not in (False, "false", "False", "no")
         props = {}
         bootstrap = kafka.get("bootstrap_servers_internal") or kafka.get("bootstrap_servers")
         if bootstrap:
@@ -5570,7 +5587,7 @@ class _Compiler(object):
         if mech:
             props["properties.sasl.mechanism"] = str(mech).upper()
             props["properties.sasl.jaas.config"] = jaas_config(
-                mech, kafka.get("sasl_username"), kafka.get("sasl_password"))
+                mech, kafka.get("sasl_username"), kafka.get("sasl_password"), shaded=shaded)
         if kafka.get("ssl_cafile"):
             props["properties.ssl.truststore.type"] = "PEM"
             props["properties.ssl.truststore.location"] = str(kafka["ssl_cafile"])
@@ -5616,7 +5633,7 @@ class _Compiler(object):
         if key:
             lines.append("PRIMARY KEY (%s) NOT ENFORCED" % ", ".join(quote_ident(k) for k in key))
         opts = {"topic": rel.topic}
-        opts.update(self.kafka_properties())
+        opts.update(self.kafka_properties(self._cluster))
         if key:
             connector = "upsert-kafka"
             opts.update(self.format_options("json", "key."))
@@ -5636,8 +5653,14 @@ class _Compiler(object):
         return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
             quote_ident(table), ",\n  ".join(lines), ",\n".join(with_lines))
 
+    def job_cluster(self, spec):
+        cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
+                   or _get(self.runtime, "flink", "default"))
+        return str(cluster) if cluster else None
+
     def model_job(self, model):
         name = str(model.get("name"))
+        self._cluster = self.job_cluster(model)
         flink = _get(model, "advanced", "flink") or {}
         pipeline = "streamt.%s.%s" % (self.name, name)
         startup = self.startup_mode(model, flink)
@@ -5796,8 +5819,7 @@ class _Compiler(object):
                                hint="use savepoint, stateless or refuse")
         body = ";\n\n".join(statements) + ";\n"
         fingerprint = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
-        cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
-                   or _get(self.runtime, "flink", "default"))
+        cluster = self.job_cluster(spec)
         header = ["-- Generated by streamt %s" % __version__,
                   "-- Project: %s" % _comment(self.name),
                   ("-- Model: %s" if kind == "model" else "-- Test: %s") % _comment(owner),
@@ -5806,7 +5828,7 @@ class _Compiler(object):
                   "-- On upgrade: %s" % on_upgrade,
                   "-- Fingerprint: %s" % fingerprint]
         return {"name": name, "model": owner, "kind": kind,
-                "cluster": str(cluster) if cluster else None, "pipeline_name": pipeline,
+                "cluster": cluster, "pipeline_name": pipeline,
                 "fingerprint": fingerprint, "on_upgrade": on_upgrade,
                 "sql": "\n".join(header) + "\n\n" + body}
 
@@ -5815,6 +5837,7 @@ class _Compiler(object):
     def test_job(self, test):
         tname = str(test.get("name"))
         target = str(test.get("model"))
+        self._cluster = self.job_cluster(test)
         rel = self.model_relation(target) if target in self.models else \
             self.source_relation(target)
         if rel is None:

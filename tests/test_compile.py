@@ -164,7 +164,7 @@ def test_prod_uses_sasl_from_the_runtime():
     assert opts["properties.security.protocol"] == "SASL_SSL"
     assert opts["properties.sasl.mechanism"] == "SCRAM-SHA-512"
     assert opts["properties.sasl.jaas.config"] == (
-        'org.apache.kafka.common.security.scram.ScramLoginModule required '
+        'org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.ScramLoginModule required '
         'username="streamt-deployer" password="${KAFKA_PASSWORD}";')
     assert state["environment"]["protected"] is True
 
@@ -277,7 +277,7 @@ def test_hostile_names_and_values_never_add_statements():
     assert opts["topic"] == HOSTILE + ".topic"
     assert opts["properties.bootstrap.servers"] == "k:1'; DROP TABLE z; --"
     assert opts["properties.sasl.jaas.config"] == (
-        'org.apache.kafka.common.security.plain.PlainLoginModule required '
+        'org.apache.flink.kafka.shaded.org.apache.kafka.common.security.plain.PlainLoginModule required '
         'username="u\\"\'" password="p\'\\";\\\\";')
     assert [token_value(t) for t in sql_tokens(ddl) if t.kind == "qident"][:2] == [HOSTILE,
                                                                                     HOSTILE]
@@ -633,3 +633,29 @@ def test_old_and_new_pythons_compile_identically(root, env):
         outs[py] = r.stdout
     assert len(set(outs.values())) == 1, list(outs)
     assert b'"flink_jobs"' in outs[sys.executable]
+
+
+def test_jaas_module_can_be_unshaded_per_cluster():
+    runtime = {"kafka": {"bootstrap_servers": "k:1", "security_protocol": "SASL_PLAINTEXT",
+                         "sasl_mechanism": "SCRAM-SHA-256", "sasl_username": "u",
+                         "sasl_password": "p"},
+               "flink": {"default": "a", "clusters": {"a": {"kafka_connector_shaded": False}}}}
+    m = {"name": "m", "sql": "SELECT user_id, COUNT(*) AS n FROM {{ source('clicks') }} "
+                             "GROUP BY user_id"}
+    j = job(compile_project(project([m], runtime=runtime)), "m")
+    assert options(create_table(j, "clicks"))["properties.sasl.jaas.config"] == (
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="u" '
+        'password="p";')
+    assert streamt.jaas_config("PLAIN", "a", "b").startswith(
+        "org.apache.kafka.common.security.plain.PlainLoginModule")
+    with pytest.raises(CompileError):
+        streamt.jaas_config("GSSAPI", "a", "b")
+
+
+def test_bare_aliases_and_expressions_ending_in_keywords():
+    cols, _info = types_of("SELECT NOT (i = 1), t + INTERVAL '1' HOUR, i ii, CAST(i AS INT) c, "
+                           "TIMESTAMP '2024-01-01 00:00:00', s IS NOT NULL, "
+                           "CASE WHEN i > 0 THEN 1 END FROM {{ ref('a') }}")
+    assert cols == [("EXPR$0", "BOOLEAN"), ("EXPR$1", "TIMESTAMP(3)"), ("ii", "INT"),
+                    ("c", "INT"), ("EXPR$4", "TIMESTAMP(3)"), ("EXPR$5", "BOOLEAN"),
+                    ("EXPR$6", "INT")]
