@@ -8621,10 +8621,13 @@ def _cmd_build(p):
             desired = resolve_refs(desired, project.variables)
         state = None
         if args.with_state:
+            # observe_state (section "plan & deploy") talks to the services: only here,
+            # only when asked.  It sees resolved values; what it returns is redacted.
             observe = globals().get("observe_state")
             if observe is None:
                 raise UsageError("--with-state is not available in this build of streamt")
-            state = observe(desired, project)
+            live = resolve_refs(desired, project.variables)
+            state = observe(live, live["environment"].get("runtime") or {}, project=project)
         signer = None
         if key_text is not None:
             ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
