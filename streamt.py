@@ -6970,6 +6970,7 @@ def inspect_artifact(artifact, component=None):
         "signature": sig,
         "counts": dict((k, len(desired.get(k) or [])) for k in ARTIFACT_KINDS),
         "files": len(artifact.files),
+        "state": None if artifact.state is None else sorted(artifact.state),
     }
     if component is not None:
         kind = _COMPONENT_KINDS.get(component, component)
@@ -8744,7 +8745,9 @@ def _artifact_inspect(args, out):
             ("format", "%s (built by %s %s)" % (doc["format"], gen.get("name"),
                                                 gen.get("version"))),
             ("built", doc["build_time"]), ("git", git_text), ("secrets", secrets),
-            ("signature", sig_text)]
+            ("signature", sig_text),
+            ("state", "snapshot of " + ", ".join(doc["state"]) if doc["state"] is not None
+             else "none (build --with-state records one)")]
     for k, v in rows:
         out.result("%-12s %s" % (k, v))
     counts = doc["counts"]
