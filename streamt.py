@@ -6838,27 +6838,29 @@ def write_artifact(desired, out, project_name=None, project_version=None, git=No
         return files, hashlib.sha256(data).hexdigest()
     out = os.path.abspath(out)
     parent = os.path.dirname(out)
-    if not os.path.isdir(parent):
-        try:
-            os.makedirs(parent)
-        except OSError as e:
-            raise StreamtError("cannot create %s: %s" % (parent, e.strerror or e))
     exists = os.path.lexists(out)
     if exists and not force:
         if kind != "directory" or not os.path.isdir(out) or os.listdir(out):
             raise StreamtError("%s already exists" % out,
                                hint="choose another output, or pass --force to replace it")
-    if kind == "directory":
-        if exists and not os.path.isdir(out) and not force:
-            raise StreamtError("%s exists and is not a directory" % out)
-        _write_directory(files, out, build_epoch, fmode, dmode)
-        return files, None
-    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
-    if exists and os.path.isdir(out) and not os.path.islink(out):
-        raise StreamtError("%s is a directory" % out,
-                           hint="remove it, or choose a file name for the tarball")
-    _atomic_write(out, data, fmode)
-    return files, hashlib.sha256(data).hexdigest()
+    made = []  # parents we create, removed again if the build fails: it leaves nothing
+    probe = parent
+    while not os.path.isdir(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    try:
+        if made:
+            os.makedirs(parent)
+        return _write_output(files, out, kind, exists, build_epoch, fmode, dmode)
+    except BaseException as e:
+        for d in made:
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
+        if isinstance(e, OSError) and not isinstance(e, StreamtError):
+            raise StreamtError("cannot write %s: %s" % (out, e.strerror or e))
+        raise
 
 
 def read_artifact(path):
@@ -7273,6 +7275,18 @@ def _output_kind(out):
     if low.endswith(".tar"):
         return "tar"
     return "directory"
+
+
+def _write_output(files, out, kind, exists, build_epoch, fmode, dmode):
+    if kind == "directory":
+        _write_directory(files, out, build_epoch, fmode, dmode)
+        return files, None
+    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
+    if exists and os.path.isdir(out) and not os.path.islink(out):
+        raise StreamtError("%s is a directory" % out,
+                           hint="remove it, or choose a file name for the tarball")
+    _atomic_write(out, data, fmode)
+    return files, hashlib.sha256(data).hexdigest()
 
 
 def _atomic_write(path, data, mode):
