@@ -7256,27 +7256,29 @@ def write_artifact(desired, out, project_name=None, project_version=None, git=No
         return files, hashlib.sha256(data).hexdigest()
     out = os.path.abspath(out)
     parent = os.path.dirname(out)
-    if not os.path.isdir(parent):
-        try:
-            os.makedirs(parent)
-        except OSError as e:
-            raise StreamtError("cannot create %s: %s" % (parent, e.strerror or e))
     exists = os.path.lexists(out)
     if exists and not force:
         if kind != "directory" or not os.path.isdir(out) or os.listdir(out):
             raise StreamtError("%s already exists" % out,
                                hint="choose another output, or pass --force to replace it")
-    if kind == "directory":
-        if exists and not os.path.isdir(out) and not force:
-            raise StreamtError("%s exists and is not a directory" % out)
-        _write_directory(files, out, build_epoch, fmode, dmode)
-        return files, None
-    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
-    if exists and os.path.isdir(out) and not os.path.islink(out):
-        raise StreamtError("%s is a directory" % out,
-                           hint="remove it, or choose a file name for the tarball")
-    _atomic_write(out, data, fmode)
-    return files, hashlib.sha256(data).hexdigest()
+    made = []  # parents we create, removed again if the build fails: it leaves nothing
+    probe = parent
+    while not os.path.isdir(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    try:
+        if made:
+            os.makedirs(parent)
+        return _write_output(files, out, kind, exists, build_epoch, fmode, dmode)
+    except BaseException as e:
+        for d in made:
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
+        if isinstance(e, OSError) and not isinstance(e, StreamtError):
+            raise StreamtError("cannot write %s: %s" % (out, e.strerror or e))
+        raise
 
 
 def read_artifact(path):
@@ -7388,6 +7390,7 @@ def inspect_artifact(artifact, component=None):
         "signature": sig,
         "counts": dict((k, len(desired.get(k) or [])) for k in ARTIFACT_KINDS),
         "files": len(artifact.files),
+        "state": None if artifact.state is None else sorted(artifact.state),
     }
     if component is not None:
         kind = _COMPONENT_KINDS.get(component, component)
@@ -7690,6 +7693,18 @@ def _output_kind(out):
     if low.endswith(".tar"):
         return "tar"
     return "directory"
+
+
+def _write_output(files, out, kind, exists, build_epoch, fmode, dmode):
+    if kind == "directory":
+        _write_directory(files, out, build_epoch, fmode, dmode)
+        return files, None
+    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
+    if exists and os.path.isdir(out) and not os.path.islink(out):
+        raise StreamtError("%s is a directory" % out,
+                           hint="remove it, or choose a file name for the tarball")
+    _atomic_write(out, data, fmode)
+    return files, hashlib.sha256(data).hexdigest()
 
 
 def _atomic_write(path, data, mode):
@@ -12235,10 +12250,13 @@ def _cmd_build(p):
             desired = resolve_refs(desired, project.variables)
         state = None
         if args.with_state:
+            # observe_state (section "plan & deploy") talks to the services: only here,
+            # only when asked.  It sees resolved values; what it returns is redacted.
             observe = globals().get("observe_state")
             if observe is None:
                 raise UsageError("--with-state is not available in this build of streamt")
-            state = observe(desired, project)
+            live = resolve_refs(desired, project.variables)
+            state = observe(live, live["environment"].get("runtime") or {}, project=project)
         signer = None
         if key_text is not None:
             ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
@@ -12355,7 +12373,9 @@ def _artifact_inspect(args, out):
             ("format", "%s (built by %s %s)" % (doc["format"], gen.get("name"),
                                                 gen.get("version"))),
             ("built", doc["build_time"]), ("git", git_text), ("secrets", secrets),
-            ("signature", sig_text)]
+            ("signature", sig_text),
+            ("state", "snapshot of " + ", ".join(doc["state"]) if doc["state"] is not None
+             else "none (build --with-state records one)")]
     for k, v in rows:
         out.result("%-12s %s" % (k, v))
     counts = doc["counts"]

@@ -640,3 +640,23 @@ def test_example_build_command_of_the_readme(tmp_path):
     streamt.verify_artifact(art)
     project = streamt.load_project(SHOP, env="dev")
     assert art.desired == streamt.compile_project(project)
+
+
+def test_with_state_records_the_observed_snapshot(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_observe(desired, runtime, project=None):
+        seen["runtime"] = runtime
+        return {"topics": {"shop.orders.clean.v1": {"partitions": 3}}, "schemas": {}}
+    monkeypatch.setattr(streamt, "observe_state", fake_observe, raising=False)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "broker:9092")
+    out = tmp_path / "s.tar.gz"
+    assert streamt.main(["build", "-p", SHOP, "-e", "dev", "-o", str(out), "--with-state"]) == 0
+    assert seen["runtime"]["kafka"]["bootstrap_servers"] == "broker:9092"  # observed resolved
+    art = streamt.read_artifact(str(out))
+    assert art.state == {"topics": {"shop.orders.clean.v1": {"partitions": 3}}, "schemas": {}}
+    assert sorted(p for p in art.files if p.startswith("state/")) == \
+        ["state/schemas.json", "state/topics.json"]
+    assert "${KAFKA_BOOTSTRAP}" in art.files["environment.json"].decode()  # still a reference
+    streamt.verify_artifact(art)
+    assert streamt.inspect_artifact(art)["state"] == ["schemas", "topics"]
