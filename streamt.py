@@ -10493,7 +10493,13 @@ class FlinkTarget(object):
                     and c.live.get("state") in _FLINK_ACTIVE:
                 done(c)       # only extra copies were cancelled
                 continue
-            self._submit(cl, c.desired, savepoint)
+            try:
+                self._submit(cl, c.desired, savepoint)
+            except StreamtError as e:
+                if savepoint:
+                    e.details.append("the previous run's state is kept in the savepoint %s; "
+                                     "the next deploy resubmits from it" % savepoint)
+                raise
             done(c)
 
     def snapshot(self, items, live):
@@ -10601,8 +10607,11 @@ class FlinkTarget(object):
         props = {"pipeline.name": job["pipeline_name"] + FLINK_JOB_MARKER % (
             _project_of(self), _short_fp(job["fingerprint"]))}
         if savepoint:
+            # Flink 1.20+/2.x names first, the older names for older clusters.  SQL changed:
+            # state of operators that no longer exist must not block the restore.
+            props["execution.state-recovery.path"] = savepoint
+            props["execution.state-recovery.ignore-unclaimed-state"] = "true"
             props["execution.savepoint.path"] = savepoint
-            # SQL changed: operators that no longer exist must not block the restore
             props["execution.savepoint.ignore-unclaimed-state"] = "true"
         resp = gw.request("POST", "/v1/sessions", body={"properties": props,
                                                         "sessionName": job["name"]},
@@ -10611,8 +10620,10 @@ class FlinkTarget(object):
         job_id = None
         try:
             for stmt in _sql_statements(job["sql"]):
-                if _sets_key(stmt, "pipeline.name") or _sets_key(stmt, "execution.savepoint.path"):
-                    continue   # streamt owns these two (identity, restore)
+                if any(_sets_key(stmt, k) for k in (
+                        "pipeline.name", "execution.savepoint.path",
+                        "execution.state-recovery.path")):
+                    continue   # streamt owns these (identity, restore)
                 jid = self._run_statement(gw, session, stmt, job["name"])
                 job_id = jid or job_id
         finally:
@@ -11134,7 +11145,10 @@ def mutating_calls(targets):
     n = 0
     for t in targets.values():
         n += getattr(t, "mutations", 0)
-        clients = t.http_clients() if hasattr(t, "http_clients") else [getattr(t, "http")]
+        if hasattr(t, "http_clients"):
+            clients = t.http_clients()
+        else:
+            clients = [t.http] if getattr(t, "http", None) is not None else []
         n += sum(h.mutations for h in clients)
     return n
 

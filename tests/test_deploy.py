@@ -238,7 +238,21 @@ def json_report(r):
     return json.loads(r.stdout)
 
 
+def _create_source_topics(bootstrap):
+    """Sources are external: the shop's web site owns shop.orders.v1, streamt only reads it."""
+    admin = streamt.KafkaAdmin({"bootstrap_servers": bootstrap})
+    try:
+        admin.create_topics([{"name": "shop.orders.v1", "partitions": 1, "replication_factor": 1,
+                              "config": {}}])
+        end = time.time() + 30
+        while "shop.orders.v1" not in admin.describe_topics(["shop.orders.v1"]) and time.time() < end:
+            time.sleep(0.2)
+    finally:
+        admin.close()
+
+
 def _deploy_flow(project_dir, services_env, kafka, flink, connect, tmp_path):
+    _create_source_topics(kafka.bootstrap)
     art = tmp_path / "art1"
     build(project_dir, art, environ=services_env)
     r = cli(["deploy", str(art), "-e", "dev", "--confirm", "--format", "json"], env=services_env)
@@ -247,16 +261,22 @@ def _deploy_flow(project_dir, services_env, kafka, flink, connect, tmp_path):
 
     # records produced into the source topic come out transformed
     orders = [{"order_id": "o%d" % i, "customer_id": "c%d" % (i % 2), "amount": 10.0 * i,
-               "card_number": "4111-%d" % i, "order_time": "2026-01-01 00:00:%02d" % i}
+               "card_number": "4111-%d" % i, "order_time": "2026-01-01 00:00:%02d" % (i + 1)}
               for i in range(-1, 5)]
     produce(kafka.bootstrap, "shop.orders.v1", orders)
     clean = consume(kafka.bootstrap, "shop.orders.clean.v1", 4)
     assert sorted(o["order_id"] for o in clean) == ["o1", "o2", "o3", "o4"]  # amount > 0
     assert all(o["card_number"] != "4111-%s" % o["order_id"][1:] for o in clean)  # hashed
-    # the Connect sink writes the per-minute revenue to its file (the window closes when
-    # a later event moves the watermark on)
-    produce(kafka.bootstrap, "shop.orders.v1", [dict(orders[2], order_id="late",
-                                                     order_time="2026-01-01 00:05:00")])
+    # the Connect sink writes the per-minute revenue to its file.  The window closes when
+    # the watermark moves on in *every* partition of shop.orders.clean.v1 (orders_clean's
+    # sink fills one partition at a time), so a later event goes to each partition.
+    from kafka import KafkaProducer
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    for part in range(3):
+        late = dict(clean[0], order_id="late%d" % part, order_time="2026-01-01 00:05:00")
+        producer.send("shop.orders.clean.v1", json.dumps(late).encode(), partition=part)
+    producer.flush(20)
+    producer.close()
     archive = services_env["ARCHIVE_FILE"]
     end = time.time() + 120
     while time.time() < end and not (os.path.exists(archive) and os.path.getsize(archive)):
