@@ -11130,11 +11130,17 @@ def make_targets(desired, runtime):
     if desired.get("topics") or runtime.get("kafka"):
         if desired.get("topics"):
             targets["topic"] = KafkaTarget(runtime)
-    if desired.get("flink_jobs"):
-        targets["flink_job"] = FlinkTarget(runtime, [j.get("cluster") for j in desired["flink_jobs"]])
-    if desired.get("connectors"):
-        targets["connector"] = ConnectTarget(runtime, [c.get("cluster") for c in desired["connectors"]])
-    if desired.get("gateway"):
+    # Flink, Connect and Gateway are also observed when the artifact has none of their
+    # resources but the runtime configures the service: that is where the orphans of a
+    # project that removed its last job/connector are found.
+    if desired.get("flink_jobs") or ((runtime.get("flink") or {}).get("clusters")):
+        targets["flink_job"] = FlinkTarget(
+            runtime, [j.get("cluster") for j in desired.get("flink_jobs") or []] or [None])
+    if desired.get("connectors") or ((runtime.get("connect") or {}).get("clusters")):
+        targets["connector"] = ConnectTarget(
+            runtime, [c.get("cluster") for c in desired.get("connectors") or []] or [None])
+    if desired.get("gateway") or ((runtime.get("conduktor") or {}).get("gateway") or {}).get(
+            "admin_url"):
         targets["gateway"] = GatewayTarget(runtime)
     return targets
 
@@ -11922,14 +11928,15 @@ def _open_verified_artifact(args, progress):
     failure.  Returns {"project", "environment", "desired", "state"}."""
     art = read_artifact(args.artifact)
     env = (art.desired or {}).get("environment") or {}
-    need_sig = bool(args.require_signature or args.allowed_signers or
+    signers = getattr(args, "allowed_signers", None)
+    need_sig = bool(getattr(args, "require_signature", False) or signers or
                     (env.get("safety") or {}).get("require_signature"))
-    if need_sig and not args.allowed_signers:
+    if need_sig and not signers:
         verify_artifact(art)  # integrity problems first, they say more
         raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
                              hint="the environment's safety.require_signature (or "
                                   "--require-signature) asks for a verified signature")
-    verify_artifact(art, allowed_signers=args.allowed_signers, require_signature=need_sig)
+    verify_artifact(art, allowed_signers=signers, require_signature=need_sig)
     progress("artifact verified: %s%s" % (args.artifact, " (signature verified)" if need_sig
                                           else ""))
     return {"project": ((art.manifest or {}).get("project") or {}).get("name"),
