@@ -11018,7 +11018,13 @@ class FlinkTarget(object):
                     and c.live.get("state") in _FLINK_ACTIVE:
                 done(c)       # only extra copies were cancelled
                 continue
-            self._submit(cl, c.desired, savepoint)
+            try:
+                self._submit(cl, c.desired, savepoint)
+            except StreamtError as e:
+                if savepoint:
+                    e.details.append("the previous run's state is kept in the savepoint %s; "
+                                     "the next deploy resubmits from it" % savepoint)
+                raise
             done(c)
 
     def snapshot(self, items, live):
@@ -11126,8 +11132,11 @@ class FlinkTarget(object):
         props = {"pipeline.name": job["pipeline_name"] + FLINK_JOB_MARKER % (
             _project_of(self), _short_fp(job["fingerprint"]))}
         if savepoint:
+            # Flink 1.20+/2.x names first, the older names for older clusters.  SQL changed:
+            # state of operators that no longer exist must not block the restore.
+            props["execution.state-recovery.path"] = savepoint
+            props["execution.state-recovery.ignore-unclaimed-state"] = "true"
             props["execution.savepoint.path"] = savepoint
-            # SQL changed: operators that no longer exist must not block the restore
             props["execution.savepoint.ignore-unclaimed-state"] = "true"
         resp = gw.request("POST", "/v1/sessions", body={"properties": props,
                                                         "sessionName": job["name"]},
@@ -11136,8 +11145,10 @@ class FlinkTarget(object):
         job_id = None
         try:
             for stmt in _sql_statements(job["sql"]):
-                if _sets_key(stmt, "pipeline.name") or _sets_key(stmt, "execution.savepoint.path"):
-                    continue   # streamt owns these two (identity, restore)
+                if any(_sets_key(stmt, k) for k in (
+                        "pipeline.name", "execution.savepoint.path",
+                        "execution.state-recovery.path")):
+                    continue   # streamt owns these (identity, restore)
                 jid = self._run_statement(gw, session, stmt, job["name"])
                 job_id = jid or job_id
         finally:
@@ -11644,11 +11655,17 @@ def make_targets(desired, runtime):
     if desired.get("topics") or runtime.get("kafka"):
         if desired.get("topics"):
             targets["topic"] = KafkaTarget(runtime)
-    if desired.get("flink_jobs"):
-        targets["flink_job"] = FlinkTarget(runtime, [j.get("cluster") for j in desired["flink_jobs"]])
-    if desired.get("connectors"):
-        targets["connector"] = ConnectTarget(runtime, [c.get("cluster") for c in desired["connectors"]])
-    if desired.get("gateway"):
+    # Flink, Connect and Gateway are also observed when the artifact has none of their
+    # resources but the runtime configures the service: that is where the orphans of a
+    # project that removed its last job/connector are found.
+    if desired.get("flink_jobs") or ((runtime.get("flink") or {}).get("clusters")):
+        targets["flink_job"] = FlinkTarget(
+            runtime, [j.get("cluster") for j in desired.get("flink_jobs") or []] or [None])
+    if desired.get("connectors") or ((runtime.get("connect") or {}).get("clusters")):
+        targets["connector"] = ConnectTarget(
+            runtime, [c.get("cluster") for c in desired.get("connectors") or []] or [None])
+    if desired.get("gateway") or ((runtime.get("conduktor") or {}).get("gateway") or {}).get(
+            "admin_url"):
         targets["gateway"] = GatewayTarget(runtime)
     return targets
 
@@ -11659,7 +11676,10 @@ def mutating_calls(targets):
     n = 0
     for t in targets.values():
         n += getattr(t, "mutations", 0)
-        clients = t.http_clients() if hasattr(t, "http_clients") else [getattr(t, "http")]
+        if hasattr(t, "http_clients"):
+            clients = t.http_clients()
+        else:
+            clients = [t.http] if getattr(t, "http", None) is not None else []
         n += sum(h.mutations for h in clients)
     return n
 
@@ -12754,14 +12774,15 @@ def _open_verified_artifact(args, progress):
     failure.  Returns {"project", "environment", "desired", "state"}."""
     art = read_artifact(args.artifact)
     env = (art.desired or {}).get("environment") or {}
-    need_sig = bool(args.require_signature or args.allowed_signers or
+    signers = getattr(args, "allowed_signers", None)
+    need_sig = bool(getattr(args, "require_signature", False) or signers or
                     (env.get("safety") or {}).get("require_signature"))
-    if need_sig and not args.allowed_signers:
+    if need_sig and not signers:
         verify_artifact(art)  # integrity problems first, they say more
         raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
                              hint="the environment's safety.require_signature (or "
                                   "--require-signature) asks for a verified signature")
-    verify_artifact(art, allowed_signers=args.allowed_signers, require_signature=need_sig)
+    verify_artifact(art, allowed_signers=signers, require_signature=need_sig)
     progress("artifact verified: %s%s" % (args.artifact, " (signature verified)" if need_sig
                                           else ""))
     return {"project": ((art.manifest or {}).get("project") or {}).get("name"),

@@ -238,7 +238,21 @@ def json_report(r):
     return json.loads(r.stdout)
 
 
+def _create_source_topics(bootstrap):
+    """Sources are external: the shop's web site owns shop.orders.v1, streamt only reads it."""
+    admin = streamt.KafkaAdmin({"bootstrap_servers": bootstrap})
+    try:
+        admin.create_topics([{"name": "shop.orders.v1", "partitions": 1, "replication_factor": 1,
+                              "config": {}}])
+        end = time.time() + 30
+        while "shop.orders.v1" not in admin.describe_topics(["shop.orders.v1"]) and time.time() < end:
+            time.sleep(0.2)
+    finally:
+        admin.close()
+
+
 def _deploy_flow(project_dir, services_env, kafka, flink, connect, tmp_path):
+    _create_source_topics(kafka.bootstrap)
     art = tmp_path / "art1"
     build(project_dir, art, environ=services_env)
     r = cli(["deploy", str(art), "-e", "dev", "--confirm", "--format", "json"], env=services_env)
@@ -247,16 +261,22 @@ def _deploy_flow(project_dir, services_env, kafka, flink, connect, tmp_path):
 
     # records produced into the source topic come out transformed
     orders = [{"order_id": "o%d" % i, "customer_id": "c%d" % (i % 2), "amount": 10.0 * i,
-               "card_number": "4111-%d" % i, "order_time": "2026-01-01 00:00:%02d" % i}
+               "card_number": "4111-%d" % i, "order_time": "2026-01-01 00:00:%02d" % (i + 1)}
               for i in range(-1, 5)]
     produce(kafka.bootstrap, "shop.orders.v1", orders)
     clean = consume(kafka.bootstrap, "shop.orders.clean.v1", 4)
     assert sorted(o["order_id"] for o in clean) == ["o1", "o2", "o3", "o4"]  # amount > 0
     assert all(o["card_number"] != "4111-%s" % o["order_id"][1:] for o in clean)  # hashed
-    # the Connect sink writes the per-minute revenue to its file (the window closes when
-    # a later event moves the watermark on)
-    produce(kafka.bootstrap, "shop.orders.v1", [dict(orders[2], order_id="late",
-                                                     order_time="2026-01-01 00:05:00")])
+    # the Connect sink writes the per-minute revenue to its file.  The window closes when
+    # the watermark moves on in *every* partition of shop.orders.clean.v1 (orders_clean's
+    # sink fills one partition at a time), so a later event goes to each partition.
+    from kafka import KafkaProducer
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    for part in range(3):
+        late = dict(clean[0], order_id="late%d" % part, order_time="2026-01-01 00:05:00")
+        producer.send("shop.orders.clean.v1", json.dumps(late).encode(), partition=part)
+    producer.flush(20)
+    producer.close()
     archive = services_env["ARCHIVE_FILE"]
     end = time.time() + 120
     while time.time() < end and not (os.path.exists(archive) and os.path.getsize(archive)):
@@ -268,6 +288,11 @@ def _deploy_flow(project_dir, services_env, kafka, flink, connect, tmp_path):
              "--format", "json"], env=services_env)
     assert r.returncode == 0, r.stderr
     assert json_report(r)["result"]["mutating_calls"] == 0
+    r = cli(["status", str(art), "--format", "json"], env=services_env)
+    assert r.returncode == 0 and json_report(r)["result"]["status"] == "no-changes"
+    assert all(c["action"] == "unchanged" for c in json_report(r)["plan"]["changes"])
+    r = cli(["plan", "-p", project_dir, "-e", "dev", "--detailed-exitcode"], env=services_env)
+    assert r.returncode == 0, r.stdout + r.stderr
 
     # one model's SQL changes: exactly that job is upgraded through a savepoint
     models = os.path.join(project_dir, "models", "orders.yml")
@@ -275,6 +300,9 @@ def _deploy_flow(project_dir, services_env, kafka, flink, connect, tmp_path):
         text = f.read()
     with open(models, "w") as f:
         f.write(text.replace("GROUP BY customer_id", "GROUP BY customer_id\n      HAVING COUNT(*) > 0"))
+    r = cli(["plan", "-p", project_dir, "-e", "dev", "--detailed-exitcode"], env=services_env)
+    assert r.returncode == streamt.EXIT_CHANGES, r.stderr
+    assert "~ flink_job customer_totals" in r.stdout
     art2 = tmp_path / "art2"
     build(project_dir, art2, environ=services_env)
     r = cli(["deploy", str(art2), "-e", "dev", "--confirm", "--format", "json"], env=services_env)
@@ -333,11 +361,24 @@ def _json_source_variant(tmp_path):
     return d
 
 
+def _cancel_shop_jobs(flink):
+    """The test cluster has 4 slots: leave them free for the next tests."""
+    rest = streamt.HttpClient(flink.rest_url)
+    for j in rest.get_json("/jobs/overview")["jobs"]:
+        if j["name"].startswith("streamt.shop.") and j["state"] == "RUNNING":
+            rest.request("PATCH", "/jobs/%s" % j["jid"], query={"mode": "cancel"},
+                         expect=(202, 404))
+
+
 @pytest.mark.services
 @pytest.mark.slow
 def test_example_end_to_end_json_source(services_env, kafka, flink, connect, tmp_path):
-    art = _deploy_flow(_json_source_variant(tmp_path), services_env, kafka, flink, connect, tmp_path)
-    _kill_midway_then_converge(art, services_env, flink)
+    try:
+        art = _deploy_flow(_json_source_variant(tmp_path), services_env, kafka, flink, connect,
+                           tmp_path)
+        _kill_midway_then_converge(art, services_env, flink)
+    finally:
+        _cancel_shop_jobs(flink)
 
 
 @pytest.mark.services
@@ -345,4 +386,39 @@ def test_example_end_to_end_json_source(services_env, kafka, flink, connect, tmp
 @pytest.mark.xfail(reason="the bundled source is Avro (format avro-confluent): the harness's "
                           "Flink has no flink-sql-avro-confluent-registry jar yet", strict=False)
 def test_bundled_example_end_to_end(services_env, kafka, flink, connect, tmp_path):
-    _deploy_flow(shop_copy(tmp_path), services_env, kafka, flink, connect, tmp_path)
+    try:
+        _deploy_flow(shop_copy(tmp_path), services_env, kafka, flink, connect, tmp_path)
+    finally:
+        _cancel_shop_jobs(flink)
+
+
+@pytest.mark.services
+def test_allow_destructive_false_blocks_only_plans_with_deletes(connect, tmp_path):
+    project = "p" + uuid.uuid4().hex[:6]
+    env = {"CONNECT_URL": connect.url}
+
+    def artifact(connectors, out):
+        desired = {"topics": [], "schemas": [], "flink_jobs": [], "gateway": [],
+                   "connectors": connectors,
+                   "environment": {"name": "stage", "protected": False,
+                                   "safety": {"allow_destructive": False},
+                                   "runtime": {"connect": {"default": "w", "clusters": {
+                                       "w": {"rest_url": "${CONNECT_URL}"}}}}}}
+        streamt.write_artifact(desired, str(out), project_name=project)
+        return str(out)
+
+    cfg = {"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+           "file": os.path.join(connect.work_dir, project + ".txt"), "topics": "t1",
+           "tasks.max": "1"}
+    one = artifact([{"name": project + "_a", "cluster": "w", "config": cfg}], tmp_path / "a1")
+    r = cli(["deploy", one, "--confirm"], env=env)
+    assert r.returncode == 0, r.stderr          # no destructive change: not blocked
+    none = artifact([], tmp_path / "a2")
+    r = cli(["deploy", none, "--confirm", "--detailed-exitcode"], env=env)
+    assert r.returncode == 0, r.stderr          # the orphan is listed, kept
+    assert "? connector %s_a (orphan)" % project in r.stdout
+    r = cli(["deploy", none, "--confirm", "--allow-delete", "connectors"], env=env)
+    assert r.returncode == streamt.EXIT_REFUSED
+    assert "does not allow destructive changes" in r.stderr
+    assert "would delete connector:%s_a" % project in r.stderr
+    assert project + "_a" in streamt.HttpClient(connect.url).get_json("/connectors")

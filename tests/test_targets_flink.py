@@ -141,15 +141,14 @@ def test_flink_job_lifecycle_on_the_real_cluster(flink):
     assert cp["latest"]["restored"]["is_savepoint"] is True
 
     # removed from the artifact: an orphan, cancelled only with --allow-delete
+    # (the runtime configures Flink, so Flink is observed even with no job in the artifact)
     plan = streamt.plan_deploy({"flink_jobs": []}, rt, pol)
-    assert [c.action for c in plan.changes] == []  # no target when nothing is desired
-    target = streamt.FlinkTarget(rt, ["c"])
-    changes = target.plan([], target.observe([], pol), pol)
-    assert [(c.action, c.name) for c in changes] == [("orphan", j["pipeline_name"])]
+    assert [(c.action, c.name) for c in plan.changes] == [("orphan", j["pipeline_name"])]
+    assert not plan.pending
     pol_del = streamt.PlanPolicy(project, allow_delete=["flink_jobs"])
-    changes = target.plan([], target.observe([], pol_del), pol_del)
-    target.project = project
-    target.apply(changes, lambda c: None)
+    plan = streamt.plan_deploy({"flink_jobs": []}, rt, pol_del)
+    assert [(c.action, c.destructive) for c in plan.changes] == [("delete", True)]
+    streamt.apply_plan(plan)
     assert not [x for x in overview(flink, j["pipeline_name"]) if x["state"] == "RUNNING"]
 
 
