@@ -4169,6 +4169,16 @@ class _Validator(object):
             if any(ord(ch) < 32 for ch in str(cname)):
                 self.err("INVALID_NAME", "%s: column name %r contains a control character"
                          % (what, cname), cloc)
+            ctype = c.get("type")
+            if ctype is not None:
+                # the type is written into CREATE TABLE as SQL: refuse here, with file:line,
+                # what compile would refuse later without a location
+                try:
+                    normalize_type(ctype)
+                except SqlError as e:
+                    self.err("INVALID_TYPE", "%s: column '%s': %s" % (what, cname, e.message),
+                             _key_loc(c, "type", cloc), e.hint or "write a Flink SQL type "
+                             "such as STRING, BIGINT, DECIMAL(10, 2) or TIMESTAMP(3)")
             cl = c.get("classification")
             if cl is not None and cl not in _CLASSIFICATIONS:
                 self.err("INVALID_CLASSIFICATION",
