@@ -5729,7 +5729,13 @@ class _Compiler(object):
             where = spec.get("where")
             if not where:
                 return out
-            cond = _check_condition(tname, str(where))
+            try:
+                cond = _check_condition(tname, str(where))
+            except CompileError as e:
+                # say where the condition is written (the error's own line/col are in the
+                # condition's text, not in the file)
+                e.location = _key_loc(spec, "where", _loc(spec))
+                raise
             detail = spec.get("detail_column")
             q = col(detail) if detail else quote_ident(next(iter(
                 c.name for c in rel.columns)))
