@@ -4290,6 +4290,16 @@ class _Validator(object):
             if any(ord(ch) < 32 for ch in str(cname)):
                 self.err("INVALID_NAME", "%s: column name %r contains a control character"
                          % (what, cname), cloc)
+            ctype = c.get("type")
+            if ctype is not None:
+                # the type is written into CREATE TABLE as SQL: refuse here, with file:line,
+                # what compile would refuse later without a location
+                try:
+                    normalize_type(ctype)
+                except SqlError as e:
+                    self.err("INVALID_TYPE", "%s: column '%s': %s" % (what, cname, e.message),
+                             _key_loc(c, "type", cloc), e.hint or "write a Flink SQL type "
+                             "such as STRING, BIGINT, DECIMAL(10, 2) or TIMESTAMP(3)")
             cl = c.get("classification")
             if cl is not None and cl not in _CLASSIFICATIONS:
                 self.err("INVALID_CLASSIFICATION",
@@ -5925,7 +5935,13 @@ class _Compiler(object):
             where = spec.get("where")
             if not where:
                 return out
-            cond = _check_condition(tname, str(where))
+            try:
+                cond = _check_condition(tname, str(where))
+            except CompileError as e:
+                # say where the condition is written (the error's own line/col are in the
+                # condition's text, not in the file)
+                e.location = _key_loc(spec, "where", _loc(spec))
+                raise
             detail = spec.get("detail_column")
             q = col(detail) if detail else quote_ident(next(iter(
                 c.name for c in rel.columns)))
