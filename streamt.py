@@ -2764,7 +2764,33 @@ Token = collections.namedtuple("Token", "kind text line col start end")
 _SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
 
 
+# Tokenizing is the hot spot of a build: the same model SQL is read by validation,
+# infer_materialization, template_calls, type inference and compile, so the tokens of
+# a text are remembered (as a tuple: every caller gets its own list copy).  Bounded so
+# that a long-lived process does not grow without limit.
+_SQL_TOKEN_CACHE = {}
+_SQL_TOKEN_CACHE_MAX = 50000
+
+
 def sql_tokens(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out).
+
+    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
+    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
+    comment or template raises SqlError with the line and column where it starts.
+    With ``comments=False`` comment tokens are dropped."""
+    if type(text) is not str:
+        return list(_sql_tokens(text, comments))
+    key = (text, comments)
+    toks = _SQL_TOKEN_CACHE.get(key)
+    if toks is None:
+        if len(_SQL_TOKEN_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+            _SQL_TOKEN_CACHE.clear()
+        toks = _SQL_TOKEN_CACHE[key] = tuple(_sql_tokens(text, comments))
+    return list(toks)
+
+
+def _sql_tokens(text, comments=True):
     """Tokens of a Flink SQL text (whitespace left out).
 
     ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
@@ -2854,8 +2880,9 @@ def sql_tokens(text, comments=True):
 
 def significant_tokens(text_or_tokens):
     """The tokens without comments."""
-    toks = sql_tokens(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
-    return [t for t in toks if t.kind != "comment"]
+    if isinstance(text_or_tokens, str):
+        return sql_tokens(text_or_tokens, comments=False)  # memoized
+    return [t for t in text_or_tokens if t.kind != "comment"]
 
 
 def is_keyword(tok, *words):
