@@ -5343,7 +5343,12 @@ class _Compiler(object):
     # -- materialization and outputs ---------------------------------------------
 
     def effective(self, model):
-        return infer_materialization(model, self.project)[1]
+        # memoized per model object: asked ~5 times per model by a build
+        memo = self.__dict__.setdefault("_effective_memo", {})
+        key = id(model)
+        if key not in memo:
+            memo[key] = (model, infer_materialization(model, self.project)[1])
+        return memo[key][1]
 
     def source_relation(self, name):
         if ("source", name) not in self._outputs:
@@ -5445,10 +5450,19 @@ class _Compiler(object):
         return self.source_relation(name) if kind == "source" else self.model_relation(name)
 
     def analyze(self, model):
+        # memoized per model object (the model is kept in the entry so that its id
+        # stays its own): a model's query is analyzed for its relation, its topic and
+        # its job, and again for every job that reads it through a view
+        memo = self.__dict__.setdefault("_analyze_memo", {})
+        key = id(model)
+        if key in memo:
+            return memo[key][1]
+
         def rel(kind, name):
             r = self.relation(kind, name)
             return None if r is None else (r.columns, r.updating, r.key)
         info = analyze_query(model.get("sql"), rel)
+        memo[key] = (model, info)
         return info
 
     def masks(self, model):
