@@ -2803,7 +2803,21 @@ def _sql_tokens(text, comments=True):
     out = []
     i, n = 0, len(text)
     line, line_start = 1, 0
+    fast = _SQL_FAST_RE.match
     while i < n:
+        # fast path: blanks, newlines, ASCII words, numbers and operators in one regex
+        # match; everything else (and any non-ASCII start) takes the general path below,
+        # which gives the same tokens character by character
+        m = fast(text, i)
+        if m is not None:
+            kind, j = m.lastgroup, m.end()
+            if kind == "nl":
+                line += 1
+                line_start = j
+            elif kind != "ws":
+                out.append(Token(kind, text[i:j], line, i - line_start + 1, i, j))
+            i = j
+            continue
         c = text[i]
         if c == "\n":
             line += 1
@@ -3052,6 +3066,15 @@ def _has_gateway(project):
 
 
 _NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# The common tokens of sql_tokens() in one match (same results as its general path:
+# an ASCII start, then the same continuation rules; "-", "/" and "." only where they
+# cannot start a comment or a number).
+_SQL_FAST_RE = re.compile(
+    r"(?P<ws>[ \t\r]+)|(?P<nl>\n)"
+    r"|(?P<ident>[A-Za-z_$][\w$]*)"
+    r"|(?P<number>(?:[0-9]\d*\.?\d*|\.[0-9]\d*)(?:[eE][+-]?\d+)?)"
+    r"|(?P<op><>|!=|<=|>=|\|\||::|=>|->|[(),;*=<>+|:!%]|-(?!-)|/(?!\*)"
+    r"|\.(?![0-9]|[^\x00-\x7f]))")
 _TEMPLATE_CALL_RE = re.compile(
     r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
 
