@@ -150,8 +150,70 @@ __all__ += ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INVALID", "EXIT_INTEG
 
 def canonical_json(obj):
     """Canonical JSON text: sorted keys, UTF-8 (no escaping), 2-space indent, final newline."""
-    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False,
-                      separators=(",", ": ")) + "\n"
+    # json.dumps(indent=...) runs the pure-Python encoder, the slowest part of writing
+    # an artifact; _json_emit writes the same bytes for the shapes we produce (string
+    # keys, str/int/float/bool/None/list/tuple/dict values) and hands anything else
+    # back to json.dumps, which then also raises the usual errors.
+    out = []
+    try:
+        _json_emit(obj, "\n", out, json.encoder.encode_basestring)
+    except (_JsonFallback, RecursionError):
+        return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False,
+                          separators=(",", ": ")) + "\n"
+    out.append("\n")
+    return "".join(out)
+
+
+class _JsonFallback(Exception):
+    """A value _json_emit does not write itself (canonical_json then uses json.dumps)."""
+
+
+def _json_emit(o, nl, out, enc):
+    # Same text as json.dumps(sort_keys=True, indent=2, ensure_ascii=False,
+    # separators=(",", ": ")); ``nl`` is the newline plus the current indentation.
+    if isinstance(o, str):
+        out.append(enc(o))
+    elif o is None:
+        out.append("null")
+    elif o is True:
+        out.append("true")
+    elif o is False:
+        out.append("false")
+    elif isinstance(o, int):
+        out.append(int.__repr__(o))
+    elif isinstance(o, float):
+        if o != o or o in (float("inf"), float("-inf")):
+            raise _JsonFallback()
+        out.append(float.__repr__(o))
+    elif isinstance(o, dict):
+        if not o:
+            out.append("{}")
+            return
+        for k in o:
+            if not isinstance(k, str):
+                raise _JsonFallback()
+        inner = nl + "  "
+        sep = "{" + inner
+        for k in sorted(o):
+            out.append(sep)
+            out.append(enc(k))
+            out.append(": ")
+            _json_emit(o[k], inner, out, enc)
+            sep = "," + inner
+        out.append(nl + "}")
+    elif isinstance(o, (list, tuple)):
+        if not o:
+            out.append("[]")
+            return
+        inner = nl + "  "
+        sep = "[" + inner
+        for v in o:
+            out.append(sep)
+            _json_emit(v, inner, out, enc)
+            sep = "," + inner
+        out.append(nl + "]")
+    else:
+        raise _JsonFallback()
 
 
 class Output(object):
