@@ -4987,6 +4987,65 @@ def jaas_config(mechanism, username, password, shaded=False):
     return "%s required username=%s password=%s;" % (module, q(username or ""), q(password or ""))
 
 
+def sql_references(sql):
+    """The sorted names of the ``${VAR}`` references inside the string literals of a
+    compiled Flink job (bootstrap servers, credentials, registry URL, ...)."""
+    names = set()
+    for tok in sql_tokens(sql):
+        if tok.kind == "string" and "$" in tok.text:
+            for m in _SQL_VAR_RE.finditer(token_value(tok)):
+                if m.group(1):
+                    names.add(m.group(1))
+    return sorted(names)
+
+
+def resolve_sql_references(sql, values):
+    """A compiled Flink job with its ``${VAR}`` references replaced by ``values``.
+
+    Only string literals are touched (``'$.a'`` or ``EXPR$0`` elsewhere are SQL, not
+    references), and each value is escaped for where it lands: quotes doubled for SQL,
+    and first ``\\`` / ``"`` backslash-escaped inside ``properties.sasl.jaas.config``.
+    ``$${`` stands for a literal ``${``.  All missing names are reported at once."""
+    toks = sql_tokens(sql)
+    missing = set()
+    out, pos = [], 0
+    for i, tok in enumerate(toks):
+        if tok.kind != "string" or "$" not in tok.text:
+            continue
+        key = None
+        if i >= 2 and toks[i - 1].text == "=" and toks[i - 2].kind == "string":
+            key = token_value(toks[i - 2])
+        jaas = key is not None and key.endswith("sasl.jaas.config")
+
+        def repl(m):
+            if not m.group(1):
+                return "${"
+            name = m.group(1)
+            if name not in values:
+                missing.add(name)
+                return m.group(0)
+            v = str(values[name])
+            if jaas:
+                v = v.replace("\\", "\\\\").replace('"', '\\"')
+            return v
+        new = _SQL_VAR_RE.sub(repl, token_value(tok))
+        out.append(sql[pos:tok.start])
+        out.append(quote_string(new))
+        pos = tok.end
+    if missing:
+        names = sorted(missing)
+        raise ProjectError("variable%s not set: %s" % ("s" if len(names) > 1 else "",
+                                                      ", ".join(names)),
+                           hint="set them in the environment (or .env.<env>) before deploying")
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+__all__ += ["sql_references", "resolve_sql_references"]
+
+_SQL_VAR_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 # -- compile: helpers ------------------------------------------------------------
 
 _CONNECTOR_ALIASES = {

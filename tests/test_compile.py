@@ -659,3 +659,24 @@ def test_bare_aliases_and_expressions_ending_in_keywords():
     assert cols == [("EXPR$0", "BOOLEAN"), ("EXPR$1", "TIMESTAMP(3)"), ("ii", "INT"),
                     ("c", "INT"), ("EXPR$4", "TIMESTAMP(3)"), ("EXPR$5", "BOOLEAN"),
                     ("EXPR$6", "INT")]
+
+
+def test_resolving_references_escapes_values_for_sql_and_jaas():
+    runtime = {"kafka": {"bootstrap_servers": "${BOOT}", "security_protocol": "SASL_SSL",
+                         "sasl_mechanism": "PLAIN", "sasl_username": "${USER}",
+                         "sasl_password": "${PASS}"}}
+    m = {"name": "m", "sql": "SELECT user_id, JSON_VALUE(user_id, '$.a') AS j, COUNT(*) AS n "
+                             "FROM {{ source('clicks') }} GROUP BY user_id"}
+    j = job(compile_project(project([m], runtime=runtime)), "m")
+    assert streamt.sql_references(j["sql"]) == ["BOOT", "PASS", "USER"]
+    values = {"BOOT": "b:1'; DROP TABLE x; --", "USER": 'u"', "PASS": "p\\\"';"}
+    resolved = streamt.resolve_sql_references(j["sql"], values)
+    assert len(split_statements(resolved)) == len(statements(j))
+    opts = options(create_table({"sql": resolved}, "clicks"))
+    assert opts["properties.bootstrap.servers"] == values["BOOT"]
+    assert opts["properties.sasl.jaas.config"].endswith(
+        'username="u\\"" password="p\\\\\\"\';";')
+    assert "'$.a'" in resolved
+    with pytest.raises(streamt.ProjectError) as e:
+        streamt.resolve_sql_references(j["sql"], {"BOOT": "x"})
+    assert "PASS, USER" in e.value.message

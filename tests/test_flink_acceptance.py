@@ -8,7 +8,6 @@ upstream's event time keeps its watermark) and an upsert aggregation.
 """
 import json
 import os
-import string
 import time
 import urllib.error
 import urllib.request
@@ -102,7 +101,7 @@ class Gateway(object):
     def submit(self, sql, env):
         """Run every statement of a job (``${VAR}`` resolved from ``env``) in a fresh
         session; returns the id of the job the INSERT started."""
-        sql = string.Template(sql).substitute(env)
+        sql = streamt.resolve_sql_references(sql, env)
         session = self.session()
         try:
             job_id = None
