@@ -5005,7 +5005,8 @@ def resolve_sql_references(sql, values):
     Only string literals are touched (``'$.a'`` or ``EXPR$0`` elsewhere are SQL, not
     references), and each value is escaped for where it lands: quotes doubled for SQL,
     and first ``\\`` / ``"`` backslash-escaped inside ``properties.sasl.jaas.config``.
-    ``$${`` stands for a literal ``${``.  All missing names are reported at once."""
+    Inside string literals ``$$`` stands for ``$`` (the project's rule for every string
+    value, so ``'$${X}'`` is the text ``${X}``).  All missing names are reported at once."""
     toks = sql_tokens(sql)
     missing = set()
     out, pos = [], 0
@@ -5019,7 +5020,7 @@ def resolve_sql_references(sql, values):
 
         def repl(m):
             if not m.group(1):
-                return "${"
+                return "$"
             name = m.group(1)
             if name not in values:
                 missing.add(name)
@@ -5043,7 +5044,7 @@ def resolve_sql_references(sql, values):
 
 __all__ += ["sql_references", "resolve_sql_references"]
 
-_SQL_VAR_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SQL_VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 # -- compile: helpers ------------------------------------------------------------
