@@ -5365,18 +5365,20 @@ class _Compiler(object):
         topics, jobs, connectors, gateway = [], [], [], []
         for name in sorted(self.models):
             model = self.models[name]
-            eff = self.effective(model)
-            if eff in ("topic", "flink"):
-                topics.append(self.topic(model))
-                if model.get("sql"):
-                    jobs.append(self.model_job(model))
-            elif eff == "sink":
-                connectors.append(self.connector(model))
-            elif eff == "virtual_topic":
-                gateway.extend(self.gateway_resources(model))
+            with _located(model):
+                eff = self.effective(model)
+                if eff in ("topic", "flink"):
+                    topics.append(self.topic(model))
+                    if model.get("sql"):
+                        jobs.append(self.model_job(model))
+                elif eff == "sink":
+                    connectors.append(self.connector(model))
+                elif eff == "virtual_topic":
+                    gateway.extend(self.gateway_resources(model))
         for test in self.tests:
             if str(test.get("type")) == "continuous":
-                job = self.test_job(test)
+                with _located(test):
+                    job = self.test_job(test)
                 if job is not None:
                     jobs.append(job)
         for what, items, key in (("topic", topics, "name"), ("Flink job", jobs, "name"),
@@ -5984,6 +5986,23 @@ _ACCEPTED_TYPES = {"string": "STRING", "str": "STRING", "text": "STRING", "numbe
                    "integer": "INT", "bigint": "BIGINT", "long": "BIGINT", "bool": "BOOLEAN",
                    "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)",
                    "datetime": "TIMESTAMP(3)", "date": "DATE", "time": "TIME"}
+
+
+class _located(object):
+    """Give a CompileError/SqlError raised while compiling ``node`` the node's location
+    (SQL errors carry a line inside the SQL: the model's own line is the best we have)."""
+
+    def __init__(self, node):
+        self.loc = getattr(node, "loc", None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, ProjectError) and self.loc is not None and (
+                exc.location is None or exc.location.file is None):
+            exc.location = self.loc
+        return False
 
 
 class _TableNames(object):

@@ -680,3 +680,17 @@ def test_resolving_references_escapes_values_for_sql_and_jaas():
     with pytest.raises(streamt.ProjectError) as e:
         streamt.resolve_sql_references(j["sql"], {"BOOT": "x"})
     assert "PASS, USER" in e.value.message
+
+
+def test_compile_errors_point_at_the_model(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "stream_project.yml").write_text(
+        "project:\n  name: bad\nruntime:\n  kafka:\n    bootstrap_servers: k:1\n"
+        "sources:\n  - name: s\n    topic: s\n    columns: [{name: a, type: INT}]\n")
+    (tmp_path / "models" / "m.yml").write_text(
+        "models:\n  - name: ok\n    sql: SELECT a FROM {{ source('s') }}\n"
+        "  - name: bad\n    sql: SELECT a FROM {{ source('s') }}; DROP TABLE x\n")
+    with pytest.raises(CompileError) as e:
+        compile_project(load_project(str(tmp_path)))
+    assert (e.value.location.file, e.value.location.line) == ("models/m.yml", 4)
+    assert "one statement" in e.value.message and e.value.hint
