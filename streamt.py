@@ -2759,13 +2759,13 @@ def sql_tokens(text, comments=True):
     line, line_start = 1, 0
     while i < n:
         c = text[i]
-        if c == "\n":
-            line += 1
-            line_start = i + 1
-            i += 1
-            continue
         if c.isspace():
-            i += 1
+            j = _SPACE_RE.match(text, i).end()
+            nl = text.count("\n", i, j)
+            if nl:
+                line += nl
+                line_start = text.rindex("\n", i, j) + 1
+            i = j
             continue
         start, col, tline = i, i - line_start + 1, line
         two = text[i:i + 2]
@@ -2809,9 +2809,7 @@ def sql_tokens(text, comments=True):
             j = m.end()
             kind = "number"
         elif c.isalpha() or c == "_" or c == "$":
-            j = i + 1
-            while j < n and (text[j].isalnum() or text[j] in "_$"):
-                j += 1
+            j = _WORD_RE.match(text, i).end()
             kind = "ident"
         else:
             j = i + 1
@@ -3004,6 +3002,8 @@ def _has_gateway(project):
     return bool(isinstance(conduktor, dict) and conduktor.get("gateway"))
 
 
+_SPACE_RE = re.compile(r"\s+")
+_WORD_RE = re.compile(r"[\w$]+")
 _NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _TEMPLATE_CALL_RE = re.compile(
     r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
@@ -5225,7 +5225,10 @@ class _Compiler(object):
     # -- materialization and outputs ---------------------------------------------
 
     def effective(self, model):
-        return infer_materialization(model, self.project)[1]
+        key = ("effective", str(model.get("name")))
+        if key not in self._outputs:
+            self._outputs[key] = infer_materialization(model, self.project)[1]
+        return self._outputs[key]
 
     def source_relation(self, name):
         if ("source", name) not in self._outputs:
@@ -5327,11 +5330,13 @@ class _Compiler(object):
         return self.source_relation(name) if kind == "source" else self.model_relation(name)
 
     def analyze(self, model):
-        def rel(kind, name):
-            r = self.relation(kind, name)
-            return None if r is None else (r.columns, r.updating, r.key)
-        info = analyze_query(model.get("sql"), rel)
-        return info
+        key = ("analysis", str(model.get("name")))
+        if key not in self._outputs:
+            def rel(kind, name):
+                r = self.relation(kind, name)
+                return None if r is None else (r.columns, r.updating, r.key)
+            self._outputs[key] = analyze_query(model.get("sql"), rel)
+        return self._outputs[key]
 
     def masks(self, model):
         out = []
