@@ -1718,11 +1718,14 @@ ENV_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
 # Names whose values `envs show` masks.  Matched exactly (lower-case), not as a
 # substring: the original masked `keystore_type` because it contains "key".
 SECRET_KEYS = frozenset([
-    "password", "passwd", "secret", "token", "api_key", "api_secret", "apikey", "key",
-    "sasl_password", "ssl_password", "ssl_key_password", "private_key", "client_secret",
-    "access_token", "auth_token", "bearer_token", "credentials", "credential",
-    "secret_key", "access_key", "key_password", "keystore_password", "truststore_password",
-    "basic_auth_user_info", "sasl.jaas.config", "connection.password",
+    "password", "passwd", "pass", "secret", "token", "api_key", "api_secret", "apikey",
+    "key", "sasl_password", "ssl_password", "ssl_key_password", "ssl_keystore_password",
+    "ssl_truststore_password", "private_key", "client_secret", "access_token",
+    "auth_token", "bearer_token", "refresh_token", "credentials", "credential",
+    "secret_key", "access_key", "secret_access_key", "key_password", "keystore_password",
+    "truststore_password", "basic_auth_user_info", "basic.auth.user.info",
+    "sasl.jaas.config", "connection.password", "ssl.key.password",
+    "ssl.keystore.password", "ssl.truststore.password", "aws.secret.access.key",
 ])
 
 
@@ -1752,11 +1755,13 @@ class Diagnostic(object):
                 "suggestion": self.suggestion}
 
     def render(self):
-        head = "%s: %s [%s]" % (self.level, self.message, self.code)
+        """``file:line:col: message [CODE]`` and an indented hint line: the text
+        `streamt validate` prints after its ``error:``/``warning:`` prefix."""
+        head = "%s [%s]" % (self.message, self.code)
         if self.location is not None and self.location.file:
             head = "%s: %s" % (self.location, head)
         if self.suggestion:
-            head += "\n  hint: " + self.suggestion
+            head += "\n  hint: " + self.suggestion.replace("\n", "\n  ")
         return head
 
     def __repr__(self):
@@ -1840,6 +1845,8 @@ def read_environment(root, name):
     return info
 
 
+# group 1: an escaped dollar ($$), group 2: the name of a ${NAME} (the artifact
+# section's resolve_refs uses this pattern too: keep its groups)
 _VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
@@ -1887,9 +1894,9 @@ __all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_
 
 
 def mask_secrets(obj):
-    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS,
-    exact lower-case match, or ending in ``_password``/``_secret``/``_token``) are
-    ``****`` -- unless the value is only a ``${VAR}`` reference, shown as written."""
+    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS, an
+    exact lower-case match: ``keystore_type`` is not a secret) are ``****`` -- unless
+    the value is only a ``${VAR}`` reference, shown as written."""
     if isinstance(obj, dict):
         out = collections.OrderedDict()
         for k, v in obj.items():
@@ -1918,7 +1925,8 @@ _COLUMN = {"name": "str", "type": "str", "description": "str", "classification":
 _TOPIC = {"name": "str", "partitions": "int", "replication_factor": "int",
           "config": ("mapof", "scalar")}
 _FLINK_OPTS = {"parallelism": "int", "checkpoint_interval_ms": "int", "state_backend": "str",
-               "state_ttl_ms": "int", "on_upgrade": "str"}
+               "state_ttl_ms": "int", "on_upgrade": "str", "startup_mode": "str",
+               "scan_startup_mode": "str", "idle_timeout_ms": "int"}
 _SINK = {"connector": "str", "config": ("mapof", "scalar")}
 _REFS = ("list", {"source": "str", "ref": "str"})
 _STRS = ("list", "str")
@@ -1942,7 +1950,7 @@ _RUNTIME = {
 _SOURCE = {
     "name": "str", "topic": "str", "description": "str", "owner": "str", "cluster": "str",
     "tags": _STRS,
-    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "str",
+    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "any",
                "compatibility": "str"},
     "columns": ("list", _COLUMN),
     "freshness": {"max_lag_seconds": "int", "warn_after_seconds": "int"},
@@ -1966,6 +1974,7 @@ _TEST = {
     "name": "str", "model": "str", "type": "str", "description": "str",
     "assertions": ("list", ("mapof", "any")), "sample_size": "int", "flink_cluster": "str",
     "on_failure": {"severity": "str", "actions": ("list", ("mapof", "any"))},
+    "flink": _FLINK_OPTS,
 }
 
 _EXPOSURE = {
@@ -2104,8 +2113,7 @@ def _only_refs(text):
 
 
 def _is_secret_key(key):
-    k = str(key).lower()
-    return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token", ".password"))
+    return str(key).lower() in SECRET_KEYS
 
 
 def _suggest(word, choices):
@@ -2140,10 +2148,14 @@ def _env_files(root):
 
 def _check_env_name(name, files):
     if not ENV_NAME_RE.match(name or "") or len(name) > 64:
+        valid = [n for n in sorted(files) if ENV_NAME_RE.match(n)]
+        hint = "available: %s" % (", ".join(valid) or "none")
+        if name in files:
+            hint = "rename %s (e.g. to environments/%s.yml); %s" % (
+                files[name], re.sub(r"[^a-zA-Z0-9-]", "-", name).strip("-") or "env", hint)
         raise UsageError(
             "Invalid environment name %r: environment names contain only letters, digits "
-            "and hyphens, and start with a letter or digit" % (name,),
-            hint="available: %s" % (", ".join(sorted(files)) or "none"))
+            "and hyphens, and start with a letter or digit" % (name,), hint=hint)
     if name not in files:
         raise UsageError(
             "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
@@ -2207,8 +2219,6 @@ def _check(node, schema, path, what, diags, errors, default_loc):
             _type_error(node, "mapof", path, what, loc, errors)
             return False
         for k in list(node):
-            if node[k] is None and child != "any":
-                continue
             _check(node[k], child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
                    _key_loc(node, k, loc))
         return True
@@ -2251,6 +2261,8 @@ def _leaf_ok(value, kind):
 
 
 def _describe(value):
+    if value is None:
+        return "nothing (null)"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, dict):
@@ -2278,6 +2290,8 @@ def _type_error(value, kind, path, what, loc, errors):
         hint = "quote it: %s: \"%s\"" % (key, value)
     elif kind == "list" and isinstance(value, (str, dict)):
         hint = "write it as a YAML list, one '- ' item per line"
+    elif value is None:
+        hint = "write a value, or remove the key"
     errors.append(Diagnostic("error", "INVALID_TYPE", msg, loc, hint))
 
 
@@ -2300,11 +2314,17 @@ def _normalise_aliases(kind, item, what, diags, errors):
         loc = _key_loc(parent, old[-1], _loc(item))
         if old == ("connector",) or old == ("advanced", "connector"):
             value = _connector_to_sink(value)
+        elif old == ("topic",) and isinstance(value, str):
+            # the flat format's `topic: name.v1` is the topic's name
+            named = _SynthMap(loc, {"name": loc})
+            named["name"] = value
+            value = named
         if _get_path(item, new) is not None:
             errors.append(Diagnostic(
                 "error", "CONFLICTING_KEYS",
                 "%s has both '%s' (legacy) and '%s'" % (what, ".".join(old), ".".join(new)),
                 loc, "remove '%s'" % ".".join(old)))
+            del parent[old[-1]]  # reported once, not again as an unknown key
             continue
         del parent[old[-1]]
         if isinstance(parent, dict) and not parent and parent is not item:
@@ -3809,6 +3829,11 @@ DIAGNOSTIC_CODES = collections.OrderedDict([
     ("RULE_ALLOWED_MATERIALIZATION", ("error", "rules.models.allowed_materializations")),
     ("RULE_REQUIRE_COLUMNS", ("error", "rules.sources.require_columns")),
     ("RULE_ALLOWED_CLASSIFICATION", ("error", "rules.security.allowed_classifications")),
+    ("INVALID_MASK_METHOD", ("error", "a mask method compile does not know")),
+    ("INVALID_STARTUP_MODE", ("error", "advanced.flink.startup_mode is not earliest/latest/group")),
+    ("DUPLICATE_TOPIC", ("error", "two models write the same Kafka topic")),
+    ("SQL_MULTIPLE_STATEMENTS", ("error", "a model's SQL holds more than one statement")),
+    ("INVALID_SASL_MECHANISM", ("error", "sasl_mechanism other than PLAIN/SCRAM-SHA-256/-512")),
 ])
 
 
@@ -3826,10 +3851,10 @@ def validate_project(project, check_env=True):
 
 
 def check_variables(project, values=None):
-    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (runtime and
-    model/source/test/exposure configuration; SQL and descriptions are not templates)
-    that ``values`` (default ``project.variables``) does not set, located at its first
-    reference and naming every file that uses it."""
+    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (any string of
+    the runtime, defaults, sources, models, tests, exposures -- docs/internals.md) that
+    ``values`` (default ``project.variables``) does not set, located at its first
+    reference and naming every file that uses it.  ``$${X}`` is an escaped literal."""
     values = project.variables if values is None else values
     refs = collections.OrderedDict()
     for name, loc in _var_refs(project):
@@ -3923,6 +3948,67 @@ def effective_topic(model, project):
     return out
 
 
+def lineage_graph(project):
+    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
+    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
+    source.  Unknown names are left out (validation reports them).  Node keys are
+    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
+    nodes, edges = {}, set()
+    for s in project.sources:
+        if isinstance(s.get("name"), str):
+            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
+                                            "materialized": None}
+    for m in project.models:
+        if isinstance(m.get("name"), str):
+            try:
+                declared = infer_materialization(m, project)[0]
+            except Exception:  # lineage never fails on a broken model
+                declared = None
+            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
+                                           "materialized": declared}
+    for e in project.exposures:
+        if isinstance(e.get("name"), str):
+            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
+                                              "materialized": None}
+
+    def key(kind, name):
+        k = ("source:" if kind == "source" else "model:") + str(name)
+        return k if k in nodes else None
+
+    for m in project.models:
+        me = key("ref", m.get("name"))
+        if me is None:
+            continue
+        refs = []
+        try:
+            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
+                    if k in ("source", "ref")]
+        except SqlError:
+            pass
+        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
+            if isinstance(ref, dict):
+                for k in ("source", "ref"):
+                    if ref.get(k):
+                        refs.append((k, ref[k]))
+        for k, n in refs:
+            up = key(k, n)
+            if up:
+                edges.add((up, me))
+    for e in project.exposures:
+        me = "exposure:%s" % e.get("name")
+        if me not in nodes:
+            continue
+        for field in ("consumes", "depends_on", "produces"):
+            for ref in e.get(field) if isinstance(e.get(field), list) else []:
+                if not isinstance(ref, dict):
+                    continue
+                for k in ("source", "ref"):
+                    other = key(k, ref.get(k)) if ref.get(k) else None
+                    if other:
+                        edges.add((me, other) if field == "produces" else (other, me))
+    return {"nodes": nodes, "edges": sorted(edges)}
+
 _TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
 _CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
 _WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
@@ -3932,6 +4018,10 @@ _EXPOSURE_ROLES = ("producer", "consumer", "both")
 _ACCESS = ("private", "protected", "public")
 _SCHEMA_FORMATS = ("avro", "json", "protobuf")
 _ON_UPGRADE = ("savepoint", "stateless", "refuse")
+_MASK_METHODS_KNOWN = ("hash", "sha256", "md5", "redact", "partial", "null")
+_STARTUP_MODES_KNOWN = ("earliest", "latest", "earliest-offset", "latest-offset", "group-offsets",
+                        "group")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _var_refs(project):
@@ -3954,7 +4044,7 @@ def _var_refs(project):
     walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
     for kind in _KINDS:
         for item in getattr(project, kind):
-            walk(item, _loc(item), ("sql", "description", "name"))
+            walk(item, _loc(item), ())
     walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
     return out
 
@@ -4013,6 +4103,7 @@ class _Validator(object):
             if isinstance(m.get("name"), str):
                 self.models.setdefault(m["name"], m)
         self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
+        self.topics = {}  # output topic -> (model name, location)
         self.mat = {}     # model name -> (declared, effective)
 
     def add(self, level, code, message, loc=None, suggestion=None):
@@ -4052,6 +4143,11 @@ class _Validator(object):
                      "runtime.kafka.bootstrap_servers is required",
                      self.runtime_loc(kafka if isinstance(kafka, dict) else None),
                      "add:\n    kafka:\n      bootstrap_servers: host:9092")
+        mech = kafka.get("sasl_mechanism") if isinstance(kafka, dict) else None
+        if isinstance(mech, str) and "${" not in mech and mech.upper() not in _SASL_MECHANISMS:
+            self.err("INVALID_SASL_MECHANISM", "runtime.kafka.sasl_mechanism '%s' is not supported"
+                     % mech, self.runtime_loc(kafka, "sasl_mechanism"),
+                     "use one of: %s" % ", ".join(_SASL_MECHANISMS))
         sr = self.rt.get("schema_registry")
         if isinstance(sr, dict) and not sr.get("url"):
             self.err("MISSING_RUNTIME_FIELD", "runtime.schema_registry.url is required when "
@@ -4221,9 +4317,14 @@ class _Validator(object):
         if not definition:
             return
         dloc = _key_loc(schema, "definition", sloc)
+        if fmt == "protobuf" and not isinstance(definition, str):
+            self.err("INVALID_SCHEMA", "source '%s': a protobuf definition is text" % name, dloc,
+                     "write it under 'definition: |'")
+            return
         if fmt in ("avro", "json"):
             try:
-                doc = json.loads(definition)
+                # a definition written as YAML (not JSON text) is taken as it is
+                doc = definition if not isinstance(definition, str) else json.loads(definition)
             except ValueError as e:
                 self.err("INVALID_SCHEMA", "source '%s': the %s schema definition is not valid "
                          "JSON: %s" % (name, fmt, e), dloc,
@@ -4241,6 +4342,17 @@ class _Validator(object):
             if prob:
                 self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
                          "parse: %s" % (name, prob), dloc)
+                return
+        # compile's own reading of the definition (docs/internals.md: validation reports
+        # what it refuses, e.g. an Avro record without fields), looked up at run time
+        # because the Compile section comes after this one
+        parse = globals().get("parse_schema_definition")
+        if parse is not None and not any(d.code == "INVALID_SCHEMA" and d.location == dloc
+                                         for d in self.diags):
+            try:
+                parse(fmt, definition)
+            except ProjectError as e:
+                self.err("INVALID_SCHEMA", "source '%s': %s" % (name, e.message), dloc, e.hint)
 
     # -- models ----------------------------------------------------------------
     def check_model(self, m):
@@ -4317,6 +4429,20 @@ class _Validator(object):
         if isinstance(par, int) and par < 1:
             self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
                      _key_loc(fl, "parallelism", loc))
+        for k in ("startup_mode", "scan_startup_mode"):
+            sm = fl.get(k)
+            if sm is not None and str(sm).lower() not in _STARTUP_MODES_KNOWN:
+                self.err("INVALID_STARTUP_MODE", "model '%s': unknown advanced.flink.%s '%s'"
+                         % (name, k, sm), _key_loc(fl, k, loc),
+                         "use earliest, latest or group-offsets")
+        for pol in _policies(m):
+            mask = pol.get("mask")
+            if isinstance(mask, dict) and mask.get("method") is not None and \
+                    str(mask["method"]).lower() not in _MASK_METHODS_KNOWN:
+                self.err("INVALID_MASK_METHOD", "model '%s': unknown mask method '%s'"
+                         % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, loc)),
+                         _suggest(mask["method"], _MASK_METHODS_KNOWN) or
+                         "use one of: %s" % ", ".join(_MASK_METHODS_KNOWN))
         ou = fl.get("on_upgrade")
         if ou is not None and ou not in _ON_UPGRADE:
             self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
@@ -4337,6 +4463,13 @@ class _Validator(object):
                          "out to use defaults.topic")
         if effective in ("topic", "flink"):
             tname = topic.get("name") or name
+            tkloc = _key_loc(topic, "name", loc) if topic.get("name") else _key_loc(m, "name", loc)
+            other = self.topics.get(tname)
+            if other is not None and other[0] != name:
+                self.err("DUPLICATE_TOPIC", "models '%s' and '%s' both write topic '%s' (the "
+                         "first at %s)" % (other[0], name, tname, other[1]), tkloc,
+                         "give each model its own advanced.topic.name")
+            self.topics.setdefault(tname, (name, tkloc))
             prob = topic_problem(tname)
             if prob:
                 self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
@@ -4427,6 +4560,14 @@ class _Validator(object):
         if bad:
             return
         self.calls[name] = calls
+        body = list(toks)
+        while body and body[-1].kind == "op" and body[-1].text == ";":
+            body.pop()
+        semi = [t for t in body if t.kind == "op" and t.text == ";"]
+        if semi:
+            self.err("SQL_MULTIPLE_STATEMENTS", "model '%s': the SQL holds more than one "
+                     "statement" % name, _sql_line_loc(self.p.root, m, semi[0].line, semi[0].col),
+                     "a model is one SELECT; split the others into models of their own")
         if not any(is_keyword(t, "FROM") for t in toks):
             self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
                      "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
@@ -4600,6 +4741,7 @@ class _Validator(object):
         models_r = rules.get("models") if isinstance(rules.get("models"), dict) else {}
         sources_r = rules.get("sources") if isinstance(rules.get("sources"), dict) else {}
         security = rules.get("security") if isinstance(rules.get("security"), dict) else {}
+        tests_per_model = collections.Counter(t.get("model") for t in self.p.tests)
         pattern = None
         if topics.get("naming_pattern"):
             try:
@@ -4663,7 +4805,7 @@ class _Validator(object):
                 if models_r.get(key) and not m.get(field):
                     self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
                              "add '%s: ...' (rules.models.%s)" % (field, key))
-            ntests = len([t for t in self.p.tests if t.get("model") == name])
+            ntests = tests_per_model.get(name, 0)
             if models_r.get("require_tests") and ntests == 0:
                 self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
                          "add a test with 'model: %s' (rules.models.require_tests)" % name)
@@ -4729,79 +4871,35 @@ class _Validator(object):
                                  _key_loc(cls, col, _loc(m)))
 
 
-def lineage_graph(project):
-    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
-    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
-    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
-    source.  Unknown names are left out (validation reports them).  Node keys are
-    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
-    nodes, edges = {}, set()
-    for s in project.sources:
-        if isinstance(s.get("name"), str):
-            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
-                                            "materialized": None}
-    for m in project.models:
-        if isinstance(m.get("name"), str):
-            try:
-                declared = infer_materialization(m, project)[0]
-            except Exception:  # lineage never fails on a broken model
-                declared = None
-            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
-                                           "materialized": declared}
-    for e in project.exposures:
-        if isinstance(e.get("name"), str):
-            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
-                                              "materialized": None}
+def _policies(model):
+    """The mapping entries of a model's security.policies."""
+    pols = _get_path(model, ("security", "policies"))
+    return [p for p in pols if isinstance(p, dict)] if isinstance(pols, list) else []
 
-    def key(kind, name):
-        k = ("source:" if kind == "source" else "model:") + str(name)
-        return k if k in nodes else None
 
-    for m in project.models:
-        me = key("ref", m.get("name"))
-        if me is None:
-            continue
-        refs = []
-        try:
-            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
-                    if k in ("source", "ref")]
-        except SqlError:
-            pass
-        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
-            if isinstance(ref, dict):
-                for k in ("source", "ref"):
-                    if ref.get(k):
-                        refs.append((k, ref[k]))
-        for k, n in refs:
-            up = key(k, n)
-            if up:
-                edges.add((up, me))
-    for e in project.exposures:
-        me = "exposure:%s" % e.get("name")
-        if me not in nodes:
-            continue
-        for field in ("consumes", "depends_on", "produces"):
-            for ref in e.get(field) if isinstance(e.get(field), list) else []:
-                if not isinstance(ref, dict):
-                    continue
-                for k in ("source", "ref"):
-                    other = key(k, ref.get(k)) if ref.get(k) else None
-                    if other:
-                        edges.add((me, other) if field == "produces" else (other, me))
-    return {"nodes": nodes, "edges": sorted(edges)}
-
-def _cycles(graph, limit=100):
-    """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
-    at its smallest node, in sorted order; at most ``limit`` of them."""
+def _cycles(graph, limit=100, budget=200000):
+    """The elementary cycles of ``graph`` ({node: [successors]}), each once, written
+    from its smallest node, in sorted order.  At most ``limit`` cycles and about
+    ``budget`` search steps: the number of cycles can grow exponentially, and a report
+    of the first hundred says enough.  Every strongly connected component yields at
+    least one cycle, whatever the budget."""
+    comp = _components(graph)
     out = []
-    nodes = sorted(graph)
-    for start in nodes:
-        # depth-first paths from `start` through nodes greater than `start` only, so that
-        # every cycle is found exactly once (from its smallest node)
+    steps = 0
+    for start in sorted(graph):
+        c = comp[start]
+        if len(out) >= limit:
+            break
+        # depth-first paths from `start` through greater nodes of its component only,
+        # so that each cycle is found exactly once (from its smallest node)
         stack = [(start, iter(graph.get(start, [])))]
         path = [start]
         on_path = set([start])
+        found_here = False
         while stack and len(out) < limit:
+            steps += 1
+            if steps > budget and (found_here or not _in_cycle(start, graph, comp)):
+                break
             node, it = stack[-1]
             nxt = next(it, None)
             if nxt is None:
@@ -4810,11 +4908,54 @@ def _cycles(graph, limit=100):
                 continue
             if nxt == start:
                 out.append(list(path))
-            elif nxt > start and nxt not in on_path and nxt in graph:
+                found_here = True
+            elif nxt > start and nxt not in on_path and comp.get(nxt) == c:
                 stack.append((nxt, iter(graph.get(nxt, []))))
                 path.append(nxt)
                 on_path.add(nxt)
     return out
+
+
+def _in_cycle(node, graph, comp):
+    return node in graph.get(node, ()) or any(
+        comp.get(n) == comp[node] for n in graph if n != node)
+
+
+def _components(graph):
+    """{node: component id} of the strongly connected components (Kosaraju, iterative)."""
+    order, seen = [], set()
+    for root in sorted(graph):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(graph.get(root, [])))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                order.append(node)
+            elif nxt in graph and nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, iter(graph.get(nxt, []))))
+    reverse = dict((n, []) for n in graph)
+    for n in graph:
+        for m in graph[n]:
+            if m in reverse:
+                reverse[m].append(n)
+    comp = {}
+    for root in reversed(order):
+        if root in comp:
+            continue
+        comp[root] = root
+        todo = [root]
+        while todo:
+            n = todo.pop()
+            for m in reverse[n]:
+                if m not in comp:
+                    comp[m] = root
+                    todo.append(m)
+    return comp
 
 
 def _ml_model_arg(toks):
@@ -6172,7 +6313,9 @@ def _load_diagnostics(error):
 
 
 def _validate_one(root, env, strict, check_env):
-    """(project or None, environment name, sorted diagnostics) of one environment."""
+    """(project or None, environment name, sorted diagnostics) of one environment.
+
+    Also used by `build` (cli: build): keep this signature."""
     try:
         project = load_project(root, env=env, strict=False)
     except UsageError:
@@ -6244,7 +6387,17 @@ def _cmd_validate(p):
                                    hint="add environment files like environments/dev.yml")
         else:
             envs = [args.env]
-        results = [_validate_one(root, e, args.strict, not args.no_env_check) for e in envs]
+        results = []
+        for e in envs:
+            try:
+                results.append(_validate_one(root, e, args.strict, not args.no_env_check))
+            except UsageError as err:
+                if not args.all_envs:
+                    raise
+                # e.g. environments/my_env.yml: a file whose name is no environment name
+                results.append((None, e, [Diagnostic("error", "PROJECT_ERROR", err.message,
+                                                     Location("environments/%s.yml" % e),
+                                                     err.hint)]))
         valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
         if args.format == "json":
             docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
@@ -6252,18 +6405,14 @@ def _cmd_validate(p):
             out.out.write(canonical_json(doc))
             return EXIT_OK if valid else EXIT_INVALID
         for pr, e, diags in results:
-            label = "Project '%s' (%s)" % (pr.name if pr else root, e or "?")
+            if pr is not None:
+                label = "Project '%s' (%s)" % (pr.name, pr.env)
+            else:
+                label = "The project in %s%s" % (root, " (%s)" % e if e else "")
             if args.all_envs:
-                out.info("--- environment %s ---" % e)
+                out.result("--- environment %s ---" % e)
             for d in diags:
-                loc = ("%s: " % d.location) if d.location is not None and d.location.file else ""
-                line = "%s%s [%s]" % (loc, d.message, d.code)
-                if d.suggestion:
-                    line += "\n  hint: " + d.suggestion.replace("\n", "\n  ")
-                if d.is_error:
-                    out.error(line)
-                else:
-                    out.warn(line)
+                (out.error if d.is_error else out.warn)(d.render())
             errors = len([d for d in diags if d.is_error])
             warnings = len(diags) - errors
             if errors:
@@ -6359,7 +6508,8 @@ Text lists every node in dependency order with its upstreams; json gives
 def _cmd_lineage(p):
     _add_project_arg(p)
     p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
-    p.add_argument("-m", "--model", help="only what feeds this model and what it feeds")
+    p.add_argument("-m", "--model", help="only what feeds this model (or source) and what it "
+                                         "feeds")
     p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
 
     def run(args, out):
@@ -6368,6 +6518,8 @@ def _cmd_lineage(p):
         nodes, edges = g["nodes"], g["edges"]
         if args.model:
             focus = "model:" + args.model
+            if focus not in nodes and "source:" + args.model in nodes:
+                focus = "source:" + args.model
             if focus not in nodes:
                 names = [n["name"] for n in nodes.values() if n["type"] == "model"]
                 raise UsageError("Model '%s' not found" % args.model,

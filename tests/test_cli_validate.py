@@ -135,11 +135,40 @@ def test_project_dir_defaults_to_cwd_then_env_var():
     assert r.returncode == 0, r.stderr_text
 
 
-def test_no_color_and_no_ansi_when_piped():
-    r = run("validate", "-p", os.path.join(PROJECTS, "broken", "sql"), env={"NO_COLOR": "1"})
-    assert "\033[" not in r.stderr_text + r.stdout_text
+def test_no_ansi_when_piped():
     r = run("validate", "-p", os.path.join(PROJECTS, "broken", "sql"))
     assert "\033[" not in r.stderr_text + r.stdout_text
+
+
+def _stderr_on_a_tty(extra_env):
+    import pty
+    master, slave = pty.openpty()
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    env.update(extra_env)
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "streamt.py"), "validate", "-p",
+                          os.path.join(PROJECTS, "broken", "sql")],
+                         stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    p.communicate()
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return p.returncode, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_colour_on_a_terminal_unless_no_color():
+    code, text = _stderr_on_a_tty({})
+    assert code == 3 and "\033[31m" in text
+    code, text = _stderr_on_a_tty({"NO_COLOR": "1"})
+    assert code == 3 and "SOURCE_NOT_FOUND" in text and "\033[" not in text
 
 
 @pytest.mark.parametrize("cmd", [["validate"], ["envs"], ["envs", "list"], ["envs", "show"],
@@ -200,3 +229,16 @@ def test_lineage_text_json_mermaid():
     assert "orders_clean" in r.stdout_text and "finance_dashboard" in r.stdout_text
     r = run("lineage", "-p", SHOP, "-e", "dev", "-m", "orders_cleen")
     assert r.returncode == 2 and "orders_clean" in r.stderr_text
+
+
+def test_all_envs_reports_an_environment_file_with_a_bad_name(tmp_path):
+    root = str(tmp_path / "p")
+    shutil.copytree(os.path.join(PROJECTS, "valid", "multi_env"), root)
+    shutil.copy(os.path.join(root, "environments", "dev.yml"),
+                os.path.join(root, "environments", "my_env.yml"))
+    r = run("validate", "-p", root, "--all-envs", "--no-env-check")
+    assert r.returncode == 3
+    assert "Invalid environment name 'my_env'" in r.stderr_text
+    assert "rename environments/my_env.yml (e.g. to environments/my-env.yml)" in r.stderr_text
+    assert "Project 'multi' (dev) is valid" in r.stdout_text
+    assert "Project 'multi' (prod) is valid" in r.stdout_text

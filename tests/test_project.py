@@ -3,7 +3,8 @@ import os
 import textwrap
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import streamt
 
@@ -110,6 +111,14 @@ def test_strict_makes_load_warnings_errors(tmp_path):
     assert "governance" in e.value.message and e.value.location.line == 2
 
 
+def test_legacy_topic_string_is_the_topic_name(tmp_path):
+    root = write(tmp_path, {"stream_project.yml": "project: {name: p}\n" + RUNTIME +
+                            "models:\n  - name: m\n    sql: SELECT * FROM t\n    topic: m.v1\n"})
+    p = streamt.load_project(root, environ={})
+    assert p.models[0]["advanced"] == {"topic": {"name": "m.v1"}}
+    assert [d.code for d in p.diagnostics] == ["DEPRECATED_KEY"]
+
+
 def test_legacy_spellings_become_advanced_with_deprecation_warning(tmp_path):
     root = write(tmp_path, {"stream_project.yml": "project: {name: p}\n" + RUNTIME + """
 models:
@@ -149,6 +158,8 @@ sources:
      11, ["partitions", "integer", "'three'"]),
     ("  - name: m\n    tags: finance\n", 8, ["tags", "list"]),
     ("  - name: 12\n", 7, ["name", "string"]),
+    ("  - name: m\n    sql: SELECT 1 FROM t\n    advanced:\n      topic:\n        config:\n"
+     "          retention.ms:\n", 12, ["retention.ms", "null", "write a value"]),
 ])
 def test_wrong_types_are_located_errors(tmp_path, snippet, line, words):
     root = write(tmp_path, {"stream_project.yml": "project: {name: p}\n" + RUNTIME + "models:\n" + snippet})

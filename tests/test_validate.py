@@ -9,6 +9,8 @@ import re
 import shutil
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import streamt
 
@@ -237,7 +239,6 @@ def test_kafka_topic_names(topic, ok):
 
 # -- robustness: any project file gives diagnostics or a ProjectError, never a crash ---
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 _KEYS = ["name", "sql", "from", "topic", "ref", "source", "advanced", "flink", "sink",
          "connector", "config", "materialized", "partitions", "gateway", "virtual_topic",
@@ -274,3 +275,50 @@ def test_arbitrary_projects_never_crash(tmp_path_factory, sources, models, tests
     for d in streamt.validate_project(p):
         assert d.code in streamt.DIAGNOSTIC_CODES
     streamt.lineage_graph(p)
+
+
+_REPORT = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import streamt
+out = {}
+base = sys.argv[2]
+for kind in ("broken", "valid"):
+    for name in sorted(os.listdir(os.path.join(base, kind))):
+        d = os.path.join(base, kind, name)
+        env = "dev" if os.path.isdir(os.path.join(d, "environments")) else None
+        try:
+            diags = streamt.validate_project(streamt.load_project(d, env=env, environ={}))
+        except streamt.ProjectError as e:
+            diags = e.diagnostics
+        out[kind + "/" + name] = [d.to_dict() for d in diags]
+sys.stdout.write(streamt.canonical_json(out))
+"""
+
+
+def test_old_and_new_pythons_report_identically():
+    import glob
+    import subprocess
+    import sys
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    pythons = [sorted(glob.glob(os.path.join(root, "versions", v + ".*", "bin", "python")))[-1:]
+               for v in ("3.6", "3.13")]
+    pythons = [p[0] for p in pythons if p]
+    if not pythons:
+        pytest.skip("no pyenv interpreters 3.6/3.13 on this machine")
+    outs = set()
+    for py in [sys.executable] + pythons:
+        p = subprocess.Popen([py, "-c", _REPORT, ROOT, PROJECTS], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        out, err = p.communicate()
+        assert p.returncode == 0, err.decode()
+        outs.add(out)
+    assert len(outs) == 1
+    assert b"ACCESS_DENIED" in outs.pop()
+
+
+def test_docs_list_every_code_with_its_level():
+    with open(os.path.join(ROOT, "docs", "validation.md")) as f:
+        text = f.read()
+    for code, (level, _meaning) in streamt.DIAGNOSTIC_CODES.items():
+        assert "| `%s` | %s |" % (code, level) in text, code
