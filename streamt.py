@@ -6235,10 +6235,2408 @@ def _check_condition(tname, where):
 # Build, read, verify, inspect and diff artifacts; Ed25519/SSHSIG signatures.
 
 # -- artifact: signatures (Ed25519, OpenSSH keys, SSHSIG, allowed_signers) ------
+#
+# streamt signs an artifact's manifest.json (which holds every file's checksum) in
+# OpenSSH's SSHSIG format, so that `ssh-keygen -Y verify` accepts our signatures and
+# we accept `ssh-keygen -Y sign -n streamt` ones -- with no library and no ssh-keygen
+# on the bastion.  References: RFC 8032 (Ed25519), OpenSSH's PROTOCOL.sshsig,
+# PROTOCOL.key and the ALLOWED SIGNERS section of ssh-keygen(1).
+#
+# Public API (every failure is a StreamtError, never a traceback):
+#
+#   ssh_sign(data, private_key_text, namespace="streamt") -> str
+#       The armored signature ("-----BEGIN SSH SIGNATURE-----" ...) of `data` (bytes;
+#       str is UTF-8 encoded) made with an unencrypted OpenSSH ed25519 private key.
+#       Byte-for-byte what `ssh-keygen -Y sign -n streamt -f key` writes (Ed25519 is
+#       deterministic).  A bad key file is a UsageError (exit 2).
+#   ssh_verify(data, signature_text, allowed_signers_text, namespace="streamt",
+#              principal=None, now=None, allowed_signers_name="allowed_signers") -> dict
+#       Checks the signature and that an allowed_signers line trusts its key for
+#       `principal` (any principal when None), `namespace` and time `now` (POSIX
+#       seconds or a datetime; default: the clock).  Returns {"principal", "fingerprint",
+#       "key_type", "namespace", "hash", "line"}.  Every refusal is an IntegrityError
+#       (exit 4) saying which check failed; a malformed allowed_signers line is a
+#       UsageError with its file:line.
+#   ssh_signature_info(signature_text) -> dict
+#       Who signed, without a trust decision (for `artifact inspect`):
+#       {"key_type", "fingerprint", "public_key" (an authorized_keys line),
+#        "namespace", "hash", "version"}.  IntegrityError when malformed.
+#   ssh_public_key_line(private_key_text) -> str
+#       "ssh-ed25519 AAAA... comment" for a private key (what `ssh-keygen -y` prints);
+#       put it, prefixed with a principal, into allowed_signers.
+#   ssh_fingerprint(public_key) -> "SHA256:..." as `ssh-keygen -l` prints it
+#       (`public_key`: a key line "ssh-ed25519 AAAA..." or the raw key blob).
+#   ed25519_public_key(seed), ed25519_sign(seed, message), ed25519_verify(pub, message,
+#       signature) -> bool: the raw RFC 8032 primitives (32-byte seed and key,
+#       64-byte signature).
+#
+# Signing here is plain Python integer arithmetic: it is NOT constant-time, so sign on
+# a machine you control (a CI runner), never on a host shared with untrusted users.
+# Verification handles only public data and has no such concern.
+
+SSHSIG_NAMESPACE = "streamt"
+
+__all__ += ["SSHSIG_NAMESPACE", "ssh_sign", "ssh_verify", "ssh_signature_info",
+            "ssh_public_key_line", "ssh_fingerprint", "ed25519_public_key",
+            "ed25519_sign", "ed25519_verify"]
+
+
+def ssh_sign(data, private_key_text, namespace=SSHSIG_NAMESPACE):
+    """Sign `data` like `ssh-keygen -Y sign -n <namespace>`: returns the armored SSHSIG text."""
+    data = _sig_bytes(data)
+    if not namespace:
+        raise UsageError("the signature namespace must not be empty")
+    seed, pub, _comment = _parse_openssh_private_key(private_key_text)
+    key_blob = _ssh_string(b"ssh-ed25519") + _ssh_string(pub)
+    hash_alg = "sha512"  # what ssh-keygen uses by default
+    signed = _sshsig_signed_data(namespace, hash_alg, hashlib.sha512(data).digest())
+    raw = ed25519_sign(seed, signed, _public=pub)
+    blob = b"".join([
+        _SSHSIG_MAGIC, _u32(_SSHSIG_VERSION), _ssh_string(key_blob),
+        _ssh_string(namespace.encode("utf-8")), _ssh_string(b""),
+        _ssh_string(hash_alg.encode("ascii")),
+        _ssh_string(_ssh_string(b"ssh-ed25519") + _ssh_string(raw))])
+    return _armor(blob, _SSHSIG_BEGIN, _SSHSIG_END)
+
+
+def ssh_verify(data, signature_text, allowed_signers_text, namespace=SSHSIG_NAMESPACE,
+               principal=None, now=None, allowed_signers_name="allowed_signers"):
+    """Verify an SSHSIG signature of `data` and decide trust from an allowed_signers file.
+
+    Like `ssh-keygen -Y verify -n <namespace> -f <allowed_signers> -I <principal>`; with
+    principal=None, any principal listed for the key will do (like -Y find-principals).
+    Returns {"principal", "fingerprint", "key_type", "namespace", "hash", "line"}."""
+    import time
+    data = _sig_bytes(data)
+    sig = _parse_sshsig(signature_text)
+    fingerprint = ssh_fingerprint(sig["key_blob"])
+    if sig["namespace"] != namespace:
+        raise IntegrityError(
+            "the signature was made for namespace %r, not %r" % (sig["namespace"], namespace),
+            hint="sign with `streamt build --sign-key` or `ssh-keygen -Y sign -n %s`"
+                 % namespace)
+    _sshsig_check_key_type(sig)
+    digest = hashlib.new(sig["hash"], data).digest()
+    signed = _sshsig_signed_data(namespace, sig["hash"], digest)
+    if not ed25519_verify(sig["public"], signed, sig["signature"]):
+        raise IntegrityError(
+            "the signature does not match the signed data (key %s)" % fingerprint,
+            hint="the data changed after it was signed, or the signature belongs to "
+                 "another file; rebuild and sign again")
+    if now is None:
+        now = time.time()
+    elif isinstance(now, datetime.datetime):
+        now = now.timestamp()  # naive: local time, as OpenSSH reads allowed_signers times
+    entries = _parse_allowed_signers(allowed_signers_text, allowed_signers_name)
+    match = _allowed_signers_match(entries, sig["key_blob"], fingerprint, principal,
+                                   namespace, now, allowed_signers_name)
+    return {"principal": principal if principal is not None else match["principals"],
+            "fingerprint": fingerprint, "key_type": sig["key_type"],
+            "namespace": sig["namespace"], "hash": sig["hash"], "line": match["line"]}
+
+
+def ssh_signature_info(signature_text):
+    """Parse an armored SSHSIG signature and say who made it (no trust decision)."""
+    import binascii
+    sig = _parse_sshsig(signature_text)
+    b64 = binascii.b2a_base64(sig["key_blob"]).decode("ascii").strip()
+    return {"key_type": sig["key_type"], "fingerprint": ssh_fingerprint(sig["key_blob"]),
+            "public_key": "%s %s" % (sig["key_type"], b64), "namespace": sig["namespace"],
+            "hash": sig["hash"], "version": sig["version"]}
+
+
+def ssh_public_key_line(private_key_text):
+    """The public key line ("ssh-ed25519 AAAA... comment") of an OpenSSH private key."""
+    import binascii
+    _seed, pub, comment = _parse_openssh_private_key(private_key_text)
+    blob = _ssh_string(b"ssh-ed25519") + _ssh_string(pub)
+    line = "ssh-ed25519 " + binascii.b2a_base64(blob).decode("ascii").strip()
+    return line + (" " + comment if comment else "")
+
+
+def ssh_fingerprint(public_key):
+    """SHA256 fingerprint as `ssh-keygen -l` prints it: "SHA256:<base64, no padding>".
+
+    `public_key` is a key blob (bytes) or a public key line ("ssh-ed25519 AAAA... c")."""
+    import binascii
+    if isinstance(public_key, str):
+        public_key = _parse_public_key_line(public_key)[1]
+    digest = hashlib.sha256(public_key).digest()
+    return "SHA256:" + binascii.b2a_base64(digest).decode("ascii").strip().rstrip("=")
+
+
+# ---- Ed25519 (RFC 8032) ----------------------------------------------------------
+#
+# Points live in extended twisted-Edwards coordinates (X, Y, Z, T) with x = X/Z,
+# y = Y/Z, x*y = T/Z, so additions need no field inversion.  [s]B uses a table of
+# j*16^i*B (j = 1..8, i = 0..63) built on first use, with signed radix-16 digits:
+# 64 additions and no doublings.  Verification computes [S]B - [k]A with the same
+# digits for A (4 doublings per digit) and compares the encoding with R, like
+# OpenSSH/ref10 (the "cofactorless" equation).
+
+def ed25519_public_key(seed):
+    """The 32-byte public key of a 32-byte Ed25519 seed (the RFC's "private key")."""
+    a, _prefix = _ed_expand(seed)
+    return _ed_encode(_ed_base_mult(a))
+
+
+def ed25519_sign(seed, message, _public=None):
+    """The 64-byte RFC 8032 signature of `message` (bytes) with a 32-byte seed."""
+    a, prefix = _ed_expand(seed)
+    pub = _public if _public is not None else _ed_encode(_ed_base_mult(a))
+    r = int.from_bytes(hashlib.sha512(prefix + message).digest(), "little") % _ED_L
+    r_enc = _ed_encode(_ed_base_mult(r))
+    k = int.from_bytes(hashlib.sha512(r_enc + pub + message).digest(), "little") % _ED_L
+    s = (r + k * a) % _ED_L
+    return r_enc + s.to_bytes(32, "little")
+
+
+def ed25519_verify(public_key, message, signature):
+    """True when `signature` is a valid Ed25519 signature of `message` by `public_key`.
+
+    Strict: the key must be a canonical encoding of a point of large order (small-order
+    and identity keys are refused), S must be < L, R must be canonical."""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    point = _ed_decode(public_key)
+    if point is None or _ed_is_small_order(point):
+        return False
+    s = int.from_bytes(signature[32:], "little")
+    if s >= _ED_L:
+        return False
+    r_enc = signature[:32]
+    k = int.from_bytes(hashlib.sha512(r_enc + public_key + message).digest(),
+                       "little") % _ED_L
+    check = _ed_double_scalar_mult(s, k, point)  # [s]B - [k]A
+    return _ed_encode(check) == r_enc
+
+
+_ED_P = 2 ** 255 - 19
+_ED_L = 2 ** 252 + 27742317777372353535851937790883648493
+# d = -121665/121666, 2d, sqrt(-1) = 2^((p-1)/4) and the base point's y = 4/5 (mod p),
+# written out: computing them costs ~1 ms of every start-up (three modular
+# exponentiations); tests/test_signatures_rfc8032.py recomputes them from the definitions.
+_ED_D = 37095705934669439343138083508754565189542113879843219016388785533085940283555  # d
+_ED_D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161  # 2d
+_ED_SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
+_ED_BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960  # 4/5
+_ED_IDENTITY = (0, 1, 1, 0)
+_ED_BASE_TABLE = []  # filled by _ed_base_table() on first use
+
+
+def _ed_expand(seed):
+    if not isinstance(seed, bytes) or len(seed) != 32:
+        raise UsageError("an Ed25519 seed (private key) is 32 bytes")
+    h = hashlib.sha512(seed).digest()
+    a = int.from_bytes(h[:32], "little")
+    a = (a & ((1 << 254) - 8)) | (1 << 254)  # clamp: multiple of 8, bit 254 set
+    return a, h[32:]
+
+
+def _ed_recover_x(y, sign):
+    """x for y on the curve with the given low bit, or None (RFC 8032 5.1.3)."""
+    p = _ED_P
+    yy = y * y % p
+    u = (yy - 1) % p
+    v = (_ED_D * yy + 1) % p
+    v3 = v * v % p * v % p
+    x = u * v3 % p * pow(u * v3 % p * v3 % p * v % p, (p - 5) // 8, p) % p
+    vxx = v * x % p * x % p
+    if vxx == u:
+        pass
+    elif vxx == (-u) % p:
+        x = x * _ED_SQRT_M1 % p
+    else:
+        return None
+    if x == 0 and sign:
+        return None  # "-0" is not a canonical encoding
+    if x & 1 != sign:
+        x = p - x
+    return x
+
+
+def _ed_decode(enc):
+    """A point from its 32-byte encoding, or None if the encoding is not canonical."""
+    n = int.from_bytes(enc, "little")
+    y, sign = n & ((1 << 255) - 1), n >> 255
+    if y >= _ED_P:
+        return None
+    x = _ed_recover_x(y, sign)
+    if x is None:
+        return None
+    return (x, y, 1, x * y % _ED_P)
+
+
+def _ed_encode(pt):
+    x, y, z, _t = pt
+    zi = pow(z, _ED_P - 2, _ED_P)
+    x, y = x * zi % _ED_P, y * zi % _ED_P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def _ed_add(p1, p2):
+    """Sum of two extended points (RFC 8032 5.1.4, 'add-2008-hwcd-3')."""
+    p = _ED_P
+    x1, y1, z1, t1 = p1
+    x2, y2, z2, t2 = p2
+    a = (y1 - x1) * (y2 - x2) % p
+    b = (y1 + x1) * (y2 + x2) % p
+    c = t1 * _ED_D2 % p * t2 % p
+    d = 2 * z1 * z2 % p
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def _ed_add_cached(p1, c2):
+    """p1 + q where c2 = (Y-X, Y+X, 2dT, 2Z) of q (precomputed, saves multiplications)."""
+    p = _ED_P
+    x1, y1, z1, t1 = p1
+    ymx, ypx, t2d, z2 = c2
+    a = (y1 - x1) * ymx % p
+    b = (y1 + x1) * ypx % p
+    c = t1 * t2d % p
+    d = z1 * z2 % p
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def _ed_double(p1):
+    """2*p1 ('dbl-2008-hwcd'); T of the input is not used."""
+    p = _ED_P
+    x1, y1, z1, _t = p1
+    a = x1 * x1 % p
+    b = y1 * y1 % p
+    c = 2 * z1 * z1 % p
+    h = a + b
+    e = h - (x1 + y1) * (x1 + y1) % p
+    g = a - b
+    f = c + g
+    return (e * f % p, g * h % p, f * g % p, e * h % p)
+
+
+def _ed_cached(pt):
+    x, y, z, t = pt
+    return ((y - x) % _ED_P, (y + x) % _ED_P, t * _ED_D2 % _ED_P, 2 * z % _ED_P)
+
+
+def _ed_neg_cached(c):
+    return (c[1], c[0], (-c[2]) % _ED_P, c[3])
+
+
+def _ed_radix16(s):
+    """Signed radix-16 digits (-8..8) of 0 <= s < 2^253, least significant first."""
+    digits = [(s >> (4 * i)) & 15 for i in range(64)]
+    for i in range(63):
+        carry = (digits[i] + 8) >> 4
+        digits[i] -= carry << 4
+        digits[i + 1] += carry
+    return digits
+
+
+def _ed_base_table():
+    if not _ED_BASE_TABLE:
+        x = _ed_recover_x(_ED_BY, 0)
+        point = (x, _ED_BY, 1, x * _ED_BY % _ED_P)
+        table = []
+        for _i in range(64):
+            row, multiple = [], point
+            for _j in range(8):  # row[j-1] = j * 16^i * B
+                row.append(_ed_cached(multiple))
+                multiple = _ed_add(multiple, point)
+            table.append(row)
+            for _k in range(4):
+                point = _ed_double(point)
+        _ED_BASE_TABLE[:] = table
+    return _ED_BASE_TABLE
+
+
+def _ed_base_mult(s):
+    """[s]B."""
+    table = _ed_base_table()
+    acc = _ED_IDENTITY
+    for i, digit in enumerate(_ed_radix16(s % _ED_L)):
+        if digit > 0:
+            acc = _ed_add_cached(acc, table[i][digit - 1])
+        elif digit < 0:
+            acc = _ed_add_cached(acc, _ed_neg_cached(table[i][-digit - 1]))
+    return acc
+
+
+def _ed_double_scalar_mult(s, k, point):
+    """[s]B - [k]point, s and k reduced mod L (variable time: public data only)."""
+    neg = []  # neg[j-1] = -(j * point), cached
+    multiple = point
+    for _j in range(8):
+        neg.append(_ed_neg_cached(_ed_cached(multiple)))
+        multiple = _ed_add(multiple, point)
+    acc = _ED_IDENTITY
+    for digit in reversed(_ed_radix16(k)):
+        if acc is not _ED_IDENTITY:
+            acc = _ed_double(_ed_double(_ed_double(_ed_double(acc))))
+        if digit > 0:
+            acc = _ed_add_cached(acc, neg[digit - 1])
+        elif digit < 0:
+            acc = _ed_add_cached(acc, _ed_neg_cached(neg[-digit - 1]))
+    table = _ed_base_table()
+    for i, digit in enumerate(_ed_radix16(s)):
+        if digit > 0:
+            acc = _ed_add_cached(acc, table[i][digit - 1])
+        elif digit < 0:
+            acc = _ed_add_cached(acc, _ed_neg_cached(table[i][-digit - 1]))
+    return acc
+
+
+def _ed_is_small_order(pt):
+    """True for the 8 points of order dividing 8 (the identity among them)."""
+    x, y, z, _t = _ed_double(_ed_double(_ed_double(pt)))
+    return x % _ED_P == 0 and (y - z) % _ED_P == 0
+
+
+# ---- SSH wire format, armor, keys ------------------------------------------------
+
+_SSHSIG_MAGIC = b"SSHSIG"
+_SSHSIG_VERSION = 1
+_SSHSIG_BEGIN = "-----BEGIN SSH SIGNATURE-----"
+_SSHSIG_END = "-----END SSH SIGNATURE-----"
+_OPENSSH_KEY_BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----"
+_OPENSSH_KEY_END = "-----END OPENSSH PRIVATE KEY-----"
+_OPENSSH_KEY_MAGIC = b"openssh-key-v1\x00"
+_SIG_TEXT_LIMIT = 1 << 20  # an armored signature is ~300 bytes; refuse megabytes
+_SIG_CERT_SUFFIX = "-cert-v01@openssh.com"
+_B64_RE = re.compile(r"\A[A-Za-z0-9+/]*={0,2}\Z")
+
+
+class _SshReader(object):
+    """Reads SSH wire values (RFC 4251 uint32 / string) from bytes.
+
+    A length field is checked against the bytes that are really there before any
+    slicing, so a hostile length cannot cause a large allocation."""
+
+    def __init__(self, data, error, what):
+        self.data, self.pos, self.error, self.what = data, 0, error, what
+
+    def fail(self, message):
+        raise self.error("%s: %s" % (self.what, message))
+
+    def u32(self, field):
+        if len(self.data) - self.pos < 4:
+            self.fail("truncated (reading %s)" % field)
+        value = int.from_bytes(self.data[self.pos:self.pos + 4], "big")
+        self.pos += 4
+        return value
+
+    def string(self, field):
+        n = self.u32(field)
+        if n > len(self.data) - self.pos:
+            self.fail("%s claims %d bytes but only %d remain"
+                      % (field, n, len(self.data) - self.pos))
+        value = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return value
+
+    def text(self, field):
+        raw = self.string(field)
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.fail("%s is not UTF-8 text" % field)
+        if "\x00" in value:
+            self.fail("%s contains a NUL character" % field)
+        return value
+
+    def rest(self):
+        return self.data[self.pos:]
+
+    def done(self, field):
+        if self.pos != len(self.data):
+            self.fail("%d unexpected bytes after %s" % (len(self.data) - self.pos, field))
+
+
+def _u32(n):
+    return n.to_bytes(4, "big")
+
+
+def _ssh_string(b):
+    return _u32(len(b)) + b
+
+
+def _sig_bytes(data):
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError("data to sign or verify must be bytes")
+
+
+def _text_of(value, error, what):
+    """str from str or bytes (ASCII armor); anything else is `error`."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("ascii")
+        except UnicodeDecodeError:
+            raise error("%s is not text (binary data where armored text was expected)"
+                        % what) from None
+    if not isinstance(value, str):
+        raise error("%s is missing" % what)
+    return value
+
+
+def _b64decode(text, error, what):
+    import binascii
+    text = "".join(text.split())
+    if len(text) % 4 or not _B64_RE.match(text):
+        raise error("%s: invalid base64" % what)
+    try:
+        return binascii.a2b_base64(text)
+    except (binascii.Error, ValueError):
+        raise error("%s: invalid base64" % what) from None
+
+
+def _armor(blob, begin, end):
+    """PEM-like armor with 70-character lines, as ssh-keygen writes it."""
+    import binascii
+    b64 = binascii.b2a_base64(blob).decode("ascii").strip()
+    lines = [begin] + [b64[i:i + 70] for i in range(0, len(b64), 70)] + [end]
+    return "\n".join(lines) + "\n"
+
+
+def _dearmor(text, begin, end, error, what):
+    """The bytes between `begin` and `end` lines (CRLF tolerated, like OpenSSH)."""
+    text = text.replace("\r\n", "\n").strip()
+    if not text.startswith(begin + "\n") and text != begin:
+        raise error("%s: missing %r header" % (what, begin))
+    if not text.endswith("\n" + end):
+        raise error("%s: missing %r footer" % (what, end))
+    return _b64decode(text[len(begin):-len(end)], error, what)
+
+
+def _parse_public_key_line(line, error=UsageError, what="public key"):
+    """(key_type, blob, comment) of "ssh-ed25519 AAAA... comment"."""
+    parts = line.strip().split(None, 2)
+    if len(parts) < 2:
+        raise error("%s: expected 'KEYTYPE BASE64 [COMMENT]'" % what)
+    key_type, blob = parts[0], _b64decode(parts[1], error, what)
+    reader = _SshReader(blob, error, what)
+    inner = reader.string("key type")
+    if inner != key_type.encode("utf-8", "replace"):
+        raise error("%s: the line says %r but the key inside is %r"
+                    % (what, key_type, inner.decode("utf-8", "replace")))
+    if key_type == "ssh-ed25519":
+        if len(reader.string("ed25519 public key")) != 32:
+            raise error("%s: an ssh-ed25519 key is 32 bytes" % what)
+        reader.done("the key")
+    return key_type, blob, parts[2] if len(parts) > 2 else ""
+
+
+def _parse_openssh_private_key(text):
+    """(seed, public, comment) of an unencrypted OpenSSH ed25519 private key file text.
+
+    PROTOCOL.key: "openssh-key-v1\\0", cipher, kdf, kdf options, number of keys, public
+    key blobs, then the (here unencrypted) private section: two equal check integers,
+    the key (type, public, seed||public, comment), padding 1, 2, 3, ...  UsageError for
+    anything else."""
+    what = "private key"
+    text = _text_of(text, UsageError, what)
+    stripped = text.strip()
+    if re.match(r"-----BEGIN (RSA |EC |DSA |ENCRYPTED )?PRIVATE KEY-----", stripped):
+        raise UsageError(
+            "%s: PEM/PKCS#8 keys are not supported, only OpenSSH ed25519 keys" % what,
+            hint="create one with: ssh-keygen -t ed25519 -N '' -f streamt-signing-key")
+    if stripped.startswith(("ssh-", "ecdsa-", "sk-")):
+        raise UsageError("%s: this is a public key line, not a private key" % what,
+                         hint="pass the private key file (the one without .pub)")
+    blob = _dearmor(text, _OPENSSH_KEY_BEGIN, _OPENSSH_KEY_END, UsageError, what)
+    if not blob.startswith(_OPENSSH_KEY_MAGIC):
+        raise UsageError("%s: not an openssh-key-v1 key" % what)
+    r = _SshReader(blob[len(_OPENSSH_KEY_MAGIC):], UsageError, what)
+    cipher = r.string("cipher name")
+    kdf = r.string("kdf name")
+    r.string("kdf options")
+    if cipher != b"none" or kdf != b"none":
+        raise UsageError(
+            "%s is encrypted with a passphrase (%s); streamt cannot ask for passphrases"
+            % (what, cipher.decode("ascii", "replace")),
+            hint="decrypt a copy, keep it where only the signing job can read it: "
+                 "cp KEY KEY.plain && ssh-keygen -p -N '' -f KEY.plain")
+    if r.u32("number of keys") != 1:
+        raise UsageError("%s: the file must hold exactly one key" % what)
+    public_blob = r.string("public key")
+    private = _SshReader(r.string("private section"), UsageError, what)
+    r.done("the private section")
+    check1, check2 = private.u32("check integer"), private.u32("check integer")
+    if check1 != check2:
+        raise UsageError("%s: the check integers differ (corrupt, or wrongly decrypted)"
+                         % what)
+    key_type = private.text("key type")
+    if key_type != "ssh-ed25519":
+        raise UsageError(
+            "%s: %s keys are not supported, streamt signs with ed25519 keys only" % (
+                what, key_type),
+            hint="create one with: ssh-keygen -t ed25519 -N '' -f streamt-signing-key")
+    pub = private.string("public key")
+    secret = private.string("secret key")
+    comment = private.text("comment")
+    padding = private.rest()
+    if len(pub) != 32 or len(secret) != 64 or secret[32:] != pub:
+        raise UsageError("%s: malformed ed25519 key (bad key lengths)" % what)
+    if public_blob != _ssh_string(b"ssh-ed25519") + _ssh_string(pub):
+        raise UsageError("%s: the public and private parts do not belong together" % what)
+    if padding != bytes(range(1, len(padding) + 1)) or len(padding) >= 8:
+        raise UsageError("%s: bad padding after the key (corrupt file)" % what)
+    seed = secret[:32]
+    if ed25519_public_key(seed) != pub:
+        raise UsageError("%s: the public key does not match the secret key (corrupt file)"
+                         % what)
+    return seed, pub, comment
+
+
+# ---- SSHSIG ------------------------------------------------------------------------
+
+def _sshsig_signed_data(namespace, hash_alg, digest):
+    """What the key really signs (PROTOCOL.sshsig): magic, namespace, reserved, hash, H(m)."""
+    return b"".join([_SSHSIG_MAGIC, _ssh_string(namespace.encode("utf-8")), _ssh_string(b""),
+                     _ssh_string(hash_alg.encode("ascii")), _ssh_string(digest)])
+
+
+def _parse_sshsig(signature_text):
+    """The fields of an armored SSHSIG signature; IntegrityError when malformed."""
+    what = "signature"
+    text = _text_of(signature_text, IntegrityError, what)
+    if len(text) > _SIG_TEXT_LIMIT:
+        raise IntegrityError("%s: %d bytes, far too large for an SSH signature"
+                             % (what, len(text)))
+    if not text.strip():
+        raise IntegrityError("%s: the signature file is empty" % what)
+    blob = _dearmor(text, _SSHSIG_BEGIN, _SSHSIG_END, IntegrityError, what)
+    r = _SshReader(blob, IntegrityError, what)
+    if blob[:6] != _SSHSIG_MAGIC:
+        raise IntegrityError("%s: not an SSHSIG blob (bad magic)" % what)
+    r.pos = 6
+    version = r.u32("version")
+    if version != _SSHSIG_VERSION:
+        raise IntegrityError("%s: unsupported SSHSIG version %d (expected 1)" % (what, version))
+    key_blob = r.string("public key")
+    namespace = r.text("namespace")
+    reserved = r.string("reserved")
+    hash_alg = r.text("hash algorithm")
+    sig_blob = r.string("signature")
+    r.done("the signature")
+    if reserved:
+        raise IntegrityError("%s: the reserved field is not empty" % what)
+    if not namespace:
+        raise IntegrityError("%s: empty namespace" % what)
+    if hash_alg not in ("sha256", "sha512"):
+        raise IntegrityError("%s: unsupported hash algorithm %r (sha256 or sha512)"
+                             % (what, hash_alg))
+    kr = _SshReader(key_blob, IntegrityError, what + " key")
+    key_type = kr.text("key type")
+    public = None
+    if key_type == "ssh-ed25519":
+        public = kr.string("ed25519 key")
+        kr.done("the key")
+        if len(public) != 32:
+            raise IntegrityError("%s: an ed25519 public key is 32 bytes, not %d"
+                                 % (what, len(public)))
+    sr = _SshReader(sig_blob, IntegrityError, what)
+    sig_type = sr.text("signature type")
+    raw = sr.string("signature bytes")
+    sr.done("the signature bytes")
+    if key_type == "ssh-ed25519":
+        if sig_type != "ssh-ed25519":
+            raise IntegrityError("%s: an ed25519 key with a %r signature" % (what, sig_type))
+        if len(raw) != 64:
+            raise IntegrityError("%s: an ed25519 signature is 64 bytes, not %d"
+                                 % (what, len(raw)))
+    return {"version": version, "key_blob": key_blob, "key_type": key_type,
+            "public": public, "namespace": namespace, "hash": hash_alg,
+            "sig_type": sig_type, "signature": raw}
+
+
+def _sshsig_check_key_type(sig):
+    key_type = sig["key_type"]
+    if key_type.endswith(_SIG_CERT_SUFFIX):
+        raise IntegrityError(
+            "the signature was made with an SSH certificate (%s); streamt does not "
+            "support certificates" % key_type,
+            hint="sign with the plain ed25519 key and list it in allowed_signers")
+    if key_type != "ssh-ed25519":
+        raise IntegrityError(
+            "the signature was made with an %s key; streamt verifies ed25519 signatures only"
+            % key_type,
+            hint="sign with an ed25519 key: ssh-keygen -t ed25519 -N '' -f KEY")
+
+
+# ---- allowed_signers ------------------------------------------------------------
+
+def _parse_allowed_signers(text, source_name="allowed_signers"):
+    """Entries of an allowed_signers file (ssh-keygen(1), ALLOWED SIGNERS).
+
+    Each non-comment line: principals [options] keytype base64 [comment].  Returns
+    [{"line", "principals", "cert_authority", "namespaces", "valid_after",
+    "valid_before", "key_type", "key_blob"}]; times are POSIX seconds or None.
+    UsageError (with file:line) for a malformed line."""
+    text = _text_of(text, UsageError, source_name)
+    if text.startswith("\ufeff"):  # a byte-order mark left by a Windows editor
+        text = text[1:]
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        rest = line.strip()
+        if not rest or rest.startswith("#"):
+            continue
+        loc = Location(source_name, number)
+        principals, rest = _as_principals_token(rest, loc)
+        if _as_looks_like_key(principals):
+            raise UsageError("allowed_signers line starts with a key, not with principals",
+                             location=loc,
+                             hint="put who may sign in front of the key, e.g. "
+                                  "'ci@example.com %s AAAA...'" % principals)
+        if not rest:
+            raise UsageError("allowed_signers line has no key", location=loc,
+                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
+        options = {"cert_authority": False, "namespaces": None,
+                   "valid_after": None, "valid_before": None}
+        first = rest.split(None, 1)[0]
+        if not _as_looks_like_key(first):
+            opts, rest = _as_options_token(rest, loc)
+            _as_parse_options(opts, options, loc)
+        try:
+            key_type, blob, _comment = _parse_public_key_line(
+                rest, UsageError, "allowed_signers key")
+        except UsageError as e:
+            raise UsageError(e.message, location=loc,
+                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...") from None
+        entry = {"line": number, "principals": principals, "key_type": key_type,
+                 "key_blob": blob}
+        entry.update(options)
+        entries.append(entry)
+    return entries
+
+
+def _as_looks_like_key(word):
+    return word in ("ssh-ed25519", "ssh-rsa", "ssh-dss") or word.startswith(
+        ("ecdsa-sha2-", "sk-", "ssh-ed25519-", "ssh-rsa-", "ssh-ed448"))
+
+
+def _as_principals_token(rest, loc):
+    """The principals field: up to whitespace, or a "double-quoted" string."""
+    if rest.startswith('"'):
+        end = rest.find('"', 1)
+        if end < 0:
+            raise UsageError("allowed_signers: unterminated quoted principals", location=loc)
+        return rest[1:end], rest[end + 1:].lstrip()
+    parts = rest.split(None, 1)
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def _as_options_token(rest, loc):
+    """The options field: up to the first whitespace outside double quotes."""
+    quoted = False
+    for i, ch in enumerate(rest):
+        if ch == '"':
+            quoted = not quoted
+        elif ch in " \t" and not quoted:
+            return rest[:i], rest[i:].lstrip()
+    if quoted:
+        raise UsageError("allowed_signers: unterminated quote in options", location=loc)
+    raise UsageError("allowed_signers line has options but no key", location=loc,
+                     hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
+
+
+def _as_parse_options(opts, options, loc):
+    """cert-authority, namespaces="...", valid-after="...", valid-before="..." (values
+    must be double-quoted, as OpenSSH requires; keywords are case-insensitive)."""
+    pos = 0
+    while pos < len(opts):
+        lower = opts[pos:].lower()
+        if lower.startswith("cert-authority"):
+            options["cert_authority"] = True
+            pos += len("cert-authority")
+        else:
+            for name in ("namespaces", "valid-after", "valid-before"):
+                if lower.startswith(name + "="):
+                    break
+            else:
+                raise UsageError("allowed_signers: unknown option %r"
+                                 % opts[pos:].split(",", 1)[0], location=loc,
+                                 hint="known options: cert-authority, namespaces=\"...\", "
+                                      "valid-after=\"...\", valid-before=\"...\"")
+            key = name.replace("-", "_")
+            pos += len(name) + 1
+            if not opts.startswith('"', pos):
+                raise UsageError("allowed_signers: the value of %s must be in double quotes"
+                                 % name, location=loc,
+                                 hint='e.g. %s="%s"' % (name, "streamt" if key ==
+                                                         "namespaces" else "20260101Z"))
+            end = opts.find('"', pos + 1)
+            if end < 0:
+                raise UsageError("allowed_signers: missing end quote in %s" % name,
+                                 location=loc)
+            value = opts[pos + 1:end]
+            pos = end + 1
+            if options[key] is not None:
+                raise UsageError("allowed_signers: multiple %s options" % name, location=loc)
+            options[key] = value if key == "namespaces" else _as_parse_time(value, name, loc)
+        if pos < len(opts):
+            if opts[pos] != ",":
+                raise UsageError("allowed_signers: malformed options %r" % opts, location=loc)
+            pos += 1
+            if pos == len(opts):
+                raise UsageError("allowed_signers: options end with a comma", location=loc)
+    if (options["valid_after"] is not None and options["valid_before"] is not None
+            and options["valid_before"] <= options["valid_after"]):
+        raise UsageError("allowed_signers: valid-before is not after valid-after",
+                         location=loc)
+
+
+def _as_parse_time(value, name, loc):
+    """YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z] (also a "UTC" suffix) to POSIX seconds.
+
+    Without Z the time is local, as OpenSSH reads it (mktime)."""
+    import time
+    utc = False
+    digits = value
+    if len(digits) > 1 and digits[-1:] in ("Z", "z"):
+        utc, digits = True, digits[:-1]
+    elif len(digits) > 3 and digits[-3:].upper() == "UTC":
+        utc, digits = True, digits[:-3]
+    bad = UsageError("allowed_signers: invalid %s time %r" % (name, value), location=loc,
+                     hint="use YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z] (Z: UTC, else local time)")
+    if len(digits) not in (8, 12, 14) or not re.match(r"\A[0-9]+\Z", digits):
+        raise bad
+    fields = [int(digits[0:4]), int(digits[4:6]), int(digits[6:8])]
+    fields += [int(digits[i:i + 2]) for i in range(8, len(digits), 2)]
+    fields += [0] * (6 - len(fields))
+    try:
+        moment = datetime.datetime(*fields)
+    except ValueError:
+        raise bad from None
+    if utc:
+        seconds = (moment - datetime.datetime(1970, 1, 1)).total_seconds()
+    else:
+        try:
+            seconds = time.mktime(moment.timetuple())
+        except (OverflowError, ValueError):
+            raise bad from None
+    seconds = int(seconds)
+    if seconds == 0:  # OpenSSH reads 0 as "not set" and refuses it
+        raise bad
+    return seconds
+
+
+def _match_pattern(value, pattern):
+    """OpenSSH match_pattern: `*` any run, `?` one character, the rest literal.
+
+    A set of pattern positions is advanced character by character (linear time, no
+    backtracking however many `*` a pattern has); an empty pattern matches only ""."""
+    size = len(pattern)
+
+    def closure(states):
+        out = set()
+        for i in states:
+            out.add(i)
+            while i < size and pattern[i] == "*":
+                i += 1
+                out.add(i)
+        return out
+
+    states = closure({0})
+    for ch in value:
+        following = set()
+        for i in states:
+            if i < size:
+                if pattern[i] == "*":
+                    following.add(i)
+                elif pattern[i] == "?" or pattern[i] == ch:
+                    following.add(i + 1)
+        states = closure(following)
+        if not states:
+            return False
+    return size in states
+
+
+def _match_pattern_list(value, patterns):
+    """OpenSSH match_pattern_list: True if a pattern matches and no !negated one does."""
+    positive = False
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        if _match_pattern(value, pattern[1:] if negated else pattern):
+            if negated:
+                return False
+            positive = True
+    return positive
+
+
+def _as_format_time(seconds):
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace, now, name):
+    """The first entry that trusts key_blob for principal/namespace/now (as ssh-keygen)."""
+    reasons = []
+    for e in entries:
+        if principal is not None and not _match_pattern_list(principal, e["principals"]):
+            if e["key_blob"] == key_blob and not e["cert_authority"]:
+                reasons.append("line %d lists this key for %r, not for %r"
+                               % (e["line"], e["principals"], principal))
+            continue
+        if e["key_blob"] != key_blob:
+            if e["cert_authority"]:
+                reasons.append("line %d trusts a certificate authority; streamt does not "
+                               "support SSH certificates (list the signer's own key)"
+                               % e["line"])
+            continue
+        if e["cert_authority"]:
+            reasons.append("line %d trusts this key as a cert-authority only; streamt does "
+                           "not support SSH certificates (list the key without "
+                           "cert-authority)" % e["line"])
+            continue
+        if e["namespaces"] is not None and not _match_pattern_list(namespace, e["namespaces"]):
+            reasons.append("line %d allows this key only for namespaces %r, not %r"
+                           % (e["line"], e["namespaces"], namespace))
+            continue
+        if e["valid_after"] is not None and now < e["valid_after"]:
+            reasons.append("line %d: the key is not valid before %s"
+                           % (e["line"], _as_format_time(e["valid_after"])))
+            continue
+        if e["valid_before"] is not None and now > e["valid_before"]:
+            reasons.append("line %d: the key expired at %s"
+                           % (e["line"], _as_format_time(e["valid_before"])))
+            continue
+        return e
+    who = "" if principal is None else " for principal %r" % principal
+    # The reasons go into the message itself (callers may show only the message); with
+    # several, the first is in the message and all of them are in the details.
+    why = ": " + reasons[0] if reasons else ""
+    more = list(reasons) if len(reasons) > 1 else []
+    if len(reasons) > 1:
+        why += " (and %d more)" % (len(reasons) - 1)
+    if not reasons or all("certificate authority" in r for r in reasons):
+        raise IntegrityError("the signing key %s is not in %s%s%s"
+                             % (fingerprint, name, who, why), details=more,
+                             hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the "
+                                  "signer's public key (`ssh-keygen -y -f KEY` prints it) "
+                                  "to %s" % name)
+    raise IntegrityError("the signing key %s is not trusted%s by %s%s"
+                         % (fingerprint, who, name, why), details=more,
+                         hint="ask the owner of %s to add or renew the key" % name)
 
 # (end of artifact: signatures)
 
 # -- artifact: build, read, verify, inspect, diff -------------------------------
+#
+# An artifact is the desired state of one environment written as plain files, so
+# that it can be reviewed, archived, signed, copied to a bastion and deployed
+# there with no project sources and no network (docs/artifact-format.md):
+#
+#     manifest.json        what, from where, when; sha256 of every other file;
+#                          `resources` maps each resource to its file + metadata
+#     SHA256SUMS           the same digests for `sha256sum -c` (plus manifest.json)
+#     manifest.json.sig    optional SSHSIG signature of manifest.json
+#     environment.json     the environment's name, protection, safety and runtime
+#     topics/ schemas/ flink/ connectors/ gateway/virtual_topics.json   the resources
+#     state/               optional snapshot of the live state (build --with-state)
+#
+# Everything written is a pure function of the desired state and a few recorded
+# inputs (git metadata, the source date): same commit, same bytes, on any machine.
+
+ARTIFACT_FORMAT_VERSION = "1.0.0"
+ARTIFACT_KINDS = ("topics", "schemas", "flink_jobs", "connectors", "gateway")
+ARTIFACT_SIGNATURE = "manifest.json.sig"
+
+# Limits when reading an artifact we did not write (a hostile tarball must not
+# exhaust memory): per member, in total (uncompressed), and the number of members.
+ARTIFACT_MAX_MEMBER = 64 * 1024 * 1024
+ARTIFACT_MAX_TOTAL = 512 * 1024 * 1024
+ARTIFACT_MAX_MEMBERS = 20000
+
+__all__ += ["ARTIFACT_FORMAT_VERSION", "ARTIFACT_KINDS", "ARTIFACT_SIGNATURE", "Artifact",
+            "render_artifact", "write_artifact", "read_artifact", "verify_artifact",
+            "inspect_artifact", "diff_artifacts", "render_diff", "artifact_file_name",
+            "git_info", "source_date_epoch", "deterministic_tar", "find_refs",
+            "resolve_refs"]
+
+
+class Artifact(object):
+    """An artifact read into memory (see read_artifact).
+
+    `files` maps every path (posix, relative) to its bytes, `manifest` is the parsed
+    manifest.json, `desired` the desired state rebuilt from the files (None when the
+    artifact is too damaged for that), `state` the optional snapshot {name: data},
+    `signature` the text of manifest.json.sig or None, `problems` what was found
+    wrong while reading (verify_artifact reports them with the rest)."""
+
+    def __init__(self, path, kind, files):
+        self.path = path
+        self.kind = kind  # "directory", "tar", "tar.gz", "tar.xz"
+        self.files = files
+        self.manifest = None
+        self.desired = None
+        self.state = None
+        self.signature = None
+        self.problems = []
+
+    @property
+    def environment(self):
+        return (self.manifest or {}).get("environment")
+
+    @property
+    def secrets_resolved(self):
+        return bool((self.manifest or {}).get("secrets_resolved"))
+
+    @property
+    def manifest_bytes(self):
+        return self.files.get("manifest.json")
+
+    def __repr__(self):
+        return "<Artifact %s (%s), %d files>" % (self.path, self.kind, len(self.files))
+
+
+def find_refs(obj):
+    """Sorted names of the ${VAR} references in the strings of `obj` (find_vars)."""
+    return find_vars(obj)
+
+
+def resolve_refs(obj, values):
+    """A copy of `obj` (a desired state) with every ${VAR} replaced from `values`,
+    for `build --resolve-secrets`; all missing names are reported at once.
+
+    `$$` stays `$$`, and a `$` inside a value is written `$$`: deploy substitutes the
+    artifact as usual and gets exactly the value (never a second round of expansion)."""
+    missing = [n for n in find_vars(obj) if n not in values]
+    if missing:
+        raise StreamtError(
+            "cannot resolve the secrets: %d variable%s not set: %s" % (
+                len(missing), "" if len(missing) == 1 else "s", ", ".join(missing)),
+            hint="set them in the environment (or the project's .env files) and build "
+                 "again; nothing was written")
+
+    def sub(m):
+        if m.group(1):
+            return m.group(0)
+        return str(values[m.group(2)]).replace("$", "$$")
+    return _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+
+
+def artifact_file_name(name, ext=""):
+    """A file name for a resource called `name`: safe on every file system.
+
+    `[A-Za-z0-9._-]` are kept, anything else is written `%XX` (UTF-8 bytes, upper-case
+    hex) so the name can be read back; a leading or trailing dot, Windows device
+    names (CON, NUL, COM1, ...) and the empty name are escaped too. Names longer than
+    80 characters are cut and suffixed with `~` and a digest (the manifest still maps
+    every resource to its file)."""
+    out = []
+    last = len(name) - 1
+    for i, ch in enumerate(name):
+        if ch in _SAFE_NAME_CHARS and not (ch == "." and (i == 0 or i == last)):
+            out.append(ch)
+        else:
+            out.append("".join("%%%02X" % b for b in ch.encode("utf-8", "surrogatepass")))
+    text = "".join(out) or "%"
+    stem = text.split(".", 1)[0].lower()
+    if stem in _RESERVED_NAMES:
+        text = "%%%02X" % ord(text[0]) + text[1:]
+    if len(text) > 80:
+        cut = text[:70]
+        pct = cut.rfind("%", len(cut) - 2)
+        if pct != -1:
+            cut = cut[:pct]
+        text = cut + "~" + _digest_of_name(name)
+    return text + ext
+
+
+def render_artifact(desired, project_name=None, project_version=None, git=None,
+                    build_epoch=0, secrets_resolved=False, state=None, signer=None):
+    """Every file of the artifact of `desired`: {path: bytes}, manifest and SHA256SUMS included.
+
+    `signer`, when given, is ``f(manifest_bytes) -> signature text``."""
+    desired = desired or {}
+    files = {}
+    resources = {}
+    components = {}
+    unknown = sorted(k for k in desired if k not in ARTIFACT_KINDS and k != "environment")
+    if unknown:
+        raise StreamtError("the desired state has parts the artifact format does not know: %s"
+                           % ", ".join(unknown),
+                           hint="this is a bug in streamt: compile and artifact disagree")
+    for kind in ARTIFACT_KINDS[:4]:
+        spec = _KIND_FILES[kind]
+        items = sorted(desired.get(kind) or [], key=lambda it: it[spec["key"]])
+        used = {}
+        seen = set()
+        entries = []
+        for item in items:
+            key = item[spec["key"]]
+            if key in seen:
+                raise StreamtError("two %s are both called %r" % (kind, key),
+                                   hint="this is a bug in streamt: compile produced duplicates")
+            ext = spec["ext"](item) if callable(spec["ext"]) else spec["ext"]
+            seen.add(key)
+            path = _unique_path(spec["dir"], key, ext, used)
+            content, meta = spec["split"](item)
+            files[path] = content
+            entries.append({"name": key, "file": path, "meta": meta})
+        resources[kind] = entries
+        components[kind] = [e["name"] for e in entries]
+    gateway = list(desired.get("gateway") or [])
+    files["gateway/virtual_topics.json"] = _json_bytes(gateway)
+    resources["gateway"] = {"file": "gateway/virtual_topics.json"}
+    components["gateway"] = [_gateway_name(g) for g in gateway]
+    environment = desired.get("environment") or {}
+    files["environment.json"] = _json_bytes(environment)
+    resources["environment"] = {"file": "environment.json"}
+    state_files = []
+    for name in sorted(state or {}):
+        path = "state/" + artifact_file_name(name, ".json")
+        files[path] = _json_bytes(state[name])
+        state_files.append({"name": name, "file": path})
+    if state is not None:
+        resources["state"] = state_files
+    checksums = dict((p, "sha256:" + hashlib.sha256(b).hexdigest()) for p, b in files.items())
+    manifest = {
+        "version": ARTIFACT_FORMAT_VERSION,
+        "generator": {"name": "streamt", "version": __version__},
+        "build_time": _iso_utc(build_epoch),
+        "source_date_epoch": int(build_epoch),
+        "project": {"name": project_name, "version": project_version},
+        "environment": environment.get("name"),
+        "git": git,
+        "checksums": checksums,
+        "components": components,
+        "secrets_resolved": bool(secrets_resolved),
+        "required_env": [] if secrets_resolved else find_refs(desired),
+        "resources": resources,
+    }
+    mbytes = _json_bytes(manifest)
+    files["manifest.json"] = mbytes
+    sums = dict(checksums)
+    sums["manifest.json"] = "sha256:" + hashlib.sha256(mbytes).hexdigest()
+    files["SHA256SUMS"] = "".join("%s  %s\n" % (sums[p][7:], p)
+                                  for p in sorted(sums)).encode("ascii")
+    if signer is not None:
+        sig = signer(mbytes)
+        files[ARTIFACT_SIGNATURE] = sig.encode("ascii") if isinstance(sig, str) else sig
+    return files
+
+
+def write_artifact(desired, out, project_name=None, project_version=None, git=None,
+                   build_epoch=0, secrets_resolved=False, state=None, signer=None,
+                   force=False, stdout=None):
+    """Render the artifact of `desired` and write it to `out` atomically.
+
+    `out` is a directory (absent or empty unless `force`), a `.tar.gz`/`.tgz`/`.tar.xz`/
+    `.tar` file, or "-" (a tar.gz on `stdout`, default sys.stdout's binary buffer).
+    Returns (files, digest of the written tarball or None)."""
+    files = render_artifact(desired, project_name, project_version, git, build_epoch,
+                            secrets_resolved, state, signer)
+    fmode, dmode = (0o600, 0o700) if secrets_resolved else (0o644, 0o755)
+    kind = _output_kind(out)
+    if kind == "stdout":
+        data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), "tar.gz")
+        stream = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
+        stream.write(data)
+        stream.flush()
+        return files, hashlib.sha256(data).hexdigest()
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    if not os.path.isdir(parent):
+        try:
+            os.makedirs(parent)
+        except OSError as e:
+            raise StreamtError("cannot create %s: %s" % (parent, e.strerror or e))
+    exists = os.path.lexists(out)
+    if exists and not force:
+        if kind != "directory" or not os.path.isdir(out) or os.listdir(out):
+            raise StreamtError("%s already exists" % out,
+                               hint="choose another output, or pass --force to replace it")
+    if kind == "directory":
+        if exists and not os.path.isdir(out) and not force:
+            raise StreamtError("%s exists and is not a directory" % out)
+        _write_directory(files, out, build_epoch, fmode, dmode)
+        return files, None
+    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
+    if exists and os.path.isdir(out) and not os.path.islink(out):
+        raise StreamtError("%s is a directory" % out,
+                           hint="remove it, or choose a file name for the tarball")
+    _atomic_write(out, data, fmode)
+    return files, hashlib.sha256(data).hexdigest()
+
+
+def read_artifact(path):
+    """Read an artifact (directory or tarball) into memory, without extracting anything.
+
+    Hostile content (absolute or `..` paths, links, devices, duplicates, oversized or
+    too many members, non-UTF-8 names) is refused with an IntegrityError listing every
+    problem. A damaged but harmless artifact is returned with `problems` set."""
+    if path == "-":
+        stream = getattr(sys.stdin, "buffer", sys.stdin)
+        files, kind = _read_archive_bytes(_read_limited(stream, "<stdin>"), "<stdin>")
+    elif os.path.isdir(path):
+        files, kind = _read_directory(path), "directory"
+    elif os.path.exists(path):
+        with open(path, "rb") as f:
+            files, kind = _read_archive_bytes(_read_limited(f, path), path)
+    else:
+        raise IntegrityError("%s: no such artifact" % path,
+                             hint="give the directory or tarball written by `streamt build`")
+    art = Artifact(path, kind, files)
+    _load_artifact(art)
+    return art
+
+
+def verify_artifact(artifact, allowed_signers=None, require_signature=False,
+                    allowed_signers_name=None):
+    """Check an artifact: manifest, checksums, no missing or unlisted files, SHA256SUMS,
+    resources, and (with `allowed_signers`, the text or path of an allowed_signers file)
+    the signature. Raises IntegrityError listing EVERY problem; returns a report
+    {"files": n, "signature": None | info, "signed": bool} when all is well."""
+    if isinstance(artifact, str):
+        artifact = read_artifact(artifact)
+    problems = list(artifact.problems)
+    files = artifact.files
+    manifest = artifact.manifest
+    if isinstance(manifest, dict):
+        checksums = manifest.get("checksums")
+        if not isinstance(checksums, dict):
+            problems.append("manifest.json: no `checksums` mapping")
+            checksums = {}
+        for name in sorted(checksums):
+            want = checksums[name]
+            if not _safe_member_name(name):
+                problems.append("manifest.json lists an unsafe path: %r" % name)
+            elif name in _UNCHECKED_FILES:
+                problems.append("manifest.json must not list %s in its checksums" % name)
+            elif name not in files:
+                problems.append("%s: listed in the manifest but missing" % name)
+            elif not isinstance(want, str) or \
+                    want != "sha256:" + hashlib.sha256(files[name]).hexdigest():
+                problems.append("%s: checksum mismatch (the file was changed after the build)"
+                                % name)
+        for name in sorted(files):
+            if name not in checksums and name not in _UNCHECKED_FILES:
+                problems.append("%s: not listed in the manifest" % name)
+        problems.extend(_check_sha256sums(files, checksums))
+    signed = artifact.signature is not None
+    info = None
+    if signed:
+        try:
+            info = ssh_signature_info(artifact.signature)
+        except StreamtError as e:
+            problems.append("%s: unreadable signature: %s" % (ARTIFACT_SIGNATURE, e.message))
+    if allowed_signers is not None:
+        text, label = _allowed_signers_text(allowed_signers, allowed_signers_name)
+        if not signed:
+            problems.append("the artifact is not signed, but allowed signers were given")
+        elif info is not None and artifact.manifest_bytes is not None:
+            try:
+                result = ssh_verify(artifact.manifest_bytes, artifact.signature, text,
+                                    namespace=SSHSIG_NAMESPACE, allowed_signers_name=label)
+                info = dict(info)
+                info["verified"] = True
+                info["principal"] = result.get("principal")
+            except StreamtError as e:
+                problems.append("signature: " + e.message)
+    elif require_signature:
+        if not signed:
+            problems.append("the artifact is not signed and a signature is required")
+        else:
+            problems.append("a signature is required but no allowed signers were given to "
+                            "check it against")
+    if problems:
+        raise IntegrityError(
+            "%s: the artifact failed verification (%d problem%s)" % (
+                artifact.path, len(problems), "" if len(problems) == 1 else "s"),
+            details=problems,
+            hint="rebuild the artifact with `streamt build`, and copy it again")
+    return {"files": len(files), "signed": signed, "signature": info}
+
+
+def inspect_artifact(artifact, component=None):
+    """A JSON-able summary of an artifact (the data behind `streamt artifact inspect`)."""
+    m = artifact.manifest or {}
+    desired = artifact.desired or {}
+    sig = None
+    if artifact.signature is not None:
+        try:
+            sig = ssh_signature_info(artifact.signature)
+        except StreamtError as e:
+            sig = {"error": e.message}
+    summary = {
+        "path": artifact.path, "kind": artifact.kind,
+        "format": m.get("version"), "generator": m.get("generator"),
+        "project": m.get("project"), "environment": m.get("environment"),
+        "git": m.get("git"), "build_time": m.get("build_time"),
+        "secrets_resolved": bool(m.get("secrets_resolved")),
+        "required_env": m.get("required_env") or [],
+        "signature": sig,
+        "counts": dict((k, len(desired.get(k) or [])) for k in ARTIFACT_KINDS),
+        "files": len(artifact.files),
+    }
+    if component is not None:
+        kind = _COMPONENT_KINDS.get(component, component)
+        if kind not in ARTIFACT_KINDS:
+            raise UsageError("unknown component %r" % component,
+                             hint="one of: %s" % ", ".join(sorted(_COMPONENT_KINDS)))
+        summary["component"] = component
+        summary["items"] = desired.get(kind) or []
+    else:
+        summary["components"] = dict((k, _names(desired, k)) for k in ARTIFACT_KINDS)
+    if artifact.secrets_resolved:
+        summary = _redact(summary)
+    return summary
+
+
+def diff_artifacts(old, new):
+    """What changed from artifact `old` to artifact `new` (Artifacts or desired states).
+
+    Returns a sorted list of {"kind", "name", "change": "added"|"removed"|"changed",
+    "changes": [{"key", "old", "new"}], "sql": {...} for Flink jobs}; secret-looking
+    values are redacted."""
+    a = old.desired if isinstance(old, Artifact) else old
+    b = new.desired if isinstance(new, Artifact) else new
+    if a is None or b is None:
+        raise IntegrityError("cannot diff an artifact whose resources cannot be read",
+                             hint="run `streamt artifact verify` on it")
+    out = []
+    for kind in ARTIFACT_KINDS + ("environment",):
+        if kind == "environment":
+            ma = {"environment": a.get("environment") or {}}
+            mb = {"environment": b.get("environment") or {}}
+        else:
+            ma = _keyed(a.get(kind) or [], kind)
+            mb = _keyed(b.get(kind) or [], kind)
+        for name in sorted(set(ma) | set(mb)):
+            if name not in mb:
+                out.append({"kind": kind, "name": name, "change": "removed", "changes": []})
+            elif name not in ma:
+                out.append({"kind": kind, "name": name, "change": "added", "changes": []})
+            elif ma[name] != mb[name]:
+                entry = {"kind": kind, "name": name, "change": "changed", "changes": []}
+                fa, fb = _flatten(ma[name]), _flatten(mb[name])
+                for key in sorted(set(fa) | set(fb)):
+                    if key == "sql" and kind == "flink_jobs":
+                        continue
+                    if fa.get(key, _MISSING) != fb.get(key, _MISSING):
+                        entry["changes"].append({
+                            "key": key, "old": _redact_value(key, fa.get(key)),
+                            "new": _redact_value(key, fb.get(key))})
+                if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
+                    entry["sql"] = _sql_diff(ma[name].get("sql") or "",
+                                             mb[name].get("sql") or "", name)
+                out.append(entry)
+    return out
+
+
+def render_diff(changes):
+    """The text of `streamt artifact diff`."""
+    if not changes:
+        return ["no differences"]
+    lines = []
+    sign = {"added": "+", "removed": "-", "changed": "~"}
+    for c in changes:
+        lines.append("%s %s %s (%s)" % (sign[c["change"]], _KIND_LABEL.get(c["kind"], c["kind"]),
+                                        c["name"], c["change"]))
+        for ch in c["changes"]:
+            lines.append("    %s: %s -> %s" % (ch["key"], _show(ch["old"]), _show(ch["new"])))
+        if "sql" in c:
+            s = c["sql"]
+            lines.append("    sql: +%d -%d lines" % (s["added"], s["removed"]))
+            lines.extend("      " + line for line in s["diff"])
+    counts = collections.Counter(c["change"] for c in changes)
+    lines.append("%d added, %d changed, %d removed" % (
+        counts["added"], counts["changed"], counts["removed"]))
+    return lines
+
+
+def source_date_epoch(environ=None, git=None):
+    """The build time: SOURCE_DATE_EPOCH, else the commit time, else 0 (never the clock)."""
+    env = os.environ if environ is None else environ
+    value = env.get("SOURCE_DATE_EPOCH")
+    if value not in (None, ""):
+        if not value.strip().isdigit():
+            raise UsageError("SOURCE_DATE_EPOCH must be a whole number of seconds, not %r"
+                             % value, hint="e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")
+        return int(value.strip())
+    if git and git.get("time") is not None:
+        return int(git["time"])
+    return 0
+
+
+def deterministic_tar(files, mtime=0, file_mode=0o644, dir_mode=0o755):
+    """An uncompressed ustar archive of `files` ({posix path: bytes}), byte-identical on
+    every Python: entries sorted (each directory before its contents), the given mtime,
+    uid/gid 0, no owner names, fixed modes, padded to 10240-byte records like GNU tar.
+
+    Written by hand rather than with tarfile, whose header details changed between
+    Python versions (e.g. 3.8's default format); tarfile and GNU tar read it."""
+    dirs = set()
+    for p in files:
+        parts = p.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    entries = [(d.split("/"), d + "/", None) for d in dirs]
+    entries += [(p.split("/"), p, files[p]) for p in files]
+    entries.sort(key=lambda e: (e[0], e[2] is not None))
+    chunks = []
+    for _parts, name, data in entries:
+        if data is None:
+            chunks.append(_ustar_header(name, 0, mtime, dir_mode, b"5"))
+        else:
+            chunks.append(_ustar_header(name, len(data), mtime, file_mode, b"0"))
+            chunks.append(data)
+            if len(data) % 512:
+                chunks.append(b"\0" * (512 - len(data) % 512))
+    chunks.append(b"\0" * 1024)
+    size = sum(len(c) for c in chunks)
+    if size % 10240:
+        chunks.append(b"\0" * (10240 - size % 10240))
+    return b"".join(chunks)
+
+
+def git_info(path, files=None, use_binary=None):
+    """Git metadata of the project at `path`: {"commit", "branch", "dirty", "time"} or None
+    outside a repository.
+
+    `dirty` is True when a tracked file under `path` differs from HEAD (staged or not) or
+    one of `files` (the project files the build read, relative to `path`) is untracked;
+    None when it cannot be told. Uses the `git` binary when there is one (use_binary=None),
+    else reads `.git` directly; both give the same answer."""
+    if use_binary is None:
+        import shutil
+        use_binary = shutil.which("git") is not None
+    if use_binary:
+        info = _git_info_binary(path, files)
+        if info is not False:
+            return info
+    return _git_info_python(path, files)
+
+
+# -- helpers: naming, rendering ------------------------------------------------------
+
+_SAFE_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
+_RESERVED_NAMES = frozenset(["con", "prn", "aux", "nul"] +
+                            ["com%d" % i for i in range(10)] + ["lpt%d" % i for i in range(10)])
+_UNCHECKED_FILES = frozenset(["manifest.json", "SHA256SUMS", ARTIFACT_SIGNATURE])
+_MISSING = object()
+_COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jobs",
+                    "flink_jobs": "flink_jobs", "connectors": "connectors", "gateway": "gateway"}
+_KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job",
+               "connectors": "connector", "gateway": "gateway", "environment": "environment"}
+_SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
+_SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
+                            r"|access[._-]?key|key[._-]?password|\.key$|^key$)", re.I)
+
+
+def _map_strings(obj, fn):
+    if isinstance(obj, str):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return dict((k, _map_strings(v, fn)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [_map_strings(v, fn) for v in obj]
+    return obj
+
+
+def _unescape_file_name(text):
+    """The resource name of an escaped file name (without its extension); inverse of
+    artifact_file_name for names it did not have to shorten."""
+    if text == "%":
+        return ""
+    return _unquote_pct(text)
+
+
+def _unquote_pct(text):
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == "%":
+            out.append(int(text[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.extend(text[i].encode("ascii"))
+            i += 1
+    return out.decode("utf-8", "surrogatepass")
+
+
+def _digest_of_name(name):
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _unique_path(directory, key, ext, used):
+    """directory/file for `key`, unique in `used` even on case-insensitive file systems."""
+    base = artifact_file_name(key)
+    candidate = base
+    n = 0
+    while (candidate + ext).lower() in used:
+        n += 1
+        candidate = "%s~%s" % (base, _digest_of_name(key) if n == 1 else
+                               "%s%d" % (_digest_of_name(key), n))
+    used[(candidate + ext).lower()] = key
+    return "%s/%s%s" % (directory, candidate, ext)
+
+
+def _split_topic(item):
+    return _json_bytes(item), {}
+
+
+def _split_schema(item):
+    meta = dict((k, v) for k, v in item.items() if k not in ("schema", "subject"))
+    return _text_bytes(item.get("schema", "")), meta
+
+
+def _split_flink(item):
+    meta = dict((k, v) for k, v in item.items() if k not in ("sql", "name"))
+    return _text_bytes(item.get("sql", "")), meta
+
+
+def _split_connector(item):
+    meta = dict((k, v) for k, v in item.items() if k not in ("name", "config"))
+    return _json_bytes({"name": item["name"], "config": item.get("config") or {}}), meta
+
+
+_KIND_FILES = {
+    "topics": {"dir": "topics", "key": "name", "ext": ".json", "split": _split_topic},
+    "schemas": {"dir": "schemas", "key": "subject",
+                "ext": lambda it: _SCHEMA_EXT.get(it.get("schema_type") or "AVRO", ".txt"),
+                "split": _split_schema},
+    "flink_jobs": {"dir": "flink", "key": "name", "ext": ".sql", "split": _split_flink},
+    "connectors": {"dir": "connectors", "key": "name", "ext": ".json",
+                   "split": _split_connector},
+}
+
+
+def _json_bytes(obj):
+    return canonical_json(obj).encode("utf-8")
+
+
+def _text_bytes(text):
+    return text.encode("utf-8")
+
+
+def _gateway_name(g):
+    meta = g.get("metadata") or {}
+    name = meta.get("name", "?")
+    if meta.get("vCluster"):
+        name = "%s/%s" % (meta["vCluster"], name)
+    return "%s/%s" % (g.get("kind", "?"), name)
+
+
+def _iso_utc(epoch):
+    when = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(epoch))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ustar_header(name, size, mtime, mode, typeflag):
+    raw = name.encode("utf-8")
+    prefix = b""
+    if len(raw) > 100:
+        cut = raw.rfind(b"/", 0, 156)
+        if cut <= 0 or len(raw) - cut - 1 > 100:
+            raise StreamtError("path too long for the artifact: %s" % name)
+        prefix, raw = raw[:cut], raw[cut + 1:]
+
+    def octal(value, width):
+        return ("%0*o" % (width - 1, value)).encode("ascii") + b"\0"
+    fields = [
+        raw.ljust(100, b"\0"), octal(mode, 8), octal(0, 8), octal(0, 8), octal(size, 12),
+        octal(mtime, 12), b" " * 8, typeflag, b"\0" * 100, b"ustar\x00", b"00",
+        b"\0" * 32, b"\0" * 32, octal(0, 8), octal(0, 8), prefix.ljust(155, b"\0"),
+        b"\0" * 12]
+    header = bytearray(b"".join(fields))
+    header[148:156] = ("%06o" % sum(header)).encode("ascii") + b"\0 "
+    return bytes(header)
+
+
+def _compress(tar, kind):
+    import io
+    if kind == "tar":
+        return tar
+    if kind == "tar.xz":
+        import lzma
+        return lzma.compress(tar, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+    import gzip
+    buf = io.BytesIO()
+    # mtime=0 and no file name in the header: the same tar gives the same .tar.gz
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0, filename="") as gz:
+        gz.write(tar)
+    return buf.getvalue()
+
+
+def _output_kind(out):
+    if out == "-":
+        return "stdout"
+    low = out.lower()
+    if low.endswith(".tar.gz") or low.endswith(".tgz"):
+        return "tar.gz"
+    if low.endswith(".tar.xz") or low.endswith(".txz"):
+        return "tar.xz"
+    if low.endswith(".tar"):
+        return "tar"
+    return "directory"
+
+
+def _atomic_write(path, data, mode):
+    import tempfile
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path),
+                               prefix="." + os.path.basename(path) + ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _write_directory(files, out, mtime, fmode, dmode):
+    import shutil
+    import tempfile
+    parent = os.path.dirname(out)
+    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".")
+    try:
+        made = set([""])
+        for path in sorted(files):
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in made:
+                    os.mkdir(os.path.join(tmp, *d.split("/")))
+                    made.add(d)
+            target = os.path.join(tmp, *parts)
+            with open(target, "wb") as f:
+                f.write(files[path])
+            os.chmod(target, fmode)
+            os.utime(target, (mtime, mtime))
+        for d in sorted(made, key=len, reverse=True):
+            target = os.path.join(tmp, *d.split("/")) if d else tmp
+            os.chmod(target, dmode)
+            os.utime(target, (mtime, mtime))
+        old = None
+        if os.path.lexists(out):
+            if os.path.isdir(out) and not os.path.islink(out) and not os.listdir(out):
+                os.rmdir(out)
+            else:  # --force: move the old one aside, put the new one in, then drop the old
+                old = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".old.")
+                os.rename(out, os.path.join(old, "x"))
+        os.rename(tmp, out)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _remove_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# -- helpers: reading ---------------------------------------------------------------
+
+def _read_limited(stream, label):
+    data = stream.read(ARTIFACT_MAX_TOTAL + 1)
+    if len(data) > ARTIFACT_MAX_TOTAL:
+        raise IntegrityError("%s: larger than %d MiB, refused" % (
+            label, ARTIFACT_MAX_TOTAL // (1024 * 1024)))
+    return data
+
+
+def _decompress_limited(data, kind, label):
+    """Decompress without ever holding more than the size limit (gzip/xz bombs)."""
+    import zlib
+    limit = ARTIFACT_MAX_TOTAL
+    try:
+        if kind == "tar.gz":
+            out = []
+            total = 0
+            rest = data
+            while rest:
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                chunk = d.decompress(rest, limit + 1 - total)
+                while True:
+                    out.append(chunk)
+                    total += len(chunk)
+                    if total > limit:
+                        raise _TooBig()
+                    if d.eof or not d.unconsumed_tail:
+                        break
+                    chunk = d.decompress(d.unconsumed_tail, limit + 1 - total)
+                if not d.eof:
+                    raise IntegrityError("%s: truncated gzip data" % label)
+                rest = d.unused_data.lstrip(b"\0")  # concatenated members, like gzip(1)
+            return b"".join(out)
+        import lzma
+        d = lzma.LZMADecompressor()
+        out = d.decompress(data, max_length=limit + 1)
+        if len(out) > limit or not d.needs_input and not d.eof:
+            raise _TooBig()
+        if not d.eof:
+            raise IntegrityError("%s: truncated xz data" % label)
+        return out
+    except _TooBig:
+        raise IntegrityError("%s: decompresses to more than %d MiB, refused" % (
+            label, limit // (1024 * 1024)))
+    except (zlib.error, EOFError, OSError, ValueError) as e:
+        if isinstance(e, StreamtError):
+            raise
+        raise IntegrityError("%s: corrupt compressed data: %s" % (label, e))
+    except Exception as e:  # lzma.LZMAError
+        if isinstance(e, StreamtError):
+            raise
+        raise IntegrityError("%s: corrupt compressed data: %s" % (label, e))
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _read_archive_bytes(data, label):
+    import io
+    import tarfile
+    if data[:2] == b"\x1f\x8b":
+        kind = "tar.gz"
+    elif data[:6] == b"\xfd7zXZ\x00":
+        kind = "tar.xz"
+    else:
+        kind = "tar"
+    raw = data if kind == "tar" else _decompress_limited(data, kind, label)
+    problems = []
+    files = {}
+    dirs = set()
+    try:
+        tf = tarfile.open(fileobj=io.BytesIO(raw), mode="r:", encoding="utf-8",
+                          errors="surrogateescape")
+    except (tarfile.TarError, EOFError) as e:
+        raise IntegrityError("%s: not an artifact tarball (%s)" % (label, e),
+                             hint="give a directory, .tar.gz, .tar.xz or .tar written by "
+                                  "`streamt build`")
+    count = 0
+    total = 0
+    try:
+        while True:
+            try:
+                member = tf.next()
+            except (tarfile.TarError, EOFError, ValueError) as e:
+                problems.append("corrupt tar data after %d members: %s" % (count, e))
+                break
+            if member is None:
+                break
+            count += 1
+            if count > ARTIFACT_MAX_MEMBERS:
+                problems.append("more than %d members" % ARTIFACT_MAX_MEMBERS)
+                break
+            name = member.name
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append("%s: member name is not UTF-8" % shown)
+                continue
+            clean = name[:-1] if member.isdir() and name.endswith("/") else name
+            if clean.startswith("./"):
+                clean = clean[2:]
+            if not _safe_member_name(clean):
+                problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
+                continue
+            if member.issym() or member.islnk():
+                problems.append("%s: links are not allowed (-> %s)" % (shown, member.linkname))
+                continue
+            if member.isdir():
+                if clean in files:
+                    problems.append("%s: both a file and a directory" % shown)
+                dirs.add(clean)
+                continue
+            if not member.isreg():
+                problems.append("%s: special files (devices, fifos, ...) are not allowed" % shown)
+                continue
+            if member.size > ARTIFACT_MAX_MEMBER:
+                problems.append("%s: %d bytes, larger than the %d MiB limit" % (
+                    shown, member.size, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
+                continue
+            total += member.size
+            if total > ARTIFACT_MAX_TOTAL:
+                problems.append("members total more than %d MiB" % (
+                    ARTIFACT_MAX_TOTAL // (1024 * 1024)))
+                break
+            if clean in files or clean in dirs:
+                problems.append("%s: duplicate member" % shown)
+                continue
+            f = tf.extractfile(member)
+            files[clean] = f.read() if f is not None else b""
+    finally:
+        tf.close()
+    for name in files:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in files:
+                problems.append("%s: both a file and a directory" % "/".join(parts[:i]))
+    if problems:
+        raise IntegrityError("%s: refused, the archive is not a safe artifact" % label,
+                             details=sorted(set(problems)),
+                             hint="only build output of `streamt build` is accepted; "
+                                  "nothing was written")
+    return files, kind
+
+
+def _safe_member_name(name):
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
+        return False
+    if "\0" in name or ":" in name.split("/")[0]:
+        return False
+    return all(seg not in ("", ".", "..") for seg in name.split("/"))
+
+
+def _read_directory(root):
+    import stat
+    files = {}
+    problems = []
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel = os.path.relpath(dirpath, root)
+        rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        for d in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, d)):
+                problems.append("%s%s: links are not allowed" % (rel, d))
+                dirnames.remove(d)
+        dirnames.sort()
+        for fn in sorted(filenames):
+            full = os.path.join(dirpath, fn)
+            name = rel + fn
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append("%s: file name is not UTF-8" % name.encode(
+                    "utf-8", "backslashreplace").decode("utf-8"))
+                continue
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                problems.append("%s: links are not allowed" % name)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                problems.append("%s: special files (devices, fifos, ...) are not allowed" % name)
+                continue
+            if st.st_size > ARTIFACT_MAX_MEMBER:
+                problems.append("%s: larger than the %d MiB limit" % (
+                    name, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
+                continue
+            total += st.st_size
+            if total > ARTIFACT_MAX_TOTAL or len(files) >= ARTIFACT_MAX_MEMBERS:
+                problems.append("the directory holds more than an artifact can")
+                break
+            with open(full, "rb") as f:
+                files[name] = f.read()
+    if problems:
+        raise IntegrityError("%s: refused, the directory is not a safe artifact" % root,
+                             details=problems)
+    return files
+
+
+def _load_artifact(art):
+    """Parse manifest.json and rebuild the desired state; record what is wrong."""
+    files = art.files
+    if "manifest.json" not in files:
+        raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
+                             hint="give the directory or tarball written by `streamt build`")
+    try:
+        manifest = json.loads(files["manifest.json"].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
+    if not isinstance(manifest, dict):
+        raise IntegrityError("%s: manifest.json is not a JSON object" % art.path)
+    version = str(manifest.get("version", ""))
+    if version.split(".")[0] != ARTIFACT_FORMAT_VERSION.split(".")[0]:
+        raise IntegrityError(
+            "%s: artifact format %r is not supported (this streamt reads %s.x)" % (
+                art.path, version, ARTIFACT_FORMAT_VERSION.split(".")[0]),
+            hint="use the streamt version that built it (see manifest.json `generator`)")
+    art.manifest = manifest
+    if ARTIFACT_SIGNATURE in files:
+        try:
+            art.signature = files[ARTIFACT_SIGNATURE].decode("ascii")
+        except UnicodeDecodeError:
+            art.problems.append("%s: not an ASCII-armored signature" % ARTIFACT_SIGNATURE)
+    problems = art.problems
+    resources = manifest.get("resources")
+    if not isinstance(resources, dict):
+        problems.append("manifest.json: no `resources` mapping")
+        return
+    desired = {}
+    for kind in ARTIFACT_KINDS[:4]:
+        spec = _KIND_FILES[kind]
+        items = []
+        for entry in resources.get(kind) or []:
+            data = _entry_file(entry, files, problems)
+            if data is None:
+                continue
+            try:
+                if kind in ("topics", "connectors"):
+                    item = json.loads(data.decode("utf-8"))
+                    if kind == "connectors":
+                        item.update(entry.get("meta") or {})
+                else:
+                    item = dict(entry.get("meta") or {})
+                    item["schema" if kind == "schemas" else "sql"] = data.decode("utf-8")
+                item[spec["key"]] = entry["name"]
+            except (ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as e:
+                problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+                continue
+            items.append(item)
+        desired[kind] = items
+    for kind, default in (("gateway", []), ("environment", {})):
+        entry = resources.get(kind)
+        data = _entry_file(entry, files, problems) if entry is not None else None
+        value = default
+        if data is not None:
+            try:
+                value = json.loads(data.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+        desired[kind] = value
+    if "state" in resources:
+        art.state = {}
+        for entry in resources.get("state") or []:
+            data = _entry_file(entry, files, problems)
+            if data is not None:
+                try:
+                    art.state[entry["name"]] = json.loads(data.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError) as e:
+                    problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+    if not problems:
+        art.desired = desired
+
+
+def _entry_file(entry, files, problems):
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        problems.append("manifest.json: malformed resource entry %r" % (entry,))
+        return None
+    if entry["file"] not in files:
+        problems.append("%s: named in the manifest's resources but missing" % entry["file"])
+        return None
+    return files[entry["file"]]
+
+
+def _check_sha256sums(files, checksums):
+    problems = []
+    if "SHA256SUMS" not in files:
+        return ["SHA256SUMS: missing"]
+    want = dict((p, v[7:]) for p, v in checksums.items() if isinstance(v, str))
+    if "manifest.json" in files:
+        want["manifest.json"] = hashlib.sha256(files["manifest.json"]).hexdigest()
+    seen = {}
+    try:
+        text = files["SHA256SUMS"].decode("utf-8")
+    except UnicodeDecodeError:
+        return ["SHA256SUMS: not UTF-8 text"]
+    for n, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"^([0-9a-f]{64}) [ *](.+)$", line)
+        if not m:
+            problems.append("SHA256SUMS line %d: not `<sha256>  <path>`" % n)
+            continue
+        seen[m.group(2)] = m.group(1)
+    for p in sorted(set(want) | set(seen)):
+        if p not in seen:
+            problems.append("SHA256SUMS: %s is missing" % p)
+        elif p not in want:
+            problems.append("SHA256SUMS: lists %s, which the manifest does not" % p)
+        elif seen[p] != want[p]:
+            problems.append("SHA256SUMS: the digest of %s disagrees with the manifest" % p)
+    return problems
+
+
+def _allowed_signers_text(value, label):
+    if "\n" not in value and " " not in value.strip() and os.path.isfile(value):
+        try:
+            with open(value, "rb") as f:
+                return f.read().decode("utf-8"), label or value
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError("cannot read the allowed signers file %s: %s" % (value, e))
+    return value, label or "allowed_signers"
+
+
+# -- helpers: inspect and diff ---------------------------------------------------------
+
+def _names(desired, kind):
+    if kind == "gateway":
+        return [_gateway_name(g) for g in desired.get(kind) or []]
+    key = "subject" if kind == "schemas" else "name"
+    return [it.get(key) for it in desired.get(kind) or []]
+
+
+def _keyed(items, kind):
+    out = {}
+    for it in items:
+        if kind == "gateway":
+            out[_gateway_name(it)] = it
+        else:
+            out[it.get("subject" if kind == "schemas" else "name")] = it
+    return out
+
+
+def _flatten(obj, prefix=""):
+    out = {}
+    if isinstance(obj, dict) and obj:
+        for k in obj:
+            out.update(_flatten(obj[k], "%s%s%s" % (prefix, "." if prefix else "", k)))
+    else:
+        out[prefix or "."] = obj
+    return out
+
+
+def _artifact_secret_key(key):
+    return bool(_SECRET_KEY_RE.search(str(key)))
+
+
+def _redact_value(key, value):
+    if value is None or not _artifact_secret_key(key):
+        return value
+    if isinstance(value, str) and _only_refs(value.strip()):
+        return value  # a ${VAR} reference is not a secret
+    return "<redacted>"
+
+
+def _redact(obj, key=""):
+    if isinstance(obj, dict):
+        return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
+    if isinstance(obj, list):
+        return [_redact(v, key) for v in obj]
+    return _redact_value(key, obj) if key else obj
+
+
+def _show(value):
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _sql_diff(a, b, name):
+    import difflib
+    diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "a/flink/%s.sql" % name,
+                                     "b/flink/%s.sql" % name, n=1, lineterm=""))
+    added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+    return {"added": added, "removed": removed, "diff": diff[2:]}
+
+
+# -- helpers: git --------------------------------------------------------------------
+
+def _git_info_binary(path, files):
+    """git metadata through the git binary; False when git cannot answer (then we read .git)."""
+    import subprocess
+    env = dict(os.environ)
+    env.update({"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"})
+    env.pop("GIT_DIR", None)
+    env.pop("GIT_WORK_TREE", None)
+
+    def git(*args):
+        p = subprocess.Popen(["git", "-c", "core.quotepath=off"] + list(args), cwd=path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        out, _err = p.communicate()
+        return p.returncode, out
+
+    try:
+        rc, out = git("rev-parse", "--is-inside-work-tree")
+    except OSError:
+        return False
+    if rc != 0:
+        # Outside a repository, or git refuses it ("dubious ownership"): let the reader decide.
+        return False
+    rc, out = git("rev-parse", "--verify", "-q", "HEAD")
+    if rc != 0:
+        return None  # a repository without commits: nothing to record
+    commit = out.decode("ascii").strip()
+    rc, out = git("symbolic-ref", "-q", "HEAD")
+    branch = None
+    if rc == 0:
+        ref = out.decode("utf-8", "replace").strip()
+        branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
+    rc, out = git("show", "-s", "--format=%ct", "HEAD")
+    time_ = int(out.decode("ascii").strip()) if rc == 0 and out.strip() else None
+    dirty = None
+    rc, status = git("status", "--porcelain", "-z", "--untracked-files=no", "--", ".")
+    rc2, tracked = git("ls-files", "-z", "--", ".")
+    if rc == 0 and rc2 == 0:
+        dirty = bool(status.strip(b"\0"))
+        if not dirty and files:
+            names = set(t.decode("utf-8", "surrogateescape") for t in tracked.split(b"\0") if t)
+            dirty = any(f.replace(os.sep, "/") not in names for f in files
+                        if not _is_env_file(f))
+    return {"commit": commit, "branch": branch, "dirty": dirty, "time": time_}
+
+
+def _git_info_python(path, files):
+    """git metadata read from .git directly (no git binary): HEAD, refs, packed refs,
+    worktrees, loose and packed objects, the index."""
+    path = os.path.abspath(path)
+    top = path
+    while True:
+        dotgit = os.path.join(top, ".git")
+        if os.path.exists(dotgit):
+            break
+        up = os.path.dirname(top)
+        if up == top:
+            return None
+        top = up
+    try:
+        repo = _GitRepo(top, dotgit)
+        commit = repo.head_commit()
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    if commit is None:
+        return None
+    try:
+        time_ = repo.commit_time(commit)
+    except (OSError, ValueError, KeyError, IndexError):
+        time_ = None
+    try:
+        prefix = os.path.relpath(path, top).replace(os.sep, "/")
+        dirty = repo.dirty(commit, "" if prefix == "." else prefix + "/", files)
+    except (OSError, ValueError, KeyError, IndexError, _GitUnknown):
+        dirty = None
+    return {"commit": commit, "branch": repo.branch, "dirty": dirty, "time": time_}
+
+
+def _is_env_file(path):
+    # .env files only feed ${VAR} values, which an artifact keeps as references (unless
+    # --resolve-secrets, which records secrets_resolved): being untracked is their norm.
+    return os.path.basename(path).startswith(".env")
+
+
+class _GitUnknown(Exception):
+    """The .git reader met something it does not understand: `dirty` cannot be told."""
+
+
+class _GitRepo(object):
+
+    def __init__(self, top, dotgit):
+        self.top = top
+        if os.path.isdir(dotgit):
+            self.gitdir = dotgit
+        else:
+            with open(dotgit, "r") as f:
+                line = f.read().strip()
+            if not line.startswith("gitdir:"):
+                raise ValueError("not a gitdir file")
+            self.gitdir = os.path.normpath(os.path.join(top, line[len("gitdir:"):].strip()))
+        self.common = self.gitdir
+        cd = os.path.join(self.gitdir, "commondir")
+        if os.path.isfile(cd):
+            with open(cd, "r") as f:
+                self.common = os.path.normpath(os.path.join(self.gitdir, f.read().strip()))
+        self.branch = None
+        self._packs = None
+
+    def _read(self, *parts):
+        with open(os.path.join(*parts), "rb") as f:
+            return f.read()
+
+    def resolve_ref(self, ref, depth=0):
+        if depth > 10:
+            raise ValueError("symbolic ref loop")
+        for base in (self.gitdir, self.common):
+            p = os.path.join(base, *ref.split("/"))
+            if os.path.isfile(p):
+                text = self._read(p).decode("utf-8").strip()
+                if text.startswith("ref:"):
+                    return self.resolve_ref(text[4:].strip(), depth + 1)
+                return text
+        packed = os.path.join(self.common, "packed-refs")
+        if os.path.isfile(packed):
+            for line in self._read(packed).decode("utf-8").splitlines():
+                if line.startswith("#") or line.startswith("^"):
+                    continue
+                parts = line.split(" ", 1)
+                if len(parts) == 2 and parts[1] == ref:
+                    return parts[0]
+        return None
+
+    def head_commit(self):
+        text = self._read(self.gitdir, "HEAD").decode("utf-8").strip()
+        if text.startswith("ref:"):
+            ref = text[4:].strip()
+            self.branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
+            return self.resolve_ref(ref)
+        return text
+
+    # objects
+
+    def object(self, sha):
+        """(type, bytes) of an object, loose or packed."""
+        import zlib
+        p = os.path.join(self.common, "objects", sha[:2], sha[2:])
+        if os.path.isfile(p):
+            raw = zlib.decompress(self._read(p))
+            head, _, body = raw.partition(b"\0")
+            kind = head.split(b" ")[0].decode("ascii")
+            return kind, body
+        for idx, pack in self._pack_list():
+            off = self._pack_offset(idx, sha)
+            if off is not None:
+                return self._pack_object(pack, off)
+        raise _GitUnknown("object %s not found" % sha)
+
+    def _pack_list(self):
+        if self._packs is None:
+            self._packs = []
+            d = os.path.join(self.common, "objects", "pack")
+            if os.path.isdir(d):
+                for fn in sorted(os.listdir(d)):
+                    if fn.endswith(".idx"):
+                        self._packs.append((self._read(d, fn),
+                                            os.path.join(d, fn[:-4] + ".pack")))
+        return self._packs
+
+    def _pack_offset(self, idx, sha):
+        import bisect
+        import struct
+        if idx[:4] != b"\377tOc" or struct.unpack(">I", idx[4:8])[0] != 2:
+            raise _GitUnknown("unsupported pack index")
+        want = bytes.fromhex(sha)
+        fan = struct.unpack(">256I", idx[8:8 + 1024])
+        n = fan[255]
+        lo = fan[want[0] - 1] if want[0] else 0
+        hi = fan[want[0]]
+        base = 8 + 1024
+
+        class _Names(object):
+            def __getitem__(self, i):
+                return idx[base + 20 * i:base + 20 * i + 20]
+
+            def __len__(self):
+                return n
+        i = bisect.bisect_left(_Names(), want, lo, hi)
+        if i >= hi or idx[base + 20 * i:base + 20 * i + 20] != want:
+            return None
+        offs = base + 20 * n + 4 * n
+        off = struct.unpack(">I", idx[offs + 4 * i:offs + 4 * i + 4])[0]
+        if off & 0x80000000:
+            large = offs + 4 * n + 8 * (off & 0x7fffffff)
+            off = struct.unpack(">Q", idx[large:large + 8])[0]
+        return off
+
+    def _pack_object(self, pack, off, depth=0):
+        import zlib
+        if depth > 50:
+            raise _GitUnknown("delta chain too long")
+        with open(pack, "rb") as f:
+            f.seek(off)
+            head = f.read(64)
+            c = head[0]
+            kind = (c >> 4) & 7
+            i = 1
+            while c & 0x80:
+                c = head[i]
+                i += 1
+            base_off = base_sha = None
+            if kind == 6:  # OFS_DELTA
+                c = head[i]
+                i += 1
+                rel = c & 0x7f
+                while c & 0x80:
+                    c = head[i]
+                    i += 1
+                    rel = ((rel + 1) << 7) | (c & 0x7f)
+                base_off = off - rel
+            elif kind == 7:  # REF_DELTA
+                base_sha = head[i:i + 20].hex()
+                i += 20
+            f.seek(off + i)
+            d = zlib.decompressobj()
+            chunks = []
+            while not d.eof:
+                block = f.read(65536)
+                if not block:
+                    break
+                chunks.append(d.decompress(block))
+            body = b"".join(chunks)
+        names = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+        if kind in names:
+            return names[kind], body
+        if base_off is not None:
+            bkind, bbody = self._pack_object(pack, base_off, depth + 1)
+        elif base_sha is not None:
+            bkind, bbody = self.object(base_sha)
+        else:
+            raise _GitUnknown("unknown pack object type %d" % kind)
+        return bkind, _apply_delta(bbody, body)
+
+    def commit_time(self, sha):
+        kind, body = self.object(sha)
+        for line in body.split(b"\n"):
+            if line.startswith(b"committer "):
+                return int(line.rsplit(b" ", 2)[1])
+            if not line:
+                break
+        return None
+
+    def tree_files(self, sha, prefix, out, want_prefix):
+        """{path: (mode, sha)} of the blobs under `want_prefix` in tree `sha`."""
+        kind, body = self.object(sha)
+        i = 0
+        while i < len(body):
+            sp = body.index(b" ", i)
+            nul = body.index(b"\0", sp)
+            mode = int(body[i:sp], 8)
+            name = body[sp + 1:nul].decode("utf-8", "surrogateescape")
+            child = body[nul + 1:nul + 21].hex()
+            i = nul + 21
+            path = prefix + name
+            if mode == 0o40000:
+                if want_prefix.startswith(path + "/") or (path + "/").startswith(want_prefix):
+                    self.tree_files(child, path + "/", out, want_prefix)
+            elif path.startswith(want_prefix) and mode != 0o160000:
+                out[path] = (mode, child)
+        return out
+
+    def dirty(self, commit, prefix, files):
+        entries = _read_git_index(os.path.join(self.gitdir, "index"))
+        index_mtime = os.stat(os.path.join(self.gitdir, "index")).st_mtime
+        kind, body = self.object(commit)
+        tree = body.split(b"\n", 1)[0].split(b" ")[1].decode("ascii")
+        head = self.tree_files(tree, "", {}, prefix)
+        tracked = {}
+        for e in entries:
+            if not e["path"].startswith(prefix) or e["mode"] == 0o160000:
+                continue
+            if e["stage"] or e["intent_to_add"]:
+                return True  # a merge conflict or `git add -N`: not what HEAD holds
+            tracked[e["path"]] = e
+        if set(tracked) != set(head):
+            return True
+        for p, e in sorted(tracked.items()):
+            if head[p] != (e["mode"], e["sha"]):
+                return True  # staged change
+            if e["skip_worktree"]:
+                continue
+            full = os.path.join(self.top, *p.split("/"))
+            try:
+                st = os.lstat(full)
+            except OSError:
+                return True  # deleted in the working tree
+            import stat as _stat
+            if _stat.S_ISLNK(st.st_mode):
+                actual_mode = 0o120000
+            else:
+                actual_mode = 0o100755 if st.st_mode & 0o100 else 0o100644
+            if actual_mode != e["mode"]:
+                return True
+            if st.st_size % (1 << 32) != e["size"]:
+                return True
+            same_stat = (int(st.st_mtime) % (1 << 32) == e["mtime_s"] and
+                         (st.st_mtime_ns % 1000000000) == e["mtime_ns"])
+            racy = st.st_mtime >= index_mtime
+            if same_stat and not racy:
+                continue
+            if _stat.S_ISLNK(st.st_mode):
+                data = os.readlink(full).encode("utf-8", "surrogateescape")
+            else:
+                with open(full, "rb") as f:
+                    data = f.read()
+            if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() != e["sha"]:
+                return True
+        for f in files or []:
+            if not _is_env_file(f) and prefix + f.replace(os.sep, "/") not in tracked:
+                return True
+        return False
+
+
+def _apply_delta(base, delta):
+    def varint(i):
+        shift = value = 0
+        while True:
+            c = delta[i]
+            i += 1
+            value |= (c & 0x7f) << shift
+            shift += 7
+            if not c & 0x80:
+                return value, i
+    _src, i = varint(0)
+    size, i = varint(i)
+    out = bytearray()
+    while i < len(delta):
+        c = delta[i]
+        i += 1
+        if c & 0x80:
+            off = ln = 0
+            for bit in range(4):
+                if c & (1 << bit):
+                    off |= delta[i] << (8 * bit)
+                    i += 1
+            for bit in range(3):
+                if c & (0x10 << bit):
+                    ln |= delta[i] << (8 * bit)
+                    i += 1
+            out += base[off:off + (ln or 0x10000)]
+        elif c:
+            out += delta[i:i + c]
+            i += c
+        else:
+            raise _GitUnknown("bad delta opcode")
+    if len(out) != size:
+        raise _GitUnknown("delta size mismatch")
+    return bytes(out)
+
+
+def _read_git_index(path):
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"DIRC":
+        raise _GitUnknown("not a git index")
+    version, count = struct.unpack(">II", data[4:12])
+    if version not in (2, 3, 4):
+        raise _GitUnknown("index version %d" % version)
+    i = 12
+    entries = []
+    prev = b""
+    for _ in range(count):
+        start = i
+        (_cs, _cn, ms, mns, _dev, _ino, mode, _uid, _gid, size) = struct.unpack(
+            ">10I", data[i:i + 40])
+        sha = data[i + 40:i + 60].hex()
+        flags = struct.unpack(">H", data[i + 60:i + 62])[0]
+        i += 62
+        ext = 0
+        if flags & 0x4000:
+            if version < 3:
+                raise _GitUnknown("extended flag in a v2 index")
+            ext = struct.unpack(">H", data[i:i + 2])[0]
+            i += 2
+        if version == 4:
+            strip = shift = 0
+            while True:
+                c = data[i]
+                i += 1
+                if shift == 0:
+                    strip = c & 0x7f
+                else:
+                    strip = ((strip + 1) << 7) | (c & 0x7f)
+                shift += 7
+                if not c & 0x80:
+                    break
+            nul = data.index(b"\0", i)
+            name = prev[:len(prev) - strip] + data[i:nul]
+            i = nul + 1
+        else:
+            nul = data.index(b"\0", i)
+            name = data[i:nul]
+            i = start + ((i - start + len(name) + 8) // 8) * 8
+        prev = name
+        if mode & 0o170000 == 0o040000:
+            raise _GitUnknown("sparse index")
+        entries.append({"path": name.decode("utf-8", "surrogateescape"), "mode": mode,
+                        "sha": sha, "size": size, "mtime_s": ms, "mtime_ns": mns,
+                        "stage": (flags >> 12) & 3, "skip_worktree": bool(ext & 0x4000),
+                        "intent_to_add": bool(ext & 0x2000)})
+    return entries
+
 
 # (end of artifact)
 
@@ -6247,12 +8645,1666 @@ def _check_condition(tname, where):
 # Clients: HTTP ###############################################################
 ###############################################################################
 
+#
+# One small client for the five REST APIs streamt talks to (Schema Registry, Kafka
+# Connect, Flink REST, Flink SQL Gateway, Conduktor Gateway).  urllib only:
+#
+# - TLS verification is always on; a per-service CA file (`ssl_cafile` in the
+#   runtime block) is added to the trust store, never replaces verification.
+# - Proxies come from the environment (http_proxy, https_proxy, no_proxy):
+#   urllib's default ProxyHandler does that, and we keep it.
+# - Bounded retries with exponential backoff on connection errors, 5xx and 429
+#   (Retry-After honoured, capped).  A request that may have reached the server
+#   (a timeout, a 5xx) is retried only when it is idempotent: GET/PUT/DELETE, or a
+#   POST the caller marks `idempotent=True`.  Submitting a Flink statement twice
+#   would start two jobs, so those POSTs are never retried once sent.
+# - Every response's status is checked against what the caller expects, and the
+#   service's own error message (Connect/SR `message`, Flink `errors[]` root cause)
+#   goes into the error, never a Java stack trace.
+# - `requests_sent` and `mutations` count calls (tests assert "a second deploy
+#   makes zero mutating calls").
+
+__all__ += ["HttpClient", "HttpResponse", "HttpError", "flink_root_cause"]
+
+
+class HttpError(ServiceError):
+    """An HTTP call failed: unreachable service, unexpected status or response shape."""
+
+    def __init__(self, message, status=None, body=None, hint=None, details=None):
+        ServiceError.__init__(self, message, hint=hint, details=details)
+        self.status = status
+        self.body = body
+
+
+class HttpResponse(object):
+    """A response: `status`, `headers` (lower-case keys), `data` (bytes), `json()`."""
+
+    def __init__(self, status, headers, data, url, method):
+        self.status, self.headers, self.data = status, headers, data
+        self.url, self.method = url, method
+
+    @property
+    def text(self):
+        return self.data.decode("utf-8", "replace")
+
+    def json(self):
+        if not self.data.strip():
+            return None
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            raise HttpError("%s %s: the response is not JSON (HTTP %d): %s"
+                            % (self.method, _redact_url(self.url), self.status,
+                               _first_line(self.text)[:200]), status=self.status)
+
+
+def flink_root_cause(text):
+    """The most useful line of a Java exception text: the last 'Caused by:' message
+    (the root cause), else the first line.  Flink wraps SQL errors in 3-5 layers."""
+    causes = re.findall(r"Caused by: ([^\n]+)", text or "")
+    line = causes[-1] if causes else _first_line(text or "")
+    line = line.strip()
+    # "org.apache.flink.table.api.ValidationException: Object 'x' not found" ->
+    # keep the short class name, it says what kind of error it is
+    m = re.match(r"^((?:[a-z_$][\w$]*\.)+)([A-Z][\w$]*(?:Exception|Error)): ?(.*)$", line)
+    if m:
+        line = "%s: %s" % (m.group(2), m.group(3)) if m.group(3) else m.group(2)
+    return line
+
+
+class HttpClient(object):
+    """A JSON-over-HTTP client for one service.
+
+    `base_url`: "https://host:port/prefix".  `service`: the name used in errors
+    ("Schema Registry", "Kafka Connect", ...).  Auth: `username`/`password` (basic)
+    or `token` (bearer).  `cafile`: extra CA certificates (PEM) to trust.
+    `timeout` per attempt, `retries` extra attempts, `backoff` first delay (doubles).
+    `sleep` is injectable so that tests of the retry logic do not wait."""
+
+    def __init__(self, base_url, service="HTTP", username=None, password=None, token=None,
+                 cafile=None, timeout=10.0, retries=3, backoff=0.5, headers=None, sleep=None):
+        if not base_url or not re.match(r"^https?://[^/\s]+", str(base_url)):
+            raise UsageError("%s: invalid URL %r" % (service, base_url),
+                             hint="use http://host:port or https://host:port")
+        self.base_url = str(base_url).rstrip("/")
+        self.service = service
+        self.username, self.password, self.token = username, password, token
+        self.cafile = cafile
+        self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
+        self.headers = dict(headers or {})
+        self._sleep = sleep
+        self._opener = None
+        self.requests_sent = 0
+        self.mutations = 0
+        self.calls = []          # (method, path) of every call, for reports and tests
+
+    @property
+    def host(self):
+        """host:port of the service (what the deploy prints as "will contact")."""
+        return re.sub(r"^https?://(?:[^@/]*@)?([^/]+).*$", r"\1", self.base_url)
+
+    def _get_opener(self):
+        if self._opener is None:
+            import urllib.request
+            handlers = []
+            if self.base_url.startswith("https:"):
+                import ssl
+                try:
+                    ctx = ssl.create_default_context(cafile=self.cafile)
+                except (IOError, OSError, ssl.SSLError) as e:
+                    raise UsageError("%s: cannot read the CA file %r: %s"
+                                     % (self.service, self.cafile, e),
+                                     hint="ssl_cafile must be a PEM file of CA certificates")
+                handlers.append(urllib.request.HTTPSHandler(context=ctx))
+            # build_opener adds ProxyHandler() (environment proxies, no_proxy) itself
+            self._opener = urllib.request.build_opener(*handlers)
+        return self._opener
+
+    def request(self, method, path, body=None, query=None, expect=(200,), idempotent=None,
+                mutating=None, retry_conflict=False, content_type="application/json",
+                timeout=None):
+        """Send one request (with retries), check the status is in `expect`, return the
+        HttpResponse.  `body` is JSON-encoded unless it is bytes."""
+        import urllib.request
+        import urllib.error
+        import socket
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+        if mutating is None:
+            mutating = method not in ("GET", "HEAD", "OPTIONS")
+        url = self.base_url + path
+        if query:
+            url += ("&" if "?" in url else "?") + _urlencode(query)
+        headers = {"Accept": "application/json"}
+        headers.update(self.headers)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = content_type
+        auth = self._auth_header()
+        if auth:
+            headers["Authorization"] = auth
+        attempt, delay = 0, self.backoff
+        while True:
+            attempt += 1
+            req = urllib.request.Request(url, data=data, headers=headers, method=method)
+            self.requests_sent += 1
+            self.calls.append((method, path))
+            if mutating:
+                self.mutations += 1
+            retry_reason = None
+            try:
+                resp = self._get_opener().open(req, timeout=timeout or self.timeout)
+                try:
+                    status, payload = resp.getcode(), resp.read()
+                    rheaders = dict((k.lower(), v) for k, v in resp.headers.items())
+                finally:
+                    resp.close()
+            except urllib.error.HTTPError as e:
+                status = e.code
+                try:
+                    payload = e.read()
+                except Exception:
+                    payload = b""
+                rheaders = dict((k.lower(), v) for k, v in (e.headers or {}).items())
+            except (urllib.error.URLError, socket.timeout, OSError) as e:
+                reason = getattr(e, "reason", e)
+                # refused / unresolvable: the request never reached the server
+                never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+                if attempt <= self.retries and (idempotent or never_sent):
+                    self._wait(delay)
+                    delay *= 2
+                    continue
+                if isinstance(reason, Exception) and "CERTIFICATE_VERIFY_FAILED" in str(reason):
+                    raise HttpError("%s at %s: TLS certificate verification failed: %s"
+                                    % (self.service, self.host, reason),
+                                    hint="set ssl_cafile in the runtime block to the CA "
+                                         "that signed the service's certificate")
+                raise HttpError("%s at %s is unreachable: %s (%s %s, %d attempt%s)"
+                                % (self.service, self.host, reason, method, path, attempt,
+                                   "" if attempt == 1 else "s"),
+                                hint="check the URL in the environment's runtime block, "
+                                     "the network, and proxy variables (no_proxy)")
+            if status in expect:
+                return HttpResponse(status, rheaders, payload, url, method)
+            if status == 429 or status >= 500:
+                retry_reason = status
+            if status == 409 and retry_conflict:
+                retry_reason = status
+            if retry_reason and attempt <= self.retries and (idempotent or status in (429, 409)):
+                wait = delay
+                ra = rheaders.get("retry-after", "")
+                if ra.isdigit():
+                    wait = min(float(ra), 30.0)
+                self._wait(wait)
+                delay *= 2
+                continue
+            raise self._error(method, path, status, payload)
+
+    def get_json(self, path, query=None, expect=(200,), shape=None):
+        """GET and return the decoded JSON; `shape` (dict or list) checks its type."""
+        resp = self.request("GET", path, query=query, expect=expect)
+        return self.check_shape(resp, shape)
+
+    def check_shape(self, resp, shape, keys=()):
+        """The JSON of `resp`, checked to be of type `shape` and to hold `keys`."""
+        obj = resp.json()
+        if shape is not None and not isinstance(obj, shape):
+            raise HttpError("%s: unexpected response to %s %s: expected a JSON %s, got %s"
+                            % (self.service, resp.method, _redact_url(resp.url),
+                               "object" if shape is dict else "array",
+                               _first_line(resp.text)[:200]),
+                            status=resp.status,
+                            hint="is this URL really the %s API?" % self.service)
+        for k in keys:
+            if not isinstance(obj, dict) or k not in obj:
+                raise HttpError("%s: unexpected response to %s %s: no %r in %s"
+                                % (self.service, resp.method, _redact_url(resp.url), k,
+                                   _first_line(resp.text)[:200]), status=resp.status)
+        return obj
+
+    def _auth_header(self):
+        if self.token:
+            return "Bearer " + self.token
+        if self.username is not None and self.password is not None:
+            import base64
+            raw = ("%s:%s" % (self.username, self.password)).encode("utf-8")
+            return "Basic " + base64.b64encode(raw).decode("ascii")
+        return None
+
+    def _wait(self, seconds):
+        if self._sleep is not None:
+            self._sleep(seconds)
+        else:
+            import time
+            time.sleep(seconds)
+
+    def _error(self, method, path, status, payload):
+        text = payload.decode("utf-8", "replace") if payload else ""
+        msg = _service_message(text)
+        hint = None
+        if status in (401, 403):
+            hint = "check the credentials of %s in the environment's runtime block" % self.service
+        elif status == 404:
+            hint = "check the URL of %s (and the API version it serves)" % self.service
+        return HttpError("%s: %s %s failed with HTTP %d%s"
+                         % (self.service, method, path, status, (": " + msg) if msg else ""),
+                         status=status, body=text, hint=hint)
+
+
+def _service_message(text):
+    """The error message in a service's error body (Connect, SR, Flink, Gateway)."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return _first_line(text)[:300]
+    if isinstance(obj, dict):
+        if isinstance(obj.get("errors"), list) and obj["errors"]:
+            texts = [e if isinstance(e, str) else json.dumps(e) for e in obj["errors"]]
+            useful = [t for t in texts if t != "Internal server error."] or texts
+            return flink_root_cause("\n".join(useful))
+        for key in ("message", "error", "title", "detail"):
+            if isinstance(obj.get(key), str):
+                return _first_line(obj[key])[:300]
+    return _first_line(text)[:300]
+
+
+def _first_line(text):
+    text = (text or "").strip()
+    return text.split("\n", 1)[0].strip()
+
+
+def _redact_url(url):
+    return re.sub(r"//[^@/]*@", "//", url)
+
+
+def _quote(segment):
+    """URL-encode one path segment (subject names contain '/', ':' ...)."""
+    import urllib.parse
+    return urllib.parse.quote(str(segment), safe="")
+
+
+def _urlencode(query):
+    import urllib.parse
+    if isinstance(query, dict):
+        query = sorted(query.items())
+    return urllib.parse.urlencode(query)
+
 # (end of clients: http)
 
 
 ###############################################################################
 # Clients: Kafka wire protocol ################################################
 ###############################################################################
+#
+# streamt talks to Kafka itself: a bastion has no pip, so there is no librdkafka and
+# no kafka-python.  This section is a small admin client over the Kafka wire
+# protocol (socket, struct, ssl, hashlib, hmac) -- just the requests a deployment
+# needs: Metadata, CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs,
+# IncrementalAlterConfigs (with the legacy AlterConfigs as a fallback), and the
+# ApiVersions / SaslHandshake / SaslAuthenticate requests that open a connection.
+#
+# Layers, bottom up:
+#   * _KWriter/_KReader      primitive types, both the classic encoding and the
+#                            "flexible" one (compact lengths, tagged fields);
+#   * _KAFKA_APIS            the message layouts, written down from the upstream
+#                            message definitions (clients/src/main/resources/common/
+#                            message/*.json in apache/kafka) as field lists with the
+#                            versions each field exists in;
+#   * _KafkaConnection       one TCP(+TLS) connection: ApiVersions negotiation, SASL
+#                            (PLAIN, SCRAM-SHA-256/512), framing, correlation ids,
+#                            timeouts, errors a user can read;
+#   * KafkaAdmin             the operations (docs/internals.md, "clients -> targets"),
+#                            every one a constant number of requests, whatever the
+#                            number of topics.
+#
+# Kafka-compatible brokers are not all complete (Tansu, for one, closes the connection
+# on requests it does not know and ignores validate_only); the client checks what the
+# broker advertises before sending and says so plainly when something is missing.
+
+__all__ += ["KafkaAdmin", "KafkaError", "KAFKA_ERRORS", "kafka_error_name"]
+
+
+# Every error code of the protocol (apache/kafka, Errors.java), by number.
+KAFKA_ERRORS = {
+    -1: "UNKNOWN_SERVER_ERROR", 0: "NONE", 1: "OFFSET_OUT_OF_RANGE", 2: "CORRUPT_MESSAGE",
+    3: "UNKNOWN_TOPIC_OR_PARTITION", 4: "INVALID_FETCH_SIZE", 5: "LEADER_NOT_AVAILABLE",
+    6: "NOT_LEADER_OR_FOLLOWER", 7: "REQUEST_TIMED_OUT", 8: "BROKER_NOT_AVAILABLE",
+    9: "REPLICA_NOT_AVAILABLE", 10: "MESSAGE_TOO_LARGE", 11: "STALE_CONTROLLER_EPOCH",
+    12: "OFFSET_METADATA_TOO_LARGE", 13: "NETWORK_EXCEPTION", 14: "COORDINATOR_LOAD_IN_PROGRESS",
+    15: "COORDINATOR_NOT_AVAILABLE", 16: "NOT_COORDINATOR", 17: "INVALID_TOPIC_EXCEPTION",
+    18: "RECORD_LIST_TOO_LARGE", 19: "NOT_ENOUGH_REPLICAS", 20: "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+    21: "INVALID_REQUIRED_ACKS", 22: "ILLEGAL_GENERATION", 23: "INCONSISTENT_GROUP_PROTOCOL",
+    24: "INVALID_GROUP_ID", 25: "UNKNOWN_MEMBER_ID", 26: "INVALID_SESSION_TIMEOUT",
+    27: "REBALANCE_IN_PROGRESS", 28: "INVALID_COMMIT_OFFSET_SIZE", 29: "TOPIC_AUTHORIZATION_FAILED",
+    30: "GROUP_AUTHORIZATION_FAILED", 31: "CLUSTER_AUTHORIZATION_FAILED", 32: "INVALID_TIMESTAMP",
+    33: "UNSUPPORTED_SASL_MECHANISM", 34: "ILLEGAL_SASL_STATE", 35: "UNSUPPORTED_VERSION",
+    36: "TOPIC_ALREADY_EXISTS", 37: "INVALID_PARTITIONS", 38: "INVALID_REPLICATION_FACTOR",
+    39: "INVALID_REPLICA_ASSIGNMENT", 40: "INVALID_CONFIG", 41: "NOT_CONTROLLER",
+    42: "INVALID_REQUEST", 43: "UNSUPPORTED_FOR_MESSAGE_FORMAT", 44: "POLICY_VIOLATION",
+    45: "OUT_OF_ORDER_SEQUENCE_NUMBER", 46: "DUPLICATE_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH",
+    48: "INVALID_TXN_STATE", 49: "INVALID_PRODUCER_ID_MAPPING", 50: "INVALID_TRANSACTION_TIMEOUT",
+    51: "CONCURRENT_TRANSACTIONS", 52: "TRANSACTION_COORDINATOR_FENCED",
+    53: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", 54: "SECURITY_DISABLED",
+    55: "OPERATION_NOT_ATTEMPTED", 56: "KAFKA_STORAGE_ERROR", 57: "LOG_DIR_NOT_FOUND",
+    58: "SASL_AUTHENTICATION_FAILED", 59: "UNKNOWN_PRODUCER_ID", 60: "REASSIGNMENT_IN_PROGRESS",
+    61: "DELEGATION_TOKEN_AUTH_DISABLED", 62: "DELEGATION_TOKEN_NOT_FOUND",
+    63: "DELEGATION_TOKEN_OWNER_MISMATCH", 64: "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED",
+    65: "DELEGATION_TOKEN_AUTHORIZATION_FAILED", 66: "DELEGATION_TOKEN_EXPIRED",
+    67: "INVALID_PRINCIPAL_TYPE", 68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND",
+    70: "FETCH_SESSION_ID_NOT_FOUND", 71: "INVALID_FETCH_SESSION_EPOCH", 72: "LISTENER_NOT_FOUND",
+    73: "TOPIC_DELETION_DISABLED", 74: "FENCED_LEADER_EPOCH", 75: "UNKNOWN_LEADER_EPOCH",
+    76: "UNSUPPORTED_COMPRESSION_TYPE", 77: "STALE_BROKER_EPOCH", 78: "OFFSET_NOT_AVAILABLE",
+    79: "MEMBER_ID_REQUIRED", 80: "PREFERRED_LEADER_NOT_AVAILABLE", 81: "GROUP_MAX_SIZE_REACHED",
+    82: "FENCED_INSTANCE_ID", 83: "ELIGIBLE_LEADERS_NOT_AVAILABLE", 84: "ELECTION_NOT_NEEDED",
+    85: "NO_REASSIGNMENT_IN_PROGRESS", 86: "GROUP_SUBSCRIBED_TO_TOPIC", 87: "INVALID_RECORD",
+    88: "UNSTABLE_OFFSET_COMMIT", 89: "THROTTLING_QUOTA_EXCEEDED", 90: "PRODUCER_FENCED",
+    91: "RESOURCE_NOT_FOUND", 92: "DUPLICATE_RESOURCE", 93: "UNACCEPTABLE_CREDENTIAL",
+    94: "INCONSISTENT_VOTER_SET", 95: "INVALID_UPDATE_VERSION", 96: "FEATURE_UPDATE_FAILED",
+    97: "PRINCIPAL_DESERIALIZATION_FAILURE", 98: "SNAPSHOT_NOT_FOUND", 99: "POSITION_OUT_OF_RANGE",
+    100: "UNKNOWN_TOPIC_ID", 101: "DUPLICATE_BROKER_REGISTRATION", 102: "BROKER_ID_NOT_REGISTERED",
+    103: "INCONSISTENT_TOPIC_ID", 104: "INCONSISTENT_CLUSTER_ID", 105: "TRANSACTIONAL_ID_NOT_FOUND",
+    106: "FETCH_SESSION_TOPIC_ID_ERROR", 107: "INELIGIBLE_REPLICA", 108: "NEW_LEADER_ELECTED",
+    109: "OFFSET_MOVED_TO_TIERED_STORAGE", 110: "FENCED_MEMBER_EPOCH", 111: "UNRELEASED_INSTANCE_ID",
+    112: "UNSUPPORTED_ASSIGNOR", 113: "STALE_MEMBER_EPOCH", 114: "MISMATCHED_ENDPOINT_TYPE",
+    115: "UNSUPPORTED_ENDPOINT_TYPE", 116: "UNKNOWN_CONTROLLER_ID", 117: "UNKNOWN_SUBSCRIPTION_ID",
+    118: "TELEMETRY_TOO_LARGE", 119: "INVALID_REGISTRATION", 120: "TRANSACTION_ABORTABLE",
+    121: "INVALID_RECORD_STATE", 122: "SHARE_SESSION_NOT_FOUND", 123: "INVALID_SHARE_SESSION_EPOCH",
+    124: "FENCED_STATE_EPOCH", 125: "INVALID_VOTER_KEY", 126: "DUPLICATE_VOTER",
+    127: "VOTER_NOT_FOUND", 128: "INVALID_REGULAR_EXPRESSION", 129: "REBOOTSTRAP_REQUIRED",
+    130: "STREAMS_INVALID_TOPOLOGY", 131: "STREAMS_INVALID_TOPOLOGY_EPOCH",
+    132: "STREAMS_TOPOLOGY_FENCED", 133: "SHARE_SESSION_LIMIT_REACHED",
+}
+
+
+def kafka_error_name(code):
+    """The protocol name of a Kafka error code (``UNKNOWN_ERROR_<n>`` for codes newer than us)."""
+    return KAFKA_ERRORS.get(code, "UNKNOWN_ERROR_%d" % code)
+
+
+class KafkaError(ServiceError):
+    """A Kafka broker refused or failed a request, or could not be reached.
+
+    ``code`` is the protocol error code (None for failures below the protocol: network,
+    TLS, a broker lacking an API), ``name`` its protocol name (``TOPIC_ALREADY_EXISTS``),
+    ``broker_message`` what the broker said, if anything."""
+
+    def __init__(self, message, code=None, name=None, hint=None, broker_message=None,
+                 details=None):
+        ServiceError.__init__(self, message, hint=hint, details=details)
+        self.code = code
+        self.name = name if name is not None else (
+            kafka_error_name(code) if code is not None else None)
+        self.broker_message = broker_message
+
+    def __repr__(self):
+        return "KafkaError(%r, code=%r, name=%r)" % (self.message, self.code, self.name)
+
+
+class KafkaAdmin(object):
+    """Administration of one Kafka cluster over the wire protocol.
+
+    ``config`` is the resolved ``runtime.kafka`` mapping of an environment
+    (``bootstrap_servers``, ``security_protocol``, ``sasl_mechanism``, ``sasl_username``,
+    ``sasl_password``, ``ssl_cafile``, ``ssl_certfile``, ``ssl_keyfile``,
+    ``ssl_check_hostname``).  ``timeout`` (seconds) bounds connecting and every request.
+    Nothing is sent before the first call.  ``requests_sent`` counts the requests written
+    to the wire (connection set-up included).
+
+    ``incremental_alter`` may be set to False to force the legacy AlterConfigs path
+    (the one used with brokers older than 2.3)."""
+
+    # Errors worth another try, after refreshing metadata: the controller moved, a
+    # leader is being elected, the broker was busy or throttled us.
+    RETRIABLE = frozenset([5, 6, 7, 8, 9, 13, 14, 15, 16, 19, 20, 41, 56, 74, 75, 89, 116, 129])
+
+    def __init__(self, config, timeout=10.0, retries=4, backoff=0.2, client_id="streamt",
+                 incremental_alter=True):
+        self.settings = _kafka_settings(config)
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.client_id = client_id
+        self.incremental_alter = incremental_alter
+        self.requests_sent = 0
+        self._conns = {}          # node id (or "bootstrap") -> _KafkaConnection
+        self._meta = None         # last metadata: brokers, controller, cluster id
+
+    # -- connections and metadata ---------------------------------------------
+
+    def close(self):
+        """Close every connection (the admin may be used again: it reconnects)."""
+        for conn in list(self._conns.values()):
+            conn.close()
+        self._conns = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def cluster(self):
+        """``{"cluster_id", "controller_id", "brokers": [{"node_id", "host", "port", "rack"}]}``."""
+        meta = self._metadata([])
+        brokers = [dict(node_id=b["node_id"], host=b["host"], port=b["port"], rack=b["rack"])
+                   for b in sorted(meta["brokers"], key=lambda b: b["node_id"])]
+        return {"cluster_id": meta["cluster_id"], "controller_id": meta["controller_id"],
+                "brokers": brokers}
+
+    def list_topics(self, include_internal=False):
+        """Sorted names of the topics this principal may see."""
+        meta = self._metadata(None)
+        return sorted(t["name"] for t in meta["topics"]
+                      if t["error_code"] == 0 and (include_internal or not t["is_internal"]))
+
+    def describe_topics(self, names):
+        """``{name: {"partitions", "replication_factor"}}`` for the names that exist (one request)."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        out = {}
+        todo = names
+        for attempt in range(self.retries + 1):
+            meta = self._metadata(todo)
+            again = []
+            for t in meta["topics"]:
+                code = t["error_code"]
+                if t["name"] not in todo:
+                    continue  # a broker answering topics=[] with all topics (Tansu)
+                if code == 0:
+                    parts = t["partitions"]
+                    rf = max([len(p["replica_nodes"]) for p in parts] or [0])
+                    out[t["name"]] = {"partitions": len(parts), "replication_factor": rf}
+                elif code in (3, 100):
+                    continue
+                elif code in self.RETRIABLE and attempt < self.retries:
+                    again.append(t["name"])
+                else:
+                    raise self._error(code, None, "cannot describe topic '%s'" % t["name"],
+                                      topic=t["name"], operation="DESCRIBE")
+            if not again:
+                break
+            todo = again
+            self._sleep(attempt)
+        return out
+
+    def create_topics(self, topics, validate_only=False):
+        """Create ``[{"name", "partitions", "replication_factor", "config"}]`` in one request.
+
+        Returns ``{name: None or KafkaError}``.  With ``validate_only`` the broker only
+        checks the request; a broker that creates the topics anyway is reported."""
+        topics = sorted(topics, key=lambda t: t["name"])
+        if not topics:
+            return {}
+        conn = self._controller()
+        version = conn.version("CreateTopics")
+        if validate_only:
+            self._refuse_unfaithful_validate(conn, "creating topics")
+        body = {"topics": [], "timeout_ms": int(self.timeout * 1000),
+                "validate_only": bool(validate_only)}
+        for t in topics:
+            partitions = t.get("partitions")
+            rf = t.get("replication_factor")
+            if (partitions is None or rf is None) and version < 4:
+                raise KafkaError(
+                    "topic '%s': the broker (CreateTopics v%d) needs explicit partitions and "
+                    "replication_factor" % (t["name"], version), hint="set both on the topic")
+            body["topics"].append({
+                "name": t["name"],
+                "num_partitions": -1 if partitions is None else int(partitions),
+                "replication_factor": -1 if rf is None else int(rf),
+                "assignments": [],
+                "configs": [{"name": k, "value": _kafka_str(v)}
+                            for k, v in sorted((t.get("config") or {}).items())]})
+        results = self._batched("CreateTopics", body, "topics", "topics", "name",
+                                lambda r: (r["error_code"], r.get("error_message")))
+        out = {}
+        for t in topics:
+            code, msg = results.get(t["name"], (0, None))
+            out[t["name"]] = None if code == 0 else self._error(
+                code, msg, "cannot create topic '%s'" % t["name"], topic=t["name"],
+                operation="CREATE", topic_spec=t)
+        if validate_only:
+            self._check_validate_only([n for n in sorted(out) if out[n] is None])
+        return out
+
+    def delete_topics(self, names):
+        """Delete topics (one request); ``{name: None or KafkaError}``."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        body = {"topic_names": names, "timeout_ms": int(self.timeout * 1000)}
+        results = self._batched("DeleteTopics", body, "topic_names", "responses", "name",
+                                lambda r: (r["error_code"], r.get("error_message")),
+                                key_of_item=lambda n: n)
+        out = {}
+        for n in names:
+            code, msg = results.get(n, (0, None))
+            out[n] = None if code == 0 else self._error(
+                code, msg, "cannot delete topic '%s'" % n, topic=n, operation="DELETE")
+        return out
+
+    def create_partitions(self, counts, validate_only=False):
+        """Raise partition counts: ``counts = {name: new_total}`` (one request)."""
+        if not counts:
+            return {}
+        conn = self._controller()
+        self._require(conn, "CreatePartitions", "adding partitions")
+        if validate_only:
+            self._refuse_unfaithful_validate(conn, "adding partitions")
+        body = {"topics": [{"name": n, "count": int(c), "assignments": None}
+                           for n, c in sorted(counts.items())],
+                "timeout_ms": int(self.timeout * 1000), "validate_only": bool(validate_only)}
+        results = self._batched("CreatePartitions", body, "topics", "results", "name",
+                                lambda r: (r["error_code"], r.get("error_message")))
+        out = {}
+        for n in sorted(counts):
+            code, msg = results.get(n, (0, None))
+            out[n] = None if code == 0 else self._error(
+                code, msg, "cannot add partitions to topic '%s'" % n, topic=n, operation="ALTER")
+        return out
+
+    def describe_configs(self, names):
+        """Every config of the topics, with its source (one request, all keys).
+
+        ``{name: {key: {"value", "source", "is_default", "sensitive", "read_only"}}}``;
+        ``source`` is ``TOPIC`` for a value set on the topic, ``BROKER`` for a value the
+        brokers' configuration gives, ``DEFAULT`` for Kafka's built-in default (others:
+        ``BROKER_LOGGER``, ``CLIENT_METRICS``, ``GROUP``, ``UNKNOWN``).  Unknown topics
+        are absent."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        conn = self._any()
+        self._require(conn, "DescribeConfigs", "reading topic configs")
+        # configuration_keys is always null (= all keys): Tansu drops the connection on a
+        # non-empty list, and one answer with everything is what `plan` needs anyway.
+        body = {"resources": [{"resource_type": _RESOURCE_TOPIC, "resource_name": n,
+                               "configuration_keys": None} for n in names],
+                "include_synonyms": True, "include_documentation": False}
+        resp = self._call(conn, "DescribeConfigs", body)
+        # A broker that does not implement AlterConfigs is not Apache Kafka (every Kafka
+        # since 0.11 has it): Tansu is one, and it reports every value it returns as
+        # DEFAULT_CONFIG although it only returns the values set on the topic.
+        only_set_values = not conn.advertises("AlterConfigs")
+        out = {}
+        for r in resp["results"]:
+            code = r["error_code"]
+            name = r["resource_name"]
+            if code == 3:
+                continue
+            if code != 0:
+                raise self._error(code, r.get("error_message"),
+                                  "cannot read the configs of topic '%s'" % name,
+                                  topic=name, operation="DESCRIBE_CONFIGS")
+            configs = {}
+            for c in r["configs"]:
+                if "config_source" in c:
+                    source = _CONFIG_SOURCES.get(c["config_source"], "UNKNOWN")
+                else:  # v0 only had is_default
+                    source = "DEFAULT" if c.get("is_default") else "TOPIC"
+                if only_set_values:
+                    source = "TOPIC"
+                configs[c["name"]] = {
+                    "value": None if c["is_sensitive"] else c["value"],
+                    "source": source, "is_default": source == "DEFAULT",
+                    "sensitive": bool(c["is_sensitive"]), "read_only": bool(c["read_only"])}
+            out[name] = configs
+        return out
+
+    def alter_configs(self, changes, validate_only=False):
+        """Change topic configs: ``changes = {name: {key: value or None}}`` (None resets).
+
+        IncrementalAlterConfigs when the broker has it (2.3+); otherwise the legacy
+        AlterConfigs, which replaces the whole dynamic config of a topic -- so the current
+        topic-level values are read first and sent back with the changes applied.
+        Returns ``{name: None or KafkaError}``."""
+        changes = dict((n, dict(c)) for n, c in changes.items() if c)
+        if not changes:
+            return {}
+        conn = self._controller()
+        names = sorted(changes)
+        if self.incremental_alter and conn.supports("IncrementalAlterConfigs"):
+            if validate_only:
+                self._refuse_unfaithful_validate(conn, "changing topic configs")
+            body = {"resources": [], "validate_only": bool(validate_only)}
+            for n in names:
+                body["resources"].append({
+                    "resource_type": _RESOURCE_TOPIC, "resource_name": n,
+                    "configs": [{"name": k, "config_operation": 1 if v is None else 0,
+                                 "value": _kafka_str(v)} for k, v in sorted(changes[n].items())]})
+            api = "IncrementalAlterConfigs"
+        else:
+            self._require(conn, "AlterConfigs", "changing topic configs")
+            current = self.describe_configs(names)
+            body = {"resources": [], "validate_only": bool(validate_only)}
+            for n in names:
+                desired = dict((k, c["value"]) for k, c in current.get(n, {}).items()
+                               if c["source"] == "TOPIC")
+                for k, v in changes[n].items():
+                    if v is None:
+                        desired.pop(k, None)
+                    else:
+                        desired[k] = _kafka_str(v)
+                hidden = [k for k, c in current.get(n, {}).items()
+                          if c["source"] == "TOPIC" and c["sensitive"] and k not in changes[n]]
+                if hidden:
+                    raise KafkaError(
+                        "cannot change the configs of topic '%s' with AlterConfigs: it would "
+                        "erase the sensitive value(s) %s that the broker does not show"
+                        % (n, ", ".join(sorted(hidden))),
+                        hint="this broker lacks IncrementalAlterConfigs (Kafka < 2.3); "
+                             "give the sensitive values explicitly")
+                body["resources"].append({
+                    "resource_type": _RESOURCE_TOPIC, "resource_name": n,
+                    "configs": [{"name": k, "value": v} for k, v in sorted(desired.items())]})
+            api = "AlterConfigs"
+        results = self._batched(api, body, "resources", "responses", "resource_name",
+                                lambda r: (r["error_code"], r.get("error_message")),
+                                key_of_item=lambda r: r["resource_name"])
+        out = {}
+        for n in names:
+            code, msg = results.get(n, (0, None))
+            out[n] = None if code == 0 else self._error(
+                code, msg, "cannot change the configs of topic '%s'" % n, topic=n,
+                operation="ALTER_CONFIGS")
+        return out
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _sleep(self, attempt):
+        import time
+        time.sleep(min(self.backoff * (2 ** attempt), 2.0))
+
+    def _connect(self, host, port):
+        key = (host, int(port))
+        conn = self._conns.get(key)
+        if conn is not None and conn.sock is not None:
+            return conn
+        conn = _KafkaConnection(self, host, int(port))
+        conn.open()
+        self._conns[key] = conn
+        return conn
+
+    def _any(self):
+        """A connection to some broker: an open one, else the first bootstrap server that answers."""
+        for conn in self._conns.values():
+            if conn.sock is not None:
+                return conn
+        failures = []
+        for host, port in self.settings["bootstrap"]:
+            try:
+                return self._connect(host, port)
+            except KafkaError as e:
+                if e.code is not None or e.name in ("SASL", "TLS_VERIFY", "UNSUPPORTED"):
+                    raise  # the broker answered: another one would say the same
+                failures.append(e)
+        if len(failures) == 1:
+            raise failures[0]
+        raise KafkaError(
+            "cannot reach any Kafka bootstrap server (%s)" % ", ".join(
+                "%s:%d" % hp for hp in self.settings["bootstrap"]),
+            details=[f.message for f in failures],
+            hint=failures[-1].hint if failures else None)
+
+    def _metadata(self, topics):
+        """One Metadata request; topics None = all topics, [] = none (brokers and controller only)."""
+        conn = self._any()
+        body = {"topics": None if topics is None else [{"name": n, "topic_id": None}
+                                                        for n in topics],
+                "allow_auto_topic_creation": False,
+                "include_cluster_authorized_operations": False,
+                "include_topic_authorized_operations": False}
+        meta = self._call(conn, "Metadata", body)
+        self._meta = meta
+        return meta
+
+    def _controller(self):
+        """The connection writes go to: the controller named by Metadata (as the Java admin
+        does; on KRaft clusters that is a broker that forwards to the quorum)."""
+        meta = self._meta if self._meta is not None else self._metadata([])
+        for b in meta["brokers"]:
+            if b["node_id"] == meta["controller_id"]:
+                try:
+                    return self._connect(b["host"], b["port"])
+                except KafkaError as e:
+                    if e.code is not None:
+                        raise
+                    break  # advertised address unreachable from here: try through any broker
+        return self._any()
+
+    def _call(self, conn, api, body):
+        """Send one request; on a broken connection reconnect once and resend."""
+        try:
+            return conn.request(api, body)
+        except _KafkaDropped:
+            conn.close()
+            raise KafkaError(
+                "the Kafka broker at %s closed the connection in answer to %s v%d"
+                % (conn.address, api, conn.version(api)),
+                name="UNSUPPORTED",
+                hint="the broker does not support this request (a Kafka-compatible broker "
+                     "with gaps?) or dropped it; see the broker's log")
+
+    def _batched(self, api, body, items_key, results_key, name_key, extract,
+                 key_of_item=lambda item: item["name"]):
+        """Send a batched write to the controller, retrying the items whose error is retriable.
+
+        Returns ``{name: (error_code, error_message)}``."""
+        items = list(body[items_key])
+        results = {}
+        for attempt in range(self.retries + 1):
+            conn = self._controller()
+            self._require(conn, api, None)
+            resp = self._call(conn, api, dict(body, **{items_key: items}))
+            retry = []
+            for r in resp[results_key]:
+                code, msg = extract(r)
+                results[r[name_key]] = (code, msg)
+                if code in self.RETRIABLE:
+                    retry.append(r[name_key])
+            if not retry or attempt == self.retries:
+                break
+            items = [i for i in items if key_of_item(i) in retry]
+            self._meta = None  # the controller may have moved
+            self._sleep(attempt)
+        return results
+
+    def _require(self, conn, api, purpose):
+        if not conn.supports(api):
+            what = purpose or api
+            raise KafkaError(
+                "the Kafka broker at %s does not support %s (no %s request in the versions "
+                "streamt speaks)" % (conn.address, what, api),
+                name="UNSUPPORTED",
+                hint=_API_HINTS.get(api, "use a broker that implements %s" % api))
+
+    def _refuse_unfaithful_validate(self, conn, what):
+        # Brokers that do not implement the legacy AlterConfigs (Tansu) are also the ones
+        # known to ignore validate_only and apply the change: refuse rather than apply.
+        if not conn.advertises("AlterConfigs"):
+            raise KafkaError(
+                "the broker at %s would apply a validate-only request for real (it is a "
+                "Kafka-compatible broker that ignores validate_only): not %s" % (conn.address, what),
+                name="VALIDATE_ONLY_IGNORED",
+                hint="validate against Apache Kafka, or run without validate-only")
+
+    def _check_validate_only(self, names):
+        """After a validate-only CreateTopics: did the broker create the topics anyway?"""
+        if not names:
+            return
+        created = sorted(self.describe_topics(names))
+        if created:
+            raise KafkaError(
+                "the Kafka broker ignored validate_only and really created topic(s) %s"
+                % ", ".join(created), name="VALIDATE_ONLY_IGNORED",
+                hint="this broker is not a faithful Kafka (Tansu ignores validate_only); "
+                     "delete the topics if they are unwanted and validate against Apache Kafka")
+
+    def _principal(self):
+        s = self.settings
+        if s["sasl"]:
+            return "User:%s" % s["sasl_username"]
+        if s["tls"] and s["ssl_certfile"]:
+            return "the principal of the TLS client certificate (%s)" % s["ssl_certfile"]
+        return "User:ANONYMOUS"
+
+    def _error(self, code, broker_message, what, topic=None, operation=None, topic_spec=None):
+        """A KafkaError for a per-resource error code, with the broker's words and a hint."""
+        name = kafka_error_name(code)
+        said = broker_message if broker_message and broker_message not in (
+            "No error.", "") else None
+        message = "%s: %s" % (what, name)
+        if said:
+            message += ": " + said
+        hint = _KAFKA_HINTS.get(code)
+        if code == 38:
+            count = len((self._meta or {}).get("brokers") or [])
+            if count:
+                hint = ("the cluster has %d broker(s): replication_factor must be between 1 "
+                        "and %d" % (count, count))
+        elif code in (29, 31):
+            resource = "Topic:%s" % topic if code == 29 and topic else "Cluster:kafka-cluster"
+            hint = "grant %s the %s operation on %s (kafka-acls --add --allow-principal %s)" % (
+                self._principal(), operation or "required", resource, self._principal())
+        elif code == 37 and topic_spec is not None:
+            hint = "partitions must be at least 1 (got %r)" % topic_spec.get("partitions")
+        return KafkaError(message, code=code, hint=hint, broker_message=broker_message)
+
+
+# -- kafka: settings, hints -----------------------------------------------------
+
+_RESOURCE_TOPIC = 2
+
+_CONFIG_SOURCES = {0: "UNKNOWN", 1: "TOPIC", 2: "BROKER", 3: "BROKER", 4: "BROKER",
+                   5: "DEFAULT", 6: "BROKER_LOGGER", 7: "CLIENT_METRICS", 8: "GROUP"}
+
+_KAFKA_HINTS = {
+    3: "the topic does not exist (check the name, or whether it was deleted)",
+    7: "the broker did not finish in time; the operation may still complete -- re-run "
+       "`streamt plan` to see the state",
+    17: "topic names are 1-249 characters of letters, digits, '.', '_' and '-' "
+        "(and not '.' or '..')",
+    33: "the broker does not enable this SASL mechanism; pick one it lists",
+    35: "the broker and streamt share no version of this request",
+    36: "the topic exists already; `streamt plan` shows how it differs from the project",
+    37: "partitions must be at least 1, and can only be increased",
+    39: "the replica assignment names brokers that do not exist",
+    40: "check the config key and value against the Kafka topic configuration reference",
+    41: "the controller moved during the request; re-run",
+    42: "the broker rejected the request as malformed; its log says why",
+    44: "a create/alter policy on the brokers refused it; ask the cluster's administrators",
+    58: "check sasl_username, sasl_password and sasl_mechanism",
+    73: "the brokers run with delete.topic.enable=false",
+    89: "the cluster throttles topic operations for this principal; wait and retry",
+}
+
+_API_HINTS = {
+    "CreatePartitions": "the broker cannot add partitions (Tansu does not implement "
+                        "CreatePartitions; Apache Kafka >= 1.0 does)",
+    "AlterConfigs": "the broker implements neither IncrementalAlterConfigs nor AlterConfigs",
+    "IncrementalAlterConfigs": "the broker predates Kafka 2.3",
+    "DescribeConfigs": "the broker cannot report topic configs (Apache Kafka >= 0.11 can)",
+}
+
+
+def _kafka_str(value):
+    """A config value as Kafka wants it: a string (booleans lower-case), None kept."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _kafka_bool(value, default):
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise KafkaError("ssl_check_hostname must be true or false, not %r" % (value,))
+
+
+def _kafka_settings(config):
+    """Check and normalise a runtime.kafka mapping (errors say which key is wrong)."""
+    config = dict(config or {})
+    servers = config.get("bootstrap_servers")
+    if isinstance(servers, str):
+        servers = [s for s in re.split(r"[,\s]+", servers) if s]
+    if not servers:
+        raise KafkaError("runtime.kafka.bootstrap_servers is missing",
+                         hint="give host:port[,host:port...] of one or more brokers")
+    bootstrap = []
+    for s in servers:
+        s = str(s).strip()
+        if "://" in s:  # PLAINTEXT://host:port, as in broker listener syntax
+            s = s.split("://", 1)[1]
+        m = re.match(r"^\[([^\]]+)\]:(\d+)$", s) or re.match(r"^([^:]+):(\d+)$", s)
+        if not m:
+            raise KafkaError("runtime.kafka.bootstrap_servers: %r is not host:port" % s,
+                             hint="for example broker1.example.com:9092")
+        bootstrap.append((m.group(1), int(m.group(2))))
+    protocol = str(config.get("security_protocol") or "PLAINTEXT").upper()
+    if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise KafkaError("runtime.kafka.security_protocol: unknown value %r" % protocol,
+                         hint="one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    sasl = protocol.startswith("SASL_")
+    mechanism = str(config.get("sasl_mechanism") or ("PLAIN" if sasl else "")).upper()
+    if sasl:
+        if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise KafkaError(
+                "runtime.kafka.sasl_mechanism: %r is not supported" % mechanism,
+                hint="streamt speaks PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (no GSSAPI/"
+                     "Kerberos, OAUTHBEARER or AWS_MSK_IAM)")
+        if not config.get("sasl_username") or config.get("sasl_password") is None:
+            raise KafkaError("runtime.kafka: %s needs sasl_username and sasl_password" % protocol)
+    return {
+        "bootstrap": bootstrap, "protocol": protocol, "tls": protocol.endswith("SSL"),
+        "sasl": sasl, "mechanism": mechanism,
+        "sasl_username": config.get("sasl_username"),
+        "sasl_password": config.get("sasl_password"),
+        "ssl_cafile": config.get("ssl_cafile") or None,
+        "ssl_certfile": config.get("ssl_certfile") or None,
+        "ssl_keyfile": config.get("ssl_keyfile") or None,
+        "ssl_check_hostname": _kafka_bool(config.get("ssl_check_hostname"), True),
+    }
+
+
+# -- kafka: one connection --------------------------------------------------------
+
+class _KafkaDropped(Exception):
+    """The broker closed the connection before answering."""
+
+
+class _KafkaConnection(object):
+    """One connection to one broker: TLS, ApiVersions, SASL, then requests in turn."""
+
+    def __init__(self, admin, host, port):
+        self.admin = admin
+        self.settings = admin.settings
+        self.host, self.port = host, port
+        self.address = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+        self.sock = None
+        self.broker_versions = {}   # api key -> (min, max) advertised by the broker
+        self.versions = {}          # api name -> version we use on this connection
+        self._correlation = 0
+
+    # -- versions ---------------------------------------------------------------
+
+    def advertises(self, api):
+        return _KAFKA_APIS[api][0] in self.broker_versions
+
+    def supports(self, api):
+        return api in self.versions
+
+    def version(self, api):
+        if api in self.versions:
+            return self.versions[api]
+        key, ours = _KAFKA_APIS[api][0], _KAFKA_APIS[api][1]
+        if key in self.broker_versions:
+            lo, hi = self.broker_versions[key]
+            raise KafkaError(
+                "the Kafka broker at %s speaks %s versions %d-%d and streamt versions %d-%d: "
+                "no version in common" % (self.address, api, lo, hi, ours[0], ours[-1]),
+                code=35, hint="streamt supports Apache Kafka 1.0 to 4.x and compatible brokers")
+        raise KafkaError("the Kafka broker at %s does not support %s" % (self.address, api),
+                         name="UNSUPPORTED", hint=_API_HINTS.get(api))
+
+    def _choose_versions(self, advertised):
+        self.broker_versions = dict(advertised)
+        caps = getattr(self.admin, "version_caps", None) or {}
+        self.versions = {}
+        for api, spec in _KAFKA_APIS.items():
+            if spec[0] not in advertised:
+                continue
+            lo, hi = advertised[spec[0]]
+            common = [v for v in spec[1] if lo <= v <= hi and v <= caps.get(api, v)]
+            if common:
+                self.versions[api] = max(common)
+
+    # -- life cycle -------------------------------------------------------------
+
+    def open(self):
+        import socket
+        timeout = self.admin.timeout
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout)
+        except socket.timeout:
+            raise KafkaError(
+                "timed out after %gs connecting to Kafka broker %s" % (timeout, self.address),
+                name="TIMEOUT", hint="check the address and port; a firewall may be dropping "
+                                     "the connection")
+        except socket.gaierror as e:
+            raise KafkaError("cannot resolve the Kafka broker host %r: %s" % (self.host, e.strerror),
+                             name="UNREACHABLE", hint="check runtime.kafka.bootstrap_servers "
+                                                      "(and the brokers' advertised.listeners)")
+        except (OSError, IOError) as e:
+            raise KafkaError(
+                "cannot connect to Kafka broker %s: %s" % (self.address, e.strerror or e),
+                name="UNREACHABLE", hint="check that the broker is running and reachable "
+                                         "from this host (runtime.kafka.bootstrap_servers)")
+        if self.settings["tls"]:
+            sock = self._wrap_tls(sock)
+        self.sock = sock
+        try:
+            self._negotiate()
+            if self.settings["sasl"]:
+                self._authenticate()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except (OSError, IOError):
+                pass
+            self.sock = None
+
+    def _wrap_tls(self, sock):
+        import socket
+        import ssl
+        s = self.settings
+        try:
+            ctx = ssl.create_default_context(cafile=s["ssl_cafile"])
+            if s["ssl_certfile"]:
+                ctx.load_cert_chain(s["ssl_certfile"], s["ssl_keyfile"])
+        except (IOError, OSError, ssl.SSLError) as e:
+            sock.close()
+            raise KafkaError("cannot load the TLS files of runtime.kafka (ssl_cafile=%s, "
+                             "ssl_certfile=%s, ssl_keyfile=%s): %s"
+                             % (s["ssl_cafile"], s["ssl_certfile"], s["ssl_keyfile"], e),
+                             name="TLS", hint="give PEM files readable by this user")
+        ctx.check_hostname = s["ssl_check_hostname"]
+        try:
+            return ctx.wrap_socket(sock, server_hostname=self.host)
+        except socket.timeout:
+            sock.close()
+            raise KafkaError("timed out during the TLS handshake with Kafka broker %s"
+                             % self.address, name="TIMEOUT",
+                             hint="is this a TLS listener? (security_protocol %s)"
+                                  % s["protocol"])
+        except (ssl.SSLError, ssl.CertificateError, OSError, IOError) as e:
+            sock.close()
+            text = str(e)
+            if isinstance(e, ssl.CertificateError) or "CERTIFICATE_VERIFY_FAILED" in text:
+                raise KafkaError(
+                    "TLS: the certificate of Kafka broker %s is not trusted: %s"
+                    % (self.address, getattr(e, "verify_message", None) or text),
+                    name="TLS_VERIFY",
+                    hint="set runtime.kafka.ssl_cafile to the CA certificate (PEM) that signed "
+                         "the broker's certificate; for a name mismatch, connect with the "
+                         "name in the certificate")
+            raise KafkaError("TLS handshake with Kafka broker %s failed: %s" % (self.address, text),
+                             name="TLS", hint="is this a TLS listener? security_protocol is %s"
+                                              % s["protocol"])
+
+    # -- set-up: ApiVersions and SASL -------------------------------------------
+
+    def _negotiate(self):
+        """ApiVersions: v3 first; a broker that does not know v3 answers UNSUPPORTED_VERSION in
+        the v0 layout with its own ranges (or none before Kafka 2.4: then ask again with v0)."""
+        body = {"client_software_name": "streamt", "client_software_version": __version__}
+        try:
+            resp = self.request("ApiVersions", body, version=3)
+            if resp["error_code"] == 35 and not resp["api_keys"]:
+                resp = self.request("ApiVersions", body, version=0)
+        except _KafkaDropped:
+            raise KafkaError(
+                "the Kafka broker at %s closed the connection in answer to ApiVersions"
+                % self.address, name="UNREACHABLE",
+                hint="is this a Kafka listener, and does security_protocol (%s) match it?"
+                     % self.settings["protocol"])
+        if resp["error_code"] not in (0, 35):
+            raise KafkaError("the Kafka broker at %s refused ApiVersions: %s"
+                             % (self.address, kafka_error_name(resp["error_code"])),
+                             code=resp["error_code"])
+        self._choose_versions(dict((k["api_key"], (k["min_version"], k["max_version"]))
+                                   for k in resp["api_keys"]))
+        for api in ("Metadata",):
+            self.version(api)  # refuse clearly when there is nothing in common
+
+    def _authenticate(self):
+        s = self.settings
+        mech, user = s["mechanism"], s["sasl_username"]
+        self.version("SaslHandshake")
+        self.version("SaslAuthenticate")
+        try:
+            resp = self.request("SaslHandshake", {"mechanism": mech})
+            if resp["error_code"] == 33:
+                raise KafkaError(
+                    "the Kafka broker at %s does not enable SASL mechanism %s (it offers: %s)"
+                    % (self.address, mech, ", ".join(resp["mechanisms"]) or "none"), code=33,
+                    hint="set runtime.kafka.sasl_mechanism to one the broker offers")
+            if resp["error_code"] != 0:
+                raise KafkaError(
+                    "SASL handshake with Kafka broker %s failed: %s (is this listener SASL?)"
+                    % (self.address, kafka_error_name(resp["error_code"])),
+                    code=resp["error_code"], hint="check security_protocol (%s) against the "
+                                                  "broker's listener" % s["protocol"])
+            password = s["sasl_password"]
+            if mech == "PLAIN":
+                token = b"\0" + user.encode("utf-8") + b"\0" + password.encode("utf-8")
+                self._sasl_step(token)
+            else:
+                scram = _Scram(mech, user, password)
+                server_first = self._sasl_step(scram.first())
+                server_final = self._sasl_step(scram.final(server_first))
+                scram.verify(server_final)
+        except _KafkaDropped:
+            raise KafkaError(
+                "the Kafka broker at %s closed the connection during SASL %s authentication "
+                "as user %r" % (self.address, mech, user), name="SASL",
+                hint="check the credentials, sasl_mechanism and that this listener is %s"
+                     % s["protocol"])
+        except _ScramError as e:
+            raise KafkaError("SASL %s authentication as user %r at Kafka broker %s failed: %s"
+                             % (mech, user, self.address, e), code=58,
+                             hint=_KAFKA_HINTS[58])
+
+    def _sasl_step(self, token):
+        resp = self.request("SaslAuthenticate", {"auth_bytes": token})
+        if resp["error_code"] != 0:
+            s = self.settings
+            raise KafkaError(
+                "SASL %s authentication as user %r at Kafka broker %s failed: %s"
+                % (s["mechanism"], s["sasl_username"], self.address,
+                   resp.get("error_message") or kafka_error_name(resp["error_code"])),
+                code=resp["error_code"], broker_message=resp.get("error_message"),
+                hint="check sasl_username and sasl_password (and that the user exists for "
+                     "%s)" % s["mechanism"])
+        return resp["auth_bytes"] or b""
+
+    # -- requests ---------------------------------------------------------------
+
+    def request(self, api, body, version=None):
+        """Send one request and return its decoded response (a dict)."""
+        import socket
+        import ssl
+        import struct
+        import time
+        key, _ours, flex_from, req_schema, resp_schema = _KAFKA_APIS[api]
+        v = self.version(api) if version is None else version
+        flexible = v >= flex_from
+        self._correlation = (self._correlation + 1) & 0x7FFFFFFF
+        corr = self._correlation
+        frame = _kafka_encode_request(key, v, corr, self.admin.client_id, flexible,
+                                      req_schema, body)
+        timeout = self.admin.timeout
+        deadline = time.time() + timeout
+        try:
+            self.sock.settimeout(timeout)
+            self.sock.sendall(frame)
+            self.admin.requests_sent += 1
+            size = struct.unpack(">i", self._read(4, deadline))[0]
+            if size < 4 or size > 256 * 1024 * 1024:
+                raise KafkaError(
+                    "the broker at %s answered %s with something that is not the Kafka "
+                    "protocol" % (self.address, api), name="PROTOCOL",
+                    hint="is this listener TLS or SASL? security_protocol is %s"
+                         % self.settings["protocol"])
+            data = self._read(size, deadline)
+        except socket.timeout:
+            self.close()
+            raise KafkaError("timed out after %gs waiting for Kafka broker %s to answer %s"
+                             % (timeout, self.address, api), name="TIMEOUT",
+                             hint="the broker is overloaded or unreachable; raise the timeout "
+                                  "or check the broker")
+        except (ssl.SSLError, ConnectionError, OSError, IOError) as e:
+            self.close()
+            if isinstance(e, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+                raise _KafkaDropped()
+            raise KafkaError("connection to Kafka broker %s failed during %s: %s"
+                             % (self.address, api, e), name="UNREACHABLE")
+        except _KafkaDropped:
+            self.close()
+            raise
+        except KafkaError:
+            self.close()
+            raise
+        # ApiVersions answers always use header v0, so that any client can read them; an
+        # UNSUPPORTED_VERSION answer to ApiVersions comes in the v0 layout, whatever we asked.
+        flexible_header = flexible and api != "ApiVersions"
+        try:
+            if api == "ApiVersions" and struct.unpack_from(">ih", data)[1] == 35:
+                resp, got = {"error_code": 35, "api_keys": _kafka_decode_versions_v0(data)}, \
+                    struct.unpack_from(">i", data)[0]
+            else:
+                resp, got = _kafka_decode_response(data, v, flexible, flexible_header, resp_schema)
+        except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
+            self.close()
+            raise KafkaError("cannot decode the %s v%d answer of Kafka broker %s: %s"
+                             % (api, v, self.address, e), name="PROTOCOL")
+        if got != corr:
+            self.close()
+            raise KafkaError("Kafka broker %s answered request %d with correlation id %d"
+                             % (self.address, corr, got), name="PROTOCOL",
+                             hint="a proxy in between may be mixing connections")
+        return resp
+
+    def _read(self, n, deadline):
+        import socket
+        import time
+        chunks = []
+        while n > 0:
+            left = deadline - time.time()
+            if left <= 0:
+                raise socket.timeout()
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(min(n, 1 << 20))
+            if not chunk:
+                raise _KafkaDropped()
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+
+def _kafka_decode_versions_v0(data):
+    """The api_keys of an ApiVersions answer in the v0 layout (how a broker answers a
+    version of ApiVersions it does not know)."""
+    r = _KReader(data, 4)
+    r.int16()
+    return [{"api_key": r.int16(), "min_version": r.int16(), "max_version": r.int16()}
+            for _ in range(max(r.int32(), 0))]
+
+
+# -- kafka: SCRAM (RFC 5802, RFC 7677) ---------------------------------------------
+
+class _ScramError(Exception):
+    pass
+
+
+class _Scram(object):
+    """The client side of a SCRAM exchange (no channel binding, as Kafka does)."""
+
+    HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512", "SCRAM-SHA-1": "sha1"}
+
+    def __init__(self, mechanism, username, password, nonce=None):
+        import base64
+        import os as _os
+        self.hash = self.HASHES[mechanism]
+        self.password = password.encode("utf-8")
+        self.nonce = nonce or base64.b64encode(_os.urandom(24)).decode("ascii")
+        name = username.replace("=", "=3D").replace(",", "=2C")
+        self.client_first_bare = "n=%s,r=%s" % (name, self.nonce)
+        self.server_signature = None
+
+    def _hmac(self, key, msg):
+        import hmac
+        return hmac.new(key, msg, getattr(hashlib, self.hash)).digest()
+
+    def first(self):
+        return ("n,," + self.client_first_bare).encode("utf-8")
+
+    def final(self, server_first):
+        import base64
+        server_first = server_first.decode("utf-8")
+        attrs = _scram_attrs(server_first)
+        if "e" in attrs:
+            raise _ScramError("the broker said: " + attrs["e"])
+        try:
+            nonce, salt, iterations = attrs["r"], base64.b64decode(attrs["s"]), int(attrs["i"])
+        except (KeyError, ValueError, TypeError):
+            raise _ScramError("malformed server-first message %r" % server_first)
+        if not nonce.startswith(self.nonce) or iterations < 1:
+            raise _ScramError("the server's nonce does not extend ours")
+        salted = hashlib.pbkdf2_hmac(self.hash, self.password, salt, iterations)
+        client_key = self._hmac(salted, b"Client Key")
+        stored_key = getattr(hashlib, self.hash)(client_key).digest()
+        without_proof = "c=biws,r=" + nonce
+        auth_message = ",".join([self.client_first_bare, server_first, without_proof])
+        signature = self._hmac(stored_key, auth_message.encode("utf-8"))
+        proof = bytes(bytearray(a ^ b for a, b in zip(bytearray(client_key), bytearray(signature))))
+        self.server_signature = self._hmac(self._hmac(salted, b"Server Key"),
+                                           auth_message.encode("utf-8"))
+        return (without_proof + ",p=" + base64.b64encode(proof).decode("ascii")).encode("utf-8")
+
+    def verify(self, server_final):
+        import base64
+        import hmac
+        attrs = _scram_attrs(server_final.decode("utf-8"))
+        if "e" in attrs:
+            raise _ScramError("the broker said: " + attrs["e"])
+        if "v" not in attrs or not hmac.compare_digest(
+                base64.b64decode(attrs["v"]), self.server_signature or b""):
+            raise _ScramError("the broker's SCRAM signature is wrong: it does not know the "
+                              "password (not the broker you think?)")
+
+
+def _scram_attrs(message):
+    out = {}
+    for part in message.split(","):
+        if len(part) >= 2 and part[1] == "=":
+            out[part[0]] = part[2:]
+    return out
+
+
+# -- kafka: encoding ---------------------------------------------------------------
+#
+# Two encodings share the same types.  The classic one: strings with an int16 length
+# (-1 = null), bytes and arrays with an int32 length (-1 = null).  The "flexible" one
+# (KIP-482, from the version in each message's flexibleVersions): lengths as unsigned
+# varints of length+1 (0 = null), and a block of tagged fields (a varint count, then
+# tag, size, bytes) at the end of every structure and of the request/response header.
+# We send no tagged fields and skip those we receive.
+
+class _KWriter(object):
+    def __init__(self, flexible):
+        self.flexible = flexible
+        self.parts = []
+
+    def raw(self, fmt, value):
+        import struct
+        self.parts.append(struct.pack(fmt, value))
+
+    def uvarint(self, n):
+        out = bytearray()
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            if n:
+                out.append(b | 0x80)
+            else:
+                out.append(b)
+                break
+        self.parts.append(bytes(out))
+
+    def length(self, n, classic_fmt):
+        """An array/string/bytes length; None = null."""
+        if self.flexible:
+            self.uvarint(0 if n is None else n + 1)
+        else:
+            self.raw(classic_fmt, -1 if n is None else n)
+
+    def string(self, value, classic=False):
+        if value is None:
+            data = None
+        else:
+            data = value.encode("utf-8")
+        if classic:
+            self.raw(">h", -1 if data is None else len(data))
+        else:
+            self.length(None if data is None else len(data), ">h")
+        if data:
+            self.parts.append(data)
+
+    def bytes(self, value):
+        self.length(None if value is None else len(value), ">i")
+        if value:
+            self.parts.append(bytes(value))
+
+    def tags(self):
+        if self.flexible:
+            self.uvarint(0)
+
+    def getvalue(self):
+        return b"".join(self.parts)
+
+
+class _KReader(object):
+    def __init__(self, data, pos=0):
+        self.data = data
+        self.pos = pos
+
+    def raw(self, fmt, size):
+        import struct
+        value = struct.unpack_from(fmt, self.data, self.pos)[0]
+        self.pos += size
+        return value
+
+    def int8(self):
+        return self.raw(">b", 1)
+
+    def int16(self):
+        return self.raw(">h", 2)
+
+    def int32(self):
+        return self.raw(">i", 4)
+
+    def uvarint(self):
+        shift = value = 0
+        while True:
+            b = self.raw(">B", 1)
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint too long")
+
+    def length(self, flexible, classic_fmt, size):
+        if flexible:
+            return self.uvarint() - 1
+        return self.raw(classic_fmt, size)
+
+    def take(self, n):
+        if n < 0 or self.pos + n > len(self.data):
+            raise ValueError("length %d runs past the end of the message" % n)
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def string(self, flexible):
+        n = self.length(flexible, ">h", 2)
+        return None if n < 0 else self.take(n).decode("utf-8")
+
+    def bytes(self, flexible):
+        n = self.length(flexible, ">i", 4)
+        return None if n < 0 else bytes(self.take(n))
+
+    def skip_tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()                 # tag
+            self.take(self.uvarint())      # size, then the value we do not need
+
+
+_KAFKA_PRIMITIVES = {"int8": (">b", 1), "int16": (">h", 2), "int32": (">i", 4),
+                     "int64": (">q", 8), "bool": (">?", 1)}
+
+
+def _kafka_fields(fields, version):
+    return [f for f in fields if f[2] <= version <= f[3]]
+
+
+def _kafka_write(w, fields, version, obj):
+    for name, ftype, _lo, _hi in _kafka_fields(fields, version):
+        _kafka_write_value(w, ftype, version, obj.get(name))
+    w.tags()
+
+
+def _kafka_write_value(w, ftype, version, value):
+    if isinstance(ftype, tuple):          # ("[]", element type or field list)
+        elem = ftype[1]
+        w.length(None if value is None else len(value), ">i")
+        for item in value or ():
+            if isinstance(elem, list):
+                _kafka_write(w, elem, version, item)
+            else:
+                _kafka_write_value(w, elem, version, item)
+    elif ftype in _KAFKA_PRIMITIVES:
+        w.raw(_KAFKA_PRIMITIVES[ftype][0], value or 0)
+    elif ftype == "string":
+        w.string(value)
+    elif ftype == "bytes":
+        w.bytes(value)
+    elif ftype == "uuid":
+        w.parts.append(bytes(bytearray.fromhex(value)) if value else b"\0" * 16)
+    else:  # pragma: no cover - a typo in _KAFKA_APIS
+        raise ValueError("unknown field type %r" % (ftype,))
+
+
+def _kafka_read(r, fields, version, flexible):
+    out = {}
+    for name, ftype, _lo, _hi in _kafka_fields(fields, version):
+        out[name] = _kafka_read_value(r, ftype, version, flexible)
+    if flexible:
+        r.skip_tags()
+    return out
+
+
+def _kafka_read_value(r, ftype, version, flexible):
+    if isinstance(ftype, tuple):
+        n = r.length(flexible, ">i", 4)
+        if n < 0:
+            return None
+        elem = ftype[1]
+        if isinstance(elem, list):
+            return [_kafka_read(r, elem, version, flexible) for _ in range(n)]
+        return [_kafka_read_value(r, elem, version, flexible) for _ in range(n)]
+    if ftype in _KAFKA_PRIMITIVES:
+        fmt, size = _KAFKA_PRIMITIVES[ftype]
+        return r.raw(fmt, size)
+    if ftype == "string":
+        return r.string(flexible)
+    if ftype == "bytes":
+        return r.bytes(flexible)
+    if ftype == "uuid":
+        raw = bytes(r.take(16))
+        return None if raw == b"\0" * 16 else _hex(raw)
+    raise ValueError("unknown field type %r" % (ftype,))
+
+
+def _hex(data):
+    return "".join("%02x" % b for b in bytearray(data))
+
+
+def _kafka_encode_request(api_key, version, correlation_id, client_id, flexible, fields, body):
+    """A complete request frame: size, header (v1, or v2 when flexible), body."""
+    w = _KWriter(flexible)
+    w.raw(">h", api_key)
+    w.raw(">h", version)
+    w.raw(">i", correlation_id)
+    w.string(client_id, classic=True)   # the client id keeps its classic encoding in header v2
+    w.tags()
+    _kafka_write(w, fields, version, body)
+    payload = w.getvalue()
+    return _kafka_size(payload) + payload
+
+
+def _kafka_size(payload):
+    import struct
+    return struct.pack(">i", len(payload))
+
+
+def _kafka_decode_response(data, version, flexible, flexible_header, fields):
+    """``(body, correlation_id)`` of a response frame without its size prefix."""
+    r = _KReader(data)
+    correlation_id = r.int32()
+    if flexible_header:
+        r.skip_tags()
+    body = _kafka_read(r, fields, version, flexible)
+    return body, correlation_id
+
+
+# -- kafka: the messages -------------------------------------------------------------
+#
+# Written from apache/kafka clients/src/main/resources/common/message/<Name>{Request,
+# Response}.json.  A field is (name, type, first version, last version); a type is a
+# primitive name or ("[]", element) where element is a primitive or a field list.
+# Each API: (api key, versions streamt speaks, first flexible version, request, response).
+# The version used on a connection is the highest one both sides speak.
+
+_N = 999  # "and later"
+
+
+def _F(name, ftype, lo=0, hi=_N):
+    return (name, ftype, lo, hi)
+
+
+def _A(elem):
+    return ("[]", elem)
+
+
+_KAFKA_APIS = {
+    "ApiVersions": (18, (0, 1, 2, 3), 3, [
+        _F("client_software_name", "string", 3),
+        _F("client_software_version", "string", 3),
+    ], [
+        _F("error_code", "int16"),
+        _F("api_keys", _A([_F("api_key", "int16"), _F("min_version", "int16"),
+                           _F("max_version", "int16")])),
+        _F("throttle_time_ms", "int32", 1),
+    ]),
+    "Metadata": (3, tuple(range(4, 13)), 9, [
+        _F("topics", _A([_F("topic_id", "uuid", 10), _F("name", "string")])),
+        _F("allow_auto_topic_creation", "bool", 4),
+        _F("include_cluster_authorized_operations", "bool", 8, 10),
+        _F("include_topic_authorized_operations", "bool", 8),
+    ], [
+        _F("throttle_time_ms", "int32", 3),
+        _F("brokers", _A([_F("node_id", "int32"), _F("host", "string"), _F("port", "int32"),
+                          _F("rack", "string", 1)])),
+        _F("cluster_id", "string", 2),
+        _F("controller_id", "int32", 1),
+        _F("topics", _A([
+            _F("error_code", "int16"), _F("name", "string"), _F("topic_id", "uuid", 10),
+            _F("is_internal", "bool", 1),
+            _F("partitions", _A([
+                _F("error_code", "int16"), _F("partition_index", "int32"),
+                _F("leader_id", "int32"), _F("leader_epoch", "int32", 7),
+                _F("replica_nodes", _A("int32")), _F("isr_nodes", _A("int32")),
+                _F("offline_replicas", _A("int32"), 5)])),
+            _F("topic_authorized_operations", "int32", 8)])),
+        _F("cluster_authorized_operations", "int32", 8, 10),
+    ]),
+    "CreateTopics": (19, (2, 3, 4, 5, 6, 7), 5, [
+        _F("topics", _A([
+            _F("name", "string"), _F("num_partitions", "int32"),
+            _F("replication_factor", "int16"),
+            _F("assignments", _A([_F("partition_index", "int32"),
+                                  _F("broker_ids", _A("int32"))])),
+            _F("configs", _A([_F("name", "string"), _F("value", "string")]))])),
+        _F("timeout_ms", "int32"),
+        _F("validate_only", "bool", 1),
+    ], [
+        _F("throttle_time_ms", "int32", 2),
+        _F("topics", _A([
+            _F("name", "string"), _F("topic_id", "uuid", 7), _F("error_code", "int16"),
+            _F("error_message", "string", 1),
+            _F("num_partitions", "int32", 5), _F("replication_factor", "int16", 5),
+            _F("configs", _A([_F("name", "string"), _F("value", "string"),
+                              _F("read_only", "bool"), _F("config_source", "int8"),
+                              _F("is_sensitive", "bool")]), 5)])),
+    ]),
+    "DeleteTopics": (20, (1, 2, 3, 4, 5), 4, [
+        _F("topic_names", _A("string"), 0, 5),
+        _F("timeout_ms", "int32"),
+    ], [
+        _F("throttle_time_ms", "int32", 1),
+        _F("responses", _A([_F("name", "string"), _F("error_code", "int16"),
+                            _F("error_message", "string", 5)])),
+    ]),
+    "DescribeConfigs": (32, (1, 2, 3, 4), 4, [
+        _F("resources", _A([_F("resource_type", "int8"), _F("resource_name", "string"),
+                            _F("configuration_keys", _A("string"))])),
+        _F("include_synonyms", "bool", 1),
+        _F("include_documentation", "bool", 3),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("results", _A([
+            _F("error_code", "int16"), _F("error_message", "string"),
+            _F("resource_type", "int8"), _F("resource_name", "string"),
+            _F("configs", _A([
+                _F("name", "string"), _F("value", "string"), _F("read_only", "bool"),
+                _F("is_default", "bool", 0, 0), _F("config_source", "int8", 1),
+                _F("is_sensitive", "bool"),
+                _F("synonyms", _A([_F("name", "string"), _F("value", "string"),
+                                   _F("source", "int8")]), 1),
+                _F("config_type", "int8", 3), _F("documentation", "string", 3)]))])),
+    ]),
+    "AlterConfigs": (33, (0, 1, 2), 2, [
+        _F("resources", _A([_F("resource_type", "int8"), _F("resource_name", "string"),
+                            _F("configs", _A([_F("name", "string"), _F("value", "string")]))])),
+        _F("validate_only", "bool"),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("responses", _A([_F("error_code", "int16"), _F("error_message", "string"),
+                            _F("resource_type", "int8"), _F("resource_name", "string")])),
+    ]),
+    "IncrementalAlterConfigs": (44, (0, 1), 1, [
+        _F("resources", _A([_F("resource_type", "int8"), _F("resource_name", "string"),
+                            _F("configs", _A([_F("name", "string"),
+                                              _F("config_operation", "int8"),
+                                              _F("value", "string")]))])),
+        _F("validate_only", "bool"),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("responses", _A([_F("error_code", "int16"), _F("error_message", "string"),
+                            _F("resource_type", "int8"), _F("resource_name", "string")])),
+    ]),
+    "CreatePartitions": (37, (0, 1, 2, 3), 2, [
+        _F("topics", _A([_F("name", "string"), _F("count", "int32"),
+                         _F("assignments", _A([_F("broker_ids", _A("int32"))]))])),
+        _F("timeout_ms", "int32"),
+        _F("validate_only", "bool"),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("results", _A([_F("name", "string"), _F("error_code", "int16"),
+                          _F("error_message", "string")])),
+    ]),
+    "SaslHandshake": (17, (1,), _N, [
+        _F("mechanism", "string"),
+    ], [
+        _F("error_code", "int16"),
+        _F("mechanisms", _A("string")),
+    ]),
+    "SaslAuthenticate": (36, (0, 1, 2), 2, [
+        _F("auth_bytes", "bytes"),
+    ], [
+        _F("error_code", "int16"),
+        _F("error_message", "string"),
+        _F("auth_bytes", "bytes"),
+        _F("session_lifetime_ms", "int64", 1),
+    ]),
+}
 
 # (end of clients: kafka)
 
@@ -6263,12 +10315,1349 @@ def _check_condition(tname, where):
 #
 # One per service, same shape: observe the live state, diff, apply.
 
+#
+# Every target has the same shape:
+#
+#   target.hosts()                      -> ["host:port", ...] it will contact (no secrets)
+#   target.observe(items)               -> the live state of what `items` describe
+#   target.plan(items, live, policy)    -> [Change]  (create/update/unchanged/orphan/delete)
+#   target.validate(changes)            -> [error text]  the service's own dry-run checks
+#   target.apply(changes, done)         -> applies in order, calls done(change) after each
+#   target.snapshot(items, live)        -> canonical, redacted live state (drift check)
+#
+# `items` are the desired-state lists of docs/internals.md, with ${VAR}s resolved.
+#
+# Which live resources are "managed by this project" (orphan scope), per service:
+#
+# - Flink jobs: the job name streamt gives a job is
+#   "<pipeline_name> [streamt project=<project> fp=<16 hex of the fingerprint>]".
+#   Jobs carrying another project's marker, or none, are never touched.
+# - Connectors: streamt adds "streamt.project": "<project>" to every connector's
+#   config (Connect keeps unknown keys); only connectors with our value are ours.
+# - Topics and subjects carry no marker in Kafka or Schema Registry, so the rule is
+#   by name: a topic is ours when its name starts with "<project>." (subjects:
+#   "<ours>-key" / "<ours>-value").  Deleting one also needs --allow-delete topics
+#   (or schemas) and an environment that allows destructive changes.
+# - Gateway interceptors and alias topics: names starting with "<project>-",
+#   "<project>_" or "<project>.".
+
+__all__ += ["Change", "KafkaTarget", "SchemaRegistryTarget", "FlinkTarget", "ConnectTarget",
+            "GatewayTarget", "PlanPolicy", "redact_value", "FLINK_JOB_MARKER"]
+
+FLINK_JOB_MARKER = " [streamt project=%s fp=%s]"
+_FLINK_MARKER_RE = re.compile(r"^(.*) \[streamt project=(\S+) fp=([0-9a-f]+)\]$")
+_FLINK_ACTIVE = ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING", "RECONCILING",
+                 "FAILING", "CANCELLING", "SUSPENDED")
+_SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|api[._-]?key|"
+                            r"private[._-]?key|jaas|keystore\.key|truststore\.password)", re.I)
+REDACTED = "<redacted>"
+
+
+class PlanPolicy(object):
+    """What the user allows: `allow_delete` (set of kinds: topics, schemas, flink_jobs,
+    connectors, gateway; "all"), `prune_config` (reset topic config keys the project no
+    longer sets), `project` (the name used for the ownership markers)."""
+
+    def __init__(self, project, allow_delete=(), prune_config=False, secrets=()):
+        self.project = project or "streamt"
+        self.allow_delete = set(allow_delete or ())
+        self.prune_config = bool(prune_config)
+        self.secrets = set(s for s in secrets if s and len(s) >= 4)
+
+    def may_delete(self, kind):
+        return "all" in self.allow_delete or kind in self.allow_delete
+
+
+class Change(object):
+    """One resource of a plan.
+
+    `kind` (topic, schema, flink_job, connector, gateway), `name`, `action`
+    (create, update, unchanged, orphan, delete), `changes` {key: (old, new)} already
+    redacted for display, `notes` [str], `refused` (a reason, or None),
+    `destructive` (deletes and config resets).  `desired`/`live`/`data` are for the
+    target's apply and never printed."""
+
+    def __init__(self, kind, name, action, changes=None, notes=None, refused=None,
+                 destructive=False, desired=None, live=None, data=None, cluster=None):
+        self.kind, self.name, self.action = kind, name, action
+        self.changes = changes or {}
+        self.notes = list(notes or [])
+        self.refused = refused
+        self.destructive = destructive
+        self.desired, self.live, self.data = desired, live, dict(data or {})
+        self.cluster = cluster
+
+    @property
+    def mutating(self):
+        return self.action in ("create", "update", "delete") and not self.refused
+
+    @property
+    def ref(self):
+        return "%s:%s" % (self.kind, self.name)
+
+    def to_json(self):
+        return {"kind": self.kind, "name": self.name, "action": self.action,
+                "changes": dict((k, {"old": v[0], "new": v[1]})
+                                for k, v in sorted(self.changes.items())),
+                "notes": list(self.notes), "refused": self.refused,
+                "destructive": bool(self.destructive)}
+
+    def __repr__(self):
+        return "Change(%s %s %s)" % (self.action, self.kind, self.name)
+
+
+def redact_value(key, value, secrets=()):
+    """A value fit for display: secret-looking keys and known secret values hidden."""
+    if value is None:
+        return None
+    if _SECRET_KEY_RE.search(str(key)):
+        return REDACTED
+    if isinstance(value, str):
+        for s in secrets:
+            if s in value:
+                value = value.replace(s, REDACTED)
+    return value
+
+
+def _owned_name(name, project):
+    return any(name.startswith(project + sep) for sep in ".-_")
+
+
+def _kafka_str(value):
+    """A config value as Kafka prints it: booleans lower-case, numbers plain."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return ",".join(_kafka_str(v) for v in value)
+    return str(value)
+
+
+def _cluster_block(runtime, section, cluster, what):
+    """runtime[section].clusters[cluster or default] with a clear error."""
+    block = runtime.get(section) or {}
+    clusters = block.get("clusters") or {}
+    name = cluster or block.get("default")
+    if not name and len(clusters) == 1:
+        name = list(clusters)[0]
+    if name not in clusters:
+        raise UsageError("%s cluster %r is not defined in runtime.%s.clusters (defined: %s)"
+                         % (what, name, section, ", ".join(sorted(clusters)) or "none"),
+                         hint="add it to the environment's runtime block or set "
+                              "runtime.%s.default" % section)
+    return name, clusters[name]
+
+
+def _http_for(block, url_key, service, **kw):
+    url = block.get(url_key)
+    if not url:
+        raise UsageError("%s: %s is not set in the runtime block" % (service, url_key),
+                         hint="add %s to the environment's runtime block" % url_key)
+    return HttpClient(url, service=service, username=block.get("username"),
+                      password=block.get("password"),
+                      token=block.get("token") or block.get("bearer_token"),
+                      cafile=block.get("ssl_cafile"),
+                      timeout=float(block.get("timeout", 10.0)), **kw)
+
+
+def _changes_of(old, new, policy, prefix=""):
+    """{key: (old, new)} for keys whose values differ, redacted."""
+    out = {}
+    for k in sorted(set(old) | set(new)):
+        if old.get(k) != new.get(k):
+            out[prefix + k] = (redact_value(k, old.get(k), policy.secrets),
+                               redact_value(k, new.get(k), policy.secrets))
+    return out
+
+
+# -- Kafka -----------------------------------------------------------------------
+
+class KafkaTarget(object):
+    """Topics through KafkaAdmin: batched create, partitions only up, replication factor
+    never changed, managed config keys set (only keys whose source is the topic count
+    as set), keys the project stopped managing listed (reset with --prune-config)."""
+
+    kind = "topic"
+    delete_kind = "topics"
+
+    def __init__(self, runtime, admin=None):
+        self.config = dict(runtime.get("kafka") or {})
+        if not self.config.get("bootstrap_servers") and admin is None:
+            raise UsageError("runtime.kafka.bootstrap_servers is not set",
+                             hint="add it to the environment's runtime block")
+        self._admin = admin
+        self.cluster_id = None
+
+    def hosts(self):
+        return sorted(set(h.strip() for h in
+                          str(self.config.get("bootstrap_servers", "")).split(",") if h.strip()))
+
+    @property
+    def admin(self):
+        if self._admin is None:
+            self._admin = KafkaAdmin(self.config)
+        return self._admin
+
+    def close(self):
+        if self._admin is not None:
+            self._admin.close()
+
+    def observe(self, items, policy):
+        admin = self.admin
+        cluster = admin.cluster()
+        self.cluster_id = cluster.get("cluster_id")
+        names = set(admin.list_topics())
+        wanted = set(t["name"] for t in items)
+        existing = sorted(n for n in wanted if n in names)
+        orphans = sorted(n for n in names - wanted if _owned_name(n, policy.project))
+        desc = admin.describe_topics(existing + orphans) if (existing or orphans) else {}
+        configs = admin.describe_configs(existing) if existing else {}
+        topics = {}
+        for n in existing + orphans:
+            if n not in desc:
+                continue
+            entry = {"partitions": desc[n]["partitions"],
+                     "replication_factor": desc[n]["replication_factor"],
+                     "overrides": {}, "effective": {}, "sensitive": set()}
+            for key, c in sorted((configs.get(n) or {}).items()):
+                entry["effective"][key] = c.get("value")
+                if c.get("sensitive"):
+                    entry["sensitive"].add(key)
+                if c.get("source") in ("TOPIC", "DYNAMIC_TOPIC_CONFIG") and not c.get("is_default"):
+                    entry["overrides"][key] = c.get("value")
+            topics[n] = entry
+        return {"cluster_id": self.cluster_id, "topics": topics, "orphans": orphans}
+
+    def plan(self, items, live, policy):
+        return plan_topics(items, live, policy)
+
+    def validate(self, changes):
+        errors = []
+        admin = self.admin
+        creates = [c.desired for c in changes if c.action == "create" and not c.refused]
+        if creates:
+            for name, err in sorted(admin.create_topics(
+                    [_topic_request(t) for t in creates], validate_only=True).items()):
+                if err is not None:
+                    errors.append("topic %s: %s" % (name, err))
+        parts = dict((c.name, c.data["partitions"]) for c in changes
+                     if c.action == "update" and "partitions" in c.data and not c.refused)
+        if parts:
+            res = admin.create_partitions(parts, validate_only=True) or {}
+            errors.extend("topic %s: %s" % (n, e) for n, e in sorted(res.items()) if e)
+        alters = dict((c.name, c.data["config"]) for c in changes
+                      if c.action == "update" and c.data.get("config") and not c.refused)
+        if alters:
+            res = admin.alter_configs(alters, validate_only=True) or {}
+            errors.extend("topic %s: %s" % (n, e) for n, e in sorted(res.items()) if e)
+        return errors
+
+    def apply(self, changes, done):
+        admin = self.admin
+        creates = [c for c in changes if c.action == "create"]
+        if creates:
+            # one batched request; a topic that exists already (a killed earlier run)
+            # is fine: the next plan compares it like any other
+            res = admin.create_topics([_topic_request(c.desired) for c in creates])
+            failed = []
+            for c in creates:
+                err = (res or {}).get(c.name)
+                if err is None or getattr(err, "name", "") == "TOPIC_ALREADY_EXISTS":
+                    done(c)
+                else:
+                    failed.append("%s: %s" % (c.name, err))
+            if failed:
+                raise ServiceError("Kafka refused to create topic(s): " + "; ".join(failed))
+        for c in changes:
+            if c.action == "update":
+                if "partitions" in c.data:
+                    _check_kafka_result(admin.create_partitions({c.name: c.data["partitions"]}),
+                                        "increase the partitions of")
+                if c.data.get("config"):
+                    _check_kafka_result(admin.alter_configs({c.name: c.data["config"]}),
+                                        "change the config of")
+                done(c)
+            elif c.action == "delete":
+                _check_kafka_result(admin.delete_topics([c.name]), "delete")
+                done(c)
+
+    def snapshot(self, items, live):
+        out = {}
+        for n, t in sorted(live["topics"].items()):
+            if n in live.get("orphans", ()):
+                continue
+            out[n] = {"partitions": t["partitions"], "replication_factor": t["replication_factor"],
+                      "config": dict((k, REDACTED if k in t["sensitive"] else v)
+                                     for k, v in sorted(t["overrides"].items()))}
+        return {"cluster_id": live.get("cluster_id"), "topics": out}
+
+
+def _topic_request(t):
+    return {"name": t["name"], "partitions": int(t["partitions"]),
+            "replication_factor": int(t["replication_factor"]),
+            "config": dict((k, _kafka_str(v)) for k, v in sorted((t.get("config") or {}).items()))}
+
+
+def _check_kafka_result(res, what):
+    errs = ["%s: %s" % (n, e) for n, e in sorted((res or {}).items()) if e is not None]
+    if errs:
+        raise ServiceError("Kafka refused to %s topic(s): %s" % (what, "; ".join(errs)))
+
+
+def plan_topics(items, live, policy):
+    """The topic part of a plan (pure: desired items + observed live state)."""
+    out = []
+    topics = live.get("topics", {})
+    for t in sorted(items, key=lambda x: x["name"]):
+        name = t["name"]
+        want_cfg = dict((k, _kafka_str(v)) for k, v in (t.get("config") or {}).items())
+        cur = topics.get(name)
+        if cur is None:
+            ch = {"partitions": (None, int(t["partitions"])),
+                  "replication_factor": (None, int(t["replication_factor"]))}
+            for k, v in sorted(want_cfg.items()):
+                ch["config." + k] = (None, redact_value(k, v, policy.secrets))
+            out.append(Change("topic", name, "create", ch, desired=t))
+            continue
+        ch, notes, data, refused = {}, [], {}, []
+        if int(t["partitions"]) < cur["partitions"]:
+            refused.append("partitions %d -> %d: Kafka cannot remove partitions (recreate "
+                           "the topic under a new name)" % (cur["partitions"], int(t["partitions"])))
+        elif int(t["partitions"]) > cur["partitions"]:
+            ch["partitions"] = (cur["partitions"], int(t["partitions"]))
+            data["partitions"] = int(t["partitions"])
+        if int(t["replication_factor"]) != cur["replication_factor"]:
+            refused.append("replication_factor %d -> %d: streamt does not reassign replicas "
+                           "(use kafka-reassign-partitions)"
+                           % (cur["replication_factor"], int(t["replication_factor"])))
+        cfg = {}
+        for k, v in sorted(want_cfg.items()):
+            old = cur["overrides"].get(k)
+            if old != v or k not in cur["overrides"]:
+                shown_old = old if k in cur["overrides"] else None
+                ch["config." + k] = (redact_value(k, shown_old, policy.secrets),
+                                     redact_value(k, v, policy.secrets))
+                cfg[k] = v
+        stale = sorted(k for k in cur["overrides"] if k not in want_cfg)
+        destructive = False
+        for k in stale:
+            shown = redact_value(k, cur["overrides"][k], policy.secrets)
+            if policy.prune_config:
+                ch["config." + k] = (shown, None)
+                cfg[k] = None
+                destructive = True
+            else:
+                notes.append("config %s=%s is set on the topic but not managed by the project "
+                             "(left alone; --prune-config resets it)" % (k, shown))
+        if cfg:
+            data["config"] = cfg
+        action = "update" if (ch or refused) else "unchanged"
+        out.append(Change("topic", name, action, ch, notes=notes,
+                          refused="; ".join(refused) or None, destructive=destructive,
+                          desired=t, live=cur, data=data))
+    for name in live.get("orphans", ()):
+        out.append(_orphan_change("topic", name, "topics", policy))
+    return out
+
+
+def _orphan_change(kind, name, delete_kind, policy, data=None, cluster=None):
+    if policy.may_delete(delete_kind):
+        return Change(kind, name, "delete", {}, destructive=True, data=data, cluster=cluster,
+                      notes=["exists live, absent from the artifact: deleted (--allow-delete %s)"
+                             % delete_kind])
+    return Change(kind, name, "orphan", {}, data=data, cluster=cluster,
+                  notes=["exists live, absent from the artifact (kept; --allow-delete %s "
+                         "deletes it)" % delete_kind])
+
+
+# -- Schema Registry -------------------------------------------------------------
+
+class SchemaRegistryTarget(object):
+    """Subjects: identical schema (canonical form) -> unchanged; a new version is checked
+    for compatibility at plan time; the subject's compatibility level is managed."""
+
+    kind = "schema"
+    CT = "application/vnd.schemaregistry.v1+json"
+
+    def __init__(self, runtime, http=None):
+        block = runtime.get("schema_registry") or {}
+        self.http = http or _http_for(block, "url", "Schema Registry",
+                                      headers={"Accept": self.CT})
+
+    def hosts(self):
+        return [self.http.host]
+
+    def observe(self, items, policy):
+        live = {"subjects": {}, "orphans": []}
+        all_subjects = self.http.check_shape(self.http.request("GET", "/subjects"), list)
+        have = set(all_subjects)
+        wanted = set(s["subject"] for s in items)
+        for s in sorted(wanted & have):
+            q = "/subjects/%s/versions/latest" % _quote(s)
+            resp = self.http.request("GET", q, expect=(200, 404))
+            if resp.status == 404:
+                continue
+            v = self.http.check_shape(resp, dict, keys=("schema",))
+            resp = self.http.request("GET", "/config/%s" % _quote(s), expect=(200, 404))
+            level = None
+            if resp.status == 200:
+                level = (resp.json() or {}).get("compatibilityLevel")
+            live["subjects"][s] = {"version": v.get("version"), "id": v.get("id"),
+                                   "schema": v["schema"],
+                                   "schema_type": v.get("schemaType") or "AVRO",
+                                   "compatibility": level}
+        for s in sorted(have - wanted):
+            base = re.sub(r"-(key|value)$", "", s)
+            if base != s and _owned_name(base, policy.project):
+                live["orphans"].append(s)
+        return live
+
+    def plan(self, items, live, policy):
+        out = []
+        for s in sorted(items, key=lambda x: x["subject"]):
+            name = s["subject"]
+            cur = live["subjects"].get(name)
+            stype = (s.get("schema_type") or "AVRO").upper()
+            if cur is None:
+                ch = {"schema_type": (None, stype)}
+                if s.get("compatibility"):
+                    ch["compatibility"] = (None, s["compatibility"])
+                out.append(Change("schema", name, "create", ch, desired=s))
+                continue
+            ch, refused, data = {}, None, {}
+            if canonical_schema(s["schema"], stype) != canonical_schema(cur["schema"],
+                                                                        cur["schema_type"]):
+                ch["version"] = (cur["version"], "new")
+                data["register"] = True
+                ok, messages = self.check_compatibility(name, s)
+                if not ok:
+                    refused = "incompatible with version %s: %s" % (
+                        cur["version"], "; ".join(messages) or "Schema Registry says incompatible")
+            if s.get("compatibility") and s["compatibility"] != cur["compatibility"]:
+                ch["compatibility"] = (cur["compatibility"], s["compatibility"])
+                data["compatibility"] = s["compatibility"]
+            out.append(Change("schema", name, "update" if ch else "unchanged", ch,
+                              refused=refused, desired=s, live=cur, data=data))
+        for name in live["orphans"]:
+            out.append(_orphan_change("schema", name, "schemas", policy))
+        return out
+
+    def check_compatibility(self, subject, s):
+        resp = self.http.request(
+            "POST", "/compatibility/subjects/%s/versions/latest" % _quote(subject),
+            body=self._body(s), query={"verbose": "true"}, expect=(200, 404),
+            content_type=self.CT, idempotent=True, mutating=False)
+        if resp.status == 404:
+            return True, []
+        obj = self.http.check_shape(resp, dict, keys=("is_compatible",))
+        return bool(obj["is_compatible"]), [str(m) for m in obj.get("messages") or []]
+
+    def validate(self, changes):
+        return []  # compatibility was checked while planning
+
+    def apply(self, changes, done):
+        for c in changes:
+            if c.action in ("create", "update"):
+                level = c.desired.get("compatibility")
+                if level and (c.live is None or c.live.get("compatibility") != level):
+                    self.http.request("PUT", "/config/%s" % _quote(c.name),
+                                      body={"compatibility": level}, content_type=self.CT)
+                if c.action == "create" or c.data.get("register"):
+                    resp = self.http.request(
+                        "POST", "/subjects/%s/versions" % _quote(c.name), body=self._body(c.desired),
+                        content_type=self.CT, idempotent=True)  # SR: same schema -> same id
+                    self.http.check_shape(resp, dict, keys=("id",))
+                done(c)
+            elif c.action == "delete":
+                self.http.request("DELETE", "/subjects/%s" % _quote(c.name), expect=(200, 404))
+                self.http.request("DELETE", "/subjects/%s" % _quote(c.name),
+                                  query={"permanent": "true"}, expect=(200, 404))
+                done(c)
+
+    def snapshot(self, items, live):
+        return dict((n, {"version": v["version"], "schema_type": v["schema_type"],
+                         "schema": canonical_schema(v["schema"], v["schema_type"]),
+                         "compatibility": v["compatibility"]})
+                    for n, v in sorted(live["subjects"].items()))
+
+    @staticmethod
+    def _body(s):
+        body = {"schema": s["schema"] if isinstance(s["schema"], str) else json.dumps(s["schema"])}
+        stype = (s.get("schema_type") or "AVRO").upper()
+        if stype != "AVRO":
+            body["schemaType"] = stype
+        if s.get("references"):
+            body["references"] = s["references"]
+        return body
+
+
+def canonical_schema(schema, schema_type="AVRO"):
+    """A schema's comparable form: JSON (Avro, JSON Schema) re-serialised with sorted
+    keys and no spaces; Protobuf with whitespace collapsed."""
+    if not isinstance(schema, str):
+        schema = json.dumps(schema)
+    if (schema_type or "AVRO").upper() in ("AVRO", "JSON"):
+        try:
+            return json.dumps(json.loads(schema), sort_keys=True, separators=(",", ":"))
+        except ValueError:
+            pass
+    return " ".join(schema.split())
+
+__all__ += ["canonical_schema", "plan_topics"]
+
+
+# -- Flink -----------------------------------------------------------------------
+
+class FlinkTarget(object):
+    """Flink SQL jobs: found in Flink REST by the name streamt gives them; submitted
+    through the SQL Gateway, each in its own session (closed afterwards) so that SET
+    and CREATE TABLE of one job never leak into the next.
+
+    Same fingerprint and active -> unchanged.  Changed -> per on_upgrade: `savepoint`
+    (stop with a savepoint, resubmit from it), `stateless` (cancel, resubmit),
+    `refuse` (refused at plan time).  Not active (FAILED, CANCELED, FINISHED, absent) ->
+    resubmitted, from the newest savepoint of the last run when there is one (so a
+    deploy killed between "stop" and "submit" resumes with its state).  Extra active
+    copies of one job are cancelled: never two running copies."""
+
+    kind = "flink_job"
+    POLL = 0.5
+
+    def __init__(self, runtime, clusters_used, sleep=None, wait_timeout=120.0):
+        self.runtime = runtime
+        self.clusters = {}
+        for name in sorted(set(clusters_used)):
+            cname, block = _cluster_block(runtime, "flink", name, "Flink")
+            self.clusters[name] = {
+                "name": cname, "block": block,
+                "rest": _http_for(block, "rest_url", "Flink REST"),
+                "gateway": _http_for(block, "sql_gateway_url", "Flink SQL Gateway",
+                                     retries=2)}
+        self._sleep = sleep
+        self.wait_timeout = wait_timeout
+
+    def http_clients(self):
+        return [c[k] for _, c in sorted(self.clusters.items()) for k in ("rest", "gateway")]
+
+    def hosts(self):
+        return sorted(set(h.host for h in self.http_clients()))
+
+    def observe(self, items, policy):
+        live = {}
+        for key, c in sorted(self.clusters.items()):
+            obj = c["rest"].check_shape(c["rest"].request("GET", "/jobs/overview"), dict,
+                                        keys=("jobs",))
+            jobs = []
+            for j in obj["jobs"]:
+                m = _FLINK_MARKER_RE.match(j.get("name") or "")
+                if not m or m.group(2) != policy.project:
+                    continue
+                jobs.append({"id": j.get("jid"), "pipeline_name": m.group(1),
+                             "fp": m.group(3), "state": j.get("state"),
+                             "start": j.get("start-time") or 0, "end": j.get("end-time") or 0})
+            jobs.sort(key=lambda j: (j["pipeline_name"], j["start"], j["id"]))
+            live[key] = jobs
+        return {"jobs": live}
+
+    def plan(self, items, live, policy):
+        out = []
+        wanted = set()
+        for j in sorted(items, key=lambda x: x["name"]):
+            cl = j.get("cluster")
+            wanted.add((cl, j["pipeline_name"]))
+            jobs = [x for x in live["jobs"].get(cl, []) if x["pipeline_name"] == j["pipeline_name"]]
+            active = [x for x in jobs if x["state"] in _FLINK_ACTIVE]
+            fp = _short_fp(j["fingerprint"])
+            data = {"cancel": [], "stop": None}
+            notes, ch, refused = [], {}, None
+            same = [x for x in active if x["fp"] == fp and x["state"] != "CANCELLING"]
+            if same:
+                keep = same[-1]
+                data["cancel"] = [x["id"] for x in active if x is not keep]
+                if not data["cancel"]:
+                    out.append(Change("flink_job", j["name"], "unchanged", {}, desired=j,
+                                      cluster=cl, live=keep,
+                                      notes=["job %s %s" % (keep["id"], keep["state"])]))
+                    continue
+                ch["copies"] = (len(active), 1)
+                notes.append("cancels %d extra cop%s of the job"
+                             % (len(data["cancel"]), "y" if len(data["cancel"]) == 1 else "ies"))
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
+                                  cluster=cl, live=keep, data=data))
+                continue
+            mode = j.get("on_upgrade") or "savepoint"
+            if active:
+                cur = active[-1]
+                ch["fingerprint"] = (cur["fp"], fp)
+                if mode == "refuse":
+                    refused = ("the SQL changed and on_upgrade is 'refuse' (job %s is %s)"
+                               % (cur["id"], cur["state"]))
+                elif mode == "stateless":
+                    data["cancel"] = [x["id"] for x in active]
+                    notes.append("cancel job %s and resubmit without state (on_upgrade: "
+                                 "stateless)" % cur["id"])
+                else:
+                    data["stop"] = cur["id"]
+                    data["cancel"] = [x["id"] for x in active if x is not cur]
+                    notes.append("stop job %s with a savepoint and resubmit from it" % cur["id"])
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes,
+                                  refused=refused, desired=j, cluster=cl, live=cur, data=data))
+                continue
+            last = jobs[-1] if jobs else None
+            if last is not None:
+                data["restore_from"] = last["id"] if mode == "savepoint" else None
+                ch["state"] = (last["state"], "RUNNING")
+                notes.append("resubmit (last run %s is %s)" % (last["id"], last["state"]))
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
+                                  cluster=cl, live=last, data=data))
+            else:
+                out.append(Change("flink_job", j["name"], "create",
+                                  {"fingerprint": (None, fp)}, desired=j, cluster=cl, data=data))
+        for cl, jobs in sorted(live["jobs"].items()):
+            for pn in sorted(set(x["pipeline_name"] for x in jobs)):
+                active = [x for x in jobs if x["pipeline_name"] == pn and x["state"] in _FLINK_ACTIVE]
+                if (cl, pn) in wanted or not active:
+                    continue
+                out.append(_orphan_change("flink_job", pn, "flink_jobs", policy, cluster=cl,
+                                          data={"cancel": [x["id"] for x in active]}))
+        return out
+
+    def validate(self, changes):
+        return []  # the SQL Gateway has no dry run for INSERT jobs; build-time checks did that
+
+    def apply(self, changes, done):
+        for c in changes:
+            if not c.mutating:
+                continue
+            cl = self.clusters[c.cluster]
+            if c.action == "delete":
+                for jid in c.data.get("cancel", []):
+                    self._cancel(cl, jid)
+                done(c)
+                continue
+            savepoint = None
+            if c.data.get("stop"):
+                savepoint = self._stop_with_savepoint(cl, c.data["stop"])
+            elif c.data.get("restore_from"):
+                savepoint = self._latest_savepoint(cl, c.data["restore_from"])
+            for jid in c.data.get("cancel", []):
+                self._cancel(cl, jid)
+            if c.action == "update" and not c.data.get("stop") and not c.data.get("restore_from") \
+                    and c.live is not None and c.live.get("fp") == _short_fp(c.desired["fingerprint"]) \
+                    and c.live.get("state") in _FLINK_ACTIVE:
+                done(c)       # only extra copies were cancelled
+                continue
+            self._submit(cl, c.desired, savepoint)
+            done(c)
+
+    def snapshot(self, items, live):
+        out = {}
+        for cl, jobs in sorted(live["jobs"].items()):
+            for x in jobs:
+                if x["state"] in _FLINK_ACTIVE:
+                    out.setdefault(x["pipeline_name"], []).append(
+                        {"fingerprint": x["fp"], "state": x["state"]})
+        return out
+
+    # -- helpers
+
+    def _wait(self, seconds):
+        if self._sleep:
+            self._sleep(seconds)
+        else:
+            import time
+            time.sleep(seconds)
+
+    def _deadline(self):
+        import time
+        return time.time() + self.wait_timeout
+
+    @staticmethod
+    def _now():
+        import time
+        return time.time()
+
+    def _cancel(self, cl, jid):
+        cl["rest"].request("PATCH", "/jobs/%s" % _quote(jid), query={"mode": "cancel"},
+                           expect=(200, 202, 404))
+        self._wait_state(cl, jid, ("CANCELED", "FINISHED", "FAILED"), "cancel")
+
+    def _wait_state(self, cl, jid, states, what):
+        end = self._deadline()
+        while True:
+            resp = cl["rest"].request("GET", "/jobs/%s" % _quote(jid), expect=(200, 404))
+            if resp.status == 404:
+                return None
+            state = cl["rest"].check_shape(resp, dict, keys=("state",))["state"]
+            if state in states:
+                return state
+            if self._now() > end:
+                raise ServiceError("Flink job %s did not %s within %ds (state %s)"
+                                   % (jid, what, self.wait_timeout, state))
+            self._wait(self.POLL)
+
+    def _stop_with_savepoint(self, cl, jid):
+        body = {"drain": False}
+        target = cl["block"].get("savepoint_dir")
+        if target:
+            body["targetDirectory"] = target
+        resp = cl["rest"].request("POST", "/jobs/%s/stop" % _quote(jid), body=body,
+                                  expect=(200, 202))
+        trig = cl["rest"].check_shape(resp, dict, keys=("request-id",))["request-id"]
+        end = self._deadline()
+        while True:
+            obj = cl["rest"].get_json("/jobs/%s/savepoints/%s" % (_quote(jid), _quote(trig)),
+                                      shape=dict)
+            status = (obj.get("status") or {}).get("id")
+            if status == "COMPLETED":
+                op = obj.get("operation") or {}
+                if op.get("failure-cause"):
+                    cause = op["failure-cause"]
+                    raise ServiceError("Flink could not stop job %s with a savepoint: %s"
+                                       % (jid, flink_root_cause(cause.get("stack-trace") or
+                                                                cause.get("class") or str(cause))),
+                                       hint="set savepoint_dir in the Flink cluster's runtime "
+                                            "block (or state.savepoints.dir on the cluster)")
+                self._wait_state(cl, jid, ("FINISHED", "CANCELED", "FAILED"), "stop")
+                return op.get("location")
+            if self._now() > end:
+                raise ServiceError("Flink: the savepoint of job %s did not complete within %ds"
+                                   % (jid, self.wait_timeout))
+            self._wait(self.POLL)
+
+    def _latest_savepoint(self, cl, jid):
+        resp = cl["rest"].request("GET", "/jobs/%s/checkpoints" % _quote(jid), expect=(200, 404))
+        if resp.status == 404:
+            return None
+        latest = (resp.json() or {}).get("latest") or {}
+        # the newest of the last savepoint and the last retained checkpoint
+        found = [(x.get("latest_ack_timestamp") or 0, x.get("external_path"))
+                 for x in (latest.get("savepoint"), latest.get("completed"))
+                 if x and x.get("external_path") and not x.get("discarded")]
+        return max(found)[1] if found else None
+
+    def _submit(self, cl, job, savepoint):
+        """Run the job's SQL in a fresh session; wait (bounded) until the job runs."""
+        gw = cl["gateway"]
+        props = {"pipeline.name": job["pipeline_name"] + FLINK_JOB_MARKER % (
+            _project_of(self), _short_fp(job["fingerprint"]))}
+        if savepoint:
+            props["execution.savepoint.path"] = savepoint
+            # SQL changed: operators that no longer exist must not block the restore
+            props["execution.savepoint.ignore-unclaimed-state"] = "true"
+        resp = gw.request("POST", "/v1/sessions", body={"properties": props,
+                                                        "sessionName": job["name"]},
+                          idempotent=False)
+        session = gw.check_shape(resp, dict, keys=("sessionHandle",))["sessionHandle"]
+        job_id = None
+        try:
+            for stmt in _sql_statements(job["sql"]):
+                if _sets_key(stmt, "pipeline.name") or _sets_key(stmt, "execution.savepoint.path"):
+                    continue   # streamt owns these two (identity, restore)
+                jid = self._run_statement(gw, session, stmt, job["name"])
+                job_id = jid or job_id
+        finally:
+            try:
+                gw.request("DELETE", "/v1/sessions/%s" % _quote(session), expect=(200, 404))
+            except StreamtError:
+                pass
+        if job_id:
+            self._wait_state(cl, job_id, ("RUNNING", "FINISHED"), "start")
+        return job_id
+
+    def _run_statement(self, gw, session, stmt, job_name):
+        base = "/v1/sessions/%s" % _quote(session)
+        resp = gw.request("POST", base + "/statements", body={"statement": stmt},
+                          idempotent=False)
+        op = gw.check_shape(resp, dict, keys=("operationHandle",))["operationHandle"]
+        opbase = base + "/operations/%s" % _quote(op)
+        end = self._deadline()
+        while True:
+            st = gw.get_json(opbase + "/status", shape=dict).get("status")
+            if st in ("FINISHED", "ERROR", "CANCELED", "CLOSED", "TIMEOUT"):
+                break
+            if self._now() > end:
+                raise ServiceError("Flink SQL Gateway: statement of job %s still %s after %ds"
+                                   % (job_name, st, self.wait_timeout),
+                                   details=[_shorten(stmt)])
+            self._wait(self.POLL)
+        resp = gw.request("GET", opbase + "/result/0", query={"rowFormat": "JSON"},
+                          expect=(200, 400, 500))
+        if st != "FINISHED" or resp.status != 200:
+            msg = _service_message(resp.text) if resp.status != 200 else st
+            raise ServiceError("Flink rejected a statement of job %s: %s" % (job_name, msg),
+                               details=["statement: " + _shorten(stmt)],
+                               hint="fix the model's SQL; `streamt build` shows the full file")
+        obj = resp.json() or {}
+        return obj.get("jobID")
+
+
+def _short_fp(fp):
+    return re.sub(r"^sha256:", "", fp or "")[:16]
+
+
+def _project_of(target):
+    return getattr(target, "project", None) or "streamt"
+
+
+def _sets_key(stmt, key):
+    return re.match(r"^\s*SET\s+'%s'\s*=" % re.escape(key), stmt, re.I) is not None
+
+
+def _shorten(stmt, n=300):
+    s = " ".join(stmt.split())
+    return s if len(s) <= n else s[:n] + " ..."
+
+
+def _sql_statements(sql):
+    """The statements of a Flink SQL file (the SQL section's splitter when present)."""
+    splitter = globals().get("split_statements")
+    if splitter is not None:
+        return [s for s in splitter(sql) if s.strip()]
+    return _split_sql_fallback(sql)
+
+
+def _split_sql_fallback(sql):
+    """Split on ';' outside quotes and comments; drop comment-only pieces."""
+    out, cur, i, n = [], [], 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in "'`\"":
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            cur.append(sql[i:j + 1])
+            i = j + 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+            i = j
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        elif ch == ";":
+            out.append("".join(cur))
+            cur = []
+            i += 1
+        else:
+            cur.append(ch)
+            i += 1
+    out.append("".join(cur))
+    return [s.strip() for s in out if s.strip()]
+
+
+# -- Kafka Connect ---------------------------------------------------------------
+
+class ConnectTarget(object):
+    """Connectors: configs compared key by key (streamt adds "streamt.project" as its
+    ownership marker); PUT /connectors/{name}/config when different (409 during a
+    rebalance is retried); after a change, wait (bounded) for RUNNING and report failed
+    tasks with the first line of their trace."""
+
+    kind = "connector"
+    MARKER = "streamt.project"
+    POLL = 0.5
+
+    def __init__(self, runtime, clusters_used, sleep=None, wait_timeout=60.0):
+        self.clusters = {}
+        for name in sorted(set(clusters_used)):
+            cname, block = _cluster_block(runtime, "connect", name, "Kafka Connect")
+            self.clusters[name] = _http_for(block, "rest_url", "Kafka Connect")
+        self._sleep = sleep
+        self.wait_timeout = wait_timeout
+
+    def http_clients(self):
+        return [h for _, h in sorted(self.clusters.items())]
+
+    def hosts(self):
+        return sorted(set(h.host for h in self.http_clients()))
+
+    def desired_config(self, item, policy):
+        cfg = dict((k, _kafka_str(v)) for k, v in (item.get("config") or {}).items())
+        cfg["name"] = item["name"]
+        cfg[self.MARKER] = policy.project
+        return cfg
+
+    def observe(self, items, policy):
+        live = {}
+        for key, http in sorted(self.clusters.items()):
+            resp = http.request("GET", "/connectors", query=[("expand", "info"), ("expand", "status")])
+            obj = resp.json()
+            conns = {}
+            if isinstance(obj, list):      # an old Connect without ?expand
+                for n in obj:
+                    cfg = http.get_json("/connectors/%s/config" % _quote(n), shape=dict)
+                    st = http.request("GET", "/connectors/%s/status" % _quote(n), expect=(200, 404))
+                    conns[n] = {"config": cfg, "status": st.json() if st.status == 200 else {}}
+            elif isinstance(obj, dict):
+                for n, v in obj.items():
+                    conns[n] = {"config": ((v or {}).get("info") or {}).get("config") or {},
+                                "status": (v or {}).get("status") or {}}
+            else:
+                http.check_shape(resp, dict)
+            live[key] = conns
+        return {"connectors": live}
+
+    def plan(self, items, live, policy):
+        out, wanted = [], set()
+        for c in sorted(items, key=lambda x: x["name"]):
+            cl = c.get("cluster")
+            wanted.add((cl, c["name"]))
+            want = self.desired_config(c, policy)
+            cur = live["connectors"].get(cl, {}).get(c["name"])
+            if cur is None:
+                ch = dict((k, (None, redact_value(k, v, policy.secrets)))
+                          for k, v in sorted(want.items()))
+                out.append(Change("connector", c["name"], "create", ch, desired=c, cluster=cl,
+                                  data={"config": want}))
+                continue
+            ch = _changes_of(cur["config"], want, policy)
+            state = ((cur["status"] or {}).get("connector") or {}).get("state")
+            failed = [t for t in (cur["status"] or {}).get("tasks") or [] if t.get("state") == "FAILED"]
+            notes, data = [], {"config": want}
+            if not ch and (state == "FAILED" or failed):
+                data["restart"] = True
+                ch["state"] = (state if state == "FAILED" else "tasks FAILED", "RUNNING")
+                notes.append("restart the connector and its failed tasks")
+            out.append(Change("connector", c["name"], "update" if ch else "unchanged", ch,
+                              notes=notes, desired=c, live=cur, cluster=cl, data=data))
+        for cl, conns in sorted(live["connectors"].items()):
+            for n, cur in sorted(conns.items()):
+                if (cl, n) not in wanted and cur["config"].get(self.MARKER) == policy.project:
+                    out.append(_orphan_change("connector", n, "connectors", policy, cluster=cl))
+        return out
+
+    def validate(self, changes):
+        errors = []
+        for c in changes:
+            if c.action not in ("create", "update") or c.refused:
+                continue
+            http = self.clusters[c.cluster]
+            cfg = c.data["config"]
+            cls = cfg.get("connector.class", "")
+            resp = http.request("PUT", "/connector-plugins/%s/config/validate"
+                                % _quote(cls.rsplit(".", 1)[-1]), body=cfg, mutating=False)
+            obj = http.check_shape(resp, dict, keys=("error_count",))
+            if obj["error_count"]:
+                for item in obj.get("configs") or []:
+                    v = item.get("value") or {}
+                    for e in v.get("errors") or []:
+                        errors.append("connector %s: %s: %s" % (c.name, v.get("name"), e))
+        return errors
+
+    def apply(self, changes, done):
+        for c in changes:
+            if not c.mutating:
+                continue
+            http = self.clusters[c.cluster]
+            if c.action == "delete":
+                http.request("DELETE", "/connectors/%s" % _quote(c.name), expect=(200, 204, 404),
+                             retry_conflict=True)
+                done(c)
+                continue
+            if c.data.get("restart") and not (set(c.changes) - {"state"}):
+                http.request("POST", "/connectors/%s/restart" % _quote(c.name),
+                             query={"includeTasks": "true", "onlyFailed": "true"},
+                             expect=(200, 202, 204), retry_conflict=True, idempotent=True)
+            else:
+                http.request("PUT", "/connectors/%s/config" % _quote(c.name),
+                             body=c.data["config"], expect=(200, 201), retry_conflict=True)
+            self._wait_running(http, c.name)
+            done(c)
+
+    def _wait_running(self, http, name):
+        import time
+        end = time.time() + self.wait_timeout
+        while True:
+            resp = http.request("GET", "/connectors/%s/status" % _quote(name), expect=(200, 404))
+            st = resp.json() if resp.status == 200 else {}
+            state = ((st or {}).get("connector") or {}).get("state")
+            tasks = (st or {}).get("tasks") or []
+            failed = [t for t in tasks if t.get("state") == "FAILED"]
+            if state == "FAILED" or failed:
+                details = []
+                if state == "FAILED":
+                    details.append("connector: " + _first_line(
+                        (st.get("connector") or {}).get("trace") or "FAILED"))
+                for t in failed:
+                    details.append("task %s: %s" % (t.get("id"), _first_line(t.get("trace") or "FAILED")))
+                raise ServiceError("Kafka Connect: connector %s failed" % name, details=details,
+                                   hint="GET /connectors/%s/status on the Connect worker shows "
+                                        "the full traces" % name)
+            if state == "RUNNING" and tasks and all(t.get("state") == "RUNNING" for t in tasks):
+                return
+            if time.time() > end:
+                raise ServiceError("Kafka Connect: connector %s not RUNNING after %ds (state %s)"
+                                   % (name, self.wait_timeout, state))
+            if self._sleep:
+                self._sleep(self.POLL)
+            else:
+                time.sleep(self.POLL)
+
+    def snapshot(self, items, live):
+        out = {}
+        for cl, conns in sorted(live["connectors"].items()):
+            for n, cur in sorted(conns.items()):
+                out[n] = {"config": dict((k, redact_value(k, v)) for k, v in sorted(cur["config"].items())),
+                          "state": ((cur["status"] or {}).get("connector") or {}).get("state")}
+        return out
+
+
+# -- Conduktor Gateway -----------------------------------------------------------
+
+class GatewayTarget(object):
+    """Gateway v2 Interceptors and AliasTopics, each identified by (kind, name, scope).
+    Upsert with PUT (dry run: ?dryMode=true); deletes send the scope."""
+
+    kind = "gateway"
+    PATHS = {"Interceptor": "/gateway/v2/interceptor", "AliasTopic": "/gateway/v2/alias-topic"}
+
+    def __init__(self, runtime):
+        block = ((runtime.get("conduktor") or {}).get("gateway")) or {}
+        self.http = _http_for(block, "admin_url", "Conduktor Gateway")
+        self.vcluster = block.get("virtual_cluster")
+
+    def hosts(self):
+        return [self.http.host]
+
+    @staticmethod
+    def key(res):
+        md = res.get("metadata") or {}
+        scope = md.get("scope") or {}
+        if res.get("kind") == "AliasTopic":
+            scope = {"vCluster": md.get("vCluster") or "passthrough"}
+        scope = dict((k, v) for k, v in sorted(scope.items()) if v is not None)
+        label = md.get("name", "")
+        if scope:
+            label += " (%s)" % ", ".join("%s=%s" % kv for kv in sorted(scope.items()))
+        return res.get("kind"), md.get("name"), json.dumps(scope, sort_keys=True), label
+
+    def observe(self, items, policy):
+        live = {}
+        for kind, path in sorted(self.PATHS.items()):
+            for res in self.http.check_shape(self.http.request("GET", path), list):
+                k = self.key(res)
+                live[k[:3]] = res
+        return {"resources": live}
+
+    def plan(self, items, live, policy):
+        out, wanted = [], set()
+        for res in sorted(items, key=lambda r: self.key(r)[:3]):
+            k = self.key(res)
+            wanted.add(k[:3])
+            name = "%s %s" % (k[0], k[3])
+            cur = live["resources"].get(k[:3])
+            want = _flatten(res.get("spec") or {}, "spec.")
+            if cur is None:
+                ch = dict((kk, (None, redact_value(kk, v, policy.secrets))) for kk, v in want.items())
+                out.append(Change("gateway", name, "create", ch, desired=res))
+                continue
+            ch = _changes_of(_flatten(cur.get("spec") or {}, "spec."), want, policy)
+            out.append(Change("gateway", name, "update" if ch else "unchanged", ch,
+                              desired=res, live=cur))
+        for k, cur in sorted(live["resources"].items()):
+            if k not in wanted and _owned_name(k[1] or "", policy.project):
+                out.append(_orphan_change("gateway", "%s %s" % (k[0], self.key(cur)[3]),
+                                          "gateway", policy, data={"resource": cur}))
+        return out
+
+    def validate(self, changes):
+        errors = []
+        for c in changes:
+            if c.action in ("create", "update") and not c.refused:
+                try:
+                    self.http.request("PUT", self.PATHS[c.desired["kind"]], body=c.desired,
+                                      query={"dryMode": "true"}, expect=(200, 201),
+                                      mutating=False)
+                except HttpError as e:
+                    errors.append("%s: %s" % (c.name, e.message))
+        return errors
+
+    def apply(self, changes, done):
+        for c in changes:
+            if c.action in ("create", "update") and not c.refused:
+                self.http.request("PUT", self.PATHS[c.desired["kind"]], body=c.desired,
+                                  expect=(200, 201))
+                done(c)
+            elif c.action == "delete":
+                res = c.data["resource"]
+                md = res.get("metadata") or {}
+                if res.get("kind") == "Interceptor":
+                    self.http.request("DELETE", "%s/%s" % (self.PATHS["Interceptor"],
+                                                           _quote(md.get("name"))),
+                                      body=md.get("scope") or {}, expect=(200, 204, 404))
+                else:
+                    self.http.request("DELETE", self.PATHS["AliasTopic"],
+                                      body={"name": md.get("name"),
+                                            "vCluster": md.get("vCluster") or "passthrough"},
+                                      expect=(200, 204, 404))
+                done(c)
+
+    def snapshot(self, items, live):
+        return dict(("%s %s" % (k[0], self.key(v)[3]), v.get("spec"))
+                    for k, v in sorted(live["resources"].items()))
+
+
+def _flatten(obj, prefix=""):
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values (compared whole)."""
+    out = {}
+    for k, v in sorted(obj.items()):
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
 # (end of targets)
 
 
 ###############################################################################
 # Plan & deploy ###############################################################
 ###############################################################################
+
+#
+# From a desired state (docs/internals.md) and a runtime to a plan, and from a plan to
+# live services.  Apply order: schemas -> topics -> Flink jobs -> connectors -> gateway,
+# stopping at the first failure with a report of what was and was not applied.  A plan
+# is recomputed from the live state on every run, so re-running converges.
+#
+# JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
+# new keys may be added, existing ones never change meaning:
+#
+#   {"format_version": 1,
+#    "command": "deploy" | "plan" | "apply" | "status",
+#    "project": str, "environment": str,
+#    "contacts": [{"service": str, "hosts": [str]}],
+#    "kafka_cluster_id": str | null,
+#    "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
+#                         "delete": n, "refused": n},
+#             "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
+#                          "name": str,
+#                          "action": "create"|"update"|"unchanged"|"orphan"|"delete",
+#                          "changes": {key: {"old": v, "new": v}},  # secrets redacted
+#                          "notes": [str], "refused": str | null, "destructive": bool}]},
+#    "validation_errors": [str],                 # --dry-run: the services' own checks
+#    "drift": [str],                             # --check-drift findings
+#    "result": {"status": "no-changes" | "pending" | "applied" | "partial" | "refused",
+#               "applied": ["kind:name"], "not_applied": ["kind:name"],
+#               "failed": {"resource": "kind:name", "error": str} | null}}
+#
+# Changes are sorted by apply order, then by kind and name.
+
+__all__ += ["Plan", "plan_deploy", "apply_plan", "observe_state", "resolve_variables",
+            "read_env_file", "drift_between", "APPLY_ORDER", "make_targets"]
+
+APPLY_ORDER = ("schema", "topic", "flink_job", "connector", "gateway")
+_DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs",
+                "connector": "connectors", "gateway": "gateway"}
+
+
+class Plan(object):
+    """The changes, the targets that computed them, and what was observed."""
+
+    def __init__(self, changes, targets, live, policy, cluster_id=None):
+        self.changes, self.targets, self.live = changes, targets, live
+        self.policy, self.cluster_id = policy, cluster_id
+
+    @property
+    def pending(self):
+        return [c for c in self.changes if c.mutating]
+
+    @property
+    def refused(self):
+        return [c for c in self.changes if c.refused]
+
+    @property
+    def destructive(self):
+        return [c for c in self.changes if c.destructive and c.mutating]
+
+    def summary(self):
+        s = dict((k, 0) for k in ("create", "update", "unchanged", "orphan", "delete", "refused"))
+        for c in self.changes:
+            s[c.action] += 1
+            if c.refused:
+                s["refused"] += 1
+        return s
+
+    def to_json(self):
+        return {"summary": self.summary(), "changes": [c.to_json() for c in self.changes]}
+
+    def render(self, verbose=False):
+        """The human plan: one block per resource that changes (all with verbose)."""
+        lines = []
+        sym = {"create": "+", "update": "~", "delete": "-", "orphan": "?", "unchanged": "="}
+        for c in self.changes:
+            if c.action == "unchanged" and not verbose:
+                continue
+            head = "%s %s %s" % (sym[c.action], c.kind, c.name)
+            if c.action == "orphan":
+                head += " (orphan)"
+            if c.refused:
+                head += "  REFUSED: " + c.refused
+            lines.append(head)
+            for k, (old, new) in sorted(c.changes.items()):
+                if c.action == "create":
+                    lines.append("    %s: %s" % (k, _show(new)))
+                else:
+                    lines.append("    %s: %s -> %s" % (k, _show(old), _show(new)))
+            for n in c.notes:
+                lines.append("    # " + n)
+        s = self.summary()
+        lines.append("Plan: %d to create, %d to update, %d to delete, %d unchanged, %d orphan(s)%s"
+                     % (s["create"], s["update"], s["delete"], s["unchanged"], s["orphan"],
+                        (", %d refused" % s["refused"]) if s["refused"] else ""))
+        return "\n".join(lines)
+
+
+def _show(v):
+    if v is None:
+        return "(unset)"
+    if isinstance(v, str):
+        return v if len(v) <= 120 else v[:117] + "..."
+    return json.dumps(v, sort_keys=True)
+
+
+def make_targets(desired, runtime):
+    """One target per kind present in the desired state (built without any I/O)."""
+    targets = {}
+    if desired.get("schemas"):
+        targets["schema"] = SchemaRegistryTarget(runtime)
+    if desired.get("topics") or runtime.get("kafka"):
+        if desired.get("topics"):
+            targets["topic"] = KafkaTarget(runtime)
+    if desired.get("flink_jobs"):
+        targets["flink_job"] = FlinkTarget(runtime, [j.get("cluster") for j in desired["flink_jobs"]])
+    if desired.get("connectors"):
+        targets["connector"] = ConnectTarget(runtime, [c.get("cluster") for c in desired["connectors"]])
+    if desired.get("gateway"):
+        targets["gateway"] = GatewayTarget(runtime)
+    return targets
+
+
+def plan_deploy(desired, runtime, policy, targets=None, progress=None):
+    """Observe each service and compute the plan (no mutating call is made)."""
+    progress = progress or (lambda msg: None)
+    targets = targets if targets is not None else make_targets(desired, runtime)
+    changes, live, cluster_id = [], {}, None
+    for kind in APPLY_ORDER:
+        t = targets.get(kind)
+        if t is None:
+            continue
+        t.project = policy.project
+        items = desired.get(_DESIRED_KEY[kind]) or []
+        progress("observing %s (%s)" % (_DESIRED_KEY[kind], ", ".join(t.hosts())))
+        live[kind] = t.observe(items, policy)
+        if kind == "topic":
+            cluster_id = live[kind].get("cluster_id")
+        changes.extend(t.plan(items, live[kind], policy))
+    return Plan(changes, targets, live, policy, cluster_id)
+
+
+def apply_plan(plan, progress=None):
+    """Apply the pending changes in order; stop at the first failure.
+
+    Returns {"status", "applied", "not_applied", "failed"} (see the JSON shape above);
+    on failure raises PartialDeployError with that report in `.report`."""
+    progress = progress or (lambda msg: None)
+    applied = []
+    pending = plan.pending
+    for kind in APPLY_ORDER:
+        mine = [c for c in pending if c.kind == kind]
+        if not mine:
+            continue
+
+        def done(change):
+            applied.append(change.ref)
+            progress("applied %s %s" % (change.action, change.ref))
+
+        try:
+            plan.targets[kind].apply(mine, done)
+        except StreamtError as e:
+            failed = next((c.ref for c in mine if c.ref not in applied), mine[0].ref)
+            not_applied = [c.ref for c in pending if c.ref not in applied]
+            report = {"status": "partial", "applied": applied, "not_applied": not_applied,
+                      "failed": {"resource": failed, "error": e.message}}
+            err = PartialDeployError(
+                "deploy stopped at %s: %s" % (failed, e.message),
+                details=(list(e.details) + ["applied: %s" % (", ".join(applied) or "nothing")]
+                         + ["not applied: %s" % ", ".join(not_applied)]),
+                hint=e.hint or "fix the cause and run the same command again: "
+                               "what was applied is recognised as unchanged")
+            err.report = report
+            raise err
+    return {"status": "applied" if pending else "no-changes", "applied": applied,
+            "not_applied": [], "failed": None}
+
+
+def observe_state(desired, runtime, project=None, targets=None):
+    """The live state of what `desired` describes, canonical and redacted, for
+    `build --with-state` (stored under state/) and `deploy --check-drift`."""
+    policy = PlanPolicy(project)
+    targets = targets if targets is not None else make_targets(desired, runtime)
+    out = {}
+    for kind in APPLY_ORDER:
+        t = targets.get(kind)
+        if t is None:
+            continue
+        t.project = policy.project
+        items = desired.get(_DESIRED_KEY[kind]) or []
+        out[_DESIRED_KEY[kind]] = t.snapshot(items, t.observe(items, policy))
+    return json.loads(canonical_json(out))
+
+
+def drift_between(before, now):
+    """What changed between two observe_state() snapshots, as sorted lines."""
+    out = []
+
+    def walk(a, b, path):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                p = path + [str(k)]
+                if k not in a:
+                    out.append("%s: appeared (%s)" % (".".join(p), _show(b[k])))
+                elif k not in b:
+                    out.append("%s: disappeared (was %s)" % (".".join(p), _show(a[k])))
+                else:
+                    walk(a[k], b[k], p)
+        elif a != b:
+            out.append("%s: %s -> %s" % (".".join(path), _show(a), _show(b)))
+    walk(before, now, [])
+    return out
+
+
+def resolve_variables(obj, values):
+    """A copy of obj with ${NAME} replaced from `values` ($$ is a literal $), with the
+    project section's rules.  Every missing name is reported at once (exit 1)."""
+    try:
+        return substitute(obj, values)
+    except ProjectError as e:
+        raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
+                                           "lines")
+
+
+def read_env_file(path):
+    """The NAME=value lines of an --env-file (the .env rules of the project section)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (IOError, OSError) as e:
+        raise UsageError("cannot read the env file %s: %s" % (path, e.strerror or e))
+    try:
+        return dict(parse_dotenv(text, path))
+    except ProjectError as e:
+        raise UsageError(e.message, hint=e.hint)
+
+
+def _secret_values(values):
+    """Values of variables whose names look secret: redacted wherever they appear."""
+    return set(v for k, v in values.items()
+               if _SECRET_KEY_RE.search(k) and isinstance(v, str) and len(v) >= 4)
 
 # (end of plan & deploy)
 
@@ -6663,13 +12052,771 @@ def _looks_number(s):
 
 # -- cli: build, artifact ------------------------------------------------------
 
+def _signing_key_text(args):
+    path = args.sign_key or os.environ.get("STREAMT_SIGNING_KEY_FILE") or None
+    if not path:
+        return None, None
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8"), path
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError("cannot read the signing key %s: %s" % (
+            path, getattr(e, "strerror", None) or e),
+            hint="give an OpenSSH ed25519 private key with --sign-key or "
+                 "STREAMT_SIGNING_KEY_FILE")
+
+
+def _component_counts(desired):
+    labels = (("topics", "topic"), ("schemas", "schema"), ("flink_jobs", "Flink job"),
+              ("connectors", "connector"), ("gateway", "gateway resource"))
+    return ", ".join(_plural(len(desired.get(k) or []), w) for k, w in labels)
+
+
+@command("build", help="build a deterministic, self-contained artifact of one environment",
+         description="Validate and compile the project for one environment and write the "
+                     "result as an artifact: a directory, a .tar.gz/.tgz, a .tar.xz, a .tar, "
+                     "or '-' (tar.gz on stdout).  Needs no network and no secrets.",
+         epilog="""examples:
+  streamt build -p examples/shop -e dev -o dist/shop-dev
+  streamt build -e prod -o shop-prod.tar.gz --sign-key ~/.ssh/streamt_ed25519
+  SOURCE_DATE_EPOCH=0 streamt build -e dev -o - | sha256sum
+
+The build time is SOURCE_DATE_EPOCH, else the time of the git commit, else 0: the same
+commit gives the same bytes.  ${VAR} references stay references unless
+--resolve-secrets (then every referenced variable must be set; the files are 0600).
+exit codes: 0 built, 1 failure (existing output, missing variables), 2 usage,
+3 invalid project (nothing written).""")
+def _cmd_build(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="a directory, NAME.tar.gz, NAME.tgz, NAME.tar.xz, NAME.tar or '-'")
+    p.add_argument("--resolve-secrets", action="store_true",
+                   help="write the values of the ${VAR}s into the artifact (it then holds "
+                        "secrets: handle it like a password)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--sign-key", metavar="FILE",
+                   help="sign manifest.json with this OpenSSH ed25519 private key "
+                        "(default: $STREAMT_SIGNING_KEY_FILE)")
+    p.add_argument("--with-state", action="store_true",
+                   help="also record a snapshot of the live state under state/ (needs "
+                        "access to the services)")
+
+    def run(args, out):
+        root = _project_dir(args)
+        env = args.env or os.environ.get("STREAMT_ENV") or None
+        key_text, key_path = _signing_key_text(args)
+        project, env_name, diags = _validate_one(root, env, False, False)
+        for d in diags:
+            (out.error if d.is_error else out.warn)(d.render())
+        errors = [d for d in diags if d.is_error]
+        if errors or project is None:
+            raise ProjectError("the project is invalid (%s): nothing was built"
+                               % _plural(len(errors), "error"),
+                               hint="fix the errors above; `streamt validate` lists them too")
+        warnings = []
+        desired = compile_project(project, warnings=warnings)
+        for w in warnings:
+            out.warn(w.render() if hasattr(w, "render") else str(w))
+        git = git_info(project.root, files=project.files)
+        epoch = source_date_epoch(os.environ, git)
+        git_record = None if git is None else dict(
+            (k, git[k]) for k in ("commit", "branch", "dirty"))
+        if args.resolve_secrets:
+            desired = resolve_refs(desired, project.variables)
+        state = None
+        if args.with_state:
+            observe = globals().get("observe_state")
+            if observe is None:
+                raise UsageError("--with-state is not available in this build of streamt")
+            state = observe(desired, project)
+        signer = None
+        if key_text is not None:
+            ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
+
+            def signer(data):
+                return ssh_sign(data, key_text, namespace=SSHSIG_NAMESPACE)
+        files, digest = write_artifact(
+            desired, args.output, project_name=project.name, project_version=project.version,
+            git=git_record, build_epoch=epoch, secrets_resolved=args.resolve_secrets,
+            state=state, signer=signer, force=args.force)
+        if args.resolve_secrets:
+            out.info("WARNING: %s CONTAINS SECRETS (--resolve-secrets): its files are "
+                     "readable by you only; handle and delete it like a password"
+                     % ("the artifact" if args.output == "-" else args.output), "red")
+        where = "stdout" if args.output == "-" else args.output
+        label = "commit %s%s" % (git["commit"][:12], " (dirty)" if git.get("dirty") else "") \
+            if git else "no git"
+        summary = "built %s: %s (environment %s, %s)" % (
+            where, _component_counts(desired), env_name, label)
+        if key_path:
+            summary += ", signed"
+        if args.output == "-":
+            out.info(summary)
+        else:
+            out.result(summary)
+            if digest:
+                out.info("sha256 %s  %s" % (digest, args.output))
+        return EXIT_OK
+    return run
+
+
+@command("artifact", help="inspect, verify or compare built artifacts",
+         description="Read artifacts (a directory or a .tar.gz/.tgz/.tar.xz/.tar, in memory: "
+                     "nothing is extracted or written).",
+         epilog="""examples:
+  streamt artifact inspect dist/shop-dev
+  streamt artifact inspect dist/shop-dev --component flink
+  streamt artifact verify shop-prod.tar.gz --allowed-signers allowed_signers --require-signature
+  streamt artifact diff old.tar.gz new.tar.gz --detailed-exitcode
+
+exit codes: 0 ok, 4 integrity or signature failure (every problem listed), 2 usage,
+8 differences found (diff --detailed-exitcode).""")
+def _cmd_artifact(p):
+    sub = p.add_subparsers(dest="artifact_command", metavar="SUBCOMMAND")
+    pi = sub.add_parser("inspect", help="summary and contents of an artifact")
+    pi.add_argument("path", metavar="PATH")
+    pi.add_argument("--component", choices=("topics", "schemas", "flink", "connectors",
+                                            "gateway"),
+                    help="list one component in full (flink: the SQL)")
+    pi.add_argument("--format", choices=("text", "json"), default="text")
+    pv = sub.add_parser("verify", help="check checksums, files and signature")
+    pv.add_argument("path", metavar="PATH")
+    pv.add_argument("--allowed-signers", metavar="FILE",
+                    help="an ssh allowed_signers file: the signature must verify against it")
+    pv.add_argument("--require-signature", action="store_true",
+                    help="fail when the artifact is not signed")
+    pv.add_argument("--format", choices=("text", "json"), default="text")
+    pd = sub.add_parser("diff", help="what changed between two artifacts")
+    pd.add_argument("old", metavar="A")
+    pd.add_argument("new", metavar="B")
+    pd.add_argument("--format", choices=("text", "json"), default="text")
+    pd.add_argument("--detailed-exitcode", action="store_true",
+                    help="exit 8 when there are differences")
+
+    def run(args, out):
+        which = getattr(args, "artifact_command", None)
+        if which == "inspect":
+            return _artifact_inspect(args, out)
+        if which == "verify":
+            return _artifact_verify(args, out)
+        if which == "diff":
+            return _artifact_diff(args, out)
+        p.print_help(out.err)
+        return EXIT_USAGE
+    return run
+
+
+def _artifact_inspect(args, out):
+    art = read_artifact(args.path)
+    doc = inspect_artifact(art, args.component)
+    if art.problems:
+        doc["problems"] = list(art.problems)
+    if args.format == "json":
+        out.out.write(canonical_json(doc))
+        return EXIT_OK
+    for problem in art.problems:
+        out.warn(problem)
+    project = doc["project"] or {}
+    git = doc["git"]
+    if git:
+        state = {True: "dirty", False: "clean", None: "dirty: unknown"}[git.get("dirty")]
+        git_text = "%s on %s (%s)" % (git.get("commit"), git.get("branch") or "detached HEAD",
+                                      state)
+    else:
+        git_text = "none (not built from a git repository)"
+    if doc["secrets_resolved"]:
+        secrets = "RESOLVED: this artifact contains secrets"
+    elif doc["required_env"]:
+        secrets = "references; deploy needs " + ", ".join(doc["required_env"])
+    else:
+        secrets = "none referenced"
+    sig = doc["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif "error" in sig:
+        sig_text = "unreadable (%s)" % sig["error"]
+    else:
+        sig_text = "signed with %s %s (not verified here: use `artifact verify " \
+                   "--allowed-signers`)" % (sig["key_type"], sig["fingerprint"])
+    gen = doc["generator"] or {}
+    rows = [("artifact", "%s (%s, %d files)" % (doc["path"], doc["kind"], doc["files"])),
+            ("project", "%s %s" % (project.get("name"), project.get("version") or "")),
+            ("environment", doc["environment"]),
+            ("format", "%s (built by %s %s)" % (doc["format"], gen.get("name"),
+                                                gen.get("version"))),
+            ("built", doc["build_time"]), ("git", git_text), ("secrets", secrets),
+            ("signature", sig_text)]
+    for k, v in rows:
+        out.result("%-12s %s" % (k, v))
+    counts = doc["counts"]
+    out.result("%-12s %s" % ("contents", ", ".join(
+        "%d %s" % (counts[k], _KIND_LABEL[k] + ("s" if counts[k] != 1 and k != "gateway"
+                                                 else "")) for k in ARTIFACT_KINDS)))
+    if args.component is None:
+        for kind in ARTIFACT_KINDS:
+            names = doc["components"][kind]
+            if names:
+                out.result("")
+                out.result("%s (%d)" % (kind.replace("_", " "), len(names)))
+                for line in _inspect_lines(kind, art.desired or {}):
+                    out.result("  " + line)
+        return EXIT_OK
+    kind = _COMPONENT_KINDS[args.component]
+    out.result("")
+    items = doc["items"]
+    out.result("%s (%d)" % (kind.replace("_", " "), len(items)))
+    if kind == "flink_jobs":
+        for job in items:
+            out.result("")
+            out.result("-- %s  (cluster %s, on upgrade %s, %s)" % (
+                job.get("name"), job.get("cluster"), job.get("on_upgrade"),
+                job.get("fingerprint")))
+            for line in (job.get("sql") or "").rstrip("\n").split("\n"):
+                out.result(line)
+    elif kind == "schemas":
+        for s in items:
+            out.result("")
+            out.result("%s (%s, compatibility %s)" % (s.get("subject"), s.get("schema_type"),
+                                                       s.get("compatibility") or "default"))
+            out.result(s.get("schema") or "")
+    else:
+        for item in items:
+            out.result(canonical_json(item).rstrip("\n"))
+    return EXIT_OK
+
+
+def _inspect_lines(kind, desired):
+    items = desired.get(kind) or []
+    if kind == "topics":
+        for t in items:
+            cfg = " ".join("%s=%s" % (k, _redact_value(k, v))
+                           for k, v in sorted((t.get("config") or {}).items()))
+            yield "%s  partitions=%s replication=%s%s" % (
+                t["name"], t.get("partitions"), t.get("replication_factor"),
+                ("  " + cfg) if cfg else "")
+    elif kind == "schemas":
+        for s in items:
+            yield "%s  %s" % (s["subject"], s.get("schema_type"))
+    elif kind == "flink_jobs":
+        for j in items:
+            yield "%s  cluster=%s on_upgrade=%s %d lines of SQL" % (
+                j["name"], j.get("cluster"), j.get("on_upgrade"),
+                len((j.get("sql") or "").splitlines()))
+    elif kind == "connectors":
+        for c in items:
+            cls = (c.get("config") or {}).get("connector.class", "?")
+            yield "%s  cluster=%s %s" % (c["name"], c.get("cluster"), cls)
+    else:
+        for g in items:
+            yield _gateway_name(g)
+
+
+def _artifact_verify(args, out):
+    art = read_artifact(args.path)
+    report = verify_artifact(art, allowed_signers=args.allowed_signers,
+                             require_signature=args.require_signature)
+    if args.format == "json":
+        out.out.write(canonical_json({"ok": True, "path": args.path, "files": report["files"],
+                                      "signature": report["signature"]}))
+        return EXIT_OK
+    sig = report["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif sig.get("verified"):
+        principal = sig.get("principal")
+        if isinstance(principal, (list, tuple)):
+            principal = ", ".join(principal)
+        sig_text = "signature verified: %s (%s %s)" % (principal, sig["key_type"],
+                                                       sig["fingerprint"])
+    else:
+        sig_text = "signed with %s %s, NOT verified (give --allowed-signers)" % (
+            sig["key_type"], sig["fingerprint"])
+    out.result("OK %s: %d files match the manifest; %s" % (args.path, report["files"],
+                                                          sig_text), "green")
+    return EXIT_OK
+
+
+def _artifact_diff(args, out):
+    old = read_artifact(args.old)
+    new = read_artifact(args.new)
+    changes = diff_artifacts(old, new)
+    if args.format == "json":
+        out.out.write(canonical_json({"old": args.old, "new": args.new, "changes": changes}))
+    else:
+        ma, mb = old.manifest, new.manifest
+        for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
+            if ma.get(key) != mb.get(key):
+                out.result("# %s: %s -> %s" % (key, _show(ma.get(key)), _show(mb.get(key))))
+        for line in render_diff(changes):
+            out.result(line)
+    if args.detailed_exitcode and changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
 # (end of cli: build)
 
 # -- cli: deploy, plan, apply, status ------------------------------------------
 
+#
+# deploy ARTIFACT · plan -p DIR · apply -p DIR · status (ARTIFACT | -p DIR).
+# Nothing touches the network before the plan step: the artifact is verified, the
+# environment checked, protected environments confirmed and every ${VAR} resolved
+# first; only then are the targets contacted.
+
+_ALLOW_DELETE_KINDS = ("topics", "schemas", "flink_jobs", "connectors", "gateway", "all")
+
+
+def _add_common_deploy_args(p, with_apply=True):
+    p.add_argument("-e", "--env", help="environment (must match the artifact's)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="output format (json: see docs/internals.md, 'deploy JSON')")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 0 when nothing changes, 8 when changes are pending")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="NAME=value lines for ${VAR}s (the process environment wins)")
+    p.add_argument("--allow-delete", default="", metavar="KINDS",
+                   help="delete orphans of these kinds (comma-separated: %s); the "
+                        "environment must allow destructive changes" % ", ".join(_ALLOW_DELETE_KINDS))
+    p.add_argument("--prune-config", action="store_true",
+                   help="reset topic config keys the project no longer sets")
+    if with_apply:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--confirm", action="store_true", help="apply the changes")
+        g.add_argument("--dry-run", action="store_true",
+                       help="plan and run the services' own checks, change nothing")
+
+
+@command("deploy", help="deploy an artifact to its environment",
+         description="Verify an artifact, plan against the live services and apply it "
+                     "(--confirm) or only check it (--dry-run).")
+def _cli_deploy(p):
+    p.add_argument("artifact", help="artifact directory or tarball")
+    _add_common_deploy_args(p)
+    p.add_argument("--check-drift", action="store_true",
+                   help="refuse (exit 6) when the live state moved since the artifact's "
+                        "state/ snapshot")
+    p.add_argument("--allowed-signers", metavar="FILE", help="OpenSSH allowed_signers file")
+    p.add_argument("--require-signature", action="store_true",
+                   help="refuse an artifact without a valid signature")
+    return lambda args, output: _run_deploy(args, output, "deploy")
+
+
+@command("plan", help="show what apply would change (reads the live services)")
+def _cli_plan(p):
+    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    _add_common_deploy_args(p, with_apply=False)
+    return lambda args, output: _run_deploy(args, output, "plan")
+
+
+@command("apply", help="compile a project and deploy it (--confirm or --dry-run)")
+def _cli_apply(p):
+    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    _add_common_deploy_args(p)
+    return lambda args, output: _run_deploy(args, output, "apply")
+
+
+@command("status", help="what is live vs what the artifact or project wants (read-only)")
+def _cli_status(p):
+    p.add_argument("artifact", nargs="?", help="artifact directory or tarball")
+    p.add_argument("-p", "--project-dir", help="project directory (instead of an artifact)")
+    p.add_argument("-e", "--env", help="environment")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE")
+    return lambda args, output: _run_deploy(args, output, "status")
+
+
+def _run_deploy(args, output, cmd):
+    progress = output.info
+    report = {"format_version": 1, "command": cmd, "project": None, "environment": None,
+              "contacts": [], "kafka_cluster_id": None, "plan": None,
+              "validation_errors": [], "drift": [], "result": None}
+    json_out = args.format == "json"
+    try:
+        return _deploy_steps(args, output, cmd, report, progress)
+    except StreamtError as e:
+        if json_out:
+            rep = getattr(e, "report", None)
+            report["result"] = rep or {"status": "refused" if e.exit_code in (
+                EXIT_REFUSED, EXIT_DRIFT, EXIT_INTEGRITY) else "failed",
+                "applied": [], "not_applied": [], "failed": None, "error": e.message}
+            output.result(canonical_json(report).rstrip("\n"))
+        raise
+
+
+def _deploy_steps(args, output, cmd, report, progress):
+    # 1. the source: an artifact (verified) or a project (loaded, validated, compiled)
+    snapshot = None
+    if cmd in ("plan", "apply") or (cmd == "status" and args.project_dir):
+        if cmd == "status" and args.artifact:
+            raise UsageError("status: give an artifact or -p DIR, not both")
+        src = _desired_from_project(args.project_dir or ".", args.env, progress)
+        project_name, env_name, desired, values = src
+    else:
+        if not getattr(args, "artifact", None):
+            raise UsageError("%s: give an artifact (or -p DIR -e ENV)" % cmd)
+        art = _open_verified_artifact(args, progress)
+        project_name, desired, snapshot = art["project"], art["desired"], art["state"]
+        env_name = art["environment"]
+        # 2. the environment named on the command line must be the artifact's
+        if args.env and args.env != env_name:
+            raise RefusedError("environment mismatch: the artifact was built for %r, not %r"
+                               % (env_name, args.env),
+                               hint="build an artifact for %s (a build is environment-specific)"
+                                    % args.env)
+        values = {}
+    report["project"], report["environment"] = project_name, env_name
+    environment = desired.get("environment") or {}
+    safety = environment.get("safety") or {}
+    applying = cmd in ("deploy", "apply") and not args.dry_run
+    if cmd in ("deploy", "apply") and not args.confirm and not args.dry_run:
+        if environment.get("protected") or safety.get("confirm_apply"):
+            if not _confirm_on_tty(env_name, output):
+                raise RefusedError("%r is a protected environment: --confirm is required"
+                                   % env_name,
+                                   hint="review the plan with --dry-run, then re-run with "
+                                        "--confirm")
+        elif not sys.stdin.isatty():
+            raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd)
+        elif not _confirm_on_tty(env_name, output):
+            raise RefusedError("not confirmed")
+    # 3. ${VAR}s: --env-file lines, then the process environment (highest)
+    for f in getattr(args, "env_file", []) or []:
+        values.update(read_env_file(f))
+    values.update(os.environ)
+    desired = resolve_variables(desired, values)
+    runtime = (desired.get("environment") or {}).get("runtime") or {}
+    policy = PlanPolicy(project_name, _parse_allow_delete(getattr(args, "allow_delete", "")),
+                        getattr(args, "prune_config", False), _secret_values(values))
+    targets = make_targets(desired, runtime)
+    # 4. what will be contacted (hosts only)
+    names = {"schema": "Schema Registry", "topic": "Kafka", "flink_job": "Flink",
+             "connector": "Kafka Connect", "gateway": "Conduktor Gateway"}
+    for kind in APPLY_ORDER:
+        if kind in targets:
+            hosts = targets[kind].hosts()
+            report["contacts"].append({"service": names[kind], "hosts": hosts})
+            progress("will contact %s: %s" % (names[kind], ", ".join(hosts)))
+    try:
+        return _plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy,
+                               targets, snapshot, safety, env_name, applying)
+    finally:
+        if "topic" in targets:
+            targets["topic"].close()
+
+
+def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy, targets,
+                    snapshot, safety, env_name, applying):
+    json_out = args.format == "json"
+    # 5. observe, drift, plan
+    if getattr(args, "check_drift", False):
+        if snapshot is None:
+            raise DriftError("--check-drift: the artifact has no state/ snapshot",
+                             hint="build it with --with-state")
+        now = observe_state(desired, runtime, policy.project, targets=targets)
+        report["drift"] = drift_between(snapshot, now)
+        if report["drift"]:
+            raise DriftError("the live state changed since the artifact was built",
+                             details=report["drift"][:50],
+                             hint="rebuild the artifact (or review the change) and deploy again")
+        progress("no drift since the build")
+    plan = plan_deploy(desired, runtime, policy, targets=targets, progress=progress)
+    report["kafka_cluster_id"] = plan.cluster_id
+    report["plan"] = plan.to_json()
+    if plan.cluster_id:
+        progress("Kafka cluster id: %s" % plan.cluster_id)
+    if not json_out:
+        output.result(plan.render(verbose=(cmd == "status")))
+    if cmd == "status":
+        report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                            "applied": [], "not_applied": [], "failed": None}
+        if json_out:
+            output.result(canonical_json(report).rstrip("\n"))
+        return EXIT_OK
+    if plan.refused:
+        raise RefusedError("the plan contains changes streamt refuses to make",
+                           details=["%s: %s" % (c.ref, c.refused) for c in plan.refused])
+    if plan.destructive and safety.get("allow_destructive") is False:
+        raise RefusedError("environment %r does not allow destructive changes, and the plan "
+                           "contains some" % env_name,
+                           details=["would %s %s" % (c.action if c.action == "delete" else
+                                                     "reset config of", c.ref)
+                                    for c in plan.destructive],
+                           hint="drop --allow-delete/--prune-config, or change "
+                                "safety.allow_destructive for this environment")
+    if not applying:
+        if cmd != "plan" and plan.pending:
+            progress("running the services' own checks (dry run)")
+            errors = []
+            for kind in APPLY_ORDER:
+                mine = [c for c in plan.pending if c.kind == kind]
+                if mine:
+                    errors.extend(plan.targets[kind].validate(mine))
+            report["validation_errors"] = errors
+            if errors:
+                raise RefusedError("the services reject %d change(s)" % len(errors),
+                                   details=errors)
+        report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                            "applied": [], "not_applied": [c.ref for c in plan.pending],
+                            "failed": None}
+        if json_out:
+            output.result(canonical_json(report).rstrip("\n"))
+        if args.detailed_exitcode and plan.pending:
+            return EXIT_CHANGES
+        return EXIT_OK
+    # 7. apply
+    result = apply_plan(plan, progress=progress)
+    report["result"] = result
+    if json_out:
+        output.result(canonical_json(report).rstrip("\n"))
+    else:
+        output.result("Applied %d change(s)." % len(result["applied"]) if result["applied"]
+                      else "No changes.")
+    if args.detailed_exitcode and result["applied"]:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _parse_allow_delete(text):
+    kinds = [k.strip() for k in (text or "").split(",") if k.strip()]
+    for k in kinds:
+        if k not in _ALLOW_DELETE_KINDS:
+            raise UsageError("--allow-delete: unknown kind %r (one of %s)"
+                             % (k, ", ".join(_ALLOW_DELETE_KINDS)))
+    return kinds
+
+
+def _confirm_on_tty(env_name, output):
+    if not (sys.stdin.isatty() and output.err.isatty()):
+        return False
+    output.err.write("Type '%s' to confirm: " % env_name)
+    output.err.flush()
+    try:
+        answer = sys.stdin.readline().strip()
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer == env_name
+
+
+def _desired_from_project(root, env, progress):
+    """load, validate, compile in memory: (project name, env name, desired, variables)."""
+    project = load_project(root, env=env)
+    diags = validate_project(project, check_env=False)
+    errors = [d for d in diags if d.is_error()]
+    if errors:
+        raise ProjectError("the project is invalid (%d error%s)"
+                           % (len(errors), "" if len(errors) == 1 else "s"),
+                           details=[d.render() for d in errors],
+                           hint="run 'streamt validate' for the details")
+    desired = compile_project(project)
+    progress("compiled %s for %s" % (project.name, project.env))
+    return project.name, project.env, desired, dict(project.variables)
+
+
+def _open_verified_artifact(args, progress):
+    """read + verify (checksums, file list, safe paths, signature policy): exit 4 on
+    failure.  Returns {"project", "environment", "desired", "state"}."""
+    art = read_artifact(args.artifact)
+    env = (art.desired or {}).get("environment") or {}
+    need_sig = bool(args.require_signature or args.allowed_signers or
+                    (env.get("safety") or {}).get("require_signature"))
+    if need_sig and not args.allowed_signers:
+        verify_artifact(art)  # integrity problems first, they say more
+        raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
+                             hint="the environment's safety.require_signature (or "
+                                  "--require-signature) asks for a verified signature")
+    verify_artifact(art, allowed_signers=args.allowed_signers, require_signature=need_sig)
+    progress("artifact verified: %s%s" % (args.artifact, " (signature verified)" if need_sig
+                                          else ""))
+    return {"project": ((art.manifest or {}).get("project") or {}).get("name"),
+            "environment": art.environment or env.get("name"),
+            "desired": art.desired, "state": art.state}
+
+
 # (end of cli: deploy)
 
 # -- cli: init -----------------------------------------------------------------
+
+_INIT_FILES = [
+    ("stream_project.yml", """\
+# The project: what it is called and the defaults of its topics.
+# Reference: https://github.com/conduktor/streamt (same file format).
+project:
+  name: {name}
+  version: "0.1.0"
+  description: A starter streamt project
+
+defaults:
+  topic:
+    partitions: 3
+    replication_factor: 1
+
+rules:
+  topics:
+    naming_pattern: "{name_re}\\\\.[a-z0-9_.]+"
+  models:
+    require_description: true
+"""),
+    ("sources/events.yml", """\
+# Sources: topics written by someone else, described so that models can read them.
+sources:
+  - name: events
+    description: Raw events from the applications
+    topic: {name}.events.v1
+    columns:
+      - name: event_id
+        type: STRING
+      - name: user_id
+        type: STRING
+      - name: event_type
+        type: STRING
+      - name: event_time
+        type: TIMESTAMP(3)
+    event_time:
+      column: event_time
+      watermark:
+        max_out_of_orderness_ms: 5000
+"""),
+    ("models/events_clean.yml", """\
+# Models: SQL over sources and other models; each becomes a Flink job and a topic.
+models:
+  - name: events_clean
+    description: Events with a user, ready for consumers
+    materialized: flink
+    sql: |
+      SELECT event_id, user_id, event_type, event_time
+      FROM {{{{ source("events") }}}}
+      WHERE user_id IS NOT NULL
+    advanced:
+      topic:
+        name: {name}.events.clean.v1
+"""),
+    ("models/events_archive.yml", """\
+# A sink: a Kafka Connect connector that writes a model's topic somewhere else.
+models:
+  - name: events_archive
+    description: Clean events appended to a file
+    from:
+      - ref: events_clean
+    sink:
+      connector: org.apache.kafka.connect.file.FileStreamSinkConnector
+      config:
+        file: ${{ARCHIVE_FILE}}
+        tasks.max: "1"
+"""),
+    ("environments/dev.yml", """\
+# The dev environment: local services. ${{VAR}} references are resolved from the
+# process environment, .env.dev and .env (in that order) when you deploy.
+environment:
+  name: dev
+  description: Local services
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{CONNECT_URL}}
+"""),
+    ("environments/prod.yml", """\
+# The prod environment: protected (deploy needs --confirm), no destructive change.
+# Secrets stay ${{VAR}} references in the artifact; set them on the deploying machine.
+environment:
+  name: prod
+  description: Production
+  protected: true
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+    security_protocol: SASL_SSL
+    sasl_mechanism: SCRAM-SHA-512
+    sasl_username: ${{KAFKA_USERNAME}}
+    sasl_password: ${{KAFKA_PASSWORD}}
+  flink:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{CONNECT_URL}}
+
+safety:
+  allow_destructive: false
+"""),
+    (".env", """\
+# Values for the dev environment (local, not secret). Real environment variables win.
+KAFKA_BOOTSTRAP=127.0.0.1:9092
+FLINK_REST_URL=http://127.0.0.1:8081
+FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8083
+CONNECT_URL=http://127.0.0.1:8084
+ARCHIVE_FILE=/tmp/{name}-events.txt
+"""),
+    (".env.example", """\
+# What the prod environment needs at deploy time. Copy to .env.prod on the deploying
+# machine (never commit it) or export the variables there.
+KAFKA_BOOTSTRAP=
+KAFKA_USERNAME=
+KAFKA_PASSWORD=
+FLINK_REST_URL=
+FLINK_SQL_GATEWAY_URL=
+CONNECT_URL=
+ARCHIVE_FILE=
+"""),
+    (".gitignore", """\
+.env.*
+!.env.example
+dist/
+"""),
+]
+
+
+@command("init", help="create a small working multi-environment project",
+         epilog="example:\n  streamt init my-pipeline\n  streamt validate -p my-pipeline -e dev")
+def _cli_init(p):
+    p.add_argument("directory", nargs="?", default=".",
+                   help="where to create the project (default: the current directory)")
+    p.add_argument("--name", help="project name (default: the directory's name)")
+
+    def run(args, output):
+        root = os.path.abspath(args.directory)
+        raw = args.name or os.path.basename(root.rstrip(os.sep)) or "pipeline"
+        name = re.sub(r"[^a-z0-9_]+", "_", raw.lower()).strip("_") or "pipeline"
+        if not re.match(r"[a-z]", name):
+            name = "p_" + name
+        existing = [rel for rel, _ in _INIT_FILES if os.path.exists(os.path.join(root, rel))]
+        if existing:
+            raise UsageError("%s already has %s" % (root, ", ".join(sorted(existing))),
+                             hint="choose an empty directory: streamt init NEW_DIR")
+        for rel, text in _INIT_FILES:
+            path = os.path.join(root, rel)
+            d = os.path.dirname(path)
+            if not os.path.isdir(d):
+                os.makedirs(d)
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text.format(name=name, name_re=name))  # [a-z0-9_]: no regex escaping
+        where = args.directory
+        output.result("Created project '%s' in %s" % (name, where))
+        output.result("")
+        output.result("Next steps:")
+        output.result("  streamt validate -p %s -e dev" % where)
+        output.result("  streamt build -p %s -e dev -o %s/dist/dev" % (where, where))
+        output.result("  streamt artifact inspect %s/dist/dev" % where)
+        return EXIT_OK
+    return run
 
 # (end of cli: init)
 
