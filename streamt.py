@@ -480,8 +480,7 @@ class _YamlScanner(object):
                     e = run_block(s, i).end()
                     if s[e] == ":" and s[e + 1] in ws_end and e - i <= _YAML_MAX_KEY_SPAN:
                         if self.indent < col:
-                            self.indents.append(self.indent)
-                            self.indent = col
+                            self.add_indent(col)
                             append((_T_BMAP, i, None, None))
                         append((_T_KEY, i, None, None))
                         append((_T_SCALAR, i, s[i:e], None))
@@ -514,6 +513,8 @@ class _YamlScanner(object):
             elif ch in "[{":
                 self.save_key()
                 self.flow += 1
+                if self.flow > _YAML_MAX_DEPTH:
+                    raise self.too_deep()
                 self.allow_key = True
                 append((_T_FSEQ if ch == "[" else _T_FMAP, i, None, None))
                 self.i = i + 1
@@ -620,8 +621,15 @@ class _YamlScanner(object):
         if self.indent < col:
             self.indents.append(self.indent)
             self.indent = col
+            if len(self.indents) > _YAML_MAX_DEPTH:
+                raise self.too_deep()
             return True
         return False
+
+    def too_deep(self):
+        # Checked here, not only in the parser: the simple-key bookkeeping is per
+        # nesting level, so thousands of levels would make scanning quadratic.
+        return self.fail("collections are nested more than %d levels deep" % _YAML_MAX_DEPTH)
 
     # -- indicators
 
