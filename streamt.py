@@ -5535,6 +5535,13 @@ class _Compiler(object):
                     job = self.test_job(test)
                 if job is not None:
                     jobs.append(job)
+        if any(j["kind"] == "test" for j in jobs) and not any(
+                t["name"] == _TEST_FAILURES_TOPIC for t in topics):
+            # the topic every continuous test writes its violations to (a Flink sink never
+            # creates its topic; brokers usually refuse auto-creation)
+            partitions, rf = self.topic_defaults()
+            topics.append({"name": _TEST_FAILURES_TOPIC, "partitions": partitions,
+                           "replication_factor": rf, "config": {}, "model": None})
         for what, items, key in (("topic", topics, "name"), ("Flink job", jobs, "name"),
                                  ("connector", connectors, "name")):
             seen = {}
@@ -5562,13 +5569,19 @@ class _Compiler(object):
 
     # -- topics and schemas -------------------------------------------------------
 
-    def topic(self, model):
-        adv = _get(model, "advanced", "topic") or {}
+    def topic_defaults(self):
+        """(partitions, replication factor) of a topic with no explicit values:
+        ``defaults.topic``, else ``defaults.models.topic``, else 1/1 (reference §1.5)."""
         d = self.defaults.get("topic") if isinstance(self.defaults.get("topic"), dict) else None
         if d is None:
             d = _get(self.defaults, "models", "topic") or {}
-        partitions = adv.get("partitions") or d.get("partitions") or 1
-        rf = adv.get("replication_factor") or d.get("replication_factor") or 1
+        return int(d.get("partitions") or 1), int(d.get("replication_factor") or 1)
+
+    def topic(self, model):
+        adv = _get(model, "advanced", "topic") or {}
+        dp, drf = self.topic_defaults()
+        partitions = adv.get("partitions") or dp
+        rf = adv.get("replication_factor") or drf
         config = {}
         for k, v in sorted((adv.get("config") or {}).items()):
             try:

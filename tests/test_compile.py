@@ -70,8 +70,9 @@ def shop():
 def test_shop_topics(shop):
     state, _w = shop
     topics = dict((t["name"], t) for t in state["topics"])
-    assert sorted(topics) == ["shop.customer.totals.v1", "shop.orders.clean.v1",
-                              "shop.revenue.per_minute.v1"]
+    assert sorted(topics) == ["_streamt_test_failures", "shop.customer.totals.v1",
+                              "shop.orders.clean.v1", "shop.revenue.per_minute.v1"]
+    assert topics["_streamt_test_failures"]["partitions"] == 3  # defaults.topic
     clean = topics["shop.orders.clean.v1"]
     assert (clean["partitions"], clean["replication_factor"]) == (3, 1)
     assert clean["config"] == {"retention.ms": "604800000", "cleanup.policy": "delete"}
@@ -448,6 +449,7 @@ def test_continuous_test_without_applicable_assertions_is_no_job():
          "assertions": [{"not_null": {"columns": ["nope"]}}]}
     state = compile_project(project([], tests=[t]), warnings)
     assert state["flink_jobs"] == [] and any("nope" in w for w in warnings)
+    assert state["topics"] == []
 
 
 # -- topics, schemas, connectors ----------------------------------------------------------
