@@ -2787,13 +2787,13 @@ def sql_tokens(text, comments=True):
     line, line_start = 1, 0
     while i < n:
         c = text[i]
-        if c == "\n":
-            line += 1
-            line_start = i + 1
-            i += 1
-            continue
         if c.isspace():
-            i += 1
+            j = _SPACE_RE.match(text, i).end()
+            nl = text.count("\n", i, j)
+            if nl:
+                line += nl
+                line_start = text.rindex("\n", i, j) + 1
+            i = j
             continue
         start, col, tline = i, i - line_start + 1, line
         two = text[i:i + 2]
@@ -2837,9 +2837,7 @@ def sql_tokens(text, comments=True):
             j = m.end()
             kind = "number"
         elif c.isalpha() or c == "_" or c == "$":
-            j = i + 1
-            while j < n and (text[j].isalnum() or text[j] in "_$"):
-                j += 1
+            j = _WORD_RE.match(text, i).end()
             kind = "ident"
         else:
             j = i + 1
@@ -3032,6 +3030,8 @@ def _has_gateway(project):
     return bool(isinstance(conduktor, dict) and conduktor.get("gateway"))
 
 
+_SPACE_RE = re.compile(r"\s+")
+_WORD_RE = re.compile(r"[\w$]+")
 _NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _TEMPLATE_CALL_RE = re.compile(
     r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
@@ -5146,6 +5146,66 @@ def jaas_config(mechanism, username, password, shaded=False):
     return "%s required username=%s password=%s;" % (module, q(username or ""), q(password or ""))
 
 
+def sql_references(sql):
+    """The sorted names of the ``${VAR}`` references inside the string literals of a
+    compiled Flink job (bootstrap servers, credentials, registry URL, ...)."""
+    names = set()
+    for tok in sql_tokens(sql):
+        if tok.kind == "string" and "$" in tok.text:
+            for m in _SQL_VAR_RE.finditer(token_value(tok)):
+                if m.group(1):
+                    names.add(m.group(1))
+    return sorted(names)
+
+
+def resolve_sql_references(sql, values):
+    """A compiled Flink job with its ``${VAR}`` references replaced by ``values``.
+
+    Only string literals are touched (``'$.a'`` or ``EXPR$0`` elsewhere are SQL, not
+    references), and each value is escaped for where it lands: quotes doubled for SQL,
+    and first ``\\`` / ``"`` backslash-escaped inside ``properties.sasl.jaas.config``.
+    Inside string literals ``$$`` stands for ``$`` (the project's rule for every string
+    value, so ``'$${X}'`` is the text ``${X}``).  All missing names are reported at once."""
+    toks = sql_tokens(sql)
+    missing = set()
+    out, pos = [], 0
+    for i, tok in enumerate(toks):
+        if tok.kind != "string" or "$" not in tok.text:
+            continue
+        key = None
+        if i >= 2 and toks[i - 1].text == "=" and toks[i - 2].kind == "string":
+            key = token_value(toks[i - 2])
+        jaas = key is not None and key.endswith("sasl.jaas.config")
+
+        def repl(m):
+            if not m.group(1):
+                return "$"
+            name = m.group(1)
+            if name not in values:
+                missing.add(name)
+                return m.group(0)
+            v = str(values[name])
+            if jaas:
+                v = v.replace("\\", "\\\\").replace('"', '\\"')
+            return v
+        new = _SQL_VAR_RE.sub(repl, token_value(tok))
+        out.append(sql[pos:tok.start])
+        out.append(quote_string(new))
+        pos = tok.end
+    if missing:
+        names = sorted(missing)
+        raise ProjectError("variable%s not set: %s" % ("s" if len(names) > 1 else "",
+                                                      ", ".join(names)),
+                           hint="set them in the environment (or .env.<env>) before deploying")
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+__all__ += ["sql_references", "resolve_sql_references"]
+
+_SQL_VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 # -- compile: helpers ------------------------------------------------------------
 
 _CONNECTOR_ALIASES = {
@@ -5324,7 +5384,10 @@ class _Compiler(object):
     # -- materialization and outputs ---------------------------------------------
 
     def effective(self, model):
-        return infer_materialization(model, self.project)[1]
+        key = ("effective", str(model.get("name")))
+        if key not in self._outputs:
+            self._outputs[key] = infer_materialization(model, self.project)[1]
+        return self._outputs[key]
 
     def source_relation(self, name):
         if ("source", name) not in self._outputs:
@@ -5426,11 +5489,13 @@ class _Compiler(object):
         return self.source_relation(name) if kind == "source" else self.model_relation(name)
 
     def analyze(self, model):
-        def rel(kind, name):
-            r = self.relation(kind, name)
-            return None if r is None else (r.columns, r.updating, r.key)
-        info = analyze_query(model.get("sql"), rel)
-        return info
+        key = ("analysis", str(model.get("name")))
+        if key not in self._outputs:
+            def rel(kind, name):
+                r = self.relation(kind, name)
+                return None if r is None else (r.columns, r.updating, r.key)
+            self._outputs[key] = analyze_query(model.get("sql"), rel)
+        return self._outputs[key]
 
     def masks(self, model):
         out = []
@@ -5464,20 +5529,29 @@ class _Compiler(object):
         topics, jobs, connectors, gateway = [], [], [], []
         for name in sorted(self.models):
             model = self.models[name]
-            eff = self.effective(model)
-            if eff in ("topic", "flink"):
-                topics.append(self.topic(model))
-                if model.get("sql"):
-                    jobs.append(self.model_job(model))
-            elif eff == "sink":
-                connectors.append(self.connector(model))
-            elif eff == "virtual_topic":
-                gateway.extend(self.gateway_resources(model))
+            with _located(model):
+                eff = self.effective(model)
+                if eff in ("topic", "flink"):
+                    topics.append(self.topic(model))
+                    if model.get("sql"):
+                        jobs.append(self.model_job(model))
+                elif eff == "sink":
+                    connectors.append(self.connector(model))
+                elif eff == "virtual_topic":
+                    gateway.extend(self.gateway_resources(model))
         for test in self.tests:
             if str(test.get("type")) == "continuous":
-                job = self.test_job(test)
+                with _located(test):
+                    job = self.test_job(test)
                 if job is not None:
                     jobs.append(job)
+        if any(j["kind"] == "test" for j in jobs) and not any(
+                t["name"] == _TEST_FAILURES_TOPIC for t in topics):
+            # the topic every continuous test writes its violations to (a Flink sink never
+            # creates its topic; brokers usually refuse auto-creation)
+            partitions, rf = self.topic_defaults()
+            topics.append({"name": _TEST_FAILURES_TOPIC, "partitions": partitions,
+                           "replication_factor": rf, "config": {}, "model": None})
         for what, items, key in (("topic", topics, "name"), ("Flink job", jobs, "name"),
                                  ("connector", connectors, "name")):
             seen = {}
@@ -5505,13 +5579,19 @@ class _Compiler(object):
 
     # -- topics and schemas -------------------------------------------------------
 
-    def topic(self, model):
-        adv = _get(model, "advanced", "topic") or {}
+    def topic_defaults(self):
+        """(partitions, replication factor) of a topic with no explicit values:
+        ``defaults.topic``, else ``defaults.models.topic``, else 1/1 (reference §1.5)."""
         d = self.defaults.get("topic") if isinstance(self.defaults.get("topic"), dict) else None
         if d is None:
             d = _get(self.defaults, "models", "topic") or {}
-        partitions = adv.get("partitions") or d.get("partitions") or 1
-        rf = adv.get("replication_factor") or d.get("replication_factor") or 1
+        return int(d.get("partitions") or 1), int(d.get("replication_factor") or 1)
+
+    def topic(self, model):
+        adv = _get(model, "advanced", "topic") or {}
+        dp, drf = self.topic_defaults()
+        partitions = adv.get("partitions") or dp
+        rf = adv.get("replication_factor") or drf
         config = {}
         for k, v in sorted((adv.get("config") or {}).items()):
             try:
@@ -6089,6 +6169,23 @@ _ACCEPTED_TYPES = {"string": "STRING", "str": "STRING", "text": "STRING", "numbe
                    "integer": "INT", "bigint": "BIGINT", "long": "BIGINT", "bool": "BOOLEAN",
                    "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)",
                    "datetime": "TIMESTAMP(3)", "date": "DATE", "time": "TIME"}
+
+
+class _located(object):
+    """Give a CompileError/SqlError raised while compiling ``node`` the node's location
+    (SQL errors carry a line inside the SQL: the model's own line is the best we have)."""
+
+    def __init__(self, node):
+        self.loc = getattr(node, "loc", None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, ProjectError) and self.loc is not None and (
+                exc.location is None or exc.location.file is None):
+            exc.location = self.loc
+        return False
 
 
 class _TableNames(object):
