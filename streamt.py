@@ -7023,8 +7023,8 @@ def diff_artifacts(old, new):
                             "key": key, "old": _redact_value(key, fa.get(key)),
                             "new": _redact_value(key, fb.get(key))})
                 if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
-                    entry["sql"] = _sql_diff(ma[name].get("sql") or "",
-                                             mb[name].get("sql") or "", name)
+                    entry["sql"] = _sql_diff(_redact_sql(ma[name].get("sql") or ""),
+                                             _redact_sql(mb[name].get("sql") or ""), name)
                 out.append(entry)
     return out
 
@@ -7126,6 +7126,7 @@ _KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job"
                "connectors": "connector", "gateway": "gateway", "environment": "environment"}
 _SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
 _SECRET_KEY_PATTERN = (r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
+                       r"|user[._-]?info"
                        r"|access[._-]?key|key[._-]?password|\.key$|^key$)")
 
 
@@ -7714,7 +7715,19 @@ def _redact_value(key, value):
     return "<redacted>"
 
 
+def _redact_sql(sql):
+    """Flink SQL with the values of secret-looking WITH options ('...password' = '...',
+    '...jaas.config' = '...') replaced: for artifacts built with --resolve-secrets."""
+    def sub(m):
+        if _artifact_secret_key(m.group(1)) and not _only_refs(m.group(2)):
+            return "'%s' = '<redacted>'" % m.group(1)
+        return m.group(0)
+    return re.sub(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'", sub, sql)
+
+
 def _redact(obj, key=""):
+    if isinstance(obj, str) and key.split(".")[-1] == "sql":
+        return _redact_sql(obj)
     if isinstance(obj, dict):
         return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
     if isinstance(obj, list):

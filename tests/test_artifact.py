@@ -660,3 +660,27 @@ def test_with_state_records_the_observed_snapshot(tmp_path, monkeypatch):
     assert "${KAFKA_BOOTSTRAP}" in art.files["environment.json"].decode()  # still a reference
     streamt.verify_artifact(art)
     assert streamt.inspect_artifact(art)["state"] == ["schemas", "topics"]
+
+
+def test_inspect_and_diff_of_a_resolved_artifact_do_not_print_the_secrets(tmp_path):
+    env = {"KAFKA_PASSWORD": "kafka-s3cret", "SCHEMA_REGISTRY_PASSWORD": "sr-s3cret",
+           "ARCHIVE_FILE": "/a"}
+    r = run_cli("build", "-p", SHOP, "-e", "prod", "-o", str(tmp_path / "p"),
+                "--resolve-secrets", env=env)
+    assert r.returncode == 0, r.stderr
+    files = streamt.read_artifact(str(tmp_path / "p")).files
+    assert any(b"kafka-s3cret" in data for data in files.values())  # it is in there...
+    for comp in (None, "flink", "topics", "connectors"):
+        args = ["artifact", "inspect", str(tmp_path / "p")]
+        if comp:
+            args += ["--component", comp]
+        for fmt in ("text", "json"):
+            r = run_cli(*(args + ["--format", fmt]))
+            assert r.returncode == 0, r.stderr
+            assert b"kafka-s3cret" not in r.stdout and b"sr-s3cret" not in r.stdout  # ...not shown
+    env["KAFKA_PASSWORD"] = "other-s3cret"
+    run_cli("build", "-p", SHOP, "-e", "prod", "-o", str(tmp_path / "q"), "--resolve-secrets",
+            env=env)
+    r = run_cli("artifact", "diff", str(tmp_path / "p"), str(tmp_path / "q"), "--detailed-exitcode")
+    assert r.returncode == 8
+    assert b"s3cret" not in r.stdout and b"<redacted>" in r.stdout
