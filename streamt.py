@@ -7452,9 +7452,11 @@ def _read_archive_bytes(data, label):
             except UnicodeEncodeError:
                 problems.append("%s: member name is not UTF-8" % shown)
                 continue
-            clean = name[:-1] if member.isdir() and name.endswith("/") else name
-            if clean.startswith("./"):
+            clean = name.rstrip("/") if member.isdir() else name
+            while clean.startswith("./"):  # `tar -C dir -czf x.tar.gz .` writes ./name
                 clean = clean[2:]
+            if member.isdir() and clean in (".", ""):
+                continue
             if not _safe_member_name(clean):
                 problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
                 continue

@@ -684,3 +684,26 @@ def test_inspect_and_diff_of_a_resolved_artifact_do_not_print_the_secrets(tmp_pa
     r = run_cli("artifact", "diff", str(tmp_path / "p"), str(tmp_path / "q"), "--detailed-exitcode")
     assert r.returncode == 8
     assert b"s3cret" not in r.stdout and b"<redacted>" in r.stdout
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="needs GNU tar")
+def test_a_directory_repacked_with_tar_still_verifies(tmp_path):
+    write(DESIRED, tmp_path / "d")
+    for name, args in (("dot.tar.gz", ["-czf", str(tmp_path / "dot.tar.gz"), "-C",
+                                       str(tmp_path / "d"), "."]),
+                       ("plain.tar", ["-cf", str(tmp_path / "plain.tar"), "-C",
+                                      str(tmp_path / "d")] + sorted(os.listdir(str(tmp_path / "d"))))):
+        subprocess.check_call(["tar"] + args)
+        r = run_cli("artifact", "verify", str(tmp_path / name))
+        assert r.returncode == 0, r.stderr
+        assert streamt.read_artifact(str(tmp_path / name)).desired == DESIRED
+
+
+def test_artifact_without_subcommand_and_missing_path(tmp_path):
+    r = run_cli("artifact")
+    assert r.returncode == 2
+    r = run_cli("artifact", "inspect", str(tmp_path / "missing"))
+    assert r.returncode == 4 and b"no such artifact" in r.stderr
+    (tmp_path / "junk.tar.gz").write_bytes(b"\x1f\x8b not really gzip")
+    r = run_cli("artifact", "verify", str(tmp_path / "junk.tar.gz"))
+    assert r.returncode == 4 and b"Traceback" not in r.stderr
