@@ -3453,17 +3453,25 @@ def _snippet(toks, limit=40):
 
 
 def _split_alias(item):
-    """``(expr tokens, alias or None)`` of a select item."""
+    """``(expr tokens, alias or None)`` of a select item (``expr AS a`` or ``expr a``)."""
     if len(item) >= 3 and is_keyword(item[-2], "AS") and item[-1].kind in (
             "ident", "qident", "dqident"):
         return item[:-2], _ident_name(item[-1])
-    if len(item) >= 2 and item[-1].kind in ("ident", "qident") and (
-            item[-2].kind in ("ident", "qident", "number", "string") or item[-2].text == ")"):
-        if item[-1].kind == "qident" or not is_keyword(item[-1], "END", "NULL", "TRUE",
-                                                       "FALSE"):
-            if not (len(item) == 2 and is_keyword(item[0], "DISTINCT", "INTERVAL")):
-                return item[:-1], _ident_name(item[-1])
+    if len(item) >= 2 and item[-1].kind in ("ident", "qident"):
+        last, before = item[-1], item[-2]
+        if last.kind == "ident" and last.text.upper() in _NOT_ALIASES:
+            return item, None
+        if before.kind in ("number", "string", "qident") or before.text in (")", "]") or (
+                before.kind == "ident" and before.text.upper() not in _NOT_ALIASES):
+            return item[:-1], _ident_name(last)
     return item, None
+
+
+# Words that end an expression or take an operand: never a bare alias.
+_NOT_ALIASES = frozenset(
+    "END NULL TRUE FALSE UNKNOWN NOT AND OR IS IN LIKE BETWEEN SIMILAR CASE WHEN THEN ELSE "
+    "INTERVAL DATE TIME TIMESTAMP DISTINCT ALL YEAR MONTH DAY HOUR MINUTE SECOND WEEK QUARTER "
+    "MILLISECOND MICROSECOND NANOSECOND TO ESCAPE EXISTS".split())
 
 
 def _column_ref(expr):
@@ -5099,16 +5107,18 @@ def kafka_config_value(value):
     return str(value)
 
 
-def jaas_config(mechanism, username, password):
+def jaas_config(mechanism, username, password, shaded=False):
     """The ``sasl.jaas.config`` of a Kafka client for PLAIN or SCRAM-SHA-*.
 
     Values are written as JAAS quoted strings (``\\`` and ``"`` escaped); ``${VAR}``
-    references stay as written."""
+    references stay as written.  ``shaded=True`` names the login module as relocated
+    inside Flink's ``flink-sql-connector-kafka`` jar (the only name it can load)."""
     mech = (mechanism or "").upper()
+    prefix = _FLINK_KAFKA_SHADE if shaded else ""
     if mech == "PLAIN":
-        module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        module = prefix + "org.apache.kafka.common.security.plain.PlainLoginModule"
     elif mech.startswith("SCRAM-"):
-        module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        module = prefix + "org.apache.kafka.common.security.scram.ScramLoginModule"
     else:
         raise CompileError("unsupported SASL mechanism %r" % mechanism,
                            hint="use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
@@ -5116,6 +5126,66 @@ def jaas_config(mechanism, username, password):
     def q(v):
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
     return "%s required username=%s password=%s;" % (module, q(username or ""), q(password or ""))
+
+
+def sql_references(sql):
+    """The sorted names of the ``${VAR}`` references inside the string literals of a
+    compiled Flink job (bootstrap servers, credentials, registry URL, ...)."""
+    names = set()
+    for tok in sql_tokens(sql):
+        if tok.kind == "string" and "$" in tok.text:
+            for m in _SQL_VAR_RE.finditer(token_value(tok)):
+                if m.group(1):
+                    names.add(m.group(1))
+    return sorted(names)
+
+
+def resolve_sql_references(sql, values):
+    """A compiled Flink job with its ``${VAR}`` references replaced by ``values``.
+
+    Only string literals are touched (``'$.a'`` or ``EXPR$0`` elsewhere are SQL, not
+    references), and each value is escaped for where it lands: quotes doubled for SQL,
+    and first ``\\`` / ``"`` backslash-escaped inside ``properties.sasl.jaas.config``.
+    Inside string literals ``$$`` stands for ``$`` (the project's rule for every string
+    value, so ``'$${X}'`` is the text ``${X}``).  All missing names are reported at once."""
+    toks = sql_tokens(sql)
+    missing = set()
+    out, pos = [], 0
+    for i, tok in enumerate(toks):
+        if tok.kind != "string" or "$" not in tok.text:
+            continue
+        key = None
+        if i >= 2 and toks[i - 1].text == "=" and toks[i - 2].kind == "string":
+            key = token_value(toks[i - 2])
+        jaas = key is not None and key.endswith("sasl.jaas.config")
+
+        def repl(m):
+            if not m.group(1):
+                return "$"
+            name = m.group(1)
+            if name not in values:
+                missing.add(name)
+                return m.group(0)
+            v = str(values[name])
+            if jaas:
+                v = v.replace("\\", "\\\\").replace('"', '\\"')
+            return v
+        new = _SQL_VAR_RE.sub(repl, token_value(tok))
+        out.append(sql[pos:tok.start])
+        out.append(quote_string(new))
+        pos = tok.end
+    if missing:
+        names = sorted(missing)
+        raise ProjectError("variable%s not set: %s" % ("s" if len(names) > 1 else "",
+                                                      ", ".join(names)),
+                           hint="set them in the environment (or .env.<env>) before deploying")
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+__all__ += ["sql_references", "resolve_sql_references"]
+
+_SQL_VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 # -- compile: helpers ------------------------------------------------------------
@@ -5130,6 +5200,10 @@ _CONNECTOR_ALIASES = {
 _STARTUP_MODES = {"earliest": "earliest-offset", "latest": "latest-offset",
                   "earliest-offset": "earliest-offset", "latest-offset": "latest-offset",
                   "group-offsets": "group-offsets", "group": "group-offsets"}
+# flink-sql-connector-kafka relocates the Kafka client classes under this package; a
+# JAAS config must name the login module with it.  A cluster that uses the plain
+# flink-connector-kafka + kafka-clients jars sets `kafka_connector_shaded: false`.
+_FLINK_KAFKA_SHADE = "org.apache.flink.kafka.shaded."
 _MASK_METHODS = ("hash", "sha256", "md5", "redact", "partial", "null")
 _TEST_FAILURES_TOPIC = "_streamt_test_failures"
 # Words that would make custom_sql more than a condition.
@@ -5284,6 +5358,7 @@ class _Compiler(object):
         self.warnings = []
         self._outputs = {}
         self._busy = set()
+        self._cluster = None  # the Flink cluster of the job being built
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -5431,18 +5506,20 @@ class _Compiler(object):
         topics, jobs, connectors, gateway = [], [], [], []
         for name in sorted(self.models):
             model = self.models[name]
-            eff = self.effective(model)
-            if eff in ("topic", "flink"):
-                topics.append(self.topic(model))
-                if model.get("sql"):
-                    jobs.append(self.model_job(model))
-            elif eff == "sink":
-                connectors.append(self.connector(model))
-            elif eff == "virtual_topic":
-                gateway.extend(self.gateway_resources(model))
+            with _located(model):
+                eff = self.effective(model)
+                if eff in ("topic", "flink"):
+                    topics.append(self.topic(model))
+                    if model.get("sql"):
+                        jobs.append(self.model_job(model))
+                elif eff == "sink":
+                    connectors.append(self.connector(model))
+                elif eff == "virtual_topic":
+                    gateway.extend(self.gateway_resources(model))
         for test in self.tests:
             if str(test.get("type")) == "continuous":
-                job = self.test_job(test)
+                with _located(test):
+                    job = self.test_job(test)
                 if job is not None:
                     jobs.append(job)
         for what, items, key in (("topic", topics, "name"), ("Flink job", jobs, "name"),
@@ -5557,8 +5634,10 @@ class _Compiler(object):
 
     # -- Flink jobs ------------------------------------------------------------------
 
-    def kafka_properties(self):
+    def kafka_properties(self, cluster=None):
         kafka = self.runtime.get("kafka") or {}
+        shaded = _get(self.runtime, "flink", "clusters", cluster or "", "kafka_connector_shaded")
+        shaded = True if shaded is None else shaded not in (False, "false", "False", "no")
         props = {}
         bootstrap = kafka.get("bootstrap_servers_internal") or kafka.get("bootstrap_servers")
         if bootstrap:
@@ -5570,7 +5649,7 @@ class _Compiler(object):
         if mech:
             props["properties.sasl.mechanism"] = str(mech).upper()
             props["properties.sasl.jaas.config"] = jaas_config(
-                mech, kafka.get("sasl_username"), kafka.get("sasl_password"))
+                mech, kafka.get("sasl_username"), kafka.get("sasl_password"), shaded=shaded)
         if kafka.get("ssl_cafile"):
             props["properties.ssl.truststore.type"] = "PEM"
             props["properties.ssl.truststore.location"] = str(kafka["ssl_cafile"])
@@ -5616,7 +5695,7 @@ class _Compiler(object):
         if key:
             lines.append("PRIMARY KEY (%s) NOT ENFORCED" % ", ".join(quote_ident(k) for k in key))
         opts = {"topic": rel.topic}
-        opts.update(self.kafka_properties())
+        opts.update(self.kafka_properties(self._cluster))
         if key:
             connector = "upsert-kafka"
             opts.update(self.format_options("json", "key."))
@@ -5636,8 +5715,14 @@ class _Compiler(object):
         return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
             quote_ident(table), ",\n  ".join(lines), ",\n".join(with_lines))
 
+    def job_cluster(self, spec):
+        cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
+                   or _get(self.runtime, "flink", "default"))
+        return str(cluster) if cluster else None
+
     def model_job(self, model):
         name = str(model.get("name"))
+        self._cluster = self.job_cluster(model)
         flink = _get(model, "advanced", "flink") or {}
         pipeline = "streamt.%s.%s" % (self.name, name)
         startup = self.startup_mode(model, flink)
@@ -5796,8 +5881,7 @@ class _Compiler(object):
                                hint="use savepoint, stateless or refuse")
         body = ";\n\n".join(statements) + ";\n"
         fingerprint = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
-        cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
-                   or _get(self.runtime, "flink", "default"))
+        cluster = self.job_cluster(spec)
         header = ["-- Generated by streamt %s" % __version__,
                   "-- Project: %s" % _comment(self.name),
                   ("-- Model: %s" if kind == "model" else "-- Test: %s") % _comment(owner),
@@ -5806,7 +5890,7 @@ class _Compiler(object):
                   "-- On upgrade: %s" % on_upgrade,
                   "-- Fingerprint: %s" % fingerprint]
         return {"name": name, "model": owner, "kind": kind,
-                "cluster": str(cluster) if cluster else None, "pipeline_name": pipeline,
+                "cluster": cluster, "pipeline_name": pipeline,
                 "fingerprint": fingerprint, "on_upgrade": on_upgrade,
                 "sql": "\n".join(header) + "\n\n" + body}
 
@@ -5815,6 +5899,7 @@ class _Compiler(object):
     def test_job(self, test):
         tname = str(test.get("name"))
         target = str(test.get("model"))
+        self._cluster = self.job_cluster(test)
         rel = self.model_relation(target) if target in self.models else \
             self.source_relation(target)
         if rel is None:
@@ -6042,6 +6127,23 @@ _ACCEPTED_TYPES = {"string": "STRING", "str": "STRING", "text": "STRING", "numbe
                    "integer": "INT", "bigint": "BIGINT", "long": "BIGINT", "bool": "BOOLEAN",
                    "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)",
                    "datetime": "TIMESTAMP(3)", "date": "DATE", "time": "TIME"}
+
+
+class _located(object):
+    """Give a CompileError/SqlError raised while compiling ``node`` the node's location
+    (SQL errors carry a line inside the SQL: the model's own line is the best we have)."""
+
+    def __init__(self, node):
+        self.loc = getattr(node, "loc", None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, ProjectError) and self.loc is not None and (
+                exc.location is None or exc.location.file is None):
+            exc.location = self.loc
+        return False
 
 
 class _TableNames(object):
