@@ -6248,7 +6248,7 @@ def _check_condition(tname, where):
 #              principal=None, now=None, allowed_signers_name="allowed_signers") -> dict
 #       Checks the signature and that an allowed_signers line trusts its key for
 #       `principal` (any principal when None), `namespace` and time `now` (POSIX
-#       seconds; default: the clock).  Returns {"principal", "fingerprint",
+#       seconds or a datetime; default: the clock).  Returns {"principal", "fingerprint",
 #       "key_type", "namespace", "hash", "line"}.  Every refusal is an IntegrityError
 #       (exit 4) saying which check failed; a malformed allowed_signers line is a
 #       UsageError with its file:line.
@@ -6318,10 +6318,13 @@ def ssh_verify(data, signature_text, allowed_signers_text, namespace=SSHSIG_NAME
             "the signature does not match the signed data (key %s)" % fingerprint,
             hint="the data changed after it was signed, or the signature belongs to "
                  "another file; rebuild and sign again")
-    when = time.time() if now is None else now
+    if now is None:
+        now = time.time()
+    elif isinstance(now, datetime.datetime):
+        now = now.timestamp()  # naive: local time, as OpenSSH reads allowed_signers times
     entries = _parse_allowed_signers(allowed_signers_text, allowed_signers_name)
     match = _allowed_signers_match(entries, sig["key_blob"], fingerprint, principal,
-                                   namespace, when, allowed_signers_name)
+                                   namespace, now, allowed_signers_name)
     return {"principal": principal if principal is not None else match["principals"],
             "fingerprint": fingerprint, "key_type": sig["key_type"],
             "namespace": sig["namespace"], "hash": sig["hash"], "line": match["line"]}
@@ -6405,10 +6408,13 @@ def ed25519_verify(public_key, message, signature):
 
 _ED_P = 2 ** 255 - 19
 _ED_L = 2 ** 252 + 27742317777372353535851937790883648493
-_ED_D = -121665 * pow(121666, _ED_P - 2, _ED_P) % _ED_P
-_ED_D2 = 2 * _ED_D % _ED_P
-_ED_SQRT_M1 = pow(2, (_ED_P - 1) // 4, _ED_P)
-_ED_BY = 4 * pow(5, _ED_P - 2, _ED_P) % _ED_P
+# d = -121665/121666, 2d, sqrt(-1) = 2^((p-1)/4) and the base point's y = 4/5 (mod p),
+# written out: computing them costs ~1 ms of every start-up (three modular
+# exponentiations); tests/test_signatures_rfc8032.py recomputes them from the definitions.
+_ED_D = 37095705934669439343138083508754565189542113879843219016388785533085940283555  # d
+_ED_D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161  # 2d
+_ED_SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
+_ED_BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960  # 4/5
 _ED_IDENTITY = (0, 1, 1, 0)
 _ED_BASE_TABLE = []  # filled by _ed_base_table() on first use
 
@@ -6663,7 +6669,8 @@ def _text_of(value, error, what):
         try:
             return bytes(value).decode("ascii")
         except UnicodeDecodeError:
-            raise error("%s is not text (binary data where armored text was expected)" % what)
+            raise error("%s is not text (binary data where armored text was expected)"
+                        % what) from None
     if not isinstance(value, str):
         raise error("%s is missing" % what)
     return value
@@ -6677,7 +6684,7 @@ def _b64decode(text, error, what):
     try:
         return binascii.a2b_base64(text)
     except (binascii.Error, ValueError):
-        raise error("%s: invalid base64" % what)
+        raise error("%s: invalid base64" % what) from None
 
 
 def _armor(blob, begin, end):
@@ -6849,7 +6856,7 @@ def _sshsig_check_key_type(sig):
             hint="sign with the plain ed25519 key and list it in allowed_signers")
     if key_type != "ssh-ed25519":
         raise IntegrityError(
-            "the signature was made with a %s key; streamt verifies ed25519 signatures only"
+            "the signature was made with an %s key; streamt verifies ed25519 signatures only"
             % key_type,
             hint="sign with an ed25519 key: ssh-keygen -t ed25519 -N '' -f KEY")
 
@@ -6864,6 +6871,8 @@ def _parse_allowed_signers(text, source_name="allowed_signers"):
     "valid_before", "key_type", "key_blob"}]; times are POSIX seconds or None.
     UsageError (with file:line) for a malformed line."""
     text = _text_of(text, UsageError, source_name)
+    if text.startswith("\ufeff"):  # a byte-order mark left by a Windows editor
+        text = text[1:]
     entries = []
     for number, line in enumerate(text.splitlines(), 1):
         rest = line.strip()
@@ -6871,6 +6880,11 @@ def _parse_allowed_signers(text, source_name="allowed_signers"):
             continue
         loc = Location(source_name, number)
         principals, rest = _as_principals_token(rest, loc)
+        if _as_looks_like_key(principals):
+            raise UsageError("allowed_signers line starts with a key, not with principals",
+                             location=loc,
+                             hint="put who may sign in front of the key, e.g. "
+                                  "'ci@example.com %s AAAA...'" % principals)
         if not rest:
             raise UsageError("allowed_signers line has no key", location=loc,
                              hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
@@ -6885,7 +6899,7 @@ def _parse_allowed_signers(text, source_name="allowed_signers"):
                 rest, UsageError, "allowed_signers key")
         except UsageError as e:
             raise UsageError(e.message, location=loc,
-                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
+                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...") from None
         entry = {"line": number, "principals": principals, "key_type": key_type,
                  "key_blob": blob}
         entry.update(options)
@@ -6990,14 +7004,14 @@ def _as_parse_time(value, name, loc):
     try:
         moment = datetime.datetime(*fields)
     except ValueError:
-        raise bad
+        raise bad from None
     if utc:
         seconds = (moment - datetime.datetime(1970, 1, 1)).total_seconds()
     else:
         try:
             seconds = time.mktime(moment.timetuple())
         except (OverflowError, ValueError):
-            raise bad
+            raise bad from None
     seconds = int(seconds)
     if seconds == 0:  # OpenSSH reads 0 as "not set" and refuses it
         raise bad
@@ -7005,9 +7019,34 @@ def _as_parse_time(value, name, loc):
 
 
 def _match_pattern(value, pattern):
-    """OpenSSH match_pattern: `*` any run, `?` one character, the rest literal."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.match(r"(?s)\A" + regex + r"\Z", value) is not None
+    """OpenSSH match_pattern: `*` any run, `?` one character, the rest literal.
+
+    A set of pattern positions is advanced character by character (linear time, no
+    backtracking however many `*` a pattern has); an empty pattern matches only ""."""
+    size = len(pattern)
+
+    def closure(states):
+        out = set()
+        for i in states:
+            out.add(i)
+            while i < size and pattern[i] == "*":
+                i += 1
+                out.add(i)
+        return out
+
+    states = closure({0})
+    for ch in value:
+        following = set()
+        for i in states:
+            if i < size:
+                if pattern[i] == "*":
+                    following.add(i)
+                elif pattern[i] == "?" or pattern[i] == ch:
+                    following.add(i + 1)
+        states = closure(following)
+        if not states:
+            return False
+    return size in states
 
 
 def _match_pattern_list(value, patterns):
@@ -7023,7 +7062,8 @@ def _match_pattern_list(value, patterns):
 
 
 def _as_format_time(seconds):
-    return datetime.datetime.utcfromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace, now, name):
@@ -7036,6 +7076,10 @@ def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace,
                                % (e["line"], e["principals"], principal))
             continue
         if e["key_blob"] != key_blob:
+            if e["cert_authority"]:
+                reasons.append("line %d trusts a certificate authority; streamt does not "
+                               "support SSH certificates (list the signer's own key)"
+                               % e["line"])
             continue
         if e["cert_authority"]:
             reasons.append("line %d trusts this key as a cert-authority only; streamt does "
@@ -7056,13 +7100,21 @@ def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace,
             continue
         return e
     who = "" if principal is None else " for principal %r" % principal
-    if reasons:
-        raise IntegrityError("the signing key %s is not trusted%s by %s"
-                             % (fingerprint, who, name), details=reasons,
-                             hint="ask the owner of %s to add or renew the key" % name)
-    raise IntegrityError("the signing key %s is not in %s%s" % (fingerprint, name, who),
-                         hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the signer's "
-                              "public key (streamt prints it when signing) to %s" % name)
+    # The reasons go into the message itself (callers may show only the message); with
+    # several, the first is in the message and all of them are in the details.
+    why = ": " + reasons[0] if reasons else ""
+    more = list(reasons) if len(reasons) > 1 else []
+    if len(reasons) > 1:
+        why += " (and %d more)" % (len(reasons) - 1)
+    if not reasons or all("certificate authority" in r for r in reasons):
+        raise IntegrityError("the signing key %s is not in %s%s%s"
+                             % (fingerprint, name, who, why), details=more,
+                             hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the "
+                                  "signer's public key (`ssh-keygen -y -f KEY` prints it) "
+                                  "to %s" % name)
+    raise IntegrityError("the signing key %s is not trusted%s by %s%s"
+                         % (fingerprint, who, name, why), details=more,
+                         hint="ask the owner of %s to add or renew the key" % name)
 
 # (end of artifact: signatures)
 
@@ -8619,12 +8671,1666 @@ def _read_git_index(path):
 # Clients: HTTP ###############################################################
 ###############################################################################
 
+#
+# One small client for the five REST APIs streamt talks to (Schema Registry, Kafka
+# Connect, Flink REST, Flink SQL Gateway, Conduktor Gateway).  urllib only:
+#
+# - TLS verification is always on; a per-service CA file (`ssl_cafile` in the
+#   runtime block) is added to the trust store, never replaces verification.
+# - Proxies come from the environment (http_proxy, https_proxy, no_proxy):
+#   urllib's default ProxyHandler does that, and we keep it.
+# - Bounded retries with exponential backoff on connection errors, 5xx and 429
+#   (Retry-After honoured, capped).  A request that may have reached the server
+#   (a timeout, a 5xx) is retried only when it is idempotent: GET/PUT/DELETE, or a
+#   POST the caller marks `idempotent=True`.  Submitting a Flink statement twice
+#   would start two jobs, so those POSTs are never retried once sent.
+# - Every response's status is checked against what the caller expects, and the
+#   service's own error message (Connect/SR `message`, Flink `errors[]` root cause)
+#   goes into the error, never a Java stack trace.
+# - `requests_sent` and `mutations` count calls (tests assert "a second deploy
+#   makes zero mutating calls").
+
+__all__ += ["HttpClient", "HttpResponse", "HttpError", "flink_root_cause"]
+
+
+class HttpError(ServiceError):
+    """An HTTP call failed: unreachable service, unexpected status or response shape."""
+
+    def __init__(self, message, status=None, body=None, hint=None, details=None):
+        ServiceError.__init__(self, message, hint=hint, details=details)
+        self.status = status
+        self.body = body
+
+
+class HttpResponse(object):
+    """A response: `status`, `headers` (lower-case keys), `data` (bytes), `json()`."""
+
+    def __init__(self, status, headers, data, url, method):
+        self.status, self.headers, self.data = status, headers, data
+        self.url, self.method = url, method
+
+    @property
+    def text(self):
+        return self.data.decode("utf-8", "replace")
+
+    def json(self):
+        if not self.data.strip():
+            return None
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            raise HttpError("%s %s: the response is not JSON (HTTP %d): %s"
+                            % (self.method, _redact_url(self.url), self.status,
+                               _first_line(self.text)[:200]), status=self.status)
+
+
+def flink_root_cause(text):
+    """The most useful line of a Java exception text: the last 'Caused by:' message
+    (the root cause), else the first line.  Flink wraps SQL errors in 3-5 layers."""
+    causes = re.findall(r"Caused by: ([^\n]+)", text or "")
+    line = causes[-1] if causes else _first_line(text or "")
+    line = line.strip()
+    # "org.apache.flink.table.api.ValidationException: Object 'x' not found" ->
+    # keep the short class name, it says what kind of error it is
+    m = re.match(r"^((?:[a-z_$][\w$]*\.)+)([A-Z][\w$]*(?:Exception|Error)): ?(.*)$", line)
+    if m:
+        line = "%s: %s" % (m.group(2), m.group(3)) if m.group(3) else m.group(2)
+    return line
+
+
+class HttpClient(object):
+    """A JSON-over-HTTP client for one service.
+
+    `base_url`: "https://host:port/prefix".  `service`: the name used in errors
+    ("Schema Registry", "Kafka Connect", ...).  Auth: `username`/`password` (basic)
+    or `token` (bearer).  `cafile`: extra CA certificates (PEM) to trust.
+    `timeout` per attempt, `retries` extra attempts, `backoff` first delay (doubles).
+    `sleep` is injectable so that tests of the retry logic do not wait."""
+
+    def __init__(self, base_url, service="HTTP", username=None, password=None, token=None,
+                 cafile=None, timeout=10.0, retries=3, backoff=0.5, headers=None, sleep=None):
+        if not base_url or not re.match(r"^https?://[^/\s]+", str(base_url)):
+            raise UsageError("%s: invalid URL %r" % (service, base_url),
+                             hint="use http://host:port or https://host:port")
+        self.base_url = str(base_url).rstrip("/")
+        self.service = service
+        self.username, self.password, self.token = username, password, token
+        self.cafile = cafile
+        self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
+        self.headers = dict(headers or {})
+        self._sleep = sleep
+        self._opener = None
+        self.requests_sent = 0
+        self.mutations = 0
+        self.calls = []          # (method, path) of every call, for reports and tests
+
+    @property
+    def host(self):
+        """host:port of the service (what the deploy prints as "will contact")."""
+        return re.sub(r"^https?://(?:[^@/]*@)?([^/]+).*$", r"\1", self.base_url)
+
+    def _get_opener(self):
+        if self._opener is None:
+            import urllib.request
+            handlers = []
+            if self.base_url.startswith("https:"):
+                import ssl
+                try:
+                    ctx = ssl.create_default_context(cafile=self.cafile)
+                except (IOError, OSError, ssl.SSLError) as e:
+                    raise UsageError("%s: cannot read the CA file %r: %s"
+                                     % (self.service, self.cafile, e),
+                                     hint="ssl_cafile must be a PEM file of CA certificates")
+                handlers.append(urllib.request.HTTPSHandler(context=ctx))
+            # build_opener adds ProxyHandler() (environment proxies, no_proxy) itself
+            self._opener = urllib.request.build_opener(*handlers)
+        return self._opener
+
+    def request(self, method, path, body=None, query=None, expect=(200,), idempotent=None,
+                mutating=None, retry_conflict=False, content_type="application/json",
+                timeout=None):
+        """Send one request (with retries), check the status is in `expect`, return the
+        HttpResponse.  `body` is JSON-encoded unless it is bytes."""
+        import urllib.request
+        import urllib.error
+        import socket
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+        if mutating is None:
+            mutating = method not in ("GET", "HEAD", "OPTIONS")
+        url = self.base_url + path
+        if query:
+            url += ("&" if "?" in url else "?") + _urlencode(query)
+        headers = {"Accept": "application/json"}
+        headers.update(self.headers)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = content_type
+        auth = self._auth_header()
+        if auth:
+            headers["Authorization"] = auth
+        attempt, delay = 0, self.backoff
+        while True:
+            attempt += 1
+            req = urllib.request.Request(url, data=data, headers=headers, method=method)
+            self.requests_sent += 1
+            self.calls.append((method, path))
+            if mutating:
+                self.mutations += 1
+            retry_reason = None
+            try:
+                resp = self._get_opener().open(req, timeout=timeout or self.timeout)
+                try:
+                    status, payload = resp.getcode(), resp.read()
+                    rheaders = dict((k.lower(), v) for k, v in resp.headers.items())
+                finally:
+                    resp.close()
+            except urllib.error.HTTPError as e:
+                status = e.code
+                try:
+                    payload = e.read()
+                except Exception:
+                    payload = b""
+                rheaders = dict((k.lower(), v) for k, v in (e.headers or {}).items())
+            except (urllib.error.URLError, socket.timeout, OSError) as e:
+                reason = getattr(e, "reason", e)
+                # refused / unresolvable: the request never reached the server
+                never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+                if attempt <= self.retries and (idempotent or never_sent):
+                    self._wait(delay)
+                    delay *= 2
+                    continue
+                if isinstance(reason, Exception) and "CERTIFICATE_VERIFY_FAILED" in str(reason):
+                    raise HttpError("%s at %s: TLS certificate verification failed: %s"
+                                    % (self.service, self.host, reason),
+                                    hint="set ssl_cafile in the runtime block to the CA "
+                                         "that signed the service's certificate")
+                raise HttpError("%s at %s is unreachable: %s (%s %s, %d attempt%s)"
+                                % (self.service, self.host, reason, method, path, attempt,
+                                   "" if attempt == 1 else "s"),
+                                hint="check the URL in the environment's runtime block, "
+                                     "the network, and proxy variables (no_proxy)")
+            if status in expect:
+                return HttpResponse(status, rheaders, payload, url, method)
+            if status == 429 or status >= 500:
+                retry_reason = status
+            if status == 409 and retry_conflict:
+                retry_reason = status
+            if retry_reason and attempt <= self.retries and (idempotent or status in (429, 409)):
+                wait = delay
+                ra = rheaders.get("retry-after", "")
+                if ra.isdigit():
+                    wait = min(float(ra), 30.0)
+                self._wait(wait)
+                delay *= 2
+                continue
+            raise self._error(method, path, status, payload)
+
+    def get_json(self, path, query=None, expect=(200,), shape=None):
+        """GET and return the decoded JSON; `shape` (dict or list) checks its type."""
+        resp = self.request("GET", path, query=query, expect=expect)
+        return self.check_shape(resp, shape)
+
+    def check_shape(self, resp, shape, keys=()):
+        """The JSON of `resp`, checked to be of type `shape` and to hold `keys`."""
+        obj = resp.json()
+        if shape is not None and not isinstance(obj, shape):
+            raise HttpError("%s: unexpected response to %s %s: expected a JSON %s, got %s"
+                            % (self.service, resp.method, _redact_url(resp.url),
+                               "object" if shape is dict else "array",
+                               _first_line(resp.text)[:200]),
+                            status=resp.status,
+                            hint="is this URL really the %s API?" % self.service)
+        for k in keys:
+            if not isinstance(obj, dict) or k not in obj:
+                raise HttpError("%s: unexpected response to %s %s: no %r in %s"
+                                % (self.service, resp.method, _redact_url(resp.url), k,
+                                   _first_line(resp.text)[:200]), status=resp.status)
+        return obj
+
+    def _auth_header(self):
+        if self.token:
+            return "Bearer " + self.token
+        if self.username is not None and self.password is not None:
+            import base64
+            raw = ("%s:%s" % (self.username, self.password)).encode("utf-8")
+            return "Basic " + base64.b64encode(raw).decode("ascii")
+        return None
+
+    def _wait(self, seconds):
+        if self._sleep is not None:
+            self._sleep(seconds)
+        else:
+            import time
+            time.sleep(seconds)
+
+    def _error(self, method, path, status, payload):
+        text = payload.decode("utf-8", "replace") if payload else ""
+        msg = _service_message(text)
+        hint = None
+        if status in (401, 403):
+            hint = "check the credentials of %s in the environment's runtime block" % self.service
+        elif status == 404:
+            hint = "check the URL of %s (and the API version it serves)" % self.service
+        return HttpError("%s: %s %s failed with HTTP %d%s"
+                         % (self.service, method, path, status, (": " + msg) if msg else ""),
+                         status=status, body=text, hint=hint)
+
+
+def _service_message(text):
+    """The error message in a service's error body (Connect, SR, Flink, Gateway)."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return _first_line(text)[:300]
+    if isinstance(obj, dict):
+        if isinstance(obj.get("errors"), list) and obj["errors"]:
+            texts = [e if isinstance(e, str) else json.dumps(e) for e in obj["errors"]]
+            useful = [t for t in texts if t != "Internal server error."] or texts
+            return flink_root_cause("\n".join(useful))
+        for key in ("message", "error", "title", "detail"):
+            if isinstance(obj.get(key), str):
+                return _first_line(obj[key])[:300]
+    return _first_line(text)[:300]
+
+
+def _first_line(text):
+    text = (text or "").strip()
+    return text.split("\n", 1)[0].strip()
+
+
+def _redact_url(url):
+    return re.sub(r"//[^@/]*@", "//", url)
+
+
+def _quote(segment):
+    """URL-encode one path segment (subject names contain '/', ':' ...)."""
+    import urllib.parse
+    return urllib.parse.quote(str(segment), safe="")
+
+
+def _urlencode(query):
+    import urllib.parse
+    if isinstance(query, dict):
+        query = sorted(query.items())
+    return urllib.parse.urlencode(query)
+
 # (end of clients: http)
 
 
 ###############################################################################
 # Clients: Kafka wire protocol ################################################
 ###############################################################################
+#
+# streamt talks to Kafka itself: a bastion has no pip, so there is no librdkafka and
+# no kafka-python.  This section is a small admin client over the Kafka wire
+# protocol (socket, struct, ssl, hashlib, hmac) -- just the requests a deployment
+# needs: Metadata, CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs,
+# IncrementalAlterConfigs (with the legacy AlterConfigs as a fallback), and the
+# ApiVersions / SaslHandshake / SaslAuthenticate requests that open a connection.
+#
+# Layers, bottom up:
+#   * _KWriter/_KReader      primitive types, both the classic encoding and the
+#                            "flexible" one (compact lengths, tagged fields);
+#   * _KAFKA_APIS            the message layouts, written down from the upstream
+#                            message definitions (clients/src/main/resources/common/
+#                            message/*.json in apache/kafka) as field lists with the
+#                            versions each field exists in;
+#   * _KafkaConnection       one TCP(+TLS) connection: ApiVersions negotiation, SASL
+#                            (PLAIN, SCRAM-SHA-256/512), framing, correlation ids,
+#                            timeouts, errors a user can read;
+#   * KafkaAdmin             the operations (docs/internals.md, "clients -> targets"),
+#                            every one a constant number of requests, whatever the
+#                            number of topics.
+#
+# Kafka-compatible brokers are not all complete (Tansu, for one, closes the connection
+# on requests it does not know and ignores validate_only); the client checks what the
+# broker advertises before sending and says so plainly when something is missing.
+
+__all__ += ["KafkaAdmin", "KafkaError", "KAFKA_ERRORS", "kafka_error_name"]
+
+
+# Every error code of the protocol (apache/kafka, Errors.java), by number.
+KAFKA_ERRORS = {
+    -1: "UNKNOWN_SERVER_ERROR", 0: "NONE", 1: "OFFSET_OUT_OF_RANGE", 2: "CORRUPT_MESSAGE",
+    3: "UNKNOWN_TOPIC_OR_PARTITION", 4: "INVALID_FETCH_SIZE", 5: "LEADER_NOT_AVAILABLE",
+    6: "NOT_LEADER_OR_FOLLOWER", 7: "REQUEST_TIMED_OUT", 8: "BROKER_NOT_AVAILABLE",
+    9: "REPLICA_NOT_AVAILABLE", 10: "MESSAGE_TOO_LARGE", 11: "STALE_CONTROLLER_EPOCH",
+    12: "OFFSET_METADATA_TOO_LARGE", 13: "NETWORK_EXCEPTION", 14: "COORDINATOR_LOAD_IN_PROGRESS",
+    15: "COORDINATOR_NOT_AVAILABLE", 16: "NOT_COORDINATOR", 17: "INVALID_TOPIC_EXCEPTION",
+    18: "RECORD_LIST_TOO_LARGE", 19: "NOT_ENOUGH_REPLICAS", 20: "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+    21: "INVALID_REQUIRED_ACKS", 22: "ILLEGAL_GENERATION", 23: "INCONSISTENT_GROUP_PROTOCOL",
+    24: "INVALID_GROUP_ID", 25: "UNKNOWN_MEMBER_ID", 26: "INVALID_SESSION_TIMEOUT",
+    27: "REBALANCE_IN_PROGRESS", 28: "INVALID_COMMIT_OFFSET_SIZE", 29: "TOPIC_AUTHORIZATION_FAILED",
+    30: "GROUP_AUTHORIZATION_FAILED", 31: "CLUSTER_AUTHORIZATION_FAILED", 32: "INVALID_TIMESTAMP",
+    33: "UNSUPPORTED_SASL_MECHANISM", 34: "ILLEGAL_SASL_STATE", 35: "UNSUPPORTED_VERSION",
+    36: "TOPIC_ALREADY_EXISTS", 37: "INVALID_PARTITIONS", 38: "INVALID_REPLICATION_FACTOR",
+    39: "INVALID_REPLICA_ASSIGNMENT", 40: "INVALID_CONFIG", 41: "NOT_CONTROLLER",
+    42: "INVALID_REQUEST", 43: "UNSUPPORTED_FOR_MESSAGE_FORMAT", 44: "POLICY_VIOLATION",
+    45: "OUT_OF_ORDER_SEQUENCE_NUMBER", 46: "DUPLICATE_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH",
+    48: "INVALID_TXN_STATE", 49: "INVALID_PRODUCER_ID_MAPPING", 50: "INVALID_TRANSACTION_TIMEOUT",
+    51: "CONCURRENT_TRANSACTIONS", 52: "TRANSACTION_COORDINATOR_FENCED",
+    53: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", 54: "SECURITY_DISABLED",
+    55: "OPERATION_NOT_ATTEMPTED", 56: "KAFKA_STORAGE_ERROR", 57: "LOG_DIR_NOT_FOUND",
+    58: "SASL_AUTHENTICATION_FAILED", 59: "UNKNOWN_PRODUCER_ID", 60: "REASSIGNMENT_IN_PROGRESS",
+    61: "DELEGATION_TOKEN_AUTH_DISABLED", 62: "DELEGATION_TOKEN_NOT_FOUND",
+    63: "DELEGATION_TOKEN_OWNER_MISMATCH", 64: "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED",
+    65: "DELEGATION_TOKEN_AUTHORIZATION_FAILED", 66: "DELEGATION_TOKEN_EXPIRED",
+    67: "INVALID_PRINCIPAL_TYPE", 68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND",
+    70: "FETCH_SESSION_ID_NOT_FOUND", 71: "INVALID_FETCH_SESSION_EPOCH", 72: "LISTENER_NOT_FOUND",
+    73: "TOPIC_DELETION_DISABLED", 74: "FENCED_LEADER_EPOCH", 75: "UNKNOWN_LEADER_EPOCH",
+    76: "UNSUPPORTED_COMPRESSION_TYPE", 77: "STALE_BROKER_EPOCH", 78: "OFFSET_NOT_AVAILABLE",
+    79: "MEMBER_ID_REQUIRED", 80: "PREFERRED_LEADER_NOT_AVAILABLE", 81: "GROUP_MAX_SIZE_REACHED",
+    82: "FENCED_INSTANCE_ID", 83: "ELIGIBLE_LEADERS_NOT_AVAILABLE", 84: "ELECTION_NOT_NEEDED",
+    85: "NO_REASSIGNMENT_IN_PROGRESS", 86: "GROUP_SUBSCRIBED_TO_TOPIC", 87: "INVALID_RECORD",
+    88: "UNSTABLE_OFFSET_COMMIT", 89: "THROTTLING_QUOTA_EXCEEDED", 90: "PRODUCER_FENCED",
+    91: "RESOURCE_NOT_FOUND", 92: "DUPLICATE_RESOURCE", 93: "UNACCEPTABLE_CREDENTIAL",
+    94: "INCONSISTENT_VOTER_SET", 95: "INVALID_UPDATE_VERSION", 96: "FEATURE_UPDATE_FAILED",
+    97: "PRINCIPAL_DESERIALIZATION_FAILURE", 98: "SNAPSHOT_NOT_FOUND", 99: "POSITION_OUT_OF_RANGE",
+    100: "UNKNOWN_TOPIC_ID", 101: "DUPLICATE_BROKER_REGISTRATION", 102: "BROKER_ID_NOT_REGISTERED",
+    103: "INCONSISTENT_TOPIC_ID", 104: "INCONSISTENT_CLUSTER_ID", 105: "TRANSACTIONAL_ID_NOT_FOUND",
+    106: "FETCH_SESSION_TOPIC_ID_ERROR", 107: "INELIGIBLE_REPLICA", 108: "NEW_LEADER_ELECTED",
+    109: "OFFSET_MOVED_TO_TIERED_STORAGE", 110: "FENCED_MEMBER_EPOCH", 111: "UNRELEASED_INSTANCE_ID",
+    112: "UNSUPPORTED_ASSIGNOR", 113: "STALE_MEMBER_EPOCH", 114: "MISMATCHED_ENDPOINT_TYPE",
+    115: "UNSUPPORTED_ENDPOINT_TYPE", 116: "UNKNOWN_CONTROLLER_ID", 117: "UNKNOWN_SUBSCRIPTION_ID",
+    118: "TELEMETRY_TOO_LARGE", 119: "INVALID_REGISTRATION", 120: "TRANSACTION_ABORTABLE",
+    121: "INVALID_RECORD_STATE", 122: "SHARE_SESSION_NOT_FOUND", 123: "INVALID_SHARE_SESSION_EPOCH",
+    124: "FENCED_STATE_EPOCH", 125: "INVALID_VOTER_KEY", 126: "DUPLICATE_VOTER",
+    127: "VOTER_NOT_FOUND", 128: "INVALID_REGULAR_EXPRESSION", 129: "REBOOTSTRAP_REQUIRED",
+    130: "STREAMS_INVALID_TOPOLOGY", 131: "STREAMS_INVALID_TOPOLOGY_EPOCH",
+    132: "STREAMS_TOPOLOGY_FENCED", 133: "SHARE_SESSION_LIMIT_REACHED",
+}
+
+
+def kafka_error_name(code):
+    """The protocol name of a Kafka error code (``UNKNOWN_ERROR_<n>`` for codes newer than us)."""
+    return KAFKA_ERRORS.get(code, "UNKNOWN_ERROR_%d" % code)
+
+
+class KafkaError(ServiceError):
+    """A Kafka broker refused or failed a request, or could not be reached.
+
+    ``code`` is the protocol error code (None for failures below the protocol: network,
+    TLS, a broker lacking an API), ``name`` its protocol name (``TOPIC_ALREADY_EXISTS``),
+    ``broker_message`` what the broker said, if anything."""
+
+    def __init__(self, message, code=None, name=None, hint=None, broker_message=None,
+                 details=None):
+        ServiceError.__init__(self, message, hint=hint, details=details)
+        self.code = code
+        self.name = name if name is not None else (
+            kafka_error_name(code) if code is not None else None)
+        self.broker_message = broker_message
+
+    def __repr__(self):
+        return "KafkaError(%r, code=%r, name=%r)" % (self.message, self.code, self.name)
+
+
+class KafkaAdmin(object):
+    """Administration of one Kafka cluster over the wire protocol.
+
+    ``config`` is the resolved ``runtime.kafka`` mapping of an environment
+    (``bootstrap_servers``, ``security_protocol``, ``sasl_mechanism``, ``sasl_username``,
+    ``sasl_password``, ``ssl_cafile``, ``ssl_certfile``, ``ssl_keyfile``,
+    ``ssl_check_hostname``).  ``timeout`` (seconds) bounds connecting and every request.
+    Nothing is sent before the first call.  ``requests_sent`` counts the requests written
+    to the wire (connection set-up included).
+
+    ``incremental_alter`` may be set to False to force the legacy AlterConfigs path
+    (the one used with brokers older than 2.3)."""
+
+    # Errors worth another try, after refreshing metadata: the controller moved, a
+    # leader is being elected, the broker was busy or throttled us.
+    RETRIABLE = frozenset([5, 6, 7, 8, 9, 13, 14, 15, 16, 19, 20, 41, 56, 74, 75, 89, 116, 129])
+
+    def __init__(self, config, timeout=10.0, retries=4, backoff=0.2, client_id="streamt",
+                 incremental_alter=True):
+        self.settings = _kafka_settings(config)
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.client_id = client_id
+        self.incremental_alter = incremental_alter
+        self.requests_sent = 0
+        self._conns = {}          # node id (or "bootstrap") -> _KafkaConnection
+        self._meta = None         # last metadata: brokers, controller, cluster id
+
+    # -- connections and metadata ---------------------------------------------
+
+    def close(self):
+        """Close every connection (the admin may be used again: it reconnects)."""
+        for conn in list(self._conns.values()):
+            conn.close()
+        self._conns = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def cluster(self):
+        """``{"cluster_id", "controller_id", "brokers": [{"node_id", "host", "port", "rack"}]}``."""
+        meta = self._metadata([])
+        brokers = [dict(node_id=b["node_id"], host=b["host"], port=b["port"], rack=b["rack"])
+                   for b in sorted(meta["brokers"], key=lambda b: b["node_id"])]
+        return {"cluster_id": meta["cluster_id"], "controller_id": meta["controller_id"],
+                "brokers": brokers}
+
+    def list_topics(self, include_internal=False):
+        """Sorted names of the topics this principal may see."""
+        meta = self._metadata(None)
+        return sorted(t["name"] for t in meta["topics"]
+                      if t["error_code"] == 0 and (include_internal or not t["is_internal"]))
+
+    def describe_topics(self, names):
+        """``{name: {"partitions", "replication_factor"}}`` for the names that exist (one request)."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        out = {}
+        todo = names
+        for attempt in range(self.retries + 1):
+            meta = self._metadata(todo)
+            again = []
+            for t in meta["topics"]:
+                code = t["error_code"]
+                if t["name"] not in todo:
+                    continue  # a broker answering topics=[] with all topics (Tansu)
+                if code == 0:
+                    parts = t["partitions"]
+                    rf = max([len(p["replica_nodes"]) for p in parts] or [0])
+                    out[t["name"]] = {"partitions": len(parts), "replication_factor": rf}
+                elif code in (3, 100):
+                    continue
+                elif code in self.RETRIABLE and attempt < self.retries:
+                    again.append(t["name"])
+                else:
+                    raise self._error(code, None, "cannot describe topic '%s'" % t["name"],
+                                      topic=t["name"], operation="DESCRIBE")
+            if not again:
+                break
+            todo = again
+            self._sleep(attempt)
+        return out
+
+    def create_topics(self, topics, validate_only=False):
+        """Create ``[{"name", "partitions", "replication_factor", "config"}]`` in one request.
+
+        Returns ``{name: None or KafkaError}``.  With ``validate_only`` the broker only
+        checks the request; a broker that creates the topics anyway is reported."""
+        topics = sorted(topics, key=lambda t: t["name"])
+        if not topics:
+            return {}
+        conn = self._controller()
+        version = conn.version("CreateTopics")
+        if validate_only:
+            self._refuse_unfaithful_validate(conn, "creating topics")
+        body = {"topics": [], "timeout_ms": int(self.timeout * 1000),
+                "validate_only": bool(validate_only)}
+        for t in topics:
+            partitions = t.get("partitions")
+            rf = t.get("replication_factor")
+            if (partitions is None or rf is None) and version < 4:
+                raise KafkaError(
+                    "topic '%s': the broker (CreateTopics v%d) needs explicit partitions and "
+                    "replication_factor" % (t["name"], version), hint="set both on the topic")
+            body["topics"].append({
+                "name": t["name"],
+                "num_partitions": -1 if partitions is None else int(partitions),
+                "replication_factor": -1 if rf is None else int(rf),
+                "assignments": [],
+                "configs": [{"name": k, "value": _kafka_str(v)}
+                            for k, v in sorted((t.get("config") or {}).items())]})
+        results = self._batched("CreateTopics", body, "topics", "topics", "name",
+                                lambda r: (r["error_code"], r.get("error_message")))
+        out = {}
+        for t in topics:
+            code, msg = results.get(t["name"], (0, None))
+            out[t["name"]] = None if code == 0 else self._error(
+                code, msg, "cannot create topic '%s'" % t["name"], topic=t["name"],
+                operation="CREATE", topic_spec=t)
+        if validate_only:
+            self._check_validate_only([n for n in sorted(out) if out[n] is None])
+        return out
+
+    def delete_topics(self, names):
+        """Delete topics (one request); ``{name: None or KafkaError}``."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        body = {"topic_names": names, "timeout_ms": int(self.timeout * 1000)}
+        results = self._batched("DeleteTopics", body, "topic_names", "responses", "name",
+                                lambda r: (r["error_code"], r.get("error_message")),
+                                key_of_item=lambda n: n)
+        out = {}
+        for n in names:
+            code, msg = results.get(n, (0, None))
+            out[n] = None if code == 0 else self._error(
+                code, msg, "cannot delete topic '%s'" % n, topic=n, operation="DELETE")
+        return out
+
+    def create_partitions(self, counts, validate_only=False):
+        """Raise partition counts: ``counts = {name: new_total}`` (one request)."""
+        if not counts:
+            return {}
+        conn = self._controller()
+        self._require(conn, "CreatePartitions", "adding partitions")
+        if validate_only:
+            self._refuse_unfaithful_validate(conn, "adding partitions")
+        body = {"topics": [{"name": n, "count": int(c), "assignments": None}
+                           for n, c in sorted(counts.items())],
+                "timeout_ms": int(self.timeout * 1000), "validate_only": bool(validate_only)}
+        results = self._batched("CreatePartitions", body, "topics", "results", "name",
+                                lambda r: (r["error_code"], r.get("error_message")))
+        out = {}
+        for n in sorted(counts):
+            code, msg = results.get(n, (0, None))
+            out[n] = None if code == 0 else self._error(
+                code, msg, "cannot add partitions to topic '%s'" % n, topic=n, operation="ALTER")
+        return out
+
+    def describe_configs(self, names):
+        """Every config of the topics, with its source (one request, all keys).
+
+        ``{name: {key: {"value", "source", "is_default", "sensitive", "read_only"}}}``;
+        ``source`` is ``TOPIC`` for a value set on the topic, ``BROKER`` for a value the
+        brokers' configuration gives, ``DEFAULT`` for Kafka's built-in default (others:
+        ``BROKER_LOGGER``, ``CLIENT_METRICS``, ``GROUP``, ``UNKNOWN``).  Unknown topics
+        are absent."""
+        names = sorted(set(names))
+        if not names:
+            return {}
+        conn = self._any()
+        self._require(conn, "DescribeConfigs", "reading topic configs")
+        # configuration_keys is always null (= all keys): Tansu drops the connection on a
+        # non-empty list, and one answer with everything is what `plan` needs anyway.
+        body = {"resources": [{"resource_type": _RESOURCE_TOPIC, "resource_name": n,
+                               "configuration_keys": None} for n in names],
+                "include_synonyms": True, "include_documentation": False}
+        resp = self._call(conn, "DescribeConfigs", body)
+        # A broker that does not implement AlterConfigs is not Apache Kafka (every Kafka
+        # since 0.11 has it): Tansu is one, and it reports every value it returns as
+        # DEFAULT_CONFIG although it only returns the values set on the topic.
+        only_set_values = not conn.advertises("AlterConfigs")
+        out = {}
+        for r in resp["results"]:
+            code = r["error_code"]
+            name = r["resource_name"]
+            if code == 3:
+                continue
+            if code != 0:
+                raise self._error(code, r.get("error_message"),
+                                  "cannot read the configs of topic '%s'" % name,
+                                  topic=name, operation="DESCRIBE_CONFIGS")
+            configs = {}
+            for c in r["configs"]:
+                if "config_source" in c:
+                    source = _CONFIG_SOURCES.get(c["config_source"], "UNKNOWN")
+                else:  # v0 only had is_default
+                    source = "DEFAULT" if c.get("is_default") else "TOPIC"
+                if only_set_values:
+                    source = "TOPIC"
+                configs[c["name"]] = {
+                    "value": None if c["is_sensitive"] else c["value"],
+                    "source": source, "is_default": source == "DEFAULT",
+                    "sensitive": bool(c["is_sensitive"]), "read_only": bool(c["read_only"])}
+            out[name] = configs
+        return out
+
+    def alter_configs(self, changes, validate_only=False):
+        """Change topic configs: ``changes = {name: {key: value or None}}`` (None resets).
+
+        IncrementalAlterConfigs when the broker has it (2.3+); otherwise the legacy
+        AlterConfigs, which replaces the whole dynamic config of a topic -- so the current
+        topic-level values are read first and sent back with the changes applied.
+        Returns ``{name: None or KafkaError}``."""
+        changes = dict((n, dict(c)) for n, c in changes.items() if c)
+        if not changes:
+            return {}
+        conn = self._controller()
+        names = sorted(changes)
+        if self.incremental_alter and conn.supports("IncrementalAlterConfigs"):
+            if validate_only:
+                self._refuse_unfaithful_validate(conn, "changing topic configs")
+            body = {"resources": [], "validate_only": bool(validate_only)}
+            for n in names:
+                body["resources"].append({
+                    "resource_type": _RESOURCE_TOPIC, "resource_name": n,
+                    "configs": [{"name": k, "config_operation": 1 if v is None else 0,
+                                 "value": _kafka_str(v)} for k, v in sorted(changes[n].items())]})
+            api = "IncrementalAlterConfigs"
+        else:
+            self._require(conn, "AlterConfigs", "changing topic configs")
+            current = self.describe_configs(names)
+            body = {"resources": [], "validate_only": bool(validate_only)}
+            for n in names:
+                desired = dict((k, c["value"]) for k, c in current.get(n, {}).items()
+                               if c["source"] == "TOPIC")
+                for k, v in changes[n].items():
+                    if v is None:
+                        desired.pop(k, None)
+                    else:
+                        desired[k] = _kafka_str(v)
+                hidden = [k for k, c in current.get(n, {}).items()
+                          if c["source"] == "TOPIC" and c["sensitive"] and k not in changes[n]]
+                if hidden:
+                    raise KafkaError(
+                        "cannot change the configs of topic '%s' with AlterConfigs: it would "
+                        "erase the sensitive value(s) %s that the broker does not show"
+                        % (n, ", ".join(sorted(hidden))),
+                        hint="this broker lacks IncrementalAlterConfigs (Kafka < 2.3); "
+                             "give the sensitive values explicitly")
+                body["resources"].append({
+                    "resource_type": _RESOURCE_TOPIC, "resource_name": n,
+                    "configs": [{"name": k, "value": v} for k, v in sorted(desired.items())]})
+            api = "AlterConfigs"
+        results = self._batched(api, body, "resources", "responses", "resource_name",
+                                lambda r: (r["error_code"], r.get("error_message")),
+                                key_of_item=lambda r: r["resource_name"])
+        out = {}
+        for n in names:
+            code, msg = results.get(n, (0, None))
+            out[n] = None if code == 0 else self._error(
+                code, msg, "cannot change the configs of topic '%s'" % n, topic=n,
+                operation="ALTER_CONFIGS")
+        return out
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _sleep(self, attempt):
+        import time
+        time.sleep(min(self.backoff * (2 ** attempt), 2.0))
+
+    def _connect(self, host, port):
+        key = (host, int(port))
+        conn = self._conns.get(key)
+        if conn is not None and conn.sock is not None:
+            return conn
+        conn = _KafkaConnection(self, host, int(port))
+        conn.open()
+        self._conns[key] = conn
+        return conn
+
+    def _any(self):
+        """A connection to some broker: an open one, else the first bootstrap server that answers."""
+        for conn in self._conns.values():
+            if conn.sock is not None:
+                return conn
+        failures = []
+        for host, port in self.settings["bootstrap"]:
+            try:
+                return self._connect(host, port)
+            except KafkaError as e:
+                if e.code is not None or e.name in ("SASL", "TLS_VERIFY", "UNSUPPORTED"):
+                    raise  # the broker answered: another one would say the same
+                failures.append(e)
+        if len(failures) == 1:
+            raise failures[0]
+        raise KafkaError(
+            "cannot reach any Kafka bootstrap server (%s)" % ", ".join(
+                "%s:%d" % hp for hp in self.settings["bootstrap"]),
+            details=[f.message for f in failures],
+            hint=failures[-1].hint if failures else None)
+
+    def _metadata(self, topics):
+        """One Metadata request; topics None = all topics, [] = none (brokers and controller only)."""
+        conn = self._any()
+        body = {"topics": None if topics is None else [{"name": n, "topic_id": None}
+                                                        for n in topics],
+                "allow_auto_topic_creation": False,
+                "include_cluster_authorized_operations": False,
+                "include_topic_authorized_operations": False}
+        meta = self._call(conn, "Metadata", body)
+        self._meta = meta
+        return meta
+
+    def _controller(self):
+        """The connection writes go to: the controller named by Metadata (as the Java admin
+        does; on KRaft clusters that is a broker that forwards to the quorum)."""
+        meta = self._meta if self._meta is not None else self._metadata([])
+        for b in meta["brokers"]:
+            if b["node_id"] == meta["controller_id"]:
+                try:
+                    return self._connect(b["host"], b["port"])
+                except KafkaError as e:
+                    if e.code is not None:
+                        raise
+                    break  # advertised address unreachable from here: try through any broker
+        return self._any()
+
+    def _call(self, conn, api, body):
+        """Send one request; on a broken connection reconnect once and resend."""
+        try:
+            return conn.request(api, body)
+        except _KafkaDropped:
+            conn.close()
+            raise KafkaError(
+                "the Kafka broker at %s closed the connection in answer to %s v%d"
+                % (conn.address, api, conn.version(api)),
+                name="UNSUPPORTED",
+                hint="the broker does not support this request (a Kafka-compatible broker "
+                     "with gaps?) or dropped it; see the broker's log")
+
+    def _batched(self, api, body, items_key, results_key, name_key, extract,
+                 key_of_item=lambda item: item["name"]):
+        """Send a batched write to the controller, retrying the items whose error is retriable.
+
+        Returns ``{name: (error_code, error_message)}``."""
+        items = list(body[items_key])
+        results = {}
+        for attempt in range(self.retries + 1):
+            conn = self._controller()
+            self._require(conn, api, None)
+            resp = self._call(conn, api, dict(body, **{items_key: items}))
+            retry = []
+            for r in resp[results_key]:
+                code, msg = extract(r)
+                results[r[name_key]] = (code, msg)
+                if code in self.RETRIABLE:
+                    retry.append(r[name_key])
+            if not retry or attempt == self.retries:
+                break
+            items = [i for i in items if key_of_item(i) in retry]
+            self._meta = None  # the controller may have moved
+            self._sleep(attempt)
+        return results
+
+    def _require(self, conn, api, purpose):
+        if not conn.supports(api):
+            what = purpose or api
+            raise KafkaError(
+                "the Kafka broker at %s does not support %s (no %s request in the versions "
+                "streamt speaks)" % (conn.address, what, api),
+                name="UNSUPPORTED",
+                hint=_API_HINTS.get(api, "use a broker that implements %s" % api))
+
+    def _refuse_unfaithful_validate(self, conn, what):
+        # Brokers that do not implement the legacy AlterConfigs (Tansu) are also the ones
+        # known to ignore validate_only and apply the change: refuse rather than apply.
+        if not conn.advertises("AlterConfigs"):
+            raise KafkaError(
+                "the broker at %s would apply a validate-only request for real (it is a "
+                "Kafka-compatible broker that ignores validate_only): not %s" % (conn.address, what),
+                name="VALIDATE_ONLY_IGNORED",
+                hint="validate against Apache Kafka, or run without validate-only")
+
+    def _check_validate_only(self, names):
+        """After a validate-only CreateTopics: did the broker create the topics anyway?"""
+        if not names:
+            return
+        created = sorted(self.describe_topics(names))
+        if created:
+            raise KafkaError(
+                "the Kafka broker ignored validate_only and really created topic(s) %s"
+                % ", ".join(created), name="VALIDATE_ONLY_IGNORED",
+                hint="this broker is not a faithful Kafka (Tansu ignores validate_only); "
+                     "delete the topics if they are unwanted and validate against Apache Kafka")
+
+    def _principal(self):
+        s = self.settings
+        if s["sasl"]:
+            return "User:%s" % s["sasl_username"]
+        if s["tls"] and s["ssl_certfile"]:
+            return "the principal of the TLS client certificate (%s)" % s["ssl_certfile"]
+        return "User:ANONYMOUS"
+
+    def _error(self, code, broker_message, what, topic=None, operation=None, topic_spec=None):
+        """A KafkaError for a per-resource error code, with the broker's words and a hint."""
+        name = kafka_error_name(code)
+        said = broker_message if broker_message and broker_message not in (
+            "No error.", "") else None
+        message = "%s: %s" % (what, name)
+        if said:
+            message += ": " + said
+        hint = _KAFKA_HINTS.get(code)
+        if code == 38:
+            count = len((self._meta or {}).get("brokers") or [])
+            if count:
+                hint = ("the cluster has %d broker(s): replication_factor must be between 1 "
+                        "and %d" % (count, count))
+        elif code in (29, 31):
+            resource = "Topic:%s" % topic if code == 29 and topic else "Cluster:kafka-cluster"
+            hint = "grant %s the %s operation on %s (kafka-acls --add --allow-principal %s)" % (
+                self._principal(), operation or "required", resource, self._principal())
+        elif code == 37 and topic_spec is not None:
+            hint = "partitions must be at least 1 (got %r)" % topic_spec.get("partitions")
+        return KafkaError(message, code=code, hint=hint, broker_message=broker_message)
+
+
+# -- kafka: settings, hints -----------------------------------------------------
+
+_RESOURCE_TOPIC = 2
+
+_CONFIG_SOURCES = {0: "UNKNOWN", 1: "TOPIC", 2: "BROKER", 3: "BROKER", 4: "BROKER",
+                   5: "DEFAULT", 6: "BROKER_LOGGER", 7: "CLIENT_METRICS", 8: "GROUP"}
+
+_KAFKA_HINTS = {
+    3: "the topic does not exist (check the name, or whether it was deleted)",
+    7: "the broker did not finish in time; the operation may still complete -- re-run "
+       "`streamt plan` to see the state",
+    17: "topic names are 1-249 characters of letters, digits, '.', '_' and '-' "
+        "(and not '.' or '..')",
+    33: "the broker does not enable this SASL mechanism; pick one it lists",
+    35: "the broker and streamt share no version of this request",
+    36: "the topic exists already; `streamt plan` shows how it differs from the project",
+    37: "partitions must be at least 1, and can only be increased",
+    39: "the replica assignment names brokers that do not exist",
+    40: "check the config key and value against the Kafka topic configuration reference",
+    41: "the controller moved during the request; re-run",
+    42: "the broker rejected the request as malformed; its log says why",
+    44: "a create/alter policy on the brokers refused it; ask the cluster's administrators",
+    58: "check sasl_username, sasl_password and sasl_mechanism",
+    73: "the brokers run with delete.topic.enable=false",
+    89: "the cluster throttles topic operations for this principal; wait and retry",
+}
+
+_API_HINTS = {
+    "CreatePartitions": "the broker cannot add partitions (Tansu does not implement "
+                        "CreatePartitions; Apache Kafka >= 1.0 does)",
+    "AlterConfigs": "the broker implements neither IncrementalAlterConfigs nor AlterConfigs",
+    "IncrementalAlterConfigs": "the broker predates Kafka 2.3",
+    "DescribeConfigs": "the broker cannot report topic configs (Apache Kafka >= 0.11 can)",
+}
+
+
+def _kafka_str(value):
+    """A config value as Kafka wants it: a string (booleans lower-case), None kept."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _kafka_bool(value, default):
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise KafkaError("ssl_check_hostname must be true or false, not %r" % (value,))
+
+
+def _kafka_settings(config):
+    """Check and normalise a runtime.kafka mapping (errors say which key is wrong)."""
+    config = dict(config or {})
+    servers = config.get("bootstrap_servers")
+    if isinstance(servers, str):
+        servers = [s for s in re.split(r"[,\s]+", servers) if s]
+    if not servers:
+        raise KafkaError("runtime.kafka.bootstrap_servers is missing",
+                         hint="give host:port[,host:port...] of one or more brokers")
+    bootstrap = []
+    for s in servers:
+        s = str(s).strip()
+        if "://" in s:  # PLAINTEXT://host:port, as in broker listener syntax
+            s = s.split("://", 1)[1]
+        m = re.match(r"^\[([^\]]+)\]:(\d+)$", s) or re.match(r"^([^:]+):(\d+)$", s)
+        if not m:
+            raise KafkaError("runtime.kafka.bootstrap_servers: %r is not host:port" % s,
+                             hint="for example broker1.example.com:9092")
+        bootstrap.append((m.group(1), int(m.group(2))))
+    protocol = str(config.get("security_protocol") or "PLAINTEXT").upper()
+    if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise KafkaError("runtime.kafka.security_protocol: unknown value %r" % protocol,
+                         hint="one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    sasl = protocol.startswith("SASL_")
+    mechanism = str(config.get("sasl_mechanism") or ("PLAIN" if sasl else "")).upper()
+    if sasl:
+        if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise KafkaError(
+                "runtime.kafka.sasl_mechanism: %r is not supported" % mechanism,
+                hint="streamt speaks PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (no GSSAPI/"
+                     "Kerberos, OAUTHBEARER or AWS_MSK_IAM)")
+        if not config.get("sasl_username") or config.get("sasl_password") is None:
+            raise KafkaError("runtime.kafka: %s needs sasl_username and sasl_password" % protocol)
+    return {
+        "bootstrap": bootstrap, "protocol": protocol, "tls": protocol.endswith("SSL"),
+        "sasl": sasl, "mechanism": mechanism,
+        "sasl_username": config.get("sasl_username"),
+        "sasl_password": config.get("sasl_password"),
+        "ssl_cafile": config.get("ssl_cafile") or None,
+        "ssl_certfile": config.get("ssl_certfile") or None,
+        "ssl_keyfile": config.get("ssl_keyfile") or None,
+        "ssl_check_hostname": _kafka_bool(config.get("ssl_check_hostname"), True),
+    }
+
+
+# -- kafka: one connection --------------------------------------------------------
+
+class _KafkaDropped(Exception):
+    """The broker closed the connection before answering."""
+
+
+class _KafkaConnection(object):
+    """One connection to one broker: TLS, ApiVersions, SASL, then requests in turn."""
+
+    def __init__(self, admin, host, port):
+        self.admin = admin
+        self.settings = admin.settings
+        self.host, self.port = host, port
+        self.address = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+        self.sock = None
+        self.broker_versions = {}   # api key -> (min, max) advertised by the broker
+        self.versions = {}          # api name -> version we use on this connection
+        self._correlation = 0
+
+    # -- versions ---------------------------------------------------------------
+
+    def advertises(self, api):
+        return _KAFKA_APIS[api][0] in self.broker_versions
+
+    def supports(self, api):
+        return api in self.versions
+
+    def version(self, api):
+        if api in self.versions:
+            return self.versions[api]
+        key, ours = _KAFKA_APIS[api][0], _KAFKA_APIS[api][1]
+        if key in self.broker_versions:
+            lo, hi = self.broker_versions[key]
+            raise KafkaError(
+                "the Kafka broker at %s speaks %s versions %d-%d and streamt versions %d-%d: "
+                "no version in common" % (self.address, api, lo, hi, ours[0], ours[-1]),
+                code=35, hint="streamt supports Apache Kafka 1.0 to 4.x and compatible brokers")
+        raise KafkaError("the Kafka broker at %s does not support %s" % (self.address, api),
+                         name="UNSUPPORTED", hint=_API_HINTS.get(api))
+
+    def _choose_versions(self, advertised):
+        self.broker_versions = dict(advertised)
+        caps = getattr(self.admin, "version_caps", None) or {}
+        self.versions = {}
+        for api, spec in _KAFKA_APIS.items():
+            if spec[0] not in advertised:
+                continue
+            lo, hi = advertised[spec[0]]
+            common = [v for v in spec[1] if lo <= v <= hi and v <= caps.get(api, v)]
+            if common:
+                self.versions[api] = max(common)
+
+    # -- life cycle -------------------------------------------------------------
+
+    def open(self):
+        import socket
+        timeout = self.admin.timeout
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout)
+        except socket.timeout:
+            raise KafkaError(
+                "timed out after %gs connecting to Kafka broker %s" % (timeout, self.address),
+                name="TIMEOUT", hint="check the address and port; a firewall may be dropping "
+                                     "the connection")
+        except socket.gaierror as e:
+            raise KafkaError("cannot resolve the Kafka broker host %r: %s" % (self.host, e.strerror),
+                             name="UNREACHABLE", hint="check runtime.kafka.bootstrap_servers "
+                                                      "(and the brokers' advertised.listeners)")
+        except (OSError, IOError) as e:
+            raise KafkaError(
+                "cannot connect to Kafka broker %s: %s" % (self.address, e.strerror or e),
+                name="UNREACHABLE", hint="check that the broker is running and reachable "
+                                         "from this host (runtime.kafka.bootstrap_servers)")
+        if self.settings["tls"]:
+            sock = self._wrap_tls(sock)
+        self.sock = sock
+        try:
+            self._negotiate()
+            if self.settings["sasl"]:
+                self._authenticate()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except (OSError, IOError):
+                pass
+            self.sock = None
+
+    def _wrap_tls(self, sock):
+        import socket
+        import ssl
+        s = self.settings
+        try:
+            ctx = ssl.create_default_context(cafile=s["ssl_cafile"])
+            if s["ssl_certfile"]:
+                ctx.load_cert_chain(s["ssl_certfile"], s["ssl_keyfile"])
+        except (IOError, OSError, ssl.SSLError) as e:
+            sock.close()
+            raise KafkaError("cannot load the TLS files of runtime.kafka (ssl_cafile=%s, "
+                             "ssl_certfile=%s, ssl_keyfile=%s): %s"
+                             % (s["ssl_cafile"], s["ssl_certfile"], s["ssl_keyfile"], e),
+                             name="TLS", hint="give PEM files readable by this user")
+        ctx.check_hostname = s["ssl_check_hostname"]
+        try:
+            return ctx.wrap_socket(sock, server_hostname=self.host)
+        except socket.timeout:
+            sock.close()
+            raise KafkaError("timed out during the TLS handshake with Kafka broker %s"
+                             % self.address, name="TIMEOUT",
+                             hint="is this a TLS listener? (security_protocol %s)"
+                                  % s["protocol"])
+        except (ssl.SSLError, ssl.CertificateError, OSError, IOError) as e:
+            sock.close()
+            text = str(e)
+            if isinstance(e, ssl.CertificateError) or "CERTIFICATE_VERIFY_FAILED" in text:
+                raise KafkaError(
+                    "TLS: the certificate of Kafka broker %s is not trusted: %s"
+                    % (self.address, getattr(e, "verify_message", None) or text),
+                    name="TLS_VERIFY",
+                    hint="set runtime.kafka.ssl_cafile to the CA certificate (PEM) that signed "
+                         "the broker's certificate; for a name mismatch, connect with the "
+                         "name in the certificate")
+            raise KafkaError("TLS handshake with Kafka broker %s failed: %s" % (self.address, text),
+                             name="TLS", hint="is this a TLS listener? security_protocol is %s"
+                                              % s["protocol"])
+
+    # -- set-up: ApiVersions and SASL -------------------------------------------
+
+    def _negotiate(self):
+        """ApiVersions: v3 first; a broker that does not know v3 answers UNSUPPORTED_VERSION in
+        the v0 layout with its own ranges (or none before Kafka 2.4: then ask again with v0)."""
+        body = {"client_software_name": "streamt", "client_software_version": __version__}
+        try:
+            resp = self.request("ApiVersions", body, version=3)
+            if resp["error_code"] == 35 and not resp["api_keys"]:
+                resp = self.request("ApiVersions", body, version=0)
+        except _KafkaDropped:
+            raise KafkaError(
+                "the Kafka broker at %s closed the connection in answer to ApiVersions"
+                % self.address, name="UNREACHABLE",
+                hint="is this a Kafka listener, and does security_protocol (%s) match it?"
+                     % self.settings["protocol"])
+        if resp["error_code"] not in (0, 35):
+            raise KafkaError("the Kafka broker at %s refused ApiVersions: %s"
+                             % (self.address, kafka_error_name(resp["error_code"])),
+                             code=resp["error_code"])
+        self._choose_versions(dict((k["api_key"], (k["min_version"], k["max_version"]))
+                                   for k in resp["api_keys"]))
+        for api in ("Metadata",):
+            self.version(api)  # refuse clearly when there is nothing in common
+
+    def _authenticate(self):
+        s = self.settings
+        mech, user = s["mechanism"], s["sasl_username"]
+        self.version("SaslHandshake")
+        self.version("SaslAuthenticate")
+        try:
+            resp = self.request("SaslHandshake", {"mechanism": mech})
+            if resp["error_code"] == 33:
+                raise KafkaError(
+                    "the Kafka broker at %s does not enable SASL mechanism %s (it offers: %s)"
+                    % (self.address, mech, ", ".join(resp["mechanisms"]) or "none"), code=33,
+                    hint="set runtime.kafka.sasl_mechanism to one the broker offers")
+            if resp["error_code"] != 0:
+                raise KafkaError(
+                    "SASL handshake with Kafka broker %s failed: %s (is this listener SASL?)"
+                    % (self.address, kafka_error_name(resp["error_code"])),
+                    code=resp["error_code"], hint="check security_protocol (%s) against the "
+                                                  "broker's listener" % s["protocol"])
+            password = s["sasl_password"]
+            if mech == "PLAIN":
+                token = b"\0" + user.encode("utf-8") + b"\0" + password.encode("utf-8")
+                self._sasl_step(token)
+            else:
+                scram = _Scram(mech, user, password)
+                server_first = self._sasl_step(scram.first())
+                server_final = self._sasl_step(scram.final(server_first))
+                scram.verify(server_final)
+        except _KafkaDropped:
+            raise KafkaError(
+                "the Kafka broker at %s closed the connection during SASL %s authentication "
+                "as user %r" % (self.address, mech, user), name="SASL",
+                hint="check the credentials, sasl_mechanism and that this listener is %s"
+                     % s["protocol"])
+        except _ScramError as e:
+            raise KafkaError("SASL %s authentication as user %r at Kafka broker %s failed: %s"
+                             % (mech, user, self.address, e), code=58,
+                             hint=_KAFKA_HINTS[58])
+
+    def _sasl_step(self, token):
+        resp = self.request("SaslAuthenticate", {"auth_bytes": token})
+        if resp["error_code"] != 0:
+            s = self.settings
+            raise KafkaError(
+                "SASL %s authentication as user %r at Kafka broker %s failed: %s"
+                % (s["mechanism"], s["sasl_username"], self.address,
+                   resp.get("error_message") or kafka_error_name(resp["error_code"])),
+                code=resp["error_code"], broker_message=resp.get("error_message"),
+                hint="check sasl_username and sasl_password (and that the user exists for "
+                     "%s)" % s["mechanism"])
+        return resp["auth_bytes"] or b""
+
+    # -- requests ---------------------------------------------------------------
+
+    def request(self, api, body, version=None):
+        """Send one request and return its decoded response (a dict)."""
+        import socket
+        import ssl
+        import struct
+        import time
+        key, _ours, flex_from, req_schema, resp_schema = _KAFKA_APIS[api]
+        v = self.version(api) if version is None else version
+        flexible = v >= flex_from
+        self._correlation = (self._correlation + 1) & 0x7FFFFFFF
+        corr = self._correlation
+        frame = _kafka_encode_request(key, v, corr, self.admin.client_id, flexible,
+                                      req_schema, body)
+        timeout = self.admin.timeout
+        deadline = time.time() + timeout
+        try:
+            self.sock.settimeout(timeout)
+            self.sock.sendall(frame)
+            self.admin.requests_sent += 1
+            size = struct.unpack(">i", self._read(4, deadline))[0]
+            if size < 4 or size > 256 * 1024 * 1024:
+                raise KafkaError(
+                    "the broker at %s answered %s with something that is not the Kafka "
+                    "protocol" % (self.address, api), name="PROTOCOL",
+                    hint="is this listener TLS or SASL? security_protocol is %s"
+                         % self.settings["protocol"])
+            data = self._read(size, deadline)
+        except socket.timeout:
+            self.close()
+            raise KafkaError("timed out after %gs waiting for Kafka broker %s to answer %s"
+                             % (timeout, self.address, api), name="TIMEOUT",
+                             hint="the broker is overloaded or unreachable; raise the timeout "
+                                  "or check the broker")
+        except (ssl.SSLError, ConnectionError, OSError, IOError) as e:
+            self.close()
+            if isinstance(e, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+                raise _KafkaDropped()
+            raise KafkaError("connection to Kafka broker %s failed during %s: %s"
+                             % (self.address, api, e), name="UNREACHABLE")
+        except _KafkaDropped:
+            self.close()
+            raise
+        except KafkaError:
+            self.close()
+            raise
+        # ApiVersions answers always use header v0, so that any client can read them; an
+        # UNSUPPORTED_VERSION answer to ApiVersions comes in the v0 layout, whatever we asked.
+        flexible_header = flexible and api != "ApiVersions"
+        try:
+            if api == "ApiVersions" and struct.unpack_from(">ih", data)[1] == 35:
+                resp, got = {"error_code": 35, "api_keys": _kafka_decode_versions_v0(data)}, \
+                    struct.unpack_from(">i", data)[0]
+            else:
+                resp, got = _kafka_decode_response(data, v, flexible, flexible_header, resp_schema)
+        except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
+            self.close()
+            raise KafkaError("cannot decode the %s v%d answer of Kafka broker %s: %s"
+                             % (api, v, self.address, e), name="PROTOCOL")
+        if got != corr:
+            self.close()
+            raise KafkaError("Kafka broker %s answered request %d with correlation id %d"
+                             % (self.address, corr, got), name="PROTOCOL",
+                             hint="a proxy in between may be mixing connections")
+        return resp
+
+    def _read(self, n, deadline):
+        import socket
+        import time
+        chunks = []
+        while n > 0:
+            left = deadline - time.time()
+            if left <= 0:
+                raise socket.timeout()
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(min(n, 1 << 20))
+            if not chunk:
+                raise _KafkaDropped()
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+
+def _kafka_decode_versions_v0(data):
+    """The api_keys of an ApiVersions answer in the v0 layout (how a broker answers a
+    version of ApiVersions it does not know)."""
+    r = _KReader(data, 4)
+    r.int16()
+    return [{"api_key": r.int16(), "min_version": r.int16(), "max_version": r.int16()}
+            for _ in range(max(r.int32(), 0))]
+
+
+# -- kafka: SCRAM (RFC 5802, RFC 7677) ---------------------------------------------
+
+class _ScramError(Exception):
+    pass
+
+
+class _Scram(object):
+    """The client side of a SCRAM exchange (no channel binding, as Kafka does)."""
+
+    HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512", "SCRAM-SHA-1": "sha1"}
+
+    def __init__(self, mechanism, username, password, nonce=None):
+        import base64
+        import os as _os
+        self.hash = self.HASHES[mechanism]
+        self.password = password.encode("utf-8")
+        self.nonce = nonce or base64.b64encode(_os.urandom(24)).decode("ascii")
+        name = username.replace("=", "=3D").replace(",", "=2C")
+        self.client_first_bare = "n=%s,r=%s" % (name, self.nonce)
+        self.server_signature = None
+
+    def _hmac(self, key, msg):
+        import hmac
+        return hmac.new(key, msg, getattr(hashlib, self.hash)).digest()
+
+    def first(self):
+        return ("n,," + self.client_first_bare).encode("utf-8")
+
+    def final(self, server_first):
+        import base64
+        server_first = server_first.decode("utf-8")
+        attrs = _scram_attrs(server_first)
+        if "e" in attrs:
+            raise _ScramError("the broker said: " + attrs["e"])
+        try:
+            nonce, salt, iterations = attrs["r"], base64.b64decode(attrs["s"]), int(attrs["i"])
+        except (KeyError, ValueError, TypeError):
+            raise _ScramError("malformed server-first message %r" % server_first)
+        if not nonce.startswith(self.nonce) or iterations < 1:
+            raise _ScramError("the server's nonce does not extend ours")
+        salted = hashlib.pbkdf2_hmac(self.hash, self.password, salt, iterations)
+        client_key = self._hmac(salted, b"Client Key")
+        stored_key = getattr(hashlib, self.hash)(client_key).digest()
+        without_proof = "c=biws,r=" + nonce
+        auth_message = ",".join([self.client_first_bare, server_first, without_proof])
+        signature = self._hmac(stored_key, auth_message.encode("utf-8"))
+        proof = bytes(bytearray(a ^ b for a, b in zip(bytearray(client_key), bytearray(signature))))
+        self.server_signature = self._hmac(self._hmac(salted, b"Server Key"),
+                                           auth_message.encode("utf-8"))
+        return (without_proof + ",p=" + base64.b64encode(proof).decode("ascii")).encode("utf-8")
+
+    def verify(self, server_final):
+        import base64
+        import hmac
+        attrs = _scram_attrs(server_final.decode("utf-8"))
+        if "e" in attrs:
+            raise _ScramError("the broker said: " + attrs["e"])
+        if "v" not in attrs or not hmac.compare_digest(
+                base64.b64decode(attrs["v"]), self.server_signature or b""):
+            raise _ScramError("the broker's SCRAM signature is wrong: it does not know the "
+                              "password (not the broker you think?)")
+
+
+def _scram_attrs(message):
+    out = {}
+    for part in message.split(","):
+        if len(part) >= 2 and part[1] == "=":
+            out[part[0]] = part[2:]
+    return out
+
+
+# -- kafka: encoding ---------------------------------------------------------------
+#
+# Two encodings share the same types.  The classic one: strings with an int16 length
+# (-1 = null), bytes and arrays with an int32 length (-1 = null).  The "flexible" one
+# (KIP-482, from the version in each message's flexibleVersions): lengths as unsigned
+# varints of length+1 (0 = null), and a block of tagged fields (a varint count, then
+# tag, size, bytes) at the end of every structure and of the request/response header.
+# We send no tagged fields and skip those we receive.
+
+class _KWriter(object):
+    def __init__(self, flexible):
+        self.flexible = flexible
+        self.parts = []
+
+    def raw(self, fmt, value):
+        import struct
+        self.parts.append(struct.pack(fmt, value))
+
+    def uvarint(self, n):
+        out = bytearray()
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            if n:
+                out.append(b | 0x80)
+            else:
+                out.append(b)
+                break
+        self.parts.append(bytes(out))
+
+    def length(self, n, classic_fmt):
+        """An array/string/bytes length; None = null."""
+        if self.flexible:
+            self.uvarint(0 if n is None else n + 1)
+        else:
+            self.raw(classic_fmt, -1 if n is None else n)
+
+    def string(self, value, classic=False):
+        if value is None:
+            data = None
+        else:
+            data = value.encode("utf-8")
+        if classic:
+            self.raw(">h", -1 if data is None else len(data))
+        else:
+            self.length(None if data is None else len(data), ">h")
+        if data:
+            self.parts.append(data)
+
+    def bytes(self, value):
+        self.length(None if value is None else len(value), ">i")
+        if value:
+            self.parts.append(bytes(value))
+
+    def tags(self):
+        if self.flexible:
+            self.uvarint(0)
+
+    def getvalue(self):
+        return b"".join(self.parts)
+
+
+class _KReader(object):
+    def __init__(self, data, pos=0):
+        self.data = data
+        self.pos = pos
+
+    def raw(self, fmt, size):
+        import struct
+        value = struct.unpack_from(fmt, self.data, self.pos)[0]
+        self.pos += size
+        return value
+
+    def int8(self):
+        return self.raw(">b", 1)
+
+    def int16(self):
+        return self.raw(">h", 2)
+
+    def int32(self):
+        return self.raw(">i", 4)
+
+    def uvarint(self):
+        shift = value = 0
+        while True:
+            b = self.raw(">B", 1)
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint too long")
+
+    def length(self, flexible, classic_fmt, size):
+        if flexible:
+            return self.uvarint() - 1
+        return self.raw(classic_fmt, size)
+
+    def take(self, n):
+        if n < 0 or self.pos + n > len(self.data):
+            raise ValueError("length %d runs past the end of the message" % n)
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def string(self, flexible):
+        n = self.length(flexible, ">h", 2)
+        return None if n < 0 else self.take(n).decode("utf-8")
+
+    def bytes(self, flexible):
+        n = self.length(flexible, ">i", 4)
+        return None if n < 0 else bytes(self.take(n))
+
+    def skip_tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()                 # tag
+            self.take(self.uvarint())      # size, then the value we do not need
+
+
+_KAFKA_PRIMITIVES = {"int8": (">b", 1), "int16": (">h", 2), "int32": (">i", 4),
+                     "int64": (">q", 8), "bool": (">?", 1)}
+
+
+def _kafka_fields(fields, version):
+    return [f for f in fields if f[2] <= version <= f[3]]
+
+
+def _kafka_write(w, fields, version, obj):
+    for name, ftype, _lo, _hi in _kafka_fields(fields, version):
+        _kafka_write_value(w, ftype, version, obj.get(name))
+    w.tags()
+
+
+def _kafka_write_value(w, ftype, version, value):
+    if isinstance(ftype, tuple):          # ("[]", element type or field list)
+        elem = ftype[1]
+        w.length(None if value is None else len(value), ">i")
+        for item in value or ():
+            if isinstance(elem, list):
+                _kafka_write(w, elem, version, item)
+            else:
+                _kafka_write_value(w, elem, version, item)
+    elif ftype in _KAFKA_PRIMITIVES:
+        w.raw(_KAFKA_PRIMITIVES[ftype][0], value or 0)
+    elif ftype == "string":
+        w.string(value)
+    elif ftype == "bytes":
+        w.bytes(value)
+    elif ftype == "uuid":
+        w.parts.append(bytes(bytearray.fromhex(value)) if value else b"\0" * 16)
+    else:  # pragma: no cover - a typo in _KAFKA_APIS
+        raise ValueError("unknown field type %r" % (ftype,))
+
+
+def _kafka_read(r, fields, version, flexible):
+    out = {}
+    for name, ftype, _lo, _hi in _kafka_fields(fields, version):
+        out[name] = _kafka_read_value(r, ftype, version, flexible)
+    if flexible:
+        r.skip_tags()
+    return out
+
+
+def _kafka_read_value(r, ftype, version, flexible):
+    if isinstance(ftype, tuple):
+        n = r.length(flexible, ">i", 4)
+        if n < 0:
+            return None
+        elem = ftype[1]
+        if isinstance(elem, list):
+            return [_kafka_read(r, elem, version, flexible) for _ in range(n)]
+        return [_kafka_read_value(r, elem, version, flexible) for _ in range(n)]
+    if ftype in _KAFKA_PRIMITIVES:
+        fmt, size = _KAFKA_PRIMITIVES[ftype]
+        return r.raw(fmt, size)
+    if ftype == "string":
+        return r.string(flexible)
+    if ftype == "bytes":
+        return r.bytes(flexible)
+    if ftype == "uuid":
+        raw = bytes(r.take(16))
+        return None if raw == b"\0" * 16 else _hex(raw)
+    raise ValueError("unknown field type %r" % (ftype,))
+
+
+def _hex(data):
+    return "".join("%02x" % b for b in bytearray(data))
+
+
+def _kafka_encode_request(api_key, version, correlation_id, client_id, flexible, fields, body):
+    """A complete request frame: size, header (v1, or v2 when flexible), body."""
+    w = _KWriter(flexible)
+    w.raw(">h", api_key)
+    w.raw(">h", version)
+    w.raw(">i", correlation_id)
+    w.string(client_id, classic=True)   # the client id keeps its classic encoding in header v2
+    w.tags()
+    _kafka_write(w, fields, version, body)
+    payload = w.getvalue()
+    return _kafka_size(payload) + payload
+
+
+def _kafka_size(payload):
+    import struct
+    return struct.pack(">i", len(payload))
+
+
+def _kafka_decode_response(data, version, flexible, flexible_header, fields):
+    """``(body, correlation_id)`` of a response frame without its size prefix."""
+    r = _KReader(data)
+    correlation_id = r.int32()
+    if flexible_header:
+        r.skip_tags()
+    body = _kafka_read(r, fields, version, flexible)
+    return body, correlation_id
+
+
+# -- kafka: the messages -------------------------------------------------------------
+#
+# Written from apache/kafka clients/src/main/resources/common/message/<Name>{Request,
+# Response}.json.  A field is (name, type, first version, last version); a type is a
+# primitive name or ("[]", element) where element is a primitive or a field list.
+# Each API: (api key, versions streamt speaks, first flexible version, request, response).
+# The version used on a connection is the highest one both sides speak.
+
+_N = 999  # "and later"
+
+
+def _F(name, ftype, lo=0, hi=_N):
+    return (name, ftype, lo, hi)
+
+
+def _A(elem):
+    return ("[]", elem)
+
+
+_KAFKA_APIS = {
+    "ApiVersions": (18, (0, 1, 2, 3), 3, [
+        _F("client_software_name", "string", 3),
+        _F("client_software_version", "string", 3),
+    ], [
+        _F("error_code", "int16"),
+        _F("api_keys", _A([_F("api_key", "int16"), _F("min_version", "int16"),
+                           _F("max_version", "int16")])),
+        _F("throttle_time_ms", "int32", 1),
+    ]),
+    "Metadata": (3, tuple(range(4, 13)), 9, [
+        _F("topics", _A([_F("topic_id", "uuid", 10), _F("name", "string")])),
+        _F("allow_auto_topic_creation", "bool", 4),
+        _F("include_cluster_authorized_operations", "bool", 8, 10),
+        _F("include_topic_authorized_operations", "bool", 8),
+    ], [
+        _F("throttle_time_ms", "int32", 3),
+        _F("brokers", _A([_F("node_id", "int32"), _F("host", "string"), _F("port", "int32"),
+                          _F("rack", "string", 1)])),
+        _F("cluster_id", "string", 2),
+        _F("controller_id", "int32", 1),
+        _F("topics", _A([
+            _F("error_code", "int16"), _F("name", "string"), _F("topic_id", "uuid", 10),
+            _F("is_internal", "bool", 1),
+            _F("partitions", _A([
+                _F("error_code", "int16"), _F("partition_index", "int32"),
+                _F("leader_id", "int32"), _F("leader_epoch", "int32", 7),
+                _F("replica_nodes", _A("int32")), _F("isr_nodes", _A("int32")),
+                _F("offline_replicas", _A("int32"), 5)])),
+            _F("topic_authorized_operations", "int32", 8)])),
+        _F("cluster_authorized_operations", "int32", 8, 10),
+    ]),
+    "CreateTopics": (19, (2, 3, 4, 5, 6, 7), 5, [
+        _F("topics", _A([
+            _F("name", "string"), _F("num_partitions", "int32"),
+            _F("replication_factor", "int16"),
+            _F("assignments", _A([_F("partition_index", "int32"),
+                                  _F("broker_ids", _A("int32"))])),
+            _F("configs", _A([_F("name", "string"), _F("value", "string")]))])),
+        _F("timeout_ms", "int32"),
+        _F("validate_only", "bool", 1),
+    ], [
+        _F("throttle_time_ms", "int32", 2),
+        _F("topics", _A([
+            _F("name", "string"), _F("topic_id", "uuid", 7), _F("error_code", "int16"),
+            _F("error_message", "string", 1),
+            _F("num_partitions", "int32", 5), _F("replication_factor", "int16", 5),
+            _F("configs", _A([_F("name", "string"), _F("value", "string"),
+                              _F("read_only", "bool"), _F("config_source", "int8"),
+                              _F("is_sensitive", "bool")]), 5)])),
+    ]),
+    "DeleteTopics": (20, (1, 2, 3, 4, 5), 4, [
+        _F("topic_names", _A("string"), 0, 5),
+        _F("timeout_ms", "int32"),
+    ], [
+        _F("throttle_time_ms", "int32", 1),
+        _F("responses", _A([_F("name", "string"), _F("error_code", "int16"),
+                            _F("error_message", "string", 5)])),
+    ]),
+    "DescribeConfigs": (32, (1, 2, 3, 4), 4, [
+        _F("resources", _A([_F("resource_type", "int8"), _F("resource_name", "string"),
+                            _F("configuration_keys", _A("string"))])),
+        _F("include_synonyms", "bool", 1),
+        _F("include_documentation", "bool", 3),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("results", _A([
+            _F("error_code", "int16"), _F("error_message", "string"),
+            _F("resource_type", "int8"), _F("resource_name", "string"),
+            _F("configs", _A([
+                _F("name", "string"), _F("value", "string"), _F("read_only", "bool"),
+                _F("is_default", "bool", 0, 0), _F("config_source", "int8", 1),
+                _F("is_sensitive", "bool"),
+                _F("synonyms", _A([_F("name", "string"), _F("value", "string"),
+                                   _F("source", "int8")]), 1),
+                _F("config_type", "int8", 3), _F("documentation", "string", 3)]))])),
+    ]),
+    "AlterConfigs": (33, (0, 1, 2), 2, [
+        _F("resources", _A([_F("resource_type", "int8"), _F("resource_name", "string"),
+                            _F("configs", _A([_F("name", "string"), _F("value", "string")]))])),
+        _F("validate_only", "bool"),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("responses", _A([_F("error_code", "int16"), _F("error_message", "string"),
+                            _F("resource_type", "int8"), _F("resource_name", "string")])),
+    ]),
+    "IncrementalAlterConfigs": (44, (0, 1), 1, [
+        _F("resources", _A([_F("resource_type", "int8"), _F("resource_name", "string"),
+                            _F("configs", _A([_F("name", "string"),
+                                              _F("config_operation", "int8"),
+                                              _F("value", "string")]))])),
+        _F("validate_only", "bool"),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("responses", _A([_F("error_code", "int16"), _F("error_message", "string"),
+                            _F("resource_type", "int8"), _F("resource_name", "string")])),
+    ]),
+    "CreatePartitions": (37, (0, 1, 2, 3), 2, [
+        _F("topics", _A([_F("name", "string"), _F("count", "int32"),
+                         _F("assignments", _A([_F("broker_ids", _A("int32"))]))])),
+        _F("timeout_ms", "int32"),
+        _F("validate_only", "bool"),
+    ], [
+        _F("throttle_time_ms", "int32"),
+        _F("results", _A([_F("name", "string"), _F("error_code", "int16"),
+                          _F("error_message", "string")])),
+    ]),
+    "SaslHandshake": (17, (1,), _N, [
+        _F("mechanism", "string"),
+    ], [
+        _F("error_code", "int16"),
+        _F("mechanisms", _A("string")),
+    ]),
+    "SaslAuthenticate": (36, (0, 1, 2), 2, [
+        _F("auth_bytes", "bytes"),
+    ], [
+        _F("error_code", "int16"),
+        _F("error_message", "string"),
+        _F("auth_bytes", "bytes"),
+        _F("session_lifetime_ms", "int64", 1),
+    ]),
+}
 
 # (end of clients: kafka)
 
@@ -8635,12 +10341,1349 @@ def _read_git_index(path):
 #
 # One per service, same shape: observe the live state, diff, apply.
 
+#
+# Every target has the same shape:
+#
+#   target.hosts()                      -> ["host:port", ...] it will contact (no secrets)
+#   target.observe(items)               -> the live state of what `items` describe
+#   target.plan(items, live, policy)    -> [Change]  (create/update/unchanged/orphan/delete)
+#   target.validate(changes)            -> [error text]  the service's own dry-run checks
+#   target.apply(changes, done)         -> applies in order, calls done(change) after each
+#   target.snapshot(items, live)        -> canonical, redacted live state (drift check)
+#
+# `items` are the desired-state lists of docs/internals.md, with ${VAR}s resolved.
+#
+# Which live resources are "managed by this project" (orphan scope), per service:
+#
+# - Flink jobs: the job name streamt gives a job is
+#   "<pipeline_name> [streamt project=<project> fp=<16 hex of the fingerprint>]".
+#   Jobs carrying another project's marker, or none, are never touched.
+# - Connectors: streamt adds "streamt.project": "<project>" to every connector's
+#   config (Connect keeps unknown keys); only connectors with our value are ours.
+# - Topics and subjects carry no marker in Kafka or Schema Registry, so the rule is
+#   by name: a topic is ours when its name starts with "<project>." (subjects:
+#   "<ours>-key" / "<ours>-value").  Deleting one also needs --allow-delete topics
+#   (or schemas) and an environment that allows destructive changes.
+# - Gateway interceptors and alias topics: names starting with "<project>-",
+#   "<project>_" or "<project>.".
+
+__all__ += ["Change", "KafkaTarget", "SchemaRegistryTarget", "FlinkTarget", "ConnectTarget",
+            "GatewayTarget", "PlanPolicy", "redact_value", "FLINK_JOB_MARKER"]
+
+FLINK_JOB_MARKER = " [streamt project=%s fp=%s]"
+_FLINK_MARKER_RE = re.compile(r"^(.*) \[streamt project=(\S+) fp=([0-9a-f]+)\]$")
+_FLINK_ACTIVE = ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING", "RECONCILING",
+                 "FAILING", "CANCELLING", "SUSPENDED")
+_SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|api[._-]?key|"
+                            r"private[._-]?key|jaas|keystore\.key|truststore\.password)", re.I)
+REDACTED = "<redacted>"
+
+
+class PlanPolicy(object):
+    """What the user allows: `allow_delete` (set of kinds: topics, schemas, flink_jobs,
+    connectors, gateway; "all"), `prune_config` (reset topic config keys the project no
+    longer sets), `project` (the name used for the ownership markers)."""
+
+    def __init__(self, project, allow_delete=(), prune_config=False, secrets=()):
+        self.project = project or "streamt"
+        self.allow_delete = set(allow_delete or ())
+        self.prune_config = bool(prune_config)
+        self.secrets = set(s for s in secrets if s and len(s) >= 4)
+
+    def may_delete(self, kind):
+        return "all" in self.allow_delete or kind in self.allow_delete
+
+
+class Change(object):
+    """One resource of a plan.
+
+    `kind` (topic, schema, flink_job, connector, gateway), `name`, `action`
+    (create, update, unchanged, orphan, delete), `changes` {key: (old, new)} already
+    redacted for display, `notes` [str], `refused` (a reason, or None),
+    `destructive` (deletes and config resets).  `desired`/`live`/`data` are for the
+    target's apply and never printed."""
+
+    def __init__(self, kind, name, action, changes=None, notes=None, refused=None,
+                 destructive=False, desired=None, live=None, data=None, cluster=None):
+        self.kind, self.name, self.action = kind, name, action
+        self.changes = changes or {}
+        self.notes = list(notes or [])
+        self.refused = refused
+        self.destructive = destructive
+        self.desired, self.live, self.data = desired, live, dict(data or {})
+        self.cluster = cluster
+
+    @property
+    def mutating(self):
+        return self.action in ("create", "update", "delete") and not self.refused
+
+    @property
+    def ref(self):
+        return "%s:%s" % (self.kind, self.name)
+
+    def to_json(self):
+        return {"kind": self.kind, "name": self.name, "action": self.action,
+                "changes": dict((k, {"old": v[0], "new": v[1]})
+                                for k, v in sorted(self.changes.items())),
+                "notes": list(self.notes), "refused": self.refused,
+                "destructive": bool(self.destructive)}
+
+    def __repr__(self):
+        return "Change(%s %s %s)" % (self.action, self.kind, self.name)
+
+
+def redact_value(key, value, secrets=()):
+    """A value fit for display: secret-looking keys and known secret values hidden."""
+    if value is None:
+        return None
+    if _SECRET_KEY_RE.search(str(key)):
+        return REDACTED
+    if isinstance(value, str):
+        for s in secrets:
+            if s in value:
+                value = value.replace(s, REDACTED)
+    return value
+
+
+def _owned_name(name, project):
+    return any(name.startswith(project + sep) for sep in ".-_")
+
+
+def _kafka_str(value):
+    """A config value as Kafka prints it: booleans lower-case, numbers plain."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return ",".join(_kafka_str(v) for v in value)
+    return str(value)
+
+
+def _cluster_block(runtime, section, cluster, what):
+    """runtime[section].clusters[cluster or default] with a clear error."""
+    block = runtime.get(section) or {}
+    clusters = block.get("clusters") or {}
+    name = cluster or block.get("default")
+    if not name and len(clusters) == 1:
+        name = list(clusters)[0]
+    if name not in clusters:
+        raise UsageError("%s cluster %r is not defined in runtime.%s.clusters (defined: %s)"
+                         % (what, name, section, ", ".join(sorted(clusters)) or "none"),
+                         hint="add it to the environment's runtime block or set "
+                              "runtime.%s.default" % section)
+    return name, clusters[name]
+
+
+def _http_for(block, url_key, service, **kw):
+    url = block.get(url_key)
+    if not url:
+        raise UsageError("%s: %s is not set in the runtime block" % (service, url_key),
+                         hint="add %s to the environment's runtime block" % url_key)
+    return HttpClient(url, service=service, username=block.get("username"),
+                      password=block.get("password"),
+                      token=block.get("token") or block.get("bearer_token"),
+                      cafile=block.get("ssl_cafile"),
+                      timeout=float(block.get("timeout", 10.0)), **kw)
+
+
+def _changes_of(old, new, policy, prefix=""):
+    """{key: (old, new)} for keys whose values differ, redacted."""
+    out = {}
+    for k in sorted(set(old) | set(new)):
+        if old.get(k) != new.get(k):
+            out[prefix + k] = (redact_value(k, old.get(k), policy.secrets),
+                               redact_value(k, new.get(k), policy.secrets))
+    return out
+
+
+# -- Kafka -----------------------------------------------------------------------
+
+class KafkaTarget(object):
+    """Topics through KafkaAdmin: batched create, partitions only up, replication factor
+    never changed, managed config keys set (only keys whose source is the topic count
+    as set), keys the project stopped managing listed (reset with --prune-config)."""
+
+    kind = "topic"
+    delete_kind = "topics"
+
+    def __init__(self, runtime, admin=None):
+        self.config = dict(runtime.get("kafka") or {})
+        if not self.config.get("bootstrap_servers") and admin is None:
+            raise UsageError("runtime.kafka.bootstrap_servers is not set",
+                             hint="add it to the environment's runtime block")
+        self._admin = admin
+        self.cluster_id = None
+
+    def hosts(self):
+        return sorted(set(h.strip() for h in
+                          str(self.config.get("bootstrap_servers", "")).split(",") if h.strip()))
+
+    @property
+    def admin(self):
+        if self._admin is None:
+            self._admin = KafkaAdmin(self.config)
+        return self._admin
+
+    def close(self):
+        if self._admin is not None:
+            self._admin.close()
+
+    def observe(self, items, policy):
+        admin = self.admin
+        cluster = admin.cluster()
+        self.cluster_id = cluster.get("cluster_id")
+        names = set(admin.list_topics())
+        wanted = set(t["name"] for t in items)
+        existing = sorted(n for n in wanted if n in names)
+        orphans = sorted(n for n in names - wanted if _owned_name(n, policy.project))
+        desc = admin.describe_topics(existing + orphans) if (existing or orphans) else {}
+        configs = admin.describe_configs(existing) if existing else {}
+        topics = {}
+        for n in existing + orphans:
+            if n not in desc:
+                continue
+            entry = {"partitions": desc[n]["partitions"],
+                     "replication_factor": desc[n]["replication_factor"],
+                     "overrides": {}, "effective": {}, "sensitive": set()}
+            for key, c in sorted((configs.get(n) or {}).items()):
+                entry["effective"][key] = c.get("value")
+                if c.get("sensitive"):
+                    entry["sensitive"].add(key)
+                if c.get("source") in ("TOPIC", "DYNAMIC_TOPIC_CONFIG") and not c.get("is_default"):
+                    entry["overrides"][key] = c.get("value")
+            topics[n] = entry
+        return {"cluster_id": self.cluster_id, "topics": topics, "orphans": orphans}
+
+    def plan(self, items, live, policy):
+        return plan_topics(items, live, policy)
+
+    def validate(self, changes):
+        errors = []
+        admin = self.admin
+        creates = [c.desired for c in changes if c.action == "create" and not c.refused]
+        if creates:
+            for name, err in sorted(admin.create_topics(
+                    [_topic_request(t) for t in creates], validate_only=True).items()):
+                if err is not None:
+                    errors.append("topic %s: %s" % (name, err))
+        parts = dict((c.name, c.data["partitions"]) for c in changes
+                     if c.action == "update" and "partitions" in c.data and not c.refused)
+        if parts:
+            res = admin.create_partitions(parts, validate_only=True) or {}
+            errors.extend("topic %s: %s" % (n, e) for n, e in sorted(res.items()) if e)
+        alters = dict((c.name, c.data["config"]) for c in changes
+                      if c.action == "update" and c.data.get("config") and not c.refused)
+        if alters:
+            res = admin.alter_configs(alters, validate_only=True) or {}
+            errors.extend("topic %s: %s" % (n, e) for n, e in sorted(res.items()) if e)
+        return errors
+
+    def apply(self, changes, done):
+        admin = self.admin
+        creates = [c for c in changes if c.action == "create"]
+        if creates:
+            # one batched request; a topic that exists already (a killed earlier run)
+            # is fine: the next plan compares it like any other
+            res = admin.create_topics([_topic_request(c.desired) for c in creates])
+            failed = []
+            for c in creates:
+                err = (res or {}).get(c.name)
+                if err is None or getattr(err, "name", "") == "TOPIC_ALREADY_EXISTS":
+                    done(c)
+                else:
+                    failed.append("%s: %s" % (c.name, err))
+            if failed:
+                raise ServiceError("Kafka refused to create topic(s): " + "; ".join(failed))
+        for c in changes:
+            if c.action == "update":
+                if "partitions" in c.data:
+                    _check_kafka_result(admin.create_partitions({c.name: c.data["partitions"]}),
+                                        "increase the partitions of")
+                if c.data.get("config"):
+                    _check_kafka_result(admin.alter_configs({c.name: c.data["config"]}),
+                                        "change the config of")
+                done(c)
+            elif c.action == "delete":
+                _check_kafka_result(admin.delete_topics([c.name]), "delete")
+                done(c)
+
+    def snapshot(self, items, live):
+        out = {}
+        for n, t in sorted(live["topics"].items()):
+            if n in live.get("orphans", ()):
+                continue
+            out[n] = {"partitions": t["partitions"], "replication_factor": t["replication_factor"],
+                      "config": dict((k, REDACTED if k in t["sensitive"] else v)
+                                     for k, v in sorted(t["overrides"].items()))}
+        return {"cluster_id": live.get("cluster_id"), "topics": out}
+
+
+def _topic_request(t):
+    return {"name": t["name"], "partitions": int(t["partitions"]),
+            "replication_factor": int(t["replication_factor"]),
+            "config": dict((k, _kafka_str(v)) for k, v in sorted((t.get("config") or {}).items()))}
+
+
+def _check_kafka_result(res, what):
+    errs = ["%s: %s" % (n, e) for n, e in sorted((res or {}).items()) if e is not None]
+    if errs:
+        raise ServiceError("Kafka refused to %s topic(s): %s" % (what, "; ".join(errs)))
+
+
+def plan_topics(items, live, policy):
+    """The topic part of a plan (pure: desired items + observed live state)."""
+    out = []
+    topics = live.get("topics", {})
+    for t in sorted(items, key=lambda x: x["name"]):
+        name = t["name"]
+        want_cfg = dict((k, _kafka_str(v)) for k, v in (t.get("config") or {}).items())
+        cur = topics.get(name)
+        if cur is None:
+            ch = {"partitions": (None, int(t["partitions"])),
+                  "replication_factor": (None, int(t["replication_factor"]))}
+            for k, v in sorted(want_cfg.items()):
+                ch["config." + k] = (None, redact_value(k, v, policy.secrets))
+            out.append(Change("topic", name, "create", ch, desired=t))
+            continue
+        ch, notes, data, refused = {}, [], {}, []
+        if int(t["partitions"]) < cur["partitions"]:
+            refused.append("partitions %d -> %d: Kafka cannot remove partitions (recreate "
+                           "the topic under a new name)" % (cur["partitions"], int(t["partitions"])))
+        elif int(t["partitions"]) > cur["partitions"]:
+            ch["partitions"] = (cur["partitions"], int(t["partitions"]))
+            data["partitions"] = int(t["partitions"])
+        if int(t["replication_factor"]) != cur["replication_factor"]:
+            refused.append("replication_factor %d -> %d: streamt does not reassign replicas "
+                           "(use kafka-reassign-partitions)"
+                           % (cur["replication_factor"], int(t["replication_factor"])))
+        cfg = {}
+        for k, v in sorted(want_cfg.items()):
+            old = cur["overrides"].get(k)
+            if old != v or k not in cur["overrides"]:
+                shown_old = old if k in cur["overrides"] else None
+                ch["config." + k] = (redact_value(k, shown_old, policy.secrets),
+                                     redact_value(k, v, policy.secrets))
+                cfg[k] = v
+        stale = sorted(k for k in cur["overrides"] if k not in want_cfg)
+        destructive = False
+        for k in stale:
+            shown = redact_value(k, cur["overrides"][k], policy.secrets)
+            if policy.prune_config:
+                ch["config." + k] = (shown, None)
+                cfg[k] = None
+                destructive = True
+            else:
+                notes.append("config %s=%s is set on the topic but not managed by the project "
+                             "(left alone; --prune-config resets it)" % (k, shown))
+        if cfg:
+            data["config"] = cfg
+        action = "update" if (ch or refused) else "unchanged"
+        out.append(Change("topic", name, action, ch, notes=notes,
+                          refused="; ".join(refused) or None, destructive=destructive,
+                          desired=t, live=cur, data=data))
+    for name in live.get("orphans", ()):
+        out.append(_orphan_change("topic", name, "topics", policy))
+    return out
+
+
+def _orphan_change(kind, name, delete_kind, policy, data=None, cluster=None):
+    if policy.may_delete(delete_kind):
+        return Change(kind, name, "delete", {}, destructive=True, data=data, cluster=cluster,
+                      notes=["exists live, absent from the artifact: deleted (--allow-delete %s)"
+                             % delete_kind])
+    return Change(kind, name, "orphan", {}, data=data, cluster=cluster,
+                  notes=["exists live, absent from the artifact (kept; --allow-delete %s "
+                         "deletes it)" % delete_kind])
+
+
+# -- Schema Registry -------------------------------------------------------------
+
+class SchemaRegistryTarget(object):
+    """Subjects: identical schema (canonical form) -> unchanged; a new version is checked
+    for compatibility at plan time; the subject's compatibility level is managed."""
+
+    kind = "schema"
+    CT = "application/vnd.schemaregistry.v1+json"
+
+    def __init__(self, runtime, http=None):
+        block = runtime.get("schema_registry") or {}
+        self.http = http or _http_for(block, "url", "Schema Registry",
+                                      headers={"Accept": self.CT})
+
+    def hosts(self):
+        return [self.http.host]
+
+    def observe(self, items, policy):
+        live = {"subjects": {}, "orphans": []}
+        all_subjects = self.http.check_shape(self.http.request("GET", "/subjects"), list)
+        have = set(all_subjects)
+        wanted = set(s["subject"] for s in items)
+        for s in sorted(wanted & have):
+            q = "/subjects/%s/versions/latest" % _quote(s)
+            resp = self.http.request("GET", q, expect=(200, 404))
+            if resp.status == 404:
+                continue
+            v = self.http.check_shape(resp, dict, keys=("schema",))
+            resp = self.http.request("GET", "/config/%s" % _quote(s), expect=(200, 404))
+            level = None
+            if resp.status == 200:
+                level = (resp.json() or {}).get("compatibilityLevel")
+            live["subjects"][s] = {"version": v.get("version"), "id": v.get("id"),
+                                   "schema": v["schema"],
+                                   "schema_type": v.get("schemaType") or "AVRO",
+                                   "compatibility": level}
+        for s in sorted(have - wanted):
+            base = re.sub(r"-(key|value)$", "", s)
+            if base != s and _owned_name(base, policy.project):
+                live["orphans"].append(s)
+        return live
+
+    def plan(self, items, live, policy):
+        out = []
+        for s in sorted(items, key=lambda x: x["subject"]):
+            name = s["subject"]
+            cur = live["subjects"].get(name)
+            stype = (s.get("schema_type") or "AVRO").upper()
+            if cur is None:
+                ch = {"schema_type": (None, stype)}
+                if s.get("compatibility"):
+                    ch["compatibility"] = (None, s["compatibility"])
+                out.append(Change("schema", name, "create", ch, desired=s))
+                continue
+            ch, refused, data = {}, None, {}
+            if canonical_schema(s["schema"], stype) != canonical_schema(cur["schema"],
+                                                                        cur["schema_type"]):
+                ch["version"] = (cur["version"], "new")
+                data["register"] = True
+                ok, messages = self.check_compatibility(name, s)
+                if not ok:
+                    refused = "incompatible with version %s: %s" % (
+                        cur["version"], "; ".join(messages) or "Schema Registry says incompatible")
+            if s.get("compatibility") and s["compatibility"] != cur["compatibility"]:
+                ch["compatibility"] = (cur["compatibility"], s["compatibility"])
+                data["compatibility"] = s["compatibility"]
+            out.append(Change("schema", name, "update" if ch else "unchanged", ch,
+                              refused=refused, desired=s, live=cur, data=data))
+        for name in live["orphans"]:
+            out.append(_orphan_change("schema", name, "schemas", policy))
+        return out
+
+    def check_compatibility(self, subject, s):
+        resp = self.http.request(
+            "POST", "/compatibility/subjects/%s/versions/latest" % _quote(subject),
+            body=self._body(s), query={"verbose": "true"}, expect=(200, 404),
+            content_type=self.CT, idempotent=True, mutating=False)
+        if resp.status == 404:
+            return True, []
+        obj = self.http.check_shape(resp, dict, keys=("is_compatible",))
+        return bool(obj["is_compatible"]), [str(m) for m in obj.get("messages") or []]
+
+    def validate(self, changes):
+        return []  # compatibility was checked while planning
+
+    def apply(self, changes, done):
+        for c in changes:
+            if c.action in ("create", "update"):
+                level = c.desired.get("compatibility")
+                if level and (c.live is None or c.live.get("compatibility") != level):
+                    self.http.request("PUT", "/config/%s" % _quote(c.name),
+                                      body={"compatibility": level}, content_type=self.CT)
+                if c.action == "create" or c.data.get("register"):
+                    resp = self.http.request(
+                        "POST", "/subjects/%s/versions" % _quote(c.name), body=self._body(c.desired),
+                        content_type=self.CT, idempotent=True)  # SR: same schema -> same id
+                    self.http.check_shape(resp, dict, keys=("id",))
+                done(c)
+            elif c.action == "delete":
+                self.http.request("DELETE", "/subjects/%s" % _quote(c.name), expect=(200, 404))
+                self.http.request("DELETE", "/subjects/%s" % _quote(c.name),
+                                  query={"permanent": "true"}, expect=(200, 404))
+                done(c)
+
+    def snapshot(self, items, live):
+        return dict((n, {"version": v["version"], "schema_type": v["schema_type"],
+                         "schema": canonical_schema(v["schema"], v["schema_type"]),
+                         "compatibility": v["compatibility"]})
+                    for n, v in sorted(live["subjects"].items()))
+
+    @staticmethod
+    def _body(s):
+        body = {"schema": s["schema"] if isinstance(s["schema"], str) else json.dumps(s["schema"])}
+        stype = (s.get("schema_type") or "AVRO").upper()
+        if stype != "AVRO":
+            body["schemaType"] = stype
+        if s.get("references"):
+            body["references"] = s["references"]
+        return body
+
+
+def canonical_schema(schema, schema_type="AVRO"):
+    """A schema's comparable form: JSON (Avro, JSON Schema) re-serialised with sorted
+    keys and no spaces; Protobuf with whitespace collapsed."""
+    if not isinstance(schema, str):
+        schema = json.dumps(schema)
+    if (schema_type or "AVRO").upper() in ("AVRO", "JSON"):
+        try:
+            return json.dumps(json.loads(schema), sort_keys=True, separators=(",", ":"))
+        except ValueError:
+            pass
+    return " ".join(schema.split())
+
+__all__ += ["canonical_schema", "plan_topics"]
+
+
+# -- Flink -----------------------------------------------------------------------
+
+class FlinkTarget(object):
+    """Flink SQL jobs: found in Flink REST by the name streamt gives them; submitted
+    through the SQL Gateway, each in its own session (closed afterwards) so that SET
+    and CREATE TABLE of one job never leak into the next.
+
+    Same fingerprint and active -> unchanged.  Changed -> per on_upgrade: `savepoint`
+    (stop with a savepoint, resubmit from it), `stateless` (cancel, resubmit),
+    `refuse` (refused at plan time).  Not active (FAILED, CANCELED, FINISHED, absent) ->
+    resubmitted, from the newest savepoint of the last run when there is one (so a
+    deploy killed between "stop" and "submit" resumes with its state).  Extra active
+    copies of one job are cancelled: never two running copies."""
+
+    kind = "flink_job"
+    POLL = 0.5
+
+    def __init__(self, runtime, clusters_used, sleep=None, wait_timeout=120.0):
+        self.runtime = runtime
+        self.clusters = {}
+        for name in sorted(set(clusters_used)):
+            cname, block = _cluster_block(runtime, "flink", name, "Flink")
+            self.clusters[name] = {
+                "name": cname, "block": block,
+                "rest": _http_for(block, "rest_url", "Flink REST"),
+                "gateway": _http_for(block, "sql_gateway_url", "Flink SQL Gateway",
+                                     retries=2)}
+        self._sleep = sleep
+        self.wait_timeout = wait_timeout
+
+    def http_clients(self):
+        return [c[k] for _, c in sorted(self.clusters.items()) for k in ("rest", "gateway")]
+
+    def hosts(self):
+        return sorted(set(h.host for h in self.http_clients()))
+
+    def observe(self, items, policy):
+        live = {}
+        for key, c in sorted(self.clusters.items()):
+            obj = c["rest"].check_shape(c["rest"].request("GET", "/jobs/overview"), dict,
+                                        keys=("jobs",))
+            jobs = []
+            for j in obj["jobs"]:
+                m = _FLINK_MARKER_RE.match(j.get("name") or "")
+                if not m or m.group(2) != policy.project:
+                    continue
+                jobs.append({"id": j.get("jid"), "pipeline_name": m.group(1),
+                             "fp": m.group(3), "state": j.get("state"),
+                             "start": j.get("start-time") or 0, "end": j.get("end-time") or 0})
+            jobs.sort(key=lambda j: (j["pipeline_name"], j["start"], j["id"]))
+            live[key] = jobs
+        return {"jobs": live}
+
+    def plan(self, items, live, policy):
+        out = []
+        wanted = set()
+        for j in sorted(items, key=lambda x: x["name"]):
+            cl = j.get("cluster")
+            wanted.add((cl, j["pipeline_name"]))
+            jobs = [x for x in live["jobs"].get(cl, []) if x["pipeline_name"] == j["pipeline_name"]]
+            active = [x for x in jobs if x["state"] in _FLINK_ACTIVE]
+            fp = _short_fp(j["fingerprint"])
+            data = {"cancel": [], "stop": None}
+            notes, ch, refused = [], {}, None
+            same = [x for x in active if x["fp"] == fp and x["state"] != "CANCELLING"]
+            if same:
+                keep = same[-1]
+                data["cancel"] = [x["id"] for x in active if x is not keep]
+                if not data["cancel"]:
+                    out.append(Change("flink_job", j["name"], "unchanged", {}, desired=j,
+                                      cluster=cl, live=keep,
+                                      notes=["job %s %s" % (keep["id"], keep["state"])]))
+                    continue
+                ch["copies"] = (len(active), 1)
+                notes.append("cancels %d extra cop%s of the job"
+                             % (len(data["cancel"]), "y" if len(data["cancel"]) == 1 else "ies"))
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
+                                  cluster=cl, live=keep, data=data))
+                continue
+            mode = j.get("on_upgrade") or "savepoint"
+            if active:
+                cur = active[-1]
+                ch["fingerprint"] = (cur["fp"], fp)
+                if mode == "refuse":
+                    refused = ("the SQL changed and on_upgrade is 'refuse' (job %s is %s)"
+                               % (cur["id"], cur["state"]))
+                elif mode == "stateless":
+                    data["cancel"] = [x["id"] for x in active]
+                    notes.append("cancel job %s and resubmit without state (on_upgrade: "
+                                 "stateless)" % cur["id"])
+                else:
+                    data["stop"] = cur["id"]
+                    data["cancel"] = [x["id"] for x in active if x is not cur]
+                    notes.append("stop job %s with a savepoint and resubmit from it" % cur["id"])
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes,
+                                  refused=refused, desired=j, cluster=cl, live=cur, data=data))
+                continue
+            last = jobs[-1] if jobs else None
+            if last is not None:
+                data["restore_from"] = last["id"] if mode == "savepoint" else None
+                ch["state"] = (last["state"], "RUNNING")
+                notes.append("resubmit (last run %s is %s)" % (last["id"], last["state"]))
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
+                                  cluster=cl, live=last, data=data))
+            else:
+                out.append(Change("flink_job", j["name"], "create",
+                                  {"fingerprint": (None, fp)}, desired=j, cluster=cl, data=data))
+        for cl, jobs in sorted(live["jobs"].items()):
+            for pn in sorted(set(x["pipeline_name"] for x in jobs)):
+                active = [x for x in jobs if x["pipeline_name"] == pn and x["state"] in _FLINK_ACTIVE]
+                if (cl, pn) in wanted or not active:
+                    continue
+                out.append(_orphan_change("flink_job", pn, "flink_jobs", policy, cluster=cl,
+                                          data={"cancel": [x["id"] for x in active]}))
+        return out
+
+    def validate(self, changes):
+        return []  # the SQL Gateway has no dry run for INSERT jobs; build-time checks did that
+
+    def apply(self, changes, done):
+        for c in changes:
+            if not c.mutating:
+                continue
+            cl = self.clusters[c.cluster]
+            if c.action == "delete":
+                for jid in c.data.get("cancel", []):
+                    self._cancel(cl, jid)
+                done(c)
+                continue
+            savepoint = None
+            if c.data.get("stop"):
+                savepoint = self._stop_with_savepoint(cl, c.data["stop"])
+            elif c.data.get("restore_from"):
+                savepoint = self._latest_savepoint(cl, c.data["restore_from"])
+            for jid in c.data.get("cancel", []):
+                self._cancel(cl, jid)
+            if c.action == "update" and not c.data.get("stop") and not c.data.get("restore_from") \
+                    and c.live is not None and c.live.get("fp") == _short_fp(c.desired["fingerprint"]) \
+                    and c.live.get("state") in _FLINK_ACTIVE:
+                done(c)       # only extra copies were cancelled
+                continue
+            self._submit(cl, c.desired, savepoint)
+            done(c)
+
+    def snapshot(self, items, live):
+        out = {}
+        for cl, jobs in sorted(live["jobs"].items()):
+            for x in jobs:
+                if x["state"] in _FLINK_ACTIVE:
+                    out.setdefault(x["pipeline_name"], []).append(
+                        {"fingerprint": x["fp"], "state": x["state"]})
+        return out
+
+    # -- helpers
+
+    def _wait(self, seconds):
+        if self._sleep:
+            self._sleep(seconds)
+        else:
+            import time
+            time.sleep(seconds)
+
+    def _deadline(self):
+        import time
+        return time.time() + self.wait_timeout
+
+    @staticmethod
+    def _now():
+        import time
+        return time.time()
+
+    def _cancel(self, cl, jid):
+        cl["rest"].request("PATCH", "/jobs/%s" % _quote(jid), query={"mode": "cancel"},
+                           expect=(200, 202, 404))
+        self._wait_state(cl, jid, ("CANCELED", "FINISHED", "FAILED"), "cancel")
+
+    def _wait_state(self, cl, jid, states, what):
+        end = self._deadline()
+        while True:
+            resp = cl["rest"].request("GET", "/jobs/%s" % _quote(jid), expect=(200, 404))
+            if resp.status == 404:
+                return None
+            state = cl["rest"].check_shape(resp, dict, keys=("state",))["state"]
+            if state in states:
+                return state
+            if self._now() > end:
+                raise ServiceError("Flink job %s did not %s within %ds (state %s)"
+                                   % (jid, what, self.wait_timeout, state))
+            self._wait(self.POLL)
+
+    def _stop_with_savepoint(self, cl, jid):
+        body = {"drain": False}
+        target = cl["block"].get("savepoint_dir")
+        if target:
+            body["targetDirectory"] = target
+        resp = cl["rest"].request("POST", "/jobs/%s/stop" % _quote(jid), body=body,
+                                  expect=(200, 202))
+        trig = cl["rest"].check_shape(resp, dict, keys=("request-id",))["request-id"]
+        end = self._deadline()
+        while True:
+            obj = cl["rest"].get_json("/jobs/%s/savepoints/%s" % (_quote(jid), _quote(trig)),
+                                      shape=dict)
+            status = (obj.get("status") or {}).get("id")
+            if status == "COMPLETED":
+                op = obj.get("operation") or {}
+                if op.get("failure-cause"):
+                    cause = op["failure-cause"]
+                    raise ServiceError("Flink could not stop job %s with a savepoint: %s"
+                                       % (jid, flink_root_cause(cause.get("stack-trace") or
+                                                                cause.get("class") or str(cause))),
+                                       hint="set savepoint_dir in the Flink cluster's runtime "
+                                            "block (or state.savepoints.dir on the cluster)")
+                self._wait_state(cl, jid, ("FINISHED", "CANCELED", "FAILED"), "stop")
+                return op.get("location")
+            if self._now() > end:
+                raise ServiceError("Flink: the savepoint of job %s did not complete within %ds"
+                                   % (jid, self.wait_timeout))
+            self._wait(self.POLL)
+
+    def _latest_savepoint(self, cl, jid):
+        resp = cl["rest"].request("GET", "/jobs/%s/checkpoints" % _quote(jid), expect=(200, 404))
+        if resp.status == 404:
+            return None
+        latest = (resp.json() or {}).get("latest") or {}
+        # the newest of the last savepoint and the last retained checkpoint
+        found = [(x.get("latest_ack_timestamp") or 0, x.get("external_path"))
+                 for x in (latest.get("savepoint"), latest.get("completed"))
+                 if x and x.get("external_path") and not x.get("discarded")]
+        return max(found)[1] if found else None
+
+    def _submit(self, cl, job, savepoint):
+        """Run the job's SQL in a fresh session; wait (bounded) until the job runs."""
+        gw = cl["gateway"]
+        props = {"pipeline.name": job["pipeline_name"] + FLINK_JOB_MARKER % (
+            _project_of(self), _short_fp(job["fingerprint"]))}
+        if savepoint:
+            props["execution.savepoint.path"] = savepoint
+            # SQL changed: operators that no longer exist must not block the restore
+            props["execution.savepoint.ignore-unclaimed-state"] = "true"
+        resp = gw.request("POST", "/v1/sessions", body={"properties": props,
+                                                        "sessionName": job["name"]},
+                          idempotent=False)
+        session = gw.check_shape(resp, dict, keys=("sessionHandle",))["sessionHandle"]
+        job_id = None
+        try:
+            for stmt in _sql_statements(job["sql"]):
+                if _sets_key(stmt, "pipeline.name") or _sets_key(stmt, "execution.savepoint.path"):
+                    continue   # streamt owns these two (identity, restore)
+                jid = self._run_statement(gw, session, stmt, job["name"])
+                job_id = jid or job_id
+        finally:
+            try:
+                gw.request("DELETE", "/v1/sessions/%s" % _quote(session), expect=(200, 404))
+            except StreamtError:
+                pass
+        if job_id:
+            self._wait_state(cl, job_id, ("RUNNING", "FINISHED"), "start")
+        return job_id
+
+    def _run_statement(self, gw, session, stmt, job_name):
+        base = "/v1/sessions/%s" % _quote(session)
+        resp = gw.request("POST", base + "/statements", body={"statement": stmt},
+                          idempotent=False)
+        op = gw.check_shape(resp, dict, keys=("operationHandle",))["operationHandle"]
+        opbase = base + "/operations/%s" % _quote(op)
+        end = self._deadline()
+        while True:
+            st = gw.get_json(opbase + "/status", shape=dict).get("status")
+            if st in ("FINISHED", "ERROR", "CANCELED", "CLOSED", "TIMEOUT"):
+                break
+            if self._now() > end:
+                raise ServiceError("Flink SQL Gateway: statement of job %s still %s after %ds"
+                                   % (job_name, st, self.wait_timeout),
+                                   details=[_shorten(stmt)])
+            self._wait(self.POLL)
+        resp = gw.request("GET", opbase + "/result/0", query={"rowFormat": "JSON"},
+                          expect=(200, 400, 500))
+        if st != "FINISHED" or resp.status != 200:
+            msg = _service_message(resp.text) if resp.status != 200 else st
+            raise ServiceError("Flink rejected a statement of job %s: %s" % (job_name, msg),
+                               details=["statement: " + _shorten(stmt)],
+                               hint="fix the model's SQL; `streamt build` shows the full file")
+        obj = resp.json() or {}
+        return obj.get("jobID")
+
+
+def _short_fp(fp):
+    return re.sub(r"^sha256:", "", fp or "")[:16]
+
+
+def _project_of(target):
+    return getattr(target, "project", None) or "streamt"
+
+
+def _sets_key(stmt, key):
+    return re.match(r"^\s*SET\s+'%s'\s*=" % re.escape(key), stmt, re.I) is not None
+
+
+def _shorten(stmt, n=300):
+    s = " ".join(stmt.split())
+    return s if len(s) <= n else s[:n] + " ..."
+
+
+def _sql_statements(sql):
+    """The statements of a Flink SQL file (the SQL section's splitter when present)."""
+    splitter = globals().get("split_statements")
+    if splitter is not None:
+        return [s for s in splitter(sql) if s.strip()]
+    return _split_sql_fallback(sql)
+
+
+def _split_sql_fallback(sql):
+    """Split on ';' outside quotes and comments; drop comment-only pieces."""
+    out, cur, i, n = [], [], 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in "'`\"":
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            cur.append(sql[i:j + 1])
+            i = j + 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+            i = j
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        elif ch == ";":
+            out.append("".join(cur))
+            cur = []
+            i += 1
+        else:
+            cur.append(ch)
+            i += 1
+    out.append("".join(cur))
+    return [s.strip() for s in out if s.strip()]
+
+
+# -- Kafka Connect ---------------------------------------------------------------
+
+class ConnectTarget(object):
+    """Connectors: configs compared key by key (streamt adds "streamt.project" as its
+    ownership marker); PUT /connectors/{name}/config when different (409 during a
+    rebalance is retried); after a change, wait (bounded) for RUNNING and report failed
+    tasks with the first line of their trace."""
+
+    kind = "connector"
+    MARKER = "streamt.project"
+    POLL = 0.5
+
+    def __init__(self, runtime, clusters_used, sleep=None, wait_timeout=60.0):
+        self.clusters = {}
+        for name in sorted(set(clusters_used)):
+            cname, block = _cluster_block(runtime, "connect", name, "Kafka Connect")
+            self.clusters[name] = _http_for(block, "rest_url", "Kafka Connect")
+        self._sleep = sleep
+        self.wait_timeout = wait_timeout
+
+    def http_clients(self):
+        return [h for _, h in sorted(self.clusters.items())]
+
+    def hosts(self):
+        return sorted(set(h.host for h in self.http_clients()))
+
+    def desired_config(self, item, policy):
+        cfg = dict((k, _kafka_str(v)) for k, v in (item.get("config") or {}).items())
+        cfg["name"] = item["name"]
+        cfg[self.MARKER] = policy.project
+        return cfg
+
+    def observe(self, items, policy):
+        live = {}
+        for key, http in sorted(self.clusters.items()):
+            resp = http.request("GET", "/connectors", query=[("expand", "info"), ("expand", "status")])
+            obj = resp.json()
+            conns = {}
+            if isinstance(obj, list):      # an old Connect without ?expand
+                for n in obj:
+                    cfg = http.get_json("/connectors/%s/config" % _quote(n), shape=dict)
+                    st = http.request("GET", "/connectors/%s/status" % _quote(n), expect=(200, 404))
+                    conns[n] = {"config": cfg, "status": st.json() if st.status == 200 else {}}
+            elif isinstance(obj, dict):
+                for n, v in obj.items():
+                    conns[n] = {"config": ((v or {}).get("info") or {}).get("config") or {},
+                                "status": (v or {}).get("status") or {}}
+            else:
+                http.check_shape(resp, dict)
+            live[key] = conns
+        return {"connectors": live}
+
+    def plan(self, items, live, policy):
+        out, wanted = [], set()
+        for c in sorted(items, key=lambda x: x["name"]):
+            cl = c.get("cluster")
+            wanted.add((cl, c["name"]))
+            want = self.desired_config(c, policy)
+            cur = live["connectors"].get(cl, {}).get(c["name"])
+            if cur is None:
+                ch = dict((k, (None, redact_value(k, v, policy.secrets)))
+                          for k, v in sorted(want.items()))
+                out.append(Change("connector", c["name"], "create", ch, desired=c, cluster=cl,
+                                  data={"config": want}))
+                continue
+            ch = _changes_of(cur["config"], want, policy)
+            state = ((cur["status"] or {}).get("connector") or {}).get("state")
+            failed = [t for t in (cur["status"] or {}).get("tasks") or [] if t.get("state") == "FAILED"]
+            notes, data = [], {"config": want}
+            if not ch and (state == "FAILED" or failed):
+                data["restart"] = True
+                ch["state"] = (state if state == "FAILED" else "tasks FAILED", "RUNNING")
+                notes.append("restart the connector and its failed tasks")
+            out.append(Change("connector", c["name"], "update" if ch else "unchanged", ch,
+                              notes=notes, desired=c, live=cur, cluster=cl, data=data))
+        for cl, conns in sorted(live["connectors"].items()):
+            for n, cur in sorted(conns.items()):
+                if (cl, n) not in wanted and cur["config"].get(self.MARKER) == policy.project:
+                    out.append(_orphan_change("connector", n, "connectors", policy, cluster=cl))
+        return out
+
+    def validate(self, changes):
+        errors = []
+        for c in changes:
+            if c.action not in ("create", "update") or c.refused:
+                continue
+            http = self.clusters[c.cluster]
+            cfg = c.data["config"]
+            cls = cfg.get("connector.class", "")
+            resp = http.request("PUT", "/connector-plugins/%s/config/validate"
+                                % _quote(cls.rsplit(".", 1)[-1]), body=cfg, mutating=False)
+            obj = http.check_shape(resp, dict, keys=("error_count",))
+            if obj["error_count"]:
+                for item in obj.get("configs") or []:
+                    v = item.get("value") or {}
+                    for e in v.get("errors") or []:
+                        errors.append("connector %s: %s: %s" % (c.name, v.get("name"), e))
+        return errors
+
+    def apply(self, changes, done):
+        for c in changes:
+            if not c.mutating:
+                continue
+            http = self.clusters[c.cluster]
+            if c.action == "delete":
+                http.request("DELETE", "/connectors/%s" % _quote(c.name), expect=(200, 204, 404),
+                             retry_conflict=True)
+                done(c)
+                continue
+            if c.data.get("restart") and not (set(c.changes) - {"state"}):
+                http.request("POST", "/connectors/%s/restart" % _quote(c.name),
+                             query={"includeTasks": "true", "onlyFailed": "true"},
+                             expect=(200, 202, 204), retry_conflict=True, idempotent=True)
+            else:
+                http.request("PUT", "/connectors/%s/config" % _quote(c.name),
+                             body=c.data["config"], expect=(200, 201), retry_conflict=True)
+            self._wait_running(http, c.name)
+            done(c)
+
+    def _wait_running(self, http, name):
+        import time
+        end = time.time() + self.wait_timeout
+        while True:
+            resp = http.request("GET", "/connectors/%s/status" % _quote(name), expect=(200, 404))
+            st = resp.json() if resp.status == 200 else {}
+            state = ((st or {}).get("connector") or {}).get("state")
+            tasks = (st or {}).get("tasks") or []
+            failed = [t for t in tasks if t.get("state") == "FAILED"]
+            if state == "FAILED" or failed:
+                details = []
+                if state == "FAILED":
+                    details.append("connector: " + _first_line(
+                        (st.get("connector") or {}).get("trace") or "FAILED"))
+                for t in failed:
+                    details.append("task %s: %s" % (t.get("id"), _first_line(t.get("trace") or "FAILED")))
+                raise ServiceError("Kafka Connect: connector %s failed" % name, details=details,
+                                   hint="GET /connectors/%s/status on the Connect worker shows "
+                                        "the full traces" % name)
+            if state == "RUNNING" and tasks and all(t.get("state") == "RUNNING" for t in tasks):
+                return
+            if time.time() > end:
+                raise ServiceError("Kafka Connect: connector %s not RUNNING after %ds (state %s)"
+                                   % (name, self.wait_timeout, state))
+            if self._sleep:
+                self._sleep(self.POLL)
+            else:
+                time.sleep(self.POLL)
+
+    def snapshot(self, items, live):
+        out = {}
+        for cl, conns in sorted(live["connectors"].items()):
+            for n, cur in sorted(conns.items()):
+                out[n] = {"config": dict((k, redact_value(k, v)) for k, v in sorted(cur["config"].items())),
+                          "state": ((cur["status"] or {}).get("connector") or {}).get("state")}
+        return out
+
+
+# -- Conduktor Gateway -----------------------------------------------------------
+
+class GatewayTarget(object):
+    """Gateway v2 Interceptors and AliasTopics, each identified by (kind, name, scope).
+    Upsert with PUT (dry run: ?dryMode=true); deletes send the scope."""
+
+    kind = "gateway"
+    PATHS = {"Interceptor": "/gateway/v2/interceptor", "AliasTopic": "/gateway/v2/alias-topic"}
+
+    def __init__(self, runtime):
+        block = ((runtime.get("conduktor") or {}).get("gateway")) or {}
+        self.http = _http_for(block, "admin_url", "Conduktor Gateway")
+        self.vcluster = block.get("virtual_cluster")
+
+    def hosts(self):
+        return [self.http.host]
+
+    @staticmethod
+    def key(res):
+        md = res.get("metadata") or {}
+        scope = md.get("scope") or {}
+        if res.get("kind") == "AliasTopic":
+            scope = {"vCluster": md.get("vCluster") or "passthrough"}
+        scope = dict((k, v) for k, v in sorted(scope.items()) if v is not None)
+        label = md.get("name", "")
+        if scope:
+            label += " (%s)" % ", ".join("%s=%s" % kv for kv in sorted(scope.items()))
+        return res.get("kind"), md.get("name"), json.dumps(scope, sort_keys=True), label
+
+    def observe(self, items, policy):
+        live = {}
+        for kind, path in sorted(self.PATHS.items()):
+            for res in self.http.check_shape(self.http.request("GET", path), list):
+                k = self.key(res)
+                live[k[:3]] = res
+        return {"resources": live}
+
+    def plan(self, items, live, policy):
+        out, wanted = [], set()
+        for res in sorted(items, key=lambda r: self.key(r)[:3]):
+            k = self.key(res)
+            wanted.add(k[:3])
+            name = "%s %s" % (k[0], k[3])
+            cur = live["resources"].get(k[:3])
+            want = _flatten(res.get("spec") or {}, "spec.")
+            if cur is None:
+                ch = dict((kk, (None, redact_value(kk, v, policy.secrets))) for kk, v in want.items())
+                out.append(Change("gateway", name, "create", ch, desired=res))
+                continue
+            ch = _changes_of(_flatten(cur.get("spec") or {}, "spec."), want, policy)
+            out.append(Change("gateway", name, "update" if ch else "unchanged", ch,
+                              desired=res, live=cur))
+        for k, cur in sorted(live["resources"].items()):
+            if k not in wanted and _owned_name(k[1] or "", policy.project):
+                out.append(_orphan_change("gateway", "%s %s" % (k[0], self.key(cur)[3]),
+                                          "gateway", policy, data={"resource": cur}))
+        return out
+
+    def validate(self, changes):
+        errors = []
+        for c in changes:
+            if c.action in ("create", "update") and not c.refused:
+                try:
+                    self.http.request("PUT", self.PATHS[c.desired["kind"]], body=c.desired,
+                                      query={"dryMode": "true"}, expect=(200, 201),
+                                      mutating=False)
+                except HttpError as e:
+                    errors.append("%s: %s" % (c.name, e.message))
+        return errors
+
+    def apply(self, changes, done):
+        for c in changes:
+            if c.action in ("create", "update") and not c.refused:
+                self.http.request("PUT", self.PATHS[c.desired["kind"]], body=c.desired,
+                                  expect=(200, 201))
+                done(c)
+            elif c.action == "delete":
+                res = c.data["resource"]
+                md = res.get("metadata") or {}
+                if res.get("kind") == "Interceptor":
+                    self.http.request("DELETE", "%s/%s" % (self.PATHS["Interceptor"],
+                                                           _quote(md.get("name"))),
+                                      body=md.get("scope") or {}, expect=(200, 204, 404))
+                else:
+                    self.http.request("DELETE", self.PATHS["AliasTopic"],
+                                      body={"name": md.get("name"),
+                                            "vCluster": md.get("vCluster") or "passthrough"},
+                                      expect=(200, 204, 404))
+                done(c)
+
+    def snapshot(self, items, live):
+        return dict(("%s %s" % (k[0], self.key(v)[3]), v.get("spec"))
+                    for k, v in sorted(live["resources"].items()))
+
+
+def _flatten(obj, prefix=""):
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values (compared whole)."""
+    out = {}
+    for k, v in sorted(obj.items()):
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
 # (end of targets)
 
 
 ###############################################################################
 # Plan & deploy ###############################################################
 ###############################################################################
+
+#
+# From a desired state (docs/internals.md) and a runtime to a plan, and from a plan to
+# live services.  Apply order: schemas -> topics -> Flink jobs -> connectors -> gateway,
+# stopping at the first failure with a report of what was and was not applied.  A plan
+# is recomputed from the live state on every run, so re-running converges.
+#
+# JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
+# new keys may be added, existing ones never change meaning:
+#
+#   {"format_version": 1,
+#    "command": "deploy" | "plan" | "apply" | "status",
+#    "project": str, "environment": str,
+#    "contacts": [{"service": str, "hosts": [str]}],
+#    "kafka_cluster_id": str | null,
+#    "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
+#                         "delete": n, "refused": n},
+#             "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
+#                          "name": str,
+#                          "action": "create"|"update"|"unchanged"|"orphan"|"delete",
+#                          "changes": {key: {"old": v, "new": v}},  # secrets redacted
+#                          "notes": [str], "refused": str | null, "destructive": bool}]},
+#    "validation_errors": [str],                 # --dry-run: the services' own checks
+#    "drift": [str],                             # --check-drift findings
+#    "result": {"status": "no-changes" | "pending" | "applied" | "partial" | "refused",
+#               "applied": ["kind:name"], "not_applied": ["kind:name"],
+#               "failed": {"resource": "kind:name", "error": str} | null}}
+#
+# Changes are sorted by apply order, then by kind and name.
+
+__all__ += ["Plan", "plan_deploy", "apply_plan", "observe_state", "resolve_variables",
+            "read_env_file", "drift_between", "APPLY_ORDER", "make_targets"]
+
+APPLY_ORDER = ("schema", "topic", "flink_job", "connector", "gateway")
+_DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs",
+                "connector": "connectors", "gateway": "gateway"}
+
+
+class Plan(object):
+    """The changes, the targets that computed them, and what was observed."""
+
+    def __init__(self, changes, targets, live, policy, cluster_id=None):
+        self.changes, self.targets, self.live = changes, targets, live
+        self.policy, self.cluster_id = policy, cluster_id
+
+    @property
+    def pending(self):
+        return [c for c in self.changes if c.mutating]
+
+    @property
+    def refused(self):
+        return [c for c in self.changes if c.refused]
+
+    @property
+    def destructive(self):
+        return [c for c in self.changes if c.destructive and c.mutating]
+
+    def summary(self):
+        s = dict((k, 0) for k in ("create", "update", "unchanged", "orphan", "delete", "refused"))
+        for c in self.changes:
+            s[c.action] += 1
+            if c.refused:
+                s["refused"] += 1
+        return s
+
+    def to_json(self):
+        return {"summary": self.summary(), "changes": [c.to_json() for c in self.changes]}
+
+    def render(self, verbose=False):
+        """The human plan: one block per resource that changes (all with verbose)."""
+        lines = []
+        sym = {"create": "+", "update": "~", "delete": "-", "orphan": "?", "unchanged": "="}
+        for c in self.changes:
+            if c.action == "unchanged" and not verbose:
+                continue
+            head = "%s %s %s" % (sym[c.action], c.kind, c.name)
+            if c.action == "orphan":
+                head += " (orphan)"
+            if c.refused:
+                head += "  REFUSED: " + c.refused
+            lines.append(head)
+            for k, (old, new) in sorted(c.changes.items()):
+                if c.action == "create":
+                    lines.append("    %s: %s" % (k, _show(new)))
+                else:
+                    lines.append("    %s: %s -> %s" % (k, _show(old), _show(new)))
+            for n in c.notes:
+                lines.append("    # " + n)
+        s = self.summary()
+        lines.append("Plan: %d to create, %d to update, %d to delete, %d unchanged, %d orphan(s)%s"
+                     % (s["create"], s["update"], s["delete"], s["unchanged"], s["orphan"],
+                        (", %d refused" % s["refused"]) if s["refused"] else ""))
+        return "\n".join(lines)
+
+
+def _show(v):
+    if v is None:
+        return "(unset)"
+    if isinstance(v, str):
+        return v if len(v) <= 120 else v[:117] + "..."
+    return json.dumps(v, sort_keys=True)
+
+
+def make_targets(desired, runtime):
+    """One target per kind present in the desired state (built without any I/O)."""
+    targets = {}
+    if desired.get("schemas"):
+        targets["schema"] = SchemaRegistryTarget(runtime)
+    if desired.get("topics") or runtime.get("kafka"):
+        if desired.get("topics"):
+            targets["topic"] = KafkaTarget(runtime)
+    if desired.get("flink_jobs"):
+        targets["flink_job"] = FlinkTarget(runtime, [j.get("cluster") for j in desired["flink_jobs"]])
+    if desired.get("connectors"):
+        targets["connector"] = ConnectTarget(runtime, [c.get("cluster") for c in desired["connectors"]])
+    if desired.get("gateway"):
+        targets["gateway"] = GatewayTarget(runtime)
+    return targets
+
+
+def plan_deploy(desired, runtime, policy, targets=None, progress=None):
+    """Observe each service and compute the plan (no mutating call is made)."""
+    progress = progress or (lambda msg: None)
+    targets = targets if targets is not None else make_targets(desired, runtime)
+    changes, live, cluster_id = [], {}, None
+    for kind in APPLY_ORDER:
+        t = targets.get(kind)
+        if t is None:
+            continue
+        t.project = policy.project
+        items = desired.get(_DESIRED_KEY[kind]) or []
+        progress("observing %s (%s)" % (_DESIRED_KEY[kind], ", ".join(t.hosts())))
+        live[kind] = t.observe(items, policy)
+        if kind == "topic":
+            cluster_id = live[kind].get("cluster_id")
+        changes.extend(t.plan(items, live[kind], policy))
+    return Plan(changes, targets, live, policy, cluster_id)
+
+
+def apply_plan(plan, progress=None):
+    """Apply the pending changes in order; stop at the first failure.
+
+    Returns {"status", "applied", "not_applied", "failed"} (see the JSON shape above);
+    on failure raises PartialDeployError with that report in `.report`."""
+    progress = progress or (lambda msg: None)
+    applied = []
+    pending = plan.pending
+    for kind in APPLY_ORDER:
+        mine = [c for c in pending if c.kind == kind]
+        if not mine:
+            continue
+
+        def done(change):
+            applied.append(change.ref)
+            progress("applied %s %s" % (change.action, change.ref))
+
+        try:
+            plan.targets[kind].apply(mine, done)
+        except StreamtError as e:
+            failed = next((c.ref for c in mine if c.ref not in applied), mine[0].ref)
+            not_applied = [c.ref for c in pending if c.ref not in applied]
+            report = {"status": "partial", "applied": applied, "not_applied": not_applied,
+                      "failed": {"resource": failed, "error": e.message}}
+            err = PartialDeployError(
+                "deploy stopped at %s: %s" % (failed, e.message),
+                details=(list(e.details) + ["applied: %s" % (", ".join(applied) or "nothing")]
+                         + ["not applied: %s" % ", ".join(not_applied)]),
+                hint=e.hint or "fix the cause and run the same command again: "
+                               "what was applied is recognised as unchanged")
+            err.report = report
+            raise err
+    return {"status": "applied" if pending else "no-changes", "applied": applied,
+            "not_applied": [], "failed": None}
+
+
+def observe_state(desired, runtime, project=None, targets=None):
+    """The live state of what `desired` describes, canonical and redacted, for
+    `build --with-state` (stored under state/) and `deploy --check-drift`."""
+    policy = PlanPolicy(project)
+    targets = targets if targets is not None else make_targets(desired, runtime)
+    out = {}
+    for kind in APPLY_ORDER:
+        t = targets.get(kind)
+        if t is None:
+            continue
+        t.project = policy.project
+        items = desired.get(_DESIRED_KEY[kind]) or []
+        out[_DESIRED_KEY[kind]] = t.snapshot(items, t.observe(items, policy))
+    return json.loads(canonical_json(out))
+
+
+def drift_between(before, now):
+    """What changed between two observe_state() snapshots, as sorted lines."""
+    out = []
+
+    def walk(a, b, path):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                p = path + [str(k)]
+                if k not in a:
+                    out.append("%s: appeared (%s)" % (".".join(p), _show(b[k])))
+                elif k not in b:
+                    out.append("%s: disappeared (was %s)" % (".".join(p), _show(a[k])))
+                else:
+                    walk(a[k], b[k], p)
+        elif a != b:
+            out.append("%s: %s -> %s" % (".".join(path), _show(a), _show(b)))
+    walk(before, now, [])
+    return out
+
+
+def resolve_variables(obj, values):
+    """A copy of obj with ${NAME} replaced from `values` ($$ is a literal $), with the
+    project section's rules.  Every missing name is reported at once (exit 1)."""
+    try:
+        return substitute(obj, values)
+    except ProjectError as e:
+        raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
+                                           "lines")
+
+
+def read_env_file(path):
+    """The NAME=value lines of an --env-file (the .env rules of the project section)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (IOError, OSError) as e:
+        raise UsageError("cannot read the env file %s: %s" % (path, e.strerror or e))
+    try:
+        return dict(parse_dotenv(text, path))
+    except ProjectError as e:
+        raise UsageError(e.message, hint=e.hint)
+
+
+def _secret_values(values):
+    """Values of variables whose names look secret: redacted wherever they appear."""
+    return set(v for k, v in values.items()
+               if _SECRET_KEY_RE.search(k) and isinstance(v, str) and len(v) >= 4)
 
 # (end of plan & deploy)
 
@@ -9347,9 +12390,464 @@ def _artifact_diff(args, out):
 
 # -- cli: deploy, plan, apply, status ------------------------------------------
 
+#
+# deploy ARTIFACT · plan -p DIR · apply -p DIR · status (ARTIFACT | -p DIR).
+# Nothing touches the network before the plan step: the artifact is verified, the
+# environment checked, protected environments confirmed and every ${VAR} resolved
+# first; only then are the targets contacted.
+
+_ALLOW_DELETE_KINDS = ("topics", "schemas", "flink_jobs", "connectors", "gateway", "all")
+
+
+def _add_common_deploy_args(p, with_apply=True):
+    p.add_argument("-e", "--env", help="environment (must match the artifact's)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="output format (json: see docs/internals.md, 'deploy JSON')")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 0 when nothing changes, 8 when changes are pending")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="NAME=value lines for ${VAR}s (the process environment wins)")
+    p.add_argument("--allow-delete", default="", metavar="KINDS",
+                   help="delete orphans of these kinds (comma-separated: %s); the "
+                        "environment must allow destructive changes" % ", ".join(_ALLOW_DELETE_KINDS))
+    p.add_argument("--prune-config", action="store_true",
+                   help="reset topic config keys the project no longer sets")
+    if with_apply:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--confirm", action="store_true", help="apply the changes")
+        g.add_argument("--dry-run", action="store_true",
+                       help="plan and run the services' own checks, change nothing")
+
+
+@command("deploy", help="deploy an artifact to its environment",
+         description="Verify an artifact, plan against the live services and apply it "
+                     "(--confirm) or only check it (--dry-run).")
+def _cli_deploy(p):
+    p.add_argument("artifact", help="artifact directory or tarball")
+    _add_common_deploy_args(p)
+    p.add_argument("--check-drift", action="store_true",
+                   help="refuse (exit 6) when the live state moved since the artifact's "
+                        "state/ snapshot")
+    p.add_argument("--allowed-signers", metavar="FILE", help="OpenSSH allowed_signers file")
+    p.add_argument("--require-signature", action="store_true",
+                   help="refuse an artifact without a valid signature")
+    return lambda args, output: _run_deploy(args, output, "deploy")
+
+
+@command("plan", help="show what apply would change (reads the live services)")
+def _cli_plan(p):
+    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    _add_common_deploy_args(p, with_apply=False)
+    return lambda args, output: _run_deploy(args, output, "plan")
+
+
+@command("apply", help="compile a project and deploy it (--confirm or --dry-run)")
+def _cli_apply(p):
+    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    _add_common_deploy_args(p)
+    return lambda args, output: _run_deploy(args, output, "apply")
+
+
+@command("status", help="what is live vs what the artifact or project wants (read-only)")
+def _cli_status(p):
+    p.add_argument("artifact", nargs="?", help="artifact directory or tarball")
+    p.add_argument("-p", "--project-dir", help="project directory (instead of an artifact)")
+    p.add_argument("-e", "--env", help="environment")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE")
+    return lambda args, output: _run_deploy(args, output, "status")
+
+
+def _run_deploy(args, output, cmd):
+    progress = output.info
+    report = {"format_version": 1, "command": cmd, "project": None, "environment": None,
+              "contacts": [], "kafka_cluster_id": None, "plan": None,
+              "validation_errors": [], "drift": [], "result": None}
+    json_out = args.format == "json"
+    try:
+        return _deploy_steps(args, output, cmd, report, progress)
+    except StreamtError as e:
+        if json_out:
+            rep = getattr(e, "report", None)
+            report["result"] = rep or {"status": "refused" if e.exit_code in (
+                EXIT_REFUSED, EXIT_DRIFT, EXIT_INTEGRITY) else "failed",
+                "applied": [], "not_applied": [], "failed": None, "error": e.message}
+            output.result(canonical_json(report).rstrip("\n"))
+        raise
+
+
+def _deploy_steps(args, output, cmd, report, progress):
+    # 1. the source: an artifact (verified) or a project (loaded, validated, compiled)
+    snapshot = None
+    if cmd in ("plan", "apply") or (cmd == "status" and args.project_dir):
+        if cmd == "status" and args.artifact:
+            raise UsageError("status: give an artifact or -p DIR, not both")
+        src = _desired_from_project(args.project_dir or ".", args.env, progress)
+        project_name, env_name, desired, values = src
+    else:
+        if not getattr(args, "artifact", None):
+            raise UsageError("%s: give an artifact (or -p DIR -e ENV)" % cmd)
+        art = _open_verified_artifact(args, progress)
+        project_name, desired, snapshot = art["project"], art["desired"], art["state"]
+        env_name = art["environment"]
+        # 2. the environment named on the command line must be the artifact's
+        if args.env and args.env != env_name:
+            raise RefusedError("environment mismatch: the artifact was built for %r, not %r"
+                               % (env_name, args.env),
+                               hint="build an artifact for %s (a build is environment-specific)"
+                                    % args.env)
+        values = {}
+    report["project"], report["environment"] = project_name, env_name
+    environment = desired.get("environment") or {}
+    safety = environment.get("safety") or {}
+    applying = cmd in ("deploy", "apply") and not args.dry_run
+    if cmd in ("deploy", "apply") and not args.confirm and not args.dry_run:
+        if environment.get("protected") or safety.get("confirm_apply"):
+            if not _confirm_on_tty(env_name, output):
+                raise RefusedError("%r is a protected environment: --confirm is required"
+                                   % env_name,
+                                   hint="review the plan with --dry-run, then re-run with "
+                                        "--confirm")
+        elif not sys.stdin.isatty():
+            raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd)
+        elif not _confirm_on_tty(env_name, output):
+            raise RefusedError("not confirmed")
+    # 3. ${VAR}s: --env-file lines, then the process environment (highest)
+    for f in getattr(args, "env_file", []) or []:
+        values.update(read_env_file(f))
+    values.update(os.environ)
+    desired = resolve_variables(desired, values)
+    runtime = (desired.get("environment") or {}).get("runtime") or {}
+    policy = PlanPolicy(project_name, _parse_allow_delete(getattr(args, "allow_delete", "")),
+                        getattr(args, "prune_config", False), _secret_values(values))
+    targets = make_targets(desired, runtime)
+    # 4. what will be contacted (hosts only)
+    names = {"schema": "Schema Registry", "topic": "Kafka", "flink_job": "Flink",
+             "connector": "Kafka Connect", "gateway": "Conduktor Gateway"}
+    for kind in APPLY_ORDER:
+        if kind in targets:
+            hosts = targets[kind].hosts()
+            report["contacts"].append({"service": names[kind], "hosts": hosts})
+            progress("will contact %s: %s" % (names[kind], ", ".join(hosts)))
+    try:
+        return _plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy,
+                               targets, snapshot, safety, env_name, applying)
+    finally:
+        if "topic" in targets:
+            targets["topic"].close()
+
+
+def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy, targets,
+                    snapshot, safety, env_name, applying):
+    json_out = args.format == "json"
+    # 5. observe, drift, plan
+    if getattr(args, "check_drift", False):
+        if snapshot is None:
+            raise DriftError("--check-drift: the artifact has no state/ snapshot",
+                             hint="build it with --with-state")
+        now = observe_state(desired, runtime, policy.project, targets=targets)
+        report["drift"] = drift_between(snapshot, now)
+        if report["drift"]:
+            raise DriftError("the live state changed since the artifact was built",
+                             details=report["drift"][:50],
+                             hint="rebuild the artifact (or review the change) and deploy again")
+        progress("no drift since the build")
+    plan = plan_deploy(desired, runtime, policy, targets=targets, progress=progress)
+    report["kafka_cluster_id"] = plan.cluster_id
+    report["plan"] = plan.to_json()
+    if plan.cluster_id:
+        progress("Kafka cluster id: %s" % plan.cluster_id)
+    if not json_out:
+        output.result(plan.render(verbose=(cmd == "status")))
+    if cmd == "status":
+        report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                            "applied": [], "not_applied": [], "failed": None}
+        if json_out:
+            output.result(canonical_json(report).rstrip("\n"))
+        return EXIT_OK
+    if plan.refused:
+        raise RefusedError("the plan contains changes streamt refuses to make",
+                           details=["%s: %s" % (c.ref, c.refused) for c in plan.refused])
+    if plan.destructive and safety.get("allow_destructive") is False:
+        raise RefusedError("environment %r does not allow destructive changes, and the plan "
+                           "contains some" % env_name,
+                           details=["would %s %s" % (c.action if c.action == "delete" else
+                                                     "reset config of", c.ref)
+                                    for c in plan.destructive],
+                           hint="drop --allow-delete/--prune-config, or change "
+                                "safety.allow_destructive for this environment")
+    if not applying:
+        if cmd != "plan" and plan.pending:
+            progress("running the services' own checks (dry run)")
+            errors = []
+            for kind in APPLY_ORDER:
+                mine = [c for c in plan.pending if c.kind == kind]
+                if mine:
+                    errors.extend(plan.targets[kind].validate(mine))
+            report["validation_errors"] = errors
+            if errors:
+                raise RefusedError("the services reject %d change(s)" % len(errors),
+                                   details=errors)
+        report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                            "applied": [], "not_applied": [c.ref for c in plan.pending],
+                            "failed": None}
+        if json_out:
+            output.result(canonical_json(report).rstrip("\n"))
+        if args.detailed_exitcode and plan.pending:
+            return EXIT_CHANGES
+        return EXIT_OK
+    # 7. apply
+    result = apply_plan(plan, progress=progress)
+    report["result"] = result
+    if json_out:
+        output.result(canonical_json(report).rstrip("\n"))
+    else:
+        output.result("Applied %d change(s)." % len(result["applied"]) if result["applied"]
+                      else "No changes.")
+    if args.detailed_exitcode and result["applied"]:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _parse_allow_delete(text):
+    kinds = [k.strip() for k in (text or "").split(",") if k.strip()]
+    for k in kinds:
+        if k not in _ALLOW_DELETE_KINDS:
+            raise UsageError("--allow-delete: unknown kind %r (one of %s)"
+                             % (k, ", ".join(_ALLOW_DELETE_KINDS)))
+    return kinds
+
+
+def _confirm_on_tty(env_name, output):
+    if not (sys.stdin.isatty() and output.err.isatty()):
+        return False
+    output.err.write("Type '%s' to confirm: " % env_name)
+    output.err.flush()
+    try:
+        answer = sys.stdin.readline().strip()
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer == env_name
+
+
+def _desired_from_project(root, env, progress):
+    """load, validate, compile in memory: (project name, env name, desired, variables)."""
+    project = load_project(root, env=env)
+    diags = validate_project(project, check_env=False)
+    errors = [d for d in diags if d.is_error()]
+    if errors:
+        raise ProjectError("the project is invalid (%d error%s)"
+                           % (len(errors), "" if len(errors) == 1 else "s"),
+                           details=[d.render() for d in errors],
+                           hint="run 'streamt validate' for the details")
+    desired = compile_project(project)
+    progress("compiled %s for %s" % (project.name, project.env))
+    return project.name, project.env, desired, dict(project.variables)
+
+
+def _open_verified_artifact(args, progress):
+    """read + verify (checksums, file list, safe paths, signature policy): exit 4 on
+    failure.  Returns {"project", "environment", "desired", "state"}."""
+    art = read_artifact(args.artifact)
+    env = (art.desired or {}).get("environment") or {}
+    need_sig = bool(args.require_signature or args.allowed_signers or
+                    (env.get("safety") or {}).get("require_signature"))
+    if need_sig and not args.allowed_signers:
+        verify_artifact(art)  # integrity problems first, they say more
+        raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
+                             hint="the environment's safety.require_signature (or "
+                                  "--require-signature) asks for a verified signature")
+    verify_artifact(art, allowed_signers=args.allowed_signers, require_signature=need_sig)
+    progress("artifact verified: %s%s" % (args.artifact, " (signature verified)" if need_sig
+                                          else ""))
+    return {"project": ((art.manifest or {}).get("project") or {}).get("name"),
+            "environment": art.environment or env.get("name"),
+            "desired": art.desired, "state": art.state}
+
+
 # (end of cli: deploy)
 
 # -- cli: init -----------------------------------------------------------------
+
+_INIT_FILES = [
+    ("stream_project.yml", """\
+# The project: what it is called and the defaults of its topics.
+# Reference: https://github.com/conduktor/streamt (same file format).
+project:
+  name: {name}
+  version: "0.1.0"
+  description: A starter streamt project
+
+defaults:
+  topic:
+    partitions: 3
+    replication_factor: 1
+
+rules:
+  topics:
+    naming_pattern: "{name_re}\\\\.[a-z0-9_.]+"
+  models:
+    require_description: true
+"""),
+    ("sources/events.yml", """\
+# Sources: topics written by someone else, described so that models can read them.
+sources:
+  - name: events
+    description: Raw events from the applications
+    topic: {name}.events.v1
+    columns:
+      - name: event_id
+        type: STRING
+      - name: user_id
+        type: STRING
+      - name: event_type
+        type: STRING
+      - name: event_time
+        type: TIMESTAMP(3)
+    event_time:
+      column: event_time
+      watermark:
+        max_out_of_orderness_ms: 5000
+"""),
+    ("models/events_clean.yml", """\
+# Models: SQL over sources and other models; each becomes a Flink job and a topic.
+models:
+  - name: events_clean
+    description: Events with a user, ready for consumers
+    materialized: flink
+    sql: |
+      SELECT event_id, user_id, event_type, event_time
+      FROM {{{{ source("events") }}}}
+      WHERE user_id IS NOT NULL
+    advanced:
+      topic:
+        name: {name}.events.clean.v1
+"""),
+    ("models/events_archive.yml", """\
+# A sink: a Kafka Connect connector that writes a model's topic somewhere else.
+models:
+  - name: events_archive
+    description: Clean events appended to a file
+    from:
+      - ref: events_clean
+    sink:
+      connector: org.apache.kafka.connect.file.FileStreamSinkConnector
+      config:
+        file: ${{ARCHIVE_FILE}}
+        tasks.max: "1"
+"""),
+    ("environments/dev.yml", """\
+# The dev environment: local services. ${{VAR}} references are resolved from the
+# process environment, .env.dev and .env (in that order) when you deploy.
+environment:
+  name: dev
+  description: Local services
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{CONNECT_URL}}
+"""),
+    ("environments/prod.yml", """\
+# The prod environment: protected (deploy needs --confirm), no destructive change.
+# Secrets stay ${{VAR}} references in the artifact; set them on the deploying machine.
+environment:
+  name: prod
+  description: Production
+  protected: true
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+    security_protocol: SASL_SSL
+    sasl_mechanism: SCRAM-SHA-512
+    sasl_username: ${{KAFKA_USERNAME}}
+    sasl_password: ${{KAFKA_PASSWORD}}
+  flink:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{CONNECT_URL}}
+
+safety:
+  allow_destructive: false
+"""),
+    (".env", """\
+# Values for the dev environment (local, not secret). Real environment variables win.
+KAFKA_BOOTSTRAP=127.0.0.1:9092
+FLINK_REST_URL=http://127.0.0.1:8081
+FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8083
+CONNECT_URL=http://127.0.0.1:8084
+ARCHIVE_FILE=/tmp/{name}-events.txt
+"""),
+    (".env.example", """\
+# What the prod environment needs at deploy time. Copy to .env.prod on the deploying
+# machine (never commit it) or export the variables there.
+KAFKA_BOOTSTRAP=
+KAFKA_USERNAME=
+KAFKA_PASSWORD=
+FLINK_REST_URL=
+FLINK_SQL_GATEWAY_URL=
+CONNECT_URL=
+ARCHIVE_FILE=
+"""),
+    (".gitignore", """\
+.env.*
+!.env.example
+dist/
+"""),
+]
+
+
+@command("init", help="create a small working multi-environment project",
+         epilog="example:\n  streamt init my-pipeline\n  streamt validate -p my-pipeline -e dev")
+def _cli_init(p):
+    p.add_argument("directory", nargs="?", default=".",
+                   help="where to create the project (default: the current directory)")
+    p.add_argument("--name", help="project name (default: the directory's name)")
+
+    def run(args, output):
+        root = os.path.abspath(args.directory)
+        raw = args.name or os.path.basename(root.rstrip(os.sep)) or "pipeline"
+        name = re.sub(r"[^a-z0-9_]+", "_", raw.lower()).strip("_") or "pipeline"
+        if not re.match(r"[a-z]", name):
+            name = "p_" + name
+        existing = [rel for rel, _ in _INIT_FILES if os.path.exists(os.path.join(root, rel))]
+        if existing:
+            raise UsageError("%s already has %s" % (root, ", ".join(sorted(existing))),
+                             hint="choose an empty directory: streamt init NEW_DIR")
+        for rel, text in _INIT_FILES:
+            path = os.path.join(root, rel)
+            d = os.path.dirname(path)
+            if not os.path.isdir(d):
+                os.makedirs(d)
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text.format(name=name, name_re=name))  # [a-z0-9_]: no regex escaping
+        where = args.directory
+        output.result("Created project '%s' in %s" % (name, where))
+        output.result("")
+        output.result("Next steps:")
+        output.result("  streamt validate -p %s -e dev" % where)
+        output.result("  streamt build -p %s -e dev -o %s/dist/dev" % (where, where))
+        output.result("  streamt artifact inspect %s/dist/dev" % where)
+        return EXIT_OK
+    return run
 
 # (end of cli: init)
 
