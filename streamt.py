@@ -8057,7 +8057,7 @@ def _load_artifact(art):
         raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
                              hint="give the directory or tarball written by `streamt build`")
     try:
-        manifest = json.loads(files["manifest.json"].decode("utf-8"))
+        manifest = json.loads(_utf8(files["manifest.json"]))
     except (ValueError, UnicodeDecodeError) as e:
         raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
     if not isinstance(manifest, dict):
@@ -8124,6 +8124,10 @@ def _load_artifact(art):
         art.desired = desired
 
 
+def _utf8(data):
+    return data.decode("utf-8")
+
+
 def _entry_file(entry, files, problems):
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         problems.append("manifest.json: malformed resource entry %r" % (entry,))
@@ -8143,7 +8147,7 @@ def _check_sha256sums(files, checksums):
         want["manifest.json"] = hashlib.sha256(files["manifest.json"]).hexdigest()
     seen = {}
     try:
-        text = files["SHA256SUMS"].decode("utf-8")
+        text = _utf8(files["SHA256SUMS"])
     except UnicodeDecodeError:
         return ["SHA256SUMS: not UTF-8 text"]
     for n, line in enumerate(text.splitlines(), 1):
