@@ -8314,21 +8314,23 @@ def _git_info_python(path, files):
         if up == top:
             return None
         top = up
+    # Whatever the reader does not understand (a SHA-256 repository, a damaged object,
+    # struct errors in an odd index) degrades to "unknown", never to a failed build.
     try:
         repo = _GitRepo(top, dotgit)
         commit = repo.head_commit()
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         return None
-    if commit is None:
+    if commit is None or not re.match(r"^[0-9a-f]{40}$", commit):
         return None
     try:
         time_ = repo.commit_time(commit)
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         time_ = None
     try:
         prefix = os.path.relpath(path, top).replace(os.sep, "/")
         dirty = repo.dirty(commit, "" if prefix == "." else prefix + "/", files)
-    except (OSError, ValueError, KeyError, IndexError, _GitUnknown):
+    except Exception:
         dirty = None
     return {"commit": commit, "branch": repo.branch, "dirty": dirty, "time": time_}
 
@@ -8665,6 +8667,12 @@ def _read_git_index(path):
                         "sha": sha, "size": size, "mtime_s": ms, "mtime_ns": mns,
                         "stage": (flags >> 12) & 3, "skip_worktree": bool(ext & 0x4000),
                         "intent_to_add": bool(ext & 0x2000)})
+    while i + 8 <= len(data) - 20:  # extensions, then the trailing checksum
+        sig = data[i:i + 4]
+        size = struct.unpack(">I", data[i + 4:i + 8])[0]
+        if sig == b"link":
+            raise _GitUnknown("split index: entries live in a shared index")
+        i += 8 + size
     return entries
 
 

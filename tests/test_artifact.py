@@ -707,3 +707,16 @@ def test_artifact_without_subcommand_and_missing_path(tmp_path):
     (tmp_path / "junk.tar.gz").write_bytes(b"\x1f\x8b not really gzip")
     r = run_cli("artifact", "verify", str(tmp_path / "junk.tar.gz"))
     assert r.returncode == 4 and b"Traceback" not in r.stderr
+
+
+def test_git_split_index_and_index_v4(repo):
+    git(repo, "update-index", "--index-version", "4")
+    assert _both(repo / "proj")["dirty"] is False
+    with open(str(repo / "proj" / "models" / "orders.yml"), "a") as f:
+        f.write("# v4\n")
+    assert _both(repo / "proj")["dirty"] is True
+    git(repo, "checkout", "--", "proj/models/orders.yml")
+    git(repo, "update-index", "--split-index")
+    info = streamt.git_info(str(repo / "proj"), use_binary=False)
+    assert info["dirty"] in (None, False)  # never a wrong "dirty" from half an index
+    assert streamt.git_info(str(repo / "proj"), use_binary=True)["dirty"] is False
