@@ -7562,8 +7562,8 @@ def diff_artifacts(old, new):
                             "key": key, "old": _redact_value(key, fa.get(key)),
                             "new": _redact_value(key, fb.get(key))})
                 if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
-                    entry["sql"] = _sql_diff(ma[name].get("sql") or "",
-                                             mb[name].get("sql") or "", name)
+                    entry["sql"] = _sql_diff(_redact_sql(ma[name].get("sql") or ""),
+                                             _redact_sql(mb[name].get("sql") or ""), name)
                 out.append(entry)
     return out
 
@@ -7665,6 +7665,7 @@ _KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job"
                "connectors": "connector", "gateway": "gateway", "environment": "environment"}
 _SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
 _SECRET_KEY_PATTERN = (r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
+                       r"|user[._-]?info"
                        r"|access[._-]?key|key[._-]?password|\.key$|^key$)")
 
 
@@ -7990,9 +7991,11 @@ def _read_archive_bytes(data, label):
             except UnicodeEncodeError:
                 problems.append("%s: member name is not UTF-8" % shown)
                 continue
-            clean = name[:-1] if member.isdir() and name.endswith("/") else name
-            if clean.startswith("./"):
+            clean = name.rstrip("/") if member.isdir() else name
+            while clean.startswith("./"):  # `tar -C dir -czf x.tar.gz .` writes ./name
                 clean = clean[2:]
+            if member.isdir() and clean in (".", ""):
+                continue
             if not _safe_member_name(clean):
                 problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
                 continue
@@ -8096,7 +8099,7 @@ def _load_artifact(art):
         raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
                              hint="give the directory or tarball written by `streamt build`")
     try:
-        manifest = json.loads(files["manifest.json"].decode("utf-8"))
+        manifest = json.loads(_utf8(files["manifest.json"]))
     except (ValueError, UnicodeDecodeError) as e:
         raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
     if not isinstance(manifest, dict):
@@ -8163,6 +8166,10 @@ def _load_artifact(art):
         art.desired = desired
 
 
+def _utf8(data):
+    return data.decode("utf-8")
+
+
 def _entry_file(entry, files, problems):
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         problems.append("manifest.json: malformed resource entry %r" % (entry,))
@@ -8182,7 +8189,7 @@ def _check_sha256sums(files, checksums):
         want["manifest.json"] = hashlib.sha256(files["manifest.json"]).hexdigest()
     seen = {}
     try:
-        text = files["SHA256SUMS"].decode("utf-8")
+        text = _utf8(files["SHA256SUMS"])
     except UnicodeDecodeError:
         return ["SHA256SUMS: not UTF-8 text"]
     for n, line in enumerate(text.splitlines(), 1):
@@ -8253,7 +8260,19 @@ def _redact_value(key, value):
     return "<redacted>"
 
 
+def _redact_sql(sql):
+    """Flink SQL with the values of secret-looking WITH options ('...password' = '...',
+    '...jaas.config' = '...') replaced: for artifacts built with --resolve-secrets."""
+    def sub(m):
+        if _artifact_secret_key(m.group(1)) and not _only_refs(m.group(2)):
+            return "'%s' = '<redacted>'" % m.group(1)
+        return m.group(0)
+    return re.sub(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'", sub, sql)
+
+
 def _redact(obj, key=""):
+    if isinstance(obj, str) and key.split(".")[-1] == "sql":
+        return _redact_sql(obj)
     if isinstance(obj, dict):
         return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
     if isinstance(obj, list):
@@ -8337,21 +8356,23 @@ def _git_info_python(path, files):
         if up == top:
             return None
         top = up
+    # Whatever the reader does not understand (a SHA-256 repository, a damaged object,
+    # struct errors in an odd index) degrades to "unknown", never to a failed build.
     try:
         repo = _GitRepo(top, dotgit)
         commit = repo.head_commit()
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         return None
-    if commit is None:
+    if commit is None or not re.match(r"^[0-9a-f]{40}$", commit):
         return None
     try:
         time_ = repo.commit_time(commit)
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         time_ = None
     try:
         prefix = os.path.relpath(path, top).replace(os.sep, "/")
         dirty = repo.dirty(commit, "" if prefix == "." else prefix + "/", files)
-    except (OSError, ValueError, KeyError, IndexError, _GitUnknown):
+    except Exception:
         dirty = None
     return {"commit": commit, "branch": repo.branch, "dirty": dirty, "time": time_}
 
@@ -8688,6 +8709,12 @@ def _read_git_index(path):
                         "sha": sha, "size": size, "mtime_s": ms, "mtime_ns": mns,
                         "stage": (flags >> 12) & 3, "skip_worktree": bool(ext & 0x4000),
                         "intent_to_add": bool(ext & 0x2000)})
+    while i + 8 <= len(data) - 20:  # extensions, then the trailing checksum
+        sig = data[i:i + 4]
+        size = struct.unpack(">I", data[i + 4:i + 8])[0]
+        if sig == b"link":
+            raise _GitUnknown("split index: entries live in a shared index")
+        i += 8 + size
     return entries
 
 
