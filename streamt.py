@@ -11025,27 +11025,7 @@ def _flatten(obj, prefix=""):
 # stopping at the first failure with a report of what was and was not applied.  A plan
 # is recomputed from the live state on every run, so re-running converges.
 #
-# JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
-# new keys may be added, existing ones never change meaning:
-#
-#   {"format_version": 1,
-#    "command": "deploy" | "plan" | "apply" | "status",
-#    "project": str, "environment": str,
-#    "contacts": [{"service": str, "hosts": [str]}],
-#    "kafka_cluster_id": str | null,
-#    "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
-#                         "delete": n, "refused": n},
-#             "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
-#                          "name": str,
-#                          "action": "create"|"update"|"unchanged"|"orphan"|"delete",
-#                          "changes": {key: {"old": v, "new": v}},  # secrets redacted
-#                          "notes": [str], "refused": str | null, "destructive": bool}]},
-#    "validation_errors": [str],                 # --dry-run: the services' own checks
-#    "drift": [str],                             # --check-drift findings
-#    "result": {"status": "no-changes" | "pending" | "applied" | "partial" | "refused",
-#               "applied": ["kind:name"], "not_applied": ["kind:name"],
-#               "failed": {"resource": "kind:name", "error": str} | null,
-#               "mutating_calls": n}}   # requests that changed something (0 = none)
+# The JSON shape of plan/apply/deploy/status is documented on Plan (below).
 #
 # Changes are sorted by apply order, then by kind and name.
 
@@ -11058,7 +11038,42 @@ _DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs
 
 
 class Plan(object):
-    """The changes, the targets that computed them, and what was observed."""
+    """The changes, the targets that computed them, and what was observed.
+
+    JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
+    new keys may be added, existing ones never change meaning:
+
+      {"format_version": 1,
+       "command": "deploy" | "plan" | "apply" | "status",
+       "project": str, "environment": str,
+       "contacts": [{"service": str, "hosts": [str]}],
+       "kafka_cluster_id": str | null,
+       "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
+                            "delete": n, "refused": n},
+                "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
+                             "name": str,
+                             "action": "create"|"update"|"unchanged"|"orphan"|"delete",
+                             "changes": {key: {"old": v, "new": v}},  # secrets redacted
+                             "notes": [str], "refused": str | null, "destructive": bool}]},
+       "validation_errors": [str],                 # --dry-run: the services' own checks
+       "drift": [str],                             # --check-drift findings
+       "result": {"status": "no-changes" | "pending" | "applied" | "partial" |
+                            "refused" | "failed",
+                  "applied": ["kind:name"], "not_applied": ["kind:name"],
+                  "failed": {"resource": "kind:name", "error": str} | null,
+                  "error": str,          # only with "refused" / "failed"
+                  "mutating_calls": n}}  # requests that changed something (0 = none)
+
+    Exit codes: 0 done (or nothing to change), 1 failure, 4 artifact integrity or
+    signature, 5 refused (environment mismatch, protected environment without --confirm,
+    refused or destructive changes, services rejecting a dry run), 6 drift, 7 partial
+    deploy, 8 changes pending (--detailed-exitcode).
+
+
+    Changes are sorted by apply order, then by name.  Text output: one block per
+    resource that changes ("+" create, "~" update, "-" delete, "?" orphan, "=" unchanged
+    with `status`), then a "Plan: ..." summary line; progress lines go to stderr.
+    """
 
     def __init__(self, changes, targets, live, policy, cluster_id=None):
         self.changes, self.targets, self.live = changes, targets, live
