@@ -10493,6 +10493,8 @@ class FlinkTarget(object):
                     and c.live.get("state") in _FLINK_ACTIVE:
                 done(c)       # only extra copies were cancelled
                 continue
+            if savepoint:
+                c.notes.append("restored from the savepoint %s" % savepoint)
             try:
                 self._submit(cl, c.desired, savepoint)
             except StreamtError as e:
@@ -10872,6 +10874,7 @@ class ConnectTarget(object):
     def _wait_running(self, http, name):
         import time
         end = time.time() + self.wait_timeout
+        stable = 0
         while True:
             resp = http.request("GET", "/connectors/%s/status" % _quote(name), expect=(200, 404))
             st = resp.json() if resp.status == 200 else {}
@@ -10889,7 +10892,14 @@ class ConnectTarget(object):
                                    hint="GET /connectors/%s/status on the Connect worker shows "
                                         "the full traces" % name)
             if state == "RUNNING" and tasks and all(t.get("state") == "RUNNING" for t in tasks):
-                return
+                # right after a config change the status may still be the previous
+                # generation's: RUNNING must hold for a few polls (a rebalance shows as
+                # UNASSIGNED in between)
+                stable += 1
+                if stable >= 3:
+                    return
+            else:
+                stable = 0
             if time.time() > end:
                 raise ServiceError("Kafka Connect: connector %s not RUNNING after %ds (state %s)"
                                    % (name, self.wait_timeout, state))
