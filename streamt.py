@@ -10509,9 +10509,10 @@ class FlinkTarget(object):
         for cl, jobs in sorted(live["jobs"].items()):
             for x in jobs:
                 if x["state"] in _FLINK_ACTIVE:
-                    out.setdefault(x["pipeline_name"], []).append(
-                        {"fingerprint": x["fp"], "state": x["state"]})
-        return out
+                    # fingerprints only: a run state (RESTARTING, FAILED) is not a change
+                    # of what was deployed, and must not block the deploy that fixes it
+                    out.setdefault(x["pipeline_name"], []).append(x["fp"])
+        return dict((k, sorted(v)) for k, v in out.items())
 
     # -- helpers
 
@@ -10910,10 +10911,14 @@ class ConnectTarget(object):
 
     def snapshot(self, items, live):
         out = {}
+        wanted = set(c["name"] for c in items)
+        project = getattr(self, "project", None)
         for cl, conns in sorted(live["connectors"].items()):
             for n, cur in sorted(conns.items()):
-                out[n] = {"config": dict((k, redact_value(k, v)) for k, v in sorted(cur["config"].items())),
-                          "state": ((cur["status"] or {}).get("connector") or {}).get("state")}
+                if n not in wanted and cur["config"].get(self.MARKER) != project:
+                    continue  # another team's connector: not ours to watch
+                out[n] = {"config": dict((k, redact_value(k, v))
+                                         for k, v in sorted(cur["config"].items()))}
         return out
 
 
@@ -11008,8 +11013,11 @@ class GatewayTarget(object):
                 done(c)
 
     def snapshot(self, items, live):
+        wanted = set(self.key(r)[:3] for r in items)
+        project = getattr(self, "project", None) or ""
         return dict(("%s %s" % (k[0], self.key(v)[3]), v.get("spec"))
-                    for k, v in sorted(live["resources"].items()))
+                    for k, v in sorted(live["resources"].items())
+                    if k in wanted or _owned_name(k[1] or "", project))
 
 
 def _flatten(obj, prefix=""):
