@@ -11166,6 +11166,8 @@ class FlinkTarget(object):
                     and c.live.get("state") in _FLINK_ACTIVE:
                 done(c)       # only extra copies were cancelled
                 continue
+            if savepoint:
+                c.notes.append("restored from the savepoint %s" % savepoint)
             try:
                 self._submit(cl, c.desired, savepoint)
             except StreamtError as e:
@@ -11180,9 +11182,10 @@ class FlinkTarget(object):
         for cl, jobs in sorted(live["jobs"].items()):
             for x in jobs:
                 if x["state"] in _FLINK_ACTIVE:
-                    out.setdefault(x["pipeline_name"], []).append(
-                        {"fingerprint": x["fp"], "state": x["state"]})
-        return out
+                    # fingerprints only: a run state (RESTARTING, FAILED) is not a change
+                    # of what was deployed, and must not block the deploy that fixes it
+                    out.setdefault(x["pipeline_name"], []).append(x["fp"])
+        return dict((k, sorted(v)) for k, v in out.items())
 
     # -- helpers
 
@@ -11545,6 +11548,7 @@ class ConnectTarget(object):
     def _wait_running(self, http, name):
         import time
         end = time.time() + self.wait_timeout
+        stable = 0
         while True:
             resp = http.request("GET", "/connectors/%s/status" % _quote(name), expect=(200, 404))
             st = resp.json() if resp.status == 200 else {}
@@ -11562,7 +11566,14 @@ class ConnectTarget(object):
                                    hint="GET /connectors/%s/status on the Connect worker shows "
                                         "the full traces" % name)
             if state == "RUNNING" and tasks and all(t.get("state") == "RUNNING" for t in tasks):
-                return
+                # right after a config change the status may still be the previous
+                # generation's: RUNNING must hold for a few polls (a rebalance shows as
+                # UNASSIGNED in between)
+                stable += 1
+                if stable >= 3:
+                    return
+            else:
+                stable = 0
             if time.time() > end:
                 raise ServiceError("Kafka Connect: connector %s not RUNNING after %ds (state %s)"
                                    % (name, self.wait_timeout, state))
@@ -11573,10 +11584,14 @@ class ConnectTarget(object):
 
     def snapshot(self, items, live):
         out = {}
+        wanted = set(c["name"] for c in items)
+        project = getattr(self, "project", None)
         for cl, conns in sorted(live["connectors"].items()):
             for n, cur in sorted(conns.items()):
-                out[n] = {"config": dict((k, redact_value(k, v)) for k, v in sorted(cur["config"].items())),
-                          "state": ((cur["status"] or {}).get("connector") or {}).get("state")}
+                if n not in wanted and cur["config"].get(self.MARKER) != project:
+                    continue  # another team's connector: not ours to watch
+                out[n] = {"config": dict((k, redact_value(k, v))
+                                         for k, v in sorted(cur["config"].items()))}
         return out
 
 
@@ -11671,8 +11686,11 @@ class GatewayTarget(object):
                 done(c)
 
     def snapshot(self, items, live):
+        wanted = set(self.key(r)[:3] for r in items)
+        project = getattr(self, "project", None) or ""
         return dict(("%s %s" % (k[0], self.key(v)[3]), v.get("spec"))
-                    for k, v in sorted(live["resources"].items()))
+                    for k, v in sorted(live["resources"].items())
+                    if k in wanted or _owned_name(k[1] or "", project))
 
 
 def _flatten(obj, prefix=""):
@@ -11698,27 +11716,7 @@ def _flatten(obj, prefix=""):
 # stopping at the first failure with a report of what was and was not applied.  A plan
 # is recomputed from the live state on every run, so re-running converges.
 #
-# JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
-# new keys may be added, existing ones never change meaning:
-#
-#   {"format_version": 1,
-#    "command": "deploy" | "plan" | "apply" | "status",
-#    "project": str, "environment": str,
-#    "contacts": [{"service": str, "hosts": [str]}],
-#    "kafka_cluster_id": str | null,
-#    "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
-#                         "delete": n, "refused": n},
-#             "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
-#                          "name": str,
-#                          "action": "create"|"update"|"unchanged"|"orphan"|"delete",
-#                          "changes": {key: {"old": v, "new": v}},  # secrets redacted
-#                          "notes": [str], "refused": str | null, "destructive": bool}]},
-#    "validation_errors": [str],                 # --dry-run: the services' own checks
-#    "drift": [str],                             # --check-drift findings
-#    "result": {"status": "no-changes" | "pending" | "applied" | "partial" | "refused",
-#               "applied": ["kind:name"], "not_applied": ["kind:name"],
-#               "failed": {"resource": "kind:name", "error": str} | null,
-#               "mutating_calls": n}}   # requests that changed something (0 = none)
+# The JSON shape of plan/apply/deploy/status is documented on Plan (below).
 #
 # Changes are sorted by apply order, then by kind and name.
 
@@ -11731,7 +11729,42 @@ _DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs
 
 
 class Plan(object):
-    """The changes, the targets that computed them, and what was observed."""
+    """The changes, the targets that computed them, and what was observed.
+
+    JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
+    new keys may be added, existing ones never change meaning:
+
+      {"format_version": 1,
+       "command": "deploy" | "plan" | "apply" | "status",
+       "project": str, "environment": str,
+       "contacts": [{"service": str, "hosts": [str]}],
+       "kafka_cluster_id": str | null,
+       "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
+                            "delete": n, "refused": n},
+                "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
+                             "name": str,
+                             "action": "create"|"update"|"unchanged"|"orphan"|"delete",
+                             "changes": {key: {"old": v, "new": v}},  # secrets redacted
+                             "notes": [str], "refused": str | null, "destructive": bool}]},
+       "validation_errors": [str],                 # --dry-run: the services' own checks
+       "drift": [str],                             # --check-drift findings
+       "result": {"status": "no-changes" | "pending" | "applied" | "partial" |
+                            "refused" | "failed",
+                  "applied": ["kind:name"], "not_applied": ["kind:name"],
+                  "failed": {"resource": "kind:name", "error": str} | null,
+                  "error": str,          # only with "refused" / "failed"
+                  "mutating_calls": n}}  # requests that changed something (0 = none)
+
+    Exit codes: 0 done (or nothing to change), 1 failure, 4 artifact integrity or
+    signature, 5 refused (environment mismatch, protected environment without --confirm,
+    refused or destructive changes, services rejecting a dry run), 6 drift, 7 partial
+    deploy, 8 changes pending (--detailed-exitcode).
+
+
+    Changes are sorted by apply order, then by name.  Text output: one block per
+    resource that changes ("+" create, "~" update, "-" delete, "?" orphan, "=" unchanged
+    with `status`), then a "Plan: ..." summary line; progress lines go to stderr.
+    """
 
     def __init__(self, changes, targets, live, policy, cluster_id=None):
         self.changes, self.targets, self.live = changes, targets, live
