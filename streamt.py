@@ -8452,7 +8452,15 @@ class HttpClient(object):
         if not base_url or not re.match(r"^https?://[^/\s]+", str(base_url)):
             raise UsageError("%s: invalid URL %r" % (service, base_url),
                              hint="use http://host:port or https://host:port")
-        self.base_url = str(base_url).rstrip("/")
+        base_url = str(base_url).rstrip("/")
+        m = re.match(r"^(https?://)([^@/]*)@(.*)$", base_url)
+        if m:  # http://user:password@host -> basic auth, never in the URL we print
+            import urllib.parse
+            user, _, pw = m.group(2).partition(":")
+            username = username or urllib.parse.unquote(user)
+            password = password or urllib.parse.unquote(pw)
+            base_url = m.group(1) + m.group(3)
+        self.base_url = base_url
         self.service = service
         self.username, self.password, self.token = username, password, token
         self.cafile = cafile
@@ -8630,7 +8638,7 @@ def _service_message(text):
             texts = [e if isinstance(e, str) else json.dumps(e) for e in obj["errors"]]
             useful = [t for t in texts if t != "Internal server error."] or texts
             return flink_root_cause("\n".join(useful))
-        for key in ("message", "error", "title", "detail"):
+        for key in ("message", "msg", "error", "detail", "title"):
             if isinstance(obj.get(key), str):
                 return _first_line(obj[key])[:300]
     return _first_line(text)[:300]
@@ -10060,10 +10068,13 @@ _KAFKA_APIS = {
 #   Jobs carrying another project's marker, or none, are never touched.
 # - Connectors: streamt adds "streamt.project": "<project>" to every connector's
 #   config (Connect keeps unknown keys); only connectors with our value are ours.
-# - Topics and subjects carry no marker in Kafka or Schema Registry, so the rule is
-#   by name: a topic is ours when its name starts with "<project>." (subjects:
-#   "<ours>-key" / "<ours>-value").  Deleting one also needs --allow-delete topics
-#   (or schemas) and an environment that allows destructive changes.
+# - Topics and subjects: Kafka and Schema Registry have no place for an ownership
+#   marker, and a name rule would catch the project's own *source* topics (which
+#   the artifact does not list: streamt reads them, it does not own them) and other
+#   teams' topics.  So topics and subjects are never reported as orphans, and
+#   --allow-delete topics/schemas has nothing to delete; removing one is a
+#   deliberate act outside streamt.  (Their Flink jobs and connectors, which do
+#   carry a marker, are reported.)
 # - Gateway interceptors and alias topics: names starting with "<project>-",
 #   "<project>_" or "<project>.".
 
@@ -10214,6 +10225,7 @@ class KafkaTarget(object):
                              hint="add it to the environment's runtime block")
         self._admin = admin
         self.cluster_id = None
+        self.mutations = 0  # create/alter/delete requests sent (validate_only ones excluded)
 
     def hosts(self):
         return sorted(set(h.strip() for h in
@@ -10236,7 +10248,7 @@ class KafkaTarget(object):
         names = set(admin.list_topics())
         wanted = set(t["name"] for t in items)
         existing = sorted(n for n in wanted if n in names)
-        orphans = sorted(n for n in names - wanted if _owned_name(n, policy.project))
+        orphans = []  # see "managed by this project" above: no marker on topics
         desc = admin.describe_topics(existing + orphans) if (existing or orphans) else {}
         configs = admin.describe_configs(existing) if existing else {}
         topics = {}
@@ -10285,6 +10297,7 @@ class KafkaTarget(object):
         if creates:
             # one batched request; a topic that exists already (a killed earlier run)
             # is fine: the next plan compares it like any other
+            self.mutations += 1
             res = admin.create_topics([_topic_request(c.desired) for c in creates])
             failed = []
             for c in creates:
@@ -10295,18 +10308,36 @@ class KafkaTarget(object):
                     failed.append("%s: %s" % (c.name, err))
             if failed:
                 raise ServiceError("Kafka refused to create topic(s): " + "; ".join(failed))
+            self._wait_visible([c.name for c in creates])
         for c in changes:
             if c.action == "update":
                 if "partitions" in c.data:
+                    self.mutations += 1
                     _check_kafka_result(admin.create_partitions({c.name: c.data["partitions"]}),
                                         "increase the partitions of")
                 if c.data.get("config"):
+                    self.mutations += 1
                     _check_kafka_result(admin.alter_configs({c.name: c.data["config"]}),
                                         "change the config of")
                 done(c)
             elif c.action == "delete":
+                self.mutations += 1
                 _check_kafka_result(admin.delete_topics([c.name]), "delete")
                 done(c)
+
+    def _wait_visible(self, names, timeout=30.0):
+        """Wait until new topics show in the metadata (the next step, Flink, needs them,
+        and a re-plan right after must see them)."""
+        import time
+        end = time.time() + timeout
+        while True:
+            missing = set(names) - set(self.admin.describe_topics(names))
+            if not missing:
+                return
+            if time.time() > end:
+                raise ServiceError("Kafka: topic(s) created but still not visible after %ds: %s"
+                                   % (timeout, ", ".join(sorted(missing))))
+            time.sleep(0.2)
 
     def snapshot(self, items, live):
         out = {}
@@ -10433,11 +10464,7 @@ class SchemaRegistryTarget(object):
                                    "schema": v["schema"],
                                    "schema_type": v.get("schemaType") or "AVRO",
                                    "compatibility": level}
-        for s in sorted(have - wanted):
-            base = re.sub(r"-(key|value)$", "", s)
-            if base != s and _owned_name(base, policy.project):
-                live["orphans"].append(s)
-        return live
+        return live  # no orphans: subjects carry no ownership marker (see above)
 
     def plan(self, items, live, policy):
         out = []
@@ -10674,7 +10701,15 @@ class FlinkTarget(object):
                     and c.live.get("state") in _FLINK_ACTIVE:
                 done(c)       # only extra copies were cancelled
                 continue
-            self._submit(cl, c.desired, savepoint)
+            if savepoint:
+                c.notes.append("restored from the savepoint %s" % savepoint)
+            try:
+                self._submit(cl, c.desired, savepoint)
+            except StreamtError as e:
+                if savepoint:
+                    e.details.append("the previous run's state is kept in the savepoint %s; "
+                                     "the next deploy resubmits from it" % savepoint)
+                raise
             done(c)
 
     def snapshot(self, items, live):
@@ -10682,9 +10717,10 @@ class FlinkTarget(object):
         for cl, jobs in sorted(live["jobs"].items()):
             for x in jobs:
                 if x["state"] in _FLINK_ACTIVE:
-                    out.setdefault(x["pipeline_name"], []).append(
-                        {"fingerprint": x["fp"], "state": x["state"]})
-        return out
+                    # fingerprints only: a run state (RESTARTING, FAILED) is not a change
+                    # of what was deployed, and must not block the deploy that fixes it
+                    out.setdefault(x["pipeline_name"], []).append(x["fp"])
+        return dict((k, sorted(v)) for k, v in out.items())
 
     # -- helpers
 
@@ -10732,6 +10768,7 @@ class FlinkTarget(object):
                                   expect=(200, 202))
         trig = cl["rest"].check_shape(resp, dict, keys=("request-id",))["request-id"]
         end = self._deadline()
+        attempts = 0
         while True:
             obj = cl["rest"].get_json("/jobs/%s/savepoints/%s" % (_quote(jid), _quote(trig)),
                                       shape=dict)
@@ -10740,11 +10777,23 @@ class FlinkTarget(object):
                 op = obj.get("operation") or {}
                 if op.get("failure-cause"):
                     cause = op["failure-cause"]
+                    text = flink_root_cause(cause.get("stack-trace") or cause.get("class")
+                                            or str(cause))
+                    if "not all required tasks are currently running" in text.lower() \
+                            and attempts < 20:
+                        attempts += 1   # tasks still deploying (a restart): try again
+                        self._wait(self.POLL * 2)
+                        resp = cl["rest"].request("POST", "/jobs/%s/stop" % _quote(jid),
+                                                  body=body, expect=(200, 202))
+                        trig = cl["rest"].check_shape(resp, dict,
+                                                      keys=("request-id",))["request-id"]
+                        continue
+                    hint = None
+                    if "directory" in text.lower() or "savepoints.dir" in text:
+                        hint = ("set savepoint_dir in the Flink cluster's runtime block (or "
+                                "state.savepoints.dir on the cluster)")
                     raise ServiceError("Flink could not stop job %s with a savepoint: %s"
-                                       % (jid, flink_root_cause(cause.get("stack-trace") or
-                                                                cause.get("class") or str(cause))),
-                                       hint="set savepoint_dir in the Flink cluster's runtime "
-                                            "block (or state.savepoints.dir on the cluster)")
+                                       % (jid, text), hint=hint)
                 self._wait_state(cl, jid, ("FINISHED", "CANCELED", "FAILED"), "stop")
                 return op.get("location")
             if self._now() > end:
@@ -10769,8 +10818,11 @@ class FlinkTarget(object):
         props = {"pipeline.name": job["pipeline_name"] + FLINK_JOB_MARKER % (
             _project_of(self), _short_fp(job["fingerprint"]))}
         if savepoint:
+            # Flink 1.20+/2.x names first, the older names for older clusters.  SQL changed:
+            # state of operators that no longer exist must not block the restore.
+            props["execution.state-recovery.path"] = savepoint
+            props["execution.state-recovery.ignore-unclaimed-state"] = "true"
             props["execution.savepoint.path"] = savepoint
-            # SQL changed: operators that no longer exist must not block the restore
             props["execution.savepoint.ignore-unclaimed-state"] = "true"
         resp = gw.request("POST", "/v1/sessions", body={"properties": props,
                                                         "sessionName": job["name"]},
@@ -10779,8 +10831,10 @@ class FlinkTarget(object):
         job_id = None
         try:
             for stmt in _sql_statements(job["sql"]):
-                if _sets_key(stmt, "pipeline.name") or _sets_key(stmt, "execution.savepoint.path"):
-                    continue   # streamt owns these two (identity, restore)
+                if any(_sets_key(stmt, k) for k in (
+                        "pipeline.name", "execution.savepoint.path",
+                        "execution.state-recovery.path")):
+                    continue   # streamt owns these (identity, restore)
                 jid = self._run_statement(gw, session, stmt, job["name"])
                 job_id = jid or job_id
         finally:
@@ -10789,8 +10843,37 @@ class FlinkTarget(object):
             except StreamtError:
                 pass
         if job_id:
-            self._wait_state(cl, job_id, ("RUNNING", "FINISHED"), "start")
+            self._wait_tasks_running(cl, job_id)
         return job_id
+
+    def _wait_tasks_running(self, cl, jid):
+        """Wait until the job and all its tasks run: a job reported RUNNING whose tasks
+        are still being deployed cannot take a savepoint yet (and may still fail)."""
+        end = self._deadline()
+        while True:
+            obj = cl["rest"].get_json("/jobs/%s" % _quote(jid), shape=dict)
+            state = obj.get("state")
+            vertices = obj.get("vertices") or []
+            if state in ("FAILED", "CANCELED"):
+                raise ServiceError("Flink job %s is %s right after submission%s"
+                                   % (jid, state, self._exception_of(cl, jid)))
+            if state == "FINISHED" or (state == "RUNNING" and vertices and all(
+                    v.get("status") in ("RUNNING", "FINISHED") for v in vertices)):
+                return state
+            if self._now() > end:
+                raise ServiceError("Flink job %s did not start within %ds (state %s)"
+                                   % (jid, self.wait_timeout, state))
+            self._wait(self.POLL)
+
+    def _exception_of(self, cl, jid):
+        try:
+            obj = cl["rest"].get_json("/jobs/%s/exceptions" % _quote(jid), shape=dict)
+        except StreamtError:
+            return ""
+        entries = ((obj.get("exceptionHistory") or {}).get("entries")) or []
+        if entries:
+            return ": " + flink_root_cause(entries[0].get("stacktrace") or "")
+        return ""
 
     def _run_statement(self, gw, session, stmt, job_name):
         base = "/v1/sessions/%s" % _quote(session)
@@ -11000,6 +11083,7 @@ class ConnectTarget(object):
     def _wait_running(self, http, name):
         import time
         end = time.time() + self.wait_timeout
+        stable = 0
         while True:
             resp = http.request("GET", "/connectors/%s/status" % _quote(name), expect=(200, 404))
             st = resp.json() if resp.status == 200 else {}
@@ -11017,7 +11101,14 @@ class ConnectTarget(object):
                                    hint="GET /connectors/%s/status on the Connect worker shows "
                                         "the full traces" % name)
             if state == "RUNNING" and tasks and all(t.get("state") == "RUNNING" for t in tasks):
-                return
+                # right after a config change the status may still be the previous
+                # generation's: RUNNING must hold for a few polls (a rebalance shows as
+                # UNASSIGNED in between)
+                stable += 1
+                if stable >= 3:
+                    return
+            else:
+                stable = 0
             if time.time() > end:
                 raise ServiceError("Kafka Connect: connector %s not RUNNING after %ds (state %s)"
                                    % (name, self.wait_timeout, state))
@@ -11028,10 +11119,14 @@ class ConnectTarget(object):
 
     def snapshot(self, items, live):
         out = {}
+        wanted = set(c["name"] for c in items)
+        project = getattr(self, "project", None)
         for cl, conns in sorted(live["connectors"].items()):
             for n, cur in sorted(conns.items()):
-                out[n] = {"config": dict((k, redact_value(k, v)) for k, v in sorted(cur["config"].items())),
-                          "state": ((cur["status"] or {}).get("connector") or {}).get("state")}
+                if n not in wanted and cur["config"].get(self.MARKER) != project:
+                    continue  # another team's connector: not ours to watch
+                out[n] = {"config": dict((k, redact_value(k, v))
+                                         for k, v in sorted(cur["config"].items()))}
         return out
 
 
@@ -11126,8 +11221,11 @@ class GatewayTarget(object):
                 done(c)
 
     def snapshot(self, items, live):
+        wanted = set(self.key(r)[:3] for r in items)
+        project = getattr(self, "project", None) or ""
         return dict(("%s %s" % (k[0], self.key(v)[3]), v.get("spec"))
-                    for k, v in sorted(live["resources"].items()))
+                    for k, v in sorted(live["resources"].items())
+                    if k in wanted or _owned_name(k[1] or "", project))
 
 
 def _flatten(obj, prefix=""):
@@ -11153,31 +11251,12 @@ def _flatten(obj, prefix=""):
 # stopping at the first failure with a report of what was and was not applied.  A plan
 # is recomputed from the live state on every run, so re-running converges.
 #
-# JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
-# new keys may be added, existing ones never change meaning:
-#
-#   {"format_version": 1,
-#    "command": "deploy" | "plan" | "apply" | "status",
-#    "project": str, "environment": str,
-#    "contacts": [{"service": str, "hosts": [str]}],
-#    "kafka_cluster_id": str | null,
-#    "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
-#                         "delete": n, "refused": n},
-#             "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
-#                          "name": str,
-#                          "action": "create"|"update"|"unchanged"|"orphan"|"delete",
-#                          "changes": {key: {"old": v, "new": v}},  # secrets redacted
-#                          "notes": [str], "refused": str | null, "destructive": bool}]},
-#    "validation_errors": [str],                 # --dry-run: the services' own checks
-#    "drift": [str],                             # --check-drift findings
-#    "result": {"status": "no-changes" | "pending" | "applied" | "partial" | "refused",
-#               "applied": ["kind:name"], "not_applied": ["kind:name"],
-#               "failed": {"resource": "kind:name", "error": str} | null}}
+# The JSON shape of plan/apply/deploy/status is documented on Plan (below).
 #
 # Changes are sorted by apply order, then by kind and name.
 
 __all__ += ["Plan", "plan_deploy", "apply_plan", "observe_state", "resolve_variables",
-            "read_env_file", "drift_between", "APPLY_ORDER", "make_targets"]
+            "read_env_file", "drift_between", "APPLY_ORDER", "make_targets", "mutating_calls"]
 
 APPLY_ORDER = ("schema", "topic", "flink_job", "connector", "gateway")
 _DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs",
@@ -11185,7 +11264,42 @@ _DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs
 
 
 class Plan(object):
-    """The changes, the targets that computed them, and what was observed."""
+    """The changes, the targets that computed them, and what was observed.
+
+    JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
+    new keys may be added, existing ones never change meaning:
+
+      {"format_version": 1,
+       "command": "deploy" | "plan" | "apply" | "status",
+       "project": str, "environment": str,
+       "contacts": [{"service": str, "hosts": [str]}],
+       "kafka_cluster_id": str | null,
+       "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
+                            "delete": n, "refused": n},
+                "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
+                             "name": str,
+                             "action": "create"|"update"|"unchanged"|"orphan"|"delete",
+                             "changes": {key: {"old": v, "new": v}},  # secrets redacted
+                             "notes": [str], "refused": str | null, "destructive": bool}]},
+       "validation_errors": [str],                 # --dry-run: the services' own checks
+       "drift": [str],                             # --check-drift findings
+       "result": {"status": "no-changes" | "pending" | "applied" | "partial" |
+                            "refused" | "failed",
+                  "applied": ["kind:name"], "not_applied": ["kind:name"],
+                  "failed": {"resource": "kind:name", "error": str} | null,
+                  "error": str,          # only with "refused" / "failed"
+                  "mutating_calls": n}}  # requests that changed something (0 = none)
+
+    Exit codes: 0 done (or nothing to change), 1 failure, 4 artifact integrity or
+    signature, 5 refused (environment mismatch, protected environment without --confirm,
+    refused or destructive changes, services rejecting a dry run), 6 drift, 7 partial
+    deploy, 8 changes pending (--detailed-exitcode).
+
+
+    Changes are sorted by apply order, then by name.  Text output: one block per
+    resource that changes ("+" create, "~" update, "-" delete, "?" orphan, "=" unchanged
+    with `status`), then a "Plan: ..." summary line; progress lines go to stderr.
+    """
 
     def __init__(self, changes, targets, live, policy, cluster_id=None):
         self.changes, self.targets, self.live = changes, targets, live
@@ -11257,13 +11371,33 @@ def make_targets(desired, runtime):
     if desired.get("topics") or runtime.get("kafka"):
         if desired.get("topics"):
             targets["topic"] = KafkaTarget(runtime)
-    if desired.get("flink_jobs"):
-        targets["flink_job"] = FlinkTarget(runtime, [j.get("cluster") for j in desired["flink_jobs"]])
-    if desired.get("connectors"):
-        targets["connector"] = ConnectTarget(runtime, [c.get("cluster") for c in desired["connectors"]])
-    if desired.get("gateway"):
+    # Flink, Connect and Gateway are also observed when the artifact has none of their
+    # resources but the runtime configures the service: that is where the orphans of a
+    # project that removed its last job/connector are found.
+    if desired.get("flink_jobs") or ((runtime.get("flink") or {}).get("clusters")):
+        targets["flink_job"] = FlinkTarget(
+            runtime, [j.get("cluster") for j in desired.get("flink_jobs") or []] or [None])
+    if desired.get("connectors") or ((runtime.get("connect") or {}).get("clusters")):
+        targets["connector"] = ConnectTarget(
+            runtime, [c.get("cluster") for c in desired.get("connectors") or []] or [None])
+    if desired.get("gateway") or ((runtime.get("conduktor") or {}).get("gateway") or {}).get(
+            "admin_url"):
         targets["gateway"] = GatewayTarget(runtime)
     return targets
+
+
+def mutating_calls(targets):
+    """How many mutating requests the targets sent (HTTP POST/PUT/PATCH/DELETE that
+    change something, Kafka create/alter/delete): 0 on a deploy with nothing to do."""
+    n = 0
+    for t in targets.values():
+        n += getattr(t, "mutations", 0)
+        if hasattr(t, "http_clients"):
+            clients = t.http_clients()
+        else:
+            clients = [t.http] if getattr(t, "http", None) is not None else []
+        n += sum(h.mutations for h in clients)
+    return n
 
 
 def plan_deploy(desired, runtime, policy, targets=None, progress=None):
@@ -12243,7 +12377,8 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
         output.result(plan.render(verbose=(cmd == "status")))
     if cmd == "status":
         report["result"] = {"status": "pending" if plan.pending else "no-changes",
-                            "applied": [], "not_applied": [], "failed": None}
+                            "applied": [], "not_applied": [], "failed": None,
+                            "mutating_calls": mutating_calls(targets)}
         if json_out:
             output.result(canonical_json(report).rstrip("\n"))
         return EXIT_OK
@@ -12272,14 +12407,19 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
                                    details=errors)
         report["result"] = {"status": "pending" if plan.pending else "no-changes",
                             "applied": [], "not_applied": [c.ref for c in plan.pending],
-                            "failed": None}
+                            "failed": None, "mutating_calls": mutating_calls(targets)}
         if json_out:
             output.result(canonical_json(report).rstrip("\n"))
         if args.detailed_exitcode and plan.pending:
             return EXIT_CHANGES
         return EXIT_OK
     # 7. apply
-    result = apply_plan(plan, progress=progress)
+    try:
+        result = apply_plan(plan, progress=progress)
+    except PartialDeployError as e:
+        e.report["mutating_calls"] = mutating_calls(targets)
+        raise
+    result["mutating_calls"] = mutating_calls(targets)
     report["result"] = result
     if json_out:
         output.result(canonical_json(report).rstrip("\n"))
@@ -12332,14 +12472,15 @@ def _open_verified_artifact(args, progress):
     failure.  Returns {"project", "environment", "desired", "state"}."""
     art = read_artifact(args.artifact)
     env = (art.desired or {}).get("environment") or {}
-    need_sig = bool(args.require_signature or args.allowed_signers or
+    signers = getattr(args, "allowed_signers", None)
+    need_sig = bool(getattr(args, "require_signature", False) or signers or
                     (env.get("safety") or {}).get("require_signature"))
-    if need_sig and not args.allowed_signers:
+    if need_sig and not signers:
         verify_artifact(art)  # integrity problems first, they say more
         raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
                              hint="the environment's safety.require_signature (or "
                                   "--require-signature) asks for a verified signature")
-    verify_artifact(art, allowed_signers=args.allowed_signers, require_signature=need_sig)
+    verify_artifact(art, allowed_signers=signers, require_signature=need_sig)
     progress("artifact verified: %s%s" % (args.artifact, " (signature verified)" if need_sig
                                           else ""))
     return {"project": ((art.manifest or {}).get("project") or {}).get("name"),

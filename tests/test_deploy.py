@@ -1,0 +1,450 @@
+"""deploy / plan / apply / status: refusals before any connection, drift, and the bundled
+example end to end on the real services."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+import streamt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHOP = os.path.join(ROOT, "examples", "shop")
+VARS = ("KAFKA_BOOTSTRAP", "SCHEMA_REGISTRY_URL", "FLINK_REST_URL", "FLINK_SQL_GATEWAY_URL",
+        "CONNECT_URL", "ARCHIVE_FILE", "SCHEMA_REGISTRY_USERNAME", "SCHEMA_REGISTRY_PASSWORD")
+
+
+def cli(args, env=None, timeout=600):
+    e = dict((k, v) for k, v in os.environ.items() if k not in VARS and not k.endswith("_proxy"))
+    e.update(env or {})
+    return subprocess.run([sys.executable, os.path.join(ROOT, "streamt.py")] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, env=e, timeout=timeout)
+
+
+class Counter(object):
+    """A listening socket that records every connection it accepts (and closes it)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(50)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def env(self, tmp_path):
+        url = "http://127.0.0.1:%d" % self.port
+        return {"KAFKA_BOOTSTRAP": "127.0.0.1:%d" % self.port, "SCHEMA_REGISTRY_URL": url,
+                "SCHEMA_REGISTRY_USERNAME": "u", "SCHEMA_REGISTRY_PASSWORD": "p",
+                "FLINK_REST_URL": url, "FLINK_SQL_GATEWAY_URL": url, "CONNECT_URL": url,
+                "ARCHIVE_FILE": str(tmp_path / "archive.txt")}
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def counter():
+    c = Counter()
+    yield c
+    c.close()
+
+
+def shop_copy(tmp_path, name="shop"):
+    """examples/shop with Schema Registry credentials in dev.yml (the harness's fake has
+    basic auth on; the bundled dev.yml has only the URL)."""
+    dst = str(tmp_path / name)
+    shutil.copytree(SHOP, dst)
+    p = os.path.join(dst, "environments", "dev.yml")
+    with open(p) as f:
+        text = f.read()
+    text = text.replace("    url: ${SCHEMA_REGISTRY_URL}\n",
+                        "    url: ${SCHEMA_REGISTRY_URL}\n"
+                        "    username: ${SCHEMA_REGISTRY_USERNAME}\n"
+                        "    password: ${SCHEMA_REGISTRY_PASSWORD}\n")
+    with open(p, "w") as f:
+        f.write(text)
+    return dst
+
+
+def build(project_dir, out, env="dev", environ=None, edit=None, state=None):
+    p = streamt.load_project(project_dir, env=env, environ=environ or {})
+    desired = streamt.compile_project(p)
+    if edit:
+        edit(desired)
+    streamt.write_artifact(desired, str(out), project_name=p.name, project_version=p.version,
+                           state=state, force=True)
+    return desired
+
+
+# -- refused before any connection -------------------------------------------------
+
+def test_positive_control_the_counter_sees_a_deploy(tmp_path, counter):
+    art = tmp_path / "art"
+    build(shop_copy(tmp_path), art)
+    r = cli(["deploy", str(art), "-e", "dev", "--dry-run"], env=counter.env(tmp_path), timeout=120)
+    assert r.returncode == streamt.EXIT_FAILURE, r.stderr
+    assert counter.accepted > 0
+    assert "Traceback" not in r.stderr
+
+
+def test_tampered_artifact_is_refused_before_any_connection(tmp_path, counter):
+    art = tmp_path / "art"
+    build(shop_copy(tmp_path), art)
+    sql = art / "flink" / "orders_clean.sql"
+    sql.write_text(sql.read_text().replace("amount > 0", "amount > -1"))
+    r = cli(["deploy", str(art), "-e", "dev", "--confirm"], env=counter.env(tmp_path))
+    assert r.returncode == streamt.EXIT_INTEGRITY, r.stderr
+    assert "orders_clean.sql" in r.stderr
+    assert counter.accepted == 0
+
+
+def test_environment_mismatch_is_refused_before_any_connection(tmp_path, counter):
+    art = tmp_path / "art"
+    build(shop_copy(tmp_path), art)
+    r = cli(["deploy", str(art), "-e", "prod", "--confirm"], env=counter.env(tmp_path))
+    assert r.returncode == streamt.EXIT_REFUSED
+    assert "'dev'" in r.stderr and "'prod'" in r.stderr
+    assert counter.accepted == 0
+
+
+def test_protected_environment_needs_confirm(tmp_path, counter):
+    art = tmp_path / "art"
+
+    def protect(desired):
+        desired["environment"]["protected"] = True
+    build(shop_copy(tmp_path), art, edit=protect)
+    r = cli(["deploy", str(art), "-e", "dev"], env=counter.env(tmp_path))
+    assert r.returncode == streamt.EXIT_REFUSED
+    assert "--confirm" in r.stderr and "protected" in r.stderr
+    assert counter.accepted == 0
+
+
+def test_missing_variables_are_all_named_before_any_connection(tmp_path, counter):
+    art = tmp_path / "art"
+    build(shop_copy(tmp_path), art)
+    env = counter.env(tmp_path)
+    del env["CONNECT_URL"], env["FLINK_REST_URL"]
+    r = cli(["deploy", str(art), "-e", "dev", "--confirm"], env=env)
+    assert r.returncode == streamt.EXIT_FAILURE
+    assert "CONNECT_URL" in r.stderr and "FLINK_REST_URL" in r.stderr
+    assert counter.accepted == 0
+    # --env-file provides them
+    envfile = tmp_path / "vars.env"
+    envfile.write_text("CONNECT_URL=http://127.0.0.1:%d\nexport FLINK_REST_URL='http://127.0.0.1:%d'\n"
+                       % (counter.port, counter.port))
+    r = cli(["deploy", str(art), "-e", "dev", "--dry-run", "--env-file", str(envfile)], env=env,
+            timeout=120)
+    assert "not set" not in r.stderr and counter.accepted > 0
+
+
+def test_unsigned_artifact_is_refused_when_a_signature_is_required(tmp_path, counter):
+    art = tmp_path / "art"
+    build(shop_copy(tmp_path), art)
+    r = cli(["deploy", str(art), "--confirm", "--require-signature"], env=counter.env(tmp_path))
+    assert r.returncode == streamt.EXIT_INTEGRITY
+    assert counter.accepted == 0
+
+
+def test_neither_confirm_nor_dry_run_is_a_usage_error(tmp_path, counter):
+    art = tmp_path / "art"
+    build(shop_copy(tmp_path), art)
+    r = cli(["deploy", str(art)], env=counter.env(tmp_path))
+    assert r.returncode == streamt.EXIT_USAGE and counter.accepted == 0
+
+
+# -- drift ---------------------------------------------------------------------------
+
+@pytest.mark.services
+def test_check_drift_refuses_after_an_out_of_band_topic_change(kafka, tmp_path):
+    name = "drift.t%s" % uuid.uuid4().hex[:6]
+    desired = {"topics": [{"name": name, "partitions": 1, "replication_factor": 1,
+                           "config": {"retention.ms": "3600000"}, "model": "m"}],
+               "schemas": [], "flink_jobs": [], "connectors": [], "gateway": [],
+               "environment": {"name": "dev", "protected": False,
+                               "safety": {"allow_destructive": True},
+                               "runtime": {"kafka": {"bootstrap_servers": "${KB}"}}}}
+    rt = {"kafka": {"bootstrap_servers": kafka.bootstrap}}
+    pol = streamt.PlanPolicy("drift")
+    streamt.apply_plan(streamt.plan_deploy(desired, rt, pol))
+    state = streamt.observe_state(desired, rt, "drift")        # what build --with-state stores
+    art = tmp_path / "art"
+    streamt.write_artifact(desired, str(art), project_name="drift", state=state)
+    env = {"KB": kafka.bootstrap}
+    r = cli(["deploy", str(art), "--check-drift", "--dry-run", "--detailed-exitcode"], env=env)
+    assert r.returncode == 0, r.stderr   # nothing moved, nothing to change
+    admin = streamt.KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
+    try:
+        admin.alter_configs({name: {"retention.ms": "60000"}})
+    finally:
+        admin.close()
+    r = cli(["deploy", str(art), "--check-drift", "--confirm", "--format", "json"], env=env)
+    assert r.returncode == streamt.EXIT_DRIFT, r.stderr
+    report = json.loads(r.stdout)
+    assert any(name in d and "retention.ms" in d and "60000" in d for d in report["drift"])
+
+
+# -- the bundled example, end to end --------------------------------------------------
+
+def produce(bootstrap, topic, values):
+    from kafka import KafkaProducer
+    p = KafkaProducer(bootstrap_servers=bootstrap)
+    for v in values:
+        p.send(topic, json.dumps(v).encode())
+    p.flush(20)
+    p.close()
+
+
+def consume(bootstrap, topic, want, timeout=90):
+    from kafka import KafkaConsumer
+    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                      consumer_timeout_ms=2000, group_id="t" + uuid.uuid4().hex[:6])
+    got, end = [], time.time() + timeout
+    try:
+        while time.time() < end and len(got) < want:
+            for m in c:
+                got.append(json.loads(m.value.decode()) if m.value else None)
+    finally:
+        c.close()
+    return got
+
+
+def json_report(r):
+    assert r.stdout.strip(), r.stderr
+    return json.loads(r.stdout)
+
+
+def _create_source_topics(bootstrap):
+    """Sources are external: the shop's web site owns shop.orders.v1, streamt only reads it."""
+    admin = streamt.KafkaAdmin({"bootstrap_servers": bootstrap})
+    try:
+        admin.create_topics([{"name": "shop.orders.v1", "partitions": 1, "replication_factor": 1,
+                              "config": {}}])
+        end = time.time() + 30
+        while "shop.orders.v1" not in admin.describe_topics(["shop.orders.v1"]) and time.time() < end:
+            time.sleep(0.2)
+    finally:
+        admin.close()
+
+
+def _deploy_flow(project_dir, services_env, kafka, flink, connect, tmp_path):
+    _create_source_topics(kafka.bootstrap)
+    art = tmp_path / "art1"
+    build(project_dir, art, environ=services_env)
+    r = cli(["deploy", str(art), "-e", "dev", "--confirm", "--format", "json"], env=services_env)
+    assert r.returncode == 0, r.stderr
+    assert json_report(r)["result"]["status"] == "applied"
+
+    # records produced into the source topic come out transformed
+    orders = [{"order_id": "o%d" % i, "customer_id": "c%d" % (i % 2), "amount": 10.0 * i,
+               "card_number": "4111-%d" % i, "order_time": "2026-01-01 00:00:%02d" % (i + 1)}
+              for i in range(-1, 5)]
+    produce(kafka.bootstrap, "shop.orders.v1", orders)
+    clean = consume(kafka.bootstrap, "shop.orders.clean.v1", 4)
+    assert sorted(o["order_id"] for o in clean) == ["o1", "o2", "o3", "o4"]  # amount > 0
+    assert all(o["card_number"] != "4111-%s" % o["order_id"][1:] for o in clean)  # hashed
+    # the Connect sink writes the per-minute revenue to its file.  The window closes when
+    # the watermark moves on in *every* partition of shop.orders.clean.v1 (orders_clean's
+    # sink fills one partition at a time), so a later event goes to each partition.
+    from kafka import KafkaProducer
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    for part in range(3):
+        late = dict(clean[0], order_id="late%d" % part, order_time="2026-01-01 00:05:00")
+        producer.send("shop.orders.clean.v1", json.dumps(late).encode(), partition=part)
+    producer.flush(20)
+    producer.close()
+    archive = services_env["ARCHIVE_FILE"]
+    end = time.time() + 120
+    while time.time() < end and not (os.path.exists(archive) and os.path.getsize(archive)):
+        time.sleep(1)
+    assert os.path.exists(archive) and os.path.getsize(archive) > 0
+
+    # a second deploy: nothing to change, zero mutating calls, exit 0 with --detailed-exitcode
+    r = cli(["deploy", str(art), "-e", "dev", "--confirm", "--detailed-exitcode",
+             "--format", "json"], env=services_env)
+    assert r.returncode == 0, r.stderr
+    assert json_report(r)["result"]["mutating_calls"] == 0
+    r = cli(["status", str(art), "--format", "json"], env=services_env)
+    assert r.returncode == 0 and json_report(r)["result"]["status"] == "no-changes"
+    assert all(c["action"] == "unchanged" for c in json_report(r)["plan"]["changes"])
+    r = cli(["plan", "-p", project_dir, "-e", "dev", "--detailed-exitcode"], env=services_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    # one model's SQL changes: exactly that job is upgraded through a savepoint
+    models = os.path.join(project_dir, "models", "orders.yml")
+    with open(models) as f:
+        text = f.read()
+    with open(models, "w") as f:
+        f.write(text.replace("GROUP BY customer_id", "GROUP BY customer_id\n      HAVING COUNT(*) > 0"))
+    r = cli(["plan", "-p", project_dir, "-e", "dev", "--detailed-exitcode"], env=services_env)
+    assert r.returncode == streamt.EXIT_CHANGES, r.stderr
+    assert "~ flink_job customer_totals" in r.stdout
+    art2 = tmp_path / "art2"
+    build(project_dir, art2, environ=services_env)
+    r = cli(["deploy", str(art2), "-e", "dev", "--confirm", "--format", "json"], env=services_env)
+    assert r.returncode == 0, r.stderr
+    rep = json_report(r)
+    changed = [(c["kind"], c["name"]) for c in rep["plan"]["changes"] if c["action"] != "unchanged"]
+    assert changed == [("flink_job", "customer_totals")]
+    rest = streamt.HttpClient(flink.rest_url)
+    jobs = rest.get_json("/jobs/overview")["jobs"]
+    running = [j for j in jobs if j["name"].startswith("streamt.shop.customer_totals [")
+               and j["state"] == "RUNNING"]
+    assert len(running) == 1
+    cp = rest.get_json("/jobs/%s/checkpoints" % running[0]["jid"])
+    assert cp["latest"]["restored"]["is_savepoint"] is True
+    return art2
+
+
+def _kill_midway_then_converge(art, services_env, flink):
+    """Cancel every job, start a deploy, SIGKILL it after its first Flink job, re-run."""
+    rest = streamt.HttpClient(flink.rest_url)
+    for j in rest.get_json("/jobs/overview")["jobs"]:
+        if j["name"].startswith("streamt.shop.") and j["state"] == "RUNNING":
+            rest.request("PATCH", "/jobs/%s" % j["jid"], query={"mode": "cancel"}, expect=(202,))
+    time.sleep(3)
+    e = dict(os.environ)
+    e.update(services_env)
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "streamt.py"), "deploy", str(art),
+                             "-e", "dev", "--confirm"], env=e, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    for line in proc.stderr:
+        if line.startswith("applied") and "flink_job:" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    r = cli(["deploy", str(art), "-e", "dev", "--confirm"], env=services_env)
+    assert r.returncode == 0, r.stderr
+    r = cli(["deploy", str(art), "-e", "dev", "--dry-run", "--detailed-exitcode"], env=services_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    names = [j["name"].split(" [")[0] for j in rest.get_json("/jobs/overview")["jobs"]
+             if j["state"] == "RUNNING" and j["name"].startswith("streamt.shop.")]
+    assert sorted(names) == sorted(set(names)) and len(names) == 4
+
+
+def _json_source_variant(tmp_path):
+    """examples/shop whose `orders` source has no Avro schema (JSON records): runs on a
+    Flink without the avro-confluent format jar."""
+    d = shop_copy(tmp_path, "shop-json")
+    p = os.path.join(d, "sources", "orders.yml")
+    with open(p) as f:
+        lines = f.read().split("\n")
+    start = lines.index("    schema:")
+    end = lines.index("    columns:")
+    with open(p, "w") as f:
+        f.write("\n".join(lines[:start] + lines[end:]))
+    return d
+
+
+def _cancel_shop_jobs(flink):
+    """The test cluster has 4 slots: leave them free for the next tests."""
+    rest = streamt.HttpClient(flink.rest_url)
+    for j in rest.get_json("/jobs/overview")["jobs"]:
+        if j["name"].startswith("streamt.shop.") and j["state"] == "RUNNING":
+            rest.request("PATCH", "/jobs/%s" % j["jid"], query={"mode": "cancel"},
+                         expect=(202, 404))
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_example_end_to_end_json_source(services_env, kafka, flink, connect, tmp_path):
+    try:
+        art = _deploy_flow(_json_source_variant(tmp_path), services_env, kafka, flink, connect,
+                           tmp_path)
+        _kill_midway_then_converge(art, services_env, flink)
+    finally:
+        _cancel_shop_jobs(flink)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+@pytest.mark.xfail(reason="the bundled source is Avro (format avro-confluent): the harness's "
+                          "Flink has no flink-sql-avro-confluent-registry jar yet", strict=False)
+def test_bundled_example_end_to_end(services_env, kafka, flink, connect, tmp_path):
+    try:
+        _deploy_flow(shop_copy(tmp_path), services_env, kafka, flink, connect, tmp_path)
+    finally:
+        _cancel_shop_jobs(flink)
+
+
+@pytest.mark.services
+def test_allow_destructive_false_blocks_only_plans_with_deletes(connect, tmp_path):
+    project = "p" + uuid.uuid4().hex[:6]
+    env = {"CONNECT_URL": connect.url}
+
+    def artifact(connectors, out):
+        desired = {"topics": [], "schemas": [], "flink_jobs": [], "gateway": [],
+                   "connectors": connectors,
+                   "environment": {"name": "stage", "protected": False,
+                                   "safety": {"allow_destructive": False},
+                                   "runtime": {"connect": {"default": "w", "clusters": {
+                                       "w": {"rest_url": "${CONNECT_URL}"}}}}}}
+        streamt.write_artifact(desired, str(out), project_name=project)
+        return str(out)
+
+    cfg = {"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+           "file": os.path.join(connect.work_dir, project + ".txt"), "topics": "t1",
+           "tasks.max": "1"}
+    one = artifact([{"name": project + "_a", "cluster": "w", "config": cfg}], tmp_path / "a1")
+    r = cli(["deploy", one, "--confirm"], env=env)
+    assert r.returncode == 0, r.stderr          # no destructive change: not blocked
+    none = artifact([], tmp_path / "a2")
+    r = cli(["deploy", none, "--confirm", "--detailed-exitcode"], env=env)
+    assert r.returncode == 0, r.stderr          # the orphan is listed, kept
+    assert "? connector %s_a (orphan)" % project in r.stdout
+    r = cli(["deploy", none, "--confirm", "--allow-delete", "connectors"], env=env)
+    assert r.returncode == streamt.EXIT_REFUSED
+    assert "does not allow destructive changes" in r.stderr
+    assert "would delete connector:%s_a" % project in r.stderr
+    assert project + "_a" in streamt.HttpClient(connect.url).get_json("/connectors")
+
+
+def test_drift_between_names_each_moved_value():
+    before = {"topics": {"cluster_id": "x", "topics": {"a": {"partitions": 3, "config": {"r": "1"}}}},
+              "connectors": {"c": {"config": {"k": "v"}}}}
+    now = {"topics": {"cluster_id": "x", "topics": {"a": {"partitions": 6, "config": {"r": "1"}},
+                                                    "b": {"partitions": 1, "config": {}}}},
+           "connectors": {}}
+    lines = streamt.drift_between(before, now)
+    assert "topics.topics.a.partitions: 3 -> 6" in lines
+    assert any(line.startswith("topics.topics.b: appeared") for line in lines)
+    assert any(line.startswith("connectors.c: disappeared") for line in lines)
+    assert streamt.drift_between(before, json.loads(json.dumps(before))) == []
+
+
+def test_resolved_secrets_never_show_in_a_plan():
+    pol = streamt.PlanPolicy("shop", secrets=["s3cr3t-value"])
+    target = streamt.ConnectTarget.__new__(streamt.ConnectTarget)
+    item = {"name": "c", "cluster": None,
+            "config": {"connection.password": "s3cr3t-value",
+                       "connection.url": "jdbc:postgresql://db/x?password=s3cr3t-value"}}
+    (c,) = target.plan([item], {"connectors": {}}, pol)
+    text = json.dumps(c.to_json())
+    assert "s3cr3t-value" not in text
+    assert c.changes["connection.password"] == (None, "<redacted>")
+    assert "password=<redacted>" in c.changes["connection.url"][1]

@@ -1,0 +1,191 @@
+"""Flink jobs: the plan logic (pure) and the target against the real Flink + SQL Gateway."""
+import time
+import uuid
+
+import pytest
+
+import streamt
+
+
+def job(name="j", fp="a" * 64, on_upgrade="savepoint", sql="", cluster="c"):
+    return {"name": name, "model": name, "kind": "model", "cluster": cluster,
+            "pipeline_name": "streamt.shop." + name, "fingerprint": "sha256:" + fp,
+            "on_upgrade": on_upgrade, "sql": sql}
+
+
+def live(*jobs):
+    return {"jobs": {"c": [dict(id=i, pipeline_name="streamt.shop." + n, fp=fp, state=st,
+                                start=k, end=0) for k, (i, n, fp, st) in enumerate(jobs)]}}
+
+
+class Bare(streamt.FlinkTarget):
+    """The plan logic only: no cluster (plan() is pure)."""
+
+    def __init__(self):
+        self.clusters = {}
+
+
+def plan(items, live_state, **kw):
+    return Bare().plan(items, live_state, streamt.PlanPolicy("shop", **kw))
+
+
+FP_A, FP_B = "a" * 16, "b" * 16
+
+
+def test_running_with_the_same_fingerprint_is_unchanged():
+    (c,) = plan([job()], live(("1", "j", FP_A, "RUNNING")))
+    assert c.action == "unchanged"
+
+
+def test_changed_sql_stops_with_a_savepoint_by_default():
+    (c,) = plan([job(fp="b" * 64)], live(("1", "j", FP_A, "RUNNING")))
+    assert c.action == "update" and c.data["stop"] == "1" and not c.refused
+    assert c.changes["fingerprint"] == (FP_A, FP_B)
+
+
+def test_on_upgrade_stateless_cancels_and_refuse_refuses_at_plan_time():
+    (c,) = plan([job(fp="b" * 64, on_upgrade="stateless")], live(("1", "j", FP_A, "RUNNING")))
+    assert c.data["cancel"] == ["1"] and not c.data["stop"]
+    (c,) = plan([job(fp="b" * 64, on_upgrade="refuse")], live(("1", "j", FP_A, "RUNNING")))
+    assert c.refused and not c.mutating
+
+
+def test_failed_or_cancelled_job_is_resubmitted_from_its_last_run():
+    (c,) = plan([job()], live(("1", "j", FP_A, "FAILED")))
+    assert c.action == "update" and c.data["restore_from"] == "1"
+    (c,) = plan([job(on_upgrade="stateless")], live(("1", "j", FP_A, "CANCELED")))
+    assert c.data["restore_from"] is None
+
+
+def test_duplicates_are_cancelled_keeping_one():
+    (c,) = plan([job()], live(("1", "j", FP_A, "RUNNING"), ("2", "j", FP_A, "RUNNING")))
+    assert c.action == "update" and c.data["cancel"] == ["1"]
+
+
+def test_orphans_are_only_jobs_of_this_project_and_deleted_only_when_allowed():
+    state = live(("1", "gone", FP_A, "RUNNING"), ("2", "old", FP_A, "FINISHED"))
+    (c,) = plan([], state)
+    assert (c.action, c.name) == ("orphan", "streamt.shop.gone") and not c.mutating
+    (c,) = plan([], state, allow_delete=["flink_jobs"])
+    assert c.action == "delete" and c.destructive and c.data["cancel"] == ["1"]
+
+
+def test_statement_splitting_and_owned_settings():
+    sql = ("-- header; with a semicolon\nSET 'pipeline.name' = 'x';\n"
+           "CREATE TABLE t (s STRING) WITH ('a' = 'x;y');\nINSERT INTO t SELECT 'a;b';\n")
+    stmts = streamt._sql_statements(sql)
+    assert len(stmts) == 3 and stmts[1].startswith("CREATE TABLE")
+    assert streamt._sets_key(stmts[0], "pipeline.name")
+
+
+# -- against the real Flink --------------------------------------------------------
+
+SQL = """SET 'parallelism.default' = '1';
+CREATE TEMPORARY TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '%d');
+CREATE TEMPORARY TABLE snk (id BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO snk SELECT id FROM src;
+"""
+
+
+def runtime(flink):
+    return {"flink": {"default": "c", "clusters": {"c": {
+        "rest_url": flink.rest_url, "sql_gateway_url": flink.gateway_url}}}}
+
+
+def overview(flink, pipeline):
+    rest = streamt.HttpClient(flink.rest_url)
+    return [j for j in rest.get_json("/jobs/overview")["jobs"] if j["name"].startswith(pipeline + " [")]
+
+
+def restored_from_savepoint(flink, jid, timeout=20):
+    """Flink fills the checkpoint statistics' "restored" entry shortly after the start."""
+    rest = streamt.HttpClient(flink.rest_url)
+    end = time.time() + timeout
+    while time.time() < end:
+        restored = (rest.get_json("/jobs/%s/checkpoints" % jid).get("latest") or {}).get("restored")
+        if restored:
+            return restored.get("is_savepoint") is True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.fixture
+def cancel_afterwards(flink):
+    """Cancel the test's jobs whatever happens: the test cluster has only 4 slots."""
+    prefixes = []
+    yield prefixes
+    rest = streamt.HttpClient(flink.rest_url)
+    for j in rest.get_json("/jobs/overview")["jobs"]:
+        if j["state"] == "RUNNING" and any(j["name"].startswith(p) for p in prefixes):
+            rest.request("PATCH", "/jobs/%s" % j["jid"], query={"mode": "cancel"}, expect=(202, 404))
+
+
+@pytest.mark.services
+def test_flink_job_lifecycle_on_the_real_cluster(flink, cancel_afterwards):
+    project = "p" + uuid.uuid4().hex[:8]
+    pol = streamt.PlanPolicy(project)
+    rt = runtime(flink)
+    j = job("lc", fp="1" * 64, sql=SQL % 5)
+    j["pipeline_name"] = project + ".lc"
+    cancel_afterwards.append(project + ".")
+    desired = {"flink_jobs": [j]}
+    plan = streamt.plan_deploy(desired, rt, pol)
+    assert [c.action for c in plan.changes] == ["create"]
+    streamt.apply_plan(plan)
+    (first,) = [x for x in overview(flink, j["pipeline_name"]) if x["state"] == "RUNNING"]
+
+    # a second run: nothing to do, and no mutating HTTP call
+    plan = streamt.plan_deploy(desired, rt, pol)
+    assert [c.action for c in plan.changes] == ["unchanged"]
+    streamt.apply_plan(plan)
+    assert sum(h.mutations for h in plan.targets["flink_job"].http_clients()) == 0
+
+    # changed SQL: stop with savepoint, resubmit from it, exactly one running copy
+    j.update(sql=SQL % 6, fingerprint="sha256:" + "2" * 64)
+    plan = streamt.plan_deploy(desired, rt, pol)
+    (c,) = plan.changes
+    assert c.action == "update" and c.data["stop"] == first["jid"]
+    streamt.apply_plan(plan)
+    jobs = overview(flink, j["pipeline_name"])
+    running = [x for x in jobs if x["state"] == "RUNNING"]
+    assert len(running) == 1 and running[0]["jid"] != first["jid"]
+    assert "fp=2222222222222222" in running[0]["name"]
+    assert restored_from_savepoint(flink, running[0]["jid"])
+
+    # killed between "stop" and "submit": the re-run resubmits from that savepoint
+    target = plan.targets["flink_job"]
+    target._stop_with_savepoint(target.clusters["c"], running[0]["jid"])
+    plan = streamt.plan_deploy(desired, rt, pol)
+    (c,) = plan.changes
+    assert c.action == "update" and c.data["restore_from"] == running[0]["jid"]
+    streamt.apply_plan(plan)
+    assert any("restored from the savepoint file:" in n for n in c.notes), c.notes
+    running2 = [x for x in overview(flink, j["pipeline_name"]) if x["state"] == "RUNNING"]
+    assert len(running2) == 1
+    assert restored_from_savepoint(flink, running2[0]["jid"])
+
+    # removed from the artifact: an orphan, cancelled only with --allow-delete
+    # (the runtime configures Flink, so Flink is observed even with no job in the artifact)
+    plan = streamt.plan_deploy({"flink_jobs": []}, rt, pol)
+    assert [(c.action, c.name) for c in plan.changes] == [("orphan", j["pipeline_name"])]
+    assert not plan.pending
+    pol_del = streamt.PlanPolicy(project, allow_delete=["flink_jobs"])
+    plan = streamt.plan_deploy({"flink_jobs": []}, rt, pol_del)
+    assert [(c.action, c.destructive) for c in plan.changes] == [("delete", True)]
+    streamt.apply_plan(plan)
+    assert not [x for x in overview(flink, j["pipeline_name"]) if x["state"] == "RUNNING"]
+
+
+@pytest.mark.services
+def test_a_bad_statement_shows_flinks_root_cause_and_the_statement(flink):
+    pol = streamt.PlanPolicy("p" + uuid.uuid4().hex[:8])
+    j = job("bad", sql="CREATE TEMPORARY TABLE s (id BIGINT) WITH ('connector' = 'datagen');\n"
+                       "INSERT INTO no_such_table SELECT id FROM s;")
+    plan = streamt.plan_deploy({"flink_jobs": [j]}, runtime(flink), pol)
+    with pytest.raises(streamt.PartialDeployError) as e:
+        streamt.apply_plan(plan)
+    text = e.value.render()
+    assert e.value.exit_code == streamt.EXIT_PARTIAL
+    assert "no_such_table" in text and "INSERT INTO no_such_table" in text
+    assert "\tat org.apache" not in text and "Caused by" not in text
+    assert e.value.report["not_applied"] == ["flink_job:bad"]
