@@ -6941,7 +6941,17 @@ def resolve_refs(obj, values):
         if m.group(1):
             return m.group(0)
         return str(values[m.group(2)]).replace("$", "$$")
-    return _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+
+    def sub_sql(m):
+        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string):
+        # a quote in the value must be doubled, or the value ends the literal
+        return sub(m).replace("'", "''")
+    out = _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+    if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
+        for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
+            if isinstance(job, dict) and isinstance(job.get("sql"), str):
+                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+    return out
 
 
 def artifact_file_name(name, ext=""):
@@ -11495,10 +11505,19 @@ def resolve_variables(obj, values):
     """A copy of obj with ${NAME} replaced from `values` ($$ is a literal $), with the
     project section's rules.  Every missing name is reported at once (exit 1)."""
     try:
-        return substitute(obj, values)
+        out = substitute(obj, values)
     except ProjectError as e:
         raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
                                            "lines")
+    if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
+        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string): a
+        # quote in the value must be doubled, or the value ends the literal
+        def sub_sql(m):
+            return "$" if m.group(1) else str(values[m.group(2)]).replace("'", "''")
+        for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
+            if isinstance(job, dict) and isinstance(job.get("sql"), str):
+                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+    return out
 
 
 def read_env_file(path):
