@@ -7936,7 +7936,30 @@ def _redact_value(key, value):
     return "<redacted>"
 
 
+def _redact_sql(sql):
+    """Flink SQL with the value of every secret-looking option ('...password' = '...',
+    '...user-info' = 'user:password') written '<redacted>' (resolved artifacts)."""
+    try:
+        toks = sql_tokens(sql, comments=False)
+    except SqlError:
+        return "<redacted: unreadable SQL>"
+    out, pos = [], 0
+    for i in range(len(toks) - 2):
+        k, eq, v = toks[i], toks[i + 1], toks[i + 2]
+        if k.kind == "string" and eq.text == "=" and v.kind == "string":
+            key = token_value(k)
+            if (_artifact_secret_key(key) or re.search(r"user[._-]?info", key, re.I)) \
+                    and "${" not in token_value(v):  # a reference is not a secret
+                out.append(sql[pos:v.start])
+                out.append("'<redacted>'")
+                pos = v.end
+    out.append(sql[pos:])
+    return "".join(out)
+
+
 def _redact(obj, key=""):
+    if key == "sql" or key.endswith(".sql"):
+        return _redact_sql(obj) if isinstance(obj, str) else obj
     if isinstance(obj, dict):
         return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
     if isinstance(obj, list):
@@ -7954,6 +7977,7 @@ def _show(value):
 
 def _sql_diff(a, b, name):
     import difflib
+    a, b = _redact_sql(a), _redact_sql(b)  # a resolved artifact holds passwords
     diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "a/flink/%s.sql" % name,
                                      "b/flink/%s.sql" % name, n=1, lineterm=""))
     added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
