@@ -8648,8 +8648,25 @@ class HttpClient(object):
             import time
             time.sleep(seconds)
 
+    def _scrub(self, text):
+        """`text` without the credentials this client sends: services that echo the
+        request in an error (headers included) must not make us print them."""
+        auth = self._auth_header()
+        if not text or not auth:
+            return text
+        secrets = [auth, auth.split(" ", 1)[1], self.token, self.password]
+        for sec in sorted(set(x for x in secrets if x and len(x) >= 4), key=len, reverse=True):
+            try:
+                from urllib.parse import quote
+                forms = (sec, quote(sec, safe=""), json.dumps(sec)[1:-1])
+            except ImportError:  # pragma: no cover
+                forms = (sec,)
+            for form in forms:
+                text = text.replace(form, "<redacted>")
+        return text
+
     def _error(self, method, path, status, payload):
-        text = payload.decode("utf-8", "replace") if payload else ""
+        text = self._scrub(payload.decode("utf-8", "replace") if payload else "")
         msg = _service_message(text)
         hint = None
         if status in (401, 403):
