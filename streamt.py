@@ -7252,7 +7252,17 @@ def resolve_refs(obj, values):
         if m.group(1):
             return m.group(0)
         return str(values[m.group(2)]).replace("$", "$$")
-    return _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+
+    def sub_sql(m):
+        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string):
+        # a quote in the value must be doubled, or the value ends the literal
+        return sub(m).replace("'", "''")
+    out = _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+    if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
+        for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
+            if isinstance(job, dict) and isinstance(job.get("sql"), str):
+                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+    return out
 
 
 def artifact_file_name(name, ext=""):
@@ -8261,18 +8271,29 @@ def _redact_value(key, value):
 
 
 def _redact_sql(sql):
-    """Flink SQL with the values of secret-looking WITH options ('...password' = '...',
-    '...jaas.config' = '...') replaced: for artifacts built with --resolve-secrets."""
-    def sub(m):
-        if _artifact_secret_key(m.group(1)) and not _only_refs(m.group(2)):
-            return "'%s' = '<redacted>'" % m.group(1)
-        return m.group(0)
-    return re.sub(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'", sub, sql)
+    """Flink SQL with the value of every secret-looking option ('...password' = '...',
+    '...user-info' = 'user:password') written '<redacted>' (resolved artifacts)."""
+    try:
+        toks = sql_tokens(sql, comments=False)
+    except SqlError:
+        return "<redacted: unreadable SQL>"
+    out, pos = [], 0
+    for i in range(len(toks) - 2):
+        k, eq, v = toks[i], toks[i + 1], toks[i + 2]
+        if k.kind == "string" and eq.text == "=" and v.kind == "string":
+            key = token_value(k)
+            if (_artifact_secret_key(key) or re.search(r"user[._-]?info", key, re.I)) \
+                    and "${" not in token_value(v):  # a reference is not a secret
+                out.append(sql[pos:v.start])
+                out.append("'<redacted>'")
+                pos = v.end
+    out.append(sql[pos:])
+    return "".join(out)
 
 
 def _redact(obj, key=""):
-    if isinstance(obj, str) and key.split(".")[-1] == "sql":
-        return _redact_sql(obj)
+    if key == "sql" or key.endswith(".sql"):
+        return _redact_sql(obj) if isinstance(obj, str) else obj
     if isinstance(obj, dict):
         return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
     if isinstance(obj, list):
@@ -8290,6 +8311,7 @@ def _show(value):
 
 def _sql_diff(a, b, name):
     import difflib
+    a, b = _redact_sql(a), _redact_sql(b)  # a resolved artifact holds passwords
     diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "a/flink/%s.sql" % name,
                                      "b/flink/%s.sql" % name, n=1, lineterm=""))
     added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
@@ -8968,8 +8990,25 @@ class HttpClient(object):
             import time
             time.sleep(seconds)
 
+    def _scrub(self, text):
+        """`text` without the credentials this client sends: services that echo the
+        request in an error (headers included) must not make us print them."""
+        auth = self._auth_header()
+        if not text or not auth:
+            return text
+        secrets = [auth, auth.split(" ", 1)[1], self.token, self.password]
+        for sec in sorted(set(x for x in secrets if x and len(x) >= 4), key=len, reverse=True):
+            try:
+                from urllib.parse import quote
+                forms = (sec, quote(sec, safe=""), json.dumps(sec)[1:-1])
+            except ImportError:  # pragma: no cover
+                forms = (sec,)
+            for form in forms:
+                text = text.replace(form, "<redacted>")
+        return text
+
     def _error(self, method, path, status, payload):
-        text = payload.decode("utf-8", "replace") if payload else ""
+        text = self._scrub(payload.decode("utf-8", "replace") if payload else "")
         msg = _service_message(text)
         hint = None
         if status in (401, 403):
@@ -11960,10 +11999,19 @@ def resolve_variables(obj, values):
     """A copy of obj with ${NAME} replaced from `values` ($$ is a literal $), with the
     project section's rules.  Every missing name is reported at once (exit 1)."""
     try:
-        return substitute(obj, values)
+        out = substitute(obj, values)
     except ProjectError as e:
         raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
                                            "lines")
+    if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
+        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string): a
+        # quote in the value must be doubled, or the value ends the literal
+        def sub_sql(m):
+            return "$" if m.group(1) else str(values[m.group(2)]).replace("'", "''")
+        for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
+            if isinstance(job, dict) and isinstance(job.get("sql"), str):
+                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+    return out
 
 
 def read_env_file(path):
