@@ -150,8 +150,70 @@ __all__ += ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INVALID", "EXIT_INTEG
 
 def canonical_json(obj):
     """Canonical JSON text: sorted keys, UTF-8 (no escaping), 2-space indent, final newline."""
-    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False,
-                      separators=(",", ": ")) + "\n"
+    # json.dumps(indent=...) runs the pure-Python encoder, the slowest part of writing
+    # an artifact; _json_emit writes the same bytes for the shapes we produce (string
+    # keys, str/int/float/bool/None/list/tuple/dict values) and hands anything else
+    # back to json.dumps, which then also raises the usual errors.
+    out = []
+    try:
+        _json_emit(obj, "\n", out, json.encoder.encode_basestring)
+    except (_JsonFallback, RecursionError):
+        return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False,
+                          separators=(",", ": ")) + "\n"
+    out.append("\n")
+    return "".join(out)
+
+
+class _JsonFallback(Exception):
+    """A value _json_emit does not write itself (canonical_json then uses json.dumps)."""
+
+
+def _json_emit(o, nl, out, enc):
+    # Same text as json.dumps(sort_keys=True, indent=2, ensure_ascii=False,
+    # separators=(",", ": ")); ``nl`` is the newline plus the current indentation.
+    if isinstance(o, str):
+        out.append(enc(o))
+    elif o is None:
+        out.append("null")
+    elif o is True:
+        out.append("true")
+    elif o is False:
+        out.append("false")
+    elif isinstance(o, int):
+        out.append(int.__repr__(o))
+    elif isinstance(o, float):
+        if o != o or o in (float("inf"), float("-inf")):
+            raise _JsonFallback()
+        out.append(float.__repr__(o))
+    elif isinstance(o, dict):
+        if not o:
+            out.append("{}")
+            return
+        for k in o:
+            if not isinstance(k, str):
+                raise _JsonFallback()
+        inner = nl + "  "
+        sep = "{" + inner
+        for k in sorted(o):
+            out.append(sep)
+            out.append(enc(k))
+            out.append(": ")
+            _json_emit(o[k], inner, out, enc)
+            sep = "," + inner
+        out.append(nl + "}")
+    elif isinstance(o, (list, tuple)):
+        if not o:
+            out.append("[]")
+            return
+        inner = nl + "  "
+        sep = "[" + inner
+        for v in o:
+            out.append(sep)
+            _json_emit(v, inner, out, enc)
+            sep = "," + inner
+        out.append(nl + "]")
+    else:
+        raise _JsonFallback()
 
 
 class Output(object):
@@ -2772,7 +2834,33 @@ Token = collections.namedtuple("Token", "kind text line col start end")
 _SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
 
 
+# Tokenizing is the hot spot of a build: the same model SQL is read by validation,
+# infer_materialization, template_calls, type inference and compile, so the tokens of
+# a text are remembered (as a tuple: every caller gets its own list copy).  Bounded so
+# that a long-lived process does not grow without limit.
+_SQL_TOKEN_CACHE = {}
+_SQL_TOKEN_CACHE_MAX = 50000
+
+
 def sql_tokens(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out).
+
+    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
+    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
+    comment or template raises SqlError with the line and column where it starts.
+    With ``comments=False`` comment tokens are dropped."""
+    if type(text) is not str:
+        return list(_sql_tokens(text, comments))
+    key = (text, comments)
+    toks = _SQL_TOKEN_CACHE.get(key)
+    if toks is None:
+        if len(_SQL_TOKEN_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+            _SQL_TOKEN_CACHE.clear()
+        toks = _SQL_TOKEN_CACHE[key] = tuple(_sql_tokens(text, comments))
+    return list(toks)
+
+
+def _sql_tokens(text, comments=True):
     """Tokens of a Flink SQL text (whitespace left out).
 
     ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
@@ -2785,7 +2873,21 @@ def sql_tokens(text, comments=True):
     out = []
     i, n = 0, len(text)
     line, line_start = 1, 0
+    fast = _SQL_FAST_RE.match
     while i < n:
+        # fast path: blanks, newlines, ASCII words, numbers and operators in one regex
+        # match; everything else (and any non-ASCII start) takes the general path below,
+        # which gives the same tokens character by character
+        m = fast(text, i)
+        if m is not None:
+            kind, j = m.lastgroup, m.end()
+            if kind == "nl":
+                line += 1
+                line_start = j
+            elif kind != "ws":
+                out.append(Token(kind, text[i:j], line, i - line_start + 1, i, j))
+            i = j
+            continue
         c = text[i]
         if c.isspace():
             j = _SPACE_RE.match(text, i).end()
@@ -2860,8 +2962,9 @@ def sql_tokens(text, comments=True):
 
 def significant_tokens(text_or_tokens):
     """The tokens without comments."""
-    toks = sql_tokens(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
-    return [t for t in toks if t.kind != "comment"]
+    if isinstance(text_or_tokens, str):
+        return sql_tokens(text_or_tokens, comments=False)  # memoized
+    return [t for t in text_or_tokens if t.kind != "comment"]
 
 
 def is_keyword(tok, *words):
@@ -3033,6 +3136,15 @@ def _has_gateway(project):
 _SPACE_RE = re.compile(r"\s+")
 _WORD_RE = re.compile(r"[\w$]+")
 _NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# The common tokens of sql_tokens() in one match (same results as its general path:
+# an ASCII start, then the same continuation rules; "-", "/" and "." only where they
+# cannot start a comment or a number).
+_SQL_FAST_RE = re.compile(
+    r"(?P<ws>[ \t\r]+)|(?P<nl>\n)"
+    r"|(?P<ident>[A-Za-z_$][\w$]*)"
+    r"|(?P<number>(?:[0-9]\d*\.?\d*|\.[0-9]\d*)(?:[eE][+-]?\d+)?)"
+    r"|(?P<op><>|!=|<=|>=|\|\||::|=>|->|[(),;*=<>+|:!%]|-(?!-)|/(?!\*)"
+    r"|\.(?![0-9]|[^\x00-\x7f]))")
 _TEMPLATE_CALL_RE = re.compile(
     r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
 
