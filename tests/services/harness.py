@@ -256,7 +256,8 @@ def _pin(out=sys.stdout):
         lines.append("%s  kafka-%s/libs/%s  maven:%s" % (_sha256(path), KAFKA_VERSION, os.path.basename(path), rel))
     singles = [("org.apache.kafka", "connect-file", KAFKA_VERSION, "connect-plugins-%s/connect-file" % KAFKA_VERSION),
                ("org.apache.flink", "flink-sql-gateway", FLINK_VERSION, "flink-%s/opt" % FLINK_VERSION),
-               ("org.apache.flink", "flink-sql-connector-kafka", FLINK_KAFKA_CONNECTOR, "flink-%s/lib" % FLINK_VERSION)]
+               ("org.apache.flink", "flink-sql-connector-kafka", FLINK_KAFKA_CONNECTOR, "flink-%s/lib" % FLINK_VERSION),
+               ("org.apache.flink", "flink-sql-avro-confluent-registry", FLINK_VERSION, "flink-%s/lib" % FLINK_VERSION)]
     for g, a, v, target in singles:
         rel = "%s/%s/%s/%s-%s.jar" % (g.replace(".", "/"), a, v, a, v)
         dest = os.path.join(work, os.path.basename(rel))
@@ -969,7 +970,8 @@ class FlinkService:
 
 def flink_home():
     """The Flink distribution in the cache: lib/, bin/, conf/ from the PyPI wheels (never
-    pip-installed), opt/ with only the SQL Gateway jar, the Kafka SQL connector in lib/."""
+    pip-installed), opt/ with only the SQL Gateway jar, the Kafka SQL connector and the
+    avro-confluent format (Avro records through a Schema Registry) in lib/."""
     files = ensure_files("flink-%s/" % FLINK_VERSION)
     home = os.path.join(cache_dir(), "flink-%s" % FLINK_VERSION)
     wheels = sorted(f for f in files if f.endswith(".whl"))
@@ -982,8 +984,9 @@ def flink_home():
                     return home
         for sub in ("bin", "conf"):
             shutil.rmtree(os.path.join(home, sub), ignore_errors=True)
+        pinned = set(os.path.abspath(f) for f in files)
         for jar in glob.glob(os.path.join(home, "lib", "*.jar")):
-            if "flink-sql-connector-kafka" not in jar:
+            if os.path.abspath(jar) not in pinned:  # keep the pinned connector and format jars
                 os.remove(jar)
         for whl in wheels:
             with zipfile.ZipFile(whl) as z:
