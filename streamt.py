@@ -2010,7 +2010,7 @@ _RUNTIME = {
     "flink": {"default": "str",
               "clusters": ("mapof", {"type": "str", "rest_url": "str", "sql_gateway_url": "str",
                                      "version": "str", "environment": "str", "api_key": "str",
-                                     "api_secret": "str"})},
+                                     "api_secret": "str", "kafka_connector_shaded": "bool"})},
     "connect": {"default": "str", "clusters": ("mapof", {"rest_url": "str"})},
     "conduktor": {"gateway": {"admin_url": "str", "proxy_bootstrap": "str", "username": "str",
                               "password": "str", "virtual_cluster": "str"},
