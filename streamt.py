@@ -542,8 +542,7 @@ class _YamlScanner(object):
                     e = run_block(s, i).end()
                     if s[e] == ":" and s[e + 1] in ws_end and e - i <= _YAML_MAX_KEY_SPAN:
                         if self.indent < col:
-                            self.indents.append(self.indent)
-                            self.indent = col
+                            self.add_indent(col)
                             append((_T_BMAP, i, None, None))
                         append((_T_KEY, i, None, None))
                         append((_T_SCALAR, i, s[i:e], None))
@@ -576,6 +575,8 @@ class _YamlScanner(object):
             elif ch in "[{":
                 self.save_key()
                 self.flow += 1
+                if self.flow > _YAML_MAX_DEPTH:
+                    raise self.too_deep()
                 self.allow_key = True
                 append((_T_FSEQ if ch == "[" else _T_FMAP, i, None, None))
                 self.i = i + 1
@@ -682,8 +683,15 @@ class _YamlScanner(object):
         if self.indent < col:
             self.indents.append(self.indent)
             self.indent = col
+            if len(self.indents) > _YAML_MAX_DEPTH:
+                raise self.too_deep()
             return True
         return False
+
+    def too_deep(self):
+        # Checked here, not only in the parser: the simple-key bookkeeping is per
+        # nesting level, so thousands of levels would make scanning quadratic.
+        return self.fail("collections are nested more than %d levels deep" % _YAML_MAX_DEPTH)
 
     # -- indicators
 
@@ -2002,7 +2010,7 @@ _RUNTIME = {
     "flink": {"default": "str",
               "clusters": ("mapof", {"type": "str", "rest_url": "str", "sql_gateway_url": "str",
                                      "version": "str", "environment": "str", "api_key": "str",
-                                     "api_secret": "str"})},
+                                     "api_secret": "str", "kafka_connector_shaded": "bool"})},
     "connect": {"default": "str", "clusters": ("mapof", {"rest_url": "str"})},
     "conduktor": {"gateway": {"admin_url": "str", "proxy_bootstrap": "str", "username": "str",
                               "password": "str", "virtual_cluster": "str"},
@@ -2881,13 +2889,13 @@ def _sql_tokens(text, comments=True):
             i = j
             continue
         c = text[i]
-        if c == "\n":
-            line += 1
-            line_start = i + 1
-            i += 1
-            continue
         if c.isspace():
-            i += 1
+            j = _SPACE_RE.match(text, i).end()
+            nl = text.count("\n", i, j)
+            if nl:
+                line += nl
+                line_start = text.rindex("\n", i, j) + 1
+            i = j
             continue
         start, col, tline = i, i - line_start + 1, line
         two = text[i:i + 2]
@@ -2931,9 +2939,7 @@ def _sql_tokens(text, comments=True):
             j = m.end()
             kind = "number"
         elif c.isalpha() or c == "_" or c == "$":
-            j = i + 1
-            while j < n and (text[j].isalnum() or text[j] in "_$"):
-                j += 1
+            j = _WORD_RE.match(text, i).end()
             kind = "ident"
         else:
             j = i + 1
@@ -3127,6 +3133,8 @@ def _has_gateway(project):
     return bool(isinstance(conduktor, dict) and conduktor.get("gateway"))
 
 
+_SPACE_RE = re.compile(r"\s+")
+_WORD_RE = re.compile(r"[\w$]+")
 _NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # The common tokens of sql_tokens() in one match (same results as its general path:
 # an ASCII start, then the same continuation rules; "-", "/" and "." only where they
@@ -5250,6 +5258,66 @@ def jaas_config(mechanism, username, password, shaded=False):
     return "%s required username=%s password=%s;" % (module, q(username or ""), q(password or ""))
 
 
+def sql_references(sql):
+    """The sorted names of the ``${VAR}`` references inside the string literals of a
+    compiled Flink job (bootstrap servers, credentials, registry URL, ...)."""
+    names = set()
+    for tok in sql_tokens(sql):
+        if tok.kind == "string" and "$" in tok.text:
+            for m in _SQL_VAR_RE.finditer(token_value(tok)):
+                if m.group(1):
+                    names.add(m.group(1))
+    return sorted(names)
+
+
+def resolve_sql_references(sql, values):
+    """A compiled Flink job with its ``${VAR}`` references replaced by ``values``.
+
+    Only string literals are touched (``'$.a'`` or ``EXPR$0`` elsewhere are SQL, not
+    references), and each value is escaped for where it lands: quotes doubled for SQL,
+    and first ``\\`` / ``"`` backslash-escaped inside ``properties.sasl.jaas.config``.
+    Inside string literals ``$$`` stands for ``$`` (the project's rule for every string
+    value, so ``'$${X}'`` is the text ``${X}``).  All missing names are reported at once."""
+    toks = sql_tokens(sql)
+    missing = set()
+    out, pos = [], 0
+    for i, tok in enumerate(toks):
+        if tok.kind != "string" or "$" not in tok.text:
+            continue
+        key = None
+        if i >= 2 and toks[i - 1].text == "=" and toks[i - 2].kind == "string":
+            key = token_value(toks[i - 2])
+        jaas = key is not None and key.endswith("sasl.jaas.config")
+
+        def repl(m):
+            if not m.group(1):
+                return "$"
+            name = m.group(1)
+            if name not in values:
+                missing.add(name)
+                return m.group(0)
+            v = str(values[name])
+            if jaas:
+                v = v.replace("\\", "\\\\").replace('"', '\\"')
+            return v
+        new = _SQL_VAR_RE.sub(repl, token_value(tok))
+        out.append(sql[pos:tok.start])
+        out.append(quote_string(new))
+        pos = tok.end
+    if missing:
+        names = sorted(missing)
+        raise ProjectError("variable%s not set: %s" % ("s" if len(names) > 1 else "",
+                                                      ", ".join(names)),
+                           hint="set them in the environment (or .env.<env>) before deploying")
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+__all__ += ["sql_references", "resolve_sql_references"]
+
+_SQL_VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 # -- compile: helpers ------------------------------------------------------------
 
 _CONNECTOR_ALIASES = {
@@ -5428,12 +5496,10 @@ class _Compiler(object):
     # -- materialization and outputs ---------------------------------------------
 
     def effective(self, model):
-        # memoized per model object: asked ~5 times per model by a build
-        memo = self.__dict__.setdefault("_effective_memo", {})
-        key = id(model)
-        if key not in memo:
-            memo[key] = (model, infer_materialization(model, self.project)[1])
-        return memo[key][1]
+        key = ("effective", str(model.get("name")))
+        if key not in self._outputs:
+            self._outputs[key] = infer_materialization(model, self.project)[1]
+        return self._outputs[key]
 
     def source_relation(self, name):
         if ("source", name) not in self._outputs:
@@ -5535,20 +5601,13 @@ class _Compiler(object):
         return self.source_relation(name) if kind == "source" else self.model_relation(name)
 
     def analyze(self, model):
-        # memoized per model object (the model is kept in the entry so that its id
-        # stays its own): a model's query is analyzed for its relation, its topic and
-        # its job, and again for every job that reads it through a view
-        memo = self.__dict__.setdefault("_analyze_memo", {})
-        key = id(model)
-        if key in memo:
-            return memo[key][1]
-
-        def rel(kind, name):
-            r = self.relation(kind, name)
-            return None if r is None else (r.columns, r.updating, r.key)
-        info = analyze_query(model.get("sql"), rel)
-        memo[key] = (model, info)
-        return info
+        key = ("analysis", str(model.get("name")))
+        if key not in self._outputs:
+            def rel(kind, name):
+                r = self.relation(kind, name)
+                return None if r is None else (r.columns, r.updating, r.key)
+            self._outputs[key] = analyze_query(model.get("sql"), rel)
+        return self._outputs[key]
 
     def masks(self, model):
         out = []
@@ -5582,20 +5641,29 @@ class _Compiler(object):
         topics, jobs, connectors, gateway = [], [], [], []
         for name in sorted(self.models):
             model = self.models[name]
-            eff = self.effective(model)
-            if eff in ("topic", "flink"):
-                topics.append(self.topic(model))
-                if model.get("sql"):
-                    jobs.append(self.model_job(model))
-            elif eff == "sink":
-                connectors.append(self.connector(model))
-            elif eff == "virtual_topic":
-                gateway.extend(self.gateway_resources(model))
+            with _located(model):
+                eff = self.effective(model)
+                if eff in ("topic", "flink"):
+                    topics.append(self.topic(model))
+                    if model.get("sql"):
+                        jobs.append(self.model_job(model))
+                elif eff == "sink":
+                    connectors.append(self.connector(model))
+                elif eff == "virtual_topic":
+                    gateway.extend(self.gateway_resources(model))
         for test in self.tests:
             if str(test.get("type")) == "continuous":
-                job = self.test_job(test)
+                with _located(test):
+                    job = self.test_job(test)
                 if job is not None:
                     jobs.append(job)
+        if any(j["kind"] == "test" for j in jobs) and not any(
+                t["name"] == _TEST_FAILURES_TOPIC for t in topics):
+            # the topic every continuous test writes its violations to (a Flink sink never
+            # creates its topic; brokers usually refuse auto-creation)
+            partitions, rf = self.topic_defaults()
+            topics.append({"name": _TEST_FAILURES_TOPIC, "partitions": partitions,
+                           "replication_factor": rf, "config": {}, "model": None})
         for what, items, key in (("topic", topics, "name"), ("Flink job", jobs, "name"),
                                  ("connector", connectors, "name")):
             seen = {}
@@ -5623,13 +5691,19 @@ class _Compiler(object):
 
     # -- topics and schemas -------------------------------------------------------
 
-    def topic(self, model):
-        adv = _get(model, "advanced", "topic") or {}
+    def topic_defaults(self):
+        """(partitions, replication factor) of a topic with no explicit values:
+        ``defaults.topic``, else ``defaults.models.topic``, else 1/1 (reference §1.5)."""
         d = self.defaults.get("topic") if isinstance(self.defaults.get("topic"), dict) else None
         if d is None:
             d = _get(self.defaults, "models", "topic") or {}
-        partitions = adv.get("partitions") or d.get("partitions") or 1
-        rf = adv.get("replication_factor") or d.get("replication_factor") or 1
+        return int(d.get("partitions") or 1), int(d.get("replication_factor") or 1)
+
+    def topic(self, model):
+        adv = _get(model, "advanced", "topic") or {}
+        dp, drf = self.topic_defaults()
+        partitions = adv.get("partitions") or dp
+        rf = adv.get("replication_factor") or drf
         config = {}
         for k, v in sorted((adv.get("config") or {}).items()):
             try:
@@ -6207,6 +6281,23 @@ _ACCEPTED_TYPES = {"string": "STRING", "str": "STRING", "text": "STRING", "numbe
                    "integer": "INT", "bigint": "BIGINT", "long": "BIGINT", "bool": "BOOLEAN",
                    "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)",
                    "datetime": "TIMESTAMP(3)", "date": "DATE", "time": "TIME"}
+
+
+class _located(object):
+    """Give a CompileError/SqlError raised while compiling ``node`` the node's location
+    (SQL errors carry a line inside the SQL: the model's own line is the best we have)."""
+
+    def __init__(self, node):
+        self.loc = getattr(node, "loc", None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, ProjectError) and self.loc is not None and (
+                exc.location is None or exc.location.file is None):
+            exc.location = self.loc
+        return False
 
 
 class _TableNames(object):
@@ -7273,7 +7364,17 @@ def resolve_refs(obj, values):
         if m.group(1):
             return m.group(0)
         return str(values[m.group(2)]).replace("$", "$$")
-    return _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+
+    def sub_sql(m):
+        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string):
+        # a quote in the value must be doubled, or the value ends the literal
+        return sub(m).replace("'", "''")
+    out = _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+    if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
+        for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
+            if isinstance(job, dict) and isinstance(job.get("sql"), str):
+                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+    return out
 
 
 def artifact_file_name(name, ext=""):
@@ -7583,8 +7684,8 @@ def diff_artifacts(old, new):
                             "key": key, "old": _redact_value(key, fa.get(key)),
                             "new": _redact_value(key, fb.get(key))})
                 if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
-                    entry["sql"] = _sql_diff(ma[name].get("sql") or "",
-                                             mb[name].get("sql") or "", name)
+                    entry["sql"] = _sql_diff(_redact_sql(ma[name].get("sql") or ""),
+                                             _redact_sql(mb[name].get("sql") or ""), name)
                 out.append(entry)
     return out
 
@@ -7686,6 +7787,7 @@ _KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job"
                "connectors": "connector", "gateway": "gateway", "environment": "environment"}
 _SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
 _SECRET_KEY_PATTERN = (r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
+                       r"|user[._-]?info"
                        r"|access[._-]?key|key[._-]?password|\.key$|^key$)")
 
 
@@ -8011,9 +8113,11 @@ def _read_archive_bytes(data, label):
             except UnicodeEncodeError:
                 problems.append("%s: member name is not UTF-8" % shown)
                 continue
-            clean = name[:-1] if member.isdir() and name.endswith("/") else name
-            if clean.startswith("./"):
+            clean = name.rstrip("/") if member.isdir() else name
+            while clean.startswith("./"):  # `tar -C dir -czf x.tar.gz .` writes ./name
                 clean = clean[2:]
+            if member.isdir() and clean in (".", ""):
+                continue
             if not _safe_member_name(clean):
                 problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
                 continue
@@ -8117,7 +8221,7 @@ def _load_artifact(art):
         raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
                              hint="give the directory or tarball written by `streamt build`")
     try:
-        manifest = json.loads(files["manifest.json"].decode("utf-8"))
+        manifest = json.loads(_utf8(files["manifest.json"]))
     except (ValueError, UnicodeDecodeError) as e:
         raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
     if not isinstance(manifest, dict):
@@ -8184,6 +8288,10 @@ def _load_artifact(art):
         art.desired = desired
 
 
+def _utf8(data):
+    return data.decode("utf-8")
+
+
 def _entry_file(entry, files, problems):
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         problems.append("manifest.json: malformed resource entry %r" % (entry,))
@@ -8203,7 +8311,7 @@ def _check_sha256sums(files, checksums):
         want["manifest.json"] = hashlib.sha256(files["manifest.json"]).hexdigest()
     seen = {}
     try:
-        text = files["SHA256SUMS"].decode("utf-8")
+        text = _utf8(files["SHA256SUMS"])
     except UnicodeDecodeError:
         return ["SHA256SUMS: not UTF-8 text"]
     for n, line in enumerate(text.splitlines(), 1):
@@ -8274,7 +8382,30 @@ def _redact_value(key, value):
     return "<redacted>"
 
 
+def _redact_sql(sql):
+    """Flink SQL with the value of every secret-looking option ('...password' = '...',
+    '...user-info' = 'user:password') written '<redacted>' (resolved artifacts)."""
+    try:
+        toks = sql_tokens(sql, comments=False)
+    except SqlError:
+        return "<redacted: unreadable SQL>"
+    out, pos = [], 0
+    for i in range(len(toks) - 2):
+        k, eq, v = toks[i], toks[i + 1], toks[i + 2]
+        if k.kind == "string" and eq.text == "=" and v.kind == "string":
+            key = token_value(k)
+            if (_artifact_secret_key(key) or re.search(r"user[._-]?info", key, re.I)) \
+                    and "${" not in token_value(v):  # a reference is not a secret
+                out.append(sql[pos:v.start])
+                out.append("'<redacted>'")
+                pos = v.end
+    out.append(sql[pos:])
+    return "".join(out)
+
+
 def _redact(obj, key=""):
+    if key == "sql" or key.endswith(".sql"):
+        return _redact_sql(obj) if isinstance(obj, str) else obj
     if isinstance(obj, dict):
         return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
     if isinstance(obj, list):
@@ -8292,6 +8423,7 @@ def _show(value):
 
 def _sql_diff(a, b, name):
     import difflib
+    a, b = _redact_sql(a), _redact_sql(b)  # a resolved artifact holds passwords
     diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "a/flink/%s.sql" % name,
                                      "b/flink/%s.sql" % name, n=1, lineterm=""))
     added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
@@ -8358,21 +8490,23 @@ def _git_info_python(path, files):
         if up == top:
             return None
         top = up
+    # Whatever the reader does not understand (a SHA-256 repository, a damaged object,
+    # struct errors in an odd index) degrades to "unknown", never to a failed build.
     try:
         repo = _GitRepo(top, dotgit)
         commit = repo.head_commit()
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         return None
-    if commit is None:
+    if commit is None or not re.match(r"^[0-9a-f]{40}$", commit):
         return None
     try:
         time_ = repo.commit_time(commit)
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         time_ = None
     try:
         prefix = os.path.relpath(path, top).replace(os.sep, "/")
         dirty = repo.dirty(commit, "" if prefix == "." else prefix + "/", files)
-    except (OSError, ValueError, KeyError, IndexError, _GitUnknown):
+    except Exception:
         dirty = None
     return {"commit": commit, "branch": repo.branch, "dirty": dirty, "time": time_}
 
@@ -8709,6 +8843,12 @@ def _read_git_index(path):
                         "sha": sha, "size": size, "mtime_s": ms, "mtime_ns": mns,
                         "stage": (flags >> 12) & 3, "skip_worktree": bool(ext & 0x4000),
                         "intent_to_add": bool(ext & 0x2000)})
+    while i + 8 <= len(data) - 20:  # extensions, then the trailing checksum
+        sig = data[i:i + 4]
+        size = struct.unpack(">I", data[i + 4:i + 8])[0]
+        if sig == b"link":
+            raise _GitUnknown("split index: entries live in a shared index")
+        i += 8 + size
     return entries
 
 
@@ -8962,8 +9102,25 @@ class HttpClient(object):
             import time
             time.sleep(seconds)
 
+    def _scrub(self, text):
+        """`text` without the credentials this client sends: services that echo the
+        request in an error (headers included) must not make us print them."""
+        auth = self._auth_header()
+        if not text or not auth:
+            return text
+        secrets = [auth, auth.split(" ", 1)[1], self.token, self.password]
+        for sec in sorted(set(x for x in secrets if x and len(x) >= 4), key=len, reverse=True):
+            try:
+                from urllib.parse import quote
+                forms = (sec, quote(sec, safe=""), json.dumps(sec)[1:-1])
+            except ImportError:  # pragma: no cover
+                forms = (sec,)
+            for form in forms:
+                text = text.replace(form, "<redacted>")
+        return text
+
     def _error(self, method, path, status, payload):
-        text = payload.decode("utf-8", "replace") if payload else ""
+        text = self._scrub(payload.decode("utf-8", "replace") if payload else "")
         msg = _service_message(text)
         hint = None
         if status in (401, 403):
@@ -11160,6 +11317,8 @@ class FlinkTarget(object):
                     and c.live.get("state") in _FLINK_ACTIVE:
                 done(c)       # only extra copies were cancelled
                 continue
+            if savepoint:
+                c.notes.append("restored from the savepoint %s" % savepoint)
             try:
                 self._submit(cl, c.desired, savepoint)
             except StreamtError as e:
@@ -11174,9 +11333,10 @@ class FlinkTarget(object):
         for cl, jobs in sorted(live["jobs"].items()):
             for x in jobs:
                 if x["state"] in _FLINK_ACTIVE:
-                    out.setdefault(x["pipeline_name"], []).append(
-                        {"fingerprint": x["fp"], "state": x["state"]})
-        return out
+                    # fingerprints only: a run state (RESTARTING, FAILED) is not a change
+                    # of what was deployed, and must not block the deploy that fixes it
+                    out.setdefault(x["pipeline_name"], []).append(x["fp"])
+        return dict((k, sorted(v)) for k, v in out.items())
 
     # -- helpers
 
@@ -11539,6 +11699,7 @@ class ConnectTarget(object):
     def _wait_running(self, http, name):
         import time
         end = time.time() + self.wait_timeout
+        stable = 0
         while True:
             resp = http.request("GET", "/connectors/%s/status" % _quote(name), expect=(200, 404))
             st = resp.json() if resp.status == 200 else {}
@@ -11556,7 +11717,14 @@ class ConnectTarget(object):
                                    hint="GET /connectors/%s/status on the Connect worker shows "
                                         "the full traces" % name)
             if state == "RUNNING" and tasks and all(t.get("state") == "RUNNING" for t in tasks):
-                return
+                # right after a config change the status may still be the previous
+                # generation's: RUNNING must hold for a few polls (a rebalance shows as
+                # UNASSIGNED in between)
+                stable += 1
+                if stable >= 3:
+                    return
+            else:
+                stable = 0
             if time.time() > end:
                 raise ServiceError("Kafka Connect: connector %s not RUNNING after %ds (state %s)"
                                    % (name, self.wait_timeout, state))
@@ -11567,10 +11735,14 @@ class ConnectTarget(object):
 
     def snapshot(self, items, live):
         out = {}
+        wanted = set(c["name"] for c in items)
+        project = getattr(self, "project", None)
         for cl, conns in sorted(live["connectors"].items()):
             for n, cur in sorted(conns.items()):
-                out[n] = {"config": dict((k, redact_value(k, v)) for k, v in sorted(cur["config"].items())),
-                          "state": ((cur["status"] or {}).get("connector") or {}).get("state")}
+                if n not in wanted and cur["config"].get(self.MARKER) != project:
+                    continue  # another team's connector: not ours to watch
+                out[n] = {"config": dict((k, redact_value(k, v))
+                                         for k, v in sorted(cur["config"].items()))}
         return out
 
 
@@ -11665,8 +11837,11 @@ class GatewayTarget(object):
                 done(c)
 
     def snapshot(self, items, live):
+        wanted = set(self.key(r)[:3] for r in items)
+        project = getattr(self, "project", None) or ""
         return dict(("%s %s" % (k[0], self.key(v)[3]), v.get("spec"))
-                    for k, v in sorted(live["resources"].items()))
+                    for k, v in sorted(live["resources"].items())
+                    if k in wanted or _owned_name(k[1] or "", project))
 
 
 def _flatten(obj, prefix=""):
@@ -11692,27 +11867,7 @@ def _flatten(obj, prefix=""):
 # stopping at the first failure with a report of what was and was not applied.  A plan
 # is recomputed from the live state on every run, so re-running converges.
 #
-# JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
-# new keys may be added, existing ones never change meaning:
-#
-#   {"format_version": 1,
-#    "command": "deploy" | "plan" | "apply" | "status",
-#    "project": str, "environment": str,
-#    "contacts": [{"service": str, "hosts": [str]}],
-#    "kafka_cluster_id": str | null,
-#    "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
-#                         "delete": n, "refused": n},
-#             "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
-#                          "name": str,
-#                          "action": "create"|"update"|"unchanged"|"orphan"|"delete",
-#                          "changes": {key: {"old": v, "new": v}},  # secrets redacted
-#                          "notes": [str], "refused": str | null, "destructive": bool}]},
-#    "validation_errors": [str],                 # --dry-run: the services' own checks
-#    "drift": [str],                             # --check-drift findings
-#    "result": {"status": "no-changes" | "pending" | "applied" | "partial" | "refused",
-#               "applied": ["kind:name"], "not_applied": ["kind:name"],
-#               "failed": {"resource": "kind:name", "error": str} | null,
-#               "mutating_calls": n}}   # requests that changed something (0 = none)
+# The JSON shape of plan/apply/deploy/status is documented on Plan (below).
 #
 # Changes are sorted by apply order, then by kind and name.
 
@@ -11725,7 +11880,42 @@ _DESIRED_KEY = {"schema": "schemas", "topic": "topics", "flink_job": "flink_jobs
 
 
 class Plan(object):
-    """The changes, the targets that computed them, and what was observed."""
+    """The changes, the targets that computed them, and what was observed.
+
+    JSON shape (`--format json` of plan, apply, deploy and status), format_version 1;
+    new keys may be added, existing ones never change meaning:
+
+      {"format_version": 1,
+       "command": "deploy" | "plan" | "apply" | "status",
+       "project": str, "environment": str,
+       "contacts": [{"service": str, "hosts": [str]}],
+       "kafka_cluster_id": str | null,
+       "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
+                            "delete": n, "refused": n},
+                "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
+                             "name": str,
+                             "action": "create"|"update"|"unchanged"|"orphan"|"delete",
+                             "changes": {key: {"old": v, "new": v}},  # secrets redacted
+                             "notes": [str], "refused": str | null, "destructive": bool}]},
+       "validation_errors": [str],                 # --dry-run: the services' own checks
+       "drift": [str],                             # --check-drift findings
+       "result": {"status": "no-changes" | "pending" | "applied" | "partial" |
+                            "refused" | "failed",
+                  "applied": ["kind:name"], "not_applied": ["kind:name"],
+                  "failed": {"resource": "kind:name", "error": str} | null,
+                  "error": str,          # only with "refused" / "failed"
+                  "mutating_calls": n}}  # requests that changed something (0 = none)
+
+    Exit codes: 0 done (or nothing to change), 1 failure, 4 artifact integrity or
+    signature, 5 refused (environment mismatch, protected environment without --confirm,
+    refused or destructive changes, services rejecting a dry run), 6 drift, 7 partial
+    deploy, 8 changes pending (--detailed-exitcode).
+
+
+    Changes are sorted by apply order, then by name.  Text output: one block per
+    resource that changes ("+" create, "~" update, "-" delete, "?" orphan, "=" unchanged
+    with `status`), then a "Plan: ..." summary line; progress lines go to stderr.
+    """
 
     def __init__(self, changes, targets, live, policy, cluster_id=None):
         self.changes, self.targets, self.live = changes, targets, live
@@ -11921,10 +12111,19 @@ def resolve_variables(obj, values):
     """A copy of obj with ${NAME} replaced from `values` ($$ is a literal $), with the
     project section's rules.  Every missing name is reported at once (exit 1)."""
     try:
-        return substitute(obj, values)
+        out = substitute(obj, values)
     except ProjectError as e:
         raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
                                            "lines")
+    if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
+        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string): a
+        # quote in the value must be doubled, or the value ends the literal
+        def sub_sql(m):
+            return "$" if m.group(1) else str(values[m.group(2)]).replace("'", "''")
+        for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
+            if isinstance(job, dict) and isinstance(job.get("sql"), str):
+                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+    return out
 
 
 def read_env_file(path):

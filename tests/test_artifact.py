@@ -660,3 +660,63 @@ def test_with_state_records_the_observed_snapshot(tmp_path, monkeypatch):
     assert "${KAFKA_BOOTSTRAP}" in art.files["environment.json"].decode()  # still a reference
     streamt.verify_artifact(art)
     assert streamt.inspect_artifact(art)["state"] == ["schemas", "topics"]
+
+
+def test_inspect_and_diff_of_a_resolved_artifact_do_not_print_the_secrets(tmp_path):
+    env = {"KAFKA_PASSWORD": "kafka-s3cret", "SCHEMA_REGISTRY_PASSWORD": "sr-s3cret",
+           "ARCHIVE_FILE": "/a"}
+    r = run_cli("build", "-p", SHOP, "-e", "prod", "-o", str(tmp_path / "p"),
+                "--resolve-secrets", env=env)
+    assert r.returncode == 0, r.stderr
+    files = streamt.read_artifact(str(tmp_path / "p")).files
+    assert any(b"kafka-s3cret" in data for data in files.values())  # it is in there...
+    for comp in (None, "flink", "topics", "connectors"):
+        args = ["artifact", "inspect", str(tmp_path / "p")]
+        if comp:
+            args += ["--component", comp]
+        for fmt in ("text", "json"):
+            r = run_cli(*(args + ["--format", fmt]))
+            assert r.returncode == 0, r.stderr
+            assert b"kafka-s3cret" not in r.stdout and b"sr-s3cret" not in r.stdout  # ...not shown
+    env["KAFKA_PASSWORD"] = "other-s3cret"
+    run_cli("build", "-p", SHOP, "-e", "prod", "-o", str(tmp_path / "q"), "--resolve-secrets",
+            env=env)
+    r = run_cli("artifact", "diff", str(tmp_path / "p"), str(tmp_path / "q"), "--detailed-exitcode")
+    assert r.returncode == 8
+    assert b"s3cret" not in r.stdout and b"<redacted>" in r.stdout
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="needs GNU tar")
+def test_a_directory_repacked_with_tar_still_verifies(tmp_path):
+    write(DESIRED, tmp_path / "d")
+    for name, args in (("dot.tar.gz", ["-czf", str(tmp_path / "dot.tar.gz"), "-C",
+                                       str(tmp_path / "d"), "."]),
+                       ("plain.tar", ["-cf", str(tmp_path / "plain.tar"), "-C",
+                                      str(tmp_path / "d")] + sorted(os.listdir(str(tmp_path / "d"))))):
+        subprocess.check_call(["tar"] + args)
+        r = run_cli("artifact", "verify", str(tmp_path / name))
+        assert r.returncode == 0, r.stderr
+        assert streamt.read_artifact(str(tmp_path / name)).desired == DESIRED
+
+
+def test_artifact_without_subcommand_and_missing_path(tmp_path):
+    r = run_cli("artifact")
+    assert r.returncode == 2
+    r = run_cli("artifact", "inspect", str(tmp_path / "missing"))
+    assert r.returncode == 4 and b"no such artifact" in r.stderr
+    (tmp_path / "junk.tar.gz").write_bytes(b"\x1f\x8b not really gzip")
+    r = run_cli("artifact", "verify", str(tmp_path / "junk.tar.gz"))
+    assert r.returncode == 4 and b"Traceback" not in r.stderr
+
+
+def test_git_split_index_and_index_v4(repo):
+    git(repo, "update-index", "--index-version", "4")
+    assert _both(repo / "proj")["dirty"] is False
+    with open(str(repo / "proj" / "models" / "orders.yml"), "a") as f:
+        f.write("# v4\n")
+    assert _both(repo / "proj")["dirty"] is True
+    git(repo, "checkout", "--", "proj/models/orders.yml")
+    git(repo, "update-index", "--split-index")
+    info = streamt.git_info(str(repo / "proj"), use_binary=False)
+    assert info["dirty"] in (None, False)  # never a wrong "dirty" from half an index
+    assert streamt.git_info(str(repo / "proj"), use_binary=True)["dirty"] is False

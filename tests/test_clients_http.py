@@ -1,6 +1,5 @@
 """The HTTP client against small local http.server instances (the test's own servers)."""
 import json
-import os
 import socket
 import ssl
 import subprocess

@@ -70,8 +70,9 @@ def shop():
 def test_shop_topics(shop):
     state, _w = shop
     topics = dict((t["name"], t) for t in state["topics"])
-    assert sorted(topics) == ["shop.customer.totals.v1", "shop.orders.clean.v1",
-                              "shop.revenue.per_minute.v1"]
+    assert sorted(topics) == ["_streamt_test_failures", "shop.customer.totals.v1",
+                              "shop.orders.clean.v1", "shop.revenue.per_minute.v1"]
+    assert topics["_streamt_test_failures"]["partitions"] == 3  # defaults.topic
     clean = topics["shop.orders.clean.v1"]
     assert (clean["partitions"], clean["replication_factor"]) == (3, 1)
     assert clean["config"] == {"retention.ms": "604800000", "cleanup.policy": "delete"}
@@ -448,6 +449,7 @@ def test_continuous_test_without_applicable_assertions_is_no_job():
          "assertions": [{"not_null": {"columns": ["nope"]}}]}
     state = compile_project(project([], tests=[t]), warnings)
     assert state["flink_jobs"] == [] and any("nope" in w for w in warnings)
+    assert state["topics"] == []
 
 
 # -- topics, schemas, connectors ----------------------------------------------------------
@@ -659,3 +661,38 @@ def test_bare_aliases_and_expressions_ending_in_keywords():
     assert cols == [("EXPR$0", "BOOLEAN"), ("EXPR$1", "TIMESTAMP(3)"), ("ii", "INT"),
                     ("c", "INT"), ("EXPR$4", "TIMESTAMP(3)"), ("EXPR$5", "BOOLEAN"),
                     ("EXPR$6", "INT")]
+
+
+def test_resolving_references_escapes_values_for_sql_and_jaas():
+    runtime = {"kafka": {"bootstrap_servers": "${BOOT}", "security_protocol": "SASL_SSL",
+                         "sasl_mechanism": "PLAIN", "sasl_username": "${USER}",
+                         "sasl_password": "${PASS}"}}
+    m = {"name": "m", "sql": "SELECT user_id, JSON_VALUE(user_id, '$.a') AS j, COUNT(*) AS n "
+                             "FROM {{ source('clicks') }} GROUP BY user_id"}
+    j = job(compile_project(project([m], runtime=runtime)), "m")
+    assert streamt.sql_references(j["sql"]) == ["BOOT", "PASS", "USER"]
+    values = {"BOOT": "b:1'; DROP TABLE x; --", "USER": 'u"', "PASS": "p\\\"';"}
+    resolved = streamt.resolve_sql_references(j["sql"], values)
+    assert len(split_statements(resolved)) == len(statements(j))
+    opts = options(create_table({"sql": resolved}, "clicks"))
+    assert opts["properties.bootstrap.servers"] == values["BOOT"]
+    assert opts["properties.sasl.jaas.config"].endswith(
+        'username="u\\"" password="p\\\\\\"\';";')
+    assert "'$.a'" in resolved
+    with pytest.raises(streamt.ProjectError) as e:
+        streamt.resolve_sql_references(j["sql"], {"BOOT": "x"})
+    assert "PASS, USER" in e.value.message
+
+
+def test_compile_errors_point_at_the_model(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "stream_project.yml").write_text(
+        "project:\n  name: bad\nruntime:\n  kafka:\n    bootstrap_servers: k:1\n"
+        "sources:\n  - name: s\n    topic: s\n    columns: [{name: a, type: INT}]\n")
+    (tmp_path / "models" / "m.yml").write_text(
+        "models:\n  - name: ok\n    sql: SELECT a FROM {{ source('s') }}\n"
+        "  - name: bad\n    sql: SELECT a FROM {{ source('s') }}; DROP TABLE x\n")
+    with pytest.raises(CompileError) as e:
+        compile_project(load_project(str(tmp_path)))
+    assert (e.value.location.file, e.value.location.line) == ("models/m.yml", 4)
+    assert "one statement" in e.value.message and e.value.hint

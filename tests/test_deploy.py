@@ -422,3 +422,29 @@ def test_allow_destructive_false_blocks_only_plans_with_deletes(connect, tmp_pat
     assert "does not allow destructive changes" in r.stderr
     assert "would delete connector:%s_a" % project in r.stderr
     assert project + "_a" in streamt.HttpClient(connect.url).get_json("/connectors")
+
+
+def test_drift_between_names_each_moved_value():
+    before = {"topics": {"cluster_id": "x", "topics": {"a": {"partitions": 3, "config": {"r": "1"}}}},
+              "connectors": {"c": {"config": {"k": "v"}}}}
+    now = {"topics": {"cluster_id": "x", "topics": {"a": {"partitions": 6, "config": {"r": "1"}},
+                                                    "b": {"partitions": 1, "config": {}}}},
+           "connectors": {}}
+    lines = streamt.drift_between(before, now)
+    assert "topics.topics.a.partitions: 3 -> 6" in lines
+    assert any(line.startswith("topics.topics.b: appeared") for line in lines)
+    assert any(line.startswith("connectors.c: disappeared") for line in lines)
+    assert streamt.drift_between(before, json.loads(json.dumps(before))) == []
+
+
+def test_resolved_secrets_never_show_in_a_plan():
+    pol = streamt.PlanPolicy("shop", secrets=["s3cr3t-value"])
+    target = streamt.ConnectTarget.__new__(streamt.ConnectTarget)
+    item = {"name": "c", "cluster": None,
+            "config": {"connection.password": "s3cr3t-value",
+                       "connection.url": "jdbc:postgresql://db/x?password=s3cr3t-value"}}
+    (c,) = target.plan([item], {"connectors": {}}, pol)
+    text = json.dumps(c.to_json())
+    assert "s3cr3t-value" not in text
+    assert c.changes["connection.password"] == (None, "<redacted>")
+    assert "password=<redacted>" in c.changes["connection.url"][1]

@@ -8,7 +8,6 @@ upstream's event time keeps its watermark) and an upsert aggregation.
 """
 import json
 import os
-import string
 import time
 import urllib.error
 import urllib.request
@@ -102,7 +101,7 @@ class Gateway(object):
     def submit(self, sql, env):
         """Run every statement of a job (``${VAR}`` resolved from ``env``) in a fresh
         session; returns the id of the job the INSERT started."""
-        sql = string.Template(sql).substitute(env)
+        sql = streamt.resolve_sql_references(sql, env)
         session = self.session()
         try:
             job_id = None
@@ -239,11 +238,13 @@ def test_every_job_of_the_shop_example_runs(kafka, flink, services_env):
         except AssertionError as e:
             failures.append("%s: %s" % (job["name"], str(e)[:2500]))
     if any("identifier 'avro-confluent'" in f for f in failures):
-        failures.append("hint: the orders source is Avro and dev has a Schema Registry, so "
-                        "the job reads it with the avro-confluent format: the Flink of the "
-                        "services harness needs org.apache.flink:flink-sql-avro-confluent-"
-                        "registry:2.3.0 in lib/")
+        failures.append(AVRO_HINT)
     assert not failures, "\n\n".join(failures)
+
+
+AVRO_HINT = ("hint: Avro sources are read with Flink's avro-confluent format when a Schema "
+             "Registry is configured: the Flink of the services harness needs "
+             "org.apache.flink:flink-sql-avro-confluent-registry:2.3.0 in lib/")
 
 
 def _job(state, name):
@@ -391,7 +392,10 @@ def test_avro_source_is_read_through_the_registry_with_basic_auth(kafka, flink, 
     create_topics(kafka.bootstrap, ["avro.orders." + tag, "avro.orders.clean." + tag])
     gw = Gateway(flink)
     (job,) = state["flink_jobs"]
-    job_id = gw.submit(job["sql"], {"SR_PASSWORD": schema_registry.password})
+    try:
+        job_id = gw.submit(job["sql"], {"SR_PASSWORD": schema_registry.password})
+    except AssertionError as e:
+        raise AssertionError("%s\n\n%s" % (e, AVRO_HINT) if "avro-confluent" in str(e) else e)
     try:
         gw.wait_running(job_id, stay=0)
         p = KafkaProducer(bootstrap_servers=kafka.bootstrap)

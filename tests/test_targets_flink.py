@@ -1,4 +1,5 @@
 """Flink jobs: the plan logic (pure) and the target against the real Flink + SQL Gateway."""
+import time
 import uuid
 
 import pytest
@@ -96,13 +97,37 @@ def overview(flink, pipeline):
     return [j for j in rest.get_json("/jobs/overview")["jobs"] if j["name"].startswith(pipeline + " [")]
 
 
+def restored_from_savepoint(flink, jid, timeout=20):
+    """Flink fills the checkpoint statistics' "restored" entry shortly after the start."""
+    rest = streamt.HttpClient(flink.rest_url)
+    end = time.time() + timeout
+    while time.time() < end:
+        restored = (rest.get_json("/jobs/%s/checkpoints" % jid).get("latest") or {}).get("restored")
+        if restored:
+            return restored.get("is_savepoint") is True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.fixture
+def cancel_afterwards(flink):
+    """Cancel the test's jobs whatever happens: the test cluster has only 4 slots."""
+    prefixes = []
+    yield prefixes
+    rest = streamt.HttpClient(flink.rest_url)
+    for j in rest.get_json("/jobs/overview")["jobs"]:
+        if j["state"] == "RUNNING" and any(j["name"].startswith(p) for p in prefixes):
+            rest.request("PATCH", "/jobs/%s" % j["jid"], query={"mode": "cancel"}, expect=(202, 404))
+
+
 @pytest.mark.services
-def test_flink_job_lifecycle_on_the_real_cluster(flink):
+def test_flink_job_lifecycle_on_the_real_cluster(flink, cancel_afterwards):
     project = "p" + uuid.uuid4().hex[:8]
     pol = streamt.PlanPolicy(project)
     rt = runtime(flink)
     j = job("lc", fp="1" * 64, sql=SQL % 5)
     j["pipeline_name"] = project + ".lc"
+    cancel_afterwards.append(project + ".")
     desired = {"flink_jobs": [j]}
     plan = streamt.plan_deploy(desired, rt, pol)
     assert [c.action for c in plan.changes] == ["create"]
@@ -125,8 +150,7 @@ def test_flink_job_lifecycle_on_the_real_cluster(flink):
     running = [x for x in jobs if x["state"] == "RUNNING"]
     assert len(running) == 1 and running[0]["jid"] != first["jid"]
     assert "fp=2222222222222222" in running[0]["name"]
-    cp = streamt.HttpClient(flink.rest_url).get_json("/jobs/%s/checkpoints" % running[0]["jid"])
-    assert cp["latest"]["restored"]["is_savepoint"] is True
+    assert restored_from_savepoint(flink, running[0]["jid"])
 
     # killed between "stop" and "submit": the re-run resubmits from that savepoint
     target = plan.targets["flink_job"]
@@ -135,10 +159,10 @@ def test_flink_job_lifecycle_on_the_real_cluster(flink):
     (c,) = plan.changes
     assert c.action == "update" and c.data["restore_from"] == running[0]["jid"]
     streamt.apply_plan(plan)
+    assert any("restored from the savepoint file:" in n for n in c.notes), c.notes
     running2 = [x for x in overview(flink, j["pipeline_name"]) if x["state"] == "RUNNING"]
     assert len(running2) == 1
-    cp = streamt.HttpClient(flink.rest_url).get_json("/jobs/%s/checkpoints" % running2[0]["jid"])
-    assert cp["latest"]["restored"]["is_savepoint"] is True
+    assert restored_from_savepoint(flink, running2[0]["jid"])
 
     # removed from the artifact: an orphan, cancelled only with --allow-delete
     # (the runtime configures Flink, so Flink is observed even with no job in the artifact)

@@ -2,7 +2,6 @@
 worker and the services harness's Schema Registry / Gateway fakes."""
 import json
 import os
-import time
 import uuid
 
 import pytest

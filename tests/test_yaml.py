@@ -197,7 +197,11 @@ CORPUS = [
     "a: 'b\tc'\n", "a: \"b\tc\"\n", "a: 'b'\t\n", "a: b #\tc\n", "[a,\tb]", "{a:\tb}",
     "a: [\tb]\n", "\t\n", "a: 1\n\t\n", "# \t\na: 1\n", "a: |\n  \tx\n", "- \ta\n",
     "a: b\r\nc: d\r\n", "a: b\rc: d\r", "a: |\r\n  x\r\n  y\r\n", "a: 'x\r\n  y'\n",
-    "a: b\x85c: d\n", "a: b\u2028c: d\n", "a: b\u2029c\n", "\ufeffa: 1\n", "a: \ufeffb\n",
+    "a: b\x85c: d\n", "a: b\u2028c: d\n", "a: b\u2029c\n", "a: b\u2028 c\n",
+    "- a\u2028\u2028b\n", "a: 'b\u2028c'\n", "a: \"b\u2029\n c\"\n", "[a\u2028b]",
+    "a: [b\n c\n d]\n", "{a: b\nc}\n", "[a\n\n b]", "a: &x\n  b: 1\nc: *x\n",
+    "a: !!map\n  b: 1\n", "a: !!seq\n- 1\n", "a: !!str\n  b: 1\n", "? - a\n",
+    "a: |\n  x\u2028  y\n", "a: 1\r\n---\r\n", "'a\r\n\r\n b'", "\ufeffa: 1\n", "a: \ufeffb\n",
     "\ufeff", "\ufeff---\na\n", "a: b\x00\n", "a: \x07\n", "a: \x7f\n", "a: \ud800\n",
     "a: \ufffe\n", "a: \u00a0b\n", "\u00a0a: 1\n",
     # errors both must reject

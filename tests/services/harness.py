@@ -47,6 +47,8 @@ FLINK_KAFKA_CONNECTOR = "5.0.0-2.2"
 # tag is pinned whatever interpreter runs the tests.
 FLINK_WHEEL_PYTHON = "311"
 FLINK_WHEEL_PLATFORM = "manylinux2014_x86_64"
+# Maven jars are fetched with `mvn` (the machine's ordinary client and its settings: mirrors,
+# proxies, ~/.m2 cache). STREAMT_MAVEN_REPO adds a repository URL before the default ones.
 MAVEN_REPO = os.environ.get("STREAMT_MAVEN_REPO", "").rstrip("/")
 
 # Users of the real Kafka broker (created at format time / in the JAAS config).
@@ -124,15 +126,54 @@ def _verified(path, sha):
     return True
 
 
-def _download_maven(rel, dest):
-    url = MAVEN_REPO + "/" + rel
-    tmp = dest + ".part"
+def _maven_coordinates(rel):
+    """(group, artifact, version, type, classifier) of a repository-layout path such as
+    org/apache/kafka/kafka-clients/4.3.1/kafka-clients-4.3.1.jar."""
+    parts = rel.split("/")
+    if len(parts) < 4:
+        raise ServiceError("not a Maven repository path: %r (pins.txt)" % rel)
+    group, artifact, version, name = ".".join(parts[:-3]), parts[-3], parts[-2], parts[-1]
+    stem, ext = os.path.splitext(name)
+    base = "%s-%s" % (artifact, version)
+    if not stem.startswith(base):
+        raise ServiceError("not a Maven repository path: %r (pins.txt)" % rel)
+    return group, artifact, version, ext[1:], stem[len(base) + 1:]
+
+
+def _download_maven(items):
+    """Fetch [(repository path, destination)] in one `mvn dependency:copy-dependencies` run."""
+    work = tempfile.mkdtemp(dir=cache_dir(), prefix="mvn-")
     try:
-        with urllib.request.urlopen(url, timeout=120) as r, open(tmp, "wb") as out:
-            shutil.copyfileobj(r, out, 1 << 20)
-    except Exception as e:
-        raise ServiceError("cannot download %s: %s" % (url, e))
-    os.replace(tmp, dest)
+        pom = ["<project><modelVersion>4.0.0</modelVersion><groupId>local.streamt</groupId>",
+               "<artifactId>services-fetch</artifactId><version>0</version>"]
+        if MAVEN_REPO:
+            pom.append("<repositories><repository><id>streamt-pinned</id><url>%s</url>"
+                       "</repository></repositories>" % MAVEN_REPO)
+        pom.append("<dependencies>")
+        for rel, _ in items:
+            g, a, v, t, c = _maven_coordinates(rel)
+            pom.append("<dependency><groupId>%s</groupId><artifactId>%s</artifactId><version>%s</version>"
+                       "<type>%s</type>%s</dependency>"
+                       % (g, a, v, t, "<classifier>%s</classifier>" % c if c else ""))
+        pom.append("</dependencies></project>")
+        with open(os.path.join(work, "pom.xml"), "w") as f:
+            f.write("\n".join(pom))
+        out = os.path.join(work, "repo")
+        cmd = ["mvn", "-q", "-B", "-f", os.path.join(work, "pom.xml"), "dependency:copy-dependencies",
+               "-DexcludeTransitive=true", "-Dmdep.useRepositoryLayout=true", "-DoutputDirectory=" + out]
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        except OSError as e:
+            raise ServiceError("cannot download %s: mvn is not available (%s); install Maven"
+                               % (", ".join(rel for rel, _ in items), e))
+        for rel, dest in items:
+            got = os.path.join(out, rel)
+            if not os.path.isfile(got):
+                raise ServiceError("cannot download %s with mvn:\n%s"
+                                   % (rel, p.stdout.decode(errors="replace")[-3000:]))
+            os.replace(got, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _download_pypi(spec, dest):
@@ -159,22 +200,29 @@ def ensure_files(prefix):
         raise ServiceError("no pinned files under %r in %s" % (prefix, PINS))
     paths = []
     with _cache_lock():
+        missing = []
         for sha, target, source in pins:
             dest = os.path.join(cache_dir(), target)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             if not _verified(dest, sha):
-                kind, _, what = source.partition(":")
-                if kind == "maven":
-                    _download_maven(what, dest)
-                elif kind == "pypi":
-                    _download_pypi(what, dest)
-                else:
-                    raise ServiceError("unknown source %r in pins.txt" % source)
-                if not _verified(dest, sha):
-                    got = _sha256(dest)
-                    os.rename(dest, dest + ".bad")
-                    raise ServiceError("checksum mismatch for %s (from %s): pinned %s, got %s"
-                                       % (target, source, sha, got))
+                missing.append((sha, target, source, dest))
+        maven = [(source.partition(":")[2], dest) for _, _, source, dest in missing
+                 if source.startswith("maven:")]
+        if maven:
+            _download_maven(maven)  # one mvn run for all of them
+        for sha, target, source, dest in missing:
+            kind, _, what = source.partition(":")
+            if kind == "pypi":
+                _download_pypi(what, dest)
+            elif kind != "maven":
+                raise ServiceError("unknown source %r in pins.txt" % source)
+        for sha, target, source in pins:
+            dest = os.path.join(cache_dir(), target)
+            if not _verified(dest, sha):
+                got = _sha256(dest)
+                os.rename(dest, dest + ".bad")
+                raise ServiceError("checksum mismatch for %s (from %s): pinned %s, got %s"
+                                   % (target, source, sha, got))
             paths.append(dest)
     return paths
 
@@ -208,11 +256,12 @@ def _pin(out=sys.stdout):
         lines.append("%s  kafka-%s/libs/%s  maven:%s" % (_sha256(path), KAFKA_VERSION, os.path.basename(path), rel))
     singles = [("org.apache.kafka", "connect-file", KAFKA_VERSION, "connect-plugins-%s/connect-file" % KAFKA_VERSION),
                ("org.apache.flink", "flink-sql-gateway", FLINK_VERSION, "flink-%s/opt" % FLINK_VERSION),
-               ("org.apache.flink", "flink-sql-connector-kafka", FLINK_KAFKA_CONNECTOR, "flink-%s/lib" % FLINK_VERSION)]
+               ("org.apache.flink", "flink-sql-connector-kafka", FLINK_KAFKA_CONNECTOR, "flink-%s/lib" % FLINK_VERSION),
+               ("org.apache.flink", "flink-sql-avro-confluent-registry", FLINK_VERSION, "flink-%s/lib" % FLINK_VERSION)]
     for g, a, v, target in singles:
         rel = "%s/%s/%s/%s-%s.jar" % (g.replace(".", "/"), a, v, a, v)
         dest = os.path.join(work, os.path.basename(rel))
-        _download_maven(rel, dest)
+        _download_maven([(rel, dest)])
         lines.append("%s  %s/%s  maven:%s" % (_sha256(dest), target, os.path.basename(rel), rel))
     wheels = os.path.join(work, "wheels")
     for spec in ("apache-flink-libraries==" + FLINK_VERSION, "apache-flink==" + FLINK_VERSION):
@@ -921,7 +970,8 @@ class FlinkService:
 
 def flink_home():
     """The Flink distribution in the cache: lib/, bin/, conf/ from the PyPI wheels (never
-    pip-installed), opt/ with only the SQL Gateway jar, the Kafka SQL connector in lib/."""
+    pip-installed), opt/ with only the SQL Gateway jar, the Kafka SQL connector and the
+    avro-confluent format (Avro records through a Schema Registry) in lib/."""
     files = ensure_files("flink-%s/" % FLINK_VERSION)
     home = os.path.join(cache_dir(), "flink-%s" % FLINK_VERSION)
     wheels = sorted(f for f in files if f.endswith(".whl"))
@@ -934,8 +984,9 @@ def flink_home():
                     return home
         for sub in ("bin", "conf"):
             shutil.rmtree(os.path.join(home, sub), ignore_errors=True)
+        pinned = set(os.path.abspath(f) for f in files)
         for jar in glob.glob(os.path.join(home, "lib", "*.jar")):
-            if "flink-sql-connector-kafka" not in jar:
+            if os.path.abspath(jar) not in pinned:  # keep the pinned connector and format jars
                 os.remove(jar)
         for whl in wheels:
             with zipfile.ZipFile(whl) as z:

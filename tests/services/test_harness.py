@@ -48,7 +48,7 @@ def test_a_checksum_mismatch_fails_with_the_reason(fake_repo):
 def test_a_missing_download_fails_with_the_url(fake_repo):
     _, pin = fake_repo
     pin("0" * 64, rel="g/a/2/a-2.jar")
-    with pytest.raises(harness.ServiceError, match="cannot download .*g/a/2/a-2.jar"):
+    with pytest.raises(harness.ServiceError, match="cannot download g/a/2/a-2.jar"):
         harness.ensure_files("x/")
 
 

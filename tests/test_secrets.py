@@ -1,0 +1,269 @@
+"""Secrets never leak: distinctive secret values in .env, .env.<env> and the process
+environment, every command that prints, and a scan of stdout/stderr for the value and
+its base64 / URL-encoded / basic-auth forms.  An artifact built without
+--resolve-secrets holds no secret byte."""
+import base64
+import json
+import os
+import threading
+import uuid
+
+try:
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover
+    from urllib import quote
+
+import pytest
+
+import streamt
+from tests._hostile import artifact_files, base_project, clean_environ, cli, write_project
+
+import yaml
+
+
+def _secret(tag):
+    return "S3cr3t-%s-%s" % (tag, uuid.uuid4().hex[:12])
+
+
+def leak_forms(secret, user="u"):
+    forms = {secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode(),
+             base64.b64encode(("%s:%s" % (user, secret)).encode()).decode(),
+             json.dumps(secret)[1:-1], secret.replace("-", "_")}
+    return forms
+
+
+def assert_no_leak(secrets, *texts):
+    for s in secrets:
+        for form in leak_forms(s):
+            for t in texts:
+                assert form not in t, "secret %r (as %r) printed:\n%s" % (s, form, t[-3000:])
+
+
+class EchoServer(object):
+    """An HTTP service that answers every request with an error echoing the request
+    (method, path, headers, body) -- as careless services do."""
+
+    def __init__(self, status=500):
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def _echo(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n).decode("utf-8", "replace") if n else ""
+                text = json.dumps({"error_code": status, "message": "rejected %s %s headers=%s body=%s" % (
+                    self.command, self.path, dict(self.headers), body)}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def echo():
+    s = EchoServer()
+    yield s
+    s.close()
+
+
+def _closed_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def multi_env_project(root, url, kafka):
+    """A two-environment project whose runtime passwords are ${VAR}s; returns the
+    secrets and where each came from."""
+    data = base_project()
+    runtime = data.pop("runtime")
+    runtime["kafka"]["bootstrap_servers"] = kafka
+    runtime["schema_registry"]["url"] = url
+    runtime["flink"]["clusters"]["local"] = {"rest_url": url, "sql_gateway_url": url}
+    runtime["connect"]["clusters"]["local"]["rest_url"] = url
+    runtime["conduktor"]["gateway"]["admin_url"] = url
+    secrets = {"KAFKA_PASSWORD": _secret("kafka"), "SR_PASSWORD": _secret("sr"),
+               "GATEWAY_PASSWORD": _secret("gw"), "DB_PASSWORD": _secret("db")}
+    env_yml = yaml.safe_dump({"environment": {"name": "dev"}, "runtime": runtime,
+                              "safety": {"allow_destructive": True}})
+    files = {
+        "environments/dev.yml": env_yml,
+        ".env": "KAFKA_PASSWORD=%s\n" % secrets["KAFKA_PASSWORD"],
+        ".env.dev": "SR_PASSWORD='%s'\nGATEWAY_PASSWORD=\"%s\"\n" % (
+            secrets["SR_PASSWORD"], secrets["GATEWAY_PASSWORD"]),
+    }
+    write_project(root, data, files)
+    # DB_PASSWORD comes from the process environment
+    return secrets
+
+
+@pytest.fixture
+def project(tmp_path, echo):
+    root = str(tmp_path / "p")
+    secrets = multi_env_project(root, echo.url, "127.0.0.1:%d" % _closed_port())
+    environ = clean_environ(DB_PASSWORD=secrets["DB_PASSWORD"])
+    return root, secrets, environ
+
+
+def _run_all(args_list, secrets, environ):
+    seen = []
+    for args in args_list:
+        r = cli(*args, environ=environ)
+        assert "Traceback" not in r.stderr, (args, r)
+        assert_no_leak(secrets.values(), r.stdout, r.stderr)
+        seen.append((args, r))
+    return seen
+
+
+def test_project_commands_never_print_a_secret(project):
+    root, secrets, environ = project
+    seen = _run_all([
+        ("validate", "-p", root, "-e", "dev"),
+        ("validate", "-p", root, "-e", "dev", "--format", "json"),
+        ("validate", "-p", root, "--all-envs", "--strict"),
+        ("envs", "list", "-p", root),
+        ("envs", "show", "dev", "-p", root),
+        ("lineage", "-p", root, "-e", "dev"),
+        ("lineage", "-p", root, "-e", "dev", "--format", "json"),
+        ("lineage", "-p", root, "-e", "dev", "--format", "mermaid"),
+    ], secrets, environ)
+    assert seen[0][1].returncode == 0, seen[0][1]
+
+
+def test_build_without_resolve_holds_no_secret_byte(project, tmp_path):
+    root, secrets, environ = project
+    out = str(tmp_path / "a")
+    tgz = str(tmp_path / "a.tar.gz")
+    for o in (out, tgz):
+        r = _run_all([("build", "-p", root, "-e", "dev", "-o", o)], secrets, environ)[0][1]
+        assert r.returncode == 0, r
+    blob = b"".join(artifact_files(out).values())
+    for s in secrets.values():
+        for form in leak_forms(s):
+            assert form.encode() not in blob
+    import gzip
+    with open(tgz, "rb") as f:
+        raw = gzip.decompress(f.read())
+    for s in secrets.values():
+        assert s.encode() not in raw
+
+
+def test_build_with_resolve_secrets_writes_them_but_never_prints_them(project, tmp_path):
+    root, secrets, environ = project
+    out = str(tmp_path / "resolved")
+    old = str(tmp_path / "plain")
+    seen = _run_all([
+        ("build", "-p", root, "-e", "dev", "-o", out, "--resolve-secrets"),
+        ("build", "-p", root, "-e", "dev", "-o", old),
+        ("artifact", "inspect", out),
+        ("artifact", "inspect", out, "--component", "flink"),
+        ("artifact", "inspect", out, "--component", "connectors"),
+        ("artifact", "verify", out),
+        ("artifact", "diff", old, out),
+        ("artifact", "diff", out, old),
+    ], secrets, environ)
+    assert seen[0][1].returncode == 0, seen[0][1]
+    blob = b"".join(artifact_files(out).values())
+    # the artifact does hold them (else the test would prove nothing about printing)
+    assert secrets["DB_PASSWORD"].encode() in blob
+    assert secrets["SR_PASSWORD"].encode() in blob
+    # and only its owner can read the files
+    for dirpath, _d, files in os.walk(out):
+        for fn in files:
+            assert os.stat(os.path.join(dirpath, fn)).st_mode & 0o077 == 0
+
+
+def test_build_to_stdout_with_resolve_secrets_prints_them_only_in_the_tarball(project, tmp_path):
+    root, secrets, environ = project
+    r = cli("build", "-p", root, "-e", "dev", "-o", "-", "--resolve-secrets", environ=environ)
+    assert "Traceback" not in r.stderr
+    assert_no_leak(secrets.values(), r.stderr)
+
+
+def test_deploy_paths_never_print_a_secret(project, tmp_path):
+    """plan / deploy --dry-run / status against services that fail and echo the request
+    (Kafka on a closed port, HTTP services answering 500 with the request in the body)."""
+    root, secrets, environ = project
+    out = str(tmp_path / "a")
+    resolved = str(tmp_path / "r")
+    assert cli("build", "-p", root, "-e", "dev", "-o", out, environ=environ).returncode == 0
+    assert cli("build", "-p", root, "-e", "dev", "-o", resolved, "--resolve-secrets",
+               environ=environ).returncode == 0
+    envfile = str(tmp_path / "deploy.env")
+    with open(envfile, "w") as f:
+        f.write("".join("%s=%s\n" % kv for kv in sorted(secrets.items())))
+    env_all = dict(environ, **secrets)
+    seen = []
+    for args, env in [
+        (("plan", "-p", root, "-e", "dev"), environ),
+        (("plan", "-p", root, "-e", "dev", "--format", "json"), environ),
+        (("deploy", out, "--dry-run"), env_all),
+        (("deploy", out, "--dry-run", "--format", "json"), env_all),
+        (("deploy", out, "--dry-run", "--env-file", envfile), clean_environ()),
+        (("deploy", resolved, "--dry-run"), clean_environ()),
+        (("deploy", out, "--confirm"), env_all),
+        (("apply", "-p", root, "-e", "dev", "--dry-run"), environ),
+        (("status", out), env_all),
+        (("status", out, "--format", "json"), env_all),
+        (("status", "-p", root, "-e", "dev"), environ),
+    ]:
+        r = cli(*args, environ=env)
+        assert "Traceback" not in r.stderr, (args, r)
+        assert_no_leak(secrets.values(), r.stdout, r.stderr)
+        seen.append(r)
+    # the services were reached and failed: the commands did report failures
+    assert all(r.returncode != 0 for r in seen)
+
+
+def test_wrong_password_error_does_not_echo_it(project, tmp_path, echo):
+    """A wrong password given through the environment (which wins over .env)."""
+    root, secrets, environ = project
+    wrong = dict(secrets, SR_PASSWORD=_secret("wrong"), KAFKA_PASSWORD=_secret("wrongk"))
+    out = str(tmp_path / "a")
+    assert cli("build", "-p", root, "-e", "dev", "-o", out, environ=environ).returncode == 0
+    r = cli("deploy", out, "--dry-run", environ=dict(environ, **wrong))
+    assert "Traceback" not in r.stderr
+    assert_no_leak(list(wrong.values()) + list(secrets.values()), r.stdout, r.stderr)
+
+
+def test_dotenv_parse_error_does_not_print_the_value(tmp_path):
+    secret = _secret("dotenv")
+    data = base_project()
+    root = write_project(str(tmp_path / "p"), data, {
+        ".env": "KAFKA_PASSWORD='%s\nSR_PASSWORD=\"%s\" trailing\n" % (secret, secret)})
+    for args in (("validate", "-p", root), ("build", "-p", root, "-o", str(tmp_path / "o"))):
+        r = cli(*args, environ=clean_environ())
+        assert "Traceback" not in r.stderr
+        assert r.returncode == streamt.EXIT_INVALID, r
+        assert_no_leak([secret], r.stdout, r.stderr)
+
+
+def test_secret_in_a_hostile_position_is_not_printed_back(tmp_path):
+    """A secret pasted where a name belongs (a classic mistake): the refusal message must
+    not print a runtime password value -- here the variable is only referenced."""
+    secret = _secret("env")
+    data = base_project()
+    data["runtime"]["kafka"]["sasl_password"] = secret  # written inline, not as ${VAR}
+    root = write_project(str(tmp_path / "p"), data)
+    for args in (("validate", "-p", root), ("validate", "-p", root, "--format", "json"),
+                 ("lineage", "-p", root)):
+        r = cli(*args, environ=clean_environ())
+        assert "Traceback" not in r.stderr
+        assert_no_leak([secret], r.stdout, r.stderr)
