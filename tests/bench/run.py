@@ -116,7 +116,9 @@ def interpreters():
     except (OSError, subprocess.CalledProcessError):
         return [("current", sys.executable)]
     found = []
-    for d in sorted(glob.glob(os.path.join(root, "versions", "3.*"))):
+    def version_key(path):
+        return [int(x) if x.isdigit() else 0 for x in os.path.basename(path).split(".")]
+    for d in sorted(glob.glob(os.path.join(root, "versions", "3.*")), key=version_key):
         exe = os.path.join(d, "bin", "python")
         if os.path.exists(exe):
             found.append((os.path.basename(d), exe))
@@ -127,16 +129,21 @@ def bench_startup(runs):
     pyz = build_pyz()
     rows = []
     for version, exe in interpreters():
-        bare = [timed_child([exe, "-c", "pass"])[0] for _ in range(runs)]
-        tool = [timed_child([exe, pyz, "--version"])[0] for _ in range(runs)]
-        rows.append({"python": version, "bare_ms": 1000 * statistics.median(bare),
-                     "pyz_version_ms": 1000 * statistics.median(tool),
-                     "ratio": statistics.median(tool) / statistics.median(bare)})
+        bare = [timed_child([exe, "-c", "pass"], cpu=True) for _ in range(runs)]
+        tool = [timed_child([exe, pyz, "--version"], cpu=True) for _ in range(runs)]
+        bare_s, tool_s = statistics.median(b[0] for b in bare), statistics.median(t[0] for t in tool)
+        bare_cpu, tool_cpu = statistics.median(b[2] for b in bare), statistics.median(t[2] for t in tool)
+        rows.append({"python": version, "bare_ms": 1000 * bare_s, "pyz_version_ms": 1000 * tool_s,
+                     "ratio": tool_s / bare_s, "bare_cpu_ms": 1000 * bare_cpu,
+                     "pyz_version_cpu_ms": 1000 * tool_cpu,
+                     "cpu_ratio": tool_cpu / bare_cpu if bare_cpu else None})
     print("\n## start-up: `python streamt.pyz --version` vs `python -c pass` (%d runs each)\n" % runs)
-    print("| python | bare ms | pyz --version ms | ratio (target <= 3) |")
-    print("|---|---:|---:|---:|")
+    print("| python | bare ms | pyz --version ms | ratio (target <= 3) | bare CPU ms | pyz CPU ms | CPU ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print("| %s | %.1f | %.1f | %.2f |" % (r["python"], r["bare_ms"], r["pyz_version_ms"], r["ratio"]))
+        print("| %s | %.1f | %.1f | %.2f | %.1f | %.1f | %s |" % (
+            r["python"], r["bare_ms"], r["pyz_version_ms"], r["ratio"], r["bare_cpu_ms"],
+            r["pyz_version_cpu_ms"], "%.2f" % r["cpu_ratio"] if r["cpu_ratio"] else "-"))
     return rows
 
 
