@@ -411,7 +411,8 @@ _Y_PLAIN_FLOW = re.compile(
 _Y_NOT_PLAIN_START = u"\0 \t\n\u2028\u2029-?:,[]{}#&*!|>'\"%@`"
 _Y_SPACES = re.compile(" *")
 _Y_PLAIN_GAP = re.compile(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
-_Y_SKIP = re.compile(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])* *(?:#[^\0\n\u2028\u2029]*)?")
+_Y_SKIP = re.compile(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])*"
+                     u" *(?:#[^\0\n\u2028\u2029]*)?")
 _Y_ANCHOR_NAME = re.compile("[0-9A-Za-z_-]+")
 _Y_URI = re.compile(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
 _Y_SINGLE_RUN = re.compile(u"[^'\0 \t\n\u2028\u2029]*")
@@ -470,7 +471,8 @@ class _YamlScanner(object):
             if not self.flow and self.indent > col:
                 self.unwind(col)
             ch = s[i]
-            if ch not in plain_start:
+            if ch not in plain_start and not (
+                    ch == "." and col == 0 and s.startswith("...", i) and s[i + 3] in ws_end):
                 if not self.flow and self.allow_key and not self.keys:
                     # Fast path for the most common line shape, `key: ...`: a one-run plain
                     # key followed by ': '.  It makes exactly the tokens the general path
@@ -478,8 +480,7 @@ class _YamlScanner(object):
                     e = run_block(s, i).end()
                     if s[e] == ":" and s[e + 1] in ws_end and e - i <= _YAML_MAX_KEY_SPAN:
                         if self.indent < col:
-                            self.indents.append(self.indent)
-                            self.indent = col
+                            self.add_indent(col)
                             append((_T_BMAP, i, None, None))
                         append((_T_KEY, i, None, None))
                         append((_T_SCALAR, i, s[i:e], None))
@@ -512,6 +513,8 @@ class _YamlScanner(object):
             elif ch in "[{":
                 self.save_key()
                 self.flow += 1
+                if self.flow > _YAML_MAX_DEPTH:
+                    raise self.too_deep()
                 self.allow_key = True
                 append((_T_FSEQ if ch == "[" else _T_FMAP, i, None, None))
                 self.i = i + 1
@@ -618,8 +621,15 @@ class _YamlScanner(object):
         if self.indent < col:
             self.indents.append(self.indent)
             self.indent = col
+            if len(self.indents) > _YAML_MAX_DEPTH:
+                raise self.too_deep()
             return True
         return False
+
+    def too_deep(self):
+        # Checked here, not only in the parser: the simple-key bookkeeping is per
+        # nesting level, so thousands of levels would make scanning quadratic.
+        return self.fail("collections are nested more than %d levels deep" % _YAML_MAX_DEPTH)
 
     # -- indicators
 
@@ -1138,8 +1148,19 @@ def _yaml_timestamp(text):
                              int(second), micro, tzinfo=tzinfo)
 
 
+class _YamlBadScalar(Exception):
+    """A plain scalar looks like a number or a date but is not one (e.g. 2024-13-01)."""
+
+
 def _yaml_resolve(text):
     """The value of a plain scalar under PyYAML's (YAML 1.1) implicit resolvers."""
+    try:
+        return _yaml_resolve_plain(text)
+    except (ValueError, OverflowError) as e:
+        raise _YamlBadScalar(str(e))
+
+
+def _yaml_resolve_plain(text):
     if not text:
         return None
     c = text[0]
@@ -1207,6 +1228,15 @@ class _YamlParser(object):
     # -- stream and documents
 
     def parse(self):
+        try:
+            result = self.stream()
+        except _YamlBadScalar as e:
+            tok = self.toks[self.p - 1]
+            raise self.fail("%r looks like a number or a date but is not a valid one (%s)"
+                            % (tok[2], e), tok[1], hint="quote it if it is meant as text")
+        return self.item(result, 0)
+
+    def stream(self):
         toks = self.toks
         documents = 0
         result = None
@@ -1439,7 +1469,13 @@ class _YamlParser(object):
                     ipos.append(tok[1])
                 if kind == _T_SCALAR:
                     self.p += 1
-                    append(_yaml_resolve(tok[2]) if tok[3] is None else tok[2])
+                    if tok[3] is None:
+                        value = _yaml_resolve(tok[2])
+                        if value is _Y_MERGE or value is _Y_VALUE:
+                            self.item(value, tok[1])
+                        append(value)
+                    else:
+                        append(tok[2])
                 elif kind == _T_BENTRY or kind == _T_BEND:
                     append(None)
                 else:
@@ -1540,7 +1576,9 @@ class _YamlParser(object):
             if tok[0] == _T_KEY:      # [ ? a : b ] or [ a: b ]: a one-pair mapping
                 self.p += 1
                 k = toks[self.p]
-                key = None if k[0] in (_T_VALUE, _T_FENTRY, _T_FSEQ_END) else self.node(False, False)
+                key = None
+                if k[0] not in (_T_VALUE, _T_FENTRY, _T_FSEQ_END):
+                    key = self.node(False, False)
                 v = toks[self.p]
                 value = None
                 if v[0] == _T_VALUE:
@@ -1574,7 +1612,9 @@ class _YamlParser(object):
             if tok[0] == _T_KEY:
                 self.p += 1
                 k = toks[self.p]
-                key = None if k[0] in (_T_VALUE, _T_FENTRY, _T_FMAP_END) else self.node(False, False)
+                key = None
+                if k[0] not in (_T_VALUE, _T_FENTRY, _T_FMAP_END):
+                    key = self.node(False, False)
                 v = toks[self.p]
                 value = None
                 if v[0] == _T_VALUE:
@@ -1600,12 +1640,21 @@ class _YamlParser(object):
                 if isinstance(value, dict):
                     merges.append(value)
                 elif isinstance(value, list):
+                    # in a list of mappings, the first one that has a key wins
+                    first_wins = self.new_map(vpos)
+                    fk = first_wins._kpos if self.located else None
                     for sub in value:
                         if not isinstance(sub, dict):
                             raise self.fail("a merge key ('<<') takes a mapping or a list of "
                                             "mappings; this list holds a %s"
                                             % _yaml_kind(sub), vpos)
-                    merges.extend(reversed(value))
+                        sk = getattr(sub, "_kpos", None) or {}
+                        for k, v in sub.items():
+                            if k not in first_wins:
+                                first_wins[k] = v
+                                if fk is not None and k in sk:
+                                    fk[k] = sk[k]
+                    merges.append(first_wins)
                 else:
                     raise self.fail("a merge key ('<<') takes a mapping or a list of "
                                     "mappings, not a %s" % _yaml_kind(value), vpos)
