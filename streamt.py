@@ -1726,11 +1726,14 @@ ENV_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
 # Names whose values `envs show` masks.  Matched exactly (lower-case), not as a
 # substring: the original masked `keystore_type` because it contains "key".
 SECRET_KEYS = frozenset([
-    "password", "passwd", "secret", "token", "api_key", "api_secret", "apikey", "key",
-    "sasl_password", "ssl_password", "ssl_key_password", "private_key", "client_secret",
-    "access_token", "auth_token", "bearer_token", "credentials", "credential",
-    "secret_key", "access_key", "key_password", "keystore_password", "truststore_password",
-    "basic_auth_user_info", "sasl.jaas.config", "connection.password",
+    "password", "passwd", "pass", "secret", "token", "api_key", "api_secret", "apikey",
+    "key", "sasl_password", "ssl_password", "ssl_key_password", "ssl_keystore_password",
+    "ssl_truststore_password", "private_key", "client_secret", "access_token",
+    "auth_token", "bearer_token", "refresh_token", "credentials", "credential",
+    "secret_key", "access_key", "secret_access_key", "key_password", "keystore_password",
+    "truststore_password", "basic_auth_user_info", "basic.auth.user.info",
+    "sasl.jaas.config", "connection.password", "ssl.key.password",
+    "ssl.keystore.password", "ssl.truststore.password", "aws.secret.access.key",
 ])
 
 
@@ -1760,11 +1763,13 @@ class Diagnostic(object):
                 "suggestion": self.suggestion}
 
     def render(self):
-        head = "%s: %s [%s]" % (self.level, self.message, self.code)
+        """``file:line:col: message [CODE]`` and an indented hint line: the text
+        `streamt validate` prints after its ``error:``/``warning:`` prefix."""
+        head = "%s [%s]" % (self.message, self.code)
         if self.location is not None and self.location.file:
             head = "%s: %s" % (self.location, head)
         if self.suggestion:
-            head += "\n  hint: " + self.suggestion
+            head += "\n  hint: " + self.suggestion.replace("\n", "\n  ")
         return head
 
     def __repr__(self):
@@ -1848,6 +1853,8 @@ def read_environment(root, name):
     return info
 
 
+# group 1: an escaped dollar ($$), group 2: the name of a ${NAME} (the artifact
+# section's resolve_refs uses this pattern too: keep its groups)
 _VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
@@ -1895,9 +1902,9 @@ __all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_
 
 
 def mask_secrets(obj):
-    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS,
-    exact lower-case match, or ending in ``_password``/``_secret``/``_token``) are
-    ``****`` -- unless the value is only a ``${VAR}`` reference, shown as written."""
+    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS, an
+    exact lower-case match: ``keystore_type`` is not a secret) are ``****`` -- unless
+    the value is only a ``${VAR}`` reference, shown as written."""
     if isinstance(obj, dict):
         out = collections.OrderedDict()
         for k, v in obj.items():
@@ -1926,7 +1933,8 @@ _COLUMN = {"name": "str", "type": "str", "description": "str", "classification":
 _TOPIC = {"name": "str", "partitions": "int", "replication_factor": "int",
           "config": ("mapof", "scalar")}
 _FLINK_OPTS = {"parallelism": "int", "checkpoint_interval_ms": "int", "state_backend": "str",
-               "state_ttl_ms": "int", "on_upgrade": "str"}
+               "state_ttl_ms": "int", "on_upgrade": "str", "startup_mode": "str",
+               "scan_startup_mode": "str", "idle_timeout_ms": "int"}
 _SINK = {"connector": "str", "config": ("mapof", "scalar")}
 _REFS = ("list", {"source": "str", "ref": "str"})
 _STRS = ("list", "str")
@@ -1950,7 +1958,7 @@ _RUNTIME = {
 _SOURCE = {
     "name": "str", "topic": "str", "description": "str", "owner": "str", "cluster": "str",
     "tags": _STRS,
-    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "str",
+    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "any",
                "compatibility": "str"},
     "columns": ("list", _COLUMN),
     "freshness": {"max_lag_seconds": "int", "warn_after_seconds": "int"},
@@ -1974,6 +1982,7 @@ _TEST = {
     "name": "str", "model": "str", "type": "str", "description": "str",
     "assertions": ("list", ("mapof", "any")), "sample_size": "int", "flink_cluster": "str",
     "on_failure": {"severity": "str", "actions": ("list", ("mapof", "any"))},
+    "flink": _FLINK_OPTS,
 }
 
 _EXPOSURE = {
@@ -2112,8 +2121,7 @@ def _only_refs(text):
 
 
 def _is_secret_key(key):
-    k = str(key).lower()
-    return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token", ".password"))
+    return str(key).lower() in SECRET_KEYS
 
 
 def _suggest(word, choices):
@@ -2148,10 +2156,14 @@ def _env_files(root):
 
 def _check_env_name(name, files):
     if not ENV_NAME_RE.match(name or "") or len(name) > 64:
+        valid = [n for n in sorted(files) if ENV_NAME_RE.match(n)]
+        hint = "available: %s" % (", ".join(valid) or "none")
+        if name in files:
+            hint = "rename %s (e.g. to environments/%s.yml); %s" % (
+                files[name], re.sub(r"[^a-zA-Z0-9-]", "-", name).strip("-") or "env", hint)
         raise UsageError(
             "Invalid environment name %r: environment names contain only letters, digits "
-            "and hyphens, and start with a letter or digit" % (name,),
-            hint="available: %s" % (", ".join(sorted(files)) or "none"))
+            "and hyphens, and start with a letter or digit" % (name,), hint=hint)
     if name not in files:
         raise UsageError(
             "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
@@ -2215,8 +2227,6 @@ def _check(node, schema, path, what, diags, errors, default_loc):
             _type_error(node, "mapof", path, what, loc, errors)
             return False
         for k in list(node):
-            if node[k] is None and child != "any":
-                continue
             _check(node[k], child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
                    _key_loc(node, k, loc))
         return True
@@ -2259,6 +2269,8 @@ def _leaf_ok(value, kind):
 
 
 def _describe(value):
+    if value is None:
+        return "nothing (null)"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, dict):
@@ -2286,6 +2298,8 @@ def _type_error(value, kind, path, what, loc, errors):
         hint = "quote it: %s: \"%s\"" % (key, value)
     elif kind == "list" and isinstance(value, (str, dict)):
         hint = "write it as a YAML list, one '- ' item per line"
+    elif value is None:
+        hint = "write a value, or remove the key"
     errors.append(Diagnostic("error", "INVALID_TYPE", msg, loc, hint))
 
 
@@ -2308,11 +2322,17 @@ def _normalise_aliases(kind, item, what, diags, errors):
         loc = _key_loc(parent, old[-1], _loc(item))
         if old == ("connector",) or old == ("advanced", "connector"):
             value = _connector_to_sink(value)
+        elif old == ("topic",) and isinstance(value, str):
+            # the flat format's `topic: name.v1` is the topic's name
+            named = _SynthMap(loc, {"name": loc})
+            named["name"] = value
+            value = named
         if _get_path(item, new) is not None:
             errors.append(Diagnostic(
                 "error", "CONFLICTING_KEYS",
                 "%s has both '%s' (legacy) and '%s'" % (what, ".".join(old), ".".join(new)),
                 loc, "remove '%s'" % ".".join(old)))
+            del parent[old[-1]]  # reported once, not again as an unknown key
             continue
         del parent[old[-1]]
         if isinstance(parent, dict) and not parent and parent is not item:
@@ -2372,7 +2392,7 @@ class _Loader(object):
                     self.diags.append(Diagnostic(
                         "warning", "DUPLICATE_PROJECT_FILE",
                         "both stream_project.yml and stream_project.yaml exist; "
-                        "stream_project.yaml is ignored", Location(fn), "delete one of them"))
+                        "stream_project.yaml is ignored", Location(fn, 1), "delete one of them"))
                 else:
                     pfile = fn
         if pfile is None:
@@ -2456,7 +2476,11 @@ class _Loader(object):
         return env
 
     def project_file(self, p, pfile, data):
-        _check(data, PROJECT_SCHEMA, "", pfile, self.diags, self.errors, Location(pfile, 1))
+        # the items of sources/models/tests/exposures are checked one by one in items()
+        top = dict(PROJECT_SCHEMA)
+        for kind in _KINDS:
+            top[kind] = ("list", "any")
+        _check(data, top, "", pfile, self.diags, self.errors, Location(pfile, 1))
         proj = data.get("project")
         if not isinstance(proj, dict):
             if proj is None:
@@ -2755,6 +2779,9 @@ def sql_tokens(text, comments=True):
     ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
     comment or template raises SqlError with the line and column where it starts.
     With ``comments=False`` comment tokens are dropped."""
+    if not isinstance(text, str):
+        raise SqlError("SQL must be text, not %s" % type(text).__name__,
+                       hint="write the SQL as a YAML string (e.g. a `sql: |` block)")
     out = []
     i, n = 0, len(text)
     line, line_start = 1, 0
@@ -2960,7 +2987,7 @@ def infer_materialization(model, project=None):
     if not sql:
         return "topic", "topic"
     try:
-        toks = significant_tokens(sql)
+        toks = significant_tokens(sql_tokens(sql))
     except SqlError:
         return "flink", "flink"
     if is_stateful(toks):
@@ -3028,13 +3055,16 @@ def _template_end(text, i, close):
     return -1
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+
+
 def _parse_template_call(template_text):
     """``(kind, name)`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``, else None."""
     m = _TEMPLATE_CALL_RE.match(template_text[2:-2])
     if not m:
         return None
     raw = m.group(2) if m.group(2) is not None else m.group(3)
-    name = re.sub(r"\\(.)", r"\1", raw)
+    name = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw)
     if not name:
         return None
     return m.group(1), name
@@ -3355,6 +3385,7 @@ def _analyze(toks, relation, info):
             info.star.append((start, end, cols))
             info.items.append((None, start, end))
             for c in cols:
+                names_seen.add(c.name.lower())
                 info.columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
             continue
         expr, alias = _split_alias(item)
@@ -3700,6 +3731,112 @@ def _call_type(name, args_toks, scope):
 #
 # Every diagnostic carries the file:line of what it is about.
 
+# Every diagnostic code, its level and what it means (README "Validation codes").
+# The first block are the original's codes (same meaning); the rest are new.
+DIAGNOSTIC_CODES = collections.OrderedDict([
+    ("DUPLICATE_SOURCE", ("error", "two sources have the same name")),
+    ("DUPLICATE_MODEL", ("error", "two models have the same name")),
+    ("DUPLICATE_TEST", ("error", "two tests have the same name")),
+    ("DUPLICATE_EXPOSURE", ("error", "two exposures have the same name")),
+    ("MISSING_TOPIC", ("error", "a source has no topic")),
+    ("SQL_NO_FROM", ("error", "a model's SQL reads from nothing")),
+    ("GATEWAY_REQUIRED", ("error", "gateway.virtual_topic without runtime.conduktor.gateway")),
+    ("AMBIGUOUS_MATERIALIZATION", ("warning", "stateless SQL without a Gateway runs on Flink")),
+    ("NO_PROCESSING_RUNTIME", ("error", "SQL to run but neither Flink nor a Gateway")),
+    ("MISSING_SINK_CONFIG", ("error", "a sink without sink.connector")),
+    ("FLINK_REQUIRED", ("error", "a Flink model without runtime.flink")),
+    ("INVALID_STATE_TTL", ("error", "state_ttl_ms is not positive")),
+    ("STATE_TTL_TOO_SHORT", ("warning", "state_ttl_ms below one second")),
+    ("JINJA_SYNTAX_ERROR", ("error", "a template is not closed")),
+    ("SOURCE_NOT_FOUND", ("error", "source() or from names an undefined source")),
+    ("MODEL_NOT_FOUND", ("error", "ref() or from names an undefined model")),
+    ("UNUSED_FROM_SOURCE", ("warning", "a 'from' source the SQL does not use")),
+    ("UNUSED_FROM_REF", ("warning", "a 'from' model the SQL does not use")),
+    ("CONFLUENT_FLINK_REQUIRED", ("error", "ML_PREDICT/ML_EVALUATE without a confluent cluster")),
+    ("ML_PREDICT_OPAQUE_OUTPUT", ("warning", "ML_PREDICT output without ml_outputs")),
+    ("SECURITY_POLICIES_NOT_ENFORCED", ("warning", "policies only a Gateway could enforce")),
+    ("ACCESS_DENIED", ("error", "ref() to a private model of another group")),
+    ("TEST_MODEL_NOT_FOUND", ("error", "a test names an undefined model or source")),
+    ("CONTINUOUS_TEST_REQUIRES_FLINK", ("error", "a continuous test without runtime.flink")),
+    ("SAMPLE_SIZE_IGNORED", ("warning", "sample_size on a test that is not a sample test")),
+    ("DLQ_MODEL_NOT_FOUND", ("error", "on_failure dlq names an undefined model")),
+    ("SLA_NOT_ENFORCED", ("warning", "an exposure SLA is metadata only")),
+    ("EXPOSURE_SOURCE_NOT_FOUND", ("error", "an exposure produces/consumes an undefined source")),
+    ("EXPOSURE_MODEL_NOT_FOUND", ("error", "an exposure produces/consumes an undefined model")),
+    ("EXPOSURE_DEPENDENCY_NOT_FOUND", ("error", "an exposure depends on an undefined name")),
+    ("CYCLE_DETECTED", ("error", "models depend on each other in a cycle (each cycle once)")),
+    ("RULE_MIN_PARTITIONS", ("error", "rules.topics.min_partitions (defaults included)")),
+    ("RULE_MAX_PARTITIONS", ("error", "rules.topics.max_partitions (defaults included)")),
+    ("RULE_MIN_REPLICATION", ("error", "rules.topics.min_replication_factor")),
+    ("RULE_NAMING_PATTERN", ("error", "rules.topics.naming_pattern (whole name must match)")),
+    ("RULE_FORBIDDEN_PREFIX", ("error", "rules.topics.forbidden_prefixes")),
+    ("RULE_REQUIRE_DESCRIPTION", ("error", "rules.models.require_description")),
+    ("RULE_REQUIRE_OWNER", ("error", "rules.models.require_owner / rules.sources.require_owner")),
+    ("RULE_REQUIRE_TESTS", ("error", "rules.models.require_tests")),
+    ("RULE_MAX_DEPENDENCIES", ("error", "rules.models.max_dependencies")),
+    ("RULE_REQUIRE_SCHEMA", ("error", "rules.sources.require_schema")),
+    ("RULE_REQUIRE_FRESHNESS", ("error", "rules.sources.require_freshness")),
+    ("RULE_REQUIRE_CLASSIFICATION", ("error", "rules.security.require_classification")),
+    ("RULE_SENSITIVE_REQUIRES_MASKING", ("error", "a sensitive column no policy masks")),
+    # new in this implementation
+    ("YAML_ERROR", ("error", "a file is not valid YAML (or not UTF-8)")),
+    ("FILE_UNREADABLE", ("error", "a project file cannot be read")),
+    ("DUPLICATE_KEY", ("warning", "a YAML mapping has the same key twice")),
+    ("DUPLICATE_PROJECT_FILE", ("warning", "both stream_project.yml and .yaml exist")),
+    ("UNKNOWN_KEY", ("warning", "a key streamt does not know (ignored), with a suggestion")),
+    ("DEPRECATED_KEY", ("warning", "a legacy spelling, normalised (topic: -> advanced.topic)")),
+    ("CONFLICTING_KEYS", ("error", "a legacy spelling and its new form both given")),
+    ("INVALID_TYPE", ("error", "a value of the wrong type (e.g. from: as a string)")),
+    ("MISSING_PROJECT", ("error", "stream_project.yml has no project: section")),
+    ("MISSING_FIELD", ("error", "a required field is missing (project.name, test model)")),
+    ("MISSING_RUNTIME", ("error", "no runtime: (project file, or environment file)")),
+    ("RUNTIME_IGNORED", ("warning", "runtime: in stream_project.yml with environments/")),
+    ("STREAMT_ENV_IGNORED", ("warning", "STREAMT_ENV set for a single-environment project")),
+    ("ENV_NAME_MISMATCH", ("error", "environment.name differs from the file name")),
+    ("ENV_VAR_NOT_SET", ("error", "a ${VAR} the environment does not set")),
+    ("PROJECT_ERROR", ("error", "the project cannot be loaded (no project file, ...)")),
+    ("MISSING_BOOTSTRAP_SERVERS", ("error", "runtime.kafka.bootstrap_servers is missing")),
+    ("MISSING_RUNTIME_FIELD", ("error", "a runtime block lacks its URL")),
+    ("MISSING_SQL_GATEWAY", ("warning", "a Flink cluster without sql_gateway_url")),
+    ("UNKNOWN_CLUSTER", ("error", "a flink/connect cluster name that is not defined")),
+    ("MISSING_NAME", ("error", "a source, model, test, exposure or column without name")),
+    ("INVALID_NAME", ("error", "a name unsafe as identifier or file name")),
+    ("NAME_CLASH", ("error", "a source and a model with the same name")),
+    ("INVALID_TOPIC_NAME", ("error", "not a legal Kafka topic name")),
+    ("EVENT_TIME_COLUMN_NOT_FOUND", ("error", "event_time.column is not a declared column")),
+    ("INVALID_WATERMARK_STRATEGY", ("error", "unknown watermark strategy or negative delay")),
+    ("INVALID_CLASSIFICATION", ("error", "unknown column classification")),
+    ("INVALID_SCHEMA_FORMAT", ("error", "schema.format is not avro, json or protobuf")),
+    ("INVALID_SCHEMA", ("error", "a schema definition that does not parse")),
+    ("INVALID_MATERIALIZATION", ("error", "unknown materialized: value")),
+    ("INVALID_ACCESS", ("error", "access is not private, protected or public")),
+    ("MISSING_SINK_INPUT", ("error", "a sink without from")),
+    ("CONNECT_REQUIRED", ("error", "a sink without runtime.connect")),
+    ("INVALID_PARALLELISM", ("error", "advanced.flink.parallelism below 1")),
+    ("INVALID_ON_UPGRADE", ("error", "advanced.flink.on_upgrade is not savepoint/stateless/refuse")),
+    ("INVALID_PARTITIONS", ("error", "partitions is not a positive integer")),
+    ("INVALID_REPLICATION_FACTOR", ("error", "replication_factor is not a positive integer")),
+    ("INVALID_FROM", ("error", "a from entry that is not exactly one source/ref")),
+    ("SQL_SYNTAX_ERROR", ("error", "unterminated string, quoted name or comment in SQL")),
+    ("UNSUPPORTED_TEMPLATE", ("error", "a template other than source()/ref() (no Jinja)")),
+    ("INVALID_TEST_TYPE", ("error", "a test type other than schema/sample/continuous")),
+    ("INVALID_SEVERITY", ("error", "on_failure.severity other than error/warning")),
+    ("INVALID_EXPOSURE_TYPE", ("error", "unknown exposure type or role")),
+    ("INVALID_RULE", ("error", "a governance rule that cannot be used (bad regex)")),
+    ("RULE_MAX_REPLICATION", ("error", "rules.topics.max_replication_factor")),
+    ("RULE_REQUIRED_CONFIG", ("error", "rules.topics.required_config")),
+    ("RULE_MIN_TESTS", ("error", "rules.models.min_tests")),
+    ("RULE_ALLOWED_MATERIALIZATION", ("error", "rules.models.allowed_materializations")),
+    ("RULE_REQUIRE_COLUMNS", ("error", "rules.sources.require_columns")),
+    ("RULE_ALLOWED_CLASSIFICATION", ("error", "rules.security.allowed_classifications")),
+    ("INVALID_MASK_METHOD", ("error", "a mask method compile does not know")),
+    ("INVALID_STARTUP_MODE", ("error", "advanced.flink.startup_mode is not earliest/latest/group")),
+    ("DUPLICATE_TOPIC", ("error", "two models write the same Kafka topic")),
+    ("SQL_MULTIPLE_STATEMENTS", ("error", "a model's SQL holds more than one statement")),
+    ("INVALID_SASL_MECHANISM", ("error", "sasl_mechanism other than PLAIN/SCRAM-SHA-256/-512")),
+])
+
+
 def validate_project(project, check_env=True):
     """All diagnostics of a loaded project, sorted by (file, line, code): the load
     warnings, the checks below and -- with ``check_env`` -- the ``${VAR}``
@@ -3714,10 +3851,10 @@ def validate_project(project, check_env=True):
 
 
 def check_variables(project, values=None):
-    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (runtime and
-    model/source/test/exposure configuration; SQL and descriptions are not templates)
-    that ``values`` (default ``project.variables``) does not set, located at its first
-    reference and naming every file that uses it."""
+    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (any string of
+    the runtime, defaults, sources, models, tests, exposures -- docs/internals.md) that
+    ``values`` (default ``project.variables``) does not set, located at its first
+    reference and naming every file that uses it.  ``$${X}`` is an escaped literal."""
     values = project.variables if values is None else values
     refs = collections.OrderedDict()
     for name, loc in _var_refs(project):
@@ -3786,7 +3923,7 @@ def topic_problem(topic):
     return None
 
 
-__all__ += ["validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
+__all__ += ["DIAGNOSTIC_CODES", "validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
             "effective_topic", "lineage_graph"]
 
 
@@ -3811,6 +3948,67 @@ def effective_topic(model, project):
     return out
 
 
+def lineage_graph(project):
+    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
+    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
+    source.  Unknown names are left out (validation reports them).  Node keys are
+    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
+    nodes, edges = {}, set()
+    for s in project.sources:
+        if isinstance(s.get("name"), str):
+            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
+                                            "materialized": None}
+    for m in project.models:
+        if isinstance(m.get("name"), str):
+            try:
+                declared = infer_materialization(m, project)[0]
+            except Exception:  # lineage never fails on a broken model
+                declared = None
+            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
+                                           "materialized": declared}
+    for e in project.exposures:
+        if isinstance(e.get("name"), str):
+            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
+                                              "materialized": None}
+
+    def key(kind, name):
+        k = ("source:" if kind == "source" else "model:") + str(name)
+        return k if k in nodes else None
+
+    for m in project.models:
+        me = key("ref", m.get("name"))
+        if me is None:
+            continue
+        refs = []
+        try:
+            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
+                    if k in ("source", "ref")]
+        except SqlError:
+            pass
+        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
+            if isinstance(ref, dict):
+                for k in ("source", "ref"):
+                    if ref.get(k):
+                        refs.append((k, ref[k]))
+        for k, n in refs:
+            up = key(k, n)
+            if up:
+                edges.add((up, me))
+    for e in project.exposures:
+        me = "exposure:%s" % e.get("name")
+        if me not in nodes:
+            continue
+        for field in ("consumes", "depends_on", "produces"):
+            for ref in e.get(field) if isinstance(e.get(field), list) else []:
+                if not isinstance(ref, dict):
+                    continue
+                for k in ("source", "ref"):
+                    other = key(k, ref.get(k)) if ref.get(k) else None
+                    if other:
+                        edges.add((me, other) if field == "produces" else (other, me))
+    return {"nodes": nodes, "edges": sorted(edges)}
+
 _TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
 _CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
 _WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
@@ -3820,6 +4018,10 @@ _EXPOSURE_ROLES = ("producer", "consumer", "both")
 _ACCESS = ("private", "protected", "public")
 _SCHEMA_FORMATS = ("avro", "json", "protobuf")
 _ON_UPGRADE = ("savepoint", "stateless", "refuse")
+_MASK_METHODS_KNOWN = ("hash", "sha256", "md5", "redact", "partial", "null")
+_STARTUP_MODES_KNOWN = ("earliest", "latest", "earliest-offset", "latest-offset", "group-offsets",
+                        "group")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _var_refs(project):
@@ -3842,21 +4044,44 @@ def _var_refs(project):
     walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
     for kind in _KINDS:
         for item in getattr(project, kind):
-            walk(item, _loc(item), ("sql", "description", "name"))
+            walk(item, _loc(item), ())
     walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
     return out
 
 
-def _sql_line_loc(model, line, col):
+def _sql_line_loc(root, model, line, col):
     """The file location of line/col of a model's SQL: a block scalar (``sql: |``)
-    starts on the line after the key; a one-line SQL is on the key's line."""
+    starts on the line after the key; a one-line SQL is on the key's line (column
+    unknown: quoting and folding move it)."""
     kloc = _key_loc(model, "sql", _loc(model))
-    if kloc is None:
-        return None
-    sql = model.get("sql") or ""
-    if "\n" in sql.rstrip("\n"):
-        return Location(kloc.file, (kloc.line or 0) + line, None)
+    if kloc is None or not kloc.line:
+        return kloc
+    if _is_block_scalar(root, kloc):
+        return Location(kloc.file, kloc.line + line, None)
     return Location(kloc.file, kloc.line, None)
+
+
+_BLOCK_CACHE = {}
+
+
+def _is_block_scalar(root, kloc):
+    """True when the value of the key at ``kloc`` is written as ``|`` or ``>`` block."""
+    if not root or not kloc.file:
+        return False
+    path = os.path.join(root, kloc.file)
+    lines = _BLOCK_CACHE.get(path)
+    if lines is None:
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().decode("utf-8-sig", "replace").splitlines()
+        except (IOError, OSError):
+            lines = []
+        if len(_BLOCK_CACHE) > 256:
+            _BLOCK_CACHE.clear()
+        _BLOCK_CACHE[path] = lines
+    if kloc.line > len(lines):
+        return False
+    return bool(re.search(r":\s*[|>][-+0-9]*\s*(#.*)?$", lines[kloc.line - 1]))
 
 
 class _Validator(object):
@@ -3878,6 +4103,7 @@ class _Validator(object):
             if isinstance(m.get("name"), str):
                 self.models.setdefault(m["name"], m)
         self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
+        self.topics = {}  # output topic -> (model name, location)
         self.mat = {}     # model name -> (declared, effective)
 
     def add(self, level, code, message, loc=None, suggestion=None):
@@ -3901,6 +4127,7 @@ class _Validator(object):
         for e in self.p.exposures:
             self.check_exposure(e)
         self.check_cycles()
+        self.check_defaults()
         self.check_rules()
 
     # -- runtime ---------------------------------------------------------------
@@ -3916,6 +4143,11 @@ class _Validator(object):
                      "runtime.kafka.bootstrap_servers is required",
                      self.runtime_loc(kafka if isinstance(kafka, dict) else None),
                      "add:\n    kafka:\n      bootstrap_servers: host:9092")
+        mech = kafka.get("sasl_mechanism") if isinstance(kafka, dict) else None
+        if isinstance(mech, str) and "${" not in mech and mech.upper() not in _SASL_MECHANISMS:
+            self.err("INVALID_SASL_MECHANISM", "runtime.kafka.sasl_mechanism '%s' is not supported"
+                     % mech, self.runtime_loc(kafka, "sasl_mechanism"),
+                     "use one of: %s" % ", ".join(_SASL_MECHANISMS))
         sr = self.rt.get("schema_registry")
         if isinstance(sr, dict) and not sr.get("url"):
             self.err("MISSING_RUNTIME_FIELD", "runtime.schema_registry.url is required when "
@@ -3942,7 +4174,7 @@ class _Validator(object):
                              self.runtime_loc(clusters, cname))
                 if kind == "flink" and isinstance(c, dict) and not (
                         c.get("sql_gateway_url") or c.get("type") == "confluent"):
-                    self.warn("MISSING_RUNTIME_FIELD",
+                    self.warn("MISSING_SQL_GATEWAY",
                               "flink cluster '%s' has no sql_gateway_url: its jobs cannot be "
                               "submitted" % cname, self.runtime_loc(clusters, cname),
                               "add sql_gateway_url: http://host:8083")
@@ -4085,9 +4317,14 @@ class _Validator(object):
         if not definition:
             return
         dloc = _key_loc(schema, "definition", sloc)
+        if fmt == "protobuf" and not isinstance(definition, str):
+            self.err("INVALID_SCHEMA", "source '%s': a protobuf definition is text" % name, dloc,
+                     "write it under 'definition: |'")
+            return
         if fmt in ("avro", "json"):
             try:
-                doc = json.loads(definition)
+                # a definition written as YAML (not JSON text) is taken as it is
+                doc = definition if not isinstance(definition, str) else json.loads(definition)
             except ValueError as e:
                 self.err("INVALID_SCHEMA", "source '%s': the %s schema definition is not valid "
                          "JSON: %s" % (name, fmt, e), dloc,
@@ -4105,6 +4342,17 @@ class _Validator(object):
             if prob:
                 self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
                          "parse: %s" % (name, prob), dloc)
+                return
+        # compile's own reading of the definition (docs/internals.md: validation reports
+        # what it refuses, e.g. an Avro record without fields), looked up at run time
+        # because the Compile section comes after this one
+        parse = globals().get("parse_schema_definition")
+        if parse is not None and not any(d.code == "INVALID_SCHEMA" and d.location == dloc
+                                         for d in self.diags):
+            try:
+                parse(fmt, definition)
+            except ProjectError as e:
+                self.err("INVALID_SCHEMA", "source '%s': %s" % (name, e.message), dloc, e.hint)
 
     # -- models ----------------------------------------------------------------
     def check_model(self, m):
@@ -4181,6 +4429,20 @@ class _Validator(object):
         if isinstance(par, int) and par < 1:
             self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
                      _key_loc(fl, "parallelism", loc))
+        for k in ("startup_mode", "scan_startup_mode"):
+            sm = fl.get(k)
+            if sm is not None and str(sm).lower() not in _STARTUP_MODES_KNOWN:
+                self.err("INVALID_STARTUP_MODE", "model '%s': unknown advanced.flink.%s '%s'"
+                         % (name, k, sm), _key_loc(fl, k, loc),
+                         "use earliest, latest or group-offsets")
+        for pol in _policies(m):
+            mask = pol.get("mask")
+            if isinstance(mask, dict) and mask.get("method") is not None and \
+                    str(mask["method"]).lower() not in _MASK_METHODS_KNOWN:
+                self.err("INVALID_MASK_METHOD", "model '%s': unknown mask method '%s'"
+                         % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, loc)),
+                         _suggest(mask["method"], _MASK_METHODS_KNOWN) or
+                         "use one of: %s" % ", ".join(_MASK_METHODS_KNOWN))
         ou = fl.get("on_upgrade")
         if ou is not None and ou not in _ON_UPGRADE:
             self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
@@ -4201,6 +4463,13 @@ class _Validator(object):
                          "out to use defaults.topic")
         if effective in ("topic", "flink"):
             tname = topic.get("name") or name
+            tkloc = _key_loc(topic, "name", loc) if topic.get("name") else _key_loc(m, "name", loc)
+            other = self.topics.get(tname)
+            if other is not None and other[0] != name:
+                self.err("DUPLICATE_TOPIC", "models '%s' and '%s' both write topic '%s' (the "
+                         "first at %s)" % (other[0], name, tname, other[1]), tkloc,
+                         "give each model its own advanced.topic.name")
+            self.topics.setdefault(tname, (name, tkloc))
             prob = topic_problem(tname)
             if prob:
                 self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
@@ -4275,7 +4544,7 @@ class _Validator(object):
         except SqlError as e:
             el = e.location or Location()
             self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
-                     "model '%s': %s" % (name, e.message), _sql_line_loc(m, el.line or 1, el.col),
+                     "model '%s': %s" % (name, e.message), _sql_line_loc(self.p.root, m, el.line or 1, el.col),
                      e.hint)
             return
         bad = False
@@ -4284,13 +4553,21 @@ class _Validator(object):
                 bad = True
                 self.err("UNSUPPORTED_TEMPLATE",
                          "model '%s': unsupported template %s" % (name, target[:60]),
-                         _sql_line_loc(m, line, col),
+                         _sql_line_loc(self.p.root, m, line, col),
                          'streamt templates are only {{ source("name") }} and {{ ref("name") }} '
                          "(no Jinja: no {% if %}, var(), env() or config()); use environments "
                          "and ${VAR} in configuration for what differs between them")
         if bad:
             return
         self.calls[name] = calls
+        body = list(toks)
+        while body and body[-1].kind == "op" and body[-1].text == ";":
+            body.pop()
+        semi = [t for t in body if t.kind == "op" and t.text == ";"]
+        if semi:
+            self.err("SQL_MULTIPLE_STATEMENTS", "model '%s': the SQL holds more than one "
+                     "statement" % name, _sql_line_loc(self.p.root, m, semi[0].line, semi[0].col),
+                     "a model is one SELECT; split the others into models of their own")
         if not any(is_keyword(t, "FROM") for t in toks):
             self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
                      "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
@@ -4298,7 +4575,7 @@ class _Validator(object):
         used = set()
         for kind, target, line, col in calls:
             used.add((kind, target))
-            self.ref_exists(kind, target, _sql_line_loc(m, line, col),
+            self.ref_exists(kind, target, _sql_line_loc(self.p.root, m, line, col),
                             "model '%s' uses %s(\"%s\") in its SQL" % (name, kind, target))
         frm = m.get("from") if isinstance(m.get("from"), list) else []
         for i, ref in enumerate(frm):
@@ -4320,7 +4597,7 @@ class _Validator(object):
                                 for c in ((self.flink or {}).get("clusters") or {}).values())
                 if not confluent:
                     self.err("CONFLUENT_FLINK_REQUIRED", "Confluent Flink required for '%s' in '%s'"
-                             % (fn, name), _sql_line_loc(m, t.line, t.col),
+                             % (fn, name), _sql_line_loc(self.p.root, m, t.line, t.col),
                              "add a flink cluster with 'type: confluent'")
                 else:
                     arg = _ml_model_arg(toks[i + 2:])
@@ -4328,7 +4605,7 @@ class _Validator(object):
                     if arg and arg not in outs:
                         self.warn("ML_PREDICT_OPAQUE_OUTPUT",
                                   "Model '%s' uses %s with '%s' but no ml_outputs declaration found"
-                                  % (name, fn, arg), _sql_line_loc(m, t.line, t.col),
+                                  % (name, fn, arg), _sql_line_loc(self.p.root, m, t.line, t.col),
                                   "declare ml_outputs.%s.columns so that the output is typed" % arg)
         # access
         group = m.get("group")
@@ -4339,7 +4616,7 @@ class _Validator(object):
             if (tm.get("access") or "private") == "private" and tm.get("group") and \
                     tm.get("group") != group:
                 self.err("ACCESS_DENIED", "Access denied: '%s' cannot reference '%s' (private to "
-                         "group '%s')" % (name, target, tm.get("group")), _sql_line_loc(m, line, col),
+                         "group '%s')" % (name, target, tm.get("group")), _sql_line_loc(self.p.root, m, line, col),
                          "set 'access: protected' or 'public' on '%s', or put both in one group"
                          % target)
 
@@ -4434,6 +4711,24 @@ class _Validator(object):
                      "remove one of these references")
 
     # -- governance rules ------------------------------------------------------
+    def check_defaults(self):
+        for path in (("topic",), ("models", "topic")):
+            d = _get_path(self.p.defaults, path)
+            if not isinstance(d, dict):
+                continue
+            for k, code in (("partitions", "INVALID_PARTITIONS"),
+                            ("replication_factor", "INVALID_REPLICATION_FACTOR")):
+                v = d.get(k)
+                if isinstance(v, int) and v < 1:
+                    self.err(code, "defaults.%s.%s must be a positive integer, got %d"
+                             % (".".join(path), k, v),
+                             _key_loc(d, k, _loc(d, Location(self.p.project_file))),
+                             "give a number of at least 1")
+        self.check_cluster_ref("flink", _get_path(self.p.defaults, ("tests", "flink_cluster")),
+                               _key_loc(_get_path(self.p.defaults, ("tests",)) or {},
+                                        "flink_cluster", Location(self.p.project_file)),
+                               "defaults.tests")
+
     def check_rules(self):
         rules = self.p.rules or {}
         pf = Location(self.p.project_file)
@@ -4446,6 +4741,7 @@ class _Validator(object):
         models_r = rules.get("models") if isinstance(rules.get("models"), dict) else {}
         sources_r = rules.get("sources") if isinstance(rules.get("sources"), dict) else {}
         security = rules.get("security") if isinstance(rules.get("security"), dict) else {}
+        tests_per_model = collections.Counter(t.get("model") for t in self.p.tests)
         pattern = None
         if topics.get("naming_pattern"):
             try:
@@ -4509,7 +4805,7 @@ class _Validator(object):
                 if models_r.get(key) and not m.get(field):
                     self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
                              "add '%s: ...' (rules.models.%s)" % (field, key))
-            ntests = len([t for t in self.p.tests if t.get("model") == name])
+            ntests = tests_per_model.get(name, 0)
             if models_r.get("require_tests") and ntests == 0:
                 self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
                          "add a test with 'model: %s' (rules.models.require_tests)" % name)
@@ -4575,79 +4871,35 @@ class _Validator(object):
                                  _key_loc(cls, col, _loc(m)))
 
 
-def lineage_graph(project):
-    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
-    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
-    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
-    source.  Unknown names are left out (validation reports them).  Node keys are
-    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
-    nodes, edges = {}, set()
-    for s in project.sources:
-        if isinstance(s.get("name"), str):
-            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
-                                            "materialized": None}
-    for m in project.models:
-        if isinstance(m.get("name"), str):
-            try:
-                declared = infer_materialization(m, project)[0]
-            except Exception:  # lineage never fails on a broken model
-                declared = None
-            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
-                                           "materialized": declared}
-    for e in project.exposures:
-        if isinstance(e.get("name"), str):
-            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
-                                              "materialized": None}
+def _policies(model):
+    """The mapping entries of a model's security.policies."""
+    pols = _get_path(model, ("security", "policies"))
+    return [p for p in pols if isinstance(p, dict)] if isinstance(pols, list) else []
 
-    def key(kind, name):
-        k = ("source:" if kind == "source" else "model:") + str(name)
-        return k if k in nodes else None
 
-    for m in project.models:
-        me = key("ref", m.get("name"))
-        if me is None:
-            continue
-        refs = []
-        try:
-            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
-                    if k in ("source", "ref")]
-        except SqlError:
-            pass
-        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
-            if isinstance(ref, dict):
-                for k in ("source", "ref"):
-                    if ref.get(k):
-                        refs.append((k, ref[k]))
-        for k, n in refs:
-            up = key(k, n)
-            if up:
-                edges.add((up, me))
-    for e in project.exposures:
-        me = "exposure:%s" % e.get("name")
-        if me not in nodes:
-            continue
-        for field in ("consumes", "depends_on", "produces"):
-            for ref in e.get(field) if isinstance(e.get(field), list) else []:
-                if not isinstance(ref, dict):
-                    continue
-                for k in ("source", "ref"):
-                    other = key(k, ref.get(k)) if ref.get(k) else None
-                    if other:
-                        edges.add((me, other) if field == "produces" else (other, me))
-    return {"nodes": nodes, "edges": sorted(edges)}
-
-def _cycles(graph, limit=100):
-    """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
-    at its smallest node, in sorted order; at most ``limit`` of them."""
+def _cycles(graph, limit=100, budget=200000):
+    """The elementary cycles of ``graph`` ({node: [successors]}), each once, written
+    from its smallest node, in sorted order.  At most ``limit`` cycles and about
+    ``budget`` search steps: the number of cycles can grow exponentially, and a report
+    of the first hundred says enough.  Every strongly connected component yields at
+    least one cycle, whatever the budget."""
+    comp = _components(graph)
     out = []
-    nodes = sorted(graph)
-    for start in nodes:
-        # depth-first paths from `start` through nodes greater than `start` only, so that
-        # every cycle is found exactly once (from its smallest node)
+    steps = 0
+    for start in sorted(graph):
+        c = comp[start]
+        if len(out) >= limit:
+            break
+        # depth-first paths from `start` through greater nodes of its component only,
+        # so that each cycle is found exactly once (from its smallest node)
         stack = [(start, iter(graph.get(start, [])))]
         path = [start]
         on_path = set([start])
+        found_here = False
         while stack and len(out) < limit:
+            steps += 1
+            if steps > budget and (found_here or not _in_cycle(start, graph, comp)):
+                break
             node, it = stack[-1]
             nxt = next(it, None)
             if nxt is None:
@@ -4656,11 +4908,54 @@ def _cycles(graph, limit=100):
                 continue
             if nxt == start:
                 out.append(list(path))
-            elif nxt > start and nxt not in on_path and nxt in graph:
+                found_here = True
+            elif nxt > start and nxt not in on_path and comp.get(nxt) == c:
                 stack.append((nxt, iter(graph.get(nxt, []))))
                 path.append(nxt)
                 on_path.add(nxt)
     return out
+
+
+def _in_cycle(node, graph, comp):
+    return node in graph.get(node, ()) or any(
+        comp.get(n) == comp[node] for n in graph if n != node)
+
+
+def _components(graph):
+    """{node: component id} of the strongly connected components (Kosaraju, iterative)."""
+    order, seen = [], set()
+    for root in sorted(graph):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(graph.get(root, [])))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                order.append(node)
+            elif nxt in graph and nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, iter(graph.get(nxt, []))))
+    reverse = dict((n, []) for n in graph)
+    for n in graph:
+        for m in graph[n]:
+            if m in reverse:
+                reverse[m].append(n)
+    comp = {}
+    for root in reversed(order):
+        if root in comp:
+            continue
+        comp[root] = root
+        todo = [root]
+        while todo:
+            n = todo.pop()
+            for m in reverse[n]:
+                if m not in comp:
+                    comp[m] = root
+                    todo.append(m)
+    return comp
 
 
 def _ml_model_arg(toks):
@@ -5007,6 +5302,11 @@ class _Compiler(object):
         return infer_materialization(model, self.project)[1]
 
     def source_relation(self, name):
+        if ("source", name) not in self._outputs:
+            self._outputs[("source", name)] = self._source_relation(name)
+        return self._outputs[("source", name)]
+
+    def _source_relation(self, name):
         src = self.sources.get(name)
         if src is None:
             return None
@@ -5483,9 +5783,11 @@ class _Compiler(object):
         text = "".join(out).strip()
         # a trailing ';' would end the INSERT early; a trailing comment would hide ours
         toks = sql_tokens(text)
-        while toks and toks[-1].kind == "op" and toks[-1].text == ";":
-            text = text[:toks[-1].start].rstrip()
+        sig = [t for t in toks if t.kind != "comment"]
+        while sig and sig[-1].kind == "op" and sig[-1].text == ";":
+            text = text[:sig[-1].start].rstrip()
             toks = sql_tokens(text)
+            sig = [t for t in toks if t.kind != "comment"]
         if any(t.kind == "op" and t.text == ";" for t in toks):
             raise CompileError("model '%s': the SQL holds more than one statement"
                                % model.get("name"),
@@ -11403,7 +11705,9 @@ def _load_diagnostics(error):
 
 
 def _validate_one(root, env, strict, check_env):
-    """(project or None, environment name, sorted diagnostics) of one environment."""
+    """(project or None, environment name, sorted diagnostics) of one environment.
+
+    Also used by `build` (cli: build): keep this signature."""
     try:
         project = load_project(root, env=env, strict=False)
     except UsageError:
@@ -11475,7 +11779,17 @@ def _cmd_validate(p):
                                    hint="add environment files like environments/dev.yml")
         else:
             envs = [args.env]
-        results = [_validate_one(root, e, args.strict, not args.no_env_check) for e in envs]
+        results = []
+        for e in envs:
+            try:
+                results.append(_validate_one(root, e, args.strict, not args.no_env_check))
+            except UsageError as err:
+                if not args.all_envs:
+                    raise
+                # e.g. environments/my_env.yml: a file whose name is no environment name
+                results.append((None, e, [Diagnostic("error", "PROJECT_ERROR", err.message,
+                                                     Location("environments/%s.yml" % e),
+                                                     err.hint)]))
         valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
         if args.format == "json":
             docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
@@ -11483,18 +11797,14 @@ def _cmd_validate(p):
             out.out.write(canonical_json(doc))
             return EXIT_OK if valid else EXIT_INVALID
         for pr, e, diags in results:
-            label = "Project '%s' (%s)" % (pr.name if pr else root, e or "?")
+            if pr is not None:
+                label = "Project '%s' (%s)" % (pr.name, pr.env)
+            else:
+                label = "The project in %s%s" % (root, " (%s)" % e if e else "")
             if args.all_envs:
-                out.info("--- environment %s ---" % e)
+                out.result("--- environment %s ---" % e)
             for d in diags:
-                loc = ("%s: " % d.location) if d.location is not None and d.location.file else ""
-                line = "%s%s [%s]" % (loc, d.message, d.code)
-                if d.suggestion:
-                    line += "\n  hint: " + d.suggestion.replace("\n", "\n  ")
-                if d.is_error:
-                    out.error(line)
-                else:
-                    out.warn(line)
+                (out.error if d.is_error else out.warn)(d.render())
             errors = len([d for d in diags if d.is_error])
             warnings = len(diags) - errors
             if errors:
@@ -11590,7 +11900,8 @@ Text lists every node in dependency order with its upstreams; json gives
 def _cmd_lineage(p):
     _add_project_arg(p)
     p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
-    p.add_argument("-m", "--model", help="only what feeds this model and what it feeds")
+    p.add_argument("-m", "--model", help="only what feeds this model (or source) and what it "
+                                         "feeds")
     p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
 
     def run(args, out):
@@ -11599,6 +11910,8 @@ def _cmd_lineage(p):
         nodes, edges = g["nodes"], g["edges"]
         if args.model:
             focus = "model:" + args.model
+            if focus not in nodes and "source:" + args.model in nodes:
+                focus = "source:" + args.model
             if focus not in nodes:
                 names = [n["name"] for n in nodes.values() if n["type"] == "model"]
                 raise UsageError("Model '%s' not found" % args.model,
@@ -11722,6 +12035,8 @@ def _yaml_scalar(v):
     if isinstance(v, list):
         return "[]"
     s = str(v)
+    if s == "****":  # a masked secret reads better bare (it is not meant to be parsed)
+        return s
     if _PLAIN_SCALAR_RE.match(s) and s.strip() == s and s.lower() not in (
             "true", "false", "yes", "no", "null", "on", "off", "~") and not _looks_number(s) \
             and not s.startswith(("*", "&", "!", "-", "{")):

@@ -324,6 +324,7 @@ class Run:
         self.detached = detached
         self.procs = []
         self.endpoints = {}
+        self.closed = False
         self._lock = threading.Lock()
         _prune_old_runs()
         if os.path.isdir(self.dir):
@@ -339,7 +340,8 @@ class Run:
         return os.path.join(STATE_DIR, self.name + ".json")
 
     def save(self):
-        state = {"run": self.name, "dir": self.dir, "marker": self.marker,
+        state = {"run": self.name, "dir": self.dir, "marker": self.marker, "owner": os.getpid(),
+                 "detached": self.detached,
                  "processes": [{"name": p.name, "pid": p.pid, "log": p.log} for p in self.procs],
                  "endpoints": self.endpoints}
         tmp = self.state_file + ".tmp"
@@ -352,6 +354,8 @@ class Run:
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env["STREAMT_SERVICES_RUN"] = self.name
+        if self.closed:
+            raise ServiceError("run %s is stopping: not starting %s" % (self.name, name))
         with open(log, "ab") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                      env=full_env, cwd=cwd or self.dir, start_new_session=True)
@@ -369,6 +373,7 @@ class Run:
             self.save()
 
     def stop(self):
+        self.closed = True
         for proc in reversed(list(self.procs)):
             self.stop_proc(proc)
         with _RUNS_LOCK:
@@ -418,14 +423,24 @@ def _carries_marker(pid, marker):
         return False
 
 
-def down(out=sys.stdout):
-    """Kill the processes recorded by every run under .services/ (only if still ours)."""
+def down(out=sys.stdout, runs=None, everything=False):
+    """Kill the processes recorded under .services/ (only those still carrying the run's marker).
+
+    By default: detached runs (`up`) and runs whose owner (a pytest session) has died; a live
+    pytest session's services are left to it unless `everything`.  `runs` limits to given names."""
     n = 0
     for path in sorted(glob.glob(os.path.join(STATE_DIR, "*.json"))):
         try:
             with open(path) as f:
                 state = json.load(f)
         except (OSError, ValueError):
+            continue
+        if runs is not None and state.get("run") not in runs:
+            continue
+        owner = state.get("owner")
+        owner_alive = owner and owner != os.getpid() and os.path.exists("/proc/%d" % owner)
+        if owner_alive and not state.get("detached") and not everything:
+            out.write("run %s belongs to the live process %d: left alone (use --all)\n" % (state["run"], owner))
             continue
         for p in reversed(state.get("processes", [])):
             pid = p["pid"]
@@ -627,7 +642,7 @@ def _kafka_cluster_id():
             return cid
 
 
-def start_kafka(run, timeout=90):
+def start_kafka(run, timeout=180):
     libs = ensure_files("kafka-%s/libs/" % KAFKA_VERSION)
     cp = os.path.dirname(libs[0]) + "/*"
     return with_port_retries(lambda: _start_kafka(run, cp, timeout))
@@ -809,7 +824,7 @@ class ConnectService:
         return {"url": self.url, "work_dir": self.work_dir, "kafka": self.kafka.bootstrap, "pid": self.proc.pid}
 
 
-def start_connect(run, kafka, timeout=120):
+def start_connect(run, kafka, timeout=180):
     libs = ensure_files("kafka-%s/libs/" % KAFKA_VERSION)
     (plugin,) = ensure_files("connect-plugins-%s/" % KAFKA_VERSION)
     cp = os.path.dirname(libs[0]) + "/*"
@@ -937,7 +952,7 @@ def _flink_java_opts(home):
     raise ServiceError("no env.java.opts.all in %s/conf/config.yaml" % home)
 
 
-def start_flink(run, kafka, timeout=120):
+def start_flink(run, kafka, timeout=240):
     home = flink_home()
     return with_port_retries(lambda: _start_flink(run, kafka, home, timeout))
 
@@ -952,7 +967,8 @@ def _start_flink(run, kafka, home, timeout):
         shutil.copy(f, conf_dir)
     rest, rpc, gw = free_ports(3)
     conf = {
-        "env.java.opts.all": _flink_java_opts(home),
+        # C1 only and the serial GC: faster JVM start-up and fewer threads on 2 cores
+        "env.java.opts.all": _flink_java_opts(home) + " -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
         "jobmanager.rpc.address": "localhost", "jobmanager.rpc.port": rpc, "jobmanager.bind-host": "localhost",
         "jobmanager.memory.process.size": "768m",
         "taskmanager.bind-host": "localhost", "taskmanager.host": "localhost",
@@ -988,7 +1004,7 @@ def _start_flink(run, kafka, home, timeout):
         for p in reversed(procs_):
             run.stop_proc(p)
         raise
-    svc = FlinkService(rest_url, gw_url, kafka.bootstrap, savepoints, procs_, home, conf_dir)
+    svc = FlinkService(rest_url, gw_url, kafka.bootstrap if kafka else None, savepoints, procs_, home, conf_dir)
     run.endpoints["flink"] = svc.describe()
     run.save()
     return svc

@@ -428,3 +428,133 @@ def test_gateway_alias_topics_auth_and_health(conduktor_gateway):
     assert _http("DELETE", base, {"name": "orders-v", "vCluster": "other"}, auth)[0] == 404
     assert _http("DELETE", base, {"name": "orders-v", "vCluster": "passthrough"}, auth)[0] == 200
     assert _http("GET", base, auth=auth) == (200, [])
+
+
+# ---- Kafka Connect: a FileStreamSink writes records to a file ---------------------------------
+
+def test_connect_file_sink_writes_records(connect):
+    import os
+    import time
+
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from tests.services.harness import http_json
+
+    cfg = _client_config(connect.kafka.runtime())
+    admin = KafkaAdminClient(**cfg)
+    admin.create_topics([NewTopic("smoke.connect", 1, 1)])
+    admin.close()
+    producer = KafkaProducer(**cfg)
+    for i in range(5):
+        producer.send("smoke.connect", ("line-%d" % i).encode())
+    producer.flush(20)
+    producer.close()
+
+    out = os.path.join(connect.work_dir, "smoke-sink.txt")
+    conv = "org.apache.kafka.connect.storage.StringConverter"
+    created = http_json(connect.url + "/connectors", "POST", {"name": "smoke-sink", "config": {
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector", "tasks.max": "1",
+        "topics": "smoke.connect", "file": out, "key.converter": conv, "value.converter": conv}})
+    assert created["name"] == "smoke-sink"
+    try:
+        deadline = time.time() + 60
+        lines = []
+        while time.time() < deadline:
+            if os.path.exists(out):
+                with open(out) as f:
+                    lines = f.read().splitlines()
+                if len(lines) >= 5:
+                    break
+            time.sleep(0.5)
+        assert lines == ["line-%d" % i for i in range(5)]
+        status = http_json(connect.url + "/connectors/smoke-sink/status")
+        assert status["connector"]["state"] == "RUNNING"
+        assert [t["state"] for t in status["tasks"]] == ["RUNNING"]
+    finally:
+        http_json(connect.url + "/connectors/smoke-sink", "DELETE")
+
+
+# ---- Tansu ------------------------------------------------------------------------------------
+
+def test_tansu_produce_consume_and_cluster_id(tansu):
+    from kafka.admin import KafkaAdminClient
+
+    rt = tansu.runtime()
+    values = [b"a", b"b", b"c"]
+    assert produce_consume(rt, "smoke.tansu", values) == values
+    admin = KafkaAdminClient(**_client_config(rt))
+    try:
+        assert admin.describe_cluster()["cluster_id"] == tansu.cluster_id
+    finally:
+        admin.close()
+
+
+def test_services_env_points_at_the_services(services_env, kafka, schema_registry, flink, connect):
+    import os
+
+    from tests.services.harness import http_json
+
+    assert services_env["KAFKA_BOOTSTRAP"] == kafka.bootstrap
+    auth = (services_env["SCHEMA_REGISTRY_USERNAME"], services_env["SCHEMA_REGISTRY_PASSWORD"])
+    assert isinstance(http_json(services_env["SCHEMA_REGISTRY_URL"] + "/subjects", auth=auth), list)
+    assert http_json(services_env["FLINK_REST_URL"] + "/overview")["taskmanagers"] == 1
+    assert http_json(services_env["FLINK_SQL_GATEWAY_URL"] + "/v1/info")["productName"] == "Apache Flink"
+    assert http_json(services_env["CONNECT_URL"] + "/")["kafka_cluster_id"] == kafka.cluster_id
+    assert os.path.isdir(os.path.dirname(services_env["ARCHIVE_FILE"]))
+
+
+# ---- the harness leaves no process behind -----------------------------------------------------
+
+_CHILD = """
+import sys, time
+from tests.services import harness
+run = harness.Run()
+svc = harness.start_tansu(run)
+print(svc.proc.pid, run.name, run.marker, flush=True)
+if sys.argv[1] == "detach":
+    run.detached = True
+    run.save()
+    sys.exit(0)
+time.sleep(120)
+"""
+
+
+def _child(mode):
+    import os
+    import subprocess
+    import sys
+
+    from tests.services.harness import ROOT
+
+    p = subprocess.Popen([sys.executable, "-c", _CHILD, mode], cwd=ROOT, stdout=subprocess.PIPE,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    pid, name, marker = p.stdout.readline().decode().split()
+    return p, int(pid), name, marker
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_a_stopped_run_leaves_no_process_behind(signame):
+    import signal
+
+    from tests.services.harness import _carries_marker
+
+    p, pid, _, marker = _child("wait")
+    assert _carries_marker(pid, marker)
+    p.send_signal(getattr(signal, signame))
+    p.wait(30)
+    assert not _carries_marker(pid, marker)
+
+
+def test_down_stops_the_recorded_processes_of_a_detached_run():
+    import io
+
+    from tests.services import harness
+
+    p, pid, name, marker = _child("detach")
+    assert p.wait(30) == 0
+    assert harness._carries_marker(pid, marker)  # still running after its starter exited
+    out = io.StringIO()
+    harness.down(out, runs=[name])
+    assert not harness._carries_marker(pid, marker)
+    assert "stopped tansu" in out.getvalue()
