@@ -35,7 +35,7 @@ example:
 
 ## bench: speed and memory (see tests/bench/)
 bench: $(VPY)
-	$(VPY) tests/bench/run.py
+	$(VPY) tests/bench/run.py $(BENCH_ARGS)
 
 ## services-up / services-down / services-status: the real services of the test suite
 services-up: $(VPY)

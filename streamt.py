@@ -2787,13 +2787,13 @@ def sql_tokens(text, comments=True):
     line, line_start = 1, 0
     while i < n:
         c = text[i]
-        if c == "\n":
-            line += 1
-            line_start = i + 1
-            i += 1
-            continue
         if c.isspace():
-            i += 1
+            j = _SPACE_RE.match(text, i).end()
+            nl = text.count("\n", i, j)
+            if nl:
+                line += nl
+                line_start = text.rindex("\n", i, j) + 1
+            i = j
             continue
         start, col, tline = i, i - line_start + 1, line
         two = text[i:i + 2]
@@ -2837,9 +2837,7 @@ def sql_tokens(text, comments=True):
             j = m.end()
             kind = "number"
         elif c.isalpha() or c == "_" or c == "$":
-            j = i + 1
-            while j < n and (text[j].isalnum() or text[j] in "_$"):
-                j += 1
+            j = _WORD_RE.match(text, i).end()
             kind = "ident"
         else:
             j = i + 1
@@ -3032,6 +3030,8 @@ def _has_gateway(project):
     return bool(isinstance(conduktor, dict) and conduktor.get("gateway"))
 
 
+_SPACE_RE = re.compile(r"\s+")
+_WORD_RE = re.compile(r"[\w$]+")
 _NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _TEMPLATE_CALL_RE = re.compile(
     r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
@@ -3461,17 +3461,25 @@ def _snippet(toks, limit=40):
 
 
 def _split_alias(item):
-    """``(expr tokens, alias or None)`` of a select item."""
+    """``(expr tokens, alias or None)`` of a select item (``expr AS a`` or ``expr a``)."""
     if len(item) >= 3 and is_keyword(item[-2], "AS") and item[-1].kind in (
             "ident", "qident", "dqident"):
         return item[:-2], _ident_name(item[-1])
-    if len(item) >= 2 and item[-1].kind in ("ident", "qident") and (
-            item[-2].kind in ("ident", "qident", "number", "string") or item[-2].text == ")"):
-        if item[-1].kind == "qident" or not is_keyword(item[-1], "END", "NULL", "TRUE",
-                                                       "FALSE"):
-            if not (len(item) == 2 and is_keyword(item[0], "DISTINCT", "INTERVAL")):
-                return item[:-1], _ident_name(item[-1])
+    if len(item) >= 2 and item[-1].kind in ("ident", "qident"):
+        last, before = item[-1], item[-2]
+        if last.kind == "ident" and last.text.upper() in _NOT_ALIASES:
+            return item, None
+        if before.kind in ("number", "string", "qident") or before.text in (")", "]") or (
+                before.kind == "ident" and before.text.upper() not in _NOT_ALIASES):
+            return item[:-1], _ident_name(last)
     return item, None
+
+
+# Words that end an expression or take an operand: never a bare alias.
+_NOT_ALIASES = frozenset(
+    "END NULL TRUE FALSE UNKNOWN NOT AND OR IS IN LIKE BETWEEN SIMILAR CASE WHEN THEN ELSE "
+    "INTERVAL DATE TIME TIMESTAMP DISTINCT ALL YEAR MONTH DAY HOUR MINUTE SECOND WEEK QUARTER "
+    "MILLISECOND MICROSECOND NANOSECOND TO ESCAPE EXISTS".split())
 
 
 def _column_ref(expr):
@@ -5107,16 +5115,18 @@ def kafka_config_value(value):
     return str(value)
 
 
-def jaas_config(mechanism, username, password):
+def jaas_config(mechanism, username, password, shaded=False):
     """The ``sasl.jaas.config`` of a Kafka client for PLAIN or SCRAM-SHA-*.
 
     Values are written as JAAS quoted strings (``\\`` and ``"`` escaped); ``${VAR}``
-    references stay as written."""
+    references stay as written.  ``shaded=True`` names the login module as relocated
+    inside Flink's ``flink-sql-connector-kafka`` jar (the only name it can load)."""
     mech = (mechanism or "").upper()
+    prefix = _FLINK_KAFKA_SHADE if shaded else ""
     if mech == "PLAIN":
-        module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        module = prefix + "org.apache.kafka.common.security.plain.PlainLoginModule"
     elif mech.startswith("SCRAM-"):
-        module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        module = prefix + "org.apache.kafka.common.security.scram.ScramLoginModule"
     else:
         raise CompileError("unsupported SASL mechanism %r" % mechanism,
                            hint="use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
@@ -5124,6 +5134,66 @@ def jaas_config(mechanism, username, password):
     def q(v):
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
     return "%s required username=%s password=%s;" % (module, q(username or ""), q(password or ""))
+
+
+def sql_references(sql):
+    """The sorted names of the ``${VAR}`` references inside the string literals of a
+    compiled Flink job (bootstrap servers, credentials, registry URL, ...)."""
+    names = set()
+    for tok in sql_tokens(sql):
+        if tok.kind == "string" and "$" in tok.text:
+            for m in _SQL_VAR_RE.finditer(token_value(tok)):
+                if m.group(1):
+                    names.add(m.group(1))
+    return sorted(names)
+
+
+def resolve_sql_references(sql, values):
+    """A compiled Flink job with its ``${VAR}`` references replaced by ``values``.
+
+    Only string literals are touched (``'$.a'`` or ``EXPR$0`` elsewhere are SQL, not
+    references), and each value is escaped for where it lands: quotes doubled for SQL,
+    and first ``\\`` / ``"`` backslash-escaped inside ``properties.sasl.jaas.config``.
+    Inside string literals ``$$`` stands for ``$`` (the project's rule for every string
+    value, so ``'$${X}'`` is the text ``${X}``).  All missing names are reported at once."""
+    toks = sql_tokens(sql)
+    missing = set()
+    out, pos = [], 0
+    for i, tok in enumerate(toks):
+        if tok.kind != "string" or "$" not in tok.text:
+            continue
+        key = None
+        if i >= 2 and toks[i - 1].text == "=" and toks[i - 2].kind == "string":
+            key = token_value(toks[i - 2])
+        jaas = key is not None and key.endswith("sasl.jaas.config")
+
+        def repl(m):
+            if not m.group(1):
+                return "$"
+            name = m.group(1)
+            if name not in values:
+                missing.add(name)
+                return m.group(0)
+            v = str(values[name])
+            if jaas:
+                v = v.replace("\\", "\\\\").replace('"', '\\"')
+            return v
+        new = _SQL_VAR_RE.sub(repl, token_value(tok))
+        out.append(sql[pos:tok.start])
+        out.append(quote_string(new))
+        pos = tok.end
+    if missing:
+        names = sorted(missing)
+        raise ProjectError("variable%s not set: %s" % ("s" if len(names) > 1 else "",
+                                                      ", ".join(names)),
+                           hint="set them in the environment (or .env.<env>) before deploying")
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+__all__ += ["sql_references", "resolve_sql_references"]
+
+_SQL_VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 # -- compile: helpers ------------------------------------------------------------
@@ -5138,6 +5208,10 @@ _CONNECTOR_ALIASES = {
 _STARTUP_MODES = {"earliest": "earliest-offset", "latest": "latest-offset",
                   "earliest-offset": "earliest-offset", "latest-offset": "latest-offset",
                   "group-offsets": "group-offsets", "group": "group-offsets"}
+# flink-sql-connector-kafka relocates the Kafka client classes under this package; a
+# JAAS config must name the login module with it.  A cluster that uses the plain
+# flink-connector-kafka + kafka-clients jars sets `kafka_connector_shaded: false`.
+_FLINK_KAFKA_SHADE = "org.apache.flink.kafka.shaded."
 _MASK_METHODS = ("hash", "sha256", "md5", "redact", "partial", "null")
 _TEST_FAILURES_TOPIC = "_streamt_test_failures"
 # Words that would make custom_sql more than a condition.
@@ -5292,6 +5366,7 @@ class _Compiler(object):
         self.warnings = []
         self._outputs = {}
         self._busy = set()
+        self._cluster = None  # the Flink cluster of the job being built
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -5299,7 +5374,10 @@ class _Compiler(object):
     # -- materialization and outputs ---------------------------------------------
 
     def effective(self, model):
-        return infer_materialization(model, self.project)[1]
+        key = ("effective", str(model.get("name")))
+        if key not in self._outputs:
+            self._outputs[key] = infer_materialization(model, self.project)[1]
+        return self._outputs[key]
 
     def source_relation(self, name):
         if ("source", name) not in self._outputs:
@@ -5401,11 +5479,13 @@ class _Compiler(object):
         return self.source_relation(name) if kind == "source" else self.model_relation(name)
 
     def analyze(self, model):
-        def rel(kind, name):
-            r = self.relation(kind, name)
-            return None if r is None else (r.columns, r.updating, r.key)
-        info = analyze_query(model.get("sql"), rel)
-        return info
+        key = ("analysis", str(model.get("name")))
+        if key not in self._outputs:
+            def rel(kind, name):
+                r = self.relation(kind, name)
+                return None if r is None else (r.columns, r.updating, r.key)
+            self._outputs[key] = analyze_query(model.get("sql"), rel)
+        return self._outputs[key]
 
     def masks(self, model):
         out = []
@@ -5439,20 +5519,29 @@ class _Compiler(object):
         topics, jobs, connectors, gateway = [], [], [], []
         for name in sorted(self.models):
             model = self.models[name]
-            eff = self.effective(model)
-            if eff in ("topic", "flink"):
-                topics.append(self.topic(model))
-                if model.get("sql"):
-                    jobs.append(self.model_job(model))
-            elif eff == "sink":
-                connectors.append(self.connector(model))
-            elif eff == "virtual_topic":
-                gateway.extend(self.gateway_resources(model))
+            with _located(model):
+                eff = self.effective(model)
+                if eff in ("topic", "flink"):
+                    topics.append(self.topic(model))
+                    if model.get("sql"):
+                        jobs.append(self.model_job(model))
+                elif eff == "sink":
+                    connectors.append(self.connector(model))
+                elif eff == "virtual_topic":
+                    gateway.extend(self.gateway_resources(model))
         for test in self.tests:
             if str(test.get("type")) == "continuous":
-                job = self.test_job(test)
+                with _located(test):
+                    job = self.test_job(test)
                 if job is not None:
                     jobs.append(job)
+        if any(j["kind"] == "test" for j in jobs) and not any(
+                t["name"] == _TEST_FAILURES_TOPIC for t in topics):
+            # the topic every continuous test writes its violations to (a Flink sink never
+            # creates its topic; brokers usually refuse auto-creation)
+            partitions, rf = self.topic_defaults()
+            topics.append({"name": _TEST_FAILURES_TOPIC, "partitions": partitions,
+                           "replication_factor": rf, "config": {}, "model": None})
         for what, items, key in (("topic", topics, "name"), ("Flink job", jobs, "name"),
                                  ("connector", connectors, "name")):
             seen = {}
@@ -5480,13 +5569,19 @@ class _Compiler(object):
 
     # -- topics and schemas -------------------------------------------------------
 
-    def topic(self, model):
-        adv = _get(model, "advanced", "topic") or {}
+    def topic_defaults(self):
+        """(partitions, replication factor) of a topic with no explicit values:
+        ``defaults.topic``, else ``defaults.models.topic``, else 1/1 (reference §1.5)."""
         d = self.defaults.get("topic") if isinstance(self.defaults.get("topic"), dict) else None
         if d is None:
             d = _get(self.defaults, "models", "topic") or {}
-        partitions = adv.get("partitions") or d.get("partitions") or 1
-        rf = adv.get("replication_factor") or d.get("replication_factor") or 1
+        return int(d.get("partitions") or 1), int(d.get("replication_factor") or 1)
+
+    def topic(self, model):
+        adv = _get(model, "advanced", "topic") or {}
+        dp, drf = self.topic_defaults()
+        partitions = adv.get("partitions") or dp
+        rf = adv.get("replication_factor") or drf
         config = {}
         for k, v in sorted((adv.get("config") or {}).items()):
             try:
@@ -5565,8 +5660,10 @@ class _Compiler(object):
 
     # -- Flink jobs ------------------------------------------------------------------
 
-    def kafka_properties(self):
+    def kafka_properties(self, cluster=None):
         kafka = self.runtime.get("kafka") or {}
+        shaded = _get(self.runtime, "flink", "clusters", cluster or "", "kafka_connector_shaded")
+        shaded = True if shaded is None else shaded not in (False, "false", "False", "no")
         props = {}
         bootstrap = kafka.get("bootstrap_servers_internal") or kafka.get("bootstrap_servers")
         if bootstrap:
@@ -5578,7 +5675,7 @@ class _Compiler(object):
         if mech:
             props["properties.sasl.mechanism"] = str(mech).upper()
             props["properties.sasl.jaas.config"] = jaas_config(
-                mech, kafka.get("sasl_username"), kafka.get("sasl_password"))
+                mech, kafka.get("sasl_username"), kafka.get("sasl_password"), shaded=shaded)
         if kafka.get("ssl_cafile"):
             props["properties.ssl.truststore.type"] = "PEM"
             props["properties.ssl.truststore.location"] = str(kafka["ssl_cafile"])
@@ -5624,7 +5721,7 @@ class _Compiler(object):
         if key:
             lines.append("PRIMARY KEY (%s) NOT ENFORCED" % ", ".join(quote_ident(k) for k in key))
         opts = {"topic": rel.topic}
-        opts.update(self.kafka_properties())
+        opts.update(self.kafka_properties(self._cluster))
         if key:
             connector = "upsert-kafka"
             opts.update(self.format_options("json", "key."))
@@ -5644,8 +5741,14 @@ class _Compiler(object):
         return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
             quote_ident(table), ",\n  ".join(lines), ",\n".join(with_lines))
 
+    def job_cluster(self, spec):
+        cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
+                   or _get(self.runtime, "flink", "default"))
+        return str(cluster) if cluster else None
+
     def model_job(self, model):
         name = str(model.get("name"))
+        self._cluster = self.job_cluster(model)
         flink = _get(model, "advanced", "flink") or {}
         pipeline = "streamt.%s.%s" % (self.name, name)
         startup = self.startup_mode(model, flink)
@@ -5804,8 +5907,7 @@ class _Compiler(object):
                                hint="use savepoint, stateless or refuse")
         body = ";\n\n".join(statements) + ";\n"
         fingerprint = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
-        cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
-                   or _get(self.runtime, "flink", "default"))
+        cluster = self.job_cluster(spec)
         header = ["-- Generated by streamt %s" % __version__,
                   "-- Project: %s" % _comment(self.name),
                   ("-- Model: %s" if kind == "model" else "-- Test: %s") % _comment(owner),
@@ -5814,7 +5916,7 @@ class _Compiler(object):
                   "-- On upgrade: %s" % on_upgrade,
                   "-- Fingerprint: %s" % fingerprint]
         return {"name": name, "model": owner, "kind": kind,
-                "cluster": str(cluster) if cluster else None, "pipeline_name": pipeline,
+                "cluster": cluster, "pipeline_name": pipeline,
                 "fingerprint": fingerprint, "on_upgrade": on_upgrade,
                 "sql": "\n".join(header) + "\n\n" + body}
 
@@ -5823,6 +5925,7 @@ class _Compiler(object):
     def test_job(self, test):
         tname = str(test.get("name"))
         target = str(test.get("model"))
+        self._cluster = self.job_cluster(test)
         rel = self.model_relation(target) if target in self.models else \
             self.source_relation(target)
         if rel is None:
@@ -6052,6 +6155,23 @@ _ACCEPTED_TYPES = {"string": "STRING", "str": "STRING", "text": "STRING", "numbe
                    "datetime": "TIMESTAMP(3)", "date": "DATE", "time": "TIME"}
 
 
+class _located(object):
+    """Give a CompileError/SqlError raised while compiling ``node`` the node's location
+    (SQL errors carry a line inside the SQL: the model's own line is the best we have)."""
+
+    def __init__(self, node):
+        self.loc = getattr(node, "loc", None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, ProjectError) and self.loc is not None and (
+                exc.location is None or exc.location.file is None):
+            exc.location = self.loc
+        return False
+
+
 class _TableNames(object):
     """Unique table names within one job."""
 
@@ -6154,7 +6274,7 @@ def _check_condition(tname, where):
 #              principal=None, now=None, allowed_signers_name="allowed_signers") -> dict
 #       Checks the signature and that an allowed_signers line trusts its key for
 #       `principal` (any principal when None), `namespace` and time `now` (POSIX
-#       seconds; default: the clock).  Returns {"principal", "fingerprint",
+#       seconds or a datetime; default: the clock).  Returns {"principal", "fingerprint",
 #       "key_type", "namespace", "hash", "line"}.  Every refusal is an IntegrityError
 #       (exit 4) saying which check failed; a malformed allowed_signers line is a
 #       UsageError with its file:line.
@@ -6224,10 +6344,13 @@ def ssh_verify(data, signature_text, allowed_signers_text, namespace=SSHSIG_NAME
             "the signature does not match the signed data (key %s)" % fingerprint,
             hint="the data changed after it was signed, or the signature belongs to "
                  "another file; rebuild and sign again")
-    when = time.time() if now is None else now
+    if now is None:
+        now = time.time()
+    elif isinstance(now, datetime.datetime):
+        now = now.timestamp()  # naive: local time, as OpenSSH reads allowed_signers times
     entries = _parse_allowed_signers(allowed_signers_text, allowed_signers_name)
     match = _allowed_signers_match(entries, sig["key_blob"], fingerprint, principal,
-                                   namespace, when, allowed_signers_name)
+                                   namespace, now, allowed_signers_name)
     return {"principal": principal if principal is not None else match["principals"],
             "fingerprint": fingerprint, "key_type": sig["key_type"],
             "namespace": sig["namespace"], "hash": sig["hash"], "line": match["line"]}
@@ -6311,10 +6434,13 @@ def ed25519_verify(public_key, message, signature):
 
 _ED_P = 2 ** 255 - 19
 _ED_L = 2 ** 252 + 27742317777372353535851937790883648493
-_ED_D = -121665 * pow(121666, _ED_P - 2, _ED_P) % _ED_P
-_ED_D2 = 2 * _ED_D % _ED_P
-_ED_SQRT_M1 = pow(2, (_ED_P - 1) // 4, _ED_P)
-_ED_BY = 4 * pow(5, _ED_P - 2, _ED_P) % _ED_P
+# d = -121665/121666, 2d, sqrt(-1) = 2^((p-1)/4) and the base point's y = 4/5 (mod p),
+# written out: computing them costs ~1 ms of every start-up (three modular
+# exponentiations); tests/test_signatures_rfc8032.py recomputes them from the definitions.
+_ED_D = 37095705934669439343138083508754565189542113879843219016388785533085940283555  # d
+_ED_D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161  # 2d
+_ED_SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
+_ED_BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960  # 4/5
 _ED_IDENTITY = (0, 1, 1, 0)
 _ED_BASE_TABLE = []  # filled by _ed_base_table() on first use
 
@@ -6569,7 +6695,8 @@ def _text_of(value, error, what):
         try:
             return bytes(value).decode("ascii")
         except UnicodeDecodeError:
-            raise error("%s is not text (binary data where armored text was expected)" % what)
+            raise error("%s is not text (binary data where armored text was expected)"
+                        % what) from None
     if not isinstance(value, str):
         raise error("%s is missing" % what)
     return value
@@ -6583,7 +6710,7 @@ def _b64decode(text, error, what):
     try:
         return binascii.a2b_base64(text)
     except (binascii.Error, ValueError):
-        raise error("%s: invalid base64" % what)
+        raise error("%s: invalid base64" % what) from None
 
 
 def _armor(blob, begin, end):
@@ -6755,7 +6882,7 @@ def _sshsig_check_key_type(sig):
             hint="sign with the plain ed25519 key and list it in allowed_signers")
     if key_type != "ssh-ed25519":
         raise IntegrityError(
-            "the signature was made with a %s key; streamt verifies ed25519 signatures only"
+            "the signature was made with an %s key; streamt verifies ed25519 signatures only"
             % key_type,
             hint="sign with an ed25519 key: ssh-keygen -t ed25519 -N '' -f KEY")
 
@@ -6770,6 +6897,8 @@ def _parse_allowed_signers(text, source_name="allowed_signers"):
     "valid_before", "key_type", "key_blob"}]; times are POSIX seconds or None.
     UsageError (with file:line) for a malformed line."""
     text = _text_of(text, UsageError, source_name)
+    if text.startswith("\ufeff"):  # a byte-order mark left by a Windows editor
+        text = text[1:]
     entries = []
     for number, line in enumerate(text.splitlines(), 1):
         rest = line.strip()
@@ -6777,6 +6906,11 @@ def _parse_allowed_signers(text, source_name="allowed_signers"):
             continue
         loc = Location(source_name, number)
         principals, rest = _as_principals_token(rest, loc)
+        if _as_looks_like_key(principals):
+            raise UsageError("allowed_signers line starts with a key, not with principals",
+                             location=loc,
+                             hint="put who may sign in front of the key, e.g. "
+                                  "'ci@example.com %s AAAA...'" % principals)
         if not rest:
             raise UsageError("allowed_signers line has no key", location=loc,
                              hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
@@ -6791,7 +6925,7 @@ def _parse_allowed_signers(text, source_name="allowed_signers"):
                 rest, UsageError, "allowed_signers key")
         except UsageError as e:
             raise UsageError(e.message, location=loc,
-                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...")
+                             hint="format: PRINCIPALS [OPTIONS] ssh-ed25519 AAAA...") from None
         entry = {"line": number, "principals": principals, "key_type": key_type,
                  "key_blob": blob}
         entry.update(options)
@@ -6896,14 +7030,14 @@ def _as_parse_time(value, name, loc):
     try:
         moment = datetime.datetime(*fields)
     except ValueError:
-        raise bad
+        raise bad from None
     if utc:
         seconds = (moment - datetime.datetime(1970, 1, 1)).total_seconds()
     else:
         try:
             seconds = time.mktime(moment.timetuple())
         except (OverflowError, ValueError):
-            raise bad
+            raise bad from None
     seconds = int(seconds)
     if seconds == 0:  # OpenSSH reads 0 as "not set" and refuses it
         raise bad
@@ -6911,9 +7045,34 @@ def _as_parse_time(value, name, loc):
 
 
 def _match_pattern(value, pattern):
-    """OpenSSH match_pattern: `*` any run, `?` one character, the rest literal."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.match(r"(?s)\A" + regex + r"\Z", value) is not None
+    """OpenSSH match_pattern: `*` any run, `?` one character, the rest literal.
+
+    A set of pattern positions is advanced character by character (linear time, no
+    backtracking however many `*` a pattern has); an empty pattern matches only ""."""
+    size = len(pattern)
+
+    def closure(states):
+        out = set()
+        for i in states:
+            out.add(i)
+            while i < size and pattern[i] == "*":
+                i += 1
+                out.add(i)
+        return out
+
+    states = closure({0})
+    for ch in value:
+        following = set()
+        for i in states:
+            if i < size:
+                if pattern[i] == "*":
+                    following.add(i)
+                elif pattern[i] == "?" or pattern[i] == ch:
+                    following.add(i + 1)
+        states = closure(following)
+        if not states:
+            return False
+    return size in states
 
 
 def _match_pattern_list(value, patterns):
@@ -6929,7 +7088,8 @@ def _match_pattern_list(value, patterns):
 
 
 def _as_format_time(seconds):
-    return datetime.datetime.utcfromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace, now, name):
@@ -6942,6 +7102,10 @@ def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace,
                                % (e["line"], e["principals"], principal))
             continue
         if e["key_blob"] != key_blob:
+            if e["cert_authority"]:
+                reasons.append("line %d trusts a certificate authority; streamt does not "
+                               "support SSH certificates (list the signer's own key)"
+                               % e["line"])
             continue
         if e["cert_authority"]:
             reasons.append("line %d trusts this key as a cert-authority only; streamt does "
@@ -6962,13 +7126,21 @@ def _allowed_signers_match(entries, key_blob, fingerprint, principal, namespace,
             continue
         return e
     who = "" if principal is None else " for principal %r" % principal
-    if reasons:
-        raise IntegrityError("the signing key %s is not trusted%s by %s"
-                             % (fingerprint, who, name), details=reasons,
-                             hint="ask the owner of %s to add or renew the key" % name)
-    raise IntegrityError("the signing key %s is not in %s%s" % (fingerprint, name, who),
-                         hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the signer's "
-                              "public key (streamt prints it when signing) to %s" % name)
+    # The reasons go into the message itself (callers may show only the message); with
+    # several, the first is in the message and all of them are in the details.
+    why = ": " + reasons[0] if reasons else ""
+    more = list(reasons) if len(reasons) > 1 else []
+    if len(reasons) > 1:
+        why += " (and %d more)" % (len(reasons) - 1)
+    if not reasons or all("certificate authority" in r for r in reasons):
+        raise IntegrityError("the signing key %s is not in %s%s%s"
+                             % (fingerprint, name, who, why), details=more,
+                             hint="add a line 'PRINCIPAL ssh-ed25519 AAAA...' with the "
+                                  "signer's public key (`ssh-keygen -y -f KEY` prints it) "
+                                  "to %s" % name)
+    raise IntegrityError("the signing key %s is not trusted%s by %s%s"
+                         % (fingerprint, who, name, why), details=more,
+                         hint="ask the owner of %s to add or renew the key" % name)
 
 # (end of artifact: signatures)
 
@@ -7042,31 +7214,29 @@ class Artifact(object):
 
 
 def find_refs(obj):
-    """Sorted names of the ${VAR} / $VAR references in every string of `obj`."""
-    names = set()
-    for text in _strings_in(obj):
-        for m in _REF_RE.finditer(text):
-            name = m.group("braced") or m.group("named")
-            if name:
-                names.add(name)
-    return sorted(names)
+    """Sorted names of the ${VAR} references in the strings of `obj` (find_vars)."""
+    return find_vars(obj)
 
 
 def resolve_refs(obj, values):
-    """A copy of `obj` with every reference replaced from `values`; all missing names at once."""
-    missing = sorted(n for n in find_refs(obj) if n not in values)
+    """A copy of `obj` (a desired state) with every ${VAR} replaced from `values`,
+    for `build --resolve-secrets`; all missing names are reported at once.
+
+    `$$` stays `$$`, and a `$` inside a value is written `$$`: deploy substitutes the
+    artifact as usual and gets exactly the value (never a second round of expansion)."""
+    missing = [n for n in find_vars(obj) if n not in values]
     if missing:
         raise StreamtError(
-            "%d variable%s needed to resolve the secrets %s not set: %s" % (
-                len(missing), "" if len(missing) == 1 else "s",
-                "is" if len(missing) == 1 else "are", ", ".join(missing)),
-            hint="set them in the environment (or the project's .env files) and build again")
+            "cannot resolve the secrets: %d variable%s not set: %s" % (
+                len(missing), "" if len(missing) == 1 else "s", ", ".join(missing)),
+            hint="set them in the environment (or the project's .env files) and build "
+                 "again; nothing was written")
 
     def sub(m):
-        if m.group("escaped") is not None:
-            return m.group(0)  # `$$` stays: deploy turns it into `$`, as it does today
-        return str(values[m.group("braced") or m.group("named")])
-    return _map_strings(obj, lambda s: _REF_RE.sub(sub, s))
+        if m.group(1):
+            return m.group(0)
+        return str(values[m.group(2)]).replace("$", "$$")
+    return _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
 
 
 def artifact_file_name(name, ext=""):
@@ -7469,8 +7639,6 @@ _SAFE_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
 _RESERVED_NAMES = frozenset(["con", "prn", "aux", "nul"] +
                             ["com%d" % i for i in range(10)] + ["lpt%d" % i for i in range(10)])
 _UNCHECKED_FILES = frozenset(["manifest.json", "SHA256SUMS", ARTIFACT_SIGNATURE])
-_REF_RE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[_a-zA-Z][_a-zA-Z0-9]*)\}|"
-                     r"(?P<named>[_a-zA-Z][_a-zA-Z0-9]*))")
 _MISSING = object()
 _COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jobs",
                     "flink_jobs": "flink_jobs", "connectors": "connectors", "gateway": "gateway"}
@@ -7481,27 +7649,11 @@ _SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|jaas|priv
                             r"|access[._-]?key|key[._-]?password|\.key$|^key$)", re.I)
 
 
-def _strings_in(obj):
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            for s in _strings_in(k):
-                yield s
-            for s in _strings_in(v):
-                yield s
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            for s in _strings_in(v):
-                yield s
-
-
 def _map_strings(obj, fn):
     if isinstance(obj, str):
         return fn(obj)
     if isinstance(obj, dict):
-        return dict((fn(k) if isinstance(k, str) else k, _map_strings(v, fn))
-                    for k, v in obj.items())
+        return dict((k, _map_strings(v, fn)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
         return [_map_strings(v, fn) for v in obj]
     return obj
@@ -8057,14 +8209,14 @@ def _flatten(obj, prefix=""):
     return out
 
 
-def _is_secret_key(key):
+def _artifact_secret_key(key):
     return bool(_SECRET_KEY_RE.search(str(key)))
 
 
 def _redact_value(key, value):
-    if value is None or not _is_secret_key(key):
+    if value is None or not _artifact_secret_key(key):
         return value
-    if isinstance(value, str) and _REF_RE.fullmatch(value.strip()):
+    if isinstance(value, str) and _only_refs(value.strip()):
         return value  # a ${VAR} reference is not a secret
     return "<redacted>"
 
@@ -12055,6 +12207,309 @@ def _looks_number(s):
 
 # -- cli: build, artifact ------------------------------------------------------
 
+def _signing_key_text(args):
+    path = args.sign_key or os.environ.get("STREAMT_SIGNING_KEY_FILE") or None
+    if not path:
+        return None, None
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8"), path
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError("cannot read the signing key %s: %s" % (
+            path, getattr(e, "strerror", None) or e),
+            hint="give an OpenSSH ed25519 private key with --sign-key or "
+                 "STREAMT_SIGNING_KEY_FILE")
+
+
+def _component_counts(desired):
+    labels = (("topics", "topic"), ("schemas", "schema"), ("flink_jobs", "Flink job"),
+              ("connectors", "connector"), ("gateway", "gateway resource"))
+    return ", ".join(_plural(len(desired.get(k) or []), w) for k, w in labels)
+
+
+@command("build", help="build a deterministic, self-contained artifact of one environment",
+         description="Validate and compile the project for one environment and write the "
+                     "result as an artifact: a directory, a .tar.gz/.tgz, a .tar.xz, a .tar, "
+                     "or '-' (tar.gz on stdout).  Needs no network and no secrets.",
+         epilog="""examples:
+  streamt build -p examples/shop -e dev -o dist/shop-dev
+  streamt build -e prod -o shop-prod.tar.gz --sign-key ~/.ssh/streamt_ed25519
+  SOURCE_DATE_EPOCH=0 streamt build -e dev -o - | sha256sum
+
+The build time is SOURCE_DATE_EPOCH, else the time of the git commit, else 0: the same
+commit gives the same bytes.  ${VAR} references stay references unless
+--resolve-secrets (then every referenced variable must be set; the files are 0600).
+exit codes: 0 built, 1 failure (existing output, missing variables), 2 usage,
+3 invalid project (nothing written).""")
+def _cmd_build(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="a directory, NAME.tar.gz, NAME.tgz, NAME.tar.xz, NAME.tar or '-'")
+    p.add_argument("--resolve-secrets", action="store_true",
+                   help="write the values of the ${VAR}s into the artifact (it then holds "
+                        "secrets: handle it like a password)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--sign-key", metavar="FILE",
+                   help="sign manifest.json with this OpenSSH ed25519 private key "
+                        "(default: $STREAMT_SIGNING_KEY_FILE)")
+    p.add_argument("--with-state", action="store_true",
+                   help="also record a snapshot of the live state under state/ (needs "
+                        "access to the services)")
+
+    def run(args, out):
+        root = _project_dir(args)
+        env = args.env or os.environ.get("STREAMT_ENV") or None
+        key_text, key_path = _signing_key_text(args)
+        project, env_name, diags = _validate_one(root, env, False, False)
+        for d in diags:
+            (out.error if d.is_error else out.warn)(d.render())
+        errors = [d for d in diags if d.is_error]
+        if errors or project is None:
+            raise ProjectError("the project is invalid (%s): nothing was built"
+                               % _plural(len(errors), "error"),
+                               hint="fix the errors above; `streamt validate` lists them too")
+        warnings = []
+        desired = compile_project(project, warnings=warnings)
+        for w in warnings:
+            out.warn(w.render() if hasattr(w, "render") else str(w))
+        git = git_info(project.root, files=project.files)
+        epoch = source_date_epoch(os.environ, git)
+        git_record = None if git is None else dict(
+            (k, git[k]) for k in ("commit", "branch", "dirty"))
+        if args.resolve_secrets:
+            desired = resolve_refs(desired, project.variables)
+        state = None
+        if args.with_state:
+            observe = globals().get("observe_state")
+            if observe is None:
+                raise UsageError("--with-state is not available in this build of streamt")
+            state = observe(desired, project)
+        signer = None
+        if key_text is not None:
+            ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
+
+            def signer(data):
+                return ssh_sign(data, key_text, namespace=SSHSIG_NAMESPACE)
+        files, digest = write_artifact(
+            desired, args.output, project_name=project.name, project_version=project.version,
+            git=git_record, build_epoch=epoch, secrets_resolved=args.resolve_secrets,
+            state=state, signer=signer, force=args.force)
+        if args.resolve_secrets:
+            out.info("WARNING: %s CONTAINS SECRETS (--resolve-secrets): its files are "
+                     "readable by you only; handle and delete it like a password"
+                     % ("the artifact" if args.output == "-" else args.output), "red")
+        where = "stdout" if args.output == "-" else args.output
+        label = "commit %s%s" % (git["commit"][:12], " (dirty)" if git.get("dirty") else "") \
+            if git else "no git"
+        summary = "built %s: %s (environment %s, %s)" % (
+            where, _component_counts(desired), env_name, label)
+        if key_path:
+            summary += ", signed"
+        if args.output == "-":
+            out.info(summary)
+        else:
+            out.result(summary)
+            if digest:
+                out.info("sha256 %s  %s" % (digest, args.output))
+        return EXIT_OK
+    return run
+
+
+@command("artifact", help="inspect, verify or compare built artifacts",
+         description="Read artifacts (a directory or a .tar.gz/.tgz/.tar.xz/.tar, in memory: "
+                     "nothing is extracted or written).",
+         epilog="""examples:
+  streamt artifact inspect dist/shop-dev
+  streamt artifact inspect dist/shop-dev --component flink
+  streamt artifact verify shop-prod.tar.gz --allowed-signers allowed_signers --require-signature
+  streamt artifact diff old.tar.gz new.tar.gz --detailed-exitcode
+
+exit codes: 0 ok, 4 integrity or signature failure (every problem listed), 2 usage,
+8 differences found (diff --detailed-exitcode).""")
+def _cmd_artifact(p):
+    sub = p.add_subparsers(dest="artifact_command", metavar="SUBCOMMAND")
+    pi = sub.add_parser("inspect", help="summary and contents of an artifact")
+    pi.add_argument("path", metavar="PATH")
+    pi.add_argument("--component", choices=("topics", "schemas", "flink", "connectors",
+                                            "gateway"),
+                    help="list one component in full (flink: the SQL)")
+    pi.add_argument("--format", choices=("text", "json"), default="text")
+    pv = sub.add_parser("verify", help="check checksums, files and signature")
+    pv.add_argument("path", metavar="PATH")
+    pv.add_argument("--allowed-signers", metavar="FILE",
+                    help="an ssh allowed_signers file: the signature must verify against it")
+    pv.add_argument("--require-signature", action="store_true",
+                    help="fail when the artifact is not signed")
+    pv.add_argument("--format", choices=("text", "json"), default="text")
+    pd = sub.add_parser("diff", help="what changed between two artifacts")
+    pd.add_argument("old", metavar="A")
+    pd.add_argument("new", metavar="B")
+    pd.add_argument("--format", choices=("text", "json"), default="text")
+    pd.add_argument("--detailed-exitcode", action="store_true",
+                    help="exit 8 when there are differences")
+
+    def run(args, out):
+        which = getattr(args, "artifact_command", None)
+        if which == "inspect":
+            return _artifact_inspect(args, out)
+        if which == "verify":
+            return _artifact_verify(args, out)
+        if which == "diff":
+            return _artifact_diff(args, out)
+        p.print_help(out.err)
+        return EXIT_USAGE
+    return run
+
+
+def _artifact_inspect(args, out):
+    art = read_artifact(args.path)
+    doc = inspect_artifact(art, args.component)
+    if art.problems:
+        doc["problems"] = list(art.problems)
+    if args.format == "json":
+        out.out.write(canonical_json(doc))
+        return EXIT_OK
+    for problem in art.problems:
+        out.warn(problem)
+    project = doc["project"] or {}
+    git = doc["git"]
+    if git:
+        state = {True: "dirty", False: "clean", None: "dirty: unknown"}[git.get("dirty")]
+        git_text = "%s on %s (%s)" % (git.get("commit"), git.get("branch") or "detached HEAD",
+                                      state)
+    else:
+        git_text = "none (not built from a git repository)"
+    if doc["secrets_resolved"]:
+        secrets = "RESOLVED: this artifact contains secrets"
+    elif doc["required_env"]:
+        secrets = "references; deploy needs " + ", ".join(doc["required_env"])
+    else:
+        secrets = "none referenced"
+    sig = doc["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif "error" in sig:
+        sig_text = "unreadable (%s)" % sig["error"]
+    else:
+        sig_text = "signed with %s %s (not verified here: use `artifact verify " \
+                   "--allowed-signers`)" % (sig["key_type"], sig["fingerprint"])
+    gen = doc["generator"] or {}
+    rows = [("artifact", "%s (%s, %d files)" % (doc["path"], doc["kind"], doc["files"])),
+            ("project", "%s %s" % (project.get("name"), project.get("version") or "")),
+            ("environment", doc["environment"]),
+            ("format", "%s (built by %s %s)" % (doc["format"], gen.get("name"),
+                                                gen.get("version"))),
+            ("built", doc["build_time"]), ("git", git_text), ("secrets", secrets),
+            ("signature", sig_text)]
+    for k, v in rows:
+        out.result("%-12s %s" % (k, v))
+    counts = doc["counts"]
+    out.result("%-12s %s" % ("contents", ", ".join(
+        "%d %s" % (counts[k], _KIND_LABEL[k] + ("s" if counts[k] != 1 and k != "gateway"
+                                                 else "")) for k in ARTIFACT_KINDS)))
+    if args.component is None:
+        for kind in ARTIFACT_KINDS:
+            names = doc["components"][kind]
+            if names:
+                out.result("")
+                out.result("%s (%d)" % (kind.replace("_", " "), len(names)))
+                for line in _inspect_lines(kind, art.desired or {}):
+                    out.result("  " + line)
+        return EXIT_OK
+    kind = _COMPONENT_KINDS[args.component]
+    out.result("")
+    items = doc["items"]
+    out.result("%s (%d)" % (kind.replace("_", " "), len(items)))
+    if kind == "flink_jobs":
+        for job in items:
+            out.result("")
+            out.result("-- %s  (cluster %s, on upgrade %s, %s)" % (
+                job.get("name"), job.get("cluster"), job.get("on_upgrade"),
+                job.get("fingerprint")))
+            for line in (job.get("sql") or "").rstrip("\n").split("\n"):
+                out.result(line)
+    elif kind == "schemas":
+        for s in items:
+            out.result("")
+            out.result("%s (%s, compatibility %s)" % (s.get("subject"), s.get("schema_type"),
+                                                       s.get("compatibility") or "default"))
+            out.result(s.get("schema") or "")
+    else:
+        for item in items:
+            out.result(canonical_json(item).rstrip("\n"))
+    return EXIT_OK
+
+
+def _inspect_lines(kind, desired):
+    items = desired.get(kind) or []
+    if kind == "topics":
+        for t in items:
+            cfg = " ".join("%s=%s" % (k, _redact_value(k, v))
+                           for k, v in sorted((t.get("config") or {}).items()))
+            yield "%s  partitions=%s replication=%s%s" % (
+                t["name"], t.get("partitions"), t.get("replication_factor"),
+                ("  " + cfg) if cfg else "")
+    elif kind == "schemas":
+        for s in items:
+            yield "%s  %s" % (s["subject"], s.get("schema_type"))
+    elif kind == "flink_jobs":
+        for j in items:
+            yield "%s  cluster=%s on_upgrade=%s %d lines of SQL" % (
+                j["name"], j.get("cluster"), j.get("on_upgrade"),
+                len((j.get("sql") or "").splitlines()))
+    elif kind == "connectors":
+        for c in items:
+            cls = (c.get("config") or {}).get("connector.class", "?")
+            yield "%s  cluster=%s %s" % (c["name"], c.get("cluster"), cls)
+    else:
+        for g in items:
+            yield _gateway_name(g)
+
+
+def _artifact_verify(args, out):
+    art = read_artifact(args.path)
+    report = verify_artifact(art, allowed_signers=args.allowed_signers,
+                             require_signature=args.require_signature)
+    if args.format == "json":
+        out.out.write(canonical_json({"ok": True, "path": args.path, "files": report["files"],
+                                      "signature": report["signature"]}))
+        return EXIT_OK
+    sig = report["signature"]
+    if sig is None:
+        sig_text = "unsigned"
+    elif sig.get("verified"):
+        principal = sig.get("principal")
+        if isinstance(principal, (list, tuple)):
+            principal = ", ".join(principal)
+        sig_text = "signature verified: %s (%s %s)" % (principal, sig["key_type"],
+                                                       sig["fingerprint"])
+    else:
+        sig_text = "signed with %s %s, NOT verified (give --allowed-signers)" % (
+            sig["key_type"], sig["fingerprint"])
+    out.result("OK %s: %d files match the manifest; %s" % (args.path, report["files"],
+                                                          sig_text), "green")
+    return EXIT_OK
+
+
+def _artifact_diff(args, out):
+    old = read_artifact(args.old)
+    new = read_artifact(args.new)
+    changes = diff_artifacts(old, new)
+    if args.format == "json":
+        out.out.write(canonical_json({"old": args.old, "new": args.new, "changes": changes}))
+    else:
+        ma, mb = old.manifest, new.manifest
+        for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
+            if ma.get(key) != mb.get(key):
+                out.result("# %s: %s -> %s" % (key, _show(ma.get(key)), _show(mb.get(key))))
+        for line in render_diff(changes):
+            out.result(line)
+    if args.detailed_exitcode and changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
 # (end of cli: build)
 
 # -- cli: deploy, plan, apply, status ------------------------------------------
@@ -12344,6 +12799,186 @@ def _open_verified_artifact(args, progress):
 # (end of cli: deploy)
 
 # -- cli: init -----------------------------------------------------------------
+
+_INIT_FILES = [
+    ("stream_project.yml", """\
+# The project: what it is called and the defaults of its topics.
+# Reference: https://github.com/conduktor/streamt (same file format).
+project:
+  name: {name}
+  version: "0.1.0"
+  description: A starter streamt project
+
+defaults:
+  topic:
+    partitions: 3
+    replication_factor: 1
+
+rules:
+  topics:
+    naming_pattern: "{name_re}\\\\.[a-z0-9_.]+"
+  models:
+    require_description: true
+"""),
+    ("sources/events.yml", """\
+# Sources: topics written by someone else, described so that models can read them.
+sources:
+  - name: events
+    description: Raw events from the applications
+    topic: {name}.events.v1
+    columns:
+      - name: event_id
+        type: STRING
+      - name: user_id
+        type: STRING
+      - name: event_type
+        type: STRING
+      - name: event_time
+        type: TIMESTAMP(3)
+    event_time:
+      column: event_time
+      watermark:
+        max_out_of_orderness_ms: 5000
+"""),
+    ("models/events_clean.yml", """\
+# Models: SQL over sources and other models; each becomes a Flink job and a topic.
+models:
+  - name: events_clean
+    description: Events with a user, ready for consumers
+    materialized: flink
+    sql: |
+      SELECT event_id, user_id, event_type, event_time
+      FROM {{{{ source("events") }}}}
+      WHERE user_id IS NOT NULL
+    advanced:
+      topic:
+        name: {name}.events.clean.v1
+"""),
+    ("models/events_archive.yml", """\
+# A sink: a Kafka Connect connector that writes a model's topic somewhere else.
+models:
+  - name: events_archive
+    description: Clean events appended to a file
+    from:
+      - ref: events_clean
+    sink:
+      connector: org.apache.kafka.connect.file.FileStreamSinkConnector
+      config:
+        file: ${{ARCHIVE_FILE}}
+        tasks.max: "1"
+"""),
+    ("environments/dev.yml", """\
+# The dev environment: local services. ${{VAR}} references are resolved from the
+# process environment, .env.dev and .env (in that order) when you deploy.
+environment:
+  name: dev
+  description: Local services
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: local
+    clusters:
+      local:
+        rest_url: ${{CONNECT_URL}}
+"""),
+    ("environments/prod.yml", """\
+# The prod environment: protected (deploy needs --confirm), no destructive change.
+# Secrets stay ${{VAR}} references in the artifact; set them on the deploying machine.
+environment:
+  name: prod
+  description: Production
+  protected: true
+
+runtime:
+  kafka:
+    bootstrap_servers: ${{KAFKA_BOOTSTRAP}}
+    security_protocol: SASL_SSL
+    sasl_mechanism: SCRAM-SHA-512
+    sasl_username: ${{KAFKA_USERNAME}}
+    sasl_password: ${{KAFKA_PASSWORD}}
+  flink:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{FLINK_REST_URL}}
+        sql_gateway_url: ${{FLINK_SQL_GATEWAY_URL}}
+  connect:
+    default: main
+    clusters:
+      main:
+        rest_url: ${{CONNECT_URL}}
+
+safety:
+  allow_destructive: false
+"""),
+    (".env", """\
+# Values for the dev environment (local, not secret). Real environment variables win.
+KAFKA_BOOTSTRAP=127.0.0.1:9092
+FLINK_REST_URL=http://127.0.0.1:8081
+FLINK_SQL_GATEWAY_URL=http://127.0.0.1:8083
+CONNECT_URL=http://127.0.0.1:8084
+ARCHIVE_FILE=/tmp/{name}-events.txt
+"""),
+    (".env.example", """\
+# What the prod environment needs at deploy time. Copy to .env.prod on the deploying
+# machine (never commit it) or export the variables there.
+KAFKA_BOOTSTRAP=
+KAFKA_USERNAME=
+KAFKA_PASSWORD=
+FLINK_REST_URL=
+FLINK_SQL_GATEWAY_URL=
+CONNECT_URL=
+ARCHIVE_FILE=
+"""),
+    (".gitignore", """\
+.env.*
+!.env.example
+dist/
+"""),
+]
+
+
+@command("init", help="create a small working multi-environment project",
+         epilog="example:\n  streamt init my-pipeline\n  streamt validate -p my-pipeline -e dev")
+def _cli_init(p):
+    p.add_argument("directory", nargs="?", default=".",
+                   help="where to create the project (default: the current directory)")
+    p.add_argument("--name", help="project name (default: the directory's name)")
+
+    def run(args, output):
+        root = os.path.abspath(args.directory)
+        raw = args.name or os.path.basename(root.rstrip(os.sep)) or "pipeline"
+        name = re.sub(r"[^a-z0-9_]+", "_", raw.lower()).strip("_") or "pipeline"
+        if not re.match(r"[a-z]", name):
+            name = "p_" + name
+        existing = [rel for rel, _ in _INIT_FILES if os.path.exists(os.path.join(root, rel))]
+        if existing:
+            raise UsageError("%s already has %s" % (root, ", ".join(sorted(existing))),
+                             hint="choose an empty directory: streamt init NEW_DIR")
+        for rel, text in _INIT_FILES:
+            path = os.path.join(root, rel)
+            d = os.path.dirname(path)
+            if not os.path.isdir(d):
+                os.makedirs(d)
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text.format(name=name, name_re=name))  # [a-z0-9_]: no regex escaping
+        where = args.directory
+        output.result("Created project '%s' in %s" % (name, where))
+        output.result("")
+        output.result("Next steps:")
+        output.result("  streamt validate -p %s -e dev" % where)
+        output.result("  streamt build -p %s -e dev -o %s/dist/dev" % (where, where))
+        output.result("  streamt artifact inspect %s/dist/dev" % where)
+        return EXIT_OK
+    return run
 
 # (end of cli: init)
 

@@ -70,8 +70,9 @@ def shop():
 def test_shop_topics(shop):
     state, _w = shop
     topics = dict((t["name"], t) for t in state["topics"])
-    assert sorted(topics) == ["shop.customer.totals.v1", "shop.orders.clean.v1",
-                              "shop.revenue.per_minute.v1"]
+    assert sorted(topics) == ["_streamt_test_failures", "shop.customer.totals.v1",
+                              "shop.orders.clean.v1", "shop.revenue.per_minute.v1"]
+    assert topics["_streamt_test_failures"]["partitions"] == 3  # defaults.topic
     clean = topics["shop.orders.clean.v1"]
     assert (clean["partitions"], clean["replication_factor"]) == (3, 1)
     assert clean["config"] == {"retention.ms": "604800000", "cleanup.policy": "delete"}
@@ -164,7 +165,7 @@ def test_prod_uses_sasl_from_the_runtime():
     assert opts["properties.security.protocol"] == "SASL_SSL"
     assert opts["properties.sasl.mechanism"] == "SCRAM-SHA-512"
     assert opts["properties.sasl.jaas.config"] == (
-        'org.apache.kafka.common.security.scram.ScramLoginModule required '
+        'org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.ScramLoginModule required '
         'username="streamt-deployer" password="${KAFKA_PASSWORD}";')
     assert state["environment"]["protected"] is True
 
@@ -277,7 +278,7 @@ def test_hostile_names_and_values_never_add_statements():
     assert opts["topic"] == HOSTILE + ".topic"
     assert opts["properties.bootstrap.servers"] == "k:1'; DROP TABLE z; --"
     assert opts["properties.sasl.jaas.config"] == (
-        'org.apache.kafka.common.security.plain.PlainLoginModule required '
+        'org.apache.flink.kafka.shaded.org.apache.kafka.common.security.plain.PlainLoginModule required '
         'username="u\\"\'" password="p\'\\";\\\\";')
     assert [token_value(t) for t in sql_tokens(ddl) if t.kind == "qident"][:2] == [HOSTILE,
                                                                                     HOSTILE]
@@ -448,6 +449,7 @@ def test_continuous_test_without_applicable_assertions_is_no_job():
          "assertions": [{"not_null": {"columns": ["nope"]}}]}
     state = compile_project(project([], tests=[t]), warnings)
     assert state["flink_jobs"] == [] and any("nope" in w for w in warnings)
+    assert state["topics"] == []
 
 
 # -- topics, schemas, connectors ----------------------------------------------------------
@@ -633,3 +635,64 @@ def test_old_and_new_pythons_compile_identically(root, env):
         outs[py] = r.stdout
     assert len(set(outs.values())) == 1, list(outs)
     assert b'"flink_jobs"' in outs[sys.executable]
+
+
+def test_jaas_module_can_be_unshaded_per_cluster():
+    runtime = {"kafka": {"bootstrap_servers": "k:1", "security_protocol": "SASL_PLAINTEXT",
+                         "sasl_mechanism": "SCRAM-SHA-256", "sasl_username": "u",
+                         "sasl_password": "p"},
+               "flink": {"default": "a", "clusters": {"a": {"kafka_connector_shaded": False}}}}
+    m = {"name": "m", "sql": "SELECT user_id, COUNT(*) AS n FROM {{ source('clicks') }} "
+                             "GROUP BY user_id"}
+    j = job(compile_project(project([m], runtime=runtime)), "m")
+    assert options(create_table(j, "clicks"))["properties.sasl.jaas.config"] == (
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="u" '
+        'password="p";')
+    assert streamt.jaas_config("PLAIN", "a", "b").startswith(
+        "org.apache.kafka.common.security.plain.PlainLoginModule")
+    with pytest.raises(CompileError):
+        streamt.jaas_config("GSSAPI", "a", "b")
+
+
+def test_bare_aliases_and_expressions_ending_in_keywords():
+    cols, _info = types_of("SELECT NOT (i = 1), t + INTERVAL '1' HOUR, i ii, CAST(i AS INT) c, "
+                           "TIMESTAMP '2024-01-01 00:00:00', s IS NOT NULL, "
+                           "CASE WHEN i > 0 THEN 1 END FROM {{ ref('a') }}")
+    assert cols == [("EXPR$0", "BOOLEAN"), ("EXPR$1", "TIMESTAMP(3)"), ("ii", "INT"),
+                    ("c", "INT"), ("EXPR$4", "TIMESTAMP(3)"), ("EXPR$5", "BOOLEAN"),
+                    ("EXPR$6", "INT")]
+
+
+def test_resolving_references_escapes_values_for_sql_and_jaas():
+    runtime = {"kafka": {"bootstrap_servers": "${BOOT}", "security_protocol": "SASL_SSL",
+                         "sasl_mechanism": "PLAIN", "sasl_username": "${USER}",
+                         "sasl_password": "${PASS}"}}
+    m = {"name": "m", "sql": "SELECT user_id, JSON_VALUE(user_id, '$.a') AS j, COUNT(*) AS n "
+                             "FROM {{ source('clicks') }} GROUP BY user_id"}
+    j = job(compile_project(project([m], runtime=runtime)), "m")
+    assert streamt.sql_references(j["sql"]) == ["BOOT", "PASS", "USER"]
+    values = {"BOOT": "b:1'; DROP TABLE x; --", "USER": 'u"', "PASS": "p\\\"';"}
+    resolved = streamt.resolve_sql_references(j["sql"], values)
+    assert len(split_statements(resolved)) == len(statements(j))
+    opts = options(create_table({"sql": resolved}, "clicks"))
+    assert opts["properties.bootstrap.servers"] == values["BOOT"]
+    assert opts["properties.sasl.jaas.config"].endswith(
+        'username="u\\"" password="p\\\\\\"\';";')
+    assert "'$.a'" in resolved
+    with pytest.raises(streamt.ProjectError) as e:
+        streamt.resolve_sql_references(j["sql"], {"BOOT": "x"})
+    assert "PASS, USER" in e.value.message
+
+
+def test_compile_errors_point_at_the_model(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "stream_project.yml").write_text(
+        "project:\n  name: bad\nruntime:\n  kafka:\n    bootstrap_servers: k:1\n"
+        "sources:\n  - name: s\n    topic: s\n    columns: [{name: a, type: INT}]\n")
+    (tmp_path / "models" / "m.yml").write_text(
+        "models:\n  - name: ok\n    sql: SELECT a FROM {{ source('s') }}\n"
+        "  - name: bad\n    sql: SELECT a FROM {{ source('s') }}; DROP TABLE x\n")
+    with pytest.raises(CompileError) as e:
+        compile_project(load_project(str(tmp_path)))
+    assert (e.value.location.file, e.value.location.line) == ("models/m.yml", 4)
+    assert "one statement" in e.value.message and e.value.hint

@@ -328,7 +328,7 @@ def test_every_yaml_file_of_the_repository():
         dirnames[:] = [d for d in dirnames if d not in (".venv", ".cache", ".git",
                                                          "node_modules", ".hypothesis")]
         for name in filenames:
-            if name.endswith((".yml", ".yaml")):
+            if name.endswith((".yml", ".yaml")) and os.path.isfile(os.path.join(dirpath, name)):
                 with open(os.path.join(dirpath, name), encoding="utf-8") as f:
                     text = f.read()
                 assert_same(text)

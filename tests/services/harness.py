@@ -300,8 +300,9 @@ def _install_handlers():
 
 
 class Proc:
-    def __init__(self, name, popen, log):
+    def __init__(self, name, popen, log, stop_timeout=10.0):
         self.name, self.popen, self.log = name, popen, log
+        self.stop_timeout = stop_timeout  # SIGTERM grace before SIGKILL
 
     @property
     def pid(self):
@@ -326,6 +327,9 @@ class Run:
         self.endpoints = {}
         self.closed = False
         self._lock = threading.Lock()
+        if os.path.isdir(STATE_DIR):
+            # services left by a session that was killed (e.g. SIGKILL at a CI timeout)
+            down(out=_Sink(), orphans_only=True)
         _prune_old_runs()
         if os.path.isdir(self.dir):
             shutil.rmtree(self.dir)
@@ -349,7 +353,7 @@ class Run:
             json.dump(state, f, indent=2, sort_keys=True)
         os.replace(tmp, self.state_file)
 
-    def spawn(self, name, argv, env=None, cwd=None, log=None):
+    def spawn(self, name, argv, env=None, cwd=None, log=None, stop_timeout=10.0):
         log = log or os.path.join(self.dir, name + ".log")
         full_env = dict(os.environ)
         full_env.update(env or {})
@@ -359,13 +363,14 @@ class Run:
         with open(log, "ab") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                      env=full_env, cwd=cwd or self.dir, start_new_session=True)
-        proc = Proc(name, popen, log)
+        proc = Proc(name, popen, log, stop_timeout)
         with self._lock:
             self.procs.append(proc)
             self.save()
         return proc
 
-    def stop_proc(self, proc, timeout=10.0):
+    def stop_proc(self, proc, timeout=None):
+        timeout = proc.stop_timeout if timeout is None else timeout
         _kill_group(proc.pid, timeout, lambda: proc.popen.poll() is not None)
         with self._lock:
             if proc in self.procs:
@@ -381,6 +386,12 @@ class Run:
                 _RUNS.remove(self)
         with contextlib.suppress(OSError):
             os.remove(self.state_file)
+
+
+class _Sink(object):
+    def write(self, text):
+        if text.startswith("stopped"):
+            sys.stderr.write("services harness: " + text)
 
 
 def _prune_old_runs():
@@ -423,11 +434,12 @@ def _carries_marker(pid, marker):
         return False
 
 
-def down(out=sys.stdout, runs=None, everything=False):
+def down(out=sys.stdout, runs=None, everything=False, orphans_only=False):
     """Kill the processes recorded under .services/ (only those still carrying the run's marker).
 
     By default: detached runs (`up`) and runs whose owner (a pytest session) has died; a live
-    pytest session's services are left to it unless `everything`.  `runs` limits to given names."""
+    pytest session's services are left to it unless `everything`.  `runs` limits to given names;
+    `orphans_only` leaves detached runs alone too (used when a new run starts)."""
     n = 0
     for path in sorted(glob.glob(os.path.join(STATE_DIR, "*.json"))):
         try:
@@ -439,6 +451,10 @@ def down(out=sys.stdout, runs=None, everything=False):
             continue
         owner = state.get("owner")
         owner_alive = owner and owner != os.getpid() and os.path.exists("/proc/%d" % owner)
+        if owner == os.getpid() and runs is None:
+            continue  # this process's own runs stop through Run.stop()
+        if orphans_only and (owner_alive or state.get("detached")):
+            continue
         if owner_alive and not state.get("detached") and not everything:
             out.write("run %s belongs to the live process %d: left alone (use --all)\n" % (state["run"], owner))
             continue
@@ -446,9 +462,10 @@ def down(out=sys.stdout, runs=None, everything=False):
             pid = p["pid"]
             if _carries_marker(pid, state["marker"]):
                 _kill_group(pid, 10.0, lambda pid=pid, m=state["marker"]: not _carries_marker(pid, m))
-                out.write("stopped %s (pid %d)\n" % (p["name"], pid))
+                out.write("stopped %s (pid %d) of run %s\n" % (p["name"], pid, state["run"]))
                 n += 1
-        os.remove(path)
+        with contextlib.suppress(OSError):
+            os.remove(path)
     out.write("%d process(es) stopped\n" % n)
 
 
@@ -792,7 +809,7 @@ def _start_tansu(run, binary, timeout):
     # the process is alive and that the broker answering is ours (same cluster id).
     proc = run.spawn("tansu-%d" % port, [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
                                          "--storage-engine", "memory://tansu/", "--cluster-id", cluster_id],
-                     env={"NO_COLOR": "1"})
+                     env={"NO_COLOR": "1"}, stop_timeout=1.0)  # memory store: nothing to drain
 
     def ready():
         api_versions("127.0.0.1", port)
@@ -1027,7 +1044,7 @@ def _start_fake(run, name, module, username, password, probe, timeout=20):
         (port,) = free_ports(1)
         argv = [sys.executable, "-m", module, "--port", str(port), "--username", username, "--password", password]
         env = {"PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        proc = run.spawn("%s-%d" % (name, port), argv, env=env, cwd=ROOT)
+        proc = run.spawn("%s-%d" % (name, port), argv, env=env, cwd=ROOT, stop_timeout=2.0)
         url = "http://127.0.0.1:%d" % port
         try:
             wait_until(name, lambda: http_json(url + probe, auth=(username, password)) is not None, [proc], timeout,

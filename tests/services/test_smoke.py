@@ -61,12 +61,27 @@ def test_kafka_produce_consume_on_every_listener(kafka, listener, mechanism):
 
 
 def test_kafka_rejects_a_wrong_password(kafka):
+    import time
+
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    # kafka-python reports a failed SASL login only as "Unable to bootstrap": the broker's log says why
     rt = dict(kafka.runtime("SASL_PLAINTEXT", "SCRAM-SHA-256"), sasl_password="wrong")
+    cfg = dict(_client_config(rt), request_timeout_ms=3000, bootstrap_timeout_ms=3000)
     with pytest.raises(KafkaError):
-        KafkaAdminClient(**_client_config(rt)).close()
+        KafkaAdminClient(**cfg).close()
+    deadline = time.time() + 10
+    while "invalid credentials with SASL mechanism SCRAM-SHA-256" not in _read(kafka.proc.log):
+        assert time.time() < deadline, "no authentication failure in the broker log"
+        time.sleep(0.2)
+    # the right password on the same listener works
+    KafkaAdminClient(**dict(cfg, sasl_plain_password=kafka.users["SCRAM-SHA-256"][1])).close()
+
+
+def _read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
 
 
 def test_kafka_ssl_listener_needs_the_ca(kafka):
@@ -131,6 +146,7 @@ def _gateway_error(base):
 
 def test_flink_sql_job_moves_rows_from_kafka_to_kafka(flink, kafka):
     import json
+    import os
     import time
 
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -173,11 +189,23 @@ def test_flink_sql_job_moves_rows_from_kafka_to_kafka(flink, kafka):
         jobs = http_json(flink.rest_url + "/jobs/overview")["jobs"]
         assert [j["state"] for j in jobs if j["jid"] == job_id] == ["RUNNING"]
         assert [j["name"] for j in jobs if j["jid"] == job_id] == ["smoke-kafka-to-kafka"]
+        # stop with a savepoint into the fixture's savepoint directory
+        trigger = http_json("%s/jobs/%s/stop" % (flink.rest_url, job_id), "POST",
+                            {"targetDirectory": "file://" + flink.savepoint_dir, "drain": False})
+        deadline = time.time() + 60
+        while True:
+            sp = http_json("%s/jobs/%s/savepoints/%s" % (flink.rest_url, job_id, trigger["request-id"]))
+            if sp["status"]["id"] == "COMPLETED":
+                break
+            assert time.time() < deadline, sp
+            time.sleep(0.3)
+        location = sp["operation"]["location"]  # "file:/dir/savepoint-..." or "file:///dir/..."
+        path = "/" + location.split(":", 1)[1].lstrip("/")
+        assert path.startswith(flink.savepoint_dir + "/savepoint-") and os.path.isdir(path), location
+        job_id = None
     finally:
-        http_json("%s/jobs/%s?mode=cancel" % (flink.rest_url, job_id), "PATCH")
-        deadline = time.time() + 30
-        while time.time() < deadline and http_json("%s/jobs/%s" % (flink.rest_url, job_id))["state"] != "CANCELED":
-            time.sleep(0.2)
+        if job_id:
+            http_json("%s/jobs/%s?mode=cancel" % (flink.rest_url, job_id), "PATCH")
 
 
 # ---- the Schema Registry fake ------------------------------------------------------------------
@@ -558,3 +586,43 @@ def test_down_stops_the_recorded_processes_of_a_detached_run():
     harness.down(out, runs=[name])
     assert not harness._carries_marker(pid, marker)
     assert "stopped tansu" in out.getvalue()
+
+
+def test_a_new_run_reaps_the_services_of_a_killed_session():
+    import signal
+
+    from tests.services import harness
+
+    p, pid, name, marker = _child("wait")
+    p.send_signal(signal.SIGKILL)  # no atexit, no handler: its Tansu is orphaned
+    p.wait(30)
+    assert harness._carries_marker(pid, marker)
+    run = harness.Run()
+    try:
+        assert not harness._carries_marker(pid, marker)
+    finally:
+        run.stop()
+
+
+def test_kafka_certificate_verifies_on_every_supported_python(kafka):
+    """streamt runs on CPython 3.6-3.13; 3.13 verifies certificates strictly (VERIFY_X509_STRICT)."""
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    def version(path):
+        return tuple(int(x) for x in path.split(os.sep)[-3].split(".")[:2] if x.isdigit())
+
+    pythons = [p for p in glob.glob(os.path.join(root, "versions", "3.*", "bin", "python")) if version(p) >= (3, 6)]
+    pythons = sorted(pythons) or [sys.executable]
+    host, port = kafka.listeners["SSL"].rsplit(":", 1)
+    code = ("import ssl, socket, sys; c = ssl.create_default_context(cafile=sys.argv[1]); "
+            "s = c.wrap_socket(socket.create_connection((sys.argv[2], int(sys.argv[3])), 5), server_hostname=sys.argv[4]); "
+            "print(s.version())")
+    for py in pythons:
+        for name in ("localhost", "127.0.0.1"):
+            r = subprocess.run([py, "-c", code, kafka.ca_file, host, port, name], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, check=False)
+            assert r.returncode == 0 and b"TLS" in r.stdout, (py, name, r.stdout.decode(errors="replace"))
