@@ -7361,27 +7361,29 @@ def write_artifact(desired, out, project_name=None, project_version=None, git=No
         return files, hashlib.sha256(data).hexdigest()
     out = os.path.abspath(out)
     parent = os.path.dirname(out)
-    if not os.path.isdir(parent):
-        try:
-            os.makedirs(parent)
-        except OSError as e:
-            raise StreamtError("cannot create %s: %s" % (parent, e.strerror or e))
     exists = os.path.lexists(out)
     if exists and not force:
         if kind != "directory" or not os.path.isdir(out) or os.listdir(out):
             raise StreamtError("%s already exists" % out,
                                hint="choose another output, or pass --force to replace it")
-    if kind == "directory":
-        if exists and not os.path.isdir(out) and not force:
-            raise StreamtError("%s exists and is not a directory" % out)
-        _write_directory(files, out, build_epoch, fmode, dmode)
-        return files, None
-    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
-    if exists and os.path.isdir(out) and not os.path.islink(out):
-        raise StreamtError("%s is a directory" % out,
-                           hint="remove it, or choose a file name for the tarball")
-    _atomic_write(out, data, fmode)
-    return files, hashlib.sha256(data).hexdigest()
+    made = []  # parents we create, removed again if the build fails: it leaves nothing
+    probe = parent
+    while not os.path.isdir(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    try:
+        if made:
+            os.makedirs(parent)
+        return _write_output(files, out, kind, exists, build_epoch, fmode, dmode)
+    except BaseException as e:
+        for d in made:
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
+        if isinstance(e, OSError) and not isinstance(e, StreamtError):
+            raise StreamtError("cannot write %s: %s" % (out, e.strerror or e))
+        raise
 
 
 def read_artifact(path):
@@ -7493,6 +7495,7 @@ def inspect_artifact(artifact, component=None):
         "signature": sig,
         "counts": dict((k, len(desired.get(k) or [])) for k in ARTIFACT_KINDS),
         "files": len(artifact.files),
+        "state": None if artifact.state is None else sorted(artifact.state),
     }
     if component is not None:
         kind = _COMPONENT_KINDS.get(component, component)
@@ -7543,8 +7546,8 @@ def diff_artifacts(old, new):
                             "key": key, "old": _redact_value(key, fa.get(key)),
                             "new": _redact_value(key, fb.get(key))})
                 if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
-                    entry["sql"] = _sql_diff(ma[name].get("sql") or "",
-                                             mb[name].get("sql") or "", name)
+                    entry["sql"] = _sql_diff(_redact_sql(ma[name].get("sql") or ""),
+                                             _redact_sql(mb[name].get("sql") or ""), name)
                 out.append(entry)
     return out
 
@@ -7645,8 +7648,9 @@ _COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jo
 _KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job",
                "connectors": "connector", "gateway": "gateway", "environment": "environment"}
 _SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
-_SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
-                            r"|access[._-]?key|key[._-]?password|\.key$|^key$)", re.I)
+_SECRET_KEY_PATTERN = (r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
+                       r"|user[._-]?info"
+                       r"|access[._-]?key|key[._-]?password|\.key$|^key$)")
 
 
 def _map_strings(obj, fn):
@@ -7795,6 +7799,18 @@ def _output_kind(out):
     if low.endswith(".tar"):
         return "tar"
     return "directory"
+
+
+def _write_output(files, out, kind, exists, build_epoch, fmode, dmode):
+    if kind == "directory":
+        _write_directory(files, out, build_epoch, fmode, dmode)
+        return files, None
+    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
+    if exists and os.path.isdir(out) and not os.path.islink(out):
+        raise StreamtError("%s is a directory" % out,
+                           hint="remove it, or choose a file name for the tarball")
+    _atomic_write(out, data, fmode)
+    return files, hashlib.sha256(data).hexdigest()
 
 
 def _atomic_write(path, data, mode):
@@ -7959,9 +7975,11 @@ def _read_archive_bytes(data, label):
             except UnicodeEncodeError:
                 problems.append("%s: member name is not UTF-8" % shown)
                 continue
-            clean = name[:-1] if member.isdir() and name.endswith("/") else name
-            if clean.startswith("./"):
+            clean = name.rstrip("/") if member.isdir() else name
+            while clean.startswith("./"):  # `tar -C dir -czf x.tar.gz .` writes ./name
                 clean = clean[2:]
+            if member.isdir() and clean in (".", ""):
+                continue
             if not _safe_member_name(clean):
                 problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
                 continue
@@ -8065,7 +8083,7 @@ def _load_artifact(art):
         raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
                              hint="give the directory or tarball written by `streamt build`")
     try:
-        manifest = json.loads(files["manifest.json"].decode("utf-8"))
+        manifest = json.loads(_utf8(files["manifest.json"]))
     except (ValueError, UnicodeDecodeError) as e:
         raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
     if not isinstance(manifest, dict):
@@ -8132,6 +8150,10 @@ def _load_artifact(art):
         art.desired = desired
 
 
+def _utf8(data):
+    return data.decode("utf-8")
+
+
 def _entry_file(entry, files, problems):
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         problems.append("manifest.json: malformed resource entry %r" % (entry,))
@@ -8151,7 +8173,7 @@ def _check_sha256sums(files, checksums):
         want["manifest.json"] = hashlib.sha256(files["manifest.json"]).hexdigest()
     seen = {}
     try:
-        text = files["SHA256SUMS"].decode("utf-8")
+        text = _utf8(files["SHA256SUMS"])
     except UnicodeDecodeError:
         return ["SHA256SUMS: not UTF-8 text"]
     for n, line in enumerate(text.splitlines(), 1):
@@ -8210,7 +8232,8 @@ def _flatten(obj, prefix=""):
 
 
 def _artifact_secret_key(key):
-    return bool(_SECRET_KEY_RE.search(str(key)))
+    # re caches compiled patterns: compiling lazily keeps the import (start-up) cheap
+    return bool(re.search(_SECRET_KEY_PATTERN, str(key), re.I))
 
 
 def _redact_value(key, value):
@@ -8221,7 +8244,19 @@ def _redact_value(key, value):
     return "<redacted>"
 
 
+def _redact_sql(sql):
+    """Flink SQL with the values of secret-looking WITH options ('...password' = '...',
+    '...jaas.config' = '...') replaced: for artifacts built with --resolve-secrets."""
+    def sub(m):
+        if _artifact_secret_key(m.group(1)) and not _only_refs(m.group(2)):
+            return "'%s' = '<redacted>'" % m.group(1)
+        return m.group(0)
+    return re.sub(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'", sub, sql)
+
+
 def _redact(obj, key=""):
+    if isinstance(obj, str) and key.split(".")[-1] == "sql":
+        return _redact_sql(obj)
     if isinstance(obj, dict):
         return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
     if isinstance(obj, list):
@@ -8305,21 +8340,23 @@ def _git_info_python(path, files):
         if up == top:
             return None
         top = up
+    # Whatever the reader does not understand (a SHA-256 repository, a damaged object,
+    # struct errors in an odd index) degrades to "unknown", never to a failed build.
     try:
         repo = _GitRepo(top, dotgit)
         commit = repo.head_commit()
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         return None
-    if commit is None:
+    if commit is None or not re.match(r"^[0-9a-f]{40}$", commit):
         return None
     try:
         time_ = repo.commit_time(commit)
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         time_ = None
     try:
         prefix = os.path.relpath(path, top).replace(os.sep, "/")
         dirty = repo.dirty(commit, "" if prefix == "." else prefix + "/", files)
-    except (OSError, ValueError, KeyError, IndexError, _GitUnknown):
+    except Exception:
         dirty = None
     return {"commit": commit, "branch": repo.branch, "dirty": dirty, "time": time_}
 
@@ -8656,6 +8693,12 @@ def _read_git_index(path):
                         "sha": sha, "size": size, "mtime_s": ms, "mtime_ns": mns,
                         "stage": (flags >> 12) & 3, "skip_worktree": bool(ext & 0x4000),
                         "intent_to_add": bool(ext & 0x2000)})
+    while i + 8 <= len(data) - 20:  # extensions, then the trailing checksum
+        sig = data[i:i + 4]
+        size = struct.unpack(">I", data[i + 4:i + 8])[0]
+        if sig == b"link":
+            raise _GitUnknown("split index: entries live in a shared index")
+        i += 8 + size
     return entries
 
 
@@ -12281,10 +12324,13 @@ def _cmd_build(p):
             desired = resolve_refs(desired, project.variables)
         state = None
         if args.with_state:
+            # observe_state (section "plan & deploy") talks to the services: only here,
+            # only when asked.  It sees resolved values; what it returns is redacted.
             observe = globals().get("observe_state")
             if observe is None:
                 raise UsageError("--with-state is not available in this build of streamt")
-            state = observe(desired, project)
+            live = resolve_refs(desired, project.variables)
+            state = observe(live, live["environment"].get("runtime") or {}, project=project)
         signer = None
         if key_text is not None:
             ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
@@ -12401,7 +12447,9 @@ def _artifact_inspect(args, out):
             ("format", "%s (built by %s %s)" % (doc["format"], gen.get("name"),
                                                 gen.get("version"))),
             ("built", doc["build_time"]), ("git", git_text), ("secrets", secrets),
-            ("signature", sig_text)]
+            ("signature", sig_text),
+            ("state", "snapshot of " + ", ".join(doc["state"]) if doc["state"] is not None
+             else "none (build --with-state records one)")]
     for k, v in rows:
         out.result("%-12s %s" % (k, v))
     counts = doc["counts"]
