@@ -9100,7 +9100,11 @@ class KafkaError(ServiceError):
 
     ``code`` is the protocol error code (None for failures below the protocol: network,
     TLS, a broker lacking an API), ``name`` its protocol name (``TOPIC_ALREADY_EXISTS``),
-    ``broker_message`` what the broker said, if anything."""
+    ``broker_message`` what the broker said, if anything.  Failures without a code carry
+    one of these names: ``UNREACHABLE``, ``TIMEOUT``, ``TLS``, ``TLS_VERIFY``, ``SASL``,
+    ``PROTOCOL``, ``UNSUPPORTED`` (the broker lacks the API or dropped the request) and
+    ``VALIDATE_ONLY_IGNORED`` (the broker would apply, or applied, a validate-only request);
+    settings errors have neither code nor name."""
 
     def __init__(self, message, code=None, name=None, hint=None, broker_message=None,
                  details=None):
@@ -9122,7 +9126,8 @@ class KafkaAdmin(object):
     ``sasl_password``, ``ssl_cafile``, ``ssl_certfile``, ``ssl_keyfile``,
     ``ssl_check_hostname``).  ``timeout`` (seconds) bounds connecting and every request.
     Nothing is sent before the first call.  ``requests_sent`` counts the requests written
-    to the wire (connection set-up included).
+    to the wire (connection set-up included); ``requests_waiting`` how many of them only
+    re-read topics this admin wrote and the broker answering had not caught up with yet.
 
     ``incremental_alter`` may be set to False to force the legacy AlterConfigs path
     (the one used with brokers older than 2.3)."""
@@ -9139,9 +9144,17 @@ class KafkaAdmin(object):
         self.backoff = float(backoff)
         self.client_id = client_id
         self.incremental_alter = incremental_alter
+        self.version_caps = {}      # {api name: highest version to use} (tests: classic versions)
         self.requests_sent = 0
-        self._conns = {}          # node id (or "bootstrap") -> _KafkaConnection
+        self.requests_waiting = 0   # of which re-reads waiting for the brokers to catch up
+        self._conns = {}          # (host, port) -> _KafkaConnection
         self._meta = None         # last metadata: brokers, controller, cluster id
+        # Read-your-writes: brokers learn of a change made through the controller a little
+        # later, so a topic created (deleted, grown) here may still look missing (present,
+        # smaller) for a moment.  Reads retry briefly for the names written by this admin.
+        self._expect = {}             # topic -> "present" | "absent"
+        self._expect_partitions = {}  # topic -> partition count asked for
+        self._expect_configs = {}     # topic -> {key: value, or None for reset}
 
     # -- connections and metadata ---------------------------------------------
 
@@ -9167,9 +9180,21 @@ class KafkaAdmin(object):
 
     def list_topics(self, include_internal=False):
         """Sorted names of the topics this principal may see."""
-        meta = self._metadata(None)
-        return sorted(t["name"] for t in meta["topics"]
-                      if t["error_code"] == 0 and (include_internal or not t["is_internal"]))
+        attempt, deadline = 0, self._clock() + self.timeout
+        while True:
+            meta = self._metadata(None)
+            names = set(t["name"] for t in meta["topics"]
+                        if t["error_code"] == 0 and (include_internal or not t["is_internal"]))
+            behind = [n for n, state in self._expect.items()
+                      if (state == "present") != (n in names)]
+            if not behind or self._clock() >= deadline:
+                break
+            self._settle(attempt)
+            attempt += 1
+        for n in list(self._expect):
+            if (self._expect[n] == "present") == (n in names):
+                del self._expect[n]   # seen as written: no more waiting for it
+        return sorted(names)
 
     def describe_topics(self, names):
         """``{name: {"partitions", "replication_factor"}}`` for the names that exist (one request)."""
@@ -9178,28 +9203,41 @@ class KafkaAdmin(object):
             return {}
         out = {}
         todo = names
-        for attempt in range(self.retries + 1):
+        attempt, deadline = 0, self._clock() + self.timeout
+        while True:
             meta = self._metadata(todo)
+            can_wait = self._clock() < deadline
             again = []
             for t in meta["topics"]:
-                code = t["error_code"]
-                if t["name"] not in todo:
+                code, name = t["error_code"], t["name"]
+                if name not in todo:
                     continue  # a broker answering topics=[] with all topics (Tansu)
                 if code == 0:
                     parts = t["partitions"]
+                    if can_wait and (self._expect.get(name) == "absent" or
+                                     len(parts) < self._expect_partitions.get(name, 0)):
+                        again.append(name)
+                        continue
+                    if self._expect.get(name) == "present":
+                        del self._expect[name]   # seen: no more waiting for it
+                    self._expect_partitions.pop(name, None)
                     rf = max([len(p["replica_nodes"]) for p in parts] or [0])
-                    out[t["name"]] = {"partitions": len(parts), "replication_factor": rf}
+                    out[name] = {"partitions": len(parts), "replication_factor": rf}
                 elif code in (3, 100):
-                    continue
+                    if can_wait and self._expect.get(name) == "present":
+                        again.append(name)
+                    elif self._expect.get(name) == "absent":
+                        del self._expect[name]
                 elif code in self.RETRIABLE and attempt < self.retries:
-                    again.append(t["name"])
+                    again.append(name)
                 else:
-                    raise self._error(code, None, "cannot describe topic '%s'" % t["name"],
-                                      topic=t["name"], operation="DESCRIBE")
+                    raise self._error(code, None, "cannot describe topic '%s'" % name,
+                                      topic=name, operation="DESCRIBE")
             if not again:
                 break
             todo = again
-            self._sleep(attempt)
+            self._settle(attempt)
+            attempt += 1
         return out
 
     def create_topics(self, topics, validate_only=False):
@@ -9214,7 +9252,7 @@ class KafkaAdmin(object):
         version = conn.version("CreateTopics")
         if validate_only:
             self._refuse_unfaithful_validate(conn, "creating topics")
-        body = {"topics": [], "timeout_ms": int(self.timeout * 1000),
+        body = {"topics": [], "timeout_ms": self._server_timeout_ms(),
                 "validate_only": bool(validate_only)}
         for t in topics:
             partitions = t.get("partitions")
@@ -9234,12 +9272,19 @@ class KafkaAdmin(object):
                                 lambda r: (r["error_code"], r.get("error_message")))
         out = {}
         for t in topics:
-            code, msg = results.get(t["name"], (0, None))
+            code, msg = results.get(t["name"], _KAFKA_NO_ANSWER)
             out[t["name"]] = None if code == 0 else self._error(
                 code, msg, "cannot create topic '%s'" % t["name"], topic=t["name"],
                 operation="CREATE", topic_spec=t)
         if validate_only:
             self._check_validate_only([n for n in sorted(out) if out[n] is None])
+        else:
+            for t in topics:
+                if out[t["name"]] is None:
+                    self._expect[t["name"]] = "present"
+                    self._expect_partitions.pop(t["name"], None)
+                    self._expect_configs[t["name"]] = dict(
+                        (k, _kafka_str(v)) for k, v in (t.get("config") or {}).items())
         return out
 
     def delete_topics(self, names):
@@ -9247,15 +9292,19 @@ class KafkaAdmin(object):
         names = sorted(set(names))
         if not names:
             return {}
-        body = {"topic_names": names, "timeout_ms": int(self.timeout * 1000)}
+        body = {"topic_names": names, "timeout_ms": self._server_timeout_ms()}
         results = self._batched("DeleteTopics", body, "topic_names", "responses", "name",
                                 lambda r: (r["error_code"], r.get("error_message")),
                                 key_of_item=lambda n: n)
         out = {}
         for n in names:
-            code, msg = results.get(n, (0, None))
+            code, msg = results.get(n, _KAFKA_NO_ANSWER)
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot delete topic '%s'" % n, topic=n, operation="DELETE")
+            if code == 0:
+                self._expect[n] = "absent"
+                self._expect_partitions.pop(n, None)
+                self._expect_configs.pop(n, None)
         return out
 
     def create_partitions(self, counts, validate_only=False):
@@ -9268,14 +9317,16 @@ class KafkaAdmin(object):
             self._refuse_unfaithful_validate(conn, "adding partitions")
         body = {"topics": [{"name": n, "count": int(c), "assignments": None}
                            for n, c in sorted(counts.items())],
-                "timeout_ms": int(self.timeout * 1000), "validate_only": bool(validate_only)}
+                "timeout_ms": self._server_timeout_ms(), "validate_only": bool(validate_only)}
         results = self._batched("CreatePartitions", body, "topics", "results", "name",
                                 lambda r: (r["error_code"], r.get("error_message")))
         out = {}
         for n in sorted(counts):
-            code, msg = results.get(n, (0, None))
+            code, msg = results.get(n, _KAFKA_NO_ANSWER)
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot add partitions to topic '%s'" % n, topic=n, operation="ALTER")
+            if code == 0 and not validate_only:
+                self._expect_partitions[n] = int(counts[n])
         return out
 
     def describe_configs(self, names):
@@ -9301,6 +9352,19 @@ class KafkaAdmin(object):
         # since 0.11 has it): Tansu is one, and it reports every value it returns as
         # DEFAULT_CONFIG although it only returns the values set on the topic.
         only_set_values = not conn.advertises("AlterConfigs")
+        attempt, deadline = 0, self._clock() + self.timeout
+        while self._clock() < deadline:
+            # what this admin just created or changed may not have reached this broker yet
+            late = [r["resource_name"] for r in resp["results"]
+                    if not self._configs_caught_up(r, only_set_values)]
+            if not late:
+                break
+            attempt += 1
+            self._settle(attempt)
+            body["resources"] = [x for x in body["resources"] if x["resource_name"] in late]
+            done = [r for r in resp["results"] if r["resource_name"] not in late]
+            resp = self._call(conn, "DescribeConfigs", body)
+            resp["results"] = done + resp["results"]
         out = {}
         for r in resp["results"]:
             code = r["error_code"]
@@ -9378,10 +9442,13 @@ class KafkaAdmin(object):
                                 key_of_item=lambda r: r["resource_name"])
         out = {}
         for n in names:
-            code, msg = results.get(n, (0, None))
+            code, msg = results.get(n, _KAFKA_NO_ANSWER)
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot change the configs of topic '%s'" % n, topic=n,
                 operation="ALTER_CONFIGS")
+            if code == 0 and not validate_only:
+                expected = self._expect_configs.setdefault(n, {})
+                expected.update((k, _kafka_str(v)) for k, v in changes[n].items())
         return out
 
     # -- plumbing ---------------------------------------------------------------
@@ -9389,6 +9456,20 @@ class KafkaAdmin(object):
     def _sleep(self, attempt):
         import time
         time.sleep(min(self.backoff * (2 ** attempt), 2.0))
+
+    def _server_timeout_ms(self):
+        """How long the broker may take on a write: less than we wait for its answer, so that
+        a slow operation comes back as REQUEST_TIMED_OUT rather than a client time-out."""
+        return max(100, int(self.timeout * 900))
+
+    def _clock(self):
+        import time
+        return time.time()
+
+    def _settle(self, attempt):
+        import time
+        self.requests_waiting += 1   # the next request only re-reads what is not there yet
+        time.sleep(min(0.05 * (2 ** attempt), 1.0))
 
     def _connect(self, host, port):
         key = (host, int(port))
@@ -9453,12 +9534,15 @@ class KafkaAdmin(object):
             return conn.request(api, body)
         except _KafkaDropped:
             conn.close()
+            s = self.settings
+            hint = ("the broker rejects this request although it advertises it (a "
+                    "Kafka-compatible broker with gaps?); its log says why")
+            if not s["sasl"]:
+                hint = ("if this listener requires authentication, set security_protocol "
+                        "(now %s) and the sasl_* keys; otherwise %s" % (s["protocol"], hint))
             raise KafkaError(
                 "the Kafka broker at %s closed the connection in answer to %s v%d"
-                % (conn.address, api, conn.version(api)),
-                name="UNSUPPORTED",
-                hint="the broker does not support this request (a Kafka-compatible broker "
-                     "with gaps?) or dropped it; see the broker's log")
+                % (conn.address, api, conn.version(api)), name="UNSUPPORTED", hint=hint)
 
     def _batched(self, api, body, items_key, results_key, name_key, extract,
                  key_of_item=lambda item: item["name"]):
@@ -9475,7 +9559,9 @@ class KafkaAdmin(object):
             for r in resp[results_key]:
                 code, msg = extract(r)
                 results[r[name_key]] = (code, msg)
-                if code in self.RETRIABLE:
+                # REQUEST_TIMED_OUT on a write means "may still complete": a retry would
+                # answer TOPIC_ALREADY_EXISTS (or UNKNOWN_TOPIC) and hide what happened
+                if code in self.RETRIABLE and code != 7:
                     retry.append(r[name_key])
             if not retry or attempt == self.retries:
                 break
@@ -9502,6 +9588,28 @@ class KafkaAdmin(object):
                 "Kafka-compatible broker that ignores validate_only): not %s" % (conn.address, what),
                 name="VALIDATE_ONLY_IGNORED",
                 hint="validate against Apache Kafka, or run without validate-only")
+
+    def _configs_caught_up(self, result, only_set_values):
+        """Does a DescribeConfigs result show the topic and config values written here?"""
+        name = result["resource_name"]
+        if result["error_code"] == 3:
+            return self._expect.get(name) != "present"
+        if result["error_code"] != 0:
+            return True
+        wanted = self._expect_configs.get(name)
+        if not wanted:
+            return True
+        seen = dict((c["name"], c) for c in result["configs"])
+        for key, value in wanted.items():
+            c = seen.get(key)
+            if value is None:
+                set_here = c is not None and (only_set_values or c.get("config_source") == 1)
+                if set_here:
+                    return False
+            elif c is None or (not c["is_sensitive"] and c["value"] != value):
+                return False
+        del self._expect_configs[name]
+        return True
 
     def _check_validate_only(self, names):
         """After a validate-only CreateTopics: did the broker create the topics anyway?"""
@@ -9549,6 +9657,9 @@ class KafkaAdmin(object):
 # -- kafka: settings, hints -----------------------------------------------------
 
 _RESOURCE_TOPIC = 2
+
+# What a batched answer that does not mention one of the topics asked about counts as.
+_KAFKA_NO_ANSWER = (-1, "the broker's answer does not mention this topic")
 
 _CONFIG_SOURCES = {0: "UNKNOWN", 1: "TOPIC", 2: "BROKER", 3: "BROKER", 4: "BROKER",
                    5: "DEFAULT", 6: "BROKER_LOGGER", 7: "CLIENT_METRICS", 8: "GROUP"}
@@ -9691,7 +9802,7 @@ class _KafkaConnection(object):
 
     def _choose_versions(self, advertised):
         self.broker_versions = dict(advertised)
-        caps = getattr(self.admin, "version_caps", None) or {}
+        caps = self.admin.version_caps
         self.versions = {}
         for api, spec in _KAFKA_APIS.items():
             if spec[0] not in advertised:
