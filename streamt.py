@@ -11906,7 +11906,10 @@ def apply_plan(plan, progress=None):
 
 def observe_state(desired, runtime, project=None, targets=None):
     """The live state of what `desired` describes, canonical and redacted, for
-    `build --with-state` (stored under state/) and `deploy --check-drift`."""
+    `build --with-state` (stored under state/) and `deploy --check-drift`.  `project`
+    is the project's name (a Project object is accepted too)."""
+    if project is not None and not isinstance(project, str):
+        project = getattr(project, "name", None)
     policy = PlanPolicy(project)
     targets = targets if targets is not None else make_targets(desired, runtime)
     out = {}
