@@ -8839,6 +8839,7 @@ class HttpClient(object):
         HttpResponse.  `body` is JSON-encoded unless it is bytes."""
         import urllib.request
         import urllib.error
+        import http.client
         import socket
         method = method.upper()
         if idempotent is None:
@@ -8880,7 +8881,8 @@ class HttpClient(object):
                 except Exception:
                     payload = b""
                 rheaders = dict((k.lower(), v) for k, v in (e.headers or {}).items())
-            except (urllib.error.URLError, socket.timeout, OSError) as e:
+            except (urllib.error.URLError, socket.timeout, OSError,
+                    http.client.HTTPException) as e:
                 reason = getattr(e, "reason", e)
                 # refused / unresolvable: the request never reached the server
                 never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
