@@ -8890,6 +8890,11 @@ class HttpClient(object):
                     self._wait(delay)
                     delay *= 2
                     continue
+                if isinstance(e, http.client.HTTPException):
+                    raise HttpError("%s at %s did not answer in HTTP (%s: %s)"
+                                    % (self.service, self.host, type(e).__name__, e),
+                                    hint="is this URL the %s REST endpoint (and not, say, a "
+                                         "Kafka port)?" % self.service)
                 if isinstance(reason, Exception) and "CERTIFICATE_VERIFY_FAILED" in str(reason):
                     raise HttpError("%s at %s: TLS certificate verification failed: %s"
                                     % (self.service, self.host, reason),

@@ -256,6 +256,6 @@ def test_a_server_that_does_not_speak_http_is_a_clear_error():
                                sleep=lambda s: None)
         with pytest.raises(streamt.HttpError) as e:
             c.request("GET", "/")   # e.g. a Kafka port given as a REST URL
-        assert "unreachable" in e.value.message
+        assert "did not answer in HTTP" in e.value.message and e.value.hint
     finally:
         lst.close()
