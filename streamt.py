@@ -8989,6 +8989,7 @@ class HttpClient(object):
         HttpResponse.  `body` is JSON-encoded unless it is bytes."""
         import urllib.request
         import urllib.error
+        import http.client
         import socket
         method = method.upper()
         if idempotent is None:
@@ -9030,7 +9031,8 @@ class HttpClient(object):
                 except Exception:
                     payload = b""
                 rheaders = dict((k.lower(), v) for k, v in (e.headers or {}).items())
-            except (urllib.error.URLError, socket.timeout, OSError) as e:
+            except (urllib.error.URLError, socket.timeout, OSError,
+                    http.client.HTTPException) as e:
                 reason = getattr(e, "reason", e)
                 # refused / unresolvable: the request never reached the server
                 never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
@@ -9038,6 +9040,11 @@ class HttpClient(object):
                     self._wait(delay)
                     delay *= 2
                     continue
+                if isinstance(e, http.client.HTTPException):
+                    raise HttpError("%s at %s did not answer in HTTP (%s: %s)"
+                                    % (self.service, self.host, type(e).__name__, e),
+                                    hint="is this URL the %s REST endpoint (and not, say, a "
+                                         "Kafka port)?" % self.service)
                 if isinstance(reason, Exception) and "CERTIFICATE_VERIFY_FAILED" in str(reason):
                     raise HttpError("%s at %s: TLS certificate verification failed: %s"
                                     % (self.service, self.host, reason),
@@ -12073,7 +12080,10 @@ def apply_plan(plan, progress=None):
 
 def observe_state(desired, runtime, project=None, targets=None):
     """The live state of what `desired` describes, canonical and redacted, for
-    `build --with-state` (stored under state/) and `deploy --check-drift`."""
+    `build --with-state` (stored under state/) and `deploy --check-drift`.  `project`
+    is the project's name (a Project object is accepted too)."""
+    if project is not None and not isinstance(project, str):
+        project = getattr(project, "name", None)
     policy = PlanPolicy(project)
     targets = targets if targets is not None else make_targets(desired, runtime)
     out = {}
