@@ -12126,13 +12126,14 @@ def resolve_variables(obj, values):
         raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
                                            "lines")
     if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
-        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string): a
-        # quote in the value must be doubled, or the value ends the literal
-        def sub_sql(m):
-            return "$" if m.group(1) else str(values[m.group(2)]).replace("'", "''")
+        # Flink SQL: only string literals hold references, and each value is escaped for
+        # where it lands (quotes doubled; JAAS quoting inside sasl.jaas.config)
         for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
             if isinstance(job, dict) and isinstance(job.get("sql"), str):
-                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+                try:
+                    resolved["sql"] = resolve_sql_references(job["sql"], values)
+                except ProjectError as e:
+                    raise StreamtError(e.message, hint=e.hint)
     return out
 
 
