@@ -11898,10 +11898,11 @@ class Plan(object):
        "contacts": [{"service": str, "hosts": [str]}],
        "kafka_cluster_id": str | null,
        "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
-                            "delete": n, "refused": n},
+                            "delete": n, "missing": n, "refused": n},
                 "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
                              "name": str,
-                             "action": "create"|"update"|"unchanged"|"orphan"|"delete",
+                             # missing: a source topic the jobs read does not exist (refused)
+                             "action": "create"|"update"|"unchanged"|"orphan"|"delete"|"missing",
                              "changes": {key: {"old": v, "new": v}},  # secrets redacted
                              "notes": [str], "refused": str | null, "destructive": bool}]},
        "validation_errors": [str],                 # --dry-run: the services' own checks
@@ -11920,7 +11921,8 @@ class Plan(object):
 
 
     Changes are sorted by apply order, then by name.  Text output: one block per
-    resource that changes ("+" create, "~" update, "-" delete, "?" orphan, "=" unchanged
+    resource that changes ("+" create, "~" update, "-" delete, "?" orphan, "!" missing
+    source topic, "=" unchanged
     with `status`), then a "Plan: ..." summary line; progress lines go to stderr.
     """
 
@@ -11941,7 +11943,8 @@ class Plan(object):
         return [c for c in self.changes if c.destructive and c.mutating]
 
     def summary(self):
-        s = dict((k, 0) for k in ("create", "update", "unchanged", "orphan", "delete", "refused"))
+        s = dict((k, 0) for k in ("create", "update", "unchanged", "orphan", "delete", "missing",
+                                  "refused"))
         for c in self.changes:
             s[c.action] += 1
             if c.refused:
@@ -11954,13 +11957,16 @@ class Plan(object):
     def render(self, verbose=False):
         """The human plan: one block per resource that changes (all with verbose)."""
         lines = []
-        sym = {"create": "+", "update": "~", "delete": "-", "orphan": "?", "unchanged": "="}
+        sym = {"create": "+", "update": "~", "delete": "-", "orphan": "?", "unchanged": "=",
+               "missing": "!"}
         for c in self.changes:
             if c.action == "unchanged" and not verbose:
                 continue
             head = "%s %s %s" % (sym[c.action], c.kind, c.name)
             if c.action == "orphan":
                 head += " (orphan)"
+            if c.action == "missing":
+                head += " (source, missing)"
             if c.refused:
                 head += "  REFUSED: " + c.refused
             lines.append(head)
@@ -12039,7 +12045,40 @@ def plan_deploy(desired, runtime, policy, targets=None, progress=None):
         if kind == "topic":
             cluster_id = live[kind].get("cluster_id")
         changes.extend(t.plan(items, live[kind], policy))
+        if kind == "topic":
+            changes.extend(missing_source_topics(desired, t))
     return Plan(changes, targets, live, policy, cluster_id)
+
+
+def source_topics(desired):
+    """The topics that the artifact's Flink jobs and connectors read but that it does not
+    create: the project's sources, which someone else writes.  Sorted."""
+    made = set(t.get("name") for t in desired.get("topics") or [])
+    found = set()
+    for job in desired.get("flink_jobs") or []:
+        toks = significant_tokens(job.get("sql") or "")
+        for i in range(len(toks) - 2):
+            if (toks[i].kind == "string" and token_value(toks[i]) == "topic"
+                    and toks[i + 1].text == "=" and toks[i + 2].kind == "string"):
+                found.update(x.strip() for x in token_value(toks[i + 2]).split(";"))
+    for conn in desired.get("connectors") or []:
+        topics = (conn.get("config") or {}).get("topics") or ""
+        found.update(x.strip() for x in str(topics).split(","))
+    return sorted(n for n in found if n and n not in made and "${" not in n)
+
+
+def missing_source_topics(desired, topic_target):
+    """A refused change for each source topic that does not exist: a Flink job reading it
+    would fail some seconds after its submission, leaving a half-applied deploy."""
+    wanted = source_topics(desired)
+    if not wanted:
+        return []
+    live = topic_target.admin.describe_topics(wanted)
+    return [Change("topic", name, "missing",
+                   refused="source topic %s does not exist: streamt reads it but does not "
+                           "create it (its producer owns it); create it, or check "
+                           "the environment's bootstrap_servers" % name)
+            for name in wanted if name not in live]
 
 
 def apply_plan(plan, progress=None):

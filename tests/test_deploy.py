@@ -412,3 +412,35 @@ def test_resolved_secrets_never_show_in_a_plan():
     assert "s3cr3t-value" not in text
     assert c.changes["connection.password"] == (None, "<redacted>")
     assert "password=<redacted>" in c.changes["connection.url"][1]
+
+
+def test_source_topics_are_what_jobs_and_connectors_read_but_the_artifact_does_not_make():
+    p = streamt.load_project(SHOP, env="dev", environ={})
+    desired = streamt.compile_project(p)
+    assert streamt.source_topics(desired) == ["shop.orders.v1"]
+    desired["connectors"].append({"name": "x", "config": {"topics": "ext.a, shop.orders.clean.v1"}})
+    assert streamt.source_topics(desired) == ["ext.a", "shop.orders.v1"]
+
+
+@pytest.mark.services
+def test_a_missing_source_topic_is_refused_at_plan_time(kafka):
+    """Without this, deploy submits the job, which fails ~30 s later: a partial deploy."""
+    present = "src-" + uuid.uuid4().hex[:8]
+    absent = "src-" + uuid.uuid4().hex[:8]
+    target = streamt.KafkaTarget({"kafka": kafka.runtime()})
+    try:
+        target.admin.create_topics([{"name": present, "partitions": 1, "replication_factor": 1,
+                                     "config": {}}])
+        sql = ("CREATE TEMPORARY TABLE `a` (`x` STRING) WITH ('connector' = 'kafka', "
+               "'topic' = '%s');\nCREATE TEMPORARY TABLE `b` (`x` STRING) WITH ("
+               "'connector' = 'kafka', 'topic' = '%s');\nINSERT INTO `c` SELECT x FROM `a`;"
+               % (present, absent))
+        desired = {"topics": [{"name": "out", "partitions": 1, "replication_factor": 1}],
+                   "flink_jobs": [{"name": "j", "sql": sql}], "connectors": []}
+        (change,) = streamt.missing_source_topics(desired, target)
+        assert (change.kind, change.name, change.action) == ("topic", absent, "missing")
+        assert "does not exist" in change.refused
+        plan = streamt.Plan([change], {}, {}, streamt.PlanPolicy("p"))
+        assert plan.refused and "! topic %s (source, missing)" % absent in plan.render()
+    finally:
+        target.close()
