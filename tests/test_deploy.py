@@ -338,7 +338,7 @@ def _kill_midway_then_converge(art, services_env, flink):
 
 
 def _cancel_shop_jobs(flink):
-    """The test cluster has 4 slots: leave them free for the next tests."""
+    """The test cluster has 8 slots: leave them free for the next tests."""
     rest = streamt.HttpClient(flink.rest_url)
     for j in rest.get_json("/jobs/overview")["jobs"]:
         if j["name"].startswith("streamt.shop.") and j["state"] == "RUNNING":
