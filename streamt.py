@@ -8992,6 +8992,7 @@ class HttpClient(object):
         HttpResponse.  `body` is JSON-encoded unless it is bytes."""
         import urllib.request
         import urllib.error
+        import http.client
         import socket
         method = method.upper()
         if idempotent is None:
@@ -9033,7 +9034,8 @@ class HttpClient(object):
                 except Exception:
                     payload = b""
                 rheaders = dict((k.lower(), v) for k, v in (e.headers or {}).items())
-            except (urllib.error.URLError, socket.timeout, OSError) as e:
+            except (urllib.error.URLError, socket.timeout, OSError,
+                    http.client.HTTPException) as e:
                 reason = getattr(e, "reason", e)
                 # refused / unresolvable: the request never reached the server
                 never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
@@ -9041,6 +9043,11 @@ class HttpClient(object):
                     self._wait(delay)
                     delay *= 2
                     continue
+                if isinstance(e, http.client.HTTPException):
+                    raise HttpError("%s at %s did not answer in HTTP (%s: %s)"
+                                    % (self.service, self.host, type(e).__name__, e),
+                                    hint="is this URL the %s REST endpoint (and not, say, a "
+                                         "Kafka port)?" % self.service)
                 if isinstance(reason, Exception) and "CERTIFICATE_VERIFY_FAILED" in str(reason):
                     raise HttpError("%s at %s: TLS certificate verification failed: %s"
                                     % (self.service, self.host, reason),
@@ -11894,10 +11901,11 @@ class Plan(object):
        "contacts": [{"service": str, "hosts": [str]}],
        "kafka_cluster_id": str | null,
        "plan": {"summary": {"create": n, "update": n, "unchanged": n, "orphan": n,
-                            "delete": n, "refused": n},
+                            "delete": n, "missing": n, "refused": n},
                 "changes": [{"kind": "schema"|"topic"|"flink_job"|"connector"|"gateway",
                              "name": str,
-                             "action": "create"|"update"|"unchanged"|"orphan"|"delete",
+                             # missing: a source topic the jobs read does not exist (refused)
+                             "action": "create"|"update"|"unchanged"|"orphan"|"delete"|"missing",
                              "changes": {key: {"old": v, "new": v}},  # secrets redacted
                              "notes": [str], "refused": str | null, "destructive": bool}]},
        "validation_errors": [str],                 # --dry-run: the services' own checks
@@ -11916,7 +11924,8 @@ class Plan(object):
 
 
     Changes are sorted by apply order, then by name.  Text output: one block per
-    resource that changes ("+" create, "~" update, "-" delete, "?" orphan, "=" unchanged
+    resource that changes ("+" create, "~" update, "-" delete, "?" orphan, "!" missing
+    source topic, "=" unchanged
     with `status`), then a "Plan: ..." summary line; progress lines go to stderr.
     """
 
@@ -11937,7 +11946,8 @@ class Plan(object):
         return [c for c in self.changes if c.destructive and c.mutating]
 
     def summary(self):
-        s = dict((k, 0) for k in ("create", "update", "unchanged", "orphan", "delete", "refused"))
+        s = dict((k, 0) for k in ("create", "update", "unchanged", "orphan", "delete", "missing",
+                                  "refused"))
         for c in self.changes:
             s[c.action] += 1
             if c.refused:
@@ -11950,13 +11960,16 @@ class Plan(object):
     def render(self, verbose=False):
         """The human plan: one block per resource that changes (all with verbose)."""
         lines = []
-        sym = {"create": "+", "update": "~", "delete": "-", "orphan": "?", "unchanged": "="}
+        sym = {"create": "+", "update": "~", "delete": "-", "orphan": "?", "unchanged": "=",
+               "missing": "!"}
         for c in self.changes:
             if c.action == "unchanged" and not verbose:
                 continue
             head = "%s %s %s" % (sym[c.action], c.kind, c.name)
             if c.action == "orphan":
                 head += " (orphan)"
+            if c.action == "missing":
+                head += " (source, missing)"
             if c.refused:
                 head += "  REFUSED: " + c.refused
             lines.append(head)
@@ -12035,7 +12048,40 @@ def plan_deploy(desired, runtime, policy, targets=None, progress=None):
         if kind == "topic":
             cluster_id = live[kind].get("cluster_id")
         changes.extend(t.plan(items, live[kind], policy))
+        if kind == "topic":
+            changes.extend(missing_source_topics(desired, t))
     return Plan(changes, targets, live, policy, cluster_id)
+
+
+def source_topics(desired):
+    """The topics that the artifact's Flink jobs and connectors read but that it does not
+    create: the project's sources, which someone else writes.  Sorted."""
+    made = set(t.get("name") for t in desired.get("topics") or [])
+    found = set()
+    for job in desired.get("flink_jobs") or []:
+        toks = significant_tokens(job.get("sql") or "")
+        for i in range(len(toks) - 2):
+            if (toks[i].kind == "string" and token_value(toks[i]) == "topic"
+                    and toks[i + 1].text == "=" and toks[i + 2].kind == "string"):
+                found.update(x.strip() for x in token_value(toks[i + 2]).split(";"))
+    for conn in desired.get("connectors") or []:
+        topics = (conn.get("config") or {}).get("topics") or ""
+        found.update(x.strip() for x in str(topics).split(","))
+    return sorted(n for n in found if n and n not in made and "${" not in n)
+
+
+def missing_source_topics(desired, topic_target):
+    """A refused change for each source topic that does not exist: a Flink job reading it
+    would fail some seconds after its submission, leaving a half-applied deploy."""
+    wanted = source_topics(desired)
+    if not wanted:
+        return []
+    live = topic_target.admin.describe_topics(wanted)
+    return [Change("topic", name, "missing",
+                   refused="source topic %s does not exist: streamt reads it but does not "
+                           "create it (its producer owns it); create it, or check "
+                           "the environment's bootstrap_servers" % name)
+            for name in wanted if name not in live]
 
 
 def apply_plan(plan, progress=None):
@@ -12076,7 +12122,10 @@ def apply_plan(plan, progress=None):
 
 def observe_state(desired, runtime, project=None, targets=None):
     """The live state of what `desired` describes, canonical and redacted, for
-    `build --with-state` (stored under state/) and `deploy --check-drift`."""
+    `build --with-state` (stored under state/) and `deploy --check-drift`.  `project`
+    is the project's name (a Project object is accepted too)."""
+    if project is not None and not isinstance(project, str):
+        project = getattr(project, "name", None)
     policy = PlanPolicy(project)
     targets = targets if targets is not None else make_targets(desired, runtime)
     out = {}
@@ -12119,13 +12168,14 @@ def resolve_variables(obj, values):
         raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
                                            "lines")
     if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
-        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string): a
-        # quote in the value must be doubled, or the value ends the literal
-        def sub_sql(m):
-            return "$" if m.group(1) else str(values[m.group(2)]).replace("'", "''")
+        # Flink SQL: only string literals hold references, and each value is escaped for
+        # where it lands (quotes doubled; JAAS quoting inside sasl.jaas.config)
         for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
             if isinstance(job, dict) and isinstance(job.get("sql"), str):
-                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+                try:
+                    resolved["sql"] = resolve_sql_references(job["sql"], values)
+                except ProjectError as e:
+                    raise StreamtError(e.message, hint=e.hint)
     return out
 
 

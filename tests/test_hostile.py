@@ -251,9 +251,6 @@ def test_deploy_substitution_keeps_values_inside_their_sql_literal(tmp_path, val
     assert hostile["connectors"] == plain["connectors"]
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (reported, owner: compile/validate): "
-                   "${X} in model SQL is not checked by validate but substituted by "
-                   "build --resolve-secrets and deploy")
 def test_dollar_brace_in_model_sql_is_treated_the_same_by_validate_and_build(tmp_path):
     data = base_project()
     data["models"][0]["sql"] = ('SELECT * FROM {{ source("orders") }} '
@@ -319,8 +316,6 @@ def test_a_10mb_model_sql_is_refused_or_built_within_a_minute(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known bug (reported, owner: validate/compile): a "
-                   "source with 100k columns takes ~3 minutes to build")
 def test_a_source_with_100k_columns_is_refused_or_built_within_a_minute(tmp_path):
     data = base_project()
     _source(data)["columns"] = [{"name": "c%d" % i, "type": "STRING"} for i in range(100000)]

@@ -111,7 +111,7 @@ def restored_from_savepoint(flink, jid, timeout=20):
 
 @pytest.fixture
 def cancel_afterwards(flink):
-    """Cancel the test's jobs whatever happens: the test cluster has only 4 slots."""
+    """Cancel the test's jobs whatever happens: the test cluster has only 8 slots."""
     prefixes = []
     yield prefixes
     rest = streamt.HttpClient(flink.rest_url)

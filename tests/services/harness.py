@@ -1040,7 +1040,7 @@ def _start_flink(run, kafka, home, timeout):
         "jobmanager.rpc.address": "localhost", "jobmanager.rpc.port": rpc, "jobmanager.bind-host": "localhost",
         "jobmanager.memory.process.size": "768m",
         "taskmanager.bind-host": "localhost", "taskmanager.host": "localhost",
-        "taskmanager.numberOfTaskSlots": 4, "taskmanager.memory.process.size": "1024m",
+        "taskmanager.numberOfTaskSlots": 8, "taskmanager.memory.process.size": "1024m",
         "parallelism.default": 1,
         "cluster.registration.error-delay": 1000,
         "rest.address": "localhost", "rest.bind-address": "localhost", "rest.port": rest,
