@@ -7703,8 +7703,13 @@ def _read_archive_bytes(data, label):
             if clean in files or clean in dirs:
                 problems.append("%s: duplicate member" % shown)
                 continue
-            f = tf.extractfile(member)
-            files[clean] = f.read() if f is not None else b""
+            try:
+                f = tf.extractfile(member)
+                files[clean] = f.read() if f is not None else b""
+            except (tarfile.TarError, EOFError, ValueError) as e:
+                # a member cut short (truncated archive, size field larger than the data)
+                problems.append("%s: corrupt member data: %s" % (shown, e))
+                break
     finally:
         tf.close()
     for name in files:
