@@ -11573,6 +11573,9 @@ def read_env_file(path):
             text = f.read()
     except (IOError, OSError) as e:
         raise UsageError("cannot read the env file %s: %s" % (path, e.strerror or e))
+    except UnicodeDecodeError as e:
+        raise UsageError("the env file %s is not UTF-8 text (byte %d)" % (path, e.start + 1),
+                         hint="write NAME=value lines in UTF-8")
     try:
         return dict(parse_dotenv(text, path))
     except ProjectError as e:
