@@ -12719,17 +12719,25 @@ def _cli_init(p):
         name = re.sub(r"[^a-z0-9_]+", "_", raw.lower()).strip("_") or "pipeline"
         if not re.match(r"[a-z]", name):
             name = "p_" + name
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise UsageError("%s exists and is not a directory" % root,
+                             hint="choose a new or empty directory: streamt init NEW_DIR")
         existing = [rel for rel, _ in _INIT_FILES if os.path.exists(os.path.join(root, rel))]
         if existing:
             raise UsageError("%s already has %s" % (root, ", ".join(sorted(existing))),
                              hint="choose an empty directory: streamt init NEW_DIR")
-        for rel, text in _INIT_FILES:
-            path = os.path.join(root, rel)
-            d = os.path.dirname(path)
-            if not os.path.isdir(d):
-                os.makedirs(d)
-            with open(path, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text.format(name=name, name_re=name))  # [a-z0-9_]: no regex escaping
+        try:
+            for rel, text in _INIT_FILES:
+                path = os.path.join(root, rel)
+                d = os.path.dirname(path)
+                if not os.path.isdir(d):
+                    os.makedirs(d)
+                with open(path, "w", encoding="utf-8", newline="\n") as f:
+                    f.write(text.format(name=name, name_re=name))  # [a-z0-9_]: no regex escaping
+        except (IOError, OSError) as e:  # a parent that is a file, a read-only directory
+            raise StreamtError("cannot create the project in %s: %s"
+                               % (root, e.strerror or e),
+                               hint="choose a directory you can write: streamt init NEW_DIR")
         where = args.directory
         output.result("Created project '%s' in %s" % (name, where))
         output.result("")
