@@ -2456,6 +2456,7 @@ class _Loader(object):
                 "error", "MISSING_FIELD", "project.name is required", _loc(proj, Location(pfile)),
                 "add 'name: <project name>' under project:"))
         p.name = proj.get("name") if isinstance(proj.get("name"), str) else None
+        p.name_loc = _key_loc(proj, "name", _loc(proj, Location(pfile)))
         v = proj.get("version")
         p.version = None if v is None else str(v)
         p.description = proj.get("description")
@@ -4076,6 +4077,15 @@ class _Validator(object):
 
     # -- names -----------------------------------------------------------------
     def check_names(self):
+        # the project name is in every Flink pipeline name, consumer group and the
+        # ownership marker deploy reads back ("[streamt project=NAME fp=...]"): a
+        # space, quote or control character there would make our jobs unrecognisable
+        if isinstance(self.p.name, str) and self.p.name:
+            prob = name_problem(self.p.name, "project name")
+            if prob:
+                self.err("INVALID_NAME", "project name %r cannot be used: %s" % (self.p.name, prob),
+                         getattr(self.p, "name_loc", None) or Location(self.p.project_file),
+                         "use letters, digits, '_', '-' and '.', e.g. shop")
         seen = {}
         for kind in _KINDS:
             noun = _KIND_NOUN[kind]
