@@ -364,3 +364,18 @@ def test_hostile_environment_names_are_refused(tmp_path, env_name):
     assert "Traceback" not in r.stderr
     assert r.returncode in (streamt.EXIT_USAGE, streamt.EXIT_INVALID), r
     assert not os.path.exists(str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("name", ["my shop", "shop\tx", "a fp=00 b", "shop]", "shop'", "shop\u2028x"])
+def test_project_name_that_would_break_the_deploy_ownership_marker_is_refused(tmp_path, name):
+    """deploy recognises its Flink jobs by "[streamt project=NAME fp=...]" in the job
+    name: a project name with whitespace would make them unrecognisable (duplicated on
+    every deploy), so validate refuses it with file:line."""
+    data = base_project()
+    data["project"]["name"] = name
+    r, out = _build(tmp_path, data, "pn")
+    if "]" in name and " " not in name and "'" not in name:
+        # a bracket alone does not break the marker: it may be accepted
+        assert r.returncode in (0, streamt.EXIT_INVALID), r
+        return
+    assert_refused_with_location(r)
