@@ -307,3 +307,69 @@ def test_mutated_project_loads_or_is_a_project_error(tmp_path_factory, target, m
                                                                       os.path.basename(root)),
                 environ=env)
         assert r.returncode in (0, streamt.EXIT_INVALID, streamt.EXIT_USAGE), r
+
+
+# -- signatures with claimed lengths -------------------------------------------------------
+
+def _sig_fields(blob):
+    """Offsets of the uint32 length fields of an SSHSIG blob (after the 6-byte magic and
+    the uint32 version): publickey, namespace, reserved, hash_algorithm, signature."""
+    import struct
+    offs, i = [], 10
+    for _ in range(5):
+        offs.append(i)
+        (n,) = struct.unpack(">I", blob[i:i + 4])
+        i += 4 + n
+    return offs
+
+
+@pytest.mark.parametrize("field", range(5))
+@pytest.mark.parametrize("claimed", [0x40000000, 0xFFFFFFFF, "one-more", "one-less"])
+def test_signature_with_a_claimed_length_is_refused(field, claimed):
+    import base64
+    import struct
+    sshsig = os.path.join(CORPUS, "sshsig")
+    text = _read(os.path.join(sshsig, "manifest.json.sig")).decode()
+    data = _read(os.path.join(sshsig, "manifest.json"))
+    pub = _read(os.path.join(sshsig, "test_key.pub")).decode().strip()
+    blob = bytearray(base64.b64decode("".join(text.strip().splitlines()[1:-1])))
+    off = _sig_fields(bytes(blob))[field]
+    (orig,) = struct.unpack(">I", bytes(blob[off:off + 4]))
+    if claimed == "one-less" and orig == 0:
+        claimed = 0xFFFFFFFF
+    claimed = {"one-more": orig + 1, "one-less": orig - 1}.get(claimed, claimed)
+    blob[off:off + 4] = struct.pack(">I", claimed)
+    b64 = base64.b64encode(bytes(blob)).decode()
+    armored = "-----BEGIN SSH SIGNATURE-----\n%s\n-----END SSH SIGNATURE-----\n" % "\n".join(
+        b64[i:i + 70] for i in range(0, len(b64), 70))
+    with time_limit(10):
+        with pytest.raises(streamt.IntegrityError):
+            streamt.ssh_verify(data, armored, "ci@example.com " + pub + "\n")
+
+
+def test_artifact_with_a_garbage_signature_fails_verification(tmp_path):
+    import shutil
+    src = os.path.join(str(tmp_path), "a")
+    with tarfile.open(os.path.join(CORPUS, "artifact", "shop-dev.tar")) as t:
+        for m in t.getmembers():
+            dest = os.path.join(src, m.name)
+            if m.isdir():
+                os.makedirs(dest)
+            else:
+                if not os.path.isdir(os.path.dirname(dest)):
+                    os.makedirs(os.path.dirname(dest))
+                with open(dest, "wb") as f:
+                    f.write(t.extractfile(m).read())
+    pub = _read(os.path.join(CORPUS, "sshsig", "test_key.pub")).decode().strip()
+    signers = os.path.join(str(tmp_path), "allowed_signers")
+    with open(signers, "w") as f:
+        f.write("ci@example.com " + pub + "\n")
+    for garbage in (b"", b"\xff" * 100, b"-----BEGIN SSH SIGNATURE-----\nQUFB\n"
+                    b"-----END SSH SIGNATURE-----\n", _read(os.path.join(CORPUS, "sshsig",
+                                                                          "manifest.json.sig"))):
+        with open(os.path.join(src, "manifest.json.sig"), "wb") as f:
+            f.write(garbage)
+        r = cli("artifact", "verify", src, "--allowed-signers", signers, "--require-signature")
+        assert "Traceback" not in r.stderr
+        assert r.returncode == streamt.EXIT_INTEGRITY, r
+    shutil.rmtree(src)
