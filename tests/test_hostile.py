@@ -140,6 +140,11 @@ def assert_refused_with_location(r):
 SQL_POSITIONS = ("column_type", "custom_sql")
 
 
+def _is_json(path):
+    """JSON files of an artifact (Avro and JSON schemas included), manifest aside."""
+    return path != "manifest.json" and path.endswith((".json", ".avsc"))
+
+
 def assert_escaped(files, base, value, sql_is_code=False):
     """The artifact of `value` is the baseline's with PLAIN replaced by `value`."""
     # every file inside, one SHA256SUMS line per file
@@ -172,10 +177,10 @@ def assert_escaped(files, base, value, sql_is_code=False):
     # JSON: parses, and gives back the baseline with the value in PLAIN's place
     base_json = sorted(json.dumps(json_back(json.loads(base[p].decode("utf-8")), PLAIN, PLAIN),
                                   sort_keys=True)
-                       for p in base if p.endswith(".json") and p != "manifest.json")
+                       for p in base if _is_json(p))
     got_json = sorted(json.dumps(json_back(json.loads(files[p].decode("utf-8")), value, PLAIN),
                                  sort_keys=True)
-                      for p in files if p.endswith(".json") and p != "manifest.json")
+                      for p in files if _is_json(p))
     assert got_json == base_json
     json.loads(files["manifest.json"].decode("utf-8"))
 
