@@ -265,7 +265,7 @@ SHOP_FILES = _shop_files()
 YAML_FILES = sorted(p for p in SHOP_FILES if p.endswith(".yml"))
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=300)
 @given(target=st.sampled_from(YAML_FILES), muts=_mutations(),
        lines=st.lists(st.tuples(st.sampled_from(["drop", "dup", "indent", "dedent"]),
                                 st.floats(0, 1)), max_size=3))
