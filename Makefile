@@ -22,8 +22,11 @@ test-fast: $(VPY)
 
 ## lint: streamt.py must run on CPython 3.6 (vermin) and pass the linter
 lint: $(VPY)
-	$(VENV)/bin/vermin -q -t=3.6- --violations --no-tips streamt.py build_zipapp.py
-	$(VENV)/bin/ruff check streamt.py build_zipapp.py tests
+	# str.decode: vermin takes `files["x"].decode()` (bytes values) for Python 2's str.decode
+	$(VENV)/bin/vermin -q -t=3.6- --violations --no-tips --exclude str.decode streamt.py build_zipapp.py
+	$(VENV)/bin/vermin -t=3.6- --no-tips --exclude str.decode streamt.py build_zipapp.py | grep -q "Minimum required versions: 3\.[0-6]$$"
+	# errors and undefined/unused names; style is left to review
+	$(VENV)/bin/ruff check --select E9,F,B006,B008 streamt.py build_zipapp.py tests
 
 ## pyz: dist/streamt.pyz, reproducibly
 pyz:

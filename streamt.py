@@ -150,8 +150,70 @@ __all__ += ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INVALID", "EXIT_INTEG
 
 def canonical_json(obj):
     """Canonical JSON text: sorted keys, UTF-8 (no escaping), 2-space indent, final newline."""
-    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False,
-                      separators=(",", ": ")) + "\n"
+    # json.dumps(indent=...) runs the pure-Python encoder, the slowest part of writing
+    # an artifact; _json_emit writes the same bytes for the shapes we produce (string
+    # keys, str/int/float/bool/None/list/tuple/dict values) and hands anything else
+    # back to json.dumps, which then also raises the usual errors.
+    out = []
+    try:
+        _json_emit(obj, "\n", out, json.encoder.encode_basestring)
+    except (_JsonFallback, RecursionError):
+        return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False,
+                          separators=(",", ": ")) + "\n"
+    out.append("\n")
+    return "".join(out)
+
+
+class _JsonFallback(Exception):
+    """A value _json_emit does not write itself (canonical_json then uses json.dumps)."""
+
+
+def _json_emit(o, nl, out, enc):
+    # Same text as json.dumps(sort_keys=True, indent=2, ensure_ascii=False,
+    # separators=(",", ": ")); ``nl`` is the newline plus the current indentation.
+    if isinstance(o, str):
+        out.append(enc(o))
+    elif o is None:
+        out.append("null")
+    elif o is True:
+        out.append("true")
+    elif o is False:
+        out.append("false")
+    elif isinstance(o, int):
+        out.append(int.__repr__(o))
+    elif isinstance(o, float):
+        if o != o or o in (float("inf"), float("-inf")):
+            raise _JsonFallback()
+        out.append(float.__repr__(o))
+    elif isinstance(o, dict):
+        if not o:
+            out.append("{}")
+            return
+        for k in o:
+            if not isinstance(k, str):
+                raise _JsonFallback()
+        inner = nl + "  "
+        sep = "{" + inner
+        for k in sorted(o):
+            out.append(sep)
+            out.append(enc(k))
+            out.append(": ")
+            _json_emit(o[k], inner, out, enc)
+            sep = "," + inner
+        out.append(nl + "}")
+    elif isinstance(o, (list, tuple)):
+        if not o:
+            out.append("[]")
+            return
+        inner = nl + "  "
+        sep = "[" + inner
+        for v in o:
+            out.append(sep)
+            _json_emit(v, inner, out, enc)
+            sep = "," + inner
+        out.append(nl + "]")
+    else:
+        raise _JsonFallback()
 
 
 class Output(object):
@@ -411,7 +473,8 @@ _Y_PLAIN_FLOW = re.compile(
 _Y_NOT_PLAIN_START = u"\0 \t\n\u2028\u2029-?:,[]{}#&*!|>'\"%@`"
 _Y_SPACES = re.compile(" *")
 _Y_PLAIN_GAP = re.compile(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
-_Y_SKIP = re.compile(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])* *(?:#[^\0\n\u2028\u2029]*)?")
+_Y_SKIP = re.compile(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])*"
+                     u" *(?:#[^\0\n\u2028\u2029]*)?")
 _Y_ANCHOR_NAME = re.compile("[0-9A-Za-z_-]+")
 _Y_URI = re.compile(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
 _Y_SINGLE_RUN = re.compile(u"[^'\0 \t\n\u2028\u2029]*")
@@ -479,8 +542,7 @@ class _YamlScanner(object):
                     e = run_block(s, i).end()
                     if s[e] == ":" and s[e + 1] in ws_end and e - i <= _YAML_MAX_KEY_SPAN:
                         if self.indent < col:
-                            self.indents.append(self.indent)
-                            self.indent = col
+                            self.add_indent(col)
                             append((_T_BMAP, i, None, None))
                         append((_T_KEY, i, None, None))
                         append((_T_SCALAR, i, s[i:e], None))
@@ -513,6 +575,8 @@ class _YamlScanner(object):
             elif ch in "[{":
                 self.save_key()
                 self.flow += 1
+                if self.flow > _YAML_MAX_DEPTH:
+                    raise self.too_deep()
                 self.allow_key = True
                 append((_T_FSEQ if ch == "[" else _T_FMAP, i, None, None))
                 self.i = i + 1
@@ -619,8 +683,15 @@ class _YamlScanner(object):
         if self.indent < col:
             self.indents.append(self.indent)
             self.indent = col
+            if len(self.indents) > _YAML_MAX_DEPTH:
+                raise self.too_deep()
             return True
         return False
+
+    def too_deep(self):
+        # Checked here, not only in the parser: the simple-key bookkeeping is per
+        # nesting level, so thousands of levels would make scanning quadratic.
+        return self.fail("collections are nested more than %d levels deep" % _YAML_MAX_DEPTH)
 
     # -- indicators
 
@@ -1567,7 +1638,9 @@ class _YamlParser(object):
             if tok[0] == _T_KEY:      # [ ? a : b ] or [ a: b ]: a one-pair mapping
                 self.p += 1
                 k = toks[self.p]
-                key = None if k[0] in (_T_VALUE, _T_FENTRY, _T_FSEQ_END) else self.node(False, False)
+                key = None
+                if k[0] not in (_T_VALUE, _T_FENTRY, _T_FSEQ_END):
+                    key = self.node(False, False)
                 v = toks[self.p]
                 value = None
                 if v[0] == _T_VALUE:
@@ -1601,7 +1674,9 @@ class _YamlParser(object):
             if tok[0] == _T_KEY:
                 self.p += 1
                 k = toks[self.p]
-                key = None if k[0] in (_T_VALUE, _T_FENTRY, _T_FMAP_END) else self.node(False, False)
+                key = None
+                if k[0] not in (_T_VALUE, _T_FENTRY, _T_FMAP_END):
+                    key = self.node(False, False)
                 v = toks[self.p]
                 value = None
                 if v[0] == _T_VALUE:
@@ -1713,11 +1788,14 @@ ENV_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
 # Names whose values `envs show` masks.  Matched exactly (lower-case), not as a
 # substring: the original masked `keystore_type` because it contains "key".
 SECRET_KEYS = frozenset([
-    "password", "passwd", "secret", "token", "api_key", "api_secret", "apikey", "key",
-    "sasl_password", "ssl_password", "ssl_key_password", "private_key", "client_secret",
-    "access_token", "auth_token", "bearer_token", "credentials", "credential",
-    "secret_key", "access_key", "key_password", "keystore_password", "truststore_password",
-    "basic_auth_user_info", "sasl.jaas.config", "connection.password",
+    "password", "passwd", "pass", "secret", "token", "api_key", "api_secret", "apikey",
+    "key", "sasl_password", "ssl_password", "ssl_key_password", "ssl_keystore_password",
+    "ssl_truststore_password", "private_key", "client_secret", "access_token",
+    "auth_token", "bearer_token", "refresh_token", "credentials", "credential",
+    "secret_key", "access_key", "secret_access_key", "key_password", "keystore_password",
+    "truststore_password", "basic_auth_user_info", "basic.auth.user.info",
+    "sasl.jaas.config", "connection.password", "ssl.key.password",
+    "ssl.keystore.password", "ssl.truststore.password", "aws.secret.access.key",
 ])
 
 
@@ -1747,11 +1825,13 @@ class Diagnostic(object):
                 "suggestion": self.suggestion}
 
     def render(self):
-        head = "%s: %s [%s]" % (self.level, self.message, self.code)
+        """``file:line:col: message [CODE]`` and an indented hint line: the text
+        `streamt validate` prints after its ``error:``/``warning:`` prefix."""
+        head = "%s [%s]" % (self.message, self.code)
         if self.location is not None and self.location.file:
             head = "%s: %s" % (self.location, head)
         if self.suggestion:
-            head += "\n  hint: " + self.suggestion
+            head += "\n  hint: " + self.suggestion.replace("\n", "\n  ")
         return head
 
     def __repr__(self):
@@ -1835,6 +1915,8 @@ def read_environment(root, name):
     return info
 
 
+# group 1: an escaped dollar ($$), group 2: the name of a ${NAME} (the artifact
+# section's resolve_refs uses this pattern too: keep its groups)
 _VAR_RE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
@@ -1882,9 +1964,9 @@ __all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_
 
 
 def mask_secrets(obj):
-    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS,
-    exact lower-case match, or ending in ``_password``/``_secret``/``_token``) are
-    ``****`` -- unless the value is only a ``${VAR}`` reference, shown as written."""
+    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS, an
+    exact lower-case match: ``keystore_type`` is not a secret) are ``****`` -- unless
+    the value is only a ``${VAR}`` reference, shown as written."""
     if isinstance(obj, dict):
         out = collections.OrderedDict()
         for k, v in obj.items():
@@ -1913,7 +1995,8 @@ _COLUMN = {"name": "str", "type": "str", "description": "str", "classification":
 _TOPIC = {"name": "str", "partitions": "int", "replication_factor": "int",
           "config": ("mapof", "scalar")}
 _FLINK_OPTS = {"parallelism": "int", "checkpoint_interval_ms": "int", "state_backend": "str",
-               "state_ttl_ms": "int", "on_upgrade": "str"}
+               "state_ttl_ms": "int", "on_upgrade": "str", "startup_mode": "str",
+               "scan_startup_mode": "str", "idle_timeout_ms": "int"}
 _SINK = {"connector": "str", "config": ("mapof", "scalar")}
 _REFS = ("list", {"source": "str", "ref": "str"})
 _STRS = ("list", "str")
@@ -1927,7 +2010,7 @@ _RUNTIME = {
     "flink": {"default": "str",
               "clusters": ("mapof", {"type": "str", "rest_url": "str", "sql_gateway_url": "str",
                                      "version": "str", "environment": "str", "api_key": "str",
-                                     "api_secret": "str"})},
+                                     "api_secret": "str", "kafka_connector_shaded": "bool"})},
     "connect": {"default": "str", "clusters": ("mapof", {"rest_url": "str"})},
     "conduktor": {"gateway": {"admin_url": "str", "proxy_bootstrap": "str", "username": "str",
                               "password": "str", "virtual_cluster": "str"},
@@ -1937,7 +2020,7 @@ _RUNTIME = {
 _SOURCE = {
     "name": "str", "topic": "str", "description": "str", "owner": "str", "cluster": "str",
     "tags": _STRS,
-    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "str",
+    "schema": {"registry": "str", "subject": "str", "format": "str", "definition": "any",
                "compatibility": "str"},
     "columns": ("list", _COLUMN),
     "freshness": {"max_lag_seconds": "int", "warn_after_seconds": "int"},
@@ -1961,6 +2044,7 @@ _TEST = {
     "name": "str", "model": "str", "type": "str", "description": "str",
     "assertions": ("list", ("mapof", "any")), "sample_size": "int", "flink_cluster": "str",
     "on_failure": {"severity": "str", "actions": ("list", ("mapof", "any"))},
+    "flink": _FLINK_OPTS,
 }
 
 _EXPOSURE = {
@@ -2099,8 +2183,7 @@ def _only_refs(text):
 
 
 def _is_secret_key(key):
-    k = str(key).lower()
-    return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token", ".password"))
+    return str(key).lower() in SECRET_KEYS
 
 
 def _suggest(word, choices):
@@ -2135,10 +2218,14 @@ def _env_files(root):
 
 def _check_env_name(name, files):
     if not ENV_NAME_RE.match(name or "") or len(name) > 64:
+        valid = [n for n in sorted(files) if ENV_NAME_RE.match(n)]
+        hint = "available: %s" % (", ".join(valid) or "none")
+        if name in files:
+            hint = "rename %s (e.g. to environments/%s.yml); %s" % (
+                files[name], re.sub(r"[^a-zA-Z0-9-]", "-", name).strip("-") or "env", hint)
         raise UsageError(
             "Invalid environment name %r: environment names contain only letters, digits "
-            "and hyphens, and start with a letter or digit" % (name,),
-            hint="available: %s" % (", ".join(sorted(files)) or "none"))
+            "and hyphens, and start with a letter or digit" % (name,), hint=hint)
     if name not in files:
         raise UsageError(
             "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
@@ -2202,8 +2289,6 @@ def _check(node, schema, path, what, diags, errors, default_loc):
             _type_error(node, "mapof", path, what, loc, errors)
             return False
         for k in list(node):
-            if node[k] is None and child != "any":
-                continue
             _check(node[k], child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
                    _key_loc(node, k, loc))
         return True
@@ -2246,6 +2331,8 @@ def _leaf_ok(value, kind):
 
 
 def _describe(value):
+    if value is None:
+        return "nothing (null)"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, dict):
@@ -2273,6 +2360,8 @@ def _type_error(value, kind, path, what, loc, errors):
         hint = "quote it: %s: \"%s\"" % (key, value)
     elif kind == "list" and isinstance(value, (str, dict)):
         hint = "write it as a YAML list, one '- ' item per line"
+    elif value is None:
+        hint = "write a value, or remove the key"
     errors.append(Diagnostic("error", "INVALID_TYPE", msg, loc, hint))
 
 
@@ -2295,11 +2384,17 @@ def _normalise_aliases(kind, item, what, diags, errors):
         loc = _key_loc(parent, old[-1], _loc(item))
         if old == ("connector",) or old == ("advanced", "connector"):
             value = _connector_to_sink(value)
+        elif old == ("topic",) and isinstance(value, str):
+            # the flat format's `topic: name.v1` is the topic's name
+            named = _SynthMap(loc, {"name": loc})
+            named["name"] = value
+            value = named
         if _get_path(item, new) is not None:
             errors.append(Diagnostic(
                 "error", "CONFLICTING_KEYS",
                 "%s has both '%s' (legacy) and '%s'" % (what, ".".join(old), ".".join(new)),
                 loc, "remove '%s'" % ".".join(old)))
+            del parent[old[-1]]  # reported once, not again as an unknown key
             continue
         del parent[old[-1]]
         if isinstance(parent, dict) and not parent and parent is not item:
@@ -2443,7 +2538,11 @@ class _Loader(object):
         return env
 
     def project_file(self, p, pfile, data):
-        _check(data, PROJECT_SCHEMA, "", pfile, self.diags, self.errors, Location(pfile, 1))
+        # the items of sources/models/tests/exposures are checked one by one in items()
+        top = dict(PROJECT_SCHEMA)
+        for kind in _KINDS:
+            top[kind] = ("list", "any")
+        _check(data, top, "", pfile, self.diags, self.errors, Location(pfile, 1))
         proj = data.get("project")
         if not isinstance(proj, dict):
             if proj is None:
@@ -2736,6 +2835,14 @@ Token = collections.namedtuple("Token", "kind text line col start end")
 _SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
 
 
+# Tokenizing is the hot spot of a build: the same model SQL is read by validation,
+# infer_materialization, template_calls, type inference and compile, so the tokens of
+# a text are remembered (as a tuple: every caller gets its own list copy).  Bounded so
+# that a long-lived process does not grow without limit.
+_SQL_TOKEN_CACHE = {}
+_SQL_TOKEN_CACHE_MAX = 50000
+
+
 def sql_tokens(text, comments=True):
     """Tokens of a Flink SQL text (whitespace left out).
 
@@ -2743,18 +2850,53 @@ def sql_tokens(text, comments=True):
     ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
     comment or template raises SqlError with the line and column where it starts.
     With ``comments=False`` comment tokens are dropped."""
+    if type(text) is not str:
+        return list(_sql_tokens(text, comments))
+    key = (text, comments)
+    toks = _SQL_TOKEN_CACHE.get(key)
+    if toks is None:
+        if len(_SQL_TOKEN_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+            _SQL_TOKEN_CACHE.clear()
+        toks = _SQL_TOKEN_CACHE[key] = tuple(_sql_tokens(text, comments))
+    return list(toks)
+
+
+def _sql_tokens(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out).
+
+    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
+    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
+    comment or template raises SqlError with the line and column where it starts.
+    With ``comments=False`` comment tokens are dropped."""
+    if not isinstance(text, str):
+        raise SqlError("SQL must be text, not %s" % type(text).__name__,
+                       hint="write the SQL as a YAML string (e.g. a `sql: |` block)")
     out = []
     i, n = 0, len(text)
     line, line_start = 1, 0
+    fast = _SQL_FAST_RE.match
     while i < n:
-        c = text[i]
-        if c == "\n":
-            line += 1
-            line_start = i + 1
-            i += 1
+        # fast path: blanks, newlines, ASCII words, numbers and operators in one regex
+        # match; everything else (and any non-ASCII start) takes the general path below,
+        # which gives the same tokens character by character
+        m = fast(text, i)
+        if m is not None:
+            kind, j = m.lastgroup, m.end()
+            if kind == "nl":
+                line += 1
+                line_start = j
+            elif kind != "ws":
+                out.append(Token(kind, text[i:j], line, i - line_start + 1, i, j))
+            i = j
             continue
+        c = text[i]
         if c.isspace():
-            i += 1
+            j = _SPACE_RE.match(text, i).end()
+            nl = text.count("\n", i, j)
+            if nl:
+                line += nl
+                line_start = text.rindex("\n", i, j) + 1
+            i = j
             continue
         start, col, tline = i, i - line_start + 1, line
         two = text[i:i + 2]
@@ -2798,9 +2940,7 @@ def sql_tokens(text, comments=True):
             j = m.end()
             kind = "number"
         elif c.isalpha() or c == "_" or c == "$":
-            j = i + 1
-            while j < n and (text[j].isalnum() or text[j] in "_$"):
-                j += 1
+            j = _WORD_RE.match(text, i).end()
             kind = "ident"
         else:
             j = i + 1
@@ -2823,8 +2963,9 @@ def sql_tokens(text, comments=True):
 
 def significant_tokens(text_or_tokens):
     """The tokens without comments."""
-    toks = sql_tokens(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
-    return [t for t in toks if t.kind != "comment"]
+    if isinstance(text_or_tokens, str):
+        return sql_tokens(text_or_tokens, comments=False)  # memoized
+    return [t for t in text_or_tokens if t.kind != "comment"]
 
 
 def is_keyword(tok, *words):
@@ -2948,7 +3089,7 @@ def infer_materialization(model, project=None):
     if not sql:
         return "topic", "topic"
     try:
-        toks = significant_tokens(sql)
+        toks = significant_tokens(sql_tokens(sql))
     except SqlError:
         return "flink", "flink"
     if is_stateful(toks):
@@ -2993,7 +3134,18 @@ def _has_gateway(project):
     return bool(isinstance(conduktor, dict) and conduktor.get("gateway"))
 
 
+_SPACE_RE = re.compile(r"\s+")
+_WORD_RE = re.compile(r"[\w$]+")
 _NUMBER_RE = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# The common tokens of sql_tokens() in one match (same results as its general path:
+# an ASCII start, then the same continuation rules; "-", "/" and "." only where they
+# cannot start a comment or a number).
+_SQL_FAST_RE = re.compile(
+    r"(?P<ws>[ \t\r]+)|(?P<nl>\n)"
+    r"|(?P<ident>[A-Za-z_$][\w$]*)"
+    r"|(?P<number>(?:[0-9]\d*\.?\d*|\.[0-9]\d*)(?:[eE][+-]?\d+)?)"
+    r"|(?P<op><>|!=|<=|>=|\|\||::|=>|->|[(),;*=<>+|:!%]|-(?!-)|/(?!\*)"
+    r"|\.(?![0-9]|[^\x00-\x7f]))")
 _TEMPLATE_CALL_RE = re.compile(
     r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
 
@@ -3016,13 +3168,16 @@ def _template_end(text, i, close):
     return -1
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+
+
 def _parse_template_call(template_text):
     """``(kind, name)`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``, else None."""
     m = _TEMPLATE_CALL_RE.match(template_text[2:-2])
     if not m:
         return None
     raw = m.group(2) if m.group(2) is not None else m.group(3)
-    name = re.sub(r"\\(.)", r"\1", raw)
+    name = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw)
     if not name:
         return None
     return m.group(1), name
@@ -3343,6 +3498,7 @@ def _analyze(toks, relation, info):
             info.star.append((start, end, cols))
             info.items.append((None, start, end))
             for c in cols:
+                names_seen.add(c.name.lower())
                 info.columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
             continue
         expr, alias = _split_alias(item)
@@ -3418,17 +3574,25 @@ def _snippet(toks, limit=40):
 
 
 def _split_alias(item):
-    """``(expr tokens, alias or None)`` of a select item."""
+    """``(expr tokens, alias or None)`` of a select item (``expr AS a`` or ``expr a``)."""
     if len(item) >= 3 and is_keyword(item[-2], "AS") and item[-1].kind in (
             "ident", "qident", "dqident"):
         return item[:-2], _ident_name(item[-1])
-    if len(item) >= 2 and item[-1].kind in ("ident", "qident") and (
-            item[-2].kind in ("ident", "qident", "number", "string") or item[-2].text == ")"):
-        if item[-1].kind == "qident" or not is_keyword(item[-1], "END", "NULL", "TRUE",
-                                                       "FALSE"):
-            if not (len(item) == 2 and is_keyword(item[0], "DISTINCT", "INTERVAL")):
-                return item[:-1], _ident_name(item[-1])
+    if len(item) >= 2 and item[-1].kind in ("ident", "qident"):
+        last, before = item[-1], item[-2]
+        if last.kind == "ident" and last.text.upper() in _NOT_ALIASES:
+            return item, None
+        if before.kind in ("number", "string", "qident") or before.text in (")", "]") or (
+                before.kind == "ident" and before.text.upper() not in _NOT_ALIASES):
+            return item[:-1], _ident_name(last)
     return item, None
+
+
+# Words that end an expression or take an operand: never a bare alias.
+_NOT_ALIASES = frozenset(
+    "END NULL TRUE FALSE UNKNOWN NOT AND OR IS IN LIKE BETWEEN SIMILAR CASE WHEN THEN ELSE "
+    "INTERVAL DATE TIME TIMESTAMP DISTINCT ALL YEAR MONTH DAY HOUR MINUTE SECOND WEEK QUARTER "
+    "MILLISECOND MICROSECOND NANOSECOND TO ESCAPE EXISTS".split())
 
 
 def _column_ref(expr):
@@ -3786,6 +3950,11 @@ DIAGNOSTIC_CODES = collections.OrderedDict([
     ("RULE_ALLOWED_MATERIALIZATION", ("error", "rules.models.allowed_materializations")),
     ("RULE_REQUIRE_COLUMNS", ("error", "rules.sources.require_columns")),
     ("RULE_ALLOWED_CLASSIFICATION", ("error", "rules.security.allowed_classifications")),
+    ("INVALID_MASK_METHOD", ("error", "a mask method compile does not know")),
+    ("INVALID_STARTUP_MODE", ("error", "advanced.flink.startup_mode is not earliest/latest/group")),
+    ("DUPLICATE_TOPIC", ("error", "two models write the same Kafka topic")),
+    ("SQL_MULTIPLE_STATEMENTS", ("error", "a model's SQL holds more than one statement")),
+    ("INVALID_SASL_MECHANISM", ("error", "sasl_mechanism other than PLAIN/SCRAM-SHA-256/-512")),
 ])
 
 
@@ -3803,10 +3972,10 @@ def validate_project(project, check_env=True):
 
 
 def check_variables(project, values=None):
-    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (runtime and
-    model/source/test/exposure configuration; SQL and descriptions are not templates)
-    that ``values`` (default ``project.variables``) does not set, located at its first
-    reference and naming every file that uses it."""
+    """One ENV_VAR_NOT_SET error per ``${VAR}`` the project references (any string of
+    the runtime, defaults, sources, models, tests, exposures -- docs/internals.md) that
+    ``values`` (default ``project.variables``) does not set, located at its first
+    reference and naming every file that uses it.  ``$${X}`` is an escaped literal."""
     values = project.variables if values is None else values
     refs = collections.OrderedDict()
     for name, loc in _var_refs(project):
@@ -3900,6 +4069,67 @@ def effective_topic(model, project):
     return out
 
 
+def lineage_graph(project):
+    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
+    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
+    source.  Unknown names are left out (validation reports them).  Node keys are
+    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
+    nodes, edges = {}, set()
+    for s in project.sources:
+        if isinstance(s.get("name"), str):
+            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
+                                            "materialized": None}
+    for m in project.models:
+        if isinstance(m.get("name"), str):
+            try:
+                declared = infer_materialization(m, project)[0]
+            except Exception:  # lineage never fails on a broken model
+                declared = None
+            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
+                                           "materialized": declared}
+    for e in project.exposures:
+        if isinstance(e.get("name"), str):
+            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
+                                              "materialized": None}
+
+    def key(kind, name):
+        k = ("source:" if kind == "source" else "model:") + str(name)
+        return k if k in nodes else None
+
+    for m in project.models:
+        me = key("ref", m.get("name"))
+        if me is None:
+            continue
+        refs = []
+        try:
+            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
+                    if k in ("source", "ref")]
+        except SqlError:
+            pass
+        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
+            if isinstance(ref, dict):
+                for k in ("source", "ref"):
+                    if ref.get(k):
+                        refs.append((k, ref[k]))
+        for k, n in refs:
+            up = key(k, n)
+            if up:
+                edges.add((up, me))
+    for e in project.exposures:
+        me = "exposure:%s" % e.get("name")
+        if me not in nodes:
+            continue
+        for field in ("consumes", "depends_on", "produces"):
+            for ref in e.get(field) if isinstance(e.get(field), list) else []:
+                if not isinstance(ref, dict):
+                    continue
+                for k in ("source", "ref"):
+                    other = key(k, ref.get(k)) if ref.get(k) else None
+                    if other:
+                        edges.add((me, other) if field == "produces" else (other, me))
+    return {"nodes": nodes, "edges": sorted(edges)}
+
 _TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
 _CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
 _WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
@@ -3909,6 +4139,10 @@ _EXPOSURE_ROLES = ("producer", "consumer", "both")
 _ACCESS = ("private", "protected", "public")
 _SCHEMA_FORMATS = ("avro", "json", "protobuf")
 _ON_UPGRADE = ("savepoint", "stateless", "refuse")
+_MASK_METHODS_KNOWN = ("hash", "sha256", "md5", "redact", "partial", "null")
+_STARTUP_MODES_KNOWN = ("earliest", "latest", "earliest-offset", "latest-offset", "group-offsets",
+                        "group")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _var_refs(project):
@@ -3931,7 +4165,7 @@ def _var_refs(project):
     walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
     for kind in _KINDS:
         for item in getattr(project, kind):
-            walk(item, _loc(item), ("sql", "description", "name"))
+            walk(item, _loc(item), ())
     walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
     return out
 
@@ -3990,6 +4224,7 @@ class _Validator(object):
             if isinstance(m.get("name"), str):
                 self.models.setdefault(m["name"], m)
         self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
+        self.topics = {}  # output topic -> (model name, location)
         self.mat = {}     # model name -> (declared, effective)
 
     def add(self, level, code, message, loc=None, suggestion=None):
@@ -4013,6 +4248,7 @@ class _Validator(object):
         for e in self.p.exposures:
             self.check_exposure(e)
         self.check_cycles()
+        self.check_defaults()
         self.check_rules()
 
     # -- runtime ---------------------------------------------------------------
@@ -4028,6 +4264,11 @@ class _Validator(object):
                      "runtime.kafka.bootstrap_servers is required",
                      self.runtime_loc(kafka if isinstance(kafka, dict) else None),
                      "add:\n    kafka:\n      bootstrap_servers: host:9092")
+        mech = kafka.get("sasl_mechanism") if isinstance(kafka, dict) else None
+        if isinstance(mech, str) and "${" not in mech and mech.upper() not in _SASL_MECHANISMS:
+            self.err("INVALID_SASL_MECHANISM", "runtime.kafka.sasl_mechanism '%s' is not supported"
+                     % mech, self.runtime_loc(kafka, "sasl_mechanism"),
+                     "use one of: %s" % ", ".join(_SASL_MECHANISMS))
         sr = self.rt.get("schema_registry")
         if isinstance(sr, dict) and not sr.get("url"):
             self.err("MISSING_RUNTIME_FIELD", "runtime.schema_registry.url is required when "
@@ -4216,9 +4457,14 @@ class _Validator(object):
         if not definition:
             return
         dloc = _key_loc(schema, "definition", sloc)
+        if fmt == "protobuf" and not isinstance(definition, str):
+            self.err("INVALID_SCHEMA", "source '%s': a protobuf definition is text" % name, dloc,
+                     "write it under 'definition: |'")
+            return
         if fmt in ("avro", "json"):
             try:
-                doc = json.loads(definition)
+                # a definition written as YAML (not JSON text) is taken as it is
+                doc = definition if not isinstance(definition, str) else json.loads(definition)
             except ValueError as e:
                 self.err("INVALID_SCHEMA", "source '%s': the %s schema definition is not valid "
                          "JSON: %s" % (name, fmt, e), dloc,
@@ -4236,6 +4482,17 @@ class _Validator(object):
             if prob:
                 self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
                          "parse: %s" % (name, prob), dloc)
+                return
+        # compile's own reading of the definition (docs/internals.md: validation reports
+        # what it refuses, e.g. an Avro record without fields), looked up at run time
+        # because the Compile section comes after this one
+        parse = globals().get("parse_schema_definition")
+        if parse is not None and not any(d.code == "INVALID_SCHEMA" and d.location == dloc
+                                         for d in self.diags):
+            try:
+                parse(fmt, definition)
+            except ProjectError as e:
+                self.err("INVALID_SCHEMA", "source '%s': %s" % (name, e.message), dloc, e.hint)
 
     # -- models ----------------------------------------------------------------
     def check_model(self, m):
@@ -4312,6 +4569,20 @@ class _Validator(object):
         if isinstance(par, int) and par < 1:
             self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
                      _key_loc(fl, "parallelism", loc))
+        for k in ("startup_mode", "scan_startup_mode"):
+            sm = fl.get(k)
+            if sm is not None and str(sm).lower() not in _STARTUP_MODES_KNOWN:
+                self.err("INVALID_STARTUP_MODE", "model '%s': unknown advanced.flink.%s '%s'"
+                         % (name, k, sm), _key_loc(fl, k, loc),
+                         "use earliest, latest or group-offsets")
+        for pol in _policies(m):
+            mask = pol.get("mask")
+            if isinstance(mask, dict) and mask.get("method") is not None and \
+                    str(mask["method"]).lower() not in _MASK_METHODS_KNOWN:
+                self.err("INVALID_MASK_METHOD", "model '%s': unknown mask method '%s'"
+                         % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, loc)),
+                         _suggest(mask["method"], _MASK_METHODS_KNOWN) or
+                         "use one of: %s" % ", ".join(_MASK_METHODS_KNOWN))
         ou = fl.get("on_upgrade")
         if ou is not None and ou not in _ON_UPGRADE:
             self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
@@ -4332,6 +4603,13 @@ class _Validator(object):
                          "out to use defaults.topic")
         if effective in ("topic", "flink"):
             tname = topic.get("name") or name
+            tkloc = _key_loc(topic, "name", loc) if topic.get("name") else _key_loc(m, "name", loc)
+            other = self.topics.get(tname)
+            if other is not None and other[0] != name:
+                self.err("DUPLICATE_TOPIC", "models '%s' and '%s' both write topic '%s' (the "
+                         "first at %s)" % (other[0], name, tname, other[1]), tkloc,
+                         "give each model its own advanced.topic.name")
+            self.topics.setdefault(tname, (name, tkloc))
             prob = topic_problem(tname)
             if prob:
                 self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
@@ -4422,6 +4700,14 @@ class _Validator(object):
         if bad:
             return
         self.calls[name] = calls
+        body = list(toks)
+        while body and body[-1].kind == "op" and body[-1].text == ";":
+            body.pop()
+        semi = [t for t in body if t.kind == "op" and t.text == ";"]
+        if semi:
+            self.err("SQL_MULTIPLE_STATEMENTS", "model '%s': the SQL holds more than one "
+                     "statement" % name, _sql_line_loc(self.p.root, m, semi[0].line, semi[0].col),
+                     "a model is one SELECT; split the others into models of their own")
         if not any(is_keyword(t, "FROM") for t in toks):
             self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
                      "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
@@ -4565,6 +4851,24 @@ class _Validator(object):
                      "remove one of these references")
 
     # -- governance rules ------------------------------------------------------
+    def check_defaults(self):
+        for path in (("topic",), ("models", "topic")):
+            d = _get_path(self.p.defaults, path)
+            if not isinstance(d, dict):
+                continue
+            for k, code in (("partitions", "INVALID_PARTITIONS"),
+                            ("replication_factor", "INVALID_REPLICATION_FACTOR")):
+                v = d.get(k)
+                if isinstance(v, int) and v < 1:
+                    self.err(code, "defaults.%s.%s must be a positive integer, got %d"
+                             % (".".join(path), k, v),
+                             _key_loc(d, k, _loc(d, Location(self.p.project_file))),
+                             "give a number of at least 1")
+        self.check_cluster_ref("flink", _get_path(self.p.defaults, ("tests", "flink_cluster")),
+                               _key_loc(_get_path(self.p.defaults, ("tests",)) or {},
+                                        "flink_cluster", Location(self.p.project_file)),
+                               "defaults.tests")
+
     def check_rules(self):
         rules = self.p.rules or {}
         pf = Location(self.p.project_file)
@@ -4577,6 +4881,7 @@ class _Validator(object):
         models_r = rules.get("models") if isinstance(rules.get("models"), dict) else {}
         sources_r = rules.get("sources") if isinstance(rules.get("sources"), dict) else {}
         security = rules.get("security") if isinstance(rules.get("security"), dict) else {}
+        tests_per_model = collections.Counter(t.get("model") for t in self.p.tests)
         pattern = None
         if topics.get("naming_pattern"):
             try:
@@ -4640,7 +4945,7 @@ class _Validator(object):
                 if models_r.get(key) and not m.get(field):
                     self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
                              "add '%s: ...' (rules.models.%s)" % (field, key))
-            ntests = len([t for t in self.p.tests if t.get("model") == name])
+            ntests = tests_per_model.get(name, 0)
             if models_r.get("require_tests") and ntests == 0:
                 self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
                          "add a test with 'model: %s' (rules.models.require_tests)" % name)
@@ -4706,79 +5011,35 @@ class _Validator(object):
                                  _key_loc(cls, col, _loc(m)))
 
 
-def lineage_graph(project):
-    """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
-    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
-    ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
-    source.  Unknown names are left out (validation reports them).  Node keys are
-    ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
-    nodes, edges = {}, set()
-    for s in project.sources:
-        if isinstance(s.get("name"), str):
-            nodes["source:" + s["name"]] = {"name": s["name"], "type": "source",
-                                            "materialized": None}
-    for m in project.models:
-        if isinstance(m.get("name"), str):
-            try:
-                declared = infer_materialization(m, project)[0]
-            except Exception:  # lineage never fails on a broken model
-                declared = None
-            nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
-                                           "materialized": declared}
-    for e in project.exposures:
-        if isinstance(e.get("name"), str):
-            nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
-                                              "materialized": None}
+def _policies(model):
+    """The mapping entries of a model's security.policies."""
+    pols = _get_path(model, ("security", "policies"))
+    return [p for p in pols if isinstance(p, dict)] if isinstance(pols, list) else []
 
-    def key(kind, name):
-        k = ("source:" if kind == "source" else "model:") + str(name)
-        return k if k in nodes else None
 
-    for m in project.models:
-        me = key("ref", m.get("name"))
-        if me is None:
-            continue
-        refs = []
-        try:
-            refs = [(k, n) for k, n, _l, _c in template_calls(m.get("sql") or "")
-                    if k in ("source", "ref")]
-        except SqlError:
-            pass
-        for ref in m.get("from") if isinstance(m.get("from"), list) else []:
-            if isinstance(ref, dict):
-                for k in ("source", "ref"):
-                    if ref.get(k):
-                        refs.append((k, ref[k]))
-        for k, n in refs:
-            up = key(k, n)
-            if up:
-                edges.add((up, me))
-    for e in project.exposures:
-        me = "exposure:%s" % e.get("name")
-        if me not in nodes:
-            continue
-        for field in ("consumes", "depends_on", "produces"):
-            for ref in e.get(field) if isinstance(e.get(field), list) else []:
-                if not isinstance(ref, dict):
-                    continue
-                for k in ("source", "ref"):
-                    other = key(k, ref.get(k)) if ref.get(k) else None
-                    if other:
-                        edges.add((me, other) if field == "produces" else (other, me))
-    return {"nodes": nodes, "edges": sorted(edges)}
-
-def _cycles(graph, limit=100):
-    """The elementary cycles of ``graph`` ({node: [successors]}), each once, starting
-    at its smallest node, in sorted order; at most ``limit`` of them."""
+def _cycles(graph, limit=100, budget=200000):
+    """The elementary cycles of ``graph`` ({node: [successors]}), each once, written
+    from its smallest node, in sorted order.  At most ``limit`` cycles and about
+    ``budget`` search steps: the number of cycles can grow exponentially, and a report
+    of the first hundred says enough.  Every strongly connected component yields at
+    least one cycle, whatever the budget."""
+    comp = _components(graph)
     out = []
-    nodes = sorted(graph)
-    for start in nodes:
-        # depth-first paths from `start` through nodes greater than `start` only, so that
-        # every cycle is found exactly once (from its smallest node)
+    steps = 0
+    for start in sorted(graph):
+        c = comp[start]
+        if len(out) >= limit:
+            break
+        # depth-first paths from `start` through greater nodes of its component only,
+        # so that each cycle is found exactly once (from its smallest node)
         stack = [(start, iter(graph.get(start, [])))]
         path = [start]
         on_path = set([start])
+        found_here = False
         while stack and len(out) < limit:
+            steps += 1
+            if steps > budget and (found_here or not _in_cycle(start, graph, comp)):
+                break
             node, it = stack[-1]
             nxt = next(it, None)
             if nxt is None:
@@ -4787,11 +5048,54 @@ def _cycles(graph, limit=100):
                 continue
             if nxt == start:
                 out.append(list(path))
-            elif nxt > start and nxt not in on_path and nxt in graph:
+                found_here = True
+            elif nxt > start and nxt not in on_path and comp.get(nxt) == c:
                 stack.append((nxt, iter(graph.get(nxt, []))))
                 path.append(nxt)
                 on_path.add(nxt)
     return out
+
+
+def _in_cycle(node, graph, comp):
+    return node in graph.get(node, ()) or any(
+        comp.get(n) == comp[node] for n in graph if n != node)
+
+
+def _components(graph):
+    """{node: component id} of the strongly connected components (Kosaraju, iterative)."""
+    order, seen = [], set()
+    for root in sorted(graph):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(graph.get(root, [])))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                order.append(node)
+            elif nxt in graph and nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, iter(graph.get(nxt, []))))
+    reverse = dict((n, []) for n in graph)
+    for n in graph:
+        for m in graph[n]:
+            if m in reverse:
+                reverse[m].append(n)
+    comp = {}
+    for root in reversed(order):
+        if root in comp:
+            continue
+        comp[root] = root
+        todo = [root]
+        while todo:
+            n = todo.pop()
+            for m in reverse[n]:
+                if m not in comp:
+                    comp[m] = root
+                    todo.append(m)
+    return comp
 
 
 def _ml_model_arg(toks):
@@ -4943,16 +5247,18 @@ def kafka_config_value(value):
     return str(value)
 
 
-def jaas_config(mechanism, username, password):
+def jaas_config(mechanism, username, password, shaded=False):
     """The ``sasl.jaas.config`` of a Kafka client for PLAIN or SCRAM-SHA-*.
 
     Values are written as JAAS quoted strings (``\\`` and ``"`` escaped); ``${VAR}``
-    references stay as written."""
+    references stay as written.  ``shaded=True`` names the login module as relocated
+    inside Flink's ``flink-sql-connector-kafka`` jar (the only name it can load)."""
     mech = (mechanism or "").upper()
+    prefix = _FLINK_KAFKA_SHADE if shaded else ""
     if mech == "PLAIN":
-        module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        module = prefix + "org.apache.kafka.common.security.plain.PlainLoginModule"
     elif mech.startswith("SCRAM-"):
-        module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        module = prefix + "org.apache.kafka.common.security.scram.ScramLoginModule"
     else:
         raise CompileError("unsupported SASL mechanism %r" % mechanism,
                            hint="use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
@@ -4960,6 +5266,66 @@ def jaas_config(mechanism, username, password):
     def q(v):
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
     return "%s required username=%s password=%s;" % (module, q(username or ""), q(password or ""))
+
+
+def sql_references(sql):
+    """The sorted names of the ``${VAR}`` references inside the string literals of a
+    compiled Flink job (bootstrap servers, credentials, registry URL, ...)."""
+    names = set()
+    for tok in sql_tokens(sql):
+        if tok.kind == "string" and "$" in tok.text:
+            for m in _SQL_VAR_RE.finditer(token_value(tok)):
+                if m.group(1):
+                    names.add(m.group(1))
+    return sorted(names)
+
+
+def resolve_sql_references(sql, values):
+    """A compiled Flink job with its ``${VAR}`` references replaced by ``values``.
+
+    Only string literals are touched (``'$.a'`` or ``EXPR$0`` elsewhere are SQL, not
+    references), and each value is escaped for where it lands: quotes doubled for SQL,
+    and first ``\\`` / ``"`` backslash-escaped inside ``properties.sasl.jaas.config``.
+    Inside string literals ``$$`` stands for ``$`` (the project's rule for every string
+    value, so ``'$${X}'`` is the text ``${X}``).  All missing names are reported at once."""
+    toks = sql_tokens(sql)
+    missing = set()
+    out, pos = [], 0
+    for i, tok in enumerate(toks):
+        if tok.kind != "string" or "$" not in tok.text:
+            continue
+        key = None
+        if i >= 2 and toks[i - 1].text == "=" and toks[i - 2].kind == "string":
+            key = token_value(toks[i - 2])
+        jaas = key is not None and key.endswith("sasl.jaas.config")
+
+        def repl(m):
+            if not m.group(1):
+                return "$"
+            name = m.group(1)
+            if name not in values:
+                missing.add(name)
+                return m.group(0)
+            v = str(values[name])
+            if jaas:
+                v = v.replace("\\", "\\\\").replace('"', '\\"')
+            return v
+        new = _SQL_VAR_RE.sub(repl, token_value(tok))
+        out.append(sql[pos:tok.start])
+        out.append(quote_string(new))
+        pos = tok.end
+    if missing:
+        names = sorted(missing)
+        raise ProjectError("variable%s not set: %s" % ("s" if len(names) > 1 else "",
+                                                      ", ".join(names)),
+                           hint="set them in the environment (or .env.<env>) before deploying")
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+__all__ += ["sql_references", "resolve_sql_references"]
+
+_SQL_VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 # -- compile: helpers ------------------------------------------------------------
@@ -4974,6 +5340,10 @@ _CONNECTOR_ALIASES = {
 _STARTUP_MODES = {"earliest": "earliest-offset", "latest": "latest-offset",
                   "earliest-offset": "earliest-offset", "latest-offset": "latest-offset",
                   "group-offsets": "group-offsets", "group": "group-offsets"}
+# flink-sql-connector-kafka relocates the Kafka client classes under this package; a
+# JAAS config must name the login module with it.  A cluster that uses the plain
+# flink-connector-kafka + kafka-clients jars sets `kafka_connector_shaded: false`.
+_FLINK_KAFKA_SHADE = "org.apache.flink.kafka.shaded."
 _MASK_METHODS = ("hash", "sha256", "md5", "redact", "partial", "null")
 _TEST_FAILURES_TOPIC = "_streamt_test_failures"
 # Words that would make custom_sql more than a condition.
@@ -5128,6 +5498,7 @@ class _Compiler(object):
         self.warnings = []
         self._outputs = {}
         self._busy = set()
+        self._cluster = None  # the Flink cluster of the job being built
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -5135,9 +5506,17 @@ class _Compiler(object):
     # -- materialization and outputs ---------------------------------------------
 
     def effective(self, model):
-        return infer_materialization(model, self.project)[1]
+        key = ("effective", str(model.get("name")))
+        if key not in self._outputs:
+            self._outputs[key] = infer_materialization(model, self.project)[1]
+        return self._outputs[key]
 
     def source_relation(self, name):
+        if ("source", name) not in self._outputs:
+            self._outputs[("source", name)] = self._source_relation(name)
+        return self._outputs[("source", name)]
+
+    def _source_relation(self, name):
         src = self.sources.get(name)
         if src is None:
             return None
@@ -5232,11 +5611,13 @@ class _Compiler(object):
         return self.source_relation(name) if kind == "source" else self.model_relation(name)
 
     def analyze(self, model):
-        def rel(kind, name):
-            r = self.relation(kind, name)
-            return None if r is None else (r.columns, r.updating, r.key)
-        info = analyze_query(model.get("sql"), rel)
-        return info
+        key = ("analysis", str(model.get("name")))
+        if key not in self._outputs:
+            def rel(kind, name):
+                r = self.relation(kind, name)
+                return None if r is None else (r.columns, r.updating, r.key)
+            self._outputs[key] = analyze_query(model.get("sql"), rel)
+        return self._outputs[key]
 
     def masks(self, model):
         out = []
@@ -5270,20 +5651,29 @@ class _Compiler(object):
         topics, jobs, connectors, gateway = [], [], [], []
         for name in sorted(self.models):
             model = self.models[name]
-            eff = self.effective(model)
-            if eff in ("topic", "flink"):
-                topics.append(self.topic(model))
-                if model.get("sql"):
-                    jobs.append(self.model_job(model))
-            elif eff == "sink":
-                connectors.append(self.connector(model))
-            elif eff == "virtual_topic":
-                gateway.extend(self.gateway_resources(model))
+            with _located(model):
+                eff = self.effective(model)
+                if eff in ("topic", "flink"):
+                    topics.append(self.topic(model))
+                    if model.get("sql"):
+                        jobs.append(self.model_job(model))
+                elif eff == "sink":
+                    connectors.append(self.connector(model))
+                elif eff == "virtual_topic":
+                    gateway.extend(self.gateway_resources(model))
         for test in self.tests:
             if str(test.get("type")) == "continuous":
-                job = self.test_job(test)
+                with _located(test):
+                    job = self.test_job(test)
                 if job is not None:
                     jobs.append(job)
+        if any(j["kind"] == "test" for j in jobs) and not any(
+                t["name"] == _TEST_FAILURES_TOPIC for t in topics):
+            # the topic every continuous test writes its violations to (a Flink sink never
+            # creates its topic; brokers usually refuse auto-creation)
+            partitions, rf = self.topic_defaults()
+            topics.append({"name": _TEST_FAILURES_TOPIC, "partitions": partitions,
+                           "replication_factor": rf, "config": {}, "model": None})
         for what, items, key in (("topic", topics, "name"), ("Flink job", jobs, "name"),
                                  ("connector", connectors, "name")):
             seen = {}
@@ -5311,13 +5701,19 @@ class _Compiler(object):
 
     # -- topics and schemas -------------------------------------------------------
 
-    def topic(self, model):
-        adv = _get(model, "advanced", "topic") or {}
+    def topic_defaults(self):
+        """(partitions, replication factor) of a topic with no explicit values:
+        ``defaults.topic``, else ``defaults.models.topic``, else 1/1 (reference §1.5)."""
         d = self.defaults.get("topic") if isinstance(self.defaults.get("topic"), dict) else None
         if d is None:
             d = _get(self.defaults, "models", "topic") or {}
-        partitions = adv.get("partitions") or d.get("partitions") or 1
-        rf = adv.get("replication_factor") or d.get("replication_factor") or 1
+        return int(d.get("partitions") or 1), int(d.get("replication_factor") or 1)
+
+    def topic(self, model):
+        adv = _get(model, "advanced", "topic") or {}
+        dp, drf = self.topic_defaults()
+        partitions = adv.get("partitions") or dp
+        rf = adv.get("replication_factor") or drf
         config = {}
         for k, v in sorted((adv.get("config") or {}).items()):
             try:
@@ -5396,8 +5792,10 @@ class _Compiler(object):
 
     # -- Flink jobs ------------------------------------------------------------------
 
-    def kafka_properties(self):
+    def kafka_properties(self, cluster=None):
         kafka = self.runtime.get("kafka") or {}
+        shaded = _get(self.runtime, "flink", "clusters", cluster or "", "kafka_connector_shaded")
+        shaded = True if shaded is None else shaded not in (False, "false", "False", "no")
         props = {}
         bootstrap = kafka.get("bootstrap_servers_internal") or kafka.get("bootstrap_servers")
         if bootstrap:
@@ -5409,7 +5807,7 @@ class _Compiler(object):
         if mech:
             props["properties.sasl.mechanism"] = str(mech).upper()
             props["properties.sasl.jaas.config"] = jaas_config(
-                mech, kafka.get("sasl_username"), kafka.get("sasl_password"))
+                mech, kafka.get("sasl_username"), kafka.get("sasl_password"), shaded=shaded)
         if kafka.get("ssl_cafile"):
             props["properties.ssl.truststore.type"] = "PEM"
             props["properties.ssl.truststore.location"] = str(kafka["ssl_cafile"])
@@ -5455,7 +5853,7 @@ class _Compiler(object):
         if key:
             lines.append("PRIMARY KEY (%s) NOT ENFORCED" % ", ".join(quote_ident(k) for k in key))
         opts = {"topic": rel.topic}
-        opts.update(self.kafka_properties())
+        opts.update(self.kafka_properties(self._cluster))
         if key:
             connector = "upsert-kafka"
             opts.update(self.format_options("json", "key."))
@@ -5475,8 +5873,14 @@ class _Compiler(object):
         return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
             quote_ident(table), ",\n  ".join(lines), ",\n".join(with_lines))
 
+    def job_cluster(self, spec):
+        cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
+                   or _get(self.runtime, "flink", "default"))
+        return str(cluster) if cluster else None
+
     def model_job(self, model):
         name = str(model.get("name"))
+        self._cluster = self.job_cluster(model)
         flink = _get(model, "advanced", "flink") or {}
         pipeline = "streamt.%s.%s" % (self.name, name)
         startup = self.startup_mode(model, flink)
@@ -5614,9 +6018,11 @@ class _Compiler(object):
         text = "".join(out).strip()
         # a trailing ';' would end the INSERT early; a trailing comment would hide ours
         toks = sql_tokens(text)
-        while toks and toks[-1].kind == "op" and toks[-1].text == ";":
-            text = text[:toks[-1].start].rstrip()
+        sig = [t for t in toks if t.kind != "comment"]
+        while sig and sig[-1].kind == "op" and sig[-1].text == ";":
+            text = text[:sig[-1].start].rstrip()
             toks = sql_tokens(text)
+            sig = [t for t in toks if t.kind != "comment"]
         if any(t.kind == "op" and t.text == ";" for t in toks):
             raise CompileError("model '%s': the SQL holds more than one statement"
                                % model.get("name"),
@@ -5633,8 +6039,7 @@ class _Compiler(object):
                                hint="use savepoint, stateless or refuse")
         body = ";\n\n".join(statements) + ";\n"
         fingerprint = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
-        cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
-                   or _get(self.runtime, "flink", "default"))
+        cluster = self.job_cluster(spec)
         header = ["-- Generated by streamt %s" % __version__,
                   "-- Project: %s" % _comment(self.name),
                   ("-- Model: %s" if kind == "model" else "-- Test: %s") % _comment(owner),
@@ -5643,7 +6048,7 @@ class _Compiler(object):
                   "-- On upgrade: %s" % on_upgrade,
                   "-- Fingerprint: %s" % fingerprint]
         return {"name": name, "model": owner, "kind": kind,
-                "cluster": str(cluster) if cluster else None, "pipeline_name": pipeline,
+                "cluster": cluster, "pipeline_name": pipeline,
                 "fingerprint": fingerprint, "on_upgrade": on_upgrade,
                 "sql": "\n".join(header) + "\n\n" + body}
 
@@ -5652,6 +6057,7 @@ class _Compiler(object):
     def test_job(self, test):
         tname = str(test.get("name"))
         target = str(test.get("model"))
+        self._cluster = self.job_cluster(test)
         rel = self.model_relation(target) if target in self.models else \
             self.source_relation(target)
         if rel is None:
@@ -5885,6 +6291,23 @@ _ACCEPTED_TYPES = {"string": "STRING", "str": "STRING", "text": "STRING", "numbe
                    "integer": "INT", "bigint": "BIGINT", "long": "BIGINT", "bool": "BOOLEAN",
                    "boolean": "BOOLEAN", "timestamp": "TIMESTAMP(3)",
                    "datetime": "TIMESTAMP(3)", "date": "DATE", "time": "TIME"}
+
+
+class _located(object):
+    """Give a CompileError/SqlError raised while compiling ``node`` the node's location
+    (SQL errors carry a line inside the SQL: the model's own line is the best we have)."""
+
+    def __init__(self, node):
+        self.loc = getattr(node, "loc", None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, ProjectError) and self.loc is not None and (
+                exc.location is None or exc.location.file is None):
+            exc.location = self.loc
+        return False
 
 
 class _TableNames(object):
@@ -7086,27 +7509,29 @@ def write_artifact(desired, out, project_name=None, project_version=None, git=No
         return files, hashlib.sha256(data).hexdigest()
     out = os.path.abspath(out)
     parent = os.path.dirname(out)
-    if not os.path.isdir(parent):
-        try:
-            os.makedirs(parent)
-        except OSError as e:
-            raise StreamtError("cannot create %s: %s" % (parent, e.strerror or e))
     exists = os.path.lexists(out)
     if exists and not force:
         if kind != "directory" or not os.path.isdir(out) or os.listdir(out):
             raise StreamtError("%s already exists" % out,
                                hint="choose another output, or pass --force to replace it")
-    if kind == "directory":
-        if exists and not os.path.isdir(out) and not force:
-            raise StreamtError("%s exists and is not a directory" % out)
-        _write_directory(files, out, build_epoch, fmode, dmode)
-        return files, None
-    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
-    if exists and os.path.isdir(out) and not os.path.islink(out):
-        raise StreamtError("%s is a directory" % out,
-                           hint="remove it, or choose a file name for the tarball")
-    _atomic_write(out, data, fmode)
-    return files, hashlib.sha256(data).hexdigest()
+    made = []  # parents we create, removed again if the build fails: it leaves nothing
+    probe = parent
+    while not os.path.isdir(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    try:
+        if made:
+            os.makedirs(parent)
+        return _write_output(files, out, kind, exists, build_epoch, fmode, dmode)
+    except BaseException as e:
+        for d in made:
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
+        if isinstance(e, OSError) and not isinstance(e, StreamtError):
+            raise StreamtError("cannot write %s: %s" % (out, e.strerror or e))
+        raise
 
 
 def read_artifact(path):
@@ -7218,6 +7643,7 @@ def inspect_artifact(artifact, component=None):
         "signature": sig,
         "counts": dict((k, len(desired.get(k) or [])) for k in ARTIFACT_KINDS),
         "files": len(artifact.files),
+        "state": None if artifact.state is None else sorted(artifact.state),
     }
     if component is not None:
         kind = _COMPONENT_KINDS.get(component, component)
@@ -7268,8 +7694,8 @@ def diff_artifacts(old, new):
                             "key": key, "old": _redact_value(key, fa.get(key)),
                             "new": _redact_value(key, fb.get(key))})
                 if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
-                    entry["sql"] = _sql_diff(ma[name].get("sql") or "",
-                                             mb[name].get("sql") or "", name)
+                    entry["sql"] = _sql_diff(_redact_sql(ma[name].get("sql") or ""),
+                                             _redact_sql(mb[name].get("sql") or ""), name)
                 out.append(entry)
     return out
 
@@ -7370,8 +7796,9 @@ _COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jo
 _KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job",
                "connectors": "connector", "gateway": "gateway", "environment": "environment"}
 _SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
-_SECRET_KEY_RE = re.compile(r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
-                            r"|access[._-]?key|key[._-]?password|\.key$|^key$)", re.I)
+_SECRET_KEY_PATTERN = (r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
+                       r"|user[._-]?info"
+                       r"|access[._-]?key|key[._-]?password|\.key$|^key$)")
 
 
 def _map_strings(obj, fn):
@@ -7520,6 +7947,18 @@ def _output_kind(out):
     if low.endswith(".tar"):
         return "tar"
     return "directory"
+
+
+def _write_output(files, out, kind, exists, build_epoch, fmode, dmode):
+    if kind == "directory":
+        _write_directory(files, out, build_epoch, fmode, dmode)
+        return files, None
+    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
+    if exists and os.path.isdir(out) and not os.path.islink(out):
+        raise StreamtError("%s is a directory" % out,
+                           hint="remove it, or choose a file name for the tarball")
+    _atomic_write(out, data, fmode)
+    return files, hashlib.sha256(data).hexdigest()
 
 
 def _atomic_write(path, data, mode):
@@ -7684,9 +8123,11 @@ def _read_archive_bytes(data, label):
             except UnicodeEncodeError:
                 problems.append("%s: member name is not UTF-8" % shown)
                 continue
-            clean = name[:-1] if member.isdir() and name.endswith("/") else name
-            if clean.startswith("./"):
+            clean = name.rstrip("/") if member.isdir() else name
+            while clean.startswith("./"):  # `tar -C dir -czf x.tar.gz .` writes ./name
                 clean = clean[2:]
+            if member.isdir() and clean in (".", ""):
+                continue
             if not _safe_member_name(clean):
                 problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
                 continue
@@ -7795,7 +8236,7 @@ def _load_artifact(art):
         raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
                              hint="give the directory or tarball written by `streamt build`")
     try:
-        manifest = json.loads(files["manifest.json"].decode("utf-8"))
+        manifest = json.loads(_utf8(files["manifest.json"]))
     except (ValueError, UnicodeDecodeError) as e:
         raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
     if not isinstance(manifest, dict):
@@ -7862,6 +8303,10 @@ def _load_artifact(art):
         art.desired = desired
 
 
+def _utf8(data):
+    return data.decode("utf-8")
+
+
 def _entry_file(entry, files, problems):
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
         problems.append("manifest.json: malformed resource entry %r" % (entry,))
@@ -7881,7 +8326,7 @@ def _check_sha256sums(files, checksums):
         want["manifest.json"] = hashlib.sha256(files["manifest.json"]).hexdigest()
     seen = {}
     try:
-        text = files["SHA256SUMS"].decode("utf-8")
+        text = _utf8(files["SHA256SUMS"])
     except UnicodeDecodeError:
         return ["SHA256SUMS: not UTF-8 text"]
     for n, line in enumerate(text.splitlines(), 1):
@@ -7940,7 +8385,8 @@ def _flatten(obj, prefix=""):
 
 
 def _artifact_secret_key(key):
-    return bool(_SECRET_KEY_RE.search(str(key)))
+    # re caches compiled patterns: compiling lazily keeps the import (start-up) cheap
+    return bool(re.search(_SECRET_KEY_PATTERN, str(key), re.I))
 
 
 def _redact_value(key, value):
@@ -8059,21 +8505,23 @@ def _git_info_python(path, files):
         if up == top:
             return None
         top = up
+    # Whatever the reader does not understand (a SHA-256 repository, a damaged object,
+    # struct errors in an odd index) degrades to "unknown", never to a failed build.
     try:
         repo = _GitRepo(top, dotgit)
         commit = repo.head_commit()
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         return None
-    if commit is None:
+    if commit is None or not re.match(r"^[0-9a-f]{40}$", commit):
         return None
     try:
         time_ = repo.commit_time(commit)
-    except (OSError, ValueError, KeyError, IndexError):
+    except Exception:
         time_ = None
     try:
         prefix = os.path.relpath(path, top).replace(os.sep, "/")
         dirty = repo.dirty(commit, "" if prefix == "." else prefix + "/", files)
-    except (OSError, ValueError, KeyError, IndexError, _GitUnknown):
+    except Exception:
         dirty = None
     return {"commit": commit, "branch": repo.branch, "dirty": dirty, "time": time_}
 
@@ -8410,6 +8858,12 @@ def _read_git_index(path):
                         "sha": sha, "size": size, "mtime_s": ms, "mtime_ns": mns,
                         "stage": (flags >> 12) & 3, "skip_worktree": bool(ext & 0x4000),
                         "intent_to_add": bool(ext & 0x2000)})
+    while i + 8 <= len(data) - 20:  # extensions, then the trailing checksum
+        sig = data[i:i + 4]
+        size = struct.unpack(">I", data[i + 4:i + 8])[0]
+        if sig == b"link":
+            raise _GitUnknown("split index: entries live in a shared index")
+        i += 8 + size
     return entries
 
 
@@ -8550,6 +9004,7 @@ class HttpClient(object):
         HttpResponse.  `body` is JSON-encoded unless it is bytes."""
         import urllib.request
         import urllib.error
+        import http.client
         import socket
         method = method.upper()
         if idempotent is None:
@@ -8591,7 +9046,8 @@ class HttpClient(object):
                 except Exception:
                     payload = b""
                 rheaders = dict((k.lower(), v) for k, v in (e.headers or {}).items())
-            except (urllib.error.URLError, socket.timeout, OSError) as e:
+            except (urllib.error.URLError, socket.timeout, OSError,
+                    http.client.HTTPException) as e:
                 reason = getattr(e, "reason", e)
                 # refused / unresolvable: the request never reached the server
                 never_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
@@ -8599,6 +9055,11 @@ class HttpClient(object):
                     self._wait(delay)
                     delay *= 2
                     continue
+                if isinstance(e, http.client.HTTPException):
+                    raise HttpError("%s at %s did not answer in HTTP (%s: %s)"
+                                    % (self.service, self.host, type(e).__name__, e),
+                                    hint="is this URL the %s REST endpoint (and not, say, a "
+                                         "Kafka port)?" % self.service)
                 if isinstance(reason, Exception) and "CERTIFICATE_VERIFY_FAILED" in str(reason):
                     raise HttpError("%s at %s: TLS certificate verification failed: %s"
                                     % (self.service, self.host, reason),
@@ -8828,7 +9289,11 @@ class KafkaError(ServiceError):
 
     ``code`` is the protocol error code (None for failures below the protocol: network,
     TLS, a broker lacking an API), ``name`` its protocol name (``TOPIC_ALREADY_EXISTS``),
-    ``broker_message`` what the broker said, if anything."""
+    ``broker_message`` what the broker said, if anything.  Failures without a code carry
+    one of these names: ``UNREACHABLE``, ``TIMEOUT``, ``TLS``, ``TLS_VERIFY``, ``SASL``,
+    ``PROTOCOL``, ``UNSUPPORTED`` (the broker lacks the API or dropped the request) and
+    ``VALIDATE_ONLY_IGNORED`` (the broker would apply, or applied, a validate-only request);
+    settings errors have neither code nor name."""
 
     def __init__(self, message, code=None, name=None, hint=None, broker_message=None,
                  details=None):
@@ -8850,7 +9315,8 @@ class KafkaAdmin(object):
     ``sasl_password``, ``ssl_cafile``, ``ssl_certfile``, ``ssl_keyfile``,
     ``ssl_check_hostname``).  ``timeout`` (seconds) bounds connecting and every request.
     Nothing is sent before the first call.  ``requests_sent`` counts the requests written
-    to the wire (connection set-up included).
+    to the wire (connection set-up included); ``requests_waiting`` how many of them only
+    re-read topics this admin wrote and the broker answering had not caught up with yet.
 
     ``incremental_alter`` may be set to False to force the legacy AlterConfigs path
     (the one used with brokers older than 2.3)."""
@@ -8867,9 +9333,17 @@ class KafkaAdmin(object):
         self.backoff = float(backoff)
         self.client_id = client_id
         self.incremental_alter = incremental_alter
+        self.version_caps = {}      # {api name: highest version to use} (tests: classic versions)
         self.requests_sent = 0
-        self._conns = {}          # node id (or "bootstrap") -> _KafkaConnection
+        self.requests_waiting = 0   # of which re-reads waiting for the brokers to catch up
+        self._conns = {}          # (host, port) -> _KafkaConnection
         self._meta = None         # last metadata: brokers, controller, cluster id
+        # Read-your-writes: brokers learn of a change made through the controller a little
+        # later, so a topic created (deleted, grown) here may still look missing (present,
+        # smaller) for a moment.  Reads retry briefly for the names written by this admin.
+        self._expect = {}             # topic -> "present" | "absent"
+        self._expect_partitions = {}  # topic -> partition count asked for
+        self._expect_configs = {}     # topic -> {key: value, or None for reset}
 
     # -- connections and metadata ---------------------------------------------
 
@@ -8895,9 +9369,21 @@ class KafkaAdmin(object):
 
     def list_topics(self, include_internal=False):
         """Sorted names of the topics this principal may see."""
-        meta = self._metadata(None)
-        return sorted(t["name"] for t in meta["topics"]
-                      if t["error_code"] == 0 and (include_internal or not t["is_internal"]))
+        attempt, deadline = 0, self._clock() + self.timeout
+        while True:
+            meta = self._metadata(None)
+            names = set(t["name"] for t in meta["topics"]
+                        if t["error_code"] == 0 and (include_internal or not t["is_internal"]))
+            behind = [n for n, state in self._expect.items()
+                      if (state == "present") != (n in names)]
+            if not behind or self._clock() >= deadline:
+                break
+            self._settle(attempt)
+            attempt += 1
+        for n in list(self._expect):
+            if (self._expect[n] == "present") == (n in names):
+                del self._expect[n]   # seen as written: no more waiting for it
+        return sorted(names)
 
     def describe_topics(self, names):
         """``{name: {"partitions", "replication_factor"}}`` for the names that exist (one request)."""
@@ -8906,28 +9392,41 @@ class KafkaAdmin(object):
             return {}
         out = {}
         todo = names
-        for attempt in range(self.retries + 1):
+        attempt, deadline = 0, self._clock() + self.timeout
+        while True:
             meta = self._metadata(todo)
+            can_wait = self._clock() < deadline
             again = []
             for t in meta["topics"]:
-                code = t["error_code"]
-                if t["name"] not in todo:
+                code, name = t["error_code"], t["name"]
+                if name not in todo:
                     continue  # a broker answering topics=[] with all topics (Tansu)
                 if code == 0:
                     parts = t["partitions"]
+                    if can_wait and (self._expect.get(name) == "absent" or
+                                     len(parts) < self._expect_partitions.get(name, 0)):
+                        again.append(name)
+                        continue
+                    if self._expect.get(name) == "present":
+                        del self._expect[name]   # seen: no more waiting for it
+                    self._expect_partitions.pop(name, None)
                     rf = max([len(p["replica_nodes"]) for p in parts] or [0])
-                    out[t["name"]] = {"partitions": len(parts), "replication_factor": rf}
+                    out[name] = {"partitions": len(parts), "replication_factor": rf}
                 elif code in (3, 100):
-                    continue
+                    if can_wait and self._expect.get(name) == "present":
+                        again.append(name)
+                    elif self._expect.get(name) == "absent":
+                        del self._expect[name]
                 elif code in self.RETRIABLE and attempt < self.retries:
-                    again.append(t["name"])
+                    again.append(name)
                 else:
-                    raise self._error(code, None, "cannot describe topic '%s'" % t["name"],
-                                      topic=t["name"], operation="DESCRIBE")
+                    raise self._error(code, None, "cannot describe topic '%s'" % name,
+                                      topic=name, operation="DESCRIBE")
             if not again:
                 break
             todo = again
-            self._sleep(attempt)
+            self._settle(attempt)
+            attempt += 1
         return out
 
     def create_topics(self, topics, validate_only=False):
@@ -8942,7 +9441,7 @@ class KafkaAdmin(object):
         version = conn.version("CreateTopics")
         if validate_only:
             self._refuse_unfaithful_validate(conn, "creating topics")
-        body = {"topics": [], "timeout_ms": int(self.timeout * 1000),
+        body = {"topics": [], "timeout_ms": self._server_timeout_ms(),
                 "validate_only": bool(validate_only)}
         for t in topics:
             partitions = t.get("partitions")
@@ -8962,12 +9461,19 @@ class KafkaAdmin(object):
                                 lambda r: (r["error_code"], r.get("error_message")))
         out = {}
         for t in topics:
-            code, msg = results.get(t["name"], (0, None))
+            code, msg = results.get(t["name"], _KAFKA_NO_ANSWER)
             out[t["name"]] = None if code == 0 else self._error(
                 code, msg, "cannot create topic '%s'" % t["name"], topic=t["name"],
                 operation="CREATE", topic_spec=t)
         if validate_only:
             self._check_validate_only([n for n in sorted(out) if out[n] is None])
+        else:
+            for t in topics:
+                if out[t["name"]] is None:
+                    self._expect[t["name"]] = "present"
+                    self._expect_partitions.pop(t["name"], None)
+                    self._expect_configs[t["name"]] = dict(
+                        (k, _kafka_str(v)) for k, v in (t.get("config") or {}).items())
         return out
 
     def delete_topics(self, names):
@@ -8975,15 +9481,19 @@ class KafkaAdmin(object):
         names = sorted(set(names))
         if not names:
             return {}
-        body = {"topic_names": names, "timeout_ms": int(self.timeout * 1000)}
+        body = {"topic_names": names, "timeout_ms": self._server_timeout_ms()}
         results = self._batched("DeleteTopics", body, "topic_names", "responses", "name",
                                 lambda r: (r["error_code"], r.get("error_message")),
                                 key_of_item=lambda n: n)
         out = {}
         for n in names:
-            code, msg = results.get(n, (0, None))
+            code, msg = results.get(n, _KAFKA_NO_ANSWER)
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot delete topic '%s'" % n, topic=n, operation="DELETE")
+            if code == 0:
+                self._expect[n] = "absent"
+                self._expect_partitions.pop(n, None)
+                self._expect_configs.pop(n, None)
         return out
 
     def create_partitions(self, counts, validate_only=False):
@@ -8996,14 +9506,16 @@ class KafkaAdmin(object):
             self._refuse_unfaithful_validate(conn, "adding partitions")
         body = {"topics": [{"name": n, "count": int(c), "assignments": None}
                            for n, c in sorted(counts.items())],
-                "timeout_ms": int(self.timeout * 1000), "validate_only": bool(validate_only)}
+                "timeout_ms": self._server_timeout_ms(), "validate_only": bool(validate_only)}
         results = self._batched("CreatePartitions", body, "topics", "results", "name",
                                 lambda r: (r["error_code"], r.get("error_message")))
         out = {}
         for n in sorted(counts):
-            code, msg = results.get(n, (0, None))
+            code, msg = results.get(n, _KAFKA_NO_ANSWER)
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot add partitions to topic '%s'" % n, topic=n, operation="ALTER")
+            if code == 0 and not validate_only:
+                self._expect_partitions[n] = int(counts[n])
         return out
 
     def describe_configs(self, names):
@@ -9029,6 +9541,19 @@ class KafkaAdmin(object):
         # since 0.11 has it): Tansu is one, and it reports every value it returns as
         # DEFAULT_CONFIG although it only returns the values set on the topic.
         only_set_values = not conn.advertises("AlterConfigs")
+        attempt, deadline = 0, self._clock() + self.timeout
+        while self._clock() < deadline:
+            # what this admin just created or changed may not have reached this broker yet
+            late = [r["resource_name"] for r in resp["results"]
+                    if not self._configs_caught_up(r, only_set_values)]
+            if not late:
+                break
+            attempt += 1
+            self._settle(attempt)
+            body["resources"] = [x for x in body["resources"] if x["resource_name"] in late]
+            done = [r for r in resp["results"] if r["resource_name"] not in late]
+            resp = self._call(conn, "DescribeConfigs", body)
+            resp["results"] = done + resp["results"]
         out = {}
         for r in resp["results"]:
             code = r["error_code"]
@@ -9106,10 +9631,13 @@ class KafkaAdmin(object):
                                 key_of_item=lambda r: r["resource_name"])
         out = {}
         for n in names:
-            code, msg = results.get(n, (0, None))
+            code, msg = results.get(n, _KAFKA_NO_ANSWER)
             out[n] = None if code == 0 else self._error(
                 code, msg, "cannot change the configs of topic '%s'" % n, topic=n,
                 operation="ALTER_CONFIGS")
+            if code == 0 and not validate_only:
+                expected = self._expect_configs.setdefault(n, {})
+                expected.update((k, _kafka_str(v)) for k, v in changes[n].items())
         return out
 
     # -- plumbing ---------------------------------------------------------------
@@ -9117,6 +9645,20 @@ class KafkaAdmin(object):
     def _sleep(self, attempt):
         import time
         time.sleep(min(self.backoff * (2 ** attempt), 2.0))
+
+    def _server_timeout_ms(self):
+        """How long the broker may take on a write: less than we wait for its answer, so that
+        a slow operation comes back as REQUEST_TIMED_OUT rather than a client time-out."""
+        return max(100, int(self.timeout * 900))
+
+    def _clock(self):
+        import time
+        return time.time()
+
+    def _settle(self, attempt):
+        import time
+        self.requests_waiting += 1   # the next request only re-reads what is not there yet
+        time.sleep(min(0.05 * (2 ** attempt), 1.0))
 
     def _connect(self, host, port):
         key = (host, int(port))
@@ -9181,12 +9723,15 @@ class KafkaAdmin(object):
             return conn.request(api, body)
         except _KafkaDropped:
             conn.close()
+            s = self.settings
+            hint = ("the broker rejects this request although it advertises it (a "
+                    "Kafka-compatible broker with gaps?); its log says why")
+            if not s["sasl"]:
+                hint = ("if this listener requires authentication, set security_protocol "
+                        "(now %s) and the sasl_* keys; otherwise %s" % (s["protocol"], hint))
             raise KafkaError(
                 "the Kafka broker at %s closed the connection in answer to %s v%d"
-                % (conn.address, api, conn.version(api)),
-                name="UNSUPPORTED",
-                hint="the broker does not support this request (a Kafka-compatible broker "
-                     "with gaps?) or dropped it; see the broker's log")
+                % (conn.address, api, conn.version(api)), name="UNSUPPORTED", hint=hint)
 
     def _batched(self, api, body, items_key, results_key, name_key, extract,
                  key_of_item=lambda item: item["name"]):
@@ -9203,7 +9748,9 @@ class KafkaAdmin(object):
             for r in resp[results_key]:
                 code, msg = extract(r)
                 results[r[name_key]] = (code, msg)
-                if code in self.RETRIABLE:
+                # REQUEST_TIMED_OUT on a write means "may still complete": a retry would
+                # answer TOPIC_ALREADY_EXISTS (or UNKNOWN_TOPIC) and hide what happened
+                if code in self.RETRIABLE and code != 7:
                     retry.append(r[name_key])
             if not retry or attempt == self.retries:
                 break
@@ -9230,6 +9777,28 @@ class KafkaAdmin(object):
                 "Kafka-compatible broker that ignores validate_only): not %s" % (conn.address, what),
                 name="VALIDATE_ONLY_IGNORED",
                 hint="validate against Apache Kafka, or run without validate-only")
+
+    def _configs_caught_up(self, result, only_set_values):
+        """Does a DescribeConfigs result show the topic and config values written here?"""
+        name = result["resource_name"]
+        if result["error_code"] == 3:
+            return self._expect.get(name) != "present"
+        if result["error_code"] != 0:
+            return True
+        wanted = self._expect_configs.get(name)
+        if not wanted:
+            return True
+        seen = dict((c["name"], c) for c in result["configs"])
+        for key, value in wanted.items():
+            c = seen.get(key)
+            if value is None:
+                set_here = c is not None and (only_set_values or c.get("config_source") == 1)
+                if set_here:
+                    return False
+            elif c is None or (not c["is_sensitive"] and c["value"] != value):
+                return False
+        del self._expect_configs[name]
+        return True
 
     def _check_validate_only(self, names):
         """After a validate-only CreateTopics: did the broker create the topics anyway?"""
@@ -9277,6 +9846,9 @@ class KafkaAdmin(object):
 # -- kafka: settings, hints -----------------------------------------------------
 
 _RESOURCE_TOPIC = 2
+
+# What a batched answer that does not mention one of the topics asked about counts as.
+_KAFKA_NO_ANSWER = (-1, "the broker's answer does not mention this topic")
 
 _CONFIG_SOURCES = {0: "UNKNOWN", 1: "TOPIC", 2: "BROKER", 3: "BROKER", 4: "BROKER",
                    5: "DEFAULT", 6: "BROKER_LOGGER", 7: "CLIENT_METRICS", 8: "GROUP"}
@@ -9419,7 +9991,7 @@ class _KafkaConnection(object):
 
     def _choose_versions(self, advertised):
         self.broker_versions = dict(advertised)
-        caps = getattr(self.admin, "version_caps", None) or {}
+        caps = self.admin.version_caps
         self.versions = {}
         for api, spec in _KAFKA_APIS.items():
             if spec[0] not in advertised:
@@ -11523,7 +12095,10 @@ def apply_plan(plan, progress=None):
 
 def observe_state(desired, runtime, project=None, targets=None):
     """The live state of what `desired` describes, canonical and redacted, for
-    `build --with-state` (stored under state/) and `deploy --check-drift`."""
+    `build --with-state` (stored under state/) and `deploy --check-drift`.  `project`
+    is the project's name (a Project object is accepted too)."""
+    if project is not None and not isinstance(project, str):
+        project = getattr(project, "name", None)
     policy = PlanPolicy(project)
     targets = targets if targets is not None else make_targets(desired, runtime)
     out = {}
@@ -11640,7 +12215,9 @@ def _load_diagnostics(error):
 
 
 def _validate_one(root, env, strict, check_env):
-    """(project or None, environment name, sorted diagnostics) of one environment."""
+    """(project or None, environment name, sorted diagnostics) of one environment.
+
+    Also used by `build` (cli: build): keep this signature."""
     try:
         project = load_project(root, env=env, strict=False)
     except UsageError:
@@ -11712,7 +12289,17 @@ def _cmd_validate(p):
                                    hint="add environment files like environments/dev.yml")
         else:
             envs = [args.env]
-        results = [_validate_one(root, e, args.strict, not args.no_env_check) for e in envs]
+        results = []
+        for e in envs:
+            try:
+                results.append(_validate_one(root, e, args.strict, not args.no_env_check))
+            except UsageError as err:
+                if not args.all_envs:
+                    raise
+                # e.g. environments/my_env.yml: a file whose name is no environment name
+                results.append((None, e, [Diagnostic("error", "PROJECT_ERROR", err.message,
+                                                     Location("environments/%s.yml" % e),
+                                                     err.hint)]))
         valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
         if args.format == "json":
             docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
@@ -11720,18 +12307,14 @@ def _cmd_validate(p):
             out.out.write(canonical_json(doc))
             return EXIT_OK if valid else EXIT_INVALID
         for pr, e, diags in results:
-            label = "Project '%s' (%s)" % (pr.name if pr else root, e or "?")
+            if pr is not None:
+                label = "Project '%s' (%s)" % (pr.name, pr.env)
+            else:
+                label = "The project in %s%s" % (root, " (%s)" % e if e else "")
             if args.all_envs:
-                out.info("--- environment %s ---" % e)
+                out.result("--- environment %s ---" % e)
             for d in diags:
-                loc = ("%s: " % d.location) if d.location is not None and d.location.file else ""
-                line = "%s%s [%s]" % (loc, d.message, d.code)
-                if d.suggestion:
-                    line += "\n  hint: " + d.suggestion.replace("\n", "\n  ")
-                if d.is_error:
-                    out.error(line)
-                else:
-                    out.warn(line)
+                (out.error if d.is_error else out.warn)(d.render())
             errors = len([d for d in diags if d.is_error])
             warnings = len(diags) - errors
             if errors:
@@ -11827,7 +12410,8 @@ Text lists every node in dependency order with its upstreams; json gives
 def _cmd_lineage(p):
     _add_project_arg(p)
     p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
-    p.add_argument("-m", "--model", help="only what feeds this model and what it feeds")
+    p.add_argument("-m", "--model", help="only what feeds this model (or source) and what it "
+                                         "feeds")
     p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
 
     def run(args, out):
@@ -11836,6 +12420,8 @@ def _cmd_lineage(p):
         nodes, edges = g["nodes"], g["edges"]
         if args.model:
             focus = "model:" + args.model
+            if focus not in nodes and "source:" + args.model in nodes:
+                focus = "source:" + args.model
             if focus not in nodes:
                 names = [n["name"] for n in nodes.values() if n["type"] == "model"]
                 raise UsageError("Model '%s' not found" % args.model,
@@ -11959,6 +12545,8 @@ def _yaml_scalar(v):
     if isinstance(v, list):
         return "[]"
     s = str(v)
+    if s == "****":  # a masked secret reads better bare (it is not meant to be parsed)
+        return s
     if _PLAIN_SCALAR_RE.match(s) and s.strip() == s and s.lower() not in (
             "true", "false", "yes", "no", "null", "on", "off", "~") and not _looks_number(s) \
             and not s.startswith(("*", "&", "!", "-", "{")):
@@ -12051,10 +12639,13 @@ def _cmd_build(p):
             desired = resolve_refs(desired, project.variables)
         state = None
         if args.with_state:
+            # observe_state (section "plan & deploy") talks to the services: only here,
+            # only when asked.  It sees resolved values; what it returns is redacted.
             observe = globals().get("observe_state")
             if observe is None:
                 raise UsageError("--with-state is not available in this build of streamt")
-            state = observe(desired, project)
+            live = resolve_refs(desired, project.variables)
+            state = observe(live, live["environment"].get("runtime") or {}, project=project)
         signer = None
         if key_text is not None:
             ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
@@ -12171,7 +12762,9 @@ def _artifact_inspect(args, out):
             ("format", "%s (built by %s %s)" % (doc["format"], gen.get("name"),
                                                 gen.get("version"))),
             ("built", doc["build_time"]), ("git", git_text), ("secrets", secrets),
-            ("signature", sig_text)]
+            ("signature", sig_text),
+            ("state", "snapshot of " + ", ".join(doc["state"]) if doc["state"] is not None
+             else "none (build --with-state records one)")]
     for k, v in rows:
         out.result("%-12s %s" % (k, v))
     counts = doc["counts"]

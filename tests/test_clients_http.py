@@ -236,3 +236,26 @@ def test_proxy_from_the_environment_is_used_and_no_proxy_honoured(server, monkey
     assert proxy.requests[-1]["path"] == "http://service.invalid:1234/x"
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     assert client(target.url).get_json("/y") == {"via": "direct"}
+
+
+def test_a_server_that_does_not_speak_http_is_a_clear_error():
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(5)
+
+    def serve():
+        for _ in range(2):
+            conn, _ = lst.accept()
+            conn.recv(1024)
+            conn.sendall(b"\x00\x00\x00\x10not http at all\r\n\r\n")
+            conn.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        c = streamt.HttpClient("http://127.0.0.1:%d" % lst.getsockname()[1], retries=1,
+                               sleep=lambda s: None)
+        with pytest.raises(streamt.HttpError) as e:
+            c.request("GET", "/")   # e.g. a Kafka port given as a REST URL
+        assert "did not answer in HTTP" in e.value.message and e.value.hint
+    finally:
+        lst.close()

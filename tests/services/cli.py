@@ -4,6 +4,7 @@
 and the `export VAR=...` lines of the `dev` environment of examples/shop, and leaves the services
 running; `down` stops them (and whatever another run recorded); `status` shows what runs.
 """
+import concurrent.futures
 import json
 import os
 import shlex
@@ -21,26 +22,40 @@ def _up(out):
     t0 = time.time()
     run = harness.Run("up", detached=False)
     timings = {}
-    try:
-        def step(name, fn, *args):
-            t = time.time()
-            out.write("starting %s ...\n" % name)
-            out.flush()
-            svc = fn(run, *args)
-            timings[name] = round(time.time() - t, 1)
-            return svc
 
-        kafka = step("kafka", harness.start_kafka)
-        step("tansu", harness.start_tansu)
-        sr = step("schema_registry", harness.start_schema_registry)
-        step("conduktor_gateway", harness.start_gateway)
-        connect = step("connect", harness.start_connect, kafka)
-        flink = step("flink", harness.start_flink, kafka)
+    def timed(name, fn, *args):
+        t = time.time()
+        svc = fn(run, *args)
+        timings[name] = round(time.time() - t, 1)
+        out.write("  %s ready (%.1f s)\n" % (name, timings[name]))
+        out.flush()
+        return svc
+
+    # Everything that does not need the broker starts alongside it; Connect waits for Kafka.
+    # Flink's cluster needs no broker to start: jobs get its address later.
+    out.write("starting kafka, tansu, flink and the fakes in parallel, then connect ...\n")
+    out.flush()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=6)
+    try:
+        f_kafka = pool.submit(timed, "kafka", harness.start_kafka)
+        f_flink = pool.submit(timed, "flink", harness.start_flink, None)
+        f_tansu = pool.submit(timed, "tansu", harness.start_tansu)
+        f_sr = pool.submit(timed, "schema_registry", harness.start_schema_registry)
+        f_gw = pool.submit(timed, "conduktor_gateway", harness.start_gateway)
+        kafka = f_kafka.result()
+        connect = timed("connect", harness.start_connect, kafka)
+        flink, sr = f_flink.result(), f_sr.result()
+        f_tansu.result(), f_gw.result()
+        flink.kafka_bootstrap = kafka.bootstrap
+        run.endpoints["flink"] = flink.describe()
     except BaseException as e:
         out.write("FAILED: %s\n" % e)
         run.stop()
+        pool.shutdown(wait=True)
+        run.stop()
         return 1
-    run.detached = True  # leave the processes running after this command exits
+    pool.shutdown(wait=True)
+    run.detached = True  # leave the processes running after this command exits (`down` stops them)
     env = harness.dev_env(kafka, sr, flink, connect)
     run.endpoints["env"] = env
     run.endpoints["timings_s"] = dict(timings, total=round(time.time() - t0, 1))
@@ -83,7 +98,7 @@ def main(argv):
     if cmd == "up":
         return _up(out)
     if cmd == "down":
-        harness.down(out)
+        harness.down(out, everything="--all" in argv[1:])
         return 0
     if cmd == "status":
         return _status(out)

@@ -47,6 +47,8 @@ FLINK_KAFKA_CONNECTOR = "5.0.0-2.2"
 # tag is pinned whatever interpreter runs the tests.
 FLINK_WHEEL_PYTHON = "311"
 FLINK_WHEEL_PLATFORM = "manylinux2014_x86_64"
+# Maven jars are fetched with `mvn` (the machine's ordinary client and its settings: mirrors,
+# proxies, ~/.m2 cache). STREAMT_MAVEN_REPO adds a repository URL before the default ones.
 MAVEN_REPO = os.environ.get("STREAMT_MAVEN_REPO", "").rstrip("/")
 
 # Users of the real Kafka broker (created at format time / in the JAAS config).
@@ -124,15 +126,54 @@ def _verified(path, sha):
     return True
 
 
-def _download_maven(rel, dest):
-    url = MAVEN_REPO + "/" + rel
-    tmp = dest + ".part"
+def _maven_coordinates(rel):
+    """(group, artifact, version, type, classifier) of a repository-layout path such as
+    org/apache/kafka/kafka-clients/4.3.1/kafka-clients-4.3.1.jar."""
+    parts = rel.split("/")
+    if len(parts) < 4:
+        raise ServiceError("not a Maven repository path: %r (pins.txt)" % rel)
+    group, artifact, version, name = ".".join(parts[:-3]), parts[-3], parts[-2], parts[-1]
+    stem, ext = os.path.splitext(name)
+    base = "%s-%s" % (artifact, version)
+    if not stem.startswith(base):
+        raise ServiceError("not a Maven repository path: %r (pins.txt)" % rel)
+    return group, artifact, version, ext[1:], stem[len(base) + 1:]
+
+
+def _download_maven(items):
+    """Fetch [(repository path, destination)] in one `mvn dependency:copy-dependencies` run."""
+    work = tempfile.mkdtemp(dir=cache_dir(), prefix="mvn-")
     try:
-        with urllib.request.urlopen(url, timeout=120) as r, open(tmp, "wb") as out:
-            shutil.copyfileobj(r, out, 1 << 20)
-    except Exception as e:
-        raise ServiceError("cannot download %s: %s" % (url, e))
-    os.replace(tmp, dest)
+        pom = ["<project><modelVersion>4.0.0</modelVersion><groupId>local.streamt</groupId>",
+               "<artifactId>services-fetch</artifactId><version>0</version>"]
+        if MAVEN_REPO:
+            pom.append("<repositories><repository><id>streamt-pinned</id><url>%s</url>"
+                       "</repository></repositories>" % MAVEN_REPO)
+        pom.append("<dependencies>")
+        for rel, _ in items:
+            g, a, v, t, c = _maven_coordinates(rel)
+            pom.append("<dependency><groupId>%s</groupId><artifactId>%s</artifactId><version>%s</version>"
+                       "<type>%s</type>%s</dependency>"
+                       % (g, a, v, t, "<classifier>%s</classifier>" % c if c else ""))
+        pom.append("</dependencies></project>")
+        with open(os.path.join(work, "pom.xml"), "w") as f:
+            f.write("\n".join(pom))
+        out = os.path.join(work, "repo")
+        cmd = ["mvn", "-q", "-B", "-f", os.path.join(work, "pom.xml"), "dependency:copy-dependencies",
+               "-DexcludeTransitive=true", "-Dmdep.useRepositoryLayout=true", "-DoutputDirectory=" + out]
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        except OSError as e:
+            raise ServiceError("cannot download %s: mvn is not available (%s); install Maven"
+                               % (", ".join(rel for rel, _ in items), e))
+        for rel, dest in items:
+            got = os.path.join(out, rel)
+            if not os.path.isfile(got):
+                raise ServiceError("cannot download %s with mvn:\n%s"
+                                   % (rel, p.stdout.decode(errors="replace")[-3000:]))
+            os.replace(got, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _download_pypi(spec, dest):
@@ -159,22 +200,29 @@ def ensure_files(prefix):
         raise ServiceError("no pinned files under %r in %s" % (prefix, PINS))
     paths = []
     with _cache_lock():
+        missing = []
         for sha, target, source in pins:
             dest = os.path.join(cache_dir(), target)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             if not _verified(dest, sha):
-                kind, _, what = source.partition(":")
-                if kind == "maven":
-                    _download_maven(what, dest)
-                elif kind == "pypi":
-                    _download_pypi(what, dest)
-                else:
-                    raise ServiceError("unknown source %r in pins.txt" % source)
-                if not _verified(dest, sha):
-                    got = _sha256(dest)
-                    os.rename(dest, dest + ".bad")
-                    raise ServiceError("checksum mismatch for %s (from %s): pinned %s, got %s"
-                                       % (target, source, sha, got))
+                missing.append((sha, target, source, dest))
+        maven = [(source.partition(":")[2], dest) for _, _, source, dest in missing
+                 if source.startswith("maven:")]
+        if maven:
+            _download_maven(maven)  # one mvn run for all of them
+        for sha, target, source, dest in missing:
+            kind, _, what = source.partition(":")
+            if kind == "pypi":
+                _download_pypi(what, dest)
+            elif kind != "maven":
+                raise ServiceError("unknown source %r in pins.txt" % source)
+        for sha, target, source in pins:
+            dest = os.path.join(cache_dir(), target)
+            if not _verified(dest, sha):
+                got = _sha256(dest)
+                os.rename(dest, dest + ".bad")
+                raise ServiceError("checksum mismatch for %s (from %s): pinned %s, got %s"
+                                   % (target, source, sha, got))
             paths.append(dest)
     return paths
 
@@ -208,11 +256,12 @@ def _pin(out=sys.stdout):
         lines.append("%s  kafka-%s/libs/%s  maven:%s" % (_sha256(path), KAFKA_VERSION, os.path.basename(path), rel))
     singles = [("org.apache.kafka", "connect-file", KAFKA_VERSION, "connect-plugins-%s/connect-file" % KAFKA_VERSION),
                ("org.apache.flink", "flink-sql-gateway", FLINK_VERSION, "flink-%s/opt" % FLINK_VERSION),
-               ("org.apache.flink", "flink-sql-connector-kafka", FLINK_KAFKA_CONNECTOR, "flink-%s/lib" % FLINK_VERSION)]
+               ("org.apache.flink", "flink-sql-connector-kafka", FLINK_KAFKA_CONNECTOR, "flink-%s/lib" % FLINK_VERSION),
+               ("org.apache.flink", "flink-sql-avro-confluent-registry", FLINK_VERSION, "flink-%s/lib" % FLINK_VERSION)]
     for g, a, v, target in singles:
         rel = "%s/%s/%s/%s-%s.jar" % (g.replace(".", "/"), a, v, a, v)
         dest = os.path.join(work, os.path.basename(rel))
-        _download_maven(rel, dest)
+        _download_maven([(rel, dest)])
         lines.append("%s  %s/%s  maven:%s" % (_sha256(dest), target, os.path.basename(rel), rel))
     wheels = os.path.join(work, "wheels")
     for spec in ("apache-flink-libraries==" + FLINK_VERSION, "apache-flink==" + FLINK_VERSION):
@@ -300,8 +349,9 @@ def _install_handlers():
 
 
 class Proc:
-    def __init__(self, name, popen, log):
+    def __init__(self, name, popen, log, stop_timeout=10.0):
         self.name, self.popen, self.log = name, popen, log
+        self.stop_timeout = stop_timeout  # SIGTERM grace before SIGKILL
 
     @property
     def pid(self):
@@ -324,7 +374,11 @@ class Run:
         self.detached = detached
         self.procs = []
         self.endpoints = {}
+        self.closed = False
         self._lock = threading.Lock()
+        if os.path.isdir(STATE_DIR):
+            # services left by a session that was killed (e.g. SIGKILL at a CI timeout)
+            down(out=_Sink(), orphans_only=True)
         _prune_old_runs()
         if os.path.isdir(self.dir):
             shutil.rmtree(self.dir)
@@ -339,7 +393,8 @@ class Run:
         return os.path.join(STATE_DIR, self.name + ".json")
 
     def save(self):
-        state = {"run": self.name, "dir": self.dir, "marker": self.marker,
+        state = {"run": self.name, "dir": self.dir, "marker": self.marker, "owner": os.getpid(),
+                 "detached": self.detached,
                  "processes": [{"name": p.name, "pid": p.pid, "log": p.log} for p in self.procs],
                  "endpoints": self.endpoints}
         tmp = self.state_file + ".tmp"
@@ -347,21 +402,24 @@ class Run:
             json.dump(state, f, indent=2, sort_keys=True)
         os.replace(tmp, self.state_file)
 
-    def spawn(self, name, argv, env=None, cwd=None, log=None):
+    def spawn(self, name, argv, env=None, cwd=None, log=None, stop_timeout=10.0):
         log = log or os.path.join(self.dir, name + ".log")
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env["STREAMT_SERVICES_RUN"] = self.name
+        if self.closed:
+            raise ServiceError("run %s is stopping: not starting %s" % (self.name, name))
         with open(log, "ab") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                      env=full_env, cwd=cwd or self.dir, start_new_session=True)
-        proc = Proc(name, popen, log)
+        proc = Proc(name, popen, log, stop_timeout)
         with self._lock:
             self.procs.append(proc)
             self.save()
         return proc
 
-    def stop_proc(self, proc, timeout=10.0):
+    def stop_proc(self, proc, timeout=None):
+        timeout = proc.stop_timeout if timeout is None else timeout
         _kill_group(proc.pid, timeout, lambda: proc.popen.poll() is not None)
         with self._lock:
             if proc in self.procs:
@@ -369,6 +427,7 @@ class Run:
             self.save()
 
     def stop(self):
+        self.closed = True
         for proc in reversed(list(self.procs)):
             self.stop_proc(proc)
         with _RUNS_LOCK:
@@ -376,6 +435,12 @@ class Run:
                 _RUNS.remove(self)
         with contextlib.suppress(OSError):
             os.remove(self.state_file)
+
+
+class _Sink(object):
+    def write(self, text):
+        if text.startswith("stopped"):
+            sys.stderr.write("services harness: " + text)
 
 
 def _prune_old_runs():
@@ -418,8 +483,12 @@ def _carries_marker(pid, marker):
         return False
 
 
-def down(out=sys.stdout):
-    """Kill the processes recorded by every run under .services/ (only if still ours)."""
+def down(out=sys.stdout, runs=None, everything=False, orphans_only=False):
+    """Kill the processes recorded under .services/ (only those still carrying the run's marker).
+
+    By default: detached runs (`up`) and runs whose owner (a pytest session) has died; a live
+    pytest session's services are left to it unless `everything`.  `runs` limits to given names;
+    `orphans_only` leaves detached runs alone too (used when a new run starts)."""
     n = 0
     for path in sorted(glob.glob(os.path.join(STATE_DIR, "*.json"))):
         try:
@@ -427,13 +496,25 @@ def down(out=sys.stdout):
                 state = json.load(f)
         except (OSError, ValueError):
             continue
+        if runs is not None and state.get("run") not in runs:
+            continue
+        owner = state.get("owner")
+        owner_alive = owner and owner != os.getpid() and os.path.exists("/proc/%d" % owner)
+        if owner == os.getpid() and runs is None:
+            continue  # this process's own runs stop through Run.stop()
+        if orphans_only and (owner_alive or state.get("detached")):
+            continue
+        if owner_alive and not state.get("detached") and not everything:
+            out.write("run %s belongs to the live process %d: left alone (use --all)\n" % (state["run"], owner))
+            continue
         for p in reversed(state.get("processes", [])):
             pid = p["pid"]
             if _carries_marker(pid, state["marker"]):
                 _kill_group(pid, 10.0, lambda pid=pid, m=state["marker"]: not _carries_marker(pid, m))
-                out.write("stopped %s (pid %d)\n" % (p["name"], pid))
+                out.write("stopped %s (pid %d) of run %s\n" % (p["name"], pid, state["run"]))
                 n += 1
-        os.remove(path)
+        with contextlib.suppress(OSError):
+            os.remove(path)
     out.write("%d process(es) stopped\n" % n)
 
 
@@ -627,7 +708,7 @@ def _kafka_cluster_id():
             return cid
 
 
-def start_kafka(run, timeout=90):
+def start_kafka(run, timeout=180):
     libs = ensure_files("kafka-%s/libs/" % KAFKA_VERSION)
     cp = os.path.dirname(libs[0]) + "/*"
     return with_port_retries(lambda: _start_kafka(run, cp, timeout))
@@ -777,7 +858,7 @@ def _start_tansu(run, binary, timeout):
     # the process is alive and that the broker answering is ours (same cluster id).
     proc = run.spawn("tansu-%d" % port, [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
                                          "--storage-engine", "memory://tansu/", "--cluster-id", cluster_id],
-                     env={"NO_COLOR": "1"})
+                     env={"NO_COLOR": "1"}, stop_timeout=1.0)  # memory store: nothing to drain
 
     def ready():
         api_versions("127.0.0.1", port)
@@ -809,7 +890,7 @@ class ConnectService:
         return {"url": self.url, "work_dir": self.work_dir, "kafka": self.kafka.bootstrap, "pid": self.proc.pid}
 
 
-def start_connect(run, kafka, timeout=120):
+def start_connect(run, kafka, timeout=180):
     libs = ensure_files("kafka-%s/libs/" % KAFKA_VERSION)
     (plugin,) = ensure_files("connect-plugins-%s/" % KAFKA_VERSION)
     cp = os.path.dirname(libs[0]) + "/*"
@@ -889,7 +970,8 @@ class FlinkService:
 
 def flink_home():
     """The Flink distribution in the cache: lib/, bin/, conf/ from the PyPI wheels (never
-    pip-installed), opt/ with only the SQL Gateway jar, the Kafka SQL connector in lib/."""
+    pip-installed), opt/ with only the SQL Gateway jar, the Kafka SQL connector and the
+    avro-confluent format (Avro records through a Schema Registry) in lib/."""
     files = ensure_files("flink-%s/" % FLINK_VERSION)
     home = os.path.join(cache_dir(), "flink-%s" % FLINK_VERSION)
     wheels = sorted(f for f in files if f.endswith(".whl"))
@@ -902,8 +984,9 @@ def flink_home():
                     return home
         for sub in ("bin", "conf"):
             shutil.rmtree(os.path.join(home, sub), ignore_errors=True)
+        pinned = set(os.path.abspath(f) for f in files)
         for jar in glob.glob(os.path.join(home, "lib", "*.jar")):
-            if "flink-sql-connector-kafka" not in jar:
+            if os.path.abspath(jar) not in pinned:  # keep the pinned connector and format jars
                 os.remove(jar)
         for whl in wheels:
             with zipfile.ZipFile(whl) as z:
@@ -937,7 +1020,7 @@ def _flink_java_opts(home):
     raise ServiceError("no env.java.opts.all in %s/conf/config.yaml" % home)
 
 
-def start_flink(run, kafka, timeout=120):
+def start_flink(run, kafka, timeout=240):
     home = flink_home()
     return with_port_retries(lambda: _start_flink(run, kafka, home, timeout))
 
@@ -952,7 +1035,8 @@ def _start_flink(run, kafka, home, timeout):
         shutil.copy(f, conf_dir)
     rest, rpc, gw = free_ports(3)
     conf = {
-        "env.java.opts.all": _flink_java_opts(home),
+        # C1 only and the serial GC: faster JVM start-up and fewer threads on 2 cores
+        "env.java.opts.all": _flink_java_opts(home) + " -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
         "jobmanager.rpc.address": "localhost", "jobmanager.rpc.port": rpc, "jobmanager.bind-host": "localhost",
         "jobmanager.memory.process.size": "768m",
         "taskmanager.bind-host": "localhost", "taskmanager.host": "localhost",
@@ -988,7 +1072,7 @@ def _start_flink(run, kafka, home, timeout):
         for p in reversed(procs_):
             run.stop_proc(p)
         raise
-    svc = FlinkService(rest_url, gw_url, kafka.bootstrap, savepoints, procs_, home, conf_dir)
+    svc = FlinkService(rest_url, gw_url, kafka.bootstrap if kafka else None, savepoints, procs_, home, conf_dir)
     run.endpoints["flink"] = svc.describe()
     run.save()
     return svc
@@ -1011,7 +1095,7 @@ def _start_fake(run, name, module, username, password, probe, timeout=20):
         (port,) = free_ports(1)
         argv = [sys.executable, "-m", module, "--port", str(port), "--username", username, "--password", password]
         env = {"PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        proc = run.spawn("%s-%d" % (name, port), argv, env=env, cwd=ROOT)
+        proc = run.spawn("%s-%d" % (name, port), argv, env=env, cwd=ROOT, stop_timeout=2.0)
         url = "http://127.0.0.1:%d" % port
         try:
             wait_until(name, lambda: http_json(url + probe, auth=(username, password)) is not None, [proc], timeout,

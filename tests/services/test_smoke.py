@@ -61,12 +61,27 @@ def test_kafka_produce_consume_on_every_listener(kafka, listener, mechanism):
 
 
 def test_kafka_rejects_a_wrong_password(kafka):
+    import time
+
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    # kafka-python reports a failed SASL login only as "Unable to bootstrap": the broker's log says why
     rt = dict(kafka.runtime("SASL_PLAINTEXT", "SCRAM-SHA-256"), sasl_password="wrong")
+    cfg = dict(_client_config(rt), request_timeout_ms=3000, bootstrap_timeout_ms=3000)
     with pytest.raises(KafkaError):
-        KafkaAdminClient(**_client_config(rt)).close()
+        KafkaAdminClient(**cfg).close()
+    deadline = time.time() + 10
+    while "invalid credentials with SASL mechanism SCRAM-SHA-256" not in _read(kafka.proc.log):
+        assert time.time() < deadline, "no authentication failure in the broker log"
+        time.sleep(0.2)
+    # the right password on the same listener works
+    KafkaAdminClient(**dict(cfg, sasl_plain_password=kafka.users["SCRAM-SHA-256"][1])).close()
+
+
+def _read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
 
 
 def test_kafka_ssl_listener_needs_the_ca(kafka):
@@ -131,6 +146,7 @@ def _gateway_error(base):
 
 def test_flink_sql_job_moves_rows_from_kafka_to_kafka(flink, kafka):
     import json
+    import os
     import time
 
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -173,11 +189,23 @@ def test_flink_sql_job_moves_rows_from_kafka_to_kafka(flink, kafka):
         jobs = http_json(flink.rest_url + "/jobs/overview")["jobs"]
         assert [j["state"] for j in jobs if j["jid"] == job_id] == ["RUNNING"]
         assert [j["name"] for j in jobs if j["jid"] == job_id] == ["smoke-kafka-to-kafka"]
+        # stop with a savepoint into the fixture's savepoint directory
+        trigger = http_json("%s/jobs/%s/stop" % (flink.rest_url, job_id), "POST",
+                            {"targetDirectory": "file://" + flink.savepoint_dir, "drain": False})
+        deadline = time.time() + 60
+        while True:
+            sp = http_json("%s/jobs/%s/savepoints/%s" % (flink.rest_url, job_id, trigger["request-id"]))
+            if sp["status"]["id"] == "COMPLETED":
+                break
+            assert time.time() < deadline, sp
+            time.sleep(0.3)
+        location = sp["operation"]["location"]  # "file:/dir/savepoint-..." or "file:///dir/..."
+        path = "/" + location.split(":", 1)[1].lstrip("/")
+        assert path.startswith(flink.savepoint_dir + "/savepoint-") and os.path.isdir(path), location
+        job_id = None
     finally:
-        http_json("%s/jobs/%s?mode=cancel" % (flink.rest_url, job_id), "PATCH")
-        deadline = time.time() + 30
-        while time.time() < deadline and http_json("%s/jobs/%s" % (flink.rest_url, job_id))["state"] != "CANCELED":
-            time.sleep(0.2)
+        if job_id:
+            http_json("%s/jobs/%s?mode=cancel" % (flink.rest_url, job_id), "PATCH")
 
 
 # ---- the Schema Registry fake ------------------------------------------------------------------
@@ -428,3 +456,173 @@ def test_gateway_alias_topics_auth_and_health(conduktor_gateway):
     assert _http("DELETE", base, {"name": "orders-v", "vCluster": "other"}, auth)[0] == 404
     assert _http("DELETE", base, {"name": "orders-v", "vCluster": "passthrough"}, auth)[0] == 200
     assert _http("GET", base, auth=auth) == (200, [])
+
+
+# ---- Kafka Connect: a FileStreamSink writes records to a file ---------------------------------
+
+def test_connect_file_sink_writes_records(connect):
+    import os
+    import time
+
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from tests.services.harness import http_json
+
+    cfg = _client_config(connect.kafka.runtime())
+    admin = KafkaAdminClient(**cfg)
+    admin.create_topics([NewTopic("smoke.connect", 1, 1)])
+    admin.close()
+    producer = KafkaProducer(**cfg)
+    for i in range(5):
+        producer.send("smoke.connect", ("line-%d" % i).encode())
+    producer.flush(20)
+    producer.close()
+
+    out = os.path.join(connect.work_dir, "smoke-sink.txt")
+    conv = "org.apache.kafka.connect.storage.StringConverter"
+    created = http_json(connect.url + "/connectors", "POST", {"name": "smoke-sink", "config": {
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector", "tasks.max": "1",
+        "topics": "smoke.connect", "file": out, "key.converter": conv, "value.converter": conv}})
+    assert created["name"] == "smoke-sink"
+    try:
+        deadline = time.time() + 60
+        lines = []
+        while time.time() < deadline:
+            if os.path.exists(out):
+                with open(out) as f:
+                    lines = f.read().splitlines()
+                if len(lines) >= 5:
+                    break
+            time.sleep(0.5)
+        assert lines == ["line-%d" % i for i in range(5)]
+        status = http_json(connect.url + "/connectors/smoke-sink/status")
+        assert status["connector"]["state"] == "RUNNING"
+        assert [t["state"] for t in status["tasks"]] == ["RUNNING"]
+    finally:
+        http_json(connect.url + "/connectors/smoke-sink", "DELETE")
+
+
+# ---- Tansu ------------------------------------------------------------------------------------
+
+def test_tansu_produce_consume_and_cluster_id(tansu):
+    from kafka.admin import KafkaAdminClient
+
+    rt = tansu.runtime()
+    values = [b"a", b"b", b"c"]
+    assert produce_consume(rt, "smoke.tansu", values) == values
+    admin = KafkaAdminClient(**_client_config(rt))
+    try:
+        assert admin.describe_cluster()["cluster_id"] == tansu.cluster_id
+    finally:
+        admin.close()
+
+
+def test_services_env_points_at_the_services(services_env, kafka, schema_registry, flink, connect):
+    import os
+
+    from tests.services.harness import http_json
+
+    assert services_env["KAFKA_BOOTSTRAP"] == kafka.bootstrap
+    auth = (services_env["SCHEMA_REGISTRY_USERNAME"], services_env["SCHEMA_REGISTRY_PASSWORD"])
+    assert isinstance(http_json(services_env["SCHEMA_REGISTRY_URL"] + "/subjects", auth=auth), list)
+    assert http_json(services_env["FLINK_REST_URL"] + "/overview")["taskmanagers"] == 1
+    assert http_json(services_env["FLINK_SQL_GATEWAY_URL"] + "/v1/info")["productName"] == "Apache Flink"
+    assert http_json(services_env["CONNECT_URL"] + "/")["kafka_cluster_id"] == kafka.cluster_id
+    assert os.path.isdir(os.path.dirname(services_env["ARCHIVE_FILE"]))
+
+
+# ---- the harness leaves no process behind -----------------------------------------------------
+
+_CHILD = """
+import sys, time
+from tests.services import harness
+run = harness.Run()
+svc = harness.start_tansu(run)
+print(svc.proc.pid, run.name, run.marker, flush=True)
+if sys.argv[1] == "detach":
+    run.detached = True
+    run.save()
+    sys.exit(0)
+time.sleep(120)
+"""
+
+
+def _child(mode):
+    import os
+    import subprocess
+    import sys
+
+    from tests.services.harness import ROOT
+
+    p = subprocess.Popen([sys.executable, "-c", _CHILD, mode], cwd=ROOT, stdout=subprocess.PIPE,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    pid, name, marker = p.stdout.readline().decode().split()
+    return p, int(pid), name, marker
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_a_stopped_run_leaves_no_process_behind(signame):
+    import signal
+
+    from tests.services.harness import _carries_marker
+
+    p, pid, _, marker = _child("wait")
+    assert _carries_marker(pid, marker)
+    p.send_signal(getattr(signal, signame))
+    p.wait(30)
+    assert not _carries_marker(pid, marker)
+
+
+def test_down_stops_the_recorded_processes_of_a_detached_run():
+    import io
+
+    from tests.services import harness
+
+    p, pid, name, marker = _child("detach")
+    assert p.wait(30) == 0
+    assert harness._carries_marker(pid, marker)  # still running after its starter exited
+    out = io.StringIO()
+    harness.down(out, runs=[name])
+    assert not harness._carries_marker(pid, marker)
+    assert "stopped tansu" in out.getvalue()
+
+
+def test_a_new_run_reaps_the_services_of_a_killed_session():
+    import signal
+
+    from tests.services import harness
+
+    p, pid, name, marker = _child("wait")
+    p.send_signal(signal.SIGKILL)  # no atexit, no handler: its Tansu is orphaned
+    p.wait(30)
+    assert harness._carries_marker(pid, marker)
+    run = harness.Run()
+    try:
+        assert not harness._carries_marker(pid, marker)
+    finally:
+        run.stop()
+
+
+def test_kafka_certificate_verifies_on_every_supported_python(kafka):
+    """streamt runs on CPython 3.6-3.13; 3.13 verifies certificates strictly (VERIFY_X509_STRICT)."""
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    def version(path):
+        return tuple(int(x) for x in path.split(os.sep)[-3].split(".")[:2] if x.isdigit())
+
+    pythons = [p for p in glob.glob(os.path.join(root, "versions", "3.*", "bin", "python")) if version(p) >= (3, 6)]
+    pythons = sorted(pythons) or [sys.executable]
+    host, port = kafka.listeners["SSL"].rsplit(":", 1)
+    code = ("import ssl, socket, sys; c = ssl.create_default_context(cafile=sys.argv[1]); "
+            "s = c.wrap_socket(socket.create_connection((sys.argv[2], int(sys.argv[3])), 5), server_hostname=sys.argv[4]); "
+            "print(s.version())")
+    for py in pythons:
+        for name in ("localhost", "127.0.0.1"):
+            r = subprocess.run([py, "-c", code, kafka.ca_file, host, port, name], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, check=False)
+            assert r.returncode == 0 and b"TLS" in r.stdout, (py, name, r.stdout.decode(errors="replace"))
