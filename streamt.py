@@ -7313,7 +7313,7 @@ __all__ += ["ARTIFACT_FORMAT_VERSION", "ARTIFACT_KINDS", "ARTIFACT_SIGNATURE", "
             "render_artifact", "write_artifact", "read_artifact", "verify_artifact",
             "inspect_artifact", "diff_artifacts", "render_diff", "artifact_file_name",
             "git_info", "source_date_epoch", "deterministic_tar", "find_refs",
-            "resolve_refs"]
+            "resolve_refs", "substitute_sql"]
 
 
 class Artifact(object):
@@ -7375,16 +7375,31 @@ def resolve_refs(obj, values):
             return m.group(0)
         return str(values[m.group(2)]).replace("$", "$$")
 
-    def sub_sql(m):
-        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string):
-        # a quote in the value must be doubled, or the value ends the literal
-        return sub(m).replace("'", "''")
     out = _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
     if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
         for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
             if isinstance(job, dict) and isinstance(job.get("sql"), str):
-                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+                resolved["sql"] = substitute_sql(job["sql"], sub)
     return out
+
+
+def substitute_sql(sql, sub):
+    """Flink SQL with its ${VAR}s replaced by ``sub(match of _VAR_RE)``: inside a '...'
+    literal (the WITH options compile writes, a user's string) the quotes of the
+    replacement are doubled so that the value cannot end the literal; elsewhere (SQL a
+    user templated) it is put as is."""
+    try:
+        toks = sql_tokens(sql)
+    except SqlError:
+        return _VAR_RE.sub(sub, sql)
+    out, pos = [], 0
+    for t in toks:
+        if t.kind == "string" and "$" in t.text:
+            out.append(_VAR_RE.sub(sub, sql[pos:t.start]))
+            out.append(_VAR_RE.sub(lambda m: sub(m).replace("'", "''"), t.text))
+            pos = t.end
+    out.append(_VAR_RE.sub(sub, sql[pos:]))
+    return "".join(out)
 
 
 def artifact_file_name(name, ext=""):
@@ -12141,13 +12156,12 @@ def resolve_variables(obj, values):
         raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
                                            "lines")
     if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
-        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string): a
-        # quote in the value must be doubled, or the value ends the literal
-        def sub_sql(m):
-            return "$" if m.group(1) else str(values[m.group(2)]).replace("'", "''")
+        # in a '...' literal of Flink SQL a quote of the value must be doubled
+        def sub(m):
+            return "$" if m.group(1) else str(values[m.group(2)])
         for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
             if isinstance(job, dict) and isinstance(job.get("sql"), str):
-                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+                resolved["sql"] = substitute_sql(job["sql"], sub)
     return out
 
 
