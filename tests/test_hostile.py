@@ -256,9 +256,6 @@ def test_deploy_substitution_keeps_values_inside_their_sql_literal(tmp_path, val
     assert hostile["connectors"] == plain["connectors"]
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (reported, owner: compile/validate): "
-                   "${X} in model SQL is not checked by validate but substituted by "
-                   "build --resolve-secrets and deploy")
 def test_dollar_brace_in_model_sql_is_treated_the_same_by_validate_and_build(tmp_path):
     data = base_project()
     data["models"][0]["sql"] = ('SELECT * FROM {{ source("orders") }} '
@@ -404,3 +401,22 @@ def test_kafka_password_with_a_double_quote_stays_inside_the_jaas_string(tmp_pat
             if "ScramLoginModule" in value:
                 # Kafka reads the JAAS value as a quoted string with backslash escapes
                 assert 'password="p\\"w\\\\d"' in value, value
+
+
+def test_variable_used_as_sql_code_is_put_as_is_and_in_a_literal_is_quoted(tmp_path):
+    """A ${VAR} a user writes in model SQL: outside a string it is SQL (put as is), inside
+    a '...' literal it is a value (its quotes doubled)."""
+    data = base_project()
+    data["models"][0]["sql"] = ('SELECT * FROM {{ source("orders") }} '
+                                "WHERE ${COND} AND status <> 'note: ${NOTE}'")
+    root = write_project(str(tmp_path / "p"), data)
+    out = str(tmp_path / "out")
+    env = clean_environ(COND="status = 'paid'", NOTE="it's", **dict(
+        (k, "s") for k in ("KAFKA_PASSWORD", "SR_PASSWORD", "GATEWAY_PASSWORD", "DB_PASSWORD")))
+    r = cli("build", "-p", root, "-o", out, "--resolve-secrets", environ=env)
+    assert r.returncode == 0, r
+    sql = streamt.read_artifact(out).desired["flink_jobs"]
+    sql = [j["sql"] for j in sql if j["name"] == "clean"][0]
+    strings = [streamt.token_value(t) for t in streamt.sql_tokens(sql, comments=False)
+               if t.kind == "string"]
+    assert "paid" in strings and "note: it's" in strings
