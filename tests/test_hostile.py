@@ -308,8 +308,6 @@ def _build_bounded(tmp_path, data, tag, seconds=60):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known bug (reported, owner: sql/compile): a 10 MB "
-                   "model SQL takes ~9 minutes to build (quadratic work per token)")
 def test_a_10mb_model_sql_is_refused_or_built_within_a_minute(tmp_path):
     data = base_project()
     cond = " OR ".join("amount = %d" % i for i in range(700000))  # ~10 MB
@@ -321,8 +319,6 @@ def test_a_10mb_model_sql_is_refused_or_built_within_a_minute(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known bug (reported, owner: validate/compile): a "
-                   "source with 100k columns takes ~3 minutes to build")
 def test_a_source_with_100k_columns_is_refused_or_built_within_a_minute(tmp_path):
     data = base_project()
     _source(data)["columns"] = [{"name": "c%d" % i, "type": "STRING"} for i in range(100000)]
