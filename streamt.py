@@ -2555,6 +2555,7 @@ class _Loader(object):
                 "error", "MISSING_FIELD", "project.name is required", _loc(proj, Location(pfile)),
                 "add 'name: <project name>' under project:"))
         p.name = proj.get("name") if isinstance(proj.get("name"), str) else None
+        p.name_loc = _key_loc(proj, "name", _loc(proj, Location(pfile)))
         v = proj.get("version")
         p.version = None if v is None else str(v)
         p.description = proj.get("description")
@@ -4320,6 +4321,15 @@ class _Validator(object):
 
     # -- names -----------------------------------------------------------------
     def check_names(self):
+        # the project name is in every Flink pipeline name, consumer group and the
+        # ownership marker deploy reads back ("[streamt project=NAME fp=...]"): a
+        # space, quote or control character there would make our jobs unrecognisable
+        if isinstance(self.p.name, str) and self.p.name:
+            prob = name_problem(self.p.name, "project name")
+            if prob:
+                self.err("INVALID_NAME", "project name %r cannot be used: %s" % (self.p.name, prob),
+                         getattr(self.p, "name_loc", None) or Location(self.p.project_file),
+                         "use letters, digits, '_', '-' and '.', e.g. shop")
         seen = {}
         for kind in _KINDS:
             noun = _KIND_NOUN[kind]
@@ -5273,46 +5283,59 @@ def sql_references(sql):
     return sorted(names)
 
 
-def resolve_sql_references(sql, values):
+def resolve_sql_references(sql, values, escape_dollars=False):
     """A compiled Flink job with its ``${VAR}`` references replaced by ``values``.
 
-    Only string literals are touched (``'$.a'`` or ``EXPR$0`` elsewhere are SQL, not
-    references), and each value is escaped for where it lands: quotes doubled for SQL,
-    and first ``\\`` / ``"`` backslash-escaped inside ``properties.sasl.jaas.config``.
-    Inside string literals ``$$`` stands for ``$`` (the project's rule for every string
-    value, so ``'$${X}'`` is the text ``${X}``).  All missing names are reported at once."""
-    toks = sql_tokens(sql)
+    Inside string literals (the WITH options compile writes, a user's strings) each value
+    is escaped for where it lands: quotes doubled for SQL, and first ``\\`` / ``"``
+    backslash-escaped inside ``properties.sasl.jaas.config``, so a value can never end
+    its literal.  Outside literals (SQL a user templated, e.g. ``WHERE x > ${MIN}``) a
+    value is put as written; ``'$.a'`` or ``EXPR$0`` are left alone.  ``$$`` stands for
+    ``$`` (the project's rule for every string value) -- unless ``escape_dollars``
+    (``build --resolve-secrets``): then ``$$`` stays and a ``$`` of a value is written
+    ``$$``, so that deploy's own pass gives back exactly the value.  All missing names
+    are reported at once."""
     missing = set()
-    out, pos = [], 0
-    for i, tok in enumerate(toks):
-        if tok.kind != "string" or "$" not in tok.text:
-            continue
-        key = None
-        if i >= 2 and toks[i - 1].text == "=" and toks[i - 2].kind == "string":
-            key = token_value(toks[i - 2])
-        jaas = key is not None and key.endswith("sasl.jaas.config")
 
-        def repl(m):
-            if not m.group(1):
-                return "$"
-            name = m.group(1)
-            if name not in values:
-                missing.add(name)
-                return m.group(0)
-            v = str(values[name])
-            if jaas:
-                v = v.replace("\\", "\\\\").replace('"', '\\"')
-            return v
-        new = _SQL_VAR_RE.sub(repl, token_value(tok))
-        out.append(sql[pos:tok.start])
-        out.append(quote_string(new))
-        pos = tok.end
+    def value(m, jaas=False):
+        if not m.group(1):
+            return "$$" if escape_dollars else "$"
+        name = m.group(1)
+        if name not in values:
+            missing.add(name)
+            return m.group(0)
+        v = str(values[name])
+        if escape_dollars:
+            v = v.replace("$", "$$")
+        if jaas:
+            v = v.replace("\\", "\\\\").replace('"', '\\"')
+        return v
+
+    try:
+        toks = sql_tokens(sql)
+    except SqlError:
+        toks = None
+    if toks is None:
+        out = [_SQL_VAR_RE.sub(value, sql)]
+    else:
+        out, pos = [], 0
+        for i, tok in enumerate(toks):
+            if tok.kind != "string" or "$" not in tok.text:
+                continue
+            key = None
+            if i >= 2 and toks[i - 1].text == "=" and toks[i - 2].kind == "string":
+                key = token_value(toks[i - 2])
+            jaas = key is not None and key.endswith("sasl.jaas.config")
+            new = _SQL_VAR_RE.sub(lambda m: value(m, jaas), token_value(tok))
+            out.append(_SQL_VAR_RE.sub(value, sql[pos:tok.start]))
+            out.append(quote_string(new))
+            pos = tok.end
+        out.append(_SQL_VAR_RE.sub(value, sql[pos:]))
     if missing:
         names = sorted(missing)
         raise ProjectError("variable%s not set: %s" % ("s" if len(names) > 1 else "",
                                                       ", ".join(names)),
                            hint="set them in the environment (or .env.<env>) before deploying")
-    out.append(sql[pos:])
     return "".join(out)
 
 
@@ -7368,15 +7391,11 @@ def resolve_refs(obj, values):
             return m.group(0)
         return str(values[m.group(2)]).replace("$", "$$")
 
-    def sub_sql(m):
-        # compile writes ${VAR}s of Flink SQL inside '...' literals (quote_string):
-        # a quote in the value must be doubled, or the value ends the literal
-        return sub(m).replace("'", "''")
     out = _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
     if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
         for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
             if isinstance(job, dict) and isinstance(job.get("sql"), str):
-                resolved["sql"] = _VAR_RE.sub(sub_sql, job["sql"])
+                resolved["sql"] = resolve_sql_references(job["sql"], values, escape_dollars=True)
     return out
 
 
@@ -8147,8 +8166,13 @@ def _read_archive_bytes(data, label):
             if clean in files or clean in dirs:
                 problems.append("%s: duplicate member" % shown)
                 continue
-            f = tf.extractfile(member)
-            files[clean] = f.read() if f is not None else b""
+            try:
+                f = tf.extractfile(member)
+                files[clean] = f.read() if f is not None else b""
+            except (tarfile.TarError, EOFError, ValueError) as e:
+                # a member cut short (truncated archive, size field larger than the data)
+                problems.append("%s: corrupt member data: %s" % (shown, e))
+                break
     finally:
         tf.close()
     for name in files:
@@ -12186,6 +12210,9 @@ def read_env_file(path):
             text = f.read()
     except (IOError, OSError) as e:
         raise UsageError("cannot read the env file %s: %s" % (path, e.strerror or e))
+    except UnicodeDecodeError as e:
+        raise UsageError("the env file %s is not UTF-8 text (byte %d)" % (path, e.start + 1),
+                         hint="write NAME=value lines in UTF-8")
     try:
         return dict(parse_dotenv(text, path))
     except ProjectError as e:
@@ -13347,17 +13374,25 @@ def _cli_init(p):
         name = re.sub(r"[^a-z0-9_]+", "_", raw.lower()).strip("_") or "pipeline"
         if not re.match(r"[a-z]", name):
             name = "p_" + name
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise UsageError("%s exists and is not a directory" % root,
+                             hint="choose a new or empty directory: streamt init NEW_DIR")
         existing = [rel for rel, _ in _INIT_FILES if os.path.exists(os.path.join(root, rel))]
         if existing:
             raise UsageError("%s already has %s" % (root, ", ".join(sorted(existing))),
                              hint="choose an empty directory: streamt init NEW_DIR")
-        for rel, text in _INIT_FILES:
-            path = os.path.join(root, rel)
-            d = os.path.dirname(path)
-            if not os.path.isdir(d):
-                os.makedirs(d)
-            with open(path, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text.format(name=name, name_re=name))  # [a-z0-9_]: no regex escaping
+        try:
+            for rel, text in _INIT_FILES:
+                path = os.path.join(root, rel)
+                d = os.path.dirname(path)
+                if not os.path.isdir(d):
+                    os.makedirs(d)
+                with open(path, "w", encoding="utf-8", newline="\n") as f:
+                    f.write(text.format(name=name, name_re=name))  # [a-z0-9_]: no regex escaping
+        except (IOError, OSError) as e:  # a parent that is a file, a read-only directory
+            raise StreamtError("cannot create the project in %s: %s"
+                               % (root, e.strerror or e),
+                               hint="choose a directory you can write: streamt init NEW_DIR")
         where = args.directory
         output.result("Created project '%s' in %s" % (name, where))
         output.result("")

@@ -4,7 +4,6 @@ import copy
 import io
 import json
 import os
-import sys
 
 import yaml
 

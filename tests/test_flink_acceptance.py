@@ -348,6 +348,17 @@ def _zigzag(n):
     return bytes(out)
 
 
+# The shop's orders as Avro (the bundled example carries a JSON Schema)
+AVRO_ORDER_SCHEMA = json.dumps({
+    "type": "record", "name": "Order", "namespace": "shop",
+    "fields": [{"name": "order_id", "type": "string"},
+               {"name": "customer_id", "type": "string"},
+               {"name": "amount", "type": "double"},
+               {"name": "card_number", "type": ["null", "string"], "default": None},
+               {"name": "order_time", "type": {"type": "long",
+                                               "logicalType": "timestamp-millis"}}]})
+
+
 def _avro_string(s):
     b = s.encode("utf-8")
     return _zigzag(len(b)) + b
@@ -370,7 +381,8 @@ def test_avro_source_is_read_through_the_registry_with_basic_auth(kafka, flink, 
     shop = load_project(SHOP, "dev")
     tag = uuid.uuid4().hex[:8]
     orders = dict(next(s for s in shop.sources if s["name"] == "orders"),
-                  topic="avro.orders." + tag)
+                  topic="avro.orders." + tag, schema={"format": "avro",
+                                                      "definition": AVRO_ORDER_SCHEMA})
     clean = dict(next(m for m in shop.models if m["name"] == "orders_clean"))
     clean["advanced"] = {"topic": {"name": "avro.orders.clean." + tag}}
     runtime = {"kafka": {"bootstrap_servers": flink.kafka_bootstrap},

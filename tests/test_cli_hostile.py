@@ -1,0 +1,240 @@
+"""CLI robustness: garbage arguments, unreadable files, a directory where a file is
+expected and the reverse, non-UTF-8 files, read-only outputs, an output inside the
+project, `-o -` into a closed pipe.  Always a clear error with its exit code, never a
+traceback."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import streamt
+from tests._hostile import base_project, clean_environ, cli, write_project
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHOP = os.path.join(ROOT, "examples", "shop")
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def check(r, *codes):
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r
+    assert r.returncode in codes, r
+    if r.returncode != 0:
+        assert r.stderr.strip(), "an error without a message: %r" % (r,)
+
+
+@pytest.fixture
+def proj(tmp_path):
+    return write_project(str(tmp_path / "p"), base_project())
+
+
+@pytest.fixture
+def artifact(tmp_path, proj):
+    out = str(tmp_path / "art")
+    r = cli("build", "-p", proj, "-o", out, environ=clean_environ())
+    assert r.returncode == 0, r
+    return out
+
+
+GARBAGE = [
+    ["--nope"], ["validate", "--nope"], ["validate", "--format", "xml"], ["validate", "-e"],
+    ["validate", "-e", "dev", "--all-envs"], ["envs"], ["envs", "nope"], ["envs", "show"],
+    ["lineage", "--format", "xml"], ["lineage", "-m"], ["build"], ["build", "-o"],
+    ["artifact"], ["artifact", "nope"], ["artifact", "inspect"], ["artifact", "diff", "a"],
+    ["deploy"], ["deploy", "a", "--confirm", "--dry-run"], ["plan", "--allow-delete"],
+    ["apply", "--confirm", "--dry-run"], ["status", "a", "b"], ["init", "--name"],
+    ["validate", "\x00"], ["build", "-o", "x", "-p", "\udcff"], ["--version", "extra"],
+]
+
+
+@pytest.mark.parametrize("args", GARBAGE, ids=[" ".join(a)[:30] for a in GARBAGE])
+def test_garbage_arguments_are_usage_errors(args):
+    r = cli(*args, environ=clean_environ())
+    check(r, streamt.EXIT_USAGE, streamt.EXIT_INVALID, streamt.EXIT_FAILURE,
+          streamt.EXIT_INTEGRITY, 0)
+    assert r.returncode != 0 or args[0] == "--version"
+
+
+@pytest.mark.parametrize("cmd", [["validate"], ["lineage"], ["envs", "list"], ["build", "-o", "OUT"],
+                                 ["plan"], ["apply", "--dry-run"], ["status"]])
+@pytest.mark.parametrize("where", ["missing", "file", "empty-dir", "project-file-is-dir",
+                                   "non-utf8", "binary", "empty-file"])
+def test_project_dir_problems(tmp_path, cmd, where):
+    p = str(tmp_path / "p")
+    if where == "file":
+        open(p, "w").write("project: {name: x}\n")
+    elif where == "empty-dir":
+        os.makedirs(p)
+    elif where == "project-file-is-dir":
+        os.makedirs(os.path.join(p, "stream_project.yml"))
+    elif where == "non-utf8":
+        os.makedirs(p)
+        open(os.path.join(p, "stream_project.yml"), "wb").write(
+            b"project:\n  name: caf\xe9\nruntime: {kafka: {bootstrap_servers: k:1}}\n")
+    elif where == "binary":
+        os.makedirs(p)
+        open(os.path.join(p, "stream_project.yml"), "wb").write(os.urandom(4096))
+    elif where == "empty-file":
+        os.makedirs(p)
+        open(os.path.join(p, "stream_project.yml"), "w").close()
+    args = [a if a != "OUT" else str(tmp_path / "out") for a in cmd]
+    r = cli(*(args + ["-p", p]), environ=clean_environ())
+    ok = (0,) if cmd == ["envs", "list"] and where in ("non-utf8", "binary", "empty-file") else ()
+    check(r, streamt.EXIT_USAGE, streamt.EXIT_INVALID, streamt.EXIT_FAILURE, *ok)
+    assert not os.path.exists(str(tmp_path / "out"))
+    if where == "non-utf8" and r.returncode:
+        assert "stream_project.yml" in r.stderr
+
+
+def test_non_utf8_model_file_names_its_file(proj):
+    os.makedirs(os.path.join(proj, "models"))
+    with open(os.path.join(proj, "models", "bad.yml"), "wb") as f:
+        f.write(b"models:\n  - name: m\n    sql: SELECT '\xff\xfe' FROM x\n")
+    r = cli("validate", "-p", proj, environ=clean_environ())
+    check(r, streamt.EXIT_INVALID)
+    assert "models/bad.yml" in r.stderr
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root reads any file")
+def test_unreadable_project_file(proj):
+    path = os.path.join(proj, "stream_project.yml")
+    os.chmod(path, 0)
+    try:
+        r = cli("validate", "-p", proj, environ=clean_environ())
+    finally:
+        os.chmod(path, 0o644)
+    check(r, streamt.EXIT_INVALID, streamt.EXIT_FAILURE)
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root writes anywhere")
+def test_read_only_output_dir(tmp_path, proj):
+    ro = str(tmp_path / "ro")
+    os.makedirs(ro)
+    os.chmod(ro, 0o555)
+    try:
+        for o in (os.path.join(ro, "a"), os.path.join(ro, "a.tar.gz")):
+            r = cli("build", "-p", proj, "-o", o, environ=clean_environ())
+            check(r, streamt.EXIT_FAILURE, streamt.EXIT_USAGE)
+    finally:
+        os.chmod(ro, 0o755)
+
+
+@pytest.mark.parametrize("output", ["file", "file.tar.gz-is-dir", "parent-is-file", "dot",
+                                    "inside-project", "the-project"])
+def test_build_outputs(tmp_path, proj, output):
+    if output == "file":
+        o = str(tmp_path / "exists")
+        open(o, "w").write("keep me")
+    elif output == "file.tar.gz-is-dir":
+        o = str(tmp_path / "x.tar.gz")
+        os.makedirs(o)
+    elif output == "parent-is-file":
+        open(str(tmp_path / "f"), "w").write("x")
+        o = str(tmp_path / "f" / "out")
+    elif output == "dot":
+        o = "."
+    elif output == "inside-project":
+        o = os.path.join(proj, "dist")
+    else:
+        o = proj
+    before = sorted(os.listdir(proj))
+    r = cli("build", "-p", proj, "-o", o, environ=clean_environ())
+    check(r, 0, streamt.EXIT_FAILURE, streamt.EXIT_USAGE)
+    if output == "file":
+        assert open(o).read() == "keep me"
+    if output in ("the-project", "dot"):
+        assert r.returncode != 0, "build wrote over a project directory"
+        assert sorted(os.listdir(proj)) == before
+    if output == "inside-project" and r.returncode == 0:
+        # the project still validates and builds again the same
+        r2 = cli("build", "-p", proj, "-o", str(tmp_path / "again"), environ=clean_environ())
+        check(r2, 0)
+
+
+@pytest.mark.parametrize("what", ["missing", "empty-dir", "not-tar", "empty-file", "project-dir",
+                                  "manifest-non-utf8", "manifest-is-dir", "manifest-not-json"])
+@pytest.mark.parametrize("cmd", [["artifact", "inspect"], ["artifact", "verify"],
+                                 ["artifact", "diff", "A"], ["deploy", "--dry-run"], ["status"]])
+def test_artifact_problems(tmp_path, artifact, proj, cmd, what):
+    a = str(tmp_path / "bad")
+    if what == "empty-dir":
+        os.makedirs(a)
+    elif what == "not-tar":
+        open(a, "wb").write(b"\x1f\x8b" + os.urandom(200))
+    elif what == "empty-file":
+        open(a, "w").close()
+    elif what == "project-dir":
+        a = proj
+    elif what.startswith("manifest"):
+        shutil.copytree(artifact, a)
+        m = os.path.join(a, "manifest.json")
+        os.remove(m)
+        if what == "manifest-non-utf8":
+            open(m, "wb").write(b'{"x": "\xff"}')
+        elif what == "manifest-is-dir":
+            os.makedirs(m)
+        else:
+            open(m, "w").write("{not json")
+    args = [x if x != "A" else artifact for x in cmd] + [a]
+    r = cli(*args, environ=clean_environ())
+    check(r, streamt.EXIT_INTEGRITY, streamt.EXIT_USAGE, streamt.EXIT_FAILURE)
+
+
+@pytest.mark.parametrize("what", ["missing", "dir", "non-utf8", "garbage"])
+def test_env_file_and_key_file_problems(tmp_path, artifact, what):
+    f = str(tmp_path / "f")
+    if what == "dir":
+        os.makedirs(f)
+    elif what == "non-utf8":
+        open(f, "wb").write(b"A=\xff\xfe\n")
+    elif what == "garbage":
+        open(f, "wb").write(b"this is not = a valid \"line\n-----BEGIN\n")
+    for args in (["deploy", artifact, "--dry-run", "--env-file", f],
+                 ["deploy", artifact, "--dry-run", "--allowed-signers", f],
+                 ["artifact", "verify", artifact, "--allowed-signers", f],
+                 ["build", "-p", SHOP, "-e", "dev", "-o", str(tmp_path / "o"), "--sign-key", f]):
+        r = cli(*args, environ=clean_environ())
+        check(r, streamt.EXIT_USAGE, streamt.EXIT_INTEGRITY, streamt.EXIT_FAILURE,
+              streamt.EXIT_INVALID)
+    assert not os.path.exists(str(tmp_path / "o"))
+
+
+@pytest.mark.parametrize("target", ["file", "non-empty", "inside-file"])
+def test_init_into_bad_places(tmp_path, target):
+    t = str(tmp_path / "t")
+    if target == "file":
+        open(t, "w").write("x")
+    elif target == "non-empty":
+        write_project(t, base_project())
+    else:
+        open(t, "w").write("x")
+        t = os.path.join(t, "sub")
+    r = cli("init", t, environ=clean_environ())
+    check(r, streamt.EXIT_USAGE, streamt.EXIT_FAILURE, streamt.EXIT_INVALID)
+
+
+def _run(args, **kw):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "streamt.py")] + args,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=clean_environ(), **kw)
+
+
+@pytest.mark.parametrize("args", [["build", "-p", SHOP, "-e", "dev", "-o", "-"],
+                                  ["lineage", "-p", SHOP, "-e", "dev", "--format", "json"],
+                                  ["validate", "-p", SHOP, "--all-envs", "--no-env-check",
+                                   "--format", "json"]])
+def test_output_into_a_closed_pipe(args):
+    p = _run(args)
+    p.stdout.close()  # the reader went away (`streamt ... | head -c0`)
+    err = p.stderr.read().decode("utf-8", "replace")
+    code = p.wait(timeout=120)
+    assert "Traceback" not in err, err
+    assert code in (0, 1, 141, -13), (code, err)
+
+
+def test_stdin_artifact_garbage():
+    p = _run(["artifact", "inspect", "-"], stdin=subprocess.PIPE)
+    out, err = p.communicate(os.urandom(5000), timeout=120)
+    assert "Traceback" not in err.decode("utf-8", "replace")
+    assert p.returncode == streamt.EXIT_INTEGRITY
