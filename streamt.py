@@ -12859,9 +12859,10 @@ _ALLOW_DELETE_KINDS = ("topics", "schemas", "flink_jobs", "connectors", "gateway
 
 
 def _add_common_deploy_args(p, with_apply=True):
-    p.add_argument("-e", "--env", help="environment (must match the artifact's)")
+    p.add_argument("-e", "--env", help="the environment (deploy: must match the artifact's; "
+                                        "plan, apply: default $STREAMT_ENV)")
     p.add_argument("--format", choices=("text", "json"), default="text",
-                   help="output format (json: see docs/internals.md, 'deploy JSON')")
+                   help="output format (json: see docs/README.md, 'deploy JSON')")
     p.add_argument("--detailed-exitcode", action="store_true",
                    help="exit 0 when nothing changes, 8 when changes are pending")
     p.add_argument("--env-file", action="append", default=[], metavar="FILE",
@@ -12878,9 +12879,21 @@ def _add_common_deploy_args(p, with_apply=True):
                        help="plan and run the services' own checks, change nothing")
 
 
+_DEPLOY_EXIT_CODES = """exit codes: 0 done or nothing to change, 1 failure, 2 usage, 3 invalid project,
+4 artifact integrity or signature, 5 refused, 6 drift, 7 partial deploy (fix, run again),
+8 changes pending (--detailed-exitcode).  ${VAR}s come from the process environment and
+--env-file (plan, apply, status -p: also the project's .env and .env.<env>)."""
+
+
 @command("deploy", help="deploy an artifact to its environment",
          description="Verify an artifact, plan against the live services and apply it "
-                     "(--confirm) or only check it (--dry-run).")
+                     "(--confirm) or only check it (--dry-run).",
+         epilog="""examples:
+  streamt deploy dist/shop-dev --dry-run
+  streamt deploy dist/shop-dev --confirm
+  streamt deploy shop-prod.tar.gz --confirm --env-file .env.prod --require-signature --allowed-signers allowed_signers
+
+""" + _DEPLOY_EXIT_CODES)
 def _cli_deploy(p):
     p.add_argument("artifact", help="artifact directory or tarball")
     _add_common_deploy_args(p)
@@ -12893,27 +12906,44 @@ def _cli_deploy(p):
     return lambda args, output: _run_deploy(args, output, "deploy")
 
 
-@command("plan", help="show what apply would change (reads the live services)")
+@command("plan", help="show what apply would change (reads the live services)",
+         epilog="""examples:
+  streamt plan -p examples/shop -e dev
+  streamt plan -e dev --format json --detailed-exitcode > plan.json
+
+""" + _DEPLOY_EXIT_CODES)
 def _cli_plan(p):
     p.add_argument("-p", "--project-dir", default=".", help="project directory")
     _add_common_deploy_args(p, with_apply=False)
     return lambda args, output: _run_deploy(args, output, "plan")
 
 
-@command("apply", help="compile a project and deploy it (--confirm or --dry-run)")
+@command("apply", help="compile a project and deploy it (--confirm or --dry-run)",
+         epilog="""examples:
+  streamt apply -p examples/shop -e dev --dry-run
+  streamt apply -p examples/shop -e dev --confirm
+
+""" + _DEPLOY_EXIT_CODES)
 def _cli_apply(p):
     p.add_argument("-p", "--project-dir", default=".", help="project directory")
     _add_common_deploy_args(p)
     return lambda args, output: _run_deploy(args, output, "apply")
 
 
-@command("status", help="what is live vs what the artifact or project wants (read-only)")
+@command("status", help="what is live vs what the artifact or project wants (read-only)",
+         epilog="""examples:
+  streamt status dist/shop-dev
+  streamt status -p examples/shop -e dev --format json
+
+""" + _DEPLOY_EXIT_CODES)
 def _cli_status(p):
     p.add_argument("artifact", nargs="?", help="artifact directory or tarball")
     p.add_argument("-p", "--project-dir", help="project directory (instead of an artifact)")
-    p.add_argument("-e", "--env", help="environment")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--env-file", action="append", default=[], metavar="FILE")
+    p.add_argument("-e", "--env", help="the environment (with -p; default $STREAMT_ENV)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="output format (json: see docs/README.md, 'deploy JSON')")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="NAME=value lines for ${VAR}s (the process environment wins)")
     return lambda args, output: _run_deploy(args, output, "status")
 
 
