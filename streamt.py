@@ -12662,22 +12662,41 @@ exit codes: 0 ok, 4 integrity or signature failure (every problem listed), 2 usa
 8 differences found (diff --detailed-exitcode).""")
 def _cmd_artifact(p):
     sub = p.add_subparsers(dest="artifact_command", metavar="SUBCOMMAND")
-    pi = sub.add_parser("inspect", help="summary and contents of an artifact")
-    pi.add_argument("path", metavar="PATH")
+    fmt = p.formatter_class
+    pi = sub.add_parser("inspect", help="summary and contents of an artifact",
+                        description="Summary of an artifact: project, environment, git, the "
+                                    "${VAR}s deploy needs,\nsignature, one line per resource.",
+                        formatter_class=fmt, epilog="""examples:
+  streamt artifact inspect dist/shop-dev
+  streamt artifact inspect shop-prod.tar.gz --component flink
+  streamt artifact inspect dist/shop-dev --format json > inspect.json""")
+    pi.add_argument("path", metavar="PATH", help="artifact directory or tarball")
     pi.add_argument("--component", choices=("topics", "schemas", "flink", "connectors",
                                             "gateway"),
                     help="list one component in full (flink: the SQL)")
     pi.add_argument("--format", choices=("text", "json"), default="text")
-    pv = sub.add_parser("verify", help="check checksums, files and signature")
-    pv.add_argument("path", metavar="PATH")
+    pv = sub.add_parser("verify", help="check checksums, files and signature",
+                        description="Check every checksum, the file list and the signature "
+                                    "(no network).\nEvery problem is listed; exit 4.",
+                        formatter_class=fmt, epilog="""examples:
+  streamt artifact verify dist/shop-dev
+  streamt artifact verify shop-prod.tar.gz --allowed-signers allowed_signers --require-signature
+
+exit codes: 0 sound, 4 integrity or signature problem (listed on stderr; no JSON), 2 usage.""")
+    pv.add_argument("path", metavar="PATH", help="artifact directory or tarball")
     pv.add_argument("--allowed-signers", metavar="FILE",
                     help="an ssh allowed_signers file: the signature must verify against it")
     pv.add_argument("--require-signature", action="store_true",
                     help="fail when the artifact is not signed")
     pv.add_argument("--format", choices=("text", "json"), default="text")
-    pd = sub.add_parser("diff", help="what changed between two artifacts")
-    pd.add_argument("old", metavar="A")
-    pd.add_argument("new", metavar="B")
+    pd = sub.add_parser("diff", help="what changed between two artifacts",
+                        description="What changed from artifact A to artifact B: resources "
+                                    "added, removed,\nchanged (key by key, Flink SQL as a diff).",
+                        formatter_class=fmt, epilog="""examples:
+  streamt artifact diff dist/shop-dev dist/shop-dev.tar.gz
+  streamt artifact diff old.tar.gz new.tar.gz --detailed-exitcode""")
+    pd.add_argument("old", metavar="A", help="the old artifact (directory or tarball)")
+    pd.add_argument("new", metavar="B", help="the new artifact (directory or tarball)")
     pd.add_argument("--format", choices=("text", "json"), default="text")
     pd.add_argument("--detailed-exitcode", action="store_true",
                     help="exit 8 when there are differences")
