@@ -26,7 +26,7 @@ import time
 import pytest
 
 import streamt
-from tests.test_docs import check_parses
+from tests.test_docs import check_parses, streamt_invocations
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
@@ -120,6 +120,30 @@ def test_every_streamt_command_in_the_readme_parses():
                 if argv == ["--version"]:
                     continue              # argparse prints the version and exits 0
                 check_parses(argv, "README.md")
+
+
+def _subparsers(parser, prefix=()):
+    """(command words, parser) of every command and subcommand."""
+    for action in parser._actions:
+        if getattr(action, "choices", None) and hasattr(action, "_name_parser_map"):
+            for name, sub in sorted(action.choices.items()):
+                yield prefix + (name,), sub
+                for item in _subparsers(sub, prefix + (name,)):
+                    yield item
+
+
+def test_every_help_example_parses():
+    """The examples in `--help` are what a newcomer copies first: each must be a real command line."""
+    seen = set()
+    for words, sub in _subparsers(streamt.build_parser()):
+        calls = streamt_invocations(sub.epilog or "")
+        for argv in calls:
+            check_parses(argv, "`streamt %s --help`" % " ".join(words))
+            seen.add(tuple(argv[:2]) if argv[0] in ("artifact", "envs") else (argv[0],))
+    # every leaf command shows at least one example
+    leaves = {w for w, sub in _subparsers(streamt.build_parser())
+              if not any(len(o) > len(w) and o[:len(w)] == w for o, _ in _subparsers(streamt.build_parser()))}
+    assert leaves - seen == set(), "commands whose --help shows no example: %s" % sorted(leaves - seen)
 
 
 def test_quickstart_has_the_promised_steps():
