@@ -12742,22 +12742,41 @@ exit codes: 0 ok, 4 integrity or signature failure (every problem listed), 2 usa
 8 differences found (diff --detailed-exitcode).""")
 def _cmd_artifact(p):
     sub = p.add_subparsers(dest="artifact_command", metavar="SUBCOMMAND")
-    pi = sub.add_parser("inspect", help="summary and contents of an artifact")
-    pi.add_argument("path", metavar="PATH")
+    fmt = p.formatter_class
+    pi = sub.add_parser("inspect", help="summary and contents of an artifact",
+                        description="Summary of an artifact: project, environment, git, the "
+                                    "${VAR}s deploy needs,\nsignature, one line per resource.",
+                        formatter_class=fmt, epilog="""examples:
+  streamt artifact inspect dist/shop-dev
+  streamt artifact inspect shop-prod.tar.gz --component flink
+  streamt artifact inspect dist/shop-dev --format json > inspect.json""")
+    pi.add_argument("path", metavar="PATH", help="artifact directory or tarball")
     pi.add_argument("--component", choices=("topics", "schemas", "flink", "connectors",
                                             "gateway"),
                     help="list one component in full (flink: the SQL)")
     pi.add_argument("--format", choices=("text", "json"), default="text")
-    pv = sub.add_parser("verify", help="check checksums, files and signature")
-    pv.add_argument("path", metavar="PATH")
+    pv = sub.add_parser("verify", help="check checksums, files and signature",
+                        description="Check every checksum, the file list and the signature "
+                                    "(no network).\nEvery problem is listed; exit 4.",
+                        formatter_class=fmt, epilog="""examples:
+  streamt artifact verify dist/shop-dev
+  streamt artifact verify shop-prod.tar.gz --allowed-signers allowed_signers --require-signature
+
+exit codes: 0 sound, 4 integrity or signature problem (listed on stderr; no JSON), 2 usage.""")
+    pv.add_argument("path", metavar="PATH", help="artifact directory or tarball")
     pv.add_argument("--allowed-signers", metavar="FILE",
                     help="an ssh allowed_signers file: the signature must verify against it")
     pv.add_argument("--require-signature", action="store_true",
                     help="fail when the artifact is not signed")
     pv.add_argument("--format", choices=("text", "json"), default="text")
-    pd = sub.add_parser("diff", help="what changed between two artifacts")
-    pd.add_argument("old", metavar="A")
-    pd.add_argument("new", metavar="B")
+    pd = sub.add_parser("diff", help="what changed between two artifacts",
+                        description="What changed from artifact A to artifact B: resources "
+                                    "added, removed,\nchanged (key by key, Flink SQL as a diff).",
+                        formatter_class=fmt, epilog="""examples:
+  streamt artifact diff dist/shop-dev dist/shop-dev.tar.gz
+  streamt artifact diff old.tar.gz new.tar.gz --detailed-exitcode""")
+    pd.add_argument("old", metavar="A", help="the old artifact (directory or tarball)")
+    pd.add_argument("new", metavar="B", help="the new artifact (directory or tarball)")
     pd.add_argument("--format", choices=("text", "json"), default="text")
     pd.add_argument("--detailed-exitcode", action="store_true",
                     help="exit 8 when there are differences")
@@ -12939,9 +12958,10 @@ _ALLOW_DELETE_KINDS = ("topics", "schemas", "flink_jobs", "connectors", "gateway
 
 
 def _add_common_deploy_args(p, with_apply=True):
-    p.add_argument("-e", "--env", help="environment (must match the artifact's)")
+    p.add_argument("-e", "--env", help="the environment (deploy: must match the artifact's; "
+                                        "plan, apply: default $STREAMT_ENV)")
     p.add_argument("--format", choices=("text", "json"), default="text",
-                   help="output format (json: see docs/internals.md, 'deploy JSON')")
+                   help="output format (json: see docs/README.md, 'deploy JSON')")
     p.add_argument("--detailed-exitcode", action="store_true",
                    help="exit 0 when nothing changes, 8 when changes are pending")
     p.add_argument("--env-file", action="append", default=[], metavar="FILE",
@@ -12958,9 +12978,21 @@ def _add_common_deploy_args(p, with_apply=True):
                        help="plan and run the services' own checks, change nothing")
 
 
+_DEPLOY_EXIT_CODES = """exit codes: 0 done or nothing to change, 1 failure, 2 usage, 3 invalid project,
+4 artifact integrity or signature, 5 refused, 6 drift, 7 partial deploy (fix, run again),
+8 changes pending (--detailed-exitcode).  ${VAR}s come from the process environment and
+--env-file (plan, apply, status -p: also the project's .env and .env.<env>)."""
+
+
 @command("deploy", help="deploy an artifact to its environment",
          description="Verify an artifact, plan against the live services and apply it "
-                     "(--confirm) or only check it (--dry-run).")
+                     "(--confirm) or only check it (--dry-run).",
+         epilog="""examples:
+  streamt deploy dist/shop-dev --dry-run
+  streamt deploy dist/shop-dev --confirm
+  streamt deploy shop-prod.tar.gz --confirm --env-file .env.prod --require-signature --allowed-signers allowed_signers
+
+""" + _DEPLOY_EXIT_CODES)
 def _cli_deploy(p):
     p.add_argument("artifact", help="artifact directory or tarball")
     _add_common_deploy_args(p)
@@ -12973,27 +13005,44 @@ def _cli_deploy(p):
     return lambda args, output: _run_deploy(args, output, "deploy")
 
 
-@command("plan", help="show what apply would change (reads the live services)")
+@command("plan", help="show what apply would change (reads the live services)",
+         epilog="""examples:
+  streamt plan -p examples/shop -e dev
+  streamt plan -e dev --format json --detailed-exitcode > plan.json
+
+""" + _DEPLOY_EXIT_CODES)
 def _cli_plan(p):
     p.add_argument("-p", "--project-dir", default=".", help="project directory")
     _add_common_deploy_args(p, with_apply=False)
     return lambda args, output: _run_deploy(args, output, "plan")
 
 
-@command("apply", help="compile a project and deploy it (--confirm or --dry-run)")
+@command("apply", help="compile a project and deploy it (--confirm or --dry-run)",
+         epilog="""examples:
+  streamt apply -p examples/shop -e dev --dry-run
+  streamt apply -p examples/shop -e dev --confirm
+
+""" + _DEPLOY_EXIT_CODES)
 def _cli_apply(p):
     p.add_argument("-p", "--project-dir", default=".", help="project directory")
     _add_common_deploy_args(p)
     return lambda args, output: _run_deploy(args, output, "apply")
 
 
-@command("status", help="what is live vs what the artifact or project wants (read-only)")
+@command("status", help="what is live vs what the artifact or project wants (read-only)",
+         epilog="""examples:
+  streamt status dist/shop-dev
+  streamt status -p examples/shop -e dev --format json
+
+""" + _DEPLOY_EXIT_CODES)
 def _cli_status(p):
     p.add_argument("artifact", nargs="?", help="artifact directory or tarball")
     p.add_argument("-p", "--project-dir", help="project directory (instead of an artifact)")
-    p.add_argument("-e", "--env", help="environment")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--env-file", action="append", default=[], metavar="FILE")
+    p.add_argument("-e", "--env", help="the environment (with -p; default $STREAMT_ENV)")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="output format (json: see docs/README.md, 'deploy JSON')")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="NAME=value lines for ${VAR}s (the process environment wins)")
     return lambda args, output: _run_deploy(args, output, "status")
 
 

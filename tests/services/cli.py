@@ -1,8 +1,10 @@
-"""Command line of the services harness: up, down, status, pin.
+"""Command line of the services harness: up, down, status, pin, create-topic.
 
 `up` starts every service in the run named "up" (state in .services/up.json), prints the endpoints
 and the `export VAR=...` lines of the `dev` environment of examples/shop, and leaves the services
-running; `down` stops them (and whatever another run recorded); `status` shows what runs.
+running (`up --exports`: only the export lines on stdout, for `eval`, also when already up);
+`down` stops them (and whatever another run recorded); `status` shows what runs;
+`create-topic NAME [PARTITIONS]` creates a topic on $KAFKA_BOOTSTRAP (auto-creation is off).
 """
 import concurrent.futures
 import json
@@ -14,8 +16,27 @@ import time
 from tests.services import harness
 
 
-def _up(out):
-    if os.path.exists(os.path.join(harness.STATE_DIR, "up.json")):
+def _exports(env, out):
+    for k in sorted(env):
+        out.write("export %s=%s\n" % (k, shlex.quote(env[k])))
+
+
+def _up(out, exports_only=False):
+    """Start everything.  ``exports_only``: progress goes to stderr and stdout gets only the
+    `export` lines, so that `eval "$(python3 -m tests.services up --exports)"` works; when the
+    services are already up it prints the recorded lines again and succeeds."""
+    state_file = os.path.join(harness.STATE_DIR, "up.json")
+    exports_out = out
+    if exports_only:
+        out = sys.stderr
+    if os.path.exists(state_file):
+        if exports_only:
+            with open(state_file) as f:
+                env = json.load(f).get("endpoints", {}).get("env")
+            if env:
+                out.write("services are already up; their export lines are on stdout\n")
+                _exports(env, exports_out)
+                return 0
         out.write("services are already up (make services-down first); status:\n")
         _status(out)
         return 1
@@ -62,9 +83,11 @@ def _up(out):
     run.save()
     out.write("\nall services up in %.1f s\n" % (time.time() - t0))
     _status(out)
+    if exports_only:
+        _exports(env, exports_out)
+        return 0
     out.write("\n# the dev environment of examples/shop:\n")
-    for k in sorted(env):
-        out.write("export %s=%s\n" % (k, shlex.quote(env[k])))
+    _exports(env, out)
     return 0
 
 
@@ -92,18 +115,43 @@ def _status(out):
     return 0
 
 
+def _create_topic(argv, out):
+    """`create-topic NAME [PARTITIONS]` on $KAFKA_BOOTSTRAP (auto-creation is off on the harness
+    broker): the topics a project reads but does not own, e.g. the source of `streamt init`."""
+    if not argv or len(argv) > 2 or (len(argv) == 2 and not argv[1].isdigit()):
+        sys.stderr.write("usage: python -m tests.services create-topic NAME [PARTITIONS]\n")
+        return 2
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP")
+    if not bootstrap:
+        sys.stderr.write("KAFKA_BOOTSTRAP is not set: eval \"$(python -m tests.services up --exports)\" first\n")
+        return 2
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="tests.services")
+    try:
+        admin.create_topics([NewTopic(argv[0], int(argv[1]) if len(argv) == 2 else 1, 1)])
+        out.write("created topic %s on %s\n" % (argv[0], bootstrap))
+    except TopicAlreadyExistsError:
+        out.write("topic %s already exists on %s\n" % (argv[0], bootstrap))
+    finally:
+        admin.close()
+    return 0
+
+
 def main(argv):
     cmd = argv[0] if argv else "status"
     out = sys.stdout
     if cmd == "up":
-        return _up(out)
+        return _up(out, exports_only="--exports" in argv[1:])
     if cmd == "down":
         harness.down(out, everything="--all" in argv[1:])
         return 0
     if cmd == "status":
         return _status(out)
+    if cmd == "create-topic":
+        return _create_topic(argv[1:], out)
     if cmd == "pin":
         harness._pin(out)
         return 0
-    sys.stderr.write("usage: python -m tests.services up|down|status|pin\n")
+    sys.stderr.write("usage: python -m tests.services up [--exports]|down [--all]|status|pin|create-topic NAME [PARTITIONS]\n")
     return 2
