@@ -308,23 +308,25 @@ def _build_bounded(tmp_path, data, tag, seconds=60):
 
 
 @pytest.mark.slow
-def test_a_10mb_model_sql_is_refused_or_built_within_a_minute(tmp_path):
+def test_a_10mb_model_sql_is_refused_or_built_never_hangs(tmp_path):
+    """A hang guard, not a speed test (speed lives in make bench): the bound is generous."""
     data = base_project()
     cond = " OR ".join("amount = %d" % i for i in range(700000))  # ~10 MB
     data["models"][0]["sql"] = 'SELECT * FROM {{ source("orders") }} WHERE ' + cond
-    r, out = _build_bounded(tmp_path, data, "big")
+    r, out = _build_bounded(tmp_path, data, "big", seconds=300)
     if r.returncode == 0:
         sql = artifact_files(out)["flink/clean.sql"].decode("utf-8")
         assert len(streamt.split_statements(sql)) == 4
 
 
 @pytest.mark.slow
-def test_a_source_with_100k_columns_is_refused_or_built_within_a_minute(tmp_path):
+def test_a_source_with_100k_columns_is_refused_or_built_never_hangs(tmp_path):
+    """A hang guard, not a speed test: the bound is generous."""
     data = base_project()
     _source(data)["columns"] = [{"name": "c%d" % i, "type": "STRING"} for i in range(100000)]
     data["tests"] = []
     _model(data, "eu")["sql"] = 'SELECT c1 FROM {{ source("orders") }}'
-    _build_bounded(tmp_path, data, "wide")
+    _build_bounded(tmp_path, data, "wide", seconds=300)
 
 
 def test_a_1mb_model_sql_is_built(tmp_path):
