@@ -13012,7 +13012,8 @@ def _cli_deploy(p):
 
 """ + _DEPLOY_EXIT_CODES)
 def _cli_plan(p):
-    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    p.add_argument("-p", "--project-dir", default=None,
+                   help="project directory (default: $STREAMT_PROJECT_DIR, else .)")
     _add_common_deploy_args(p, with_apply=False)
     return lambda args, output: _run_deploy(args, output, "plan")
 
@@ -13024,7 +13025,8 @@ def _cli_plan(p):
 
 """ + _DEPLOY_EXIT_CODES)
 def _cli_apply(p):
-    p.add_argument("-p", "--project-dir", default=".", help="project directory")
+    p.add_argument("-p", "--project-dir", default=None,
+                   help="project directory (default: $STREAMT_PROJECT_DIR, else .)")
     _add_common_deploy_args(p)
     return lambda args, output: _run_deploy(args, output, "apply")
 
@@ -13067,10 +13069,12 @@ def _run_deploy(args, output, cmd):
 def _deploy_steps(args, output, cmd, report, progress):
     # 1. the source: an artifact (verified) or a project (loaded, validated, compiled)
     snapshot = None
-    if cmd in ("plan", "apply") or (cmd == "status" and args.project_dir):
+    from_project = cmd == "status" and (args.project_dir or (
+        not args.artifact and os.environ.get("STREAMT_PROJECT_DIR")))
+    if cmd in ("plan", "apply") or from_project:
         if cmd == "status" and args.artifact:
             raise UsageError("status: give an artifact or -p DIR, not both")
-        src = _desired_from_project(args.project_dir or ".", args.env, progress)
+        src = _desired_from_project(_project_dir(args), args.env, progress)
         project_name, env_name, desired, values = src
     else:
         if not getattr(args, "artifact", None):

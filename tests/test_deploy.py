@@ -444,3 +444,19 @@ def test_a_missing_source_topic_is_refused_at_plan_time(kafka):
         assert plan.refused and "! topic %s (source, missing)" % absent in plan.render()
     finally:
         target.close()
+
+
+@pytest.mark.parametrize("command", [["plan", "-e", "prod"], ["apply", "-e", "prod", "--dry-run"],
+                                     ["status", "-e", "prod"]])
+def test_project_commands_find_the_project_through_streamt_project_dir(command, tmp_path):
+    """Like validate and build: the project comes from -p, else $STREAMT_PROJECT_DIR."""
+    env = dict(os.environ, STREAMT_PROJECT_DIR=SHOP)
+    for k in ("KAFKA_PASSWORD", "SCHEMA_REGISTRY_PASSWORD", "ARCHIVE_FILE"):
+        env.pop(k, None)
+    r = subprocess.run([sys.executable, os.path.abspath(streamt.__file__)] + command,
+                       cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, env=env)
+    assert "compiled shop for prod" in r.stderr, r.stderr
+    # prod's secrets are not set here: refused before any connection, naming them all
+    assert r.returncode == streamt.EXIT_FAILURE
+    assert "KAFKA_PASSWORD" in r.stderr and "SCHEMA_REGISTRY_PASSWORD" in r.stderr
