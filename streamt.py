@@ -1924,11 +1924,24 @@ def find_vars(obj):
     """The sorted list of ``${NAME}`` references in the strings of ``obj``
     (mappings, sequences, strings; ``$$`` is an escaped dollar, not a reference)."""
     names = set()
-    for text in _strings(obj):
-        for m in _VAR_RE.finditer(text):
-            if m.group(2):
-                names.add(m.group(2))
+    _find_refs((obj,), names)
     return sorted(names)
+
+
+def _find_refs(values, names):
+    """Add to ``names`` the ${NAME}s in the strings of ``values`` and what they hold
+    (the strings _strings() yields; one pass without generators, and the regular
+    expression only runs on strings holding a '${', the only ones it can match in)."""
+    for v in values:
+        if isinstance(v, str):
+            if "${" in v:
+                for m in _VAR_RE.finditer(v):
+                    if m.group(2):
+                        names.add(m.group(2))
+        elif isinstance(v, dict):
+            _find_refs(v.values(), names)
+        elif isinstance(v, (list, tuple)):
+            _find_refs(v, names)
 
 
 def substitute(obj, values):
@@ -2266,50 +2279,98 @@ def _read_yaml(root, rel, diags, errors):
 def _check(node, schema, path, what, diags, errors, default_loc):
     """Check ``node`` against ``schema`` (see above); warn about unknown keys and
     collect located type errors.  Removes keys whose value is null (written but
-    empty means absent).  ``path`` is the dotted path of ``node`` for messages."""
-    loc = _loc(node, default_loc)
+    empty means absent).  ``path`` is the dotted path of ``node`` for messages.
+
+    ``default_loc`` (where ``node`` is, if it does not know itself) may be a
+    _LazyLoc: a project has tens of thousands of keys and items and almost none of
+    them ever needs its Location, so it is only computed for a diagnostic.  Leaves
+    of the common exact types are accepted inline, without a call or a path."""
     if isinstance(schema, str):
         if _leaf_ok(node, schema):
             return True
-        _type_error(node, schema, path, what, loc, errors)
+        _type_error(node, schema, path, what, _loc(node, _force_loc(default_loc)), errors)
         return False
     if isinstance(schema, tuple):
         kind, child = schema
+        exact = _LEAF_EXACT.get(child, ()) if isinstance(child, str) else ()
         if kind == "list":
             if not isinstance(node, list):
-                _type_error(node, "list", path, what, loc, errors)
+                _type_error(node, "list", path, what, _loc(node, _force_loc(default_loc)),
+                            errors)
                 return False
             for i, item in enumerate(node):
-                if item is None:
+                if item is None or exact is None or type(item) in exact:
                     continue
                 _check(item, child, "%s[%d]" % (path, i), what, diags, errors,
-                       _item_loc(node, i, loc))
+                       _LazyLoc(node, i, True, default_loc))
             return True
         if not isinstance(node, dict):  # mapof
-            _type_error(node, "mapof", path, what, loc, errors)
+            _type_error(node, "mapof", path, what, _loc(node, _force_loc(default_loc)), errors)
             return False
         for k in list(node):
-            _check(node[k], child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
-                   _key_loc(node, k, loc))
+            v = node[k]
+            if exact is None or type(v) in exact:
+                continue
+            _check(v, child, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
+                   _LazyLoc(node, k, False, default_loc))
         return True
     if not isinstance(node, dict):
-        _type_error(node, "map", path, what, loc, errors)
+        _type_error(node, "map", path, what, _loc(node, _force_loc(default_loc)), errors)
         return False
     for k in list(node):
-        kpath = "%s.%s" % (path, k) if path else str(k)
-        kloc = _key_loc(node, k, loc)
-        if k not in schema:
+        sub = schema.get(k, _NO_SCHEMA)
+        if sub is _NO_SCHEMA:
+            kloc = _LazyLoc(node, k, False, default_loc).get()
             where = ("%s of %s" % (path, what) if path else what) if what else (path or "the file")
             diags.append(Diagnostic(
                 "warning", "UNKNOWN_KEY", "unknown key '%s' in %s is ignored" % (k, where),
                 kloc, _suggest(k, [x for x in schema if isinstance(x, str)])
                 or "known keys here: %s" % ", ".join(sorted(schema))))
             continue
-        if node[k] is None:
+        v = node[k]
+        if v is None:
             del node[k]
             continue
-        _check(node[k], schema[k], kpath, what, diags, errors, kloc)
+        if sub.__class__ is str:
+            exact = _LEAF_EXACT.get(sub, ())
+            if exact is None or type(v) in exact:   # "any", or a value of an exact type
+                continue
+        _check(v, sub, "%s.%s" % (path, k) if path else str(k), what, diags, errors,
+               _LazyLoc(node, k, False, default_loc))
     return True
+
+
+_NO_SCHEMA = object()
+
+# Leaf kinds -> value types that certainly pass _leaf_ok (exact types, so a bool is never
+# taken for an int); other values go through _leaf_ok.  None: "any" (everything passes);
+# a kind missing here (none is) would get () and so always go through _leaf_ok.
+_LEAF_EXACT = {"any": None, "str": (str,), "int": (int,), "num": (int, float),
+               "bool": (bool,), "scalar": (str, int, float, bool)}
+
+
+class _LazyLoc(object):
+    """Where child ``k`` (a key, or with ``item`` an index) of ``parent`` is, with
+    ``default`` where the parent is if it does not know: exactly what _check once
+    computed eagerly for every child, ``_key_loc(parent, k, _loc(parent, default))``,
+    but only when a diagnostic needs it (locations are derived from fixed indexes, so
+    computing them later gives the same values)."""
+
+    __slots__ = ("parent", "k", "item", "default")
+
+    def __init__(self, parent, k, item, default):
+        self.parent, self.k, self.item, self.default = parent, k, item, default
+
+    def get(self):
+        ploc = _loc(self.parent, _force_loc(self.default))
+        if self.item:
+            return _item_loc(self.parent, self.k, ploc)
+        return _key_loc(self.parent, self.k, ploc)
+
+
+def _force_loc(loc):
+    """A Location (or None) from a Location, None or _LazyLoc."""
+    return loc.get() if isinstance(loc, _LazyLoc) else loc
 
 
 def _leaf_ok(value, kind):
@@ -2375,8 +2436,8 @@ def _get_path(m, path):
 
 def _normalise_aliases(kind, item, what, diags, errors):
     for akind, old, new in _ALIASES:
-        if akind != kind:
-            continue
+        if akind != kind or old[0] not in item:
+            continue    # (the common case: without old[0] there is no old path either)
         parent = _get_path(item, old[:-1]) if len(old) > 1 else item
         if not isinstance(parent, dict) or old[-1] not in parent:
             continue
@@ -2570,14 +2631,15 @@ class _Loader(object):
         if not isinstance(seq, list):
             return  # the schema check reported it
         target = getattr(p, kind)
+        file_loc = Location(rel)
         for i, item in enumerate(seq):
-            loc = _item_loc(seq, i, Location(rel))
+            loc = _LazyLoc(seq, i, True, file_loc)     # computed only for a diagnostic
             if not isinstance(item, dict):
                 if item is not None:
                     self.errors.append(Diagnostic(
                         "error", "INVALID_TYPE",
                         "each entry of %s: must be a mapping (name: ..., ...), got %s"
-                        % (kind, _describe(item)), loc))
+                        % (kind, _describe(item)), loc.get()))
                 continue
             name = item.get("name")
             what = "%s '%s'" % (_KIND_NOUN[kind], name) if isinstance(name, str) else \
