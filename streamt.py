@@ -471,8 +471,17 @@ _Y_PLAIN_FLOW = re.compile(
     u"[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*"
     u"(?::(?![\0 \t\n\u2028\u2029,\\[\\]{}])[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*)*")
 _Y_NOT_PLAIN_START = u"\0 \t\n\u2028\u2029-?:,[]{}#&*!|>'\"%@`"
+# The runs of a one-line plain scalar in block context: non-empty _Y_PLAIN_BLOCK runs
+# separated by spaces, a run never starting with '#' (' #' starts a comment).  See
+# _YamlScanner.plain for how it is used.
+# Group 1 is the scalar, then comes what _Y_PLAIN_GAP matches after it.
+_Y_PLAIN_LINE = re.compile(
+    u"((?:[^\0 \t\n\u2028\u2029:]|:(?![\0 \t\n\u2028\u2029]))+"
+    u"(?: +(?!#)(?:[^\0 \t\n\u2028\u2029:]|:(?![\0 \t\n\u2028\u2029]))+)*)"
+    u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
 _Y_SPACES = re.compile(" *")
 _Y_PLAIN_GAP = re.compile(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
+_Y_SKIP_START = u" #\n\u2028\u2029"      # what _Y_SKIP can match a first character of
 _Y_SKIP = re.compile(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])*"
                      u" *(?:#[^\0\n\u2028\u2029]*)?")
 _Y_ANCHOR_NAME = re.compile("[0-9A-Za-z_-]+")
@@ -496,6 +505,11 @@ def _yaml_first_break(s, start, end):
 
 
 class _YamlScanner(object):
+
+    # The fast paths (marked "Fast path") make exactly the tokens and the end state of
+    # the general rules they shortcut; tests/test_yaml_fast.py turns them off (on a
+    # subclass) to compare the two token for token.
+    fast = True
 
     def __init__(self, text, src):
         self.s = text + "\0"
@@ -524,8 +538,12 @@ class _YamlScanner(object):
         plain_start = _Y_NOT_PLAIN_START
         run_block = _Y_PLAIN_BLOCK.match
         ws_end = _Y_WS_END
+        fast = self.fast
+        skip_start = _Y_SKIP_START if fast else None
         while True:
-            self.skip_to_token()
+            # (fast path: _Y_SKIP matches nothing unless it starts at one of these)
+            if skip_start is None or s[self.i] in skip_start:
+                self.skip_to_token()
             if self.keys:
                 self.stale_keys()
             i = self.i
@@ -535,7 +553,7 @@ class _YamlScanner(object):
             ch = s[i]
             if ch not in plain_start and not (
                     ch == "." and col == 0 and s.startswith("...", i) and s[i + 3] in ws_end):
-                if not self.flow and self.allow_key and not self.keys:
+                if fast and not self.flow and self.allow_key and not self.keys:
                     # Fast path for the most common line shape, `key: ...`: a one-run plain
                     # key followed by ': '.  It makes exactly the tokens the general path
                     # (save_key, plain, value) would make, without the bookkeeping.
@@ -549,6 +567,12 @@ class _YamlScanner(object):
                         append((_T_VALUE, e, None, None))
                         self.allow_key = False
                         self.i = e + 1
+                        if s[e + 1] == " " and s[e + 2] not in plain_start:
+                            # `key: value`: what the next round would do, as the
+                            # space is all skip_to_token skips, no key is pending,
+                            # the column is past the indentation and allow_key is off
+                            self.i = e + 2
+                            self.plain()
                         continue
                 self.plain()
                 continue
@@ -859,6 +883,31 @@ class _YamlScanner(object):
         flow = self.flow
         rx = _Y_PLAIN_FLOW if flow else _Y_PLAIN_BLOCK
         indent = self.indent + 1
+        if not flow and not self.ubrk and self.fast:
+            # Fast path for the common one-line scalar of block context: one regular
+            # expression takes all its runs, and the loop below is only needed if the
+            # scalar goes on on the next line.  The end state is the loop's: the loop
+            # stops after the last run where the gap after it (spaces, perhaps a
+            # line break and blank lines) is followed by '#', by nothing a run can
+            # start with, by a less indented line or by a document marker.
+            m = _Y_PLAIN_LINE.match(s, i)
+            if m is not None:
+                e = m.end(1)
+                g = m.end()
+                b = s.find("\n", e, g)
+                ends = True
+                if b >= 0:
+                    ls = s.rfind("\n", b, g) + 1
+                    ends = (s[g] == "#" or g - ls < indent or rx.match(s, g).end() == g
+                            or (g == ls and (s.startswith("---", g) or s.startswith("...", g))
+                                and s[g + 3] in _Y_WS_END))
+                    if ends:
+                        self.ls = ls
+                        self.allow_key = True
+                if ends:
+                    self.i = g
+                    self.toks.append((_T_SCALAR, start, s[start:e], None))
+                    return
         chunks = []
         spaces = None
         gap = _Y_PLAIN_GAP.match

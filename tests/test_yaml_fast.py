@@ -1,0 +1,119 @@
+"""The YAML scanner's fast paths against its general rules, token for token.
+
+_YamlScanner has shortcuts for the most common shapes (a `key:` line, a one-line plain
+scalar in block context).  Each must give exactly the tokens -- kinds, indexes, values,
+styles -- and the errors of the general rules; a subclass with ``fast = False`` runs the
+general rules only, and every text below is scanned both ways.  (tests/test_yaml.py
+checks the values against PyYAML; this checks the shortcuts cannot drift.)
+"""
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import streamt
+from tests.test_yaml import CORPUS, ROOT, _block_doc, _data, _dump_styles, _text, _yamlish
+
+import yaml
+
+
+class _Slow(streamt._YamlScanner):
+    fast = False
+
+
+def _scan(cls, text):
+    """The tokens of ``text`` (prepared as _yaml_run prepares it), or the error."""
+    if "\r" in text or "\x85" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x85", "\n")
+    src = streamt._YamlSource("t.yml", text)
+    try:
+        return "ok", cls(text, src).scan()
+    except streamt.YamlError as e:
+        return "error", (e.message, e.hint, str(e.location), e.details)
+    except RecursionError:
+        return "recursion", None
+
+
+def assert_same_tokens(text):
+    fast = _scan(streamt._YamlScanner, text)
+    slow = _scan(_Slow, text)
+    assert fast == slow, "fast path differs for %r" % (text,)
+    return fast
+
+
+def test_the_switch_really_switches():
+    text = "a: b c\nd: e\n"
+    seen = []
+
+    class Spy(_Slow):
+        def plain(self):
+            seen.append(self.i)
+            return _Slow.plain(self)
+    Spy(text, streamt._YamlSource("t", text)).scan()
+    assert len(seen) == 4          # both keys and both values through the general rules
+
+
+def test_corpus():
+    for text in CORPUS:
+        assert_same_tokens(text)
+
+
+def test_repository_yaml_and_generated_projects(tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tests", "bench"))
+    import bench_yaml
+    import gen_project
+    assert_same_tokens(bench_yaml.project_text(3000))
+    gen_project.generate(60, str(tmp_path / "p"))
+    texts = []
+    for base in (ROOT, str(tmp_path)):
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d not in (".venv", ".git", ".hypothesis")]
+            for name in filenames:
+                if name.endswith((".yml", ".yaml")):
+                    with open(os.path.join(dirpath, name), encoding="utf-8") as f:
+                        texts.append(f.read())
+    assert len(texts) > 10
+    outcomes = [assert_same_tokens(text)[0] for text in texts]   # fixtures include bad files
+    assert outcomes.count("ok") > 10
+
+
+# one-line plain scalars and what may follow them
+_piece = st.sampled_from(["a", "b c", "x:y", "x: y", "a#b", "a #b", "-x", "?x", ":x", "1.5",
+                          "a  b", "a\tb", "a b ", "a:", "k: v # c", "[a]", "'q'", "",
+                          "---", "...", "- a", "&x a", "*x", "|", "{a: 1}", "a,b", "a]"])
+_lead = st.sampled_from(["", " ", "  ", "    ", "- ", "  - ", "? ", ": ", "\t"])
+_plain_text = st.lists(st.builds(lambda lead, k, sep, v, tail: lead + k + sep + v + tail,
+                                 _lead, _piece, st.sampled_from([": ", ":", " ", ":  ", ""]),
+                                 _piece, st.sampled_from(["", " ", "  # c", "\t", " \t"])),
+                       min_size=1, max_size=8).map(lambda ls: "\n".join(ls) + "\n")
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_plain_text)
+def test_plain_lines(text):
+    assert_same_tokens(text)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_text)
+def test_grammar_texts(text):
+    assert_same_tokens(text)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_yamlish)
+def test_yamlish_texts(text):
+    assert_same_tokens(text)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_block_doc())
+def test_structured_texts(lines):
+    assert_same_tokens("\n".join(lines) + "\n")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_data, _dump_styles)
+def test_dumped_documents(data, style):
+    assert assert_same_tokens(yaml.safe_dump(data, **style))[0] == "ok"
