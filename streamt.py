@@ -479,6 +479,15 @@ _Y_PLAIN_LINE = re.compile(
     u"((?:[^\0 \t\n\u2028\u2029:]|:(?![\0 \t\n\u2028\u2029]))+"
     u"(?: +(?!#)(?:[^\0 \t\n\u2028\u2029:]|:(?![\0 \t\n\u2028\u2029]))+)*)"
     u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
+# `key: value` in block context: group 1 a one-run plain key (as _Y_PLAIN_BLOCK matches
+# it) followed by ':' and a space or break; then, if ': ' is followed by a character a
+# plain scalar may start with (not in _Y_NOT_PLAIN_START), group 2 the value as in
+# _Y_PLAIN_LINE, and the gap after it.  (Backtracking cannot end group 1 early: inside a
+# run, ':' is never followed by a space or break.)
+_Y_KEY_LINE = re.compile(
+    u"([^\0 \t\n\u2028\u2029:]*(?::(?![\0 \t\n\u2028\u2029])[^\0 \t\n\u2028\u2029:]*)*)"
+    u":(?=[\0 \t\n\u2028\u2029])"
+    u"(?: (?=[^\0 \t\n\u2028\u2029\\-?:,\\[\\]{}#&*!|>'\"%@`])" + _Y_PLAIN_LINE.pattern + u")?")
 _Y_SPACES = re.compile(" *")
 _Y_PLAIN_GAP = re.compile(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
 _Y_SKIP_START = u" #\n\u2028\u2029"      # what _Y_SKIP can match a first character of
@@ -539,6 +548,8 @@ class _YamlScanner(object):
         run_block = _Y_PLAIN_BLOCK.match
         ws_end = _Y_WS_END
         fast = self.fast
+        key_line = _Y_KEY_LINE.match
+        ubrk = self.ubrk
         skip_start = _Y_SKIP_START if fast else None
         while True:
             # (fast path: _Y_SKIP matches nothing unless it starts at one of these)
@@ -557,8 +568,9 @@ class _YamlScanner(object):
                     # Fast path for the most common line shape, `key: ...`: a one-run plain
                     # key followed by ': '.  It makes exactly the tokens the general path
                     # (save_key, plain, value) would make, without the bookkeeping.
-                    e = run_block(s, i).end()
-                    if s[e] == ":" and s[e + 1] in ws_end and e - i <= _YAML_MAX_KEY_SPAN:
+                    m = key_line(s, i)
+                    e = m.end(1) if m is not None else i
+                    if e != i and e - i <= _YAML_MAX_KEY_SPAN:
                         if self.indent < col:
                             self.add_indent(col)
                             append((_T_BMAP, i, None, None))
@@ -567,12 +579,34 @@ class _YamlScanner(object):
                         append((_T_VALUE, e, None, None))
                         self.allow_key = False
                         self.i = e + 1
-                        if s[e + 1] == " " and s[e + 2] not in plain_start:
-                            # `key: value`: what the next round would do, as the
-                            # space is all skip_to_token skips, no key is pending,
-                            # the column is past the indentation and allow_key is off
-                            self.i = e + 2
-                            self.plain()
+                        v = m.start(2)
+                        if v < 0:
+                            continue
+                        # `key: value`, the value a plain scalar (group 2 matches exactly
+                        # when the next round would call plain() at e + 2: the space is
+                        # all skip_to_token skips, no key is pending, the column is past
+                        # the indentation and allow_key is off).  The end test is the one
+                        # of plain()'s own fast path, with the indentation just set.
+                        if not ubrk:
+                            ev = m.end(2)
+                            g = m.end()
+                            b = s.find("\n", ev, g)
+                            if b < 0:
+                                append((_T_SCALAR, v, s[v:ev], None))
+                                self.i = g
+                                continue
+                            ls = s.rfind("\n", b, g) + 1
+                            if (s[g] == "#" or g - ls <= self.indent or run_block(s, g).end() == g
+                                    or (g == ls and (s.startswith("---", g)
+                                                     or s.startswith("...", g))
+                                        and s[g + 3] in ws_end)):
+                                append((_T_SCALAR, v, s[v:ev], None))
+                                self.i = g
+                                self.ls = ls
+                                self.allow_key = True
+                                continue
+                        self.i = v
+                        self.plain()
                         continue
                 self.plain()
                 continue
