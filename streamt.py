@@ -482,12 +482,14 @@ _Y_PLAIN_LINE = re.compile(
 # `key: value` in block context: group 1 a one-run plain key (as _Y_PLAIN_BLOCK matches
 # it) followed by ':' and a space or break; then, if ': ' is followed by a character a
 # plain scalar may start with (not in _Y_NOT_PLAIN_START), group 2 the value as in
-# _Y_PLAIN_LINE, and the gap after it.  (Backtracking cannot end group 1 early: inside a
+# _Y_PLAIN_LINE, and the gap after it; or else group 3, spaces, a line break and the
+# spaces and blank lines after it (what _Y_SKIP takes there).  (Backtracking cannot end group 1 early: inside a
 # run, ':' is never followed by a space or break.)
 _Y_KEY_LINE = re.compile(
     u"([^\0 \t\n\u2028\u2029:]*(?::(?![\0 \t\n\u2028\u2029])[^\0 \t\n\u2028\u2029:]*)*)"
     u":(?=[\0 \t\n\u2028\u2029])"
-    u"(?: (?=[^\0 \t\n\u2028\u2029\\-?:,\\[\\]{}#&*!|>'\"%@`])" + _Y_PLAIN_LINE.pattern + u")?")
+    u"(?: (?=[^\0 \t\n\u2028\u2029\\-?:,\\[\\]{}#&*!|>'\"%@`])" + _Y_PLAIN_LINE.pattern +
+    u"|( *\n[ \n]*))?")
 _Y_SPACES = re.compile(" *")
 _Y_PLAIN_GAP = re.compile(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
 _Y_SKIP_START = u" #\n\u2028\u2029"      # what _Y_SKIP can match a first character of
@@ -552,9 +554,15 @@ class _YamlScanner(object):
         ubrk = self.ubrk
         skip_start = _Y_SKIP_START if fast else None
         while True:
-            # (fast path: _Y_SKIP matches nothing unless it starts at one of these)
-            if skip_start is None or s[self.i] in skip_start:
+            # (fast path: _Y_SKIP matches nothing unless it starts at one of these, and
+            # only the one space when a single space is followed by none of them)
+            if skip_start is None:
                 self.skip_to_token()
+            elif s[self.i] in skip_start:
+                if s[self.i] == " " and s[self.i + 1] not in skip_start:
+                    self.i += 1
+                else:
+                    self.skip_to_token()
             if self.keys:
                 self.stale_keys()
             i = self.i
@@ -581,6 +589,13 @@ class _YamlScanner(object):
                         self.i = e + 1
                         v = m.start(2)
                         if v < 0:
+                            g = m.end(3)
+                            if g > 0 and not ubrk:
+                                # `key:` and a line break: skip_to_token's work up to the
+                                # next line's first token, or to a comment it goes on from
+                                self.i = g
+                                self.ls = s.rfind("\n", e, g) + 1
+                                self.allow_key = True
                             continue
                         # `key: value`, the value a plain scalar (group 2 matches exactly
                         # when the next round would call plain() at e + 2: the space is
