@@ -479,6 +479,10 @@ _Y_PLAIN_LINE = re.compile(
     u"((?:[^\0 \t\n\u2028\u2029:]|:(?![\0 \t\n\u2028\u2029]))+"
     u"(?: +(?!#)(?:[^\0 \t\n\u2028\u2029:]|:(?![\0 \t\n\u2028\u2029]))+)*)"
     u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
+# The same in flow context, with _Y_PLAIN_FLOW's runs, and the spaces after it.
+_Y_PLAIN_FLOW_LINE = re.compile(
+    u"((?:[^\0 \t\n\u2028\u2029:,?\\[\\]{}]|:(?![\0 \t\n\u2028\u2029,\\[\\]{}]))+"
+    u"(?: +(?!#)(?:[^\0 \t\n\u2028\u2029:,?\\[\\]{}]|:(?![\0 \t\n\u2028\u2029,\\[\\]{}]))+)*) *")
 # `key: value` in block context: group 1 a one-run plain key (as _Y_PLAIN_BLOCK matches
 # it) followed by ':' and a space or break; then, if ': ' is followed by a character a
 # plain scalar may start with (not in _Y_NOT_PLAIN_START), group 2 the value as in
@@ -957,6 +961,15 @@ class _YamlScanner(object):
                     self.i = g
                     self.toks.append((_T_SCALAR, start, s[start:e], None))
                     return
+        elif self.fast and not self.ubrk:
+            # Fast path for a one-line scalar in a flow collection: there the indentation
+            # does not count, so the loop below stops after the last run unless the gap
+            # after it holds a line break (then the scalar may go on: the loop decides).
+            m = _Y_PLAIN_FLOW_LINE.match(s, i)
+            if m is not None and s[m.end()] != "\n":
+                self.i = m.end()
+                self.toks.append((_T_SCALAR, start, m.group(1), None))
+                return
         chunks = []
         spaces = None
         gap = _Y_PLAIN_GAP.match

@@ -81,7 +81,10 @@ def test_repository_yaml_and_generated_projects(tmp_path):
 # one-line plain scalars and what may follow them
 _piece = st.sampled_from(["a", "b c", "x:y", "x: y", "a#b", "a #b", "-x", "?x", ":x", "1.5",
                           "a  b", "a\tb", "a b ", "a:", "k: v # c", "[a]", "'q'", "",
-                          "---", "...", "- a", "&x a", "*x", "|", "{a: 1}", "a,b", "a]"])
+                          "---", "...", "- a", "&x a", "*x", "|", "{a: 1}", "a,b", "a]",
+                          "{name: id, type: 'DECIMAL(10, 2)'}", "[x y , z]", "{a b: c d #e}",
+                          "[a:b, c :d, e: f]", "{a: b\t, c}", "[a\n  b, c ]", "{a: x # c\n}",
+                          "[? a b, -c, - d]", "{a: [b c, {d e: f}]}", "[a\n\n b]"])
 _lead = st.sampled_from(["", " ", "  ", "    ", "- ", "  - ", "? ", ": ", "\t"])
 _plain_text = st.lists(st.builds(lambda lead, k, sep, v, tail: lead + k + sep + v + tail,
                                  _lead, _piece, st.sampled_from([": ", ":", " ", ":  ", ""]),
