@@ -471,18 +471,24 @@ _Y_PLAIN_FLOW = re.compile(
     u"[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*"
     u"(?::(?![\0 \t\n\u2028\u2029,\\[\\]{}])[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*)*")
 _Y_NOT_PLAIN_START = u"\0 \t\n\u2028\u2029-?:,[]{}#&*!|>'\"%@`"
-# The runs of a one-line plain scalar in block context: non-empty _Y_PLAIN_BLOCK runs
-# separated by spaces, a run never starting with '#' (' #' starts a comment).  See
+# The runs of a one-line plain scalar in block context: _Y_PLAIN_BLOCK runs separated by
+# spaces, where a run after spaces must not be empty nor start with '#' (' #' starts a
+# comment); group 1 is the scalar, then comes what _Y_PLAIN_GAP matches after it.  (The
+# runs are written as _Y_PLAIN_BLOCK is, a character class repeated, rather than as
+# "(one allowed character)+", which the re module runs several times slower.)  See
 # _YamlScanner.plain for how it is used.
-# Group 1 is the scalar, then comes what _Y_PLAIN_GAP matches after it.
+_Y_RUN_BLOCK = u"[^\0 \t\n\u2028\u2029:]*(?::(?![\0 \t\n\u2028\u2029])[^\0 \t\n\u2028\u2029:]*)*"
 _Y_PLAIN_LINE = re.compile(
-    u"((?:[^\0 \t\n\u2028\u2029:]|:(?![\0 \t\n\u2028\u2029]))+"
-    u"(?: +(?!#)(?:[^\0 \t\n\u2028\u2029:]|:(?![\0 \t\n\u2028\u2029]))+)*)"
+    u"(" + _Y_RUN_BLOCK +
+    u"(?: +(?=[^\0 \t\n\u2028\u2029:#]|:[^\0 \t\n\u2028\u2029])" + _Y_RUN_BLOCK + u")*)"
     u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
 # The same in flow context, with _Y_PLAIN_FLOW's runs, and the spaces after it.
+_Y_RUN_FLOW = (u"[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*"
+               u"(?::(?![\0 \t\n\u2028\u2029,\\[\\]{}])[^\0 \t\n\u2028\u2029:,?\\[\\]{}]*)*")
 _Y_PLAIN_FLOW_LINE = re.compile(
-    u"((?:[^\0 \t\n\u2028\u2029:,?\\[\\]{}]|:(?![\0 \t\n\u2028\u2029,\\[\\]{}]))+"
-    u"(?: +(?!#)(?:[^\0 \t\n\u2028\u2029:,?\\[\\]{}]|:(?![\0 \t\n\u2028\u2029,\\[\\]{}]))+)*) *")
+    u"(" + _Y_RUN_FLOW +
+    u"(?: +(?=[^\0 \t\n\u2028\u2029:,?\\[\\]{}#]|:[^\0 \t\n\u2028\u2029,\\[\\]{}])"
+    + _Y_RUN_FLOW + u")*) *")
 # `key: value` in block context: group 1 a one-run plain key (as _Y_PLAIN_BLOCK matches
 # it) followed by ':' and a space or break; then, if ': ' is followed by a character a
 # plain scalar may start with (not in _Y_NOT_PLAIN_START), group 2 the value as in
@@ -944,7 +950,7 @@ class _YamlScanner(object):
             # line break and blank lines) is followed by '#', by nothing a run can
             # start with, by a less indented line or by a document marker.
             m = _Y_PLAIN_LINE.match(s, i)
-            if m is not None:
+            if m.end(1) != i:       # (never empty where plain() is called; to be safe)
                 e = m.end(1)
                 g = m.end()
                 b = s.find("\n", e, g)
@@ -966,7 +972,7 @@ class _YamlScanner(object):
             # does not count, so the loop below stops after the last run unless the gap
             # after it holds a line break (then the scalar may go on: the loop decides).
             m = _Y_PLAIN_FLOW_LINE.match(s, i)
-            if m is not None and s[m.end()] != "\n":
+            if m.end(1) != i and s[m.end()] != "\n":
                 self.i = m.end()
                 self.toks.append((_T_SCALAR, start, m.group(1), None))
                 return
