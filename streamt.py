@@ -5550,6 +5550,9 @@ def _watermark_interval(ms):
 
 def _comment(text):
     """Text safe inside a ``--`` comment: no line breaks or control characters."""
+    text = str(text)
+    if text.isprintable():
+        return text  # (every character kept as it is)
     return "".join(c if c.isprintable() else "\\x%02x" % ord(c) if ord(c) < 256
                    else "\\u%04x" % ord(c) for c in str(text))
 
@@ -5580,6 +5583,11 @@ class _Compiler(object):
         self._outputs = {}
         self._busy = set()
         self._cluster = None  # the Flink cluster of the job being built
+        # Memo tables of pure functions of this compile's runtime (which compile never
+        # changes): one table_ddl per job input and output would otherwise rebuild the
+        # same Kafka properties and quote the same WITH options thousands of times.
+        self._kafka_props = {}   # cluster -> (kafka_properties(cluster), its warnings)
+        self._with_lines = {}    # (option, value) -> "  'option' = 'value'"
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -5874,6 +5882,19 @@ class _Compiler(object):
     # -- Flink jobs ------------------------------------------------------------------
 
     def kafka_properties(self, cluster=None):
+        """The Kafka client options of a Flink table (``properties.*``); the result is
+        memoized per cluster (and shared: callers must not change it), its warning is
+        given again on every call, as when it was worked out each time."""
+        memo = self._kafka_props.get(cluster)
+        if memo is None:
+            before = len(self.warnings)
+            props = self._kafka_properties(cluster)
+            memo = self._kafka_props[cluster] = (props, self.warnings[before:])
+        else:
+            self.warnings.extend(memo[1])
+        return memo[0]
+
+    def _kafka_properties(self, cluster):
         kafka = self.runtime.get("kafka") or {}
         shaded = _get(self.runtime, "flink", "clusters", cluster or "", "kafka_connector_shaded")
         shaded = True if shaded is None else shaded not in (False, "false", "False", "no")
@@ -5948,11 +5969,19 @@ class _Compiler(object):
                 opts["scan.startup.mode"] = startup or "earliest-offset"
         if not sink and group_id:
             opts["properties.group.id"] = group_id
-        with_lines = ["  %s = %s" % (quote_string("connector"), quote_string(connector))]
-        with_lines += ["  %s = %s" % (quote_string(k), quote_string(v))
-                       for k, v in sorted(opts.items())]
+        with_lines = [self.with_line("connector", connector)]
+        with_lines += [self.with_line(k, v) for k, v in sorted(opts.items())]
         return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
             quote_ident(table), ",\n  ".join(lines), ",\n".join(with_lines))
+
+    def with_line(self, key, value):
+        """``  'key' = 'value'`` of a WITH clause (memoized: most options of a project's
+        tables are the same few pairs)."""
+        line = self._with_lines.get((key, value))
+        if line is None:
+            line = self._with_lines[(key, value)] = "  %s = %s" % (quote_string(key),
+                                                                  quote_string(value))
+        return line
 
     def job_cluster(self, spec):
         cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
@@ -6045,7 +6074,8 @@ class _Compiler(object):
         the select list and untyped or unnamed items given a type and a name."""
         sql = model.get("sql")
         repl = []
-        for tok in sql_tokens(sql):
+        orig = sql_tokens(sql)
+        for tok in orig:
             if tok.kind == "template":
                 call = _parse_template_call(tok.text)
                 repl.append((tok.start, tok.end, quote_ident(inputs[call])))
@@ -6097,6 +6127,32 @@ class _Compiler(object):
             pos = end
         out.append(sql[pos:])
         text = "".join(out).strip()
+        end = self._select_end_quick(text, orig, pos)
+        return end if end is not None else self._select_end(model, text)
+
+    @staticmethod
+    def _select_end_quick(text, orig, pos):
+        """_select_end of a SELECT ``text`` without a ';' character, from the tokens
+        ``orig`` of the model's SQL and the end ``pos`` of the last replacement made in
+        it (None when ``text`` has a ';': then only _select_end knows).
+
+        No ';' at all: nothing to cut and no second statement, so the tokens of the new
+        text need not be made (one tokenizer run per model saved).  Its last token is
+        the original's last one when that lies after the last replacement: every
+        replacement spans whole tokens of the original and is itself whole tokens
+        ending in a back-quote, so the text after it is read exactly as before.
+        Otherwise the last token ends a replacement, which is never a comment.
+        (tests/test_compile_select_end.py checks this against _select_end.)"""
+        if ";" in text:
+            return None
+        last = orig[-1] if orig else None
+        if last is not None and last.kind == "comment" and last.text.startswith("--") \
+                and last.start >= pos:
+            return text + "\n"
+        return text
+
+    def _select_end(self, model, text):
+        """The rewritten SELECT ``text`` made safe as the end of an INSERT."""
         # a trailing ';' would end the INSERT early; a trailing comment would hide ours
         toks = sql_tokens(text)
         sig = [t for t in toks if t.kind != "comment"]
