@@ -5566,6 +5566,7 @@ class _Relation(object):
         self.kind, self.name, self.topic = kind, name, topic
         self.columns, self.updating, self.key = columns, updating, list(key)
         self.fmt, self.raw, self.view = fmt, raw, view
+        self.ddl_columns = {}  # table_ddl's memo: (sink, watermark, key) -> column lines
 
 
 class _Compiler(object):
@@ -5936,24 +5937,14 @@ class _Compiler(object):
         """CREATE TEMPORARY TABLE for reading (or, with sink=True, writing) ``rel``."""
         fmt = fmt or rel.fmt
         key = list(upsert if upsert is not None else (rel.key if rel.updating else []))
-        lines = []
-        for c in rel.columns:
-            if c.proctime and not sink:
-                lines.append("%s AS PROCTIME()" % quote_ident(c.name))
-            else:
-                lines.append("%s %s" % (quote_ident(c.name), c.type))
-        if watermark and not sink:
-            rt = [c for c in rel.columns if c.rowtime is not None and not c.proctime]
-            if rt:
-                c = rt[0]
-                if c.rowtime:
-                    lines.append("WATERMARK FOR %s AS %s - %s" % (
-                        quote_ident(c.name), quote_ident(c.name), _watermark_interval(c.rowtime)))
-                else:
-                    lines.append("WATERMARK FOR %s AS %s" % (quote_ident(c.name),
-                                                            quote_ident(c.name)))
-        if key:
-            lines.append("PRIMARY KEY (%s) NOT ENFORCED" % ", ".join(quote_ident(k) for k in key))
+        # the column list of a relation is the same in every job that reads it (a source
+        # read by many models): made once per relation and variant, kept on it (a
+        # relation's columns never change once it is made)
+        memo_key = (bool(sink), bool(watermark), tuple(key))
+        columns = rel.ddl_columns.get(memo_key)
+        if columns is None:
+            lines = self._column_lines(rel, sink, watermark, key)
+            columns = rel.ddl_columns[memo_key] = ",\n  ".join(lines)
         opts = {"topic": rel.topic}
         opts.update(self.kafka_properties(self._cluster))
         if key:
@@ -5972,7 +5963,30 @@ class _Compiler(object):
         with_lines = [self.with_line("connector", connector)]
         with_lines += [self.with_line(k, v) for k, v in sorted(opts.items())]
         return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
-            quote_ident(table), ",\n  ".join(lines), ",\n".join(with_lines))
+            quote_ident(table), columns, ",\n".join(with_lines))
+
+    @staticmethod
+    def _column_lines(rel, sink, watermark, key):
+        """The column, watermark and primary key lines of a CREATE TABLE of ``rel``."""
+        lines = []
+        for c in rel.columns:
+            if c.proctime and not sink:
+                lines.append("%s AS PROCTIME()" % quote_ident(c.name))
+            else:
+                lines.append("%s %s" % (quote_ident(c.name), c.type))
+        if watermark and not sink:
+            rt = [c for c in rel.columns if c.rowtime is not None and not c.proctime]
+            if rt:
+                c = rt[0]
+                if c.rowtime:
+                    lines.append("WATERMARK FOR %s AS %s - %s" % (
+                        quote_ident(c.name), quote_ident(c.name), _watermark_interval(c.rowtime)))
+                else:
+                    lines.append("WATERMARK FOR %s AS %s" % (quote_ident(c.name),
+                                                            quote_ident(c.name)))
+        if key:
+            lines.append("PRIMARY KEY (%s) NOT ENFORCED" % ", ".join(quote_ident(k) for k in key))
+        return lines
 
     def with_line(self, key, value):
         """``  'key' = 'value'`` of a WITH clause (memoized: most options of a project's
@@ -6435,15 +6449,16 @@ class _located(object):
     (SQL errors carry a line inside the SQL: the model's own line is the best we have)."""
 
     def __init__(self, node):
-        self.loc = getattr(node, "loc", None)
+        self.node = node  # (its location is worked out only for an error)
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, exc, tb):
-        if isinstance(exc, ProjectError) and self.loc is not None and (
-                exc.location is None or exc.location.file is None):
-            exc.location = self.loc
+        if isinstance(exc, ProjectError) and (exc.location is None or exc.location.file is None):
+            loc = getattr(self.node, "loc", None)
+            if loc is not None:
+                exc.location = loc
         return False
 
 
