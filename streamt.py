@@ -4963,51 +4963,53 @@ class _Validator(object):
             declared, effective = self.mat[name]
             if effective in ("topic", "flink"):
                 t = effective_topic(m, self.p)
-
-                def tloc():
-                    return _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
-                        _key_loc(m, "name", _loc(m))
-                for key, op, code, label in (
-                        ("min_partitions", "ge", "RULE_MIN_PARTITIONS", "partitions"),
-                        ("max_partitions", "le", "RULE_MAX_PARTITIONS", "partitions"),
-                        ("min_replication_factor", "ge", "RULE_MIN_REPLICATION", "replication_factor"),
-                        ("max_replication_factor", "le", "RULE_MAX_REPLICATION", "replication_factor")):
-                    limit = topics.get(key)
-                    val = t[label]
-                    if not isinstance(limit, int) or not isinstance(val, int):
-                        continue
-                    if (op == "ge" and val < limit) or (op == "le" and val > limit):
-                        self.err(code, "Model '%s' violates rule 'topics.%s': expected %s %d, got %d"
-                                 % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc(),
-                                 "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
-                if pattern is not None and isinstance(t["name"], str) and \
-                        not pattern.fullmatch(t["name"]):
-                    self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
-                             % (t["name"], topics["naming_pattern"]), tloc(),
-                             "the whole name must match (the original only anchored the start)")
-                for pre in topics.get("forbidden_prefixes") or []:
-                    if isinstance(t["name"], str) and t["name"].startswith(pre):
-                        self.err("RULE_FORBIDDEN_PREFIX", "Topic name '%s' has forbidden prefix '%s'"
-                                 % (t["name"], pre), tloc())
-                req = topics.get("required_config")
-                if isinstance(req, dict):
-                    for k in sorted(req):
-                        want = req[k]
-                        have = t["config"].get(k)
-                        if have is None:
-                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
-                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
-                                     tloc(), "set advanced.topic.config.%s (or defaults.topic.config)" % k)
-                        elif want is not None and str(want).lower() != str(have).lower():
-                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' has %s=%s, "
-                                     "rules.topics.required_config wants %s" % (t["name"], name, k, have, want),
-                                     tloc())
-                elif isinstance(req, list):
-                    for k in req:
-                        if t["config"].get(k) is None:
-                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
-                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
-                                     tloc(), "set advanced.topic.config.%s" % k)
+                if topics:  # (no topic rule: nothing below can fire)
+                    def tloc():
+                        return _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
+                            _key_loc(m, "name", _loc(m))
+                    for key, op, code, label in (
+                            ("min_partitions", "ge", "RULE_MIN_PARTITIONS", "partitions"),
+                            ("max_partitions", "le", "RULE_MAX_PARTITIONS", "partitions"),
+                            ("min_replication_factor", "ge", "RULE_MIN_REPLICATION", "replication_factor"),
+                            ("max_replication_factor", "le", "RULE_MAX_REPLICATION", "replication_factor")):
+                        limit = topics.get(key)
+                        val = t[label]
+                        if not isinstance(limit, int) or not isinstance(val, int):
+                            continue
+                        if (op == "ge" and val < limit) or (op == "le" and val > limit):
+                            self.err(code, "Model '%s' violates rule 'topics.%s': expected %s %d, got %d"
+                                     % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc(),
+                                     "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
+                    if pattern is not None and isinstance(t["name"], str) and \
+                            not pattern.fullmatch(t["name"]):
+                        self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
+                                 % (t["name"], topics["naming_pattern"]), tloc(),
+                                 "the whole name must match (the original only anchored the start)")
+                    for pre in topics.get("forbidden_prefixes") or []:
+                        if isinstance(t["name"], str) and t["name"].startswith(pre):
+                            self.err("RULE_FORBIDDEN_PREFIX", "Topic name '%s' has forbidden prefix '%s'"
+                                     % (t["name"], pre), tloc())
+                    req = topics.get("required_config")
+                    if isinstance(req, dict):
+                        for k in sorted(req):
+                            want = req[k]
+                            have = t["config"].get(k)
+                            if have is None:
+                                self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                         "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                         tloc(), "set advanced.topic.config.%s (or defaults.topic.config)" % k)
+                            elif want is not None and str(want).lower() != str(have).lower():
+                                self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' has %s=%s, "
+                                         "rules.topics.required_config wants %s" % (t["name"], name, k, have, want),
+                                         tloc())
+                    elif isinstance(req, list):
+                        for k in req:
+                            if t["config"].get(k) is None:
+                                self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                         "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                         tloc(), "set advanced.topic.config.%s" % k)
+            if not models_r:
+                continue  # (no model rule: nothing below can fire)
             for key, code, field in (("require_description", "RULE_REQUIRE_DESCRIPTION", "description"),
                                      ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
                 if models_r.get(key) and not m.get(field):
@@ -5589,6 +5591,8 @@ class _Compiler(object):
         # same Kafka properties and quote the same WITH options thousands of times.
         self._kafka_props = {}   # cluster -> (kafka_properties(cluster), its warnings)
         self._with_lines = {}    # (option, value) -> "  'option' = 'value'"
+        self._with_bases = {}    # table_ddl's (cluster, keyed, format, sink) -> options
+        self._template_calls = {}  # "{{ ref('x') }}" -> _parse_template_call of it
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -5724,6 +5728,8 @@ class _Compiler(object):
 
     def masked_columns(self, model, info):
         masks = dict((c.lower(), m) for c, m in self.masks(model))
+        if not masks:
+            return list(info.columns)
         out = []
         for c in info.columns:
             m = masks.get(c.name.lower())
@@ -5945,23 +5951,34 @@ class _Compiler(object):
         if columns is None:
             lines = self._column_lines(rel, sink, watermark, key)
             columns = rel.ddl_columns[memo_key] = ",\n  ".join(lines)
-        opts = {"topic": rel.topic}
-        opts.update(self.kafka_properties(self._cluster))
-        if key:
-            connector = "upsert-kafka"
-            opts.update(self.format_options("json", "key."))
-            opts.update(self.format_options(fmt))
-            if fmt != "json":
-                opts["value.fields-include"] = "ALL"
-        else:
-            connector = "kafka"
-            opts.update(self.format_options(fmt))
-            if not sink:
-                opts["scan.startup.mode"] = startup or "earliest-offset"
+        # The WITH options, in key order: the Kafka client and format options are the
+        # same for every table of a cluster, format and kind (made once); topic, startup
+        # mode and group id are per table.  No two of these sources share a key (fixed
+        # names: properties.*, key.*, value.*), so the union is the dict of before.
+        props = self.kafka_properties(self._cluster)  # (memoized; gives its warning again)
+        base_key = (self._cluster, bool(key), fmt, bool(sink))
+        base = self._with_bases.get(base_key)
+        if base is None:
+            opts = dict(props)
+            if key:
+                opts.update(self.format_options("json", "key."))
+                opts.update(self.format_options(fmt))
+                if fmt != "json":
+                    opts["value.fields-include"] = "ALL"
+            else:
+                opts.update(self.format_options(fmt))
+            base = self._with_bases[base_key] = [(k, self.with_line(k, v))
+                                                 for k, v in opts.items()]
+        connector = "upsert-kafka" if key else "kafka"
+        pairs = base + [("topic", self.with_line("topic", rel.topic))]
+        if not key and not sink:
+            mode = startup or "earliest-offset"
+            pairs.append(("scan.startup.mode", self.with_line("scan.startup.mode", mode)))
         if not sink and group_id:
-            opts["properties.group.id"] = group_id
-        with_lines = [self.with_line("connector", connector)]
-        with_lines += [self.with_line(k, v) for k, v in sorted(opts.items())]
+            pairs.append(("properties.group.id", self.with_line("properties.group.id",
+                                                                group_id)))
+        pairs.sort()  # (keys are unique: the order of sorted(opts.items()))
+        with_lines = [self.with_line("connector", connector)] + [line for _k, line in pairs]
         return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
             quote_ident(table), columns, ",\n".join(with_lines))
 
@@ -6015,8 +6032,8 @@ class _Compiler(object):
         for w in info.warnings:
             self.warn("model", name, w)
         rel = self.model_relation(name)
-        sink_rel = _Relation("model", name, model_topic_name(model, self.effective(model)),
-                             rel.columns, rel.updating, rel.key)
+        # (rel.topic is model_topic_name(model, self.effective(model)): _model_relation)
+        sink_rel = _Relation("model", name, rel.topic, rel.columns, rel.updating, rel.key)
         sink = tables.name(("sink", name), name + "__sink")
         statements.append(self.table_ddl(sink, sink_rel, sink=True))
         select = self.select_text(model, info, inputs)
@@ -6089,14 +6106,18 @@ class _Compiler(object):
         sql = model.get("sql")
         repl = []
         orig = sql_tokens(sql)
+        calls = self._template_calls
         for tok in orig:
             if tok.kind == "template":
-                call = _parse_template_call(tok.text)
+                call = calls.get(tok.text)
+                if call is None:
+                    call = calls[tok.text] = _parse_template_call(tok.text)
                 repl.append((tok.start, tok.end, quote_ident(inputs[call])))
-        masks = dict((c.lower(), m) for c, m in self.masks(model))
-        types = dict((c.name, c.type) for c in info.columns)
+        mask_list = self.masks(model)
+        masks = dict((c.lower(), m) for c, m in mask_list)
+        types = dict((c.name, c.type) for c in info.columns) if masks else {}
         applied = set()
-        for start, end, cols in info.star:
+        for start, end, cols in (info.star if masks else ()):
             if not any(c.name.lower() in masks for c in cols):
                 continue
             qual = sql[start:end][:-1]  # "t." or ""
@@ -6112,7 +6133,7 @@ class _Compiler(object):
             repl.append((start, end, ", ".join(parts)))
         for name, start, expr_end, has_alias in info.exprs:
             expr = sql[start:expr_end]
-            m = masks.get(name.lower())
+            m = masks.get(name.lower()) if masks else None
             if m:
                 applied.add(name.lower())
                 repl.append((start, _item_end(info, start),
@@ -6124,7 +6145,7 @@ class _Compiler(object):
             elif not has_alias and name.startswith("EXPR$") and not _is_ref(sql, start,
                                                                               expr_end):
                 repl.append((expr_end, expr_end, " AS %s" % quote_ident(name)))
-        for col, _m in self.masks(model):
+        for col, _m in mask_list:
             if col.lower() not in applied:
                 if info.star and any(not cols for _s, _e, cols in info.star):
                     raise CompileError("model '%s': cannot mask column %r: the columns of "
@@ -6467,16 +6488,17 @@ class _TableNames(object):
 
     def __init__(self):
         self.used = {}
+        self.lowered = set()  # the names of self.used, lower-cased
 
     def name(self, key, wanted):
         if key in self.used:
             return self.used[key]
-        taken = set(self.used.values())
         name, i = wanted, 2
-        while name.lower() in set(t.lower() for t in taken):
+        while name.lower() in self.lowered:
             name = "%s__%d" % (wanted, i)
             i += 1
         self.used[key] = name
+        self.lowered.add(name.lower())
         return name
 
 
