@@ -5593,6 +5593,7 @@ class _Compiler(object):
         self._with_lines = {}    # (option, value) -> "  'option' = 'value'"
         self._with_bases = {}    # table_ddl's (cluster, keyed, format, sink) -> options
         self._template_calls = {}  # "{{ ref('x') }}" -> _parse_template_call of it
+        self._default_flink = _get(self.runtime, "flink", "default")
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -6016,7 +6017,7 @@ class _Compiler(object):
 
     def job_cluster(self, spec):
         cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
-                   or _get(self.runtime, "flink", "default"))
+                   or self._default_flink)
         return str(cluster) if cluster else None
 
     def model_job(self, model):
