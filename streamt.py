@@ -4215,6 +4215,8 @@ def name_problem(name, what="name"):
         return "the %s is longer than 200 characters" % what
     if name.startswith("."):
         return "the %s starts with a dot" % what
+    if _PLAIN_NAME_RE.match(name):
+        return None  # ASCII letters, digits, '_', '-' and '.' only: none of the below
     for c in name:
         if ord(c) < 32 or ord(c) == 127:
             return "the %s contains a control character" % what
@@ -4240,6 +4242,8 @@ def topic_problem(topic):
         return "'.' and '..' are not topic names"
     if len(topic) > 249:
         return "a topic name has at most 249 characters (this one has %d)" % len(topic)
+    if _PLAIN_NAME_RE.match(topic):
+        return None  # every character legal (the common case, in one match)
     bad = sorted(set(c for c in topic if not _TOPIC_CHAR_RE.match(c)))
     if bad:
         return "a topic name uses only letters, digits, '.', '_' and '-' (found %s)" % (
@@ -4334,6 +4338,9 @@ def lineage_graph(project):
     return {"nodes": nodes, "edges": sorted(edges)}
 
 _TOPIC_CHAR_RE = re.compile(r"[a-zA-Z0-9._-]")
+# a whole name of ASCII letters, digits, '.', '_' and '-': legal as a topic name and as
+# a name (the quick yes of topic_problem and name_problem)
+_PLAIN_NAME_RE = re.compile(r"[a-zA-Z0-9._-]*\Z")
 _CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
 _WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
 _TEST_TYPES = ("schema", "sample", "continuous")
@@ -4349,28 +4356,71 @@ _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 def _var_refs(project):
-    """(name, Location) of every ${VAR} reference that must be set for a deploy."""
-    out = []
+    """(name, Location) of every ${VAR} reference that must be set for a deploy.
 
-    def walk(node, loc, skip):
+    The walk keeps the path of (container, key or index) steps down to the current
+    node and works a Location out only for a string that holds a reference: the same
+    chain of _loc/_key_loc/_item_loc calls as locating every node on the way down,
+    but made for the few strings that need it (locations are not free; most of the
+    thousands of strings of a large project hold no ``${``)."""
+    out = []
+    path = []  # [(container, key or index, is the container a mapping)]
+
+    def locate(root, default):
+        loc = _loc(root, default)
+        for node, k, is_map in path:
+            loc = _key_loc(node, k, loc) if is_map else _item_loc(node, k, loc)
+        return loc
+
+    def string(text, root, default):
+        if "${" not in text:  # _VAR_RE names a variable only after "${"
+            return
+        loc = None
+        for m in _VAR_RE.finditer(text):
+            if m.group(2):
+                if loc is None:
+                    loc = locate(root, default)
+                out.append((m.group(2), loc))
+
+    def walk(node, root, default):
+        # the strings among a container's values are looked at here, without a call
+        # each (most values of a project are strings)
+        is_map = isinstance(node, dict)
+        for k, v in (node.items() if is_map else enumerate(node)):
+            if isinstance(v, str):
+                if "${" in v:
+                    path.append((node, k, is_map))
+                    string(v, root, default)
+                    path.pop()
+            elif isinstance(v, (dict, list)):
+                path.append((node, k, is_map))
+                walk(v, root, default)
+                path.pop()
+
+    def top(node, default):
         if isinstance(node, str):
-            for m in _VAR_RE.finditer(node):
-                if m.group(2):
-                    out.append((m.group(2), loc))
-        elif isinstance(node, dict):
-            for k, v in node.items():
-                if k in skip:
-                    continue
-                walk(v, _key_loc(node, k, loc), ())
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, _item_loc(node, i, loc), ())
-    walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)), ())
+            string(node, node, default)
+        elif isinstance(node, (dict, list)):
+            walk(node, node, default)
+    top(project.runtime, Location(project.env_file or project.project_file))
     for kind in _KINDS:
         for item in getattr(project, kind):
-            walk(item, _loc(item), ())
-    walk(project.defaults, _loc(project.defaults, Location(project.project_file)), ())
+            top(item, None)
+    top(project.defaults, Location(project.project_file))
     return out
+
+
+def _name_loc(item):
+    """Where an item's name is written (the item's own location without one)."""
+    return _key_loc(item, "name", _loc(item))
+
+
+def _out_topic_loc(topic, model):
+    """Where the output topic of a model is named: ``advanced.topic.name``, else the
+    model's name (``topic`` is the model's advanced.topic mapping, or {})."""
+    if topic.get("name"):
+        return _key_loc(topic, "name", _loc(model))
+    return _key_loc(model, "name", _loc(model))
 
 
 def _sql_line_loc(root, model, line, col):
@@ -4427,7 +4477,7 @@ class _Validator(object):
             if isinstance(m.get("name"), str):
                 self.models.setdefault(m["name"], m)
         self.calls = {}   # model name -> [(kind, name, line, col)] (readable SQL only)
-        self.topics = {}  # output topic -> (model name, location)
+        self.topics = {}  # output topic -> (model name, its advanced.topic, model)
         self.mat = {}     # model name -> (declared, effective)
 
     def add(self, level, code, message, loc=None, suggestion=None):
@@ -4530,13 +4580,14 @@ class _Validator(object):
                 self.err("INVALID_NAME", "project name %r cannot be used: %s" % (self.p.name, prob),
                          getattr(self.p, "name_loc", None) or Location(self.p.project_file),
                          "use letters, digits, '_', '-' and '.', e.g. shop")
+        # items are remembered, not their locations: a location is worked out only for
+        # a diagnostic (_name_loc is a pure function of the item)
         seen = {}
         for kind in _KINDS:
             noun = _KIND_NOUN[kind]
             names = {}
             for i, item in enumerate(getattr(self.p, kind)):
                 name = item.get("name")
-                loc = _key_loc(item, "name", _loc(item))
                 if name is None:
                     self.err("MISSING_NAME", "a %s has no name" % noun, _loc(item),
                              "add 'name: <%s name>'" % noun)
@@ -4544,51 +4595,53 @@ class _Validator(object):
                 prob = name_problem(name, "%s name" % noun)
                 if prob:
                     self.err("INVALID_NAME", "%s name %r cannot be used: %s" % (noun, name, prob),
-                             loc, "use letters, digits, '_', '-' and '.', e.g. orders_clean")
+                             _name_loc(item), "use letters, digits, '_', '-' and '.', e.g. orders_clean")
                 if name in names:
                     self.err("DUPLICATE_%s" % noun.upper(),
                              "Duplicate %s name '%s': the %s name '%s' is defined more than once "
-                             "(first at %s)" % (noun, name, noun, name, names[name]), loc,
-                             "rename or remove one of them")
+                             "(first at %s)" % (noun, name, noun, name, _name_loc(names[name])),
+                             _name_loc(item), "rename or remove one of them")
                 else:
-                    names[name] = loc
+                    names[name] = item
                 if kind in ("sources", "models"):
                     other = seen.get(name)
                     if other and other[0] != kind:
                         self.err("NAME_CLASH",
                                  "'%s' is both a source and a model (the source is at %s): "
-                                 "source() and ref() would name the same table" % (name, other[1]),
-                                 loc, "rename the model or the source")
-                    seen.setdefault(name, (kind, loc))
+                                 "source() and ref() would name the same table"
+                                 % (name, _name_loc(other[1])),
+                                 _name_loc(item), "rename the model or the source")
+                    seen.setdefault(name, (kind, item))
 
     # -- sources ---------------------------------------------------------------
     def check_source(self, s):
+        # locations are worked out only for a diagnostic (the same calls, made late)
         name = s.get("name")
-        loc = _loc(s)
         topic = s.get("topic")
         if not topic:
             self.err("MISSING_TOPIC", "Source '%s' missing required field 'topic'" % name,
-                     _key_loc(s, "topic", loc), "add 'topic: <kafka topic name>'")
+                     _key_loc(s, "topic", _loc(s)), "add 'topic: <kafka topic name>'")
         else:
             prob = topic_problem(topic)
             if prob:
                 self.err("INVALID_TOPIC_NAME", "source '%s': topic %r is not a legal Kafka "
-                         "topic name: %s" % (name, topic, prob), _key_loc(s, "topic", loc))
+                         "topic name: %s" % (name, topic, prob), _key_loc(s, "topic", _loc(s)))
         columns = self.check_columns(s, "source '%s'" % name)
         schema = s.get("schema")
         if isinstance(schema, dict):
             self.check_schema(s, schema)
         et = s.get("event_time")
         if isinstance(et, dict):
-            eloc = _loc(et, _key_loc(s, "event_time", loc))
+            def eloc():
+                return _loc(et, _key_loc(s, "event_time", _loc(s)))
             col = et.get("column")
             if not col:
                 self.err("EVENT_TIME_COLUMN_NOT_FOUND",
-                         "source '%s': event_time needs a column" % name, eloc)
+                         "source '%s': event_time needs a column" % name, eloc())
             elif col not in columns:
                 self.err("EVENT_TIME_COLUMN_NOT_FOUND",
                          "source '%s': event_time column '%s' is not a declared column" % (name, col),
-                         _key_loc(et, "column", eloc),
+                         _key_loc(et, "column", eloc()),
                          _suggest(col, columns) or "declare it under columns: with a TIMESTAMP type")
             wm = et.get("watermark")
             if isinstance(wm, dict):
@@ -4596,13 +4649,13 @@ class _Validator(object):
                 if strat is not None and strat not in _WATERMARKS:
                     self.err("INVALID_WATERMARK_STRATEGY",
                              "source '%s': unknown watermark strategy '%s'" % (name, strat),
-                             _key_loc(wm, "strategy", eloc),
+                             _key_loc(wm, "strategy", eloc()),
                              _suggest(strat, _WATERMARKS) or "use one of: %s" % ", ".join(_WATERMARKS))
                 delay = wm.get("max_out_of_orderness_ms")
                 if isinstance(delay, int) and delay < 0:
                     self.err("INVALID_WATERMARK_STRATEGY",
                              "source '%s': max_out_of_orderness_ms must not be negative" % name,
-                             _key_loc(wm, "max_out_of_orderness_ms", eloc))
+                             _key_loc(wm, "max_out_of_orderness_ms", eloc()))
         if "cluster" in s:
             pass  # metadata (the original never used it either)
 
@@ -4614,15 +4667,15 @@ class _Validator(object):
         for i, c in enumerate(cols):
             if not isinstance(c, dict):
                 continue
-            cloc = _item_loc(cols, i, _loc(item))
             cname = c.get("name")
             if not cname:
-                self.err("MISSING_NAME", "%s: a column has no name" % what, cloc)
+                self.err("MISSING_NAME", "%s: a column has no name" % what,
+                         _item_loc(cols, i, _loc(item)))
                 continue
             names.append(cname)
             if any(ord(ch) < 32 for ch in str(cname)):
                 self.err("INVALID_NAME", "%s: column name %r contains a control character"
-                         % (what, cname), cloc)
+                         % (what, cname), _item_loc(cols, i, _loc(item)))
             ctype = c.get("type")
             if ctype is not None:
                 # the type is written into CREATE TABLE as SQL: refuse here, with file:line,
@@ -4631,13 +4684,14 @@ class _Validator(object):
                     normalize_type(ctype)
                 except SqlError as e:
                     self.err("INVALID_TYPE", "%s: column '%s': %s" % (what, cname, e.message),
-                             _key_loc(c, "type", cloc), e.hint or "write a Flink SQL type "
+                             _key_loc(c, "type", _item_loc(cols, i, _loc(item))),
+                             e.hint or "write a Flink SQL type "
                              "such as STRING, BIGINT, DECIMAL(10, 2) or TIMESTAMP(3)")
             cl = c.get("classification")
             if cl is not None and cl not in _CLASSIFICATIONS:
                 self.err("INVALID_CLASSIFICATION",
                          "%s: column '%s' has unknown classification '%s'" % (what, cname, cl),
-                         _key_loc(c, "classification", cloc),
+                         _key_loc(c, "classification", _item_loc(cols, i, _loc(item))),
                          _suggest(cl, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
         return names
 
@@ -4700,19 +4754,20 @@ class _Validator(object):
     # -- models ----------------------------------------------------------------
     def check_model(self, m):
         name = m.get("name")
-        loc = _loc(m)
+        # the model's locations are worked out only for a diagnostic (_loc and _key_loc
+        # are pure: the same Location, later), never for every model of a project
         what = "model '%s'" % name
         self.check_columns(m, what)
         explicit = m.get("materialized")
         if explicit is not None and explicit not in MATERIALIZATIONS:
             self.err("INVALID_MATERIALIZATION", "Model '%s': unknown materialization '%s'"
-                     % (name, explicit), _key_loc(m, "materialized", loc),
+                     % (name, explicit), _key_loc(m, "materialized", _loc(m)),
                      _suggest(explicit, MATERIALIZATIONS) or "use one of: %s" % ", ".join(MATERIALIZATIONS))
             return
         access = m.get("access")
         if access is not None and access not in _ACCESS:
             self.err("INVALID_ACCESS", "Model '%s': unknown access '%s'" % (name, access),
-                     _key_loc(m, "access", loc), "use one of: private, protected, public")
+                     _key_loc(m, "access", _loc(m)), "use one of: private, protected, public")
         declared, effective = infer_materialization(m, self.p)
         self.mat[name] = (declared, effective)
         self.check_from(m)
@@ -4723,7 +4778,7 @@ class _Validator(object):
         gw_vt = _get_path(m, ("gateway", "virtual_topic"))
         if declared == "virtual_topic" and not self.gateway and gw_vt:
             self.err("GATEWAY_REQUIRED", "Gateway configuration required for '%s'" % name,
-                     _key_loc(m, "gateway", loc),
+                     _key_loc(m, "gateway", _loc(m)),
                      "add runtime.conduktor.gateway (admin_url, proxy_bootstrap), or remove "
                      "gateway.virtual_topic to run the model on Flink")
         elif declared == "virtual_topic" and not self.gateway and not explicit:
@@ -4731,94 +4786,93 @@ class _Validator(object):
                 self.warn("AMBIGUOUS_MATERIALIZATION",
                           "Model '%s' has stateless SQL that could use either Gateway or Flink. "
                           "No Gateway is configured, so Flink will be used." % name,
-                          _key_loc(m, "sql", loc),
+                          _key_loc(m, "sql", _loc(m)),
                           "say so explicitly: 'materialized: flink' (a Flink job), or "
                           "'materialized: virtual_topic' with a Conduktor Gateway")
             else:
                 self.err("NO_PROCESSING_RUNTIME",
                          "Model '%s' has SQL transformations but no processing runtime is "
-                         "configured" % name, _key_loc(m, "sql", loc),
+                         "configured" % name, _key_loc(m, "sql", _loc(m)),
                          "add runtime.flink (clusters and default) or runtime.conduktor.gateway")
         if declared == "sink":
             sink = m.get("sink")
             if not isinstance(sink, dict) or not sink.get("connector"):
                 self.err("MISSING_SINK_CONFIG", "Sink configuration required for '%s'" % name,
-                         _key_loc(m, "sink", loc),
+                         _key_loc(m, "sink", _loc(m)),
                          "add:\n    sink:\n      connector: <connector class>\n      config: {...}")
             if not m.get("from"):
-                self.err("MISSING_SINK_INPUT", "Sink '%s' has no 'from' input" % name, loc,
+                self.err("MISSING_SINK_INPUT", "Sink '%s' has no 'from' input" % name, _loc(m),
                          "add:\n    from:\n      - ref: <model>")
             if not self.connect:
                 self.err("CONNECT_REQUIRED", "Kafka Connect configuration required for sink '%s'"
-                         % name, _key_loc(m, "sink", loc),
+                         % name, _key_loc(m, "sink", _loc(m)),
                          "add runtime.connect (clusters and default)")
         if effective == "flink" and not self.flink and (declared == "flink"):
             self.err("FLINK_REQUIRED", "Flink configuration required for '%s'" % name,
-                     _key_loc(m, "sql", loc) if sql else loc,
+                     _key_loc(m, "sql", _loc(m)) if sql else _loc(m),
                      "add runtime.flink with a cluster and 'default'")
         adv = m.get("advanced") if isinstance(m.get("advanced"), dict) else {}
         fl = adv.get("flink") if isinstance(adv.get("flink"), dict) else {}
         ttl = fl.get("state_ttl_ms")
         if isinstance(ttl, int) and not isinstance(ttl, bool):
-            tloc = _key_loc(fl, "state_ttl_ms", loc)
             if ttl <= 0:
                 self.err("INVALID_STATE_TTL", "Invalid state TTL for model '%s': %d is invalid: "
-                         "must be a positive number" % (name, ttl), tloc,
+                         "must be a positive number" % (name, ttl),
+                         _key_loc(fl, "state_ttl_ms", _loc(m)),
                          "remove state_ttl_ms to keep state forever, or give milliseconds > 0")
             elif ttl < 1000:
                 self.warn("STATE_TTL_TOO_SHORT", "State TTL of %dms for model '%s' is very short"
-                          % (ttl, name), tloc, "state_ttl_ms is in milliseconds: 3600000 is an hour")
+                          % (ttl, name), _key_loc(fl, "state_ttl_ms", _loc(m)), "state_ttl_ms is in milliseconds: 3600000 is an hour")
         par = fl.get("parallelism")
         if isinstance(par, int) and par < 1:
             self.err("INVALID_PARALLELISM", "model '%s': parallelism must be at least 1" % name,
-                     _key_loc(fl, "parallelism", loc))
+                     _key_loc(fl, "parallelism", _loc(m)))
         for k in ("startup_mode", "scan_startup_mode"):
             sm = fl.get(k)
             if sm is not None and str(sm).lower() not in _STARTUP_MODES_KNOWN:
                 self.err("INVALID_STARTUP_MODE", "model '%s': unknown advanced.flink.%s '%s'"
-                         % (name, k, sm), _key_loc(fl, k, loc),
+                         % (name, k, sm), _key_loc(fl, k, _loc(m)),
                          "use earliest, latest or group-offsets")
         for pol in _policies(m):
             mask = pol.get("mask")
             if isinstance(mask, dict) and mask.get("method") is not None and \
                     str(mask["method"]).lower() not in _MASK_METHODS_KNOWN:
                 self.err("INVALID_MASK_METHOD", "model '%s': unknown mask method '%s'"
-                         % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, loc)),
+                         % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, _loc(m))),
                          _suggest(mask["method"], _MASK_METHODS_KNOWN) or
                          "use one of: %s" % ", ".join(_MASK_METHODS_KNOWN))
         ou = fl.get("on_upgrade")
         if ou is not None and ou not in _ON_UPGRADE:
             self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
-                     _key_loc(fl, "on_upgrade", loc), "use one of: %s" % ", ".join(_ON_UPGRADE))
-        self.check_cluster_ref("flink", adv.get("flink_cluster"),
-                               _key_loc(adv, "flink_cluster", loc), what)
-        self.check_cluster_ref("connect", adv.get("connect_cluster"),
-                               _key_loc(adv, "connect_cluster", loc), what)
+                     _key_loc(fl, "on_upgrade", _loc(m)), "use one of: %s" % ", ".join(_ON_UPGRADE))
+        for kind in ("flink", "connect"):
+            if adv.get(kind + "_cluster") is not None:  # check_cluster_ref ignores None
+                self.check_cluster_ref(kind, adv.get(kind + "_cluster"),
+                                       _key_loc(adv, kind + "_cluster", _loc(m)), what)
         # output topic
         topic = adv.get("topic") if isinstance(adv.get("topic"), dict) else {}
-        tloc = _loc(topic, _key_loc(adv, "topic", loc))
         for k, code in (("partitions", "INVALID_PARTITIONS"),
                         ("replication_factor", "INVALID_REPLICATION_FACTOR")):
             v = topic.get(k)
             if isinstance(v, int) and v < 1:
                 self.err(code, "model '%s': %s must be a positive integer, got %d" % (name, k, v),
-                         _key_loc(topic, k, tloc), "give a number of at least 1, or leave it "
+                         _key_loc(topic, k, _loc(topic, _key_loc(adv, "topic", _loc(m)))), "give a number of at least 1, or leave it "
                          "out to use defaults.topic")
         if effective in ("topic", "flink"):
             tname = topic.get("name") or name
-            tkloc = _key_loc(topic, "name", loc) if topic.get("name") else _key_loc(m, "name", loc)
             other = self.topics.get(tname)
             if other is not None and other[0] != name:
                 self.err("DUPLICATE_TOPIC", "models '%s' and '%s' both write topic '%s' (the "
-                         "first at %s)" % (other[0], name, tname, other[1]), tkloc,
+                         "first at %s)" % (other[0], name, tname, _out_topic_loc(*other[1:])),
+                         _out_topic_loc(topic, m),
                          "give each model its own advanced.topic.name")
-            self.topics.setdefault(tname, (name, tkloc))
+            self.topics.setdefault(tname, (name, topic, m))
             prob = topic_problem(tname)
             if prob:
                 self.err("INVALID_TOPIC_NAME", "model '%s': output topic %r is not a legal Kafka "
                          "topic name: %s" % (name, tname, prob),
-                         _key_loc(topic, "name", loc) if topic.get("name") else
-                         _key_loc(m, "name", loc), "set advanced.topic.name to a legal name")
+                         _key_loc(topic, "name", _loc(m)) if topic.get("name") else
+                         _key_loc(m, "name", _loc(m)), "set advanced.topic.name to a legal name")
         # security
         policies = _get_path(m, ("security", "policies"))
         # masks are compiled into Flink SQL and Connect transforms; RBAC (allow/deny)
@@ -4832,7 +4886,7 @@ class _Validator(object):
         if kinds and not self.gateway:
             self.warn("SECURITY_POLICIES_NOT_ENFORCED",
                       "Model '%s' has security policies (masking/RBAC) that require Conduktor "
-                      "Gateway to enforce" % name, _key_loc(m, "security", loc),
+                      "Gateway to enforce" % name, _key_loc(m, "security", _loc(m)),
                       "add runtime.conduktor.gateway, or mask in the SQL")
         cls = _get_path(m, ("security", "classification"))
         if isinstance(cls, dict):
@@ -4840,7 +4894,7 @@ class _Validator(object):
                 if c not in _CLASSIFICATIONS:
                     self.err("INVALID_CLASSIFICATION",
                              "model '%s': column '%s' has unknown classification '%s'" % (name, col, c),
-                             _key_loc(cls, col, loc),
+                             _key_loc(cls, col, _loc(m)),
                              _suggest(c, _CLASSIFICATIONS) or "use one of: %s" % ", ".join(_CLASSIFICATIONS))
 
     def check_from(self, m):
@@ -4849,17 +4903,19 @@ class _Validator(object):
         if not isinstance(frm, list):
             return
         for i, ref in enumerate(frm):
-            rloc = _item_loc(frm, i, _loc(m))
             if not isinstance(ref, dict) or len([k for k in ("source", "ref") if ref.get(k)]) != 1:
                 self.err("INVALID_FROM", "model '%s': each 'from' entry is either '- source: <name>' "
-                         "or '- ref: <model>'" % name, rloc)
+                         "or '- ref: <model>'" % name, _item_loc(frm, i, _loc(m)))
                 continue
+            # (the entry's location only when ref_exists reports it)
             if ref.get("source"):
-                self.ref_exists("source", ref["source"], rloc, "Model '%s' declares source '%s' "
-                                "in 'from'" % (name, ref["source"]))
-            else:
-                self.ref_exists("ref", ref["ref"], rloc, "Model '%s' declares model '%s' in 'from'"
-                                % (name, ref["ref"]))
+                if ref["source"] not in self.sources:
+                    self.ref_exists("source", ref["source"], _item_loc(frm, i, _loc(m)),
+                                    "Model '%s' declares source '%s' in 'from'"
+                                    % (name, ref["source"]))
+            elif ref["ref"] not in self.models:
+                self.ref_exists("ref", ref["ref"], _item_loc(frm, i, _loc(m)),
+                                "Model '%s' declares model '%s' in 'from'" % (name, ref["ref"]))
 
     def ref_exists(self, kind, target, loc, context, code=None):
         pool = self.sources if kind == "source" else self.models
@@ -4883,7 +4939,9 @@ class _Validator(object):
         name = m.get("name")
         try:
             calls = template_calls(sql)
-            toks = significant_tokens(sql)
+            # the tokens template_calls (and infer_materialization) just read, without
+            # comments: sql_tokens(sql, comments=False) would tokenize the text again
+            toks = significant_tokens(sql_tokens(sql))
         except SqlError as e:
             el = e.location or Location()
             self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
@@ -4903,23 +4961,27 @@ class _Validator(object):
         if bad:
             return
         self.calls[name] = calls
-        body = list(toks)
-        while body and body[-1].kind == "op" and body[-1].text == ";":
-            body.pop()
-        semi = [t for t in body if t.kind == "op" and t.text == ";"]
+        semi = None
+        if ";" in sql:  # (no ';' character, no ';' token)
+            body = list(toks)
+            while body and body[-1].kind == "op" and body[-1].text == ";":
+                body.pop()
+            semi = [t for t in body if t.kind == "op" and t.text == ";"]
         if semi:
             self.err("SQL_MULTIPLE_STATEMENTS", "model '%s': the SQL holds more than one "
                      "statement" % name, _sql_line_loc(self.p.root, m, semi[0].line, semi[0].col),
                      "a model is one SELECT; split the others into models of their own")
-        if not any(is_keyword(t, "FROM") for t in toks):
+        if not any(t.kind == "ident" and t.text.upper() == "FROM" for t in toks):  # is_keyword
             self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
                      "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
                      'read from a source or a model: FROM {{ source("orders") }}')
         used = set()
         for kind, target, line, col in calls:
             used.add((kind, target))
-            self.ref_exists(kind, target, _sql_line_loc(self.p.root, m, line, col),
-                            "model '%s' uses %s(\"%s\") in its SQL" % (name, kind, target))
+            # (the call's file location only when ref_exists reports it)
+            if target not in (self.sources if kind == "source" else self.models):
+                self.ref_exists(kind, target, _sql_line_loc(self.p.root, m, line, col),
+                                "model '%s' uses %s(\"%s\") in its SQL" % (name, kind, target))
         frm = m.get("from") if isinstance(m.get("from"), list) else []
         for i, ref in enumerate(frm):
             if not isinstance(ref, dict):
@@ -4931,8 +4993,9 @@ class _Validator(object):
                               % ("Source" if kind == "source" else "Model", t, name),
                               _item_loc(frm, i, _loc(m)),
                               "remove it from 'from', or use {{ %s(\"%s\") }} in the SQL" % (kind, t))
-        # ML_PREDICT / ML_EVALUATE
-        for i, t in enumerate(toks):
+        # ML_PREDICT / ML_EVALUATE (a token of the text can only be one of them if the
+        # text, upper-cased as a whole, holds "ML_")
+        for i, t in enumerate(toks if "ML_" in sql.upper() else ()):
             if t.kind == "ident" and t.text.upper() in ("ML_PREDICT", "ML_EVALUATE") and \
                     i + 1 < len(toks) and toks[i + 1].text == "(":
                 fn = t.text.upper()
@@ -5096,77 +5159,81 @@ class _Validator(object):
             name = m.get("name")
             if name not in self.mat:
                 continue
-            loc = _loc(m)
+            # (locations are worked out only for a diagnostic: the same calls, made late)
             declared, effective = self.mat[name]
             if effective in ("topic", "flink"):
                 t = effective_topic(m, self.p)
-                tloc = _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
-                    _key_loc(m, "name", loc)
-                for key, op, code, label in (
-                        ("min_partitions", "ge", "RULE_MIN_PARTITIONS", "partitions"),
-                        ("max_partitions", "le", "RULE_MAX_PARTITIONS", "partitions"),
-                        ("min_replication_factor", "ge", "RULE_MIN_REPLICATION", "replication_factor"),
-                        ("max_replication_factor", "le", "RULE_MAX_REPLICATION", "replication_factor")):
-                    limit = topics.get(key)
-                    val = t[label]
-                    if not isinstance(limit, int) or not isinstance(val, int):
-                        continue
-                    if (op == "ge" and val < limit) or (op == "le" and val > limit):
-                        self.err(code, "Model '%s' violates rule 'topics.%s': expected %s %d, got %d"
-                                 % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc,
-                                 "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
-                if pattern is not None and isinstance(t["name"], str) and \
-                        not pattern.fullmatch(t["name"]):
-                    self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
-                             % (t["name"], topics["naming_pattern"]), tloc,
-                             "the whole name must match (the original only anchored the start)")
-                for pre in topics.get("forbidden_prefixes") or []:
-                    if isinstance(t["name"], str) and t["name"].startswith(pre):
-                        self.err("RULE_FORBIDDEN_PREFIX", "Topic name '%s' has forbidden prefix '%s'"
-                                 % (t["name"], pre), tloc)
-                req = topics.get("required_config")
-                if isinstance(req, dict):
-                    for k in sorted(req):
-                        want = req[k]
-                        have = t["config"].get(k)
-                        if have is None:
-                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
-                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
-                                     tloc, "set advanced.topic.config.%s (or defaults.topic.config)" % k)
-                        elif want is not None and str(want).lower() != str(have).lower():
-                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' has %s=%s, "
-                                     "rules.topics.required_config wants %s" % (t["name"], name, k, have, want),
-                                     tloc)
-                elif isinstance(req, list):
-                    for k in req:
-                        if t["config"].get(k) is None:
-                            self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
-                                     "'%s' required by rules.topics.required_config" % (t["name"], name, k),
-                                     tloc, "set advanced.topic.config.%s" % k)
+                if topics:  # (no topic rule: nothing below can fire)
+                    def tloc():
+                        return _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
+                            _key_loc(m, "name", _loc(m))
+                    for key, op, code, label in (
+                            ("min_partitions", "ge", "RULE_MIN_PARTITIONS", "partitions"),
+                            ("max_partitions", "le", "RULE_MAX_PARTITIONS", "partitions"),
+                            ("min_replication_factor", "ge", "RULE_MIN_REPLICATION", "replication_factor"),
+                            ("max_replication_factor", "le", "RULE_MAX_REPLICATION", "replication_factor")):
+                        limit = topics.get(key)
+                        val = t[label]
+                        if not isinstance(limit, int) or not isinstance(val, int):
+                            continue
+                        if (op == "ge" and val < limit) or (op == "le" and val > limit):
+                            self.err(code, "Model '%s' violates rule 'topics.%s': expected %s %d, got %d"
+                                     % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc(),
+                                     "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
+                    if pattern is not None and isinstance(t["name"], str) and \
+                            not pattern.fullmatch(t["name"]):
+                        self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
+                                 % (t["name"], topics["naming_pattern"]), tloc(),
+                                 "the whole name must match (the original only anchored the start)")
+                    for pre in topics.get("forbidden_prefixes") or []:
+                        if isinstance(t["name"], str) and t["name"].startswith(pre):
+                            self.err("RULE_FORBIDDEN_PREFIX", "Topic name '%s' has forbidden prefix '%s'"
+                                     % (t["name"], pre), tloc())
+                    req = topics.get("required_config")
+                    if isinstance(req, dict):
+                        for k in sorted(req):
+                            want = req[k]
+                            have = t["config"].get(k)
+                            if have is None:
+                                self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                         "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                         tloc(), "set advanced.topic.config.%s (or defaults.topic.config)" % k)
+                            elif want is not None and str(want).lower() != str(have).lower():
+                                self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' has %s=%s, "
+                                         "rules.topics.required_config wants %s" % (t["name"], name, k, have, want),
+                                         tloc())
+                    elif isinstance(req, list):
+                        for k in req:
+                            if t["config"].get(k) is None:
+                                self.err("RULE_REQUIRED_CONFIG", "Topic '%s' of model '%s' lacks config "
+                                         "'%s' required by rules.topics.required_config" % (t["name"], name, k),
+                                         tloc(), "set advanced.topic.config.%s" % k)
+            if not models_r:
+                continue  # (no model rule: nothing below can fire)
             for key, code, field in (("require_description", "RULE_REQUIRE_DESCRIPTION", "description"),
                                      ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
                 if models_r.get(key) and not m.get(field):
-                    self.err(code, "Model '%s' missing required field '%s'" % (name, field), loc,
+                    self.err(code, "Model '%s' missing required field '%s'" % (name, field), _loc(m),
                              "add '%s: ...' (rules.models.%s)" % (field, key))
             ntests = tests_per_model.get(name, 0)
             if models_r.get("require_tests") and ntests == 0:
-                self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, loc,
+                self.err("RULE_REQUIRE_TESTS", "Model '%s' has no tests defined" % name, _loc(m),
                          "add a test with 'model: %s' (rules.models.require_tests)" % name)
             mt = models_r.get("min_tests")
             if isinstance(mt, int) and ntests < mt:
                 self.err("RULE_MIN_TESTS", "Model '%s' has %d tests, rules.models.min_tests is %d"
-                         % (name, ntests, mt), loc)
+                         % (name, ntests, mt), _loc(m))
             md = models_r.get("max_dependencies")
             if isinstance(md, int) and name in self.calls:
                 n = len(self.calls[name])
                 if n > md:
                     self.err("RULE_MAX_DEPENDENCIES", "Model '%s' has %d dependencies, max allowed "
-                             "is %d" % (name, n, md), _key_loc(m, "sql", loc))
+                             "is %d" % (name, n, md), _key_loc(m, "sql", _loc(m)))
             allowed = models_r.get("allowed_materializations")
             if isinstance(allowed, list) and declared not in allowed:
                 self.err("RULE_ALLOWED_MATERIALIZATION", "Model '%s' is materialized as %s, "
                          "rules.models.allowed_materializations allows %s"
-                         % (name, declared, ", ".join(allowed)), loc)
+                         % (name, declared, ", ".join(allowed)), _loc(m))
         masked = set()
         for m in self.p.models:
             for pol in _get_path(m, ("security", "policies")) or []:
@@ -5176,31 +5243,31 @@ class _Validator(object):
         allowed_cls = security.get("allowed_classifications")
         for s in self.p.sources:
             name = s.get("name")
-            loc = _loc(s)
             for key, code, field in (("require_schema", "RULE_REQUIRE_SCHEMA", "schema"),
                                      ("require_freshness", "RULE_REQUIRE_FRESHNESS", "freshness"),
                                      ("require_columns", "RULE_REQUIRE_COLUMNS", "columns"),
                                      ("require_owner", "RULE_REQUIRE_OWNER", "owner")):
                 if sources_r.get(key) and not s.get(field):
-                    self.err(code, "Source '%s' missing required field '%s'" % (name, field), loc,
+                    self.err(code, "Source '%s' missing required field '%s'" % (name, field), _loc(s),
                              "add '%s:' (rules.sources.%s)" % (field, key))
             cols = s.get("columns") if isinstance(s.get("columns"), list) else []
             for i, c in enumerate(cols):
                 if not isinstance(c, dict):
                     continue
-                cloc = _item_loc(cols, i, loc)
+                def cloc():
+                    return _item_loc(cols, i, _loc(s))
                 cl = c.get("classification")
                 if security.get("require_classification") and not cl:
                     self.err("RULE_REQUIRE_CLASSIFICATION", "Column '%s' in source '%s' missing "
-                             "required classification" % (c.get("name"), name), cloc,
+                             "required classification" % (c.get("name"), name), cloc(),
                              "add 'classification: public|internal|confidential|sensitive|highly_sensitive'")
                 if isinstance(allowed_cls, list) and cl and cl not in allowed_cls:
                     self.err("RULE_ALLOWED_CLASSIFICATION", "Column '%s' in source '%s' is classified "
-                             "%s, not one of %s" % (c.get("name"), name, cl, ", ".join(allowed_cls)), cloc)
+                             "%s, not one of %s" % (c.get("name"), name, cl, ", ".join(allowed_cls)), cloc())
                 if security.get("sensitive_columns_require_masking") and \
                         cl in ("sensitive", "highly_sensitive") and c.get("name") not in masked:
                     self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified as %s "
-                             "has no masking policy" % (c.get("name"), name, cl), cloc,
+                             "has no masking policy" % (c.get("name"), name, cl), cloc(),
                              "add a model policy '- mask: {column: %s, method: hash}'" % c.get("name"))
         if security.get("sensitive_columns_require_masking"):
             for m in self.p.models:
@@ -5685,6 +5752,9 @@ def _watermark_interval(ms):
 
 def _comment(text):
     """Text safe inside a ``--`` comment: no line breaks or control characters."""
+    text = str(text)
+    if text.isprintable():
+        return text  # (every character kept as it is)
     return "".join(c if c.isprintable() else "\\x%02x" % ord(c) if ord(c) < 256
                    else "\\u%04x" % ord(c) for c in str(text))
 
@@ -5698,6 +5768,7 @@ class _Relation(object):
         self.kind, self.name, self.topic = kind, name, topic
         self.columns, self.updating, self.key = columns, updating, list(key)
         self.fmt, self.raw, self.view = fmt, raw, view
+        self.ddl_columns = {}  # table_ddl's memo: (sink, watermark, key) -> column lines
 
 
 class _Compiler(object):
@@ -5715,6 +5786,14 @@ class _Compiler(object):
         self._outputs = {}
         self._busy = set()
         self._cluster = None  # the Flink cluster of the job being built
+        # Memo tables of pure functions of this compile's runtime (which compile never
+        # changes): one table_ddl per job input and output would otherwise rebuild the
+        # same Kafka properties and quote the same WITH options thousands of times.
+        self._kafka_props = {}   # cluster -> (kafka_properties(cluster), its warnings)
+        self._with_lines = {}    # (option, value) -> "  'option' = 'value'"
+        self._with_bases = {}    # table_ddl's (cluster, keyed, format, sink) -> options
+        self._template_calls = {}  # "{{ ref('x') }}" -> _parse_template_call of it
+        self._default_flink = _get(self.runtime, "flink", "default")
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -5850,6 +5929,8 @@ class _Compiler(object):
 
     def masked_columns(self, model, info):
         masks = dict((c.lower(), m) for c, m in self.masks(model))
+        if not masks:
+            return list(info.columns)
         out = []
         for c in info.columns:
             m = masks.get(c.name.lower())
@@ -6009,6 +6090,19 @@ class _Compiler(object):
     # -- Flink jobs ------------------------------------------------------------------
 
     def kafka_properties(self, cluster=None):
+        """The Kafka client options of a Flink table (``properties.*``); the result is
+        memoized per cluster (and shared: callers must not change it), its warning is
+        given again on every call, as when it was worked out each time."""
+        memo = self._kafka_props.get(cluster)
+        if memo is None:
+            before = len(self.warnings)
+            props = self._kafka_properties(cluster)
+            memo = self._kafka_props[cluster] = (props, self.warnings[before:])
+        else:
+            self.warnings.extend(memo[1])
+        return memo[0]
+
+    def _kafka_properties(self, cluster):
         kafka = self.runtime.get("kafka") or {}
         shaded = _get(self.runtime, "flink", "clusters", cluster or "", "kafka_connector_shaded")
         shaded = True if shaded is None else shaded not in (False, "false", "False", "no")
@@ -6050,6 +6144,48 @@ class _Compiler(object):
         """CREATE TEMPORARY TABLE for reading (or, with sink=True, writing) ``rel``."""
         fmt = fmt or rel.fmt
         key = list(upsert if upsert is not None else (rel.key if rel.updating else []))
+        # the column list of a relation is the same in every job that reads it (a source
+        # read by many models): made once per relation and variant, kept on it (a
+        # relation's columns never change once it is made)
+        memo_key = (bool(sink), bool(watermark), tuple(key))
+        columns = rel.ddl_columns.get(memo_key)
+        if columns is None:
+            lines = self._column_lines(rel, sink, watermark, key)
+            columns = rel.ddl_columns[memo_key] = ",\n  ".join(lines)
+        # The WITH options, in key order: the Kafka client and format options are the
+        # same for every table of a cluster, format and kind (made once); topic, startup
+        # mode and group id are per table.  No two of these sources share a key (fixed
+        # names: properties.*, key.*, value.*), so the union is the dict of before.
+        props = self.kafka_properties(self._cluster)  # (memoized; gives its warning again)
+        base_key = (self._cluster, bool(key), fmt, bool(sink))
+        base = self._with_bases.get(base_key)
+        if base is None:
+            opts = dict(props)
+            if key:
+                opts.update(self.format_options("json", "key."))
+                opts.update(self.format_options(fmt))
+                if fmt != "json":
+                    opts["value.fields-include"] = "ALL"
+            else:
+                opts.update(self.format_options(fmt))
+            base = self._with_bases[base_key] = [(k, self.with_line(k, v))
+                                                 for k, v in opts.items()]
+        connector = "upsert-kafka" if key else "kafka"
+        pairs = base + [("topic", self.with_line("topic", rel.topic))]
+        if not key and not sink:
+            mode = startup or "earliest-offset"
+            pairs.append(("scan.startup.mode", self.with_line("scan.startup.mode", mode)))
+        if not sink and group_id:
+            pairs.append(("properties.group.id", self.with_line("properties.group.id",
+                                                                group_id)))
+        pairs.sort()  # (keys are unique: the order of sorted(opts.items()))
+        with_lines = [self.with_line("connector", connector)] + [line for _k, line in pairs]
+        return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
+            quote_ident(table), columns, ",\n".join(with_lines))
+
+    @staticmethod
+    def _column_lines(rel, sink, watermark, key):
+        """The column, watermark and primary key lines of a CREATE TABLE of ``rel``."""
         lines = []
         for c in rel.columns:
             if c.proctime and not sink:
@@ -6068,30 +6204,20 @@ class _Compiler(object):
                                                             quote_ident(c.name)))
         if key:
             lines.append("PRIMARY KEY (%s) NOT ENFORCED" % ", ".join(quote_ident(k) for k in key))
-        opts = {"topic": rel.topic}
-        opts.update(self.kafka_properties(self._cluster))
-        if key:
-            connector = "upsert-kafka"
-            opts.update(self.format_options("json", "key."))
-            opts.update(self.format_options(fmt))
-            if fmt != "json":
-                opts["value.fields-include"] = "ALL"
-        else:
-            connector = "kafka"
-            opts.update(self.format_options(fmt))
-            if not sink:
-                opts["scan.startup.mode"] = startup or "earliest-offset"
-        if not sink and group_id:
-            opts["properties.group.id"] = group_id
-        with_lines = ["  %s = %s" % (quote_string("connector"), quote_string(connector))]
-        with_lines += ["  %s = %s" % (quote_string(k), quote_string(v))
-                       for k, v in sorted(opts.items())]
-        return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
-            quote_ident(table), ",\n  ".join(lines), ",\n".join(with_lines))
+        return lines
+
+    def with_line(self, key, value):
+        """``  'key' = 'value'`` of a WITH clause (memoized: most options of a project's
+        tables are the same few pairs)."""
+        line = self._with_lines.get((key, value))
+        if line is None:
+            line = self._with_lines[(key, value)] = "  %s = %s" % (quote_string(key),
+                                                                  quote_string(value))
+        return line
 
     def job_cluster(self, spec):
         cluster = (spec.get("flink_cluster") or _get(spec, "advanced", "flink_cluster")
-                   or _get(self.runtime, "flink", "default"))
+                   or self._default_flink)
         return str(cluster) if cluster else None
 
     def model_job(self, model):
@@ -6107,8 +6233,8 @@ class _Compiler(object):
         for w in info.warnings:
             self.warn("model", name, w)
         rel = self.model_relation(name)
-        sink_rel = _Relation("model", name, model_topic_name(model, self.effective(model)),
-                             rel.columns, rel.updating, rel.key)
+        # (rel.topic is model_topic_name(model, self.effective(model)): _model_relation)
+        sink_rel = _Relation("model", name, rel.topic, rel.columns, rel.updating, rel.key)
         sink = tables.name(("sink", name), name + "__sink")
         statements.append(self.table_ddl(sink, sink_rel, sink=True))
         select = self.select_text(model, info, inputs)
@@ -6180,14 +6306,19 @@ class _Compiler(object):
         the select list and untyped or unnamed items given a type and a name."""
         sql = model.get("sql")
         repl = []
-        for tok in sql_tokens(sql):
+        orig = sql_tokens(sql)
+        calls = self._template_calls
+        for tok in orig:
             if tok.kind == "template":
-                call = _parse_template_call(tok.text)
+                call = calls.get(tok.text)
+                if call is None:
+                    call = calls[tok.text] = _parse_template_call(tok.text)
                 repl.append((tok.start, tok.end, quote_ident(inputs[call])))
-        masks = dict((c.lower(), m) for c, m in self.masks(model))
-        types = dict((c.name, c.type) for c in info.columns)
+        mask_list = self.masks(model)
+        masks = dict((c.lower(), m) for c, m in mask_list)
+        types = dict((c.name, c.type) for c in info.columns) if masks else {}
         applied = set()
-        for start, end, cols in info.star:
+        for start, end, cols in (info.star if masks else ()):
             if not any(c.name.lower() in masks for c in cols):
                 continue
             qual = sql[start:end][:-1]  # "t." or ""
@@ -6203,7 +6334,7 @@ class _Compiler(object):
             repl.append((start, end, ", ".join(parts)))
         for name, start, expr_end, has_alias in info.exprs:
             expr = sql[start:expr_end]
-            m = masks.get(name.lower())
+            m = masks.get(name.lower()) if masks else None
             if m:
                 applied.add(name.lower())
                 repl.append((start, _item_end(info, start),
@@ -6215,7 +6346,7 @@ class _Compiler(object):
             elif not has_alias and name.startswith("EXPR$") and not _is_ref(sql, start,
                                                                               expr_end):
                 repl.append((expr_end, expr_end, " AS %s" % quote_ident(name)))
-        for col, _m in self.masks(model):
+        for col, _m in mask_list:
             if col.lower() not in applied:
                 if info.star and any(not cols for _s, _e, cols in info.star):
                     raise CompileError("model '%s': cannot mask column %r: the columns of "
@@ -6232,6 +6363,32 @@ class _Compiler(object):
             pos = end
         out.append(sql[pos:])
         text = "".join(out).strip()
+        end = self._select_end_quick(text, orig, pos)
+        return end if end is not None else self._select_end(model, text)
+
+    @staticmethod
+    def _select_end_quick(text, orig, pos):
+        """_select_end of a SELECT ``text`` without a ';' character, from the tokens
+        ``orig`` of the model's SQL and the end ``pos`` of the last replacement made in
+        it (None when ``text`` has a ';': then only _select_end knows).
+
+        No ';' at all: nothing to cut and no second statement, so the tokens of the new
+        text need not be made (one tokenizer run per model saved).  Its last token is
+        the original's last one when that lies after the last replacement: every
+        replacement spans whole tokens of the original and is itself whole tokens
+        ending in a back-quote, so the text after it is read exactly as before.
+        Otherwise the last token ends a replacement, which is never a comment.
+        (tests/test_compile_select_end.py checks this against _select_end.)"""
+        if ";" in text:
+            return None
+        last = orig[-1] if orig else None
+        if last is not None and last.kind == "comment" and last.text.startswith("--") \
+                and last.start >= pos:
+            return text + "\n"
+        return text
+
+    def _select_end(self, model, text):
+        """The rewritten SELECT ``text`` made safe as the end of an INSERT."""
         # a trailing ';' would end the INSERT early; a trailing comment would hide ours
         toks = sql_tokens(text)
         sig = [t for t in toks if t.kind != "comment"]
@@ -6514,15 +6671,16 @@ class _located(object):
     (SQL errors carry a line inside the SQL: the model's own line is the best we have)."""
 
     def __init__(self, node):
-        self.loc = getattr(node, "loc", None)
+        self.node = node  # (its location is worked out only for an error)
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, exc, tb):
-        if isinstance(exc, ProjectError) and self.loc is not None and (
-                exc.location is None or exc.location.file is None):
-            exc.location = self.loc
+        if isinstance(exc, ProjectError) and (exc.location is None or exc.location.file is None):
+            loc = getattr(self.node, "loc", None)
+            if loc is not None:
+                exc.location = loc
         return False
 
 
@@ -6531,16 +6689,17 @@ class _TableNames(object):
 
     def __init__(self):
         self.used = {}
+        self.lowered = set()  # the names of self.used, lower-cased
 
     def name(self, key, wanted):
         if key in self.used:
             return self.used[key]
-        taken = set(self.used.values())
         name, i = wanted, 2
-        while name.lower() in set(t.lower() for t in taken):
+        while name.lower() in self.lowered:
             name = "%s__%d" % (wanted, i)
             i += 1
         self.used[key] = name
+        self.lowered.add(name.lower())
         return name
 
 
