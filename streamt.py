@@ -150,10 +150,11 @@ __all__ += ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INVALID", "EXIT_INTEG
 
 def canonical_json(obj):
     """Canonical JSON text: sorted keys, UTF-8 (no escaping), 2-space indent, final newline."""
-    # json.dumps(indent=...) runs the pure-Python encoder, the slowest part of writing
-    # an artifact; _json_emit writes the same bytes for the shapes we produce (string
-    # keys, str/int/float/bool/None/list/tuple/dict values) and hands anything else
-    # back to json.dumps, which then also raises the usual errors.
+    # json.dumps(indent=...) runs the pure-Python encoder (the C one does not indent
+    # before 3.14), the slowest part of writing an artifact; _json_emit writes the same
+    # bytes for the shapes we produce (string keys, str/int/float/bool/None/list/tuple/
+    # dict values) and hands anything else back to json.dumps, which then also raises
+    # the usual errors. tests/test_canonical_json.py compares the two on random documents.
     out = []
     try:
         _json_emit(obj, "\n", out, json.encoder.encode_basestring)
@@ -171,6 +172,90 @@ class _JsonFallback(Exception):
 def _json_emit(o, nl, out, enc):
     # Same text as json.dumps(sort_keys=True, indent=2, ensure_ascii=False,
     # separators=(",", ": ")); ``nl`` is the newline plus the current indentation.
+    #
+    # Fast paths, for dicts with str keys, lists and tuples (the exact built-in types):
+    # - when a container has more than 8 values and all are exact strs (the manifest's
+    #   checksums, name lists), it is one join over C-level maps: no bytecode per item
+    #   (for smaller ones setting up the maps costs more than the loop);
+    # - otherwise str/int/bool/None members are written in the loop itself, and only
+    #   containers recurse.
+    # Everything else -- floats, subclasses of the built-in types, odd keys -- goes to
+    # _json_emit_any, which tests with isinstance exactly as json's Python encoder does.
+    t = type(o)
+    if t is dict:
+        if not o:
+            out.append("{}")
+            return
+        for k in o:
+            if type(k) is not str:
+                _json_emit_any(o, nl, out, enc)
+                return
+        inner = nl + "  "
+        keys = sorted(o)
+        if len(keys) > 8 and _JSON_STR_ONLY.issuperset(map(type, o.values())):
+            out.append("{" + inner)
+            out.append(("," + inner).join(map(
+                "%s: %s".__mod__, zip(map(enc, keys), map(enc, map(o.__getitem__, keys))))))
+            out.append(nl + "}")
+            return
+        sep = "{" + inner
+        for k in keys:
+            out.append(sep)
+            out.append(enc(k))
+            v = o[k]
+            t = type(v)
+            if t is str:
+                out.append(": ")
+                out.append(enc(v))
+            elif t is int:
+                out.append(": ")
+                out.append(int.__repr__(v))
+            elif v is None:
+                out.append(": null")
+            elif t is bool:
+                out.append(": true" if v else ": false")
+            else:
+                out.append(": ")
+                _json_emit(v, inner, out, enc)
+            sep = "," + inner
+        out.append(nl + "}")
+    elif t is list or t is tuple:
+        if not o:
+            out.append("[]")
+            return
+        inner = nl + "  "
+        if len(o) > 8 and _JSON_STR_ONLY.issuperset(map(type, o)):
+            out.append("[" + inner)
+            out.append(("," + inner).join(map(enc, o)))
+            out.append(nl + "]")
+            return
+        sep = "[" + inner
+        for v in o:
+            out.append(sep)
+            t = type(v)
+            if t is str:
+                out.append(enc(v))
+            elif t is int:
+                out.append(int.__repr__(v))
+            elif v is None:
+                out.append("null")
+            elif t is bool:
+                out.append("true" if v else "false")
+            else:
+                _json_emit(v, inner, out, enc)
+            sep = "," + inner
+        out.append(nl + "]")
+    elif t is str:
+        out.append(enc(o))
+    else:
+        _json_emit_any(o, nl, out, enc)
+
+
+_JSON_STR_ONLY = frozenset([str])
+
+
+def _json_emit_any(o, nl, out, enc):
+    # The general case of _json_emit (any value; isinstance like json's encoder).
     if isinstance(o, str):
         out.append(enc(o))
     elif o is None:
@@ -198,7 +283,7 @@ def _json_emit(o, nl, out, enc):
             out.append(sep)
             out.append(enc(k))
             out.append(": ")
-            _json_emit(o[k], inner, out, enc)
+            _json_emit_any(o[k], inner, out, enc)
             sep = "," + inner
         out.append(nl + "}")
     elif isinstance(o, (list, tuple)):
@@ -209,7 +294,7 @@ def _json_emit(o, nl, out, enc):
         sep = "[" + inner
         for v in o:
             out.append(sep)
-            _json_emit(v, inner, out, enc)
+            _json_emit_any(v, inner, out, enc)
             sep = "," + inner
         out.append(nl + "]")
     else:
@@ -7728,7 +7813,35 @@ class Artifact(object):
 
 def find_refs(obj):
     """Sorted names of the ${VAR} references in the strings of `obj` (find_vars)."""
-    return find_vars(obj)
+    # find_vars' own answer, found faster for a whole desired state: a string without
+    # a "$" (a C-level search) cannot hold a reference, and exact dicts and lists are
+    # walked here rather than through nested generators. Anything else -- a subclass
+    # of dict, list or str -- is handed to find_vars itself.
+    names = set()
+    _find_refs_in(obj, names)
+    return sorted(names)
+
+
+def _find_refs_in(obj, names):
+    t = type(obj)
+    if t is dict:
+        values = obj.values()
+    elif t is list or t is tuple:
+        values = obj
+    else:
+        names.update(find_vars(obj))
+        return
+    for v in values:
+        t = type(v)
+        if t is str:
+            if "$" in v:
+                for m in _VAR_RE.finditer(v):
+                    if m.group(2):
+                        names.add(m.group(2))
+        elif t is dict or t is list or t is tuple:
+            _find_refs_in(v, names)
+        elif isinstance(v, (str, dict, list, tuple)):
+            names.update(find_vars(v))
 
 
 def resolve_refs(obj, values):
@@ -7766,14 +7879,11 @@ def artifact_file_name(name, ext=""):
     names (CON, NUL, COM1, ...) and the empty name are escaped too. Names longer than
     80 characters are cut and suffixed with `~` and a digest (the manifest still maps
     every resource to its file)."""
-    out = []
-    last = len(name) - 1
-    for i, ch in enumerate(name):
-        if ch in _SAFE_NAME_CHARS and not (ch == "." and (i == 0 or i == last)):
-            out.append(ch)
-        else:
-            out.append("".join("%%%02X" % b for b in ch.encode("utf-8", "surrogatepass")))
-    text = "".join(out) or "%"
+    if _PLAIN_NAME_RE.match(name):
+        # nothing to escape (_escape_file_name would keep every character): the common case
+        text = name
+    else:
+        text = _escape_file_name(name)
     stem = text.split(".", 1)[0].lower()
     if stem in _RESERVED_NAMES:
         text = "%%%02X" % ord(text[0]) + text[1:]
@@ -7784,6 +7894,21 @@ def artifact_file_name(name, ext=""):
             cut = cut[:pct]
         text = cut + "~" + _digest_of_name(name)
     return text + ext
+
+
+# a name artifact_file_name keeps as it is: safe characters only, no dot first or last
+_PLAIN_NAME_RE = re.compile(r"[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?\Z")
+
+
+def _escape_file_name(name):
+    out = []
+    last = len(name) - 1
+    for i, ch in enumerate(name):
+        if ch in _SAFE_NAME_CHARS and not (ch == "." and (i == 0 or i == last)):
+            out.append(ch)
+        else:
+            out.append("".join("%%%02X" % b for b in ch.encode("utf-8", "surrogatepass")))
+    return "".join(out) or "%"
 
 
 def render_artifact(desired, project_name=None, project_version=None, git=None,
@@ -8113,28 +8238,72 @@ def deterministic_tar(files, mtime=0, file_mode=0o644, dir_mode=0o755):
 
     Written by hand rather than with tarfile, whose header details changed between
     Python versions (e.g. 3.8's default format); tarfile and GNU tar read it."""
+    # every parent directory of every file; once a directory is known, so are its
+    # parents (they were added with it), so the walk up can stop there
     dirs = set()
     for p in files:
-        parts = p.split("/")[:-1]
-        for i in range(1, len(parts) + 1):
-            dirs.add("/".join(parts[:i]))
+        i = p.rfind("/")
+        while i != -1:
+            d = p[:i]
+            if d in dirs:
+                break
+            dirs.add(d)
+            i = p.rfind("/", 0, i)
     entries = [(d.split("/"), d + "/", None) for d in dirs]
     entries += [(p.split("/"), p, files[p]) for p in files]
     entries.sort(key=lambda e: (e[0], e[2] is not None))
+    dir_header = _UstarHeaders(mtime, dir_mode, b"5")
+    file_header = _UstarHeaders(mtime, file_mode, b"0")
     chunks = []
+    append = chunks.append
     for _parts, name, data in entries:
         if data is None:
-            chunks.append(_ustar_header(name, 0, mtime, dir_mode, b"5"))
+            append(dir_header.header(name, 0))
         else:
-            chunks.append(_ustar_header(name, len(data), mtime, file_mode, b"0"))
-            chunks.append(data)
-            if len(data) % 512:
-                chunks.append(b"\0" * (512 - len(data) % 512))
+            n = len(data)
+            append(file_header.header(name, n))
+            append(data)
+            if n % 512:
+                append(_NULS[:512 - n % 512])
     chunks.append(b"\0" * 1024)
-    size = sum(len(c) for c in chunks)
+    size = sum(map(len, chunks))
     if size % 10240:
         chunks.append(b"\0" * (10240 - size % 10240))
     return b"".join(chunks)
+
+
+_NULS = b"\0" * 512
+
+
+class _UstarHeaders(object):
+    """_ustar_header for one (mtime, mode, typeflag), from a template: the fields that
+    do not change are encoded once, and so is their share of the header checksum
+    (the sum of the header's bytes with the checksum field read as 8 spaces; NUL
+    padding adds nothing). Any field too wide for its place (a huge size or mtime)
+    goes to _ustar_header itself, which writes what it always wrote."""
+
+    def __init__(self, mtime, mode, typeflag):
+        self.args = (mtime, mode, typeflag)
+        ids = _ustar_octal(mode, 8) + _ustar_octal(0, 8) + _ustar_octal(0, 8)
+        when = _ustar_octal(mtime, 12)
+        rest = (typeflag + b"\0" * 100 + b"ustar\x00" + b"00" + b"\0" * 32 + b"\0" * 32
+                + _ustar_octal(0, 8) + _ustar_octal(0, 8))
+        self.ok = len(ids) == 24 and len(when) == 12 and len(rest) == 189
+        self.ids, self.when, self.rest = ids, when, rest
+        self.base = sum(ids) + sum(when) + 8 * 32 + sum(rest)
+
+    def header(self, name, size):
+        raw = name.encode("utf-8")
+        size_field = ("%011o" % size).encode("ascii") + b"\0"
+        if len(raw) > 100 or len(size_field) != 12 or not self.ok:
+            return _ustar_header(name, size, *self.args)
+        check = self.base + sum(raw) + sum(size_field)
+        return b"".join([raw, _NULS[:100 - len(raw)], self.ids, size_field, self.when,
+                         ("%06o" % check).encode("ascii") + b"\0 ", self.rest, _NULS[:167]])
+
+
+def _ustar_octal(value, width):
+    return ("%0*o" % (width - 1, value)).encode("ascii") + b"\0"
 
 
 def git_info(path, files=None, use_binary=None):
@@ -8293,18 +8462,27 @@ def _ustar_header(name, size, mtime, mode, typeflag):
 
 
 def _compress(tar, kind):
-    import io
     if kind == "tar":
         return tar
     if kind == "tar.xz":
         import lzma
         return lzma.compress(tar, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
-    import gzip
-    buf = io.BytesIO()
-    # mtime=0 and no file name in the header: the same tar gives the same .tar.gz
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0, filename="") as gz:
-        gz.write(tar)
-    return buf.getvalue()
+    import zlib
+    # gzip (RFC 1952) written by hand around one raw deflate stream, so that the header
+    # is the same on every Python: no file name, mtime 0, XFL 0 (GzipFile writes XFL 2
+    # for every level on 3.6, 0 for level 6 from 3.7 on), OS 255 (unknown), as GzipFile
+    # writes it. Level 6 (zlib's default) rather than 9: it compresses the
+    # tar of 1,000 models about twice as fast for ~4% more bytes. The deflate stream is
+    # GzipFile's own (compressobj with -MAX_WBITS); the uncompressed tar is unchanged.
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS, zlib.DEF_MEM_LEVEL, 0)
+    body = deflate.compress(tar) + deflate.flush()
+    trailer = (zlib.crc32(tar) & 0xFFFFFFFF).to_bytes(4, "little") + \
+        (len(tar) & 0xFFFFFFFF).to_bytes(4, "little")
+    return _GZIP_HEADER + body + trailer
+
+
+# magic, method deflate, no flags, mtime 0 (4 bytes), XFL 0, OS 255 (unknown)
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
 
 def _output_kind(out):

@@ -1,0 +1,137 @@
+"""The artifact writer's fast paths against their general (reference) versions."""
+import tarfile
+import io
+
+from hypothesis import given, settings, strategies as st
+
+import streamt
+
+
+def reference_tar(files, mtime=0, file_mode=0o644, dir_mode=0o755):
+    # deterministic_tar as it was written before its fast path (streamt 4bfcb01)
+    dirs = set()
+    for p in files:
+        parts = p.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    entries = [(d.split("/"), d + "/", None) for d in dirs]
+    entries += [(p.split("/"), p, files[p]) for p in files]
+    entries.sort(key=lambda e: (e[0], e[2] is not None))
+    chunks = []
+    for _parts, name, data in entries:
+        if data is None:
+            chunks.append(streamt._ustar_header(name, 0, mtime, dir_mode, b"5"))
+        else:
+            chunks.append(streamt._ustar_header(name, len(data), mtime, file_mode, b"0"))
+            chunks.append(data)
+            if len(data) % 512:
+                chunks.append(b"\0" * (512 - len(data) % 512))
+    chunks.append(b"\0" * 1024)
+    size = sum(len(c) for c in chunks)
+    if size % 10240:
+        chunks.append(b"\0" * (10240 - size % 10240))
+    return b"".join(chunks)
+
+
+segment = st.text(st.sampled_from("ab.-_~%Zé"), min_size=1, max_size=8)
+paths = st.lists(segment, min_size=1, max_size=4).map("/".join) | st.sampled_from(
+    ["x" * 100, "d/" + "y" * 99, "d" * 60 + "/" + "e" * 60, "a//b", "/lead", "trail/"])
+modes = st.sampled_from([0o644, 0o600, 0o755, 0o700, 0o7777])
+mtimes = st.sampled_from([0, 1, 1700000000, 8 ** 11 - 1]) | st.integers(0, 2 ** 33)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(paths, st.binary(max_size=1100), max_size=12), mtimes, modes, modes)
+def test_tar_is_the_reference_tar(files, mtime, fmode, dmode):
+    try:
+        want = reference_tar(files, mtime, fmode, dmode)
+    except streamt.StreamtError as e:
+        try:
+            streamt.deterministic_tar(files, mtime, fmode, dmode)
+        except streamt.StreamtError as e2:
+            assert e2.message == e.message
+        else:
+            raise AssertionError("no error")
+    else:
+        assert streamt.deterministic_tar(files, mtime, fmode, dmode) == want
+
+
+@settings(max_examples=400, deadline=None)
+@given(paths, st.integers(0, 2 ** 40), mtimes, modes, st.sampled_from([b"0", b"5"]))
+def test_header_template_is_ustar_header(name, size, mtime, mode, typeflag):
+    try:
+        want = streamt._ustar_header(name, size, mtime, mode, typeflag)
+    except streamt.StreamtError:
+        return
+    assert streamt._UstarHeaders(mtime, mode, typeflag).header(name, size) == want
+
+
+def test_tarfile_reads_it():
+    files = {"a/b.json": b"{}\n", "SHA256SUMS": b"x" * 513, "a/c/d.sql": b""}
+    data = streamt.deterministic_tar(files, 1700000000)
+    assert data == reference_tar(files, 1700000000)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        names = tf.getnames()
+        assert names == ["SHA256SUMS", "a", "a/b.json", "a/c", "a/c/d.sql"]
+        assert tf.extractfile("SHA256SUMS").read() == b"x" * 513
+
+
+def reference_file_name(name, ext=""):
+    # artifact_file_name as it was written before its fast path (streamt 4bfcb01)
+    out = []
+    last = len(name) - 1
+    for i, ch in enumerate(name):
+        if ch in streamt._SAFE_NAME_CHARS and not (ch == "." and (i == 0 or i == last)):
+            out.append(ch)
+        else:
+            out.append("".join("%%%02X" % b for b in ch.encode("utf-8", "surrogatepass")))
+    text = "".join(out) or "%"
+    stem = text.split(".", 1)[0].lower()
+    if stem in streamt._RESERVED_NAMES:
+        text = "%%%02X" % ord(text[0]) + text[1:]
+    if len(text) > 80:
+        cut = text[:70]
+        pct = cut.rfind("%", len(cut) - 2)
+        if pct != -1:
+            cut = cut[:pct]
+        text = cut + "~" + streamt._digest_of_name(name)
+    return text + ext
+
+
+names = (st.text(st.sampled_from("aZ09._-"), max_size=90)
+         | st.text(st.sampled_from("aZ09._- /%\n\x00é☃") , max_size=90)
+         | st.text(max_size=20)
+         | st.sampled_from(["", ".", "..", "a.", ".a", "con", "CON.json", "nul.x", "com1",
+                            "lpt9.sql", "a\n", "x" * 80, "x" * 81, "é" * 30]))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(names, st.sampled_from(["", ".json", ".sql"]))
+def test_file_name_is_the_reference(name, ext):
+    assert streamt.artifact_file_name(name, ext) == reference_file_name(name, ext)
+
+
+class Str(str):
+    pass
+
+
+class Dict(dict):
+    def values(self):
+        raise AssertionError("find_vars reads items(), not values()")
+
+
+var_text = st.text(st.sampled_from("${}$AB_1 x"), max_size=15) | st.sampled_from(
+    ["${A}", "$${B}", "$$$", "${1X}", "a ${C_1} b ${D}", "${}"])
+leaves = st.none() | st.integers() | st.booleans() | var_text | var_text.map(Str)
+states = st.recursive(
+    leaves,
+    lambda ch: (st.lists(ch, max_size=5) | st.lists(ch, max_size=3).map(tuple)
+                | st.dictionaries(var_text, ch, max_size=5)
+                | st.dictionaries(var_text, ch, max_size=3).map(Dict)),
+    max_leaves=40)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(states)
+def test_find_refs_is_find_vars(obj):
+    assert streamt.find_refs(obj) == streamt.find_vars(obj)
