@@ -2837,10 +2837,12 @@ _SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
 
 # Tokenizing is the hot spot of a build: the same model SQL is read by validation,
 # infer_materialization, template_calls, type inference and compile, so the tokens of
-# a text are remembered (as a tuple: every caller gets its own list copy).  Only the
+# a text are remembered (as tuples: every caller gets its own list copy).  Only the
 # last 2,048 texts: that covers a 1,000-model project from validation to compile;
 # keeping every text of a 5,000-model project cost ~30 MB of peak RSS (140 MB), for
-# about 0.4 s of tokenizing saved.
+# about 0.4 s of tokenizing saved.  A text is tokenized once, with its comments: the
+# tokens without comments are the same tokens with the comment tokens left out
+# (comments=False only drops them), so both lists are kept side by side.
 _SQL_TOKEN_CACHE = {}
 _SQL_TOKEN_CACHE_MAX = 2048
 
@@ -2854,18 +2856,35 @@ def sql_tokens(text, comments=True):
     With ``comments=False`` comment tokens are dropped."""
     if type(text) is not str:
         return list(_sql_tokens(text, comments))
-    key = (text, comments)
-    toks = _SQL_TOKEN_CACHE.get(key)
-    if toks is None:
+    entry = _SQL_TOKEN_CACHE.get(text)
+    if entry is None:
+        every = tuple(_sql_tokens(text))  # raises SqlError: nothing is remembered
         if len(_SQL_TOKEN_CACHE) >= _SQL_TOKEN_CACHE_MAX:
             # forget the oldest text (dicts keep insertion order)
             del _SQL_TOKEN_CACHE[next(iter(_SQL_TOKEN_CACHE))]
-        toks = _SQL_TOKEN_CACHE[key] = tuple(_sql_tokens(text, comments))
-    return list(toks)
+        sig = tuple(t for t in every if t.kind != "comment")
+        entry = _SQL_TOKEN_CACHE[text] = (every, sig if len(sig) < len(every) else every)
+    return list(entry[0] if comments else entry[1])
 
 
 def _sql_tokens(text, comments=True):
-    """Tokens of a Flink SQL text (whitespace left out).
+    """Tokens of a Flink SQL text (whitespace left out), not memoized.
+
+    The fast path (_sql_tokens_fast) reads the usual ASCII SQL; a text it does not
+    know how to read (non-ASCII words or spaces, control characters, an unterminated
+    string, comment or template) is read again by the general path, which is the
+    reference and raises the errors."""
+    if not isinstance(text, str):
+        raise SqlError("SQL must be text, not %s" % type(text).__name__,
+                       hint="write the SQL as a YAML string (e.g. a `sql: |` block)")
+    toks = _sql_tokens_fast(text, comments)
+    if toks is None:
+        toks = _sql_tokens_general(text, comments)
+    return toks
+
+
+def _sql_tokens_general(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out), character by character.
 
     ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
     ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
@@ -2961,6 +2980,42 @@ def _sql_tokens(text, comments=True):
             line += nl
             line_start = start + tok_text.rfind("\n") + 1
         i = j
+    return out
+
+
+def _sql_tokens_fast(text, comments=True):
+    """The tokens of ``text`` exactly as _sql_tokens_general() gives them, or None when
+    the text holds something only the general path reads (see _SQL_SCAN_RE).
+
+    One findall() over the whole text: each match is (blanks before, token, other).
+    The matches are back to back (every character that is not a blank starts a match,
+    the blanks go with the token after them), so offsets are running sums of lengths
+    and no match object is made.  The kind of a token follows from its first one or
+    two characters."""
+    out = []
+    append = out.append
+    new, first_kind, two_kind = tuple.__new__, _SQL_FIRST_KIND, _SQL_TWO_KIND
+    pos, line, line_start = 0, 1, 0
+    for blanks, tok, other in _SQL_SCAN_RE.findall(text):
+        if other:
+            return None
+        if blanks:
+            if "\n" in blanks:
+                line += blanks.count("\n")
+                line_start = pos + blanks.rindex("\n") + 1
+            pos += len(blanks)
+        end = pos + len(tok)
+        kind = first_kind[tok[0]]
+        if kind is None:  # - / { . : an operator, or a comment, template, block, number
+            kind = two_kind.get(tok[:2]) or ("number" if len(tok) > 1 and tok[0] == "."
+                                             else "op")
+        if kind != "comment" or comments:
+            # Token(...) without the keyword-argument wrapper of namedtuple's __new__
+            append(new(Token, (kind, tok, line, pos - line_start + 1, pos, end)))
+        if "\n" in tok:  # strings, comments and templates may span lines
+            line += tok.count("\n")
+            line_start = pos + tok.rindex("\n") + 1
+        pos = end
     return out
 
 
@@ -3149,6 +3204,41 @@ _SQL_FAST_RE = re.compile(
     r"|(?P<number>(?:[0-9]\d*\.?\d*|\.[0-9]\d*)(?:[eE][+-]?\d+)?)"
     r"|(?P<op><>|!=|<=|>=|\|\||::|=>|->|[(),;*=<>+|:!%]|-(?!-)|/(?!\*)"
     r"|\.(?![0-9]|[^\x00-\x7f]))")
+# The whole of sql_tokens() for ASCII SQL in one pattern, for _sql_tokens_fast():
+# (blanks)(token)|(other).  Each token alternative reads exactly what the general path
+# reads from the same first character; what the general path reads differently or
+# reports as an error matches `other` instead, and the text is read by the general path:
+#  - a string or quoted name ends at the first lone quote (doubled quotes are the
+#    character itself; (?!') makes the closing quote a lone one, as find() does);
+#  - a template or block ends at the first close outside '...' / "..." (a backslash
+#    takes the next character), as _template_end() reads it;
+#  - an unterminated quote, /*, {{, {% or {# and any non-ASCII character (and "."
+#    before one: it may start a number) or other blank is `other`.
+# Operators: the two-character ones first (like _SQL_OPERATORS), then any other ASCII
+# character that is neither blank, letter, digit nor one of _ $ ' ` " { - / .
+_SQL_OP_CHARS = "".join(re.escape(c) for c in map(chr, range(128)) if not (
+    c.isspace() or c.isalnum() or c in "_$'`\"{-/."))
+_SQL_QUOTED_IN_TEMPLATE = r"""|'(?:[^'\\]|\\[\s\S])*'|"(?:[^"\\]|\\[\s\S])*")*"""
+_SQL_SCAN_RE = re.compile(
+    r"([ \t\n\r\f\v]*)(?:("
+    r"[A-Za-z_$][\w$]*"
+    r"|(?:[0-9]\d*\.?\d*|\.[0-9]\d*)(?:[eE][+-]?\d+)?"
+    r"|'(?:[^']|'')*'(?!')|`(?:[^`]|``)*`(?!`)|\"(?:[^\"]|\"\")*\"(?!\")"
+    r"|--[^\n]*|/\*[\s\S]*?\*/"
+    r"|\{\{(?:[^'\"}]|\}(?!\})" + _SQL_QUOTED_IN_TEMPLATE + r"\}\}"
+    r"|\{%(?:[^'\"%]|%(?!\})" + _SQL_QUOTED_IN_TEMPLATE + r"%\}"
+    r"|\{\#(?:[^'\"#]|\#(?!\})" + _SQL_QUOTED_IN_TEMPLATE + r"\#\}"
+    r"|<>|!=|<=|>=|\|\||::|=>|->"
+    r"|[" + _SQL_OP_CHARS + r"]|-|/(?!\*)|\{(?![{%#])|\.(?![^\x00-\x7f])"
+    r")|([^ \t\n\r\f\v]))")
+# Kind of a token by its first character (None: decided by _SQL_TWO_KIND or below).
+_SQL_FIRST_KIND = dict((c, "op") for c in map(chr, range(128)))
+_SQL_FIRST_KIND.update((c, "ident") for c in string.ascii_letters + "_$")
+_SQL_FIRST_KIND.update((c, "number") for c in string.digits)
+_SQL_FIRST_KIND.update({"'": "string", "`": "qident", '"': "dqident",
+                        "-": None, "/": None, "{": None, ".": None})
+_SQL_TWO_KIND = {"--": "comment", "/*": "comment", "{{": "template", "{%": "block",
+                 "{#": "block"}
 _TEMPLATE_CALL_RE = re.compile(
     r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
 
