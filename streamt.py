@@ -3047,6 +3047,23 @@ def template_calls(sql):
     and every ``{% %}`` / ``{# #}``, is returned with kind ``"unsupported"`` and its
     text as the name, so that validation reports it (it is never passed through).
     An unreadable SQL text raises SqlError."""
+    if type(sql) is str:
+        # by text, like the tokens (validation and compile both ask for every model);
+        # the calls are kept as a tuple of tuples, every caller gets its own list
+        calls = _TEMPLATE_CALLS_CACHE.get(sql)
+        if calls is None:
+            calls = tuple(_template_calls(sql))  # raises SqlError: nothing is kept
+            if len(_TEMPLATE_CALLS_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+                del _TEMPLATE_CALLS_CACHE[next(iter(_TEMPLATE_CALLS_CACHE))]
+            _TEMPLATE_CALLS_CACHE[sql] = calls
+        return list(calls)
+    return _template_calls(sql)
+
+
+_TEMPLATE_CALLS_CACHE = {}
+
+
+def _template_calls(sql):
     out = []
     for tok in sql_tokens(sql):
         if tok.kind == "template":
@@ -3083,16 +3100,20 @@ def render_sql(sql, resolver):
 
 def quote_ident(name):
     """A back-quoted Flink SQL identifier (back-quotes doubled)."""
-    return "`" + str(name).replace("`", "``") + "`"
+    if type(name) is not str:  # str() of a plain str is itself: skip the call
+        name = str(name)
+    return "`" + name.replace("`", "``") + "`"
 
 
 def quote_string(value):
     """A single-quoted Flink SQL string literal (quotes doubled).
 
     Flink string literals have no backslash escapes, so nothing else can end them."""
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    return "'" + str(value).replace("'", "''") + "'"
+    if type(value) is not str:  # str() of a plain str is itself: skip the call
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        value = str(value)
+    return "'" + value.replace("'", "''") + "'"
 
 
 def split_statements(text):
@@ -3123,6 +3144,7 @@ _STATEFUL_FUNCS = ("ROW_NUMBER", "LAG", "LEAD", "RANK", "DENSE_RANK", "FIRST_VAL
                    "LAST_VALUE", "NTH_VALUE", "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT",
                    "LISTAGG", "ML_PREDICT", "ML_EVALUATE", "ARRAY_AGG", "STDDEV_POP",
                    "STDDEV_SAMP", "VAR_POP", "VAR_SAMP") + _WINDOW_TVFS
+_STATEFUL_WORDS = frozenset(("JOIN", "OVER", "MATCH_RECOGNIZE"))
 MATERIALIZATIONS = ("topic", "virtual_topic", "flink", "sink")
 
 
@@ -3146,35 +3168,63 @@ def infer_materialization(model, project=None):
         return "virtual_topic", "virtual_topic"
     if not sql:
         return "topic", "topic"
-    try:
-        toks = significant_tokens(sql_tokens(sql))
-    except SqlError:
+    shape = _sql_shape(sql)
+    if shape == "error" or shape == "stateful":
         return "flink", "flink"
-    if is_stateful(toks):
-        return "flink", "flink"
-    if _is_plain_select_star(toks):
+    if shape == "star":
         return "topic", "topic"
     if _has_gateway(project):
         return "virtual_topic", "virtual_topic"
     return "virtual_topic", "flink"
 
 
+# What infer_materialization() reads from a SQL text, by text: validation and compile
+# both ask for every model, and the answer depends on the text alone.  The values are
+# strings; only the last 2,048 texts are kept (like _SQL_TOKEN_CACHE).
+_SQL_SHAPE_CACHE = {}
+
+
+def _sql_shape(sql):
+    """``"error"`` (unreadable), ``"stateful"`` (is_stateful), ``"star"`` (a plain
+    ``SELECT * FROM``) or ``"other"``: how infer_materialization() judges ``sql``."""
+    if type(sql) is str:
+        shape = _SQL_SHAPE_CACHE.get(sql)
+        if shape is not None:
+            return shape
+    try:
+        toks = sql_tokens(sql, comments=False)
+    except SqlError:
+        shape = "error"
+    else:
+        shape = "stateful" if is_stateful(toks) else (
+            "star" if _is_plain_select_star(toks) else "other")
+    if type(sql) is str:
+        if len(_SQL_SHAPE_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+            del _SQL_SHAPE_CACHE[next(iter(_SQL_SHAPE_CACHE))]
+        _SQL_SHAPE_CACHE[sql] = shape
+    return shape
+
+
 def is_stateful(tokens):
     """True if the query (tokens) needs Flink state: windows, GROUP BY, joins, DISTINCT,
     ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions."""
     toks = [t for t in tokens if t.kind != "comment"]
+    last = len(toks) - 1
     for i, t in enumerate(toks):
         if t.kind != "ident":
             continue
         w = t.text.upper()
-        nxt = toks[i + 1] if i + 1 < len(toks) else None
-        if w in ("JOIN", "OVER", "MATCH_RECOGNIZE"):
+        if w in _STATEFUL_WORDS:
             return True
-        if w in ("GROUP", "ORDER") and is_keyword(nxt, "BY"):
-            return True
-        if w == "SELECT" and is_keyword(nxt, "DISTINCT"):
-            return True
-        if w in _STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and nxt.text == "(":
+        if i == last:
+            continue
+        nxt = toks[i + 1]
+        # is_keyword(nxt, ...) and "nxt is the operator (", written out
+        if nxt.kind == "ident":
+            if w in ("GROUP", "ORDER", "SELECT") and nxt.text.upper() == (
+                    "DISTINCT" if w == "SELECT" else "BY"):
+                return True
+        elif w in _STATEFUL_FUNCS and nxt.kind == "op" and nxt.text == "(":
             return True
     return False
 
@@ -3183,7 +3233,10 @@ def _is_plain_select_star(toks):
     if len(toks) < 4 or not (is_keyword(toks[0], "SELECT") and toks[1].text == "*"
                              and is_keyword(toks[2], "FROM")):
         return False
-    return not any(is_keyword(t, "WHERE", "LIMIT") for t in toks)
+    for t in toks:  # no WHERE and no LIMIT
+        if t.kind == "ident" and t.text.upper() in ("WHERE", "LIMIT"):
+            return False
+    return True
 
 
 def _has_gateway(project):
@@ -3266,11 +3319,31 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 def _parse_template_call(template_text):
     """``(kind, name)`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``, else None."""
+    # by text: the answer (a tuple or None) depends on the text alone, and the same
+    # template is read by validation, type inference and compile; the last 2,048 kept
+    if type(template_text) is not str:
+        return _parse_template_call_uncached(template_text)
+    call = _TEMPLATE_CALL_CACHE.get(template_text, _MISSING_CALL)
+    if call is not _MISSING_CALL:
+        return call
+    call = _parse_template_call_uncached(template_text)
+    if len(_TEMPLATE_CALL_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+        del _TEMPLATE_CALL_CACHE[next(iter(_TEMPLATE_CALL_CACHE))]
+    _TEMPLATE_CALL_CACHE[template_text] = call
+    return call
+
+
+_TEMPLATE_CALL_CACHE = {}
+_MISSING_CALL = object()
+
+
+def _parse_template_call_uncached(template_text):
     m = _TEMPLATE_CALL_RE.match(template_text[2:-2])
     if not m:
         return None
     raw = m.group(2) if m.group(2) is not None else m.group(3)
-    name = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw)
+    name = raw if "\\" not in raw else re.sub(
+        r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw)
     if not name:
         return None
     return m.group(1), name
@@ -3439,19 +3512,30 @@ def _base(type_text):
     return re.split(r"[\s(<]", type_text, 1)[0].upper()
 
 
+# Nesting: ( [ and CASE open, ) ] and END close (see _opens/_closes).  The loops below
+# read it from these tables instead of calling _opens/_closes for every token (they
+# are the inner loops of analyze_query); an operator is looked up by its text, a word
+# by its upper-cased text, like is_keyword() compares it.
+_NEST_OPS = {"(": 1, "[": 1, ")": -1, "]": -1}
+_NEST_WORDS = {"CASE": 1, "END": -1}
+
+
 def _depth_split(toks, sep=","):
     """Split tokens on ``sep`` at parenthesis/bracket depth 0."""
     parts, cur, depth = [], [], 0
+    ops, words = _NEST_OPS, _NEST_WORDS
     for t in toks:
-        if _opens(t):
-            depth += 1
-        elif _closes(t):
-            depth -= 1
-        if depth == 0 and t.kind == "op" and t.text == sep:
-            parts.append(cur)
-            cur = []
-        else:
-            cur.append(t)
+        kind = t.kind
+        if kind == "op":
+            text = t.text
+            depth += ops.get(text, 0)
+            if depth == 0 and text == sep:
+                parts.append(cur)
+                cur = []
+                continue
+        elif kind == "ident":
+            depth += words.get(t.text.upper(), 0)
+        cur.append(t)
     parts.append(cur)
     return parts
 
@@ -3459,12 +3543,16 @@ def _depth_split(toks, sep=","):
 def _top_level(toks):
     """Indices of the tokens at depth 0."""
     out, depth = [], 0
+    ops, words = _NEST_OPS, _NEST_WORDS
     for i, t in enumerate(toks):
-        if _closes(t):
+        kind = t.kind
+        nest = ops.get(t.text, 0) if kind == "op" else (
+            words.get(t.text.upper(), 0) if kind == "ident" else 0)
+        if nest < 0:
             depth -= 1
         if depth == 0:
             out.append(i)
-        if _opens(t):
+        if nest > 0:
             depth += 1
     return out
 
@@ -3480,12 +3568,15 @@ def _closes(t):
 def _matching(toks, i):
     """Index of the parenthesis closing the one at ``i``."""
     depth = 0
+    ops, words = _NEST_OPS, _NEST_WORDS
     for j in range(i, len(toks)):
-        if _opens(toks[j]):
-            depth += 1
-        elif _closes(toks[j]):
-            depth -= 1
-            if depth == 0:
+        t = toks[j]
+        kind = t.kind
+        nest = ops.get(t.text, 0) if kind == "op" else (
+            words.get(t.text.upper(), 0) if kind == "ident" else 0)
+        if nest:
+            depth += nest
+            if depth == 0 and nest < 0:
                 return j
     return len(toks) - 1
 
@@ -3629,9 +3720,13 @@ def _analyze(toks, relation, info):
         info.exprs.append((name, start, expr[-1].end if expr else end, alias is not None))
     # updating or append-only result, and its key
     info.windowed = windowed or legacy_window
-    outer_join = any(is_keyword(t, "LEFT", "RIGHT", "FULL") for t in span("FROM")
-                     if t.kind == "ident") and any(is_keyword(t, "JOIN") for t in span("FROM"))
-    top_n = any(is_keyword(t, "ROW_NUMBER", "RANK", "DENSE_RANK") for t in toks)
+    from_words = set(t.text.upper() for t in span("FROM") if t.kind == "ident")
+    outer_join = not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and "JOIN" in from_words
+    top_n = False
+    for t in toks:
+        if t.kind == "ident" and t.text.upper() in ("ROW_NUMBER", "RANK", "DENSE_RANK"):
+            top_n = True
+            break
     if aggregated and not info.windowed:
         info.updating = True
         info.key = _key_from_group(items, group_cols)
@@ -3743,7 +3838,8 @@ def _from_scope(toks, relation, info):
             default_alias = None
             j = close + 1
         else:
-            if is_keyword(t, *_WINDOW_TVFS) and i + 1 < len(toks) and toks[i + 1].text == "(":
+            if t.kind == "ident" and t.text.upper() in _WINDOW_TVFS and i + 1 < len(toks) \
+                    and toks[i + 1].text == "(":
                 scope.windowed = True
             i += 1
             continue

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import streamt
-from streamt import SqlError
+from streamt import SqlError, infer_materialization, quote_ident, quote_string
 
 # Pieces that exercise every branch of both tokenizers: words, numbers, quotes (doubled,
 # unterminated), comments, templates with quotes and escapes inside, operators, blanks
@@ -84,3 +84,208 @@ def test_tokens_without_comments_are_the_tokens_with_comments_filtered():
     # callers get their own lists
     every.append(None)
     assert None not in streamt.sql_tokens(text)
+
+
+# -- the query helpers against their reference (the code they replaced) ---------------
+#
+# The reference functions below are the SQL section's code before it was made faster
+# (commit 4bfcb01), written with is_keyword(), _opens() and _closes() for every token.
+
+def _ref_opens(t):
+    return (t.kind == "op" and t.text in ("(", "[")) or streamt.is_keyword(t, "CASE")
+
+
+def _ref_closes(t):
+    return (t.kind == "op" and t.text in (")", "]")) or streamt.is_keyword(t, "END")
+
+
+def _ref_depth_split(toks, sep=","):
+    parts, cur, depth = [], [], 0
+    for t in toks:
+        if _ref_opens(t):
+            depth += 1
+        elif _ref_closes(t):
+            depth -= 1
+        if depth == 0 and t.kind == "op" and t.text == sep:
+            parts.append(cur)
+            cur = []
+        else:
+            cur.append(t)
+    parts.append(cur)
+    return parts
+
+
+def _ref_top_level(toks):
+    out, depth = [], 0
+    for i, t in enumerate(toks):
+        if _ref_closes(t):
+            depth -= 1
+        if depth == 0:
+            out.append(i)
+        if _ref_opens(t):
+            depth += 1
+    return out
+
+
+def _ref_matching(toks, i):
+    depth = 0
+    for j in range(i, len(toks)):
+        if _ref_opens(toks[j]):
+            depth += 1
+        elif _ref_closes(toks[j]):
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(toks) - 1
+
+
+def _ref_is_stateful(tokens):
+    is_keyword = streamt.is_keyword
+    toks = [t for t in tokens if t.kind != "comment"]
+    for i, t in enumerate(toks):
+        if t.kind != "ident":
+            continue
+        w = t.text.upper()
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        if w in ("JOIN", "OVER", "MATCH_RECOGNIZE"):
+            return True
+        if w in ("GROUP", "ORDER") and is_keyword(nxt, "BY"):
+            return True
+        if w == "SELECT" and is_keyword(nxt, "DISTINCT"):
+            return True
+        if w in streamt._STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and \
+                nxt.text == "(":
+            return True
+    return False
+
+
+def _ref_is_plain_select_star(toks):
+    is_keyword = streamt.is_keyword
+    if len(toks) < 4 or not (is_keyword(toks[0], "SELECT") and toks[1].text == "*"
+                             and is_keyword(toks[2], "FROM")):
+        return False
+    return not any(is_keyword(t, "WHERE", "LIMIT") for t in toks)
+
+
+def _ref_quote_string(value):
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _ref_quote_ident(name):
+    return "`" + str(name).replace("`", "``") + "`"
+
+
+_QUERY_PIECES = [
+    "SELECT", "select", "DISTINCT", "ALL", "FROM", "WHERE", "GROUP", "ORDER", "BY", "JOIN",
+    "LEFT", "OVER", "MATCH_RECOGNIZE", "LIMIT", "CASE", "case", "End", "WHEN", "THEN", "ELSE",
+    "COUNT", "sum", "ROW_NUMBER", "RANK", "TUMBLE", "HOP", "AS", "a", "b", "t", "caſe",
+    "eNd", "ſelect", "(", ")", "[", "]", ",", ";", "*", ".", "=", "1", "'x'", "`q`", '"d"',
+    "-- c\n", "/* c */", "{{ ref('m') }}", "{{ source(\"s\") }}", "{% x %}", "\n",
+]
+
+
+def _query_tokens(pieces):
+    try:
+        return streamt.sql_tokens(" ".join(pieces))
+    except SqlError:
+        return None
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_QUERY_PIECES), max_size=25))
+def test_nesting_helpers_match_their_reference(pieces):
+    toks = _query_tokens(pieces)
+    if toks is None:
+        return
+    for sig in (toks, [t for t in toks if t.kind != "comment"]):
+        assert streamt._top_level(sig) == _ref_top_level(sig)
+        for sep in (",", "(", ")", ";"):
+            assert streamt._depth_split(sig, sep) == _ref_depth_split(sig, sep)
+        for i in range(len(sig)):
+            assert streamt._matching(sig, i) == _ref_matching(sig, i)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_QUERY_PIECES), max_size=25))
+def test_materialization_rules_match_their_reference(pieces):
+    toks = _query_tokens(pieces)
+    if toks is None:
+        return
+    assert streamt.is_stateful(toks) == _ref_is_stateful(toks)
+    sig = [t for t in toks if t.kind != "comment"]
+    assert streamt._is_plain_select_star(sig) == _ref_is_plain_select_star(sig)
+    sql = " ".join(pieces)
+    if not sql.strip():
+        return
+    shape = ("stateful" if _ref_is_stateful(sig) else
+             "star" if _ref_is_plain_select_star(sig) else "other")
+    assert streamt._sql_shape(sql) == shape
+    assert streamt._sql_shape(sql) == shape  # remembered
+
+
+def test_unreadable_sql_has_the_error_shape_and_is_not_remembered_wrongly():
+    assert streamt._sql_shape("SELECT 'x") == "error"
+    assert streamt._sql_shape(["not", "text"]) == "error"
+    assert infer_materialization({"sql": "SELECT 'x"}) == ("flink", "flink")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES + _QUERY_PIECES), max_size=15))
+def test_template_calls_are_remembered_exactly(pieces):
+    sql = "".join(pieces)
+
+    def ref():
+        out = []
+        for tok in streamt.sql_tokens(sql):
+            if tok.kind == "template":
+                call = streamt._parse_template_call_uncached(tok.text)
+                if call:
+                    out.append((call[0], call[1], tok.line, tok.col))
+                else:
+                    out.append(("unsupported", tok.text, tok.line, tok.col))
+            elif tok.kind == "block":
+                out.append(("unsupported", tok.text, tok.line, tok.col))
+        return out
+
+    try:
+        expected = ref()
+    except Exception as e:  # SqlError, or the general tokenizer's crash on "²"
+        for _ in range(2):
+            try:
+                streamt.template_calls(sql)
+            except Exception as e2:
+                assert type(e2) is type(e)
+                if isinstance(e, SqlError):
+                    assert (e2.message, e2.location.line, e2.location.col) == (
+                        e.message, e.location.line, e.location.col)
+            else:
+                raise AssertionError("no error")
+        return
+    for _ in range(2):
+        got = streamt.template_calls(sql)
+        assert got == expected
+        got.append(None)  # a caller's list is its own
+    for tok in streamt.sql_tokens(sql):
+        if tok.kind == "template":
+            for _ in range(2):
+                assert streamt._parse_template_call(tok.text) == \
+                    streamt._parse_template_call_uncached(tok.text)
+
+
+@given(st.one_of(st.text(max_size=10), st.booleans(), st.integers(), st.floats(),
+                 st.none()))
+def test_quoting_matches_its_reference(value):
+    assert quote_string(value) == _ref_quote_string(value)
+    assert quote_ident(value) == _ref_quote_ident(value)
+
+
+class _Name(str):
+    def __str__(self):
+        return "other"
+
+
+def test_quoting_of_str_subclasses_still_uses_their_str():
+    assert quote_string(_Name("x")) == _ref_quote_string(_Name("x")) == "'other'"
+    assert quote_ident(_Name("x")) == _ref_quote_ident(_Name("x")) == "`other`"
