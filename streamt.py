@@ -3448,6 +3448,7 @@ _STRING_TYPES = ("STRING", "VARCHAR", "CHAR", "CHARACTER")
 _WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
 _CLAUSE_WORDS = ("FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "WINDOW", "UNION",
                  "EXCEPT", "INTERSECT", "QUALIFY", "OFFSET", "FETCH", "MINUS")
+_CLAUSE_WORD_SET = frozenset(_CLAUSE_WORDS)
 _JOIN_WORDS = ("JOIN", "LEFT", "RIGHT", "FULL", "INNER", "CROSS", "OUTER", "ON", "USING",
                "NATURAL", "LATERAL", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "UNION",
                "FOR", "MATCH_RECOGNIZE", "WINDOW", "AS")
@@ -3491,6 +3492,8 @@ for _names, _t in (
 # Words typed without parentheses.
 _NILADIC = ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME", "LOCALTIMESTAMP",
             "LOCALTIME", "CURRENT_ROW_TIMESTAMP")
+# Bare words that are values, never column references (_column_ref).
+_VALUE_WORDS = frozenset(("NULL", "TRUE", "FALSE") + _NILADIC)
 
 
 def _join_type_tokens(toks):
@@ -3598,12 +3601,29 @@ class _Scope(object):
         self.keys = []             # key column names of updating inputs
         self.known = True          # False if some input's columns are unknown
         self.windowed = False
+        self._index, self._indexed = None, 0  # lookup(): {lower name: [(alias, Column)]}
 
     def lookup(self, name, qualifier=None):
-        lname = name.lower()
-        for alias, col in self.columns:
-            if col.name.lower() == lname and (qualifier is None or (
-                    alias is not None and alias.lower() == qualifier.lower())):
+        # The first column with that name (and alias), in the order of self.columns.
+        # The columns by lower-cased name are indexed as they come: self.columns is
+        # only ever appended to (by _from_scope), and a scope lives for one query.
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            self._indexed = 0
+        columns = self.columns
+        if self._indexed < len(columns):
+            for entry in columns[self._indexed:]:
+                index.setdefault(entry[1].name.lower(), []).append(entry)
+            self._indexed = len(columns)
+        entries = index.get(name.lower())
+        if entries is None:
+            return None
+        if qualifier is None:
+            return entries[0][1]
+        lqual = qualifier.lower()
+        for alias, col in entries:
+            if alias is not None and alias.lower() == lqual:
                 return col
         return None
 
@@ -3627,11 +3647,15 @@ def _analyze(toks, relation, info):
         info.warnings.append("no SELECT found: the result columns are unknown")
         return _Scope()
     clause = {}
+    clause_words = _CLAUSE_WORD_SET
     for i in level:
         if i <= sel:
             continue
-        w = toks[i].text.upper() if toks[i].kind == "ident" else None
-        if w in _CLAUSE_WORDS and w not in clause:
+        t = toks[i]
+        if t.kind != "ident":
+            continue
+        w = t.text.upper()
+        if w in clause_words and w not in clause:
             if w in ("GROUP", "ORDER") and not is_keyword(toks[i + 1] if i + 1 < len(toks)
                                                           else None, "BY"):
                 continue
@@ -3785,11 +3809,15 @@ _NOT_ALIASES = frozenset(
 
 def _column_ref(expr):
     """``(qualifier, name)`` when ``expr`` is a plain column reference."""
-    if len(expr) == 1 and expr[0].kind in ("ident", "qident") and not is_keyword(
-            expr[0], "NULL", "TRUE", "FALSE", *_NILADIC):
-        return None, _ident_name(expr[0])
-    if len(expr) == 3 and expr[1].text == "." and all(
-            t.kind in ("ident", "qident") for t in (expr[0], expr[2])):
+    n = len(expr)
+    if n == 1:
+        t = expr[0]
+        kind = t.kind
+        # (is_keyword(t, "NULL", "TRUE", "FALSE", *_NILADIC), written out)
+        if kind == "qident" or (kind == "ident" and t.text.upper() not in _VALUE_WORDS):
+            return None, _ident_name(t)
+    elif n == 3 and expr[1].text == "." and expr[0].kind in ("ident", "qident") and \
+            expr[2].kind in ("ident", "qident"):
         return _ident_name(expr[0]), _ident_name(expr[2])
     return None
 

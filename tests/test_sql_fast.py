@@ -289,3 +289,49 @@ class _Name(str):
 def test_quoting_of_str_subclasses_still_uses_their_str():
     assert quote_string(_Name("x")) == _ref_quote_string(_Name("x")) == "'other'"
     assert quote_ident(_Name("x")) == _ref_quote_ident(_Name("x")) == "`other`"
+
+
+def _ref_column_ref(expr):
+    if len(expr) == 1 and expr[0].kind in ("ident", "qident") and not streamt.is_keyword(
+            expr[0], "NULL", "TRUE", "FALSE", *streamt._NILADIC):
+        return None, streamt._ident_name(expr[0])
+    if len(expr) == 3 and expr[1].text == "." and all(
+            t.kind in ("ident", "qident") for t in (expr[0], expr[2])):
+        return streamt._ident_name(expr[0]), streamt._ident_name(expr[2])
+    return None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(_QUERY_PIECES + ["null", "current_date", "True", "x"]),
+                max_size=4))
+def test_column_ref_matches_its_reference(pieces):
+    toks = _query_tokens(pieces)
+    if toks is None:
+        return
+    assert streamt._column_ref(toks) == _ref_column_ref(toks)
+
+
+def _ref_lookup(columns, name, qualifier=None):
+    lname = name.lower()
+    for alias, col in columns:
+        if col.name.lower() == lname and (qualifier is None or (
+                alias is not None and alias.lower() == qualifier.lower())):
+            return col
+    return None
+
+
+_NAMES = st.sampled_from(["a", "A", "b", "window_time", "Window_Time", "ß", "SS", "ſ", "s"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.one_of(st.none(), _NAMES), _NAMES), max_size=4),
+                max_size=4),
+       st.lists(st.tuples(_NAMES, st.one_of(st.none(), _NAMES)), max_size=6))
+def test_scope_lookup_matches_its_reference(batches, lookups):
+    scope = streamt._Scope()
+    for batch in batches:
+        # columns come in batches, with lookups in between (like _from_scope)
+        for alias, name in batch:
+            scope.columns.append((alias, streamt.Column(name, "STRING")))
+        for name, qualifier in lookups:
+            assert scope.lookup(name, qualifier) is _ref_lookup(scope.columns, name, qualifier)
