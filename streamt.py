@@ -3931,11 +3931,15 @@ def _expr_type(toks, scope):
                 branches.append(_expr_type(inner[i + 1:nxt[0] if nxt else len(inner)], scope))
         return _merge_types(branches)
     level = _top_level(toks)
-    words = [(i, toks[i].text.upper()) for i in level if toks[i].kind == "ident"]
-    ops = [(i, toks[i].text) for i in level if toks[i].kind == "op"]
-    wordset = set(w for _i, w in words)
+    wordset, ops = set(), []
+    for i in level:
+        t = toks[i]
+        if t.kind == "ident":
+            wordset.add(t.text.upper())
+        elif t.kind == "op":
+            ops.append((i, t.text))
     # boolean operators and predicates
-    if wordset & {"OR", "AND", "NOT", "IS", "IN", "LIKE", "BETWEEN", "SIMILAR", "EXISTS"}:
+    if not _PREDICATE_WORDS.isdisjoint(wordset):
         return "BOOLEAN"
     if any(op in ("=", "<>", "!=", "<", ">", "<=", ">=") for _i, op in ops):
         return "BOOLEAN"
@@ -3959,30 +3963,32 @@ def _expr_type(toks, scope):
     if toks[0].text in ("-", "+") and len(toks) > 1:
         return _expr_type(toks[1:], scope)
     t0 = toks[0]
+    # t0's word as is_keyword(t0, ...) compares it (None: not a bare word)
+    w0 = t0.text.upper() if t0.kind == "ident" else None
     if len(toks) == 1:
         if t0.kind == "number":
-            if re.search(r"[eE]", t0.text):
+            if "e" in t0.text or "E" in t0.text:
                 return "DOUBLE"
             if "." in t0.text:
                 return "DOUBLE"
             return "INT" if int(t0.text) <= 2147483647 else "BIGINT"
         if t0.kind == "string":
             return "STRING"
-        if is_keyword(t0, "TRUE", "FALSE", "UNKNOWN"):
+        if w0 in ("TRUE", "FALSE", "UNKNOWN"):
             return "BOOLEAN"
-        if is_keyword(t0, "NULL"):
+        if w0 == "NULL":
             return "NULL"
-        if is_keyword(t0, *_NILADIC):
+        if w0 in _NILADIC:
             return _FUNC_TYPES[t0.text.upper()]
     ref = _column_ref(toks)
     if ref:
         col = scope.lookup(ref[1], ref[0])
         return col.type if col else None
-    if is_keyword(t0, "INTERVAL"):
+    if w0 == "INTERVAL":
         return "INTERVAL"
-    if is_keyword(t0, "TIMESTAMP") and len(toks) == 2 and toks[1].kind == "string":
+    if w0 == "TIMESTAMP" and len(toks) == 2 and toks[1].kind == "string":
         return "TIMESTAMP(3)"
-    if is_keyword(t0, "DATE") and len(toks) == 2 and toks[1].kind == "string":
+    if w0 == "DATE" and len(toks) == 2 and toks[1].kind == "string":
         return "DATE"
     if t0.kind in ("ident", "qident") and len(toks) >= 3 and toks[1].text == "(" and \
             _matching(toks, 1) == len(toks) - 1:
@@ -3991,15 +3997,19 @@ def _expr_type(toks, scope):
             is_keyword(toks[_matching(toks, 1) + 1] if _matching(toks, 1) + 1 < len(toks)
                        else None, "OVER"):
         return _call_type(t0.text.upper(), toks[2:_matching(toks, 1)], scope)
-    if is_keyword(t0, "ARRAY") and len(toks) > 2 and toks[1].text == "[":
+    if w0 == "ARRAY" and len(toks) > 2 and toks[1].text == "[":
         inner = _merge_types([_expr_type(a, scope) for a in _depth_split(toks[2:-1])])
         return "ARRAY<%s>" % inner if inner else None
-    if is_keyword(t0, "MAP") and len(toks) > 2 and toks[1].text == "[":
+    if w0 == "MAP" and len(toks) > 2 and toks[1].text == "[":
         parts = _depth_split(toks[2:-1])
         k = _merge_types([_expr_type(a, scope) for a in parts[0::2]])
         v = _merge_types([_expr_type(a, scope) for a in parts[1::2]])
         return "MAP<%s, %s>" % (k, v) if k and v else None
     return None
+
+
+_PREDICATE_WORDS = frozenset(("OR", "AND", "NOT", "IS", "IN", "LIKE", "BETWEEN", "SIMILAR",
+                              "EXISTS"))
 
 
 def _call_type(name, args_toks, scope):
