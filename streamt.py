@@ -3452,6 +3452,7 @@ _CLAUSE_WORD_SET = frozenset(_CLAUSE_WORDS)
 _JOIN_WORDS = ("JOIN", "LEFT", "RIGHT", "FULL", "INNER", "CROSS", "OUTER", "ON", "USING",
                "NATURAL", "LATERAL", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "UNION",
                "FOR", "MATCH_RECOGNIZE", "WINDOW", "AS")
+_JOIN_WORD_SET = frozenset(_JOIN_WORDS)
 
 # Functions: a fixed result type, or a rule name handled in _call_type.
 _FUNC_TYPES = {}
@@ -3822,11 +3823,15 @@ def _column_ref(expr):
     return None
 
 
+_AGGREGATES = frozenset((
+    "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT", "LISTAGG", "ARRAY_AGG", "STDDEV_POP",
+    "STDDEV_SAMP", "VAR_POP", "VAR_SAMP", "JSON_OBJECTAGG", "JSON_ARRAYAGG"))
+
+
 def _has_aggregate(toks):
     for i, t in enumerate(toks[:-1]):
-        if is_keyword(t, "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT", "LISTAGG",
-                      "ARRAY_AGG", "STDDEV_POP", "STDDEV_SAMP", "VAR_POP", "VAR_SAMP",
-                      "JSON_OBJECTAGG", "JSON_ARRAYAGG") and toks[i + 1].text == "(":
+        # (is_keyword(t, *_AGGREGATES), written out)
+        if t.kind == "ident" and t.text.upper() in _AGGREGATES and toks[i + 1].text == "(":
             # ... OVER (...) is an analytic function, not a GROUP BY aggregate
             close = _matching(toks, i + 1)
             if close + 1 < len(toks) and is_keyword(toks[close + 1], "OVER"):
@@ -3876,8 +3881,8 @@ def _from_scope(toks, relation, info):
             j += 1  # TABLE(TUMBLE(TABLE x, ...)) : the alias comes after the closing parens
         if j < len(toks) and is_keyword(toks[j], "AS"):
             j += 1
-        if j < len(toks) and toks[j].kind in ("ident", "qident") and not is_keyword(
-                toks[j], *_JOIN_WORDS):
+        if j < len(toks) and toks[j].kind in ("ident", "qident") and not (
+                toks[j].kind == "ident" and toks[j].text.upper() in _JOIN_WORD_SET):
             alias = _ident_name(toks[j])
         for c in cols:
             scope.columns.append((alias, c))
