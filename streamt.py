@@ -3513,7 +3513,10 @@ def _base(type_text):
     """The base name of a type: ``DECIMAL(10, 2)`` → ``DECIMAL``."""
     if not type_text:
         return None
-    return re.split(r"[\s(<]", type_text, 1)[0].upper()
+    return _TYPE_BASE_END_RE.split(type_text, 1)[0].upper()
+
+
+_TYPE_BASE_END_RE = re.compile(r"[\s(<]")
 
 
 # Nesting: ( [ and CASE open, ) ] and END close (see _opens/_closes).  The loops below
