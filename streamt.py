@@ -2862,7 +2862,11 @@ def sql_tokens(text, comments=True):
         if len(_SQL_TOKEN_CACHE) >= _SQL_TOKEN_CACHE_MAX:
             # forget the oldest text (dicts keep insertion order)
             del _SQL_TOKEN_CACHE[next(iter(_SQL_TOKEN_CACHE))]
-        sig = tuple(t for t in every if t.kind != "comment")
+        # (a comment token starts with -- or /*: a text without them has none)
+        if "--" in text or "/*" in text:
+            sig = tuple([t for t in every if t.kind != "comment"])
+        else:
+            sig = every
         entry = _SQL_TOKEN_CACHE[text] = (every, sig if len(sig) < len(every) else every)
     return list(entry[0] if comments else entry[1])
 

@@ -33,17 +33,20 @@ def _both(text, comments):
             return ("crash", type(e).__name__)
     fast = streamt._sql_tokens_fast(text, comments)
     general = run(streamt._sql_tokens_general)
-    return fast, general, run(streamt._sql_tokens)
+    return fast, general, run(streamt._sql_tokens), run(streamt.sql_tokens)
 
 
 def _check(text):
-    for comments in (True, False):
-        fast, general, used = _both(text, comments)
+    for comments in (False, True):  # without comments first: derived from the cache
+        fast, general, used, cached = _both(text, comments)
         # whatever the fast path reads, it reads exactly like the general path
         if fast is not None:
             assert general == ("ok", fast), text
-        # and the tokenizer as used gives the general path's result (or error)
+        # and the tokenizer as used gives the general path's result (or error),
+        # also through the cache (twice: computed, then remembered)
         assert used == general, text
+        assert cached == general, text
+        assert _both(text, comments)[3] == general, text
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
