@@ -3122,10 +3122,12 @@ _SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
 
 # Tokenizing is the hot spot of a build: the same model SQL is read by validation,
 # infer_materialization, template_calls, type inference and compile, so the tokens of
-# a text are remembered (as a tuple: every caller gets its own list copy).  Only the
+# a text are remembered (as tuples: every caller gets its own list copy).  Only the
 # last 2,048 texts: that covers a 1,000-model project from validation to compile;
 # keeping every text of a 5,000-model project cost ~30 MB of peak RSS (140 MB), for
-# about 0.4 s of tokenizing saved.
+# about 0.4 s of tokenizing saved.  A text is tokenized once, with its comments: the
+# tokens without comments are the same tokens with the comment tokens left out
+# (comments=False only drops them), so both lists are kept side by side.
 _SQL_TOKEN_CACHE = {}
 _SQL_TOKEN_CACHE_MAX = 2048
 
@@ -3139,18 +3141,39 @@ def sql_tokens(text, comments=True):
     With ``comments=False`` comment tokens are dropped."""
     if type(text) is not str:
         return list(_sql_tokens(text, comments))
-    key = (text, comments)
-    toks = _SQL_TOKEN_CACHE.get(key)
-    if toks is None:
+    entry = _SQL_TOKEN_CACHE.get(text)
+    if entry is None:
+        every = tuple(_sql_tokens(text))  # raises SqlError: nothing is remembered
         if len(_SQL_TOKEN_CACHE) >= _SQL_TOKEN_CACHE_MAX:
             # forget the oldest text (dicts keep insertion order)
             del _SQL_TOKEN_CACHE[next(iter(_SQL_TOKEN_CACHE))]
-        toks = _SQL_TOKEN_CACHE[key] = tuple(_sql_tokens(text, comments))
-    return list(toks)
+        # (a comment token starts with -- or /*: a text without them has none)
+        if "--" in text or "/*" in text:
+            sig = tuple([t for t in every if t.kind != "comment"])
+        else:
+            sig = every
+        entry = _SQL_TOKEN_CACHE[text] = (every, sig if len(sig) < len(every) else every)
+    return list(entry[0] if comments else entry[1])
 
 
 def _sql_tokens(text, comments=True):
-    """Tokens of a Flink SQL text (whitespace left out).
+    """Tokens of a Flink SQL text (whitespace left out), not memoized.
+
+    The fast path (_sql_tokens_fast) reads the usual ASCII SQL; a text it does not
+    know how to read (non-ASCII words or spaces, control characters, an unterminated
+    string, comment or template) is read again by the general path, which is the
+    reference and raises the errors."""
+    if not isinstance(text, str):
+        raise SqlError("SQL must be text, not %s" % type(text).__name__,
+                       hint="write the SQL as a YAML string (e.g. a `sql: |` block)")
+    toks = _sql_tokens_fast(text, comments)
+    if toks is None:
+        toks = _sql_tokens_general(text, comments)
+    return toks
+
+
+def _sql_tokens_general(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out), character by character.
 
     ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
     ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
@@ -3249,6 +3272,42 @@ def _sql_tokens(text, comments=True):
     return out
 
 
+def _sql_tokens_fast(text, comments=True):
+    """The tokens of ``text`` exactly as _sql_tokens_general() gives them, or None when
+    the text holds something only the general path reads (see _SQL_SCAN_RE).
+
+    One findall() over the whole text: each match is (blanks before, token, other).
+    The matches are back to back (every character that is not a blank starts a match,
+    the blanks go with the token after them), so offsets are running sums of lengths
+    and no match object is made.  The kind of a token follows from its first one or
+    two characters."""
+    out = []
+    append = out.append
+    new, first_kind, two_kind = tuple.__new__, _SQL_FIRST_KIND, _SQL_TWO_KIND
+    pos, line, line_start = 0, 1, 0
+    for blanks, tok, other in _SQL_SCAN_RE.findall(text):
+        if other:
+            return None
+        if blanks:
+            if "\n" in blanks:
+                line += blanks.count("\n")
+                line_start = pos + blanks.rindex("\n") + 1
+            pos += len(blanks)
+        end = pos + len(tok)
+        kind = first_kind[tok[0]]
+        if kind is None:  # - / { . : an operator, or a comment, template, block, number
+            kind = two_kind.get(tok[:2]) or ("number" if len(tok) > 1 and tok[0] == "."
+                                             else "op")
+        if kind != "comment" or comments:
+            # Token(...) without the keyword-argument wrapper of namedtuple's __new__
+            append(new(Token, (kind, tok, line, pos - line_start + 1, pos, end)))
+        if "\n" in tok:  # strings, comments and templates may span lines
+            line += tok.count("\n")
+            line_start = pos + tok.rindex("\n") + 1
+        pos = end
+    return out
+
+
 def significant_tokens(text_or_tokens):
     """The tokens without comments."""
     if isinstance(text_or_tokens, str):
@@ -3277,6 +3336,23 @@ def template_calls(sql):
     and every ``{% %}`` / ``{# #}``, is returned with kind ``"unsupported"`` and its
     text as the name, so that validation reports it (it is never passed through).
     An unreadable SQL text raises SqlError."""
+    if type(sql) is str:
+        # by text, like the tokens (validation and compile both ask for every model);
+        # the calls are kept as a tuple of tuples, every caller gets its own list
+        calls = _TEMPLATE_CALLS_CACHE.get(sql)
+        if calls is None:
+            calls = tuple(_template_calls(sql))  # raises SqlError: nothing is kept
+            if len(_TEMPLATE_CALLS_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+                del _TEMPLATE_CALLS_CACHE[next(iter(_TEMPLATE_CALLS_CACHE))]
+            _TEMPLATE_CALLS_CACHE[sql] = calls
+        return list(calls)
+    return _template_calls(sql)
+
+
+_TEMPLATE_CALLS_CACHE = {}
+
+
+def _template_calls(sql):
     out = []
     for tok in sql_tokens(sql):
         if tok.kind == "template":
@@ -3313,16 +3389,20 @@ def render_sql(sql, resolver):
 
 def quote_ident(name):
     """A back-quoted Flink SQL identifier (back-quotes doubled)."""
-    return "`" + str(name).replace("`", "``") + "`"
+    if type(name) is not str:  # str() of a plain str is itself: skip the call
+        name = str(name)
+    return "`" + name.replace("`", "``") + "`"
 
 
 def quote_string(value):
     """A single-quoted Flink SQL string literal (quotes doubled).
 
     Flink string literals have no backslash escapes, so nothing else can end them."""
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    return "'" + str(value).replace("'", "''") + "'"
+    if type(value) is not str:  # str() of a plain str is itself: skip the call
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        value = str(value)
+    return "'" + value.replace("'", "''") + "'"
 
 
 def split_statements(text):
@@ -3353,6 +3433,7 @@ _STATEFUL_FUNCS = ("ROW_NUMBER", "LAG", "LEAD", "RANK", "DENSE_RANK", "FIRST_VAL
                    "LAST_VALUE", "NTH_VALUE", "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT",
                    "LISTAGG", "ML_PREDICT", "ML_EVALUATE", "ARRAY_AGG", "STDDEV_POP",
                    "STDDEV_SAMP", "VAR_POP", "VAR_SAMP") + _WINDOW_TVFS
+_STATEFUL_WORDS = frozenset(("JOIN", "OVER", "MATCH_RECOGNIZE"))
 MATERIALIZATIONS = ("topic", "virtual_topic", "flink", "sink")
 
 
@@ -3376,35 +3457,63 @@ def infer_materialization(model, project=None):
         return "virtual_topic", "virtual_topic"
     if not sql:
         return "topic", "topic"
-    try:
-        toks = significant_tokens(sql_tokens(sql))
-    except SqlError:
+    shape = _sql_shape(sql)
+    if shape == "error" or shape == "stateful":
         return "flink", "flink"
-    if is_stateful(toks):
-        return "flink", "flink"
-    if _is_plain_select_star(toks):
+    if shape == "star":
         return "topic", "topic"
     if _has_gateway(project):
         return "virtual_topic", "virtual_topic"
     return "virtual_topic", "flink"
 
 
+# What infer_materialization() reads from a SQL text, by text: validation and compile
+# both ask for every model, and the answer depends on the text alone.  The values are
+# strings; only the last 2,048 texts are kept (like _SQL_TOKEN_CACHE).
+_SQL_SHAPE_CACHE = {}
+
+
+def _sql_shape(sql):
+    """``"error"`` (unreadable), ``"stateful"`` (is_stateful), ``"star"`` (a plain
+    ``SELECT * FROM``) or ``"other"``: how infer_materialization() judges ``sql``."""
+    if type(sql) is str:
+        shape = _SQL_SHAPE_CACHE.get(sql)
+        if shape is not None:
+            return shape
+    try:
+        toks = sql_tokens(sql, comments=False)
+    except SqlError:
+        shape = "error"
+    else:
+        shape = "stateful" if is_stateful(toks) else (
+            "star" if _is_plain_select_star(toks) else "other")
+    if type(sql) is str:
+        if len(_SQL_SHAPE_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+            del _SQL_SHAPE_CACHE[next(iter(_SQL_SHAPE_CACHE))]
+        _SQL_SHAPE_CACHE[sql] = shape
+    return shape
+
+
 def is_stateful(tokens):
     """True if the query (tokens) needs Flink state: windows, GROUP BY, joins, DISTINCT,
     ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions."""
     toks = [t for t in tokens if t.kind != "comment"]
+    last = len(toks) - 1
     for i, t in enumerate(toks):
         if t.kind != "ident":
             continue
         w = t.text.upper()
-        nxt = toks[i + 1] if i + 1 < len(toks) else None
-        if w in ("JOIN", "OVER", "MATCH_RECOGNIZE"):
+        if w in _STATEFUL_WORDS:
             return True
-        if w in ("GROUP", "ORDER") and is_keyword(nxt, "BY"):
-            return True
-        if w == "SELECT" and is_keyword(nxt, "DISTINCT"):
-            return True
-        if w in _STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and nxt.text == "(":
+        if i == last:
+            continue
+        nxt = toks[i + 1]
+        # is_keyword(nxt, ...) and "nxt is the operator (", written out
+        if nxt.kind == "ident":
+            if w in ("GROUP", "ORDER", "SELECT") and nxt.text.upper() == (
+                    "DISTINCT" if w == "SELECT" else "BY"):
+                return True
+        elif w in _STATEFUL_FUNCS and nxt.kind == "op" and nxt.text == "(":
             return True
     return False
 
@@ -3413,7 +3522,10 @@ def _is_plain_select_star(toks):
     if len(toks) < 4 or not (is_keyword(toks[0], "SELECT") and toks[1].text == "*"
                              and is_keyword(toks[2], "FROM")):
         return False
-    return not any(is_keyword(t, "WHERE", "LIMIT") for t in toks)
+    for t in toks:  # no WHERE and no LIMIT
+        if t.kind == "ident" and t.text.upper() in ("WHERE", "LIMIT"):
+            return False
+    return True
 
 
 def _has_gateway(project):
@@ -3434,6 +3546,41 @@ _SQL_FAST_RE = re.compile(
     r"|(?P<number>(?:[0-9]\d*\.?\d*|\.[0-9]\d*)(?:[eE][+-]?\d+)?)"
     r"|(?P<op><>|!=|<=|>=|\|\||::|=>|->|[(),;*=<>+|:!%]|-(?!-)|/(?!\*)"
     r"|\.(?![0-9]|[^\x00-\x7f]))")
+# The whole of sql_tokens() for ASCII SQL in one pattern, for _sql_tokens_fast():
+# (blanks)(token)|(other).  Each token alternative reads exactly what the general path
+# reads from the same first character; what the general path reads differently or
+# reports as an error matches `other` instead, and the text is read by the general path:
+#  - a string or quoted name ends at the first lone quote (doubled quotes are the
+#    character itself; (?!') makes the closing quote a lone one, as find() does);
+#  - a template or block ends at the first close outside '...' / "..." (a backslash
+#    takes the next character), as _template_end() reads it;
+#  - an unterminated quote, /*, {{, {% or {# and any non-ASCII character (and "."
+#    before one: it may start a number) or other blank is `other`.
+# Operators: the two-character ones first (like _SQL_OPERATORS), then any other ASCII
+# character that is neither blank, letter, digit nor one of _ $ ' ` " { - / .
+_SQL_OP_CHARS = "".join(re.escape(c) for c in map(chr, range(128)) if not (
+    c.isspace() or c.isalnum() or c in "_$'`\"{-/."))
+_SQL_QUOTED_IN_TEMPLATE = r"""|'(?:[^'\\]|\\[\s\S])*'|"(?:[^"\\]|\\[\s\S])*")*"""
+_SQL_SCAN_RE = re.compile(
+    r"([ \t\n\r\f\v]*)(?:("
+    r"[A-Za-z_$][\w$]*"
+    r"|(?:[0-9]\d*\.?\d*|\.[0-9]\d*)(?:[eE][+-]?\d+)?"
+    r"|'(?:[^']|'')*'(?!')|`(?:[^`]|``)*`(?!`)|\"(?:[^\"]|\"\")*\"(?!\")"
+    r"|--[^\n]*|/\*[\s\S]*?\*/"
+    r"|\{\{(?:[^'\"}]|\}(?!\})" + _SQL_QUOTED_IN_TEMPLATE + r"\}\}"
+    r"|\{%(?:[^'\"%]|%(?!\})" + _SQL_QUOTED_IN_TEMPLATE + r"%\}"
+    r"|\{\#(?:[^'\"#]|\#(?!\})" + _SQL_QUOTED_IN_TEMPLATE + r"\#\}"
+    r"|<>|!=|<=|>=|\|\||::|=>|->"
+    r"|[" + _SQL_OP_CHARS + r"]|-|/(?!\*)|\{(?![{%#])|\.(?![^\x00-\x7f])"
+    r")|([^ \t\n\r\f\v]))")
+# Kind of a token by its first character (None: decided by _SQL_TWO_KIND or below).
+_SQL_FIRST_KIND = dict((c, "op") for c in map(chr, range(128)))
+_SQL_FIRST_KIND.update((c, "ident") for c in string.ascii_letters + "_$")
+_SQL_FIRST_KIND.update((c, "number") for c in string.digits)
+_SQL_FIRST_KIND.update({"'": "string", "`": "qident", '"': "dqident",
+                        "-": None, "/": None, "{": None, ".": None})
+_SQL_TWO_KIND = {"--": "comment", "/*": "comment", "{{": "template", "{%": "block",
+                 "{#": "block"}
 _TEMPLATE_CALL_RE = re.compile(
     r"""\A\s*(source|ref)\s*\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\)\s*\Z""")
 
@@ -3461,11 +3608,31 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 def _parse_template_call(template_text):
     """``(kind, name)`` for ``{{ source("x") }}`` / ``{{ ref('y') }}``, else None."""
+    # by text: the answer (a tuple or None) depends on the text alone, and the same
+    # template is read by validation, type inference and compile; the last 2,048 kept
+    if type(template_text) is not str:
+        return _parse_template_call_uncached(template_text)
+    call = _TEMPLATE_CALL_CACHE.get(template_text, _MISSING_CALL)
+    if call is not _MISSING_CALL:
+        return call
+    call = _parse_template_call_uncached(template_text)
+    if len(_TEMPLATE_CALL_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+        del _TEMPLATE_CALL_CACHE[next(iter(_TEMPLATE_CALL_CACHE))]
+    _TEMPLATE_CALL_CACHE[template_text] = call
+    return call
+
+
+_TEMPLATE_CALL_CACHE = {}
+_MISSING_CALL = object()
+
+
+def _parse_template_call_uncached(template_text):
     m = _TEMPLATE_CALL_RE.match(template_text[2:-2])
     if not m:
         return None
     raw = m.group(2) if m.group(2) is not None else m.group(3)
-    name = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw)
+    name = raw if "\\" not in raw else re.sub(
+        r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), raw)
     if not name:
         return None
     return m.group(1), name
@@ -3570,9 +3737,11 @@ _STRING_TYPES = ("STRING", "VARCHAR", "CHAR", "CHARACTER")
 _WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
 _CLAUSE_WORDS = ("FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "WINDOW", "UNION",
                  "EXCEPT", "INTERSECT", "QUALIFY", "OFFSET", "FETCH", "MINUS")
+_CLAUSE_WORD_SET = frozenset(_CLAUSE_WORDS)
 _JOIN_WORDS = ("JOIN", "LEFT", "RIGHT", "FULL", "INNER", "CROSS", "OUTER", "ON", "USING",
                "NATURAL", "LATERAL", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "UNION",
                "FOR", "MATCH_RECOGNIZE", "WINDOW", "AS")
+_JOIN_WORD_SET = frozenset(_JOIN_WORDS)
 
 # Functions: a fixed result type, or a rule name handled in _call_type.
 _FUNC_TYPES = {}
@@ -3613,6 +3782,8 @@ for _names, _t in (
 # Words typed without parentheses.
 _NILADIC = ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME", "LOCALTIMESTAMP",
             "LOCALTIME", "CURRENT_ROW_TIMESTAMP")
+# Bare words that are values, never column references (_column_ref).
+_VALUE_WORDS = frozenset(("NULL", "TRUE", "FALSE") + _NILADIC)
 
 
 def _join_type_tokens(toks):
@@ -3631,22 +3802,36 @@ def _base(type_text):
     """The base name of a type: ``DECIMAL(10, 2)`` → ``DECIMAL``."""
     if not type_text:
         return None
-    return re.split(r"[\s(<]", type_text, 1)[0].upper()
+    return _TYPE_BASE_END_RE.split(type_text, 1)[0].upper()
+
+
+_TYPE_BASE_END_RE = re.compile(r"[\s(<]")
+
+
+# Nesting: ( [ and CASE open, ) ] and END close (see _opens/_closes).  The loops below
+# read it from these tables instead of calling _opens/_closes for every token (they
+# are the inner loops of analyze_query); an operator is looked up by its text, a word
+# by its upper-cased text, like is_keyword() compares it.
+_NEST_OPS = {"(": 1, "[": 1, ")": -1, "]": -1}
+_NEST_WORDS = {"CASE": 1, "END": -1}
 
 
 def _depth_split(toks, sep=","):
     """Split tokens on ``sep`` at parenthesis/bracket depth 0."""
     parts, cur, depth = [], [], 0
+    ops, words = _NEST_OPS, _NEST_WORDS
     for t in toks:
-        if _opens(t):
-            depth += 1
-        elif _closes(t):
-            depth -= 1
-        if depth == 0 and t.kind == "op" and t.text == sep:
-            parts.append(cur)
-            cur = []
-        else:
-            cur.append(t)
+        kind = t.kind
+        if kind == "op":
+            text = t.text
+            depth += ops.get(text, 0)
+            if depth == 0 and text == sep:
+                parts.append(cur)
+                cur = []
+                continue
+        elif kind == "ident":
+            depth += words.get(t.text.upper(), 0)
+        cur.append(t)
     parts.append(cur)
     return parts
 
@@ -3654,12 +3839,16 @@ def _depth_split(toks, sep=","):
 def _top_level(toks):
     """Indices of the tokens at depth 0."""
     out, depth = [], 0
+    ops, words = _NEST_OPS, _NEST_WORDS
     for i, t in enumerate(toks):
-        if _closes(t):
+        kind = t.kind
+        nest = ops.get(t.text, 0) if kind == "op" else (
+            words.get(t.text.upper(), 0) if kind == "ident" else 0)
+        if nest < 0:
             depth -= 1
         if depth == 0:
             out.append(i)
-        if _opens(t):
+        if nest > 0:
             depth += 1
     return out
 
@@ -3675,12 +3864,15 @@ def _closes(t):
 def _matching(toks, i):
     """Index of the parenthesis closing the one at ``i``."""
     depth = 0
+    ops, words = _NEST_OPS, _NEST_WORDS
     for j in range(i, len(toks)):
-        if _opens(toks[j]):
-            depth += 1
-        elif _closes(toks[j]):
-            depth -= 1
-            if depth == 0:
+        t = toks[j]
+        kind = t.kind
+        nest = ops.get(t.text, 0) if kind == "op" else (
+            words.get(t.text.upper(), 0) if kind == "ident" else 0)
+        if nest:
+            depth += nest
+            if depth == 0 and nest < 0:
                 return j
     return len(toks) - 1
 
@@ -3702,12 +3894,29 @@ class _Scope(object):
         self.keys = []             # key column names of updating inputs
         self.known = True          # False if some input's columns are unknown
         self.windowed = False
+        self._index, self._indexed = None, 0  # lookup(): {lower name: [(alias, Column)]}
 
     def lookup(self, name, qualifier=None):
-        lname = name.lower()
-        for alias, col in self.columns:
-            if col.name.lower() == lname and (qualifier is None or (
-                    alias is not None and alias.lower() == qualifier.lower())):
+        # The first column with that name (and alias), in the order of self.columns.
+        # The columns by lower-cased name are indexed as they come: self.columns is
+        # only ever appended to (by _from_scope), and a scope lives for one query.
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            self._indexed = 0
+        columns = self.columns
+        if self._indexed < len(columns):
+            for entry in columns[self._indexed:]:
+                index.setdefault(entry[1].name.lower(), []).append(entry)
+            self._indexed = len(columns)
+        entries = index.get(name.lower())
+        if entries is None:
+            return None
+        if qualifier is None:
+            return entries[0][1]
+        lqual = qualifier.lower()
+        for alias, col in entries:
+            if alias is not None and alias.lower() == lqual:
                 return col
         return None
 
@@ -3731,11 +3940,15 @@ def _analyze(toks, relation, info):
         info.warnings.append("no SELECT found: the result columns are unknown")
         return _Scope()
     clause = {}
+    clause_words = _CLAUSE_WORD_SET
     for i in level:
         if i <= sel:
             continue
-        w = toks[i].text.upper() if toks[i].kind == "ident" else None
-        if w in _CLAUSE_WORDS and w not in clause:
+        t = toks[i]
+        if t.kind != "ident":
+            continue
+        w = t.text.upper()
+        if w in clause_words and w not in clause:
             if w in ("GROUP", "ORDER") and not is_keyword(toks[i + 1] if i + 1 < len(toks)
                                                           else None, "BY"):
                 continue
@@ -3824,9 +4037,13 @@ def _analyze(toks, relation, info):
         info.exprs.append((name, start, expr[-1].end if expr else end, alias is not None))
     # updating or append-only result, and its key
     info.windowed = windowed or legacy_window
-    outer_join = any(is_keyword(t, "LEFT", "RIGHT", "FULL") for t in span("FROM")
-                     if t.kind == "ident") and any(is_keyword(t, "JOIN") for t in span("FROM"))
-    top_n = any(is_keyword(t, "ROW_NUMBER", "RANK", "DENSE_RANK") for t in toks)
+    from_words = set(t.text.upper() for t in span("FROM") if t.kind == "ident")
+    outer_join = not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and "JOIN" in from_words
+    top_n = False
+    for t in toks:
+        if t.kind == "ident" and t.text.upper() in ("ROW_NUMBER", "RANK", "DENSE_RANK"):
+            top_n = True
+            break
     if aggregated and not info.windowed:
         info.updating = True
         info.key = _key_from_group(items, group_cols)
@@ -3885,20 +4102,28 @@ _NOT_ALIASES = frozenset(
 
 def _column_ref(expr):
     """``(qualifier, name)`` when ``expr`` is a plain column reference."""
-    if len(expr) == 1 and expr[0].kind in ("ident", "qident") and not is_keyword(
-            expr[0], "NULL", "TRUE", "FALSE", *_NILADIC):
-        return None, _ident_name(expr[0])
-    if len(expr) == 3 and expr[1].text == "." and all(
-            t.kind in ("ident", "qident") for t in (expr[0], expr[2])):
+    n = len(expr)
+    if n == 1:
+        t = expr[0]
+        kind = t.kind
+        # (is_keyword(t, "NULL", "TRUE", "FALSE", *_NILADIC), written out)
+        if kind == "qident" or (kind == "ident" and t.text.upper() not in _VALUE_WORDS):
+            return None, _ident_name(t)
+    elif n == 3 and expr[1].text == "." and expr[0].kind in ("ident", "qident") and \
+            expr[2].kind in ("ident", "qident"):
         return _ident_name(expr[0]), _ident_name(expr[2])
     return None
 
 
+_AGGREGATES = frozenset((
+    "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT", "LISTAGG", "ARRAY_AGG", "STDDEV_POP",
+    "STDDEV_SAMP", "VAR_POP", "VAR_SAMP", "JSON_OBJECTAGG", "JSON_ARRAYAGG"))
+
+
 def _has_aggregate(toks):
     for i, t in enumerate(toks[:-1]):
-        if is_keyword(t, "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT", "LISTAGG",
-                      "ARRAY_AGG", "STDDEV_POP", "STDDEV_SAMP", "VAR_POP", "VAR_SAMP",
-                      "JSON_OBJECTAGG", "JSON_ARRAYAGG") and toks[i + 1].text == "(":
+        # (is_keyword(t, *_AGGREGATES), written out)
+        if t.kind == "ident" and t.text.upper() in _AGGREGATES and toks[i + 1].text == "(":
             # ... OVER (...) is an analytic function, not a GROUP BY aggregate
             close = _matching(toks, i + 1)
             if close + 1 < len(toks) and is_keyword(toks[close + 1], "OVER"):
@@ -3938,7 +4163,8 @@ def _from_scope(toks, relation, info):
             default_alias = None
             j = close + 1
         else:
-            if is_keyword(t, *_WINDOW_TVFS) and i + 1 < len(toks) and toks[i + 1].text == "(":
+            if t.kind == "ident" and t.text.upper() in _WINDOW_TVFS and i + 1 < len(toks) \
+                    and toks[i + 1].text == "(":
                 scope.windowed = True
             i += 1
             continue
@@ -3947,8 +4173,8 @@ def _from_scope(toks, relation, info):
             j += 1  # TABLE(TUMBLE(TABLE x, ...)) : the alias comes after the closing parens
         if j < len(toks) and is_keyword(toks[j], "AS"):
             j += 1
-        if j < len(toks) and toks[j].kind in ("ident", "qident") and not is_keyword(
-                toks[j], *_JOIN_WORDS):
+        if j < len(toks) and toks[j].kind in ("ident", "qident") and not (
+                toks[j].kind == "ident" and toks[j].text.upper() in _JOIN_WORD_SET):
             alias = _ident_name(toks[j])
         for c in cols:
             scope.columns.append((alias, c))
@@ -4002,11 +4228,15 @@ def _expr_type(toks, scope):
                 branches.append(_expr_type(inner[i + 1:nxt[0] if nxt else len(inner)], scope))
         return _merge_types(branches)
     level = _top_level(toks)
-    words = [(i, toks[i].text.upper()) for i in level if toks[i].kind == "ident"]
-    ops = [(i, toks[i].text) for i in level if toks[i].kind == "op"]
-    wordset = set(w for _i, w in words)
+    wordset, ops = set(), []
+    for i in level:
+        t = toks[i]
+        if t.kind == "ident":
+            wordset.add(t.text.upper())
+        elif t.kind == "op":
+            ops.append((i, t.text))
     # boolean operators and predicates
-    if wordset & {"OR", "AND", "NOT", "IS", "IN", "LIKE", "BETWEEN", "SIMILAR", "EXISTS"}:
+    if not _PREDICATE_WORDS.isdisjoint(wordset):
         return "BOOLEAN"
     if any(op in ("=", "<>", "!=", "<", ">", "<=", ">=") for _i, op in ops):
         return "BOOLEAN"
@@ -4030,30 +4260,32 @@ def _expr_type(toks, scope):
     if toks[0].text in ("-", "+") and len(toks) > 1:
         return _expr_type(toks[1:], scope)
     t0 = toks[0]
+    # t0's word as is_keyword(t0, ...) compares it (None: not a bare word)
+    w0 = t0.text.upper() if t0.kind == "ident" else None
     if len(toks) == 1:
         if t0.kind == "number":
-            if re.search(r"[eE]", t0.text):
+            if "e" in t0.text or "E" in t0.text:
                 return "DOUBLE"
             if "." in t0.text:
                 return "DOUBLE"
             return "INT" if int(t0.text) <= 2147483647 else "BIGINT"
         if t0.kind == "string":
             return "STRING"
-        if is_keyword(t0, "TRUE", "FALSE", "UNKNOWN"):
+        if w0 in ("TRUE", "FALSE", "UNKNOWN"):
             return "BOOLEAN"
-        if is_keyword(t0, "NULL"):
+        if w0 == "NULL":
             return "NULL"
-        if is_keyword(t0, *_NILADIC):
+        if w0 in _NILADIC:
             return _FUNC_TYPES[t0.text.upper()]
     ref = _column_ref(toks)
     if ref:
         col = scope.lookup(ref[1], ref[0])
         return col.type if col else None
-    if is_keyword(t0, "INTERVAL"):
+    if w0 == "INTERVAL":
         return "INTERVAL"
-    if is_keyword(t0, "TIMESTAMP") and len(toks) == 2 and toks[1].kind == "string":
+    if w0 == "TIMESTAMP" and len(toks) == 2 and toks[1].kind == "string":
         return "TIMESTAMP(3)"
-    if is_keyword(t0, "DATE") and len(toks) == 2 and toks[1].kind == "string":
+    if w0 == "DATE" and len(toks) == 2 and toks[1].kind == "string":
         return "DATE"
     if t0.kind in ("ident", "qident") and len(toks) >= 3 and toks[1].text == "(" and \
             _matching(toks, 1) == len(toks) - 1:
@@ -4062,15 +4294,19 @@ def _expr_type(toks, scope):
             is_keyword(toks[_matching(toks, 1) + 1] if _matching(toks, 1) + 1 < len(toks)
                        else None, "OVER"):
         return _call_type(t0.text.upper(), toks[2:_matching(toks, 1)], scope)
-    if is_keyword(t0, "ARRAY") and len(toks) > 2 and toks[1].text == "[":
+    if w0 == "ARRAY" and len(toks) > 2 and toks[1].text == "[":
         inner = _merge_types([_expr_type(a, scope) for a in _depth_split(toks[2:-1])])
         return "ARRAY<%s>" % inner if inner else None
-    if is_keyword(t0, "MAP") and len(toks) > 2 and toks[1].text == "[":
+    if w0 == "MAP" and len(toks) > 2 and toks[1].text == "[":
         parts = _depth_split(toks[2:-1])
         k = _merge_types([_expr_type(a, scope) for a in parts[0::2]])
         v = _merge_types([_expr_type(a, scope) for a in parts[1::2]])
         return "MAP<%s, %s>" % (k, v) if k and v else None
     return None
+
+
+_PREDICATE_WORDS = frozenset(("OR", "AND", "NOT", "IS", "IN", "LIKE", "BETWEEN", "SIMILAR",
+                              "EXISTS"))
 
 
 def _call_type(name, args_toks, scope):
