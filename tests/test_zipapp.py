@@ -121,3 +121,29 @@ def test_zipapp_is_executable_with_its_shebang(pyz):
     if shutil.which("python3"):
         r = subprocess.run([str(pyz), "--version"], env=_env(), stdout=subprocess.PIPE)
         assert r.returncode == 0
+
+
+# What importing streamt may load.  Every command (and `--version`, whose start-up must stay
+# within 3x a bare interpreter: `make bench`) pays for it: json, re, hashlib, datetime and
+# the heavy modules are loaded on first use instead.
+_LOADED_ON_FIRST_USE = ("re", "json", "hashlib", "datetime", "string", "argparse", "ssl",
+                        "socket", "tarfile", "gzip", "lzma", "zipfile", "zlib", "base64",
+                        "hmac", "difflib", "uuid", "urllib.request", "http.client", "struct")
+
+
+@pytest.mark.parametrize("python", PYTHONS, ids=lambda p: p.split("/")[-3])
+def test_importing_streamt_loads_no_heavy_module(python):
+    # what the pyz does: run the module's code (an `import` from source would also load
+    # `tokenize`, and with it `re`, to decode the file when no __pycache__ exists)
+    code = ("import sys; src = open(%r).read(); code = compile(src, 'streamt.py', 'exec'); "
+            "before = set(sys.modules); mod = type(sys)('streamt'); "
+            "sys.modules['streamt'] = mod; exec(code, mod.__dict__); "
+            "print(' '.join(sorted(set(sys.modules) - before)))"
+            % os.path.join(ROOT, "streamt.py"))
+    r = subprocess.run([python, "-S", "-c", code], env=_env(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, cwd=str(ROOT))
+    assert r.returncode == 0, r.stderr
+    loaded = set(r.stdout.decode().split())
+    assert "streamt" in loaded
+    assert not loaded & set(_LOADED_ON_FIRST_USE), sorted(loaded & set(_LOADED_ON_FIRST_USE))
+
