@@ -3297,7 +3297,8 @@ def _sql_tokens_general(text, comments=True):
                 j = k + 1
                 break
             kind = {"'": "string", "`": "qident", '"': "dqident"}[c]
-        elif c.isdigit() or (c == "." and text[i + 1:i + 2].isdigit()):
+        elif c.isdecimal() or (c == "." and text[i + 1:i + 2].isdecimal()):
+            # isdecimal, as the pattern's \d: "²" is a digit to isdigit() but no \d
             m = _NUMBER_RE.match(text, i)
             j = m.end()
             kind = "number"

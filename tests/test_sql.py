@@ -193,3 +193,13 @@ def test_select_star_in_a_comment_is_not_a_topic():
     # but a comment before a plain SELECT * does not hide it
     sql = "/* copy */ SELECT * FROM {{ source('x') }}"
     assert infer_materialization({"name": "m", "sql": sql}, FLINK)[0] == "topic"
+
+
+def test_superscript_and_other_non_decimal_digits_are_read_without_a_crash():
+    # "²" is a digit to str.isdigit() but not a decimal digit: it used to crash the
+    # tokenizer (AttributeError) instead of reaching validation like any odd character
+    toks = streamt.sql_tokens(u"SELECT \u00b2, .\u00b2 FROM t")
+    assert [t.text for t in toks] == [u"SELECT", u"\u00b2", u",", u".", u"\u00b2", u"FROM", u"t"]
+    assert [t.kind for t in toks][1] == "op"
+    # decimal digits of other scripts are still numbers, as before
+    assert [(t.kind, t.text) for t in streamt.sql_tokens(u"SELECT \u0663")][1] == ("number", u"\u0663")
