@@ -17,3 +17,22 @@ class FakeProject(object):
             "safety": {"confirm_apply": False, "allow_destructive": True,
                        "require_signature": False}}
         self.variables = {}
+
+
+def fixture_projects():
+    """(directory, environment, Project) of every example and fixture project that loads,
+    in each of its environments (None, dev, prod); the broken fixtures are left out.  For
+    tests that hold a quick path to the general one on real projects."""
+    import os
+    import streamt
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for base in (os.path.join(root, "examples"), os.path.join(root, "tests", "projects")):
+        for d, _dirs, files in sorted(os.walk(base)):
+            if "stream_project.yml" not in files:
+                continue
+            for env in (None, "dev", "prod"):
+                try:
+                    project = streamt.load_project(d, env=env)
+                except streamt.StreamtError:  # a broken fixture, or not its environment
+                    continue
+                yield d, env, project

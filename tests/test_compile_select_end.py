@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import streamt
 from streamt import compile_project
-from tests._projects import FakeProject
+from tests._projects import FakeProject, fixture_projects
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -93,15 +93,7 @@ def test_generated(pieces, mask, join_with_space):
 def test_fixture_projects():
     """Every example and fixture project compiles the same either way."""
     seen = 0
-    for base in (os.path.join(ROOT, "examples"), os.path.join(ROOT, "tests", "projects")):
-        for d, _dirs, files in sorted(os.walk(base)):
-            if "stream_project.yml" not in files:
-                continue
-            for env in (None, "dev", "prod"):
-                try:
-                    p = streamt.load_project(d, env=env)
-                except Exception:  # a broken fixture, or the wrong environment
-                    continue
-                assert _state(p, True) == _state(p, False), (d, env)
-                seen += 1
+    for d, env, p in fixture_projects():
+        assert _state(p, True) == _state(p, False), (d, env)
+        seen += 1
     assert seen > 5

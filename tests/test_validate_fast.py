@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import streamt
+from tests._projects import fixture_projects
 from streamt import Location, _item_loc, _key_loc, _loc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,21 +89,9 @@ def var_refs_general(project):
     return out
 
 
-def _projects():
-    for base in (os.path.join(ROOT, "examples"), os.path.join(ROOT, "tests", "projects")):
-        for d, _dirs, files in sorted(os.walk(base)):
-            if "stream_project.yml" not in files:
-                continue
-            for env in (None, "dev", "prod"):
-                try:
-                    yield d, streamt.load_project(d, env=env)
-                except Exception:  # a broken fixture, or the wrong environment
-                    continue
-
-
 def test_var_refs_of_every_fixture_project():
     seen = refs = 0
-    for d, p in _projects():
+    for d, _env, p in fixture_projects():
         got = streamt._var_refs(p)
         assert got == var_refs_general(p), d
         seen += 1

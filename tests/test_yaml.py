@@ -645,3 +645,20 @@ def test_same_results_on_python_36_and_313(python):
     scope = {"ROOT": ROOT}
     exec(_CANON, scope)
     assert json.loads(out) == json.loads(json.dumps(scope["run"](texts)))
+
+
+def test_loading_leaves_the_garbage_collector_as_it_found_it():
+    # the loader pauses the cyclic collector while it works; a program that embeds
+    # streamt must get it back, also after an error, and a disabled one must stay off
+    import gc
+    assert gc.isenabled()
+    streamt.yaml_load("a: [1, 2]\n")
+    with pytest.raises(streamt.YamlError):
+        streamt.yaml_load("a: [1, 2\n")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        streamt.yaml_load("a: 1\n")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
