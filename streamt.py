@@ -561,7 +561,12 @@ def _yaml_run(text, source_name, warnings, located):
     elif not isinstance(text, str):
         raise TypeError("yaml_load() needs str or bytes, not %s" % type(text).__name__)
     src = _YamlSource(source_name, text)
-    bad = _YAML_NONPRINTABLE.search(text)
+    # Most files are printable ASCII: a cheap ASCII pattern says so, and the full class
+    # (costly to compile) only looks from the first other character on (everything
+    # before it is printable ASCII, so the first bad character is the same).
+    bad = _YAML_NOT_ASCII.search(text)
+    if bad:
+        bad = _YAML_NONPRINTABLE.search(text, bad.start())
     if bad:
         raise src.error("unacceptable character #x%04x: control characters are not allowed"
                         % ord(bad.group()), bad.start(),
@@ -573,6 +578,11 @@ def _yaml_run(text, source_name, warnings, located):
         src = _YamlSource(source_name, text)
     try:
         with _gc_paused():  # many small objects (tokens, values), no cycles
+            if _YamlLines.fast:
+                try:
+                    return _YamlLines(text, src, located).load()
+                except _YamlNotLines:
+                    pass    # outside the common subset: the full scanner and parser
             tokens = _YamlScanner(text, src).scan()
             return _YamlParser(tokens, src, warnings, located).parse()
     except RecursionError:
@@ -591,8 +601,14 @@ def _yaml_decode(data, source_name):
                         hint="save the file as UTF-8")
 
 
+# The characters YAML 1.1 (and PyYAML) refuse: everything but tab, line feed, carriage
+# return, printable ASCII, NEL, and U+00A0-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF.  (Written
+# as the positive class of the refused characters -- the same set -- because the negated
+# class with its huge ranges costs ~10 ms to compile; tests/test_yaml_lines.py compares
+# the two over every code point.)
 _YAML_NONPRINTABLE = _LazyRegex(
-    u"[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+    u"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+_YAML_NOT_ASCII = _LazyRegex(u"[^\t\n\r\x20-\x7e]")     # not printable ASCII
 
 
 # -- scanner --------------------------------------------------------------------
@@ -1368,6 +1384,437 @@ class _YamlScanner(object):
             while i - ls < indent and s[i] == " ":
                 i += 1
         return i, ls
+
+
+# -- the line loader: the common block subset, a line at a time -----------------
+#
+# Project files are nearly all written in a small part of YAML: block mappings of
+# `key: value` lines, block sequences of `- ` items, one-line plain and quoted scalars,
+# literal and folded block scalars, one-line flow collections, comments and blank lines.
+# _YamlLines reads exactly that part a line at a time -- no tokens, no indentation
+# stack, a few string operations and at most two regular expressions per line -- and
+# builds the very values the full loader builds (YamlMap/YamlSeq with the same indexes
+# of mappings, keys and items, in the same order).  The moment a document leaves that
+# part -- anything it does not know, and anything that is or could be an error or a
+# warning (tabs, anchors, tags, '?' and quoted keys, '---', directives, multi-line plain
+# or quoted scalars, a line indented differently than expected, duplicate and merge
+# keys, invalid numbers and dates...) -- it raises _YamlNotLines and _yaml_run reads
+# the text again with _YamlScanner and _YamlParser, which stay the reference and the
+# only path that reports errors and warnings.  Block scalars are read by the scanner's
+# own block_scalar(), on a scanner put in the state it would be in at that point.
+#
+# Why a line tells enough: in the subset, a collection at column c goes on while the
+# next line that is not blank nor a comment starts at column c, and ends when one starts
+# further left.  A line further right than the collection it would belong to is either
+# the continuation of a multi-line plain scalar (which goes on exactly on lines indented
+# more than the collection holding it) or an error: both leave the subset.
+# tests/test_yaml_lines.py compares the two loaders (the switch: _YamlLines.fast).
+
+class _YamlNotLines(Exception):
+    """The document leaves the subset _YamlLines reads (see above)."""
+
+
+# `key:` opening a block mapping entry: group 1 a plain key of one run as _Y_PLAIN_BLOCK
+# matches it (no tab, NUL or break can occur: _YamlLines refuses texts with tabs or
+# Unicode line breaks, and works on one line), not starting with an indicator, then ':'
+# followed by spaces or the end of the line.  (A ':' in the run is followed by a
+# character other than a space, so group 1 cannot end early.)  Then, if the rest of the
+# line is a one-line plain scalar starting with a character other than an indicator
+# (and perhaps spaces and a comment), that scalar as group 2 (as _Y_PLAIN_LINE would
+# take it) -- the common `key: value` line in one match.  Group 2 must be followed by
+# the end of the line or by spaces (a plain scalar never ends before a '#' or inside a
+# run), so backtracking cannot make it end early: otherwise group 2 is None and the
+# match ends after ': ' and its spaces, where value() takes over.
+_YL_ENTRY = _LazyRegex(
+    u"([^-?:,\\[\\]{}#&*!|>'\"%@` ][^ :]*(?::(?=[^ ])[^ :]*)*):(?:$| +(?:("
+    u"[^-?:,\\[\\]{}#&*!|>'\"%@` ][^ :]*(?::(?=[^ ])[^ :]*)*"
+    u"(?: +(?=[^ :#]|:[^ ])[^ :]*(?::(?=[^ ])[^ :]*)*)*)(?:$| +(?:#.*)?$))?)")
+_YL_PLAIN = _LazyRegex(u"([^ :]*(?::(?=[^ ])[^ :]*)*(?: +(?=[^ :#]|:[^ ])[^ :]*"
+                       u"(?::(?=[^ ])[^ :]*)*)*) *")
+# The same in a flow collection (_Y_PLAIN_FLOW_LINE on one line).
+_YL_FLOW_PLAIN = _LazyRegex(
+    u"([^ :,?\\[\\]{}]*(?::(?=[^ ,\\[\\]{}])[^ :,?\\[\\]{}]*)*"
+    u"(?: +(?=[^ :,?\\[\\]{}#]|:[^ ,\\[\\]{}])[^ :,?\\[\\]{}]*"
+    u"(?::(?=[^ ,\\[\\]{}])[^ :,?\\[\\]{}]*)*)*) *")
+# One-line quoted scalars ('' is a quote; double-quoted ones without escapes), and the
+# spaces after them.
+_YL_SINGLE = _LazyRegex(u"'([^']*(?:''[^']*)*)' *")
+_YL_DOUBLE = _LazyRegex(u"\"([^\"\\\\]*)\" *")
+_YL_FLOW_DEPTH = 20     # deeper one-line flow collections go to the full loader
+# Block collections further right go to the full loader.  Every nested block collection
+# starts further right than its parent, but for an indentless sequence (at its mapping's
+# column, and holding none), so block nesting stays below 2 * 60 + 2 levels and, with
+# _YL_FLOW_DEPTH, below _YAML_MAX_DEPTH: the full loader's depth error cannot be missed.
+_YL_MAX_COLUMN = 60
+
+
+class _YamlLines(object):
+
+    fast = True         # off: every text goes to the full loader (tests compare both)
+
+    def __init__(self, text, src, located):
+        if "\t" in text or u"\u2028" in text or u"\u2029" in text or text[:1] == u"\ufeff":
+            raise _YamlNotLines()
+        self.text = text
+        self.src = src
+        self.located = located
+        self.lines = lines = text.split("\n")
+        self.n = len(lines)
+        starts = [0] * len(lines)       # index of each line's first character
+        pos = 0
+        k = 0
+        for line in lines:
+            starts[k] = pos
+            pos += len(line) + 1
+            k += 1
+        self.starts = starts
+        self.scanner = None     # made for the first block scalar
+        self.memo = {}          # plain scalar text -> its value (see _yl_resolve)
+        self.k = 0              # where value() leaves off: the line after the value
+
+    def load(self):
+        k, col = self.next_line(0)
+        if k == self.n:
+            return None         # nothing but comments and blank lines
+        value, k = self.collection(k, col)
+        if self.next_line(k)[0] != self.n:
+            raise _YamlNotLines()       # a second root node, '---', a less indented line...
+        return value
+
+    def next_line(self, k):
+        """The index of the first line from k on that is not blank nor a comment, and
+        its indentation ((self.n, -1) at the end)."""
+        lines = self.lines
+        n = self.n
+        while k < n:
+            line = lines[k]
+            rest = line.lstrip(" ")
+            if rest and rest[0] != "#":
+                return k, len(line) - len(rest)
+            k += 1
+        return n, -1
+
+    def collection(self, k, col):
+        line = self.lines[k]
+        if line.startswith("-", col) and (len(line) == col + 1 or line[col + 1] == " "):
+            return self.sequence(k, col, False)
+        return self.mapping(k, col)
+
+    def new_map(self, pos):
+        if self.located:
+            m = YamlMap()
+            m._src, m._pos, m._kpos = self.src, pos, {}
+            return m, m._kpos
+        return {}, {}
+
+    def new_seq(self, pos):
+        if self.located:
+            s = YamlSeq()
+            s._src, s._pos, s._ipos = self.src, pos, []
+            return s, s._ipos
+        return [], []
+
+    def mapping(self, k, col, km=None):
+        """The block mapping whose first key is at column col of line k (for `- key:`
+        that line is an item's, and km its _YL_ENTRY match); returns it and the index
+        of the next line that is not blank nor a comment."""
+        lines = self.lines
+        n = self.n
+        starts = self.starts
+        entry = _YL_ENTRY.match
+        memo = self.memo
+        if col > _YL_MAX_COLUMN:
+            raise _YamlNotLines()
+        start = starts[k]
+        m, kposs = self.new_map(start + col)
+        line = lines[k]
+        while True:
+            if km is None:
+                km = entry(line, col)
+                if km is None:
+                    raise _YamlNotLines()
+            key, value = km.group(1, 2)
+            if len(key) > _YAML_MAX_KEY_SPAN - 24:
+                raise _YamlNotLines()
+            if key[0] in _Y_RESOLVE_START:
+                key = memo[key] if key in memo else _yl_resolve(key, memo)
+            if key in m:
+                raise _YamlNotLines()       # a duplicate key: the full loader warns
+            kposs[key] = start + col
+            if value is not None:           # `key: plain scalar`, the common case
+                if value[0] in _Y_RESOLVE_START:
+                    value = memo[value] if value in memo else _yl_resolve(value, memo)
+                m[key] = value
+                k += 1
+            else:
+                m[key] = self.value(k, line, km.end(), col, True)
+                k = self.k
+            km = None
+            while k < n:                    # the next line not blank nor a comment
+                line = lines[k]
+                rest = line.lstrip(" ")
+                if rest and rest[0] != "#":
+                    break
+                k += 1
+            else:
+                return m, k
+            ind = len(line) - len(rest)
+            if ind != col:
+                if ind < col:
+                    return m, k
+                raise _YamlNotLines()
+            start = starts[k]
+
+    def sequence(self, k, col, indentless):
+        """The block sequence whose first '-' is at column col of line k.  An indentless
+        one (the value of a key at the same column) ends at a line at that column that
+        is not an item."""
+        lines = self.lines
+        n = self.n
+        starts = self.starts
+        entry = _YL_ENTRY.match
+        if col > _YL_MAX_COLUMN:
+            raise _YamlNotLines()
+        start = starts[k]
+        seq, ipos = self.new_seq(start + col)
+        append = seq.append
+        line = lines[k]
+        while True:
+            p = col + 1
+            end = len(line)
+            while p < end and line[p] == " ":
+                p += 1
+            if p == end or line[p] == "#":
+                # `-` alone: the item is the collection on the next lines
+                k, ind = self.next_line(k + 1)
+                if ind <= col:
+                    raise _YamlNotLines()   # an empty item
+                ipos.append(starts[k] + ind)
+                value, k = self.collection(k, ind)
+            else:
+                ipos.append(start + p)
+                ch = line[p]
+                km = entry(line, p) if ch not in _Y_NOT_PLAIN_START else None
+                if km is not None:
+                    value, k = self.mapping(k, p, km)       # `- key: ...`
+                elif ch == "-" and (p + 1 == end or line[p + 1] == " "):
+                    raise _YamlNotLines()   # `- - a`
+                else:
+                    value = self.value(k, line, p, col, False)
+                    k = self.k
+            append(value)
+            while k < n:                    # the next line not blank nor a comment
+                line = lines[k]
+                rest = line.lstrip(" ")
+                if rest and rest[0] != "#":
+                    break
+                k += 1
+            else:
+                return seq, k
+            ind = len(line) - len(rest)
+            if ind != col:
+                if ind < col:
+                    return seq, k
+                raise _YamlNotLines()
+            if not (rest[0] == "-" and (len(rest) == 1 or rest[1] == " ")):
+                if indentless:
+                    return seq, k
+                raise _YamlNotLines()
+            start = starts[k]
+
+    def value(self, k, line, p, col, in_map):
+        """The value that starts at p on line k, in a collection at column col; sets
+        self.k to the index of the line after it."""
+        n = len(line)
+        if p == n or line[p] == "#":
+            # nothing more on the line: a collection on the next lines, or null
+            k2, ind = self.next_line(k + 1)
+            if ind > col:
+                value, self.k = self.collection(k2, ind)
+                return value
+            if ind == col and in_map:
+                nxt = self.lines[k2]
+                if nxt.startswith("-", col) and (len(nxt) == col + 1 or nxt[col + 1] == " "):
+                    value, self.k = self.sequence(k2, col, True)
+                    return value
+            self.k = k2
+            return None
+        ch = line[p]
+        if ch == "|" or ch == ">":
+            return self.block_scalar(k, p, col)
+        if ch == "[" or ch == "{":
+            value, e = self.flow(line, p, self.starts[k], 0)
+        elif ch == "'":
+            m = _YL_SINGLE.match(line, p)
+            if m is None:
+                raise _YamlNotLines()       # not closed on this line
+            value = m.group(1)
+            if "''" in value:
+                value = value.replace("''", "'")
+            e = m.end()
+        elif ch == '"':
+            m = _YL_DOUBLE.match(line, p)
+            if m is None:
+                raise _YamlNotLines()       # escapes, or not closed on this line
+            value = m.group(1)
+            e = m.end()
+        else:
+            if ch in _Y_NOT_PLAIN_START and not (
+                    ch in "-?:" and p + 1 < n and line[p + 1] != " "):
+                raise _YamlNotLines()
+            m = _YL_PLAIN.match(line, p)
+            value = m.group(1)
+            e = m.end()
+            if not value:
+                raise _YamlNotLines()
+            if value[0] in _Y_RESOLVE_START:
+                value = _yl_resolve(value, self.memo)
+        # (the patterns and flow() take the spaces after the value)
+        if e != n and line[e] != "#":
+            raise _YamlNotLines()           # e.g. `a: b: c`, `- 'q': v`
+        self.k = k + 1
+        return value
+
+    def block_scalar(self, k, p, col):
+        sc = self.scanner
+        if sc is None:
+            sc = self.scanner = _YamlScanner(self.text, self.src)
+        ls = self.starts[k]
+        # the scanner's state when it meets the indicator: the block indentation is
+        # the column of the collection holding the scalar
+        sc.i, sc.ls, sc.indent = ls + p, ls, col
+        try:
+            sc.block_scalar(self.lines[k][p])
+        except YamlError:
+            raise _YamlNotLines()
+        value = sc.toks.pop()[2]
+        if sc.s[sc.i] == "\0":
+            self.k = self.n
+        else:
+            # block_scalar stops at the first character of a line it does not take
+            self.k = k + self.text.count("\n", ls, sc.ls)
+        return value
+
+    def flow(self, line, p, base, depth):
+        """The one-line flow collection at p; returns it and the index after it and
+        the spaces after it."""
+        if depth > _YL_FLOW_DEPTH:
+            raise _YamlNotLines()
+        n = len(line)
+        q = p + 1
+        while q < n and line[q] == " ":
+            q += 1
+        if line[p] == "[":
+            seq, ipos = self.new_seq(base + p)
+            if q < n and line[q] == "]":
+                q += 1
+            else:
+                while True:
+                    if q >= n:
+                        raise _YamlNotLines()
+                    ipos.append(base + q)
+                    value, q = self.flow_value(line, q, base, depth)
+                    seq.append(value)
+                    if q >= n:
+                        raise _YamlNotLines()
+                    ch = line[q]
+                    q += 1
+                    if ch == ",":
+                        while q < n and line[q] == " ":
+                            q += 1
+                        if q < n and line[q] == "]":
+                            q += 1
+                            break
+                    elif ch == "]":
+                        break
+                    else:
+                        raise _YamlNotLines()   # `[a: b]`, `[a b` ...
+            result = seq
+        else:
+            m, kposs = self.new_map(base + p)
+            if q < n and line[q] == "}":
+                q += 1
+            else:
+                while True:
+                    if q >= n or line[q] in _Y_NOT_PLAIN_START:
+                        raise _YamlNotLines()   # quoted keys, '? ', ...
+                    km = _YL_FLOW_PLAIN.match(line, q)
+                    e = km.end()
+                    if e >= n or line[e] != ":" or e - q > _YAML_MAX_KEY_SPAN - 24:
+                        raise _YamlNotLines()
+                    key = km.group(1)
+                    if key[0] in _Y_RESOLVE_START:
+                        key = _yl_resolve(key, self.memo)
+                    if key in m:
+                        raise _YamlNotLines()
+                    kposs[key] = base + q
+                    q = e + 1
+                    while q < n and line[q] == " ":
+                        q += 1
+                    if q >= n or line[q] in ",}":
+                        raise _YamlNotLines()   # `{a: }`
+                    m[key], q = self.flow_value(line, q, base, depth)
+                    if q >= n:
+                        raise _YamlNotLines()
+                    ch = line[q]
+                    q += 1
+                    if ch == ",":
+                        while q < n and line[q] == " ":
+                            q += 1
+                        if q < n and line[q] == "}":
+                            q += 1
+                            break
+                    elif ch == "}":
+                        break
+                    else:
+                        raise _YamlNotLines()
+            result = m
+        while q < n and line[q] == " ":
+            q += 1
+        return result, q
+
+    def flow_value(self, line, q, base, depth):
+        ch = line[q]
+        if ch == "[" or ch == "{":
+            return self.flow(line, q, base, depth + 1)
+        if ch == "'":
+            m = _YL_SINGLE.match(line, q)
+            if m is None:
+                raise _YamlNotLines()
+            value = m.group(1)
+            if "''" in value:
+                value = value.replace("''", "'")
+            return value, m.end()
+        if ch == '"':
+            m = _YL_DOUBLE.match(line, q)
+            if m is None:
+                raise _YamlNotLines()
+            return m.group(1), m.end()
+        if ch in _Y_NOT_PLAIN_START and not (
+                ch == "-" and q + 1 < len(line) and line[q + 1] != " "):
+            raise _YamlNotLines()
+        m = _YL_FLOW_PLAIN.match(line, q)
+        value = m.group(1)
+        if not value:
+            raise _YamlNotLines()
+        if value[0] in _Y_RESOLVE_START:
+            value = _yl_resolve(value, self.memo)
+        return value, m.end()
+
+
+def _yl_resolve(text, memo):
+    """_yaml_resolve for _YamlLines, remembered in ``memo`` (the same texts come back in
+    every entry of a file; the value depends on the text alone).  A value that is not
+    plain data (a bad number or date, '<<', '=') leaves the subset: the full loader
+    reports or handles it."""
+    try:
+        value = _yaml_resolve_plain(text)
+    except (ValueError, OverflowError):
+        raise _YamlNotLines()
+    if value is _Y_MERGE or value is _Y_VALUE:
+        raise _YamlNotLines()
+    memo[text] = value
+    return value
 
 
 # -- parser and constructor ------------------------------------------------------
