@@ -1547,8 +1547,33 @@ class _YamlLines(object):
                 m[key] = value
                 k += 1
             else:
-                m[key] = self.value(k, line, km.end(), col, True)
-                k = self.k
+                p = km.end()
+                if p == len(line) or line[p] == "#":
+                    # `key:` alone (value() does the same, here without two calls): a
+                    # collection on the next lines, an indentless sequence, or null
+                    k += 1
+                    while k < n:
+                        nxt = lines[k]
+                        rest = nxt.lstrip(" ")
+                        if rest and rest[0] != "#":
+                            break
+                        k += 1
+                    else:
+                        m[key] = None
+                        return m, k
+                    ind = len(nxt) - len(rest)
+                    if ind >= col:
+                        if rest[0] == "-" and (len(rest) == 1 or rest[1] == " "):
+                            m[key], k = self.sequence(k, ind, ind == col)
+                        elif ind > col:
+                            m[key], k = self.mapping(k, ind)
+                        else:
+                            m[key] = None
+                    else:
+                        m[key] = None
+                else:
+                    m[key] = self.value(k, line, p, col, True)
+                    k = self.k
             km = None
             while k < n:                    # the next line not blank nor a comment
                 line = lines[k]
@@ -1676,6 +1701,39 @@ class _YamlLines(object):
         return value
 
     def block_scalar(self, k, p, col):
+        lines = self.lines
+        line = lines[k]
+        tail = line[p:]
+        if tail == "|" or tail == "|-":
+            # Fast path for a literal scalar without indicators but '-' (the usual `sql: |`)
+            # whose lines are all either indented at least as far as its first line, or
+            # empty: the value is those lines less that indentation, joined by line
+            # breaks, and a final break unless '-'.  (What block_scalar() makes of such
+            # lines; leading empty lines, lines of spaces and the end of the text
+            # without a line break, where its rules have more to say, go to it.)
+            n = self.n
+            first = k + 1
+            if first < n:
+                text = lines[first]
+                rest = text.lstrip(" ")
+                indent = len(text) - len(rest)
+                if rest and indent > col:
+                    j = first + 1
+                    last = first        # the last line of the scalar that is not empty
+                    pad = " " * indent
+                    while j < n:
+                        text = lines[j]
+                        if text.startswith(pad):
+                            if text.isspace():
+                                break
+                            last = j
+                        elif text:
+                            break       # the first line after the scalar
+                        j += 1
+                    if last < n - 1 and not (j < n and lines[j].isspace()):
+                        body = "\n".join([text[indent:] for text in lines[first:last + 1]])
+                        self.k = j
+                        return body if tail == "|-" else body + "\n"
         sc = self.scanner
         if sc is None:
             sc = self.scanner = _YamlScanner(self.text, self.src)
