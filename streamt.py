@@ -2712,18 +2712,24 @@ def find_vars(obj):
 
 def _find_refs(values, names):
     """Add to ``names`` the ${NAME}s in the strings of ``values`` and what they hold
-    (the strings _strings() yields; one pass without generators, and the regular
-    expression only runs on strings holding a '${', the only ones it can match in)."""
-    for v in values:
-        if isinstance(v, str):
-            if "${" in v:
-                for m in _VAR_RE.finditer(v):
-                    if m.group(2):
-                        names.add(m.group(2))
-        elif isinstance(v, dict):
-            _find_refs(v.values(), names)
-        elif isinstance(v, (list, tuple)):
-            _find_refs(v, names)
+    (the strings _strings() yields; one pass without generators or recursion -- the
+    collections still to look into wait on a stack, the order does not matter for a
+    set -- and the regular expression only runs on strings holding a '${', the only
+    ones it can match in)."""
+    todo = [values]
+    push = todo.append
+    pop = todo.pop
+    while todo:
+        for v in pop():
+            if isinstance(v, str):
+                if "${" in v:
+                    for m in _VAR_RE.finditer(v):
+                        if m.group(2):
+                            names.add(m.group(2))
+            elif isinstance(v, dict):
+                push(v.values())
+            elif isinstance(v, (list, tuple)):
+                push(v)
 
 
 def substitute(obj, values):
@@ -2903,6 +2909,7 @@ _ALIASES = [
 ]
 
 _KINDS = ("sources", "models", "tests", "exposures")
+_KIND_SCHEMA = {"sources": _SOURCE, "models": _MODEL, "tests": _TEST, "exposures": _EXPOSURE}
 _KIND_NOUN = {"sources": "source", "models": "model", "tests": "test", "exposures": "exposure"}
 _TYPE_WORDS = {"str": "a string", "int": "an integer", "num": "a number", "bool": "true or false",
                "scalar": "a string, number or boolean", "list": "a list", "mapof": "a mapping",
@@ -3123,6 +3130,53 @@ def _check(node, schema, path, what, diags, errors, default_loc):
 
 
 _NO_SCHEMA = object()
+
+
+def _fits(node, schema):
+    """True when ``_check(node, schema, ...)`` would do nothing at all: no diagnostic, no
+    error, no null value removed.  Most items of a project are like that, and this says
+    so without the paths, _LazyLocs and recursion bookkeeping of _check; only the others
+    go through _check (tests/test_project_fits.py compares the two).  Follows _check
+    rule for rule: a null item of a list is skipped, a null value elsewhere is removed
+    (or refused), a key the schema lacks is a warning, and a leaf passes exactly when
+    _leaf_ok says so."""
+    cls = schema.__class__
+    if cls is str:
+        return _leaf_ok(node, schema)
+    if cls is tuple:
+        kind, child = schema
+        if kind == "list":
+            if not isinstance(node, list):
+                return False
+            items = node
+        else:                           # mapof
+            if not isinstance(node, dict):
+                return False
+            items = node.values()
+        exact = _LEAF_EXACT.get(child, ()) if child.__class__ is str else ()
+        if exact is None:
+            return True                 # "any"
+        for v in items:
+            if type(v) in exact or (v is None and kind == "list"):
+                continue
+            if not _fits(v, child):
+                return False
+        return True
+    if not isinstance(node, dict):
+        return False
+    get = schema.get
+    for k, v in node.items():
+        sub = get(k, _NO_SCHEMA)
+        if sub is _NO_SCHEMA or v is None:
+            return False                # an unknown key, or a null value to remove
+        if sub.__class__ is str:
+            exact = _LEAF_EXACT.get(sub, ())
+            if exact is None or type(v) in exact or _leaf_ok(v, sub):
+                continue
+            return False
+        if not _fits(v, sub):
+            return False
+    return True
 
 # Leaf kinds -> value types that certainly pass _leaf_ok (exact types, so a bool is never
 # taken for an int); other values go through _leaf_ok.  None: "any" (everything passes);
@@ -3414,6 +3468,7 @@ class _Loader(object):
             return  # the schema check reported it
         target = getattr(p, kind)
         file_loc = Location(rel)
+        schema = _KIND_SCHEMA[kind]
         for i, item in enumerate(seq):
             loc = _LazyLoc(seq, i, True, file_loc)     # computed only for a diagnostic
             if not isinstance(item, dict):
@@ -3428,9 +3483,9 @@ class _Loader(object):
                 "%s #%d of %s" % (_KIND_NOUN[kind], i + 1, rel)
             if kind in ("models", "sources"):
                 _normalise_aliases(kind, item, what, self.diags, self.errors)
-            schema = {"sources": _SOURCE, "models": _MODEL, "tests": _TEST,
-                      "exposures": _EXPOSURE}[kind]
-            _check(item, schema, "", what, self.diags, self.errors, loc)
+            # (_fits: the common item that _check would leave as it is, told cheaply)
+            if not _fits(item, schema):
+                _check(item, schema, "", what, self.diags, self.errors, loc)
             target.append(item)
 
     def split_files(self, p):
