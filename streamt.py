@@ -1458,16 +1458,13 @@ class _YamlLines(object):
         self.text = text
         self.src = src
         self.located = located
+        from itertools import accumulate, chain
+        from operator import add
         self.lines = lines = text.split("\n")
-        self.n = len(lines)
-        starts = [0] * len(lines)       # index of each line's first character
-        pos = 0
-        k = 0
-        for line in lines:
-            starts[k] = pos
-            pos += len(line) + 1
-            k += 1
-        self.starts = starts
+        self.n = n = len(lines)
+        # the index of each line's first character: the lengths of the lines before it
+        # and one line break for each (summed in C, not in a loop)
+        self.starts = list(map(add, chain((0,), accumulate(map(len, lines))), range(n)))
         self.scanner = None     # made for the first block scalar
         self.memo = {}          # plain scalar text -> its value (see _yl_resolve)
         self.k = 0              # where value() leaves off: the line after the value
@@ -3469,23 +3466,24 @@ class _Loader(object):
         target = getattr(p, kind)
         file_loc = Location(rel)
         schema = _KIND_SCHEMA[kind]
+        aliases = kind in ("models", "sources")
         for i, item in enumerate(seq):
-            loc = _LazyLoc(seq, i, True, file_loc)     # computed only for a diagnostic
             if not isinstance(item, dict):
                 if item is not None:
                     self.errors.append(Diagnostic(
                         "error", "INVALID_TYPE",
                         "each entry of %s: must be a mapping (name: ..., ...), got %s"
-                        % (kind, _describe(item)), loc.get()))
+                        % (kind, _describe(item)), _LazyLoc(seq, i, True, file_loc).get()))
                 continue
             name = item.get("name")
             what = "%s '%s'" % (_KIND_NOUN[kind], name) if isinstance(name, str) else \
                 "%s #%d of %s" % (_KIND_NOUN[kind], i + 1, rel)
-            if kind in ("models", "sources"):
+            if aliases:
                 _normalise_aliases(kind, item, what, self.diags, self.errors)
             # (_fits: the common item that _check would leave as it is, told cheaply)
             if not _fits(item, schema):
-                _check(item, schema, "", what, self.diags, self.errors, loc)
+                _check(item, schema, "", what, self.diags, self.errors,
+                       _LazyLoc(seq, i, True, file_loc))    # computed only if needed
             target.append(item)
 
     def split_files(self, p):
