@@ -3175,26 +3175,30 @@ _SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
 
 
 # Tokenizing is the hot spot of a build: the same model SQL is read by validation,
-# infer_materialization, template_calls, type inference and compile, so the tokens of
-# a text are remembered (as tuples: every caller gets its own list copy).  Only the
-# last 2,048 texts: that covers a 1,000-model project from validation to compile;
-# keeping every text of a 5,000-model project cost ~30 MB of peak RSS (140 MB), for
-# about 0.4 s of tokenizing saved.  A text is tokenized once, with its comments: the
-# tokens without comments are the same tokens with the comment tokens left out
-# (comments=False only drops them), so both lists are kept side by side.
+# infer_materialization, template_calls, type inference and compile, so what is read
+# from a text is remembered in one _SqlText record per text: its tokens (as tuples:
+# every caller of sql_tokens() gets its own list copy) and, once asked for, the
+# _QueryPlan of analyze_query().  Only the last 2,048 texts: that covers a 1,000-model
+# project from validation to compile; keeping every text of a 5,000-model project cost
+# ~30 MB of peak RSS (140 MB), for about 0.4 s of tokenizing saved.  A text is
+# tokenized once, with its comments: the tokens without comments are the same tokens
+# with the comment tokens left out (comments=False only drops them), so both are kept
+# side by side.
 _SQL_TOKEN_CACHE = {}
 _SQL_TOKEN_CACHE_MAX = 2048
 
 
-def sql_tokens(text, comments=True):
-    """Tokens of a Flink SQL text (whitespace left out).
+class _SqlText(object):
+    """What the SQL section read from one text (see _sql_text)."""
 
-    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
-    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
-    comment or template raises SqlError with the line and column where it starts.
-    With ``comments=False`` comment tokens are dropped."""
-    if type(text) is not str:
-        return list(_sql_tokens(text, comments))
+    __slots__ = ("every", "sig", "plan")
+
+    def __init__(self, every, sig):
+        self.every, self.sig, self.plan = every, sig, None
+
+
+def _sql_text(text):
+    """The _SqlText record of ``text`` (a str), remembered; raises SqlError."""
     entry = _SQL_TOKEN_CACHE.get(text)
     if entry is None:
         every = tuple(_sql_tokens(text))  # raises SqlError: nothing is remembered
@@ -3206,8 +3210,22 @@ def sql_tokens(text, comments=True):
             sig = tuple([t for t in every if t.kind != "comment"])
         else:
             sig = every
-        entry = _SQL_TOKEN_CACHE[text] = (every, sig if len(sig) < len(every) else every)
-    return list(entry[0] if comments else entry[1])
+        entry = _SQL_TOKEN_CACHE[text] = _SqlText(
+            every, sig if len(sig) < len(every) else every)
+    return entry
+
+
+def sql_tokens(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out).
+
+    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
+    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
+    comment or template raises SqlError with the line and column where it starts.
+    With ``comments=False`` comment tokens are dropped."""
+    if type(text) is not str:
+        return list(_sql_tokens(text, comments))
+    entry = _sql_text(text)
+    return list(entry.every if comments else entry.sig)
 
 
 def _sql_tokens(text, comments=True):
@@ -3782,8 +3800,14 @@ def analyze_query(sql, relation):
     ``relation(kind, name)`` gives the input a template call stands for:
     ``(columns, updating, key)`` or None when unknown.  Returns a QueryInfo."""
     info = QueryInfo()
-    toks = significant_tokens(sql)
-    _analyze(toks, relation, info)
+    if type(sql) is str:
+        entry = _sql_text(sql)  # raises SqlError
+        plan = entry.plan
+        if plan is None:
+            plan = entry.plan = _query_plan(entry.sig)  # (if it raises, nothing is kept)
+    else:
+        plan = _query_plan(tuple(significant_tokens(sql)))
+    _run_plan(plan, relation, info)
     return info
 
 
@@ -3957,7 +3981,7 @@ class _Scope(object):
     def lookup(self, name, qualifier=None):
         # The first column with that name (and alias), in the order of self.columns.
         # The columns by lower-cased name are indexed as they come: self.columns is
-        # only ever appended to (by _from_scope), and a scope lives for one query.
+        # only ever appended to (by _plan_scope), and a scope lives for one query.
         index = self._index
         if index is None:
             index = self._index = {}
@@ -3992,11 +4016,46 @@ class _Scope(object):
 
 def _analyze(toks, relation, info):
     """Fill ``info`` from the query ``toks`` (significant tokens); returns the scope."""
+    return _run_plan(_query_plan(tuple(toks)), relation, info)
+
+
+# analyze_query() in two steps.  Almost everything it reads from a query depends on
+# the query's tokens alone: where the SELECT and its clauses are, the select items
+# split into expression and alias, which of them are column references, the GROUP BY
+# columns, the inputs of the FROM clause and their aliases.  That is a _QueryPlan,
+# made once per distinct text (it is kept with the text's tokens, see _sql_text) and
+# run for every model with that SQL by _run_plan(), which does only what depends on the
+# inputs (relation()): their columns, the lookups and the types of the expressions.
+# A 1,000-model project has ~500 distinct SQL texts for ~800 queries.
+#
+# The run makes the same relation() calls in the same order, and reports the same
+# warnings in the same order, as reading the query in one go did: the plan of a
+# sub-query in FROM is run where the sub-query stands.  A query the text-only part
+# cannot read (it raises, e.g. a GROUP BY after a UNION: span() finds no end) raises
+# at the same point of the run: the plan remembers that it is broken and the run
+# reads the tokens again, which raises the same error there.
+class _QueryPlan(object):
+    __slots__ = ("toks", "sel", "inputs", "from_windowed", "broken", "items",
+                 "group_has_window", "legacy_window", "aggregated", "distinct",
+                 "outer_join", "top_n", "group_key")
+
+    def __init__(self, toks):
+        self.toks = toks
+        self.sel = None
+        self.broken = False
+
+
+def _query_plan(toks, strict=False):
+    """The _QueryPlan of the query ``toks`` (a tuple of significant tokens).
+
+    An error before the FROM inputs are known is raised; an error after that marks the
+    plan broken (``strict``: raised, for _run_plan)."""
+    plan = _QueryPlan(toks)
     level = _top_level(toks)
     sel = next((i for i in level if is_keyword(toks[i], "SELECT")), None)
     if sel is None:
-        info.warnings.append("no SELECT found: the result columns are unknown")
-        return _Scope()
+        return plan
+    plan.sel = sel
     clause = {}
     clause_words = _CLAUSE_WORD_SET
     for i in level:
@@ -4025,7 +4084,20 @@ def _analyze(toks, relation, info):
         cut = min(clause[w] for w in ("UNION", "EXCEPT", "INTERSECT") if w in clause)
         ends = [e for e in ends if e <= cut]
         toks = toks[:cut]
-    scope = _from_scope(span("FROM"), relation, info)
+    plan.inputs, plan.from_windowed = _from_plan(span("FROM"))
+    # (the rest used to be read after the inputs' columns: an error here is raised
+    # after the relation() calls of the FROM clause, see _run_plan)
+    try:
+        _select_plan(plan, toks, sel, clause, span)
+    except Exception:
+        if strict:
+            raise
+        plan.broken = True
+    return plan
+
+
+def _select_plan(plan, toks, sel, clause, span):
+    """The select items, GROUP BY and the other text-only parts of ``plan``."""
     select_start = sel + 1
     distinct = False
     if select_start < len(toks) and is_keyword(toks[select_start], "DISTINCT", "ALL"):
@@ -4033,16 +4105,18 @@ def _analyze(toks, relation, info):
         select_start += 1
     select_end = clause.get("FROM", len(toks))
     items = _depth_split(toks[select_start:select_end])
-    names_seen = set()
     group = [g for g in _depth_split(span("GROUP")[1:]) if g] if "GROUP" in clause else []
     group_cols = set()
     for g in group:
         ref = _column_ref(g)
         if ref:
             group_cols.add(ref[1].lower())
-    windowed = scope.windowed and bool(group_cols & set(_WINDOW_COLUMNS))
-    legacy_window = any(is_keyword(t, "TUMBLE", "HOP", "SESSION") for g in group for t in g[:1])
-    aggregated = bool(group) or any(_has_aggregate(item) for item in items)
+    plan.group_has_window = bool(group_cols & set(_WINDOW_COLUMNS))
+    plan.legacy_window = any(is_keyword(t, "TUMBLE", "HOP", "SESSION")
+                             for g in group for t in g[:1])
+    plan.aggregated = bool(group) or any(_has_aggregate(item) for item in items)
+    plan.distinct = distinct
+    out = plan.items = []
     for n, item in enumerate(items):
         if not item:
             continue
@@ -4050,27 +4124,57 @@ def _analyze(toks, relation, info):
         if len(item) == 1 and item[0].text == "*" or (
                 len(item) == 3 and item[1].text == "." and item[2].text == "*"):
             qual = _ident_name(item[0]) if len(item) == 3 else None
+            out.append((True, start, end, qual, "".join(t.text for t in item)))
+            continue
+        expr, alias = _split_alias(item)
+        expr_end = expr[-1].end if expr else end
+        out.append((False, start, end, n, expr, alias, _column_ref(expr), expr_end))
+    from_words = set(t.text.upper() for t in span("FROM") if t.kind == "ident")
+    plan.outer_join = not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and \
+        "JOIN" in from_words
+    top_n = False
+    for t in toks:
+        if t.kind == "ident" and t.text.upper() in ("ROW_NUMBER", "RANK", "DENSE_RANK"):
+            top_n = True
+            break
+    plan.top_n = top_n
+    plan.group_key = tuple(_key_from_group(items, group_cols))
+
+
+def _run_plan(plan, relation, info):
+    """Fill ``info`` from ``plan`` and the inputs' columns; returns the scope."""
+    if plan.sel is None:
+        info.warnings.append("no SELECT found: the result columns are unknown")
+        return _Scope()
+    scope = _plan_scope(plan, relation, info)
+    if plan.broken:
+        _query_plan(plan.toks, strict=True)  # raises what reading the query raised
+    aggregated = plan.aggregated
+    windowed = scope.windowed and plan.group_has_window
+    names_seen = set()
+    columns, warnings = info.columns, info.warnings
+    for item in plan.items:
+        if item[0]:  # a * or alias.*
+            _star, start, end, qual, text = item
             cols = scope.expand(qual)
             if not scope.known or not cols:
-                info.warnings.append("SELECT %s: the columns of the input are unknown"
-                                     % "".join(t.text for t in item))
+                warnings.append("SELECT %s: the columns of the input are unknown" % text)
             info.star.append((start, end, cols))
             info.items.append((None, start, end))
             for c in cols:
                 names_seen.add(c.name.lower())
-                info.columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
+                columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
             continue
-        expr, alias = _split_alias(item)
+        _star, start, end, n, expr, alias, ref, expr_end = item
         name = alias
-        ref = _column_ref(expr)
         if name is None and ref:
             name = ref[1]
         if name is None:
             name = "EXPR$%d" % n
-            info.warnings.append("select item %d (%s) has no name: it is written as `%s`; "
-                                 "give it an alias with AS" % (n + 1, _snippet(expr), name))
+            warnings.append("select item %d (%s) has no name: it is written as `%s`; "
+                            "give it an alias with AS" % (n + 1, _snippet(expr), name))
         if name.lower() in names_seen:
-            info.warnings.append("duplicate result column %r" % name)
+            warnings.append("duplicate result column %r" % name)
         names_seen.add(name.lower())
         rowtime = None
         if ref:
@@ -4080,41 +4184,34 @@ def _analyze(toks, relation, info):
                     not aggregated or ref[1].lower() == "window_time"):
                 rowtime = col.rowtime
             if col is None and scope.known:
-                info.warnings.append("column %r is not a column of the input" % ref[1])
+                warnings.append("column %r is not a column of the input" % ref[1])
         else:
             typ = _expr_type(expr, scope)
             if typ == "@rowtime":
                 typ, rowtime = "TIMESTAMP(3)", 0
         if not typ or typ in ("NULL", "INTERVAL"):
             info.untyped.append(name)
-            info.warnings.append("cannot infer the type of %r (%s): written as STRING"
-                                 % (name, _snippet(expr)))
+            warnings.append("cannot infer the type of %r (%s): written as STRING"
+                            % (name, _snippet(expr)))
             typ = "STRING"
-        info.columns.append(Column(name, typ, rowtime))
+        columns.append(Column(name, typ, rowtime))
         info.items.append((name, start, end))
-        info.exprs.append((name, start, expr[-1].end if expr else end, alias is not None))
+        info.exprs.append((name, start, expr_end, alias is not None))
     # updating or append-only result, and its key
-    info.windowed = windowed or legacy_window
-    from_words = set(t.text.upper() for t in span("FROM") if t.kind == "ident")
-    outer_join = not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and "JOIN" in from_words
-    top_n = False
-    for t in toks:
-        if t.kind == "ident" and t.text.upper() in ("ROW_NUMBER", "RANK", "DENSE_RANK"):
-            top_n = True
-            break
+    info.windowed = windowed or plan.legacy_window
     if aggregated and not info.windowed:
         info.updating = True
-        info.key = _key_from_group(items, group_cols)
-    elif distinct:
+        info.key = list(plan.group_key)
+    elif plan.distinct:
         info.updating = True
-        info.key = [c.name for c in info.columns]
-    elif scope.updating or outer_join or (top_n and not info.windowed):
+        info.key = [c.name for c in columns]
+    elif scope.updating or plan.outer_join or (plan.top_n and not info.windowed):
         info.updating = True
-        info.key = [k for k in scope.keys if any(c.name == k for c in info.columns)]
+        info.key = [k for k in scope.keys if any(c.name == k for c in columns)]
     if info.updating and not info.key:
-        info.key = [c.name for c in info.columns]
-        info.warnings.append("the result is updating but no key could be derived: "
-                             "every column is used as the key")
+        info.key = [c.name for c in columns]
+        warnings.append("the result is updating but no key could be derived: "
+                        "every column is used as the key")
     return scope
 
 
@@ -4190,40 +4287,34 @@ def _has_aggregate(toks):
     return False
 
 
-def _from_scope(toks, relation, info):
-    """The scope of a FROM clause: every input's columns under its alias."""
-    scope = _Scope()
+def _from_plan(toks):
+    """``(inputs, windowed)`` of a FROM clause: inputs is ``[(kind, what, alias)]`` in
+    order, kind ``"template"`` (what: _parse_template_call() of it), ``"query"`` (what:
+    the _QueryPlan of a sub-query) or ``"broken"`` (what: the tokens of a sub-query
+    whose plan raises); windowed: a window TVF is called."""
+    inputs, windowed = [], False
     i = 0
     while i < len(toks):
         t = toks[i]
-        cols = None
         if t.kind == "template":
             call = _parse_template_call(t.text)
-            rel = relation(call[0], call[1]) if call else None
-            if rel is None:
-                scope.known = False
-                cols = []
-            else:
-                cols, upd, key = rel
-                scope.updating = scope.updating or upd
-                scope.keys.extend(key or [])
+            kind, what = "template", call
             default_alias = call[1] if call else None
             j = i + 1
         elif t.kind == "op" and t.text == "(" and i + 1 < len(toks) and is_keyword(
                 toks[i + 1], "SELECT", "WITH"):
             close = _matching(toks, i)
-            sub = QueryInfo()
-            _analyze(toks[i + 1:close], relation, sub)
-            info.warnings.extend(sub.warnings)
-            cols = sub.columns
-            scope.updating = scope.updating or sub.updating
-            scope.keys.extend(sub.key)
+            sub = toks[i + 1:close]
+            try:
+                kind, what = "query", _query_plan(sub)
+            except Exception:
+                kind, what = "broken", sub  # raised when the run gets there
             default_alias = None
             j = close + 1
         else:
             if t.kind == "ident" and t.text.upper() in _WINDOW_TVFS and i + 1 < len(toks) \
                     and toks[i + 1].text == "(":
-                scope.windowed = True
+                windowed = True
             i += 1
             continue
         alias = default_alias
@@ -4234,10 +4325,37 @@ def _from_scope(toks, relation, info):
         if j < len(toks) and toks[j].kind in ("ident", "qident") and not (
                 toks[j].kind == "ident" and toks[j].text.upper() in _JOIN_WORD_SET):
             alias = _ident_name(toks[j])
+        inputs.append((kind, what, alias))
+        # (the scan goes on right after the input: the inputs of a sub-query are
+        # inputs of this scope too, as they always were)
+        i += 1
+    return inputs, windowed
+
+
+def _plan_scope(plan, relation, info):
+    """The scope of the FROM clause of ``plan``: every input's columns under its alias."""
+    scope = _Scope()
+    for kind, what, alias in plan.inputs:
+        if kind == "template":
+            rel = relation(what[0], what[1]) if what else None
+            if rel is None:
+                scope.known = False
+                cols = []
+            else:
+                cols, upd, key = rel
+                scope.updating = scope.updating or upd
+                scope.keys.extend(key or [])
+        else:
+            sub = QueryInfo()
+            _run_plan(what if kind == "query" else _query_plan(what), relation, sub)
+            info.warnings.extend(sub.warnings)
+            cols = sub.columns
+            scope.updating = scope.updating or sub.updating
+            scope.keys.extend(sub.key)
         for c in cols:
             scope.columns.append((alias, c))
-        i += 1
-    if scope.windowed:
+    if plan.from_windowed:
+        scope.windowed = True
         rt = [c.rowtime for _a, c in scope.columns if c.rowtime is not None]
         delay = rt[0] if rt else 0
         for name in _WINDOW_COLUMNS:
