@@ -3804,9 +3804,11 @@ def analyze_query(sql, relation):
         entry = _sql_text(sql)  # raises SqlError
         plan = entry.plan
         if plan is None:
-            plan = entry.plan = _query_plan(entry.sig)  # (if it raises, nothing is kept)
+            # (if it raises, nothing is kept)
+            plan = entry.plan = _query_plan(entry.sig, *_nesting(entry.sig))
     else:
-        plan = _query_plan(tuple(significant_tokens(sql)))
+        toks = tuple(significant_tokens(sql))
+        plan = _query_plan(toks, *_nesting(toks))
     _run_plan(plan, relation, info)
     return info
 
@@ -4016,7 +4018,8 @@ class _Scope(object):
 
 def _analyze(toks, relation, info):
     """Fill ``info`` from the query ``toks`` (significant tokens); returns the scope."""
-    return _run_plan(_query_plan(tuple(toks)), relation, info)
+    toks = tuple(toks)
+    return _run_plan(_query_plan(toks, *_nesting(toks)), relation, info)
 
 
 # analyze_query() in two steps.  Almost everything it reads from a query depends on
@@ -4035,89 +4038,156 @@ def _analyze(toks, relation, info):
 # at the same point of the run: the plan remembers that it is broken and the run
 # reads the tokens again, which raises the same error there.
 class _QueryPlan(object):
-    __slots__ = ("toks", "sel", "inputs", "from_windowed", "broken", "items",
-                 "group_has_window", "legacy_window", "aggregated", "distinct",
-                 "outer_join", "top_n", "group_key")
+    __slots__ = ("sel", "inputs", "from_windowed", "broken", "items", "group_has_window",
+                 "legacy_window", "aggregated", "distinct", "outer_join", "top_n",
+                 "group_key")
 
-    def __init__(self, toks):
-        self.toks = toks
+    def __init__(self):
         self.sel = None
-        self.broken = False
+        self.broken = None  # (toks, words, run) of a query whose select part raises
 
 
-def _query_plan(toks, strict=False):
-    """The _QueryPlan of the query ``toks`` (a tuple of significant tokens).
+def _nesting(toks):
+    """``(words, run)`` of a token sequence, what _query_plan() reads instead of calling
+    ``.upper()`` and counting parentheses again and again: ``words[i]`` is the
+    upper-cased text of a bare word (as is_keyword() compares it), else None;
+    ``run[i]`` is the nesting depth before token ``i`` (``len(toks) + 1`` entries;
+    ``( [ CASE`` open, ``) ] END`` close, like _top_level() counts them).
+
+    Depths are compared with the depth before the first token of a query (the ``run``
+    of a slice is the slice of ``run``): a word or comma at index ``i`` is at the top
+    level of the query iff ``run[i]`` equals it, and the parenthesis opened at ``i``
+    closes at the first ``j > i`` with ``run[j + 1] == run[i]``."""
+    words, run = [], [0]
+    add_word, add_depth = words.append, run.append
+    ops, nest_words = _NEST_OPS, _NEST_WORDS
+    depth = 0
+    for t in toks:
+        kind = t.kind
+        if kind == "ident":
+            w = t.text.upper()
+            add_word(w)
+            depth += nest_words.get(w, 0)
+        else:
+            add_word(None)
+            if kind == "op":
+                depth += ops.get(t.text, 0)
+        add_depth(depth)
+    return tuple(words), tuple(run)
+
+
+def _top_word(words, run, word, lo, hi):
+    """Index of the first ``word`` in ``words[lo:hi]`` at the depth ``run[0]``, or None."""
+    base = run[0]
+    i = lo - 1
+    while True:
+        try:
+            i = words.index(word, i + 1, hi)
+        except ValueError:
+            return None
+        if run[i] == base:
+            return i
+
+
+def _top_commas(toks, run, lo, hi):
+    """``[lo:hi]`` split at the commas at its depth 0 (as _depth_split does), as
+    ``[(start, end)]`` index ranges."""
+    base = run[lo]
+    out = []
+    for j in range(lo, hi):
+        if run[j] == base and toks[j].text == ",":
+            out.append((lo, j))
+            lo = j + 1
+    out.append((lo, hi))
+    return out
+
+
+def _query_plan(toks, words, run, strict=False):
+    """The _QueryPlan of the query ``toks`` (a tuple of significant tokens; ``words``
+    and ``run`` from _nesting(), or their slices).
 
     An error before the FROM inputs are known is raised; an error after that marks the
     plan broken (``strict``: raised, for _run_plan)."""
-    plan = _QueryPlan(toks)
-    level = _top_level(toks)
-    sel = next((i for i in level if is_keyword(toks[i], "SELECT")), None)
+    plan = _QueryPlan()
+    n = len(toks)
+    sel = _top_word(words, run, "SELECT", 0, n)
     if sel is None:
         return plan
     plan.sel = sel
+    # the first top-level occurrence after SELECT of each clause word (GROUP and ORDER
+    # only when BY follows)
     clause = {}
-    clause_words = _CLAUSE_WORD_SET
-    for i in level:
-        if i <= sel:
-            continue
-        t = toks[i]
-        if t.kind != "ident":
-            continue
-        w = t.text.upper()
-        if w in clause_words and w not in clause:
-            if w in ("GROUP", "ORDER") and not is_keyword(toks[i + 1] if i + 1 < len(toks)
-                                                          else None, "BY"):
+    for w in _CLAUSE_WORD_SET.intersection(words[sel + 1:]):
+        i = sel
+        while True:
+            i = _top_word(words, run, w, i + 1, n)
+            if i is None:
+                break
+            if w in ("GROUP", "ORDER") and not (i + 1 < n and words[i + 1] == "BY"):
                 continue
             clause[w] = i
-    ends = sorted(clause.values()) + [len(toks)]
+            break
+    ends = sorted(clause.values()) + [n]
 
     def span(word):
+        # (start, end) of the tokens of a clause, after its word
         if word not in clause:
-            return []
+            return 0, 0
         start = clause[word]
         end = min(e for e in ends if e > start)
-        return toks[start + 1:end]
+        return start + 1, end
 
+    source = toks, words, run
     if "UNION" in clause or "EXCEPT" in clause or "INTERSECT" in clause:
         # the first SELECT names the result; the parts after it are not read
         cut = min(clause[w] for w in ("UNION", "EXCEPT", "INTERSECT") if w in clause)
         ends = [e for e in ends if e <= cut]
-        toks = toks[:cut]
-    plan.inputs, plan.from_windowed = _from_plan(span("FROM"))
+        toks, words, run = toks[:cut], words[:cut], run[:cut + 1]
+    lo, hi = span("FROM")
+    plan.inputs, plan.from_windowed = _from_plan(toks[lo:hi], words[lo:hi], run[lo:hi + 1])
     # (the rest used to be read after the inputs' columns: an error here is raised
     # after the relation() calls of the FROM clause, see _run_plan)
     try:
-        _select_plan(plan, toks, sel, clause, span)
+        _select_plan(plan, toks, words, run, clause, span)
     except Exception:
         if strict:
             raise
-        plan.broken = True
+        plan.broken = source
     return plan
 
 
-def _select_plan(plan, toks, sel, clause, span):
+def _select_plan(plan, toks, words, run, clause, span):
     """The select items, GROUP BY and the other text-only parts of ``plan``."""
-    select_start = sel + 1
+    n = len(toks)
+    select_start = plan.sel + 1
     distinct = False
-    if select_start < len(toks) and is_keyword(toks[select_start], "DISTINCT", "ALL"):
-        distinct = toks[select_start].text.upper() == "DISTINCT"
+    if select_start < n and words[select_start] in ("DISTINCT", "ALL"):
+        distinct = words[select_start] == "DISTINCT"
         select_start += 1
-    select_end = clause.get("FROM", len(toks))
-    items = _depth_split(toks[select_start:select_end])
-    group = [g for g in _depth_split(span("GROUP")[1:]) if g] if "GROUP" in clause else []
+    select_end = min(clause.get("FROM", n), n)
+    ranges = _top_commas(toks, run, select_start, select_end)
+    items = [toks[a:b] for a, b in ranges]
+    group = []
+    if "GROUP" in clause:
+        lo, hi = span("GROUP")
+        lo += 1  # after BY
+        if lo < hi:
+            group = [toks[a:b] for a, b in _top_commas(toks, run, lo, hi) if a < b]
     group_cols = set()
     for g in group:
         ref = _column_ref(g)
         if ref:
             group_cols.add(ref[1].lower())
     plan.group_has_window = bool(group_cols & set(_WINDOW_COLUMNS))
-    plan.legacy_window = any(is_keyword(t, "TUMBLE", "HOP", "SESSION")
-                             for g in group for t in g[:1])
-    plan.aggregated = bool(group) or any(_has_aggregate(item) for item in items)
+    plan.legacy_window = any(is_keyword(g[0], "TUMBLE", "HOP", "SESSION") for g in group)
+    # (an item without any aggregate's name has no aggregate: most are skipped unread)
+    plan.aggregated = bool(group) or any(
+        not _AGGREGATES.isdisjoint(words[a:b]) and _has_aggregate(item)
+        for (a, b), item in zip(ranges, items))
     plan.distinct = distinct
     out = plan.items = []
-    for n, item in enumerate(items):
+    key = []
+    for n_item, item in enumerate(items):
         if not item:
             continue
         start, end = item[0].start, item[-1].end
@@ -4128,17 +4198,19 @@ def _select_plan(plan, toks, sel, clause, span):
             continue
         expr, alias = _split_alias(item)
         expr_end = expr[-1].end if expr else end
-        out.append((False, start, end, n, expr, alias, _column_ref(expr), expr_end))
-    from_words = set(t.text.upper() for t in span("FROM") if t.kind == "ident")
+        ref = _column_ref(expr)
+        out.append((False, start, end, n_item, expr, alias, ref, expr_end))
+        if ref and ref[1].lower() in group_cols:  # (_key_from_group)
+            key.append(alias or ref[1])
+    lo, hi = span("FROM")
+    from_words = set(words[lo:hi])
     plan.outer_join = not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and \
         "JOIN" in from_words
-    top_n = False
-    for t in toks:
-        if t.kind == "ident" and t.text.upper() in ("ROW_NUMBER", "RANK", "DENSE_RANK"):
-            top_n = True
-            break
-    plan.top_n = top_n
-    plan.group_key = tuple(_key_from_group(items, group_cols))
+    plan.top_n = not _TOP_N_WORDS.isdisjoint(words)
+    plan.group_key = tuple(key)
+
+
+_TOP_N_WORDS = frozenset(("ROW_NUMBER", "RANK", "DENSE_RANK"))
 
 
 def _run_plan(plan, relation, info):
@@ -4148,7 +4220,7 @@ def _run_plan(plan, relation, info):
         return _Scope()
     scope = _plan_scope(plan, relation, info)
     if plan.broken:
-        _query_plan(plan.toks, strict=True)  # raises what reading the query raised
+        _query_plan(*plan.broken, strict=True)  # raises what reading the query raised
     aggregated = plan.aggregated
     windowed = scope.windowed and plan.group_has_window
     names_seen = set()
@@ -4215,19 +4287,6 @@ def _run_plan(plan, relation, info):
     return scope
 
 
-def _key_from_group(items, group_cols):
-    """Output names of the select items that are GROUP BY columns."""
-    out = []
-    for item in items:
-        if not item:
-            continue
-        expr, alias = _split_alias(item)
-        ref = _column_ref(expr)
-        if ref and ref[1].lower() in group_cols:
-            out.append(alias or ref[1])
-    return out
-
-
 def _snippet(toks, limit=40):
     text = " ".join(t.text for t in toks)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -4287,43 +4346,48 @@ def _has_aggregate(toks):
     return False
 
 
-def _from_plan(toks):
-    """``(inputs, windowed)`` of a FROM clause: inputs is ``[(kind, what, alias)]`` in
-    order, kind ``"template"`` (what: _parse_template_call() of it), ``"query"`` (what:
-    the _QueryPlan of a sub-query) or ``"broken"`` (what: the tokens of a sub-query
-    whose plan raises); windowed: a window TVF is called."""
+def _from_plan(toks, words, run):
+    """``(inputs, windowed)`` of a FROM clause (``words`` and ``run`` as in _query_plan):
+    inputs is ``[(kind, what, alias)]`` in order, kind ``"template"`` (what:
+    _parse_template_call() of it), ``"query"`` (what: the _QueryPlan of a sub-query) or
+    ``"broken"`` (what: the arguments of _query_plan() for a sub-query whose plan
+    raises); windowed: a window TVF is called."""
     inputs, windowed = [], False
+    n = len(toks)
     i = 0
-    while i < len(toks):
+    while i < n:
         t = toks[i]
         if t.kind == "template":
             call = _parse_template_call(t.text)
             kind, what = "template", call
             default_alias = call[1] if call else None
             j = i + 1
-        elif t.kind == "op" and t.text == "(" and i + 1 < len(toks) and is_keyword(
-                toks[i + 1], "SELECT", "WITH"):
-            close = _matching(toks, i)
-            sub = toks[i + 1:close]
+        elif t.kind == "op" and t.text == "(" and i + 1 < n and words[i + 1] in (
+                "SELECT", "WITH"):
+            # the closing parenthesis (_matching): the first one back at this depth
+            close, depth = n - 1, run[i]
+            for k in range(i + 1, n):
+                if run[k + 1] == depth:
+                    close = k
+                    break
+            sub = toks[i + 1:close], words[i + 1:close], run[i + 1:close + 1]
             try:
-                kind, what = "query", _query_plan(sub)
+                kind, what = "query", _query_plan(*sub)
             except Exception:
                 kind, what = "broken", sub  # raised when the run gets there
             default_alias = None
             j = close + 1
         else:
-            if t.kind == "ident" and t.text.upper() in _WINDOW_TVFS and i + 1 < len(toks) \
-                    and toks[i + 1].text == "(":
+            if words[i] in _WINDOW_TVFS and i + 1 < n and toks[i + 1].text == "(":
                 windowed = True
             i += 1
             continue
         alias = default_alias
-        while j < len(toks) and toks[j].text == ")":
+        while j < n and toks[j].text == ")":
             j += 1  # TABLE(TUMBLE(TABLE x, ...)) : the alias comes after the closing parens
-        if j < len(toks) and is_keyword(toks[j], "AS"):
+        if j < n and words[j] == "AS":
             j += 1
-        if j < len(toks) and toks[j].kind in ("ident", "qident") and not (
-                toks[j].kind == "ident" and toks[j].text.upper() in _JOIN_WORD_SET):
+        if j < n and toks[j].kind in ("ident", "qident") and words[j] not in _JOIN_WORD_SET:
             alias = _ident_name(toks[j])
         inputs.append((kind, what, alias))
         # (the scan goes on right after the input: the inputs of a sub-query are
@@ -4347,7 +4411,7 @@ def _plan_scope(plan, relation, info):
                 scope.keys.extend(key or [])
         else:
             sub = QueryInfo()
-            _run_plan(what if kind == "query" else _query_plan(what), relation, sub)
+            _run_plan(what if kind == "query" else _query_plan(*what), relation, sub)
             info.warnings.extend(sub.warnings)
             cols = sub.columns
             scope.updating = scope.updating or sub.updating
