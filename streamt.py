@@ -4199,7 +4199,14 @@ def _select_plan(plan, toks, words, run, clause, span):
         expr, alias = _split_alias(item)
         expr_end = expr[-1].end if expr else end
         ref = _column_ref(expr)
-        out.append((False, start, end, n_item, expr, alias, ref, expr_end))
+        name, unnamed = alias, None
+        if name is None and ref:
+            name = ref[1]
+        if name is None:
+            name = "EXPR$%d" % n_item
+            unnamed = ("select item %d (%s) has no name: it is written as `%s`; "
+                       "give it an alias with AS" % (n_item + 1, _snippet(expr), name))
+        out.append((False, start, end, name, unnamed, expr, alias, ref, expr_end))
         if ref and ref[1].lower() in group_cols:  # (_key_from_group)
             key.append(alias or ref[1])
     lo, hi = span("FROM")
@@ -4237,17 +4244,13 @@ def _run_plan(plan, relation, info):
                 names_seen.add(c.name.lower())
                 columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
             continue
-        _star, start, end, n, expr, alias, ref, expr_end = item
-        name = alias
-        if name is None and ref:
-            name = ref[1]
-        if name is None:
-            name = "EXPR$%d" % n
-            warnings.append("select item %d (%s) has no name: it is written as `%s`; "
-                            "give it an alias with AS" % (n + 1, _snippet(expr), name))
-        if name.lower() in names_seen:
+        _star, start, end, name, unnamed, expr, alias, ref, expr_end = item
+        if unnamed is not None:
+            warnings.append(unnamed)
+        lname = name.lower()
+        if lname in names_seen:
             warnings.append("duplicate result column %r" % name)
-        names_seen.add(name.lower())
+        names_seen.add(lname)
         rowtime = None
         if ref:
             col = scope.lookup(ref[1], ref[0])
@@ -4258,7 +4261,7 @@ def _run_plan(plan, relation, info):
             if col is None and scope.known:
                 warnings.append("column %r is not a column of the input" % ref[1])
         else:
-            typ = _expr_type(expr, scope)
+            typ = _expr_type_remembered(expr, scope)
             if typ == "@rowtime":
                 typ, rowtime = "TIMESTAMP(3)", 0
         if not typ or typ in ("NULL", "INTERVAL"):
@@ -4543,6 +4546,51 @@ def _expr_type(toks, scope):
         v = _merge_types([_expr_type(a, scope) for a in parts[1::2]])
         return "MAP<%s, %s>" % (k, v) if k and v else None
     return None
+
+
+# The type of an expression depends on the texts of its tokens (a token's kind follows
+# from its text; positions are never read) and on what scope.lookup() answers for the
+# column references in it, nothing else.  Many queries type the same expressions
+# (SUM(amount), COUNT(*)) over inputs with the same column types, so a type is
+# remembered by the texts of the expression's tokens, with the lookups made on the way
+# and the types they answered; it is used again only when the same lookups, made in
+# the scope at hand, answer the same types (else the expression is typed again and
+# what is remembered replaced).  The last 2,048 expressions are kept.
+_EXPR_TYPE_CACHE = {}
+
+
+class _LookupLog(object):
+    """A scope for _expr_type() that writes down the lookups made in ``scope``."""
+
+    __slots__ = ("scope", "log")
+
+    def __init__(self, scope):
+        self.scope, self.log = scope, []
+
+    def lookup(self, name, qualifier=None):
+        col = self.scope.lookup(name, qualifier)
+        self.log.append((name, qualifier, col.type if col is not None else None))
+        return col
+
+
+def _expr_type_remembered(toks, scope):
+    """_expr_type(toks, scope), remembered (see _EXPR_TYPE_CACHE)."""
+    key = tuple([t.text for t in toks])
+    hit = _EXPR_TYPE_CACHE.get(key)
+    if hit is not None:
+        lookups, typ = hit
+        for name, qualifier, seen in lookups:
+            col = scope.lookup(name, qualifier)
+            if (col.type if col is not None else None) != seen:
+                break
+        else:
+            return typ
+    log = _LookupLog(scope)
+    typ = _expr_type(toks, log)
+    if hit is None and len(_EXPR_TYPE_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+        del _EXPR_TYPE_CACHE[next(iter(_EXPR_TYPE_CACHE))]
+    _EXPR_TYPE_CACHE[key] = (tuple(log.log), typ)
+    return typ
 
 
 _PREDICATE_WORDS = frozenset(("OR", "AND", "NOT", "IS", "IN", "LIKE", "BETWEEN", "SIMILAR",

@@ -369,3 +369,42 @@ def test_plan_and_run_match_the_one_pass_reading_on_every_project_sql(tmp_path):
         _check(sql)
         n += 1
     assert n > 100
+
+
+# -- remembered expression types -------------------------------------------------------
+
+_EXPR_PIECES = ["SUM", "COUNT", "MAX", "AVG", "CAST", "COALESCE", "IF", "CASE", "WHEN",
+                "THEN", "ELSE", "END", "AS", "INT", "STRING", "(", ")", ",", "*", "+", "-",
+                "/", "||", "=", "1", "2.5", "'s'", "NULL", "a", "b", "id", "x", "t.a",
+                "q.b", "amount", "ts", "window_time", "TUMBLE_ROWTIME", "ARRAY", "[", "]"]
+_TYPES = st.sampled_from(["INT", "BIGINT", "STRING", "DOUBLE", "DECIMAL(10, 2)",
+                          "TIMESTAMP(3)", "BOOLEAN", None])
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.lists(st.sampled_from(_EXPR_PIECES), min_size=1, max_size=7),
+                          st.lists(st.tuples(st.sampled_from(["a", "b", "id", "x", "amount"]),
+                                             st.sampled_from([None, "t", "q"]), _TYPES),
+                                   max_size=5)),
+                min_size=1, max_size=6))
+def test_remembered_expression_types_match_typing_each_time(cases):
+    # the same few expressions over scopes with different columns and types, in a row:
+    # a remembered type is only used when the lookups answer what they answered
+    for pieces, columns in cases + cases:
+        try:
+            toks = streamt.significant_tokens(" ".join(pieces))
+        except SqlError:
+            continue
+        scope = streamt._Scope()
+        for name, alias, typ in columns:
+            if typ is not None:
+                scope.columns.append((alias, Column(name, typ)))
+        try:
+            expected = ("ok", streamt._expr_type(toks, scope))
+        except Exception as e:
+            expected = ("raised", type(e).__name__)
+        try:
+            got = ("ok", streamt._expr_type_remembered(toks, scope))
+        except Exception as e:
+            got = ("raised", type(e).__name__)
+        assert got == expected, (pieces, columns)
