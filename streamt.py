@@ -4038,9 +4038,9 @@ def _analyze(toks, relation, info):
 # at the same point of the run: the plan remembers that it is broken and the run
 # reads the tokens again, which raises the same error there.
 class _QueryPlan(object):
-    __slots__ = ("sel", "inputs", "from_windowed", "broken", "items", "group_has_window",
-                 "legacy_window", "aggregated", "distinct", "outer_join", "top_n",
-                 "group_key")
+    __slots__ = ("sel", "toks", "inputs", "from_windowed", "broken", "items",
+                 "group_has_window", "legacy_window", "aggregated", "distinct", "outer_join",
+                 "top_n", "group_key")
 
     def __init__(self):
         self.sel = None
@@ -4185,19 +4185,21 @@ def _select_plan(plan, toks, words, run, clause, span):
         not _AGGREGATES.isdisjoint(words[a:b]) and _has_aggregate(item)
         for (a, b), item in zip(ranges, items))
     plan.distinct = distinct
+    # Items are kept as token indices into plan.toks (the tokens of the query, which
+    # the text's record holds anyway), not as token slices and offsets: a 5,000-model
+    # project keeps ~2,000 plans (its peak RSS is close to its limit).
+    plan.toks = toks
     out = plan.items = []
     key = []
-    for n_item, item in enumerate(items):
+    for n_item, ((a, b), item) in enumerate(zip(ranges, items)):
         if not item:
             continue
-        start, end = item[0].start, item[-1].end
         if len(item) == 1 and item[0].text == "*" or (
                 len(item) == 3 and item[1].text == "." and item[2].text == "*"):
             qual = _ident_name(item[0]) if len(item) == 3 else None
-            out.append((True, start, end, qual, "".join(t.text for t in item)))
+            out.append((True, a, b, qual, "".join(t.text for t in item)))
             continue
         expr, alias = _split_alias(item)
-        expr_end = expr[-1].end if expr else end
         ref = _column_ref(expr)
         name, unnamed = alias, None
         if name is None and ref:
@@ -4206,7 +4208,7 @@ def _select_plan(plan, toks, words, run, clause, span):
             name = "EXPR$%d" % n_item
             unnamed = ("select item %d (%s) has no name: it is written as `%s`; "
                        "give it an alias with AS" % (n_item + 1, _snippet(expr), name))
-        out.append((False, start, end, name, unnamed, expr, alias, ref, expr_end))
+        out.append((False, a, b, a + len(expr), name, unnamed, alias, ref))
         if ref and ref[1].lower() in group_cols:  # (_key_from_group)
             key.append(alias or ref[1])
     lo, hi = span("FROM")
@@ -4232,9 +4234,11 @@ def _run_plan(plan, relation, info):
     windowed = scope.windowed and plan.group_has_window
     names_seen = set()
     columns, warnings = info.columns, info.warnings
+    toks = plan.toks
     for item in plan.items:
         if item[0]:  # a * or alias.*
-            _star, start, end, qual, text = item
+            _star, a, b, qual, text = item
+            start, end = toks[a].start, toks[b - 1].end
             cols = scope.expand(qual)
             if not scope.known or not cols:
                 warnings.append("SELECT %s: the columns of the input are unknown" % text)
@@ -4244,7 +4248,9 @@ def _run_plan(plan, relation, info):
                 names_seen.add(c.name.lower())
                 columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
             continue
-        _star, start, end, name, unnamed, expr, alias, ref, expr_end = item
+        _star, a, b, expr_b, name, unnamed, alias, ref = item
+        start, end = toks[a].start, toks[b - 1].end
+        expr_end = toks[expr_b - 1].end if expr_b > a else end
         if unnamed is not None:
             warnings.append(unnamed)
         lname = name.lower()
@@ -4261,13 +4267,13 @@ def _run_plan(plan, relation, info):
             if col is None and scope.known:
                 warnings.append("column %r is not a column of the input" % ref[1])
         else:
-            typ = _expr_type_remembered(expr, scope)
+            typ = _expr_type_remembered(toks[a:expr_b], scope)
             if typ == "@rowtime":
                 typ, rowtime = "TIMESTAMP(3)", 0
         if not typ or typ in ("NULL", "INTERVAL"):
             info.untyped.append(name)
             warnings.append("cannot infer the type of %r (%s): written as STRING"
-                            % (name, _snippet(expr)))
+                            % (name, _snippet(toks[a:expr_b])))
             typ = "STRING"
         columns.append(Column(name, typ, rowtime))
         info.items.append((name, start, end))
