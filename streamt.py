@@ -3733,26 +3733,30 @@ _SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
 
 
 # Tokenizing is the hot spot of a build: the same model SQL is read by validation,
-# infer_materialization, template_calls, type inference and compile, so the tokens of
-# a text are remembered (as tuples: every caller gets its own list copy).  Only the
-# last 2,048 texts: that covers a 1,000-model project from validation to compile;
-# keeping every text of a 5,000-model project cost ~30 MB of peak RSS (140 MB), for
-# about 0.4 s of tokenizing saved.  A text is tokenized once, with its comments: the
-# tokens without comments are the same tokens with the comment tokens left out
-# (comments=False only drops them), so both lists are kept side by side.
+# infer_materialization, template_calls, type inference and compile, so what is read
+# from a text is remembered in one _SqlText record per text: its tokens (as tuples:
+# every caller of sql_tokens() gets its own list copy) and, once asked for, the
+# _QueryPlan of analyze_query().  Only the last 2,048 texts: that covers a 1,000-model
+# project from validation to compile; keeping every text of a 5,000-model project cost
+# ~30 MB of peak RSS (140 MB), for about 0.4 s of tokenizing saved.  A text is
+# tokenized once, with its comments: the tokens without comments are the same tokens
+# with the comment tokens left out (comments=False only drops them), so both are kept
+# side by side.
 _SQL_TOKEN_CACHE = {}
 _SQL_TOKEN_CACHE_MAX = 2048
 
 
-def sql_tokens(text, comments=True):
-    """Tokens of a Flink SQL text (whitespace left out).
+class _SqlText(object):
+    """What the SQL section read from one text (see _sql_text)."""
 
-    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
-    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
-    comment or template raises SqlError with the line and column where it starts.
-    With ``comments=False`` comment tokens are dropped."""
-    if type(text) is not str:
-        return list(_sql_tokens(text, comments))
+    __slots__ = ("every", "sig", "plan")
+
+    def __init__(self, every, sig):
+        self.every, self.sig, self.plan = every, sig, None
+
+
+def _sql_text(text):
+    """The _SqlText record of ``text`` (a str), remembered; raises SqlError."""
     entry = _SQL_TOKEN_CACHE.get(text)
     if entry is None:
         every = tuple(_sql_tokens(text))  # raises SqlError: nothing is remembered
@@ -3764,8 +3768,22 @@ def sql_tokens(text, comments=True):
             sig = tuple([t for t in every if t.kind != "comment"])
         else:
             sig = every
-        entry = _SQL_TOKEN_CACHE[text] = (every, sig if len(sig) < len(every) else every)
-    return list(entry[0] if comments else entry[1])
+        entry = _SQL_TOKEN_CACHE[text] = _SqlText(
+            every, sig if len(sig) < len(every) else every)
+    return entry
+
+
+def sql_tokens(text, comments=True):
+    """Tokens of a Flink SQL text (whitespace left out).
+
+    ``{{ ... }}`` template calls are single tokens of kind ``template``; ``{% %}`` and
+    ``{# #}`` are tokens of kind ``block``.  An unterminated string, quoted identifier,
+    comment or template raises SqlError with the line and column where it starts.
+    With ``comments=False`` comment tokens are dropped."""
+    if type(text) is not str:
+        return list(_sql_tokens(text, comments))
+    entry = _sql_text(text)
+    return list(entry.every if comments else entry.sig)
 
 
 def _sql_tokens(text, comments=True):
@@ -4340,8 +4358,16 @@ def analyze_query(sql, relation):
     ``relation(kind, name)`` gives the input a template call stands for:
     ``(columns, updating, key)`` or None when unknown.  Returns a QueryInfo."""
     info = QueryInfo()
-    toks = significant_tokens(sql)
-    _analyze(toks, relation, info)
+    if type(sql) is str:
+        entry = _sql_text(sql)  # raises SqlError
+        plan = entry.plan
+        if plan is None:
+            # (if it raises, nothing is kept)
+            plan = entry.plan = _query_plan(entry.sig, *_nesting(entry.sig))
+    else:
+        toks = tuple(significant_tokens(sql))
+        plan = _query_plan(toks, *_nesting(toks))
+    _run_plan(plan, relation, info)
     return info
 
 
@@ -4515,7 +4541,7 @@ class _Scope(object):
     def lookup(self, name, qualifier=None):
         # The first column with that name (and alias), in the order of self.columns.
         # The columns by lower-cased name are indexed as they come: self.columns is
-        # only ever appended to (by _from_scope), and a scope lives for one query.
+        # only ever appended to (by _plan_scope), and a scope lives for one query.
         index = self._index
         if index is None:
             index = self._index = {}
@@ -4550,86 +4576,245 @@ class _Scope(object):
 
 def _analyze(toks, relation, info):
     """Fill ``info`` from the query ``toks`` (significant tokens); returns the scope."""
-    level = _top_level(toks)
-    sel = next((i for i in level if is_keyword(toks[i], "SELECT")), None)
+    toks = tuple(toks)
+    return _run_plan(_query_plan(toks, *_nesting(toks)), relation, info)
+
+
+# analyze_query() in two steps.  Almost everything it reads from a query depends on
+# the query's tokens alone: where the SELECT and its clauses are, the select items
+# split into expression and alias, which of them are column references, the GROUP BY
+# columns, the inputs of the FROM clause and their aliases.  That is a _QueryPlan,
+# made once per distinct text (it is kept with the text's tokens, see _sql_text) and
+# run for every model with that SQL by _run_plan(), which does only what depends on the
+# inputs (relation()): their columns, the lookups and the types of the expressions.
+# A 1,000-model project has ~500 distinct SQL texts for ~800 queries.
+#
+# The run makes the same relation() calls in the same order, and reports the same
+# warnings in the same order, as reading the query in one go did: the plan of a
+# sub-query in FROM is run where the sub-query stands.  A query the text-only part
+# cannot read (it raises, e.g. a GROUP BY after a UNION: span() finds no end) raises
+# at the same point of the run: the plan remembers that it is broken and the run
+# reads the tokens again, which raises the same error there.
+class _QueryPlan(object):
+    __slots__ = ("sel", "toks", "inputs", "from_windowed", "broken", "items",
+                 "group_has_window", "legacy_window", "aggregated", "distinct", "outer_join",
+                 "top_n", "group_key")
+
+    def __init__(self):
+        self.sel = None
+        self.broken = None  # (toks, words, run) of a query whose select part raises
+
+
+def _nesting(toks):
+    """``(words, run)`` of a token sequence, what _query_plan() reads instead of calling
+    ``.upper()`` and counting parentheses again and again: ``words[i]`` is the
+    upper-cased text of a bare word (as is_keyword() compares it), else None;
+    ``run[i]`` is the nesting depth before token ``i`` (``len(toks) + 1`` entries;
+    ``( [ CASE`` open, ``) ] END`` close, like _top_level() counts them).
+
+    Depths are compared with the depth before the first token of a query (the ``run``
+    of a slice is the slice of ``run``): a word or comma at index ``i`` is at the top
+    level of the query iff ``run[i]`` equals it, and the parenthesis opened at ``i``
+    closes at the first ``j > i`` with ``run[j + 1] == run[i]``."""
+    words, run = [], [0]
+    add_word, add_depth = words.append, run.append
+    ops, nest_words = _NEST_OPS, _NEST_WORDS
+    depth = 0
+    for t in toks:
+        kind = t.kind
+        if kind == "ident":
+            w = t.text.upper()
+            add_word(w)
+            depth += nest_words.get(w, 0)
+        else:
+            add_word(None)
+            if kind == "op":
+                depth += ops.get(t.text, 0)
+        add_depth(depth)
+    return tuple(words), tuple(run)
+
+
+def _top_word(words, run, word, lo, hi):
+    """Index of the first ``word`` in ``words[lo:hi]`` at the depth ``run[0]``, or None."""
+    base = run[0]
+    i = lo - 1
+    while True:
+        try:
+            i = words.index(word, i + 1, hi)
+        except ValueError:
+            return None
+        if run[i] == base:
+            return i
+
+
+def _top_commas(toks, run, lo, hi):
+    """``[lo:hi]`` split at the commas at its depth 0 (as _depth_split does), as
+    ``[(start, end)]`` index ranges."""
+    base = run[lo]
+    out = []
+    for j in range(lo, hi):
+        if run[j] == base and toks[j].text == ",":
+            out.append((lo, j))
+            lo = j + 1
+    out.append((lo, hi))
+    return out
+
+
+def _query_plan(toks, words, run, strict=False):
+    """The _QueryPlan of the query ``toks`` (a tuple of significant tokens; ``words``
+    and ``run`` from _nesting(), or their slices).
+
+    An error before the FROM inputs are known is raised; an error after that marks the
+    plan broken (``strict``: raised, for _run_plan)."""
+    plan = _QueryPlan()
+    n = len(toks)
+    sel = _top_word(words, run, "SELECT", 0, n)
     if sel is None:
-        info.warnings.append("no SELECT found: the result columns are unknown")
-        return _Scope()
+        return plan
+    plan.sel = sel
+    # the first top-level occurrence after SELECT of each clause word (GROUP and ORDER
+    # only when BY follows)
     clause = {}
-    clause_words = _CLAUSE_WORD_SET
-    for i in level:
-        if i <= sel:
-            continue
-        t = toks[i]
-        if t.kind != "ident":
-            continue
-        w = t.text.upper()
-        if w in clause_words and w not in clause:
-            if w in ("GROUP", "ORDER") and not is_keyword(toks[i + 1] if i + 1 < len(toks)
-                                                          else None, "BY"):
+    for w in _CLAUSE_WORD_SET.intersection(words[sel + 1:]):
+        i = sel
+        while True:
+            i = _top_word(words, run, w, i + 1, n)
+            if i is None:
+                break
+            if w in ("GROUP", "ORDER") and not (i + 1 < n and words[i + 1] == "BY"):
                 continue
             clause[w] = i
-    ends = sorted(clause.values()) + [len(toks)]
+            break
+    ends = sorted(clause.values()) + [n]
 
     def span(word):
+        # (start, end) of the tokens of a clause, after its word
         if word not in clause:
-            return []
+            return 0, 0
         start = clause[word]
         end = min(e for e in ends if e > start)
-        return toks[start + 1:end]
+        return start + 1, end
 
+    source = toks, words, run
     if "UNION" in clause or "EXCEPT" in clause or "INTERSECT" in clause:
         # the first SELECT names the result; the parts after it are not read
         cut = min(clause[w] for w in ("UNION", "EXCEPT", "INTERSECT") if w in clause)
         ends = [e for e in ends if e <= cut]
-        toks = toks[:cut]
-    scope = _from_scope(span("FROM"), relation, info)
-    select_start = sel + 1
+        toks, words, run = toks[:cut], words[:cut], run[:cut + 1]
+    lo, hi = span("FROM")
+    plan.inputs, plan.from_windowed = _from_plan(toks[lo:hi], words[lo:hi], run[lo:hi + 1])
+    # (the rest used to be read after the inputs' columns: an error here is raised
+    # after the relation() calls of the FROM clause, see _run_plan)
+    try:
+        _select_plan(plan, toks, words, run, clause, span)
+    except Exception:
+        if strict:
+            raise
+        plan.broken = source
+    return plan
+
+
+def _select_plan(plan, toks, words, run, clause, span):
+    """The select items, GROUP BY and the other text-only parts of ``plan``."""
+    n = len(toks)
+    select_start = plan.sel + 1
     distinct = False
-    if select_start < len(toks) and is_keyword(toks[select_start], "DISTINCT", "ALL"):
-        distinct = toks[select_start].text.upper() == "DISTINCT"
+    if select_start < n and words[select_start] in ("DISTINCT", "ALL"):
+        distinct = words[select_start] == "DISTINCT"
         select_start += 1
-    select_end = clause.get("FROM", len(toks))
-    items = _depth_split(toks[select_start:select_end])
-    names_seen = set()
-    group = [g for g in _depth_split(span("GROUP")[1:]) if g] if "GROUP" in clause else []
+    select_end = min(clause.get("FROM", n), n)
+    ranges = _top_commas(toks, run, select_start, select_end)
+    items = [toks[a:b] for a, b in ranges]
+    group = []
+    if "GROUP" in clause:
+        lo, hi = span("GROUP")
+        lo += 1  # after BY
+        if lo < hi:
+            group = [toks[a:b] for a, b in _top_commas(toks, run, lo, hi) if a < b]
     group_cols = set()
     for g in group:
         ref = _column_ref(g)
         if ref:
             group_cols.add(ref[1].lower())
-    windowed = scope.windowed and bool(group_cols & set(_WINDOW_COLUMNS))
-    legacy_window = any(is_keyword(t, "TUMBLE", "HOP", "SESSION") for g in group for t in g[:1])
-    aggregated = bool(group) or any(_has_aggregate(item) for item in items)
-    for n, item in enumerate(items):
+    plan.group_has_window = bool(group_cols & set(_WINDOW_COLUMNS))
+    plan.legacy_window = any(is_keyword(g[0], "TUMBLE", "HOP", "SESSION") for g in group)
+    # (an item without any aggregate's name has no aggregate: most are skipped unread)
+    plan.aggregated = bool(group) or any(
+        not _AGGREGATES.isdisjoint(words[a:b]) and _has_aggregate(item)
+        for (a, b), item in zip(ranges, items))
+    plan.distinct = distinct
+    # Items are kept as token indices into plan.toks (the tokens of the query, which
+    # the text's record holds anyway), not as token slices and offsets: a 5,000-model
+    # project keeps ~2,000 plans (its peak RSS is close to its limit).
+    plan.toks = toks
+    out = plan.items = []
+    key = []
+    for n_item, ((a, b), item) in enumerate(zip(ranges, items)):
         if not item:
             continue
-        start, end = item[0].start, item[-1].end
         if len(item) == 1 and item[0].text == "*" or (
                 len(item) == 3 and item[1].text == "." and item[2].text == "*"):
             qual = _ident_name(item[0]) if len(item) == 3 else None
+            out.append((True, a, b, qual, "".join(t.text for t in item)))
+            continue
+        expr, alias = _split_alias(item)
+        ref = _column_ref(expr)
+        name, unnamed = alias, None
+        if name is None and ref:
+            name = ref[1]
+        if name is None:
+            name = "EXPR$%d" % n_item
+            unnamed = ("select item %d (%s) has no name: it is written as `%s`; "
+                       "give it an alias with AS" % (n_item + 1, _snippet(expr), name))
+        out.append((False, a, b, a + len(expr), name, unnamed, alias, ref))
+        if ref and ref[1].lower() in group_cols:  # (_key_from_group)
+            key.append(alias or ref[1])
+    lo, hi = span("FROM")
+    from_words = set(words[lo:hi])
+    plan.outer_join = not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and \
+        "JOIN" in from_words
+    plan.top_n = not _TOP_N_WORDS.isdisjoint(words)
+    plan.group_key = tuple(key)
+
+
+_TOP_N_WORDS = frozenset(("ROW_NUMBER", "RANK", "DENSE_RANK"))
+
+
+def _run_plan(plan, relation, info):
+    """Fill ``info`` from ``plan`` and the inputs' columns; returns the scope."""
+    if plan.sel is None:
+        info.warnings.append("no SELECT found: the result columns are unknown")
+        return _Scope()
+    scope = _plan_scope(plan, relation, info)
+    if plan.broken:
+        _query_plan(*plan.broken, strict=True)  # raises what reading the query raised
+    aggregated = plan.aggregated
+    windowed = scope.windowed and plan.group_has_window
+    names_seen = set()
+    columns, warnings = info.columns, info.warnings
+    toks = plan.toks
+    for item in plan.items:
+        if item[0]:  # a * or alias.*
+            _star, a, b, qual, text = item
+            start, end = toks[a].start, toks[b - 1].end
             cols = scope.expand(qual)
             if not scope.known or not cols:
-                info.warnings.append("SELECT %s: the columns of the input are unknown"
-                                     % "".join(t.text for t in item))
+                warnings.append("SELECT %s: the columns of the input are unknown" % text)
             info.star.append((start, end, cols))
             info.items.append((None, start, end))
             for c in cols:
                 names_seen.add(c.name.lower())
-                info.columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
+                columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
             continue
-        expr, alias = _split_alias(item)
-        name = alias
-        ref = _column_ref(expr)
-        if name is None and ref:
-            name = ref[1]
-        if name is None:
-            name = "EXPR$%d" % n
-            info.warnings.append("select item %d (%s) has no name: it is written as `%s`; "
-                                 "give it an alias with AS" % (n + 1, _snippet(expr), name))
-        if name.lower() in names_seen:
-            info.warnings.append("duplicate result column %r" % name)
-        names_seen.add(name.lower())
+        _star, a, b, expr_b, name, unnamed, alias, ref = item
+        start, end = toks[a].start, toks[b - 1].end
+        expr_end = toks[expr_b - 1].end if expr_b > a else end
+        if unnamed is not None:
+            warnings.append(unnamed)
+        lname = name.lower()
+        if lname in names_seen:
+            warnings.append("duplicate result column %r" % name)
+        names_seen.add(lname)
         rowtime = None
         if ref:
             col = scope.lookup(ref[1], ref[0])
@@ -4638,55 +4823,35 @@ def _analyze(toks, relation, info):
                     not aggregated or ref[1].lower() == "window_time"):
                 rowtime = col.rowtime
             if col is None and scope.known:
-                info.warnings.append("column %r is not a column of the input" % ref[1])
+                warnings.append("column %r is not a column of the input" % ref[1])
         else:
-            typ = _expr_type(expr, scope)
+            typ = _expr_type_remembered(toks[a:expr_b], scope)
             if typ == "@rowtime":
                 typ, rowtime = "TIMESTAMP(3)", 0
         if not typ or typ in ("NULL", "INTERVAL"):
             info.untyped.append(name)
-            info.warnings.append("cannot infer the type of %r (%s): written as STRING"
-                                 % (name, _snippet(expr)))
+            warnings.append("cannot infer the type of %r (%s): written as STRING"
+                            % (name, _snippet(toks[a:expr_b])))
             typ = "STRING"
-        info.columns.append(Column(name, typ, rowtime))
+        columns.append(Column(name, typ, rowtime))
         info.items.append((name, start, end))
-        info.exprs.append((name, start, expr[-1].end if expr else end, alias is not None))
+        info.exprs.append((name, start, expr_end, alias is not None))
     # updating or append-only result, and its key
-    info.windowed = windowed or legacy_window
-    from_words = set(t.text.upper() for t in span("FROM") if t.kind == "ident")
-    outer_join = not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and "JOIN" in from_words
-    top_n = False
-    for t in toks:
-        if t.kind == "ident" and t.text.upper() in ("ROW_NUMBER", "RANK", "DENSE_RANK"):
-            top_n = True
-            break
+    info.windowed = windowed or plan.legacy_window
     if aggregated and not info.windowed:
         info.updating = True
-        info.key = _key_from_group(items, group_cols)
-    elif distinct:
+        info.key = list(plan.group_key)
+    elif plan.distinct:
         info.updating = True
-        info.key = [c.name for c in info.columns]
-    elif scope.updating or outer_join or (top_n and not info.windowed):
+        info.key = [c.name for c in columns]
+    elif scope.updating or plan.outer_join or (plan.top_n and not info.windowed):
         info.updating = True
-        info.key = [k for k in scope.keys if any(c.name == k for c in info.columns)]
+        info.key = [k for k in scope.keys if any(c.name == k for c in columns)]
     if info.updating and not info.key:
-        info.key = [c.name for c in info.columns]
-        info.warnings.append("the result is updating but no key could be derived: "
-                             "every column is used as the key")
+        info.key = [c.name for c in columns]
+        warnings.append("the result is updating but no key could be derived: "
+                        "every column is used as the key")
     return scope
-
-
-def _key_from_group(items, group_cols):
-    """Output names of the select items that are GROUP BY columns."""
-    out = []
-    for item in items:
-        if not item:
-            continue
-        expr, alias = _split_alias(item)
-        ref = _column_ref(expr)
-        if ref and ref[1].lower() in group_cols:
-            out.append(alias or ref[1])
-    return out
 
 
 def _snippet(toks, limit=40):
@@ -4748,16 +4913,62 @@ def _has_aggregate(toks):
     return False
 
 
-def _from_scope(toks, relation, info):
-    """The scope of a FROM clause: every input's columns under its alias."""
-    scope = _Scope()
+def _from_plan(toks, words, run):
+    """``(inputs, windowed)`` of a FROM clause (``words`` and ``run`` as in _query_plan):
+    inputs is ``[(kind, what, alias)]`` in order, kind ``"template"`` (what:
+    _parse_template_call() of it), ``"query"`` (what: the _QueryPlan of a sub-query) or
+    ``"broken"`` (what: the arguments of _query_plan() for a sub-query whose plan
+    raises); windowed: a window TVF is called."""
+    inputs, windowed = [], False
+    n = len(toks)
     i = 0
-    while i < len(toks):
+    while i < n:
         t = toks[i]
-        cols = None
         if t.kind == "template":
             call = _parse_template_call(t.text)
-            rel = relation(call[0], call[1]) if call else None
+            kind, what = "template", call
+            default_alias = call[1] if call else None
+            j = i + 1
+        elif t.kind == "op" and t.text == "(" and i + 1 < n and words[i + 1] in (
+                "SELECT", "WITH"):
+            # the closing parenthesis (_matching): the first one back at this depth
+            close, depth = n - 1, run[i]
+            for k in range(i + 1, n):
+                if run[k + 1] == depth:
+                    close = k
+                    break
+            sub = toks[i + 1:close], words[i + 1:close], run[i + 1:close + 1]
+            try:
+                kind, what = "query", _query_plan(*sub)
+            except Exception:
+                kind, what = "broken", sub  # raised when the run gets there
+            default_alias = None
+            j = close + 1
+        else:
+            if words[i] in _WINDOW_TVFS and i + 1 < n and toks[i + 1].text == "(":
+                windowed = True
+            i += 1
+            continue
+        alias = default_alias
+        while j < n and toks[j].text == ")":
+            j += 1  # TABLE(TUMBLE(TABLE x, ...)) : the alias comes after the closing parens
+        if j < n and words[j] == "AS":
+            j += 1
+        if j < n and toks[j].kind in ("ident", "qident") and words[j] not in _JOIN_WORD_SET:
+            alias = _ident_name(toks[j])
+        inputs.append((kind, what, alias))
+        # (the scan goes on right after the input: the inputs of a sub-query are
+        # inputs of this scope too, as they always were)
+        i += 1
+    return inputs, windowed
+
+
+def _plan_scope(plan, relation, info):
+    """The scope of the FROM clause of ``plan``: every input's columns under its alias."""
+    scope = _Scope()
+    for kind, what, alias in plan.inputs:
+        if kind == "template":
+            rel = relation(what[0], what[1]) if what else None
             if rel is None:
                 scope.known = False
                 cols = []
@@ -4765,37 +4976,17 @@ def _from_scope(toks, relation, info):
                 cols, upd, key = rel
                 scope.updating = scope.updating or upd
                 scope.keys.extend(key or [])
-            default_alias = call[1] if call else None
-            j = i + 1
-        elif t.kind == "op" and t.text == "(" and i + 1 < len(toks) and is_keyword(
-                toks[i + 1], "SELECT", "WITH"):
-            close = _matching(toks, i)
+        else:
             sub = QueryInfo()
-            _analyze(toks[i + 1:close], relation, sub)
+            _run_plan(what if kind == "query" else _query_plan(*what), relation, sub)
             info.warnings.extend(sub.warnings)
             cols = sub.columns
             scope.updating = scope.updating or sub.updating
             scope.keys.extend(sub.key)
-            default_alias = None
-            j = close + 1
-        else:
-            if t.kind == "ident" and t.text.upper() in _WINDOW_TVFS and i + 1 < len(toks) \
-                    and toks[i + 1].text == "(":
-                scope.windowed = True
-            i += 1
-            continue
-        alias = default_alias
-        while j < len(toks) and toks[j].text == ")":
-            j += 1  # TABLE(TUMBLE(TABLE x, ...)) : the alias comes after the closing parens
-        if j < len(toks) and is_keyword(toks[j], "AS"):
-            j += 1
-        if j < len(toks) and toks[j].kind in ("ident", "qident") and not (
-                toks[j].kind == "ident" and toks[j].text.upper() in _JOIN_WORD_SET):
-            alias = _ident_name(toks[j])
         for c in cols:
             scope.columns.append((alias, c))
-        i += 1
-    if scope.windowed:
+    if plan.from_windowed:
+        scope.windowed = True
         rt = [c.rowtime for _a, c in scope.columns if c.rowtime is not None]
         delay = rt[0] if rt else 0
         for name in _WINDOW_COLUMNS:
@@ -4919,6 +5110,51 @@ def _expr_type(toks, scope):
         v = _merge_types([_expr_type(a, scope) for a in parts[1::2]])
         return "MAP<%s, %s>" % (k, v) if k and v else None
     return None
+
+
+# The type of an expression depends on the texts of its tokens (a token's kind follows
+# from its text; positions are never read) and on what scope.lookup() answers for the
+# column references in it, nothing else.  Many queries type the same expressions
+# (SUM(amount), COUNT(*)) over inputs with the same column types, so a type is
+# remembered by the texts of the expression's tokens, with the lookups made on the way
+# and the types they answered; it is used again only when the same lookups, made in
+# the scope at hand, answer the same types (else the expression is typed again and
+# what is remembered replaced).  The last 2,048 expressions are kept.
+_EXPR_TYPE_CACHE = {}
+
+
+class _LookupLog(object):
+    """A scope for _expr_type() that writes down the lookups made in ``scope``."""
+
+    __slots__ = ("scope", "log")
+
+    def __init__(self, scope):
+        self.scope, self.log = scope, []
+
+    def lookup(self, name, qualifier=None):
+        col = self.scope.lookup(name, qualifier)
+        self.log.append((name, qualifier, col.type if col is not None else None))
+        return col
+
+
+def _expr_type_remembered(toks, scope):
+    """_expr_type(toks, scope), remembered (see _EXPR_TYPE_CACHE)."""
+    key = tuple([t.text for t in toks])
+    hit = _EXPR_TYPE_CACHE.get(key)
+    if hit is not None:
+        lookups, typ = hit
+        for name, qualifier, seen in lookups:
+            col = scope.lookup(name, qualifier)
+            if (col.type if col is not None else None) != seen:
+                break
+        else:
+            return typ
+    log = _LookupLog(scope)
+    typ = _expr_type(toks, log)
+    if hit is None and len(_EXPR_TYPE_CACHE) >= _SQL_TOKEN_CACHE_MAX:
+        del _EXPR_TYPE_CACHE[next(iter(_EXPR_TYPE_CACHE))]
+    _EXPR_TYPE_CACHE[key] = (tuple(log.log), typ)
+    return typ
 
 
 _PREDICATE_WORDS = frozenset(("OR", "AND", "NOT", "IS", "IN", "LIKE", "BETWEEN", "SIMILAR",
