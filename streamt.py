@@ -4744,8 +4744,24 @@ def _var_refs(project):
     thousands of strings of a large project hold no ``${``)."""
     out = []
     path = []  # [(container, key or index, is the container a mapping)]
+    quick = _Validator.fast
 
     def locate(root, default):
+        if quick:
+            # The chain below, from its far end: a step whose key_loc/item_loc answers
+            # (or whose container has a location) decides the result whatever the steps
+            # before it gave, so those are not worked out (they are pure).
+            for node, k, is_map in reversed(path):
+                f = getattr(node, "key_loc" if is_map else "item_loc", None)
+                if f is not None:
+                    try:
+                        return f(k)
+                    except Exception:
+                        pass
+                loc = getattr(node, "loc", None)
+                if loc:
+                    return loc
+            return _loc(root, default)
         loc = _loc(root, default)
         for node, k, is_map in path:
             loc = _key_loc(node, k, loc) if is_map else _item_loc(node, k, loc)
@@ -4776,10 +4792,24 @@ def _var_refs(project):
                 walk(v, root, default)
                 path.pop()
 
+    def holds_ref(node):
+        # does walk() meet a string holding "${" below ``node``?  The same values in
+        # the same order, without the path of keys (most items of a large project
+        # hold no reference: they are read once, here, and never walked)
+        for v in (node.values() if isinstance(node, dict) else node):
+            if isinstance(v, str):
+                if "${" in v:
+                    return True
+            elif isinstance(v, (dict, list)) and holds_ref(v):
+                return True
+        return False
+
     def top(node, default):
         if isinstance(node, str):
             string(node, node, default)
         elif isinstance(node, (dict, list)):
+            if quick and not holds_ref(node):
+                return
             walk(node, node, default)
     top(project.runtime, Location(project.env_file or project.project_file))
     for kind in _KINDS:
@@ -4838,6 +4868,10 @@ def _is_block_scalar(root, kloc):
 
 
 class _Validator(object):
+    # False runs validation without its quick paths (each one is a shortcut to the same
+    # diagnostics): tests/test_validate_shared.py compares both on every fixture project
+    fast = True
+
     def __init__(self, project):
         self.p = project
         self.diags = []
@@ -6151,6 +6185,9 @@ class _Relation(object):
 
 
 class _Compiler(object):
+    # False compiles without the quick paths (each one a shortcut to the same state):
+    # tests/test_validate_shared.py compares both on every fixture project
+    fast = True
 
     def __init__(self, project):
         self.project = project

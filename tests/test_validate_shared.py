@@ -1,0 +1,204 @@
+"""Validation and compile with their quick paths (``_Validator.fast``,
+``_Compiler.fast``) against the general code they shortcut: the same diagnostics (codes,
+messages, file:line:col, hints, order) and the same desired state, byte for byte, on
+every fixture project, a generated bench project and hostile variants of it.
+
+Also: two different projects validated and compiled in one process never see each
+other's facts (nothing of one project is kept for the next)."""
+import os
+import random
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import streamt
+from tests._projects import fixture_projects
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "bench"))
+import gen_project  # noqa: E402
+
+
+def diag_view(diags):
+    return [(d.level, d.code, d.message, str(d.location), repr(d.location), d.suggestion)
+            for d in diags]
+
+
+def run_validate(project, fast):
+    saved = streamt._Validator.fast
+    streamt._Validator.fast = fast
+    try:
+        return diag_view(streamt.validate_project(project))
+    finally:
+        streamt._Validator.fast = saved
+
+
+def run_compile(project, fast):
+    saved = streamt._Compiler.fast
+    streamt._Compiler.fast = fast
+    try:
+        warnings = []
+        try:
+            state = streamt.compile_project(project, warnings=warnings)
+        except streamt.StreamtError as e:
+            return ("error", type(e).__name__, str(e), e.hint, str(e.location))
+        return streamt.canonical_json(state), warnings
+    finally:
+        streamt._Compiler.fast = saved
+
+
+def both_ways(project):
+    """validate and compile, quick then general, each on a freshly loaded copy when
+    ``project`` is a directory (so that nothing a first run kept can help the second)."""
+    load = (lambda: streamt.load_project(project)) if isinstance(project, str) else (
+        lambda: project)
+    p = load()
+    fast = run_validate(p, True), run_compile(p, True)
+    p = load()
+    slow = run_validate(p, False), run_compile(p, False)
+    return fast, slow
+
+
+def test_every_fixture_project():
+    n = 0
+    for d, env, p in fixture_projects():
+        fast = run_validate(p, True), run_compile(p, True)
+        slow = run_validate(p, False), run_compile(p, False)
+        assert fast == slow, (d, env)
+        n += 1
+    assert n > 10
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("bench") / "p")
+    gen_project.generate(300, d)
+    return d
+
+
+def test_generated_bench_project(bench_dir):
+    old = dict(os.environ)
+    os.environ.update(KAFKA_BOOTSTRAP="k:9092", DB_PASSWORD="bench")
+    try:
+        fast, slow = both_ways(bench_dir)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert fast == slow
+    assert fast[1][0].startswith("{")  # it compiled
+
+
+def _mutate(project, rnd):
+    """Break or bend a loaded project in ways validation and compile report on."""
+    models = project.models
+    names = [m.get("name") for m in models]
+    for m in rnd.sample(models, min(len(models), 25)):
+        k = rnd.randrange(12)
+        if k == 0 and m.get("sql"):  # a reference to a later model (cycles)
+            m["sql"] = m["sql"].replace("FROM", "FROM {{ ref(\"%s\") }} x JOIN" % rnd.choice(names), 1)
+        elif k == 1:
+            m["advanced"] = {"topic": {"name": "bench.%s" % rnd.choice(names), "partitions": 0}}
+        elif k == 2:
+            m["materialized"] = rnd.choice(["topic", "virtual_topic", "flink", "sink", "bogus"])
+        elif k == 3:
+            m["sql"] = "SELECT 1; SELECT 2 FROM {{ source(\"nope\") }}"
+        elif k == 4:
+            m["security"] = {"policies": [{"mask": {"column": "account", "method": "hash"}},
+                                          {"allow": ["x"]}],
+                             "classification": {"account": "sensitive", "x": "bogus"}}
+        elif k == 5:
+            m["advanced"] = {"flink": {"state_ttl_ms": rnd.choice([0, 10, 5000]),
+                                       "parallelism": rnd.choice([0, 2]),
+                                       "startup_mode": rnd.choice(["latest", "x"]),
+                                       "on_upgrade": rnd.choice(["stateless", "nope"])},
+                             "flink_cluster": rnd.choice(["main", "other"])}
+        elif k == 6:
+            m["from"] = [{"ref": rnd.choice(names)}, {"source": "src_0"}, "junk"]
+        elif k == 7:
+            m["sql"] = (m.get("sql") or "SELECT 1") + " -- ${NOT_SET} {{ config(x) }}"
+        elif k == 8:
+            m["access"] = rnd.choice(["private", "public", "weird"])
+            m["group"] = rnd.choice(["a", "b"])
+        elif k == 9:
+            m["name"] = rnd.choice(names)  # a duplicate
+        elif k == 10:
+            m["sql"] = "SELECT * FROM {{ ref(\"%s\") }}" % rnd.choice(names)
+        else:
+            m["sql"] = "SELECT 'unterminated FROM x"
+    project.rules = {"topics": {"min_partitions": 7, "naming_pattern": "bench\\.m_[0-9]+",
+                                "forbidden_prefixes": ["bench.m_1"],
+                                "required_config": {"retention.ms": "1"}},
+                     "models": {"require_description": True, "require_tests": True,
+                                "max_dependencies": 1, "min_tests": 1,
+                                "allowed_materializations": ["flink", "topic"]},
+                     "security": {"sensitive_columns_require_masking": True}}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mutated_bench_projects(bench_dir, seed):
+    os.environ.setdefault("KAFKA_BOOTSTRAP", "k:9092")
+    views = []
+    for fast in (True, False):
+        p = streamt.load_project(bench_dir)
+        _mutate(p, random.Random(seed))
+        views.append((run_validate(p, fast), run_compile(p, fast)))
+    assert views[0] == views[1]
+    assert any(d[0] == "error" for d in views[0][0])
+
+
+def test_two_projects_in_one_process(tmp_path):
+    """A project validated and compiled after another is judged on its own: each gives
+    exactly what it gives alone in a fresh process (same names, other SQL/topics)."""
+    os.environ.setdefault("KAFKA_BOOTSTRAP", "k:9092")
+    os.environ.setdefault("DB_PASSWORD", "x")
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    gen_project.generate(40, a)
+    gen_project.generate(40, b)
+    # b: the same model names, another shape (a stateful SQL, other topics, no defaults)
+    for f in os.listdir(os.path.join(b, "models")):
+        path = os.path.join(b, "models", f)
+        with open(path) as fh:
+            text = fh.read()
+        text = text.replace("WHERE amount >", "GROUP BY id HAVING SUM(amount) >").replace(
+            "name: bench.", "name: other.")
+        with open(path, "w") as fh:
+            fh.write(text)
+    alone = {}
+    for d in (a, b):
+        import subprocess
+        code = ("import sys, streamt; sys.path.insert(0, %r); from tests.test_validate_shared "
+                "import one; print(repr(one(%r)))" % (ROOT, d))
+        alone[d] = subprocess.check_output([sys.executable, "-c", code], cwd=ROOT,
+                                           env=dict(os.environ, PYTHONPATH=ROOT)).decode()
+    for d in (a, b, a):
+        assert repr(one(d)) + "\n" == alone[d], d
+
+
+def one(d):
+    p = streamt.load_project(d)
+    return run_validate(p, True), run_compile(p, True)
+
+
+# -- _cycles: skipping nodes that cannot be on a cycle -------------------------------
+
+GRAPHS = st.integers(1, 12).flatmap(lambda n: st.dictionaries(
+    st.integers(0, n - 1).map(lambda i: "n%02d" % i),
+    st.lists(st.integers(0, n + 1).map(lambda i: "n%02d" % i), unique=True, max_size=4),
+    max_size=n))
+
+
+@settings(max_examples=400, deadline=None)
+@given(GRAPHS, st.integers(1, 6), st.integers(1, 60))
+def test_cycles_quick_skip(graph, limit, budget):
+    graph = dict((k, sorted(v)) for k, v in graph.items())
+    saved = streamt._Validator.fast
+    try:
+        streamt._Validator.fast = True
+        fast = streamt._cycles(graph, limit, budget)
+        streamt._Validator.fast = False
+        slow = streamt._cycles(graph, limit, budget)
+    finally:
+        streamt._Validator.fast = saved
+    assert fast == slow
