@@ -4638,9 +4638,19 @@ def effective_topic(model, project):
     """``{"name", "partitions", "replication_factor", "config"}`` of a model's output topic:
     ``advanced.topic`` over ``defaults.topic`` over ``defaults.models.topic`` over 1/1
     (the original took the first defaults object whole; we merge per field)."""
+    return _effective_topic(model, _topic_default_layers(project.defaults))
+
+
+def _topic_default_layers(defaults):
+    """(defaults.topic, defaults.models.topic) as effective_topic reads them: the same
+    for every model of a project (check_rules works them out once)."""
+    return (_get_path(defaults, ("topic",)) or {},
+            _get_path(defaults, ("models", "topic")) or {})
+
+
+def _effective_topic(model, layers):
     adv = _get_path(model, ("advanced", "topic")) or {}
-    d1 = _get_path(project.defaults, ("topic",)) or {}
-    d2 = _get_path(project.defaults, ("models", "topic")) or {}
+    d1, d2 = layers
     out = {"name": adv.get("name") or model.get("name")}
     for k in ("partitions", "replication_factor"):
         v = adv.get(k)
@@ -5188,7 +5198,9 @@ class _Validator(object):
         if sql:
             self.check_sql(m, sql)
         # materialization-dependent checks (codes 4-8 of the original)
-        gw_vt = _get_path(m, ("gateway", "virtual_topic"))
+        quick = self.fast
+        gw_vt = _get_path(m, ("gateway", "virtual_topic")) if (
+            declared == "virtual_topic" or not quick) else None  # (only read for one)
         if declared == "virtual_topic" and not self.gateway and gw_vt:
             self.err("GATEWAY_REQUIRED", "Gateway configuration required for '%s'" % name,
                      _key_loc(m, "gateway", _loc(m)),
@@ -5226,6 +5238,25 @@ class _Validator(object):
                      "add runtime.flink with a cluster and 'default'")
         adv = m.get("advanced") if isinstance(m.get("advanced"), dict) else {}
         fl = adv.get("flink") if isinstance(adv.get("flink"), dict) else {}
+        # (the checks of advanced.flink, security and advanced.* below read keys a model
+        # without those mappings does not have: skipped as a whole, the same diagnostics)
+        if fl or not quick:
+            self.check_flink_options(m, name, fl)
+        if "security" in m or not quick:
+            self.check_masks(m, name)
+        ou = fl.get("on_upgrade")
+        if ou is not None and ou not in _ON_UPGRADE:
+            self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
+                     _key_loc(fl, "on_upgrade", _loc(m)), "use one of: %s" % ", ".join(_ON_UPGRADE))
+        for kind in ("flink", "connect") if adv or not quick else ():
+            if adv.get(kind + "_cluster") is not None:  # check_cluster_ref ignores None
+                self.check_cluster_ref(kind, adv.get(kind + "_cluster"),
+                                       _key_loc(adv, kind + "_cluster", _loc(m)), what)
+        self.check_output_topic(m, name, adv, effective)
+        if "security" in m or not quick:
+            self.check_security(m, name, effective)
+
+    def check_flink_options(self, m, name, fl):
         ttl = fl.get("state_ttl_ms")
         if isinstance(ttl, int) and not isinstance(ttl, bool):
             if ttl <= 0:
@@ -5246,6 +5277,8 @@ class _Validator(object):
                 self.err("INVALID_STARTUP_MODE", "model '%s': unknown advanced.flink.%s '%s'"
                          % (name, k, sm), _key_loc(fl, k, _loc(m)),
                          "use earliest, latest or group-offsets")
+
+    def check_masks(self, m, name):
         for pol in _policies(m):
             mask = pol.get("mask")
             if isinstance(mask, dict) and mask.get("method") is not None and \
@@ -5254,15 +5287,8 @@ class _Validator(object):
                          % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, _loc(m))),
                          _suggest(mask["method"], _MASK_METHODS_KNOWN) or
                          "use one of: %s" % ", ".join(_MASK_METHODS_KNOWN))
-        ou = fl.get("on_upgrade")
-        if ou is not None and ou not in _ON_UPGRADE:
-            self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
-                     _key_loc(fl, "on_upgrade", _loc(m)), "use one of: %s" % ", ".join(_ON_UPGRADE))
-        for kind in ("flink", "connect"):
-            if adv.get(kind + "_cluster") is not None:  # check_cluster_ref ignores None
-                self.check_cluster_ref(kind, adv.get(kind + "_cluster"),
-                                       _key_loc(adv, kind + "_cluster", _loc(m)), what)
-        # output topic
+
+    def check_output_topic(self, m, name, adv, effective):
         topic = adv.get("topic") if isinstance(adv.get("topic"), dict) else {}
         for k, code in (("partitions", "INVALID_PARTITIONS"),
                         ("replication_factor", "INVALID_REPLICATION_FACTOR")):
@@ -5286,7 +5312,8 @@ class _Validator(object):
                          "topic name: %s" % (name, tname, prob),
                          _key_loc(topic, "name", _loc(m)) if topic.get("name") else
                          _key_loc(m, "name", _loc(m)), "set advanced.topic.name to a legal name")
-        # security
+
+    def check_security(self, m, name, effective):
         policies = _get_path(m, ("security", "policies"))
         # masks are compiled into Flink SQL and Connect transforms; RBAC (allow/deny)
         # and masks of virtual topics need the Gateway
@@ -5353,8 +5380,10 @@ class _Validator(object):
         try:
             calls = template_calls(sql)
             # the tokens template_calls (and infer_materialization) just read, without
-            # comments: sql_tokens(sql, comments=False) would tokenize the text again
-            toks = significant_tokens(sql_tokens(sql))
+            # comments (sql_tokens keeps both lists of a text: comments=False is the
+            # same tokens, left out of the list once instead of on every call)
+            toks = sql_tokens(sql, comments=False) if self.fast else significant_tokens(
+                sql_tokens(sql))
         except SqlError as e:
             el = e.location or Location()
             self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
@@ -5568,6 +5597,7 @@ class _Validator(object):
             except re.error as e:
                 self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
                          "expression: %s" % e, rule_loc("topics", "naming_pattern"))
+        layers = _topic_default_layers(self.p.defaults)
         for m in self.p.models:
             name = m.get("name")
             if name not in self.mat:
@@ -5575,7 +5605,7 @@ class _Validator(object):
             # (locations are worked out only for a diagnostic: the same calls, made late)
             declared, effective = self.mat[name]
             if effective in ("topic", "flink"):
-                t = effective_topic(m, self.p)
+                t = _effective_topic(m, layers)
                 if topics:  # (no topic rule: nothing below can fire)
                     def tloc():
                         return _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
@@ -5709,10 +5739,23 @@ def _cycles(graph, limit=100, budget=200000):
     comp = _components(graph)
     out = []
     steps = 0
+    quick = _Validator.fast
+    if quick:
+        size = collections.Counter(comp.values())
     for start in sorted(graph):
         c = comp[start]
         if len(out) >= limit:
             break
+        if quick and size[c] == 1 and start not in graph[start]:
+            # Alone in its component and no edge to itself: on no cycle (the common
+            # case, an acyclic project).  The search below would only look at each
+            # successor up to the first None (its end) and give up; its steps are
+            # counted all the same, as the budget is shared by all starts.  (Over the
+            # budget, the search would stop at its first step; but once over, only
+            # "steps > budget" is ever asked, so the exact count no longer matters.)
+            succ = graph[start]
+            steps += (succ.index(None) if None in succ else len(succ)) + 1
+            continue
         # depth-first paths from `start` through greater nodes of its component only,
         # so that each cycle is found exactly once (from its smallest node)
         stack = [(start, iter(graph.get(start, [])))]

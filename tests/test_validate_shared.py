@@ -189,8 +189,29 @@ GRAPHS = st.integers(1, 12).flatmap(lambda n: st.dictionaries(
     max_size=n))
 
 
+# an acyclic head ("a.." nodes, each pointing to later ones) before a dense tail ("z.."
+# nodes, many cycles): the steps spent on the head decide how far the tail's search goes
+HEAD_TAIL = st.tuples(st.integers(0, 8), st.integers(2, 6)).flatmap(lambda nm: st.tuples(
+    st.lists(st.lists(st.integers(0, nm[0] + nm[1] - 1), max_size=6), min_size=nm[0],
+             max_size=nm[0]),
+    st.lists(st.lists(st.integers(0, nm[1] - 1), min_size=1, max_size=nm[1]),
+             min_size=nm[1], max_size=nm[1])))
+
+
+def _head_tail_graph(spec):
+    head, tail = spec
+    names = ["a%02d" % i for i in range(len(head))] + ["z%02d" % i for i in range(len(tail))]
+    graph = {}
+    for i, succ in enumerate(head):
+        graph[names[i]] = sorted(set(names[j] for j in succ if j > i))
+    for i, succ in enumerate(tail):
+        graph["z%02d" % i] = sorted(set("z%02d" % j for j in succ))
+    return graph
+
+
 @settings(max_examples=400, deadline=None)
-@given(GRAPHS, st.integers(1, 6), st.integers(1, 60))
+@given(st.one_of(GRAPHS, HEAD_TAIL.map(_head_tail_graph)), st.integers(1, 6),
+       st.integers(1, 80))
 def test_cycles_quick_skip(graph, limit, budget):
     graph = dict((k, sorted(v)) for k, v in graph.items())
     saved = streamt._Validator.fast
