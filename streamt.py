@@ -6225,6 +6225,7 @@ class _Relation(object):
         self.columns, self.updating, self.key = columns, updating, list(key)
         self.fmt, self.raw, self.view = fmt, raw, view
         self.ddl_columns = {}  # table_ddl's memo: (sink, watermark, key) -> column lines
+        self.ddl_texts = {}    # table_ddl's memo of the rest: see there
 
 
 class _Compiler(object):
@@ -6253,6 +6254,9 @@ class _Compiler(object):
         self._with_bases = {}    # table_ddl's (cluster, keyed, format, sink) -> options
         self._template_calls = {}  # "{{ ref('x') }}" -> _parse_template_call of it
         self._default_flink = _get(self.runtime, "flink", "default")
+        # the header lines that are the same in every job
+        self._project_line = "-- Project: %s" % _comment(self.name)
+        self._env_line = "-- Environment: %s" % _comment(self.env)
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -6603,6 +6607,59 @@ class _Compiler(object):
         """CREATE TEMPORARY TABLE for reading (or, with sink=True, writing) ``rel``."""
         fmt = fmt or rel.fmt
         key = list(upsert if upsert is not None else (rel.key if rel.updating else []))
+        props = self.kafka_properties(self._cluster)  # (memoized; gives its warning again)
+        if self.fast and not sink:
+            # Every job that reads a relation (a source read by many models) makes the
+            # same statement but for the table name and the group id: the rest is made
+            # once per relation and variant and kept on it, as two halves around the
+            # place of the group id line.  (A sink table is written by one job only.)  (The halves are pure functions of the key
+            # below, the relation's topic and columns and this compile's runtime, none
+            # of which changes; kafka_properties is still asked above, for its warning.)
+            mode = (startup or "earliest-offset") if not key else None
+            memo_key = (self._cluster, tuple(key), fmt, bool(watermark), mode)
+            halves = rel.ddl_texts.get(memo_key)
+            if halves is None:
+                halves = rel.ddl_texts[memo_key] = self._ddl_halves(
+                    rel, sink, watermark, fmt, key, startup, props)
+            if halves is not False:
+                head, tail = halves
+                if group_id:
+                    return "CREATE TEMPORARY TABLE %s%s,\n%s%s" % (
+                        quote_ident(table), head,
+                        self.with_line("properties.group.id", group_id), tail)
+                return "CREATE TEMPORARY TABLE %s%s%s" % (quote_ident(table), head, tail)
+        return self._table_ddl(table, rel, sink, startup, group_id, watermark, fmt, key, props)
+
+    def _ddl_halves(self, rel, sink, watermark, fmt, key, startup, props):
+        """table_ddl's text after the table name, without a group id line, cut where
+        that line goes (the options are in key order): (head, tail); False when an
+        option is itself named properties.group.id (never: see _ddl_options)."""
+        columns = self._ddl_columns(rel, sink, watermark, key)
+        pairs = self._ddl_options(rel, sink, startup, fmt, key, props)
+        if any(k == "properties.group.id" for k, _line in pairs):
+            return False
+        pairs.sort()
+        connector = self.with_line("connector", "upsert-kafka" if key else "kafka")
+        head = [connector] + [line for k, line in pairs if k < "properties.group.id"]
+        tail = [line for k, line in pairs if k > "properties.group.id"]
+        return (" (\n  %s\n) WITH (\n%s" % (columns, ",\n".join(head)),
+                "".join(",\n" + line for line in tail) + "\n)")
+
+    def _table_ddl(self, table, rel, sink, startup, group_id, watermark, fmt, key, props):
+        """table_ddl made in full (without the memo of the fast path)."""
+        columns = self._ddl_columns(rel, sink, watermark, key)
+        connector = "upsert-kafka" if key else "kafka"
+        pairs = self._ddl_options(rel, sink, startup, fmt, key, props)
+        if not sink and group_id:
+            pairs.append(("properties.group.id", self.with_line("properties.group.id",
+                                                                group_id)))
+        pairs.sort()  # (keys are unique: the order of sorted(opts.items()))
+        with_lines = [self.with_line("connector", connector)] + [line for _k, line in pairs]
+        return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
+            quote_ident(table), columns, ",\n".join(with_lines))
+
+    def _ddl_columns(self, rel, sink, watermark, key):
+        """The column lines of a CREATE TABLE of ``rel``, joined."""
         # the column list of a relation is the same in every job that reads it (a source
         # read by many models): made once per relation and variant, kept on it (a
         # relation's columns never change once it is made)
@@ -6611,11 +6668,15 @@ class _Compiler(object):
         if columns is None:
             lines = self._column_lines(rel, sink, watermark, key)
             columns = rel.ddl_columns[memo_key] = ",\n  ".join(lines)
+        return columns
+
+    def _ddl_options(self, rel, sink, startup, fmt, key, props):
+        """[(option, WITH line)] of a table but its connector and group id, unsorted
+        (``props``: kafka_properties of the cluster)."""
         # The WITH options, in key order: the Kafka client and format options are the
         # same for every table of a cluster, format and kind (made once); topic, startup
         # mode and group id are per table.  No two of these sources share a key (fixed
         # names: properties.*, key.*, value.*), so the union is the dict of before.
-        props = self.kafka_properties(self._cluster)  # (memoized; gives its warning again)
         base_key = (self._cluster, bool(key), fmt, bool(sink))
         base = self._with_bases.get(base_key)
         if base is None:
@@ -6629,18 +6690,11 @@ class _Compiler(object):
                 opts.update(self.format_options(fmt))
             base = self._with_bases[base_key] = [(k, self.with_line(k, v))
                                                  for k, v in opts.items()]
-        connector = "upsert-kafka" if key else "kafka"
         pairs = base + [("topic", self.with_line("topic", rel.topic))]
         if not key and not sink:
             mode = startup or "earliest-offset"
             pairs.append(("scan.startup.mode", self.with_line("scan.startup.mode", mode)))
-        if not sink and group_id:
-            pairs.append(("properties.group.id", self.with_line("properties.group.id",
-                                                                group_id)))
-        pairs.sort()  # (keys are unique: the order of sorted(opts.items()))
-        with_lines = [self.with_line("connector", connector)] + [line for _k, line in pairs]
-        return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
-            quote_ident(table), columns, ",\n".join(with_lines))
+        return pairs
 
     @staticmethod
     def _column_lines(rel, sink, watermark, key):
@@ -6767,7 +6821,7 @@ class _Compiler(object):
         repl = []
         orig = sql_tokens(sql)
         calls = self._template_calls
-        for tok in orig:
+        for tok in [t for t in orig if t.kind == "template"] if self.fast else orig:
             if tok.kind == "template":
                 call = calls.get(tok.text)
                 if call is None:
@@ -6871,11 +6925,13 @@ class _Compiler(object):
                                hint="use savepoint, stateless or refuse")
         body = ";\n\n".join(statements) + ";\n"
         fingerprint = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
-        cluster = self.job_cluster(spec)
+        # (model_job and test_job set self._cluster to job_cluster(spec) before they
+        # make the statements, and nothing in between changes it)
+        cluster = self._cluster if self.fast else self.job_cluster(spec)
         header = ["-- Generated by streamt %s" % __version__,
-                  "-- Project: %s" % _comment(self.name),
+                  self._project_line if self.fast else "-- Project: %s" % _comment(self.name),
                   ("-- Model: %s" if kind == "model" else "-- Test: %s") % _comment(owner),
-                  "-- Environment: %s" % _comment(self.env),
+                  self._env_line if self.fast else "-- Environment: %s" % _comment(self.env),
                   "-- Pipeline: %s" % _comment(pipeline),
                   "-- On upgrade: %s" % on_upgrade,
                   "-- Fingerprint: %s" % fingerprint]
