@@ -5598,13 +5598,18 @@ class _Validator(object):
                 self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
                          "expression: %s" % e, rule_loc("topics", "naming_pattern"))
         layers = _topic_default_layers(self.p.defaults)
-        for m in self.p.models:
+        quick = self.fast
+        # (no topic rule and no model rule: nothing in this loop can fire; and the
+        # effective topic is read by the topic rules only -- a value of the wrong type
+        # that would make it fail is never in a loaded project: load drops it, with an
+        # INVALID_TYPE error)
+        for m in self.p.models if topics or models_r or not quick else ():
             name = m.get("name")
             if name not in self.mat:
                 continue
             # (locations are worked out only for a diagnostic: the same calls, made late)
             declared, effective = self.mat[name]
-            if effective in ("topic", "flink"):
+            if effective in ("topic", "flink") and (topics or not quick):
                 t = _effective_topic(m, layers)
                 if topics:  # (no topic rule: nothing below can fire)
                     def tloc():
@@ -5677,14 +5682,17 @@ class _Validator(object):
                 self.err("RULE_ALLOWED_MATERIALIZATION", "Model '%s' is materialized as %s, "
                          "rules.models.allowed_materializations allows %s"
                          % (name, declared, ", ".join(allowed)), _loc(m))
-        masked = set()
-        for m in self.p.models:
+        masked = set()  # (read only for sensitive_columns_require_masking; policies of
+        # the wrong type, which would fail here, are never in a loaded project)
+        for m in self.p.models if security.get("sensitive_columns_require_masking") or \
+                not quick else ():
             for pol in _get_path(m, ("security", "policies")) or []:
                 mask = pol.get("mask") if isinstance(pol, dict) else None
                 if isinstance(mask, dict) and mask.get("column"):
                     masked.add(mask["column"])
         allowed_cls = security.get("allowed_classifications")
-        for s in self.p.sources:
+        # (no source or security rule: nothing in this loop can fire)
+        for s in self.p.sources if sources_r or security or not quick else ():
             name = s.get("name")
             for key, code, field in (("require_schema", "RULE_REQUIRE_SCHEMA", "schema"),
                                      ("require_freshness", "RULE_REQUIRE_FRESHNESS", "freshness"),

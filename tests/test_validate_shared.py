@@ -90,7 +90,7 @@ def test_generated_bench_project(bench_dir):
     assert fast[1][0].startswith("{")  # it compiled
 
 
-def _mutate(project, rnd):
+def _mutate(project, rnd, seed):
     """Break or bend a loaded project in ways validation and compile report on."""
     models = project.models
     names = [m.get("name") for m in models]
@@ -127,13 +127,22 @@ def _mutate(project, rnd):
             m["sql"] = "SELECT * FROM {{ ref(\"%s\") }}" % rnd.choice(names)
         else:
             m["sql"] = "SELECT 'unterminated FROM x"
-    project.rules = {"topics": {"min_partitions": 7, "naming_pattern": "bench\\.m_[0-9]+",
-                                "forbidden_prefixes": ["bench.m_1"],
-                                "required_config": {"retention.ms": "1"}},
-                     "models": {"require_description": True, "require_tests": True,
-                                "max_dependencies": 1, "min_tests": 1,
-                                "allowed_materializations": ["flink", "topic"]},
-                     "security": {"sensitive_columns_require_masking": True}}
+    for s in rnd.sample(project.sources, min(len(project.sources), 5)):
+        for c in s.get("columns") or []:
+            c["classification"] = rnd.choice(["sensitive", "public", None])
+    rules = {"topics": {"min_partitions": 7, "naming_pattern": "bench\\.m_[0-9]+",
+                        "forbidden_prefixes": ["bench.m_1"],
+                        "required_config": {"retention.ms": "1"}},
+             "models": {"require_description": True, "require_tests": True,
+                        "max_dependencies": 1, "min_tests": 1,
+                        "allowed_materializations": ["flink", "topic"]},
+             "sources": {"require_schema": True, "require_owner": True},
+             "security": {"sensitive_columns_require_masking": True,
+                          "allowed_classifications": ["public"]}}
+    # each group of rules on its own, and all of them (the checks skip what no rule asks)
+    groups = sorted(rules)
+    pick = [groups[seed % len(groups)]] if seed < len(groups) else groups
+    project.rules = dict((g, rules[g]) for g in pick)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -142,7 +151,7 @@ def test_mutated_bench_projects(bench_dir, seed):
     views = []
     for fast in (True, False):
         p = streamt.load_project(bench_dir)
-        _mutate(p, random.Random(seed))
+        _mutate(p, random.Random(seed), seed)
         views.append((run_validate(p, fast), run_compile(p, fast)))
     assert views[0] == views[1]
     assert any(d[0] == "error" for d in views[0][0])
