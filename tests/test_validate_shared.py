@@ -130,6 +130,7 @@ def _mutate(project, rnd, seed):
     for s in rnd.sample(project.sources, min(len(project.sources), 5)):
         for c in s.get("columns") or []:
             c["classification"] = rnd.choice(["sensitive", "public", None])
+            c["name"] = c["name"] + rnd.choice(["", "", "\x07", "\x1f", " ", "\u00e9"])
     rules = {"topics": {"min_partitions": 7, "naming_pattern": "bench\\.m_[0-9]+",
                         "forbidden_prefixes": ["bench.m_1"],
                         "required_config": {"retention.ms": "1"}},
