@@ -6273,6 +6273,7 @@ class _Compiler(object):
         self._kafka_props = {}   # cluster -> (kafka_properties(cluster), its warnings)
         self._with_lines = {}    # (option, value) -> "  'option' = 'value'"
         self._with_bases = {}    # table_ddl's (cluster, keyed, format, sink) -> options
+        self._sink_withs = {}    # table_ddl's (cluster, keyed, format) -> a sink's WITH
         self._template_calls = {}  # "{{ ref('x') }}" -> _parse_template_call of it
         self._default_flink = _get(self.runtime, "flink", "default")
         # the header lines that are the same in every job
@@ -6633,7 +6634,7 @@ class _Compiler(object):
             # Every job that reads a relation (a source read by many models) makes the
             # same statement but for the table name and the group id: the rest is made
             # once per relation and variant and kept on it, as two halves around the
-            # place of the group id line.  (A sink table is written by one job only.)  (The halves are pure functions of the key
+            # place of the group id line.  (The halves are pure functions of the key
             # below, the relation's topic and columns and this compile's runtime, none
             # of which changes; kafka_properties is still asked above, for its warning.)
             mode = (startup or "earliest-offset") if not key else None
@@ -6649,6 +6650,18 @@ class _Compiler(object):
                         quote_ident(table), head,
                         self.with_line("properties.group.id", group_id), tail)
                 return "CREATE TEMPORARY TABLE %s%s%s" % (quote_ident(table), head, tail)
+        elif self.fast:
+            # A sink: its columns are its own, but its WITH clause is the same for every
+            # sink of a cluster, key and format but for the topic line (made once per
+            # compile, as two halves around the place of that line).
+            wkey = (self._cluster, bool(key), fmt)
+            halves = self._sink_withs.get(wkey)
+            if halves is None:
+                halves = self._sink_withs[wkey] = self._sink_with_halves(key, fmt, props)
+            if halves is not False:
+                return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s,\n%s%s" % (
+                    quote_ident(table), self._ddl_columns(rel, sink, watermark, key),
+                    halves[0], self.with_line("topic", rel.topic), halves[1])
         return self._table_ddl(table, rel, sink, startup, group_id, watermark, fmt, key, props)
 
     def _ddl_halves(self, rel, sink, watermark, fmt, key, startup, props):
@@ -6665,6 +6678,18 @@ class _Compiler(object):
         tail = [line for k, line in pairs if k > "properties.group.id"]
         return (" (\n  %s\n) WITH (\n%s" % (columns, ",\n".join(head)),
                 "".join(",\n" + line for line in tail) + "\n)")
+
+    def _sink_with_halves(self, key, fmt, props):
+        """The WITH lines of a sink table before and after its topic line (options in key
+        order), joined; False if another option were named topic (never: see
+        _ddl_options)."""
+        pairs = sorted(self._with_base(key, fmt, True, props))
+        if any(k == "topic" for k, _line in pairs):
+            return False
+        connector = self.with_line("connector", "upsert-kafka" if key else "kafka")
+        head = [connector] + [line for k, line in pairs if k < "topic"]
+        tail = [line for k, line in pairs if k > "topic"]
+        return ",\n".join(head), "".join(",\n" + line for line in tail) + "\n)"
 
     def _table_ddl(self, table, rel, sink, startup, group_id, watermark, fmt, key, props):
         """table_ddl made in full (without the memo of the fast path)."""
@@ -6698,6 +6723,16 @@ class _Compiler(object):
         # same for every table of a cluster, format and kind (made once); topic, startup
         # mode and group id are per table.  No two of these sources share a key (fixed
         # names: properties.*, key.*, value.*), so the union is the dict of before.
+        pairs = self._with_base(key, fmt, sink, props) + [
+            ("topic", self.with_line("topic", rel.topic))]
+        if not key and not sink:
+            mode = startup or "earliest-offset"
+            pairs.append(("scan.startup.mode", self.with_line("scan.startup.mode", mode)))
+        return pairs
+
+    def _with_base(self, key, fmt, sink, props):
+        """[(option, WITH line)] of the Kafka client and format options of a table (the
+        same for every table of a cluster, key, format and kind: made once; shared)."""
         base_key = (self._cluster, bool(key), fmt, bool(sink))
         base = self._with_bases.get(base_key)
         if base is None:
@@ -6711,11 +6746,7 @@ class _Compiler(object):
                 opts.update(self.format_options(fmt))
             base = self._with_bases[base_key] = [(k, self.with_line(k, v))
                                                  for k, v in opts.items()]
-        pairs = base + [("topic", self.with_line("topic", rel.topic))]
-        if not key and not sink:
-            mode = startup or "earliest-offset"
-            pairs.append(("scan.startup.mode", self.with_line("scan.startup.mode", mode)))
-        return pairs
+        return base
 
     @staticmethod
     def _column_lines(rel, sink, watermark, key):

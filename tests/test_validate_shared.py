@@ -233,3 +233,74 @@ def test_cycles_quick_skip(graph, limit, budget):
     finally:
         streamt._Validator.fast = saved
     assert fast == slow
+
+
+def _compile_variants(project, rnd):
+    """Valid changes that make one relation be read in several ways: other startup
+    modes, another Flink cluster (other Kafka options), readers of updating (keyed)
+    models, continuous tests on models and sources."""
+    rt = project.runtime
+    rt["kafka"]["sasl_mechanism"] = "PLAIN"
+    rt["kafka"]["sasl_username"] = "u"
+    rt["kafka"]["sasl_password"] = "${PW}"
+    rt["flink"]["clusters"]["other"] = {"rest_url": "http://o:8081",
+                                        "sql_gateway_url": "http://o:8083",
+                                        "kafka_connector_shaded": False}
+    rt["schema_registry"] = {"url": "http://sr:8081"}
+    for s in rnd.sample(project.sources, 5):
+        s["schema"] = {"format": "avro"}
+    with_sql = [m for m in project.models if m.get("sql")]
+    for m in rnd.sample(with_sql, min(len(with_sql), 60)):
+        adv = m.setdefault("advanced", {})
+        fl = adv.setdefault("flink", {})
+        mode = rnd.choice(["earliest", "latest", "group-offsets", None])
+        if mode:
+            fl["startup_mode"] = mode
+        if rnd.random() < 0.3:
+            adv["flink_cluster"] = "other"
+    keyed = [m for m in with_sql if "GROUP BY" in m["sql"]][:6]
+    for i, m in enumerate(keyed):
+        for j in range(3):
+            project.models.append({
+                "name": "reader_%d_%d" % (i, j), "materialized": "flink",
+                "sql": "SELECT * FROM {{ ref(\"%s\") }} WHERE 1 = 1" % m["name"],
+                "advanced": {"flink": {"startup_mode": rnd.choice(["latest", "earliest"])}}})
+        project.tests.append({"name": "t_%d" % i, "model": m["name"], "type": "continuous",
+                              "assertions": [{"not_null": {"columns": ["account"]}}]})
+    for i, s in enumerate(project.sources[:3]):
+        project.tests.append({"name": "ts_%d" % i, "model": s["name"], "type": "continuous",
+                              "assertions": [{"not_null": {"columns": ["id"]}}]})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_compile_variants(bench_dir, seed):
+    os.environ.setdefault("KAFKA_BOOTSTRAP", "k:9092")
+    views = []
+    for fast in (True, False):
+        p = streamt.load_project(bench_dir)
+        _compile_variants(p, random.Random(seed))
+        views.append(run_compile(p, fast))
+    assert views[0] == views[1]
+    assert views[0][0].startswith("{"), views[0]  # it compiled
+    assert "upsert-kafka" in views[0][0] and "latest-offset" in views[0][0]
+
+
+def test_table_ddl_every_variant_of_one_relation(bench_dir):
+    """table_ddl's memo on a relation against the full statement, for every way of
+    reading it (callers today vary the startup mode and group id only)."""
+    os.environ.setdefault("KAFKA_BOOTSTRAP", "k:9092")
+    p = streamt.load_project(bench_dir)
+    c = streamt._Compiler(p)
+    rel = c.source_relation("src_1")
+    variants = [(sink, startup, group, upsert, wm, fmt)
+                for sink in (False, True) for startup in (None, "latest-offset")
+                for group in (None, "g1", "g2") for upsert in (None, ["id"], ["id", "ts"])
+                for wm in (True, False) for fmt in (None, "json", "avro-confluent")]
+    random.Random(1).shuffle(variants)
+    for sink, startup, group, upsert, wm, fmt in variants * 2:
+        got = []
+        for fast in (True, False):
+            c.fast = fast
+            got.append(c.table_ddl("t", rel, sink=sink, startup=startup, group_id=group,
+                                   upsert=upsert, watermark=wm, fmt=fmt))
+        assert got[0] == got[1]
