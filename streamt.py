@@ -5757,10 +5757,12 @@ def _cycles(graph, limit=100, budget=200000):
     ``budget`` search steps: the number of cycles can grow exponentially, and a report
     of the first hundred says enough.  Every strongly connected component yields at
     least one cycle, whatever the budget."""
+    quick = _Validator.fast
+    if quick and _acyclic(graph):
+        return []  # (the common case: no component below has a cycle to find)
     comp = _components(graph)
     out = []
     steps = 0
-    quick = _Validator.fast
     if quick:
         size = collections.Counter(comp.values())
     for start in sorted(graph):
@@ -5801,6 +5803,28 @@ def _cycles(graph, limit=100, budget=200000):
                 path.append(nxt)
                 on_path.add(nxt)
     return out
+
+
+def _acyclic(graph):
+    """True when ``graph`` ({node: [successors]}; successors that are not nodes are left
+    out) has no cycle: every node can be taken away once nothing points to it any more
+    (Kahn's topological sort, without the order)."""
+    indegree = dict.fromkeys(graph, 0)
+    for succ in graph.values():
+        for n in succ:
+            if n in indegree:
+                indegree[n] += 1
+    free = [n for n, d in indegree.items() if d == 0]
+    taken = 0
+    while free:
+        node = free.pop()
+        taken += 1
+        for n in graph[node]:
+            if n in indegree:
+                indegree[n] -= 1
+                if indegree[n] == 0:
+                    free.append(n)
+    return taken == len(indegree)
 
 
 def _in_cycle(node, graph, comp):
