@@ -5008,6 +5008,7 @@ class _Validator(object):
         seen = {}
         for kind in _KINDS:
             noun = _KIND_NOUN[kind]
+            what = "%s name" % noun
             names = {}
             for i, item in enumerate(getattr(self.p, kind)):
                 name = item.get("name")
@@ -5015,7 +5016,7 @@ class _Validator(object):
                     self.err("MISSING_NAME", "a %s has no name" % noun, _loc(item),
                              "add 'name: <%s name>'" % noun)
                     continue
-                prob = name_problem(name, "%s name" % noun)
+                prob = name_problem(name, what)
                 if prob:
                     self.err("INVALID_NAME", "%s name %r cannot be used: %s" % (noun, name, prob),
                              _name_loc(item), "use letters, digits, '_', '-' and '.', e.g. orders_clean")
