@@ -78,14 +78,10 @@ def bench_dir(tmp_path_factory):
     return d
 
 
-def test_generated_bench_project(bench_dir):
-    old = dict(os.environ)
-    os.environ.update(KAFKA_BOOTSTRAP="k:9092", DB_PASSWORD="bench")
-    try:
-        fast, slow = both_ways(bench_dir)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+def test_generated_bench_project(bench_dir, monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "k:9092")
+    monkeypatch.setenv("DB_PASSWORD", "bench")
+    fast, slow = both_ways(bench_dir)
     assert fast == slow
     assert fast[1][0].startswith("{")  # it compiled
 
@@ -147,8 +143,8 @@ def _mutate(project, rnd, seed):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_mutated_bench_projects(bench_dir, seed):
-    os.environ.setdefault("KAFKA_BOOTSTRAP", "k:9092")
+def test_mutated_bench_projects(bench_dir, seed, monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "k:9092")
     views = []
     for fast in (True, False):
         p = streamt.load_project(bench_dir)
@@ -158,11 +154,11 @@ def test_mutated_bench_projects(bench_dir, seed):
     assert any(d[0] == "error" for d in views[0][0])
 
 
-def test_two_projects_in_one_process(tmp_path):
+def test_two_projects_in_one_process(tmp_path, monkeypatch):
     """A project validated and compiled after another is judged on its own: each gives
     exactly what it gives alone in a fresh process (same names, other SQL/topics)."""
-    os.environ.setdefault("KAFKA_BOOTSTRAP", "k:9092")
-    os.environ.setdefault("DB_PASSWORD", "x")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "k:9092")
+    monkeypatch.setenv("DB_PASSWORD", "x")
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     gen_project.generate(40, a)
     gen_project.generate(40, b)
@@ -273,8 +269,8 @@ def _compile_variants(project, rnd):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_compile_variants(bench_dir, seed):
-    os.environ.setdefault("KAFKA_BOOTSTRAP", "k:9092")
+def test_compile_variants(bench_dir, seed, monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "k:9092")
     views = []
     for fast in (True, False):
         p = streamt.load_project(bench_dir)
@@ -285,10 +281,10 @@ def test_compile_variants(bench_dir, seed):
     assert "upsert-kafka" in views[0][0] and "latest-offset" in views[0][0]
 
 
-def test_table_ddl_every_variant_of_one_relation(bench_dir):
+def test_table_ddl_every_variant_of_one_relation(bench_dir, monkeypatch):
     """table_ddl's memo on a relation against the full statement, for every way of
     reading it (callers today vary the startup mode and group id only)."""
-    os.environ.setdefault("KAFKA_BOOTSTRAP", "k:9092")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "k:9092")
     p = streamt.load_project(bench_dir)
     c = streamt._Compiler(p)
     rel = c.source_relation("src_1")
