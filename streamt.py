@@ -5432,9 +5432,19 @@ def effective_topic(model, project):
     """``{"name", "partitions", "replication_factor", "config"}`` of a model's output topic:
     ``advanced.topic`` over ``defaults.topic`` over ``defaults.models.topic`` over 1/1
     (the original took the first defaults object whole; we merge per field)."""
+    return _effective_topic(model, _topic_default_layers(project.defaults))
+
+
+def _topic_default_layers(defaults):
+    """(defaults.topic, defaults.models.topic) as effective_topic reads them: the same
+    for every model of a project (check_rules works them out once)."""
+    return (_get_path(defaults, ("topic",)) or {},
+            _get_path(defaults, ("models", "topic")) or {})
+
+
+def _effective_topic(model, layers):
     adv = _get_path(model, ("advanced", "topic")) or {}
-    d1 = _get_path(project.defaults, ("topic",)) or {}
-    d2 = _get_path(project.defaults, ("models", "topic")) or {}
+    d1, d2 = layers
     out = {"name": adv.get("name") or model.get("name")}
     for k in ("partitions", "replication_factor"):
         v = adv.get(k)
@@ -5538,8 +5548,24 @@ def _var_refs(project):
     thousands of strings of a large project hold no ``${``)."""
     out = []
     path = []  # [(container, key or index, is the container a mapping)]
+    quick = _Validator.fast
 
     def locate(root, default):
+        if quick:
+            # The chain below, from its far end: a step whose key_loc/item_loc answers
+            # (or whose container has a location) decides the result whatever the steps
+            # before it gave, so those are not worked out (they are pure).
+            for node, k, is_map in reversed(path):
+                f = getattr(node, "key_loc" if is_map else "item_loc", None)
+                if f is not None:
+                    try:
+                        return f(k)
+                    except Exception:
+                        pass
+                loc = getattr(node, "loc", None)
+                if loc:
+                    return loc
+            return _loc(root, default)
         loc = _loc(root, default)
         for node, k, is_map in path:
             loc = _key_loc(node, k, loc) if is_map else _item_loc(node, k, loc)
@@ -5570,10 +5596,24 @@ def _var_refs(project):
                 walk(v, root, default)
                 path.pop()
 
+    def holds_ref(node):
+        # does walk() meet a string holding "${" below ``node``?  The same values in
+        # the same order, without the path of keys (most items of a large project
+        # hold no reference: they are read once, here, and never walked)
+        for v in (node.values() if isinstance(node, dict) else node):
+            if isinstance(v, str):
+                if "${" in v:
+                    return True
+            elif isinstance(v, (dict, list)) and holds_ref(v):
+                return True
+        return False
+
     def top(node, default):
         if isinstance(node, str):
             string(node, node, default)
         elif isinstance(node, (dict, list)):
+            if quick and not holds_ref(node):
+                return
             walk(node, node, default)
     top(project.runtime, Location(project.env_file or project.project_file))
     for kind in _KINDS:
@@ -5632,6 +5672,10 @@ def _is_block_scalar(root, kloc):
 
 
 class _Validator(object):
+    # False runs validation without its quick paths (each one is a shortcut to the same
+    # diagnostics): tests/test_validate_shared.py compares both on every fixture project
+    fast = True
+
     def __init__(self, project):
         self.p = project
         self.diags = []
@@ -5758,6 +5802,7 @@ class _Validator(object):
         seen = {}
         for kind in _KINDS:
             noun = _KIND_NOUN[kind]
+            what = "%s name" % noun
             names = {}
             for i, item in enumerate(getattr(self.p, kind)):
                 name = item.get("name")
@@ -5765,7 +5810,7 @@ class _Validator(object):
                     self.err("MISSING_NAME", "a %s has no name" % noun, _loc(item),
                              "add 'name: <%s name>'" % noun)
                     continue
-                prob = name_problem(name, "%s name" % noun)
+                prob = name_problem(name, what)
                 if prob:
                     self.err("INVALID_NAME", "%s name %r cannot be used: %s" % (noun, name, prob),
                              _name_loc(item), "use letters, digits, '_', '-' and '.', e.g. orders_clean")
@@ -5846,7 +5891,9 @@ class _Validator(object):
                          _item_loc(cols, i, _loc(item)))
                 continue
             names.append(cname)
-            if any(ord(ch) < 32 for ch in str(cname)):
+            text = str(cname)
+            # (min() of a text is its smallest character: below " " is below ord 32)
+            if (text and min(text) < " ") if self.fast else any(ord(ch) < 32 for ch in text):
                 self.err("INVALID_NAME", "%s: column name %r contains a control character"
                          % (what, cname), _item_loc(cols, i, _loc(item)))
             ctype = c.get("type")
@@ -5948,7 +5995,9 @@ class _Validator(object):
         if sql:
             self.check_sql(m, sql)
         # materialization-dependent checks (codes 4-8 of the original)
-        gw_vt = _get_path(m, ("gateway", "virtual_topic"))
+        quick = self.fast
+        gw_vt = _get_path(m, ("gateway", "virtual_topic")) if (
+            declared == "virtual_topic" or not quick) else None  # (only read for one)
         if declared == "virtual_topic" and not self.gateway and gw_vt:
             self.err("GATEWAY_REQUIRED", "Gateway configuration required for '%s'" % name,
                      _key_loc(m, "gateway", _loc(m)),
@@ -5986,6 +6035,25 @@ class _Validator(object):
                      "add runtime.flink with a cluster and 'default'")
         adv = m.get("advanced") if isinstance(m.get("advanced"), dict) else {}
         fl = adv.get("flink") if isinstance(adv.get("flink"), dict) else {}
+        # (the checks of advanced.flink, security and advanced.* below read keys a model
+        # without those mappings does not have: skipped as a whole, the same diagnostics)
+        if fl or not quick:
+            self.check_flink_options(m, name, fl)
+        if "security" in m or not quick:
+            self.check_masks(m, name)
+        ou = fl.get("on_upgrade")
+        if ou is not None and ou not in _ON_UPGRADE:
+            self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
+                     _key_loc(fl, "on_upgrade", _loc(m)), "use one of: %s" % ", ".join(_ON_UPGRADE))
+        for kind in ("flink", "connect") if adv or not quick else ():
+            if adv.get(kind + "_cluster") is not None:  # check_cluster_ref ignores None
+                self.check_cluster_ref(kind, adv.get(kind + "_cluster"),
+                                       _key_loc(adv, kind + "_cluster", _loc(m)), what)
+        self.check_output_topic(m, name, adv, effective)
+        if "security" in m or not quick:
+            self.check_security(m, name, effective)
+
+    def check_flink_options(self, m, name, fl):
         ttl = fl.get("state_ttl_ms")
         if isinstance(ttl, int) and not isinstance(ttl, bool):
             if ttl <= 0:
@@ -6006,6 +6074,8 @@ class _Validator(object):
                 self.err("INVALID_STARTUP_MODE", "model '%s': unknown advanced.flink.%s '%s'"
                          % (name, k, sm), _key_loc(fl, k, _loc(m)),
                          "use earliest, latest or group-offsets")
+
+    def check_masks(self, m, name):
         for pol in _policies(m):
             mask = pol.get("mask")
             if isinstance(mask, dict) and mask.get("method") is not None and \
@@ -6014,15 +6084,8 @@ class _Validator(object):
                          % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, _loc(m))),
                          _suggest(mask["method"], _MASK_METHODS_KNOWN) or
                          "use one of: %s" % ", ".join(_MASK_METHODS_KNOWN))
-        ou = fl.get("on_upgrade")
-        if ou is not None and ou not in _ON_UPGRADE:
-            self.err("INVALID_ON_UPGRADE", "model '%s': unknown on_upgrade '%s'" % (name, ou),
-                     _key_loc(fl, "on_upgrade", _loc(m)), "use one of: %s" % ", ".join(_ON_UPGRADE))
-        for kind in ("flink", "connect"):
-            if adv.get(kind + "_cluster") is not None:  # check_cluster_ref ignores None
-                self.check_cluster_ref(kind, adv.get(kind + "_cluster"),
-                                       _key_loc(adv, kind + "_cluster", _loc(m)), what)
-        # output topic
+
+    def check_output_topic(self, m, name, adv, effective):
         topic = adv.get("topic") if isinstance(adv.get("topic"), dict) else {}
         for k, code in (("partitions", "INVALID_PARTITIONS"),
                         ("replication_factor", "INVALID_REPLICATION_FACTOR")):
@@ -6046,7 +6109,8 @@ class _Validator(object):
                          "topic name: %s" % (name, tname, prob),
                          _key_loc(topic, "name", _loc(m)) if topic.get("name") else
                          _key_loc(m, "name", _loc(m)), "set advanced.topic.name to a legal name")
-        # security
+
+    def check_security(self, m, name, effective):
         policies = _get_path(m, ("security", "policies"))
         # masks are compiled into Flink SQL and Connect transforms; RBAC (allow/deny)
         # and masks of virtual topics need the Gateway
@@ -6113,8 +6177,10 @@ class _Validator(object):
         try:
             calls = template_calls(sql)
             # the tokens template_calls (and infer_materialization) just read, without
-            # comments: sql_tokens(sql, comments=False) would tokenize the text again
-            toks = significant_tokens(sql_tokens(sql))
+            # comments (sql_tokens keeps both lists of a text: comments=False is the
+            # same tokens, left out of the list once instead of on every call)
+            toks = sql_tokens(sql, comments=False) if self.fast else significant_tokens(
+                sql_tokens(sql))
         except SqlError as e:
             el = e.location or Location()
             self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
@@ -6144,7 +6210,18 @@ class _Validator(object):
             self.err("SQL_MULTIPLE_STATEMENTS", "model '%s': the SQL holds more than one "
                      "statement" % name, _sql_line_loc(self.p.root, m, semi[0].line, semi[0].col),
                      "a model is one SELECT; split the others into models of their own")
-        if not any(t.kind == "ident" and t.text.upper() == "FROM" for t in toks):  # is_keyword
+        if self.fast:
+            # the test below as a plain loop (a generator resumed for every token before
+            # the FROM cost three times as much)
+            for t in toks:
+                if t.kind == "ident" and t.text.upper() == "FROM":
+                    has_from = True
+                    break
+            else:
+                has_from = False
+        else:
+            has_from = any(t.kind == "ident" and t.text.upper() == "FROM" for t in toks)
+        if not has_from:  # is_keyword(t, "FROM")
             self.err("SQL_NO_FROM", "Model '%s' SQL has no FROM clause. Streaming models must "
                      "read from at least one table or source." % name, _key_loc(m, "sql", _loc(m)),
                      'read from a source or a model: FROM {{ source("orders") }}')
@@ -6328,14 +6405,20 @@ class _Validator(object):
             except re.error as e:
                 self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
                          "expression: %s" % e, rule_loc("topics", "naming_pattern"))
-        for m in self.p.models:
+        layers = _topic_default_layers(self.p.defaults)
+        quick = self.fast
+        # (no topic rule and no model rule: nothing in this loop can fire; and the
+        # effective topic is read by the topic rules only -- a value of the wrong type
+        # that would make it fail is never in a loaded project: load drops it, with an
+        # INVALID_TYPE error)
+        for m in self.p.models if topics or models_r or not quick else ():
             name = m.get("name")
             if name not in self.mat:
                 continue
             # (locations are worked out only for a diagnostic: the same calls, made late)
             declared, effective = self.mat[name]
-            if effective in ("topic", "flink"):
-                t = effective_topic(m, self.p)
+            if effective in ("topic", "flink") and (topics or not quick):
+                t = _effective_topic(m, layers)
                 if topics:  # (no topic rule: nothing below can fire)
                     def tloc():
                         return _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
@@ -6407,14 +6490,17 @@ class _Validator(object):
                 self.err("RULE_ALLOWED_MATERIALIZATION", "Model '%s' is materialized as %s, "
                          "rules.models.allowed_materializations allows %s"
                          % (name, declared, ", ".join(allowed)), _loc(m))
-        masked = set()
-        for m in self.p.models:
+        masked = set()  # (read only for sensitive_columns_require_masking; policies of
+        # the wrong type, which would fail here, are never in a loaded project)
+        for m in self.p.models if security.get("sensitive_columns_require_masking") or \
+                not quick else ():
             for pol in _get_path(m, ("security", "policies")) or []:
                 mask = pol.get("mask") if isinstance(pol, dict) else None
                 if isinstance(mask, dict) and mask.get("column"):
                     masked.add(mask["column"])
         allowed_cls = security.get("allowed_classifications")
-        for s in self.p.sources:
+        # (no source or security rule: nothing in this loop can fire)
+        for s in self.p.sources if sources_r or security or not quick else ():
             name = s.get("name")
             for key, code, field in (("require_schema", "RULE_REQUIRE_SCHEMA", "schema"),
                                      ("require_freshness", "RULE_REQUIRE_FRESHNESS", "freshness"),
@@ -6466,13 +6552,28 @@ def _cycles(graph, limit=100, budget=200000):
     ``budget`` search steps: the number of cycles can grow exponentially, and a report
     of the first hundred says enough.  Every strongly connected component yields at
     least one cycle, whatever the budget."""
+    quick = _Validator.fast
+    if quick and _acyclic(graph):
+        return []  # (the common case: no component below has a cycle to find)
     comp = _components(graph)
     out = []
     steps = 0
+    if quick:
+        size = collections.Counter(comp.values())
     for start in sorted(graph):
         c = comp[start]
         if len(out) >= limit:
             break
+        if quick and size[c] == 1 and start not in graph[start]:
+            # Alone in its component and no edge to itself: on no cycle (the common
+            # case, an acyclic project).  The search below would only look at each
+            # successor up to the first None (its end) and give up; its steps are
+            # counted all the same, as the budget is shared by all starts.  (Over the
+            # budget, the search would stop at its first step; but once over, only
+            # "steps > budget" is ever asked, so the exact count no longer matters.)
+            succ = graph[start]
+            steps += (succ.index(None) if None in succ else len(succ)) + 1
+            continue
         # depth-first paths from `start` through greater nodes of its component only,
         # so that each cycle is found exactly once (from its smallest node)
         stack = [(start, iter(graph.get(start, [])))]
@@ -6497,6 +6598,28 @@ def _cycles(graph, limit=100, budget=200000):
                 path.append(nxt)
                 on_path.add(nxt)
     return out
+
+
+def _acyclic(graph):
+    """True when ``graph`` ({node: [successors]}; successors that are not nodes are left
+    out) has no cycle: every node can be taken away once nothing points to it any more
+    (Kahn's topological sort, without the order)."""
+    indegree = dict.fromkeys(graph, 0)
+    for succ in graph.values():
+        for n in succ:
+            if n in indegree:
+                indegree[n] += 1
+    free = [n for n, d in indegree.items() if d == 0]
+    taken = 0
+    while free:
+        node = free.pop()
+        taken += 1
+        for n in graph[node]:
+            if n in indegree:
+                indegree[n] -= 1
+                if indegree[n] == 0:
+                    free.append(n)
+    return taken == len(indegree)
 
 
 def _in_cycle(node, graph, comp):
@@ -6942,9 +7065,13 @@ class _Relation(object):
         self.columns, self.updating, self.key = columns, updating, list(key)
         self.fmt, self.raw, self.view = fmt, raw, view
         self.ddl_columns = {}  # table_ddl's memo: (sink, watermark, key) -> column lines
+        self.ddl_texts = {}    # table_ddl's memo of the rest: see there
 
 
 class _Compiler(object):
+    # False compiles without the quick paths (each one a shortcut to the same state):
+    # tests/test_validate_shared.py compares both on every fixture project
+    fast = True
 
     def __init__(self, project):
         self.project = project
@@ -6965,8 +7092,12 @@ class _Compiler(object):
         self._kafka_props = {}   # cluster -> (kafka_properties(cluster), its warnings)
         self._with_lines = {}    # (option, value) -> "  'option' = 'value'"
         self._with_bases = {}    # table_ddl's (cluster, keyed, format, sink) -> options
+        self._sink_withs = {}    # table_ddl's (cluster, keyed, format) -> a sink's WITH
         self._template_calls = {}  # "{{ ref('x') }}" -> _parse_template_call of it
         self._default_flink = _get(self.runtime, "flink", "default")
+        # the header lines that are the same in every job
+        self._project_line = "-- Project: %s" % _comment(self.name)
+        self._env_line = "-- Environment: %s" % _comment(self.env)
 
     def warn(self, what, name, message):
         self.warnings.append("%s '%s': %s" % (what, name, message))
@@ -7317,6 +7448,83 @@ class _Compiler(object):
         """CREATE TEMPORARY TABLE for reading (or, with sink=True, writing) ``rel``."""
         fmt = fmt or rel.fmt
         key = list(upsert if upsert is not None else (rel.key if rel.updating else []))
+        props = self.kafka_properties(self._cluster)  # (memoized; gives its warning again)
+        if self.fast and not sink:
+            # Every job that reads a relation (a source read by many models) makes the
+            # same statement but for the table name and the group id: the rest is made
+            # once per relation and variant and kept on it, as two halves around the
+            # place of the group id line.  (The halves are pure functions of the key
+            # below, the relation's topic and columns and this compile's runtime, none
+            # of which changes; kafka_properties is still asked above, for its warning.)
+            mode = (startup or "earliest-offset") if not key else None
+            memo_key = (self._cluster, tuple(key), fmt, bool(watermark), mode)
+            halves = rel.ddl_texts.get(memo_key)
+            if halves is None:
+                halves = rel.ddl_texts[memo_key] = self._ddl_halves(
+                    rel, sink, watermark, fmt, key, startup, props)
+            if halves is not False:
+                head, tail = halves
+                if group_id:
+                    return "CREATE TEMPORARY TABLE %s%s,\n%s%s" % (
+                        quote_ident(table), head,
+                        self.with_line("properties.group.id", group_id), tail)
+                return "CREATE TEMPORARY TABLE %s%s%s" % (quote_ident(table), head, tail)
+        elif self.fast:
+            # A sink: its columns are its own, but its WITH clause is the same for every
+            # sink of a cluster, key and format but for the topic line (made once per
+            # compile, as two halves around the place of that line).
+            wkey = (self._cluster, bool(key), fmt)
+            halves = self._sink_withs.get(wkey)
+            if halves is None:
+                halves = self._sink_withs[wkey] = self._sink_with_halves(key, fmt, props)
+            if halves is not False:
+                return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s,\n%s%s" % (
+                    quote_ident(table), self._ddl_columns(rel, sink, watermark, key),
+                    halves[0], self.with_line("topic", rel.topic), halves[1])
+        return self._table_ddl(table, rel, sink, startup, group_id, watermark, fmt, key, props)
+
+    def _ddl_halves(self, rel, sink, watermark, fmt, key, startup, props):
+        """table_ddl's text after the table name, without a group id line, cut where
+        that line goes (the options are in key order): (head, tail); False when an
+        option is itself named properties.group.id (never: see _ddl_options)."""
+        columns = self._ddl_columns(rel, sink, watermark, key)
+        pairs = self._ddl_options(rel, sink, startup, fmt, key, props)
+        if any(k == "properties.group.id" for k, _line in pairs):
+            return False
+        pairs.sort()
+        connector = self.with_line("connector", "upsert-kafka" if key else "kafka")
+        head = [connector] + [line for k, line in pairs if k < "properties.group.id"]
+        tail = [line for k, line in pairs if k > "properties.group.id"]
+        return (" (\n  %s\n) WITH (\n%s" % (columns, ",\n".join(head)),
+                "".join(",\n" + line for line in tail) + "\n)")
+
+    def _sink_with_halves(self, key, fmt, props):
+        """The WITH lines of a sink table before and after its topic line (options in key
+        order), joined; False if another option were named topic (never: see
+        _ddl_options)."""
+        pairs = sorted(self._with_base(key, fmt, True, props))
+        if any(k == "topic" for k, _line in pairs):
+            return False
+        connector = self.with_line("connector", "upsert-kafka" if key else "kafka")
+        head = [connector] + [line for k, line in pairs if k < "topic"]
+        tail = [line for k, line in pairs if k > "topic"]
+        return ",\n".join(head), "".join(",\n" + line for line in tail) + "\n)"
+
+    def _table_ddl(self, table, rel, sink, startup, group_id, watermark, fmt, key, props):
+        """table_ddl made in full (without the memo of the fast path)."""
+        columns = self._ddl_columns(rel, sink, watermark, key)
+        connector = "upsert-kafka" if key else "kafka"
+        pairs = self._ddl_options(rel, sink, startup, fmt, key, props)
+        if not sink and group_id:
+            pairs.append(("properties.group.id", self.with_line("properties.group.id",
+                                                                group_id)))
+        pairs.sort()  # (keys are unique: the order of sorted(opts.items()))
+        with_lines = [self.with_line("connector", connector)] + [line for _k, line in pairs]
+        return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
+            quote_ident(table), columns, ",\n".join(with_lines))
+
+    def _ddl_columns(self, rel, sink, watermark, key):
+        """The column lines of a CREATE TABLE of ``rel``, joined."""
         # the column list of a relation is the same in every job that reads it (a source
         # read by many models): made once per relation and variant, kept on it (a
         # relation's columns never change once it is made)
@@ -7325,11 +7533,25 @@ class _Compiler(object):
         if columns is None:
             lines = self._column_lines(rel, sink, watermark, key)
             columns = rel.ddl_columns[memo_key] = ",\n  ".join(lines)
+        return columns
+
+    def _ddl_options(self, rel, sink, startup, fmt, key, props):
+        """[(option, WITH line)] of a table but its connector and group id, unsorted
+        (``props``: kafka_properties of the cluster)."""
         # The WITH options, in key order: the Kafka client and format options are the
         # same for every table of a cluster, format and kind (made once); topic, startup
         # mode and group id are per table.  No two of these sources share a key (fixed
         # names: properties.*, key.*, value.*), so the union is the dict of before.
-        props = self.kafka_properties(self._cluster)  # (memoized; gives its warning again)
+        pairs = self._with_base(key, fmt, sink, props) + [
+            ("topic", self.with_line("topic", rel.topic))]
+        if not key and not sink:
+            mode = startup or "earliest-offset"
+            pairs.append(("scan.startup.mode", self.with_line("scan.startup.mode", mode)))
+        return pairs
+
+    def _with_base(self, key, fmt, sink, props):
+        """[(option, WITH line)] of the Kafka client and format options of a table (the
+        same for every table of a cluster, key, format and kind: made once; shared)."""
         base_key = (self._cluster, bool(key), fmt, bool(sink))
         base = self._with_bases.get(base_key)
         if base is None:
@@ -7343,18 +7565,7 @@ class _Compiler(object):
                 opts.update(self.format_options(fmt))
             base = self._with_bases[base_key] = [(k, self.with_line(k, v))
                                                  for k, v in opts.items()]
-        connector = "upsert-kafka" if key else "kafka"
-        pairs = base + [("topic", self.with_line("topic", rel.topic))]
-        if not key and not sink:
-            mode = startup or "earliest-offset"
-            pairs.append(("scan.startup.mode", self.with_line("scan.startup.mode", mode)))
-        if not sink and group_id:
-            pairs.append(("properties.group.id", self.with_line("properties.group.id",
-                                                                group_id)))
-        pairs.sort()  # (keys are unique: the order of sorted(opts.items()))
-        with_lines = [self.with_line("connector", connector)] + [line for _k, line in pairs]
-        return "CREATE TEMPORARY TABLE %s (\n  %s\n) WITH (\n%s\n)" % (
-            quote_ident(table), columns, ",\n".join(with_lines))
+        return base
 
     @staticmethod
     def _column_lines(rel, sink, watermark, key):
@@ -7481,7 +7692,7 @@ class _Compiler(object):
         repl = []
         orig = sql_tokens(sql)
         calls = self._template_calls
-        for tok in orig:
+        for tok in [t for t in orig if t.kind == "template"] if self.fast else orig:
             if tok.kind == "template":
                 call = calls.get(tok.text)
                 if call is None:
@@ -7585,11 +7796,13 @@ class _Compiler(object):
                                hint="use savepoint, stateless or refuse")
         body = ";\n\n".join(statements) + ";\n"
         fingerprint = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
-        cluster = self.job_cluster(spec)
+        # (model_job and test_job set self._cluster to job_cluster(spec) before they
+        # make the statements, and nothing in between changes it)
+        cluster = self._cluster if self.fast else self.job_cluster(spec)
         header = ["-- Generated by streamt %s" % __version__,
-                  "-- Project: %s" % _comment(self.name),
+                  self._project_line if self.fast else "-- Project: %s" % _comment(self.name),
                   ("-- Model: %s" if kind == "model" else "-- Test: %s") % _comment(owner),
-                  "-- Environment: %s" % _comment(self.env),
+                  self._env_line if self.fast else "-- Environment: %s" % _comment(self.env),
                   "-- Pipeline: %s" % _comment(pipeline),
                   "-- On upgrade: %s" % on_upgrade,
                   "-- Fingerprint: %s" % fingerprint]
