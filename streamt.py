@@ -4592,9 +4592,9 @@ def _analyze(toks, relation, info):
 # The run makes the same relation() calls in the same order, and reports the same
 # warnings in the same order, as reading the query in one go did: the plan of a
 # sub-query in FROM is run where the sub-query stands.  A query the text-only part
-# cannot read (it raises, e.g. a GROUP BY after a UNION: span() finds no end) raises
-# at the same point of the run: the plan remembers that it is broken and the run
-# reads the tokens again, which raises the same error there.
+# cannot read (it raises) raises at the same point of the run: the plan remembers
+# that it is broken and the run reads the tokens again, which raises the same error
+# there.
 class _QueryPlan(object):
     __slots__ = ("sel", "toks", "inputs", "from_windowed", "broken", "items",
                  "group_has_window", "legacy_window", "aggregated", "distinct", "outer_join",
@@ -4700,6 +4700,9 @@ def _query_plan(toks, words, run, strict=False):
         # the first SELECT names the result; the parts after it are not read
         cut = min(clause[w] for w in ("UNION", "EXCEPT", "INTERSECT") if w in clause)
         ends = [e for e in ends if e <= cut]
+        # and the clause words of the later parts are not the first SELECT's (a GROUP BY
+        # or FROM after the cut has no end in ``ends``: it used to crash span())
+        clause = dict((w, i) for w, i in clause.items() if i <= cut)
         toks, words, run = toks[:cut], words[:cut], run[:cut + 1]
     lo, hi = span("FROM")
     plan.inputs, plan.from_windowed = _from_plan(toks[lo:hi], words[lo:hi], run[lo:hi + 1])

@@ -238,6 +238,20 @@ def test_stateless_sql_without_a_gateway_is_a_flink_job():
     assert [t["name"] for t in state["topics"]] == ["f"]
 
 
+def test_a_union_whose_later_part_has_a_group_by_compiles():
+    # validate passed it, then build crashed with a traceback (span() of the GROUP BY
+    # after the UNION); the sink takes the first SELECT's columns
+    state = compile_project(project([{"name": "u", "sql": (
+        "SELECT user_id, amount FROM {{ source('clicks') }} WHERE amount > 1\n"
+        "UNION ALL\n"
+        "SELECT user_id, SUM(amount) AS amount FROM TABLE(TUMBLE(TABLE "
+        "{{ source('clicks') }}, DESCRIPTOR(ts), INTERVAL '1' MINUTE))\n"
+        "GROUP BY window_start, window_end, user_id")}]))
+    sink = create_table(job(state, "u"), "u__sink")
+    assert "`user_id` STRING,\n  `amount` INT\n)" in sink
+    assert "'connector' = 'kafka'" in sink  # both parts append-only
+
+
 def test_a_ref_to_a_gateway_virtual_topic_is_read_through_its_definition():
     runtime = {"kafka": {"bootstrap_servers": "k:1"}, "conduktor": {"gateway": {"admin_url": "g"}},
                "flink": {"default": "x"}}
