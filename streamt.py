@@ -8210,49 +8210,105 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
     """Every file of the artifact of `desired`: {path: bytes}, manifest and SHA256SUMS included.
 
     `signer`, when given, is ``f(manifest_bytes) -> signature text``."""
+    # One pass over the resources writes each file and remembers what the manifest
+    # says of it (name, path, meta); the manifest is then written from those lists
+    # (_manifest_json) rather than from a dict of ~2,000 small dicts, and required_env
+    # is found by a "$" search of the text just written (below).  With
+    # _ARTIFACT_FAST false, the general path: the manifest as a dict through
+    # canonical_json, required_env by find_refs over the whole desired state
+    # (tests/test_artifact_fast.py compares the two).
+    fast = _ARTIFACT_FAST
     desired = desired or {}
     files = {}
-    resources = {}
-    components = {}
+    listed = {}  # kind -> (names, paths, metas, texts of the metas or None), in file order
     unknown = sorted(k for k in desired if k not in ARTIFACT_KINDS and k != "environment")
     if unknown:
         raise StreamtError("the desired state has parts the artifact format does not know: %s"
                            % ", ".join(unknown),
                            hint="this is a bug in streamt: compile and artifact disagree")
+    # required_env from the text: a ${VAR} is made of "$", "{", "}" and name characters,
+    # which JSON never escapes, so a value whose written text holds no "$" holds no
+    # reference.  A resource is written as its file (the text of `source`, see the
+    # splits), its meta (in the manifest) and its name, which hold all its values
+    # between them: only the parts whose text holds a "$" are walked, as find_refs
+    # walks them (_find_refs_in).  That is find_refs(desired) exactly when `desired` is
+    # made of the plain types compile makes (a dict of lists of dicts): else find_refs
+    # itself walks everything.
+    refs_fast = fast and not secrets_resolved and type(desired) is dict
+    may_refer = []  # the values of `desired` whose text holds a "$"
+    texts = [] if fast else None  # the manifest's text of each meta (fast path)
+    meta_texts = _MetaTexts(json.encoder.encode_basestring).text
     for kind in ARTIFACT_KINDS[:4]:
         spec = _KIND_FILES[kind]
-        items = sorted(desired.get(kind) or [], key=lambda it: it[spec["key"]])
+        key_name = spec["key"]
+        dir_name = spec["dir"]
+        ext = spec["ext"]
+        split = spec["split"]
+        given = desired.get(kind) or []
+        if type(given) is not list and type(given) is not tuple:
+            refs_fast = False
+        items = sorted(given, key=lambda it: it[key_name])
         used = {}
         seen = set()
-        entries = []
+        names, paths, metas = [], [], []
+        if texts is not None:
+            texts = []
         for item in items:
-            key = item[spec["key"]]
+            key = item[key_name]
             if key in seen:
                 raise StreamtError("two %s are both called %r" % (kind, key),
                                    hint="this is a bug in streamt: compile produced duplicates")
-            ext = spec["ext"](item) if callable(spec["ext"]) else spec["ext"]
             seen.add(key)
-            path = _unique_path(spec["dir"], key, ext, used)
-            content, meta = spec["split"](item)
+            path = _unique_path(dir_name, key, ext(item) if callable(ext) else ext, used)
+            content, meta, source = split(item)
             files[path] = content
-            entries.append({"name": key, "file": path, "meta": meta})
-        resources[kind] = entries
-        components[kind] = [e["name"] for e in entries]
-    gateway = list(desired.get("gateway") or [])
+            names.append(key)
+            paths.append(path)
+            metas.append(meta)
+            if texts is not None:
+                try:
+                    meta_text = meta_texts(meta)
+                except (_JsonFallback, RecursionError):  # the manifest takes the general path
+                    texts = meta_text = None
+                    refs_fast = False
+                else:
+                    texts.append(meta_text)
+            if refs_fast:
+                if type(item) is not dict:
+                    refs_fast = False
+                else:
+                    if b"$" in content:
+                        may_refer.append(source)
+                    if "$" in meta_text:
+                        may_refer.append(meta)
+                    if "$" in key:
+                        may_refer.append(key)
+        listed[kind] = (names, paths, metas, texts)
+    given = desired.get("gateway") or []
+    if type(given) is not list and type(given) is not tuple:
+        refs_fast = False
+    gateway = list(given)
     files["gateway/virtual_topics.json"] = _json_bytes(gateway)
-    resources["gateway"] = {"file": "gateway/virtual_topics.json"}
-    components["gateway"] = [_gateway_name(g) for g in gateway]
+    if refs_fast and b"$" in files["gateway/virtual_topics.json"]:
+        may_refer.append(gateway)
     environment = desired.get("environment") or {}
+    if type(environment) is not dict:
+        refs_fast = False
     files["environment.json"] = _json_bytes(environment)
-    resources["environment"] = {"file": "environment.json"}
+    if refs_fast and b"$" in files["environment.json"]:
+        may_refer.append(environment)
     state_files = []
     for name in sorted(state or {}):
         path = "state/" + artifact_file_name(name, ".json")
         files[path] = _json_bytes(state[name])
         state_files.append({"name": name, "file": path})
-    if state is not None:
-        resources["state"] = state_files
-    checksums = dict((p, "sha256:" + hashlib.sha256(b).hexdigest()) for p, b in files.items())
+    # digests of every file, in C-level maps (no bytecode per file)
+    import operator
+    sha256 = hashlib.sha256
+    checksums = dict(zip(files, map("sha256:".__add__, map(
+        operator.methodcaller("hexdigest"), map(sha256, files.values())))))
+    components = dict((kind, list(listed[kind][0])) for kind in ARTIFACT_KINDS[:4])
+    components["gateway"] = [_gateway_name(g) for g in gateway]
     manifest = {
         "version": ARTIFACT_FORMAT_VERSION,
         "generator": {"name": "streamt", "version": __version__},
@@ -8264,19 +8320,121 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
         "checksums": checksums,
         "components": components,
         "secrets_resolved": bool(secrets_resolved),
-        "required_env": [] if secrets_resolved else find_refs(desired),
-        "resources": resources,
+        "required_env": [] if secrets_resolved else None,  # below
+        "resources": None,  # below
     }
-    mbytes = _json_bytes(manifest)
+    if secrets_resolved:
+        pass
+    elif refs_fast:
+        found = set()
+        _find_refs_in(may_refer, found)
+        manifest["required_env"] = sorted(found)
+    else:
+        manifest["required_env"] = find_refs(desired)
+    extra = {"gateway": {"file": "gateway/virtual_topics.json"},
+             "environment": {"file": "environment.json"}}
+    if state is not None:
+        extra["state"] = state_files
+    mbytes = None
+    if texts is not None:
+        mbytes = _manifest_json(manifest, listed, extra)
+    if mbytes is None:
+        resources = dict((kind, [{"name": n, "file": p, "meta": m} for n, p, m in zip(
+            *listed[kind][:3])]) for kind in ARTIFACT_KINDS[:4])
+        resources.update(extra)
+        manifest["resources"] = resources
+        mbytes = _json_bytes(manifest)
     files["manifest.json"] = mbytes
     sums = dict(checksums)
-    sums["manifest.json"] = "sha256:" + hashlib.sha256(mbytes).hexdigest()
-    files["SHA256SUMS"] = "".join("%s  %s\n" % (sums[p][7:], p)
-                                  for p in sorted(sums)).encode("ascii")
+    sums["manifest.json"] = "sha256:" + sha256(mbytes).hexdigest()
+    order = sorted(sums)
+    files["SHA256SUMS"] = "".join(map("%s  %s\n".__mod__, zip(
+        map(operator.itemgetter(slice(7, None)), map(sums.__getitem__, order)),
+        order))).encode("ascii")  # "<hex>  <path>", the hex without "sha256:"
     if signer is not None:
         sig = signer(mbytes)
         files[ARTIFACT_SIGNATURE] = sig.encode("ascii") if isinstance(sig, str) else sig
     return files
+
+
+# Switch for the artifact writer's fast paths (render_artifact's one-pass manifest and
+# "$" search for required_env): tests set it to False to run the general path.
+_ARTIFACT_FAST = True
+
+
+# indentation of a resource's entry in the manifest (resources -> kind -> [entry])
+_ENTRY_NL = "\n" + " " * 8
+_ENTRY_FMT = ("{" + _ENTRY_NL + '"file": %s,' + _ENTRY_NL + '"meta": %s,' + _ENTRY_NL
+              + '"name": %s' + "\n" + " " * 6 + "}")
+
+
+class _MetaTexts(object):
+    """`text(meta)`: the JSON text of a resource's meta as the manifest writes it (indented
+    for its place), what _json_emit writes.
+
+    The metas of one kind mostly have the same keys and only strings for values (a
+    Flink job's cluster, fingerprint, kind, model, ...): for those, the text is one
+    format string made from the sorted, encoded keys, filled with the encoded values --
+    the same text, without a loop over the keys of every meta.  The format is remade
+    whenever the keys change; anything else goes to _json_emit."""
+
+    def __init__(self, enc):
+        self.enc = enc
+        self.keys = None  # the keys of the last meta written by the format, as a set
+        self.order = ()   # ... sorted
+        self.format = None
+
+    def text(self, meta):
+        enc = self.enc
+        if type(meta) is dict and meta and _JSON_STR_ONLY.issuperset(map(type, meta.values())):
+            if meta.keys() != self.keys:
+                if not _JSON_STR_ONLY.issuperset(map(type, meta)):
+                    return self.general(meta)
+                self.keys = frozenset(meta)
+                self.order = tuple(sorted(meta))
+                inner = _ENTRY_NL + "  "
+                self.format = "{" + inner + ("," + inner).join(
+                    enc(k).replace("%", "%%") + ": %s" for k in self.order) + _ENTRY_NL + "}"
+            return self.format % tuple(map(enc, map(meta.__getitem__, self.order)))
+        return self.general(meta)
+
+    def general(self, meta):
+        out = []
+        _json_emit(meta, _ENTRY_NL, out, self.enc)
+        return "".join(out)
+
+
+def _manifest_json(manifest, listed, extra):
+    """canonical_json bytes of `manifest` with "resources" made of the entries in `listed`
+    ({kind: (names, paths, metas, meta texts)}) and `extra` ({"gateway": ..., ...}); None when a value
+    needs json.dumps (then the caller builds the dict and uses canonical_json)."""
+    enc = json.encoder.encode_basestring
+    try:
+        kinds = {}
+        for kind, (names, paths, _metas, texts) in listed.items():
+            if not names:
+                kinds[kind] = "[]"
+                continue
+            # each entry {"file", "meta", "name"} from one template: the keys are ours
+            kinds[kind] = "[\n      " + ",\n      ".join(map(_ENTRY_FMT.__mod__, zip(
+                map(enc, paths), texts, map(enc, names)))) + "\n    ]"
+        for kind, value in extra.items():
+            out = []
+            _json_emit(value, "\n    ", out, enc)
+            kinds[kind] = "".join(out)
+        parts = []
+        for key in sorted(manifest):
+            if key == "resources":
+                text = "{\n    " + ",\n    ".join(
+                    "%s: %s" % (enc(k), kinds[k]) for k in sorted(kinds)) + "\n  }"
+            else:
+                out = []
+                _json_emit(manifest[key], "\n  ", out, enc)
+                text = "".join(out)
+            parts.append("%s: %s" % (enc(key), text))
+    except (_JsonFallback, RecursionError):
+        return None
+    return ("{\n  " + ",\n  ".join(parts) + "\n}\n").encode("utf-8")
 
 
 def write_artifact(desired, out, project_name=None, project_version=None, git=None,
@@ -8683,23 +8841,41 @@ def _unique_path(directory, key, ext, used):
     return "%s/%s%s" % (directory, candidate, ext)
 
 
+# A kind's split: (the bytes of a resource's file, its meta for the manifest, the value
+# those bytes are the text of).  The file, the meta and the resource's name (its key)
+# hold every value of the resource between them: render_artifact's "$" search relies
+# on it.
+
 def _split_topic(item):
-    return _json_bytes(item), {}
+    return _json_bytes(item), {}, item
 
 
 def _split_schema(item):
-    meta = dict((k, v) for k, v in item.items() if k not in ("schema", "subject"))
-    return _text_bytes(item.get("schema", "")), meta
+    meta = _meta_of(item, "schema", "subject")
+    schema = item.get("schema", "")
+    return _text_bytes(schema), meta, schema
 
 
 def _split_flink(item):
-    meta = dict((k, v) for k, v in item.items() if k not in ("sql", "name"))
-    return _text_bytes(item.get("sql", "")), meta
+    meta = _meta_of(item, "sql", "name")
+    sql = item.get("sql", "")
+    return _text_bytes(sql), meta, sql
 
 
 def _split_connector(item):
-    meta = dict((k, v) for k, v in item.items() if k not in ("name", "config"))
-    return _json_bytes({"name": item["name"], "config": item.get("config") or {}}), meta
+    meta = _meta_of(item, "name", "config")
+    content = {"name": item["name"], "config": item.get("config") or {}}
+    return _json_bytes(content), meta, content
+
+
+def _meta_of(item, a, b):
+    """A copy of `item` without the keys `a` and `b`, in item's order."""
+    if type(item) is dict:  # the same, copied in C (a subclass may redefine items())
+        meta = dict(item)
+        meta.pop(a, None)
+        meta.pop(b, None)
+        return meta
+    return dict((k, v) for k, v in item.items() if k not in (a, b))
 
 
 _KIND_FILES = {

@@ -2,6 +2,7 @@
 import tarfile
 import io
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 import streamt
@@ -134,3 +135,120 @@ states = st.recursive(
 @given(states)
 def test_find_refs_is_find_vars(obj):
     assert streamt.find_refs(obj) == streamt.find_vars(obj)
+
+
+# -- render_artifact: the one-pass manifest and the "$" search for required_env ----------
+#
+# streamt._ARTIFACT_FAST switches them off: the manifest is then a dict written by
+# canonical_json and required_env is find_refs(desired), the general path.  Both must give
+# the same files (or the same error) for any desired state.
+
+def _render_both(monkeypatch, desired, **kw):
+    def run():
+        try:
+            return streamt.render_artifact(desired, **kw)
+        except Exception as e:  # the same error, from both
+            return (type(e), str(e))
+    fast = run()
+    monkeypatch.setattr(streamt, "_ARTIFACT_FAST", False)
+    slow = run()
+    monkeypatch.setattr(streamt, "_ARTIFACT_FAST", True)
+    return fast, slow
+
+
+class List(list):
+    pass
+
+
+words = st.sampled_from(["a", "b", "name", "sql", "config", "cluster", "${A}", "x$", "%s",
+                         "%(k)s", "100%", "é", 'q"', "\n", "${B_2} ${C}", "$${D}", ""]) | (
+    st.integers(0, 99).map("${V%d}".__mod__))  # many names: one in one place only
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | words | words.map(Str)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.just(float("nan")),
+    lambda ch: (st.lists(ch, max_size=3) | st.lists(ch, max_size=2).map(tuple)
+                | st.dictionaries(words, ch, max_size=4)
+                | st.dictionaries(words, ch, max_size=2).map(Dict)),
+    max_leaves=12)
+# most metas take _MetaTexts' format (str values, keys shared between resources)
+str_meta = st.fixed_dictionaries({"cluster": words, "kind": st.sampled_from(["model", "k%"])},
+                                 optional={"fingerprint": words, "odd$": words, "on_upgrade": words,
+                                           "100%": words, "p%s": words})
+
+
+def _resource(kind):
+    key = {"schemas": "subject"}.get(kind, "name")
+    body = {"topics": {"partitions": st.integers(1, 3), "config": st.dictionaries(words, words)},
+            "schemas": {"schema": words, "schema_type": st.sampled_from(["AVRO", "JSON", None])},
+            "flink_jobs": {"sql": words},
+            "connectors": {"config": st.dictionaries(words, values, max_size=3) | st.none()}}[kind]
+    base = st.fixed_dictionaries(dict(body, **{key: words}))
+    extra = st.one_of(str_meta, st.dictionaries(words, values, max_size=3))
+    return st.tuples(base, extra, st.sampled_from([dict, Dict])).map(
+        lambda t: t[2](dict(t[1], **t[0])))
+
+
+def _kind_list(kind):
+    # unique keys within a kind (duplicates are an error, tested elsewhere)
+    key = {"schemas": "subject"}.get(kind, "name")
+    return st.lists(_resource(kind), max_size=4, unique_by=lambda it: it[key]).map(
+        lambda items: items) | st.lists(_resource(kind), max_size=2,
+                                        unique_by=lambda it: it[key]).map(List)
+
+
+desired_states = st.fixed_dictionaries(
+    {}, optional=dict([(k, _kind_list(k)) for k in ("topics", "schemas", "flink_jobs",
+                                                    "connectors")] + [
+        ("gateway", st.lists(st.dictionaries(words, values, max_size=3), max_size=2)
+         | st.lists(st.dictionaries(words, values, max_size=2), max_size=2).map(tuple)),
+        ("environment", st.dictionaries(words, values, max_size=3) | st.none()
+         | st.dictionaries(words, values, max_size=2).map(Dict))]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(desired_states, st.booleans(), st.none() | st.dictionaries(words, values, max_size=2),
+       st.sampled_from([None, {"commit": "c$", "dirty": False}]))
+def test_render_fast_paths_are_the_general_path(desired, resolved, state, git):
+    with pytest.MonkeyPatch.context() as mp:
+        fast, slow = _render_both(mp, desired, project_name="p", git=git, build_epoch=7,
+                                  secrets_resolved=resolved, state=state)
+    assert fast == slow
+
+
+def test_render_fast_paths_on_the_examples(monkeypatch):
+    import os
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for env in ("dev", "prod"):
+        project = streamt.load_project(os.path.join(here, "examples", "shop"), env=env)
+        desired = streamt.compile_project(project)
+        fast, slow = _render_both(monkeypatch, desired, project_name=project.name,
+                                  build_epoch=1700000000)
+        assert isinstance(fast, dict) and fast == slow
+        assert b'"required_env": [\n    "' in fast["manifest.json"]
+
+
+def test_a_reference_in_any_one_part_of_a_resource_is_found(monkeypatch):
+    # required_env when the ${VAR} is only in a resource's file, its meta, its name, the
+    # gateway or the environment: every part the "$" search looks at
+    cases = [
+        {"flink_jobs": [{"name": "j", "sql": "SELECT '${IN_FILE}'", "cluster": "c"}]},
+        {"flink_jobs": [{"name": "j", "sql": "x", "cluster": "${IN_META}"}]},
+        {"flink_jobs": [{"name": "j${IN_NAME}", "sql": "x", "cluster": "c"}]},
+        {"schemas": [{"subject": "s", "schema": "{}", "doc": {"d": ["${IN_NESTED_META}"]}}]},
+        {"schemas": [{"subject": "s${IN_SUBJECT}", "schema": "{}"}]},
+        {"topics": [{"name": "t", "config": {"k": "${IN_TOPIC}"}}]},
+        {"connectors": [{"name": "c", "config": {"p": "${IN_CONFIG}"}, "cluster": "m"}]},
+        {"connectors": [{"name": "c", "config": None, "cluster": "${IN_CONNECTOR_META}"}]},
+        {"gateway": [{"kind": "V", "spec": {"x": "${IN_GATEWAY}"}}]},
+        {"environment": {"name": "e", "runtime": {"k": "${IN_ENV}"}}},
+        {"environment": {"name": "e", "${NOT_A_VALUE}": "key only"}},
+    ]
+    for desired in cases:
+        fast, slow = _render_both(monkeypatch, desired, project_name="p")
+        assert fast == slow
+        manifest = fast["manifest.json"].decode()
+        want = [] if "NOT_A_VALUE" in str(desired) else [
+            w for w in str(desired).replace("}", " ").split("${")[1:2]]
+        assert '"required_env": %s' % streamt.canonical_json(
+            [w.split()[0].strip("'") for w in want]).rstrip("\n").replace(
+                "\n", "\n  ") in manifest, (desired, manifest)
