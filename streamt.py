@@ -228,12 +228,30 @@ def canonical_json(obj):
     # the usual errors. tests/test_canonical_json.py compares the two on random documents.
     out = []
     try:
-        _json_emit(obj, "\n", out, json.encoder.encode_basestring)
+        _json_emit(obj, "\n", out, _JSON_STR or _json_str())
     except (_JsonFallback, RecursionError):
         return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False,
                           separators=(",", ": ")) + "\n"
     out.append("\n")
     return "".join(out)
+
+
+def _json_str():
+    """json's encode_basestring (the string encoder of ensure_ascii=False), taken from
+    the C accelerator _json when there is one: importing the json package for it (its
+    decoder and scanner too) costs 1-3 ms of a cold build.  json.encoder binds the very
+    same function when _json is there.  Remembered in _JSON_STR (a function of the
+    interpreter, the same for every call)."""
+    global _JSON_STR
+    try:
+        from _json import encode_basestring as enc
+    except ImportError:
+        enc = json.encoder.encode_basestring
+    _JSON_STR = enc
+    return enc
+
+
+_JSON_STR = None
 
 
 class _JsonFallback(Exception):
@@ -8237,7 +8255,7 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
     refs_fast = fast and not secrets_resolved and type(desired) is dict
     may_refer = []  # the values of `desired` whose text holds a "$"
     texts = [] if fast else None  # the manifest's text of each meta (fast path)
-    meta_texts = _MetaTexts(json.encoder.encode_basestring).text
+    meta_texts = _MetaTexts(_JSON_STR or _json_str()).text
     for kind in ARTIFACT_KINDS[:4]:
         spec = _KIND_FILES[kind]
         key_name = spec["key"]
@@ -8408,7 +8426,7 @@ def _manifest_json(manifest, listed, extra):
     """canonical_json bytes of `manifest` with "resources" made of the entries in `listed`
     ({kind: (names, paths, metas, meta texts)}) and `extra` ({"gateway": ..., ...}); None when a value
     needs json.dumps (then the caller builds the dict and uses canonical_json)."""
-    enc = json.encoder.encode_basestring
+    enc = _JSON_STR or _json_str()
     try:
         kinds = {}
         for kind, (names, paths, _metas, texts) in listed.items():
@@ -8766,6 +8784,8 @@ def git_info(path, files=None, use_binary=None):
     one of `files` (the project files the build read, relative to `path`) is untracked;
     None when it cannot be told. Uses the `git` binary when there is one (use_binary=None),
     else reads `.git` directly; both give the same answer."""
+    if _ARTIFACT_FAST and not _may_be_in_git(path):
+        return None
     if use_binary is None:
         import shutil
         use_binary = shutil.which("git") is not None
@@ -8906,8 +8926,31 @@ def _gateway_name(g):
 
 
 def _iso_utc(epoch):
-    when = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(epoch))
+    seconds = int(epoch)
+    if 0 <= seconds < 253402300800:
+        # 1970 to 9999: the date by integer arithmetic (days to a proleptic Gregorian
+        # date, as datetime counts them), without importing datetime (~1 ms of a cold
+        # build); the general path below for the rest, including its errors
+        days, rest = divmod(seconds, 86400)
+        y, m, d = _civil_from_days(days)
+        return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, rest // 3600, rest // 60 % 60,
+                                                   rest % 60)
+    when = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _civil_from_days(days):
+    """(year, month, day) of the day `days` after 1970-01-01 (0 <= days), in the proleptic
+    Gregorian calendar: H. Hinnant's civil_from_days, counting in 400-year eras of
+    146,097 days that start on 1 March."""
+    z = days + 719468
+    era, doe = divmod(z, 146097)
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
 
 
 def _ustar_header(name, size, mtime, mode, typeflag):
@@ -9509,6 +9552,26 @@ def _git_info_binary(path, files):
             dirty = any(f.replace(os.sep, "/") not in names for f in files
                         if not _is_env_file(f))
     return {"commit": commit, "branch": branch, "dirty": dirty, "time": time_}
+
+
+def _may_be_in_git(path):
+    """False when no git repository can hold `path`: neither it nor a directory above it
+    (as written or with its symbolic links resolved, which is what git sees) has a
+    `.git` or a `HEAD` (a bare repository, or a .git directory itself).  git would then
+    find no repository and neither would the reader (_git_info_python looks for .git
+    the same way), so git_info answers None without running git (fork and exec of a few
+    git commands: ~10 ms of a build outside a repository)."""
+    for start in (os.path.abspath(path), os.path.realpath(path)):
+        top = start
+        while True:
+            if os.path.lexists(os.path.join(top, ".git")) or \
+                    os.path.lexists(os.path.join(top, "HEAD")):
+                return True
+            up = os.path.dirname(top)
+            if up == top:
+                break
+            top = up
+    return False
 
 
 def _git_info_python(path, files):

@@ -252,3 +252,19 @@ def test_a_reference_in_any_one_part_of_a_resource_is_found(monkeypatch):
         assert '"required_env": %s' % streamt.canonical_json(
             [w.split()[0].strip("'") for w in want]).rstrip("\n").replace(
                 "\n", "\n  ") in manifest, (desired, manifest)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(0, 253402300799) | st.sampled_from([0, 86399, 86400, 951782399, 951868800,
+                                                        4107542400, 253402300799]))
+def test_iso_utc_is_what_datetime_writes(epoch):
+    import datetime
+    want = (datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=epoch)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    assert streamt._iso_utc(epoch) == want
+    assert streamt._iso_utc(float(epoch)) == want
+
+
+def test_json_str_is_jsons_own():
+    import json.encoder
+    assert streamt._json_str() is json.encoder.encode_basestring
