@@ -8382,7 +8382,7 @@ _ARTIFACT_FAST = True
 
 # indentation of a resource's entry in the manifest (resources -> kind -> [entry])
 _ENTRY_NL = "\n" + " " * 8
-_ENTRY_FMT = ("{" + _ENTRY_NL + '"file": %s,' + _ENTRY_NL + '"meta": %s,' + _ENTRY_NL
+_ENTRY_FMT = (",\n      {" + _ENTRY_NL + '"file": %s,' + _ENTRY_NL + '"meta": %s,' + _ENTRY_NL
               + '"name": %s' + "\n" + " " * 6 + "}")
 
 
@@ -8424,35 +8424,45 @@ class _MetaTexts(object):
 
 def _manifest_json(manifest, listed, extra):
     """canonical_json bytes of `manifest` with "resources" made of the entries in `listed`
-    ({kind: (names, paths, metas, meta texts)}) and `extra` ({"gateway": ..., ...}); None when a value
-    needs json.dumps (then the caller builds the dict and uses canonical_json)."""
+    ({kind: (names, paths, metas, meta texts)}) and `extra` ({"gateway": ..., ...}); None
+    when a value needs json.dumps (then the caller builds the dict and uses canonical_json).
+
+    Every piece goes to one list joined once (as canonical_json does), so that a large
+    manifest is not copied again and again on its way (peak memory of a large build)."""
     enc = _JSON_STR or _json_str()
+    out = []
+    sep = "{\n  "
     try:
-        kinds = {}
-        for kind, (names, paths, _metas, texts) in listed.items():
-            if not names:
-                kinds[kind] = "[]"
-                continue
-            # each entry {"file", "meta", "name"} from one template: the keys are ours
-            kinds[kind] = "[\n      " + ",\n      ".join(map(_ENTRY_FMT.__mod__, zip(
-                map(enc, paths), texts, map(enc, names)))) + "\n    ]"
-        for kind, value in extra.items():
-            out = []
-            _json_emit(value, "\n    ", out, enc)
-            kinds[kind] = "".join(out)
-        parts = []
         for key in sorted(manifest):
-            if key == "resources":
-                text = "{\n    " + ",\n    ".join(
-                    "%s: %s" % (enc(k), kinds[k]) for k in sorted(kinds)) + "\n  }"
-            else:
-                out = []
+            out.append(sep + enc(key) + ": ")
+            sep = ",\n  "
+            if key != "resources":
                 _json_emit(manifest[key], "\n  ", out, enc)
-                text = "".join(out)
-            parts.append("%s: %s" % (enc(key), text))
+                continue
+            inner_sep = "{\n    "
+            for kind in sorted(set(listed) | set(extra)):
+                out.append(inner_sep + enc(kind) + ": ")
+                inner_sep = ",\n    "
+                if kind in extra:
+                    _json_emit(extra[kind], "\n    ", out, enc)
+                    continue
+                names, paths, _metas, texts = listed[kind]
+                if not names:
+                    out.append("[]")
+                    continue
+                # each entry {"file", "meta", "name"} from one template (the keys are
+                # ours), which starts with the separator: the first one drops it
+                first = len(out)
+                out.extend(map(_ENTRY_FMT.__mod__, zip(map(enc, paths), texts, map(enc, names))))
+                out[first] = "[" + out[first][1:]
+                out.append("\n    ]")
+            out.append("\n  }")
     except (_JsonFallback, RecursionError):
         return None
-    return ("{\n  " + ",\n  ".join(parts) + "\n}\n").encode("utf-8")
+    out.append("\n}\n")
+    text = "".join(out)
+    del out[:]
+    return text.encode("utf-8")
 
 
 def write_artifact(desired, out, project_name=None, project_version=None, git=None,
