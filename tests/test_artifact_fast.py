@@ -1,4 +1,5 @@
 """The artifact writer's fast paths against their general (reference) versions."""
+import hashlib
 import tarfile
 import io
 
@@ -268,3 +269,47 @@ def test_iso_utc_is_what_datetime_writes(epoch):
 def test_json_str_is_jsons_own():
     import json.encoder
     assert streamt._json_str() is json.encoder.encode_basestring
+
+
+def reference_gzip(tar):
+    # the gzip member of a whole archive in one call (what _compress wrote before the
+    # archive was streamed in blocks)
+    import zlib
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS, zlib.DEF_MEM_LEVEL, 0)
+    body = deflate.compress(tar) + deflate.flush()
+    return (streamt._GZIP_HEADER + body + (zlib.crc32(tar) & 0xFFFFFFFF).to_bytes(4, "little")
+            + (len(tar) & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=600) | st.integers(0, 3 << 20).map(
+    lambda n: (b"streamt %d " % n) * (n // 12)), max_size=8))
+def test_gzip_of_pieces_is_the_gzip_of_the_whole(pieces):
+    whole = b"".join(pieces)
+    assert b"".join(streamt._compress_chunks(list(pieces), "tar.gz")) == reference_gzip(whole)
+    assert b"".join(streamt._compress_chunks(list(pieces), "tar")) == whole
+
+
+def test_written_tarballs_are_the_tar_of_the_files(tmp_path):
+    import gzip
+    import lzma
+    import os
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    project = streamt.load_project(os.path.join(here, "examples", "shop"), env="dev")
+    desired = streamt.compile_project(project)
+    big = dict(desired, flink_jobs=[dict(j, sql=j["sql"] * 4000) for j in desired["flink_jobs"]])
+    for d in (desired, big):  # the big one is fed to deflate in several blocks
+        files = streamt.render_artifact(d, build_epoch=5)
+        tar = streamt.deterministic_tar(files, 5)
+        for ext in (".tar", ".tar.gz", ".tgz", ".tar.xz"):
+            out = tmp_path / ("a%d%s" % (len(tar), ext))
+            _files, digest = streamt.write_artifact(d, str(out), build_epoch=5)
+            data = out.read_bytes()
+            assert hashlib.sha256(data).hexdigest() == digest
+            if ext == ".tar":
+                assert data == tar
+            elif ext == ".tar.xz":
+                assert lzma.decompress(data) == tar
+            else:
+                assert data == reference_gzip(tar) and gzip.decompress(data) == tar
+    assert len(streamt.deterministic_tar(streamt.render_artifact(big), 5)) > 3 << 20
