@@ -8404,7 +8404,9 @@ class _MetaTexts(object):
 
     def text(self, meta):
         enc = self.enc
-        if type(meta) is dict and meta and _JSON_STR_ONLY.issuperset(map(type, meta.values())):
+        if type(meta) is dict and not meta:
+            return "{}"  # a topic's
+        if type(meta) is dict and _JSON_STR_ONLY.issuperset(map(type, meta.values())):
             if meta.keys() != self.keys:
                 if not _JSON_STR_ONLY.issuperset(map(type, meta)):
                     return self.general(meta)
@@ -8737,9 +8739,12 @@ def _tar_chunks(files, mtime, file_mode, dir_mode):
                 break
             dirs.add(d)
             i = p.rfind("/", 0, i)
-    entries = [(d.split("/"), d + "/", None) for d in dirs]
-    entries += [(p.split("/"), p, files[p]) for p in files]
-    entries.sort(key=lambda e: (e[0], e[2] is not None))
+    # sorted by (path parts, is a file): each directory before its contents; the sort
+    # keys are distinct (a path is a file or a directory), so the tuples' other items
+    # are never compared
+    entries = [((d.split("/"), False), d + "/", None) for d in dirs]
+    entries += [((p.split("/"), True), p, files[p]) for p in files]
+    entries.sort()
     dir_header = _UstarHeaders(mtime, dir_mode, b"5")
     file_header = _UstarHeaders(mtime, file_mode, b"0")
     chunks = []
