@@ -8475,6 +8475,16 @@ def write_artifact(desired, out, project_name=None, project_version=None, git=No
     `out` is a directory (absent or empty unless `force`), a `.tar.gz`/`.tgz`/`.tar.xz`/
     `.tar` file, or "-" (a tar.gz on `stdout`, default sys.stdout's binary buffer).
     Returns (files, digest of the written tarball or None)."""
+    # rendering and the tar make thousands of small containers and no cycles: run
+    # without the cyclic GC (as main() runs build), or a caller with a large project in
+    # memory pays for collections that rescan it (~5% of writing 5,000 models)
+    with _gc_paused():
+        return _write_artifact(desired, out, project_name, project_version, git,
+                               build_epoch, secrets_resolved, state, signer, force, stdout)
+
+
+def _write_artifact(desired, out, project_name, project_version, git, build_epoch,
+                    secrets_resolved, state, signer, force, stdout):
     files = render_artifact(desired, project_name, project_version, git, build_epoch,
                             secrets_resolved, state, signer)
     fmode, dmode = (0o600, 0o700) if secrets_resolved else (0o644, 0o755)

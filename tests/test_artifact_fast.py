@@ -313,3 +313,22 @@ def test_written_tarballs_are_the_tar_of_the_files(tmp_path):
             else:
                 assert data == reference_gzip(tar) and gzip.decompress(data) == tar
     assert len(streamt.deterministic_tar(streamt.render_artifact(big), 5)) > 3 << 20
+
+
+def test_write_artifact_pauses_the_collector_and_puts_it_back(tmp_path):
+    import gc
+    seen = []
+    desired = {"topics": [{"name": "t%d" % i, "config": {}} for i in range(3000)]}
+    gc.collect()
+    gc.callbacks.append(lambda phase, info: seen.append(phase))
+    try:
+        assert gc.isenabled()
+        streamt.write_artifact(desired, str(tmp_path / "a.tar.gz"))
+        assert gc.isenabled() and seen == []
+        try:
+            streamt.write_artifact(desired, str(tmp_path / "a.tar.gz"))  # exists
+        except streamt.StreamtError:
+            pass
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.pop()
