@@ -228,12 +228,30 @@ def canonical_json(obj):
     # the usual errors. tests/test_canonical_json.py compares the two on random documents.
     out = []
     try:
-        _json_emit(obj, "\n", out, json.encoder.encode_basestring)
+        _json_emit(obj, "\n", out, _JSON_STR or _json_str())
     except (_JsonFallback, RecursionError):
         return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False,
                           separators=(",", ": ")) + "\n"
     out.append("\n")
     return "".join(out)
+
+
+def _json_str():
+    """json's encode_basestring (the string encoder of ensure_ascii=False), taken from
+    the C accelerator _json when there is one: importing the json package for it (its
+    decoder and scanner too) costs 1-3 ms of a cold build.  json.encoder binds the very
+    same function when _json is there.  Remembered in _JSON_STR (a function of the
+    interpreter, the same for every call)."""
+    global _JSON_STR
+    try:
+        from _json import encode_basestring as enc
+    except ImportError:
+        enc = json.encoder.encode_basestring
+    _JSON_STR = enc
+    return enc
+
+
+_JSON_STR = None
 
 
 class _JsonFallback(Exception):
@@ -9220,49 +9238,105 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
     """Every file of the artifact of `desired`: {path: bytes}, manifest and SHA256SUMS included.
 
     `signer`, when given, is ``f(manifest_bytes) -> signature text``."""
+    # One pass over the resources writes each file and remembers what the manifest
+    # says of it (name, path, meta); the manifest is then written from those lists
+    # (_manifest_json) rather than from a dict of ~2,000 small dicts, and required_env
+    # is found by a "$" search of the text just written (below).  With
+    # _ARTIFACT_FAST false, the general path: the manifest as a dict through
+    # canonical_json, required_env by find_refs over the whole desired state
+    # (tests/test_artifact_fast.py compares the two).
+    fast = _ARTIFACT_FAST
     desired = desired or {}
     files = {}
-    resources = {}
-    components = {}
+    listed = {}  # kind -> (names, paths, metas, texts of the metas or None), in file order
     unknown = sorted(k for k in desired if k not in ARTIFACT_KINDS and k != "environment")
     if unknown:
         raise StreamtError("the desired state has parts the artifact format does not know: %s"
                            % ", ".join(unknown),
                            hint="this is a bug in streamt: compile and artifact disagree")
+    # required_env from the text: a ${VAR} is made of "$", "{", "}" and name characters,
+    # which JSON never escapes, so a value whose written text holds no "$" holds no
+    # reference.  A resource is written as its file (the text of `source`, see the
+    # splits), its meta (in the manifest) and its name, which hold all its values
+    # between them: only the parts whose text holds a "$" are walked, as find_refs
+    # walks them (_find_refs_in).  That is find_refs(desired) exactly when `desired` is
+    # made of the plain types compile makes (a dict of lists of dicts): else find_refs
+    # itself walks everything.
+    refs_fast = fast and not secrets_resolved and type(desired) is dict
+    may_refer = []  # the values of `desired` whose text holds a "$"
+    texts = [] if fast else None  # the manifest's text of each meta (fast path)
+    meta_texts = _MetaTexts(_JSON_STR or _json_str()).text
     for kind in ARTIFACT_KINDS[:4]:
         spec = _KIND_FILES[kind]
-        items = sorted(desired.get(kind) or [], key=lambda it: it[spec["key"]])
+        key_name = spec["key"]
+        dir_name = spec["dir"]
+        ext = spec["ext"]
+        split = spec["split"]
+        given = desired.get(kind) or []
+        if type(given) is not list and type(given) is not tuple:
+            refs_fast = False
+        items = sorted(given, key=lambda it: it[key_name])
         used = {}
         seen = set()
-        entries = []
+        names, paths, metas = [], [], []
+        if texts is not None:
+            texts = []
         for item in items:
-            key = item[spec["key"]]
+            key = item[key_name]
             if key in seen:
                 raise StreamtError("two %s are both called %r" % (kind, key),
                                    hint="this is a bug in streamt: compile produced duplicates")
-            ext = spec["ext"](item) if callable(spec["ext"]) else spec["ext"]
             seen.add(key)
-            path = _unique_path(spec["dir"], key, ext, used)
-            content, meta = spec["split"](item)
+            path = _unique_path(dir_name, key, ext(item) if callable(ext) else ext, used)
+            content, meta, source = split(item)
             files[path] = content
-            entries.append({"name": key, "file": path, "meta": meta})
-        resources[kind] = entries
-        components[kind] = [e["name"] for e in entries]
-    gateway = list(desired.get("gateway") or [])
+            names.append(key)
+            paths.append(path)
+            metas.append(meta)
+            if texts is not None:
+                try:
+                    meta_text = meta_texts(meta)
+                except (_JsonFallback, RecursionError):  # the manifest takes the general path
+                    texts = meta_text = None
+                    refs_fast = False
+                else:
+                    texts.append(meta_text)
+            if refs_fast:
+                if type(item) is not dict:
+                    refs_fast = False
+                else:
+                    if b"$" in content:
+                        may_refer.append(source)
+                    if "$" in meta_text:
+                        may_refer.append(meta)
+                    if "$" in key:
+                        may_refer.append(key)
+        listed[kind] = (names, paths, metas, texts)
+    given = desired.get("gateway") or []
+    if type(given) is not list and type(given) is not tuple:
+        refs_fast = False
+    gateway = list(given)
     files["gateway/virtual_topics.json"] = _json_bytes(gateway)
-    resources["gateway"] = {"file": "gateway/virtual_topics.json"}
-    components["gateway"] = [_gateway_name(g) for g in gateway]
+    if refs_fast and b"$" in files["gateway/virtual_topics.json"]:
+        may_refer.append(gateway)
     environment = desired.get("environment") or {}
+    if type(environment) is not dict:
+        refs_fast = False
     files["environment.json"] = _json_bytes(environment)
-    resources["environment"] = {"file": "environment.json"}
+    if refs_fast and b"$" in files["environment.json"]:
+        may_refer.append(environment)
     state_files = []
     for name in sorted(state or {}):
         path = "state/" + artifact_file_name(name, ".json")
         files[path] = _json_bytes(state[name])
         state_files.append({"name": name, "file": path})
-    if state is not None:
-        resources["state"] = state_files
-    checksums = dict((p, "sha256:" + hashlib.sha256(b).hexdigest()) for p, b in files.items())
+    # digests of every file, in C-level maps (no bytecode per file)
+    import operator
+    sha256 = hashlib.sha256
+    checksums = dict(zip(files, map("sha256:".__add__, map(
+        operator.methodcaller("hexdigest"), map(sha256, files.values())))))
+    components = dict((kind, list(listed[kind][0])) for kind in ARTIFACT_KINDS[:4])
+    components["gateway"] = [_gateway_name(g) for g in gateway]
     manifest = {
         "version": ARTIFACT_FORMAT_VERSION,
         "generator": {"name": "streamt", "version": __version__},
@@ -9274,19 +9348,133 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
         "checksums": checksums,
         "components": components,
         "secrets_resolved": bool(secrets_resolved),
-        "required_env": [] if secrets_resolved else find_refs(desired),
-        "resources": resources,
+        "required_env": [] if secrets_resolved else None,  # below
+        "resources": None,  # below
     }
-    mbytes = _json_bytes(manifest)
+    if secrets_resolved:
+        pass
+    elif refs_fast:
+        found = set()
+        _find_refs_in(may_refer, found)
+        manifest["required_env"] = sorted(found)
+    else:
+        manifest["required_env"] = find_refs(desired)
+    extra = {"gateway": {"file": "gateway/virtual_topics.json"},
+             "environment": {"file": "environment.json"}}
+    if state is not None:
+        extra["state"] = state_files
+    mbytes = None
+    if texts is not None:
+        mbytes = _manifest_json(manifest, listed, extra)
+    if mbytes is None:
+        resources = dict((kind, [{"name": n, "file": p, "meta": m} for n, p, m in zip(
+            *listed[kind][:3])]) for kind in ARTIFACT_KINDS[:4])
+        resources.update(extra)
+        manifest["resources"] = resources
+        mbytes = _json_bytes(manifest)
     files["manifest.json"] = mbytes
     sums = dict(checksums)
-    sums["manifest.json"] = "sha256:" + hashlib.sha256(mbytes).hexdigest()
-    files["SHA256SUMS"] = "".join("%s  %s\n" % (sums[p][7:], p)
-                                  for p in sorted(sums)).encode("ascii")
+    sums["manifest.json"] = "sha256:" + sha256(mbytes).hexdigest()
+    order = sorted(sums)
+    files["SHA256SUMS"] = "".join(map("%s  %s\n".__mod__, zip(
+        map(operator.itemgetter(slice(7, None)), map(sums.__getitem__, order)),
+        order))).encode("ascii")  # "<hex>  <path>", the hex without "sha256:"
     if signer is not None:
         sig = signer(mbytes)
         files[ARTIFACT_SIGNATURE] = sig.encode("ascii") if isinstance(sig, str) else sig
     return files
+
+
+# Switch for the artifact writer's fast paths (render_artifact's one-pass manifest and
+# "$" search for required_env): tests set it to False to run the general path.
+_ARTIFACT_FAST = True
+
+
+# indentation of a resource's entry in the manifest (resources -> kind -> [entry])
+_ENTRY_NL = "\n" + " " * 8
+_ENTRY_FMT = (",\n      {" + _ENTRY_NL + '"file": %s,' + _ENTRY_NL + '"meta": %s,' + _ENTRY_NL
+              + '"name": %s' + "\n" + " " * 6 + "}")
+
+
+class _MetaTexts(object):
+    """`text(meta)`: the JSON text of a resource's meta as the manifest writes it (indented
+    for its place), what _json_emit writes.
+
+    The metas of one kind mostly have the same keys and only strings for values (a
+    Flink job's cluster, fingerprint, kind, model, ...): for those, the text is one
+    format string made from the sorted, encoded keys, filled with the encoded values --
+    the same text, without a loop over the keys of every meta.  The format is remade
+    whenever the keys change; anything else goes to _json_emit."""
+
+    def __init__(self, enc):
+        self.enc = enc
+        self.keys = None  # the keys of the last meta written by the format, as a set
+        self.order = ()   # ... sorted
+        self.format = None
+
+    def text(self, meta):
+        enc = self.enc
+        if type(meta) is dict and not meta:
+            return "{}"  # a topic's
+        if type(meta) is dict and _JSON_STR_ONLY.issuperset(map(type, meta.values())):
+            if meta.keys() != self.keys:
+                if not _JSON_STR_ONLY.issuperset(map(type, meta)):
+                    return self.general(meta)
+                self.keys = frozenset(meta)
+                self.order = tuple(sorted(meta))
+                inner = _ENTRY_NL + "  "
+                self.format = "{" + inner + ("," + inner).join(
+                    enc(k).replace("%", "%%") + ": %s" for k in self.order) + _ENTRY_NL + "}"
+            return self.format % tuple(map(enc, map(meta.__getitem__, self.order)))
+        return self.general(meta)
+
+    def general(self, meta):
+        out = []
+        _json_emit(meta, _ENTRY_NL, out, self.enc)
+        return "".join(out)
+
+
+def _manifest_json(manifest, listed, extra):
+    """canonical_json bytes of `manifest` with "resources" made of the entries in `listed`
+    ({kind: (names, paths, metas, meta texts)}) and `extra` ({"gateway": ..., ...}); None
+    when a value needs json.dumps (then the caller builds the dict and uses canonical_json).
+
+    Every piece goes to one list joined once (as canonical_json does), so that a large
+    manifest is not copied again and again on its way (peak memory of a large build)."""
+    enc = _JSON_STR or _json_str()
+    out = []
+    sep = "{\n  "
+    try:
+        for key in sorted(manifest):
+            out.append(sep + enc(key) + ": ")
+            sep = ",\n  "
+            if key != "resources":
+                _json_emit(manifest[key], "\n  ", out, enc)
+                continue
+            inner_sep = "{\n    "
+            for kind in sorted(set(listed) | set(extra)):
+                out.append(inner_sep + enc(kind) + ": ")
+                inner_sep = ",\n    "
+                if kind in extra:
+                    _json_emit(extra[kind], "\n    ", out, enc)
+                    continue
+                names, paths, _metas, texts = listed[kind]
+                if not names:
+                    out.append("[]")
+                    continue
+                # each entry {"file", "meta", "name"} from one template (the keys are
+                # ours), which starts with the separator: the first one drops it
+                first = len(out)
+                out.extend(map(_ENTRY_FMT.__mod__, zip(map(enc, paths), texts, map(enc, names))))
+                out[first] = "[" + out[first][1:]
+                out.append("\n    ]")
+            out.append("\n  }")
+    except (_JsonFallback, RecursionError):
+        return None
+    out.append("\n}\n")
+    text = "".join(out)
+    del out[:]
+    return text.encode("utf-8")
 
 
 def write_artifact(desired, out, project_name=None, project_version=None, git=None,
@@ -9297,12 +9485,23 @@ def write_artifact(desired, out, project_name=None, project_version=None, git=No
     `out` is a directory (absent or empty unless `force`), a `.tar.gz`/`.tgz`/`.tar.xz`/
     `.tar` file, or "-" (a tar.gz on `stdout`, default sys.stdout's binary buffer).
     Returns (files, digest of the written tarball or None)."""
+    # rendering and the tar make thousands of small containers and no cycles: run
+    # without the cyclic GC (as main() runs build), or a caller with a large project in
+    # memory pays for collections that rescan it (~5% of writing 5,000 models)
+    with _gc_paused():
+        return _write_artifact(desired, out, project_name, project_version, git,
+                               build_epoch, secrets_resolved, state, signer, force, stdout)
+
+
+def _write_artifact(desired, out, project_name, project_version, git, build_epoch,
+                    secrets_resolved, state, signer, force, stdout):
     files = render_artifact(desired, project_name, project_version, git, build_epoch,
                             secrets_resolved, state, signer)
     fmode, dmode = (0o600, 0o700) if secrets_resolved else (0o644, 0o755)
     kind = _output_kind(out)
     if kind == "stdout":
-        data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), "tar.gz")
+        data = b"".join(_compress_chunks(_tar_chunks(files, build_epoch, fmode, dmode),
+                                         "tar.gz"))
         stream = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
         stream.write(data)
         stream.flush()
@@ -9542,6 +9741,13 @@ def deterministic_tar(files, mtime=0, file_mode=0o644, dir_mode=0o755):
 
     Written by hand rather than with tarfile, whose header details changed between
     Python versions (e.g. 3.8's default format); tarfile and GNU tar read it."""
+    return b"".join(_tar_chunks(files, mtime, file_mode, dir_mode))
+
+
+def _tar_chunks(files, mtime, file_mode, dir_mode):
+    """deterministic_tar's archive as the list of its pieces in order (headers, file
+    contents, padding, end of archive): write_artifact streams them to the compressor
+    or the file rather than making one more copy of the whole archive."""
     # every parent directory of every file; once a directory is known, so are its
     # parents (they were added with it), so the walk up can stop there
     dirs = set()
@@ -9553,9 +9759,12 @@ def deterministic_tar(files, mtime=0, file_mode=0o644, dir_mode=0o755):
                 break
             dirs.add(d)
             i = p.rfind("/", 0, i)
-    entries = [(d.split("/"), d + "/", None) for d in dirs]
-    entries += [(p.split("/"), p, files[p]) for p in files]
-    entries.sort(key=lambda e: (e[0], e[2] is not None))
+    # sorted by (path parts, is a file): each directory before its contents; the sort
+    # keys are distinct (a path is a file or a directory), so the tuples' other items
+    # are never compared
+    entries = [((d.split("/"), False), d + "/", None) for d in dirs]
+    entries += [((p.split("/"), True), p, files[p]) for p in files]
+    entries.sort()
     dir_header = _UstarHeaders(mtime, dir_mode, b"5")
     file_header = _UstarHeaders(mtime, file_mode, b"0")
     chunks = []
@@ -9573,7 +9782,7 @@ def deterministic_tar(files, mtime=0, file_mode=0o644, dir_mode=0o755):
     size = sum(map(len, chunks))
     if size % 10240:
         chunks.append(b"\0" * (10240 - size % 10240))
-    return b"".join(chunks)
+    return chunks
 
 
 _NULS = b"\0" * 512
@@ -9593,17 +9802,19 @@ class _UstarHeaders(object):
         rest = (typeflag + b"\0" * 100 + b"ustar\x00" + b"00" + b"\0" * 32 + b"\0" * 32
                 + _ustar_octal(0, 8) + _ustar_octal(0, 8))
         self.ok = len(ids) == 24 and len(when) == 12 and len(rest) == 189
-        self.ids, self.when, self.rest = ids, when, rest
         self.base = sum(ids) + sum(when) + 8 * 32 + sum(rest)
+        # the whole header as one bytes format: name (padded to 100), the size field's
+        # 11 digits, the checksum (6 octal digits, NUL, space); the fixed fields inline
+        self.format = (b"%s" + ids.replace(b"%", b"%%") + b"%s\0" + when.replace(b"%", b"%%")
+                       + b"%06o\0 " + (rest + _NULS[:167]).replace(b"%", b"%%"))
 
     def header(self, name, size):
         raw = name.encode("utf-8")
-        size_field = ("%011o" % size).encode("ascii") + b"\0"
-        if len(raw) > 100 or len(size_field) != 12 or not self.ok:
+        digits = b"%011o" % size
+        if len(raw) > 100 or len(digits) != 11 or not self.ok:
             return _ustar_header(name, size, *self.args)
-        check = self.base + sum(raw) + sum(size_field)
-        return b"".join([raw, _NULS[:100 - len(raw)], self.ids, size_field, self.when,
-                         ("%06o" % check).encode("ascii") + b"\0 ", self.rest, _NULS[:167]])
+        return self.format % (raw.ljust(100, b"\0"), digits,
+                              self.base + sum(raw) + sum(digits))
 
 
 def _ustar_octal(value, width):
@@ -9618,6 +9829,8 @@ def git_info(path, files=None, use_binary=None):
     one of `files` (the project files the build read, relative to `path`) is untracked;
     None when it cannot be told. Uses the `git` binary when there is one (use_binary=None),
     else reads `.git` directly; both give the same answer."""
+    if _ARTIFACT_FAST and not _may_be_in_git(path):
+        return None
     if use_binary is None:
         import shutil
         use_binary = shutil.which("git") is not None
@@ -9693,23 +9906,41 @@ def _unique_path(directory, key, ext, used):
     return "%s/%s%s" % (directory, candidate, ext)
 
 
+# A kind's split: (the bytes of a resource's file, its meta for the manifest, the value
+# those bytes are the text of).  The file, the meta and the resource's name (its key)
+# hold every value of the resource between them: render_artifact's "$" search relies
+# on it.
+
 def _split_topic(item):
-    return _json_bytes(item), {}
+    return _json_bytes(item), {}, item
 
 
 def _split_schema(item):
-    meta = dict((k, v) for k, v in item.items() if k not in ("schema", "subject"))
-    return _text_bytes(item.get("schema", "")), meta
+    meta = _meta_of(item, "schema", "subject")
+    schema = item.get("schema", "")
+    return _text_bytes(schema), meta, schema
 
 
 def _split_flink(item):
-    meta = dict((k, v) for k, v in item.items() if k not in ("sql", "name"))
-    return _text_bytes(item.get("sql", "")), meta
+    meta = _meta_of(item, "sql", "name")
+    sql = item.get("sql", "")
+    return _text_bytes(sql), meta, sql
 
 
 def _split_connector(item):
-    meta = dict((k, v) for k, v in item.items() if k not in ("name", "config"))
-    return _json_bytes({"name": item["name"], "config": item.get("config") or {}}), meta
+    meta = _meta_of(item, "name", "config")
+    content = {"name": item["name"], "config": item.get("config") or {}}
+    return _json_bytes(content), meta, content
+
+
+def _meta_of(item, a, b):
+    """A copy of `item` without the keys `a` and `b`, in item's order."""
+    if type(item) is dict:  # the same, copied in C (a subclass may redefine items())
+        meta = dict(item)
+        meta.pop(a, None)
+        meta.pop(b, None)
+        return meta
+    return dict((k, v) for k, v in item.items() if k not in (a, b))
 
 
 _KIND_FILES = {
@@ -9740,8 +9971,31 @@ def _gateway_name(g):
 
 
 def _iso_utc(epoch):
-    when = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(epoch))
+    seconds = int(epoch)
+    if 0 <= seconds < 253402300800:
+        # 1970 to 9999: the date by integer arithmetic (days to a proleptic Gregorian
+        # date, as datetime counts them), without importing datetime (~1 ms of a cold
+        # build); the general path below for the rest, including its errors
+        days, rest = divmod(seconds, 86400)
+        y, m, d = _civil_from_days(days)
+        return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, rest // 3600, rest // 60 % 60,
+                                                   rest % 60)
+    when = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _civil_from_days(days):
+    """(year, month, day) of the day `days` after 1970-01-01 (0 <= days), in the proleptic
+    Gregorian calendar: H. Hinnant's civil_from_days, counting in 400-year eras of
+    146,097 days that start on 1 March."""
+    z = days + 719468
+    era, doe = divmod(z, 146097)
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
 
 
 def _ustar_header(name, size, mtime, mode, typeflag):
@@ -9766,11 +10020,18 @@ def _ustar_header(name, size, mtime, mode, typeflag):
 
 
 def _compress(tar, kind):
+    return b"".join(_compress_chunks([tar], kind))
+
+
+def _compress_chunks(chunks, kind):
+    """The pieces of the `kind` ("tar", "tar.gz", "tar.xz") file of the tar archive whose
+    pieces are `chunks` (_tar_chunks): the archive itself is never joined for gzip."""
     if kind == "tar":
-        return tar
+        return chunks
     if kind == "tar.xz":
         import lzma
-        return lzma.compress(tar, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6)
+        return [lzma.compress(b"".join(chunks), format=lzma.FORMAT_XZ,
+                              check=lzma.CHECK_CRC64, preset=6)]
     import zlib
     # gzip (RFC 1952) written by hand around one raw deflate stream, so that the header
     # is the same on every Python: no file name, mtime 0, XFL 0 (GzipFile writes XFL 2
@@ -9778,11 +10039,32 @@ def _compress(tar, kind):
     # writes it. Level 6 (zlib's default) rather than 9: it compresses the
     # tar of 1,000 models about twice as fast for ~4% more bytes. The deflate stream is
     # GzipFile's own (compressobj with -MAX_WBITS); the uncompressed tar is unchanged.
+    # The archive is fed in blocks of about 1 MiB: deflate writes the same stream
+    # however its input is cut (it waits for more input before it decides anything;
+    # tests/test_artifact_fast.py checks it), and the CRC-32 is continued block by block.
     deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS, zlib.DEF_MEM_LEVEL, 0)
-    body = deflate.compress(tar) + deflate.flush()
-    trailer = (zlib.crc32(tar) & 0xFFFFFFFF).to_bytes(4, "little") + \
-        (len(tar) & 0xFFFFFFFF).to_bytes(4, "little")
-    return _GZIP_HEADER + body + trailer
+    out = [_GZIP_HEADER]
+    crc = 0
+    size = 0
+    batch = []
+    batch_size = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        batch_size += len(chunk)
+        if batch_size >= 1 << 20:
+            block = b"".join(batch)
+            crc = zlib.crc32(block, crc)
+            out.append(deflate.compress(block))
+            size += batch_size
+            batch = []
+            batch_size = 0
+    block = b"".join(batch)
+    crc = zlib.crc32(block, crc)
+    out.append(deflate.compress(block))
+    size += batch_size
+    out.append(deflate.flush())
+    out.append((crc & 0xFFFFFFFF).to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little"))
+    return out
 
 
 # magic, method deflate, no flags, mtime 0 (4 bytes), XFL 0, OS 255 (unknown)
@@ -9806,21 +10088,25 @@ def _write_output(files, out, kind, exists, build_epoch, fmode, dmode):
     if kind == "directory":
         _write_directory(files, out, build_epoch, fmode, dmode)
         return files, None
-    data = _compress(deterministic_tar(files, build_epoch, fmode, dmode), kind)
+    pieces = _compress_chunks(_tar_chunks(files, build_epoch, fmode, dmode), kind)
     if exists and os.path.isdir(out) and not os.path.islink(out):
         raise StreamtError("%s is a directory" % out,
                            hint="remove it, or choose a file name for the tarball")
-    _atomic_write(out, data, fmode)
-    return files, hashlib.sha256(data).hexdigest()
+    _atomic_write(out, pieces, fmode)
+    digest = hashlib.sha256()
+    for piece in pieces:
+        digest.update(piece)
+    return files, digest.hexdigest()
 
 
-def _atomic_write(path, data, mode):
+def _atomic_write(path, pieces, mode):
+    """Write the bytes `pieces` (a list) to `path` as one file, atomically."""
     import tempfile
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path),
                                prefix="." + os.path.basename(path) + ".")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            f.writelines(pieces)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
@@ -10343,6 +10629,26 @@ def _git_info_binary(path, files):
             dirty = any(f.replace(os.sep, "/") not in names for f in files
                         if not _is_env_file(f))
     return {"commit": commit, "branch": branch, "dirty": dirty, "time": time_}
+
+
+def _may_be_in_git(path):
+    """False when no git repository can hold `path`: neither it nor a directory above it
+    (as written or with its symbolic links resolved, which is what git sees) has a
+    `.git` or a `HEAD` (a bare repository, or a .git directory itself).  git would then
+    find no repository and neither would the reader (_git_info_python looks for .git
+    the same way), so git_info answers None without running git (fork and exec of a few
+    git commands: ~10 ms of a build outside a repository)."""
+    for start in (os.path.abspath(path), os.path.realpath(path)):
+        top = start
+        while True:
+            if os.path.lexists(os.path.join(top, ".git")) or \
+                    os.path.lexists(os.path.join(top, "HEAD")):
+                return True
+            up = os.path.dirname(top)
+            if up == top:
+                break
+            top = up
+    return False
 
 
 def _git_info_python(path, files):
@@ -15301,9 +15607,13 @@ def _cli_init(p):
 
 
 def build_parser(only=None):
-    """The argparse parser of every command; with `only` (a command name), only that
-    command gets its arguments (the others are listed with their one-line help and
-    nothing else): setting up all of them costs ~20 ms, a tenth of a large build."""
+    """The argparse parser of every command; with `only` (a command name), the parser of
+    that command alone: setting up all of them costs ~20 ms, a tenth of a large build.
+
+    main() passes `only` when the first word of the command line is a command's name:
+    argparse then looks that name up and nothing else, and no message can show the
+    other commands (the usage says COMMAND; help and errors are the command's own).
+    tests/test_cli_parser.py compares the two parsers on many command lines."""
     import argparse
 
     class _ArgumentParser(argparse.ArgumentParser):
@@ -15321,7 +15631,6 @@ def build_parser(only=None):
     fmt = argparse.RawDescriptionHelpFormatter
     for name, help_text, description, epilog, setup in _COMMANDS:
         if only is not None and name != only:
-            sub.add_parser(name, help=help_text)
             continue
         p = sub.add_parser(name, help=help_text, description=description or help_text,
                            epilog=epilog, formatter_class=fmt)

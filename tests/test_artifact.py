@@ -737,3 +737,29 @@ def test_git_split_index_and_index_v4(repo):
     info = streamt.git_info(str(repo / "proj"), use_binary=False)
     assert info["dirty"] in (None, False)  # never a wrong "dirty" from half an index
     assert streamt.git_info(str(repo / "proj"), use_binary=True)["dirty"] is False
+
+
+def test_git_info_skips_git_only_where_no_repository_can_be(tmp_path, repo, monkeypatch):
+    # git_info answers None without running git when no .git / HEAD is above the path
+    # (_may_be_in_git); everywhere, the same answer as with that shortcut switched off
+    os.symlink(str(repo / "proj"), str(tmp_path / "link"))
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    (tmp_path / "plain" / "sub").mkdir(parents=True)
+    paths = [repo, repo / "proj", repo / "proj" / "models", repo / "nope", repo / ".git",
+             repo / ".git" / "refs", tmp_path / "link", tmp_path / "link" / "models",
+             bare, bare / "refs", tmp_path / "plain", tmp_path / "plain" / "sub",
+             tmp_path / "absent"]
+    for path in paths:
+        for use_binary in (None, True, False):
+            monkeypatch.setattr(streamt, "_ARTIFACT_FAST", False)
+            want = streamt.git_info(str(path), use_binary=use_binary)
+            monkeypatch.setattr(streamt, "_ARTIFACT_FAST", True)
+            assert streamt.git_info(str(path), use_binary=use_binary) == want, path
+    assert streamt.git_info(str(tmp_path / "link")) is not None  # git sees the real path
+
+    def no_git(*a, **kw):
+        raise AssertionError("git was run")
+    monkeypatch.setattr(subprocess, "Popen", no_git)
+    for path in (tmp_path / "plain", tmp_path / "plain" / "sub", tmp_path / "absent"):
+        assert streamt.git_info(str(path)) is None

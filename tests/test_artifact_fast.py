@@ -1,7 +1,9 @@
 """The artifact writer's fast paths against their general (reference) versions."""
+import hashlib
 import tarfile
 import io
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 import streamt
@@ -134,3 +136,199 @@ states = st.recursive(
 @given(states)
 def test_find_refs_is_find_vars(obj):
     assert streamt.find_refs(obj) == streamt.find_vars(obj)
+
+
+# -- render_artifact: the one-pass manifest and the "$" search for required_env ----------
+#
+# streamt._ARTIFACT_FAST switches them off: the manifest is then a dict written by
+# canonical_json and required_env is find_refs(desired), the general path.  Both must give
+# the same files (or the same error) for any desired state.
+
+def _render_both(monkeypatch, desired, **kw):
+    def run():
+        try:
+            return streamt.render_artifact(desired, **kw)
+        except Exception as e:  # the same error, from both
+            return (type(e), str(e))
+    fast = run()
+    monkeypatch.setattr(streamt, "_ARTIFACT_FAST", False)
+    slow = run()
+    monkeypatch.setattr(streamt, "_ARTIFACT_FAST", True)
+    return fast, slow
+
+
+class List(list):
+    pass
+
+
+words = st.sampled_from(["a", "b", "name", "sql", "config", "cluster", "${A}", "x$", "%s",
+                         "%(k)s", "100%", "é", 'q"', "\n", "${B_2} ${C}", "$${D}", ""]) | (
+    st.integers(0, 99).map("${V%d}".__mod__))  # many names: one in one place only
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | words | words.map(Str)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.just(float("nan")),
+    lambda ch: (st.lists(ch, max_size=3) | st.lists(ch, max_size=2).map(tuple)
+                | st.dictionaries(words, ch, max_size=4)
+                | st.dictionaries(words, ch, max_size=2).map(Dict)),
+    max_leaves=12)
+# most metas take _MetaTexts' format (str values, keys shared between resources)
+str_meta = st.fixed_dictionaries({"cluster": words, "kind": st.sampled_from(["model", "k%"])},
+                                 optional={"fingerprint": words, "odd$": words, "on_upgrade": words,
+                                           "100%": words, "p%s": words})
+
+
+def _resource(kind):
+    key = {"schemas": "subject"}.get(kind, "name")
+    body = {"topics": {"partitions": st.integers(1, 3), "config": st.dictionaries(words, words)},
+            "schemas": {"schema": words, "schema_type": st.sampled_from(["AVRO", "JSON", None])},
+            "flink_jobs": {"sql": words},
+            "connectors": {"config": st.dictionaries(words, values, max_size=3) | st.none()}}[kind]
+    base = st.fixed_dictionaries(dict(body, **{key: words}))
+    extra = st.one_of(str_meta, st.dictionaries(words, values, max_size=3))
+    return st.tuples(base, extra, st.sampled_from([dict, Dict])).map(
+        lambda t: t[2](dict(t[1], **t[0])))
+
+
+def _kind_list(kind):
+    # unique keys within a kind (duplicates are an error, tested elsewhere)
+    key = {"schemas": "subject"}.get(kind, "name")
+    return st.lists(_resource(kind), max_size=4, unique_by=lambda it: it[key]).map(
+        lambda items: items) | st.lists(_resource(kind), max_size=2,
+                                        unique_by=lambda it: it[key]).map(List)
+
+
+desired_states = st.fixed_dictionaries(
+    {}, optional=dict([(k, _kind_list(k)) for k in ("topics", "schemas", "flink_jobs",
+                                                    "connectors")] + [
+        ("gateway", st.lists(st.dictionaries(words, values, max_size=3), max_size=2)
+         | st.lists(st.dictionaries(words, values, max_size=2), max_size=2).map(tuple)),
+        ("environment", st.dictionaries(words, values, max_size=3) | st.none()
+         | st.dictionaries(words, values, max_size=2).map(Dict))]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(desired_states, st.booleans(), st.none() | st.dictionaries(words, values, max_size=2),
+       st.sampled_from([None, {"commit": "c$", "dirty": False}]))
+def test_render_fast_paths_are_the_general_path(desired, resolved, state, git):
+    with pytest.MonkeyPatch.context() as mp:
+        fast, slow = _render_both(mp, desired, project_name="p", git=git, build_epoch=7,
+                                  secrets_resolved=resolved, state=state)
+    assert fast == slow
+
+
+def test_render_fast_paths_on_the_examples(monkeypatch):
+    import os
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for env in ("dev", "prod"):
+        project = streamt.load_project(os.path.join(here, "examples", "shop"), env=env)
+        desired = streamt.compile_project(project)
+        fast, slow = _render_both(monkeypatch, desired, project_name=project.name,
+                                  build_epoch=1700000000)
+        assert isinstance(fast, dict) and fast == slow
+        assert b'"required_env": [\n    "' in fast["manifest.json"]
+
+
+def test_a_reference_in_any_one_part_of_a_resource_is_found(monkeypatch):
+    # required_env when the ${VAR} is only in a resource's file, its meta, its name, the
+    # gateway or the environment: every part the "$" search looks at
+    cases = [
+        {"flink_jobs": [{"name": "j", "sql": "SELECT '${IN_FILE}'", "cluster": "c"}]},
+        {"flink_jobs": [{"name": "j", "sql": "x", "cluster": "${IN_META}"}]},
+        {"flink_jobs": [{"name": "j${IN_NAME}", "sql": "x", "cluster": "c"}]},
+        {"schemas": [{"subject": "s", "schema": "{}", "doc": {"d": ["${IN_NESTED_META}"]}}]},
+        {"schemas": [{"subject": "s${IN_SUBJECT}", "schema": "{}"}]},
+        {"topics": [{"name": "t", "config": {"k": "${IN_TOPIC}"}}]},
+        {"connectors": [{"name": "c", "config": {"p": "${IN_CONFIG}"}, "cluster": "m"}]},
+        {"connectors": [{"name": "c", "config": None, "cluster": "${IN_CONNECTOR_META}"}]},
+        {"gateway": [{"kind": "V", "spec": {"x": "${IN_GATEWAY}"}}]},
+        {"environment": {"name": "e", "runtime": {"k": "${IN_ENV}"}}},
+        {"environment": {"name": "e", "${NOT_A_VALUE}": "key only"}},
+    ]
+    for desired in cases:
+        fast, slow = _render_both(monkeypatch, desired, project_name="p")
+        assert fast == slow
+        manifest = fast["manifest.json"].decode()
+        want = [] if "NOT_A_VALUE" in str(desired) else [
+            w for w in str(desired).replace("}", " ").split("${")[1:2]]
+        assert '"required_env": %s' % streamt.canonical_json(
+            [w.split()[0].strip("'") for w in want]).rstrip("\n").replace(
+                "\n", "\n  ") in manifest, (desired, manifest)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(0, 253402300799) | st.sampled_from([0, 86399, 86400, 951782399, 951868800,
+                                                        4107542400, 253402300799]))
+def test_iso_utc_is_what_datetime_writes(epoch):
+    import datetime
+    want = (datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=epoch)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    assert streamt._iso_utc(epoch) == want
+    assert streamt._iso_utc(float(epoch)) == want
+
+
+def test_json_str_is_jsons_own():
+    import json.encoder
+    assert streamt._json_str() is json.encoder.encode_basestring
+
+
+def reference_gzip(tar):
+    # the gzip member of a whole archive in one call (what _compress wrote before the
+    # archive was streamed in blocks)
+    import zlib
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS, zlib.DEF_MEM_LEVEL, 0)
+    body = deflate.compress(tar) + deflate.flush()
+    return (streamt._GZIP_HEADER + body + (zlib.crc32(tar) & 0xFFFFFFFF).to_bytes(4, "little")
+            + (len(tar) & 0xFFFFFFFF).to_bytes(4, "little"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=600) | st.integers(0, 3 << 20).map(
+    lambda n: (b"streamt %d " % n) * (n // 12)), max_size=8))
+def test_gzip_of_pieces_is_the_gzip_of_the_whole(pieces):
+    whole = b"".join(pieces)
+    assert b"".join(streamt._compress_chunks(list(pieces), "tar.gz")) == reference_gzip(whole)
+    assert b"".join(streamt._compress_chunks(list(pieces), "tar")) == whole
+
+
+def test_written_tarballs_are_the_tar_of_the_files(tmp_path):
+    import gzip
+    import lzma
+    import os
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    project = streamt.load_project(os.path.join(here, "examples", "shop"), env="dev")
+    desired = streamt.compile_project(project)
+    big = dict(desired, flink_jobs=[dict(j, sql=j["sql"] * 4000) for j in desired["flink_jobs"]])
+    for d in (desired, big):  # the big one is fed to deflate in several blocks
+        files = streamt.render_artifact(d, build_epoch=5)
+        tar = streamt.deterministic_tar(files, 5)
+        for ext in (".tar", ".tar.gz", ".tgz", ".tar.xz"):
+            out = tmp_path / ("a%d%s" % (len(tar), ext))
+            _files, digest = streamt.write_artifact(d, str(out), build_epoch=5)
+            data = out.read_bytes()
+            assert hashlib.sha256(data).hexdigest() == digest
+            if ext == ".tar":
+                assert data == tar
+            elif ext == ".tar.xz":
+                assert lzma.decompress(data) == tar
+            else:
+                assert data == reference_gzip(tar) and gzip.decompress(data) == tar
+    assert len(streamt.deterministic_tar(streamt.render_artifact(big), 5)) > 3 << 20
+
+
+def test_write_artifact_pauses_the_collector_and_puts_it_back(tmp_path):
+    import gc
+    seen = []
+    desired = {"topics": [{"name": "t%d" % i, "config": {}} for i in range(3000)]}
+    gc.collect()
+    gc.callbacks.append(lambda phase, info: seen.append(phase))
+    try:
+        assert gc.isenabled()
+        streamt.write_artifact(desired, str(tmp_path / "a.tar.gz"))
+        assert gc.isenabled() and seen == []
+        try:
+            streamt.write_artifact(desired, str(tmp_path / "a.tar.gz"))  # exists
+        except streamt.StreamtError:
+            pass
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.pop()
