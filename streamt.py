@@ -4084,7 +4084,7 @@ _STATEFUL_FUNCS = ("ROW_NUMBER", "LAG", "LEAD", "RANK", "DENSE_RANK", "FIRST_VAL
                    "LAST_VALUE", "NTH_VALUE", "COUNT", "SUM", "AVG", "MIN", "MAX", "COLLECT",
                    "LISTAGG", "ML_PREDICT", "ML_EVALUATE", "ARRAY_AGG", "STDDEV_POP",
                    "STDDEV_SAMP", "VAR_POP", "VAR_SAMP") + _WINDOW_TVFS
-_STATEFUL_WORDS = frozenset(("JOIN", "OVER", "MATCH_RECOGNIZE"))
+_STATEFUL_WORDS = frozenset(("JOIN", "OVER", "MATCH_RECOGNIZE", "EXCEPT", "INTERSECT"))
 MATERIALIZATIONS = ("topic", "virtual_topic", "flink", "sink")
 
 
@@ -4147,7 +4147,8 @@ def _sql_shape(sql):
 
 def is_stateful(tokens):
     """True if the query (tokens) needs Flink state: windows, GROUP BY, joins, DISTINCT,
-    ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions."""
+    ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions, the set operations
+    but UNION ALL (UNION, EXCEPT, INTERSECT remove duplicates)."""
     toks = [t for t in tokens if t.kind != "comment"]
     last = len(toks) - 1
     for i, t in enumerate(toks):
@@ -4157,6 +4158,8 @@ def is_stateful(tokens):
         if w in _STATEFUL_WORDS:
             return True
         if i == last:
+            if w == "UNION":
+                return True
             continue
         nxt = toks[i + 1]
         # is_keyword(nxt, ...) and "nxt is the operator (", written out
@@ -4164,6 +4167,10 @@ def is_stateful(tokens):
             if w in ("GROUP", "ORDER", "SELECT") and nxt.text.upper() == (
                     "DISTINCT" if w == "SELECT" else "BY"):
                 return True
+            if w == "UNION" and nxt.text.upper() != "ALL":
+                return True
+        elif w == "UNION":
+            return True     # `UNION (SELECT ...`: without ALL
         elif w in _STATEFUL_FUNCS and nxt.kind == "op" and nxt.text == "(":
             return True
     return False
@@ -4618,11 +4625,12 @@ def _analyze(toks, relation, info):
 class _QueryPlan(object):
     __slots__ = ("sel", "toks", "inputs", "from_windowed", "broken", "items",
                  "group_has_window", "legacy_window", "aggregated", "distinct", "outer_join",
-                 "top_n", "group_key")
+                 "top_n", "group_key", "later")
 
     def __init__(self):
         self.sel = None
         self.broken = None  # (toks, words, run) of a query whose select part raises
+        self.later = ()     # the parts after a UNION/EXCEPT/INTERSECT, see _set_parts()
 
 
 def _nesting(toks):
@@ -4717,8 +4725,10 @@ def _query_plan(toks, words, run, strict=False):
 
     source = toks, words, run
     if "UNION" in clause or "EXCEPT" in clause or "INTERSECT" in clause:
-        # the first SELECT names the result; the parts after it are not read
+        # the first SELECT names the result's columns; the later parts only tell
+        # whether it is updating (_run_plan)
         cut = min(clause[w] for w in ("UNION", "EXCEPT", "INTERSECT") if w in clause)
+        plan.later = _set_parts(toks, words, run, cut)
         ends = [e for e in ends if e <= cut]
         # and the clause words of the later parts are not the first SELECT's (a GROUP BY
         # or FROM after the cut has no end in ``ends``: it used to crash span())
@@ -4801,6 +4811,33 @@ def _select_plan(plan, toks, words, run, clause, span):
 
 
 _TOP_N_WORDS = frozenset(("ROW_NUMBER", "RANK", "DENSE_RANK"))
+_SET_OP_WORDS = frozenset(("UNION", "EXCEPT", "INTERSECT"))
+
+
+def _set_parts(toks, words, run, cut):
+    """``[(op, all, plan)]``: the parts of a set operation after its first SELECT (the
+    first top-level UNION/EXCEPT/INTERSECT is at ``cut``), each with its operator,
+    whether ALL follows it, and its _QueryPlan (None when it cannot be read: the part
+    is then taken as not updating, as before streamt read these parts at all)."""
+    n = len(toks)
+    base = run[0]
+    ops = [i for i in range(cut, n) if run[i] == base and words[i] in _SET_OP_WORDS]
+    parts = []
+    for j, i in enumerate(ops):
+        a = i + 1
+        quantifier = words[a] if a < n else None
+        if quantifier in ("ALL", "DISTINCT"):
+            a += 1
+        b = ops[j + 1] if j + 1 < len(ops) else n
+        while b - a > 2 and toks[a].text == "(" and toks[b - 1].text == ")" and \
+                next((k for k in range(a, b) if run[k + 1] == run[a]), None) == b - 1:
+            a, b = a + 1, b - 1     # a part in parentheses: the query inside them
+        try:
+            sub = _query_plan(toks[a:b], words[a:b], run[a:b + 1])
+        except Exception:  # (a part that cannot be read says nothing either way)
+            sub = None
+        parts.append((words[i], quantifier == "ALL", sub))
+    return parts
 
 
 def _run_plan(plan, relation, info):
@@ -4870,11 +4907,41 @@ def _run_plan(plan, relation, info):
     elif scope.updating or plan.outer_join or (plan.top_n and not info.windowed):
         info.updating = True
         info.key = [k for k in scope.keys if any(c.name == k for c in columns)]
+    if plan.later and not info.updating:
+        _set_updating(plan.later, relation, info)
     if info.updating and not info.key:
         info.key = [c.name for c in columns]
         warnings.append("the result is updating but no key could be derived: "
                         "every column is used as the key")
     return scope
+
+
+def _set_updating(parts, relation, info):
+    """What the later parts of a set operation change for an append-only first
+    SELECT.  UNION without ALL, EXCEPT and INTERSECT keep state and retract rows: the
+    result is updating, keyed by every column (like DISTINCT; a Kafka sink of such a
+    job must be an upsert one).  A UNION ALL with an updating part has no key Flink can
+    upsert by (it refuses the job): that is said in a warning, the result stays
+    append-only as its first SELECT."""
+    for n, (op, all_, sub) in enumerate(parts, 2):
+        if op != "UNION" or not all_:
+            info.updating = True
+            info.key = [c.name for c in info.columns]
+            return
+        if sub is None or sub.sel is None or sub.broken:
+            continue
+        part = QueryInfo()
+        try:
+            _run_plan(sub, relation, part)
+        except Exception:  # (what cannot be read says nothing either way)
+            continue
+        if part.updating:
+            info.warnings.append(
+                "part %d of the UNION ALL is updating (an aggregation without a window, "
+                "DISTINCT, an outer join or an updating input) and the first is not: Flink "
+                "refuses to write that union to a Kafka topic (it has no key); aggregate "
+                "after the UNION ALL, or make every part append-only" % n)
+            return
 
 
 def _snippet(toks, limit=40):

@@ -252,6 +252,38 @@ def test_a_union_whose_later_part_has_a_group_by_compiles():
     assert "'connector' = 'kafka'" in sink  # both parts append-only
 
 
+def _union_sink(sql):
+    warnings = []
+    state = compile_project(project([{"name": "u", "sql": sql}]), warnings=warnings)
+    return create_table(job(state, "u"), "u__sink"), [str(w) for w in warnings]
+
+
+def test_a_union_all_with_an_updating_part_is_warned_about():
+    # the first SELECT is append-only, a later part aggregates without a window: Flink
+    # (2.3) refuses both an append-only sink (update changes) and an upsert sink keyed by
+    # every column (the query has no upsert key) -- so the build says so
+    later = ("SELECT user_id, SUM(amount) AS amount FROM {{ source('clicks') }} "
+             "GROUP BY user_id")
+    for sql, part in (
+            ("SELECT user_id, amount FROM {{ source('clicks') }} UNION ALL " + later, 2),
+            ("SELECT user_id, amount FROM {{ source('clicks') }} UNION ALL (" + later + ")", 2),
+            ("SELECT user_id, amount FROM {{ source('clicks') }} UNION ALL SELECT user_id, "
+             "amount FROM {{ source('clicks') }} UNION ALL " + later, 3)):
+        sink, warnings = _union_sink(sql)
+        said = [w for w in warnings if "of the UNION ALL is updating" in w]
+        assert len(said) == 1 and ("part %d " % part) in said[0], (sql, warnings)
+
+
+def test_set_operations_with_set_semantics_are_updating_keyed_by_every_column():
+    for op in ("UNION", "UNION DISTINCT", "EXCEPT", "INTERSECT", "EXCEPT ALL"):
+        sink, warnings = _union_sink(
+            "SELECT user_id, amount FROM {{ source('clicks') }} WHERE amount > 1 %s "
+            "SELECT user_id, amount FROM {{ source('clicks') }} WHERE amount < 0" % op)
+        assert "'connector' = 'upsert-kafka'" in sink, op
+        assert "PRIMARY KEY (`user_id`, `amount`) NOT ENFORCED" in sink, op
+        assert not any("no key could be derived" in w for w in warnings), (op, warnings)
+
+
 def test_a_ref_to_a_gateway_virtual_topic_is_read_through_its_definition():
     runtime = {"kafka": {"bootstrap_servers": "k:1"}, "conduktor": {"gateway": {"admin_url": "g"}},
                "flink": {"default": "x"}}
@@ -610,7 +642,7 @@ def test_subquery_in_from():
 def test_acceptance_project_compiles_without_untyped_columns():
     warnings = []
     state = compile_project(load_project(ACCEPTANCE), warnings)
-    assert len(state["flink_jobs"]) == 13
+    assert len(state["flink_jobs"]) == 16
     untyped = [w for w in warnings if "cannot infer" in w]
     assert len(untyped) == 1 and "'w'" in untyped[0], warnings
 

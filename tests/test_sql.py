@@ -165,6 +165,14 @@ GATEWAY = P({"kafka": {}, "conduktor": {"gateway": {"admin_url": "http://gw"}}})
     ({"name": "m", "sql": "SELECT * FROM TABLE(TUMBLE(TABLE x, DESCRIPTOR(t), "
                           "INTERVAL '1' MINUTE))"}, ("flink", "flink")),
     ({"name": "m", "sql": "SELECT a, ROW_NUMBER() OVER (ORDER BY t) FROM x"}, ("flink", "flink")),
+    # set operations: UNION ALL is stateless, the others remove duplicates (state)
+    ({"name": "m", "sql": "SELECT a FROM x UNION ALL SELECT a FROM y"},
+     ("virtual_topic", "flink")),
+    ({"name": "m", "sql": "SELECT a FROM x UNION SELECT a FROM y"}, ("flink", "flink")),
+    ({"name": "m", "sql": "SELECT a FROM x union distinct SELECT a FROM y"}, ("flink", "flink")),
+    ({"name": "m", "sql": "SELECT a FROM x UNION (SELECT a FROM y)"}, ("flink", "flink")),
+    ({"name": "m", "sql": "SELECT a FROM x EXCEPT SELECT a FROM y"}, ("flink", "flink")),
+    ({"name": "m", "sql": "SELECT a FROM x INTERSECT ALL SELECT a FROM y"}, ("flink", "flink")),
 ])
 def test_inference_rules(model, expected):
     assert infer_materialization(model, FLINK) == expected

@@ -156,6 +156,9 @@ def _ref_is_stateful(tokens):
             return True
         if w == "SELECT" and is_keyword(nxt, "DISTINCT"):
             return True
+        # (added with the product: set operations that remove duplicates keep state)
+        if w in ("EXCEPT", "INTERSECT") or (w == "UNION" and not is_keyword(nxt, "ALL")):
+            return True
         if w in streamt._STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and \
                 nxt.text == "(":
             return True

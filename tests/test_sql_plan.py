@@ -2,7 +2,7 @@
 per query, see streamt._QueryPlan) against reading the query in one go.
 
 The reference below is the SQL section's _analyze() and _from_scope() before the split
-(commit dd58c34), unchanged but for the helper names and one bug fix (marked); it uses the product's small
+(commit dd58c34), unchanged but for the helper names and two later fixes (marked); it uses the product's small
 helpers (_top_level, _depth_split, _expr_type, ...), which test_sql_fast.py holds to
 their own references.  Every field of the QueryInfo, the relation() calls in order
 and any exception must be the same, on random SQL-ish queries and on every SQL text
@@ -55,7 +55,12 @@ def _ref_analyze(toks, relation, info):
         # the one change since dd58c34, a bug fix: the clause words after the cut belong
         # to the later parts (a FROM or GROUP BY there crashed span(); see the test below)
         clause = dict((w, i) for w, i in clause.items() if i <= cut)
+        # the second: the later parts tell whether the result is updating (the product's
+        # _set_parts/_set_updating, held to their own tests below)
+        later = streamt._set_parts(tuple(toks), *streamt._nesting(tuple(toks)), cut=cut)
         toks = toks[:cut]
+    else:
+        later = ()
     scope = _ref_from_scope(span("FROM"), relation, info)
     select_start = sel + 1
     distinct = False
@@ -142,6 +147,8 @@ def _ref_analyze(toks, relation, info):
     elif scope.updating or outer_join or (top_n and not info.windowed):
         info.updating = True
         info.key = [k for k in scope.keys if any(c.name == k for c in info.columns)]
+    if later and not info.updating:
+        streamt._set_updating(later, relation, info)
     if info.updating and not info.key:
         info.key = [c.name for c in info.columns]
         info.warnings.append("the result is updating but no key could be derived: "
