@@ -6,7 +6,10 @@ Parts (each prints a table; everything is also written to dist/bench.json):
            as shipped (bytecode included): median wall and CPU (user+sys) time of
            several runs and peak RSS of the streamt process;
            the ratio to the original streamt's compile (2.2 s / 1,000 and 14 s / 5,000
-           models on our 2-core machines) and the 1,000 -> 5,000 scaling factor.
+           models on our 2-core machines) and the 1,000 -> 5,000 scaling factor; and
+           the floor under each build (tests/bench/floor.py: interpreter start, reading
+           the project, hashing and deflating the artifact's given bytes), so the time
+           spent understanding and rendering the project shows as build - floor.
   startup  `python streamt.pyz --version` vs `python -c pass` on every interpreter
            3.6-3.13 found under $(pyenv root)/versions.
   others   the tests/bench/bench_*.py scripts, each printing its own table: YAML vs
@@ -87,8 +90,10 @@ def bench_build(sizes, runs):
                 cpus.append(c)
             row = {"models": n, "median_s": statistics.median(times), "min_s": min(times),
                    "median_cpu_s": statistics.median(cpus), "peak_rss_mb": max(rss)}
+            row.update(measure_floor(project, out, tmp, runs))
             if n in ORIGINAL_COMPILE_S:
                 row["vs_original"] = row["median_s"] / ORIGINAL_COMPILE_S[n]
+                row["floor_vs_original"] = row["floor_s"] / ORIGINAL_COMPILE_S[n]
             rows.append(row)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -101,6 +106,20 @@ def bench_build(sizes, runs):
             "%.3f" % r["vs_original"] if "vs_original" in r else "-"))
     print("\n(target: time / original compile <= 0.1; peak RSS for 5,000 models <= 150 MB;"
           " on a busy machine the CPU time is the steadier number)")
+    print("\n## what the build spends above its floor\n")
+    print("(floor: a fresh interpreter that reads the project, hashes every artifact file and"
+          "\n deflates the artifact's bytes, given -- no parsing, no rendering; tests/bench/floor.py)\n")
+    print("| models | bare start s | floor s | floor / original | build - floor, us per model "
+          "| what the target leaves, us per model |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        n = r["models"]
+        left = ("%.0f" % (1e6 * (0.1 * ORIGINAL_COMPILE_S[n] - r["floor_s"]) / n)
+                if n in ORIGINAL_COMPILE_S else "-")
+        print("| %d | %.3f | %.3f | %s | %.0f | %s |" % (
+            n, r["bare_s"], r["floor_s"],
+            "%.3f" % r["floor_vs_original"] if "floor_vs_original" in r else "-",
+            1e6 * (r["median_s"] - r["floor_s"]) / n, left))
     by = {r["models"]: r for r in rows}
     if 1000 in by and 5000 in by:
         scale = by[5000]["median_s"] / by[1000]["median_s"]
@@ -108,6 +127,20 @@ def bench_build(sizes, runs):
         print("\nscaling 1,000 -> 5,000 models: x%.2f wall, x%.2f CPU (linear would be x5)"
               % (scale, cscale))
     return rows
+
+
+def measure_floor(project, artifact, tmp, runs):
+    """Median wall time of tests/bench/floor.py on the artifact just built, and of a bare
+    interpreter start: what no build of this project into this artifact can go below."""
+    import gzip
+    plain = os.path.join(tmp, "artifact.tar")
+    with gzip.open(artifact, "rb") as src, open(plain, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    floor = os.path.join(HERE, "floor.py")
+    out = os.path.join(tmp, "floor.tar.gz")
+    floors = [timed_child([sys.executable, floor, project, plain, out])[0] for _ in range(runs)]
+    bare = [timed_child([sys.executable, "-c", "pass"])[0] for _ in range(runs)]
+    return {"floor_s": statistics.median(floors), "bare_s": statistics.median(bare)}
 
 
 def interpreters():
