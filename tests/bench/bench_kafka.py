@@ -65,7 +65,6 @@ def main(argv=None):
         runtime = {"bootstrap_servers": args.bootstrap}
         broker = args.bootstrap
     else:
-        os.environ.setdefault("STREAMT_SERVICES_CACHE", "/work/cache/services")
         from tests.services import harness
         run = harness.Run()
         kafka = harness.start_kafka(run)

@@ -74,7 +74,6 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args(argv)
-    os.environ.setdefault("STREAMT_SERVICES_CACHE", "/work/cache/services")
     from tests.services import harness
     run = harness.Run()
     tmp = tempfile.mkdtemp(prefix="streamt-redeploy-")
