@@ -4340,11 +4340,20 @@ class QueryInfo(object):
     (``None`` name for a ``*``), ``star`` – [(start, end, [Column])] of ``*`` items;
     ``updating`` – True if the result is an updating (changelog) stream; ``key`` –
     the output columns that identify a row of an updating result (may be empty);
-    ``windowed`` – True for a window aggregation; ``warnings`` – [str]."""
+    ``key_derived`` – False when that key is a choice of ours (every column, for want
+    of one) rather than the key Flink derives from the query itself (its upsert key:
+    the whole GROUP BY, the DISTINCT columns, the inputs' keys), so the sink must say
+    how rows that share it are merged; ``padded`` – the result columns an outer join
+    may fill with NULL (or whose origin is not a plain column of an input it keeps:
+    such a column cannot be part of a sink's primary key); ``windowed`` – True for a
+    window aggregation;
+    ``warnings`` – [str]."""
 
     def __init__(self):
         self.columns, self.untyped, self.items, self.star = [], [], [], []
         self.updating, self.key, self.windowed, self.warnings = False, [], False, []
+        self.key_derived = True
+        self.padded = []  # result columns an outer join may fill with NULL
         self.exprs = []  # [(name, start, expr_end, has_alias)] of the non-* items
 
 
@@ -4390,12 +4399,23 @@ def analyze_query(sql, relation):
         plan = entry.plan
         if plan is None:
             # (if it raises, nothing is kept)
-            plan = entry.plan = _query_plan(entry.sig, *_nesting(entry.sig))
+            toks = _without_final_semicolons(entry.sig)
+            plan = entry.plan = _query_plan(toks, *_nesting(toks))
     else:
-        toks = tuple(significant_tokens(sql))
+        toks = _without_final_semicolons(tuple(significant_tokens(sql)))
         plan = _query_plan(toks, *_nesting(toks))
     _run_plan(plan, relation, info)
     return info
+
+
+def _without_final_semicolons(toks):
+    """``toks`` without the ``;`` that may end a model's query (compile leaves it out
+    of the INSERT too): read as part of the last clause, it made ``GROUP BY a;`` group
+    by something that is not a column."""
+    n = len(toks)
+    while n and toks[n - 1].kind == "op" and toks[n - 1].text == ";":
+        n -= 1
+    return toks if n == len(toks) else toks[:n]
 
 
 # Type families, for promotion and aggregate rules.
@@ -4561,9 +4581,23 @@ class _Scope(object):
         self.columns = []          # [(alias, Column)]
         self.updating = False
         self.keys = []             # key column names of updating inputs
+        self.keys_derived = True   # False if one of them is not a key Flink derives
         self.known = True          # False if some input's columns are unknown
         self.windowed = False
+        self.padded = set()        # id() of the entries of inputs an outer join pads
         self._index, self._indexed = None, 0  # lookup(): {lower name: [(alias, Column)]}
+
+    def may_be_padded(self, name, qualifier=None):
+        """True unless the column lookup() finds is one of an input no outer join pads
+        with NULLs (an unknown column may be anything)."""
+        if self.lookup(name, qualifier) is None:
+            return True
+        entries = self._index.get(name.lower())
+        if qualifier is None:
+            return id(entries[0]) in self.padded
+        lqual = qualifier.lower()
+        return any(id(e) in self.padded for e in entries
+                   if e[0] is not None and e[0].lower() == lqual)
 
     def lookup(self, name, qualifier=None):
         # The first column with that name (and alias), in the order of self.columns.
@@ -4625,7 +4659,7 @@ def _analyze(toks, relation, info):
 class _QueryPlan(object):
     __slots__ = ("sel", "toks", "inputs", "from_windowed", "broken", "items",
                  "group_has_window", "legacy_window", "aggregated", "distinct", "outer_join",
-                 "top_n", "group_key", "later")
+                 "top_n", "group_key", "group_whole", "padded", "later")
 
     def __init__(self):
         self.sel = None
@@ -4735,7 +4769,8 @@ def _query_plan(toks, words, run, strict=False):
         clause = dict((w, i) for w, i in clause.items() if i <= cut)
         toks, words, run = toks[:cut], words[:cut], run[:cut + 1]
     lo, hi = span("FROM")
-    plan.inputs, plan.from_windowed = _from_plan(toks[lo:hi], words[lo:hi], run[lo:hi + 1])
+    plan.inputs, plan.from_windowed, plan.padded = _from_plan(toks[lo:hi], words[lo:hi],
+                                                              run[lo:hi + 1])
     # (the rest used to be read after the inputs' columns: an error here is raised
     # after the relation() calls of the FROM clause, see _run_plan)
     try:
@@ -4782,6 +4817,7 @@ def _select_plan(plan, toks, words, run, clause, span):
     plan.toks = toks
     out = plan.items = []
     key = []
+    selected_group = set()
     for n_item, ((a, b), item) in enumerate(zip(ranges, items)):
         if not item:
             continue
@@ -4802,12 +4838,16 @@ def _select_plan(plan, toks, words, run, clause, span):
         out.append((False, a, b, a + len(expr), name, unnamed, alias, ref))
         if ref and ref[1].lower() in group_cols:  # (_key_from_group)
             key.append(alias or ref[1])
+            selected_group.add(ref[1].lower())
     lo, hi = span("FROM")
     from_words = set(words[lo:hi])
     plan.outer_join = not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and \
         "JOIN" in from_words
     plan.top_n = not _TOP_N_WORDS.isdisjoint(words)
     plan.group_key = tuple(key)
+    # Flink keys a GROUP BY result by the whole group: a key that leaves out a grouping
+    # column (or an expression) is not one it can derive
+    plan.group_whole = len(group_cols) == len(group) and group_cols <= selected_group
 
 
 _TOP_N_WORDS = frozenset(("ROW_NUMBER", "RANK", "DENSE_RANK"))
@@ -4865,12 +4905,16 @@ def _run_plan(plan, relation, info):
             for c in cols:
                 names_seen.add(c.name.lower())
                 columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
+                if plan.padded and scope.may_be_padded(c.name, qual):
+                    info.padded.append(c.name)
             continue
         _star, a, b, expr_b, name, unnamed, alias, ref = item
         start, end = toks[a].start, toks[b - 1].end
         expr_end = toks[expr_b - 1].end if expr_b > a else end
         if unnamed is not None:
             warnings.append(unnamed)
+        if plan.padded and (not ref or scope.may_be_padded(ref[1], ref[0])):
+            info.padded.append(name)  # (an expression may be NULL as its inputs are)
         lname = name.lower()
         if lname in names_seen:
             warnings.append("duplicate result column %r" % name)
@@ -4901,19 +4945,26 @@ def _run_plan(plan, relation, info):
     if aggregated and not info.windowed:
         info.updating = True
         info.key = list(plan.group_key)
+        info.key_derived = plan.group_whole
     elif plan.distinct:
         info.updating = True
         info.key = [c.name for c in columns]
     elif scope.updating or plan.outer_join or (plan.top_n and not info.windowed):
         info.updating = True
         info.key = [k for k in scope.keys if any(c.name == k for c in columns)]
+        # (a key Flink derives only when every key column of the inputs is kept)
+        info.key_derived = scope.keys_derived and len(info.key) == len(scope.keys)
     if plan.later and not info.updating:
         _set_updating(plan.later, relation, info)
     if info.updating and not info.key:
         info.key = [c.name for c in columns]
-        warnings.append("the result is updating but no key could be derived: "
-                        "every column is used as the key")
+        info.key_derived = False
+        warnings.append(_NO_KEY_WARNING)
     return scope
+
+
+_NO_KEY_WARNING = ("the result is updating but no key could be derived: every column is "
+                   "used as the key")
 
 
 def _set_updating(parts, relation, info):
@@ -5008,9 +5059,14 @@ def _from_plan(toks, words, run):
     inputs is ``[(kind, what, alias)]`` in order, kind ``"template"`` (what:
     _parse_template_call() of it), ``"query"`` (what: the _QueryPlan of a sub-query) or
     ``"broken"`` (what: the arguments of _query_plan() for a sub-query whose plan
-    raises); windowed: a window TVF is called."""
+    raises); windowed: a window TVF is called; padded: the indexes in ``inputs`` of
+    the inputs an outer join pads with NULLs (the right side of a LEFT JOIN, the left
+    of a RIGHT JOIN, both of a FULL JOIN; an input inside a sub-query as the sub-query)."""
     inputs, windowed = [], False
     n = len(toks)
+    owner, tops, padded = [], [], set()  # top-level input of each input; top-level ones
+    since = 0     # where the words before the next top-level input start
+    sub_end = -1  # the inputs up to here are inside a sub-query of this FROM
     i = 0
     while i < n:
         t = toks[i]
@@ -5046,17 +5102,31 @@ def _from_plan(toks, words, run):
             j += 1
         if j < n and toks[j].kind in ("ident", "qident") and words[j] not in _JOIN_WORD_SET:
             alias = _ident_name(toks[j])
+        if i > sub_end:
+            # LEFT / RIGHT / FULL [OUTER] JOIN between the previous input and this one
+            # (the words of a sub-query input are its own: skipped)
+            for k in range(since, i - 1):
+                if words[k] in ("LEFT", "RIGHT", "FULL") and words[k + 1] in ("JOIN", "OUTER"):
+                    if words[k] != "LEFT":
+                        padded.update(tops)
+                    if words[k] != "RIGHT":
+                        padded.add(len(inputs))
+            tops.append(len(inputs))
+            since = i + 1
+            if kind != "template":
+                since = sub_end = close
+        owner.append(tops[-1])
         inputs.append((kind, what, alias))
         # (the scan goes on right after the input: the inputs of a sub-query are
         # inputs of this scope too, as they always were)
         i += 1
-    return inputs, windowed
+    return inputs, windowed, tuple(k for k in range(len(inputs)) if owner[k] in padded)
 
 
 def _plan_scope(plan, relation, info):
     """The scope of the FROM clause of ``plan``: every input's columns under its alias."""
     scope = _Scope()
-    for kind, what, alias in plan.inputs:
+    for n, (kind, what, alias) in enumerate(plan.inputs):
         if kind == "template":
             rel = relation(what[0], what[1]) if what else None
             if rel is None:
@@ -5073,8 +5143,16 @@ def _plan_scope(plan, relation, info):
             cols = sub.columns
             scope.updating = scope.updating or sub.updating
             scope.keys.extend(sub.key)
-        for c in cols:
-            scope.columns.append((alias, c))
+            if sub.updating and not sub.key_derived:
+                scope.keys_derived = False
+        if n in plan.padded:
+            for c in cols:
+                entry = (alias, c)
+                scope.columns.append(entry)
+                scope.padded.add(id(entry))
+        else:
+            for c in cols:
+                scope.columns.append((alias, c))
     if plan.from_windowed:
         scope.windowed = True
         rt = [c.rowtime for _a, c in scope.columns if c.rowtime is not None]
@@ -7154,6 +7232,7 @@ class _Relation(object):
         self.kind, self.name, self.topic = kind, name, topic
         self.columns, self.updating, self.key = columns, updating, list(key)
         self.fmt, self.raw, self.view = fmt, raw, view
+        self.key_derived = True  # (a model's: _Compiler.result_key)
         self.ddl_columns = {}  # table_ddl's memo: (sink, watermark, key) -> column lines
         self.ddl_texts = {}    # table_ddl's memo of the rest: see there
 
@@ -7291,7 +7370,9 @@ class _Compiler(object):
                              raw=True)
         info = self.analyze(model)
         cols = self.masked_columns(model, info)
-        rel = _Relation("model", name, topic, cols, info.updating, info.key)
+        key, derived = self.result_key(model, info) if info.updating else ([], True)
+        rel = _Relation("model", name, topic, cols, info.updating, key)
+        rel.key_derived = derived
         if eff == "virtual_topic":
             rel.view = model  # read through its definition (the topic is virtual)
         return rel
@@ -7307,6 +7388,46 @@ class _Compiler(object):
                 return None if r is None else (r.columns, r.updating, r.key)
             self._outputs[key] = analyze_query(model.get("sql"), rel)
         return self._outputs[key]
+
+    def result_key(self, model, info):
+        """``(key, derived)`` of the updating result of ``model``: the primary key of its
+        topic (and of its sink table), and whether it is the key Flink derives from the
+        query (when not, the INSERT says how rows sharing a key are merged).
+
+        The model's ``key`` (a column, or columns separated by commas) wins.  Otherwise
+        the analysis's key, less the columns an outer join may fill with NULL: a
+        primary-key column is NOT NULL in Flink, so such a key would stop the job at
+        the first row without a match."""
+        name = str(model.get("name"))
+        declared = model.get("key")
+        if declared is not None and str(declared).strip():
+            by_lower = dict((c.name.lower(), c.name) for c in info.columns)
+            key = []
+            for part in str(declared).split(","):
+                col = by_lower.get(part.strip().strip("`").lower())
+                if col is None:
+                    raise CompileError(
+                        "model '%s': key %r is not a column of its result" % (name, part.strip()),
+                        hint="key names columns of the SELECT, separated by commas; the "
+                             "result has: %s" % ", ".join(c.name for c in info.columns))
+                if col not in key:
+                    key.append(col)
+            return key, info.key_derived and key == list(info.key)
+        if not info.padded or not set(info.key) & set(info.padded):
+            return list(info.key), info.key_derived
+        padded = set(info.padded)
+        key = [k for k in info.key if k not in padded]
+        if not key or not info.key_derived:
+            # (every column was taken for want of a key: every column it may keep)
+            key = [c.name for c in info.columns if c.name not in padded]
+        if not key:
+            raise CompileError(
+                "model '%s': the result is updating and an outer join may leave every "
+                "column of its key NULL (%s): a Kafka topic cannot be keyed by it"
+                % (name, ", ".join(info.key)),
+                hint="name the column(s) that identify a row with `key:` on the model, and "
+                     "keep them out of NULL (e.g. COALESCE(u.country, 'unknown') AS country)")
+        return key, False
 
     def masks(self, model):
         out = []
@@ -7704,16 +7825,46 @@ class _Compiler(object):
         tables = _TableNames()
         inputs = self.input_tables(model, tables, statements, startup, pipeline)
         info = self.analyze(model)
-        for w in info.warnings:
-            self.warn("model", name, w)
         rel = self.model_relation(name)
+        for w in info.warnings:
+            if w == _NO_KEY_WARNING and rel.key != info.key:
+                continue  # (said below, with the key it has)
+            self.warn("model", name, w)
+        declared = str(model.get("key") or "").strip()
+        if rel.updating and not rel.key_derived and rel.key == info.key and not declared \
+                and _NO_KEY_WARNING not in info.warnings:
+            self.warn("model", name, "the result is keyed by %s, which is not a key of the "
+                      "query (a GROUP BY column or a key column of an input is not selected): "
+                      "rows that share it are merged, the latest wins; select the whole key, "
+                      "or name it with `key:` on the model" % ", ".join(rel.key))
+        if rel.key != info.key and not declared:
+            self.warn("model", name, "the result is updating and an outer join may leave "
+                      "%s NULL: it is keyed by %s instead (a key column is never NULL in "
+                      "Flink); name the key with `key:` on the model to choose another"
+                      % (", ".join(k for k in info.key if k in info.padded) or "its columns",
+                         ", ".join(rel.key)))
         # (rel.topic is model_topic_name(model, self.effective(model)): _model_relation)
         sink_rel = _Relation("model", name, rel.topic, rel.columns, rel.updating, rel.key)
         sink = tables.name(("sink", name), name + "__sink")
         statements.append(self.table_ddl(sink, sink_rel, sink=True))
         select = self.select_text(model, info, inputs)
-        statements.append("INSERT INTO %s\n%s" % (quote_ident(sink), select))
+        insert = "INSERT INTO %s\n%s" % (quote_ident(sink), select)
+        if sink_rel.updating and not rel.key_derived and self.requires_on_conflict():
+            # The sink's primary key is not a key Flink derives from the query: Flink 2.3
+            # refuses such an INSERT without an ON CONFLICT clause.  DO DEDUPLICATE is
+            # what older versions do unasked (their sink upsert materializer): the latest
+            # row per key is written, and a retraction rolls back to the one before.
+            insert += ("" if insert.endswith("\n") else "\n") + "ON CONFLICT DO DEDUPLICATE"
+        statements.append(insert)
         return self.job(name, name, "model", model, pipeline, flink, statements)
+
+    def requires_on_conflict(self):
+        """False when the job's Flink cluster says (``version``) it is older than 2.3,
+        which has no ON CONFLICT clause; true otherwise (2.3 and later need it)."""
+        cluster = _get(self.runtime, "flink", "clusters", self._cluster or "") or {}
+        version = str(cluster.get("version") or "") if isinstance(cluster, dict) else ""
+        m = re.match(r"\s*v?(\d+)\.(\d+)", version)
+        return m is None or (int(m.group(1)), int(m.group(2))) >= (2, 3)
 
     def startup_mode(self, model, flink):
         mode = flink.get("startup_mode") or flink.get("scan_startup_mode")

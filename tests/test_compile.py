@@ -642,7 +642,7 @@ def test_subquery_in_from():
 def test_acceptance_project_compiles_without_untyped_columns():
     warnings = []
     state = compile_project(load_project(ACCEPTANCE), warnings)
-    assert len(state["flink_jobs"]) == 16
+    assert len(state["flink_jobs"]) == 19
     untyped = [w for w in warnings if "cannot infer" in w]
     assert len(untyped) == 1 and "'w'" in untyped[0], warnings
 
@@ -744,3 +744,117 @@ def test_compile_errors_point_at_the_model(tmp_path):
         compile_project(load_project(str(tmp_path)))
     assert (e.value.location.file, e.value.location.line) == ("models/m.yml", 4)
     assert "one statement" in e.value.message and e.value.hint
+
+
+# -- updating results whose key Flink cannot derive ------------------------------------------
+
+USERS = {"name": "users", "topic": "users.v1", "columns": [
+    {"name": "user_id", "type": "STRING"}, {"name": "country", "type": "STRING"}]}
+LEFT_JOIN = ("SELECT c.user_id, c.amount, u.country FROM {{ source('clicks') }} AS c "
+             "LEFT JOIN {{ source('users') }} AS u ON c.user_id = u.user_id")
+
+
+def _sink(state, model):
+    j = job(state, model)
+    return create_table(j, model + "__sink"), statements(j)[-1]
+
+
+def test_left_join_is_keyed_by_the_columns_it_keeps_and_says_how_to_merge():
+    warnings = []
+    state = compile_project(project([{"name": "m", "sql": LEFT_JOIN}], sources=(CLICKS, USERS)),
+                            warnings)
+    ddl, insert = _sink(state, "m")
+    # country is NULL for a click without a user: a primary-key column is NOT NULL in
+    # Flink, so it stays out of the key (the job would stop at the first such click)
+    assert "PRIMARY KEY (`user_id`, `amount`) NOT ENFORCED" in ddl
+    assert options(ddl)["connector"] == "upsert-kafka"
+    # Flink 2.3 refuses the INSERT without ON CONFLICT (the query has no upsert key)
+    assert insert.endswith("ON CONFLICT DO DEDUPLICATE")
+    assert any("keyed by user_id, amount instead" in w and "key:" in w for w in warnings), warnings
+    assert not any("every column is used as the key" in w for w in warnings)
+
+
+@pytest.mark.parametrize("sql,key", [
+    ("SELECT c.user_id, u.country FROM {{ source('clicks') }} c RIGHT JOIN "
+     "{{ source('users') }} u ON c.user_id = u.user_id", "`country`"),
+    ("SELECT * FROM {{ source('clicks') }} c LEFT JOIN {{ source('users') }} u "
+     "ON c.user_id = u.user_id", "`user_id`, `amount`, `price`, `ts`"),
+    ("SELECT c.user_id, u.country, UPPER(c.user_id) AS up FROM {{ source('clicks') }} c "
+     "LEFT OUTER JOIN (SELECT user_id, country FROM {{ source('users') }}) u "
+     "ON c.user_id = u.user_id", "`user_id`"),
+])
+def test_outer_joins_keep_padded_columns_and_expressions_out_of_the_key(sql, key):
+    state = compile_project(project([{"name": "m", "sql": sql}], sources=(CLICKS, USERS)))
+    ddl, insert = _sink(state, "m")
+    assert "PRIMARY KEY (%s) NOT ENFORCED" % key in ddl
+    assert insert.endswith("ON CONFLICT DO DEDUPLICATE")
+
+
+def test_full_join_without_a_declared_key_is_refused_with_what_to_do():
+    sql = ("SELECT c.user_id, u.country FROM {{ source('clicks') }} c FULL JOIN "
+           "{{ source('users') }} u ON c.user_id = u.user_id")
+    with pytest.raises(CompileError) as e:
+        compile_project(project([{"name": "m", "sql": sql}], sources=(CLICKS, USERS)))
+    assert "may leave every column of its key NULL" in e.value.message and "key:" in e.value.hint
+    state = compile_project(project([{"name": "m", "sql": sql.replace(
+        "c.user_id,", "COALESCE(c.user_id, u.user_id) AS id,"), "key": "id"}],
+        sources=(CLICKS, USERS)))
+    ddl, insert = _sink(state, "m")
+    assert "PRIMARY KEY (`id`) NOT ENFORCED" in ddl and "ON CONFLICT" in insert
+
+
+def test_a_declared_key_is_the_topic_key_and_must_name_result_columns():
+    state = compile_project(project([
+        {"name": "m", "sql": LEFT_JOIN, "key": "user_id"},
+        {"name": "down", "sql": "SELECT user_id, country FROM {{ ref('m') }}"}],
+        sources=(CLICKS, USERS)))
+    ddl, _insert = _sink(state, "m")
+    assert "PRIMARY KEY (`user_id`) NOT ENFORCED" in ddl
+    # who reads the topic reads it by that key
+    assert "PRIMARY KEY (`user_id`) NOT ENFORCED" in create_table(job(state, "down"), "m")
+    with pytest.raises(CompileError) as e:
+        compile_project(project([{"name": "m", "sql": LEFT_JOIN, "key": "user_id, nope"}],
+                                sources=(CLICKS, USERS)))
+    assert "'nope' is not a column of its result" in e.value.message
+    assert "user_id, amount, country" in e.value.hint
+
+
+@pytest.mark.parametrize("sql,conflict", [
+    # Flink derives these keys itself: no clause (its state would be for nothing)
+    ("SELECT user_id, COUNT(*) AS n FROM {{ source('clicks') }} GROUP BY user_id", False),
+    ("SELECT user_id, COUNT(*) AS n FROM {{ source('clicks') }} GROUP BY user_id;", False),
+    ("SELECT DISTINCT user_id, amount FROM {{ source('clicks') }}", False),
+    # and not these
+    ("SELECT user_id, COUNT(*) AS n FROM {{ source('clicks') }} GROUP BY user_id, amount", True),
+    ("SELECT COUNT(*) AS n FROM {{ source('clicks') }}", True),
+])
+def test_on_conflict_only_where_the_key_is_not_the_querys_own(sql, conflict):
+    state = compile_project(project([{"name": "m", "sql": sql}]))
+    assert ("ON CONFLICT DO DEDUPLICATE" in _sink(state, "m")[1]) is conflict
+
+
+@pytest.mark.parametrize("version,conflict", [
+    (None, True), ("2.3.0", True), ("2.4", True), ("v3.0", True), ("latest", True),
+    ("2.2.1", False), ("1.20", False)])
+def test_no_on_conflict_for_a_cluster_that_says_it_is_older_than_2_3(version, conflict):
+    cluster = {"sql_gateway_url": "http://g:8083"}
+    if version:
+        cluster["version"] = version
+    runtime = {"kafka": {"bootstrap_servers": "k:9092"},
+               "flink": {"default": "local", "clusters": {"local": cluster}}}
+    state = compile_project(project([{"name": "m", "sql": LEFT_JOIN}], sources=(CLICKS, USERS),
+                                    runtime=runtime))
+    assert ("ON CONFLICT DO DEDUPLICATE" in _sink(state, "m")[1]) is conflict
+
+
+def test_a_key_that_leaves_a_grouping_column_out_is_said():
+    warnings = []
+    compile_project(project([{"name": "m", "sql": "SELECT user_id, SUM(amount) AS total FROM "
+                              "{{ source('clicks') }} GROUP BY user_id, price"}]), warnings)
+    assert any("keyed by user_id, which is not a key of the query" in w for w in warnings), \
+        warnings
+    warnings = []
+    compile_project(project([{"name": "m", "key": "user_id", "sql": "SELECT user_id, "
+                              "SUM(amount) AS total FROM {{ source('clicks') }} "
+                              "GROUP BY user_id, price"}]), warnings)
+    assert not any("key" in w for w in warnings), warnings  # asked for: nothing to say

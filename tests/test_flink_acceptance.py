@@ -305,6 +305,42 @@ def test_window_over_a_ref_and_upsert_totals_give_the_right_rows(kafka, acceptan
             gw.cancel(job_id)
 
 
+def test_left_join_keeps_unmatched_rows_and_updates_them_when_the_match_comes(
+        kafka, acceptance):
+    # A LEFT JOIN of two append-only inputs is updating with no key Flink can derive:
+    # Flink 2.3 takes the job only with an ON CONFLICT clause, and the topic must end
+    # up with one row per click -- padded with NULL until its user is known.
+    project, state, env, gw = acceptance
+    job = _job(state, "enriched_left")
+    assert "ON CONFLICT DO DEDUPLICATE" in job["sql"]
+    job_id = gw.submit(job["sql"], env)
+    try:
+        gw.wait_running(job_id, stay=0)
+        produce(kafka.bootstrap, "acc.clicks", [_click("lj1", 5, 1), _click("lj2", 7, 2)])
+        time.sleep(2)  # the user of lj1 comes after its click
+        produce(kafka.bootstrap, "acc.users", [{"user_id": "lj1", "country": "FR"}])
+
+        def rows(rs):
+            live = {}
+            for k, v in rs:
+                if k is None or k.get("user_id") not in ("lj1", "lj2"):
+                    continue
+                live[json.dumps(k, sort_keys=True)] = v
+            return sorted((v["user_id"], v["amount"], v["country"])
+                          for v in live.values() if v is not None)
+        want = [("lj1", 5, "FR"), ("lj2", 7, None)]
+        try:
+            consume(kafka.bootstrap, "acc.enriched_left", lambda rs: rows(rs) == want)
+        except AssertionError as e:
+            exc = http("GET", "%s/jobs/%s/exceptions" % (gw.rest, job_id))
+            entries = (exc.get("exceptionHistory") or {}).get("entries") or []
+            raise AssertionError("%s\njob %s: %s" % (e, gw.job_state(job_id)["state"], _causes(
+                entries[0].get("stacktrace", "") if entries else json.dumps(exc))))
+        gw.wait_running(job_id)  # and it is still running: no row made it fail
+    finally:
+        gw.cancel(job_id)
+
+
 @pytest.mark.parametrize("listener,mechanism", [("SASL_SSL", "SCRAM-SHA-512"),
                                                 ("SASL_PLAINTEXT", "PLAIN"), ("SSL", None)])
 def test_jobs_use_the_runtime_security_settings(kafka, flink, listener, mechanism):
