@@ -4954,7 +4954,7 @@ def _run_plan(plan, relation, info):
         info.key = [k for k in scope.keys if any(c.name == k for c in columns)]
         # (a key Flink derives only when every key column of the inputs is kept)
         info.key_derived = scope.keys_derived and len(info.key) == len(scope.keys)
-    if plan.later and not info.updating:
+    if plan.later:
         _set_updating(plan.later, relation, info)
     if info.updating and not info.key:
         info.key = [c.name for c in columns]
@@ -4968,31 +4968,31 @@ _NO_KEY_WARNING = ("the result is updating but no key could be derived: every co
 
 
 def _set_updating(parts, relation, info):
-    """What the later parts of a set operation change for an append-only first
-    SELECT.  UNION without ALL, EXCEPT and INTERSECT keep state and retract rows: the
-    result is updating, keyed by every column (like DISTINCT; a Kafka sink of such a
-    job must be an upsert one).  A UNION ALL with an updating part has no key Flink can
-    upsert by (it refuses the job): that is said in a warning, the result stays
-    append-only as its first SELECT."""
-    for n, (op, all_, sub) in enumerate(parts, 2):
+    """What the later parts of a set operation change for the first SELECT (``info``).
+    UNION without ALL, EXCEPT and INTERSECT keep state and retract rows: the result is
+    updating, keyed by every column (like DISTINCT; a Kafka sink of such a job must be
+    an upsert one), a key Flink derives.  A UNION ALL with an updating part (the first
+    or a later one) is updating with no key Flink derives: the rows of its parts share
+    no key (_run_plan then keys it by every column, and compile has the INSERT say how
+    rows sharing that key merge)."""
+    updating = info.updating
+    for op, all_, sub in parts:
         if op != "UNION" or not all_:
             info.updating = True
             info.key = [c.name for c in info.columns]
+            info.key_derived = True
             return
-        if sub is None or sub.sel is None or sub.broken:
+        if updating or sub is None or sub.sel is None or sub.broken:
             continue
         part = QueryInfo()
         try:
             _run_plan(sub, relation, part)
         except Exception:  # (what cannot be read says nothing either way)
             continue
-        if part.updating:
-            info.warnings.append(
-                "part %d of the UNION ALL is updating (an aggregation without a window, "
-                "DISTINCT, an outer join or an updating input) and the first is not: Flink "
-                "refuses to write that union to a Kafka topic (it has no key); aggregate "
-                "after the UNION ALL, or make every part append-only" % n)
-            return
+        updating = part.updating
+    if updating:
+        info.updating = True
+        info.key = []
 
 
 def _snippet(toks, limit=40):

@@ -258,20 +258,23 @@ def _union_sink(sql):
     return create_table(job(state, "u"), "u__sink"), [str(w) for w in warnings]
 
 
-def test_a_union_all_with_an_updating_part_is_warned_about():
-    # the first SELECT is append-only, a later part aggregates without a window: Flink
-    # (2.3) refuses both an append-only sink (update changes) and an upsert sink keyed by
-    # every column (the query has no upsert key) -- so the build says so
+def test_a_union_all_with_an_updating_part_is_an_upsert_merged_by_every_column():
+    # Flink (2.3) refuses an append-only sink (update changes) and, without ON CONFLICT,
+    # an upsert sink (the union has no upsert key: its parts' rows share none)
     later = ("SELECT user_id, SUM(amount) AS amount FROM {{ source('clicks') }} "
              "GROUP BY user_id")
-    for sql, part in (
-            ("SELECT user_id, amount FROM {{ source('clicks') }} UNION ALL " + later, 2),
-            ("SELECT user_id, amount FROM {{ source('clicks') }} UNION ALL (" + later + ")", 2),
-            ("SELECT user_id, amount FROM {{ source('clicks') }} UNION ALL SELECT user_id, "
-             "amount FROM {{ source('clicks') }} UNION ALL " + later, 3)):
-        sink, warnings = _union_sink(sql)
-        said = [w for w in warnings if "of the UNION ALL is updating" in w]
-        assert len(said) == 1 and ("part %d " % part) in said[0], (sql, warnings)
+    first = "SELECT user_id, amount FROM {{ source('clicks') }}"
+    for sql in (first + " UNION ALL " + later,
+                first + " UNION ALL (" + later + ")",
+                first + " UNION ALL " + first + " UNION ALL " + later,
+                later + " UNION ALL " + first):  # the updating part first
+        warnings = []
+        state = compile_project(project([{"name": "u", "sql": sql}]), warnings=warnings)
+        sink = create_table(job(state, "u"), "u__sink")
+        assert "'connector' = 'upsert-kafka'" in sink, sql
+        assert "PRIMARY KEY (`user_id`, `amount`) NOT ENFORCED" in sink, sql
+        assert statements(job(state, "u"))[-1].endswith("ON CONFLICT DO DEDUPLICATE"), sql
+        assert any("no key could be derived" in w for w in warnings), (sql, warnings)
 
 
 def test_set_operations_with_set_semantics_are_updating_keyed_by_every_column():
@@ -642,7 +645,7 @@ def test_subquery_in_from():
 def test_acceptance_project_compiles_without_untyped_columns():
     warnings = []
     state = compile_project(load_project(ACCEPTANCE), warnings)
-    assert len(state["flink_jobs"]) == 19
+    assert len(state["flink_jobs"]) == 20
     untyped = [w for w in warnings if "cannot infer" in w]
     assert len(untyped) == 1 and "'w'" in untyped[0], warnings
 

@@ -147,7 +147,7 @@ def _ref_analyze(toks, relation, info):
     elif scope.updating or outer_join or (top_n and not info.windowed):
         info.updating = True
         info.key = [k for k in scope.keys if any(c.name == k for c in info.columns)]
-    if later and not info.updating:
+    if later:
         streamt._set_updating(later, relation, info)
     if info.updating and not info.key:
         info.key = [c.name for c in info.columns]
