@@ -1790,20 +1790,9 @@ class _YamlLines(object):
                     ipos.append(base + q)
                     value, q = self.flow_value(line, q, base, depth)
                     seq.append(value)
-                    if q >= n:
-                        raise _YamlNotLines()
-                    ch = line[q]
-                    q += 1
-                    if ch == ",":
-                        while q < n and line[q] == " ":
-                            q += 1
-                        if q < n and line[q] == "]":
-                            q += 1
-                            break
-                    elif ch == "]":
+                    q, done = _yl_flow_next(line, q, "]")   # (`[a: b]`, `[a b` leave)
+                    if done:
                         break
-                    else:
-                        raise _YamlNotLines()   # `[a: b]`, `[a b` ...
             result = seq
         else:
             m, kposs = self.new_map(base + p)
@@ -1829,20 +1818,9 @@ class _YamlLines(object):
                     if q >= n or line[q] in ",}":
                         raise _YamlNotLines()   # `{a: }`
                     m[key], q = self.flow_value(line, q, base, depth)
-                    if q >= n:
-                        raise _YamlNotLines()
-                    ch = line[q]
-                    q += 1
-                    if ch == ",":
-                        while q < n and line[q] == " ":
-                            q += 1
-                        if q < n and line[q] == "}":
-                            q += 1
-                            break
-                    elif ch == "}":
+                    q, done = _yl_flow_next(line, q, "}")
+                    if done:
                         break
-                    else:
-                        raise _YamlNotLines()
             result = m
         while q < n and line[q] == " ":
             q += 1
@@ -1875,6 +1853,26 @@ class _YamlLines(object):
         if value[0] in _Y_RESOLVE_START:
             value = _yl_resolve(value, self.memo)
         return value, m.end()
+
+
+def _yl_flow_next(line, q, closer):
+    """After an item of a one-line flow collection, at ``q``: ``(index, done)`` past a
+    ``,`` and its spaces, or past ``closer`` (done; also for a ``,`` right before it).
+    Anything else leaves the subset."""
+    n = len(line)
+    if q >= n:
+        raise _YamlNotLines()
+    ch = line[q]
+    q += 1
+    if ch == ",":
+        while q < n and line[q] == " ":
+            q += 1
+        if q < n and line[q] == closer:
+            return q + 1, True
+        return q, False
+    if ch == closer:
+        return q, True
+    raise _YamlNotLines()
 
 
 def _yl_resolve(text, memo):
