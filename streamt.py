@@ -4588,19 +4588,18 @@ class _Scope(object):
     def may_be_padded(self, name, qualifier=None):
         """True unless the column lookup() finds is one of an input no outer join pads
         with NULLs (an unknown column may be anything)."""
-        if self.lookup(name, qualifier) is None:
-            return True
-        entries = self._index.get(name.lower())
-        if qualifier is None:
-            return id(entries[0]) in self.padded
-        lqual = qualifier.lower()
-        return any(id(e) in self.padded for e in entries
-                   if e[0] is not None and e[0].lower() == lqual)
+        entry = self.entry(name, qualifier)
+        return entry is None or id(entry) in self.padded
 
     def lookup(self, name, qualifier=None):
-        # The first column with that name (and alias), in the order of self.columns.
-        # The columns by lower-cased name are indexed as they come: self.columns is
-        # only ever appended to (by _plan_scope), and a scope lives for one query.
+        entry = self.entry(name, qualifier)
+        return None if entry is None else entry[1]
+
+    def entry(self, name, qualifier=None):
+        # The first (alias, column) with that name (and alias), in the order of
+        # self.columns.  The columns by lower-cased name are indexed as they come:
+        # self.columns is only ever appended to (by _plan_scope), and a scope lives for
+        # one query.
         index = self._index
         if index is None:
             index = self._index = {}
@@ -4614,11 +4613,11 @@ class _Scope(object):
         if entries is None:
             return None
         if qualifier is None:
-            return entries[0][1]
+            return entries[0]
         lqual = qualifier.lower()
-        for alias, col in entries:
-            if alias is not None and alias.lower() == lqual:
-                return col
+        for entry in entries:
+            if entry[0] is not None and entry[0].lower() == lqual:
+                return entry
         return None
 
     def expand(self, qualifier=None):
