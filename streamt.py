@@ -7229,7 +7229,7 @@ class _Relation(object):
         self.kind, self.name, self.topic = kind, name, topic
         self.columns, self.updating, self.key = columns, updating, list(key)
         self.fmt, self.raw, self.view = fmt, raw, view
-        self.key_derived = True  # (a model's: _Compiler.result_key)
+        self.key_derived, self.key_note = True, None  # (a model's: _Compiler.result_key)
         self.ddl_columns = {}  # table_ddl's memo: (sink, watermark, key) -> column lines
         self.ddl_texts = {}    # table_ddl's memo of the rest: see there
 
@@ -7367,9 +7367,9 @@ class _Compiler(object):
                              raw=True)
         info = self.analyze(model)
         cols = self.masked_columns(model, info)
-        key, derived = self.result_key(model, info) if info.updating else ([], True)
+        key, derived, note = self.result_key(model, info) if info.updating else ([], True, None)
         rel = _Relation("model", name, topic, cols, info.updating, key)
-        rel.key_derived = derived
+        rel.key_derived, rel.key_note = derived, note
         if eff == "virtual_topic":
             rel.view = model  # read through its definition (the topic is virtual)
         return rel
@@ -7387,9 +7387,11 @@ class _Compiler(object):
         return self._outputs[key]
 
     def result_key(self, model, info):
-        """``(key, derived)`` of the updating result of ``model``: the primary key of its
-        topic (and of its sink table), and whether it is the key Flink derives from the
-        query (when not, the INSERT says how rows sharing a key are merged).
+        """``(key, derived, note)`` of the updating result of ``model``: the primary key
+        of its topic (and of its sink table); whether it is the key Flink derives from
+        the query (when not, the INSERT says how rows sharing a key are merged); and
+        None, or what the job's warnings say of the key instead of the analysis's "no
+        key could be derived" ("" for nothing: the model named its key).
 
         The model's ``key`` (a column, or columns separated by commas) wins.  Otherwise
         the analysis's key, less the columns an outer join may fill with NULL: a
@@ -7409,9 +7411,15 @@ class _Compiler(object):
                              "result has: %s" % ", ".join(c.name for c in info.columns))
                 if col not in key:
                     key.append(col)
-            return key, info.key_derived and key == list(info.key)
+            return key, info.key_derived and key == list(info.key), ""
         if not info.padded or not set(info.key) & set(info.padded):
-            return list(info.key), info.key_derived
+            note = None
+            if not info.key_derived and _NO_KEY_WARNING not in info.warnings:
+                note = ("the result is keyed by %s, which is not a key of the query (a GROUP "
+                        "BY column or a key column of an input is not selected): rows that "
+                        "share it are merged, the latest wins; select the whole key, or name "
+                        "it with `key:` on the model" % ", ".join(info.key))
+            return list(info.key), info.key_derived, note
         padded = set(info.padded)
         key = [k for k in info.key if k not in padded]
         if not key or not info.key_derived:
@@ -7424,7 +7432,11 @@ class _Compiler(object):
                 % (name, ", ".join(info.key)),
                 hint="name the column(s) that identify a row with `key:` on the model, and "
                      "keep them out of NULL (e.g. COALESCE(u.country, 'unknown') AS country)")
-        return key, False
+        return key, False, (
+            "the result is updating and an outer join may leave %s NULL: it is keyed by %s "
+            "instead (a key column is never NULL in Flink); name the key with `key:` on the "
+            "model to choose another" % (", ".join(k for k in info.key if k in padded),
+                                         ", ".join(key)))
 
     def masks(self, model):
         out = []
@@ -7824,22 +7836,10 @@ class _Compiler(object):
         info = self.analyze(model)
         rel = self.model_relation(name)
         for w in info.warnings:
-            if w == _NO_KEY_WARNING and rel.key != info.key:
-                continue  # (said below, with the key it has)
-            self.warn("model", name, w)
-        declared = str(model.get("key") or "").strip()
-        if rel.updating and not rel.key_derived and rel.key == info.key and not declared \
-                and _NO_KEY_WARNING not in info.warnings:
-            self.warn("model", name, "the result is keyed by %s, which is not a key of the "
-                      "query (a GROUP BY column or a key column of an input is not selected): "
-                      "rows that share it are merged, the latest wins; select the whole key, "
-                      "or name it with `key:` on the model" % ", ".join(rel.key))
-        if rel.key != info.key and not declared:
-            self.warn("model", name, "the result is updating and an outer join may leave "
-                      "%s NULL: it is keyed by %s instead (a key column is never NULL in "
-                      "Flink); name the key with `key:` on the model to choose another"
-                      % (", ".join(k for k in info.key if k in info.padded) or "its columns",
-                         ", ".join(rel.key)))
+            if w != _NO_KEY_WARNING or rel.key_note is None:
+                self.warn("model", name, w)
+        if rel.key_note:
+            self.warn("model", name, rel.key_note)
         # (rel.topic is model_topic_name(model, self.effective(model)): _model_relation)
         sink_rel = _Relation("model", name, rel.topic, rel.columns, rel.updating, rel.key)
         sink = tables.name(("sink", name), name + "__sink")

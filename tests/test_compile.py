@@ -807,12 +807,14 @@ def test_full_join_without_a_declared_key_is_refused_with_what_to_do():
 
 
 def test_a_declared_key_is_the_topic_key_and_must_name_result_columns():
+    warnings = []
     state = compile_project(project([
         {"name": "m", "sql": LEFT_JOIN, "key": "user_id"},
         {"name": "down", "sql": "SELECT user_id, country FROM {{ ref('m') }}"}],
-        sources=(CLICKS, USERS)))
+        sources=(CLICKS, USERS)), warnings)
     ddl, _insert = _sink(state, "m")
     assert "PRIMARY KEY (`user_id`) NOT ENFORCED" in ddl
+    assert not any("'m'" in w and "key" in w for w in warnings), warnings  # it was asked for
     # who reads the topic reads it by that key
     assert "PRIMARY KEY (`user_id`) NOT ENFORCED" in create_table(job(state, "down"), "m")
     with pytest.raises(CompileError) as e:
