@@ -5553,7 +5553,7 @@ def name_problem(name, what="name"):
         return "the %s is longer than 200 characters" % what
     if name.startswith("."):
         return "the %s starts with a dot" % what
-    if _PLAIN_NAME_RE.match(name):
+    if _LEGAL_NAME_RE.match(name):
         return None  # ASCII letters, digits, '_', '-' and '.' only: none of the below
     for c in name:
         if ord(c) < 32 or ord(c) == 127:
@@ -5580,7 +5580,7 @@ def topic_problem(topic):
         return "'.' and '..' are not topic names"
     if len(topic) > 249:
         return "a topic name has at most 249 characters (this one has %d)" % len(topic)
-    if _PLAIN_NAME_RE.match(topic):
+    if _LEGAL_NAME_RE.match(topic):
         return None  # every character legal (the common case, in one match)
     bad = sorted(set(c for c in topic if not _TOPIC_CHAR_RE.match(c)))
     if bad:
@@ -5688,7 +5688,7 @@ def lineage_graph(project):
 _TOPIC_CHAR_RE = _LazyRegex(r"[a-zA-Z0-9._-]")
 # a whole name of ASCII letters, digits, '.', '_' and '-': legal as a topic name and as
 # a name (the quick yes of topic_problem and name_problem)
-_PLAIN_NAME_RE = _LazyRegex(r"[a-zA-Z0-9._-]*\Z")
+_LEGAL_NAME_RE = _LazyRegex(r"[a-zA-Z0-9._-]*\Z")
 _CLASSIFICATIONS = ("public", "internal", "confidential", "sensitive", "highly_sensitive")
 _WATERMARKS = ("bounded_out_of_orderness", "monotonously_increasing")
 _TEST_TYPES = ("schema", "sample", "continuous")
@@ -9418,7 +9418,7 @@ def artifact_file_name(name, ext=""):
     names (CON, NUL, COM1, ...) and the empty name are escaped too. Names longer than
     80 characters are cut and suffixed with `~` and a digest (the manifest still maps
     every resource to its file)."""
-    if _PLAIN_NAME_RE.match(name):
+    if _PLAIN_FILE_NAME_RE.match(name):
         # nothing to escape (_escape_file_name would keep every character): the common case
         text = name
     else:
@@ -9436,7 +9436,7 @@ def artifact_file_name(name, ext=""):
 
 
 # a name artifact_file_name keeps as it is: safe characters only, no dot first or last
-_PLAIN_NAME_RE = _LazyRegex(r"[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?\Z")
+_PLAIN_FILE_NAME_RE = _LazyRegex(r"[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?\Z")
 
 
 def _escape_file_name(name):
@@ -9901,7 +9901,7 @@ def diff_artifacts(old, new):
                 out.append({"kind": kind, "name": name, "change": "added", "changes": []})
             elif ma[name] != mb[name]:
                 entry = {"kind": kind, "name": name, "change": "changed", "changes": []}
-                fa, fb = _flatten(ma[name]), _flatten(mb[name])
+                fa, fb = _flatten_item(ma[name]), _flatten_item(mb[name])
                 for key in sorted(set(fa) | set(fb)):
                     if key == "sql" and kind == "flink_jobs":
                         continue
@@ -9926,7 +9926,8 @@ def render_diff(changes):
         lines.append("%s %s %s (%s)" % (sign[c["change"]], _KIND_LABEL.get(c["kind"], c["kind"]),
                                         c["name"], c["change"]))
         for ch in c["changes"]:
-            lines.append("    %s: %s -> %s" % (ch["key"], _show(ch["old"]), _show(ch["new"])))
+            lines.append("    %s: %s -> %s" % (ch["key"], _diff_show(ch["old"]),
+                                                 _diff_show(ch["new"])))
         if "sql" in c:
             s = c["sql"]
             lines.append("    sql: +%d -%d lines" % (s["added"], s["removed"]))
@@ -10713,11 +10714,11 @@ def _keyed(items, kind):
     return out
 
 
-def _flatten(obj, prefix=""):
+def _flatten_item(obj, prefix=""):
     out = {}
     if isinstance(obj, dict) and obj:
         for k in obj:
-            out.update(_flatten(obj[k], "%s%s%s" % (prefix, "." if prefix else "", k)))
+            out.update(_flatten_item(obj[k], "%s%s%s" % (prefix, "." if prefix else "", k)))
     else:
         out[prefix or "."] = obj
     return out
@@ -10767,7 +10768,7 @@ def _redact(obj, key=""):
     return _redact_value(key, obj) if key else obj
 
 
-def _show(value):
+def _diff_show(value):
     if value is None:
         return "(none)"
     if isinstance(value, str):
@@ -13157,14 +13158,14 @@ def _owned_name(name, project):
     return any(name.startswith(project + sep) for sep in ".-_")
 
 
-def _kafka_str(value):
+def _config_text(value):
     """A config value as Kafka prints it: booleans lower-case, numbers plain."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (list, tuple)):
-        return ",".join(_kafka_str(v) for v in value)
+        return ",".join(_config_text(v) for v in value)
     return str(value)
 
 
@@ -13350,7 +13351,7 @@ class KafkaTarget(object):
 def _topic_request(t):
     return {"name": t["name"], "partitions": int(t["partitions"]),
             "replication_factor": int(t["replication_factor"]),
-            "config": dict((k, _kafka_str(v)) for k, v in sorted((t.get("config") or {}).items()))}
+            "config": dict((k, _config_text(v)) for k, v in sorted((t.get("config") or {}).items()))}
 
 
 def _check_kafka_result(res, what):
@@ -13365,7 +13366,7 @@ def plan_topics(items, live, policy):
     topics = live.get("topics", {})
     for t in sorted(items, key=lambda x: x["name"]):
         name = t["name"]
-        want_cfg = dict((k, _kafka_str(v)) for k, v in (t.get("config") or {}).items())
+        want_cfg = dict((k, _config_text(v)) for k, v in (t.get("config") or {}).items())
         cur = topics.get(name)
         if cur is None:
             ch = {"partitions": (None, int(t["partitions"])),
@@ -13985,7 +13986,7 @@ class ConnectTarget(object):
         return sorted(set(h.host for h in self.http_clients()))
 
     def desired_config(self, item, policy):
-        cfg = dict((k, _kafka_str(v)) for k, v in (item.get("config") or {}).items())
+        cfg = dict((k, _config_text(v)) for k, v in (item.get("config") or {}).items())
         cfg["name"] = item["name"]
         cfg[self.MARKER] = policy.project
         return cfg
@@ -14171,12 +14172,12 @@ class GatewayTarget(object):
             wanted.add(k[:3])
             name = "%s %s" % (k[0], k[3])
             cur = live["resources"].get(k[:3])
-            want = _flatten(res.get("spec") or {}, "spec.")
+            want = _flatten_spec(res.get("spec") or {}, "spec.")
             if cur is None:
                 ch = dict((kk, (None, redact_value(kk, v, policy.secrets))) for kk, v in want.items())
                 out.append(Change("gateway", name, "create", ch, desired=res))
                 continue
-            ch = _changes_of(_flatten(cur.get("spec") or {}, "spec."), want, policy)
+            ch = _changes_of(_flatten_spec(cur.get("spec") or {}, "spec."), want, policy)
             out.append(Change("gateway", name, "update" if ch else "unchanged", ch,
                               desired=res, live=cur))
         for k, cur in sorted(live["resources"].items()):
@@ -14225,12 +14226,12 @@ class GatewayTarget(object):
                     if k in wanted or _owned_name(k[1] or "", project))
 
 
-def _flatten(obj, prefix=""):
+def _flatten_spec(obj, prefix=""):
     """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values (compared whole)."""
     out = {}
     for k, v in sorted(obj.items()):
         if isinstance(v, dict) and v:
-            out.update(_flatten(v, prefix + k + "."))
+            out.update(_flatten_spec(v, prefix + k + "."))
         else:
             out[prefix + k] = v
     return out
@@ -14346,9 +14347,9 @@ class Plan(object):
             lines.append(head)
             for k, (old, new) in sorted(c.changes.items()):
                 if c.action == "create":
-                    lines.append("    %s: %s" % (k, _show(new)))
+                    lines.append("    %s: %s" % (k, _plan_show(new)))
                 else:
-                    lines.append("    %s: %s -> %s" % (k, _show(old), _show(new)))
+                    lines.append("    %s: %s -> %s" % (k, _plan_show(old), _plan_show(new)))
             for n in c.notes:
                 lines.append("    # " + n)
         s = self.summary()
@@ -14358,7 +14359,7 @@ class Plan(object):
         return "\n".join(lines)
 
 
-def _show(v):
+def _plan_show(v):
     if v is None:
         return "(unset)"
     if isinstance(v, str):
@@ -14519,13 +14520,13 @@ def drift_between(before, now):
             for k in sorted(set(a) | set(b)):
                 p = path + [str(k)]
                 if k not in a:
-                    out.append("%s: appeared (%s)" % (".".join(p), _show(b[k])))
+                    out.append("%s: appeared (%s)" % (".".join(p), _plan_show(b[k])))
                 elif k not in b:
-                    out.append("%s: disappeared (was %s)" % (".".join(p), _show(a[k])))
+                    out.append("%s: disappeared (was %s)" % (".".join(p), _plan_show(a[k])))
                 else:
                     walk(a[k], b[k], p)
         elif a != b:
-            out.append("%s: %s -> %s" % (".".join(path), _show(a), _show(b)))
+            out.append("%s: %s -> %s" % (".".join(path), _plan_show(a), _plan_show(b)))
     walk(before, now, [])
     return out
 
@@ -15283,7 +15284,8 @@ def _artifact_diff(args, out):
         ma, mb = old.manifest, new.manifest
         for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
             if ma.get(key) != mb.get(key):
-                out.result("# %s: %s -> %s" % (key, _show(ma.get(key)), _show(mb.get(key))))
+                out.result("# %s: %s -> %s" % (key, _diff_show(ma.get(key)),
+                                               _diff_show(mb.get(key))))
         for line in render_diff(changes):
             out.result(line)
     if args.detailed_exitcode and changes:

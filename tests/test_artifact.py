@@ -568,6 +568,24 @@ def test_diff_reports_what_changed_and_redacts_secrets(tmp_path):
     assert r.returncode == 0 and b"no differences" in r.stdout
 
 
+def test_diff_prints_values_in_its_own_format(tmp_path):
+    """artifact diff quotes text and says (none) for a key that is not there (the plan's
+    "(unset)" and bare text are the plan's format, not the diff's)."""
+    new = copy.deepcopy(DESIRED)
+    cfg = new["topics"][2]["config"]
+    cfg["cleanup.policy"] = "compact"
+    cfg["max.message.bytes"] = "200000"
+    write(DESIRED, tmp_path / "a")
+    write(new, tmp_path / "b", project_version="1.3.0")
+    r = run_cli("artifact", "diff", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode()
+    assert 'config.cleanup.policy: "delete" -> "compact"' in text
+    assert 'config.max.message.bytes: (none) -> "200000"' in text
+    assert '"version": "1.2.0"' in text and '"version": "1.3.0"' in text  # the # project line
+    assert "(unset)" not in text
+
+
 # -- git metadata -------------------------------------------------------------------------
 
 def _both(path, files=None):

@@ -691,6 +691,33 @@ def test_kafka_legacy_alter_configs_keeps_the_other_settings(kafka):
 
 
 @pytest.mark.services
+@pytest.mark.parametrize("incremental", [True, False])
+def test_kafka_read_after_a_config_reset_does_not_wait_out_the_timeout(kafka, incremental):
+    """A reset key is expected back as "no longer set on the topic": the read after it sees
+    the default at once instead of re-reading until the time-out (the reset used to be
+    remembered as the text "None", which no broker ever returns)."""
+    admin = _admin(kafka.runtime(), incremental_alter=incremental)   # timeout=20
+    t = _name("reset")
+    try:
+        assert admin.create_topics([{"name": t, "partitions": 1, "replication_factor": 1,
+                                     "config": {"retention.ms": "3600000",
+                                                "cleanup.policy": "compact"}}]) == {t: None}
+        assert admin.describe_configs([t])[t]["cleanup.policy"]["value"] == "compact"
+        waiting = admin.requests_waiting
+        assert admin.alter_configs({t: {"cleanup.policy": None}}) == {t: None}
+        c = admin.describe_configs([t])[t]
+        assert c["cleanup.policy"]["source"] != "TOPIC"
+        assert c["cleanup.policy"]["value"] == "delete"           # Kafka's default
+        assert c["retention.ms"]["value"] == "3600000"
+        # waiting out 20 s is ~23 re-reads (0.05 s doubling to 1 s); a broker catching
+        # up with the change takes one or two
+        assert admin.requests_waiting - waiting <= 5
+    finally:
+        admin.delete_topics([t])
+        admin.close()
+
+
+@pytest.mark.services
 @pytest.mark.parametrize("listener, mechanism", [("SASL_PLAINTEXT", "SCRAM-SHA-512"),
                                                  ("SASL_PLAINTEXT", "SCRAM-SHA-256"),
                                                  ("SASL_SSL", "PLAIN")])
