@@ -14615,9 +14615,8 @@ def _load_diagnostics(error):
 
 
 def _validate_one(root, env, strict, check_env):
-    """(project or None, environment name, sorted diagnostics) of one environment.
-
-    Also used by `build` (cli: build): keep this signature."""
+    """(project or None, environment name, sorted diagnostics) of one environment:
+    load + validate (ProjectPipeline adds the compile)."""
     try:
         project = load_project(root, env=env, strict=False)
     except UsageError:
@@ -14629,6 +14628,59 @@ def _validate_one(root, env, strict, check_env):
         diags = [d if d.is_error else Diagnostic("error", d.code, d.message + " (--strict)",
                                                  d.location, d.suggestion) for d in diags]
     return project, project.env, diags
+
+
+class ProjectPipeline(object):
+    """load -> validate -> compile: the one way `validate`, `build`, `plan`, `apply` and
+    `status -p` read a project directory.
+
+    ``project`` (None when it does not load), ``env`` (the environment's name),
+    ``diagnostics`` (sorted: load and validation findings, and a compile failure as a
+    COMPILE_ERROR error, so that `validate` reports everything `build` refuses),
+    ``desired`` (the compiled state; None when there is an error) and
+    ``compile_warnings`` (texts).  ``check_env`` adds an ENV_VAR_NOT_SET error per unset
+    ``${VAR}`` and ``strict`` turns warnings into errors (both: `validate` only; the
+    compile does not depend on them)."""
+
+    def __init__(self, root, env, check_env=False, strict=False):
+        self.project, self.env, diags = _validate_one(root, env, False, False)
+        self.desired, self.compile_warnings = None, []
+        if self.project is not None and not any(d.is_error for d in diags):
+            warnings = []
+            try:
+                self.desired = compile_project(self.project, warnings=warnings)
+            except ProjectError as e:
+                loc = e.location if isinstance(e.location, Location) else None
+                diags = diags + [Diagnostic("error", "COMPILE_ERROR", e.message, loc, e.hint)]
+            else:
+                self.compile_warnings = [w.render() if hasattr(w, "render") else str(w)
+                                         for w in warnings]
+        if check_env and self.project is not None:
+            diags = diags + check_variables(self.project)
+        if strict:
+            diags = [d if d.is_error else Diagnostic("error", d.code, d.message + " (--strict)",
+                                                     d.location, d.suggestion) for d in diags]
+        self.diagnostics = sorted(diags, key=Diagnostic.sort_key)
+        if any(d.is_error for d in self.diagnostics):
+            self.desired = None
+
+    @property
+    def errors(self):
+        return [d for d in self.diagnostics if d.is_error]
+
+    def require_valid(self, out, refused):
+        """Print every diagnostic and compile warning on ``out``; raise ProjectError (exit 3)
+        when there is an error (``refused`` says what was not done)."""
+        for d in self.diagnostics:
+            (out.error if d.is_error else out.warn)(d.render())
+        errors = self.errors
+        if errors or self.desired is None:
+            raise ProjectError("the project is invalid (%s): %s"
+                               % (_plural(len(errors), "error"), refused),
+                               hint="fix the errors above; `streamt validate` lists them too")
+        for w in self.compile_warnings:
+            out.warn(w)
+        return self.desired
 
 
 def _validate_report(project, env, diags, root):
@@ -14692,7 +14744,9 @@ def _cmd_validate(p):
         results = []
         for e in envs:
             try:
-                results.append(_validate_one(root, e, args.strict, not args.no_env_check))
+                pl = ProjectPipeline(root, e, check_env=not args.no_env_check,
+                                     strict=args.strict)
+                results.append((pl.project, pl.env, pl.diagnostics))
             except UsageError as err:
                 if not args.all_envs:
                     raise
@@ -15019,18 +15073,9 @@ def _cmd_build(p):
         root = _project_dir(args)
         env = args.env or os.environ.get("STREAMT_ENV") or None
         key_text, key_path = _signing_key_text(args)
-        project, env_name, diags = _validate_one(root, env, False, False)
-        for d in diags:
-            (out.error if d.is_error else out.warn)(d.render())
-        errors = [d for d in diags if d.is_error]
-        if errors or project is None:
-            raise ProjectError("the project is invalid (%s): nothing was built"
-                               % _plural(len(errors), "error"),
-                               hint="fix the errors above; `streamt validate` lists them too")
-        warnings = []
-        desired = compile_project(project, warnings=warnings)
-        for w in warnings:
-            out.warn(w.render() if hasattr(w, "render") else str(w))
+        pl = ProjectPipeline(root, env)
+        desired = pl.require_valid(out, "nothing was built")
+        project, env_name = pl.project, pl.env
         git = git_info(project.root, files=project.files)
         epoch = source_date_epoch(os.environ, git)
         git_record = None if git is None else dict(
@@ -15423,7 +15468,7 @@ def _deploy_steps(args, output, cmd, report, progress):
     if cmd in ("plan", "apply") or from_project:
         if cmd == "status" and args.artifact:
             raise UsageError("status: give an artifact or -p DIR, not both")
-        src = _desired_from_project(_project_dir(args), args.env, progress)
+        src = _desired_from_project(_project_dir(args), args.env, output)
         project_name, env_name, desired, values = src
     else:
         if not getattr(args, "artifact", None):
@@ -15577,18 +15622,13 @@ def _confirm_on_tty(env_name, output):
     return answer == env_name
 
 
-def _desired_from_project(root, env, progress):
-    """load, validate, compile in memory: (project name, env name, desired, variables)."""
-    project = load_project(root, env=env)
-    diags = validate_project(project, check_env=False)
-    errors = [d for d in diags if d.is_error()]
-    if errors:
-        raise ProjectError("the project is invalid (%d error%s)"
-                           % (len(errors), "" if len(errors) == 1 else "s"),
-                           details=[d.render() for d in errors],
-                           hint="run 'streamt validate' for the details")
-    desired = compile_project(project)
-    progress("compiled %s for %s" % (project.name, project.env))
+def _desired_from_project(root, env, output):
+    """load, validate, compile in memory (ProjectPipeline; its diagnostics on ``output``):
+    (project name, env name, desired, variables)."""
+    pl = ProjectPipeline(root, env)
+    desired = pl.require_valid(output, "nothing was contacted")
+    project = pl.project
+    output.info("compiled %s for %s" % (project.name, project.env))
     return project.name, project.env, desired, dict(project.variables)
 
 

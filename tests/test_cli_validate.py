@@ -119,6 +119,31 @@ def test_strict_turns_warnings_into_failure():
     assert r.returncode == 3
 
 
+def test_validate_reports_what_build_refuses(tmp_path):
+    """validate runs build's compile too: a project build refuses is not called valid."""
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "stream_project.yml").write_text(
+        "project:\n  name: p\n"
+        "runtime:\n  kafka:\n    bootstrap_servers: localhost:9092\n"
+        "  flink:\n    default: local\n    clusters:\n      local:\n"
+        "        rest_url: http://localhost:8082\n"
+        "        sql_gateway_url: http://localhost:8084\n"
+        "sources:\n  - name: raw\n    topic: raw.v1\n"
+        "    columns:\n      - name: a\n        type: INT\n"
+        "models:\n  - name: one\n    description: d\n    materialized: flink\n"
+        "    sql: SELECT a FROM {{ source(\"raw\") }}\n"
+        "tests:\n  - name: t\n    model: one\n    type: continuous\n    assertions:\n"
+        "      - range:\n          column: a\n          min: abc\n")
+    b = run("build", "-p", str(root), "-o", str(tmp_path / "out"))
+    assert b.returncode == 3 and "range min must be a number" in b.stderr_text
+    r = run("validate", "-p", str(root))
+    assert r.returncode == 3, r.stdout_text + r.stderr_text
+    assert "range min must be a number, not 'abc' [COMPILE_ERROR]" in r.stderr_text
+    doc = json.loads(run("validate", "-p", str(root), "--format", "json").stdout_text)
+    assert not doc["valid"] and [d["code"] for d in doc["diagnostics"]] == ["COMPILE_ERROR"]
+
+
 def test_usage_errors_exit_2():
     assert run("validate", "-p", SHOP, "-e", "dev", "--all-envs").returncode == 2
     assert run("validate", "--format", "xml").returncode == 2

@@ -460,3 +460,45 @@ def test_project_commands_find_the_project_through_streamt_project_dir(command, 
     # prod's secrets are not set here: refused before any connection, naming them all
     assert r.returncode == streamt.EXIT_FAILURE
     assert "KAFKA_PASSWORD" in r.stderr and "SCHEMA_REGISTRY_PASSWORD" in r.stderr
+
+
+def _warned_project(tmp_path, topic):
+    """A project whose only finding is a warning (a legacy spelling) and whose one
+    resource is a topic."""
+    root = tmp_path / "warned"
+    root.mkdir()
+    (root / "stream_project.yml").write_text(
+        "project:\n  name: warned\n"
+        "runtime:\n  kafka:\n    bootstrap_servers: ${KAFKA_BOOTSTRAP}\n"
+        "models:\n  - name: events\n    description: events as they come\n"
+        "    topic:\n      name: %s\n      partitions: 2\n      replication_factor: 1\n" % topic)
+    return str(root)
+
+
+@pytest.mark.services
+def test_plan_apply_status_of_a_project_with_a_warning(kafka, tmp_path):
+    """plan/apply/status -p read the project as build does: a warning is printed, not a
+    crash (they used to die with "TypeError: 'bool' object is not callable")."""
+    topic = "warned.t%s" % uuid.uuid4().hex[:8]
+    project = _warned_project(tmp_path, topic)
+    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap}
+    r = cli(["plan", "-p", project], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "warning: " in r.stderr and "[DEPRECATED_KEY]" in r.stderr
+    assert "+ topic %s\n    partitions: 2\n" % topic in r.stdout
+    assert "Plan: 1 to create" in r.stdout
+    r = cli(["apply", "-p", project, "--confirm"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "[DEPRECATED_KEY]" in r.stderr
+    r = cli(["status", "-p", project, "--format", "json"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "[DEPRECATED_KEY]" in r.stderr
+    (change,) = [c for c in json_report(r)["plan"]["changes"] if c["name"] == topic]
+    assert change["action"] == "unchanged"
+    admin = streamt.KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
+    try:
+        assert admin.describe_topics([topic])[topic]["partitions"] == 2
+        admin.delete_topics([topic])
+    finally:
+        admin.close()
