@@ -2581,18 +2581,60 @@ def _yaml_kind(value):
 
 ENV_NAME_RE = _LazyRegex(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
 
-# Names whose values `envs show` masks.  Matched exactly (lower-case), not as a
-# substring: the original masked `keystore_type` because it contains "key".
-SECRET_KEYS = frozenset([
-    "password", "passwd", "pass", "secret", "token", "api_key", "api_secret", "apikey",
-    "key", "sasl_password", "ssl_password", "ssl_key_password", "ssl_keystore_password",
-    "ssl_truststore_password", "private_key", "client_secret", "access_token",
-    "auth_token", "bearer_token", "refresh_token", "credentials", "credential",
-    "secret_key", "access_key", "secret_access_key", "key_password", "keystore_password",
-    "truststore_password", "basic_auth_user_info", "basic.auth.user.info",
-    "sasl.jaas.config", "connection.password", "ssl.key.password",
-    "ssl.keystore.password", "ssl.truststore.password", "aws.secret.access.key",
-])
+class SecretPolicy(object):
+    """The one rule for what is secret, used for every byte streamt prints or writes
+    (`envs show`, `plan`, `status`, `artifact inspect`/`diff`, redacted artifacts).
+
+    *By name*: a key is secret when its name contains password/passwd/secret/token/
+    credential/jaas/private/api key/user info/access key, or is ``key``, ``pass`` or ends in
+    ``.key`` -- matched on the whole key, case-insensitively, so ``basic.auth.user.info``,
+    ``sasl.jaas.config`` and ``ssl.key`` are secret while ``keystore_type`` (which merely
+    contains "key") is not.  *By value*: the values of variables whose names are secret
+    (four characters or more) are hidden wherever they appear in a printed value.  A value
+    that is only ``${VAR}`` references is shown as written: a reference is not a secret."""
+
+    KEY_RE = _LazyRegex(r"(?i)(password|passwd|^pass$|secret|token|credential|jaas|private"
+                        r"|api[._-]?key|user[._-]?info|access[._-]?key|\.key$|^key$)")
+    MARK = "<redacted>"
+
+    @classmethod
+    def is_secret_key(cls, key):
+        return cls.KEY_RE.search(str(key)) is not None
+
+    @classmethod
+    def values_of(cls, variables):
+        """The secret values among ``variables`` (name -> value): hidden wherever seen."""
+        return set(v for k, v in variables.items()
+                   if cls.is_secret_key(k) and isinstance(v, str) and len(v) >= 4)
+
+    @classmethod
+    def redact(cls, key, value, secrets=(), mark=None):
+        """``value`` fit for display under ``key``: ``mark`` (default ``<redacted>``) when
+        the key is secret, else with every known secret value replaced by the mark."""
+        mark = cls.MARK if mark is None else mark
+        if value is None:
+            return None
+        if isinstance(value, str) and _only_refs(value.strip()):
+            return value
+        if cls.is_secret_key(key):
+            return mark
+        if isinstance(value, str):
+            for s in secrets:
+                if s in value:
+                    value = value.replace(s, mark)
+        return value
+
+    @classmethod
+    def mask(cls, obj, mark="****"):
+        """A copy of ``obj`` (dicts, lists) with every secret-keyed string value masked."""
+        if isinstance(obj, dict):
+            out = collections.OrderedDict()
+            for k, v in obj.items():
+                out[k] = cls.redact(k, v, mark=mark) if isinstance(v, str) else cls.mask(v, mark)
+            return out
+        if isinstance(obj, list):
+            return [cls.mask(v, mark) for v in obj]
+        return obj
 
 
 class Diagnostic(object):
@@ -2776,24 +2818,12 @@ def parse_dotenv(text, filename=".env", lookup=None):
 
 __all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_environment",
             "find_vars", "substitute", "parse_dotenv", "mask_secrets", "ENV_NAME_RE",
-            "SECRET_KEYS", "PROJECT_SCHEMA", "ENV_FILE_SCHEMA"]
+            "SecretPolicy", "PROJECT_SCHEMA", "ENV_FILE_SCHEMA"]
 
 
 def mask_secrets(obj):
-    """A copy of ``obj`` where the string values of secret-like keys (SECRET_KEYS, an
-    exact lower-case match: ``keystore_type`` is not a secret) are ``****`` -- unless
-    the value is only a ``${VAR}`` reference, shown as written."""
-    if isinstance(obj, dict):
-        out = collections.OrderedDict()
-        for k, v in obj.items():
-            if isinstance(v, str) and _is_secret_key(k) and not _only_refs(v):
-                out[k] = "****"
-            else:
-                out[k] = mask_secrets(v)
-        return out
-    if isinstance(obj, list):
-        return [mask_secrets(v) for v in obj]
-    return obj
+    """``obj`` as `envs show` prints it: secret values (SecretPolicy) written ``****``."""
+    return SecretPolicy.mask(obj)
 
 
 # -- the schema of known keys ----------------------------------------------------
@@ -2997,10 +3027,6 @@ def _subst(obj, values):
 
 def _only_refs(text):
     return bool(text) and not _VAR_RE.sub("", text).strip() and "${" in text
-
-
-def _is_secret_key(key):
-    return str(key).lower() in SECRET_KEYS
 
 
 def _suggest(word, choices):
@@ -9907,8 +9933,8 @@ def diff_artifacts(old, new):
                         continue
                     if fa.get(key, _MISSING) != fb.get(key, _MISSING):
                         entry["changes"].append({
-                            "key": key, "old": _redact_value(key, fa.get(key)),
-                            "new": _redact_value(key, fb.get(key))})
+                            "key": key, "old": SecretPolicy.redact(key, fa.get(key)),
+                            "new": SecretPolicy.redact(key, fb.get(key))})
                 if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
                     entry["sql"] = _sql_diff(_redact_sql(ma[name].get("sql") or ""),
                                              _redact_sql(mb[name].get("sql") or ""), name)
@@ -10071,9 +10097,6 @@ _COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jo
 _KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job",
                "connectors": "connector", "gateway": "gateway", "environment": "environment"}
 _SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
-_SECRET_KEY_PATTERN = (r"(password|passwd|secret|token|credential|jaas|private|api[._-]?key"
-                       r"|user[._-]?info"
-                       r"|access[._-]?key|key[._-]?password|\.key$|^key$)")
 
 
 def _map_strings(obj, fn):
@@ -10724,19 +10747,6 @@ def _flatten_item(obj, prefix=""):
     return out
 
 
-def _artifact_secret_key(key):
-    # re caches compiled patterns: compiling lazily keeps the import (start-up) cheap
-    return bool(re.search(_SECRET_KEY_PATTERN, str(key), re.I))
-
-
-def _redact_value(key, value):
-    if value is None or not _artifact_secret_key(key):
-        return value
-    if isinstance(value, str) and _only_refs(value.strip()):
-        return value  # a ${VAR} reference is not a secret
-    return "<redacted>"
-
-
 def _redact_sql(sql):
     """Flink SQL with the value of every secret-looking option ('...password' = '...',
     '...user-info' = 'user:password') written '<redacted>' (resolved artifacts)."""
@@ -10749,8 +10759,8 @@ def _redact_sql(sql):
         k, eq, v = toks[i], toks[i + 1], toks[i + 2]
         if k.kind == "string" and eq.text == "=" and v.kind == "string":
             key = token_value(k)
-            if (_artifact_secret_key(key) or re.search(r"user[._-]?info", key, re.I)) \
-                    and "${" not in token_value(v):  # a reference is not a secret
+            secret = SecretPolicy.is_secret_key(key)
+            if secret and "${" not in token_value(v):  # a reference is not a secret
                 out.append(sql[pos:v.start])
                 out.append("'<redacted>'")
                 pos = v.end
@@ -10765,7 +10775,7 @@ def _redact(obj, key=""):
         return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
     if isinstance(obj, list):
         return [_redact(v, key) for v in obj]
-    return _redact_value(key, obj) if key else obj
+    return SecretPolicy.redact(key, obj) if key else obj
 
 
 def _diff_show(value):
@@ -13077,15 +13087,13 @@ _KAFKA_APIS = {
 #   "<project>_" or "<project>.".
 
 __all__ += ["Change", "KafkaTarget", "SchemaRegistryTarget", "FlinkTarget", "ConnectTarget",
-            "GatewayTarget", "PlanPolicy", "redact_value", "FLINK_JOB_MARKER"]
+            "GatewayTarget", "PlanPolicy", "FLINK_JOB_MARKER"]
 
 FLINK_JOB_MARKER = " [streamt project=%s fp=%s]"
 _FLINK_MARKER_RE = _LazyRegex(r"^(.*) \[streamt project=(\S+) fp=([0-9a-f]+)\]$")
 _FLINK_ACTIVE = ("RUNNING", "CREATED", "INITIALIZING", "RESTARTING", "RECONCILING",
                  "FAILING", "CANCELLING", "SUSPENDED")
-_SECRET_KEY_RE = _LazyRegex(r"(?i)(password|passwd|secret|token|credential|api[._-]?key|"
-                            r"private[._-]?key|jaas|keystore\.key|truststore\.password)")
-REDACTED = "<redacted>"
+REDACTED = SecretPolicy.MARK
 
 
 class PlanPolicy(object):
@@ -13141,19 +13149,6 @@ class Change(object):
         return "Change(%s %s %s)" % (self.action, self.kind, self.name)
 
 
-def redact_value(key, value, secrets=()):
-    """A value fit for display: secret-looking keys and known secret values hidden."""
-    if value is None:
-        return None
-    if _SECRET_KEY_RE.search(str(key)):
-        return REDACTED
-    if isinstance(value, str):
-        for s in secrets:
-            if s in value:
-                value = value.replace(s, REDACTED)
-    return value
-
-
 def _owned_name(name, project):
     return any(name.startswith(project + sep) for sep in ".-_")
 
@@ -13201,8 +13196,8 @@ def _changes_of(old, new, policy, prefix=""):
     out = {}
     for k in sorted(set(old) | set(new)):
         if old.get(k) != new.get(k):
-            out[prefix + k] = (redact_value(k, old.get(k), policy.secrets),
-                               redact_value(k, new.get(k), policy.secrets))
+            out[prefix + k] = (SecretPolicy.redact(k, old.get(k), policy.secrets),
+                               SecretPolicy.redact(k, new.get(k), policy.secrets))
     return out
 
 
@@ -13372,7 +13367,7 @@ def plan_topics(items, live, policy):
             ch = {"partitions": (None, int(t["partitions"])),
                   "replication_factor": (None, int(t["replication_factor"]))}
             for k, v in sorted(want_cfg.items()):
-                ch["config." + k] = (None, redact_value(k, v, policy.secrets))
+                ch["config." + k] = (None, SecretPolicy.redact(k, v, policy.secrets))
             out.append(Change("topic", name, "create", ch, desired=t))
             continue
         ch, notes, data, refused = {}, [], {}, []
@@ -13391,13 +13386,13 @@ def plan_topics(items, live, policy):
             old = cur["overrides"].get(k)
             if old != v or k not in cur["overrides"]:
                 shown_old = old if k in cur["overrides"] else None
-                ch["config." + k] = (redact_value(k, shown_old, policy.secrets),
-                                     redact_value(k, v, policy.secrets))
+                ch["config." + k] = (SecretPolicy.redact(k, shown_old, policy.secrets),
+                                     SecretPolicy.redact(k, v, policy.secrets))
                 cfg[k] = v
         stale = sorted(k for k in cur["overrides"] if k not in want_cfg)
         destructive = False
         for k in stale:
-            shown = redact_value(k, cur["overrides"][k], policy.secrets)
+            shown = SecretPolicy.redact(k, cur["overrides"][k], policy.secrets)
             if policy.prune_config:
                 ch["config." + k] = (shown, None)
                 cfg[k] = None
@@ -14019,7 +14014,7 @@ class ConnectTarget(object):
             want = self.desired_config(c, policy)
             cur = live["connectors"].get(cl, {}).get(c["name"])
             if cur is None:
-                ch = dict((k, (None, redact_value(k, v, policy.secrets)))
+                ch = dict((k, (None, SecretPolicy.redact(k, v, policy.secrets)))
                           for k, v in sorted(want.items()))
                 out.append(Change("connector", c["name"], "create", ch, desired=c, cluster=cl,
                                   data={"config": want}))
@@ -14123,7 +14118,7 @@ class ConnectTarget(object):
             for n, cur in sorted(conns.items()):
                 if n not in wanted and cur["config"].get(self.MARKER) != project:
                     continue  # another team's connector: not ours to watch
-                out[n] = {"config": dict((k, redact_value(k, v))
+                out[n] = {"config": dict((k, SecretPolicy.redact(k, v))
                                          for k, v in sorted(cur["config"].items()))}
         return out
 
@@ -14174,7 +14169,7 @@ class GatewayTarget(object):
             cur = live["resources"].get(k[:3])
             want = _flatten_spec(res.get("spec") or {}, "spec.")
             if cur is None:
-                ch = dict((kk, (None, redact_value(kk, v, policy.secrets))) for kk, v in want.items())
+                ch = dict((kk, (None, SecretPolicy.redact(kk, v, policy.secrets))) for kk, v in want.items())
                 out.append(Change("gateway", name, "create", ch, desired=res))
                 continue
             ch = _changes_of(_flatten_spec(cur.get("spec") or {}, "spec."), want, policy)
@@ -14566,11 +14561,6 @@ def read_env_file(path):
     except ProjectError as e:
         raise UsageError(e.message, hint=e.hint)
 
-
-def _secret_values(values):
-    """Values of variables whose names look secret: redacted wherever they appear."""
-    return set(v for k, v in values.items()
-               if _SECRET_KEY_RE.search(k) and isinstance(v, str) and len(v) >= 4)
 
 # (end of plan & deploy)
 
@@ -15272,7 +15262,7 @@ def _inspect_lines(kind, desired):
     items = desired.get(kind) or []
     if kind == "topics":
         for t in items:
-            cfg = " ".join("%s=%s" % (k, _redact_value(k, v))
+            cfg = " ".join("%s=%s" % (k, SecretPolicy.redact(k, v))
                            for k, v in sorted((t.get("config") or {}).items()))
             yield "%s  partitions=%s replication=%s%s" % (
                 t["name"], t.get("partitions"), t.get("replication_factor"),
@@ -15505,7 +15495,7 @@ def _deploy_steps(args, output, cmd, report, progress):
     desired = resolve_variables(desired, values)
     runtime = (desired.get("environment") or {}).get("runtime") or {}
     policy = PlanPolicy(project_name, _parse_allow_delete(getattr(args, "allow_delete", "")),
-                        getattr(args, "prune_config", False), _secret_values(values))
+                        getattr(args, "prune_config", False), SecretPolicy.values_of(values))
     targets = make_targets(desired, runtime)
     # 4. what will be contacted (hosts only)
     names = {"schema": "Schema Registry", "topic": "Kafka", "flink_job": "Flink",

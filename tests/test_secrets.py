@@ -267,3 +267,32 @@ def test_secret_in_a_hostile_position_is_not_printed_back(tmp_path):
         r = cli(*args, environ=clean_environ())
         assert "Traceback" not in r.stderr
         assert_no_leak([secret], r.stdout, r.stderr)
+
+
+SECRET_NAMES = ["basic.auth.user.info", "key", "access_key", "ssl.key", "sasl.jaas.config",
+                "connection.password", "ssl.key.password", "api_key", "client_secret", "pass"]
+PLAIN_NAMES = ["keystore_type", "ssl.keystore.type", "key.converter", "partitions", "url"]
+
+
+def test_every_surface_hides_the_same_keys():
+    """envs show, artifacts (inspect/diff) and plan agree on what is a secret: one policy."""
+    values = dict((k, "value-of-%s" % k) for k in SECRET_NAMES + PLAIN_NAMES)
+    shown_by_envs = streamt.mask_secrets(values)
+    shown_by_artifact = streamt._redact(values)
+    policy = streamt.PlanPolicy("p")
+    shown_by_plan = dict((k[len("config."):], new) for k, (old, new)
+                         in streamt._changes_of({}, values, policy, "config.").items())
+    for k in SECRET_NAMES:
+        assert shown_by_envs[k] == "****", k
+        assert shown_by_artifact[k] == "<redacted>", k
+        assert shown_by_plan[k] == "<redacted>", k
+    for k in PLAIN_NAMES:
+        assert shown_by_envs[k] == shown_by_artifact[k] == shown_by_plan[k] == values[k], k
+
+
+def test_plan_hides_a_secret_value_under_any_key():
+    policy = streamt.PlanPolicy("p", secrets=streamt.SecretPolicy.values_of(
+        {"DB_PASSWORD": "hunter22", "DB_USER": "admin"}))
+    changes = streamt._changes_of({}, {"connection.url": "jdbc:pg://admin:hunter22@db/x"},
+                                  policy, "config.")
+    assert changes["config.connection.url"][1] == "jdbc:pg://admin:<redacted>@db/x"
