@@ -2572,10 +2572,9 @@ def _yaml_kind(value):
 # Finding and loading a project: stream_project.yml, split files, environments,
 # .env files and ${VAR} references.
 #
-# load_project() reads the files of the original streamt's format (see
-# /work/shared/reference/streamt-format.md section 1) with these deliberate
-# differences: split directories are read recursively in sorted order, unknown
-# keys are warnings with a suggestion (not silently ignored), legacy spellings
+# load_project() reads the files of the original streamt's format (docs/compat.md)
+# with these deliberate differences: split directories are read recursively in
+# sorted order, unknown keys are warnings with a suggestion (not silently ignored), legacy spellings
 # are normalised with a deprecation warning, wrong types are located errors,
 # and .env files are parsed here and never written into os.environ.
 
@@ -2614,7 +2613,7 @@ class SecretPolicy(object):
         mark = cls.MARK if mark is None else mark
         if value is None:
             return None
-        if isinstance(value, str) and _only_refs(value.strip()):
+        if isinstance(value, str) and Variables.only_refs(value.strip()):
             return value
         if cls.is_secret_key(key):
             return mark
@@ -2754,53 +2753,96 @@ def read_environment(root, name):
     return info
 
 
-# group 1: an escaped dollar ($$), group 2: the name of a ${NAME} (the artifact
-# section's resolve_refs uses this pattern too: keep its groups)
-_VAR_RE = _LazyRegex(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+class Variables(object):
+    """The one ``${VAR}`` resolver, built on string.Template: ``${NAME}`` is a reference,
+    ``$$`` a literal ``$``, and any other ``$`` (``$x``, ``'$.a'``, ``EXPR$0``) is text.
 
+    ``names(obj)`` the sorted names referenced in the strings of ``obj`` (mappings,
+    sequences, strings); ``substitute(obj, values)`` a copy with the references replaced
+    (every missing name reported at once, set-but-empty counts as set);
+    ``keep_escapes=True`` (an artifact built with --resolve-secrets) keeps ``$$`` and
+    writes a value's ``$`` as ``$$``, so that deploy's own pass gives back exactly the
+    value.  ``RE`` matches what the template does: group 1 an escaped ``$$``, group 2 a
+    name (for callers that need positions: locations, SQL literals)."""
 
-def find_vars(obj):
-    """The sorted list of ``${NAME}`` references in the strings of ``obj``
-    (mappings, sequences, strings; ``$$`` is an escaped dollar, not a reference)."""
-    names = set()
-    _find_refs((obj,), names)
-    return sorted(names)
+    NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+    RE = _LazyRegex(r"\$(?:(\$)|\{(" + NAME + r")\})")
+    _template = None  # the string.Template subclass, made on first use (start-up cost)
 
+    @classmethod
+    def template(cls, text):
+        t = cls._template
+        if t is None:
+            class _Template(string.Template):
+                # braced names only; `named` and `invalid` can never match
+                pattern = (r"\$(?:(?P<escaped>\$)|\{(?P<braced>%s)\}|(?P<named>(?!))"
+                           r"|(?P<invalid>(?!)))" % cls.NAME)
+            t = cls._template = _Template
+        return t(text)
 
-def _find_refs(values, names):
-    """Add to ``names`` the ${NAME}s in the strings of ``values`` and what they hold
-    (the strings _strings() yields; one pass without generators or recursion -- the
-    collections still to look into wait on a stack, the order does not matter for a
-    set -- and the regular expression only runs on strings holding a '${', the only
-    ones it can match in)."""
-    todo = [values]
-    push = todo.append
-    pop = todo.pop
-    while todo:
-        for v in pop():
-            if isinstance(v, str):
-                if "${" in v:
-                    for m in _VAR_RE.finditer(v):
-                        if m.group(2):
-                            names.add(m.group(2))
-            elif isinstance(v, dict):
-                push(v.values())
-            elif isinstance(v, (list, tuple)):
-                push(v)
+    @classmethod
+    def names(cls, obj):
+        names = set()
+        cls.collect((obj,), names)
+        return sorted(names)
 
+    @classmethod
+    def collect(cls, values, names):
+        """Add to ``names`` the names referenced in the strings of ``values`` and what
+        they hold: one pass without recursion (the containers still to look into wait on
+        a stack; the order does not matter for a set), and the expression only runs on
+        strings holding a "${", the only ones it can match in."""
+        finditer = cls.RE.finditer
+        todo = [values]
+        push = todo.append
+        pop = todo.pop
+        while todo:
+            for v in pop():
+                if isinstance(v, str):
+                    if "${" in v:
+                        for m in finditer(v):
+                            if m.group(2):
+                                names.add(m.group(2))
+                elif isinstance(v, dict):
+                    push(v.values())
+                elif isinstance(v, (list, tuple)):
+                    push(v)
 
-def substitute(obj, values):
-    """A copy of ``obj`` with every ``${NAME}`` replaced by ``values[NAME]`` and
-    ``$$`` by ``$``.  Mappings become dicts, sequences lists.  Raises ProjectError
-    naming *all* missing variables at once.  Set-but-empty counts as set."""
-    missing = sorted(n for n in find_vars(obj) if n not in values)
-    if missing:
-        raise ProjectError(
-            "Environment variable%s not set: %s" % ("s" if len(missing) > 1 else "",
-                                                   ", ".join(missing)),
-            hint="set %s in the environment, in .env or in .env.<env>"
-                 % ("them" if len(missing) > 1 else "it"))
-    return _subst(obj, values)
+    @classmethod
+    def only_refs(cls, text):
+        """True when ``text`` is nothing but references (and blanks): not a secret."""
+        return bool(text) and "${" in text and not cls.RE.sub("", text).strip()
+
+    @classmethod
+    def substitute(cls, obj, values, keep_escapes=False):
+        """A copy of ``obj`` (mappings become dicts, sequences lists) with every
+        reference replaced by ``values[NAME]``; ProjectError naming all missing names."""
+        missing = [n for n in cls.names(obj) if n not in values]
+        if missing:
+            raise ProjectError(
+                "Environment variable%s not set: %s" % ("s" if len(missing) > 1 else "",
+                                                       ", ".join(missing)),
+                hint="set %s in the environment, in .env or in .env.<env>"
+                     % ("them" if len(missing) > 1 else "it"))
+        if keep_escapes:
+            def one(text):
+                return cls.template(text).pattern.sub(
+                    lambda m: m.group(0) if m.group("escaped")
+                    else str(values[m.group("braced")]).replace("$", "$$"), text)
+        else:
+            def one(text):
+                return cls.template(text).substitute(values)
+        return cls._map(obj, one)
+
+    @classmethod
+    def _map(cls, obj, fn):
+        if isinstance(obj, str):
+            return fn(obj) if "$" in obj else obj
+        if isinstance(obj, dict):
+            return dict((k, cls._map(v, fn)) for k, v in obj.items())
+        if isinstance(obj, (list, tuple)):
+            return [cls._map(v, fn) for v in obj]
+        return obj
 
 
 def parse_dotenv(text, filename=".env", lookup=None):
@@ -2817,7 +2859,7 @@ def parse_dotenv(text, filename=".env", lookup=None):
 
 
 __all__ += ["Diagnostic", "Project", "load_project", "list_environments", "read_environment",
-            "find_vars", "substitute", "parse_dotenv", "mask_secrets", "ENV_NAME_RE",
+            "Variables", "parse_dotenv", "mask_secrets", "ENV_NAME_RE",
             "SecretPolicy", "PROJECT_SCHEMA", "ENV_FILE_SCHEMA"]
 
 
@@ -2998,35 +3040,6 @@ def _item_loc(seq, i, default=None):
         except Exception:
             pass
     return _loc(seq, default)
-
-
-def _strings(obj):
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            for s in _strings(v):
-                yield s
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            for s in _strings(v):
-                yield s
-
-
-def _subst(obj, values):
-    if isinstance(obj, str):
-        def repl(m):
-            return "$" if m.group(1) else str(values[m.group(2)])
-        return _VAR_RE.sub(repl, obj)
-    if isinstance(obj, dict):
-        return dict((k, _subst(v, values)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return [_subst(v, values) for v in obj]
-    return obj
-
-
-def _only_refs(text):
-    return bool(text) and not _VAR_RE.sub("", text).strip() and "${" in text
 
 
 def _suggest(word, choices):
@@ -3585,7 +3598,7 @@ class _Loader(object):
                 return v if v is not None else prev.get(name)
             values.update(parse_dotenv(text, fn, chained))
             self.files.append(fn)
-        referenced = set(find_vars([p.runtime, p.sources, p.models, p.tests, p.exposures,
+        referenced = set(Variables.names([p.runtime, p.sources, p.models, p.tests, p.exposures,
                                     p.defaults]))
         out = {}
         for k, v in values.items():
@@ -5763,10 +5776,10 @@ def _var_refs(project):
         return loc
 
     def string(text, root, default):
-        if "${" not in text:  # _VAR_RE names a variable only after "${"
+        if "${" not in text:  # a variable is named only after "${"
             return
         loc = None
-        for m in _VAR_RE.finditer(text):
+        for m in Variables.RE.finditer(text):
             if m.group(2):
                 if loc is None:
                     loc = locate(root, default)
@@ -6151,14 +6164,11 @@ class _Validator(object):
                 self.err("INVALID_SCHEMA", "source '%s': the protobuf definition does not "
                          "parse: %s" % (name, prob), dloc)
                 return
-        # compile's own reading of the definition (docs/internals.md: validation reports
-        # what it refuses, e.g. an Avro record without fields), looked up at run time
-        # because the Compile section comes after this one
-        parse = globals().get("parse_schema_definition")
-        if parse is not None and not any(d.code == "INVALID_SCHEMA" and d.location == dloc
-                                         for d in self.diags):
+        # compile's own reading of the definition (the Schemas section): validation
+        # reports what compile refuses, e.g. an Avro record without fields
+        if not any(d.code == "INVALID_SCHEMA" and d.location == dloc for d in self.diags):
             try:
-                parse(fmt, definition)
+                parse_schema_definition(fmt, definition)
             except ProjectError as e:
                 self.err("INVALID_SCHEMA", "source '%s': %s" % (name, e.message), dloc, e.hint)
 
@@ -7031,9 +7041,9 @@ def sql_references(sql):
     names = set()
     for tok in sql_tokens(sql):
         if tok.kind == "string" and "$" in tok.text:
-            for m in _SQL_VAR_RE.finditer(token_value(tok)):
-                if m.group(1):
-                    names.add(m.group(1))
+            for m in Variables.RE.finditer(token_value(tok)):
+                if m.group(2):
+                    names.add(m.group(2))
     return sorted(names)
 
 
@@ -7052,9 +7062,9 @@ def resolve_sql_references(sql, values, escape_dollars=False):
     missing = set()
 
     def value(m, jaas=False):
-        if not m.group(1):
+        if m.group(1):
             return "$$" if escape_dollars else "$"
-        name = m.group(1)
+        name = m.group(2)
         if name not in values:
             missing.add(name)
             return m.group(0)
@@ -7070,7 +7080,7 @@ def resolve_sql_references(sql, values, escape_dollars=False):
     except SqlError:
         toks = None
     if toks is None:
-        out = [_SQL_VAR_RE.sub(value, sql)]
+        out = [Variables.RE.sub(value, sql)]
     else:
         out, pos = [], 0
         for i, tok in enumerate(toks):
@@ -7080,11 +7090,11 @@ def resolve_sql_references(sql, values, escape_dollars=False):
             if i >= 2 and toks[i - 1].text == "=" and toks[i - 2].kind == "string":
                 key = token_value(toks[i - 2])
             jaas = key is not None and key.endswith("sasl.jaas.config")
-            new = _SQL_VAR_RE.sub(lambda m: value(m, jaas), token_value(tok))
-            out.append(_SQL_VAR_RE.sub(value, sql[pos:tok.start]))
+            new = Variables.RE.sub(lambda m: value(m, jaas), token_value(tok))
+            out.append(Variables.RE.sub(value, sql[pos:tok.start]))
             out.append(quote_string(new))
             pos = tok.end
-        out.append(_SQL_VAR_RE.sub(value, sql[pos:]))
+        out.append(Variables.RE.sub(value, sql[pos:]))
     if missing:
         names = sorted(missing)
         raise ProjectError("variable%s not set: %s" % ("s" if len(names) > 1 else "",
@@ -7095,7 +7105,6 @@ def resolve_sql_references(sql, values, escape_dollars=False):
 
 __all__ += ["sql_references", "resolve_sql_references"]
 
-_SQL_VAR_RE = _LazyRegex(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 # -- compile: helpers ------------------------------------------------------------
@@ -9337,7 +9346,7 @@ ARTIFACT_MAX_MEMBERS = 20000
 __all__ += ["ARTIFACT_FORMAT_VERSION", "ARTIFACT_KINDS", "ARTIFACT_SIGNATURE", "Artifact",
             "render_artifact", "write_artifact", "read_artifact", "verify_artifact",
             "inspect_artifact", "diff_artifacts", "render_diff", "artifact_file_name",
-            "git_info", "source_date_epoch", "deterministic_tar", "find_refs",
+            "git_info", "source_date_epoch", "deterministic_tar", 
             "resolve_refs"]
 
 
@@ -9376,46 +9385,13 @@ class Artifact(object):
         return "<Artifact %s (%s), %d files>" % (self.path, self.kind, len(self.files))
 
 
-def find_refs(obj):
-    """Sorted names of the ${VAR} references in the strings of `obj` (find_vars)."""
-    # find_vars' own answer, found faster for a whole desired state: a string without
-    # a "$" (a C-level search) cannot hold a reference, and exact dicts and lists are
-    # walked here rather than through nested generators. Anything else -- a subclass
-    # of dict, list or str -- is handed to find_vars itself.
-    names = set()
-    _find_refs_in(obj, names)
-    return sorted(names)
-
-
-def _find_refs_in(obj, names):
-    t = type(obj)
-    if t is dict:
-        values = obj.values()
-    elif t is list or t is tuple:
-        values = obj
-    else:
-        names.update(find_vars(obj))
-        return
-    for v in values:
-        t = type(v)
-        if t is str:
-            if "$" in v:
-                for m in _VAR_RE.finditer(v):
-                    if m.group(2):
-                        names.add(m.group(2))
-        elif t is dict or t is list or t is tuple:
-            _find_refs_in(v, names)
-        elif isinstance(v, (str, dict, list, tuple)):
-            names.update(find_vars(v))
-
-
 def resolve_refs(obj, values):
     """A copy of `obj` (a desired state) with every ${VAR} replaced from `values`,
     for `build --resolve-secrets`; all missing names are reported at once.
 
     `$$` stays `$$`, and a `$` inside a value is written `$$`: deploy substitutes the
     artifact as usual and gets exactly the value (never a second round of expansion)."""
-    missing = [n for n in find_vars(obj) if n not in values]
+    missing = [n for n in Variables.names(obj) if n not in values]
     if missing:
         raise StreamtError(
             "cannot resolve the secrets: %d variable%s not set: %s" % (
@@ -9423,12 +9399,7 @@ def resolve_refs(obj, values):
             hint="set them in the environment (or the project's .env files) and build "
                  "again; nothing was written")
 
-    def sub(m):
-        if m.group(1):
-            return m.group(0)
-        return str(values[m.group(2)]).replace("$", "$$")
-
-    out = _map_strings(obj, lambda text: _VAR_RE.sub(sub, text))
+    out = Variables.substitute(obj, values, keep_escapes=True)
     if isinstance(obj, dict) and isinstance(obj.get("flink_jobs"), list):
         for job, resolved in zip(obj["flink_jobs"], out["flink_jobs"]):
             if isinstance(job, dict) and isinstance(job.get("sql"), str):
@@ -9486,7 +9457,7 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
     # (_manifest_json) rather than from a dict of ~2,000 small dicts, and required_env
     # is found by a "$" search of the text just written (below).  With
     # _ARTIFACT_FAST false, the general path: the manifest as a dict through
-    # canonical_json, required_env by find_refs over the whole desired state
+    # canonical_json, required_env by Variables.names over the whole desired state
     # (tests/test_artifact_fast.py compares the two).
     fast = _ARTIFACT_FAST
     desired = desired or {}
@@ -9501,9 +9472,9 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
     # which JSON never escapes, so a value whose written text holds no "$" holds no
     # reference.  A resource is written as its file (the text of `source`, see the
     # splits), its meta (in the manifest) and its name, which hold all its values
-    # between them: only the parts whose text holds a "$" are walked, as find_refs
-    # walks them (_find_refs_in).  That is find_refs(desired) exactly when `desired` is
-    # made of the plain types compile makes (a dict of lists of dicts): else find_refs
+    # between them: only the parts whose text holds a "$" are walked (Variables.collect).
+    # That is Variables.names(desired) exactly when `desired` is made of the plain
+    # types compile makes (a dict of lists of dicts): else Variables.names
     # itself walks everything.
     refs_fast = fast and not secrets_resolved and type(desired) is dict
     may_refer = []  # the values of `desired` whose text holds a "$"
@@ -9598,10 +9569,10 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
         pass
     elif refs_fast:
         found = set()
-        _find_refs_in(may_refer, found)
+        Variables.collect(may_refer, found)
         manifest["required_env"] = sorted(found)
     else:
-        manifest["required_env"] = find_refs(desired)
+        manifest["required_env"] = Variables.names(desired)
     extra = {"gateway": {"file": "gateway/virtual_topics.json"},
              "environment": {"file": "environment.json"}}
     if state is not None:
@@ -10097,16 +10068,6 @@ _COMPONENT_KINDS = {"topics": "topics", "schemas": "schemas", "flink": "flink_jo
 _KIND_LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job",
                "connectors": "connector", "gateway": "gateway", "environment": "environment"}
 _SCHEMA_EXT = {"AVRO": ".avsc", "JSON": ".json", "PROTOBUF": ".proto"}
-
-
-def _map_strings(obj, fn):
-    if isinstance(obj, str):
-        return fn(obj)
-    if isinstance(obj, dict):
-        return dict((k, _map_strings(v, fn)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return [_map_strings(v, fn) for v in obj]
-    return obj
 
 
 def _unescape_file_name(text):
@@ -13913,45 +13874,8 @@ def _shorten(stmt, n=300):
 
 
 def _sql_statements(sql):
-    """The statements of a Flink SQL file (the SQL section's splitter when present)."""
-    splitter = globals().get("split_statements")
-    if splitter is not None:
-        return [s for s in splitter(sql) if s.strip()]
-    return _split_sql_fallback(sql)
-
-
-def _split_sql_fallback(sql):
-    """Split on ';' outside quotes and comments; drop comment-only pieces."""
-    out, cur, i, n = [], [], 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in "'`\"":
-            j = i + 1
-            while j < n:
-                if sql[j] == ch:
-                    if j + 1 < n and sql[j + 1] == ch:
-                        j += 2
-                        continue
-                    break
-                j += 1
-            cur.append(sql[i:j + 1])
-            i = j + 1
-        elif sql.startswith("--", i):
-            j = sql.find("\n", i)
-            j = n if j < 0 else j
-            i = j
-        elif sql.startswith("/*", i):
-            j = sql.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-        elif ch == ";":
-            out.append("".join(cur))
-            cur = []
-            i += 1
-        else:
-            cur.append(ch)
-            i += 1
-    out.append("".join(cur))
-    return [s.strip() for s in out if s.strip()]
+    """The statements of a Flink SQL file (blank ones dropped)."""
+    return [st for st in split_statements(sql) if st.strip()]
 
 
 # -- Kafka Connect ---------------------------------------------------------------
@@ -14530,7 +14454,7 @@ def resolve_variables(obj, values):
     """A copy of obj with ${NAME} replaced from `values` ($$ is a literal $), with the
     project section's rules.  Every missing name is reported at once (exit 1)."""
     try:
-        out = substitute(obj, values)
+        out = Variables.substitute(obj, values)
     except ProjectError as e:
         raise StreamtError(e.message, hint="export them, or pass --env-file with NAME=value "
                                            "lines")
@@ -15074,13 +14998,10 @@ def _cmd_build(p):
             desired = resolve_refs(desired, project.variables)
         state = None
         if args.with_state:
-            # observe_state (section "plan & deploy") talks to the services: only here,
-            # only when asked.  It sees resolved values; what it returns is redacted.
-            observe = globals().get("observe_state")
-            if observe is None:
-                raise UsageError("--with-state is not available in this build of streamt")
+            # observe_state talks to the services: only here, only when asked.  It sees
+            # resolved values; what it returns is redacted.
             live = resolve_refs(desired, project.variables)
-            state = observe(live, live["environment"].get("runtime") or {}, project=project)
+            state = observe_state(live, live["environment"].get("runtime") or {}, project=project)
         signer = None
         if key_text is not None:
             ssh_public_key_line(key_text)  # a bad key fails here, before anything is written

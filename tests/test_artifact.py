@@ -343,11 +343,11 @@ def test_resolve_secrets_writes_private_files_and_warns(tmp_path):
             assert stat.S_IMODE(os.stat(os.path.join(dirpath, f)).st_mode) == 0o600
     art = streamt.read_artifact(str(tmp_path / "d"))
     assert art.manifest["secrets_resolved"] is True and art.manifest["required_env"] == []
-    assert streamt.find_vars(art.desired) == []
+    assert streamt.Variables.names(art.desired) == []
     sql = "".join(j["sql"] for j in art.desired["flink_jobs"])
     assert "k:9092" in sql and "${KAFKA_BOOTSTRAP}" not in sql
     # deploy substitutes the artifact as usual and gets the exact value back
-    conn = streamt.substitute(art.desired["connectors"][0]["config"], {})
+    conn = streamt.Variables.substitute(art.desired["connectors"][0]["config"], {})
     assert conn["file"] == "/tmp/pa$$word$x"
     r = run_cli("build", "-p", SHOP, "-e", "dev", "-o", str(tmp_path / "t.tar.gz"),
                 "--resolve-secrets", env=env)

@@ -132,16 +132,27 @@ states = st.recursive(
     max_leaves=40)
 
 
-@settings(max_examples=1000, deadline=None)
-@given(states)
-def test_find_refs_is_find_vars(obj):
-    assert streamt.find_refs(obj) == streamt.find_vars(obj)
+@settings(max_examples=500, deadline=None)
+@given(states, st.dictionaries(st.sampled_from(["A", "B", "C_1", "D"]),
+                               st.text(alphabet="a$ {}'\"", max_size=6)))
+def test_resolving_secrets_then_deploying_gives_the_values(obj, values):
+    """build --resolve-secrets (keep_escapes) then deploy's substitution == deploying the
+    unresolved artifact: a value holding "$" or "${X}" is never expanded twice."""
+    try:
+        direct = streamt.Variables.substitute(obj, values)
+    except streamt.ProjectError:
+        with pytest.raises(streamt.ProjectError):
+            streamt.Variables.substitute(obj, values, keep_escapes=True)
+        return
+    built = streamt.Variables.substitute(obj, values, keep_escapes=True)
+    assert streamt.Variables.names(built) == []
+    assert streamt.Variables.substitute(built, {}) == direct
 
 
 # -- render_artifact: the one-pass manifest and the "$" search for required_env ----------
 #
 # streamt._ARTIFACT_FAST switches them off: the manifest is then a dict written by
-# canonical_json and required_env is find_refs(desired), the general path.  Both must give
+# canonical_json and required_env is Variables.names(desired), the general path.  Both must give
 # the same files (or the same error) for any desired state.
 
 def _render_both(monkeypatch, desired, **kw):

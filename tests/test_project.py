@@ -289,7 +289,7 @@ def test_dotenv_precedence_real_env_over_env_file_over_dotenv(tmp_path):
     })
     p = streamt.load_project(root, env="dev", environ={"C": "real", "UNRELATED": "x"})
     assert p.variables == {"A": "from_env", "B": "from_env_dev", "C": "real"}
-    assert streamt.substitute(p.runtime, p.variables) == {
+    assert streamt.Variables.substitute(p.runtime, p.variables) == {
         "kafka": {"bootstrap_servers": "from_env-from_env_dev-real"}}
     assert ".env" in p.files and ".env.dev" in p.files
 
@@ -365,11 +365,11 @@ def test_dotenv_parser_fuzz_gives_values_or_project_error(text):
 
 def test_find_vars_and_substitute():
     obj = {"a": "${X}:${Y}", "b": ["$${X} is literal", "cost $5", {"c": "${Z}"}], "n": 3}
-    assert streamt.find_vars(obj) == ["X", "Y", "Z"]
-    assert streamt.substitute(obj, {"X": "1", "Y": "", "Z": "z"}) == {
+    assert streamt.Variables.names(obj) == ["X", "Y", "Z"]
+    assert streamt.Variables.substitute(obj, {"X": "1", "Y": "", "Z": "z"}) == {
         "a": "1:", "b": ["${X} is literal", "cost $5", {"c": "z"}], "n": 3}
     with pytest.raises(streamt.ProjectError) as e:
-        streamt.substitute(obj, {"Y": "y"})
+        streamt.Variables.substitute(obj, {"Y": "y"})
     assert "Environment variables not set: X, Z" in e.value.message
 
 

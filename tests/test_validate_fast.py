@@ -72,7 +72,7 @@ def var_refs_general(project):
 
     def walk(node, loc):
         if isinstance(node, str):
-            for m in streamt._VAR_RE.finditer(node):
+            for m in streamt.Variables.RE.finditer(node):
                 if m.group(2):
                     out.append((m.group(2), loc))
         elif isinstance(node, dict):
