@@ -81,6 +81,40 @@ class _LazyRegex(object):
         return "_LazyRegex(%r)" % (self._lazy_args[0],)
 
 
+class FastPaths(object):
+    """The one switchboard of fast paths.  Each is a shortcut that must give exactly what
+    the general code it stands for gives; a test turns it off and compares the two on the
+    same inputs (``with FastPaths.off("validate"): ...``):
+
+    ``yaml_scanner``  the YAML scanner's shortcuts, token for token (test_yaml_fast.py)
+    ``yaml_lines``    the line loader in front of the full loader (test_yaml_lines.py)
+    ``validate``      validation's quick checks, same diagnostics (test_validate_shared.py)
+    ``compile``       compile's quick paths, same state (test_validate_shared.py)
+    ``artifact``      the one-pass manifest and "$" search (test_artifact_fast.py), and
+                      git_info's quick "not in a repository" (test_artifact.py)"""
+
+    yaml_scanner = yaml_lines = validate = compile = artifact = True
+
+    class off(object):
+        """``with FastPaths.off(name, ...):`` the general code only, then as it was."""
+
+        def __init__(self, *names):
+            for name in names:
+                if not isinstance(FastPaths.__dict__.get(name), bool):
+                    raise AttributeError("no fast path %r" % name)
+            self.names = names
+
+        def __enter__(self):
+            self.saved = [(n, getattr(FastPaths, n)) for n in self.names]
+            for n in self.names:
+                setattr(FastPaths, n, False)
+            return self
+
+        def __exit__(self, *exc):
+            for n, v in self.saved:
+                setattr(FastPaths, n, v)
+
+
 class _gc_paused(object):
     """`with _gc_paused():` runs a block with the cyclic garbage collector off, and puts
     it back as it was, whatever happens.  For work that makes a great many small objects
@@ -216,7 +250,7 @@ __all__ += ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INVALID", "EXIT_INTEG
             "EXIT_REFUSED", "EXIT_DRIFT", "EXIT_PARTIAL", "EXIT_CHANGES", "Location",
             "StreamtError", "UsageError", "ProjectError", "IntegrityError", "RefusedError",
             "DriftError", "PartialDeployError", "ServiceError", "canonical_json",
-            "Output"]
+            "Output", "FastPaths"]
 
 
 def canonical_json(obj):
@@ -596,7 +630,7 @@ def _yaml_run(text, source_name, warnings, located):
         src = _YamlSource(source_name, text)
     try:
         with _gc_paused():  # many small objects (tokens, values), no cycles
-            if _YamlLines.fast:
+            if FastPaths.yaml_lines:
                 try:
                     return _YamlLines(text, src, located).load()
                 except _YamlNotLines:
@@ -711,9 +745,7 @@ def _yaml_first_break(s, start, end):
 class _YamlScanner(object):
 
     # The fast paths (marked "Fast path") make exactly the tokens and the end state of
-    # the general rules they shortcut; tests/test_yaml_fast.py turns them off (on a
-    # subclass) to compare the two token for token.
-    fast = True
+    # the general rules they shortcut (FastPaths.yaml_scanner).
 
     def __init__(self, text, src):
         self.s = text + "\0"
@@ -742,7 +774,7 @@ class _YamlScanner(object):
         plain_start = _Y_NOT_PLAIN_START
         run_block = _Y_PLAIN_BLOCK.match
         ws_end = _Y_WS_END
-        fast = self.fast
+        fast = FastPaths.yaml_scanner
         key_line = _Y_KEY_LINE.match
         ubrk = self.ubrk
         skip_start = _Y_SKIP_START if fast else None
@@ -1125,7 +1157,7 @@ class _YamlScanner(object):
         flow = self.flow
         rx = _Y_PLAIN_FLOW if flow else _Y_PLAIN_BLOCK
         indent = self.indent + 1
-        if not flow and not self.ubrk and self.fast:
+        if not flow and not self.ubrk and FastPaths.yaml_scanner:
             # Fast path for the common one-line scalar of block context: one regular
             # expression takes all its runs, and the loop below is only needed if the
             # scalar goes on on the next line.  The end state is the loop's: the loop
@@ -1150,7 +1182,7 @@ class _YamlScanner(object):
                     self.i = g
                     self.toks.append((_T_SCALAR, start, s[start:e], None))
                     return
-        elif self.fast and not self.ubrk:
+        elif FastPaths.yaml_scanner and not self.ubrk:
             # Fast path for a one-line scalar in a flow collection: there the indentation
             # does not count, so the loop below stops after the last run unless the gap
             # after it holds a line break (then the scalar may go on: the loop decides).
@@ -1426,7 +1458,7 @@ class _YamlScanner(object):
 # further left.  A line further right than the collection it would belong to is either
 # the continuation of a multi-line plain scalar (which goes on exactly on lines indented
 # more than the collection holding it) or an error: both leave the subset.
-# tests/test_yaml_lines.py compares the two loaders (the switch: _YamlLines.fast).
+# tests/test_yaml_lines.py compares the two loaders (the switch: FastPaths.yaml_lines).
 
 class _YamlNotLines(Exception):
     """The document leaves the subset _YamlLines reads (see above)."""
@@ -1467,8 +1499,6 @@ _YL_MAX_COLUMN = 60
 
 
 class _YamlLines(object):
-
-    fast = True         # off: every text goes to the full loader (tests compare both)
 
     def __init__(self, text, src, located):
         if "\t" in text or u"\u2028" in text or u"\u2029" in text or text[:1] == u"\ufeff":
@@ -5752,7 +5782,7 @@ def _var_refs(project):
     thousands of strings of a large project hold no ``${``)."""
     out = []
     path = []  # [(container, key or index, is the container a mapping)]
-    quick = _Validator.fast
+    quick = FastPaths.validate
 
     def locate(root, default):
         if quick:
@@ -5876,9 +5906,7 @@ def _is_block_scalar(root, kloc):
 
 
 class _Validator(object):
-    # False runs validation without its quick paths (each one is a shortcut to the same
-    # diagnostics): tests/test_validate_shared.py compares both on every fixture project
-    fast = True
+    # the quick paths are shortcuts to the same diagnostics (FastPaths.validate)
 
     def __init__(self, project):
         self.p = project
@@ -6097,7 +6125,7 @@ class _Validator(object):
             names.append(cname)
             text = str(cname)
             # (min() of a text is its smallest character: below " " is below ord 32)
-            if (text and min(text) < " ") if self.fast else any(ord(ch) < 32 for ch in text):
+            if (text and min(text) < " ") if FastPaths.validate else any(ord(ch) < 32 for ch in text):
                 self.err("INVALID_NAME", "%s: column name %r contains a control character"
                          % (what, cname), _item_loc(cols, i, _loc(item)))
             ctype = c.get("type")
@@ -6196,7 +6224,7 @@ class _Validator(object):
         if sql:
             self.check_sql(m, sql)
         # materialization-dependent checks (codes 4-8 of the original)
-        quick = self.fast
+        quick = FastPaths.validate
         gw_vt = _get_path(m, ("gateway", "virtual_topic")) if (
             declared == "virtual_topic" or not quick) else None  # (only read for one)
         if declared == "virtual_topic" and not self.gateway and gw_vt:
@@ -6380,7 +6408,7 @@ class _Validator(object):
             # the tokens template_calls (and infer_materialization) just read, without
             # comments (sql_tokens keeps both lists of a text: comments=False is the
             # same tokens, left out of the list once instead of on every call)
-            toks = sql_tokens(sql, comments=False) if self.fast else significant_tokens(
+            toks = sql_tokens(sql, comments=False) if FastPaths.validate else significant_tokens(
                 sql_tokens(sql))
         except SqlError as e:
             el = e.location or Location()
@@ -6411,7 +6439,7 @@ class _Validator(object):
             self.err("SQL_MULTIPLE_STATEMENTS", "model '%s': the SQL holds more than one "
                      "statement" % name, _sql_line_loc(self.p.root, m, semi[0].line, semi[0].col),
                      "a model is one SELECT; split the others into models of their own")
-        if self.fast:
+        if FastPaths.validate:
             # the test below as a plain loop (a generator resumed for every token before
             # the FROM cost three times as much)
             for t in toks:
@@ -6607,7 +6635,7 @@ class _Validator(object):
                 self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
                          "expression: %s" % e, rule_loc("topics", "naming_pattern"))
         layers = _topic_default_layers(self.p.defaults)
-        quick = self.fast
+        quick = FastPaths.validate
         # (no topic rule and no model rule: nothing in this loop can fire; and the
         # effective topic is read by the topic rules only -- a value of the wrong type
         # that would make it fail is never in a loaded project: load drops it, with an
@@ -6753,7 +6781,7 @@ def _cycles(graph, limit=100, budget=200000):
     ``budget`` search steps: the number of cycles can grow exponentially, and a report
     of the first hundred says enough.  Every strongly connected component yields at
     least one cycle, whatever the budget."""
-    quick = _Validator.fast
+    quick = FastPaths.validate
     if quick and _acyclic(graph):
         return []  # (the common case: no component below has a cycle to find)
     comp = _components(graph)
@@ -7270,9 +7298,7 @@ class _Relation(object):
 
 
 class _Compiler(object):
-    # False compiles without the quick paths (each one a shortcut to the same state):
-    # tests/test_validate_shared.py compares both on every fixture project
-    fast = True
+    # the quick paths are shortcuts to the same state (FastPaths.compile)
 
     def __init__(self, project):
         self.project = project
@@ -7704,7 +7730,7 @@ class _Compiler(object):
         fmt = fmt or rel.fmt
         key = list(upsert if upsert is not None else (rel.key if rel.updating else []))
         props = self.kafka_properties(self._cluster)  # (memoized; gives its warning again)
-        if self.fast and not sink:
+        if FastPaths.compile and not sink:
             # Every job that reads a relation (a source read by many models) makes the
             # same statement but for the table name and the group id: the rest is made
             # once per relation and variant and kept on it, as two halves around the
@@ -7724,7 +7750,7 @@ class _Compiler(object):
                         quote_ident(table), head,
                         self.with_line("properties.group.id", group_id), tail)
                 return "CREATE TEMPORARY TABLE %s%s%s" % (quote_ident(table), head, tail)
-        elif self.fast:
+        elif FastPaths.compile:
             # A sink: its columns are its own, but its WITH clause is the same for every
             # sink of a cluster, key and format but for the topic line (made once per
             # compile, as two halves around the place of that line).
@@ -7965,7 +7991,7 @@ class _Compiler(object):
         repl = []
         orig = sql_tokens(sql)
         calls = self._template_calls
-        for tok in [t for t in orig if t.kind == "template"] if self.fast else orig:
+        for tok in [t for t in orig if t.kind == "template"] if FastPaths.compile else orig:
             if tok.kind == "template":
                 call = calls.get(tok.text)
                 if call is None:
@@ -8071,11 +8097,11 @@ class _Compiler(object):
         fingerprint = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
         # (model_job and test_job set self._cluster to job_cluster(spec) before they
         # make the statements, and nothing in between changes it)
-        cluster = self._cluster if self.fast else self.job_cluster(spec)
+        cluster = self._cluster if FastPaths.compile else self.job_cluster(spec)
         header = ["-- Generated by streamt %s" % __version__,
-                  self._project_line if self.fast else "-- Project: %s" % _comment(self.name),
+                  self._project_line if FastPaths.compile else "-- Project: %s" % _comment(self.name),
                   ("-- Model: %s" if kind == "model" else "-- Test: %s") % _comment(owner),
-                  self._env_line if self.fast else "-- Environment: %s" % _comment(self.env),
+                  self._env_line if FastPaths.compile else "-- Environment: %s" % _comment(self.env),
                   "-- Pipeline: %s" % _comment(pipeline),
                   "-- On upgrade: %s" % on_upgrade,
                   "-- Fingerprint: %s" % fingerprint]
@@ -9456,10 +9482,10 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
     # says of it (name, path, meta); the manifest is then written from those lists
     # (_manifest_json) rather than from a dict of ~2,000 small dicts, and required_env
     # is found by a "$" search of the text just written (below).  With
-    # _ARTIFACT_FAST false, the general path: the manifest as a dict through
+    # FastPaths.artifact false, the general path: the manifest as a dict through
     # canonical_json, required_env by Variables.names over the whole desired state
     # (tests/test_artifact_fast.py compares the two).
-    fast = _ARTIFACT_FAST
+    fast = FastPaths.artifact
     desired = desired or {}
     files = {}
     listed = {}  # kind -> (names, paths, metas, texts of the metas or None), in file order
@@ -9601,7 +9627,6 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
 
 # Switch for the artifact writer's fast paths (render_artifact's one-pass manifest and
 # "$" search for required_env): tests set it to False to run the general path.
-_ARTIFACT_FAST = True
 
 
 # indentation of a resource's entry in the manifest (resources -> kind -> [entry])
@@ -10044,7 +10069,7 @@ def git_info(path, files=None, use_binary=None):
     one of `files` (the project files the build read, relative to `path`) is untracked;
     None when it cannot be told. Uses the `git` binary when there is one (use_binary=None),
     else reads `.git` directly; both give the same answer."""
-    if _ARTIFACT_FAST and not _may_be_in_git(path):
+    if FastPaths.artifact and not _may_be_in_git(path):
         return None
     if use_binary is None:
         import shutil

@@ -770,9 +770,9 @@ def test_git_info_skips_git_only_where_no_repository_can_be(tmp_path, repo, monk
              tmp_path / "absent"]
     for path in paths:
         for use_binary in (None, True, False):
-            monkeypatch.setattr(streamt, "_ARTIFACT_FAST", False)
+            monkeypatch.setattr(streamt.FastPaths, "artifact", False)
             want = streamt.git_info(str(path), use_binary=use_binary)
-            monkeypatch.setattr(streamt, "_ARTIFACT_FAST", True)
+            monkeypatch.setattr(streamt.FastPaths, "artifact", True)
             assert streamt.git_info(str(path), use_binary=use_binary) == want, path
     assert streamt.git_info(str(tmp_path / "link")) is not None  # git sees the real path
 

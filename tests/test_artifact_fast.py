@@ -151,7 +151,7 @@ def test_resolving_secrets_then_deploying_gives_the_values(obj, values):
 
 # -- render_artifact: the one-pass manifest and the "$" search for required_env ----------
 #
-# streamt._ARTIFACT_FAST switches them off: the manifest is then a dict written by
+# streamt.FastPaths.artifact switches them off: the manifest is then a dict written by
 # canonical_json and required_env is Variables.names(desired), the general path.  Both must give
 # the same files (or the same error) for any desired state.
 
@@ -162,9 +162,9 @@ def _render_both(monkeypatch, desired, **kw):
         except Exception as e:  # the same error, from both
             return (type(e), str(e))
     fast = run()
-    monkeypatch.setattr(streamt, "_ARTIFACT_FAST", False)
+    monkeypatch.setattr(streamt.FastPaths, "artifact", False)
     slow = run()
-    monkeypatch.setattr(streamt, "_ARTIFACT_FAST", True)
+    monkeypatch.setattr(streamt.FastPaths, "artifact", True)
     return fast, slow
 
 

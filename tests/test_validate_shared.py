@@ -1,5 +1,5 @@
-"""Validation and compile with their quick paths (``_Validator.fast``,
-``_Compiler.fast``) against the general code they shortcut: the same diagnostics (codes,
+"""Validation and compile with their quick paths (``FastPaths.validate``,
+``FastPaths.compile``) against the general code they shortcut: the same diagnostics (codes,
 messages, file:line:col, hints, order) and the same desired state, byte for byte, on
 every fixture project, a generated bench project and hostile variants of it.
 
@@ -27,26 +27,18 @@ def diag_view(diags):
 
 
 def run_validate(project, fast):
-    saved = streamt._Validator.fast
-    streamt._Validator.fast = fast
-    try:
+    with streamt.FastPaths.off(*(() if fast else ("validate",))):
         return diag_view(streamt.validate_project(project))
-    finally:
-        streamt._Validator.fast = saved
 
 
 def run_compile(project, fast):
-    saved = streamt._Compiler.fast
-    streamt._Compiler.fast = fast
-    try:
+    with streamt.FastPaths.off(*(() if fast else ("compile",))):
         warnings = []
         try:
             state = streamt.compile_project(project, warnings=warnings)
         except streamt.StreamtError as e:
             return ("error", type(e).__name__, str(e), e.hint, str(e.location))
         return streamt.canonical_json(state), warnings
-    finally:
-        streamt._Compiler.fast = saved
 
 
 def both_ways(project):
@@ -220,14 +212,9 @@ def _head_tail_graph(spec):
        st.integers(1, 80))
 def test_cycles_quick_skip(graph, limit, budget):
     graph = dict((k, sorted(v)) for k, v in graph.items())
-    saved = streamt._Validator.fast
-    try:
-        streamt._Validator.fast = True
-        fast = streamt._cycles(graph, limit, budget)
-        streamt._Validator.fast = False
+    fast = streamt._cycles(graph, limit, budget)
+    with streamt.FastPaths.off("validate"):
         slow = streamt._cycles(graph, limit, budget)
-    finally:
-        streamt._Validator.fast = saved
     assert fast == slow
 
 
@@ -296,7 +283,7 @@ def test_table_ddl_every_variant_of_one_relation(bench_dir, monkeypatch):
     for sink, startup, group, upsert, wm, fmt in variants * 2:
         got = []
         for fast in (True, False):
-            c.fast = fast
+            monkeypatch.setattr(streamt.FastPaths, "compile", fast)
             got.append(c.table_ddl("t", rel, sink=sink, startup=startup, group_id=group,
                                    upsert=upsert, watermark=wm, fmt=fmt))
         assert got[0] == got[1]

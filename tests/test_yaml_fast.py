@@ -2,7 +2,7 @@
 
 _YamlScanner has shortcuts for the most common shapes (a `key:` line, a one-line plain
 scalar in block context).  Each must give exactly the tokens -- kinds, indexes, values,
-styles -- and the errors of the general rules; a subclass with ``fast = False`` runs the
+styles -- and the errors of the general rules; ``FastPaths.off("yaml_scanner")`` runs the
 general rules only, and every text below is scanned both ways.  (tests/test_yaml.py
 checks the values against PyYAML; this checks the shortcuts cannot drift.)
 """
@@ -15,10 +15,6 @@ import streamt
 from tests.test_yaml import CORPUS, ROOT, _block_doc, _data, _dump_styles, _text, _yamlish
 
 import yaml
-
-
-class _Slow(streamt._YamlScanner):
-    fast = False
 
 
 def _scan(cls, text):
@@ -36,7 +32,8 @@ def _scan(cls, text):
 
 def assert_same_tokens(text):
     fast = _scan(streamt._YamlScanner, text)
-    slow = _scan(_Slow, text)
+    with streamt.FastPaths.off("yaml_scanner"):
+        slow = _scan(streamt._YamlScanner, text)
     assert fast == slow, "fast path differs for %r" % (text,)
     return fast
 
@@ -45,11 +42,12 @@ def test_the_switch_really_switches():
     text = "a: b c\nd: e\n"
     seen = []
 
-    class Spy(_Slow):
+    class Spy(streamt._YamlScanner):
         def plain(self):
             seen.append(self.i)
-            return _Slow.plain(self)
-    Spy(text, streamt._YamlSource("t", text)).scan()
+            return streamt._YamlScanner.plain(self)
+    with streamt.FastPaths.off("yaml_scanner"):
+        Spy(text, streamt._YamlSource("t", text)).scan()
     assert len(seen) == 4          # both keys and both values through the general rules
 
 

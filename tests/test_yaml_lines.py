@@ -5,7 +5,7 @@ document to _YamlScanner + _YamlParser.  Whatever the line loader accepts must c
 exactly as the full loader makes it: the same values (types too: 1, True, 1.0), the same
 YamlMap/YamlSeq with the same indexes for the mapping, each key and each item, the same
 order; and what it does not accept must still give the full loader's value, warnings or
-error.  ``_YamlLines.fast = False`` turns the line loader off, so every text below is
+error.  ``FastPaths.off("yaml_lines")`` turns the line loader off, so every text below is
 read both ways.  (tests/test_yaml.py checks the values against PyYAML.)
 """
 import math
@@ -43,16 +43,13 @@ def _shape(v):
 
 
 def _read(text, fast, located):
-    saved = streamt._YamlLines.fast
-    streamt._YamlLines.fast = fast
     warnings = []
-    try:
-        value = streamt._yaml_run(text, "t.yml", warnings, located)
-        return "ok", _shape(value), warnings
-    except streamt.YamlError as e:
-        return "error", (e.message, e.hint, str(e.location), e.details), warnings
-    finally:
-        streamt._YamlLines.fast = saved
+    with streamt.FastPaths.off(*(() if fast else ("yaml_lines",))):
+        try:
+            value = streamt._yaml_run(text, "t.yml", warnings, located)
+            return "ok", _shape(value), warnings
+        except streamt.YamlError as e:
+            return "error", (e.message, e.hint, str(e.location), e.details), warnings
 
 
 def _by_lines(text):
@@ -86,7 +83,7 @@ def test_the_switch_really_switches(monkeypatch):
     monkeypatch.setattr(streamt._YamlLines, "load", spy)
     streamt.yaml_load("a: 1\n")
     assert calls == [1]
-    monkeypatch.setattr(streamt._YamlLines, "fast", False)
+    monkeypatch.setattr(streamt.FastPaths, "yaml_lines", False)
     streamt.yaml_load("a: 1\n")
     assert calls == [1]
 
