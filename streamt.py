@@ -81,6 +81,33 @@ class _LazyRegex(object):
         return "_LazyRegex(%r)" % (self._lazy_args[0],)
 
 
+class Memo(object):
+    """The one bounded memo: answers remembered by key, at most ``size`` of them, the
+    oldest forgotten first (dicts keep insertion order), so that no input can make a memo
+    grow without bound.  ``get(key, default=None)`` is the dict's own (a C call on the hot
+    paths); ``put(key, value)`` stores and returns ``value``."""
+
+    __slots__ = ("data", "size", "get")
+
+    def __init__(self, size=2048):
+        self.data = {}
+        self.size = size
+        self.get = self.data.get
+
+    def put(self, key, value):
+        data = self.data
+        if len(data) >= self.size and key not in data:
+            del data[next(iter(data))]
+        data[key] = value
+        return value
+
+    def clear(self):
+        self.data.clear()
+
+    def __len__(self):
+        return len(self.data)
+
+
 class FastPaths(object):
     """The one switchboard of fast paths.  Each is a shortcut that must give exactly what
     the general code it stands for gives; a test turns it off and compares the two on the
@@ -250,7 +277,7 @@ __all__ += ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INVALID", "EXIT_INTEG
             "EXIT_REFUSED", "EXIT_DRIFT", "EXIT_PARTIAL", "EXIT_CHANGES", "Location",
             "StreamtError", "UsageError", "ProjectError", "IntegrityError", "RefusedError",
             "DriftError", "PartialDeployError", "ServiceError", "canonical_json",
-            "Output", "FastPaths"]
+            "Output", "FastPaths", "Memo"]
 
 
 def canonical_json(obj):
@@ -3829,8 +3856,7 @@ _SQL_OPERATORS = ("<>", "!=", "<=", ">=", "||", "::", "=>", "->")
 # tokenized once, with its comments: the tokens without comments are the same tokens
 # with the comment tokens left out (comments=False only drops them), so both are kept
 # side by side.
-_SQL_TOKEN_CACHE = {}
-_SQL_TOKEN_CACHE_MAX = 2048
+_SQL_TOKEN_CACHE = Memo(2048)
 
 
 class _SqlText(object):
@@ -3847,16 +3873,13 @@ def _sql_text(text):
     entry = _SQL_TOKEN_CACHE.get(text)
     if entry is None:
         every = tuple(_sql_tokens(text))  # raises SqlError: nothing is remembered
-        if len(_SQL_TOKEN_CACHE) >= _SQL_TOKEN_CACHE_MAX:
-            # forget the oldest text (dicts keep insertion order)
-            del _SQL_TOKEN_CACHE[next(iter(_SQL_TOKEN_CACHE))]
         # (a comment token starts with -- or /*: a text without them has none)
         if "--" in text or "/*" in text:
             sig = tuple([t for t in every if t.kind != "comment"])
         else:
             sig = every
-        entry = _SQL_TOKEN_CACHE[text] = _SqlText(
-            every, sig if len(sig) < len(every) else every)
+        entry = _SQL_TOKEN_CACHE.put(text, _SqlText(
+            every, sig if len(sig) < len(every) else every))
     return entry
 
 
@@ -4059,15 +4082,13 @@ def template_calls(sql):
         # the calls are kept as a tuple of tuples, every caller gets its own list
         calls = _TEMPLATE_CALLS_CACHE.get(sql)
         if calls is None:
-            calls = tuple(_template_calls(sql))  # raises SqlError: nothing is kept
-            if len(_TEMPLATE_CALLS_CACHE) >= _SQL_TOKEN_CACHE_MAX:
-                del _TEMPLATE_CALLS_CACHE[next(iter(_TEMPLATE_CALLS_CACHE))]
-            _TEMPLATE_CALLS_CACHE[sql] = calls
+            # raises SqlError: nothing is kept
+            calls = _TEMPLATE_CALLS_CACHE.put(sql, tuple(_template_calls(sql)))
         return list(calls)
     return _template_calls(sql)
 
 
-_TEMPLATE_CALLS_CACHE = {}
+_TEMPLATE_CALLS_CACHE = Memo(2048)
 
 
 def _template_calls(sql):
@@ -4188,7 +4209,7 @@ def infer_materialization(model, project=None):
 # What infer_materialization() reads from a SQL text, by text: validation and compile
 # both ask for every model, and the answer depends on the text alone.  The values are
 # strings; only the last 2,048 texts are kept (like _SQL_TOKEN_CACHE).
-_SQL_SHAPE_CACHE = {}
+_SQL_SHAPE_CACHE = Memo(2048)
 
 
 def _sql_shape(sql):
@@ -4206,9 +4227,7 @@ def _sql_shape(sql):
         shape = "stateful" if is_stateful(toks) else (
             "star" if _is_plain_select_star(toks) else "other")
     if type(sql) is str:
-        if len(_SQL_SHAPE_CACHE) >= _SQL_TOKEN_CACHE_MAX:
-            del _SQL_SHAPE_CACHE[next(iter(_SQL_SHAPE_CACHE))]
-        _SQL_SHAPE_CACHE[sql] = shape
+        _SQL_SHAPE_CACHE.put(sql, shape)
     return shape
 
 
@@ -4344,13 +4363,10 @@ def _parse_template_call(template_text):
     if call is not _MISSING_CALL:
         return call
     call = _parse_template_call_uncached(template_text)
-    if len(_TEMPLATE_CALL_CACHE) >= _SQL_TOKEN_CACHE_MAX:
-        del _TEMPLATE_CALL_CACHE[next(iter(_TEMPLATE_CALL_CACHE))]
-    _TEMPLATE_CALL_CACHE[template_text] = call
-    return call
+    return _TEMPLATE_CALL_CACHE.put(template_text, call)
 
 
-_TEMPLATE_CALL_CACHE = {}
+_TEMPLATE_CALL_CACHE = Memo(2048)
 _MISSING_CALL = object()
 
 
@@ -5354,7 +5370,7 @@ def _expr_type(toks, scope):
 # and the types they answered; it is used again only when the same lookups, made in
 # the scope at hand, answer the same types (else the expression is typed again and
 # what is remembered replaced).  The last 2,048 expressions are kept.
-_EXPR_TYPE_CACHE = {}
+_EXPR_TYPE_CACHE = Memo(2048)
 
 
 class _LookupLog(object):
@@ -5385,9 +5401,7 @@ def _expr_type_remembered(toks, scope):
             return typ
     log = _LookupLog(scope)
     typ = _expr_type(toks, log)
-    if hit is None and len(_EXPR_TYPE_CACHE) >= _SQL_TOKEN_CACHE_MAX:
-        del _EXPR_TYPE_CACHE[next(iter(_EXPR_TYPE_CACHE))]
-    _EXPR_TYPE_CACHE[key] = (tuple(log.log), typ)
+    _EXPR_TYPE_CACHE.put(key, (tuple(log.log), typ))
     return typ
 
 
@@ -5882,7 +5896,7 @@ def _sql_line_loc(root, model, line, col):
     return Location(kloc.file, kloc.line, None)
 
 
-_BLOCK_CACHE = {}
+_BLOCK_CACHE = Memo(256)
 
 
 def _is_block_scalar(root, kloc):
@@ -5897,9 +5911,7 @@ def _is_block_scalar(root, kloc):
                 lines = f.read().decode("utf-8-sig", "replace").splitlines()
         except (IOError, OSError):
             lines = []
-        if len(_BLOCK_CACHE) > 256:
-            _BLOCK_CACHE.clear()
-        _BLOCK_CACHE[path] = lines
+        _BLOCK_CACHE.put(path, lines)
     if kloc.line > len(lines):
         return False
     return bool(re.search(r":\s*[|>][-+0-9]*\s*(#.*)?$", lines[kloc.line - 1]))
