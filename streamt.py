@@ -1249,8 +1249,8 @@ class _YamlScanner(object):
                 else:
                     breaks = ["\n"] * s.count("\n", b + 1, i)
                     self.ls = s.rfind("\n", b, i) + 1
-                if i == self.ls and (s.startswith("---", i) or s.startswith("...", i)) \
-                        and s[i + 3] in _Y_WS_END:
+                if (i == self.ls and (s.startswith("---", i) or s.startswith("...", i))
+                        and s[i + 3] in _Y_WS_END):
                     break       # a document marker ends the scalar
                 if line_break != "\n":
                     spaces = [line_break]
@@ -3590,8 +3590,8 @@ class _Loader(object):
                         % (kind, _describe(item)), _LazyLoc(seq, i, True, file_loc).get()))
                 continue
             name = item.get("name")
-            what = "%s '%s'" % (_KIND_NOUN[kind], name) if isinstance(name, str) else \
-                "%s #%d of %s" % (_KIND_NOUN[kind], i + 1, rel)
+            what = ("%s '%s'" % (_KIND_NOUN[kind], name) if isinstance(name, str) else
+                "%s #%d of %s" % (_KIND_NOUN[kind], i + 1, rel))
             if aliases:
                 _normalise_aliases(kind, item, what, self.diags, self.errors)
             # (_fits: the common item that _check would leave as it is, told cheaply)
@@ -4923,8 +4923,8 @@ def _select_plan(plan, toks, words, run, clause, span):
             selected_group.add(ref[1].lower())
     lo, hi = span("FROM")
     from_words = set(words[lo:hi])
-    plan.outer_join = not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and \
-        "JOIN" in from_words
+    plan.outer_join = (not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and
+        "JOIN" in from_words)
     plan.top_n = not _TOP_N_WORDS.isdisjoint(words)
     plan.group_key = tuple(key)
     # Flink keys a GROUP BY result by the whole group: a key that leaves out a grouping
@@ -4951,8 +4951,8 @@ def _set_parts(toks, words, run, cut):
         if quantifier in ("ALL", "DISTINCT"):
             a += 1
         b = ops[j + 1] if j + 1 < len(ops) else n
-        while b - a > 2 and toks[a].text == "(" and toks[b - 1].text == ")" and \
-                next((k for k in range(a, b) if run[k + 1] == run[a]), None) == b - 1:
+        while (b - a > 2 and toks[a].text == "(" and toks[b - 1].text == ")" and
+                next((k for k in range(a, b) if run[k + 1] == run[a]), None) == b - 1):
             a, b = a + 1, b - 1     # a part in parentheses: the query inside them
         try:
             sub = _query_plan(toks[a:b], words[a:b], run[a:b + 1])
@@ -5113,8 +5113,8 @@ def _column_ref(expr):
         # (is_keyword(t, "NULL", "TRUE", "FALSE", *_NILADIC), written out)
         if kind == "qident" or (kind == "ident" and t.text.upper() not in _VALUE_WORDS):
             return None, _ident_name(t)
-    elif n == 3 and expr[1].text == "." and expr[0].kind in ("ident", "qident") and \
-            expr[2].kind in ("ident", "qident"):
+    elif (n == 3 and expr[1].text == "." and expr[0].kind in ("ident", "qident") and
+            expr[2].kind in ("ident", "qident")):
         return _ident_name(expr[0]), _ident_name(expr[2])
     return None
 
@@ -5344,12 +5344,12 @@ def _expr_type(toks, scope):
         return "TIMESTAMP(3)"
     if w0 == "DATE" and len(toks) == 2 and toks[1].kind == "string":
         return "DATE"
-    if t0.kind in ("ident", "qident") and len(toks) >= 3 and toks[1].text == "(" and \
-            _matching(toks, 1) == len(toks) - 1:
+    if (t0.kind in ("ident", "qident") and len(toks) >= 3 and toks[1].text == "(" and
+            _matching(toks, 1) == len(toks) - 1):
         return _call_type(t0.text.upper() if t0.kind == "ident" else "", toks[2:-1], scope)
-    if t0.kind in ("ident", "qident") and len(toks) >= 4 and toks[1].text == "(" and \
+    if (t0.kind in ("ident", "qident") and len(toks) >= 4 and toks[1].text == "(" and
             is_keyword(toks[_matching(toks, 1) + 1] if _matching(toks, 1) + 1 < len(toks)
-                       else None, "OVER"):
+                       else None, "OVER")):
         return _call_type(t0.text.upper(), toks[2:_matching(toks, 1)], scope)
     if w0 == "ARRAY" and len(toks) > 2 and toks[1].text == "[":
         inner = _merge_types([_expr_type(a, scope) for a in _depth_split(toks[2:-1])])
@@ -6319,8 +6319,8 @@ class _Validator(object):
     def check_masks(self, m, name):
         for pol in _policies(m):
             mask = pol.get("mask")
-            if isinstance(mask, dict) and mask.get("method") is not None and \
-                    str(mask["method"]).lower() not in _MASK_METHODS_KNOWN:
+            if (isinstance(mask, dict) and mask.get("method") is not None and
+                    str(mask["method"]).lower() not in _MASK_METHODS_KNOWN):
                 self.err("INVALID_MASK_METHOD", "model '%s': unknown mask method '%s'"
                          % (name, mask["method"]), _key_loc(mask, "method", _loc(mask, _loc(m))),
                          _suggest(mask["method"], _MASK_METHODS_KNOWN) or
@@ -6487,8 +6487,8 @@ class _Validator(object):
         # ML_PREDICT / ML_EVALUATE (a token of the text can only be one of them if the
         # text, upper-cased as a whole, holds "ML_")
         for i, t in enumerate(toks if "ML_" in sql.upper() else ()):
-            if t.kind == "ident" and t.text.upper() in ("ML_PREDICT", "ML_EVALUATE") and \
-                    i + 1 < len(toks) and toks[i + 1].text == "(":
+            if (t.kind == "ident" and t.text.upper() in ("ML_PREDICT", "ML_EVALUATE") and
+                    i + 1 < len(toks) and toks[i + 1].text == "("):
                 fn = t.text.upper()
                 confluent = any(isinstance(c, dict) and c.get("type") == "confluent"
                                 for c in ((self.flink or {}).get("clusters") or {}).values())
@@ -6510,8 +6510,8 @@ class _Validator(object):
             if kind != "ref" or target not in self.models:
                 continue
             tm = self.models[target]
-            if (tm.get("access") or "private") == "private" and tm.get("group") and \
-                    tm.get("group") != group:
+            if ((tm.get("access") or "private") == "private" and tm.get("group") and
+                    tm.get("group") != group):
                 self.err("ACCESS_DENIED", "Access denied: '%s' cannot reference '%s' (private to "
                          "group '%s')" % (name, target, tm.get("group")), _sql_line_loc(self.p.root, m, line, col),
                          "set 'access: protected' or 'public' on '%s', or put both in one group"
@@ -6662,8 +6662,8 @@ class _Validator(object):
                 t = _effective_topic(m, layers)
                 if topics:  # (no topic rule: nothing below can fire)
                     def tloc():
-                        return _key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or \
-                            _key_loc(m, "name", _loc(m))
+                        return (_key_loc(_get_path(m, ("advanced", "topic")) or {}, "name", None) or
+                            _key_loc(m, "name", _loc(m)))
                     for key, op, code, label in (
                             ("min_partitions", "ge", "RULE_MIN_PARTITIONS", "partitions"),
                             ("max_partitions", "le", "RULE_MAX_PARTITIONS", "partitions"),
@@ -6677,8 +6677,8 @@ class _Validator(object):
                             self.err(code, "Model '%s' violates rule 'topics.%s': expected %s %d, got %d"
                                      % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc(),
                                      "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
-                    if pattern is not None and isinstance(t["name"], str) and \
-                            not pattern.fullmatch(t["name"]):
+                    if (pattern is not None and isinstance(t["name"], str) and
+                            not pattern.fullmatch(t["name"])):
                         self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
                                  % (t["name"], topics["naming_pattern"]), tloc(),
                                  "the whole name must match (the original only anchored the start)")
@@ -6733,8 +6733,8 @@ class _Validator(object):
                          % (name, declared, ", ".join(allowed)), _loc(m))
         masked = set()  # (read only for sensitive_columns_require_masking; policies of
         # the wrong type, which would fail here, are never in a loaded project)
-        for m in self.p.models if security.get("sensitive_columns_require_masking") or \
-                not quick else ():
+        for m in (self.p.models if security.get("sensitive_columns_require_masking") or
+                  not quick else ()):
             for pol in _get_path(m, ("security", "policies")) or []:
                 mask = pol.get("mask") if isinstance(pol, dict) else None
                 if isinstance(mask, dict) and mask.get("column"):
@@ -6764,8 +6764,8 @@ class _Validator(object):
                 if isinstance(allowed_cls, list) and cl and cl not in allowed_cls:
                     self.err("RULE_ALLOWED_CLASSIFICATION", "Column '%s' in source '%s' is classified "
                              "%s, not one of %s" % (c.get("name"), name, cl, ", ".join(allowed_cls)), cloc())
-                if security.get("sensitive_columns_require_masking") and \
-                        cl in ("sensitive", "highly_sensitive") and c.get("name") not in masked:
+                if (security.get("sensitive_columns_require_masking") and
+                        cl in ("sensitive", "highly_sensitive") and c.get("name") not in masked):
                     self.err("RULE_SENSITIVE_REQUIRES_MASKING", "Column '%s' in '%s' classified as %s "
                              "has no masking policy" % (c.get("name"), name, cl), cloc(),
                              "add a model policy '- mask: {column: %s, method: hash}'" % c.get("name"))
@@ -8077,8 +8077,8 @@ class _Compiler(object):
         if ";" in text:
             return None
         last = orig[-1] if orig else None
-        if last is not None and last.kind == "comment" and last.text.startswith("--") \
-                and last.start >= pos:
+        if (last is not None and last.kind == "comment" and last.text.startswith("--")
+                and last.start >= pos):
             return text + "\n"
         return text
 
@@ -8128,8 +8128,8 @@ class _Compiler(object):
         tname = str(test.get("name"))
         target = str(test.get("model"))
         self._cluster = self.job_cluster(test)
-        rel = self.model_relation(target) if target in self.models else \
-            self.source_relation(target)
+        rel = (self.model_relation(target) if target in self.models else
+            self.source_relation(target))
         if rel is None:
             raise CompileError("test '%s': %r is neither a model with an output topic nor "
                                "a source" % (tname, target), hint="validate the project")
@@ -9830,8 +9830,8 @@ def verify_artifact(artifact, allowed_signers=None, require_signature=False,
                 problems.append("manifest.json must not list %s in its checksums" % name)
             elif name not in files:
                 problems.append("%s: listed in the manifest but missing" % name)
-            elif not isinstance(want, str) or \
-                    want != "sha256:" + hashlib.sha256(files[name]).hexdigest():
+            elif (not isinstance(want, str) or
+                    want != "sha256:" + hashlib.sha256(files[name]).hexdigest()):
                 problems.append("%s: checksum mismatch (the file was changed after the build)"
                                 % name)
         for name in sorted(files):
@@ -10850,8 +10850,8 @@ def _may_be_in_git(path):
     for start in (os.path.abspath(path), os.path.realpath(path)):
         top = start
         while True:
-            if os.path.lexists(os.path.join(top, ".git")) or \
-                    os.path.lexists(os.path.join(top, "HEAD")):
+            if (os.path.lexists(os.path.join(top, ".git")) or
+                    os.path.lexists(os.path.join(top, "HEAD"))):
                 return True
             up = os.path.dirname(top)
             if up == top:
@@ -12575,8 +12575,8 @@ class _KafkaConnection(object):
         flexible_header = flexible and api != "ApiVersions"
         try:
             if api == "ApiVersions" and struct.unpack_from(">ih", data)[1] == 35:
-                resp, got = {"error_code": 35, "api_keys": _kafka_decode_versions_v0(data)}, \
-                    struct.unpack_from(">i", data)[0]
+                resp = {"error_code": 35, "api_keys": _kafka_decode_versions_v0(data)}
+                got = struct.unpack_from(">i", data)[0]
             else:
                 resp, got = _kafka_decode_response(data, v, flexible, flexible_header, resp_schema)
         except (struct.error, IndexError, ValueError, UnicodeDecodeError) as e:
@@ -13155,7 +13155,7 @@ def _config_text(value):
     """A config value as Kafka prints it: booleans lower-case, numbers plain."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and float.is_integer(value):
         return str(int(value))
     if isinstance(value, (list, tuple)):
         return ",".join(_config_text(v) for v in value)
@@ -13687,9 +13687,9 @@ class FlinkTarget(object):
                 savepoint = self._latest_savepoint(cl, c.data["restore_from"])
             for jid in c.data.get("cancel", []):
                 self._cancel(cl, jid)
-            if c.action == "update" and not c.data.get("stop") and not c.data.get("restore_from") \
-                    and c.live is not None and c.live.get("fp") == _short_fp(c.desired["fingerprint"]) \
-                    and c.live.get("state") in _FLINK_ACTIVE:
+            if (c.action == "update" and not c.data.get("stop") and not c.data.get("restore_from")
+                    and c.live is not None and c.live.get("fp") == _short_fp(c.desired["fingerprint"])
+                    and c.live.get("state") in _FLINK_ACTIVE):
                 done(c)       # only extra copies were cancelled
                 continue
             if savepoint:
@@ -13770,8 +13770,8 @@ class FlinkTarget(object):
                     cause = op["failure-cause"]
                     text = flink_root_cause(cause.get("stack-trace") or cause.get("class")
                                             or str(cause))
-                    if "not all required tasks are currently running" in text.lower() \
-                            and attempts < 20:
+                    if ("not all required tasks are currently running" in text.lower()
+                            and attempts < 20):
                         attempts += 1   # tasks still deploying (a restart): try again
                         self._wait(self.POLL * 2)
                         resp = cl["rest"].request("POST", "/jobs/%s/stop" % _quote(jid),
@@ -14768,8 +14768,8 @@ def _cmd_envs(p):
             raise UsageError("streamt envs: say 'list' or 'show NAME'",
                              hint="run 'streamt envs --help'")
         root = _project_dir(args)
-        if not os.path.isfile(os.path.join(root, "stream_project.yml")) and \
-                not os.path.isfile(os.path.join(root, "stream_project.yaml")):
+        if (not os.path.isfile(os.path.join(root, "stream_project.yml")) and
+                not os.path.isfile(os.path.join(root, "stream_project.yaml"))):
             raise ProjectError("No stream_project.yml found in %s" % os.path.abspath(root),
                                hint="pass the project directory with -p DIR")
         if args.envs_command == "list":
@@ -14952,9 +14952,9 @@ def _yaml_scalar(v):
     s = str(v)
     if s == "****":  # a masked secret reads better bare (it is not meant to be parsed)
         return s
-    if _PLAIN_SCALAR_RE.match(s) and s.strip() == s and s.lower() not in (
-            "true", "false", "yes", "no", "null", "on", "off", "~") and not _looks_number(s) \
-            and not s.startswith(("*", "&", "!", "-", "{")):
+    if (_PLAIN_SCALAR_RE.match(s) and s.strip() == s and s.lower() not in (
+            "true", "false", "yes", "no", "null", "on", "off", "~") and not _looks_number(s)
+            and not s.startswith(("*", "&", "!", "-", "{"))):
         return s
     return json.dumps(s, ensure_ascii=False)
 
@@ -15054,8 +15054,8 @@ def _cmd_build(p):
                      "readable by you only; handle and delete it like a password"
                      % ("the artifact" if args.output == "-" else args.output), "red")
         where = "stdout" if args.output == "-" else args.output
-        label = "commit %s%s" % (git["commit"][:12], " (dirty)" if git.get("dirty") else "") \
-            if git else "no git"
+        label = ("commit %s%s" % (git["commit"][:12], " (dirty)" if git.get("dirty") else "")
+            if git else "no git")
         summary = "built %s: %s (environment %s, %s)" % (
             where, _component_counts(desired), env_name, label)
         if key_path:
@@ -15165,8 +15165,8 @@ def _artifact_inspect(args, out):
     elif "error" in sig:
         sig_text = "unreadable (%s)" % sig["error"]
     else:
-        sig_text = "signed with %s %s (not verified here: use `artifact verify " \
-                   "--allowed-signers`)" % (sig["key_type"], sig["fingerprint"])
+        sig_text = ("signed with %s %s (not verified here: use `artifact verify "
+                   "--allowed-signers`)" % (sig["key_type"], sig["fingerprint"]))
     gen = doc["generator"] or {}
     rows = [("artifact", "%s (%s, %d files)" % (doc["path"], doc["kind"], doc["files"])),
             ("project", "%s %s" % (project.get("name"), project.get("version") or "")),
