@@ -4516,8 +4516,7 @@ _JOIN_WORDS = ("JOIN", "LEFT", "RIGHT", "FULL", "INNER", "CROSS", "OUTER", "ON",
 _JOIN_WORD_SET = frozenset(_JOIN_WORDS)
 
 # Functions: a fixed result type, or a rule name handled in _call_type.
-_FUNC_TYPES = {}
-for _names, _t in (
+_FUNC_TYPES = dict((name, typ) for names, typ in (
         ("COUNT ROW_NUMBER RANK DENSE_RANK NTILE UNIX_TIMESTAMP YEAR MONTH DAY HOUR MINUTE "
          "SECOND QUARTER WEEK DAYOFWEEK DAYOFMONTH DAYOFYEAR EXTRACT", "BIGINT"),
         ("CHAR_LENGTH CHARACTER_LENGTH POSITION LOCATE INSTR ASCII CARDINALITY ARRAY_POSITION "
@@ -4548,9 +4547,7 @@ for _names, _t in (
         ("TUMBLE_ROWTIME HOP_ROWTIME SESSION_ROWTIME", "@rowtime"),
         ("TIMESTAMPADD", "@third"),
         ("COLLECT", "@multiset"),
-        ("ARRAY_AGG", "@array")):
-    for _n in _names.split():
-        _FUNC_TYPES[_n] = _t
+        ("ARRAY_AGG", "@array")) for name in names.split())
 # Words typed without parentheses.
 _NILADIC = ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME", "LOCALTIMESTAMP",
             "LOCALTIME", "CURRENT_ROW_TIMESTAMP")
@@ -6953,7 +6950,7 @@ def _protobuf_problem(text):
 # A project to its desired state: topics, schemas, Flink jobs, connectors,
 # Gateway resources (docs/internals.md describes the shapes).
 
-__all__ += ["CompileError", "compile_project", "parse_schema_definition", "model_topic_name",
+__all__ += ["CompileError", "compile_project", "parse_schema_definition", "plain_data", "model_topic_name",
             "flink_duration", "kafka_config_value", "jaas_config"]
 
 
@@ -7005,7 +7002,7 @@ def parse_schema_definition(fmt, definition):
         _check_avro(obj)
     elif not isinstance(obj, (dict, bool)):
         raise SchemaError("a JSON Schema must be an object")
-    return schema_type, json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"),
+    return schema_type, json.dumps(plain_data(obj), sort_keys=True, separators=(",", ":"),
                                    ensure_ascii=False)
 
 
@@ -7180,12 +7177,12 @@ def _get(obj, *path):
     return obj
 
 
-def _plain(obj):
+def plain_data(obj):
     """Plain dicts/lists (YamlMap/YamlSeq → dict/list), keys as strings."""
     if isinstance(obj, dict):
-        return dict((str(k), _plain(v)) for k, v in obj.items())
+        return dict((str(k), plain_data(v)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [plain_data(v) for v in obj]
     return obj
 
 
@@ -7588,8 +7585,8 @@ class _Compiler(object):
             "environment": {
                 "name": str(env.get("name") or self.env),
                 "protected": bool(env.get("protected", False)),
-                "safety": _plain(safety),
-                "runtime": _plain(self.runtime),
+                "safety": plain_data(safety),
+                "runtime": plain_data(self.runtime),
             },
         }
 
