@@ -14595,7 +14595,8 @@ class DocsPage(object):
     NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 200, 40, 80, 16, 20
     SWEEPS = 4          # barycentric ordering: down and up sweeps
     WRAP_MIN, WRAP_GAP = 12, 24  # layers wrap above max(12, 1.5 sqrt(nodes)) boxes
-    LABEL_CHARS = 28    # longer names are cut in the drawing (whole in the sections)
+    LABEL_EM = 14.5     # a name wider than this (in em of its 12px font) is cut in the
+    #                     drawing, with an ellipsis (whole in the tooltip and the sections)
     TYPE_RANK = {"source": 0, "model": 1, "exposure": 2}
     FORMAT = "1"        # the docs_format of manifest.json: a new major on a breaking change
 
@@ -14984,6 +14985,25 @@ class DocsPage(object):
         return paths
 
     @staticmethod
+    def fit_label(name, em):
+        """``name``, cut with an ellipsis when its width, over-estimated per character
+        (no font is known here: wide glyphs of common sans fonts), passes ``em``."""
+        def width(c):
+            if c in "il.,:;'|!`":
+                return 0.35
+            if c in "mwMW@%&" or ord(c) > 0x2e7f:
+                return 1.0
+            return 0.7 if c.isupper() else 0.64
+        if sum(width(c) for c in name) <= em:
+            return name
+        total = 1.0   # the ellipsis
+        for i, c in enumerate(name):
+            total += width(c)
+            if total > em:
+                return name[:i] + "\u2026"
+        return name
+
+    @staticmethod
     def esc(text):
         """Text for HTML (element content or a quoted attribute): & < > " ' escaped."""
         import html
@@ -15118,9 +15138,7 @@ class DocsPage(object):
         for n in sorted(nodes.values(), key=lambda n: (n["layout"]["layer"],
                                                        n["layout"]["order"])):
             lay = n["layout"]
-            label = n["name"]
-            if len(label) > self.LABEL_CHARS:
-                label = label[:self.LABEL_CHARS - 1] + "\u2026"
+            label = self.fit_label(n["name"], self.LABEL_EM)
             sub = n["type"] + (" \u00b7 " + n["materialized"] if n["materialized"] else "")
             search = " ".join([n["name"], n.get("owner") or ""] + list(n.get("tags") or []))
             out.append(

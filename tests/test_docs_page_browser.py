@@ -102,3 +102,18 @@ def test_hostile_names_are_shown_not_run(browser, tmp_path):
     assert HOSTILE in drawn(browser)
     assert HOSTILE in browser.evaluate("document.body.textContent")
     keep_screenshot(browser, "docs-hostile.png")
+
+
+def test_long_names_are_cut_inside_their_box(browser, tmp_path):
+    """A name too long for its box is cut with an ellipsis and never runs past the box edge
+    (the whole name is in the box's tooltip and in its section)."""
+    root = str(tmp_path / "hostile")
+    write_hostile_project(root)
+    page = page_of(root, str(tmp_path / "docs"))
+    open_clean(browser, page)
+    overflow = browser.evaluate(
+        "Array.prototype.map.call(document.querySelectorAll('#dag g.node'), function (g) {"
+        " var t = g.querySelector('text.name'), r = g.querySelector('rect');"
+        " return [g.getAttribute('data-name'), t.getComputedTextLength() + t.x.baseVal[0].value,"
+        " r.width.baseVal.value]; }).filter(function (a) { return a[1] > a[2] - 4; })")
+    assert overflow == []
