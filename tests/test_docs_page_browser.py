@@ -117,3 +117,17 @@ def test_long_names_are_cut_inside_their_box(browser, tmp_path):
         " return [g.getAttribute('data-name'), t.getComputedTextLength() + t.x.baseVal[0].value,"
         " r.width.baseVal.value]; }).filter(function (a) { return a[1] > a[2] - 4; })")
     assert overflow == []
+
+
+def test_artifact_page_offline_with_its_manifest(browser, tmp_path):
+    art = str(tmp_path / "shop-dev")
+    assert run("build", "-p", SHOP, "-e", "dev", "-o", art).returncode == 0
+    out = str(tmp_path / "docs")
+    r = run("artifact", "docs", art, "-o", out)
+    assert r.returncode == 0, r.stderr
+    open_clean(browser, os.path.join(out, "index.html"))
+    assert sorted(drawn(browser)) == ["customer_totals", "orders", "orders_clean",
+                                      "revenue_archive", "revenue_per_minute"]
+    text = browser.evaluate("document.body.innerText")
+    assert "all verified" in text and "unsigned" in text
+    keep_screenshot(browser, "docs-artifact.png")
