@@ -4,7 +4,7 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: test test-fast lint pyz bench services-up services-down services-status clean example
+.PHONY: test test-fast lint pyz bench services-up services-down services-status clean example docs-screenshot
 
 $(VPY): requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ pyz:
 ## example: build the bundled example project for the dev environment into dist/shop-dev/
 example:
 	$(PYTHON) streamt.py build -p examples/shop -e dev -o dist/shop-dev --force
+
+## docs-screenshot: docs/img/shop-docs.png, the README's picture of the example's docs page
+## (headless Chromium, tests/services/chromium.py; fails if the page makes a request or logs an error)
+docs-screenshot:
+	$(PYTHON) streamt.py docs generate -p examples/shop -e dev -o dist/shop-docs
+	mkdir -p docs/img
+	$(PYTHON) -m tests.services.chromium screenshot dist/shop-docs/index.html docs/img/shop-docs.png 1000 620
 
 ## bench: speed and memory (see tests/bench/)
 bench: $(VPY)

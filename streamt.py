@@ -14524,6 +14524,748 @@ def read_env_file(path):
 
 
 ###############################################################################
+# Docs page ###################################################################
+###############################################################################
+#
+# `streamt docs generate` and `streamt artifact docs`: one self-contained HTML page
+# of a pipeline (inline SVG laid out here, inline CSS and a little plain JavaScript:
+# no request of any kind when opened) and its JSON companion, manifest.json
+# (docs/docs-page.md).  Same input, same bytes: nothing reads the clock, every list
+# is sorted, the layout is integer arithmetic over sorted input.
+
+__all__ += ["DocsPage"]
+
+
+class DocsPage(object):
+    """The docs page of a project (``DocsPage.from_project``) or of a built artifact
+    (``DocsPage.from_artifact``): ``.doc`` is the JSON companion (manifest.json),
+    ``.html()`` the page, ``.write(directory)`` writes both."""
+
+    NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 200, 40, 80, 16, 20
+    SWEEPS = 4          # barycentric ordering: down and up sweeps
+    WRAP_MIN, WRAP_GAP = 12, 24  # layers wrap above max(12, 1.5 sqrt(nodes)) boxes
+    LABEL_EM = 14.5     # a name wider than this (in em of its 12px font) is cut in the
+    #                     drawing, with an ellipsis (whole in the tooltip and the sections)
+    TYPE_RANK = {"source": 0, "model": 1, "exposure": 2}
+    FORMAT = "1"        # the docs_format of manifest.json: a new major on a breaking change
+
+    def __init__(self, doc):
+        self.doc = doc
+
+    # -- building the document -----------------------------------------------------
+
+    @classmethod
+    def from_project(cls, project):
+        """The page of a loaded project (compiled here for the SQL, topics, columns
+        and connectors; a project that does not compile still gets its page)."""
+        graph = lineage_graph(project)
+        compiler = _Compiler(project)
+        problems = []
+        try:
+            state = compiler.run()
+        except StreamtError as e:
+            state, problems = {}, ["the project does not compile: %s" % e.message]
+        jobs = dict((j.get("model"), j) for j in state.get("flink_jobs") or []
+                    if j.get("kind") == "model")
+        topics = dict((t.get("model"), t) for t in state.get("topics") or [] if t.get("model"))
+        connectors = dict((c.get("name"), c) for c in state.get("connectors") or [])
+        subjects = {}
+        for s in state.get("schemas") or []:
+            subjects.setdefault(s.get("source"), s)
+        rules = _plain(project.rules or {}) if isinstance(project.rules, dict) else {}
+        tests = {}
+        for t in project.tests:
+            if isinstance(t, dict) and t.get("name") is not None:
+                tests.setdefault(str(t.get("model")), []).append(cls._test_doc(t))
+        nodes = {}
+        for key, n in graph["nodes"].items():
+            kind, name = n["type"], n["name"]
+            spec = (project.source(name) if kind == "source" else project.model(name)
+                    if kind == "model" else
+                    next((e for e in project.exposures if e.get("name") == name), None)) or {}
+            node = cls._node(key, name, kind, n["materialized"], spec)
+            if kind in ("source", "model"):
+                node["columns"] = cls._columns(compiler, kind, name, spec)
+                node["tests"] = sorted(tests.get(name, []), key=lambda t: t["name"])
+            if kind == "source":
+                node["topic"] = {"name": str(spec.get("topic") or name)}
+                sub = subjects.get(name)
+                if sub:
+                    node["schema"] = {"subject": sub.get("subject"),
+                                      "schema_type": sub.get("schema_type")}
+            if kind == "model":
+                node["topic"] = cls._topic_doc(topics.get(name))
+                job = jobs.get(name)
+                node["sql"] = _redact_sql(job["sql"]) if job and job.get("sql") else None
+                node["connector"] = cls._connector_doc(connectors.get(name))
+            if kind == "exposure":
+                node["exposure_type"] = spec.get("type")
+            node["rules"] = cls._rules_for(rules, kind, node)
+            nodes[key] = node
+        doc = cls._doc("project", project.name, project.version, project.description,
+                       project.env, nodes, graph["edges"])
+        doc["rules"] = rules
+        doc["problems"] = problems
+        doc["tests"] = sorted((t for ts in tests.values() for t in ts),
+                              key=lambda t: (t["name"], t["model"] or ""))
+        return cls(doc)
+
+    @classmethod
+    def from_artifact(cls, artifact, report=None):
+        """The page of a read artifact (``report``: what verify_artifact returned, when
+        it was verified): what it deploys, drawn from its desired state
+        (an artifact holds no project sources: descriptions, owners and exposures are
+        not in it).  Sources are the topics its jobs and connectors read but do not
+        create; edges follow the `'topic' = '...'` options of the Flink SQL and the
+        `topics` of sink connectors."""
+        m = artifact.manifest or {}
+        desired = artifact.desired or {}
+        owner_of = {}   # topic -> model that writes it
+        nodes, edges = {}, set()
+
+        def model_node(name):
+            name = str(name)
+            key = "model:%s" % name
+            if key not in nodes:
+                nodes[key] = cls._node(key, name, "model", None, {})
+                nodes[key].update(columns=[], tests=[], topic=None, sql=None,
+                                  connector=None)
+            return nodes[key]
+        for t in desired.get("topics") or []:
+            if t.get("model"):
+                node = model_node(t["model"])
+                node["topic"] = cls._topic_doc(t)
+                node["materialized"] = node["materialized"] or "topic"
+                owner_of[t.get("name")] = "model:%s" % t["model"]
+        reads, test_jobs = [], []
+        for j in desired.get("flink_jobs") or []:
+            sql = j.get("sql") or ""
+            if j.get("kind") == "test":
+                test_jobs.append(j)
+                continue
+            node = model_node(j.get("model") or j.get("name"))
+            node["sql"] = _redact_sql(sql)
+            node["materialized"] = "flink"
+            reads.append((node["id"], cls._sql_topics(sql)))
+        for c in desired.get("connectors") or []:
+            node = model_node(c.get("name"))
+            node["connector"] = cls._connector_doc(c)
+            node["materialized"] = "sink"
+            topics = str((c.get("config") or {}).get("topics") or "")
+            reads.append((node["id"], [t.strip() for t in topics.split(",") if t.strip()]))
+        sources = {}
+        for s in desired.get("schemas") or []:
+            subject = str(s.get("subject") or "")
+            if s.get("source") and subject.endswith("-value"):
+                sources[subject[:-len("-value")]] = (str(s["source"]), s)
+        for me, topics in reads:
+            for topic in topics:
+                up = owner_of.get(topic)
+                if up is None:
+                    name, schema = sources.get(topic, (topic, None))
+                    up = "source:%s" % name
+                    if up not in nodes:
+                        nodes[up] = cls._node(up, name, "source", None, {})
+                        nodes[up].update(columns=[], tests=[], topic={"name": topic})
+                        if schema:
+                            nodes[up]["schema"] = {"subject": schema.get("subject"),
+                                                   "schema_type": schema.get("schema_type")}
+                if up != me:
+                    edges.add((up, me))
+        # a test job reads the topic of what it tests (and writes the failures topic,
+        # which no model owns)
+        by_topic = dict((n["topic"]["name"], k) for k, n in sorted(nodes.items())
+                        if n.get("topic"))
+        for j in test_jobs:
+            targets = [by_topic[tp] for tp in cls._sql_topics(j.get("sql") or "")
+                       if tp in by_topic]
+            if targets:
+                nodes[targets[0]]["tests"].append({
+                    "name": str(j.get("model") or j.get("name")),
+                    "model": nodes[targets[0]]["name"], "type": "continuous",
+                    "assertions": [], "sql": _redact_sql(j.get("sql") or "")})
+        for node in nodes.values():
+            node["tests"].sort(key=lambda t: t["name"])
+            node["rules"] = []
+        project = m.get("project") if isinstance(m.get("project"), dict) else {}
+        doc = cls._doc("artifact", project.get("name"), project.get("version"), None,
+                       m.get("environment"), nodes, sorted(edges))
+        sig = None
+        if artifact.signature is not None:
+            try:
+                info = (report or {}).get("signature") or ssh_signature_info(artifact.signature)
+                sig = {"key_type": info.get("key_type"), "fingerprint": info.get("fingerprint"),
+                       "verified": bool(info.get("verified")),
+                       "principal": info.get("principal")}
+            except StreamtError as e:
+                sig = {"error": e.message}
+        checksums = m.get("checksums") if isinstance(m.get("checksums"), dict) else {}
+        doc["artifact"] = {
+            "format": m.get("version"), "generator": m.get("generator"),
+            "build_time": m.get("build_time"), "git": m.get("git"),
+            "secrets_resolved": bool(m.get("secrets_resolved")),
+            "required_env": list(m.get("required_env") or []),
+            "signature": sig, "files": len(artifact.files),
+            "checksums": {"files": len(checksums), "verified": report is not None,
+                          "manifest_sha256": hashlib.sha256(
+                              artifact.manifest_bytes or b"").hexdigest()},
+            "counts": dict((k, len(desired.get(k) or [])) for k in ARTIFACT_KINDS)}
+        return cls(doc)
+
+    @staticmethod
+    def _node(key, name, kind, materialized, spec):
+        tags = spec.get("tags")
+        return {"id": key, "name": name, "type": kind, "materialized": materialized,
+                "description": spec.get("description") if isinstance(
+                    spec.get("description"), str) else None,
+                "owner": str(spec["owner"]) if spec.get("owner") is not None else None,
+                "tags": sorted(str(t) for t in tags) if isinstance(tags, list) else []}
+
+    @staticmethod
+    def _columns(compiler, kind, name, spec):
+        declared = dict((str(c.get("name")), c) for c in spec.get("columns") or []
+                        if isinstance(c, dict) and c.get("name") is not None)
+        try:
+            rel = compiler.relation(kind, name)
+        except StreamtError:
+            rel = None
+        out = []
+        if rel is not None:
+            for c in rel.columns:
+                d = declared.get(c.name) or {}
+                out.append({"name": c.name, "type": c.type,
+                            "description": d.get("description") if isinstance(
+                                d.get("description"), str) else None})
+        else:
+            for cname in declared:
+                d = declared[cname]
+                out.append({"name": cname, "type": str(d.get("type") or "") or None,
+                            "description": d.get("description") if isinstance(
+                                d.get("description"), str) else None})
+        return out
+
+    @staticmethod
+    def _topic_doc(t):
+        if not t:
+            return None
+        config = t.get("config") or {}
+        return {"name": t.get("name"), "partitions": t.get("partitions"),
+                "replication_factor": t.get("replication_factor"),
+                "config": dict((str(k), redact_value(k, config[k])) for k in config)}
+
+    @staticmethod
+    def _connector_doc(c):
+        if not c:
+            return None
+        config = c.get("config") or {}
+        return {"name": c.get("name"), "cluster": c.get("cluster"),
+                "config": dict((str(k), redact_value(k, config[k])) for k in config)}
+
+    @staticmethod
+    def _test_doc(t):
+        return {"name": str(t.get("name")), "model": str(t.get("model"))
+                if t.get("model") is not None else None,
+                "type": t.get("type") if isinstance(t.get("type"), str) else None,
+                "assertions": _plain(t.get("assertions"))
+                if isinstance(t.get("assertions"), list) else []}
+
+    @staticmethod
+    def _rules_for(rules, kind, node):
+        sections = {"source": ("sources", "security"), "model": ("models", "security"),
+                    "exposure": ("exposures",)}.get(kind, ())
+        if kind == "model" and node.get("topic"):
+            sections = ("topics",) + sections
+        out = []
+        for sec in sections:
+            body = rules.get(sec)
+            if isinstance(body, dict):
+                for k in sorted(body):
+                    out.append("%s.%s: %s" % (sec, k, json.dumps(
+                        body[k], sort_keys=True, ensure_ascii=False)))
+        return out
+
+    @staticmethod
+    def _sql_topics(sql):
+        """The topics named by `'topic' = '...'` options in a job's SQL, sorted."""
+        try:
+            toks = sql_tokens(sql, comments=False)
+        except SqlError:
+            return []
+        found = set()
+        for i in range(len(toks) - 2):
+            k, eq, v = toks[i], toks[i + 1], toks[i + 2]
+            if k.kind == "string" and eq.text == "=" and v.kind == "string" and \
+                    token_value(k) == "topic":
+                found.add(token_value(v))
+        return sorted(found)
+
+    @classmethod
+    def _doc(cls, origin, name, version, description, env, nodes, edges):
+        edges = [e for e in edges if e[0] in nodes and e[1] in nodes]
+        for n in nodes.values():
+            n["upstream"] = sorted(a for a, b in edges if b == n["id"])
+            n["downstream"] = sorted(b for a, b in edges if a == n["id"])
+        layout = cls.layout(nodes, edges)
+        for k, (layer, order, x, y) in layout["positions"].items():
+            nodes[k]["layout"] = {"layer": layer, "order": order, "x": x, "y": y}
+        ordered = sorted(nodes.values(), key=lambda n: (cls.TYPE_RANK.get(n["type"], 3),
+                                                        n["name"], n["id"]))
+        return {
+            "docs_format": cls.FORMAT, "origin": origin,
+            "generator": {"name": "streamt", "version": __version__},
+            "project": {"name": name, "version": version, "description": description},
+            "environment": env, "artifact": None, "rules": {}, "problems": [], "tests": [],
+            "sources": [n for n in ordered if n["type"] == "source"],
+            "models": [n for n in ordered if n["type"] == "model"],
+            "exposures": [n for n in ordered if n["type"] == "exposure"],
+            "dag": {"nodes": [{"id": n["id"], "name": n["name"], "type": n["type"],
+                               "materialized": n["materialized"], "upstream": n["upstream"],
+                               "downstream": n["downstream"]} for n in ordered],
+                    "edges": [{"from": a, "to": b} for a, b in edges],
+                    "width": layout["width"], "height": layout["height"]}}
+
+    # -- layout ----------------------------------------------------------------------
+
+    @classmethod
+    def layout(cls, nodes, edges):
+        """Layered layout: longest-path layers (sources first, sinks and exposures
+        last, cycles broken in name order), then barycentric ordering within layers
+        (a bounded number of sweeps: O(sweeps * (edges + nodes log nodes))).  Returns
+        {"positions": {id: (layer, order, x, y)}, "width", "height"} in integer px."""
+        ids = sorted(nodes, key=lambda k: (cls.TYPE_RANK.get(nodes[k]["type"], 3),
+                                           nodes[k]["name"], k))
+        preds = dict((k, []) for k in ids)
+        succs = dict((k, []) for k in ids)
+        for a, b in edges:
+            if a != b and nodes[b]["type"] != "source":  # (an exposure produces a source)
+                preds[b].append(a)
+                succs[a].append(b)
+        indeg = dict((k, len(set(preds[k]))) for k in ids)
+        layer, done = {}, set()
+        ready = collections.deque(k for k in ids if indeg[k] == 0)
+        pending = list(ids)
+        while len(done) < len(ids):
+            if not ready:  # a cycle: take the first node left, in name order
+                k = next(k for k in pending if k not in done)
+                ready.append(k)
+            k = ready.popleft()
+            if k in done:
+                continue
+            done.add(k)
+            layer[k] = max([layer[p] + 1 for p in preds[k] if p in layer] or [0])
+            for s in sorted(set(succs[k])):
+                indeg[s] -= 1
+                if indeg[s] == 0 and s not in done:
+                    ready.append(s)
+        # sinks (connectors) and exposures: the last column, after every model
+        ends = set(k for k in ids if nodes[k]["type"] == "exposure" or (
+            nodes[k]["materialized"] == "sink" and not succs[k]))
+        last = max([layer[k] for k in ids if k not in ends] or [-1]) + 1
+        for k in ends:
+            layer[k] = max(layer[k], last)
+        nlayers = max(list(layer.values()) or [0]) + 1
+        rows = [[] for _ in range(nlayers)]
+        for k in ids:
+            rows[layer[k]].append(k)
+        pos = {}
+        for row in rows:
+            for i, k in enumerate(row):
+                pos[k] = (2 * i + 1) * 1.0 / (2 * len(row))
+
+        def sweep(order, neighbours):
+            for row_i in order:
+                row = rows[row_i]
+                keyed = []
+                for i, k in enumerate(row):
+                    ns = [pos[n] for n in neighbours[k] if layer[n] != row_i]
+                    keyed.append((sum(ns) / len(ns) if ns else pos[k], i, k))
+                keyed.sort()
+                rows[row_i] = [k for _b, _i, k in keyed]
+                for i, k in enumerate(rows[row_i]):
+                    pos[k] = (2 * i + 1) * 1.0 / (2 * len(row))
+        for _ in range(cls.SWEEPS):
+            sweep(range(1, nlayers), preds)
+            sweep(range(nlayers - 2, -1, -1), succs)
+        # a layer taller than `cap` wraps into side-by-side columns, filled row by row
+        # (so the barycentric order still runs top to bottom): 300 models give a wide
+        # page rather than a strip of 130 boxes
+        import math
+        cap = max(cls.WRAP_MIN, int(math.ceil(1.5 * math.sqrt(len(ids)))))
+        shapes = []
+        for row in rows:
+            cols = max(1, -(-len(row) // cap))
+            shapes.append((cols, -(-len(row) // cols)))
+        tallest = max([r for _c, r in shapes] or [0])
+        step_y = cls.NODE_H + cls.GAP_Y
+        positions, x = {}, cls.MARGIN
+        for li, row in enumerate(rows):
+            cols, nrows = shapes[li]
+            top = cls.MARGIN + (tallest - nrows) * step_y // 2
+            for i, k in enumerate(row):
+                positions[k] = (li, i, x + (i % cols) * (cls.NODE_W + cls.WRAP_GAP),
+                                top + (i // cols) * step_y)
+            x += cols * cls.NODE_W + (cols - 1) * cls.WRAP_GAP + cls.GAP_X
+        width = x - cls.GAP_X + cls.MARGIN if ids else 2 * cls.MARGIN
+        height = 2 * cls.MARGIN + tallest * step_y - cls.GAP_Y if ids else 2 * cls.MARGIN
+        return {"positions": positions, "width": width, "height": height}
+
+    # -- output ----------------------------------------------------------------------
+
+    def manifest_json(self):
+        """The JSON companion: canonical JSON (docs/docs-page.md describes it)."""
+        return canonical_json(self.doc)
+
+    def write(self, directory):
+        """Write index.html and manifest.json into `directory` (created); returns their
+        paths."""
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory)
+            paths = []
+            for name, text in (("index.html", self.html()), ("manifest.json",
+                                                              self.manifest_json())):
+                path = os.path.join(directory, name)
+                with open(path, "wb") as f:
+                    f.write(text.encode("utf-8"))
+                paths.append(path)
+        except OSError as e:
+            raise StreamtError("cannot write the docs into %s: %s" % (
+                directory, e.strerror or e), hint="choose another directory with -o")
+        return paths
+
+    @staticmethod
+    def fit_label(name, em):
+        """``name``, cut with an ellipsis when its width, over-estimated per character
+        (no font is known here: wide glyphs of common sans fonts), passes ``em``."""
+        def width(c):
+            if c in "il.,:;'|!`":
+                return 0.35
+            if c in "mwMW@%&" or ord(c) > 0x2e7f:
+                return 1.0
+            return 0.7 if c.isupper() else 0.64
+        if sum(width(c) for c in name) <= em:
+            return name
+        total = 1.0   # the ellipsis
+        for i, c in enumerate(name):
+            total += width(c)
+            if total > em:
+                return name[:i] + "\u2026"
+        return name
+
+    @staticmethod
+    def esc(text):
+        """Text for HTML (element content or a quoted attribute): & < > " ' escaped."""
+        import html
+        return html.escape("" if text is None else str(text), quote=True)
+
+    @staticmethod
+    def anchor(key):
+        """An HTML id for a node key: letters, digits and '-' kept, anything else
+        written _<hex>_ (so every key has its own id)."""
+        return "n-" + "".join(c if (c.isalnum() and ord(c) < 128) or c == "-"
+                              else "_%x_" % ord(c) for c in key)
+
+    def html(self):
+        """The page: one HTML document, nothing loaded from anywhere."""
+        doc, esc = self.doc, self.esc
+        project = doc["project"]
+        title = "%s%s" % (project.get("name") or "streamt project",
+                          " (%s)" % doc["environment"] if doc["environment"] else "")
+        out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+               '<meta name="viewport" content="width=device-width, initial-scale=1">',
+               '<meta name="generator" content="streamt %s">' % esc(__version__),
+               "<title>%s · streamt docs</title>" % esc(title),
+               "<style>%s</style>" % _DOCS_CSS, "</head>", "<body>", "<header>",
+               "<h1>%s</h1>" % esc(title)]
+        if project.get("description"):
+            out.append('<p class="lead">%s</p>' % esc(project["description"]))
+        facts = [("project", "%s %s" % (project.get("name") or "", project.get("version") or "")),
+                 ("environment", doc["environment"]),
+                 ("generated from", "a built artifact" if doc["origin"] == "artifact"
+                  else "the project sources"),
+                 ("contents", "%d sources, %d models, %d exposures, %d tests" % (
+                     len(doc["sources"]), len(doc["models"]), len(doc["exposures"]),
+                     sum(len(n.get("tests") or []) for n in doc["sources"] + doc["models"])))]
+        out.append(self._dl(facts))
+        out.append("</header>")
+        for p in doc.get("problems") or []:
+            out.append('<p class="problem">%s</p>' % esc(p))
+        if doc.get("artifact"):
+            out.append(self._artifact_html(doc["artifact"]))
+        out.append(self._graph_html())
+        out.append('<main id="nodes">')
+        for group, label in (("sources", "Sources"), ("models", "Models"),
+                             ("exposures", "Exposures")):
+            if doc[group]:
+                out.append("<h2>%s (%d)</h2>" % (label, len(doc[group])))
+                for n in doc[group]:
+                    out.append(self._node_html(n))
+        if doc.get("rules"):
+            out.append("<h2>Governance rules</h2>")
+            out.append("<pre>%s</pre>" % esc(canonical_json(doc["rules"])))
+        out.append("</main>")
+        out.append("<footer>streamt %s · docs format %s · this page loads nothing from "
+                   "anywhere</footer>" % (esc(__version__), esc(doc["docs_format"])))
+        out.append("<script>%s</script>" % _DOCS_JS.replace("</", "<\\/"))
+        out.append("</body>")
+        out.append("</html>")
+        return "\n".join(out) + "\n"
+
+    def _dl(self, rows):
+        esc = self.esc
+        return "<dl>%s</dl>" % "".join("<dt>%s</dt><dd>%s</dd>" % (esc(k), esc(v))
+                                      for k, v in rows if v not in (None, "", []))
+
+    def _artifact_html(self, a):
+        git = a.get("git") or None
+        if git:
+            state = {True: "dirty", False: "clean"}.get(git.get("dirty"), "dirty: unknown")
+            git_text = "%s on %s (%s)" % (git.get("commit"), git.get("branch") or
+                                          "detached HEAD", state)
+        else:
+            git_text = "none (not built from a git repository)"
+        sig = a.get("signature")
+        if sig is None:
+            sig_text = "unsigned"
+        elif "error" in sig:
+            sig_text = "unreadable (%s)" % sig["error"]
+        elif sig.get("verified"):
+            principal = sig.get("principal")
+            if isinstance(principal, (list, tuple)):
+                principal = ", ".join(principal)
+            sig_text = "verified: signed by %s (%s %s)" % (principal, sig.get("key_type"),
+                                                          sig.get("fingerprint"))
+        else:
+            sig_text = "signed with %s %s (not checked against allowed signers here: use " \
+                       "`streamt artifact verify --allowed-signers`)" % (
+                           sig.get("key_type"), sig.get("fingerprint"))
+        cs = a.get("checksums") or {}
+        gen = a.get("generator") or {}
+        rows = [("format", "%s (built by %s %s)" % (a.get("format"), gen.get("name"),
+                                                    gen.get("version"))),
+                ("built", a.get("build_time")), ("git", git_text),
+                ("secrets", "RESOLVED: the artifact contains secrets (redacted here)"
+                 if a.get("secrets_resolved") else
+                 "references; deploy needs " + ", ".join(a["required_env"])
+                 if a.get("required_env") else "none referenced"),
+                ("signature", sig_text),
+                ("checksums", "%d files, %s; manifest.json sha256 %s" % (
+                    cs.get("files", 0), "all verified" if cs.get("verified")
+                    else "NOT verified", cs.get("manifest_sha256"))),
+                ("resources", ", ".join("%d %s" % (a["counts"][k], k.replace("_", " "))
+                                        for k in ARTIFACT_KINDS))]
+        return '<section id="artifact"><h2>Artifact</h2>%s</section>' % self._dl(rows)
+
+    def _graph_html(self):
+        doc, esc = self.doc, self.esc
+        dag = doc["dag"]
+        w, h = dag["width"], dag["height"]
+        nodes = dict((n["id"], n) for g in ("sources", "models", "exposures") for n in doc[g])
+        nw, nh = self.NODE_W, self.NODE_H
+        out = ['<section id="lineage"><h2>Lineage</h2>',
+               '<p class="controls"><label>Search <input id="search" type="search" '
+               'placeholder="name, owner or tag" autocomplete="off"></label> '
+               '<span id="count"></span> <button id="fit" type="button">Fit</button> '
+               '<span class="hint">drag to pan, wheel to zoom; click a node for its '
+               'details</span></p>',
+               '<div id="graph"><svg id="dag" xmlns="http://www.w3.org/2000/svg" '
+               'width="%d" height="%d" viewBox="0 0 %d %d" role="img" '
+               'aria-label="lineage graph">' % (w, h, w, h),
+               '<g id="viewport"><g class="edges">']
+        for e in dag["edges"]:
+            a, b = nodes[e["from"]]["layout"], nodes[e["to"]]["layout"]
+            x1, y1 = a["x"] + nw, a["y"] + nh // 2
+            x2, y2 = b["x"], b["y"] + nh // 2
+            if x2 <= x1:  # drawn backwards (a cycle, or into a source)
+                x1, x2 = a["x"], b["x"] + nw
+            dx = max(abs(x2 - x1) // 2, 30)
+            sign = 1 if x2 > x1 else -1
+            out.append('<path data-from="%s" data-to="%s" d="M%d %d C%d %d %d %d %d %d"/>' % (
+                esc(e["from"]), esc(e["to"]), x1, y1, x1 + sign * dx, y1, x2 - sign * dx, y2,
+                x2, y2))
+        out.append('</g><g class="nodes">')
+        for n in sorted(nodes.values(), key=lambda n: (n["layout"]["layer"],
+                                                       n["layout"]["order"])):
+            lay = n["layout"]
+            label = self.fit_label(n["name"], self.LABEL_EM)
+            sub = n["type"] + (" \u00b7 " + n["materialized"] if n["materialized"] else "")
+            search = " ".join([n["name"], n.get("owner") or ""] + list(n.get("tags") or []))
+            out.append(
+                '<a href="#%s"><g class="node %s" data-id="%s" data-name="%s" '
+                'data-search="%s" data-x="%d" data-y="%d" transform="translate(%d %d)">'
+                '<title>%s</title><rect width="%d" height="%d" rx="6"/>'
+                '<text x="10" y="17" class="name">%s</text>'
+                '<text x="10" y="32" class="sub">%s</text></g></a>' % (
+                    self.anchor(n["id"]), esc(n["type"]), esc(n["id"]), esc(n["name"]),
+                    esc(search.lower()), lay["x"], lay["y"], lay["x"], lay["y"],
+                    esc("%s (%s)" % (n["name"], sub)), nw, nh, esc(label), esc(sub)))
+        out.append("</g></g></svg></div></section>")
+        return "\n".join(out)
+
+    def _node_html(self, n):
+        esc = self.esc
+        names = dict((m["id"], m["name"]) for g in ("sources", "models", "exposures")
+                     for m in self.doc[g])
+
+        def links(keys):
+            return ", ".join('<a href="#%s">%s</a>' % (self.anchor(k), esc(names.get(k, k)))
+                             for k in keys) or "none"
+        search = " ".join([n["name"], n.get("owner") or ""] + list(n.get("tags") or []))
+        out = ['<section class="node-doc %s" id="%s" data-search="%s">' % (
+                   esc(n["type"]), self.anchor(n["id"]), esc(search.lower())),
+               '<h3><span class="badge %s">%s</span> %s</h3>' % (
+                   esc(n["type"]), esc(n["type"]), esc(n["name"]))]
+        if n.get("description"):
+            out.append("<p>%s</p>" % esc(n["description"]))
+        rows = [("owner", n.get("owner")), ("tags", ", ".join(n.get("tags") or [])),
+                ("materialized", n.get("materialized")),
+                ("exposure type", n.get("exposure_type"))]
+        out.append(self._dl(rows).replace("</dl>", "<dt>upstream</dt><dd>%s</dd>"
+                                          "<dt>downstream</dt><dd>%s</dd></dl>" % (
+                                              links(n["upstream"]), links(n["downstream"]))))
+        if n.get("columns"):
+            out.append("<h4>Columns</h4><table><tr><th>name</th><th>type</th>"
+                       "<th>description</th></tr>%s</table>" % "".join(
+                           "<tr><td>%s</td><td><code>%s</code></td><td>%s</td></tr>" % (
+                               esc(c["name"]), esc(c["type"] or ""), esc(c["description"] or ""))
+                           for c in n["columns"]))
+        t = n.get("topic")
+        if t:
+            rows = [("name", t.get("name")), ("partitions", t.get("partitions")),
+                    ("replication factor", t.get("replication_factor"))]
+            rows += [(k, (t.get("config") or {})[k]) for k in sorted(t.get("config") or {})]
+            out.append("<h4>Topic</h4>" + self._dl(rows))
+        if n.get("schema"):
+            out.append("<h4>Schema</h4>" + self._dl([
+                ("subject", n["schema"].get("subject")),
+                ("type", n["schema"].get("schema_type"))]))
+        if n.get("sql"):
+            out.append("<details><summary>Flink SQL (%d lines)</summary><pre>%s</pre>"
+                       "</details>" % (n["sql"].count("\n") + 1, esc(n["sql"])))
+        c = n.get("connector")
+        if c:
+            config = c.get("config") or {}
+            out.append("<h4>Connector %s</h4>" % esc(c.get("name")) + self._dl(
+                [("cluster", c.get("cluster"))] + [(k, config[k]) for k in sorted(config)]))
+        if n.get("tests"):
+            out.append("<h4>Tests</h4><ul>")
+            for test in n["tests"]:
+                out.append("<li><b>%s</b>%s<ul>%s</ul>%s</li>" % (
+                    esc(test["name"]), " (%s)" % esc(test["type"]) if test.get("type") else "",
+                    "".join("<li><code>%s</code></li>" % esc(json.dumps(
+                        a, sort_keys=True, ensure_ascii=False)) for a in test["assertions"]),
+                    "<details><summary>SQL</summary><pre>%s</pre></details>" % esc(test["sql"])
+                    if test.get("sql") else ""))
+            out.append("</ul>")
+        if n.get("rules"):
+            out.append("<h4>Governance rules that apply</h4><ul>%s</ul>" % "".join(
+                "<li><code>%s</code></li>" % esc(r) for r in n["rules"]))
+        out.append("</section>")
+        return "\n".join(out)
+
+
+_DOCS_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 24px 40px;color:#1d2330}
+header h1{margin:16px 0 4px}.lead{margin:0 0 8px;color:#444}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:6px 0}
+dt{color:#666}dd{margin:0;overflow-wrap:anywhere}
+#graph{border:1px solid #ccd;border-radius:6px;overflow:auto;max-height:75vh;background:#fafbfd}
+#graph.js{overflow:hidden;cursor:grab}#graph.js svg{width:100%;height:100%}
+.edges path{fill:none;stroke:#9aa3b5;stroke-width:1.4}
+.node rect{stroke-width:1.5}.node text{font-size:12px;fill:#1d2330}.node .sub{font-size:10px;fill:#556}
+.node.source rect{fill:#e4f4e8;stroke:#3b8c55}.node.model rect{fill:#e6eefb;stroke:#3d68b8}
+.node.exposure rect{fill:#fdf0e0;stroke:#c07a22}
+.node.dim{opacity:.15}.edges path.dim{opacity:.1}.node.hit rect{stroke:#d0302f;stroke-width:3}
+.controls{margin:6px 0}.hint{color:#777;font-size:12px}#count{color:#555}
+.node-doc{border-top:1px solid #dde;padding:6px 0}.node-doc.hidden{display:none}
+.badge{font-size:11px;padding:1px 6px;border-radius:8px;background:#e6eefb;vertical-align:middle}
+.badge.source{background:#e4f4e8}.badge.exposure{background:#fdf0e0}
+table{border-collapse:collapse}td,th{border:1px solid #dde;padding:2px 8px;text-align:left}
+pre{background:#f4f5f8;padding:8px;overflow:auto;font-size:12px}
+.problem{background:#fde8e8;padding:6px 10px;border-left:4px solid #c33}
+footer{margin-top:30px;color:#777;font-size:12px}
+"""
+
+_DOCS_JS = r"""
+(function () {
+  "use strict";
+  var svg = document.getElementById("dag"), box = document.getElementById("graph");
+  if (!svg || !box || !svg.viewBox) { return; }
+  var full = [0, 0, svg.viewBox.baseVal.width, svg.viewBox.baseVal.height];
+  var view = full.slice();
+  var nodes = Array.prototype.slice.call(svg.querySelectorAll("g.node"));
+  var paths = Array.prototype.slice.call(svg.querySelectorAll(".edges path"));
+  var docs = Array.prototype.slice.call(document.querySelectorAll(".node-doc"));
+  var count = document.getElementById("count");
+  box.className = "js";
+  box.style.height = Math.round(Math.min(window.innerHeight * 0.7,
+      Math.max(240, full[3] * box.clientWidth / Math.max(full[2], 1) + 24))) + "px";
+  function show() { svg.setAttribute("viewBox", view.join(" ")); }
+  function fit(list) {
+    if (!list.length) { view = full.slice(); show(); return; }
+    var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    list.forEach(function (n) {
+      var x = +n.getAttribute("data-x"), y = +n.getAttribute("data-y");
+      x0 = Math.min(x0, x); y0 = Math.min(y0, y);
+      x1 = Math.max(x1, x + 200); y1 = Math.max(y1, y + 40);
+    });
+    view = [x0 - 40, y0 - 40, Math.max(x1 - x0 + 80, 400), Math.max(y1 - y0 + 80, 200)];
+    show();
+  }
+  function search(q) {
+    q = q.trim().toLowerCase();
+    var hits = [], ids = {};
+    nodes.forEach(function (n) {
+      var ok = !q || n.getAttribute("data-search").indexOf(q) >= 0;
+      n.classList.toggle("dim", !ok);
+      n.classList.toggle("hit", !!q && ok);
+      if (ok) { hits.push(n); ids[n.getAttribute("data-id")] = true; }
+    });
+    paths.forEach(function (p) {
+      p.classList.toggle("dim", !!q && !(ids[p.getAttribute("data-from")] &&
+                                         ids[p.getAttribute("data-to")]));
+    });
+    docs.forEach(function (d) {
+      d.classList.toggle("hidden", !!q && d.getAttribute("data-search").indexOf(q) < 0);
+    });
+    count.textContent = q ? hits.length + " of " + nodes.length : nodes.length + " nodes";
+    fit(q ? hits : []);
+  }
+  var input = document.getElementById("search");
+  input.addEventListener("input", function () { search(input.value); });
+  document.getElementById("fit").addEventListener("click", function () {
+    input.value = ""; search("");
+  });
+  box.addEventListener("wheel", function (e) {
+    e.preventDefault();
+    var r = svg.getBoundingClientRect(), k = e.deltaY > 0 ? 1.2 : 1 / 1.2;
+    var px = view[0] + (e.clientX - r.left) / r.width * view[2];
+    var py = view[1] + (e.clientY - r.top) / r.height * view[3];
+    view = [px - (px - view[0]) * k, py - (py - view[1]) * k, view[2] * k, view[3] * k];
+    show();
+  }, {passive: false});
+  var drag = null;
+  box.addEventListener("mousedown", function (e) {
+    drag = {x: e.clientX, y: e.clientY, v: view.slice(), moved: false};
+  });
+  window.addEventListener("mousemove", function (e) {
+    if (!drag) { return; }
+    var r = svg.getBoundingClientRect();
+    var dx = (e.clientX - drag.x) / r.width * drag.v[2], dy = (e.clientY - drag.y) / r.height * drag.v[3];
+    if (Math.abs(e.clientX - drag.x) + Math.abs(e.clientY - drag.y) > 3) { drag.moved = true; }
+    view = [drag.v[0] - dx, drag.v[1] - dy, drag.v[2], drag.v[3]];
+    show();
+  });
+  window.addEventListener("mouseup", function () { setTimeout(function () { drag = null; }, 0); });
+  box.addEventListener("click", function (e) { if (drag && drag.moved) { e.preventDefault(); } }, true);
+  search("");
+})();
+"""
+
+# (end of docs page)
+
+
+###############################################################################
 # CLI #########################################################################
 ###############################################################################
 #
@@ -14871,6 +15613,43 @@ def _cmd_lineage(p):
     return run
 
 
+@command("docs", help="a self-contained HTML page of the pipeline (works offline)",
+         epilog="""examples:
+  streamt docs generate -p examples/shop -e dev
+  streamt docs generate -e prod -o site/pipeline
+
+Writes index.html (lineage drawn as SVG, every node's details; no network request
+when opened, deterministic bytes) and manifest.json (the same content for tools,
+docs/docs-page.md). From a built artifact: streamt artifact docs ARTIFACT.""")
+def _cmd_docs(p):
+    sub = p.add_subparsers(dest="docs_command", metavar="SUBCOMMAND")
+    pg = sub.add_parser("generate", help="write index.html and manifest.json of a project",
+                        description="Write the docs page of a project: index.html and "
+                                    "manifest.json.", formatter_class=p.formatter_class,
+                        epilog="""examples:
+  streamt docs generate -p examples/shop -e dev          # examples/shop/docs/index.html
+  streamt docs generate -e prod -o /tmp/shop-docs""")
+    _add_project_arg(pg)
+    pg.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    pg.add_argument("-o", "--output", metavar="DIR", default=None,
+                    help="the output directory (default: docs/ in the project directory)")
+
+    def run(args, out):
+        if getattr(args, "docs_command", None) != "generate":
+            p.print_help(out.err)
+            return EXIT_USAGE
+        root = _project_dir(args)
+        project = load_project(root, env=args.env)
+        target = args.output if args.output is not None else os.path.join(root, "docs")
+        page = DocsPage.from_project(project)
+        for problem in page.doc["problems"]:
+            out.warn(problem)
+        page.write(target)
+        out.result("Documentation generated at %s" % target)
+        return EXIT_OK
+    return run
+
+
 def _reach(start, edges, direction):
     """Nodes reachable from ``start`` following edges forwards (0) or backwards (1)."""
     seen, todo = set(), [start]
@@ -15118,6 +15897,20 @@ exit codes: 0 sound, 4 integrity or signature problem (listed on stderr; no JSON
     pd.add_argument("--format", choices=("text", "json"), default="text")
     pd.add_argument("--detailed-exitcode", action="store_true",
                     help="exit 8 when there are differences")
+    pdo = sub.add_parser("docs", help="the docs page of an artifact (index.html, manifest.json)",
+                         description="Verify an artifact (as `verify` does), then write its "
+                                     "docs page:\nindex.html and manifest.json.",
+                         formatter_class=fmt, epilog="""examples:
+  streamt artifact docs dist/shop-dev -o dist/shop-dev-docs
+  streamt artifact docs shop-prod.tar.gz --allowed-signers allowed_signers
+
+exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usage.""")
+    pdo.add_argument("path", metavar="ARTIFACT", help="artifact directory or tarball")
+    pdo.add_argument("-o", "--output", metavar="DIR", default="docs",
+                     help="the output directory (default: docs)")
+    pdo.add_argument("--allowed-signers", metavar="FILE",
+                     help="check the signature against this allowed_signers file (the page "
+                          "then says who signed)")
 
     def run(args, out):
         which = getattr(args, "artifact_command", None)
@@ -15127,6 +15920,8 @@ exit codes: 0 sound, 4 integrity or signature problem (listed on stderr; no JSON
             return _artifact_verify(args, out)
         if which == "diff":
             return _artifact_diff(args, out)
+        if which == "docs":
+            return _artifact_docs(args, out)
         p.print_help(out.err)
         return EXIT_USAGE
     return run
@@ -15261,6 +16056,15 @@ def _artifact_verify(args, out):
             sig["key_type"], sig["fingerprint"])
     out.result("OK %s: %d files match the manifest; %s" % (args.path, report["files"],
                                                           sig_text), "green")
+    return EXIT_OK
+
+
+def _artifact_docs(args, out):
+    art = read_artifact(args.path)
+    report = verify_artifact(art, allowed_signers=args.allowed_signers)
+    page = DocsPage.from_artifact(art, report)
+    page.write(args.output)
+    out.result("Documentation generated at %s" % args.output)
     return EXIT_OK
 
 
