@@ -7140,7 +7140,7 @@ def resolve_sql_references(sql, values, escape_dollars=False):
     return "".join(out)
 
 
-__all__ += ["sql_references", "resolve_sql_references"]
+__all__ += ["sql_references", "resolve_sql_references", "redact_sql"]
 
 
 
@@ -9941,8 +9941,8 @@ def diff_artifacts(old, new):
                             "key": key, "old": SecretPolicy.redact(key, fa.get(key)),
                             "new": SecretPolicy.redact(key, fb.get(key))})
                 if kind == "flink_jobs" and ma[name].get("sql") != mb[name].get("sql"):
-                    entry["sql"] = _sql_diff(_redact_sql(ma[name].get("sql") or ""),
-                                             _redact_sql(mb[name].get("sql") or ""), name)
+                    entry["sql"] = _sql_diff(redact_sql(ma[name].get("sql") or ""),
+                                             redact_sql(mb[name].get("sql") or ""), name)
                 out.append(entry)
     return out
 
@@ -10742,7 +10742,7 @@ def _flatten_item(obj, prefix=""):
     return out
 
 
-def _redact_sql(sql):
+def redact_sql(sql):
     """Flink SQL with the value of every secret-looking option ('...password' = '...',
     '...user-info' = 'user:password') written '<redacted>' (resolved artifacts)."""
     try:
@@ -10765,7 +10765,7 @@ def _redact_sql(sql):
 
 def _redact(obj, key=""):
     if key == "sql" or key.endswith(".sql"):
-        return _redact_sql(obj) if isinstance(obj, str) else obj
+        return redact_sql(obj) if isinstance(obj, str) else obj
     if isinstance(obj, dict):
         return dict((k, _redact(v, "%s.%s" % (key, k) if key else str(k))) for k, v in obj.items())
     if isinstance(obj, list):
@@ -10783,7 +10783,7 @@ def _diff_show(value):
 
 def _sql_diff(a, b, name):
     import difflib
-    a, b = _redact_sql(a), _redact_sql(b)  # a resolved artifact holds passwords
+    a, b = redact_sql(a), redact_sql(b)  # a resolved artifact holds passwords
     diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "a/flink/%s.sql" % name,
                                      "b/flink/%s.sql" % name, n=1, lineterm=""))
     added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
@@ -14572,7 +14572,7 @@ class DocsPage(object):
         subjects = {}
         for s in state.get("schemas") or []:
             subjects.setdefault(s.get("source"), s)
-        rules = _plain(project.rules or {}) if isinstance(project.rules, dict) else {}
+        rules = plain_data(project.rules or {}) if isinstance(project.rules, dict) else {}
         tests = {}
         for t in project.tests:
             if isinstance(t, dict) and t.get("name") is not None:
@@ -14596,7 +14596,7 @@ class DocsPage(object):
             if kind == "model":
                 node["topic"] = cls._topic_doc(topics.get(name))
                 job = jobs.get(name)
-                node["sql"] = _redact_sql(job["sql"]) if job and job.get("sql") else None
+                node["sql"] = redact_sql(job["sql"]) if job and job.get("sql") else None
                 node["connector"] = cls._connector_doc(connectors.get(name))
             if kind == "exposure":
                 node["exposure_type"] = spec.get("type")
@@ -14644,7 +14644,7 @@ class DocsPage(object):
                 test_jobs.append(j)
                 continue
             node = model_node(j.get("model") or j.get("name"))
-            node["sql"] = _redact_sql(sql)
+            node["sql"] = redact_sql(sql)
             node["materialized"] = "flink"
             reads.append((node["id"], cls._sql_topics(sql)))
         for c in desired.get("connectors") or []:
@@ -14683,7 +14683,7 @@ class DocsPage(object):
                 nodes[targets[0]]["tests"].append({
                     "name": str(j.get("model") or j.get("name")),
                     "model": nodes[targets[0]]["name"], "type": "continuous",
-                    "assertions": [], "sql": _redact_sql(j.get("sql") or "")})
+                    "assertions": [], "sql": redact_sql(j.get("sql") or "")})
         for node in nodes.values():
             node["tests"].sort(key=lambda t: t["name"])
             node["rules"] = []
@@ -14751,7 +14751,7 @@ class DocsPage(object):
         config = t.get("config") or {}
         return {"name": t.get("name"), "partitions": t.get("partitions"),
                 "replication_factor": t.get("replication_factor"),
-                "config": dict((str(k), redact_value(k, config[k])) for k in config)}
+                "config": dict((str(k), SecretPolicy.redact(k, config[k])) for k in config)}
 
     @staticmethod
     def _connector_doc(c):
@@ -14759,14 +14759,14 @@ class DocsPage(object):
             return None
         config = c.get("config") or {}
         return {"name": c.get("name"), "cluster": c.get("cluster"),
-                "config": dict((str(k), redact_value(k, config[k])) for k in config)}
+                "config": dict((str(k), SecretPolicy.redact(k, config[k])) for k in config)}
 
     @staticmethod
     def _test_doc(t):
         return {"name": str(t.get("name")), "model": str(t.get("model"))
                 if t.get("model") is not None else None,
                 "type": t.get("type") if isinstance(t.get("type"), str) else None,
-                "assertions": _plain(t.get("assertions"))
+                "assertions": plain_data(t.get("assertions"))
                 if isinstance(t.get("assertions"), list) else []}
 
     @staticmethod
