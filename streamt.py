@@ -6950,7 +6950,7 @@ def _protobuf_problem(text):
 # A project to its desired state: topics, schemas, Flink jobs, connectors,
 # Gateway resources (docs/internals.md describes the shapes).
 
-__all__ += ["CompileError", "compile_project", "parse_schema_definition", "plain_data", "model_topic_name",
+__all__ += ["CompileError", "Compiler", "compile_project", "parse_schema_definition", "plain_data", "model_topic_name",
             "flink_duration", "kafka_config_value", "jaas_config"]
 
 
@@ -6965,7 +6965,7 @@ def compile_project(project, warnings=None):
     Every list is sorted by its key; nothing depends on the clock or on hash order.
     ``${VAR}`` references stay references.  Warnings (untyped columns, masks that do
     not apply, ...) are appended to ``warnings`` when a list is given."""
-    compiler = _Compiler(project)
+    compiler = Compiler(project)
     state = compiler.run()
     if warnings is not None:
         warnings.extend(compiler.warnings)
@@ -7301,13 +7301,16 @@ class _Relation(object):
         self.kind, self.name, self.topic = kind, name, topic
         self.columns, self.updating, self.key = columns, updating, list(key)
         self.fmt, self.raw, self.view = fmt, raw, view
-        self.key_derived, self.key_note = True, None  # (a model's: _Compiler.result_key)
+        self.key_derived, self.key_note = True, None  # (a model's: Compiler.result_key)
         self.ddl_columns = {}  # table_ddl's memo: (sink, watermark, key) -> column lines
         self.ddl_texts = {}    # table_ddl's memo of the rest: see there
 
 
-class _Compiler(object):
-    # the quick paths are shortcuts to the same state (FastPaths.compile)
+class Compiler(object):
+    """One project's compile: ``run()`` the desired state (compile_project's), and the
+    relations (columns, types) of its sources and models for whoever draws or checks
+    them (`docs generate`).  Its quick paths are shortcuts to the same state
+    (FastPaths.compile)."""
 
     def __init__(self, project):
         self.project = project
@@ -14559,7 +14562,7 @@ class DocsPage(object):
         """The page of a loaded project (compiled here for the SQL, topics, columns
         and connectors; a project that does not compile still gets its page)."""
         graph = lineage_graph(project)
-        compiler = _Compiler(project)
+        compiler = Compiler(project)
         problems = []
         try:
             state = compiler.run()
@@ -15296,30 +15299,6 @@ def _project_dir(args):
     return args.project_dir or os.environ.get("STREAMT_PROJECT_DIR") or "."
 
 
-def _load_diagnostics(error):
-    """The diagnostics of a ProjectError raised by load_project."""
-    diags = getattr(error, "diagnostics", None)
-    if diags:
-        return list(diags)
-    return [Diagnostic("error", "PROJECT_ERROR", error.message, error.location, error.hint)]
-
-
-def _validate_one(root, env, strict, check_env):
-    """(project or None, environment name, sorted diagnostics) of one environment:
-    load + validate (ProjectPipeline adds the compile)."""
-    try:
-        project = load_project(root, env=env, strict=False)
-    except UsageError:
-        raise
-    except ProjectError as e:
-        return None, env, sorted(_load_diagnostics(e), key=Diagnostic.sort_key)
-    diags = validate_project(project, check_env=check_env)
-    if strict:
-        diags = [d if d.is_error else Diagnostic("error", d.code, d.message + " (--strict)",
-                                                 d.location, d.suggestion) for d in diags]
-    return project, project.env, diags
-
-
 class ProjectPipeline(object):
     """load -> validate -> compile: the one way `validate`, `build`, `plan`, `apply` and
     `status -p` read a project directory.
@@ -15333,7 +15312,7 @@ class ProjectPipeline(object):
     compile does not depend on them)."""
 
     def __init__(self, root, env, check_env=False, strict=False):
-        self.project, self.env, diags = _validate_one(root, env, False, False)
+        self.project, self.env, diags = self._load_and_validate(root, env)
         self.desired, self.compile_warnings = None, []
         if self.project is not None and not any(d.is_error for d in diags):
             warnings = []
@@ -15354,6 +15333,21 @@ class ProjectPipeline(object):
         if any(d.is_error for d in self.diagnostics):
             self.desired = None
 
+    @staticmethod
+    def _load_and_validate(root, env):
+        """(project or None, environment name, diagnostics): a project that does not
+        load gives the loader's diagnostics (a UsageError, e.g. no such environment,
+        goes through)."""
+        try:
+            project = load_project(root, env=env, strict=False)
+        except UsageError:
+            raise
+        except ProjectError as e:
+            diags = getattr(e, "diagnostics", None) or [
+                Diagnostic("error", "PROJECT_ERROR", e.message, e.location, e.hint)]
+            return None, env, list(diags)
+        return project, project.env, validate_project(project, check_env=False)
+
     @property
     def errors(self):
         return [d for d in self.diagnostics if d.is_error]
@@ -15365,8 +15359,8 @@ class ProjectPipeline(object):
             (out.error if d.is_error else out.warn)(d.render())
         errors = self.errors
         if errors or self.desired is None:
-            raise ProjectError("the project is invalid (%s): %s"
-                               % (_plural(len(errors), "error"), refused),
+            raise ProjectError("the project is invalid (%d error%s): %s"
+                               % (len(errors), "" if len(errors) == 1 else "s", refused),
                                hint="fix the errors above; `streamt validate` lists them too")
         for w in self.compile_warnings:
             out.warn(w)

@@ -34,9 +34,9 @@ MASKS = [None, "hash", "null", "redact", "partial"]
 
 def _state(project, quick):
     """compile_project's (state, warnings) or its error, quick ending on or off."""
-    saved = streamt._Compiler.__dict__["_select_end_quick"]  # the staticmethod itself
+    saved = streamt.Compiler.__dict__["_select_end_quick"]  # the staticmethod itself
     if not quick:
-        streamt._Compiler._select_end_quick = staticmethod(lambda text, orig, pos: None)
+        streamt.Compiler._select_end_quick = staticmethod(lambda text, orig, pos: None)
     try:
         warnings = []
         try:
@@ -44,7 +44,7 @@ def _state(project, quick):
         except streamt.ProjectError as e:
             return ("error", type(e).__name__, e.message, str(e.location))
     finally:
-        streamt._Compiler._select_end_quick = saved
+        streamt.Compiler._select_end_quick = saved
 
 
 def _project(sql, mask, up_sql):

@@ -273,7 +273,7 @@ def test_table_ddl_every_variant_of_one_relation(bench_dir, monkeypatch):
     reading it (callers today vary the startup mode and group id only)."""
     monkeypatch.setenv("KAFKA_BOOTSTRAP", "k:9092")
     p = streamt.load_project(bench_dir)
-    c = streamt._Compiler(p)
+    c = streamt.Compiler(p)
     rel = c.source_relation("src_1")
     variants = [(sink, startup, group, upsert, wm, fmt)
                 for sink in (False, True) for startup in (None, "latest-offset")
