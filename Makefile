@@ -27,6 +27,8 @@ lint: $(VPY)
 	$(VENV)/bin/vermin -t=3.6- --no-tips --exclude str.decode streamt.py build_zipapp.py | grep -q "Minimum required versions: 3\.[0-6]$$"
 	# errors and undefined/unused names; style is left to review
 	$(VENV)/bin/ruff check --select E9,F,B006,B008 streamt.py build_zipapp.py tests
+	# pyflakes too: it reports a name bound twice (F811) where ruff's selection does not
+	$(VENV)/bin/python -m pyflakes streamt.py build_zipapp.py tests
 
 ## pyz: dist/streamt.pyz, reproducibly
 pyz:

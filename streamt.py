@@ -15812,9 +15812,9 @@ def _cmd_build(p):
         signer = None
         if key_text is not None:
             ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
-
-            def signer(data):
-                return ssh_sign(data, key_text, namespace=SSHSIG_NAMESPACE)
+            import functools
+            signer = functools.partial(ssh_sign, private_key_text=key_text,
+                                       namespace=SSHSIG_NAMESPACE)
         files, digest = write_artifact(
             desired, args.output, project_name=project.name, project_version=project.version,
             git=git_record, build_epoch=epoch, secrets_resolved=args.resolve_secrets,
