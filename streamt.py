@@ -15076,6 +15076,79 @@ def _cmd_build(p):
     return run
 
 
+@command("compile", help="write the project's resources to a directory (the original's compile)",
+         description="Validate and compile the project for one environment and write its "
+                     "resources to a directory (default: generated/ in the project, as the "
+                     "original streamt did), in the layout of a `streamt build` artifact.  "
+                     "It is `build` for a working copy: the output is always a directory, "
+                     "compile replaces its own previous output, and --dry-run lists the "
+                     "files.  Ship what you deploy with `build` (tarball, signature, git "
+                     "record).",
+         epilog="""examples:
+  streamt compile -p examples/shop -e dev
+  streamt compile -e dev -o /tmp/shop-generated --dry-run
+
+exit codes: 0 written (or listed), 1 the output is a directory compile did not write,
+2 usage, 3 invalid project (nothing written).""")
+def _cmd_compile(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="the directory to write (default: generated/ in the project)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be written")
+
+    def run(args, out):
+        root = _project_dir(args)
+        env = args.env or os.environ.get("STREAMT_ENV") or None
+        project, env_name, diags = _validate_one(root, env, False, False)
+        for d in diags:
+            (out.error if d.is_error else out.warn)(d.render())
+        errors = [d for d in diags if d.is_error]
+        if errors or project is None:
+            raise ProjectError("the project is invalid (%s): nothing was written"
+                               % _plural(len(errors), "error"),
+                               hint="fix the errors above; `streamt validate` lists them too")
+        desired = compile_project(project)
+        dest = args.output or os.path.join(root, "generated")
+        epoch = source_date_epoch(os.environ, None)
+        if args.dry_run:
+            files = render_artifact(desired, project.name, project.version, None, epoch)
+            out.result("Dry run: nothing written. %s would hold:" % dest)
+            for path in sorted(files):
+                out.result("  " + path)
+            out.result("(%s)" % _component_counts(desired))
+            return EXIT_OK
+        if os.path.lexists(dest) and not _compile_output_dir(dest):
+            raise StreamtError("%s exists and is not the output of a compile" % dest,
+                               hint="choose another directory with -o, or remove it")
+        write_artifact(desired, dest, project_name=project.name,
+                       project_version=project.version, build_epoch=epoch, force=True)
+        out.result("compiled %s (environment %s) to %s: %s"
+                   % (project.name, env_name, dest, _component_counts(desired)))
+        return EXIT_OK
+    return run
+
+
+def _compile_output_dir(path):
+    """May compile replace ``path``?  An empty directory, or one holding a manifest.json
+    written by streamt (this one's, or the original's `generated/`)."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return False
+    if not os.listdir(path):
+        return True
+    try:
+        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as f:
+            doc = json.load(f)
+    except (IOError, OSError, ValueError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    ours = (doc.get("generator") or {}).get("name") == "streamt" if isinstance(
+        doc.get("generator"), dict) else False
+    original = "compiled_at" in doc and isinstance(doc.get("artifacts"), dict)
+    return ours or original
+
+
 @command("artifact", help="inspect, verify or compare built artifacts",
          description="Read artifacts (a directory or a .tar.gz/.tgz/.tar.xz/.tar, in memory: "
                      "nothing is extracted or written).",
