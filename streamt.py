@@ -14674,6 +14674,9 @@ def _cmd_validate(p):
                    help="do not require the ${VAR}s of the environment to be set")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text for people (stderr + stdout), json for CI (stdout)")
+    p.add_argument("--check-schemas", action="store_true",
+                   help="also ask the environment's Schema Registry whether each declared "
+                        "schema is compatible with its subject's latest version (read-only)")
 
     def run(args, out):
         root = _project_dir(args)
@@ -14699,6 +14702,11 @@ def _cmd_validate(p):
                 results.append((None, e, [Diagnostic("error", "PROJECT_ERROR", err.message,
                                                      Location("environments/%s.yml" % e),
                                                      err.hint)]))
+        if args.check_schemas:
+            # only projects without errors compile; the checks are extra diagnostics
+            for pr, e, diags in results:
+                if pr is not None and not any(d.is_error for d in diags):
+                    diags.extend(_schema_check_diagnostics(pr, out, args.format == "text"))
         valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
         if args.format == "json":
             docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
@@ -14736,6 +14744,43 @@ def _cmd_validate(p):
             out.info("hint: fix the errors above (file:line), then run 'streamt validate' again")
         return EXIT_OK if valid else EXIT_INVALID
     return run
+
+
+def _schema_check_diagnostics(project, out, talk):
+    """--check-schemas: each schema the project declares, checked against the latest
+    version of its subject in the live Schema Registry (POST /compatibility, nothing is
+    registered).  Incompatible -> an error diagnostic SCHEMA_INCOMPATIBLE."""
+    desired = compile_project(project)
+    if not desired.get("schemas"):
+        if talk:
+            out.info("--check-schemas: the project declares no schema")
+        return []
+    values = dict(project.variables)
+    values.update(os.environ)
+    runtime = (resolve_variables(desired, values).get("environment") or {}).get("runtime") or {}
+    if not (runtime.get("schema_registry") or {}).get("url"):
+        raise UsageError("--check-schemas: the environment has no schema_registry.url",
+                         hint="add runtime.schema_registry.url to the environment")
+    sr = SchemaRegistryTarget(runtime)
+    diags = []
+    for s in desired["schemas"]:
+        ok, messages = sr.check_compatibility(s["subject"], s)
+        where = next((_key_loc(src, "schema", _loc(src)) for src in project.sources
+                      if src.get("name") == s.get("source")), None)
+        if ok:
+            if talk:
+                out.info("schema %s: compatible with the registry's latest version (or a new "
+                         "subject)" % s["subject"])
+            continue
+        diags.append(Diagnostic("error", "SCHEMA_INCOMPATIBLE",
+                                "schema %s (source '%s') is incompatible with the latest "
+                                "registered version: %s"
+                                % (s["subject"], s.get("source"),
+                                   "; ".join(messages) or "the Schema Registry says so"),
+                                where,
+                                "make the change compatible, or change the subject's "
+                                "compatibility level"))
+    return diags
 
 
 @command("envs", help="list the environments of a project, or show one",
@@ -14811,9 +14856,17 @@ def _cmd_lineage(p):
     p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
     p.add_argument("-m", "--model", help="only what feeds this model (or source) and what it "
                                          "feeds")
-    p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
+    p.add_argument("--upstream", action="store_true",
+                   help="with -m: only what feeds it (and it)")
+    p.add_argument("--downstream", action="store_true",
+                   help="with -m: only what it feeds (and it)")
+    p.add_argument("--format", choices=("text", "ascii", "json", "mermaid"), default="text",
+                   help="text (ascii: the original streamt's name for it), json or mermaid")
 
     def run(args, out):
+        if (args.upstream or args.downstream) and not args.model:
+            raise UsageError("--upstream/--downstream need -m MODEL: whose upstream?",
+                             hint="e.g. streamt lineage -m orders_clean --upstream")
         project = load_project(_project_dir(args), env=args.env)
         g = lineage_graph(project)
         nodes, edges = g["nodes"], g["edges"]
@@ -14826,7 +14879,12 @@ def _cmd_lineage(p):
                 raise UsageError("Model '%s' not found" % args.model,
                                  hint=_suggest(args.model, names) or
                                  "models: %s" % (", ".join(sorted(names)) or "none"))
-            keep = set([focus]) | _reach(focus, edges, 0) | _reach(focus, edges, 1)
+            both = not (args.upstream or args.downstream)
+            keep = set([focus])
+            if args.upstream or both:
+                keep |= _reach(focus, edges, 1)
+            if args.downstream or both:
+                keep |= _reach(focus, edges, 0)
             nodes = dict((k, v) for k, v in nodes.items() if k in keep)
             edges = [e for e in edges if e[0] in keep and e[1] in keep]
         order = _topo_order(nodes, edges)
@@ -15448,6 +15506,10 @@ def _cli_apply(p):
     p.add_argument("-p", "--project-dir", default=None,
                    help="project directory (default: $STREAMT_PROJECT_DIR, else .)")
     _add_common_deploy_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="the original streamt's flag: let the plan's destructive changes "
+                        "through where the environment's safety.allow_destructive is false "
+                        "(deletes still need --allow-delete; --confirm is still required)")
     return lambda args, output: _run_deploy(args, output, "apply")
 
 
@@ -15465,6 +15527,9 @@ def _cli_status(p):
                    help="output format (json: see docs/README.md, 'deploy JSON')")
     p.add_argument("--env-file", action="append", default=[], metavar="FILE",
                    help="NAME=value lines for ${VAR}s (the process environment wins)")
+    p.add_argument("--filter", metavar="GLOB",
+                   help="only resources whose name matches this shell pattern "
+                        "(e.g. 'orders*')")
     return lambda args, output: _run_deploy(args, output, "status")
 
 
@@ -15521,7 +15586,10 @@ def _deploy_steps(args, output, cmd, report, progress):
                                    hint="review the plan with --dry-run, then re-run with "
                                         "--confirm")
         elif not sys.stdin.isatty():
-            raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd)
+            raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd,
+                             hint="coming from the original streamt, whose `apply` deployed "
+                                  "without asking: add --confirm (streamt %s --confirm)"
+                                  % cmd)
         elif not _confirm_on_tty(env_name, output):
             raise RefusedError("not confirmed")
     # 3. ${VAR}s: --env-file lines, then the process environment (highest)
@@ -15565,6 +15633,9 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
                              hint="rebuild the artifact (or review the change) and deploy again")
         progress("no drift since the build")
     plan = plan_deploy(desired, runtime, policy, targets=targets, progress=progress)
+    if getattr(args, "filter", None):
+        import fnmatch
+        plan.changes = [c for c in plan.changes if fnmatch.fnmatchcase(c.name, args.filter)]
     report["kafka_cluster_id"] = plan.cluster_id
     report["plan"] = plan.to_json()
     if plan.cluster_id:
@@ -15581,7 +15652,14 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
     if plan.refused:
         raise RefusedError("the plan contains changes streamt refuses to make",
                            details=["%s: %s" % (c.ref, c.refused) for c in plan.refused])
-    if plan.destructive and safety.get("allow_destructive") is False:
+    if getattr(args, "force", False):
+        # the original's --force: destructive operations allowed despite the environment's
+        # safety.allow_destructive; here it opens exactly that gate, nothing else
+        progress("--force (as in the original streamt): the plan's destructive changes (%d) "
+                 "are allowed on %r even if its safety.allow_destructive is false; deletes "
+                 "still need --allow-delete, and --confirm is still required"
+                 % (len(plan.destructive), env_name))
+    elif plan.destructive and safety.get("allow_destructive") is False:
         raise RefusedError("environment %r does not allow destructive changes, and the plan "
                            "contains some" % env_name,
                            details=["would %s %s" % (c.action if c.action == "delete" else
