@@ -5685,6 +5685,257 @@ def lineage_graph(project):
                         edges.add((me, other) if field == "produces" else (other, me))
     return {"nodes": nodes, "edges": sorted(edges)}
 
+class Selection(object):
+    """What `--select`, `--exclude` and `--target` leave of a project: the one rule of
+    plan, apply, build, deploy, status and lineage.
+
+    Selectors (the grammar of dbt and of the original streamt), several in one
+    argument separated by spaces or given several times: their union; a comma inside
+    one selector intersects its parts::
+
+        name        the source, model or exposure ``name`` (shell patterns: orders_*);
+                    ``source:x``, ``model:x``, ``exposure:x`` name one kind only
+        +name       it and everything upstream of it (what feeds it, transitively)
+        name+       it and everything downstream of it
+        +name+      both
+        tag:x       the nodes tagged x (``+tag:x``, ``tag:x+`` work as above)
+
+    ``--exclude`` takes the same selectors and removes what they match (after the
+    union).  ``--target KIND:NAME`` adds one compiled resource (topic, schema,
+    flink_job, connector, gateway) by its name.  Resources follow their node: a model's
+    topic, Flink job, connector and gateway resources, a source's schema, a continuous
+    test's job (with the node it tests).  What a selection leaves out is neither
+    changed, deleted nor reported as an orphan: a selected plan has no orphans.
+    A selector that matches nothing is a usage error (exit 2): a typo must not
+    quietly select nothing."""
+
+    KINDS = ("topic", "schema", "flink_job", "connector", "gateway")
+
+    def __init__(self, select=(), exclude=(), targets=()):
+        self.select = [w for s in select or () for w in str(s).split()]
+        self.exclude = [w for s in exclude or () for w in str(s).split()]
+        self.targets = []
+        for t in targets or ():
+            kind, sep, name = str(t).partition(":")
+            kind = {"topics": "topic", "schemas": "schema", "flink": "flink_job",
+                    "flink_jobs": "flink_job", "job": "flink_job",
+                    "connectors": "connector"}.get(kind, kind)
+            if not sep or not name or kind not in self.KINDS:
+                raise UsageError("--target %s: give KIND:NAME, KIND one of %s"
+                                 % (t, ", ".join(self.KINDS)),
+                                 hint="e.g. --target flink_job:orders_clean")
+            self.targets.append((kind, name))
+
+    @classmethod
+    def from_args(cls, args):
+        return cls(getattr(args, "select", None), getattr(args, "exclude", None),
+                   getattr(args, "target", None))
+
+    @property
+    def active(self):
+        return bool(self.select or self.exclude or self.targets)
+
+    # -- nodes
+
+    @staticmethod
+    def tags_of(project):
+        """{node key: set of tags} of a project's sources, models and exposures."""
+        out = {}
+        for prefix, items in (("source:", project.sources), ("model:", project.models),
+                              ("exposure:", project.exposures)):
+            for it in items:
+                tags = it.get("tags")
+                if isinstance(it.get("name"), str) and isinstance(tags, list):
+                    out[prefix + it["name"]] = set(str(t) for t in tags)
+        return out
+
+    def nodes(self, graph, tags=None):
+        """The selected node keys of a lineage_graph() (all of them without selectors;
+        with only --target: none, the resources say which)."""
+        nodes, edges = graph["nodes"], graph["edges"]
+        if self.select:
+            chosen = set()
+            for s in self.select:
+                chosen |= self._match(s, nodes, edges, tags or {})
+        elif self.targets and not self.exclude:
+            chosen = set()
+        else:
+            chosen = set(nodes)
+        for s in self.exclude:
+            chosen -= self._match(s, nodes, edges, tags or {})
+        return chosen
+
+    def _match(self, selector, nodes, edges, tags):
+        out = None
+        for part in selector.split(","):
+            got = self._match_one(part, nodes, edges, tags)
+            out = got if out is None else out & got
+        return out or set()
+
+    def _match_one(self, sel, nodes, edges, tags):
+        import fnmatch
+        up, down = sel.startswith("+"), sel.endswith("+") and len(sel) > 1
+        core = sel[1 if up else 0:len(sel) - (1 if down else 0)]
+        method, sep, value = core.partition(":")
+        if not sep:
+            method, value = None, core
+        if method == "tag":
+            base = set(k for k in nodes if value in tags.get(k, ()))
+        elif method in (None, "source", "model", "exposure"):
+            base = set(k for k, n in nodes.items()
+                       if (method is None or n["type"] == method)
+                       and fnmatch.fnmatchcase(n["name"], value))
+        else:
+            raise UsageError("selector %r: unknown method %r" % (sel, method),
+                             hint="use name, +name, name+, tag:x, model:x, source:x or "
+                                  "exposure:x")
+        if not base:
+            if method == "tag":
+                known = sorted(set(t for ts in tags.values() for t in ts))
+            else:
+                known = [n["name"] for n in nodes.values()]
+            raise UsageError("selector %r matches nothing" % sel,
+                             hint=_suggest(value, known) or
+                             "names: %s" % (", ".join(sorted(set(known))[:20]) or "none"))
+        out = set(base)
+        for k in base:
+            if up:
+                out |= _reach(k, edges, 1)
+            if down:
+                out |= _reach(k, edges, 0)
+        return out
+
+    # -- resources
+
+    def desired(self, desired, project=None):
+        """A copy of a compiled state (compile_project, an artifact's) holding only the
+        selected resources; ``environment`` and unknown keys are kept as they are.
+        Without a project (an artifact) the graph is read from the resources: model
+        to model through the topics the jobs and connectors read; tags need the
+        project."""
+        if not self.active:
+            return desired
+        if project is not None:
+            graph, tags = lineage_graph(project), self.tags_of(project)
+        else:
+            if any(s.startswith("tag:") or ":tag:" in s or "+tag:" in s
+                   for s in self.select + self.exclude):
+                raise UsageError("tag: selectors need the project (an artifact has no tags)",
+                                 hint="select by name, or plan from the project with -p DIR")
+            graph, tags = self._graph_of(desired), {}
+        chosen = self.nodes(graph, tags)
+        owner = self._owners(desired, project)
+        out = dict(desired)
+        found = set()
+        for key in ("topics", "schemas", "flink_jobs", "connectors", "gateway"):
+            kind = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink_job",
+                    "connectors": "connector"}.get(key, key)
+            keep = []
+            for it in desired.get(key) or []:
+                name = _resource_name(kind, it)
+                node = owner.get((kind, name))
+                if (kind, name) in self.targets:
+                    found.add((kind, name))
+                    keep.append(it)
+                elif node is not None and node in chosen:
+                    keep.append(it)
+            out[key] = keep
+        for t in self.targets:
+            if t not in found:
+                names = [_resource_name(t[0], it) for it in desired.get(
+                    _DESIRED_KEY[t[0]]) or []]
+                raise UsageError("--target %s:%s: no such resource" % t,
+                                 hint=_suggest(t[1], names) or
+                                 "%ss: %s" % (t[0], ", ".join(sorted(names)[:20]) or "none"))
+        if any(j.get("kind") == "test" for j in out["flink_jobs"]):
+            made = set(t["name"] for t in out["topics"])
+            for t in desired.get("topics") or []:   # where the tests write (no owner)
+                if t.get("model") is None and t["name"] not in made:
+                    out["topics"].append(t)
+            out["topics"].sort(key=lambda t: t["name"])
+        if not any(out[k] for k in ("topics", "schemas", "flink_jobs", "connectors",
+                                    "gateway")):
+            raise UsageError("the selection holds no resource to deploy",
+                             hint="a source without a schema or an exposure has none; "
+                                  "select models (e.g. +name to add what feeds them)")
+        return out
+
+    @staticmethod
+    def _owners(desired, project):
+        """{(kind, resource name): node key} of the resources that belong to a node."""
+        tested = {}
+        aliases = {}
+        if project is not None:
+            names = set(s.get("name") for s in project.sources)
+            for t in project.tests:
+                m = t.get("model")
+                tested[str(t.get("name"))] = ("model:%s" if m not in names else "source:%s") % m
+            for m in project.models:
+                try:
+                    aliases[model_topic_name(m, "virtual_topic")] = "model:%s" % m.get("name")
+                except Exception:
+                    pass
+        topic_owner = dict((t["name"], "model:%s" % t["model"])
+                           for t in desired.get("topics") or [] if t.get("model"))
+        out = {}
+        for t in desired.get("topics") or []:
+            if t.get("model"):
+                out[("topic", t["name"])] = "model:%s" % t["model"]
+        for s in desired.get("schemas") or []:
+            if s.get("source"):
+                out[("schema", s["subject"])] = "source:%s" % s["source"]
+        for j in desired.get("flink_jobs") or []:
+            if j.get("kind") == "test":
+                node = tested.get(j.get("model"))
+                if node is None:   # an artifact: the first model topic the test reads
+                    read = [topic_owner[t] for t in source_topics({"flink_jobs": [j]})
+                            if t in topic_owner]
+                    node = read[0] if read else None
+                out[("flink_job", j["name"])] = node
+            else:
+                out[("flink_job", j["name"])] = "model:%s" % j.get("model")
+        for c in desired.get("connectors") or []:
+            out[("connector", c["name"])] = "model:%s" % c["name"]
+        for g in desired.get("gateway") or []:
+            name = _resource_name("gateway", g)
+            m = re.match(r"^streamt-(.+)-(virtual-sql|mask)$", name)
+            out[("gateway", name)] = "model:%s" % m.group(1) if m else aliases.get(
+                name, "model:%s" % name)
+        return out
+
+    @staticmethod
+    def _graph_of(desired):
+        """A lineage graph read from compiled resources (models only; sources are
+        known by their schemas)."""
+        nodes, edges = {}, set()
+        owners = Selection._owners(desired, None)
+        for node in set(owners.values()):
+            if node:
+                kind, _s, name = node.partition(":")
+                nodes[node] = {"name": name, "type": kind, "materialized": None}
+        topic_owner = dict((t["name"], "model:%s" % t["model"])
+                           for t in desired.get("topics") or [] if t.get("model"))
+        for kind, key in (("flink_job", "flink_jobs"), ("connector", "connectors")):
+            for it in desired.get(key) or []:
+                me = owners.get((kind, it["name"]))
+                if not me or it.get("kind") == "test":
+                    continue
+                for t in source_topics({key: [it]}):
+                    up = topic_owner.get(t)
+                    if up and up != me:
+                        edges.add((up, me))
+        return {"nodes": nodes, "edges": sorted(edges)}
+
+
+def _resource_name(kind, item):
+    """The name a resource is known by in plans: subject, metadata name or name."""
+    if kind == "schema":
+        return item.get("subject")
+    if kind == "gateway":
+        return (item.get("metadata") or {}).get("name")
+    return item.get("name")
+
+
 _TOPIC_CHAR_RE = _LazyRegex(r"[a-zA-Z0-9._-]")
 # a whole name of ASCII letters, digits, '.', '_' and '-': legal as a topic name and as
 # a name (the quick yes of topic_problem and name_problem)
@@ -14605,6 +14856,18 @@ def _project_dir(args):
     return args.project_dir or os.environ.get("STREAMT_PROJECT_DIR") or "."
 
 
+def _add_selection_args(p):
+    """--select/--exclude/--target (class Selection, section Validate)."""
+    p.add_argument("-s", "--select", action="append", default=[], metavar="SELECTORS",
+                   help="only these: name, +name (with its upstream), name+ (with its "
+                        "downstream), tag:x; several separated by spaces or repeated")
+    p.add_argument("--exclude", action="append", default=[], metavar="SELECTORS",
+                   help="leave these out (same selectors as --select)")
+    p.add_argument("-t", "--target", action="append", default=[], metavar="KIND:NAME",
+                   help="one resource: topic:NAME, schema:SUBJECT, flink_job:NAME, "
+                        "connector:NAME, gateway:NAME (repeatable)")
+
+
 def _load_diagnostics(error):
     """The diagnostics of a ProjectError raised by load_project."""
     diags = getattr(error, "diagnostics", None)
@@ -14862,6 +15125,7 @@ def _cmd_lineage(p):
                    help="with -m: only what it feeds (and it)")
     p.add_argument("--format", choices=("text", "ascii", "json", "mermaid"), default="text",
                    help="text (ascii: the original streamt's name for it), json or mermaid")
+    _add_selection_args(p)
 
     def run(args, out):
         if (args.upstream or args.downstream) and not args.model:
@@ -14870,6 +15134,14 @@ def _cmd_lineage(p):
         project = load_project(_project_dir(args), env=args.env)
         g = lineage_graph(project)
         nodes, edges = g["nodes"], g["edges"]
+        sel = Selection.from_args(args)
+        if sel.active:
+            keep = sel.nodes(g, Selection.tags_of(project))
+            if sel.targets:   # a resource shows as the node it belongs to
+                owners = Selection._owners(compile_project(project), project)
+                keep |= set(owners.get(t) for t in sel.targets) - set([None])
+            nodes = dict((k, v) for k, v in nodes.items() if k in keep)
+            edges = [e for e in edges if e[0] in keep and e[1] in keep]
         if args.model:
             focus = "model:" + args.model
             if focus not in nodes and "source:" + args.model in nodes:
@@ -15071,6 +15343,7 @@ def _cmd_build(p):
     p.add_argument("--with-state", action="store_true",
                    help="also record a snapshot of the live state under state/ (needs "
                         "access to the services)")
+    _add_selection_args(p)
 
     def run(args, out):
         root = _project_dir(args)
@@ -15088,6 +15361,7 @@ def _cmd_build(p):
         desired = compile_project(project, warnings=warnings)
         for w in warnings:
             out.warn(w.render() if hasattr(w, "render") else str(w))
+        desired = Selection.from_args(args).desired(desired, project)
         git = git_info(project.root, files=project.files)
         epoch = source_date_epoch(os.environ, git)
         git_record = None if git is None else dict(
