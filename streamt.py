@@ -15723,6 +15723,7 @@ def _add_common_deploy_args(p, with_apply=True):
                         "environment must allow destructive changes" % ", ".join(_ALLOW_DELETE_KINDS))
     p.add_argument("--prune-config", action="store_true",
                    help="reset topic config keys the project no longer sets")
+    _add_selection_args(p)
     if with_apply:
         g = p.add_mutually_exclusive_group()
         g.add_argument("--confirm", action="store_true", help="apply the changes")
@@ -15804,6 +15805,7 @@ def _cli_status(p):
     p.add_argument("--filter", metavar="GLOB",
                    help="only resources whose name matches this shell pattern "
                         "(e.g. 'orders*')")
+    _add_selection_args(p)
     return lambda args, output: _run_deploy(args, output, "status")
 
 
@@ -15849,6 +15851,14 @@ def _deploy_steps(args, output, cmd, report, progress):
                                     % args.env)
         values = {}
     report["project"], report["environment"] = project_name, env_name
+    selection = Selection.from_args(args)
+    if selection.active:
+        project = None
+        if snapshot is None and not getattr(args, "artifact", None):
+            project = load_project(_project_dir(args), env=args.env)   # the graph, the tags
+        desired = selection.desired(desired, project)
+        progress("selected: %s (what the selection leaves out is not planned, changed or "
+                 "reported as an orphan)" % _component_counts(desired))
     environment = desired.get("environment") or {}
     safety = environment.get("safety") or {}
     applying = cmd in ("deploy", "apply") and not args.dry_run
@@ -15910,6 +15920,9 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
     if getattr(args, "filter", None):
         import fnmatch
         plan.changes = [c for c in plan.changes if fnmatch.fnmatchcase(c.name, args.filter)]
+    if Selection.from_args(args).active:
+        # never an orphan, never a delete: the rest of the project is not planned
+        plan.changes = [c for c in plan.changes if c.action not in ("orphan", "delete")]
     report["kafka_cluster_id"] = plan.cluster_id
     report["plan"] = plan.to_json()
     if plan.cluster_id:

@@ -127,6 +127,23 @@ def test_lineage_upstream_and_downstream_do_what_they_say():
     assert r.returncode == streamt.EXIT_USAGE and "-m MODEL" in r.stderr
 
 
+@pytest.mark.parametrize("command,options", [
+    ("compile", ["--dry-run", "--output"]),
+    ("apply", ["--force", "--select", "--exclude", "--target"]),
+    ("plan", ["--select", "--exclude", "--target"]),
+    ("deploy", ["--select", "--exclude", "--target"]),
+    ("build", ["--select", "--exclude", "--target"]),
+    ("status", ["--filter", "--select", "--exclude", "--target"]),
+    ("lineage", ["--upstream", "--downstream", "ascii", "--select"]),
+    ("validate", ["--check-schemas"]),
+])
+def test_each_command_help_shows_the_new_options(command, options):
+    r = cli(command, "--help")
+    assert r.returncode == 0
+    for o in options:
+        assert o in r.stdout, (command, o)
+
+
 # -- against the real services ------------------------------------------------------
 
 def write_project(root, files):
@@ -249,3 +266,44 @@ def test_validate_check_schemas_asks_the_registry_and_registers_nothing(schema_r
     assert r.returncode == 0, r.stderr
     assert "compatible" in r.stderr
     assert http.get_json("/subjects/%s/versions" % subject) == [1]   # read-only
+
+
+@pytest.mark.services
+def test_a_selection_never_reports_or_deletes_what_it_left_out(connect, tmp_path):
+    project = "p" + uuid.uuid4().hex[:6]
+    env = {"CONNECT_URL": connect.url}
+
+    def conn(n):
+        return {"name": "%s_%s" % (project, n), "cluster": "w", "config": {
+            "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+            "file": os.path.join(connect.work_dir, "%s_%s.txt" % (project, n)),
+            "topics": "t_" + n, "tasks.max": "1"}}
+
+    def artifact(connectors, out):
+        desired = {"topics": [], "schemas": [], "flink_jobs": [], "gateway": [],
+                   "connectors": connectors,
+                   "environment": {"name": "stage", "protected": False, "safety": {},
+                                   "runtime": {"connect": {"default": "w", "clusters": {
+                                       "w": {"rest_url": "${CONNECT_URL}"}}}}}}
+        streamt.write_artifact(desired, str(out), project_name=project)
+        return str(out)
+
+    both = artifact([conn("a"), conn("b")], tmp_path / "both")
+    r = cli("deploy", both, "--confirm", env=env)
+    assert r.returncode == 0, r.stderr
+    only_a = artifact([conn("a")], tmp_path / "only_a")
+    r = cli("deploy", only_a, "--dry-run", env=env)          # control: b is an orphan
+    assert "? connector %s_b (orphan)" % project in r.stdout
+    r = cli("deploy", both, "--select", "%s_a" % project, "--confirm", "--allow-delete",
+            "connectors", "--format", "json", env=env)
+    assert r.returncode == 0, r.stderr
+    changes = json.loads(r.stdout)["plan"]["changes"]
+    assert [c["name"] for c in changes] == ["%s_a" % project]
+    r = cli("deploy", both, "--exclude", "%s_a" % project, "--dry-run", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "orphan" not in r.stdout.replace("0 orphan(s)", "")
+    live = streamt.HttpClient(connect.url).get_json("/connectors")
+    assert "%s_a" % project in live and "%s_b" % project in live
+    for n in ("a", "b"):
+        streamt.HttpClient(connect.url).request("DELETE", "/connectors/%s_%s" % (project, n),
+                                                expect=(204, 404))
