@@ -13845,13 +13845,19 @@ class FlinkTarget(object):
         return sorted(set(h.host for h in self.http_clients()))
 
     def observe(self, items, policy):
-        live = {}
+        live, prev = {}, {}
         for key, c in sorted(self.clusters.items()):
             obj = c["rest"].check_shape(c["rest"].request("GET", "/jobs/overview"), dict,
                                         keys=("jobs",))
             jobs = []
+            previous = []
             for j in obj["jobs"]:
                 m = _FLINK_MARKER_RE.match(j.get("name") or "")
+                if not m and j.get("state") in _FLINK_ACTIVE:
+                    # not ours: perhaps the original streamt's (previous_tool_job_names)
+                    previous.append({"id": j.get("jid"), "name": j.get("name") or "",
+                                     "state": j.get("state"),
+                                     "start": j.get("start-time") or 0})
                 if not m or m.group(2) != policy.project:
                     continue
                 jobs.append({"id": j.get("jid"), "pipeline_name": m.group(1),
@@ -13859,11 +13865,14 @@ class FlinkTarget(object):
                              "start": j.get("start-time") or 0, "end": j.get("end-time") or 0})
             jobs.sort(key=lambda j: (j["pipeline_name"], j["start"], j["id"]))
             live[key] = jobs
-        return {"jobs": live}
+            previous.sort(key=lambda j: (j["start"], j["id"]))
+            prev[key] = previous
+        return {"jobs": live, "previous": prev}
 
     def plan(self, items, live, policy):
         out = []
         wanted = set()
+        claimed = set()
         for j in sorted(items, key=lambda x: x["name"]):
             cl = j.get("cluster")
             wanted.add((cl, j["pipeline_name"]))
@@ -13872,16 +13881,51 @@ class FlinkTarget(object):
             fp = _short_fp(j["fingerprint"])
             data = {"cancel": [], "stop": None}
             notes, ch, refused = [], {}, None
+            names = previous_tool_job_names(j, (getattr(self, "model_topics", None) or {})
+                                            .get(j.get("model"), ()))
+            adopted = [x for x in (live.get("previous") or {}).get(cl, [])
+                       if x["name"] in names and x["id"] not in claimed]
+            claimed.update(x["id"] for x in adopted)
             same = [x for x in active if x["fp"] == fp and x["state"] != "CANCELLING"]
+            if adopted and (active or j.get("on_upgrade") == "stateless"):
+                # ours already runs, or no state is to be kept: the previous tool's copy goes
+                notes.append("adopted from the previous tool (the original streamt): its "
+                             "job%s %s cancelled, never two running copies" % (
+                                 "s" if len(adopted) > 1 else "",
+                                 ", ".join("%s %r" % (x["id"], x["name"]) for x in adopted)))
+                ch["adopted"] = (", ".join(x["name"] for x in adopted), j["pipeline_name"])
+                extra = [x["id"] for x in adopted]
+            elif adopted:
+                cur = adopted[-1]
+                ch["adopted"] = (cur["name"], j["pipeline_name"])
+                ch["fingerprint"] = (None, fp)
+                if j.get("on_upgrade") == "refuse":
+                    refused = ("job %s %r of the previous tool (the original streamt) runs "
+                               "this model; adopting it restarts it and on_upgrade is "
+                               "'refuse' (set 'savepoint', or stop that job yourself)"
+                               % (cur["id"], cur["name"]))
+                notes.append("adopted from the previous tool (the original streamt): its "
+                             "job %s %r is stopped with a savepoint and resubmitted from it "
+                             "under streamt's name" % (cur["id"], cur["name"]))
+                data["stop"] = cur["id"]
+                data["cancel"] = [x["id"] for x in adopted if x is not cur]
+                if data["cancel"]:
+                    notes.append("cancels %d more cop%s of it" % (
+                        len(data["cancel"]), "y" if len(data["cancel"]) == 1 else "ies"))
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes,
+                                  refused=refused, desired=j, cluster=cl, live=cur, data=data))
+                continue
+            else:
+                extra = []
             if same:
                 keep = same[-1]
-                data["cancel"] = [x["id"] for x in active if x is not keep]
+                data["cancel"] = [x["id"] for x in active if x is not keep] + extra
                 if not data["cancel"]:
                     out.append(Change("flink_job", j["name"], "unchanged", {}, desired=j,
                                       cluster=cl, live=keep,
                                       notes=["job %s %s" % (keep["id"], keep["state"])]))
                     continue
-                ch["copies"] = (len(active), 1)
+                ch["copies"] = (len(active) + len(extra), 1)
                 notes.append("cancels %d extra cop%s of the job"
                              % (len(data["cancel"]), "y" if len(data["cancel"]) == 1 else "ies"))
                 out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
@@ -13895,17 +13939,18 @@ class FlinkTarget(object):
                     refused = ("the SQL changed and on_upgrade is 'refuse' (job %s is %s)"
                                % (cur["id"], cur["state"]))
                 elif mode == "stateless":
-                    data["cancel"] = [x["id"] for x in active]
+                    data["cancel"] = [x["id"] for x in active] + extra
                     notes.append("cancel job %s and resubmit without state (on_upgrade: "
                                  "stateless)" % cur["id"])
                 else:
                     data["stop"] = cur["id"]
-                    data["cancel"] = [x["id"] for x in active if x is not cur]
+                    data["cancel"] = [x["id"] for x in active if x is not cur] + extra
                     notes.append("stop job %s with a savepoint and resubmit from it" % cur["id"])
                 out.append(Change("flink_job", j["name"], "update", ch, notes=notes,
                                   refused=refused, desired=j, cluster=cl, live=cur, data=data))
                 continue
             last = jobs[-1] if jobs else None
+            data["cancel"] = extra   # stateless: the previous tool's copy is cancelled
             if last is not None:
                 data["restore_from"] = last["id"] if mode == "savepoint" else None
                 ch["state"] = (last["state"], "RUNNING")
@@ -13913,8 +13958,9 @@ class FlinkTarget(object):
                 out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
                                   cluster=cl, live=last, data=data))
             else:
-                out.append(Change("flink_job", j["name"], "create",
-                                  {"fingerprint": (None, fp)}, desired=j, cluster=cl, data=data))
+                ch["fingerprint"] = (None, fp)
+                out.append(Change("flink_job", j["name"], "create", ch, notes=notes, desired=j,
+                                  cluster=cl, data=data))
         for cl, jobs in sorted(live["jobs"].items()):
             for pn in sorted(set(x["pipeline_name"] for x in jobs)):
                 active = [x for x in jobs if x["pipeline_name"] == pn and x["state"] in _FLINK_ACTIVE]
@@ -14148,6 +14194,23 @@ class FlinkTarget(object):
                                hint="fix the model's SQL; `streamt build` shows the full file")
         obj = resp.json() or {}
         return obj.get("jobID")
+
+
+def previous_tool_job_names(job, topics=()):
+    """The Flink job names under which the original conduktor/streamt runs this model's
+    job: it sets no pipeline.name, so Flink names an INSERT submitted through the SQL
+    Gateway ``insert-into_<catalog>.<database>.<sink table>``, the sink table being the
+    model's topic with '.' and '-' made '_' plus ``_sink``; ``<model>_processor`` and
+    ``<model>`` are the names its artifact gives the job.  Exact names only (the
+    original's suffix match adopts orders_clean_sink for a model 'clean')."""
+    model = job.get("model")
+    if job.get("kind") == "test" or not isinstance(model, str):
+        return set()
+    names = set([model + "_processor", model])
+    for t in [model] + list(topics or ()):
+        sink = re.sub(r"[.-]", "_", t) + "_sink"
+        names.add("insert-into_default_catalog.default_database." + sink)
+    return names
 
 
 def _short_fp(fp):
@@ -14666,6 +14729,11 @@ def plan_deploy(desired, runtime, policy, targets=None, progress=None):
         t.project = policy.project
         items = desired.get(_DESIRED_KEY[kind]) or []
         progress("observing %s (%s)" % (_DESIRED_KEY[kind], ", ".join(t.hosts())))
+        if kind == "flink_job":   # to know the original streamt's job by its sink table
+            t.model_topics = {}
+            for topic in desired.get("topics") or []:
+                if topic.get("model"):
+                    t.model_topics.setdefault(topic["model"], []).append(topic["name"])
         live[kind] = t.observe(items, policy)
         if kind == "topic":
             cluster_id = live[kind].get("cluster_id")
