@@ -5765,6 +5765,257 @@ def lineage_graph(project):
                         edges.add((me, other) if field == "produces" else (other, me))
     return {"nodes": nodes, "edges": sorted(edges)}
 
+class Selection(object):
+    """What `--select`, `--exclude` and `--target` leave of a project: the one rule of
+    plan, apply, build, deploy, status and lineage.
+
+    Selectors (the grammar of dbt and of the original streamt), several in one
+    argument separated by spaces or given several times: their union; a comma inside
+    one selector intersects its parts::
+
+        name        the source, model or exposure ``name`` (shell patterns: orders_*);
+                    ``source:x``, ``model:x``, ``exposure:x`` name one kind only
+        +name       it and everything upstream of it (what feeds it, transitively)
+        name+       it and everything downstream of it
+        +name+      both
+        tag:x       the nodes tagged x (``+tag:x``, ``tag:x+`` work as above)
+
+    ``--exclude`` takes the same selectors and removes what they match (after the
+    union).  ``--target KIND:NAME`` adds one compiled resource (topic, schema,
+    flink_job, connector, gateway) by its name.  Resources follow their node: a model's
+    topic, Flink job, connector and gateway resources, a source's schema, a continuous
+    test's job (with the node it tests).  What a selection leaves out is neither
+    changed, deleted nor reported as an orphan: a selected plan has no orphans.
+    A selector that matches nothing is a usage error (exit 2): a typo must not
+    quietly select nothing."""
+
+    KINDS = ("topic", "schema", "flink_job", "connector", "gateway")
+
+    def __init__(self, select=(), exclude=(), targets=()):
+        self.select = [w for s in select or () for w in str(s).split()]
+        self.exclude = [w for s in exclude or () for w in str(s).split()]
+        self.targets = []
+        for t in targets or ():
+            kind, sep, name = str(t).partition(":")
+            kind = {"topics": "topic", "schemas": "schema", "flink": "flink_job",
+                    "flink_jobs": "flink_job", "job": "flink_job",
+                    "connectors": "connector"}.get(kind, kind)
+            if not sep or not name or kind not in self.KINDS:
+                raise UsageError("--target %s: give KIND:NAME, KIND one of %s"
+                                 % (t, ", ".join(self.KINDS)),
+                                 hint="e.g. --target flink_job:orders_clean")
+            self.targets.append((kind, name))
+
+    @classmethod
+    def from_args(cls, args):
+        return cls(getattr(args, "select", None), getattr(args, "exclude", None),
+                   getattr(args, "target", None))
+
+    @property
+    def active(self):
+        return bool(self.select or self.exclude or self.targets)
+
+    # -- nodes
+
+    @staticmethod
+    def tags_of(project):
+        """{node key: set of tags} of a project's sources, models and exposures."""
+        out = {}
+        for prefix, items in (("source:", project.sources), ("model:", project.models),
+                              ("exposure:", project.exposures)):
+            for it in items:
+                tags = it.get("tags")
+                if isinstance(it.get("name"), str) and isinstance(tags, list):
+                    out[prefix + it["name"]] = set(str(t) for t in tags)
+        return out
+
+    def nodes(self, graph, tags=None):
+        """The selected node keys of a lineage_graph() (all of them without selectors;
+        with only --target: none, the resources say which)."""
+        nodes, edges = graph["nodes"], graph["edges"]
+        if self.select:
+            chosen = set()
+            for s in self.select:
+                chosen |= self._match(s, nodes, edges, tags or {})
+        elif self.targets and not self.exclude:
+            chosen = set()
+        else:
+            chosen = set(nodes)
+        for s in self.exclude:
+            chosen -= self._match(s, nodes, edges, tags or {})
+        return chosen
+
+    def _match(self, selector, nodes, edges, tags):
+        out = None
+        for part in selector.split(","):
+            got = self._match_one(part, nodes, edges, tags)
+            out = got if out is None else out & got
+        return out or set()
+
+    def _match_one(self, sel, nodes, edges, tags):
+        import fnmatch
+        up, down = sel.startswith("+"), sel.endswith("+") and len(sel) > 1
+        core = sel[1 if up else 0:len(sel) - (1 if down else 0)]
+        method, sep, value = core.partition(":")
+        if not sep:
+            method, value = None, core
+        if method == "tag":
+            base = set(k for k in nodes if value in tags.get(k, ()))
+        elif method in (None, "source", "model", "exposure"):
+            base = set(k for k, n in nodes.items()
+                       if (method is None or n["type"] == method)
+                       and fnmatch.fnmatchcase(n["name"], value))
+        else:
+            raise UsageError("selector %r: unknown method %r" % (sel, method),
+                             hint="use name, +name, name+, tag:x, model:x, source:x or "
+                                  "exposure:x")
+        if not base:
+            if method == "tag":
+                known = sorted(set(t for ts in tags.values() for t in ts))
+            else:
+                known = [n["name"] for n in nodes.values()]
+            raise UsageError("selector %r matches nothing" % sel,
+                             hint=_suggest(value, known) or
+                             "names: %s" % (", ".join(sorted(set(known))[:20]) or "none"))
+        out = set(base)
+        for k in base:
+            if up:
+                out |= _reach(k, edges, 1)
+            if down:
+                out |= _reach(k, edges, 0)
+        return out
+
+    # -- resources
+
+    def desired(self, desired, project=None):
+        """A copy of a compiled state (compile_project, an artifact's) holding only the
+        selected resources; ``environment`` and unknown keys are kept as they are.
+        Without a project (an artifact) the graph is read from the resources: model
+        to model through the topics the jobs and connectors read; tags need the
+        project."""
+        if not self.active:
+            return desired
+        if project is not None:
+            graph, tags = lineage_graph(project), self.tags_of(project)
+        else:
+            if any(s.startswith("tag:") or ":tag:" in s or "+tag:" in s
+                   for s in self.select + self.exclude):
+                raise UsageError("tag: selectors need the project (an artifact has no tags)",
+                                 hint="select by name, or plan from the project with -p DIR")
+            graph, tags = self._graph_of(desired), {}
+        chosen = self.nodes(graph, tags)
+        owner = self._owners(desired, project)
+        out = dict(desired)
+        found = set()
+        for key in ("topics", "schemas", "flink_jobs", "connectors", "gateway"):
+            kind = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink_job",
+                    "connectors": "connector"}.get(key, key)
+            keep = []
+            for it in desired.get(key) or []:
+                name = _resource_name(kind, it)
+                node = owner.get((kind, name))
+                if (kind, name) in self.targets:
+                    found.add((kind, name))
+                    keep.append(it)
+                elif node is not None and node in chosen:
+                    keep.append(it)
+            out[key] = keep
+        for t in self.targets:
+            if t not in found:
+                names = [_resource_name(t[0], it) for it in desired.get(
+                    _DESIRED_KEY[t[0]]) or []]
+                raise UsageError("--target %s:%s: no such resource" % t,
+                                 hint=_suggest(t[1], names) or
+                                 "%ss: %s" % (t[0], ", ".join(sorted(names)[:20]) or "none"))
+        if any(j.get("kind") == "test" for j in out["flink_jobs"]):
+            made = set(t["name"] for t in out["topics"])
+            for t in desired.get("topics") or []:   # where the tests write (no owner)
+                if t.get("model") is None and t["name"] not in made:
+                    out["topics"].append(t)
+            out["topics"].sort(key=lambda t: t["name"])
+        if not any(out[k] for k in ("topics", "schemas", "flink_jobs", "connectors",
+                                    "gateway")):
+            raise UsageError("the selection holds no resource to deploy",
+                             hint="a source without a schema or an exposure has none; "
+                                  "select models (e.g. +name to add what feeds them)")
+        return out
+
+    @staticmethod
+    def _owners(desired, project):
+        """{(kind, resource name): node key} of the resources that belong to a node."""
+        tested = {}
+        aliases = {}
+        if project is not None:
+            names = set(s.get("name") for s in project.sources)
+            for t in project.tests:
+                m = t.get("model")
+                tested[str(t.get("name"))] = ("model:%s" if m not in names else "source:%s") % m
+            for m in project.models:
+                try:
+                    aliases[model_topic_name(m, "virtual_topic")] = "model:%s" % m.get("name")
+                except Exception:
+                    pass
+        topic_owner = dict((t["name"], "model:%s" % t["model"])
+                           for t in desired.get("topics") or [] if t.get("model"))
+        out = {}
+        for t in desired.get("topics") or []:
+            if t.get("model"):
+                out[("topic", t["name"])] = "model:%s" % t["model"]
+        for s in desired.get("schemas") or []:
+            if s.get("source"):
+                out[("schema", s["subject"])] = "source:%s" % s["source"]
+        for j in desired.get("flink_jobs") or []:
+            if j.get("kind") == "test":
+                node = tested.get(j.get("model"))
+                if node is None:   # an artifact: the first model topic the test reads
+                    read = [topic_owner[t] for t in source_topics({"flink_jobs": [j]})
+                            if t in topic_owner]
+                    node = read[0] if read else None
+                out[("flink_job", j["name"])] = node
+            else:
+                out[("flink_job", j["name"])] = "model:%s" % j.get("model")
+        for c in desired.get("connectors") or []:
+            out[("connector", c["name"])] = "model:%s" % c["name"]
+        for g in desired.get("gateway") or []:
+            name = _resource_name("gateway", g)
+            m = re.match(r"^streamt-(.+)-(virtual-sql|mask)$", name)
+            out[("gateway", name)] = "model:%s" % m.group(1) if m else aliases.get(
+                name, "model:%s" % name)
+        return out
+
+    @staticmethod
+    def _graph_of(desired):
+        """A lineage graph read from compiled resources (models only; sources are
+        known by their schemas)."""
+        nodes, edges = {}, set()
+        owners = Selection._owners(desired, None)
+        for node in set(owners.values()):
+            if node:
+                kind, _s, name = node.partition(":")
+                nodes[node] = {"name": name, "type": kind, "materialized": None}
+        topic_owner = dict((t["name"], "model:%s" % t["model"])
+                           for t in desired.get("topics") or [] if t.get("model"))
+        for kind, key in (("flink_job", "flink_jobs"), ("connector", "connectors")):
+            for it in desired.get(key) or []:
+                me = owners.get((kind, it["name"]))
+                if not me or it.get("kind") == "test":
+                    continue
+                for t in source_topics({key: [it]}):
+                    up = topic_owner.get(t)
+                    if up and up != me:
+                        edges.add((up, me))
+        return {"nodes": nodes, "edges": sorted(edges)}
+
+
+def _resource_name(kind, item):
+    """The name a resource is known by in plans: subject, metadata name or name."""
+    if kind == "schema":
+        return item.get("subject")
+    if kind == "gateway":
+        return (item.get("metadata") or {}).get("name")
+    return item.get("name")
+
+
 _TOPIC_CHAR_RE = _LazyRegex(r"[a-zA-Z0-9._-]")
 # a whole name of ASCII letters, digits, '.', '_' and '-': legal as a topic name and as
 # a name (the quick yes of topic_problem and name_problem)
@@ -13588,13 +13839,19 @@ class FlinkTarget(object):
         return sorted(set(h.host for h in self.http_clients()))
 
     def observe(self, items, policy):
-        live = {}
+        live, prev = {}, {}
         for key, c in sorted(self.clusters.items()):
             obj = c["rest"].check_shape(c["rest"].request("GET", "/jobs/overview"), dict,
                                         keys=("jobs",))
             jobs = []
+            previous = []
             for j in obj["jobs"]:
                 m = _FLINK_MARKER_RE.match(j.get("name") or "")
+                if not m and j.get("state") in _FLINK_ACTIVE:
+                    # not ours: perhaps the original streamt's (previous_tool_job_names)
+                    previous.append({"id": j.get("jid"), "name": j.get("name") or "",
+                                     "state": j.get("state"),
+                                     "start": j.get("start-time") or 0})
                 if not m or m.group(2) != policy.project:
                     continue
                 jobs.append({"id": j.get("jid"), "pipeline_name": m.group(1),
@@ -13602,11 +13859,14 @@ class FlinkTarget(object):
                              "start": j.get("start-time") or 0, "end": j.get("end-time") or 0})
             jobs.sort(key=lambda j: (j["pipeline_name"], j["start"], j["id"]))
             live[key] = jobs
-        return {"jobs": live}
+            previous.sort(key=lambda j: (j["start"], j["id"]))
+            prev[key] = previous
+        return {"jobs": live, "previous": prev}
 
     def plan(self, items, live, policy):
         out = []
         wanted = set()
+        claimed = set()
         for j in sorted(items, key=lambda x: x["name"]):
             cl = j.get("cluster")
             wanted.add((cl, j["pipeline_name"]))
@@ -13615,16 +13875,51 @@ class FlinkTarget(object):
             fp = _short_fp(j["fingerprint"])
             data = {"cancel": [], "stop": None}
             notes, ch, refused = [], {}, None
+            names = previous_tool_job_names(j, (getattr(self, "model_topics", None) or {})
+                                            .get(j.get("model"), ()))
+            adopted = [x for x in (live.get("previous") or {}).get(cl, [])
+                       if x["name"] in names and x["id"] not in claimed]
+            claimed.update(x["id"] for x in adopted)
             same = [x for x in active if x["fp"] == fp and x["state"] != "CANCELLING"]
+            if adopted and (active or j.get("on_upgrade") == "stateless"):
+                # ours already runs, or no state is to be kept: the previous tool's copy goes
+                notes.append("adopted from the previous tool (the original streamt): its "
+                             "job%s %s cancelled, never two running copies" % (
+                                 "s" if len(adopted) > 1 else "",
+                                 ", ".join("%s %r" % (x["id"], x["name"]) for x in adopted)))
+                ch["adopted"] = (", ".join(x["name"] for x in adopted), j["pipeline_name"])
+                extra = [x["id"] for x in adopted]
+            elif adopted:
+                cur = adopted[-1]
+                ch["adopted"] = (cur["name"], j["pipeline_name"])
+                ch["fingerprint"] = (None, fp)
+                if j.get("on_upgrade") == "refuse":
+                    refused = ("job %s %r of the previous tool (the original streamt) runs "
+                               "this model; adopting it restarts it and on_upgrade is "
+                               "'refuse' (set 'savepoint', or stop that job yourself)"
+                               % (cur["id"], cur["name"]))
+                notes.append("adopted from the previous tool (the original streamt): its "
+                             "job %s %r is stopped with a savepoint and resubmitted from it "
+                             "under streamt's name" % (cur["id"], cur["name"]))
+                data["stop"] = cur["id"]
+                data["cancel"] = [x["id"] for x in adopted if x is not cur]
+                if data["cancel"]:
+                    notes.append("cancels %d more cop%s of it" % (
+                        len(data["cancel"]), "y" if len(data["cancel"]) == 1 else "ies"))
+                out.append(Change("flink_job", j["name"], "update", ch, notes=notes,
+                                  refused=refused, desired=j, cluster=cl, live=cur, data=data))
+                continue
+            else:
+                extra = []
             if same:
                 keep = same[-1]
-                data["cancel"] = [x["id"] for x in active if x is not keep]
+                data["cancel"] = [x["id"] for x in active if x is not keep] + extra
                 if not data["cancel"]:
                     out.append(Change("flink_job", j["name"], "unchanged", {}, desired=j,
                                       cluster=cl, live=keep,
                                       notes=["job %s %s" % (keep["id"], keep["state"])]))
                     continue
-                ch["copies"] = (len(active), 1)
+                ch["copies"] = (len(active) + len(extra), 1)
                 notes.append("cancels %d extra cop%s of the job"
                              % (len(data["cancel"]), "y" if len(data["cancel"]) == 1 else "ies"))
                 out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
@@ -13638,17 +13933,18 @@ class FlinkTarget(object):
                     refused = ("the SQL changed and on_upgrade is 'refuse' (job %s is %s)"
                                % (cur["id"], cur["state"]))
                 elif mode == "stateless":
-                    data["cancel"] = [x["id"] for x in active]
+                    data["cancel"] = [x["id"] for x in active] + extra
                     notes.append("cancel job %s and resubmit without state (on_upgrade: "
                                  "stateless)" % cur["id"])
                 else:
                     data["stop"] = cur["id"]
-                    data["cancel"] = [x["id"] for x in active if x is not cur]
+                    data["cancel"] = [x["id"] for x in active if x is not cur] + extra
                     notes.append("stop job %s with a savepoint and resubmit from it" % cur["id"])
                 out.append(Change("flink_job", j["name"], "update", ch, notes=notes,
                                   refused=refused, desired=j, cluster=cl, live=cur, data=data))
                 continue
             last = jobs[-1] if jobs else None
+            data["cancel"] = extra   # stateless: the previous tool's copy is cancelled
             if last is not None:
                 data["restore_from"] = last["id"] if mode == "savepoint" else None
                 ch["state"] = (last["state"], "RUNNING")
@@ -13656,8 +13952,9 @@ class FlinkTarget(object):
                 out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
                                   cluster=cl, live=last, data=data))
             else:
-                out.append(Change("flink_job", j["name"], "create",
-                                  {"fingerprint": (None, fp)}, desired=j, cluster=cl, data=data))
+                ch["fingerprint"] = (None, fp)
+                out.append(Change("flink_job", j["name"], "create", ch, notes=notes, desired=j,
+                                  cluster=cl, data=data))
         for cl, jobs in sorted(live["jobs"].items()):
             for pn in sorted(set(x["pipeline_name"] for x in jobs)):
                 active = [x for x in jobs if x["pipeline_name"] == pn and x["state"] in _FLINK_ACTIVE]
@@ -13891,6 +14188,23 @@ class FlinkTarget(object):
                                hint="fix the model's SQL; `streamt build` shows the full file")
         obj = resp.json() or {}
         return obj.get("jobID")
+
+
+def previous_tool_job_names(job, topics=()):
+    """The Flink job names under which the original conduktor/streamt runs this model's
+    job: it sets no pipeline.name, so Flink names an INSERT submitted through the SQL
+    Gateway ``insert-into_<catalog>.<database>.<sink table>``, the sink table being the
+    model's topic with '.' and '-' made '_' plus ``_sink``; ``<model>_processor`` and
+    ``<model>`` are the names its artifact gives the job.  Exact names only (the
+    original's suffix match adopts orders_clean_sink for a model 'clean')."""
+    model = job.get("model")
+    if job.get("kind") == "test" or not isinstance(model, str):
+        return set()
+    names = set([model + "_processor", model])
+    for t in [model] + list(topics or ()):
+        sink = re.sub(r"[.-]", "_", t) + "_sink"
+        names.add("insert-into_default_catalog.default_database." + sink)
+    return names
 
 
 def _short_fp(fp):
@@ -14372,6 +14686,11 @@ def plan_deploy(desired, runtime, policy, targets=None, progress=None):
         t.project = policy.project
         items = desired.get(_DESIRED_KEY[kind]) or []
         progress("observing %s (%s)" % (_DESIRED_KEY[kind], ", ".join(t.hosts())))
+        if kind == "flink_job":   # to know the original streamt's job by its sink table
+            t.model_topics = {}
+            for topic in desired.get("topics") or []:
+                if topic.get("model"):
+                    t.model_topics.setdefault(topic["model"], []).append(topic["name"])
         live[kind] = t.observe(items, policy)
         if kind == "topic":
             cluster_id = live[kind].get("cluster_id")
@@ -15299,6 +15618,18 @@ def _project_dir(args):
     return args.project_dir or os.environ.get("STREAMT_PROJECT_DIR") or "."
 
 
+def _add_selection_args(p):
+    """--select/--exclude/--target (class Selection, section Validate)."""
+    p.add_argument("-s", "--select", action="append", default=[], metavar="SELECTORS",
+                   help="only these: name, +name (with its upstream), name+ (with its "
+                        "downstream), tag:x; several separated by spaces or repeated")
+    p.add_argument("--exclude", action="append", default=[], metavar="SELECTORS",
+                   help="leave these out (same selectors as --select)")
+    p.add_argument("-t", "--target", action="append", default=[], metavar="KIND:NAME",
+                   help="one resource: topic:NAME, schema:SUBJECT, flink_job:NAME, "
+                        "connector:NAME, gateway:NAME (repeatable)")
+
+
 class ProjectPipeline(object):
     """load -> validate -> compile: the one way `validate`, `build`, `plan`, `apply` and
     `status -p` read a project directory.
@@ -15411,6 +15742,9 @@ def _cmd_validate(p):
                    help="do not require the ${VAR}s of the environment to be set")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text for people (stderr + stdout), json for CI (stdout)")
+    p.add_argument("--check-schemas", action="store_true",
+                   help="also ask the environment's Schema Registry whether each declared "
+                        "schema is compatible with its subject's latest version (read-only)")
 
     def run(args, out):
         root = _project_dir(args)
@@ -15438,6 +15772,11 @@ def _cmd_validate(p):
                 results.append((None, e, [Diagnostic("error", "PROJECT_ERROR", err.message,
                                                      Location("environments/%s.yml" % e),
                                                      err.hint)]))
+        if args.check_schemas:
+            # only projects without errors compile; the checks are extra diagnostics
+            for pr, e, diags in results:
+                if pr is not None and not any(d.is_error for d in diags):
+                    diags.extend(_schema_check_diagnostics(pr, out, args.format == "text"))
         valid = all(not any(d.is_error for d in diags) for _p, _e, diags in results)
         if args.format == "json":
             docs = [_validate_report(pr, e, diags, root) for pr, e, diags in results]
@@ -15475,6 +15814,43 @@ def _cmd_validate(p):
             out.info("hint: fix the errors above (file:line), then run 'streamt validate' again")
         return EXIT_OK if valid else EXIT_INVALID
     return run
+
+
+def _schema_check_diagnostics(project, out, talk):
+    """--check-schemas: each schema the project declares, checked against the latest
+    version of its subject in the live Schema Registry (POST /compatibility, nothing is
+    registered).  Incompatible -> an error diagnostic SCHEMA_INCOMPATIBLE."""
+    desired = compile_project(project)
+    if not desired.get("schemas"):
+        if talk:
+            out.info("--check-schemas: the project declares no schema")
+        return []
+    values = dict(project.variables)
+    values.update(os.environ)
+    runtime = (resolve_variables(desired, values).get("environment") or {}).get("runtime") or {}
+    if not (runtime.get("schema_registry") or {}).get("url"):
+        raise UsageError("--check-schemas: the environment has no schema_registry.url",
+                         hint="add runtime.schema_registry.url to the environment")
+    sr = SchemaRegistryTarget(runtime)
+    diags = []
+    for s in desired["schemas"]:
+        ok, messages = sr.check_compatibility(s["subject"], s)
+        where = next((_key_loc(src, "schema", _loc(src)) for src in project.sources
+                      if src.get("name") == s.get("source")), None)
+        if ok:
+            if talk:
+                out.info("schema %s: compatible with the registry's latest version (or a new "
+                         "subject)" % s["subject"])
+            continue
+        diags.append(Diagnostic("error", "SCHEMA_INCOMPATIBLE",
+                                "schema %s (source '%s') is incompatible with the latest "
+                                "registered version: %s"
+                                % (s["subject"], s.get("source"),
+                                   "; ".join(messages) or "the Schema Registry says so"),
+                                where,
+                                "make the change compatible, or change the subject's "
+                                "compatibility level"))
+    return diags
 
 
 @command("envs", help="list the environments of a project, or show one",
@@ -15550,12 +15926,29 @@ def _cmd_lineage(p):
     p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
     p.add_argument("-m", "--model", help="only what feeds this model (or source) and what it "
                                          "feeds")
-    p.add_argument("--format", choices=("text", "json", "mermaid"), default="text")
+    p.add_argument("--upstream", action="store_true",
+                   help="with -m: only what feeds it (and it)")
+    p.add_argument("--downstream", action="store_true",
+                   help="with -m: only what it feeds (and it)")
+    p.add_argument("--format", choices=("text", "ascii", "json", "mermaid"), default="text",
+                   help="text (ascii: the original streamt's name for it), json or mermaid")
+    _add_selection_args(p)
 
     def run(args, out):
+        if (args.upstream or args.downstream) and not args.model:
+            raise UsageError("--upstream/--downstream need -m MODEL: whose upstream?",
+                             hint="e.g. streamt lineage -m orders_clean --upstream")
         project = load_project(_project_dir(args), env=args.env)
         g = lineage_graph(project)
         nodes, edges = g["nodes"], g["edges"]
+        sel = Selection.from_args(args)
+        if sel.active:
+            keep = sel.nodes(g, Selection.tags_of(project))
+            if sel.targets:   # a resource shows as the node it belongs to
+                owners = Selection._owners(compile_project(project), project)
+                keep |= set(owners.get(t) for t in sel.targets) - set([None])
+            nodes = dict((k, v) for k, v in nodes.items() if k in keep)
+            edges = [e for e in edges if e[0] in keep and e[1] in keep]
         if args.model:
             focus = "model:" + args.model
             if focus not in nodes and "source:" + args.model in nodes:
@@ -15565,7 +15958,12 @@ def _cmd_lineage(p):
                 raise UsageError("Model '%s' not found" % args.model,
                                  hint=_suggest(args.model, names) or
                                  "models: %s" % (", ".join(sorted(names)) or "none"))
-            keep = set([focus]) | _reach(focus, edges, 0) | _reach(focus, edges, 1)
+            both = not (args.upstream or args.downstream)
+            keep = set([focus])
+            if args.upstream or both:
+                keep |= _reach(focus, edges, 1)
+            if args.downstream or both:
+                keep |= _reach(focus, edges, 0)
             nodes = dict((k, v) for k, v in nodes.items() if k in keep)
             edges = [e for e in edges if e[0] in keep and e[1] in keep]
         order = _topo_order(nodes, edges)
@@ -15789,6 +16187,7 @@ def _cmd_build(p):
     p.add_argument("--with-state", action="store_true",
                    help="also record a snapshot of the live state under state/ (needs "
                         "access to the services)")
+    _add_selection_args(p)
 
     def run(args, out):
         root = _project_dir(args)
@@ -15797,6 +16196,7 @@ def _cmd_build(p):
         pl = ProjectPipeline(root, env)
         desired = pl.require_valid(out, "nothing was built")
         project, env_name = pl.project, pl.env
+        desired = Selection.from_args(args).desired(desired, project)
         git = git_info(project.root, files=project.files)
         epoch = source_date_epoch(os.environ, git)
         git_record = None if git is None else dict(
@@ -15838,6 +16238,73 @@ def _cmd_build(p):
                 out.info("sha256 %s  %s" % (digest, args.output))
         return EXIT_OK
     return run
+
+
+@command("compile", help="write the project's resources to a directory (the original's compile)",
+         description="Validate and compile the project for one environment and write its "
+                     "resources to a directory (default: generated/ in the project, as the "
+                     "original streamt did), in the layout of a `streamt build` artifact.  "
+                     "It is `build` for a working copy: the output is always a directory, "
+                     "compile replaces its own previous output, and --dry-run lists the "
+                     "files.  Ship what you deploy with `build` (tarball, signature, git "
+                     "record).",
+         epilog="""examples:
+  streamt compile -p examples/shop -e dev
+  streamt compile -e dev -o /tmp/shop-generated --dry-run
+
+exit codes: 0 written (or listed), 1 the output is a directory compile did not write,
+2 usage, 3 invalid project (nothing written).""")
+def _cmd_compile(p):
+    _add_project_arg(p)
+    p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="the directory to write (default: generated/ in the project)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be written")
+
+    def run(args, out):
+        root = _project_dir(args)
+        env = args.env or os.environ.get("STREAMT_ENV") or None
+        pl = ProjectPipeline(root, env)
+        desired = pl.require_valid(out, "nothing was written")
+        project, env_name = pl.project, pl.env
+        dest = args.output or os.path.join(root, "generated")
+        epoch = source_date_epoch(os.environ, None)
+        if args.dry_run:
+            files = render_artifact(desired, project.name, project.version, None, epoch)
+            out.result("Dry run: nothing written. %s would hold:" % dest)
+            for path in sorted(files):
+                out.result("  " + path)
+            out.result("(%s)" % _component_counts(desired))
+            return EXIT_OK
+        if os.path.lexists(dest) and not _compile_output_dir(dest):
+            raise StreamtError("%s exists and is not the output of a compile" % dest,
+                               hint="choose another directory with -o, or remove it")
+        write_artifact(desired, dest, project_name=project.name,
+                       project_version=project.version, build_epoch=epoch, force=True)
+        out.result("compiled %s (environment %s) to %s: %s"
+                   % (project.name, env_name, dest, _component_counts(desired)))
+        return EXIT_OK
+    return run
+
+
+def _compile_output_dir(path):
+    """May compile replace ``path``?  An empty directory, or one holding a manifest.json
+    written by streamt (this one's, or the original's `generated/`)."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return False
+    if not os.listdir(path):
+        return True
+    try:
+        with open(os.path.join(path, "manifest.json"), encoding="utf-8") as f:
+            doc = json.load(f)
+    except (IOError, OSError, ValueError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    ours = (doc.get("generator") or {}).get("name") == "streamt" if isinstance(
+        doc.get("generator"), dict) else False
+    original = "compiled_at" in doc and isinstance(doc.get("artifacts"), dict)
+    return ours or original
 
 
 @command("artifact", help="inspect, verify or compare built artifacts",
@@ -16108,6 +16575,7 @@ def _add_common_deploy_args(p, with_apply=True):
                         "environment must allow destructive changes" % ", ".join(_ALLOW_DELETE_KINDS))
     p.add_argument("--prune-config", action="store_true",
                    help="reset topic config keys the project no longer sets")
+    _add_selection_args(p)
     if with_apply:
         g = p.add_mutually_exclusive_group()
         g.add_argument("--confirm", action="store_true", help="apply the changes")
@@ -16165,6 +16633,10 @@ def _cli_apply(p):
     p.add_argument("-p", "--project-dir", default=None,
                    help="project directory (default: $STREAMT_PROJECT_DIR, else .)")
     _add_common_deploy_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="the original streamt's flag: let the plan's destructive changes "
+                        "through where the environment's safety.allow_destructive is false "
+                        "(deletes still need --allow-delete; --confirm is still required)")
     return lambda args, output: _run_deploy(args, output, "apply")
 
 
@@ -16182,6 +16654,10 @@ def _cli_status(p):
                    help="output format (json: see docs/README.md, 'deploy JSON')")
     p.add_argument("--env-file", action="append", default=[], metavar="FILE",
                    help="NAME=value lines for ${VAR}s (the process environment wins)")
+    p.add_argument("--filter", metavar="GLOB",
+                   help="only resources whose name matches this shell pattern "
+                        "(e.g. 'orders*')")
+    _add_selection_args(p)
     return lambda args, output: _run_deploy(args, output, "status")
 
 
@@ -16227,6 +16703,14 @@ def _deploy_steps(args, output, cmd, report, progress):
                                     % args.env)
         values = {}
     report["project"], report["environment"] = project_name, env_name
+    selection = Selection.from_args(args)
+    if selection.active:
+        project = None
+        if snapshot is None and not getattr(args, "artifact", None):
+            project = load_project(_project_dir(args), env=args.env)   # the graph, the tags
+        desired = selection.desired(desired, project)
+        progress("selected: %s (what the selection leaves out is not planned, changed or "
+                 "reported as an orphan)" % _component_counts(desired))
     environment = desired.get("environment") or {}
     safety = environment.get("safety") or {}
     applying = cmd in ("deploy", "apply") and not args.dry_run
@@ -16238,7 +16722,10 @@ def _deploy_steps(args, output, cmd, report, progress):
                                    hint="review the plan with --dry-run, then re-run with "
                                         "--confirm")
         elif not sys.stdin.isatty():
-            raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd)
+            raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd,
+                             hint="coming from the original streamt, whose `apply` deployed "
+                                  "without asking: add --confirm (streamt %s --confirm)"
+                                  % cmd)
         elif not _confirm_on_tty(env_name, output):
             raise RefusedError("not confirmed")
     # 3. ${VAR}s: --env-file lines, then the process environment (highest)
@@ -16282,6 +16769,12 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
                              hint="rebuild the artifact (or review the change) and deploy again")
         progress("no drift since the build")
     plan = plan_deploy(desired, runtime, policy, targets=targets, progress=progress)
+    if getattr(args, "filter", None):
+        import fnmatch
+        plan.changes = [c for c in plan.changes if fnmatch.fnmatchcase(c.name, args.filter)]
+    if Selection.from_args(args).active:
+        # never an orphan, never a delete: the rest of the project is not planned
+        plan.changes = [c for c in plan.changes if c.action not in ("orphan", "delete")]
     report["kafka_cluster_id"] = plan.cluster_id
     report["plan"] = plan.to_json()
     if plan.cluster_id:
@@ -16298,7 +16791,14 @@ def _plan_and_apply(args, output, cmd, report, progress, desired, runtime, polic
     if plan.refused:
         raise RefusedError("the plan contains changes streamt refuses to make",
                            details=["%s: %s" % (c.ref, c.refused) for c in plan.refused])
-    if plan.destructive and safety.get("allow_destructive") is False:
+    if getattr(args, "force", False):
+        # the original's --force: destructive operations allowed despite the environment's
+        # safety.allow_destructive; here it opens exactly that gate, nothing else
+        progress("--force (as in the original streamt): the plan's destructive changes (%d) "
+                 "are allowed on %r even if its safety.allow_destructive is false; deletes "
+                 "still need --allow-delete, and --confirm is still required"
+                 % (len(plan.destructive), env_name))
+    elif plan.destructive and safety.get("allow_destructive") is False:
         raise RefusedError("environment %r does not allow destructive changes, and the plan "
                            "contains some" % env_name,
                            details=["would %s %s" % (c.action if c.action == "delete" else

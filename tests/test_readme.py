@@ -139,7 +139,7 @@ def test_every_help_example_parses():
         calls = streamt_invocations(sub.epilog or "")
         for argv in calls:
             check_parses(argv, "`streamt %s --help`" % " ".join(words))
-            seen.add(tuple(argv[:2]) if argv[0] in ("artifact", "envs") else (argv[0],))
+            seen.add(tuple(argv[:2]) if argv[0] in ("artifact", "envs", "docs") else (argv[0],))
     # every leaf command shows at least one example
     leaves = {w for w, sub in _subparsers(streamt.build_parser())
               if not any(len(o) > len(w) and o[:len(w)] == w for o, _ in _subparsers(streamt.build_parser()))}

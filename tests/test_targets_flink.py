@@ -70,6 +70,38 @@ def test_orphans_are_only_jobs_of_this_project_and_deleted_only_when_allowed():
     assert c.action == "delete" and c.destructive and c.data["cancel"] == ["1"]
 
 
+def previous(state, *jobs):
+    """The original streamt's running jobs (no streamt marker in their names)."""
+    state["previous"] = {"c": [dict(id=i, name=n, state="RUNNING", start=k)
+                               for k, (i, n) in enumerate(jobs)]}
+    return state
+
+
+def test_the_original_streamts_job_is_adopted_not_doubled():
+    t = Bare()
+    t.model_topics = {"clean": ["orders.clean"]}
+    original = "insert-into_default_catalog.default_database.orders_clean_sink"
+    (c,) = t.plan([job("clean")], previous(live(), ("9", original)), streamt.PlanPolicy("shop"))
+    assert c.action == "update" and c.data["stop"] == "9" and not c.data["cancel"]
+    assert any("adopted from the previous tool" in n for n in c.notes), c.notes
+    assert c.changes["adopted"] == (original, "streamt.shop.clean")
+    # its artifact's name works too; the original's suffix match does not ('clean'
+    # is not orders_clean_sink when the topic is 'clean')
+    (c,) = plan([job("clean")], previous(live(), ("8", "clean_processor")))
+    assert c.data["stop"] == "8"
+    (c,) = plan([job("clean")], previous(live(), ("9", original)))
+    assert c.action == "create" and not c.data["cancel"]
+
+
+def test_ours_running_beside_the_originals_cancels_the_original():
+    (c,) = plan([job("clean")], previous(live(("1", "clean", FP_A, "RUNNING")),
+                                         ("9", "clean_processor")))
+    assert c.action == "update" and c.data["cancel"] == ["9"] and not c.data["stop"]
+    assert c.changes["copies"] == (2, 1)
+    (c,) = plan([job("clean", on_upgrade="refuse")], previous(live(), ("9", "clean")))
+    assert c.refused and "previous tool" in c.refused and not c.mutating
+
+
 def test_statement_splitting_and_owned_settings():
     sql = ("-- header; with a semicolon\nSET 'pipeline.name' = 'x';\n"
            "CREATE TABLE t (s STRING) WITH ('a' = 'x;y');\nINSERT INTO t SELECT 'a;b';\n")
@@ -189,3 +221,109 @@ def test_a_bad_statement_shows_flinks_root_cause_and_the_statement(flink):
     assert "no_such_table" in text and "INSERT INTO no_such_table" in text
     assert "\tat org.apache" not in text and "Caused by" not in text
     assert e.value.report["not_applied"] == ["flink_job:bad"]
+
+
+def submit_like_the_original(flink, statements):
+    """As conduktor/streamt submits: one SQL Gateway session, no pipeline.name, each
+    statement polled until FINISHED; Flink names the INSERT job after its sink table."""
+    gw = streamt.HttpClient(flink.gateway_url)
+    session = gw.request("POST", "/v1/sessions", body={}, idempotent=False).json()["sessionHandle"]
+    for stmt in statements:
+        op = gw.request("POST", "/v1/sessions/%s/statements" % session,
+                        body={"statement": stmt}, idempotent=False).json()["operationHandle"]
+        base = "/v1/sessions/%s/operations/%s" % (session, op)
+        end = time.time() + 60
+        while gw.get_json(base + "/status")["status"] not in ("FINISHED", "ERROR"):
+            assert time.time() < end, stmt
+            time.sleep(0.3)
+        assert gw.get_json(base + "/status")["status"] == "FINISHED", stmt
+
+
+@pytest.mark.services
+def test_the_original_streamts_running_job_is_adopted_on_the_real_cluster(
+        flink, cancel_afterwards):
+    project = "p" + uuid.uuid4().hex[:8]
+    model = "m" + uuid.uuid4().hex[:8]
+    original = "insert-into_default_catalog.default_database.%s_sink" % model
+    cancel_afterwards.extend([project + ".", original])
+    submit_like_the_original(flink, [
+        "CREATE TABLE IF NOT EXISTS src_%s (id BIGINT) WITH ('connector' = 'datagen', "
+        "'rows-per-second' = '5')" % model,
+        "CREATE TABLE IF NOT EXISTS %s_sink (id BIGINT) WITH ('connector' = 'blackhole')" % model,
+        "INSERT INTO %s_sink SELECT id FROM src_%s" % (model, model)])
+    rest = streamt.HttpClient(flink.rest_url)
+    end = time.time() + 60
+    while True:
+        old = [j for j in rest.get_json("/jobs/overview")["jobs"]
+               if j["name"] == original and j["state"] == "RUNNING"]
+        if old:
+            break
+        assert time.time() < end, "the original's job did not start"
+        time.sleep(0.5)
+    time.sleep(2)   # its tasks deployed: a savepoint needs them running
+
+    rt = runtime(flink)
+    pol = streamt.PlanPolicy(project)
+    j = job(model, fp="1" * 64, sql=SQL % 5)
+    j["pipeline_name"] = project + "." + model
+    plan = streamt.plan_deploy({"flink_jobs": [j]}, rt, pol)
+    (c,) = plan.changes
+    assert c.action == "update" and c.data["stop"] == old[0]["jid"], c.notes
+    assert "adopted from the previous tool" in plan.render()
+    streamt.apply_plan(plan)
+
+    jobs = rest.get_json("/jobs/overview")["jobs"]
+    assert [x["state"] for x in jobs if x["jid"] == old[0]["jid"]] == ["FINISHED"]
+    running = [x for x in overview(flink, j["pipeline_name"]) if x["state"] == "RUNNING"]
+    assert len(running) == 1
+    assert not [x for x in jobs if x["name"] == original and x["state"] == "RUNNING"]
+    assert restored_from_savepoint(flink, running[0]["jid"])
+
+    # a second apply changes nothing
+    plan = streamt.plan_deploy({"flink_jobs": [j]}, rt, pol)
+    assert [c.action for c in plan.changes] == ["unchanged"]
+
+
+@pytest.mark.services
+def test_adoption_neither_loses_nor_duplicates_rows(kafka, flink, cancel_afterwards):
+    from tests.test_flink_acceptance import consume, create_topics, produce
+    project = "p" + uuid.uuid4().hex[:8]
+    model = "m" + uuid.uuid4().hex[:8]
+    src, out = model + ".in", model + ".out"
+    original = "insert-into_default_catalog.default_database.%s_out_sink" % model
+    cancel_afterwards.extend([project + ".", original])
+    create_topics(kafka.bootstrap, [src, out])
+    produce(kafka.bootstrap, src, [{"id": i} for i in range(10)])
+
+    def table(name, topic, source):
+        return ("CREATE TABLE IF NOT EXISTS %s (id BIGINT) WITH ('connector' = 'kafka', "
+                "'topic' = '%s', 'properties.bootstrap.servers' = '%s', %s"
+                "'value.format' = 'json')"
+                % (name, topic, flink.kafka_bootstrap,
+                   "'properties.group.id' = '%s', 'scan.startup.mode' = 'earliest-offset', "
+                   % model if source else ""))
+    # the original's shape: sink table named after the topic, one shared session
+    submit_like_the_original(flink, [
+        table("%s_in" % model, src, True), table("%s_out_sink" % model, out, False),
+        "INSERT INTO %s_out_sink SELECT id FROM %s_in" % (model, model)])
+    consume(kafka.bootstrap, out, lambda rs: len(rs) >= 10)
+    time.sleep(2)
+
+    sql = ";\n".join([table("`%s`" % model, src, True), table("`%s__sink`" % model, out, False),
+                      "INSERT INTO `%s__sink` SELECT id FROM `%s`" % (model, model)]) + ";\n"
+    j = job(model, fp="1" * 64, sql=sql)
+    j["pipeline_name"] = project + "." + model
+    rt = runtime(flink)
+    pol = streamt.PlanPolicy(project)
+    # the model's topic tells the plan the original's sink table name (Flink only here)
+    t = streamt.make_targets({"flink_jobs": [j]}, rt)
+    desired = {"flink_jobs": [j], "topics": [{"name": out, "model": model}]}
+    plan = streamt.plan_deploy(desired, rt, pol, targets=t)
+    (c,) = [c for c in plan.changes if c.kind == "flink_job"]
+    assert c.action == "update" and c.data["stop"], c.notes
+    streamt.apply_plan(plan)
+    produce(kafka.bootstrap, src, [{"id": i} for i in range(10, 20)])
+    consume(kafka.bootstrap, out, lambda rs: len(rs) >= 20)
+    time.sleep(5)   # a duplicate would arrive late: read again after a while
+    rows = consume(kafka.bootstrap, out, lambda rs: len(rs) >= 20)
+    assert sorted(v["id"] for _k, v in rows) == list(range(20))
