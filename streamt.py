@@ -5670,7 +5670,7 @@ def topic_problem(topic):
 
 
 __all__ += ["DIAGNOSTIC_CODES", "validate_project", "check_variables", "is_valid", "name_problem", "topic_problem",
-            "effective_topic", "lineage_graph"]
+            "effective_topic", "lineage_graph", "lineage_reach"]
 
 
 def effective_topic(model, project):
@@ -5880,9 +5880,9 @@ class Selection(object):
         out = set(base)
         for k in base:
             if up:
-                out |= _reach(k, edges, 1)
+                out |= lineage_reach(k, edges, 1)
             if down:
-                out |= _reach(k, edges, 0)
+                out |= lineage_reach(k, edges, 0)
         return out
 
     # -- resources
@@ -6005,6 +6005,23 @@ class Selection(object):
                     if up and up != me:
                         edges.add((up, me))
         return {"nodes": nodes, "edges": sorted(edges)}
+
+
+def lineage_reach(start, edges, direction):
+    """The nodes reachable from ``start`` along ``edges`` (``(from, to)`` pairs of
+    lineage_graph), downstream (``direction`` 0) or upstream (1); ``start`` left out.
+    Linear in the edges."""
+    following = {}
+    for e in edges:
+        following.setdefault(e[direction], []).append(e[1 - direction])
+    seen, todo = set(), [start]
+    while todo:
+        for k in following.get(todo.pop(), ()):
+            if k not in seen:
+                seen.add(k)
+                todo.append(k)
+    seen.discard(start)
+    return seen
 
 
 def _resource_name(kind, item):
@@ -15116,8 +15133,8 @@ class DocsPage(object):
         found = set()
         for i in range(len(toks) - 2):
             k, eq, v = toks[i], toks[i + 1], toks[i + 2]
-            if k.kind == "string" and eq.text == "=" and v.kind == "string" and \
-                    token_value(k) == "topic":
+            if (k.kind == "string" and eq.text == "=" and v.kind == "string" and
+                    token_value(k) == "topic"):
                 found.add(token_value(v))
         return sorted(found)
 
@@ -15358,9 +15375,9 @@ class DocsPage(object):
             sig_text = "verified: signed by %s (%s %s)" % (principal, sig.get("key_type"),
                                                           sig.get("fingerprint"))
         else:
-            sig_text = "signed with %s %s (not checked against allowed signers here: use " \
-                       "`streamt artifact verify --allowed-signers`)" % (
-                           sig.get("key_type"), sig.get("fingerprint"))
+            sig_text = ("signed with %s %s (not checked against allowed signers here: use "
+                        "`streamt artifact verify --allowed-signers`)"
+                        % (sig.get("key_type"), sig.get("fingerprint")))
         cs = a.get("checksums") or {}
         gen = a.get("generator") or {}
         rows = [("format", "%s (built by %s %s)" % (a.get("format"), gen.get("name"),
@@ -15961,9 +15978,9 @@ def _cmd_lineage(p):
             both = not (args.upstream or args.downstream)
             keep = set([focus])
             if args.upstream or both:
-                keep |= _reach(focus, edges, 1)
+                keep |= lineage_reach(focus, edges, 1)
             if args.downstream or both:
-                keep |= _reach(focus, edges, 0)
+                keep |= lineage_reach(focus, edges, 0)
             nodes = dict((k, v) for k, v in nodes.items() if k in keep)
             edges = [e for e in edges if e[0] in keep and e[1] in keep]
         order = _topo_order(nodes, edges)
@@ -16040,19 +16057,6 @@ def _cmd_docs(p):
         out.result("Documentation generated at %s" % target)
         return EXIT_OK
     return run
-
-
-def _reach(start, edges, direction):
-    """Nodes reachable from ``start`` following edges forwards (0) or backwards (1)."""
-    seen, todo = set(), [start]
-    while todo:
-        k = todo.pop()
-        for e in edges:
-            if e[direction] == k and e[1 - direction] not in seen:
-                seen.add(e[1 - direction])
-                todo.append(e[1 - direction])
-    seen.discard(start)
-    return seen
 
 
 def _topo_order(nodes, edges):
