@@ -184,7 +184,7 @@ def test_file_names_are_safe_distinct_and_reversible():
         assert not f.startswith(".") and not f.endswith(".") and len(f) <= 80
         assert f.split(".")[0].lower() not in ("con", "nul")
         if "~" not in f:
-            assert streamt._unescape_file_name(f) == n
+            assert streamt._FileNames.unescape(f) == n
     files = streamt.render_artifact({"topics": [
         {"name": n, "partitions": 1, "replication_factor": 1, "config": {}}
         for n in ("orders", "Orders", "ORDERS", "x" * 300, "x" * 299 + "y")]})
@@ -222,7 +222,7 @@ def test_gzip_is_level_6_in_a_fixed_header():
     # what gzip.GzipFile(compresslevel=6, mtime=0, filename="") writes.
     import gzip
     tar = streamt.deterministic_tar(streamt.render_artifact(DESIRED, build_epoch=1700000000))
-    data = streamt._compress(tar, "tar.gz")
+    data = streamt.Archive.compress(tar, "tar.gz")
     assert data[:10] == b"\x1f\x8b\x08\x00\0\0\0\0\x00\xff"
     assert gzip.decompress(data) == tar
     buf = io.BytesIO()
@@ -230,7 +230,7 @@ def test_gzip_is_level_6_in_a_fixed_header():
         gz.write(tar)
     assert data == buf.getvalue()
     for tar in (b"", b"x" * 100000):
-        assert gzip.decompress(streamt._compress(tar, "tar.gz")) == tar
+        assert gzip.decompress(streamt.Archive.compress(tar, "tar.gz")) == tar
 
 
 def test_same_input_same_bytes_whatever_cwd_tz_umask(tmp_path, repo):

@@ -22,9 +22,9 @@ def reference_tar(files, mtime=0, file_mode=0o644, dir_mode=0o755):
     chunks = []
     for _parts, name, data in entries:
         if data is None:
-            chunks.append(streamt._ustar_header(name, 0, mtime, dir_mode, b"5"))
+            chunks.append(streamt.Archive.ustar_header(name, 0, mtime, dir_mode, b"5"))
         else:
-            chunks.append(streamt._ustar_header(name, len(data), mtime, file_mode, b"0"))
+            chunks.append(streamt.Archive.ustar_header(name, len(data), mtime, file_mode, b"0"))
             chunks.append(data)
             if len(data) % 512:
                 chunks.append(b"\0" * (512 - len(data) % 512))
@@ -62,10 +62,10 @@ def test_tar_is_the_reference_tar(files, mtime, fmode, dmode):
 @given(paths, st.integers(0, 2 ** 40), mtimes, modes, st.sampled_from([b"0", b"5"]))
 def test_header_template_is_ustar_header(name, size, mtime, mode, typeflag):
     try:
-        want = streamt._ustar_header(name, size, mtime, mode, typeflag)
+        want = streamt.Archive.ustar_header(name, size, mtime, mode, typeflag)
     except streamt.StreamtError:
         return
-    assert streamt._UstarHeaders(mtime, mode, typeflag).header(name, size) == want
+    assert streamt.Archive.UstarHeaders(mtime, mode, typeflag).header(name, size) == want
 
 
 def test_tarfile_reads_it():
@@ -83,20 +83,20 @@ def reference_file_name(name, ext=""):
     out = []
     last = len(name) - 1
     for i, ch in enumerate(name):
-        if ch in streamt._SAFE_NAME_CHARS and not (ch == "." and (i == 0 or i == last)):
+        if ch in streamt._FileNames.SAFE_NAME_CHARS and not (ch == "." and (i == 0 or i == last)):
             out.append(ch)
         else:
             out.append("".join("%%%02X" % b for b in ch.encode("utf-8", "surrogatepass")))
     text = "".join(out) or "%"
     stem = text.split(".", 1)[0].lower()
-    if stem in streamt._RESERVED_NAMES:
+    if stem in streamt._FileNames.RESERVED_NAMES:
         text = "%%%02X" % ord(text[0]) + text[1:]
     if len(text) > 80:
         cut = text[:70]
         pct = cut.rfind("%", len(cut) - 2)
         if pct != -1:
             cut = cut[:pct]
-        text = cut + "~" + streamt._digest_of_name(name)
+        text = cut + "~" + streamt._FileNames.digest_of_name(name)
     return text + ext
 
 
@@ -273,13 +273,13 @@ def test_iso_utc_is_what_datetime_writes(epoch):
     import datetime
     want = (datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=epoch)).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
-    assert streamt._iso_utc(epoch) == want
-    assert streamt._iso_utc(float(epoch)) == want
+    assert streamt._Render.iso_utc(epoch) == want
+    assert streamt._Render.iso_utc(float(epoch)) == want
 
 
 def test_json_str_is_jsons_own():
     import json.encoder
-    assert streamt._json_str() is json.encoder.encode_basestring
+    assert streamt.CanonicalJson.string_encoder() is json.encoder.encode_basestring
 
 
 def reference_gzip(tar):
@@ -288,7 +288,7 @@ def reference_gzip(tar):
     import zlib
     deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS, zlib.DEF_MEM_LEVEL, 0)
     body = deflate.compress(tar) + deflate.flush()
-    return (streamt._GZIP_HEADER + body + (zlib.crc32(tar) & 0xFFFFFFFF).to_bytes(4, "little")
+    return (streamt.Archive.GZIP_HEADER + body + (zlib.crc32(tar) & 0xFFFFFFFF).to_bytes(4, "little")
             + (len(tar) & 0xFFFFFFFF).to_bytes(4, "little"))
 
 
@@ -297,8 +297,8 @@ def reference_gzip(tar):
     lambda n: (b"streamt %d " % n) * (n // 12)), max_size=8))
 def test_gzip_of_pieces_is_the_gzip_of_the_whole(pieces):
     whole = b"".join(pieces)
-    assert b"".join(streamt._compress_chunks(list(pieces), "tar.gz")) == reference_gzip(whole)
-    assert b"".join(streamt._compress_chunks(list(pieces), "tar")) == whole
+    assert b"".join(streamt.Archive.compress_chunks(list(pieces), "tar.gz")) == reference_gzip(whole)
+    assert b"".join(streamt.Archive.compress_chunks(list(pieces), "tar")) == whole
 
 
 def test_written_tarballs_are_the_tar_of_the_files(tmp_path):

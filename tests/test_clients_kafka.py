@@ -17,9 +17,13 @@ import uuid
 import pytest
 
 import streamt
-from streamt import (KafkaAdmin, KafkaError, _KAFKA_APIS, _kafka_decode_response,
-                     _kafka_encode_request, _kafka_decode_versions_v0, _KWriter, _KReader,
-                     _Scram)
+from streamt import (KafkaAdmin, KafkaError, _Scram)
+_KAFKA_APIS = streamt._KafkaWire.APIS
+_kafka_decode_response = streamt._KafkaWire.decode_response
+_kafka_encode_request = streamt._KafkaWire.encode_request
+_kafka_decode_versions_v0 = streamt._KafkaWire.decode_versions_v0
+_KWriter = streamt._KafkaWire.Writer
+_KReader = streamt._KafkaWire.Reader
 
 
 def hx(text):
@@ -384,11 +388,11 @@ def test_scram_rejects_a_wrong_server_signature_and_a_foreign_nonce():
     mech, nonce, server_first, _cf, _sf = SCRAM_VECTORS[1]
     s = _Scram(mech, "user", "pencil", nonce=nonce)
     s.final(server_first.encode())
-    with pytest.raises(streamt._ScramError):
+    with pytest.raises(streamt._KafkaSettings.ScramError):
         s.verify(b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-    with pytest.raises(streamt._ScramError):
+    with pytest.raises(streamt._KafkaSettings.ScramError):
         _Scram(mech, "user", "pencil", nonce="abc").final(b"r=xyz,s=QSXCR+Q6sek8bf92,i=4096")
-    with pytest.raises(streamt._ScramError, match="unknown-user"):
+    with pytest.raises(streamt._KafkaSettings.ScramError, match="unknown-user"):
         _Scram(mech, "user", "pencil", nonce="abc").final(b"e=unknown-user")
 
 

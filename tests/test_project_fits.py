@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import streamt
 
-SCHEMAS = [streamt._MODEL, streamt._SOURCE, streamt._TEST, streamt._EXPOSURE,
-           streamt.PROJECT_SCHEMA, streamt.ENV_FILE_SCHEMA, ("list", streamt._COLUMN),
+SCHEMAS = [streamt.ProjectSchema.MODEL, streamt.ProjectSchema.SOURCE, streamt.ProjectSchema.TEST, streamt.ProjectSchema.EXPOSURE,
+           streamt.PROJECT_SCHEMA, streamt.ENV_FILE_SCHEMA, ("list", streamt.ProjectSchema.COLUMN),
            ("mapof", "scalar"), ("list", "str"), "int", "any"]
 
 _leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(0, 2),
@@ -59,7 +59,7 @@ def _case(draw):
 def _check_changes(node, schema):
     before = copy.deepcopy(node)
     diags, errors = [], []
-    streamt._check(node, schema, "", "t", diags, errors, streamt.Location("t.yml", 1))
+    streamt._ProjectFiles.check(node, schema, "", "t", diags, errors, streamt.Location("t.yml", 1))
     return bool(diags or errors or node != before)
 
 
@@ -67,7 +67,7 @@ def _check_changes(node, schema):
 @given(_case())
 def test_fits_exactly_when_check_does_nothing(case):
     schema, node = case
-    fits = streamt._fits(node, schema)
+    fits = streamt._ProjectFiles.fits(node, schema)
     assert fits == (not _check_changes(node, schema)), (schema, node)
 
 
@@ -80,20 +80,20 @@ def test_fits_is_true_for_a_generated_project(tmp_path):
     import gen_project
     gen_project.generate(60, str(tmp_path / "p"))
     p = streamt.load_project(str(tmp_path / "p"), environ={"KAFKA_BOOTSTRAP": "k"})
-    items = [(m, streamt._MODEL) for m in p.models] + [(s, streamt._SOURCE) for s in p.sources]
-    assert items and all(streamt._fits(item, schema) for item, schema in items)
+    items = [(m, streamt.ProjectSchema.MODEL) for m in p.models] + [(s, streamt.ProjectSchema.SOURCE) for s in p.sources]
+    assert items and all(streamt._ProjectFiles.fits(item, schema) for item, schema in items)
 
 
 def test_known_cases():
-    M = streamt._MODEL
-    assert streamt._fits({"name": "a", "advanced": {"topic": {"partitions": 3}}}, M)
-    assert streamt._fits({"name": "a", "advanced": {"topic": {"partitions": "${P}"}}}, M)
-    assert not streamt._fits({"name": "a", "advanced": {"topic": {"partitions": "3"}}}, M)
-    assert not streamt._fits({"name": "a", "advanced": {"topic": {"partitons": 3}}}, M)
-    assert not streamt._fits({"name": "a", "description": None}, M)
-    assert not streamt._fits({"name": "a", "schema": {"definition": None}}, streamt._SOURCE)
-    assert streamt._fits({"name": "a", "schema": {"definition": [None]}}, streamt._SOURCE)
-    assert streamt._fits({"name": "a", "from": [None, {"ref": "b"}]}, M)
-    assert not streamt._fits({"name": "a", "sink": {"config": {"x": None}}}, M)
-    assert not streamt._fits({"name": True}, M)
-    assert not streamt._fits({1: "a"}, M)
+    M = streamt.ProjectSchema.MODEL
+    assert streamt._ProjectFiles.fits({"name": "a", "advanced": {"topic": {"partitions": 3}}}, M)
+    assert streamt._ProjectFiles.fits({"name": "a", "advanced": {"topic": {"partitions": "${P}"}}}, M)
+    assert not streamt._ProjectFiles.fits({"name": "a", "advanced": {"topic": {"partitions": "3"}}}, M)
+    assert not streamt._ProjectFiles.fits({"name": "a", "advanced": {"topic": {"partitons": 3}}}, M)
+    assert not streamt._ProjectFiles.fits({"name": "a", "description": None}, M)
+    assert not streamt._ProjectFiles.fits({"name": "a", "schema": {"definition": None}}, streamt.ProjectSchema.SOURCE)
+    assert streamt._ProjectFiles.fits({"name": "a", "schema": {"definition": [None]}}, streamt.ProjectSchema.SOURCE)
+    assert streamt._ProjectFiles.fits({"name": "a", "from": [None, {"ref": "b"}]}, M)
+    assert not streamt._ProjectFiles.fits({"name": "a", "sink": {"config": {"x": None}}}, M)
+    assert not streamt._ProjectFiles.fits({"name": True}, M)
+    assert not streamt._ProjectFiles.fits({1: "a"}, M)

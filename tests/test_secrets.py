@@ -278,10 +278,10 @@ def test_every_surface_hides_the_same_keys():
     """envs show, artifacts (inspect/diff) and plan agree on what is a secret: one policy."""
     values = dict((k, "value-of-%s" % k) for k in SECRET_NAMES + PLAIN_NAMES)
     shown_by_envs = streamt.mask_secrets(values)
-    shown_by_artifact = streamt._redact(values)
+    shown_by_artifact = streamt._InspectDiff.redact(values)
     policy = streamt.PlanPolicy("p")
     shown_by_plan = dict((k[len("config."):], new) for k, (old, new)
-                         in streamt._changes_of({}, values, policy, "config.").items())
+                         in streamt._TargetParts.changes_of({}, values, policy, "config.").items())
     for k in SECRET_NAMES:
         assert shown_by_envs[k] == "****", k
         assert shown_by_artifact[k] == "<redacted>", k
@@ -293,6 +293,6 @@ def test_every_surface_hides_the_same_keys():
 def test_plan_hides_a_secret_value_under_any_key():
     policy = streamt.PlanPolicy("p", secrets=streamt.SecretPolicy.values_of(
         {"DB_PASSWORD": "hunter22", "DB_USER": "admin"}))
-    changes = streamt._changes_of({}, {"connection.url": "jdbc:pg://admin:hunter22@db/x"},
+    changes = streamt._TargetParts.changes_of({}, {"connection.url": "jdbc:pg://admin:hunter22@db/x"},
                                   policy, "config.")
     assert changes["config.connection.url"][1] == "jdbc:pg://admin:<redacted>@db/x"

@@ -636,7 +636,7 @@ def test_allowed_signers_agree_with_ssh_keygen(ssh_keygen, fresh_key, tmp_path, 
     allowed = line.format(pub=streamt.ssh_public_key_line(key)) + "\n"
     theirs = _ssh_verify(ssh_keygen, tmp_path, data, sig, allowed, principal,
                          extra=["-Overify-time=" + verify_time]) == 0
-    now = streamt._as_parse_time(verify_time, "verify-time", None)
+    now = streamt._AllowedSigners.parse_time(verify_time, "verify-time", None)
     try:
         streamt.ssh_verify(data, sig, allowed, principal=principal, now=now)
         ours = True
@@ -674,7 +674,7 @@ def test_find_principals_agrees_with_ssh_keygen(ssh_keygen, fresh_key, tmp_path)
     ("a" * 200 + "b", "*a" * 40 + "*b", True),
 ])
 def test_match_pattern(value, pattern, ok):
-    assert streamt._match_pattern(value, pattern) is ok
+    assert streamt._AllowedSigners.match_pattern(value, pattern) is ok
 
 
 def test_now_may_be_a_datetime():

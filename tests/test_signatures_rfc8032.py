@@ -77,12 +77,12 @@ P = 2 ** 255 - 19
 
 
 def test_curve_constants_follow_from_their_definitions():
-    assert streamt._ED_P == P and streamt._ED_L == L
-    assert streamt._ED_D == -121665 * pow(121666, P - 2, P) % P
-    assert streamt._ED_D2 == 2 * streamt._ED_D % P
-    assert streamt._ED_SQRT_M1 == pow(2, (P - 1) // 4, P)
-    assert streamt._ED_SQRT_M1 ** 2 % P == P - 1
-    assert streamt._ED_BY == 4 * pow(5, P - 2, P) % P
+    assert streamt._Ed25519.P == P and streamt._Ed25519.L == L
+    assert streamt._Ed25519.D == -121665 * pow(121666, P - 2, P) % P
+    assert streamt._Ed25519.D2 == 2 * streamt._Ed25519.D % P
+    assert streamt._Ed25519.SQRT_M1 == pow(2, (P - 1) // 4, P)
+    assert streamt._Ed25519.SQRT_M1 ** 2 % P == P - 1
+    assert streamt._Ed25519.BY == 4 * pow(5, P - 2, P) % P
 
 
 def _vectors():
@@ -147,10 +147,10 @@ def test_small_order_public_keys_are_refused():
     # With the identity as public key, [k]A vanishes, so (R=[s]B, s) would "verify" any
     # message for anyone: OpenSSH-style strictness refuses such keys.
     s = 12345
-    r_enc = streamt._ed_encode(streamt._ed_base_mult(s))
+    r_enc = streamt._Ed25519.encode(streamt._Ed25519.base_mult(s))
     forged = r_enc + s.to_bytes(32, "little")
     identity = (1).to_bytes(32, "little")
-    assert streamt._ed_encode(streamt._ed_base_mult(s)) == r_enc
+    assert streamt._Ed25519.encode(streamt._Ed25519.base_mult(s)) == r_enc
     assert not streamt.ed25519_verify(identity, b"any message", forged)
     # The point (0, -1) of order 2, and the two points of order 4 (y = 0).
     for enc in ((P - 1).to_bytes(32, "little"), bytes(32), (1 << 255).to_bytes(32, "little")):

@@ -31,9 +31,9 @@ def _both(text, comments):
             return ("error", e.message, e.hint, loc and (loc.line, loc.col))
         except Exception as e:  # the general path's own crashes must be kept too
             return ("crash", type(e).__name__)
-    fast = streamt._sql_tokens_fast(text, comments)
-    general = run(streamt._sql_tokens_general)
-    return fast, general, run(streamt._sql_tokens), run(streamt.sql_tokens)
+    fast = streamt._SqlLexer.tokens_fast(text, comments)
+    general = run(streamt._SqlLexer.tokens_general)
+    return fast, general, run(streamt._SqlLexer.tokens), run(streamt.sql_tokens)
 
 
 def _check(text):
@@ -70,11 +70,11 @@ def test_fast_tokenizer_matches_the_general_one_on_any_text(text):
 def test_fast_tokenizer_reads_the_usual_sql_itself():
     text = ("SELECT a, `b c`, 'x''y', 1.5, .5e3 -- c\n/* d\n */ FROM {{ ref('m') }} AS t\n"
             "WHERE a <> 2 AND s || 'y' >= x.y;")
-    toks = streamt._sql_tokens_fast(text)
+    toks = streamt._SqlLexer.tokens_fast(text)
     assert toks is not None
-    assert toks == streamt._sql_tokens_general(text)
+    assert toks == streamt._SqlLexer.tokens_general(text)
     for text in ("'open", "x /* open", "{{ ref('m')", "é", "a\xa0b", ".٣"):
-        assert streamt._sql_tokens_fast(text) is None
+        assert streamt._SqlLexer.tokens_fast(text) is None
 
 
 def test_tokens_without_comments_are_the_tokens_with_comments_filtered():
@@ -82,7 +82,7 @@ def test_tokens_without_comments_are_the_tokens_with_comments_filtered():
     every = streamt.sql_tokens(text)
     assert streamt.sql_tokens(text, comments=False) == [t for t in every
                                                         if t.kind != "comment"]
-    assert streamt.sql_tokens(text, comments=False) == streamt._sql_tokens_general(text,
+    assert streamt.sql_tokens(text, comments=False) == streamt._SqlLexer.tokens_general(text,
                                                                                    False)
     # callers get their own lists
     every.append(None)
@@ -159,7 +159,7 @@ def _ref_is_stateful(tokens):
         # (added with the product: set operations that remove duplicates keep state)
         if w in ("EXCEPT", "INTERSECT") or (w == "UNION" and not is_keyword(nxt, "ALL")):
             return True
-        if w in streamt._STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and \
+        if w in streamt.SqlShape.STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and \
                 nxt.text == "(":
             return True
     return False
@@ -206,11 +206,11 @@ def test_nesting_helpers_match_their_reference(pieces):
     if toks is None:
         return
     for sig in (toks, [t for t in toks if t.kind != "comment"]):
-        assert streamt._top_level(sig) == _ref_top_level(sig)
+        assert streamt._Analysis.top_level(sig) == _ref_top_level(sig)
         for sep in (",", "(", ")", ";"):
-            assert streamt._depth_split(sig, sep) == _ref_depth_split(sig, sep)
+            assert streamt.SqlAnalysis.depth_split(sig, sep) == _ref_depth_split(sig, sep)
         for i in range(len(sig)):
-            assert streamt._matching(sig, i) == _ref_matching(sig, i)
+            assert streamt._Analysis.matching(sig, i) == _ref_matching(sig, i)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -221,19 +221,19 @@ def test_materialization_rules_match_their_reference(pieces):
         return
     assert streamt.is_stateful(toks) == _ref_is_stateful(toks)
     sig = [t for t in toks if t.kind != "comment"]
-    assert streamt._is_plain_select_star(sig) == _ref_is_plain_select_star(sig)
+    assert streamt.SqlShape.is_plain_select_star(sig) == _ref_is_plain_select_star(sig)
     sql = " ".join(pieces)
     if not sql.strip():
         return
     shape = ("stateful" if _ref_is_stateful(sig) else
              "star" if _ref_is_plain_select_star(sig) else "other")
-    assert streamt._sql_shape(sql) == shape
-    assert streamt._sql_shape(sql) == shape  # remembered
+    assert streamt.SqlShape.shape(sql) == shape
+    assert streamt.SqlShape.shape(sql) == shape  # remembered
 
 
 def test_unreadable_sql_has_the_error_shape_and_is_not_remembered_wrongly():
-    assert streamt._sql_shape("SELECT 'x") == "error"
-    assert streamt._sql_shape(["not", "text"]) == "error"
+    assert streamt.SqlShape.shape("SELECT 'x") == "error"
+    assert streamt.SqlShape.shape(["not", "text"]) == "error"
     assert infer_materialization({"sql": "SELECT 'x"}) == ("flink", "flink")
 
 
@@ -246,7 +246,7 @@ def test_template_calls_are_remembered_exactly(pieces):
         out = []
         for tok in streamt.sql_tokens(sql):
             if tok.kind == "template":
-                call = streamt._parse_template_call_uncached(tok.text)
+                call = streamt.SqlTemplates.parse_template_call_uncached(tok.text)
                 if call:
                     out.append((call[0], call[1], tok.line, tok.col))
                 else:
@@ -276,8 +276,8 @@ def test_template_calls_are_remembered_exactly(pieces):
     for tok in streamt.sql_tokens(sql):
         if tok.kind == "template":
             for _ in range(2):
-                assert streamt._parse_template_call(tok.text) == \
-                    streamt._parse_template_call_uncached(tok.text)
+                assert streamt.SqlTemplates.parse_template_call(tok.text) == \
+                    streamt.SqlTemplates.parse_template_call_uncached(tok.text)
 
 
 @given(st.one_of(st.text(max_size=10), st.booleans(), st.integers(), st.floats(),
@@ -299,11 +299,11 @@ def test_quoting_of_str_subclasses_still_uses_their_str():
 
 def _ref_column_ref(expr):
     if len(expr) == 1 and expr[0].kind in ("ident", "qident") and not streamt.is_keyword(
-            expr[0], "NULL", "TRUE", "FALSE", *streamt._NILADIC):
-        return None, streamt._ident_name(expr[0])
+            expr[0], "NULL", "TRUE", "FALSE", *streamt._Analysis.NILADIC):
+        return None, streamt._Analysis.ident_name(expr[0])
     if len(expr) == 3 and expr[1].text == "." and all(
             t.kind in ("ident", "qident") for t in (expr[0], expr[2])):
-        return streamt._ident_name(expr[0]), streamt._ident_name(expr[2])
+        return streamt._Analysis.ident_name(expr[0]), streamt._Analysis.ident_name(expr[2])
     return None
 
 
@@ -314,7 +314,7 @@ def test_column_ref_matches_its_reference(pieces):
     toks = _query_tokens(pieces)
     if toks is None:
         return
-    assert streamt._column_ref(toks) == _ref_column_ref(toks)
+    assert streamt.SqlAnalysis.column_ref(toks) == _ref_column_ref(toks)
 
 
 def _ref_lookup(columns, name, qualifier=None):
@@ -334,7 +334,7 @@ _NAMES = st.sampled_from(["a", "A", "b", "window_time", "Window_Time", "ß", "SS
                 max_size=4),
        st.lists(st.tuples(_NAMES, st.one_of(st.none(), _NAMES)), max_size=6))
 def test_scope_lookup_matches_its_reference(batches, lookups):
-    scope = streamt._Scope()
+    scope = streamt._Analysis.Scope()
     for batch in batches:
         # columns come in batches, with lookups in between (like _from_scope)
         for alias, name in batch:

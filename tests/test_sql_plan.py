@@ -1,5 +1,5 @@
 """Differential tests of analyze_query() in two steps (a per-text _QueryPlan, then a run
-per query, see streamt._QueryPlan) against reading the query in one go.
+per query, see streamt._Analysis.QueryPlan) against reading the query in one go.
 
 The reference below is the SQL section's _analyze() and _from_scope() before the split
 (commit dd58c34), unchanged but for the helper names and two later fixes (marked); it uses the product's small
@@ -17,8 +17,8 @@ import streamt
 from streamt import Column, QueryInfo, SqlError, is_keyword
 from tests._projects import fixture_projects
 
-_top_level, _depth_split, _column_ref = streamt._top_level, streamt._depth_split, \
-    streamt._column_ref
+_top_level, _depth_split, _column_ref = streamt._Analysis.top_level, streamt.SqlAnalysis.depth_split, \
+    streamt.SqlAnalysis.column_ref
 
 
 def _ref_analyze(toks, relation, info):
@@ -26,7 +26,7 @@ def _ref_analyze(toks, relation, info):
     sel = next((i for i in level if is_keyword(toks[i], "SELECT")), None)
     if sel is None:
         info.warnings.append("no SELECT found: the result columns are unknown")
-        return streamt._Scope()
+        return streamt._Analysis.Scope()
     clause = {}
     for i in level:
         if i <= sel:
@@ -35,7 +35,7 @@ def _ref_analyze(toks, relation, info):
         if t.kind != "ident":
             continue
         w = t.text.upper()
-        if w in streamt._CLAUSE_WORD_SET and w not in clause:
+        if w in streamt._Analysis.CLAUSE_WORD_SET and w not in clause:
             if w in ("GROUP", "ORDER") and not is_keyword(toks[i + 1] if i + 1 < len(toks)
                                                           else None, "BY"):
                 continue
@@ -57,7 +57,7 @@ def _ref_analyze(toks, relation, info):
         clause = dict((w, i) for w, i in clause.items() if i <= cut)
         # the second: the later parts tell whether the result is updating (the product's
         # _set_parts/_set_updating, held to their own tests below)
-        later = streamt._set_parts(tuple(toks), *streamt._nesting(tuple(toks)), cut=cut)
+        later = streamt._Analysis.set_parts(tuple(toks), *streamt._Analysis.nesting(tuple(toks)), cut=cut)
         toks = toks[:cut]
     else:
         later = ()
@@ -76,16 +76,16 @@ def _ref_analyze(toks, relation, info):
         ref = _column_ref(g)
         if ref:
             group_cols.add(ref[1].lower())
-    windowed = scope.windowed and bool(group_cols & set(streamt._WINDOW_COLUMNS))
+    windowed = scope.windowed and bool(group_cols & set(streamt._Analysis.WINDOW_COLUMNS))
     legacy_window = any(is_keyword(t, "TUMBLE", "HOP", "SESSION") for g in group for t in g[:1])
-    aggregated = bool(group) or any(streamt._has_aggregate(item) for item in items)
+    aggregated = bool(group) or any(streamt._Analysis.has_aggregate(item) for item in items)
     for n, item in enumerate(items):
         if not item:
             continue
         start, end = item[0].start, item[-1].end
         if len(item) == 1 and item[0].text == "*" or (
                 len(item) == 3 and item[1].text == "." and item[2].text == "*"):
-            qual = streamt._ident_name(item[0]) if len(item) == 3 else None
+            qual = streamt._Analysis.ident_name(item[0]) if len(item) == 3 else None
             cols = scope.expand(qual)
             if not scope.known or not cols:
                 info.warnings.append("SELECT %s: the columns of the input are unknown"
@@ -96,7 +96,7 @@ def _ref_analyze(toks, relation, info):
                 names_seen.add(c.name.lower())
                 info.columns.append(Column(c.name, c.type, c.rowtime if not aggregated else None))
             continue
-        expr, alias = streamt._split_alias(item)
+        expr, alias = streamt._Analysis.split_alias(item)
         name = alias
         ref = _column_ref(expr)
         if name is None and ref:
@@ -105,7 +105,7 @@ def _ref_analyze(toks, relation, info):
             name = "EXPR$%d" % n
             info.warnings.append("select item %d (%s) has no name: it is written as `%s`; "
                                  "give it an alias with AS"
-                                 % (n + 1, streamt._snippet(expr), name))
+                                 % (n + 1, streamt._Analysis.snippet(expr), name))
         if name.lower() in names_seen:
             info.warnings.append("duplicate result column %r" % name)
         names_seen.add(name.lower())
@@ -119,13 +119,13 @@ def _ref_analyze(toks, relation, info):
             if col is None and scope.known:
                 info.warnings.append("column %r is not a column of the input" % ref[1])
         else:
-            typ = streamt._expr_type(expr, scope)
+            typ = streamt._Analysis.expr_type(expr, scope)
             if typ == "@rowtime":
                 typ, rowtime = "TIMESTAMP(3)", 0
         if not typ or typ in ("NULL", "INTERVAL"):
             info.untyped.append(name)
             info.warnings.append("cannot infer the type of %r (%s): written as STRING"
-                                 % (name, streamt._snippet(expr)))
+                                 % (name, streamt._Analysis.snippet(expr)))
             typ = "STRING"
         info.columns.append(Column(name, typ, rowtime))
         info.items.append((name, start, end))
@@ -148,7 +148,7 @@ def _ref_analyze(toks, relation, info):
         info.updating = True
         info.key = [k for k in scope.keys if any(c.name == k for c in info.columns)]
     if later:
-        streamt._set_updating(later, relation, info)
+        streamt._Analysis.set_updating(later, relation, info)
     if info.updating and not info.key:
         info.key = [c.name for c in info.columns]
         info.warnings.append("the result is updating but no key could be derived: "
@@ -161,7 +161,7 @@ def _ref_key_from_group(items, group_cols):
     for item in items:
         if not item:
             continue
-        expr, alias = streamt._split_alias(item)
+        expr, alias = streamt._Analysis.split_alias(item)
         ref = _column_ref(expr)
         if ref and ref[1].lower() in group_cols:
             out.append(alias or ref[1])
@@ -169,13 +169,13 @@ def _ref_key_from_group(items, group_cols):
 
 
 def _ref_from_scope(toks, relation, info):
-    scope = streamt._Scope()
+    scope = streamt._Analysis.Scope()
     i = 0
     while i < len(toks):
         t = toks[i]
         cols = None
         if t.kind == "template":
-            call = streamt._parse_template_call(t.text)
+            call = streamt.SqlTemplates.parse_template_call(t.text)
             rel = relation(call[0], call[1]) if call else None
             if rel is None:
                 scope.known = False
@@ -188,7 +188,7 @@ def _ref_from_scope(toks, relation, info):
             j = i + 1
         elif t.kind == "op" and t.text == "(" and i + 1 < len(toks) and is_keyword(
                 toks[i + 1], "SELECT", "WITH"):
-            close = streamt._matching(toks, i)
+            close = streamt._Analysis.matching(toks, i)
             sub = QueryInfo()
             _ref_analyze(toks[i + 1:close], relation, sub)
             info.warnings.extend(sub.warnings)
@@ -198,7 +198,7 @@ def _ref_from_scope(toks, relation, info):
             default_alias = None
             j = close + 1
         else:
-            if t.kind == "ident" and t.text.upper() in streamt._WINDOW_TVFS and \
+            if t.kind == "ident" and t.text.upper() in streamt.SqlShape.WINDOW_TVFS and \
                     i + 1 < len(toks) and toks[i + 1].text == "(":
                 scope.windowed = True
             i += 1
@@ -209,15 +209,15 @@ def _ref_from_scope(toks, relation, info):
         if j < len(toks) and is_keyword(toks[j], "AS"):
             j += 1
         if j < len(toks) and toks[j].kind in ("ident", "qident") and not (
-                toks[j].kind == "ident" and toks[j].text.upper() in streamt._JOIN_WORD_SET):
-            alias = streamt._ident_name(toks[j])
+                toks[j].kind == "ident" and toks[j].text.upper() in streamt._Analysis.JOIN_WORD_SET):
+            alias = streamt._Analysis.ident_name(toks[j])
         for c in cols:
             scope.columns.append((alias, c))
         i += 1
     if scope.windowed:
         rt = [c.rowtime for _a, c in scope.columns if c.rowtime is not None]
         delay = rt[0] if rt else 0
-        for name in streamt._WINDOW_COLUMNS:
+        for name in streamt._Analysis.WINDOW_COLUMNS:
             if scope.lookup(name) is None:
                 scope.columns.append((None, Column(name, "TIMESTAMP(3)",
                                                    delay if name == "window_time" else None)))
@@ -276,7 +276,7 @@ def _check(sql):
     info_calls = []
     try:
         info = QueryInfo()
-        streamt._analyze(streamt.significant_tokens(sql), _relation(info_calls), info)
+        streamt._Analysis.analyze(streamt.significant_tokens(sql), _relation(info_calls), info)
     except Exception as e:
         assert expected[1][:2] == ("raised", type(e).__name__)
     else:
@@ -408,16 +408,16 @@ def test_remembered_expression_types_match_typing_each_time(cases):
             toks = streamt.significant_tokens(" ".join(pieces))
         except SqlError:
             continue
-        scope = streamt._Scope()
+        scope = streamt._Analysis.Scope()
         for name, alias, typ in columns:
             if typ is not None:
                 scope.columns.append((alias, Column(name, typ)))
         try:
-            expected = ("ok", streamt._expr_type(toks, scope))
+            expected = ("ok", streamt._Analysis.expr_type(toks, scope))
         except Exception as e:
             expected = ("raised", type(e).__name__)
         try:
-            got = ("ok", streamt._expr_type_remembered(toks, scope))
+            got = ("ok", streamt._Analysis.expr_type_remembered(toks, scope))
         except Exception as e:
             got = ("raised", type(e).__name__)
         assert got == expected, (pieces, columns)

@@ -105,9 +105,9 @@ def test_ours_running_beside_the_originals_cancels_the_original():
 def test_statement_splitting_and_owned_settings():
     sql = ("-- header; with a semicolon\nSET 'pipeline.name' = 'x';\n"
            "CREATE TABLE t (s STRING) WITH ('a' = 'x;y');\nINSERT INTO t SELECT 'a;b';\n")
-    stmts = streamt._sql_statements(sql)
+    stmts = streamt._TargetParts.sql_statements(sql)
     assert len(stmts) == 3 and stmts[1].startswith("CREATE TABLE")
-    assert streamt._sets_key(stmts[0], "pipeline.name")
+    assert streamt._TargetParts.sets_key(stmts[0], "pipeline.name")
 
 
 # -- against the real Flink --------------------------------------------------------

@@ -51,7 +51,7 @@ def test_schema_registry_register_unchanged_compatible_and_refused(schema_regist
     streamt.apply_plan(plan)
     http = streamt.HttpClient(schema_registry.url, username=schema_registry.username,
                               password=schema_registry.password)
-    versions = http.get_json("/subjects/%s/versions" % streamt._quote(subject))
+    versions = http.get_json("/subjects/%s/versions" % streamt.Http.quote(subject))
     assert versions == [1, 2]
     # an incompatible one (new required field) is refused when planning, nothing is sent
     v3 = dict(ORDER_V1, fields=ORDER_V1["fields"] + [{"name": "must", "type": "string"}])

@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 
 import streamt
 from tests._projects import fixture_projects
-from streamt import Location, _item_loc, _key_loc, _loc
+from streamt import (Location)
+_item_loc = streamt.Locate.item
+_key_loc = streamt.Locate.key
+_loc = streamt.Locate.of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,7 +48,7 @@ def topic_problem_general(topic):
         return "'.' and '..' are not topic names"
     if len(topic) > 249:
         return "a topic name has at most 249 characters (this one has %d)" % len(topic)
-    bad = sorted(set(c for c in topic if not streamt._TOPIC_CHAR_RE.match(c)))
+    bad = sorted(set(c for c in topic if not streamt._Vocabulary.TOPIC_CHAR_RE.match(c)))
     if bad:
         return "a topic name uses only letters, digits, '.', '_' and '-' (found %s)" % (
             ", ".join(repr(c) for c in bad))
@@ -82,7 +85,7 @@ def var_refs_general(project):
             for i, v in enumerate(node):
                 walk(v, _item_loc(node, i, loc))
     walk(project.runtime, _loc(project.runtime, Location(project.env_file or project.project_file)))
-    for kind in streamt._KINDS:
+    for kind in streamt.ProjectKinds.KINDS:
         for item in getattr(project, kind):
             walk(item, _loc(item))
     walk(project.defaults, _loc(project.defaults, Location(project.project_file)))
@@ -92,7 +95,7 @@ def var_refs_general(project):
 def test_var_refs_of_every_fixture_project():
     seen = refs = 0
     for d, _env, p in fixture_projects():
-        got = streamt._var_refs(p)
+        got = streamt._Where.var_refs(p)
         assert got == var_refs_general(p), d
         seen += 1
         refs += len(got)
@@ -108,7 +111,7 @@ def test_var_refs_in_odd_places(tmp_path):
         "models:\n  - name: m\n    sql: \"SELECT 1 FROM {{ source('s') }} -- ${IN_SQL}\"\n"
         "    description: \"\\x24{ESCAPED_DOLLAR} and ${A}${B}\"\n")
     p = streamt.load_project(str(tmp_path))
-    got = streamt._var_refs(p)
+    got = streamt._Where.var_refs(p)
     assert got == var_refs_general(p)
     assert sorted(n for n, _l in got) == ["A", "AFTER", "B", "BOOT", "ESCAPED_DOLLAR", "IN_LIST",
                                           "IN_SQL"]

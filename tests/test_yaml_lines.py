@@ -36,7 +36,7 @@ def _shape(v):
         return (type(v).__name__, getattr(v, "_pos", None),
                 None if ipos is None else list(ipos), [_shape(x) for x in v])
     if isinstance(v, float) and math.isnan(v):
-        return ("nan", v is streamt._Y_NAN)
+        return ("nan", v is streamt._YamlScalars.NAN)
     if hasattr(v, "utcoffset"):
         return (type(v).__name__, repr(v), v.utcoffset())
     return (type(v).__name__, repr(v))
@@ -59,7 +59,7 @@ def _by_lines(text):
     try:
         streamt._YamlLines(text, streamt._YamlSource("t.yml", text), True).load()
         return True
-    except streamt._YamlNotLines:
+    except streamt._YamlLinePatterns.NotLines:
         return False
     except RecursionError:
         return False
@@ -90,11 +90,11 @@ def test_the_switch_really_switches(monkeypatch):
 
 def test_nonprintable_class_is_the_old_one_for_every_code_point():
     old = re.compile(u"[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-    new = re.compile(streamt._YAML_NONPRINTABLE.pattern)
+    new = re.compile(streamt._YamlSyntax.NONPRINTABLE.pattern)
     text = u"".join(chr(c) for c in range(0x110000))
     assert [m.start() for m in old.finditer(text)] == [m.start() for m in new.finditer(text)]
     # and the ASCII pre-check finds every character that is not printable ASCII
-    ascii_ok = re.compile(streamt._YAML_NOT_ASCII.pattern)
+    ascii_ok = re.compile(streamt._YamlSyntax.NOT_ASCII.pattern)
     assert [m.start() for m in ascii_ok.finditer(text)] == [
         c for c in range(0x110000) if not (c in (9, 10, 13) or 0x20 <= c <= 0x7e)]
 
