@@ -65,3 +65,17 @@ def test_readme_commands_parse():
     assert calls, "the README shows no streamt command"
     for argv in calls:
         check_parses(argv, "README.md")
+
+
+def test_migrating_guide_commands_parse():
+    """docs/migrating.md: every command of the side-by-side table (inline code) and of its
+    code blocks is a real streamt command line, and every row of the table is covered."""
+    text = open(os.path.join(ROOT, "docs", "migrating.md")).read()
+    inline = [shlex.split(c) for c in re.findall(r"`streamt ([a-z][^`]*)`", text)]
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    calls = inline + [argv for b in blocks for argv in streamt_invocations(b)]
+    commands = set(argv[0] for argv in calls)
+    assert {"validate", "compile", "plan", "apply", "lineage", "status", "docs", "envs", "build",
+            "artifact", "deploy"} <= commands, commands
+    for argv in calls:
+        check_parses(argv, "docs/migrating.md")
