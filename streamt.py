@@ -8033,6 +8033,12 @@ class SqlShape(object):
 
     STATEFUL_WORDS = frozenset(("JOIN", "OVER", "MATCH_RECOGNIZE", "EXCEPT", "INTERSECT"))
 
+    # Words that make a query read more than one relation (see is_stateful), and the
+    # words that end a FROM clause (a comma after them is no comma join).
+    MULTI_INPUT_WORDS = frozenset(("UNION", "MINUS", "LATERAL", "UNNEST"))
+    FROM_ENDS = frozenset(("WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT", "QUALIFY",
+                           "OFFSET", "FETCH", "MATCH_RECOGNIZE"))
+
     # What infer_materialization() reads from a SQL text, by text: validation and compile
     # both ask for every model, and the answer depends on the text alone.  The values are
     # strings; only the last 2,048 texts are kept (like _SQL_TOKEN_CACHE).
@@ -8108,20 +8114,41 @@ def infer_materialization(model, project=None):
 
 
 def is_stateful(tokens):
-    """True if the query (tokens) needs Flink state: windows, GROUP BY, joins, DISTINCT,
-    ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions, the set operations
-    but UNION ALL (UNION, EXCEPT, INTERSECT remove duplicates)."""
+    """True if the query (tokens) needs Flink: for state (windows, GROUP BY, joins,
+    DISTINCT, ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions, UNION,
+    EXCEPT, INTERSECT) or because it reads more than one relation -- a comma join
+    (``FROM a, b``), a sub-query (a second SELECT, in FROM or WHERE), any set operation
+    (UNION ALL too), LATERAL, UNNEST or a table function (``TABLE(``).  A Gateway virtual
+    topic filters and projects one topic; it can run none of these."""
     toks = [t for t in tokens if t.kind != "comment"]
     last = len(toks) - 1
+    selects = 0
+    depth = 0
+    in_from = set()     # the parenthesis depths at which a FROM clause is open
     for i, t in enumerate(toks):
+        if t.kind == "op":
+            if t.text == "(":
+                depth += 1
+            elif t.text == ")":
+                in_from.discard(depth)
+                depth -= 1
+            elif t.text == "," and depth in in_from:
+                return True     # FROM a, b: a comma join
+            continue
         if t.kind != "ident":
             continue
         w = t.text.upper()
-        if w in SqlShape.STATEFUL_WORDS:
+        if w in SqlShape.STATEFUL_WORDS or w in SqlShape.MULTI_INPUT_WORDS:
             return True
+        if w == "SELECT":
+            selects += 1
+            if selects > 1:
+                return True     # a sub-query or a set operation
+        elif w == "FROM":
+            in_from.add(depth)
+        elif w in SqlShape.FROM_ENDS:
+            in_from.discard(depth)
         if i == last:
-            if w == "UNION":
-                return True
             continue
         nxt = toks[i + 1]
         # is_keyword(nxt, ...) and "nxt is the operator (", written out
@@ -8129,11 +8156,7 @@ def is_stateful(tokens):
             if w in ("GROUP", "ORDER", "SELECT") and nxt.text.upper() == (
                     "DISTINCT" if w == "SELECT" else "BY"):
                 return True
-            if w == "UNION" and nxt.text.upper() != "ALL":
-                return True
-        elif w == "UNION":
-            return True     # `UNION (SELECT ...`: without ALL
-        elif w in SqlShape.STATEFUL_FUNCS and nxt.kind == "op" and nxt.text == "(":
+        elif (w in SqlShape.STATEFUL_FUNCS or w == "TABLE") and nxt.kind == "op" and nxt.text == "(":
             return True
     return False
 
