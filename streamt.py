@@ -9535,7 +9535,8 @@ DIAGNOSTIC_CODES = collections.OrderedDict([
     ("DUPLICATE_EXPOSURE", ("error", "two exposures have the same name")),
     ("MISSING_TOPIC", ("error", "a source has no topic")),
     ("SQL_NO_FROM", ("error", "a model's SQL reads from nothing")),
-    ("GATEWAY_REQUIRED", ("error", "gateway.virtual_topic without runtime.conduktor.gateway")),
+    ("GATEWAY_REQUIRED", ("error", "gateway.virtual_topic or materialized: virtual_topic "
+                                   "without runtime.conduktor.gateway")),
     ("AMBIGUOUS_MATERIALIZATION", ("warning", "stateless SQL without a Gateway runs on Flink")),
     ("NO_PROCESSING_RUNTIME", ("error", "SQL to run but neither Flink nor a Gateway")),
     ("MISSING_SINK_CONFIG", ("error", "a sink without sink.connector")),
@@ -10352,6 +10353,13 @@ class _Validator(object):
                      Locate.key(m, "gateway", Locate.of(m)),
                      "add runtime.conduktor.gateway (admin_url, proxy_bootstrap), or remove "
                      "gateway.virtual_topic to run the model on Flink")
+        elif explicit == "virtual_topic" and not self.gateway:
+            # (the original compiled an interceptor with nowhere to go, silently)
+            self.err("GATEWAY_REQUIRED", "Gateway configuration required for '%s': it is "
+                     "'materialized: virtual_topic' but the environment has no Gateway" % name,
+                     Locate.key(m, "materialized", Locate.of(m)),
+                     "add runtime.conduktor.gateway (admin_url, proxy_bootstrap), or use "
+                     "'materialized: flink' to run the model on Flink")
         elif declared == "virtual_topic" and not self.gateway and not explicit:
             if self.flink:
                 self.warn("AMBIGUOUS_MATERIALIZATION",
