@@ -9915,7 +9915,8 @@ def _effective_topic(model, layers):
 
 def lineage_graph(project):
     """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
-    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    sorted [(from, to)]}`` (``materialized``: what compile builds in the project's
+    environment).  Sources and models are fed by source()/ref() in SQL and by
     ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
     source.  Unknown names are left out (validation reports them).  Node keys are
     ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
@@ -9926,12 +9927,13 @@ def lineage_graph(project):
                                             "materialized": None}
     for m in project.models:
         if isinstance(m.get("name"), str):
-            try:
-                declared = infer_materialization(m, project)[0]
+            try:    # what build deploys in this environment (a stateless model
+                # without a Gateway is a Flink job), as every view shows it
+                effective = infer_materialization(m, project)[1]
             except Exception:  # lineage never fails on a broken model
-                declared = None
+                effective = None
             nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
-                                           "materialized": declared}
+                                           "materialized": effective}
     for e in project.exposures:
         if isinstance(e.get("name"), str):
             nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
@@ -15429,6 +15431,11 @@ class DocsPage(object):
             node["materialized"] = "sink"
             topics = str((c.get("config") or {}).get("topics") or "")
             reads.append((node["id"], [t.strip() for t in topics.split(",") if t.strip()]))
+        for g in desired.get("gateway") or []:     # a model deployed as a virtual topic
+            gname = str((g.get("metadata") or {}).get("name") or "")
+            if gname.startswith("streamt-") and gname.endswith("-virtual-sql"):
+                model_node(gname[len("streamt-"):-len("-virtual-sql")])["materialized"] = (
+                    "virtual_topic")
         sources = {}
         for s in desired.get("schemas") or []:
             subject = str(s.get("subject") or "")
