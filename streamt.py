@@ -13528,9 +13528,12 @@ class _InspectDiff(object):
         a, b = redact_sql(a), redact_sql(b)  # a resolved artifact holds passwords
         diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "a/flink/%s.sql" % name,
                                          "b/flink/%s.sql" % name, n=1, lineterm=""))
-        added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
-        removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
-        return {"added": added, "removed": removed, "diff": diff[2:]}
+        # the two file headers are the first two lines: past them, "---" is a removed
+        # "-- comment" line (and "+++" an added "++..." one), not a header
+        body = diff[2:]
+        added = sum(1 for line in body if line.startswith("+"))
+        removed = sum(1 for line in body if line.startswith("-"))
+        return {"added": added, "removed": removed, "diff": body}
 
 
 def resolve_variables(obj, values):
