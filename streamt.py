@@ -9878,21 +9878,37 @@ class _Where(object):
 
     @staticmethod
     def ml_model_arg(toks):
-        """The model name given to ML_PREDICT(TABLE x, 'Model', ...): the first string or
-        name after the first comma."""
-        depth = 0
-        for i, t in enumerate(toks):
-            if t.text == "(":
+        """The model name given to ML_PREDICT/ML_EVALUATE (``toks``: what follows its
+        ``(``): the name after ``MODEL`` in any argument (Flink's ``ML_PREDICT(TABLE t,
+        MODEL m, DESCRIPTOR(...))``); else, when the first argument is ``TABLE t``, the
+        second (``ML_PREDICT(TABLE t, 'm')``); else the first (Confluent's
+        ``ML_PREDICT('m', col, ...)``).  None if that is no name or string."""
+        args, cur, depth = [], [], 0
+        for t in toks:
+            if t.text == "(" and t.kind == "op":
                 depth += 1
-            elif t.text == ")":
+            elif t.text == ")" and t.kind == "op":
                 if depth == 0:
-                    return None
+                    break
                 depth -= 1
-            elif t.text == "," and depth == 0:
-                for u in toks[i + 1:]:
-                    if u.kind in ("string", "qident", "dqident", "ident"):
-                        return token_value(u)
-                    return None
+            elif t.text == "," and t.kind == "op" and depth == 0:
+                args.append(cur)
+                cur = []
+                continue
+            cur.append(t)
+        args.append(cur)
+        for a in args:
+            if len(a) > 1 and is_keyword(a[0], "MODEL"):
+                return _Where.ml_name(a[1])
+        first = args[0]
+        if first and is_keyword(first[0], "TABLE"):
+            return _Where.ml_name(args[1][0]) if len(args) > 1 and args[1] else None
+        return _Where.ml_name(first[0]) if first else None
+
+    @staticmethod
+    def ml_name(tok):
+        if tok.kind in ("string", "qident", "dqident", "ident"):
+            return token_value(tok)
         return None
 
 
