@@ -13764,6 +13764,7 @@ class Change(object):
         self.destructive = destructive
         self.desired, self.live, self.data = desired, live, dict(data or {})
         self.cluster = cluster
+        self.restored_from = None   # a Flink job resubmitted by apply: its savepoint
 
     @property
     def mutating(self):
@@ -14288,6 +14289,7 @@ class FlinkTarget(object):
                 continue
             if savepoint:
                 c.notes.append("restored from the savepoint %s" % savepoint)
+            c.restored_from = savepoint
             try:
                 self._submit(cl, c.desired, savepoint)
             except StreamtError as e:
@@ -15070,6 +15072,9 @@ class Plan(object):
                             "refused" | "failed",
                   "applied": ["kind:name"], "not_applied": ["kind:name"],
                   "failed": {"resource": "kind:name", "error": str} | null,
+                  # each Flink job (re)submitted: the savepoint it was restored from,
+                  # null if it started without state (apply/deploy only)
+                  "restored_from": {"flink_job:name": str | null},
                   "error": str,          # only with "refused" / "failed"
                   "mutating_calls": n}}  # requests that changed something (0 = none)
 
@@ -15252,6 +15257,7 @@ def apply_plan(plan, progress=None):
     on failure raises PartialDeployError with that report in `.report`."""
     progress = progress or (lambda msg: None)
     applied = []
+    restored = {}
     pending = plan.pending
     for kind in APPLY_ORDER:
         mine = [c for c in pending if c.kind == kind]
@@ -15260,7 +15266,12 @@ def apply_plan(plan, progress=None):
 
         def done(change):
             applied.append(change.ref)
-            progress("applied %s %s" % (change.action, change.ref))
+            extra = ""
+            if change.kind == "flink_job" and change.action != "delete":
+                restored[change.ref] = change.restored_from
+                extra = (" (restored from the savepoint %s)" % change.restored_from
+                         if change.restored_from else " (started without state)")
+            progress("applied %s %s%s" % (change.action, change.ref, extra))
 
         try:
             plan.targets[kind].apply(mine, done)
@@ -15268,7 +15279,8 @@ def apply_plan(plan, progress=None):
             failed = next((c.ref for c in mine if c.ref not in applied), mine[0].ref)
             not_applied = [c.ref for c in pending if c.ref not in applied]
             report = {"status": "partial", "applied": applied, "not_applied": not_applied,
-                      "failed": {"resource": failed, "error": e.message}}
+                      "failed": {"resource": failed, "error": e.message},
+                      "restored_from": restored}
             err = PartialDeployError(
                 "deploy stopped at %s: %s" % (failed, e.message),
                 details=(list(e.details) + ["applied: %s" % (", ".join(applied) or "nothing")]
@@ -15278,7 +15290,7 @@ def apply_plan(plan, progress=None):
             err.report = report
             raise err
     return {"status": "applied" if pending else "no-changes", "applied": applied,
-            "not_applied": [], "failed": None}
+            "not_applied": [], "failed": None, "restored_from": restored}
 
 
 def observe_state(desired, runtime, project=None, targets=None):
@@ -17182,6 +17194,9 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         else:
             output.result("Applied %d change(s)." % len(result["applied"]) if result["applied"]
                           else "No changes.")
+            for ref, savepoint in sorted(result["restored_from"].items()):
+                output.result("  %s %s" % (ref, "restored from the savepoint %s" % savepoint
+                                           if savepoint else "started without state"))
         if args.detailed_exitcode and result["applied"]:
             return EXIT_CHANGES
         return EXIT_OK

@@ -502,3 +502,91 @@ def test_plan_apply_status_of_a_project_with_a_warning(kafka, tmp_path):
         admin.delete_topics([topic])
     finally:
         admin.close()
+
+
+_FLINK_PROJECT = """project:
+  name: %(name)s
+runtime:
+  kafka:
+    bootstrap_servers: ${KAFKA_BOOTSTRAP}
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: ${FLINK_REST_URL}
+        sql_gateway_url: ${FLINK_SQL_GATEWAY_URL}
+sources:
+  - name: src
+    topic: %(src)s
+    columns:
+      - name: k
+        type: STRING
+      - name: n
+        type: INT
+models:
+  - name: totals
+    sql: SELECT k, SUM(n) AS total FROM {{ source("src") }} GROUP BY k%(having)s
+%(extra)s"""
+
+
+def _flink_project(tmp_path, kafka, having="", extra=""):
+    """A one-source project of Flink jobs on the harness, its source topic created."""
+    name = "p" + uuid.uuid4().hex[:8]
+    src = name + ".src"
+    root = tmp_path / name
+    if not root.exists():
+        root.mkdir()
+    admin = streamt.KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
+    try:
+        admin.create_topics([{"name": src, "partitions": 1, "replication_factor": 1,
+                              "config": {}}])
+    finally:
+        admin.close()
+
+    def write(having="", extra=""):
+        (root / "stream_project.yml").write_text(_FLINK_PROJECT % dict(
+            name=name, src=src, having=having, extra=extra))
+    write(having, extra)
+    return str(root), name, write
+
+
+def _flink_env(kafka, flink):
+    return {"KAFKA_BOOTSTRAP": kafka.bootstrap, "FLINK_REST_URL": flink.rest_url,
+            "FLINK_SQL_GATEWAY_URL": flink.gateway_url}
+
+
+def _cancel_project_jobs(flink, name):
+    rest = streamt.HttpClient(flink.rest_url)
+    for j in rest.get_json("/jobs/overview")["jobs"]:
+        if "[streamt project=%s " % name in j["name"] and \
+                j["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING"):
+            rest.request("PATCH", "/jobs/%s" % j["jid"], query={"mode": "cancel"},
+                         expect=(202, 404))
+
+
+@pytest.mark.services
+def test_deploy_says_which_savepoint_each_job_was_restored_from(kafka, flink, tmp_path):
+    # (issue 18) an upgrade through a savepoint never said which savepoint it used
+    root, name, write = _flink_project(tmp_path, kafka)
+    env = _flink_env(kafka, flink)
+    try:
+        r = cli(["apply", "-p", root, "--confirm", "--format", "json"], env=env)
+        assert r.returncode == 0, r.stderr
+        assert json_report(r)["result"]["restored_from"] == {"flink_job:totals": None}
+        write(having="\n      HAVING SUM(n) > 0")
+        r = cli(["apply", "-p", root, "--confirm"], env=env)
+        assert r.returncode == 0, r.stderr
+        rest = streamt.HttpClient(flink.rest_url)
+        running = [j for j in rest.get_json("/jobs/overview")["jobs"]
+                   if j["state"] == "RUNNING" and "[streamt project=%s " % name in j["name"]]
+        assert len(running) == 1, running
+        restored = rest.get_json("/jobs/%s/checkpoints" % running[0]["jid"])["latest"]["restored"]
+        path = restored["external_path"]
+        assert "flink_job:totals restored from the savepoint %s" % path in r.stdout, r.stdout
+        write(having="\n      HAVING SUM(n) > 1")
+        r = cli(["apply", "-p", root, "--confirm", "--format", "json"], env=env)
+        assert r.returncode == 0, r.stderr
+        (savepoint,) = json_report(r)["result"]["restored_from"].values()
+        assert savepoint and savepoint != path and "savepoint" in savepoint
+    finally:
+        _cancel_project_jobs(flink, name)
