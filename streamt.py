@@ -14137,7 +14137,7 @@ class FlinkTarget(object):
         return sorted(set(h.host for h in self.http_clients()))
 
     def observe(self, items, policy):
-        live, prev = {}, {}
+        live, prev, slots = {}, {}, {}
         for key, c in sorted(self.clusters.items()):
             obj = c["rest"].check_shape(c["rest"].request("GET", "/jobs/overview"), dict,
                                         keys=("jobs",))
@@ -14159,7 +14159,14 @@ class FlinkTarget(object):
             live[key] = jobs
             previous.sort(key=lambda j: (j["start"], j["id"]))
             prev[key] = previous
-        return {"jobs": live, "previous": prev}
+            # why the last run of a pipeline failed (the plan says it), and the free
+            # task slots (the plan says when the jobs it submits will not get them)
+            last = dict((j["pipeline_name"], j) for j in jobs)
+            for j in last.values():
+                if j["state"] == "FAILED":
+                    j["failure"] = self._exception_of(c, j["id"])[2:] or None
+            slots[key] = self._slots(c)
+        return {"jobs": live, "previous": prev, "slots": slots}
 
     def plan(self, items, live, policy):
         out = []
@@ -14246,7 +14253,11 @@ class FlinkTarget(object):
             if last is not None:
                 data["restore_from"] = last["id"] if mode == "savepoint" else None
                 ch["state"] = (last["state"], "RUNNING")
-                notes.append("resubmit (last run %s is %s)" % (last["id"], last["state"]))
+                notes.append("resubmit (last run %s is %s%s)" % (
+                    last["id"], last["state"],
+                    ": " + last["failure"] if last.get("failure") else ""))
+                if "NoResourceAvailable" in (last.get("failure") or ""):
+                    notes.append(FlinkTarget.NO_SLOTS_HINT)
                 out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
                                   cluster=cl, live=last, data=data))
             else:
@@ -14260,7 +14271,37 @@ class FlinkTarget(object):
                     continue
                 out.append(_TargetParts.orphan_change("flink_job", pn, "flink_jobs", policy, cluster=cl,
                                           data={"cancel": [x["id"] for x in active]}))
+        FlinkTarget.note_slots(out, live.get("slots") or {})
         return out
+
+    NO_SLOTS_HINT = ("Flink had no free task slot for it (NoResourceAvailable): cancel jobs "
+                     "you no longer need, add TaskManagers or raise "
+                     "taskmanager.numberOfTaskSlots, or lower advanced.flink.parallelism")
+
+    @staticmethod
+    def note_slots(changes, slots):
+        """Notes on the jobs a plan starts (creates, resubmits of a run that is no
+        longer active) that the free task slots of their cluster cannot hold: one slot
+        per parallel task (slot sharing), in apply order.  An upgrade in place reuses
+        the slots of the run it stops.  Notes, not refusals: a cluster that starts
+        TaskManagers on demand may still find the slots; a standalone one cannot."""
+        free = dict((cl, s["available"]) for cl, s in slots.items() if s)
+        for c in changes:
+            if c.cluster not in free or not c.mutating or c.action == "delete":
+                continue
+            if c.data.get("stop") or c.data.get("cancel") or (
+                    c.live is not None and c.live.get("state") in _TargetParts.FLINK_ACTIVE):
+                continue
+            m = re.search(r"^SET 'parallelism\.default' = '(\d+)';",
+                          (c.desired or {}).get("sql") or "", re.M)
+            need = int(m.group(1)) if m else 1
+            if need > free[c.cluster]:
+                c.notes.append("needs %d task slot%s, Flink has %d free of %d: it will not "
+                               "start. %s" % (need, "" if need == 1 else "s",
+                                              max(free[c.cluster], 0),
+                                              slots[c.cluster]["total"],
+                                              FlinkTarget.NO_SLOTS_HINT))
+            free[c.cluster] -= need
 
     def validate(self, changes):
         return []  # the SQL Gateway has no dry run for INSERT jobs; build-time checks did that
@@ -14448,9 +14489,33 @@ class FlinkTarget(object):
                     v.get("status") in ("RUNNING", "FINISHED") for v in vertices)):
                 return state
             if self._now() > end:
-                raise ServiceError("Flink job %s did not start within %ds (state %s)"
-                                   % (jid, self.wait_timeout, state))
+                # cancelled, not left waiting: it would fail later (NoResourceAvailable)
+                # and every retry would leave one more FAILED job behind
+                waiting = [v for v in vertices if v.get("status") in ("CREATED", "SCHEDULED")]
+                slots = self._slots(cl) if waiting else None
+                try:
+                    self._cancel(cl, jid)
+                except StreamtError:
+                    pass
+                if slots is not None:
+                    need = max([int(v.get("parallelism") or 1) for v in vertices] or [1])
+                    raise ServiceError(
+                        "Flink job %s got no task slots within %ds (it needs %d, Flink has "
+                        "%d free of %d); it was cancelled" % (
+                            jid, self.wait_timeout, need, slots["available"], slots["total"]),
+                        hint=FlinkTarget.NO_SLOTS_HINT)
+                raise ServiceError("Flink job %s did not start within %ds (state %s); it was "
+                                   "cancelled" % (jid, self.wait_timeout, state))
             self._wait(self.POLL)
+
+    @staticmethod
+    def _slots(cl):
+        """{"total", "available"} task slots of a cluster, None if it does not say."""
+        try:
+            ov = cl["rest"].get_json("/overview", shape=dict)
+            return {"total": int(ov["slots-total"]), "available": int(ov["slots-available"])}
+        except (StreamtError, KeyError, TypeError, ValueError):
+            return None
 
     def _exception_of(self, cl, jid):
         try:

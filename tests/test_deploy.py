@@ -338,7 +338,7 @@ def _kill_midway_then_converge(art, services_env, flink):
 
 
 def _cancel_shop_jobs(flink):
-    """The test cluster has 8 slots: leave them free for the next tests."""
+    """The test cluster has a limited number of slots: leave them free for the next tests."""
     rest = streamt.HttpClient(flink.rest_url)
     for j in rest.get_json("/jobs/overview")["jobs"]:
         if j["name"].startswith("streamt.shop.") and j["state"] == "RUNNING":
@@ -588,5 +588,40 @@ def test_deploy_says_which_savepoint_each_job_was_restored_from(kafka, flink, tm
         assert r.returncode == 0, r.stderr
         (savepoint,) = json_report(r)["result"]["restored_from"].values()
         assert savepoint and savepoint != path and "savepoint" in savepoint
+    finally:
+        _cancel_project_jobs(flink, name)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_job_without_task_slots_is_explained_and_leaves_no_failed_job(kafka, flink, tmp_path):
+    # (issue 18) a job that could not get task slots stayed waiting, failed later with
+    # NoResourceAvailable, and every retry left one more FAILED job behind
+    wide = """  - name: wide
+    sql: SELECT k, COUNT(*) AS c FROM {{ source("src") }} GROUP BY k
+    advanced:
+      flink:
+        parallelism: 500
+"""
+    root, name, _write = _flink_project(tmp_path, kafka, extra=wide)
+    env = _flink_env(kafka, flink)
+    rest = streamt.HttpClient(flink.rest_url)
+    try:
+        r = cli(["plan", "-p", root, "--format", "json"], env=env)
+        assert r.returncode == 0, r.stderr
+        (change,) = [c for c in json_report(r)["plan"]["changes"]
+                     if c["kind"] == "flink_job" and c["name"] == "wide"]
+        assert any(n.startswith("needs 500 task slots, Flink has ") and "NoResourceAvailable" in n
+                   for n in change["notes"]), change["notes"]
+        r = cli(["apply", "-p", root, "--confirm"], env=env)
+        assert r.returncode == streamt.EXIT_PARTIAL, r.stderr
+        assert "got no task slots within" in r.stderr and "it needs 500" in r.stderr, r.stderr
+        assert "taskmanager.numberOfTaskSlots" in r.stderr
+        mine = [j for j in rest.get_json("/jobs/overview")["jobs"]
+                if "[streamt project=%s " % name in j["name"] and ".wide " in j["name"]]
+        assert [j["state"] for j in mine] == ["CANCELED"], mine   # nothing waits to fail
+        r = cli(["plan", "-p", root], env=env)
+        assert "resubmit (last run %s is CANCELED)" % mine[0]["jid"] in r.stdout, r.stdout
+        assert "needs 500 task slots" in r.stdout
     finally:
         _cancel_project_jobs(flink, name)
