@@ -15132,7 +15132,7 @@ class Plan(object):
                              "changes": {key: {"old": v, "new": v}},  # secrets redacted
                              "notes": [str], "refused": str | null, "destructive": bool}]},
        "validation_errors": [str],                 # --dry-run: the services' own checks
-       "drift": [str],                             # --check-drift findings
+       "drift": [str],       # --check-drift findings; status: drift since a --with-state build
        "result": {"status": "no-changes" | "pending" | "applied" | "partial" |
                             "refused" | "failed",
                   "applied": ["kind:name"], "not_applied": ["kind:name"],
@@ -17188,6 +17188,10 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                                  details=report["drift"][:50],
                                  hint="rebuild the artifact (or review the change) and deploy again")
             progress("no drift since the build")
+        elif cmd == "status" and snapshot is not None:
+            # status shows what --check-drift would refuse, without refusing
+            now = observe_state(desired, runtime, policy.project, targets=targets)
+            report["drift"] = drift_between(snapshot, now)
         plan = plan_deploy(desired, runtime, policy, targets=targets, progress=progress)
         if getattr(args, "filter", None):
             import fnmatch
@@ -17201,6 +17205,11 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
             progress("Kafka cluster id: %s" % plan.cluster_id)
         if not json_out:
             output.result(plan.render(verbose=(cmd == "status")))
+            if cmd == "status" and snapshot is not None:
+                output.result("Drift since the build (what deploy --check-drift refuses):" if
+                              report["drift"] else "No drift since the build.")
+                for line in report["drift"]:
+                    output.result("  " + line)
         if cmd == "status":
             report["result"] = {"status": "pending" if plan.pending else "no-changes",
                                 "applied": [], "not_applied": [], "failed": None,

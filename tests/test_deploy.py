@@ -187,6 +187,8 @@ def test_check_drift_refuses_after_an_out_of_band_topic_change(kafka, tmp_path):
     env = {"KB": kafka.bootstrap}
     r = cli(["deploy", str(art), "--check-drift", "--dry-run", "--detailed-exitcode"], env=env)
     assert r.returncode == 0, r.stderr   # nothing moved, nothing to change
+    r = cli(["status", str(art)], env=env)
+    assert r.returncode == 0 and "No drift since the build." in r.stdout, r.stdout + r.stderr
     admin = streamt.KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
     try:
         admin.alter_configs({name: {"retention.ms": "60000"}})
@@ -196,6 +198,14 @@ def test_check_drift_refuses_after_an_out_of_band_topic_change(kafka, tmp_path):
     assert r.returncode == streamt.EXIT_DRIFT, r.stderr
     report = json.loads(r.stdout)
     assert any(name in d and "retention.ms" in d and "60000" in d for d in report["drift"])
+    # (issue 18) status saw nothing ("drift": []): it shows the same drift, read-only
+    r = cli(["status", str(art), "--format", "json"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["drift"] == report["drift"]
+    r = cli(["status", str(art)], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "Drift since the build (what deploy --check-drift refuses):" in r.stdout
+    assert all(("  " + d) in r.stdout for d in report["drift"])
 
 
 # -- the bundled example, end to end --------------------------------------------------
