@@ -9538,6 +9538,8 @@ DIAGNOSTIC_CODES = collections.OrderedDict([
     ("GATEWAY_REQUIRED", ("error", "gateway.virtual_topic or materialized: virtual_topic "
                                    "without runtime.conduktor.gateway")),
     ("AMBIGUOUS_MATERIALIZATION", ("warning", "stateless SQL without a Gateway runs on Flink")),
+    ("VIRTUAL_TOPIC_NEEDS_FLINK", ("error", "a virtual topic whose SQL needs Flink (state, "
+                                            "several inputs)")),
     ("NO_PROCESSING_RUNTIME", ("error", "SQL to run but neither Flink nor a Gateway")),
     ("MISSING_SINK_CONFIG", ("error", "a sink without sink.connector")),
     ("FLINK_REQUIRED", ("error", "a Flink model without runtime.flink")),
@@ -10391,6 +10393,16 @@ class _Validator(object):
                          "Model '%s' has SQL transformations but no processing runtime is "
                          "configured" % name, Locate.key(m, "sql", Locate.of(m)),
                          "add runtime.flink (clusters and default) or runtime.conduktor.gateway")
+        if effective == "virtual_topic" and sql and SqlShape.shape(sql) == "stateful":
+            # a Gateway virtual SQL topic filters and projects one topic: a join, a
+            # sub-query, a set operation or an aggregation would be sent to it as is
+            self.err("VIRTUAL_TOPIC_NEEDS_FLINK",
+                     "Model '%s' is a virtual topic, but its SQL needs Flink: it keeps state or "
+                     "reads more than one relation (a join, a comma join, a sub-query, a set "
+                     "operation, an aggregation), which a Gateway virtual topic cannot run" % name,
+                     Locate.key(m, "sql", Locate.of(m)),
+                     "use 'materialized: flink' (and remove gateway.virtual_topic), or split the "
+                     "model: a Flink model, then a virtual topic over its topic")
         if declared == "sink":
             sink = m.get("sink")
             if not isinstance(sink, dict) or not sink.get("connector"):

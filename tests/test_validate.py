@@ -370,3 +370,19 @@ def test_ml_predict_names_the_model_argument(tmp_path, call, warned):
         assert diags == [], [d.render() for d in diags]
     else:
         assert len(diags) == 1 and "with '%s'" % warned in diags[0].message
+
+
+def test_a_virtual_topic_over_two_relations_is_refused_with_a_gateway(tmp_path):
+    # (issue 18) with a Gateway, an explicit virtual topic over a comma join compiled to a
+    # VirtualSqlTopicPlugin statement over two topics, which a Gateway cannot run
+    root = tmp_path / "p"
+    shutil.copytree(os.path.join(PROJECTS, "valid", "gateway"), str(root))
+    path = root / "stream_project.yml"
+    text = path.read_text()
+    old = "    sql: SELECT id, country FROM {{ source(\"customers\") }} WHERE country = 'FR'\n"
+    assert old in text
+    path.write_text(text.replace(old, "    materialized: virtual_topic\n    sql: SELECT a.id FROM "
+                                      "{{ source(\"customers\") }} a, {{ source(\"customers\") }} b"
+                                      " WHERE a.id = b.id\n"))
+    codes = [d.code for d in diagnose(str(root)) if d.is_error]
+    assert codes == ["VIRTUAL_TOPIC_NEEDS_FLINK"], codes
