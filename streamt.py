@@ -8033,6 +8033,12 @@ class SqlShape(object):
 
     STATEFUL_WORDS = frozenset(("JOIN", "OVER", "MATCH_RECOGNIZE", "EXCEPT", "INTERSECT"))
 
+    # Words that make a query read more than one relation (see is_stateful), and the
+    # words that end a FROM clause (a comma after them is no comma join).
+    MULTI_INPUT_WORDS = frozenset(("UNION", "MINUS", "LATERAL", "UNNEST"))
+    FROM_ENDS = frozenset(("WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT", "QUALIFY",
+                           "OFFSET", "FETCH", "MATCH_RECOGNIZE"))
+
     # What infer_materialization() reads from a SQL text, by text: validation and compile
     # both ask for every model, and the answer depends on the text alone.  The values are
     # strings; only the last 2,048 texts are kept (like _SQL_TOKEN_CACHE).
@@ -8108,20 +8114,41 @@ def infer_materialization(model, project=None):
 
 
 def is_stateful(tokens):
-    """True if the query (tokens) needs Flink state: windows, GROUP BY, joins, DISTINCT,
-    ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions, the set operations
-    but UNION ALL (UNION, EXCEPT, INTERSECT remove duplicates)."""
+    """True if the query (tokens) needs Flink: for state (windows, GROUP BY, joins,
+    DISTINCT, ORDER BY, OVER, MATCH_RECOGNIZE, aggregate/analytic functions, UNION,
+    EXCEPT, INTERSECT) or because it reads more than one relation -- a comma join
+    (``FROM a, b``), a sub-query (a second SELECT, in FROM or WHERE), any set operation
+    (UNION ALL too), LATERAL, UNNEST or a table function (``TABLE(``).  A Gateway virtual
+    topic filters and projects one topic; it can run none of these."""
     toks = [t for t in tokens if t.kind != "comment"]
     last = len(toks) - 1
+    selects = 0
+    depth = 0
+    in_from = set()     # the parenthesis depths at which a FROM clause is open
     for i, t in enumerate(toks):
+        if t.kind == "op":
+            if t.text == "(":
+                depth += 1
+            elif t.text == ")":
+                in_from.discard(depth)
+                depth -= 1
+            elif t.text == "," and depth in in_from:
+                return True     # FROM a, b: a comma join
+            continue
         if t.kind != "ident":
             continue
         w = t.text.upper()
-        if w in SqlShape.STATEFUL_WORDS:
+        if w in SqlShape.STATEFUL_WORDS or w in SqlShape.MULTI_INPUT_WORDS:
             return True
+        if w == "SELECT":
+            selects += 1
+            if selects > 1:
+                return True     # a sub-query or a set operation
+        elif w == "FROM":
+            in_from.add(depth)
+        elif w in SqlShape.FROM_ENDS:
+            in_from.discard(depth)
         if i == last:
-            if w == "UNION":
-                return True
             continue
         nxt = toks[i + 1]
         # is_keyword(nxt, ...) and "nxt is the operator (", written out
@@ -8129,11 +8156,7 @@ def is_stateful(tokens):
             if w in ("GROUP", "ORDER", "SELECT") and nxt.text.upper() == (
                     "DISTINCT" if w == "SELECT" else "BY"):
                 return True
-            if w == "UNION" and nxt.text.upper() != "ALL":
-                return True
-        elif w == "UNION":
-            return True     # `UNION (SELECT ...`: without ALL
-        elif w in SqlShape.STATEFUL_FUNCS and nxt.kind == "op" and nxt.text == "(":
+        elif (w in SqlShape.STATEFUL_FUNCS or w == "TABLE") and nxt.kind == "op" and nxt.text == "(":
             return True
     return False
 
@@ -9512,8 +9535,11 @@ DIAGNOSTIC_CODES = collections.OrderedDict([
     ("DUPLICATE_EXPOSURE", ("error", "two exposures have the same name")),
     ("MISSING_TOPIC", ("error", "a source has no topic")),
     ("SQL_NO_FROM", ("error", "a model's SQL reads from nothing")),
-    ("GATEWAY_REQUIRED", ("error", "gateway.virtual_topic without runtime.conduktor.gateway")),
+    ("GATEWAY_REQUIRED", ("error", "gateway.virtual_topic or materialized: virtual_topic "
+                                   "without runtime.conduktor.gateway")),
     ("AMBIGUOUS_MATERIALIZATION", ("warning", "stateless SQL without a Gateway runs on Flink")),
+    ("VIRTUAL_TOPIC_NEEDS_FLINK", ("error", "a virtual topic whose SQL needs Flink (state, "
+                                            "several inputs)")),
     ("NO_PROCESSING_RUNTIME", ("error", "SQL to run but neither Flink nor a Gateway")),
     ("MISSING_SINK_CONFIG", ("error", "a sink without sink.connector")),
     ("FLINK_REQUIRED", ("error", "a Flink model without runtime.flink")),
@@ -9854,21 +9880,37 @@ class _Where(object):
 
     @staticmethod
     def ml_model_arg(toks):
-        """The model name given to ML_PREDICT(TABLE x, 'Model', ...): the first string or
-        name after the first comma."""
-        depth = 0
-        for i, t in enumerate(toks):
-            if t.text == "(":
+        """The model name given to ML_PREDICT/ML_EVALUATE (``toks``: what follows its
+        ``(``): the name after ``MODEL`` in any argument (Flink's ``ML_PREDICT(TABLE t,
+        MODEL m, DESCRIPTOR(...))``); else, when the first argument is ``TABLE t``, the
+        second (``ML_PREDICT(TABLE t, 'm')``); else the first (Confluent's
+        ``ML_PREDICT('m', col, ...)``).  None if that is no name or string."""
+        args, cur, depth = [], [], 0
+        for t in toks:
+            if t.text == "(" and t.kind == "op":
                 depth += 1
-            elif t.text == ")":
+            elif t.text == ")" and t.kind == "op":
                 if depth == 0:
-                    return None
+                    break
                 depth -= 1
-            elif t.text == "," and depth == 0:
-                for u in toks[i + 1:]:
-                    if u.kind in ("string", "qident", "dqident", "ident"):
-                        return token_value(u)
-                    return None
+            elif t.text == "," and t.kind == "op" and depth == 0:
+                args.append(cur)
+                cur = []
+                continue
+            cur.append(t)
+        args.append(cur)
+        for a in args:
+            if len(a) > 1 and is_keyword(a[0], "MODEL"):
+                return _Where.ml_name(a[1])
+        first = args[0]
+        if first and is_keyword(first[0], "TABLE"):
+            return _Where.ml_name(args[1][0]) if len(args) > 1 and args[1] else None
+        return _Where.ml_name(first[0]) if first else None
+
+    @staticmethod
+    def ml_name(tok):
+        if tok.kind in ("string", "qident", "dqident", "ident"):
+            return token_value(tok)
         return None
 
 
@@ -9891,7 +9933,8 @@ def _effective_topic(model, layers):
 
 def lineage_graph(project):
     """The project's data flow: ``{"nodes": {name: {"type", "materialized"}}, "edges":
-    sorted [(from, to)]}``.  Sources and models are fed by source()/ref() in SQL and by
+    sorted [(from, to)]}`` (``materialized``: what compile builds in the project's
+    environment).  Sources and models are fed by source()/ref() in SQL and by
     ``from``; exposures by ``consumes``/``depends_on``; an exposure ``produces`` into a
     source.  Unknown names are left out (validation reports them).  Node keys are
     ``source:x``, ``model:x`` and ``exposure:x`` so that clashing names stay apart."""
@@ -9902,12 +9945,13 @@ def lineage_graph(project):
                                             "materialized": None}
     for m in project.models:
         if isinstance(m.get("name"), str):
-            try:
-                declared = infer_materialization(m, project)[0]
+            try:    # what build deploys in this environment (a stateless model
+                # without a Gateway is a Flink job), as every view shows it
+                effective = infer_materialization(m, project)[1]
             except Exception:  # lineage never fails on a broken model
-                declared = None
+                effective = None
             nodes["model:" + m["name"]] = {"name": m["name"], "type": "model",
-                                           "materialized": declared}
+                                           "materialized": effective}
     for e in project.exposures:
         if isinstance(e.get("name"), str):
             nodes["exposure:" + e["name"]] = {"name": e["name"], "type": "exposure",
@@ -10329,6 +10373,13 @@ class _Validator(object):
                      Locate.key(m, "gateway", Locate.of(m)),
                      "add runtime.conduktor.gateway (admin_url, proxy_bootstrap), or remove "
                      "gateway.virtual_topic to run the model on Flink")
+        elif explicit == "virtual_topic" and not self.gateway:
+            # (the original compiled an interceptor with nowhere to go, silently)
+            self.err("GATEWAY_REQUIRED", "Gateway configuration required for '%s': it is "
+                     "'materialized: virtual_topic' but the environment has no Gateway" % name,
+                     Locate.key(m, "materialized", Locate.of(m)),
+                     "add runtime.conduktor.gateway (admin_url, proxy_bootstrap), or use "
+                     "'materialized: flink' to run the model on Flink")
         elif declared == "virtual_topic" and not self.gateway and not explicit:
             if self.flink:
                 self.warn("AMBIGUOUS_MATERIALIZATION",
@@ -10342,6 +10393,16 @@ class _Validator(object):
                          "Model '%s' has SQL transformations but no processing runtime is "
                          "configured" % name, Locate.key(m, "sql", Locate.of(m)),
                          "add runtime.flink (clusters and default) or runtime.conduktor.gateway")
+        if effective == "virtual_topic" and sql and SqlShape.shape(sql) == "stateful":
+            # a Gateway virtual SQL topic filters and projects one topic: a join, a
+            # sub-query, a set operation or an aggregation would be sent to it as is
+            self.err("VIRTUAL_TOPIC_NEEDS_FLINK",
+                     "Model '%s' is a virtual topic, but its SQL needs Flink: it keeps state or "
+                     "reads more than one relation (a join, a comma join, a sub-query, a set "
+                     "operation, an aggregation), which a Gateway virtual topic cannot run" % name,
+                     Locate.key(m, "sql", Locate.of(m)),
+                     "use 'materialized: flink' (and remove gateway.virtual_topic), or split the "
+                     "model: a Flink model, then a virtual topic over its topic")
         if declared == "sink":
             sink = m.get("sink")
             if not isinstance(sink, dict) or not sink.get("connector"):
@@ -13495,9 +13556,12 @@ class _InspectDiff(object):
         a, b = redact_sql(a), redact_sql(b)  # a resolved artifact holds passwords
         diff = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "a/flink/%s.sql" % name,
                                          "b/flink/%s.sql" % name, n=1, lineterm=""))
-        added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
-        removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
-        return {"added": added, "removed": removed, "diff": diff[2:]}
+        # the two file headers are the first two lines: past them, "---" is a removed
+        # "-- comment" line (and "+++" an added "++..." one), not a header
+        body = diff[2:]
+        added = sum(1 for line in body if line.startswith("+"))
+        removed = sum(1 for line in body if line.startswith("-"))
+        return {"added": added, "removed": removed, "diff": body}
 
 
 def resolve_variables(obj, values):
@@ -13712,6 +13776,7 @@ class Change(object):
         self.destructive = destructive
         self.desired, self.live, self.data = desired, live, dict(data or {})
         self.cluster = cluster
+        self.restored_from = None   # a Flink job resubmitted by apply: its savepoint
 
     @property
     def mutating(self):
@@ -14084,7 +14149,7 @@ class FlinkTarget(object):
         return sorted(set(h.host for h in self.http_clients()))
 
     def observe(self, items, policy):
-        live, prev = {}, {}
+        live, prev, slots = {}, {}, {}
         for key, c in sorted(self.clusters.items()):
             obj = c["rest"].check_shape(c["rest"].request("GET", "/jobs/overview"), dict,
                                         keys=("jobs",))
@@ -14106,7 +14171,14 @@ class FlinkTarget(object):
             live[key] = jobs
             previous.sort(key=lambda j: (j["start"], j["id"]))
             prev[key] = previous
-        return {"jobs": live, "previous": prev}
+            # why the last run of a pipeline failed (the plan says it), and the free
+            # task slots (the plan says when the jobs it submits will not get them)
+            last = dict((j["pipeline_name"], j) for j in jobs)
+            for j in last.values():
+                if j["state"] == "FAILED":
+                    j["failure"] = self._exception_of(c, j["id"])[2:] or None
+            slots[key] = self._slots(c)
+        return {"jobs": live, "previous": prev, "slots": slots}
 
     def plan(self, items, live, policy):
         out = []
@@ -14193,7 +14265,11 @@ class FlinkTarget(object):
             if last is not None:
                 data["restore_from"] = last["id"] if mode == "savepoint" else None
                 ch["state"] = (last["state"], "RUNNING")
-                notes.append("resubmit (last run %s is %s)" % (last["id"], last["state"]))
+                notes.append("resubmit (last run %s is %s%s)" % (
+                    last["id"], last["state"],
+                    ": " + last["failure"] if last.get("failure") else ""))
+                if "NoResourceAvailable" in (last.get("failure") or ""):
+                    notes.append(FlinkTarget.NO_SLOTS_HINT)
                 out.append(Change("flink_job", j["name"], "update", ch, notes=notes, desired=j,
                                   cluster=cl, live=last, data=data))
             else:
@@ -14207,7 +14283,37 @@ class FlinkTarget(object):
                     continue
                 out.append(_TargetParts.orphan_change("flink_job", pn, "flink_jobs", policy, cluster=cl,
                                           data={"cancel": [x["id"] for x in active]}))
+        FlinkTarget.note_slots(out, live.get("slots") or {})
         return out
+
+    NO_SLOTS_HINT = ("Flink had no free task slot for it (NoResourceAvailable): cancel jobs "
+                     "you no longer need, add TaskManagers or raise "
+                     "taskmanager.numberOfTaskSlots, or lower advanced.flink.parallelism")
+
+    @staticmethod
+    def note_slots(changes, slots):
+        """Notes on the jobs a plan starts (creates, resubmits of a run that is no
+        longer active) that the free task slots of their cluster cannot hold: one slot
+        per parallel task (slot sharing), in apply order.  An upgrade in place reuses
+        the slots of the run it stops.  Notes, not refusals: a cluster that starts
+        TaskManagers on demand may still find the slots; a standalone one cannot."""
+        free = dict((cl, s["available"]) for cl, s in slots.items() if s)
+        for c in changes:
+            if c.cluster not in free or not c.mutating or c.action == "delete":
+                continue
+            if c.data.get("stop") or c.data.get("cancel") or (
+                    c.live is not None and c.live.get("state") in _TargetParts.FLINK_ACTIVE):
+                continue
+            m = re.search(r"^SET 'parallelism\.default' = '(\d+)';",
+                          (c.desired or {}).get("sql") or "", re.M)
+            need = int(m.group(1)) if m else 1
+            if need > free[c.cluster]:
+                c.notes.append("needs %d task slot%s, Flink has %d free of %d: it will not "
+                               "start. %s" % (need, "" if need == 1 else "s",
+                                              max(free[c.cluster], 0),
+                                              slots[c.cluster]["total"],
+                                              FlinkTarget.NO_SLOTS_HINT))
+            free[c.cluster] -= need
 
     def validate(self, changes):
         return []  # the SQL Gateway has no dry run for INSERT jobs; build-time checks did that
@@ -14236,6 +14342,7 @@ class FlinkTarget(object):
                 continue
             if savepoint:
                 c.notes.append("restored from the savepoint %s" % savepoint)
+            c.restored_from = savepoint
             try:
                 self._submit(cl, c.desired, savepoint)
             except StreamtError as e:
@@ -14394,9 +14501,33 @@ class FlinkTarget(object):
                     v.get("status") in ("RUNNING", "FINISHED") for v in vertices)):
                 return state
             if self._now() > end:
-                raise ServiceError("Flink job %s did not start within %ds (state %s)"
-                                   % (jid, self.wait_timeout, state))
+                # cancelled, not left waiting: it would fail later (NoResourceAvailable)
+                # and every retry would leave one more FAILED job behind
+                waiting = [v for v in vertices if v.get("status") in ("CREATED", "SCHEDULED")]
+                slots = self._slots(cl) if waiting else None
+                try:
+                    self._cancel(cl, jid)
+                except StreamtError:
+                    pass
+                if slots is not None:
+                    need = max([int(v.get("parallelism") or 1) for v in vertices] or [1])
+                    raise ServiceError(
+                        "Flink job %s got no task slots within %ds (it needs %d, Flink has "
+                        "%d free of %d); it was cancelled" % (
+                            jid, self.wait_timeout, need, slots["available"], slots["total"]),
+                        hint=FlinkTarget.NO_SLOTS_HINT)
+                raise ServiceError("Flink job %s did not start within %ds (state %s); it was "
+                                   "cancelled" % (jid, self.wait_timeout, state))
             self._wait(self.POLL)
+
+    @staticmethod
+    def _slots(cl):
+        """{"total", "available"} task slots of a cluster, None if it does not say."""
+        try:
+            ov = cl["rest"].get_json("/overview", shape=dict)
+            return {"total": int(ov["slots-total"]), "available": int(ov["slots-available"])}
+        except (StreamtError, KeyError, TypeError, ValueError):
+            return None
 
     def _exception_of(self, cl, jid):
         try:
@@ -15013,11 +15144,14 @@ class Plan(object):
                              "changes": {key: {"old": v, "new": v}},  # secrets redacted
                              "notes": [str], "refused": str | null, "destructive": bool}]},
        "validation_errors": [str],                 # --dry-run: the services' own checks
-       "drift": [str],                             # --check-drift findings
+       "drift": [str],       # --check-drift findings; status: drift since a --with-state build
        "result": {"status": "no-changes" | "pending" | "applied" | "partial" |
                             "refused" | "failed",
                   "applied": ["kind:name"], "not_applied": ["kind:name"],
                   "failed": {"resource": "kind:name", "error": str} | null,
+                  # each Flink job (re)submitted: the savepoint it was restored from,
+                  # null if it started without state (apply/deploy only)
+                  "restored_from": {"flink_job:name": str | null},
                   "error": str,          # only with "refused" / "failed"
                   "mutating_calls": n}}  # requests that changed something (0 = none)
 
@@ -15200,6 +15334,7 @@ def apply_plan(plan, progress=None):
     on failure raises PartialDeployError with that report in `.report`."""
     progress = progress or (lambda msg: None)
     applied = []
+    restored = {}
     pending = plan.pending
     for kind in APPLY_ORDER:
         mine = [c for c in pending if c.kind == kind]
@@ -15208,7 +15343,12 @@ def apply_plan(plan, progress=None):
 
         def done(change):
             applied.append(change.ref)
-            progress("applied %s %s" % (change.action, change.ref))
+            extra = ""
+            if change.kind == "flink_job" and change.action != "delete":
+                restored[change.ref] = change.restored_from
+                extra = (" (restored from the savepoint %s)" % change.restored_from
+                         if change.restored_from else " (started without state)")
+            progress("applied %s %s%s" % (change.action, change.ref, extra))
 
         try:
             plan.targets[kind].apply(mine, done)
@@ -15216,7 +15356,8 @@ def apply_plan(plan, progress=None):
             failed = next((c.ref for c in mine if c.ref not in applied), mine[0].ref)
             not_applied = [c.ref for c in pending if c.ref not in applied]
             report = {"status": "partial", "applied": applied, "not_applied": not_applied,
-                      "failed": {"resource": failed, "error": e.message}}
+                      "failed": {"resource": failed, "error": e.message},
+                      "restored_from": restored}
             err = PartialDeployError(
                 "deploy stopped at %s: %s" % (failed, e.message),
                 details=(list(e.details) + ["applied: %s" % (", ".join(applied) or "nothing")]
@@ -15226,7 +15367,7 @@ def apply_plan(plan, progress=None):
             err.report = report
             raise err
     return {"status": "applied" if pending else "no-changes", "applied": applied,
-            "not_applied": [], "failed": None}
+            "not_applied": [], "failed": None, "restored_from": restored}
 
 
 def observe_state(desired, runtime, project=None, targets=None):
@@ -15398,6 +15539,11 @@ class DocsPage(object):
             node["materialized"] = "sink"
             topics = str((c.get("config") or {}).get("topics") or "")
             reads.append((node["id"], [t.strip() for t in topics.split(",") if t.strip()]))
+        for g in desired.get("gateway") or []:     # a model deployed as a virtual topic
+            gname = str((g.get("metadata") or {}).get("name") or "")
+            if gname.startswith("streamt-") and gname.endswith("-virtual-sql"):
+                model_node(gname[len("streamt-"):-len("-virtual-sql")])["materialized"] = (
+                    "virtual_topic")
         sources = {}
         for s in desired.get("schemas") or []:
             subject = str(s.get("subject") or "")
@@ -17054,6 +17200,10 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                                  details=report["drift"][:50],
                                  hint="rebuild the artifact (or review the change) and deploy again")
             progress("no drift since the build")
+        elif cmd == "status" and snapshot is not None:
+            # status shows what --check-drift would refuse, without refusing
+            now = observe_state(desired, runtime, policy.project, targets=targets)
+            report["drift"] = drift_between(snapshot, now)
         plan = plan_deploy(desired, runtime, policy, targets=targets, progress=progress)
         if getattr(args, "filter", None):
             import fnmatch
@@ -17067,6 +17217,11 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
             progress("Kafka cluster id: %s" % plan.cluster_id)
         if not json_out:
             output.result(plan.render(verbose=(cmd == "status")))
+            if cmd == "status" and snapshot is not None:
+                output.result("Drift since the build (what deploy --check-drift refuses):" if
+                              report["drift"] else "No drift since the build.")
+                for line in report["drift"]:
+                    output.result("  " + line)
         if cmd == "status":
             report["result"] = {"status": "pending" if plan.pending else "no-changes",
                                 "applied": [], "not_applied": [], "failed": None,
@@ -17125,6 +17280,9 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         else:
             output.result("Applied %d change(s)." % len(result["applied"]) if result["applied"]
                           else "No changes.")
+            for ref, savepoint in sorted(result["restored_from"].items()):
+                output.result("  %s %s" % (ref, "restored from the savepoint %s" % savepoint
+                                           if savepoint else "started without state"))
         if args.detailed_exitcode and result["applied"]:
             return EXIT_CHANGES
         return EXIT_OK

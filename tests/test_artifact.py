@@ -539,6 +539,25 @@ def test_inspect_text_json_and_components(tmp_path):
     assert doc["components"]["connectors"] == ["revenue archive/\u00e9"]
 
 
+def test_diff_counts_removed_comment_lines_of_the_sql(tmp_path):
+    # (issue 18) a removed "-- ..." line shows as "---" in a unified diff and was
+    # skipped as if it were the file header: "+2 -1 lines" for two removed, two added
+    old = copy.deepcopy(DESIRED)
+    old["flink_jobs"][0]["sql"] = "-- fingerprint: aaa\n" + old["flink_jobs"][0]["sql"]
+    new = copy.deepcopy(DESIRED)
+    new["flink_jobs"][0]["sql"] = "-- fingerprint: bbb\n" + new["flink_jobs"][0]["sql"].replace(
+        "SELECT a", "SELECT b")
+    write(old, tmp_path / "a")
+    write(new, tmp_path / "b")
+    r = run_cli("artifact", "diff", str(tmp_path / "a"), str(tmp_path / "b"))
+    text = r.stdout.decode()
+    assert "sql: +2 -2 lines" in text, text
+    assert "--- fingerprint: aaa" in text and "+-- fingerprint: bbb" in text
+    r = run_cli("artifact", "diff", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "json")
+    sql = [c for c in json.loads(r.stdout.decode())["changes"] if c["kind"] == "flink_jobs"][0]["sql"]
+    assert (sql["added"], sql["removed"]) == (2, 2)
+
+
 def test_diff_reports_what_changed_and_redacts_secrets(tmp_path):
     new = copy.deepcopy(DESIRED)
     new["topics"][2]["partitions"] = 6

@@ -267,3 +267,63 @@ def test_all_envs_reports_an_environment_file_with_a_bad_name(tmp_path):
     assert "rename environments/my_env.yml (e.g. to environments/my-env.yml)" in r.stderr_text
     assert "Project 'multi' (dev) is valid" in r.stdout_text
     assert "Project 'multi' (prod) is valid" in r.stdout_text
+
+
+_STATELESS = """project:
+  name: views
+runtime:
+  kafka:
+    bootstrap_servers: localhost:9092
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: http://localhost:8081
+%s
+sources:
+  - name: s
+    topic: s
+    columns:
+      - name: a
+        type: INT
+models:
+  - name: clean
+    materialized: flink
+    sql: SELECT a FROM {{ source("s") }} WHERE a > 1
+  - name: stateless
+    sql: SELECT a FROM {{ ref("clean") }} WHERE a > 2
+"""
+
+_GATEWAY = """  conduktor:
+    gateway:
+      admin_url: http://localhost:8888
+      proxy_bootstrap: localhost:6969"""
+
+
+@pytest.mark.parametrize("gateway,deployed", [(False, "flink"), (True, "virtual_topic")])
+def test_lineage_and_the_docs_page_show_what_build_deploys(tmp_path, gateway, deployed):
+    # (issue 18) without a Gateway a stateless model is compiled to a Flink job, but
+    # lineage called it a virtual topic
+    import streamt
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "stream_project.yml").write_text(_STATELESS % (_GATEWAY if gateway else ""))
+    project = streamt.load_project(str(root), environ={})
+    state = streamt.compile_project(project)
+    jobs = [j["model"] for j in state["flink_jobs"] if j.get("kind") == "model"]
+    assert ("stateless" in jobs) == (deployed == "flink")
+    assert bool(state.get("gateway")) == (deployed == "virtual_topic")
+    r = run("lineage", "-p", str(root), "--format", "json")
+    assert r.returncode == 0, r.stderr_text
+    mats = dict((n["name"], n["materialized"]) for n in json.loads(r.stdout_text)["nodes"])
+    assert mats["stateless"] == deployed and mats["clean"] == "flink"
+    assert "stateless (model:%s)" % deployed in run("lineage", "-p", str(root)).stdout_text
+    page = streamt.DocsPage.from_project(project)
+    assert [n["materialized"] for n in page.doc["models"] if n["name"] == "stateless"] == [
+        deployed]
+    # the page of the built artifact says the same
+    r = run("build", "-p", str(root), "-o", str(tmp_path / "a"))
+    assert r.returncode == 0, r.stderr_text
+    page = streamt.DocsPage.from_artifact(streamt.read_artifact(str(tmp_path / "a")))
+    assert [n["materialized"] for n in page.doc["models"] if n["name"] == "stateless"] == [
+        deployed]

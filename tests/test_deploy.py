@@ -187,6 +187,8 @@ def test_check_drift_refuses_after_an_out_of_band_topic_change(kafka, tmp_path):
     env = {"KB": kafka.bootstrap}
     r = cli(["deploy", str(art), "--check-drift", "--dry-run", "--detailed-exitcode"], env=env)
     assert r.returncode == 0, r.stderr   # nothing moved, nothing to change
+    r = cli(["status", str(art)], env=env)
+    assert r.returncode == 0 and "No drift since the build." in r.stdout, r.stdout + r.stderr
     admin = streamt.KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
     try:
         admin.alter_configs({name: {"retention.ms": "60000"}})
@@ -196,6 +198,14 @@ def test_check_drift_refuses_after_an_out_of_band_topic_change(kafka, tmp_path):
     assert r.returncode == streamt.EXIT_DRIFT, r.stderr
     report = json.loads(r.stdout)
     assert any(name in d and "retention.ms" in d and "60000" in d for d in report["drift"])
+    # (issue 18) status saw nothing ("drift": []): it shows the same drift, read-only
+    r = cli(["status", str(art), "--format", "json"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["drift"] == report["drift"]
+    r = cli(["status", str(art)], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "Drift since the build (what deploy --check-drift refuses):" in r.stdout
+    assert all(("  " + d) in r.stdout for d in report["drift"])
 
 
 # -- the bundled example, end to end --------------------------------------------------
@@ -338,7 +348,7 @@ def _kill_midway_then_converge(art, services_env, flink):
 
 
 def _cancel_shop_jobs(flink):
-    """The test cluster has 8 slots: leave them free for the next tests."""
+    """The test cluster has a limited number of slots: leave them free for the next tests."""
     rest = streamt.HttpClient(flink.rest_url)
     for j in rest.get_json("/jobs/overview")["jobs"]:
         if j["name"].startswith("streamt.shop.") and j["state"] == "RUNNING":
@@ -502,3 +512,126 @@ def test_plan_apply_status_of_a_project_with_a_warning(kafka, tmp_path):
         admin.delete_topics([topic])
     finally:
         admin.close()
+
+
+_FLINK_PROJECT = """project:
+  name: %(name)s
+runtime:
+  kafka:
+    bootstrap_servers: ${KAFKA_BOOTSTRAP}
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: ${FLINK_REST_URL}
+        sql_gateway_url: ${FLINK_SQL_GATEWAY_URL}
+sources:
+  - name: src
+    topic: %(src)s
+    columns:
+      - name: k
+        type: STRING
+      - name: n
+        type: INT
+models:
+  - name: totals
+    sql: SELECT k, SUM(n) AS total FROM {{ source("src") }} GROUP BY k%(having)s
+%(extra)s"""
+
+
+def _flink_project(tmp_path, kafka, having="", extra=""):
+    """A one-source project of Flink jobs on the harness, its source topic created."""
+    name = "p" + uuid.uuid4().hex[:8]
+    src = name + ".src"
+    root = tmp_path / name
+    if not root.exists():
+        root.mkdir()
+    admin = streamt.KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
+    try:
+        admin.create_topics([{"name": src, "partitions": 1, "replication_factor": 1,
+                              "config": {}}])
+    finally:
+        admin.close()
+
+    def write(having="", extra=""):
+        (root / "stream_project.yml").write_text(_FLINK_PROJECT % dict(
+            name=name, src=src, having=having, extra=extra))
+    write(having, extra)
+    return str(root), name, write
+
+
+def _flink_env(kafka, flink):
+    return {"KAFKA_BOOTSTRAP": kafka.bootstrap, "FLINK_REST_URL": flink.rest_url,
+            "FLINK_SQL_GATEWAY_URL": flink.gateway_url}
+
+
+def _cancel_project_jobs(flink, name):
+    rest = streamt.HttpClient(flink.rest_url)
+    for j in rest.get_json("/jobs/overview")["jobs"]:
+        if "[streamt project=%s " % name in j["name"] and \
+                j["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING"):
+            rest.request("PATCH", "/jobs/%s" % j["jid"], query={"mode": "cancel"},
+                         expect=(202, 404))
+
+
+@pytest.mark.services
+def test_deploy_says_which_savepoint_each_job_was_restored_from(kafka, flink, tmp_path):
+    # (issue 18) an upgrade through a savepoint never said which savepoint it used
+    root, name, write = _flink_project(tmp_path, kafka)
+    env = _flink_env(kafka, flink)
+    try:
+        r = cli(["apply", "-p", root, "--confirm", "--format", "json"], env=env)
+        assert r.returncode == 0, r.stderr
+        assert json_report(r)["result"]["restored_from"] == {"flink_job:totals": None}
+        write(having="\n      HAVING SUM(n) > 0")
+        r = cli(["apply", "-p", root, "--confirm"], env=env)
+        assert r.returncode == 0, r.stderr
+        rest = streamt.HttpClient(flink.rest_url)
+        running = [j for j in rest.get_json("/jobs/overview")["jobs"]
+                   if j["state"] == "RUNNING" and "[streamt project=%s " % name in j["name"]]
+        assert len(running) == 1, running
+        restored = rest.get_json("/jobs/%s/checkpoints" % running[0]["jid"])["latest"]["restored"]
+        path = restored["external_path"]
+        assert "flink_job:totals restored from the savepoint %s" % path in r.stdout, r.stdout
+        write(having="\n      HAVING SUM(n) > 1")
+        r = cli(["apply", "-p", root, "--confirm", "--format", "json"], env=env)
+        assert r.returncode == 0, r.stderr
+        (savepoint,) = json_report(r)["result"]["restored_from"].values()
+        assert savepoint and savepoint != path and "savepoint" in savepoint
+    finally:
+        _cancel_project_jobs(flink, name)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_job_without_task_slots_is_explained_and_leaves_no_failed_job(kafka, flink, tmp_path):
+    # (issue 18) a job that could not get task slots stayed waiting, failed later with
+    # NoResourceAvailable, and every retry left one more FAILED job behind
+    wide = """  - name: wide
+    sql: SELECT k, COUNT(*) AS c FROM {{ source("src") }} GROUP BY k
+    advanced:
+      flink:
+        parallelism: 500
+"""
+    root, name, _write = _flink_project(tmp_path, kafka, extra=wide)
+    env = _flink_env(kafka, flink)
+    rest = streamt.HttpClient(flink.rest_url)
+    try:
+        r = cli(["plan", "-p", root, "--format", "json"], env=env)
+        assert r.returncode == 0, r.stderr
+        (change,) = [c for c in json_report(r)["plan"]["changes"]
+                     if c["kind"] == "flink_job" and c["name"] == "wide"]
+        assert any(n.startswith("needs 500 task slots, Flink has ") and "NoResourceAvailable" in n
+                   for n in change["notes"]), change["notes"]
+        r = cli(["apply", "-p", root, "--confirm"], env=env)
+        assert r.returncode == streamt.EXIT_PARTIAL, r.stderr
+        assert "got no task slots within" in r.stderr and "it needs 500" in r.stderr, r.stderr
+        assert "taskmanager.numberOfTaskSlots" in r.stderr
+        mine = [j for j in rest.get_json("/jobs/overview")["jobs"]
+                if "[streamt project=%s " % name in j["name"] and ".wide " in j["name"]]
+        assert [j["state"] for j in mine] == ["CANCELED"], mine   # nothing waits to fail
+        r = cli(["plan", "-p", root], env=env)
+        assert "resubmit (last run %s is CANCELED)" % mine[0]["jid"] in r.stdout, r.stdout
+        assert "needs 500 task slots" in r.stdout
+    finally:
+        _cancel_project_jobs(flink, name)

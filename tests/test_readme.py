@@ -159,6 +159,30 @@ def test_quickstart_has_the_promised_steps():
     assert positions == sorted(positions), steps
 
 
+def test_quickstart_project_is_not_recorded_as_a_dirty_state_of_this_repository(tmp_path):
+    # (issue 18) `init myflow` inside a clone made artifacts that recorded this repository's
+    # commit, "dirty" because the new project's files are in none of its commits
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    shutil.copy(os.path.join(ROOT, "streamt.py"), str(clone))
+    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@b", GIT_COMMITTER_NAME="a",
+               GIT_COMMITTER_EMAIL="a@b")
+    env.pop("STREAMT_ENV", None)
+    env.pop("STREAMT_PROJECT_DIR", None)
+    for cmd in ("git init -q", "git add -A", "git commit -q -m clone"):
+        assert _run(cmd, str(clone), env)[0] == 0
+    cmds = quickstart_commands(_readme())
+    offline = cmds[:cmds.index(SERVICES_UP)]
+    for cmd in offline:
+        rc, out, err = _run(cmd, str(clone), env)
+        assert rc == 0, (cmd, out, err)
+    built = [c for c in offline if re.match(r"python3 streamt\.py build ", c)][0]
+    out_dir = shlex.split(built)[shlex.split(built).index("-o") + 1]
+    manifest = streamt.read_artifact(os.path.join(str(clone), out_dir)).manifest
+    assert manifest["git"] is None, manifest["git"]
+    assert _run("git status --porcelain", str(clone), env)[1] == ""   # the clone stays clean
+
+
 # --- the quickstart against the harness services -----------------------------------------------
 
 SERVICES_UP = "make services-up"
@@ -173,7 +197,8 @@ def test_quickstart_runs_against_the_harness(tmp_path, services_env, kafka, flin
     assert any(EXPORTS.match(c) for c in cmds), "the quickstart's `eval ... --exports` line changed"
     assert any(c.startswith(VENV_PY) for c in cmds)
 
-    work = str(tmp_path)
+    work = str(tmp_path / "clone")   # the project goes next to it (../myflow)
+    os.mkdir(work)
     shutil.copy(os.path.join(ROOT, "streamt.py"), work)   # `python3 streamt.py` as in a clone
     env = dict(os.environ)
     env.pop("STREAMT_ENV", None)

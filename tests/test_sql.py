@@ -165,9 +165,9 @@ GATEWAY = P({"kafka": {}, "conduktor": {"gateway": {"admin_url": "http://gw"}}})
     ({"name": "m", "sql": "SELECT * FROM TABLE(TUMBLE(TABLE x, DESCRIPTOR(t), "
                           "INTERVAL '1' MINUTE))"}, ("flink", "flink")),
     ({"name": "m", "sql": "SELECT a, ROW_NUMBER() OVER (ORDER BY t) FROM x"}, ("flink", "flink")),
-    # set operations: UNION ALL is stateless, the others remove duplicates (state)
-    ({"name": "m", "sql": "SELECT a FROM x UNION ALL SELECT a FROM y"},
-     ("virtual_topic", "flink")),
+    # set operations: UNION ALL keeps no state but reads two relations, the others
+    # remove duplicates (state): none is a virtual topic
+    ({"name": "m", "sql": "SELECT a FROM x UNION ALL SELECT a FROM y"}, ("flink", "flink")),
     ({"name": "m", "sql": "SELECT a FROM x UNION SELECT a FROM y"}, ("flink", "flink")),
     ({"name": "m", "sql": "SELECT a FROM x union distinct SELECT a FROM y"}, ("flink", "flink")),
     ({"name": "m", "sql": "SELECT a FROM x UNION (SELECT a FROM y)"}, ("flink", "flink")),
@@ -176,6 +176,37 @@ GATEWAY = P({"kafka": {}, "conduktor": {"gateway": {"admin_url": "http://gw"}}})
 ])
 def test_inference_rules(model, expected):
     assert infer_materialization(model, FLINK) == expected
+
+
+@pytest.mark.parametrize("sql", [
+    # an interval join written with a comma (issue 18)
+    "SELECT o.id, s.ts FROM {{ ref('orders') }} o, {{ ref('shipments') }} s "
+    "WHERE o.id = s.order_id AND s.ts BETWEEN o.ts AND o.ts + INTERVAL '4' HOUR",
+    "SELECT a FROM x,y",
+    "SELECT a FROM (SELECT a FROM x) AS t WHERE a > 1",
+    "SELECT a FROM x WHERE a IN (SELECT a FROM y)",
+    "SELECT a FROM x WHERE EXISTS (SELECT 1 FROM y WHERE y.a = x.a)",
+    "SELECT a FROM x UNION ALL SELECT a FROM y",
+    "(SELECT a FROM x) UNION ALL (SELECT a FROM y)",
+    "SELECT a, t.w FROM x, LATERAL TABLE(split(a)) AS t(w)",
+    "SELECT a, w FROM x CROSS APPLY UNNEST(x.tags) AS t(w)",
+    "SELECT * FROM TABLE(my_function(1))",
+])
+def test_queries_reading_more_than_one_relation_are_never_virtual_topics(sql):
+    model = {"name": "m", "sql": sql}
+    assert infer_materialization(model, FLINK) == ("flink", "flink")
+    assert infer_materialization(model, GATEWAY) == ("flink", "flink")
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT EXTRACT(DAY FROM ts), a, b FROM x WHERE a > 1",
+    "SELECT a, b FROM x WHERE c IN (1, 2, 3)",
+    "SELECT SUBSTRING(s FROM 1 FOR 2), a FROM x",
+    "SELECT CAST(a AS DECIMAL(10, 2)), b FROM x WHERE b = 'a, b'",
+])
+def test_one_relation_with_commas_and_from_elsewhere_stays_stateless(sql):
+    assert infer_materialization({"name": "m", "sql": sql}, GATEWAY) == (
+        "virtual_topic", "virtual_topic")
 
 
 def test_inferred_virtual_topic_stays_with_a_gateway():

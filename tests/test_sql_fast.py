@@ -162,6 +162,34 @@ def _ref_is_stateful(tokens):
         if w in streamt.SqlShape.STATEFUL_FUNCS and nxt is not None and nxt.kind == "op" and \
                 nxt.text == "(":
             return True
+    return _ref_reads_more_than_one_relation(toks)
+
+
+def _ref_reads_more_than_one_relation(toks):
+    # (issue 18) a second SELECT, a set operation, LATERAL/UNNEST/TABLE(, or a comma
+    # inside a FROM clause (between FROM and the word that ends it, at its own depth)
+    words = [t.text.upper() if t.kind == "ident" else None for t in toks]
+    if words.count("SELECT") > 1 or any(w in ("UNION", "MINUS", "LATERAL", "UNNEST")
+                                         for w in words):
+        return True
+    for i, t in enumerate(toks):
+        if words[i] == "TABLE" and i + 1 < len(toks) and toks[i + 1].text == "(" and \
+                toks[i + 1].kind == "op":
+            return True
+        if words[i] != "FROM":
+            continue
+        depth = 0
+        for u, w in zip(toks[i + 1:], words[i + 1:]):
+            if u.kind == "op" and u.text == "(":
+                depth += 1
+            elif u.kind == "op" and u.text == ")":
+                depth -= 1
+                if depth < 0:
+                    break
+            elif depth == 0 and w in streamt.SqlShape.FROM_ENDS:
+                break
+            elif depth == 0 and u.kind == "op" and u.text == ",":
+                return True
     return False
 
 
@@ -185,7 +213,7 @@ def _ref_quote_ident(name):
 
 _QUERY_PIECES = [
     "SELECT", "select", "DISTINCT", "ALL", "FROM", "WHERE", "GROUP", "ORDER", "BY", "JOIN",
-    "LEFT", "OVER", "MATCH_RECOGNIZE", "LIMIT", "CASE", "case", "End", "WHEN", "THEN", "ELSE",
+    "LEFT", "OVER", "MATCH_RECOGNIZE", "LIMIT", "UNION", "LATERAL", "TABLE", "HAVING", "CASE", "case", "End", "WHEN", "THEN", "ELSE",
     "COUNT", "sum", "ROW_NUMBER", "RANK", "TUMBLE", "HOP", "AS", "a", "b", "t", "caſe",
     "eNd", "ſelect", "(", ")", "[", "]", ",", ";", "*", ".", "=", "1", "'x'", "`q`", '"d"',
     "-- c\n", "/* c */", "{{ ref('m') }}", "{{ source(\"s\") }}", "{% x %}", "\n",

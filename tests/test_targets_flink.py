@@ -143,7 +143,7 @@ def restored_from_savepoint(flink, jid, timeout=20):
 
 @pytest.fixture
 def cancel_afterwards(flink):
-    """Cancel the test's jobs whatever happens: the test cluster has only 8 slots."""
+    """Cancel the test's jobs whatever happens: the test cluster's slots are limited."""
     prefixes = []
     yield prefixes
     rest = streamt.HttpClient(flink.rest_url)
@@ -327,3 +327,29 @@ def test_adoption_neither_loses_nor_duplicates_rows(kafka, flink, cancel_afterwa
     time.sleep(5)   # a duplicate would arrive late: read again after a while
     rows = consume(kafka.bootstrap, out, lambda rs: len(rs) >= 20)
     assert sorted(v["id"] for _k, v in rows) == list(range(20))
+
+
+def test_the_plan_says_why_the_last_run_failed_and_what_to_do():
+    # (issue 18) a job that found no task slot was resubmitted with no word of why
+    state = live(("1", "j", FP_A, "FAILED"))
+    state["jobs"]["c"][0]["failure"] = ("org.apache.flink.runtime.jobmanager.scheduler."
+                                        "NoResourceAvailableException: Could not acquire the "
+                                        "minimum required resources.")
+    (c,) = plan([job()], state)
+    assert c.action == "update"
+    assert "last run 1 is FAILED: org.apache.flink.runtime.jobmanager.scheduler." \
+           "NoResourceAvailableException" in c.notes[0]
+    assert "add TaskManagers" in c.notes[1] and "taskmanager.numberOfTaskSlots" in c.notes[1]
+
+
+def test_the_plan_says_when_the_jobs_it_starts_will_not_get_task_slots():
+    wide = job("w", sql="SET 'parallelism.default' = '3';\nINSERT INTO x SELECT 1;")
+    state = live(("1", "up", FP_A, "RUNNING"))
+    state["slots"] = {"c": {"total": 4, "available": 3}}
+    up = job("up", fp="b" * 64)    # an upgrade in place reuses its run's slots
+    changes = dict((c.name, c) for c in plan([job("a"), wide, up], state))
+    assert not any("task slot" in n for n in changes["a"].notes + changes["up"].notes)
+    (note,) = [n for n in changes["w"].notes if "task slot" in n]
+    assert note.startswith("needs 3 task slots, Flink has 2 free of 4: it will not start")
+    state["slots"] = {"c": {"total": 4, "available": 4}}
+    assert not any("task slot" in n for c in plan([job("a"), wide], state) for n in c.notes)

@@ -322,3 +322,67 @@ def test_docs_list_every_code_with_its_level():
         text = f.read()
     for code, (level, _meaning) in streamt.DIAGNOSTIC_CODES.items():
         assert "| `%s` | %s |" % (code, level) in text, code
+
+
+_ML = """project:
+  name: ml
+runtime:
+  kafka:
+    bootstrap_servers: localhost:9092
+  flink:
+    default: cc
+    clusters:
+      cc:
+        type: confluent
+sources:
+  - name: txns
+    topic: txns
+models:
+  - name: scored
+    sql: %s
+    ml_outputs:
+      FraudModel:
+        columns:
+          - name: score
+            type: DOUBLE
+"""
+
+
+@pytest.mark.parametrize("call,warned", [
+    # Confluent: the model is the first argument, a column the second
+    ("ML_PREDICT('FraudModel', amount)", None),
+    ("ML_PREDICT('OtherModel', amount)", "OtherModel"),
+    # Flink: ML_PREDICT(TABLE t, MODEL m, DESCRIPTOR(...))
+    ("ML_PREDICT(TABLE {{ source('txns') }}, MODEL FraudModel, DESCRIPTOR(amount))", None),
+    ("ML_PREDICT(TABLE {{ source('txns') }}, MODEL `Other`, DESCRIPTOR(amount))", "Other"),
+    # the form the fixture project uses: TABLE t, then the model
+    ("ML_PREDICT(TABLE {{ source('txns') }}, 'FraudModel')", None),
+])
+def test_ml_predict_names_the_model_argument(tmp_path, call, warned):
+    # (issue 18) the second argument was taken as the model: a column was named in the
+    # warning, and a declared ml_outputs was warned about
+    sql = "SELECT * FROM {{ source('txns') }}, LATERAL TABLE(%s)" % call
+    if call.startswith("ML_PREDICT(TABLE"):
+        sql = "SELECT * FROM %s" % call
+    (tmp_path / "stream_project.yml").write_text(_ML % ('"%s"' % sql))
+    diags = [d for d in diagnose(str(tmp_path)) if d.code == "ML_PREDICT_OPAQUE_OUTPUT"]
+    if warned is None:
+        assert diags == [], [d.render() for d in diags]
+    else:
+        assert len(diags) == 1 and "with '%s'" % warned in diags[0].message
+
+
+def test_a_virtual_topic_over_two_relations_is_refused_with_a_gateway(tmp_path):
+    # (issue 18) with a Gateway, an explicit virtual topic over a comma join compiled to a
+    # VirtualSqlTopicPlugin statement over two topics, which a Gateway cannot run
+    root = tmp_path / "p"
+    shutil.copytree(os.path.join(PROJECTS, "valid", "gateway"), str(root))
+    path = root / "stream_project.yml"
+    text = path.read_text()
+    old = "    sql: SELECT id, country FROM {{ source(\"customers\") }} WHERE country = 'FR'\n"
+    assert old in text
+    path.write_text(text.replace(old, "    materialized: virtual_topic\n    sql: SELECT a.id FROM "
+                                      "{{ source(\"customers\") }} a, {{ source(\"customers\") }} b"
+                                      " WHERE a.id = b.id\n"))
+    codes = [d.code for d in diagnose(str(root)) if d.is_error]
+    assert codes == ["VIRTUAL_TOPIC_NEEDS_FLINK"], codes

@@ -1020,6 +1020,23 @@ def _flink_java_opts(home):
     raise ServiceError("no env.java.opts.all in %s/conf/config.yaml" % home)
 
 
+# The TaskManager's slots: one per running job of parallelism 1.  The default fits the
+# largest project the repository deploys (tests/projects/acceptance, 20 jobs) plus the
+# example (examples/shop, 4), all running at once; tests/services/test_harness.py checks
+# that it still does.  STREAMT_FLINK_TASK_SLOTS overrides it.
+FLINK_TASK_SLOTS = 24
+
+
+def flink_task_slots():
+    value = os.environ.get("STREAMT_FLINK_TASK_SLOTS", "").strip()
+    if not value:
+        return FLINK_TASK_SLOTS
+    if not value.isdigit() or int(value) < 1:
+        raise ServiceError("STREAMT_FLINK_TASK_SLOTS=%r: give a whole number of slots (1 or more)"
+                           % value)
+    return int(value)
+
+
 def start_flink(run, kafka, timeout=240):
     home = flink_home()
     return with_port_retries(lambda: _start_flink(run, kafka, home, timeout))
@@ -1040,7 +1057,7 @@ def _start_flink(run, kafka, home, timeout):
         "jobmanager.rpc.address": "localhost", "jobmanager.rpc.port": rpc, "jobmanager.bind-host": "localhost",
         "jobmanager.memory.process.size": "768m",
         "taskmanager.bind-host": "localhost", "taskmanager.host": "localhost",
-        "taskmanager.numberOfTaskSlots": 8, "taskmanager.memory.process.size": "1024m",
+        "taskmanager.numberOfTaskSlots": flink_task_slots(), "taskmanager.memory.process.size": "1024m",
         "parallelism.default": 1,
         "cluster.registration.error-delay": 1000,
         "rest.address": "localhost", "rest.bind-address": "localhost", "rest.port": rest,

@@ -79,3 +79,28 @@ def test_a_service_that_dies_fails_with_its_log_tail(tmp_path):
             harness.wait_until("dies", lambda: False, [proc], timeout=10)
     finally:
         run.stop()
+
+
+def _slots_needed(project_dir, env=None):
+    """Slots the project's Flink jobs take when all run at once (one per parallel task)."""
+    import streamt
+    names = ("KAFKA_BOOTSTRAP", "KAFKA_PASSWORD", "SCHEMA_REGISTRY_URL", "SCHEMA_REGISTRY_USERNAME",
+             "SCHEMA_REGISTRY_PASSWORD", "FLINK_REST_URL", "FLINK_SQL_GATEWAY_URL", "CONNECT_URL",
+             "ARCHIVE_FILE")
+    project = streamt.load_project(project_dir, env=env, environ=dict((n, "x") for n in names))
+    jobs = streamt.compile_project(project)["flink_jobs"]
+    return sum(int(j.get("parallelism") or 1) for j in jobs)
+
+
+def test_flink_has_slots_for_the_largest_project_and_the_example(monkeypatch):
+    # (issue 18) one TaskManager with 8 slots could not run a project of more than 8 jobs
+    monkeypatch.delenv("STREAMT_FLINK_TASK_SLOTS", raising=False)
+    need = (_slots_needed(os.path.join(harness.ROOT, "tests", "projects", "acceptance")) +
+            _slots_needed(os.path.join(harness.ROOT, "examples", "shop"), "dev"))
+    assert need > 8
+    assert harness.flink_task_slots() >= need
+    monkeypatch.setenv("STREAMT_FLINK_TASK_SLOTS", "40")
+    assert harness.flink_task_slots() == 40
+    monkeypatch.setenv("STREAMT_FLINK_TASK_SLOTS", "many")
+    with pytest.raises(harness.ServiceError, match="STREAMT_FLINK_TASK_SLOTS"):
+        harness.flink_task_slots()

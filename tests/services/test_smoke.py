@@ -521,12 +521,15 @@ def test_tansu_produce_consume_and_cluster_id(tansu):
 def test_services_env_points_at_the_services(services_env, kafka, schema_registry, flink, connect):
     import os
 
+    from tests.services import harness
     from tests.services.harness import http_json
 
     assert services_env["KAFKA_BOOTSTRAP"] == kafka.bootstrap
     auth = (services_env["SCHEMA_REGISTRY_USERNAME"], services_env["SCHEMA_REGISTRY_PASSWORD"])
     assert isinstance(http_json(services_env["SCHEMA_REGISTRY_URL"] + "/subjects", auth=auth), list)
-    assert http_json(services_env["FLINK_REST_URL"] + "/overview")["taskmanagers"] == 1
+    overview = http_json(services_env["FLINK_REST_URL"] + "/overview")
+    assert overview["taskmanagers"] == 1
+    assert overview["slots-total"] == harness.flink_task_slots()   # (the setting is applied)
     assert http_json(services_env["FLINK_SQL_GATEWAY_URL"] + "/v1/info")["productName"] == "Apache Flink"
     assert http_json(services_env["CONNECT_URL"] + "/")["kafka_cluster_id"] == kafka.cluster_id
     assert os.path.isdir(os.path.dirname(services_env["ARCHIVE_FILE"]))
