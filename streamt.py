@@ -6663,7 +6663,8 @@ class Project(object):
     root, name, version, description, env, multi_env, environments (all names),
     environment, runtime, defaults, rules, sources, models, tests, exposures,
     variables, diagnostics (load warnings), files (relative, sorted),
-    project_file and env_file (relative paths)."""
+    project_file and env_file (relative paths), block_lines (file -> the lines that open
+    a block scalar, for locating lines of SQL)."""
 
     def __init__(self, **kw):
         self.root = self.name = self.version = self.description = None
@@ -6677,6 +6678,7 @@ class Project(object):
         self.variables = {}
         self.diagnostics = []
         self.files = []
+        self.block_lines = {}
         self.project_file = self.env_file = None
         self.__dict__.update(kw)
 
@@ -7009,8 +7011,11 @@ class _ProjectFiles(object):
                 hint="create environments/%s.yml, or pick one of the available environments" % name)
 
     @staticmethod
-    def read_yaml(root, rel, diags, errors):
-        """The located YAML of root/rel ({} for an empty file), or None after a YamlError."""
+    def read_yaml(root, rel, diags, errors, blocks=None):
+        """The located YAML of root/rel ({} for an empty file), or None after a YamlError.
+        ``blocks`` (a dict) gets ``rel -> frozenset of the lines that open a block scalar``
+        (``key: |`` or ``key: >``): how validation places a line of a model's SQL without
+        reading the file again."""
         path = os.path.join(root, rel)
         try:
             with open(path, "rb") as f:
@@ -7025,6 +7030,8 @@ class _ProjectFiles(object):
             errors.append(Diagnostic("error", "YAML_ERROR", "%s is not UTF-8 text (%s)" % (rel, e),
                                      Location(rel), "save the file as UTF-8"))
             return None
+        if blocks is not None:
+            blocks[rel] = _ProjectFiles.block_lines(text)
         warnings = []
         try:
             data = yaml_load_located(text, rel, warnings)
@@ -7268,6 +7275,23 @@ class _ProjectFiles(object):
             out._key_locs["connector" if k == "type" else k] = Locate.key(value, k, Locate.of(value))
         return out
 
+    BLOCK_OPENER = _LazyRegex(r"(?m):[ \t]*[|>][-+0-9]*[ \t]*(?:#.*)?$")
+
+    @staticmethod
+    def block_lines(text):
+        """The (1-based) lines of ``text`` that end with a block scalar indicator; one pass."""
+        if "|" not in text and ">" not in text:
+            return frozenset()
+        for brk in ("\r\n", "\r", "\x85", "\u2028", "\u2029"):  # YAML's line breaks
+            if brk in text:
+                text = text.replace(brk, "\n")
+        out, line, pos = [], 1, 0
+        for m in _ProjectFiles.BLOCK_OPENER.finditer(text):
+            line += text.count("\n", pos, m.start())
+            pos = m.start()
+            out.append(line)
+        return frozenset(out)
+
     @staticmethod
     def read_env_file(root, rel, name, diags, errors):
         data = _ProjectFiles.read_yaml(root, rel, diags, errors)
@@ -7316,10 +7340,11 @@ class _Loader(object):
         self.diags = []
         self.errors = []
         self.files = []
+        self.blocks = {}
 
     def yaml(self, rel):
         self.files.append(rel)
-        return _ProjectFiles.read_yaml(self.root, rel, self.diags, self.errors)
+        return _ProjectFiles.read_yaml(self.root, rel, self.diags, self.errors, self.blocks)
 
     def load(self, env, strict):
         root = self.root
@@ -7388,6 +7413,7 @@ class _Loader(object):
                                for d in warns], [])
         p.diagnostics = sorted(self.diags, key=Diagnostic.sort_key)
         p.files = sorted(set(self.files))
+        p.block_lines = self.blocks
         return p
 
     def select_env(self, env, multi, env_files):
@@ -9841,36 +9867,17 @@ class _Where(object):
         return Locate.key(model, "name", Locate.of(model))
 
     @staticmethod
-    def sql_line_loc(root, model, line, col):
+    def sql_line_loc(project, model, line, col):
         """The file location of line/col of a model's SQL: a block scalar (``sql: |``)
         starts on the line after the key; a one-line SQL is on the key's line (column
-        unknown: quoting and folding move it)."""
+        unknown: quoting and folding move it).  Which keys open a block the loader wrote
+        down (Project.block_lines): no file is read again."""
         kloc = Locate.key(model, "sql", Locate.of(model))
         if kloc is None or not kloc.line:
             return kloc
-        if _Where.is_block_scalar(root, kloc):
+        if kloc.line in project.block_lines.get(kloc.file, ()):
             return Location(kloc.file, kloc.line + line, None)
         return Location(kloc.file, kloc.line, None)
-
-    BLOCK_CACHE = Memo(256)
-
-    @staticmethod
-    def is_block_scalar(root, kloc):
-        """True when the value of the key at ``kloc`` is written as ``|`` or ``>`` block."""
-        if not root or not kloc.file:
-            return False
-        path = os.path.join(root, kloc.file)
-        lines = _Where.BLOCK_CACHE.get(path)
-        if lines is None:
-            try:
-                with open(path, "rb") as f:
-                    lines = f.read().decode("utf-8-sig", "replace").splitlines()
-            except (IOError, OSError):
-                lines = []
-            _Where.BLOCK_CACHE.put(path, lines)
-        if kloc.line > len(lines):
-            return False
-        return bool(re.search(r":\s*[|>][-+0-9]*\s*(#.*)?$", lines[kloc.line - 1]))
 
     @staticmethod
     def policies(model):
@@ -10571,7 +10578,7 @@ class _Validator(object):
         except SqlError as e:
             el = e.location or Location()
             self.err("JINJA_SYNTAX_ERROR" if "template" in e.message else "SQL_SYNTAX_ERROR",
-                     "model '%s': %s" % (name, e.message), _Where.sql_line_loc(self.p.root, m, el.line or 1, el.col),
+                     "model '%s': %s" % (name, e.message), _Where.sql_line_loc(self.p, m, el.line or 1, el.col),
                      e.hint)
             return
         bad = False
@@ -10580,7 +10587,7 @@ class _Validator(object):
                 bad = True
                 self.err("UNSUPPORTED_TEMPLATE",
                          "model '%s': unsupported template %s" % (name, target[:60]),
-                         _Where.sql_line_loc(self.p.root, m, line, col),
+                         _Where.sql_line_loc(self.p, m, line, col),
                          'streamt templates are only {{ source("name") }} and {{ ref("name") }} '
                          "(no Jinja: no {% if %}, var(), env() or config()); use environments "
                          "and ${VAR} in configuration for what differs between them")
@@ -10595,7 +10602,7 @@ class _Validator(object):
             semi = [t for t in body if t.kind == "op" and t.text == ";"]
         if semi:
             self.err("SQL_MULTIPLE_STATEMENTS", "model '%s': the SQL holds more than one "
-                     "statement" % name, _Where.sql_line_loc(self.p.root, m, semi[0].line, semi[0].col),
+                     "statement" % name, _Where.sql_line_loc(self.p, m, semi[0].line, semi[0].col),
                      "a model is one SELECT; split the others into models of their own")
         if FastPaths.validate:
             # the test below as a plain loop (a generator resumed for every token before
@@ -10617,7 +10624,7 @@ class _Validator(object):
             used.add((kind, target))
             # (the call's file location only when ref_exists reports it)
             if target not in (self.sources if kind == "source" else self.models):
-                self.ref_exists(kind, target, _Where.sql_line_loc(self.p.root, m, line, col),
+                self.ref_exists(kind, target, _Where.sql_line_loc(self.p, m, line, col),
                                 "model '%s' uses %s(\"%s\") in its SQL" % (name, kind, target))
         frm = m.get("from") if isinstance(m.get("from"), list) else []
         for i, ref in enumerate(frm):
@@ -10640,7 +10647,7 @@ class _Validator(object):
                                 for c in ((self.flink or {}).get("clusters") or {}).values())
                 if not confluent:
                     self.err("CONFLUENT_FLINK_REQUIRED", "Confluent Flink required for '%s' in '%s'"
-                             % (fn, name), _Where.sql_line_loc(self.p.root, m, t.line, t.col),
+                             % (fn, name), _Where.sql_line_loc(self.p, m, t.line, t.col),
                              "add a flink cluster with 'type: confluent'")
                 else:
                     arg = _Where.ml_model_arg(toks[i + 2:])
@@ -10648,7 +10655,7 @@ class _Validator(object):
                     if arg and arg not in outs:
                         self.warn("ML_PREDICT_OPAQUE_OUTPUT",
                                   "Model '%s' uses %s with '%s' but no ml_outputs declaration found"
-                                  % (name, fn, arg), _Where.sql_line_loc(self.p.root, m, t.line, t.col),
+                                  % (name, fn, arg), _Where.sql_line_loc(self.p, m, t.line, t.col),
                                   "declare ml_outputs.%s.columns so that the output is typed" % arg)
         # access
         group = m.get("group")
@@ -10659,7 +10666,7 @@ class _Validator(object):
             if ((tm.get("access") or "private") == "private" and tm.get("group") and
                     tm.get("group") != group):
                 self.err("ACCESS_DENIED", "Access denied: '%s' cannot reference '%s' (private to "
-                         "group '%s')" % (name, target, tm.get("group")), _Where.sql_line_loc(self.p.root, m, line, col),
+                         "group '%s')" % (name, target, tm.get("group")), _Where.sql_line_loc(self.p, m, line, col),
                          "set 'access: protected' or 'public' on '%s', or put both in one group"
                          % target)
 

@@ -386,3 +386,21 @@ def test_a_virtual_topic_over_two_relations_is_refused_with_a_gateway(tmp_path):
                                       " WHERE a.id = b.id\n"))
     codes = [d.code for d in diagnose(str(root)) if d.is_error]
     assert codes == ["VIRTUAL_TOPIC_NEEDS_FLINK"], codes
+
+
+@pytest.mark.parametrize("name", ["sql", "access", "ml"])
+def test_validation_reads_no_file_again(name, tmp_path):
+    """Validation works on what the loader read: with the project's files gone after the
+    load, the diagnostics (SQL errors placed on their lines inside `sql: |` blocks
+    included) are exactly those of a project whose files are still there."""
+    src = os.path.join(HERE, "projects", "broken", name)
+    copy = str(tmp_path / name)
+    shutil.copytree(src, copy)
+    want = [(d.code, str(d.location)) for d in streamt.validate_project(
+        streamt.load_project(src, environ={}))]
+    project = streamt.load_project(copy, environ={})
+    shutil.rmtree(copy)
+    got = [(d.code, str(d.location)) for d in streamt.validate_project(project)]
+    assert got == want
+    assert any(code.startswith("SQL_") or code == "ACCESS_DENIED" or "ML" in code
+               for code, loc in got)
