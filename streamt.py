@@ -6865,7 +6865,7 @@ ENV_FILE_SCHEMA = {
 class ProjectKinds(object):
     """The four kinds of project items, their nouns and schemas, legacy aliases, and the words and suggestions of messages."""
 
-    # Legacy spellings of the original (README flat format, docs): (kind, old path,
+    # Legacy spellings of the original (docs/compat.md): (kind, old path,
     # new path).  The value moves to the new place, with a deprecation warning.
     ALIASES = [
         ("models", ("topic",), ("advanced", "topic")),
@@ -9545,7 +9545,8 @@ def canonical_schema(schema, schema_type="AVRO"):
 # definitions that do not parse, positive partitions and replication factors,
 # event-time columns, watermark strategies, state TTLs, connector configuration.
 #
-# Every diagnostic carries the file:line of what it is about.
+# Every diagnostic carries the file:line of what it is about.  docs/compat.md lists
+# each difference from the original's validation.
 
 __all__ += ["DIAGNOSTIC_CODES", "validate_project", "check_variables", "is_valid",
             "name_problem", "topic_problem", "effective_topic", "lineage_graph",
@@ -9754,7 +9755,8 @@ def topic_problem(topic):
 def effective_topic(model, project):
     """``{"name", "partitions", "replication_factor", "config"}`` of a model's output topic:
     ``advanced.topic`` over ``defaults.topic`` over ``defaults.models.topic`` over 1/1
-    (the original took the first defaults object whole; we merge per field)."""
+    (the original took the first defaults object whole; we merge per field:
+    docs/compat.md)."""
     return _effective_topic(model, _Where.topic_default_layers(project.defaults))
 
 
