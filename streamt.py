@@ -12453,6 +12453,7 @@ class Artifact(object):
         self.state = None
         self.signature = None
         self.problems = []
+        self.misshapen = False  # a file not of its declared shape: refused by read_artifact
 
     @property
     def environment(self):
@@ -12950,8 +12951,10 @@ def read_artifact(path):
     """Read an artifact (directory or tarball) into memory, without extracting anything.
 
     Hostile content (absolute or `..` paths, links, devices, duplicates, oversized or
-    too many members, non-UTF-8 names) is refused with an IntegrityError listing every
-    problem. A damaged but harmless artifact is returned with `problems` set."""
+    too many members, non-UTF-8 names) and JSON files not of their declared shape
+    (_Shape) are refused with an IntegrityError listing every problem, so a returned
+    artifact's values have the types the format says.  A damaged but harmless artifact
+    is returned with `problems` set."""
     if path == "-":
         stream = getattr(sys.stdin, "buffer", sys.stdin)
         files, kind = Archive.read_archive_bytes(Archive.read_limited(stream, "<stdin>"), "<stdin>")
@@ -12965,6 +12968,8 @@ def read_artifact(path):
                              hint="give the directory or tarball written by `streamt build`")
     art = Artifact(path, kind, files)
     _Reader.load_artifact(art)
+    if art.misshapen:
+        verify_artifact(art)  # refuses it, saying all that is wrong
     return art
 
 
@@ -13155,6 +13160,8 @@ class _Reader(object):
 
     MISSING = object()
 
+    MAX_DIR_DEPTH = 8
+
     @staticmethod
     def read_directory(root):
         import stat
@@ -13164,6 +13171,12 @@ class _Reader(object):
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             rel = os.path.relpath(dirpath, root)
             rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            if rel.count("/") >= _Reader.MAX_DIR_DEPTH and dirnames:
+                # an artifact is two levels deep; os.walk recurses (3.6-3.11: a deep tree
+                # exhausts the stack), so it never goes further down
+                problems.append("%s: directories nested more than %d deep" % (
+                    rel, _Reader.MAX_DIR_DEPTH))
+                dirnames[:] = []
             for d in list(dirnames):
                 if os.path.islink(os.path.join(dirpath, d)):
                     problems.append("%s%s: links are not allowed" % (rel, d))
@@ -13202,13 +13215,19 @@ class _Reader(object):
 
     @staticmethod
     def load_artifact(art):
-        """Parse manifest.json and rebuild the desired state; record what is wrong."""
+        """Parse manifest.json and rebuild the desired state; record what is wrong.
+
+        Every JSON file is held to its declared shape (_Shape): a wrong shape is refused
+        here, with the file and the JSON path, so no later command meets a value of the
+        wrong type."""
         files = art.files
         if "manifest.json" not in files:
             raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
                                  hint="give the directory or tarball written by `streamt build`")
         try:
             manifest = json.loads(_Reader.utf8(files["manifest.json"]))
+        except RecursionError:
+            raise IntegrityError("%s: manifest.json is nested too deep to read" % art.path)
         except (ValueError, UnicodeDecodeError) as e:
             raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
         if not isinstance(manifest, dict):
@@ -13219,6 +13238,13 @@ class _Reader(object):
                 "%s: artifact format %r is not supported (this streamt reads %s.x)" % (
                     art.path, version, ARTIFACT_FORMAT_VERSION.split(".")[0]),
                 hint="use the streamt version that built it (see manifest.json `generator`)")
+        bad = _Shape.check(manifest, _Shape.MANIFEST, "manifest.json")
+        if bad:
+            raise IntegrityError(
+                "%s: refused, manifest.json is not shaped as the format says" % art.path,
+                details=_Reader.capped(bad),
+                hint="docs/artifact-format.md gives the shape of each file; rebuild the "
+                     "artifact with `streamt build`")
         art.manifest = manifest
         if ARTIFACT_SIGNATURE in files:
             try:
@@ -13226,10 +13252,8 @@ class _Reader(object):
             except UnicodeDecodeError:
                 art.problems.append("%s: not an ASCII-armored signature" % ARTIFACT_SIGNATURE)
         problems = art.problems
-        resources = manifest.get("resources")
-        if not isinstance(resources, dict):
-            problems.append("manifest.json: no `resources` mapping")
-            return
+        shapes = []  # wrong shapes of resource files: refused at the end, with the rest
+        resources = manifest["resources"]
         desired = {}
         for kind in ARTIFACT_KINDS[:4]:
             spec = _Render.KIND_FILES[kind]
@@ -13238,18 +13262,21 @@ class _Reader(object):
                 data = _Reader.entry_file(entry, files, problems)
                 if data is None:
                     continue
-                try:
-                    if kind in ("topics", "connectors"):
-                        item = json.loads(data.decode("utf-8"))
-                        if kind == "connectors":
-                            item.update(entry.get("meta") or {})
-                    else:
-                        item = dict(entry.get("meta") or {})
-                        item["schema" if kind == "schemas" else "sql"] = data.decode("utf-8")
-                    item[spec["key"]] = entry["name"]
-                except (ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as e:
-                    problems.append("%s: unreadable: %s" % (entry.get("file"), e))
-                    continue
+                if kind in ("topics", "connectors"):
+                    item = _Shape.parse(data, _Shape.FILES[kind], entry["file"], problems, shapes)
+                    if item is None:
+                        continue
+                    if kind == "connectors":
+                        item.update(entry.get("meta") or {})
+                else:
+                    try:
+                        text = data.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        problems.append("%s: unreadable: %s" % (entry["file"], e))
+                        continue
+                    item = dict(entry.get("meta") or {})
+                    item["schema" if kind == "schemas" else "sql"] = text
+                item[spec["key"]] = entry["name"]
                 items.append(item)
             desired[kind] = items
         for kind, default in (("gateway", []), ("environment", {})):
@@ -13257,22 +13284,30 @@ class _Reader(object):
             data = _Reader.entry_file(entry, files, problems) if entry is not None else None
             value = default
             if data is not None:
-                try:
-                    value = json.loads(data.decode("utf-8"))
-                except (ValueError, UnicodeDecodeError) as e:
-                    problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+                value = _Shape.parse(data, _Shape.FILES[kind], entry["file"], problems, shapes)
             desired[kind] = value
         if "state" in resources:
             art.state = {}
             for entry in resources.get("state") or []:
                 data = _Reader.entry_file(entry, files, problems)
                 if data is not None:
-                    try:
-                        art.state[entry["name"]] = json.loads(data.decode("utf-8"))
-                    except (ValueError, UnicodeDecodeError) as e:
-                        problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+                    art.state[entry["name"]] = _Shape.parse(
+                        data, _Shape.FILES["state"], entry["file"], problems, shapes)
+        if shapes:
+            # refused by read_artifact, with everything verify finds (a file of the wrong
+            # shape is often a file changed after the build: its checksum says so too)
+            art.misshapen = True
+            problems.extend(_Reader.capped(shapes))
         if not problems:
             art.desired = desired
+
+    MAX_SHOWN = 20
+
+    @staticmethod
+    def capped(lines):
+        if len(lines) <= _Reader.MAX_SHOWN:
+            return lines
+        return lines[:_Reader.MAX_SHOWN] + ["... and %d more" % (len(lines) - _Reader.MAX_SHOWN)]
 
     @staticmethod
     def utf8(data):
@@ -13325,6 +13360,147 @@ class _Reader(object):
             except (OSError, UnicodeDecodeError) as e:
                 raise UsageError("cannot read the allowed signers file %s: %s" % (value, e))
         return value, label or "allowed_signers"
+
+
+class _Shape(object):
+    """The declared shape of every JSON file of an artifact, and the one function that
+    checks a parsed value against it (docs/artifact-format.md, "Shapes").
+
+    A shape is a type name -- "str", "int" (not a bool), "bool", "null", "json" (any JSON
+    value, at most MAX_DEPTH deep) -- or several joined by "|"; a list of one shape (an
+    array of it); a tuple ("null", shape): null or that shape; or a dict, a JSON object: each key's shape, "key?" when it may be
+    absent, "*" the shape of every other key (other keys are otherwise allowed as "json",
+    so that a newer minor format may add fields)."""
+
+    MAX_DEPTH = 64
+
+    META = {"*": "str|int|bool|null"}
+    ENTRY = {"name": "str", "file": "str", "meta?": META}
+    MANIFEST = {
+        "version": "str", "generator?": {"name?": "str", "version?": "str"},
+        "build_time?": "str|null", "source_date_epoch?": "int|null",
+        "project?": {"name?": "str|null", "version?": "str|null"},
+        "environment?": "str|null",
+        "git?": ("null", {"commit?": "str|null", "branch?": "str|null", "dirty?": "bool|null"}),
+        "checksums": {"*": "str"},
+        "components?": {"*": ["str"]},
+        "secrets_resolved?": "bool|null", "required_env?": ["str"],
+        "resources": {"topics?": [ENTRY], "schemas?": [ENTRY], "flink_jobs?": [ENTRY],
+                      "connectors?": [ENTRY], "gateway?": {"file": "str"},
+                      "environment?": {"file": "str"},
+                      "state?": [{"name": "str", "file": "str"}]},
+    }
+    # a resource file, by kind (schemas and Flink jobs are text, not JSON)
+    FILES = {
+        "topics": {"name?": "str", "partitions": "int", "replication_factor": "int",
+                   "config?": {"*": "str"}, "model?": "str|null"},
+        "connectors": {"name?": "str", "config": {"*": "str"}},
+        "gateway": [{"apiVersion": "str", "kind": "str",
+                     "metadata": {"name": "str", "vCluster?": "str", "scope?": {"*": "str"}},
+                     "spec?": {"*": "json"}}],
+        "environment": {"name?": "str", "protected?": "bool", "safety?": {"*": "json"},
+                        "runtime?": {"*": "json"}},
+        "state": "json",
+    }
+
+    TYPES = {"str": (str,), "int": (int,), "bool": (bool,), "null": (type(None),)}
+
+    @staticmethod
+    def kind_of(value):
+        if value is None:
+            return "null"
+        if isinstance(value, bool):
+            return "a boolean"
+        if isinstance(value, (int, float)):
+            return "a number"
+        if isinstance(value, str):
+            return "a string"
+        return "an array" if isinstance(value, list) else "an object"
+
+    @staticmethod
+    def check(value, shape, label, path="$", problems=None):
+        """The problems of `value` against `shape`, each "<label>: <JSON path>: expected
+        ..., found ..." (the found value's type only: it is attacker-controlled)."""
+        problems = [] if problems is None else problems
+        if isinstance(shape, str):
+            names = shape.split("|")
+            for name in names:
+                if name == "json":
+                    if _Shape.too_deep(value):
+                        problems.append("%s: %s: nested more than %d deep" % (
+                            label, path, _Shape.MAX_DEPTH))
+                    return problems
+                if isinstance(value, _Shape.TYPES[name]) and not (
+                        name == "int" and isinstance(value, bool)):
+                    return problems
+            problems.append("%s: %s: expected %s, found %s" % (
+                label, path, " or ".join(_Shape.WORDS[n] for n in names), _Shape.kind_of(value)))
+        elif isinstance(shape, tuple):
+            if value is not None:
+                _Shape.check(value, shape[1], label, path, problems)
+        elif isinstance(shape, list):
+            if not isinstance(value, list):
+                problems.append("%s: %s: expected an array, found %s" % (
+                    label, path, _Shape.kind_of(value)))
+            else:
+                for i, item in enumerate(value):
+                    _Shape.check(item, shape[0], label, "%s[%d]" % (path, i), problems)
+        elif not isinstance(value, dict):
+            problems.append("%s: %s: expected an object, found %s" % (
+                label, path, _Shape.kind_of(value)))
+        else:
+            for key, sub in shape.items():
+                if key == "*":
+                    continue
+                name = key.rstrip("?")
+                if name in value:
+                    _Shape.check(value[name], sub, label, _Shape.member(path, name), problems)
+                elif not key.endswith("?"):
+                    problems.append("%s: %s: missing" % (label, _Shape.member(path, name)))
+            rest = shape.get("*", "json")
+            for name in value:
+                if name + "?" not in shape and name not in shape:
+                    _Shape.check(value[name], rest, label, _Shape.member(path, name), problems)
+        return problems
+
+    WORDS = {"str": "a string", "int": "an integer", "bool": "a boolean", "null": "null"}
+
+    @staticmethod
+    def member(path, name):
+        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            return "%s.%s" % (path, name)
+        return "%s[%s]" % (path, json.dumps(name))  # escaped: the name is the artifact's
+
+    @staticmethod
+    def too_deep(value):
+        """Whether `value` is nested more than MAX_DEPTH deep (iterative: a deep value must
+        not exhaust the interpreter's stack)."""
+        stack = [(value, 0)]
+        while stack:
+            v, depth = stack.pop()
+            if depth > _Shape.MAX_DEPTH:
+                return True
+            if isinstance(v, dict):
+                stack.extend((x, depth + 1) for x in v.values())
+            elif isinstance(v, list):
+                stack.extend((x, depth + 1) for x in v)
+        return False
+
+    @staticmethod
+    def parse(data, shape, label, problems, shapes):
+        """A JSON file's bytes, parsed and checked: the value, or None when it is not JSON
+        (said in `problems`) or not of its shape (said in `shapes`)."""
+        try:
+            value = json.loads(data.decode("utf-8"))
+        except RecursionError:
+            shapes.append("%s: nested too deep to read" % label)
+            return None
+        except (ValueError, UnicodeDecodeError) as e:
+            problems.append("%s: unreadable: %s" % (label, e))
+            return None
+        bad = _Shape.check(value, shape, label)
+        shapes.extend(bad)
+        return None if bad else value
 
 
 class ArtifactText(object):
