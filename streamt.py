@@ -3890,6 +3890,22 @@ class Archive(object):
     GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
     # -- helpers: reading ---------------------------------------------------------------
+    #
+    # The reader parses ustar, pax and GNU long names itself, from a stream of
+    # decompressed bytes that is never held whole: tarfile's pax parsing is quadratic on
+    # CPython <= 3.12, builds GNU sparse maps of any size, and accepts trailing data on
+    # some versions and not others.  Here the interpreter's version decides nothing:
+    # every extended header is capped, gzip members are capped, sparse members and data
+    # after the end of the archive (or of the xz stream) are refused, and work is linear
+    # in the input.  Memory: the members kept (at most ARTIFACT_MAX_TOTAL), plus one
+    # member's copy while it is read (at most ARTIFACT_MAX_MEMBER).
+
+    MAX_EXTENDED_HEADER = 64 * 1024  # a pax or GNU long-name header
+    MAX_GZIP_MEMBERS = 1000
+    CHUNK = 1 << 20  # decompressed bytes produced per step
+    FEED = 64 * 1024  # compressed bytes fed per step
+    REGULAR = (b"0", b"\0", b"7")
+    NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, fifos
 
     @staticmethod
     def read_limited(stream, label):
@@ -3900,38 +3916,19 @@ class Archive(object):
         return data
 
     @staticmethod
-    def decompress_limited(data, kind, label):
-        """Decompress without ever holding more than the size limit (gzip/xz bombs)."""
+    def decompressed(data, kind, label):
+        """The decompressed bytes of `data` in pieces of at most CHUNK, in linear time, never
+        more than ARTIFACT_MAX_TOTAL in all (gzip and xz bombs stop there)."""
         import zlib
         limit = ARTIFACT_MAX_TOTAL
+        total = 0
         try:
-            if kind == "tar.gz":
-                out = []
-                total = 0
-                rest = data
-                while rest:
-                    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    chunk = d.decompress(rest, limit + 1 - total)
-                    while True:
-                        out.append(chunk)
-                        total += len(chunk)
-                        if total > limit:
-                            raise Archive.TooBig()
-                        if d.eof or not d.unconsumed_tail:
-                            break
-                        chunk = d.decompress(d.unconsumed_tail, limit + 1 - total)
-                    if not d.eof:
-                        raise IntegrityError("%s: truncated gzip data" % label)
-                    rest = d.unused_data.lstrip(b"\0")  # concatenated members, like gzip(1)
-                return b"".join(out)
-            import lzma
-            d = lzma.LZMADecompressor()
-            out = d.decompress(data, max_length=limit + 1)
-            if len(out) > limit or not d.needs_input and not d.eof:
-                raise Archive.TooBig()
-            if not d.eof:
-                raise IntegrityError("%s: truncated xz data" % label)
-            return out
+            for piece in Archive.inflate(data, kind, label):
+                total += len(piece)
+                if total > limit:
+                    raise Archive.TooBig()
+                if piece:
+                    yield piece
         except Archive.TooBig:
             raise IntegrityError("%s: decompresses to more than %d MiB, refused" % (
                 label, limit // (1024 * 1024)))
@@ -3944,92 +3941,313 @@ class Archive(object):
                 raise
             raise IntegrityError("%s: corrupt compressed data: %s" % (label, e))
 
+    @staticmethod
+    def inflate(data, kind, label):
+        view = memoryview(data)
+        size = len(data)
+        chunk, feed = Archive.CHUNK, Archive.FEED
+        if kind == "tar":
+            for pos in range(0, size, chunk):
+                yield bytes(view[pos:pos + chunk])
+            return
+        not_nul = re.compile(b"[^\0]")
+        pos = 0
+        if kind == "tar.gz":
+            import zlib
+            members = 0
+            while True:
+                # members one after another, NUL padding between them (as gzip(1) reads);
+                # each step copies at most FEED bytes, so the work is linear
+                found = not_nul.search(data, pos)
+                if found is None:
+                    return
+                pos = found.start()
+                members += 1
+                if members > Archive.MAX_GZIP_MEMBERS:
+                    raise IntegrityError("%s: more than %d gzip members, refused" % (
+                        label, Archive.MAX_GZIP_MEMBERS))
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                while not d.eof:
+                    if d.unconsumed_tail:
+                        yield d.decompress(d.unconsumed_tail, chunk)
+                    elif pos < size:
+                        piece = view[pos:pos + feed]
+                        pos += len(piece)
+                        yield d.decompress(piece, chunk)
+                    else:
+                        raise IntegrityError("%s: truncated gzip data" % label)
+                pos -= len(d.unused_data)
+        import lzma
+        d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        while not d.eof:
+            if not d.needs_input:
+                yield d.decompress(b"", chunk)
+            elif pos < size:
+                piece = view[pos:pos + feed]
+                pos += len(piece)
+                yield d.decompress(piece, chunk)
+            else:
+                raise IntegrityError("%s: truncated xz data" % label)
+        if d.unused_data.strip(b"\0") or not_nul.search(data, pos):
+            raise IntegrityError("%s: data after the end of the xz stream, refused" % label)
+
     class TooBig(Exception):
         pass
 
+    class BadTar(Exception):
+        pass
+
+    class Stream(object):
+        """read(n) / skip(n) over the pieces of decompressed(): short only at the end."""
+
+        def __init__(self, pieces):
+            self.pieces = pieces
+            self.piece = b""
+            self.at = 0
+
+        def take(self, n, keep):
+            parts = []
+            self.got = 0
+            while n:
+                left = len(self.piece) - self.at
+                if not left:
+                    self.piece = next(self.pieces, b"")
+                    self.at = 0
+                    if not self.piece:
+                        break
+                    continue
+                k = min(left, n)
+                if keep:
+                    parts.append(self.piece[self.at:self.at + k])
+                self.at += k
+                self.got += k
+                n -= k
+            return parts
+
+        def read(self, n):
+            parts = self.take(n, True)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+        def skip(self, n):
+            """The number of bytes skipped: fewer than n only at the end."""
+            self.take(n, False)
+            return self.got
+
+        def rest_is_nul(self):
+            if self.piece[self.at:].strip(b"\0"):
+                return False
+            for piece in self.pieces:
+                if piece.strip(b"\0"):
+                    return False
+            return True
+
+    @staticmethod
+    def number(field):
+        """A numeric header field: octal digits (NUL/space padded) or GNU base-256."""
+        if field[:1] in (b"\x80", b"\xff"):
+            value = int.from_bytes(field[1:], "big")
+            return value - (1 << (8 * len(field) - 8)) if field[:1] == b"\xff" else value
+        text = field.split(b"\0", 1)[0].strip()
+        if not text:
+            return 0
+        if text.strip(b"01234567"):
+            raise Archive.BadTar("invalid number %r in a tar header" % text)
+        return int(text, 8)
+
+    @staticmethod
+    def header_fields(block):
+        """(name, typeflag, size, linkname) of a 512-byte ustar/GNU header; BadTar when its
+        checksum or a number is wrong."""
+        import struct
+        want = Archive.number(block[148:156])
+        unsigned = 256 + sum(block[:148]) + sum(block[156:])
+        if want != unsigned and want != 256 + sum(struct.unpack("148b8x356b", block)):
+            raise Archive.BadTar("bad tar header checksum")
+        name = block[:100].split(b"\0", 1)[0]
+        if block[257:263] == b"ustar\0":  # POSIX: a prefix field (GNU uses it otherwise)
+            prefix = block[345:500].split(b"\0", 1)[0]
+            if prefix:
+                name = prefix + b"/" + name
+        return (name, block[156:157], Archive.number(block[124:136]),
+                block[157:257].split(b"\0", 1)[0])
+
+    @staticmethod
+    def pax_records(data):
+        """The records of a pax extended header ({keyword: bytes}), parsed in one linear pass
+        ("<length> <keyword>=<value>\\n" each)."""
+        out = {}
+        pos, size = 0, len(data)
+        while pos < size and data[pos:pos + 1] != b"\0":
+            space = data.find(b" ", pos, pos + 12)
+            digits = data[pos:space] if space > pos else b""
+            if not digits.isdigit():
+                raise Archive.BadTar("malformed pax header")
+            end = pos + int(digits)
+            if end <= space + 2 or end > size or data[end - 1:end] != b"\n":
+                raise Archive.BadTar("malformed pax header record")
+            record = data[space + 1:end - 1]
+            eq = record.find(b"=")
+            if eq <= 0:
+                raise Archive.BadTar("malformed pax header record")
+            out[record[:eq].decode("utf-8", "surrogateescape")] = record[eq + 1:]
+            pos = end
+        return out
+
+    @staticmethod
+    def tar_members(stream, label, problems):
+        """(name, typeflag, size, linkname) of each member of the tar on `stream`, pax and
+        GNU long names applied; the caller reads or skips each member's data (size bytes,
+        the padding is skipped here).  Stops at the end of the archive or the first
+        problem (appended to `problems`)."""
+        pending = {}  # what the extended headers before a member say of it
+        extended = 0
+        first = True
+        while True:
+            block = stream.read(512)
+            if not block:
+                return  # no end-of-archive blocks: tarfile reads such archives too
+            if len(block) < 512:
+                problems.append("truncated tar header")
+                return
+            if not block.strip(b"\0"):
+                if not stream.rest_is_nul():
+                    problems.append("data after the end of the tar archive")
+                return
+            try:
+                name, flag, size, link = Archive.header_fields(block)
+            except Archive.BadTar as e:
+                if first:
+                    raise IntegrityError("%s: not an artifact tarball (%s)" % (label, e),
+                                         hint="give a directory, .tar.gz, .tar.xz or .tar "
+                                              "written by `streamt build`")
+                problems.append("corrupt tar data: %s" % e)
+                return
+            first = False
+            padded = size + (-size % 512)
+            if flag in (b"x", b"g", b"L", b"K"):
+                extended += 1
+                if size > Archive.MAX_EXTENDED_HEADER or extended > ARTIFACT_MAX_MEMBERS:
+                    problems.append("an extended header of %d bytes (at most %d) or more than "
+                                    "%d of them, refused" % (size, Archive.MAX_EXTENDED_HEADER,
+                                                              ARTIFACT_MAX_MEMBERS))
+                    return
+                data = stream.read(padded)
+                if len(data) < padded:
+                    problems.append("truncated extended header")
+                    return
+                data = data[:size]
+                if flag in (b"L", b"K"):
+                    pending["path" if flag == b"L" else "linkpath"] = data.split(b"\0", 1)[0]
+                    continue
+                try:
+                    records = Archive.pax_records(data)
+                except Archive.BadTar as e:
+                    problems.append("corrupt tar data: %s" % e)
+                    return
+                if any(k.startswith("GNU.sparse.") for k in records):
+                    problems.append("GNU sparse members are not allowed")
+                    return
+                if flag == b"g":
+                    if set(records) & set(["path", "linkpath", "size"]):
+                        problems.append("a global pax header may not set path, linkpath or size")
+                        return
+                    continue
+                pending.update(records)
+                continue
+            if flag == b"S":
+                problems.append("GNU sparse members are not allowed")
+                return
+            name = pending.get("path", name)
+            link = pending.get("linkpath", link)
+            if "size" in pending:
+                digits = pending["size"]
+                if not digits.isdigit() or len(digits) > 18:
+                    problems.append("invalid size %r in a pax header" % digits[:20])
+                    return
+                size = int(digits)
+                padded = size + (-size % 512)
+            pending = {}
+            if size < 0:
+                problems.append("negative size in a tar header")
+                return
+            name = name.decode("utf-8", "surrogateescape")
+            if flag == b"\0" and name.endswith("/"):
+                flag = b"5"
+            if flag in Archive.NO_DATA:
+                size = padded = 0
+            yield name, flag, size, link.decode("utf-8", "surrogateescape")
+            stream.skip(padded - size)
+
     @staticmethod
     def read_archive_bytes(data, label):
-        import io
-        import tarfile
         if data[:2] == b"\x1f\x8b":
             kind = "tar.gz"
         elif data[:6] == b"\xfd7zXZ\x00":
             kind = "tar.xz"
         else:
             kind = "tar"
-        raw = data if kind == "tar" else Archive.decompress_limited(data, kind, label)
+        if not data:
+            raise IntegrityError("%s: not an artifact tarball (empty file)" % label,
+                                 hint="give a directory, .tar.gz, .tar.xz or .tar written by "
+                                      "`streamt build`")
+        stream = Archive.Stream(Archive.decompressed(data, kind, label))
         problems = []
         files = {}
         dirs = set()
-        try:
-            tf = tarfile.open(fileobj=io.BytesIO(raw), mode="r:", encoding="utf-8",
-                              errors="surrogateescape")
-        except (tarfile.TarError, EOFError) as e:
-            raise IntegrityError("%s: not an artifact tarball (%s)" % (label, e),
-                                 hint="give a directory, .tar.gz, .tar.xz or .tar written by "
-                                  "`streamt build`")
         count = 0
         total = 0
-        try:
-            while True:
-                try:
-                    member = tf.next()
-                except (tarfile.TarError, EOFError, ValueError) as e:
-                    problems.append("corrupt tar data after %d members: %s" % (count, e))
-                    break
-                if member is None:
-                    break
-                count += 1
-                if count > ARTIFACT_MAX_MEMBERS:
-                    problems.append("more than %d members" % ARTIFACT_MAX_MEMBERS)
-                    break
-                name = member.name
-                shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
-                try:
-                    name.encode("utf-8")
-                except UnicodeEncodeError:
-                    problems.append("%s: member name is not UTF-8" % shown)
-                    continue
-                clean = name.rstrip("/") if member.isdir() else name
-                while clean.startswith("./"):  # `tar -C dir -czf x.tar.gz .` writes ./name
-                    clean = clean[2:]
-                if member.isdir() and clean in (".", ""):
-                    continue
-                if not Archive.safe_member_name(clean):
+        for name, flag, size, link in Archive.tar_members(stream, label, problems):
+            count += 1
+            if count > ARTIFACT_MAX_MEMBERS:
+                problems.append("more than %d members" % ARTIFACT_MAX_MEMBERS)
+                break
+            keep = False
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+            is_dir = flag == b"5"
+            clean = name.rstrip("/") if is_dir else name
+            while clean.startswith("./"):  # `tar -C dir -czf x.tar.gz .` writes ./name
+                clean = clean[2:]
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append("%s: member name is not UTF-8" % shown)
+            else:
+                if is_dir and clean in (".", ""):
+                    pass
+                elif not Archive.safe_member_name(clean):
                     problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
-                    continue
-                if member.issym() or member.islnk():
-                    problems.append("%s: links are not allowed (-> %s)" % (shown, member.linkname))
-                    continue
-                if member.isdir():
+                elif flag in (b"1", b"2"):
+                    problems.append("%s: links are not allowed (-> %s)" % (
+                        shown, link.encode("utf-8", "backslashreplace").decode("utf-8")))
+                elif is_dir:
                     if clean in files:
                         problems.append("%s: both a file and a directory" % shown)
                     dirs.add(clean)
-                    continue
-                if not member.isreg():
+                elif flag not in Archive.REGULAR:
                     problems.append("%s: special files (devices, fifos, ...) are not allowed" % shown)
-                    continue
-                if member.size > ARTIFACT_MAX_MEMBER:
+                elif size > ARTIFACT_MAX_MEMBER:
                     problems.append("%s: %d bytes, larger than the %d MiB limit" % (
-                        shown, member.size, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
-                    continue
-                total += member.size
+                        shown, size, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
+                elif clean in files or clean in dirs:
+                    problems.append("%s: duplicate member" % shown)
+                else:
+                    keep = True
+            if keep:
+                total += size
                 if total > ARTIFACT_MAX_TOTAL:
                     problems.append("members total more than %d MiB" % (
                         ARTIFACT_MAX_TOTAL // (1024 * 1024)))
                     break
-                if clean in files or clean in dirs:
-                    problems.append("%s: duplicate member" % shown)
-                    continue
-                try:
-                    f = tf.extractfile(member)
-                    files[clean] = f.read() if f is not None else b""
-                except (tarfile.TarError, EOFError, ValueError) as e:
-                    # a member cut short (truncated archive, size field larger than the data)
-                    problems.append("%s: corrupt member data: %s" % (shown, e))
-                    break
-        finally:
-            tf.close()
+                content = stream.read(size)
+                got = len(content)
+            else:
+                got = stream.skip(size)  # never more than the rest of the decompressed stream
+            if got < size:
+                # a member cut short (truncated archive, size field larger than the data)
+                problems.append("%s: corrupt member data: unexpected end of data" % shown)
+                break
+            if keep:
+                files[clean] = content
         for name in files:
             parts = name.split("/")
             for i in range(1, len(parts)):
