@@ -329,7 +329,8 @@ class StreamtError(Exception):
         if self.location is not None:
             head = "%s: %s" % (self.location, head)
         lines = [head]
-        lines.extend("  " + d for d in self.details)
+        # a detail is one line, often naming what an archive or a service said: escaped
+        lines.extend("  " + Output.printable(d) for d in self.details)
         if self.hint:
             lines.append("hint: " + self.hint)
         return "\n".join(lines)
@@ -388,13 +389,30 @@ class Output(object):
             return "\033[%sm%s\033[0m" % (self.COLORS[color], text)
         return text
 
+    @staticmethod
+    def printable(text, keep=""):
+        """`text` with every character that is not printable (control characters: escape
+        sequences, carriage returns, line breaks; Unicode separators and direction
+        overrides) written as a Python escape (\\x1b, \\n, \\u202e), except those in
+        `keep`: a value read from an artifact or a service cannot move the cursor or
+        forge a line of streamt's own (an "OK ... signature verified")."""
+        text = text if isinstance(text, str) else str(text)
+        if text.isprintable():
+            return text
+        out = []
+        for c in text:
+            out.append(c if c.isprintable() or c in keep
+                       else c.encode("unicode_escape").decode("ascii"))
+        return "".join(out)
+
     def result(self, text="", color=None):
-        """A line of the command's result, on stdout."""
-        self.out.write(self._colored(self.out, text, color) + "\n")
+        """A line of the command's result, on stdout (no control characters but line
+        breaks and tabs: see printable)."""
+        self.out.write(self._colored(self.out, Output.printable(text, "\n\t"), color) + "\n")
 
     def info(self, text="", color=None):
-        """A line of progress or diagnostics, on stderr."""
-        self.err.write(self._colored(self.err, text, color) + "\n")
+        """A line of progress or diagnostics, on stderr (as result)."""
+        self.err.write(self._colored(self.err, Output.printable(text, "\n\t"), color) + "\n")
 
     def warn(self, text):
         self.info("warning: " + text, "yellow")
@@ -13343,9 +13361,10 @@ def render_diff(changes):
     sign = {"added": "+", "removed": "-", "changed": "~"}
     for c in changes:
         lines.append("%s %s %s (%s)" % (sign[c["change"]], ArtifactText.LABEL.get(c["kind"], c["kind"]),
-                                        c["name"], c["change"]))
+                                        Output.printable(c["name"]), c["change"]))
         for ch in c["changes"]:
-            lines.append("    %s: %s -> %s" % (ch["key"], ArtifactText.show(ch["old"]),
+            lines.append("    %s: %s -> %s" % (Output.printable(ch["key"]),
+                                                 ArtifactText.show(ch["old"]),
                                                  ArtifactText.show(ch["new"])))
         if "sql" in c:
             s = c["sql"]
@@ -13571,7 +13590,9 @@ class _Reader(object):
 
     @staticmethod
     def allowed_signers_text(value, label):
-        if "\n" not in value and " " not in value.strip() and os.path.isfile(value):
+        # a path (spaces and all) when such a file exists; the CLI reads its FILE itself
+        # (_Cli.signers_file), so that a missing file is said to be missing
+        if "\n" not in value and os.path.isfile(value):
             try:
                 with open(value, "rb") as f:
                     return f.read().decode("utf-8"), label or value
@@ -13584,44 +13605,48 @@ class _Shape(object):
     """The declared shape of every JSON file of an artifact, and the one function that
     checks a parsed value against it (docs/artifact-format.md, "Shapes").
 
-    A shape is a type name -- "str", "int" (not a bool), "bool", "null", "json" (any JSON
-    value, at most MAX_DEPTH deep) -- or several joined by "|"; a list of one shape (an
+    A shape is a type name -- "str", "line" (a string of printable characters only: a
+    name streamt prints), "int" (not a bool), "bool", "null", "json" (any JSON value, at
+    most MAX_DEPTH deep) -- or several joined by "|"; a list of one shape (an
     array of it); a tuple ("null", shape): null or that shape; or a dict, a JSON object: each key's shape, "key?" when it may be
     absent, "*" the shape of every other key (other keys are otherwise allowed as "json",
     so that a newer minor format may add fields)."""
 
     MAX_DEPTH = 64
 
-    META = {"*": "str|int|bool|null"}
-    ENTRY = {"name": "str", "file": "str", "meta?": META}
+    META = {"*": "line|int|bool|null"}
+    ENTRY = {"name": "line", "file": "line", "meta?": META}
     MANIFEST = {
-        "version": "str", "generator?": {"name?": "str", "version?": "str"},
-        "build_time?": "str|null", "source_date_epoch?": "int|null",
-        "project?": {"name?": "str|null", "version?": "str|null"},
-        "environment?": "str|null",
-        "git?": ("null", {"commit?": "str|null", "branch?": "str|null", "dirty?": "bool|null"}),
-        "checksums": {"*": "str"},
-        "components?": {"*": ["str"]},
-        "secrets_resolved?": "bool|null", "required_env?": ["str"],
+        "version": "line", "generator?": {"name?": "line", "version?": "line"},
+        "build_time?": "line|null", "source_date_epoch?": "int|null",
+        "project?": {"name?": "line|null", "version?": "line|null"},
+        "environment?": "line|null",
+        "git?": ("null", {"commit?": "line|null", "branch?": "line|null",
+                          "dirty?": "bool|null"}),
+        "checksums": {"*": "line"},
+        "components?": {"*": ["line"]},
+        "secrets_resolved?": "bool|null", "required_env?": ["line"],
         "resources": {"topics?": [ENTRY], "schemas?": [ENTRY], "flink_jobs?": [ENTRY],
-                      "connectors?": [ENTRY], "gateway?": {"file": "str"},
-                      "environment?": {"file": "str"},
-                      "state?": [{"name": "str", "file": "str"}]},
+                      "connectors?": [ENTRY], "gateway?": {"file": "line"},
+                      "environment?": {"file": "line"},
+                      "state?": [{"name": "line", "file": "line"}]},
     }
     # a resource file, by kind (schemas and Flink jobs are text, not JSON)
     FILES = {
-        "topics": {"name?": "str", "partitions": "int", "replication_factor": "int",
-                   "config?": {"*": "str"}, "model?": "str|null"},
-        "connectors": {"name?": "str", "config": {"*": "str"}},
-        "gateway": [{"apiVersion": "str", "kind": "str",
-                     "metadata": {"name": "str", "vCluster?": "str", "scope?": {"*": "str"}},
+        "topics": {"name?": "line", "partitions": "int", "replication_factor": "int",
+                   "config?": {"*": "str"}, "model?": "line|null"},
+        "connectors": {"name?": "line", "config": {"*": "str"}},
+        "gateway": [{"apiVersion": "line", "kind": "line",
+                     "metadata": {"name": "line", "vCluster?": "line",
+                                  "scope?": {"*": "line"}},
                      "spec?": {"*": "json"}}],
-        "environment": {"name?": "str", "protected?": "bool", "safety?": {"*": "json"},
+        "environment": {"name?": "line", "protected?": "bool", "safety?": {"*": "json"},
                         "runtime?": {"*": "json"}},
         "state": "json",
     }
 
-    TYPES = {"str": (str,), "int": (int,), "bool": (bool,), "null": (type(None),)}
+    TYPES = {"str": (str,), "line": (str,), "int": (int,), "bool": (bool,),
+             "null": (type(None),)}
 
     @staticmethod
     def kind_of(value):
@@ -13650,6 +13675,9 @@ class _Shape(object):
                     return problems
                 if isinstance(value, _Shape.TYPES[name]) and not (
                         name == "int" and isinstance(value, bool)):
+                    if name == "line" and not value.isprintable():
+                        problems.append("%s: %s: a control or other non-printable character "
+                                        "in a name" % (label, path))
                     return problems
             problems.append("%s: %s: expected %s, found %s" % (
                 label, path, " or ".join(_Shape.WORDS[n] for n in names), _Shape.kind_of(value)))
@@ -13681,7 +13709,8 @@ class _Shape(object):
                     _Shape.check(value[name], rest, label, _Shape.member(path, name), problems)
         return problems
 
-    WORDS = {"str": "a string", "int": "an integer", "bool": "a boolean", "null": "null"}
+    WORDS = {"str": "a string", "line": "a string", "int": "an integer", "bool": "a boolean",
+             "null": "null"}
 
     @staticmethod
     def member(path, name):
@@ -17074,14 +17103,17 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     @staticmethod
     def artifact_inspect(args, out):
         art = read_artifact(args.path)
+        failed = _Cli.verify_first(art)
         doc = inspect_artifact(art, args.component)
-        if art.problems:
-            doc["problems"] = list(art.problems)
+        doc["verified"] = failed is None
+        if failed is not None:
+            doc["problems"] = list(failed.details)
         if args.format == "json":
             out.out.write(canonical_json(doc))
-            return EXIT_OK
-        for problem in art.problems:
-            out.warn(problem)
+            return _Cli.say_unverified(out, failed)
+        if failed is not None:
+            out.error("%s DOES NOT VERIFY: what follows may not be what was built "
+                      "(the problems are listed at the end)" % args.path)
         project = doc["project"] or {}
         git = doc["git"]
         if git:
@@ -17115,7 +17147,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                 ("state", "snapshot of " + ", ".join(doc["state"]) if doc["state"] is not None
                  else "none (build --with-state records one)")]
         for k, v in rows:
-            out.result("%-12s %s" % (k, v))
+            out.result("%-12s %s" % (k, Output.printable(v)))
         counts = doc["counts"]
         out.result("%-12s %s" % ("contents", ", ".join(
             "%d %s" % (counts[k], ArtifactText.LABEL[k] + ("s" if counts[k] != 1 and k != "gateway"
@@ -17127,8 +17159,8 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                     out.result("")
                     out.result("%s (%d)" % (kind.replace("_", " "), len(names)))
                     for line in _Cli.inspect_lines(kind, art.desired or {}):
-                        out.result("  " + line)
-            return EXIT_OK
+                        out.result("  " + Output.printable(line))
+            return _Cli.say_unverified(out, failed)
         kind = ArtifactText.COMPONENTS[args.component]
         out.result("")
         items = doc["items"]
@@ -17136,21 +17168,40 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         if kind == "flink_jobs":
             for job in items:
                 out.result("")
-                out.result("-- %s  (cluster %s, on upgrade %s, %s)" % (
+                out.result(Output.printable("-- %s  (cluster %s, on upgrade %s, %s)" % (
                     job.get("name"), job.get("cluster"), job.get("on_upgrade"),
-                    job.get("fingerprint")))
+                    job.get("fingerprint"))))
                 for line in (job.get("sql") or "").rstrip("\n").split("\n"):
                     out.result(line)
         elif kind == "schemas":
             for s in items:
                 out.result("")
-                out.result("%s (%s, compatibility %s)" % (s.get("subject"), s.get("schema_type"),
-                                                           s.get("compatibility") or "default"))
+                out.result(Output.printable("%s (%s, compatibility %s)" % (
+                    s.get("subject"), s.get("schema_type"), s.get("compatibility") or "default")))
                 out.result(s.get("schema") or "")
         else:
             for item in items:
                 out.result(canonical_json(item).rstrip("\n"))
-        return EXIT_OK
+        return _Cli.say_unverified(out, failed)
+
+    @staticmethod
+    def verify_first(art):
+        """None when `art` verifies (checksums, files, SHA256SUMS; no signature check), else
+        the IntegrityError saying why: inspect and diff show an artifact only with it."""
+        try:
+            verify_artifact(art)
+        except IntegrityError as e:
+            return e
+        return None
+
+    @staticmethod
+    def say_unverified(out, failed, code=EXIT_OK):
+        """After showing an artifact: `code`, or exit 4 with every problem, loudly, last."""
+        if failed is None:
+            return code
+        out.error(failed.render() + "\nTHE ARTIFACT ABOVE DOES NOT VERIFY: do not trust "
+                  "or deploy it")
+        return EXIT_INTEGRITY
 
     @staticmethod
     def inspect_lines(kind, desired):
@@ -17181,7 +17232,8 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     @staticmethod
     def artifact_verify(args, out):
         art = read_artifact(args.path)
-        report = verify_artifact(art, allowed_signers=args.allowed_signers,
+        text, label = _Cli.signers_file(args)
+        report = verify_artifact(art, allowed_signers=text, allowed_signers_name=label,
                                  require_signature=args.require_signature)
         if args.format == "json":
             out.out.write(canonical_json({"ok": True, "path": args.path, "files": report["files"],
@@ -17206,7 +17258,8 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     @staticmethod
     def artifact_docs(args, out):
         art = read_artifact(args.path)
-        report = verify_artifact(art, allowed_signers=args.allowed_signers)
+        text, label = _Cli.signers_file(args)
+        report = verify_artifact(art, allowed_signers=text, allowed_signers_name=label)
         page = DocsPage.from_artifact(art, report)
         page.write(args.output)
         out.result("Documentation generated at %s" % args.output)
@@ -17216,9 +17269,20 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     def artifact_diff(args, out):
         old = read_artifact(args.old)
         new = read_artifact(args.new)
+        failed = []
+        for art in (old, new):
+            e = _Cli.verify_first(art)
+            if e is not None:
+                out.error("%s DOES NOT VERIFY: the differences below may not be what was "
+                          "built (the problems are listed at the end)" % art.path)
+                failed.append(e)
         changes = diff_artifacts(old, new)
         if args.format == "json":
-            out.out.write(canonical_json({"old": args.old, "new": args.new, "changes": changes}))
+            doc = {"old": args.old, "new": args.new, "changes": changes,
+                   "verified": not failed}
+            if failed:
+                doc["problems"] = [d for e in failed for d in [e.message] + e.details]
+            out.out.write(canonical_json(doc))
         else:
             ma, mb = old.manifest, new.manifest
             for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
@@ -17227,9 +17291,10 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                                                    ArtifactText.show(mb.get(key))))
             for line in render_diff(changes):
                 out.result(line)
-        if args.detailed_exitcode and changes:
-            return EXIT_CHANGES
-        return EXIT_OK
+        code = EXIT_CHANGES if args.detailed_exitcode and changes else EXIT_OK
+        for e in failed:
+            code = _Cli.say_unverified(out, e, code)
+        return code
 
     # -- cli: deploy, plan, apply, status ------------------------------------------
 
@@ -17555,6 +17620,25 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         return project.name, project.env, desired, dict(project.variables)
 
     @staticmethod
+    def signers_file(args):
+        """(text, name) of the --allowed-signers FILE, or (None, None): always a file (a
+        path with spaces too), and a file that cannot be read is said so (exit 2)."""
+        path = getattr(args, "allowed_signers", None)
+        if path is None:
+            return None, None
+        try:
+            with open(path, "rb") as f:
+                data = f.read(1 << 20)
+        except (IOError, OSError) as e:
+            raise UsageError("cannot read the allowed signers file %s: %s" % (
+                path, e.strerror or e), hint="give the path of an ssh allowed_signers file "
+                                             "(`principal ssh-ed25519 AAAA...` lines)")
+        try:
+            return data.decode("utf-8"), path
+        except UnicodeDecodeError:
+            raise UsageError("the allowed signers file %s is not UTF-8 text" % path)
+
+    @staticmethod
     def open_verified_artifact(args, progress):
         """read + verify (checksums, file list, safe paths, signature policy): exit 4 on
         failure.  Returns {"project", "environment", "desired", "state"}."""
@@ -17568,7 +17652,9 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
             raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
                                  hint="the environment's safety.require_signature (or "
                                   "--require-signature) asks for a verified signature")
-        verify_artifact(art, allowed_signers=signers, require_signature=need_sig)
+        text, label = _Cli.signers_file(args)
+        verify_artifact(art, allowed_signers=text, allowed_signers_name=label,
+                        require_signature=need_sig)
         progress("artifact verified: %s%s" % (args.artifact, " (signature verified)" if need_sig
                                               else ""))
         return {"project": ((art.manifest or {}).get("project") or {}).get("name"),
