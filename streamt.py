@@ -4180,7 +4180,8 @@ class Archive(object):
             if "size" in pending:
                 digits = pending["size"]
                 if not digits.isdigit() or len(digits) > 18:
-                    problems.append("invalid size %r in a pax header" % digits[:20])
+                    problems.append("invalid size %r in a pax header" % (
+                        digits[:20].decode("latin-1"),))
                     return
                 size = int(digits)
                 padded = size + (-size % 512)
