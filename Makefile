@@ -4,7 +4,7 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: test test-fast lint pyz bench services-up services-down services-status clean example docs-screenshot
+.PHONY: test test-fast fuzz lint pyz bench services-up services-down services-status clean example docs-screenshot
 
 $(VPY): requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test: $(VPY)
 ## test-fast: the unit tests only (no services)
 test-fast: $(VPY)
 	$(VPY) -m pytest -ra -m "not services" $(PYTEST_ARGS) tests
+
+## fuzz: the fuzz harnesses (tests/test_fuzz_*.py) with 20 times the cases of `make test`
+fuzz: $(VPY)
+	STREAMT_FUZZ_SCALE=20 $(VPY) -m pytest -ra $(PYTEST_ARGS) tests/test_fuzz_artifact.py
 
 ## lint: streamt.py must run on CPython 3.6 (vermin) and pass the linter
 lint: $(VPY)

@@ -329,7 +329,8 @@ class StreamtError(Exception):
         if self.location is not None:
             head = "%s: %s" % (self.location, head)
         lines = [head]
-        lines.extend("  " + d for d in self.details)
+        # a detail is one line, often naming what an archive or a service said: escaped
+        lines.extend("  " + Output.printable(d) for d in self.details)
         if self.hint:
             lines.append("hint: " + self.hint)
         return "\n".join(lines)
@@ -388,13 +389,30 @@ class Output(object):
             return "\033[%sm%s\033[0m" % (self.COLORS[color], text)
         return text
 
+    @staticmethod
+    def printable(text, keep=""):
+        """`text` with every character that is not printable (control characters: escape
+        sequences, carriage returns, line breaks; Unicode separators and direction
+        overrides) written as a Python escape (\\x1b, \\n, \\u202e), except those in
+        `keep`: a value read from an artifact or a service cannot move the cursor or
+        forge a line of streamt's own (an "OK ... signature verified")."""
+        text = text if isinstance(text, str) else str(text)
+        if text.isprintable():
+            return text
+        out = []
+        for c in text:
+            out.append(c if c.isprintable() or c in keep
+                       else c.encode("unicode_escape").decode("ascii"))
+        return "".join(out)
+
     def result(self, text="", color=None):
-        """A line of the command's result, on stdout."""
-        self.out.write(self._colored(self.out, text, color) + "\n")
+        """A line of the command's result, on stdout (no control characters but line
+        breaks and tabs: see printable)."""
+        self.out.write(self._colored(self.out, Output.printable(text, "\n\t"), color) + "\n")
 
     def info(self, text="", color=None):
-        """A line of progress or diagnostics, on stderr."""
-        self.err.write(self._colored(self.err, text, color) + "\n")
+        """A line of progress or diagnostics, on stderr (as result)."""
+        self.err.write(self._colored(self.err, Output.printable(text, "\n\t"), color) + "\n")
 
     def warn(self, text):
         self.info("warning: " + text, "yellow")
@@ -3890,6 +3908,22 @@ class Archive(object):
     GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
     # -- helpers: reading ---------------------------------------------------------------
+    #
+    # The reader parses ustar, pax and GNU long names itself, from a stream of
+    # decompressed bytes that is never held whole: tarfile's pax parsing is quadratic on
+    # CPython <= 3.12, builds GNU sparse maps of any size, and accepts trailing data on
+    # some versions and not others.  Here the interpreter's version decides nothing:
+    # every extended header is capped, gzip members are capped, sparse members and data
+    # after the end of the archive (or of the xz stream) are refused, and work is linear
+    # in the input.  Memory: the members kept (at most ARTIFACT_MAX_TOTAL), plus one
+    # member's copy while it is read (at most ARTIFACT_MAX_MEMBER).
+
+    MAX_EXTENDED_HEADER = 64 * 1024  # a pax or GNU long-name header
+    MAX_GZIP_MEMBERS = 1000
+    CHUNK = 1 << 20  # decompressed bytes produced per step
+    FEED = 64 * 1024  # compressed bytes fed per step
+    REGULAR = (b"0", b"\0", b"7")
+    NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, fifos
 
     @staticmethod
     def read_limited(stream, label):
@@ -3900,38 +3934,19 @@ class Archive(object):
         return data
 
     @staticmethod
-    def decompress_limited(data, kind, label):
-        """Decompress without ever holding more than the size limit (gzip/xz bombs)."""
+    def decompressed(data, kind, label):
+        """The decompressed bytes of `data` in pieces of at most CHUNK, in linear time, never
+        more than ARTIFACT_MAX_TOTAL in all (gzip and xz bombs stop there)."""
         import zlib
         limit = ARTIFACT_MAX_TOTAL
+        total = 0
         try:
-            if kind == "tar.gz":
-                out = []
-                total = 0
-                rest = data
-                while rest:
-                    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    chunk = d.decompress(rest, limit + 1 - total)
-                    while True:
-                        out.append(chunk)
-                        total += len(chunk)
-                        if total > limit:
-                            raise Archive.TooBig()
-                        if d.eof or not d.unconsumed_tail:
-                            break
-                        chunk = d.decompress(d.unconsumed_tail, limit + 1 - total)
-                    if not d.eof:
-                        raise IntegrityError("%s: truncated gzip data" % label)
-                    rest = d.unused_data.lstrip(b"\0")  # concatenated members, like gzip(1)
-                return b"".join(out)
-            import lzma
-            d = lzma.LZMADecompressor()
-            out = d.decompress(data, max_length=limit + 1)
-            if len(out) > limit or not d.needs_input and not d.eof:
-                raise Archive.TooBig()
-            if not d.eof:
-                raise IntegrityError("%s: truncated xz data" % label)
-            return out
+            for piece in Archive.inflate(data, kind, label):
+                total += len(piece)
+                if total > limit:
+                    raise Archive.TooBig()
+                if piece:
+                    yield piece
         except Archive.TooBig:
             raise IntegrityError("%s: decompresses to more than %d MiB, refused" % (
                 label, limit // (1024 * 1024)))
@@ -3944,92 +3959,314 @@ class Archive(object):
                 raise
             raise IntegrityError("%s: corrupt compressed data: %s" % (label, e))
 
+    @staticmethod
+    def inflate(data, kind, label):
+        view = memoryview(data)
+        size = len(data)
+        chunk, feed = Archive.CHUNK, Archive.FEED
+        if kind == "tar":
+            for pos in range(0, size, chunk):
+                yield bytes(view[pos:pos + chunk])
+            return
+        not_nul = re.compile(b"[^\0]")
+        pos = 0
+        if kind == "tar.gz":
+            import zlib
+            members = 0
+            while True:
+                # members one after another, NUL padding between them (as gzip(1) reads);
+                # each step copies at most FEED bytes, so the work is linear
+                found = not_nul.search(data, pos)
+                if found is None:
+                    return
+                pos = found.start()
+                members += 1
+                if members > Archive.MAX_GZIP_MEMBERS:
+                    raise IntegrityError("%s: more than %d gzip members, refused" % (
+                        label, Archive.MAX_GZIP_MEMBERS))
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                while not d.eof:
+                    if d.unconsumed_tail:
+                        yield d.decompress(d.unconsumed_tail, chunk)
+                    elif pos < size:
+                        piece = view[pos:pos + feed]
+                        pos += len(piece)
+                        yield d.decompress(piece, chunk)
+                    else:
+                        raise IntegrityError("%s: truncated gzip data" % label)
+                pos -= len(d.unused_data)
+        import lzma
+        d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        while not d.eof:
+            if not d.needs_input:
+                yield d.decompress(b"", chunk)
+            elif pos < size:
+                piece = view[pos:pos + feed]
+                pos += len(piece)
+                yield d.decompress(piece, chunk)
+            else:
+                raise IntegrityError("%s: truncated xz data" % label)
+        if d.unused_data.strip(b"\0") or not_nul.search(data, pos):
+            raise IntegrityError("%s: data after the end of the xz stream, refused" % label)
+
     class TooBig(Exception):
         pass
 
+    class BadTar(Exception):
+        pass
+
+    class Stream(object):
+        """read(n) / skip(n) over the pieces of decompressed(): short only at the end."""
+
+        def __init__(self, pieces):
+            self.pieces = pieces
+            self.piece = b""
+            self.at = 0
+
+        def take(self, n, keep):
+            parts = []
+            self.got = 0
+            while n:
+                left = len(self.piece) - self.at
+                if not left:
+                    self.piece = next(self.pieces, b"")
+                    self.at = 0
+                    if not self.piece:
+                        break
+                    continue
+                k = min(left, n)
+                if keep:
+                    parts.append(self.piece[self.at:self.at + k])
+                self.at += k
+                self.got += k
+                n -= k
+            return parts
+
+        def read(self, n):
+            parts = self.take(n, True)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+        def skip(self, n):
+            """The number of bytes skipped: fewer than n only at the end."""
+            self.take(n, False)
+            return self.got
+
+        def rest_is_nul(self):
+            if self.piece[self.at:].strip(b"\0"):
+                return False
+            for piece in self.pieces:
+                if piece.strip(b"\0"):
+                    return False
+            return True
+
+    @staticmethod
+    def number(field):
+        """A numeric header field: octal digits (NUL/space padded) or GNU base-256."""
+        if field[:1] in (b"\x80", b"\xff"):
+            value = int.from_bytes(field[1:], "big")
+            return value - (1 << (8 * len(field) - 8)) if field[:1] == b"\xff" else value
+        text = field.split(b"\0", 1)[0].strip()
+        if not text:
+            return 0
+        if text.strip(b"01234567"):
+            raise Archive.BadTar("invalid number %r in a tar header" % text)
+        return int(text, 8)
+
+    @staticmethod
+    def header_fields(block):
+        """(name, typeflag, size, linkname) of a 512-byte ustar/GNU header; BadTar when its
+        checksum or a number is wrong."""
+        import struct
+        want = Archive.number(block[148:156])
+        unsigned = 256 + sum(block[:148]) + sum(block[156:])
+        if want != unsigned and want != 256 + sum(struct.unpack("148b8x356b", block)):
+            raise Archive.BadTar("bad tar header checksum")
+        name = block[:100].split(b"\0", 1)[0]
+        if block[257:263] == b"ustar\0":  # POSIX: a prefix field (GNU uses it otherwise)
+            prefix = block[345:500].split(b"\0", 1)[0]
+            if prefix:
+                name = prefix + b"/" + name
+        return (name, block[156:157], Archive.number(block[124:136]),
+                block[157:257].split(b"\0", 1)[0])
+
+    @staticmethod
+    def pax_records(data):
+        """The records of a pax extended header ({keyword: bytes}), parsed in one linear pass
+        ("<length> <keyword>=<value>\\n" each)."""
+        out = {}
+        pos, size = 0, len(data)
+        while pos < size and data[pos:pos + 1] != b"\0":
+            space = data.find(b" ", pos, pos + 12)
+            digits = data[pos:space] if space > pos else b""
+            if not digits.isdigit():
+                raise Archive.BadTar("malformed pax header")
+            end = pos + int(digits)
+            if end <= space + 2 or end > size or data[end - 1:end] != b"\n":
+                raise Archive.BadTar("malformed pax header record")
+            record = data[space + 1:end - 1]
+            eq = record.find(b"=")
+            if eq <= 0:
+                raise Archive.BadTar("malformed pax header record")
+            out[record[:eq].decode("utf-8", "surrogateescape")] = record[eq + 1:]
+            pos = end
+        return out
+
+    @staticmethod
+    def tar_members(stream, label, problems):
+        """(name, typeflag, size, linkname) of each member of the tar on `stream`, pax and
+        GNU long names applied; the caller reads or skips each member's data (size bytes,
+        the padding is skipped here).  Stops at the end of the archive or the first
+        problem (appended to `problems`)."""
+        pending = {}  # what the extended headers before a member say of it
+        extended = 0
+        first = True
+        while True:
+            block = stream.read(512)
+            if not block:
+                return  # no end-of-archive blocks: tarfile reads such archives too
+            if len(block) < 512:
+                problems.append("truncated tar header")
+                return
+            if not block.strip(b"\0"):
+                if not stream.rest_is_nul():
+                    problems.append("data after the end of the tar archive")
+                return
+            try:
+                name, flag, size, link = Archive.header_fields(block)
+            except Archive.BadTar as e:
+                if first:
+                    raise IntegrityError("%s: not an artifact tarball (%s)" % (label, e),
+                                         hint="give a directory, .tar.gz, .tar.xz or .tar "
+                                              "written by `streamt build`")
+                problems.append("corrupt tar data: %s" % e)
+                return
+            first = False
+            padded = size + (-size % 512)
+            if flag in (b"x", b"g", b"L", b"K"):
+                extended += 1
+                if size > Archive.MAX_EXTENDED_HEADER or extended > ARTIFACT_MAX_MEMBERS:
+                    problems.append("an extended header of %d bytes (at most %d) or more than "
+                                    "%d of them, refused" % (size, Archive.MAX_EXTENDED_HEADER,
+                                                              ARTIFACT_MAX_MEMBERS))
+                    return
+                data = stream.read(padded)
+                if len(data) < padded:
+                    problems.append("truncated extended header")
+                    return
+                data = data[:size]
+                if flag in (b"L", b"K"):
+                    pending["path" if flag == b"L" else "linkpath"] = data.split(b"\0", 1)[0]
+                    continue
+                try:
+                    records = Archive.pax_records(data)
+                except Archive.BadTar as e:
+                    problems.append("corrupt tar data: %s" % e)
+                    return
+                if any(k.startswith("GNU.sparse.") for k in records):
+                    problems.append("GNU sparse members are not allowed")
+                    return
+                if flag == b"g":
+                    if set(records) & set(["path", "linkpath", "size"]):
+                        problems.append("a global pax header may not set path, linkpath or size")
+                        return
+                    continue
+                pending.update(records)
+                continue
+            if flag == b"S":
+                problems.append("GNU sparse members are not allowed")
+                return
+            name = pending.get("path", name)
+            link = pending.get("linkpath", link)
+            if "size" in pending:
+                digits = pending["size"]
+                if not digits.isdigit() or len(digits) > 18:
+                    problems.append("invalid size %r in a pax header" % (
+                        digits[:20].decode("latin-1"),))
+                    return
+                size = int(digits)
+                padded = size + (-size % 512)
+            pending = {}
+            if size < 0:
+                problems.append("negative size in a tar header")
+                return
+            name = name.decode("utf-8", "surrogateescape")
+            if flag == b"\0" and name.endswith("/"):
+                flag = b"5"
+            if flag in Archive.NO_DATA:
+                size = padded = 0
+            yield name, flag, size, link.decode("utf-8", "surrogateescape")
+            stream.skip(padded - size)
+
     @staticmethod
     def read_archive_bytes(data, label):
-        import io
-        import tarfile
         if data[:2] == b"\x1f\x8b":
             kind = "tar.gz"
         elif data[:6] == b"\xfd7zXZ\x00":
             kind = "tar.xz"
         else:
             kind = "tar"
-        raw = data if kind == "tar" else Archive.decompress_limited(data, kind, label)
+        if not data:
+            raise IntegrityError("%s: not an artifact tarball (empty file)" % label,
+                                 hint="give a directory, .tar.gz, .tar.xz or .tar written by "
+                                      "`streamt build`")
+        stream = Archive.Stream(Archive.decompressed(data, kind, label))
         problems = []
         files = {}
         dirs = set()
-        try:
-            tf = tarfile.open(fileobj=io.BytesIO(raw), mode="r:", encoding="utf-8",
-                              errors="surrogateescape")
-        except (tarfile.TarError, EOFError) as e:
-            raise IntegrityError("%s: not an artifact tarball (%s)" % (label, e),
-                                 hint="give a directory, .tar.gz, .tar.xz or .tar written by "
-                                  "`streamt build`")
         count = 0
         total = 0
-        try:
-            while True:
-                try:
-                    member = tf.next()
-                except (tarfile.TarError, EOFError, ValueError) as e:
-                    problems.append("corrupt tar data after %d members: %s" % (count, e))
-                    break
-                if member is None:
-                    break
-                count += 1
-                if count > ARTIFACT_MAX_MEMBERS:
-                    problems.append("more than %d members" % ARTIFACT_MAX_MEMBERS)
-                    break
-                name = member.name
-                shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
-                try:
-                    name.encode("utf-8")
-                except UnicodeEncodeError:
-                    problems.append("%s: member name is not UTF-8" % shown)
-                    continue
-                clean = name.rstrip("/") if member.isdir() else name
-                while clean.startswith("./"):  # `tar -C dir -czf x.tar.gz .` writes ./name
-                    clean = clean[2:]
-                if member.isdir() and clean in (".", ""):
-                    continue
-                if not Archive.safe_member_name(clean):
+        for name, flag, size, link in Archive.tar_members(stream, label, problems):
+            count += 1
+            if count > ARTIFACT_MAX_MEMBERS:
+                problems.append("more than %d members" % ARTIFACT_MAX_MEMBERS)
+                break
+            keep = False
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+            is_dir = flag == b"5"
+            clean = name.rstrip("/") if is_dir else name
+            while clean.startswith("./"):  # `tar -C dir -czf x.tar.gz .` writes ./name
+                clean = clean[2:]
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                problems.append("%s: member name is not UTF-8" % shown)
+            else:
+                if is_dir and clean in (".", ""):
+                    pass
+                elif not Archive.safe_member_name(clean):
                     problems.append("%s: unsafe path (absolute, `..`, empty or odd segment)" % shown)
-                    continue
-                if member.issym() or member.islnk():
-                    problems.append("%s: links are not allowed (-> %s)" % (shown, member.linkname))
-                    continue
-                if member.isdir():
+                elif flag in (b"1", b"2"):
+                    problems.append("%s: links are not allowed (-> %s)" % (
+                        shown, link.encode("utf-8", "backslashreplace").decode("utf-8")))
+                elif is_dir:
                     if clean in files:
                         problems.append("%s: both a file and a directory" % shown)
                     dirs.add(clean)
-                    continue
-                if not member.isreg():
+                elif flag not in Archive.REGULAR:
                     problems.append("%s: special files (devices, fifos, ...) are not allowed" % shown)
-                    continue
-                if member.size > ARTIFACT_MAX_MEMBER:
+                elif size > ARTIFACT_MAX_MEMBER:
                     problems.append("%s: %d bytes, larger than the %d MiB limit" % (
-                        shown, member.size, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
-                    continue
-                total += member.size
+                        shown, size, ARTIFACT_MAX_MEMBER // (1024 * 1024)))
+                elif clean in files or clean in dirs:
+                    problems.append("%s: duplicate member" % shown)
+                else:
+                    keep = True
+            if keep:
+                total += size
                 if total > ARTIFACT_MAX_TOTAL:
                     problems.append("members total more than %d MiB" % (
                         ARTIFACT_MAX_TOTAL // (1024 * 1024)))
                     break
-                if clean in files or clean in dirs:
-                    problems.append("%s: duplicate member" % shown)
-                    continue
-                try:
-                    f = tf.extractfile(member)
-                    files[clean] = f.read() if f is not None else b""
-                except (tarfile.TarError, EOFError, ValueError) as e:
-                    # a member cut short (truncated archive, size field larger than the data)
-                    problems.append("%s: corrupt member data: %s" % (shown, e))
-                    break
-        finally:
-            tf.close()
+                content = stream.read(size)
+                got = len(content)
+            else:
+                got = stream.skip(size)  # never more than the rest of the decompressed stream
+            if got < size:
+                # a member cut short (truncated archive, size field larger than the data)
+                problems.append("%s: corrupt member data: unexpected end of data" % shown)
+                break
+            if keep:
+                files[clean] = content
         for name in files:
             parts = name.split("/")
             for i in range(1, len(parts)):
@@ -12523,6 +12760,7 @@ class Artifact(object):
         self.state = None
         self.signature = None
         self.problems = []
+        self.misshapen = False  # a file not of its declared shape: refused by read_artifact
 
     @property
     def environment(self):
@@ -13020,8 +13258,10 @@ def read_artifact(path):
     """Read an artifact (directory or tarball) into memory, without extracting anything.
 
     Hostile content (absolute or `..` paths, links, devices, duplicates, oversized or
-    too many members, non-UTF-8 names) is refused with an IntegrityError listing every
-    problem. A damaged but harmless artifact is returned with `problems` set."""
+    too many members, non-UTF-8 names) and JSON files not of their declared shape
+    (_Shape) are refused with an IntegrityError listing every problem, so a returned
+    artifact's values have the types the format says.  A damaged but harmless artifact
+    is returned with `problems` set."""
     if path == "-":
         stream = getattr(sys.stdin, "buffer", sys.stdin)
         files, kind = Archive.read_archive_bytes(Archive.read_limited(stream, "<stdin>"), "<stdin>")
@@ -13035,6 +13275,8 @@ def read_artifact(path):
                              hint="give the directory or tarball written by `streamt build`")
     art = Artifact(path, kind, files)
     _Reader.load_artifact(art)
+    if art.misshapen:
+        verify_artifact(art)  # refuses it, saying all that is wrong
     return art
 
 
@@ -13190,9 +13432,10 @@ def render_diff(changes):
     sign = {"added": "+", "removed": "-", "changed": "~"}
     for c in changes:
         lines.append("%s %s %s (%s)" % (sign[c["change"]], ArtifactText.LABEL.get(c["kind"], c["kind"]),
-                                        c["name"], c["change"]))
+                                        Output.printable(c["name"]), c["change"]))
         for ch in c["changes"]:
-            lines.append("    %s: %s -> %s" % (ch["key"], ArtifactText.show(ch["old"]),
+            lines.append("    %s: %s -> %s" % (Output.printable(ch["key"]),
+                                                 ArtifactText.show(ch["old"]),
                                                  ArtifactText.show(ch["new"])))
         if "sql" in c:
             s = c["sql"]
@@ -13225,6 +13468,8 @@ class _Reader(object):
 
     MISSING = object()
 
+    MAX_DIR_DEPTH = 8
+
     @staticmethod
     def read_directory(root):
         import stat
@@ -13234,6 +13479,12 @@ class _Reader(object):
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             rel = os.path.relpath(dirpath, root)
             rel = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            if rel.count("/") >= _Reader.MAX_DIR_DEPTH and dirnames:
+                # an artifact is two levels deep; os.walk recurses (3.6-3.11: a deep tree
+                # exhausts the stack), so it never goes further down
+                problems.append("%s: directories nested more than %d deep" % (
+                    rel, _Reader.MAX_DIR_DEPTH))
+                dirnames[:] = []
             for d in list(dirnames):
                 if os.path.islink(os.path.join(dirpath, d)):
                     problems.append("%s%s: links are not allowed" % (rel, d))
@@ -13272,13 +13523,19 @@ class _Reader(object):
 
     @staticmethod
     def load_artifact(art):
-        """Parse manifest.json and rebuild the desired state; record what is wrong."""
+        """Parse manifest.json and rebuild the desired state; record what is wrong.
+
+        Every JSON file is held to its declared shape (_Shape): a wrong shape is refused
+        here, with the file and the JSON path, so no later command meets a value of the
+        wrong type."""
         files = art.files
         if "manifest.json" not in files:
             raise IntegrityError("%s: no manifest.json, this is not a streamt artifact" % art.path,
                                  hint="give the directory or tarball written by `streamt build`")
         try:
             manifest = json.loads(_Reader.utf8(files["manifest.json"]))
+        except RecursionError:
+            raise IntegrityError("%s: manifest.json is nested too deep to read" % art.path)
         except (ValueError, UnicodeDecodeError) as e:
             raise IntegrityError("%s: manifest.json is not valid JSON: %s" % (art.path, e))
         if not isinstance(manifest, dict):
@@ -13289,6 +13546,13 @@ class _Reader(object):
                 "%s: artifact format %r is not supported (this streamt reads %s.x)" % (
                     art.path, version, ARTIFACT_FORMAT_VERSION.split(".")[0]),
                 hint="use the streamt version that built it (see manifest.json `generator`)")
+        bad = _Shape.check(manifest, _Shape.MANIFEST, "manifest.json")
+        if bad:
+            raise IntegrityError(
+                "%s: refused, manifest.json is not shaped as the format says" % art.path,
+                details=_Reader.capped(bad),
+                hint="docs/artifact-format.md gives the shape of each file; rebuild the "
+                     "artifact with `streamt build`")
         art.manifest = manifest
         if ARTIFACT_SIGNATURE in files:
             try:
@@ -13296,10 +13560,8 @@ class _Reader(object):
             except UnicodeDecodeError:
                 art.problems.append("%s: not an ASCII-armored signature" % ARTIFACT_SIGNATURE)
         problems = art.problems
-        resources = manifest.get("resources")
-        if not isinstance(resources, dict):
-            problems.append("manifest.json: no `resources` mapping")
-            return
+        shapes = []  # wrong shapes of resource files: refused at the end, with the rest
+        resources = manifest["resources"]
         desired = {}
         for kind in ARTIFACT_KINDS[:4]:
             spec = _Render.KIND_FILES[kind]
@@ -13308,18 +13570,21 @@ class _Reader(object):
                 data = _Reader.entry_file(entry, files, problems)
                 if data is None:
                     continue
-                try:
-                    if kind in ("topics", "connectors"):
-                        item = json.loads(data.decode("utf-8"))
-                        if kind == "connectors":
-                            item.update(entry.get("meta") or {})
-                    else:
-                        item = dict(entry.get("meta") or {})
-                        item["schema" if kind == "schemas" else "sql"] = data.decode("utf-8")
-                    item[spec["key"]] = entry["name"]
-                except (ValueError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as e:
-                    problems.append("%s: unreadable: %s" % (entry.get("file"), e))
-                    continue
+                if kind in ("topics", "connectors"):
+                    item = _Shape.parse(data, _Shape.FILES[kind], entry["file"], problems, shapes)
+                    if item is None:
+                        continue
+                    if kind == "connectors":
+                        item.update(entry.get("meta") or {})
+                else:
+                    try:
+                        text = data.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        problems.append("%s: unreadable: %s" % (entry["file"], e))
+                        continue
+                    item = dict(entry.get("meta") or {})
+                    item["schema" if kind == "schemas" else "sql"] = text
+                item[spec["key"]] = entry["name"]
                 items.append(item)
             desired[kind] = items
         for kind, default in (("gateway", []), ("environment", {})):
@@ -13327,22 +13592,30 @@ class _Reader(object):
             data = _Reader.entry_file(entry, files, problems) if entry is not None else None
             value = default
             if data is not None:
-                try:
-                    value = json.loads(data.decode("utf-8"))
-                except (ValueError, UnicodeDecodeError) as e:
-                    problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+                value = _Shape.parse(data, _Shape.FILES[kind], entry["file"], problems, shapes)
             desired[kind] = value
         if "state" in resources:
             art.state = {}
             for entry in resources.get("state") or []:
                 data = _Reader.entry_file(entry, files, problems)
                 if data is not None:
-                    try:
-                        art.state[entry["name"]] = json.loads(data.decode("utf-8"))
-                    except (ValueError, UnicodeDecodeError) as e:
-                        problems.append("%s: unreadable: %s" % (entry.get("file"), e))
+                    art.state[entry["name"]] = _Shape.parse(
+                        data, _Shape.FILES["state"], entry["file"], problems, shapes)
+        if shapes:
+            # refused by read_artifact, with everything verify finds (a file of the wrong
+            # shape is often a file changed after the build: its checksum says so too)
+            art.misshapen = True
+            problems.extend(_Reader.capped(shapes))
         if not problems:
             art.desired = desired
+
+    MAX_SHOWN = 20
+
+    @staticmethod
+    def capped(lines):
+        if len(lines) <= _Reader.MAX_SHOWN:
+            return lines
+        return lines[:_Reader.MAX_SHOWN] + ["... and %d more" % (len(lines) - _Reader.MAX_SHOWN)]
 
     @staticmethod
     def utf8(data):
@@ -13388,13 +13661,164 @@ class _Reader(object):
 
     @staticmethod
     def allowed_signers_text(value, label):
-        if "\n" not in value and " " not in value.strip() and os.path.isfile(value):
+        # a path (spaces and all) when such a file exists; the CLI reads its FILE itself
+        # (_Cli.signers_file), so that a missing file is said to be missing
+        if "\n" not in value and os.path.isfile(value):
             try:
                 with open(value, "rb") as f:
                     return f.read().decode("utf-8"), label or value
             except (OSError, UnicodeDecodeError) as e:
                 raise UsageError("cannot read the allowed signers file %s: %s" % (value, e))
         return value, label or "allowed_signers"
+
+
+class _Shape(object):
+    """The declared shape of every JSON file of an artifact, and the one function that
+    checks a parsed value against it (docs/artifact-format.md, "Shapes").
+
+    A shape is a type name -- "str", "line" (a string of printable characters only: a
+    name streamt prints), "int" (not a bool), "bool", "null", "json" (any JSON value, at
+    most MAX_DEPTH deep) -- or several joined by "|"; a list of one shape (an
+    array of it); a tuple ("null", shape): null or that shape; or a dict, a JSON object: each key's shape, "key?" when it may be
+    absent, "*" the shape of every other key (other keys are otherwise allowed as "json",
+    so that a newer minor format may add fields)."""
+
+    MAX_DEPTH = 64
+
+    META = {"*": "line|int|bool|null"}
+    ENTRY = {"name": "line", "file": "line", "meta?": META}
+    MANIFEST = {
+        "version": "line", "generator?": {"name?": "line", "version?": "line"},
+        "build_time?": "line|null", "source_date_epoch?": "int|null",
+        "project?": {"name?": "line|null", "version?": "line|null"},
+        "environment?": "line|null",
+        "git?": ("null", {"commit?": "line|null", "branch?": "line|null",
+                          "dirty?": "bool|null"}),
+        "checksums": {"*": "line"},
+        "components?": {"*": ["line"]},
+        "secrets_resolved?": "bool|null", "required_env?": ["line"],
+        "resources": {"topics?": [ENTRY], "schemas?": [ENTRY], "flink_jobs?": [ENTRY],
+                      "connectors?": [ENTRY], "gateway?": {"file": "line"},
+                      "environment?": {"file": "line"},
+                      "state?": [{"name": "line", "file": "line"}]},
+    }
+    # a resource file, by kind (schemas and Flink jobs are text, not JSON)
+    FILES = {
+        "topics": {"name?": "line", "partitions": "int", "replication_factor": "int",
+                   "config?": {"*": "str"}, "model?": "line|null"},
+        "connectors": {"name?": "line", "config": {"*": "str"}},
+        "gateway": [{"apiVersion": "line", "kind": "line",
+                     "metadata": {"name": "line", "vCluster?": "line",
+                                  "scope?": {"*": "line"}},
+                     "spec?": {"*": "json"}}],
+        "environment": {"name?": "line", "protected?": "bool", "safety?": {"*": "json"},
+                        "runtime?": {"*": "json"}},
+        "state": "json",
+    }
+
+    TYPES = {"str": (str,), "line": (str,), "int": (int,), "bool": (bool,),
+             "null": (type(None),)}
+
+    @staticmethod
+    def kind_of(value):
+        if value is None:
+            return "null"
+        if isinstance(value, bool):
+            return "a boolean"
+        if isinstance(value, (int, float)):
+            return "a number"
+        if isinstance(value, str):
+            return "a string"
+        return "an array" if isinstance(value, list) else "an object"
+
+    @staticmethod
+    def check(value, shape, label, path="$", problems=None):
+        """The problems of `value` against `shape`, each "<label>: <JSON path>: expected
+        ..., found ..." (the found value's type only: it is attacker-controlled)."""
+        problems = [] if problems is None else problems
+        if isinstance(shape, str):
+            names = shape.split("|")
+            for name in names:
+                if name == "json":
+                    if _Shape.too_deep(value):
+                        problems.append("%s: %s: nested more than %d deep" % (
+                            label, path, _Shape.MAX_DEPTH))
+                    return problems
+                if isinstance(value, _Shape.TYPES[name]) and not (
+                        name == "int" and isinstance(value, bool)):
+                    if name == "line" and not value.isprintable():
+                        problems.append("%s: %s: a control or other non-printable character "
+                                        "in a name" % (label, path))
+                    return problems
+            problems.append("%s: %s: expected %s, found %s" % (
+                label, path, " or ".join(_Shape.WORDS[n] for n in names), _Shape.kind_of(value)))
+        elif isinstance(shape, tuple):
+            if value is not None:
+                _Shape.check(value, shape[1], label, path, problems)
+        elif isinstance(shape, list):
+            if not isinstance(value, list):
+                problems.append("%s: %s: expected an array, found %s" % (
+                    label, path, _Shape.kind_of(value)))
+            else:
+                for i, item in enumerate(value):
+                    _Shape.check(item, shape[0], label, "%s[%d]" % (path, i), problems)
+        elif not isinstance(value, dict):
+            problems.append("%s: %s: expected an object, found %s" % (
+                label, path, _Shape.kind_of(value)))
+        else:
+            for key, sub in shape.items():
+                if key == "*":
+                    continue
+                name = key.rstrip("?")
+                if name in value:
+                    _Shape.check(value[name], sub, label, _Shape.member(path, name), problems)
+                elif not key.endswith("?"):
+                    problems.append("%s: %s: missing" % (label, _Shape.member(path, name)))
+            rest = shape.get("*", "json")
+            for name in value:
+                if name + "?" not in shape and name not in shape:
+                    _Shape.check(value[name], rest, label, _Shape.member(path, name), problems)
+        return problems
+
+    WORDS = {"str": "a string", "line": "a string", "int": "an integer", "bool": "a boolean",
+             "null": "null"}
+
+    @staticmethod
+    def member(path, name):
+        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            return "%s.%s" % (path, name)
+        return "%s[%s]" % (path, json.dumps(name))  # escaped: the name is the artifact's
+
+    @staticmethod
+    def too_deep(value):
+        """Whether `value` is nested more than MAX_DEPTH deep (iterative: a deep value must
+        not exhaust the interpreter's stack)."""
+        stack = [(value, 0)]
+        while stack:
+            v, depth = stack.pop()
+            if depth > _Shape.MAX_DEPTH:
+                return True
+            if isinstance(v, dict):
+                stack.extend((x, depth + 1) for x in v.values())
+            elif isinstance(v, list):
+                stack.extend((x, depth + 1) for x in v)
+        return False
+
+    @staticmethod
+    def parse(data, shape, label, problems, shapes):
+        """A JSON file's bytes, parsed and checked: the value, or None when it is not JSON
+        (said in `problems`) or not of its shape (said in `shapes`)."""
+        try:
+            value = json.loads(data.decode("utf-8"))
+        except RecursionError:
+            shapes.append("%s: nested too deep to read" % label)
+            return None
+        except (ValueError, UnicodeDecodeError) as e:
+            problems.append("%s: unreadable: %s" % (label, e))
+            return None
+        bad = _Shape.check(value, shape, label)
+        shapes.extend(bad)
+        return None if bad else value
 
 
 class ArtifactText(object):
@@ -16835,14 +17259,17 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     @staticmethod
     def artifact_inspect(args, out):
         art = read_artifact(args.path)
+        failed = _Cli.verify_first(art)
         doc = inspect_artifact(art, args.component)
-        if art.problems:
-            doc["problems"] = list(art.problems)
+        doc["verified"] = failed is None
+        if failed is not None:
+            doc["problems"] = list(failed.details)
         if args.format == "json":
             out.out.write(canonical_json(doc))
-            return EXIT_OK
-        for problem in art.problems:
-            out.warn(problem)
+            return _Cli.say_unverified(out, failed)
+        if failed is not None:
+            out.error("%s DOES NOT VERIFY: what follows may not be what was built "
+                      "(the problems are listed at the end)" % args.path)
         project = doc["project"] or {}
         git = doc["git"]
         if git:
@@ -16876,7 +17303,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                 ("state", "snapshot of " + ", ".join(doc["state"]) if doc["state"] is not None
                  else "none (build --with-state records one)")]
         for k, v in rows:
-            out.result("%-12s %s" % (k, v))
+            out.result("%-12s %s" % (k, Output.printable(v)))
         counts = doc["counts"]
         out.result("%-12s %s" % ("contents", ", ".join(
             "%d %s" % (counts[k], ArtifactText.LABEL[k] + ("s" if counts[k] != 1 and k != "gateway"
@@ -16888,8 +17315,8 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                     out.result("")
                     out.result("%s (%d)" % (kind.replace("_", " "), len(names)))
                     for line in _Cli.inspect_lines(kind, art.desired or {}):
-                        out.result("  " + line)
-            return EXIT_OK
+                        out.result("  " + Output.printable(line))
+            return _Cli.say_unverified(out, failed)
         kind = ArtifactText.COMPONENTS[args.component]
         out.result("")
         items = doc["items"]
@@ -16897,21 +17324,40 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         if kind == "flink_jobs":
             for job in items:
                 out.result("")
-                out.result("-- %s  (cluster %s, on upgrade %s, %s)" % (
+                out.result(Output.printable("-- %s  (cluster %s, on upgrade %s, %s)" % (
                     job.get("name"), job.get("cluster"), job.get("on_upgrade"),
-                    job.get("fingerprint")))
+                    job.get("fingerprint"))))
                 for line in (job.get("sql") or "").rstrip("\n").split("\n"):
                     out.result(line)
         elif kind == "schemas":
             for s in items:
                 out.result("")
-                out.result("%s (%s, compatibility %s)" % (s.get("subject"), s.get("schema_type"),
-                                                           s.get("compatibility") or "default"))
+                out.result(Output.printable("%s (%s, compatibility %s)" % (
+                    s.get("subject"), s.get("schema_type"), s.get("compatibility") or "default")))
                 out.result(s.get("schema") or "")
         else:
             for item in items:
                 out.result(canonical_json(item).rstrip("\n"))
-        return EXIT_OK
+        return _Cli.say_unverified(out, failed)
+
+    @staticmethod
+    def verify_first(art):
+        """None when `art` verifies (checksums, files, SHA256SUMS; no signature check), else
+        the IntegrityError saying why: inspect and diff show an artifact only with it."""
+        try:
+            verify_artifact(art)
+        except IntegrityError as e:
+            return e
+        return None
+
+    @staticmethod
+    def say_unverified(out, failed, code=EXIT_OK):
+        """After showing an artifact: `code`, or exit 4 with every problem, loudly, last."""
+        if failed is None:
+            return code
+        out.error(failed.render() + "\nTHE ARTIFACT ABOVE DOES NOT VERIFY: do not trust "
+                  "or deploy it")
+        return EXIT_INTEGRITY
 
     @staticmethod
     def inspect_lines(kind, desired):
@@ -16942,7 +17388,8 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     @staticmethod
     def artifact_verify(args, out):
         art = read_artifact(args.path)
-        report = verify_artifact(art, allowed_signers=args.allowed_signers,
+        text, label = _Cli.signers_file(args)
+        report = verify_artifact(art, allowed_signers=text, allowed_signers_name=label,
                                  require_signature=args.require_signature)
         if args.format == "json":
             out.out.write(canonical_json({"ok": True, "path": args.path, "files": report["files"],
@@ -16967,7 +17414,8 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     @staticmethod
     def artifact_docs(args, out):
         art = read_artifact(args.path)
-        report = verify_artifact(art, allowed_signers=args.allowed_signers)
+        text, label = _Cli.signers_file(args)
+        report = verify_artifact(art, allowed_signers=text, allowed_signers_name=label)
         page = DocsPage.from_artifact(art, report)
         page.write(args.output)
         out.result("Documentation generated at %s" % args.output)
@@ -16977,9 +17425,20 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     def artifact_diff(args, out):
         old = read_artifact(args.old)
         new = read_artifact(args.new)
+        failed = []
+        for art in (old, new):
+            e = _Cli.verify_first(art)
+            if e is not None:
+                out.error("%s DOES NOT VERIFY: the differences below may not be what was "
+                          "built (the problems are listed at the end)" % art.path)
+                failed.append(e)
         changes = diff_artifacts(old, new)
         if args.format == "json":
-            out.out.write(canonical_json({"old": args.old, "new": args.new, "changes": changes}))
+            doc = {"old": args.old, "new": args.new, "changes": changes,
+                   "verified": not failed}
+            if failed:
+                doc["problems"] = [d for e in failed for d in [e.message] + e.details]
+            out.out.write(canonical_json(doc))
         else:
             ma, mb = old.manifest, new.manifest
             for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
@@ -16988,9 +17447,10 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                                                    ArtifactText.show(mb.get(key))))
             for line in render_diff(changes):
                 out.result(line)
-        if args.detailed_exitcode and changes:
-            return EXIT_CHANGES
-        return EXIT_OK
+        code = EXIT_CHANGES if args.detailed_exitcode and changes else EXIT_OK
+        for e in failed:
+            code = _Cli.say_unverified(out, e, code)
+        return code
 
     # -- cli: deploy, plan, apply, status ------------------------------------------
 
@@ -17328,6 +17788,25 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         return project.name, project.env, desired, dict(project.variables)
 
     @staticmethod
+    def signers_file(args):
+        """(text, name) of the --allowed-signers FILE, or (None, None): always a file (a
+        path with spaces too), and a file that cannot be read is said so (exit 2)."""
+        path = getattr(args, "allowed_signers", None)
+        if path is None:
+            return None, None
+        try:
+            with open(path, "rb") as f:
+                data = f.read(1 << 20)
+        except (IOError, OSError) as e:
+            raise UsageError("cannot read the allowed signers file %s: %s" % (
+                path, e.strerror or e), hint="give the path of an ssh allowed_signers file "
+                                             "(`principal ssh-ed25519 AAAA...` lines)")
+        try:
+            return data.decode("utf-8"), path
+        except UnicodeDecodeError:
+            raise UsageError("the allowed signers file %s is not UTF-8 text" % path)
+
+    @staticmethod
     def open_verified_artifact(args, progress):
         """read + verify (checksums, file list, safe paths, signature policy): exit 4 on
         failure.  Returns {"project", "environment", "desired", "state"}."""
@@ -17341,7 +17820,9 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
             raise IntegrityError("this artifact must be signed: pass --allowed-signers FILE",
                                  hint="the environment's safety.require_signature (or "
                                   "--require-signature) asks for a verified signature")
-        verify_artifact(art, allowed_signers=signers, require_signature=need_sig)
+        text, label = _Cli.signers_file(args)
+        verify_artifact(art, allowed_signers=text, allowed_signers_name=label,
+                        require_signature=need_sig)
         progress("artifact verified: %s%s" % (args.artifact, " (signature verified)" if need_sig
                                               else ""))
         return {"project": ((art.manifest or {}).get("project") or {}).get("name"),

@@ -7,6 +7,7 @@ another exception, never writes a file, never hangs; the .env parser and project
 answer with a result or a ProjectError (exit 3)."""
 import gzip
 import io
+import json
 import lzma
 import os
 import signal
@@ -36,7 +37,10 @@ def _read(path):
 
 
 ARTIFACT_SEEDS = [(os.path.basename(p), _read(p)) for p in corpus_files("artifact")]
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
+# A fixed seed (derandomize) and a bounded number of cases in every run of the suite
+# (about a minute for the file); `make fuzz` runs STREAMT_FUZZ_SCALE=20 times as many.
+SCALE = max(1, int(os.environ.get("STREAMT_FUZZ_SCALE") or 1))
+FUZZ = settings(max_examples=300 * SCALE, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
 
 
@@ -169,7 +173,7 @@ def test_mutated_artifact_tarball_is_read_or_refused(tmp_path_factory, seed, mut
     _check_reader(str(tmp_path_factory.mktemp("fz")), name, data)
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=150 * SCALE)
 @given(path=st.sampled_from(["../x", "/abs/x", "..\\x", "a/../../x", "./manifest.json",
                              "flink/\x00.sql", "flink/" + "x" * 300 + ".sql", "MANIFEST.JSON",
                              "manifest.json/", "topics//a.json", "\u2028", "C:\\x", "."]),
@@ -265,7 +269,7 @@ SHOP_FILES = _shop_files()
 YAML_FILES = sorted(p for p in SHOP_FILES if p.endswith(".yml"))
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=300 * SCALE)
 @given(target=st.sampled_from(YAML_FILES), muts=_mutations(),
        lines=st.lists(st.tuples(st.sampled_from(["drop", "dup", "indent", "dedent"]),
                                 st.floats(0, 1)), max_size=3))
@@ -373,3 +377,73 @@ def test_artifact_with_a_garbage_signature_fails_verification(tmp_path):
         assert "Traceback" not in r.stderr
         assert r.returncode == streamt.EXIT_INTEGRITY, r
     shutil.rmtree(src)
+
+
+# -- typed artifacts: values of the wrong type, checksums consistent ---------------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2 ** 40) | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=3),
+    max_leaves=6)
+
+
+def _json_paths(value, path=()):
+    """Every path (a tuple of keys and indexes) inside a parsed JSON value."""
+    out = [path]
+    if isinstance(value, dict):
+        for k in sorted(value):
+            out += _json_paths(value[k], path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _json_paths(v, path + (i,))
+    return out
+
+
+def _replaced(value, path, new, drop):
+    if not path:
+        return new
+    value = json.loads(json.dumps(value))
+    parent = value
+    for k in path[:-1]:
+        parent = parent[k]
+    if drop:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = new
+    return value
+
+
+@settings(FUZZ, max_examples=200 * SCALE)
+@given(which=st.sampled_from(["manifest.json", "environment.json", "gateway/virtual_topics.json",
+                              "topics/shop.orders.clean.v1.json",
+                              "connectors/revenue_archive.json"]),
+       pick=st.floats(0, 1), new=_JSON_VALUES, drop=st.booleans())
+def test_a_retyped_value_is_read_or_refused_by_every_command(tmp_path_factory, which, pick,
+                                                             new, drop):
+    """One value of one JSON file replaced by any JSON value (or its key dropped), every
+    checksum made to agree: verify, inspect and diff answer 0 or 4, never a traceback,
+    and inspect and diff never fail on an artifact that verify passed."""
+    from tests.test_artifact_shape import manifest_of, reseal, unpack
+    root = str(tmp_path_factory.mktemp("typed"))
+    good = unpack(os.path.join(root, "good"))
+    bad = unpack(os.path.join(root, "bad"))
+    with open(os.path.join(bad, which), "rb") as f:
+        value = json.loads(f.read().decode("utf-8"))
+    paths = _json_paths(value)
+    path = paths[min(int(pick * len(paths)), len(paths) - 1)]
+    value = _replaced(value, path, new, drop and bool(path))
+    if which == "manifest.json":
+        reseal(bad, value if isinstance(value, dict) else json.dumps(value).encode("utf-8"))
+    else:
+        reseal(bad, manifest_of(bad), {which: json.dumps(value).encode("utf-8")})
+    with time_limit(20):
+        verified = cli("artifact", "verify", bad)
+        assert verified.returncode in (0, streamt.EXIT_INTEGRITY), verified
+        for args in (["artifact", "inspect", bad], ["artifact", "diff", good, bad],
+                     ["artifact", "inspect", bad, "--format", "json", "--component", "gateway"]):
+            r = cli(*args)
+            assert r.returncode in (0, streamt.EXIT_INTEGRITY, streamt.EXIT_CHANGES), (args, r)
+            if verified.returncode == 0:
+                assert r.returncode != streamt.EXIT_INTEGRITY, (args, r)

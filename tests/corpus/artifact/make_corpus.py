@@ -1,5 +1,6 @@
 """Regenerate the artifact corpus: real artifacts of examples/shop (directory → .tar,
-.tar.gz, .tar.xz) and hostile tarballs, the seeds tests/test_fuzz_artifact.py mutates.
+.tar.gz, .tar.xz) and hostile tarballs, the seeds tests/test_fuzz_artifact.py mutates
+(`bounded_reader_seeds()` alone makes the seeds of the bounded reader from shop-dev.tar).
 
     SOURCE_DATE_EPOCH=0 python3 tests/corpus/artifact/make_corpus.py
 """
@@ -64,6 +65,59 @@ def main():
         end -= 512
     with open(os.path.join(HERE, "hostile-claimed-1gb.tar"), "wb") as f:
         f.write(bytes(raw[:end]) + header + b"0123456789" + b"\0" * 1024)
+    bounded_reader_seeds()
+
+
+def _pax(records):
+    """A pax extended header block of `records` [(keyword, value)] (bytes)."""
+    body = b""
+    for key, value in records:
+        rest = b" " + key + b"=" + value + b"\n"
+        n = len(rest) + 1
+        while len(str(n)) + len(rest) != n:
+            n = len(str(n)) + len(rest)
+        body += str(n).encode() + rest
+    return _block(b"././@PaxHeader", len(body), b"x") + _padded(body)
+
+
+def _block(name, size, flag):
+    m = tarfile.TarInfo(name.decode())
+    m.size = size
+    m.type = flag
+    return m.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def _padded(data):
+    return data + b"\0" * (-len(data) % 512)
+
+
+def bounded_reader_seeds():
+    """Small seeds of the bounded archive reader (tests/test_archive_hostile.py has the
+    full-size cases): made from shop-dev.tar, its end blocks replaced."""
+    import gzip
+    import lzma
+    raw = open(os.path.join(HERE, "shop-dev.tar"), "rb").read()
+    end = len(raw)
+    while end >= 512 and raw[end - 512:end] == b"\0" * 512:
+        end -= 512
+    body, tail = raw[:end], b"\0" * 1024
+
+    def write(name, data):
+        with open(os.path.join(HERE, name), "wb") as f:
+            f.write(data)
+    # a pax header whose keyword runs to its end (quadratic in tarfile <= 3.12)
+    slow = b"4 a\n" * 2048 + b"="
+    write("hostile-pax-quadratic.tar.gz", gzip.compress(
+        body + _block(b"././@PaxHeader", len(slow), b"x") + _padded(slow)
+        + _block(b"x", 0, b"0") + tail, mtime=0))
+    write("hostile-pax-size.tar.gz", gzip.compress(
+        body + _pax([(b"size", b"9" * 400)]) + _block(b"x", 0, b"0") + tail, mtime=0))
+    write("hostile-sparse.tar.gz", gzip.compress(
+        body + _pax([(b"GNU.sparse.map", b"0,1," * 64 + b"0,1"), (b"GNU.sparse.size", b"1")])
+        + _block(b"x", 512, b"0") + _padded(b"x") + tail, mtime=0))
+    write("hostile-trailing.tar.xz", lzma.compress(raw) + b"garbage")
+    write("hostile-gzip-members.tar.gz", gzip.compress(raw, mtime=0)
+          + gzip.compress(b"", mtime=0) * 1000)
 
 
 if __name__ == "__main__":
