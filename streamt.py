@@ -48,6 +48,9 @@ PART I -- what we wrote instead of a dependency
     Kafka wire client -- the Kafka admin protocol over a socket: TLS, SASL PLAIN/SCRAM
         KAFKA_ERRORS, kafka_error_name, KafkaError, KafkaAdmin
 
+    Kafka wire client: reading -- leaders, offsets, record batches and codecs, group offsets
+        KafkaRecord, KafkaReader
+
 PART II -- the pipeline
 
     Secrets & variables -- the one secret policy; ${VAR} finding and substitution; .env
@@ -6212,6 +6215,69 @@ class _KafkaWire(object):
             F("results", A([F("name", "string"), F("error_code", "int16"),
                               F("error_message", "string")])),
         ]),
+        # -- the read path (KafkaReader): offsets, records, group offsets
+        "ListOffsets": (2, (1, 2, 3, 4, 5, 6, 7), 6, [
+            F("replica_id", "int32"),
+            F("isolation_level", "int8", 2),
+            F("topics", A([F("name", "string"), F("partitions", A([
+                F("partition_index", "int32"), F("current_leader_epoch", "int32", 4),
+                F("timestamp", "int64")]))])),
+        ], [
+            F("throttle_time_ms", "int32", 2),
+            F("topics", A([F("name", "string"), F("partitions", A([
+                F("partition_index", "int32"), F("error_code", "int16"),
+                F("timestamp", "int64"), F("offset", "int64"),
+                F("leader_epoch", "int32", 4)]))])),
+        ]),
+        "Fetch": (1, (4, 5, 6, 7, 8, 9, 10, 11, 12), 12, [
+            F("replica_id", "int32"), F("max_wait_ms", "int32"), F("min_bytes", "int32"),
+            F("max_bytes", "int32"), F("isolation_level", "int8"),
+            F("session_id", "int32", 7), F("session_epoch", "int32", 7),
+            F("topics", A([F("topic", "string"), F("partitions", A([
+                F("partition", "int32"), F("current_leader_epoch", "int32", 9),
+                F("fetch_offset", "int64"), F("last_fetched_epoch", "int32", 12),
+                F("log_start_offset", "int64", 5), F("partition_max_bytes", "int32")]))])),
+            F("forgotten_topics_data", A([F("topic", "string"),
+                                          F("partitions", A("int32"))]), 7),
+            F("rack_id", "string", 11),
+        ], [
+            F("throttle_time_ms", "int32"),
+            F("error_code", "int16", 7), F("session_id", "int32", 7),
+            F("responses", A([F("topic", "string"), F("partitions", A([
+                F("partition_index", "int32"), F("error_code", "int16"),
+                F("high_watermark", "int64"), F("last_stable_offset", "int64"),
+                F("log_start_offset", "int64", 5),
+                F("aborted_transactions", A([F("producer_id", "int64"),
+                                             F("first_offset", "int64")])),
+                F("preferred_read_replica", "int32", 11),
+                F("records", "bytes")]))])),
+        ]),
+        "FindCoordinator": (10, (1, 2, 3), 3, [
+            F("key", "string"), F("key_type", "int8"),
+        ], [
+            F("throttle_time_ms", "int32"), F("error_code", "int16"),
+            F("error_message", "string"), F("node_id", "int32"), F("host", "string"),
+            F("port", "int32"),
+        ]),
+        "OffsetFetch": (9, (1, 2, 3, 4, 5, 6, 7), 6, [
+            F("group_id", "string"),
+            F("topics", A([F("name", "string"), F("partition_indexes", A("int32"))])),
+            F("require_stable", "bool", 7),
+        ], [
+            F("throttle_time_ms", "int32", 3),
+            F("topics", A([F("name", "string"), F("partitions", A([
+                F("partition_index", "int32"), F("committed_offset", "int64"),
+                F("committed_leader_epoch", "int32", 5), F("metadata", "string"),
+                F("error_code", "int16")]))])),
+            F("error_code", "int16", 2),
+        ]),
+        "ListGroups": (16, (0, 1, 2, 3, 4), 3, [
+            F("states_filter", A("string"), 4),
+        ], [
+            F("throttle_time_ms", "int32", 1), F("error_code", "int16"),
+            F("groups", A([F("group_id", "string"), F("protocol_type", "string"),
+                           F("group_state", "string", 4)])),
+        ]),
         "SaslHandshake": (17, (1,), N, [
             F("mechanism", "string"),
         ], [
@@ -6284,6 +6350,697 @@ class _Scram(object):
                 base64.b64decode(attrs["v"]), self.server_signature or b""):
             raise _KafkaSettings.ScramError("the broker's SCRAM signature is wrong: it does not know the "
                               "password (not the broker you think?)")
+
+
+###############################################################################
+# Kafka wire client: reading ##################################################
+###############################################################################
+
+# The read path of the Kafka client, split from the admin path for length (one unit):
+# partition leaders, offsets, record batches (v2, every codec a producer may choose),
+# committed group offsets.
+
+__all__ += ["KafkaRecord", "KafkaReader"]
+
+
+class KafkaRecord(object):
+    """One record: where it is (topic, partition, offset), when, its key, value and headers
+    (bytes, or None; header keys are text)."""
+
+    __slots__ = ("topic", "partition", "offset", "timestamp", "key", "value", "headers",
+                 "leader_epoch")
+
+    def __init__(self, topic, partition, offset, timestamp, key, value, headers,
+                 leader_epoch=-1):
+        self.topic, self.partition, self.offset = topic, partition, offset
+        self.timestamp, self.key, self.value = timestamp, key, value
+        self.headers, self.leader_epoch = headers, leader_epoch
+
+    def __repr__(self):
+        return "KafkaRecord(%s-%d@%d, key=%r, value=%r)" % (
+            self.topic, self.partition, self.offset, self.key, self.value)
+
+
+class KafkaReader(KafkaAdmin):
+    """Reading one Kafka cluster: partition leaders, offsets, records, committed offsets.
+
+    The settings (TLS, SASL PLAIN/SCRAM) and the time-out are KafkaAdmin's.  Records are
+    read from each partition's leader with ``isolation`` ``read_committed`` (the default:
+    aborted transactions and control batches skipped) or ``read_uncommitted``; every batch's
+    CRC-32C is checked.  Codecs: none, gzip, snappy (raw and xerial framing) and lz4
+    (Kafka's LZ4 frame) in pure Python; zstd where this Python has a module for it.  A batch
+    that does not decode is a KafkaError naming the topic, partition, offset (and codec)."""
+
+    ISOLATION = {"read_uncommitted": 0, "read_committed": 1}
+    LEADER_MOVED = frozenset([5, 6, 74, 75])   # refresh the leaders and ask again
+
+    def __init__(self, config, timeout=10.0, retries=4, backoff=0.2, client_id="streamt",
+                 isolation="read_committed", check_crcs=True, max_batch_bytes=64 << 20):
+        KafkaAdmin.__init__(self, config, timeout=timeout, retries=retries, backoff=backoff,
+                            client_id=client_id)
+        if isolation not in self.ISOLATION:
+            raise KafkaError("isolation must be read_committed or read_uncommitted, not %r"
+                             % (isolation,))
+        self.isolation = isolation
+        self.check_crcs = check_crcs
+        self.max_batch_bytes = int(max_batch_bytes)
+        self._leaders = {}   # topic -> {partition: (node_id, leader_epoch)}
+
+    # -- leaders and offsets -----------------------------------------------------
+
+    def partitions(self, topic, refresh=False):
+        """``{partition: {"leader": node id, "leader_epoch": epoch}}`` from Metadata."""
+        if refresh or topic not in self._leaders:
+            meta = self._metadata([topic])
+            found = [t for t in meta["topics"] if t["name"] == topic]
+            if not found or found[0]["error_code"] in (3, 100):
+                raise KafkaError("topic '%s' does not exist" % topic, code=3,
+                                 hint=_KafkaSettings.HINTS[3])
+            if found[0]["error_code"] != 0:
+                raise self._error(found[0]["error_code"], None,
+                                  "cannot read the partitions of topic '%s'" % topic,
+                                  topic=topic, operation="DESCRIBE")
+            self._leaders[topic] = dict(
+                (p["partition_index"], (p["leader_id"], p.get("leader_epoch", -1)))
+                for p in found[0]["partitions"])
+        return dict((p, {"leader": l, "leader_epoch": e})
+                    for p, (l, e) in sorted(self._leaders[topic].items()))
+
+    def offsets(self, topic, which="latest", partitions=None):
+        """``{partition: offset}``: ``which`` is ``earliest``, ``latest`` (the log end; under
+        read_committed the last stable offset) or a timestamp in milliseconds (the first
+        offset at or after it; -1 where there is none)."""
+        stamp = {"earliest": -2, "latest": -1}.get(which, which)
+        if not isinstance(stamp, int):
+            raise KafkaError("offsets: which must be earliest, latest or a timestamp (ms), "
+                             "not %r" % (which,))
+        todo = sorted(self.partitions(topic) if partitions is None else partitions)
+        out = {}
+        for attempt in range(self.retries + 1):
+            leaders = self._leaders[topic]
+            again = []
+            for node, parts in sorted(self._by_leader(topic, todo).items()):
+                body = {"replica_id": -1, "isolation_level": self.ISOLATION[self.isolation],
+                        "topics": [{"name": topic, "partitions": [
+                            {"partition_index": p, "current_leader_epoch": leaders[p][1],
+                             "timestamp": stamp} for p in parts]}]}
+                conn = self._leader(node)
+                resp = self._call(conn, "ListOffsets", body)
+                for t in resp["topics"]:
+                    for p in t["partitions"]:
+                        code = p["error_code"]
+                        if code == 0:
+                            out[p["partition_index"]] = p["offset"]
+                        elif code in self.LEADER_MOVED and attempt < self.retries:
+                            again.append(p["partition_index"])
+                        else:
+                            raise self._error(code, None, "cannot list the offsets of %s-%d"
+                                              % (topic, p["partition_index"]), topic=topic,
+                                              operation="DESCRIBE")
+            if not again:
+                break
+            todo = again
+            self._sleep(attempt)
+            self.partitions(topic, refresh=True)
+        return dict(sorted(out.items()))
+
+    # -- records -----------------------------------------------------------------
+
+    def fetch(self, topic, partition, offset, max_bytes=1 << 20):
+        """Records of one partition from ``offset`` on (one Fetch, or a few when a batch is
+        larger than ``max_bytes``): ``(records, info)``; ``info`` has ``next_offset``,
+        ``high_watermark``, ``last_stable_offset`` and ``log_start_offset``."""
+        self.partitions(topic)
+        if partition not in self._leaders[topic]:
+            raise KafkaError("topic '%s' has no partition %d" % (topic, partition), code=3)
+        size = int(max_bytes)
+        attempt = 0
+        while True:
+            node, epoch = self._leaders[topic][partition]
+            body = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": size,
+                    "isolation_level": self.ISOLATION[self.isolation], "session_id": 0,
+                    "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "",
+                    "topics": [{"topic": topic, "partitions": [{
+                        "partition": partition, "current_leader_epoch": epoch,
+                        "fetch_offset": offset, "last_fetched_epoch": -1,
+                        "log_start_offset": -1, "partition_max_bytes": size}]}]}
+            resp = self._call(self._leader(node), "Fetch", body)
+            if resp.get("error_code"):
+                raise self._error(resp["error_code"], None, "cannot fetch from %s-%d"
+                                  % (topic, partition), topic=topic, operation="READ")
+            part = [p for t in resp["responses"] for p in t["partitions"]
+                    if p["partition_index"] == partition]
+            if not part:
+                raise KafkaError("the broker's Fetch answer does not mention %s-%d"
+                                 % (topic, partition), name="PROTOCOL")
+            p = part[0]
+            code = p["error_code"]
+            if code in self.LEADER_MOVED and attempt < self.retries:
+                self._sleep(attempt)
+                attempt += 1
+                self.partitions(topic, refresh=True)
+                continue
+            if code != 0:
+                raise self._error(code, None, "cannot fetch %s-%d at offset %d"
+                                  % (topic, partition, offset), topic=topic, operation="READ")
+            data = p["records"] or b""
+            records, next_offset = _KafkaRecords.decode(
+                data, topic, partition, offset, self.isolation == "read_committed",
+                p["aborted_transactions"] or (), self.check_crcs, self.max_batch_bytes)
+            end = p["last_stable_offset"] if (self.isolation == "read_committed" and
+                                              p["last_stable_offset"] >= 0) else p["high_watermark"]
+            if next_offset is None and data and size < self.max_batch_bytes:
+                size = min(size * 4, self.max_batch_bytes)   # a batch larger than we asked for
+                continue
+            if next_offset is None and data:
+                raise KafkaError("%s-%d: the record batch at offset %d is larger than %d bytes"
+                                 % (topic, partition, offset, self.max_batch_bytes),
+                                 name="CORRUPT", hint="raise max_batch_bytes")
+            info = {"next_offset": offset if next_offset is None else next_offset,
+                    "high_watermark": p["high_watermark"],
+                    "last_stable_offset": p["last_stable_offset"],
+                    "log_start_offset": p.get("log_start_offset", -1), "end": end}
+            return records, info
+
+    def read(self, topic, partition, start, stop, limit=None, deadline=None):
+        """Records of one partition with ``start <= offset < stop`` (at most ``limit``), until
+        ``deadline`` (a time.time() value): ``(records, complete)``."""
+        import time
+        out, offset = [], start
+        while offset < stop and (limit is None or len(out) < limit):
+            if deadline is not None and time.time() >= deadline:
+                return out, False
+            records, info = self.fetch(topic, partition, offset)
+            out += [r for r in records if r.offset < stop]
+            if info["next_offset"] <= offset:
+                break   # nothing more below the end the broker lets us read
+            offset = info["next_offset"]
+        if limit is not None:
+            out = out[:limit]
+        return out, True
+
+    def sample(self, topic, count=10, start="earliest", time_limit=10.0, partitions=None):
+        """A bounded read: the first (``start="earliest"``) or last (``"latest"``) ``count``
+        records of each partition, within ``time_limit`` seconds.
+
+        ``{"records": [KafkaRecord], "partitions": {p: {"start", "end", "read"}},
+        "complete": bool}`` (complete is False when the time ran out)."""
+        import time
+        if start not in ("earliest", "latest"):
+            raise KafkaError("sample: start must be earliest or latest, not %r" % (start,))
+        deadline = time.time() + float(time_limit)
+        first = self.offsets(topic, "earliest", partitions)
+        last = self.offsets(topic, "latest", partitions)
+        records, summary, complete = [], {}, True
+        for p in sorted(first):
+            lo, hi = first[p], last.get(p, first[p])
+            if start == "earliest":
+                got, done = self.read(topic, p, lo, hi, count, deadline)
+            else:
+                window = count
+                while True:   # step back until count records (markers and aborts take offsets)
+                    frm = max(lo, hi - window)
+                    got, done = self.read(topic, p, frm, hi, None, deadline)
+                    if len(got) >= count or frm == lo or not done:
+                        break
+                    window *= 4
+                got = got[-count:] if count else []
+            complete = complete and done
+            records += got
+            summary[p] = {"start": lo, "end": hi, "read": len(got)}
+        return {"records": records, "partitions": summary, "complete": complete}
+
+    # -- consumer groups --------------------------------------------------------
+
+    def list_groups(self):
+        """``[{"group_id", "protocol_type", "state"}]`` of every broker, sorted by id."""
+        meta = self._metadata([])
+        seen = {}
+        for b in meta["brokers"]:
+            resp = self._call(self._connect(b["host"], b["port"]), "ListGroups",
+                              {"states_filter": []})
+            if resp["error_code"] != 0:
+                raise self._error(resp["error_code"], None, "cannot list consumer groups",
+                                  operation="DESCRIBE")
+            for g in resp["groups"]:
+                seen[g["group_id"]] = {"group_id": g["group_id"],
+                                       "protocol_type": g["protocol_type"],
+                                       "state": g.get("group_state")}
+        return [seen[k] for k in sorted(seen)]
+
+    def committed(self, group, topics=None):
+        """``{topic: {partition: offset}}`` committed by a consumer group (only partitions
+        with a commit); ``topics`` None = every topic the group committed to."""
+        for attempt in range(self.retries + 1):
+            conn = self._coordinator(group)
+            body = {"group_id": group, "require_stable": False,
+                    "topics": None if topics is None else [
+                        {"name": t, "partition_indexes": sorted(self.partitions(t))}
+                        for t in sorted(topics)]}
+            resp = self._call(conn, "OffsetFetch", body)
+            code = resp.get("error_code") or 0
+            if code in (14, 15, 16) and attempt < self.retries:
+                self._sleep(attempt)
+                continue
+            if code != 0:
+                raise self._error(code, None, "cannot read the offsets of consumer group "
+                                  "'%s'" % group, operation="DESCRIBE")
+            out = {}
+            for t in resp["topics"]:
+                for p in t["partitions"]:
+                    if p["error_code"] != 0:
+                        raise self._error(p["error_code"], None, "cannot read the offset of "
+                                          "group '%s' on %s-%d" % (group, t["name"],
+                                                                   p["partition_index"]),
+                                          topic=t["name"], operation="DESCRIBE")
+                    if p["committed_offset"] >= 0:
+                        done = out.setdefault(t["name"], {})
+                        done[p["partition_index"]] = p["committed_offset"]
+            return out
+        raise KafkaError("the coordinator of consumer group '%s' did not answer" % group)
+
+    @staticmethod
+    def decode_records(data, topic="?", partition=0, offset=0, read_committed=True,
+                       aborted=(), check_crc=True, max_batch_bytes=64 << 20):
+        """The records of a Fetch answer's record batches: ``(records, next_offset)``;
+        ``aborted`` is the answer's ``[{"producer_id", "first_offset"}]``."""
+        return _KafkaRecords.decode(data, topic, partition, offset, read_committed, aborted,
+                                    check_crc, max_batch_bytes)
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _by_leader(self, topic, partitions):
+        out = {}
+        for p in partitions:
+            if p not in self._leaders[topic]:
+                raise KafkaError("topic '%s' has no partition %d" % (topic, p), code=3)
+            out.setdefault(self._leaders[topic][p][0], []).append(p)
+        return out
+
+    def _leader(self, node):
+        meta = self._meta
+        for b in (meta or {}).get("brokers", ()):
+            if b["node_id"] == node:
+                return self._connect(b["host"], b["port"])
+        if node < 0:
+            raise KafkaError("the partition has no leader now", code=5,
+                             hint="a broker is down or an election is under way; retry")
+        return self._any()
+
+    def _coordinator(self, group):
+        conn = self._any()
+        resp = self._call(conn, "FindCoordinator", {"key": group, "key_type": 0})
+        if resp["error_code"] != 0:
+            raise self._error(resp["error_code"], resp.get("error_message"),
+                              "cannot find the coordinator of consumer group '%s'" % group,
+                              operation="DESCRIBE")
+        return self._connect(resp["host"], resp["port"])
+
+
+class _KafkaRecords(object):
+    """Record batches (magic v2): the header, the CRC-32C, varint records, transactions."""
+
+    CODECS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+    HEADER = 61          # base offset .. record count
+
+    @staticmethod
+    def corrupt(topic, partition, offset, why):
+        return KafkaError("%s-%d: the record batch at offset %d does not decode: %s"
+                          % (topic, partition, offset, why), name="CORRUPT",
+                          hint="the data on the broker or on the way is damaged, or written "
+                               "by a client streamt does not understand")
+
+    @staticmethod
+    def decode(data, topic, partition, offset, read_committed, aborted, check_crc, limit):
+        """``(records at or after offset, next offset)``; next offset None when ``data`` holds
+        no complete batch (a partial batch at the end of a Fetch answer is not an error)."""
+        import struct
+        data = bytes(data)
+        n = len(data)
+        pos, records, next_offset = 0, [], None
+        queue = sorted(((a["first_offset"], a["producer_id"]) for a in aborted or ()),
+                       reverse=True)
+        aborted_pids = set()
+        while pos + 17 <= n:
+            base, length, epoch, magic = struct.unpack_from(">qiib", data, pos)
+            if magic != 2:
+                raise _KafkaRecords.corrupt(
+                    topic, partition, base, "message format v%d (written by a client older "
+                    "than Kafka 0.11) is not read by streamt" % magic if magic in (0, 1)
+                    else "unknown magic byte %d" % magic)
+            if length < _KafkaRecords.HEADER - 12:
+                raise _KafkaRecords.corrupt(topic, partition, base, "batch length %d" % length)
+            end = pos + 12 + length
+            if end > n:
+                break
+            (crc, attrs, last_delta, base_ts, max_ts, pid, _pepoch, _seq,
+             count) = struct.unpack_from(">Ihiqqqhii", data, pos + 17)
+            if check_crc and _KafkaRecords.crc32c(data, pos + 21, end) != crc:
+                raise _KafkaRecords.corrupt(topic, partition, base, "CRC-32C mismatch")
+            if last_delta < 0 or count < 0 or count > length:
+                raise _KafkaRecords.corrupt(topic, partition, base,
+                                            "%d records, last offset delta %d"
+                                            % (count, last_delta))
+            pos = end
+            next_offset = base + last_delta + 1
+            control, transactional = bool(attrs & 0x20), bool(attrs & 0x10)
+            if read_committed and transactional:
+                while queue and queue[-1][0] <= base + last_delta:
+                    aborted_pids.add(queue.pop()[1])
+                if control:
+                    body = _KafkaRecords.body(data, pos - length + 49, end, attrs, topic,
+                                              partition, base, limit)
+                    recs = _KafkaRecords.records(body, count, topic, partition, base,
+                                                 base_ts, epoch, control=True)
+                    if recs and recs[0] == 0:   # an ABORT marker ends the aborted run
+                        aborted_pids.discard(pid)
+                    continue
+                if pid in aborted_pids:
+                    continue
+            if control or next_offset <= offset:
+                continue
+            body = _KafkaRecords.body(data, pos - length + 49, end, attrs, topic, partition,
+                                      base, limit)
+            for r in _KafkaRecords.records(body, count, topic, partition, base, base_ts, epoch):
+                if r.offset >= offset:
+                    records.append(r)
+        return records, next_offset
+
+    @staticmethod
+    def body(data, start, end, attrs, topic, partition, base, limit):
+        codec = attrs & 7
+        raw = data[start:end]
+        if codec == 0:
+            return raw
+        try:
+            return _KafkaCodecs.decompress(codec, raw, limit)
+        except _KafkaCodecs.Missing as e:
+            raise KafkaError("%s-%d: the record batch at offset %d is compressed with %s, "
+                             "which this Python cannot decompress: %s"
+                             % (topic, partition, base, _KafkaRecords.CODECS[codec], e),
+                             name="UNSUPPORTED",
+                             hint="run streamt with Python 3.14+ (compression.zstd) or one "
+                                  "where the zstandard module is installed")
+        except (ValueError, IndexError, KeyError, OverflowError, MemoryError, EOFError,
+                OSError) as e:
+            raise _KafkaRecords.corrupt(topic, partition, base, "%s: %s" % (
+                _KafkaRecords.CODECS.get(codec, "codec %d" % codec), e))
+
+    @staticmethod
+    def records(body, count, topic, partition, base, base_ts, epoch, control=False):
+        """Decode ``count`` varint records (a control batch: the markers' types)."""
+        out = []
+        n = len(body)
+        pos = 0
+        varint = _KafkaRecords.varint
+        try:
+            for _ in range(count):
+                size, pos = varint(body, pos)
+                end = pos + size
+                if size < 6 or end > n:
+                    raise ValueError("record length %d" % size)
+                pos += 1   # attributes
+                ts_delta, pos = varint(body, pos)
+                off_delta, pos = varint(body, pos)
+                klen, pos = varint(body, pos)
+                if klen < -1 or pos + klen > end:
+                    raise ValueError("key length %d" % klen)
+                key = None if klen < 0 else body[pos:pos + klen]
+                pos += max(klen, 0)
+                vlen, pos = varint(body, pos)
+                if vlen < -1 or pos + vlen > end:
+                    raise ValueError("value length %d" % vlen)
+                value = None if vlen < 0 else body[pos:pos + vlen]
+                pos += max(vlen, 0)
+                nh, pos = varint(body, pos)
+                if nh < 0 or nh > end - pos:
+                    raise ValueError("%d headers" % nh)
+                headers = []
+                for _h in range(nh):
+                    hk, pos = varint(body, pos)
+                    if hk < 0 or pos + hk > end:
+                        raise ValueError("header key length %d" % hk)
+                    name = body[pos:pos + hk].decode("utf-8")
+                    pos += hk
+                    hv, pos = varint(body, pos)
+                    if hv < -1 or pos + hv > end:
+                        raise ValueError("header value length %d" % hv)
+                    headers.append((name, None if hv < 0 else body[pos:pos + hv]))
+                    pos += max(hv, 0)
+                if pos != end:
+                    raise ValueError("record of %d bytes has %d" % (size, pos - end + size))
+                if control:
+                    out.append(-1 if key is None or len(key) < 4 else
+                               (key[2] << 8) | key[3])
+                else:
+                    out.append(KafkaRecord(topic, partition, base + off_delta,
+                                           base_ts + ts_delta, key, value, headers, epoch))
+            if pos != n:
+                raise ValueError("%d bytes after the last record" % (n - pos))
+        except (ValueError, IndexError) as e:
+            raise _KafkaRecords.corrupt(topic, partition, base, "records: %s" % e)
+        return out
+
+    @staticmethod
+    def varint(buf, pos):
+        """A zigzag varint at pos: (value, next pos)."""
+        b = buf[pos]
+        if b < 0x80:
+            return (b >> 1) ^ -(b & 1), pos + 1
+        result, shift = b & 0x7F, 7
+        while True:
+            pos += 1
+            b = buf[pos]
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return (result >> 1) ^ -(result & 1), pos + 1
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint longer than 10 bytes")
+
+    TABLE = []
+
+    @staticmethod
+    def crc32c(data, start, end):
+        """CRC-32C (Castagnoli) of data[start:end]."""
+        table = _KafkaRecords.TABLE
+        if not table:
+            for i in range(256):
+                c = i
+                for _ in range(8):
+                    c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+                table.append(c)
+        crc = 0xFFFFFFFF
+        for b in memoryview(data)[start:end]:
+            crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+        return crc ^ 0xFFFFFFFF
+
+
+class _KafkaCodecs(object):
+    """The codecs of record batches: gzip (zlib), snappy and lz4 in pure Python, zstd where
+    this Python has a module for it.  Every output is bounded by ``limit`` bytes."""
+
+    class Missing(Exception):
+        """No zstd module in this Python."""
+
+    XERIAL = b"\x82SNAPPY\x00"
+
+    @staticmethod
+    def decompress(codec, data, limit):
+        if codec == 1:
+            return _KafkaCodecs.gzip(data, limit)
+        if codec == 2:
+            return _KafkaCodecs.snappy(data, limit)
+        if codec == 3:
+            return _KafkaCodecs.lz4(data, limit)
+        if codec == 4:
+            return _KafkaCodecs.zstd(data, limit)
+        raise ValueError("unknown compression codec %d" % codec)
+
+    @staticmethod
+    def gzip(data, limit):
+        import zlib
+        try:
+            d = zlib.decompressobj(47)   # gzip or zlib header
+            out = d.decompress(data, limit + 1)
+        except zlib.error as e:
+            raise ValueError(str(e))
+        if len(out) > limit:
+            raise ValueError("more than %d bytes" % limit)
+        if not d.eof:
+            raise ValueError("truncated gzip stream")
+        return out
+
+    @staticmethod
+    def snappy(data, limit):
+        """Snappy: the xerial framing (snappy-java, what Kafka producers write) or raw."""
+        import struct
+        if not data.startswith(_KafkaCodecs.XERIAL):
+            return bytes(_KafkaCodecs.snappy_block(data, 0, len(data), limit))
+        pos, out = 16, bytearray()
+        while pos < len(data):
+            size = struct.unpack_from(">i", data, pos)[0]
+            pos += 4
+            if size < 0 or pos + size > len(data):
+                raise ValueError("xerial block of %d bytes" % size)
+            out += _KafkaCodecs.snappy_block(data, pos, pos + size, limit - len(out))
+            pos += size
+        return bytes(out)
+
+    @staticmethod
+    def snappy_block(src, pos, end, limit):
+        # the preamble: the uncompressed length, an unsigned varint
+        length, shift = 0, 0
+        while True:
+            if pos >= end or shift > 35:
+                raise ValueError("bad snappy length")
+            b = src[pos]
+            pos += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        if length > limit:
+            raise ValueError("snappy block of %d bytes (more than %d)" % (length, limit))
+        out = bytearray()
+        copy = _KafkaCodecs.copy
+        while pos < end:
+            tag = src[pos]
+            pos += 1
+            kind = tag & 3
+            if kind == 0:
+                n = tag >> 2
+                if n >= 60:
+                    w = n - 59
+                    n = int.from_bytes(src[pos:pos + w], "little")
+                    pos += w
+                n += 1
+                if pos + n > end:
+                    raise ValueError("snappy literal past the end")
+                out += src[pos:pos + n]
+                pos += n
+                if len(out) > length:
+                    raise ValueError("snappy output longer than announced")
+                continue
+            if kind == 1:
+                n = 4 + ((tag >> 2) & 7)
+                off = ((tag >> 5) << 8) | src[pos]
+                pos += 1
+            elif kind == 2:
+                n = (tag >> 2) + 1
+                off = src[pos] | (src[pos + 1] << 8)
+                pos += 2
+            else:
+                n = (tag >> 2) + 1
+                off = int.from_bytes(src[pos:pos + 4], "little")
+                pos += 4
+            if pos > end or len(out) + n > length:
+                raise ValueError("snappy copy past the end")
+            copy(out, off, n)
+        if len(out) != length:
+            raise ValueError("snappy output of %d bytes, %d announced" % (len(out), length))
+        return out
+
+    @staticmethod
+    def copy(out, off, n):
+        """Append n bytes copied from off bytes back (the copy may overlap what it writes)."""
+        have = len(out)
+        if off <= 0 or off > have:
+            raise ValueError("copy from %d bytes back with %d written" % (off, have))
+        start = have - off
+        if off >= n:
+            out += out[start:start + n]
+        else:
+            pattern = out[start:]
+            out += pattern * (n // off) + pattern[:n % off]
+
+    @staticmethod
+    def lz4(data, limit):
+        """Kafka's LZ4 framing: the LZ4 frame format (magic 0x184D2204), blocks as the
+        LZ4 block format; checksums are not checked (the batch CRC-32C covers them)."""
+        import struct
+        if len(data) < 7 or struct.unpack_from("<I", data, 0)[0] != 0x184D2204:
+            raise ValueError("not an LZ4 frame")
+        flg = data[4]
+        if flg >> 6 != 1:
+            raise ValueError("LZ4 frame version %d" % (flg >> 6))
+        if flg & 0x01:
+            raise ValueError("LZ4 frame with a dictionary")
+        pos = 7 + (8 if flg & 0x08 else 0)
+        out = bytearray()
+        while True:
+            size = struct.unpack_from("<I", data, pos)[0]
+            pos += 4
+            if size == 0:
+                break
+            raw, size = size & 0x80000000, size & 0x7FFFFFFF
+            if pos + size > len(data):
+                raise ValueError("LZ4 block past the end")
+            if raw:
+                out += data[pos:pos + size]
+            else:
+                _KafkaCodecs.lz4_block(data, pos, pos + size, out, limit)
+            if len(out) > limit:
+                raise ValueError("more than %d bytes" % limit)
+            pos += size + (4 if flg & 0x10 else 0)
+        return bytes(out)
+
+    @staticmethod
+    def lz4_block(src, pos, end, out, limit):
+        copy = _KafkaCodecs.copy
+        while True:
+            token = src[pos]
+            pos += 1
+            n = token >> 4
+            if n == 15:
+                while True:
+                    b = src[pos]
+                    pos += 1
+                    n += b
+                    if b != 255:
+                        break
+            if pos + n > end:
+                raise ValueError("LZ4 literal past the end")
+            out += src[pos:pos + n]
+            pos += n
+            if pos >= end:
+                return
+            off = src[pos] | (src[pos + 1] << 8)
+            pos += 2
+            n = token & 15
+            if n == 15:
+                while True:
+                    b = src[pos]
+                    pos += 1
+                    n += b
+                    if b != 255:
+                        break
+            n += 4
+            if len(out) + n > limit:
+                raise ValueError("more than %d bytes" % limit)
+            copy(out, off, n)
+
+    @staticmethod
+    def zstd(data, limit):
+        import importlib
+        try:
+            mod = importlib.import_module("compression.zstd")   # Python 3.14+
+            d = mod.ZstdDecompressor()
+            out = d.decompress(data, limit + 1)
+            if len(out) > limit:
+                raise ValueError("more than %d bytes" % limit)
+            return out
+        except ImportError:
+            pass
+        try:
+            mod = importlib.import_module("zstandard")
+        except ImportError:
+            raise _KafkaCodecs.Missing("no compression.zstd (Python 3.14+) and no zstandard "
+                                       "module")
+        try:
+            return mod.ZstdDecompressor().decompress(data, max_output_size=limit)
+        except mod.ZstdError as e:
+            raise ValueError(str(e))
 
 
 ###############################################################################
