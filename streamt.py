@@ -94,7 +94,8 @@ PART II -- the pipeline
 
     Plan & deploy -- the plan across the services, applying it, drift
         Selection, APPLY_ORDER, Plan, make_targets, mutating_calls, plan_deploy,
-        source_topics, missing_source_topics, apply_plan, observe_state, drift_between
+        source_topics, missing_source_topics, apply_plan, observe_state, drift_between,
+        ConsumerLag
 
     Docs page -- the self-contained HTML page of a project or an artifact (`docs generate`)
         DocsPage
@@ -6426,10 +6427,11 @@ class KafkaReader(KafkaAdmin):
         return dict((p, {"leader": l, "leader_epoch": e})
                     for p, (l, e) in sorted(self._leaders[topic].items()))
 
-    def offsets(self, topic, which="latest", partitions=None):
+    def offsets(self, topic, which="latest", partitions=None, isolation=None):
         """``{partition: offset}``: ``which`` is ``earliest``, ``latest`` (the log end; under
         read_committed the last stable offset) or a timestamp in milliseconds (the first
-        offset at or after it; -1 where there is none)."""
+        offset at or after it; -1 where there is none).  ``isolation`` defaults to the
+        reader's."""
         stamp = {"earliest": -2, "latest": -1}.get(which, which)
         if not isinstance(stamp, int):
             raise KafkaError("offsets: which must be earliest, latest or a timestamp (ms), "
@@ -6440,7 +6442,8 @@ class KafkaReader(KafkaAdmin):
             leaders = self._leaders[topic]
             again = []
             for node, parts in sorted(self._by_leader(topic, todo).items()):
-                body = {"replica_id": -1, "isolation_level": self.ISOLATION[self.isolation],
+                body = {"replica_id": -1,
+                        "isolation_level": self.ISOLATION[isolation or self.isolation],
                         "topics": [{"name": topic, "partitions": [
                             {"partition_index": p, "current_leader_epoch": leaders[p][1],
                              "timestamp": stamp} for p in parts]}]}
@@ -6618,6 +6621,31 @@ class KafkaReader(KafkaAdmin):
                         done[p["partition_index"]] = p["committed_offset"]
             return out
         raise KafkaError("the coordinator of consumer group '%s' did not answer" % group)
+
+    def lag(self, group, topics=None):
+        """Committed offset against the log end (the high watermark, as Kafka's
+        kafka-consumer-groups tool reports it), per partition and in total:
+        ``{"group", "topics": {topic: {partition: {"committed", "end", "lag"}}}, "total"}``;
+        a partition without a commit has ``committed`` and ``lag`` None (not in the total)."""
+        committed = self.committed(group, topics)
+        names = sorted(set(topics or ()) | set(committed))
+        out, total = {}, 0
+        for t in names:
+            try:
+                ends = self.offsets(t, "latest", isolation="read_uncommitted")
+            except KafkaError as e:
+                if e.code != 3:
+                    raise
+                out[t] = {}   # a topic the group read that is gone: nothing to lag behind
+                continue
+            parts = {}
+            for p, end in sorted(ends.items()):
+                c = committed.get(t, {}).get(p)
+                lag = None if c is None else max(0, end - c)
+                parts[p] = {"committed": c, "end": end, "lag": lag}
+                total += lag or 0
+            out[t] = parts
+        return {"group": group, "topics": out, "total": total}
 
     @staticmethod
     def decode_records(data, topic="?", partition=0, offset=0, read_committed=True,
@@ -15491,7 +15519,7 @@ class GatewayTarget(object):
 
 __all__ += ["Selection", "APPLY_ORDER", "Plan", "make_targets", "mutating_calls",
             "plan_deploy", "source_topics", "missing_source_topics", "apply_plan",
-            "observe_state", "drift_between"]
+            "observe_state", "drift_between", "ConsumerLag"]
 
 
 class Selection(object):
@@ -15934,6 +15962,85 @@ def source_topics(desired):
         topics = (conn.get("config") or {}).get("topics") or ""
         found.update(x.strip() for x in str(topics).split(","))
     return sorted(n for n in found if n and n not in made and "${" not in n)
+
+
+class ConsumerLag(object):
+    """`status --lag`: how far each Flink job's consumer group (the ``properties.group.id``
+    of its Kafka sources) and each sink connector's (``connect-<name>``, or its
+    ``consumer.override.group.id``) is behind the log end of the topics it reads."""
+
+    @staticmethod
+    def groups(desired):
+        """``[{"owner", "kind", "group", "topics"}]`` of the desired state, sorted."""
+        out = {}
+        for job in desired.get("flink_jobs") or []:
+            for stmt in split_statements(job.get("sql") or ""):
+                toks = significant_tokens(stmt)
+                opts = {}
+                for i in range(len(toks) - 2):
+                    if (toks[i].kind == "string" and toks[i + 1].text == "="
+                            and toks[i + 2].kind == "string"):
+                        opts[token_value(toks[i])] = token_value(toks[i + 2])
+                group = opts.get("properties.group.id")
+                if group and opts.get("topic"):
+                    key = ("flink_job", job.get("name"), group)
+                    out.setdefault(key, set()).update(
+                        x.strip() for x in opts["topic"].split(";") if x.strip())
+        for conn in desired.get("connectors") or []:
+            config = conn.get("config") or {}
+            topics = [x.strip() for x in str(config.get("topics") or "").split(",") if x.strip()]
+            if topics:   # a sink: source connectors have no consumer group
+                name = conn.get("name") or config.get("name")
+                group = config.get("consumer.override.group.id") or "connect-%s" % name
+                out.setdefault(("connector", name, group), set()).update(topics)
+        return [{"kind": k, "owner": o, "group": g, "topics": sorted(t)}
+                for (k, o, g), t in sorted(out.items())]
+
+    @staticmethod
+    def measure(desired, runtime, reader=None):
+        """``{"groups": [{"kind", "owner", "group", "topics": {topic: [{"partition",
+        "committed", "end", "lag"}]}, "total"}], "total"}`` read from Kafka."""
+        own = reader is None
+        if own:
+            config = dict(runtime.get("kafka") or {})
+            if not config.get("bootstrap_servers"):
+                raise UsageError("status --lag: runtime.kafka.bootstrap_servers is not set",
+                                 hint="add it to the environment's runtime block")
+            reader = KafkaReader(config)
+        try:
+            out, total = [], 0
+            for g in ConsumerLag.groups(desired):
+                lag = reader.lag(g["group"], g["topics"])
+                out.append({"kind": g["kind"], "owner": g["owner"], "group": g["group"],
+                            "topics": dict((t, [dict(x, partition=p) for p, x in
+                                                sorted(parts.items())])
+                                           for t, parts in lag["topics"].items()),
+                            "total": lag["total"]})
+                total += lag["total"]
+            return {"groups": out, "total": total}
+        finally:
+            if own:
+                reader.close()
+
+    @staticmethod
+    def render(report):
+        """The text form: one line per group, one per partition under it."""
+        lines = ["Consumer lag (committed offset vs log end):"]
+        if not report["groups"]:
+            lines.append("  no Flink job or sink connector reads Kafka")
+        for g in report["groups"]:
+            lines.append("  %s %s  group %s  lag %d" % (g["kind"], g["owner"], g["group"],
+                                                       g["total"]))
+            for t in sorted(g["topics"]):
+                parts = g["topics"][t]
+                if not parts:
+                    lines.append("    %s  (topic not found)" % t)
+                for x in parts:
+                    lines.append("    %s[%d]  committed %s  end %d  lag %s" % (
+                        t, x["partition"], "-" if x["committed"] is None else x["committed"], x["end"],
+                        "-" if x["lag"] is None else x["lag"]))
+        lines.append("  total lag %d" % report["total"])
+        return "\n".join(lines)
 
 
 def missing_source_topics(desired, topic_target):
@@ -17687,6 +17794,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
              epilog="""examples:
   streamt status dist/shop-dev
   streamt status -p examples/shop -e dev --format json
+  streamt status dist/shop-dev --lag
 
 """ + DEPLOY_EXIT_CODES)
     def cli_status(p):
@@ -17700,6 +17808,9 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         p.add_argument("--filter", metavar="GLOB",
                        help="only resources whose name matches this shell pattern "
                         "(e.g. 'orders*')")
+        p.add_argument("--lag", action="store_true",
+                       help="also how far each Flink job's and sink connector's consumer "
+                        "group is behind the log end, per partition (JSON: \"lag\")")
         _Cli.add_selection_args(p)
         return lambda args, output: _Cli.run_deploy(args, output, "status")
 
@@ -17825,6 +17936,10 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         if not json_out:
             output.result(plan.render(verbose=(cmd == "status")))
         if cmd == "status":
+            if getattr(args, "lag", False):
+                report["lag"] = ConsumerLag.measure(desired, runtime)
+                if not json_out:
+                    output.result(ConsumerLag.render(report["lag"]))
             report["result"] = {"status": "pending" if plan.pending else "no-changes",
                                 "applied": [], "not_applied": [], "failed": None,
                                 "mutating_calls": mutating_calls(targets)}
