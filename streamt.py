@@ -95,7 +95,7 @@ PART II -- the pipeline
     Plan & deploy -- the plan across the services, applying it, drift
         Selection, APPLY_ORDER, Plan, make_targets, mutating_calls, plan_deploy,
         source_topics, missing_source_topics, apply_plan, observe_state, drift_between,
-        ConsumerLag
+        ConsumerLag, DataTests
 
     Docs page -- the self-contained HTML page of a project or an artifact (`docs generate`)
         DocsPage
@@ -15519,7 +15519,7 @@ class GatewayTarget(object):
 
 __all__ += ["Selection", "APPLY_ORDER", "Plan", "make_targets", "mutating_calls",
             "plan_deploy", "source_topics", "missing_source_topics", "apply_plan",
-            "observe_state", "drift_between", "ConsumerLag"]
+            "observe_state", "drift_between", "ConsumerLag", "DataTests"]
 
 
 class Selection(object):
@@ -16040,6 +16040,213 @@ class ConsumerLag(object):
                         t, x["partition"], "-" if x["committed"] is None else x["committed"], x["end"],
                         "-" if x["lag"] is None else x["lag"]))
         lines.append("  total lag %d" % report["total"])
+        return "\n".join(lines)
+
+
+class DataTests(object):
+    """`streamt test --type sample`: read a bounded sample of a test's topic and check the
+    assertions a record can be checked against (JSON values).  Each assertion gives
+    ``{"assertion", "status": "pass" | "fail" | "not_checked", "checked", "failures":
+    [{"partition", "offset", "detail"}], "reason"}``; at most MAX_SHOWN failures are listed
+    (``failed`` counts them all)."""
+
+    MAX_SHOWN = 5
+    TYPES = {"string": "string", "varchar": "string", "str": "string", "text": "string",
+             "int": "int", "integer": "int", "long": "int", "bigint": "int", "smallint": "int",
+             "tinyint": "int", "float": "number", "double": "number", "decimal": "number",
+             "number": "number", "boolean": "boolean", "bool": "boolean"}
+
+    @staticmethod
+    def topic_of(test, project):
+        """The topic a test reads: its model's effective topic, or its source's."""
+        name = test.get("model")
+        for m in project.models:
+            if m.get("name") == name:
+                return effective_topic(m, project)["name"]
+        for s in project.sources:
+            if s.get("name") == name:
+                return s.get("topic") or name
+        return None
+
+    @staticmethod
+    def run(project, tests, reader, start="earliest", time_limit=10.0):
+        """``{"tests": [...], "summary": {"passed", "failed", "not_run"}}``."""
+        out, summary = [], {"passed": 0, "failed": 0, "not_run": 0}
+        for t in tests:
+            entry = {"name": t.get("name"), "model": t.get("model"), "type": t.get("type"),
+                     "topic": None, "records": 0, "complete": True, "assertions": []}
+            if t.get("type") != "sample":
+                entry["status"] = "not_run"
+                entry["reason"] = ("%s tests are not run by `streamt test` yet (continuous "
+                                   "tests run as Flink jobs: see `streamt status`)"
+                                   % t.get("type"))
+                summary["not_run"] += 1
+                out.append(entry)
+                continue
+            topic = DataTests.topic_of(t, project)
+            entry["topic"] = topic
+            size = int(t.get("sample_size") or 100)
+            sample = reader.sample(topic, count=size, start=start, time_limit=time_limit)
+            records = sample["records"]
+            entry["records"], entry["complete"] = len(records), sample["complete"]
+            entry["assertions"] = DataTests.evaluate(t, records)
+            failed = any(a["status"] == "fail" for a in entry["assertions"])
+            entry["status"] = "fail" if failed else "pass"
+            summary["failed" if failed else "passed"] += 1
+            out.append(entry)
+        return {"tests": out, "summary": summary}
+
+    @staticmethod
+    def decode(records):
+        """[(record, object or None, why not)] of JSON object values."""
+        out = []
+        for r in records:
+            try:
+                obj = json.loads((r.value or b"").decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                out.append((r, None, "the value is not JSON (%s)" % str(e)[:80]))
+                continue
+            if not isinstance(obj, dict):
+                out.append((r, None, "the value is JSON but not an object"))
+            else:
+                out.append((r, obj, None))
+        return out
+
+    @staticmethod
+    def evaluate(test, records):
+        rows = DataTests.decode(records)
+        results = [DataTests.result("json_value", [(r, why) for r, _o, why in rows if why],
+                                    len(rows))]
+        good = [(r, o) for r, o, why in rows if not why]
+        for a in test.get("assertions") or []:
+            if not isinstance(a, dict) or len(a) != 1:
+                continue
+            kind, spec = list(a.items())[0]
+            spec = spec if isinstance(spec, dict) else {}
+            check = getattr(DataTests, "check_" + str(kind), None)
+            if check is None:
+                results.append({"assertion": str(kind), "status": "not_checked", "checked": 0,
+                                "failed": 0, "failures": [],
+                                "reason": "%s cannot be evaluated on single records" % kind})
+                continue
+            results.extend(check(spec, good))
+        return results
+
+    @staticmethod
+    def result(name, bad, checked):
+        return {"assertion": name, "status": "fail" if bad else "pass", "checked": checked,
+                "failed": len(bad), "reason": None,
+                "failures": [{"partition": r.partition, "offset": r.offset, "detail": d}
+                             for r, d in bad[:DataTests.MAX_SHOWN]]}
+
+    @staticmethod
+    def show(value):
+        return json.dumps(value)[:80]
+
+    @staticmethod
+    def check_not_null(spec, good):
+        cols = spec.get("columns") or []
+        cols = [cols] if isinstance(cols, str) else cols
+        return [DataTests.result("not_null:%s" % c, [(r, "%s is %s" % (c, "missing" if c not in o
+                                                                      else "null"))
+                                                    for r, o in good if o.get(c) is None],
+                                 len(good)) for c in cols]
+
+    @staticmethod
+    def check_accepted_values(spec, good):
+        c, values = spec.get("column"), spec.get("values") or []
+        allowed = set(str(v) for v in values)
+        bad = [(r, "%s = %s" % (c, DataTests.show(o[c]))) for r, o in good
+               if o.get(c) is not None and str(o[c]) not in allowed]
+        return [DataTests.result("accepted_values:%s" % c, bad, len(good))]
+
+    @staticmethod
+    def check_range(spec, good):
+        c, lo, hi = spec.get("column"), spec.get("min"), spec.get("max")
+        bad = []
+        for r, o in good:
+            v = o.get(c)
+            if v is None:
+                continue
+            try:
+                x = float(v) if not isinstance(v, bool) else None
+            except (TypeError, ValueError):
+                x = None
+            if x is None:
+                bad.append((r, "%s = %s is not a number" % (c, DataTests.show(v))))
+            elif lo is not None and x < float(lo):
+                bad.append((r, "%s = %s < %s" % (c, DataTests.show(v), lo)))
+            elif hi is not None and x > float(hi):
+                bad.append((r, "%s = %s > %s" % (c, DataTests.show(v), hi)))
+        return [DataTests.result("range:%s" % c, bad, len(good))]
+
+    @staticmethod
+    def check_unique_key(spec, good):
+        key = spec.get("key") or spec.get("columns") or []
+        key = [key] if isinstance(key, str) else list(key)
+        seen, bad = {}, []
+        for r, o in good:
+            k = tuple(DataTests.show(o.get(c)) for c in key)
+            if k in seen:
+                bad.append((r, "%s repeats the record at %d-%d" % (
+                    ", ".join("%s = %s" % (c, v) for c, v in zip(key, k)), seen[k].partition,
+                    seen[k].offset)))
+            else:
+                seen[k] = r
+        res = DataTests.result("unique_key:%s" % ",".join(key), bad, len(good))
+        tolerance = spec.get("tolerance")
+        if bad and tolerance is not None and len(bad) <= float(tolerance) * max(1, len(good)):
+            res["status"] = "pass"
+            res["reason"] = "%d duplicate(s) within the tolerance %s" % (len(bad), tolerance)
+        return [res]
+
+    @staticmethod
+    def check_accepted_types(spec, good):
+        out = []
+        for c, t in sorted((spec.get("types") or {}).items()):
+            want = DataTests.TYPES.get(str(t).lower().split("(")[0].strip())
+            if want is None:
+                out.append({"assertion": "accepted_types:%s" % c, "status": "not_checked",
+                            "checked": 0, "failed": 0, "failures": [],
+                            "reason": "type %r is not checked on JSON values" % t})
+                continue
+            bad = []
+            for r, o in good:
+                v = o.get(c)
+                if v is None:
+                    continue
+                ok = {"string": isinstance(v, str),
+                      "int": isinstance(v, int) and not isinstance(v, bool),
+                      "number": isinstance(v, (int, float)) and not isinstance(v, bool),
+                      "boolean": isinstance(v, bool)}[want]
+                if not ok:
+                    bad.append((r, "%s = %s is not %s" % (c, DataTests.show(v), t)))
+            out.append(DataTests.result("accepted_types:%s" % c, bad, len(good)))
+        return out
+
+    @staticmethod
+    def render(report):
+        lines = []
+        for t in report["tests"]:
+            if t["status"] == "not_run":
+                lines.append("SKIP  %s (%s): %s" % (t["name"], t["type"], t["reason"]))
+                continue
+            lines.append("%s  %s: %d record(s) of %s%s" % (
+                t["status"].upper(), t["name"], t["records"], t["topic"],
+                "" if t["complete"] else " (time limit reached)"))
+            for a in t["assertions"]:
+                if a["status"] == "not_checked":
+                    lines.append("  -     %s: not checked: %s" % (a["assertion"], a["reason"]))
+                    continue
+                lines.append("  %-5s %s%s" % (a["status"], a["assertion"],
+                                              ": %d record(s) fail" % a["failed"]
+                                              if a["failed"] else ""))
+                for f in a["failures"]:
+                    lines.append("          partition %d offset %d: %s" % (
+                        f["partition"], f["offset"], f["detail"]))
+        s = report["summary"]
+        lines.append("%d passed, %d failed, %d not run" % (s["passed"], s["failed"],
+                                                           s["not_run"]))
         return "\n".join(lines)
 
 
@@ -17134,6 +17341,65 @@ are, and secret-like values (password, api_key, ...) are masked.""")
             for d in info["diagnostics"]:
                 out.warn("%s: %s [%s]" % (d.location, d.message, d.code))
             return EXIT_OK
+        return run
+
+    @staticmethod
+    @command("test", help="run the project's data tests (sample: read the topic, check the records)",
+             epilog="""examples:
+  streamt test -p examples/shop -e dev --type sample
+  streamt test -e dev --model orders_clean --format json
+
+Sample tests read the first (--from earliest) or last (--from latest) sample_size records
+(default 100) of each partition of the model's topic, within --time-limit seconds, and check
+not_null, accepted_values, range, unique_key and accepted_types on the JSON values; failing
+records are listed with their partition and offset.  Schema and continuous tests are listed
+as not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid project.""")
+    def cmd_test(p):
+        _Cli.add_project_arg(p)
+        p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+        p.add_argument("-m", "--model", help="only the tests of this model (or source)")
+        p.add_argument("--type", choices=("schema", "sample", "continuous"),
+                       help="only tests of this type")
+        p.add_argument("--from", dest="start", choices=("earliest", "latest"),
+                       default="earliest", help="sample the first or the last records")
+        p.add_argument("--time-limit", type=float, default=10.0, metavar="SECONDS",
+                       help="stop reading a test's topic after this long (default 10)")
+        p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                       help="NAME=value lines for ${VAR}s (the process environment wins)")
+        p.add_argument("--format", choices=("text", "json"), default="text")
+
+        def run(args, out):
+            pl = ProjectPipeline(_Cli.project_dir(args), args.env)
+            desired = pl.require_valid(out, "no test was run")
+            project = pl.project
+            tests = [t for t in project.tests
+                     if (not args.type or t.get("type") == args.type)
+                     and (not args.model or t.get("model") == args.model)]
+            values = dict(project.variables)
+            for f in args.env_file:
+                values.update(read_env_file(f))
+            values.update(os.environ)
+            runtime = (resolve_variables(desired, values).get("environment") or {}).get(
+                "runtime") or {}
+            reader = None
+            if any(t.get("type") == "sample" for t in tests):
+                config = dict(runtime.get("kafka") or {})
+                if not config.get("bootstrap_servers"):
+                    raise UsageError("test: runtime.kafka.bootstrap_servers is not set",
+                                     hint="sample tests read the model's topic from Kafka")
+                reader = KafkaReader(config)
+            try:
+                report = DataTests.run(project, tests, reader, args.start, args.time_limit)
+            finally:
+                if reader is not None:
+                    reader.close()
+            report = dict(report, format_version=1, command="test", project=project.name,
+                          environment=project.env)
+            if args.format == "json":
+                out.result(canonical_json(report).rstrip("\n"))
+            else:
+                out.result(DataTests.render(report) if tests else "No tests to run")
+            return EXIT_FAILURE if report["summary"]["failed"] else EXIT_OK
         return run
 
     @staticmethod
