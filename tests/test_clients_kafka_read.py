@@ -265,3 +265,28 @@ def test_committed_offsets_and_groups_are_what_kafka_python_committed(kafka):
         assert theirs == {0: 7, 1: 10, 2: None}
         assert group in [g["group_id"] for g in reader.list_groups()]
         assert reader.committed(_name("nobody")) == {}
+
+
+PY36_READ = r"""
+import json, sys, streamt
+runtime, topic = json.loads(sys.argv[1]), sys.argv[2]
+with streamt.KafkaReader(runtime, timeout=20) as reader:
+    got = reader.sample(topic, count=100)
+    print(json.dumps([[r.partition, r.offset, r.value.decode()] for r in got["records"]]))
+"""
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4"])
+def test_python36_reads_over_sasl_ssl(kafka, codec):
+    import json
+    import os
+    import subprocess
+    from tests.test_clients_kafka import _python36
+    topic = _topic(kafka, partitions=2)
+    sent = _produce(kafka, topic, codec, per_partition=5)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.check_output(
+        [_python36(), "-c", PY36_READ, json.dumps(kafka.runtime("SASL_SSL", "SCRAM-SHA-256")),
+         topic], cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert json.loads(out.decode()) == [[p, o, v.decode()] for p, o, _k, v, _h in sent]
