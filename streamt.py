@@ -6625,8 +6625,10 @@ class KafkaReader(KafkaAdmin):
     def lag(self, group, topics=None):
         """Committed offset against the log end (the high watermark, as Kafka's
         kafka-consumer-groups tool reports it), per partition and in total:
-        ``{"group", "topics": {topic: {partition: {"committed", "end", "lag"}}}, "total"}``;
-        a partition without a commit has ``committed`` and ``lag`` None (not in the total)."""
+        ``{"group", "topics": {topic: {partition: {"committed", "end", "lag",
+        "oldest_unconsumed"}}}, "total"}``; a partition without a commit has ``committed``
+        and ``lag`` None (not in the total); ``oldest_unconsumed`` is the timestamp (ms) of
+        the first record after the commit where one can be read (None otherwise)."""
         committed = self.committed(group, topics)
         names = sorted(set(topics or ()) | set(committed))
         out, total = {}, 0
@@ -6642,7 +6644,9 @@ class KafkaReader(KafkaAdmin):
             for p, end in sorted(ends.items()):
                 c = committed.get(t, {}).get(p)
                 lag = None if c is None else max(0, end - c)
-                parts[p] = {"committed": c, "end": end, "lag": lag}
+                parts[p] = {"committed": c, "end": end, "lag": lag,
+                            "oldest_unconsumed": self._first_timestamp(t, p, c, end)
+                            if lag else None}
                 total += lag or 0
             out[t] = parts
         return {"group": group, "topics": out, "total": total}
@@ -6656,6 +6660,17 @@ class KafkaReader(KafkaAdmin):
                                     check_crc, max_batch_bytes)
 
     # -- plumbing -----------------------------------------------------------------
+
+    def _first_timestamp(self, topic, partition, offset, end):
+        """The timestamp of the first record at or after offset (below end), or None."""
+        saved, self.isolation = self.isolation, "read_uncommitted"
+        try:
+            records, _ = self.read(topic, partition, offset, end, limit=1)
+        except KafkaError:
+            return None   # the age is a courtesy: the lag itself was read
+        finally:
+            self.isolation = saved
+        return records[0].timestamp if records else None
 
     def _by_leader(self, topic, partitions):
         out = {}
@@ -16069,8 +16084,10 @@ class ConsumerLag(object):
                 reader.close()
 
     @staticmethod
-    def render(report):
+    def render(report, now_ms=None):
         """The text form: one line per group, one per partition under it."""
+        import time
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         lines = ["Consumer lag (committed offset vs log end):"]
         if not report["groups"]:
             lines.append("  no Flink job or sink connector reads Kafka")
@@ -16082,9 +16099,12 @@ class ConsumerLag(object):
                 if not parts:
                     lines.append("    %s  (topic not found)" % t)
                 for x in parts:
-                    lines.append("    %s[%d]  committed %s  end %d  lag %s" % (
+                    oldest = x.get("oldest_unconsumed")
+                    lines.append("    %s[%d]  committed %s  end %d  lag %s%s" % (
                         t, x["partition"], "-" if x["committed"] is None else x["committed"], x["end"],
-                        "-" if x["lag"] is None else x["lag"]))
+                        "-" if x["lag"] is None else x["lag"],
+                        "" if oldest is None else "  oldest unconsumed %ds old"
+                        % max(0, (now_ms - oldest) // 1000)))
         lines.append("  total lag %d" % report["total"])
         return "\n".join(lines)
 

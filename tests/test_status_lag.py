@@ -103,6 +103,19 @@ def test_lag_of_the_shop_groups_matches_kafka_python(kafka):
         assert total == sum(e - c for parts in theirs.values() for c, e in parts.values()
                             if c is not None)
     assert _ours(report, "streamt.shop.orders_clean")[1] == (15 - 4) + (15 - 15) + 0 * 30
+    # the age of the oldest unconsumed record: the timestamp of the record after the commit
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    tp = TopicPartition("shop.orders.v1", 0)
+    consumer.assign([tp])
+    consumer.seek(tp, 4)
+    (first,) = consumer.poll(timeout_ms=10000, max_records=1)[tp]
+    consumer.close()
+    (g,) = [x for x in report["groups"] if x["group"] == "streamt.shop.orders_clean"]
+    parts = dict((x["partition"], x) for x in g["topics"]["shop.orders.v1"])
+    assert parts[0]["oldest_unconsumed"] == first.timestamp
+    assert parts[1]["oldest_unconsumed"] is None    # nothing left to read there
+    assert "lag 11  oldest unconsumed 60s old" in streamt.ConsumerLag.render(
+        report, now_ms=first.timestamp + 60000)
     assert report["total"] == sum(g["total"] for g in report["groups"])
     text = streamt.ConsumerLag.render(report)
     assert "shop.orders.v1[0]  committed 4  end" in text
