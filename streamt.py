@@ -6527,13 +6527,24 @@ class KafkaReader(KafkaAdmin):
 
     def read(self, topic, partition, start, stop, limit=None, deadline=None):
         """Records of one partition with ``start <= offset < stop`` (at most ``limit``), until
-        ``deadline`` (a time.time() value): ``(records, complete)``."""
+        ``deadline`` (a time.time() value): ``(records, complete)``.  Records deleted under
+        the read (retention, DeleteRecords) are skipped: it goes on from the log start."""
         import time
         out, offset = [], start
         while offset < stop and (limit is None or len(out) < limit):
             if deadline is not None and time.time() >= deadline:
                 return out, False
-            records, info = self.fetch(topic, partition, offset)
+            try:
+                records, info = self.fetch(topic, partition, offset)
+            except KafkaError as e:
+                if e.code != 1:
+                    raise
+                # deleted under us (retention, DeleteRecords): go on from the log start
+                first = self.offsets(topic, "earliest", [partition])[partition]
+                if first <= offset:
+                    raise
+                offset = first
+                continue
             out += [r for r in records if r.offset < stop]
             if info["next_offset"] <= offset:
                 break   # nothing more below the end the broker lets us read

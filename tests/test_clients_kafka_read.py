@@ -337,3 +337,25 @@ def test_a_compacted_topic_reads_its_gaps_exactly(kafka):
         assert ours == theirs
         offsets = [o for o, _k, _v in ours]
         assert offsets != list(range(offsets[0], offsets[0] + len(offsets)))   # gaps
+
+
+@pytest.mark.services
+def test_a_read_below_the_log_start_moves_up_to_it(kafka):
+    """Records deleted under a reader (retention, DeleteRecords) make the offset it holds
+    OFFSET_OUT_OF_RANGE: it goes on from the new log start instead of failing."""
+    from kafka import KafkaAdminClient, TopicPartition
+    topic = _topic(kafka, partitions=2)
+    sent = _produce(kafka, topic, "none", per_partition=12)
+    sent = [s for s in sent if s[0] == 0]
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        admin.delete_records({TopicPartition(topic, 0): 5})
+    finally:
+        admin.close()
+    with KafkaReader(kafka.runtime(), timeout=20) as reader:
+        records, complete = reader.read(topic, 0, 0, 12)
+        assert complete
+        assert [(r.offset, r.value) for r in records] == [(o, v) for _p, o, _k, v, _h in sent[5:]]
+        with pytest.raises(KafkaError) as e:   # a single fetch says what happened
+            reader.fetch(topic, 0, 2)
+        assert e.value.name == "OFFSET_OUT_OF_RANGE"
