@@ -16302,6 +16302,30 @@ class DataTests(object):
         return out
 
     @staticmethod
+    def junit(report):
+        """JUnit XML (one testsuite, a testcase per test: failure, skipped or pass) for CI."""
+        from xml.etree import ElementTree as ET
+        s = report["summary"]
+        counts = dict(tests=str(len(report["tests"])), failures=str(s["failed"]), errors="0",
+                      skipped=str(s["not_run"]))
+        root = ET.Element("testsuites", name="streamt test", **counts)
+        suite = ET.SubElement(root, "testsuite", name="%s (%s)" % (
+            report.get("project") or "", report.get("environment") or ""), **counts)
+        for t in report["tests"]:
+            case = ET.SubElement(suite, "testcase", name=t["name"] or "",
+                                 classname="%s.%s" % (t["type"], t["model"]))
+            if t["status"] == "not_run":
+                ET.SubElement(case, "skipped", message=t.get("reason") or "not run")
+            elif t["status"] == "fail":
+                bad = [a for a in t["assertions"] if a["status"] == "fail"]
+                fail = ET.SubElement(case, "failure", type="assertion", message="; ".join(
+                    "%s: %d record(s)" % (a["assertion"], a["failed"]) for a in bad))
+                fail.text = "\n".join("%s partition %d offset %d: %s" % (
+                    a["assertion"], f["partition"], f["offset"], f["detail"])
+                    for a in bad for f in a["failures"])
+        return ET.tostring(root, encoding="unicode") + "\n"
+
+    @staticmethod
     def render(report):
         lines = []
         for t in report["tests"]:
@@ -17425,6 +17449,7 @@ are, and secret-like values (password, api_key, ...) are masked.""")
              epilog="""examples:
   streamt test -p examples/shop -e dev --type sample
   streamt test -e dev --model orders_clean --format json
+  streamt test -e dev --junit-xml test-results.xml
 
 Sample tests read the first (--from earliest) or last (--from latest) sample_size records
 (default 100) of each partition of the model's topic, within --time-limit seconds, and check
@@ -17444,6 +17469,8 @@ as not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 inval
         p.add_argument("--env-file", action="append", default=[], metavar="FILE",
                        help="NAME=value lines for ${VAR}s (the process environment wins)")
         p.add_argument("--format", choices=("text", "json"), default="text")
+        p.add_argument("--junit-xml", metavar="FILE",
+                       help="also write the results as JUnit XML (for CI systems)")
 
         def run(args, out):
             pl = ProjectPipeline(_Cli.project_dir(args), args.env)
@@ -17472,6 +17499,12 @@ as not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 inval
                     reader.close()
             report = dict(report, format_version=1, command="test", project=project.name,
                           environment=project.env)
+            if args.junit_xml:
+                try:
+                    with open(args.junit_xml, "w", encoding="utf-8") as f:
+                        f.write(DataTests.junit(report))
+                except (IOError, OSError) as e:
+                    raise UsageError("cannot write %s: %s" % (args.junit_xml, e.strerror or e))
             if args.format == "json":
                 out.result(canonical_json(report).rstrip("\n"))
             else:

@@ -42,6 +42,11 @@ tests:
       - range: {column: amount, min: 0, max: 1000}
       - unique_key: {key: order_id}
       - custom_sql: {name: positive, where: "amount > 0"}
+  - name: orders_schema
+    model: orders
+    type: schema
+    assertions:
+      - not_null: {columns: [order_id]}
   - name: clean_sample
     model: clean
     type: sample
@@ -118,11 +123,25 @@ def test_sample_tests_find_the_planted_records_by_partition_and_offset(kafka, tm
         "custom_sql": ("not_checked", []),
     }
 
-    r = cli("test", "-p", proj, "-e", "stage", env=env)
+    junit = str(tmp_path / "results.xml")
+    r = cli("test", "-p", proj, "-e", "stage", "--junit-xml", junit, env=env)
     assert r.returncode == 1, r.stderr
+    from junitparser import Failure, JUnitXml
+    xml = JUnitXml.fromfile(junit)
+    assert isinstance(xml, JUnitXml)
+    (suite,) = list(xml)
+    assert (suite.tests, suite.failures, suite.skipped) == (3, 1, 1)
+    cases = dict((c.name, c) for c in suite)
+    assert sorted(cases) == ["clean_sample", "orders_sample", "orders_schema"]
+    assert cases["clean_sample"].is_passed and cases["orders_schema"].is_skipped
+    (failure,) = cases["orders_sample"].result
+    assert isinstance(failure, Failure)
+    assert "range:amount: 1 record(s)" in failure.message
+    assert "partition %d offset %d: amount = -3 < 0" % planted["amount"] in failure.text
     assert "FAIL  orders_sample: 25 record(s) of %s.orders" % name in r.stdout
     assert "partition %d offset %d: amount = -3 < 0" % planted["amount"] in r.stdout
-    assert "1 passed, 1 failed, 0 not run" in r.stdout
+    assert "1 passed, 1 failed, 1 not run" in r.stdout
+    assert "SKIP  orders_schema (schema)" in r.stdout
     r = cli("test", "-p", proj, "-e", "stage", "-m", "clean", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PASS  clean_sample" in r.stdout
