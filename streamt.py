@@ -71,7 +71,7 @@ PART II -- the pipeline
         Column, QueryInfo, normalize_type, analyze_query, SqlAnalysis
 
     Schemas -- Avro/JSON/Protobuf schema parsing and checks for validate and compile
-        Schema, parse_schema_definition, SchemaError, canonical_schema
+        Schema, parse_schema_definition, SchemaError, canonical_schema, AvroBinary
 
     Validate -- every check build would refuse, as located diagnostics; the lineage graph
         DIAGNOSTIC_CODES, validate_project, check_variables, is_valid, name_problem,
@@ -10173,7 +10173,7 @@ class SqlAnalysis(object):
 # Schemas #####################################################################
 ###############################################################################
 
-__all__ += ["Schema", "parse_schema_definition", "SchemaError", "canonical_schema"]
+__all__ += ["Schema", "parse_schema_definition", "SchemaError", "canonical_schema", "AvroBinary"]
 
 
 class Schema(object):
@@ -10338,6 +10338,123 @@ def canonical_schema(schema, schema_type="AVRO"):
         except ValueError:
             pass
     return " ".join(schema.split())
+
+
+class AvroBinary(object):
+    """Avro binary decoding with a writer schema (parsed JSON): the payload of a record in
+    the Confluent wire format.  Bytes and fixed come back as text (latin-1), enums as their
+    symbol, unions as the branch's value; logical types as their underlying type.  Data
+    that does not fit the schema raises ValueError (never reads past the input)."""
+
+    PRIMITIVES = ("null", "boolean", "int", "long", "float", "double", "bytes", "string")
+
+    def __init__(self, schema):
+        self.names = {}
+        self.register(schema, None)
+        self.schema = schema
+
+    def register(self, s, ns):
+        if isinstance(s, list):
+            for b in s:
+                self.register(b, ns)
+        elif isinstance(s, dict):
+            t = s.get("type")
+            if t in ("record", "error", "enum", "fixed"):
+                name = s.get("name") or ""
+                ns = s.get("namespace", ns) if "." not in name else name.rsplit(".", 1)[0]
+                full = name if "." in name or not ns else "%s.%s" % (ns, name)
+                self.names[full] = s
+                self.names.setdefault(name.rsplit(".", 1)[-1], s)
+                for f in s.get("fields") or []:
+                    self.register(f.get("type"), ns)
+            elif t in ("array", "map"):
+                self.register(s.get("items") if t == "array" else s.get("values"), ns)
+            elif isinstance(t, (dict, list)):
+                self.register(t, ns)
+
+    def decode(self, data):
+        value, pos = self.read(self.schema, data, 0)
+        if pos != len(data):
+            raise ValueError("%d bytes after the Avro value" % (len(data) - pos))
+        return value
+
+    @staticmethod
+    def long(buf, pos):
+        result, shift = 0, 0
+        while True:
+            if pos >= len(buf) or shift > 63:
+                raise ValueError("bad Avro varint")
+            b = buf[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return (result >> 1) ^ -(result & 1), pos
+            shift += 7
+
+    def take(self, buf, pos, n):
+        if n < 0 or pos + n > len(buf):
+            raise ValueError("Avro data ends early")
+        return buf[pos:pos + n], pos + n
+
+    def read(self, s, buf, pos):
+        import struct
+        if isinstance(s, list):
+            i, pos = self.long(buf, pos)
+            if not 0 <= i < len(s):
+                raise ValueError("union branch %d of %d" % (i, len(s)))
+            return self.read(s[i], buf, pos)
+        if isinstance(s, dict):
+            t = s.get("type")
+            if t in ("record", "error"):
+                out = {}
+                for f in s.get("fields") or []:
+                    out[f.get("name")], pos = self.read(f.get("type"), buf, pos)
+                return out, pos
+            if t == "enum":
+                i, pos = self.long(buf, pos)
+                symbols = s.get("symbols") or []
+                if not 0 <= i < len(symbols):
+                    raise ValueError("enum index %d" % i)
+                return symbols[i], pos
+            if t == "fixed":
+                raw, pos = self.take(buf, pos, int(s.get("size") or 0))
+                return raw.decode("latin-1"), pos
+            if t in ("array", "map"):
+                out = [] if t == "array" else {}
+                while True:
+                    n, pos = self.long(buf, pos)
+                    if n == 0:
+                        return out, pos
+                    if n < 0:
+                        n = -n
+                        _size, pos = self.long(buf, pos)
+                    if n > len(buf) - pos + 1:
+                        raise ValueError("a block of %d items in %d bytes" % (n, len(buf) - pos))
+                    for _ in range(n):
+                        if t == "array":
+                            v, pos = self.read(s.get("items"), buf, pos)
+                            out.append(v)
+                        else:
+                            k, pos = self.read("string", buf, pos)
+                            out[k], pos = self.read(s.get("values"), buf, pos)
+            return self.read(t, buf, pos)
+        if s == "null":
+            return None, pos
+        if s == "boolean":
+            raw, pos = self.take(buf, pos, 1)
+            return raw != b"\0", pos
+        if s in ("int", "long"):
+            return self.long(buf, pos)
+        if s in ("float", "double"):
+            raw, pos = self.take(buf, pos, 4 if s == "float" else 8)
+            return struct.unpack("<f" if s == "float" else "<d", raw)[0], pos
+        if s in ("bytes", "string"):
+            n, pos = self.long(buf, pos)
+            raw, pos = self.take(buf, pos, n)
+            return raw.decode("utf-8" if s == "string" else "latin-1"), pos
+        if s in self.names:
+            return self.read(self.names[s], buf, pos)
+        raise ValueError("unknown Avro type %r" % (s,))
 
 
 ###############################################################################
@@ -16146,8 +16263,28 @@ class DataTests(object):
         return None
 
     @staticmethod
-    def run(project, tests, reader, start="earliest", time_limit=10.0):
-        """``{"tests": [...], "summary": {"passed", "failed", "not_run"}}``."""
+    def registry(runtime):
+        """``schema_of(id) -> (schema type, AvroBinary or None)`` through the environment's
+        Schema Registry (remembered per id), or None when there is no registry."""
+        if not (runtime.get("schema_registry") or {}).get("url"):
+            return None
+        http = SchemaRegistryTarget(runtime).http
+        memo = Memo(256)
+
+        def schema_of(sid):
+            found = memo.get(sid)
+            if found is None:
+                doc = http.get_json("/schemas/ids/%d" % sid, shape=dict)
+                kind = str(doc.get("schemaType") or "AVRO").upper()
+                found = memo.put(sid, (kind, AvroBinary(json.loads(doc.get("schema") or "null"))
+                                       if kind == "AVRO" else None))
+            return found
+        return schema_of
+
+    @staticmethod
+    def run(project, tests, reader, start="earliest", time_limit=10.0, schemas=None):
+        """``{"tests": [...], "summary": {"passed", "failed", "not_run"}}``; ``schemas`` is
+        DataTests.registry's lookup, for values in the Confluent wire format."""
         out, summary = [], {"passed": 0, "failed": 0, "not_run": 0}
         for t in tests:
             entry = {"name": t.get("name"), "model": t.get("model"), "type": t.get("type"),
@@ -16166,7 +16303,7 @@ class DataTests(object):
             sample = reader.sample(topic, count=size, start=start, time_limit=time_limit)
             records = sample["records"]
             entry["records"], entry["complete"] = len(records), sample["complete"]
-            entry["assertions"] = DataTests.evaluate(t, records)
+            entry["assertions"] = DataTests.evaluate(t, records, schemas)
             failed = any(a["status"] == "fail" for a in entry["assertions"])
             entry["status"] = "fail" if failed else "pass"
             summary["failed" if failed else "passed"] += 1
@@ -16174,12 +16311,36 @@ class DataTests(object):
         return {"tests": out, "summary": summary}
 
     @staticmethod
-    def decode(records):
-        """[(record, object or None, why not)] of JSON object values."""
+    def decode(records, schemas=None):
+        """[(record, object or None, why not)]: JSON object values, or with a registry,
+        Confluent wire-format values (magic 0, schema id) in Avro or JSON Schema."""
         out = []
         for r in records:
+            value = r.value or b""
             try:
-                obj = json.loads((r.value or b"").decode("utf-8"))
+                if schemas is not None and len(value) >= 5 and value[:1] == b"\0":
+                    sid = int.from_bytes(value[1:5], "big")
+                    try:
+                        kind, avro = schemas(sid)
+                    except (StreamtError, ValueError) as e:
+                        out.append((r, None, "schema id %d: %s" % (sid, getattr(
+                            e, "message", None) or str(e)[:80])))
+                        continue
+                    if kind == "AVRO":
+                        try:
+                            obj = avro.decode(value[5:])
+                        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+                            out.append((r, None, "does not decode as Avro with schema id %d (%s)"
+                                        % (sid, str(e)[:80])))
+                            continue
+                    elif kind == "JSON":
+                        obj = json.loads(value[5:].decode("utf-8"))
+                    else:
+                        out.append((r, None, "%s values are not decoded (schema id %d)"
+                                    % (kind, sid)))
+                        continue
+                else:
+                    obj = json.loads(value.decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as e:
                 out.append((r, None, "the value is not JSON (%s)" % str(e)[:80]))
                 continue
@@ -16190,8 +16351,8 @@ class DataTests(object):
         return out
 
     @staticmethod
-    def evaluate(test, records):
-        rows = DataTests.decode(records)
+    def evaluate(test, records, schemas=None):
+        rows = DataTests.decode(records, schemas)
         results = [DataTests.result("json_value", [(r, why) for r, _o, why in rows if why],
                                     len(rows))]
         good = [(r, o) for r, o, why in rows if not why]
@@ -17493,7 +17654,8 @@ as not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 inval
                                      hint="sample tests read the model's topic from Kafka")
                 reader = KafkaReader(config)
             try:
-                report = DataTests.run(project, tests, reader, args.start, args.time_limit)
+                report = DataTests.run(project, tests, reader, args.start, args.time_limit,
+                                       DataTests.registry(runtime))
             finally:
                 if reader is not None:
                     reader.close()

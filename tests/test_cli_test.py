@@ -149,3 +149,135 @@ def test_sample_tests_find_the_planted_records_by_partition_and_offset(kafka, tm
     r = cli("test", "-p", proj, "-e", "stage", "-m", "orders", "--from", "latest",
             "--format", "json", env=env)
     assert r.returncode == 1
+
+
+@pytest.mark.services
+def test_sample_tests_read_avro_values_through_the_registry(kafka, schema_registry, tmp_path):
+    """Values in the Confluent wire format (magic 0, schema id, Avro written by fastavro, a
+    test-only dependency) are decoded with the writer schema fetched from the registry."""
+    import base64
+    import io
+    import struct
+    import urllib.request
+    import fastavro
+    from kafka import KafkaProducer
+    name = "a" + uuid.uuid4().hex[:6]
+    schema = {"type": "record", "name": "Order", "fields": [
+        {"name": "order_id", "type": "long"},
+        {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["new", "paid"]}},
+        {"name": "amount", "type": "double"}, {"name": "note", "type": ["null", "string"]}]}
+    req = urllib.request.Request(
+        "%s/subjects/%s.orders-value/versions" % (schema_registry.url, name), method="POST",
+        data=json.dumps({"schema": json.dumps(schema)}).encode(),
+        headers={"Content-Type": "application/vnd.schemaregistry.v1+json",
+                 "Authorization": "Basic " + base64.b64encode(("%s:%s" % (
+                     schema_registry.username, schema_registry.password)).encode()).decode()})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        sid = json.loads(resp.read().decode())["id"]
+    parsed = fastavro.parse_schema(schema)
+
+    def avro(record, schema_id=sid):
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed, record)
+        return b"\0" + struct.pack(">i", schema_id) + buf.getvalue()
+
+    with streamt.KafkaAdmin(kafka.runtime(), timeout=20) as admin:
+        admin.create_topics([{"name": name + ".orders", "partitions": 1, "replication_factor": 1}])
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    offsets = {}
+    for i in range(10):
+        producer.send(name + ".orders", value=avro({"order_id": i, "status": "paid",
+                                                    "amount": 5.0 + i, "note": None}))
+    offsets["negative"] = producer.send(name + ".orders", value=avro(
+        {"order_id": 99, "status": "new", "amount": -1.0, "note": "x"})).get(30).offset
+    offsets["unknown id"] = producer.send(name + ".orders", value=avro(
+        {"order_id": 98, "status": "new", "amount": 1.0, "note": None}, 987654)).get(30).offset
+    offsets["cut"] = producer.send(name + ".orders", value=avro(
+        {"order_id": 97, "status": "new", "amount": 1.0, "note": "y"})[:-3]).get(30).offset
+    producer.flush(30)
+    producer.close(10)
+    proj = os.path.join(str(tmp_path), "p")
+    os.makedirs(os.path.join(proj, "environments"))
+    with open(os.path.join(proj, "stream_project.yml"), "w") as f:
+        f.write("""\
+project:
+  name: %(n)s
+sources:
+  - name: orders
+    topic: %(n)s.orders
+tests:
+  - name: avro_sample
+    model: orders
+    type: sample
+    assertions:
+      - not_null: {columns: [order_id, status]}
+      - accepted_values: {column: status, values: [new, paid]}
+      - range: {column: amount, min: 0}
+""" % {"n": name})
+    with open(os.path.join(proj, "environments", "stage.yml"), "w") as f:
+        f.write("""\
+environment:
+  name: stage
+runtime:
+  kafka:
+    bootstrap_servers: ${KAFKA_BOOTSTRAP}
+  schema_registry:
+    url: ${SR_URL}
+    username: ${SR_USER}
+    password: ${SR_PASSWORD}
+""")
+    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "SR_URL": schema_registry.url,
+           "SR_USER": schema_registry.username, "SR_PASSWORD": schema_registry.password}
+    r = cli("test", "-p", proj, "-e", "stage", "--format", "json", env=env)
+    assert r.returncode == 1, r.stderr
+    (t,) = json.loads(r.stdout)["tests"]
+    found = dict((a["assertion"], a) for a in t["assertions"])
+    assert t["records"] == 13
+    assert found["json_value"]["failures"][0]["detail"].startswith("schema id 987654: ")
+    assert "404" in found["json_value"]["failures"][0]["detail"]
+    assert [f["offset"] for f in found["json_value"]["failures"]] == [offsets["unknown id"],
+                                                                      offsets["cut"]]
+    assert found["json_value"]["failures"][1]["detail"].startswith(
+        "does not decode as Avro with schema id %d" % sid)
+    assert [f["offset"] for f in found["range:amount"]["failures"]] == [offsets["negative"]]
+    assert found["not_null:order_id"]["status"] == "pass"
+    assert found["accepted_values:status"]["status"] == "pass"
+
+
+ALL_TYPES = {"type": "record", "name": "Order", "namespace": "shop", "fields": [
+    {"name": "order_id", "type": "long"},
+    {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["new", "paid"]}},
+    {"name": "amount", "type": "double"}, {"name": "note", "type": ["null", "string"]},
+    {"name": "tags", "type": {"type": "array", "items": "string"}},
+    {"name": "attrs", "type": {"type": "map", "values": "int"}},
+    {"name": "f", "type": {"type": "fixed", "name": "F2", "size": 2}},
+    {"name": "again", "type": ["null", "Status"]}, {"name": "ok", "type": "boolean"},
+    {"name": "fl", "type": "float"}, {"name": "raw", "type": "bytes"}]}
+
+
+def test_avro_values_written_by_fastavro_decode_exactly():
+    import io
+    import fastavro
+    parsed = fastavro.parse_schema(ALL_TYPES)
+    for rec in ({"order_id": -5, "status": "paid", "amount": 1.5, "note": None, "tags": ["a", "b"],
+                 "attrs": {"x": 1, "y": -2}, "f": b"ab", "again": "new", "ok": True, "fl": 0.5,
+                 "raw": b"\x00\xff"},
+                {"order_id": 1 << 40, "status": "new", "amount": -2.25, "note": "h\u00e9",
+                 "tags": [], "attrs": {}, "f": b"zz", "again": None, "ok": False, "fl": 2.0,
+                 "raw": b""}):
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed, rec)
+        got = streamt.AvroBinary(ALL_TYPES).decode(buf.getvalue())
+        assert got == dict(rec, f=rec["f"].decode("latin-1"), raw=rec["raw"].decode("latin-1"))
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=1000)
+@given(st.binary(max_size=200))
+def test_avro_decoding_of_any_bytes_is_a_value_or_a_value_error(data):
+    try:
+        streamt.AvroBinary(ALL_TYPES).decode(data)
+    except (ValueError, UnicodeDecodeError):
+        pass
