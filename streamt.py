@@ -6609,8 +6609,8 @@ class KafkaReader(KafkaAdmin):
             conn = self._coordinator(group)
             body = {"group_id": group, "require_stable": False,
                     "topics": None if topics is None else [
-                        {"name": t, "partition_indexes": sorted(self.partitions(t))}
-                        for t in sorted(topics)]}
+                        {"name": t, "partition_indexes": sorted(parts)}
+                        for t, parts in sorted(self._existing(topics).items())]}
             resp = self._call(conn, "OffsetFetch", body)
             code = resp.get("error_code") or 0
             if code in (14, 15, 16) and attempt < self.retries:
@@ -6683,6 +6683,17 @@ class KafkaReader(KafkaAdmin):
             self.isolation = saved
         return records[0].timestamp if records else None
 
+    def _existing(self, topics):
+        """``{topic: partitions}`` of the topics that exist (a group's topic may be gone)."""
+        out = {}
+        for t in topics:
+            try:
+                out[t] = self.partitions(t)
+            except KafkaError as e:
+                if e.code != 3:
+                    raise
+        return out
+
     def _by_leader(self, topic, partitions):
         out = {}
         for p in partitions:
@@ -6702,8 +6713,16 @@ class KafkaReader(KafkaAdmin):
         return self._any()
 
     def _coordinator(self, group):
-        conn = self._any()
-        resp = self._call(conn, "FindCoordinator", {"key": group, "key_type": 0})
+        # On a cluster where no group ever committed, the first ask creates the offsets
+        # topic and answers COORDINATOR_NOT_AVAILABLE meanwhile: ask again, within the timeout.
+        attempt, deadline = 0, self._clock() + self.timeout
+        while True:
+            conn = self._any()
+            resp = self._call(conn, "FindCoordinator", {"key": group, "key_type": 0})
+            if resp["error_code"] not in (14, 15) or self._clock() >= deadline:
+                break
+            self._sleep(attempt)
+            attempt += 1
         if resp["error_code"] != 0:
             raise self._error(resp["error_code"], resp.get("error_message"),
                               "cannot find the coordinator of consumer group '%s'" % group,

@@ -205,3 +205,10 @@ def test_status_lag_of_a_paused_sink_connector_matches_kafka_python(kafka, conne
     # without --lag, status reads no offsets
     r = cli("status", "-p", proj, "-e", "stage", "--format", "json", env=env)
     assert r.returncode == 0 and "lag" not in json.loads(r.stdout)
+
+
+@pytest.mark.services
+def test_lag_of_a_group_whose_topic_is_gone_is_empty_not_an_error(kafka):
+    with streamt.KafkaReader(kafka.runtime(), timeout=20) as reader:
+        lag = reader.lag("streamt.gone", ["no-such-topic-%s" % uuid.uuid4().hex[:6]])
+    assert list(lag["topics"].values()) == [{}] and lag["total"] == 0
