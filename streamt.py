@@ -16257,8 +16257,9 @@ class ConsumerLag(object):
 
 
 class DataTests(object):
-    """`streamt test --type sample`: read a bounded sample of a test's topic and check the
-    assertions a record can be checked against (JSON values).  Each assertion gives
+    """`streamt test`: a sample test reads a bounded sample of its topic and checks the
+    assertions a record can be checked against (JSON, Avro values); a continuous test checks
+    that its Flink job runs and wrote no failure row since it started.  Each assertion gives
     ``{"assertion", "status": "pass" | "fail" | "not_checked", "checked", "failures":
     [{"partition", "offset", "detail"}], "reason"}``; at most MAX_SHOWN failures are listed
     (``failed`` counts them all)."""
@@ -16300,18 +16301,85 @@ class DataTests(object):
             return found
         return schema_of
 
+    FAILURES_TOPIC = "_streamt_test_failures"
+
     @staticmethod
-    def run(project, tests, reader, start="earliest", time_limit=10.0, schemas=None):
+    def flink_jobs(desired, runtime, project_name):
+        """``{pipeline name: [{"id", "state", "start"}]}`` of this project's live Flink jobs."""
+        items = desired.get("flink_jobs") or []
+        target = FlinkTarget(runtime, [j.get("cluster") for j in items] or [None])
+        live = target.observe(items, PlanPolicy(project_name))
+        out = {}
+        for jobs in live["jobs"].values():
+            for j in jobs:
+                out.setdefault(j["pipeline_name"], []).append(j)
+        return out
+
+    @staticmethod
+    def continuous(t, entry, desired, jobs, reader, time_limit):
+        """A continuous test passes when its job RUNS and has written no failure since it
+        started (counted in the failures topic from the job's start time on)."""
+        item = [j for j in desired.get("flink_jobs") or []
+                if j.get("kind") == "test" and j.get("model") == t.get("name")]
+        running = [j for j in (jobs or {}).get(item[0]["pipeline_name"] if item else "", [])
+                   if j["state"] == "RUNNING"]
+        if not running:
+            states = sorted(set(j["state"] for j in (jobs or {}).get(
+                item[0]["pipeline_name"] if item else "", [])))
+            entry["assertions"] = [{"assertion": "job_running", "status": "fail", "checked": 1,
+                                    "failed": 1, "failures": [], "reason":
+                                    "the test's Flink job %s is not running (%s): deploy it"
+                                    % (item[0]["pipeline_name"] if item else "?",
+                                       ", ".join(states) or "no job")}]
+            return
+        job = running[-1]
+        entry["topic"] = DataTests.FAILURES_TOPIC
+        first = reader.offsets(DataTests.FAILURES_TOPIC, int(job["start"]))
+        last = reader.offsets(DataTests.FAILURES_TOPIC, "latest")
+        import time
+        deadline = time.time() + float(time_limit)
+        bad, complete, read = [], True, 0
+        for p in sorted(last):
+            lo = first.get(p, -1)
+            lo = last[p] if lo < 0 else lo
+            records, done = reader.read(DataTests.FAILURES_TOPIC, p, lo, last[p],
+                                        deadline=deadline)
+            complete = complete and done
+            read += len(records)
+            for r in records:
+                try:
+                    row = json.loads((r.value or b"").decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                if isinstance(row, dict) and row.get("test_name") == t.get("name"):
+                    bad.append((r, "%s: %s" % (row.get("violation_type"),
+                                               DataTests.show(row.get("violation_details")))))
+        entry["records"], entry["complete"] = read, complete
+        res = DataTests.result("failures_since_start", bad, read)
+        res["reason"] = "job %s RUNNING since %d" % (job["id"], job["start"])
+        entry["assertions"] = [{"assertion": "job_running", "status": "pass", "checked": 1,
+                                "failed": 0, "failures": [], "reason": res["reason"]}, res]
+
+    @staticmethod
+    def run(project, tests, reader, start="earliest", time_limit=10.0, schemas=None,
+            desired=None, jobs=None):
         """``{"tests": [...], "summary": {"passed", "failed", "not_run"}}``; ``schemas`` is
-        DataTests.registry's lookup, for values in the Confluent wire format."""
+        DataTests.registry's lookup, for values in the Confluent wire format; ``jobs`` is
+        DataTests.flink_jobs' answer, for continuous tests."""
         out, summary = [], {"passed": 0, "failed": 0, "not_run": 0}
         for t in tests:
             entry = {"name": t.get("name"), "model": t.get("model"), "type": t.get("type"),
                      "topic": None, "records": 0, "complete": True, "assertions": []}
+            if t.get("type") == "continuous" and jobs is not None:
+                DataTests.continuous(t, entry, desired or {}, jobs, reader, time_limit)
+                failed = any(a["status"] == "fail" for a in entry["assertions"])
+                entry["status"] = "fail" if failed else "pass"
+                summary["failed" if failed else "passed"] += 1
+                out.append(entry)
+                continue
             if t.get("type") != "sample":
                 entry["status"] = "not_run"
-                entry["reason"] = ("%s tests are not run by `streamt test` yet (continuous "
-                                   "tests run as Flink jobs: see `streamt status`)"
+                entry["reason"] = ("%s tests are not run by `streamt test` yet"
                                    % t.get("type"))
                 summary["not_run"] += 1
                 out.append(entry)
@@ -16513,7 +16581,7 @@ class DataTests(object):
                 lines.append("SKIP  %s (%s): %s" % (t["name"], t["type"], t["reason"]))
                 continue
             lines.append("%s  %s: %d record(s) of %s%s" % (
-                t["status"].upper(), t["name"], t["records"], t["topic"],
+                t["status"].upper(), t["name"], t["records"], t["topic"] or "no topic",
                 "" if t["complete"] else " (time limit reached)"))
             for a in t["assertions"]:
                 if a["status"] == "not_checked":
@@ -16521,7 +16589,8 @@ class DataTests(object):
                     continue
                 lines.append("  %-5s %s%s" % (a["status"], a["assertion"],
                                               ": %d record(s) fail" % a["failed"]
-                                              if a["failed"] else ""))
+                                              if a["failures"] else
+                                              (": " + a["reason"]) if a.get("reason") else ""))
                 for f in a["failures"]:
                     lines.append("          partition %d offset %d: %s" % (
                         f["partition"], f["offset"], f["detail"]))
@@ -17634,8 +17703,9 @@ are, and secret-like values (password, api_key, ...) are masked.""")
 Sample tests read the first (--from earliest) or last (--from latest) sample_size records
 (default 100) of each partition of the model's topic, within --time-limit seconds, and check
 not_null, accepted_values, range, unique_key and accepted_types on the JSON values; failing
-records are listed with their partition and offset.  Schema and continuous tests are listed
-as not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid project.""")
+records are listed with their partition and offset.  Continuous tests pass when their Flink
+job is RUNNING and has written no failure row since it started.  Schema tests are listed as
+not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid project.""")
     def cmd_test(p):
         _Cli.add_project_arg(p)
         p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
@@ -17665,8 +17735,10 @@ as not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 inval
             values.update(os.environ)
             runtime = (resolve_variables(desired, values).get("environment") or {}).get(
                 "runtime") or {}
-            reader = None
-            if any(t.get("type") == "sample" for t in tests):
+            reader, jobs = None, None
+            if any(t.get("type") == "continuous" for t in tests):
+                jobs = DataTests.flink_jobs(desired, runtime, project.name)
+            if any(t.get("type") in ("sample", "continuous") for t in tests):
                 config = dict(runtime.get("kafka") or {})
                 if not config.get("bootstrap_servers"):
                     raise UsageError("test: runtime.kafka.bootstrap_servers is not set",
@@ -17674,7 +17746,7 @@ as not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 inval
                 reader = KafkaReader(config)
             try:
                 report = DataTests.run(project, tests, reader, args.start, args.time_limit,
-                                       DataTests.registry(runtime))
+                                       DataTests.registry(runtime), desired, jobs)
             finally:
                 if reader is not None:
                     reader.close()

@@ -281,3 +281,79 @@ def test_avro_decoding_of_any_bytes_is_a_value_or_a_value_error(data):
         streamt.AvroBinary(ALL_TYPES).decode(data)
     except (ValueError, UnicodeDecodeError):
         pass
+
+
+@pytest.mark.services
+def test_continuous_test_passes_while_clean_and_fails_with_the_planted_row(kafka, flink,
+                                                                             tmp_path):
+    """The continuous test's Flink job, deployed by `apply`, must be RUNNING and have written
+    no failure since it started; a planted row makes it fail, showing the row."""
+    import time
+    from kafka import KafkaProducer
+    name = "c" + uuid.uuid4().hex[:6]
+    proj = os.path.join(str(tmp_path), "p")
+    os.makedirs(os.path.join(proj, "environments"))
+    with open(os.path.join(proj, "stream_project.yml"), "w") as f:
+        f.write("""\
+project:
+  name: %(n)s
+sources:
+  - name: payments
+    topic: %(n)s.payments
+    columns:
+      - {name: payment_id, type: STRING}
+      - {name: amount, type: DOUBLE}
+tests:
+  - name: payments_watch
+    model: payments
+    type: continuous
+    assertions:
+      - not_null: {columns: [payment_id]}
+      - range: {column: amount, min: 0}
+""" % {"n": name})
+    with open(os.path.join(proj, "environments", "stage.yml"), "w") as f:
+        f.write("""\
+environment:
+  name: stage
+runtime:
+  kafka:
+    bootstrap_servers: ${KAFKA_BOOTSTRAP}
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: ${FLINK_REST_URL}
+        sql_gateway_url: ${FLINK_SQL_GATEWAY_URL}
+""")
+    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "FLINK_REST_URL": flink.rest_url,
+           "FLINK_SQL_GATEWAY_URL": flink.gateway_url}
+    with streamt.KafkaAdmin(kafka.runtime(), timeout=20) as admin:
+        admin.create_topics([{"name": name + ".payments", "partitions": 1,
+                              "replication_factor": 1}])
+    r = cli("test", "-p", proj, "-e", "stage", "--type", "continuous", env=env)
+    assert r.returncode == 1 and "is not running (no job): deploy it" in r.stdout, r.stdout + r.stderr
+    r = cli("apply", "-p", proj, "-e", "stage", "--confirm", env=env)
+    assert r.returncode == 0, r.stderr
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    for i in range(5):
+        producer.send(name + ".payments", value=json.dumps(
+            {"payment_id": "p%d" % i, "amount": 1.0 + i}).encode())
+    producer.flush(30)
+    r = cli("test", "-p", proj, "-e", "stage", "--type", "continuous", "--format", "json", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (t,) = json.loads(r.stdout)["tests"]
+    assert t["status"] == "pass" and t["assertions"][0]["reason"].endswith(
+        "RUNNING since %d" % int(t["assertions"][0]["reason"].split()[-1]))
+    deadline = time.time() + 180
+    while time.time() < deadline:   # the job reads from the latest offset once it runs
+        producer.send(name + ".payments", value=json.dumps(
+            {"payment_id": "bad", "amount": -7.5}).encode())
+        producer.flush(30)
+        r = cli("test", "-p", proj, "-e", "stage", "--type", "continuous", env=env)
+        if r.returncode == 1:
+            break
+        time.sleep(3)
+    producer.close(10)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FAIL  payments_watch" in r.stdout
+    assert "range_min:amount: \"-7.5\"" in r.stdout, r.stdout
