@@ -16259,7 +16259,8 @@ class ConsumerLag(object):
 class DataTests(object):
     """`streamt test`: a sample test reads a bounded sample of its topic and checks the
     assertions a record can be checked against (JSON, Avro values); a continuous test checks
-    that its Flink job runs and wrote no failure row since it started.  Each assertion gives
+    that its Flink job runs and wrote no failure row since it started; a schema test checks
+    the declared columns against the registered schema.  Each assertion gives
     ``{"assertion", "status": "pass" | "fail" | "not_checked", "checked", "failures":
     [{"partition", "offset", "detail"}], "reason"}``; at most MAX_SHOWN failures are listed
     (``failed`` counts them all)."""
@@ -16360,9 +16361,125 @@ class DataTests(object):
         entry["assertions"] = [{"assertion": "job_running", "status": "pass", "checked": 1,
                                 "failed": 0, "failures": [], "reason": res["reason"]}, res]
 
+    # -- schema tests: the declared columns against the registered schema --------------
+
+    COMPATIBLE = {
+        "AVRO": {"string": ("string", "enum"), "int": ("int",), "long": ("long", "int"),
+                 "number": ("double", "float", "int", "long"), "boolean": ("boolean",)},
+        "JSON": {"string": ("string",), "int": ("integer",), "long": ("integer",),
+                 "number": ("number", "integer"), "boolean": ("boolean",)},
+    }
+    SQL_KINDS = {"STRING": "string", "VARCHAR": "string", "CHAR": "string", "INT": "int",
+                 "INTEGER": "int", "SMALLINT": "int", "TINYINT": "int", "BIGINT": "long",
+                 "DOUBLE": "number", "FLOAT": "number", "REAL": "number",
+                 "BOOLEAN": "boolean"}
+
+    @staticmethod
+    def schema_fields(kind, text):
+        """``{field: (types, nullable, enum symbols or None)}`` of an Avro record or a JSON
+        Schema object."""
+        doc = json.loads(text) if isinstance(text, str) else text
+        out = {}
+        if kind == "AVRO":
+            for f in (doc or {}).get("fields") or []:
+                t = f.get("type")
+                branches = t if isinstance(t, list) else [t]
+                types, symbols = [], None
+                for b in branches:
+                    name = b.get("type") if isinstance(b, dict) else b
+                    if isinstance(b, dict) and name == "enum":
+                        symbols = b.get("symbols")
+                    types.append(name)
+                out[f.get("name")] = ([x for x in types if x != "null"], "null" in types,
+                                      symbols)
+        else:
+            required = set((doc or {}).get("required") or [])
+            for name, p in sorted(((doc or {}).get("properties") or {}).items()):
+                t = p.get("type") if isinstance(p, dict) else None
+                types = t if isinstance(t, list) else [t]
+                out[name] = ([x for x in types if x != "null"],
+                             "null" in types or name not in required,
+                             p.get("enum") if isinstance(p, dict) else None)
+        return out
+
+    @staticmethod
+    def schema_test(t, entry, project, desired, registry_http):
+        name = t.get("model")
+        node = [x for x in list(project.models) + list(project.sources)
+                if x.get("name") == name]
+        wanted = [s for s in desired.get("schemas") or []
+                  if s.get("source") == name or s.get("model") == name]
+        if not wanted or registry_http is None:
+            entry["status"], entry["reason"] = "not_run", (
+                "%s has no schema in the project" % name if not wanted
+                else "the environment has no schema_registry")
+            return
+        subject = wanted[0]["subject"]
+        entry["topic"] = subject
+        resp = registry_http.request("GET", "/subjects/%s/versions/latest" % Http.quote(subject),
+                                     expect=(200, 404))
+        if resp.status == 404:
+            entry["assertions"] = [{"assertion": "registered", "status": "fail", "checked": 1,
+                                    "failed": 1, "failures": [], "reason":
+                                    "subject %s is not registered: deploy it" % subject}]
+            return
+        live = registry_http.check_shape(resp, dict, keys=("schema",))
+        kind = str(live.get("schemaType") or "AVRO").upper()
+        same = canonical_schema(live["schema"], kind) == canonical_schema(
+            wanted[0]["schema"], wanted[0].get("schema_type") or "AVRO")
+        results = [{"assertion": "registered", "status": "pass" if same else "fail",
+                    "checked": 1, "failed": 0 if same else 1, "failures": [],
+                    "reason": "%s version %s %s the project's schema" % (
+                        subject, live.get("version"), "is" if same else "differs from")}]
+        fields = DataTests.schema_fields(kind, live["schema"]) if kind in ("AVRO", "JSON") else {}
+        compat = DataTests.COMPATIBLE.get(kind, {})
+        for col in (node[0].get("columns") or []) if node else []:
+            c, sql = col.get("name"), str(col.get("type") or "").upper().split("(")[0].strip()
+            res = {"assertion": "column:%s" % c, "status": "pass", "checked": 1, "failed": 0,
+                   "failures": [], "reason": None}
+            if c not in fields:
+                res.update(status="fail", failed=1, reason="not in the registered schema")
+            else:
+                allowed = compat.get(DataTests.SQL_KINDS.get(sql, ""), None)
+                if allowed is None:
+                    res.update(status="not_checked", checked=0,
+                               reason="%s against %s is not checked" % (sql, fields[c][0]))
+                elif not set(fields[c][0]) & set(allowed):
+                    res.update(status="fail", failed=1, reason="declared %s, registered %s"
+                               % (sql, "/".join(str(x) for x in fields[c][0])))
+            results.append(res)
+        for a in t.get("assertions") or []:
+            if not isinstance(a, dict) or len(a) != 1:
+                continue
+            k, spec = list(a.items())[0]
+            spec = spec if isinstance(spec, dict) else {}
+            if k == "not_null":
+                cols = spec.get("columns") or []
+                for c in [cols] if isinstance(cols, str) else cols:
+                    bad = c not in fields or fields[c][1]
+                    results.append({"assertion": "not_null:%s" % c, "status": "fail" if bad
+                                    else "pass", "checked": 1, "failed": int(bad),
+                                    "failures": [], "reason": "nullable (or missing) in the "
+                                    "registered schema" if bad else None})
+            elif k == "accepted_values" and (fields.get(spec.get("column")) or (0, 0, None))[2]:
+                symbols = fields[spec["column"]][2]
+                extra = [x for x in symbols if str(x) not in set(
+                    str(v) for v in spec.get("values") or [])]
+                results.append({"assertion": "accepted_values:%s" % spec["column"],
+                                "status": "fail" if extra else "pass", "checked": 1,
+                                "failed": int(bool(extra)), "failures": [],
+                                "reason": "the schema also allows %s" % ", ".join(
+                                    str(x) for x in extra) if extra else None})
+            else:
+                results.append({"assertion": str(k), "status": "not_checked", "checked": 0,
+                                "failed": 0, "failures": [], "reason":
+                                "checked on data (a sample or continuous test), not on the "
+                                "schema"})
+        entry["assertions"] = results
+
     @staticmethod
     def run(project, tests, reader, start="earliest", time_limit=10.0, schemas=None,
-            desired=None, jobs=None):
+            desired=None, jobs=None, registry_http=None):
         """``{"tests": [...], "summary": {"passed", "failed", "not_run"}}``; ``schemas`` is
         DataTests.registry's lookup, for values in the Confluent wire format; ``jobs`` is
         DataTests.flink_jobs' answer, for continuous tests."""
@@ -16370,18 +16487,20 @@ class DataTests(object):
         for t in tests:
             entry = {"name": t.get("name"), "model": t.get("model"), "type": t.get("type"),
                      "topic": None, "records": 0, "complete": True, "assertions": []}
-            if t.get("type") == "continuous" and jobs is not None:
+            if t.get("type") == "schema":
+                DataTests.schema_test(t, entry, project, desired or {}, registry_http)
+            elif t.get("type") == "continuous" and jobs is not None:
                 DataTests.continuous(t, entry, desired or {}, jobs, reader, time_limit)
-                failed = any(a["status"] == "fail" for a in entry["assertions"])
-                entry["status"] = "fail" if failed else "pass"
-                summary["failed" if failed else "passed"] += 1
-                out.append(entry)
-                continue
-            if t.get("type") != "sample":
+            elif t.get("type") != "sample":
                 entry["status"] = "not_run"
-                entry["reason"] = ("%s tests are not run by `streamt test` yet"
-                                   % t.get("type"))
-                summary["not_run"] += 1
+                entry["reason"] = "%s tests are not run by `streamt test`" % t.get("type")
+            if t.get("type") != "sample":
+                if entry.get("status") == "not_run":
+                    summary["not_run"] += 1
+                else:
+                    failed = any(a["status"] == "fail" for a in entry["assertions"])
+                    entry["status"] = "fail" if failed else "pass"
+                    summary["failed" if failed else "passed"] += 1
                 out.append(entry)
                 continue
             topic = DataTests.topic_of(t, project)
@@ -17704,8 +17823,8 @@ Sample tests read the first (--from earliest) or last (--from latest) sample_siz
 (default 100) of each partition of the model's topic, within --time-limit seconds, and check
 not_null, accepted_values, range, unique_key and accepted_types on the JSON values; failing
 records are listed with their partition and offset.  Continuous tests pass when their Flink
-job is RUNNING and has written no failure row since it started.  Schema tests are listed as
-not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid project.""")
+job is RUNNING and has written no failure row since it started.  Schema tests check the
+declared columns, not_null and accepted_values against the registered schema.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid project.""")
     def cmd_test(p):
         _Cli.add_project_arg(p)
         p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
@@ -17745,8 +17864,11 @@ not run.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid 
                                      hint="sample tests read the model's topic from Kafka")
                 reader = KafkaReader(config)
             try:
+                registry_http = None
+                if (runtime.get("schema_registry") or {}).get("url"):
+                    registry_http = SchemaRegistryTarget(runtime).http
                 report = DataTests.run(project, tests, reader, args.start, args.time_limit,
-                                       DataTests.registry(runtime), desired, jobs)
+                                       DataTests.registry(runtime), desired, jobs, registry_http)
             finally:
                 if reader is not None:
                     reader.close()

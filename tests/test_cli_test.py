@@ -357,3 +357,100 @@ runtime:
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAIL  payments_watch" in r.stdout
     assert "range_min:amount: \"-7.5\"" in r.stdout, r.stdout
+
+
+@pytest.mark.services
+def test_schema_tests_check_the_columns_against_the_registered_schema(kafka, schema_registry,
+                                                                      tmp_path):
+    name = "s" + uuid.uuid4().hex[:6]
+    schema = {"type": "record", "name": "Payment", "fields": [
+        {"name": "payment_id", "type": "string"}, {"name": "amount", "type": "double"},
+        {"name": "method", "type": {"type": "enum", "name": "Method",
+                                    "symbols": ["card", "cash", "iou"]}},
+        {"name": "note", "type": ["null", "string"], "default": None}]}
+    proj = os.path.join(str(tmp_path), "p")
+    os.makedirs(os.path.join(proj, "environments"))
+    with open(os.path.join(proj, "stream_project.yml"), "w") as f:
+        f.write("""\
+project:
+  name: %(n)s
+sources:
+  - name: payments
+    topic: %(n)s.payments
+    schema:
+      format: avro
+      definition: '%(s)s'
+    columns:
+      - {name: payment_id, type: STRING}
+      - {name: amount, type: DOUBLE}
+      - {name: method, type: STRING}
+      - {name: note, type: STRING}
+tests:
+  - name: payments_shape
+    model: payments
+    type: schema
+    assertions:
+      - not_null: {columns: [payment_id, amount]}
+      - accepted_values: {column: method, values: [card, cash, iou]}
+      - range: {column: amount, min: 0}
+  - name: payments_strict
+    model: payments
+    type: schema
+    assertions:
+      - not_null: {columns: [note]}
+      - accepted_values: {column: method, values: [card, cash]}
+""" % {"n": name, "s": json.dumps(schema)})
+    with open(os.path.join(proj, "environments", "stage.yml"), "w") as f:
+        f.write("""\
+environment:
+  name: stage
+runtime:
+  kafka:
+    bootstrap_servers: ${KAFKA_BOOTSTRAP}
+  schema_registry:
+    url: ${SR_URL}
+    username: ${SR_USER}
+    password: ${SR_PASSWORD}
+""")
+    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "SR_URL": schema_registry.url,
+           "SR_USER": schema_registry.username, "SR_PASSWORD": schema_registry.password}
+    r = cli("test", "-p", proj, "-e", "stage", "--type", "schema", env=env)
+    assert r.returncode == 1 and "is not registered: deploy it" in r.stdout, r.stdout + r.stderr
+    r = cli("apply", "-p", proj, "-e", "stage", "--confirm", env=env)
+    assert r.returncode == 0, r.stderr
+    r = cli("test", "-p", proj, "-e", "stage", "--type", "schema", "--format", "json", env=env)
+    assert r.returncode == 1, r.stderr
+    tests = dict((t["name"], t) for t in json.loads(r.stdout)["tests"])
+    shape = dict((a["assertion"], a["status"]) for a in tests["payments_shape"]["assertions"])
+    assert shape == {"registered": "pass", "column:payment_id": "pass", "column:amount": "pass",
+                     "column:method": "pass", "column:note": "pass",
+                     "not_null:payment_id": "pass", "not_null:amount": "pass",
+                     "accepted_values:method": "pass", "range": "not_checked"}
+    assert tests["payments_shape"]["status"] == "pass"
+    strict = dict((a["assertion"], (a["status"], a["reason"]))
+                  for a in tests["payments_strict"]["assertions"])
+    assert strict["not_null:note"][0] == "fail" and "nullable" in strict["not_null:note"][1]
+    assert strict["accepted_values:method"] == ("fail", "the schema also allows iou")
+    # someone registers another version behind the project's back: amount became a string
+    import base64
+    import urllib.request
+    auth = "Basic " + base64.b64encode(("%s:%s" % (schema_registry.username,
+                                                    schema_registry.password)).encode()).decode()
+    subject = "%s.payments-value" % name
+    for method, path, body in (
+            ("PUT", "/config/" + subject, {"compatibility": "NONE"}),
+            ("POST", "/subjects/%s/versions" % subject, {"schema": json.dumps(dict(
+                schema, fields=[dict(f, type="string") if f["name"] == "amount" else f
+                                for f in schema["fields"]]))})):
+        req = urllib.request.Request(schema_registry.url + path, method=method,
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/vnd.schemaregistry.v1+json",
+                                              "Authorization": auth})
+        urllib.request.urlopen(req, timeout=30).close()
+    r = cli("test", "-p", proj, "-e", "stage", "-m", "payments", "--type", "schema",
+            "--format", "json", env=env)
+    tests = dict((t["name"], t) for t in json.loads(r.stdout)["tests"])
+    shape = dict((a["assertion"], (a["status"], a["reason"]))
+                 for a in tests["payments_shape"]["assertions"])
+    assert shape["registered"][0] == "fail" and "differs from" in shape["registered"][1]
+    assert shape["column:amount"] == ("fail", "declared DOUBLE, registered string")
