@@ -48,6 +48,9 @@ PART I -- what we wrote instead of a dependency
     Kafka wire client -- the Kafka admin protocol over a socket: TLS, SASL PLAIN/SCRAM
         KAFKA_ERRORS, kafka_error_name, KafkaError, KafkaAdmin
 
+    Kafka wire client: reading -- leaders, offsets, record batches and codecs, group offsets
+        KafkaRecord, KafkaReader
+
 PART II -- the pipeline
 
     Secrets & variables -- the one secret policy; ${VAR} finding and substitution; .env
@@ -68,7 +71,7 @@ PART II -- the pipeline
         Column, QueryInfo, normalize_type, analyze_query, SqlAnalysis
 
     Schemas -- Avro/JSON/Protobuf schema parsing and checks for validate and compile
-        Schema, parse_schema_definition, SchemaError, canonical_schema
+        Schema, parse_schema_definition, SchemaError, canonical_schema, AvroBinary
 
     Validate -- every check build would refuse, as located diagnostics; the lineage graph
         DIAGNOSTIC_CODES, validate_project, check_variables, is_valid, name_problem,
@@ -91,7 +94,8 @@ PART II -- the pipeline
 
     Plan & deploy -- the plan across the services, applying it, drift
         Selection, APPLY_ORDER, Plan, make_targets, mutating_calls, plan_deploy,
-        source_topics, missing_source_topics, apply_plan, observe_state, drift_between
+        source_topics, missing_source_topics, apply_plan, observe_state, drift_between,
+        ConsumerLag, DataTests
 
     Docs page -- the self-contained HTML page of a project or an artifact (`docs generate`)
         DocsPage
@@ -6449,6 +6453,69 @@ class _KafkaWire(object):
             F("results", A([F("name", "string"), F("error_code", "int16"),
                               F("error_message", "string")])),
         ]),
+        # -- the read path (KafkaReader): offsets, records, group offsets
+        "ListOffsets": (2, (1, 2, 3, 4, 5, 6, 7), 6, [
+            F("replica_id", "int32"),
+            F("isolation_level", "int8", 2),
+            F("topics", A([F("name", "string"), F("partitions", A([
+                F("partition_index", "int32"), F("current_leader_epoch", "int32", 4),
+                F("timestamp", "int64")]))])),
+        ], [
+            F("throttle_time_ms", "int32", 2),
+            F("topics", A([F("name", "string"), F("partitions", A([
+                F("partition_index", "int32"), F("error_code", "int16"),
+                F("timestamp", "int64"), F("offset", "int64"),
+                F("leader_epoch", "int32", 4)]))])),
+        ]),
+        "Fetch": (1, (4, 5, 6, 7, 8, 9, 10, 11, 12), 12, [
+            F("replica_id", "int32"), F("max_wait_ms", "int32"), F("min_bytes", "int32"),
+            F("max_bytes", "int32"), F("isolation_level", "int8"),
+            F("session_id", "int32", 7), F("session_epoch", "int32", 7),
+            F("topics", A([F("topic", "string"), F("partitions", A([
+                F("partition", "int32"), F("current_leader_epoch", "int32", 9),
+                F("fetch_offset", "int64"), F("last_fetched_epoch", "int32", 12),
+                F("log_start_offset", "int64", 5), F("partition_max_bytes", "int32")]))])),
+            F("forgotten_topics_data", A([F("topic", "string"),
+                                          F("partitions", A("int32"))]), 7),
+            F("rack_id", "string", 11),
+        ], [
+            F("throttle_time_ms", "int32"),
+            F("error_code", "int16", 7), F("session_id", "int32", 7),
+            F("responses", A([F("topic", "string"), F("partitions", A([
+                F("partition_index", "int32"), F("error_code", "int16"),
+                F("high_watermark", "int64"), F("last_stable_offset", "int64"),
+                F("log_start_offset", "int64", 5),
+                F("aborted_transactions", A([F("producer_id", "int64"),
+                                             F("first_offset", "int64")])),
+                F("preferred_read_replica", "int32", 11),
+                F("records", "bytes")]))])),
+        ]),
+        "FindCoordinator": (10, (1, 2, 3), 3, [
+            F("key", "string"), F("key_type", "int8"),
+        ], [
+            F("throttle_time_ms", "int32"), F("error_code", "int16"),
+            F("error_message", "string"), F("node_id", "int32"), F("host", "string"),
+            F("port", "int32"),
+        ]),
+        "OffsetFetch": (9, (1, 2, 3, 4, 5, 6, 7), 6, [
+            F("group_id", "string"),
+            F("topics", A([F("name", "string"), F("partition_indexes", A("int32"))])),
+            F("require_stable", "bool", 7),
+        ], [
+            F("throttle_time_ms", "int32", 3),
+            F("topics", A([F("name", "string"), F("partitions", A([
+                F("partition_index", "int32"), F("committed_offset", "int64"),
+                F("committed_leader_epoch", "int32", 5), F("metadata", "string"),
+                F("error_code", "int16")]))])),
+            F("error_code", "int16", 2),
+        ]),
+        "ListGroups": (16, (0, 1, 2, 3, 4), 3, [
+            F("states_filter", A("string"), 4),
+        ], [
+            F("throttle_time_ms", "int32", 1), F("error_code", "int16"),
+            F("groups", A([F("group_id", "string"), F("protocol_type", "string"),
+                           F("group_state", "string", 4)])),
+        ]),
         "SaslHandshake": (17, (1,), N, [
             F("mechanism", "string"),
         ], [
@@ -6521,6 +6588,815 @@ class _Scram(object):
                 base64.b64decode(attrs["v"]), self.server_signature or b""):
             raise _KafkaSettings.ScramError("the broker's SCRAM signature is wrong: it does not know the "
                               "password (not the broker you think?)")
+
+
+###############################################################################
+# Kafka wire client: reading ##################################################
+###############################################################################
+
+# The read path of the Kafka client, split from the admin path for length (one unit):
+# partition leaders, offsets, record batches (v2, every codec a producer may choose),
+# committed group offsets.
+
+__all__ += ["KafkaRecord", "KafkaReader"]
+
+
+class KafkaRecord(object):
+    """One record: where it is (topic, partition, offset), when, its key, value and headers
+    (bytes, or None; header keys are text)."""
+
+    __slots__ = ("topic", "partition", "offset", "timestamp", "key", "value", "headers",
+                 "leader_epoch")
+
+    def __init__(self, topic, partition, offset, timestamp, key, value, headers,
+                 leader_epoch=-1):
+        self.topic, self.partition, self.offset = topic, partition, offset
+        self.timestamp, self.key, self.value = timestamp, key, value
+        self.headers, self.leader_epoch = headers, leader_epoch
+
+    def __repr__(self):
+        return "KafkaRecord(%s-%d@%d, key=%r, value=%r)" % (
+            self.topic, self.partition, self.offset, self.key, self.value)
+
+
+class KafkaReader(KafkaAdmin):
+    """Reading one Kafka cluster: partition leaders, offsets, records, committed offsets.
+
+    The settings (TLS, SASL PLAIN/SCRAM) and the time-out are KafkaAdmin's.  Records are
+    read from each partition's leader with ``isolation`` ``read_committed`` (the default:
+    aborted transactions and control batches skipped) or ``read_uncommitted``; every batch's
+    CRC-32C is checked.  Codecs: none, gzip, snappy (raw and xerial framing) and lz4
+    (Kafka's LZ4 frame) in pure Python; zstd where this Python has a module for it.  A batch
+    that does not decode is a KafkaError naming the topic, partition, offset (and codec)."""
+
+    ISOLATION = {"read_uncommitted": 0, "read_committed": 1}
+    LEADER_MOVED = frozenset([5, 6, 74, 75])   # refresh the leaders and ask again
+
+    def __init__(self, config, timeout=10.0, retries=4, backoff=0.2, client_id="streamt",
+                 isolation="read_committed", check_crcs=True, max_batch_bytes=64 << 20):
+        KafkaAdmin.__init__(self, config, timeout=timeout, retries=retries, backoff=backoff,
+                            client_id=client_id)
+        if isolation not in self.ISOLATION:
+            raise KafkaError("isolation must be read_committed or read_uncommitted, not %r"
+                             % (isolation,))
+        self.isolation = isolation
+        self.check_crcs = check_crcs
+        self.max_batch_bytes = int(max_batch_bytes)
+        self._leaders = {}   # topic -> {partition: (node_id, leader_epoch)}
+
+    # -- leaders and offsets -----------------------------------------------------
+
+    def partitions(self, topic, refresh=False):
+        """``{partition: {"leader": node id, "leader_epoch": epoch}}`` from Metadata."""
+        if refresh or topic not in self._leaders:
+            meta = self._metadata([topic])
+            found = [t for t in meta["topics"] if t["name"] == topic]
+            if not found or found[0]["error_code"] in (3, 100):
+                raise KafkaError("topic '%s' does not exist" % topic, code=3,
+                                 hint=_KafkaSettings.HINTS[3])
+            if found[0]["error_code"] != 0:
+                raise self._error(found[0]["error_code"], None,
+                                  "cannot read the partitions of topic '%s'" % topic,
+                                  topic=topic, operation="DESCRIBE")
+            self._leaders[topic] = dict(
+                (p["partition_index"], (p["leader_id"], p.get("leader_epoch", -1)))
+                for p in found[0]["partitions"])
+        return dict((p, {"leader": l, "leader_epoch": e})
+                    for p, (l, e) in sorted(self._leaders[topic].items()))
+
+    def offsets(self, topic, which="latest", partitions=None, isolation=None):
+        """``{partition: offset}``: ``which`` is ``earliest``, ``latest`` (the log end; under
+        read_committed the last stable offset) or a timestamp in milliseconds (the first
+        offset at or after it; -1 where there is none).  ``isolation`` defaults to the
+        reader's."""
+        stamp = {"earliest": -2, "latest": -1}.get(which, which)
+        if not isinstance(stamp, int):
+            raise KafkaError("offsets: which must be earliest, latest or a timestamp (ms), "
+                             "not %r" % (which,))
+        todo = sorted(self.partitions(topic) if partitions is None else partitions)
+        out = {}
+        for attempt in range(self.retries + 1):
+            leaders = self._leaders[topic]
+            again = []
+            for node, parts in sorted(self._by_leader(topic, todo).items()):
+                body = {"replica_id": -1,
+                        "isolation_level": self.ISOLATION[isolation or self.isolation],
+                        "topics": [{"name": topic, "partitions": [
+                            {"partition_index": p, "current_leader_epoch": leaders[p][1],
+                             "timestamp": stamp} for p in parts]}]}
+                conn = self._leader(node)
+                resp = self._call(conn, "ListOffsets", body)
+                for t in resp["topics"]:
+                    for p in t["partitions"]:
+                        code = p["error_code"]
+                        if code == 0:
+                            out[p["partition_index"]] = p["offset"]
+                        elif code in self.LEADER_MOVED and attempt < self.retries:
+                            again.append(p["partition_index"])
+                        else:
+                            raise self._error(code, None, "cannot list the offsets of %s-%d"
+                                              % (topic, p["partition_index"]), topic=topic,
+                                              operation="DESCRIBE")
+            if not again:
+                break
+            todo = again
+            self._sleep(attempt)
+            self.partitions(topic, refresh=True)
+        return dict(sorted(out.items()))
+
+    # -- records -----------------------------------------------------------------
+
+    def fetch(self, topic, partition, offset, max_bytes=1 << 20):
+        """Records of one partition from ``offset`` on (one Fetch, or a few when a batch is
+        larger than ``max_bytes``): ``(records, info)``; ``info`` has ``next_offset``,
+        ``high_watermark``, ``last_stable_offset`` and ``log_start_offset``."""
+        self.partitions(topic)
+        if partition not in self._leaders[topic]:
+            raise KafkaError("topic '%s' has no partition %d" % (topic, partition), code=3)
+        size = int(max_bytes)
+        attempt = 0
+        while True:
+            node, epoch = self._leaders[topic][partition]
+            body = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": size,
+                    "isolation_level": self.ISOLATION[self.isolation], "session_id": 0,
+                    "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "",
+                    "topics": [{"topic": topic, "partitions": [{
+                        "partition": partition, "current_leader_epoch": epoch,
+                        "fetch_offset": offset, "last_fetched_epoch": -1,
+                        "log_start_offset": -1, "partition_max_bytes": size}]}]}
+            resp = self._call(self._leader(node), "Fetch", body)
+            if resp.get("error_code"):
+                raise self._error(resp["error_code"], None, "cannot fetch from %s-%d"
+                                  % (topic, partition), topic=topic, operation="READ")
+            part = [p for t in resp["responses"] for p in t["partitions"]
+                    if p["partition_index"] == partition]
+            if not part:
+                raise KafkaError("the broker's Fetch answer does not mention %s-%d"
+                                 % (topic, partition), name="PROTOCOL")
+            p = part[0]
+            code = p["error_code"]
+            if code in self.LEADER_MOVED and attempt < self.retries:
+                self._sleep(attempt)
+                attempt += 1
+                self.partitions(topic, refresh=True)
+                continue
+            if code != 0:
+                raise self._error(code, None, "cannot fetch %s-%d at offset %d"
+                                  % (topic, partition, offset), topic=topic, operation="READ")
+            data = p["records"] or b""
+            records, next_offset = _KafkaRecords.decode(
+                data, topic, partition, offset, self.isolation == "read_committed",
+                p["aborted_transactions"] or (), self.check_crcs, self.max_batch_bytes)
+            end = p["last_stable_offset"] if (self.isolation == "read_committed" and
+                                              p["last_stable_offset"] >= 0) else p["high_watermark"]
+            if next_offset is None and data and size < self.max_batch_bytes:
+                size = min(size * 4, self.max_batch_bytes)   # a batch larger than we asked for
+                continue
+            if next_offset is None and data:
+                raise KafkaError("%s-%d: the record batch at offset %d is larger than %d bytes"
+                                 % (topic, partition, offset, self.max_batch_bytes),
+                                 name="CORRUPT", hint="raise max_batch_bytes")
+            info = {"next_offset": offset if next_offset is None else next_offset,
+                    "high_watermark": p["high_watermark"],
+                    "last_stable_offset": p["last_stable_offset"],
+                    "log_start_offset": p.get("log_start_offset", -1), "end": end}
+            return records, info
+
+    def read(self, topic, partition, start, stop, limit=None, deadline=None):
+        """Records of one partition with ``start <= offset < stop`` (at most ``limit``), until
+        ``deadline`` (a time.time() value): ``(records, complete)``.  Records deleted under
+        the read (retention, DeleteRecords) are skipped: it goes on from the log start."""
+        import time
+        out, offset = [], start
+        while offset < stop and (limit is None or len(out) < limit):
+            if deadline is not None and time.time() >= deadline:
+                return out, False
+            try:
+                records, info = self.fetch(topic, partition, offset)
+            except KafkaError as e:
+                if e.code != 1:
+                    raise
+                # deleted under us (retention, DeleteRecords): go on from the log start
+                first = self.offsets(topic, "earliest", [partition])[partition]
+                if first <= offset:
+                    raise
+                offset = first
+                continue
+            out += [r for r in records if r.offset < stop]
+            if info["next_offset"] <= offset:
+                break   # nothing more below the end the broker lets us read
+            offset = info["next_offset"]
+        if limit is not None:
+            out = out[:limit]
+        return out, True
+
+    def sample(self, topic, count=10, start="earliest", time_limit=10.0, partitions=None):
+        """A bounded read: the first (``start="earliest"``) or last (``"latest"``) ``count``
+        records of each partition, within ``time_limit`` seconds.
+
+        ``{"records": [KafkaRecord], "partitions": {p: {"start", "end", "read"}},
+        "complete": bool}`` (complete is False when the time ran out)."""
+        import time
+        if start not in ("earliest", "latest"):
+            raise KafkaError("sample: start must be earliest or latest, not %r" % (start,))
+        deadline = time.time() + float(time_limit)
+        first = self.offsets(topic, "earliest", partitions)
+        last = self.offsets(topic, "latest", partitions)
+        records, summary, complete = [], {}, True
+        for p in sorted(first):
+            lo, hi = first[p], last.get(p, first[p])
+            if start == "earliest":
+                got, done = self.read(topic, p, lo, hi, count, deadline)
+            else:
+                window = count
+                while True:   # step back until count records (markers and aborts take offsets)
+                    frm = max(lo, hi - window)
+                    got, done = self.read(topic, p, frm, hi, None, deadline)
+                    if len(got) >= count or frm == lo or not done:
+                        break
+                    window *= 4
+                got = got[-count:] if count else []
+            complete = complete and done
+            records += got
+            summary[p] = {"start": lo, "end": hi, "read": len(got)}
+        return {"records": records, "partitions": summary, "complete": complete}
+
+    # -- consumer groups --------------------------------------------------------
+
+    def list_groups(self):
+        """``[{"group_id", "protocol_type", "state"}]`` of every broker, sorted by id."""
+        meta = self._metadata([])
+        seen = {}
+        for b in meta["brokers"]:
+            resp = self._call(self._connect(b["host"], b["port"]), "ListGroups",
+                              {"states_filter": []})
+            if resp["error_code"] != 0:
+                raise self._error(resp["error_code"], None, "cannot list consumer groups",
+                                  operation="DESCRIBE")
+            for g in resp["groups"]:
+                seen[g["group_id"]] = {"group_id": g["group_id"],
+                                       "protocol_type": g["protocol_type"],
+                                       "state": g.get("group_state")}
+        return [seen[k] for k in sorted(seen)]
+
+    def committed(self, group, topics=None):
+        """``{topic: {partition: offset}}`` committed by a consumer group (only partitions
+        with a commit); ``topics`` None = every topic the group committed to."""
+        for attempt in range(self.retries + 1):
+            conn = self._coordinator(group)
+            body = {"group_id": group, "require_stable": False,
+                    "topics": None if topics is None else [
+                        {"name": t, "partition_indexes": sorted(parts)}
+                        for t, parts in sorted(self._existing(topics).items())]}
+            resp = self._call(conn, "OffsetFetch", body)
+            code = resp.get("error_code") or 0
+            if code in (14, 15, 16) and attempt < self.retries:
+                self._sleep(attempt)
+                continue
+            if code != 0:
+                raise self._error(code, None, "cannot read the offsets of consumer group "
+                                  "'%s'" % group, operation="DESCRIBE")
+            out = {}
+            for t in resp["topics"]:
+                for p in t["partitions"]:
+                    if p["error_code"] != 0:
+                        raise self._error(p["error_code"], None, "cannot read the offset of "
+                                          "group '%s' on %s-%d" % (group, t["name"],
+                                                                   p["partition_index"]),
+                                          topic=t["name"], operation="DESCRIBE")
+                    if p["committed_offset"] >= 0:
+                        done = out.setdefault(t["name"], {})
+                        done[p["partition_index"]] = p["committed_offset"]
+            return out
+        raise KafkaError("the coordinator of consumer group '%s' did not answer" % group)
+
+    def lag(self, group, topics=None):
+        """Committed offset against the log end (the high watermark, as Kafka's
+        kafka-consumer-groups tool reports it), per partition and in total:
+        ``{"group", "topics": {topic: {partition: {"committed", "end", "lag",
+        "oldest_unconsumed"}}}, "total"}``; a partition without a commit has ``committed``
+        and ``lag`` None (not in the total); ``oldest_unconsumed`` is the timestamp (ms) of
+        the first record after the commit where one can be read (None otherwise)."""
+        committed = self.committed(group, topics)
+        names = sorted(set(topics or ()) | set(committed))
+        out, total = {}, 0
+        for t in names:
+            try:
+                ends = self.offsets(t, "latest", isolation="read_uncommitted")
+            except KafkaError as e:
+                if e.code != 3:
+                    raise
+                out[t] = {}   # a topic the group read that is gone: nothing to lag behind
+                continue
+            parts = {}
+            for p, end in sorted(ends.items()):
+                c = committed.get(t, {}).get(p)
+                lag = None if c is None else max(0, end - c)
+                parts[p] = {"committed": c, "end": end, "lag": lag,
+                            "oldest_unconsumed": self._first_timestamp(t, p, c, end)
+                            if lag else None}
+                total += lag or 0
+            out[t] = parts
+        return {"group": group, "topics": out, "total": total}
+
+    @staticmethod
+    def decode_records(data, topic="?", partition=0, offset=0, read_committed=True,
+                       aborted=(), check_crc=True, max_batch_bytes=64 << 20):
+        """The records of a Fetch answer's record batches: ``(records, next_offset)``;
+        ``aborted`` is the answer's ``[{"producer_id", "first_offset"}]``."""
+        return _KafkaRecords.decode(data, topic, partition, offset, read_committed, aborted,
+                                    check_crc, max_batch_bytes)
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _first_timestamp(self, topic, partition, offset, end):
+        """The timestamp of the first record at or after offset (below end), or None."""
+        saved, self.isolation = self.isolation, "read_uncommitted"
+        try:
+            records, _ = self.read(topic, partition, offset, end, limit=1)
+        except KafkaError:
+            return None   # the age is a courtesy: the lag itself was read
+        finally:
+            self.isolation = saved
+        return records[0].timestamp if records else None
+
+    def _existing(self, topics):
+        """``{topic: partitions}`` of the topics that exist (a group's topic may be gone)."""
+        out = {}
+        for t in topics:
+            try:
+                out[t] = self.partitions(t)
+            except KafkaError as e:
+                if e.code != 3:
+                    raise
+        return out
+
+    def _by_leader(self, topic, partitions):
+        out = {}
+        for p in partitions:
+            if p not in self._leaders[topic]:
+                raise KafkaError("topic '%s' has no partition %d" % (topic, p), code=3)
+            out.setdefault(self._leaders[topic][p][0], []).append(p)
+        return out
+
+    def _leader(self, node):
+        meta = self._meta
+        for b in (meta or {}).get("brokers", ()):
+            if b["node_id"] == node:
+                return self._connect(b["host"], b["port"])
+        if node < 0:
+            raise KafkaError("the partition has no leader now", code=5,
+                             hint="a broker is down or an election is under way; retry")
+        return self._any()
+
+    def _coordinator(self, group):
+        # On a cluster where no group ever committed, the first ask creates the offsets
+        # topic and answers COORDINATOR_NOT_AVAILABLE meanwhile: ask again, within the timeout.
+        attempt, deadline = 0, self._clock() + self.timeout
+        while True:
+            conn = self._any()
+            resp = self._call(conn, "FindCoordinator", {"key": group, "key_type": 0})
+            if resp["error_code"] not in (14, 15) or self._clock() >= deadline:
+                break
+            self._sleep(attempt)
+            attempt += 1
+        if resp["error_code"] != 0:
+            raise self._error(resp["error_code"], resp.get("error_message"),
+                              "cannot find the coordinator of consumer group '%s'" % group,
+                              operation="DESCRIBE")
+        return self._connect(resp["host"], resp["port"])
+
+
+class _KafkaRecords(object):
+    """Record batches (magic v2): the header, the CRC-32C, varint records, transactions."""
+
+    CODECS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+    HEADER = 61          # base offset .. record count
+
+    @staticmethod
+    def corrupt(topic, partition, offset, why):
+        return KafkaError("%s-%d: the record batch at offset %d does not decode: %s"
+                          % (topic, partition, offset, why), name="CORRUPT",
+                          hint="the data on the broker or on the way is damaged, or written "
+                               "by a client streamt does not understand")
+
+    @staticmethod
+    def decode(data, topic, partition, offset, read_committed, aborted, check_crc, limit):
+        """``(records at or after offset, next offset)``; next offset None when ``data`` holds
+        no complete batch (a partial batch at the end of a Fetch answer is not an error)."""
+        import struct
+        data = bytes(data)
+        n = len(data)
+        pos, records, next_offset = 0, [], None
+        queue = sorted(((a["first_offset"], a["producer_id"]) for a in aborted or ()),
+                       reverse=True)
+        aborted_pids = set()
+        while pos + 17 <= n:
+            base, length, epoch, magic = struct.unpack_from(">qiib", data, pos)
+            if magic != 2:
+                raise _KafkaRecords.corrupt(
+                    topic, partition, base, "message format v%d (written by a client older "
+                    "than Kafka 0.11) is not read by streamt" % magic if magic in (0, 1)
+                    else "unknown magic byte %d" % magic)
+            if length < _KafkaRecords.HEADER - 12:
+                raise _KafkaRecords.corrupt(topic, partition, base, "batch length %d" % length)
+            end = pos + 12 + length
+            if end > n:
+                break
+            (crc, attrs, last_delta, base_ts, max_ts, pid, _pepoch, _seq,
+             count) = struct.unpack_from(">Ihiqqqhii", data, pos + 17)
+            if check_crc and _KafkaRecords.crc32c(data, pos + 21, end) != crc:
+                raise _KafkaRecords.corrupt(topic, partition, base, "CRC-32C mismatch")
+            if last_delta < 0 or count < 0 or count > length:
+                raise _KafkaRecords.corrupt(topic, partition, base,
+                                            "%d records, last offset delta %d"
+                                            % (count, last_delta))
+            pos = end
+            next_offset = base + last_delta + 1
+            control, transactional = bool(attrs & 0x20), bool(attrs & 0x10)
+            if read_committed and transactional:
+                while queue and queue[-1][0] <= base + last_delta:
+                    aborted_pids.add(queue.pop()[1])
+                if control:
+                    body = _KafkaRecords.body(data, pos - length + 49, end, attrs, topic,
+                                              partition, base, limit)
+                    recs = _KafkaRecords.records(body, count, topic, partition, base,
+                                                 base_ts, epoch, control=True)
+                    if recs and recs[0] == 0:   # an ABORT marker ends the aborted run
+                        aborted_pids.discard(pid)
+                    continue
+                if pid in aborted_pids:
+                    continue
+            if control or next_offset <= offset:
+                continue
+            body = _KafkaRecords.body(data, pos - length + 49, end, attrs, topic, partition,
+                                      base, limit)
+            for r in _KafkaRecords.records(body, count, topic, partition, base, base_ts, epoch):
+                if r.offset >= offset:
+                    records.append(r)
+        return records, next_offset
+
+    @staticmethod
+    def body(data, start, end, attrs, topic, partition, base, limit):
+        codec = attrs & 7
+        raw = data[start:end]
+        if codec == 0:
+            return raw
+        try:
+            return _KafkaCodecs.decompress(codec, raw, limit)
+        except _KafkaCodecs.Missing as e:
+            raise KafkaError("%s-%d: the record batch at offset %d is compressed with %s, "
+                             "which this Python cannot decompress: %s"
+                             % (topic, partition, base, _KafkaRecords.CODECS[codec], e),
+                             name="UNSUPPORTED",
+                             hint="run streamt with Python 3.14+ (compression.zstd) or one "
+                                  "where the zstandard module is installed")
+        except (ValueError, IndexError, KeyError, OverflowError, MemoryError, EOFError,
+                OSError) as e:
+            raise _KafkaRecords.corrupt(topic, partition, base, "%s: %s" % (
+                _KafkaRecords.CODECS.get(codec, "codec %d" % codec), e))
+
+    @staticmethod
+    def records(body, count, topic, partition, base, base_ts, epoch, control=False):
+        """Decode ``count`` varint records (a control batch: the markers' types).  The
+        one-byte varints (most of them) are read inline: this loop is the read path's cost."""
+        out = []
+        n = len(body)
+        pos = 0
+        varint = _KafkaRecords.varint
+        append = out.append
+        try:
+            for _ in range(count):
+                b = body[pos]
+                if b < 0x80:
+                    size, pos = (b >> 1) ^ -(b & 1), pos + 1
+                else:
+                    size, pos = varint(body, pos)
+                end = pos + size
+                if size < 6 or end > n:
+                    raise ValueError("record length %d" % size)
+                pos += 1   # attributes
+                b = body[pos]
+                if b < 0x80:
+                    ts_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
+                else:
+                    ts_delta, pos = varint(body, pos)
+                b = body[pos]
+                if b < 0x80:
+                    off_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
+                else:
+                    off_delta, pos = varint(body, pos)
+                b = body[pos]
+                if b < 0x80:
+                    klen, pos = (b >> 1) ^ -(b & 1), pos + 1
+                else:
+                    klen, pos = varint(body, pos)
+                if klen < 0:
+                    if klen != -1:
+                        raise ValueError("key length %d" % klen)
+                    key = None
+                else:
+                    if pos + klen > end:
+                        raise ValueError("key length %d" % klen)
+                    key = body[pos:pos + klen]
+                    pos += klen
+                b = body[pos]
+                if b < 0x80:
+                    vlen, pos = (b >> 1) ^ -(b & 1), pos + 1
+                else:
+                    vlen, pos = varint(body, pos)
+                if vlen < 0:
+                    if vlen != -1:
+                        raise ValueError("value length %d" % vlen)
+                    value = None
+                else:
+                    if pos + vlen > end:
+                        raise ValueError("value length %d" % vlen)
+                    value = body[pos:pos + vlen]
+                    pos += vlen
+                nh, pos = varint(body, pos)
+                headers = []
+                if nh:
+                    if nh < 0 or nh > end - pos:
+                        raise ValueError("%d headers" % nh)
+                    for _h in range(nh):
+                        hk, pos = varint(body, pos)
+                        if hk < 0 or pos + hk > end:
+                            raise ValueError("header key length %d" % hk)
+                        name = body[pos:pos + hk].decode("utf-8")
+                        pos += hk
+                        hv, pos = varint(body, pos)
+                        if hv < -1 or pos + hv > end:
+                            raise ValueError("header value length %d" % hv)
+                        headers.append((name, None if hv < 0 else body[pos:pos + hv]))
+                        pos += max(hv, 0)
+                if pos != end:
+                    raise ValueError("record of %d bytes has %d" % (size, pos - end + size))
+                if control:
+                    append(-1 if key is None or len(key) < 4 else (key[2] << 8) | key[3])
+                else:
+                    append(KafkaRecord(topic, partition, base + off_delta, base_ts + ts_delta,
+                                       key, value, headers, epoch))
+            if pos != n:
+                raise ValueError("%d bytes after the last record" % (n - pos))
+        except (ValueError, IndexError) as e:
+            raise _KafkaRecords.corrupt(topic, partition, base, "records: %s" % e)
+        return out
+
+    @staticmethod
+    def varint(buf, pos):
+        """A zigzag varint at pos: (value, next pos)."""
+        b = buf[pos]
+        if b < 0x80:
+            return (b >> 1) ^ -(b & 1), pos + 1
+        result, shift = b & 0x7F, 7
+        while True:
+            pos += 1
+            b = buf[pos]
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return (result >> 1) ^ -(result & 1), pos + 1
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint longer than 10 bytes")
+
+    TABLES = []   # CRC-32C slicing-by-8: eight tables of 256, built on first use
+
+    @staticmethod
+    def crc32c(data, start, end):
+        """CRC-32C (Castagnoli) of data[start:end], eight bytes a step."""
+        import struct
+        tables = _KafkaRecords.TABLES
+        if not tables:
+            t0 = []
+            for i in range(256):
+                c = i
+                for _ in range(8):
+                    c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+                t0.append(c)
+            tables.append(t0)
+            for _ in range(7):
+                prev = tables[-1]
+                tables.append([(prev[i] >> 8) ^ t0[prev[i] & 0xFF] for i in range(256)])
+        t0, t1, t2, t3, t4, t5, t6, t7 = tables
+        crc = 0xFFFFFFFF
+        view = memoryview(data)
+        mid = start + (max(0, end - start) // 8) * 8
+        for (x,) in struct.iter_unpack("<Q", view[start:mid]):
+            x ^= crc
+            crc = (t7[x & 0xFF] ^ t6[(x >> 8) & 0xFF] ^ t5[(x >> 16) & 0xFF] ^
+                   t4[(x >> 24) & 0xFF] ^ t3[(x >> 32) & 0xFF] ^ t2[(x >> 40) & 0xFF] ^
+                   t1[(x >> 48) & 0xFF] ^ t0[x >> 56])
+        for b in view[mid:end]:
+            crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
+        return crc ^ 0xFFFFFFFF
+
+
+class _KafkaCodecs(object):
+    """The codecs of record batches: gzip (zlib), snappy and lz4 in pure Python, zstd where
+    this Python has a module for it.  Every output is bounded by ``limit`` bytes."""
+
+    class Missing(Exception):
+        """No zstd module in this Python."""
+
+    XERIAL = b"\x82SNAPPY\x00"
+
+    @staticmethod
+    def decompress(codec, data, limit):
+        if codec == 1:
+            return _KafkaCodecs.gzip(data, limit)
+        if codec == 2:
+            return _KafkaCodecs.snappy(data, limit)
+        if codec == 3:
+            return _KafkaCodecs.lz4(data, limit)
+        if codec == 4:
+            return _KafkaCodecs.zstd(data, limit)
+        raise ValueError("unknown compression codec %d" % codec)
+
+    @staticmethod
+    def gzip(data, limit):
+        import zlib
+        try:
+            d = zlib.decompressobj(47)   # gzip or zlib header
+            out = d.decompress(data, limit + 1)
+        except zlib.error as e:
+            raise ValueError(str(e))
+        if len(out) > limit:
+            raise ValueError("more than %d bytes" % limit)
+        if not d.eof:
+            raise ValueError("truncated gzip stream")
+        return out
+
+    @staticmethod
+    def snappy(data, limit):
+        """Snappy: the xerial framing (snappy-java, what Kafka producers write) or raw."""
+        import struct
+        if not data.startswith(_KafkaCodecs.XERIAL):
+            return bytes(_KafkaCodecs.snappy_block(data, 0, len(data), limit))
+        pos, out = 16, bytearray()
+        while pos < len(data):
+            size = struct.unpack_from(">i", data, pos)[0]
+            pos += 4
+            if size < 0 or pos + size > len(data):
+                raise ValueError("xerial block of %d bytes" % size)
+            out += _KafkaCodecs.snappy_block(data, pos, pos + size, limit - len(out))
+            pos += size
+        return bytes(out)
+
+    @staticmethod
+    def snappy_block(src, pos, end, limit):
+        # the preamble: the uncompressed length, an unsigned varint
+        length, shift = 0, 0
+        while True:
+            if pos >= end or shift > 35:
+                raise ValueError("bad snappy length")
+            b = src[pos]
+            pos += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        if length > limit:
+            raise ValueError("snappy block of %d bytes (more than %d)" % (length, limit))
+        out = bytearray()
+        copy = _KafkaCodecs.copy
+        while pos < end:
+            tag = src[pos]
+            pos += 1
+            kind = tag & 3
+            if kind == 0:
+                n = tag >> 2
+                if n >= 60:
+                    w = n - 59
+                    n = int.from_bytes(src[pos:pos + w], "little")
+                    pos += w
+                n += 1
+                if pos + n > end:
+                    raise ValueError("snappy literal past the end")
+                out += src[pos:pos + n]
+                pos += n
+                if len(out) > length:
+                    raise ValueError("snappy output longer than announced")
+                continue
+            if kind == 1:
+                n = 4 + ((tag >> 2) & 7)
+                off = ((tag >> 5) << 8) | src[pos]
+                pos += 1
+            elif kind == 2:
+                n = (tag >> 2) + 1
+                off = src[pos] | (src[pos + 1] << 8)
+                pos += 2
+            else:
+                n = (tag >> 2) + 1
+                off = int.from_bytes(src[pos:pos + 4], "little")
+                pos += 4
+            if pos > end or len(out) + n > length:
+                raise ValueError("snappy copy past the end")
+            copy(out, off, n)
+        if len(out) != length:
+            raise ValueError("snappy output of %d bytes, %d announced" % (len(out), length))
+        return out
+
+    @staticmethod
+    def copy(out, off, n):
+        """Append n bytes copied from off bytes back (the copy may overlap what it writes)."""
+        have = len(out)
+        if off <= 0 or off > have:
+            raise ValueError("copy from %d bytes back with %d written" % (off, have))
+        start = have - off
+        if off >= n:
+            out += out[start:start + n]
+        else:
+            pattern = out[start:]
+            out += pattern * (n // off) + pattern[:n % off]
+
+    @staticmethod
+    def lz4(data, limit):
+        """Kafka's LZ4 framing: the LZ4 frame format (magic 0x184D2204), blocks as the
+        LZ4 block format; checksums are not checked (the batch CRC-32C covers them)."""
+        import struct
+        if len(data) < 7 or struct.unpack_from("<I", data, 0)[0] != 0x184D2204:
+            raise ValueError("not an LZ4 frame")
+        flg = data[4]
+        if flg >> 6 != 1:
+            raise ValueError("LZ4 frame version %d" % (flg >> 6))
+        if flg & 0x01:
+            raise ValueError("LZ4 frame with a dictionary")
+        pos = 7 + (8 if flg & 0x08 else 0)
+        out = bytearray()
+        while True:
+            size = struct.unpack_from("<I", data, pos)[0]
+            pos += 4
+            if size == 0:
+                break
+            raw, size = size & 0x80000000, size & 0x7FFFFFFF
+            if pos + size > len(data):
+                raise ValueError("LZ4 block past the end")
+            if raw:
+                out += data[pos:pos + size]
+            else:
+                _KafkaCodecs.lz4_block(data, pos, pos + size, out, limit)
+            if len(out) > limit:
+                raise ValueError("more than %d bytes" % limit)
+            pos += size + (4 if flg & 0x10 else 0)
+        return bytes(out)
+
+    @staticmethod
+    def lz4_block(src, pos, end, out, limit):
+        copy = _KafkaCodecs.copy
+        while True:
+            token = src[pos]
+            pos += 1
+            n = token >> 4
+            if n == 15:
+                while True:
+                    b = src[pos]
+                    pos += 1
+                    n += b
+                    if b != 255:
+                        break
+            if pos + n > end:
+                raise ValueError("LZ4 literal past the end")
+            out += src[pos:pos + n]
+            pos += n
+            if pos >= end:
+                return
+            off = src[pos] | (src[pos + 1] << 8)
+            pos += 2
+            n = token & 15
+            if n == 15:
+                while True:
+                    b = src[pos]
+                    pos += 1
+                    n += b
+                    if b != 255:
+                        break
+            n += 4
+            if len(out) + n > limit:
+                raise ValueError("more than %d bytes" % limit)
+            copy(out, off, n)
+
+    @staticmethod
+    def zstd(data, limit):
+        import importlib
+        try:
+            mod = importlib.import_module("compression.zstd")   # Python 3.14+
+            d = mod.ZstdDecompressor()
+            out = d.decompress(data, limit + 1)
+            if len(out) > limit:
+                raise ValueError("more than %d bytes" % limit)
+            return out
+        except ImportError:
+            pass
+        try:
+            mod = importlib.import_module("zstandard")
+        except ImportError:
+            raise _KafkaCodecs.Missing("no compression.zstd (Python 3.14+) and no zstandard "
+                                       "module")
+        try:
+            return mod.ZstdDecompressor().decompress(data, max_output_size=limit)
+        except mod.ZstdError as e:
+            raise ValueError(str(e))
 
 
 ###############################################################################
@@ -9602,7 +10478,7 @@ class SqlAnalysis(object):
 # Schemas #####################################################################
 ###############################################################################
 
-__all__ += ["Schema", "parse_schema_definition", "SchemaError", "canonical_schema"]
+__all__ += ["Schema", "parse_schema_definition", "SchemaError", "canonical_schema", "AvroBinary"]
 
 
 class Schema(object):
@@ -9767,6 +10643,123 @@ def canonical_schema(schema, schema_type="AVRO"):
         except ValueError:
             pass
     return " ".join(schema.split())
+
+
+class AvroBinary(object):
+    """Avro binary decoding with a writer schema (parsed JSON): the payload of a record in
+    the Confluent wire format.  Bytes and fixed come back as text (latin-1), enums as their
+    symbol, unions as the branch's value; logical types as their underlying type.  Data
+    that does not fit the schema raises ValueError (never reads past the input)."""
+
+    PRIMITIVES = ("null", "boolean", "int", "long", "float", "double", "bytes", "string")
+
+    def __init__(self, schema):
+        self.names = {}
+        self.register(schema, None)
+        self.schema = schema
+
+    def register(self, s, ns):
+        if isinstance(s, list):
+            for b in s:
+                self.register(b, ns)
+        elif isinstance(s, dict):
+            t = s.get("type")
+            if t in ("record", "error", "enum", "fixed"):
+                name = s.get("name") or ""
+                ns = s.get("namespace", ns) if "." not in name else name.rsplit(".", 1)[0]
+                full = name if "." in name or not ns else "%s.%s" % (ns, name)
+                self.names[full] = s
+                self.names.setdefault(name.rsplit(".", 1)[-1], s)
+                for f in s.get("fields") or []:
+                    self.register(f.get("type"), ns)
+            elif t in ("array", "map"):
+                self.register(s.get("items") if t == "array" else s.get("values"), ns)
+            elif isinstance(t, (dict, list)):
+                self.register(t, ns)
+
+    def decode(self, data):
+        value, pos = self.read(self.schema, data, 0)
+        if pos != len(data):
+            raise ValueError("%d bytes after the Avro value" % (len(data) - pos))
+        return value
+
+    @staticmethod
+    def long(buf, pos):
+        result, shift = 0, 0
+        while True:
+            if pos >= len(buf) or shift > 63:
+                raise ValueError("bad Avro varint")
+            b = buf[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return (result >> 1) ^ -(result & 1), pos
+            shift += 7
+
+    def take(self, buf, pos, n):
+        if n < 0 or pos + n > len(buf):
+            raise ValueError("Avro data ends early")
+        return buf[pos:pos + n], pos + n
+
+    def read(self, s, buf, pos):
+        import struct
+        if isinstance(s, list):
+            i, pos = self.long(buf, pos)
+            if not 0 <= i < len(s):
+                raise ValueError("union branch %d of %d" % (i, len(s)))
+            return self.read(s[i], buf, pos)
+        if isinstance(s, dict):
+            t = s.get("type")
+            if t in ("record", "error"):
+                out = {}
+                for f in s.get("fields") or []:
+                    out[f.get("name")], pos = self.read(f.get("type"), buf, pos)
+                return out, pos
+            if t == "enum":
+                i, pos = self.long(buf, pos)
+                symbols = s.get("symbols") or []
+                if not 0 <= i < len(symbols):
+                    raise ValueError("enum index %d" % i)
+                return symbols[i], pos
+            if t == "fixed":
+                raw, pos = self.take(buf, pos, int(s.get("size") or 0))
+                return raw.decode("latin-1"), pos
+            if t in ("array", "map"):
+                out = [] if t == "array" else {}
+                while True:
+                    n, pos = self.long(buf, pos)
+                    if n == 0:
+                        return out, pos
+                    if n < 0:
+                        n = -n
+                        _size, pos = self.long(buf, pos)
+                    if n > len(buf) - pos + 1:
+                        raise ValueError("a block of %d items in %d bytes" % (n, len(buf) - pos))
+                    for _ in range(n):
+                        if t == "array":
+                            v, pos = self.read(s.get("items"), buf, pos)
+                            out.append(v)
+                        else:
+                            k, pos = self.read("string", buf, pos)
+                            out[k], pos = self.read(s.get("values"), buf, pos)
+            return self.read(t, buf, pos)
+        if s == "null":
+            return None, pos
+        if s == "boolean":
+            raw, pos = self.take(buf, pos, 1)
+            return raw != b"\0", pos
+        if s in ("int", "long"):
+            return self.long(buf, pos)
+        if s in ("float", "double"):
+            raw, pos = self.take(buf, pos, 4 if s == "float" else 8)
+            return struct.unpack("<f" if s == "float" else "<d", raw)[0], pos
+        if s in ("bytes", "string"):
+            n, pos = self.long(buf, pos)
+            raw, pos = self.take(buf, pos, n)
+            return raw.decode("utf-8" if s == "string" else "latin-1"), pos
+        if s in self.names:
+            return self.read(self.names[s], buf, pos)
+        raise ValueError("unknown Avro type %r" % (s,))
 
 
 ###############################################################################
@@ -15298,7 +16291,7 @@ class GatewayTarget(object):
 
 __all__ += ["Selection", "APPLY_ORDER", "Plan", "make_targets", "mutating_calls",
             "plan_deploy", "source_topics", "missing_source_topics", "apply_plan",
-            "observe_state", "drift_between"]
+            "observe_state", "drift_between", "ConsumerLag", "DataTests"]
 
 
 class Selection(object):
@@ -15744,6 +16737,553 @@ def source_topics(desired):
         topics = (conn.get("config") or {}).get("topics") or ""
         found.update(x.strip() for x in str(topics).split(","))
     return sorted(n for n in found if n and n not in made and "${" not in n)
+
+
+class ConsumerLag(object):
+    """`status --lag`: how far each Flink job's consumer group (the ``properties.group.id``
+    of its Kafka sources) and each sink connector's (``connect-<name>``, or its
+    ``consumer.override.group.id``) is behind the log end of the topics it reads."""
+
+    @staticmethod
+    def groups(desired):
+        """``[{"owner", "kind", "group", "topics"}]`` of the desired state, sorted."""
+        out = {}
+        for job in desired.get("flink_jobs") or []:
+            for stmt in split_statements(job.get("sql") or ""):
+                toks = significant_tokens(stmt)
+                opts = {}
+                for i in range(len(toks) - 2):
+                    if (toks[i].kind == "string" and toks[i + 1].text == "="
+                            and toks[i + 2].kind == "string"):
+                        opts[token_value(toks[i])] = token_value(toks[i + 2])
+                group = opts.get("properties.group.id")
+                if group and opts.get("topic"):
+                    key = ("flink_job", job.get("name"), group)
+                    out.setdefault(key, set()).update(
+                        x.strip() for x in opts["topic"].split(";") if x.strip())
+        for conn in desired.get("connectors") or []:
+            config = conn.get("config") or {}
+            topics = [x.strip() for x in str(config.get("topics") or "").split(",") if x.strip()]
+            if topics:   # a sink: source connectors have no consumer group
+                name = conn.get("name") or config.get("name")
+                group = config.get("consumer.override.group.id") or "connect-%s" % name
+                out.setdefault(("connector", name, group), set()).update(topics)
+        return [{"kind": k, "owner": o, "group": g, "topics": sorted(t)}
+                for (k, o, g), t in sorted(out.items())]
+
+    @staticmethod
+    def measure(desired, runtime, reader=None):
+        """``{"groups": [{"kind", "owner", "group", "topics": {topic: [{"partition",
+        "committed", "end", "lag"}]}, "total"}], "total"}`` read from Kafka."""
+        own = reader is None
+        if own:
+            config = dict(runtime.get("kafka") or {})
+            if not config.get("bootstrap_servers"):
+                raise UsageError("status --lag: runtime.kafka.bootstrap_servers is not set",
+                                 hint="add it to the environment's runtime block")
+            reader = KafkaReader(config)
+        try:
+            out, total = [], 0
+            for g in ConsumerLag.groups(desired):
+                lag = reader.lag(g["group"], g["topics"])
+                out.append({"kind": g["kind"], "owner": g["owner"], "group": g["group"],
+                            "topics": dict((t, [dict(x, partition=p) for p, x in
+                                                sorted(parts.items())])
+                                           for t, parts in lag["topics"].items()),
+                            "total": lag["total"]})
+                total += lag["total"]
+            return {"groups": out, "total": total}
+        finally:
+            if own:
+                reader.close()
+
+    @staticmethod
+    def render(report, now_ms=None):
+        """The text form: one line per group, one per partition under it."""
+        import time
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        lines = ["Consumer lag (committed offset vs log end):"]
+        if not report["groups"]:
+            lines.append("  no Flink job or sink connector reads Kafka")
+        for g in report["groups"]:
+            lines.append("  %s %s  group %s  lag %d" % (g["kind"], g["owner"], g["group"],
+                                                       g["total"]))
+            for t in sorted(g["topics"]):
+                parts = g["topics"][t]
+                if not parts:
+                    lines.append("    %s  (topic not found)" % t)
+                for x in parts:
+                    oldest = x.get("oldest_unconsumed")
+                    lines.append("    %s[%d]  committed %s  end %d  lag %s%s" % (
+                        t, x["partition"], "-" if x["committed"] is None else x["committed"], x["end"],
+                        "-" if x["lag"] is None else x["lag"],
+                        "" if oldest is None else "  oldest unconsumed %ds old"
+                        % max(0, (now_ms - oldest) // 1000)))
+        lines.append("  total lag %d" % report["total"])
+        return "\n".join(lines)
+
+
+class DataTests(object):
+    """`streamt test`: a sample test reads a bounded sample of its topic and checks the
+    assertions a record can be checked against (JSON, Avro values); a continuous test checks
+    that its Flink job runs and wrote no failure row since it started; a schema test checks
+    the declared columns against the registered schema.  Each assertion gives
+    ``{"assertion", "status": "pass" | "fail" | "not_checked", "checked", "failures":
+    [{"partition", "offset", "detail"}], "reason"}``; at most MAX_SHOWN failures are listed
+    (``failed`` counts them all)."""
+
+    MAX_SHOWN = 5
+    TYPES = {"string": "string", "varchar": "string", "str": "string", "text": "string",
+             "int": "int", "integer": "int", "long": "int", "bigint": "int", "smallint": "int",
+             "tinyint": "int", "float": "number", "double": "number", "decimal": "number",
+             "number": "number", "boolean": "boolean", "bool": "boolean"}
+
+    @staticmethod
+    def topic_of(test, project):
+        """The topic a test reads: its model's effective topic, or its source's."""
+        name = test.get("model")
+        for m in project.models:
+            if m.get("name") == name:
+                return effective_topic(m, project)["name"]
+        for s in project.sources:
+            if s.get("name") == name:
+                return s.get("topic") or name
+        return None
+
+    @staticmethod
+    def registry(runtime):
+        """``schema_of(id) -> (schema type, AvroBinary or None)`` through the environment's
+        Schema Registry (remembered per id), or None when there is no registry."""
+        if not (runtime.get("schema_registry") or {}).get("url"):
+            return None
+        http = SchemaRegistryTarget(runtime).http
+        memo = Memo(256)
+
+        def schema_of(sid):
+            found = memo.get(sid)
+            if found is None:
+                doc = http.get_json("/schemas/ids/%d" % sid, shape=dict)
+                kind = str(doc.get("schemaType") or "AVRO").upper()
+                found = memo.put(sid, (kind, AvroBinary(json.loads(doc.get("schema") or "null"))
+                                       if kind == "AVRO" else None))
+            return found
+        return schema_of
+
+    FAILURES_TOPIC = "_streamt_test_failures"
+
+    @staticmethod
+    def flink_jobs(desired, runtime, project_name):
+        """``{pipeline name: [{"id", "state", "start"}]}`` of this project's live Flink jobs."""
+        items = desired.get("flink_jobs") or []
+        target = FlinkTarget(runtime, [j.get("cluster") for j in items] or [None])
+        live = target.observe(items, PlanPolicy(project_name))
+        out = {}
+        for jobs in live["jobs"].values():
+            for j in jobs:
+                out.setdefault(j["pipeline_name"], []).append(j)
+        return out
+
+    @staticmethod
+    def continuous(t, entry, desired, jobs, reader, time_limit):
+        """A continuous test passes when its job RUNS and has written no failure since it
+        started (counted in the failures topic from the job's start time on)."""
+        item = [j for j in desired.get("flink_jobs") or []
+                if j.get("kind") == "test" and j.get("model") == t.get("name")]
+        running = [j for j in (jobs or {}).get(item[0]["pipeline_name"] if item else "", [])
+                   if j["state"] == "RUNNING"]
+        if not running:
+            states = sorted(set(j["state"] for j in (jobs or {}).get(
+                item[0]["pipeline_name"] if item else "", [])))
+            entry["assertions"] = [{"assertion": "job_running", "status": "fail", "checked": 1,
+                                    "failed": 1, "failures": [], "reason":
+                                    "the test's Flink job %s is not running (%s): deploy it"
+                                    % (item[0]["pipeline_name"] if item else "?",
+                                       ", ".join(states) or "no job")}]
+            return
+        job = running[-1]
+        entry["topic"] = DataTests.FAILURES_TOPIC
+        first = reader.offsets(DataTests.FAILURES_TOPIC, int(job["start"]))
+        last = reader.offsets(DataTests.FAILURES_TOPIC, "latest")
+        import time
+        deadline = time.time() + float(time_limit)
+        bad, complete, read = [], True, 0
+        for p in sorted(last):
+            lo = first.get(p, -1)
+            lo = last[p] if lo < 0 else lo
+            records, done = reader.read(DataTests.FAILURES_TOPIC, p, lo, last[p],
+                                        deadline=deadline)
+            complete = complete and done
+            read += len(records)
+            for r in records:
+                try:
+                    row = json.loads((r.value or b"").decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                if isinstance(row, dict) and row.get("test_name") == t.get("name"):
+                    bad.append((r, "%s: %s" % (row.get("violation_type"),
+                                               DataTests.show(row.get("violation_details")))))
+        entry["records"], entry["complete"] = read, complete
+        res = DataTests.result("failures_since_start", bad, read)
+        res["reason"] = "job %s RUNNING since %d" % (job["id"], job["start"])
+        entry["assertions"] = [{"assertion": "job_running", "status": "pass", "checked": 1,
+                                "failed": 0, "failures": [], "reason": res["reason"]}, res]
+
+    # -- schema tests: the declared columns against the registered schema --------------
+
+    COMPATIBLE = {
+        "AVRO": {"string": ("string", "enum"), "int": ("int",), "long": ("long", "int"),
+                 "number": ("double", "float", "int", "long"), "boolean": ("boolean",)},
+        "JSON": {"string": ("string",), "int": ("integer",), "long": ("integer",),
+                 "number": ("number", "integer"), "boolean": ("boolean",)},
+    }
+    SQL_KINDS = {"STRING": "string", "VARCHAR": "string", "CHAR": "string", "INT": "int",
+                 "INTEGER": "int", "SMALLINT": "int", "TINYINT": "int", "BIGINT": "long",
+                 "DOUBLE": "number", "FLOAT": "number", "REAL": "number",
+                 "BOOLEAN": "boolean"}
+
+    @staticmethod
+    def schema_fields(kind, text):
+        """``{field: (types, nullable, enum symbols or None)}`` of an Avro record or a JSON
+        Schema object."""
+        doc = json.loads(text) if isinstance(text, str) else text
+        out = {}
+        if kind == "AVRO":
+            for f in (doc or {}).get("fields") or []:
+                t = f.get("type")
+                branches = t if isinstance(t, list) else [t]
+                types, symbols = [], None
+                for b in branches:
+                    name = b.get("type") if isinstance(b, dict) else b
+                    if isinstance(b, dict) and name == "enum":
+                        symbols = b.get("symbols")
+                    types.append(name)
+                out[f.get("name")] = ([x for x in types if x != "null"], "null" in types,
+                                      symbols)
+        else:
+            required = set((doc or {}).get("required") or [])
+            for name, p in sorted(((doc or {}).get("properties") or {}).items()):
+                t = p.get("type") if isinstance(p, dict) else None
+                types = t if isinstance(t, list) else [t]
+                out[name] = ([x for x in types if x != "null"],
+                             "null" in types or name not in required,
+                             p.get("enum") if isinstance(p, dict) else None)
+        return out
+
+    @staticmethod
+    def schema_test(t, entry, project, desired, registry_http):
+        name = t.get("model")
+        node = [x for x in list(project.models) + list(project.sources)
+                if x.get("name") == name]
+        wanted = [s for s in desired.get("schemas") or []
+                  if s.get("source") == name or s.get("model") == name]
+        if not wanted or registry_http is None:
+            entry["status"], entry["reason"] = "not_run", (
+                "%s has no schema in the project" % name if not wanted
+                else "the environment has no schema_registry")
+            return
+        subject = wanted[0]["subject"]
+        entry["topic"] = subject
+        resp = registry_http.request("GET", "/subjects/%s/versions/latest" % Http.quote(subject),
+                                     expect=(200, 404))
+        if resp.status == 404:
+            entry["assertions"] = [{"assertion": "registered", "status": "fail", "checked": 1,
+                                    "failed": 1, "failures": [], "reason":
+                                    "subject %s is not registered: deploy it" % subject}]
+            return
+        live = registry_http.check_shape(resp, dict, keys=("schema",))
+        kind = str(live.get("schemaType") or "AVRO").upper()
+        same = canonical_schema(live["schema"], kind) == canonical_schema(
+            wanted[0]["schema"], wanted[0].get("schema_type") or "AVRO")
+        results = [{"assertion": "registered", "status": "pass" if same else "fail",
+                    "checked": 1, "failed": 0 if same else 1, "failures": [],
+                    "reason": "%s version %s %s the project's schema" % (
+                        subject, live.get("version"), "is" if same else "differs from")}]
+        fields = DataTests.schema_fields(kind, live["schema"]) if kind in ("AVRO", "JSON") else {}
+        compat = DataTests.COMPATIBLE.get(kind, {})
+        for col in (node[0].get("columns") or []) if node else []:
+            c, sql = col.get("name"), str(col.get("type") or "").upper().split("(")[0].strip()
+            res = {"assertion": "column:%s" % c, "status": "pass", "checked": 1, "failed": 0,
+                   "failures": [], "reason": None}
+            if c not in fields:
+                res.update(status="fail", failed=1, reason="not in the registered schema")
+            else:
+                allowed = compat.get(DataTests.SQL_KINDS.get(sql, ""), None)
+                if allowed is None:
+                    res.update(status="not_checked", checked=0,
+                               reason="%s against %s is not checked" % (sql, fields[c][0]))
+                elif not set(fields[c][0]) & set(allowed):
+                    res.update(status="fail", failed=1, reason="declared %s, registered %s"
+                               % (sql, "/".join(str(x) for x in fields[c][0])))
+            results.append(res)
+        for a in t.get("assertions") or []:
+            if not isinstance(a, dict) or len(a) != 1:
+                continue
+            k, spec = list(a.items())[0]
+            spec = spec if isinstance(spec, dict) else {}
+            if k == "not_null":
+                cols = spec.get("columns") or []
+                for c in [cols] if isinstance(cols, str) else cols:
+                    bad = c not in fields or fields[c][1]
+                    results.append({"assertion": "not_null:%s" % c, "status": "fail" if bad
+                                    else "pass", "checked": 1, "failed": int(bad),
+                                    "failures": [], "reason": "nullable (or missing) in the "
+                                    "registered schema" if bad else None})
+            elif k == "accepted_values" and (fields.get(spec.get("column")) or (0, 0, None))[2]:
+                symbols = fields[spec["column"]][2]
+                extra = [x for x in symbols if str(x) not in set(
+                    str(v) for v in spec.get("values") or [])]
+                results.append({"assertion": "accepted_values:%s" % spec["column"],
+                                "status": "fail" if extra else "pass", "checked": 1,
+                                "failed": int(bool(extra)), "failures": [],
+                                "reason": "the schema also allows %s" % ", ".join(
+                                    str(x) for x in extra) if extra else None})
+            else:
+                results.append({"assertion": str(k), "status": "not_checked", "checked": 0,
+                                "failed": 0, "failures": [], "reason":
+                                "checked on data (a sample or continuous test), not on the "
+                                "schema"})
+        entry["assertions"] = results
+
+    @staticmethod
+    def run(project, tests, reader, start="earliest", time_limit=10.0, schemas=None,
+            desired=None, jobs=None, registry_http=None):
+        """``{"tests": [...], "summary": {"passed", "failed", "not_run"}}``; ``schemas`` is
+        DataTests.registry's lookup, for values in the Confluent wire format; ``jobs`` is
+        DataTests.flink_jobs' answer, for continuous tests."""
+        out, summary = [], {"passed": 0, "failed": 0, "not_run": 0}
+        for t in tests:
+            entry = {"name": t.get("name"), "model": t.get("model"), "type": t.get("type"),
+                     "topic": None, "records": 0, "complete": True, "assertions": []}
+            if t.get("type") == "schema":
+                DataTests.schema_test(t, entry, project, desired or {}, registry_http)
+            elif t.get("type") == "continuous" and jobs is not None:
+                DataTests.continuous(t, entry, desired or {}, jobs, reader, time_limit)
+            elif t.get("type") != "sample":
+                entry["status"] = "not_run"
+                entry["reason"] = "%s tests are not run by `streamt test`" % t.get("type")
+            if t.get("type") != "sample":
+                if entry.get("status") == "not_run":
+                    summary["not_run"] += 1
+                else:
+                    failed = any(a["status"] == "fail" for a in entry["assertions"])
+                    entry["status"] = "fail" if failed else "pass"
+                    summary["failed" if failed else "passed"] += 1
+                out.append(entry)
+                continue
+            topic = DataTests.topic_of(t, project)
+            entry["topic"] = topic
+            size = int(t.get("sample_size") or 100)
+            sample = reader.sample(topic, count=size, start=start, time_limit=time_limit)
+            records = sample["records"]
+            entry["records"], entry["complete"] = len(records), sample["complete"]
+            entry["assertions"] = DataTests.evaluate(t, records, schemas)
+            failed = any(a["status"] == "fail" for a in entry["assertions"])
+            entry["status"] = "fail" if failed else "pass"
+            summary["failed" if failed else "passed"] += 1
+            out.append(entry)
+        return {"tests": out, "summary": summary}
+
+    @staticmethod
+    def decode(records, schemas=None):
+        """[(record, object or None, why not)]: JSON object values, or with a registry,
+        Confluent wire-format values (magic 0, schema id) in Avro or JSON Schema."""
+        out = []
+        for r in records:
+            value = r.value or b""
+            try:
+                if schemas is not None and len(value) >= 5 and value[:1] == b"\0":
+                    sid = int.from_bytes(value[1:5], "big")
+                    try:
+                        kind, avro = schemas(sid)
+                    except (StreamtError, ValueError) as e:
+                        out.append((r, None, "schema id %d: %s" % (sid, getattr(
+                            e, "message", None) or str(e)[:80])))
+                        continue
+                    if kind == "AVRO":
+                        try:
+                            obj = avro.decode(value[5:])
+                        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+                            out.append((r, None, "does not decode as Avro with schema id %d (%s)"
+                                        % (sid, str(e)[:80])))
+                            continue
+                    elif kind == "JSON":
+                        obj = json.loads(value[5:].decode("utf-8"))
+                    else:
+                        out.append((r, None, "%s values are not decoded (schema id %d)"
+                                    % (kind, sid)))
+                        continue
+                else:
+                    obj = json.loads(value.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                out.append((r, None, "the value is not JSON (%s)" % str(e)[:80]))
+                continue
+            if not isinstance(obj, dict):
+                out.append((r, None, "the value is JSON but not an object"))
+            else:
+                out.append((r, obj, None))
+        return out
+
+    @staticmethod
+    def evaluate(test, records, schemas=None):
+        rows = DataTests.decode(records, schemas)
+        results = [DataTests.result("json_value", [(r, why) for r, _o, why in rows if why],
+                                    len(rows))]
+        good = [(r, o) for r, o, why in rows if not why]
+        for a in test.get("assertions") or []:
+            if not isinstance(a, dict) or len(a) != 1:
+                continue
+            kind, spec = list(a.items())[0]
+            spec = spec if isinstance(spec, dict) else {}
+            check = getattr(DataTests, "check_" + str(kind), None)
+            if check is None:
+                results.append({"assertion": str(kind), "status": "not_checked", "checked": 0,
+                                "failed": 0, "failures": [],
+                                "reason": "%s cannot be evaluated on single records" % kind})
+                continue
+            results.extend(check(spec, good))
+        return results
+
+    @staticmethod
+    def result(name, bad, checked):
+        return {"assertion": name, "status": "fail" if bad else "pass", "checked": checked,
+                "failed": len(bad), "reason": None,
+                "failures": [{"partition": r.partition, "offset": r.offset, "detail": d}
+                             for r, d in bad[:DataTests.MAX_SHOWN]]}
+
+    @staticmethod
+    def show(value):
+        return json.dumps(value)[:80]
+
+    @staticmethod
+    def check_not_null(spec, good):
+        cols = spec.get("columns") or []
+        cols = [cols] if isinstance(cols, str) else cols
+        return [DataTests.result("not_null:%s" % c, [(r, "%s is %s" % (c, "missing" if c not in o
+                                                                      else "null"))
+                                                    for r, o in good if o.get(c) is None],
+                                 len(good)) for c in cols]
+
+    @staticmethod
+    def check_accepted_values(spec, good):
+        c, values = spec.get("column"), spec.get("values") or []
+        allowed = set(str(v) for v in values)
+        bad = [(r, "%s = %s" % (c, DataTests.show(o[c]))) for r, o in good
+               if o.get(c) is not None and str(o[c]) not in allowed]
+        return [DataTests.result("accepted_values:%s" % c, bad, len(good))]
+
+    @staticmethod
+    def check_range(spec, good):
+        c, lo, hi = spec.get("column"), spec.get("min"), spec.get("max")
+        bad = []
+        for r, o in good:
+            v = o.get(c)
+            if v is None:
+                continue
+            try:
+                x = float(v) if not isinstance(v, bool) else None
+            except (TypeError, ValueError):
+                x = None
+            if x is None:
+                bad.append((r, "%s = %s is not a number" % (c, DataTests.show(v))))
+            elif lo is not None and x < float(lo):
+                bad.append((r, "%s = %s < %s" % (c, DataTests.show(v), lo)))
+            elif hi is not None and x > float(hi):
+                bad.append((r, "%s = %s > %s" % (c, DataTests.show(v), hi)))
+        return [DataTests.result("range:%s" % c, bad, len(good))]
+
+    @staticmethod
+    def check_unique_key(spec, good):
+        key = spec.get("key") or spec.get("columns") or []
+        key = [key] if isinstance(key, str) else list(key)
+        seen, bad = {}, []
+        for r, o in good:
+            k = tuple(DataTests.show(o.get(c)) for c in key)
+            if k in seen:
+                bad.append((r, "%s repeats the record at %d-%d" % (
+                    ", ".join("%s = %s" % (c, v) for c, v in zip(key, k)), seen[k].partition,
+                    seen[k].offset)))
+            else:
+                seen[k] = r
+        res = DataTests.result("unique_key:%s" % ",".join(key), bad, len(good))
+        tolerance = spec.get("tolerance")
+        if bad and tolerance is not None and len(bad) <= float(tolerance) * max(1, len(good)):
+            res["status"] = "pass"
+            res["reason"] = "%d duplicate(s) within the tolerance %s" % (len(bad), tolerance)
+        return [res]
+
+    @staticmethod
+    def check_accepted_types(spec, good):
+        out = []
+        for c, t in sorted((spec.get("types") or {}).items()):
+            want = DataTests.TYPES.get(str(t).lower().split("(")[0].strip())
+            if want is None:
+                out.append({"assertion": "accepted_types:%s" % c, "status": "not_checked",
+                            "checked": 0, "failed": 0, "failures": [],
+                            "reason": "type %r is not checked on JSON values" % t})
+                continue
+            bad = []
+            for r, o in good:
+                v = o.get(c)
+                if v is None:
+                    continue
+                ok = {"string": isinstance(v, str),
+                      "int": isinstance(v, int) and not isinstance(v, bool),
+                      "number": isinstance(v, (int, float)) and not isinstance(v, bool),
+                      "boolean": isinstance(v, bool)}[want]
+                if not ok:
+                    bad.append((r, "%s = %s is not %s" % (c, DataTests.show(v), t)))
+            out.append(DataTests.result("accepted_types:%s" % c, bad, len(good)))
+        return out
+
+    @staticmethod
+    def junit(report):
+        """JUnit XML (one testsuite, a testcase per test: failure, skipped or pass) for CI."""
+        from xml.etree import ElementTree as ET
+        s = report["summary"]
+        counts = dict(tests=str(len(report["tests"])), failures=str(s["failed"]), errors="0",
+                      skipped=str(s["not_run"]))
+        root = ET.Element("testsuites", name="streamt test", **counts)
+        suite = ET.SubElement(root, "testsuite", name="%s (%s)" % (
+            report.get("project") or "", report.get("environment") or ""), **counts)
+        for t in report["tests"]:
+            case = ET.SubElement(suite, "testcase", name=t["name"] or "",
+                                 classname="%s.%s" % (t["type"], t["model"]))
+            if t["status"] == "not_run":
+                ET.SubElement(case, "skipped", message=t.get("reason") or "not run")
+            elif t["status"] == "fail":
+                bad = [a for a in t["assertions"] if a["status"] == "fail"]
+                fail = ET.SubElement(case, "failure", type="assertion", message="; ".join(
+                    "%s: %d record(s)" % (a["assertion"], a["failed"]) for a in bad))
+                fail.text = "\n".join("%s partition %d offset %d: %s" % (
+                    a["assertion"], f["partition"], f["offset"], f["detail"])
+                    for a in bad for f in a["failures"])
+        return ET.tostring(root, encoding="unicode") + "\n"
+
+    @staticmethod
+    def render(report):
+        lines = []
+        for t in report["tests"]:
+            if t["status"] == "not_run":
+                lines.append("SKIP  %s (%s): %s" % (t["name"], t["type"], t["reason"]))
+                continue
+            lines.append("%s  %s: %d record(s) of %s%s" % (
+                t["status"].upper(), t["name"], t["records"], t["topic"] or "no topic",
+                "" if t["complete"] else " (time limit reached)"))
+            for a in t["assertions"]:
+                if a["status"] == "not_checked":
+                    lines.append("  -     %s: not checked: %s" % (a["assertion"], a["reason"]))
+                    continue
+                lines.append("  %-5s %s%s" % (a["status"], a["assertion"],
+                                              ": %d record(s) fail" % a["failed"]
+                                              if a["failures"] else
+                                              (": " + a["reason"]) if a.get("reason") else ""))
+                for f in a["failures"]:
+                    lines.append("          partition %d offset %d: %s" % (
+                        f["partition"], f["offset"], f["detail"]))
+        s = report["summary"]
+        lines.append("%d passed, %d failed, %d not run" % (s["passed"], s["failed"],
+                                                           s["not_run"]))
+        return "\n".join(lines)
 
 
 def missing_source_topics(desired, topic_target):
@@ -16852,6 +18392,81 @@ are, and secret-like values (password, api_key, ...) are masked.""")
         return run
 
     @staticmethod
+    @command("test", help="run the project's data tests (sample: read the topic, check the records)",
+             epilog="""examples:
+  streamt test -p examples/shop -e dev --type sample
+  streamt test -e dev --model orders_clean --format json
+  streamt test -e dev --junit-xml test-results.xml
+
+Sample tests read the first (--from earliest) or last (--from latest) sample_size records
+(default 100) of each partition of the model's topic, within --time-limit seconds, and check
+not_null, accepted_values, range, unique_key and accepted_types on the JSON values; failing
+records are listed with their partition and offset.  Continuous tests pass when their Flink
+job is RUNNING and has written no failure row since it started.  Schema tests check the
+declared columns, not_null and accepted_values against the registered schema.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid project.""")
+    def cmd_test(p):
+        _Cli.add_project_arg(p)
+        p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+        p.add_argument("-m", "--model", help="only the tests of this model (or source)")
+        p.add_argument("--type", choices=("schema", "sample", "continuous"),
+                       help="only tests of this type")
+        p.add_argument("--from", dest="start", choices=("earliest", "latest"),
+                       default="earliest", help="sample the first or the last records")
+        p.add_argument("--time-limit", type=float, default=10.0, metavar="SECONDS",
+                       help="stop reading a test's topic after this long (default 10)")
+        p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                       help="NAME=value lines for ${VAR}s (the process environment wins)")
+        p.add_argument("--format", choices=("text", "json"), default="text")
+        p.add_argument("--junit-xml", metavar="FILE",
+                       help="also write the results as JUnit XML (for CI systems)")
+
+        def run(args, out):
+            pl = ProjectPipeline(_Cli.project_dir(args), args.env)
+            desired = pl.require_valid(out, "no test was run")
+            project = pl.project
+            tests = [t for t in project.tests
+                     if (not args.type or t.get("type") == args.type)
+                     and (not args.model or t.get("model") == args.model)]
+            values = dict(project.variables)
+            for f in args.env_file:
+                values.update(read_env_file(f))
+            values.update(os.environ)
+            runtime = (resolve_variables(desired, values).get("environment") or {}).get(
+                "runtime") or {}
+            reader, jobs = None, None
+            if any(t.get("type") == "continuous" for t in tests):
+                jobs = DataTests.flink_jobs(desired, runtime, project.name)
+            if any(t.get("type") in ("sample", "continuous") for t in tests):
+                config = dict(runtime.get("kafka") or {})
+                if not config.get("bootstrap_servers"):
+                    raise UsageError("test: runtime.kafka.bootstrap_servers is not set",
+                                     hint="sample tests read the model's topic from Kafka")
+                reader = KafkaReader(config)
+            try:
+                registry_http = None
+                if (runtime.get("schema_registry") or {}).get("url"):
+                    registry_http = SchemaRegistryTarget(runtime).http
+                report = DataTests.run(project, tests, reader, args.start, args.time_limit,
+                                       DataTests.registry(runtime), desired, jobs, registry_http)
+            finally:
+                if reader is not None:
+                    reader.close()
+            report = dict(report, format_version=1, command="test", project=project.name,
+                          environment=project.env)
+            if args.junit_xml:
+                try:
+                    with open(args.junit_xml, "w", encoding="utf-8") as f:
+                        f.write(DataTests.junit(report))
+                except (IOError, OSError) as e:
+                    raise UsageError("cannot write %s: %s" % (args.junit_xml, e.strerror or e))
+            if args.format == "json":
+                out.result(canonical_json(report).rstrip("\n"))
+            else:
+                out.result(DataTests.render(report) if tests else "No tests to run")
+            return EXIT_FAILURE if report["summary"]["failed"] else EXIT_OK
+        return run
+
+    @staticmethod
     @command("lineage", help="show how data flows: sources, models, exposures",
              epilog="""examples:
   streamt lineage -p examples/shop -e dev
@@ -17545,6 +19160,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
              epilog="""examples:
   streamt status dist/shop-dev
   streamt status -p examples/shop -e dev --format json
+  streamt status dist/shop-dev --lag
 
 """ + DEPLOY_EXIT_CODES)
     def cli_status(p):
@@ -17558,6 +19174,9 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         p.add_argument("--filter", metavar="GLOB",
                        help="only resources whose name matches this shell pattern "
                         "(e.g. 'orders*')")
+        p.add_argument("--lag", action="store_true",
+                       help="also how far each Flink job's and sink connector's consumer "
+                        "group is behind the log end, per partition (JSON: \"lag\")")
         _Cli.add_selection_args(p)
         return lambda args, output: _Cli.run_deploy(args, output, "status")
 
@@ -17692,6 +19311,10 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                 for line in report["drift"]:
                     output.result("  " + line)
         if cmd == "status":
+            if getattr(args, "lag", False):
+                report["lag"] = ConsumerLag.measure(desired, runtime)
+                if not json_out:
+                    output.result(ConsumerLag.render(report["lag"]))
             report["result"] = {"status": "pending" if plan.pending else "no-changes",
                                 "applied": [], "not_applied": [], "failed": None,
                                 "mutating_calls": mutating_calls(targets)}

@@ -20,12 +20,14 @@ with open(os.path.join(ROOT, "streamt.py"), encoding="utf-8") as _f:
     SOURCE = _f.read()
 
 PART_ONE = ["Canonical JSON", "YAML: full loader", "YAML", "Signatures", "Tar & gzip",
-            "Git reader", "HTTP client", "Kafka wire client"]
+            "Git reader", "HTTP client", "Kafka wire client",
+            "Kafka wire client: reading"]
 PART_TWO = ["Secrets & variables", "Project", "SQL", "SQL analysis", "Schemas", "Validate",
             "Compile", "Artifact", "Targets", "Plan & deploy", "Docs page", "CLI"]
 SECTIONS = ["Errors & output"] + PART_ONE + PART_TWO
 # sections that are one unit split for length: they may share private names
-UNITS = {"YAML: full loader": "YAML", "SQL analysis": "SQL"}
+UNITS = {"YAML: full loader": "YAML", "SQL analysis": "SQL",
+         "Kafka wire client: reading": "Kafka wire client"}
 MAX_TOP_LEVEL_NAMES = 250
 MAX_SECTION_LINES = 1700
 

@@ -14,7 +14,8 @@ Parts (each prints a table; everything is also written to dist/bench.json):
            3.6-3.13 found under $(pyenv root)/versions.
   others   the tests/bench/bench_*.py scripts, each printing its own table: YAML vs
            PyYAML, validation, signature verification, Kafka requests and 500 topics on
-           the real broker, a converged re-deploy of examples/shop on the real services
+           the real broker, a converged re-deploy of examples/shop on the real services,
+           record batches decoded against kafka-python
            (bench_startup.py is left out: the `startup` part measures the same).
 
     python tests/bench/run.py [build] [startup] [others] [bench_NAME...]
@@ -189,6 +190,7 @@ OTHERS = [
     ("bench_sign", [], 300),          # ssh_sign / ssh_verify of a manifest
     ("bench_kafka", [], 420),         # requests and time for 10 / 100 / 500 topics (real broker)
     ("bench_redeploy", [], 600),      # converged re-deploy of examples/shop (real services)
+    ("bench_kafka_read", [], 300),    # record batches decoded: streamt vs kafka-python
 ]
 SKIP = ("bench_startup",)
 
