@@ -100,8 +100,8 @@ PART II -- the pipeline
     Docs page -- the self-contained HTML page of a project or an artifact (`docs generate`)
         DocsPage
 
-    CLI -- the command line: one parser, one function per command
-        command, build_parser, main
+    CLI -- the command line: one parser, one function per command, the deploy steps
+        command, DeployRun, build_parser, main
 
 Run ``python3 streamt.py --help`` (or ``python3 streamt.pyz --help``).
 """
@@ -18134,7 +18134,7 @@ _DOCS_JS = r"""
 # Each command registers itself with @command; main() builds the parser from
 # the registry, runs the command, and turns StreamtError into its exit code.
 
-__all__ += ["command", "build_parser", "main"]
+__all__ += ["command", "DeployRun", "build_parser", "main"]
 
 
 _COMMANDS = []
@@ -19123,7 +19123,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         p.add_argument("--allowed-signers", metavar="FILE", help="OpenSSH allowed_signers file")
         p.add_argument("--require-signature", action="store_true",
                        help="refuse an artifact without a valid signature")
-        return lambda args, output: _Cli.run_deploy(args, output, "deploy")
+        return lambda args, output: DeployRun(args, output, "deploy").run()
 
     @staticmethod
     @command("plan", help="show what apply would change (reads the live services)",
@@ -19136,7 +19136,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         p.add_argument("-p", "--project-dir", default=None,
                        help="project directory (default: $STREAMT_PROJECT_DIR, else .)")
         _Cli.add_common_deploy_args(p, with_apply=False)
-        return lambda args, output: _Cli.run_deploy(args, output, "plan")
+        return lambda args, output: DeployRun(args, output, "plan").run()
 
     @staticmethod
     @command("apply", help="compile a project and deploy it (--confirm or --dry-run)",
@@ -19153,7 +19153,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                        help="the original streamt's flag: let the plan's destructive changes "
                         "through where the environment's safety.allow_destructive is false "
                         "(deletes still need --allow-delete; --confirm is still required)")
-        return lambda args, output: _Cli.run_deploy(args, output, "apply")
+        return lambda args, output: DeployRun(args, output, "apply").run()
 
     @staticmethod
     @command("status", help="what is live vs what the artifact or project wants (read-only)",
@@ -19178,206 +19178,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                        help="also how far each Flink job's and sink connector's consumer "
                         "group is behind the log end, per partition (JSON: \"lag\")")
         _Cli.add_selection_args(p)
-        return lambda args, output: _Cli.run_deploy(args, output, "status")
-
-    @staticmethod
-    def run_deploy(args, output, cmd):
-        progress = output.info
-        report = {"format_version": 1, "command": cmd, "project": None, "environment": None,
-                  "contacts": [], "kafka_cluster_id": None, "plan": None,
-                  "validation_errors": [], "drift": [], "result": None}
-        json_out = args.format == "json"
-        try:
-            return _Cli.deploy_steps(args, output, cmd, report, progress)
-        except StreamtError as e:
-            if json_out:
-                rep = getattr(e, "report", None)
-                report["result"] = rep or {"status": "refused" if e.exit_code in (
-                    EXIT_REFUSED, EXIT_DRIFT, EXIT_INTEGRITY) else "failed",
-                    "applied": [], "not_applied": [], "failed": None, "error": e.message}
-                output.result(canonical_json(report).rstrip("\n"))
-            raise
-
-    @staticmethod
-    def deploy_steps(args, output, cmd, report, progress):
-        # 1. the source: an artifact (verified) or a project (loaded, validated, compiled)
-        snapshot = None
-        from_project = cmd == "status" and (args.project_dir or (
-            not args.artifact and os.environ.get("STREAMT_PROJECT_DIR")))
-        if cmd in ("plan", "apply") or from_project:
-            if cmd == "status" and args.artifact:
-                raise UsageError("status: give an artifact or -p DIR, not both")
-            src = _Cli.desired_from_project(_Cli.project_dir(args), args.env, output)
-            project_name, env_name, desired, values = src
-        else:
-            if not getattr(args, "artifact", None):
-                raise UsageError("%s: give an artifact (or -p DIR -e ENV)" % cmd)
-            art = _Cli.open_verified_artifact(args, progress)
-            project_name, desired, snapshot = art["project"], art["desired"], art["state"]
-            env_name = art["environment"]
-            # 2. the environment named on the command line must be the artifact's
-            if args.env and args.env != env_name:
-                raise RefusedError("environment mismatch: the artifact was built for %r, not %r"
-                                   % (env_name, args.env),
-                                   hint="build an artifact for %s (a build is environment-specific)"
-                                        % args.env)
-            values = {}
-        report["project"], report["environment"] = project_name, env_name
-        selection = Selection.from_args(args)
-        if selection.active:
-            project = None
-            if snapshot is None and not getattr(args, "artifact", None):
-                project = load_project(_Cli.project_dir(args), env=args.env)   # the graph, the tags
-            desired = selection.desired(desired, project)
-            progress("selected: %s (what the selection leaves out is not planned, changed or "
-                 "reported as an orphan)" % _Cli.component_counts(desired))
-        environment = desired.get("environment") or {}
-        safety = environment.get("safety") or {}
-        applying = cmd in ("deploy", "apply") and not args.dry_run
-        if cmd in ("deploy", "apply") and not args.confirm and not args.dry_run:
-            if environment.get("protected") or safety.get("confirm_apply"):
-                if not _Cli.confirm_on_tty(env_name, output):
-                    raise RefusedError("%r is a protected environment: --confirm is required"
-                                       % env_name,
-                                       hint="review the plan with --dry-run, then re-run with "
-                                        "--confirm")
-            elif not sys.stdin.isatty():
-                raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd,
-                                 hint="coming from the original streamt, whose `apply` deployed "
-                                  "without asking: add --confirm (streamt %s --confirm)"
-                                      % cmd)
-            elif not _Cli.confirm_on_tty(env_name, output):
-                raise RefusedError("not confirmed")
-        # 3. ${VAR}s: --env-file lines, then the process environment (highest)
-        for f in getattr(args, "env_file", []) or []:
-            values.update(read_env_file(f))
-        values.update(os.environ)
-        desired = resolve_variables(desired, values)
-        runtime = (desired.get("environment") or {}).get("runtime") or {}
-        policy = PlanPolicy(project_name, _Cli.parse_allow_delete(getattr(args, "allow_delete", "")),
-                            getattr(args, "prune_config", False), SecretPolicy.values_of(values))
-        targets = make_targets(desired, runtime)
-        # 4. what will be contacted (hosts only)
-        names = {"schema": "Schema Registry", "topic": "Kafka", "flink_job": "Flink",
-                 "connector": "Kafka Connect", "gateway": "Conduktor Gateway"}
-        for kind in APPLY_ORDER:
-            if kind in targets:
-                hosts = targets[kind].hosts()
-                report["contacts"].append({"service": names[kind], "hosts": hosts})
-                progress("will contact %s: %s" % (names[kind], ", ".join(hosts)))
-        try:
-            return _Cli.plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy,
-                                   targets, snapshot, safety, env_name, applying)
-        finally:
-            if "topic" in targets:
-                targets["topic"].close()
-
-    @staticmethod
-    def plan_and_apply(args, output, cmd, report, progress, desired, runtime, policy, targets,
-                        snapshot, safety, env_name, applying):
-        json_out = args.format == "json"
-        # 5. observe, drift, plan
-        if getattr(args, "check_drift", False):
-            if snapshot is None:
-                raise DriftError("--check-drift: the artifact has no state/ snapshot",
-                                 hint="build it with --with-state")
-            now = observe_state(desired, runtime, policy.project, targets=targets)
-            report["drift"] = drift_between(snapshot, now)
-            if report["drift"]:
-                raise DriftError("the live state changed since the artifact was built",
-                                 details=report["drift"][:50],
-                                 hint="rebuild the artifact (or review the change) and deploy again")
-            progress("no drift since the build")
-        elif cmd == "status" and snapshot is not None:
-            # status shows what --check-drift would refuse, without refusing
-            now = observe_state(desired, runtime, policy.project, targets=targets)
-            report["drift"] = drift_between(snapshot, now)
-        plan = plan_deploy(desired, runtime, policy, targets=targets, progress=progress)
-        if getattr(args, "filter", None):
-            import fnmatch
-            plan.changes = [c for c in plan.changes if fnmatch.fnmatchcase(c.name, args.filter)]
-        if Selection.from_args(args).active:
-            # never an orphan, never a delete: the rest of the project is not planned
-            plan.changes = [c for c in plan.changes if c.action not in ("orphan", "delete")]
-        report["kafka_cluster_id"] = plan.cluster_id
-        report["plan"] = plan.to_json()
-        if plan.cluster_id:
-            progress("Kafka cluster id: %s" % plan.cluster_id)
-        if not json_out:
-            output.result(plan.render(verbose=(cmd == "status")))
-            if cmd == "status" and snapshot is not None:
-                output.result("Drift since the build (what deploy --check-drift refuses):" if
-                              report["drift"] else "No drift since the build.")
-                for line in report["drift"]:
-                    output.result("  " + line)
-        if cmd == "status":
-            if getattr(args, "lag", False):
-                report["lag"] = ConsumerLag.measure(desired, runtime)
-                if not json_out:
-                    output.result(ConsumerLag.render(report["lag"]))
-            report["result"] = {"status": "pending" if plan.pending else "no-changes",
-                                "applied": [], "not_applied": [], "failed": None,
-                                "mutating_calls": mutating_calls(targets)}
-            if json_out:
-                output.result(canonical_json(report).rstrip("\n"))
-            return EXIT_OK
-        if plan.refused:
-            raise RefusedError("the plan contains changes streamt refuses to make",
-                               details=["%s: %s" % (c.ref, c.refused) for c in plan.refused])
-        if getattr(args, "force", False):
-            # the original's --force: destructive operations allowed despite the environment's
-            # safety.allow_destructive; here it opens exactly that gate, nothing else
-            progress("--force (as in the original streamt): the plan's destructive changes (%d) "
-                 "are allowed on %r even if its safety.allow_destructive is false; deletes "
-                 "still need --allow-delete, and --confirm is still required"
-                     % (len(plan.destructive), env_name))
-        elif plan.destructive and safety.get("allow_destructive") is False:
-            raise RefusedError("environment %r does not allow destructive changes, and the plan "
-                           "contains some" % env_name,
-                               details=["would %s %s" % (c.action if c.action == "delete" else
-                                                         "reset config of", c.ref)
-                                        for c in plan.destructive],
-                               hint="drop --allow-delete/--prune-config, or change "
-                                "safety.allow_destructive for this environment")
-        if not applying:
-            if cmd != "plan" and plan.pending:
-                progress("running the services' own checks (dry run)")
-                errors = []
-                for kind in APPLY_ORDER:
-                    mine = [c for c in plan.pending if c.kind == kind]
-                    if mine:
-                        errors.extend(plan.targets[kind].validate(mine))
-                report["validation_errors"] = errors
-                if errors:
-                    raise RefusedError("the services reject %d change(s)" % len(errors),
-                                       details=errors)
-            report["result"] = {"status": "pending" if plan.pending else "no-changes",
-                                "applied": [], "not_applied": [c.ref for c in plan.pending],
-                                "failed": None, "mutating_calls": mutating_calls(targets)}
-            if json_out:
-                output.result(canonical_json(report).rstrip("\n"))
-            if args.detailed_exitcode and plan.pending:
-                return EXIT_CHANGES
-            return EXIT_OK
-        # 7. apply
-        try:
-            result = apply_plan(plan, progress=progress)
-        except PartialDeployError as e:
-            e.report["mutating_calls"] = mutating_calls(targets)
-            raise
-        result["mutating_calls"] = mutating_calls(targets)
-        report["result"] = result
-        if json_out:
-            output.result(canonical_json(report).rstrip("\n"))
-        else:
-            output.result("Applied %d change(s)." % len(result["applied"]) if result["applied"]
-                          else "No changes.")
-            for ref, savepoint in sorted(result["restored_from"].items()):
-                output.result("  %s %s" % (ref, "restored from the savepoint %s" % savepoint
-                                           if savepoint else "started without state"))
-        if args.detailed_exitcode and result["applied"]:
-            return EXIT_CHANGES
-        return EXIT_OK
+        return lambda args, output: DeployRun(args, output, "status").run()
 
     @staticmethod
     def parse_allow_delete(text):
@@ -19641,6 +19442,265 @@ dist/
             output.result("  streamt artifact inspect %s/dist/dev" % where)
             return EXIT_OK
         return run
+
+
+class DeployRun(object):
+    """One run of `deploy`, `plan`, `apply` or `status`: the numbered steps of
+    docs/README.md ("deploy"), one method each, sharing what the earlier steps found.
+    ``run()`` takes them in order; with --format json the report is written whether the
+    run ends well or not."""
+
+    SERVICE_NAMES = {"schema": "Schema Registry", "topic": "Kafka", "flink_job": "Flink",
+                     "connector": "Kafka Connect", "gateway": "Conduktor Gateway"}
+
+    def __init__(self, args, output, cmd):
+        self.args, self.output, self.cmd = args, output, cmd
+        self.progress = output.info
+        self.json_out = args.format == "json"
+        self.report = {"format_version": 1, "command": cmd, "project": None,
+                       "environment": None, "contacts": [], "kafka_cluster_id": None,
+                       "plan": None, "validation_errors": [], "drift": [], "result": None}
+        self.snapshot = None        # the artifact's state/ (built --with-state), if any
+        self.values = {}            # ${VAR} values
+        self.project_name = self.env_name = self.desired = None
+        self.safety, self.applying = {}, False
+        self.runtime = self.policy = self.targets = None
+
+    def run(self):
+        try:
+            return self.steps()
+        except StreamtError as e:
+            if self.json_out:
+                rep = getattr(e, "report", None)
+                self.report["result"] = rep or {
+                    "status": "refused" if e.exit_code in (
+                        EXIT_REFUSED, EXIT_DRIFT, EXIT_INTEGRITY) else "failed",
+                    "applied": [], "not_applied": [], "failed": None, "error": e.message}
+                self.write_report()
+            raise
+
+    def steps(self):
+        self.source()
+        self.select()
+        self.confirm()
+        self.resolve()
+        self.contact()
+        try:
+            self.check_drift()
+            plan = self.plan()
+            if self.cmd == "status":
+                return self.status(plan)
+            self.gate(plan)
+            if not self.applying:
+                return self.dry_run(plan)
+            return self.apply(plan)
+        finally:
+            if "topic" in self.targets:
+                self.targets["topic"].close()
+
+    def write_report(self):
+        self.output.result(canonical_json(self.report).rstrip("\n"))
+
+    # 1-2. the source: a project (loaded, validated, compiled) or an artifact (verified,
+    # and built for the environment named on the command line)
+    def source(self):
+        args, cmd = self.args, self.cmd
+        from_project = cmd == "status" and (args.project_dir or (
+            not args.artifact and os.environ.get("STREAMT_PROJECT_DIR")))
+        if cmd in ("plan", "apply") or from_project:
+            if cmd == "status" and args.artifact:
+                raise UsageError("status: give an artifact or -p DIR, not both")
+            (self.project_name, self.env_name, self.desired,
+             self.values) = _Cli.desired_from_project(_Cli.project_dir(args), args.env,
+                                                      self.output)
+        else:
+            if not getattr(args, "artifact", None):
+                raise UsageError("%s: give an artifact (or -p DIR -e ENV)" % cmd)
+            art = _Cli.open_verified_artifact(args, self.progress)
+            self.project_name, self.desired = art["project"], art["desired"]
+            self.snapshot, self.env_name = art["state"], art["environment"]
+            if args.env and args.env != self.env_name:
+                raise RefusedError("environment mismatch: the artifact was built for %r, not %r"
+                                   % (self.env_name, args.env),
+                                   hint="build an artifact for %s (a build is "
+                                        "environment-specific)" % args.env)
+        self.report["project"] = self.project_name
+        self.report["environment"] = self.env_name
+
+    def select(self):
+        selection = Selection.from_args(self.args)
+        if not selection.active:
+            return
+        project = None
+        if self.snapshot is None and not getattr(self.args, "artifact", None):
+            project = load_project(_Cli.project_dir(self.args), env=self.args.env)  # tags
+        self.desired = selection.desired(self.desired, project)
+        self.progress("selected: %s (what the selection leaves out is not planned, changed "
+                      "or reported as an orphan)" % _Cli.component_counts(self.desired))
+
+    def confirm(self):
+        args, cmd, env_name = self.args, self.cmd, self.env_name
+        environment = self.desired.get("environment") or {}
+        self.safety = environment.get("safety") or {}
+        self.applying = cmd in ("deploy", "apply") and not args.dry_run
+        if cmd not in ("deploy", "apply") or args.confirm or args.dry_run:
+            return
+        if environment.get("protected") or self.safety.get("confirm_apply"):
+            if not _Cli.confirm_on_tty(env_name, self.output):
+                raise RefusedError("%r is a protected environment: --confirm is required"
+                                   % env_name,
+                                   hint="review the plan with --dry-run, then re-run with "
+                                        "--confirm")
+        elif not sys.stdin.isatty():
+            raise UsageError("%s: choose --confirm (apply) or --dry-run (check only)" % cmd,
+                             hint="coming from the original streamt, whose `apply` deployed "
+                                  "without asking: add --confirm (streamt %s --confirm)" % cmd)
+        elif not _Cli.confirm_on_tty(env_name, self.output):
+            raise RefusedError("not confirmed")
+
+    # 3. ${VAR}s: --env-file lines, then the process environment (highest)
+    def resolve(self):
+        args = self.args
+        for f in getattr(args, "env_file", []) or []:
+            self.values.update(read_env_file(f))
+        self.values.update(os.environ)
+        self.desired = resolve_variables(self.desired, self.values)
+        self.runtime = (self.desired.get("environment") or {}).get("runtime") or {}
+        self.policy = PlanPolicy(self.project_name,
+                                 _Cli.parse_allow_delete(getattr(args, "allow_delete", "")),
+                                 getattr(args, "prune_config", False),
+                                 SecretPolicy.values_of(self.values))
+        self.targets = make_targets(self.desired, self.runtime)
+
+    # 4. what will be contacted (hosts only)
+    def contact(self):
+        for kind in APPLY_ORDER:
+            if kind in self.targets:
+                hosts = self.targets[kind].hosts()
+                name = self.SERVICE_NAMES[kind]
+                self.report["contacts"].append({"service": name, "hosts": hosts})
+                self.progress("will contact %s: %s" % (name, ", ".join(hosts)))
+
+    # 5. drift since the build, then the plan
+    def check_drift(self):
+        report = self.report
+        if getattr(self.args, "check_drift", False):
+            if self.snapshot is None:
+                raise DriftError("--check-drift: the artifact has no state/ snapshot",
+                                 hint="build it with --with-state")
+            now = observe_state(self.desired, self.runtime, self.policy.project,
+                                targets=self.targets)
+            report["drift"] = drift_between(self.snapshot, now)
+            if report["drift"]:
+                raise DriftError("the live state changed since the artifact was built",
+                                 details=report["drift"][:50],
+                                 hint="rebuild the artifact (or review the change) and "
+                                      "deploy again")
+            self.progress("no drift since the build")
+        elif self.cmd == "status" and self.snapshot is not None:
+            # status shows what --check-drift would refuse, without refusing
+            now = observe_state(self.desired, self.runtime, self.policy.project,
+                                targets=self.targets)
+            report["drift"] = drift_between(self.snapshot, now)
+
+    def plan(self):
+        args = self.args
+        plan = plan_deploy(self.desired, self.runtime, self.policy, targets=self.targets,
+                           progress=self.progress)
+        if getattr(args, "filter", None):
+            import fnmatch
+            plan.changes = [c for c in plan.changes if fnmatch.fnmatchcase(c.name, args.filter)]
+        if Selection.from_args(args).active:
+            # never an orphan, never a delete: the rest of the project is not planned
+            plan.changes = [c for c in plan.changes if c.action not in ("orphan", "delete")]
+        self.report["kafka_cluster_id"] = plan.cluster_id
+        self.report["plan"] = plan.to_json()
+        if plan.cluster_id:
+            self.progress("Kafka cluster id: %s" % plan.cluster_id)
+        if not self.json_out:
+            self.output.result(plan.render(verbose=(self.cmd == "status")))
+            if self.cmd == "status" and self.snapshot is not None:
+                self.output.result("Drift since the build (what deploy --check-drift refuses):"
+                                   if self.report["drift"] else "No drift since the build.")
+                for line in self.report["drift"]:
+                    self.output.result("  " + line)
+        return plan
+
+    def status(self, plan):
+        if getattr(self.args, "lag", False):
+            self.report["lag"] = ConsumerLag.measure(self.desired, self.runtime)
+            if not self.json_out:
+                self.output.result(ConsumerLag.render(self.report["lag"]))
+        self.report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                                 "applied": [], "not_applied": [], "failed": None,
+                                 "mutating_calls": mutating_calls(self.targets)}
+        if self.json_out:
+            self.write_report()
+        return EXIT_OK
+
+    # 6. what is refused: by streamt, by the environment's safety, by the services
+    def gate(self, plan):
+        if plan.refused:
+            raise RefusedError("the plan contains changes streamt refuses to make",
+                               details=["%s: %s" % (c.ref, c.refused) for c in plan.refused])
+        if getattr(self.args, "force", False):
+            # the original's --force: destructive operations allowed despite the
+            # environment's safety.allow_destructive; it opens exactly that gate
+            self.progress("--force (as in the original streamt): the plan's destructive "
+                          "changes (%d) are allowed on %r even if its "
+                          "safety.allow_destructive is false; deletes still need "
+                          "--allow-delete, and --confirm is still required"
+                          % (len(plan.destructive), self.env_name))
+        elif plan.destructive and self.safety.get("allow_destructive") is False:
+            raise RefusedError("environment %r does not allow destructive changes, and the "
+                               "plan contains some" % self.env_name,
+                               details=["would %s %s" % (c.action if c.action == "delete" else
+                                                         "reset config of", c.ref)
+                                        for c in plan.destructive],
+                               hint="drop --allow-delete/--prune-config, or change "
+                                    "safety.allow_destructive for this environment")
+
+    def dry_run(self, plan):
+        if self.cmd != "plan" and plan.pending:
+            self.progress("running the services' own checks (dry run)")
+            errors = []
+            for kind in APPLY_ORDER:
+                mine = [c for c in plan.pending if c.kind == kind]
+                if mine:
+                    errors.extend(plan.targets[kind].validate(mine))
+            self.report["validation_errors"] = errors
+            if errors:
+                raise RefusedError("the services reject %d change(s)" % len(errors),
+                                   details=errors)
+        self.report["result"] = {"status": "pending" if plan.pending else "no-changes",
+                                 "applied": [], "not_applied": [c.ref for c in plan.pending],
+                                 "failed": None, "mutating_calls": mutating_calls(self.targets)}
+        if self.json_out:
+            self.write_report()
+        if self.args.detailed_exitcode and plan.pending:
+            return EXIT_CHANGES
+        return EXIT_OK
+
+    # 7. apply
+    def apply(self, plan):
+        try:
+            result = apply_plan(plan, progress=self.progress)
+        except PartialDeployError as e:
+            e.report["mutating_calls"] = mutating_calls(self.targets)
+            raise
+        result["mutating_calls"] = mutating_calls(self.targets)
+        self.report["result"] = result
+        if self.json_out:
+            self.write_report()
+        else:
+            self.output.result("Applied %d change(s)." % len(result["applied"])
+                               if result["applied"] else "No changes.")
+            for ref, savepoint in sorted(result["restored_from"].items()):
+                self.output.result("  %s %s" % (ref, "restored from the savepoint %s" % savepoint
+                                                if savepoint else "started without state"))
+        if self.args.detailed_exitcode and result["applied"]:
+            return EXIT_CHANGES
+        return EXIT_OK
 
 
 def build_parser(only=None):
