@@ -12469,6 +12469,46 @@ class Artifact(object):
     def __repr__(self):
         return "<Artifact %s (%s), %d files>" % (self.path, self.kind, len(self.files))
 
+    @staticmethod
+    def replaceable(path, protect=()):
+        """Why `build --force` / `compile` must not replace the existing `path`, or None
+        when it may: only an empty directory or file, or what streamt wrote (a directory
+        or tarball whose manifest.json names streamt, or the original's `generated/`),
+        and never one of the `protect` paths (the project) or a directory holding one."""
+        real = os.path.realpath(path)
+        for keep in protect:
+            keep = os.path.realpath(keep)
+            if keep == real or keep.startswith(real.rstrip(os.sep) + os.sep):
+                return "it is (or holds) the project directory %s" % keep
+        if os.path.islink(path):
+            return "it is a symbolic link"
+        if os.path.isdir(path):
+            if not os.listdir(path):
+                return None
+            try:
+                with open(os.path.join(path, "manifest.json"), "rb") as f:
+                    doc = json.loads(f.read(ARTIFACT_MAX_MEMBER).decode("utf-8"))
+            except (IOError, OSError, ValueError, RecursionError):
+                doc = None
+        elif os.path.isfile(path):
+            if os.path.getsize(path) == 0:
+                return None
+            try:
+                with open(path, "rb") as f:
+                    files, _ = Archive.read_archive_bytes(Archive.read_limited(f, path), path)
+                doc = json.loads(files["manifest.json"].decode("utf-8"))
+            except (StreamtError, KeyError, ValueError, RecursionError, IOError, OSError):
+                doc = None
+        else:
+            return "it is not a regular file or directory"
+        if isinstance(doc, dict):
+            gen = doc.get("generator")
+            if isinstance(gen, dict) and gen.get("name") == "streamt":
+                return None
+            if "compiled_at" in doc and isinstance(doc.get("artifacts"), dict):
+                return None
+        return "it is not a streamt artifact (no manifest.json written by streamt)"
+
 
 def resolve_refs(obj, values):
     """A copy of `obj` (a desired state) with every ${VAR} replaced from `values`,
@@ -12827,7 +12867,7 @@ class _Render(object):
 
     @staticmethod
     def write_artifact(desired, out, project_name, project_version, git, build_epoch,
-                        secrets_resolved, state, signer, force, stdout):
+                        secrets_resolved, state, signer, force, stdout, protect=()):
         files = render_artifact(desired, project_name, project_version, git, build_epoch,
                                 secrets_resolved, state, signer)
         fmode, dmode = (0o600, 0o700) if secrets_resolved else (0o644, 0o755)
@@ -12846,6 +12886,11 @@ class _Render(object):
             if kind != "directory" or not os.path.isdir(out) or os.listdir(out):
                 raise StreamtError("%s already exists" % out,
                                    hint="choose another output, or pass --force to replace it")
+        why = Artifact.replaceable(out, protect) if exists else None
+        if why is not None:
+            raise StreamtError("%s: will not replace it: %s" % (out, why),
+                               hint="--force replaces only an empty path or an artifact "
+                                    "streamt wrote; choose another output or remove it yourself")
         made = []  # parents we create, removed again if the build fails: it leaves nothing
         probe = parent
         while not os.path.isdir(probe):
@@ -12932,18 +12977,21 @@ class _Render(object):
 
 def write_artifact(desired, out, project_name=None, project_version=None, git=None,
                    build_epoch=0, secrets_resolved=False, state=None, signer=None,
-                   force=False, stdout=None):
+                   force=False, stdout=None, protect=()):
     """Render the artifact of `desired` and write it to `out` atomically.
 
     `out` is a directory (absent or empty unless `force`), a `.tar.gz`/`.tgz`/`.tar.xz`/
     `.tar` file, or "-" (a tar.gz on `stdout`, default sys.stdout's binary buffer).
+    An existing `out` is replaced only when Artifact.replaceable allows it (an empty
+    path or an artifact streamt wrote, never one of `protect` or a parent of one).
     Returns (files, digest of the written tarball or None)."""
     # rendering and the tar make thousands of small containers and no cycles: run
     # without the cyclic GC (as main() runs build), or a caller with a large project in
     # memory pays for collections that rescan it (~5% of writing 5,000 models)
     with _gc_paused():
         return _Render.write_artifact(desired, out, project_name, project_version, git,
-                               build_epoch, secrets_resolved, state, signer, force, stdout)
+                               build_epoch, secrets_resolved, state, signer, force, stdout,
+                               protect)
 
 
 def read_artifact(path):
@@ -16508,7 +16556,7 @@ exit codes: 0 built, 1 failure (existing output, missing variables), 2 usage,
             files, digest = write_artifact(
                 desired, args.output, project_name=project.name, project_version=project.version,
                 git=git_record, build_epoch=epoch, secrets_resolved=args.resolve_secrets,
-                state=state, signer=signer, force=args.force)
+                state=state, signer=signer, force=args.force, protect=(project.root,))
             if args.resolve_secrets:
                 out.info("WARNING: %s CONTAINS SECRETS (--resolve-secrets): its files are "
                      "readable by you only; handle and delete it like a password"
@@ -16570,7 +16618,8 @@ exit codes: 0 written (or listed), 1 the output is a directory compile did not w
                 raise StreamtError("%s exists and is not the output of a compile" % dest,
                                    hint="choose another directory with -o, or remove it")
             write_artifact(desired, dest, project_name=project.name,
-                           project_version=project.version, build_epoch=epoch, force=True)
+                           project_version=project.version, build_epoch=epoch, force=True,
+                           protect=(project.root,))
             out.result("compiled %s (environment %s) to %s: %s"
                        % (project.name, env_name, dest, _Cli.component_counts(desired)))
             return EXIT_OK

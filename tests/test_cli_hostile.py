@@ -238,3 +238,58 @@ def test_stdin_artifact_garbage():
     out, err = p.communicate(os.urandom(5000), timeout=120)
     assert "Traceback" not in err.decode("utf-8", "replace")
     assert p.returncode == streamt.EXIT_INTEGRITY
+
+
+def _tree(path):
+    """{relative path: bytes} of every file under ``path`` (what a user would lose)."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(path):
+        for fn in files:
+            full = os.path.join(dirpath, fn)
+            out[os.path.relpath(full, path)] = open(full, "rb").read()
+    return out
+
+
+@pytest.mark.parametrize("target", ["the-project", "parent-of-project", "notes.txt",
+                                    "notes.tar.gz", "other-dir", "symlink-to-project"])
+@pytest.mark.parametrize("cmd", ["build", "compile"])
+def test_force_replaces_only_what_streamt_wrote(tmp_path, proj, cmd, target):
+    """`build -o X --force` and `compile -o X` used to replace any path: the project
+    itself was deleted, a notes file became a directory.  Now both refuse with exit 1
+    and leave it exactly as it was."""
+    if target == "the-project":
+        o = proj
+    elif target == "parent-of-project":
+        o = os.path.dirname(proj)
+    elif target in ("notes.txt", "notes.tar.gz"):
+        o = str(tmp_path / target)
+        open(o, "w").write("my notes, not an artifact\n")
+    elif target == "other-dir":
+        o = str(tmp_path / "docs")
+        os.makedirs(o)
+        open(os.path.join(o, "README"), "w").write("keep\n")
+    else:
+        o = str(tmp_path / "link")
+        os.symlink(proj, o)
+    before_proj, before_out = _tree(proj), (_tree(o) if os.path.isdir(o) else open(o, "rb").read())
+    args = ["build", "--force"] if cmd == "build" else ["compile"]
+    r = cli(*(args + ["-p", proj, "-o", o]), environ=clean_environ())
+    check(r, streamt.EXIT_FAILURE)
+    assert r.returncode == streamt.EXIT_FAILURE, r
+    assert _tree(proj) == before_proj
+    assert (_tree(o) if os.path.isdir(o) else open(o, "rb").read()) == before_out
+    if cmd == "build" and target != "symlink-to-project":
+        assert "will not replace" in r.stderr, r
+
+
+@pytest.mark.parametrize("output", ["dist", "dist.tar.gz", "dist.tar"])
+def test_force_still_replaces_a_streamt_artifact_and_an_empty_file(tmp_path, proj, output):
+    o = str(tmp_path / output)
+    for _ in range(2):  # the second build replaces the first one's artifact
+        r = cli("build", "--force", "-p", proj, "-o", o, environ=clean_environ())
+        check(r, 0)
+    if output != "dist":
+        os.remove(o)
+        open(o, "w").close()
+        check(cli("build", "--force", "-p", proj, "-o", o, environ=clean_environ()), 0)
+        assert os.path.getsize(o) > 0
