@@ -8332,10 +8332,10 @@ def analyze_query(sql, relation):
         if plan is None:
             # (if it raises, nothing is kept)
             toks = _Analysis.without_final_semicolons(entry.sig)
-            plan = entry.plan = _Analysis.query_plan(toks, *_Analysis.nesting(toks))
+            plan = entry.plan = _Analysis.query_plan(toks, *SqlAnalysis.nesting_of(toks))
     else:
         toks = _Analysis.without_final_semicolons(tuple(significant_tokens(sql)))
-        plan = _Analysis.query_plan(toks, *_Analysis.nesting(toks))
+        plan = _Analysis.query_plan(toks, *SqlAnalysis.nesting_of(toks))
     _Analysis.run_plan(plan, relation, info)
     return info
 
@@ -8614,12 +8614,31 @@ class _Analysis(object):
         return out
 
     @staticmethod
-    def query_plan(toks, words, run, strict=False):
+    def query_plan(toks, words, run, strict=False, memo=None, fresh=False):
         """The _QueryPlan of the query ``toks`` (a tuple of significant tokens; ``words``
         and ``run`` from _nesting(), or their slices).
 
         An error before the FROM inputs are known is raised; an error after that marks the
-        plan broken (``strict``: raised, for _run_plan)."""
+        plan broken (``strict``: raised, for _run_plan).
+
+        ``memo`` (a Memo, made by the outermost call) holds the plan of every sub-query by
+        its tokens (slices share the token objects: the first and last token's identity and
+        the length name a range): the FROM scan meets a nested sub-query once per enclosing
+        level, and planning it again each time made 20 nested levels take 2**20 plans."""
+        if memo is None:
+            memo = Memo(1 << 16)
+        elif toks and not strict and not fresh:
+            key = (id(toks[0]), id(toks[-1]), len(toks))
+            got = memo.get(key)
+            if got is None:
+                try:
+                    got = _Analysis.query_plan(toks, words, run, memo=memo, fresh=True)
+                except Exception as e:
+                    got = e
+                memo.put(key, got)
+            if isinstance(got, Exception):
+                raise got
+            return got
         plan = _Analysis.QueryPlan()
         n = len(toks)
         sel = _Analysis.top_word(words, run, "SELECT", 0, n)
@@ -8654,7 +8673,7 @@ class _Analysis(object):
             # the first SELECT names the result's columns; the later parts only tell
             # whether it is updating (_run_plan)
             cut = min(clause[w] for w in ("UNION", "EXCEPT", "INTERSECT") if w in clause)
-            plan.later = _Analysis.set_parts(toks, words, run, cut)
+            plan.later = _Analysis.set_parts(toks, words, run, cut, memo)
             ends = [e for e in ends if e <= cut]
             # and the clause words of the later parts are not the first SELECT's (a GROUP BY
             # or FROM after the cut has no end in ``ends``: it used to crash span())
@@ -8662,7 +8681,7 @@ class _Analysis(object):
             toks, words, run = toks[:cut], words[:cut], run[:cut + 1]
         lo, hi = span("FROM")
         plan.inputs, plan.from_windowed, plan.padded = _Analysis.from_plan(toks[lo:hi], words[lo:hi],
-                                                                  run[lo:hi + 1])
+                                                                  run[lo:hi + 1], memo)
         # (the rest used to be read after the inputs' columns: an error here is raised
         # after the relation() calls of the FROM clause, see _run_plan)
         try:
@@ -8746,7 +8765,7 @@ class _Analysis(object):
     SET_OP_WORDS = frozenset(("UNION", "EXCEPT", "INTERSECT"))
 
     @staticmethod
-    def set_parts(toks, words, run, cut):
+    def set_parts(toks, words, run, cut, memo=None):
         """``[(op, all, plan)]``: the parts of a set operation after its first SELECT (the
         first top-level UNION/EXCEPT/INTERSECT is at ``cut``), each with its operator,
         whether ALL follows it, and its _QueryPlan (None when it cannot be read: the part
@@ -8765,19 +8784,23 @@ class _Analysis(object):
                     next((k for k in range(a, b) if run[k + 1] == run[a]), None) == b - 1):
                 a, b = a + 1, b - 1     # a part in parentheses: the query inside them
             try:
-                sub = _Analysis.query_plan(toks[a:b], words[a:b], run[a:b + 1])
+                sub = _Analysis.query_plan(toks[a:b], words[a:b], run[a:b + 1], memo=memo)
             except Exception:  # (a part that cannot be read says nothing either way)
                 sub = None
             parts.append((words[i], quantifier == "ALL", sub))
         return parts
 
     @staticmethod
-    def run_plan(plan, relation, info):
-        """Fill ``info`` from ``plan`` and the inputs' columns; returns the scope."""
+    def run_plan(plan, relation, info, runs=None):
+        """Fill ``info`` from ``plan`` and the inputs' columns; returns the scope.
+
+        ``runs`` (a Memo, made by the outermost call) holds the QueryInfo of each sub-query
+        plan already run: a nested sub-query is an input of every enclosing scope, and is
+        run once (relation() is a function of its arguments)."""
         if plan.sel is None:
             info.warnings.append("no SELECT found: the result columns are unknown")
             return _Analysis.Scope()
-        scope = _Analysis.plan_scope(plan, relation, info)
+        scope = _Analysis.plan_scope(plan, relation, info, Memo(1 << 16) if runs is None else runs)
         if plan.broken:
             _Analysis.query_plan(*plan.broken, strict=True)  # raises what reading the query raised
         aggregated = plan.aggregated
@@ -8925,7 +8948,7 @@ class _Analysis(object):
         return False
 
     @staticmethod
-    def from_plan(toks, words, run):
+    def from_plan(toks, words, run, memo=None):
         """``(inputs, windowed)`` of a FROM clause (``words`` and ``run`` as in _query_plan):
         inputs is ``[(kind, what, alias)]`` in order, kind ``"template"`` (what:
         _parse_template_call() of it), ``"query"`` (what: the _QueryPlan of a sub-query) or
@@ -8938,6 +8961,7 @@ class _Analysis(object):
         owner, tops, padded = [], [], set()  # top-level input of each input; top-level ones
         since = 0     # where the words before the next top-level input start
         sub_end = -1  # the inputs up to here are inside a sub-query of this FROM
+        closes = None  # {index of an opening token: index of its closing one}, made once
         i = 0
         while i < n:
             t = toks[i]
@@ -8948,17 +8972,28 @@ class _Analysis(object):
                 j = i + 1
             elif t.kind == "op" and t.text == "(" and i + 1 < n and words[i + 1] in (
                     "SELECT", "WITH"):
-                # the closing parenthesis (_matching): the first one back at this depth
-                close, depth = n - 1, run[i]
-                for k in range(i + 1, n):
-                    if run[k + 1] == depth:
-                        close = k
-                        break
-                sub = toks[i + 1:close], words[i + 1:close], run[i + 1:close + 1]
-                try:
-                    kind, what = "query", _Analysis.query_plan(*sub)
-                except Exception:
-                    kind, what = "broken", sub  # raised when the run gets there
+                # the closing parenthesis (_matching): the first one back at this depth,
+                # from a table made in one pass (searching for each sub-query made nested
+                # ones cubic in the depth)
+                if closes is None:
+                    closes, stack = {}, []
+                    for k in range(n):
+                        if run[k + 1] > run[k]:
+                            stack.append(k)
+                        elif run[k + 1] < run[k] and stack:
+                            closes[stack.pop()] = k
+                close = closes.get(i, n - 1)
+                got = None
+                if memo is not None and close > i + 1:  # planned already (query_plan's key)
+                    got = memo.get((id(toks[i + 1]), id(toks[close - 1]), close - i - 1))
+                if got is not None and not isinstance(got, Exception):
+                    kind, what = "query", got
+                else:
+                    sub = toks[i + 1:close], words[i + 1:close], run[i + 1:close + 1]
+                    try:
+                        kind, what = "query", _Analysis.query_plan(*sub, memo=memo)
+                    except Exception:
+                        kind, what = "broken", sub  # raised when the run gets there
                 default_alias = None
                 j = close + 1
             else:
@@ -8994,7 +9029,7 @@ class _Analysis(object):
         return inputs, windowed, tuple(k for k in range(len(inputs)) if owner[k] in padded)
 
     @staticmethod
-    def plan_scope(plan, relation, info):
+    def plan_scope(plan, relation, info, runs=None):
         """The scope of the FROM clause of ``plan``: every input's columns under its alias."""
         scope = _Analysis.Scope()
         for n, (kind, what, alias) in enumerate(plan.inputs):
@@ -9008,8 +9043,13 @@ class _Analysis(object):
                     scope.updating = scope.updating or upd
                     scope.keys.extend(key or [])
             else:
-                sub = QueryInfo()
-                _Analysis.run_plan(what if kind == "query" else _Analysis.query_plan(*what), relation, sub)
+                sub = runs.get(id(what)) if kind == "query" and runs is not None else None
+                if sub is None:
+                    sub = QueryInfo()
+                    _Analysis.run_plan(what if kind == "query" else _Analysis.query_plan(*what),
+                                       relation, sub, runs)
+                    if kind == "query" and runs is not None:
+                        runs.put(id(what), sub)
                 info.warnings.extend(sub.warnings)
                 cols = sub.columns
                 scope.updating = scope.updating or sub.updating
@@ -9067,12 +9107,17 @@ class _Analysis(object):
         if is_keyword(toks[0], "CASE") and _Analysis.matching(toks, 0) == len(toks) - 1:
             inner = toks[1:-1]
             level = _Analysis.top_level(inner)
-            branches = []
-            for i in level:
-                if is_keyword(inner[i], "THEN", "ELSE"):
-                    nxt = [j for j in level if j > i and is_keyword(inner[j], "WHEN", "ELSE")]
-                    branches.append(_Analysis.expr_type(inner[i + 1:nxt[0] if nxt else len(inner)], scope))
-            return _Analysis.merge_types(branches)
+            # each THEN/ELSE value ends at the next top-level WHEN/ELSE: one pass from the
+            # right (searching forward from each branch made 5,000 WHENs quadratic)
+            words = [inner[i].text.upper() if inner[i].kind == "ident" else None for i in level]
+            branches, end = [], len(inner)
+            for k in range(len(level) - 1, -1, -1):
+                if words[k] in ("THEN", "ELSE"):
+                    branches.append((level[k] + 1, end))
+                if words[k] in ("WHEN", "ELSE"):
+                    end = level[k]
+            return _Analysis.merge_types([_Analysis.expr_type(inner[a:b], scope)
+                                          for a, b in reversed(branches)])
         level = _Analysis.top_level(toks)
         wordset, ops = set(), []
         for i in level:
@@ -9250,6 +9295,23 @@ class SqlAnalysis(object):
 
     # Type families, for promotion and aggregate rules.
     INT_TYPES = ("TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT")
+
+    # Parentheses, brackets, CASE and sub-queries nested deeper than this are refused
+    # (docs/validation.md): the planner's work grows with the square of the depth, and
+    # its recursion must stay far from the interpreter's limit.
+    MAX_NESTING = 100
+
+    @staticmethod
+    def nesting_of(toks):
+        """_Analysis.nesting(toks), refused with a SqlError beyond MAX_NESTING."""
+        words, run = _Analysis.nesting(toks)
+        deepest = max(run) if run else 0
+        if deepest > SqlAnalysis.MAX_NESTING:
+            at = toks[run.index(deepest) - 1]
+            raise SqlError("line %d: parentheses, CASE or sub-queries are nested %d levels "
+                           "deep, more than %d" % (at.line, deepest, SqlAnalysis.MAX_NESTING),
+                           hint="flatten the query (a WITH clause, or another model)")
+        return words, run
 
     NUMERIC_RANK = {"TINYINT": 1, "SMALLINT": 2, "INT": 3, "INTEGER": 3, "BIGINT": 4,
                      "DECIMAL": 5, "NUMERIC": 5, "DEC": 5, "FLOAT": 6, "REAL": 6, "DOUBLE": 7}
@@ -10003,6 +10065,68 @@ _LEGAL_NAME_RE = _LazyRegex(r"[a-zA-Z0-9._-]*\Z")
 
 
 class _Validator(object):
+    # A naming_pattern runs on names of at most this many characters (longer ones are
+    # already refused as topic names): docs/validation.md.
+    PATTERN_MAX_INPUT = 249
+
+    @staticmethod
+    def backtracking_risk(pattern):
+        """Why the user regex ``pattern`` could backtrack catastrophically, or None.
+
+        Python's engine backtracks: a repeated group that itself holds a repetition or an
+        alternation (``(a+)+``, ``(a|a)*``, ``([a-z]+\\.)*``) can take time exponential in
+        the name's length.  Such groups are refused (star height 1, no alternation under a
+        repetition), as are back-references; docs/validation.md says how to write the
+        usual patterns without them."""
+        stack = [[False, False]]  # per open group: (holds a repetition, holds a |)
+        i, n = 0, len(pattern)
+        last_group = None  # the flags of a group that just closed
+        while i < n:
+            c = pattern[i]
+            closed, last_group = last_group, None
+            if c == "\\":
+                if i + 1 < n and (pattern[i + 1] in "123456789" or pattern[i + 1] == "g"):
+                    return "it uses a back-reference"
+                i += 2
+                continue
+            if c == "[":  # a class: up to its closing ] (a ] first is literal)
+                j = i + 1
+                if j < n and pattern[j] == "^":
+                    j += 1
+                if j < n and pattern[j] == "]":
+                    j += 1
+                while j < n and pattern[j] != "]":
+                    j += 2 if pattern[j] == "\\" else 1
+                i = j + 1
+                continue
+            if c == "(":
+                if pattern.startswith("(?P=", i):
+                    return "it uses a back-reference"
+                stack.append([False, False])
+            elif c == ")" and len(stack) > 1:
+                last_group = stack.pop()
+                if last_group[0] or last_group[1]:  # (a group inside a group: the same)
+                    stack[-1][0] = stack[-1][0] or last_group[0]
+                    stack[-1][1] = stack[-1][1] or last_group[1]
+            elif c == "|":
+                stack[-1][1] = True
+            elif c in "*+{":
+                repeats = c != "{"
+                if c == "{":
+                    m = re.match(r"\{(\d*)(,?)(\d*)\}", pattern[i:])
+                    if m is None:
+                        i += 1
+                        continue
+                    repeats = bool(m.group(2)) and (not m.group(3) or int(m.group(3)) > 1) or (
+                        not m.group(2) and m.group(1) and int(m.group(1)) > 1)
+                if repeats:
+                    if closed is not None and (closed[0] or closed[1]):
+                        return ("a repeated group holds a repetition or an alternation "
+                                "(nested quantifiers)")
+                    stack[-1][0] = True
+            i += 1
+        return None
+
     # the quick paths are shortcuts to the same diagnostics (FastPaths.validate)
 
     def __init__(self, project):
@@ -10731,6 +10855,13 @@ class _Validator(object):
             except re.error as e:
                 self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
                          "expression: %s" % e, rule_loc("topics", "naming_pattern"))
+            risk = _Validator.backtracking_risk(topics["naming_pattern"]) if pattern else None
+            if risk:
+                pattern = None
+                self.err("INVALID_RULE", "rules.topics.naming_pattern could take exponential "
+                         "time to match: %s" % risk, rule_loc("topics", "naming_pattern"),
+                         "write it without a repeated group that repeats inside (e.g. "
+                         "[a-z][a-z0-9_.]* for ([a-z0-9_]+\\.)*); docs/validation.md")
         layers = _Where.topic_default_layers(self.p.defaults)
         quick = FastPaths.validate
         # (no topic rule and no model rule: nothing in this loop can fire; and the
@@ -10763,6 +10894,7 @@ class _Validator(object):
                                      % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc(),
                                      "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
                     if (pattern is not None and isinstance(t["name"], str) and
+                            len(t["name"]) <= _Validator.PATTERN_MAX_INPUT and
                             not pattern.fullmatch(t["name"])):
                         self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
                                  % (t["name"], topics["naming_pattern"]), tloc(),
