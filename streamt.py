@@ -7008,16 +7008,49 @@ class _ProjectFiles(object):
                 "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
                 hint="create environments/%s.yml, or pick one of the available environments" % name)
 
+    # The largest project file read (docs/validation.md): a bigger one is refused unread.
+    MAX_FILE = 16 * 1024 * 1024
+
+    @staticmethod
+    def read_regular(root, rel):
+        """The bytes of the project file root/rel, which must be a regular file inside the
+        project: a device, FIFO or socket (even through a symlink), a symlink leading
+        out of the project, or a file over MAX_FILE is a located ProjectError, found
+        before reading (opened non-blocking, so a FIFO cannot hang the load)."""
+        import stat
+        path = os.path.join(root, rel)
+        if os.path.islink(path):
+            real, top = os.path.realpath(path), os.path.realpath(root)
+            if not real.startswith(top.rstrip(os.sep) + os.sep):
+                raise ProjectError("%s is a symbolic link that leads out of the project (to %s)"
+                                   % (rel, real), location=Location(rel),
+                                   hint="copy the file into the project: project files must be "
+                                        "inside the project directory")
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) |
+                         getattr(os, "O_NOCTTY", 0))
+        except (IOError, OSError) as e:
+            raise ProjectError("cannot read %s: %s" % (rel, e.strerror or e), location=Location(rel))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ProjectError("%s is not a regular file (a device, FIFO or socket)" % rel,
+                                   location=Location(rel), hint="project files must be regular files")
+            cap = _ProjectFiles.MAX_FILE
+            raw = f.read(cap + 1) if st.st_size <= cap else b""
+            if st.st_size > cap or len(raw) > cap:
+                raise ProjectError("%s is larger than %d MiB, the limit for a project file"
+                                   % (rel, cap // (1024 * 1024)), location=Location(rel),
+                                   hint="split it (models/*.yml, one file per group of models)")
+        return raw
+
     @staticmethod
     def read_yaml(root, rel, diags, errors):
         """The located YAML of root/rel ({} for an empty file), or None after a YamlError."""
-        path = os.path.join(root, rel)
         try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except (IOError, OSError) as e:
-            errors.append(Diagnostic("error", "FILE_UNREADABLE", "cannot read %s: %s" % (rel, e),
-                                     Location(rel)))
+            raw = _ProjectFiles.read_regular(root, rel)
+        except ProjectError as e:
+            errors.append(Diagnostic("error", "FILE_UNREADABLE", e.message, e.location, e.hint))
             return None
         try:
             text = raw.decode("utf-8-sig")
@@ -7328,7 +7361,8 @@ class _Loader(object):
                                hint="pass the project directory with -p DIR")
         pfile = None
         for fn in ("stream_project.yml", "stream_project.yaml"):
-            if os.path.isfile(os.path.join(root, fn)):
+            # (not isfile: a link to a device or a FIFO is read_regular's located error)
+            if os.path.lexists(os.path.join(root, fn)) and not os.path.isdir(os.path.join(root, fn)):
                 if pfile:
                     self.diags.append(Diagnostic(
                         "warning", "DUPLICATE_PROJECT_FILE",
@@ -7512,12 +7546,11 @@ class _Loader(object):
         names = [".env"] + ([".env." + env] if multi else [])
         for fn in names:
             path = os.path.join(self.root, fn)
-            if not os.path.isfile(path):
+            if not os.path.lexists(path) or os.path.isdir(path):
                 continue
             try:
-                with open(path, "rb") as f:
-                    text = f.read().decode("utf-8-sig")
-            except (IOError, OSError, UnicodeDecodeError) as e:
+                text = _ProjectFiles.read_regular(self.root, fn).decode("utf-8-sig")
+            except UnicodeDecodeError as e:
                 raise ProjectError("cannot read %s: %s" % (fn, e), location=Location(fn))
             prev = dict(values)
 

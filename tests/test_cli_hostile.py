@@ -293,3 +293,52 @@ def test_force_still_replaces_a_streamt_artifact_and_an_empty_file(tmp_path, pro
         open(o, "w").close()
         check(cli("build", "--force", "-p", proj, "-o", o, environ=clean_environ()), 0)
         assert os.path.getsize(o) > 0
+
+
+def _make_not_a_file(path, what, outside):
+    if what == "dev-zero":
+        os.symlink("/dev/zero", path)
+    elif what == "fifo":
+        os.mkfifo(path)
+    elif what == "dev-null":
+        os.symlink("/dev/null", path)
+    elif what == "outside":
+        open(outside, "w").write("models:\n  - name: stolen\n    sql: SELECT 1 AS x\n")
+        os.symlink(outside, path)
+    else:  # big: one byte over the cap, written sparse (no 16 MiB in the test's memory)
+        with open(path, "wb") as f:
+            f.write(b"models: []\n#")
+            f.truncate(streamt._ProjectFiles.MAX_FILE + 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX special files")
+@pytest.mark.parametrize("what", ["dev-zero", "fifo", "dev-null", "outside", "big"])
+@pytest.mark.parametrize("rel", ["models/x.yml", "stream_project.yml", ".env"])
+def test_project_files_must_be_regular_files_inside_the_project(tmp_path, proj, rel, what):
+    """models/x.yml linked to /dev/zero read until MemoryError, a FIFO hung forever, a
+    link to a file outside the project was compiled in silently.  Each is now refused
+    before it is read, with the file's name, and exit 3."""
+    path = os.path.join(proj, rel)
+    if not os.path.isdir(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path))
+    if os.path.exists(path):
+        os.remove(path)
+    _make_not_a_file(path, what, str(tmp_path / "outside.yml"))
+    r = subprocess.run([sys.executable, streamt.__file__, "validate", "-p", proj, "--no-env-check"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                       timeout=60, env=clean_environ())
+    check(r, streamt.EXIT_INVALID)
+    assert rel in r.stderr, r.stderr
+    assert ("not a regular file" in r.stderr or "leads out of the project" in r.stderr or
+            "larger than 16 MiB" in r.stderr), r.stderr
+
+
+def test_a_symlink_inside_the_project_is_read(tmp_path, proj):
+    os.makedirs(os.path.join(proj, "shared"))
+    open(os.path.join(proj, "shared", "m.yml"), "w").write(
+        "models:\n  - name: linked\n    sql: SELECT id FROM {{ source(\"orders\") }}\n")
+    os.makedirs(os.path.join(proj, "models"))
+    os.symlink(os.path.join(proj, "shared", "m.yml"), os.path.join(proj, "models", "m.yml"))
+    r = cli("lineage", "-p", proj, environ=clean_environ())
+    check(r, 0)
+    assert "linked" in r.stdout
