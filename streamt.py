@@ -7096,7 +7096,12 @@ class _ProjectFiles(object):
                                 errors)
                     return False
                 for i, item in enumerate(node):
-                    if item is None or exact is None or type(item) in exact:
+                    if exact is None or type(item) in exact:
+                        continue
+                    if item is None:  # an empty item (`- ` alone): later code trips on it
+                        _ProjectFiles.type_error(item, child if isinstance(child, str) else (
+                            child[0] if isinstance(child, tuple) else "map"), "%s[%d]" % (path, i),
+                            what, Locate.Lazy(node, i, True, default_loc).get(), errors)
                         continue
                     _ProjectFiles.check(item, child, "%s[%d]" % (path, i), what, diags, errors,
                            Locate.Lazy(node, i, True, default_loc))
@@ -7144,7 +7149,7 @@ class _ProjectFiles(object):
         error, no null value removed.  Most items of a project are like that, and this says
         so without the paths, _LazyLocs and recursion bookkeeping of _check; only the others
         go through _check (tests/test_project_fits.py compares the two).  Follows _check
-        rule for rule: a null item of a list is skipped, a null value elsewhere is removed
+        rule for rule: a null item of a list is refused, a null value elsewhere is removed
         (or refused), a key the schema lacks is a warning, and a leaf passes exactly when
         _leaf_ok says so."""
         cls = schema.__class__
@@ -7164,9 +7169,9 @@ class _ProjectFiles(object):
             if exact is None:
                 return True                 # "any"
             for v in items:
-                if type(v) in exact or (v is None and kind == "list"):
+                if type(v) in exact:
                     continue
-                if not _ProjectFiles.fits(v, child):
+                if v is None or not _ProjectFiles.fits(v, child):
                     return False
             return True
         if not isinstance(node, dict):
@@ -10561,6 +10566,13 @@ class _Validator(object):
     def check_masks(self, m, name):
         for pol in _Where.policies(m):
             mask = pol.get("mask")
+            col = mask.get("column") if isinstance(mask, dict) else None
+            if col is not None and not isinstance(col, str):
+                self.err("INVALID_TYPE", "model '%s': mask column must be a column name, got %s"
+                         % (name, "a mapping" if isinstance(col, dict) else
+                            "a list" if isinstance(col, list) else repr(col)),
+                         Locate.key(mask, "column", Locate.of(mask, Locate.of(m))),
+                         "write `mask: {column: <name>, method: ...}`")
             if (isinstance(mask, dict) and mask.get("method") is not None and
                     str(mask["method"]).lower() not in _Vocabulary.MASK_METHODS_KNOWN):
                 self.err("INVALID_MASK_METHOD", "model '%s': unknown mask method '%s'"
@@ -10987,7 +10999,7 @@ class _Validator(object):
                   not quick else ()):
             for pol in ProjectKinds.get_path(m, ("security", "policies")) or []:
                 mask = pol.get("mask") if isinstance(pol, dict) else None
-                if isinstance(mask, dict) and mask.get("column"):
+                if isinstance(mask, dict) and isinstance(mask.get("column"), str):
                     masked.add(mask["column"])
         allowed_cls = security.get("allowed_classifications")
         # (no source or security rule: nothing in this loop can fire)
@@ -11241,6 +11253,24 @@ class _CompileParts(object):
     """Compile's vocabularies and small helpers: connector aliases, startup modes, masks, test conditions, located errors."""
 
     # -- compile: helpers ------------------------------------------------------------
+
+    @staticmethod
+    def whole(value, what, where):
+        """``value`` as an int (a topic's partitions or replication factor), or a
+        CompileError located on ``where``: a ${VAR} passes the loader (it takes any type)
+        but build writes these as numbers, so it cannot stand for one."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            if isinstance(value, str) and "${" not in value:
+                return int(value)
+        except ValueError:
+            pass
+        key = what.rsplit(".", 1)[-1]
+        raise CompileError("%s must be a whole number, not %r" % (what, value),
+                           hint="write the number itself: a topic's %s is part of the build, "
+                                "not a deploy-time ${VAR}" % key.replace("_", " "),
+                           location=Locate.key(where, key, Locate.of(where)))
 
     CONNECTOR_ALIASES = {
         "snowflake-sink": "com.snowflake.kafka.connector.SnowflakeSinkConnector",
@@ -11684,7 +11714,9 @@ class Compiler(object):
         d = self.defaults.get("topic") if isinstance(self.defaults.get("topic"), dict) else None
         if d is None:
             d = _CompileParts.get(self.defaults, "models", "topic") or {}
-        return int(d.get("partitions") or 1), int(d.get("replication_factor") or 1)
+        return (_CompileParts.whole(d.get("partitions") or 1, "defaults.topic.partitions", d),
+                _CompileParts.whole(d.get("replication_factor") or 1,
+                                    "defaults.topic.replication_factor", d))
 
     def topic(self, model):
         adv = _CompileParts.get(model, "advanced", "topic") or {}
@@ -11704,8 +11736,11 @@ class Compiler(object):
             if info.updating:
                 # an upsert topic keeps the latest row per key
                 config["cleanup.policy"] = "compact"
-        return {"name": model_topic_name(model, eff), "partitions": int(partitions),
-                "replication_factor": int(rf), "config": config, "model": str(model.get("name"))}
+        what = "model '%s': advanced.topic." % model.get("name")
+        return {"name": model_topic_name(model, eff),
+                "partitions": _CompileParts.whole(partitions, what + "partitions", adv),
+                "replication_factor": _CompileParts.whole(rf, what + "replication_factor", adv),
+                "config": config, "model": str(model.get("name"))}
 
     def schemas(self):
         out = []
@@ -12225,6 +12260,12 @@ class Compiler(object):
             if not isinstance(a, dict):
                 continue
             for kind, spec in sorted(a.items()):
+                if spec is not None and not isinstance(spec, dict):
+                    raise CompileError(
+                        "test '%s': assertion `%s` takes a mapping, not %r" % (tname, kind, spec),
+                        hint="write e.g. `- %s: {column: %s}` (see docs/validation.md)"
+                             % (kind, spec if isinstance(spec, str) else "amount"),
+                        location=Locate.key(a, kind, Locate.of(a)))
                 conds.extend(self.test_conditions(tname, kind, spec or {}, cols, rel))
         if not conds:
             self.warn("test", tname, "no assertion applies: no Flink job is generated")

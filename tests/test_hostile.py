@@ -498,3 +498,41 @@ def test_a_usual_naming_pattern_is_still_accepted(tmp_path):
     root = write_project(str(tmp_path / "p"), data)
     r = cli("validate", "-p", root, "--no-env-check", environ=clean_environ())
     assert r.returncode == 0, r
+
+
+# -- what build refuses, validate reports (located), never a traceback ---------------
+
+def _crashers():
+    out = {}
+    d = base_project()
+    d["defaults"] = {"topic": {"partitions": "${PARTS}"}}
+    out["partitions-var"] = d
+    d = base_project()
+    d["tests"][0]["assertions"].append({"range": "amount"})
+    out["scalar-assertion"] = d
+    d = base_project()
+    d["sources"][0]["columns"].append(None)
+    out["empty-column-item"] = d
+    d = base_project()
+    d["rules"] = {"topics": {"forbidden_prefixes": [None]}}
+    out["null-prefix"] = d
+    d = base_project()
+    d["models"][0]["security"] = {"policies": [{"mask": {"column": {"a": 1}, "method": "hash"}}]}
+    d["rules"] = {"security": {"sensitive_columns_require_masking": True}}
+    out["mapping-mask-column"] = d
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(_crashers()))
+def test_validate_reports_what_build_refuses_with_a_location(tmp_path, case):
+    """Each of these crashed build after validate passed, or crashed validate, with a
+    Python traceback.  Now validate reports a located error and build refuses (exit 3)."""
+    root = write_project(str(tmp_path / "p"), _crashers()[case])
+    env = clean_environ(PARTS="3")
+    r = cli("validate", "-p", root, "--no-env-check", "--format", "json", environ=env)
+    assert r.returncode == streamt.EXIT_INVALID, r
+    errors = [d for d in json.loads(r.stdout)["diagnostics"] if d["level"] == "error"]
+    assert errors and errors[0]["file"] == "stream_project.yml" and errors[0]["line"], errors
+    r = cli("build", "-p", root, "-o", str(tmp_path / "o"), environ=env)
+    assert r.returncode == streamt.EXIT_INVALID, r
+    assert not os.path.exists(str(tmp_path / "o"))
