@@ -382,6 +382,9 @@ class Output(object):
         self.err = err if err is not None else sys.stderr
         env = os.environ if environ is None else environ
         self.no_color = "NO_COLOR" in env
+        # text -> text applied to every line written (the CLI installs SecretPolicy's
+        # scrubber: known secret values and URL credentials never reach the terminal)
+        self.scrub = None
 
     def _colored(self, stream, text, color):
         if color and not self.no_color and getattr(stream, "isatty", lambda: False)():
@@ -390,10 +393,18 @@ class Output(object):
 
     def result(self, text="", color=None):
         """A line of the command's result, on stdout."""
+        if self.scrub is not None:
+            text = self.scrub(text)
         self.out.write(self._colored(self.out, text, color) + "\n")
+
+    def raw(self, text):
+        """Text of the result (a JSON document) on stdout, as it is (scrubbed)."""
+        self.out.write(text if self.scrub is None else self.scrub(text))
 
     def info(self, text="", color=None):
         """A line of progress or diagnostics, on stderr."""
+        if self.scrub is not None:
+            text = self.scrub(text)
         self.err.write(self._colored(self.err, text, color) + "\n")
 
     def warn(self, text):
@@ -4585,7 +4596,8 @@ class HttpClient(object):
     def __init__(self, base_url, service="HTTP", username=None, password=None, token=None,
                  cafile=None, timeout=10.0, retries=3, backoff=0.5, headers=None, sleep=None):
         if not base_url or not re.match(r"^https?://[^/\s]+", str(base_url)):
-            raise UsageError("%s: invalid URL %r" % (service, base_url),
+            raise UsageError("%s: invalid URL %r" % (service, re.sub(r"[^/@\s]*@", "<redacted>@",
+                                                                       str(base_url), count=1)),
                              hint="use http://host:port or https://host:port")
         base_url = str(base_url).rstrip("/")
         m = re.match(r"^(https?://)([^@/]*)@(.*)$", base_url)
@@ -6312,16 +6324,39 @@ class SecretPolicy(object):
     (`envs show`, `plan`, `status`, `artifact inspect`/`diff`, redacted artifacts).
 
     *By name*: a key is secret when its name contains password/passwd/secret/token/
-    credential/jaas/private/api key/user info/access key, or is ``key``, ``pass`` or ends in
-    ``.key`` -- matched on the whole key, case-insensitively, so ``basic.auth.user.info``,
+    credential/jaas/private/api key/user info/access key, or a ``pass``/``pwd`` word
+    (``DB_PASS``, ``smtp.pwd``), or is ``key`` or ends in ``.key`` -- matched on the whole key, case-insensitively, so ``basic.auth.user.info``,
     ``sasl.jaas.config`` and ``ssl.key`` are secret while ``keystore_type`` (which merely
     contains "key") is not.  *By value*: the values of variables whose names are secret
     (four characters or more) are hidden wherever they appear in a printed value.  A value
     that is only ``${VAR}`` references is shown as written: a reference is not a secret."""
 
-    KEY_RE = _LazyRegex(r"(?i)(password|passwd|^pass$|secret|token|credential|jaas|private"
+    KEY_RE = _LazyRegex(r"(?i)(password|passwd|(?:^|[._-])(?:pass|pwd)(?:$|[._-])|secret|token"
+                        r"|credential|jaas|private"
                         r"|api[._-]?key|user[._-]?info|access[._-]?key|\.key$|^key$)")
     MARK = "<redacted>"
+
+    # user:password@ in anything URL-like (also a malformed one: htp://user:pw@host)
+    URL_CREDENTIALS_RE = _LazyRegex(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/@\s:'\"]*):([^/@\s'\"]+)@")
+
+    @classmethod
+    def scrubber(cls, variables, extra=()):
+        """text -> text for Output.scrub: the password of every ``scheme://user:pw@`` and
+        every secret value of ``variables`` (values_of) or ``extra`` replaced by the mark,
+        longest first -- also in what a service sends back (an error echoing a config)."""
+        values = sorted(cls.values_of(variables) | set(v for v in extra if len(v) >= 4),
+                        key=len, reverse=True)
+        sub = cls.URL_CREDENTIALS_RE.sub
+        mark = r"\1\2:" + cls.MARK + "@"
+
+        def scrub(text):
+            if "://" in text and "@" in text:
+                text = sub(mark, text)
+            for v in values:
+                if v in text:
+                    text = text.replace(v, cls.MARK)
+            return text
+        return scrub
 
     @classmethod
     def is_secret_key(cls, key):
@@ -16395,7 +16430,7 @@ exit codes: 0 valid (warnings allowed), 3 invalid, 2 usage error.
             if args.format == "json":
                 docs = [_Cli.validate_report(pr, e, diags, root) for pr, e, diags in results]
                 doc = {"valid": valid, "environments": docs} if args.all_envs else docs[0]
-                out.out.write(canonical_json(doc))
+                out.raw(canonical_json(doc))
                 return EXIT_OK if valid else EXIT_INVALID
             for pr, e, diags in results:
                 if pr is not None:
@@ -16593,7 +16628,7 @@ Text lists every node in dependency order with its upstreams; json gives
                        "nodes": [dict(nodes[k], upstream=[nodes[u]["name"] for u in ups[k]],
                                       downstream=[nodes[d]["name"] for d in downs[k]]) for k in order],
                        "edges": [{"from": nodes[a]["name"], "to": nodes[b]["name"]} for a, b in edges]}
-                out.out.write(canonical_json(doc))
+                out.raw(canonical_json(doc))
                 return EXIT_OK
             if args.format == "mermaid":
                 ids = dict((k, "n%d" % i) for i, k in enumerate(order))
@@ -16939,7 +16974,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         if art.problems:
             doc["problems"] = list(art.problems)
         if args.format == "json":
-            out.out.write(canonical_json(doc))
+            out.raw(canonical_json(doc))
             return EXIT_OK
         for problem in art.problems:
             out.warn(problem)
@@ -17045,7 +17080,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         report = verify_artifact(art, allowed_signers=args.allowed_signers,
                                  require_signature=args.require_signature)
         if args.format == "json":
-            out.out.write(canonical_json({"ok": True, "path": args.path, "files": report["files"],
+            out.raw(canonical_json({"ok": True, "path": args.path, "files": report["files"],
                                           "signature": report["signature"]}))
             return EXIT_OK
         sig = report["signature"]
@@ -17079,7 +17114,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         new = read_artifact(args.new)
         changes = diff_artifacts(old, new)
         if args.format == "json":
-            out.out.write(canonical_json({"old": args.old, "new": args.new, "changes": changes}))
+            out.raw(canonical_json({"old": args.old, "new": args.new, "changes": changes}))
         else:
             ma, mb = old.manifest, new.manifest
             for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
@@ -17274,6 +17309,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
             values.update(read_env_file(f))
         values.update(os.environ)
         desired = resolve_variables(desired, values)
+        output.scrub = SecretPolicy.scrubber(values)  # what services echo back, too
         runtime = (desired.get("environment") or {}).get("runtime") or {}
         policy = PlanPolicy(project_name, _Cli.parse_allow_delete(getattr(args, "allow_delete", "")),
                             getattr(args, "prune_config", False), SecretPolicy.values_of(values))
@@ -17682,6 +17718,7 @@ def main(argv=None, output=None):
         if not getattr(args, "_run", None):
             parser.print_help(output.err)
             return EXIT_USAGE
+        output.scrub = SecretPolicy.scrubber(os.environ)
         if args.command in _BATCH_COMMANDS:
             with _gc_paused():
                 code = args._run(args, output)

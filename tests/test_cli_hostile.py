@@ -342,3 +342,44 @@ def test_a_symlink_inside_the_project_is_read(tmp_path, proj):
     r = cli("lineage", "-p", proj, environ=clean_environ())
     check(r, 0)
     assert "linked" in r.stdout
+
+
+SENTINEL = "zzS3cr3tSentinelzz"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_credentials_of_a_malformed_url_are_not_printed(tmp_path, fmt):
+    """`htp://user:pw@host` was printed whole in the error (stderr) and in the JSON
+    report; now the credentials are <redacted> in both."""
+    data = base_project()
+    data["runtime"]["schema_registry"]["url"] = "htp://user:%s@host" % SENTINEL
+    root = write_project(str(tmp_path / "p"), data)
+    r = cli("plan", "-p", root, "--format", fmt,
+            environ=clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234",
+                                  GATEWAY_PASSWORD="g1234", DB_PASSWORD="d1234"))
+    check(r, streamt.EXIT_FAILURE, streamt.EXIT_USAGE)
+    assert "invalid URL" in r.stderr, r
+    assert SENTINEL not in r.stdout + r.stderr, r
+
+
+def test_the_value_of_a_pass_variable_is_a_secret_wherever_it_is_printed(tmp_path):
+    """${DB_PASS} was not taken for a secret (only *password*, *secret*, ... and `pass`
+    alone): its value, written in by --resolve-secrets under a key that is not secret, was
+    printed by `artifact inspect`.  A `pass`/`pwd` word in a variable's name makes its
+    value secret, masked in every line streamt prints."""
+    data = base_project()
+    data["models"][1]["sink"]["config"]["connection.url"] = "jdbc:postgresql://db/x?pw=${DB_PASS}"
+    root = write_project(str(tmp_path / "p"), data)
+    env = clean_environ(DB_PASS=SENTINEL, KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234",
+                        GATEWAY_PASSWORD="g1234", DB_PASSWORD="d1234")
+    out = str(tmp_path / "a")
+    check(cli("build", "-p", root, "-o", out, "--resolve-secrets", environ=env), 0)
+    for fmt in ("text", "json"):
+        r = cli("artifact", "inspect", out, "--component", "connectors", "--format", fmt,
+                environ=env)
+        check(r, 0)
+        assert "connection.url" in r.stdout, r
+        assert SENTINEL not in r.stdout + r.stderr, r
+    assert streamt.SecretPolicy.is_secret_key("DB_PASS")
+    assert streamt.SecretPolicy.is_secret_key("smtp.pwd")
+    assert not streamt.SecretPolicy.is_secret_key("bypass_cache")
