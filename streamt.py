@@ -6344,7 +6344,10 @@ class SecretPolicy(object):
         """text -> text for Output.scrub: the password of every ``scheme://user:pw@`` and
         every secret value of ``variables`` (values_of) or ``extra`` replaced by the mark,
         longest first -- also in what a service sends back (an error echoing a config)."""
-        values = sorted(cls.values_of(variables) | set(v for v in extra if len(v) >= 4),
+        # (not a number or a JSON/YAML word: `SOME_TOKEN=true` must not turn every `true`
+        # of a JSON report into the mark)
+        values = sorted((v for v in cls.values_of(variables) | set(v for v in extra if len(v) >= 4)
+                         if not v.isdigit() and v.lower() not in ("true", "false", "null", "none")),
                         key=len, reverse=True)
         sub = cls.URL_CREDENTIALS_RE.sub
         mark = r"\1\2:" + cls.MARK + "@"

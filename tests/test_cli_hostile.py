@@ -2,6 +2,7 @@
 expected and the reverse, non-UTF-8 files, read-only outputs, an output inside the
 project, `-o -` into a closed pipe.  Always a clear error with its exit code, never a
 traceback."""
+import json
 import os
 import shutil
 import subprocess
@@ -383,3 +384,12 @@ def test_the_value_of_a_pass_variable_is_a_secret_wherever_it_is_printed(tmp_pat
     assert streamt.SecretPolicy.is_secret_key("DB_PASS")
     assert streamt.SecretPolicy.is_secret_key("smtp.pwd")
     assert not streamt.SecretPolicy.is_secret_key("bypass_cache")
+
+
+def test_a_secret_named_variable_holding_a_json_word_does_not_break_json_output(proj):
+    """The scrubber masks secret values in every line; `SOME_TOKEN=true` in the environment
+    must not turn the report's `true` into the mark."""
+    r = cli("validate", "-p", proj, "--no-env-check", "--format", "json",
+            environ=clean_environ(SOME_TOKEN="true", OTHER_PASS="false", N_SECRET="1234"))
+    check(r, 0)
+    assert json.loads(r.stdout)["valid"] is True
