@@ -387,6 +387,9 @@ class Output(object):
         self.err = err if err is not None else sys.stderr
         env = os.environ if environ is None else environ
         self.no_color = "NO_COLOR" in env
+        # text -> text applied to every line written (the CLI installs SecretPolicy's
+        # scrubber: known secret values and URL credentials never reach the terminal)
+        self.scrub = None
 
     def _colored(self, stream, text, color):
         if color and not self.no_color and getattr(stream, "isatty", lambda: False)():
@@ -410,12 +413,22 @@ class Output(object):
         return "".join(out)
 
     def result(self, text="", color=None):
-        """A line of the command's result, on stdout (no control characters but line
-        breaks and tabs: see printable)."""
+        """A line of the command's result, on stdout (secrets scrubbed, no control
+        characters but line breaks and tabs: see printable)."""
+        text = text if isinstance(text, str) else str(text)
+        if self.scrub is not None:
+            text = self.scrub(text)
         self.out.write(self._colored(self.out, Output.printable(text, "\n\t"), color) + "\n")
+
+    def raw(self, text):
+        """Text of the result (a JSON document) on stdout, as it is (scrubbed)."""
+        self.out.write(text if self.scrub is None else self.scrub(text))
 
     def info(self, text="", color=None):
         """A line of progress or diagnostics, on stderr (as result)."""
+        text = text if isinstance(text, str) else str(text)
+        if self.scrub is not None:
+            text = self.scrub(text)
         self.err.write(self._colored(self.err, Output.printable(text, "\n\t"), color) + "\n")
 
     def warn(self, text):
@@ -4826,7 +4839,8 @@ class HttpClient(object):
     def __init__(self, base_url, service="HTTP", username=None, password=None, token=None,
                  cafile=None, timeout=10.0, retries=3, backoff=0.5, headers=None, sleep=None):
         if not base_url or not re.match(r"^https?://[^/\s]+", str(base_url)):
-            raise UsageError("%s: invalid URL %r" % (service, base_url),
+            raise UsageError("%s: invalid URL %r" % (service, re.sub(r"[^/@\s]*@", "<redacted>@",
+                                                                       str(base_url), count=1)),
                              hint="use http://host:port or https://host:port")
         base_url = str(base_url).rstrip("/")
         m = re.match(r"^(https?://)([^@/]*)@(.*)$", base_url)
@@ -7425,16 +7439,42 @@ class SecretPolicy(object):
     (`envs show`, `plan`, `status`, `artifact inspect`/`diff`, redacted artifacts).
 
     *By name*: a key is secret when its name contains password/passwd/secret/token/
-    credential/jaas/private/api key/user info/access key, or is ``key``, ``pass`` or ends in
-    ``.key`` -- matched on the whole key, case-insensitively, so ``basic.auth.user.info``,
+    credential/jaas/private/api key/user info/access key, or a ``pass``/``pwd`` word
+    (``DB_PASS``, ``smtp.pwd``), or is ``key`` or ends in ``.key`` -- matched on the whole key, case-insensitively, so ``basic.auth.user.info``,
     ``sasl.jaas.config`` and ``ssl.key`` are secret while ``keystore_type`` (which merely
     contains "key") is not.  *By value*: the values of variables whose names are secret
     (four characters or more) are hidden wherever they appear in a printed value.  A value
     that is only ``${VAR}`` references is shown as written: a reference is not a secret."""
 
-    KEY_RE = _LazyRegex(r"(?i)(password|passwd|^pass$|secret|token|credential|jaas|private"
+    KEY_RE = _LazyRegex(r"(?i)(password|passwd|(?:^|[._-])(?:pass|pwd)(?:$|[._-])|secret|token"
+                        r"|credential|jaas|private"
                         r"|api[._-]?key|user[._-]?info|access[._-]?key|\.key$|^key$)")
     MARK = "<redacted>"
+
+    # user:password@ in anything URL-like (also a malformed one: htp://user:pw@host)
+    URL_CREDENTIALS_RE = _LazyRegex(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/@\s:'\"]*):([^/@\s'\"]+)@")
+
+    @classmethod
+    def scrubber(cls, variables, extra=()):
+        """text -> text for Output.scrub: the password of every ``scheme://user:pw@`` and
+        every secret value of ``variables`` (values_of) or ``extra`` replaced by the mark,
+        longest first -- also in what a service sends back (an error echoing a config)."""
+        # (not a number or a JSON/YAML word: `SOME_TOKEN=true` must not turn every `true`
+        # of a JSON report into the mark)
+        values = sorted((v for v in cls.values_of(variables) | set(v for v in extra if len(v) >= 4)
+                         if not v.isdigit() and v.lower() not in ("true", "false", "null", "none")),
+                        key=len, reverse=True)
+        sub = cls.URL_CREDENTIALS_RE.sub
+        mark = r"\1\2:" + cls.MARK + "@"
+
+        def scrub(text):
+            if "://" in text and "@" in text:
+                text = sub(mark, text)
+            for v in values:
+                if v in text:
+                    text = text.replace(v, cls.MARK)
+            return text
+        return scrub
 
     @classmethod
     def is_secret_key(cls, key):
@@ -8123,19 +8163,52 @@ class _ProjectFiles(object):
                 "Environment '%s' not found. Available: %s" % (name, ", ".join(sorted(files)) or "none"),
                 hint="create environments/%s.yml, or pick one of the available environments" % name)
 
+    # The largest project file read (docs/validation.md): a bigger one is refused unread.
+    MAX_FILE = 16 * 1024 * 1024
+
+    @staticmethod
+    def read_regular(root, rel):
+        """The bytes of the project file root/rel, which must be a regular file inside the
+        project: a device, FIFO or socket (even through a symlink), a symlink leading
+        out of the project, or a file over MAX_FILE is a located ProjectError, found
+        before reading (opened non-blocking, so a FIFO cannot hang the load)."""
+        import stat
+        path = os.path.join(root, rel)
+        if os.path.islink(path):
+            real, top = os.path.realpath(path), os.path.realpath(root)
+            if not real.startswith(top.rstrip(os.sep) + os.sep):
+                raise ProjectError("%s is a symbolic link that leads out of the project (to %s)"
+                                   % (rel, real), location=Location(rel),
+                                   hint="copy the file into the project: project files must be "
+                                        "inside the project directory")
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) |
+                         getattr(os, "O_NOCTTY", 0))
+        except (IOError, OSError) as e:
+            raise ProjectError("cannot read %s: %s" % (rel, e.strerror or e), location=Location(rel))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ProjectError("%s is not a regular file (a device, FIFO or socket)" % rel,
+                                   location=Location(rel), hint="project files must be regular files")
+            cap = _ProjectFiles.MAX_FILE
+            raw = f.read(cap + 1) if st.st_size <= cap else b""
+            if st.st_size > cap or len(raw) > cap:
+                raise ProjectError("%s is larger than %d MiB, the limit for a project file"
+                                   % (rel, cap // (1024 * 1024)), location=Location(rel),
+                                   hint="split it (models/*.yml, one file per group of models)")
+        return raw
+
     @staticmethod
     def read_yaml(root, rel, diags, errors, blocks=None):
         """The located YAML of root/rel ({} for an empty file), or None after a YamlError.
         ``blocks`` (a dict) gets ``rel -> frozenset of the lines that open a block scalar``
         (``key: |`` or ``key: >``): how validation places a line of a model's SQL without
         reading the file again."""
-        path = os.path.join(root, rel)
         try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except (IOError, OSError) as e:
-            errors.append(Diagnostic("error", "FILE_UNREADABLE", "cannot read %s: %s" % (rel, e),
-                                     Location(rel)))
+            raw = _ProjectFiles.read_regular(root, rel)
+        except ProjectError as e:
+            errors.append(Diagnostic("error", "FILE_UNREADABLE", e.message, e.location, e.hint))
             return None
         try:
             text = raw.decode("utf-8-sig")
@@ -8183,7 +8256,12 @@ class _ProjectFiles(object):
                                 errors)
                     return False
                 for i, item in enumerate(node):
-                    if item is None or exact is None or type(item) in exact:
+                    if exact is None or type(item) in exact:
+                        continue
+                    if item is None:  # an empty item (`- ` alone): later code trips on it
+                        _ProjectFiles.type_error(item, child if isinstance(child, str) else (
+                            child[0] if isinstance(child, tuple) else "map"), "%s[%d]" % (path, i),
+                            what, Locate.Lazy(node, i, True, default_loc).get(), errors)
                         continue
                     _ProjectFiles.check(item, child, "%s[%d]" % (path, i), what, diags, errors,
                            Locate.Lazy(node, i, True, default_loc))
@@ -8231,7 +8309,7 @@ class _ProjectFiles(object):
         error, no null value removed.  Most items of a project are like that, and this says
         so without the paths, _LazyLocs and recursion bookkeeping of _check; only the others
         go through _check (tests/test_project_fits.py compares the two).  Follows _check
-        rule for rule: a null item of a list is skipped, a null value elsewhere is removed
+        rule for rule: a null item of a list is refused, a null value elsewhere is removed
         (or refused), a key the schema lacks is a warning, and a leaf passes exactly when
         _leaf_ok says so."""
         cls = schema.__class__
@@ -8251,9 +8329,9 @@ class _ProjectFiles(object):
             if exact is None:
                 return True                 # "any"
             for v in items:
-                if type(v) in exact or (v is None and kind == "list"):
+                if type(v) in exact:
                     continue
-                if not _ProjectFiles.fits(v, child):
+                if v is None or not _ProjectFiles.fits(v, child):
                     return False
             return True
         if not isinstance(node, dict):
@@ -8466,7 +8544,8 @@ class _Loader(object):
                                hint="pass the project directory with -p DIR")
         pfile = None
         for fn in ("stream_project.yml", "stream_project.yaml"):
-            if os.path.isfile(os.path.join(root, fn)):
+            # (not isfile: a link to a device or a FIFO is read_regular's located error)
+            if os.path.lexists(os.path.join(root, fn)) and not os.path.isdir(os.path.join(root, fn)):
                 if pfile:
                     self.diags.append(Diagnostic(
                         "warning", "DUPLICATE_PROJECT_FILE",
@@ -8651,12 +8730,11 @@ class _Loader(object):
         names = [".env"] + ([".env." + env] if multi else [])
         for fn in names:
             path = os.path.join(self.root, fn)
-            if not os.path.isfile(path):
+            if not os.path.lexists(path) or os.path.isdir(path):
                 continue
             try:
-                with open(path, "rb") as f:
-                    text = f.read().decode("utf-8-sig")
-            except (IOError, OSError, UnicodeDecodeError) as e:
+                text = _ProjectFiles.read_regular(self.root, fn).decode("utf-8-sig")
+            except UnicodeDecodeError as e:
                 raise ProjectError("cannot read %s: %s" % (fn, e), location=Location(fn))
             prev = dict(values)
 
@@ -9494,10 +9572,10 @@ def analyze_query(sql, relation):
         if plan is None:
             # (if it raises, nothing is kept)
             toks = _Analysis.without_final_semicolons(entry.sig)
-            plan = entry.plan = _Analysis.query_plan(toks, *_Analysis.nesting(toks))
+            plan = entry.plan = _Analysis.query_plan(toks, *SqlAnalysis.nesting_of(toks))
     else:
         toks = _Analysis.without_final_semicolons(tuple(significant_tokens(sql)))
-        plan = _Analysis.query_plan(toks, *_Analysis.nesting(toks))
+        plan = _Analysis.query_plan(toks, *SqlAnalysis.nesting_of(toks))
     _Analysis.run_plan(plan, relation, info)
     return info
 
@@ -9776,12 +9854,31 @@ class _Analysis(object):
         return out
 
     @staticmethod
-    def query_plan(toks, words, run, strict=False):
+    def query_plan(toks, words, run, strict=False, memo=None, fresh=False):
         """The _QueryPlan of the query ``toks`` (a tuple of significant tokens; ``words``
         and ``run`` from _nesting(), or their slices).
 
         An error before the FROM inputs are known is raised; an error after that marks the
-        plan broken (``strict``: raised, for _run_plan)."""
+        plan broken (``strict``: raised, for _run_plan).
+
+        ``memo`` (a Memo, made by the outermost call) holds the plan of every sub-query by
+        its tokens (slices share the token objects: the first and last token's identity and
+        the length name a range): the FROM scan meets a nested sub-query once per enclosing
+        level, and planning it again each time made 20 nested levels take 2**20 plans."""
+        if memo is None:
+            memo = Memo(1 << 16)
+        elif toks and not strict and not fresh:
+            key = (id(toks[0]), id(toks[-1]), len(toks))
+            got = memo.get(key)
+            if got is None:
+                try:
+                    got = _Analysis.query_plan(toks, words, run, memo=memo, fresh=True)
+                except Exception as e:
+                    got = e
+                memo.put(key, got)
+            if isinstance(got, Exception):
+                raise got
+            return got
         plan = _Analysis.QueryPlan()
         n = len(toks)
         sel = _Analysis.top_word(words, run, "SELECT", 0, n)
@@ -9816,7 +9913,7 @@ class _Analysis(object):
             # the first SELECT names the result's columns; the later parts only tell
             # whether it is updating (_run_plan)
             cut = min(clause[w] for w in ("UNION", "EXCEPT", "INTERSECT") if w in clause)
-            plan.later = _Analysis.set_parts(toks, words, run, cut)
+            plan.later = _Analysis.set_parts(toks, words, run, cut, memo)
             ends = [e for e in ends if e <= cut]
             # and the clause words of the later parts are not the first SELECT's (a GROUP BY
             # or FROM after the cut has no end in ``ends``: it used to crash span())
@@ -9824,7 +9921,7 @@ class _Analysis(object):
             toks, words, run = toks[:cut], words[:cut], run[:cut + 1]
         lo, hi = span("FROM")
         plan.inputs, plan.from_windowed, plan.padded = _Analysis.from_plan(toks[lo:hi], words[lo:hi],
-                                                                  run[lo:hi + 1])
+                                                                  run[lo:hi + 1], memo)
         # (the rest used to be read after the inputs' columns: an error here is raised
         # after the relation() calls of the FROM clause, see _run_plan)
         try:
@@ -9908,7 +10005,7 @@ class _Analysis(object):
     SET_OP_WORDS = frozenset(("UNION", "EXCEPT", "INTERSECT"))
 
     @staticmethod
-    def set_parts(toks, words, run, cut):
+    def set_parts(toks, words, run, cut, memo=None):
         """``[(op, all, plan)]``: the parts of a set operation after its first SELECT (the
         first top-level UNION/EXCEPT/INTERSECT is at ``cut``), each with its operator,
         whether ALL follows it, and its _QueryPlan (None when it cannot be read: the part
@@ -9927,19 +10024,23 @@ class _Analysis(object):
                     next((k for k in range(a, b) if run[k + 1] == run[a]), None) == b - 1):
                 a, b = a + 1, b - 1     # a part in parentheses: the query inside them
             try:
-                sub = _Analysis.query_plan(toks[a:b], words[a:b], run[a:b + 1])
+                sub = _Analysis.query_plan(toks[a:b], words[a:b], run[a:b + 1], memo=memo)
             except Exception:  # (a part that cannot be read says nothing either way)
                 sub = None
             parts.append((words[i], quantifier == "ALL", sub))
         return parts
 
     @staticmethod
-    def run_plan(plan, relation, info):
-        """Fill ``info`` from ``plan`` and the inputs' columns; returns the scope."""
+    def run_plan(plan, relation, info, runs=None):
+        """Fill ``info`` from ``plan`` and the inputs' columns; returns the scope.
+
+        ``runs`` (a Memo, made by the outermost call) holds the QueryInfo of each sub-query
+        plan already run: a nested sub-query is an input of every enclosing scope, and is
+        run once (relation() is a function of its arguments)."""
         if plan.sel is None:
             info.warnings.append("no SELECT found: the result columns are unknown")
             return _Analysis.Scope()
-        scope = _Analysis.plan_scope(plan, relation, info)
+        scope = _Analysis.plan_scope(plan, relation, info, Memo(1 << 16) if runs is None else runs)
         if plan.broken:
             _Analysis.query_plan(*plan.broken, strict=True)  # raises what reading the query raised
         aggregated = plan.aggregated
@@ -10087,7 +10188,7 @@ class _Analysis(object):
         return False
 
     @staticmethod
-    def from_plan(toks, words, run):
+    def from_plan(toks, words, run, memo=None):
         """``(inputs, windowed)`` of a FROM clause (``words`` and ``run`` as in _query_plan):
         inputs is ``[(kind, what, alias)]`` in order, kind ``"template"`` (what:
         _parse_template_call() of it), ``"query"`` (what: the _QueryPlan of a sub-query) or
@@ -10100,6 +10201,7 @@ class _Analysis(object):
         owner, tops, padded = [], [], set()  # top-level input of each input; top-level ones
         since = 0     # where the words before the next top-level input start
         sub_end = -1  # the inputs up to here are inside a sub-query of this FROM
+        closes = None  # {index of an opening token: index of its closing one}, made once
         i = 0
         while i < n:
             t = toks[i]
@@ -10110,17 +10212,28 @@ class _Analysis(object):
                 j = i + 1
             elif t.kind == "op" and t.text == "(" and i + 1 < n and words[i + 1] in (
                     "SELECT", "WITH"):
-                # the closing parenthesis (_matching): the first one back at this depth
-                close, depth = n - 1, run[i]
-                for k in range(i + 1, n):
-                    if run[k + 1] == depth:
-                        close = k
-                        break
-                sub = toks[i + 1:close], words[i + 1:close], run[i + 1:close + 1]
-                try:
-                    kind, what = "query", _Analysis.query_plan(*sub)
-                except Exception:
-                    kind, what = "broken", sub  # raised when the run gets there
+                # the closing parenthesis (_matching): the first one back at this depth,
+                # from a table made in one pass (searching for each sub-query made nested
+                # ones cubic in the depth)
+                if closes is None:
+                    closes, stack = {}, []
+                    for k in range(n):
+                        if run[k + 1] > run[k]:
+                            stack.append(k)
+                        elif run[k + 1] < run[k] and stack:
+                            closes[stack.pop()] = k
+                close = closes.get(i, n - 1)
+                got = None
+                if memo is not None and close > i + 1:  # planned already (query_plan's key)
+                    got = memo.get((id(toks[i + 1]), id(toks[close - 1]), close - i - 1))
+                if got is not None and not isinstance(got, Exception):
+                    kind, what = "query", got
+                else:
+                    sub = toks[i + 1:close], words[i + 1:close], run[i + 1:close + 1]
+                    try:
+                        kind, what = "query", _Analysis.query_plan(*sub, memo=memo)
+                    except Exception:
+                        kind, what = "broken", sub  # raised when the run gets there
                 default_alias = None
                 j = close + 1
             else:
@@ -10156,7 +10269,7 @@ class _Analysis(object):
         return inputs, windowed, tuple(k for k in range(len(inputs)) if owner[k] in padded)
 
     @staticmethod
-    def plan_scope(plan, relation, info):
+    def plan_scope(plan, relation, info, runs=None):
         """The scope of the FROM clause of ``plan``: every input's columns under its alias."""
         scope = _Analysis.Scope()
         for n, (kind, what, alias) in enumerate(plan.inputs):
@@ -10170,8 +10283,13 @@ class _Analysis(object):
                     scope.updating = scope.updating or upd
                     scope.keys.extend(key or [])
             else:
-                sub = QueryInfo()
-                _Analysis.run_plan(what if kind == "query" else _Analysis.query_plan(*what), relation, sub)
+                sub = runs.get(id(what)) if kind == "query" and runs is not None else None
+                if sub is None:
+                    sub = QueryInfo()
+                    _Analysis.run_plan(what if kind == "query" else _Analysis.query_plan(*what),
+                                       relation, sub, runs)
+                    if kind == "query" and runs is not None:
+                        runs.put(id(what), sub)
                 info.warnings.extend(sub.warnings)
                 cols = sub.columns
                 scope.updating = scope.updating or sub.updating
@@ -10229,12 +10347,17 @@ class _Analysis(object):
         if is_keyword(toks[0], "CASE") and _Analysis.matching(toks, 0) == len(toks) - 1:
             inner = toks[1:-1]
             level = _Analysis.top_level(inner)
-            branches = []
-            for i in level:
-                if is_keyword(inner[i], "THEN", "ELSE"):
-                    nxt = [j for j in level if j > i and is_keyword(inner[j], "WHEN", "ELSE")]
-                    branches.append(_Analysis.expr_type(inner[i + 1:nxt[0] if nxt else len(inner)], scope))
-            return _Analysis.merge_types(branches)
+            # each THEN/ELSE value ends at the next top-level WHEN/ELSE: one pass from the
+            # right (searching forward from each branch made 5,000 WHENs quadratic)
+            words = [inner[i].text.upper() if inner[i].kind == "ident" else None for i in level]
+            branches, end = [], len(inner)
+            for k in range(len(level) - 1, -1, -1):
+                if words[k] in ("THEN", "ELSE"):
+                    branches.append((level[k] + 1, end))
+                if words[k] in ("WHEN", "ELSE"):
+                    end = level[k]
+            return _Analysis.merge_types([_Analysis.expr_type(inner[a:b], scope)
+                                          for a, b in reversed(branches)])
         level = _Analysis.top_level(toks)
         wordset, ops = set(), []
         for i in level:
@@ -10412,6 +10535,23 @@ class SqlAnalysis(object):
 
     # Type families, for promotion and aggregate rules.
     INT_TYPES = ("TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT")
+
+    # Parentheses, brackets, CASE and sub-queries nested deeper than this are refused
+    # (docs/validation.md): the planner's work grows with the square of the depth, and
+    # its recursion must stay far from the interpreter's limit.
+    MAX_NESTING = 100
+
+    @staticmethod
+    def nesting_of(toks):
+        """_Analysis.nesting(toks), refused with a SqlError beyond MAX_NESTING."""
+        words, run = _Analysis.nesting(toks)
+        deepest = max(run) if run else 0
+        if deepest > SqlAnalysis.MAX_NESTING:
+            at = toks[run.index(deepest) - 1]
+            raise SqlError("line %d: parentheses, CASE or sub-queries are nested %d levels "
+                           "deep, more than %d" % (at.line, deepest, SqlAnalysis.MAX_NESTING),
+                           hint="flatten the query (a WITH clause, or another model)")
+        return words, run
 
     NUMERIC_RANK = {"TINYINT": 1, "SMALLINT": 2, "INT": 3, "INTEGER": 3, "BIGINT": 4,
                      "DECIMAL": 5, "NUMERIC": 5, "DEC": 5, "FLOAT": 6, "REAL": 6, "DOUBLE": 7}
@@ -11286,6 +11426,68 @@ _LEGAL_NAME_RE = _LazyRegex(r"[a-zA-Z0-9._-]*\Z")
 
 
 class _Validator(object):
+    # A naming_pattern runs on names of at most this many characters (longer ones are
+    # already refused as topic names): docs/validation.md.
+    PATTERN_MAX_INPUT = 249
+
+    @staticmethod
+    def backtracking_risk(pattern):
+        """Why the user regex ``pattern`` could backtrack catastrophically, or None.
+
+        Python's engine backtracks: a repeated group that itself holds a repetition or an
+        alternation (``(a+)+``, ``(a|a)*``, ``([a-z]+\\.)*``) can take time exponential in
+        the name's length.  Such groups are refused (star height 1, no alternation under a
+        repetition), as are back-references; docs/validation.md says how to write the
+        usual patterns without them."""
+        stack = [[False, False]]  # per open group: (holds a repetition, holds a |)
+        i, n = 0, len(pattern)
+        last_group = None  # the flags of a group that just closed
+        while i < n:
+            c = pattern[i]
+            closed, last_group = last_group, None
+            if c == "\\":
+                if i + 1 < n and (pattern[i + 1] in "123456789" or pattern[i + 1] == "g"):
+                    return "it uses a back-reference"
+                i += 2
+                continue
+            if c == "[":  # a class: up to its closing ] (a ] first is literal)
+                j = i + 1
+                if j < n and pattern[j] == "^":
+                    j += 1
+                if j < n and pattern[j] == "]":
+                    j += 1
+                while j < n and pattern[j] != "]":
+                    j += 2 if pattern[j] == "\\" else 1
+                i = j + 1
+                continue
+            if c == "(":
+                if pattern.startswith("(?P=", i):
+                    return "it uses a back-reference"
+                stack.append([False, False])
+            elif c == ")" and len(stack) > 1:
+                last_group = stack.pop()
+                if last_group[0] or last_group[1]:  # (a group inside a group: the same)
+                    stack[-1][0] = stack[-1][0] or last_group[0]
+                    stack[-1][1] = stack[-1][1] or last_group[1]
+            elif c == "|":
+                stack[-1][1] = True
+            elif c in "*+{":
+                repeats = c != "{"
+                if c == "{":
+                    m = re.match(r"\{(\d*)(,?)(\d*)\}", pattern[i:])
+                    if m is None:
+                        i += 1
+                        continue
+                    repeats = bool(m.group(2)) and (not m.group(3) or int(m.group(3)) > 1) or (
+                        not m.group(2) and m.group(1) and int(m.group(1)) > 1)
+                if repeats:
+                    if closed is not None and (closed[0] or closed[1]):
+                        return ("a repeated group holds a repetition or an alternation "
+                                "(nested quantifiers)")
+                    stack[-1][0] = True
+            i += 1
+        return None
+
     # the quick paths are shortcuts to the same diagnostics (FastPaths.validate)
 
     def __init__(self, project):
@@ -11704,6 +11906,13 @@ class _Validator(object):
     def check_masks(self, m, name):
         for pol in _Where.policies(m):
             mask = pol.get("mask")
+            col = mask.get("column") if isinstance(mask, dict) else None
+            if col is not None and not isinstance(col, str):
+                self.err("INVALID_TYPE", "model '%s': mask column must be a column name, got %s"
+                         % (name, "a mapping" if isinstance(col, dict) else
+                            "a list" if isinstance(col, list) else repr(col)),
+                         Locate.key(mask, "column", Locate.of(mask, Locate.of(m))),
+                         "write `mask: {column: <name>, method: ...}`")
             if (isinstance(mask, dict) and mask.get("method") is not None and
                     str(mask["method"]).lower() not in _Vocabulary.MASK_METHODS_KNOWN):
                 self.err("INVALID_MASK_METHOD", "model '%s': unknown mask method '%s'"
@@ -12031,6 +12240,13 @@ class _Validator(object):
             except re.error as e:
                 self.err("INVALID_RULE", "rules.topics.naming_pattern is not a valid regular "
                          "expression: %s" % e, rule_loc("topics", "naming_pattern"))
+            risk = _Validator.backtracking_risk(topics["naming_pattern"]) if pattern else None
+            if risk:
+                pattern = None
+                self.err("INVALID_RULE", "rules.topics.naming_pattern could take exponential "
+                         "time to match: %s" % risk, rule_loc("topics", "naming_pattern"),
+                         "write it without a repeated group that repeats inside (e.g. "
+                         "[a-z][a-z0-9_.]* for ([a-z0-9_]+\\.)*); docs/validation.md")
         layers = _Where.topic_default_layers(self.p.defaults)
         quick = FastPaths.validate
         # (no topic rule and no model rule: nothing in this loop can fire; and the
@@ -12063,6 +12279,7 @@ class _Validator(object):
                                      % (name, key, ">=" if op == "ge" else "<=", limit, val), tloc(),
                                      "set advanced.topic.%s (or defaults.topic.%s)" % (label, label))
                     if (pattern is not None and isinstance(t["name"], str) and
+                            len(t["name"]) <= _Validator.PATTERN_MAX_INPUT and
                             not pattern.fullmatch(t["name"])):
                         self.err("RULE_NAMING_PATTERN", "Topic name '%s' does not match pattern '%s'"
                                  % (t["name"], topics["naming_pattern"]), tloc(),
@@ -12122,7 +12339,7 @@ class _Validator(object):
                   not quick else ()):
             for pol in ProjectKinds.get_path(m, ("security", "policies")) or []:
                 mask = pol.get("mask") if isinstance(pol, dict) else None
-                if isinstance(mask, dict) and mask.get("column"):
+                if isinstance(mask, dict) and isinstance(mask.get("column"), str):
                     masked.add(mask["column"])
         allowed_cls = security.get("allowed_classifications")
         # (no source or security rule: nothing in this loop can fire)
@@ -12376,6 +12593,24 @@ class _CompileParts(object):
     """Compile's vocabularies and small helpers: connector aliases, startup modes, masks, test conditions, located errors."""
 
     # -- compile: helpers ------------------------------------------------------------
+
+    @staticmethod
+    def whole(value, what, where):
+        """``value`` as an int (a topic's partitions or replication factor), or a
+        CompileError located on ``where``: a ${VAR} passes the loader (it takes any type)
+        but build writes these as numbers, so it cannot stand for one."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            if isinstance(value, str) and "${" not in value:
+                return int(value)
+        except ValueError:
+            pass
+        key = what.rsplit(".", 1)[-1]
+        raise CompileError("%s must be a whole number, not %r" % (what, value),
+                           hint="write the number itself: a topic's %s is part of the build, "
+                                "not a deploy-time ${VAR}" % key.replace("_", " "),
+                           location=Locate.key(where, key, Locate.of(where)))
 
     CONNECTOR_ALIASES = {
         "snowflake-sink": "com.snowflake.kafka.connector.SnowflakeSinkConnector",
@@ -12819,7 +13054,9 @@ class Compiler(object):
         d = self.defaults.get("topic") if isinstance(self.defaults.get("topic"), dict) else None
         if d is None:
             d = _CompileParts.get(self.defaults, "models", "topic") or {}
-        return int(d.get("partitions") or 1), int(d.get("replication_factor") or 1)
+        return (_CompileParts.whole(d.get("partitions") or 1, "defaults.topic.partitions", d),
+                _CompileParts.whole(d.get("replication_factor") or 1,
+                                    "defaults.topic.replication_factor", d))
 
     def topic(self, model):
         adv = _CompileParts.get(model, "advanced", "topic") or {}
@@ -12839,8 +13076,11 @@ class Compiler(object):
             if info.updating:
                 # an upsert topic keeps the latest row per key
                 config["cleanup.policy"] = "compact"
-        return {"name": model_topic_name(model, eff), "partitions": int(partitions),
-                "replication_factor": int(rf), "config": config, "model": str(model.get("name"))}
+        what = "model '%s': advanced.topic." % model.get("name")
+        return {"name": model_topic_name(model, eff),
+                "partitions": _CompileParts.whole(partitions, what + "partitions", adv),
+                "replication_factor": _CompileParts.whole(rf, what + "replication_factor", adv),
+                "config": config, "model": str(model.get("name"))}
 
     def schemas(self):
         out = []
@@ -13360,6 +13600,12 @@ class Compiler(object):
             if not isinstance(a, dict):
                 continue
             for kind, spec in sorted(a.items()):
+                if spec is not None and not isinstance(spec, dict):
+                    raise CompileError(
+                        "test '%s': assertion `%s` takes a mapping, not %r" % (tname, kind, spec),
+                        hint="write e.g. `- %s: {column: %s}` (see docs/validation.md)"
+                             % (kind, spec if isinstance(spec, str) else "amount"),
+                        location=Locate.key(a, kind, Locate.of(a)))
                 conds.extend(self.test_conditions(tname, kind, spec or {}, cols, rel))
         if not conds:
             self.warn("test", tname, "no assertion applies: no Flink job is generated")
@@ -13770,6 +14016,46 @@ class Artifact(object):
     def __repr__(self):
         return "<Artifact %s (%s), %d files>" % (self.path, self.kind, len(self.files))
 
+    @staticmethod
+    def replaceable(path, protect=()):
+        """Why `build --force` / `compile` must not replace the existing `path`, or None
+        when it may: only an empty directory or file, or what streamt wrote (a directory
+        or tarball whose manifest.json names streamt, or the original's `generated/`),
+        and never one of the `protect` paths (the project) or a directory holding one."""
+        real = os.path.realpath(path)
+        for keep in protect:
+            keep = os.path.realpath(keep)
+            if keep == real or keep.startswith(real.rstrip(os.sep) + os.sep):
+                return "it is (or holds) the project directory %s" % keep
+        if os.path.islink(path):
+            return "it is a symbolic link"
+        if os.path.isdir(path):
+            if not os.listdir(path):
+                return None
+            try:
+                with open(os.path.join(path, "manifest.json"), "rb") as f:
+                    doc = json.loads(f.read(ARTIFACT_MAX_MEMBER).decode("utf-8"))
+            except (IOError, OSError, ValueError, RecursionError):
+                doc = None
+        elif os.path.isfile(path):
+            if os.path.getsize(path) == 0:
+                return None
+            try:
+                with open(path, "rb") as f:
+                    files, _ = Archive.read_archive_bytes(Archive.read_limited(f, path), path)
+                doc = json.loads(files["manifest.json"].decode("utf-8"))
+            except (StreamtError, KeyError, ValueError, RecursionError, IOError, OSError):
+                doc = None
+        else:
+            return "it is not a regular file or directory"
+        if isinstance(doc, dict):
+            gen = doc.get("generator")
+            if isinstance(gen, dict) and gen.get("name") == "streamt":
+                return None
+            if "compiled_at" in doc and isinstance(doc.get("artifacts"), dict):
+                return None
+        return "it is not a streamt artifact (no manifest.json written by streamt)"
+
 
 def resolve_refs(obj, values):
     """A copy of `obj` (a desired state) with every ${VAR} replaced from `values`,
@@ -14128,7 +14414,7 @@ class _Render(object):
 
     @staticmethod
     def write_artifact(desired, out, project_name, project_version, git, build_epoch,
-                        secrets_resolved, state, signer, force, stdout):
+                        secrets_resolved, state, signer, force, stdout, protect=()):
         files = render_artifact(desired, project_name, project_version, git, build_epoch,
                                 secrets_resolved, state, signer)
         fmode, dmode = (0o600, 0o700) if secrets_resolved else (0o644, 0o755)
@@ -14147,6 +14433,11 @@ class _Render(object):
             if kind != "directory" or not os.path.isdir(out) or os.listdir(out):
                 raise StreamtError("%s already exists" % out,
                                    hint="choose another output, or pass --force to replace it")
+        why = Artifact.replaceable(out, protect) if exists else None
+        if why is not None:
+            raise StreamtError("%s: will not replace it: %s" % (out, why),
+                               hint="--force replaces only an empty path or an artifact "
+                                    "streamt wrote; choose another output or remove it yourself")
         made = []  # parents we create, removed again if the build fails: it leaves nothing
         probe = parent
         while not os.path.isdir(probe):
@@ -14233,18 +14524,21 @@ class _Render(object):
 
 def write_artifact(desired, out, project_name=None, project_version=None, git=None,
                    build_epoch=0, secrets_resolved=False, state=None, signer=None,
-                   force=False, stdout=None):
+                   force=False, stdout=None, protect=()):
     """Render the artifact of `desired` and write it to `out` atomically.
 
     `out` is a directory (absent or empty unless `force`), a `.tar.gz`/`.tgz`/`.tar.xz`/
     `.tar` file, or "-" (a tar.gz on `stdout`, default sys.stdout's binary buffer).
+    An existing `out` is replaced only when Artifact.replaceable allows it (an empty
+    path or an artifact streamt wrote, never one of `protect` or a parent of one).
     Returns (files, digest of the written tarball or None)."""
     # rendering and the tar make thousands of small containers and no cycles: run
     # without the cyclic GC (as main() runs build), or a caller with a large project in
     # memory pays for collections that rescan it (~5% of writing 5,000 models)
     with _gc_paused():
         return _Render.write_artifact(desired, out, project_name, project_version, git,
-                               build_epoch, secrets_resolved, state, signer, force, stdout)
+                               build_epoch, secrets_resolved, state, signer, force, stdout,
+                               protect)
 
 
 def read_artifact(path):
@@ -18260,7 +18554,7 @@ exit codes: 0 valid (warnings allowed), 3 invalid, 2 usage error.
             if args.format == "json":
                 docs = [_Cli.validate_report(pr, e, diags, root) for pr, e, diags in results]
                 doc = {"valid": valid, "environments": docs} if args.all_envs else docs[0]
-                out.out.write(canonical_json(doc))
+                out.raw(canonical_json(doc))
                 return EXIT_OK if valid else EXIT_INVALID
             for pr, e, diags in results:
                 if pr is not None:
@@ -18533,7 +18827,7 @@ Text lists every node in dependency order with its upstreams; json gives
                        "nodes": [dict(nodes[k], upstream=[nodes[u]["name"] for u in ups[k]],
                                       downstream=[nodes[d]["name"] for d in downs[k]]) for k in order],
                        "edges": [{"from": nodes[a]["name"], "to": nodes[b]["name"]} for a, b in edges]}
-                out.out.write(canonical_json(doc))
+                out.raw(canonical_json(doc))
                 return EXIT_OK
             if args.format == "mermaid":
                 ids = dict((k, "n%d" % i) for i, k in enumerate(order))
@@ -18702,7 +18996,7 @@ exit codes: 0 built, 1 failure (existing output, missing variables), 2 usage,
             files, digest = write_artifact(
                 desired, args.output, project_name=project.name, project_version=project.version,
                 git=git_record, build_epoch=epoch, secrets_resolved=args.resolve_secrets,
-                state=state, signer=signer, force=args.force)
+                state=state, signer=signer, force=args.force, protect=(project.root,))
             if args.resolve_secrets:
                 out.info("WARNING: %s CONTAINS SECRETS (--resolve-secrets): its files are "
                      "readable by you only; handle and delete it like a password"
@@ -18764,7 +19058,8 @@ exit codes: 0 written (or listed), 1 the output is a directory compile did not w
                 raise StreamtError("%s exists and is not the output of a compile" % dest,
                                    hint="choose another directory with -o, or remove it")
             write_artifact(desired, dest, project_name=project.name,
-                           project_version=project.version, build_epoch=epoch, force=True)
+                           project_version=project.version, build_epoch=epoch, force=True,
+                           protect=(project.root,))
             out.result("compiled %s (environment %s) to %s: %s"
                        % (project.name, env_name, dest, _Cli.component_counts(desired)))
             return EXIT_OK
@@ -18880,7 +19175,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         if failed is not None:
             doc["problems"] = list(failed.details)
         if args.format == "json":
-            out.out.write(canonical_json(doc))
+            out.raw(canonical_json(doc))
             return _Cli.say_unverified(out, failed)
         if failed is not None:
             out.error("%s DOES NOT VERIFY: what follows may not be what was built "
@@ -19007,7 +19302,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         report = verify_artifact(art, allowed_signers=text, allowed_signers_name=label,
                                  require_signature=args.require_signature)
         if args.format == "json":
-            out.out.write(canonical_json({"ok": True, "path": args.path, "files": report["files"],
+            out.raw(canonical_json({"ok": True, "path": args.path, "files": report["files"],
                                           "signature": report["signature"]}))
             return EXIT_OK
         sig = report["signature"]
@@ -19053,7 +19348,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                    "verified": not failed}
             if failed:
                 doc["problems"] = [d for e in failed for d in [e.message] + e.details]
-            out.out.write(canonical_json(doc))
+            out.raw(canonical_json(doc))
         else:
             ma, mb = old.manifest, new.manifest
             for key in ("environment", "project", "git", "build_time", "secrets_resolved"):
@@ -19565,6 +19860,7 @@ class DeployRun(object):
             self.values.update(read_env_file(f))
         self.values.update(os.environ)
         self.desired = resolve_variables(self.desired, self.values)
+        self.output.scrub = SecretPolicy.scrubber(self.values)  # what services echo back
         self.runtime = (self.desired.get("environment") or {}).get("runtime") or {}
         self.policy = PlanPolicy(self.project_name,
                                  _Cli.parse_allow_delete(getattr(args, "allow_delete", "")),
@@ -19758,6 +20054,7 @@ def main(argv=None, output=None):
         if not getattr(args, "_run", None):
             parser.print_help(output.err)
             return EXIT_USAGE
+        output.scrub = SecretPolicy.scrubber(os.environ)
         if args.command in _BATCH_COMMANDS:
             with _gc_paused():
                 code = args._run(args, output)

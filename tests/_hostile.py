@@ -151,3 +151,23 @@ def json_back(obj, hostile, plain):
 
 def deep(data):
     return copy.deepcopy(data)
+
+
+def best_time(fn, repeat=3):
+    """The shortest of ``repeat`` runs of ``fn(k)`` (k = 0, 1, ...: a caller varies its
+    input with k so that no cache of an earlier run answers), in seconds."""
+    import time
+    best = None
+    for k in range(repeat):
+        t = time.perf_counter()
+        fn(k)
+        t = time.perf_counter() - t
+        best = t if best is None else min(best, t)
+    return best
+
+
+def bounded_ratio(hostile, baseline, repeat=3):
+    """time(hostile) / time(baseline), both measured here: a bounded-work test asserts
+    this ratio (never absolute seconds)."""
+    base = best_time(baseline, repeat)
+    return best_time(hostile, repeat) / max(base, 1e-4)

@@ -291,8 +291,8 @@ def test_outside_git_without_source_date_epoch_uses_epoch_zero(tmp_path):
 
 def test_existing_output_needs_force_and_is_replaced_atomically(tmp_path):
     out = tmp_path / "d"
-    out.mkdir()
-    (out / "old").write_text("x")
+    assert run_cli("build", "-p", SHOP, "-e", "dev", "-o", str(out)).returncode == 0
+    (out / "old").write_text("x")  # an earlier artifact (--force replaces only those)
     r = run_cli("build", "-p", SHOP, "-e", "dev", "-o", str(out))
     assert r.returncode == 1 and b"--force" in r.stderr
     assert (out / "old").exists()

@@ -2,6 +2,7 @@
 expected and the reverse, non-UTF-8 files, read-only outputs, an output inside the
 project, `-o -` into a closed pipe.  Always a clear error with its exit code, never a
 traceback."""
+import json
 import os
 import shutil
 import subprocess
@@ -238,3 +239,157 @@ def test_stdin_artifact_garbage():
     out, err = p.communicate(os.urandom(5000), timeout=120)
     assert "Traceback" not in err.decode("utf-8", "replace")
     assert p.returncode == streamt.EXIT_INTEGRITY
+
+
+def _tree(path):
+    """{relative path: bytes} of every file under ``path`` (what a user would lose)."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(path):
+        for fn in files:
+            full = os.path.join(dirpath, fn)
+            out[os.path.relpath(full, path)] = open(full, "rb").read()
+    return out
+
+
+@pytest.mark.parametrize("target", ["the-project", "parent-of-project", "notes.txt",
+                                    "notes.tar.gz", "other-dir", "symlink-to-project"])
+@pytest.mark.parametrize("cmd", ["build", "compile"])
+def test_force_replaces_only_what_streamt_wrote(tmp_path, proj, cmd, target):
+    """`build -o X --force` and `compile -o X` used to replace any path: the project
+    itself was deleted, a notes file became a directory.  Now both refuse with exit 1
+    and leave it exactly as it was."""
+    if target == "the-project":
+        o = proj
+    elif target == "parent-of-project":
+        o = os.path.dirname(proj)
+    elif target in ("notes.txt", "notes.tar.gz"):
+        o = str(tmp_path / target)
+        open(o, "w").write("my notes, not an artifact\n")
+    elif target == "other-dir":
+        o = str(tmp_path / "docs")
+        os.makedirs(o)
+        open(os.path.join(o, "README"), "w").write("keep\n")
+    else:
+        o = str(tmp_path / "link")
+        os.symlink(proj, o)
+    before_proj, before_out = _tree(proj), (_tree(o) if os.path.isdir(o) else open(o, "rb").read())
+    args = ["build", "--force"] if cmd == "build" else ["compile"]
+    r = cli(*(args + ["-p", proj, "-o", o]), environ=clean_environ())
+    check(r, streamt.EXIT_FAILURE)
+    assert r.returncode == streamt.EXIT_FAILURE, r
+    assert _tree(proj) == before_proj
+    assert (_tree(o) if os.path.isdir(o) else open(o, "rb").read()) == before_out
+    if cmd == "build" and target != "symlink-to-project":
+        assert "will not replace" in r.stderr, r
+
+
+@pytest.mark.parametrize("output", ["dist", "dist.tar.gz", "dist.tar"])
+def test_force_still_replaces_a_streamt_artifact_and_an_empty_file(tmp_path, proj, output):
+    o = str(tmp_path / output)
+    for _ in range(2):  # the second build replaces the first one's artifact
+        r = cli("build", "--force", "-p", proj, "-o", o, environ=clean_environ())
+        check(r, 0)
+    if output != "dist":
+        os.remove(o)
+        open(o, "w").close()
+        check(cli("build", "--force", "-p", proj, "-o", o, environ=clean_environ()), 0)
+        assert os.path.getsize(o) > 0
+
+
+def _make_not_a_file(path, what, outside):
+    if what == "dev-zero":
+        os.symlink("/dev/zero", path)
+    elif what == "fifo":
+        os.mkfifo(path)
+    elif what == "dev-null":
+        os.symlink("/dev/null", path)
+    elif what == "outside":
+        open(outside, "w").write("models:\n  - name: stolen\n    sql: SELECT 1 AS x\n")
+        os.symlink(outside, path)
+    else:  # big: one byte over the cap, written sparse (no 16 MiB in the test's memory)
+        with open(path, "wb") as f:
+            f.write(b"models: []\n#")
+            f.truncate(streamt._ProjectFiles.MAX_FILE + 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX special files")
+@pytest.mark.parametrize("what", ["dev-zero", "fifo", "dev-null", "outside", "big"])
+@pytest.mark.parametrize("rel", ["models/x.yml", "stream_project.yml", ".env"])
+def test_project_files_must_be_regular_files_inside_the_project(tmp_path, proj, rel, what):
+    """models/x.yml linked to /dev/zero read until MemoryError, a FIFO hung forever, a
+    link to a file outside the project was compiled in silently.  Each is now refused
+    before it is read, with the file's name, and exit 3."""
+    path = os.path.join(proj, rel)
+    if not os.path.isdir(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path))
+    if os.path.exists(path):
+        os.remove(path)
+    _make_not_a_file(path, what, str(tmp_path / "outside.yml"))
+    r = subprocess.run([sys.executable, streamt.__file__, "validate", "-p", proj, "--no-env-check"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                       timeout=60, env=clean_environ())
+    check(r, streamt.EXIT_INVALID)
+    assert rel in r.stderr, r.stderr
+    assert ("not a regular file" in r.stderr or "leads out of the project" in r.stderr or
+            "larger than 16 MiB" in r.stderr), r.stderr
+
+
+def test_a_symlink_inside_the_project_is_read(tmp_path, proj):
+    os.makedirs(os.path.join(proj, "shared"))
+    open(os.path.join(proj, "shared", "m.yml"), "w").write(
+        "models:\n  - name: linked\n    sql: SELECT id FROM {{ source(\"orders\") }}\n")
+    os.makedirs(os.path.join(proj, "models"))
+    os.symlink(os.path.join(proj, "shared", "m.yml"), os.path.join(proj, "models", "m.yml"))
+    r = cli("lineage", "-p", proj, environ=clean_environ())
+    check(r, 0)
+    assert "linked" in r.stdout
+
+
+SENTINEL = "zzS3cr3tSentinelzz"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_credentials_of_a_malformed_url_are_not_printed(tmp_path, fmt):
+    """`htp://user:pw@host` was printed whole in the error (stderr) and in the JSON
+    report; now the credentials are <redacted> in both."""
+    data = base_project()
+    data["runtime"]["schema_registry"]["url"] = "htp://user:%s@host" % SENTINEL
+    root = write_project(str(tmp_path / "p"), data)
+    r = cli("plan", "-p", root, "--format", fmt,
+            environ=clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234",
+                                  GATEWAY_PASSWORD="g1234", DB_PASSWORD="d1234"))
+    check(r, streamt.EXIT_FAILURE, streamt.EXIT_USAGE)
+    assert "invalid URL" in r.stderr, r
+    assert SENTINEL not in r.stdout + r.stderr, r
+
+
+def test_the_value_of_a_pass_variable_is_a_secret_wherever_it_is_printed(tmp_path):
+    """${DB_PASS} was not taken for a secret (only *password*, *secret*, ... and `pass`
+    alone): its value, written in by --resolve-secrets under a key that is not secret, was
+    printed by `artifact inspect`.  A `pass`/`pwd` word in a variable's name makes its
+    value secret, masked in every line streamt prints."""
+    data = base_project()
+    data["models"][1]["sink"]["config"]["connection.url"] = "jdbc:postgresql://db/x?pw=${DB_PASS}"
+    root = write_project(str(tmp_path / "p"), data)
+    env = clean_environ(DB_PASS=SENTINEL, KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234",
+                        GATEWAY_PASSWORD="g1234", DB_PASSWORD="d1234")
+    out = str(tmp_path / "a")
+    check(cli("build", "-p", root, "-o", out, "--resolve-secrets", environ=env), 0)
+    for fmt in ("text", "json"):
+        r = cli("artifact", "inspect", out, "--component", "connectors", "--format", fmt,
+                environ=env)
+        check(r, 0)
+        assert "connection.url" in r.stdout, r
+        assert SENTINEL not in r.stdout + r.stderr, r
+    assert streamt.SecretPolicy.is_secret_key("DB_PASS")
+    assert streamt.SecretPolicy.is_secret_key("smtp.pwd")
+    assert not streamt.SecretPolicy.is_secret_key("bypass_cache")
+
+
+def test_a_secret_named_variable_holding_a_json_word_does_not_break_json_output(proj):
+    """The scrubber masks secret values in every line; `SOME_TOKEN=true` in the environment
+    must not turn the report's `true` into the mark."""
+    r = cli("validate", "-p", proj, "--no-env-check", "--format", "json",
+            environ=clean_environ(SOME_TOKEN="true", OTHER_PASS="false", N_SECRET="1234"))
+    check(r, 0)
+    assert json.loads(r.stdout)["valid"] is True

@@ -11,7 +11,7 @@ import re
 import pytest
 
 import streamt
-from tests._hostile import (artifact_files, base_project, clean_environ, cli, deep,
+from tests._hostile import (artifact_files, base_project, bounded_ratio, clean_environ, cli, deep,
                             json_back, sql_shape, write_project)
 
 PLAIN = "zzplainzz"
@@ -415,3 +415,124 @@ def test_variable_used_as_sql_code_is_put_as_is_and_in_a_literal_is_quoted(tmp_p
     strings = [streamt.token_value(t) for t in streamt.sql_tokens(sql, comments=False)
                if t.kind == "string"]
     assert "paid" in strings and "note: it's" in strings
+
+
+# -- bounded work: time of a hostile input as a ratio to a baseline run here ----------
+
+def _nested_sql(levels, salt):
+    q = 'SELECT id, amount FROM {{ source("orders") }}'
+    for i in range(levels):
+        q = "SELECT id, amount FROM (%s) t%d WHERE amount > %d" % (q, i, i + salt)
+    return q
+
+
+def _build_sql(tmp_path, sql, tag):
+    data = base_project()
+    data["models"][0]["sql"] = sql
+    root = write_project(str(tmp_path / ("p" + tag)), data)
+    r = cli("build", "-p", root, "-o", str(tmp_path / ("o" + tag)), "--force",
+            environ=clean_environ())
+    assert r.returncode == 0, r
+    return r
+
+
+def test_nested_sub_queries_take_time_linear_in_the_depth_not_exponential(tmp_path):
+    """Each level's query plan was built twice (the FROM scan meets every nested
+    sub-query once per enclosing level): 18 levels took ~170x the time of 6 (2**n);
+    planned once per sub-query it is within a small factor."""
+    ratio = bounded_ratio(lambda k: _build_sql(tmp_path, _nested_sql(18, k), "h%d" % k),
+                          lambda k: _build_sql(tmp_path, _nested_sql(6, k), "b%d" % k))
+    assert ratio < 10, ratio
+
+
+def test_sub_queries_nested_too_deep_are_a_located_error(tmp_path):
+    data = base_project()
+    data["models"][0]["sql"] = _nested_sql(120, 0)
+    root = write_project(str(tmp_path / "p"), data)
+    for args in (["build", "-p", root, "-o", str(tmp_path / "o")],
+                 ["validate", "-p", root, "--no-env-check"]):
+        r = cli(*args, environ=clean_environ())
+        assert r.returncode == streamt.EXIT_INVALID, r
+        assert "nested 120 levels deep, more than 100" in r.stderr and "Traceback" not in r.stderr
+        assert "stream_project.yml:" in r.stderr
+
+
+def _case_sql(whens, salt):
+    return ('SELECT id, CASE ' + " ".join("WHEN amount > %d THEN %d" % (i + salt, i)
+                                          for i in range(whens)) +
+            ' ELSE 0 END AS bucket FROM {{ source("orders") }}')
+
+
+def test_case_type_inference_is_linear_in_the_whens(tmp_path):
+    """Each THEN searched forward through every later branch: 5,000 WHENs took 12 s
+    (quadratic).  4x the branches now costs about 4x the time, not 16x."""
+    ratio = bounded_ratio(lambda k: _build_sql(tmp_path, _case_sql(4000, k), "h%d" % k),
+                          lambda k: _build_sql(tmp_path, _case_sql(1000, k), "b%d" % k))
+    assert ratio < 8, ratio
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+", "(a|aa)*", "([a-z0-9]+\\.)*x", "(.*)*y"])
+def test_a_naming_pattern_that_backtracks_exponentially_is_refused_not_run(tmp_path, pattern):
+    """rules.topics.naming_pattern `(a+)+` against a 26-character topic name made validate
+    spin for seconds (each more letter doubled it); such patterns are refused with a
+    located INVALID_RULE and validate takes the time of a safe pattern."""
+    def run(pat, k):
+        data = base_project()
+        data["rules"] = {"topics": {"naming_pattern": pat}}
+        data["models"][0]["advanced"]["topic"]["name"] = "a" * 26 + "-%d" % k
+        root = write_project(str(tmp_path / ("p%d" % k)), data)
+        return cli("validate", "-p", root, "--no-env-check", "--format", "json",
+                   environ=clean_environ())
+    ratio = bounded_ratio(lambda k: run(pattern, k), lambda k: run("[a-z]+", k), repeat=2)
+    assert ratio < 5, ratio
+    r = run(pattern, 9)
+    assert r.returncode == streamt.EXIT_INVALID, r
+    diags = [d for d in json.loads(r.stdout)["diagnostics"] if d["code"] == "INVALID_RULE"]
+    assert diags and "exponential" in diags[0]["message"], r
+    assert diags[0]["file"] == "stream_project.yml" and diags[0]["line"], diags
+
+
+def test_a_usual_naming_pattern_is_still_accepted(tmp_path):
+    data = base_project()
+    data["rules"] = {"topics": {"naming_pattern": "(orders)\\.[a-z0-9_.]+(-v[0-9]+)?"}}
+    root = write_project(str(tmp_path / "p"), data)
+    r = cli("validate", "-p", root, "--no-env-check", environ=clean_environ())
+    assert r.returncode == 0, r
+
+
+# -- what build refuses, validate reports (located), never a traceback ---------------
+
+def _crashers():
+    out = {}
+    d = base_project()
+    d["defaults"] = {"topic": {"partitions": "${PARTS}"}}
+    out["partitions-var"] = d
+    d = base_project()
+    d["tests"][0]["assertions"].append({"range": "amount"})
+    out["scalar-assertion"] = d
+    d = base_project()
+    d["sources"][0]["columns"].append(None)
+    out["empty-column-item"] = d
+    d = base_project()
+    d["rules"] = {"topics": {"forbidden_prefixes": [None]}}
+    out["null-prefix"] = d
+    d = base_project()
+    d["models"][0]["security"] = {"policies": [{"mask": {"column": {"a": 1}, "method": "hash"}}]}
+    d["rules"] = {"security": {"sensitive_columns_require_masking": True}}
+    out["mapping-mask-column"] = d
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(_crashers()))
+def test_validate_reports_what_build_refuses_with_a_location(tmp_path, case):
+    """Each of these crashed build after validate passed, or crashed validate, with a
+    Python traceback.  Now validate reports a located error and build refuses (exit 3)."""
+    root = write_project(str(tmp_path / "p"), _crashers()[case])
+    env = clean_environ(PARTS="3")
+    r = cli("validate", "-p", root, "--no-env-check", "--format", "json", environ=env)
+    assert r.returncode == streamt.EXIT_INVALID, r
+    errors = [d for d in json.loads(r.stdout)["diagnostics"] if d["level"] == "error"]
+    assert errors and errors[0]["file"] == "stream_project.yml" and errors[0]["line"], errors
+    r = cli("build", "-p", root, "-o", str(tmp_path / "o"), environ=env)
+    assert r.returncode == streamt.EXIT_INVALID, r
+    assert not os.path.exists(str(tmp_path / "o"))

@@ -93,7 +93,8 @@ def test_known_cases():
     assert not streamt._ProjectFiles.fits({"name": "a", "description": None}, M)
     assert not streamt._ProjectFiles.fits({"name": "a", "schema": {"definition": None}}, streamt.ProjectSchema.SOURCE)
     assert streamt._ProjectFiles.fits({"name": "a", "schema": {"definition": [None]}}, streamt.ProjectSchema.SOURCE)
-    assert streamt._ProjectFiles.fits({"name": "a", "from": [None, {"ref": "b"}]}, M)
+    # an empty list item (`- ` alone) is refused: code after the loader trips on it
+    assert not streamt._ProjectFiles.fits({"name": "a", "from": [None, {"ref": "b"}]}, M)
     assert not streamt._ProjectFiles.fits({"name": "a", "sink": {"config": {"x": None}}}, M)
     assert not streamt._ProjectFiles.fits({"name": True}, M)
     assert not streamt._ProjectFiles.fits({1: "a"}, M)
