@@ -18444,7 +18444,11 @@ def command(name, help, description=None, epilog=None):
 
 
 class _Cli(object):
-    """The commands (cmd_*, cli_*) and what they share: project and artifact arguments, the validate report, the deploy steps, confirmation."""
+    """The commands, one ``cmd_NAME(parser)`` each beside its ``@command`` registration
+    (it adds the command's arguments and returns its ``run(args, output)``), the
+    sub-commands' runs (artifact_*), and what they share: project and selection
+    arguments, the validate report, confirmation, opening a verified artifact.  The
+    deploy steps themselves are DeployRun."""
 
     # -- cli: validate, envs, lineage ----------------------------------------------
 
@@ -19409,7 +19413,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
   streamt deploy shop-prod.tar.gz --confirm --env-file .env.prod --require-signature --allowed-signers allowed_signers
 
 """ + DEPLOY_EXIT_CODES)
-    def cli_deploy(p):
+    def cmd_deploy(p):
         p.add_argument("artifact", help="artifact directory or tarball")
         _Cli.add_common_deploy_args(p)
         p.add_argument("--check-drift", action="store_true",
@@ -19427,7 +19431,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
   streamt plan -e dev --format json --detailed-exitcode > plan.json
 
 """ + DEPLOY_EXIT_CODES)
-    def cli_plan(p):
+    def cmd_plan(p):
         p.add_argument("-p", "--project-dir", default=None,
                        help="project directory (default: $STREAMT_PROJECT_DIR, else .)")
         _Cli.add_common_deploy_args(p, with_apply=False)
@@ -19440,7 +19444,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
   streamt apply -p examples/shop -e dev --confirm
 
 """ + DEPLOY_EXIT_CODES)
-    def cli_apply(p):
+    def cmd_apply(p):
         p.add_argument("-p", "--project-dir", default=None,
                        help="project directory (default: $STREAMT_PROJECT_DIR, else .)")
         _Cli.add_common_deploy_args(p)
@@ -19458,7 +19462,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
   streamt status dist/shop-dev --lag
 
 """ + DEPLOY_EXIT_CODES)
-    def cli_status(p):
+    def cmd_status(p):
         p.add_argument("artifact", nargs="?", help="artifact directory or tarball")
         p.add_argument("-p", "--project-dir", help="project directory (instead of an artifact)")
         p.add_argument("-e", "--env", help="the environment (with -p; default $STREAMT_ENV)")
@@ -19698,7 +19702,7 @@ dist/
     @staticmethod
     @command("init", help="create a small working multi-environment project",
              epilog="example:\n  streamt init my-pipeline\n  streamt validate -p my-pipeline -e dev")
-    def cli_init(p):
+    def cmd_init(p):
         p.add_argument("directory", nargs="?", default=".",
                        help="where to create the project (default: the current directory)")
         p.add_argument("--name", help="project name (default: the directory's name)")
