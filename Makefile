@@ -24,6 +24,12 @@ test-fast: $(VPY)
 fuzz: $(VPY)
 	STREAMT_FUZZ_SCALE=20 $(VPY) -m pytest -ra $(PYTEST_ARGS) tests/test_fuzz_artifact.py
 
+## test-quick: the inner loop, under a minute: layout, loading, validation, compile, SQL, CLI parsing
+test-quick: $(VPY)
+	$(VPY) -m pytest -q -m "not services and not slow" $(PYTEST_ARGS) tests/test_structure.py \
+		tests/test_canonical_json.py tests/test_project.py tests/test_validate.py \
+		tests/test_compile.py tests/test_sql.py tests/test_cli_parser.py
+
 ## lint: streamt.py must run on CPython 3.6 (vermin) and pass the linter
 lint: $(VPY)
 	# str.decode: vermin takes `files["x"].decode()` (bytes values) for Python 2's str.decode
