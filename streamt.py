@@ -7440,7 +7440,8 @@ class SecretPolicy(object):
 
     *By name*: a key is secret when its name contains password/passwd/secret/token/
     credential/jaas/private/api key/user info/access key, or a ``pass``/``pwd`` word
-    (``DB_PASS``, ``smtp.pwd``), or is ``key`` or ends in ``.key`` -- matched on the whole key, case-insensitively, so ``basic.auth.user.info``,
+    (``DB_PASS``, ``smtp.pwd``; not the shell's ``PWD``), or is ``key`` or ends in ``.key``
+    -- matched on the whole key, case-insensitively, so ``basic.auth.user.info``,
     ``sasl.jaas.config`` and ``ssl.key`` are secret while ``keystore_type`` (which merely
     contains "key") is not.  *By value*: the values of variables whose names are secret
     (four characters or more) are hidden wherever they appear in a printed value.  A value
@@ -7476,9 +7477,14 @@ class SecretPolicy(object):
             return text
         return scrub
 
+    # names that match the rule but are not secrets: the shell's working directories
+    # (every path under the current directory would be masked otherwise)
+    NOT_SECRET = frozenset(["pwd", "oldpwd"])
+
     @classmethod
     def is_secret_key(cls, key):
-        return cls.KEY_RE.search(str(key)) is not None
+        key = str(key)
+        return cls.KEY_RE.search(key) is not None and key.lower() not in cls.NOT_SECRET
 
     @classmethod
     def values_of(cls, variables):

@@ -296,3 +296,14 @@ def test_plan_hides_a_secret_value_under_any_key():
     changes = streamt._TargetParts.changes_of({}, {"connection.url": "jdbc:pg://admin:hunter22@db/x"},
                                   policy, "config.")
     assert changes["config.connection.url"][1] == "jdbc:pg://admin:<redacted>@db/x"
+
+
+def test_the_working_directory_is_not_a_secret(tmp_path):
+    """PWD (the shell's working directory) matches the pass/pwd rule by name, but masking it
+    would hide every path under the current directory (savepoints, artifacts, files)."""
+    assert not streamt.SecretPolicy.is_secret_key("PWD")
+    assert not streamt.SecretPolicy.is_secret_key("OLDPWD")
+    assert streamt.SecretPolicy.is_secret_key("DB_PWD")
+    scrub = streamt.SecretPolicy.scrubber({"PWD": str(tmp_path), "DB_PWD": "hunter22"})
+    text = "restored from %s/savepoints/sp-1 with hunter22" % tmp_path
+    assert scrub(text) == "restored from %s/savepoints/sp-1 with <redacted>" % tmp_path
