@@ -334,7 +334,7 @@ class StreamtError(Exception):
             head = "%s: %s" % (self.location, head)
         lines = [head]
         # a detail is one line, often naming what an archive or a service said: escaped
-        lines.extend("  " + Output.printable(d) for d in self.details)
+        lines.extend("  " + Output.printable(d, "\t") for d in self.details)
         if self.hint:
             lines.append("hint: " + self.hint)
         return "\n".join(lines)
@@ -16221,8 +16221,18 @@ class FlinkTarget(object):
             state = obj.get("state")
             vertices = obj.get("vertices") or []
             if state in ("FAILED", "CANCELED"):
+                cause = self._exception_of(cl, jid)
+                if "NoResourceAvailable" in cause:
+                    # (a scheduler may fail it at once rather than let it wait: same advice)
+                    need = max([int(v.get("parallelism") or 1) for v in vertices] or [1])
+                    slots = self._slots(cl) or {"available": "?", "total": "?"}
+                    raise ServiceError(
+                        "Flink job %s got no task slots (it needs %d, Flink has %s free of %s): "
+                        "it is %s right after submission%s" % (
+                            jid, need, slots["available"], slots["total"], state, cause),
+                        hint=FlinkTarget.NO_SLOTS_HINT)
                 raise ServiceError("Flink job %s is %s right after submission%s"
-                                   % (jid, state, self._exception_of(cl, jid)))
+                                   % (jid, state, cause))
             if state == "FINISHED" or (state == "RUNNING" and vertices and all(
                     v.get("status") in ("RUNNING", "FINISHED") for v in vertices)):
                 return state

@@ -76,20 +76,27 @@ def _ours(report, group):
 def test_lag_of_the_shop_groups_matches_kafka_python(kafka):
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.structs import OffsetAndMetadata
-    desired = shop_desired(kafka.bootstrap)
+    # the example's topics and groups under a name of this test's own: the broker is shared
+    # with tests that deploy the example itself (its topics may exist, with data)
+    prefix = "lag%s." % uuid.uuid4().hex[:8]
+
+    def n(text):
+        return text.replace("shop.", prefix).replace("revenue_archive",
+                                                     prefix[:-1] + "_revenue_archive")
+    desired = json.loads(n(json.dumps(shop_desired(kafka.bootstrap))))
     with streamt.KafkaAdmin(kafka.runtime(), timeout=20) as admin:
         admin.create_topics([{"name": t, "partitions": 2, "replication_factor": 1}
-                             for t in ("shop.orders.v1", "shop.orders.clean.v1",
-                                       "shop.revenue.per_minute.v1")])
+                             for t in (n("shop.orders.v1"), n("shop.orders.clean.v1"),
+                                       n("shop.revenue.per_minute.v1"))])
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
     for i in range(30):
-        producer.send("shop.orders.v1", value=b'{"i": %d}' % i, partition=i % 2)
-        producer.send("shop.revenue.per_minute.v1", value=b"{}", partition=0)
+        producer.send(n("shop.orders.v1"), value=b'{"i": %d}' % i, partition=i % 2)
+        producer.send(n("shop.revenue.per_minute.v1"), value=b"{}", partition=0)
     producer.flush(30)
     producer.close(10)
-    commits = {"streamt.shop.orders_clean": {TopicPartition("shop.orders.v1", 0): 4,
-                                             TopicPartition("shop.orders.v1", 1): 15},
-               "connect-revenue_archive": {TopicPartition("shop.revenue.per_minute.v1", 0): 1}}
+    commits = {n("streamt.shop.orders_clean"): {TopicPartition(n("shop.orders.v1"), 0): 4,
+                                             TopicPartition(n("shop.orders.v1"), 1): 15},
+               n("connect-revenue_archive"): {TopicPartition(n("shop.revenue.per_minute.v1"), 0): 1}}
     for group, offsets in commits.items():
         c = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group,
                           enable_auto_commit=False)
@@ -102,24 +109,24 @@ def test_lag_of_the_shop_groups_matches_kafka_python(kafka):
         assert ours == theirs, g["group"]
         assert total == sum(e - c for parts in theirs.values() for c, e in parts.values()
                             if c is not None)
-    assert _ours(report, "streamt.shop.orders_clean")[1] == (15 - 4) + (15 - 15) + 0 * 30
+    assert _ours(report, n("streamt.shop.orders_clean"))[1] == (15 - 4) + (15 - 15) + 0 * 30
     # the age of the oldest unconsumed record: the timestamp of the record after the commit
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
-    tp = TopicPartition("shop.orders.v1", 0)
+    tp = TopicPartition(n("shop.orders.v1"), 0)
     consumer.assign([tp])
     consumer.seek(tp, 4)
     (first,) = consumer.poll(timeout_ms=10000, max_records=1)[tp]
     consumer.close()
-    (g,) = [x for x in report["groups"] if x["group"] == "streamt.shop.orders_clean"]
-    parts = dict((x["partition"], x) for x in g["topics"]["shop.orders.v1"])
+    (g,) = [x for x in report["groups"] if x["group"] == n("streamt.shop.orders_clean")]
+    parts = dict((x["partition"], x) for x in g["topics"][n("shop.orders.v1")])
     assert parts[0]["oldest_unconsumed"] == first.timestamp
     assert parts[1]["oldest_unconsumed"] is None    # nothing left to read there
     assert "lag 11  oldest unconsumed 60s old" in streamt.ConsumerLag.render(
         report, now_ms=first.timestamp + 60000)
     assert report["total"] == sum(g["total"] for g in report["groups"])
     text = streamt.ConsumerLag.render(report)
-    assert "shop.orders.v1[0]  committed 4  end" in text
-    assert "flink_job customer_totals  group streamt.shop.customer_totals" in text
+    assert n("shop.orders.v1[0]  committed 4  end") in text
+    assert n("flink_job customer_totals  group streamt.shop.customer_totals") in text
 
 
 def _connector_project(root, name, archive):
