@@ -16021,8 +16021,10 @@ class FlinkTarget(object):
         """Notes on the jobs a plan starts (creates, resubmits of a run that is no
         longer active) that the free task slots of their cluster cannot hold: one slot
         per parallel task (slot sharing), in apply order.  An upgrade in place reuses
-        the slots of the run it stops.  Notes, not refusals: a cluster that starts
-        TaskManagers on demand may still find the slots; a standalone one cannot."""
+        the slots of the run it stops.  Notes, not refusals (a cluster that starts
+        TaskManagers on demand may still find the slots) -- except for a job whose last run
+        already failed for want of slots: resubmitting it while the slots are still
+        missing would only pile up FAILED runs, so that change is refused."""
         free = dict((cl, s["available"]) for cl, s in slots.items() if s)
         for c in changes:
             if c.cluster not in free or not c.mutating or c.action == "delete":
@@ -16039,6 +16041,13 @@ class FlinkTarget(object):
                                               max(free[c.cluster], 0),
                                               slots[c.cluster]["total"],
                                               FlinkTarget.NO_SLOTS_HINT))
+                if "NoResourceAvailable" in ((c.live or {}).get("failure") or ""):
+                    # its last run already failed for want of slots and they are still
+                    # missing: a resubmit would only leave one more FAILED run behind
+                    c.refused = ("its last run failed for want of task slots and Flink still "
+                                 "has %d free of %d: make room (or lower its parallelism), "
+                                 "then run again" % (max(free[c.cluster], 0),
+                                                     slots[c.cluster]["total"]))
             free[c.cluster] -= need
 
     def validate(self, changes):

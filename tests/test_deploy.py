@@ -637,5 +637,15 @@ def test_a_job_without_task_slots_is_explained_and_leaves_no_failed_job(kafka, f
         last = "resubmit (last run %s is %s" % (mine[0]["jid"], mine[0]["state"])
         assert last in r.stdout, r.stdout
         assert "needs 500 task slots" in r.stdout
+        if mine[0]["state"] == "FAILED":
+            # a run Flink failed for want of slots is not resubmitted while they are missing:
+            # a retry would only leave one more FAILED run behind
+            assert r.returncode == streamt.EXIT_REFUSED, r.stderr
+            assert "its last run failed for want of task slots" in r.stdout + r.stderr
+            r = cli(["apply", "-p", root, "--confirm"], env=env)
+            assert r.returncode == streamt.EXIT_REFUSED, r.stderr
+            again = [j for j in rest.get_json("/jobs/overview")["jobs"]
+                     if "[streamt project=%s " % name in j["name"] and ".wide " in j["name"]]
+            assert len(again) == 1, again
     finally:
         _cancel_project_jobs(flink, name)

@@ -353,3 +353,21 @@ def test_the_plan_says_when_the_jobs_it_starts_will_not_get_task_slots():
     assert note.startswith("needs 3 task slots, Flink has 2 free of 4: it will not start")
     state["slots"] = {"c": {"total": 4, "available": 4}}
     assert not any("task slot" in n for c in plan([job("a"), wide], state) for n in c.notes)
+
+
+def test_a_run_that_failed_for_slots_is_not_resubmitted_while_they_are_missing():
+    """(issue 18) a scheduler may fail a slot-starved job at once: resubmitting it while the
+    slots are still missing would leave one more FAILED run per retry, so it is refused."""
+    wide = job("w", sql="SET 'parallelism.default' = '30';\nINSERT INTO x SELECT 1;")
+    state = live(("9", "w", FP_A, "FAILED"))
+    state["jobs"]["c"][0]["failure"] = "NoResourceAvailableException: Could not acquire"
+    state["slots"] = {"c": {"total": 24, "available": 24}}
+    (c,) = plan([wide], state)
+    assert c.action == "update" and "its last run failed for want of task slots" in c.refused
+    state["jobs"]["c"][0]["failure"] = "RuntimeException: something else"   # not for slots:
+    (c,) = plan([wide], state)                                             # a note only
+    assert not c.refused and any(n.startswith("needs 30 task slots") for n in c.notes)
+    state["jobs"]["c"][0]["failure"] = "NoResourceAvailableException: Could not acquire"
+    state["slots"] = {"c": {"total": 48, "available": 40}}    # room made: resubmitted
+    (c,) = plan([wide], state)
+    assert not c.refused
