@@ -19528,12 +19528,11 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     @staticmethod
     def desired_from_project(root, env, output):
         """load, validate, compile in memory (ProjectPipeline; its diagnostics on ``output``):
-        (project name, env name, desired, variables)."""
+        (project, desired)."""
         pl = ProjectPipeline(root, env)
         desired = pl.require_valid(output, "nothing was contacted")
-        project = pl.project
-        output.info("compiled %s for %s" % (project.name, project.env))
-        return project.name, project.env, desired, dict(project.variables)
+        output.info("compiled %s for %s" % (pl.project.name, pl.project.env))
+        return pl.project, desired
 
     @staticmethod
     def signers_file(args):
@@ -19785,6 +19784,7 @@ class DeployRun(object):
                        "environment": None, "contacts": [], "kafka_cluster_id": None,
                        "plan": None, "validation_errors": [], "drift": [], "result": None}
         self.snapshot = None        # the artifact's state/ (built --with-state), if any
+        self.project = None         # the loaded project (plan, apply, status -p)
         self.values = {}            # ${VAR} values
         self.project_name = self.env_name = self.desired = None
         self.safety, self.applying = {}, False
@@ -19834,9 +19834,10 @@ class DeployRun(object):
         if cmd in ("plan", "apply") or from_project:
             if cmd == "status" and args.artifact:
                 raise UsageError("status: give an artifact or -p DIR, not both")
-            (self.project_name, self.env_name, self.desired,
-             self.values) = _Cli.desired_from_project(_Cli.project_dir(args), args.env,
-                                                      self.output)
+            self.project, self.desired = _Cli.desired_from_project(
+                _Cli.project_dir(args), args.env, self.output)
+            self.project_name, self.env_name = self.project.name, self.project.env
+            self.values = dict(self.project.variables)
         else:
             if not getattr(args, "artifact", None):
                 raise UsageError("%s: give an artifact (or -p DIR -e ENV)" % cmd)
@@ -19855,10 +19856,8 @@ class DeployRun(object):
         selection = Selection.from_args(self.args)
         if not selection.active:
             return
-        project = None
-        if self.snapshot is None and not getattr(self.args, "artifact", None):
-            project = load_project(_Cli.project_dir(self.args), env=self.args.env)  # tags
-        self.desired = selection.desired(self.desired, project)
+        # the project's graph and tags (from a project: the one already loaded)
+        self.desired = selection.desired(self.desired, self.project)
         self.progress("selected: %s (what the selection leaves out is not planned, changed "
                       "or reported as an orphan)" % _Cli.component_counts(self.desired))
 
