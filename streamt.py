@@ -7594,10 +7594,16 @@ class Variables(object):
                 hint="set %s in the environment, in .env or in .env.<env>"
                      % ("them" if len(missing) > 1 else "it"))
         if keep_escapes:
+            # the template's own pattern, with $$ kept and a value's $ doubled
+            sub = cls.template("").pattern.sub
+
+            def keep(m):
+                if m.group("escaped"):
+                    return m.group(0)
+                return str(values[m.group("braced")]).replace("$", "$$")
+
             def one(text):
-                return cls.template(text).pattern.sub(
-                    lambda m: m.group(0) if m.group("escaped")
-                    else str(values[m.group("braced")]).replace("$", "$$"), text)
+                return sub(keep, text)
         else:
             def one(text):
                 return cls.template(text).substitute(values)
