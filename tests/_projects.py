@@ -1,5 +1,17 @@
-"""Test helper: a small Project-like object for compile tests that build their input
-directly (the file-based tests use streamt.load_project)."""
+"""Test helpers: a small Project-like object for compile tests that build their input
+directly (the file-based tests use streamt.load_project), and writing a project's files."""
+import os
+
+
+def write_files(root, files):
+    """Write ``files`` ({relative path: text}) under ``root``, making directories;
+    returns ``root`` as a string."""
+    for rel, text in files.items():
+        path = os.path.join(str(root), rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    return str(root)
 
 
 class FakeProject(object):

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 import streamt
+from tests._projects import write_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOP = os.path.join(ROOT, "examples", "shop")
@@ -147,13 +148,7 @@ def test_each_command_help_shows_the_new_options(command, options):
 # -- against the real services ------------------------------------------------------
 
 def write_project(root, files):
-    for rel, text in files.items():
-        path = os.path.join(str(root), rel)
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path))
-        with open(path, "w") as f:
-            f.write(text)
-    return str(root)
+    return write_files(root, files)
 
 
 def topics_project(tmp_path, name, config_a):

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 import streamt
+from tests._projects import write_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,12 +63,7 @@ runtime:
   kafka:
     bootstrap_servers: ${KAFKA_BOOTSTRAP}
 """}
-    for rel, text in files.items():
-        path = os.path.join(str(root), rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-    return str(root)
+    return write_files(root, files)
 
 
 def good(i):

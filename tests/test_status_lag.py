@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 import streamt
+from tests._projects import write_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOP = os.path.join(ROOT, "examples", "shop")
@@ -158,12 +159,7 @@ runtime:
       local:
         rest_url: ${CONNECT_URL}
 """}
-    for rel, text in files.items():
-        path = os.path.join(str(root), rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-    return str(root)
+    return write_files(root, files)
 
 
 @pytest.mark.services
