@@ -336,7 +336,9 @@ def test_a_compacted_topic_reads_its_gaps_exactly(kafka):
         ours = [(r.offset, r.key, r.value) for r in reader.read(name, 0, 0, end)[0]]
         assert ours == theirs
         offsets = [o for o, _k, _v in ours]
-        assert offsets != list(range(offsets[0], offsets[0] + len(offsets)))   # gaps
+        # the cleaner removed records: offsets are missing (inside, or the whole head when
+        # it compacted a prefix away; which one depends on when it ran)
+        assert offsets != list(range(0, offsets[-1] + 1))
 
 
 @pytest.mark.services
