@@ -538,7 +538,10 @@ def test_services_env_points_at_the_services(services_env, kafka, schema_registr
 # ---- the harness leaves no process behind -----------------------------------------------------
 
 _CHILD = """
-import sys, time
+import signal, sys, time
+# as in a terminal session: a test run started under nohup hands SIGHUP down ignored, and the
+# harness (rightly) leaves an ignored signal alone
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 from tests.services import harness
 run = harness.Run()
 svc = harness.start_tansu(run)
