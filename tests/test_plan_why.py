@@ -3,6 +3,10 @@ what the original deployed and why (text and --format json), on recorded live st
 Kafka admin answers and the Flink job list as the services gave them after the original's
 deploy."""
 import json
+import time
+import uuid
+
+import pytest
 
 import streamt
 from tests._projects import write_files
@@ -186,3 +190,90 @@ def test_an_adopted_job_whose_sink_is_the_same_has_no_why(tmp_path):
                                              "shop.totals": (3, {})}, previous=[("9", original)])
     job = change(plan, "flink_job", "clean")
     assert "adopted" in job.changes and job.why == []
+
+
+# -- on the real Kafka and Flink -------------------------------------------------------
+
+def run_like_the_original(flink, statements):
+    """As conduktor/streamt submits (one SQL Gateway session, each statement polled):
+    the status and, for an ERROR, Flink's message, of each statement."""
+    gw = streamt.HttpClient(flink.gateway_url)
+    session = gw.request("POST", "/v1/sessions", body={}, idempotent=False).json()["sessionHandle"]
+    out = []
+    for stmt in statements:
+        op = gw.request("POST", "/v1/sessions/%s/statements" % session,
+                        body={"statement": stmt}, idempotent=False).json()["operationHandle"]
+        base = "/v1/sessions/%s/operations/%s" % (session, op)
+        end = time.time() + 60
+        while gw.get_json(base + "/status")["status"] not in ("FINISHED", "ERROR"):
+            assert time.time() < end, stmt
+            time.sleep(0.3)
+        status = gw.get_json(base + "/status")["status"]
+        text = ""
+        if status == "ERROR":
+            text = gw.request("GET", base + "/result/0", expect=(200, 400, 500)).text
+        out.append((status, text))
+    gw.request("DELETE", "/v1/sessions/%s" % session, expect=(200, 404))
+    return out
+
+
+@pytest.mark.services
+def test_the_switch_of_an_updating_query_on_the_real_kafka_and_flink(kafka, flink, tmp_path):
+    from tests.test_flink_acceptance import consume, create_topics, produce
+    tag = uuid.uuid4().hex[:8]
+    project, prefix = "p" + tag, "w%s." % tag
+    text = (PROJECT % "json").replace("shop.", prefix).replace(
+        "name: shop\n", "name: %s\n" % project).replace("kafka:9092", kafka.bootstrap).replace(
+        "http://flink:8081", flink.rest_url).replace("http://flink:8083", flink.gateway_url)
+    root = write_files(tmp_path, {"stream_project.yml": text})
+    desired = streamt.compile_project(streamt.load_project(root))
+    desired = dict(desired, schemas=[], connectors=[], gateway=[],
+                   topics=[t for t in desired["topics"] if t["model"] == "totals"],
+                   flink_jobs=[j for j in desired["flink_jobs"] if j["model"] == "totals"])
+    src, out = prefix + "orders", prefix + "totals"
+
+    # the original's deploy: the topics with the project's config only, then its SQL
+    # (reference: source and sink tables in 'json', the sink a plain 'kafka' one)
+    create_topics(kafka.bootstrap, [src, out])
+    produce(kafka.bootstrap, src, [{"order_id": "o%d" % i, "customer_id": "c%d" % (i % 2),
+                                    "amount": 1.0} for i in range(6)])
+    sink = out.replace(".", "_") + "_sink"
+    common = ("'connector' = 'kafka', 'properties.bootstrap.servers' = '%s', 'format' = 'json'"
+              % flink.kafka_bootstrap)
+    results = run_like_the_original(flink, [
+        "CREATE TABLE IF NOT EXISTS orders_%s (`order_id` STRING, `customer_id` STRING, "
+        "`amount` DOUBLE) WITH (%s, 'topic' = '%s', 'scan.startup.mode' = 'earliest-offset')"
+        % (tag, common, src),
+        "CREATE TABLE IF NOT EXISTS %s (`customer_id` STRING, `total` DOUBLE, `n` BIGINT) "
+        "WITH (%s, 'topic' = '%s')" % (sink, common, out),
+        "INSERT INTO %s SELECT customer_id, SUM(amount) AS total, COUNT(*) AS n FROM "
+        "orders_%s GROUP BY customer_id" % (sink, tag)])
+    assert [s for s, _ in results] == ["FINISHED", "FINISHED", "ERROR"], results
+    assert "doesn't support consuming update changes" in results[2][1]
+
+    runtime = desired["environment"]["runtime"]
+    policy = streamt.PlanPolicy(project)
+    plan = streamt.plan_deploy(desired, runtime, policy)
+    topic = change(plan, "topic", out)
+    assert topic.changes["config.cleanup.policy"] == (None, "compact")
+    assert topic.why and "(customer_id)" in topic.why[0]
+    job = change(plan, "flink_job", "totals")
+    assert job.action == "create", job.notes
+    assert len(job.why) == 1 and "'upsert-kafka' keyed by (customer_id)" in job.why[0]
+    assert "# why: sink: the original streamt wrote this updating query" in plan.render()
+
+    rest = streamt.HttpClient(flink.rest_url)
+    try:
+        streamt.apply_plan(plan)
+        # streamt's job runs where the original's could not: one row per customer, keyed
+        rows = consume(kafka.bootstrap, out, lambda rs: {(k or {}).get("customer_id") for k, v
+                                                         in rs if v and v["n"] == 3}
+                       == {"c0", "c1"})
+        assert all(k for k, _v in rows)
+        again = streamt.plan_deploy(desired, runtime, policy)
+        assert [(c.action, c.why) for c in again.changes] == [("unchanged", [])] * 2
+    finally:
+        for j in rest.get_json("/jobs/overview")["jobs"]:
+            if j["state"] == "RUNNING" and j["name"].startswith("streamt.%s." % project):
+                rest.request("PATCH", "/jobs/%s" % j["jid"], query={"mode": "cancel"},
+                             expect=(202, 404))
