@@ -15552,21 +15552,37 @@ class SwitchReasons(object):
 
     @staticmethod
     def annotate(changes, desired):
-        sinks, by_topic = {}, {}
-        for j in desired.get("flink_jobs") or []:
-            sink = SwitchReasons.sink_of(j.get("sql") or "") if j.get("kind") != "test" else None
-            if sink is not None:
-                sinks[j["name"]] = by_topic[sink["topic"]] = sink
-        topics = dict((c.name, c) for c in changes if c.kind == "topic")
+        # a job's SQL is read only for the changes that may need it (a plan with nothing
+        # of the switch in it reads none)
+        jobs = dict((j.get("model"), j) for j in desired.get("flink_jobs") or []
+                    if j.get("kind") != "test")
+        model_topics, sinks = {}, {}
+        for t in desired.get("topics") or []:
+            model_topics.setdefault(t.get("model"), set()).add(t["name"])
+
+        def sink_of(model):
+            if model not in sinks:
+                sql = (jobs.get(model) or {}).get("sql")
+                sinks[model] = SwitchReasons.sink_of(sql) if sql else None
+            return sinks[model]
+
+        explained = set()
         for c in changes:
-            if c.kind == "topic" and c.action == "update" and c.name in by_topic:
-                c.why.extend(SwitchReasons.topic_reasons(c, by_topic[c.name]))
+            if (c.kind == "topic" and c.action == "update"
+                    and c.changes.get("config.cleanup.policy", (None, None))[1] == "compact"):
+                sink = sink_of((c.desired or {}).get("model"))
+                if sink is not None and sink["topic"] == c.name:
+                    c.why.extend(SwitchReasons.topic_reasons(c, sink))
+                    if c.why:
+                        explained.add(c.name)
         for c in changes:
-            sink = sinks.get(c.name) if c.kind == "flink_job" else None
-            if sink is None:
+            spec = (c.desired or {}) if c.kind == "flink_job" else {}
+            model = spec.get("model") if spec.get("kind") != "test" else None
+            if model not in jobs or not ("adopted" in c.changes or (
+                    c.action == "create" and model_topics.get(model, set()) & explained)):
                 continue
-            tc = topics.get(sink["topic"])
-            if "adopted" in c.changes or (c.action == "create" and tc is not None and tc.why):
+            sink = sink_of(model)
+            if sink is not None and ("adopted" in c.changes or sink["topic"] in explained):
                 c.why.extend(SwitchReasons.job_reasons(sink))
         return changes
 
@@ -15581,9 +15597,13 @@ class SwitchReasons(object):
         """{"table", "topic", "connector", "key": [column], "key_format", "format",
         "reads": [the same of each other Kafka table]} of the table a job's INSERT
         writes (None when the SQL has no such table)."""
-        tables, target = {}, None
-        for st in _TargetParts.sql_statements(sql):
-            toks = significant_tokens(st)
+        tables, target, statements = {}, None, [[]]
+        for t in significant_tokens(sql):   # (tokenized once: a statement ends at ';')
+            if t.text == ";":
+                statements.append([])
+            else:
+                statements[-1].append(t)
+        for toks in statements:
             if len(toks) > 2 and is_keyword(toks[0], "INSERT") and is_keyword(toks[1], "INTO"):
                 target = token_value(toks[2])
             elif toks and is_keyword(toks[0], "CREATE"):
