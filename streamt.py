@@ -88,7 +88,7 @@ PART II -- the pipeline
         ArtifactText, resolve_variables
 
     Targets -- one class per service: observe, diff, apply
-        FLINK_JOB_MARKER, PlanPolicy, Change, KafkaTarget, plan_topics,
+        FLINK_JOB_MARKER, PlanPolicy, Change, SwitchReasons, KafkaTarget, plan_topics,
         SchemaRegistryTarget, FlinkTarget, previous_tool_job_names, ConnectTarget,
         GatewayTarget
 
@@ -15351,7 +15351,8 @@ def resolve_variables(obj, values):
 # - Gateway interceptors and alias topics: names starting with "<project>-",
 #   "<project>_" or "<project>.".
 
-__all__ += ["FLINK_JOB_MARKER", "PlanPolicy", "Change", "KafkaTarget", "plan_topics",
+__all__ += ["FLINK_JOB_MARKER", "PlanPolicy", "Change", "SwitchReasons", "KafkaTarget",
+            "plan_topics",
             "SchemaRegistryTarget", "FlinkTarget", "previous_tool_job_names",
             "ConnectTarget", "GatewayTarget"]
 
@@ -15495,7 +15496,8 @@ class Change(object):
 
     `kind` (topic, schema, flink_job, connector, gateway), `name`, `action`
     (create, update, unchanged, orphan, delete), `changes` {key: (old, new)} already
-    redacted for display, `notes` [str], `refused` (a reason, or None),
+    redacted for display, `notes` [str], `why` [str] (what differs from what the
+    original streamt deployed, and why: SwitchReasons), `refused` (a reason, or None),
     `destructive` (deletes and config resets).  `desired`/`live`/`data` are for the
     target's apply and never printed."""
 
@@ -15504,6 +15506,7 @@ class Change(object):
         self.kind, self.name, self.action = kind, name, action
         self.changes = changes or {}
         self.notes = list(notes or [])
+        self.why = []
         self.refused = refused
         self.destructive = destructive
         self.desired, self.live, self.data = desired, live, dict(data or {})
@@ -15522,11 +15525,155 @@ class Change(object):
         return {"kind": self.kind, "name": self.name, "action": self.action,
                 "changes": dict((k, {"old": v[0], "new": v[1]})
                                 for k, v in sorted(self.changes.items())),
-                "notes": list(self.notes), "refused": self.refused,
+                "notes": list(self.notes), "why": list(self.why), "refused": self.refused,
                 "destructive": bool(self.destructive)}
 
     def __repr__(self):
         return "Change(%s %s %s)" % (self.action, self.kind, self.name)
+
+
+# -- the switch from the original streamt ------------------------------------------
+
+class SwitchReasons(object):
+    """What a plan changes that the original conduktor/streamt deployed differently, and
+    why (issue 19): the reasons go to ``Change.why`` (text: "# why:" lines; JSON: "why").
+
+    The original's job cannot be read back (Flink keeps a job's operators, not its
+    connector options; an updating query's INSERT never even became a job), so a job's
+    sink is compared with the sink the original generates for the model (reference:
+    named after the topic, always ``'connector' = 'kafka'`` and ``'format' = 'json'``,
+    no key).  Reasons are given for
+
+    - a topic update: a config value that follows from streamt's rules (cleanup.policy
+      compact: the model's query is updating and keyed);
+    - a Flink job adopted from the previous tool, or created while its topic exists as
+      the original left it (a topic update with a reason): its sink (connector, key) and
+      the format it reads its sources in."""
+
+    @staticmethod
+    def annotate(changes, desired):
+        # a job's SQL is read only for the changes that may need it (a plan with nothing
+        # of the switch in it reads none)
+        jobs = dict((j.get("model"), j) for j in desired.get("flink_jobs") or []
+                    if j.get("kind") != "test")
+        model_topics, sinks = {}, {}
+        for t in desired.get("topics") or []:
+            model_topics.setdefault(t.get("model"), set()).add(t["name"])
+
+        def sink_of(model):
+            if model not in sinks:
+                sql = (jobs.get(model) or {}).get("sql")
+                sinks[model] = SwitchReasons.sink_of(sql) if sql else None
+            return sinks[model]
+
+        explained = set()
+        for c in changes:
+            if (c.kind == "topic" and c.action == "update"
+                    and c.changes.get("config.cleanup.policy", (None, None))[1] == "compact"):
+                sink = sink_of((c.desired or {}).get("model"))
+                if sink is not None and sink["topic"] == c.name:
+                    c.why.extend(SwitchReasons.topic_reasons(c, sink))
+                    if c.why:
+                        explained.add(c.name)
+        for c in changes:
+            spec = (c.desired or {}) if c.kind == "flink_job" else {}
+            model = spec.get("model") if spec.get("kind") != "test" else None
+            if model not in jobs or not ("adopted" in c.changes or (
+                    c.action == "create" and model_topics.get(model, set()) & explained)):
+                continue
+            sink = sink_of(model)
+            if sink is not None and ("adopted" in c.changes or sink["topic"] in explained):
+                c.why.extend(SwitchReasons.job_reasons(sink))
+        return changes
+
+    @staticmethod
+    def original_sink(topic):
+        """The sink table the original streamt generates for a model writing ``topic``."""
+        return {"table": re.sub(r"[.-]", "_", topic) + "_sink", "topic": topic,
+                "connector": "kafka", "key": [], "key_format": None, "format": "json"}
+
+    @staticmethod
+    def sink_of(sql):
+        """{"table", "topic", "connector", "key": [column], "key_format", "format",
+        "reads": [the same of each other Kafka table]} of the table a job's INSERT
+        writes (None when the SQL has no such table)."""
+        tables, target, statements = {}, None, [[]]
+        for t in significant_tokens(sql):   # (tokenized once: a statement ends at ';')
+            if t.text == ";":
+                statements.append([])
+            else:
+                statements[-1].append(t)
+        for toks in statements:
+            if len(toks) > 2 and is_keyword(toks[0], "INSERT") and is_keyword(toks[1], "INTO"):
+                target = token_value(toks[2])
+            elif toks and is_keyword(toks[0], "CREATE"):
+                i = 1
+                while i < len(toks) and is_keyword(toks[i], "TEMPORARY", "TABLE", "IF", "NOT",
+                                                   "EXISTS"):
+                    i += 1
+                if i < len(toks):
+                    tables[token_value(toks[i])] = toks[i + 1:]
+        sink = SwitchReasons.table_of(target, tables.get(target) or [])
+        if sink is not None:
+            sink["reads"] = [t for t in (SwitchReasons.table_of(n, toks)
+                                         for n, toks in sorted(tables.items()) if n != target)
+                             if t is not None]
+        return sink
+
+    @staticmethod
+    def table_of(name, toks):
+        """sink_of's description of one CREATE TABLE (the tokens after its name); None
+        when it is not a table with a topic."""
+        key, opts, depth = [], {}, 0
+        for i, t in enumerate(toks):
+            depth += (t.text == "(") - (t.text == ")")
+            if (depth == 1 and is_keyword(t, "PRIMARY") and i + 2 < len(toks)
+                    and is_keyword(toks[i + 1], "KEY") and toks[i + 2].text == "("):
+                for k in toks[i + 3:]:
+                    if k.text == ")":
+                        break
+                    if k.text != ",":
+                        key.append(token_value(k))
+            if (t.kind == "string" and i + 2 < len(toks) and toks[i + 1].text == "="
+                    and toks[i + 2].kind == "string"):
+                opts[token_value(t)] = token_value(toks[i + 2])
+        if not opts.get("topic"):
+            return None
+        return {"table": name, "topic": opts["topic"], "connector": opts.get("connector"),
+                "key": key, "key_format": opts.get("key.format"),
+                "format": opts.get("value.format") or opts.get("format")}
+
+    @staticmethod
+    def job_reasons(sink):
+        """What the job's tables do that the original's did not, and why (streamt writes
+        every model's values as 'json', as the original did)."""
+        old = SwitchReasons.original_sink(sink["topic"])
+        out = []
+        if sink["connector"] == "upsert-kafka" and sink["connector"] != old["connector"]:
+            out.append("sink: the original streamt wrote this updating query to a plain "
+                       "'kafka' sink, which Flink refuses for update changes (\"doesn't "
+                       "support consuming update changes\"); streamt writes it to "
+                       "'upsert-kafka' keyed by (%s) (PRIMARY KEY, the record key in %r): "
+                       "the latest row of each key" % (", ".join(sink["key"]),
+                                                      sink["key_format"] or "json"))
+        for t in sink["reads"]:
+            # ('raw', a source without columns: the original read it as JSON too, as a
+            # `_raw` column that stays null; not a failure of every record)
+            if t["format"] and t["format"] not in (old["format"], "raw"):
+                out.append("format: the original streamt read %s as %r whatever its schema's "
+                           "format (its job fails on the first record); streamt reads it as %r"
+                           % (t["topic"], old["format"], t["format"]))
+        return out
+
+    @staticmethod
+    def topic_reasons(change, sink):
+        _old, new = change.changes.get("config.cleanup.policy", (None, None))
+        if new == "compact" and sink["connector"] == "upsert-kafka" and sink["key"]:
+            return ["config.cleanup.policy -> compact: the model's query is updating, keyed "
+                    "by (%s): its job writes the latest row of each key ('upsert-kafka'), and "
+                    "compaction keeps that row for every key (the original streamt created "
+                    "its topics with the project's config only)" % ", ".join(sink["key"])]
+        return []
 
 
 # -- Kafka -----------------------------------------------------------------------
@@ -16893,7 +17040,10 @@ class Plan(object):
                              # missing: a source topic the jobs read does not exist (refused)
                              "action": "create"|"update"|"unchanged"|"orphan"|"delete"|"missing",
                              "changes": {key: {"old": v, "new": v}},  # secrets redacted
-                             "notes": [str], "refused": str | null, "destructive": bool}]},
+                             "notes": [str], "refused": str | null, "destructive": bool,
+                             # what differs from what the original streamt deployed, and
+                             # why (SwitchReasons); text: "# why:" lines
+                             "why": [str]}]},
        "validation_errors": [str],                 # --dry-run: the services' own checks
        "drift": [str],       # --check-drift findings; status: drift since a --with-state build
        "result": {"status": "no-changes" | "pending" | "applied" | "partial" |
@@ -16969,6 +17119,8 @@ class Plan(object):
                     lines.append("    %s: %s -> %s" % (k, _plan_show(old), _plan_show(new)))
             for n in c.notes:
                 lines.append("    # " + n)
+            for n in c.why:
+                lines.append("    # why: " + n)
         s = self.summary()
         lines.append("Plan: %d to create, %d to update, %d to delete, %d unchanged, %d orphan(s)%s"
                      % (s["create"], s["update"], s["delete"], s["unchanged"], s["orphan"],
@@ -17044,6 +17196,7 @@ def plan_deploy(desired, runtime, policy, targets=None, progress=None):
         changes.extend(t.plan(items, live[kind], policy))
         if kind == "topic":
             changes.extend(missing_source_topics(desired, t))
+    SwitchReasons.annotate(changes, desired)
     return Plan(changes, targets, live, policy, cluster_id)
 
 
