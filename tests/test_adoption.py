@@ -1,0 +1,249 @@
+"""Issue 19: the first `streamt apply` against services the original conduktor/streamt has
+been deploying to adopts what it finds there (its Flink jobs, topics, connectors and
+continuous-test jobs) instead of starting a second copy.  The original's side is played
+as it does it (reference: streamt-format.md, "Deployment"): its SQL shape, one shared SQL
+Gateway session, no pipeline.name, its topics created with their config, its connectors
+PUT under their names without our ownership key."""
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+import streamt
+from tests._projects import write_files
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(*args, **kw):
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith("STREAMT_"))
+    env.update(kw.pop("env", None) or {})
+    return subprocess.run([sys.executable, os.path.join(ROOT, "streamt.py")] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                          universal_newlines=True, env=env, timeout=600)
+
+
+def submit_like_the_original(flink, statements):
+    """As conduktor/streamt submits: one SQL Gateway session, no pipeline.name, each
+    statement polled until FINISHED; Flink names the INSERT job after its sink table."""
+    gw = streamt.HttpClient(flink.gateway_url)
+    session = gw.request("POST", "/v1/sessions", body={}, idempotent=False).json()["sessionHandle"]
+    for stmt in statements:
+        op = gw.request("POST", "/v1/sessions/%s/statements" % session,
+                        body={"statement": stmt}, idempotent=False).json()["operationHandle"]
+        base = "/v1/sessions/%s/operations/%s" % (session, op)
+        end = time.time() + 60
+        while gw.get_json(base + "/status")["status"] not in ("FINISHED", "ERROR"):
+            assert time.time() < end, stmt
+            time.sleep(0.3)
+        assert gw.get_json(base + "/status")["status"] == "FINISHED", stmt
+
+
+def wait_running(flink, name, timeout=60):
+    """The job named ``name`` RUNNING with all its tasks (a savepoint needs them)."""
+    rest = streamt.HttpClient(flink.rest_url)
+    end = time.time() + timeout
+    while True:
+        for j in rest.get_json("/jobs/overview")["jobs"]:
+            if j["name"] == name and j["state"] == "RUNNING":
+                vs = rest.get_json("/jobs/%s" % j["jid"])["vertices"]
+                if all(v["status"] == "RUNNING" for v in vs):
+                    return j
+        assert time.time() < end, "job %s did not start" % name
+        time.sleep(0.5)
+
+
+def running_jobs(flink):
+    rest = streamt.HttpClient(flink.rest_url)
+    return [j for j in rest.get_json("/jobs/overview")["jobs"] if j["state"] == "RUNNING"]
+
+
+def cancel_jobs(flink, match):
+    """The test cluster's task slots are few: cancel this test's jobs whatever happened."""
+    rest = streamt.HttpClient(flink.rest_url)
+    for j in running_jobs(flink):
+        if match(j["name"]):
+            rest.request("PATCH", "/jobs/%s" % j["jid"], query={"mode": "cancel"},
+                         expect=(202, 404))
+
+
+def original_create_topic(bootstrap, name, partitions, config):
+    """As the original's KafkaDeployer: create_topics(NewTopic(name, partitions, rf, config))."""
+    admin = streamt.KafkaAdmin({"bootstrap_servers": bootstrap})
+    try:
+        admin.create_topics([{"name": name, "partitions": partitions, "replication_factor": 1,
+                              "config": config}])
+        end = time.time() + 30
+        while name not in admin.describe_topics([name]):
+            assert time.time() < end
+            time.sleep(0.2)
+    finally:
+        admin.close()
+
+
+def produce(bootstrap, topic, records):
+    from kafka import KafkaProducer
+    p = KafkaProducer(bootstrap_servers=bootstrap)
+    for r in records:
+        p.send(topic, json.dumps(r).encode())
+    p.flush()
+    p.close()
+
+
+def consume(bootstrap, topic, until, timeout=90):
+    """The values of a topic, read from the start until ``until(values)``."""
+    from kafka import KafkaConsumer
+    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                      enable_auto_commit=False, group_id="t-" + uuid.uuid4().hex,
+                      consumer_timeout_ms=1000)
+    out = []
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            out.extend(json.loads(m.value) for m in c)
+            if until(out):
+                return out
+    finally:
+        c.close()
+    raise AssertionError("%s: condition not met; read %r" % (topic, out[-20:]))
+
+
+# -- a windowed count the original has been running: adopted by our first apply ----------
+
+WINDOW_PROJECT = """\
+project:
+  name: %(project)s
+sources:
+  - name: clicks
+    topic: %(project)s.clicks
+    columns:
+      - name: user_id
+        type: STRING
+      - name: ts
+        type: TIMESTAMP(3)
+    event_time:
+      column: ts
+      watermark:
+        max_out_of_orderness_ms: 1000
+models:
+  - name: clicks_per_window
+    materialized: flink
+    advanced:
+      topic:
+        name: %(project)s.clicks_per_window
+        partitions: 1
+        replication_factor: 1
+        config:
+          retention.ms: 86400000
+    sql: |
+      SELECT window_start, window_end, COUNT(*) AS clicks
+      FROM TABLE(TUMBLE(TABLE {{ source("clicks") }}, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+      GROUP BY window_start, window_end
+"""
+
+ENVIRONMENT = """\
+environment:
+  name: stage
+runtime:
+  kafka:
+    bootstrap_servers: ${KAFKA_BOOTSTRAP}
+  flink:
+    default: local
+    clusters:
+      local:
+        rest_url: ${FLINK_REST_URL}
+        sql_gateway_url: ${FLINK_SQL_GATEWAY_URL}
+"""
+
+
+def the_originals_window_job(flink, project):
+    """The statements the original compiles for clicks_per_window (§3.3 of the reference:
+    CREATE TABLE IF NOT EXISTS, source alias = source name, sink table = topic with '.'
+    made '_' plus _sink, 'format' = 'json', no group id, no pipeline.name)."""
+    kafka = "'properties.bootstrap.servers' = '%s'" % flink.kafka_bootstrap
+    sink = "%s_clicks_per_window_sink" % project
+    return sink, [
+        "CREATE TABLE IF NOT EXISTS clicks (\n    `user_id` STRING,\n    `ts` TIMESTAMP(3),\n"
+        "    WATERMARK FOR `ts` AS `ts` - INTERVAL '1' SECOND\n) WITH (\n"
+        "    'connector' = 'kafka',\n    'topic' = '%s.clicks',\n    %s,\n"
+        "    'scan.startup.mode' = 'earliest-offset',\n    'format' = 'json'\n)" % (project, kafka),
+        "CREATE TABLE IF NOT EXISTS %s (\n    `window_start` TIMESTAMP(3),\n"
+        "    `window_end` TIMESTAMP(3),\n    `clicks` BIGINT\n) WITH (\n"
+        "    'connector' = 'kafka',\n    'topic' = '%s.clicks_per_window',\n    %s,\n"
+        "    'format' = 'json'\n)" % (sink, project, kafka),
+        "INSERT INTO %s\nSELECT window_start, window_end, COUNT(*) AS clicks\n"
+        "FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND))\n"
+        "GROUP BY window_start, window_end" % sink]
+
+
+def click(second):
+    return {"user_id": "u%d" % second, "ts": "2026-01-01 00:00:%02d" % second}
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_first_apply_adopts_the_originals_windowed_job_and_its_state(kafka, flink, tmp_path):
+    project = "a" + uuid.uuid4().hex[:8]
+    root = write_files(tmp_path / project, {
+        "stream_project.yml": WINDOW_PROJECT % {"project": project},
+        "environments/stage.yml": ENVIRONMENT})
+    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "FLINK_REST_URL": flink.rest_url,
+           "FLINK_SQL_GATEWAY_URL": flink.gateway_url}
+    out = project + ".clicks_per_window"
+    sink, statements = the_originals_window_job(flink, project)
+    original = "insert-into_default_catalog.default_database." + sink
+    try:
+        # what the original's `apply` left running: its topics, its job, a window emitted
+        # (00:00:00-10: 3 clicks) and the next one half counted (00:00:10-20: 2 so far)
+        original_create_topic(kafka.bootstrap, project + ".clicks", 1, {})
+        original_create_topic(kafka.bootstrap, out, 1, {"retention.ms": "86400000"})
+        produce(kafka.bootstrap, project + ".clicks", [click(s) for s in (1, 3, 5, 10, 12)])
+        submit_like_the_original(flink, statements)
+        old = wait_running(flink, original)
+        assert consume(kafka.bootstrap, out, lambda vs: len(vs) >= 1) == [
+            {"window_start": "2026-01-01 00:00:00", "window_end": "2026-01-01 00:00:10",
+             "clicks": 3}]
+
+        r = cli("plan", "-p", root, "-e", "stage", env=env)
+        assert r.returncode == 0, r.stderr
+        assert "~ flink_job clicks_per_window" in r.stdout, r.stdout
+        assert "adopted from the previous tool" in r.stdout, r.stdout
+
+        r = cli("apply", "-p", root, "-e", "stage", "--confirm", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "adopted from the previous tool" in r.stdout, r.stdout
+        assert "restored from the savepoint" in r.stdout, r.stdout
+
+        # one job for the model, ours, restored from the original's savepoint
+        rest = streamt.HttpClient(flink.rest_url)
+        states = [j["state"] for j in rest.get_json("/jobs/overview")["jobs"]
+                  if j["jid"] == old["jid"]]
+        assert states == ["FINISHED"]             # stopped with a savepoint, not cancelled
+        mine = [j for j in running_jobs(flink) if project in j["name"] or j["name"] == original]
+        assert [j["name"].split(" [")[0] for j in mine] == [
+            "streamt.%s.clicks_per_window" % project], mine
+        restored = rest.get_json("/jobs/%s/checkpoints" % mine[0]["jid"])["latest"]["restored"]
+        assert restored["is_savepoint"] is True
+
+        # the half-counted window goes on from 2: 2 + 2 more = 4, and the window the
+        # original emitted is not emitted again
+        produce(kafka.bootstrap, project + ".clicks", [click(s) for s in (15, 17, 31)])
+        consume(kafka.bootstrap, out, lambda vs: len(vs) >= 2)
+        time.sleep(3)    # a duplicate would come late: read again after a while
+        rows = consume(kafka.bootstrap, out, lambda vs: len(vs) >= 2)
+        assert [(v["window_start"][-8:], v["clicks"]) for v in rows] == [
+            ("00:00:00", 3), ("00:00:10", 4)]
+
+        # a second run changes nothing
+        r = cli("plan", "-p", root, "-e", "stage", "--detailed-exitcode", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = cli("apply", "-p", root, "-e", "stage", "--confirm", "--format", "json", env=env)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["result"]["mutating_calls"] == 0
+        assert len([j for j in running_jobs(flink) if project in j["name"]]) == 1
+    finally:
+        cancel_jobs(flink, lambda n: project in n or n == original)
