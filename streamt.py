@@ -15930,12 +15930,18 @@ class FlinkTarget(object):
                        if x["name"] in names and x["id"] not in claimed]
             claimed.update(x["id"] for x in adopted)
             same = [x for x in active if x["fp"] == fp and x["state"] != "CANCELLING"]
-            if adopted and (active or j.get("on_upgrade") == "stateless"):
-                # ours already runs, or no state is to be kept: the previous tool's copy goes
+            if adopted and (active or j.get("on_upgrade") == "stateless"
+                            or j.get("kind") == "test"):
+                # ours already runs, or no state is to be kept (a continuous test keeps
+                # none worth a savepoint: it checks the rows that come): the previous
+                # tool's copy goes
                 notes.append("adopted from the previous tool (the original streamt): its "
-                             "job%s %s cancelled, never two running copies" % (
+                             "job%s %s cancelled, never two running copies%s" % (
                                  "s" if len(adopted) > 1 else "",
-                                 ", ".join("%s %r" % (x["id"], x["name"]) for x in adopted)))
+                                 ", ".join("%s %r" % (x["id"], x["name"]) for x in adopted),
+                                 "" if active or j.get("kind") != "test" else
+                                 " (a continuous test keeps no state worth a savepoint: "
+                                 "ours starts fresh)"))
                 ch["adopted"] = (", ".join(x["name"] for x in adopted), j["pipeline_name"])
                 extra = [x["id"] for x in adopted]
             elif adopted:
@@ -16322,11 +16328,16 @@ def previous_tool_job_names(job, topics=()):
     job: it sets no pipeline.name, so Flink names an INSERT submitted through the SQL
     Gateway ``insert-into_<catalog>.<database>.<sink table>``, the sink table being the
     model's topic with '.' and '-' made '_' plus ``_sink``; ``<model>_processor`` and
-    ``<model>`` are the names its artifact gives the job.  Exact names only (the
-    original's suffix match adopts orders_clean_sink for a model 'clean')."""
+    ``<model>`` are the names its artifact gives the job.  A continuous test <t> (kind
+    "test", whose "model" is the test's name) runs as ``test_<t>``, its sink table being
+    ``test_failures_<t>``.  Exact names only (the original's suffix match adopts
+    orders_clean_sink for a model 'clean')."""
     model = job.get("model")
-    if job.get("kind") == "test" or not isinstance(model, str):
+    if not isinstance(model, str):
         return set()
+    if job.get("kind") == "test":
+        return set(["test_" + model,
+                    "insert-into_default_catalog.default_database.test_failures_" + model])
     names = set([model + "_processor", model])
     for t in [model] + list(topics or ()):
         sink = re.sub(r"[.-]", "_", t) + "_sink"

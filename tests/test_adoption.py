@@ -247,3 +247,63 @@ def test_first_apply_adopts_the_originals_windowed_job_and_its_state(kafka, flin
         assert len([j for j in running_jobs(flink) if project in j["name"]]) == 1
     finally:
         cancel_jobs(flink, lambda n: project in n or n == original)
+
+
+# -- the plan logic on recorded live states (no service) --------------------------------
+
+class Bare(streamt.FlinkTarget):
+    """The plan logic only: no cluster (plan() is pure)."""
+
+    def __init__(self):
+        self.clusters = {}
+
+
+def continuous_job(test="orders_quality", fp="a" * 64):
+    """A continuous test's job as the artifact lists it (kind "test", "model" = the test)."""
+    return {"name": "test_" + test, "model": test, "kind": "test", "cluster": "local",
+            "pipeline_name": "streamt.shop.test." + test, "fingerprint": "sha256:" + fp,
+            "on_upgrade": "savepoint", "sql": ""}
+
+
+def recorded(ours=(), previous=()):
+    """What FlinkTarget.observe returns: our jobs (by marker), the unmarked running ones."""
+    return {"jobs": {"local": [dict(id=i, pipeline_name=n, fp=fp, state=st, start=k, end=0)
+                               for k, (i, n, fp, st) in enumerate(ours)]},
+            "previous": {"local": [dict(id=i, name=n, state="RUNNING", start=k)
+                                   for k, (i, n) in enumerate(previous)]}}
+
+
+ORIGINAL_TEST_JOB = "insert-into_default_catalog.default_database.test_failures_orders_quality"
+
+
+def test_the_originals_continuous_test_job_is_cancelled_and_ours_started():
+    (c,) = Bare().plan([continuous_job()], recorded(previous=[("t1", ORIGINAL_TEST_JOB),
+                                                        ("x", "insert-into_default_catalog."
+                                                              "default_database.other_sink")]),
+                       streamt.PlanPolicy("shop"))
+    # no savepoint of a test job: cancelled, ours submitted fresh; the other job is left
+    assert c.action == "create" and c.data["cancel"] == ["t1"] and not c.data["stop"]
+    assert c.changes["adopted"] == (ORIGINAL_TEST_JOB, "streamt.shop.test.orders_quality")
+    (note,) = c.notes
+    assert note.startswith("adopted from the previous tool") and "'%s'" % ORIGINAL_TEST_JOB in note
+    assert "no state worth a savepoint" in note
+    # the name its artifact gives the job is recognised too, whatever on_upgrade says
+    j = dict(continuous_job(), on_upgrade="refuse")
+    (c,) = Bare().plan([j], recorded(previous=[("t2", "test_orders_quality")]),
+                       streamt.PlanPolicy("shop"))
+    assert c.mutating and c.data["cancel"] == ["t2"]
+
+
+def test_ours_running_beside_the_originals_test_job_cancels_it_only():
+    fp = "a" * 16
+    (c,) = Bare().plan([continuous_job()], recorded(
+        ours=[("1", "streamt.shop.test.orders_quality", fp, "RUNNING")],
+        previous=[("t1", ORIGINAL_TEST_JOB)]), streamt.PlanPolicy("shop"))
+    assert c.action == "update" and c.data["cancel"] == ["t1"] and not c.data["stop"]
+    # a model called like the test is not the test's job, and the reverse
+    model = {"name": "orders_quality", "model": "orders_quality", "kind": "model",
+             "cluster": "local", "pipeline_name": "streamt.shop.orders_quality",
+             "fingerprint": "sha256:" + "a" * 64, "on_upgrade": "savepoint", "sql": ""}
+    (c,) = Bare().plan([model], recorded(previous=[("t1", ORIGINAL_TEST_JOB)]),
+                       streamt.PlanPolicy("shop"))
+    assert c.action == "create" and not c.data["cancel"]
