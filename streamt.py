@@ -16024,6 +16024,23 @@ class FlinkTarget(object):
         FlinkTarget.note_slots(out, live.get("slots") or {})
         return out
 
+    @staticmethod
+    def note_adopted_topics(changes, model_topics):
+        """Topics carry no ownership marker: a topic is adopted from the previous tool
+        when the job writing it is (the plan says so on the topic, which is compared
+        with the project and changed in place, never recreated)."""
+        writers = {}
+        for c in changes:
+            if (c.kind == "flink_job" and "adopted" in c.changes and c.desired
+                    and c.desired.get("kind") != "test"):
+                for t in model_topics.get(c.desired.get("model")) or ():
+                    writers[t] = c.changes["adopted"][0]
+        for c in changes:
+            if c.kind == "topic" and c.name in writers and c.action in ("update", "unchanged"):
+                c.notes.append("adopted from the previous tool (the original streamt): its "
+                               "job %r writes this topic; compared with the project and "
+                               "changed in place, never recreated" % writers[c.name])
+
     NO_SLOTS_HINT = ("Flink had no free task slot for it (NoResourceAvailable): cancel jobs "
                      "you no longer need, add TaskManagers or raise "
                      "taskmanager.numberOfTaskSlots, or lower advanced.flink.parallelism")
@@ -16356,6 +16373,10 @@ class ConnectTarget(object):
     kind = "connector"
     MARKER = "streamt.project"
     POLL = 0.5
+    ADOPTED_NOTE = ("adopted from the previous tool (the original streamt): it has no "
+                    "\"streamt.project\" key yet; its config is updated in place (PUT), the "
+                    "connector and its consumer group's offsets are kept, never deleted "
+                    "and recreated")
 
     def __init__(self, runtime, clusters_used, sleep=None, wait_timeout=60.0):
         self.clusters = {}
@@ -16414,6 +16435,10 @@ class ConnectTarget(object):
             state = ((cur["status"] or {}).get("connector") or {}).get("state")
             failed = [t for t in (cur["status"] or {}).get("tasks") or [] if t.get("state") == "FAILED"]
             notes, data = [], {"config": want}
+            if self.MARKER not in cur["config"]:
+                # the original streamt (or a hand) created it under this name: same
+                # connector, same consumer group, so it is updated in place, not recreated
+                notes.append(ConnectTarget.ADOPTED_NOTE)
             if not ch and (state == "FAILED" or failed):
                 data["restart"] = True
                 ch["state"] = (state if state == "FAILED" else "tasks FAILED", "RUNNING")
@@ -17055,6 +17080,8 @@ def plan_deploy(desired, runtime, policy, targets=None, progress=None):
         changes.extend(t.plan(items, live[kind], policy))
         if kind == "topic":
             changes.extend(missing_source_topics(desired, t))
+        if kind == "flink_job":
+            FlinkTarget.note_adopted_topics(changes, t.model_topics)
     return Plan(changes, targets, live, policy, cluster_id)
 
 

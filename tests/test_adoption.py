@@ -212,6 +212,13 @@ def test_first_apply_adopts_the_originals_windowed_job_and_its_state(kafka, flin
         assert r.returncode == 0, r.stderr
         assert "~ flink_job clicks_per_window" in r.stdout, r.stdout
         assert "adopted from the previous tool" in r.stdout, r.stdout
+        # its topic, the same config: unchanged, and adopted with the job that writes it
+        r = cli("plan", "-p", root, "-e", "stage", "--format", "json", env=env)
+        (topic,) = [c for c in json.loads(r.stdout)["plan"]["changes"] if c["kind"] == "topic"]
+        assert topic["action"] == "unchanged", topic
+        assert [n for n in topic["notes"] if "adopted from the previous tool" in n] == [
+            "adopted from the previous tool (the original streamt): its job %r writes this "
+            "topic; compared with the project and changed in place, never recreated" % original]
 
         r = cli("apply", "-p", root, "-e", "stage", "--confirm", env=env)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -307,3 +314,142 @@ def test_ours_running_beside_the_originals_test_job_cancels_it_only():
     (c,) = Bare().plan([model], recorded(previous=[("t1", ORIGINAL_TEST_JOB)]),
                        streamt.PlanPolicy("shop"))
     assert c.action == "create" and not c.data["cancel"]
+
+
+def test_a_topic_written_by_an_adopted_job_says_it_is_adopted():
+    t = Bare()
+    t.model_topics = {"clean": ["orders.clean"]}
+    job = {"name": "clean", "model": "clean", "kind": "model", "cluster": "local",
+           "pipeline_name": "streamt.shop.clean", "fingerprint": "sha256:" + "a" * 64,
+           "on_upgrade": "savepoint", "sql": ""}
+    original = "insert-into_default_catalog.default_database.orders_clean_sink"
+    changes = [streamt.Change("topic", "orders.clean", "unchanged"),
+               streamt.Change("topic", "orders.other", "unchanged")]
+    changes += t.plan([job], recorded(previous=[("9", original)]), streamt.PlanPolicy("shop"))
+    streamt.FlinkTarget.note_adopted_topics(changes, t.model_topics)
+    assert changes[0].notes == [
+        "adopted from the previous tool (the original streamt): its job %r writes this topic; "
+        "compared with the project and changed in place, never recreated" % original]
+    assert changes[1].notes == []
+
+
+# -- its topic and connector: compared and changed in place ------------------------------
+
+SINK_PROJECT = """\
+project:
+  name: %(project)s
+models:
+  - name: events
+    materialized: topic
+    advanced:
+      topic:
+        name: %(project)s.events
+        partitions: 1
+        replication_factor: 1
+        config:
+          retention.ms: 86400000
+  - name: %(project)s_archive
+    from:
+      - ref: events
+    sink:
+      connector: org.apache.kafka.connect.file.FileStreamSinkConnector
+      config:
+        file: ${ARCHIVE_FILE}
+        tasks.max: "1"
+"""
+
+CONNECT_ENVIRONMENT = """\
+environment:
+  name: stage
+runtime:
+  kafka:
+    bootstrap_servers: ${KAFKA_BOOTSTRAP}
+  connect:
+    default: local
+    clusters:
+      local:
+        rest_url: ${CONNECT_URL}
+"""
+
+
+def archived_ids(path):
+    """The ids the FileStream sink wrote, one line per record ({id=3})."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [int(line.strip()[4:-1]) for line in f if line.strip()]
+
+
+def wait_archived(path, n, timeout=60):
+    end = time.time() + timeout
+    while len(archived_ids(path)) < n:
+        assert time.time() < end, archived_ids(path)
+        time.sleep(0.5)
+
+
+@pytest.mark.services
+def test_first_apply_adopts_the_originals_topic_and_connector_in_place(kafka, connect,
+                                                                       tmp_path):
+    project = "c" + uuid.uuid4().hex[:8]
+    topic, name = project + ".events", project + "_archive"
+    archive = os.path.join(connect.work_dir, project + ".txt")
+    root = write_files(tmp_path / project, {
+        "stream_project.yml": SINK_PROJECT % {"project": project},
+        "environments/stage.yml": CONNECT_ENVIRONMENT})
+    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "CONNECT_URL": connect.url,
+           "ARCHIVE_FILE": archive}
+    http = streamt.HttpClient(connect.url)
+    try:
+        # what the original left: the topic, created when the project kept 1 hour, and
+        # its connector, POSTed with the artifact's config (no streamt.project key)
+        original_create_topic(kafka.bootstrap, topic, 1, {"retention.ms": "3600000"})
+        produce(kafka.bootstrap, topic, [{"id": i} for i in range(5)])
+        http.request("POST", "/connectors", body={"name": name, "config": {
+            "name": name, "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+            "topics": topic, "file": archive, "tasks.max": "1"}}, expect=(201,),
+            idempotent=False)
+        wait_archived(archive, 5)
+        time.sleep(3)    # its offsets committed (offset.flush.interval.ms = 1 s)
+
+        r = cli("plan", "-p", root, "-e", "stage", "--format", "json", env=env)
+        assert r.returncode == 0, r.stderr
+        changes = dict((c["kind"], c) for c in json.loads(r.stdout)["plan"]["changes"])
+        assert sorted(changes) == ["connector", "topic"]
+        assert changes["topic"]["action"] == "update"       # in place, not created again
+        assert changes["topic"]["changes"] == {
+            "config.retention.ms": {"old": "3600000", "new": "86400000"}}
+        conn = changes["connector"]
+        assert conn["action"] == "update" and not conn["destructive"], conn
+        assert conn["changes"]["streamt.project"] == {"old": None, "new": project}
+        assert any(n.startswith("adopted from the previous tool") and "never deleted" in n
+                   for n in conn["notes"]), conn["notes"]
+        r = cli("plan", "-p", root, "-e", "stage", env=env)
+        assert "~ connector %s\n" % name in r.stdout and \
+            "adopted from the previous tool" in r.stdout, r.stdout
+
+        r = cli("apply", "-p", root, "-e", "stage", "--confirm", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "adopted from the previous tool" in r.stdout, r.stdout
+        cfg = http.get_json("/connectors/%s/config" % name)
+        assert cfg["streamt.project"] == project and cfg["file"] == archive
+
+        # the same connector goes on where the original's stopped: no record again, none lost
+        produce(kafka.bootstrap, topic, [{"id": i} for i in range(5, 10)])
+        wait_archived(archive, 10)
+        time.sleep(3)    # a duplicate would come late
+        assert archived_ids(archive) == list(range(10))
+        # and the same topic: its first records are still there, with the new retention
+        assert [v["id"] for v in consume(kafka.bootstrap, topic, lambda vs: len(vs) >= 10)] \
+            == list(range(10))
+        admin = streamt.KafkaAdmin({"bootstrap_servers": kafka.bootstrap})
+        try:
+            assert admin.describe_configs([topic])[topic]["retention.ms"]["value"] == "86400000"
+        finally:
+            admin.close()
+
+        # ours now: the next plan has nothing to do, and says nothing of the previous tool
+        r = cli("plan", "-p", root, "-e", "stage", "--detailed-exitcode", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "previous tool" not in r.stdout
+    finally:
+        http.request("DELETE", "/connectors/%s" % name, expect=(204, 404))
