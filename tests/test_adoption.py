@@ -453,3 +453,108 @@ def test_first_apply_adopts_the_originals_topic_and_connector_in_place(kafka, co
         assert "previous tool" not in r.stdout
     finally:
         http.request("DELETE", "/connectors/%s" % name, expect=(204, 404))
+
+
+# -- its continuous-test job: cancelled, ours started ----------------------------------
+
+TEST_PROJECT = """\
+project:
+  name: %(project)s
+defaults:
+  topic:
+    partitions: 3
+    replication_factor: 1
+sources:
+  - name: events
+    topic: %(project)s.events
+    columns:
+      - name: id
+        type: INT
+      - name: status
+        type: STRING
+tests:
+  - name: %(test)s
+    model: events
+    type: continuous
+    assertions:
+      - accepted_values:
+          column: status
+          values: [ok]
+"""
+
+
+def the_originals_test_job(flink, project, test):
+    """The statements the original compiles for a continuous test (§3.4 of the reference)."""
+    kafka = "'properties.bootstrap.servers' = '%s'" % flink.kafka_bootstrap
+    return [
+        "CREATE TABLE IF NOT EXISTS test_source_%s (`id` STRING, `status` STRING) WITH ("
+        "'connector' = 'kafka', 'topic' = '%s.events', %s, 'scan.startup.mode' = "
+        "'latest-offset', 'format' = 'json')" % (test, project, kafka),
+        "CREATE TABLE IF NOT EXISTS test_failures_%s (`test_name` STRING, `violation_type` "
+        "STRING, `violation_details` STRING, `record` STRING, `detected_at` TIMESTAMP(3)) "
+        "WITH ('connector' = 'kafka', 'topic' = '_streamt_test_failures', %s, "
+        "'format' = 'json')" % (test, kafka),
+        "INSERT INTO test_failures_%s\nSELECT '%s' AS test_name, 'accepted_values:status' AS "
+        "violation_type, CAST(`status` AS STRING) AS violation_details,\n    '' AS record, "
+        "CURRENT_TIMESTAMP AS detected_at FROM test_source_%s WHERE `status` NOT IN ('ok')"
+        % (test, test, test)]
+
+
+@pytest.mark.services
+def test_first_apply_replaces_the_originals_continuous_test_job(kafka, flink, tmp_path):
+    project = "t" + uuid.uuid4().hex[:8]
+    test = "q" + uuid.uuid4().hex[:8]
+    root = write_files(tmp_path / project, {
+        "stream_project.yml": TEST_PROJECT % {"project": project, "test": test},
+        "environments/stage.yml": ENVIRONMENT})
+    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "FLINK_REST_URL": flink.rest_url,
+           "FLINK_SQL_GATEWAY_URL": flink.gateway_url}
+    original = "insert-into_default_catalog.default_database.test_failures_" + test
+
+    def failures():
+        return [v["violation_details"] for v in consume(
+            kafka.bootstrap, "_streamt_test_failures", lambda vs: True, timeout=5)
+            if v.get("test_name") == test]
+
+    def until_reported(first):
+        """Produce violations until one is reported (the job reads from the latest
+        offset it found at its start); the ones produced are returned."""
+        sent, end = [], time.time() + 60
+        while not set(sent) & set(failures()):
+            assert time.time() < end, "no failure reported for %r" % sent
+            sent.append("bad-%d" % (first + len(sent)))
+            produce(kafka.bootstrap, project + ".events", [{"id": 1, "status": sent[-1]}])
+            time.sleep(1)
+        return sent
+
+    try:
+        original_create_topic(kafka.bootstrap, project + ".events", 1, {})
+        original_create_topic(kafka.bootstrap, "_streamt_test_failures", 3, {})
+        submit_like_the_original(flink, the_originals_test_job(flink, project, test))
+        old = wait_running(flink, original)
+        before = until_reported(0)
+
+        r = cli("apply", "-p", root, "-e", "stage", "--confirm", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "+ flink_job test_%s" % test in r.stdout, r.stdout
+        assert "adopted from the previous tool" in r.stdout, r.stdout
+        assert "no state worth a savepoint" in r.stdout, r.stdout
+
+        rest = streamt.HttpClient(flink.rest_url)
+        assert [j["state"] for j in rest.get_json("/jobs/overview")["jobs"]
+                if j["jid"] == old["jid"]] == ["CANCELED"]
+        mine = [j["name"].split(" [")[0] for j in running_jobs(flink)
+                if project in j["name"] or j["name"] == original]
+        assert mine == ["streamt.%s.test.%s" % (project, test)]
+
+        # ours reports the violations now, each once: not two copies checking the rows
+        after = until_reported(len(before))
+        time.sleep(3)
+        reported = failures()
+        assert sorted(set(reported)) == sorted(reported), reported
+        assert set(after) & set(reported)
+
+        r = cli("plan", "-p", root, "-e", "stage", "--detailed-exitcode", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        cancel_jobs(flink, lambda n: project in n or n == original)
