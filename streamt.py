@@ -16077,12 +16077,18 @@ class FlinkTarget(object):
                        if x["name"] in names and x["id"] not in claimed]
             claimed.update(x["id"] for x in adopted)
             same = [x for x in active if x["fp"] == fp and x["state"] != "CANCELLING"]
-            if adopted and (active or j.get("on_upgrade") == "stateless"):
-                # ours already runs, or no state is to be kept: the previous tool's copy goes
+            if adopted and (active or j.get("on_upgrade") == "stateless"
+                            or j.get("kind") == "test"):
+                # ours already runs, or no state is to be kept (a continuous test keeps
+                # none worth a savepoint: it checks the rows that come): the previous
+                # tool's copy goes
                 notes.append("adopted from the previous tool (the original streamt): its "
-                             "job%s %s cancelled, never two running copies" % (
+                             "job%s %s cancelled, never two running copies%s" % (
                                  "s" if len(adopted) > 1 else "",
-                                 ", ".join("%s %r" % (x["id"], x["name"]) for x in adopted)))
+                                 ", ".join("%s %r" % (x["id"], x["name"]) for x in adopted),
+                                 "" if active or j.get("kind") != "test" else
+                                 " (a continuous test keeps no state worth a savepoint: "
+                                 "ours starts fresh)"))
                 ch["adopted"] = (", ".join(x["name"] for x in adopted), j["pipeline_name"])
                 extra = [x["id"] for x in adopted]
             elif adopted:
@@ -16164,6 +16170,23 @@ class FlinkTarget(object):
                                           data={"cancel": [x["id"] for x in active]}))
         FlinkTarget.note_slots(out, live.get("slots") or {})
         return out
+
+    @staticmethod
+    def note_adopted_topics(changes, model_topics):
+        """Topics carry no ownership marker: a topic is adopted from the previous tool
+        when the job writing it is (the plan says so on the topic, which is compared
+        with the project and changed in place, never recreated)."""
+        writers = {}
+        for c in changes:
+            if (c.kind == "flink_job" and "adopted" in c.changes and c.desired
+                    and c.desired.get("kind") != "test"):
+                for t in model_topics.get(c.desired.get("model")) or ():
+                    writers[t] = c.changes["adopted"][0]
+        for c in changes:
+            if c.kind == "topic" and c.name in writers and c.action in ("update", "unchanged"):
+                c.notes.append("adopted from the previous tool (the original streamt): its "
+                               "job %r writes this topic; compared with the project and "
+                               "changed in place, never recreated" % writers[c.name])
 
     NO_SLOTS_HINT = ("Flink had no free task slot for it (NoResourceAvailable): cancel jobs "
                      "you no longer need, add TaskManagers or raise "
@@ -16469,11 +16492,16 @@ def previous_tool_job_names(job, topics=()):
     job: it sets no pipeline.name, so Flink names an INSERT submitted through the SQL
     Gateway ``insert-into_<catalog>.<database>.<sink table>``, the sink table being the
     model's topic with '.' and '-' made '_' plus ``_sink``; ``<model>_processor`` and
-    ``<model>`` are the names its artifact gives the job.  Exact names only (the
-    original's suffix match adopts orders_clean_sink for a model 'clean')."""
+    ``<model>`` are the names its artifact gives the job.  A continuous test <t> (kind
+    "test", whose "model" is the test's name) runs as ``test_<t>``, its sink table being
+    ``test_failures_<t>``.  Exact names only (the original's suffix match adopts
+    orders_clean_sink for a model 'clean')."""
     model = job.get("model")
-    if job.get("kind") == "test" or not isinstance(model, str):
+    if not isinstance(model, str):
         return set()
+    if job.get("kind") == "test":
+        return set(["test_" + model,
+                    "insert-into_default_catalog.default_database.test_failures_" + model])
     names = set([model + "_processor", model])
     for t in [model] + list(topics or ()):
         sink = re.sub(r"[.-]", "_", t) + "_sink"
@@ -16492,6 +16520,10 @@ class ConnectTarget(object):
     kind = "connector"
     MARKER = "streamt.project"
     POLL = 0.5
+    ADOPTED_NOTE = ("adopted from the previous tool (the original streamt): it has no "
+                    "\"streamt.project\" key yet; its config is updated in place (PUT), the "
+                    "connector and its consumer group's offsets are kept, never deleted "
+                    "and recreated")
 
     def __init__(self, runtime, clusters_used, sleep=None, wait_timeout=60.0):
         self.clusters = {}
@@ -16550,6 +16582,10 @@ class ConnectTarget(object):
             state = ((cur["status"] or {}).get("connector") or {}).get("state")
             failed = [t for t in (cur["status"] or {}).get("tasks") or [] if t.get("state") == "FAILED"]
             notes, data = [], {"config": want}
+            if self.MARKER not in cur["config"]:
+                # the original streamt (or a hand) created it under this name: same
+                # connector, same consumer group, so it is updated in place, not recreated
+                notes.append(ConnectTarget.ADOPTED_NOTE)
             if not ch and (state == "FAILED" or failed):
                 data["restart"] = True
                 ch["state"] = (state if state == "FAILED" else "tasks FAILED", "RUNNING")
@@ -17196,6 +17232,8 @@ def plan_deploy(desired, runtime, policy, targets=None, progress=None):
         changes.extend(t.plan(items, live[kind], policy))
         if kind == "topic":
             changes.extend(missing_source_topics(desired, t))
+        if kind == "flink_job":
+            FlinkTarget.note_adopted_topics(changes, t.model_topics)
     SwitchReasons.annotate(changes, desired)
     return Plan(changes, targets, live, policy, cluster_id)
 
