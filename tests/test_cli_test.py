@@ -42,7 +42,7 @@ tests:
       - accepted_values: {column: status, values: [new, paid]}
       - range: {column: amount, min: 0, max: 1000}
       - unique_key: {key: order_id}
-      - custom_sql: {name: positive, where: "amount > 0"}
+      - custom_sql: {name: negative, where: "amount < 0", detail_column: order_id}
   - name: orders_schema
     model: orders
     type: schema
@@ -116,7 +116,7 @@ def test_sample_tests_find_the_planted_records_by_partition_and_offset(kafka, tm
         "accepted_values:status": ("fail", [planted["status"]]),
         "range:amount": ("fail", [planted["amount"]]),
         "unique_key:order_id": ("fail", [planted["duplicate"]]),
-        "custom_sql": ("not_checked", []),
+        "custom_sql:negative": ("fail", [planted["amount"]]),
     }
 
     junit = str(tmp_path / "results.xml")
