@@ -13050,6 +13050,7 @@ class Compiler(object):
             "flink_jobs": sorted(jobs, key=lambda j: j["name"]),
             "connectors": sorted(connectors, key=lambda c: c["name"]),
             "gateway": sorted(gateway, key=lambda g: (g["kind"], g["metadata"]["name"])),
+            "tests": self.test_specs(jobs),
             "environment": {
                 "name": str(env.get("name") or self.env),
                 "protected": bool(env.get("protected", False)),
@@ -13593,6 +13594,39 @@ class Compiler(object):
                 "sql": "\n".join(header) + "\n\n" + body}
 
     # -- continuous tests -----------------------------------------------------------
+
+    def test_specs(self, jobs):
+        """What `streamt test` needs of each test, without the project (an artifact's
+        tests.json, docs/artifact-format.md), sorted by name: its name, type, the model or
+        source it tests (``node``: "model:x" or "source:x") and the topic it reads, its
+        assertions and sample_size, the declared columns of what it tests (schema
+        tests) and, for a continuous test, its job's pipeline name and the topic the job
+        writes its violations to.  Nothing here is deployed."""
+        job_of = dict((j.get("model"), j.get("pipeline_name")) for j in jobs
+                      if j.get("kind") == "test")
+        out = []
+        for t in self.tests:
+            name, target = str(t.get("name")), str(t.get("model"))
+            node = self.models.get(target)
+            if node is not None:
+                kind, topic = "model", str(effective_topic(node, self.project)["name"])
+            else:
+                node = self.sources.get(target) or {}
+                kind, topic = "source", str(node.get("topic") or target)
+            size = t.get("sample_size")
+            job = job_of.get(name) if str(t.get("type")) == "continuous" else None
+            out.append({
+                "name": name, "type": str(t.get("type")), "model": target,
+                "node": "%s:%s" % (kind, target), "topic": topic,
+                "sample_size": size if isinstance(size, int) and not isinstance(size, bool)
+                else None,
+                "assertions": plain_data(t.get("assertions") or []),
+                "columns": [{"name": str(c.get("name")), "type": None if c.get("type") is None
+                             else str(c.get("type"))}
+                            for c in node.get("columns") or [] if isinstance(c, dict)],
+                "job": job,
+                "failures_topic": _CompileParts.TEST_FAILURES_TOPIC if job else None})
+        return sorted(out, key=lambda t: t["name"])
 
     def test_job(self, test):
         tname = str(test.get("name"))
@@ -14195,7 +14229,8 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
     desired = desired or {}
     files = {}
     listed = {}  # kind -> (names, paths, metas, texts of the metas or None), in file order
-    unknown = sorted(k for k in desired if k not in ARTIFACT_KINDS and k != "environment")
+    unknown = sorted(k for k in desired if k not in ARTIFACT_KINDS and k not in (
+        "environment", "tests"))
     if unknown:
         raise StreamtError("the desired state has parts the artifact format does not know: %s"
                            % ", ".join(unknown),
@@ -14265,6 +14300,13 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
     files["gateway/virtual_topics.json"] = _Render.json_bytes(gateway)
     if refs_fast and b"$" in files["gateway/virtual_topics.json"]:
         may_refer.append(gateway)
+    tests = desired.get("tests")  # what `streamt test` reads (a desired state without: none)
+    if tests is not None:
+        if type(tests) is not list:
+            refs_fast = False
+        files["tests.json"] = _Render.json_bytes(tests)
+        if refs_fast and b"$" in files["tests.json"]:
+            may_refer.append(tests)
     environment = desired.get("environment") or {}
     if type(environment) is not dict:
         refs_fast = False
@@ -14283,6 +14325,8 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
         operator.methodcaller("hexdigest"), map(sha256, files.values())))))
     components = dict((kind, list(listed[kind][0])) for kind in ARTIFACT_KINDS[:4])
     components["gateway"] = [ArtifactText.gateway_name(g) for g in gateway]
+    if tests is not None:
+        components["tests"] = [t.get("name") for t in tests]
     manifest = {
         "version": ARTIFACT_FORMAT_VERSION,
         "generator": {"name": "streamt", "version": __version__},
@@ -14307,6 +14351,8 @@ def render_artifact(desired, project_name=None, project_version=None, git=None,
         manifest["required_env"] = Variables.names(desired)
     extra = {"gateway": {"file": "gateway/virtual_topics.json"},
              "environment": {"file": "environment.json"}}
+    if tests is not None:
+        extra["tests"] = {"file": "tests.json"}
     if state is not None:
         extra["state"] = state_files
     mbytes = None
@@ -14694,7 +14740,7 @@ def diff_artifacts(old, new):
         raise IntegrityError("cannot diff an artifact whose resources cannot be read",
                              hint="run `streamt artifact verify` on it")
     out = []
-    for kind in ARTIFACT_KINDS + ("environment",):
+    for kind in ARTIFACT_KINDS + ("tests", "environment"):
         if kind == "environment":
             ma = {"environment": a.get("environment") or {}}
             mb = {"environment": b.get("environment") or {}}
@@ -14886,8 +14932,10 @@ class _Reader(object):
                 item[spec["key"]] = entry["name"]
                 items.append(item)
             desired[kind] = items
-        for kind, default in (("gateway", []), ("environment", {})):
+        for kind, default in (("gateway", []), ("environment", {}), ("tests", None)):
             entry = resources.get(kind)
+            if entry is None and default is None:
+                continue  # (an artifact built before tests.json: no tests)
             data = _Reader.entry_file(entry, files, problems) if entry is not None else None
             value = default
             if data is not None:
@@ -14998,7 +15046,7 @@ class _Shape(object):
         "secrets_resolved?": "bool|null", "required_env?": ["line"],
         "resources": {"topics?": [ENTRY], "schemas?": [ENTRY], "flink_jobs?": [ENTRY],
                       "connectors?": [ENTRY], "gateway?": {"file": "line"},
-                      "environment?": {"file": "line"},
+                      "environment?": {"file": "line"}, "tests?": {"file": "line"},
                       "state?": [{"name": "line", "file": "line"}]},
     }
     # a resource file, by kind (schemas and Flink jobs are text, not JSON)
@@ -15013,6 +15061,10 @@ class _Shape(object):
         "environment": {"name?": "line", "protected?": "bool", "safety?": {"*": "json"},
                         "runtime?": {"*": "json"}},
         "state": "json",
+        "tests": [{"name": "line", "type": "line", "model": "line", "node": "line",
+                   "topic": "line|null", "sample_size?": "int|null", "assertions": ["json"],
+                   "columns?": [{"name": "line", "type?": "str|null"}],
+                   "job?": "line|null", "failures_topic?": "line|null"}],
     }
 
     TYPES = {"str": (str,), "line": (str,), "int": (int,), "bool": (bool,),
@@ -15127,7 +15179,8 @@ class ArtifactText(object):
                         "flink_jobs": "flink_jobs", "connectors": "connectors", "gateway": "gateway"}
 
     LABEL = {"topics": "topic", "schemas": "schema", "flink_jobs": "flink job",
-                   "connectors": "connector", "gateway": "gateway", "environment": "environment"}
+                   "connectors": "connector", "gateway": "gateway", "environment": "environment",
+                   "tests": "test"}
 
     @staticmethod
     def gateway_name(g):
