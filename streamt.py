@@ -17562,18 +17562,6 @@ class DataTests(object):
              "number": "number", "boolean": "boolean", "bool": "boolean"}
 
     @staticmethod
-    def topic_of(test, project):
-        """The topic a test reads: its model's effective topic, or its source's."""
-        name = test.get("model")
-        for m in project.models:
-            if m.get("name") == name:
-                return effective_topic(m, project)["name"]
-        for s in project.sources:
-            if s.get("name") == name:
-                return s.get("topic") or name
-        return None
-
-    @staticmethod
     def registry(runtime):
         """``schema_of(id) -> (schema type, AvroBinary or None)`` through the environment's
         Schema Registry (remembered per id), or None when there is no registry."""
@@ -17595,6 +17583,17 @@ class DataTests(object):
     FAILURES_TOPIC = "_streamt_test_failures"
 
     @staticmethod
+    def specs(desired, model=None, kind=None):
+        """The tests of a desired state (compile_project's, or an artifact's tests.json):
+        those of ``model`` and of type ``kind`` when given."""
+        tests = desired.get("tests")
+        if tests is None:
+            raise UsageError("the artifact holds no tests (it was built by a streamt "
+                             "before tests.json)", hint="rebuild it with `streamt build`")
+        return [t for t in tests if (not kind or t.get("type") == kind)
+                and (not model or t.get("model") == model)]
+
+    @staticmethod
     def flink_jobs(desired, runtime, project_name):
         """``{pipeline name: [{"id", "state", "start"}]}`` of this project's live Flink jobs."""
         items = desired.get("flink_jobs") or []
@@ -17610,31 +17609,26 @@ class DataTests(object):
     def continuous(t, entry, desired, jobs, reader, time_limit):
         """A continuous test passes when its job RUNS and has written no failure since it
         started (counted in the failures topic from the job's start time on)."""
-        item = [j for j in desired.get("flink_jobs") or []
-                if j.get("kind") == "test" and j.get("model") == t.get("name")]
-        running = [j for j in (jobs or {}).get(item[0]["pipeline_name"] if item else "", [])
-                   if j["state"] == "RUNNING"]
+        pipeline = t.get("job")
+        running = [j for j in (jobs or {}).get(pipeline or "", []) if j["state"] == "RUNNING"]
         if not running:
-            states = sorted(set(j["state"] for j in (jobs or {}).get(
-                item[0]["pipeline_name"] if item else "", [])))
+            states = sorted(set(j["state"] for j in (jobs or {}).get(pipeline or "", [])))
             entry["assertions"] = [{"assertion": "job_running", "status": "fail", "checked": 1,
                                     "failed": 1, "failures": [], "reason":
                                     "the test's Flink job %s is not running (%s): deploy it"
-                                    % (item[0]["pipeline_name"] if item else "?",
-                                       ", ".join(states) or "no job")}]
+                                    % (pipeline or "?", ", ".join(states) or "no job")}]
             return
         job = running[-1]
-        entry["topic"] = DataTests.FAILURES_TOPIC
-        first = reader.offsets(DataTests.FAILURES_TOPIC, int(job["start"]))
-        last = reader.offsets(DataTests.FAILURES_TOPIC, "latest")
+        failures = entry["topic"] = t.get("failures_topic") or DataTests.FAILURES_TOPIC
+        first = reader.offsets(failures, int(job["start"]))
+        last = reader.offsets(failures, "latest")
         import time
         deadline = time.time() + float(time_limit)
         bad, complete, read = [], True, 0
         for p in sorted(last):
             lo = first.get(p, -1)
             lo = last[p] if lo < 0 else lo
-            records, done = reader.read(DataTests.FAILURES_TOPIC, p, lo, last[p],
-                                        deadline=deadline)
+            records, done = reader.read(failures, p, lo, last[p], deadline=deadline)
             complete = complete and done
             read += len(records)
             for r in records:
@@ -17693,10 +17687,8 @@ class DataTests(object):
         return out
 
     @staticmethod
-    def schema_test(t, entry, project, desired, registry_http):
+    def schema_test(t, entry, desired, registry_http):
         name = t.get("model")
-        node = [x for x in list(project.models) + list(project.sources)
-                if x.get("name") == name]
         wanted = [s for s in desired.get("schemas") or []
                   if s.get("source") == name or s.get("model") == name]
         if not wanted or registry_http is None:
@@ -17723,7 +17715,7 @@ class DataTests(object):
                         subject, live.get("version"), "is" if same else "differs from")}]
         fields = DataTests.schema_fields(kind, live["schema"]) if kind in ("AVRO", "JSON") else {}
         compat = DataTests.COMPATIBLE.get(kind, {})
-        for col in (node[0].get("columns") or []) if node else []:
+        for col in t.get("columns") or []:
             c, sql = col.get("name"), str(col.get("type") or "").upper().split("(")[0].strip()
             res = {"assertion": "column:%s" % c, "status": "pass", "checked": 1, "failed": 0,
                    "failures": [], "reason": None}
@@ -17768,9 +17760,10 @@ class DataTests(object):
         entry["assertions"] = results
 
     @staticmethod
-    def run(project, tests, reader, start="earliest", time_limit=10.0, schemas=None,
+    def run(tests, reader, start="earliest", time_limit=10.0, schemas=None,
             desired=None, jobs=None, registry_http=None):
-        """``{"tests": [...], "summary": {"passed", "failed", "not_run"}}``; ``schemas`` is
+        """``{"tests": [...], "summary": {"passed", "failed", "not_run"}}`` of DataTests.specs'
+        tests; ``schemas`` is
         DataTests.registry's lookup, for values in the Confluent wire format; ``jobs`` is
         DataTests.flink_jobs' answer, for continuous tests."""
         out, summary = [], {"passed": 0, "failed": 0, "not_run": 0}
@@ -17778,7 +17771,7 @@ class DataTests(object):
             entry = {"name": t.get("name"), "model": t.get("model"), "type": t.get("type"),
                      "topic": None, "records": 0, "complete": True, "assertions": []}
             if t.get("type") == "schema":
-                DataTests.schema_test(t, entry, project, desired or {}, registry_http)
+                DataTests.schema_test(t, entry, desired or {}, registry_http)
             elif t.get("type") == "continuous" and jobs is not None:
                 DataTests.continuous(t, entry, desired or {}, jobs, reader, time_limit)
             elif t.get("type") != "sample":
@@ -17793,8 +17786,7 @@ class DataTests(object):
                     summary["failed" if failed else "passed"] += 1
                 out.append(entry)
                 continue
-            topic = DataTests.topic_of(t, project)
-            entry["topic"] = topic
+            topic = entry["topic"] = t.get("topic")
             size = int(t.get("sample_size") or 100)
             sample = reader.sample(topic, count=size, start=start, time_limit=time_limit)
             records = sample["records"]
@@ -19152,11 +19144,16 @@ are, and secret-like values (password, api_key, ...) are masked.""")
         return run
 
     @staticmethod
-    @command("test", help="run the project's data tests (sample: read the topic, check the records)",
+    @command("test", help="run the data tests of a project or of a built artifact",
+             description="Run the data tests of a project (-p DIR -e ENV) or of an artifact "
+                     "(`streamt test ARTIFACT`: a directory or tarball written by `streamt "
+                     "build`, verified first as deploy does; its tests.json carries what the "
+                     "tests need, so a bastion needs no project).",
              epilog="""examples:
   streamt test -p examples/shop -e dev --type sample
   streamt test -e dev --model orders_clean --format json
   streamt test -e dev --junit-xml test-results.xml
+  streamt test dist/shop-dev --env-file .env.dev -m orders_clean
 
 Sample tests read the first (--from earliest) or last (--from latest) sample_size records
 (default 100) of each partition of the model's topic, within --time-limit seconds, and check
@@ -19164,12 +19161,19 @@ not_null, accepted_values, range, unique_key and accepted_types on the JSON valu
 records are listed with their partition and offset.  A custom_sql `where` is the condition of
 a failing record (as in the continuous test's job): a record fails when it is TRUE; a NULL
 comparison is UNKNOWN, no failure (SQL); a where the record alone does not decide (functions,
-arithmetic, sub-queries) is reported as not evaluated on records.  Continuous tests pass when their Flink
-job is RUNNING and has written no failure row since it started.  Schema tests check the
-declared columns, not_null and accepted_values against the registered schema.  exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid project.""")
+arithmetic, sub-queries) is reported as not evaluated on records.  Continuous tests pass when
+their Flink job is RUNNING and has written no failure row since it started.  Schema tests check
+the declared columns, not_null and accepted_values against the registered schema.
+${VAR}s come from --env-file and the environment (it wins), as for deploy.
+
+exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid project, 4 the artifact
+failed verification, 5 refused (the artifact is for another environment).""")
     def cmd_test(p):
+        p.add_argument("artifact", nargs="?", default=None, metavar="ARTIFACT",
+                       help="an artifact directory or tarball (instead of -p DIR)")
         _Cli.add_project_arg(p)
-        p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV)")
+        p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV; with an "
+                                           "artifact: checked against the artifact's)")
         p.add_argument("-m", "--model", help="only the tests of this model (or source)")
         p.add_argument("--type", choices=("schema", "sample", "continuous"),
                        help="only tests of this type")
@@ -19179,18 +19183,36 @@ declared columns, not_null and accepted_values against the registered schema.  e
                        help="stop reading a test's topic after this long (default 10)")
         p.add_argument("--env-file", action="append", default=[], metavar="FILE",
                        help="NAME=value lines for ${VAR}s (the process environment wins)")
+        p.add_argument("--allowed-signers", metavar="FILE",
+                       help="with an artifact: OpenSSH allowed_signers file")
+        p.add_argument("--require-signature", action="store_true",
+                       help="with an artifact: refuse one without a valid signature")
         p.add_argument("--format", choices=("text", "json"), default="text")
         p.add_argument("--junit-xml", metavar="FILE",
                        help="also write the results as JUnit XML (for CI systems)")
 
         def run(args, out):
-            pl = ProjectPipeline(_Cli.project_dir(args), args.env)
-            desired = pl.require_valid(out, "no test was run")
-            project = pl.project
-            tests = [t for t in project.tests
-                     if (not args.type or t.get("type") == args.type)
-                     and (not args.model or t.get("model") == args.model)]
-            values = dict(project.variables)
+            project, values = None, {}
+            if args.artifact:
+                if args.project_dir:
+                    raise UsageError("test: give an artifact or -p DIR, not both")
+                art = _Cli.open_verified_artifact(args, out.info)
+                desired, project_name = art["desired"], art["project"]
+                env_name = art["environment"]
+                if args.env and args.env != env_name:
+                    raise RefusedError("environment mismatch: the artifact was built for %r, "
+                                       "not %r" % (env_name, args.env),
+                                       hint="test with an artifact built for %s" % args.env)
+            else:
+                if args.allowed_signers or args.require_signature:
+                    raise UsageError("test: --allowed-signers/--require-signature check an "
+                                     "artifact", hint="give the artifact: streamt test ARTIFACT")
+                pl = ProjectPipeline(_Cli.project_dir(args), args.env)
+                desired = pl.require_valid(out, "no test was run")
+                project = pl.project
+                project_name, env_name = project.name, project.env
+                values = dict(project.variables)
+            tests = DataTests.specs(desired, args.model, args.type)
             for f in args.env_file:
                 values.update(read_env_file(f))
             values.update(os.environ)
@@ -19198,7 +19220,7 @@ declared columns, not_null and accepted_values against the registered schema.  e
                 "runtime") or {}
             reader, jobs = None, None
             if any(t.get("type") == "continuous" for t in tests):
-                jobs = DataTests.flink_jobs(desired, runtime, project.name)
+                jobs = DataTests.flink_jobs(desired, runtime, project_name)
             if any(t.get("type") in ("sample", "continuous") for t in tests):
                 config = dict(runtime.get("kafka") or {})
                 if not config.get("bootstrap_servers"):
@@ -19209,13 +19231,13 @@ declared columns, not_null and accepted_values against the registered schema.  e
                 registry_http = None
                 if (runtime.get("schema_registry") or {}).get("url"):
                     registry_http = SchemaRegistryTarget(runtime).http
-                report = DataTests.run(project, tests, reader, args.start, args.time_limit,
+                report = DataTests.run(tests, reader, args.start, args.time_limit,
                                        DataTests.registry(runtime), desired, jobs, registry_http)
             finally:
                 if reader is not None:
                     reader.close()
-            report = dict(report, format_version=1, command="test", project=project.name,
-                          environment=project.env)
+            report = dict(report, format_version=1, command="test", project=project_name,
+                          environment=env_name)
             if args.junit_xml:
                 try:
                     with open(args.junit_xml, "w", encoding="utf-8") as f:

@@ -159,7 +159,7 @@ def test_a_wrong_shape_is_refused_by_every_reader(tmp_path, case, damage, said):
                  ["artifact", "inspect", bad, "--component", "topics", "--format", "json"],
                  ["artifact", "diff", good, bad], ["artifact", "diff", bad, good],
                  ["artifact", "docs", bad, "-o", str(tmp_path / "page")],
-                 ["deploy", bad, "--dry-run"], ["status", bad]):
+                 ["deploy", bad, "--dry-run"], ["status", bad], ["test", bad]):
         r = cli(*args)
         assert r.returncode == streamt.EXIT_INTEGRITY, (args, r)
         assert said in r.stderr, (args, r)
@@ -202,7 +202,8 @@ def test_a_directory_1500_levels_deep_is_refused(tmp_path):
 
 
 def test_a_build_carries_its_tests_in_the_declared_shape(tmp_path):
-    """tests.json: what `streamt test` needs; an artifact built before it has no tests."""
+    """tests.json: what `streamt test ARTIFACT` needs; an artifact built before it has no
+    tests, and `streamt test` says so rather than passing nothing."""
     out = str(tmp_path / "shop")
     r = cli("build", "-p", os.path.join(HERE, "..", "examples", "shop"), "-e", "dev", "-o", out)
     assert r.returncode == 0, r
@@ -217,3 +218,6 @@ def test_a_build_carries_its_tests_in_the_declared_shape(tmp_path):
     assert art.manifest["components"]["tests"] == ["orders_clean_quality"]
     old = unpack(str(tmp_path / "old"))
     assert "tests" not in streamt.read_artifact(old).desired
+    r = cli("test", old)
+    assert r.returncode == streamt.EXIT_USAGE, r
+    assert "the artifact holds no tests" in r.stderr and "rebuild it" in r.stderr

@@ -146,6 +146,34 @@ def test_sample_tests_find_the_planted_records_by_partition_and_offset(kafka, tm
             "--format", "json", env=env)
     assert r.returncode == 1
 
+    # from an artifact, on a "bastion" with no project: the same tests, the same records
+    art, tgz = str(tmp_path / "art"), str(tmp_path / "art.tar.gz")
+    for out in (art, tgz):
+        r = cli("build", "-p", proj, "-e", "stage", "-o", out)
+        assert r.returncode == 0, r.stderr
+    import shutil
+    shutil.rmtree(proj)
+    env_file = tmp_path / "stage.env"
+    env_file.write_text("KAFKA_BOOTSTRAP=%s\n" % kafka.bootstrap)
+    bastion = tmp_path / "bastion"
+    bastion.mkdir()
+    r = cli("test", art, "--env-file", str(env_file), "-m", "orders", "--format", "json",
+            cwd=str(bastion))
+    assert r.returncode == 1, r.stderr
+    assert "artifact verified" in r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["project"], doc["environment"]) == (name, "stage")
+    tests = dict((t["name"], t) for t in doc["tests"])
+    assert sorted(tests) == ["orders_sample", "orders_schema"]   # clean's are not selected
+    assert dict((a["assertion"], (a["status"], [(f["partition"], f["offset"])
+                                                for f in a["failures"]]))
+                for a in tests["orders_sample"]["assertions"]) == found
+    r = cli("test", tgz, "--env-file", str(env_file), "-m", "clean", cwd=str(bastion))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS  clean_sample: 20 record(s) of %s.clean" % name in r.stdout
+    r = cli("test", tgz, "-m", "clean", cwd=str(bastion))   # no ${KAFKA_BOOTSTRAP}
+    assert r.returncode != 0 and "KAFKA_BOOTSTRAP" in r.stderr
+
 
 @pytest.mark.services
 def test_sample_tests_read_avro_values_through_the_registry(kafka, schema_registry, tmp_path):
