@@ -16691,8 +16691,10 @@ class Selection(object):
     union).  ``--target KIND:NAME`` adds one compiled resource (topic, schema,
     flink_job, connector, gateway) by its name.  Resources follow their node: a model's
     topic, Flink job, connector and gateway resources, a source's schema, a continuous
-    test's job (with the node it tests).  What a selection leaves out is neither
-    changed, deleted nor reported as an orphan: a selected plan has no orphans.
+    test's job (with the node it tests); `streamt test` runs the tests of the
+    selected nodes (and a selected artifact holds only those in tests.json).  What a
+    selection leaves out is neither changed, deleted nor reported as an orphan: a
+    selected plan has no orphans.
     A selector that matches nothing is a usage error (exit 2): a typo must not
     quietly select nothing."""
 
@@ -16792,6 +16794,39 @@ class Selection(object):
                 out |= lineage_reach(k, edges, 0)
         return out
 
+    # -- tests
+
+    def tests(self, tests, project=None, desired=None):
+        """The tests (DataTests.specs') whose model or source is selected, from the
+        project's graph, or without it (an artifact) from the resources' graph and the
+        nodes the tests name.  --target names resources, not tests: a usage error."""
+        if self.targets:
+            raise UsageError("--target selects resources, not tests",
+                             hint="select the model or source a test checks, e.g. "
+                                  "--select orders_clean")
+        if not self.active:
+            return list(tests)
+        if project is not None:
+            graph, tags = lineage_graph(project), self.tags_of(project)
+        else:
+            self._no_tags()
+            graph, tags = self._graph_of(desired or {}), {}
+            for t in tests:   # a source without a schema owns no resource
+                kind, _s, name = str(t.get("node") or "").partition(":")
+                if name and t["node"] not in graph["nodes"]:
+                    graph["nodes"][t["node"]] = {"name": name, "type": kind,
+                                                 "materialized": None}
+        chosen = self.nodes(graph, tags)
+        names = set(s.get("name") for s in project.sources) if project is not None else ()
+        return [t for t in tests if (t.get("node") or ("%s:%s" % (
+            "source" if t.get("model") in names else "model", t.get("model")))) in chosen]
+
+    def _no_tags(self):
+        if any(s.startswith("tag:") or ":tag:" in s or "+tag:" in s
+               for s in self.select + self.exclude):
+            raise UsageError("tag: selectors need the project (an artifact has no tags)",
+                             hint="select by name, or plan from the project with -p DIR")
+
     # -- resources
 
     def desired(self, desired, project=None):
@@ -16805,10 +16840,7 @@ class Selection(object):
         if project is not None:
             graph, tags = lineage_graph(project), self.tags_of(project)
         else:
-            if any(s.startswith("tag:") or ":tag:" in s or "+tag:" in s
-                   for s in self.select + self.exclude):
-                raise UsageError("tag: selectors need the project (an artifact has no tags)",
-                                 hint="select by name, or plan from the project with -p DIR")
+            self._no_tags()
             graph, tags = self._graph_of(desired), {}
         chosen = self.nodes(graph, tags)
         owner = self._owners(desired, project)
@@ -16827,6 +16859,8 @@ class Selection(object):
                 elif node is not None and node in chosen:
                     keep.append(it)
             out[key] = keep
+        if desired.get("tests") is not None:  # the tests of the selected nodes
+            out["tests"] = [t for t in desired["tests"] if t.get("node") in chosen]
         for t in self.targets:
             if t not in found:
                 names = [_resource_name(t[0], it) for it in desired.get(
@@ -17583,13 +17617,16 @@ class DataTests(object):
     FAILURES_TOPIC = "_streamt_test_failures"
 
     @staticmethod
-    def specs(desired, model=None, kind=None):
+    def specs(desired, selection=None, project=None, model=None, kind=None):
         """The tests of a desired state (compile_project's, or an artifact's tests.json):
-        those of ``model`` and of type ``kind`` when given."""
+        those of the selected models and sources (Selection.tests), of ``model`` and of
+        type ``kind`` when given."""
         tests = desired.get("tests")
         if tests is None:
             raise UsageError("the artifact holds no tests (it was built by a streamt "
                              "before tests.json)", hint="rebuild it with `streamt build`")
+        if selection is not None:
+            tests = selection.tests(tests, project, desired)
         return [t for t in tests if (not kind or t.get("type") == kind)
                 and (not model or t.get("model") == model)]
 
@@ -19151,9 +19188,9 @@ are, and secret-like values (password, api_key, ...) are masked.""")
                      "tests need, so a bastion needs no project).",
              epilog="""examples:
   streamt test -p examples/shop -e dev --type sample
-  streamt test -e dev --model orders_clean --format json
+  streamt test -e dev --select orders_clean+ --format json
   streamt test -e dev --junit-xml test-results.xml
-  streamt test dist/shop-dev --env-file .env.dev -m orders_clean
+  streamt test dist/shop-dev --env-file .env.dev --select orders_clean
 
 Sample tests read the first (--from earliest) or last (--from latest) sample_size records
 (default 100) of each partition of the model's topic, within --time-limit seconds, and check
@@ -19164,7 +19201,9 @@ comparison is UNKNOWN, no failure (SQL); a where the record alone does not decid
 arithmetic, sub-queries) is reported as not evaluated on records.  Continuous tests pass when
 their Flink job is RUNNING and has written no failure row since it started.  Schema tests check
 the declared columns, not_null and accepted_values against the registered schema.
-${VAR}s come from --env-file and the environment (it wins), as for deploy.
+--select/--exclude take the selectors of plan and build: a test runs when the model or source
+it checks is selected (-m NAME is --select NAME).  ${VAR}s come from --env-file and the
+environment (it wins), as for deploy.
 
 exit codes: 0 all run tests passed, 1 some failed, 2 usage, 3 invalid project, 4 the artifact
 failed verification, 5 refused (the artifact is for another environment).""")
@@ -19174,7 +19213,13 @@ failed verification, 5 refused (the artifact is for another environment).""")
         _Cli.add_project_arg(p)
         p.add_argument("-e", "--env", help="the environment (default: $STREAMT_ENV; with an "
                                            "artifact: checked against the artifact's)")
-        p.add_argument("-m", "--model", help="only the tests of this model (or source)")
+        p.add_argument("-s", "--select", action="append", default=[], metavar="SELECTORS",
+                       help="only the tests of these models and sources: name, +name, name+, "
+                        "tag:x (not from an artifact), as for plan")
+        p.add_argument("--exclude", action="append", default=[], metavar="SELECTORS",
+                       help="leave the tests of these out (same selectors as --select)")
+        p.add_argument("-m", "--model", help="only the tests of this model (or source): "
+                                             "--select NAME")
         p.add_argument("--type", choices=("schema", "sample", "continuous"),
                        help="only tests of this type")
         p.add_argument("--from", dest="start", choices=("earliest", "latest"),
@@ -19192,6 +19237,8 @@ failed verification, 5 refused (the artifact is for another environment).""")
                        help="also write the results as JUnit XML (for CI systems)")
 
         def run(args, out):
+            selection = Selection(list(args.select) + ([args.model] if args.model else []),
+                                  args.exclude)
             project, values = None, {}
             if args.artifact:
                 if args.project_dir:
@@ -19212,7 +19259,7 @@ failed verification, 5 refused (the artifact is for another environment).""")
                 project = pl.project
                 project_name, env_name = project.name, project.env
                 values = dict(project.variables)
-            tests = DataTests.specs(desired, args.model, args.type)
+            tests = DataTests.specs(desired, selection, project, kind=args.type)
             for f in args.env_file:
                 values.update(read_env_file(f))
             values.update(os.environ)

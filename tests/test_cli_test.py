@@ -157,7 +157,7 @@ def test_sample_tests_find_the_planted_records_by_partition_and_offset(kafka, tm
     env_file.write_text("KAFKA_BOOTSTRAP=%s\n" % kafka.bootstrap)
     bastion = tmp_path / "bastion"
     bastion.mkdir()
-    r = cli("test", art, "--env-file", str(env_file), "-m", "orders", "--format", "json",
+    r = cli("test", art, "--env-file", str(env_file), "--select", "orders", "--format", "json",
             cwd=str(bastion))
     assert r.returncode == 1, r.stderr
     assert "artifact verified" in r.stderr
@@ -168,10 +168,10 @@ def test_sample_tests_find_the_planted_records_by_partition_and_offset(kafka, tm
     assert dict((a["assertion"], (a["status"], [(f["partition"], f["offset"])
                                                 for f in a["failures"]]))
                 for a in tests["orders_sample"]["assertions"]) == found
-    r = cli("test", tgz, "--env-file", str(env_file), "-m", "clean", cwd=str(bastion))
+    r = cli("test", tgz, "--env-file", str(env_file), "--select", "clean", cwd=str(bastion))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PASS  clean_sample: 20 record(s) of %s.clean" % name in r.stdout
-    r = cli("test", tgz, "-m", "clean", cwd=str(bastion))   # no ${KAFKA_BOOTSTRAP}
+    r = cli("test", tgz, "--select", "clean", cwd=str(bastion))   # no ${KAFKA_BOOTSTRAP}
     assert r.returncode != 0 and "KAFKA_BOOTSTRAP" in r.stderr
 
 
