@@ -800,3 +800,39 @@ def test_git_info_skips_git_only_where_no_repository_can_be(tmp_path, repo, monk
     monkeypatch.setattr(subprocess, "Popen", no_git)
     for path in (tmp_path / "plain", tmp_path / "plain" / "sub", tmp_path / "absent"):
         assert streamt.git_info(str(path)) is None
+
+
+TESTS = [{"name": "orders_ok", "type": "sample", "model": "orders", "node": "source:orders",
+          "topic": "shop.orders", "sample_size": 50, "columns": [], "job": None,
+          "failures_topic": None,
+          "assertions": [{"custom_sql": {"name": "neg", "where": "amount < ${MIN_AMOUNT}"}}]}]
+
+
+def test_tests_round_trip_are_diffed_and_their_variables_required(tmp_path, monkeypatch):
+    """tests.json: read back as written, its ${VAR}s in required_env (fast and general
+    paths), a changed assertion in `artifact diff`; the resources are the same files."""
+    with_tests = dict(DESIRED, tests=TESTS)
+    made = []
+    for fast in (False, True):
+        monkeypatch.setattr(streamt.FastPaths, "artifact", fast)
+        made.append(streamt.render_artifact(with_tests, "shop", "1.2.0", None, 1700000000))
+    assert made[0] == made[1]
+    write(with_tests, tmp_path / "a")
+    art = streamt.read_artifact(str(tmp_path / "a"))
+    assert art.desired == with_tests
+    assert "MIN_AMOUNT" in art.manifest["required_env"]
+    write(DESIRED, tmp_path / "plain")
+    plain = streamt.read_artifact(str(tmp_path / "plain"))
+    assert set(art.files) - set(plain.files) == {"tests.json"}
+    for path in plain.files:
+        if path not in ("manifest.json", "SHA256SUMS"):
+            assert art.files[path] == plain.files[path], path
+    changed = dict(with_tests, tests=[dict(TESTS[0], assertions=[
+        {"custom_sql": {"name": "neg", "where": "amount <= 0"}}])])
+    write(changed, tmp_path / "b")
+    diff = streamt.diff_artifacts(art, streamt.read_artifact(str(tmp_path / "b")))
+    assert [(c["kind"], c["name"], c["change"]) for c in diff] == [
+        ("tests", "orders_ok", "changed")]
+    assert "~ test orders_ok (changed)" in streamt.render_diff(diff)
+    assert [(c["kind"], c["change"]) for c in streamt.diff_artifacts(plain, art)] == [
+        ("tests", "added")]

@@ -115,6 +115,20 @@ def _state_deep(m):
     return {"state/kafka.json": _deep(100000).encode()}
 
 
+def _tests_assertions_a_string(m):
+    m["resources"]["tests"] = {"file": "tests.json"}
+    return {"tests.json": json.dumps([{
+        "name": "t", "type": "sample", "model": "orders", "node": "source:orders",
+        "topic": "shop.orders.raw.v1", "assertions": "not_null"}]).encode()}
+
+
+def _tests_sample_size_text(m):
+    m["resources"]["tests"] = {"file": "tests.json"}
+    return {"tests.json": json.dumps([{
+        "name": "t", "type": "sample", "model": "orders", "node": "source:orders",
+        "topic": None, "sample_size": "100", "assertions": []}]).encode()}
+
+
 CASES = [
     ("resources.topics: 5", _topics_five, "manifest.json: $.resources.topics: expected an array"),
     ("state entry without name", _state_without_name, "manifest.json: $.resources.state[0].name: missing"),
@@ -128,6 +142,10 @@ CASES = [
     ("required_env numbers", _required_env_ints, "manifest.json: $.required_env[0]: expected a string"),
     ("runtime 500 deep", _runtime_deep, "environment.json: $.runtime.x: nested more than 64 deep"),
     ("state 100k deep", _state_deep, "state/kafka.json: nested too deep to read"),
+    ("tests assertions a string", _tests_assertions_a_string,
+     "tests.json: $[0].assertions: expected an array, found a string"),
+    ("tests sample_size a string", _tests_sample_size_text,
+     "tests.json: $[0].sample_size: expected an integer or null, found a string"),
 ]
 
 
@@ -141,7 +159,7 @@ def test_a_wrong_shape_is_refused_by_every_reader(tmp_path, case, damage, said):
                  ["artifact", "inspect", bad, "--component", "topics", "--format", "json"],
                  ["artifact", "diff", good, bad], ["artifact", "diff", bad, good],
                  ["artifact", "docs", bad, "-o", str(tmp_path / "page")],
-                 ["deploy", bad, "--dry-run"], ["status", bad]):
+                 ["deploy", bad, "--dry-run"], ["status", bad], ["test", bad]):
         r = cli(*args)
         assert r.returncode == streamt.EXIT_INTEGRITY, (args, r)
         assert said in r.stderr, (args, r)
@@ -181,3 +199,25 @@ def test_a_directory_1500_levels_deep_is_refused(tmp_path):
             os.rmdir(path)
     assert r.returncode == streamt.EXIT_INTEGRITY, r
     assert "directories nested more than 8 deep" in r.stderr
+
+
+def test_a_build_carries_its_tests_in_the_declared_shape(tmp_path):
+    """tests.json: what `streamt test ARTIFACT` needs; an artifact built before it has no
+    tests, and `streamt test` says so rather than passing nothing."""
+    out = str(tmp_path / "shop")
+    r = cli("build", "-p", os.path.join(HERE, "..", "examples", "shop"), "-e", "dev", "-o", out)
+    assert r.returncode == 0, r
+    art = streamt.read_artifact(out)
+    streamt.verify_artifact(art)
+    assert "tests.json" in art.files
+    (t,) = art.desired["tests"]
+    assert (t["name"], t["type"], t["node"], t["topic"], t["job"], t["failures_topic"]) == (
+        "orders_clean_quality", "continuous", "model:orders_clean", "shop.orders.clean.v1",
+        "streamt.shop.test.orders_clean_quality", "_streamt_test_failures")
+    assert art.manifest["resources"]["tests"] == {"file": "tests.json"}
+    assert art.manifest["components"]["tests"] == ["orders_clean_quality"]
+    old = unpack(str(tmp_path / "old"))
+    assert "tests" not in streamt.read_artifact(old).desired
+    r = cli("test", old)
+    assert r.returncode == streamt.EXIT_USAGE, r
+    assert "the artifact holds no tests" in r.stderr and "rebuild it" in r.stderr

@@ -42,7 +42,7 @@ tests:
       - accepted_values: {column: status, values: [new, paid]}
       - range: {column: amount, min: 0, max: 1000}
       - unique_key: {key: order_id}
-      - custom_sql: {name: positive, where: "amount > 0"}
+      - custom_sql: {name: negative, where: "amount < 0", detail_column: order_id}
   - name: orders_schema
     model: orders
     type: schema
@@ -116,7 +116,7 @@ def test_sample_tests_find_the_planted_records_by_partition_and_offset(kafka, tm
         "accepted_values:status": ("fail", [planted["status"]]),
         "range:amount": ("fail", [planted["amount"]]),
         "unique_key:order_id": ("fail", [planted["duplicate"]]),
-        "custom_sql": ("not_checked", []),
+        "custom_sql:negative": ("fail", [planted["amount"]]),
     }
 
     junit = str(tmp_path / "results.xml")
@@ -145,6 +145,34 @@ def test_sample_tests_find_the_planted_records_by_partition_and_offset(kafka, tm
     r = cli("test", "-p", proj, "-e", "stage", "-m", "orders", "--from", "latest",
             "--format", "json", env=env)
     assert r.returncode == 1
+
+    # from an artifact, on a "bastion" with no project: the same tests, the same records
+    art, tgz = str(tmp_path / "art"), str(tmp_path / "art.tar.gz")
+    for out in (art, tgz):
+        r = cli("build", "-p", proj, "-e", "stage", "-o", out)
+        assert r.returncode == 0, r.stderr
+    import shutil
+    shutil.rmtree(proj)
+    env_file = tmp_path / "stage.env"
+    env_file.write_text("KAFKA_BOOTSTRAP=%s\n" % kafka.bootstrap)
+    bastion = tmp_path / "bastion"
+    bastion.mkdir()
+    r = cli("test", art, "--env-file", str(env_file), "--select", "orders", "--format", "json",
+            cwd=str(bastion))
+    assert r.returncode == 1, r.stderr
+    assert "artifact verified" in r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["project"], doc["environment"]) == (name, "stage")
+    tests = dict((t["name"], t) for t in doc["tests"])
+    assert sorted(tests) == ["orders_sample", "orders_schema"]   # clean's are not selected
+    assert dict((a["assertion"], (a["status"], [(f["partition"], f["offset"])
+                                                for f in a["failures"]]))
+                for a in tests["orders_sample"]["assertions"]) == found
+    r = cli("test", tgz, "--env-file", str(env_file), "--select", "clean", cwd=str(bastion))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS  clean_sample: 20 record(s) of %s.clean" % name in r.stdout
+    r = cli("test", tgz, "--select", "clean", cwd=str(bastion))   # no ${KAFKA_BOOTSTRAP}
+    assert r.returncode != 0 and "KAFKA_BOOTSTRAP" in r.stderr
 
 
 @pytest.mark.services

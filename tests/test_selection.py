@@ -81,6 +81,17 @@ tests:
     type: continuous
     assertions:
       - not_null: {columns: [id]}
+  - name: raw_sample
+    model: raw
+    type: sample
+    assertions:
+      - not_null: {columns: [id]}
+  - name: d_schema
+    model: d
+    type: schema
+  - name: lone_schema
+    model: lone
+    type: schema
 exposures:
   - name: dash
     type: dashboard
@@ -200,3 +211,60 @@ def test_lineage_and_build_take_the_selection(project_dir, tmp_path):
     r = cli("build", "-p", project_dir, "-o", str(tmp_path / "x"), "-s", "lonely")
     assert r.returncode == streamt.EXIT_USAGE
     assert "did you mean 'lone'" in r.stderr
+
+
+def names_of(tests):
+    return sorted(t["name"] for t in tests)
+
+
+@pytest.mark.parametrize("select,exclude,want", [
+    ([], [], ["d_ok", "d_schema", "lone_schema", "raw_sample"]),
+    (["d"], [], ["d_ok", "d_schema"]),                # the tests of the model
+    (["+d"], [], ["d_ok", "d_schema", "raw_sample"]),  # and of what feeds it
+    (["raw"], [], ["raw_sample"]),                    # a source's
+    (["d+"], ["d"], []),                              # the sink and the exposure have none
+    (["model:*"], ["lone"], ["d_ok", "d_schema"]),
+])
+def test_a_test_is_selected_with_its_model_or_source(project, select, exclude, want):
+    desired = streamt.compile_project(project)
+    sel = streamt.Selection(select, exclude)
+    assert names_of(streamt.DataTests.specs(desired, sel, project)) == want
+    if select != ["+d"]:  # an artifact's graph has no edge from a source to a model
+        assert names_of(streamt.DataTests.specs(desired, sel)) == want
+    # a selected artifact holds the tests of the selected nodes only
+    if want and select and select != ["raw"]:  # (a source without a schema: no resource)
+        assert names_of(sel.desired(desired, project)["tests"]) == want
+
+
+def test_tests_are_selected_without_the_project_but_not_by_tag_or_target(project):
+    desired = streamt.compile_project(project)
+    with pytest.raises(streamt.UsageError):
+        streamt.DataTests.specs(desired, streamt.Selection(["tag:core"]))
+    with pytest.raises(streamt.UsageError) as e:
+        streamt.DataTests.specs(desired, streamt.Selection(targets=["topic:dia.d"]), project)
+    assert "--target selects resources, not tests" in e.value.message
+    with pytest.raises(streamt.UsageError):
+        streamt.DataTests.specs(desired, streamt.Selection(["dd"]), project)
+
+
+def test_the_test_command_takes_the_selection_from_a_project_and_an_artifact(project_dir,
+                                                                           tmp_path):
+    import json
+    art = str(tmp_path / "art")
+    r = cli("build", "-p", project_dir, "-o", art)
+    assert r.returncode == 0, r.stderr
+    for source in (["-p", project_dir], [art]):
+        for args, want in ((["--select", "+d"], ["d_schema"]), (["-s", "lone"], ["lone_schema"]),
+                           (["-m", "lone"], ["lone_schema"]),
+                           (["--exclude", "lone"], ["d_schema"]), ([], ["d_schema",
+                                                                       "lone_schema"])):
+            r = cli("test", *(source + args + ["--type", "schema", "--format", "json"]))
+            assert r.returncode == 0, r.stderr
+            got = json.loads(r.stdout)
+            assert names_of(got["tests"]) == want, (source, args)
+            # no schema registry in this environment: said per test, nothing passes
+            assert set(t["status"] for t in got["tests"]) == {"not_run"}
+        r = cli("test", *(source + ["--select", "nope"]))
+        assert r.returncode == 2 and "selector 'nope' matches nothing" in r.stderr
+        r = cli("test", *(source + ["--target", "topic:dia.d"]))
+        assert r.returncode == 2
