@@ -7073,7 +7073,8 @@ class _KafkaRecords(object):
     @staticmethod
     def records(body, count, topic, partition, base, base_ts, epoch, control=False):
         """Decode ``count`` varint records (a control batch: the markers' types).  The
-        one-byte varints (most of them) are read inline: this loop is the read path's cost."""
+        one- and two-byte varints (nearly all of them) are read inline: this loop is the
+        read path's cost."""
         out = []
         n = len(body)
         pos = 0
@@ -7084,6 +7085,9 @@ class _KafkaRecords(object):
                 b = body[pos]
                 if b < 0x80:
                     size, pos = (b >> 1) ^ -(b & 1), pos + 1
+                elif body[pos + 1] < 0x80:
+                    b = (b & 0x7F) | (body[pos + 1] << 7)
+                    size, pos = (b >> 1) ^ -(b & 1), pos + 2
                 else:
                     size, pos = varint(body, pos)
                 end = pos + size
@@ -7093,11 +7097,17 @@ class _KafkaRecords(object):
                 b = body[pos]
                 if b < 0x80:
                     ts_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
+                elif body[pos + 1] < 0x80:
+                    b = (b & 0x7F) | (body[pos + 1] << 7)
+                    ts_delta, pos = (b >> 1) ^ -(b & 1), pos + 2
                 else:
                     ts_delta, pos = varint(body, pos)
                 b = body[pos]
                 if b < 0x80:
                     off_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
+                elif body[pos + 1] < 0x80:
+                    b = (b & 0x7F) | (body[pos + 1] << 7)
+                    off_delta, pos = (b >> 1) ^ -(b & 1), pos + 2
                 else:
                     off_delta, pos = varint(body, pos)
                 b = body[pos]
@@ -7117,6 +7127,9 @@ class _KafkaRecords(object):
                 b = body[pos]
                 if b < 0x80:
                     vlen, pos = (b >> 1) ^ -(b & 1), pos + 1
+                elif body[pos + 1] < 0x80:
+                    b = (b & 0x7F) | (body[pos + 1] << 7)
+                    vlen, pos = (b >> 1) ^ -(b & 1), pos + 2
                 else:
                     vlen, pos = varint(body, pos)
                 if vlen < 0:
@@ -7128,9 +7141,11 @@ class _KafkaRecords(object):
                         raise ValueError("value length %d" % vlen)
                     value = body[pos:pos + vlen]
                     pos += vlen
-                nh, pos = varint(body, pos)
                 headers = []
-                if nh:
+                if body[pos] == 0:   # no headers
+                    pos += 1
+                else:
+                    nh, pos = varint(body, pos)
                     if nh < 0 or nh > end - pos:
                         raise ValueError("%d headers" % nh)
                     for _h in range(nh):
@@ -7178,7 +7193,9 @@ class _KafkaRecords(object):
 
     @staticmethod
     def crc32c(data, start, end):
-        """CRC-32C (Castagnoli) of data[start:end], eight bytes a step."""
+        """CRC-32C (Castagnoli) of data[start:end], eight bytes a step (the first four as
+        one little-endian int, xor-ed with the CRC; the last four as bytes, which need no
+        shift and no mask: a quarter less CPU than eight shifts of a 64-bit int)."""
         import struct
         tables = _KafkaRecords.TABLES
         if not tables:
@@ -7196,11 +7213,10 @@ class _KafkaRecords(object):
         crc = 0xFFFFFFFF
         view = memoryview(data)
         mid = start + (max(0, end - start) // 8) * 8
-        for (x,) in struct.iter_unpack("<Q", view[start:mid]):
+        for (x, b4, b5, b6, b7) in struct.iter_unpack("<IBBBB", view[start:mid]):
             x ^= crc
-            crc = (t7[x & 0xFF] ^ t6[(x >> 8) & 0xFF] ^ t5[(x >> 16) & 0xFF] ^
-                   t4[(x >> 24) & 0xFF] ^ t3[(x >> 32) & 0xFF] ^ t2[(x >> 40) & 0xFF] ^
-                   t1[(x >> 48) & 0xFF] ^ t0[x >> 56])
+            crc = (t7[x & 0xFF] ^ t6[(x >> 8) & 0xFF] ^ t5[(x >> 16) & 0xFF] ^ t4[x >> 24] ^
+                   t3[b4] ^ t2[b5] ^ t1[b6] ^ t0[b7])
         for b in view[mid:end]:
             crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
         return crc ^ 0xFFFFFFFF
