@@ -6689,7 +6689,11 @@ class KafkaReader(KafkaAdmin):
                              "not %r" % (which,))
         todo = sorted(self.partitions(topic) if partitions is None else partitions)
         out = {}
-        for attempt in range(self.retries + 1):
+        deadline = self._clock() + self.timeout
+        attempt = 0
+        while True:
+            for p in todo:
+                self._leader_of(topic, p, deadline)
             leaders = self._leaders[topic]
             again = []
             for node, parts in sorted(self._by_leader(topic, todo).items()):
@@ -6705,16 +6709,18 @@ class KafkaReader(KafkaAdmin):
                         code = p["error_code"]
                         if code == 0:
                             out[p["partition_index"]] = p["offset"]
-                        elif code in self.LEADER_MOVED and attempt < self.retries:
+                        elif code in self.LEADER_MOVED and self._clock() < deadline:
                             again.append(p["partition_index"])
                         else:
-                            raise self._error(code, None, "cannot list the offsets of %s-%d"
-                                              % (topic, p["partition_index"]), topic=topic,
+                            raise self._error(code, None, "cannot list the offsets of %s-%d%s"
+                                              % (topic, p["partition_index"],
+                                                 self._still(code)), topic=topic,
                                               operation="DESCRIBE")
             if not again:
                 break
             todo = again
             self._sleep(attempt)
+            attempt += 1
             self.partitions(topic, refresh=True)
         return dict(sorted(out.items()))
 
@@ -6728,9 +6734,9 @@ class KafkaReader(KafkaAdmin):
         if partition not in self._leaders[topic]:
             raise KafkaError("topic '%s' has no partition %d" % (topic, partition), code=3)
         size = int(max_bytes)
-        attempt = 0
+        attempt, deadline = 0, self._clock() + self.timeout
         while True:
-            node, epoch = self._leaders[topic][partition]
+            node, epoch = self._leader_of(topic, partition, deadline)
             body = {"replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": size,
                     "isolation_level": self.ISOLATION[self.isolation], "session_id": 0,
                     "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "",
@@ -6749,14 +6755,15 @@ class KafkaReader(KafkaAdmin):
                                  % (topic, partition), name="PROTOCOL")
             p = part[0]
             code = p["error_code"]
-            if code in self.LEADER_MOVED and attempt < self.retries:
+            if code in self.LEADER_MOVED and self._clock() < deadline:
                 self._sleep(attempt)
                 attempt += 1
                 self.partitions(topic, refresh=True)
                 continue
             if code != 0:
-                raise self._error(code, None, "cannot fetch %s-%d at offset %d"
-                                  % (topic, partition, offset), topic=topic, operation="READ")
+                raise self._error(code, None, "cannot fetch %s-%d at offset %d%s"
+                                  % (topic, partition, offset, self._still(code)), topic=topic,
+                                  operation="READ")
             data = p["records"] or b""
             records, next_offset = _KafkaRecords.decode(
                 data, topic, partition, offset, self.isolation == "read_committed",
@@ -6934,6 +6941,33 @@ class KafkaReader(KafkaAdmin):
             self.isolation = saved
         return records[0].timestamp if records else None
 
+    def _leader_of(self, topic, partition, deadline):
+        """``(node, leader epoch)`` of a partition's leader; while Metadata says it has none
+        (leader -1: a broker down, an election under way), Metadata again until deadline."""
+        attempt = 0
+        while True:
+            if partition not in self._leaders[topic]:
+                raise KafkaError("topic '%s' has no partition %d" % (topic, partition), code=3)
+            node, epoch = self._leaders[topic][partition]
+            if node >= 0:
+                return node, epoch
+            if self._clock() >= deadline:
+                raise KafkaError(
+                    "%s-%d has no leader: the cluster's metadata still says leader -1 after "
+                    "%s s" % (topic, partition, _KafkaRecords.seconds(self.timeout)), code=5,
+                    hint="a broker is down or a leader election is under way: check the "
+                         "partition (kafka-topics --describe --topic %s), then retry" % topic)
+            self._sleep(attempt)
+            attempt += 1
+            self.partitions(topic, refresh=True)
+
+    def _still(self, code):
+        """The tail of an error message after leader changes were retried until the time limit."""
+        if code not in self.LEADER_MOVED:
+            return ""
+        return " (still after %s s, with the leaders read again)" % (
+            _KafkaRecords.seconds(self.timeout))
+
     def _existing(self, topics):
         """``{topic: partitions}`` of the topics that exist (a group's topic may be gone)."""
         out = {}
@@ -6986,6 +7020,10 @@ class _KafkaRecords(object):
 
     CODECS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
     HEADER = 61          # base offset .. record count
+
+    @staticmethod
+    def seconds(value):
+        return ("%.1f" % value).rstrip("0").rstrip(".")
 
     @staticmethod
     def corrupt(topic, partition, offset, why):
