@@ -17209,9 +17209,13 @@ class DataTests(object):
     the declared columns against the registered schema.  Each assertion gives
     ``{"assertion", "status": "pass" | "fail" | "not_checked", "checked", "failures":
     [{"partition", "offset", "detail"}], "reason"}``; at most MAX_SHOWN failures are listed
-    (``failed`` counts them all)."""
+    (``failed`` counts them all).  Values in a format streamt does not decode (Protobuf, by
+    their registered schema) are listed by ``value_format`` (not_checked) and skipped by the
+    value assertions; a test none of whose records could be checked is not run."""
 
     MAX_SHOWN = 5
+    NOT_DECODED = ("not decoded: %s values are not supported; the test's value assertions are "
+                   "skipped (schema id %d)")
     TYPES = {"string": "string", "varchar": "string", "str": "string", "text": "string",
              "int": "int", "integer": "int", "long": "int", "bigint": "int", "smallint": "int",
              "tinyint": "int", "float": "number", "double": "number", "decimal": "number",
@@ -17458,7 +17462,11 @@ class DataTests(object):
             entry["assertions"] = DataTests.evaluate(t, records, schemas)
             failed = any(a["status"] == "fail" for a in entry["assertions"])
             entry["status"] = "fail" if failed else "pass"
-            summary["failed" if failed else "passed"] += 1
+            if records and not failed and not any(a["checked"] for a in entry["assertions"]):
+                entry["status"] = "not_run"   # every record in a format streamt cannot read
+                entry["reason"] = "no record could be checked: %s" % ", ".join(
+                    a["reason"] for a in entry["assertions"] if a["assertion"] == "value_format")
+            summary[{"fail": "failed", "pass": "passed"}.get(entry["status"], "not_run")] += 1
             out.append(entry)
         return {"tests": out, "summary": summary}
 
@@ -17487,9 +17495,8 @@ class DataTests(object):
                             continue
                     elif kind == "JSON":
                         obj = json.loads(value[5:].decode("utf-8"))
-                    else:
-                        out.append((r, None, "%s values are not decoded (schema id %d)"
-                                    % (kind, sid)))
+                    else:   # PROTOBUF (or a type this registry invented)
+                        out.append((r, None, DataTests.NOT_DECODED % (kind.lower(), sid)))
                         continue
                 else:
                     obj = json.loads(value.decode("utf-8"))
@@ -17505,9 +17512,20 @@ class DataTests(object):
     @staticmethod
     def evaluate(test, records, schemas=None):
         rows = DataTests.decode(records, schemas)
-        results = [DataTests.result("json_value", [(r, why) for r, _o, why in rows if why],
-                                    len(rows))]
+        head = DataTests.NOT_DECODED.split("%")[0]
+        skipped = [(r, why) for r, _o, why in rows if why and why.startswith(head)]
+        results = [DataTests.result("json_value", [(r, why) for r, _o, why in rows
+                                                   if why and not why.startswith(head)],
+                                    len(rows) - len(skipped))]
         good = [(r, o) for r, o, why in rows if not why]
+        if skipped and not good and not results[0]["failed"]:
+            results[0].update(status="not_checked", reason="no record of the sample was "
+                              "decoded (see value_format)")
+        if skipped:
+            res = DataTests.result("value_format", skipped, 0)
+            res.update(status="not_checked", failed=0, reason="%d record(s) %s" % (
+                len(skipped), skipped[0][1].split(" (schema id")[0]))
+            results.append(res)
         for a in test.get("assertions") or []:
             if not isinstance(a, dict) or len(a) != 1:
                 continue
@@ -17519,7 +17537,12 @@ class DataTests(object):
                                 "failed": 0, "failures": [],
                                 "reason": "%s cannot be evaluated on single records" % kind})
                 continue
-            results.extend(check(spec, good))
+            checked = check(spec, good)
+            if skipped and not good:   # nothing decoded: not a pass on no records
+                for res in checked:
+                    res.update(status="not_checked", reason="no record of the sample was "
+                               "decoded (see value_format)")
+            results.extend(checked)
         return results
 
     @staticmethod
@@ -17644,13 +17667,18 @@ class DataTests(object):
         for t in report["tests"]:
             if t["status"] == "not_run":
                 lines.append("SKIP  %s (%s): %s" % (t["name"], t["type"], t["reason"]))
-                continue
-            lines.append("%s  %s: %d record(s) of %s%s" % (
-                t["status"].upper(), t["name"], t["records"], t["topic"] or "no topic",
-                "" if t["complete"] else " (time limit reached)"))
+                if not t.get("records"):
+                    continue
+            else:
+                lines.append("%s  %s: %d record(s) of %s%s" % (
+                    t["status"].upper(), t["name"], t["records"], t["topic"] or "no topic",
+                    "" if t["complete"] else " (time limit reached)"))
             for a in t["assertions"]:
                 if a["status"] == "not_checked":
                     lines.append("  -     %s: not checked: %s" % (a["assertion"], a["reason"]))
+                    for f in a["failures"]:   # the records that were not checked
+                        lines.append("          partition %d offset %d: %s" % (
+                            f["partition"], f["offset"], f["detail"]))
                     continue
                 lines.append("  %-5s %s%s" % (a["status"], a["assertion"],
                                               ": %d record(s) fail" % a["failed"]
