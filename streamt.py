@@ -7045,11 +7045,16 @@ class _KafkaRecords(object):
         aborted_pids = set()
         while pos + 17 <= n:
             base, length, epoch, magic = struct.unpack_from(">qiib", data, pos)
+            if magic in (0, 1):
+                raise KafkaError(
+                    "%s-%d: the message set at offset %d is in message format v%d, written by "
+                    "a broker older than 0.11; not supported" % (topic, partition, base, magic),
+                    name="UNSUPPORTED",
+                    hint="streamt reads message format v2 (Kafka 0.11 and later; the only one "
+                         "Kafka 4 writes): copy the topic with a current client to read it")
             if magic != 2:
-                raise _KafkaRecords.corrupt(
-                    topic, partition, base, "message format v%d (written by a client older "
-                    "than Kafka 0.11) is not read by streamt" % magic if magic in (0, 1)
-                    else "unknown magic byte %d" % magic)
+                raise _KafkaRecords.corrupt(topic, partition, base,
+                                            "unknown magic byte %d" % magic)
             if length < _KafkaRecords.HEADER - 12:
                 raise _KafkaRecords.corrupt(topic, partition, base, "batch length %d" % length)
             end = pos + 12 + length
@@ -7388,9 +7393,10 @@ class _KafkaCodecs(object):
         flg = data[4]
         if flg >> 6 != 1:
             raise ValueError("LZ4 frame version %d" % (flg >> 6))
-        if flg & 0x01:
-            raise ValueError("LZ4 frame with a dictionary")
         pos = 7 + (8 if flg & 0x08 else 0)
+        if flg & 0x01:
+            raise ValueError("the LZ4 frame names dictionary id %d, which Kafka never writes; "
+                             "not supported" % struct.unpack_from("<I", data, pos - 1)[0])
         out = bytearray()
         while True:
             size = struct.unpack_from("<I", data, pos)[0]

@@ -103,6 +103,52 @@ def test_crc32c_equals_kafka_pythons_at_every_length_and_start():
                     == _crc32c.crc(data[start:end])), (start, end)
 
 
+def _legacy_message_set(magic, base_offset, values):
+    """A v0 or v1 message set, as brokers before 0.11 stored it (Kafka 4 refuses to write one,
+    so it is built here by hand): offset, size, CRC-32, magic, attributes, [timestamp], key,
+    value for each message."""
+    import struct
+    import zlib
+    out = b""
+    for i, v in enumerate(values):
+        body = struct.pack(">bb", magic, 0) + (struct.pack(">q", 1700000000000 + i)
+                                                if magic == 1 else b"")
+        body += struct.pack(">i", -1) + struct.pack(">i", len(v)) + v
+        message = struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF) + body
+        out += struct.pack(">qi", base_offset + i, len(message)) + message
+    return out
+
+
+@pytest.mark.parametrize("magic", [0, 1])
+def test_a_legacy_message_set_is_refused_naming_its_format_and_place(magic):
+    data = _legacy_message_set(magic, 42, [b'{"id": 1}', b'{"id": 2}'])
+    with pytest.raises(KafkaError) as e:
+        KafkaReader.decode_records(data, "orders", 3, offset=42)
+    assert e.value.message == ("orders-3: the message set at offset 42 is in message format v%d, "
+                            "written by a broker older than 0.11; not supported" % magic)
+    assert e.value.name == "UNSUPPORTED" and "message format v2" in e.value.hint
+
+
+def test_an_lz4_frame_with_a_dictionary_id_is_a_clear_error():
+    import struct
+    batch = bytearray(_batch("lz4", SAMPLES[:3], base_offset=7))
+    frame = batch[61:]
+    assert frame[:4] == b"\x04\x22\x4d\x18"   # the LZ4 frame magic
+    # set the dictionary-id flag and put an id after the descriptor (before the header
+    # checksum, which the reader does not check), then make the batch's length and CRC right
+    flg = frame[4] | 0x01
+    head = 7 + (8 if flg & 0x08 else 0)
+    frame = frame[:4] + bytes([flg]) + frame[5:head - 1] + struct.pack("<I", 1234) + frame[head - 1:]
+    batch = batch[:61] + frame
+    batch[8:12] = struct.pack(">i", len(batch) - 12)
+    batch[17:21] = struct.pack(">I", streamt._KafkaRecords.crc32c(bytes(batch), 21, len(batch)))
+    with pytest.raises(KafkaError) as e:
+        KafkaReader.decode_records(bytes(batch), "orders", 3)
+    assert e.value.message == ("orders-3: the record batch at offset 7 does not decode: lz4: the "
+                            "LZ4 frame names dictionary id 1234, which Kafka never writes; "
+                            "not supported")
+
+
 BATCHES = dict((c, _batch(c, SAMPLES[:40])) for c in CODECS if c != "zstd")
 
 
