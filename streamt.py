@@ -7095,6 +7095,7 @@ class _KafkaRecords(object):
 
     @staticmethod
     def body(data, start, end, attrs, topic, partition, base, limit):
+        import struct
         codec = attrs & 7
         raw = data[start:end]
         if codec == 0:
@@ -7109,7 +7110,7 @@ class _KafkaRecords(object):
                              hint="run streamt with Python 3.14+ (compression.zstd) or one "
                                   "where the zstandard module is installed")
         except (ValueError, IndexError, KeyError, OverflowError, MemoryError, EOFError,
-                OSError) as e:
+                OSError, struct.error) as e:   # struct.error: a frame cut short
             raise _KafkaRecords.corrupt(topic, partition, base, "%s: %s" % (
                 _KafkaRecords.CODECS.get(codec, "codec %d" % codec), e))
 

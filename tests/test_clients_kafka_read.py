@@ -149,6 +149,21 @@ def test_an_lz4_frame_with_a_dictionary_id_is_a_clear_error():
                             "not supported")
 
 
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4"])
+def test_a_compressed_body_cut_anywhere_is_corrupt_even_with_a_right_crc(codec):
+    # a writer that cut its own compressed bytes, then framed and checksummed them
+    import struct
+    whole = bytearray(_batch(codec, SAMPLES[:20], base_offset=5))
+    for keep in range(0, len(whole) - 61, 3):
+        batch = whole[:61 + keep]
+        batch[8:12] = struct.pack(">i", len(batch) - 12)
+        batch[17:21] = struct.pack(">I", streamt._KafkaRecords.crc32c(bytes(batch), 21,
+                                                                      len(batch)))
+        with pytest.raises(KafkaError) as e:
+            KafkaReader.decode_records(bytes(batch), "orders", 2)
+        assert e.value.name == "CORRUPT" and "orders-2" in e.value.message, keep
+
+
 BATCHES = dict((c, _batch(c, SAMPLES[:40])) for c in CODECS if c != "zstd")
 
 
