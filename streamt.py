@@ -7418,22 +7418,27 @@ class _KafkaCodecs(object):
 
     @staticmethod
     def lz4_block(src, pos, end, out, limit):
+        """One LZ4 block appended to out.  The usual match (not overlapping what it writes)
+        is copied inline; ``have`` is len(out), kept rather than asked for."""
         copy = _KafkaCodecs.copy
+        have = len(out)
         while True:
             token = src[pos]
             pos += 1
             n = token >> 4
-            if n == 15:
-                while True:
-                    b = src[pos]
-                    pos += 1
-                    n += b
-                    if b != 255:
-                        break
-            if pos + n > end:
-                raise ValueError("LZ4 literal past the end")
-            out += src[pos:pos + n]
-            pos += n
+            if n:
+                if n == 15:
+                    while True:
+                        b = src[pos]
+                        pos += 1
+                        n += b
+                        if b != 255:
+                            break
+                if pos + n > end:
+                    raise ValueError("LZ4 literal past the end")
+                out += src[pos:pos + n]
+                pos += n
+                have += n
             if pos >= end:
                 return
             off = src[pos] | (src[pos + 1] << 8)
@@ -7447,9 +7452,14 @@ class _KafkaCodecs(object):
                     if b != 255:
                         break
             n += 4
-            if len(out) + n > limit:
+            if have + n > limit:
                 raise ValueError("more than %d bytes" % limit)
-            copy(out, off, n)
+            if n <= off <= have:
+                start = have - off
+                out += out[start:start + n]
+            else:
+                copy(out, off, n)
+            have += n
 
     @staticmethod
     def zstd(data, limit):
