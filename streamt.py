@@ -7233,13 +7233,13 @@ class _KafkaRecords(object):
             if shift > 63:
                 raise ValueError("varint longer than 10 bytes")
 
-    TABLES = []   # CRC-32C slicing-by-8: eight tables of 256, built on first use
+    TABLES = []   # CRC-32C slicing-by-16: sixteen tables of 256, built on first use
 
     @staticmethod
     def crc32c(data, start, end):
-        """CRC-32C (Castagnoli) of data[start:end], eight bytes a step (the first four as
-        one little-endian int, xor-ed with the CRC; the last four as bytes, which need no
-        shift and no mask: a quarter less CPU than eight shifts of a 64-bit int)."""
+        """CRC-32C (Castagnoli) of data[start:end], sixteen bytes a step (the first four as
+        one little-endian int, xor-ed with the CRC; the other twelve as bytes, which need no
+        shift and no mask), the last few bytes one at a time."""
         import struct
         tables = _KafkaRecords.TABLES
         if not tables:
@@ -7250,17 +7250,20 @@ class _KafkaRecords(object):
                     c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
                 t0.append(c)
             tables.append(t0)
-            for _ in range(7):
+            for _ in range(15):
                 prev = tables[-1]
                 tables.append([(prev[i] >> 8) ^ t0[prev[i] & 0xFF] for i in range(256)])
-        t0, t1, t2, t3, t4, t5, t6, t7 = tables
+        (t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14,
+         t15) = tables
         crc = 0xFFFFFFFF
         view = memoryview(data)
-        mid = start + (max(0, end - start) // 8) * 8
-        for (x, b4, b5, b6, b7) in struct.iter_unpack("<IBBBB", view[start:mid]):
+        mid = start + (max(0, end - start) // 16) * 16
+        for (x, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14,
+             b15) in struct.iter_unpack("<I12B", view[start:mid]):
             x ^= crc
-            crc = (t7[x & 0xFF] ^ t6[(x >> 8) & 0xFF] ^ t5[(x >> 16) & 0xFF] ^ t4[x >> 24] ^
-                   t3[b4] ^ t2[b5] ^ t1[b6] ^ t0[b7])
+            crc = (t15[x & 0xFF] ^ t14[(x >> 8) & 0xFF] ^ t13[(x >> 16) & 0xFF] ^
+                   t12[x >> 24] ^ t11[b4] ^ t10[b5] ^ t9[b6] ^ t8[b7] ^ t7[b8] ^ t6[b9] ^
+                   t5[b10] ^ t4[b11] ^ t3[b12] ^ t2[b13] ^ t1[b14] ^ t0[b15])
         for b in view[mid:end]:
             crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
         return crc ^ 0xFFFFFFFF

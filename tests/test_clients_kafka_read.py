@@ -93,12 +93,12 @@ def test_zstd_without_a_module_is_a_clear_error(monkeypatch):
 
 
 def test_crc32c_equals_kafka_pythons_at_every_length_and_start():
-    # the eight-bytes-a-step loop and its byte-wise tail, against kafka-python's CRC-32C
+    # the sixteen-bytes-a-step loop and its byte-wise tail, against kafka-python's CRC-32C
     from kafka.record import _crc32c
     data = bytes(range(256)) * 3
     assert streamt._KafkaRecords.crc32c(b"123456789", 0, 9) == 0xE3069283
-    for start in range(0, 9):
-        for end in range(start, start + 40):
+    for start in range(0, 17):
+        for end in range(start, start + 70):
             assert (streamt._KafkaRecords.crc32c(data, start, end)
                     == _crc32c.crc(data[start:end])), (start, end)
 
