@@ -268,6 +268,123 @@ runtime:
     assert found["accepted_values:status"]["status"] == "pass"
 
 
+def _register(registry, subject, schema_type, schema):
+    import base64
+    import urllib.request
+    req = urllib.request.Request(
+        "%s/subjects/%s/versions" % (registry.url, subject), method="POST",
+        data=json.dumps({"schemaType": schema_type, "schema": schema}).encode(),
+        headers={"Content-Type": "application/vnd.schemaregistry.v1+json",
+                 "Authorization": "Basic " + base64.b64encode(("%s:%s" % (
+                     registry.username, registry.password)).encode()).decode()})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read().decode())["id"]
+
+
+@pytest.mark.services
+def test_protobuf_values_are_skipped_by_name_and_json_schema_values_are_checked(
+        kafka, schema_registry, tmp_path):
+    """Confluent wire-format values: JSON Schema ones are JSON after the schema id and are
+    checked; Protobuf ones (message indexes, then protobuf) are not decoded, and the report
+    says so with their partition and offset instead of failing or passing on them."""
+    import struct
+    from kafka import KafkaProducer
+    name = "pb" + uuid.uuid4().hex[:6]
+    proto_id = _register(schema_registry, name + ".proto-value", "PROTOBUF",
+                         'syntax = "proto3";\nmessage Order { int64 order_id = 1; }\n')
+    json_id = _register(schema_registry, name + ".mixed-value", "JSON", json.dumps(
+        {"type": "object", "properties": {"order_id": {"type": "integer"},
+                                          "amount": {"type": "number"}}}))
+
+    def wire(sid, payload):
+        return b"\0" + struct.pack(">i", sid) + payload
+
+    def proto(i):   # message index [0], then field 1 (varint) = i
+        return wire(proto_id, b"\0" + b"\x08" + bytes([i]))
+
+    with streamt.KafkaAdmin(kafka.runtime(), timeout=20) as admin:
+        admin.create_topics([{"name": name + t, "partitions": 1, "replication_factor": 1}
+                             for t in (".proto", ".mixed")])
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    for i in range(7):
+        producer.send(name + ".proto", value=proto(i))
+    offsets = {}
+    for i in range(4):
+        producer.send(name + ".mixed", value=wire(json_id, json.dumps(
+            {"order_id": i, "amount": 1.5 + i}).encode()))
+    offsets["proto"] = producer.send(name + ".mixed", value=proto(9)).get(30).offset
+    offsets["negative"] = producer.send(name + ".mixed", value=wire(json_id, json.dumps(
+        {"order_id": 5, "amount": -1}).encode())).get(30).offset
+    producer.flush(30)
+    producer.close(10)
+    proj = write_files(tmp_path / "p", {"stream_project.yml": """\
+project:
+  name: %(n)s
+sources:
+  - name: proto
+    topic: %(n)s.proto
+  - name: mixed
+    topic: %(n)s.mixed
+tests:
+  - name: proto_sample
+    model: proto
+    type: sample
+    assertions:
+      - not_null: {columns: [order_id]}
+  - name: mixed_sample
+    model: mixed
+    type: sample
+    assertions:
+      - not_null: {columns: [order_id]}
+      - range: {column: amount, min: 0}
+""" % {"n": name}, "environments/stage.yml": """\
+environment:
+  name: stage
+runtime:
+  kafka:
+    bootstrap_servers: ${KAFKA_BOOTSTRAP}
+  schema_registry:
+    url: ${SR_URL}
+    username: ${SR_USER}
+    password: ${SR_PASSWORD}
+"""})
+    env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "SR_URL": schema_registry.url,
+           "SR_USER": schema_registry.username, "SR_PASSWORD": schema_registry.password}
+    r = cli("test", "-p", proj, "-e", "stage", "--format", "json", env=env)
+    assert r.returncode == 1, r.stderr   # the negative amount of the JSON Schema values
+    report = json.loads(r.stdout)
+    tests = dict((t["name"], t) for t in report["tests"])
+    why = ("not decoded: protobuf values are not supported; the test's value assertions are "
+           "skipped (schema id %d)" % proto_id)
+    # all Protobuf: not run (not a pass on nothing), each record named (the first five)
+    p = tests["proto_sample"]
+    found = dict((a["assertion"], a) for a in p["assertions"])
+    assert p["status"] == "not_run" and p["records"] == 7
+    assert "protobuf values are not supported" in p["reason"]
+    assert found["value_format"]["status"] == "not_checked"
+    assert found["value_format"]["reason"] == ("7 record(s) not decoded: protobuf values are not "
+                                               "supported; the test's value assertions are skipped")
+    assert [(f["partition"], f["offset"], f["detail"]) for f in found["value_format"]["failures"]
+            ] == [(0, o, why) for o in range(5)]
+    assert found["not_null:order_id"]["status"] == "not_checked"
+    assert found["json_value"]["status"] == "not_checked"
+    # JSON Schema values decoded and checked; the one Protobuf value among them skipped by name
+    m = tests["mixed_sample"]
+    found = dict((a["assertion"], a) for a in m["assertions"])
+    assert m["status"] == "fail" and m["records"] == 6
+    assert found["json_value"] == dict(found["json_value"], status="pass", checked=5)
+    assert [(f["offset"], f["detail"]) for f in found["value_format"]["failures"]] == [
+        (offsets["proto"], why)]
+    assert found["not_null:order_id"]["status"] == "pass"
+    assert [f["offset"] for f in found["range:amount"]["failures"]] == [offsets["negative"]]
+    assert report["summary"] == {"passed": 0, "failed": 1, "not_run": 1}
+    r = cli("test", "-p", proj, "-e", "stage", env=env)
+    assert r.returncode == 1, r.stderr
+    assert "SKIP  proto_sample (sample): no record could be checked: 7 record(s) not decoded" in r.stdout
+    assert "          partition 0 offset %d: %s" % (offsets["proto"], why) in r.stdout
+    assert "Traceback" not in r.stderr
+
+
 ALL_TYPES = {"type": "record", "name": "Order", "namespace": "shop", "fields": [
     {"name": "order_id", "type": "long"},
     {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["new", "paid"]}},

@@ -92,6 +92,78 @@ def test_zstd_without_a_module_is_a_clear_error(monkeypatch):
     assert "orders-1" in msg and "offset 7" in msg and "zstd" in msg
 
 
+def test_crc32c_equals_kafka_pythons_at_every_length_and_start():
+    # the sixteen-bytes-a-step loop and its byte-wise tail, against kafka-python's CRC-32C
+    from kafka.record import _crc32c
+    data = bytes(range(256)) * 3
+    assert streamt._KafkaRecords.crc32c(b"123456789", 0, 9) == 0xE3069283
+    for start in range(0, 17):
+        for end in range(start, start + 70):
+            assert (streamt._KafkaRecords.crc32c(data, start, end)
+                    == _crc32c.crc(data[start:end])), (start, end)
+
+
+def _legacy_message_set(magic, base_offset, values):
+    """A v0 or v1 message set, as brokers before 0.11 stored it (Kafka 4 refuses to write one,
+    so it is built here by hand): offset, size, CRC-32, magic, attributes, [timestamp], key,
+    value for each message."""
+    import struct
+    import zlib
+    out = b""
+    for i, v in enumerate(values):
+        body = struct.pack(">bb", magic, 0) + (struct.pack(">q", 1700000000000 + i)
+                                                if magic == 1 else b"")
+        body += struct.pack(">i", -1) + struct.pack(">i", len(v)) + v
+        message = struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF) + body
+        out += struct.pack(">qi", base_offset + i, len(message)) + message
+    return out
+
+
+@pytest.mark.parametrize("magic", [0, 1])
+def test_a_legacy_message_set_is_refused_naming_its_format_and_place(magic):
+    data = _legacy_message_set(magic, 42, [b'{"id": 1}', b'{"id": 2}'])
+    with pytest.raises(KafkaError) as e:
+        KafkaReader.decode_records(data, "orders", 3, offset=42)
+    assert e.value.message == ("orders-3: the message set at offset 42 is in message format v%d, "
+                            "written by a broker older than 0.11; not supported" % magic)
+    assert e.value.name == "UNSUPPORTED" and "message format v2" in e.value.hint
+
+
+def test_an_lz4_frame_with_a_dictionary_id_is_a_clear_error():
+    import struct
+    batch = bytearray(_batch("lz4", SAMPLES[:3], base_offset=7))
+    frame = batch[61:]
+    assert frame[:4] == b"\x04\x22\x4d\x18"   # the LZ4 frame magic
+    # set the dictionary-id flag and put an id after the descriptor (before the header
+    # checksum, which the reader does not check), then make the batch's length and CRC right
+    flg = frame[4] | 0x01
+    head = 7 + (8 if flg & 0x08 else 0)
+    frame = frame[:4] + bytes([flg]) + frame[5:head - 1] + struct.pack("<I", 1234) + frame[head - 1:]
+    batch = batch[:61] + frame
+    batch[8:12] = struct.pack(">i", len(batch) - 12)
+    batch[17:21] = struct.pack(">I", streamt._KafkaRecords.crc32c(bytes(batch), 21, len(batch)))
+    with pytest.raises(KafkaError) as e:
+        KafkaReader.decode_records(bytes(batch), "orders", 3)
+    assert e.value.message == ("orders-3: the record batch at offset 7 does not decode: lz4: the "
+                            "LZ4 frame names dictionary id 1234, which Kafka never writes; "
+                            "not supported")
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4"])
+def test_a_compressed_body_cut_anywhere_is_corrupt_even_with_a_right_crc(codec):
+    # a writer that cut its own compressed bytes, then framed and checksummed them
+    import struct
+    whole = bytearray(_batch(codec, SAMPLES[:20], base_offset=5))
+    for keep in range(0, len(whole) - 61, 3):
+        batch = whole[:61 + keep]
+        batch[8:12] = struct.pack(">i", len(batch) - 12)
+        batch[17:21] = struct.pack(">I", streamt._KafkaRecords.crc32c(bytes(batch), 21,
+                                                                      len(batch)))
+        with pytest.raises(KafkaError) as e:
+            KafkaReader.decode_records(bytes(batch), "orders", 2)
+        assert e.value.name == "CORRUPT" and "orders-2" in e.value.message, keep
+
+
 BATCHES = dict((c, _batch(c, SAMPLES[:40])) for c in CODECS if c != "zstd")
 
 
@@ -126,6 +198,149 @@ def test_fuzz_mutated_batches_decode_or_fail_clearly(codec, check_crc, edits):
     else:
         assert all(isinstance(r, streamt.KafkaRecord) for r in records)
     assert time.time() - start < 2.0
+
+
+# -- a partition without a leader: a fake broker ----------------------------------------
+# A one-node Kafka leads every partition itself and does not report leader -1 on demand
+# (it takes a broker down or an election under way), so these tests run
+# against a small fake *of Kafka* that speaks just the non-flexible ApiVersions v0,
+# Metadata v4, ListOffsets v1 and Fetch v4 it advertises, over a real socket.
+
+class _FakeBroker(object):
+    """One broker (node 0) holding topic 'orders', one partition of 5 records.  The first
+    ``leaderless`` Metadata answers say leader -1 (None: all of them); Fetch answers the
+    error codes of ``fetch_errors`` in turn (its last one for ever when ``fetch_stuck``)."""
+
+    def __init__(self, leaderless=0, fetch_errors=(), fetch_stuck=False):
+        import socketserver
+        import threading
+        self.leaderless, self.fetch_errors = leaderless, list(fetch_errors)
+        self.fetch_stuck = fetch_stuck
+        self.asked = {"Metadata": 0, "ListOffsets": 0, "Fetch": 0}
+        self.batch = _batch("none", SAMPLES[:5])
+        fake = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                while True:
+                    head = self._exactly(4)
+                    if head is None:
+                        return
+                    req = self._exactly(int.from_bytes(head, "big"))
+                    if req is None:
+                        return
+                    body = fake.answer(req)
+                    self.request.sendall(len(body).to_bytes(4, "big") + body)
+
+            def _exactly(self, n):
+                buf = b""
+                while len(buf) < n:
+                    chunk = self.request.recv(n - len(buf))
+                    if not chunk:
+                        return None
+                    buf += chunk
+                return buf
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def runtime(self):
+        return {"bootstrap_servers": "127.0.0.1:%d" % self.port}
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, req):
+        import struct
+        key, _version, corr = struct.unpack_from(">hhi", req, 0)
+        i16, i32, i64 = (lambda v: struct.pack(">h", v)), (lambda v: struct.pack(">i", v)), (
+            lambda v: struct.pack(">q", v))
+
+        def text(t):
+            return i16(len(t)) + t.encode()
+        out = i32(corr)
+        if key == 18:    # ApiVersions: UNSUPPORTED_VERSION in the v0 layout, with our ranges
+            apis = [(18, 0, 0), (3, 4, 4), (2, 1, 1), (1, 4, 4)]
+            return out + i16(35) + i32(len(apis)) + b"".join(
+                i16(k) + i16(lo) + i16(hi) for k, lo, hi in apis)
+        if key == 3:     # Metadata v4
+            self.asked["Metadata"] += 1
+            leader = -1 if (self.leaderless is None
+                            or self.asked["Metadata"] <= self.leaderless) else 0
+            return out + i32(0) + i32(1) + i32(0) + text("127.0.0.1") + i32(self.port) + i16(-1) + (
+                text("fake") + i32(0) + i32(1) + i16(0) + text("orders") + b"\0" + i32(1)
+                + i16(5 if leader < 0 else 0) + i32(0) + i32(leader) + i32(1) + i32(0)
+                + (i32(0) if leader < 0 else i32(1) + i32(0)))
+        if key == 2:     # ListOffsets v1: the earliest (0) or the latest (5)
+            self.asked["ListOffsets"] += 1
+            client_id = struct.unpack_from(">h", req, 8)[0]
+            pos = 10 + max(client_id, 0) + 4 + 4                  # replica id, 1 topic
+            pos += 2 + struct.unpack_from(">h", req, pos)[0] + 4  # name, 1 partition
+            stamp = struct.unpack_from(">q", req, pos + 4)[0]
+            return out + i32(1) + text("orders") + i32(1) + i32(0) + i16(0) + i64(-1) + i64(
+                0 if stamp == -2 else 5)
+        if key == 1:     # Fetch v4
+            self.asked["Fetch"] += 1
+            code = 0
+            if self.fetch_errors:
+                code = self.fetch_errors[0]
+                if len(self.fetch_errors) > 1 or not self.fetch_stuck:
+                    self.fetch_errors.pop(0)
+            records = b"" if code else self.batch
+            return out + i32(0) + i32(1) + text("orders") + i32(1) + i32(0) + i16(code) + i64(
+                5) + i64(5) + i32(-1) + i32(len(records)) + records
+        raise AssertionError("the fake broker does not speak api %d" % key)
+
+
+def _fake(request, **kw):
+    broker = _FakeBroker(**kw)
+    request.addfinalizer(broker.close)
+    return broker
+
+
+def test_a_partition_without_a_leader_is_read_once_metadata_names_one(request):
+    broker = _fake(request, leaderless=3)
+    with KafkaReader(broker.runtime(), timeout=10, backoff=0.01) as reader:
+        got = reader.sample("orders", count=10)
+    assert [r.value for r in got["records"]] == [v for _, v, _ in SAMPLES[:5]]
+    assert got["complete"] and broker.asked["Metadata"] >= 4
+
+
+def test_a_partition_that_never_gets_a_leader_is_a_clear_error_in_time(request):
+    broker = _fake(request, leaderless=None)
+    start = time.time()
+    with KafkaReader(broker.runtime(), timeout=1.0, backoff=0.01) as reader:
+        with pytest.raises(KafkaError) as e:
+            reader.sample("orders", count=10)
+    assert time.time() - start < 4.0
+    msg = str(e.value)
+    assert "orders-0 has no leader" in msg and "leader -1 after 1 s" in msg, msg
+    assert e.value.code == 5 and "kafka-topics --describe --topic orders" in e.value.hint
+    assert broker.asked["Metadata"] > 2   # asked again in the meantime
+
+
+def test_a_fetch_from_a_former_leader_asks_again_with_fresh_metadata(request):
+    broker = _fake(request, fetch_errors=[6, 5])   # NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE
+    with KafkaReader(broker.runtime(), timeout=10, backoff=0.01) as reader:
+        records, complete = reader.read("orders", 0, 0, 5)
+    assert [r.offset for r in records] == [0, 1, 2, 3, 4] and complete
+    assert broker.asked["Fetch"] == 3 and broker.asked["Metadata"] >= 3
+
+
+def test_a_fetch_refused_by_every_leader_fails_in_time_naming_the_partition(request):
+    broker = _fake(request, fetch_errors=[6], fetch_stuck=True)
+    start = time.time()
+    with KafkaReader(broker.runtime(), timeout=1.0, backoff=0.01) as reader:
+        with pytest.raises(KafkaError) as e:
+            reader.read("orders", 0, 0, 5)
+    assert time.time() - start < 4.0
+    assert str(e.value).startswith("cannot fetch orders-0 at offset 0 (still after 1 s, with "
+                                   "the leaders read again): NOT_LEADER_OR_FOLLOWER"), str(e.value)
+    assert broker.asked["Fetch"] > 2
 
 
 # -- on the real broker ------------------------------------------------------------------

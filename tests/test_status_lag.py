@@ -215,3 +215,80 @@ def test_lag_of_a_group_whose_topic_is_gone_is_empty_not_an_error(kafka):
     with streamt.KafkaReader(kafka.runtime(), timeout=20) as reader:
         lag = reader.lag("streamt.gone", ["no-such-topic-%s" % uuid.uuid4().hex[:6]])
     assert list(lag["topics"].values()) == [{}] and lag["total"] == 0
+
+
+def _consumer_groups_tool(bootstrap, group):
+    """{topic: {partition: (CURRENT-OFFSET, LOG-END-OFFSET, LAG)}} as Kafka's own
+    kafka-consumer-groups tool prints them (``--describe``; its class run from the jars the
+    services harness starts the broker with: the harness has no bin/ scripts)."""
+    from tests.services import harness
+    libs = os.path.dirname(harness.ensure_files("kafka-%s/libs/" % harness.KAFKA_VERSION)[0])
+    r = subprocess.run([harness.java()] + harness.JAVA_SMALL + [
+        "-cp", libs + "/*", "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server", bootstrap, "--describe", "--group", group],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [x.split() for x in r.stdout.splitlines() if x.strip()]
+    (header,) = [x for x in lines if x[:2] == ["GROUP", "TOPIC"]]
+    rows = [dict(zip(header, x)) for x in lines[lines.index(header) + 1:]]
+    out = {}
+    for row in rows:
+        assert row["GROUP"] == group, r.stdout
+        out.setdefault(row["TOPIC"], {})[int(row["PARTITION"])] = tuple(
+            None if row[k] == "-" else int(row[k])
+            for k in ("CURRENT-OFFSET", "LOG-END-OFFSET", "LAG"))
+    return out
+
+
+@pytest.mark.services
+def test_status_lag_matches_kafkas_consumer_groups_tool(kafka, connect, tmp_path):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+    # a sink connector that is never deployed: its group (set by consumer.override.group.id)
+    # is committed by kafka-python, so the numbers hold still while the two tools read them
+    name = "lagtool" + uuid.uuid4().hex[:6]
+    group = name + ".sink"
+    proj = _connector_project(tmp_path / "p", name, str(tmp_path / "archive.txt"))
+    path = os.path.join(proj, "stream_project.yml")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace('tasks.max: "1"',
+                             'tasks.max: "1"\n        consumer.override.group.id: ' + group))
+    topic = name + ".raw"
+    with streamt.KafkaAdmin(kafka.runtime(), timeout=20) as admin:
+        admin.create_topics([{"name": topic, "partitions": 4, "replication_factor": 1}])
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    for i in range(76):   # 19 records on each partition
+        producer.send(topic, value=b'{"i": %d}' % i, partition=i % 4)
+    producer.flush(30)
+    producer.close(10)
+    c = KafkaConsumer(bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False)
+    c.commit({TopicPartition(topic, 0): OffsetAndMetadata(0, "", -1),
+              TopicPartition(topic, 1): OffsetAndMetadata(7, "", -1),
+              TopicPartition(topic, 2): OffsetAndMetadata(19, "", -1)})   # 3: no commit
+    c.close()
+    # a transaction left open on partition 1: its log end (what the tool calls LOG-END-OFFSET,
+    # the high watermark) is 5 past its last stable offset
+    tx = KafkaProducer(bootstrap_servers=kafka.bootstrap, transactional_id=name + ".tx")
+    tx.init_transactions()
+    tx.begin_transaction()
+    for i in range(5):
+        tx.send(topic, value=b"open", partition=1)
+    tx.flush(30)
+    try:
+        env = {"KAFKA_BOOTSTRAP": kafka.bootstrap, "CONNECT_URL": connect.url}
+        r = cli("status", "-p", proj, "-e", "stage", "--lag", "--format", "json", env=env)
+        assert r.returncode == 0, r.stderr
+        theirs = _consumer_groups_tool(kafka.bootstrap, group)
+    finally:
+        tx.abort_transaction()
+        tx.close(10)
+    (g,) = [x for x in json.loads(r.stdout)["lag"]["groups"] if x["group"] == group]
+    ours = dict((t, dict((x["partition"], (x["committed"], x["end"], x["lag"])) for x in parts))
+                for t, parts in g["topics"].items())
+    # the tool lists the partitions a group without members committed to; we list every
+    # partition, one without a commit with committed and lag null
+    assert ours[topic].pop(3) == (None, 19, None)
+    assert ours == theirs == {topic: {0: (0, 19, 19), 1: (7, 24, 17), 2: (19, 19, 0)}}
+    assert g["total"] == 36 == sum(lag for parts in theirs.values() for _, _, lag in parts.values())

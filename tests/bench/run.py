@@ -15,7 +15,8 @@ Parts (each prints a table; everything is also written to dist/bench.json):
   others   the tests/bench/bench_*.py scripts, each printing its own table: YAML vs
            PyYAML, validation, signature verification, Kafka requests and 500 topics on
            the real broker, a converged re-deploy of examples/shop on the real services,
-           record batches decoded against kafka-python
+           record batches decoded against kafka-python, in memory and read off the
+           real broker
            (bench_startup.py is left out: the `startup` part measures the same).
 
     python tests/bench/run.py [build] [startup] [others] [bench_NAME...]
@@ -191,6 +192,7 @@ OTHERS = [
     ("bench_kafka", [], 420),         # requests and time for 10 / 100 / 500 topics (real broker)
     ("bench_redeploy", [], 600),      # converged re-deploy of examples/shop (real services)
     ("bench_kafka_read", [], 300),    # record batches decoded: streamt vs kafka-python
+    ("bench_kafka_read_net", [], 600),  # records read off the real broker: streamt vs kafka-python
 ]
 SKIP = ("bench_startup",)
 
