@@ -14787,6 +14787,9 @@ def inspect_artifact(artifact, component=None):
         "counts": dict((k, len(desired.get(k) or [])) for k in ARTIFACT_KINDS),
         "files": len(artifact.files),
         "state": None if artifact.state is None else sorted(artifact.state),
+        # the data tests `streamt test ARTIFACT` runs (None: built before tests.json)
+        "tests": None if desired.get("tests") is None else sorted(
+            t.get("name") for t in desired["tests"]),
     }
     if component is not None:
         kind = ArtifactText.COMPONENTS.get(component, component)
@@ -15271,6 +15274,43 @@ class ArtifactText(object):
         if isinstance(value, str):
             return json.dumps(value, ensure_ascii=False)
         return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+    @staticmethod
+    def inspect_lines(kind, desired):
+        items = desired.get(kind) or []
+        if kind == "topics":
+            for t in items:
+                cfg = " ".join("%s=%s" % (k, SecretPolicy.redact(k, v))
+                               for k, v in sorted((t.get("config") or {}).items()))
+                yield "%s  partitions=%s replication=%s%s" % (
+                    t["name"], t.get("partitions"), t.get("replication_factor"),
+                    ("  " + cfg) if cfg else "")
+        elif kind == "schemas":
+            for s in items:
+                yield "%s  %s" % (s["subject"], s.get("schema_type"))
+        elif kind == "flink_jobs":
+            for j in items:
+                yield "%s  cluster=%s on_upgrade=%s %d lines of SQL" % (
+                    j["name"], j.get("cluster"), j.get("on_upgrade"),
+                    len((j.get("sql") or "").splitlines()))
+        elif kind == "connectors":
+            for c in items:
+                cls = (c.get("config") or {}).get("connector.class", "?")
+                yield "%s  cluster=%s %s" % (c["name"], c.get("cluster"), cls)
+        else:
+            for g in items:
+                yield ArtifactText.gateway_name(g)
+
+    @staticmethod
+    def test_lines(tests):
+        """The `tests (N)` part of inspect: what `streamt test ARTIFACT` will run."""
+        if tests is None:
+            yield "tests: none carried (built before tests.json; rebuild to run `streamt test` from it)"
+            return
+        yield "tests (%d)" % len(tests)
+        for t in sorted(tests, key=lambda t: str(t.get("name"))):
+            yield "  %s  %s on %s (topic %s)" % (t.get("name"), t.get("type"), t.get("node"),
+                                                t.get("topic"))
 
 
 class _Output(object):
@@ -20055,8 +20095,11 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                 if names:
                     out.result("")
                     out.result("%s (%d)" % (kind.replace("_", " "), len(names)))
-                    for line in _Cli.inspect_lines(kind, art.desired or {}):
+                    for line in ArtifactText.inspect_lines(kind, art.desired or {}):
                         out.result("  " + Output.printable(line))
+            out.result("")
+            for line in ArtifactText.test_lines((art.desired or {}).get("tests")):
+                out.result(Output.printable(line))
             return _Cli.say_unverified(out, failed)
         kind = ArtifactText.COMPONENTS[args.component]
         out.result("")
@@ -20099,32 +20142,6 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         out.error(failed.render() + "\nTHE ARTIFACT ABOVE DOES NOT VERIFY: do not trust "
                   "or deploy it")
         return EXIT_INTEGRITY
-
-    @staticmethod
-    def inspect_lines(kind, desired):
-        items = desired.get(kind) or []
-        if kind == "topics":
-            for t in items:
-                cfg = " ".join("%s=%s" % (k, SecretPolicy.redact(k, v))
-                               for k, v in sorted((t.get("config") or {}).items()))
-                yield "%s  partitions=%s replication=%s%s" % (
-                    t["name"], t.get("partitions"), t.get("replication_factor"),
-                    ("  " + cfg) if cfg else "")
-        elif kind == "schemas":
-            for s in items:
-                yield "%s  %s" % (s["subject"], s.get("schema_type"))
-        elif kind == "flink_jobs":
-            for j in items:
-                yield "%s  cluster=%s on_upgrade=%s %d lines of SQL" % (
-                    j["name"], j.get("cluster"), j.get("on_upgrade"),
-                    len((j.get("sql") or "").splitlines()))
-        elif kind == "connectors":
-            for c in items:
-                cls = (c.get("config") or {}).get("connector.class", "?")
-                yield "%s  cluster=%s %s" % (c["name"], c.get("cluster"), cls)
-        else:
-            for g in items:
-                yield ArtifactText.gateway_name(g)
 
     @staticmethod
     def artifact_verify(args, out):

@@ -539,6 +539,22 @@ def test_inspect_text_json_and_components(tmp_path):
     assert doc["components"]["connectors"] == ["revenue archive/\u00e9"]
 
 
+def test_inspect_lists_the_data_tests_an_artifact_carries(tmp_path):
+    # what `streamt test ARTIFACT` will run is visible before going to the bastion
+    r = run_cli("build", "-p", "examples/shop", "-e", "dev", "-o", str(tmp_path / "shop"))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("artifact", "inspect", str(tmp_path / "shop"))
+    text = r.stdout.decode()
+    assert "tests (1)\n  orders_clean_quality  continuous on model:orders_clean" in text, text
+    r = run_cli("artifact", "inspect", str(tmp_path / "shop"), "--format", "json")
+    assert json.loads(r.stdout.decode())["tests"] == ["orders_clean_quality"]
+    old = os.path.join(os.path.dirname(__file__), "corpus", "artifact", "shop-dev.tar")
+    r = run_cli("artifact", "inspect", old)   # built before artifacts carried tests.json
+    assert "tests: none carried" in r.stdout.decode() and "rebuild" in r.stdout.decode()
+    assert json.loads(run_cli("artifact", "inspect", old, "--format", "json")
+                      .stdout.decode())["tests"] is None
+
+
 def test_diff_counts_removed_comment_lines_of_the_sql(tmp_path):
     # (issue 18) a removed "-- ..." line shows as "---" in a unified diff and was
     # skipped as if it were the file header: "+2 -1 lines" for two removed, two added
