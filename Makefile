@@ -4,7 +4,7 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: test test-fast fuzz lint pyz bench services-up services-down services-status clean example docs-screenshot
+.PHONY: test test-fast fuzz lint pyz bench hostile-figures services-up services-down services-status clean example docs-screenshot
 
 $(VPY): requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,19 @@ docs-screenshot:
 ## bench: speed and memory (see tests/bench/)
 bench: $(VPY)
 	$(VPY) tests/bench/run.py $(BENCH_ARGS)
+
+## hostile-figures: issue 17's hostile inputs (tests/bench/hostile_figures.py), one row each:
+## time, peak RSS, exit code, traceback, what a user sees.  OLD=<commit>: that commit's
+## streamt.py too (exported with git archive), side by side.  HOSTILE_ARGS=--only=gzip,...
+hostile-figures: $(VPY)
+	@if [ -n "$(OLD)" ]; then \
+		tmp=$$(mktemp -d) && git archive $(OLD) streamt.py | tar -x -C $$tmp && \
+		$(VPY) tests/bench/hostile_figures.py $$tmp/streamt.py streamt.py \
+			--names="$(OLD),working tree" $(HOSTILE_ARGS); \
+		rc=$$?; rm -rf $$tmp; exit $$rc; \
+	else \
+		$(VPY) tests/bench/hostile_figures.py streamt.py $(HOSTILE_ARGS); \
+	fi
 
 ## services-up / services-down / services-status: the real services of the test suite
 services-up: $(VPY)

@@ -3933,7 +3933,9 @@ class Archive(object):
     # every extended header is capped, gzip members are capped, sparse members and data
     # after the end of the archive (or of the xz stream) are refused, and work is linear
     # in the input.  Memory: the members kept (at most ARTIFACT_MAX_TOTAL), plus one
-    # member's copy while it is read (at most ARTIFACT_MAX_MEMBER).
+    # member's pieces while it is read from a compressed archive (at most
+    # ARTIFACT_MAX_MEMBER); the archive file itself is read FEED or CHUNK bytes at a time,
+    # and a plain tar's member is the bytes object read from the file (no copy).
 
     MAX_EXTENDED_HEADER = 64 * 1024  # a pax or GNU long-name header
     MAX_GZIP_MEMBERS = 1000
@@ -3942,23 +3944,67 @@ class Archive(object):
     REGULAR = (b"0", b"\0", b"7")
     NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")  # links, devices, directories, fifos
 
-    @staticmethod
-    def read_limited(stream, label):
-        data = stream.read(ARTIFACT_MAX_TOTAL + 1)
-        if len(data) > ARTIFACT_MAX_TOTAL:
+    class Source(object):
+        """The archive file's bytes, read from it as they are needed (never held whole),
+        at most ARTIFACT_MAX_TOTAL of them.  A plain tar is read straight from here, so a
+        member kept is the one bytes object the file gave (no copy to join); read(n) is
+        short only at the end of the file."""
+
+        def __init__(self, f, label):
+            self.f, self.label = f, label
+            self.left = ARTIFACT_MAX_TOTAL
+            self.pending = b""  # bytes read ahead (the first ones, to tell the format)
+            try:
+                size = os.fstat(f.fileno()).st_size
+            except (AttributeError, OSError, ValueError):
+                size = 0  # a pipe, or bytes in memory: counted as they are read
+            if size > ARTIFACT_MAX_TOTAL:
+                self.too_big()
+
+        def too_big(self):
             raise IntegrityError("%s: larger than %d MiB, refused" % (
-                label, ARTIFACT_MAX_TOTAL // (1024 * 1024)))
-        return data
+                self.label, ARTIFACT_MAX_TOTAL // (1024 * 1024)))
+
+        def read(self, n):
+            data = b""
+            if self.pending:
+                data, self.pending = self.pending[:n], self.pending[n:]
+                n -= len(data)
+            if n > 0:
+                more = self.f.read(min(n, self.left + 1))
+                self.left -= len(more)
+                if self.left < 0:
+                    self.too_big()
+                data = data + more if data else more
+            return data
+
+        def skip(self, n):
+            """The number of bytes skipped: fewer than n only at the end."""
+            done = 0
+            while done < n:
+                got = len(self.read(min(n - done, Archive.CHUNK)))
+                if not got:
+                    break
+                done += got
+            return done
+
+        def rest_is_nul(self):
+            while True:
+                piece = self.read(Archive.CHUNK)
+                if not piece:
+                    return True
+                if piece.strip(b"\0"):
+                    return False
 
     @staticmethod
-    def decompressed(data, kind, label):
-        """The decompressed bytes of `data` in pieces of at most CHUNK, in linear time, never
-        more than ARTIFACT_MAX_TOTAL in all (gzip and xz bombs stop there)."""
+    def decompressed(source, kind, label):
+        """The decompressed bytes of the archive on `source` in pieces of at most CHUNK, in
+        linear time, never more than ARTIFACT_MAX_TOTAL in all (gzip and xz bombs stop there)."""
         import zlib
         limit = ARTIFACT_MAX_TOTAL
         total = 0
         try:
-            for piece in Archive.inflate(data, kind, label):
+            for piece in Archive.inflate(source, kind, label):
                 total += len(piece)
                 if total > limit:
                     raise Archive.TooBig()
@@ -3977,26 +4023,23 @@ class Archive(object):
             raise IntegrityError("%s: corrupt compressed data: %s" % (label, e))
 
     @staticmethod
-    def inflate(data, kind, label):
-        view = memoryview(data)
-        size = len(data)
+    def inflate(source, kind, label):
+        """The decompressed pieces of the gzip or xz data read from `source` (a Source),
+        fed FEED bytes at a time: each step copies at most FEED bytes, so the work is
+        linear, and the compressed file is never held whole either."""
         chunk, feed = Archive.CHUNK, Archive.FEED
-        if kind == "tar":
-            for pos in range(0, size, chunk):
-                yield bytes(view[pos:pos + chunk])
-            return
-        not_nul = re.compile(b"[^\0]")
-        pos = 0
         if kind == "tar.gz":
             import zlib
             members = 0
+            pending = b""
             while True:
-                # members one after another, NUL padding between them (as gzip(1) reads);
-                # each step copies at most FEED bytes, so the work is linear
-                found = not_nul.search(data, pos)
-                if found is None:
-                    return
-                pos = found.start()
+                # members one after another, NUL padding between them (as gzip(1) reads)
+                pending = pending.lstrip(b"\0")
+                while not pending:
+                    pending = source.read(feed)
+                    if not pending:
+                        return
+                    pending = pending.lstrip(b"\0")
                 members += 1
                 if members > Archive.MAX_GZIP_MEMBERS:
                     raise IntegrityError("%s: more than %d gzip members, refused" % (
@@ -4005,25 +4048,23 @@ class Archive(object):
                 while not d.eof:
                     if d.unconsumed_tail:
                         yield d.decompress(d.unconsumed_tail, chunk)
-                    elif pos < size:
-                        piece = view[pos:pos + feed]
-                        pos += len(piece)
-                        yield d.decompress(piece, chunk)
-                    else:
+                        continue
+                    piece, pending = pending or source.read(feed), b""
+                    if not piece:
                         raise IntegrityError("%s: truncated gzip data" % label)
-                pos -= len(d.unused_data)
+                    yield d.decompress(piece, chunk)
+                pending = d.unused_data
         import lzma
         d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
         while not d.eof:
             if not d.needs_input:
                 yield d.decompress(b"", chunk)
-            elif pos < size:
-                piece = view[pos:pos + feed]
-                pos += len(piece)
-                yield d.decompress(piece, chunk)
-            else:
+                continue
+            piece = source.read(feed)
+            if not piece:
                 raise IntegrityError("%s: truncated xz data" % label)
-        if d.unused_data.strip(b"\0") or not_nul.search(data, pos):
+            yield d.decompress(piece, chunk)
+        if d.unused_data.strip(b"\0") or not source.rest_is_nul():
             raise IntegrityError("%s: data after the end of the xz stream, refused" % label)
 
     class TooBig(Exception):
@@ -4216,17 +4257,29 @@ class Archive(object):
 
     @staticmethod
     def read_archive_bytes(data, label):
-        if data[:2] == b"\x1f\x8b":
+        import io
+        return Archive.read_archive(io.BytesIO(data), label)
+
+    @staticmethod
+    def read_archive(f, label):
+        """({path: bytes}, kind) of the tar, tar.gz or tar.xz archive on the binary file `f`,
+        read as a stream; IntegrityError listing every problem of a hostile one."""
+        source = Archive.Source(f, label)
+        head = source.pending = source.read(6)
+        if head[:2] == b"\x1f\x8b":
             kind = "tar.gz"
-        elif data[:6] == b"\xfd7zXZ\x00":
+        elif head[:6] == b"\xfd7zXZ\x00":
             kind = "tar.xz"
         else:
             kind = "tar"
-        if not data:
+        if not head:
             raise IntegrityError("%s: not an artifact tarball (empty file)" % label,
                                  hint="give a directory, .tar.gz, .tar.xz or .tar written by "
                                       "`streamt build`")
-        stream = Archive.Stream(Archive.decompressed(data, kind, label))
+        if kind == "tar":
+            stream = source
+        else:
+            stream = Archive.Stream(Archive.decompressed(source, kind, label))
         problems = []
         files = {}
         dirs = set()
@@ -14162,7 +14215,7 @@ class Artifact(object):
                 return None
             try:
                 with open(path, "rb") as f:
-                    files, _ = Archive.read_archive_bytes(Archive.read_limited(f, path), path)
+                    files, _ = Archive.read_archive(f, path)
                 doc = json.loads(files["manifest.json"].decode("utf-8"))
             except (StreamtError, KeyError, ValueError, RecursionError, IOError, OSError):
                 doc = None
@@ -14683,12 +14736,12 @@ def read_artifact(path):
     is returned with `problems` set."""
     if path == "-":
         stream = getattr(sys.stdin, "buffer", sys.stdin)
-        files, kind = Archive.read_archive_bytes(Archive.read_limited(stream, "<stdin>"), "<stdin>")
+        files, kind = Archive.read_archive(stream, "<stdin>")
     elif os.path.isdir(path):
         files, kind = _Reader.read_directory(path), "directory"
     elif os.path.exists(path):
         with open(path, "rb") as f:
-            files, kind = Archive.read_archive_bytes(Archive.read_limited(f, path), path)
+            files, kind = Archive.read_archive(f, path)
     else:
         raise IntegrityError("%s: no such artifact" % path,
                              hint="give the directory or tarball written by `streamt build`")
