@@ -421,8 +421,35 @@ class Output(object):
         self.out.write(self._colored(self.out, Output.printable(text, "\n\t"), color) + "\n")
 
     def raw(self, text):
-        """Text of the result (a JSON document) on stdout, as it is (scrubbed)."""
-        self.out.write(text if self.scrub is None else self.scrub(text))
+        """A JSON document (the result of --format json) on stdout, scrubbed, with every
+        character JSON lets through but printable does not allow (DEL, C1 controls,
+        U+2028/U+2029, direction overrides, ...: see json_safe) written as a ``\\u``
+        escape: the same document to a JSON reader, nothing a terminal acts on."""
+        if self.scrub is not None:
+            text = self.scrub(text)
+        self.out.write(Output.json_safe(text))
+
+    @staticmethod
+    def json_safe(text):
+        """JSON text with every character that is not printable (but the line breaks
+        between its tokens) escaped as ``\\uXXXX`` (a surrogate pair beyond U+FFFF).
+        Such a character can only stand inside a JSON string, where the escape is the
+        same character to a reader; the encoder already escapes C0 controls."""
+        if text.replace("\n", "").isprintable():
+            return text
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            if not line.isprintable():
+                lines[i] = "".join(c if c.isprintable() else Output.json_escape(c) for c in line)
+        return "\n".join(lines)
+
+    @staticmethod
+    def json_escape(c):
+        o = ord(c)
+        if o > 0xFFFF:
+            o -= 0x10000
+            return "\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF))
+        return "\\u%04x" % o
 
     def info(self, text="", color=None):
         """A line of progress or diagnostics, on stderr (as result)."""
@@ -18789,7 +18816,7 @@ declared columns, not_null and accepted_values against the registered schema.  e
                 except (IOError, OSError) as e:
                     raise UsageError("cannot write %s: %s" % (args.junit_xml, e.strerror or e))
             if args.format == "json":
-                out.result(canonical_json(report).rstrip("\n"))
+                out.raw(canonical_json(report))
             else:
                 out.result(DataTests.render(report) if tests else "No tests to run")
             return EXIT_FAILURE if report["summary"]["failed"] else EXIT_OK
@@ -19282,7 +19309,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                 out.result(s.get("schema") or "")
         else:
             for item in items:
-                out.result(canonical_json(item).rstrip("\n"))
+                out.raw(canonical_json(item))
         return _Cli.say_unverified(out, failed)
 
     @staticmethod
@@ -19523,7 +19550,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     def confirm_on_tty(env_name, output):
         if not (sys.stdin.isatty() and output.err.isatty()):
             return False
-        output.err.write("Type '%s' to confirm: " % env_name)
+        output.err.write("Type '%s' to confirm: " % Output.printable(env_name))
         output.err.flush()
         try:
             answer = sys.stdin.readline().strip()
@@ -19829,7 +19856,7 @@ class DeployRun(object):
                 self.targets["topic"].close()
 
     def write_report(self):
-        self.output.result(canonical_json(self.report).rstrip("\n"))
+        self.output.raw(canonical_json(self.report))
 
     # 1-2. the source: a project (loaded, validated, compiled) or an artifact (verified,
     # and built for the environment named on the command line)
