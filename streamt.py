@@ -451,6 +451,10 @@ class Output(object):
             return "\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF))
         return "\\u%04x" % o
 
+    def scrubbed(self, text):
+        """``text`` scrubbed as a printed line is: for a report written to a file."""
+        return text if self.scrub is None else self.scrub(text)
+
     def info(self, text="", color=None):
         """A line of progress or diagnostics, on stderr (as result)."""
         text = text if isinstance(text, str) else str(text)
@@ -7489,9 +7493,15 @@ class SecretPolicy(object):
         longest first -- also in what a service sends back (an error echoing a config)."""
         # (not a number or a JSON/YAML word: `SOME_TOKEN=true` must not turn every `true`
         # of a JSON report into the mark)
-        values = sorted((v for v in cls.values_of(variables) | set(v for v in extra if len(v) >= 4)
-                         if not v.isdigit() and v.lower() not in ("true", "false", "null", "none")),
-                        key=len, reverse=True)
+        secrets = set(v for v in cls.values_of(variables) | set(v for v in extra if len(v) >= 4)
+                      if not v.isdigit() and v.lower() not in ("true", "false", "null", "none"))
+        # each also as a Python repr and a JSON string write it, and the two in turn (a
+        # quote or a backslash in a password is escaped by a message's %r, by a --format
+        # json report, by a report quoting such a message)
+        forms = set(secrets)
+        forms.update([repr(v)[1:-1] for v in secrets])
+        forms.update([json.dumps(v, ensure_ascii=False)[1:-1] for v in forms])
+        values = sorted(forms, key=len, reverse=True)
         sub = cls.URL_CREDENTIALS_RE.sub
         mark = r"\1\2:" + cls.MARK + "@"
 
@@ -7502,6 +7512,7 @@ class SecretPolicy(object):
                 if v in text:
                     text = text.replace(v, cls.MARK)
             return text
+        scrub.secrets = frozenset(secrets)  # for a scrubber that adds to this one's values
         return scrub
 
     # names that match the rule but are not secrets: the shell's working directories
@@ -7889,6 +7900,26 @@ class Project(object):
     def __repr__(self):
         return "<Project %r env=%r>" % (self.name, self.env)
 
+    @staticmethod
+    def dotenv_values(root, environ=None):
+        """The values the project at ``root`` may give its ${VAR}s from files: its .env,
+        and .env + .env.<env> for each of its environments, one dict each (a file that
+        cannot be read or parsed is left out: loading reports it).  Read before anything
+        else, so that the secret values among them are hidden in every message, even one
+        about a file that does not load (SecretPolicy.scrubber)."""
+        root = os.path.abspath(root)
+        environ = os.environ if environ is None else environ
+        out = []
+        if not os.path.isdir(root):
+            return out
+        for env in [None] + sorted(_ProjectFiles.env_files(root)):
+            try:
+                out.append(_ProjectFiles.dotenv(
+                    root, [".env"] + ([] if env is None else [".env." + env]), environ, []))
+            except StreamtError:
+                continue
+        return out
+
 
 def load_project(root, env=None, environ=None, strict=False):
     """Load the project in directory ``root`` for environment ``env``.
@@ -8237,6 +8268,29 @@ class _ProjectFiles(object):
                                    % (rel, cap // (1024 * 1024)), location=Location(rel),
                                    hint="split it (models/*.yml, one file per group of models)")
         return raw
+
+    @staticmethod
+    def dotenv(root, names, environ, files):
+        """The values of the .env files ``names`` of the project at ``root``, in order, each
+        interpolating from ``environ`` then the files before it; ``files`` gets each file read."""
+        values = collections.OrderedDict()
+        lookup = environ.get
+        for fn in names:
+            path = os.path.join(root, fn)
+            if not os.path.lexists(path) or os.path.isdir(path):
+                continue
+            try:
+                text = _ProjectFiles.read_regular(root, fn).decode("utf-8-sig")
+            except UnicodeDecodeError as e:
+                raise ProjectError("cannot read %s: %s" % (fn, e), location=Location(fn))
+            prev = dict(values)
+
+            def chained(name, prev=prev):
+                v = lookup(name)
+                return v if v is not None else prev.get(name)
+            values.update(parse_dotenv(text, fn, chained))
+            files.append(fn)
+        return values
 
     @staticmethod
     def read_yaml(root, rel, diags, errors, blocks=None):
@@ -8764,24 +8818,8 @@ class _Loader(object):
                 self.items(p, kind, seq, rel)
 
     def variables(self, p, env, multi):
-        values = collections.OrderedDict()
-        lookup = self.environ.get
-        names = [".env"] + ([".env." + env] if multi else [])
-        for fn in names:
-            path = os.path.join(self.root, fn)
-            if not os.path.lexists(path) or os.path.isdir(path):
-                continue
-            try:
-                text = _ProjectFiles.read_regular(self.root, fn).decode("utf-8-sig")
-            except UnicodeDecodeError as e:
-                raise ProjectError("cannot read %s: %s" % (fn, e), location=Location(fn))
-            prev = dict(values)
-
-            def chained(name, prev=prev):
-                v = lookup(name)
-                return v if v is not None else prev.get(name)
-            values.update(parse_dotenv(text, fn, chained))
-            self.files.append(fn)
+        values = _ProjectFiles.dotenv(self.root, [".env"] + ([".env." + env] if multi else []),
+                                      self.environ, self.files)
         referenced = set(Variables.names([p.runtime, p.sources, p.models, p.tests, p.exposures,
                                     p.defaults]))
         out = {}
@@ -18521,6 +18559,15 @@ class _Cli(object):
         return args.project_dir or os.environ.get("STREAMT_PROJECT_DIR") or "."
 
     @staticmethod
+    def scrubber(args):
+        """Output's scrubber before the command runs: the secret values of every place
+        ${VAR}s come from -- the environment, the project's .env files, each --env-file --
+        hidden in every line, also of a project that does not load."""
+        sources = Project.dotenv_values(_Cli.project_dir(args)) if hasattr(args, "project_dir") else []
+        sources.extend(read_env_file(f) for f in getattr(args, "env_file", None) or [])
+        return SecretPolicy.scrubber(os.environ, [v for d in sources for v in SecretPolicy.values_of(d)])
+
+    @staticmethod
     def add_selection_args(p):
         """--select/--exclude/--target (class Selection, section Validate)."""
         p.add_argument("-s", "--select", action="append", default=[], metavar="SELECTORS",
@@ -18812,7 +18859,7 @@ declared columns, not_null and accepted_values against the registered schema.  e
             if args.junit_xml:
                 try:
                     with open(args.junit_xml, "w", encoding="utf-8") as f:
-                        f.write(DataTests.junit(report))
+                        f.write(out.scrubbed(DataTests.junit(report)))
                 except (IOError, OSError) as e:
                     raise UsageError("cannot write %s: %s" % (args.junit_xml, e.strerror or e))
             if args.format == "json":
@@ -19921,7 +19968,8 @@ class DeployRun(object):
             self.values.update(read_env_file(f))
         self.values.update(os.environ)
         self.desired = resolve_variables(self.desired, self.values)
-        self.output.scrub = SecretPolicy.scrubber(self.values)  # what services echo back
+        self.output.scrub = SecretPolicy.scrubber(  # what services echo back
+            self.values, getattr(self.output.scrub, "secrets", ()))
         self.runtime = (self.desired.get("environment") or {}).get("runtime") or {}
         self.policy = PlanPolicy(self.project_name,
                                  _Cli.parse_allow_delete(getattr(args, "allow_delete", "")),
@@ -20116,6 +20164,7 @@ def main(argv=None, output=None):
             parser.print_help(output.err)
             return EXIT_USAGE
         output.scrub = SecretPolicy.scrubber(os.environ)
+        output.scrub = _Cli.scrubber(args)
         if args.command in _BATCH_COMMANDS:
             with _gc_paused():
                 code = args._run(args, output)
