@@ -54,7 +54,8 @@ PART I -- what we wrote instead of a dependency
 PART II -- the pipeline
 
     Secrets & variables -- the one secret policy; ${VAR} finding and substitution; .env
-        SecretPolicy, Variables, parse_dotenv, mask_secrets, REDACTED, read_env_file
+        SecretPolicy, Variables, parse_dotenv, mask_secrets, REDACTED, read_env_file,
+        read_named_file
 
     Project -- finding and loading a project's files into a located Project
         ENV_NAME_RE, Diagnostic, Project, load_project, list_environments,
@@ -7462,7 +7463,7 @@ class _KafkaCodecs(object):
 ###############################################################################
 
 __all__ += ["SecretPolicy", "Variables", "parse_dotenv", "mask_secrets", "REDACTED",
-            "read_env_file"]
+            "read_env_file", "read_named_file"]
 
 
 class SecretPolicy(object):
@@ -7787,10 +7788,7 @@ REDACTED = SecretPolicy.MARK
 def read_env_file(path):
     """The NAME=value lines of an --env-file (the .env rules of the project section)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (IOError, OSError) as e:
-        raise UsageError("cannot read the env file %s: %s" % (path, e.strerror or e))
+        text = read_named_file(path, "the env file").decode("utf-8")
     except UnicodeDecodeError as e:
         raise UsageError("the env file %s is not UTF-8 text (byte %d)" % (path, e.start + 1),
                          hint="write NAME=value lines in UTF-8")
@@ -7798,6 +7796,30 @@ def read_env_file(path):
         return dict(parse_dotenv(text, path))
     except ProjectError as e:
         raise UsageError(e.message, hint=e.hint)
+
+
+def read_named_file(path, what, hint=None, limit=1 << 20):
+    """The bytes of a file named on the command line or in the environment (``what``: "the
+    env file", "the signing key", ...): a regular file of at most ``limit`` bytes, as
+    project files are.  A FIFO, a device or a socket (also behind a symlink) is refused
+    before it is read -- opened non-blocking: a FIFO cannot hang the command, /dev/zero
+    cannot fill the memory -- and so is a missing, unreadable or larger file: a
+    UsageError naming the file and why (exit 2)."""
+    import stat
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UsageError("%s %s is not a regular file (a directory, device, FIFO or socket)"
+                             % (what, path), hint=hint)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+    except (IOError, OSError) as e:
+        raise UsageError("cannot read %s %s: %s" % (what, path, e.strerror or e), hint=hint)
+    if len(data) > limit:
+        raise UsageError("%s %s is larger than %d KiB, the limit for it" % (what, path, limit // 1024),
+                         hint=hint)
+    return data
 
 
 ###############################################################################
@@ -19029,14 +19051,11 @@ docs/docs-page.md). From a built artifact: streamt artifact docs ARTIFACT.""")
         path = args.sign_key or os.environ.get("STREAMT_SIGNING_KEY_FILE") or None
         if not path:
             return None, None
+        hint = "give an OpenSSH ed25519 private key with --sign-key or STREAMT_SIGNING_KEY_FILE"
         try:
-            with open(path, "rb") as f:
-                return f.read().decode("utf-8"), path
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError("cannot read the signing key %s: %s" % (
-                path, getattr(e, "strerror", None) or e),
-                hint="give an OpenSSH ed25519 private key with --sign-key or "
-                 "STREAMT_SIGNING_KEY_FILE")
+            return read_named_file(path, "the signing key", hint).decode("utf-8"), path
+        except UnicodeDecodeError as e:
+            raise UsageError("cannot read the signing key %s: %s" % (path, e), hint=hint)
 
     @staticmethod
     def component_counts(desired):
@@ -19621,13 +19640,8 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         path = getattr(args, "allowed_signers", None)
         if path is None:
             return None, None
-        try:
-            with open(path, "rb") as f:
-                data = f.read(1 << 20)
-        except (IOError, OSError) as e:
-            raise UsageError("cannot read the allowed signers file %s: %s" % (
-                path, e.strerror or e), hint="give the path of an ssh allowed_signers file "
-                                             "(`principal ssh-ed25519 AAAA...` lines)")
+        data = read_named_file(path, "the allowed signers file", "give the path of an ssh "
+                               "allowed_signers file (`principal ssh-ed25519 AAAA...` lines)")
         try:
             return data.decode("utf-8"), path
         except UnicodeDecodeError:

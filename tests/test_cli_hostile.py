@@ -201,6 +201,38 @@ def test_env_file_and_key_file_problems(tmp_path, artifact, what):
     assert not os.path.exists(str(tmp_path / "o"))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX special files")
+@pytest.mark.parametrize("what", ["fifo", "dev-zero", "big"])
+def test_env_file_and_key_files_must_be_regular_files(tmp_path, artifact, what):
+    """--env-file, --sign-key and --allowed-signers were opened and read whole: a FIFO hung
+    the command forever (open() waits for a writer), /dev/zero read until MemoryError (or,
+    for allowed_signers, 1 MiB of NULs ended in a signature error).  Each is now read as
+    project files are -- a regular file, 1 MiB at most, refused before it is read -- and a
+    usage error (exit 2) names the file.  Each run has a timeout: a hang fails the test."""
+    f = str(tmp_path / "named")
+    if what == "fifo":
+        os.mkfifo(f)
+    elif what == "dev-zero":
+        os.symlink("/dev/zero", f)
+    else:  # one byte over the cap, sparse
+        with open(f, "wb") as fh:
+            fh.write(b"A=1\n#")
+            fh.truncate((1 << 20) + 1)
+    for args in (["deploy", artifact, "--dry-run", "--env-file", f],
+                 ["plan", "-p", SHOP, "-e", "dev", "--env-file", f],
+                 ["deploy", artifact, "--dry-run", "--allowed-signers", f],
+                 ["artifact", "verify", artifact, "--allowed-signers", f],
+                 ["build", "-p", SHOP, "-e", "dev", "-o", str(tmp_path / "o"), "--sign-key", f]):
+        r = subprocess.run([sys.executable, streamt.__file__] + args, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60,
+                           env=clean_environ())
+        check(r, streamt.EXIT_USAGE)
+        assert f in r.stderr, (args, r.stderr)
+        assert ("not a regular file" in r.stderr if what != "big"
+                else "larger than 1024 KiB" in r.stderr), (args, r.stderr)
+    assert not os.path.exists(str(tmp_path / "o"))
+
+
 @pytest.mark.parametrize("target", ["file", "non-empty", "inside-file"])
 def test_init_into_bad_places(tmp_path, target):
     t = str(tmp_path / "t")
