@@ -537,3 +537,29 @@ def test_nothing_a_terminal_acts_on_is_printed_raw_in_either_format(tmp_path, fm
                 assert "\\u202e" in r.stdout + r.stderr or not shows, (args, r)
     finally:
         service.close()
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\x9b", "\u200b"])
+def test_a_name_holding_a_non_printable_character_is_refused_before_build(tmp_path, char):
+    """A model named with a direction override (or a CSI control, a zero-width space)
+    validated and built, and then every command reading that artifact (inspect, diff,
+    deploy) refused it: names in an artifact are printable text.  validate now refuses
+    the name (INVALID_NAME, escaped), so nothing is built that streamt would refuse."""
+    data = base_project()
+    name = "clean" + char
+    data["models"][0]["name"] = name
+    data["models"][1]["from"] = [{"ref": name}]
+    data["tests"][0]["model"] = name
+    data["exposures"][0]["consumes"] = [{"ref": name}]
+    root = write_project(str(tmp_path / "p"), data)
+    r = cli("validate", "-p", root, "--no-env-check", environ=clean_environ())
+    check(r, streamt.EXIT_INVALID)
+    assert "INVALID_NAME" in r.stderr + r.stdout and "non-printable" in r.stderr + r.stdout, r
+    assert char not in r.stdout + r.stderr
+    out = str(tmp_path / "art")
+    check(cli("build", "-p", root, "-o", out, environ=clean_environ()), streamt.EXIT_INVALID)
+    assert not os.path.exists(out)
+    data["models"][0]["name"] = data["models"][1]["from"][0]["ref"] = "café"
+    data["tests"][0]["model"] = data["exposures"][0]["consumes"][0]["ref"] = "café"
+    root = write_project(str(tmp_path / "ok"), data)
+    check(cli("validate", "-p", root, "--no-env-check", environ=clean_environ()), 0)
