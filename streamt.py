@@ -13789,8 +13789,11 @@ class Compiler(object):
                 e.location = Locate.key(spec, "where", Locate.of(spec))
                 raise
             detail = spec.get("detail_column")
-            q = col(detail) if detail else quote_ident(next(iter(
-                c.name for c in rel.columns)))
+            first = [c.name for c in rel.columns][:1]
+            q = col(detail) if detail else quote_ident(first[0]) if first else None
+            if not detail and not first:  # (SELECT * of a table the project does not declare)
+                self.warn("test", tname, "custom_sql: the columns of %r are unknown: skipped "
+                          "(name the column to report with detail_column)" % rel.name)
             if q:
                 out.append(("custom_sql:%s" % (spec.get("name") or "custom"), q,
                             "(\n%s\n)" % cond))

@@ -563,3 +563,20 @@ def test_a_name_holding_a_non_printable_character_is_refused_before_build(tmp_pa
     data["tests"][0]["model"] = data["exposures"][0]["consumes"][0]["ref"] = "café"
     root = write_project(str(tmp_path / "ok"), data)
     check(cli("validate", "-p", root, "--no-env-check", environ=clean_environ()), 0)
+
+
+def test_a_custom_sql_test_of_a_model_whose_columns_are_unknown_is_skipped(tmp_path):
+    """A model reading a table the project does not declare (`SELECT * FROM t`) has no
+    known columns; a continuous test's custom_sql assertion took the first of them for
+    its detail column, and validate and build died with a StopIteration traceback.
+    The assertion is now skipped, and build warns naming the test."""
+    data = base_project()
+    data["models"][0]["sql"] = "SELECT * FROM some_table"
+    root = write_project(str(tmp_path / "p"), data)
+    for args in (("validate", "-p", root, "--no-env-check"),
+                 ("build", "-p", root, "-o", str(tmp_path / "art"))):
+        r = cli(*args, environ=clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234",
+                                             GATEWAY_PASSWORD="g1234", DB_PASSWORD="d1234"))
+        assert "Traceback" not in r.stderr, r
+        assert r.returncode == 0, r
+    assert "test 'clean_quality': custom_sql: the columns of 'clean' are unknown" in r.stderr, r
