@@ -452,6 +452,12 @@ class Output(object):
             return "\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF))
         return "\\u%04x" % o
 
+    def prompt(self, text):
+        """A question on stderr, without a line break (as info: scrubbed, escaped)."""
+        text = text if self.scrub is None else self.scrub(text)
+        self.err.write(Output.printable(text))
+        self.err.flush()
+
     def scrubbed(self, text):
         """``text`` scrubbed as a printed line is: for a report written to a file."""
         return text if self.scrub is None else self.scrub(text)
@@ -19622,8 +19628,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     def confirm_on_tty(env_name, output):
         if not (sys.stdin.isatty() and output.err.isatty()):
             return False
-        output.err.write("Type '%s' to confirm: " % Output.printable(env_name))
-        output.err.flush()
+        output.prompt("Type '%s' to confirm: " % env_name)
         try:
             answer = sys.stdin.readline().strip()
         except (EOFError, KeyboardInterrupt):
