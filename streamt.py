@@ -17767,13 +17767,15 @@ def apply_plan(plan, progress=None):
             "not_applied": [], "failed": None, "restored_from": restored}
 
 
-def observe_state(desired, runtime, project=None, targets=None):
+def observe_state(desired, runtime, project=None, targets=None, secrets=()):
     """The live state of what `desired` describes, canonical and redacted, for
     `build --with-state` (stored under state/) and `deploy --check-drift`.  `project`
-    is the project's name (a Project object is accepted too)."""
+    is the project's name (a Project object is accepted too).  Besides what the targets
+    redact by key, every one of the values ``secrets`` is replaced by the mark wherever
+    it stands in a string (a password inside a connector's URL or file name)."""
     if project is not None and not isinstance(project, str):
         project = getattr(project, "name", None)
-    policy = PlanPolicy(project)
+    policy = PlanPolicy(project, secrets=secrets)
     targets = targets if targets is not None else make_targets(desired, runtime)
     out = {}
     for kind in APPLY_ORDER:
@@ -17783,7 +17785,14 @@ def observe_state(desired, runtime, project=None, targets=None):
         t.project = policy.project
         items = desired.get(_DESIRED_KEY[kind]) or []
         out[_DESIRED_KEY[kind]] = t.snapshot(items, t.observe(items, policy))
-    return json.loads(canonical_json(out))
+
+    def hide(v):
+        if isinstance(v, str):
+            return SecretPolicy.redact("", v, policy.secrets)
+        if isinstance(v, dict):
+            return dict((k, hide(x)) for k, x in v.items())
+        return [hide(x) for x in v] if isinstance(v, list) else v
+    return json.loads(canonical_json(hide(out) if policy.secrets else out))
 
 
 def drift_between(before, now):
@@ -19126,7 +19135,8 @@ exit codes: 0 built, 1 failure (existing output, missing variables), 2 usage,
                 # observe_state talks to the services: only here, only when asked.  It sees
                 # resolved values; what it returns is redacted.
                 live = resolve_refs(desired, project.variables)
-                state = observe_state(live, live["environment"].get("runtime") or {}, project=project)
+                state = observe_state(live, live["environment"].get("runtime") or {}, project=project,
+                                      secrets=SecretPolicy.values_of(project.variables))
             signer = None
             if key_text is not None:
                 ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
@@ -20019,7 +20029,7 @@ class DeployRun(object):
                 raise DriftError("--check-drift: the artifact has no state/ snapshot",
                                  hint="build it with --with-state")
             now = observe_state(self.desired, self.runtime, self.policy.project,
-                                targets=self.targets)
+                                targets=self.targets, secrets=self.policy.secrets)
             report["drift"] = drift_between(self.snapshot, now)
             if report["drift"]:
                 raise DriftError("the live state changed since the artifact was built",
@@ -20030,7 +20040,7 @@ class DeployRun(object):
         elif self.cmd == "status" and self.snapshot is not None:
             # status shows what --check-drift would refuse, without refusing
             now = observe_state(self.desired, self.runtime, self.policy.project,
-                                targets=self.targets)
+                                targets=self.targets, secrets=self.policy.secrets)
             report["drift"] = drift_between(self.snapshot, now)
 
     def plan(self):

@@ -217,3 +217,48 @@ def test_a_secret_the_real_connect_echoes_back_is_masked(connect, tmp_path):
         assert "tasks.max" in r.stdout + r.stderr, r  # Connect's error is printed ...
         assert secret not in r.stdout + r.stderr, r
         assert streamt.REDACTED in r.stdout + r.stderr, r  # ... with the value masked
+
+
+def test_build_with_state_writes_no_secret_value_the_live_config_holds(connect, tmp_path):
+    """A connector deployed with a password inside a value whose key is not secret (a
+    file name here, a JDBC URL in life): `build --with-state` (no --resolve-secrets)
+    wrote the live config into state/connectors.json with the password in it, since
+    the snapshot redacted by key only.  The snapshot now masks the secret values of
+    the project's variables too, and deploy --check-drift (which observes the same
+    way) still finds no drift."""
+    from tests._hostile import artifact_files, cli, clean_environ, write_project
+    secret = "S3cr3t-state-%s" % uuid.uuid4().hex[:12]
+    name = "state%s" % uuid.uuid4().hex[:6]
+    data = {"project": {"name": name, "version": "1"},
+            "runtime": {"kafka": {"bootstrap_servers": connect.kafka.bootstrap},
+                        "connect": {"default": "w", "clusters": {"w": {"rest_url": connect.url}}}},
+            "sources": [{"name": "orders", "topic": "%s-orders" % name}],
+            "models": [{"name": name + "-sink", "from": [{"source": "orders"}],
+                        "sink": {"connector": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                                 "config": {"file": os.path.join(connect.work_dir,
+                                                                 "out-${DB_PASSWORD}.txt"),
+                                            "tasks.max": "1"}}}]}
+    root = write_project(str(tmp_path / "p"), data, {".env": "DB_PASSWORD=%s\n" % secret})
+    env_file = str(tmp_path / "deploy.env")
+    with open(env_file, "w") as f:
+        f.write("DB_PASSWORD=%s\n" % secret)
+    try:
+        r = cli("apply", "-p", root, "--confirm", environ=clean_environ())
+        assert r.returncode == 0, r
+        config = streamt.HttpClient(connect.url).get_json("/connectors/%s-sink/config" % name)
+        assert secret in json.dumps(config)  # the live config does hold it
+        out = str(tmp_path / "art")
+        r = cli("build", "-p", root, "-o", out, "--with-state", environ=clean_environ())
+        assert r.returncode == 0, r
+        files = artifact_files(out)
+        assert any(p.startswith("state/") for p in files), sorted(files)
+        for path, body in sorted(files.items()):
+            assert secret.encode() not in body, path
+        assert secret not in r.stdout + r.stderr
+        r = cli("deploy", out, "--dry-run", "--check-drift", "--env-file", env_file,
+                environ=clean_environ())
+        assert r.returncode == 0 and "no drift since the build" in r.stderr, r
+        assert secret not in r.stdout + r.stderr
+    finally:
+        streamt.HttpClient(connect.url).request("DELETE", "/connectors/%s-sink" % name,
+                                                  expect=(200, 204, 404))
