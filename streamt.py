@@ -7940,11 +7940,15 @@ class Project(object):
         out = []
         if not os.path.isdir(root):
             return out
-        for env in [None] + sorted(_ProjectFiles.env_files(root)):
+        try:
+            envs = sorted(_ProjectFiles.env_files(root))
+        except (IOError, OSError):
+            envs = []
+        for env in [None] + envs:
             try:
                 out.append(_ProjectFiles.dotenv(
                     root, [".env"] + ([] if env is None else [".env." + env]), environ, []))
-            except StreamtError:
+            except (StreamtError, IOError, OSError):
                 continue
         return out
 
