@@ -458,9 +458,19 @@ class Output(object):
         self.err.write(Output.printable(text))
         self.err.flush()
 
-    def scrubbed(self, text):
-        """``text`` scrubbed as a printed line is: for a report written to a file."""
-        return text if self.scrub is None else self.scrub(text)
+    def scrubbed(self, obj):
+        """``obj`` -- text, or dicts and lists of it -- scrubbed as a printed line is: the
+        data of a report written to a file (render the file from it: the mark is then
+        escaped as the file's format wants, XML or JSON)."""
+        if self.scrub is None:
+            return obj
+        if isinstance(obj, str):
+            return self.scrub(obj)
+        if isinstance(obj, dict):
+            return dict((self.scrubbed(k), self.scrubbed(v)) for k, v in obj.items())
+        if isinstance(obj, (list, tuple)):
+            return [self.scrubbed(v) for v in obj]
+        return obj
 
     def info(self, text="", color=None):
         """A line of progress or diagnostics, on stderr (as result)."""
@@ -18906,7 +18916,7 @@ declared columns, not_null and accepted_values against the registered schema.  e
             if args.junit_xml:
                 try:
                     with open(args.junit_xml, "w", encoding="utf-8") as f:
-                        f.write(out.scrubbed(DataTests.junit(report)))
+                        f.write(DataTests.junit(out.scrubbed(report)))
                 except (IOError, OSError) as e:
                     raise UsageError("cannot write %s: %s" % (args.junit_xml, e.strerror or e))
             if args.format == "json":

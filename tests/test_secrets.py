@@ -383,3 +383,26 @@ def test_a_secret_with_quotes_and_backslashes_is_masked_in_json_too(tmp_path):
     messages = " ".join(d["message"] for d in json.loads(r.stdout)["diagnostics"])
     assert streamt.REDACTED in messages, messages
     assert_no_leak([secret, secret[:-9]], r.stdout, r.stderr)
+
+
+def test_the_junit_report_is_masked_and_stays_xml(tmp_path):
+    """`test --junit-xml` wrote its report without the scrubber: a secret value standing
+    in it (here the project is named like DB_PASSWORD's value in .env) was written in
+    clear.  The report's data is now scrubbed before it is rendered, so the mark is
+    XML-escaped like any value and the file still parses."""
+    import xml.etree.ElementTree as ET
+    secret = "S3cr3tJunit" + uuid.uuid4().hex[:10]
+    data = base_project()
+    data["project"]["name"] = secret
+    root = write_project(str(tmp_path / "p"), data, {".env": "DB_PASSWORD=%s\n" % secret})
+    junit = str(tmp_path / "junit.xml")
+    r = cli("test", "-p", root, "-m", "no-such-model", "--junit-xml", junit,
+            environ=clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234",
+                                  GATEWAY_PASSWORD="g1234"))
+    assert r.returncode == 0, r
+    with open(junit, "rb") as f:
+        body = f.read()
+    assert secret.encode() not in body, body
+    names = [e.get("name") for e in ET.fromstring(body).iter("testsuite")]
+    assert names == [streamt.REDACTED + " (default)"], names
+    assert_no_leak([secret], r.stdout, r.stderr)
