@@ -54,7 +54,8 @@ PART I -- what we wrote instead of a dependency
 PART II -- the pipeline
 
     Secrets & variables -- the one secret policy; ${VAR} finding and substitution; .env
-        SecretPolicy, Variables, parse_dotenv, mask_secrets, REDACTED, read_env_file
+        SecretPolicy, Variables, parse_dotenv, mask_secrets, REDACTED, read_env_file,
+        read_named_file
 
     Project -- finding and loading a project's files into a located Project
         ENV_NAME_RE, Diagnostic, Project, load_project, list_environments,
@@ -421,8 +422,55 @@ class Output(object):
         self.out.write(self._colored(self.out, Output.printable(text, "\n\t"), color) + "\n")
 
     def raw(self, text):
-        """Text of the result (a JSON document) on stdout, as it is (scrubbed)."""
-        self.out.write(text if self.scrub is None else self.scrub(text))
+        """A JSON document (the result of --format json) on stdout, scrubbed, with every
+        character JSON lets through but printable does not allow (DEL, C1 controls,
+        U+2028/U+2029, direction overrides, ...: see json_safe) written as a ``\\u``
+        escape: the same document to a JSON reader, nothing a terminal acts on."""
+        if self.scrub is not None:
+            text = self.scrub(text)
+        self.out.write(Output.json_safe(text))
+
+    @staticmethod
+    def json_safe(text):
+        """JSON text with every character that is not printable (but the line breaks
+        between its tokens) escaped as ``\\uXXXX`` (a surrogate pair beyond U+FFFF).
+        Such a character can only stand inside a JSON string, where the escape is the
+        same character to a reader; the encoder already escapes C0 controls."""
+        if text.replace("\n", "").isprintable():
+            return text
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            if not line.isprintable():
+                lines[i] = "".join(c if c.isprintable() else Output.json_escape(c) for c in line)
+        return "\n".join(lines)
+
+    @staticmethod
+    def json_escape(c):
+        o = ord(c)
+        if o > 0xFFFF:
+            o -= 0x10000
+            return "\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF))
+        return "\\u%04x" % o
+
+    def prompt(self, text):
+        """A question on stderr, without a line break (as info: scrubbed, escaped)."""
+        text = text if self.scrub is None else self.scrub(text)
+        self.err.write(Output.printable(text))
+        self.err.flush()
+
+    def scrubbed(self, obj):
+        """``obj`` -- text, or dicts and lists of it -- scrubbed as a printed line is: the
+        data of a report written to a file (render the file from it: the mark is then
+        escaped as the file's format wants, XML or JSON)."""
+        if self.scrub is None:
+            return obj
+        if isinstance(obj, str):
+            return self.scrub(obj)
+        if isinstance(obj, dict):
+            return dict((self.scrubbed(k), self.scrubbed(v)) for k, v in obj.items())
+        if isinstance(obj, (list, tuple)):
+            return [self.scrubbed(v) for v in obj]
+        return obj
 
     def info(self, text="", color=None):
         """A line of progress or diagnostics, on stderr (as result)."""
@@ -7558,7 +7606,7 @@ class _KafkaCodecs(object):
 ###############################################################################
 
 __all__ += ["SecretPolicy", "Variables", "parse_dotenv", "mask_secrets", "REDACTED",
-            "read_env_file"]
+            "read_env_file", "read_named_file"]
 
 
 class SecretPolicy(object):
@@ -7589,9 +7637,15 @@ class SecretPolicy(object):
         longest first -- also in what a service sends back (an error echoing a config)."""
         # (not a number or a JSON/YAML word: `SOME_TOKEN=true` must not turn every `true`
         # of a JSON report into the mark)
-        values = sorted((v for v in cls.values_of(variables) | set(v for v in extra if len(v) >= 4)
-                         if not v.isdigit() and v.lower() not in ("true", "false", "null", "none")),
-                        key=len, reverse=True)
+        secrets = set(v for v in cls.values_of(variables) | set(v for v in extra if len(v) >= 4)
+                      if not v.isdigit() and v.lower() not in ("true", "false", "null", "none"))
+        # each also as a Python repr and a JSON string write it, and the two in turn (a
+        # quote or a backslash in a password is escaped by a message's %r, by a --format
+        # json report, by a report quoting such a message)
+        forms = set(secrets)
+        forms.update([repr(v)[1:-1] for v in secrets])
+        forms.update([json.dumps(v, ensure_ascii=False)[1:-1] for v in forms])
+        values = sorted(forms, key=len, reverse=True)
         sub = cls.URL_CREDENTIALS_RE.sub
         mark = r"\1\2:" + cls.MARK + "@"
 
@@ -7602,6 +7656,7 @@ class SecretPolicy(object):
                 if v in text:
                     text = text.replace(v, cls.MARK)
             return text
+        scrub.secrets = frozenset(secrets)  # for a scrubber that adds to this one's values
         return scrub
 
     # names that match the rule but are not secrets: the shell's working directories
@@ -7876,10 +7931,7 @@ REDACTED = SecretPolicy.MARK
 def read_env_file(path):
     """The NAME=value lines of an --env-file (the .env rules of the project section)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (IOError, OSError) as e:
-        raise UsageError("cannot read the env file %s: %s" % (path, e.strerror or e))
+        text = read_named_file(path, "the env file").decode("utf-8")
     except UnicodeDecodeError as e:
         raise UsageError("the env file %s is not UTF-8 text (byte %d)" % (path, e.start + 1),
                          hint="write NAME=value lines in UTF-8")
@@ -7887,6 +7939,30 @@ def read_env_file(path):
         return dict(parse_dotenv(text, path))
     except ProjectError as e:
         raise UsageError(e.message, hint=e.hint)
+
+
+def read_named_file(path, what, hint=None, limit=1 << 20):
+    """The bytes of a file named on the command line or in the environment (``what``: "the
+    env file", "the signing key", ...): a regular file of at most ``limit`` bytes, as
+    project files are.  A FIFO, a device or a socket (also behind a symlink) is refused
+    before it is read -- opened non-blocking: a FIFO cannot hang the command, /dev/zero
+    cannot fill the memory -- and so is a missing, unreadable or larger file: a
+    UsageError naming the file and why (exit 2)."""
+    import stat
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UsageError("%s %s is not a regular file (a directory, device, FIFO or socket)"
+                             % (what, path), hint=hint)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+    except (IOError, OSError) as e:
+        raise UsageError("cannot read %s %s: %s" % (what, path, e.strerror or e), hint=hint)
+    if len(data) > limit:
+        raise UsageError("%s %s is larger than %d KiB, the limit for it" % (what, path, limit // 1024),
+                         hint=hint)
+    return data
 
 
 ###############################################################################
@@ -7988,6 +8064,30 @@ class Project(object):
 
     def __repr__(self):
         return "<Project %r env=%r>" % (self.name, self.env)
+
+    @staticmethod
+    def dotenv_values(root, environ=None):
+        """The values the project at ``root`` may give its ${VAR}s from files: its .env,
+        and .env + .env.<env> for each of its environments, one dict each (a file that
+        cannot be read or parsed is left out: loading reports it).  Read before anything
+        else, so that the secret values among them are hidden in every message, even one
+        about a file that does not load (SecretPolicy.scrubber)."""
+        root = os.path.abspath(root)
+        environ = os.environ if environ is None else environ
+        out = []
+        if not os.path.isdir(root):
+            return out
+        try:
+            envs = sorted(_ProjectFiles.env_files(root))
+        except (IOError, OSError):
+            envs = []
+        for env in [None] + envs:
+            try:
+                out.append(_ProjectFiles.dotenv(
+                    root, [".env"] + ([] if env is None else [".env." + env]), environ, []))
+            except (StreamtError, IOError, OSError):
+                continue
+        return out
 
 
 def load_project(root, env=None, environ=None, strict=False):
@@ -8337,6 +8437,29 @@ class _ProjectFiles(object):
                                    % (rel, cap // (1024 * 1024)), location=Location(rel),
                                    hint="split it (models/*.yml, one file per group of models)")
         return raw
+
+    @staticmethod
+    def dotenv(root, names, environ, files):
+        """The values of the .env files ``names`` of the project at ``root``, in order, each
+        interpolating from ``environ`` then the files before it; ``files`` gets each file read."""
+        values = collections.OrderedDict()
+        lookup = environ.get
+        for fn in names:
+            path = os.path.join(root, fn)
+            if not os.path.lexists(path) or os.path.isdir(path):
+                continue
+            try:
+                text = _ProjectFiles.read_regular(root, fn).decode("utf-8-sig")
+            except UnicodeDecodeError as e:
+                raise ProjectError("cannot read %s: %s" % (fn, e), location=Location(fn))
+            prev = dict(values)
+
+            def chained(name, prev=prev):
+                v = lookup(name)
+                return v if v is not None else prev.get(name)
+            values.update(parse_dotenv(text, fn, chained))
+            files.append(fn)
+        return values
 
     @staticmethod
     def read_yaml(root, rel, diags, errors, blocks=None):
@@ -8864,24 +8987,8 @@ class _Loader(object):
                 self.items(p, kind, seq, rel)
 
     def variables(self, p, env, multi):
-        values = collections.OrderedDict()
-        lookup = self.environ.get
-        names = [".env"] + ([".env." + env] if multi else [])
-        for fn in names:
-            path = os.path.join(self.root, fn)
-            if not os.path.lexists(path) or os.path.isdir(path):
-                continue
-            try:
-                text = _ProjectFiles.read_regular(self.root, fn).decode("utf-8-sig")
-            except UnicodeDecodeError as e:
-                raise ProjectError("cannot read %s: %s" % (fn, e), location=Location(fn))
-            prev = dict(values)
-
-            def chained(name, prev=prev):
-                v = lookup(name)
-                return v if v is not None else prev.get(name)
-            values.update(parse_dotenv(text, fn, chained))
-            self.files.append(fn)
+        values = _ProjectFiles.dotenv(self.root, [".env"] + ([".env." + env] if multi else []),
+                                      self.environ, self.files)
         referenced = set(Variables.names([p.runtime, p.sources, p.models, p.tests, p.exposures,
                                     p.defaults]))
         out = {}
@@ -11236,6 +11343,9 @@ def name_problem(name, what="name"):
             return "the %s contains a quote character %s" % (what, c)
         if c.isspace():
             return "the %s contains whitespace" % what
+        if not c.isprintable():  # a direction override, a C1 control: artifacts refuse them
+            return "the %s contains a non-printable character %s" % (
+                what, c.encode("unicode_escape").decode("ascii"))
         if c in "${}*?<>|:;,":
             return "the %s contains the character %r" % (what, c)
     return None
@@ -13860,8 +13970,11 @@ class Compiler(object):
                 e.location = Locate.key(spec, "where", Locate.of(spec))
                 raise
             detail = spec.get("detail_column")
-            q = col(detail) if detail else quote_ident(next(iter(
-                c.name for c in rel.columns)))
+            first = [c.name for c in rel.columns][:1]
+            q = col(detail) if detail else quote_ident(first[0]) if first else None
+            if not detail and not first:  # (SELECT * of a table the project does not declare)
+                self.warn("test", tname, "custom_sql: the columns of %r are unknown: skipped "
+                          "(name the column to report with detail_column)" % rel.name)
             if q:
                 out.append(("custom_sql:%s" % (spec.get("name") or "custom"), q,
                             "(\n%s\n)" % cond))
@@ -18514,13 +18627,15 @@ def apply_plan(plan, progress=None):
             "not_applied": [], "failed": None, "restored_from": restored}
 
 
-def observe_state(desired, runtime, project=None, targets=None):
+def observe_state(desired, runtime, project=None, targets=None, secrets=()):
     """The live state of what `desired` describes, canonical and redacted, for
     `build --with-state` (stored under state/) and `deploy --check-drift`.  `project`
-    is the project's name (a Project object is accepted too)."""
+    is the project's name (a Project object is accepted too).  Besides what the targets
+    redact by key, every one of the values ``secrets`` is replaced by the mark wherever
+    it stands in a string (a password inside a connector's URL or file name)."""
     if project is not None and not isinstance(project, str):
         project = getattr(project, "name", None)
-    policy = PlanPolicy(project)
+    policy = PlanPolicy(project, secrets=secrets)
     targets = targets if targets is not None else make_targets(desired, runtime)
     out = {}
     for kind in APPLY_ORDER:
@@ -18530,7 +18645,14 @@ def observe_state(desired, runtime, project=None, targets=None):
         t.project = policy.project
         items = desired.get(_DESIRED_KEY[kind]) or []
         out[_DESIRED_KEY[kind]] = t.snapshot(items, t.observe(items, policy))
-    return json.loads(canonical_json(out))
+
+    def hide(v):
+        if isinstance(v, str):
+            return SecretPolicy.redact("", v, policy.secrets)
+        if isinstance(v, dict):
+            return dict((k, hide(x)) for k, x in v.items())
+        return [hide(x) for x in v] if isinstance(v, list) else v
+    return json.loads(canonical_json(hide(out) if policy.secrets else out))
 
 
 def drift_between(before, now):
@@ -19340,6 +19462,15 @@ class _Cli(object):
         return args.project_dir or os.environ.get("STREAMT_PROJECT_DIR") or "."
 
     @staticmethod
+    def scrubber(args):
+        """Output's scrubber before the command runs: the secret values of every place
+        ${VAR}s come from -- the environment, the project's .env files, each --env-file --
+        hidden in every line, also of a project that does not load."""
+        sources = Project.dotenv_values(_Cli.project_dir(args)) if hasattr(args, "project_dir") else []
+        sources.extend(read_env_file(f) for f in getattr(args, "env_file", None) or [])
+        return SecretPolicy.scrubber(os.environ, [v for d in sources for v in SecretPolicy.values_of(d)])
+
+    @staticmethod
     def add_selection_args(p):
         """--select/--exclude/--target (class Selection, section Validate)."""
         p.add_argument("-s", "--select", action="append", default=[], metavar="SELECTORS",
@@ -19674,11 +19805,11 @@ failed verification, 5 refused (the artifact is for another environment).""")
             if args.junit_xml:
                 try:
                     with open(args.junit_xml, "w", encoding="utf-8") as f:
-                        f.write(DataTests.junit(report))
+                        f.write(DataTests.junit(out.scrubbed(report)))
                 except (IOError, OSError) as e:
                     raise UsageError("cannot write %s: %s" % (args.junit_xml, e.strerror or e))
             if args.format == "json":
-                out.result(canonical_json(report).rstrip("\n"))
+                out.raw(canonical_json(report))
             else:
                 out.result(DataTests.render(report) if tests else "No tests to run")
             return EXIT_FAILURE if report["summary"]["failed"] else EXIT_OK
@@ -19844,14 +19975,11 @@ docs/docs-page.md). From a built artifact: streamt artifact docs ARTIFACT.""")
         path = args.sign_key or os.environ.get("STREAMT_SIGNING_KEY_FILE") or None
         if not path:
             return None, None
+        hint = "give an OpenSSH ed25519 private key with --sign-key or STREAMT_SIGNING_KEY_FILE"
         try:
-            with open(path, "rb") as f:
-                return f.read().decode("utf-8"), path
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError("cannot read the signing key %s: %s" % (
-                path, getattr(e, "strerror", None) or e),
-                hint="give an OpenSSH ed25519 private key with --sign-key or "
-                 "STREAMT_SIGNING_KEY_FILE")
+            return read_named_file(path, "the signing key", hint).decode("utf-8"), path
+        except UnicodeDecodeError as e:
+            raise UsageError("cannot read the signing key %s: %s" % (path, e), hint=hint)
 
     @staticmethod
     def component_counts(desired):
@@ -19910,7 +20038,8 @@ exit codes: 0 built, 1 failure (existing output, missing variables), 2 usage,
                 # observe_state talks to the services: only here, only when asked.  It sees
                 # resolved values; what it returns is redacted.
                 live = resolve_refs(desired, project.variables)
-                state = observe_state(live, live["environment"].get("runtime") or {}, project=project)
+                state = observe_state(live, live["environment"].get("runtime") or {}, project=project,
+                                      secrets=SecretPolicy.values_of(project.variables))
             signer = None
             if key_text is not None:
                 ssh_public_key_line(key_text)  # a bad key fails here, before anything is written
@@ -20174,7 +20303,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
                 out.result(s.get("schema") or "")
         else:
             for item in items:
-                out.result(canonical_json(item).rstrip("\n"))
+                out.raw(canonical_json(item))
         return _Cli.say_unverified(out, failed)
 
     @staticmethod
@@ -20389,8 +20518,7 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
     def confirm_on_tty(env_name, output):
         if not (sys.stdin.isatty() and output.err.isatty()):
             return False
-        output.err.write("Type '%s' to confirm: " % env_name)
-        output.err.flush()
+        output.prompt("Type '%s' to confirm: " % env_name)
         try:
             answer = sys.stdin.readline().strip()
         except (EOFError, KeyboardInterrupt):
@@ -20413,13 +20541,8 @@ exit codes: 0 written, 4 integrity or signature problem (nothing written), 2 usa
         path = getattr(args, "allowed_signers", None)
         if path is None:
             return None, None
-        try:
-            with open(path, "rb") as f:
-                data = f.read(1 << 20)
-        except (IOError, OSError) as e:
-            raise UsageError("cannot read the allowed signers file %s: %s" % (
-                path, e.strerror or e), hint="give the path of an ssh allowed_signers file "
-                                             "(`principal ssh-ed25519 AAAA...` lines)")
+        data = read_named_file(path, "the allowed signers file", "give the path of an ssh "
+                               "allowed_signers file (`principal ssh-ed25519 AAAA...` lines)")
         try:
             return data.decode("utf-8"), path
         except UnicodeDecodeError:
@@ -20695,7 +20818,7 @@ class DeployRun(object):
                 self.targets["topic"].close()
 
     def write_report(self):
-        self.output.result(canonical_json(self.report).rstrip("\n"))
+        self.output.raw(canonical_json(self.report))
 
     # 1-2. the source: a project (loaded, validated, compiled) or an artifact (verified,
     # and built for the environment named on the command line)
@@ -20760,7 +20883,8 @@ class DeployRun(object):
             self.values.update(read_env_file(f))
         self.values.update(os.environ)
         self.desired = resolve_variables(self.desired, self.values)
-        self.output.scrub = SecretPolicy.scrubber(self.values)  # what services echo back
+        self.output.scrub = SecretPolicy.scrubber(  # what services echo back
+            self.values, getattr(self.output.scrub, "secrets", ()))
         self.runtime = (self.desired.get("environment") or {}).get("runtime") or {}
         self.policy = PlanPolicy(self.project_name,
                                  _Cli.parse_allow_delete(getattr(args, "allow_delete", "")),
@@ -20785,7 +20909,7 @@ class DeployRun(object):
                 raise DriftError("--check-drift: the artifact has no state/ snapshot",
                                  hint="build it with --with-state")
             now = observe_state(self.desired, self.runtime, self.policy.project,
-                                targets=self.targets)
+                                targets=self.targets, secrets=self.policy.secrets)
             report["drift"] = drift_between(self.snapshot, now)
             if report["drift"]:
                 raise DriftError("the live state changed since the artifact was built",
@@ -20796,7 +20920,7 @@ class DeployRun(object):
         elif self.cmd == "status" and self.snapshot is not None:
             # status shows what --check-drift would refuse, without refusing
             now = observe_state(self.desired, self.runtime, self.policy.project,
-                                targets=self.targets)
+                                targets=self.targets, secrets=self.policy.secrets)
             report["drift"] = drift_between(self.snapshot, now)
 
     def plan(self):
@@ -20955,6 +21079,7 @@ def main(argv=None, output=None):
             parser.print_help(output.err)
             return EXIT_USAGE
         output.scrub = SecretPolicy.scrubber(os.environ)
+        output.scrub = _Cli.scrubber(args)
         if args.command in _BATCH_COMMANDS:
             with _gc_paused():
                 code = args._run(args, output)

@@ -201,6 +201,38 @@ def test_env_file_and_key_file_problems(tmp_path, artifact, what):
     assert not os.path.exists(str(tmp_path / "o"))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX special files")
+@pytest.mark.parametrize("what", ["fifo", "dev-zero", "big"])
+def test_env_file_and_key_files_must_be_regular_files(tmp_path, artifact, what):
+    """--env-file, --sign-key and --allowed-signers were opened and read whole: a FIFO hung
+    the command forever (open() waits for a writer), /dev/zero read until MemoryError (or,
+    for allowed_signers, 1 MiB of NULs ended in a signature error).  Each is now read as
+    project files are -- a regular file, 1 MiB at most, refused before it is read -- and a
+    usage error (exit 2) names the file.  Each run has a timeout: a hang fails the test."""
+    f = str(tmp_path / "named")
+    if what == "fifo":
+        os.mkfifo(f)
+    elif what == "dev-zero":
+        os.symlink("/dev/zero", f)
+    else:  # one byte over the cap, sparse
+        with open(f, "wb") as fh:
+            fh.write(b"A=1\n#")
+            fh.truncate((1 << 20) + 1)
+    for args in (["deploy", artifact, "--dry-run", "--env-file", f],
+                 ["plan", "-p", SHOP, "-e", "dev", "--env-file", f],
+                 ["deploy", artifact, "--dry-run", "--allowed-signers", f],
+                 ["artifact", "verify", artifact, "--allowed-signers", f],
+                 ["build", "-p", SHOP, "-e", "dev", "-o", str(tmp_path / "o"), "--sign-key", f]):
+        r = subprocess.run([sys.executable, streamt.__file__] + args, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60,
+                           env=clean_environ())
+        check(r, streamt.EXIT_USAGE)
+        assert f in r.stderr, (args, r.stderr)
+        assert ("not a regular file" in r.stderr if what != "big"
+                else "larger than 1024 KiB" in r.stderr), (args, r.stderr)
+    assert not os.path.exists(str(tmp_path / "o"))
+
+
 @pytest.mark.parametrize("target", ["file", "non-empty", "inside-file"])
 def test_init_into_bad_places(tmp_path, target):
     t = str(tmp_path / "t")
@@ -393,3 +425,158 @@ def test_a_secret_named_variable_holding_a_json_word_does_not_break_json_output(
             environ=clean_environ(SOME_TOKEN="true", OTHER_PASS="false", N_SECRET="1234"))
     check(r, 0)
     assert json.loads(r.stdout)["valid"] is True
+
+
+# What a terminal acts on or shows misleadingly: direction overrides and isolates, line and
+# paragraph separators, C1 controls (NEL, CSI), DEL, a tag character beyond the BMP.
+TERMINAL_HOSTILE = "\u202e\u2066\u2069\u2028\u2029\x85\x9b\x7f\U000e0001"
+
+
+class _HostileService(object):
+    """An HTTP service whose every answer is an error carrying TERMINAL_HOSTILE raw
+    (UTF-8 JSON, not \\u-escaped): what a careless or hostile service may send."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                body = json.dumps({"error_code": 500, "message": "boom" + TERMINAL_HOSTILE},
+                                  ensure_ascii=False).encode("utf-8")
+                self.send_response(500)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _json_documents(text):
+    """Every JSON document of ``text`` (one, or one per item for inspect --component)."""
+    docs, dec, i = [], json.JSONDecoder(), 0
+    while text[i:].strip():
+        while text[i].isspace():
+            i += 1
+        doc, i = dec.raw_decode(text, i)
+        docs.append(doc)
+    return docs
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k
+            for s in _strings(v):
+                yield s
+    elif isinstance(obj, list):
+        for v in obj:
+            for s in _strings(v):
+                yield s
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_nothing_a_terminal_acts_on_is_printed_raw_in_either_format(tmp_path, fmt):
+    """A project value (validate quotes an unknown materialization back), an artifact value
+    (inspect, diff: a connector's config) and a service's error message (plan, status)
+    carrying direction overrides, U+2028/U+2029, C1 controls and DEL.  Text output escaped
+    them already; --format json let them through raw (JSON only escapes C0), and the JSON
+    that plan/status/test/inspect --component wrote through the text path escaped them
+    as Python escapes (\\x85), which is not JSON.  Now every byte goes through Output: the
+    JSON is valid, holds the very characters once parsed, and none reaches the terminal."""
+    service = _HostileService()
+    try:
+        env = clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234",
+                            GATEWAY_PASSWORD="g1234", DB_PASSWORD="d1234")
+        bad = base_project()
+        bad["models"][0]["materialized"] = "flink" + TERMINAL_HOSTILE
+        bad_root = write_project(str(tmp_path / "bad"), bad)
+        data = base_project()
+        runtime = data["runtime"]
+        runtime["schema_registry"]["url"] = service.url
+        runtime["connect"]["clusters"]["local"]["rest_url"] = service.url
+        runtime["flink"]["clusters"]["local"] = {"rest_url": service.url,
+                                                 "sql_gateway_url": service.url}
+        runtime["conduktor"]["gateway"]["admin_url"] = service.url
+        plain_root = write_project(str(tmp_path / "plain"), data)
+        data["models"][1]["sink"]["config"]["connection.url"] += TERMINAL_HOSTILE
+        root = write_project(str(tmp_path / "p"), data)
+        plain, art = str(tmp_path / "plain-art"), str(tmp_path / "art")
+        check(cli("build", "-p", plain_root, "-o", plain, environ=env), 0)
+        check(cli("build", "-p", root, "-o", art, environ=env), 0)
+        runs = [(("validate", "-p", bad_root), streamt.EXIT_INVALID, True),
+                (("artifact", "inspect", art, "--component", "connectors"), 0, True),
+                (("artifact", "inspect", art), 0, False),  # (no config values)
+                (("artifact", "diff", plain, art), 0, True),
+                (("plan", "-p", root), streamt.EXIT_FAILURE, True),
+                (("status", art), streamt.EXIT_FAILURE, True)]
+        for args, code, shows in runs:
+            r = cli(*(args + ("--format", fmt)), environ=env)
+            assert r.returncode == code and "Traceback" not in r.stderr, (args, r)
+            for c in TERMINAL_HOSTILE:
+                assert c not in r.stdout + r.stderr, (args, hex(ord(c)), r)
+            if fmt == "json":
+                seen = "".join(_strings(_json_documents(r.stdout)))  # valid JSON
+                assert TERMINAL_HOSTILE in seen or not shows, (args, r)  # escaped, not lost
+            else:
+                assert "\\u202e" in r.stdout + r.stderr or not shows, (args, r)
+    finally:
+        service.close()
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\x9b", "\u200b"])
+def test_a_name_holding_a_non_printable_character_is_refused_before_build(tmp_path, char):
+    """A model named with a direction override (or a CSI control, a zero-width space)
+    validated and built, and then every command reading that artifact (inspect, diff,
+    deploy) refused it: names in an artifact are printable text.  validate now refuses
+    the name (INVALID_NAME, escaped), so nothing is built that streamt would refuse."""
+    data = base_project()
+    name = "clean" + char
+    data["models"][0]["name"] = name
+    data["models"][1]["from"] = [{"ref": name}]
+    data["tests"][0]["model"] = name
+    data["exposures"][0]["consumes"] = [{"ref": name}]
+    root = write_project(str(tmp_path / "p"), data)
+    r = cli("validate", "-p", root, "--no-env-check", environ=clean_environ())
+    check(r, streamt.EXIT_INVALID)
+    assert "INVALID_NAME" in r.stderr + r.stdout and "non-printable" in r.stderr + r.stdout, r
+    assert char not in r.stdout + r.stderr
+    out = str(tmp_path / "art")
+    check(cli("build", "-p", root, "-o", out, environ=clean_environ()), streamt.EXIT_INVALID)
+    assert not os.path.exists(out)
+    data["models"][0]["name"] = data["models"][1]["from"][0]["ref"] = "café"
+    data["tests"][0]["model"] = data["exposures"][0]["consumes"][0]["ref"] = "café"
+    root = write_project(str(tmp_path / "ok"), data)
+    check(cli("validate", "-p", root, "--no-env-check", environ=clean_environ()), 0)
+
+
+def test_a_custom_sql_test_of_a_model_whose_columns_are_unknown_is_skipped(tmp_path):
+    """A model reading a table the project does not declare (`SELECT * FROM t`) has no
+    known columns; a continuous test's custom_sql assertion took the first of them for
+    its detail column, and validate and build died with a StopIteration traceback.
+    The assertion is now skipped, and build warns naming the test."""
+    data = base_project()
+    data["models"][0]["sql"] = "SELECT * FROM some_table"
+    root = write_project(str(tmp_path / "p"), data)
+    for args in (("validate", "-p", root, "--no-env-check"),
+                 ("build", "-p", root, "-o", str(tmp_path / "art"))):
+        r = cli(*args, environ=clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234",
+                                             GATEWAY_PASSWORD="g1234", DB_PASSWORD="d1234"))
+        assert "Traceback" not in r.stderr, r
+        assert r.returncode == 0, r
+    assert "test 'clean_quality': custom_sql: the columns of 'clean' are unknown" in r.stderr, r

@@ -307,3 +307,102 @@ def test_the_working_directory_is_not_a_secret(tmp_path):
     scrub = streamt.SecretPolicy.scrubber({"PWD": str(tmp_path), "DB_PWD": "hunter22"})
     text = "restored from %s/savepoints/sp-1 with hunter22" % tmp_path
     assert scrub(text) == "restored from %s/savepoints/sp-1 with <redacted>" % tmp_path
+
+
+def _written(root):
+    """Every byte of every file under ``root`` (nothing when it does not exist)."""
+    blob = b""
+    for dirpath, _d, files in os.walk(root):
+        for fn in files:
+            with open(os.path.join(dirpath, fn), "rb") as f:
+                blob += f.read()
+    return blob
+
+
+@pytest.mark.parametrize("where", ["load", "validate"])
+@pytest.mark.parametrize("source", [".env", "--env-file", "environment"])
+def test_a_secret_value_quoted_back_by_an_error_is_masked_whatever_its_source(
+        tmp_path, source, where):
+    """A password pasted where a value belongs (partitions: the loader quotes it back;
+    a topic name: validation does) while it is also the value of DB_PASSWORD.  Only the
+    process environment's values were masked before the command resolved its variables:
+    the value from .env or --env-file was printed by validate, build, compile, test and
+    plan, in text and in JSON.  Now every source is read first and masked in every
+    byte printed, and no file written holds it."""
+    secret = _secret("quoted")
+    data = base_project()
+    if where == "load":
+        data["models"][0]["advanced"]["topic"]["partitions"] = secret
+    else:
+        data["models"][0]["advanced"]["topic"]["name"] = secret + " v1"
+    files = {".env": "DB_PASSWORD=%s\n" % secret} if source == ".env" else {}
+    root = write_project(str(tmp_path / "p"), data, files)
+    environ = clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234", GATEWAY_PASSWORD="g1234")
+    env_file = []
+    if source == "environment":
+        environ["DB_PASSWORD"] = secret
+    elif source == "--env-file":
+        path = str(tmp_path / "deploy.env")
+        with open(path, "w") as f:
+            f.write("DB_PASSWORD='%s'\n" % secret)
+        env_file = ["--env-file", path]
+    out = str(tmp_path / "out")
+    runs = [("plan", "-p", root), ("test", "-p", root, "--junit-xml", str(tmp_path / "out-junit.xml"))]
+    if source != "--env-file":  # (the commands without --env-file)
+        runs += [("validate", "-p", root), ("build", "-p", root, "-o", out + "-build"),
+                 ("compile", "-p", root, "-o", out + "-compile")]
+    for args in runs:
+        for fmt in ("text", "json"):
+            extra = ("--format", fmt) if args[0] in ("plan", "test", "validate") else ()
+            if fmt == "json" and not extra:
+                continue
+            r = cli(*(args + extra + tuple(env_file if args[0] in ("plan", "test") else ())),
+                    environ=environ)
+            assert "Traceback" not in r.stderr, (args, r)
+            assert r.returncode == streamt.EXIT_INVALID, (args, r)
+            assert_no_leak([secret], r.stdout, r.stderr)
+            assert streamt.REDACTED in r.stdout + r.stderr, (args, r)  # it was quoted: masked
+    blob = b"".join(_written(str(tmp_path / n)) for n in ("out-build", "out-compile"))
+    if os.path.exists(str(tmp_path / "out-junit.xml")):
+        blob += open(str(tmp_path / "out-junit.xml"), "rb").read()
+    for form in leak_forms(secret):
+        assert form.encode() not in blob
+
+
+def test_a_secret_with_quotes_and_backslashes_is_masked_in_json_too(tmp_path):
+    """JSON writes `"` and `\\` in a string escaped, so a password holding them was not
+    found (and not masked) in a --format json report; the scrubber also looks for the
+    JSON and the repr spelling of each secret value."""
+    secret = 'pa"ss\\w0rd-' + uuid.uuid4().hex[:8]
+    data = base_project()
+    data["models"][0]["advanced"]["topic"]["name"] = secret
+    root = write_project(str(tmp_path / "p"), data, {".env": "DB_PASSWORD='%s'\n" % secret})
+    environ = clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234", GATEWAY_PASSWORD="g1234")
+    r = cli("validate", "-p", root, "--format", "json", environ=environ)
+    assert r.returncode == streamt.EXIT_INVALID, r
+    messages = " ".join(d["message"] for d in json.loads(r.stdout)["diagnostics"])
+    assert streamt.REDACTED in messages, messages
+    assert_no_leak([secret, secret[:-9]], r.stdout, r.stderr)
+
+
+def test_the_junit_report_is_masked_and_stays_xml(tmp_path):
+    """`test --junit-xml` wrote its report without the scrubber: a secret value standing
+    in it (here the project is named like DB_PASSWORD's value in .env) was written in
+    clear.  The report's data is now scrubbed before it is rendered, so the mark is
+    XML-escaped like any value and the file still parses."""
+    import xml.etree.ElementTree as ET
+    secret = "S3cr3tJunit" + uuid.uuid4().hex[:10]
+    data = base_project()
+    data["project"]["name"] = secret
+    root = write_project(str(tmp_path / "p"), data, {".env": "DB_PASSWORD=%s\n" % secret})
+    junit = str(tmp_path / "junit.xml")
+    r = cli("test", "-p", root, "-m", "no-such-model", "--junit-xml", junit,
+            environ=clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234",
+                                  GATEWAY_PASSWORD="g1234"))
+    assert r.returncode == 0, r
+    with open(junit, "rb") as f:
+        body = f.read()
+    assert secret.encode() not in body, body
+    names = [e.get("name") for e in ET.fromstring(body).iter("testsuite")]
+    assert names == [streamt.REDACTED + " (default)"], names
+    assert_no_leak([secret], r.stdout, r.stderr)

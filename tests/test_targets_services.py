@@ -177,3 +177,88 @@ def test_gateway_interceptors_and_alias_topics_with_scope(conduktor_gateway):
     target.apply(changes, lambda c: None)
     left = target.observe([], pol)["resources"]
     assert not [k for k in left if k[1].startswith(project)]
+
+
+def test_a_secret_the_real_connect_echoes_back_is_masked(connect, tmp_path):
+    """A ${VAR} whose value is a password, put where Connect validates the value (here
+    tasks.max, by mistake): Connect's own validation (apply --dry-run) quotes the value
+    back in its error, and streamt prints that error.  The password is masked in all
+    streamt prints, whether it came from --env-file or from the project's .env."""
+    from tests._hostile import cli, clean_environ, write_project
+    secret = "S3cr3t-connect-%s" % uuid.uuid4().hex[:12]
+    cfg = {"file": os.path.join(connect.work_dir, "echo.txt"), "tasks.max": "${DB_PASSWORD}",
+           "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+           "value.converter": "org.apache.kafka.connect.storage.StringConverter"}
+    # the echo is real: Connect's answer holds the value (else this test proves nothing)
+    raw = streamt.HttpClient(connect.url).request(
+        "PUT", "/connector-plugins/FileStreamSinkConnector/config/validate", mutating=False,
+        body=dict(cfg, **{"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                          "name": "echo", "topics": "t", "tasks.max": secret}))
+    assert secret in raw.text, raw.text
+    topic = "echo-%s" % uuid.uuid4().hex[:6]
+    data = {"project": {"name": "echo%s" % uuid.uuid4().hex[:6], "version": "1"},
+            "runtime": {"kafka": {"bootstrap_servers": connect.kafka.bootstrap},
+                        "connect": {"default": "w", "clusters": {"w": {"rest_url": connect.url}}}},
+            "sources": [{"name": "orders", "topic": topic}],
+            "models": [{"name": "archive", "from": [{"source": "orders"}],
+                        "sink": {"connector": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                                 "config": cfg}}]}
+    env_file = str(tmp_path / "deploy.env")
+    with open(env_file, "w") as f:
+        f.write("DB_PASSWORD=%s\n" % secret)
+    from_file = write_project(str(tmp_path / "a"), data)
+    from_dotenv = write_project(str(tmp_path / "b"), data, {".env": "DB_PASSWORD=%s\n" % secret})
+    for args in (("apply", "-p", from_file, "--dry-run", "--env-file", env_file),
+                 ("apply", "-p", from_file, "--dry-run", "--env-file", env_file, "--format", "json"),
+                 ("apply", "-p", from_dotenv, "--dry-run"),
+                 ("apply", "-p", from_dotenv, "--dry-run", "--format", "json")):
+        r = cli(*args, environ=clean_environ())
+        assert "Traceback" not in r.stderr, r
+        assert "tasks.max" in r.stdout + r.stderr, r  # Connect's error is printed ...
+        assert secret not in r.stdout + r.stderr, r
+        assert streamt.REDACTED in r.stdout + r.stderr, r  # ... with the value masked
+
+
+def test_build_with_state_writes_no_secret_value_the_live_config_holds(connect, tmp_path):
+    """A connector deployed with a password inside a value whose key is not secret (a
+    file name here, a JDBC URL in life): `build --with-state` (no --resolve-secrets)
+    wrote the live config into state/connectors.json with the password in it, since
+    the snapshot redacted by key only.  The snapshot now masks the secret values of
+    the project's variables too, and deploy --check-drift (which observes the same
+    way) still finds no drift."""
+    from tests._hostile import artifact_files, cli, clean_environ, write_project
+    secret = "S3cr3t-state-%s" % uuid.uuid4().hex[:12]
+    name = "state%s" % uuid.uuid4().hex[:6]
+    data = {"project": {"name": name, "version": "1"},
+            "runtime": {"kafka": {"bootstrap_servers": connect.kafka.bootstrap},
+                        "connect": {"default": "w", "clusters": {"w": {"rest_url": connect.url}}}},
+            "sources": [{"name": "orders", "topic": "%s-orders" % name}],
+            "models": [{"name": name + "-sink", "from": [{"source": "orders"}],
+                        "sink": {"connector": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                                 "config": {"file": os.path.join(connect.work_dir,
+                                                                 "out-${DB_PASSWORD}.txt"),
+                                            "tasks.max": "1"}}}]}
+    root = write_project(str(tmp_path / "p"), data, {".env": "DB_PASSWORD=%s\n" % secret})
+    env_file = str(tmp_path / "deploy.env")
+    with open(env_file, "w") as f:
+        f.write("DB_PASSWORD=%s\n" % secret)
+    try:
+        r = cli("apply", "-p", root, "--confirm", environ=clean_environ())
+        assert r.returncode == 0, r
+        config = streamt.HttpClient(connect.url).get_json("/connectors/%s-sink/config" % name)
+        assert secret in json.dumps(config)  # the live config does hold it
+        out = str(tmp_path / "art")
+        r = cli("build", "-p", root, "-o", out, "--with-state", environ=clean_environ())
+        assert r.returncode == 0, r
+        files = artifact_files(out)
+        assert any(p.startswith("state/") for p in files), sorted(files)
+        for path, body in sorted(files.items()):
+            assert secret.encode() not in body, path
+        assert secret not in r.stdout + r.stderr
+        r = cli("deploy", out, "--dry-run", "--check-drift", "--env-file", env_file,
+                environ=clean_environ())
+        assert r.returncode == 0 and "no drift since the build" in r.stderr, r
+        assert secret not in r.stdout + r.stderr
+    finally:
+        streamt.HttpClient(connect.url).request("DELETE", "/connectors/%s-sink" % name,
+                                                  expect=(200, 204, 404))
