@@ -715,7 +715,7 @@ def test_example_build_command_of_the_readme(tmp_path):
 def test_with_state_records_the_observed_snapshot(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_observe(desired, runtime, project=None):
+    def fake_observe(desired, runtime, project=None, **kw):
         seen["runtime"] = runtime
         return {"topics": {"shop.orders.clean.v1": {"partitions": 3}}, "schemas": {}}
     monkeypatch.setattr(streamt, "observe_state", fake_observe, raising=False)
