@@ -8933,7 +8933,7 @@ class _SqlLexer(object):
                         raise SqlError("unterminated %s" % what, location=Location(None, tline, col),
                                        hint="close it with %s (write %s%s for the character itself)"
                                        % (c, c, c))
-                    if text[k + 1:k + 2] == c:  # doubled quote: the character itself
+                    if text.startswith(c, k + 1):  # doubled quote: the character itself
                         j = k + 2
                         continue
                     j = k + 1
@@ -9026,7 +9026,14 @@ class _SqlLexer(object):
     #  - a template or block ends at the first close outside '...' / "..." (a backslash
     #    takes the next character), as _template_end() reads it;
     #  - an unterminated quote, /*, {{, {% or {# and any non-ASCII character (and "."
-    #    before one: it may start a number) or other blank is `other`.
+    #    before one: it may start a number) or other blank is `other`, which takes the
+    #    rest of the text along (findall() then stops: the general path reads it all).
+    # Work and memory stay proportional to the text: `re` keeps ~150 bytes of backtracking
+    # state per turn of a repeated group, so no group repeats per character (a 10 MB
+    # literal read as `(?:[^']|'')*` held 1.7 GB in build).  Runs of plain characters are single-
+    # character repeats ([^']*, which keep no state); a group turns only at a doubled quote,
+    # a backslash or a quote in a template, and at most 64 (templates: 16) times: a token
+    # with more is `other` too, and the general path reads it with str.find().
     # Operators: the two-character ones first (like _SQL_OPERATORS), then any other ASCII
     # character that is neither blank, letter, digit nor one of _ $ ' ` " { - / .
     # (Each printable one is backslash-escaped by hand: re.escape here would import `re` at
@@ -9034,20 +9041,24 @@ class _SqlLexer(object):
     OP_CHARS = "".join(("\\" + c if " " < c < "\x7f" else c) for c in map(chr, range(128))
                             if not (c.isspace() or c.isalnum() or c in "_$'`\"{-/."))
 
-    QUOTED_IN_TEMPLATE = r"""|'(?:[^'\\]|\\[\s\S])*'|"(?:[^"\\]|\\[\s\S])*")*"""
+    # (a template: plain characters, then up to 16 times a quoted part or a lone close
+    # character and plain characters again; "P" stands for the close's first character)
+    IN_TEMPLATE = (r"""[^'"P]*(?:(?:P(?!\})|'[^'\\]*(?:\\[\s\S][^'\\]*){0,16}'"""
+                   r"""|"[^"\\]*(?:\\[\s\S][^"\\]*){0,16}")[^'"P]*){0,16}""")
 
     SCAN_RE = _LazyRegex(
         r"([ \t\n\r\f\v]*)(?:("
     r"[A-Za-z_$][\w$]*"
     r"|(?:[0-9]\d*\.?\d*|\.[0-9]\d*)(?:[eE][+-]?\d+)?"
-    r"|'(?:[^']|'')*'(?!')|`(?:[^`]|``)*`(?!`)|\"(?:[^\"]|\"\")*\"(?!\")"
+    r"|'[^']*(?:''[^']*){0,64}'(?!')|`[^`]*(?:``[^`]*){0,64}`(?!`)"
+    r"|\"[^\"]*(?:\"\"[^\"]*){0,64}\"(?!\")"
     r"|--[^\n]*|/\*[\s\S]*?\*/"
-    r"|\{\{(?:[^'\"}]|\}(?!\})" + QUOTED_IN_TEMPLATE + r"\}\}"
-    r"|\{%(?:[^'\"%]|%(?!\})" + QUOTED_IN_TEMPLATE + r"%\}"
-    r"|\{\#(?:[^'\"#]|\#(?!\})" + QUOTED_IN_TEMPLATE + r"\#\}"
+    r"|\{\{" + IN_TEMPLATE.replace("P", "}") + r"\}\}"
+    r"|\{%" + IN_TEMPLATE.replace("P", "%") + r"%\}"
+    r"|\{\#" + IN_TEMPLATE.replace("P", "\\#") + r"\#\}"
     r"|<>|!=|<=|>=|\|\||::|=>|->"
     r"|[" + OP_CHARS + r"]|-|/(?!\*)|\{(?![{%#])|\.(?![^\x00-\x7f])"
-    r")|([^ \t\n\r\f\v]))")
+    r")|([^ \t\n\r\f\v])[\s\S]*)")
 
     # Kind of a token by its first character (None: decided by _SQL_TWO_KIND or below).
     FIRST_KIND = dict((c, "op") for c in map(chr, range(128)))
