@@ -10295,6 +10295,10 @@ class _Analysis(object):
     def plan_scope(plan, relation, info, runs=None):
         """The scope of the FROM clause of ``plan``: every input's columns under its alias."""
         scope = _Analysis.Scope()
+        # The inputs of a sub-query's FROM are inputs here too (after it), and its run has
+        # their warnings already: added again at each enclosing level, a warning of level k
+        # of a nested chain came 2**k times (30 levels: MemoryError).  Each comes once.
+        covered = set()
         for n, (kind, what, alias) in enumerate(plan.inputs):
             if kind == "template":
                 rel = relation(what[0], what[1]) if what else None
@@ -10313,7 +10317,10 @@ class _Analysis(object):
                                        relation, sub, runs)
                     if kind == "query" and runs is not None:
                         runs.put(id(what), sub)
-                info.warnings.extend(sub.warnings)
+                if id(what) not in covered:  # (a covered one's inputs are covered too)
+                    info.warnings.extend(sub.warnings)
+                    if kind == "query" and what.sel is not None:
+                        covered.update(id(w) for k, w, _a in what.inputs if k == "query")
                 cols = sub.columns
                 scope.updating = scope.updating or sub.updating
                 scope.keys.extend(sub.key)

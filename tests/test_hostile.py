@@ -445,6 +445,16 @@ def test_nested_sub_queries_take_time_linear_in_the_depth_not_exponential(tmp_pa
     assert ratio < 10, ratio
 
 
+def test_a_warning_inside_nested_sub_queries_is_reported_once_not_per_enclosing_level(tmp_path):
+    """Each enclosing level added the warnings of every sub-query nested in it again: a
+    column the source lacks, 16 levels down, was reported 2**16 times by build (at 30
+    levels the list no longer fit in memory).  Now each warning comes once."""
+    sql = _nested_sql(16, 0).replace("amount", "nope")
+    r = _build_sql(tmp_path, sql, "w")
+    assert r.stderr.count("'nope' is not a column of the input") == 1, r
+    assert r.stderr.count("cannot infer the type of 'nope'") == 1, r
+
+
 def test_sub_queries_nested_too_deep_are_a_located_error(tmp_path):
     data = base_project()
     data["models"][0]["sql"] = _nested_sql(120, 0)
