@@ -9854,14 +9854,15 @@ class _Analysis(object):
     def top_word(words, run, word, lo, hi):
         """Index of the first ``word`` in ``words[lo:hi]`` at the depth ``run[0]``, or None."""
         base = run[0]
-        i = lo - 1
+        i = lo
         while True:
             try:
-                i = words.index(word, i + 1, hi)
+                i = words.index(word, i, hi)
+                if run[i] == base:
+                    return i
+                i = run.index(base, i + 1, hi)  # (past the nested part it is in)
             except ValueError:
                 return None
-            if run[i] == base:
-                return i
 
     @staticmethod
     def top_commas(toks, run, lo, hi):
@@ -10058,8 +10059,8 @@ class _Analysis(object):
         """Fill ``info`` from ``plan`` and the inputs' columns; returns the scope.
 
         ``runs`` (a Memo, made by the outermost call) holds the QueryInfo of each sub-query
-        plan already run: a nested sub-query is an input of every enclosing scope, and is
-        run once (relation() is a function of its arguments)."""
+        plan already run: a sub-query plan met again (the same text of a sub-query at the
+        same place) is run once (relation() is a function of its arguments)."""
         if plan.sel is None:
             info.warnings.append("no SELECT found: the result columns are unknown")
             return _Analysis.Scope()
@@ -10224,7 +10225,6 @@ class _Analysis(object):
         owner, tops, padded = [], [], set()  # top-level input of each input; top-level ones
         since = 0     # where the words before the next top-level input start
         sub_end = -1  # the inputs up to here are inside a sub-query of this FROM
-        closes = None  # {index of an opening token: index of its closing one}, made once
         i = 0
         while i < n:
             t = toks[i]
@@ -10235,17 +10235,12 @@ class _Analysis(object):
                 j = i + 1
             elif t.kind == "op" and t.text == "(" and i + 1 < n and words[i + 1] in (
                     "SELECT", "WITH"):
-                # the closing parenthesis (_matching): the first one back at this depth,
-                # from a table made in one pass (searching for each sub-query made nested
-                # ones cubic in the depth)
-                if closes is None:
-                    closes, stack = {}, []
-                    for k in range(n):
-                        if run[k + 1] > run[k]:
-                            stack.append(k)
-                        elif run[k + 1] < run[k] and stack:
-                            closes[stack.pop()] = k
-                close = closes.get(i, n - 1)
+                # the closing parenthesis (_matching): the first token after which the
+                # depth is back to the one before the "(" (depths change by one a token)
+                try:
+                    close = run.index(run[i], i + 2) - 1
+                except ValueError:
+                    close = n - 1
                 got = None
                 if memo is not None and close > i + 1:  # planned already (query_plan's key)
                     got = memo.get((id(toks[i + 1]), id(toks[close - 1]), close - i - 1))
@@ -10257,6 +10252,8 @@ class _Analysis(object):
                         kind, what = "query", _Analysis.query_plan(*sub, memo=memo)
                     except Exception:
                         kind, what = "broken", sub  # raised when the run gets there
+                if kind == "query" and getattr(what, "from_windowed", False):
+                    windowed = True  # (its window columns come out of it)
                 default_alias = None
                 j = close + 1
             else:
@@ -10286,19 +10283,17 @@ class _Analysis(object):
                     since = sub_end = close
             owner.append(tops[-1])
             inputs.append((kind, what, alias))
-            # (the scan goes on right after the input: the inputs of a sub-query are
-            # inputs of this scope too, as they always were)
-            i += 1
+            # (the scan goes on after a sub-query: its inputs are its own.  They used to be
+            # inputs of this scope too: `SELECT * FROM (SELECT id FROM s) t` had every
+            # column of s, each level re-read all the levels below it, and a warning of
+            # level k of a nested chain came 2**k times)
+            i = close + 1 if kind != "template" else i + 1
         return inputs, windowed, tuple(k for k in range(len(inputs)) if owner[k] in padded)
 
     @staticmethod
     def plan_scope(plan, relation, info, runs=None):
         """The scope of the FROM clause of ``plan``: every input's columns under its alias."""
         scope = _Analysis.Scope()
-        # The inputs of a sub-query's FROM are inputs here too (after it), and its run has
-        # their warnings already: added again at each enclosing level, a warning of level k
-        # of a nested chain came 2**k times (30 levels: MemoryError).  Each comes once.
-        covered = set()
         for n, (kind, what, alias) in enumerate(plan.inputs):
             if kind == "template":
                 rel = relation(what[0], what[1]) if what else None
@@ -10317,10 +10312,7 @@ class _Analysis(object):
                                        relation, sub, runs)
                     if kind == "query" and runs is not None:
                         runs.put(id(what), sub)
-                if id(what) not in covered:  # (a covered one's inputs are covered too)
-                    info.warnings.extend(sub.warnings)
-                    if kind == "query" and what.sel is not None:
-                        covered.update(id(w) for k, w, _a in what.inputs if k == "query")
+                info.warnings.extend(sub.warnings)
                 cols = sub.columns
                 scope.updating = scope.updating or sub.updating
                 scope.keys.extend(sub.key)

@@ -170,8 +170,6 @@ def _ref_key_from_group(items, group_cols):
 
 def _ref_from_scope(toks, relation, info):
     scope = streamt._Analysis.Scope()
-    scope.ran = set()  # the sub-queries run here, by their "(" token
-    covered = set()    # the later fix below
     i = 0
     while i < len(toks):
         t = toks[i]
@@ -187,19 +185,20 @@ def _ref_from_scope(toks, relation, info):
                 scope.updating = scope.updating or upd
                 scope.keys.extend(key or [])
             default_alias = call[1] if call else None
-            j = i + 1
+            j = nxt = i + 1
         elif t.kind == "op" and t.text == "(" and i + 1 < len(toks) and is_keyword(
                 toks[i + 1], "SELECT", "WITH"):
             close = streamt._Analysis.matching(toks, i)
             sub = QueryInfo()
             sub_scope = _ref_analyze(toks[i + 1:close], relation, sub)
-            # the third change, a later fix: a sub-query's FROM inputs are inputs here too,
-            # and its warnings have theirs already: each is added once, not again at every
-            # enclosing level (2**depth times; see test_hostile.py)
-            if id(t) not in covered:
-                info.warnings.extend(sub.warnings)
-            covered.update(getattr(sub_scope, "ran", ()))
-            scope.ran.add(id(t))
+            info.warnings.extend(sub.warnings)
+            # the third change, a later fix: a sub-query's inputs are its own (they were
+            # inputs of this scope too: `SELECT * FROM (SELECT id FROM s) t` had every
+            # column of s, and a warning of level k of a nested chain came 2**k times); a
+            # window TVF in its FROM makes this scope windowed, as it did
+            if sub_scope.windowed:
+                scope.windowed = True
+            nxt = close + 1
             cols = sub.columns
             scope.updating = scope.updating or sub.updating
             scope.keys.extend(sub.key)
@@ -221,7 +220,7 @@ def _ref_from_scope(toks, relation, info):
             alias = streamt._Analysis.ident_name(toks[j])
         for c in cols:
             scope.columns.append((alias, c))
-        i += 1
+        i = nxt
     if scope.windowed:
         rt = [c.rowtime for _a, c in scope.columns if c.rowtime is not None]
         delay = rt[0] if rt else 0
