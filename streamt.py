@@ -9167,7 +9167,7 @@ class _SqlLexer(object):
                         raise SqlError("unterminated %s" % what, location=Location(None, tline, col),
                                        hint="close it with %s (write %s%s for the character itself)"
                                        % (c, c, c))
-                    if text[k + 1:k + 2] == c:  # doubled quote: the character itself
+                    if text.startswith(c, k + 1):  # doubled quote: the character itself
                         j = k + 2
                         continue
                     j = k + 1
@@ -9260,7 +9260,14 @@ class _SqlLexer(object):
     #  - a template or block ends at the first close outside '...' / "..." (a backslash
     #    takes the next character), as _template_end() reads it;
     #  - an unterminated quote, /*, {{, {% or {# and any non-ASCII character (and "."
-    #    before one: it may start a number) or other blank is `other`.
+    #    before one: it may start a number) or other blank is `other`, which takes the
+    #    rest of the text along (findall() then stops: the general path reads it all).
+    # Work and memory stay proportional to the text: `re` keeps ~150 bytes of backtracking
+    # state per turn of a repeated group, so no group repeats per character (a 10 MB
+    # literal read as `(?:[^']|'')*` held 1.7 GB in build).  Runs of plain characters are single-
+    # character repeats ([^']*, which keep no state); a group turns only at a doubled quote,
+    # a backslash or a quote in a template, and at most 64 (templates: 16) times: a token
+    # with more is `other` too, and the general path reads it with str.find().
     # Operators: the two-character ones first (like _SQL_OPERATORS), then any other ASCII
     # character that is neither blank, letter, digit nor one of _ $ ' ` " { - / .
     # (Each printable one is backslash-escaped by hand: re.escape here would import `re` at
@@ -9268,20 +9275,24 @@ class _SqlLexer(object):
     OP_CHARS = "".join(("\\" + c if " " < c < "\x7f" else c) for c in map(chr, range(128))
                             if not (c.isspace() or c.isalnum() or c in "_$'`\"{-/."))
 
-    QUOTED_IN_TEMPLATE = r"""|'(?:[^'\\]|\\[\s\S])*'|"(?:[^"\\]|\\[\s\S])*")*"""
+    # (a template: plain characters, then up to 16 times a quoted part or a lone close
+    # character and plain characters again; "P" stands for the close's first character)
+    IN_TEMPLATE = (r"""[^'"P]*(?:(?:P(?!\})|'[^'\\]*(?:\\[\s\S][^'\\]*){0,16}'"""
+                   r"""|"[^"\\]*(?:\\[\s\S][^"\\]*){0,16}")[^'"P]*){0,16}""")
 
     SCAN_RE = _LazyRegex(
         r"([ \t\n\r\f\v]*)(?:("
     r"[A-Za-z_$][\w$]*"
     r"|(?:[0-9]\d*\.?\d*|\.[0-9]\d*)(?:[eE][+-]?\d+)?"
-    r"|'(?:[^']|'')*'(?!')|`(?:[^`]|``)*`(?!`)|\"(?:[^\"]|\"\")*\"(?!\")"
+    r"|'[^']*(?:''[^']*){0,64}'(?!')|`[^`]*(?:``[^`]*){0,64}`(?!`)"
+    r"|\"[^\"]*(?:\"\"[^\"]*){0,64}\"(?!\")"
     r"|--[^\n]*|/\*[\s\S]*?\*/"
-    r"|\{\{(?:[^'\"}]|\}(?!\})" + QUOTED_IN_TEMPLATE + r"\}\}"
-    r"|\{%(?:[^'\"%]|%(?!\})" + QUOTED_IN_TEMPLATE + r"%\}"
-    r"|\{\#(?:[^'\"#]|\#(?!\})" + QUOTED_IN_TEMPLATE + r"\#\}"
+    r"|\{\{" + IN_TEMPLATE.replace("P", "}") + r"\}\}"
+    r"|\{%" + IN_TEMPLATE.replace("P", "%") + r"%\}"
+    r"|\{\#" + IN_TEMPLATE.replace("P", "\\#") + r"\#\}"
     r"|<>|!=|<=|>=|\|\||::|=>|->"
     r"|[" + OP_CHARS + r"]|-|/(?!\*)|\{(?![{%#])|\.(?![^\x00-\x7f])"
-    r")|([^ \t\n\r\f\v]))")
+    r")|([^ \t\n\r\f\v])[\s\S]*)")
 
     # Kind of a token by its first character (None: decided by _SQL_TWO_KIND or below).
     FIRST_KIND = dict((c, "op") for c in map(chr, range(128)))
@@ -10077,14 +10088,15 @@ class _Analysis(object):
     def top_word(words, run, word, lo, hi):
         """Index of the first ``word`` in ``words[lo:hi]`` at the depth ``run[0]``, or None."""
         base = run[0]
-        i = lo - 1
+        i = lo
         while True:
             try:
-                i = words.index(word, i + 1, hi)
+                i = words.index(word, i, hi)
+                if run[i] == base:
+                    return i
+                i = run.index(base, i + 1, hi)  # (past the nested part it is in)
             except ValueError:
                 return None
-            if run[i] == base:
-                return i
 
     @staticmethod
     def top_commas(toks, run, lo, hi):
@@ -10281,8 +10293,8 @@ class _Analysis(object):
         """Fill ``info`` from ``plan`` and the inputs' columns; returns the scope.
 
         ``runs`` (a Memo, made by the outermost call) holds the QueryInfo of each sub-query
-        plan already run: a nested sub-query is an input of every enclosing scope, and is
-        run once (relation() is a function of its arguments)."""
+        plan already run: a sub-query plan met again (the same text of a sub-query at the
+        same place) is run once (relation() is a function of its arguments)."""
         if plan.sel is None:
             info.warnings.append("no SELECT found: the result columns are unknown")
             return _Analysis.Scope()
@@ -10447,7 +10459,6 @@ class _Analysis(object):
         owner, tops, padded = [], [], set()  # top-level input of each input; top-level ones
         since = 0     # where the words before the next top-level input start
         sub_end = -1  # the inputs up to here are inside a sub-query of this FROM
-        closes = None  # {index of an opening token: index of its closing one}, made once
         i = 0
         while i < n:
             t = toks[i]
@@ -10458,17 +10469,12 @@ class _Analysis(object):
                 j = i + 1
             elif t.kind == "op" and t.text == "(" and i + 1 < n and words[i + 1] in (
                     "SELECT", "WITH"):
-                # the closing parenthesis (_matching): the first one back at this depth,
-                # from a table made in one pass (searching for each sub-query made nested
-                # ones cubic in the depth)
-                if closes is None:
-                    closes, stack = {}, []
-                    for k in range(n):
-                        if run[k + 1] > run[k]:
-                            stack.append(k)
-                        elif run[k + 1] < run[k] and stack:
-                            closes[stack.pop()] = k
-                close = closes.get(i, n - 1)
+                # the closing parenthesis (_matching): the first token after which the
+                # depth is back to the one before the "(" (depths change by one a token)
+                try:
+                    close = run.index(run[i], i + 2) - 1
+                except ValueError:
+                    close = n - 1
                 got = None
                 if memo is not None and close > i + 1:  # planned already (query_plan's key)
                     got = memo.get((id(toks[i + 1]), id(toks[close - 1]), close - i - 1))
@@ -10480,6 +10486,8 @@ class _Analysis(object):
                         kind, what = "query", _Analysis.query_plan(*sub, memo=memo)
                     except Exception:
                         kind, what = "broken", sub  # raised when the run gets there
+                if kind == "query" and getattr(what, "from_windowed", False):
+                    windowed = True  # (its window columns come out of it)
                 default_alias = None
                 j = close + 1
             else:
@@ -10509,9 +10517,11 @@ class _Analysis(object):
                     since = sub_end = close
             owner.append(tops[-1])
             inputs.append((kind, what, alias))
-            # (the scan goes on right after the input: the inputs of a sub-query are
-            # inputs of this scope too, as they always were)
-            i += 1
+            # (the scan goes on after a sub-query: its inputs are its own.  They used to be
+            # inputs of this scope too: `SELECT * FROM (SELECT id FROM s) t` had every
+            # column of s, each level re-read all the levels below it, and a warning of
+            # level k of a nested chain came 2**k times)
+            i = close + 1 if kind != "template" else i + 1
         return inputs, windowed, tuple(k for k in range(len(inputs)) if owner[k] in padded)
 
     @staticmethod

@@ -171,3 +171,16 @@ def bounded_ratio(hostile, baseline, repeat=3):
     this ratio (never absolute seconds)."""
     base = best_time(baseline, repeat)
     return best_time(hostile, repeat) / max(base, 1e-4)
+
+
+def peak_memory(fn):
+    """The peak of the memory Python allocated while ``fn()`` ran (tracemalloc), in bytes,
+    and what ``fn()`` returned: a bounded-memory test compares it with a baseline run
+    (a ceiling proportional to the input, never an absolute figure)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        got = fn()
+        return tracemalloc.get_traced_memory()[1], got
+    finally:
+        tracemalloc.stop()

@@ -242,3 +242,24 @@ def test_superscript_and_other_non_decimal_digits_are_read_without_a_crash():
     assert [t.kind for t in toks][1] == "op"
     # decimal digits of other scripts are still numbers, as before
     assert [(t.kind, t.text) for t in streamt.sql_tokens(u"SELECT \u0663")][1] == ("number", u"\u0663")
+
+
+def test_a_sub_query_in_from_gives_its_own_columns_not_its_inputs_columns():
+    """The FROM scan went on inside a sub-query, so the inputs of a sub-query were inputs
+    of the enclosing query too: `SELECT * FROM (SELECT id FROM s) t` had every column of
+    s (build declared a sink table of three columns for a query of one, which Flink
+    refuses), and each level of a nested chain re-read all the levels below it."""
+    def rel(kind, name):
+        return ([streamt.Column("id", "STRING"), streamt.Column("status", "STRING"),
+                 streamt.Column("amount", "DOUBLE")], False, None)
+    info = streamt.analyze_query('SELECT * FROM (SELECT id FROM {{ source("o") }}) t', rel)
+    assert [c.name for c in info.columns] == ["id"]
+    info = streamt.analyze_query('SELECT status FROM (SELECT id FROM {{ source("o") }}) t', rel)
+    assert "column 'status' is not a column of the input" in info.warnings
+    # a window TVF inside the sub-query still makes the outer GROUP BY a window aggregation
+    info = streamt.analyze_query(
+        "SELECT window_start, window_end, COUNT(*) AS n FROM (SELECT * FROM TABLE(TUMBLE("
+        'TABLE {{ source("o") }}, DESCRIPTOR(ts), INTERVAL \'1\' MINUTE))) t '
+        "GROUP BY window_start, window_end", lambda kind, name: (
+            [streamt.Column("id", "STRING"), streamt.Column("ts", "TIMESTAMP(3)", 0)], False, None))
+    assert info.windowed and not info.updating, info.warnings

@@ -2,7 +2,7 @@
 per query, see streamt._Analysis.QueryPlan) against reading the query in one go.
 
 The reference below is the SQL section's _analyze() and _from_scope() before the split
-(commit dd58c34), unchanged but for the helper names and two later fixes (marked); it uses the product's small
+(commit dd58c34), unchanged but for the helper names and three later fixes (marked); it uses the product's small
 helpers (_top_level, _depth_split, _expr_type, ...), which test_sql_fast.py holds to
 their own references.  Every field of the QueryInfo, the relation() calls in order
 and any exception must be the same, on random SQL-ish queries and on every SQL text
@@ -185,13 +185,20 @@ def _ref_from_scope(toks, relation, info):
                 scope.updating = scope.updating or upd
                 scope.keys.extend(key or [])
             default_alias = call[1] if call else None
-            j = i + 1
+            j = nxt = i + 1
         elif t.kind == "op" and t.text == "(" and i + 1 < len(toks) and is_keyword(
                 toks[i + 1], "SELECT", "WITH"):
             close = streamt._Analysis.matching(toks, i)
             sub = QueryInfo()
-            _ref_analyze(toks[i + 1:close], relation, sub)
+            sub_scope = _ref_analyze(toks[i + 1:close], relation, sub)
             info.warnings.extend(sub.warnings)
+            # the third change, a later fix: a sub-query's inputs are its own (they were
+            # inputs of this scope too: `SELECT * FROM (SELECT id FROM s) t` had every
+            # column of s, and a warning of level k of a nested chain came 2**k times); a
+            # window TVF in its FROM makes this scope windowed, as it did
+            if sub_scope.windowed:
+                scope.windowed = True
+            nxt = close + 1
             cols = sub.columns
             scope.updating = scope.updating or sub.updating
             scope.keys.extend(sub.key)
@@ -213,7 +220,7 @@ def _ref_from_scope(toks, relation, info):
             alias = streamt._Analysis.ident_name(toks[j])
         for c in cols:
             scope.columns.append((alias, c))
-        i += 1
+        i = nxt
     if scope.windowed:
         rt = [c.rowtime for _a, c in scope.columns if c.rowtime is not None]
         delay = rt[0] if rt else 0
@@ -350,6 +357,17 @@ def test_clause_words_after_a_union_belong_to_the_later_part():
         assert sorted(set(calls), key=calls.index) == want_calls, sql
         assert [c.name for c in outcome[1]] == want_names, sql
 
+
+def test_a_warning_of_a_nested_sub_query_comes_once():
+    sql = "SELECT id, nope FROM {{ source('s') }}"
+    for i in range(6):
+        sql = "SELECT id, nope FROM (%s) t%d WHERE id > %d" % (sql, i, i)
+    calls, expected = _outcome(_ref_analyze_query, sql)
+    got_calls, got = _outcome(streamt.analyze_query, sql)
+    # (the reference reads a nested sub-query again at each level: more relation() calls)
+    assert got == expected and set(got_calls) == set(calls), sql
+    assert "column 'nope' is not a column of the input" in got[9]
+    assert len(got[9]) == len(set(got[9])), got[9]  # (it was 2**6 times)
 
 def _all_sql_texts(generated):
     seen = set()
