@@ -13024,6 +13024,9 @@ class Compiler(object):
     them (`docs generate`).  Its quick paths are shortcuts to the same state
     (FastPaths.compile)."""
 
+    # the one topic every project's continuous tests write their violations to
+    TEST_FAILURES_TOPIC = _CompileParts.TEST_FAILURES_TOPIC
+
     def __init__(self, project):
         self.project = project
         self.name = str(getattr(project, "name", None) or "project")
@@ -16177,13 +16180,22 @@ def plan_topics(items, live, policy):
             out.append(Change("topic", name, "create", ch, desired=t))
             continue
         ch, notes, data, refused = {}, [], {}, []
-        if int(t["partitions"]) < cur["partitions"]:
+        # the continuous tests' topic is shared by every project on the cluster: whichever
+        # created it chose its size, and another project's defaults are no reason to refuse
+        shared = name == Compiler.TEST_FAILURES_TOPIC
+        if shared and (int(t["partitions"]) < cur["partitions"]
+                       or int(t["replication_factor"]) != cur["replication_factor"]):
+            notes.append("shared by the continuous tests of every project on this cluster: "
+                         "kept at %d partitions, replication factor %d (this project's "
+                         "defaults: %d, %d)" % (cur["partitions"], cur["replication_factor"],
+                                                int(t["partitions"]), int(t["replication_factor"])))
+        elif int(t["partitions"]) < cur["partitions"]:
             refused.append("partitions %d -> %d: Kafka cannot remove partitions (recreate "
                            "the topic under a new name)" % (cur["partitions"], int(t["partitions"])))
-        elif int(t["partitions"]) > cur["partitions"]:
+        if int(t["partitions"]) > cur["partitions"]:
             ch["partitions"] = (cur["partitions"], int(t["partitions"]))
             data["partitions"] = int(t["partitions"])
-        if int(t["replication_factor"]) != cur["replication_factor"]:
+        if int(t["replication_factor"]) != cur["replication_factor"] and not shared:
             refused.append("replication_factor %d -> %d: streamt does not reassign replicas "
                            "(use kafka-reassign-partitions)"
                            % (cur["replication_factor"], int(t["replication_factor"])))

@@ -57,6 +57,22 @@ def test_partition_increase_is_an_update_and_decrease_is_refused_at_plan_time():
     assert not ch["shop.b"].mutating
 
 
+def test_the_shared_test_failures_topic_keeps_the_size_another_project_gave_it():
+    # every project's continuous tests write to one topic: a project whose defaults are
+    # 1 partition / rf 1 must not be refused because another one created it with 3 / 3
+    name = streamt.Compiler.TEST_FAILURES_TOPIC
+    live = {"topics": {name: live_topic(partitions=3, rf=3), "shop.a": live_topic(partitions=3)}}
+    ch = by_name(streamt.plan_topics([topic(name, partitions=1, rf=1), topic("shop.a", partitions=1)],
+                                     live, policy()))
+    assert not ch[name].refused and ch[name].action == "unchanged" and not ch[name].mutating
+    assert any("shared by the continuous tests" in n and "kept at 3 partitions" in n
+               for n in ch[name].notes)
+    assert ch["shop.a"].refused and "3 -> 1" in ch["shop.a"].refused   # other topics as before
+    (grow,) = streamt.plan_topics([topic(name, partitions=6, rf=3)],
+                                  {"topics": {name: live_topic(partitions=3, rf=3)}}, policy())
+    assert grow.changes["partitions"] == (3, 6)                          # growing it still works
+
+
 def test_replication_factor_change_is_refused():
     live = {"topics": {"shop.a": live_topic(rf=1)}}
     (c,) = streamt.plan_topics([topic(rf=3)], live, policy())
