@@ -33,6 +33,9 @@ def name_problem_general(name, what="name"):
             return "the %s contains a quote character %s" % (what, c)
         if c.isspace():
             return "the %s contains whitespace" % what
+        if not c.isprintable():  # the rule out17 added: a bidi override, a C1 control
+            return "the %s contains a non-printable character %s" % (
+                what, c.encode("unicode_escape").decode("ascii"))
         if c in "${}*?<>|:;,":
             return "the %s contains the character %r" % (what, c)
     return None
