@@ -10052,7 +10052,7 @@ class _Analysis(object):
 
         def __init__(self):
             self.sel = None
-            self.broken = None  # (toks, words, run) of a query whose select part raises
+            self.broken = None  # (layout, lo, hi) of a query whose select part raises
             self.later = ()     # the parts after a UNION/EXCEPT/INTERSECT, see _set_parts()
 
     @staticmethod
@@ -10063,10 +10063,11 @@ class _Analysis(object):
         ``run[i]`` is the nesting depth before token ``i`` (``len(toks) + 1`` entries;
         ``( [ CASE`` open, ``) ] END`` close, like _top_level() counts them).
 
-        Depths are compared with the depth before the first token of a query (the ``run``
-        of a slice is the slice of ``run``): a word or comma at index ``i`` is at the top
-        level of the query iff ``run[i]`` equals it, and the parenthesis opened at ``i``
-        closes at the first ``j > i`` with ``run[j + 1] == run[i]``."""
+        Depths are compared with the depth before the first token of a query (a sub-query
+        is the index range ``[lo, hi)`` of the same tokens, its depth ``run[lo]``): a word
+        or comma at index ``i`` is at the top level of the query iff ``run[i]`` equals it,
+        and the parenthesis opened at ``i`` closes at the first ``j > i`` with
+        ``run[j + 1] == run[i]``."""
         words, run = [], [0]
         add_word, add_depth = words.append, run.append
         ops, nest_words = _Analysis.NEST_OPS, _Analysis.NEST_WORDS
@@ -10084,19 +10085,69 @@ class _Analysis(object):
             add_depth(depth)
         return tuple(words), tuple(run)
 
-    @staticmethod
-    def top_word(words, run, word, lo, hi):
-        """Index of the first ``word`` in ``words[lo:hi]`` at the depth ``run[0]``, or None."""
-        base = run[0]
-        i = lo
-        while True:
-            try:
-                i = words.index(word, i, hi)
-                if run[i] == base:
-                    return i
-                i = run.index(base, i + 1, hi)  # (past the nested part it is in)
-            except ValueError:
-                return None
+    class Layout(object):
+        """The tokens of one query as the planner reads them: ``toks``, and ``words`` and
+        ``run`` (_nesting()).  A sub-query is an index range ``[lo, hi)`` of these, never
+        a copy: each level of nested sub-queries reads its own tokens and no others, so
+        planning is linear in the length of the query whatever its depth (copying and
+        hashing each level's slice made it grow with depth times length).
+
+        ``at[d]``: the indices ``j`` (``0..len(toks)``) with ``run[j] == d``, ascending; a
+        query's top-level tokens are those of ``at[run[lo]]`` in ``[lo, hi)``, found by
+        bisection, and a parenthesis closes just before the next index at its depth."""
+
+        __slots__ = ("toks", "words", "run", "at", "levels", "counts", "word")
+
+        def __init__(self, toks, words, run):
+            from itertools import groupby
+            self.toks, self.words, self.run = toks, words, run
+            # (one Python step a run of indices at one depth, not one a token)
+            at = self.at = {}
+            for d, same in groupby(range(len(run)), run.__getitem__):
+                got = at.get(d)
+                if got is None:
+                    at[d] = list(same)
+                else:
+                    got.extend(same)
+            self.levels, self.counts, self.word = {}, {}, None
+
+        def level(self, d):
+            """``(at[d], the words at those indices)`` (None past the last token)."""
+            got = self.levels.get(d)
+            if got is None:
+                word = self.word  # (words and a None past the end, made once)
+                if word is None:
+                    word = self.word = (tuple(self.words) + (None,)).__getitem__
+                pos = self.at.get(d, [])
+                got = self.levels[d] = (pos, tuple(map(word, pos)))
+            return got
+
+        def tops(self, lo, hi):
+            """``(pos, words, a, b)``: the top-level tokens of ``[lo, hi)`` are at the indices
+            ``pos[a:b]``, their words ``words[a:b]``."""
+            import bisect
+            pos, words = self.level(self.run[lo])
+            return pos, words, bisect.bisect_left(pos, lo), bisect.bisect_left(pos, hi)
+
+        def next_at(self, i, start):
+            """The first ``j >= start`` with ``run[j] == run[i]``, or None."""
+            import bisect
+            pos = self.at[self.run[i]]
+            k = bisect.bisect_left(pos, start)
+            return pos[k] if k < len(pos) else None
+
+        def has_any(self, wordset, lo, hi):
+            """True if a word of ``wordset`` (a frozenset) is in ``words[lo:hi]``, nested
+            or not: by counts before each index, made at the first question about the set."""
+            counts = self.counts.get(wordset)
+            if counts is None:
+                counts = ()
+                if not wordset.isdisjoint(self.words):
+                    from itertools import accumulate
+                    counts = [0]
+                    counts.extend(accumulate(map(wordset.__contains__, self.words)))
+                self.counts[wordset] = counts
+            return bool(counts) and counts[hi] > counts[lo]
 
     @staticmethod
     def top_commas(toks, run, lo, hi):
@@ -10112,78 +10163,91 @@ class _Analysis(object):
         return out
 
     @staticmethod
-    def query_plan(toks, words, run, strict=False, memo=None, fresh=False):
+    def query_plan(toks, words, run, strict=False):
         """The _QueryPlan of the query ``toks`` (a tuple of significant tokens; ``words``
-        and ``run`` from _nesting(), or their slices).
+        and ``run`` from _nesting()).
 
         An error before the FROM inputs are known is raised; an error after that marks the
-        plan broken (``strict``: raised, for _run_plan).
+        plan broken (``strict``: raised, for _run_plan)."""
+        return _Analysis.plan_range(_Analysis.Layout(toks, words, run), 0, len(toks),
+                                    strict=strict)
 
-        ``memo`` (a Memo, made by the outermost call) holds the plan of every sub-query by
-        its tokens (slices share the token objects: the first and last token's identity and
-        the length name a range): the FROM scan meets a nested sub-query once per enclosing
-        level, and planning it again each time made 20 nested levels take 2**20 plans."""
+    @staticmethod
+    def sub_plan(lay, lo, hi, memo):
+        """plan_range() of a sub-query, remembered in ``memo`` by its range (an error too):
+        a sub-query met again is not planned again (the FROM scan once met a nested
+        sub-query once per enclosing level, and 20 nested levels took 2**20 plans)."""
+        if lo >= hi:
+            return _Analysis.plan_range(lay, lo, hi, memo)
+        key = (lo, hi)
+        got = memo.get(key)
+        if got is None:
+            try:
+                got = _Analysis.plan_range(lay, lo, hi, memo)
+            except Exception as e:
+                got = e
+            memo.put(key, got)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    @staticmethod
+    def plan_range(lay, lo, hi, memo=None, strict=False):
+        """The _QueryPlan of the query at ``[lo, hi)`` of the Layout ``lay`` (see
+        query_plan()); ``memo`` (a Memo, made by the outermost call) holds the plan of each
+        sub-query by its range (sub_plan())."""
         if memo is None:
             memo = Memo(1 << 16)
-        elif toks and not strict and not fresh:
-            key = (id(toks[0]), id(toks[-1]), len(toks))
-            got = memo.get(key)
-            if got is None:
-                try:
-                    got = _Analysis.query_plan(toks, words, run, memo=memo, fresh=True)
-                except Exception as e:
-                    got = e
-                memo.put(key, got)
-            if isinstance(got, Exception):
-                raise got
-            return got
         plan = _Analysis.QueryPlan()
-        n = len(toks)
-        sel = _Analysis.top_word(words, run, "SELECT", 0, n)
-        if sel is None:
+        words = lay.words
+        pos, level, a, b = lay.tops(lo, hi)
+        try:
+            k_sel = level.index("SELECT", a, b)
+        except ValueError:
             return plan
-        plan.sel = sel
+        plan.sel = pos[k_sel]
         # the first top-level occurrence after SELECT of each clause word (GROUP and ORDER
         # only when BY follows)
         clause = {}
-        for w in _Analysis.CLAUSE_WORD_SET.intersection(words[sel + 1:]):
-            i = sel
+        for w in _Analysis.CLAUSE_WORD_SET.intersection(level[k_sel + 1:b]):
+            k = k_sel
             while True:
-                i = _Analysis.top_word(words, run, w, i + 1, n)
-                if i is None:
+                try:
+                    k = level.index(w, k + 1, b)
+                except ValueError:
                     break
-                if w in ("GROUP", "ORDER") and not (i + 1 < n and words[i + 1] == "BY"):
+                i = pos[k]
+                if w in ("GROUP", "ORDER") and not (i + 1 < hi and words[i + 1] == "BY"):
                     continue
                 clause[w] = i
                 break
-        ends = sorted(clause.values()) + [n]
+        ends = sorted(clause.values()) + [hi]
 
         def span(word):
             # (start, end) of the tokens of a clause, after its word
             if word not in clause:
-                return 0, 0
+                return lo, lo
             start = clause[word]
             end = min(e for e in ends if e > start)
             return start + 1, end
 
-        source = toks, words, run
+        source = lay, lo, hi
         if "UNION" in clause or "EXCEPT" in clause or "INTERSECT" in clause:
             # the first SELECT names the result's columns; the later parts only tell
             # whether it is updating (_run_plan)
             cut = min(clause[w] for w in ("UNION", "EXCEPT", "INTERSECT") if w in clause)
-            plan.later = _Analysis.set_parts(toks, words, run, cut, memo)
+            plan.later = _Analysis.set_parts(lay, lo, hi, cut, memo)
             ends = [e for e in ends if e <= cut]
             # and the clause words of the later parts are not the first SELECT's (a GROUP BY
             # or FROM after the cut has no end in ``ends``: it used to crash span())
             clause = dict((w, i) for w, i in clause.items() if i <= cut)
-            toks, words, run = toks[:cut], words[:cut], run[:cut + 1]
-        lo, hi = span("FROM")
-        plan.inputs, plan.from_windowed, plan.padded = _Analysis.from_plan(toks[lo:hi], words[lo:hi],
-                                                                  run[lo:hi + 1], memo)
+            hi = cut
+        flo, fhi = span("FROM")
+        plan.inputs, plan.from_windowed, plan.padded = _Analysis.from_plan(lay, flo, fhi, memo)
         # (the rest used to be read after the inputs' columns: an error here is raised
         # after the relation() calls of the FROM clause, see _run_plan)
         try:
-            _Analysis.select_plan(plan, toks, words, run, clause, span)
+            _Analysis.select_plan(plan, lay, lo, hi, clause, span)
         except Exception:
             if strict:
                 raise
@@ -10191,9 +10255,11 @@ class _Analysis(object):
         return plan
 
     @staticmethod
-    def select_plan(plan, toks, words, run, clause, span):
-        """The select items, GROUP BY and the other text-only parts of ``plan``."""
-        n = len(toks)
+    def select_plan(plan, lay, lo, hi, clause, span):
+        """The select items, GROUP BY and the other text-only parts of ``plan`` (the query
+        at ``[lo, hi)`` of ``lay``)."""
+        toks, words, run = lay.toks, lay.words, lay.run
+        n = hi
         select_start = plan.sel + 1
         distinct = False
         if select_start < n and words[select_start] in ("DISTINCT", "ALL"):
@@ -10204,10 +10270,10 @@ class _Analysis(object):
         items = [toks[a:b] for a, b in ranges]
         group = []
         if "GROUP" in clause:
-            lo, hi = span("GROUP")
-            lo += 1  # after BY
-            if lo < hi:
-                group = [toks[a:b] for a, b in _Analysis.top_commas(toks, run, lo, hi) if a < b]
+            glo, ghi = span("GROUP")
+            glo += 1  # after BY
+            if glo < ghi:
+                group = [toks[a:b] for a, b in _Analysis.top_commas(toks, run, glo, ghi) if a < b]
         group_cols = set()
         for g in group:
             ref = SqlAnalysis.column_ref(g)
@@ -10248,11 +10314,11 @@ class _Analysis(object):
             if ref and ref[1].lower() in group_cols:  # (_key_from_group)
                 key.append(alias or ref[1])
                 selected_group.add(ref[1].lower())
-        lo, hi = span("FROM")
-        from_words = set(words[lo:hi])
-        plan.outer_join = (not from_words.isdisjoint(("LEFT", "RIGHT", "FULL")) and
-            "JOIN" in from_words)
-        plan.top_n = not _Analysis.TOP_N_WORDS.isdisjoint(words)
+        # (the words of the FROM clause and of the query, nested ones too)
+        flo, fhi = span("FROM")
+        plan.outer_join = (lay.has_any(_Analysis.OUTER_SIDES, flo, fhi) and
+                           lay.has_any(_Analysis.JOIN_ONLY, flo, fhi))
+        plan.top_n = lay.has_any(_Analysis.TOP_N_WORDS, lo, hi)
         plan.group_key = tuple(key)
         # Flink keys a GROUP BY result by the whole group: a key that leaves out a grouping
         # column (or an expression) is not one it can derive
@@ -10260,17 +10326,27 @@ class _Analysis(object):
 
     TOP_N_WORDS = frozenset(("ROW_NUMBER", "RANK", "DENSE_RANK"))
 
+    OUTER_SIDES = frozenset(("LEFT", "RIGHT", "FULL"))
+
+    JOIN_ONLY = frozenset(("JOIN",))
+
     SET_OP_WORDS = frozenset(("UNION", "EXCEPT", "INTERSECT"))
 
     @staticmethod
-    def set_parts(toks, words, run, cut, memo=None):
-        """``[(op, all, plan)]``: the parts of a set operation after its first SELECT (the
-        first top-level UNION/EXCEPT/INTERSECT is at ``cut``), each with its operator,
-        whether ALL follows it, and its _QueryPlan (None when it cannot be read: the part
-        is then taken as not updating, as before streamt read these parts at all)."""
-        n = len(toks)
-        base = run[0]
-        ops = [i for i in range(cut, n) if run[i] == base and words[i] in _Analysis.SET_OP_WORDS]
+    def set_parts(lay, lo, hi, cut, memo=None):
+        """``[(op, all, plan)]``: the parts of a set operation after its first SELECT (of
+        the query at ``[lo, hi)`` of the Layout ``lay``; the first top-level
+        UNION/EXCEPT/INTERSECT is at ``cut``), each with its operator, whether ALL follows
+        it, and its _QueryPlan (None when it cannot be read: the part is then taken as not
+        updating, as before streamt read these parts at all)."""
+        import bisect
+        if memo is None:
+            memo = Memo(1 << 16)
+        toks, words = lay.toks, lay.words
+        n = hi
+        pos, level, _a, b = lay.tops(lo, hi)
+        ops = [pos[k] for k in range(bisect.bisect_left(pos, cut), b)
+               if level[k] in _Analysis.SET_OP_WORDS]
         parts = []
         for j, i in enumerate(ops):
             a = i + 1
@@ -10279,10 +10355,10 @@ class _Analysis(object):
                 a += 1
             b = ops[j + 1] if j + 1 < len(ops) else n
             while (b - a > 2 and toks[a].text == "(" and toks[b - 1].text == ")" and
-                    next((k for k in range(a, b) if run[k + 1] == run[a]), None) == b - 1):
+                    lay.next_at(a, a + 1) == b):
                 a, b = a + 1, b - 1     # a part in parentheses: the query inside them
             try:
-                sub = _Analysis.query_plan(toks[a:b], words[a:b], run[a:b + 1], memo=memo)
+                sub = _Analysis.sub_plan(lay, a, b, memo)
             except Exception:  # (a part that cannot be read says nothing either way)
                 sub = None
             parts.append((words[i], quantifier == "ALL", sub))
@@ -10300,7 +10376,7 @@ class _Analysis(object):
             return _Analysis.Scope()
         scope = _Analysis.plan_scope(plan, relation, info, Memo(1 << 16) if runs is None else runs)
         if plan.broken:
-            _Analysis.query_plan(*plan.broken, strict=True)  # raises what reading the query raised
+            _Analysis.plan_range(*plan.broken, strict=True)  # raises what reading the query raised
         aggregated = plan.aggregated
         windowed = scope.windowed and plan.group_has_window
         names_seen = set()
@@ -10446,20 +10522,21 @@ class _Analysis(object):
         return False
 
     @staticmethod
-    def from_plan(toks, words, run, memo=None):
-        """``(inputs, windowed)`` of a FROM clause (``words`` and ``run`` as in _query_plan):
+    def from_plan(lay, lo, hi, memo):
+        """``(inputs, windowed)`` of the FROM clause at ``[lo, hi)`` of the Layout ``lay``:
         inputs is ``[(kind, what, alias)]`` in order, kind ``"template"`` (what:
         _parse_template_call() of it), ``"query"`` (what: the _QueryPlan of a sub-query) or
-        ``"broken"`` (what: the arguments of _query_plan() for a sub-query whose plan
+        ``"broken"`` (what: the arguments of plan_range() for a sub-query whose plan
         raises); windowed: a window TVF is called; padded: the indexes in ``inputs`` of
         the inputs an outer join pads with NULLs (the right side of a LEFT JOIN, the left
         of a RIGHT JOIN, both of a FULL JOIN; an input inside a sub-query as the sub-query)."""
+        toks, words = lay.toks, lay.words
         inputs, windowed = [], False
-        n = len(toks)
+        n = hi
         owner, tops, padded = [], [], set()  # top-level input of each input; top-level ones
-        since = 0     # where the words before the next top-level input start
-        sub_end = -1  # the inputs up to here are inside a sub-query of this FROM
-        i = 0
+        since = lo         # where the words before the next top-level input start
+        sub_end = lo - 1   # the inputs up to here are inside a sub-query of this FROM
+        i = lo
         while i < n:
             t = toks[i]
             if t.kind == "template":
@@ -10471,21 +10548,12 @@ class _Analysis(object):
                     "SELECT", "WITH"):
                 # the closing parenthesis (_matching): the first token after which the
                 # depth is back to the one before the "(" (depths change by one a token)
+                close = lay.next_at(i, i + 2)
+                close = close - 1 if close is not None and close <= n else n - 1
                 try:
-                    close = run.index(run[i], i + 2) - 1
-                except ValueError:
-                    close = n - 1
-                got = None
-                if memo is not None and close > i + 1:  # planned already (query_plan's key)
-                    got = memo.get((id(toks[i + 1]), id(toks[close - 1]), close - i - 1))
-                if got is not None and not isinstance(got, Exception):
-                    kind, what = "query", got
-                else:
-                    sub = toks[i + 1:close], words[i + 1:close], run[i + 1:close + 1]
-                    try:
-                        kind, what = "query", _Analysis.query_plan(*sub, memo=memo)
-                    except Exception:
-                        kind, what = "broken", sub  # raised when the run gets there
+                    kind, what = "query", _Analysis.sub_plan(lay, i + 1, close, memo)
+                except Exception:
+                    kind, what = "broken", (lay, i + 1, close)  # raised when the run gets there
                 if kind == "query" and getattr(what, "from_windowed", False):
                     windowed = True  # (its window columns come out of it)
                 default_alias = None
@@ -10542,7 +10610,7 @@ class _Analysis(object):
                 sub = runs.get(id(what)) if kind == "query" and runs is not None else None
                 if sub is None:
                     sub = QueryInfo()
-                    _Analysis.run_plan(what if kind == "query" else _Analysis.query_plan(*what),
+                    _Analysis.run_plan(what if kind == "query" else _Analysis.plan_range(*what),
                                        relation, sub, runs)
                     if kind == "query" and runs is not None:
                         runs.put(id(what), sub)
@@ -10793,8 +10861,9 @@ class SqlAnalysis(object):
     INT_TYPES = ("TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT")
 
     # Parentheses, brackets, CASE and sub-queries nested deeper than this are refused
-    # (docs/validation.md): the planner's work grows with the square of the depth, and
-    # its recursion must stay far from the interpreter's limit.
+    # (docs/validation.md): typing an expression nested in itself grows with the square of
+    # its depth (planning sub-queries is linear), and the recursion of both must stay far
+    # from the interpreter's limit.
     MAX_NESTING = 100
 
     @staticmethod

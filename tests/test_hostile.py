@@ -455,6 +455,73 @@ def test_a_warning_inside_nested_sub_queries_is_reported_once_not_per_enclosing_
     assert r.stderr.count("cannot infer the type of 'nope'") == 1, r
 
 
+def _analysis_cpu_ratio(hostile, baseline, repeat=5):
+    """CPU time of analyze_query() on the texts ``hostile`` over ``baseline`` (the best of
+    ``repeat`` each; the texts are tokenized first, so only the analysis is timed), with
+    the garbage collector off: the CPU time of this process is what other processes on a
+    shared machine disturb least."""
+    import gc
+    import time
+
+    def relation(kind, name):
+        return [streamt.Column("id", "BIGINT"), streamt.Column("amount", "DOUBLE")], False, []
+
+    def best(texts):
+        for sql in texts:
+            streamt.sql_tokens(sql)
+        times = []
+        for sql in texts:
+            t = time.process_time()
+            streamt.analyze_query(sql, relation)
+            times.append(time.process_time() - t)
+        return min(times)
+
+    gc.disable()
+    try:
+        base = best([baseline(k) for k in range(repeat)])
+        return best([hostile(k) for k in range(repeat)]) / max(base, 1e-4)
+    finally:
+        gc.enable()
+
+
+def _deep_from_sql(levels, salt, conditions=50):
+    q = 'SELECT id, amount FROM {{ source("orders") }}'
+    for i in range(levels):
+        where = " AND ".join("amount > %d" % (salt + k) for k in range(conditions))
+        q = "SELECT id, amount FROM (%s) t%d WHERE %s" % (q, i, where)
+    return q
+
+
+def test_analysis_of_nested_sub_queries_is_linear_in_the_depth():
+    """Each level of sub-queries nested in FROM copied and hashed its slice of the tokens,
+    all the levels below it included: 100 levels cost ~3.5-4x the analysis of 50, and the
+    copying grew with the square of the depth.  Each level now reads its own index range
+    of the one token list: twice the depth costs about twice as much."""
+    ratio = _analysis_cpu_ratio(lambda k: _deep_from_sql(100, 1000 + k),
+                                lambda k: _deep_from_sql(50, 2000 + k))
+    assert ratio < 2.9, ratio
+
+
+def _set_chain_sql(parts, salt, nested):
+    def part(i):
+        return ('SELECT id, amount FROM {{ source("orders") }} WHERE ' +
+                " AND ".join("amount > %d" % (salt + i + k) for k in range(10)))
+    q = part(0)
+    for i in range(1, parts):
+        q = ("%s UNION ALL (%s)" if nested else "%s UNION ALL %s") % (part(i), q)
+    return q
+
+
+def test_set_operation_parts_nested_in_parentheses_cost_what_side_by_side_ones_do():
+    """A UNION ALL whose later part is a query in parentheses that itself ends in such a
+    part, 99 deep: each level scanned the whole rest of the text in Python to find its
+    parts and their parentheses (~3.5-5x the same 99 parts written side by side).  Now
+    each level reads its own tokens: about the same as side by side."""
+    ratio = _analysis_cpu_ratio(lambda k: _set_chain_sql(99, 1000 * k, True),
+                                lambda k: _set_chain_sql(99, 1000 * k + 500, False))
+    assert ratio < 2.2, ratio
+
+
 def test_sub_queries_nested_too_deep_are_a_located_error(tmp_path):
     data = base_project()
     data["models"][0]["sql"] = _nested_sql(120, 0)

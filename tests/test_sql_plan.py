@@ -57,7 +57,9 @@ def _ref_analyze(toks, relation, info):
         clause = dict((w, i) for w, i in clause.items() if i <= cut)
         # the second: the later parts tell whether the result is updating (the product's
         # _set_parts/_set_updating, held to their own tests below)
-        later = streamt._Analysis.set_parts(tuple(toks), *streamt._Analysis.nesting(tuple(toks)), cut=cut)
+        sig = tuple(toks)
+        layout = streamt._Analysis.Layout(sig, *streamt._Analysis.nesting(sig))
+        later = streamt._Analysis.set_parts(layout, 0, len(sig), cut=cut)
         toks = toks[:cut]
     else:
         later = ()
