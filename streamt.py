@@ -7630,6 +7630,13 @@ class SecretPolicy(object):
     # user:password@ in anything URL-like (also a malformed one: htp://user:pw@host)
     URL_CREDENTIALS_RE = _LazyRegex(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/@\s:'\"]*):([^/@\s'\"]+)@")
 
+    @staticmethod
+    def json_as_is(value):
+        """True when a JSON string writes ``value`` as it is (no quote, backslash or
+        control character to escape; ``ensure_ascii=False``)."""
+        return ('"' not in value and "\\" not in value
+                and (value.isprintable() or not any(c < " " for c in value)))
+
     @classmethod
     def scrubber(cls, variables, extra=()):
         """text -> text for Output.scrub: the password of every ``scheme://user:pw@`` and
@@ -7644,14 +7651,17 @@ class SecretPolicy(object):
         # json report, by a report quoting such a message)
         forms = set(secrets)
         forms.update([repr(v)[1:-1] for v in secrets])
-        forms.update([json.dumps(v, ensure_ascii=False)[1:-1] for v in forms])
+        # (json.dumps only where it changes the value -- a quote, a backslash, a control
+        # character: importing json costs a command's start ~2 ms)
+        forms.update([json.dumps(v, ensure_ascii=False)[1:-1] for v in forms
+                      if not cls.json_as_is(v)])
         values = sorted(forms, key=len, reverse=True)
-        sub = cls.URL_CREDENTIALS_RE.sub
+        url_re = cls.URL_CREDENTIALS_RE  # compiled on the first line holding a URL
         mark = r"\1\2:" + cls.MARK + "@"
 
         def scrub(text):
             if "://" in text and "@" in text:
-                text = sub(mark, text)
+                text = url_re.sub(mark, text)
             for v in values:
                 if v in text:
                     text = text.replace(v, cls.MARK)

@@ -406,3 +406,54 @@ def test_the_junit_report_is_masked_and_stays_xml(tmp_path):
     names = [e.get("name") for e in ET.fromstring(body).iter("testsuite")]
     assert names == [streamt.REDACTED + " (default)"], names
     assert_no_leak([secret], r.stdout, r.stderr)
+
+
+def test_a_secret_with_a_control_character_is_masked_as_json_writes_it():
+    """The scrubber spells each secret as a JSON string would (only when that differs
+    from the value itself): a tab or a line break in a password is `\\t`/`\\n` in a
+    --format json report, and must be masked there too."""
+    secret = "pa\tss\nw0rd-" + uuid.uuid4().hex[:8]
+    scrub = streamt.SecretPolicy.scrubber({"DB_PASSWORD": secret})
+    report = json.dumps({"message": "rejected %s" % secret}, ensure_ascii=False)
+    assert secret.replace("\t", "\\t").replace("\n", "\\n") in report
+    assert json.loads(scrub(report)) == {"message": "rejected " + streamt.REDACTED}
+
+
+def test_json_as_is_is_exactly_when_json_writes_the_value_unchanged():
+    """SecretPolicy.json_as_is lets the scrubber skip json.dumps (and importing json at
+    every command start): it must be true exactly when a JSON string holds the value as
+    it is, or a secret's JSON spelling would go unmasked."""
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text())
+    def check(value):
+        same = json.dumps(value, ensure_ascii=False)[1:-1] == value
+        assert streamt.SecretPolicy.json_as_is(value) is same, repr(value)
+    check()
+    for value in ("plain-1234", "\x7f\u2028\u202e\x85", "a\"b", "a\\b", "\x00", "\x1f", "é€𝄞"):
+        same = json.dumps(value, ensure_ascii=False)[1:-1] == value
+        assert streamt.SecretPolicy.json_as_is(value) is same, repr(value)
+
+
+def test_a_command_start_with_plain_secrets_does_not_import_json(tmp_path):
+    """A CI runner's environment holds secret-named variables (GITHUB_TOKEN, a
+    password): building the scrubber for them imported the json module on every
+    command (~2 ms of start-up) only to spell values JSON writes unchanged."""
+    import subprocess
+    import sys
+    data = base_project()
+    del data["sources"][0]["schema"]  # (a JSON schema is read with the json module)
+    root = write_project(str(tmp_path / "p"), data)
+    environ = clean_environ(KAFKA_PASSWORD="k1234", SR_PASSWORD="s1234", GATEWAY_PASSWORD="g1234",
+                            GITHUB_TOKEN="ghp_" + "a" * 36, DB_PASSWORD="s3cr3t-pw")
+    environ["PYTHONPATH"] = os.path.dirname(os.path.abspath(streamt.__file__))
+    code = ("import sys, streamt\n"
+            "out = streamt.Output()\n"
+            "rc = streamt.main(['validate', '-p', sys.argv[1]], out)\n"
+            "sys.stderr.write('json imported: %s\\n' % ('json' in sys.modules))\n"
+            "sys.exit(rc)\n")
+    p = subprocess.run([sys.executable, "-c", code, root], env=environ,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert p.returncode in (streamt.EXIT_OK, streamt.EXIT_INVALID), p.stderr
+    assert "json imported: False" in p.stderr, p.stderr

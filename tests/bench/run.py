@@ -5,8 +5,10 @@ Parts (each prints a table; everything is also written to dist/bench.json):
            (each project is first checked to validate clean), run from dist/streamt.pyz
            as shipped (bytecode included): median wall and CPU (user+sys) time of
            several runs and peak RSS of the streamt process;
-           the ratio to the original streamt's compile (2.2 s / 1,000 and 14 s / 5,000
-           models on our 2-core machines) and the 1,000 -> 5,000 scaling factor; and
+           the ratio to the original streamt's compile -- run side by side, in turn with
+           each build, with --original=EXE (the original's `streamt` command), else the
+           times recorded once (2.2 s / 1,000 and 14 s / 5,000 models on our 2-core
+           machines) -- and the 1,000 -> 5,000 scaling factor; and
            the floor under each build (tests/bench/floor.py: interpreter start, reading
            the project, hashing and deflating the artifact's given bytes), so the time
            spent understanding and rendering the project shows as build - floor.
@@ -20,7 +22,7 @@ Parts (each prints a table; everything is also written to dist/bench.json):
            (bench_startup.py is left out: the `startup` part measures the same).
 
     python tests/bench/run.py [build] [startup] [others] [bench_NAME...]
-                              [--sizes=100,1000,5000] [--runs=5]
+                              [--sizes=100,1000,5000] [--runs=5] [--original=EXE]
 """
 import glob
 import json
@@ -72,7 +74,7 @@ def check_clean(pyz, project, env):
                          % (project, p.stdout[-3000:]))
 
 
-def bench_build(sizes, runs):
+def bench_build(sizes, runs, original=None):
     rows = []
     env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000", KAFKA_BOOTSTRAP="k:9092",
                DB_PASSWORD="bench")
@@ -82,7 +84,7 @@ def bench_build(sizes, runs):
         try:
             project = gen_project.generate(n, os.path.join(tmp, "p"))
             check_clean(pyz, project, env)
-            times, rss, cpus = [], [], []
+            times, rss, cpus, theirs = [], [], [], []
             for i in range(runs):
                 out = os.path.join(tmp, "out-%d.tar.gz" % i)
                 t, m, c = timed_child([sys.executable, pyz, "build", "-p", project, "-o", out],
@@ -90,22 +92,36 @@ def bench_build(sizes, runs):
                 times.append(t)
                 rss.append(m)
                 cpus.append(c)
+                if original:  # the original's compile of the same project, in turn
+                    theirs.append(timed_child([original, "compile", "-p", project, "-o",
+                                               os.path.join(tmp, "original-%d" % i)],
+                                              env=env, cpu=True))
             row = {"models": n, "median_s": statistics.median(times), "min_s": min(times),
                    "median_cpu_s": statistics.median(cpus), "peak_rss_mb": max(rss)}
             row.update(measure_floor(project, out, tmp, runs))
-            if n in ORIGINAL_COMPILE_S:
+            if theirs:
+                row["original_s"] = statistics.median(t[0] for t in theirs)
+                row["original_cpu_s"] = statistics.median(t[2] for t in theirs)
+                row["vs_original"] = row["median_s"] / row["original_s"]
+                row["vs_original_cpu"] = row["median_cpu_s"] / row["original_cpu_s"]
+                row["floor_vs_original"] = row["floor_s"] / row["original_s"]
+            elif n in ORIGINAL_COMPILE_S:
                 row["vs_original"] = row["median_s"] / ORIGINAL_COMPILE_S[n]
                 row["floor_vs_original"] = row["floor_s"] / ORIGINAL_COMPILE_S[n]
             rows.append(row)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     print("\n## build (full artifact, tar.gz; %d runs each)\n" % runs)
-    print("| models | median s | min s | median CPU s | peak RSS MB | time / original compile |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| models | median s | min s | median CPU s | peak RSS MB | time / original compile "
+          "| original compile s | original CPU s | CPU / original CPU |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print("| %d | %.3f | %.3f | %.3f | %.1f | %s |" % (
+        print("| %d | %.3f | %.3f | %.3f | %.1f | %s | %s | %s | %s |" % (
             r["models"], r["median_s"], r["min_s"], r["median_cpu_s"], r["peak_rss_mb"],
-            "%.3f" % r["vs_original"] if "vs_original" in r else "-"))
+            "%.3f" % r["vs_original"] if "vs_original" in r else "-",
+            "%.2f" % r["original_s"] if "original_s" in r else "(recorded)",
+            "%.2f" % r["original_cpu_s"] if "original_cpu_s" in r else "-",
+            "%.3f" % r["vs_original_cpu"] if "vs_original_cpu" in r else "-"))
     print("\n(target: time / original compile <= 0.1; peak RSS for 5,000 models <= 150 MB;"
           " on a busy machine the CPU time is the steadier number)")
     print("\n## what the build spends above its floor\n")
@@ -116,8 +132,8 @@ def bench_build(sizes, runs):
     print("|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         n = r["models"]
-        left = ("%.0f" % (1e6 * (0.1 * ORIGINAL_COMPILE_S[n] - r["floor_s"]) / n)
-                if n in ORIGINAL_COMPILE_S else "-")
+        base = r.get("original_s", ORIGINAL_COMPILE_S.get(n))
+        left = "%.0f" % (1e6 * (0.1 * base - r["floor_s"]) / n) if base else "-"
         print("| %d | %.3f | %.3f | %s | %.0f | %s |" % (
             n, r["bare_s"], r["floor_s"],
             "%.3f" % r["floor_vs_original"] if "floor_vs_original" in r else "-",
@@ -241,15 +257,17 @@ def main(argv):
     if only and "others" not in parts:
         parts.append("others")
     parts = parts or ["build", "startup", "others"]
-    sizes, runs = [100, 1000, 5000], 5
+    sizes, runs, original = [100, 1000, 5000], 5, None
     for a in argv:
         if a.startswith("--sizes="):
             sizes = [int(x) for x in a.split("=", 1)[1].split(",")]
         if a.startswith("--runs="):
             runs = int(a.split("=", 1)[1])
+        if a.startswith("--original="):
+            original = a.split("=", 1)[1]
     report = {"python": sys.version.split()[0]}
     if "build" in parts:
-        report["build"] = bench_build(sizes, min(runs, 5))
+        report["build"] = bench_build(sizes, min(runs, 5), original)
     if "startup" in parts:
         report["startup"] = bench_startup(max(runs, 10))
     if "others" in parts:
