@@ -855,6 +855,11 @@ class _YamlSyntax(object):
 
     PLAIN_GAP = _LazyRegex(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
 
+    # What ends the runs of a plain scalar on a line in block context: ' #', ':' before a
+    # space or break, a tab, a break, the end.  (Before it, less the spaces, is as many
+    # runs as PLAIN_BLOCK and the spaces between them would take, in one search.)
+    PLAIN_BLOCK_END = _LazyRegex(u" #|:[\0 \t\n\u2028\u2029]|[\0\t\n\u2028\u2029]")
+
     SKIP_START = u" #\n\u2028\u2029"      # what _Y_SKIP can match a first character of
 
     SKIP = _LazyRegex(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])*"
@@ -864,9 +869,11 @@ class _YamlSyntax(object):
 
     URI = _LazyRegex(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
 
-    SINGLE_RUN = _LazyRegex(u"[^'\0 \t\n\u2028\u2029]*")
+    # The text of a quoted scalar up to its quote, an escape or a line break, spaces and
+    # tabs included (those before a line break are dropped after).
+    SINGLE_RUN = _LazyRegex(u"[^'\0\n\u2028\u2029]*")
 
-    DOUBLE_RUN = _LazyRegex(u"[^\"\\\\\0 \t\n\u2028\u2029]*")
+    DOUBLE_RUN = _LazyRegex(u"[^\"\\\\\0\n\u2028\u2029]*")
 
     HEX = _LazyRegex("[0-9A-Fa-f]*")
 
@@ -1399,10 +1406,15 @@ class _YamlScanner(object):
         seg = end = i       # the start of this line's part, the end of its last run
         gap = _YamlSyntax.PLAIN_GAP.match
         ubrk = self.ubrk
+        line_end = _YamlSyntax.PLAIN_BLOCK_END.search if not flow and not ubrk else None
         while True:
             if s[i] == "#":
                 break
-            e = rx.match(s, i).end()
+            if line_end is not None:
+                t = line_end(s, i).start()      # all the runs of this line at once
+                e = i + len(s[i:t].rstrip(" "))
+            else:
+                e = rx.match(s, i).end()
             if e == i:
                 break
             self.allow_key = False
@@ -1450,8 +1462,8 @@ class _YamlScanner(object):
         start = i = self.i + 1
         double = quote == '"'
         run = _YamlSyntax.DOUBLE_RUN if double else _YamlSyntax.SINGLE_RUN
-        # The text is taken as it is from seg on (runs and the spaces between them, one
-        # string) up to a quote, an escape or a line break.
+        # The text is taken as it is from seg on (one string, spaces and tabs included)
+        # up to a quote, an escape or a line break.
         chunks = []
         seg = i
         while True:
@@ -1504,7 +1516,7 @@ class _YamlScanner(object):
                 raise self.fail("this quoted string is not closed before the end of the "
                                 "file", start - 1)
             if ch in _YamlSyntax.BREAKS:
-                chunks.append(s[seg:i])
+                chunks.append(s[seg:i].rstrip(" \t"))
                 i = j + 1
                 self.ls = i
                 breaks = []
