@@ -748,6 +748,24 @@ class _YamlSyntax(object):
 
     MAX_KEY_SPAN = 1024         # YAML's limit on the length of an implicit key
 
+    # The one-line patterns (PLAIN_LINE, KEY_LINE, ...) repeat a group for each run of a
+    # scalar, and `re` keeps ~150 bytes per turn until the match ends: 160 bytes per
+    # character of a long scalar with many spaces.  They run on lines shorter than this;
+    # a longer line takes the general loops, which keep one string per line.
+    LONG_LINE = 4096
+
+    @staticmethod
+    def has_long_line(text):
+        """Whether a line of ``text`` is LONG_LINE characters or longer (a few str.rfind
+        calls, each skipping nearly LONG_LINE characters)."""
+        p, n, w = 0, len(text), _YamlSyntax.LONG_LINE
+        while n - p >= w:
+            r = text.rfind("\n", p, p + w)
+            if r < 0:
+                return True
+            p = r + 1
+        return False
+
     @staticmethod
     def decode(data, source_name):
         try:
@@ -837,6 +855,11 @@ class _YamlSyntax(object):
 
     PLAIN_GAP = _LazyRegex(u" *(?:[\n\u2028\u2029][ \n\u2028\u2029]*)?")
 
+    # What ends the runs of a plain scalar on a line in block context: ' #', ':' before a
+    # space or break, a tab, a break, the end.  (Before it, less the spaces, is as many
+    # runs as PLAIN_BLOCK and the spaces between them would take, in one search.)
+    PLAIN_BLOCK_END = _LazyRegex(u" #|:[\0 \t\n\u2028\u2029]|[\0\t\n\u2028\u2029]")
+
     SKIP_START = u" #\n\u2028\u2029"      # what _Y_SKIP can match a first character of
 
     SKIP = _LazyRegex(u"(?: *(?:#[^\0\n\u2028\u2029]*)?[\n\u2028\u2029])*"
@@ -846,9 +869,11 @@ class _YamlSyntax(object):
 
     URI = _LazyRegex(r"[0-9A-Za-z\-;/?:@&=+$,_.!~*'()\[\]%]+")
 
-    SINGLE_RUN = _LazyRegex(u"[^'\0 \t\n\u2028\u2029]*")
+    # The text of a quoted scalar up to its quote, an escape or a line break, spaces and
+    # tabs included (those before a line break are dropped after).
+    SINGLE_RUN = _LazyRegex(u"[^'\0\n\u2028\u2029]*")
 
-    DOUBLE_RUN = _LazyRegex(u"[^\"\\\\\0 \t\n\u2028\u2029]*")
+    DOUBLE_RUN = _LazyRegex(u"[^\"\\\\\0\n\u2028\u2029]*")
 
     HEX = _LazyRegex("[0-9A-Fa-f]*")
 
@@ -936,6 +961,7 @@ class _YamlScanner(object):
         self.keys = {}           # flow level -> (token number, required, index, ls, column)
         self.toks = []
         self.ubrk = u"\u2028" in text or u"\u2029" in text
+        self.long = _YamlSyntax.has_long_line(text)     # (see _YamlSyntax.LONG_LINE)
 
     def fail(self, message, pos=None, hint=None):
         return self.src.error(message, self.i if pos is None else pos, hint)
@@ -953,6 +979,8 @@ class _YamlScanner(object):
         ws_end = _YamlSyntax.WS_END
         fast = FastPaths.yaml_scanner
         key_line = _YamlSyntax.KEY_LINE.match
+        long_line = _YamlSyntax.LONG_LINE
+        long = self.long
         ubrk = self.ubrk
         skip_start = _YamlSyntax.SKIP_START if fast else None
         while True:
@@ -974,7 +1002,8 @@ class _YamlScanner(object):
             ch = s[i]
             if ch not in plain_start and not (
                     ch == "." and col == 0 and s.startswith("...", i) and s[i + 3] in ws_end):
-                if fast and not self.flow and self.allow_key and not self.keys:
+                if fast and not self.flow and self.allow_key and not self.keys and (
+                        not long or s.find("\n", i, i + long_line) >= 0):
                     # Fast path for the most common line shape, `key: ...`: a one-run plain
                     # key followed by ': '.  It makes exactly the tokens the general path
                     # (save_key, plain, value) would make, without the bookkeeping.
@@ -1334,7 +1363,8 @@ class _YamlScanner(object):
         flow = self.flow
         rx = _YamlSyntax.PLAIN_FLOW if flow else _YamlSyntax.PLAIN_BLOCK
         indent = self.indent + 1
-        if not flow and not self.ubrk and FastPaths.yaml_scanner:
+        short = not self.long or s.find("\n", i, i + _YamlSyntax.LONG_LINE) >= 0
+        if not flow and not self.ubrk and FastPaths.yaml_scanner and short:
             # Fast path for the common one-line scalar of block context: one regular
             # expression takes all its runs, and the loop below is only needed if the
             # scalar goes on on the next line.  The end state is the loop's: the loop
@@ -1359,7 +1389,7 @@ class _YamlScanner(object):
                     self.i = g
                     self.toks.append((_YamlSyntax.T_SCALAR, start, s[start:e], None))
                     return
-        elif FastPaths.yaml_scanner and not self.ubrk:
+        elif FastPaths.yaml_scanner and not self.ubrk and short:
             # Fast path for a one-line scalar in a flow collection: there the indentation
             # does not count, so the loop below stops after the last run unless the gap
             # after it holds a line break (then the scalar may go on: the loop decides).
@@ -1368,28 +1398,37 @@ class _YamlScanner(object):
                 self.i = m.end()
                 self.toks.append((_YamlSyntax.T_SCALAR, start, m.group(1), None))
                 return
+        # The value is, line by line, the text from a line's first run to its last one
+        # (runs and the spaces between them, as they are), joined by what the line breaks
+        # fold to: one string per line, not one per run and gap.
         chunks = []
-        spaces = None
+        spaces = None       # after a line break: what it folds to, before the next run
+        seg = end = i       # the start of this line's part, the end of its last run
         gap = _YamlSyntax.PLAIN_GAP.match
         ubrk = self.ubrk
+        line_end = _YamlSyntax.PLAIN_BLOCK_END.search if not flow and not ubrk else None
         while True:
             if s[i] == "#":
                 break
-            e = rx.match(s, i).end()
+            if line_end is not None:
+                t = line_end(s, i).start()      # all the runs of this line at once
+                e = i + len(s[i:t].rstrip(" "))
+            else:
+                e = rx.match(s, i).end()
             if e == i:
                 break
             self.allow_key = False
-            if spaces:
+            if spaces is not None:
                 chunks.extend(spaces)
-            chunks.append(s[i:e])
+                spaces = None
+                seg = i
+            end = e
             # the spaces (and line breaks, and blank lines) after this run
             i = gap(s, e).end()
             if i == e:
                 break
             b = s.find("\n", e, i) if not ubrk else _YamlSyntax.first_break(s, e, i)
-            if b < 0:
-                spaces = [s[e:i]]
-            else:
+            if b >= 0:
                 self.allow_key = True
                 line_break = s[b]
                 if ubrk:
@@ -1402,6 +1441,7 @@ class _YamlScanner(object):
                 if (i == self.ls and (s.startswith("---", i) or s.startswith("...", i))
                         and s[i + 3] in _YamlSyntax.WS_END):
                     break       # a document marker ends the scalar
+                chunks.append(s[seg:e])
                 if line_break != "\n":
                     spaces = [line_break]
                 elif not breaks:
@@ -1411,6 +1451,8 @@ class _YamlScanner(object):
                 spaces.extend(breaks)
             if s[i] == "#" or (not flow and i - self.ls < indent):
                 break
+        if spaces is None:
+            chunks.append(s[seg:end])
         self.i = i
         value = chunks[0] if len(chunks) == 1 else "".join(chunks)
         self.toks.append((_YamlSyntax.T_SCALAR, start, value, None))
@@ -1420,19 +1462,22 @@ class _YamlScanner(object):
         start = i = self.i + 1
         double = quote == '"'
         run = _YamlSyntax.DOUBLE_RUN if double else _YamlSyntax.SINGLE_RUN
+        # The text is taken as it is from seg on (one string, spaces and tabs included)
+        # up to a quote, an escape or a line break.
         chunks = []
+        seg = i
         while True:
             # non-spaces
             while True:
-                e = run.match(s, i).end()
-                if e != i:
-                    chunks.append(s[i:e])
-                    i = e
+                i = run.match(s, i).end()
                 ch = s[i]
                 if not double and ch == "'" and s[i + 1] == "'":
+                    chunks.append(s[seg:i])
                     chunks.append("'")
                     i += 2
+                    seg = i
                 elif double and ch == "\\":
+                    chunks.append(s[seg:i])
                     i += 1
                     ch = s[i]
                     if ch in _YamlSyntax.ESCAPES:
@@ -1457,6 +1502,7 @@ class _YamlScanner(object):
                         raise self.fail("unknown escape character %r in a double-quoted "
                                         "string" % ch, i,
                                         hint="write a backslash as '\\\\'")
+                    seg = i
                 else:
                     break
             if s[i] == quote:
@@ -1470,6 +1516,7 @@ class _YamlScanner(object):
                 raise self.fail("this quoted string is not closed before the end of the "
                                 "file", start - 1)
             if ch in _YamlSyntax.BREAKS:
+                chunks.append(s[seg:i].rstrip(" \t"))
                 i = j + 1
                 self.ls = i
                 breaks = []
@@ -1479,9 +1526,10 @@ class _YamlScanner(object):
                 elif not breaks:
                     chunks.append(" ")
                 chunks.extend(breaks)
+                seg = i
             else:
-                chunks.append(s[i:j])
-                i = j
+                i = j       # spaces inside a line: part of the text as it is
+        chunks.append(s[seg:i])
         self.i = i + 1
         self.toks.append((_YamlSyntax.T_SCALAR, start - 1, "".join(chunks), quote))
 
@@ -2484,6 +2532,8 @@ class _YamlLines(object):
         from itertools import accumulate, chain
         from operator import add
         self.lines = lines = text.split("\n")
+        if _YamlSyntax.has_long_line(text):
+            raise _YamlLinePatterns.NotLines()   # (see _YamlSyntax.LONG_LINE)
         self.n = n = len(lines)
         # the index of each line's first character: the lengths of the lines before it
         # and one line break for each (summed in C, not in a loop)

@@ -562,6 +562,58 @@ def test_a_large_string_literal_takes_memory_proportional_to_its_size(tmp_path, 
     for what, b, h in zip(("build", "artifact diff"), base, big):
         assert h - b < 16 * size, "%s: %.0f bytes per character" % (what, float(h - b) / size)
 
+
+@pytest.mark.parametrize("lines", [True, False], ids=["line loader", "full loader"])
+@pytest.mark.parametrize("style", ["one line", "many lines", "single-quoted"])
+def test_a_large_yaml_scalar_with_many_spaces_takes_memory_proportional_to_it(
+        tmp_path, style, lines):
+    """A model's `sql:` as a plain YAML scalar of short words cost ~145 bytes per character
+    on one line (the loader's one-line patterns repeat a group per word, and `re` keeps
+    ~150 bytes per turn): validate of a 10 MB one peaked at 1.7 GB.  Now validate of a 1 MB
+    one takes at most 16 bytes per character more than a small one, with the line loader
+    and with the full loader, and the model's SQL is the text the file holds.  (Many lines
+    and a single-quoted line stayed under that before, though the loader kept a string per
+    word and gap; they guard the path long lines now take.)"""
+    size = 1024 * 1024
+
+    def project(words, tag):
+        data = base_project()
+        data["models"][0]["sql"] = "PLACEHOLDER"
+        path = os.path.join(write_project(str(tmp_path / ("p" + tag)), data), "stream_project.yml")
+        with open(path) as f:
+            text = f.read()
+        line = [ln for ln in text.splitlines() if ln.endswith("sql: PLACEHOLDER")][0]
+        pad = " " * (len(line) - len(line.lstrip()) + 2)
+        sql = 'SELECT * FROM {{ source("orders") }} WHERE status <> \'%s\''
+        words = ["ab"] * words      # a space every 3 characters
+        if style == "one line":
+            value = sql % " ".join(words)
+        elif style == "many lines":
+            value = sql % ("\n" + pad).join(" ".join(words[i:i + 16])
+                                            for i in range(0, len(words), 16))
+        else:
+            value = "'%s'" % (sql % " ".join(words)).replace("'", "''")
+        with open(path, "w") as f:
+            f.write(text.replace("sql: PLACEHOLDER", "sql: " + value))
+        return path, sql % " ".join(words)
+
+    def run(words, tag):
+        path, want = project(words, tag)
+        root, env = os.path.dirname(path), clean_environ()
+        with streamt.FastPaths.off(*(() if lines else ("yaml_lines",))):
+            peak, r = peak_memory(lambda: cli("validate", "-p", root, "--no-env-check",
+                                              environ=env))
+            assert r.returncode == 0, r
+            with open(path) as f:
+                assert streamt.yaml_load(f.read())["models"][0]["sql"] == want
+        return peak
+
+    run(4, "base")  # (the first run pays for what is made once per process)
+    base = run(4, "base")
+    big = run(size // 3, "big")
+    assert big - base < 16 * size, "%.0f bytes per character" % (float(big - base) / size)
+
+
 def _case_sql(whens, salt):
     return ('SELECT id, CASE ' + " ".join("WHEN amount > %d THEN %d" % (i + salt, i)
                                           for i in range(whens)) +

@@ -118,3 +118,33 @@ def test_structured_texts(lines):
 @given(_data, _dump_styles)
 def test_dumped_documents(data, style):
     assert assert_same_tokens(yaml.safe_dump(data, **style))[0] == "ok"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(["ab", " ", "   ", ":x", " :x", "'", "''", '"', "\\n", "\\",
+                                 "#", " # c", "\t", "\n", "\n    ", "\n\n     ", "-", ": "]),
+                min_size=1, max_size=40),
+       st.sampled_from(["  sql: S %s\n", "  sql: 'S %s'\n", '  sql: "S %s"\n',
+                        "  sql: [S %s]\n", "  k%s: v\n", "- S %s\n"]),
+       st.integers(1, 3))
+def test_long_lines_read_by_the_general_rules(pieces, form, stretch):
+    """A line of 4,096 characters or more skips the one-line patterns and the line loader
+    (their repeated groups cost `re` ~150 bytes per word): such texts give PyYAML's value
+    or an error where PyYAML has one, the same with each fast path off."""
+    body = "".join(pieces) * (1 + 4200 * stretch // sum(map(len, pieces)))
+    text = ("m:\n" if form.startswith("  ") else "") + form % body.replace("\n", "\n    ")
+    assert streamt._YamlSyntax.has_long_line(text) == (
+        max(map(len, text.split("\n"))) >= streamt._YamlSyntax.LONG_LINE)
+    try:
+        want = "ok", yaml.safe_load(text)
+    except yaml.YAMLError:
+        want = "error", None
+    got = []
+    for off in [(), ("yaml_lines",), ("yaml_lines", "yaml_scanner")]:
+        with streamt.FastPaths.off(*off):
+            try:
+                got.append(("ok", streamt.yaml_load(text)))
+            except streamt.YamlError as e:
+                got.append(("error", None if want[0] == "error" else str(e)))
+    assert got == [want] * 3
+    assert_same_tokens(text)
