@@ -457,8 +457,8 @@ def test_a_warning_inside_nested_sub_queries_is_reported_once_not_per_enclosing_
 
 def _analysis_cpu_ratio(hostile, baseline, repeat=5):
     """CPU time of analyze_query() on the texts ``hostile`` over ``baseline`` (the best of
-    ``repeat`` each; the texts are tokenized first, so only the analysis is timed), with
-    the garbage collector off: the CPU time of this process is what other processes on a
+    ``repeat`` each, the lowest ratio of three rounds; the texts are tokenized first, so
+    only the analysis is timed), with the garbage collector off: the CPU time of this process is what other processes on a
     shared machine disturb least."""
     import gc
     import time
@@ -478,8 +478,15 @@ def _analysis_cpu_ratio(hostile, baseline, repeat=5):
 
     gc.disable()
     try:
-        base = best([baseline(k) for k in range(repeat)])
-        return best([hostile(k) for k in range(repeat)]) / max(base, 1e-4)
+        # the lowest of three rounds: a burst on a shared CI machine lifts one round (a 3.2
+        # was seen once where 1.9-2.2 is usual); a superlinear analysis lifts all of them
+        # (fresh texts each round: an analysed text is remembered, and would time nothing)
+        ratios = []
+        for r in range(3):
+            ks = range(r * repeat, (r + 1) * repeat)
+            base = best([baseline(k) for k in ks])
+            ratios.append(best([hostile(k) for k in ks]) / max(base, 1e-4))
+        return min(ratios)
     finally:
         gc.enable()
 
@@ -494,12 +501,13 @@ def _deep_from_sql(levels, salt, conditions=50):
 
 def test_analysis_of_nested_sub_queries_is_linear_in_the_depth():
     """Each level of sub-queries nested in FROM copied and hashed its slice of the tokens,
-    all the levels below it included: 100 levels cost ~3.5-4x the analysis of 50, and the
-    copying grew with the square of the depth.  Each level now reads its own index range
-    of the one token list: twice the depth costs about twice as much."""
+    all the levels below it included, so the copying grew with the square of the depth:
+    100 levels cost 10-14x the analysis of 25.  Each level now reads its own index range
+    of the one token list: four times the depth costs about four times as much (2.5-4.5
+    measured; 100 against 50 separated the two less reliably on a busy machine)."""
     ratio = _analysis_cpu_ratio(lambda k: _deep_from_sql(100, 1000 + k),
-                                lambda k: _deep_from_sql(50, 2000 + k))
-    assert ratio < 2.9, ratio
+                                lambda k: _deep_from_sql(25, 2000 + k))
+    assert ratio < 7, ratio
 
 
 def _set_chain_sql(parts, salt, nested):
