@@ -18240,7 +18240,7 @@ class DataTests(object):
             return found
         return schema_of
 
-    FAILURES_TOPIC = "_streamt_test_failures"
+    FAILURES_TOPIC = Compiler.TEST_FAILURES_TOPIC   # the one name, from Compile
 
     @staticmethod
     def specs(desired, selection=None, project=None, model=None, kind=None):
